@@ -1,0 +1,480 @@
+/* evm.c: the EVM chain adapter over JSON-RPC on a websocket: eth_chainId
+ * check, eth_subscribe("newHeads"), eth_getLogs filtered by the watched
+ * token contracts and the Transfer topic, eth_getBlockByNumber in JSON-RPC
+ * batches. Each request has a deadline; an overdue one is reported as
+ * PW_ETIMEDOUT and its late answer ignored. */
+#include "chain.h"
+#include "evm_decode.h"
+#include "hex.h"
+#include "jsonrpc.h"
+#include "pw_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum req_kind { REQ_TRANSFERS, REQ_HEADERS, REQ_NUMBER };
+
+typedef struct pending_req {
+	uint64_t first_id; /* batches use ids [first_id, first_id + n_ids) */
+	size_t n_ids;
+	enum req_kind kind;
+	int64_t deadline_ms;
+	uint64_t from, to; /* REQ_TRANSFERS, for error detail */
+} pending_req;
+
+struct chain_adapter {
+	rpc_client *rpc;
+	char name[PW_NAME_MAX];
+	char filter_addresses[4096]; /* JSON array text of token addresses */
+	uint32_t timeout_ms;
+	pending_req *reqs;
+	size_t n_reqs, cap_reqs;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void chain_event_done(chain_event *ev)
+{
+	if (!ev)
+		return;
+	free(ev->transfers);
+	free(ev->headers);
+	ev->transfers = NULL;
+	ev->headers = NULL;
+}
+
+static int track(chain_adapter *a, uint64_t first_id, size_t n_ids, enum req_kind kind, uint64_t from,
+		 uint64_t to)
+{
+	if (a->n_reqs == a->cap_reqs) {
+		size_t cap = a->cap_reqs ? a->cap_reqs * 2 : 16;
+		pending_req *p = realloc(a->reqs, cap * sizeof(*p));
+		if (!p)
+			return PW_ENOMEM;
+		a->reqs = p;
+		a->cap_reqs = cap;
+	}
+	a->reqs[a->n_reqs++] = (pending_req){ first_id, n_ids, kind, now_ms() + a->timeout_ms, from, to };
+	return 0;
+}
+
+static bool take_req(chain_adapter *a, uint64_t id, pending_req *ret)
+{
+	for (size_t i = 0; i < a->n_reqs; i++) {
+		if (id >= a->reqs[i].first_id && id < a->reqs[i].first_id + a->reqs[i].n_ids) {
+			*ret = a->reqs[i];
+			a->reqs[i] = a->reqs[--a->n_reqs];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Wait for the answer to one request during connect (no other traffic yet
+ * except subscription notifications, which are dropped here). */
+static int await_result(chain_adapter *a, uint64_t id, int timeout_ms, cJSON **ret_root, char *err,
+			size_t errlen)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		if (left <= 0)
+			return PW_ETIMEDOUT;
+		rpc_message m;
+		int r = rpc_poll(a->rpc, (int)left, &m);
+		if (r < 0) {
+			snprintf(err, errlen, "%s", r == PW_ECONN ? rpc_client_error(a->rpc) : pw_strerror(r));
+			return r;
+		}
+		if (m.error == 0 && m.has_id && m.id == id) {
+			const cJSON *e = cJSON_GetObjectItemCaseSensitive(m.root, "error");
+			if (e) {
+				const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
+				snprintf(err, errlen, "node error: %.200s",
+					 cJSON_IsString(msg) ? msg->valuestring : "(no message)");
+				rpc_message_done(&m);
+				return PW_ERPC;
+			}
+			*ret_root = m.root;
+			return 0;
+		}
+		rpc_message_done(&m);
+	}
+}
+
+static int evm_connect(const chain_params *params, int timeout_ms, chain_adapter **ret, char *err, size_t errlen)
+{
+	chain_adapter *a = calloc(1, sizeof(*a));
+	if (!a)
+		return PW_ENOMEM;
+	snprintf(a->name, sizeof(a->name), "%s", params->name);
+	a->timeout_ms = params->request_timeout_ms;
+	size_t o = 0;
+	a->filter_addresses[o++] = '[';
+	for (size_t i = 0; i < params->n_tokens && o + 48 < sizeof(a->filter_addresses); i++) {
+		if (i)
+			a->filter_addresses[o++] = ',';
+		a->filter_addresses[o++] = '"';
+		hex_encode(params->tokens[i], PW_ADDR_LEN, a->filter_addresses + o);
+		o += 42;
+		a->filter_addresses[o++] = '"';
+	}
+	a->filter_addresses[o++] = ']';
+	a->filter_addresses[o] = '\0';
+
+	int r = rpc_client_create(params->url, params->max_message_bytes, &a->rpc);
+	if (r < 0) {
+		snprintf(err, errlen, "bad endpoint URL");
+		free(a);
+		return r;
+	}
+	cJSON *root = NULL;
+	uint64_t id;
+	if ((r = rpc_client_wait_connected(a->rpc, timeout_ms)) < 0) {
+		snprintf(err, errlen, "cannot connect to %s: %s", rpc_client_url_masked(a->rpc),
+			 r == PW_ETIMEDOUT ? "timed out" : rpc_client_error(a->rpc));
+		goto out_close;
+	}
+	if ((r = rpc_send(a->rpc, "eth_chainId", "[]", &id)) < 0 ||
+	    (r = await_result(a, id, timeout_ms, &root, err, errlen)) < 0)
+		goto out_close;
+	const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "result");
+	uint64_t chain_id = 0;
+	if (!cJSON_IsString(res) || hex_parse_quantity(res->valuestring, &chain_id) < 0) {
+		snprintf(err, errlen, "eth_chainId: malformed result");
+		r = PW_EPARSE;
+		goto out_close;
+	}
+	if (chain_id != params->chain_id) {
+		snprintf(err, errlen, "node at %s serves chain id %llu, config says %llu",
+			 rpc_client_url_masked(a->rpc), (unsigned long long)chain_id,
+			 (unsigned long long)params->chain_id);
+		r = PW_ECHAINID;
+		goto out_close;
+	}
+	cJSON_Delete(root);
+	root = NULL;
+	if ((r = rpc_send(a->rpc, "eth_subscribe", "[\"newHeads\"]", &id)) < 0 ||
+	    (r = await_result(a, id, timeout_ms, &root, err, errlen)) < 0)
+		goto out_close;
+	cJSON_Delete(root);
+	*ret = a;
+	return 0;
+out_close:
+	cJSON_Delete(root);
+	rpc_client_destroy(a->rpc);
+	free(a);
+	return r;
+}
+
+static void evm_close(chain_adapter *a)
+{
+	if (!a)
+		return;
+	rpc_client_destroy(a->rpc);
+	free(a->reqs);
+	free(a);
+}
+
+static int evm_request_transfers(chain_adapter *a, uint64_t from, uint64_t to, uint64_t *ret_req)
+{
+	char params[4400];
+	snprintf(params, sizeof(params),
+		 "[{\"fromBlock\":\"0x%llx\",\"toBlock\":\"0x%llx\",\"address\":%s,\"topics\":"
+		 "[\"0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef\"]}]",
+		 (unsigned long long)from, (unsigned long long)to, a->filter_addresses);
+	uint64_t id;
+	int r = rpc_send(a->rpc, "eth_getLogs", params, &id);
+	if (r < 0)
+		return r;
+	if ((r = track(a, id, 1, REQ_TRANSFERS, from, to)) < 0)
+		return r;
+	*ret_req = id;
+	return 0;
+}
+
+static int evm_request_headers(chain_adapter *a, const uint64_t *numbers, size_t n, uint64_t *ret_req)
+{
+	if (n == 0)
+		return PW_EINVAL;
+	size_t cap = n * 100 + 8;
+	char *text = malloc(cap);
+	if (!text)
+		return PW_ENOMEM;
+	uint64_t first = rpc_next_id(a->rpc);
+	for (size_t i = 1; i < n; i++)
+		rpc_next_id(a->rpc);
+	size_t o = 0;
+	text[o++] = '[';
+	for (size_t i = 0; i < n; i++)
+		o += (size_t)snprintf(text + o, cap - o,
+				      "%s{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"eth_getBlockByNumber\","
+				      "\"params\":[\"0x%llx\",false]}",
+				      i ? "," : "", (unsigned long long)(first + i), (unsigned long long)numbers[i]);
+	text[o++] = ']';
+	int r = rpc_send_raw(a->rpc, text, o);
+	free(text);
+	if (r < 0)
+		return r;
+	if ((r = track(a, first, n, REQ_HEADERS, numbers[0], numbers[n - 1])) < 0)
+		return r;
+	*ret_req = first;
+	return 0;
+}
+
+static int evm_request_head_number(chain_adapter *a, uint64_t *ret_req)
+{
+	uint64_t id;
+	int r = rpc_send(a->rpc, "eth_blockNumber", "[]", &id);
+	if (r < 0)
+		return r;
+	if ((r = track(a, id, 1, REQ_NUMBER, 0, 0)) < 0)
+		return r;
+	*ret_req = id;
+	return 0;
+}
+
+static void set_rpc_error(chain_event *ev, const cJSON *error, const pending_req *p)
+{
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(error, "message");
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(error, "code");
+	const char *text = cJSON_IsString(msg) ? msg->valuestring : "(no message)";
+	ev->kind = CHAIN_EV_ERROR;
+	ev->error = PW_ERPC;
+	snprintf(ev->detail, sizeof(ev->detail), "node error %d: %.200s",
+		 cJSON_IsNumber(code) ? code->valueint : 0, text);
+	/* Providers word range limits many ways (-32005, -32602, "block range",
+	 * "more than 10000 results", "response size exceeded"): for eth_getLogs
+	 * every error is treated as a reason to try a smaller range. */
+	ev->range_too_large = p->kind == REQ_TRANSFERS && p->to > p->from;
+}
+
+static int cmp_by_id(const void *x, const void *y)
+{
+	const cJSON *const *a = x, *const *b = y;
+	double ia = cJSON_GetObjectItemCaseSensitive(*a, "id")->valuedouble;
+	double ib = cJSON_GetObjectItemCaseSensitive(*b, "id")->valuedouble;
+	return ia < ib ? -1 : ia > ib;
+}
+
+static void decode_headers_answer(const cJSON *root, const pending_req *p, chain_event *ev)
+{
+	ev->kind = CHAIN_EV_HEADERS;
+	size_t n = cJSON_IsArray(root) ? (size_t)cJSON_GetArraySize(root) : 0;
+	if (n != p->n_ids) {
+		ev->kind = CHAIN_EV_ERROR;
+		ev->error = PW_EPARSE;
+		snprintf(ev->detail, sizeof(ev->detail), "header batch: %zu answers for %zu requests", n, p->n_ids);
+		return;
+	}
+	const cJSON **items = malloc(n * sizeof(*items));
+	ev->headers = malloc(n * sizeof(pw_block_ref));
+	if (!items || !ev->headers) {
+		free(items);
+		ev->kind = CHAIN_EV_ERROR;
+		ev->error = PW_ENOMEM;
+		return;
+	}
+	size_t i = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, root)
+	{
+		const cJSON *id = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "id") : NULL;
+		if (!cJSON_IsNumber(id) || id->valuedouble < (double)p->first_id ||
+		    id->valuedouble >= (double)(p->first_id + p->n_ids)) {
+			ev->kind = CHAIN_EV_ERROR;
+			ev->error = PW_EPARSE;
+			snprintf(ev->detail, sizeof(ev->detail), "header batch: answer with an unknown id");
+			goto out;
+		}
+		items[i++] = it;
+	}
+	qsort(items, n, sizeof(*items), cmp_by_id); /* batch answers may come in any order */
+	for (i = 0; i < n; i++) {
+		if ((uint64_t)cJSON_GetObjectItemCaseSensitive(items[i], "id")->valuedouble != p->first_id + i) {
+			ev->kind = CHAIN_EV_ERROR;
+			ev->error = PW_EPARSE;
+			snprintf(ev->detail, sizeof(ev->detail), "header batch: duplicate id");
+			goto out;
+		}
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(items[i], "error");
+		if (e) {
+			set_rpc_error(ev, e, p);
+			goto out;
+		}
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(items[i], "result");
+		if (cJSON_IsNull(res)) {
+			ev->kind = CHAIN_EV_ERROR;
+			ev->error = PW_ENOTFOUND;
+			snprintf(ev->detail, sizeof(ev->detail), "node does not have a requested block yet");
+			goto out;
+		}
+		char why[200];
+		if (evm_decode_header(res, &ev->headers[i], why, sizeof(why)) < 0) {
+			ev->kind = CHAIN_EV_ERROR;
+			ev->error = PW_EPARSE;
+			snprintf(ev->detail, sizeof(ev->detail), "header: %s", why);
+			goto out;
+		}
+	}
+	ev->n_headers = n;
+out:
+	free(items);
+	if (ev->kind == CHAIN_EV_ERROR) {
+		free(ev->headers);
+		ev->headers = NULL;
+	}
+}
+
+/* Turn one inbound message into an event; false if it answers nothing we track. */
+static bool message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
+{
+	pending_req p;
+	memset(ev, 0, sizeof(*ev));
+	if (m->error) { /* oversized or unparsable */
+		ev->kind = CHAIN_EV_ERROR;
+		ev->error = m->error;
+		if (m->error == PW_ETOOBIG)
+			snprintf(ev->detail, sizeof(ev->detail), "message larger than the configured cap");
+		else
+			snprintf(ev->detail, sizeof(ev->detail), "invalid JSON: %.100s", m->snippet);
+		if (m->has_id && take_req(a, m->id, &p)) {
+			ev->req = p.first_id;
+			ev->range_too_large = p.kind == REQ_TRANSFERS && p.to > p.from;
+			return true;
+		}
+		ev->req = 0; /* unattributable: the connection is no longer trustworthy */
+		return true;
+	}
+	const cJSON *root = m->root;
+	if (cJSON_IsObject(root) && !m->has_id) {
+		const cJSON *method = cJSON_GetObjectItemCaseSensitive(root, "method");
+		const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "params");
+		if (!cJSON_IsString(method) || strcmp(method->valuestring, "eth_subscription") != 0)
+			return false;
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(params, "result");
+		ev->headers = malloc(sizeof(pw_block_ref));
+		if (!ev->headers)
+			return false;
+		char why[200];
+		if (evm_decode_header(res, ev->headers, why, sizeof(why)) < 0) {
+			free(ev->headers);
+			ev->headers = NULL;
+			ev->kind = CHAIN_EV_ERROR;
+			ev->error = PW_EPARSE;
+			snprintf(ev->detail, sizeof(ev->detail), "newHeads notification: %s", why);
+			return true;
+		}
+		ev->kind = CHAIN_EV_HEAD;
+		ev->n_headers = 1;
+		return true;
+	}
+	if (!m->has_id || !take_req(a, m->id, &p))
+		return false;
+	ev->req = p.first_id;
+	if (p.kind == REQ_HEADERS) {
+		decode_headers_answer(root, &p, ev);
+		return true;
+	}
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+	if (e) {
+		set_rpc_error(ev, e, &p);
+		return true;
+	}
+	const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "result");
+	char why[220];
+	if (p.kind == REQ_NUMBER) {
+		if (!cJSON_IsString(res) || hex_parse_quantity(res->valuestring, &ev->number) < 0) {
+			ev->kind = CHAIN_EV_ERROR;
+			ev->error = PW_EPARSE;
+			snprintf(ev->detail, sizeof(ev->detail), "eth_blockNumber: malformed result");
+			return true;
+		}
+		ev->kind = CHAIN_EV_NUMBER;
+		return true;
+	}
+	int r = evm_decode_logs(res, &ev->transfers, &ev->n_transfers, &ev->n_logs, why, sizeof(why));
+	if (r < 0) {
+		ev->kind = CHAIN_EV_ERROR;
+		ev->error = r;
+		snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: %s",
+			 (unsigned long long)p.from, (unsigned long long)p.to, why);
+		return true;
+	}
+	/* every log must lie inside the range asked for */
+	for (size_t i = 0; i < ev->n_transfers; i++) {
+		if (ev->transfers[i].block_number < p.from || ev->transfers[i].block_number > p.to) {
+			chain_event_done(ev);
+			ev->kind = CHAIN_EV_ERROR;
+			ev->error = PW_EPARSE;
+			snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: log of block %llu outside the range",
+				 (unsigned long long)p.from, (unsigned long long)p.to,
+				 (unsigned long long)ev->transfers[i].block_number);
+			return true;
+		}
+	}
+	ev->kind = CHAIN_EV_TRANSFERS;
+	return true;
+}
+
+static int evm_poll(chain_adapter *a, int timeout_ms, chain_event *ret)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	for (;;) {
+		int64_t now = now_ms();
+		for (size_t i = 0; i < a->n_reqs; i++) { /* overdue requests first */
+			if (a->reqs[i].deadline_ms <= now) {
+				memset(ret, 0, sizeof(*ret));
+				ret->kind = CHAIN_EV_ERROR;
+				ret->error = PW_ETIMEDOUT;
+				ret->req = a->reqs[i].first_id;
+				ret->range_too_large = a->reqs[i].kind == REQ_TRANSFERS && a->reqs[i].to > a->reqs[i].from;
+				snprintf(ret->detail, sizeof(ret->detail), "no answer within %u ms", a->timeout_ms);
+				a->reqs[i] = a->reqs[--a->n_reqs];
+				return 0;
+			}
+		}
+		int64_t wait = deadline - now;
+		for (size_t i = 0; i < a->n_reqs; i++)
+			if (a->reqs[i].deadline_ms - now < wait)
+				wait = a->reqs[i].deadline_ms - now;
+		if (wait < 0)
+			wait = 0;
+		rpc_message m;
+		int r = rpc_poll(a->rpc, (int)wait, &m);
+		if (r == PW_ETIMEDOUT) {
+			if (now_ms() >= deadline)
+				return PW_ETIMEDOUT;
+			continue;
+		}
+		if (r < 0)
+			return r == PW_ESTOPPED ? PW_ETIMEDOUT : r;
+		bool got = message_to_event(a, &m, ret);
+		rpc_message_done(&m);
+		if (got)
+			return 0;
+	}
+}
+
+static const char *evm_endpoint(const chain_adapter *a)
+{
+	return rpc_client_url_masked(a->rpc);
+}
+
+const chain_ops evm_chain_ops = {
+	.kind = "evm",
+	.connect = evm_connect,
+	.close = evm_close,
+	.request_transfers = evm_request_transfers,
+	.request_headers = evm_request_headers,
+	.request_head_number = evm_request_head_number,
+	.poll = evm_poll,
+	.endpoint = evm_endpoint,
+};

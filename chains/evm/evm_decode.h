@@ -1,0 +1,34 @@
+/* evm_decode.h: decoding of Ethereum JSON-RPC results (eth_getLogs log
+ * objects, block headers) into fixed-size structs, validating every field:
+ * hex lengths, QUANTITY form, topic count. Field names follow the
+ * Ethereum JSON-RPC specification. */
+#ifndef PW_EVM_DECODE_H
+#define PW_EVM_DECODE_H
+
+#include "chain.h"
+
+#include <cjson/cJSON.h>
+
+/* keccak256("Transfer(address,address,uint256)") */
+extern const uint8_t evm_transfer_topic[32];
+
+/* evm_decode_transfer: decode one log object.
+ * 0: an ERC-20 Transfer (topic0 = Transfer, exactly 3 topics, 32-byte data,
+ *    not "removed"); *ret filled.
+ * PW_ENOTFOUND: a well-formed log that is no ERC-20 Transfer (ERC-721's 4
+ *    topics, another event, a removed log); ret untouched.
+ * PW_EPARSE: a malformed log; a reason is written to err (errlen bytes). */
+int evm_decode_transfer(const cJSON *log, chain_transfer *ret, char *err, size_t errlen);
+
+/* evm_decode_logs: decode an eth_getLogs result array. On success *ret
+ * holds the ERC-20 transfers in log order (caller frees with free(); NULL
+ * when none), *ret_n their count, *ret_logs the number of logs seen.
+ * PW_EPARSE (err says which log and why) or PW_ENOMEM; outputs untouched. */
+int evm_decode_logs(const cJSON *result, chain_transfer **ret, size_t *ret_n, size_t *ret_logs,
+		    char *err, size_t errlen);
+
+/* evm_decode_header: a block object (eth_getBlockByNumber, newHeads) into
+ * *ret. 0, or PW_EPARSE with err set. */
+int evm_decode_header(const cJSON *block, pw_block_ref *ret, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,433 @@
+/* jsonrpc.c: JSON-RPC over a libwebsockets client connection. Outgoing
+ * messages wait in a FIFO until the socket is writeable; inbound fragments
+ * are appended (up to the cap) until lws_is_final_fragment() and no payload
+ * remains, then parsed once and queued for rpc_poll. */
+#include "jsonrpc.h"
+#include "buf.h"
+#include "pw_error.h"
+
+#include <libwebsockets.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct out_msg {
+	struct out_msg *next;
+	size_t len;
+	unsigned char data[]; /* LWS_PRE bytes of headroom, then the message */
+} out_msg;
+
+typedef struct in_msg {
+	struct in_msg *next;
+	rpc_message msg;
+} in_msg;
+
+struct rpc_client {
+	struct lws_context *ctx;
+	struct lws *wsi;
+	char url_masked[256];
+	char host[256];
+	char path[1024];
+	int port;
+	bool tls;
+	bool connected;
+	bool closed;
+	bool timer_fired;
+	atomic_bool woken;
+	char error[256];
+	uint64_t next_id;
+	out_msg *out_head, *out_tail;
+	in_msg *in_head, *in_tail;
+	pw_buf rx;        /* message being received */
+	bool rx_oversize; /* current message passed the cap: drop the rest */
+	char rx_prefix[128]; /* first bytes of an oversized message, to find its id */
+	size_t rx_prefix_len;
+	size_t max_message_bytes;
+	lws_sorted_usec_list_t timer;
+};
+
+static void lws_log_to_debug(int level, const char *line)
+{
+	(void)level;
+	(void)line; /* lws's own chatter stays out of paywatch's log; errors surface as codes */
+}
+
+static void queue_in(rpc_client *c, in_msg *m)
+{
+	m->next = NULL;
+	if (c->in_tail)
+		c->in_tail->next = m;
+	else
+		c->in_head = m;
+	c->in_tail = m;
+}
+
+/* Find "id": <number> near the start of a message (JSON-RPC nodes put it
+ * first); used only to attribute an oversized or unparsable message. */
+static bool scan_id(const char *s, size_t n, uint64_t *ret)
+{
+	for (size_t i = 0; i + 5 < n; i++) {
+		if (memcmp(s + i, "\"id\"", 4) != 0)
+			continue;
+		size_t j = i + 4;
+		while (j < n && (s[j] == ' ' || s[j] == ':'))
+			j++;
+		uint64_t v = 0;
+		size_t digits = 0;
+		while (j < n && s[j] >= '0' && s[j] <= '9' && digits < 19)
+			v = v * 10 + (uint64_t)(s[j++] - '0'), digits++;
+		if (digits) {
+			*ret = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void finish_message(rpc_client *c)
+{
+	in_msg *m = calloc(1, sizeof(*m));
+	if (!m) {
+		buf_reset(&c->rx);
+		return;
+	}
+	if (c->rx_oversize) {
+		m->msg.error = PW_ETOOBIG;
+		m->msg.has_id = scan_id(c->rx_prefix, c->rx_prefix_len, &m->msg.id);
+	} else {
+		m->msg.root = cJSON_ParseWithLength(c->rx.data ? c->rx.data : "", c->rx.len);
+		if (!m->msg.root) {
+			m->msg.error = PW_EPARSE;
+			size_t n = c->rx.len < sizeof(m->msg.snippet) - 1 ? c->rx.len : sizeof(m->msg.snippet) - 1;
+			memcpy(m->msg.snippet, c->rx.data ? c->rx.data : "", n);
+			m->msg.snippet[n] = '\0';
+			m->msg.has_id = scan_id(c->rx.data ? c->rx.data : "", c->rx.len, &m->msg.id);
+		} else {
+			const cJSON *id = cJSON_IsObject(m->msg.root)
+						  ? cJSON_GetObjectItemCaseSensitive(m->msg.root, "id")
+						  : NULL;
+			if (cJSON_IsArray(m->msg.root)) { /* batch: attributed by its first id */
+				const cJSON *first = cJSON_GetArrayItem(m->msg.root, 0);
+				id = cJSON_IsObject(first) ? cJSON_GetObjectItemCaseSensitive(first, "id") : NULL;
+			}
+			if (cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble < 9007199254740992.0) {
+				m->msg.has_id = true;
+				m->msg.id = (uint64_t)id->valuedouble;
+			}
+		}
+	}
+	queue_in(c, m);
+	buf_reset(&c->rx);
+	c->rx_oversize = false;
+	c->rx_prefix_len = 0;
+}
+
+static int rpc_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	(void)user;
+	rpc_client *c = lws_context_user(lws_get_context(wsi));
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		c->connected = true;
+		if (c->out_head)
+			lws_callback_on_writable(wsi);
+		break;
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		snprintf(c->error, sizeof(c->error), "connection error: %s",
+			 in ? (const char *)in : "(no detail)");
+		c->closed = true;
+		c->wsi = NULL;
+		break;
+	case LWS_CALLBACK_CLIENT_RECEIVE: {
+		if (!c->rx_oversize && buf_append(&c->rx, in, len) < 0) {
+			c->rx_oversize = true;
+			size_t keep = c->rx.len < sizeof(c->rx_prefix) ? c->rx.len : sizeof(c->rx_prefix);
+			memcpy(c->rx_prefix, c->rx.data ? c->rx.data : "", keep);
+			c->rx_prefix_len = keep;
+			if (keep < sizeof(c->rx_prefix)) {
+				size_t more = sizeof(c->rx_prefix) - keep < len ? sizeof(c->rx_prefix) - keep : len;
+				memcpy(c->rx_prefix + keep, in, more);
+				c->rx_prefix_len += more;
+			}
+			buf_done(&c->rx);
+			buf_init(&c->rx, c->max_message_bytes);
+		}
+		if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi))
+			finish_message(c);
+		break;
+	}
+	case LWS_CALLBACK_CLIENT_WRITEABLE: {
+		out_msg *m = c->out_head;
+		if (!m)
+			break;
+		int n = lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+		if (n < (int)m->len) {
+			snprintf(c->error, sizeof(c->error), "websocket write failed");
+			return -1;
+		}
+		c->out_head = m->next;
+		if (!c->out_head)
+			c->out_tail = NULL;
+		free(m);
+		if (c->out_head)
+			lws_callback_on_writable(wsi);
+		break;
+	}
+	case LWS_CALLBACK_CLIENT_CLOSED:
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (!c->error[0])
+			snprintf(c->error, sizeof(c->error), "connection closed by peer");
+		c->closed = true;
+		break;
+	case LWS_CALLBACK_WSI_DESTROY:
+		c->closed = true;
+		c->wsi = NULL;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols rpc_protocols[] = {
+	{ "paywatch-jsonrpc", rpc_callback, 0, 256 * 1024, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }, /* terminator */
+};
+
+static int parse_url(rpc_client *c, const char *url)
+{
+	const char *rest;
+	if (strncmp(url, "wss://", 6) == 0) {
+		c->tls = true;
+		rest = url + 6;
+		c->port = 443;
+	} else if (strncmp(url, "ws://", 5) == 0) {
+		c->tls = false;
+		rest = url + 5;
+		c->port = 80;
+	} else {
+		return PW_EINVAL;
+	}
+	size_t hostlen = strcspn(rest, ":/?");
+	if (hostlen == 0 || hostlen >= sizeof(c->host))
+		return PW_EINVAL;
+	memcpy(c->host, rest, hostlen);
+	c->host[hostlen] = '\0';
+	rest += hostlen;
+	if (*rest == ':') {
+		char *end;
+		long port = strtol(rest + 1, &end, 10);
+		if (end == rest + 1 || port < 1 || port > 65535)
+			return PW_EINVAL;
+		c->port = (int)port;
+		rest = end;
+	}
+	if (*rest && *rest != '/' && *rest != '?')
+		return PW_EINVAL;
+	snprintf(c->path, sizeof(c->path), "%s%s", *rest == '?' ? "/" : "", *rest ? rest : "/");
+	/* the path often carries an API key: never log it */
+	snprintf(c->url_masked, sizeof(c->url_masked), "%s://%s:%d%s", c->tls ? "wss" : "ws", c->host,
+		 c->port, strlen(c->path) > 1 ? "/****" : "/");
+	return 0;
+}
+
+int rpc_client_create(const char *url, size_t max_message_bytes, rpc_client **ret)
+{
+	rpc_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return PW_ENOMEM;
+	int r = parse_url(c, url);
+	if (r < 0) {
+		free(c);
+		return r;
+	}
+	c->max_message_bytes = max_message_bytes;
+	c->next_id = 1;
+	buf_init(&c->rx, max_message_bytes);
+	lws_set_log_level(LLL_ERR, lws_log_to_debug);
+
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = rpc_protocols;
+	info.gid = -1;
+	info.uid = -1;
+	info.user = c;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	c->ctx = lws_create_context(&info);
+	if (!c->ctx) {
+		free(c);
+		return PW_ENOMEM;
+	}
+
+	struct lws_client_connect_info ci;
+	memset(&ci, 0, sizeof(ci));
+	ci.context = c->ctx;
+	ci.address = c->host;
+	ci.port = c->port;
+	ci.path = c->path;
+	ci.host = c->host;
+	ci.origin = c->host;
+	ci.ssl_connection = c->tls ? LCCSCF_USE_SSL : 0;
+	ci.pwsi = &c->wsi;
+	if (!lws_client_connect_via_info(&ci) && !c->closed) {
+		snprintf(c->error, sizeof(c->error), "cannot start connection");
+		c->closed = true;
+	}
+	*ret = c;
+	return 0;
+}
+
+void rpc_client_destroy(rpc_client *c)
+{
+	if (!c)
+		return;
+	if (c->ctx)
+		lws_context_destroy(c->ctx);
+	for (out_msg *m = c->out_head, *next; m; m = next) {
+		next = m->next;
+		free(m);
+	}
+	for (in_msg *m = c->in_head, *next; m; m = next) {
+		next = m->next;
+		rpc_message_done(&m->msg);
+		free(m);
+	}
+	buf_done(&c->rx);
+	free(c);
+}
+
+static void timer_cb(lws_sorted_usec_list_t *sul)
+{
+	rpc_client *c = lws_container_of(sul, rpc_client, timer);
+	c->timer_fired = true;
+}
+
+/* Run the lws loop until done(c) or timeout. */
+static int service_until(rpc_client *c, int timeout_ms, bool (*done)(const rpc_client *))
+{
+	c->timer_fired = false;
+	lws_sul_schedule(c->ctx, 0, &c->timer, timer_cb, (lws_usec_t)timeout_ms * LWS_US_PER_MS);
+	int r = PW_ETIMEDOUT;
+	while (!done(c)) {
+		if (atomic_exchange(&c->woken, false)) {
+			r = PW_ESTOPPED;
+			break;
+		}
+		if (c->closed) {
+			r = PW_ECONN;
+			break;
+		}
+		if (c->timer_fired)
+			break;
+		if (lws_service(c->ctx, 0) < 0) {
+			c->closed = true;
+			r = PW_ECONN;
+			break;
+		}
+	}
+	lws_sul_cancel(&c->timer);
+	return done(c) ? 0 : r;
+}
+
+static bool is_connected(const rpc_client *c)
+{
+	return c->connected && !c->closed;
+}
+
+static bool has_inbound(const rpc_client *c)
+{
+	return c->in_head != NULL;
+}
+
+int rpc_client_wait_connected(rpc_client *c, int timeout_ms)
+{
+	if (c->closed)
+		return PW_ECONN;
+	return service_until(c, timeout_ms, is_connected);
+}
+
+uint64_t rpc_next_id(rpc_client *c)
+{
+	return c->next_id++;
+}
+
+int rpc_send_raw(rpc_client *c, const char *json, size_t len)
+{
+	if (c->closed)
+		return PW_ECONN;
+	out_msg *m = malloc(sizeof(*m) + LWS_PRE + len);
+	if (!m)
+		return PW_ENOMEM;
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->data + LWS_PRE, json, len);
+	if (c->out_tail)
+		c->out_tail->next = m;
+	else
+		c->out_head = m;
+	c->out_tail = m;
+	if (c->connected && c->wsi)
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+int rpc_send(rpc_client *c, const char *method, const char *params_json, uint64_t *ret_id)
+{
+	uint64_t id = c->next_id;
+	size_t cap = strlen(method) + strlen(params_json) + 96;
+	char *text = malloc(cap);
+	if (!text)
+		return PW_ENOMEM;
+	int n = snprintf(text, cap, "{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"%s\",\"params\":%s}",
+			 (unsigned long long)id, method, params_json);
+	int r = rpc_send_raw(c, text, (size_t)n);
+	free(text);
+	if (r < 0)
+		return r;
+	c->next_id++;
+	*ret_id = id;
+	return 0;
+}
+
+int rpc_poll(rpc_client *c, int timeout_ms, rpc_message *ret)
+{
+	int r = 0;
+	if (!c->in_head)
+		r = service_until(c, timeout_ms, has_inbound);
+	if (r < 0 && !c->in_head)
+		return r;
+	in_msg *m = c->in_head;
+	c->in_head = m->next;
+	if (!c->in_head)
+		c->in_tail = NULL;
+	*ret = m->msg;
+	free(m);
+	return 0;
+}
+
+void rpc_message_done(rpc_message *m)
+{
+	if (m && m->root) {
+		cJSON_Delete(m->root);
+		m->root = NULL;
+	}
+}
+
+void rpc_client_wake(rpc_client *c)
+{
+	atomic_store(&c->woken, true);
+	if (c->ctx)
+		lws_cancel_service(c->ctx);
+}
+
+const char *rpc_client_error(const rpc_client *c)
+{
+	return c->error;
+}
+
+const char *rpc_client_url_masked(const rpc_client *c)
+{
+	return c->url_masked;
+}

@@ -1,0 +1,72 @@
+/* jsonrpc.h: a JSON-RPC 2.0 client over one persistent websocket
+ * (libwebsockets; ws:// and wss:// with certificate verification). Requests
+ * are pipelined: send many, receive answers in any order, matched by id.
+ * Incoming messages are capped (max_message_bytes); an oversized one is
+ * reported for its id instead of being buffered.
+ * Thread safety: a client and its lws context belong to the thread that
+ * created it; only rpc_client_wake may be called from another thread. */
+#ifndef PW_JSONRPC_H
+#define PW_JSONRPC_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rpc_client rpc_client;
+
+/* One inbound message. */
+typedef struct rpc_message {
+	int error;      /* 0, or PW_ETOOBIG (root NULL) or PW_EPARSE (root NULL, snippet set) */
+	bool has_id;    /* a response to request `id` (else a notification or unattributable) */
+	uint64_t id;
+	cJSON *root;    /* the parsed message; freed by rpc_message_done */
+	char snippet[128]; /* start of a message that failed to parse, for the log */
+} rpc_message;
+
+/* rpc_client_create: parse url (ws:// or wss://), create the lws context and
+ * start connecting; does not wait. 0 with *ret (free with
+ * rpc_client_destroy), PW_EINVAL (bad URL), PW_ENOMEM, PW_ECONN. */
+int rpc_client_create(const char *url, size_t max_message_bytes, rpc_client **ret);
+
+/* rpc_client_destroy: close the socket and free everything; accepts NULL. */
+void rpc_client_destroy(rpc_client *c);
+
+/* rpc_client_wait_connected: service the socket until the websocket
+ * handshake is done. 0, PW_ECONN (refused, closed; detail in
+ * rpc_client_error), PW_ETIMEDOUT after timeout_ms milliseconds. */
+int rpc_client_wait_connected(rpc_client *c, int timeout_ms);
+
+/* rpc_send: queue {"jsonrpc":"2.0","id":N,"method":method,"params":params}
+ * where params_json is a JSON array text. *ret_id gets N. 0, PW_ECONN
+ * (socket closed), PW_ENOMEM. */
+int rpc_send(rpc_client *c, const char *method, const char *params_json, uint64_t *ret_id);
+
+/* rpc_send_raw: queue a preformed JSON text (a batch array); the caller
+ * chose the ids with rpc_next_id. Same errors as rpc_send. */
+int rpc_send_raw(rpc_client *c, const char *json, size_t len);
+
+/* rpc_next_id: reserve a fresh request id. */
+uint64_t rpc_next_id(rpc_client *c);
+
+/* rpc_poll: service the socket until one message is available or
+ * timeout_ms milliseconds pass. 0 with *ret filled (caller calls
+ * rpc_message_done), PW_ETIMEDOUT, PW_ECONN (the socket closed: every
+ * request in flight is lost), PW_ESTOPPED (woken by rpc_client_wake). */
+int rpc_poll(rpc_client *c, int timeout_ms, rpc_message *ret);
+
+/* rpc_message_done: free the message's parsed tree. */
+void rpc_message_done(rpc_message *m);
+
+/* rpc_client_wake: make a blocked rpc_poll return PW_ESTOPPED soon.
+ * Safe from any thread. */
+void rpc_client_wake(rpc_client *c);
+
+/* rpc_client_error: text of the last connection error ("" if none). */
+const char *rpc_client_error(const rpc_client *c);
+
+/* rpc_client_url: the endpoint this client talks to (may carry an API key:
+ * log it through rpc_client_url_masked). */
+const char *rpc_client_url_masked(const rpc_client *c);
+
+#endif

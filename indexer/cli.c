@@ -1,0 +1,201 @@
+/* cli.c: `paywatch COMMAND [options]`: parse, load the config, dispatch. */
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+#include "migrate.h"
+#include "pw_error.h"
+#include "run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+	"usage: paywatch [--log-format text|json] [--log-level debug|info|warn|error] COMMAND [options]\n"
+	"\n"
+	"paywatch watches EVM chains for stablecoin (ERC-20) payments to merchant\n"
+	"addresses and writes confirmed payments to PostgreSQL.\n"
+	"\n"
+	"commands:\n"
+	"  check-config -c FILE   validate the config and print it resolved, secrets masked\n"
+	"  migrate -c FILE        apply the database schema migrations (idempotent)\n"
+	"  run -c FILE            index: backfill from the checkpoint, then follow the head\n"
+	"  help [COMMAND]         show help\n"
+	"\n"
+	"`paywatch COMMAND --help` describes one command. Exit codes: 0 success,\n"
+	"1 runtime failure, 2 usage or configuration error.\n";
+
+static const char check_config_help[] =
+	"usage: paywatch check-config -c FILE\n"
+	"\n"
+	"Validates FILE (paywatch.json) and prints the resolved config with\n"
+	"${ENV} values substituted and secrets (DSN password, webhook secrets,\n"
+	"endpoint paths) masked. On an error prints the JSON path of the bad\n"
+	"field, e.g. `chains[0].tokens[1].decimals: must be an integer 0..77`,\n"
+	"and exits 2.\n";
+
+static const char migrate_help[] =
+	"usage: paywatch migrate -c FILE\n"
+	"\n"
+	"Applies the numbered SQL migrations built into paywatch, in order, each in\n"
+	"its own transaction, recording them in schema_migrations. Running it again\n"
+	"changes nothing. Exit 1 if Postgres is unreachable or a migration fails.\n";
+
+static const char run_help[] =
+	"usage: paywatch run -c FILE\n"
+	"\n"
+	"Indexes every configured chain: resumes from the RocksDB checkpoint in\n"
+	"data_dir (or start_block), fetches Transfer logs of the configured tokens\n"
+	"with several eth_getLogs in flight, follows new heads, and writes each\n"
+	"payment to Postgres once it has `confirmations` blocks. Postgres being\n"
+	"down delays writes (kept in the RocksDB outbox), it loses nothing.\n"
+	"SIGINT/SIGTERM: finish the batch in hand, flush, exit 0.\n";
+
+typedef struct cmd_opts {
+	const char *config_path;
+	bool help;
+} cmd_opts;
+
+static int usage_error(const char *fmt, const char *arg, const char *help)
+{
+	fprintf(stderr, "paywatch: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n\n%s", help);
+	return 2;
+}
+
+static int parse_cmd_opts(int argc, char **argv, const char *help, cmd_opts *o)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			o->help = true;
+		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			if (i + 1 >= argc)
+				return usage_error("%s needs a file name", a, help);
+			o->config_path = argv[++i];
+		} else if (strncmp(a, "--config=", 9) == 0) {
+			o->config_path = a + 9;
+		} else {
+			return usage_error("unknown option or argument: %s", a, help);
+		}
+	}
+	if (!o->help && !o->config_path)
+		return usage_error("%s", "missing -c FILE", help);
+	return 0;
+}
+
+static int load(const char *path, pw_config **ret)
+{
+	char err[1024];
+	if (config_load(path, ret, err, sizeof(err)) < 0) {
+		fprintf(stderr, "paywatch: config %s: %s\n", path, err);
+		return 2;
+	}
+	return 0;
+}
+
+static int cmd_check_config(const char *path)
+{
+	pw_config *cfg;
+	int rc = load(path, &cfg);
+	if (rc)
+		return rc;
+	char *dump = config_dump_masked(cfg);
+	if (dump)
+		printf("%s\n", dump);
+	free(dump);
+	fprintf(stderr, "paywatch: config %s is valid: %zu chain(s), %zu merchant(s)\n", path, cfg->n_chains,
+		cfg->n_merchants);
+	config_destroy(cfg);
+	return 0;
+}
+
+int cli_main(int argc, char **argv)
+{
+	int i = 1;
+	bool json = false;
+	enum log_level level = LOG_LEVEL_INFO;
+	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+		const char *a = argv[i];
+		const char *v = NULL;
+		if (strcmp(a, "--help") == 0) {
+			fputs(usage_text, stdout);
+			return 0;
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("paywatch %s\n", PAYWATCH_VERSION);
+			return 0;
+		}
+		if (strcmp(a, "--log-format") == 0 || strcmp(a, "--log-level") == 0) {
+			if (i + 1 >= argc)
+				return usage_error("%s needs a value", a, usage_text);
+			v = argv[++i];
+		} else if (strncmp(a, "--log-format=", 13) == 0) {
+			v = a + 13;
+			a = "--log-format";
+		} else if (strncmp(a, "--log-level=", 12) == 0) {
+			v = a + 12;
+			a = "--log-level";
+		} else {
+			return usage_error("unknown option: %s", a, usage_text);
+		}
+		if (strcmp(a, "--log-format") == 0) {
+			if (strcmp(v, "json") == 0)
+				json = true;
+			else if (strcmp(v, "text") != 0)
+				return usage_error("--log-format must be text or json, not %s", v, usage_text);
+		} else {
+			static const char *const names[] = { "debug", "info", "warn", "error" };
+			size_t k = 0;
+			while (k < 4 && strcmp(names[k], v) != 0)
+				k++;
+			if (k == 4)
+				return usage_error("--log-level must be debug, info, warn or error, not %s", v,
+						   usage_text);
+			level = (enum log_level)k;
+		}
+	}
+	log_setup(level, json);
+	if (i >= argc)
+		return usage_error("%s", "missing COMMAND", usage_text);
+	const char *cmd = argv[i++];
+	const char *help = NULL;
+	if (strcmp(cmd, "help") == 0) {
+		const char *topic = i < argc ? argv[i] : "";
+		help = strcmp(topic, "run") == 0	   ? run_help
+		       : strcmp(topic, "migrate") == 0	   ? migrate_help
+		       : strcmp(topic, "check-config") == 0 ? check_config_help
+							    : usage_text;
+		fputs(help, stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "check-config") == 0)
+		help = check_config_help;
+	else if (strcmp(cmd, "migrate") == 0)
+		help = migrate_help;
+	else if (strcmp(cmd, "run") == 0)
+		help = run_help;
+	else
+		return usage_error("unknown command: %s", cmd, usage_text);
+
+	cmd_opts o = { 0 };
+	int rc = parse_cmd_opts(argc - i, argv + i, help, &o);
+	if (rc)
+		return rc;
+	if (o.help) {
+		fputs(help, stdout);
+		return 0;
+	}
+	if (help == check_config_help)
+		return cmd_check_config(o.config_path);
+	pw_config *cfg;
+	if ((rc = load(o.config_path, &cfg)) != 0)
+		return rc;
+	if (help == migrate_help)
+		rc = migrate_run(cfg) < 0 ? 1 : 0;
+	else
+		rc = run_main(cfg);
+	config_destroy(cfg);
+	return rc;
+}

@@ -1,0 +1,783 @@
+/* config.c: paywatch.json parsing, ${ENV} substitution and validation. Every
+ * rule reports the JSON path of the field it rejects. Unknown fields are
+ * errors too: a typo in a payment watcher's config must not pass silently. */
+#include "config.h"
+#include "buf.h"
+#include "eip55.h"
+#include "hex.h"
+#include "pw_error.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cfg_ctx {
+	char *err;
+	size_t errlen;
+	pw_config *cfg;
+} cfg_ctx;
+
+static int fail(cfg_ctx *c, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(cfg_ctx *c, const char *path, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	snprintf(c->err, c->errlen, "%s: %s", path, reason);
+	return PW_ECONFIG;
+}
+
+/* Replace every ${NAME} in s with getenv(NAME). Returns a malloc'd string. */
+static int resolve_env(cfg_ctx *c, const char *path, const char *s, char **ret)
+{
+	pw_buf b;
+	buf_init(&b, CONFIG_MAX_BYTES);
+	while (*s) {
+		const char *start = strstr(s, "${");
+		if (!start) {
+			if (buf_append(&b, s, strlen(s)) < 0)
+				goto out_nomem;
+			break;
+		}
+		if (buf_append(&b, s, (size_t)(start - s)) < 0)
+			goto out_nomem;
+		const char *end = strchr(start + 2, '}');
+		if (!end) {
+			buf_done(&b);
+			return fail(c, path, "unterminated ${ in value");
+		}
+		char name[128];
+		size_t n = (size_t)(end - start - 2);
+		if (n == 0 || n >= sizeof(name)) {
+			buf_done(&b);
+			return fail(c, path, "bad environment variable reference");
+		}
+		memcpy(name, start + 2, n);
+		name[n] = '\0';
+		for (size_t i = 0; i < n; i++) {
+			char ch = name[i];
+			if (!(ch == '_' || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+			      (i > 0 && ch >= '0' && ch <= '9'))) {
+				buf_done(&b);
+				return fail(c, path, "bad environment variable name in ${...}");
+			}
+		}
+		const char *val = getenv(name);
+		if (!val) {
+			buf_done(&b);
+			return fail(c, path, "environment variable %s is not set", name);
+		}
+		if (buf_append(&b, val, strlen(val)) < 0)
+			goto out_nomem;
+		s = end + 1;
+	}
+	if (!b.data && buf_append(&b, "", 0) < 0)
+		goto out_nomem;
+	*ret = b.data;
+	return 0;
+out_nomem:
+	buf_done(&b);
+	return PW_ENOMEM;
+}
+
+static int check_fields(cfg_ctx *c, const char *path, const cJSON *obj, const char *const *allowed)
+{
+	const cJSON *it;
+	cJSON_ArrayForEach(it, obj)
+	{
+		bool ok = false;
+		for (const char *const *a = allowed; *a; a++)
+			ok |= strcmp(*a, it->string) == 0;
+		if (!ok) {
+			char p[512];
+			snprintf(p, sizeof(p), "%s%s%s", path, *path ? "." : "", it->string);
+			return fail(c, p, "unknown field");
+		}
+	}
+	return 0;
+}
+
+/* A string field (after ${ENV} resolution). required=false: *ret stays NULL if absent. */
+static int get_string(cfg_ctx *c, const char *path, const cJSON *obj, const char *key, bool required,
+		      char **ret)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s%s%s", path, *path ? "." : "", key);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!v) {
+		if (required)
+			return fail(c, p, "required field is missing");
+		return 0;
+	}
+	if (!cJSON_IsString(v))
+		return fail(c, p, "must be a string");
+	return resolve_env(c, p, v->valuestring, ret);
+}
+
+static int get_uint(cfg_ctx *c, const char *path, const cJSON *obj, const char *key, bool required,
+		    uint64_t min, uint64_t max, uint64_t dflt, uint64_t *ret)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s%s%s", path, *path ? "." : "", key);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!v) {
+		if (required)
+			return fail(c, p, "required field is missing");
+		*ret = dflt;
+		return 0;
+	}
+	double d = v->valuedouble;
+	if (!cJSON_IsNumber(v) || d != floor(d) || d < (double)min || d > (double)max || d > 9007199254740992.0)
+		return fail(c, p, "must be an integer %llu..%llu", (unsigned long long)min,
+			    (unsigned long long)max);
+	*ret = (uint64_t)d;
+	return 0;
+}
+
+static bool valid_name(const char *s, bool allow_upper_dot)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= PW_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+		if (allow_upper_dot)
+			ok |= (ch >= 'A' && ch <= 'Z') || ch == '.';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static int parse_address(cfg_ctx *c, const char *path, const cJSON *v, uint8_t out[PW_ADDR_LEN])
+{
+	if (!cJSON_IsString(v))
+		return fail(c, path, "must be a string");
+	int r = eip55_parse(v->valuestring, out);
+	if (r == PW_ECHECKSUM)
+		return fail(c, path, "bad EIP-55 checksum in mixed-case address %s", v->valuestring);
+	if (r < 0)
+		return fail(c, path, "must be a 0x-prefixed 20-byte hex address");
+	return 0;
+}
+
+static int parse_token(cfg_ctx *c, const char *path, const cJSON *t, cfg_token *tok)
+{
+	static const char *const fields[] = { "symbol", "address", "decimals", NULL };
+	char p[512], *s = NULL;
+	uint64_t u;
+	int r;
+	if (!cJSON_IsObject(t))
+		return fail(c, path, "must be an object");
+	if ((r = check_fields(c, path, t, fields)) < 0)
+		return r;
+	if ((r = get_string(c, path, t, "symbol", true, &s)) < 0)
+		return r;
+	if (strlen(s) == 0 || strlen(s) > 15) {
+		free(s);
+		snprintf(p, sizeof(p), "%s.symbol", path);
+		return fail(c, p, "must be 1..15 characters");
+	}
+	snprintf(tok->symbol, sizeof(tok->symbol), "%s", s);
+	free(s);
+	snprintf(p, sizeof(p), "%s.address", path);
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(t, "address");
+	if (!a)
+		return fail(c, p, "required field is missing");
+	if ((r = parse_address(c, p, a, tok->address)) < 0)
+		return r;
+	if ((r = get_uint(c, path, t, "decimals", true, 0, 77, 0, &u)) < 0)
+		return r;
+	tok->decimals = (unsigned)u;
+	return 0;
+}
+
+static int parse_ws_url(cfg_ctx *c, const char *path, const cJSON *v, char **ret)
+{
+	if (!cJSON_IsString(v))
+		return fail(c, path, "must be a string");
+	char *url = NULL;
+	int r = resolve_env(c, path, v->valuestring, &url);
+	if (r < 0)
+		return r;
+	if ((strncmp(url, "ws://", 5) != 0 && strncmp(url, "wss://", 6) != 0) || strlen(url) < 8) {
+		free(url);
+		return fail(c, path, "must be a ws:// or wss:// URL");
+	}
+	*ret = url;
+	return 0;
+}
+
+static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain *chain)
+{
+	static const char *const fields[] = { "name",	      "kind",	       "chain_id",
+					      "ws_url",	      "ws_urls",       "confirmations",
+					      "start_block",  "tokens",	       "reorg_window",
+					      "max_range",    "max_in_flight", "max_message_bytes",
+					      "request_timeout_ms", NULL };
+	char p[512], *s = NULL;
+	uint64_t u;
+	int r;
+	if (!cJSON_IsObject(ch))
+		return fail(c, path, "must be an object");
+	if ((r = check_fields(c, path, ch, fields)) < 0)
+		return r;
+	if ((r = get_string(c, path, ch, "name", true, &s)) < 0)
+		return r;
+	bool ok = valid_name(s, false);
+	snprintf(chain->name, sizeof(chain->name), "%s", ok ? s : "");
+	free(s);
+	snprintf(p, sizeof(p), "%s.name", path);
+	if (!ok)
+		return fail(c, p, "must be 1..63 characters of a-z, 0-9, _ and -");
+	if ((r = get_string(c, path, ch, "kind", true, &s)) < 0)
+		return r;
+	ok = strcmp(s, "evm") == 0;
+	free(s);
+	snprintf(p, sizeof(p), "%s.kind", path);
+	if (!ok)
+		return fail(c, p, "unsupported chain kind (supported: \"evm\")");
+	snprintf(chain->kind, sizeof(chain->kind), "evm");
+	if ((r = get_uint(c, path, ch, "chain_id", true, 1, UINT64_MAX, 0, &chain->chain_id)) < 0)
+		return r;
+
+	const cJSON *one = cJSON_GetObjectItemCaseSensitive(ch, "ws_url");
+	const cJSON *many = cJSON_GetObjectItemCaseSensitive(ch, "ws_urls");
+	if (!one && !many) {
+		snprintf(p, sizeof(p), "%s.ws_url", path);
+		return fail(c, p, "required field is missing (ws_url or ws_urls)");
+	}
+	size_t n_urls = (one ? 1 : 0) + (cJSON_IsArray(many) ? (size_t)cJSON_GetArraySize(many) : 0);
+	if (many && (!cJSON_IsArray(many) || cJSON_GetArraySize(many) == 0)) {
+		snprintf(p, sizeof(p), "%s.ws_urls", path);
+		return fail(c, p, "must be a non-empty array of ws:// or wss:// URLs");
+	}
+	chain->ws_urls = calloc(n_urls, sizeof(char *));
+	if (!chain->ws_urls)
+		return PW_ENOMEM;
+	if (one) {
+		snprintf(p, sizeof(p), "%s.ws_url", path);
+		if ((r = parse_ws_url(c, p, one, &chain->ws_urls[chain->n_ws_urls])) < 0)
+			return r;
+		chain->n_ws_urls++;
+	}
+	if (many) {
+		int i = 0;
+		const cJSON *it;
+		cJSON_ArrayForEach(it, many)
+		{
+			snprintf(p, sizeof(p), "%s.ws_urls[%d]", path, i++);
+			if ((r = parse_ws_url(c, p, it, &chain->ws_urls[chain->n_ws_urls])) < 0)
+				return r;
+			chain->n_ws_urls++;
+		}
+	}
+
+	if ((r = get_uint(c, path, ch, "confirmations", false, 1, 100000, 12, &u)) < 0)
+		return r;
+	chain->confirmations = (uint32_t)u;
+	if ((r = get_uint(c, path, ch, "start_block", false, 0, INT64_MAX, 0, &chain->start_block)) < 0)
+		return r;
+	uint64_t dflt_window = (chain->confirmations > 64 ? chain->confirmations : 64) + 64;
+	if ((r = get_uint(c, path, ch, "reorg_window", false, 2, 1000000, dflt_window, &u)) < 0)
+		return r;
+	chain->reorg_window = (uint32_t)u;
+	if (chain->reorg_window <= chain->confirmations) {
+		snprintf(p, sizeof(p), "%s.reorg_window", path);
+		return fail(c, p, "must be larger than confirmations (%u)", chain->confirmations);
+	}
+	if ((r = get_uint(c, path, ch, "max_range", false, 1, 1000000, 2000, &chain->max_range)) < 0)
+		return r;
+	if ((r = get_uint(c, path, ch, "max_in_flight", false, 1, 64, 4, &u)) < 0)
+		return r;
+	chain->max_in_flight = (uint32_t)u;
+	if ((r = get_uint(c, path, ch, "max_message_bytes", false, 1024, 4ull << 30, 256ull << 20,
+			  &chain->max_message_bytes)) < 0)
+		return r;
+	if ((r = get_uint(c, path, ch, "request_timeout_ms", false, 100, 600000, 15000, &u)) < 0)
+		return r;
+	chain->request_timeout_ms = (uint32_t)u;
+
+	const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(ch, "tokens");
+	snprintf(p, sizeof(p), "%s.tokens", path);
+	if (!tokens)
+		return fail(c, p, "required field is missing");
+	if (!cJSON_IsArray(tokens) || cJSON_GetArraySize(tokens) == 0)
+		return fail(c, p, "must be a non-empty array");
+	chain->tokens = calloc((size_t)cJSON_GetArraySize(tokens), sizeof(cfg_token));
+	if (!chain->tokens)
+		return PW_ENOMEM;
+	const cJSON *t;
+	cJSON_ArrayForEach(t, tokens)
+	{
+		snprintf(p, sizeof(p), "%s.tokens[%zu]", path, chain->n_tokens);
+		cfg_token *tok = &chain->tokens[chain->n_tokens];
+		if ((r = parse_token(c, p, t, tok)) < 0)
+			return r;
+		for (size_t k = 0; k < chain->n_tokens; k++)
+			if (memcmp(chain->tokens[k].address, tok->address, PW_ADDR_LEN) == 0) {
+				snprintf(p, sizeof(p), "%s.tokens[%zu].address", path, chain->n_tokens);
+				return fail(c, p, "token listed twice");
+			}
+		chain->n_tokens++;
+	}
+	return 0;
+}
+
+static int parse_webhook(cfg_ctx *c, const char *path, const cJSON *w, cfg_merchant *m)
+{
+	static const char *const fields[] = { "url", "secret", NULL };
+	char p[512];
+	int r;
+	if (!cJSON_IsObject(w))
+		return fail(c, path, "must be an object");
+	if ((r = check_fields(c, path, w, fields)) < 0)
+		return r;
+	if ((r = get_string(c, path, w, "url", true, &m->webhook_url)) < 0)
+		return r;
+	snprintf(p, sizeof(p), "%s.url", path);
+	if (strncmp(m->webhook_url, "https://", 8) != 0 && strncmp(m->webhook_url, "http://", 7) != 0)
+		return fail(c, p, "must be an http:// or https:// URL");
+	if ((r = get_string(c, path, w, "secret", true, &m->webhook_secret)) < 0)
+		return r;
+	snprintf(p, sizeof(p), "%s.secret", path);
+	const char *s = m->webhook_secret;
+	unsigned char key[256];
+	size_t n = strlen(s);
+	if (strncmp(s, "whsec_", 6) != 0 || n - 6 < 24 || n - 6 > 340 || (n - 6) % 4 != 0 ||
+	    EVP_DecodeBlock(key, (const unsigned char *)s + 6, (int)(n - 6)) < 16)
+		return fail(c, p, "must be \"whsec_\" followed by base64 of at least 16 bytes");
+	return 0;
+}
+
+static int parse_merchant(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merchant *m)
+{
+	static const char *const fields[] = { "id", "addresses", "webhook", NULL };
+	char p[512], *s = NULL;
+	int r;
+	if (!cJSON_IsObject(mj))
+		return fail(c, path, "must be an object");
+	if ((r = check_fields(c, path, mj, fields)) < 0)
+		return r;
+	if ((r = get_string(c, path, mj, "id", true, &s)) < 0)
+		return r;
+	bool ok = valid_name(s, true);
+	snprintf(m->id, sizeof(m->id), "%s", ok ? s : "");
+	free(s);
+	snprintf(p, sizeof(p), "%s.id", path);
+	if (!ok)
+		return fail(c, p, "must be 1..63 characters of A-Z, a-z, 0-9, _, - and .");
+
+	const cJSON *addrs = cJSON_GetObjectItemCaseSensitive(mj, "addresses");
+	snprintf(p, sizeof(p), "%s.addresses", path);
+	if (!addrs)
+		return fail(c, p, "required field is missing");
+	if (!cJSON_IsObject(addrs))
+		return fail(c, p, "must be an object of chain name -> array of addresses");
+	size_t total = 0;
+	const cJSON *per_chain;
+	cJSON_ArrayForEach(per_chain, addrs)
+	{
+		snprintf(p, sizeof(p), "%s.addresses.%s", path, per_chain->string);
+		if (config_find_chain(c->cfg, per_chain->string) < 0)
+			return fail(c, p, "no chain named \"%s\"", per_chain->string);
+		if (!cJSON_IsArray(per_chain))
+			return fail(c, p, "must be an array of addresses");
+		total += (size_t)cJSON_GetArraySize(per_chain);
+	}
+	m->addresses = calloc(total ? total : 1, sizeof(cfg_address));
+	if (!m->addresses)
+		return PW_ENOMEM;
+	cJSON_ArrayForEach(per_chain, addrs)
+	{
+		int chain_index = config_find_chain(c->cfg, per_chain->string);
+		int i = 0;
+		const cJSON *a;
+		cJSON_ArrayForEach(a, per_chain)
+		{
+			snprintf(p, sizeof(p), "%s.addresses.%s[%d]", path, per_chain->string, i++);
+			cfg_address *ca = &m->addresses[m->n_addresses];
+			ca->chain_index = (size_t)chain_index;
+			if ((r = parse_address(c, p, a, ca->address)) < 0)
+				return r;
+			m->n_addresses++;
+		}
+	}
+	const cJSON *w = cJSON_GetObjectItemCaseSensitive(mj, "webhook");
+	if (w) {
+		snprintf(p, sizeof(p), "%s.webhook", path);
+		if ((r = parse_webhook(c, p, w, m)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Each (chain, address) may belong to one merchant only: a payment must have
+ * exactly one owner. O(n log n) by sorting a flat copy. */
+typedef struct addr_owner {
+	size_t chain_index;
+	uint8_t address[PW_ADDR_LEN];
+	size_t merchant, slot;
+} addr_owner;
+
+static int cmp_owner(const void *a, const void *b)
+{
+	const addr_owner *x = a, *y = b;
+	if (x->chain_index != y->chain_index)
+		return x->chain_index < y->chain_index ? -1 : 1;
+	int r = memcmp(x->address, y->address, PW_ADDR_LEN);
+	if (r)
+		return r;
+	if (x->merchant != y->merchant)
+		return x->merchant < y->merchant ? -1 : 1;
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+static int check_unique_addresses(cfg_ctx *c)
+{
+	pw_config *cfg = c->cfg;
+	size_t total = 0, k = 0;
+	for (size_t i = 0; i < cfg->n_merchants; i++)
+		total += cfg->merchants[i].n_addresses;
+	if (total < 2)
+		return 0;
+	addr_owner *all = malloc(total * sizeof(*all));
+	if (!all)
+		return PW_ENOMEM;
+	for (size_t i = 0; i < cfg->n_merchants; i++)
+		for (size_t j = 0; j < cfg->merchants[i].n_addresses; j++, k++) {
+			all[k].chain_index = cfg->merchants[i].addresses[j].chain_index;
+			memcpy(all[k].address, cfg->merchants[i].addresses[j].address, PW_ADDR_LEN);
+			all[k].merchant = i;
+			all[k].slot = j;
+		}
+	qsort(all, total, sizeof(*all), cmp_owner);
+	int r = 0;
+	for (k = 1; k < total; k++) {
+		if (all[k].chain_index == all[k - 1].chain_index &&
+		    memcmp(all[k].address, all[k - 1].address, PW_ADDR_LEN) == 0) {
+			char p[256], text[EIP55_TEXT_LEN];
+			eip55_format(all[k].address, text);
+			snprintf(p, sizeof(p), "merchants[%zu].addresses.%s", all[k].merchant,
+				 cfg->chains[all[k].chain_index].name);
+			r = fail(c, p, "address %s is listed twice on this chain (merchant %s)", text,
+				 cfg->merchants[all[k - 1].merchant].id);
+			break;
+		}
+	}
+	free(all);
+	return r;
+}
+
+int config_find_chain(const pw_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_chains; i++)
+		if (strcmp(cfg->chains[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int config_from_json(cfg_ctx *c, const cJSON *root)
+{
+	static const char *const fields[] = { "data_dir", "postgres", "chains", "merchants", NULL };
+	static const char *const pg_fields[] = { "dsn", NULL };
+	pw_config *cfg = c->cfg;
+	char p[256];
+	int r;
+	if (!cJSON_IsObject(root))
+		return fail(c, "$", "the config must be a JSON object");
+	if ((r = check_fields(c, "", root, fields)) < 0)
+		return r;
+	if ((r = get_string(c, "", root, "data_dir", false, &cfg->data_dir)) < 0)
+		return r;
+	if (!cfg->data_dir && !(cfg->data_dir = strdup("./data")))
+		return PW_ENOMEM;
+	if (!*cfg->data_dir)
+		return fail(c, "data_dir", "must not be empty");
+	const cJSON *pg = cJSON_GetObjectItemCaseSensitive(root, "postgres");
+	if (!pg)
+		return fail(c, "postgres", "required field is missing");
+	if (!cJSON_IsObject(pg))
+		return fail(c, "postgres", "must be an object");
+	if ((r = check_fields(c, "postgres", pg, pg_fields)) < 0)
+		return r;
+	if ((r = get_string(c, "postgres", pg, "dsn", true, &cfg->pg_dsn)) < 0)
+		return r;
+	if (!*cfg->pg_dsn)
+		return fail(c, "postgres.dsn", "must not be empty");
+
+	const cJSON *chains = cJSON_GetObjectItemCaseSensitive(root, "chains");
+	if (!chains)
+		return fail(c, "chains", "required field is missing");
+	if (!cJSON_IsArray(chains) || cJSON_GetArraySize(chains) == 0)
+		return fail(c, "chains", "must be a non-empty array");
+	cfg->chains = calloc((size_t)cJSON_GetArraySize(chains), sizeof(cfg_chain));
+	if (!cfg->chains)
+		return PW_ENOMEM;
+	const cJSON *ch;
+	cJSON_ArrayForEach(ch, chains)
+	{
+		snprintf(p, sizeof(p), "chains[%zu]", cfg->n_chains);
+		cfg_chain *chain = &cfg->chains[cfg->n_chains++];
+		if ((r = parse_chain(c, p, ch, chain)) < 0)
+			return r;
+		for (size_t k = 0; k + 1 < cfg->n_chains; k++) {
+			if (strcmp(cfg->chains[k].name, chain->name) == 0) {
+				snprintf(p, sizeof(p), "chains[%zu].name", cfg->n_chains - 1);
+				return fail(c, p, "chain name \"%s\" is used twice", chain->name);
+			}
+		}
+	}
+
+	const cJSON *merchants = cJSON_GetObjectItemCaseSensitive(root, "merchants");
+	if (!merchants)
+		return fail(c, "merchants", "required field is missing");
+	if (!cJSON_IsArray(merchants))
+		return fail(c, "merchants", "must be an array");
+	cfg->merchants = calloc((size_t)cJSON_GetArraySize(merchants) + 1, sizeof(cfg_merchant));
+	if (!cfg->merchants)
+		return PW_ENOMEM;
+	const cJSON *mj;
+	cJSON_ArrayForEach(mj, merchants)
+	{
+		snprintf(p, sizeof(p), "merchants[%zu]", cfg->n_merchants);
+		cfg_merchant *m = &cfg->merchants[cfg->n_merchants++];
+		if ((r = parse_merchant(c, p, mj, m)) < 0)
+			return r;
+		for (size_t k = 0; k + 1 < cfg->n_merchants; k++) {
+			if (strcmp(cfg->merchants[k].id, m->id) == 0) {
+				snprintf(p, sizeof(p), "merchants[%zu].id", cfg->n_merchants - 1);
+				return fail(c, p, "merchant id \"%s\" is used twice", m->id);
+			}
+		}
+	}
+	return check_unique_addresses(c);
+}
+
+int config_parse(const char *text, size_t len, pw_config **ret, char *err, size_t errlen)
+{
+	cfg_ctx c = { .err = err, .errlen = errlen };
+	if (len > CONFIG_MAX_BYTES) {
+		snprintf(err, errlen, "$: config larger than %u bytes", CONFIG_MAX_BYTES);
+		return PW_ECONFIG;
+	}
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+	if (!root) {
+		size_t off = end ? (size_t)(end - text) : 0;
+		size_t line = 1;
+		for (size_t i = 0; i < off && i < len; i++)
+			line += text[i] == '\n';
+		snprintf(err, errlen, "$: invalid JSON near line %zu (byte %zu)", line, off);
+		return PW_ECONFIG;
+	}
+	c.cfg = calloc(1, sizeof(pw_config));
+	if (!c.cfg) {
+		cJSON_Delete(root);
+		return PW_ENOMEM;
+	}
+	int r = config_from_json(&c, root);
+	cJSON_Delete(root);
+	if (r < 0) {
+		if (r == PW_ENOMEM)
+			snprintf(err, errlen, "$: out of memory");
+		config_destroy(c.cfg);
+		return r;
+	}
+	*ret = c.cfg;
+	return 0;
+}
+
+int config_load(const char *path, pw_config **ret, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return PW_ECONFIG;
+	}
+	pw_buf b;
+	buf_init(&b, CONFIG_MAX_BYTES);
+	char chunk[8192];
+	size_t n;
+	int r = 0;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if ((r = buf_append(&b, chunk, n)) < 0)
+			break;
+	bool read_error = ferror(f);
+	fclose(f);
+	if (r < 0 || read_error) {
+		buf_done(&b);
+		snprintf(err, errlen, "%s: %s", path,
+			 r == PW_ETOOBIG ? "config file too large" : "cannot read");
+		return PW_ECONFIG;
+	}
+	r = config_parse(b.data ? b.data : "", b.len, ret, err, errlen);
+	buf_done(&b);
+	return r;
+}
+
+void config_destroy(pw_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->n_chains; i++) {
+		for (size_t k = 0; k < cfg->chains[i].n_ws_urls; k++)
+			free(cfg->chains[i].ws_urls[k]);
+		free(cfg->chains[i].ws_urls);
+		free(cfg->chains[i].tokens);
+	}
+	for (size_t i = 0; i < cfg->n_merchants; i++) {
+		free(cfg->merchants[i].addresses);
+		free(cfg->merchants[i].webhook_url);
+		free(cfg->merchants[i].webhook_secret);
+	}
+	free(cfg->chains);
+	free(cfg->merchants);
+	free(cfg->data_dir);
+	free(cfg->pg_dsn);
+	free(cfg);
+}
+
+void config_mask_dsn(const char *dsn, char *out, size_t outlen)
+{
+	pw_buf b;
+	buf_init(&b, 8192);
+	const char *scheme = strstr(dsn, "://");
+	if (scheme) {
+		const char *auth = scheme + 3;
+		const char *at = strchr(auth, '@');
+		const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+		if (colon) {
+			buf_append(&b, dsn, (size_t)(colon - dsn) + 1);
+			buf_append(&b, "****", 4);
+			buf_append(&b, at, strlen(at));
+		} else {
+			buf_append(&b, dsn, strlen(dsn));
+		}
+		/* a password may also ride in the query string */
+		char *q = b.data ? strstr(b.data, "password=") : NULL;
+		if (q) {
+			char *v = q + 9, *e = v + strcspn(v, "&");
+			memmove(v + 4, e, strlen(e) + 1);
+			memcpy(v, "****", 4);
+		}
+	} else {
+		const char *s = dsn;
+		while (*s) {
+			const char *kv = strstr(s, "password");
+			if (!kv) {
+				buf_append(&b, s, strlen(s));
+				break;
+			}
+			const char *eq = kv + 8;
+			while (*eq == ' ')
+				eq++;
+			if (*eq != '=') {
+				buf_append(&b, s, (size_t)(eq - s));
+				s = eq;
+				continue;
+			}
+			eq++;
+			while (*eq == ' ')
+				eq++;
+			buf_append(&b, s, (size_t)(eq - s));
+			buf_append(&b, "****", 4);
+			if (*eq == '\'') { /* quoted value, backslash escapes */
+				eq++;
+				while (*eq && *eq != '\'')
+					eq += (*eq == '\\' && eq[1]) ? 2 : 1;
+				if (*eq)
+					eq++;
+			} else {
+				while (*eq && *eq != ' ')
+					eq++;
+			}
+			s = eq;
+		}
+	}
+	snprintf(out, outlen, "%s", b.data ? b.data : "");
+	buf_done(&b);
+}
+
+char *config_dump_masked(const pw_config *cfg)
+{
+	char masked[4096], text[EIP55_TEXT_LEN];
+	cJSON *root = cJSON_CreateObject();
+	if (!root)
+		return NULL;
+	cJSON_AddStringToObject(root, "data_dir", cfg->data_dir);
+	config_mask_dsn(cfg->pg_dsn, masked, sizeof(masked));
+	cJSON *pg = cJSON_AddObjectToObject(root, "postgres");
+	cJSON_AddStringToObject(pg, "dsn", masked);
+	cJSON *chains = cJSON_AddArrayToObject(root, "chains");
+	for (size_t i = 0; i < cfg->n_chains; i++) {
+		const cfg_chain *ch = &cfg->chains[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddItemToArray(chains, o);
+		cJSON_AddStringToObject(o, "name", ch->name);
+		cJSON_AddStringToObject(o, "kind", ch->kind);
+		cJSON_AddNumberToObject(o, "chain_id", (double)ch->chain_id);
+		cJSON *urls = cJSON_AddArrayToObject(o, "ws_urls");
+		for (size_t k = 0; k < ch->n_ws_urls; k++) {
+			/* endpoint URLs often embed an API key in the path or query */
+			char u[1024];
+			snprintf(u, sizeof(u), "%s", ch->ws_urls[k]);
+			char *host = strstr(u, "://") + 3;
+			char *rest = host + strcspn(host, "/?");
+			if (*rest && strlen(rest) > 1)
+				snprintf(rest, sizeof(u) - (size_t)(rest - u), "/****");
+			cJSON_AddItemToArray(urls, cJSON_CreateString(u));
+		}
+		cJSON_AddNumberToObject(o, "confirmations", ch->confirmations);
+		cJSON_AddNumberToObject(o, "start_block", (double)ch->start_block);
+		cJSON_AddNumberToObject(o, "reorg_window", ch->reorg_window);
+		cJSON_AddNumberToObject(o, "max_range", (double)ch->max_range);
+		cJSON_AddNumberToObject(o, "max_in_flight", ch->max_in_flight);
+		cJSON_AddNumberToObject(o, "max_message_bytes", (double)ch->max_message_bytes);
+		cJSON_AddNumberToObject(o, "request_timeout_ms", ch->request_timeout_ms);
+		cJSON *toks = cJSON_AddArrayToObject(o, "tokens");
+		for (size_t k = 0; k < ch->n_tokens; k++) {
+			cJSON *t = cJSON_CreateObject();
+			cJSON_AddItemToArray(toks, t);
+			cJSON_AddStringToObject(t, "symbol", ch->tokens[k].symbol);
+			eip55_format(ch->tokens[k].address, text);
+			cJSON_AddStringToObject(t, "address", text);
+			cJSON_AddNumberToObject(t, "decimals", ch->tokens[k].decimals);
+		}
+	}
+	cJSON *ms = cJSON_AddArrayToObject(root, "merchants");
+	for (size_t i = 0; i < cfg->n_merchants; i++) {
+		const cfg_merchant *m = &cfg->merchants[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddItemToArray(ms, o);
+		cJSON_AddStringToObject(o, "id", m->id);
+		cJSON *addrs = cJSON_AddObjectToObject(o, "addresses");
+		for (size_t c = 0; c < cfg->n_chains; c++) {
+			cJSON *arr = NULL;
+			for (size_t k = 0; k < m->n_addresses; k++) {
+				if (m->addresses[k].chain_index != c)
+					continue;
+				if (!arr)
+					arr = cJSON_AddArrayToObject(addrs, cfg->chains[c].name);
+				eip55_format(m->addresses[k].address, text);
+				cJSON_AddItemToArray(arr, cJSON_CreateString(text));
+			}
+		}
+		if (m->webhook_url) {
+			cJSON *w = cJSON_AddObjectToObject(o, "webhook");
+			cJSON_AddStringToObject(w, "url", m->webhook_url);
+			cJSON_AddStringToObject(w, "secret", "whsec_****");
+		}
+	}
+	char *out = cJSON_Print(root);
+	cJSON_Delete(root);
+	return out;
+}

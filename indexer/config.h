@@ -1,0 +1,85 @@
+/* config.h: paywatch.json, parsed and validated once at start. Values of the
+ * form ${NAME} are taken from the environment, so secrets never live in the
+ * file; a bad config is refused with the JSON path of the bad field. */
+#ifndef PW_CONFIG_H
+#define PW_CONFIG_H
+
+#include "payment.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_BYTES (16u << 20) /* config files larger than 16 MiB are refused */
+
+typedef struct cfg_token {
+	char symbol[PW_NAME_MAX];
+	uint8_t address[PW_ADDR_LEN];
+	unsigned decimals; /* 0..77 */
+} cfg_token;
+
+typedef struct cfg_chain {
+	char name[PW_NAME_MAX];
+	char kind[16]; /* "evm" */
+	uint64_t chain_id;
+	char **ws_urls; /* n_ws_urls >= 1, ws:// or wss:// */
+	size_t n_ws_urls;
+	uint32_t confirmations;     /* >= 1; default 12 */
+	uint64_t start_block;       /* block number; default 0 */
+	uint32_t reorg_window;      /* headers kept; default max(confirmations, 64) + 64 */
+	uint64_t max_range;         /* largest eth_getLogs range in blocks; default 2000 */
+	uint32_t max_in_flight;     /* eth_getLogs requests in flight; default 4 */
+	uint64_t max_message_bytes; /* cap on one websocket message; default 256 MiB */
+	uint32_t request_timeout_ms; /* default 15000 */
+	cfg_token *tokens;
+	size_t n_tokens;
+} cfg_chain;
+
+typedef struct cfg_address {
+	size_t chain_index; /* into pw_config.chains */
+	uint8_t address[PW_ADDR_LEN];
+} cfg_address;
+
+typedef struct cfg_merchant {
+	char id[PW_NAME_MAX];
+	cfg_address *addresses;
+	size_t n_addresses;
+	char *webhook_url;    /* NULL when none */
+	char *webhook_secret; /* "whsec_..." or NULL; never logged */
+} cfg_merchant;
+
+typedef struct pw_config {
+	char *data_dir;
+	char *pg_dsn; /* secret: print only through config_mask_dsn */
+	cfg_chain *chains;
+	size_t n_chains;
+	cfg_merchant *merchants;
+	size_t n_merchants;
+} pw_config;
+
+/* config_parse: parse and validate len bytes of JSON text. On success *ret
+ * is a new config the caller frees with config_destroy. On failure returns
+ * PW_ECONFIG (or PW_ENOMEM) and writes "json.path: reason" into err
+ * (errlen bytes); *ret untouched. ${NAME} references are resolved with getenv. */
+int config_parse(const char *text, size_t len, pw_config **ret, char *err, size_t errlen);
+
+/* config_load: read the file at path (at most CONFIG_MAX_BYTES) and
+ * config_parse it. Same contract; an unreadable file is PW_ECONFIG too. */
+int config_load(const char *path, pw_config **ret, char *err, size_t errlen);
+
+/* config_destroy: free everything; accepts NULL. */
+void config_destroy(pw_config *cfg);
+
+/* config_dump_masked: the resolved config as indented JSON with secrets
+ * masked (DSN password, webhook secrets). Caller frees with free(); NULL on
+ * out of memory. */
+char *config_dump_masked(const pw_config *cfg);
+
+/* config_mask_dsn: copy dsn into out (outlen bytes) with any password
+ * replaced by "****" (URI "user:pass@" and key/value "password=" forms). */
+void config_mask_dsn(const char *dsn, char *out, size_t outlen);
+
+/* config_find_chain: index of the chain named name, or -1. */
+int config_find_chain(const pw_config *cfg, const char *name);
+
+#endif

@@ -1,0 +1,184 @@
+/* matcher.c: open-addressing hash set of merchant addresses. */
+#include "matcher.h"
+#include "pw_error.h"
+#include "uint256.h"
+
+#include <stdio.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct slot {
+	uint8_t address[20];
+	uint32_t chain_index;
+	uint32_t merchant_plus1; /* 0 = empty slot */
+} slot;
+
+struct matcher {
+	slot *slots;
+	size_t mask; /* capacity - 1; capacity is a power of two */
+	size_t count;
+};
+
+/* Addresses are keccak outputs (uniform) for honest users; the finalizer
+ * still mixes every byte so vanity prefixes do not cluster. */
+static uint64_t address_hash(uint32_t chain_index, const uint8_t a[20])
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ chain_index;
+	for (int i = 0; i < 20; i += 4) {
+		uint32_t w = (uint32_t)a[i] | (uint32_t)a[i + 1] << 8 | (uint32_t)a[i + 2] << 16 |
+			     (uint32_t)a[i + 3] << 24;
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	h ^= h >> 29;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 32);
+}
+
+static int matcher_resize(matcher *m, size_t capacity)
+{
+	slot *fresh = calloc(capacity, sizeof(slot));
+	if (!fresh)
+		return PW_ENOMEM;
+	size_t mask = capacity - 1;
+	for (size_t i = 0; m->slots && i <= m->mask; i++) {
+		const slot *s = &m->slots[i];
+		if (!s->merchant_plus1)
+			continue;
+		size_t j = address_hash(s->chain_index, s->address) & mask;
+		while (fresh[j].merchant_plus1)
+			j = (j + 1) & mask;
+		fresh[j] = *s;
+	}
+	free(m->slots);
+	m->slots = fresh;
+	m->mask = mask;
+	return 0;
+}
+
+int matcher_create(size_t expected, matcher **ret)
+{
+	matcher *m = calloc(1, sizeof(*m));
+	if (!m)
+		return PW_ENOMEM;
+	size_t capacity = 16;
+	while (capacity < expected * 2)
+		capacity *= 2;
+	if (matcher_resize(m, capacity) < 0) {
+		free(m);
+		return PW_ENOMEM;
+	}
+	*ret = m;
+	return 0;
+}
+
+void matcher_destroy(matcher *m)
+{
+	if (!m)
+		return;
+	free(m->slots);
+	free(m);
+}
+
+int matcher_add(matcher *m, uint32_t chain_index, const uint8_t address[20], uint32_t merchant_index)
+{
+	if ((m->count + 1) * 2 > m->mask + 1) {
+		int r = matcher_resize(m, (m->mask + 1) * 2);
+		if (r < 0)
+			return r;
+	}
+	size_t j = address_hash(chain_index, address) & m->mask;
+	for (;; j = (j + 1) & m->mask) {
+		slot *s = &m->slots[j];
+		if (!s->merchant_plus1) {
+			memcpy(s->address, address, 20);
+			s->chain_index = chain_index;
+			s->merchant_plus1 = merchant_index + 1;
+			m->count++;
+			return 0;
+		}
+		if (s->chain_index == chain_index && memcmp(s->address, address, 20) == 0)
+			return s->merchant_plus1 == merchant_index + 1 ? 0 : PW_EINVAL;
+	}
+}
+
+bool matcher_lookup(const matcher *m, uint32_t chain_index, const uint8_t address[20],
+		    uint32_t *ret_merchant_index)
+{
+	size_t j = address_hash(chain_index, address) & m->mask;
+	for (;; j = (j + 1) & m->mask) {
+		const slot *s = &m->slots[j];
+		if (!s->merchant_plus1)
+			return false;
+		if (s->chain_index == chain_index && memcmp(s->address, address, 20) == 0) {
+			*ret_merchant_index = s->merchant_plus1 - 1;
+			return true;
+		}
+	}
+}
+
+size_t matcher_count(const matcher *m)
+{
+	return m->count;
+}
+
+int matcher_from_config(const pw_config *cfg, matcher **ret)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < cfg->n_merchants; i++)
+		total += cfg->merchants[i].n_addresses;
+	matcher *m;
+	int r = matcher_create(total, &m);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < cfg->n_merchants; i++) {
+		const cfg_merchant *mc = &cfg->merchants[i];
+		for (size_t k = 0; k < mc->n_addresses; k++) {
+			r = matcher_add(m, (uint32_t)mc->addresses[k].chain_index, mc->addresses[k].address,
+					(uint32_t)i);
+			if (r < 0) {
+				matcher_destroy(m);
+				return r;
+			}
+		}
+	}
+	*ret = m;
+	return 0;
+}
+
+size_t matcher_match_transfers(const matcher *m, const pw_config *cfg, size_t chain_index,
+			       const chain_transfer *transfers, size_t n, pw_payment *out)
+{
+	const cfg_chain *chain = &cfg->chains[chain_index];
+	size_t found = 0;
+	for (size_t i = 0; i < n; i++) {
+		const chain_transfer *t = &transfers[i];
+		const cfg_token *token = NULL;
+		for (size_t k = 0; k < chain->n_tokens && !token; k++)
+			if (memcmp(chain->tokens[k].address, t->token, PW_ADDR_LEN) == 0)
+				token = &chain->tokens[k];
+		uint32_t merchant;
+		if (!token || u256_is_zero(t->amount) ||
+		    !matcher_lookup(m, (uint32_t)chain_index, t->to, &merchant))
+			continue;
+		pw_payment *p = &out[found++];
+		memset(p, 0, sizeof(*p));
+		snprintf(p->chain, sizeof(p->chain), "%s", chain->name);
+		p->chain_id = chain->chain_id;
+		p->block_number = t->block_number;
+		memcpy(p->block_hash, t->block_hash, PW_HASH_LEN);
+		p->block_time = t->block_time;
+		memcpy(p->tx_hash, t->tx_hash, PW_HASH_LEN);
+		p->log_index = t->log_index;
+		memcpy(p->token, t->token, PW_ADDR_LEN);
+		snprintf(p->token_symbol, sizeof(p->token_symbol), "%s", token->symbol);
+		p->decimals = (uint8_t)token->decimals;
+		memcpy(p->from, t->from, PW_ADDR_LEN);
+		memcpy(p->to, t->to, PW_ADDR_LEN);
+		snprintf(p->merchant_id, sizeof(p->merchant_id), "%s", cfg->merchants[merchant].id);
+		memcpy(p->amount, t->amount, PW_U256_LEN);
+		p->status = PW_STATUS_PENDING;
+	}
+	return found;
+}

@@ -1,0 +1,54 @@
+/* matcher.h: the merchant address set. Maps (chain index, 20-byte address)
+ * to the owning merchant's index. Open addressing with linear probing at a
+ * load factor <= 1/2: lookups cost one or two cache lines at any size, and
+ * 10 M addresses take ~512 MiB (28-byte slots, power-of-two table).
+ * Thread safety: built once, then read-only; readers need no lock. */
+#ifndef PW_MATCHER_H
+#define PW_MATCHER_H
+
+#include "config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct matcher matcher;
+
+/* matcher_create: an empty set sized for `expected` addresses (it grows).
+ * 0 with *ret (caller frees with matcher_destroy), or PW_ENOMEM. */
+int matcher_create(size_t expected, matcher **ret);
+
+/* matcher_destroy: free; accepts NULL. */
+void matcher_destroy(matcher *m);
+
+/* matcher_add: map (chain_index, address) to merchant_index. Adding the same
+ * key with the same merchant is a no-op; with another merchant, PW_EINVAL.
+ * PW_ENOMEM when growing fails (set unchanged). */
+int matcher_add(matcher *m, uint32_t chain_index, const uint8_t address[20], uint32_t merchant_index);
+
+/* matcher_lookup: true and *ret_merchant_index set when the address is a
+ * merchant's on that chain; false (ret untouched) otherwise. */
+bool matcher_lookup(const matcher *m, uint32_t chain_index, const uint8_t address[20],
+		    uint32_t *ret_merchant_index);
+
+/* matcher_count: number of addresses held. */
+size_t matcher_count(const matcher *m);
+
+/* matcher_from_config: a set holding every merchant address of cfg.
+ * 0 with *ret, PW_ENOMEM, or PW_EINVAL (an address owned twice). */
+int matcher_from_config(const pw_config *cfg, matcher **ret);
+
+
+
+#include "chain.h"
+
+/* matcher_match_transfers: the payments among n decoded transfers of chain
+ * cfg->chains[chain_index]: the token is one of the chain's configured
+ * tokens, the amount is non-zero (zero-value transfers are address
+ * poisoning), and `to` is a merchant address. Each payment is written to
+ * out (n slots) as PW_STATUS_PENDING with chain, token and merchant fields
+ * filled; block_time comes from the transfer (-1 when unknown).
+ * Returns the number of payments written. */
+size_t matcher_match_transfers(const matcher *m, const pw_config *cfg, size_t chain_index,
+			       const chain_transfer *transfers, size_t n, pw_payment *out);
+#endif

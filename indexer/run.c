@@ -1,0 +1,119 @@
+/* run.c: thread setup and shutdown for `paywatch run`. */
+#include "run.h"
+#include "ingest.h"
+#include "log.h"
+#include "matcher.h"
+#include "pw_error.h"
+#include "sink_loop.h"
+#include "store.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct chain_thread {
+	ingest_params params;
+	pthread_t thread;
+	atomic_bool done;
+	int result;
+} chain_thread;
+
+static void *chain_thread_main(void *arg)
+{
+	chain_thread *ct = arg;
+	ct->result = ingest_run(&ct->params);
+	atomic_store(&ct->done, true);
+	return NULL;
+}
+
+int run_main(const pw_config *cfg)
+{
+	char err[512];
+	store *st = NULL;
+	matcher *m = NULL;
+	sink_loop *sl = NULL;
+	atomic_bool stop;
+	atomic_init(&stop, false);
+	int rc = 1;
+
+	int r = matcher_from_config(cfg, &m);
+	if (r < 0)
+		return log_error(r, "cannot build the merchant address set"), 1;
+	log_info("paywatch %s: %zu chain(s), %zu merchant(s), %zu watched address(es)", PAYWATCH_VERSION,
+		 cfg->n_chains, cfg->n_merchants, matcher_count(m));
+	if ((r = store_open(cfg->data_dir, false, &st, err, sizeof(err))) < 0) {
+		log_error(r, "%s", err);
+		goto out_matcher;
+	}
+
+	/* SIGINT/SIGTERM are taken by sigtimedwait below, in this thread only */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	if ((r = sink_loop_start(cfg, st, &stop, &sl)) < 0) {
+		log_error(r, "cannot start the Postgres sink thread");
+		goto out_store;
+	}
+	chain_thread *threads = calloc(cfg->n_chains, sizeof(*threads));
+	if (!threads) {
+		atomic_store(&stop, true);
+		sink_loop_join(sl);
+		goto out_store;
+	}
+	size_t started = 0;
+	for (size_t i = 0; i < cfg->n_chains; i++) {
+		chain_thread *ct = &threads[i];
+		ct->params = (ingest_params){ .cfg = cfg, .chain_index = i, .ops = &evm_chain_ops, .st = st,
+					      .m = m, .stop = &stop, .on_confirmed = sink_loop_notify,
+					      .on_confirmed_arg = sl };
+		atomic_init(&ct->done, false);
+		if (pthread_create(&ct->thread, NULL, chain_thread_main, ct) != 0) {
+			log_error(PW_ENOMEM, "chain=%s: cannot start thread", cfg->chains[i].name);
+			break;
+		}
+		started++;
+	}
+
+	bool all_failed = false;
+	while (started == cfg->n_chains) {
+		struct timespec tick = { 0, 200 * 1000000L };
+		int sig = sigtimedwait(&sigs, NULL, &tick);
+		if (sig == SIGINT || sig == SIGTERM) {
+			log_info("received %s: finishing the batch in hand", sig == SIGINT ? "SIGINT" : "SIGTERM");
+			break;
+		}
+		size_t done = 0;
+		for (size_t i = 0; i < started; i++)
+			done += atomic_load(&threads[i].done);
+		if (done == started) {
+			all_failed = true;
+			log_error(PW_ESTOPPED, "every chain stopped on an error");
+			break;
+		}
+	}
+	atomic_store(&stop, true);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(threads[i].thread, NULL);
+	uint64_t left = sink_loop_join(sl);
+	if (left)
+		log_warn("outbox: %llu payment(s) kept in %s for the next start (Postgres unreachable)",
+			 (unsigned long long)left, cfg->data_dir);
+	bool any_failed = false;
+	for (size_t i = 0; i < started; i++)
+		any_failed |= threads[i].result != 0;
+	rc = all_failed || started != cfg->n_chains ? 1 : 0;
+	if (any_failed && !all_failed)
+		log_warn("some chains stopped on errors (see above)");
+	free(threads);
+	log_info("stopped");
+out_store:
+	store_close(st);
+out_matcher:
+	matcher_destroy(m);
+	return rc;
+}

@@ -1,0 +1,335 @@
+/* store.c: RocksDB key layout.
+ *   "ckpt/" chain                         -> be64 block number
+ *   "hdr/" chain "/" be64 number            -> hash32 parent32 be64 time
+ *   "pend/" chain "/" be64 number be32 log_index hash32 -> payment_encode
+ *   "outbox/" be64 seq                      -> payment_encode
+ * Big-endian numbers make RocksDB's byte order the block order. */
+#include "store.h"
+#include "pw_error.h"
+
+#include <rocksdb/c.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct store {
+	rocksdb_t *db;
+	rocksdb_options_t *opts;
+	rocksdb_writeoptions_t *wopts;
+	rocksdb_readoptions_t *ropts;
+	_Atomic uint64_t next_seq;
+};
+
+struct store_batch {
+	store *s;
+	rocksdb_writebatch_t *wb;
+};
+
+#define KEY_MAX (16 + PW_NAME_MAX + 48)
+
+static size_t key_ckpt(char *k, const char *chain)
+{
+	return (size_t)snprintf(k, KEY_MAX, "ckpt/%s", chain);
+}
+
+static size_t key_hdr(char *k, const char *chain, uint64_t number)
+{
+	size_t n = (size_t)snprintf(k, KEY_MAX, "hdr/%s/", chain);
+	pw_put_be64((uint8_t *)k + n, number);
+	return n + 8;
+}
+
+static size_t key_pend_prefix(char *k, const char *chain)
+{
+	return (size_t)snprintf(k, KEY_MAX, "pend/%s/", chain);
+}
+
+static size_t key_pend(char *k, const pw_payment *p)
+{
+	size_t n = key_pend_prefix(k, p->chain);
+	pw_put_be64((uint8_t *)k + n, p->block_number);
+	pw_put_be32((uint8_t *)k + n + 8, p->log_index);
+	memcpy(k + n + 12, p->block_hash, PW_HASH_LEN);
+	return n + 12 + PW_HASH_LEN;
+}
+
+static size_t key_outbox(char *k, uint64_t seq)
+{
+	memcpy(k, "outbox/", 7);
+	pw_put_be64((uint8_t *)k + 7, seq);
+	return 15;
+}
+
+int store_open(const char *dir, bool read_only, store **ret, char *err, size_t errlen)
+{
+	char *rerr = NULL;
+	store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return PW_ENOMEM;
+	if (!read_only)
+		mkdir(dir, 0700); /* an existing dir is fine; RocksDB reports real errors */
+	s->opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(s->opts, read_only ? 0 : 1);
+	rocksdb_options_set_max_open_files(s->opts, 256);
+	rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
+	s->db = read_only ? rocksdb_open_for_read_only(s->opts, dir, 0, &rerr)
+			  : rocksdb_open(s->opts, dir, &rerr);
+	if (!s->db) {
+		snprintf(err, errlen, "cannot open RocksDB at %s: %s", dir, rerr ? rerr : "unknown error");
+		rocksdb_free(rerr);
+		rocksdb_options_destroy(s->opts);
+		free(s);
+		return PW_ESTORE;
+	}
+	s->wopts = rocksdb_writeoptions_create();
+	s->ropts = rocksdb_readoptions_create();
+	/* the next outbox sequence follows the last one present */
+	uint64_t next = 1;
+	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
+	char hi[8] = "outbox0"; /* '0' follows '/' */
+	rocksdb_iter_seek_for_prev(it, hi, 7);
+	if (rocksdb_iter_valid(it)) {
+		size_t klen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (klen == 15 && memcmp(k, "outbox/", 7) == 0)
+			next = pw_get_be64((const uint8_t *)k + 7) + 1;
+	}
+	rocksdb_iter_destroy(it);
+	atomic_store(&s->next_seq, next);
+	*ret = s;
+	return 0;
+}
+
+void store_close(store *s)
+{
+	if (!s)
+		return;
+	rocksdb_close(s->db);
+	rocksdb_writeoptions_destroy(s->wopts);
+	rocksdb_readoptions_destroy(s->ropts);
+	rocksdb_options_destroy(s->opts);
+	free(s);
+}
+
+static int get_value(store *s, const char *k, size_t klen, char **ret_val, size_t *ret_len)
+{
+	char *rerr = NULL;
+	size_t vlen = 0;
+	char *v = rocksdb_get(s->db, s->ropts, k, klen, &vlen, &rerr);
+	if (rerr) {
+		rocksdb_free(rerr);
+		return PW_ESTORE;
+	}
+	if (!v)
+		return PW_ENOTFOUND;
+	*ret_val = v;
+	*ret_len = vlen;
+	return 0;
+}
+
+int store_get_checkpoint(store *s, const char *chain, uint64_t *ret)
+{
+	char k[KEY_MAX], *v;
+	size_t vlen;
+	int r = get_value(s, k, key_ckpt(k, chain), &v, &vlen);
+	if (r < 0)
+		return r;
+	r = vlen == 8 ? 0 : PW_ESTORE;
+	if (r == 0)
+		*ret = pw_get_be64((const uint8_t *)v);
+	rocksdb_free(v);
+	return r;
+}
+
+int store_get_header(store *s, const char *chain, uint64_t number, pw_block_ref *ret)
+{
+	char k[KEY_MAX], *v;
+	size_t vlen;
+	int r = get_value(s, k, key_hdr(k, chain, number), &v, &vlen);
+	if (r < 0)
+		return r;
+	if (vlen != 72) {
+		rocksdb_free(v);
+		return PW_ESTORE;
+	}
+	ret->number = number;
+	memcpy(ret->hash, v, 32);
+	memcpy(ret->parent_hash, v + 32, 32);
+	ret->time = (int64_t)pw_get_be64((const uint8_t *)v + 64);
+	rocksdb_free(v);
+	return 0;
+}
+
+store_batch *store_batch_create(store *s)
+{
+	store_batch *b = malloc(sizeof(*b));
+	if (!b)
+		return NULL;
+	b->s = s;
+	b->wb = rocksdb_writebatch_create();
+	return b;
+}
+
+void store_batch_destroy(store_batch *b)
+{
+	if (!b)
+		return;
+	rocksdb_writebatch_destroy(b->wb);
+	free(b);
+}
+
+int store_batch_commit(store_batch *b)
+{
+	char *rerr = NULL;
+	rocksdb_write(b->s->db, b->s->wopts, b->wb, &rerr);
+	if (rerr) {
+		rocksdb_free(rerr);
+		return PW_ESTORE;
+	}
+	return 0;
+}
+
+void store_batch_put_checkpoint(store_batch *b, const char *chain, uint64_t number)
+{
+	char k[KEY_MAX];
+	uint8_t v[8];
+	pw_put_be64(v, number);
+	rocksdb_writebatch_put(b->wb, k, key_ckpt(k, chain), (const char *)v, 8);
+}
+
+void store_batch_put_header(store_batch *b, const char *chain, const pw_block_ref *h)
+{
+	char k[KEY_MAX];
+	uint8_t v[72];
+	memcpy(v, h->hash, 32);
+	memcpy(v + 32, h->parent_hash, 32);
+	pw_put_be64(v + 64, (uint64_t)h->time);
+	rocksdb_writebatch_put(b->wb, k, key_hdr(k, chain, h->number), (const char *)v, sizeof(v));
+}
+
+void store_batch_delete_headers_below(store_batch *b, const char *chain, uint64_t number)
+{
+	char lo[KEY_MAX], hi[KEY_MAX];
+	size_t nlo = key_hdr(lo, chain, 0), nhi = key_hdr(hi, chain, number);
+	rocksdb_writebatch_delete_range(b->wb, lo, nlo, hi, nhi);
+}
+
+void store_batch_put_pending(store_batch *b, const pw_payment *p)
+{
+	char k[KEY_MAX];
+	uint8_t v[PW_PAYMENT_ENC_MAX];
+	size_t vlen = payment_encode(p, v);
+	rocksdb_writebatch_put(b->wb, k, key_pend(k, p), (const char *)v, vlen);
+}
+
+void store_batch_delete_pending(store_batch *b, const pw_payment *p)
+{
+	char k[KEY_MAX];
+	rocksdb_writebatch_delete(b->wb, k, key_pend(k, p));
+}
+
+void store_batch_put_outbox(store_batch *b, const pw_payment *p)
+{
+	char k[KEY_MAX];
+	uint8_t v[PW_PAYMENT_ENC_MAX];
+	size_t vlen = payment_encode(p, v);
+	uint64_t seq = atomic_fetch_add(&b->s->next_seq, 1);
+	rocksdb_writebatch_put(b->wb, k, key_outbox(k, seq), (const char *)v, vlen);
+}
+
+int store_scan_pending(store *s, const char *chain, uint64_t max_block,
+		       int (*fn)(const pw_payment *p, void *arg), void *arg)
+{
+	char prefix[KEY_MAX];
+	size_t plen = key_pend_prefix(prefix, chain);
+	int r = 0;
+	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
+	for (rocksdb_iter_seek(it, prefix, plen); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (klen != plen + 12 + PW_HASH_LEN || memcmp(k, prefix, plen) != 0)
+			break;
+		if (pw_get_be64((const uint8_t *)k + plen) > max_block)
+			break;
+		const char *v = rocksdb_iter_value(it, &vlen);
+		pw_payment p;
+		if (payment_decode((const uint8_t *)v, vlen, &p) < 0) {
+			r = PW_ESTORE;
+			break;
+		}
+		if ((r = fn(&p, arg)) < 0)
+			break;
+	}
+	char *rerr = NULL;
+	rocksdb_iter_get_error(it, &rerr);
+	if (rerr) {
+		rocksdb_free(rerr);
+		r = PW_ESTORE;
+	}
+	rocksdb_iter_destroy(it);
+	return r;
+}
+
+int store_outbox_read(store *s, pw_payment *ret_payments, uint64_t *ret_seqs, size_t max, size_t *ret_n)
+{
+	size_t n = 0;
+	int r = 0;
+	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
+	for (rocksdb_iter_seek(it, "outbox/", 7); rocksdb_iter_valid(it) && n < max; rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (klen != 15 || memcmp(k, "outbox/", 7) != 0)
+			break;
+		const char *v = rocksdb_iter_value(it, &vlen);
+		if (payment_decode((const uint8_t *)v, vlen, &ret_payments[n]) < 0) {
+			r = PW_ESTORE;
+			break;
+		}
+		ret_seqs[n++] = pw_get_be64((const uint8_t *)k + 7);
+	}
+	rocksdb_iter_destroy(it);
+	if (r == 0)
+		*ret_n = n;
+	return r;
+}
+
+int store_outbox_delete(store *s, const uint64_t *seqs, size_t n)
+{
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	char k[KEY_MAX], *rerr = NULL;
+	for (size_t i = 0; i < n; i++)
+		rocksdb_writebatch_delete(wb, k, key_outbox(k, seqs[i]));
+	rocksdb_write(s->db, s->wopts, wb, &rerr);
+	rocksdb_writebatch_destroy(wb);
+	if (rerr) {
+		rocksdb_free(rerr);
+		return PW_ESTORE;
+	}
+	return 0;
+}
+
+int store_outbox_stats(store *s, uint64_t *ret_depth, int64_t *ret_oldest_ms)
+{
+	uint64_t depth = 0;
+	int64_t oldest = 0;
+	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
+	for (rocksdb_iter_seek(it, "outbox/", 7); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (klen != 15 || memcmp(k, "outbox/", 7) != 0)
+			break;
+		if (depth == 0) {
+			pw_payment p;
+			const char *v = rocksdb_iter_value(it, &vlen);
+			if (payment_decode((const uint8_t *)v, vlen, &p) == 0)
+				oldest = p.confirmed_at_ms;
+		}
+		depth++;
+	}
+	rocksdb_iter_destroy(it);
+	*ret_depth = depth;
+	*ret_oldest_ms = oldest;
+	return 0;
+}

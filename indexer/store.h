@@ -1,0 +1,72 @@
+/* store.h: the ingest state in RocksDB (one DB per process, keys prefixed
+ * per chain): checkpoint, header window, pending payments, and the outbox of
+ * confirmed payments not yet in Postgres. Each block's (or fetched range's)
+ * effects are collected in one store_batch and committed atomically, so a
+ * crash at any point leaves a consistent state.
+ * Durability: writes go through RocksDB's WAL without fsync: a killed
+ * process loses nothing; a power loss may lose the last writes, which are
+ * then fetched again from the node (nothing was published before the WAL).
+ * Thread safety: a store is shared by all threads (RocksDB is thread-safe);
+ * outbox sequence numbers come from an atomic counter. A batch belongs to
+ * one thread. */
+#ifndef PW_STORE_H
+#define PW_STORE_H
+
+#include "payment.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store;
+typedef struct store_batch store_batch;
+
+/* store_open: open (creating) the RocksDB at dir. read_only opens it as a
+ * read-only instance (status commands while `run` holds the lock).
+ * 0 with *ret, or PW_ESTORE with the RocksDB message in err. */
+int store_open(const char *dir, bool read_only, store **ret, char *err, size_t errlen);
+
+/* store_close: flush and close; accepts NULL. */
+void store_close(store *s);
+
+/* store_get_checkpoint: the last block number fully processed for chain.
+ * 0 with *ret, PW_ENOTFOUND (never started), PW_ESTORE. */
+int store_get_checkpoint(store *s, const char *chain, uint64_t *ret);
+
+/* store_get_header: the window header of block `number`. 0, PW_ENOTFOUND, PW_ESTORE. */
+int store_get_header(store *s, const char *chain, uint64_t number, pw_block_ref *ret);
+
+/* store_batch_create: an empty batch. NULL on out of memory. */
+store_batch *store_batch_create(store *s);
+/* store_batch_destroy: discard (uncommitted changes are dropped); accepts NULL. */
+void store_batch_destroy(store_batch *b);
+/* store_batch_commit: apply atomically. 0 or PW_ESTORE (batch unchanged). */
+int store_batch_commit(store_batch *b);
+
+void store_batch_put_checkpoint(store_batch *b, const char *chain, uint64_t number);
+void store_batch_put_header(store_batch *b, const char *chain, const pw_block_ref *h);
+void store_batch_delete_headers_below(store_batch *b, const char *chain, uint64_t number);
+void store_batch_put_pending(store_batch *b, const pw_payment *p);
+void store_batch_delete_pending(store_batch *b, const pw_payment *p);
+/* store_batch_put_outbox: append p to the outbox (a fresh sequence number). */
+void store_batch_put_outbox(store_batch *b, const pw_payment *p);
+
+/* store_scan_pending: call fn for each pending payment of chain with
+ * block_number <= max_block, in (block, log index) order; fn returns 0 to
+ * go on or a negative code to stop (returned). 0 or PW_ESTORE. */
+int store_scan_pending(store *s, const char *chain, uint64_t max_block,
+		       int (*fn)(const pw_payment *p, void *arg), void *arg);
+
+/* store_outbox_read: up to max entries from the outbox head, in order.
+ * ret_payments and ret_seqs have max slots; *ret_n gets the count. */
+int store_outbox_read(store *s, pw_payment *ret_payments, uint64_t *ret_seqs, size_t max, size_t *ret_n);
+
+/* store_outbox_delete: remove entries by sequence number (after the sink
+ * committed them to Postgres). 0 or PW_ESTORE. */
+int store_outbox_delete(store *s, const uint64_t *seqs, size_t n);
+
+/* store_outbox_depth: entries in the outbox and the unix ms at which the
+ * oldest was confirmed (0 when empty). */
+int store_outbox_stats(store *s, uint64_t *ret_depth, int64_t *ret_oldest_ms);
+
+#endif

@@ -1,0 +1,372 @@
+/* postgres.c: libpq sink. Payments go through COPY (text format) into a
+ * session temp table and one INSERT ... SELECT ... ON CONFLICT DO NOTHING,
+ * so a batch of thousands is a handful of round trips. */
+#include "postgres.h"
+#include "buf.h"
+#include "hex.h"
+#include "pw_error.h"
+#include "uint256.h"
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pg_sink {
+	PGconn *conn;
+	bool temp_ready;
+	char error[512];
+};
+
+static int set_error(pg_sink *s, const char *what)
+{
+	const char *msg = PQerrorMessage(s->conn);
+	snprintf(s->error, sizeof(s->error), "%s: %s", what, msg && *msg ? msg : "unknown error");
+	size_t n = strlen(s->error);
+	while (n && (s->error[n - 1] == '\n' || s->error[n - 1] == ' '))
+		s->error[--n] = '\0';
+	return PW_EDB;
+}
+
+static int exec_ok(pg_sink *s, const char *sql, const char *what)
+{
+	PGresult *res = PQexec(s->conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+	int r = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : PW_EDB;
+	if (r < 0) {
+		snprintf(s->error, sizeof(s->error), "%s: %s", what, PQresultErrorMessage(res));
+		size_t n = strlen(s->error);
+		while (n && s->error[n - 1] == '\n')
+			s->error[--n] = '\0';
+	}
+	PQclear(res);
+	return r;
+}
+
+static void rollback(pg_sink *s)
+{
+	PGresult *res = PQexec(s->conn, "ROLLBACK");
+	PQclear(res);
+}
+
+int pg_sink_connect(const char *dsn, pg_sink **ret, char *err, size_t errlen)
+{
+	pg_sink *s = calloc(1, sizeof(*s));
+	if (!s)
+		return PW_ENOMEM;
+	s->conn = PQconnectdb(dsn);
+	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
+		const char *msg = s->conn ? PQerrorMessage(s->conn) : "out of memory";
+		snprintf(err, errlen, "%s", msg);
+		size_t n = strlen(err);
+		while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
+			err[--n] = '\0';
+		PQfinish(s->conn);
+		free(s);
+		return PW_EDB;
+	}
+	PGresult *res = PQexec(s->conn, "SET application_name = 'paywatch'; SET TIME ZONE 'UTC'");
+	PQclear(res);
+	*ret = s;
+	return 0;
+}
+
+void pg_sink_close(pg_sink *s)
+{
+	if (!s)
+		return;
+	PQfinish(s->conn);
+	free(s);
+}
+
+const char *pg_sink_error(const pg_sink *s)
+{
+	return s->error;
+}
+
+/* COPY text format: escape backslash, tab, newline, carriage return. */
+static int copy_text(pw_buf *b, const char *s)
+{
+	for (; *s; s++) {
+		const char *esc = NULL;
+		switch (*s) {
+		case '\\': esc = "\\\\"; break;
+		case '\t': esc = "\\t"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		default: break;
+		}
+		int r = esc ? buf_append(b, esc, 2) : buf_append(b, s, 1);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int copy_row(pw_buf *b, const pw_payment *p)
+{
+	char block_hash[67], tx_hash[67], token[43], from[43], to[43];
+	char raw[U256_DEC_MAX], amount[U256_DEC_MAX];
+	hex_encode(p->block_hash, 32, block_hash);
+	hex_encode(p->tx_hash, 32, tx_hash);
+	hex_encode(p->token, 20, token);
+	hex_encode(p->from, 20, from);
+	hex_encode(p->to, 20, to);
+	u256_to_dec(p->amount, raw);
+	if (u256_format_units(p->amount, p->decimals, amount) < 0)
+		return PW_EINVAL;
+	int r = copy_text(b, p->chain);
+	if (r == 0)
+		r = buf_appendf(b, "\t%llu\t%llu\t%s\t%lld\t%s\t%u\t%s\t", (unsigned long long)p->chain_id,
+				(unsigned long long)p->block_number, block_hash, (long long)p->block_time, tx_hash,
+				p->log_index, token);
+	if (r == 0)
+		r = copy_text(b, p->token_symbol);
+	if (r == 0)
+		r = buf_appendf(b, "\t%s\t%s\t", from, to);
+	if (r == 0)
+		r = copy_text(b, p->merchant_id);
+	if (r == 0)
+		r = buf_appendf(b, "\t%s\t%u\t%s\t%s\t%u\t%lld\n", raw, p->decimals, amount,
+				p->status == PW_STATUS_REVERTED ? "reverted" : "confirmed", p->confirmations,
+				(long long)p->confirmed_at_ms);
+	return r;
+}
+
+static const char create_incoming_sql[] =
+	"CREATE TEMP TABLE IF NOT EXISTS pw_incoming ("
+	" chain text, chain_id bigint, block_number bigint, block_hash text, block_time_s bigint,"
+	" tx_hash text, log_index int, token_address text, token_symbol text, from_address text,"
+	" to_address text, merchant_id text, amount_raw numeric(78,0), decimals int, amount numeric,"
+	" status text, confirmations int, confirmed_at_ms bigint) ON COMMIT DELETE ROWS";
+
+static const char insert_incoming_sql[] =
+	"INSERT INTO payments (chain, chain_id, block_number, block_hash, block_time, tx_hash, log_index,"
+	" token_address, token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount,"
+	" status, confirmations, confirmed_at)"
+	" SELECT chain, chain_id, block_number, block_hash, to_timestamp(block_time_s), tx_hash, log_index,"
+	" token_address, token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount,"
+	" status, confirmations, to_timestamp(confirmed_at_ms / 1000.0)"
+	" FROM pw_incoming ORDER BY block_number, log_index"
+	" ON CONFLICT ON CONSTRAINT payments_identity DO NOTHING";
+
+int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, size_t *ret_inserted)
+{
+	pw_buf b;
+	int r;
+	if (n == 0) {
+		*ret_inserted = 0;
+		return 0;
+	}
+	if (exec_ok(s, "BEGIN", "begin") < 0)
+		return PW_EDB;
+	if (!s->temp_ready) {
+		if (exec_ok(s, create_incoming_sql, "create temp table") < 0)
+			goto out_rollback;
+		s->temp_ready = true;
+	}
+	PGresult *res = PQexec(s->conn, "COPY pw_incoming FROM STDIN");
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		snprintf(s->error, sizeof(s->error), "copy: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		goto out_rollback;
+	}
+	PQclear(res);
+	buf_init(&b, (size_t)1 << 30);
+	for (size_t i = 0; i < n; i++) {
+		if ((r = copy_row(&b, &payments[i])) < 0) {
+			buf_done(&b);
+			PQputCopyEnd(s->conn, "paywatch: cannot encode row");
+			res = PQgetResult(s->conn);
+			PQclear(res);
+			snprintf(s->error, sizeof(s->error), "cannot encode payment row: %s", pw_strerror(r));
+			goto out_rollback;
+		}
+		if (b.len > (1u << 20) || i + 1 == n) {
+			if (PQputCopyData(s->conn, b.data, (int)b.len) != 1) {
+				buf_done(&b);
+				set_error(s, "copy data");
+				goto out_rollback;
+			}
+			buf_reset(&b);
+		}
+	}
+	buf_done(&b);
+	if (PQputCopyEnd(s->conn, NULL) != 1) {
+		set_error(s, "copy end");
+		goto out_rollback;
+	}
+	res = PQgetResult(s->conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(s->error, sizeof(s->error), "copy: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		goto out_rollback;
+	}
+	PQclear(res);
+	while ((res = PQgetResult(s->conn)) != NULL)
+		PQclear(res);
+	res = PQexec(s->conn, insert_incoming_sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(s->error, sizeof(s->error), "insert payments: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		goto out_rollback;
+	}
+	size_t inserted = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	if (exec_ok(s, "COMMIT", "commit") < 0)
+		goto out_rollback;
+	*ret_inserted = inserted;
+	return 0;
+out_rollback:
+	rollback(s);
+	if (PQstatus(s->conn) != CONNECTION_OK)
+		s->temp_ready = false;
+	return PW_EDB;
+}
+
+int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n_merchants,
+			   const pg_merchant_address *addresses, size_t n_addresses)
+{
+	if (exec_ok(s, "BEGIN", "begin") < 0)
+		return PW_EDB;
+	if (exec_ok(s, "CREATE TEMP TABLE IF NOT EXISTS pw_merchant_addresses (chain text, address text,"
+		       " merchant_id text) ON COMMIT DROP", "temp table") < 0)
+		goto out_rollback;
+	for (size_t i = 0; i < n_merchants; i++) {
+		const char *params[1] = { merchant_ids[i] };
+		PGresult *res = PQexecParams(s->conn,
+					     "INSERT INTO merchants (id) VALUES ($1) ON CONFLICT (id) DO UPDATE"
+					     " SET updated_at = now()",
+					     1, NULL, params, NULL, NULL, 0);
+		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!ok)
+			snprintf(s->error, sizeof(s->error), "merchants: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		if (!ok)
+			goto out_rollback;
+	}
+	PGresult *res = PQexec(s->conn, "COPY pw_merchant_addresses FROM STDIN");
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		snprintf(s->error, sizeof(s->error), "copy: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		goto out_rollback;
+	}
+	PQclear(res);
+	pw_buf b;
+	buf_init(&b, (size_t)1 << 30);
+	for (size_t i = 0; i < n_addresses; i++) {
+		char addr[43];
+		hex_encode(addresses[i].address, 20, addr);
+		copy_text(&b, addresses[i].chain);
+		buf_appendf(&b, "\t%s\t", addr);
+		copy_text(&b, addresses[i].merchant_id);
+		buf_append(&b, "\n", 1);
+		if (b.len > (1u << 20) || i + 1 == n_addresses) {
+			PQputCopyData(s->conn, b.data, (int)b.len);
+			buf_reset(&b);
+		}
+	}
+	buf_done(&b);
+	PQputCopyEnd(s->conn, NULL);
+	res = PQgetResult(s->conn);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		snprintf(s->error, sizeof(s->error), "copy: %s", PQresultErrorMessage(res));
+	PQclear(res);
+	while ((res = PQgetResult(s->conn)) != NULL)
+		PQclear(res);
+	if (!ok)
+		goto out_rollback;
+	if (exec_ok(s,
+		    "DELETE FROM merchant_addresses m WHERE NOT EXISTS (SELECT 1 FROM pw_merchant_addresses t"
+		    " WHERE t.chain = m.chain AND t.address = m.address AND t.merchant_id = m.merchant_id)",
+		    "prune addresses") < 0 ||
+	    exec_ok(s,
+		    "INSERT INTO merchant_addresses (chain, address, merchant_id) SELECT DISTINCT chain,"
+		    " address, merchant_id FROM pw_merchant_addresses ON CONFLICT DO NOTHING",
+		    "insert addresses") < 0 ||
+	    exec_ok(s, "COMMIT", "commit") < 0)
+		goto out_rollback;
+	return 0;
+out_rollback:
+	rollback(s);
+	return PW_EDB;
+}
+
+static const char create_migrations_sql[] =
+	"CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY,"
+	" applied_at timestamptz NOT NULL DEFAULT now())";
+
+static int is_applied(pg_sink *s, const char *name, bool *ret)
+{
+	const char *params[1] = { name };
+	PGresult *res = PQexecParams(s->conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
+				     params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		snprintf(s->error, sizeof(s->error), "schema_migrations: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		return PW_EDB;
+	}
+	*ret = PQntuples(res) > 0;
+	PQclear(res);
+	return 0;
+}
+
+int pg_sink_count_missing_migrations(pg_sink *s, const struct schema_migration *list, size_t *ret_missing)
+{
+	size_t missing = 0;
+	PGresult *res = PQexec(s->conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		snprintf(s->error, sizeof(s->error), "%s", PQresultErrorMessage(res));
+		PQclear(res);
+		return PW_EDB;
+	}
+	bool exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	for (const struct schema_migration *m = list; m->name; m++) {
+		bool applied = false;
+		if (exists && is_applied(s, m->name, &applied) < 0)
+			return PW_EDB;
+		missing += !applied;
+	}
+	*ret_missing = missing;
+	return 0;
+}
+
+int pg_sink_migrate(pg_sink *s, const struct schema_migration *list, size_t *ret_applied)
+{
+	size_t applied = 0;
+	if (exec_ok(s, create_migrations_sql, "create schema_migrations") < 0)
+		return PW_EDB;
+	for (const struct schema_migration *m = list; m->name; m++) {
+		bool done = false;
+		if (exec_ok(s, "BEGIN", "begin") < 0)
+			return PW_EDB;
+		/* serialize concurrent migrators; released at commit */
+		if (exec_ok(s, "SELECT pg_advisory_xact_lock(7400417)", "advisory lock") < 0 ||
+		    is_applied(s, m->name, &done) < 0)
+			goto out_rollback;
+		if (done) {
+			exec_ok(s, "COMMIT", "commit");
+			continue;
+		}
+		char what[160];
+		snprintf(what, sizeof(what), "migration %s", m->name);
+		if (exec_ok(s, m->sql, what) < 0)
+			goto out_rollback;
+		const char *params[1] = { m->name };
+		PGresult *res = PQexecParams(s->conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1,
+					     NULL, params, NULL, NULL, 0);
+		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+		if (!ok || exec_ok(s, "COMMIT", "commit") < 0)
+			goto out_rollback;
+		applied++;
+	}
+	*ret_applied = applied;
+	return 0;
+out_rollback:
+	rollback(s);
+	return PW_EDB;
+}

@@ -1,0 +1,59 @@
+/* postgres.h: the PostgreSQL sink. Writes confirmed payments in batches
+ * (COPY into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING
+ * on the payment identity, one transaction per batch), mirrors merchants,
+ * and applies schema migrations. Knows nothing of RocksDB or the indexer.
+ * Thread safety: a pg_sink (one libpq connection) belongs to one thread. */
+#ifndef PW_POSTGRES_H
+#define PW_POSTGRES_H
+
+#include "payment.h"
+
+#include <stddef.h>
+
+/* One numbered migration: name "NNN_what.sql" and its SQL text. */
+struct schema_migration {
+	const char *name;
+	const char *sql;
+};
+
+/* One merchant address row for pg_sink_sync_merchants. */
+typedef struct pg_merchant_address {
+	const char *merchant_id;
+	const char *chain;
+	uint8_t address[PW_ADDR_LEN];
+} pg_merchant_address;
+
+typedef struct pg_sink pg_sink;
+
+/* pg_sink_connect: open a libpq connection. 0 with *ret (close with
+ * pg_sink_close), or PW_EDB with libpq's message in err (libpq never puts
+ * the password in it). */
+int pg_sink_connect(const char *dsn, pg_sink **ret, char *err, size_t errlen);
+
+/* pg_sink_close: close; accepts NULL. */
+void pg_sink_close(pg_sink *s);
+
+/* pg_sink_error: the last error text ("" when none); owned by the sink. */
+const char *pg_sink_error(const pg_sink *s);
+
+/* pg_sink_write_payments: insert n confirmed payments in one transaction;
+ * rows already present (same chain_id, block_hash, log_index) are left as
+ * they are. *ret_inserted gets the rows actually inserted. 0 or PW_EDB
+ * (transaction rolled back, nothing written). */
+int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, size_t *ret_inserted);
+
+/* pg_sink_sync_merchants: make merchants / merchant_addresses equal to the
+ * given ids and addresses, in one transaction. 0 or PW_EDB. */
+int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n_merchants,
+			   const pg_merchant_address *addresses, size_t n_addresses);
+
+/* pg_sink_migrate: apply, in order, each migration of the NULL-terminated
+ * list not yet in schema_migrations, each in its own transaction under an
+ * advisory lock (two migrators never race). *ret_applied gets the count.
+ * 0 or PW_EDB (the failing migration rolled back; err names it). */
+int pg_sink_migrate(pg_sink *s, const struct schema_migration *list, size_t *ret_applied);
+
+/* pg_sink_count_missing_migrations: how many of list are not applied. */
+int pg_sink_count_missing_migrations(pg_sink *s, const struct schema_migration *list, size_t *ret_missing);
+
+#endif
