@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct out_msg {
 	struct out_msg *next;
@@ -298,6 +299,13 @@ void rpc_client_destroy(rpc_client *c)
 	free(c);
 }
 
+static int64_t mono_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void timer_cb(lws_sorted_usec_list_t *sul)
 {
 	rpc_client *c = lws_container_of(sul, rpc_client, timer);
@@ -307,6 +315,7 @@ static void timer_cb(lws_sorted_usec_list_t *sul)
 /* Run the lws loop until done(c) or timeout. */
 static int service_until(rpc_client *c, int timeout_ms, bool (*done)(const rpc_client *))
 {
+	int64_t deadline_ms = mono_now_ms() + timeout_ms;
 	c->timer_fired = false;
 	lws_sul_schedule(c->ctx, 0, &c->timer, timer_cb, (lws_usec_t)timeout_ms * LWS_US_PER_MS);
 	int r = PW_ETIMEDOUT;
@@ -321,7 +330,12 @@ static int service_until(rpc_client *c, int timeout_ms, bool (*done)(const rpc_c
 		}
 		if (c->timer_fired)
 			break;
-		if (lws_service(c->ctx, 0) < 0) {
+		/* lws 4.1 bounds its poll by the timeout given here; the timer
+		 * above is a backstop for builds that only honour scheduled events */
+		int64_t left_ms = deadline_ms - mono_now_ms();
+		if (left_ms <= 0)
+			break;
+		if (lws_service(c->ctx, (int)left_ms) < 0) {
 			c->closed = true;
 			r = PW_ECONN;
 			break;

@@ -1,0 +1,233 @@
+// rig.mjs: the real parts paywatch's end-to-end tests run against, started
+// by the tests themselves: a throwaway PostgreSQL cluster (initdb + pg_ctl,
+// as the `postgres` OS user when running as root), anvil (npm
+// @foundry-rs/anvil-linux-amd64), TestToken compiled by solc (npm, pinned),
+// and the paywatch binary. Every server listens on 127.0.0.1 only.
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+export const e2eDir = path.resolve(here, '..');
+const cleanups = [];
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function onCleanup(fn) { cleanups.push(fn); }
+export async function cleanupAll() {
+  while (cleanups.length) {
+    try { await cleanups.pop()(); } catch (e) { console.error('cleanup:', e.message); }
+  }
+}
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, async () => { await cleanupAll(); process.exit(130); });
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+export async function waitFor(what, fn, timeoutMs = 30000, everyMs = 50) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try { last = await fn(); if (last) return last; } catch (e) { last = e; }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out waiting for ${what}${last instanceof Error ? ': ' + last.message : ''}`);
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+function pgBinDir() {
+  const base = '/usr/lib/postgresql';
+  const versions = fs.existsSync(base) ? fs.readdirSync(base).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const v of versions) if (fs.existsSync(path.join(base, v, 'bin', 'initdb'))) return path.join(base, v, 'bin');
+  throw new Error('PostgreSQL server binaries (initdb) not found: apt-get install postgresql');
+}
+
+const isRoot = process.getuid && process.getuid() === 0;
+function asPg(cmd, args, opts = {}) {
+  return isRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args], opts] : [cmd, args, opts];
+}
+
+export async function startPostgres() {
+  const bin = pgBinDir();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-pg-'));
+  if (isRoot) execFileSync('chown', ['postgres:postgres', dir]);
+  fs.chmodSync(dir, 0o700);
+  const data = path.join(dir, 'data');
+  const port = await freePort();
+  const run = (cmd, args) => {
+    const [c, a] = asPg(path.join(bin, cmd), args);
+    const r = spawnSync(c, a, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout}`);
+  };
+  run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+  const pg = {
+    dir, port, data,
+    dsn: (db = 'paywatch', password = '') =>
+      `postgresql://postgres${password ? ':' + password : ''}@127.0.0.1:${port}/${db}`,
+    start() {
+      run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o',
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`, 'start']);
+    },
+    stop(mode = 'fast') { run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']); },
+  };
+  pg.start();
+  onCleanup(() => { try { pg.stop('immediate'); } catch {} fs.rmSync(dir, { recursive: true, force: true }); });
+  const { Client } = require('pg');
+  const admin = new Client({ connectionString: pg.dsn('postgres') });
+  await admin.connect();
+  await admin.query('CREATE DATABASE paywatch');
+  await admin.end();
+  pg.client = async () => { const c = new Client({ connectionString: pg.dsn() }); await c.connect(); return c; };
+  return pg;
+}
+
+// ---------------------------------------------------------------- anvil
+export async function startAnvil(extraArgs = []) {
+  const bin = path.join(e2eDir, 'node_modules', '.bin', 'anvil');
+  const port = await freePort();
+  const proc = spawn(bin, ['--host', '127.0.0.1', '--port', String(port), '--silent', ...extraArgs],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (d) => { stderr += d; });
+  onCleanup(() => { proc.kill('SIGKILL'); });
+  const node = { port, proc, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}` };
+  let id = 0;
+  node.rpc = async (method, params = []) => {
+    const res = await fetch(node.http, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params }),
+    });
+    const body = await res.json();
+    if (body.error) throw new Error(`${method}: ${body.error.message}`);
+    return body.result;
+  };
+  await waitFor('anvil to answer', async () => (await node.rpc('eth_chainId')) !== undefined, 20000)
+    .catch((e) => { throw new Error(`${e.message}; anvil stderr: ${stderr}`); });
+  node.accounts = await node.rpc('eth_accounts');
+  node.mine = async (n = 1) => { for (let i = 0; i < n; i++) await node.rpc('evm_mine'); };
+  node.head = async () => Number(BigInt(await node.rpc('eth_blockNumber')));
+  return node;
+}
+
+// ---------------------------------------------------------------- contracts
+let compiled;
+export function compileToken() {
+  if (compiled) return compiled;
+  const solc = require('solc');
+  const source = fs.readFileSync(path.join(e2eDir, 'contracts', 'TestToken.sol'), 'utf8');
+  const input = {
+    language: 'Solidity',
+    sources: { 'TestToken.sol': { content: source } },
+    settings: { optimizer: { enabled: true, runs: 200 },
+      outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.methodIdentifiers'] } } },
+  };
+  const out = JSON.parse(solc.compile(JSON.stringify(input)));
+  const errors = (out.errors || []).filter((e) => e.severity === 'error');
+  if (errors.length) throw new Error('solc: ' + errors.map((e) => e.formattedMessage).join('\n'));
+  const c = out.contracts['TestToken.sol'].TestToken;
+  compiled = { bytecode: '0x' + c.evm.bytecode.object, selectors: c.evm.methodIdentifiers };
+  return compiled;
+}
+
+// Minimal ABI encoding for the types TestToken uses.
+const word = (n) => BigInt.asUintN(256, BigInt(n)).toString(16).padStart(64, '0');
+function encodeArgs(types, values) {
+  const head = [], tail = [];
+  const headSize = 32 * types.length;
+  types.forEach((t, i) => {
+    const v = values[i];
+    if (t === 'address') head.push(word(BigInt(v)));
+    else if (t === 'uint256' || t === 'uint8') head.push(word(v));
+    else {
+      const offset = headSize + tail.join('').length / 2;
+      head.push(word(offset));
+      if (t === 'string') {
+        const hex = Buffer.from(v, 'utf8').toString('hex');
+        tail.push(word(hex.length / 2) + hex.padEnd(Math.ceil(hex.length / 64) * 64, '0'));
+      } else if (t === 'address[]' || t === 'uint256[]') {
+        tail.push(word(v.length) + v.map((x) => word(BigInt(x))).join(''));
+      } else throw new Error('unsupported ABI type ' + t);
+    }
+  });
+  return head.join('') + tail.join('');
+}
+
+export async function deployToken(node, { from, name, symbol, decimals, supply }) {
+  const { bytecode, selectors } = compileToken();
+  const data = bytecode + encodeArgs(['string', 'string', 'uint8', 'uint256'], [name, symbol, decimals, supply]);
+  const hash = await node.rpc('eth_sendTransaction', [{ from, data, gas: '0x' + (3_000_000).toString(16) }]);
+  let receipt = await node.rpc('eth_getTransactionReceipt', [hash]);
+  if (!receipt) { await node.mine(); receipt = await node.rpc('eth_getTransactionReceipt', [hash]); }
+  if (!receipt || receipt.status !== '0x1') throw new Error('deployment failed');
+  const address = receipt.contractAddress;
+  const call = (fn, types, values) => selectorFor(selectors, fn) + encodeArgs(types, values);
+  const send = (sender, data) => node.rpc('eth_sendTransaction',
+    [{ from: sender, to: address, data, gas: '0x' + (2_000_000).toString(16) }]);
+  return {
+    address, symbol, decimals,
+    transfer: (sender, to, value) => send(sender, call('transfer', ['address', 'uint256'], [to, value])),
+    batchTransfer: (sender, tos, values) =>
+      send(sender, call('batchTransfer', ['address[]', 'uint256[]'], [tos, values])),
+    emitNftTransfer: (sender, f, to, id) =>
+      send(sender, call('emitNftTransfer', ['address', 'address', 'uint256'], [f, to, id])),
+  };
+}
+
+function selectorFor(selectors, fn) {
+  const sig = Object.keys(selectors).find((s) => s.startsWith(fn + '('));
+  if (!sig) throw new Error('no selector for ' + fn);
+  return '0x' + selectors[sig];
+}
+
+// ---------------------------------------------------------------- paywatch
+export function writeConfig(dir, cfg) {
+  const file = path.join(dir, 'paywatch.json');
+  fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
+  return file;
+}
+
+export function runPaywatchSync(bin, args, env = {}) {
+  return spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60000 });
+}
+
+// A running `paywatch run`; stderr is collected (and checked for secrets).
+export function startPaywatch(bin, args, env = {}, logFile = null) {
+  const proc = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = { proc, stderr: '', exited: null };
+  proc.stdout.on('data', (d) => { p.stderr += d; });
+  proc.stderr.on('data', (d) => { p.stderr += d; if (logFile) fs.appendFileSync(logFile, d); });
+  p.done = new Promise((resolve) => proc.on('exit', (code, signal) => { p.exited = { code, signal }; resolve(p.exited); }));
+  onCleanup(() => { if (!p.exited) proc.kill('SIGKILL'); });
+  return p;
+}
+
+// ---------------------------------------------------------------- checks
+export function formatUnits(raw, decimals) {
+  const s = raw.toString().padStart(decimals + 1, '0');
+  if (decimals === 0) return s;
+  const int = s.slice(0, s.length - decimals);
+  const frac = s.slice(s.length - decimals).replace(/0+$/, '');
+  return frac ? `${int}.${frac}` : int;
+}
+
+let failures = 0, passes = 0;
+export function check(cond, msg) {
+  if (cond) { passes++; return; }
+  failures++;
+  console.error('FAIL: ' + msg);
+}
+export function summary(name) {
+  console.log(`${name}: ${passes} passed, ${failures} failed`);
+  return failures === 0;
+}
