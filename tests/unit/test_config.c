@@ -1,1 +1,176 @@
-int main(void){return 1;}
+/* test_config.c: config validation, one case per rule, each checking the
+ * JSON path named in the error; ${ENV} substitution; DSN masking. */
+#include "config.h"
+#include "pw_error.h"
+#include "test.h"
+
+#include <stdlib.h>
+
+/* The exact config of issue 2. */
+static const char base[] =
+	"{\n"
+	"  \"data_dir\": \"./data\",\n"
+	"  \"postgres\": { \"dsn\": \"${PAYWATCH_PG_DSN}\" },\n"
+	"  \"chains\": [\n"
+	"    { \"name\": \"local\", \"kind\": \"evm\", \"chain_id\": 31337, \"ws_url\": \"ws://127.0.0.1:8545\",\n"
+	"      \"confirmations\": 3, \"start_block\": 0,\n"
+	"      \"tokens\": [ { \"symbol\": \"USDC\", \"address\": \"0x5FbDB2315678afecb367f032d93F642f64180aa3\", \"decimals\": 6 } ] }\n"
+	"  ],\n"
+	"  \"merchants\": [\n"
+	"    { \"id\": \"acme\", \"addresses\": { \"local\": [\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"] } }\n"
+	"  ]\n"
+	"}\n";
+
+/* base with the first occurrence of `from` replaced by `to` */
+static char *variant(const char *from, const char *to)
+{
+	const char *at = strstr(base, from);
+	if (!at) {
+		fprintf(stderr, "test bug: \"%s\" not in base\n", from);
+		exit(2);
+	}
+	size_t n = strlen(base) - strlen(from) + strlen(to) + 1;
+	char *s = malloc(n);
+	snprintf(s, n, "%.*s%s%s", (int)(at - base), base, to, at + strlen(from));
+	return s;
+}
+
+static void expect_error(const char *text, const char *want_prefix)
+{
+	pw_config *cfg = NULL;
+	char err[512] = "";
+	int r = config_parse(text, strlen(text), &cfg, err, sizeof(err));
+	ASSERT_EQ_INT(PW_ECONFIG, r);
+	CHECK(cfg == NULL);
+	if (strncmp(err, want_prefix, strlen(want_prefix)) != 0) {
+		test_failures++;
+		fprintf(stderr, "expected error starting \"%s\", got \"%s\"\n", want_prefix, err);
+	}
+	test_checks++;
+}
+
+static void expect_variant_error(const char *from, const char *to, const char *want_prefix)
+{
+	char *s = variant(from, to);
+	expect_error(s, want_prefix);
+	free(s);
+}
+
+int main(void)
+{
+	pw_config *cfg = NULL;
+	char err[512] = "";
+	setenv("PAYWATCH_PG_DSN", "postgresql://paywatch:hunter2secret@127.0.0.1:5432/paywatch", 1);
+	ASSERT_EQ_INT(0, config_parse(base, strlen(base), &cfg, err, sizeof(err)));
+	if (!cfg) {
+		fprintf(stderr, "base config rejected: %s\n", err);
+		return 1;
+	}
+	ASSERT_EQ_STR("postgresql://paywatch:hunter2secret@127.0.0.1:5432/paywatch", cfg->pg_dsn);
+	ASSERT_EQ_INT(1, cfg->n_chains);
+	ASSERT_EQ_INT(31337, cfg->chains[0].chain_id);
+	ASSERT_EQ_INT(3, cfg->chains[0].confirmations);
+	ASSERT_EQ_INT(128, cfg->chains[0].reorg_window); /* max(3, 64) + 64 */
+	ASSERT_EQ_INT(6, cfg->chains[0].tokens[0].decimals);
+	ASSERT_EQ_INT(0x70, cfg->merchants[0].addresses[0].address[0]);
+	char *dump = config_dump_masked(cfg);
+	CHECK(dump && strstr(dump, "hunter2secret") == NULL);
+	CHECK(dump && strstr(dump, "postgresql://paywatch:****@127.0.0.1:5432/paywatch") != NULL);
+	free(dump);
+	config_destroy(cfg);
+
+	/* several chains, several merchants, a merchant on several chains */
+	const char multi[] =
+		"{\"postgres\":{\"dsn\":\"x\"},\"chains\":["
+		"{\"name\":\"eth\",\"kind\":\"evm\",\"chain_id\":1,\"ws_urls\":[\"wss://a.example/k1\",\"wss://b.example\"],"
+		"\"tokens\":[{\"symbol\":\"USDC\",\"address\":\"0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48\",\"decimals\":6}]},"
+		"{\"name\":\"base\",\"kind\":\"evm\",\"chain_id\":8453,\"ws_url\":\"ws://127.0.0.1:1\",\"confirmations\":100,"
+		"\"tokens\":[{\"symbol\":\"USDC\",\"address\":\"0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913\",\"decimals\":6}]}],"
+		"\"merchants\":[{\"id\":\"a\",\"addresses\":{\"eth\":[\"0x70997970c51812dc3a010c7d01b50e0d17dc79c8\"],"
+		"\"base\":[\"0x70997970c51812dc3a010c7d01b50e0d17dc79c8\"]}},"
+		"{\"id\":\"b\",\"addresses\":{\"base\":[\"0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC\"]},"
+		"\"webhook\":{\"url\":\"https://b.example/hook\",\"secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}}]}";
+	ASSERT_EQ_INT(0, config_parse(multi, strlen(multi), &cfg, err, sizeof(err)));
+	if (cfg) {
+		ASSERT_EQ_INT(2, cfg->n_chains);
+		ASSERT_EQ_INT(2, cfg->chains[0].n_ws_urls);
+		ASSERT_EQ_INT(164, cfg->chains[1].reorg_window); /* max(100, 64) + 64 */
+		ASSERT_EQ_INT(2, cfg->merchants[0].n_addresses);
+		ASSERT_EQ_STR("./data", cfg->data_dir);
+		dump = config_dump_masked(cfg);
+		CHECK(dump && strstr(dump, "MfKQ9r8G") == NULL && strstr(dump, "whsec_****") != NULL);
+		CHECK(dump && strstr(dump, "k1") == NULL); /* endpoint path (API key) masked */
+		free(dump);
+		config_destroy(cfg);
+	} else {
+		fprintf(stderr, "multi config rejected: %s\n", err);
+	}
+
+	/* one case per rule */
+	expect_error("{", "$: invalid JSON");
+	expect_error("[]", "$: the config must be a JSON object");
+	expect_variant_error("\"data_dir\"", "\"data_dri\"", "data_dri: unknown field");
+	expect_variant_error("\"./data\"", "\"\"", "data_dir: must not be empty");
+	expect_variant_error("\"postgres\": { \"dsn\": \"${PAYWATCH_PG_DSN}\" },", "", "postgres: required field is missing");
+	expect_variant_error("${PAYWATCH_PG_DSN}", "${PAYWATCH_UNSET_VAR}", "postgres.dsn: environment variable PAYWATCH_UNSET_VAR is not set");
+	expect_variant_error("${PAYWATCH_PG_DSN}", "${PAYWATCH_PG_DSN", "postgres.dsn: unterminated ${");
+	expect_variant_error("\"dsn\": \"${PAYWATCH_PG_DSN}\"", "\"dsn\": 5", "postgres.dsn: must be a string");
+	expect_error("{\"postgres\":{\"dsn\":\"x\"},\"chains\":[],\"merchants\":[]}", "chains: must be a non-empty array");
+	expect_variant_error("\"name\": \"local\"", "\"name\": \"Local Chain\"", "chains[0].name: must be 1..63 characters");
+	expect_variant_error("\"kind\": \"evm\"", "\"kind\": \"bitcoin\"", "chains[0].kind: unsupported chain kind");
+	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 0", "chains[0].chain_id: must be an integer");
+	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 1.5", "chains[0].chain_id: must be an integer");
+	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": \"31337\"", "chains[0].chain_id: must be an integer");
+	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"http://127.0.0.1:8545\"", "chains[0].ws_url: must be a ws:// or wss:// URL");
+	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\",", "", "chains[0].ws_url: required field is missing");
+	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_urls\": []", "chains[0].ws_urls: must be a non-empty array");
+	expect_variant_error("\"confirmations\": 3", "\"confirmations\": 0", "chains[0].confirmations: must be an integer 1..");
+	expect_variant_error("\"confirmations\": 3", "\"confirmations\": -3", "chains[0].confirmations: must be an integer 1..");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": -1", "chains[0].start_block: must be an integer");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": 0, \"reorg_window\": 3", "chains[0].reorg_window: must be larger than confirmations");
+	expect_variant_error("\"start_block\": 0", "\"start_blok\": 0", "chains[0].start_blok: unknown field");
+	expect_variant_error("\"tokens\": [ {", "\"tokenz\": [ {", "chains[0].tokenz: unknown field");
+	expect_variant_error("\"decimals\": 6", "\"decimals\": 78", "chains[0].tokens[0].decimals: must be an integer 0..77");
+	expect_variant_error("\"decimals\": 6", "\"decimals\": 6.5", "chains[0].tokens[0].decimals: must be an integer 0..77");
+	expect_variant_error("\"symbol\": \"USDC\"", "\"symbol\": \"\"", "chains[0].tokens[0].symbol: must be 1..15 characters");
+	expect_variant_error("0x5FbDB2315678afecb367f032d93F642f64180aa3", "0x5FbDB2315678afecb367f032d93F642f64180aA3",
+			     "chains[0].tokens[0].address: bad EIP-55 checksum");
+	expect_variant_error("0x5FbDB2315678afecb367f032d93F642f64180aa3", "0x5FbDB2315678afecb367f032d93F642f64180a",
+			     "chains[0].tokens[0].address: must be a 0x-prefixed 20-byte hex address");
+	expect_variant_error("\"decimals\": 6 } ]", "\"decimals\": 6 }, { \"symbol\": \"X\", \"address\": \"0x5fbdb2315678afecb367f032d93f642f64180aa3\", \"decimals\": 6 } ]",
+			     "chains[0].tokens[1].address: token listed twice");
+	expect_variant_error("\"merchants\": [", "\"merchantz\": [", "merchantz: unknown field");
+	expect_variant_error("\"id\": \"acme\"", "\"id\": \"acme corp\"", "merchants[0].id: must be 1..63 characters");
+	expect_variant_error("\"local\": [", "\"mainnet\": [", "merchants[0].addresses.mainnet: no chain named \"mainnet\"");
+	expect_variant_error("0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x70997970C51812dc3A010C7d01b50e0d17dc79c8",
+			     "merchants[0].addresses.local[0]: bad EIP-55 checksum");
+	expect_variant_error("[\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"]",
+			     "[\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\", \"0x70997970c51812dc3a010c7d01b50e0d17dc79c8\"]",
+			     "merchants[0].addresses.local: address 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 is listed twice");
+	expect_variant_error("} }\n  ]", "} }, { \"id\": \"acme\", \"addresses\": {} }\n  ]", "merchants[1].id: merchant id \"acme\" is used twice");
+	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"url\": \"ftp://x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" } }\n  ]",
+			     "merchants[0].webhook.url: must be an http:// or https:// URL");
+	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"url\": \"https://x\", \"secret\": \"hunter2\" } }\n  ]",
+			     "merchants[0].webhook.secret: must be \"whsec_\" followed by base64");
+	expect_variant_error("\"name\": \"local\"", "\"name\": \"local\", \"kind2\": 1", "chains[0].kind2: unknown field");
+	/* two chains with one name */
+	expect_variant_error("  ],\n  \"merchants\"",
+			     "  , { \"name\": \"local\", \"kind\": \"evm\", \"chain_id\": 1, \"ws_url\": \"ws://x:1\", \"tokens\": "
+			     "[ { \"symbol\": \"U\", \"address\": \"0x5fbdb2315678afecb367f032d93f642f64180aa3\", \"decimals\": 6 } ] } ],\n  \"merchants\"",
+			     "chains[1].name: chain name \"local\" is used twice");
+	/* an unreadable file */
+	ASSERT_EQ_INT(PW_ECONFIG, config_load("/nonexistent/paywatch.json", &cfg, err, sizeof(err)));
+	CHECK(strstr(err, "cannot open") != NULL);
+
+	/* DSN masking, both DSN forms */
+	char masked[256];
+	config_mask_dsn("host=db user=pw password=s3cret dbname=x", masked, sizeof(masked));
+	ASSERT_EQ_STR("host=db user=pw password=**** dbname=x", masked);
+	config_mask_dsn("host=db password = 'it\\'s s3cret' dbname=x", masked, sizeof(masked));
+	CHECK(strstr(masked, "s3cret") == NULL);
+	config_mask_dsn("postgres://u:p%40ss@h:5432/d?sslmode=require", masked, sizeof(masked));
+	ASSERT_EQ_STR("postgres://u:****@h:5432/d?sslmode=require", masked);
+	config_mask_dsn("postgres://u@h/d?password=abc&sslmode=require", masked, sizeof(masked));
+	ASSERT_EQ_STR("postgres://u@h/d?password=****&sslmode=require", masked);
+	return test_finish("test_config");
+}
