@@ -59,7 +59,6 @@ async function main() {
   // ---- traffic: several txs per block, several transfers per tx
   const mineStart = new Map(); // block number -> ms before evm_mine was called
   const stats = { transfers: 0, zero: 0, junk: 0, nft: 0, fromMerchant: 0, huge: 0 };
-  let blockNo = await node.head();
   const amountFor = (tok) => BigInt(crypto.randomInt(1, 1_000_000)) * 10n ** BigInt(tok.decimals - 2);
   async function trafficBlock(i) {
     for (let k = 0; k < 3; k++) {
@@ -84,9 +83,13 @@ async function main() {
       stats.fromMerchant += 2; stats.transfers += 2;
     }
     if (i % 15 === 7) { await dai.transfer(deployer, pick(merchantAddrs), 2n ** 200n + BigInt(i)); stats.huge++; stats.transfers++; }
-    blockNo++;
-    mineStart.set(blockNo, Date.now());
+    await mineRecorded();
+  }
+  // the node numbers the block; the time is taken before asking for it
+  async function mineRecorded() {
+    const before = Date.now();
     await node.mine();
+    mineStart.set(await node.head(), before);
   }
 
   for (let i = 0; i < 30; i++) await trafficBlock(i);
@@ -143,7 +146,7 @@ async function main() {
   await rig.sleep(300);
   await checkNotEarly();
   // CONF more blocks confirm the last traffic block
-  for (let k = 0; k < CONF; k++) { blockNo++; mineStart.set(blockNo, Date.now()); await node.mine(); }
+  for (let k = 0; k < CONF; k++) await mineRecorded();
   const finalHead = await node.head();
 
   // ---- the expected set, computed independently from the node

@@ -88,7 +88,13 @@ export async function startPostgres() {
   await admin.connect();
   await admin.query('CREATE DATABASE paywatch');
   await admin.end();
-  pg.client = async () => { const c = new Client({ connectionString: pg.dsn() }); await c.connect(); return c; };
+  // a stopped server ends these connections: that is expected in outage tests
+  pg.client = async () => {
+    const c = new Client({ connectionString: pg.dsn() });
+    c.on('error', () => {});
+    await c.connect();
+    return c;
+  };
   return pg;
 }
 

@@ -1,0 +1,49 @@
+# deps.sh: sourced by scripts/test.sh and scripts/demo.sh. Installs what is
+# missing on a Debian 12 machine (apt-get for libraries, the compiler and
+# PostgreSQL; npm for anvil, solc and the pg client of the tests) and does
+# nothing when everything is there, so the commands are idempotent.
+
+PW_APT_PACKAGES="build-essential cmake pkg-config libwebsockets-dev librocksdb-dev libcjson-dev
+libpq-dev libsecp256k1-dev libssl-dev libcurl4-openssl-dev postgresql postgresql-client"
+
+pw_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+pw_sudo() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+		echo "need root (or sudo) to run: $*" >&2; return 1; fi
+}
+
+pw_ensure_apt() {
+	local missing=() p
+	for p in $PW_APT_PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+	if [ ${#missing[@]} -gt 0 ]; then
+		pw_log "installing Debian packages: ${missing[*]}"
+		pw_sudo apt-get update -qq
+		pw_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+	local major
+	major=$(node -p 'process.versions.node.split(".")[0]')
+	if [ "$major" -lt 18 ]; then
+		echo "node $major is too old: the test rig needs node >= 18" >&2
+		return 1
+	fi
+}
+
+# npm packages of the test rig, pinned by tests/e2e/package-lock.json
+pw_ensure_npm() {
+	local dir="$PW_ROOT/tests/e2e"
+	if [ ! -x "$dir/node_modules/.bin/anvil" ] || [ ! -d "$dir/node_modules/solc" ] ||
+		[ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+		pw_log "installing npm packages (anvil, solc, pg) in tests/e2e"
+		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+	fi
+}
+
+pw_build() { # pw_build DIR [cmake args...]
+	local dir="$1"; shift
+	cmake -S "$PW_ROOT" -B "$PW_ROOT/$dir" "$@" >/dev/null
+	cmake --build "$PW_ROOT/$dir" -j"$(nproc)"
+}

@@ -1,0 +1,132 @@
+// test_cli.mjs: the command line against real parts: --help and exit codes,
+// check-config (masked output, JSON path errors, unset ${ENV}), migrate
+// (idempotent, schema_migrations, unreachable Postgres), run refusing a
+// chain-id mismatch, --log-format json, and `run` started while Postgres is
+// down: payments wait in the RocksDB outbox and land once Postgres is up.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as rig from './lib/rig.mjs';
+
+const bin = process.argv[2];
+const SECRET = 'cli-DSN-pa55word';
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-cli-'));
+  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  // ---- help and usage
+  let r = rig.runPaywatchSync(bin, ['--help']);
+  rig.check(r.status === 0 && /check-config/.test(r.stdout) && /migrate/.test(r.stdout) && /run -c FILE/.test(r.stdout), '--help lists the commands');
+  for (const cmd of ['run', 'migrate', 'check-config']) {
+    r = rig.runPaywatchSync(bin, [cmd, '--help']);
+    rig.check(r.status === 0 && r.stdout.includes(`usage: paywatch ${cmd}`), `${cmd} --help answers`);
+  }
+  r = rig.runPaywatchSync(bin, ['help', 'run']);
+  rig.check(r.status === 0 && r.stdout.includes('usage: paywatch run'), 'help run');
+  r = rig.runPaywatchSync(bin, ['frobnicate']);
+  rig.check(r.status === 2 && /unknown command: frobnicate/.test(r.stderr) && /usage:/.test(r.stderr), 'unknown command exits 2 with usage');
+  r = rig.runPaywatchSync(bin, ['run', '--bogus']);
+  rig.check(r.status === 2 && /unknown option or argument: --bogus/.test(r.stderr), 'unknown flag exits 2');
+  r = rig.runPaywatchSync(bin, ['run']);
+  rig.check(r.status === 2 && /missing -c FILE/.test(r.stderr), 'missing -c exits 2');
+  r = rig.runPaywatchSync(bin, ['--log-format', 'xml', 'run']);
+  rig.check(r.status === 2, 'bad --log-format exits 2');
+
+  const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
+  const [deployer] = node.accounts;
+  const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });
+  const merchant = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+  const cfgObj = (over = {}) => ({
+    data_dir: path.join(work, over.dataDir || 'data'),
+    postgres: { dsn: '${PW_CLI_DSN}' },
+    chains: [{ name: 'local', kind: 'evm', chain_id: over.chainId || 31337, ws_url: node.ws, confirmations: 2,
+      start_block: 0, tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
+    merchants: [{ id: 'acme', addresses: { local: [merchant] } }],
+  });
+  const env = { PW_CLI_DSN: pg.dsn('paywatch', SECRET) };
+
+  // ---- check-config
+  const good = rig.writeConfig(work, cfgObj());
+  r = rig.runPaywatchSync(bin, ['check-config', '-c', good], env);
+  rig.check(r.status === 0, `check-config of a good file exits 0 (${r.stderr})`);
+  let dumped = null;
+  try { dumped = JSON.parse(r.stdout); } catch { /* checked below */ }
+  rig.check(dumped && dumped.postgres.dsn === pg.dsn('paywatch', '****'), 'check-config prints the resolved DSN with the password masked');
+  rig.check(!r.stdout.includes(SECRET) && !r.stderr.includes(SECRET), 'check-config never prints the password');
+  const bad = cfgObj();
+  bad.chains[0].tokens[0].decimals = 99;
+  const badFile = path.join(work, 'bad.json');
+  fs.writeFileSync(badFile, JSON.stringify(bad));
+  r = rig.runPaywatchSync(bin, ['check-config', '-c', badFile], env);
+  rig.check(r.status === 2 && r.stderr.includes('chains[0].tokens[0].decimals: must be an integer 0..77'), `bad decimals: exit 2 with the path (${r.stderr.trim()})`);
+  r = rig.runPaywatchSync(bin, ['check-config', '-c', good], { PW_CLI_DSN: '' });
+  rig.check(r.status === 2 && r.stderr.includes('postgres.dsn: must not be empty'), 'an empty DSN is refused with its path');
+  r = rig.runPaywatchSync(bin, ['check-config', '-c', good], {});
+  rig.check(r.status === 2 && /postgres.dsn: environment variable PW_CLI_DSN is not set/.test(r.stderr), 'an unset ${VAR} is a config error naming it');
+  r = rig.runPaywatchSync(bin, ['run', '-c', path.join(work, 'nope.json')], env);
+  rig.check(r.status === 2 && /cannot open/.test(r.stderr), 'a missing config file exits 2');
+
+  // ---- migrate
+  const db = await pg.client();
+  rig.onCleanup(() => db.end().catch(() => {}));
+  r = rig.runPaywatchSync(bin, ['migrate', '-c', good], env);
+  rig.check(r.status === 0 && /1 migration\(s\) applied/.test(r.stderr), `migrate applies 001 (${r.stderr.trim()})`);
+  const versions = (await db.query('SELECT version FROM schema_migrations')).rows.map((x) => x.version);
+  rig.check(versions.length === 1 && versions[0] === '001_init.sql', 'schema_migrations records 001_init.sql');
+  const cols = (await db.query(`SELECT column_name, data_type, numeric_precision FROM information_schema.columns WHERE table_name = 'payments'`)).rows;
+  const colType = Object.fromEntries(cols.map((c) => [c.column_name, c]));
+  for (const c of ['id', 'chain', 'chain_id', 'block_number', 'block_hash', 'block_time', 'tx_hash', 'log_index', 'token_address',
+    'token_symbol', 'from_address', 'to_address', 'merchant_id', 'amount_raw', 'decimals', 'amount', 'status', 'confirmations',
+    'confirmed_at', 'inserted_at']) rig.check(colType[c], `payments has column ${c}`);
+  rig.check(colType.amount_raw && colType.amount_raw.numeric_precision === 78, 'amount_raw is numeric(78,0)');
+  const idx = (await db.query(`SELECT indexdef FROM pg_indexes WHERE tablename = 'payments'`)).rows.map((x) => x.indexdef).join('\n');
+  rig.check(/UNIQUE.*\(chain_id, block_hash, log_index\)/.test(idx), 'unique payment identity');
+  rig.check(/\(merchant_id, block_time DESC\)/.test(idx) && /\(to_address\)/.test(idx) && /\(tx_hash\)/.test(idx), 'query indexes present');
+  r = rig.runPaywatchSync(bin, ['migrate', '-c', good], env);
+  rig.check(r.status === 0 && /0 migration\(s\) applied, 1 already present/.test(r.stderr), 'migrate twice changes nothing');
+  r = rig.runPaywatchSync(bin, ['migrate', '-c', good], { PW_CLI_DSN: `postgresql://postgres:${SECRET}@127.0.0.1:1/x` });
+  rig.check(r.status === 1 && /cannot connect/.test(r.stderr) && !r.stderr.includes(SECRET), 'unreachable Postgres: migrate exits 1, no password shown');
+
+  // ---- chain id mismatch, JSON logs
+  const wrong = rig.writeConfig(work, cfgObj({ chainId: 1, dataDir: 'data-wrong' }));
+  r = rig.runPaywatchSync(bin, ['--log-format', 'json', 'run', '-c', wrong], env);
+  rig.check(r.status === 1 && /serves chain id 31337, config says 1/.test(r.stderr), `chain id mismatch refused (exit ${r.status})`);
+  const lines = r.stderr.trim().split('\n');
+  let jsonOk = lines.length > 1;
+  for (const l of lines) {
+    try { const o = JSON.parse(l); jsonOk &&= typeof o.time === 'string' && typeof o.level === 'string' && typeof o.msg === 'string'; }
+    catch { jsonOk = false; }
+  }
+  rig.check(jsonOk, '--log-format json: every line is a JSON object with time, level and msg');
+  rig.check(lines.some((l) => { try { return JSON.parse(l).chain === 'local'; } catch { return false; } }), 'JSON log lines carry the chain');
+
+  // ---- run while Postgres is down: the outbox holds payments until it is back
+  pg.stop();
+  const live = rig.writeConfig(work, cfgObj());
+  const pw = rig.startPaywatch(bin, ['run', '-c', live], env);
+  for (let i = 0; i < 4; i++) await token.transfer(deployer, merchant, 1_000_000n * BigInt(i + 1)); // automine: 4 blocks
+  await node.mine(3);
+  await rig.waitFor('the outbox warning', () => /outbox: \d+ payment\(s\) waiting for Postgres/.test(pw.stderr), 30000)
+    .catch((e) => rig.check(false, e.message));
+  rig.check(!pw.exited, 'paywatch keeps running while Postgres is down');
+  pg.start();
+  const db2 = await pg.client();
+  rig.onCleanup(() => db2.end().catch(() => {}));
+  await rig.waitFor('payments after Postgres returns', async () =>
+    (await db2.query('SELECT count(*)::int AS n FROM payments')).rows[0].n === 4, 40000)
+    .catch((e) => rig.check(false, e.message));
+  const amounts = (await db2.query('SELECT amount::text FROM payments ORDER BY block_number')).rows.map((x) => x.amount);
+  rig.check(JSON.stringify(amounts) === JSON.stringify(['1', '2', '3', '4']), `the 4 payments arrive exactly (${amounts})`);
+  pw.proc.kill('SIGINT');
+  const ex = await pw.done;
+  rig.check(ex.code === 0, `SIGINT exits 0 (${JSON.stringify(ex)})`);
+  rig.check(!pw.stderr.includes(SECRET), 'no password in the run log');
+}
+
+main()
+  .catch((e) => { rig.check(false, 'exception: ' + (e.stack || e)); })
+  .finally(async () => {
+    await rig.cleanupAll();
+    process.exit(rig.summary('e2e_cli') ? 0 : 1);
+  });
