@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# demo.sh: the main job on a local default. Installs what is missing, builds
+# paywatch, starts a local dev chain (anvil) and PostgreSQL, deploys a
+# USDC-like token, runs `paywatch migrate` and `paywatch run`, sends a few
+# transfers and shows the confirmed payments arriving. `--keep` keeps it
+# running until Ctrl-C.
+set -euo pipefail
+PW_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+. "$PW_ROOT/scripts/deps.sh"
+pw_ensure_apt
+pw_ensure_npm
+pw_log "build"
+pw_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+exec node "$PW_ROOT/scripts/demo.mjs" "$PW_ROOT/build/paywatch" "$@"
