@@ -14,6 +14,10 @@ import { createRequire } from 'node:module';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 export const e2eDir = path.resolve(here, '..');
+if (!fs.existsSync(path.join(e2eDir, 'node_modules', 'pg'))) {
+  console.error('tests/e2e/node_modules is missing: run `npm ci` in tests/e2e (bash scripts/test.sh does it)');
+  process.exit(1);
+}
 const cleanups = [];
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
