@@ -15,7 +15,7 @@
 #include <time.h>
 
 #define TARGET_LOGS_PER_RANGE 2500 /* ~1.6 MB of log JSON per eth_getLogs answer */
-#define INITIAL_RANGE 100
+#define INITIAL_RANGE 10 /* blocks; doubles per answer up to the density target, so sparse history grows fast */
 #define MAX_HEADER_REQS 4
 
 typedef struct slot {
