@@ -40,7 +40,7 @@ enum chain_event_kind {
 	CHAIN_EV_TRANSFERS, /* answer to request_transfers */
 	CHAIN_EV_HEADERS,   /* answer to request_headers (in the order asked) */
 	CHAIN_EV_HEAD,      /* a new head from the live subscription (headers[0]) */
-	CHAIN_EV_NUMBER,    /* answer to request_head_number */
+	CHAIN_EV_NUMBER,    /* answer to request_head_number or request_tag_number */
 	CHAIN_EV_ERROR,     /* a request failed (req set) or the connection did (req 0) */
 };
 
@@ -49,6 +49,7 @@ typedef struct chain_event {
 	uint64_t req;
 	int error;              /* CHAIN_EV_ERROR: PW_ETOOBIG, PW_ERPC, PW_EPARSE, PW_ETIMEDOUT, PW_ECONN */
 	bool range_too_large;   /* CHAIN_EV_ERROR: the node refused the range as too large */
+	bool rate_limited;      /* CHAIN_EV_ERROR: the node asked us to slow down (429, -32005 "rate") */
 	char detail[256];       /* CHAIN_EV_ERROR: node message or parse detail, no secrets */
 	chain_transfer *transfers; /* CHAIN_EV_TRANSFERS; owned by the event */
 	size_t n_transfers;
@@ -76,6 +77,10 @@ typedef struct chain_ops {
 	int (*request_headers)(chain_adapter *a, const uint64_t *numbers, size_t n, uint64_t *ret_req);
 	/* request_head_number: the node's latest block number. */
 	int (*request_head_number)(chain_adapter *a, uint64_t *ret_req);
+	/* request_tag_number: the number of the block the node calls `tag`
+	 * ("finalized", "safe"); CHAIN_EV_NUMBER, or CHAIN_EV_ERROR with
+	 * PW_ENOTFOUND when the node has none yet. */
+	int (*request_tag_number)(chain_adapter *a, const char *tag, uint64_t *ret_req);
 	/* poll: wait up to timeout_ms for one event. 0 with *ret (release
 	 * with chain_event_done), PW_ETIMEDOUT, or PW_ECONN (connection lost:
 	 * all requests in flight are gone; close and reconnect). */

@@ -222,7 +222,7 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 					      "ws_url",	      "ws_urls",       "confirmations",
 					      "start_block",  "tokens",	       "reorg_window",
 					      "max_range",    "max_in_flight", "max_message_bytes",
-					      "request_timeout_ms", NULL };
+					      "request_timeout_ms", "finality", "head_timeout_ms", NULL };
 	char p[512], *s = NULL;
 	uint64_t u;
 	int r;
@@ -284,13 +284,29 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	if ((r = get_uint(c, path, ch, "confirmations", false, 1, 100000, 12, &u)) < 0)
 		return r;
 	chain->confirmations = (uint32_t)u;
+	s = NULL; /* get_string leaves it untouched when the field is absent */
+	if ((r = get_string(c, path, ch, "finality", false, &s)) < 0)
+		return r;
+	if (s) {
+		ok = strcmp(s, "finalized") == 0 || strcmp(s, "safe") == 0;
+		snprintf(chain->finality, sizeof(chain->finality), "%s", ok ? s : "");
+		free(s);
+		snprintf(p, sizeof(p), "%s.finality", path);
+		if (!ok)
+			return fail(c, p, "must be \"finalized\" or \"safe\"");
+		if (cJSON_GetObjectItemCaseSensitive(ch, "confirmations"))
+			return fail(c, p, "give either confirmations or finality, not both");
+	}
+	if ((r = get_uint(c, path, ch, "head_timeout_ms", false, 1000, 3600000, 60000, &u)) < 0)
+		return r;
+	chain->head_timeout_ms = (uint32_t)u;
 	if ((r = get_uint(c, path, ch, "start_block", false, 0, INT64_MAX, 0, &chain->start_block)) < 0)
 		return r;
-	uint64_t dflt_window = (chain->confirmations > 64 ? chain->confirmations : 64) + 64;
+	uint64_t dflt_window = chain->finality[0] ? 256 : (chain->confirmations > 64 ? chain->confirmations : 64) + 64;
 	if ((r = get_uint(c, path, ch, "reorg_window", false, 2, 1000000, dflt_window, &u)) < 0)
 		return r;
 	chain->reorg_window = (uint32_t)u;
-	if (chain->reorg_window <= chain->confirmations) {
+	if (!chain->finality[0] && chain->reorg_window <= chain->confirmations) {
 		snprintf(p, sizeof(p), "%s.reorg_window", path);
 		return fail(c, p, "must be larger than confirmations (%u)", chain->confirmations);
 	}
@@ -736,7 +752,11 @@ char *config_dump_masked(const pw_config *cfg)
 				snprintf(rest, sizeof(u) - (size_t)(rest - u), "/****");
 			cJSON_AddItemToArray(urls, cJSON_CreateString(u));
 		}
-		cJSON_AddNumberToObject(o, "confirmations", ch->confirmations);
+		if (ch->finality[0])
+			cJSON_AddStringToObject(o, "finality", ch->finality);
+		else
+			cJSON_AddNumberToObject(o, "confirmations", ch->confirmations);
+		cJSON_AddNumberToObject(o, "head_timeout_ms", ch->head_timeout_ms);
 		cJSON_AddNumberToObject(o, "start_block", (double)ch->start_block);
 		cJSON_AddNumberToObject(o, "reorg_window", ch->reorg_window);
 		cJSON_AddNumberToObject(o, "max_range", (double)ch->max_range);

@@ -24,9 +24,11 @@ typedef struct cfg_chain {
 	uint64_t chain_id;
 	char **ws_urls; /* n_ws_urls >= 1, ws:// or wss:// */
 	size_t n_ws_urls;
-	uint32_t confirmations;     /* >= 1; default 12 */
+	uint32_t confirmations;     /* >= 1; default 12 (unused in finality mode) */
+	char finality[16];          /* "" (count confirmations), "finalized" or "safe" */
+	uint32_t head_timeout_ms;   /* no new head for this long: probe, then fail over; default 60000 */
 	uint64_t start_block;       /* block number; default 0 */
-	uint32_t reorg_window;      /* headers kept; default max(confirmations, 64) + 64 */
+	uint32_t reorg_window;      /* headers kept; default max(confirmations, 64) + 64, 256 with finality */
 	uint64_t max_range;         /* largest eth_getLogs range in blocks; default 2000 */
 	uint32_t max_in_flight;     /* eth_getLogs requests in flight; default 4 */
 	uint64_t max_message_bytes; /* cap on one websocket message; default 256 MiB */

@@ -45,8 +45,15 @@ typedef struct ingest {
 	uint64_t target;    /* the node's head as last heard */
 	bool have_target;
 	uint64_t head_req;  /* pending eth_blockNumber, 0 if none */
+	uint64_t probe_req; /* eth_blockNumber sent because no head came for head_timeout */
+	uint64_t tag_req;   /* pending finalized/safe block request */
 	uint64_t range;     /* current range size in blocks */
 	int consecutive_errors;
+	int64_t last_head_ms;    /* monotonic time of the last new head (or connect) */
+	int64_t rate_backoff_ms; /* grows while the node rate-limits us */
+	uint64_t bad_messages;   /* malformed or oversized messages from nodes */
+	uint64_t reorgs;
+	int64_t cut_ms;          /* when the last connection was lost (to log the time to resume) */
 	/* progress */
 	int64_t last_progress_ms;
 	uint64_t progress_blocks, progress_payments, progress_logs;
@@ -85,7 +92,7 @@ static void disconnect(ingest *g)
 {
 	g->p->ops->close(g->ad);
 	g->ad = NULL;
-	g->head_req = 0;
+	g->head_req = g->probe_req = g->tag_req = 0;
 	drop_slots(g);
 }
 
@@ -270,6 +277,120 @@ static int cmp_header(const void *a, const void *b)
 	return x->number < y->number ? -1 : x->number > y->number;
 }
 
+static void notify_sink(ingest *g, size_t confirmed)
+{
+	if (confirmed && g->p->on_confirmed)
+		g->p->on_confirmed(g->p->on_confirmed_arg);
+}
+
+static int64_t checkpoint_of(const ingest *g)
+{
+	uint64_t next = tracker_next_block(g->tr);
+	return tracker_has_checkpoint(g->tr) ? (int64_t)next - 1 : -1;
+}
+
+/* Request headers and wait for their answer, ignoring other traffic (the
+ * slots were dropped, so stray answers match nothing). New heads still
+ * move the target. */
+static int await_headers(ingest *g, uint64_t lo, uint64_t hi, pw_block_ref *out)
+{
+	size_t n = (size_t)(hi - lo + 1);
+	uint64_t numbers[32], req;
+	for (size_t i = 0; i < n; i++)
+		numbers[i] = lo + i;
+	int r = g->p->ops->request_headers(g->ad, numbers, n, &req);
+	if (r < 0)
+		return r;
+	for (;;) {
+		if (atomic_load(g->p->stop))
+			return PW_ESTOPPED;
+		chain_event ev;
+		r = g->p->ops->poll(g->ad, 200, &ev);
+		if (r == PW_ETIMEDOUT)
+			continue;
+		if (r < 0)
+			return r;
+		if (ev.kind == CHAIN_EV_HEAD && ev.headers[0].number > g->target)
+			g->target = ev.headers[0].number;
+		bool mine = ev.req == req && (ev.kind == CHAIN_EV_HEADERS || ev.kind == CHAIN_EV_ERROR);
+		if (mine && ev.kind == CHAIN_EV_HEADERS && ev.n_headers == n)
+			memcpy(out, ev.headers, n * sizeof(pw_block_ref));
+		int err = mine && ev.kind == CHAIN_EV_ERROR ? (ev.error ? ev.error : PW_ERPC) : 0;
+		chain_event_done(&ev);
+		if (mine)
+			return err;
+	}
+}
+
+/* The chain reorganised at or below block `top`: find the common ancestor
+ * by walking back through the stored window (fetching canonical headers 16
+ * at a time), then rewind the tracker to it. A reorg below the window stops
+ * the chain: it is never followed unverified. */
+static int handle_reorg(ingest *g, uint64_t top)
+{
+	int64_t ckpt = checkpoint_of(g);
+	if (ckpt < 0)
+		return 0;
+	if (top > (uint64_t)ckpt)
+		top = (uint64_t)ckpt;
+	drop_slots(g);
+	uint64_t lowest;
+	int r = store_lowest_header(g->p->st, g->name, &lowest);
+	if (r < 0 && r != PW_ENOTFOUND)
+		return log_error(r, "chain=%s: cannot read the header window", g->name);
+	bool found = false;
+	uint64_t ancestor = 0;
+	for (uint64_t n = top; r == 0 && !found;) {
+		uint64_t lo = n >= lowest + 15 ? n - 15 : lowest;
+		pw_block_ref canon[16];
+		if ((r = await_headers(g, lo, n, canon)) < 0) {
+			if (r == PW_ESTOPPED)
+				return 0;
+			log_emit(LOG_LEVEL_WARN, g->name, (long long)n, "reorg: cannot fetch headers [%llu, %llu]: %s",
+				 (unsigned long long)lo, (unsigned long long)n, pw_strerror(r));
+			return PW_ECONN; /* try again from another connection */
+		}
+		for (uint64_t k = n + 1; k-- > lo && !found;) {
+			pw_block_ref stored;
+			if (store_get_header(g->p->st, g->name, k, &stored) == 0 &&
+			    memcmp(stored.hash, canon[k - lo].hash, PW_HASH_LEN) == 0) {
+				found = true;
+				ancestor = k;
+			}
+		}
+		if (lo == lowest)
+			break;
+		n = lo - 1;
+	}
+	if (!found) {
+		uint64_t from = r == 0 ? lowest : (uint64_t)ckpt;
+		return log_error(PW_EREORGDEEP,
+				 "chain=%s: the node's chain differs from the one indexed at every block of the "
+				 "header window (blocks %llu..%lld, reorg_window %u): a reorg deeper than the window. "
+				 "Stopping this chain rather than continue on an unverified chain; nothing was written. "
+				 "Operator: check the node; then replay blocks %llu..%lld and raise reorg_window if such "
+				 "reorgs are expected",
+				 g->name, (unsigned long long)from, (long long)ckpt, g->chain->reorg_window,
+				 (unsigned long long)from, (long long)ckpt);
+	}
+	size_t dropped = 0, reverted = 0;
+	if (ancestor < (uint64_t)ckpt) {
+		if ((r = tracker_rewind(g->tr, ancestor, wall_ms(), &dropped, &reverted)) < 0)
+			return log_error(r, "chain=%s: cannot rewind to block %llu", g->name, (unsigned long long)ancestor);
+	}
+	g->reorgs++;
+	log_emit(LOG_LEVEL_WARN, g->name, (long long)ancestor,
+		 "reorg: common ancestor %llu, depth %lld; %zu pending payment(s) dropped, %zu confirmed payment(s) "
+		 "reverted; refetching from %llu",
+		 (unsigned long long)ancestor, (long long)ckpt - (long long)ancestor, dropped, reverted,
+		 (unsigned long long)ancestor + 1);
+	notify_sink(g, reverted);
+	g->next_from = tracker_next_block(g->tr);
+	/* the head may have moved down with the reorg: ask again */
+	g->have_target = false;
+	return g->p->ops->request_head_number(g->ad, &g->head_req);
+}
+
 /* Apply completed slots at the front, in order. */
 static int apply_ready(ingest *g)
 {
@@ -305,11 +426,11 @@ static int apply_ready(ingest *g)
 		int r = tracker_apply_range(g->tr, s->from, s->to, s->headers + first, n_window, s->payments,
 					    s->n_payments, wall_ms(), &confirmed);
 		if (r == PW_EREORG) {
-			return log_error(r, "chain=%s block=%llu: a new header does not link to the stored window "
-					    "(reorg); reorg handling is not implemented yet: stopping this chain. "
-					    "Operator: replay from block %llu once it is",
-					    g->name, (unsigned long long)s->from,
-					    (unsigned long long)(s->from > g->chain->reorg_window ? s->from - g->chain->reorg_window : 0));
+			uint64_t at = n_window ? s->headers[first].number : s->from;
+			log_emit(LOG_LEVEL_WARN, g->name, (long long)at,
+				 "block %llu does not link to the stored block %llu: reorg",
+				 (unsigned long long)at, (unsigned long long)(at ? at - 1 : 0));
+			return handle_reorg(g, at ? at - 1 : 0);
 		}
 		if (r < 0)
 			return log_error(r, "chain=%s block=%llu: cannot commit range", g->name,
@@ -317,12 +438,11 @@ static int apply_ready(ingest *g)
 		g->progress_blocks += s->to - s->from + 1;
 		g->progress_payments += s->n_payments;
 		g->progress_logs += s->n_logs;
-		if (confirmed) {
+		if (confirmed)
 			log_emit(LOG_LEVEL_INFO, g->name, (long long)s->to, "%zu payment(s) confirmed", confirmed);
-			if (g->p->on_confirmed)
-				g->p->on_confirmed(g->p->on_confirmed_arg);
-		}
+		notify_sink(g, confirmed);
 		g->consecutive_errors = 0;
+		g->rate_backoff_ms = 0;
 		slot_free(s);
 		memmove(&g->slots[0], &g->slots[1], (g->n_slots - 1) * sizeof(slot));
 		g->n_slots--;
@@ -336,11 +456,10 @@ static void log_progress(ingest *g, bool force)
 	if (!force && now - g->last_progress_ms < 5000)
 		return;
 	if (g->progress_blocks) {
-		uint64_t next = tracker_next_block(g->tr);
-		log_emit(LOG_LEVEL_INFO, g->name, (long long)(next ? next - 1 : 0),
-			 "checkpoint %llu, head %llu (%llu behind): %llu blocks, %llu logs, %llu payments since last report",
-			 (unsigned long long)(next ? next - 1 : 0), (unsigned long long)g->target,
-			 (unsigned long long)(g->target >= next ? g->target - next + 1 : 0),
+		int64_t ckpt = checkpoint_of(g);
+		log_emit(LOG_LEVEL_INFO, g->name, (long long)ckpt,
+			 "checkpoint %lld, head %llu (%lld behind): %llu blocks, %llu logs, %llu payments since last report",
+			 (long long)ckpt, (unsigned long long)g->target, (long long)g->target - (long long)ckpt,
 			 (unsigned long long)g->progress_blocks, (unsigned long long)g->progress_logs,
 			 (unsigned long long)g->progress_payments);
 	}
@@ -373,10 +492,16 @@ static int connect_next(ingest *g)
 		g->url_index++;
 		return r;
 	}
-	log_emit(LOG_LEVEL_INFO, g->name, -1, "connected to %s (chain id %llu verified, newHeads subscribed)",
-		 g->p->ops->endpoint(g->ad), (unsigned long long)c->chain_id);
+	if (g->cut_ms)
+		log_emit(LOG_LEVEL_INFO, g->name, -1, "connected to %s (endpoint %zu) %lld ms after the connection was lost",
+			 g->p->ops->endpoint(g->ad), g->url_index % c->n_ws_urls, (long long)(mono_ms() - g->cut_ms));
+	else
+		log_emit(LOG_LEVEL_INFO, g->name, -1, "connected to %s (chain id %llu verified, newHeads subscribed)",
+			 g->p->ops->endpoint(g->ad), (unsigned long long)c->chain_id);
+	g->cut_ms = 0;
 	g->next_from = tracker_next_block(g->tr);
 	g->have_target = false;
+	g->last_head_ms = mono_ms();
 	return g->p->ops->request_head_number(g->ad, &g->head_req);
 }
 
@@ -384,9 +509,144 @@ static void sleep_ms_unless_stopped(const ingest *g, int64_t ms)
 {
 	int64_t end = mono_ms() + ms;
 	while (!atomic_load(g->p->stop) && mono_ms() < end) {
-		struct timespec ts = { 0, 50 * 1000000L };
+		struct timespec ts = { 0, 20 * 1000000L };
 		nanosleep(&ts, NULL);
 	}
+}
+
+static int request_finality(ingest *g)
+{
+	if (!g->chain->finality[0] || g->tag_req)
+		return 0;
+	return g->p->ops->request_tag_number(g->ad, g->chain->finality, &g->tag_req);
+}
+
+static int on_new_head(ingest *g, const pw_block_ref *h)
+{
+	g->last_head_ms = mono_ms();
+	int64_t ckpt = checkpoint_of(g);
+	if (ckpt >= 0 && h->number <= (uint64_t)ckpt) {
+		pw_block_ref stored;
+		if (store_get_header(g->p->st, g->name, h->number, &stored) == 0 &&
+		    memcmp(stored.hash, h->hash, PW_HASH_LEN) != 0) {
+			log_emit(LOG_LEVEL_WARN, g->name, (long long)h->number,
+				 "new head %llu differs from the block indexed at that height: reorg",
+				 (unsigned long long)h->number);
+			return handle_reorg(g, h->number);
+		}
+	}
+	if (!g->have_target || h->number > g->target) {
+		g->target = h->number;
+		g->have_target = true;
+	}
+	return request_finality(g);
+}
+
+static int on_number(ingest *g, chain_event *ev)
+{
+	int64_t ckpt = checkpoint_of(g);
+	if (ev->req == g->tag_req) {
+		g->tag_req = 0;
+		tracker_set_finalized(g->tr, ev->number);
+		size_t confirmed = 0;
+		int r = tracker_confirm(g->tr, wall_ms(), &confirmed);
+		if (r < 0)
+			return log_error(r, "chain=%s: cannot commit confirmations", g->name);
+		if (confirmed)
+			log_emit(LOG_LEVEL_INFO, g->name, (long long)ev->number, "%zu payment(s) confirmed (%s block %llu)",
+				 confirmed, g->chain->finality, (unsigned long long)ev->number);
+		notify_sink(g, confirmed);
+		return 0;
+	}
+	bool probe = ev->req == g->probe_req;
+	if (ev->req != g->head_req && !probe)
+		return 0;
+	if (probe) {
+		g->probe_req = 0;
+		if (ev->number > g->target) {
+			log_emit(LOG_LEVEL_WARN, g->name, (long long)ev->number,
+				 "no new head for %u ms although the node is at block %llu (we heard of %llu): "
+				 "subscription stalled",
+				 g->chain->head_timeout_ms, (unsigned long long)ev->number, (unsigned long long)g->target);
+			return PW_ECONN;
+		}
+		if (ckpt >= 0 && ev->number < (uint64_t)ckpt && g->chain->n_ws_urls > 1) {
+			log_emit(LOG_LEVEL_WARN, g->name, (long long)ev->number,
+				 "node stays at block %llu, behind the checkpoint %lld: trying another endpoint",
+				 (unsigned long long)ev->number, (long long)ckpt);
+			return PW_ECONN;
+		}
+		g->last_head_ms = mono_ms(); /* a quiet chain, not a stalled subscription */
+		return 0;
+	}
+	g->head_req = 0;
+	if (!g->have_target || ev->number > g->target)
+		g->target = ev->number;
+	g->have_target = true;
+	if (ckpt >= 0 && ev->number < (uint64_t)ckpt)
+		log_emit(LOG_LEVEL_WARN, g->name, (long long)ev->number,
+			 "node head %llu is behind the checkpoint %lld (a lagging node, not a reorg): waiting",
+			 (unsigned long long)ev->number, (long long)ckpt);
+	else
+		log_emit(LOG_LEVEL_INFO, g->name, (long long)g->target, "node head %llu; next block to process %llu",
+			 (unsigned long long)g->target, (unsigned long long)tracker_next_block(g->tr));
+	return request_finality(g);
+}
+
+static int on_error(ingest *g, chain_event *ev)
+{
+	bool is_header;
+	size_t idx;
+	slot *s;
+	g->consecutive_errors++;
+	if (ev->error == PW_EPARSE || ev->error == PW_ETOOBIG)
+		g->bad_messages++;
+	if (ev->req == 0) {
+		log_emit(LOG_LEVEL_WARN, g->name, -1, "bad message from %s: %s (%s); %llu bad message(s) so far",
+			 g->p->ops->endpoint(g->ad), ev->detail, pw_strerror(ev->error),
+			 (unsigned long long)g->bad_messages);
+		return PW_ECONN; /* a connection that sends garbage is not trusted further */
+	}
+	if (ev->req == g->head_req || ev->req == g->probe_req || ev->req == g->tag_req) {
+		bool tag = ev->req == g->tag_req;
+		g->head_req = ev->req == g->head_req ? 0 : g->head_req;
+		g->probe_req = ev->req == g->probe_req ? 0 : g->probe_req;
+		g->tag_req = tag ? 0 : g->tag_req;
+		if (tag && ev->error == PW_ENOTFOUND)
+			return 0; /* no finalized block yet (young chain) */
+		log_emit(LOG_LEVEL_WARN, g->name, -1, "%s request failed at %s: %s (%s)", tag ? g->chain->finality : "head",
+			 g->p->ops->endpoint(g->ad), ev->detail, pw_strerror(ev->error));
+		if (ev->error == PW_ETIMEDOUT || ev->error == PW_EPARSE)
+			return PW_ECONN;
+		if (!tag && !g->have_target)
+			return g->p->ops->request_head_number(g->ad, &g->head_req);
+		return 0;
+	}
+	if (!(s = find_slot(g, ev->req, &is_header, &idx)))
+		return 0;
+	log_emit(LOG_LEVEL_WARN, g->name, (long long)s->from, "request for [%llu, %llu] failed at %s: %s (%s)",
+		 (unsigned long long)s->from, (unsigned long long)s->to, g->p->ops->endpoint(g->ad), ev->detail,
+		 pw_strerror(ev->error));
+	if (ev->rate_limited) {
+		g->rate_backoff_ms = g->rate_backoff_ms ? g->rate_backoff_ms * 2 : 250;
+		if (g->rate_backoff_ms > 30000)
+			g->rate_backoff_ms = 30000;
+		log_emit(LOG_LEVEL_WARN, g->name, -1, "rate limited: slowing down, next request in %lld ms",
+			 (long long)g->rate_backoff_ms);
+		sleep_ms_unless_stopped(g, g->rate_backoff_ms);
+		g->consecutive_errors--; /* being told to slow down is not a failure */
+		return retry_slot(g, idx, false);
+	}
+	bool smaller = ev->range_too_large || ev->error == PW_ETOOBIG || ev->error == PW_ETIMEDOUT;
+	if (smaller) {
+		uint64_t half = (s->to - s->from + 1) / 2;
+		g->range = half ? half : 1;
+	}
+	if (ev->error == PW_ETIMEDOUT || ev->error == PW_EPARSE || g->consecutive_errors > 8)
+		return PW_ECONN; /* retried from the checkpoint, on the next endpoint */
+	if (ev->error == PW_ENOTFOUND) /* a lagging node: give it a moment */
+		sleep_ms_unless_stopped(g, 200);
+	return retry_slot(g, idx, smaller);
 }
 
 static int handle_event(ingest *g, chain_event *ev)
@@ -396,22 +656,9 @@ static int handle_event(ingest *g, chain_event *ev)
 	slot *s;
 	switch (ev->kind) {
 	case CHAIN_EV_HEAD:
-		if (!g->have_target || ev->headers[0].number > g->target) {
-			g->target = ev->headers[0].number;
-			g->have_target = true;
-		}
-		return 0;
+		return on_new_head(g, &ev->headers[0]);
 	case CHAIN_EV_NUMBER:
-		if (ev->req == g->head_req) {
-			g->head_req = 0;
-			if (!g->have_target || ev->number > g->target)
-				g->target = ev->number;
-			g->have_target = true;
-			uint64_t next = tracker_next_block(g->tr);
-			log_emit(LOG_LEVEL_INFO, g->name, (long long)g->target, "node head %llu; next block to process %llu",
-				 (unsigned long long)g->target, (unsigned long long)next);
-		}
-		return 0;
+		return on_number(g, ev);
 	case CHAIN_EV_TRANSFERS:
 		if (!(s = find_slot(g, ev->req, &is_header, &idx)))
 			return 0;
@@ -421,31 +668,18 @@ static int handle_event(ingest *g, chain_event *ev)
 			return 0;
 		return on_headers(s, ev);
 	case CHAIN_EV_ERROR:
-		g->consecutive_errors++;
-		if (ev->req == g->head_req && ev->req) {
-			g->head_req = 0;
-			log_emit(LOG_LEVEL_WARN, g->name, -1, "eth_blockNumber failed: %s", ev->detail);
-			return g->p->ops->request_head_number(g->ad, &g->head_req);
-		}
-		if (ev->req == 0 || !(s = find_slot(g, ev->req, &is_header, &idx))) {
-			log_emit(LOG_LEVEL_WARN, g->name, -1, "bad message from %s: %s (%s)",
-				 g->p->ops->endpoint(g->ad), ev->detail, pw_strerror(ev->error));
-			return ev->req == 0 ? PW_ECONN : 0;
-		}
-		log_emit(LOG_LEVEL_WARN, g->name, (long long)s->from, "request for [%llu, %llu] failed: %s (%s)%s",
-			 (unsigned long long)s->from, (unsigned long long)s->to, ev->detail,
-			 pw_strerror(ev->error), ev->range_too_large ? "; halving the range" : "");
-		if (ev->range_too_large || ev->error == PW_ETOOBIG) {
-			uint64_t half = (s->to - s->from + 1) / 2;
-			g->range = half ? half : 1;
-		}
-		if (g->consecutive_errors > 8)
-			return PW_ECONN; /* this endpoint keeps failing: try the next */
-		if (ev->error == PW_ENOTFOUND) /* a lagging node: give it a moment */
-			sleep_ms_unless_stopped(g, 200);
-		return retry_slot(g, idx, ev->range_too_large || ev->error == PW_ETOOBIG);
+		return on_error(g, ev);
 	}
 	return 0;
+}
+
+/* No new head for head_timeout: ask the node where it is (on_number decides
+ * between a stalled subscription and a quiet chain). */
+static int check_head_timeout(ingest *g)
+{
+	if (g->probe_req || mono_ms() - g->last_head_ms < (int64_t)g->chain->head_timeout_ms)
+		return 0;
+	return g->p->ops->request_head_number(g->ad, &g->probe_req);
 }
 
 int ingest_run(const ingest_params *p)
@@ -456,13 +690,18 @@ int ingest_run(const ingest_params *p)
 	g.chain = &p->cfg->chains[p->chain_index];
 	g.name = g.chain->name;
 	g.range = g.chain->max_range < INITIAL_RANGE ? g.chain->max_range : INITIAL_RANGE;
-	int r = tracker_create(p->st, g.name, g.chain->confirmations, g.chain->reorg_window,
-			       g.chain->start_block, &g.tr);
+	tracker_options topts = { .confirmations = g.chain->confirmations, .window = g.chain->reorg_window,
+				  .start_block = g.chain->start_block, .finality = g.chain->finality[0] != 0 };
+	int r = tracker_create(p->st, g.name, &topts, &g.tr);
 	if (r < 0)
 		return log_error(r, "chain=%s: cannot load checkpoint", g.name);
-	log_emit(LOG_LEVEL_INFO, g.name, -1, "%s from block %llu (confirmations %u)",
-		 tracker_has_checkpoint(g.tr) ? "resuming" : "starting",
-		 (unsigned long long)tracker_next_block(g.tr), g.chain->confirmations);
+	char rule[48];
+	if (g.chain->finality[0])
+		snprintf(rule, sizeof(rule), "finality %s", g.chain->finality);
+	else
+		snprintf(rule, sizeof(rule), "confirmations %u", g.chain->confirmations);
+	log_emit(LOG_LEVEL_INFO, g.name, -1, "%s from block %llu (%s)",
+		 tracker_has_checkpoint(g.tr) ? "resuming" : "starting", (unsigned long long)tracker_next_block(g.tr), rule);
 	int64_t backoff = 500;
 	g.last_progress_ms = mono_ms();
 	while (!atomic_load(p->stop)) {
@@ -476,6 +715,7 @@ int ingest_run(const ingest_params *p)
 			if (r < 0) {
 				if (g.ad)
 					disconnect(&g);
+				/* exponential backoff with jitter, capped at 30 s */
 				int64_t jitter = rand() % (backoff / 2 + 1);
 				sleep_ms_unless_stopped(&g, backoff + jitter);
 				backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
@@ -483,37 +723,31 @@ int ingest_run(const ingest_params *p)
 			}
 			backoff = 500;
 		}
-		if ((r = fill_pipeline(&g)) < 0) {
-			if (r == PW_ECONN) {
-				disconnect(&g);
-				continue;
-			}
-			break;
-		}
 		chain_event ev;
-		r = p->ops->poll(g.ad, 200, &ev);
+		r = fill_pipeline(&g);
+		if (r == 0)
+			r = check_head_timeout(&g);
 		if (r == 0) {
-			r = handle_event(&g, &ev);
-			chain_event_done(&ev);
-			if (r == 0)
-				r = apply_ready(&g);
-			if (r == PW_ECONN) {
-				log_emit(LOG_LEVEL_WARN, g.name, -1, "dropping connection to %s; resuming from the checkpoint",
-					 p->ops->endpoint(g.ad));
-				g.url_index++;
-				disconnect(&g);
-				continue;
+			r = p->ops->poll(g.ad, 200, &ev);
+			if (r == 0) {
+				r = handle_event(&g, &ev);
+				chain_event_done(&ev);
+				if (r == 0)
+					r = apply_ready(&g);
+			} else if (r == PW_ETIMEDOUT) {
+				r = 0;
 			}
-			if (r < 0)
-				break;
-		} else if (r == PW_ECONN) {
-			log_emit(LOG_LEVEL_WARN, g.name, -1, "connection to %s lost; resuming from the checkpoint",
-				 p->ops->endpoint(g.ad));
+		}
+		if (r == PW_ECONN) {
+			log_emit(LOG_LEVEL_WARN, g.name, -1, "leaving %s; resuming from checkpoint %lld on the next endpoint",
+				 p->ops->endpoint(g.ad), (long long)checkpoint_of(&g));
 			g.url_index++;
+			g.cut_ms = mono_ms();
 			disconnect(&g);
 			continue;
 		}
-		r = 0;
+		if (r < 0)
+			break;
 		log_progress(&g, false);
 	}
 	log_progress(&g, true);
@@ -523,5 +757,5 @@ int ingest_run(const ingest_params *p)
 		drop_slots(&g);
 	free(g.slots);
 	tracker_destroy(g.tr);
-	return atomic_load(p->stop) && (r == 0 || r == PW_ETIMEDOUT) ? 0 : r;
+	return atomic_load(p->stop) && r >= 0 ? 0 : r;
 }

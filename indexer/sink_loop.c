@@ -86,20 +86,22 @@ static int sink_connect(sink_loop *sl)
 static int drain(sink_loop *sl)
 {
 	for (;;) {
-		size_t n = 0, inserted = 0;
+		size_t n = 0;
+		pg_write_result res;
 		int r = store_outbox_read(sl->st, sl->batch, sl->seqs, SINK_BATCH, &n);
 		if (r < 0)
 			return log_error(r, "outbox: cannot read");
 		if (n == 0)
 			return 0;
-		if ((r = pg_sink_write_payments(sl->pg, sl->batch, n, &inserted)) < 0) {
+		if ((r = pg_sink_write_payments(sl->pg, sl->batch, n, &res)) < 0) {
 			log_warn("postgres: write of %zu payments failed: %s", n, pg_sink_error(sl->pg));
 			return r;
 		}
 		if ((r = store_outbox_delete(sl->st, sl->seqs, n)) < 0)
 			return log_error(r, "outbox: cannot delete delivered entries");
 		log_emit(LOG_LEVEL_INFO, sl->batch[n - 1].chain, (long long)sl->batch[n - 1].block_number,
-			 "postgres: %zu payment(s) written (%zu new, %zu already present)", n, inserted, n - inserted);
+			 "postgres: %zu outbox entries written (%zu new, %zu already present, %zu reverted)", n,
+			 res.inserted, res.present, res.reverted);
 	}
 }
 

@@ -1,7 +1,8 @@
 /* store.c: RocksDB key layout.
  *   "ckpt/" chain                         -> be64 block number
  *   "hdr/" chain "/" be64 number            -> hash32 parent32 be64 time
- *   "pend/" chain "/" be64 number be32 log_index hash32 -> payment_encode
+ *   "pend/" chain "/" be64 number be32 log_index hash32 -> payment_encode (pending)
+ *   "conf/" chain "/" be64 number be32 log_index hash32 -> payment_encode (confirmed, in window)
  *   "outbox/" be64 seq                      -> payment_encode
  * Big-endian numbers make RocksDB's byte order the block order. */
 #include "store.h"
@@ -41,14 +42,16 @@ static size_t key_hdr(char *k, const char *chain, uint64_t number)
 	return n + 8;
 }
 
-static size_t key_pend_prefix(char *k, const char *chain)
+static const char *const set_prefix[] = { "pend", "conf" };
+
+static size_t key_set_prefix(char *k, enum store_set set, const char *chain)
 {
-	return (size_t)snprintf(k, KEY_MAX, "pend/%s/", chain);
+	return (size_t)snprintf(k, KEY_MAX, "%s/%s/", set_prefix[set], chain);
 }
 
-static size_t key_pend(char *k, const pw_payment *p)
+static size_t key_payment(char *k, enum store_set set, const pw_payment *p)
 {
-	size_t n = key_pend_prefix(k, p->chain);
+	size_t n = key_set_prefix(k, set, p->chain);
 	pw_put_be64((uint8_t *)k + n, p->block_number);
 	pw_put_be32((uint8_t *)k + n + 8, p->log_index);
 	memcpy(k + n + 12, p->block_hash, PW_HASH_LEN);
@@ -216,18 +219,34 @@ void store_batch_delete_headers_below(store_batch *b, const char *chain, uint64_
 	rocksdb_writebatch_delete_range(b->wb, lo, nlo, hi, nhi);
 }
 
-void store_batch_put_pending(store_batch *b, const pw_payment *p)
+void store_batch_put_payment(store_batch *b, enum store_set set, const pw_payment *p)
 {
 	char k[KEY_MAX];
 	uint8_t v[PW_PAYMENT_ENC_MAX];
 	size_t vlen = payment_encode(p, v);
-	rocksdb_writebatch_put(b->wb, k, key_pend(k, p), (const char *)v, vlen);
+	rocksdb_writebatch_put(b->wb, k, key_payment(k, set, p), (const char *)v, vlen);
 }
 
-void store_batch_delete_pending(store_batch *b, const pw_payment *p)
+void store_batch_delete_payment(store_batch *b, enum store_set set, const pw_payment *p)
 {
 	char k[KEY_MAX];
-	rocksdb_writebatch_delete(b->wb, k, key_pend(k, p));
+	rocksdb_writebatch_delete(b->wb, k, key_payment(k, set, p));
+}
+
+void store_batch_delete_payments_below(store_batch *b, enum store_set set, const char *chain, uint64_t number)
+{
+	char lo[KEY_MAX], hi[KEY_MAX];
+	size_t nlo = key_set_prefix(lo, set, chain), nhi = key_set_prefix(hi, set, chain);
+	pw_put_be64((uint8_t *)hi + nhi, number);
+	rocksdb_writebatch_delete_range(b->wb, lo, nlo, hi, nhi + 8);
+}
+
+void store_batch_delete_headers_from(store_batch *b, const char *chain, uint64_t number)
+{
+	char lo[KEY_MAX], hi[KEY_MAX];
+	size_t nlo = key_hdr(lo, chain, number);
+	size_t nhi = (size_t)snprintf(hi, KEY_MAX, "hdr/%s0", chain); /* '0' sorts right after '/' */
+	rocksdb_writebatch_delete_range(b->wb, lo, nlo, hi, nhi);
 }
 
 void store_batch_put_outbox(store_batch *b, const pw_payment *p)
@@ -239,14 +258,16 @@ void store_batch_put_outbox(store_batch *b, const pw_payment *p)
 	rocksdb_writebatch_put(b->wb, k, key_outbox(k, seq), (const char *)v, vlen);
 }
 
-int store_scan_pending(store *s, const char *chain, uint64_t max_block,
-		       int (*fn)(const pw_payment *p, void *arg), void *arg)
+int store_scan_payments(store *s, enum store_set set, const char *chain, uint64_t min_block, uint64_t max_block,
+			int (*fn)(const pw_payment *p, void *arg), void *arg)
 {
-	char prefix[KEY_MAX];
-	size_t plen = key_pend_prefix(prefix, chain);
+	char prefix[KEY_MAX], start[KEY_MAX];
+	size_t plen = key_set_prefix(prefix, set, chain);
+	memcpy(start, prefix, plen);
+	pw_put_be64((uint8_t *)start + plen, min_block);
 	int r = 0;
 	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
-	for (rocksdb_iter_seek(it, prefix, plen); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+	for (rocksdb_iter_seek(it, start, plen + 8); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t klen, vlen;
 		const char *k = rocksdb_iter_key(it, &klen);
 		if (klen != plen + 12 + PW_HASH_LEN || memcmp(k, prefix, plen) != 0)
@@ -267,6 +288,25 @@ int store_scan_pending(store *s, const char *chain, uint64_t max_block,
 	if (rerr) {
 		rocksdb_free(rerr);
 		r = PW_ESTORE;
+	}
+	rocksdb_iter_destroy(it);
+	return r;
+}
+
+int store_lowest_header(store *s, const char *chain, uint64_t *ret)
+{
+	char prefix[KEY_MAX];
+	size_t plen = (size_t)snprintf(prefix, KEY_MAX, "hdr/%s/", chain);
+	int r = PW_ENOTFOUND;
+	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
+	rocksdb_iter_seek(it, prefix, plen);
+	if (rocksdb_iter_valid(it)) {
+		size_t klen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (klen == plen + 8 && memcmp(k, prefix, plen) == 0) {
+			*ret = pw_get_be64((const uint8_t *)k + plen);
+			r = 0;
+		}
 	}
 	rocksdb_iter_destroy(it);
 	return r;

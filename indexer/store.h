@@ -46,16 +46,30 @@ int store_batch_commit(store_batch *b);
 void store_batch_put_checkpoint(store_batch *b, const char *chain, uint64_t number);
 void store_batch_put_header(store_batch *b, const char *chain, const pw_block_ref *h);
 void store_batch_delete_headers_below(store_batch *b, const char *chain, uint64_t number);
-void store_batch_put_pending(store_batch *b, const pw_payment *p);
-void store_batch_delete_pending(store_batch *b, const pw_payment *p);
+/* Payments kept per chain, keyed by (block, log index, block hash):
+ * STORE_PENDING: matched, waiting for confirmations;
+ * STORE_CONFIRMED: confirmed and still inside the header window, kept so a
+ * reorg deeper than `confirmations` can revert them. */
+enum store_set { STORE_PENDING, STORE_CONFIRMED };
+
+void store_batch_put_payment(store_batch *b, enum store_set set, const pw_payment *p);
+void store_batch_delete_payment(store_batch *b, enum store_set set, const pw_payment *p);
+/* store_batch_delete_payments_below: drop entries of blocks < number. */
+void store_batch_delete_payments_below(store_batch *b, enum store_set set, const char *chain, uint64_t number);
+/* store_batch_delete_headers_from: drop window headers of blocks >= number. */
+void store_batch_delete_headers_from(store_batch *b, const char *chain, uint64_t number);
 /* store_batch_put_outbox: append p to the outbox (a fresh sequence number). */
 void store_batch_put_outbox(store_batch *b, const pw_payment *p);
 
-/* store_scan_pending: call fn for each pending payment of chain with
- * block_number <= max_block, in (block, log index) order; fn returns 0 to
- * go on or a negative code to stop (returned). 0 or PW_ESTORE. */
-int store_scan_pending(store *s, const char *chain, uint64_t max_block,
-		       int (*fn)(const pw_payment *p, void *arg), void *arg);
+/* store_scan_payments: call fn for each entry of `set` for chain with
+ * min_block <= block_number <= max_block, in (block, log index) order; fn
+ * returns 0 to go on or a negative code to stop (returned). 0 or PW_ESTORE. */
+int store_scan_payments(store *s, enum store_set set, const char *chain, uint64_t min_block, uint64_t max_block,
+			int (*fn)(const pw_payment *p, void *arg), void *arg);
+
+/* store_lowest_header: the lowest block number in chain's header window.
+ * 0, PW_ENOTFOUND (empty window), PW_ESTORE. */
+int store_lowest_header(store *s, const char *chain, uint64_t *ret);
 
 /* store_outbox_read: up to max entries from the outbox head, in order.
  * ret_payments and ret_seqs have max slots; *ret_n gets the count. */

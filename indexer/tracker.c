@@ -1,4 +1,5 @@
-/* tracker.c: checkpoint, header window and confirmations for one chain. */
+/* tracker.c: checkpoint, header window, confirmations and rewinds for one
+ * chain. Every change is one store batch. */
 #include "tracker.h"
 #include "pw_error.h"
 
@@ -9,29 +10,30 @@
 struct tracker {
 	store *st;
 	char chain[PW_NAME_MAX];
-	uint32_t confirmations;
-	uint32_t window;
+	tracker_options opts;
 	uint64_t next_block;
 	bool has_checkpoint;
+	uint64_t finalized;
+	bool has_finalized;
 };
 
-int tracker_create(store *st, const char *chain, uint32_t confirmations, uint32_t window,
-		   uint64_t start_block, tracker **ret)
+int tracker_create(store *st, const char *chain, const tracker_options *opts, tracker **ret)
 {
 	tracker *t = calloc(1, sizeof(*t));
 	if (!t)
 		return PW_ENOMEM;
 	t->st = st;
 	snprintf(t->chain, sizeof(t->chain), "%s", chain);
-	t->confirmations = confirmations ? confirmations : 1;
-	t->window = window;
+	t->opts = *opts;
+	if (t->opts.confirmations == 0)
+		t->opts.confirmations = 1;
 	uint64_t ckpt;
 	int r = store_get_checkpoint(st, chain, &ckpt);
 	if (r == 0) {
 		t->next_block = ckpt + 1;
 		t->has_checkpoint = true;
 	} else if (r == PW_ENOTFOUND) {
-		t->next_block = start_block;
+		t->next_block = opts->start_block;
 	} else {
 		free(t);
 		return r;
@@ -55,27 +57,51 @@ bool tracker_has_checkpoint(const tracker *t)
 	return t->has_checkpoint;
 }
 
-typedef struct confirm_ctx {
+void tracker_set_finalized(tracker *t, uint64_t number)
+{
+	if (!t->has_finalized || number > t->finalized)
+		t->finalized = number;
+	t->has_finalized = true;
+}
+
+/* The highest block whose payments are confirmed when the checkpoint is
+ * `checkpoint`; false when none is. */
+static bool confirm_height(const tracker *t, uint64_t checkpoint, uint64_t *ret)
+{
+	if (t->opts.finality) {
+		if (!t->has_finalized)
+			return false;
+		*ret = t->finalized < checkpoint ? t->finalized : checkpoint;
+		return true;
+	}
+	if (checkpoint + 1 < t->opts.confirmations)
+		return false;
+	*ret = checkpoint + 1 - t->opts.confirmations;
+	return true;
+}
+
+typedef struct batch_ctx {
 	store_batch *b;
 	uint64_t checkpoint;
 	int64_t now_ms;
-	size_t confirmed;
-} confirm_ctx;
+	size_t count;
+} batch_ctx;
 
-static void confirm_into(confirm_ctx *c, pw_payment *p)
+static void confirm_into(batch_ctx *c, pw_payment *p)
 {
 	p->status = PW_STATUS_CONFIRMED;
 	p->confirmations = (uint32_t)(c->checkpoint - p->block_number + 1);
 	p->confirmed_at_ms = c->now_ms;
 	store_batch_put_outbox(c->b, p);
-	c->confirmed++;
+	store_batch_put_payment(c->b, STORE_CONFIRMED, p); /* remembered while a reorg could orphan it */
+	c->count++;
 }
 
 static int confirm_pending(const pw_payment *p, void *arg)
 {
-	confirm_ctx *c = arg;
+	batch_ctx *c = arg;
 	pw_payment q = *p;
-	store_batch_delete_pending(c->b, p);
+	store_batch_delete_payment(c->b, STORE_PENDING, p);
 	confirm_into(c, &q);
 	return 0;
 }
@@ -99,6 +125,16 @@ static int check_links(tracker *t, const pw_block_ref *headers, size_t n)
 	return 0;
 }
 
+/* Queue the confirmations due at `checkpoint` for pending payments of
+ * earlier ranges. */
+static int confirm_due(tracker *t, batch_ctx *c)
+{
+	uint64_t height;
+	if (!confirm_height(t, c->checkpoint, &height))
+		return 0;
+	return store_scan_payments(t->st, STORE_PENDING, t->chain, 0, height, confirm_pending, c);
+}
+
 int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, const pw_block_ref *headers,
 			size_t n_headers, const pw_payment *payments, size_t n_payments, int64_t now_ms,
 			size_t *ret_confirmed)
@@ -111,31 +147,96 @@ int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, const pw_block_r
 	store_batch *b = store_batch_create(t->st);
 	if (!b)
 		return PW_ENOMEM;
-	confirm_ctx c = { .b = b, .checkpoint = to, .now_ms = now_ms };
+	batch_ctx c = { .b = b, .checkpoint = to, .now_ms = now_ms };
 	for (size_t i = 0; i < n_headers; i++)
 		store_batch_put_header(b, t->chain, &headers[i]);
-	if (to + 1 > t->window)
-		store_batch_delete_headers_below(b, t->chain, to + 1 - t->window);
-
-	/* blocks <= confirm_height have `confirmations` blocks on top (incl. own) */
-	bool any_confirmed = to + 1 >= t->confirmations;
-	uint64_t confirm_height = any_confirmed ? to + 1 - t->confirmations : 0;
-	if (any_confirmed && (r = store_scan_pending(t->st, t->chain, confirm_height, confirm_pending, &c)) < 0)
+	if (to + 1 > t->opts.window) {
+		uint64_t bottom = to + 1 - t->opts.window;
+		store_batch_delete_headers_below(b, t->chain, bottom);
+		store_batch_delete_payments_below(b, STORE_CONFIRMED, t->chain, bottom);
+	}
+	if ((r = confirm_due(t, &c)) < 0)
 		goto out_destroy;
+	uint64_t height = 0;
+	bool any = confirm_height(t, to, &height);
 	for (size_t i = 0; i < n_payments; i++) {
 		pw_payment p = payments[i];
-		if (any_confirmed && p.block_number <= confirm_height)
+		if (any && p.block_number <= height)
 			confirm_into(&c, &p); /* deep enough already: straight to the outbox */
 		else
-			store_batch_put_pending(b, &p);
+			store_batch_put_payment(b, STORE_PENDING, &p);
 	}
 	store_batch_put_checkpoint(b, t->chain, to);
 	if ((r = store_batch_commit(b)) < 0)
 		goto out_destroy;
 	t->next_block = to + 1;
 	t->has_checkpoint = true;
-	*ret_confirmed = c.confirmed;
+	*ret_confirmed = c.count;
 out_destroy:
 	store_batch_destroy(b);
 	return r;
+}
+
+int tracker_confirm(tracker *t, int64_t now_ms, size_t *ret_confirmed)
+{
+	*ret_confirmed = 0;
+	if (!t->has_checkpoint)
+		return 0;
+	store_batch *b = store_batch_create(t->st);
+	if (!b)
+		return PW_ENOMEM;
+	batch_ctx c = { .b = b, .checkpoint = t->next_block - 1, .now_ms = now_ms };
+	int r = confirm_due(t, &c);
+	if (r == 0 && c.count)
+		r = store_batch_commit(b);
+	if (r == 0)
+		*ret_confirmed = c.count;
+	store_batch_destroy(b);
+	return r;
+}
+
+static int drop_pending(const pw_payment *p, void *arg)
+{
+	batch_ctx *c = arg;
+	store_batch_delete_payment(c->b, STORE_PENDING, p);
+	c->count++;
+	return 0;
+}
+
+static int revert_confirmed(const pw_payment *p, void *arg)
+{
+	batch_ctx *c = arg;
+	pw_payment q = *p;
+	store_batch_delete_payment(c->b, STORE_CONFIRMED, p);
+	q.status = PW_STATUS_REVERTED;
+	q.confirmed_at_ms = c->now_ms; /* for a reverted entry: when the revert was decided */
+	store_batch_put_outbox(c->b, &q);
+	c->count++;
+	return 0;
+}
+
+int tracker_rewind(tracker *t, uint64_t ancestor, int64_t now_ms, size_t *ret_dropped, size_t *ret_reverted)
+{
+	if (!t->has_checkpoint || ancestor + 1 >= t->next_block)
+		return PW_EINVAL;
+	store_batch *b = store_batch_create(t->st);
+	if (!b)
+		return PW_ENOMEM;
+	batch_ctx dropped = { .b = b, .now_ms = now_ms }, reverted = { .b = b, .now_ms = now_ms };
+	int r = store_scan_payments(t->st, STORE_PENDING, t->chain, ancestor + 1, UINT64_MAX, drop_pending, &dropped);
+	if (r == 0)
+		r = store_scan_payments(t->st, STORE_CONFIRMED, t->chain, ancestor + 1, UINT64_MAX, revert_confirmed,
+					&reverted);
+	if (r == 0) {
+		store_batch_delete_headers_from(b, t->chain, ancestor + 1);
+		store_batch_put_checkpoint(b, t->chain, ancestor);
+		r = store_batch_commit(b);
+	}
+	store_batch_destroy(b);
+	if (r < 0)
+		return r;
+	t->next_block = ancestor + 1;
+	*ret_dropped = dropped.count;
+	*ret_reverted = reverted.count;
+	return 0;
 }

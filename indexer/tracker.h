@@ -1,11 +1,14 @@
-/* tracker.h: per-chain ingest state machine above the adapter: the
- * checkpoint, the header window, and confirmation. It turns a fetched range
- * (headers near the head, matched payments) into one atomic store batch:
- * window headers, pending payments, newly confirmed payments into the
- * outbox, and the checkpoint advance.
- * A payment of block b is confirmed once the checkpoint c satisfies
- * c - b + 1 >= confirmations: confirmations are counted on blocks paywatch
- * has itself processed, never on a head it has only been told about.
+/* tracker.h: per-chain ingest state above the adapter: the checkpoint, the
+ * header window, and confirmation. It turns a fetched range (headers near
+ * the head, matched payments) into one atomic store batch: window headers,
+ * pending payments, newly confirmed payments into the outbox, the
+ * checkpoint advance. On a reorg it rewinds to the common ancestor in one
+ * batch: orphaned pending payments are dropped, orphaned confirmed ones are
+ * reverted (a PW_STATUS_REVERTED outbox entry each).
+ * Confirmation: with `confirmations`, a payment of block b is confirmed
+ * once checkpoint - b + 1 >= confirmations, counting only blocks paywatch
+ * has itself processed; in finality mode, once b <= min(checkpoint, the
+ * node's finalized/safe block).
  * Thread safety: a tracker belongs to its chain's ingest thread. */
 #ifndef PW_TRACKER_H
 #define PW_TRACKER_H
@@ -13,16 +16,22 @@
 #include "payment.h"
 #include "store.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct tracker tracker;
 
+typedef struct tracker_options {
+	uint32_t confirmations; /* >= 1; ignored in finality mode */
+	uint32_t window;        /* headers kept below the checkpoint */
+	uint64_t start_block;   /* first block when there is no checkpoint */
+	bool finality;          /* confirm by the node's finalized/safe block */
+} tracker_options;
+
 /* tracker_create: load the chain's checkpoint from st (or start at
- * start_block). confirmations >= 1; window = headers kept. 0 with *ret
- * (free with tracker_destroy), PW_ENOMEM, PW_ESTORE. */
-int tracker_create(store *st, const char *chain, uint32_t confirmations, uint32_t window,
-		   uint64_t start_block, tracker **ret);
+ * start_block). 0 with *ret (free with tracker_destroy), PW_ENOMEM, PW_ESTORE. */
+int tracker_create(store *st, const char *chain, const tracker_options *opts, tracker **ret);
 
 /* tracker_destroy: free; accepts NULL. */
 void tracker_destroy(tracker *t);
@@ -44,5 +53,23 @@ bool tracker_has_checkpoint(const tracker *t);
 int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, const pw_block_ref *headers,
 			size_t n_headers, const pw_payment *payments, size_t n_payments, int64_t now_ms,
 			size_t *ret_confirmed);
+
+/* tracker_set_finalized: in finality mode, the node's finalized (or safe)
+ * block number; it never moves back. Then tracker_confirm commits what it
+ * confirms. */
+void tracker_set_finalized(tracker *t, uint64_t number);
+
+/* tracker_confirm: commit the confirmations due at the current checkpoint
+ * and finalized block (finality mode: the finalized block may move without
+ * a new range). 0 with *ret_confirmed, PW_ESTORE. */
+int tracker_confirm(tracker *t, int64_t now_ms, size_t *ret_confirmed);
+
+/* tracker_rewind: the chain reorganised above block `ancestor` (the common
+ * ancestor, a block still canonical). In one batch: pending payments of
+ * blocks > ancestor are dropped (*ret_dropped), confirmed ones still in the
+ * window get a PW_STATUS_REVERTED outbox entry (*ret_reverted), headers
+ * above the ancestor are removed, the checkpoint becomes ancestor.
+ * 0, PW_EINVAL (ancestor >= next block), PW_ESTORE. */
+int tracker_rewind(tracker *t, uint64_t ancestor, int64_t now_ms, size_t *ret_dropped, size_t *ret_reverted);
 
 #endif

@@ -141,22 +141,50 @@ static const char create_incoming_sql[] =
 	" to_address text, merchant_id text, amount_raw numeric(78,0), decimals int, amount numeric,"
 	" status text, confirmations int, confirmed_at_ms bigint) ON COMMIT DELETE ROWS";
 
-static const char insert_incoming_sql[] =
-	"INSERT INTO payments (chain, chain_id, block_number, block_hash, block_time, tx_hash, log_index,"
-	" token_address, token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount,"
-	" status, confirmations, confirmed_at)"
-	" SELECT chain, chain_id, block_number, block_hash, to_timestamp(block_time_s), tx_hash, log_index,"
-	" token_address, token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount,"
+#define INCOMING_COLUMNS                                                                               \
+	" chain, chain_id, block_number, block_hash, to_timestamp(block_time_s), tx_hash, log_index,"   \
+	" token_address, token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount," \
 	" status, confirmations, to_timestamp(confirmed_at_ms / 1000.0)"
-	" FROM pw_incoming ORDER BY block_number, log_index"
+#define PAYMENT_COLUMNS                                                                                \
+	" (chain, chain_id, block_number, block_hash, block_time, tx_hash, log_index, token_address,"   \
+	" token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount, status,"    \
+	" confirmations, confirmed_at"
+
+static const char insert_confirmed_sql[] =
+	"INSERT INTO payments" PAYMENT_COLUMNS ")"
+	" SELECT" INCOMING_COLUMNS " FROM pw_incoming WHERE status = 'confirmed' ORDER BY block_number, log_index"
 	" ON CONFLICT ON CONSTRAINT payments_identity DO NOTHING";
 
-int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, size_t *ret_inserted)
+/* A reverted entry always follows its confirmed one in the outbox, so the
+ * row exists unless someone deleted it; then it is recorded as reverted. */
+static const char apply_reverted_sql[] =
+	"INSERT INTO payments" PAYMENT_COLUMNS ", reverted_at)"
+	" SELECT" INCOMING_COLUMNS ", now() FROM pw_incoming WHERE status = 'reverted'"
+	" ORDER BY block_number, log_index"
+	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'reverted', reverted_at = now()"
+	" WHERE payments.status = 'confirmed'";
+
+static int exec_count(pg_sink *s, const char *sql, const char *what, size_t *ret)
+{
+	PGresult *res = PQexec(s->conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(s->error, sizeof(s->error), "%s: %s", what, PQresultErrorMessage(res));
+		PQclear(res);
+		return PW_EDB;
+	}
+	*ret = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
 {
 	pw_buf b;
 	int r;
+	size_t n_confirmed = 0;
+	pg_write_result out = { 0 };
 	if (n == 0) {
-		*ret_inserted = 0;
+		*ret = out;
 		return 0;
 	}
 	if (exec_ok(s, "BEGIN", "begin") < 0)
@@ -206,17 +234,14 @@ int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, siz
 	PQclear(res);
 	while ((res = PQgetResult(s->conn)) != NULL)
 		PQclear(res);
-	res = PQexec(s->conn, insert_incoming_sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		snprintf(s->error, sizeof(s->error), "insert payments: %s", PQresultErrorMessage(res));
-		PQclear(res);
+	for (size_t i = 0; i < n; i++)
+		n_confirmed += payments[i].status == PW_STATUS_CONFIRMED;
+	if (exec_count(s, insert_confirmed_sql, "insert payments", &out.inserted) < 0 ||
+	    (n_confirmed < n && exec_count(s, apply_reverted_sql, "revert payments", &out.reverted) < 0) ||
+	    exec_ok(s, "COMMIT", "commit") < 0)
 		goto out_rollback;
-	}
-	size_t inserted = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
-	PQclear(res);
-	if (exec_ok(s, "COMMIT", "commit") < 0)
-		goto out_rollback;
-	*ret_inserted = inserted;
+	out.present = n_confirmed - out.inserted;
+	*ret = out;
 	return 0;
 out_rollback:
 	rollback(s);

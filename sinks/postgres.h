@@ -36,11 +36,20 @@ void pg_sink_close(pg_sink *s);
 /* pg_sink_error: the last error text ("" when none); owned by the sink. */
 const char *pg_sink_error(const pg_sink *s);
 
-/* pg_sink_write_payments: insert n confirmed payments in one transaction;
- * rows already present (same chain_id, block_hash, log_index) are left as
- * they are. *ret_inserted gets the rows actually inserted. 0 or PW_EDB
- * (transaction rolled back, nothing written). */
-int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, size_t *ret_inserted);
+/* What one pg_sink_write_payments call changed. */
+typedef struct pg_write_result {
+	size_t inserted; /* confirmed payments newly inserted */
+	size_t present;  /* confirmed payments already there (a replay after a crash) */
+	size_t reverted; /* rows turned from confirmed to reverted (or inserted as reverted) */
+} pg_write_result;
+
+/* pg_sink_write_payments: write n outbox entries in one transaction, in
+ * order: PW_STATUS_CONFIRMED entries are inserted unless a row with the
+ * same identity (chain_id, block_hash, log_index) exists;
+ * PW_STATUS_REVERTED entries set that row's status to 'reverted' and
+ * reverted_at to now() (inserting it as reverted if it is missing).
+ * 0 with *ret, or PW_EDB (rolled back, nothing written; pg_sink_error). */
+int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret);
 
 /* pg_sink_sync_merchants: make merchants / merchant_addresses equal to the
  * given ids and addresses, in one transaction. 0 or PW_EDB. */

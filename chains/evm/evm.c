@@ -9,12 +9,13 @@
 #include "jsonrpc.h"
 #include "pw_error.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-enum req_kind { REQ_TRANSFERS, REQ_HEADERS, REQ_NUMBER };
+enum req_kind { REQ_TRANSFERS, REQ_HEADERS, REQ_NUMBER, REQ_TAG };
 
 typedef struct pending_req {
 	uint64_t first_id; /* batches use ids [first_id, first_id + n_ids) */
@@ -241,6 +242,47 @@ static int evm_request_head_number(chain_adapter *a, uint64_t *ret_req)
 	return 0;
 }
 
+static int evm_request_tag_number(chain_adapter *a, const char *tag, uint64_t *ret_req)
+{
+	char params[64];
+	snprintf(params, sizeof(params), "[\"%s\",false]", tag);
+	uint64_t id;
+	int r = rpc_send(a->rpc, "eth_getBlockByNumber", params, &id);
+	if (r < 0)
+		return r;
+	if ((r = track(a, id, 1, REQ_TAG, 0, 0)) < 0)
+		return r;
+	*ret_req = id;
+	return 0;
+}
+
+static bool contains_nocase(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (; *hay; hay++) {
+		size_t i = 0;
+		while (i < n && hay[i] && tolower((unsigned char)hay[i]) == needle[i])
+			i++;
+		if (i == n)
+			return true;
+	}
+	return false;
+}
+
+/* Providers signal rate limits as HTTP 429 (-> code 429), -32005 "limit
+ * exceeded" with a rate wording, -32029, or plain words. */
+static bool is_rate_limit(int code, const char *text)
+{
+	static const char *const words[] = { "rate limit", "rate-limit", "ratelimit", "too many requests",
+					      "requests per second", "exceeded the quota", "capacity", "throttl" };
+	if (code == 429 || code == -32029)
+		return true;
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (contains_nocase(text, words[i]))
+			return true;
+	return false;
+}
+
 static void set_rpc_error(chain_event *ev, const cJSON *error, const pending_req *p)
 {
 	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(error, "message");
@@ -253,7 +295,8 @@ static void set_rpc_error(chain_event *ev, const cJSON *error, const pending_req
 	/* Providers word range limits many ways (-32005, -32602, "block range",
 	 * "more than 10000 results", "response size exceeded"): for eth_getLogs
 	 * every error is treated as a reason to try a smaller range. */
-	ev->range_too_large = p->kind == REQ_TRANSFERS && p->to > p->from;
+	ev->rate_limited = is_rate_limit(cJSON_IsNumber(code) ? code->valueint : 0, text);
+	ev->range_too_large = !ev->rate_limited && p->kind == REQ_TRANSFERS && p->to > p->from;
 }
 
 static int cmp_by_id(const void *x, const void *y)
@@ -390,6 +433,22 @@ static bool message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 	}
 	const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "result");
 	char why[220];
+	if (p.kind == REQ_TAG) {
+		pw_block_ref h;
+		if (cJSON_IsNull(res)) {
+			ev->kind = CHAIN_EV_ERROR;
+			ev->error = PW_ENOTFOUND;
+			snprintf(ev->detail, sizeof(ev->detail), "the node has no such block yet");
+		} else if (evm_decode_header(res, &h, why, sizeof(why)) < 0) {
+			ev->kind = CHAIN_EV_ERROR;
+			ev->error = PW_EPARSE;
+			snprintf(ev->detail, sizeof(ev->detail), "tagged block: %s", why);
+		} else {
+			ev->kind = CHAIN_EV_NUMBER;
+			ev->number = h.number;
+		}
+		return true;
+	}
 	if (p.kind == REQ_NUMBER) {
 		if (!cJSON_IsString(res) || hex_parse_quantity(res->valuestring, &ev->number) < 0) {
 			ev->kind = CHAIN_EV_ERROR;
@@ -475,6 +534,7 @@ const chain_ops evm_chain_ops = {
 	.request_transfers = evm_request_transfers,
 	.request_headers = evm_request_headers,
 	.request_head_number = evm_request_head_number,
+	.request_tag_number = evm_request_tag_number,
 	.poll = evm_poll,
 	.endpoint = evm_endpoint,
 };

@@ -153,6 +153,19 @@ int main(void)
 	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"url\": \"https://x\", \"secret\": \"hunter2\" } }\n  ]",
 			     "merchants[0].webhook.secret: must be \"whsec_\" followed by base64");
 	expect_variant_error("\"name\": \"local\"", "\"name\": \"local\", \"kind2\": 1", "chains[0].kind2: unknown field");
+	expect_variant_error("\"confirmations\": 3", "\"finality\": \"final\"", "chains[0].finality: must be \"finalized\" or \"safe\"");
+	expect_variant_error("\"confirmations\": 3", "\"confirmations\": 3, \"finality\": \"safe\"", "chains[0].finality: give either confirmations or finality");
+	expect_variant_error("\"confirmations\": 3", "\"head_timeout_ms\": 5", "chains[0].head_timeout_ms: must be an integer 1000..");
+	{
+		char *fin = variant("\"confirmations\": 3", "\"finality\": \"finalized\"");
+		ASSERT_EQ_INT(0, config_parse(fin, strlen(fin), &cfg, err, sizeof(err)));
+		if (cfg) {
+			ASSERT_EQ_STR("finalized", cfg->chains[0].finality);
+			ASSERT_EQ_INT(256, cfg->chains[0].reorg_window);
+			config_destroy(cfg);
+		}
+		free(fin);
+	}
 	/* two chains with one name */
 	expect_variant_error("  ],\n  \"merchants\"",
 			     "  , { \"name\": \"local\", \"kind\": \"evm\", \"chain_id\": 1, \"ws_url\": \"ws://x:1\", \"tokens\": "

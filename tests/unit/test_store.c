@@ -50,7 +50,7 @@ int main(void)
 		store_batch_put_outbox(b, &p);
 	}
 	pw_payment pend = make_payment(42, 9);
-	store_batch_put_pending(b, &pend);
+	store_batch_put_payment(b, STORE_PENDING, &pend);
 	ASSERT_EQ_INT(0, store_batch_commit(b));
 	store_batch_destroy(b);
 	store_close(s);
