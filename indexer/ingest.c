@@ -435,6 +435,8 @@ static int apply_ready(ingest *g)
 		if (r < 0)
 			return log_error(r, "chain=%s block=%llu: cannot commit range", g->name,
 					 (unsigned long long)s->to);
+		log_emit(LOG_LEVEL_DEBUG, g->name, (long long)s->to, "applied [%llu, %llu]: %zu logs, %zu payments",
+			 (unsigned long long)s->from, (unsigned long long)s->to, s->n_logs, s->n_payments);
 		g->progress_blocks += s->to - s->from + 1;
 		g->progress_payments += s->n_payments;
 		g->progress_logs += s->n_logs;

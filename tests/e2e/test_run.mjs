@@ -28,7 +28,7 @@ async function main() {
   const dai = await rig.deployToken(node, { from: deployer, name: 'Dai', symbol: 'DAI', decimals: 18, supply: 2n ** 250n });
   const junk = await rig.deployToken(node, { from: deployer, name: 'Junk', symbol: 'JUNK', decimals: 6, supply: 2n ** 250n });
   // acct1 is a merchant address that also sends (transfers *from* a merchant)
-  await usdc.transfer(deployer, acct1, 10n ** 15n);
+  await node.receipt(await usdc.transfer(deployer, acct1, 10n ** 15n));
   await node.rpc('evm_setAutomine', [false]);
 
   const acme = ['0x70997970C51812dc3A010C7d01b50e0d17dc79C8', randomAddress(), randomAddress()]; // acct1 in EIP-55 form

@@ -93,8 +93,8 @@ export async function startPostgres() {
   await admin.query('CREATE DATABASE paywatch');
   await admin.end();
   // a stopped server ends these connections: that is expected in outage tests
-  pg.client = async () => {
-    const c = new Client({ connectionString: pg.dsn() });
+  pg.client = async (db = 'paywatch') => {
+    const c = new Client({ connectionString: pg.dsn(db) });
     c.on('error', () => {});
     await c.connect();
     return c;
@@ -126,6 +126,8 @@ export async function startAnvil(extraArgs = []) {
     .catch((e) => { throw new Error(`${e.message}; anvil stderr: ${stderr}`); });
   node.accounts = await node.rpc('eth_accounts');
   node.mine = async (n = 1) => { for (let i = 0; i < n; i++) await node.rpc('evm_mine'); };
+  // with automine, eth_sendTransaction may answer before the block exists
+  node.receipt = (hash) => waitFor(`receipt of ${hash}`, () => node.rpc('eth_getTransactionReceipt', [hash]), 10000, 10);
   node.head = async () => Number(BigInt(await node.rpc('eth_blockNumber')));
   return node;
 }

@@ -1,0 +1,157 @@
+// test_faults.mjs: connection faults and malformed node messages, with a
+// test-controlled websocket proxy in front of a real anvil (lib/proxy.mjs).
+//  1. two endpoints (two proxies to the same anvil): the connection is cut 5
+//     times and stalled once while transfers stream in, then the first
+//     endpoint is killed for good: Postgres ends with the exact set, and the
+//     time from each cut to resumed ingest is logged;
+//  2. malformed answers to eth_getLogs (invalid JSON, a truncated frame, a
+//     100 MB message over the cap, a block hash of the wrong length, a
+//     non-hex amount, a result of the wrong type): each is logged clearly,
+//     paywatch neither crashes nor advances past bad data, the set is exact.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as rig from './lib/rig.mjs';
+import { startProxy } from './lib/proxy.mjs';
+
+const bin = process.argv[2];
+const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
+const MERCHANTS = ['0x70997970c51812dc3a010c7d01b50e0d17dc79c8', '0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc'];
+
+async function expectedSet(node, token, conf) {
+  const head = await node.head();
+  const logs = await node.rpc('eth_getLogs', [{ fromBlock: '0x0', toBlock: 'latest', address: token.address, topics: [TRANSFER_TOPIC] }]);
+  return logs.filter((l) => MERCHANTS.includes('0x' + l.topics[2].slice(26)) && Number(BigInt(l.blockNumber)) + conf - 1 <= head)
+    .map((l) => `${l.blockHash}/${Number(BigInt(l.logIndex))}/${BigInt(l.data)}`).sort();
+}
+
+async function compare(db, expected, what) {
+  await rig.waitFor(`${what}: all payments`, async () =>
+    (await db.query('SELECT count(*)::int AS n FROM payments')).rows[0].n >= expected.length, 30000).catch(() => {});
+  await rig.sleep(300);
+  const rows = (await db.query('SELECT block_hash, log_index, amount_raw::text FROM payments')).rows
+    .map((r) => `${r.block_hash}/${r.log_index}/${r.amount_raw}`).sort();
+  rig.check(JSON.stringify(rows) === JSON.stringify(expected), `${what}: Postgres equals the expected set (${rows.length} rows, ${expected.length} expected)`);
+}
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-faults-'));
+  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
+  const [deployer] = node.accounts;
+  const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });
+  await node.rpc('evm_setAutomine', [false]);
+  const admin = await pg.client('postgres');
+  rig.onCleanup(() => admin.end().catch(() => {}));
+  await admin.query('CREATE DATABASE paywatch2');
+
+  let amount = 1n, streaming = true;
+  const stream = (async () => {
+    while (streaming) {
+      for (let k = 0; k < 2; k++) await token.transfer(deployer, MERCHANTS[k], amount++);
+      await node.mine();
+      await rig.sleep(80);
+    }
+  })();
+
+  // ---- 1. cuts, a stall, an endpoint killed for good
+  const [pa, pb] = await Promise.all([startProxy(node.ws), startProxy(node.ws)]);
+  const cfg1 = rig.writeConfig(fs.mkdtempSync(path.join(work, 'net')), {
+    data_dir: path.join(work, 'net-data'), postgres: { dsn: pg.dsn() },
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_urls: [pa.url, pb.url], confirmations: 2,
+      request_timeout_ms: 1500, head_timeout_ms: 2000, tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
+    merchants: [{ id: 'acme', addresses: { local: [MERCHANTS[0]] } }, { id: 'globex', addresses: { local: [MERCHANTS[1]] } }],
+  });
+  rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg1]).status === 0, 'migrate');
+  const pw1 = rig.startPaywatch(bin, ['run', '-c', cfg1]);
+  if (process.env.PW_DUMP) rig.onCleanup(() => fs.writeFileSync(process.env.PW_DUMP + '.1', pw1.stderr));
+  await rig.sleep(800);
+  for (let i = 0; i < 5; i++) {
+    pa.cut(); pb.cut();
+    await rig.sleep(900);
+  }
+  pa.stall(true); pb.stall(true);
+  await rig.sleep(3500);
+  pa.stall(false); pb.stall(false);
+  await rig.sleep(1500);
+  // be on endpoint 0 when it dies for good; then leave endpoint 1 once so endpoint 0 is tried again
+  await rig.waitFor('paywatch on endpoint 0', async () => {
+    if (pa.active() > 0) return true;
+    pb.cut();
+    await rig.sleep(300);
+    return pa.active() > 0;
+  }, 15000).catch((e) => rig.check(false, e.message));
+  await pa.kill();
+  await rig.waitFor('paywatch on endpoint 1', () => pb.active() > 0, 10000).catch((e) => rig.check(false, e.message));
+  await rig.sleep(500);
+  pb.cut();
+  await rig.sleep(2500);
+
+  // ---- 2. malformed answers, a second instance behind its own proxy
+  const pc = await startProxy(node.ws);
+  const cfg2 = rig.writeConfig(fs.mkdtempSync(path.join(work, 'bad')), {
+    data_dir: path.join(work, 'bad-data'), postgres: { dsn: pg.dsn('paywatch2') },
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: pc.url, confirmations: 2, max_message_bytes: 32 * 1024 * 1024,
+      tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
+    merchants: [{ id: 'acme', addresses: { local: [MERCHANTS[0]] } }, { id: 'globex', addresses: { local: [MERCHANTS[1]] } }],
+  });
+  const withLog = (fn) => (text, id) => {
+    const msg = JSON.parse(text);
+    if (!Array.isArray(msg.result) || msg.result.length === 0) return undefined; // wait for an answer with logs
+    return fn(msg, id);
+  };
+  const cases = [
+    ['invalid JSON', () => 'this is {not json', /invalid JSON: this is \{not json/],
+    ['truncated frame', (text) => text.slice(0, Math.floor(text.length / 2)), /invalid JSON: \{"jsonrpc/],
+    ['100 MB message', (text, id) => `{"jsonrpc":"2.0","id":${id},"result":"${'a'.repeat(100 * 1024 * 1024)}"}`,
+      /message larger than the configured cap/],
+    ['short block hash', withLog((m) => { m.result[0].blockHash = '0x1234'; return JSON.stringify(m); }),
+      /field blockHash: expected 32-byte hex DATA/],
+    ['non-hex amount', withLog((m) => { m.result[0].data = '0x' + 'zz'.repeat(32); return JSON.stringify(m); }), /field data: not hex/],
+    ['wrong result type', (text, id) => `{"jsonrpc":"2.0","id":${id},"result":{"logs":[]}}`, /eth_getLogs result is not an array/],
+  ];
+  rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg2]).status === 0, 'migrate 2');
+  const pw2 = rig.startPaywatch(bin, ['run', '-c', cfg2]);
+  await rig.sleep(300);
+  // one fault at a time: served to a live connection, then reported by paywatch
+  for (const [name, transform, re] of cases) {
+    const from = pw2.stderr.length;
+    pc.inject(name, 'eth_getLogs', transform);
+    await rig.waitFor(`${name} served and reported`, () => pc.pending() === 0 && re.test(pw2.stderr.slice(from)), 30000)
+      .catch((e) => rig.check(false, e.message));
+    rig.check(pc.applied.includes(name) && re.test(pw2.stderr.slice(from)), `${name}: served and reported clearly`);
+  }
+  await rig.sleep(1000);
+
+  streaming = false;
+  await stream;
+  await node.mine(3);
+  const expected = await expectedSet(node, token, 2);
+  rig.check(expected.length > 60, `traffic: ${expected.length} payments`);
+  const db = await pg.client();
+  const db2 = await pg.client('paywatch2');
+  rig.onCleanup(() => db.end().catch(() => {}));
+  rig.onCleanup(() => db2.end().catch(() => {}));
+  await compare(db, expected, 'cuts/stall/failover');
+  await compare(db2, expected, 'malformed answers');
+
+  const resumed = [...pw1.stderr.matchAll(/connected to .* (\d+) ms after the connection was lost/g)].map((m) => Number(m[1]));
+  rig.check(resumed.length >= 5, `time from cut to resumed ingest logged (${resumed.length} times: ${resumed.join(', ')} ms)`);
+  rig.check(/no answer within 1500 ms|subscription stalled/.test(pw1.stderr), 'the stall is detected (request timeout or stalled subscription)');
+  rig.check(/endpoint 0: cannot connect/.test(pw1.stderr), 'the killed endpoint is reported and skipped');
+  rig.check(!pw1.exited && !pw2.exited, 'neither instance crashed');
+  const log2 = pw2.stderr;
+  rig.check(/bad message|failed at ws:\/\/127\.0\.0\.1:\d+\//.test(log2), 'bad messages name the endpoint');
+  if (process.env.PW_DUMP) fs.writeFileSync(process.env.PW_DUMP, pw1.stderr + '\n=====\n' + pw2.stderr);
+  for (const p of [pw1, pw2]) p.proc.kill('SIGTERM');
+  rig.check((await pw1.done).code === 0 && (await pw2.done).code === 0, 'both exit 0 on SIGTERM');
+  await pb.kill();
+  await pc.kill();
+}
+
+main()
+  .catch((e) => { rig.check(false, 'exception: ' + (e.stack || e)); })
+  .finally(async () => {
+    await rig.cleanupAll();
+    process.exit(rig.summary('e2e_faults') ? 0 : 1);
+  });
