@@ -86,6 +86,32 @@ static bool scan_id(const char *s, size_t n, uint64_t *ret)
 	return false;
 }
 
+void rpc_parse_message(const char *data, size_t len, rpc_message *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->root = cJSON_ParseWithLength(data, len);
+	if (!ret->root) {
+		ret->error = PW_EPARSE;
+		size_t n = len < sizeof(ret->snippet) - 1 ? len : sizeof(ret->snippet) - 1;
+		memcpy(ret->snippet, data, n);
+		ret->snippet[n] = '\0';
+		for (size_t i = 0; i < n; i++) /* keep log lines printable */
+			if ((unsigned char)ret->snippet[i] < 0x20 || (unsigned char)ret->snippet[i] == 0x7f)
+				ret->snippet[i] = '?';
+		ret->has_id = scan_id(data, len, &ret->id);
+		return;
+	}
+	const cJSON *id = cJSON_IsObject(ret->root) ? cJSON_GetObjectItemCaseSensitive(ret->root, "id") : NULL;
+	if (cJSON_IsArray(ret->root)) { /* batch: attributed by its first id */
+		const cJSON *first = cJSON_GetArrayItem(ret->root, 0);
+		id = cJSON_IsObject(first) ? cJSON_GetObjectItemCaseSensitive(first, "id") : NULL;
+	}
+	if (cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble < 9007199254740992.0) {
+		ret->has_id = true;
+		ret->id = (uint64_t)id->valuedouble;
+	}
+}
+
 static void finish_message(rpc_client *c)
 {
 	in_msg *m = calloc(1, sizeof(*m));
@@ -97,26 +123,7 @@ static void finish_message(rpc_client *c)
 		m->msg.error = PW_ETOOBIG;
 		m->msg.has_id = scan_id(c->rx_prefix, c->rx_prefix_len, &m->msg.id);
 	} else {
-		m->msg.root = cJSON_ParseWithLength(c->rx.data ? c->rx.data : "", c->rx.len);
-		if (!m->msg.root) {
-			m->msg.error = PW_EPARSE;
-			size_t n = c->rx.len < sizeof(m->msg.snippet) - 1 ? c->rx.len : sizeof(m->msg.snippet) - 1;
-			memcpy(m->msg.snippet, c->rx.data ? c->rx.data : "", n);
-			m->msg.snippet[n] = '\0';
-			m->msg.has_id = scan_id(c->rx.data ? c->rx.data : "", c->rx.len, &m->msg.id);
-		} else {
-			const cJSON *id = cJSON_IsObject(m->msg.root)
-						  ? cJSON_GetObjectItemCaseSensitive(m->msg.root, "id")
-						  : NULL;
-			if (cJSON_IsArray(m->msg.root)) { /* batch: attributed by its first id */
-				const cJSON *first = cJSON_GetArrayItem(m->msg.root, 0);
-				id = cJSON_IsObject(first) ? cJSON_GetObjectItemCaseSensitive(first, "id") : NULL;
-			}
-			if (cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble < 9007199254740992.0) {
-				m->msg.has_id = true;
-				m->msg.id = (uint64_t)id->valuedouble;
-			}
-		}
+		rpc_parse_message(c->rx.data ? c->rx.data : "", c->rx.len, &m->msg);
 	}
 	queue_in(c, m);
 	buf_reset(&c->rx);
@@ -255,7 +262,8 @@ int rpc_client_create(const char *url, size_t max_message_bytes, rpc_client **re
 	info.gid = -1;
 	info.uid = -1;
 	info.user = c;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/* TLS (and its CA store) only for wss:// endpoints */
+	info.options = c->tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
 	c->ctx = lws_create_context(&info);
 	if (!c->ctx) {
 		free(c);

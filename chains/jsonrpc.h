@@ -24,6 +24,12 @@ typedef struct rpc_message {
 	char snippet[128]; /* start of a message that failed to parse, for the log */
 } rpc_message;
 
+/* rpc_parse_message: turn one complete inbound message (len bytes, not
+ * NUL-terminated) into *ret: the parsed tree and its id, or PW_EPARSE with
+ * a snippet. The caller calls rpc_message_done. Used for every message the
+ * socket delivers; public so the fuzz target reaches it without a socket. */
+void rpc_parse_message(const char *data, size_t len, rpc_message *ret);
+
 /* rpc_client_create: parse url (ws:// or wss://), create the lws context and
  * start connecting; does not wait. 0 with *ret (free with
  * rpc_client_destroy), PW_EINVAL (bad URL), PW_ENOMEM, PW_ECONN. */

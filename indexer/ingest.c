@@ -396,7 +396,8 @@ static int apply_ready(ingest *g)
 {
 	while (g->n_slots && slot_complete(&g->slots[0])) {
 		slot *s = &g->slots[0];
-		qsort(s->headers, s->n_headers, sizeof(pw_block_ref), cmp_header);
+		if (s->n_headers > 1)
+			qsort(s->headers, s->n_headers, sizeof(pw_block_ref), cmp_header);
 		/* block_time and blockHash consistency from headers we hold */
 		bool stale = false;
 		for (size_t i = 0; i < s->n_payments; i++) {
@@ -423,8 +424,8 @@ static int apply_ready(ingest *g)
 			first++;
 		size_t n_window = s->n_headers - first;
 		size_t confirmed = 0;
-		int r = tracker_apply_range(g->tr, s->from, s->to, s->headers + first, n_window, s->payments,
-					    s->n_payments, wall_ms(), &confirmed);
+		int r = tracker_apply_range(g->tr, s->from, s->to, n_window ? s->headers + first : NULL, n_window,
+					    s->payments, s->n_payments, wall_ms(), &confirmed);
 		if (r == PW_EREORG) {
 			uint64_t at = n_window ? s->headers[first].number : s->from;
 			log_emit(LOG_LEVEL_WARN, g->name, (long long)at,

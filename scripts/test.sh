@@ -15,10 +15,25 @@ pw_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPAYWATCH_WERROR=ON
 pw_log "build: address + undefined sanitizers"
 pw_build build-asan -DCMAKE_BUILD_TYPE=Debug -DPAYWATCH_WERROR=ON -DPAYWATCH_SANITIZE=ON
 
+pw_log "build: libFuzzer target (clang)"
+CC=clang pw_build build-fuzz -DCMAKE_BUILD_TYPE=Debug -DPAYWATCH_FUZZ=ON -DPAYWATCH_SANITIZE=ON
+
 status=0
 pw_log "tests: release build"
 ctest --test-dir "$PW_ROOT/build" --output-on-failure -j2 || status=1
 pw_log "tests: sanitizer build"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir "$PW_ROOT/build-asan" --output-on-failure -j2 || status=1
+pw_log "fuzz: JSON-RPC answers, ${PW_FUZZ_SECONDS:-30} s from the seed corpus"
+corpus=$(mktemp -d)
+cp "$PW_ROOT"/tests/fuzz/corpus/* "$corpus"/
+if "$PW_ROOT/build-fuzz/fuzz_jsonrpc" -max_total_time="${PW_FUZZ_SECONDS:-30}" -max_len=65536 \
+	-artifact_prefix="$PW_ROOT/build-fuzz/" "$corpus" 2>"$PW_ROOT/build-fuzz/fuzz.log"; then
+	grep -E "^Done|DONE" "$PW_ROOT/build-fuzz/fuzz.log" | tail -1
+else
+	tail -40 "$PW_ROOT/build-fuzz/fuzz.log"
+	echo "fuzz_jsonrpc found a crash: the input is in build-fuzz/ (crash-*)" >&2
+	status=1
+fi
+rm -rf "$corpus"
 exit $status

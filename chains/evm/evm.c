@@ -4,6 +4,7 @@
  * batches. Each request has a deadline; an overdue one is reported as
  * PW_ETIMEDOUT and its late answer ignored. */
 #include "chain.h"
+#include "evm_int.h"
 #include "evm_decode.h"
 #include "hex.h"
 #include "jsonrpc.h"
@@ -15,7 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-enum req_kind { REQ_TRANSFERS, REQ_HEADERS, REQ_NUMBER, REQ_TAG };
 
 typedef struct pending_req {
 	uint64_t first_id; /* batches use ids [first_id, first_id + n_ids) */
@@ -49,10 +49,11 @@ void chain_event_done(chain_event *ev)
 	free(ev->headers);
 	ev->transfers = NULL;
 	ev->headers = NULL;
+	ev->n_transfers = 0;
+	ev->n_headers = 0;
 }
 
-static int track(chain_adapter *a, uint64_t first_id, size_t n_ids, enum req_kind kind, uint64_t from,
-		 uint64_t to)
+int evm_track(chain_adapter *a, uint64_t first_id, size_t n_ids, enum req_kind kind, uint64_t from, uint64_t to)
 {
 	if (a->n_reqs == a->cap_reqs) {
 		size_t cap = a->cap_reqs ? a->cap_reqs * 2 : 16;
@@ -195,7 +196,7 @@ static int evm_request_transfers(chain_adapter *a, uint64_t from, uint64_t to, u
 	int r = rpc_send(a->rpc, "eth_getLogs", params, &id);
 	if (r < 0)
 		return r;
-	if ((r = track(a, id, 1, REQ_TRANSFERS, from, to)) < 0)
+	if ((r = evm_track(a, id, 1, REQ_TRANSFERS, from, to)) < 0)
 		return r;
 	*ret_req = id;
 	return 0;
@@ -224,7 +225,7 @@ static int evm_request_headers(chain_adapter *a, const uint64_t *numbers, size_t
 	free(text);
 	if (r < 0)
 		return r;
-	if ((r = track(a, first, n, REQ_HEADERS, numbers[0], numbers[n - 1])) < 0)
+	if ((r = evm_track(a, first, n, REQ_HEADERS, numbers[0], numbers[n - 1])) < 0)
 		return r;
 	*ret_req = first;
 	return 0;
@@ -236,7 +237,7 @@ static int evm_request_head_number(chain_adapter *a, uint64_t *ret_req)
 	int r = rpc_send(a->rpc, "eth_blockNumber", "[]", &id);
 	if (r < 0)
 		return r;
-	if ((r = track(a, id, 1, REQ_NUMBER, 0, 0)) < 0)
+	if ((r = evm_track(a, id, 1, REQ_NUMBER, 0, 0)) < 0)
 		return r;
 	*ret_req = id;
 	return 0;
@@ -250,7 +251,7 @@ static int evm_request_tag_number(chain_adapter *a, const char *tag, uint64_t *r
 	int r = rpc_send(a->rpc, "eth_getBlockByNumber", params, &id);
 	if (r < 0)
 		return r;
-	if ((r = track(a, id, 1, REQ_TAG, 0, 0)) < 0)
+	if ((r = evm_track(a, id, 1, REQ_TAG, 0, 0)) < 0)
 		return r;
 	*ret_req = id;
 	return 0;
@@ -377,7 +378,7 @@ out:
 }
 
 /* Turn one inbound message into an event; false if it answers nothing we track. */
-static bool message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
+bool evm_message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 {
 	pending_req p;
 	memset(ev, 0, sizeof(*ev));
@@ -469,13 +470,14 @@ static bool message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 	}
 	/* every log must lie inside the range asked for */
 	for (size_t i = 0; i < ev->n_transfers; i++) {
-		if (ev->transfers[i].block_number < p.from || ev->transfers[i].block_number > p.to) {
+		uint64_t block = ev->transfers[i].block_number;
+		if (block < p.from || block > p.to) {
 			chain_event_done(ev);
+			ev->n_transfers = 0;
 			ev->kind = CHAIN_EV_ERROR;
 			ev->error = PW_EPARSE;
 			snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: log of block %llu outside the range",
-				 (unsigned long long)p.from, (unsigned long long)p.to,
-				 (unsigned long long)ev->transfers[i].block_number);
+				 (unsigned long long)p.from, (unsigned long long)p.to, (unsigned long long)block);
 			return true;
 		}
 	}
@@ -515,11 +517,19 @@ static int evm_poll(chain_adapter *a, int timeout_ms, chain_event *ret)
 		}
 		if (r < 0)
 			return r == PW_ESTOPPED ? PW_ETIMEDOUT : r;
-		bool got = message_to_event(a, &m, ret);
+		bool got = evm_message_to_event(a, &m, ret);
 		rpc_message_done(&m);
 		if (got)
 			return 0;
 	}
+}
+
+chain_adapter *evm_adapter_create_detached(uint32_t timeout_ms)
+{
+	chain_adapter *a = calloc(1, sizeof(*a));
+	if (a)
+		a->timeout_ms = timeout_ms;
+	return a;
 }
 
 static const char *evm_endpoint(const chain_adapter *a)

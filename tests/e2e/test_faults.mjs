@@ -108,6 +108,8 @@ async function main() {
     ['short block hash', withLog((m) => { m.result[0].blockHash = '0x1234'; return JSON.stringify(m); }),
       /field blockHash: expected 32-byte hex DATA/],
     ['non-hex amount', withLog((m) => { m.result[0].data = '0x' + 'zz'.repeat(32); return JSON.stringify(m); }), /field data: not hex/],
+    ['log outside the range', withLog((m) => { m.result[0].blockNumber = '0xfffffff'; return JSON.stringify(m); }),
+      /log of block \d+ outside the range/],
     ['wrong result type', (text, id) => `{"jsonrpc":"2.0","id":${id},"result":{"logs":[]}}`, /eth_getLogs result is not an array/],
   ];
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg2]).status === 0, 'migrate 2');

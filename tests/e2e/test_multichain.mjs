@@ -78,7 +78,9 @@ async function main() {
   const addrs = (await db.query('SELECT chain, address, merchant_id FROM merchant_addresses ORDER BY 1, 2')).rows.length;
   rig.check(addrs === 4, `merchant_addresses has one row per (chain, address): ${addrs}`);
   pw.proc.kill('SIGTERM');
-  rig.check((await pw.done).code === 0, 'SIGTERM exits 0');
+  const ex = await pw.done;
+  rig.check(ex.code === 0, `SIGTERM exits 0 (${JSON.stringify(ex)})`);
+  if (ex.code !== 0 && process.env.PW_DUMP) fs.writeFileSync(process.env.PW_DUMP, pw.stderr);
 }
 
 main()
