@@ -7,7 +7,9 @@
 //  2. malformed answers to eth_getLogs (invalid JSON, a truncated frame, a
 //     100 MB message over the cap, a block hash of the wrong length, a
 //     non-hex amount, a result of the wrong type): each is logged clearly,
-//     paywatch neither crashes nor advances past bad data, the set is exact.
+//     paywatch neither crashes nor advances past bad data, the set is exact;
+//     meanwhile its newHeads are dropped, repeated and reordered, and one
+//     answer is a rate-limit error (paywatch slows down instead of failing).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,8 +113,11 @@ async function main() {
     ['log outside the range', withLog((m) => { m.result[0].blockNumber = '0xfffffff'; return JSON.stringify(m); }),
       /log of block \d+ outside the range/],
     ['wrong result type', (text, id) => `{"jsonrpc":"2.0","id":${id},"result":{"logs":[]}}`, /eth_getLogs result is not an array/],
+    ['rate limited', (text, id) => `{"jsonrpc":"2.0","id":${id},"error":{"code":-32005,"message":"rate limit exceeded: 25 requests per second"}}`,
+      /rate limited: slowing down, next request in \d+ ms/],
   ];
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg2]).status === 0, 'migrate 2');
+  pc.mangleHeads = true;
   const pw2 = rig.startPaywatch(bin, ['run', '-c', cfg2]);
   await rig.sleep(300);
   // one fault at a time: served to a live connection, then reported by paywatch
@@ -143,6 +148,7 @@ async function main() {
   rig.check(/endpoint 0: cannot connect/.test(pw1.stderr), 'the killed endpoint is reported and skipped');
   rig.check(!pw1.exited && !pw2.exited, 'neither instance crashed');
   const log2 = pw2.stderr;
+  rig.check(pc.headsMangled > 20, `newHeads dropped, repeated or reordered ${pc.headsMangled} times`);
   rig.check(/bad message|failed at ws:\/\/127\.0\.0\.1:\d+\//.test(log2), 'bad messages name the endpoint');
   if (process.env.PW_DUMP) fs.writeFileSync(process.env.PW_DUMP, pw1.stderr + '\n=====\n' + pw2.stderr);
   for (const p of [pw1, pw2]) p.proc.kill('SIGTERM');

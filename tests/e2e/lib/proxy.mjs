@@ -32,6 +32,16 @@ export async function startProxy(upstream) {
     up.on('message', (data) => {
       if (proxy.stalled) return;
       let out = data.toString();
+      if (proxy.mangleHeads && out.includes('"eth_subscription"')) {
+        // newHeads that skip, repeat and arrive out of order
+        const roll = Math.random();
+        if (roll < 0.3) { proxy.headsMangled++; return; } // dropped
+        if (roll < 0.5) { proxy.headsMangled++; client.send(out); } // repeated
+        if (roll < 0.7) { proxy.headsMangled++; pair.held.push(out); return; } // held back, sent after the next one
+        client.send(out);
+        for (const h of pair.held.splice(0)) client.send(h);
+        return;
+      }
       let id;
       try { id = JSON.parse(out).id; } catch { id = undefined; }
       const method = id !== undefined ? pair.methods.get(id) : undefined;
@@ -59,6 +69,8 @@ export async function startProxy(upstream) {
   proxy.stall = (on) => { proxy.stalled = on; };
   proxy.kill = () => new Promise((resolve) => { proxy.cut(); wss.close(() => resolve()); });
   proxy.applied = [];
+  proxy.mangleHeads = false;
+  proxy.headsMangled = 0;
   proxy.active = () => pairs.size;
   proxy.inject = (name, method, transform) => faults.push({ name, method, transform });
   proxy.pending = () => faults.length;
