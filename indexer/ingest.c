@@ -50,6 +50,7 @@ typedef struct ingest {
 	uint64_t range;     /* current range size in blocks */
 	int consecutive_errors;
 	int64_t last_head_ms;    /* monotonic time of the last new head (or connect) */
+	int64_t last_probe_ms;   /* monotonic time of the last eth_blockNumber probe */
 	int64_t rate_backoff_ms; /* grows while the node rate-limits us */
 	uint64_t bad_messages;   /* malformed or oversized messages from nodes */
 	uint64_t reorgs;
@@ -566,20 +567,30 @@ static int on_number(ingest *g, chain_event *ev)
 		return 0;
 	if (probe) {
 		g->probe_req = 0;
-		if (ev->number > g->target) {
+		bool silent_too_long = mono_ms() - g->last_head_ms >= (int64_t)g->chain->head_timeout_ms;
+		if (ev->number > g->target && silent_too_long) {
 			log_emit(LOG_LEVEL_WARN, g->name, (long long)ev->number,
 				 "no new head for %u ms although the node is at block %llu (we heard of %llu): "
 				 "subscription stalled",
 				 g->chain->head_timeout_ms, (unsigned long long)ev->number, (unsigned long long)g->target);
 			return PW_ECONN;
 		}
-		if (ckpt >= 0 && ev->number < (uint64_t)ckpt && g->chain->n_ws_urls > 1) {
+		if (ev->number > g->target) { /* notifications were lost: catch up by polling */
+			log_emit(LOG_LEVEL_WARN, g->name, (long long)ev->number,
+				 "missed new heads: the node is at block %llu, the last head heard was %llu; catching up",
+				 (unsigned long long)ev->number, (unsigned long long)g->target);
+			g->target = ev->number;
+			g->have_target = true;
+			return request_finality(g);
+		}
+		if (ckpt >= 0 && ev->number < (uint64_t)ckpt && silent_too_long && g->chain->n_ws_urls > 1) {
 			log_emit(LOG_LEVEL_WARN, g->name, (long long)ev->number,
 				 "node stays at block %llu, behind the checkpoint %lld: trying another endpoint",
 				 (unsigned long long)ev->number, (long long)ckpt);
 			return PW_ECONN;
 		}
-		g->last_head_ms = mono_ms(); /* a quiet chain, not a stalled subscription */
+		if (silent_too_long)
+			g->last_head_ms = mono_ms(); /* a quiet chain, not a stalled subscription */
 		return 0;
 	}
 	g->head_req = 0;
@@ -676,12 +687,18 @@ static int handle_event(ingest *g, chain_event *ev)
 	return 0;
 }
 
-/* No new head for head_timeout: ask the node where it is (on_number decides
- * between a stalled subscription and a quiet chain). */
+/* No new head for a while: ask the node where it is. Every HEAD_POLL_MS
+ * this catches up on lost notifications; after head_timeout it also tells
+ * a stalled subscription from a quiet chain (on_number decides). */
+#define HEAD_POLL_MS 5000
+
 static int check_head_timeout(ingest *g)
 {
-	if (g->probe_req || mono_ms() - g->last_head_ms < (int64_t)g->chain->head_timeout_ms)
+	int64_t now = mono_ms();
+	int64_t poll = g->chain->head_timeout_ms < HEAD_POLL_MS ? g->chain->head_timeout_ms : HEAD_POLL_MS;
+	if (g->probe_req || now - g->last_head_ms < poll || now - g->last_probe_ms < poll)
 		return 0;
+	g->last_probe_ms = now;
 	return g->p->ops->request_head_number(g->ad, &g->probe_req);
 }
 
