@@ -142,8 +142,13 @@ static int rpc_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			lws_callback_on_writable(wsi);
 		break;
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		snprintf(c->error, sizeof(c->error), "connection error: %s",
-			 in ? (const char *)in : "(no detail)");
+		if (c->tls && in && strstr((const char *)in, "SSL"))
+			snprintf(c->error, sizeof(c->error),
+				 "TLS handshake failed (server certificate not trusted, expired, or not for this "
+				 "host): %s", (const char *)in);
+		else
+			snprintf(c->error, sizeof(c->error), "connection error: %s",
+				 in ? (const char *)in : "(no detail)");
 		c->closed = true;
 		c->wsi = NULL;
 		break;

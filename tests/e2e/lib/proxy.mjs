@@ -3,15 +3,24 @@
 // cannot produce on demand: a cut connection (TCP reset, no close frame), a
 // stall (the socket stays open, nothing moves), an endpoint gone for good,
 // and malformed answers (a transform applied to one answer of a method).
+import https from 'node:https';
 import { WebSocket, WebSocketServer } from 'ws';
 import { freePort } from './rig.mjs';
 
-export async function startProxy(upstream) {
+// tls: { key, cert } (PEM) serves wss:// instead of ws://
+export async function startProxy(upstream, tls = null) {
   const port = await freePort();
-  const wss = new WebSocketServer({ host: '127.0.0.1', port, maxPayload: 512 * 1024 * 1024 });
+  let wss, server;
+  if (tls) {
+    server = https.createServer({ key: tls.key, cert: tls.cert });
+    wss = new WebSocketServer({ server, maxPayload: 512 * 1024 * 1024 });
+    await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  } else {
+    wss = new WebSocketServer({ host: '127.0.0.1', port, maxPayload: 512 * 1024 * 1024 });
+  }
   const pairs = new Set();
   const faults = []; // { method, transform(text, requestId) -> string | Buffer }
-  const proxy = { port, url: `ws://127.0.0.1:${port}`, connections: 0, stalled: false, faultsApplied: 0 };
+  const proxy = { port, url: `${tls ? 'wss' : 'ws'}://127.0.0.1:${port}`, connections: 0, stalled: false, faultsApplied: 0 };
 
   wss.on('connection', (client) => {
     proxy.connections++;
@@ -67,7 +76,7 @@ export async function startProxy(upstream) {
 
   proxy.cut = () => { for (const p of pairs) { p.client._socket?.destroy(); p.up.terminate(); } pairs.clear(); };
   proxy.stall = (on) => { proxy.stalled = on; };
-  proxy.kill = () => new Promise((resolve) => { proxy.cut(); wss.close(() => resolve()); });
+  proxy.kill = () => new Promise((resolve) => { proxy.cut(); wss.close(() => (server ? server.close(() => resolve()) : resolve())); });
   proxy.applied = [];
   proxy.mangleHeads = false;
   proxy.headsMangled = 0;
