@@ -157,6 +157,47 @@ static bool valid_name(const char *s, bool allow_upper_dot)
 	return true;
 }
 
+static bool chain_name_ok(const char *s)
+{
+	return valid_name(s, false);
+}
+
+static bool merchant_id_ok(const char *s)
+{
+	return valid_name(s, true);
+}
+
+static bool symbol_ok(const char *s)
+{
+	return strlen(s) >= 1 && strlen(s) <= 15;
+}
+
+static bool kind_ok(const char *s)
+{
+	return strcmp(s, "evm") == 0;
+}
+
+/* A required string field, accepted by ok(), copied into out (outlen
+ * bytes); `rule` is the error text when ok() refuses it. */
+static int get_name(cfg_ctx *c, const char *path, const cJSON *obj, const char *key, bool (*ok)(const char *),
+		    const char *rule, char *out, size_t outlen)
+{
+	char *s = NULL;
+	int r = get_string(c, path, obj, key, true, &s);
+	if (r < 0)
+		return r;
+	bool good = ok(s);
+	if (good)
+		snprintf(out, outlen, "%s", s);
+	free(s);
+	if (!good) {
+		char p[512];
+		snprintf(p, sizeof(p), "%s.%s", path, key);
+		return fail(c, p, "%s", rule);
+	}
+	return 0;
+}
+
 static int parse_address(cfg_ctx *c, const char *path, const cJSON *v, uint8_t out[PW_ADDR_LEN])
 {
 	if (!cJSON_IsString(v))
@@ -172,22 +213,16 @@ static int parse_address(cfg_ctx *c, const char *path, const cJSON *v, uint8_t o
 static int parse_token(cfg_ctx *c, const char *path, const cJSON *t, cfg_token *tok)
 {
 	static const char *const fields[] = { "symbol", "address", "decimals", NULL };
-	char p[512], *s = NULL;
+	char p[512];
 	uint64_t u;
 	int r;
 	if (!cJSON_IsObject(t))
 		return fail(c, path, "must be an object");
 	if ((r = check_fields(c, path, t, fields)) < 0)
 		return r;
-	if ((r = get_string(c, path, t, "symbol", true, &s)) < 0)
+	if ((r = get_name(c, path, t, "symbol", symbol_ok, "must be 1..15 characters", tok->symbol,
+			  sizeof(tok->symbol))) < 0)
 		return r;
-	if (strlen(s) == 0 || strlen(s) > 15) {
-		free(s);
-		snprintf(p, sizeof(p), "%s.symbol", path);
-		return fail(c, p, "must be 1..15 characters");
-	}
-	snprintf(tok->symbol, sizeof(tok->symbol), "%s", s);
-	free(s);
 	snprintf(p, sizeof(p), "%s.address", path);
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(t, "address");
 	if (!a)
@@ -230,22 +265,12 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 		return fail(c, path, "must be an object");
 	if ((r = check_fields(c, path, ch, fields)) < 0)
 		return r;
-	if ((r = get_string(c, path, ch, "name", true, &s)) < 0)
+	if ((r = get_name(c, path, ch, "name", chain_name_ok, "must be 1..63 characters of a-z, 0-9, _ and -",
+			  chain->name, sizeof(chain->name))) < 0 ||
+	    (r = get_name(c, path, ch, "kind", kind_ok, "unsupported chain kind (supported: \"evm\")", chain->kind,
+			  sizeof(chain->kind))) < 0)
 		return r;
-	bool ok = valid_name(s, false);
-	snprintf(chain->name, sizeof(chain->name), "%s", ok ? s : "");
-	free(s);
-	snprintf(p, sizeof(p), "%s.name", path);
-	if (!ok)
-		return fail(c, p, "must be 1..63 characters of a-z, 0-9, _ and -");
-	if ((r = get_string(c, path, ch, "kind", true, &s)) < 0)
-		return r;
-	ok = strcmp(s, "evm") == 0;
-	free(s);
-	snprintf(p, sizeof(p), "%s.kind", path);
-	if (!ok)
-		return fail(c, p, "unsupported chain kind (supported: \"evm\")");
-	snprintf(chain->kind, sizeof(chain->kind), "evm");
+	bool ok;
 	if ((r = get_uint(c, path, ch, "chain_id", true, 1, UINT64_MAX, 0, &chain->chain_id)) < 0)
 		return r;
 
@@ -377,20 +402,15 @@ static int parse_webhook(cfg_ctx *c, const char *path, const cJSON *w, cfg_merch
 static int parse_merchant(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merchant *m)
 {
 	static const char *const fields[] = { "id", "addresses", "webhook", NULL };
-	char p[512], *s = NULL;
+	char p[512];
 	int r;
 	if (!cJSON_IsObject(mj))
 		return fail(c, path, "must be an object");
 	if ((r = check_fields(c, path, mj, fields)) < 0)
 		return r;
-	if ((r = get_string(c, path, mj, "id", true, &s)) < 0)
+	if ((r = get_name(c, path, mj, "id", merchant_id_ok, "must be 1..63 characters of A-Z, a-z, 0-9, _, - and .",
+			  m->id, sizeof(m->id))) < 0)
 		return r;
-	bool ok = valid_name(s, true);
-	snprintf(m->id, sizeof(m->id), "%s", ok ? s : "");
-	free(s);
-	snprintf(p, sizeof(p), "%s.id", path);
-	if (!ok)
-		return fail(c, p, "must be 1..63 characters of A-Z, a-z, 0-9, _, - and .");
 
 	const cJSON *addrs = cJSON_GetObjectItemCaseSensitive(mj, "addresses");
 	snprintf(p, sizeof(p), "%s.addresses", path);

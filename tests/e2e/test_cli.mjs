@@ -128,9 +128,4 @@ async function main() {
   rig.check(!pw.stderr.includes(SECRET), 'no password in the run log');
 }
 
-main()
-  .catch((e) => { rig.check(false, 'exception: ' + (e.stack || e)); })
-  .finally(async () => {
-    await rig.cleanupAll();
-    process.exit(rig.summary('e2e_cli') ? 0 : 1);
-  });
+rig.runTest('e2e_cli', main);

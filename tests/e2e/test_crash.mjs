@@ -102,9 +102,4 @@ async function main() {
   rig.check(/postgres: \d+ outbox entries written/.test(pw.stderr), 'the outbox drained after the outage');
 }
 
-main()
-  .catch((e) => { rig.check(false, 'exception: ' + (e.stack || e)); })
-  .finally(async () => {
-    await rig.cleanupAll();
-    process.exit(rig.summary('e2e_crash') ? 0 : 1);
-  });
+rig.runTest('e2e_crash', main);

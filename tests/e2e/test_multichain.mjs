@@ -80,12 +80,6 @@ async function main() {
   pw.proc.kill('SIGTERM');
   const ex = await pw.done;
   rig.check(ex.code === 0, `SIGTERM exits 0 (${JSON.stringify(ex)})`);
-  if (ex.code !== 0 && process.env.PW_DUMP) fs.writeFileSync(process.env.PW_DUMP, pw.stderr);
 }
 
-main()
-  .catch((e) => { rig.check(false, 'exception: ' + (e.stack || e)); })
-  .finally(async () => {
-    await rig.cleanupAll();
-    process.exit(rig.summary('e2e_multichain') ? 0 : 1);
-  });
+rig.runTest('e2e_multichain', main);

@@ -49,7 +49,6 @@ async function main() {
   const pw2 = rig.startPaywatch(bin, ['--log-level', 'debug', 'run', '-c', narrow]);
   const db = await pg.client();
   const db2 = await pg.client('paywatch2');
-  Object.defineProperty(globalThis, 'pwLogs', { get: () => pw1.stderr });
   rig.onCleanup(() => db.end().catch(() => {}));
   rig.onCleanup(() => db2.end().catch(() => {}));
 
@@ -190,10 +189,4 @@ async function main() {
   await pw3.done;
 }
 
-main()
-  .catch((e) => { rig.check(false, 'exception: ' + (e.stack || e)); })
-  .finally(async () => {
-    await rig.cleanupAll();
-    if (process.env.PW_DUMP) fs.writeFileSync(process.env.PW_DUMP, globalThis.pwLogs || '');
-    process.exit(rig.summary('e2e_reorg') ? 0 : 1);
-  });
+rig.runTest('e2e_reorg', main);

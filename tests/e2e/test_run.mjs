@@ -255,9 +255,4 @@ async function main() {
   console.log(`payments: ${expected.length} expected, ${rows.length} in Postgres; transfers sent ${stats.transfers} in ${finalHead} blocks`);
 }
 
-main()
-  .catch((e) => { rig.check(false, 'exception: ' + (e.stack || e)); })
-  .finally(async () => {
-    await rig.cleanupAll();
-    process.exit(rig.summary('e2e_run') ? 0 : 1);
-  });
+rig.runTest('e2e_run', main);

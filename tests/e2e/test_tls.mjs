@@ -81,9 +81,4 @@ async function main() {
   await other.kill();
 }
 
-main()
-  .catch((e) => { rig.check(false, 'exception: ' + (e.stack || e)); })
-  .finally(async () => {
-    await rig.cleanupAll();
-    process.exit(rig.summary('e2e_tls') ? 0 : 1);
-  });
+rig.runTest('e2e_tls', main);

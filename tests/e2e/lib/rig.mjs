@@ -214,9 +214,11 @@ export function runPaywatchSync(bin, args, env = {}) {
 }
 
 // A running `paywatch run`; stderr is collected (and checked for secrets).
+const started = [];
 export function startPaywatch(bin, args, env = {}, logFile = null) {
   const proc = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p = { proc, stderr: '', exited: null };
+  const p = { proc, stderr: '', exited: null, args };
+  started.push(p);
   proc.stdout.on('data', (d) => { p.stderr += d; });
   proc.stderr.on('data', (d) => { p.stderr += d; if (logFile) fs.appendFileSync(logFile, d); });
   p.done = new Promise((resolve) => proc.on('exit', (code, signal) => { p.exited = { code, signal }; resolve(p.exited); }));
@@ -242,4 +244,22 @@ export function check(cond, msg) {
 export function summary(name) {
   console.log(`${name}: ${passes} passed, ${failures} failed`);
   return failures === 0;
+}
+
+// runTest: run an async test body, count an exception as a failure, stop
+// everything it started, print "name: N passed, M failed" and exit.
+export function runTest(name, main) {
+  main()
+    .catch((e) => { check(false, 'exception: ' + (e.stack || e)); })
+    .finally(async () => {
+      await cleanupAll();
+      if (failures) { // what paywatch said, to diagnose a failure from CI's output alone
+        for (const p of started) {
+          const lines = p.stderr.split('\n').filter((l) => l && !/ (info|debug) /.test(l));
+          console.error(`--- paywatch ${p.args.join(' ')}: ${lines.length} warning/error lines, last 25:`);
+          console.error(lines.slice(-25).join('\n'));
+        }
+      }
+      process.exit(summary(name) ? 0 : 1);
+    });
 }
