@@ -373,7 +373,7 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	return 0;
 }
 
-static int parse_webhook(cfg_ctx *c, const char *path, const cJSON *w, cfg_merchant *m)
+static int parse_endpoint(cfg_ctx *c, const char *path, const cJSON *w, cfg_endpoint *e)
 {
 	static const char *const fields[] = { "url", "secret", NULL };
 	char p[512];
@@ -382,15 +382,16 @@ static int parse_webhook(cfg_ctx *c, const char *path, const cJSON *w, cfg_merch
 		return fail(c, path, "must be an object");
 	if ((r = check_fields(c, path, w, fields)) < 0)
 		return r;
-	if ((r = get_string(c, path, w, "url", true, &m->webhook_url)) < 0)
+	if ((r = get_string(c, path, w, "url", true, &e->url)) < 0)
 		return r;
 	snprintf(p, sizeof(p), "%s.url", path);
-	if (strncmp(m->webhook_url, "https://", 8) != 0 && strncmp(m->webhook_url, "http://", 7) != 0)
+	if ((strncmp(e->url, "https://", 8) != 0 && strncmp(e->url, "http://", 7) != 0) || strlen(e->url) > 2048 ||
+	    strpbrk(e->url, " \t\r\n"))
 		return fail(c, p, "must be an http:// or https:// URL");
-	if ((r = get_string(c, path, w, "secret", true, &m->webhook_secret)) < 0)
+	if ((r = get_string(c, path, w, "secret", true, &e->secret)) < 0)
 		return r;
 	snprintf(p, sizeof(p), "%s.secret", path);
-	const char *s = m->webhook_secret;
+	const char *s = e->secret;
 	unsigned char key[256];
 	size_t n = strlen(s);
 	if (strncmp(s, "whsec_", 6) != 0 || n - 6 < 24 || n - 6 > 340 || (n - 6) % 4 != 0 ||
@@ -399,9 +400,134 @@ static int parse_webhook(cfg_ctx *c, const char *path, const cJSON *w, cfg_merch
 	return 0;
 }
 
+/* "webhook": {...} (one endpoint) or "webhooks": [{...}, ...] (several). */
+static int parse_endpoints(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merchant *m)
+{
+	const cJSON *one = cJSON_GetObjectItemCaseSensitive(mj, "webhook");
+	const cJSON *many = cJSON_GetObjectItemCaseSensitive(mj, "webhooks");
+	char p[512];
+	if (many && !cJSON_IsArray(many)) {
+		snprintf(p, sizeof(p), "%s.webhooks", path);
+		return fail(c, p, "must be an array of {\"url\", \"secret\"}");
+	}
+	size_t n = (one ? 1 : 0) + (many ? (size_t)cJSON_GetArraySize(many) : 0);
+	if (!n)
+		return 0;
+	m->endpoints = calloc(n, sizeof(cfg_endpoint));
+	if (!m->endpoints)
+		return PW_ENOMEM;
+	int r;
+	if (one) {
+		snprintf(p, sizeof(p), "%s.webhook", path);
+		if ((r = parse_endpoint(c, p, one, &m->endpoints[m->n_endpoints++])) < 0)
+			return r;
+	}
+	const cJSON *w;
+	size_t i = 0;
+	cJSON_ArrayForEach(w, many)
+	{
+		snprintf(p, sizeof(p), "%s.webhooks[%zu]", path, i++);
+		if ((r = parse_endpoint(c, p, w, &m->endpoints[m->n_endpoints++])) < 0)
+			return r;
+	}
+	for (size_t a = 0; a < m->n_endpoints; a++)
+		for (size_t b = a + 1; b < m->n_endpoints; b++)
+			if (strcmp(m->endpoints[a].url, m->endpoints[b].url) == 0) {
+				snprintf(p, sizeof(p), "%s.webhooks", path);
+				return fail(c, p, "endpoint %s is listed twice", m->endpoints[a].url);
+			}
+	return 0;
+}
+
+static int parse_events(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merchant *m)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} types[] = { { "payment.confirmed", CFG_EVENT_CONFIRMED },
+		      { "payment.reverted", CFG_EVENT_REVERTED },
+		      { "payment.pending", CFG_EVENT_PENDING } };
+	const cJSON *ev = cJSON_GetObjectItemCaseSensitive(mj, "events");
+	char p[512];
+	m->events = CFG_EVENT_CONFIRMED | CFG_EVENT_REVERTED;
+	if (!ev)
+		return 0;
+	snprintf(p, sizeof(p), "%s.events", path);
+	if (!cJSON_IsArray(ev))
+		return fail(c, p, "must be an array of event types");
+	m->events = 0;
+	const cJSON *it;
+	size_t i = 0;
+	cJSON_ArrayForEach(it, ev)
+	{
+		unsigned bit = 0;
+		for (size_t k = 0; k < sizeof(types) / sizeof(types[0]) && cJSON_IsString(it); k++)
+			if (strcmp(it->valuestring, types[k].name) == 0)
+				bit = types[k].bit;
+		if (!bit) {
+			snprintf(p, sizeof(p), "%s.events[%zu]", path, i);
+			return fail(c, p, "must be one of payment.confirmed, payment.reverted, payment.pending");
+		}
+		m->events |= bit;
+		i++;
+	}
+	return 0;
+}
+
+static int parse_webhooks_settings(cfg_ctx *c, const cJSON *root)
+{
+	static const char *const fields[] = { "allow_private_targets", "retry_schedule_s", "timeout_ms", "max_in_flight",
+					      "max_per_endpoint", NULL };
+	static const uint32_t default_schedule[] = { 0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400 };
+	cfg_webhooks *w = &c->cfg->webhooks;
+	const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "webhooks");
+	uint64_t u;
+	int r;
+	if (o && !cJSON_IsObject(o))
+		return fail(c, "webhooks", "must be an object");
+	if (o && (r = check_fields(c, "webhooks", o, fields)) < 0)
+		return r;
+	const cJSON *allow = o ? cJSON_GetObjectItemCaseSensitive(o, "allow_private_targets") : NULL;
+	if (allow && !cJSON_IsBool(allow))
+		return fail(c, "webhooks.allow_private_targets", "must be true or false");
+	w->allow_private_targets = cJSON_IsTrue(allow);
+	if ((r = get_uint(c, "webhooks", o, "timeout_ms", false, 100, 120000, 15000, &u)) < 0)
+		return r;
+	w->timeout_ms = (uint32_t)u;
+	if ((r = get_uint(c, "webhooks", o, "max_in_flight", false, 1, 10000, 64, &u)) < 0)
+		return r;
+	w->max_in_flight = (uint32_t)u;
+	if ((r = get_uint(c, "webhooks", o, "max_per_endpoint", false, 1, 1000, 4, &u)) < 0)
+		return r;
+	w->max_per_endpoint = (uint32_t)u;
+	const cJSON *sched = o ? cJSON_GetObjectItemCaseSensitive(o, "retry_schedule_s") : NULL;
+	size_t n = sched ? (size_t)cJSON_GetArraySize(sched) : sizeof(default_schedule) / sizeof(default_schedule[0]);
+	if (sched && (!cJSON_IsArray(sched) || n == 0 || n > 100))
+		return fail(c, "webhooks.retry_schedule_s", "must be an array of 1..100 delays in seconds");
+	w->retry_schedule_s = calloc(n, sizeof(uint32_t));
+	if (!w->retry_schedule_s)
+		return PW_ENOMEM;
+	w->n_retry_schedule = n;
+	for (size_t i = 0; i < n; i++) {
+		if (!sched) {
+			w->retry_schedule_s[i] = default_schedule[i];
+			continue;
+		}
+		const cJSON *d = cJSON_GetArrayItem(sched, (int)i);
+		if (!cJSON_IsNumber(d) || d->valuedouble != floor(d->valuedouble) || d->valuedouble < 0 ||
+		    d->valuedouble > 7 * 86400) {
+			char p[64];
+			snprintf(p, sizeof(p), "webhooks.retry_schedule_s[%zu]", i);
+			return fail(c, p, "must be an integer 0..604800 (seconds)");
+		}
+		w->retry_schedule_s[i] = (uint32_t)d->valuedouble;
+	}
+	return 0;
+}
+
 static int parse_merchant(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merchant *m)
 {
-	static const char *const fields[] = { "id", "addresses", "webhook", NULL };
+	static const char *const fields[] = { "id", "addresses", "webhook", "webhooks", "events", NULL };
 	char p[512];
 	int r;
 	if (!cJSON_IsObject(mj))
@@ -447,13 +573,9 @@ static int parse_merchant(cfg_ctx *c, const char *path, const cJSON *mj, cfg_mer
 			m->n_addresses++;
 		}
 	}
-	const cJSON *w = cJSON_GetObjectItemCaseSensitive(mj, "webhook");
-	if (w) {
-		snprintf(p, sizeof(p), "%s.webhook", path);
-		if ((r = parse_webhook(c, p, w, m)) < 0)
-			return r;
-	}
-	return 0;
+	if ((r = parse_endpoints(c, path, mj, m)) < 0)
+		return r;
+	return parse_events(c, path, mj, m);
 }
 
 /* Each (chain, address) may belong to one merchant only: a payment must have
@@ -523,7 +645,7 @@ int config_find_chain(const pw_config *cfg, const char *name)
 
 static int config_from_json(cfg_ctx *c, const cJSON *root)
 {
-	static const char *const fields[] = { "data_dir", "postgres", "chains", "merchants", NULL };
+	static const char *const fields[] = { "data_dir", "postgres", "chains", "merchants", "webhooks", NULL };
 	static const char *const pg_fields[] = { "dsn", NULL };
 	pw_config *cfg = c->cfg;
 	char p[256];
@@ -595,7 +717,9 @@ static int config_from_json(cfg_ctx *c, const cJSON *root)
 			}
 		}
 	}
-	return check_unique_addresses(c);
+	if ((r = check_unique_addresses(c)) < 0)
+		return r;
+	return parse_webhooks_settings(c, root);
 }
 
 int config_parse(const char *text, size_t len, pw_config **ret, char *err, size_t errlen)
@@ -672,11 +796,15 @@ void config_destroy(pw_config *cfg)
 	}
 	for (size_t i = 0; i < cfg->n_merchants; i++) {
 		free(cfg->merchants[i].addresses);
-		free(cfg->merchants[i].webhook_url);
-		free(cfg->merchants[i].webhook_secret);
+		for (size_t k = 0; k < cfg->merchants[i].n_endpoints; k++) {
+			free(cfg->merchants[i].endpoints[k].url);
+			free(cfg->merchants[i].endpoints[k].secret);
+		}
+		free(cfg->merchants[i].endpoints);
 	}
 	free(cfg->chains);
 	free(cfg->merchants);
+	free(cfg->webhooks.retry_schedule_s);
 	free(cfg->data_dir);
 	free(cfg->pg_dsn);
 	free(cfg);
@@ -811,12 +939,31 @@ char *config_dump_masked(const pw_config *cfg)
 				cJSON_AddItemToArray(arr, cJSON_CreateString(text));
 			}
 		}
-		if (m->webhook_url) {
-			cJSON *w = cJSON_AddObjectToObject(o, "webhook");
-			cJSON_AddStringToObject(w, "url", m->webhook_url);
-			cJSON_AddStringToObject(w, "secret", "whsec_****");
+		if (m->n_endpoints) {
+			cJSON *ws = cJSON_AddArrayToObject(o, "webhooks");
+			for (size_t k = 0; k < m->n_endpoints; k++) {
+				cJSON *w = cJSON_CreateObject();
+				cJSON_AddItemToArray(ws, w);
+				cJSON_AddStringToObject(w, "url", m->endpoints[k].url);
+				cJSON_AddStringToObject(w, "secret", "whsec_****");
+			}
 		}
+		cJSON *evs = cJSON_AddArrayToObject(o, "events");
+		if (m->events & CFG_EVENT_CONFIRMED)
+			cJSON_AddItemToArray(evs, cJSON_CreateString("payment.confirmed"));
+		if (m->events & CFG_EVENT_REVERTED)
+			cJSON_AddItemToArray(evs, cJSON_CreateString("payment.reverted"));
+		if (m->events & CFG_EVENT_PENDING)
+			cJSON_AddItemToArray(evs, cJSON_CreateString("payment.pending"));
 	}
+	cJSON *wh = cJSON_AddObjectToObject(root, "webhooks");
+	cJSON_AddBoolToObject(wh, "allow_private_targets", cfg->webhooks.allow_private_targets);
+	cJSON *sched = cJSON_AddArrayToObject(wh, "retry_schedule_s");
+	for (size_t k = 0; k < cfg->webhooks.n_retry_schedule; k++)
+		cJSON_AddItemToArray(sched, cJSON_CreateNumber(cfg->webhooks.retry_schedule_s[k]));
+	cJSON_AddNumberToObject(wh, "timeout_ms", cfg->webhooks.timeout_ms);
+	cJSON_AddNumberToObject(wh, "max_in_flight", cfg->webhooks.max_in_flight);
+	cJSON_AddNumberToObject(wh, "max_per_endpoint", cfg->webhooks.max_per_endpoint);
 	char *out = cJSON_Print(root);
 	cJSON_Delete(root);
 	return out;

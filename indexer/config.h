@@ -42,13 +42,36 @@ typedef struct cfg_address {
 	uint8_t address[PW_ADDR_LEN];
 } cfg_address;
 
+/* Webhook event types a merchant may subscribe to (a bit mask). */
+enum cfg_event {
+	CFG_EVENT_CONFIRMED = 1 << 0, /* payment.confirmed */
+	CFG_EVENT_REVERTED = 1 << 1,  /* payment.reverted */
+	CFG_EVENT_PENDING = 1 << 2,   /* payment.pending (opt-in) */
+};
+
+typedef struct cfg_endpoint {
+	char *url;    /* http:// or https:// */
+	char *secret; /* "whsec_" + base64 key (Standard Webhooks); never logged */
+} cfg_endpoint;
+
 typedef struct cfg_merchant {
 	char id[PW_NAME_MAX];
 	cfg_address *addresses;
 	size_t n_addresses;
-	char *webhook_url;    /* NULL when none */
-	char *webhook_secret; /* "whsec_..." or NULL; never logged */
+	cfg_endpoint *endpoints; /* webhook endpoints; n_endpoints may be 0 */
+	size_t n_endpoints;
+	unsigned events;         /* enum cfg_event mask; default confirmed | reverted */
 } cfg_merchant;
+
+/* Webhook delivery settings (top-level "webhooks"). */
+typedef struct cfg_webhooks {
+	bool allow_private_targets;  /* let URLs resolve to loopback/private/link-local (tests) */
+	uint32_t *retry_schedule_s;  /* delay before each attempt, seconds; [0] is the first */
+	size_t n_retry_schedule;
+	uint32_t timeout_ms;         /* per attempt; default 15000 */
+	uint32_t max_in_flight;      /* deliveries in flight per dispatcher; default 64 */
+	uint32_t max_per_endpoint;   /* in flight per endpoint; default 4 */
+} cfg_webhooks;
 
 typedef struct pw_config {
 	char *data_dir;
@@ -57,6 +80,7 @@ typedef struct pw_config {
 	size_t n_chains;
 	cfg_merchant *merchants;
 	size_t n_merchants;
+	cfg_webhooks webhooks;
 } pw_config;
 
 /* config_parse: parse and validate len bytes of JSON text. On success *ret

@@ -129,7 +129,10 @@ static int copy_row(pw_buf *b, const pw_payment *p)
 		r = copy_text(b, p->merchant_id);
 	if (r == 0)
 		r = buf_appendf(b, "\t%s\t%u\t%s\t%s\t%u\t%lld\n", raw, p->decimals, amount,
-				p->status == PW_STATUS_REVERTED ? "reverted" : "confirmed", p->confirmations,
+				p->status == PW_STATUS_REVERTED	   ? "reverted"
+				: p->status == PW_STATUS_PENDING ? "pending"
+								 : "confirmed",
+				p->confirmations,
 				(long long)p->confirmed_at_ms);
 	return r;
 }
@@ -150,29 +153,73 @@ static const char create_incoming_sql[] =
 	" token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount, status,"    \
 	" confirmations, confirmed_at"
 
-static const char insert_confirmed_sql[] =
-	"INSERT INTO payments" PAYMENT_COLUMNS ")"
-	" SELECT" INCOMING_COLUMNS " FROM pw_incoming WHERE status = 'confirmed' ORDER BY block_number, log_index"
-	" ON CONFLICT ON CONSTRAINT payments_identity DO NOTHING";
+#define PAYLOAD_ARGS(t)                                                                                  \
+	t ".id, " t ".chain, " t ".chain_id, " t ".block_number, " t ".block_hash, " t ".block_time, " t       \
+	".tx_hash, " t ".log_index, " t ".token_address, " t ".token_symbol, " t ".decimals, " t            \
+	".from_address, " t ".to_address, " t ".amount, " t ".amount_raw, " t ".confirmations, " t           \
+	".merchant_id, " t ".status"
 
-/* A reverted entry always follows its confirmed one in the outbox, so the
- * row exists unless someone deleted it; then it is recorded as reverted. */
+/* Deliveries for the events just created: one per active endpoint of the
+ * merchant subscribed to the event's type. */
+#define DELIVERIES_CTE                                                                                   \
+	", dl AS (INSERT INTO webhook_deliveries (event_id, endpoint_id)"                                 \
+	" SELECT ev.id, e.id FROM ev JOIN webhook_endpoints e ON e.merchant_id = ev.merchant_id"          \
+	" AND e.active AND e.disabled_at IS NULL AND ev.type = ANY (e.events)"                            \
+	" ON CONFLICT DO NOTHING RETURNING 1)"
+
+/* Confirmed entries: the payment row and its payment.confirmed event, in one
+ * statement; a row already present (a replay after a crash) creates nothing. */
+static const char insert_confirmed_sql[] =
+	"WITH ins AS (INSERT INTO payments" PAYMENT_COLUMNS ")"
+	" SELECT" INCOMING_COLUMNS " FROM pw_incoming WHERE status = 'confirmed' ORDER BY block_number, log_index"
+	" ON CONFLICT ON CONSTRAINT payments_identity DO NOTHING RETURNING *),"
+	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, payload)"
+	" SELECT paywatch_event_id(ins.chain_id, ins.block_hash, ins.log_index, 'payment.confirmed'),"
+	" 'payment.confirmed', ins.merchant_id, ins.id,"
+	" paywatch_event_payload('payment.confirmed', " PAYLOAD_ARGS("ins") ", NULL) FROM ins"
+	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
+	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl)";
+
+/* Reverted entries: the row turns 'reverted' (or is recorded as reverted if
+ * missing) and a payment.reverted event names the confirmed event it reverses. */
 static const char apply_reverted_sql[] =
-	"INSERT INTO payments" PAYMENT_COLUMNS ", reverted_at)"
+	"WITH up AS (INSERT INTO payments" PAYMENT_COLUMNS ", reverted_at)"
 	" SELECT" INCOMING_COLUMNS ", now() FROM pw_incoming WHERE status = 'reverted'"
 	" ORDER BY block_number, log_index"
 	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'reverted', reverted_at = now()"
-	" WHERE payments.status = 'confirmed'";
+	" WHERE payments.status = 'confirmed' RETURNING *),"
+	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, reverses_event_id, payload)"
+	" SELECT paywatch_event_id(up.chain_id, up.block_hash, up.log_index, 'payment.reverted'),"
+	" 'payment.reverted', up.merchant_id, up.id, c.id,"
+	" paywatch_event_payload('payment.reverted', " PAYLOAD_ARGS("up") ", c.id)"
+	" FROM up LEFT JOIN webhook_events c ON c.payment_id = up.id AND c.type = 'payment.confirmed'"
+	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
+	" SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM dl)";
 
-static int exec_count(pg_sink *s, const char *sql, const char *what, size_t *ret)
+/* Pending entries (merchants who opted in): an event without a payment row. */
+static const char insert_pending_sql[] =
+	"WITH ev AS (INSERT INTO webhook_events (id, type, merchant_id, payload)"
+	" SELECT paywatch_event_id(i.chain_id, i.block_hash, i.log_index, 'payment.pending'), 'payment.pending',"
+	" i.merchant_id, paywatch_event_payload('payment.pending', NULL, i.chain, i.chain_id, i.block_number,"
+	" i.block_hash, to_timestamp(i.block_time_s), i.tx_hash, i.log_index, i.token_address, i.token_symbol,"
+	" i.decimals, i.from_address, i.to_address, i.amount, i.amount_raw, i.confirmations, i.merchant_id,"
+	" 'pending', NULL) FROM pw_incoming i WHERE i.status = 'pending'"
+	" AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.merchant_id = i.merchant_id AND e.active"
+	" AND 'payment.pending' = ANY (e.events))"
+	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
+	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl)";
+
+/* Run a statement returning one row of two counts. */
+static int exec_counts(pg_sink *s, const char *sql, const char *what, size_t *ret_a, size_t *ret_b)
 {
 	PGresult *res = PQexec(s->conn, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		snprintf(s->error, sizeof(s->error), "%s: %s", what, PQresultErrorMessage(res));
 		PQclear(res);
 		return PW_EDB;
 	}
-	*ret = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+	*ret_a = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	*ret_b = (size_t)strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
 	return 0;
 }
@@ -234,13 +281,29 @@ int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_
 	PQclear(res);
 	while ((res = PQgetResult(s->conn)) != NULL)
 		PQclear(res);
-	for (size_t i = 0; i < n; i++)
+	size_t n_reverted = 0, n_pending = 0, deliveries = 0;
+	for (size_t i = 0; i < n; i++) {
 		n_confirmed += payments[i].status == PW_STATUS_CONFIRMED;
-	if (exec_count(s, insert_confirmed_sql, "insert payments", &out.inserted) < 0 ||
-	    (n_confirmed < n && exec_count(s, apply_reverted_sql, "revert payments", &out.reverted) < 0) ||
-	    exec_ok(s, "COMMIT", "commit") < 0)
+		n_reverted += payments[i].status == PW_STATUS_REVERTED;
+		n_pending += payments[i].status == PW_STATUS_PENDING;
+	}
+	size_t d = 0;
+	if (n_confirmed && exec_counts(s, insert_confirmed_sql, "insert payments", &out.inserted, &d) < 0)
+		goto out_rollback;
+	deliveries += d;
+	if (n_reverted && exec_counts(s, apply_reverted_sql, "revert payments", &out.reverted, &d) < 0)
+		goto out_rollback;
+	deliveries += d;
+	if (n_pending && exec_counts(s, insert_pending_sql, "pending events", &out.pending_events, &d) < 0)
+		goto out_rollback;
+	deliveries += d;
+	/* wake the dispatchers (delivered at commit) */
+	if (deliveries && exec_ok(s, "NOTIFY paywatch_webhooks", "notify") < 0)
+		goto out_rollback;
+	if (exec_ok(s, "COMMIT", "commit") < 0)
 		goto out_rollback;
 	out.present = n_confirmed - out.inserted;
+	out.deliveries = deliveries;
 	*ret = out;
 	return 0;
 out_rollback:
@@ -251,7 +314,8 @@ out_rollback:
 }
 
 int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n_merchants,
-			   const pg_merchant_address *addresses, size_t n_addresses)
+			   const pg_merchant_address *addresses, size_t n_addresses,
+			   const pg_webhook_endpoint *endpoints, size_t n_endpoints)
 {
 	if (exec_ok(s, "BEGIN", "begin") < 0)
 		return PW_EDB;
@@ -311,7 +375,22 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 		    "INSERT INTO merchant_addresses (chain, address, merchant_id) SELECT DISTINCT chain,"
 		    " address, merchant_id FROM pw_merchant_addresses ON CONFLICT DO NOTHING",
 		    "insert addresses") < 0 ||
-	    exec_ok(s, "COMMIT", "commit") < 0)
+	    exec_ok(s, "UPDATE webhook_endpoints SET active = false", "endpoints") < 0)
+		goto out_rollback;
+	for (size_t i = 0; i < n_endpoints; i++) {
+		const char *params[3] = { endpoints[i].merchant_id, endpoints[i].url, endpoints[i].events };
+		res = PQexecParams(s->conn,
+				   "INSERT INTO webhook_endpoints (merchant_id, url, events) VALUES ($1, $2, $3::text[])"
+				   " ON CONFLICT (merchant_id, url) DO UPDATE SET events = EXCLUDED.events, active = true",
+				   3, NULL, params, NULL, NULL, 0);
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!ok)
+			snprintf(s->error, sizeof(s->error), "webhook endpoints: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		if (!ok)
+			goto out_rollback;
+	}
+	if (exec_ok(s, "COMMIT", "commit") < 0)
 		goto out_rollback;
 	return 0;
 out_rollback:

@@ -23,6 +23,13 @@ typedef struct pg_merchant_address {
 	uint8_t address[PW_ADDR_LEN];
 } pg_merchant_address;
 
+/* One webhook endpoint for pg_sink_sync_merchants. */
+typedef struct pg_webhook_endpoint {
+	const char *merchant_id;
+	const char *url;
+	const char *events; /* Postgres array literal, e.g. "{payment.confirmed,payment.reverted}" */
+} pg_webhook_endpoint;
+
 typedef struct pg_sink pg_sink;
 
 /* pg_sink_connect: open a libpq connection. 0 with *ret (close with
@@ -41,20 +48,30 @@ typedef struct pg_write_result {
 	size_t inserted; /* confirmed payments newly inserted */
 	size_t present;  /* confirmed payments already there (a replay after a crash) */
 	size_t reverted; /* rows turned from confirmed to reverted (or inserted as reverted) */
+	size_t pending_events; /* payment.pending events created */
+	size_t deliveries;     /* webhook deliveries queued */
 } pg_write_result;
 
 /* pg_sink_write_payments: write n outbox entries in one transaction, in
  * order: PW_STATUS_CONFIRMED entries are inserted unless a row with the
  * same identity (chain_id, block_hash, log_index) exists;
  * PW_STATUS_REVERTED entries set that row's status to 'reverted' and
- * reverted_at to now() (inserting it as reverted if it is missing).
+ * reverted_at to now() (inserting it as reverted if it is missing);
+ * PW_STATUS_PENDING entries only create payment.pending events for
+ * merchants subscribed to them. Every inserted or reverted row gets its
+ * webhook event (payment.confirmed / payment.reverted) in the same
+ * transaction, and a delivery per subscribed endpoint; dispatchers are
+ * woken with NOTIFY paywatch_webhooks.
  * 0 with *ret, or PW_EDB (rolled back, nothing written; pg_sink_error). */
 int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret);
 
 /* pg_sink_sync_merchants: make merchants / merchant_addresses equal to the
- * given ids and addresses, in one transaction. 0 or PW_EDB. */
+ * given ids and addresses, and the active webhook_endpoints equal to the
+ * given endpoints (others become inactive; their history stays), in one
+ * transaction. 0 or PW_EDB. */
 int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n_merchants,
-			   const pg_merchant_address *addresses, size_t n_addresses);
+			   const pg_merchant_address *addresses, size_t n_addresses,
+			   const pg_webhook_endpoint *endpoints, size_t n_endpoints);
 
 /* pg_sink_migrate: apply, in order, each migration of the NULL-terminated
  * list not yet in schema_migrations, each in its own transaction under an

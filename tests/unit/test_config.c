@@ -166,6 +166,36 @@ int main(void)
 		}
 		free(fin);
 	}
+	expect_variant_error("} }\n  ]", "}, \"events\": [\"payment.confirmed\", \"payment.lost\"] }\n  ]",
+			     "merchants[0].events[1]: must be one of payment.confirmed, payment.reverted, payment.pending");
+	expect_variant_error("} }\n  ]", "}, \"webhooks\": {} }\n  ]", "merchants[0].webhooks: must be an array");
+	expect_variant_error("} }\n  ]",
+			     "}, \"webhooks\": [{ \"url\": \"https://a.example/h\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" },"
+			     " { \"url\": \"https://a.example/h\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }] }\n  ]",
+			     "merchants[0].webhooks: endpoint https://a.example/h is listed twice");
+	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"retry_schedule_s\": [0, -5] },\n  \"merchants\": [",
+			     "webhooks.retry_schedule_s[1]: must be an integer 0..604800");
+	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"allow_private_targets\": \"yes\" },\n  \"merchants\": [",
+			     "webhooks.allow_private_targets: must be true or false");
+	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"timeout\": 5 },\n  \"merchants\": [", "webhooks.timeout: unknown field");
+	{
+		char *wh = variant("} }\n  ]", "}, \"events\": [\"payment.pending\", \"payment.confirmed\"], \"webhooks\": [{ \"url\": \"https://a.example/1\", "
+					    "\"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }, { \"url\": \"https://a.example/2\", "
+					    "\"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }] }\n  ]");
+		ASSERT_EQ_INT(0, config_parse(wh, strlen(wh), &cfg, err, sizeof(err)));
+		if (cfg) {
+			ASSERT_EQ_INT(2, cfg->merchants[0].n_endpoints);
+			ASSERT_EQ_INT(CFG_EVENT_PENDING | CFG_EVENT_CONFIRMED, cfg->merchants[0].events);
+			ASSERT_EQ_INT(10, cfg->webhooks.n_retry_schedule); /* the default: immediately .. 24 h */
+			ASSERT_EQ_INT(86400, cfg->webhooks.retry_schedule_s[9]);
+			ASSERT_EQ_INT(15000, cfg->webhooks.timeout_ms);
+			CHECK(!cfg->webhooks.allow_private_targets);
+			config_destroy(cfg);
+		} else {
+			fprintf(stderr, "webhook config rejected: %s\n", err);
+		}
+		free(wh);
+	}
 	/* two chains with one name */
 	expect_variant_error("  ],\n  \"merchants\"",
 			     "  , { \"name\": \"local\", \"kind\": \"evm\", \"chain_id\": 1, \"ws_url\": \"ws://x:1\", \"tokens\": "
