@@ -1,11 +1,13 @@
 /* cli.c: `paywatch COMMAND [options]`: parse, load the config, dispatch. */
 #include "cli.h"
 #include "config.h"
+#include "dispatch.h"
 #include "log.h"
 #include "migrate.h"
 #include "pw_error.h"
 #include "run.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,9 @@ static const char usage_text[] =
 	"  check-config -c FILE   validate the config and print it resolved, secrets masked\n"
 	"  migrate -c FILE        apply the database schema migrations (idempotent)\n"
 	"  run -c FILE            index: backfill from the checkpoint, then follow the head\n"
+	"                         (and deliver webhooks)\n"
+	"  dispatch -c FILE       deliver webhooks only (any number, on any hosts)\n"
+	"  webhooks list|redeliver|test -c FILE ...   inspect and retry webhook deliveries\n"
 	"  help [COMMAND]         show help\n"
 	"\n"
 	"`paywatch COMMAND --help` describes one command. Exit codes: 0 success,\n"
@@ -40,6 +45,21 @@ static const char migrate_help[] =
 	"Applies the numbered SQL migrations built into paywatch, in order, each in\n"
 	"its own transaction, recording them in schema_migrations. Running it again\n"
 	"changes nothing. Exit 1 if Postgres is unreachable or a migration fails.\n";
+
+static const char dispatch_help[] =
+	"usage: paywatch dispatch -c FILE\n"
+	"\n"
+	"Delivers merchant webhooks from the Postgres queue until SIGINT/SIGTERM.\n"
+	"Any number of dispatchers (and `paywatch run`, which includes one) share the\n"
+	"queue: each delivery is claimed with FOR UPDATE SKIP LOCKED and a lease.\n"
+	"Deliveries in flight at shutdown are released and sent again (same webhook-id).\n";
+
+static const char webhooks_help[] =
+	"usage: paywatch webhooks list|redeliver|test -c FILE [options]\n"
+	"\n"
+	"  list [--merchant M] [--status failed|pending|delivered] [--since TIME]\n"
+	"  redeliver EVENT_ID...   |   redeliver --failed [--merchant M]\n"
+	"  test --merchant M       send a signed ping to each endpoint of M\n";
 
 static const char run_help[] =
 	"usage: paywatch run -c FILE\n"
@@ -157,6 +177,7 @@ int cli_main(int argc, char **argv)
 		}
 	}
 	log_setup(level, json);
+	curl_global_init(CURL_GLOBAL_DEFAULT); /* once, before any thread */
 	if (i >= argc)
 		return usage_error("%s", "missing COMMAND", usage_text);
 	const char *cmd = argv[i++];
@@ -164,14 +185,44 @@ int cli_main(int argc, char **argv)
 	if (strcmp(cmd, "help") == 0) {
 		const char *topic = i < argc ? argv[i] : "";
 		help = strcmp(topic, "run") == 0	   ? run_help
+		       : strcmp(topic, "dispatch") == 0	   ? dispatch_help
+		       : strcmp(topic, "webhooks") == 0	   ? webhooks_help
 		       : strcmp(topic, "migrate") == 0	   ? migrate_help
 		       : strcmp(topic, "check-config") == 0 ? check_config_help
 							    : usage_text;
 		fputs(help, stdout);
 		return 0;
 	}
+	if (strcmp(cmd, "webhooks") == 0) {
+		/* webhooks SUB [args] with -c FILE anywhere */
+		const char *path = NULL;
+		char **rest = calloc((size_t)argc + 1, sizeof(char *));
+		int n = 0;
+		if (!rest)
+			return 1;
+		for (int k = i; k < argc; k++) {
+			if ((strcmp(argv[k], "-c") == 0 || strcmp(argv[k], "--config") == 0) && k + 1 < argc)
+				path = argv[++k];
+			else if (strcmp(argv[k], "-h") == 0 || strcmp(argv[k], "--help") == 0) {
+				free(rest);
+				fputs(webhooks_help, stdout);
+				return 0;
+			} else
+				rest[n++] = argv[k];
+		}
+		pw_config *cfg;
+		int rc = !path ? usage_error("%s", "missing -c FILE", webhooks_help) : load(path, &cfg);
+		if (rc == 0) {
+			rc = dispatch_webhooks_cli(cfg, n, rest);
+			config_destroy(cfg);
+		}
+		free(rest);
+		return rc;
+	}
 	if (strcmp(cmd, "check-config") == 0)
 		help = check_config_help;
+	else if (strcmp(cmd, "dispatch") == 0)
+		help = dispatch_help;
 	else if (strcmp(cmd, "migrate") == 0)
 		help = migrate_help;
 	else if (strcmp(cmd, "run") == 0)
@@ -194,6 +245,8 @@ int cli_main(int argc, char **argv)
 		return rc;
 	if (help == migrate_help)
 		rc = migrate_run(cfg) < 0 ? 1 : 0;
+	else if (help == dispatch_help)
+		rc = dispatch_main(cfg);
 	else
 		rc = run_main(cfg);
 	config_destroy(cfg);

@@ -710,8 +710,12 @@ int ingest_run(const ingest_params *p)
 	g.chain = &p->cfg->chains[p->chain_index];
 	g.name = g.chain->name;
 	g.range = g.chain->max_range < INITIAL_RANGE ? g.chain->max_range : INITIAL_RANGE;
+	bool pending_wanted = false;
+	for (size_t i = 0; i < p->cfg->n_merchants; i++)
+		pending_wanted |= (p->cfg->merchants[i].events & CFG_EVENT_PENDING) && p->cfg->merchants[i].n_endpoints;
 	tracker_options topts = { .confirmations = g.chain->confirmations, .window = g.chain->reorg_window,
-				  .start_block = g.chain->start_block, .finality = g.chain->finality[0] != 0 };
+				  .start_block = g.chain->start_block, .finality = g.chain->finality[0] != 0,
+				  .emit_pending = pending_wanted };
 	int r = tracker_create(p->st, g.name, &topts, &g.tr);
 	if (r < 0)
 		return log_error(r, "chain=%s: cannot load checkpoint", g.name);

@@ -1,5 +1,6 @@
 /* run.c: thread setup and shutdown for `paywatch run`. */
 #include "run.h"
+#include "dispatch.h"
 #include "ingest.h"
 #include "log.h"
 #include "matcher.h"
@@ -59,6 +60,13 @@ int run_main(const pw_config *cfg)
 		log_error(r, "cannot start the Postgres sink thread");
 		goto out_store;
 	}
+	/* the webhook dispatcher, when any merchant has an endpoint */
+	dispatch_thread *dispatcher = NULL;
+	bool any_endpoint = false;
+	for (size_t i = 0; i < cfg->n_merchants; i++)
+		any_endpoint |= cfg->merchants[i].n_endpoints > 0;
+	if (any_endpoint && (r = dispatch_thread_start(cfg, &stop, &dispatcher)) < 0)
+		log_error(r, "cannot start the webhook dispatcher; `paywatch dispatch` can deliver instead");
 	chain_thread *threads = calloc(cfg->n_chains, sizeof(*threads));
 	if (!threads) {
 		atomic_store(&stop, true);
@@ -100,6 +108,7 @@ int run_main(const pw_config *cfg)
 	for (size_t i = 0; i < started; i++)
 		pthread_join(threads[i].thread, NULL);
 	uint64_t left = sink_loop_join(sl);
+	dispatch_thread_join(dispatcher);
 	if (left)
 		log_warn("outbox: %llu payment(s) kept in %s for the next start (Postgres unreachable)",
 			 (unsigned long long)left, cfg->data_dir);

@@ -163,8 +163,14 @@ int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, const pw_block_r
 		pw_payment p = payments[i];
 		if (any && p.block_number <= height)
 			confirm_into(&c, &p); /* deep enough already: straight to the outbox */
-		else
+		else {
 			store_batch_put_payment(b, STORE_PENDING, &p);
+			if (t->opts.emit_pending) {
+				p.confirmations = (uint32_t)(to - p.block_number + 1);
+				p.confirmed_at_ms = now_ms;
+				store_batch_put_outbox(b, &p); /* status PW_STATUS_PENDING */
+			}
+		}
 	}
 	store_batch_put_checkpoint(b, t->chain, to);
 	if ((r = store_batch_commit(b)) < 0)

@@ -1,0 +1,296 @@
+/* dispatch.c: webhook dispatcher threads and the webhooks operator
+ * commands, on top of sinks/webhook.c. */
+#include "dispatch.h"
+#include "log.h"
+#include "pw_error.h"
+#include "webhook.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct dispatch_thread {
+	webhook_dispatcher *d;
+	webhook_secret *secrets;
+	atomic_bool *stop;
+	pthread_t thread;
+};
+
+static int options_from_config(const pw_config *cfg, const char *name, webhook_options *o, webhook_secret **ret_secrets)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->n_merchants; i++)
+		n += cfg->merchants[i].n_endpoints;
+	webhook_secret *s = calloc(n + 1, sizeof(*s));
+	if (!s)
+		return PW_ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < cfg->n_merchants; i++)
+		for (size_t j = 0; j < cfg->merchants[i].n_endpoints; j++, k++)
+			s[k] = (webhook_secret){ cfg->merchants[i].id, cfg->merchants[i].endpoints[j].url,
+						 cfg->merchants[i].endpoints[j].secret };
+	*o = (webhook_options){
+		.dsn = cfg->pg_dsn,
+		.secrets = s,
+		.n_secrets = n,
+		.retry_schedule_s = cfg->webhooks.retry_schedule_s,
+		.n_retry_schedule = cfg->webhooks.n_retry_schedule,
+		.timeout_ms = cfg->webhooks.timeout_ms,
+		.max_in_flight = cfg->webhooks.max_in_flight,
+		.max_per_endpoint = cfg->webhooks.max_per_endpoint,
+		.allow_private_targets = cfg->webhooks.allow_private_targets,
+		.name = name,
+	};
+	*ret_secrets = s;
+	return 0;
+}
+
+static void *dispatch_thread_main(void *arg)
+{
+	dispatch_thread *t = arg;
+	webhook_dispatcher_run(t->d, t->stop);
+	return NULL;
+}
+
+int dispatch_thread_start(const pw_config *cfg, atomic_bool *stop, dispatch_thread **ret)
+{
+	dispatch_thread *t = calloc(1, sizeof(*t));
+	if (!t)
+		return PW_ENOMEM;
+	webhook_options o;
+	int r = options_from_config(cfg, "webhooks", &o, &t->secrets);
+	if (r == 0)
+		r = webhook_dispatcher_create(&o, &t->d);
+	t->stop = stop;
+	if (r == 0 && pthread_create(&t->thread, NULL, dispatch_thread_main, t) != 0)
+		r = PW_ENOMEM;
+	if (r < 0) {
+		webhook_dispatcher_destroy(t->d);
+		free(t->secrets);
+		free(t);
+		return r;
+	}
+	*ret = t;
+	return 0;
+}
+
+void dispatch_thread_join(dispatch_thread *t)
+{
+	if (!t)
+		return;
+	webhook_dispatcher_wake(t->d);
+	pthread_join(t->thread, NULL);
+	webhook_dispatcher_destroy(t->d);
+	free(t->secrets);
+	free(t);
+}
+
+int dispatch_main(const pw_config *cfg)
+{
+	atomic_bool stop;
+	atomic_init(&stop, false);
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	dispatch_thread *t;
+	if (dispatch_thread_start(cfg, &stop, &t) < 0)
+		return log_error(PW_ENOMEM, "cannot start the dispatcher"), 1;
+	log_info("dispatcher running (%zu merchant(s)); SIGINT/SIGTERM stop it", cfg->n_merchants);
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	log_info("received %s: stopping; deliveries in flight are released for the next dispatcher",
+		 sig == SIGINT ? "SIGINT" : "SIGTERM");
+	atomic_store(&stop, true);
+	dispatch_thread_join(t);
+	return 0;
+}
+
+static const char webhooks_usage[] =
+	"usage: paywatch webhooks list -c FILE [--merchant M] [--status failed|pending|delivered] [--since TIME]\n"
+	"       paywatch webhooks redeliver -c FILE EVENT_ID...\n"
+	"       paywatch webhooks redeliver -c FILE --failed [--merchant M]\n"
+	"       paywatch webhooks test -c FILE --merchant M\n"
+	"\n"
+	"list: deliveries, newest first (event id, type, merchant, endpoint host, status,\n"
+	"      attempts, last HTTP status or error, next attempt). TIME is anything\n"
+	"      Postgres reads as a timestamptz (\"2026-11-22 10:00Z\", \"today\").\n"
+	"redeliver: new attempts of the same event ids (receivers see the same\n"
+	"      webhook-id); --failed takes every failed delivery.\n"
+	"test: sends a signed `ping` event to each endpoint of merchant M and prints\n"
+	"      the answer.\n";
+
+static PGconn *connect_or_report(const pw_config *cfg)
+{
+	PGconn *pg = PQconnectdb(cfg->pg_dsn);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		fprintf(stderr, "paywatch: postgres: %s", PQerrorMessage(pg));
+		PQfinish(pg);
+		return NULL;
+	}
+	return pg;
+}
+
+static int webhooks_list(const pw_config *cfg, const char *merchant, const char *status, const char *since)
+{
+	PGconn *pg = connect_or_report(cfg);
+	if (!pg)
+		return 1;
+	const char *params[3] = { merchant, status, since };
+	PGresult *res = PQexecParams(
+		pg,
+		"SELECT ev.id, ev.type, ev.merchant_id, e.url, d.status, d.attempts,"
+		" coalesce(d.last_status::text, ''), coalesce(d.last_error, ''),"
+		" CASE WHEN d.status = 'pending' THEN to_char(d.next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') ELSE '' END,"
+		" CASE WHEN e.disabled_at IS NOT NULL THEN 'endpoint disabled: ' || e.disabled_reason ELSE '' END"
+		" FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id JOIN webhook_endpoints e ON e.id = d.endpoint_id"
+		" WHERE ($1::text IS NULL OR ev.merchant_id = $1) AND ($2::text IS NULL OR d.status = $2)"
+		" AND ($3::timestamptz IS NULL OR ev.created_at >= $3::timestamptz)"
+		" ORDER BY ev.created_at DESC, d.id DESC LIMIT 1000",
+		3, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "paywatch: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		PQfinish(pg);
+		return 1;
+	}
+	printf("%-28s %-18s %-14s %-28s %-9s %8s  %s\n", "EVENT", "TYPE", "MERCHANT", "ENDPOINT", "STATUS", "ATTEMPTS",
+	       "LAST RESULT / NEXT ATTEMPT");
+	for (int i = 0; i < PQntuples(res); i++) {
+		char host[64];
+		const char *url = PQgetvalue(res, i, 3), *h = strstr(url, "://");
+		h = h ? h + 3 : url;
+		snprintf(host, sizeof(host), "%.*s", (int)strcspn(h, "/?#"), h);
+		char last[256];
+		snprintf(last, sizeof(last), "%s%s%s%s%s%s", PQgetvalue(res, i, 6), *PQgetvalue(res, i, 7) ? " " : "",
+			 PQgetvalue(res, i, 7), *PQgetvalue(res, i, 8) ? "; next " : "", PQgetvalue(res, i, 8),
+			 PQgetvalue(res, i, 9));
+		printf("%-28s %-18s %-14s %-28s %-9s %8s  %s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		       PQgetvalue(res, i, 2), host, PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), last);
+	}
+	fprintf(stderr, "%d deliver%s\n", PQntuples(res), PQntuples(res) == 1 ? "y" : "ies");
+	PQclear(res);
+	PQfinish(pg);
+	return 0;
+}
+
+static int webhooks_redeliver(const pw_config *cfg, char **ids, int n_ids, bool failed, const char *merchant)
+{
+	PGconn *pg = connect_or_report(cfg);
+	if (!pg)
+		return 1;
+	int total = 0, rc = 0;
+	const char *sql = "UPDATE webhook_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = now(),"
+			  " locked_until = NULL FROM webhook_events ev WHERE ev.id = d.event_id AND d.status <> 'pending'"
+			  " AND (($1::text IS NOT NULL AND d.event_id = $1) OR ($1::text IS NULL AND d.status = 'failed'"
+			  " AND ($2::text IS NULL OR ev.merchant_id = $2)))";
+	for (int i = 0; i < (failed ? 1 : n_ids); i++) {
+		const char *params[2] = { failed ? NULL : ids[i], merchant };
+		PGresult *res = PQexecParams(pg, sql, 2, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			fprintf(stderr, "paywatch: %s", PQresultErrorMessage(res));
+			rc = 1;
+		} else {
+			int n = atoi(PQcmdTuples(res));
+			total += n;
+			if (!failed && n == 0)
+				fprintf(stderr, "paywatch: no delivered or failed delivery of event %s\n", ids[i]);
+		}
+		PQclear(res);
+	}
+	if (total) {
+		PGresult *res = PQexec(pg, "NOTIFY paywatch_webhooks");
+		PQclear(res);
+	}
+	printf("%d deliver%s queued again\n", total, total == 1 ? "y" : "ies");
+	PQfinish(pg);
+	return rc;
+}
+
+static int webhooks_test(const pw_config *cfg, const char *merchant)
+{
+	const cfg_merchant *m = NULL;
+	for (size_t i = 0; i < cfg->n_merchants; i++)
+		if (strcmp(cfg->merchants[i].id, merchant) == 0)
+			m = &cfg->merchants[i];
+	if (!m) {
+		fprintf(stderr, "paywatch: no merchant %s in the config\n", merchant);
+		return 2;
+	}
+	if (!m->n_endpoints) {
+		fprintf(stderr, "paywatch: merchant %s has no webhook endpoint\n", merchant);
+		return 1;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < m->n_endpoints; i++) {
+		char id[64], body[512], ts[32], err[256] = "";
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		struct tm tm;
+		gmtime_r(&now.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		snprintf(id, sizeof(id), "evt_ping_%lld%06ld", (long long)now.tv_sec, now.tv_nsec / 1000);
+		snprintf(body, sizeof(body), "{\"type\":\"ping\",\"timestamp\":\"%s\",\"data\":{\"merchant_id\":\"%s\"}}", ts,
+			 m->id);
+		long status = 0;
+		int r = webhook_send_once(m->endpoints[i].url, m->endpoints[i].secret, id, body,
+					  cfg->webhooks.allow_private_targets, cfg->webhooks.timeout_ms, &status, err,
+					  sizeof(err));
+		if (r < 0) {
+			printf("%s: no answer: %s\n", m->endpoints[i].url, err);
+			rc = 1;
+		} else {
+			printf("%s: HTTP %ld%s\n", m->endpoints[i].url, status, status >= 200 && status < 300 ? " (ok)" : "");
+			rc |= !(status >= 200 && status < 300);
+		}
+	}
+	return rc;
+}
+
+int dispatch_webhooks_cli(const pw_config *cfg, int argc, char **argv)
+{
+	if (argc < 1) {
+		fputs(webhooks_usage, stderr);
+		return 2;
+	}
+	const char *sub = argv[0], *merchant = NULL, *status = NULL, *since = NULL;
+	bool failed = false;
+	char **ids = calloc((size_t)argc + 1, sizeof(char *));
+	int n_ids = 0, rc = 2;
+	if (!ids)
+		return 1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if ((strcmp(a, "--merchant") == 0 || strcmp(a, "--status") == 0 || strcmp(a, "--since") == 0) && i + 1 < argc) {
+			const char **dst = a[2] == 'm' ? &merchant : a[3] == 't' ? &status : &since;
+			*dst = argv[++i];
+		} else if (strcmp(a, "--failed") == 0) {
+			failed = true;
+		} else if (a[0] == '-') {
+			fprintf(stderr, "paywatch: unknown option %s\n\n%s", a, webhooks_usage);
+			goto out;
+		} else {
+			ids[n_ids++] = argv[i];
+		}
+	}
+	if (status && strcmp(status, "failed") && strcmp(status, "pending") && strcmp(status, "delivered")) {
+		fprintf(stderr, "paywatch: --status must be failed, pending or delivered\n");
+		goto out;
+	}
+	if (strcmp(sub, "list") == 0 && !n_ids && !failed)
+		rc = webhooks_list(cfg, merchant, status, since);
+	else if (strcmp(sub, "redeliver") == 0 && (n_ids > 0) != failed)
+		rc = webhooks_redeliver(cfg, ids, n_ids, failed, merchant);
+	else if (strcmp(sub, "test") == 0 && merchant && !n_ids)
+		rc = webhooks_test(cfg, merchant);
+	else
+		fputs(webhooks_usage, stderr);
+out:
+	free(ids);
+	return rc;
+}

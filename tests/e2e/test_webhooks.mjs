@@ -1,0 +1,218 @@
+// test_webhooks.mjs: merchant webhooks end to end, with real HTTP receivers
+// (receiver.py: verifies signatures with Python's hmac/base64, records
+// every request, fails on command) and a real Postgres.
+//  1. every confirmed payment is delivered once, signed, with the exact
+//     payment fields (amounts as strings);
+//  2. failures (500, a hang past the timeout, a closed connection, 429 with
+//     Retry-After) are retried on the (compressed) schedule with the same
+//     webhook-id, every attempt recorded, and delivered in the end;
+//  3. one merchant's endpoint hanging does not delay another's by > 1 s;
+//  4. two dispatchers at once: each event delivered once;
+//  5. a reorg that reverts a confirmed payment delivers payment.reverted
+//     naming the confirmed event;
+//  6. paywatch killed (SIGKILL) mid-delivery and restarted: nothing lost;
+//  7. 410 Gone disables the endpoint; `webhooks list/redeliver/test` work;
+//     a private target is refused unless allowed.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as rig from './lib/rig.mjs';
+
+const bin = process.argv[2];
+const SECRET_A = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const SECRET_B = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
+const acme = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
+const globex = '0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc';
+
+async function startReceiver(work) {
+  const port = await rig.freePort();
+  const secrets = path.join(work, 'secrets.json');
+  fs.writeFileSync(secrets, JSON.stringify({ '/acme': SECRET_A, '/globex': SECRET_B }));
+  const proc = spawn('python3', [path.join(rig.e2eDir, 'receiver.py'), String(port), secrets], { stdio: 'inherit' });
+  rig.onCleanup(() => proc.kill('SIGKILL'));
+  const base = `http://127.0.0.1:${port}`;
+  await rig.waitFor('receiver', async () => (await fetch(base + '/_records')).ok, 10000);
+  return {
+    base,
+    records: async () => (await fetch(base + '/_records')).json(),
+    control: (c) => fetch(base + '/_control', { method: 'POST', body: JSON.stringify(c) }),
+  };
+}
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-hooks-'));
+  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const [pg, node, recv] = await Promise.all([rig.startPostgres(), rig.startAnvil(), startReceiver(work)]);
+  const [deployer] = node.accounts;
+  const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });
+  const schedule = [0, 1, 1, 1, 1, 1, 1];
+  const cfgObj = {
+    data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: 2,
+      tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
+    merchants: [
+      { id: 'acme', addresses: { local: [acme] }, webhook: { url: recv.base + '/acme', secret: '${PW_SECRET_A}' } },
+      { id: 'globex', addresses: { local: [globex] }, webhooks: [{ url: recv.base + '/globex', secret: '${PW_SECRET_B}' }] },
+    ],
+    webhooks: { allow_private_targets: true, retry_schedule_s: schedule, timeout_ms: 1500, max_per_endpoint: 2 },
+  };
+  const cfg = rig.writeConfig(work, cfgObj);
+  const env = { PW_SECRET_A: SECRET_A, PW_SECRET_B: SECRET_B };
+  rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg], env).status === 0, 'migrate');
+  let pw = rig.startPaywatch(bin, ['run', '-c', cfg], env);
+  const db = await pg.client();
+  rig.onCleanup(() => db.end().catch(() => {}));
+  const pay = async (to, amount, n = 1) => { for (let i = 0; i < n; i++) await node.receipt(await token.transfer(deployer, to, amount + BigInt(i))); };
+  const confirmedEvents = async () => (await db.query(`SELECT id, payment_id, merchant_id, payload FROM webhook_events WHERE type = 'payment.confirmed'`)).rows;
+  // nothing left to send (delivered, or failed for good)
+  const deliveredAll = () => rig.waitFor('no delivery pending', async () =>
+    (await db.query(`SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'pending'`)).rows[0].n === 0 &&
+    (await db.query(`SELECT count(*)::int AS n FROM webhook_deliveries`)).rows[0].n > 0, 40000);
+
+  // ---- 1. delivered, signed, exact fields
+  await pay(acme, 12_500_000n, 3);
+  await pay(globex, 1n, 2);
+  await node.mine(2);
+  await rig.waitFor('5 payments', async () => (await db.query('SELECT count(*)::int AS n FROM payments')).rows[0].n === 5, 20000);
+  await deliveredAll().catch((e) => rig.check(false, e.message));
+  let recs = await recv.records();
+  const evs = await confirmedEvents();
+  rig.check(evs.length === 5, `one payment.confirmed event per payment (${evs.length})`);
+  rig.check(recs.length === 5 && recs.every((r) => r.sig_ok && r.fresh), `5 requests, every signature valid and fresh (${recs.length})`);
+  rig.check(recs.every((r) => /^paywatch\//.test(r.user_agent) && r.content_type === 'application/json'), 'user-agent and content-type');
+  const payments = new Map((await db.query(`SELECT id::text, chain, chain_id::text, block_number::text, block_hash, tx_hash, log_index,
+      token_address, token_symbol, decimals, from_address, to_address, amount::text, amount_raw::text, confirmations, merchant_id, status
+      FROM payments`)).rows.map((p) => [p.id, p]));
+  let fieldsOk = true;
+  for (const r of recs) {
+    const b = JSON.parse(r.body), d = b.data, p = payments.get(String(d.id));
+    const ev = evs.find((e) => e.id === r.id);
+    fieldsOk &&= !!p && !!ev && b.type === 'payment.confirmed' && /^\d{4}-\d\d-\d\dT/.test(b.timestamp) &&
+      d.chain === p.chain && String(d.chain_id) === p.chain_id && String(d.block_number) === p.block_number &&
+      d.block_hash === p.block_hash && d.tx_hash === p.tx_hash && d.log_index === p.log_index &&
+      d.token.address === p.token_address && d.token.symbol === p.token_symbol && d.token.decimals === p.decimals &&
+      d.from === p.from_address && d.to === p.to_address && d.amount === p.amount && d.amount_raw === p.amount_raw &&
+      typeof d.amount === 'string' && typeof d.amount_raw === 'string' && d.confirmations === p.confirmations &&
+      d.merchant_id === p.merchant_id && d.status === 'confirmed' && `/${p.merchant_id}` === r.path;
+  }
+  rig.check(fieldsOk, 'every body carries the exact payment fields, amounts as strings, to the right merchant');
+  rig.check(recs.some((r) => JSON.parse(r.body).data.amount === '12.5'), 'a decimal amount "12.5"');
+
+  // ---- 2. failures, retried on the schedule with the same webhook-id
+  await recv.control({ path: '/acme', fail: ['500', 'hang', 'close', '429'] });
+  await pay(acme, 777n, 2);
+  await node.mine(2);
+  await rig.sleep(500);
+  await deliveredAll().catch((e) => rig.check(false, e.message));
+  recs = await recv.records();
+  const byId = new Map();
+  for (const r of recs.filter((x) => x.path === '/acme')) (byId.get(r.id) || byId.set(r.id, []).get(r.id)).push(r);
+  const retried = [...byId.values()].filter((rs) => rs.length > 1);
+  rig.check(retried.length === 2 && retried.every((rs) => rs.length === 5 && rs.at(-1).mode === '200'),
+    `two events, 4 failures then delivered, same webhook-id (${retried.map((rs) => rs.map((r) => r.mode).join(','))})`);
+  let scheduleOk = true;
+  for (const rs of retried) {
+    for (let k = 1; k < rs.length; k++) {
+      const gap = rs[k].received_ms - rs[k - 1].received_ms;
+      const want = rs[k - 1].mode === '429' ? 1000 : schedule[k] * 900; // Retry-After: 1, else the schedule minus jitter
+      if (gap < want) { scheduleOk = false; console.error(`gap ${gap} ms < ${want} after ${rs[k - 1].mode}`); }
+    }
+  }
+  rig.check(scheduleOk, 'the retry schedule and Retry-After are respected');
+  const attempts = (await db.query(`SELECT d.event_id, count(a.*)::int AS n, array_agg(coalesce(a.http_status::text, a.error) ORDER BY a.id) AS what
+      FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id GROUP BY d.event_id`)).rows;
+  const rec = attempts.filter((a) => a.n === 5);
+  rig.check(rec.length === 2 && rec.every((a) => a.what[0] === '500' && a.what[3] === '429' && a.what[4] === '200'),
+    `every attempt recorded with status or error (${JSON.stringify(rec.map((a) => a.what))})`);
+  await recv.control({ path: '/acme', fail: [] });
+
+  // ---- 3. a hanging endpoint does not delay another merchant
+  await recv.control({ path: '/globex', always: 'hang' });
+  await pay(globex, 5n, 3);
+  await pay(acme, 9n, 3);
+  await node.mine(2);
+  await rig.waitFor('acme delivered while globex hangs', async () =>
+    (await recv.records()).filter((r) => r.path === '/acme' && ['9', '10', '11'].includes(JSON.parse(r.body).data.amount_raw) && r.mode === '200').length === 3, 20000)
+    .catch((e) => rig.check(false, e.message));
+  const lat = (await db.query(`SELECT e.id, extract(epoch FROM p.inserted_at) * 1000 AS ins FROM webhook_events e JOIN payments p ON p.id = e.payment_id
+      WHERE e.merchant_id = 'acme' AND p.amount_raw BETWEEN 9 AND 11`)).rows;
+  recs = await recv.records();
+  const delays = lat.map((l) => recs.find((r) => r.id === l.id && r.mode === '200').received_ms - Number(l.ins));
+  rig.check(delays.length === 3 && delays.every((d) => d < 1000), `acme delivered within 1 s of its row while globex hangs (${delays.join(', ')} ms)`);
+  await recv.control({ path: '/globex', always: '' });
+  await deliveredAll().catch((e) => rig.check(false, e.message));
+
+  // ---- 4. two dispatchers at once
+  const disp = rig.startPaywatch(bin, ['dispatch', '-c', cfg], env);
+  await rig.sleep(300);
+  const before = (await recv.records()).length;
+  await pay(acme, 50n, 6);
+  await pay(globex, 60n, 6);
+  await node.mine(2);
+  await rig.sleep(500);
+  await deliveredAll().catch((e) => rig.check(false, e.message));
+  recs = (await recv.records()).slice(before);
+  const counts = new Map();
+  recs.forEach((r) => counts.set(r.id, (counts.get(r.id) || 0) + 1));
+  rig.check(counts.size === 12 && [...counts.values()].every((n) => n === 1), `two dispatchers: 12 events, each delivered once (${counts.size}, max ${Math.max(...counts.values())})`);
+  disp.proc.kill('SIGTERM');
+  rig.check((await disp.done).code === 0, 'dispatch exits 0 on SIGTERM');
+
+  // ---- 5. a reorg reverts a confirmed payment: payment.reverted names it
+  await pay(acme, 424242n);
+  const rb = await node.head();
+  await node.mine(2);
+  await rig.waitFor('the payment to revert is delivered', async () =>
+    (await recv.records()).some((r) => JSON.parse(r.body).data.amount_raw === '424242'), 20000).catch((e) => rig.check(false, e.message));
+  const confirmedId = (await recv.records()).find((r) => JSON.parse(r.body).data.amount_raw === '424242').id;
+  await node.rpc('anvil_reorg', [(await node.head()) - rb + 1, []]);
+  await node.mine(2);
+  await rig.waitFor('payment.reverted delivered', async () =>
+    (await recv.records()).some((r) => JSON.parse(r.body).type === 'payment.reverted'), 20000).catch((e) => rig.check(false, e.message));
+  const rev = (await recv.records()).find((r) => JSON.parse(r.body).type === 'payment.reverted');
+  rig.check(rev && rev.sig_ok && JSON.parse(rev.body).data.reverses_event_id === confirmedId && JSON.parse(rev.body).data.status === 'reverted',
+    `payment.reverted names the confirmed event ${confirmedId}`);
+
+  // ---- 6. SIGKILL mid-delivery, restart: nothing lost
+  await recv.control({ path: '/acme', always: 'slow' });
+  const before6 = new Set((await recv.records()).map((r) => r.id));
+  await pay(acme, 6000n, 4);
+  await node.mine(2);
+  await rig.waitFor('deliveries in flight', async () => (await recv.records()).some((r) => !before6.has(r.id)), 20000).catch(() => {});
+  pw.proc.kill('SIGKILL');
+  await pw.done;
+  await recv.control({ path: '/acme', always: '' });
+  pw = rig.startPaywatch(bin, ['run', '-c', cfg], env);
+  await deliveredAll().catch((e) => rig.check(false, e.message));
+  const ids6 = (await db.query(`SELECT e.id FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.amount_raw BETWEEN 6000 AND 6003`)).rows.map((r) => r.id);
+  recs = await recv.records();
+  rig.check(ids6.length === 4 && ids6.every((id) => recs.some((r) => r.id === id && r.mode === '200')), 'after a SIGKILL mid-delivery every event arrives (a repeat keeps its webhook-id)');
+
+  // ---- 7. 410 disables; list, redeliver, test; private targets refused unless allowed
+  await recv.control({ path: '/globex', always: '410' });
+  await pay(globex, 410n);
+  await node.mine(2);
+  await rig.waitFor('410 handled', async () =>
+    (await db.query(`SELECT count(*)::int AS n FROM webhook_endpoints WHERE disabled_at IS NOT NULL`)).rows[0].n === 1, 20000).catch((e) => rig.check(false, e.message));
+  let r = rig.runPaywatchSync(bin, ['webhooks', 'list', '-c', cfg, '--status', 'failed'], env);
+  rig.check(r.status === 0 && /payment\.confirmed +globex/.test(r.stdout) && /endpoint disabled: 410 Gone/.test(r.stdout), `webhooks list shows the failure (${r.stdout.trim().split('\n').slice(0, 3).join(' | ')})`);
+  const failedId = (await db.query(`SELECT event_id FROM webhook_deliveries WHERE status = 'failed'`)).rows[0]?.event_id;
+  await db.query(`UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL`); // the merchant fixed it
+  await recv.control({ path: '/globex', always: '' });
+  r = rig.runPaywatchSync(bin, ['webhooks', 'redeliver', '-c', cfg, failedId], env);
+  rig.check(r.status === 0 && /1 delivery queued again/.test(r.stdout), `redeliver ${failedId}`);
+  await deliveredAll().catch((e) => rig.check(false, e.message));
+  rig.check((await recv.records()).filter((x) => x.id === failedId && x.mode === '200').length === 1, 'the redelivered event arrives with its webhook-id');
+  r = rig.runPaywatchSync(bin, ['webhooks', 'test', '-c', cfg, '--merchant', 'acme'], env);
+  rig.check(r.status === 0 && /HTTP 200 \(ok\)/.test(r.stdout), `webhooks test: ${r.stdout.trim()}`);
+  rig.check((await recv.records()).some((x) => JSON.parse(x.body).type === 'ping' && x.sig_ok), 'the ping is signed');
+  const strict = rig.writeConfig(fs.mkdtempSync(path.join(work, 'strict')), { ...cfgObj, webhooks: { ...cfgObj.webhooks, allow_private_targets: false } });
+  r = rig.runPaywatchSync(bin, ['webhooks', 'test', '-c', strict, '--merchant', 'acme'], env);
+  rig.check(r.status === 1 && /resolves to a loopback, private or link-local address/.test(r.stdout), `a loopback target is refused by default (${r.stdout.trim()})`);
+  rig.check(!pw.stderr.includes(SECRET_A.slice(6)) && !pw.stderr.includes(SECRET_B.slice(6)), 'no webhook secret in the logs');
+  pw.proc.kill('SIGTERM');
+  rig.check((await pw.done).code === 0, 'run exits 0');
+}
+
+rig.runTest('e2e_webhooks', main);
