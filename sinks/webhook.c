@@ -358,6 +358,8 @@ static void release_lease(webhook_dispatcher *d, uint64_t delivery_id)
 		exec_params(d, "UPDATE webhook_deliveries SET locked_until = NULL WHERE id = $1", 1, params, NULL);
 }
 
+static void finish_failed_start(webhook_dispatcher *d, job *j);
+
 /* Claim due deliveries and start them. */
 static void claim(webhook_dispatcher *d)
 {
@@ -397,8 +399,7 @@ static void claim(webhook_dispatcher *d)
 		int r = prepare_request(j, url, secret, d->opts.allow_private_targets, d->opts.timeout_ms);
 		if (r < 0 || curl_multi_add_handle(d->multi, j->easy) != CURLM_OK) {
 			/* recorded as a failed attempt, rescheduled like any other */
-			extern void webhook_finish_failed_start(webhook_dispatcher *, job *);
-			webhook_finish_failed_start(d, j);
+			finish_failed_start(d, j);
 			continue;
 		}
 		d->jobs[d->n_jobs++] = j;
@@ -460,8 +461,7 @@ static void finish(webhook_dispatcher *d, job *j, long status, const char *error
 	exec_params(d, "COMMIT", 0, NULL, NULL);
 }
 
-void webhook_finish_failed_start(webhook_dispatcher *d, job *j);
-void webhook_finish_failed_start(webhook_dispatcher *d, job *j)
+static void finish_failed_start(webhook_dispatcher *d, job *j)
 {
 	finish(d, j, 0, j->error[0] ? j->error : "cannot start the request");
 	job_free(j);

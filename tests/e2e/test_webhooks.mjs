@@ -24,11 +24,13 @@ const SECRET_A = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const SECRET_B = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
 const acme = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
 const globex = '0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc';
+const initech = '0x90f79bf6eb2c4f870365e785982e1f101e93b906';
+const SECRET_C = 'whsec_dGhpcyBpcyBpbml0ZWNoJ3Mga2V5IQ==';
 
 async function startReceiver(work) {
   const port = await rig.freePort();
   const secrets = path.join(work, 'secrets.json');
-  fs.writeFileSync(secrets, JSON.stringify({ '/acme': SECRET_A, '/globex': SECRET_B }));
+  fs.writeFileSync(secrets, JSON.stringify({ '/acme': SECRET_A, '/globex': SECRET_B, '/initech': SECRET_C }));
   const proc = spawn('python3', [path.join(rig.e2eDir, 'receiver.py'), String(port), secrets], { stdio: 'inherit' });
   rig.onCleanup(() => proc.kill('SIGKILL'));
   const base = `http://127.0.0.1:${port}`;
@@ -54,6 +56,8 @@ async function main() {
     merchants: [
       { id: 'acme', addresses: { local: [acme] }, webhook: { url: recv.base + '/acme', secret: '${PW_SECRET_A}' } },
       { id: 'globex', addresses: { local: [globex] }, webhooks: [{ url: recv.base + '/globex', secret: '${PW_SECRET_B}' }] },
+      { id: 'initech', addresses: { local: [initech] }, events: ['payment.pending', 'payment.confirmed'],
+        webhooks: [{ url: recv.base + '/initech', secret: SECRET_C }] },
     ],
     webhooks: { allow_private_targets: true, retry_schedule_s: schedule, timeout_ms: 1500, max_per_endpoint: 2 },
   };
@@ -188,6 +192,24 @@ async function main() {
   const ids6 = (await db.query(`SELECT e.id FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.amount_raw BETWEEN 6000 AND 6003`)).rows.map((r) => r.id);
   recs = await recv.records();
   rig.check(ids6.length === 4 && ids6.every((id) => recs.some((r) => r.id === id && r.mode === '200')), 'after a SIGKILL mid-delivery every event arrives (a repeat keeps its webhook-id)');
+
+  // ---- 8. payment.pending for a merchant who opted in, before payment.confirmed
+  await pay(initech, 31337n);
+  const initechTypes = async () => (await recv.records()).filter((x) => x.path === '/initech').map((x) => JSON.parse(x.body).type);
+  await rig.waitFor('payment.pending for initech', async () => (await initechTypes()).includes('payment.pending'), 20000)
+    .catch((e) => rig.check(false, e.message));
+  await node.mine(2);
+  await rig.waitFor('payment.confirmed for initech', async () => (await initechTypes()).includes('payment.confirmed'), 20000)
+    .catch((e) => rig.check(false, e.message));
+  await rig.sleep(1000);
+  const ini = (await recv.records()).filter((x) => x.path === '/initech');
+  const pend = ini.find((x) => JSON.parse(x.body).type === 'payment.pending');
+  const conf = ini.find((x) => JSON.parse(x.body).type === 'payment.confirmed');
+  rig.check(pend && conf && pend.sig_ok && pend.received_ms <= conf.received_ms && JSON.parse(pend.body).data.status === 'pending' &&
+    JSON.parse(pend.body).data.amount_raw === '31337' && JSON.parse(pend.body).data.id === undefined,
+    `payment.pending (no payment row yet) arrives before payment.confirmed (${ini.map((x) => JSON.parse(x.body).type)})`);
+  rig.check(!(await recv.records()).some((x) => x.path !== '/initech' && JSON.parse(x.body).type === 'payment.pending'),
+    'merchants who did not opt in get no payment.pending');
 
   // ---- 7. 410 disables; list, redeliver, test; private targets refused unless allowed
   await recv.control({ path: '/globex', always: '410' });
