@@ -16,7 +16,8 @@
 
 #define TARGET_LOGS_PER_RANGE 2500 /* ~1.6 MB of log JSON per eth_getLogs answer */
 #define INITIAL_RANGE 10 /* blocks; doubles per answer up to the density target, so sparse history grows fast */
-#define MAX_HEADER_REQS 4
+#define HEADER_BATCH 100   /* headers per JSON-RPC batch: providers cap batch sizes */
+#define MAX_HEADER_REQS 48 /* a slot spans <= max_range (2000) blocks: window + payment headers fit */
 
 typedef struct slot {
 	uint64_t from, to;
@@ -103,6 +104,21 @@ static uint64_t window_start(const ingest *g)
 	return g->target + 1 > w ? g->target + 1 - w : 0;
 }
 
+/* Ask for the headers of n block numbers in batches of HEADER_BATCH. */
+static int request_header_batches(ingest *g, slot *s, const uint64_t *numbers, size_t n)
+{
+	for (size_t i = 0; i < n; i += HEADER_BATCH) {
+		if (s->n_hdr_reqs == MAX_HEADER_REQS)
+			return PW_EINVAL;
+		size_t k = n - i < HEADER_BATCH ? n - i : HEADER_BATCH;
+		int r = g->p->ops->request_headers(g->ad, numbers + i, k, &s->hdr_reqs[s->n_hdr_reqs]);
+		if (r < 0)
+			return r;
+		s->n_hdr_reqs++;
+	}
+	return 0;
+}
+
 /* Send the requests of slot s: logs, and window headers if any. */
 static int slot_request(ingest *g, slot *s)
 {
@@ -118,11 +134,10 @@ static int slot_request(ingest *g, slot *s)
 			return PW_ENOMEM;
 		for (size_t i = 0; i < n; i++)
 			numbers[i] = s->window_from + i;
-		r = g->p->ops->request_headers(g->ad, numbers, n, &s->hdr_reqs[s->n_hdr_reqs]);
+		r = request_header_batches(g, s, numbers, n);
 		free(numbers);
 		if (r < 0)
 			return r;
-		s->n_hdr_reqs++;
 	}
 	return 0;
 }
@@ -250,13 +265,7 @@ static int on_transfers(ingest *g, slot *s, chain_event *ev)
 		numbers = grown;
 		numbers[n++] = b;
 	}
-	int r = 0;
-	if (n) {
-		if (s->n_hdr_reqs < MAX_HEADER_REQS)
-			r = g->p->ops->request_headers(g->ad, numbers, n, &s->hdr_reqs[s->n_hdr_reqs++]);
-		else
-			r = PW_EINVAL;
-	}
+	int r = n ? request_header_batches(g, s, numbers, n) : 0;
 	free(numbers);
 	return r;
 }
