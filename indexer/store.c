@@ -77,6 +77,10 @@ int store_open(const char *dir, bool read_only, store **ret, char *err, size_t e
 	rocksdb_options_set_create_if_missing(s->opts, read_only ? 0 : 1);
 	rocksdb_options_set_max_open_files(s->opts, 256);
 	rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
+	/* small memtables: the ingest state is small and memory is bounded by
+	 * the requests in flight, not by RocksDB's 64 MiB default */
+	rocksdb_options_set_write_buffer_size(s->opts, 8u << 20);
+	rocksdb_options_set_max_write_buffer_number(s->opts, 2);
 	s->db = read_only ? rocksdb_open_for_read_only(s->opts, dir, 0, &rerr)
 			  : rocksdb_open(s->opts, dir, &rerr);
 	if (!s->db) {

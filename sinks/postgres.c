@@ -159,6 +159,13 @@ static const char create_incoming_sql[] =
 	".from_address, " t ".to_address, " t ".amount, " t ".amount_raw, " t ".confirmations, " t           \
 	".merchant_id, " t ".status"
 
+/* Events exist for merchants with an endpoint subscribed to the type (an
+ * endpoint disabled by 410 still counts: its events wait for redelivery);
+ * merchants without webhooks cost no event rows. */
+#define SUBSCRIBED(t, type)                                                                              \
+	"EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.merchant_id = " t ".merchant_id AND e.active"  \
+	" AND '" type "' = ANY (e.events))"
+
 /* Deliveries for the events just created: one per active endpoint of the
  * merchant subscribed to the event's type. */
 #define DELIVERIES_CTE                                                                                   \
@@ -177,6 +184,7 @@ static const char insert_confirmed_sql[] =
 	" SELECT paywatch_event_id(ins.chain_id, ins.block_hash, ins.log_index, 'payment.confirmed'),"
 	" 'payment.confirmed', ins.merchant_id, ins.id,"
 	" paywatch_event_payload('payment.confirmed', " PAYLOAD_ARGS("ins") ", NULL) FROM ins"
+	" WHERE " SUBSCRIBED("ins", "payment.confirmed")
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
 	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl)";
 
@@ -193,6 +201,7 @@ static const char apply_reverted_sql[] =
 	" 'payment.reverted', up.merchant_id, up.id, c.id,"
 	" paywatch_event_payload('payment.reverted', " PAYLOAD_ARGS("up") ", c.id)"
 	" FROM up LEFT JOIN webhook_events c ON c.payment_id = up.id AND c.type = 'payment.confirmed'"
+	" WHERE " SUBSCRIBED("up", "payment.reverted")
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
 	" SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM dl)";
 
@@ -204,8 +213,7 @@ static const char insert_pending_sql[] =
 	" i.block_hash, to_timestamp(i.block_time_s), i.tx_hash, i.log_index, i.token_address, i.token_symbol,"
 	" i.decimals, i.from_address, i.to_address, i.amount, i.amount_raw, i.confirmations, i.merchant_id,"
 	" 'pending', NULL) FROM pw_incoming i WHERE i.status = 'pending'"
-	" AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.merchant_id = i.merchant_id AND e.active"
-	" AND 'payment.pending' = ANY (e.events))"
+	" AND " SUBSCRIBED("i", "payment.pending")
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
 	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl)";
 

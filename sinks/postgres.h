@@ -58,9 +58,10 @@ typedef struct pg_write_result {
  * PW_STATUS_REVERTED entries set that row's status to 'reverted' and
  * reverted_at to now() (inserting it as reverted if it is missing);
  * PW_STATUS_PENDING entries only create payment.pending events for
- * merchants subscribed to them. Every inserted or reverted row gets its
- * webhook event (payment.confirmed / payment.reverted) in the same
- * transaction, and a delivery per subscribed endpoint; dispatchers are
+ * merchants subscribed to them. Every inserted or reverted row of a
+ * merchant with an endpoint subscribed to it gets its webhook event
+ * (payment.confirmed / payment.reverted) in the same transaction, and a
+ * delivery per subscribed endpoint; dispatchers are
  * woken with NOTIFY paywatch_webhooks.
  * 0 with *ret, or PW_EDB (rolled back, nothing written; pg_sink_error). */
 int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret);

@@ -239,6 +239,10 @@ async function main() {
   rig.check(lateChecks > 100, `confirmed_at checked against mining times for ${lateChecks} rows`);
   rig.check(earlyViolations === 0 && looks >= 30, `no payment before ${CONF} confirmations (${looks} looks)`);
 
+  // merchants without webhook endpoints cost no event rows
+  const nEvents = (await db.query('SELECT count(*)::int AS n FROM webhook_events')).rows[0].n;
+  rig.check(nEvents === 0, `no webhook events for merchants without endpoints (${nEvents})`);
+
   // merchants mirrored
   const ma = (await db.query('SELECT merchant_id, address FROM merchant_addresses ORDER BY 1, 2')).rows;
   rig.check(ma.length === merchantAddrs.length && ma.every((m) => merchantOf.get(m.address) === m.merchant_id),
