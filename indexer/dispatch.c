@@ -241,11 +241,16 @@ static int webhooks_test(const pw_config *cfg, const char *merchant)
 		int r = webhook_send_once(m->endpoints[i].url, m->endpoints[i].secret, id, body,
 					  cfg->webhooks.allow_private_targets, cfg->webhooks.timeout_ms, &status, err,
 					  sizeof(err));
+		/* the host only: paths and queries may carry tokens */
+		char host[256];
+		const char *h = strstr(m->endpoints[i].url, "://");
+		h = h ? h + 3 : m->endpoints[i].url;
+		snprintf(host, sizeof(host), "%.*s", (int)strcspn(h, "/?#"), h);
 		if (r < 0) {
-			printf("%s: no answer: %s\n", m->endpoints[i].url, err);
+			printf("endpoint %zu (%s): no answer: %s\n", i + 1, host, err);
 			rc = 1;
 		} else {
-			printf("%s: HTTP %ld%s\n", m->endpoints[i].url, status, status >= 200 && status < 300 ? " (ok)" : "");
+			printf("endpoint %zu (%s): HTTP %ld%s\n", i + 1, host, status, status >= 200 && status < 300 ? " (ok)" : "");
 			rc |= !(status >= 200 && status < 300);
 		}
 	}

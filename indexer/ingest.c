@@ -304,8 +304,10 @@ static int64_t checkpoint_of(const ingest *g)
  * move the target. */
 static int await_headers(ingest *g, uint64_t lo, uint64_t hi, pw_block_ref *out)
 {
-	size_t n = (size_t)(hi - lo + 1);
 	uint64_t numbers[32], req;
+	if (hi < lo || hi - lo >= 32)
+		return PW_EINVAL;
+	size_t n = (size_t)(hi - lo + 1);
 	for (size_t i = 0; i < n; i++)
 		numbers[i] = lo + i;
 	int r = g->p->ops->request_headers(g->ad, numbers, n, &req);
@@ -350,6 +352,8 @@ static int handle_reorg(ingest *g, uint64_t top)
 		return log_error(r, "chain=%s: cannot read the header window", g->name);
 	bool found = false;
 	uint64_t ancestor = 0;
+	if (r == 0 && top < lowest)
+		r = PW_ENOTFOUND; /* nothing stored to compare with: as deep as the window */
 	for (uint64_t n = top; r == 0 && !found;) {
 		uint64_t lo = n >= lowest + 15 ? n - 15 : lowest;
 		pw_block_ref canon[16];
