@@ -12,6 +12,7 @@ COPY indexer indexer
 COPY sinks sinks
 COPY schema schema
 COPY tests/unit tests/unit
+COPY tests/fuzz tests/fuzz
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j"$(nproc)" --target paywatch
 
 FROM debian:12-slim
