@@ -7,7 +7,9 @@
 #include "pw_error.h"
 
 #include <libwebsockets.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,73 @@ struct rpc_client {
 	size_t max_message_bytes;
 	lws_sorted_usec_list_t timer;
 };
+
+/* The ticker: lws 4.1's lws_service() can block on a silent connection
+ * until one of its internal 30 s timers although a shorter wait was asked
+ * for (seen under load: a stalled-subscription probe ran 28 s late). Every
+ * 100 ms this thread calls lws_cancel_service() -- documented as safe from
+ * any thread -- on each live client context, so no wait outlasts its
+ * deadline by more than that. Contexts are registered while they exist. */
+#define TICK_MS 100
+static pthread_mutex_t ticker_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lws_context **ticker_ctxs;
+static size_t ticker_n, ticker_cap;
+static pthread_once_t ticker_once = PTHREAD_ONCE_INIT;
+
+static void *ticker_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct timespec ts = { 0, TICK_MS * 1000000L };
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&ticker_lock);
+		for (size_t i = 0; i < ticker_n; i++)
+			lws_cancel_service(ticker_ctxs[i]);
+		pthread_mutex_unlock(&ticker_lock);
+	}
+	return NULL;
+}
+
+static void ticker_start(void)
+{
+	pthread_t t;
+	sigset_t all, old;
+	sigfillset(&all); /* signals stay with the threads that wait for them */
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&t, NULL, ticker_main, NULL) == 0)
+		pthread_detach(t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static int ticker_add(struct lws_context *ctx)
+{
+	pthread_once(&ticker_once, ticker_start);
+	pthread_mutex_lock(&ticker_lock);
+	if (ticker_n == ticker_cap) {
+		size_t cap = ticker_cap ? ticker_cap * 2 : 8;
+		struct lws_context **n = realloc(ticker_ctxs, cap * sizeof(*n));
+		if (!n) {
+			pthread_mutex_unlock(&ticker_lock);
+			return PW_ENOMEM;
+		}
+		ticker_ctxs = n;
+		ticker_cap = cap;
+	}
+	ticker_ctxs[ticker_n++] = ctx;
+	pthread_mutex_unlock(&ticker_lock);
+	return 0;
+}
+
+static void ticker_remove(struct lws_context *ctx)
+{
+	pthread_mutex_lock(&ticker_lock);
+	for (size_t i = 0; i < ticker_n; i++)
+		if (ticker_ctxs[i] == ctx) {
+			ticker_ctxs[i] = ticker_ctxs[--ticker_n];
+			break;
+		}
+	pthread_mutex_unlock(&ticker_lock);
+}
 
 static void lws_log_to_debug(int level, const char *line)
 {
@@ -270,7 +339,9 @@ int rpc_client_create(const char *url, size_t max_message_bytes, rpc_client **re
 	/* TLS (and its CA store) only for wss:// endpoints */
 	info.options = c->tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
 	c->ctx = lws_create_context(&info);
-	if (!c->ctx) {
+	if (!c->ctx || ticker_add(c->ctx) < 0) {
+		if (c->ctx)
+			lws_context_destroy(c->ctx);
 		free(c);
 		return PW_ENOMEM;
 	}
@@ -297,8 +368,10 @@ void rpc_client_destroy(rpc_client *c)
 {
 	if (!c)
 		return;
-	if (c->ctx)
+	if (c->ctx) {
+		ticker_remove(c->ctx); /* before the context goes away */
 		lws_context_destroy(c->ctx);
+	}
 	for (out_msg *m = c->out_head, *next; m; m = next) {
 		next = m->next;
 		free(m);

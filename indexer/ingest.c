@@ -580,6 +580,8 @@ static int on_number(ingest *g, chain_event *ev)
 		return 0;
 	if (probe) {
 		g->probe_req = 0;
+		log_emit(LOG_LEVEL_DEBUG, g->name, (long long)ev->number, "head probe: node at %llu, heard of %llu",
+			 (unsigned long long)ev->number, (unsigned long long)g->target);
 		bool silent_too_long = mono_ms() - g->last_head_ms >= (int64_t)g->chain->head_timeout_ms;
 		if (ev->number > g->target && silent_too_long) {
 			log_emit(LOG_LEVEL_WARN, g->name, (long long)ev->number,
@@ -712,6 +714,8 @@ static int check_head_timeout(ingest *g)
 	if (g->probe_req || now - g->last_head_ms < poll || now - g->last_probe_ms < poll)
 		return 0;
 	g->last_probe_ms = now;
+	log_emit(LOG_LEVEL_DEBUG, g->name, -1, "no new head for %lld ms: asking the node for its head",
+		 (long long)(now - g->last_head_ms));
 	return g->p->ops->request_head_number(g->ad, &g->probe_req);
 }
 

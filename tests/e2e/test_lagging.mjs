@@ -40,7 +40,10 @@ async function main() {
   await rig.waitFor('the lagging node is recognised', () => /behind the checkpoint \d+ \(a lagging node, not a reorg\): waiting/.test(pw.stderr), 20000)
     .catch((e) => rig.check(false, e.message));
   for (let i = 0; i < 5; i++) await node.receipt(await token.transfer(deployer, acme, 1000n + BigInt(i)));
-  await rig.waitFor('back on the real chain', () => /trying another endpoint/.test(pw.stderr), 20000).catch((e) => rig.check(false, e.message));
+  await rig.waitFor('back on the real chain', () => /trying another endpoint/.test(pw.stderr), 20000).catch((e) => {
+    rig.check(false, e.message);
+    console.error(pw.stderr.split('\n').filter((l) => !/applied/.test(l)).slice(-30).join('\n'));
+  });
   await node.mine(2);
   const finalHead = await node.head();
   await rig.waitFor('indexed to the new head', () => new RegExp(`applied \\[\\d+, ${finalHead}\\]`).test(pw.stderr), 20000)
