@@ -4,6 +4,7 @@
  * remains, then parsed once and queued for rpc_poll. */
 #include "jsonrpc.h"
 #include "buf.h"
+#include "clock.h"
 #include "pw_error.h"
 
 #include <libwebsockets.h>
@@ -385,13 +386,6 @@ void rpc_client_destroy(rpc_client *c)
 	free(c);
 }
 
-static int64_t mono_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void timer_cb(lws_sorted_usec_list_t *sul)
 {
 	rpc_client *c = lws_container_of(sul, rpc_client, timer);
@@ -401,7 +395,7 @@ static void timer_cb(lws_sorted_usec_list_t *sul)
 /* Run the lws loop until done(c) or timeout. */
 static int service_until(rpc_client *c, int timeout_ms, bool (*done)(const rpc_client *))
 {
-	int64_t deadline_ms = mono_now_ms() + timeout_ms;
+	int64_t deadline_ms = pw_mono_ms() + timeout_ms;
 	c->timer_fired = false;
 	lws_sul_schedule(c->ctx, 0, &c->timer, timer_cb, (lws_usec_t)timeout_ms * LWS_US_PER_MS);
 	int r = PW_ETIMEDOUT;
@@ -418,7 +412,7 @@ static int service_until(rpc_client *c, int timeout_ms, bool (*done)(const rpc_c
 			break;
 		/* lws 4.1 bounds its poll by the timeout given here; the timer
 		 * above is a backstop for builds that only honour scheduled events */
-		int64_t left_ms = deadline_ms - mono_now_ms();
+		int64_t left_ms = deadline_ms - pw_mono_ms();
 		if (left_ms <= 0)
 			break;
 		if (lws_service(c->ctx, (int)left_ms) < 0) {

@@ -163,9 +163,7 @@ static int webhooks_list(const pw_config *cfg, const char *merchant, const char 
 	       "LAST RESULT / NEXT ATTEMPT");
 	for (int i = 0; i < PQntuples(res); i++) {
 		char host[64];
-		const char *url = PQgetvalue(res, i, 3), *h = strstr(url, "://");
-		h = h ? h + 3 : url;
-		snprintf(host, sizeof(host), "%.*s", (int)strcspn(h, "/?#"), h);
+		webhook_url_host(PQgetvalue(res, i, 3), host, sizeof(host));
 		char last[256];
 		snprintf(last, sizeof(last), "%s%s%s%s%s%s", PQgetvalue(res, i, 6), *PQgetvalue(res, i, 7) ? " " : "",
 			 PQgetvalue(res, i, 7), *PQgetvalue(res, i, 8) ? "; next " : "", PQgetvalue(res, i, 8),
@@ -241,11 +239,8 @@ static int webhooks_test(const pw_config *cfg, const char *merchant)
 		int r = webhook_send_once(m->endpoints[i].url, m->endpoints[i].secret, id, body,
 					  cfg->webhooks.allow_private_targets, cfg->webhooks.timeout_ms, &status, err,
 					  sizeof(err));
-		/* the host only: paths and queries may carry tokens */
 		char host[256];
-		const char *h = strstr(m->endpoints[i].url, "://");
-		h = h ? h + 3 : m->endpoints[i].url;
-		snprintf(host, sizeof(host), "%.*s", (int)strcspn(h, "/?#"), h);
+		webhook_url_host(m->endpoints[i].url, host, sizeof(host));
 		if (r < 0) {
 			printf("endpoint %zu (%s): no answer: %s\n", i + 1, host, err);
 			rc = 1;

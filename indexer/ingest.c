@@ -6,6 +6,7 @@
 #include "ingest.h"
 #include "hex.h"
 #include "log.h"
+#include "clock.h"
 #include "pw_error.h"
 #include "tracker.h"
 
@@ -60,20 +61,6 @@ typedef struct ingest {
 	int64_t last_progress_ms;
 	uint64_t progress_blocks, progress_payments, progress_logs;
 } ingest;
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void slot_free(slot *s)
 {
@@ -389,7 +376,7 @@ static int handle_reorg(ingest *g, uint64_t top)
 	}
 	size_t dropped = 0, reverted = 0;
 	if (ancestor < (uint64_t)ckpt) {
-		if ((r = tracker_rewind(g->tr, ancestor, wall_ms(), &dropped, &reverted)) < 0)
+		if ((r = tracker_rewind(g->tr, ancestor, pw_wall_ms(), &dropped, &reverted)) < 0)
 			return log_error(r, "chain=%s: cannot rewind to block %llu", g->name, (unsigned long long)ancestor);
 	}
 	g->reorgs++;
@@ -439,7 +426,7 @@ static int apply_ready(ingest *g)
 		size_t n_window = s->n_headers - first;
 		size_t confirmed = 0;
 		int r = tracker_apply_range(g->tr, s->from, s->to, n_window ? s->headers + first : NULL, n_window,
-					    s->payments, s->n_payments, wall_ms(), &confirmed);
+					    s->payments, s->n_payments, pw_wall_ms(), &confirmed);
 		if (r == PW_EREORG) {
 			uint64_t at = n_window ? s->headers[first].number : s->from;
 			log_emit(LOG_LEVEL_WARN, g->name, (long long)at,
@@ -469,7 +456,7 @@ static int apply_ready(ingest *g)
 
 static void log_progress(ingest *g, bool force)
 {
-	int64_t now = mono_ms();
+	int64_t now = pw_mono_ms();
 	if (!force && now - g->last_progress_ms < 5000)
 		return;
 	if (g->progress_blocks) {
@@ -511,21 +498,21 @@ static int connect_next(ingest *g)
 	}
 	if (g->cut_ms)
 		log_emit(LOG_LEVEL_INFO, g->name, -1, "connected to %s (endpoint %zu) %lld ms after the connection was lost",
-			 g->p->ops->endpoint(g->ad), g->url_index % c->n_ws_urls, (long long)(mono_ms() - g->cut_ms));
+			 g->p->ops->endpoint(g->ad), g->url_index % c->n_ws_urls, (long long)(pw_mono_ms() - g->cut_ms));
 	else
 		log_emit(LOG_LEVEL_INFO, g->name, -1, "connected to %s (chain id %llu verified, newHeads subscribed)",
 			 g->p->ops->endpoint(g->ad), (unsigned long long)c->chain_id);
 	g->cut_ms = 0;
 	g->next_from = tracker_next_block(g->tr);
 	g->have_target = false;
-	g->last_head_ms = mono_ms();
+	g->last_head_ms = pw_mono_ms();
 	return g->p->ops->request_head_number(g->ad, &g->head_req);
 }
 
 static void sleep_ms_unless_stopped(const ingest *g, int64_t ms)
 {
-	int64_t end = mono_ms() + ms;
-	while (!atomic_load(g->p->stop) && mono_ms() < end) {
+	int64_t end = pw_mono_ms() + ms;
+	while (!atomic_load(g->p->stop) && pw_mono_ms() < end) {
 		struct timespec ts = { 0, 20 * 1000000L };
 		nanosleep(&ts, NULL);
 	}
@@ -540,7 +527,7 @@ static int request_finality(ingest *g)
 
 static int on_new_head(ingest *g, const pw_block_ref *h)
 {
-	g->last_head_ms = mono_ms();
+	g->last_head_ms = pw_mono_ms();
 	int64_t ckpt = checkpoint_of(g);
 	if (ckpt >= 0 && h->number <= (uint64_t)ckpt) {
 		pw_block_ref stored;
@@ -566,7 +553,7 @@ static int on_number(ingest *g, chain_event *ev)
 		g->tag_req = 0;
 		tracker_set_finalized(g->tr, ev->number);
 		size_t confirmed = 0;
-		int r = tracker_confirm(g->tr, wall_ms(), &confirmed);
+		int r = tracker_confirm(g->tr, pw_wall_ms(), &confirmed);
 		if (r < 0)
 			return log_error(r, "chain=%s: cannot commit confirmations", g->name);
 		if (confirmed)
@@ -582,7 +569,7 @@ static int on_number(ingest *g, chain_event *ev)
 		g->probe_req = 0;
 		log_emit(LOG_LEVEL_DEBUG, g->name, (long long)ev->number, "head probe: node at %llu, heard of %llu",
 			 (unsigned long long)ev->number, (unsigned long long)g->target);
-		bool silent_too_long = mono_ms() - g->last_head_ms >= (int64_t)g->chain->head_timeout_ms;
+		bool silent_too_long = pw_mono_ms() - g->last_head_ms >= (int64_t)g->chain->head_timeout_ms;
 		if (ev->number > g->target && silent_too_long) {
 			log_emit(LOG_LEVEL_WARN, g->name, (long long)ev->number,
 				 "no new head for %u ms although the node is at block %llu (we heard of %llu): "
@@ -605,7 +592,7 @@ static int on_number(ingest *g, chain_event *ev)
 			return PW_ECONN;
 		}
 		if (silent_too_long)
-			g->last_head_ms = mono_ms(); /* a quiet chain, not a stalled subscription */
+			g->last_head_ms = pw_mono_ms(); /* a quiet chain, not a stalled subscription */
 		return 0;
 	}
 	g->head_req = 0;
@@ -709,7 +696,7 @@ static int handle_event(ingest *g, chain_event *ev)
 
 static int check_head_timeout(ingest *g)
 {
-	int64_t now = mono_ms();
+	int64_t now = pw_mono_ms();
 	int64_t poll = g->chain->head_timeout_ms < HEAD_POLL_MS ? g->chain->head_timeout_ms : HEAD_POLL_MS;
 	if (g->probe_req || now - g->last_head_ms < poll || now - g->last_probe_ms < poll)
 		return 0;
@@ -744,7 +731,7 @@ int ingest_run(const ingest_params *p)
 	log_emit(LOG_LEVEL_INFO, g.name, -1, "%s from block %llu (%s)",
 		 tracker_has_checkpoint(g.tr) ? "resuming" : "starting", (unsigned long long)tracker_next_block(g.tr), rule);
 	int64_t backoff = 500;
-	g.last_progress_ms = mono_ms();
+	g.last_progress_ms = pw_mono_ms();
 	while (!atomic_load(p->stop)) {
 		if (!g.ad) {
 			r = connect_next(&g);
@@ -783,7 +770,7 @@ int ingest_run(const ingest_params *p)
 			log_emit(LOG_LEVEL_WARN, g.name, -1, "leaving %s; resuming from checkpoint %lld on the next endpoint",
 				 p->ops->endpoint(g.ad), (long long)checkpoint_of(&g));
 			g.url_index++;
-			g.cut_ms = mono_ms();
+			g.cut_ms = pw_mono_ms();
 			disconnect(&g);
 			continue;
 		}

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "postgres.h"
+#include "clock.h"
 #include "pw_error.h"
 
 #include <pthread.h>
@@ -112,9 +113,7 @@ static void log_outbox(sink_loop *sl)
 	int64_t oldest_ms = 0;
 	store_outbox_stats(sl->st, &depth, &oldest_ms);
 	if (depth) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t age = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - oldest_ms;
+		int64_t age = pw_wall_ms() - oldest_ms;
 		log_warn("outbox: %llu payment(s) waiting for Postgres, oldest confirmed %lld s ago",
 			 (unsigned long long)depth, (long long)(age / 1000));
 	}

@@ -2,6 +2,7 @@
  * (Postgres queue + libcurl multi). */
 #include "webhook.h"
 #include "log.h"
+#include "clock.h"
 #include "pw_error.h"
 
 #include <arpa/inet.h>
@@ -19,13 +20,6 @@
 
 #define USER_AGENT "paywatch/" PAYWATCH_VERSION " (webhooks)"
 #define RESPONSE_CAP 4096 /* response bodies are read and dropped, up to this much */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int webhook_sign(const char *secret, const char *msg_id, int64_t timestamp, const char *body, size_t body_len,
 		 char *out, size_t outlen)
@@ -147,8 +141,7 @@ out:
 	return r;
 }
 
-/* The host part of a URL, for logs (paths and queries may hold tokens). */
-static void url_host(const char *url, char *out, size_t outlen)
+void webhook_url_host(const char *url, char *out, size_t outlen)
 {
 	const char *h = strstr(url, "://");
 	h = h ? h + 3 : url;
@@ -383,7 +376,7 @@ static void claim(webhook_dispatcher *d)
 		j->endpoint_id = strtoull(PQgetvalue(res, i, 2), NULL, 10);
 		snprintf(j->merchant_id, sizeof(j->merchant_id), "%s", PQgetvalue(res, i, 3));
 		const char *url = PQgetvalue(res, i, 4);
-		url_host(url, j->host, sizeof(j->host));
+		webhook_url_host(url, j->host, sizeof(j->host));
 		snprintf(j->event_id, sizeof(j->event_id), "%s", PQgetvalue(res, i, 5));
 		j->payload = strdup(PQgetvalue(res, i, 6));
 		j->retry_after_s = -1;
@@ -395,7 +388,7 @@ static void claim(webhook_dispatcher *d)
 			job_free(j);
 			continue;
 		}
-		j->start_ms = now_ms();
+		j->start_ms = pw_mono_ms();
 		int r = prepare_request(j, url, secret, d->opts.allow_private_targets, d->opts.timeout_ms);
 		if (r < 0 || curl_multi_add_handle(d->multi, j->easy) != CURLM_OK) {
 			/* recorded as a failed attempt, rescheduled like any other */
@@ -414,7 +407,7 @@ static void finish(webhook_dispatcher *d, job *j, long status, const char *error
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)j->delivery_id);
 	snprintf(ep, sizeof(ep), "%llu", (unsigned long long)j->endpoint_id);
 	snprintf(st, sizeof(st), "%ld", status);
-	snprintf(lat, sizeof(lat), "%lld", (long long)(now_ms() - j->start_ms));
+	snprintf(lat, sizeof(lat), "%lld", (long long)(pw_mono_ms() - j->start_ms));
 	int attempt = j->attempts + 1;
 	bool ok = status >= 200 && status < 300 && !error;
 	if (!d->pg)

@@ -31,6 +31,10 @@ int webhook_sign(const char *secret, const char *msg_id, int64_t timestamp, cons
  * a refused address. */
 int webhook_check_target(const char *url, bool allow_private, char **ret_resolve, char *err, size_t errlen);
 
+/* webhook_url_host: the host[:port] part of url into out (outlen bytes),
+ * for logs and operator output: paths and queries may carry tokens. */
+void webhook_url_host(const char *url, char *out, size_t outlen);
+
 /* One endpoint's secret, by (merchant id, url): secrets stay in the
  * config / environment, never in Postgres. */
 typedef struct webhook_secret {

@@ -8,6 +8,7 @@
 #include "evm_decode.h"
 #include "hex.h"
 #include "jsonrpc.h"
+#include "clock.h"
 #include "pw_error.h"
 
 #include <ctype.h>
@@ -34,13 +35,6 @@ struct chain_adapter {
 	size_t n_reqs, cap_reqs;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void chain_event_done(chain_event *ev)
 {
 	if (!ev)
@@ -63,7 +57,7 @@ int evm_track(chain_adapter *a, uint64_t first_id, size_t n_ids, enum req_kind k
 		a->reqs = p;
 		a->cap_reqs = cap;
 	}
-	a->reqs[a->n_reqs++] = (pending_req){ first_id, n_ids, kind, now_ms() + a->timeout_ms, from, to };
+	a->reqs[a->n_reqs++] = (pending_req){ first_id, n_ids, kind, pw_mono_ms() + a->timeout_ms, from, to };
 	return 0;
 }
 
@@ -84,9 +78,9 @@ static bool take_req(chain_adapter *a, uint64_t id, pending_req *ret)
 static int await_result(chain_adapter *a, uint64_t id, int timeout_ms, cJSON **ret_root, char *err,
 			size_t errlen)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = pw_mono_ms() + timeout_ms;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - pw_mono_ms();
 		if (left <= 0)
 			return PW_ETIMEDOUT;
 		rpc_message m;
@@ -487,9 +481,9 @@ bool evm_message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 
 static int evm_poll(chain_adapter *a, int timeout_ms, chain_event *ret)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = pw_mono_ms() + timeout_ms;
 	for (;;) {
-		int64_t now = now_ms();
+		int64_t now = pw_mono_ms();
 		for (size_t i = 0; i < a->n_reqs; i++) { /* overdue requests first */
 			if (a->reqs[i].deadline_ms <= now) {
 				memset(ret, 0, sizeof(*ret));
@@ -511,7 +505,7 @@ static int evm_poll(chain_adapter *a, int timeout_ms, chain_event *ret)
 		rpc_message m;
 		int r = rpc_poll(a->rpc, (int)wait, &m);
 		if (r == PW_ETIMEDOUT) {
-			if (now_ms() >= deadline)
+			if (pw_mono_ms() >= deadline)
 				return PW_ETIMEDOUT;
 			continue;
 		}

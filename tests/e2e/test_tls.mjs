@@ -68,7 +68,9 @@ async function main() {
   };
   await rig.waitFor('payments over wss://', async () => (await count(procs.trusted.db)) === 3, 20000).catch((e) => rig.check(false, e.message));
   rig.check(/connected to wss:\/\/127\.0\.0\.1:\d+\//.test(procs.trusted.p.stderr), 'trusted: connected over wss://');
-  await rig.sleep(1500);
+  // the refused instances have tried (and logged why) by the time the trusted one is done
+  await rig.waitFor('TLS errors from the refused instances', () =>
+    ['untrusted', 'wrongname'].every((n) => /TLS handshake failed/.test(procs[n].p.stderr)), 20000).catch(() => {});
   for (const name of ['untrusted', 'wrongname']) {
     const { p, db } = procs[name];
     rig.check(/TLS handshake failed/.test(p.stderr), `${name}: refused with a TLS error`);

@@ -1,0 +1,15 @@
+/* clock.h: the two clocks paywatch reads, in milliseconds. Monotonic for
+ * deadlines and durations (never jumps); wall clock (unix ms) for
+ * timestamps written out (confirmed_at). */
+#ifndef PW_CLOCK_H
+#define PW_CLOCK_H
+
+#include <stdint.h>
+
+/* pw_mono_ms: CLOCK_MONOTONIC in milliseconds (arbitrary origin). */
+int64_t pw_mono_ms(void);
+
+/* pw_wall_ms: CLOCK_REALTIME in unix milliseconds. */
+int64_t pw_wall_ms(void);
+
+#endif
