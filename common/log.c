@@ -11,6 +11,7 @@
 static enum log_level g_min_level = LOG_LEVEL_INFO;
 static bool g_json;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static char g_status[512]; /* the terminal status line shown under the log, "" when none */
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -74,7 +75,11 @@ static void log_vemit(enum log_level level, const char *chain, long long block,
 		snprintf(line, sizeof(line), "%s %-5s%s %s\n", ts, level_names[level], where, msg);
 	}
 	pthread_mutex_lock(&g_lock);
+	if (g_status[0])
+		fputs("\r\033[K", stderr); /* the log line takes the status line's place... */
 	fputs(line, stderr);
+	if (g_status[0])
+		fputs(g_status, stderr); /* ...which is drawn again below it */
 	pthread_mutex_unlock(&g_lock);
 }
 
@@ -95,4 +100,14 @@ int log_error(int code, const char *fmt, ...)
 	va_end(ap);
 	log_emit(LOG_LEVEL_ERROR, NULL, -1, "%s: %s", msg, pw_strerror(code));
 	return code;
+}
+
+void log_status(const char *line)
+{
+	pthread_mutex_lock(&g_lock);
+	snprintf(g_status, sizeof(g_status), "%s", line ? line : "");
+	fputs("\r\033[K", stderr);
+	fputs(g_status, stderr);
+	fflush(stderr);
+	pthread_mutex_unlock(&g_lock);
 }

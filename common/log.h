@@ -22,6 +22,12 @@ void log_emit(enum log_level level, const char *chain, long long block,
  * code, so that "return log_error(r, ...)" logs and returns in one line. */
 int log_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* log_status: show line (no newline) as the terminal's status line, below
+ * the log: log lines written meanwhile clear it and draw it again after
+ * themselves. NULL or "" clears it. Only for a terminal (a progress bar);
+ * the line is copied (at most 511 bytes). */
+void log_status(const char *line);
+
 #define log_info(...) log_emit(LOG_LEVEL_INFO, NULL, -1, __VA_ARGS__)
 #define log_warn(...) log_emit(LOG_LEVEL_WARN, NULL, -1, __VA_ARGS__)
 #define log_debug(...) log_emit(LOG_LEVEL_DEBUG, NULL, -1, __VA_ARGS__)

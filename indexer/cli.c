@@ -5,7 +5,9 @@
 #include "log.h"
 #include "migrate.h"
 #include "pw_error.h"
+#include "replay.h"
 #include "run.h"
+#include "status.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -24,6 +26,9 @@ static const char usage_text[] =
 	"  run -c FILE            index: backfill from the checkpoint, then follow the head\n"
 	"                         (and deliver webhooks)\n"
 	"  dispatch -c FILE       deliver webhooks only (any number, on any hosts)\n"
+	"  replay -c FILE --chain NAME --from N --to M [--dry-run] [--fix] ...\n"
+	"                         fetch a block range again and reconcile Postgres with it\n"
+	"  status -c FILE [--json]   where each chain and webhook endpoint stands\n"
 	"  webhooks list|redeliver|test -c FILE ...   inspect and retry webhook deliveries\n"
 	"  help [COMMAND]         show help\n"
 	"\n"
@@ -184,6 +189,10 @@ int cli_main(int argc, char **argv)
 	const char *help = NULL;
 	if (strcmp(cmd, "help") == 0) {
 		const char *topic = i < argc ? argv[i] : "";
+		if (strcmp(topic, "replay") == 0 || strcmp(topic, "status") == 0) {
+			char *h[] = { "--help" };
+			return strcmp(topic, "replay") == 0 ? replay_cli(1, h) : status_cli(1, h);
+		}
 		help = strcmp(topic, "run") == 0	   ? run_help
 		       : strcmp(topic, "dispatch") == 0	   ? dispatch_help
 		       : strcmp(topic, "webhooks") == 0	   ? webhooks_help
@@ -193,6 +202,10 @@ int cli_main(int argc, char **argv)
 		fputs(help, stdout);
 		return 0;
 	}
+	if (strcmp(cmd, "replay") == 0)
+		return replay_cli(argc - i, argv + i);
+	if (strcmp(cmd, "status") == 0)
+		return status_cli(argc - i, argv + i);
 	if (strcmp(cmd, "webhooks") == 0) {
 		/* webhooks SUB [args] with -c FILE anywhere */
 		const char *path = NULL;

@@ -32,13 +32,20 @@ typedef struct slot {
 	pw_block_ref *headers;
 	size_t n_headers;
 	size_t n_logs;
+	void *ctx; /* replay mode: the caller's data for this range */
 } slot;
 
 typedef struct ingest {
 	const ingest_params *p;
+	const ingest_replay *replay; /* NULL for `run` */
 	const cfg_chain *chain;
 	const char *name;
-	tracker *tr;
+	tracker *tr;                 /* NULL in replay mode */
+	uint64_t replay_next;        /* replay mode: the first block not yet reconciled */
+	bool head_known;             /* replay mode: the head number arrived */
+	bool finalized_known;        /* replay mode: the finalized/safe number (or its absence) arrived */
+	bool replay_empty;           /* replay mode: nothing to fetch (the range is above the confirmed height) */
+	store_chain_state state;     /* run mode: what `paywatch status` reads */
 	chain_adapter *ad;
 	size_t url_index;
 	slot *slots;
@@ -62,19 +69,38 @@ typedef struct ingest {
 	uint64_t progress_blocks, progress_payments, progress_logs;
 } ingest;
 
-static void slot_free(slot *s)
+static void slot_free(const ingest *g, slot *s)
 {
 	free(s->payments);
 	free(s->headers);
+	if (s->ctx && g->replay)
+		g->replay->free_ctx(s->ctx);
 	memset(s, 0, sizeof(*s));
+}
+
+/* The first block not yet applied (run) or reconciled (replay). */
+static uint64_t next_block(const ingest *g)
+{
+	return g->replay ? g->replay_next : tracker_next_block(g->tr);
 }
 
 static void drop_slots(ingest *g)
 {
 	for (size_t i = 0; i < g->n_slots; i++)
-		slot_free(&g->slots[i]);
+		slot_free(g, &g->slots[i]);
 	g->n_slots = 0;
-	g->next_from = tracker_next_block(g->tr);
+	g->next_from = next_block(g);
+}
+
+/* Run mode: record what `paywatch status` shows. A failed write is only
+ * logged: status is informational, indexing goes on. */
+static void save_state(ingest *g)
+{
+	if (g->replay)
+		return;
+	g->state.updated_ms = pw_wall_ms();
+	if (store_put_state(g->p->st, g->name, &g->state) < 0)
+		log_emit(LOG_LEVEL_WARN, g->name, -1, "cannot record the chain state for `paywatch status`");
 }
 
 static void disconnect(ingest *g)
@@ -83,10 +109,16 @@ static void disconnect(ingest *g)
 	g->ad = NULL;
 	g->head_req = g->probe_req = g->tag_req = 0;
 	drop_slots(g);
+	g->state.endpoint[0] = '\0';
+	save_state(g);
 }
 
+/* The first block whose header is kept in the window; none in replay mode
+ * (a replay keeps no window: it reads the chain below the confirmed height). */
 static uint64_t window_start(const ingest *g)
 {
+	if (g->replay)
+		return UINT64_MAX;
 	uint64_t w = g->chain->reorg_window;
 	return g->target + 1 > w ? g->target + 1 - w : 0;
 }
@@ -153,7 +185,7 @@ static int retry_slot(ingest *g, size_t i, bool split)
 {
 	slot *s = &g->slots[i];
 	uint64_t from = s->from, to = s->to;
-	slot_free(s);
+	slot_free(g, s);
 	s->from = from;
 	s->to = to;
 	if (split && to > from) {
@@ -240,6 +272,18 @@ static int on_transfers(ingest *g, slot *s, chain_event *ev)
 	/* payment blocks outside the window whose logs carried no timestamp */
 	uint64_t *numbers = NULL;
 	size_t n = 0;
+	int r;
+	if (g->replay) {
+		uint64_t *extra = NULL;
+		size_t n_extra = 0;
+		if ((r = g->replay->on_logs(g->replay->arg, s->from, s->to, s->payments, s->n_payments, &s->ctx, &extra,
+					    &n_extra)) < 0)
+			return r;
+		r = n_extra ? request_header_batches(g, s, extra, n_extra) : 0;
+		free(extra);
+		if (r < 0)
+			return r;
+	}
 	for (size_t i = 0; i < s->n_payments; i++) {
 		uint64_t b = s->payments[i].block_number;
 		if (s->payments[i].block_time >= 0 || b >= s->window_from || (n && numbers[n - 1] == b))
@@ -252,7 +296,7 @@ static int on_transfers(ingest *g, slot *s, chain_event *ev)
 		numbers = grown;
 		numbers[n++] = b;
 	}
-	int r = n ? request_header_batches(g, s, numbers, n) : 0;
+	r = n ? request_header_batches(g, s, numbers, n) : 0;
 	free(numbers);
 	return r;
 }
@@ -282,7 +326,9 @@ static void notify_sink(ingest *g, size_t confirmed)
 
 static int64_t checkpoint_of(const ingest *g)
 {
-	uint64_t next = tracker_next_block(g->tr);
+	uint64_t next = next_block(g);
+	if (g->replay)
+		return (int64_t)next - 1;
 	return tracker_has_checkpoint(g->tr) ? (int64_t)next - 1 : -1;
 }
 
@@ -380,6 +426,10 @@ static int handle_reorg(ingest *g, uint64_t top)
 			return log_error(r, "chain=%s: cannot rewind to block %llu", g->name, (unsigned long long)ancestor);
 	}
 	g->reorgs++;
+	g->state.reorgs = g->reorgs;
+	g->state.last_reorg_depth = (uint64_t)ckpt - ancestor;
+	g->state.last_reorg_ms = pw_wall_ms();
+	save_state(g);
 	log_emit(LOG_LEVEL_WARN, g->name, (long long)ancestor,
 		 "reorg: common ancestor %llu, depth %lld; %zu pending payment(s) dropped, %zu confirmed payment(s) "
 		 "reverted; refetching from %llu",
@@ -419,6 +469,19 @@ static int apply_ready(ingest *g)
 				 (unsigned long long)s->from, (unsigned long long)s->to);
 			return retry_slot(g, 0, false);
 		}
+		if (g->replay) {
+			int r = g->replay->on_range(g->replay->arg, s->ctx, s->from, s->to, s->payments, s->n_payments,
+						    s->headers, s->n_headers, s->n_logs);
+			if (r < 0)
+				return r;
+			g->replay_next = s->to + 1;
+			g->consecutive_errors = 0;
+			g->rate_backoff_ms = 0;
+			slot_free(g, s);
+			memmove(&g->slots[0], &g->slots[1], (g->n_slots - 1) * sizeof(slot));
+			g->n_slots--;
+			continue;
+		}
 		/* the window part: headers of [window_from, to], contiguous */
 		size_t first = 0;
 		while (first < s->n_headers && s->headers[first].number < s->window_from)
@@ -447,7 +510,7 @@ static int apply_ready(ingest *g)
 		notify_sink(g, confirmed);
 		g->consecutive_errors = 0;
 		g->rate_backoff_ms = 0;
-		slot_free(s);
+		slot_free(g, s);
 		memmove(&g->slots[0], &g->slots[1], (g->n_slots - 1) * sizeof(slot));
 		g->n_slots--;
 	}
@@ -503,9 +566,13 @@ static int connect_next(ingest *g)
 		log_emit(LOG_LEVEL_INFO, g->name, -1, "connected to %s (chain id %llu verified, newHeads subscribed)",
 			 g->p->ops->endpoint(g->ad), (unsigned long long)c->chain_id);
 	g->cut_ms = 0;
-	g->next_from = tracker_next_block(g->tr);
-	g->have_target = false;
+	g->next_from = next_block(g);
 	g->last_head_ms = pw_mono_ms();
+	snprintf(g->state.endpoint, sizeof(g->state.endpoint), "%s", g->p->ops->endpoint(g->ad));
+	save_state(g);
+	if (g->replay && g->have_target)
+		return 0; /* a replay's target was fixed on its first connection */
+	g->have_target = false;
 	return g->p->ops->request_head_number(g->ad, &g->head_req);
 }
 
@@ -525,8 +592,37 @@ static int request_finality(ingest *g)
 	return g->p->ops->request_tag_number(g->ad, g->chain->finality, &g->tag_req);
 }
 
+/* Replay mode: once the head (and the finalized block, in finality mode)
+ * is known, ask the caller where to stop. */
+static int replay_target(ingest *g)
+{
+	bool finality = g->chain->finality[0] != 0;
+	if (g->have_target || g->replay_empty || !g->head_known || (finality && !g->finalized_known))
+		return 0;
+	uint64_t to = 0;
+	int r = g->replay->on_target(g->replay->arg, g->target, finality ? g->state.finalized : -1, &to);
+	if (r < 0)
+		return r;
+	g->replay_empty = r > 0;
+	g->target = to;
+	g->have_target = !g->replay_empty;
+	return 0;
+}
+
+static void record_head(ingest *g, uint64_t number, int64_t time)
+{
+	if (number == g->state.head && time < 0)
+		return;
+	g->state.head = number;
+	g->state.head_time = time;
+	save_state(g);
+}
+
 static int on_new_head(ingest *g, const pw_block_ref *h)
 {
+	if (g->replay)
+		return 0; /* a replay's target is fixed */
+	record_head(g, h->number, h->time);
 	g->last_head_ms = pw_mono_ms();
 	int64_t ckpt = checkpoint_of(g);
 	if (ckpt >= 0 && h->number <= (uint64_t)ckpt) {
@@ -548,9 +644,28 @@ static int on_new_head(ingest *g, const pw_block_ref *h)
 
 static int on_number(ingest *g, chain_event *ev)
 {
+	int r0;
 	int64_t ckpt = checkpoint_of(g);
+	if (g->replay) {
+		if (ev->req == g->head_req) {
+			g->head_req = 0;
+			g->head_known = true;
+			g->target = ev->number;
+			if (g->chain->finality[0] && (r0 = request_finality(g)) < 0)
+				return r0;
+		} else if (ev->req == g->tag_req) {
+			g->tag_req = 0;
+			g->finalized_known = true;
+			g->state.finalized = (int64_t)ev->number;
+		}
+		return replay_target(g);
+	}
 	if (ev->req == g->tag_req) {
 		g->tag_req = 0;
+		if (g->state.finalized != (int64_t)ev->number) {
+			g->state.finalized = (int64_t)ev->number;
+			save_state(g);
+		}
 		tracker_set_finalized(g->tr, ev->number);
 		size_t confirmed = 0;
 		int r = tracker_confirm(g->tr, pw_wall_ms(), &confirmed);
@@ -583,6 +698,7 @@ static int on_number(ingest *g, chain_event *ev)
 				 (unsigned long long)ev->number, (unsigned long long)g->target);
 			g->target = ev->number;
 			g->have_target = true;
+			record_head(g, ev->number, -1);
 			return request_finality(g);
 		}
 		if (ckpt >= 0 && ev->number < (uint64_t)ckpt && silent_too_long && g->chain->n_ws_urls > 1) {
@@ -599,6 +715,7 @@ static int on_number(ingest *g, chain_event *ev)
 	if (!g->have_target || ev->number > g->target)
 		g->target = ev->number;
 	g->have_target = true;
+	record_head(g, g->target, -1);
 	if (ckpt >= 0 && ev->number < (uint64_t)ckpt)
 		log_emit(LOG_LEVEL_WARN, g->name, (long long)ev->number,
 			 "node head %llu is behind the checkpoint %lld (a lagging node, not a reorg): waiting",
@@ -628,8 +745,14 @@ static int on_error(ingest *g, chain_event *ev)
 		g->head_req = ev->req == g->head_req ? 0 : g->head_req;
 		g->probe_req = ev->req == g->probe_req ? 0 : g->probe_req;
 		g->tag_req = tag ? 0 : g->tag_req;
-		if (tag && ev->error == PW_ENOTFOUND)
-			return 0; /* no finalized block yet (young chain) */
+		if (tag && ev->error == PW_ENOTFOUND) { /* no finalized block yet (young chain) */
+			if (g->replay) {
+				g->finalized_known = true;
+				g->state.finalized = -1;
+				return replay_target(g);
+			}
+			return 0;
+		}
 		log_emit(LOG_LEVEL_WARN, g->name, -1, "%s request failed at %s: %s (%s)", tag ? g->chain->finality : "head",
 			 g->p->ops->endpoint(g->ad), ev->detail, pw_strerror(ev->error));
 		if (ev->error == PW_ETIMEDOUT || ev->error == PW_EPARSE)
@@ -697,6 +820,8 @@ static int handle_event(ingest *g, chain_event *ev)
 static int check_head_timeout(ingest *g)
 {
 	int64_t now = pw_mono_ms();
+	if (g->replay)
+		return 0; /* a replay does not follow the head */
 	int64_t poll = g->chain->head_timeout_ms < HEAD_POLL_MS ? g->chain->head_timeout_ms : HEAD_POLL_MS;
 	if (g->probe_req || now - g->last_head_ms < poll || now - g->last_probe_ms < poll)
 		return 0;
@@ -706,14 +831,101 @@ static int check_head_timeout(ingest *g)
 	return g->p->ops->request_head_number(g->ad, &g->probe_req);
 }
 
+/* The converge loop, shared by run and replay: connect (rotating through
+ * ws_urls with backoff), keep ranges in flight, apply completed ones in
+ * order; a broken connection resumes from the last applied block on the
+ * next endpoint. A replay gives up after every endpoint failed to connect
+ * three times (an outage is waited out by `run`, reported by `replay`). */
+static int run_loop(ingest *g)
+{
+	int r = 0;
+	int64_t backoff = 500;
+	unsigned connect_failures = 0;
+	g->last_progress_ms = pw_mono_ms();
+	while (!atomic_load(g->p->stop)) {
+		if (!g->ad) {
+			r = connect_next(g);
+			if (r == PW_ECHAINID) {
+				log_error(r, "chain=%s: refusing to index this endpoint", g->name);
+				if (g->chain->n_ws_urls == 1)
+					break; /* nothing else to try: a config error, not an outage */
+			}
+			if (r < 0) {
+				if (g->ad)
+					disconnect(g);
+				if (g->replay && ++connect_failures >= 3 * g->chain->n_ws_urls) {
+					log_emit(LOG_LEVEL_ERROR, g->name, -1, "no endpoint reachable after %u attempts",
+						 connect_failures);
+					break;
+				}
+				/* exponential backoff with jitter, capped at 30 s */
+				int64_t jitter = rand() % (backoff / 2 + 1);
+				sleep_ms_unless_stopped(g, backoff + jitter);
+				backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+				continue;
+			}
+			backoff = 500;
+			connect_failures = 0;
+		}
+		chain_event ev;
+		r = fill_pipeline(g);
+		if (r == 0)
+			r = check_head_timeout(g);
+		if (r == 0) {
+			r = g->p->ops->poll(g->ad, 200, &ev);
+			if (r == 0) {
+				r = handle_event(g, &ev);
+				chain_event_done(&ev);
+				if (r == 0)
+					r = apply_ready(g);
+			} else if (r == PW_ETIMEDOUT) {
+				r = 0;
+			}
+		}
+		if (r == PW_ECONN && g->replay && g->consecutive_errors > 30) {
+			log_emit(LOG_LEVEL_ERROR, g->name, (long long)g->replay_next,
+				 "%d requests failed in a row: giving up", g->consecutive_errors);
+			r = PW_ERPC;
+			break;
+		}
+		if (r == PW_ECONN) {
+			log_emit(LOG_LEVEL_WARN, g->name, -1, "leaving %s; resuming from checkpoint %lld on the next endpoint",
+				 g->p->ops->endpoint(g->ad), (long long)checkpoint_of(g));
+			g->url_index++;
+			g->cut_ms = pw_mono_ms();
+			disconnect(g);
+			continue;
+		}
+		if (r < 0)
+			break;
+		if (g->replay && (g->replay_empty || (g->have_target && g->n_slots == 0 && g->next_from > g->target)))
+			break; /* the whole range is reconciled */
+		log_progress(g, false);
+	}
+	log_progress(g, true);
+	if (g->ad)
+		disconnect(g);
+	else
+		drop_slots(g);
+	free(g->slots);
+	return atomic_load(g->p->stop) && r >= 0 ? 0 : r;
+}
+
 int ingest_run(const ingest_params *p)
 {
 	ingest g;
 	memset(&g, 0, sizeof(g));
 	g.p = p;
+	g.replay = p->replay;
 	g.chain = &p->cfg->chains[p->chain_index];
 	g.name = g.chain->name;
 	g.range = g.chain->max_range < INITIAL_RANGE ? g.chain->max_range : INITIAL_RANGE;
+	g.state.head_time = -1;
+	g.state.finalized = -1;
+	if (g.replay) {
+		g.replay_next = g.replay->from;
+		return run_loop(&g);
+	}
 	bool pending_wanted = false;
 	for (size_t i = 0; i < p->cfg->n_merchants; i++)
 		pending_wanted |= (p->cfg->merchants[i].events & CFG_EVENT_PENDING) && p->cfg->merchants[i].n_endpoints;
@@ -730,60 +942,7 @@ int ingest_run(const ingest_params *p)
 		snprintf(rule, sizeof(rule), "confirmations %u", g.chain->confirmations);
 	log_emit(LOG_LEVEL_INFO, g.name, -1, "%s from block %llu (%s)",
 		 tracker_has_checkpoint(g.tr) ? "resuming" : "starting", (unsigned long long)tracker_next_block(g.tr), rule);
-	int64_t backoff = 500;
-	g.last_progress_ms = pw_mono_ms();
-	while (!atomic_load(p->stop)) {
-		if (!g.ad) {
-			r = connect_next(&g);
-			if (r == PW_ECHAINID) {
-				log_error(r, "chain=%s: refusing to index this endpoint", g.name);
-				if (g.chain->n_ws_urls == 1)
-					break; /* nothing else to try: a config error, not an outage */
-			}
-			if (r < 0) {
-				if (g.ad)
-					disconnect(&g);
-				/* exponential backoff with jitter, capped at 30 s */
-				int64_t jitter = rand() % (backoff / 2 + 1);
-				sleep_ms_unless_stopped(&g, backoff + jitter);
-				backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
-				continue;
-			}
-			backoff = 500;
-		}
-		chain_event ev;
-		r = fill_pipeline(&g);
-		if (r == 0)
-			r = check_head_timeout(&g);
-		if (r == 0) {
-			r = p->ops->poll(g.ad, 200, &ev);
-			if (r == 0) {
-				r = handle_event(&g, &ev);
-				chain_event_done(&ev);
-				if (r == 0)
-					r = apply_ready(&g);
-			} else if (r == PW_ETIMEDOUT) {
-				r = 0;
-			}
-		}
-		if (r == PW_ECONN) {
-			log_emit(LOG_LEVEL_WARN, g.name, -1, "leaving %s; resuming from checkpoint %lld on the next endpoint",
-				 p->ops->endpoint(g.ad), (long long)checkpoint_of(&g));
-			g.url_index++;
-			g.cut_ms = pw_mono_ms();
-			disconnect(&g);
-			continue;
-		}
-		if (r < 0)
-			break;
-		log_progress(&g, false);
-	}
-	log_progress(&g, true);
-	if (g.ad)
-		disconnect(&g);
-	else
-		drop_slots(&g);
-	free(g.slots);
+	r = run_loop(&g);
 	tracker_destroy(g.tr);
-	return atomic_load(p->stop) && r >= 0 ? 0 : r;
+	return r;
 }

@@ -111,7 +111,7 @@ static void log_outbox(sink_loop *sl)
 {
 	uint64_t depth = 0;
 	int64_t oldest_ms = 0;
-	store_outbox_stats(sl->st, &depth, &oldest_ms);
+	store_outbox_stats(sl->st, NULL, &depth, &oldest_ms);
 	if (depth) {
 		int64_t age = pw_wall_ms() - oldest_ms;
 		log_warn("outbox: %llu payment(s) waiting for Postgres, oldest confirmed %lld s ago",
@@ -175,7 +175,7 @@ uint64_t sink_loop_join(sink_loop *sl)
 	pthread_join(sl->thread, NULL);
 	uint64_t depth = 0;
 	int64_t oldest = 0;
-	store_outbox_stats(sl->st, &depth, &oldest);
+	store_outbox_stats(sl->st, NULL, &depth, &oldest);
 	pg_sink_close(sl->pg);
 	pthread_mutex_destroy(&sl->lock);
 	pthread_cond_destroy(&sl->cond);

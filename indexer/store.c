@@ -4,6 +4,7 @@
  *   "pend/" chain "/" be64 number be32 log_index hash32 -> payment_encode (pending)
  *   "conf/" chain "/" be64 number be32 log_index hash32 -> payment_encode (confirmed, in window)
  *   "outbox/" be64 seq                      -> payment_encode
+ *   "state/" chain                        -> version byte, then store_chain_state fields
  * Big-endian numbers make RocksDB's byte order the block order. */
 #include "store.h"
 #include "pw_error.h"
@@ -354,7 +355,7 @@ int store_outbox_delete(store *s, const uint64_t *seqs, size_t n)
 	return 0;
 }
 
-int store_outbox_stats(store *s, uint64_t *ret_depth, int64_t *ret_oldest_ms)
+int store_outbox_stats(store *s, const char *chain, uint64_t *ret_depth, int64_t *ret_oldest_ms)
 {
 	uint64_t depth = 0;
 	int64_t oldest = 0;
@@ -364,16 +365,88 @@ int store_outbox_stats(store *s, uint64_t *ret_depth, int64_t *ret_oldest_ms)
 		const char *k = rocksdb_iter_key(it, &klen);
 		if (klen != 15 || memcmp(k, "outbox/", 7) != 0)
 			break;
-		if (depth == 0) {
+		if (chain || depth == 0) {
 			pw_payment p;
 			const char *v = rocksdb_iter_value(it, &vlen);
-			if (payment_decode((const uint8_t *)v, vlen, &p) == 0)
+			if (payment_decode((const uint8_t *)v, vlen, &p) < 0)
+				continue;
+			if (chain && strcmp(p.chain, chain) != 0)
+				continue;
+			if (depth == 0)
 				oldest = p.confirmed_at_ms;
 		}
 		depth++;
 	}
+	char *rerr = NULL;
+	rocksdb_iter_get_error(it, &rerr);
 	rocksdb_iter_destroy(it);
+	if (rerr) {
+		rocksdb_free(rerr);
+		return PW_ESTORE;
+	}
 	*ret_depth = depth;
 	*ret_oldest_ms = oldest;
+	return 0;
+}
+
+#define STATE_VERSION 1
+#define STATE_LEN (1 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 2 + 255)
+
+static size_t key_state(char *k, const char *chain)
+{
+	return (size_t)snprintf(k, KEY_MAX, "state/%s", chain);
+}
+
+int store_put_state(store *s, const char *chain, const store_chain_state *st)
+{
+	uint8_t v[STATE_LEN];
+	size_t n = 0, elen = strnlen(st->endpoint, sizeof(st->endpoint) - 1);
+	v[n++] = STATE_VERSION;
+	pw_put_be64(v + n, st->head), n += 8;
+	pw_put_be64(v + n, (uint64_t)st->head_time), n += 8;
+	pw_put_be64(v + n, (uint64_t)st->finalized), n += 8;
+	pw_put_be64(v + n, st->reorgs), n += 8;
+	pw_put_be64(v + n, st->last_reorg_depth), n += 8;
+	pw_put_be64(v + n, (uint64_t)st->last_reorg_ms), n += 8;
+	pw_put_be64(v + n, (uint64_t)st->updated_ms), n += 8;
+	v[n++] = (uint8_t)(elen >> 8);
+	v[n++] = (uint8_t)elen;
+	memcpy(v + n, st->endpoint, elen), n += elen;
+	char k[KEY_MAX], *rerr = NULL;
+	rocksdb_put(s->db, s->wopts, k, key_state(k, chain), (const char *)v, n, &rerr);
+	if (rerr) {
+		rocksdb_free(rerr);
+		return PW_ESTORE;
+	}
+	return 0;
+}
+
+int store_get_state(store *s, const char *chain, store_chain_state *ret)
+{
+	char k[KEY_MAX], *raw;
+	size_t vlen;
+	int r = get_value(s, k, key_state(k, chain), &raw, &vlen);
+	if (r < 0)
+		return r;
+	const uint8_t *v = (const uint8_t *)raw;
+	size_t fixed = STATE_LEN - 255;
+	size_t elen = vlen >= fixed ? ((size_t)v[fixed - 2] << 8 | v[fixed - 1]) : 0;
+	if (vlen < fixed || v[0] != STATE_VERSION || elen > 255 || vlen != fixed + elen) {
+		rocksdb_free(raw);
+		return PW_ESTORE;
+	}
+	store_chain_state st;
+	memset(&st, 0, sizeof(st));
+	size_t n = 1;
+	st.head = pw_get_be64(v + n), n += 8;
+	st.head_time = (int64_t)pw_get_be64(v + n), n += 8;
+	st.finalized = (int64_t)pw_get_be64(v + n), n += 8;
+	st.reorgs = pw_get_be64(v + n), n += 8;
+	st.last_reorg_depth = pw_get_be64(v + n), n += 8;
+	st.last_reorg_ms = (int64_t)pw_get_be64(v + n), n += 8;
+	st.updated_ms = (int64_t)pw_get_be64(v + n), n += 8;
+	memcpy(st.endpoint, v + fixed, elen);
+	rocksdb_free(raw);
+	*ret = st;
 	return 0;
 }

@@ -79,8 +79,30 @@ int store_outbox_read(store *s, pw_payment *ret_payments, uint64_t *ret_seqs, si
  * committed them to Postgres). 0 or PW_ESTORE. */
 int store_outbox_delete(store *s, const uint64_t *seqs, size_t n);
 
-/* store_outbox_depth: entries in the outbox and the unix ms at which the
- * oldest was confirmed (0 when empty). */
-int store_outbox_stats(store *s, uint64_t *ret_depth, int64_t *ret_oldest_ms);
+/* store_outbox_stats: entries in the outbox and the unix ms at which the
+ * oldest was confirmed (0 when empty); only chain's entries when chain is
+ * not NULL. A scan of the outbox: O(depth). 0 or PW_ESTORE. */
+int store_outbox_stats(store *s, const char *chain, uint64_t *ret_depth, int64_t *ret_oldest_ms);
+
+/* What `paywatch run` last knew of a chain, for `paywatch status`. Written
+ * by the ingest thread on each new head, finality update, connect and
+ * reorg (one small put, not part of a range's batch). */
+typedef struct store_chain_state {
+	uint64_t head;              /* the node's head block number as last heard */
+	int64_t head_time;          /* its timestamp, unix seconds; -1 when unknown */
+	int64_t finalized;          /* the finalized/safe block number; -1 when unknown or unused */
+	char endpoint[256];         /* masked URL of the endpoint in use; "" when disconnected */
+	uint64_t reorgs;            /* reorgs followed since the process started */
+	uint64_t last_reorg_depth;  /* blocks rolled back by the last reorg */
+	int64_t last_reorg_ms;      /* unix ms of the last reorg; 0 when none */
+	int64_t updated_ms;         /* unix ms of this write */
+} store_chain_state;
+
+/* store_put_state: replace chain's state. 0 or PW_ESTORE. */
+int store_put_state(store *s, const char *chain, const store_chain_state *st);
+
+/* store_get_state: chain's state. 0, PW_ENOTFOUND (never written),
+ * PW_ESTORE (unreadable or from another version). */
+int store_get_state(store *s, const char *chain, store_chain_state *ret);
 
 #endif

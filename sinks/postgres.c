@@ -4,6 +4,7 @@
 #include "postgres.h"
 #include "buf.h"
 #include "hex.h"
+#include "parse.h"
 #include "pw_error.h"
 #include "uint256.h"
 
@@ -161,9 +162,11 @@ static const char create_incoming_sql[] =
 
 /* Events exist for merchants with an endpoint subscribed to the type (an
  * endpoint disabled by 410 still counts: its events wait for redelivery);
- * merchants without webhooks cost no event rows. */
+ * merchants without webhooks cost no event rows. A session that set
+ * paywatch.webhooks = 'off' (pg_sink_set_webhooks) creates none. */
 #define SUBSCRIBED(t, type)                                                                              \
-	"EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.merchant_id = " t ".merchant_id AND e.active"  \
+	"current_setting('paywatch.webhooks', true) IS DISTINCT FROM 'off' AND"                            \
+	" EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.merchant_id = " t ".merchant_id AND e.active"  \
 	" AND '" type "' = ANY (e.events))"
 
 /* Deliveries for the events just created: one per active endpoint of the
@@ -481,4 +484,125 @@ int pg_sink_migrate(pg_sink *s, const struct schema_migration *list, size_t *ret
 out_rollback:
 	rollback(s);
 	return PW_EDB;
+}
+
+int pg_sink_set_webhooks(pg_sink *s, bool on)
+{
+	return exec_ok(s, on ? "SET paywatch.webhooks = 'on'" : "SET paywatch.webhooks = 'off'", "set paywatch.webhooks");
+}
+
+/* Parse one row of read_payments_sql into p; PW_EPARSE on a value that is
+ * not what the schema's CHECKs allow (a row edited by hand). */
+static int parse_row(const PGresult *res, int i, pw_payment *p)
+{
+	memset(p, 0, sizeof(*p));
+	uint64_t u;
+	int bad = 0;
+	snprintf(p->chain, sizeof(p->chain), "%s", PQgetvalue(res, i, 0));
+	bad |= parse_u64(PQgetvalue(res, i, 1), UINT64_MAX, &p->chain_id);
+	bad |= parse_u64(PQgetvalue(res, i, 2), UINT64_MAX, &p->block_number);
+	bad |= hex_decode_fixed(PQgetvalue(res, i, 3), strlen(PQgetvalue(res, i, 3)), p->block_hash, PW_HASH_LEN);
+	const char *t = PQgetvalue(res, i, 4);
+	long long tm = strtoll(t, NULL, 10);
+	p->block_time = tm;
+	bad |= hex_decode_fixed(PQgetvalue(res, i, 5), strlen(PQgetvalue(res, i, 5)), p->tx_hash, PW_HASH_LEN);
+	bad |= parse_u64(PQgetvalue(res, i, 6), UINT32_MAX, &u);
+	p->log_index = (uint32_t)u;
+	bad |= hex_decode_fixed(PQgetvalue(res, i, 7), strlen(PQgetvalue(res, i, 7)), p->token, PW_ADDR_LEN);
+	snprintf(p->token_symbol, sizeof(p->token_symbol), "%s", PQgetvalue(res, i, 8));
+	bad |= parse_u64(PQgetvalue(res, i, 9), 77, &u);
+	p->decimals = (uint8_t)u;
+	bad |= hex_decode_fixed(PQgetvalue(res, i, 10), strlen(PQgetvalue(res, i, 10)), p->from, PW_ADDR_LEN);
+	bad |= hex_decode_fixed(PQgetvalue(res, i, 11), strlen(PQgetvalue(res, i, 11)), p->to, PW_ADDR_LEN);
+	snprintf(p->merchant_id, sizeof(p->merchant_id), "%s", PQgetvalue(res, i, 12));
+	bad |= u256_from_dec(PQgetvalue(res, i, 13), p->amount);
+	p->status = strcmp(PQgetvalue(res, i, 14), "reverted") == 0 ? PW_STATUS_REVERTED : PW_STATUS_CONFIRMED;
+	bad |= parse_u64(PQgetvalue(res, i, 15), UINT32_MAX, &u);
+	p->confirmations = (uint32_t)u;
+	p->confirmed_at_ms = strtoll(PQgetvalue(res, i, 16), NULL, 10);
+	return bad ? PW_EPARSE : 0;
+}
+
+static const char read_payments_sql[] =
+	"SELECT chain, chain_id, block_number, block_hash, extract(epoch FROM block_time)::bigint, tx_hash,"
+	" log_index, token_address, token_symbol, decimals, from_address, to_address, merchant_id, amount_raw,"
+	" status, confirmations, (extract(epoch FROM confirmed_at) * 1000)::bigint"
+	" FROM payments WHERE chain = $1 AND block_number BETWEEN $2 AND $3"
+	" AND ($4::text IS NULL OR merchant_id = $4) AND ($5::text IS NULL OR to_address = $5)"
+	" ORDER BY block_number, log_index";
+
+int pg_sink_read_payments(pg_sink *s, const char *chain, uint64_t from, uint64_t to, const char *merchant_id,
+			  const uint8_t *to_address, pw_payment **ret, size_t *ret_n)
+{
+	char from_s[24], to_s[24], addr[43];
+	snprintf(from_s, sizeof(from_s), "%llu", (unsigned long long)from);
+	snprintf(to_s, sizeof(to_s), "%llu", (unsigned long long)to);
+	if (to_address)
+		hex_encode(to_address, PW_ADDR_LEN, addr);
+	const char *params[5] = { chain, from_s, to_s, merchant_id, to_address ? addr : NULL };
+	PGresult *res = PQexecParams(s->conn, read_payments_sql, 5, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		snprintf(s->error, sizeof(s->error), "read payments: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		return PW_EDB;
+	}
+	int n = PQntuples(res);
+	pw_payment *rows = n ? malloc((size_t)n * sizeof(*rows)) : NULL;
+	if (n && !rows) {
+		PQclear(res);
+		return PW_ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		if (parse_row(res, i, &rows[i]) < 0) {
+			snprintf(s->error, sizeof(s->error), "payments row %d of blocks %s..%s: unreadable value", i, from_s,
+				 to_s);
+			free(rows);
+			PQclear(res);
+			return PW_EPARSE;
+		}
+	}
+	PQclear(res);
+	*ret = rows;
+	*ret_n = (size_t)n;
+	return 0;
+}
+
+int pg_sink_fix_payment(pg_sink *s, const pw_payment *p, size_t *ret_updated)
+{
+	char chain_id[24], number[24], time_s[24], log_index[16], decimals[8];
+	char block_hash[67], tx_hash[67], token[43], from[43], to[43], raw[U256_DEC_MAX], amount[U256_DEC_MAX];
+	snprintf(chain_id, sizeof(chain_id), "%llu", (unsigned long long)p->chain_id);
+	snprintf(number, sizeof(number), "%llu", (unsigned long long)p->block_number);
+	snprintf(time_s, sizeof(time_s), "%lld", (long long)p->block_time);
+	snprintf(log_index, sizeof(log_index), "%u", p->log_index);
+	snprintf(decimals, sizeof(decimals), "%u", p->decimals);
+	hex_encode(p->block_hash, PW_HASH_LEN, block_hash);
+	hex_encode(p->tx_hash, PW_HASH_LEN, tx_hash);
+	hex_encode(p->token, PW_ADDR_LEN, token);
+	hex_encode(p->from, PW_ADDR_LEN, from);
+	hex_encode(p->to, PW_ADDR_LEN, to);
+	u256_to_dec(p->amount, raw);
+	if (u256_format_units(p->amount, p->decimals, amount) < 0)
+		return PW_EINVAL;
+	const char *params[13] = { chain_id, block_hash, log_index, p->chain, number, time_s, tx_hash, token,
+				   p->token_symbol, from, to, p->merchant_id, raw };
+	const char *all[15];
+	memcpy(all, params, sizeof(params));
+	all[13] = decimals;
+	all[14] = amount;
+	PGresult *res = PQexecParams(s->conn,
+				     "UPDATE payments SET chain = $4, block_number = $5, block_time = to_timestamp($6),"
+				     " tx_hash = $7, token_address = $8, token_symbol = $9, from_address = $10,"
+				     " to_address = $11, merchant_id = $12, amount_raw = $13, decimals = $14, amount = $15,"
+				     " status = 'confirmed', reverted_at = NULL"
+				     " WHERE chain_id = $1 AND block_hash = $2 AND log_index = $3",
+				     15, NULL, all, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(s->error, sizeof(s->error), "fix payment: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		return PW_EDB;
+	}
+	*ret_updated = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return 0;
 }

@@ -8,6 +8,7 @@
 
 #include "payment.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* One numbered migration: name "NNN_what.sql" and its SQL text. */
@@ -79,6 +80,27 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
  * advisory lock (two migrators never race). *ret_applied gets the count.
  * 0 or PW_EDB (the failing migration rolled back; err names it). */
 int pg_sink_migrate(pg_sink *s, const struct schema_migration *list, size_t *ret_applied);
+
+/* pg_sink_set_webhooks: off: later pg_sink_write_payments calls on this
+ * connection create no webhook events (replay --no-webhooks); on: the
+ * default. 0 or PW_EDB. */
+int pg_sink_set_webhooks(pg_sink *s, bool on);
+
+/* pg_sink_read_payments: the payment rows of chain with block numbers in
+ * [from, to], optionally only merchant_id's and/or those to to_address
+ * (20 bytes; NULL for any), ordered by (block_number, log_index), with
+ * status PW_STATUS_CONFIRMED or PW_STATUS_REVERTED. The rows are bounded by
+ * the range: callers read ranges of a replay slot, not a whole chain.
+ * 0 with *ret (malloc'd, caller frees; NULL when none) and *ret_n,
+ * PW_EDB, PW_ENOMEM, or PW_EPARSE (a hand-edited value; pg_sink_error). */
+int pg_sink_read_payments(pg_sink *s, const char *chain, uint64_t from, uint64_t to, const char *merchant_id,
+			  const uint8_t *to_address, pw_payment **ret, size_t *ret_n);
+
+/* pg_sink_fix_payment: set every column of the row with p's identity
+ * (chain_id, block_hash, log_index) to p's values, status 'confirmed'
+ * (replay --fix: the chain is the truth). No webhook event is created.
+ * 0 with *ret_updated (0 or 1), PW_EDB, PW_EINVAL (unformattable amount). */
+int pg_sink_fix_payment(pg_sink *s, const pw_payment *p, size_t *ret_updated);
 
 /* pg_sink_count_missing_migrations: how many of list are not applied. */
 int pg_sink_count_missing_migrations(pg_sink *s, const struct schema_migration *list, size_t *ret_missing);

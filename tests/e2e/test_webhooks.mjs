@@ -27,25 +27,10 @@ const globex = '0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc';
 const initech = '0x90f79bf6eb2c4f870365e785982e1f101e93b906';
 const SECRET_C = 'whsec_dGhpcyBpcyBpbml0ZWNoJ3Mga2V5IQ==';
 
-async function startReceiver(work) {
-  const port = await rig.freePort();
-  const secrets = path.join(work, 'secrets.json');
-  fs.writeFileSync(secrets, JSON.stringify({ '/acme': SECRET_A, '/globex': SECRET_B, '/initech': SECRET_C }));
-  const proc = spawn('python3', [path.join(rig.e2eDir, 'receiver.py'), String(port), secrets], { stdio: 'inherit' });
-  rig.onCleanup(() => proc.kill('SIGKILL'));
-  const base = `http://127.0.0.1:${port}`;
-  await rig.waitFor('receiver', async () => (await fetch(base + '/_records')).ok, 10000);
-  return {
-    base,
-    records: async () => (await fetch(base + '/_records')).json(),
-    control: (c) => fetch(base + '/_control', { method: 'POST', body: JSON.stringify(c) }),
-  };
-}
-
 async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-hooks-'));
   rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
-  const [pg, node, recv] = await Promise.all([rig.startPostgres(), rig.startAnvil(), startReceiver(work)]);
+  const [pg, node, recv] = await Promise.all([rig.startPostgres(), rig.startAnvil(), rig.startReceiver(work, { '/acme': SECRET_A, '/globex': SECRET_B, '/initech': SECRET_C })]);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });
   const schedule = [0, 1, 1, 1, 1, 1, 1];

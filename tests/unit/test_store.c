@@ -86,8 +86,50 @@ int main(void)
 	ASSERT_EQ_INT(99, out[2].block_number);
 	uint64_t depth = 0;
 	int64_t oldest = 0;
-	ASSERT_EQ_INT(0, store_outbox_stats(s, &depth, &oldest));
+	ASSERT_EQ_INT(0, store_outbox_stats(s, NULL, &depth, &oldest));
 	ASSERT_EQ_INT(3, depth);
+	/* per chain: one entry of another chain is counted apart */
+	b = store_batch_create(s);
+	pw_payment other = make_payment(7, 0);
+	snprintf(other.chain, sizeof(other.chain), "other");
+	other.confirmed_at_ms = 1234;
+	store_batch_put_outbox(b, &other);
+	ASSERT_EQ_INT(0, store_batch_commit(b));
+	store_batch_destroy(b);
+	ASSERT_EQ_INT(0, store_outbox_stats(s, "other", &depth, &oldest));
+	ASSERT_EQ_INT(1, depth);
+	ASSERT_EQ_INT(1234, oldest);
+	ASSERT_EQ_INT(0, store_outbox_stats(s, "local", &depth, &oldest));
+	ASSERT_EQ_INT(3, depth);
+	ASSERT_EQ_INT(0, store_outbox_stats(s, "none", &depth, &oldest));
+	ASSERT_EQ_INT(0, depth);
+
+	/* chain state: round trip, per chain, and versioned */
+	store_chain_state st, st_got;
+	ASSERT_EQ_INT(PW_ENOTFOUND, store_get_state(s, "local", &st_got));
+	memset(&st, 0, sizeof(st));
+	st.head = 123456789;
+	st.head_time = 1700000012;
+	st.finalized = -1;
+	snprintf(st.endpoint, sizeof(st.endpoint), "ws://127.0.0.1:8545/");
+	st.reorgs = 2;
+	st.last_reorg_depth = 3;
+	st.last_reorg_ms = 1700000000123;
+	st.updated_ms = 1700000000456;
+	ASSERT_EQ_INT(0, store_put_state(s, "local", &st));
+	ASSERT_EQ_INT(0, store_get_state(s, "local", &st_got));
+	CHECK(memcmp(&st, &st_got, sizeof(st)) == 0);
+	ASSERT_EQ_INT(PW_ENOTFOUND, store_get_state(s, "other", &st_got));
+
+	/* a read-only instance opened while the writer has the DB open (what
+	 * `paywatch status` does beside `paywatch run`) sees the committed data */
+	store *ro = NULL;
+	ASSERT_EQ_INT(0, store_open(dir, true, &ro, err, sizeof(err)));
+	ASSERT_EQ_INT(0, store_get_checkpoint(ro, "local", &ckpt));
+	ASSERT_EQ_INT(42, ckpt);
+	ASSERT_EQ_INT(0, store_get_state(ro, "local", &st_got));
+	ASSERT_EQ_INT(123456789, st_got.head);
+	store_close(ro);
 	store_close(s);
 
 	/* read-only open works beside nothing else and sees the data */

@@ -40,7 +40,7 @@ static size_t outbox_count(store *s)
 {
 	uint64_t depth;
 	int64_t oldest;
-	store_outbox_stats(s, &depth, &oldest);
+	store_outbox_stats(s, NULL, &depth, &oldest);
 	return (size_t)depth;
 }
 

@@ -106,11 +106,18 @@ export async function startPostgres() {
 export async function startAnvil(extraArgs = []) {
   const bin = path.join(e2eDir, 'node_modules', '.bin', 'anvil');
   const port = await freePort();
+  // anvil keeps old states under $HOME/.foundry/anvil/tmp and leaves them
+  // behind when killed: give each anvil a HOME that cleanup removes
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-anvil-home-'));
   const proc = spawn(bin, ['--host', '127.0.0.1', '--port', String(port), '--silent', ...extraArgs],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOME: home } });
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr += d; });
-  onCleanup(() => { proc.kill('SIGKILL'); });
+  onCleanup(async () => {
+    proc.kill('SIGKILL');
+    await new Promise((r) => (proc.exitCode !== null || proc.signalCode ? r() : proc.on('exit', r)));
+    fs.rmSync(home, { recursive: true, force: true });
+  });
   const node = { port, proc, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}` };
   let id = 0;
   node.rpc = async (method, params = []) => {
@@ -224,6 +231,24 @@ export function startPaywatch(bin, args, env = {}, logFile = null) {
   p.done = new Promise((resolve) => proc.on('exit', (code, signal) => { p.exited = { code, signal }; resolve(p.exited); }));
   onCleanup(() => { if (!p.exited) proc.kill('SIGKILL'); });
   return p;
+}
+
+// ---------------------------------------------------------------- webhooks
+// startReceiver: receiver.py (a real HTTP server verifying signatures with
+// its own hmac code) on a free loopback port; secrets maps path -> whsec_.
+export async function startReceiver(work, secrets) {
+  const port = await freePort();
+  const file = path.join(work, 'receiver-secrets.json');
+  fs.writeFileSync(file, JSON.stringify(secrets));
+  const proc = spawn('python3', [path.join(e2eDir, 'receiver.py'), String(port), file], { stdio: 'inherit' });
+  onCleanup(() => proc.kill('SIGKILL'));
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor('receiver', async () => (await fetch(base + '/_records')).ok, 10000);
+  return {
+    base,
+    records: async () => (await fetch(base + '/_records')).json(),
+    control: (c) => fetch(base + '/_control', { method: 'POST', body: JSON.stringify(c) }),
+  };
 }
 
 // ---------------------------------------------------------------- checks

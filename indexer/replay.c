@@ -1,0 +1,804 @@
+/* replay.c: `paywatch replay`. The range is fetched by the ingest machinery
+ * in replay mode (ranges in flight, adaptive size, failover); each fetched
+ * range is reconciled with the Postgres rows of the same blocks, in block
+ * order, and written in one transaction. Memory is bounded by the ranges in
+ * flight, never by the length of the replay. */
+#include "replay.h"
+#include "config.h"
+#include "clock.h"
+#include "eip55.h"
+#include "hex.h"
+#include "ingest.h"
+#include "log.h"
+#include "matcher.h"
+#include "migrate.h"
+#include "parse.h"
+#include "postgres.h"
+#include "pw_error.h"
+#include "uint256.h"
+
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char replay_help[] =
+	"usage: paywatch replay -c FILE --chain NAME --from N --to M [options]\n"
+	"\n"
+	"Fetches blocks N..M of chain NAME from its node again (several eth_getLogs in\n"
+	"flight, adaptive range size, failover across ws_urls), matches the transfers\n"
+	"against the merchant addresses of FILE, and reconciles Postgres with them:\n"
+	"  present     found on chain and in Postgres, equal: nothing to do\n"
+	"  missing     found on chain, not in Postgres: inserted, with webhook events\n"
+	"              queued (merchants hear of them once)\n"
+	"  reverted    a confirmed row of the range whose block is no longer canonical:\n"
+	"              marked reverted, with a payment.reverted event\n"
+	"  differing   a row whose columns differ from the chain, or a row of a\n"
+	"              watched address on a canonical block with no such transfer:\n"
+	"              reported; with --fix set to the chain's values (or reverted)\n"
+	"Rows of addresses or tokens no longer in FILE are left alone and counted.\n"
+	"Blocks above the confirmed height (head - confirmations + 1, or the node's\n"
+	"finalized/safe block) are not replayed: the range is clipped and says so.\n"
+	"Safe beside `paywatch run` on the same config: it needs no RocksDB, and\n"
+	"every write is idempotent (payment identity, deterministic event ids).\n"
+	"\n"
+	"options:\n"
+	"  --dry-run        report only; change nothing\n"
+	"  --no-webhooks    insert and revert without queuing webhook events\n"
+	"  --merchant ID    only this merchant's addresses and rows\n"
+	"  --address ADDR   only this address (0x + 40 hex digits, EIP-55 checked)\n"
+	"  --fix            also fix differing rows (no webhook events for fixes)\n"
+	"  --json           print the summary as one JSON object on stdout\n"
+	"\n"
+	"Progress goes to stderr: a bar on a terminal, else a line every 5 s.\n"
+	"Ctrl-C stops after the range in hand and reports the last block completed;\n"
+	"resume with --from that block + 1.\n"
+	"Exit codes: 0 the range (as clipped) was fully reconciled, 1 a failure or\n"
+	"an interruption, 2 bad arguments or config.\n";
+
+#define MAX_DIFF_REPORTS 1000 /* differing rows listed in the summary; all are counted */
+
+typedef struct replay_opts {
+	const char *config_path, *chain, *merchant, *address;
+	uint64_t from, to;
+	bool have_from, have_to, dry_run, no_webhooks, fix, json, help;
+} replay_opts;
+
+typedef struct diff_report {
+	uint64_t block_number;
+	uint32_t log_index;
+	uint8_t block_hash[PW_HASH_LEN];
+	char fields[160]; /* comma-separated column names, or "not on chain" */
+	bool fixed;
+} diff_report;
+
+typedef struct replay {
+	const pw_config *cfg;
+	const replay_opts *o;
+	size_t ci;
+	const cfg_chain *chain;
+	pg_sink *pg;
+	matcher *m;
+	int merchant_index; /* -1: every merchant */
+	bool have_address;
+	uint8_t address[PW_ADDR_LEN];
+	/* the node and the clip */
+	uint64_t head;
+	int64_t finalized;
+	bool have_confirmed;     /* false: nothing is confirmed yet (young chain) */
+	uint64_t confirmed_height;
+	uint64_t to;             /* the last block to replay, after clipping */
+	bool clipped;
+	bool empty;              /* nothing of the range is confirmed: nothing to replay */
+	bool target_known;
+	uint64_t last_done;      /* the last block reconciled; from - 1 before any */
+	bool any_done;
+	/* counts */
+	uint64_t blocks, logs, found, present, missing, inserted, reverted, already_reverted;
+	uint64_t differing, fixed, unwatched, deliveries;
+	diff_report *diffs;
+	size_t n_diffs;
+	/* progress */
+	bool tty;
+	int64_t start_ms, last_draw_ms;
+} replay;
+
+static atomic_bool g_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&g_stop, true);
+}
+
+static int usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "paywatch replay: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n\n%s", replay_help);
+	return 2;
+}
+
+static int parse_opts(int argc, char **argv, replay_opts *o)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		const char **str = NULL;
+		uint64_t *num = NULL;
+		bool *have = NULL;
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+			o->help = true;
+		else if (strcmp(a, "--dry-run") == 0)
+			o->dry_run = true;
+		else if (strcmp(a, "--no-webhooks") == 0)
+			o->no_webhooks = true;
+		else if (strcmp(a, "--fix") == 0)
+			o->fix = true;
+		else if (strcmp(a, "--json") == 0)
+			o->json = true;
+		else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0)
+			str = &o->config_path;
+		else if (strcmp(a, "--chain") == 0)
+			str = &o->chain;
+		else if (strcmp(a, "--merchant") == 0)
+			str = &o->merchant;
+		else if (strcmp(a, "--address") == 0)
+			str = &o->address;
+		else if (strcmp(a, "--from") == 0)
+			num = &o->from, have = &o->have_from;
+		else if (strcmp(a, "--to") == 0)
+			num = &o->to, have = &o->have_to;
+		else
+			return usage("unknown option or argument: %s", a);
+		if (!str && !num)
+			continue;
+		if (i + 1 >= argc)
+			return usage("%s needs a value", a);
+		const char *v = argv[++i];
+		if (str) {
+			*str = v;
+		} else {
+			if (parse_u64(v, (uint64_t)INT64_MAX, num) < 0) {
+				fprintf(stderr, "paywatch replay: %s must be a block number, not \"%s\"\n\n%s", a, v,
+					replay_help);
+				return 2;
+			}
+			*have = true;
+		}
+	}
+	if (o->help)
+		return 0;
+	if (!o->config_path)
+		return usage("%s", "missing -c FILE");
+	if (!o->chain)
+		return usage("%s", "missing --chain NAME");
+	if (!o->have_from || !o->have_to)
+		return usage("%s", "missing --from N or --to M");
+	if (o->from > o->to) {
+		fprintf(stderr, "paywatch replay: --from %llu is above --to %llu\n", (unsigned long long)o->from,
+			(unsigned long long)o->to);
+		return 2;
+	}
+	return 0;
+}
+
+/* The merchant address set of the replay: the chain's addresses, only the
+ * selected merchant's and/or address when asked. */
+static int build_matcher(replay *rp)
+{
+	int r = matcher_create(64, &rp->m);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < rp->cfg->n_merchants; i++) {
+		const cfg_merchant *mc = &rp->cfg->merchants[i];
+		if (rp->merchant_index >= 0 && (size_t)rp->merchant_index != i)
+			continue;
+		for (size_t j = 0; j < mc->n_addresses; j++) {
+			const cfg_address *a = &mc->addresses[j];
+			if (a->chain_index != rp->ci)
+				continue;
+			if (rp->have_address && memcmp(a->address, rp->address, PW_ADDR_LEN) != 0)
+				continue;
+			if ((r = matcher_add(rp->m, (uint32_t)rp->ci, a->address, (uint32_t)i)) < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* ---- progress ---- */
+
+static void format_duration(char *out, size_t n, double s)
+{
+	if (s < 0 || s > 359999)
+		snprintf(out, n, "--:--");
+	else if (s >= 3600)
+		snprintf(out, n, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
+	else
+		snprintf(out, n, "%d:%02d", (int)s / 60, (int)s % 60);
+}
+
+static void progress(replay *rp, bool force)
+{
+	int64_t now = pw_mono_ms();
+	int64_t every = rp->tty ? 200 : 5000;
+	if (!force && now - rp->last_draw_ms < every)
+		return;
+	rp->last_draw_ms = now;
+	uint64_t total = rp->target_known && !rp->empty ? rp->to - rp->o->from + 1 : 0;
+	double secs = (double)(now - rp->start_ms) / 1000.0;
+	double rate = secs > 0 ? (double)rp->blocks / secs : 0;
+	char eta[24];
+	format_duration(eta, sizeof(eta), rate > 0 ? (double)(total - rp->blocks) / rate : -1);
+	char line[400];
+	if (rp->tty) {
+		char bar[31];
+		size_t fill = total ? (size_t)(30 * rp->blocks / total) : 0;
+		for (size_t i = 0; i < 30; i++)
+			bar[i] = i < fill ? '#' : '.';
+		bar[30] = '\0';
+		snprintf(line, sizeof(line), "[%s] %3d%% %llu/%llu blocks  %.0f blocks/s  %llu payments found  ETA %s",
+			 bar, total ? (int)(100 * rp->blocks / total) : 0, (unsigned long long)rp->blocks,
+			 (unsigned long long)total, rate, (unsigned long long)rp->found, eta);
+		log_status(line);
+	} else {
+		log_emit(LOG_LEVEL_INFO, rp->chain->name, rp->any_done ? (long long)rp->last_done : -1,
+			 "replay: %llu/%llu blocks, %.0f blocks/s, %llu payments found, ETA %s",
+			 (unsigned long long)rp->blocks, (unsigned long long)total, rate, (unsigned long long)rp->found,
+			 eta);
+	}
+}
+
+/* ---- the ingest hooks ---- */
+
+static int on_target(void *arg, uint64_t head, int64_t finalized, uint64_t *ret_to)
+{
+	replay *rp = arg;
+	const cfg_chain *c = rp->chain;
+	rp->head = head;
+	rp->finalized = finalized;
+	if (c->finality[0]) {
+		rp->have_confirmed = finalized >= 0;
+		rp->confirmed_height = finalized >= 0 ? (uint64_t)finalized : 0;
+	} else {
+		/* the tracker's rule: block b is confirmed once head - b + 1 >= confirmations */
+		rp->have_confirmed = head + 1 >= c->confirmations;
+		rp->confirmed_height = rp->have_confirmed ? head + 1 - c->confirmations : 0;
+	}
+	rp->to = rp->o->to;
+	if (!rp->have_confirmed || rp->confirmed_height < rp->to) {
+		rp->clipped = true;
+		rp->empty = !rp->have_confirmed || rp->confirmed_height < rp->o->from;
+		rp->to = rp->empty ? rp->o->from : rp->confirmed_height;
+		char rule[64];
+		if (c->finality[0])
+			snprintf(rule, sizeof(rule), "the node's %s block", c->finality);
+		else
+			snprintf(rule, sizeof(rule), "head %llu, confirmations %u", (unsigned long long)head,
+				 c->confirmations);
+		if (!rp->have_confirmed)
+			log_emit(LOG_LEVEL_WARN, c->name, -1, "replay: no block is confirmed yet (%s): nothing to replay",
+				 rule);
+		else if (rp->empty)
+			log_emit(LOG_LEVEL_WARN, c->name, (long long)rp->confirmed_height,
+				 "replay: the whole range %llu..%llu is above the confirmed height %llu (%s): range "
+				 "clipped to nothing",
+				 (unsigned long long)rp->o->from, (unsigned long long)rp->o->to,
+				 (unsigned long long)rp->confirmed_height, rule);
+		else
+			log_emit(LOG_LEVEL_WARN, c->name, (long long)rp->confirmed_height,
+				 "replay: blocks above the confirmed height %llu (%s) are not replayed: range clipped "
+				 "from %llu..%llu to %llu..%llu",
+				 (unsigned long long)rp->confirmed_height, rule, (unsigned long long)rp->o->from,
+				 (unsigned long long)rp->o->to, (unsigned long long)rp->o->from,
+				 (unsigned long long)rp->to);
+	}
+	rp->target_known = true;
+	*ret_to = rp->to;
+	return rp->empty ? 1 : 0;
+}
+
+static int cmp_identity(const void *a, const void *b)
+{
+	const pw_payment *x = a, *y = b;
+	if (x->block_number != y->block_number)
+		return x->block_number < y->block_number ? -1 : 1;
+	if (x->log_index != y->log_index)
+		return x->log_index < y->log_index ? -1 : 1;
+	return memcmp(x->block_hash, y->block_hash, PW_HASH_LEN);
+}
+
+typedef struct range_rows {
+	pw_payment *rows; /* sorted by identity */
+	size_t n;
+	bool *matched;    /* per row: a found payment has its identity */
+} range_rows;
+
+static void free_ctx(void *ctx)
+{
+	range_rows *rr = ctx;
+	free(rr->rows);
+	free(rr->matched);
+	free(rr);
+}
+
+/* The Postgres rows of the range; the blocks of rows no found payment
+ * explains need their canonical header (is the row's block still there?). */
+static int on_logs(void *arg, uint64_t from, uint64_t to, const pw_payment *found, size_t n, void **ret_ctx,
+		   uint64_t **ret_numbers, size_t *ret_n)
+{
+	replay *rp = arg;
+	range_rows *rr = calloc(1, sizeof(*rr));
+	if (!rr)
+		return PW_ENOMEM;
+	const char *merchant = rp->merchant_index >= 0 ? rp->cfg->merchants[rp->merchant_index].id : NULL;
+	int r = pg_sink_read_payments(rp->pg, rp->chain->name, from, to, merchant, rp->have_address ? rp->address : NULL,
+				      &rr->rows, &rr->n);
+	if (r < 0) {
+		free(rr);
+		return log_error(r, "chain=%s: postgres: %s", rp->chain->name, pg_sink_error(rp->pg));
+	}
+	*ret_ctx = rr;
+	if (rr->n == 0)
+		return 0;
+	qsort(rr->rows, rr->n, sizeof(pw_payment), cmp_identity);
+	rr->matched = calloc(rr->n, sizeof(bool));
+	uint64_t *numbers = malloc(rr->n * sizeof(*numbers));
+	if (!rr->matched || !numbers) {
+		free(numbers);
+		return PW_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const pw_payment *row = bsearch(&found[i], rr->rows, rr->n, sizeof(pw_payment), cmp_identity);
+		if (row)
+			rr->matched[row - rr->rows] = true;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < rr->n; i++) {
+		uint64_t b = rr->rows[i].block_number;
+		if (!rr->matched[i] && (k == 0 || numbers[k - 1] != b))
+			numbers[k++] = b;
+	}
+	*ret_numbers = numbers;
+	*ret_n = k;
+	return 0;
+}
+
+/* Columns of row that differ from the chain's payment p ("" when equal). */
+static void diff_fields(const pw_payment *row, const pw_payment *p, char *out, size_t n)
+{
+	out[0] = '\0';
+	size_t len = 0;
+#define DIFF(cond, name)                                                                      \
+	if (cond)                                                                             \
+		len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s", len ? "," : "", name)
+	DIFF(strcmp(row->chain, p->chain) != 0, "chain");
+	DIFF(row->block_number != p->block_number, "block_number");
+	DIFF(row->block_time != p->block_time, "block_time");
+	DIFF(memcmp(row->tx_hash, p->tx_hash, PW_HASH_LEN) != 0, "tx_hash");
+	DIFF(memcmp(row->token, p->token, PW_ADDR_LEN) != 0, "token_address");
+	DIFF(strcmp(row->token_symbol, p->token_symbol) != 0, "token_symbol");
+	DIFF(row->decimals != p->decimals, "decimals");
+	DIFF(memcmp(row->from, p->from, PW_ADDR_LEN) != 0, "from_address");
+	DIFF(memcmp(row->to, p->to, PW_ADDR_LEN) != 0, "to_address");
+	DIFF(strcmp(row->merchant_id, p->merchant_id) != 0, "merchant_id");
+	DIFF(memcmp(row->amount, p->amount, PW_U256_LEN) != 0, "amount_raw");
+	DIFF(row->status != PW_STATUS_CONFIRMED, "status");
+#undef DIFF
+}
+
+static void report_diff(replay *rp, const pw_payment *row, const char *fields, bool fixed)
+{
+	rp->differing++;
+	char hash[67];
+	hex_encode(row->block_hash, PW_HASH_LEN, hash);
+	log_emit(LOG_LEVEL_WARN, rp->chain->name, (long long)row->block_number,
+		 "replay: row (block %llu, log %u, block hash %s) differs from the chain: %s%s",
+		 (unsigned long long)row->block_number, row->log_index, hash, fields, fixed ? " (fixed)" : "");
+	if (rp->n_diffs == MAX_DIFF_REPORTS)
+		return;
+	if (rp->n_diffs == 0 && !(rp->diffs = malloc(MAX_DIFF_REPORTS * sizeof(diff_report))))
+		return;
+	diff_report *d = &rp->diffs[rp->n_diffs++];
+	d->block_number = row->block_number;
+	d->log_index = row->log_index;
+	memcpy(d->block_hash, row->block_hash, PW_HASH_LEN);
+	snprintf(d->fields, sizeof(d->fields), "%s", fields);
+	d->fixed = fixed;
+}
+
+static const pw_block_ref *find_header(const pw_block_ref *h, size_t n, uint64_t number)
+{
+	for (size_t i = 0; i < n; i++)
+		if (h[i].number == number)
+			return &h[i];
+	return NULL;
+}
+
+/* Is this row's payment one the replay watches (token configured on the
+ * chain, address in the replay's set)? */
+static bool watched(const replay *rp, const pw_payment *row)
+{
+	uint32_t mi;
+	if (!matcher_lookup(rp->m, (uint32_t)rp->ci, row->to, &mi))
+		return false;
+	for (size_t t = 0; t < rp->chain->n_tokens; t++)
+		if (memcmp(rp->chain->tokens[t].address, row->token, PW_ADDR_LEN) == 0)
+			return true;
+	return false;
+}
+
+static int on_range(void *arg, void *ctx, uint64_t from, uint64_t to, pw_payment *found, size_t n,
+		    const pw_block_ref *headers, size_t n_headers, size_t n_logs)
+{
+	replay *rp = arg;
+	range_rows *rr = ctx;
+	int64_t now_ms = pw_wall_ms();
+	/* at most one write per found payment and per row */
+	size_t cap = n + (rr ? rr->n : 0);
+	pw_payment *writes = cap ? malloc(cap * sizeof(*writes)) : NULL;
+	pw_payment **fixes = cap ? malloc(cap * sizeof(*fixes)) : NULL;
+	if (cap && (!writes || !fixes)) {
+		free(writes);
+		free(fixes);
+		return PW_ENOMEM;
+	}
+	size_t n_writes = 0, n_fixes = 0, n_missing = 0, n_fix_reverts = 0;
+	for (size_t i = 0; i < n; i++) {
+		pw_payment *p = &found[i];
+		p->status = PW_STATUS_CONFIRMED;
+		p->confirmations = (uint32_t)(rp->head - p->block_number + 1);
+		p->confirmed_at_ms = now_ms;
+		const pw_payment *row =
+			rr && rr->n ? bsearch(p, rr->rows, rr->n, sizeof(pw_payment), cmp_identity) : NULL;
+		if (!row) {
+			writes[n_writes++] = *p;
+			n_missing++;
+			continue;
+		}
+		char fields[160];
+		diff_fields(row, p, fields, sizeof(fields));
+		if (!fields[0]) {
+			rp->present++;
+			continue;
+		}
+		report_diff(rp, row, fields, rp->o->fix && !rp->o->dry_run);
+		if (rp->o->fix)
+			fixes[n_fixes++] = p;
+	}
+	for (size_t i = 0; rr && i < rr->n; i++) {
+		if (rr->matched[i])
+			continue;
+		pw_payment *row = &rr->rows[i];
+		const pw_block_ref *h = find_header(headers, n_headers, row->block_number);
+		if (!h) { /* asked for in on_logs: its absence is a bug, not a chain state */
+			free(writes);
+			free(fixes);
+			return log_error(PW_EINVAL, "chain=%s: no header fetched for block %llu", rp->chain->name,
+					 (unsigned long long)row->block_number);
+		}
+		bool canonical = memcmp(h->hash, row->block_hash, PW_HASH_LEN) == 0;
+		if (!canonical && row->status == PW_STATUS_REVERTED) {
+			rp->already_reverted++;
+		} else if (!canonical) {
+			char hash[67];
+			hex_encode(row->block_hash, PW_HASH_LEN, hash);
+			log_emit(LOG_LEVEL_WARN, rp->chain->name, (long long)row->block_number,
+				 "replay: row (block %llu, log %u) is of block hash %s, which is no longer canonical: %s",
+				 (unsigned long long)row->block_number, row->log_index, hash,
+				 rp->o->dry_run ? "would mark it reverted" : "marking it reverted");
+			row->status = PW_STATUS_REVERTED;
+			writes[n_writes++] = *row;
+			rp->reverted += rp->o->dry_run;
+		} else if (!watched(rp, row)) {
+			rp->unwatched++; /* an address or token removed from the config: not ours to judge */
+		} else if (row->status == PW_STATUS_REVERTED) {
+			rp->already_reverted++; /* reverted by an operator or an earlier --fix: left alone */
+		} else {
+			bool fix = rp->o->fix && !rp->o->dry_run;
+			report_diff(rp, row, "not on chain (no such transfer to a watched address in this block)", fix);
+			if (rp->o->fix) {
+				row->status = PW_STATUS_REVERTED;
+				writes[n_writes++] = *row;
+				n_fix_reverts++;
+			}
+		}
+	}
+	rp->missing += n_missing;
+	int r = 0;
+	if (!rp->o->dry_run) {
+		pg_write_result res = { 0 };
+		if (n_writes && (r = pg_sink_write_payments(rp->pg, writes, n_writes, &res)) < 0)
+			log_error(r, "chain=%s: postgres: %s", rp->chain->name, pg_sink_error(rp->pg));
+		for (size_t i = 0; r == 0 && i < n_fixes; i++) {
+			size_t updated = 0;
+			if ((r = pg_sink_fix_payment(rp->pg, fixes[i], &updated)) < 0)
+				log_error(r, "chain=%s: postgres: %s", rp->chain->name, pg_sink_error(rp->pg));
+			rp->fixed += updated;
+		}
+		/* a row inserted meanwhile (by `run`) counts as present */
+		rp->inserted += res.inserted;
+		rp->present += res.present;
+		/* rows --fix reverted (not on chain) are fixes, not reorg victims */
+		size_t fix_reverts = res.reverted < n_fix_reverts ? res.reverted : n_fix_reverts;
+		rp->reverted += res.reverted - fix_reverts;
+		rp->fixed += fix_reverts;
+		rp->deliveries += res.deliveries;
+	}
+	free(writes);
+	free(fixes);
+	if (r < 0)
+		return r;
+	log_emit(LOG_LEVEL_DEBUG, rp->chain->name, (long long)to, "replayed [%llu, %llu]: %zu logs, %zu payments",
+		 (unsigned long long)from, (unsigned long long)to, n_logs, n);
+	rp->blocks += to - from + 1;
+	rp->logs += n_logs;
+	rp->found += n;
+	rp->last_done = to;
+	rp->any_done = true;
+	progress(rp, false);
+	return 0;
+}
+
+/* ---- summary ---- */
+
+static void print_json(const replay *rp, const char *outcome, int64_t elapsed_ms)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "chain", rp->chain->name);
+	cJSON_AddStringToObject(o, "outcome", outcome);
+	cJSON_AddNumberToObject(o, "requested_from", (double)rp->o->from);
+	cJSON_AddNumberToObject(o, "requested_to", (double)rp->o->to);
+	if (rp->target_known) {
+		cJSON_AddNumberToObject(o, "head", (double)rp->head);
+		if (rp->have_confirmed)
+			cJSON_AddNumberToObject(o, "confirmed_height", (double)rp->confirmed_height);
+		else
+			cJSON_AddNullToObject(o, "confirmed_height");
+		cJSON_AddBoolToObject(o, "clipped", rp->clipped);
+		if (!rp->empty)
+			cJSON_AddNumberToObject(o, "replay_to", (double)rp->to);
+		else
+			cJSON_AddNullToObject(o, "replay_to");
+	}
+	if (rp->any_done)
+		cJSON_AddNumberToObject(o, "last_block_completed", (double)rp->last_done);
+	else
+		cJSON_AddNullToObject(o, "last_block_completed");
+	cJSON_AddBoolToObject(o, "dry_run", rp->o->dry_run);
+	cJSON_AddBoolToObject(o, "webhooks", !rp->o->no_webhooks);
+	cJSON_AddNumberToObject(o, "blocks", (double)rp->blocks);
+	cJSON_AddNumberToObject(o, "logs", (double)rp->logs);
+	cJSON_AddNumberToObject(o, "payments_found", (double)rp->found);
+	cJSON_AddNumberToObject(o, "present", (double)rp->present);
+	cJSON_AddNumberToObject(o, "missing", (double)rp->missing);
+	cJSON_AddNumberToObject(o, "inserted", (double)rp->inserted);
+	cJSON_AddNumberToObject(o, "reverted", (double)rp->reverted);
+	cJSON_AddNumberToObject(o, "already_reverted", (double)rp->already_reverted);
+	cJSON_AddNumberToObject(o, "differing", (double)rp->differing);
+	cJSON_AddNumberToObject(o, "fixed", (double)rp->fixed);
+	cJSON_AddNumberToObject(o, "unwatched_rows", (double)rp->unwatched);
+	cJSON_AddNumberToObject(o, "webhook_deliveries_queued", (double)rp->deliveries);
+	cJSON *arr = cJSON_AddArrayToObject(o, "differences");
+	for (size_t i = 0; i < rp->n_diffs; i++) {
+		const diff_report *d = &rp->diffs[i];
+		char hash[67];
+		hex_encode(d->block_hash, PW_HASH_LEN, hash);
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddNumberToObject(e, "block_number", (double)d->block_number);
+		cJSON_AddNumberToObject(e, "log_index", d->log_index);
+		cJSON_AddStringToObject(e, "block_hash", hash);
+		cJSON_AddStringToObject(e, "fields", d->fields);
+		cJSON_AddBoolToObject(e, "fixed", d->fixed);
+		cJSON_AddItemToArray(arr, e);
+	}
+	cJSON_AddNumberToObject(o, "elapsed_ms", (double)elapsed_ms);
+	char *text = cJSON_PrintUnformatted(o);
+	if (text)
+		printf("%s\n", text);
+	free(text);
+	cJSON_Delete(o);
+}
+
+static void print_table(const replay *rp, const char *outcome, int64_t elapsed_ms)
+{
+	const char *would = rp->o->dry_run ? " (dry run: nothing written)" : "";
+	printf("replay of %s blocks %llu..%llu: %s%s\n", rp->chain->name, (unsigned long long)rp->o->from,
+	       (unsigned long long)rp->o->to, outcome, would);
+	if (rp->target_known && rp->clipped) {
+		if (rp->have_confirmed)
+			printf("  clipped at the confirmed height %llu (node head %llu): blocks %llu..%llu not replayed\n",
+			       (unsigned long long)rp->confirmed_height, (unsigned long long)rp->head,
+			       (unsigned long long)(rp->empty ? rp->o->from : rp->to + 1),
+			       (unsigned long long)rp->o->to);
+		else
+			printf("  no block is confirmed yet (node head %llu): nothing replayed\n",
+			       (unsigned long long)rp->head);
+	}
+	if (rp->any_done)
+		printf("  last block completed         %llu\n", (unsigned long long)rp->last_done);
+	else
+		printf("  last block completed         none\n");
+	printf("  blocks reconciled            %llu\n", (unsigned long long)rp->blocks);
+	printf("  Transfer logs                %llu\n", (unsigned long long)rp->logs);
+	printf("  payments found on chain      %llu\n", (unsigned long long)rp->found);
+	printf("    already in Postgres        %llu\n", (unsigned long long)rp->present);
+	printf("    missing                    %llu%s\n", (unsigned long long)rp->missing,
+	       rp->o->dry_run ? " (would be inserted)" : "");
+	if (!rp->o->dry_run)
+		printf("    inserted                   %llu\n", (unsigned long long)rp->inserted);
+	printf("  rows not canonical, reverted %llu%s\n", (unsigned long long)rp->reverted,
+	       rp->o->dry_run ? " (would be)" : "");
+	printf("  rows already reverted        %llu\n", (unsigned long long)rp->already_reverted);
+	printf("  rows differing from chain    %llu (fixed %llu%s)\n", (unsigned long long)rp->differing,
+	       (unsigned long long)rp->fixed, rp->o->fix ? "" : "; --fix fixes them");
+	printf("  rows of unwatched addresses  %llu (left alone)\n", (unsigned long long)rp->unwatched);
+	printf("  webhook deliveries queued    %llu%s\n", (unsigned long long)rp->deliveries,
+	       rp->o->no_webhooks ? " (--no-webhooks)" : "");
+	double secs = (double)elapsed_ms / 1000.0;
+	printf("  elapsed                      %.1f s (%.0f blocks/s)\n", secs, secs > 0 ? (double)rp->blocks / secs : 0);
+	for (size_t i = 0; i < rp->n_diffs; i++) {
+		char hash[67];
+		hex_encode(rp->diffs[i].block_hash, PW_HASH_LEN, hash);
+		printf("  differs: block %llu log %u hash %s: %s%s\n", (unsigned long long)rp->diffs[i].block_number,
+		       rp->diffs[i].log_index, hash, rp->diffs[i].fields, rp->diffs[i].fixed ? " (fixed)" : "");
+	}
+	if (rp->differing > rp->n_diffs)
+		printf("  ... and %llu more differing rows (see the log)\n",
+		       (unsigned long long)(rp->differing - rp->n_diffs));
+}
+
+/* ---- setup ---- */
+
+static int resolve_filters(replay *rp)
+{
+	const replay_opts *o = rp->o;
+	rp->merchant_index = -1;
+	if (o->merchant) {
+		for (size_t i = 0; i < rp->cfg->n_merchants; i++)
+			if (strcmp(rp->cfg->merchants[i].id, o->merchant) == 0)
+				rp->merchant_index = (int)i;
+		if (rp->merchant_index < 0) {
+			fprintf(stderr, "paywatch replay: --merchant %s: no such merchant in %s\n", o->merchant,
+				o->config_path);
+			return 2;
+		}
+	}
+	if (o->address) {
+		int r = eip55_parse(o->address, rp->address);
+		if (r < 0) {
+			fprintf(stderr, "paywatch replay: --address %s: %s\n", o->address,
+				r == PW_ECHECKSUM ? "bad EIP-55 checksum" : "not 0x + 40 hex digits");
+			return 2;
+		}
+		rp->have_address = true;
+	}
+	if (build_matcher(rp) < 0) {
+		fprintf(stderr, "paywatch replay: out of memory\n");
+		return 1;
+	}
+	if (o->address && matcher_count(rp->m) == 0) {
+		fprintf(stderr, "paywatch replay: --address %s is not a merchant address on chain %s%s%s in %s\n",
+			o->address, rp->chain->name, o->merchant ? " of merchant " : "", o->merchant ? o->merchant : "",
+			o->config_path);
+		return 2;
+	}
+	return 0;
+}
+
+static int open_postgres(replay *rp)
+{
+	char err[512];
+	int r = pg_sink_connect(rp->cfg->pg_dsn, &rp->pg, err, sizeof(err));
+	if (r < 0)
+		return log_error(r, "postgres: cannot connect: %s", err);
+	size_t missing = 0;
+	if ((r = pg_sink_count_missing_migrations(rp->pg, schema_migrations, &missing)) < 0)
+		return log_error(r, "postgres: %s", pg_sink_error(rp->pg));
+	if (missing)
+		return log_error(PW_EDB, "postgres: %zu schema migration(s) missing: run `paywatch migrate -c %s` first",
+				 missing, rp->o->config_path);
+	if (rp->o->dry_run)
+		return 0;
+	/* newly added merchants, addresses and endpoints must exist for their events */
+	if ((r = migrate_sync_merchants(rp->pg, rp->cfg)) < 0)
+		return log_error(r, "postgres: cannot mirror the merchants: %s", pg_sink_error(rp->pg));
+	if (rp->o->no_webhooks && (r = pg_sink_set_webhooks(rp->pg, false)) < 0)
+		return log_error(r, "postgres: %s", pg_sink_error(rp->pg));
+	return 0;
+}
+
+static int replay_run(const pw_config *cfg, const replay_opts *o)
+{
+	replay rp;
+	memset(&rp, 0, sizeof(rp));
+	rp.cfg = cfg;
+	rp.o = o;
+	int ci = config_find_chain(cfg, o->chain);
+	if (ci < 0) {
+		fprintf(stderr, "paywatch replay: --chain %s: no such chain in %s\n", o->chain, o->config_path);
+		return 2;
+	}
+	rp.ci = (size_t)ci;
+	rp.chain = &cfg->chains[ci];
+	rp.last_done = o->from ? o->from - 1 : 0;
+	int rc = resolve_filters(&rp);
+	if (rc)
+		goto out;
+	rc = 1;
+	if (open_postgres(&rp) < 0)
+		goto out;
+
+	atomic_store(&g_stop, false);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	rp.tty = isatty(STDERR_FILENO) == 1;
+	rp.start_ms = rp.last_draw_ms = pw_mono_ms();
+	log_emit(LOG_LEVEL_INFO, rp.chain->name, (long long)o->from,
+		 "replay: blocks %llu..%llu, %zu watched address(es)%s%s%s", (unsigned long long)o->from,
+		 (unsigned long long)o->to, matcher_count(rp.m), o->dry_run ? ", dry run" : "",
+		 o->no_webhooks ? ", no webhooks" : "", o->fix ? ", fixing differences" : "");
+
+	ingest_replay hooks = { .from = o->from, .to = o->to, .arg = &rp, .on_target = on_target,
+				.on_logs = on_logs, .on_range = on_range, .free_ctx = free_ctx };
+	ingest_params params = { .cfg = cfg, .chain_index = rp.ci, .ops = &evm_chain_ops, .st = NULL, .m = rp.m,
+				 .replay = &hooks, .stop = &g_stop };
+	int r = ingest_run(&params);
+	bool interrupted = atomic_load(&g_stop);
+	bool complete = r == 0 && !interrupted && rp.target_known;
+	if (rp.tty) {
+		progress(&rp, true);
+		log_status(NULL);
+		fputc('\n', stderr);
+	}
+	const char *outcome = complete ? "complete" : interrupted ? "interrupted" : "failed";
+	if (!complete) {
+		char last[32] = "none";
+		if (rp.any_done)
+			snprintf(last, sizeof(last), "%llu", (unsigned long long)rp.last_done);
+		log_emit(LOG_LEVEL_WARN, rp.chain->name, rp.any_done ? (long long)rp.last_done : -1,
+			 "replay %s; last block completed: %s; resume with --from %llu", outcome, last,
+			 (unsigned long long)(rp.any_done ? rp.last_done + 1 : o->from));
+	}
+	int64_t elapsed = pw_mono_ms() - rp.start_ms;
+	if (o->json)
+		print_json(&rp, outcome, elapsed);
+	else
+		print_table(&rp, outcome, elapsed);
+	rc = complete ? 0 : 1;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+out:
+	pg_sink_close(rp.pg);
+	matcher_destroy(rp.m);
+	free(rp.diffs);
+	return rc;
+}
+
+int replay_cli(int argc, char **argv)
+{
+	replay_opts o;
+	memset(&o, 0, sizeof(o));
+	int rc = parse_opts(argc, argv, &o);
+	if (rc)
+		return rc;
+	if (o.help) {
+		fputs(replay_help, stdout);
+		return 0;
+	}
+	pw_config *cfg;
+	char err[1024];
+	if (config_load(o.config_path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "paywatch: config %s: %s\n", o.config_path, err);
+		return 2;
+	}
+	rc = replay_run(cfg, &o);
+	config_destroy(cfg);
+	return rc;
+}

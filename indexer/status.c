@@ -1,0 +1,423 @@
+/* status.c: `paywatch status`. Chain figures come from the RocksDB that
+ * `paywatch run` writes (opened read-only: a consistent view as of the
+ * open, taken beside the running writer) and the state record run keeps per
+ * chain (head, finalized, endpoint, last reorg); webhook figures come from
+ * Postgres. */
+#include "status.h"
+#include "clock.h"
+#include "config.h"
+#include "pw_error.h"
+#include "store.h"
+#include "webhook.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static const char status_help[] =
+	"usage: paywatch status -c FILE [--json]\n"
+	"\n"
+	"Per chain (from data_dir's RocksDB, read-only, so `paywatch run` may be running):\n"
+	"  node head and its time, finalized block (finality mode), checkpoint (last block\n"
+	"  processed), confirmed height (payments up to it are confirmed), lag behind the\n"
+	"  head in blocks and seconds, pending payments, outbox depth and the age of its\n"
+	"  oldest entry (payments not yet in Postgres), last reorg (depth, time), the\n"
+	"  endpoint in use, and how long ago `paywatch run` last recorded any of it.\n"
+	"Per merchant webhook endpoint (from Postgres): deliveries due now, pending,\n"
+	"failed for good, and the last error. Endpoints are shown by host only (paths\n"
+	"may carry tokens).\n"
+	"\n"
+	"--json prints one JSON object on stdout (unknown values are null).\n"
+	"Exit codes: 0, 1 when RocksDB or Postgres could not be read (the rest is still\n"
+	"printed), 2 bad arguments or config.\n";
+
+typedef struct chain_status {
+	const cfg_chain *c;
+	bool indexed;            /* a checkpoint exists */
+	uint64_t checkpoint;
+	bool have_state;
+	store_chain_state st;
+	bool have_confirmed;
+	uint64_t confirmed_height;
+	int64_t checkpoint_time; /* unix s of the checkpoint block, -1 unknown */
+	uint64_t pending;
+	uint64_t outbox_depth;
+	int64_t outbox_oldest_ms;
+	char error[256];
+} chain_status;
+
+static int count_one(const pw_payment *p, void *arg)
+{
+	(void)p;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+static void read_chain(store *s, const cfg_chain *c, chain_status *cs)
+{
+	memset(cs, 0, sizeof(*cs));
+	cs->c = c;
+	cs->checkpoint_time = -1;
+	int r = store_get_checkpoint(s, c->name, &cs->checkpoint);
+	cs->indexed = r == 0;
+	if (r < 0 && r != PW_ENOTFOUND)
+		snprintf(cs->error, sizeof(cs->error), "checkpoint unreadable: %s", pw_strerror(r));
+	r = store_get_state(s, c->name, &cs->st);
+	cs->have_state = r == 0;
+	if (r < 0 && r != PW_ENOTFOUND)
+		snprintf(cs->error, sizeof(cs->error), "chain state unreadable: %s", pw_strerror(r));
+	if (cs->indexed) {
+		pw_block_ref h;
+		if (store_get_header(s, c->name, cs->checkpoint, &h) == 0)
+			cs->checkpoint_time = h.time;
+		/* a head learnt from eth_blockNumber carries no time: the window
+		 * has it once the head is indexed */
+		if (cs->have_state && cs->st.head_time < 0 && store_get_header(s, c->name, cs->st.head, &h) == 0)
+			cs->st.head_time = h.time;
+		if (c->finality[0]) {
+			/* run confirms up to the finalized block it has processed */
+			if (cs->have_state && cs->st.finalized >= 0) {
+				cs->have_confirmed = true;
+				cs->confirmed_height = (uint64_t)cs->st.finalized < cs->checkpoint ? (uint64_t)cs->st.finalized
+												  : cs->checkpoint;
+			}
+		} else if (cs->checkpoint + 1 >= c->confirmations) {
+			/* the tracker's rule: block b is confirmed once checkpoint - b + 1 >= confirmations */
+			cs->have_confirmed = true;
+			cs->confirmed_height = cs->checkpoint + 1 - c->confirmations;
+		}
+	}
+	if ((r = store_scan_payments(s, STORE_PENDING, c->name, 0, UINT64_MAX, count_one, &cs->pending)) < 0 ||
+	    (r = store_outbox_stats(s, c->name, &cs->outbox_depth, &cs->outbox_oldest_ms)) < 0)
+		snprintf(cs->error, sizeof(cs->error), "RocksDB read failed: %s", pw_strerror(r));
+}
+
+static void iso_time(int64_t unix_ms, char *out, size_t n)
+{
+	time_t t = (time_t)(unix_ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* JSON helpers: a number, or null when unknown. */
+static void add_num(cJSON *o, const char *k, bool known, double v)
+{
+	if (known)
+		cJSON_AddNumberToObject(o, k, v);
+	else
+		cJSON_AddNullToObject(o, k);
+}
+
+static void add_time(cJSON *o, const char *k, bool known, int64_t unix_ms)
+{
+	char buf[32];
+	if (!known) {
+		cJSON_AddNullToObject(o, k);
+		return;
+	}
+	iso_time(unix_ms, buf, sizeof(buf));
+	cJSON_AddStringToObject(o, k, buf);
+}
+
+typedef struct chain_figures {
+	bool lag_known, lag_s_known, head_known;
+	int64_t lag_blocks, lag_s;
+	double state_age_s;
+} chain_figures;
+
+static chain_figures figures(const chain_status *cs, int64_t now_ms)
+{
+	chain_figures f = { 0 };
+	f.head_known = cs->have_state && cs->st.updated_ms > 0 && (cs->st.head > 0 || cs->indexed);
+	f.lag_known = f.head_known && cs->indexed;
+	f.lag_blocks = f.lag_known ? (int64_t)cs->st.head - (int64_t)cs->checkpoint : 0;
+	if (f.lag_known && f.lag_blocks <= 0) {
+		f.lag_s_known = true; /* at the head: no lag */
+		f.lag_s = 0;
+	} else if (f.lag_known && cs->st.head_time >= 0 && cs->checkpoint_time >= 0) {
+		f.lag_s_known = true;
+		f.lag_s = cs->st.head_time - cs->checkpoint_time;
+	}
+	f.state_age_s = cs->have_state ? (double)(now_ms - cs->st.updated_ms) / 1000.0 : 0;
+	return f;
+}
+
+static cJSON *chain_json(const chain_status *cs, int64_t now_ms)
+{
+	chain_figures f = figures(cs, now_ms);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", cs->c->name);
+	cJSON_AddNumberToObject(o, "chain_id", (double)cs->c->chain_id);
+	if (cs->have_state && cs->st.endpoint[0])
+		cJSON_AddStringToObject(o, "endpoint", cs->st.endpoint);
+	else
+		cJSON_AddNullToObject(o, "endpoint");
+	add_time(o, "state_updated_at", cs->have_state, cs->st.updated_ms);
+	add_num(o, "state_age_s", cs->have_state, f.state_age_s);
+	add_num(o, "head", f.head_known, (double)cs->st.head);
+	add_time(o, "head_time", f.head_known && cs->st.head_time >= 0, cs->st.head_time * 1000);
+	if (cs->c->finality[0])
+		cJSON_AddStringToObject(o, "finality", cs->c->finality);
+	else
+		cJSON_AddNumberToObject(o, "confirmations", cs->c->confirmations);
+	add_num(o, "finalized", cs->have_state && cs->st.finalized >= 0, (double)cs->st.finalized);
+	add_num(o, "checkpoint", cs->indexed, (double)cs->checkpoint);
+	add_num(o, "confirmed_height", cs->have_confirmed, (double)cs->confirmed_height);
+	add_num(o, "lag_blocks", f.lag_known, (double)f.lag_blocks);
+	add_num(o, "lag_seconds", f.lag_s_known, (double)f.lag_s);
+	cJSON_AddNumberToObject(o, "pending_payments", (double)cs->pending);
+	cJSON_AddNumberToObject(o, "outbox_depth", (double)cs->outbox_depth);
+	add_num(o, "outbox_oldest_age_s", cs->outbox_depth > 0,
+		(double)(now_ms - cs->outbox_oldest_ms) / 1000.0);
+	if (cs->have_state && cs->st.last_reorg_ms > 0) {
+		cJSON *rg = cJSON_AddObjectToObject(o, "last_reorg");
+		cJSON_AddNumberToObject(rg, "depth", (double)cs->st.last_reorg_depth);
+		add_time(rg, "at", true, cs->st.last_reorg_ms);
+		cJSON_AddNumberToObject(rg, "reorgs_since_start", (double)cs->st.reorgs);
+	} else {
+		cJSON_AddNullToObject(o, "last_reorg");
+	}
+	if (cs->error[0])
+		cJSON_AddStringToObject(o, "error", cs->error);
+	return o;
+}
+
+static void chain_text(const chain_status *cs, int64_t now_ms)
+{
+	chain_figures f = figures(cs, now_ms);
+	char buf[64];
+	printf("chain %s (chain id %llu)\n", cs->c->name, (unsigned long long)cs->c->chain_id);
+	if (cs->error[0])
+		printf("  error              %s\n", cs->error);
+	if (!cs->have_state) {
+		printf("  run state          none recorded (`paywatch run` has not run with this version)\n");
+	} else {
+		iso_time(cs->st.updated_ms, buf, sizeof(buf));
+		printf("  endpoint in use    %s\n", cs->st.endpoint[0] ? cs->st.endpoint : "none (disconnected)");
+		printf("  recorded           %s (%.1f s ago)\n", buf, f.state_age_s);
+	}
+	if (f.head_known) {
+		if (cs->st.head_time >= 0)
+			iso_time(cs->st.head_time * 1000, buf, sizeof(buf));
+		printf("  node head          %llu%s%s%s\n", (unsigned long long)cs->st.head, cs->st.head_time >= 0 ? " (" : "",
+		       cs->st.head_time >= 0 ? buf : "", cs->st.head_time >= 0 ? ")" : "");
+	} else {
+		printf("  node head          unknown\n");
+	}
+	if (cs->c->finality[0]) {
+		if (cs->have_state && cs->st.finalized >= 0)
+			printf("  %-18s %lld\n", cs->c->finality, (long long)cs->st.finalized);
+		else
+			printf("  %-18s unknown\n", cs->c->finality);
+	}
+	if (cs->indexed)
+		printf("  checkpoint         %llu\n", (unsigned long long)cs->checkpoint);
+	else
+		printf("  checkpoint         none (not indexed yet; starts at %llu)\n", (unsigned long long)cs->c->start_block);
+	if (cs->have_confirmed)
+		printf("  confirmed height   %llu\n", (unsigned long long)cs->confirmed_height);
+	else
+		printf("  confirmed height   none\n");
+	if (f.lag_known && f.lag_s_known)
+		printf("  lag                %lld blocks, %lld s\n", (long long)f.lag_blocks, (long long)f.lag_s);
+	else if (f.lag_known)
+		printf("  lag                %lld blocks\n", (long long)f.lag_blocks);
+	printf("  pending payments   %llu\n", (unsigned long long)cs->pending);
+	if (cs->outbox_depth)
+		printf("  outbox             %llu payment(s) not yet in Postgres, oldest %.1f s\n",
+		       (unsigned long long)cs->outbox_depth, (double)(now_ms - cs->outbox_oldest_ms) / 1000.0);
+	else
+		printf("  outbox             empty\n");
+	if (cs->have_state && cs->st.last_reorg_ms > 0) {
+		iso_time(cs->st.last_reorg_ms, buf, sizeof(buf));
+		printf("  last reorg         depth %llu at %s (%llu since run started)\n",
+		       (unsigned long long)cs->st.last_reorg_depth, buf, (unsigned long long)cs->st.reorgs);
+	} else {
+		printf("  last reorg         none since run started\n");
+	}
+}
+
+static const char endpoints_sql[] =
+	"SELECT e.merchant_id, e.url, e.active, e.disabled_at IS NOT NULL, coalesce(e.disabled_reason, ''),"
+	" count(d.id) FILTER (WHERE d.status = 'pending' AND d.next_attempt_at <= now()),"
+	" count(d.id) FILTER (WHERE d.status = 'pending'),"
+	" count(d.id) FILTER (WHERE d.status = 'failed'),"
+	" count(d.id) FILTER (WHERE d.status = 'delivered'),"
+	" la.err, to_char(la.attempted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	" FROM webhook_endpoints e LEFT JOIN webhook_deliveries d ON d.endpoint_id = e.id"
+	" LEFT JOIN LATERAL (SELECT coalesce(a.error, 'HTTP ' || a.http_status) AS err, a.attempted_at"
+	"   FROM webhook_attempts a JOIN webhook_deliveries d2 ON d2.id = a.delivery_id"
+	"   WHERE d2.endpoint_id = e.id AND (a.error IS NOT NULL OR a.http_status IS NULL"
+	"   OR a.http_status NOT BETWEEN 200 AND 299) ORDER BY a.attempted_at DESC LIMIT 1) la ON true"
+	" GROUP BY e.id, la.err, la.attempted_at ORDER BY e.merchant_id, e.id";
+
+static int read_endpoints(const pw_config *cfg, PGresult **ret, char *err, size_t errlen)
+{
+	PGconn *pg = PQconnectdb(cfg->pg_dsn);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		snprintf(err, errlen, "postgres: %s", PQerrorMessage(pg));
+		PQfinish(pg);
+		return PW_EDB;
+	}
+	PGresult *res = PQexec(pg, endpoints_sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "postgres: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		PQfinish(pg);
+		return PW_EDB;
+	}
+	PQfinish(pg);
+	*ret = res;
+	return 0;
+}
+
+static void trim(char *s)
+{
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = '\0';
+}
+
+static int status_run(const pw_config *cfg, bool json)
+{
+	int rc = 0;
+	int64_t now_ms = pw_wall_ms();
+	char store_err[512] = "";
+	store *s = NULL;
+	struct stat sb;
+	bool no_db = stat(cfg->data_dir, &sb) != 0 && errno == ENOENT;
+	if (no_db)
+		snprintf(store_err, sizeof(store_err), "no RocksDB at %s: `paywatch run` has not started yet", cfg->data_dir);
+	else if (store_open(cfg->data_dir, true, &s, store_err, sizeof(store_err)) < 0)
+		rc = 1;
+	chain_status *cs = calloc(cfg->n_chains, sizeof(*cs));
+	if (!cs) {
+		store_close(s);
+		return 1;
+	}
+	for (size_t i = 0; i < cfg->n_chains; i++) {
+		if (s) {
+			read_chain(s, &cfg->chains[i], &cs[i]);
+			rc |= cs[i].error[0] != 0;
+		} else {
+			cs[i].c = &cfg->chains[i];
+			cs[i].checkpoint_time = -1;
+		}
+	}
+	store_close(s);
+	PGresult *eps = NULL;
+	char pg_err[512] = "";
+	if (read_endpoints(cfg, &eps, pg_err, sizeof(pg_err)) < 0)
+		rc = 1;
+	trim(pg_err);
+
+	if (json) {
+		cJSON *o = cJSON_CreateObject();
+		add_time(o, "at", true, now_ms);
+		cJSON *chains = cJSON_AddArrayToObject(o, "chains");
+		for (size_t i = 0; i < cfg->n_chains; i++)
+			cJSON_AddItemToArray(chains, chain_json(&cs[i], now_ms));
+		cJSON *arr = cJSON_AddArrayToObject(o, "webhook_endpoints");
+		for (int i = 0; eps && i < PQntuples(eps); i++) {
+			char host[256];
+			webhook_url_host(PQgetvalue(eps, i, 1), host, sizeof(host));
+			cJSON *e = cJSON_CreateObject();
+			cJSON_AddStringToObject(e, "merchant_id", PQgetvalue(eps, i, 0));
+			cJSON_AddStringToObject(e, "host", host);
+			cJSON_AddBoolToObject(e, "active", PQgetvalue(eps, i, 2)[0] == 't');
+			cJSON_AddBoolToObject(e, "disabled", PQgetvalue(eps, i, 3)[0] == 't');
+			if (PQgetvalue(eps, i, 3)[0] == 't')
+				cJSON_AddStringToObject(e, "disabled_reason", PQgetvalue(eps, i, 4));
+			cJSON_AddNumberToObject(e, "due", atof(PQgetvalue(eps, i, 5)));
+			cJSON_AddNumberToObject(e, "pending", atof(PQgetvalue(eps, i, 6)));
+			cJSON_AddNumberToObject(e, "failed", atof(PQgetvalue(eps, i, 7)));
+			cJSON_AddNumberToObject(e, "delivered", atof(PQgetvalue(eps, i, 8)));
+			if (PQgetisnull(eps, i, 9)) {
+				cJSON_AddNullToObject(e, "last_error");
+				cJSON_AddNullToObject(e, "last_error_at");
+			} else {
+				cJSON_AddStringToObject(e, "last_error", PQgetvalue(eps, i, 9));
+				cJSON_AddStringToObject(e, "last_error_at", PQgetvalue(eps, i, 10));
+			}
+			cJSON_AddItemToArray(arr, e);
+		}
+		cJSON *errs = cJSON_AddArrayToObject(o, "errors");
+		if (store_err[0])
+			cJSON_AddItemToArray(errs, cJSON_CreateString(store_err));
+		if (pg_err[0])
+			cJSON_AddItemToArray(errs, cJSON_CreateString(pg_err));
+		char *text = cJSON_PrintUnformatted(o);
+		if (text)
+			printf("%s\n", text);
+		free(text);
+		cJSON_Delete(o);
+	} else {
+		if (store_err[0])
+			printf("RocksDB: %s\n", store_err);
+		for (size_t i = 0; i < cfg->n_chains; i++)
+			chain_text(&cs[i], now_ms);
+		printf("webhook endpoints\n");
+		if (pg_err[0])
+			printf("  %s\n", pg_err);
+		else if (PQntuples(eps) == 0)
+			printf("  none\n");
+		else
+			printf("  %-16s %-28s %-9s %6s %8s %7s %10s  %s\n", "MERCHANT", "HOST", "STATE", "DUE", "PENDING",
+			       "FAILED", "DELIVERED", "LAST ERROR");
+		for (int i = 0; eps && i < PQntuples(eps); i++) {
+			char host[256], last[400];
+			webhook_url_host(PQgetvalue(eps, i, 1), host, sizeof(host));
+			const char *state = PQgetvalue(eps, i, 3)[0] == 't' ? "disabled"
+					    : PQgetvalue(eps, i, 2)[0] == 't' ? "active"
+									      : "removed";
+			if (PQgetisnull(eps, i, 9))
+				snprintf(last, sizeof(last), "-");
+			else
+				snprintf(last, sizeof(last), "%s (%s)", PQgetvalue(eps, i, 9), PQgetvalue(eps, i, 10));
+			printf("  %-16s %-28s %-9s %6s %8s %7s %10s  %s\n", PQgetvalue(eps, i, 0), host, state,
+			       PQgetvalue(eps, i, 5), PQgetvalue(eps, i, 6), PQgetvalue(eps, i, 7), PQgetvalue(eps, i, 8),
+			       last);
+		}
+	}
+	PQclear(eps);
+	free(cs);
+	return rc;
+}
+
+int status_cli(int argc, char **argv)
+{
+	const char *path = NULL;
+	bool json = false;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			fputs(status_help, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+			path = argv[++i];
+		} else {
+			fprintf(stderr, "paywatch status: unknown option or argument: %s\n\n%s", argv[i], status_help);
+			return 2;
+		}
+	}
+	if (!path) {
+		fprintf(stderr, "paywatch status: missing -c FILE\n\n%s", status_help);
+		return 2;
+	}
+	pw_config *cfg;
+	char err[1024];
+	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "paywatch: config %s: %s\n", path, err);
+		return 2;
+	}
+	int rc = status_run(cfg, json);
+	config_destroy(cfg);
+	return rc;
+}

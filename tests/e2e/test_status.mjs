@@ -1,0 +1,138 @@
+// test_status.mjs: `paywatch status --json` read beside a running
+// `paywatch run` (RocksDB opened read-only while run holds it), every
+// field checked against the node, Postgres and the receiver:
+//  1. head, checkpoint, confirmed height, lag, pending payments, outbox,
+//     endpoint in use, no reorg yet;
+//  2. webhook endpoint figures (failed deliveries, last error) from a
+//     receiver answering 500;
+//  3. a reorg of depth 2 shows as the last reorg;
+//  4. Postgres down: the outbox fills and shows its depth and age, status
+//     still prints the chain figures and exits 1 naming Postgres;
+//  5. before any run, and bad arguments.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as rig from './lib/rig.mjs';
+
+const bin = process.argv[2];
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const acme = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
+const globex = '0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc';
+const CONF = 3;
+
+function status(cfg) {
+  const r = rig.runPaywatchSync(bin, ['status', '-c', cfg, '--json']);
+  let out = null;
+  try { out = JSON.parse(r.stdout); } catch { /* checked by callers */ }
+  return { code: r.status, out, raw: r.stdout + r.stderr };
+}
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-status-'));
+  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const [pg, node, recv] = await Promise.all([rig.startPostgres(), rig.startAnvil(), rig.startReceiver(work, { '/acme': SECRET })]);
+  const [deployer] = node.accounts;
+  const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });
+  const cfgObj = {
+    data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: CONF,
+      tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
+    merchants: [
+      { id: 'acme', addresses: { local: [acme] }, webhook: { url: recv.base + '/acme/secret-token', secret: SECRET } },
+      { id: 'globex', addresses: { local: [globex] } },
+    ],
+    webhooks: { allow_private_targets: true, retry_schedule_s: [0, 1] },
+  };
+  const cfg = rig.writeConfig(work, cfgObj);
+
+  // ---- 5a. before any run: nothing indexed, said plainly
+  rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status === 0, 'migrate');
+  const fresh = status(cfg);
+  rig.check(fresh.code === 0 && fresh.out && fresh.out.chains[0].checkpoint === null && fresh.out.chains[0].head === null &&
+    fresh.out.errors.some((e) => /has not started/.test(e)), `status before any run: ${fresh.raw.slice(0, 300)}`);
+
+  await recv.control({ path: '/acme/secret-token', always: '500' });
+  const pw = rig.startPaywatch(bin, ['run', '-c', cfg]);
+  const pay = async (to, amount) => node.receipt(await token.transfer(deployer, to, amount));
+  for (let i = 0; i < 3; i++) await pay(acme, 1_000_000n + BigInt(i));
+  await pay(globex, 5n);
+  await node.mine(CONF);
+  await pay(acme, 42n); // in the head block: pending for CONF - 1 more blocks
+  const db = await pg.client();
+  rig.onCleanup(() => db.end().catch(() => {}));
+  const head = await node.head();
+  let s;
+  // settled: indexed to the head and the sink has written the outbox out
+  await rig.waitFor('status to show the checkpoint at the head and an empty outbox', () => {
+    s = status(cfg);
+    return s.out && s.out.chains[0].checkpoint === head && s.out.chains[0].head === head && s.out.chains[0].outbox_depth === 0;
+  }, 30000);
+  const c = s.out.chains[0];
+
+  // ---- 1. chain figures
+  rig.check(s.code === 0, `status exits 0 (${s.code}: ${s.raw.slice(0, 300)})`);
+  rig.check(c.name === 'local' && c.chain_id === 31337 && c.confirmations === CONF, 'chain name, id, rule');
+  rig.check(c.confirmed_height === head - CONF + 1, `confirmed height ${c.confirmed_height} = head ${head} - ${CONF} + 1`);
+  rig.check(c.lag_blocks === 0 && c.lag_seconds === 0, `no lag at the head (${c.lag_blocks} blocks, ${c.lag_seconds} s)`);
+  const headBlock = await node.rpc('eth_getBlockByNumber', ['0x' + head.toString(16), false]);
+  rig.check(c.head_time === new Date(Number(BigInt(headBlock.timestamp)) * 1000).toISOString().replace('.000Z', 'Z'),
+    `head time is the head block's timestamp (${c.head_time} vs ${headBlock.timestamp}; ${JSON.stringify(c)})`);
+  rig.check(c.pending_payments === 1, `one payment pending (${c.pending_payments})`);
+  const rows = (await db.query(`SELECT count(*)::int AS n FROM payments`)).rows[0].n;
+  rig.check(rows === 4, `the 4 confirmed payments are in Postgres (${rows})`);
+  rig.check(c.outbox_depth === 0 && c.outbox_oldest_age_s === null, `outbox empty (${c.outbox_depth})`);
+  rig.check(typeof c.endpoint === 'string' && c.endpoint.includes(`127.0.0.1:${node.port}`), `endpoint in use (${c.endpoint})`);
+  rig.check(c.last_reorg === null, 'no reorg yet');
+  rig.check(c.state_age_s >= 0 && c.state_age_s < 30, `run's record is fresh (${c.state_age_s} s)`);
+  rig.check(c.finalized === null, 'no finalized block in confirmations mode');
+
+  // ---- 2. webhook endpoint figures: 3 acme payments, each failed after 2 attempts of HTTP 500
+  await rig.waitFor('deliveries to fail for good', async () =>
+    (await db.query(`SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'failed'`)).rows[0].n === 3, 20000);
+  s = status(cfg);
+  const eps = s.out ? s.out.webhook_endpoints : [];
+  const e = eps[0] || {};
+  rig.check(eps.length === 1 && e.merchant_id === 'acme' && e.host === recv.base.slice(7) && e.active === true,
+    `one endpoint, shown by host only (${JSON.stringify(e)})`);
+  rig.check(!s.raw.includes('secret-token'), 'the endpoint path never appears');
+  rig.check(e.failed === 3 && e.pending === 0 && e.due === 0 && e.delivered === 0, `3 failed, none due (${e.failed}/${e.pending}/${e.due})`);
+  rig.check(/500/.test(e.last_error || '') && typeof e.last_error_at === 'string', `last error (${e.last_error} at ${e.last_error_at})`);
+  const text = rig.runPaywatchSync(bin, ['status', '-c', cfg]);
+  rig.check(text.status === 0 && /checkpoint +\d+/.test(text.stdout) && /webhook endpoints/.test(text.stdout) &&
+    /acme +127\.0\.0\.1/.test(text.stdout), `text output: ${text.stdout.slice(0, 600)}`);
+
+  // ---- 3. a reorg of depth 2
+  await node.rpc('anvil_reorg', [2, []]);
+  await node.mine(1);
+  await rig.waitFor('status to show the reorg', () => { s = status(cfg); return s.out && s.out.chains[0].last_reorg; }, 30000);
+  const rg = s.out.chains[0].last_reorg;
+  rig.check(rg.depth === 2 && rg.reorgs_since_start === 1 && Math.abs(Date.parse(rg.at) - Date.now()) < 60000,
+    `last reorg: depth ${rg.depth}, ${rg.reorgs_since_start} reorg(s), at ${rg.at}`);
+
+  // ---- 4. Postgres down: the outbox fills; status shows it and names Postgres
+  pg.stop('fast');
+  await pay(acme, 7_000_000n);
+  await node.mine(CONF);
+  await rig.waitFor('the outbox to hold the new payment', () => { s = status(cfg); return s.out && s.out.chains[0].outbox_depth >= 1; }, 30000);
+  await rig.sleep(1100);
+  s = status(cfg);
+  const d = s.out.chains[0];
+  rig.check(s.code === 1 && s.out.errors.some((x) => /postgres/i.test(x)), `status exits 1 naming Postgres (${s.code}: ${s.out.errors})`);
+  rig.check(d.outbox_depth === 1 && d.outbox_oldest_age_s >= 1, `outbox depth 1, oldest ${d.outbox_oldest_age_s} s`);
+  rig.check(d.checkpoint === (await node.head()) || d.checkpoint === (await node.head()) - 1, 'the chain figures are still there');
+  pg.start();
+  await rig.waitFor('the outbox to drain', () => { s = status(cfg); return s.out && s.out.chains[0].outbox_depth === 0; }, 30000);
+  rig.check(s.code === 0, `status exits 0 again (${s.code})`);
+  pw.proc.kill('SIGTERM');
+  rig.check((await pw.done).code === 0, 'run stops cleanly');
+
+  // ---- 5b. bad arguments
+  const bad = rig.runPaywatchSync(bin, ['status', '--bogus', '-c', cfg]);
+  rig.check(bad.status === 2 && /unknown option/.test(bad.stderr), 'unknown option: exit 2');
+  const none = rig.runPaywatchSync(bin, ['status']);
+  rig.check(none.status === 2 && /missing -c FILE/.test(none.stderr), 'missing -c: exit 2');
+  const help = rig.runPaywatchSync(bin, ['status', '--help']);
+  rig.check(help.status === 0 && /read-only/.test(help.stdout), 'status --help');
+}
+
+rig.runTest('e2e_status', main);
