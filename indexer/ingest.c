@@ -54,6 +54,7 @@ typedef struct ingest {
 	uint64_t target;    /* the node's head as last heard */
 	bool have_target;
 	uint64_t head_req;  /* pending eth_blockNumber, 0 if none */
+	uint64_t head_hdr_req; /* pending header of a head learnt without its time (for status), 0 if none */
 	uint64_t probe_req; /* eth_blockNumber sent because no head came for head_timeout */
 	uint64_t tag_req;   /* pending finalized/safe block request */
 	uint64_t range;     /* current range size in blocks */
@@ -107,7 +108,7 @@ static void disconnect(ingest *g)
 {
 	g->p->ops->close(g->ad);
 	g->ad = NULL;
-	g->head_req = g->probe_req = g->tag_req = 0;
+	g->head_req = g->probe_req = g->tag_req = g->head_hdr_req = 0;
 	drop_slots(g);
 	g->state.endpoint[0] = '\0';
 	save_state(g);
@@ -295,6 +296,17 @@ static int on_transfers(ingest *g, slot *s, chain_event *ev)
 		}
 		numbers = grown;
 		numbers[n++] = b;
+	}
+	/* run mode: the range's last block, whose timestamp `paywatch status`
+	 * shows the lag in seconds with (near the head the window has it) */
+	if (!g->replay && s->to < s->window_from && (n == 0 || numbers[n - 1] != s->to)) {
+		uint64_t *grown = realloc(numbers, (n + 1) * sizeof(*numbers));
+		if (!grown) {
+			free(numbers);
+			return PW_ENOMEM;
+		}
+		numbers = grown;
+		numbers[n++] = s->to;
 	}
 	r = n ? request_header_batches(g, s, numbers, n) : 0;
 	free(numbers);
@@ -502,6 +514,10 @@ static int apply_ready(ingest *g)
 					 (unsigned long long)s->to);
 		log_emit(LOG_LEVEL_DEBUG, g->name, (long long)s->to, "applied [%llu, %llu]: %zu logs, %zu payments",
 			 (unsigned long long)s->from, (unsigned long long)s->to, s->n_logs, s->n_payments);
+		const pw_block_ref *last = slot_header(s, s->to);
+		g->state.checkpoint = s->to;
+		g->state.checkpoint_time = last ? last->time : -1;
+		save_state(g);
 		g->progress_blocks += s->to - s->from + 1;
 		g->progress_payments += s->n_payments;
 		g->progress_logs += s->n_logs;
@@ -609,13 +625,17 @@ static int replay_target(ingest *g)
 	return 0;
 }
 
+/* Record the head for `paywatch status`; a head learnt from eth_blockNumber
+ * has no time: its header is asked for (answered in handle_event). */
 static void record_head(ingest *g, uint64_t number, int64_t time)
 {
-	if (number == g->state.head && time < 0)
+	if (number == g->state.head && (time < 0 || time == g->state.head_time))
 		return;
 	g->state.head = number;
 	g->state.head_time = time;
 	save_state(g);
+	if (time < 0 && !g->head_hdr_req && g->p->ops->request_headers(g->ad, &number, 1, &g->head_hdr_req) < 0)
+		g->head_hdr_req = 0; /* only status misses it */
 }
 
 static int on_new_head(ingest *g, const pw_block_ref *h)
@@ -731,6 +751,10 @@ static int on_error(ingest *g, chain_event *ev)
 	bool is_header;
 	size_t idx;
 	slot *s;
+	if (ev->req && ev->req == g->head_hdr_req) {
+		g->head_hdr_req = 0; /* only status misses the head's time */
+		return 0;
+	}
 	g->consecutive_errors++;
 	if (ev->error == PW_EPARSE || ev->error == PW_ETOOBIG)
 		g->bad_messages++;
@@ -803,6 +827,12 @@ static int handle_event(ingest *g, chain_event *ev)
 			return 0;
 		return on_transfers(g, s, ev);
 	case CHAIN_EV_HEADERS:
+		if (ev->req && ev->req == g->head_hdr_req) {
+			g->head_hdr_req = 0;
+			if (ev->n_headers == 1 && ev->headers[0].number == g->state.head) /* not overtaken by a newer head */
+				record_head(g, ev->headers[0].number, ev->headers[0].time);
+			return 0;
+		}
 		if (!(s = find_slot(g, ev->req, &is_header, &idx)))
 			return 0;
 		return on_headers(s, ev);
@@ -922,6 +952,7 @@ int ingest_run(const ingest_params *p)
 	g.range = g.chain->max_range < INITIAL_RANGE ? g.chain->max_range : INITIAL_RANGE;
 	g.state.head_time = -1;
 	g.state.finalized = -1;
+	g.state.checkpoint_time = -1;
 	if (g.replay) {
 		g.replay_next = g.replay->from;
 		return run_loop(&g);

@@ -75,6 +75,8 @@ static void read_chain(store *s, const cfg_chain *c, chain_status *cs)
 		pw_block_ref h;
 		if (store_get_header(s, c->name, cs->checkpoint, &h) == 0)
 			cs->checkpoint_time = h.time;
+		else if (cs->have_state && cs->st.checkpoint == cs->checkpoint)
+			cs->checkpoint_time = cs->st.checkpoint_time; /* below the window, during a backfill */
 		/* a head learnt from eth_blockNumber carries no time: the window
 		 * has it once the head is indexed */
 		if (cs->have_state && cs->st.head_time < 0 && store_get_header(s, c->name, cs->st.head, &h) == 0)

@@ -389,8 +389,8 @@ int store_outbox_stats(store *s, const char *chain, uint64_t *ret_depth, int64_t
 	return 0;
 }
 
-#define STATE_VERSION 1
-#define STATE_LEN (1 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 2 + 255)
+#define STATE_VERSION 2
+#define STATE_LEN (1 + 8 * 9 + 2 + 255)
 
 static size_t key_state(char *k, const char *chain)
 {
@@ -409,6 +409,8 @@ int store_put_state(store *s, const char *chain, const store_chain_state *st)
 	pw_put_be64(v + n, st->last_reorg_depth), n += 8;
 	pw_put_be64(v + n, (uint64_t)st->last_reorg_ms), n += 8;
 	pw_put_be64(v + n, (uint64_t)st->updated_ms), n += 8;
+	pw_put_be64(v + n, st->checkpoint), n += 8;
+	pw_put_be64(v + n, (uint64_t)st->checkpoint_time), n += 8;
 	v[n++] = (uint8_t)(elen >> 8);
 	v[n++] = (uint8_t)elen;
 	memcpy(v + n, st->endpoint, elen), n += elen;
@@ -445,6 +447,8 @@ int store_get_state(store *s, const char *chain, store_chain_state *ret)
 	st.last_reorg_depth = pw_get_be64(v + n), n += 8;
 	st.last_reorg_ms = (int64_t)pw_get_be64(v + n), n += 8;
 	st.updated_ms = (int64_t)pw_get_be64(v + n), n += 8;
+	st.checkpoint = pw_get_be64(v + n), n += 8;
+	st.checkpoint_time = (int64_t)pw_get_be64(v + n), n += 8;
 	memcpy(st.endpoint, v + fixed, elen);
 	rocksdb_free(raw);
 	*ret = st;

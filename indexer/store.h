@@ -85,8 +85,8 @@ int store_outbox_delete(store *s, const uint64_t *seqs, size_t n);
 int store_outbox_stats(store *s, const char *chain, uint64_t *ret_depth, int64_t *ret_oldest_ms);
 
 /* What `paywatch run` last knew of a chain, for `paywatch status`. Written
- * by the ingest thread on each new head, finality update, connect and
- * reorg (one small put, not part of a range's batch). */
+ * by the ingest thread on each new head, applied range, finality update,
+ * connect and reorg (one small put, not part of a range's batch). */
 typedef struct store_chain_state {
 	uint64_t head;              /* the node's head block number as last heard */
 	int64_t head_time;          /* its timestamp, unix seconds; -1 when unknown */
@@ -96,6 +96,8 @@ typedef struct store_chain_state {
 	uint64_t last_reorg_depth;  /* blocks rolled back by the last reorg */
 	int64_t last_reorg_ms;      /* unix ms of the last reorg; 0 when none */
 	int64_t updated_ms;         /* unix ms of this write */
+	uint64_t checkpoint;        /* the checkpoint when last applied... */
+	int64_t checkpoint_time;    /* ...and its block's timestamp, unix seconds; -1 when unknown */
 } store_chain_state;
 
 /* store_put_state: replace chain's state. 0 or PW_ESTORE. */

@@ -298,13 +298,13 @@ int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_
 		n_reverted += payments[i].status == PW_STATUS_REVERTED;
 		n_pending += payments[i].status == PW_STATUS_PENDING;
 	}
-	size_t d = 0;
+	size_t d = 0; /* deliveries of one statement; only set when the statement runs */
 	if (n_confirmed && exec_counts(s, insert_confirmed_sql, "insert payments", &out.inserted, &d) < 0)
 		goto out_rollback;
-	deliveries += d;
+	deliveries += d, d = 0;
 	if (n_reverted && exec_counts(s, apply_reverted_sql, "revert payments", &out.reverted, &d) < 0)
 		goto out_rollback;
-	deliveries += d;
+	deliveries += d, d = 0;
 	if (n_pending && exec_counts(s, insert_pending_sql, "pending events", &out.pending_events, &d) < 0)
 		goto out_rollback;
 	deliveries += d;

@@ -1,7 +1,8 @@
 // test_status.mjs: `paywatch status --json` read beside a running
 // `paywatch run` (RocksDB opened read-only while run holds it), every
 // field checked against the node, Postgres and the receiver:
-//  1. head, checkpoint, confirmed height, lag, pending payments, outbox,
+//  1. lag in blocks and seconds mid-backfill; then at the head: head,
+//     checkpoint, confirmed height, lag, pending payments, outbox,
 //     endpoint in use, no reorg yet;
 //  2. webhook endpoint figures (failed deliveries, last error) from a
 //     receiver answering 500;
@@ -52,7 +53,23 @@ async function main() {
     fresh.out.errors.some((e) => /has not started/.test(e)), `status before any run: ${fresh.raw.slice(0, 300)}`);
 
   await recv.control({ path: '/acme/secret-token', always: '500' });
+  // ---- 1a. mid-backfill: 1,500 blocks 12 s apart, fetched two blocks per request
+  await node.rpc('anvil_mine', ['0x' + (1500).toString(16), '0xc']);
+  cfgObj.chains[0].max_range = 2;
+  cfgObj.chains[0].max_in_flight = 1;
+  rig.writeConfig(work, cfgObj);
   const pw = rig.startPaywatch(bin, ['run', '-c', cfg]);
+  let mid;
+  await rig.waitFor('status mid-backfill', () => {
+    mid = status(cfg).out;
+    const m = mid && mid.chains[0];
+    return m && m.checkpoint !== null && m.head !== null && m.head - m.checkpoint > 300;
+  }, 30000, 20);
+  const mc = mid.chains[0];
+  const ts = async (n) => Number(BigInt((await node.rpc('eth_getBlockByNumber', ['0x' + n.toString(16), false])).timestamp));
+  const wantLag = (await ts(mc.head)) - (await ts(mc.checkpoint));
+  rig.check(mc.lag_blocks === mc.head - mc.checkpoint && mc.lag_seconds === wantLag,
+    `lag mid-backfill: ${mc.lag_blocks} blocks, ${mc.lag_seconds} s (the blocks' timestamps say ${wantLag} s)`);
   const pay = async (to, amount) => node.receipt(await token.transfer(deployer, to, amount));
   for (let i = 0; i < 3; i++) await pay(acme, 1_000_000n + BigInt(i));
   await pay(globex, 5n);
@@ -102,27 +119,37 @@ async function main() {
     /acme +127\.0\.0\.1/.test(text.stdout), `text output: ${text.stdout.slice(0, 600)}`);
 
   // ---- 3. a reorg of depth 2
-  await node.rpc('anvil_reorg', [2, []]);
+  // replacement transactions in both blocks, so neither is re-mined identically
+  const txTo = (to, v) => ({ from: deployer, to: token.address, gas: '0x30000',
+    data: '0xa9059cbb' + to.slice(2).padStart(64, '0') + v.toString(16).padStart(64, '0') });
+  await node.rpc('anvil_reorg', [2, [[txTo(globex, 11n), 0], [txTo(globex, 12n), 1]]]);
   await node.mine(1);
   await rig.waitFor('status to show the reorg', () => { s = status(cfg); return s.out && s.out.chains[0].last_reorg; }, 30000);
   const rg = s.out.chains[0].last_reorg;
   rig.check(rg.depth === 2 && rg.reorgs_since_start === 1 && Math.abs(Date.parse(rg.at) - Date.now()) < 60000,
-    `last reorg: depth ${rg.depth}, ${rg.reorgs_since_start} reorg(s), at ${rg.at}`);
+    `last reorg: depth ${rg.depth}, ${rg.reorgs_since_start} reorg(s), at ${rg.at}: ${pw.stderr.split("\n").filter((l) => /reorg/.test(l)).join(" / ")}`);
 
   // ---- 4. Postgres down: the outbox fills; status shows it and names Postgres
+  await rig.waitFor('the reorg replacements to settle', () => { s = status(cfg); return s.out && s.out.chains[0].checkpoint === s.out.chains[0].head && s.out.chains[0].outbox_depth === 0; }, 30000);
+  const rowsBefore = (await db.query(`SELECT count(*)::int AS n FROM payments WHERE status = 'confirmed'`)).rows[0].n;
   pg.stop('fast');
   await pay(acme, 7_000_000n);
   await node.mine(CONF);
-  await rig.waitFor('the outbox to hold the new payment', () => { s = status(cfg); return s.out && s.out.chains[0].outbox_depth >= 1; }, 30000);
+  const settledHead = await node.head();
+  await rig.waitFor('the outbox to hold the new payments', () => { s = status(cfg); return s.out && s.out.chains[0].outbox_depth >= 1 && s.out.chains[0].checkpoint === settledHead; }, 30000);
   await rig.sleep(1100);
   s = status(cfg);
   const d = s.out.chains[0];
   rig.check(s.code === 1 && s.out.errors.some((x) => /postgres/i.test(x)), `status exits 1 naming Postgres (${s.code}: ${s.out.errors})`);
-  rig.check(d.outbox_depth === 1 && d.outbox_oldest_age_s >= 1, `outbox depth 1, oldest ${d.outbox_oldest_age_s} s`);
-  rig.check(d.checkpoint === (await node.head()) || d.checkpoint === (await node.head()) - 1, 'the chain figures are still there');
+  rig.check(d.outbox_depth >= 1 && d.outbox_oldest_age_s >= 1, `outbox depth ${d.outbox_depth}, oldest ${d.outbox_oldest_age_s} s`);
+  rig.check(d.checkpoint === settledHead && d.lag_blocks === 0, 'the chain figures are still there');
   pg.start();
   await rig.waitFor('the outbox to drain', () => { s = status(cfg); return s.out && s.out.chains[0].outbox_depth === 0; }, 30000);
   rig.check(s.code === 0, `status exits 0 again (${s.code})`);
+  const db2 = await pg.client();
+  rig.onCleanup(() => db2.end().catch(() => {}));
+  const rowsAfter = (await db2.query(`SELECT count(*)::int AS n FROM payments WHERE status = 'confirmed'`)).rows[0].n;
+  rig.check(rowsAfter - rowsBefore === d.outbox_depth, `the outbox depth shown (${d.outbox_depth}) is what reached Postgres after (${rowsAfter - rowsBefore})`);
   pw.proc.kill('SIGTERM');
   rig.check((await pw.done).code === 0, 'run stops cleanly');
 

@@ -116,6 +116,8 @@ int main(void)
 	st.last_reorg_depth = 3;
 	st.last_reorg_ms = 1700000000123;
 	st.updated_ms = 1700000000456;
+	st.checkpoint = 123456700;
+	st.checkpoint_time = 1700000001;
 	ASSERT_EQ_INT(0, store_put_state(s, "local", &st));
 	ASSERT_EQ_INT(0, store_get_state(s, "local", &st_got));
 	CHECK(memcmp(&st, &st_got, sizeof(st)) == 0);
