@@ -146,7 +146,7 @@ static chain_figures figures(const chain_status *cs, int64_t now_ms)
 		f.lag_s_known = true;
 		f.lag_s = cs->st.head_time - cs->checkpoint_time;
 	}
-	f.state_age_s = cs->have_state ? (double)(now_ms - cs->st.updated_ms) / 1000.0 : 0;
+	f.state_age_s = cs->have_state && now_ms > cs->st.updated_ms ? (double)(now_ms - cs->st.updated_ms) / 1000.0 : 0;
 	return f;
 }
 
