@@ -194,6 +194,12 @@ async function main() {
   rig.check(clipJ.status === 0 && clipJ.out && clipJ.out.clipped === true && clipJ.out.replay_to === null &&
     clipJ.out.blocks === 0 && clipJ.out.confirmed_height === confirmedHeight, `a range wholly above it replays nothing: ${clipJ.stdout}`);
 
+  // ---- 5a. on a terminal (a pty from script(1)): the progress bar
+  const tty = rig.runPaywatchSync('script', ['-qfec', `${bin} replay -c ${cfg} --chain local --from 0 --to ${confirmedHeight}`, '/dev/null']);
+  rig.check(tty.status === 0 && /\[[#.]{30}\] +\d+% \d+\/\d+ blocks +\d+ blocks\/s +\d+ payments found +ETA \d+:\d\d/.test(tty.stdout) &&
+    tty.stdout.includes(`100% ${confirmedHeight + 1}/${confirmedHeight + 1} blocks`),
+    `a terminal shows the progress bar: ${JSON.stringify(tty.stdout.slice(0, 300))}`);
+
   // ---- 5b. failover, and what it says when it cannot work
   const alt = (patch) => rig.writeConfig(fs.mkdtempSync(path.join(work, 'alt-')), { ...cfgObj, ...patch });
   const deadWs = `ws://127.0.0.1:${deadPort}`;
