@@ -77,7 +77,12 @@ async function main() {
   rig.check(JSON.stringify(versions.sort()) === JSON.stringify(migrations), `schema_migrations records every migration (${versions})`);
   // the hex checks hold without regular expressions
   const badInsert = await db.query(`INSERT INTO merchants (id) VALUES ('x'); INSERT INTO merchant_addresses VALUES ('local', '0x70997970c51812dc3a010c7d01b50e0d17dc79cg', 'x')`).then(() => null, (e) => e.message);
-  rig.check(badInsert && /merchant_addresses_address_check/.test(badInsert), `a non-hex address is refused by the schema (${badInsert})`);
+  rig.check(badInsert && /merchant_addresses_address_check|invalid hexadecimal digit/.test(badInsert), `a non-hex address is refused by the schema (${badInsert})`);
+  for (const [bad, what] of [['0x70997970C51812dc3a010c7d01b50e0d17dc79c8', 'an uppercase digit'], ['0x70997970c51812dc3a010c7d01b50e0d17dc79', 'a short address'],
+    ['1x70997970c51812dc3a010c7d01b50e0d17dc79c8', 'a missing 0x']]) {
+    const e = await db.query(`INSERT INTO merchants (id) VALUES ('y') ON CONFLICT DO NOTHING; INSERT INTO merchant_addresses VALUES ('local', '${bad}', 'y')`).then(() => null, (x) => x.message);
+    rig.check(e && /merchant_addresses_address_check/.test(e), `${what} is refused by the schema (${e})`);
+  }
   await db.query(`DELETE FROM merchants WHERE id = 'x'`).catch(() => {});
   const cols = (await db.query(`SELECT column_name, data_type, numeric_precision FROM information_schema.columns WHERE table_name = 'payments'`)).rows;
   const colType = Object.fromEntries(cols.map((c) => [c.column_name, c]));

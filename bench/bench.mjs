@@ -1,0 +1,346 @@
+// bench.mjs: paywatch against the node's limit (and against Ponder with
+// --with-ponder), in one run on one machine. Called by bench/run, which
+// installs what it needs and builds paywatch first.
+//
+// History: an ERC-20 with a batch-transfer function, 50 Transfer logs per
+// transaction, one transaction per block, every recipient one of 1,000
+// merchant addresses (100,000 transfers in 2,000 blocks; --quick: 5,000).
+// The anvil state is dumped to bench/.cache and loaded on later runs.
+//
+// Measured, in rounds (each round runs every side once, so machine drift
+// hits all sides alike):
+//   raw       eth_getLogs over the whole range on one websocket, 50-block
+//             ranges (~2,500 logs, paywatch's range target), 4 in flight
+//             (paywatch's max_in_flight), answers parsed, nothing else;
+//   paywatch  `paywatch run` from an empty data dir and database until every
+//             payment is in Postgres (peak RSS, CPU seconds from /proc);
+//   replay    `paywatch replay` of the whole range into an empty database;
+//   ponder    (--with-ponder) bench/peers/ponder indexing the same Transfer
+//             logs into the same Postgres, until every row is there.
+// Then once: live latency (confirmations 1, a block every 100 ms, 300
+// blocks with a payment each: block mined -> row in Postgres, polled every
+// 1 ms, and -> webhook received) and the matcher at 1 k / 1 M / 10 M
+// addresses (bench/matcher_bench.c).
+//
+// usage: node bench/bench.mjs [--quick] [--with-ponder] [--rounds N] [--out FILE]
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import * as rig from '../tests/e2e/lib/rig.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const require = createRequire(path.join(rig.e2eDir, 'package.json'));
+const WebSocket = require('ws');
+
+const argv = process.argv.slice(2);
+const opt = (name) => argv.includes(name);
+const val = (name, def) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : def; };
+const QUICK = opt('--quick');
+const WITH_PONDER = opt('--with-ponder');
+const ROUNDS = Number(val('--rounds', QUICK ? 1 : 3));
+const OUT = path.resolve(val('--out', path.join(here, QUICK ? 'results-quick.json' : 'results.json')));
+const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'paywatch'));
+const MATCHER_BIN = path.resolve(process.env.PAYWATCH_MATCHER_BENCH || path.join(root, 'build', 'paywatch_matcher_bench'));
+const TRANSFERS = QUICK ? 5000 : 100000, PER_TX = 50, BLOCKS = TRANSFERS / PER_TX, RANGE = 50, IN_FLIGHT = 4;
+const MERCHANTS = Array.from({ length: 1000 }, (_, i) => '0x' + (0xbe00000 + i).toString(16).padStart(40, '0'));
+const LIVE_BLOCKS = QUICK ? 30 : 300;
+
+const say = (s) => console.error(`bench: ${s}`);
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(p / 100 * s.length) - 1)]; };
+
+// ---------------------------------------------------------------- history
+async function history(node) {
+  const cacheDir = path.join(here, '.cache');
+  const cache = path.join(cacheDir, `history-${TRANSFERS}.json`);
+  if (fs.existsSync(cache)) {
+    const c = JSON.parse(fs.readFileSync(cache, 'utf8'));
+    await node.rpc('anvil_loadState', [c.state]);
+    if ((await node.head()) === c.head) {
+      say(`history: loaded ${TRANSFERS} transfers in ${BLOCKS} blocks from ${path.relative(root, cache)}`);
+      return c;
+    }
+    say('history: the cached state did not load; generating it again');
+  }
+  const [deployer] = node.accounts;
+  const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 40n });
+  say(`history: generating ${TRANSFERS} transfers (${PER_TX} per transaction, one transaction per block)`);
+  for (let b = 0; b < BLOCKS; b++) {
+    const tos = Array.from({ length: PER_TX }, (_, j) => MERCHANTS[(b * PER_TX + j) % MERCHANTS.length]);
+    await node.receipt(await token.batchTransfer(deployer, tos, tos.map((_, j) => BigInt(b * PER_TX + j + 1))));
+    if (b % 200 === 199) say(`history: ${b + 1}/${BLOCKS} blocks`);
+  }
+  const c = { token: token.address, head: await node.head(), state: await node.rpc('anvil_dumpState') };
+  fs.mkdirSync(cacheDir, { recursive: true });
+  fs.writeFileSync(cache, JSON.stringify(c));
+  return c;
+}
+
+// ---------------------------------------------------------------- sides
+async function raw(node, h) {
+  const ws = new WebSocket(node.ws, { maxPayload: 1 << 30 });
+  await new Promise((res, rej) => { ws.once('open', res); ws.once('error', rej); });
+  const ranges = [];
+  for (let f = 0; f <= h.head; f += RANGE) ranges.push([f, Math.min(h.head, f + RANGE - 1)]);
+  const waiting = new Map();
+  ws.on('message', (d) => { const m = JSON.parse(d); waiting.get(m.id)(m); waiting.delete(m.id); });
+  let id = 0, logs = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+    while (ranges.length) {
+      const [f, t] = ranges.shift();
+      const m = await new Promise((res) => {
+        waiting.set(++id, res);
+        ws.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'eth_getLogs',
+          params: [{ fromBlock: '0x' + f.toString(16), toBlock: '0x' + t.toString(16), address: h.token,
+            topics: ['0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef'] }] }));
+      });
+      logs += m.result.length;
+    }
+  }));
+  const ms = performance.now() - t0;
+  ws.close();
+  if (logs !== TRANSFERS + 1) throw new Error(`raw fetch saw ${logs} logs, expected ${TRANSFERS + 1}`);
+  return { ms };
+}
+
+let dbCount = 0;
+async function freshDb(pg) {
+  const name = `bench_${++dbCount}`;
+  const admin = await pg.client('postgres');
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  return { name, dsn: pg.dsn(name) };
+}
+
+function config(work, dsn, node, h, extra = {}) {
+  const dir = fs.mkdtempSync(path.join(work, 'cfg-'));
+  return rig.writeConfig(dir, {
+    data_dir: path.join(dir, 'data'), postgres: { dsn },
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: 1,
+      tokens: [{ symbol: 'USDC', address: h.token, decimals: 6 }] }],
+    merchants: [{ id: 'm', addresses: { local: MERCHANTS } }],
+    ...extra,
+  });
+}
+
+function procFigures(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const tick = 100; // USER_HZ on Linux
+  return { rss_mb: Number(/VmHWM:\s+(\d+)/.exec(status)[1]) / 1024, cpu_s: (Number(stat[11]) + Number(stat[12])) / tick };
+}
+
+async function countRows(pg, db, table, want, timeoutMs) {
+  const c = await pg.client(db);
+  try {
+    await rig.waitFor(`${want} rows in ${table}`, async () =>
+      (await c.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n >= want, timeoutMs, 10);
+  } finally { await c.end(); }
+}
+
+async function paywatchBackfill(work, pg, node, h) {
+  const db = await freshDb(pg);
+  const cfg = config(work, db.dsn, node, h);
+  if (rig.runPaywatchSync(BIN, ['migrate', '-c', cfg]).status !== 0) throw new Error('migrate failed');
+  const t0 = performance.now();
+  const pw = rig.startPaywatch(BIN, ['--log-level', 'warn', 'run', '-c', cfg]);
+  await countRows(pg, db.name, 'payments', TRANSFERS, 300000);
+  const ms = performance.now() - t0;
+  const f = procFigures(pw.proc.pid);
+  pw.proc.kill('SIGTERM');
+  await pw.done;
+  return { ms, ...f };
+}
+
+async function paywatchReplay(work, pg, node, h) {
+  const db = await freshDb(pg);
+  const cfg = config(work, db.dsn, node, h);
+  if (rig.runPaywatchSync(BIN, ['migrate', '-c', cfg]).status !== 0) throw new Error('migrate failed');
+  const t0 = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-f', 'pwbench %M %U %S', BIN, '--log-level', 'warn', 'replay', '-c', cfg,
+    '--chain', 'local', '--from', '0', '--to', String(h.head), '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const ms = performance.now() - t0;
+  const out = JSON.parse(r.stdout);
+  if (r.status !== 0 || out.inserted !== TRANSFERS) throw new Error(`replay: exit ${r.status}, inserted ${out.inserted}`);
+  const [, kb, u, s] = /pwbench (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  return { ms, rss_mb: Number(kb) / 1024, cpu_s: Number(u) + Number(s) };
+}
+
+async function ponder(work, pg, node, h) {
+  const app = path.join(here, 'peers', 'ponder');
+  const db = await freshDb(pg);
+  const t0 = performance.now();
+  const p = spawn(path.join(app, 'node_modules', '.bin', 'ponder'), ['start', '--schema', 'bench', '--port', String(await rig.freePort())], {
+    cwd: app, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DATABASE_URL: db.dsn, PONDER_RPC_URL_31337: node.http, PONDER_TOKEN: h.token, PONDER_LOG_LEVEL: 'warn' },
+  });
+  let log = '';
+  p.stdout.on('data', (d) => { log += d; });
+  p.stderr.on('data', (d) => { log += d; });
+  rig.onCleanup(() => p.kill('SIGKILL'));
+  const c = await pg.client(db.name);
+  let peak = { rss_mb: 0, cpu_s: 0 };
+  // ponder runs as a node process tree: sample the whole tree's RSS
+  const sample = () => {
+    try {
+      const pids = spawnSync('pgrep', ['-g', String(p.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+      let rss = 0, cpu = 0;
+      for (const pid of pids.length ? pids : [String(p.pid)]) {
+        const f = procFigures(pid);
+        rss += f.rss_mb; cpu += f.cpu_s;
+      }
+      peak = { rss_mb: Math.max(peak.rss_mb, rss), cpu_s: Math.max(peak.cpu_s, cpu) };
+    } catch { /* the process ended */ }
+  };
+  try {
+    await rig.waitFor('ponder to index every transfer', async () => {
+      if (p.exitCode !== null) throw new Error(`ponder exited with ${p.exitCode}`);
+      sample();
+      const r = await c.query(`SELECT count(*)::int AS n FROM bench.transfer`).catch(() => ({ rows: [{ n: 0 }] }));
+      return r.rows[0].n >= TRANSFERS;
+    }, Number(process.env.PONDER_TIMEOUT_MS || 300000), 20);
+  } catch (e) { throw new Error(`${e.message}; ponder said: ${log.slice(-2000)}`); }
+  const ms = performance.now() - t0;
+  sample();
+  await c.end();
+  p.kill('SIGTERM');
+  return { ms, ...peak };
+}
+
+// ---------------------------------------------------------------- live latency
+async function live(work, pg) {
+  const node = await rig.startAnvil(['--no-mining']);
+  const [deployer] = node.accounts;
+  const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });
+  const merchant = MERCHANTS[0];
+  const arrived = new Map(); // block number -> ms
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      const t = performance.now();
+      try { const ev = JSON.parse(body); if (ev.type === 'payment.confirmed') arrived.set(Number(ev.data.block_number), t); } catch { /* ignore */ }
+      res.end('ok');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  rig.onCleanup(() => server.close());
+  const db = await freshDb(pg);
+  const dir = fs.mkdtempSync(path.join(work, 'live-'));
+  const cfg = rig.writeConfig(dir, {
+    data_dir: path.join(dir, 'data'), postgres: { dsn: db.dsn },
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: 1,
+      tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
+    merchants: [{ id: 'm', addresses: { local: [merchant] },
+      webhook: { url: `http://127.0.0.1:${server.address().port}/hook`, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } }],
+    webhooks: { allow_private_targets: true },
+  });
+  rig.runPaywatchSync(BIN, ['migrate', '-c', cfg]);
+  const pw = rig.startPaywatch(BIN, ['--log-level', 'warn', 'run', '-c', cfg]);
+  await rig.waitFor('paywatch to follow the head', async () => {
+    const s = JSON.parse(rig.runPaywatchSync(BIN, ['status', '-c', cfg, '--json']).stdout || '{}');
+    return s.chains && s.chains[0].checkpoint === (await node.head());
+  }, 30000, 100);
+  const seen = new Map(); // block number -> ms the row was first seen
+  const c = await pg.client(db.name);
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      const r = await c.query('SELECT block_number FROM payments');
+      const t = performance.now();
+      for (const row of r.rows) if (!seen.has(Number(row.block_number))) seen.set(Number(row.block_number), t);
+      await new Promise((res) => setTimeout(res, 1));
+    }
+  })();
+  const mined = new Map();
+  const calldata = (to, v) => '0xa9059cbb' + to.slice(2).padStart(64, '0') + v.toString(16).padStart(64, '0');
+  let next = performance.now();
+  for (let i = 0; i < LIVE_BLOCKS; i++) {
+    await node.rpc('eth_sendTransaction', [{ from: deployer, to: token.address, data: calldata(merchant, BigInt(i + 1)), gas: '0x30000' }]);
+    next += 100;
+    await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
+    await node.rpc('evm_mine');
+    mined.set(await node.head(), performance.now());
+  }
+  await rig.waitFor('every live payment and webhook', () => [...mined.keys()].every((b) => seen.has(b) && arrived.has(b)), 30000, 20);
+  polling = false;
+  await poller;
+  await c.end();
+  pw.proc.kill('SIGTERM');
+  await pw.done;
+  const rowMs = [...mined].map(([b, t]) => seen.get(b) - t), hookMs = [...mined].map(([b, t]) => arrived.get(b) - t);
+  return { blocks: LIVE_BLOCKS, row_p50_ms: pct(rowMs, 50), row_p99_ms: pct(rowMs, 99), hook_p50_ms: pct(hookMs, 50), hook_p99_ms: pct(hookMs, 99) };
+}
+
+function matcher() {
+  const out = [];
+  for (const n of QUICK ? [1000, 1000000] : [1000, 1000000, 10000000]) {
+    const r = spawnSync(MATCHER_BIN, [String(n)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`matcher bench ${n}: ${r.stderr}`);
+    out.push(JSON.parse(r.stdout));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- report
+function machine() {
+  const v = (cmd, args) => { try { return spawnSync(cmd, args, { encoding: 'utf8' }).stdout.trim().split('\n')[0]; } catch { return null; } };
+  return {
+    cpu: os.cpus()[0].model, cores: os.cpus().length, mem_gb: +(os.totalmem() / 2 ** 30).toFixed(1),
+    kernel: os.release(), node: process.version, anvil: v(path.join(rig.e2eDir, 'node_modules', '.bin', 'anvil'), ['--version']),
+    postgres: v('bash', ['-c', 'ls -d /usr/lib/postgresql/*/bin | tail -1 | xargs -I{} {}/postgres --version']),
+    paywatch: v(BIN, ['--version']),
+  };
+}
+
+const fmt = (xs, unit, digits = 2) => xs.length ? `${median(xs).toFixed(digits)} ${unit} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})` : '-';
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-'));
+  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil(['--prune-history', '16'])]);
+  const h = await history(node);
+  const runs = { raw: [], paywatch: [], replay: [], ponder: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    say(`round ${r + 1}/${ROUNDS}`);
+    runs.raw.push(await raw(node, h));
+    runs.paywatch.push(await paywatchBackfill(work, pg, node, h));
+    runs.replay.push(await paywatchReplay(work, pg, node, h));
+    if (WITH_PONDER) runs.ponder.push(await ponder(work, pg, node, h));
+    // per-round ratios: the sides of one round ran back to back
+    const last = (k) => runs[k][runs[k].length - 1];
+    say(`  raw ${last('raw').ms.toFixed(0)} ms, paywatch ${last('paywatch').ms.toFixed(0)} ms, replay ${last('replay').ms.toFixed(0)} ms` +
+      (WITH_PONDER ? `, ponder ${last('ponder').ms.toFixed(0)} ms` : ''));
+  }
+  say('live latency');
+  const liveFig = await live(work, pg);
+  say('matcher');
+  const matcherFig = matcher();
+
+  const ratio = (a, b) => runs[a].map((x, i) => x.ms / runs[b][i].ms);
+  const s = (xs) => xs.map((x) => x / 1000);
+  const lines = [
+    `history: ${TRANSFERS} transfers in ${BLOCKS} blocks, every recipient a merchant; ${ROUNDS} round(s); median (min–max)`,
+    `  node raw eth_getLogs         ${fmt(s(runs.raw.map((x) => x.ms)), 's')}`,
+    `  paywatch run backfill        ${fmt(s(runs.paywatch.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.paywatch.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.paywatch.map((x) => x.cpu_s), 's')}`,
+    `  paywatch replay (empty db)   ${fmt(s(runs.replay.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.replay.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.replay.map((x) => x.cpu_s), 's')}`,
+    ...(WITH_PONDER ? [`  ponder backfill              ${fmt(s(runs.ponder.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.ponder.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.ponder.map((x) => x.cpu_s), 's')}`] : []),
+    `  ratio paywatch / node        ${fmt(ratio('paywatch', 'raw'), 'x')}`,
+    `  ratio replay / node          ${fmt(ratio('replay', 'raw'), 'x')}`,
+    ...(WITH_PONDER ? [`  ratio paywatch / ponder      ${fmt(ratio('paywatch', 'ponder'), 'x', 3)}`] : []),
+    `live (confirmations 1, a block every 100 ms, ${liveFig.blocks} blocks): row in Postgres p50 ${liveFig.row_p50_ms.toFixed(1)} ms, p99 ${liveFig.row_p99_ms.toFixed(1)} ms; webhook p50 ${liveFig.hook_p50_ms.toFixed(1)} ms, p99 ${liveFig.hook_p99_ms.toFixed(1)} ms`,
+    ...matcherFig.map((m) => `matcher ${String(m.addresses).padStart(9)} addresses: load ${m.load_ms.toFixed(0)} ms, peak RSS ${m.peak_rss_mb.toFixed(0)} MB, lookup ${m.hit_ns.toFixed(0)} ns (hit) / ${m.miss_ns.toFixed(0)} ns (miss)`),
+  ];
+  console.log(lines.join('\n'));
+  fs.writeFileSync(OUT, JSON.stringify({ at: new Date().toISOString(), machine: machine(), transfers: TRANSFERS, blocks: BLOCKS,
+    rounds: ROUNDS, runs, live: liveFig, matcher: matcherFig, table: lines }, null, 2) + '\n');
+  say(`figures written to ${path.relative(process.cwd(), OUT)}`);
+}
+
+rig.runTest('bench', main);
