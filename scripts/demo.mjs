@@ -35,8 +35,10 @@ async function main() {
   say('starting a throwaway PostgreSQL');
   const pg = await rig.startPostgres();
   say('starting anvil on ws://127.0.0.1:8545 (one block per second)');
+  // --prune-history: a demo left running mines for hours; anvil would
+  // otherwise persist old states under ~/.foundry and leave them there
   const anvil = spawn(path.join(rig.e2eDir, 'node_modules', '.bin', 'anvil'),
-    ['--host', '127.0.0.1', '--port', '8545', '--block-time', '1', '--silent'], { stdio: 'ignore' });
+    ['--host', '127.0.0.1', '--port', '8545', '--block-time', '1', '--silent', '--prune-history', '256'], { stdio: 'ignore' });
   rig.onCleanup(() => anvil.kill('SIGKILL'));
   let id = 0;
   const node = {
