@@ -142,6 +142,30 @@ function config(work, dsn, node, h, extra = {}) {
   });
 }
 
+// CPU seconds used so far by every process of a user's command (Postgres
+// backends, anvil): the sides' shares of the machine's two cores.
+function cpuOf(pattern) {
+  const pids = spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+  let cpu = 0;
+  for (const pid of pids) { try { cpu += procFigures(pid).cpu_s; } catch { /* ended */ } }
+  return cpu;
+}
+// Postgres: the live backends, plus what the postmaster has reaped from
+// backends that ended (its cutime + cstime), e.g. replay's connection
+function reapedCpu(pattern) {
+  let cpu = 0;
+  for (const pid of spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      cpu += (Number(stat[13]) + Number(stat[14])) / 100;
+    } catch { /* ended */ }
+  }
+  return cpu;
+}
+const PG_PATTERN = '^postgres: ', ANVIL_PATTERN = 'node_modules/.bin/anvil|/anvil-linux';
+function otherCpu() { return { pg: cpuOf(PG_PATTERN) + reapedCpu('bin/postgres -D'), anvil: cpuOf(ANVIL_PATTERN) }; }
+function otherCpuSince(before) { const now = otherCpu(); return { pg_cpu_s: now.pg - before.pg, anvil_cpu_s: now.anvil - before.anvil }; }
+
 function procFigures(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -161,20 +185,23 @@ async function paywatchBackfill(work, pg, node, h) {
   const db = await freshDb(pg);
   const cfg = config(work, db.dsn, node, h);
   if (rig.runPaywatchSync(BIN, ['migrate', '-c', cfg]).status !== 0) throw new Error('migrate failed');
+  const cpu0 = otherCpu();
   const t0 = performance.now();
   const pw = rig.startPaywatch(BIN, ['--log-level', 'warn', 'run', '-c', cfg]);
   await countRows(pg, db.name, 'payments', TRANSFERS, 300000);
   const ms = performance.now() - t0;
   const f = procFigures(pw.proc.pid);
+  const others = otherCpuSince(cpu0);
   pw.proc.kill('SIGTERM');
   await pw.done;
-  return { ms, ...f };
+  return { ms, ...f, ...others };
 }
 
 async function paywatchReplay(work, pg, node, h) {
   const db = await freshDb(pg);
   const cfg = config(work, db.dsn, node, h);
   if (rig.runPaywatchSync(BIN, ['migrate', '-c', cfg]).status !== 0) throw new Error('migrate failed');
+  const cpu0 = otherCpu();
   const t0 = performance.now();
   const r = spawnSync('/usr/bin/time', ['-f', 'pwbench %M %U %S', BIN, '--log-level', 'warn', 'replay', '-c', cfg,
     '--chain', 'local', '--from', '0', '--to', String(h.head), '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -182,12 +209,13 @@ async function paywatchReplay(work, pg, node, h) {
   const out = JSON.parse(r.stdout);
   if (r.status !== 0 || out.inserted !== TRANSFERS) throw new Error(`replay: exit ${r.status}, inserted ${out.inserted}`);
   const [, kb, u, s] = /pwbench (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
-  return { ms, rss_mb: Number(kb) / 1024, cpu_s: Number(u) + Number(s) };
+  return { ms, rss_mb: Number(kb) / 1024, cpu_s: Number(u) + Number(s), ...otherCpuSince(cpu0) };
 }
 
 async function ponder(work, pg, node, h) {
   const app = path.join(here, 'peers', 'ponder');
   const db = await freshDb(pg);
+  const cpu0 = otherCpu();
   const t0 = performance.now();
   const p = spawn(path.join(app, 'node_modules', '.bin', 'ponder'), ['start', '--schema', 'bench', '--port', String(await rig.freePort())], {
     cwd: app, stdio: ['ignore', 'pipe', 'pipe'],
@@ -221,9 +249,10 @@ async function ponder(work, pg, node, h) {
   } catch (e) { throw new Error(`${e.message}; ponder said: ${log.slice(-2000)}`); }
   const ms = performance.now() - t0;
   sample();
+  const others = otherCpuSince(cpu0);
   await c.end();
   p.kill('SIGTERM');
-  return { ms, ...peak };
+  return { ms, ...peak, ...others };
 }
 
 // ---------------------------------------------------------------- live latency
@@ -343,6 +372,9 @@ async function main() {
     `  paywatch run backfill        ${fmt(s(runs.paywatch.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.paywatch.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.paywatch.map((x) => x.cpu_s), 's')}`,
     `  paywatch replay (empty db)   ${fmt(s(runs.replay.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.replay.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.replay.map((x) => x.cpu_s), 's')}`,
     ...(WITH_PONDER ? [`  ponder backfill              ${fmt(s(runs.ponder.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.ponder.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.ponder.map((x) => x.cpu_s), 's')}`] : []),
+    `  CPU beside each side (Postgres, anvil): paywatch ${fmt(runs.paywatch.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.paywatch.map((x) => x.anvil_cpu_s), 's')};` +
+      ` replay ${fmt(runs.replay.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.replay.map((x) => x.anvil_cpu_s), 's')}` +
+      (WITH_PONDER ? `; ponder ${fmt(runs.ponder.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.ponder.map((x) => x.anvil_cpu_s), 's')}` : ''),
     `  ratio paywatch / node        ${fmt(ratio('paywatch', 'raw'), 'x')}`,
     `  ratio replay / node          ${fmt(ratio('replay', 'raw'), 'x')}`,
     ...(WITH_PONDER ? [`  ratio paywatch / ponder      ${fmt(ratio('paywatch', 'ponder'), 'x', 3)}`] : []),
