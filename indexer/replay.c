@@ -729,8 +729,14 @@ static int replay_run(const pw_config *cfg, const replay_opts *o)
 	if (rc)
 		goto out;
 	rc = 1;
-	if (open_postgres(&rp) < 0)
+	if (open_postgres(&rp) < 0) {
+		/* scripts reading --json get an answer too (the reason is in the log) */
+		if (o->json)
+			print_json(&rp, "failed", 0);
+		else
+			print_table(&rp, "failed (Postgres: see the log above)", 0);
 		goto out;
+	}
 
 	atomic_store(&g_stop, false);
 	struct sigaction sa;

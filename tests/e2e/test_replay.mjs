@@ -194,6 +194,14 @@ async function main() {
   rig.check(clipJ.status === 0 && clipJ.out && clipJ.out.clipped === true && clipJ.out.replay_to === null &&
     clipJ.out.blocks === 0 && clipJ.out.confirmed_height === confirmedHeight, `a range wholly above it replays nothing: ${clipJ.stdout}`);
 
+  // finality mode: clipped at the node's finalized block
+  const alt = (patch) => rig.writeConfig(fs.mkdtempSync(path.join(work, 'alt-')), { ...cfgObj, ...patch });
+  const fin = Number(BigInt((await node.rpc('eth_getBlockByNumber', ['finalized', false])).number));
+  const finJ = runJson(['replay', '-c', alt({ chains: [{ ...cfgObj.chains[0], confirmations: undefined, finality: 'finalized' }] }),
+    '--chain', 'local', '--from', '0', '--to', String(head)]);
+  rig.check(finJ.status === 0 && finJ.out && finJ.out.confirmed_height === fin && finJ.out.clipped === (fin < head) &&
+    (fin === 0 || finJ.out.replay_to === fin), `finality mode clips at the finalized block ${fin}: ${finJ.stdout.slice(0, 300)}`);
+
   // ---- 5a. on a terminal (a pty from script(1)): the progress bar
   const tty = rig.runPaywatchSync('script', ['-qfec', `${bin} replay -c ${cfg} --chain local --from 0 --to ${confirmedHeight}`, '/dev/null']);
   rig.check(tty.status === 0 && /\[[#.]{30}\] +\d+% \d+\/\d+ blocks +\d+ blocks\/s +\d+ payments found +ETA \d+:\d\d/.test(tty.stdout) &&
@@ -201,7 +209,6 @@ async function main() {
     `a terminal shows the progress bar: ${JSON.stringify(tty.stdout.slice(0, 300))}`);
 
   // ---- 5b. failover, and what it says when it cannot work
-  const alt = (patch) => rig.writeConfig(fs.mkdtempSync(path.join(work, 'alt-')), { ...cfgObj, ...patch });
   const deadWs = `ws://127.0.0.1:${deadPort}`;
   const fo = runJson(['replay', '-c', alt({ chains: [{ ...cfgObj.chains[0], ws_url: undefined, ws_urls: [deadWs, node.ws] }] }),
     '--chain', 'local', '--from', '0', '--to', String(confirmedHeight)]);
@@ -215,6 +222,9 @@ async function main() {
     '--chain', 'local', '--from', '0', '--to', '10']);
   rig.check(noPg.status === 1 && /postgres: cannot connect/.test(noPg.stderr) && !/hunter2/.test(noPg.stderr + noPg.stdout),
     `unreachable Postgres: exit 1, clear error, no password (${noPg.status}: ${noPg.stderr.trim().split('\n').pop()})`);
+  const noPgJ = runJson(['replay', '-c', alt({ postgres: { dsn: `postgresql://postgres@127.0.0.1:${deadPort}/x` } }), '--chain', 'local', '--from', '0', '--to', '10']);
+  rig.check(noPgJ.status === 1 && noPgJ.out && noPgJ.out.outcome === 'failed' && noPgJ.out.blocks === 0,
+    `--json answers with outcome failed when Postgres is unreachable (${noPgJ.stdout.slice(0, 120)})`);
 
   // ---- 6. replay while run indexes the same chain, with live transfers
   pw = rig.startPaywatch(bin, ['run', '-c', cfg]);
