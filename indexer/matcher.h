@@ -31,6 +31,12 @@ int matcher_add(matcher *m, uint32_t chain_index, const uint8_t address[20], uin
 bool matcher_lookup(const matcher *m, uint32_t chain_index, const uint8_t address[20],
 		    uint32_t *ret_merchant_index);
 
+/* matcher_prefetch: start loading the slot of (chain_index, address) into
+ * the CPU cache (a hint, no effect on results). Calling it a few lookups
+ * ahead lets a stream of lookups in a set larger than the cache overlap
+ * their memory latency (matcher_match_transfers does). */
+void matcher_prefetch(const matcher *m, uint32_t chain_index, const uint8_t address[20]);
+
 /* matcher_count: number of addresses held. */
 size_t matcher_count(const matcher *m);
 
