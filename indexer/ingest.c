@@ -55,7 +55,6 @@ typedef struct ingest {
 	bool have_target;
 	uint64_t head_req;  /* pending eth_blockNumber, 0 if none */
 	uint64_t head_hdr_req; /* pending header of a head learnt without its time (for status), 0 if none */
-	uint64_t ckpt_hdr_req; /* pending header of the checkpoint block (for status), 0 if none */
 	uint64_t probe_req; /* eth_blockNumber sent because no head came for head_timeout */
 	uint64_t tag_req;   /* pending finalized/safe block request */
 	uint64_t range;     /* current range size in blocks */
@@ -109,7 +108,7 @@ static void disconnect(ingest *g)
 {
 	g->p->ops->close(g->ad);
 	g->ad = NULL;
-	g->head_req = g->probe_req = g->tag_req = g->head_hdr_req = g->ckpt_hdr_req = 0;
+	g->head_req = g->probe_req = g->tag_req = g->head_hdr_req = 0;
 	drop_slots(g);
 	g->state.endpoint[0] = '\0';
 	save_state(g);
@@ -298,6 +297,20 @@ static int on_transfers(ingest *g, slot *s, chain_event *ev)
 		numbers = grown;
 		numbers[n++] = b;
 	}
+	/* run mode: the range's last block, for `paywatch status` to show the
+	 * lag in seconds (near the head the window has it). Part of the range's
+	 * requests: measured, it does not slow a backfill (the pipeline hides
+	 * the round trip), and a request on the side would be stale by the time
+	 * it is answered. */
+	if (!g->replay && s->to < s->window_from && (n == 0 || numbers[n - 1] != s->to)) {
+		uint64_t *grown = realloc(numbers, (n + 1) * sizeof(*numbers));
+		if (!grown) {
+			free(numbers);
+			return PW_ENOMEM;
+		}
+		numbers = grown;
+		numbers[n++] = s->to;
+	}
 	r = n ? request_header_batches(g, s, numbers, n) : 0;
 	free(numbers);
 	return r;
@@ -444,25 +457,14 @@ static int handle_reorg(ingest *g, uint64_t top)
 	return g->p->ops->request_head_number(g->ad, &g->head_req);
 }
 
-/* Run mode: record the new checkpoint and its block's time for `paywatch
- * status` (lag in seconds). The time comes from the range's headers or
- * logs; else the header is asked for on the side, outside the range's
- * pipeline (answered in handle_event), at most one at a time. */
+/* Run mode: record the new checkpoint and its block's time (the range
+ * asked for that header) for `paywatch status`'s lag in seconds. */
 static void record_checkpoint(ingest *g, const slot *s)
 {
 	const pw_block_ref *last = slot_header(s, s->to);
-	int64_t time = last ? last->time : -1;
-	for (size_t i = s->n_payments; time < 0 && i-- > 0;)
-		if (s->payments[i].block_number == s->to)
-			time = s->payments[i].block_time;
 	g->state.checkpoint = s->to;
-	g->state.checkpoint_time = time;
+	g->state.checkpoint_time = last ? last->time : -1;
 	save_state(g);
-	if (time < 0 && !g->ckpt_hdr_req) {
-		uint64_t number = s->to;
-		if (g->p->ops->request_headers(g->ad, &number, 1, &g->ckpt_hdr_req) < 0)
-			g->ckpt_hdr_req = 0; /* only status misses it */
-	}
 }
 
 /* Apply completed slots at the front, in order. */
@@ -759,9 +761,8 @@ static int on_error(ingest *g, chain_event *ev)
 	bool is_header;
 	size_t idx;
 	slot *s;
-	if (ev->req && (ev->req == g->head_hdr_req || ev->req == g->ckpt_hdr_req)) {
-		g->head_hdr_req = ev->req == g->head_hdr_req ? 0 : g->head_hdr_req; /* only status misses the time */
-		g->ckpt_hdr_req = ev->req == g->ckpt_hdr_req ? 0 : g->ckpt_hdr_req;
+	if (ev->req && ev->req == g->head_hdr_req) {
+		g->head_hdr_req = 0; /* only status misses the head's time */
 		return 0;
 	}
 	g->consecutive_errors++;
@@ -836,14 +837,6 @@ static int handle_event(ingest *g, chain_event *ev)
 			return 0;
 		return on_transfers(g, s, ev);
 	case CHAIN_EV_HEADERS:
-		if (ev->req && ev->req == g->ckpt_hdr_req) {
-			g->ckpt_hdr_req = 0;
-			if (ev->n_headers == 1 && ev->headers[0].number == g->state.checkpoint) { /* still the checkpoint */
-				g->state.checkpoint_time = ev->headers[0].time;
-				save_state(g);
-			}
-			return 0;
-		}
 		if (ev->req && ev->req == g->head_hdr_req) {
 			g->head_hdr_req = 0;
 			if (ev->n_headers == 1 && ev->headers[0].number == g->state.head) /* not overtaken by a newer head */
