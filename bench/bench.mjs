@@ -251,7 +251,13 @@ async function ponder(work, pg, node, h) {
   sample();
   const others = otherCpuSince(cpu0);
   await c.end();
+  // wait for Ponder to be gone: its shutdown would otherwise run beside the
+  // next measurement
+  const exited = new Promise((r) => (p.exitCode !== null || p.signalCode ? r() : p.once('exit', r)));
   p.kill('SIGTERM');
+  const killer = setTimeout(() => p.kill('SIGKILL'), 10000);
+  await exited;
+  clearTimeout(killer);
   return { ms, ...peak, ...others };
 }
 
