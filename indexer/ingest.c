@@ -467,6 +467,17 @@ static void record_checkpoint(ingest *g, const slot *s)
 	save_state(g);
 }
 
+/* The front slot was applied: drop it; the node answers again, so the
+ * error and rate-limit counters start over. */
+static void pop_applied(ingest *g)
+{
+	g->consecutive_errors = 0;
+	g->rate_backoff_ms = 0;
+	slot_free(g, &g->slots[0]);
+	memmove(&g->slots[0], &g->slots[1], (g->n_slots - 1) * sizeof(slot));
+	g->n_slots--;
+}
+
 /* Apply completed slots at the front, in order. */
 static int apply_ready(ingest *g)
 {
@@ -500,11 +511,7 @@ static int apply_ready(ingest *g)
 			if (r < 0)
 				return r;
 			g->replay_next = s->to + 1;
-			g->consecutive_errors = 0;
-			g->rate_backoff_ms = 0;
-			slot_free(g, s);
-			memmove(&g->slots[0], &g->slots[1], (g->n_slots - 1) * sizeof(slot));
-			g->n_slots--;
+			pop_applied(g);
 			continue;
 		}
 		/* the window part: headers of [window_from, to], contiguous */
@@ -534,11 +541,7 @@ static int apply_ready(ingest *g)
 		if (confirmed)
 			log_emit(LOG_LEVEL_INFO, g->name, (long long)s->to, "%zu payment(s) confirmed", confirmed);
 		notify_sink(g, confirmed);
-		g->consecutive_errors = 0;
-		g->rate_backoff_ms = 0;
-		slot_free(g, s);
-		memmove(&g->slots[0], &g->slots[1], (g->n_slots - 1) * sizeof(slot));
-		g->n_slots--;
+		pop_applied(g);
 	}
 	return 0;
 }

@@ -492,7 +492,8 @@ static int on_range(void *arg, void *ctx, uint64_t from, uint64_t to, pw_payment
 				 rp->o->dry_run ? "would mark it reverted" : "marking it reverted");
 			row->status = PW_STATUS_REVERTED;
 			writes[n_writes++] = *row;
-			rp->reverted += rp->o->dry_run;
+			if (rp->o->dry_run)
+				rp->reverted++; /* a real run counts what Postgres changed, below */
 		} else if (!watched(rp, row)) {
 			rp->unwatched++; /* an address or token removed from the config: not ours to judge */
 		} else if (row->status == PW_STATUS_REVERTED) {

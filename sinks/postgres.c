@@ -584,19 +584,15 @@ int pg_sink_fix_payment(pg_sink *s, const pw_payment *p, size_t *ret_updated)
 	u256_to_dec(p->amount, raw);
 	if (u256_format_units(p->amount, p->decimals, amount) < 0)
 		return PW_EINVAL;
-	const char *params[13] = { chain_id, block_hash, log_index, p->chain, number, time_s, tx_hash, token,
-				   p->token_symbol, from, to, p->merchant_id, raw };
-	const char *all[15];
-	memcpy(all, params, sizeof(params));
-	all[13] = decimals;
-	all[14] = amount;
+	const char *params[15] = { chain_id, block_hash, log_index, p->chain, number, time_s, tx_hash, token,
+				   p->token_symbol, from, to, p->merchant_id, raw, decimals, amount };
 	PGresult *res = PQexecParams(s->conn,
 				     "UPDATE payments SET chain = $4, block_number = $5, block_time = to_timestamp($6),"
 				     " tx_hash = $7, token_address = $8, token_symbol = $9, from_address = $10,"
 				     " to_address = $11, merchant_id = $12, amount_raw = $13, decimals = $14, amount = $15,"
 				     " status = 'confirmed', reverted_at = NULL"
 				     " WHERE chain_id = $1 AND block_hash = $2 AND log_index = $3",
-				     15, NULL, all, NULL, NULL, 0);
+				     15, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		snprintf(s->error, sizeof(s->error), "fix payment: %s", PQresultErrorMessage(res));
 		PQclear(res);

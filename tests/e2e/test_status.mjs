@@ -137,8 +137,7 @@ async function main() {
   await node.mine(CONF);
   const settledHead = await node.head();
   await rig.waitFor('the outbox to hold the new payments', () => { s = status(cfg); return s.out && s.out.chains[0].outbox_depth >= 1 && s.out.chains[0].checkpoint === settledHead; }, 30000);
-  await rig.sleep(1100);
-  s = status(cfg);
+  await rig.waitFor('the oldest outbox entry to be 1 s old', () => { s = status(cfg); return s.out && s.out.chains[0].outbox_oldest_age_s >= 1; }, 30000);
   const d = s.out.chains[0];
   rig.check(s.code === 1 && s.out.errors.some((x) => /postgres/i.test(x)), `status exits 1 naming Postgres (${s.code}: ${s.out.errors})`);
   rig.check(d.outbox_depth >= 1 && d.outbox_oldest_age_s >= 1, `outbox depth ${d.outbox_depth}, oldest ${d.outbox_oldest_age_s} s`);

@@ -13,7 +13,6 @@
 //  6. paywatch killed (SIGKILL) mid-delivery and restarted: nothing lost;
 //  7. 410 Gone disables the endpoint; `webhooks list/redeliver/test` work;
 //     a private target is refused unless allowed.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
