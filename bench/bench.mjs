@@ -23,6 +23,7 @@
 // addresses (bench/matcher_bench.c).
 //
 // usage: node bench/bench.mjs [--quick] [--with-ponder] [--rounds N] [--out FILE]
+//          [--only raw,paywatch,floor,replay,ponder,live,matcher]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -50,6 +51,11 @@ const MATCHER_BIN = path.resolve(process.env.PAYWATCH_MATCHER_BENCH || path.join
 const TRANSFERS = QUICK ? 5000 : 100000, PER_TX = 50, BLOCKS = TRANSFERS / PER_TX, RANGE = 50, IN_FLIGHT = 4;
 const MERCHANTS = Array.from({ length: 1000 }, (_, i) => '0x' + (0xbe00000 + i).toString(16).padStart(40, '0'));
 const LIVE_BLOCKS = QUICK ? 30 : 300;
+// --only raw,paywatch,...: measure some sides only (to profile one of them)
+const SIDES = ['raw', 'paywatch', 'floor', 'replay', 'ponder', 'live', 'matcher'];
+const ONLY = new Set(val('--only', SIDES.join(',')).split(','));
+for (const k of ONLY) if (!SIDES.includes(k)) { console.error(`bench: --only: unknown side ${k} (${SIDES.join(', ')})`); process.exit(2); }
+const want = (k) => ONLY.has(k) && (k !== 'ponder' || WITH_PONDER);
 
 const say = (s) => console.error(`bench: ${s}`);
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
@@ -173,11 +179,26 @@ function procFigures(pid) {
   return { rss_mb: Number(/VmHWM:\s+(\d+)/.exec(status)[1]) / 1024, cpu_s: (Number(stat[11]) + Number(stat[12])) / tick };
 }
 
-async function countRows(pg, db, table, want, timeoutMs) {
+// The history's last Transfer log: its arrival is probed through an index
+// (a count(*) of 100k rows every few ms would be a load of its own on
+// Postgres, charged to the side being measured).
+async function lastTransfer(node, h) {
+  const logs = await node.rpc('eth_getLogs', [{ fromBlock: '0x' + Math.max(0, h.head - RANGE).toString(16), toBlock: '0x' + h.head.toString(16),
+    address: h.token, topics: ['0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef'] }]);
+  const l = logs[logs.length - 1];
+  return { blockHash: l.blockHash, logIndex: Number(l.logIndex) };
+}
+
+// Wait until `probe` (one indexed lookup of the last transfer) finds its
+// row, then until the table holds `want` rows (count(*) from then on).
+async function waitRows(pg, db, table, want, probe, timeoutMs) {
   const c = await pg.client(db);
   try {
-    await rig.waitFor(`${want} rows in ${table}`, async () =>
-      (await c.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n >= want, timeoutMs, 10);
+    let seen = false;
+    await rig.waitFor(`${want} rows in ${table}`, async () => {
+      if (!seen) seen = (await c.query(probe.sql, probe.args).catch(() => ({ rows: [] }))).rows.length > 0;
+      return seen && (await c.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n >= want;
+    }, timeoutMs, 5);
   } finally { await c.end(); }
 }
 
@@ -185,16 +206,47 @@ async function paywatchBackfill(work, pg, node, h) {
   const db = await freshDb(pg);
   const cfg = config(work, db.dsn, node, h);
   if (rig.runPaywatchSync(BIN, ['migrate', '-c', cfg]).status !== 0) throw new Error('migrate failed');
+  const last = await lastTransfer(node, h);
   const cpu0 = otherCpu();
   const t0 = performance.now();
-  const pw = rig.startPaywatch(BIN, ['--log-level', 'warn', 'run', '-c', cfg]);
-  await countRows(pg, db.name, 'payments', TRANSFERS, 300000);
+  // PAYWATCH_BENCH_LOG=FILE: the backfill runs' info log, appended to FILE
+  const logFile = process.env.PAYWATCH_BENCH_LOG || null;
+  const pw = rig.startPaywatch(BIN, ['--log-level', logFile ? 'info' : 'warn', 'run', '-c', cfg], {}, logFile);
+  await waitRows(pg, db.name, 'payments', TRANSFERS, { sql: 'SELECT 1 FROM payments WHERE chain_id = 31337 AND block_hash = $1 AND log_index = $2',
+    args: [last.blockHash, last.logIndex] }, 300000);
   const ms = performance.now() - t0;
   const f = procFigures(pw.proc.pid);
   const others = otherCpuSince(cpu0);
   pw.proc.kill('SIGTERM');
   await pw.done;
-  return { ms, ...f, ...others };
+  return { ms, ...f, ...others, db: db.name };
+}
+
+// The Postgres floor: the rows paywatch wrote in this round, COPied by
+// Postgres itself from a file on its own disk into an empty database with
+// paywatch's schema (migrations, indexes, CHECKs): one statement, no client,
+// no network, no events. No writer of these rows into this schema does
+// better on this machine.
+const PAYMENT_COLUMNS = 'chain, chain_id, block_number, block_hash, block_time, tx_hash, log_index, token_address, ' +
+  'token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount, status, confirmations, confirmed_at';
+async function pgFloor(work, pg, node, h, filledDb) {
+  const file = path.join(pg.dir, 'floor.copy'); // the cluster's own directory: the server reads it
+  if (!fs.existsSync(file)) {
+    const c = await pg.client(filledDb);
+    await c.query(`COPY (SELECT ${PAYMENT_COLUMNS} FROM payments ORDER BY id) TO '${file}'`);
+    await c.end();
+  }
+  const db = await freshDb(pg);
+  if (rig.runPaywatchSync(BIN, ['migrate', '-c', config(work, db.dsn, node, h)]).status !== 0) throw new Error('migrate failed');
+  const c = await pg.client(db.name);
+  try {
+    const cpu0 = otherCpu();
+    const t0 = performance.now();
+    const r = await c.query(`COPY payments (${PAYMENT_COLUMNS}) FROM '${file}'`);
+    const ms = performance.now() - t0;
+    if (r.rowCount !== TRANSFERS) throw new Error(`floor: COPY wrote ${r.rowCount} rows`);
+    return { ms, ...otherCpuSince(cpu0) };
+  } finally { await c.end(); }
 }
 
 async function paywatchReplay(work, pg, node, h) {
@@ -215,6 +267,7 @@ async function paywatchReplay(work, pg, node, h) {
 async function ponder(work, pg, node, h) {
   const app = path.join(here, 'peers', 'ponder');
   const db = await freshDb(pg);
+  const last = await lastTransfer(node, h);
   const cpu0 = otherCpu();
   const t0 = performance.now();
   const p = spawn(path.join(app, 'node_modules', '.bin', 'ponder'), ['start', '--schema', 'bench', '--port', String(await rig.freePort())], {
@@ -240,9 +293,16 @@ async function ponder(work, pg, node, h) {
     } catch { /* the process ended */ }
   };
   try {
+    // the last transfer's row (a primary-key lookup), then the count
+    let seen = false;
     await rig.waitFor('ponder to index every transfer', async () => {
       if (p.exitCode !== null) throw new Error(`ponder exited with ${p.exitCode}`);
       sample();
+      if (!seen) {
+        seen = (await c.query('SELECT 1 FROM bench.transfer WHERE id = $1', [`${last.blockHash}:${last.logIndex}`])
+          .catch(() => ({ rows: [] }))).rows.length > 0;
+        if (!seen) return false;
+      }
       const r = await c.query(`SELECT count(*)::int AS n FROM bench.transfer`).catch(() => ({ rows: [{ n: 0 }] }));
       return r.rows[0].n >= TRANSFERS;
     }, Number(process.env.PONDER_TIMEOUT_MS || 300000), 20);
@@ -353,29 +413,26 @@ async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-'));
   rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
   const [pg, { node, h }] = await Promise.all([rig.startPostgres(), startNode(work)]);
-  const runs = { raw: [], paywatch: [], replay: [], ponder: [] };
+  if (want('floor') && !want('paywatch')) throw new Error('--only: floor needs paywatch (it copies the rows paywatch wrote)');
+  const runs = { raw: [], paywatch: [], floor: [], replay: [], ponder: [] };
   for (let r = 0; r < ROUNDS; r++) {
     say(`round ${r + 1}/${ROUNDS}`);
-    runs.raw.push(await raw(node, h));
-    runs.paywatch.push(await paywatchBackfill(work, pg, node, h));
-    runs.replay.push(await paywatchReplay(work, pg, node, h));
-    if (WITH_PONDER) runs.ponder.push(await ponder(work, pg, node, h));
+    for (const [k, fn] of [['raw', raw], ['paywatch', paywatchBackfill], ['floor', pgFloor], ['replay', paywatchReplay], ['ponder', ponder]])
+      if (want(k)) runs[k].push(k === 'raw' ? await fn(node, h) : await fn(work, pg, node, h, runs.paywatch[r] && runs.paywatch[r].db));
     // per-round ratios: the sides of one round ran back to back
-    const last = (k) => runs[k][runs[k].length - 1];
-    say(`  raw ${last('raw').ms.toFixed(0)} ms, paywatch ${last('paywatch').ms.toFixed(0)} ms, replay ${last('replay').ms.toFixed(0)} ms` +
-      (WITH_PONDER ? `, ponder ${last('ponder').ms.toFixed(0)} ms` : ''));
+    say('  ' + Object.keys(runs).filter(want).map((k) => `${k} ${runs[k][r].ms.toFixed(0)} ms`).join(', '));
   }
-  say('live latency');
-  const liveFig = await live(work, pg);
-  say('matcher');
-  const matcherFig = matcher();
+  let liveFig = null, matcherFig = [];
+  if (want('live')) { say('live latency'); liveFig = await live(work, pg); }
+  if (want('matcher')) { say('matcher'); matcherFig = matcher(); }
 
-  const ratio = (a, b) => runs[a].map((x, i) => x.ms / runs[b][i].ms);
+  const ratio = (a, b) => (runs[a].length && runs[b].length ? runs[a].map((x, i) => x.ms / runs[b][i].ms) : []);
   const s = (xs) => xs.map((x) => x / 1000);
   const lines = [
     `history: ${TRANSFERS} transfers in ${BLOCKS} blocks, every recipient a merchant; ${ROUNDS} round(s); median (min–max)`,
     `  node raw eth_getLogs         ${fmt(s(runs.raw.map((x) => x.ms)), 's')}`,
     `  paywatch run backfill        ${fmt(s(runs.paywatch.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.paywatch.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.paywatch.map((x) => x.cpu_s), 's')}`,
+    ...(runs.floor.length ? [`  postgres alone (COPY floor)  ${fmt(s(runs.floor.map((x) => x.ms)), 's')}   (Postgres CPU ${fmt(runs.floor.map((x) => x.pg_cpu_s), 's')})`] : []),
     `  paywatch replay (empty db)   ${fmt(s(runs.replay.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.replay.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.replay.map((x) => x.cpu_s), 's')}`,
     ...(WITH_PONDER ? [`  ponder backfill              ${fmt(s(runs.ponder.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.ponder.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.ponder.map((x) => x.cpu_s), 's')}`] : []),
     `  CPU beside each side (Postgres, anvil): paywatch ${fmt(runs.paywatch.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.paywatch.map((x) => x.anvil_cpu_s), 's')};` +
@@ -383,8 +440,10 @@ async function main() {
       (WITH_PONDER ? `; ponder ${fmt(runs.ponder.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.ponder.map((x) => x.anvil_cpu_s), 's')}` : ''),
     `  ratio paywatch / node        ${fmt(ratio('paywatch', 'raw'), 'x')}`,
     `  ratio replay / node          ${fmt(ratio('replay', 'raw'), 'x')}`,
+    ...(runs.floor.length ? [`  ratio floor / node           ${fmt(ratio('floor', 'raw'), 'x')}`,
+      `  ratio paywatch / floor       ${fmt(ratio('paywatch', 'floor'), 'x')}`] : []),
     ...(WITH_PONDER ? [`  ratio paywatch / ponder      ${fmt(ratio('paywatch', 'ponder'), 'x', 3)}`] : []),
-    `live (confirmations 1, a block every 100 ms, ${liveFig.blocks} blocks): row in Postgres p50 ${liveFig.row_p50_ms.toFixed(1)} ms, p99 ${liveFig.row_p99_ms.toFixed(1)} ms; webhook p50 ${liveFig.hook_p50_ms.toFixed(1)} ms, p99 ${liveFig.hook_p99_ms.toFixed(1)} ms`,
+    ...(liveFig ? [`live (confirmations 1, a block every 100 ms, ${liveFig.blocks} blocks): row in Postgres p50 ${liveFig.row_p50_ms.toFixed(1)} ms, p99 ${liveFig.row_p99_ms.toFixed(1)} ms; webhook p50 ${liveFig.hook_p50_ms.toFixed(1)} ms, p99 ${liveFig.hook_p99_ms.toFixed(1)} ms`] : []),
     ...matcherFig.map((m) => `matcher ${String(m.addresses).padStart(9)} addresses: load ${m.load_ms.toFixed(0)} ms, peak RSS ${m.peak_rss_mb.toFixed(0)} MB, lookup ${m.hit_ns.toFixed(0)} ns (hit) / ${m.miss_ns.toFixed(0)} ns (miss) / ${m.stream_ns.toFixed(0)} ns (hits streamed with prefetch)`),
   ];
   console.log(lines.join('\n'));

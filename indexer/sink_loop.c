@@ -101,9 +101,9 @@ static int drain(sink_loop *sl)
 		if ((r = store_outbox_delete(sl->st, sl->seqs, n)) < 0)
 			return log_error(r, "outbox: cannot delete delivered entries");
 		log_emit(LOG_LEVEL_INFO, sl->batch[n - 1].chain, (long long)sl->batch[n - 1].block_number,
-			 "postgres: %zu outbox entries written (%zu new, %zu already present, %zu reverted, "
+			 "postgres: %zu outbox entries written by %s (%zu new, %zu already present, %zu reverted, "
 			 "%zu pending events, %zu webhook deliveries queued)",
-			 n, res.inserted, res.present, res.reverted, res.pending_events, res.deliveries);
+			 n, res.copied ? "copy" : "upsert", res.inserted, res.present, res.reverted, res.pending_events, res.deliveries);
 	}
 }
 

@@ -1,6 +1,10 @@
-/* postgres.c: libpq sink. Payments go through COPY (text format) into a
- * session temp table and one INSERT ... SELECT ... ON CONFLICT DO NOTHING,
- * so a batch of thousands is a handful of round trips. */
+/* postgres.c: libpq sink. A batch of confirmed payments is COPied (text
+ * format) straight into payments; if a row of it is already there (a
+ * replay after a crash, rows a `replay` wrote first), the transaction is
+ * rolled back and the batch goes the general way: COPY into a session temp
+ * table and one INSERT ... SELECT ... ON CONFLICT DO NOTHING, which also
+ * takes reverted and pending entries. Either way a batch of thousands is a
+ * handful of round trips. */
 #include "postgres.h"
 #include "buf.h"
 #include "hex.h"
@@ -13,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct pg_sink {
 	PGconn *conn;
 	bool temp_ready;
+	bool upsert_only; /* the last batch found rows already present: skip the direct COPY */
 	char error[512];
 };
 
@@ -105,8 +111,30 @@ static int copy_text(pw_buf *b, const char *s)
 	return 0;
 }
 
-static int copy_row(pw_buf *b, const pw_payment *p)
+/* A timestamptz in COPY text: "YYYY-MM-DD HH:MM:SS[.mmm]+00" from unix
+ * milliseconds; ms_digits adds the milliseconds. out holds 40 bytes. */
+static void copy_timestamp(int64_t ms, bool ms_digits, char *out)
 {
+	time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	size_t n = strftime(out, 40, "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(out + n, 40 - n, ms_digits ? ".%03d+00" : "+00", (int)(ms - (int64_t)t * 1000));
+}
+
+/* One payment as a COPY text row. timestamps: block_time and confirmed_at
+ * as timestamptz (the payments table); otherwise as unix seconds and
+ * milliseconds (pw_incoming, converted by the INSERT ... SELECT). */
+static int copy_row(pw_buf *b, const pw_payment *p, bool timestamps)
+{
+	char block_time[40], confirmed_at[40];
+	if (timestamps) {
+		copy_timestamp(p->block_time * 1000, false, block_time);
+		copy_timestamp(p->confirmed_at_ms, true, confirmed_at);
+	} else {
+		snprintf(block_time, sizeof(block_time), "%lld", (long long)p->block_time);
+		snprintf(confirmed_at, sizeof(confirmed_at), "%lld", (long long)p->confirmed_at_ms);
+	}
 	char block_hash[67], tx_hash[67], token[43], from[43], to[43];
 	char raw[U256_DEC_MAX], amount[U256_DEC_MAX];
 	hex_encode(p->block_hash, 32, block_hash);
@@ -119,9 +147,8 @@ static int copy_row(pw_buf *b, const pw_payment *p)
 		return PW_EINVAL;
 	int r = copy_text(b, p->chain);
 	if (r == 0)
-		r = buf_appendf(b, "\t%llu\t%llu\t%s\t%lld\t%s\t%u\t%s\t", (unsigned long long)p->chain_id,
-				(unsigned long long)p->block_number, block_hash, (long long)p->block_time, tx_hash,
-				p->log_index, token);
+		r = buf_appendf(b, "\t%llu\t%llu\t%s\t%s\t%s\t%u\t%s\t", (unsigned long long)p->chain_id,
+				(unsigned long long)p->block_number, block_hash, block_time, tx_hash, p->log_index, token);
 	if (r == 0)
 		r = copy_text(b, p->token_symbol);
 	if (r == 0)
@@ -129,12 +156,11 @@ static int copy_row(pw_buf *b, const pw_payment *p)
 	if (r == 0)
 		r = copy_text(b, p->merchant_id);
 	if (r == 0)
-		r = buf_appendf(b, "\t%s\t%u\t%s\t%s\t%u\t%lld\n", raw, p->decimals, amount,
+		r = buf_appendf(b, "\t%s\t%u\t%s\t%s\t%u\t%s\n", raw, p->decimals, amount,
 				p->status == PW_STATUS_REVERTED	   ? "reverted"
 				: p->status == PW_STATUS_PENDING ? "pending"
 								 : "confirmed",
-				p->confirmations,
-				(long long)p->confirmed_at_ms);
+				p->confirmations, confirmed_at);
 	return r;
 }
 
@@ -235,16 +261,148 @@ static int exec_counts(pg_sink *s, const char *sql, const char *what, size_t *re
 	return 0;
 }
 
-int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
+/* COPY n payments into table (a COPY ... FROM STDIN statement), 1 MiB of
+ * rows per message. 0 with *ret_rows, or PW_EDB (pg_sink_error; the
+ * transaction is aborted). */
+static int copy_in(pg_sink *s, const char *copy_sql, const pw_payment *payments, size_t n, bool timestamps,
+		   size_t *ret_rows)
 {
-	pw_buf b;
-	int r;
-	size_t n_confirmed = 0;
-	pg_write_result out = { 0 };
-	if (n == 0) {
-		*ret = out;
-		return 0;
+	PGresult *res = PQexec(s->conn, copy_sql);
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		snprintf(s->error, sizeof(s->error), "copy: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		return PW_EDB;
 	}
+	PQclear(res);
+	pw_buf b;
+	buf_init(&b, (size_t)1 << 30);
+	for (size_t i = 0; i < n; i++) {
+		int r = copy_row(&b, &payments[i], timestamps);
+		if (r < 0) {
+			buf_done(&b);
+			PQputCopyEnd(s->conn, "paywatch: cannot encode row");
+			while ((res = PQgetResult(s->conn)) != NULL)
+				PQclear(res);
+			snprintf(s->error, sizeof(s->error), "cannot encode payment row: %s", pw_strerror(r));
+			return PW_EDB;
+		}
+		if (b.len > (1u << 20) || i + 1 == n) {
+			if (PQputCopyData(s->conn, b.data, (int)b.len) != 1) {
+				buf_done(&b);
+				return set_error(s, "copy data");
+			}
+			buf_reset(&b);
+		}
+	}
+	buf_done(&b);
+	if (PQputCopyEnd(s->conn, NULL) != 1)
+		return set_error(s, "copy end");
+	int r = 0;
+	res = PQgetResult(s->conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(s->error, sizeof(s->error), "copy: %s", PQresultErrorMessage(res));
+		r = PW_EDB;
+	} else {
+		*ret_rows = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+	}
+	PQclear(res);
+	while ((res = PQgetResult(s->conn)) != NULL)
+		PQclear(res);
+	return r;
+}
+
+/* payment.confirmed events (and deliveries) for the rows this transaction
+ * COPied into payments of chain $1, blocks $2..$3: rows whose xmin is this
+ * transaction. When no endpoint subscribes to payment.confirmed, or the
+ * session turned webhooks off, the one-time filter skips the scan. */
+static const char copied_events_sql[] =
+	"WITH ins AS (SELECT p.* FROM payments p WHERE p.chain = $1 AND p.block_number BETWEEN $2 AND $3"
+	" AND p.xmin = pg_current_xact_id()::xid"
+	" AND current_setting('paywatch.webhooks', true) IS DISTINCT FROM 'off'"
+	" AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.active AND 'payment.confirmed' = ANY (e.events))"
+	" ORDER BY p.id),"
+	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, payload)"
+	" SELECT paywatch_event_id(ins.chain_id, ins.block_hash, ins.log_index, 'payment.confirmed'),"
+	" 'payment.confirmed', ins.merchant_id, ins.id,"
+	" paywatch_event_payload('payment.confirmed', " PAYLOAD_ARGS("ins") ", NULL) FROM ins"
+	" WHERE " SUBSCRIBED("ins", "payment.confirmed")
+	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
+	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl)";
+
+/* The events of the rows just COPied: one statement per chain of the
+ * batch, over that chain's block range. 0 with *ret_deliveries, PW_EDB. */
+static int copied_events(pg_sink *s, const pw_payment *payments, size_t n, size_t *ret_deliveries)
+{
+	size_t deliveries = 0;
+	bool *done = calloc(n, sizeof(bool));
+	if (!done) {
+		snprintf(s->error, sizeof(s->error), "out of memory");
+		return PW_ENOMEM;
+	}
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (done[i])
+			continue;
+		uint64_t lo = payments[i].block_number, hi = lo;
+		for (size_t j = i; j < n; j++) {
+			if (done[j] || strcmp(payments[j].chain, payments[i].chain) != 0)
+				continue;
+			done[j] = true;
+			lo = payments[j].block_number < lo ? payments[j].block_number : lo;
+			hi = payments[j].block_number > hi ? payments[j].block_number : hi;
+		}
+		char los[24], his[24];
+		snprintf(los, sizeof(los), "%llu", (unsigned long long)lo);
+		snprintf(his, sizeof(his), "%llu", (unsigned long long)hi);
+		const char *params[3] = { payments[i].chain, los, his };
+		PGresult *res = PQexecParams(s->conn, copied_events_sql, 3, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+			snprintf(s->error, sizeof(s->error), "payment events: %s", PQresultErrorMessage(res));
+			r = PW_EDB;
+		} else {
+			deliveries += (size_t)strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+		}
+		PQclear(res);
+	}
+	free(done);
+	*ret_deliveries = deliveries;
+	return r;
+}
+
+static void strip_newlines(char *msg)
+{
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+}
+
+/* The direct way, for a batch of confirmed payments only: COPY into
+ * payments, then their events. 0 with *ret, or PW_EDB, rolled back: a row
+ * already there (unique violation), a refused row, or a lost connection
+ * (the caller tells them apart by the connection's status). */
+static int write_direct(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
+{
+	size_t copied = 0, deliveries = 0;
+	if (exec_ok(s, "BEGIN", "begin") < 0)
+		return PW_EDB;
+	if (copy_in(s, "COPY payments" PAYMENT_COLUMNS ") FROM STDIN", payments, n, true, &copied) < 0 ||
+	    copied_events(s, payments, n, &deliveries) < 0 ||
+	    (deliveries && exec_ok(s, "NOTIFY paywatch_webhooks", "notify") < 0) ||
+	    exec_ok(s, "COMMIT", "commit") < 0) {
+		strip_newlines(s->error);
+		rollback(s);
+		return PW_EDB;
+	}
+	*ret = (pg_write_result){ .inserted = copied, .deliveries = deliveries, .copied = true };
+	return 0;
+}
+
+/* The general way: COPY into the session temp table, then one statement
+ * per kind of entry, each idempotent. 0 with *ret, or PW_EDB (rolled back). */
+static int write_upsert(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
+{
+	pg_write_result out = { 0 };
+	size_t n_confirmed = 0, n_reverted = 0, n_pending = 0, deliveries = 0, copied = 0;
 	if (exec_ok(s, "BEGIN", "begin") < 0)
 		return PW_EDB;
 	if (!s->temp_ready) {
@@ -252,47 +410,8 @@ int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_
 			goto out_rollback;
 		s->temp_ready = true;
 	}
-	PGresult *res = PQexec(s->conn, "COPY pw_incoming FROM STDIN");
-	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		snprintf(s->error, sizeof(s->error), "copy: %s", PQresultErrorMessage(res));
-		PQclear(res);
+	if (copy_in(s, "COPY pw_incoming FROM STDIN", payments, n, false, &copied) < 0)
 		goto out_rollback;
-	}
-	PQclear(res);
-	buf_init(&b, (size_t)1 << 30);
-	for (size_t i = 0; i < n; i++) {
-		if ((r = copy_row(&b, &payments[i])) < 0) {
-			buf_done(&b);
-			PQputCopyEnd(s->conn, "paywatch: cannot encode row");
-			res = PQgetResult(s->conn);
-			PQclear(res);
-			snprintf(s->error, sizeof(s->error), "cannot encode payment row: %s", pw_strerror(r));
-			goto out_rollback;
-		}
-		if (b.len > (1u << 20) || i + 1 == n) {
-			if (PQputCopyData(s->conn, b.data, (int)b.len) != 1) {
-				buf_done(&b);
-				set_error(s, "copy data");
-				goto out_rollback;
-			}
-			buf_reset(&b);
-		}
-	}
-	buf_done(&b);
-	if (PQputCopyEnd(s->conn, NULL) != 1) {
-		set_error(s, "copy end");
-		goto out_rollback;
-	}
-	res = PQgetResult(s->conn);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		snprintf(s->error, sizeof(s->error), "copy: %s", PQresultErrorMessage(res));
-		PQclear(res);
-		goto out_rollback;
-	}
-	PQclear(res);
-	while ((res = PQgetResult(s->conn)) != NULL)
-		PQclear(res);
-	size_t n_reverted = 0, n_pending = 0, deliveries = 0;
 	for (size_t i = 0; i < n; i++) {
 		n_confirmed += payments[i].status == PW_STATUS_CONFIRMED;
 		n_reverted += payments[i].status == PW_STATUS_REVERTED;
@@ -318,10 +437,37 @@ int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_
 	*ret = out;
 	return 0;
 out_rollback:
+	strip_newlines(s->error);
 	rollback(s);
 	if (PQstatus(s->conn) != CONNECTION_OK)
 		s->temp_ready = false;
 	return PW_EDB;
+}
+
+int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
+{
+	if (n == 0) {
+		*ret = (pg_write_result){ 0 };
+		return 0;
+	}
+	bool all_confirmed = true;
+	for (size_t i = 0; i < n && all_confirmed; i++)
+		all_confirmed = payments[i].status == PW_STATUS_CONFIRMED;
+	if (all_confirmed && !s->upsert_only) {
+		if (write_direct(s, payments, n, ret) == 0)
+			return 0;
+		if (PQstatus(s->conn) != CONNECTION_OK) {
+			s->temp_ready = false;
+			return PW_EDB;
+		}
+		/* a row already there (or one refused: the general way reports it) */
+	}
+	int r = write_upsert(s, payments, n, ret);
+	/* rows already present tend to come in runs (a range replayed first):
+	 * stay on the general way until a batch finds none */
+	if (r == 0)
+		s->upsert_only = ret->present > 0;
+	return r;
 }
 
 int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n_merchants,

@@ -51,6 +51,7 @@ typedef struct pg_write_result {
 	size_t reverted; /* rows turned from confirmed to reverted (or inserted as reverted) */
 	size_t pending_events; /* payment.pending events created */
 	size_t deliveries;     /* webhook deliveries queued */
+	bool copied;           /* written by the direct COPY into payments (not the upsert) */
 } pg_write_result;
 
 /* pg_sink_write_payments: write n outbox entries in one transaction, in
@@ -64,6 +65,10 @@ typedef struct pg_write_result {
  * (payment.confirmed / payment.reverted) in the same transaction, and a
  * delivery per subscribed endpoint; dispatchers are
  * woken with NOTIFY paywatch_webhooks.
+ * A batch of confirmed entries only is first COPied into payments (the
+ * fast way); if a row of it is already there, that is rolled back and the
+ * batch takes the upsert, as do the batches after it until one finds no
+ * row present.
  * 0 with *ret, or PW_EDB (rolled back, nothing written; pg_sink_error). */
 int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret);
 

@@ -1,4 +1,6 @@
 // test_replay.mjs: `paywatch replay` on a real anvil and a real Postgres.
+//  0. a replay before `run`: run's batches over rows already there fall
+//     back from the direct COPY to the upsert (no duplicate, one event);
 //  1. rows deleted from Postgres come back exactly, with webhook events for
 //     them alone; a second replay inserts nothing;
 //  2. --dry-run changes nothing (full dump of the tables before and after);
@@ -92,13 +94,25 @@ async function main() {
   };
 
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status === 0, 'migrate');
-  let pw = rig.startPaywatch(bin, ['run', '-c', cfg]);
+  // ---- 0. a replay of the first half before `run` starts: run's batch
+  // meets rows already there, so its direct COPY is rolled back and the
+  // batch goes through the upsert: every payment once, one event each
   const merchantsWant = await chainPayments([acme, globex]);
+  const mid = merchantsWant[merchantsWant.length >> 1].block_number;
+  const first = runJson(['replay', '-c', cfg, '--chain', 'local', '--from', '0', '--to', String(mid)]);
+  const firstN = merchantsWant.filter((p) => p.block_number <= mid).length;
+  rig.check(first.status === 0 && first.out && first.out.inserted === firstN, `replay of blocks 0..${mid} first: ${firstN} rows (${first.stdout})`);
+  let pw = rig.startPaywatch(bin, ['run', '-c', cfg]);
   await rig.waitFor('run to confirm every payment', async () => (await rows()).length === merchantsWant.length, 30000);
   pw.proc.kill('SIGTERM');
   await pw.done;
+  const upsert = /outbox entries written by upsert \((\d+) new, (\d+) already present/.exec(pw.stderr);
+  rig.check(upsert && Number(upsert[1]) === merchantsWant.length - firstN && Number(upsert[2]) === firstN,
+    `run's batch over the replayed rows went by upsert: ${upsert && upsert[0]}`);
   const original = await rows();
   sameAsChain(original, merchantsWant, 'after run');
+  const oneEvent = (await db.query(`SELECT count(*)::int AS n FROM payments p WHERE (SELECT count(*) FROM webhook_events e WHERE e.payment_id = p.id AND e.type = 'payment.confirmed') <> 1`)).rows[0].n;
+  rig.check(oneEvent === 0, `after replay then run, every payment has exactly one payment.confirmed event (${oneEvent} do not)`);
   const head = await node.head();
   const confirmedHeight = head - CONF + 1;
 
@@ -126,8 +140,14 @@ async function main() {
   rig.check((await dump()) === before, 'dry run changed nothing in any table');
 
   const eventsBefore = (await db.query(`SELECT id FROM webhook_events`)).rows.map((r) => r.id);
+  const repStart = (await db.query(`SELECT now() AS t`)).rows[0].t;
   const rep = runJson(['replay', '-c', cfg, '--chain', 'local', '--from', '0', '--to', String(confirmedHeight)]);
   rig.check(rep.status === 0, `replay exits 0 (got ${rep.status}: ${rep.stderr.slice(-300)})`);
+  // the restored rows came by the direct COPY, with timestamps written as
+  // text: confirmed_at is the replay's own time, to the millisecond
+  const badTimes = (await db.query(`SELECT count(*)::int AS n FROM payments WHERE ${delWhere} AND NOT (confirmed_at BETWEEN $1 AND now()
+    AND date_trunc('milliseconds', confirmed_at) = confirmed_at)`, [repStart])).rows[0].n;
+  rig.check(badTimes === 0, `restored rows: confirmed_at within the replay, in milliseconds (${badTimes} not)`);
   rig.check(rep.out && rep.out.inserted === victims.length && rep.out.missing === victims.length &&
     rep.out.present === original.length - victims.length && rep.out.outcome === 'complete' && rep.out.clipped === false,
     `replay inserted exactly the ${victims.length} deleted rows: ${rep.stdout}`);
@@ -261,6 +281,7 @@ async function main() {
   rig.check(dupEvents === 0, `no webhook event twice (${dupEvents})`);
   const globexEvents = (await db.query(`SELECT count(*)::int AS n FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.merchant_id = 'globex' AND e.type = 'payment.confirmed'`)).rows[0].n;
   rig.check(globexEvents === final.filter((r) => r.merchant_id === 'globex').length, `every globex payment has its one event (${globexEvents})`);
+  rig.check(/outbox entries written by copy \(\d+ new, 0 already present/.test(pw.stderr), 'live batches went by the direct COPY');
   pw.proc.kill('SIGTERM');
   await pw.done;
 
