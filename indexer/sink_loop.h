@@ -1,6 +1,8 @@
-/* sink_loop.h: the Postgres sink thread. It drains the RocksDB outbox in
- * order into Postgres (a batch per transaction, idempotent on the payment
- * identity) and deletes entries only after the commit, so a crash between
+/* sink_loop.h: the Postgres sink writers (two threads, a connection each).
+ * They drain the RocksDB outbox into Postgres (a batch per transaction,
+ * idempotent on the payment identity; batches of confirmed payments in
+ * parallel, a batch with a reverted or pending entry alone, after those
+ * before it) and delete entries only after the commit, so a crash between
  * the two replays harmlessly. Postgres down: the outbox grows, nothing is
  * lost; the thread retries with backoff and logs the outbox depth and the
  * age of its oldest entry.
@@ -15,10 +17,10 @@
 
 typedef struct sink_loop sink_loop;
 
-/* sink_loop_start: start the thread. 0 with *ret, PW_ENOMEM. */
+/* sink_loop_start: start the writers. 0 with *ret, PW_ENOMEM. */
 int sink_loop_start(const pw_config *cfg, store *st, atomic_bool *stop, sink_loop **ret);
 
-/* sink_loop_notify: wake the thread (new outbox entries). */
+/* sink_loop_notify: wake the writers (new outbox entries). */
 void sink_loop_notify(void *sink_loop_ptr);
 
 /* sink_loop_join: wake, make a last drain attempt, join and free. Returns

@@ -331,10 +331,18 @@ int store_lowest_header(store *s, const char *chain, uint64_t *ret)
 
 int store_outbox_read(store *s, pw_payment *ret_payments, uint64_t *ret_seqs, size_t max, size_t *ret_n)
 {
+	return store_outbox_read_from(s, 0, ret_payments, ret_seqs, max, ret_n);
+}
+
+int store_outbox_read_from(store *s, uint64_t from_seq, pw_payment *ret_payments, uint64_t *ret_seqs, size_t max,
+			   size_t *ret_n)
+{
 	size_t n = 0;
 	int r = 0;
+	char start[KEY_MAX];
 	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
-	for (rocksdb_iter_seek(it, "outbox/", 7); rocksdb_iter_valid(it) && n < max; rocksdb_iter_next(it)) {
+	for (rocksdb_iter_seek(it, start, key_outbox(start, from_seq)); rocksdb_iter_valid(it) && n < max;
+	     rocksdb_iter_next(it)) {
 		size_t klen, vlen;
 		const char *k = rocksdb_iter_key(it, &klen);
 		if (klen != 15 || memcmp(k, "outbox/", 7) != 0)

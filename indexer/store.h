@@ -75,6 +75,12 @@ int store_lowest_header(store *s, const char *chain, uint64_t *ret);
  * ret_payments and ret_seqs have max slots; *ret_n gets the count. */
 int store_outbox_read(store *s, pw_payment *ret_payments, uint64_t *ret_seqs, size_t max, size_t *ret_n);
 
+/* store_outbox_read_from: the same, from the first entry whose sequence
+ * number is >= from_seq (entries before it are being written by another
+ * sink writer). 0 or PW_ESTORE (an entry that does not decode). */
+int store_outbox_read_from(store *s, uint64_t from_seq, pw_payment *ret_payments, uint64_t *ret_seqs, size_t max,
+			   size_t *ret_n);
+
 /* store_outbox_delete: remove entries by sequence number (after the sink
  * committed them to Postgres). 0 or PW_ESTORE. */
 int store_outbox_delete(store *s, const uint64_t *seqs, size_t n);

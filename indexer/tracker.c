@@ -83,6 +83,7 @@ static bool confirm_height(const tracker *t, uint64_t checkpoint, uint64_t *ret)
 typedef struct batch_ctx {
 	store_batch *b;
 	uint64_t checkpoint;
+	uint64_t keep_from; /* confirmed payments of blocks >= keep_from are kept for a reorg */
 	int64_t now_ms;
 	size_t count;
 } batch_ctx;
@@ -93,7 +94,10 @@ static void confirm_into(batch_ctx *c, pw_payment *p)
 	p->confirmations = (uint32_t)(c->checkpoint - p->block_number + 1);
 	p->confirmed_at_ms = c->now_ms;
 	store_batch_put_outbox(c->b, p);
-	store_batch_put_payment(c->b, STORE_CONFIRMED, p); /* remembered while a reorg could orphan it */
+	/* remembered while a reorg could orphan it: not below the window part
+	 * of a deep range (half the store writes of a backfill) */
+	if (p->block_number >= c->keep_from)
+		store_batch_put_payment(c->b, STORE_CONFIRMED, p);
 	c->count++;
 }
 
@@ -147,7 +151,11 @@ int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, const pw_block_r
 	store_batch *b = store_batch_create(t->st);
 	if (!b)
 		return PW_ENOMEM;
-	batch_ctx c = { .b = b, .checkpoint = to, .now_ms = now_ms };
+	/* the window part starts at the head's window bottom, or at `from` when
+	 * the whole range is inside the window (then earlier blocks' pending
+	 * payments confirmed here are inside it too) */
+	uint64_t keep_from = !n_headers ? to + 1 : headers[0].number > from ? headers[0].number : 0;
+	batch_ctx c = { .b = b, .checkpoint = to, .now_ms = now_ms, .keep_from = keep_from };
 	for (size_t i = 0; i < n_headers; i++)
 		store_batch_put_header(b, t->chain, &headers[i]);
 	if (to + 1 > t->opts.window) {

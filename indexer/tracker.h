@@ -48,7 +48,10 @@ bool tracker_has_checkpoint(const tracker *t);
  * be tracker_next_block). headers: ascending, contiguous headers of the
  * range's window part (may be empty); their parent links are checked
  * against each other and the stored window (PW_EREORG on a mismatch,
- * nothing written). payments: matched payments of the range with
+ * nothing written). A payment confirmed in a block below the window part
+ * (headers that start after `from`, or none: the range reaches below the
+ * head's window, where no reorg the tracker handles reaches) is not kept
+ * in the confirmed set. payments: matched payments of the range with
  * block_time set. now_ms: unix milliseconds stamped as confirmed_at.
  * 0 with *ret_confirmed = payments moved to the outbox, PW_EREORG,
  * PW_ESTORE, PW_EINVAL (range not contiguous). */

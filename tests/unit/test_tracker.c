@@ -9,6 +9,13 @@
 
 #include <stdlib.h>
 
+static int count_payment(const pw_payment *p, void *arg)
+{
+	(void)p;
+	++*(size_t *)arg;
+	return 0;
+}
+
 static pw_block_ref header(uint64_t n, uint8_t fork)
 {
 	pw_block_ref h = { .number = n, .time = 1700000000 + (int64_t)n };
@@ -104,6 +111,10 @@ int main(void)
 	ASSERT_EQ_INT(3, outbox_count(s));
 	ASSERT_EQ_INT(0, store_outbox_read(s, out, seqs, 4, &n));
 	ASSERT_EQ_INT(30 - 12 + 1, out[1].confirmations);
+	/* both are below the window part [23, 30]: not kept for a reorg */
+	size_t kept = 0;
+	ASSERT_EQ_INT(0, store_scan_payments(s, STORE_CONFIRMED, "local", 0, UINT64_MAX, count_payment, &kept));
+	ASSERT_EQ_INT(0, kept);
 	/* the window keeps the last WINDOW headers only */
 	pw_block_ref got;
 	ASSERT_EQ_INT(PW_ENOTFOUND, store_get_header(s, "local", 12, &got));
@@ -146,6 +157,9 @@ int main(void)
 		wh[i] = header(100 + (uint64_t)i, 0);
 	ASSERT_EQ_INT(0, tracker_apply_range(t, 100, 103, wh, 4, &w, 1, 5000, &confirmed));
 	ASSERT_EQ_INT(1, confirmed);
+	kept = 0; /* inside the window part: kept */
+	ASSERT_EQ_INT(0, store_scan_payments(s, STORE_CONFIRMED, "wide", 0, UINT64_MAX, count_payment, &kept));
+	ASSERT_EQ_INT(1, kept);
 	before = outbox_count(s);
 	ASSERT_EQ_INT(0, tracker_rewind(t, 100, 6000, &dropped, &reverted));
 	ASSERT_EQ_INT(1, reverted);
@@ -162,6 +176,23 @@ int main(void)
 	ASSERT_EQ_INT(0, tracker_apply_range(t, 101, 101, &r101, 1, NULL, 0, 6100, &confirmed));
 	ASSERT_EQ_INT(0, tracker_rewind(t, 100, 6200, &dropped, &reverted));
 	ASSERT_EQ_INT(0, reverted);
+	tracker_destroy(t);
+
+	/* live ranges inside the window: a payment pending in one range and
+	 * confirmed by the next is kept for a reorg (it is below that range's
+	 * first header, but not below the window) */
+	tracker_options live = { .confirmations = 2, .window = 100, .start_block = 200 };
+	ASSERT_EQ_INT(0, tracker_create(s, "live", &live, &t));
+	pw_payment lp = payment(200, 0);
+	snprintf(lp.chain, sizeof(lp.chain), "live");
+	pw_block_ref h200 = header(200, 0), h201 = header(201, 0);
+	ASSERT_EQ_INT(0, tracker_apply_range(t, 200, 200, &h200, 1, &lp, 1, 8000, &confirmed));
+	ASSERT_EQ_INT(0, confirmed);
+	ASSERT_EQ_INT(0, tracker_apply_range(t, 201, 201, &h201, 1, NULL, 0, 8100, &confirmed));
+	ASSERT_EQ_INT(1, confirmed);
+	kept = 0;
+	ASSERT_EQ_INT(0, store_scan_payments(s, STORE_CONFIRMED, "live", 0, UINT64_MAX, count_payment, &kept));
+	ASSERT_EQ_INT(1, kept);
 	tracker_destroy(t);
 
 	/* finality mode: nothing confirms until the node names a finalized block */
