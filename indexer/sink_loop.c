@@ -1,20 +1,13 @@
-/* sink_loop.c: outbox -> Postgres, through SINK_WRITERS writer threads.
- *
- * Each writer owns a connection and takes the next batch of the outbox
- * (from a shared cursor, so no two writers hold the same entries); batches
- * of confirmed payments are independent rows and commit in any order, so
- * two writers keep two Postgres backends busy during a backfill. A batch
- * holding a reverted or pending entry is written alone: it waits for the
- * batches taken before it, and no batch is taken while it is in flight, so
- * a revert never overtakes the confirmation it reverses. A failed batch
- * stops the handing out; once no batch is in flight the cursor goes back to
- * the outbox head, so every entry not deleted is taken again (idempotent).
- * Writer 0 mirrors the merchants and webhook endpoints at each connect; the
- * others take no batch before that is done once (an event needs its
- * endpoint). */
+/* sink_loop.c: outbox -> Postgres, through SINK_WRITERS writer threads,
+ * each with its own connection, taking batches from an outbox_queue (which
+ * keeps them apart and in the order that matters; see outbox_queue.h).
+ * Two writers keep two Postgres backends busy during a backfill. Writer 0
+ * mirrors the merchants and webhook endpoints at each connect; the queue
+ * opens once that is done. */
 #include "sink_loop.h"
 #include "log.h"
 #include "migrate.h"
+#include "outbox_queue.h"
 #include "postgres.h"
 #include "clock.h"
 #include "pw_error.h"
@@ -41,15 +34,8 @@ struct sink_loop {
 	const pw_config *cfg;
 	store *st;
 	atomic_bool *stop;
-	pthread_mutex_t lock;
-	pthread_cond_t cond; /* new entries, a batch finished, stop */
-	uint64_t wakes;      /* bumped by each of those */
-	uint64_t cursor;     /* the first sequence number not handed out */
-	size_t in_flight;    /* batches handed out and not finished */
-	bool exclusive;      /* the batch in flight must be alone */
-	bool rewind;         /* a batch failed: back to the outbox head */
-	bool mirrored;       /* writer 0 mirrored the merchants once */
-	atomic_bool quit;    /* start failed: the writers already started end */
+	atomic_bool quit; /* start failed: the writers already started end */
+	outbox_queue *q;
 	writer w[SINK_WRITERS];
 };
 
@@ -58,50 +44,10 @@ static bool stopping(sink_loop *sl)
 	return atomic_load(sl->stop) || atomic_load(&sl->quit);
 }
 
-static void wake_all_locked(sink_loop *sl)
-{
-	sl->wakes++;
-	pthread_cond_broadcast(&sl->cond);
-}
-
 void sink_loop_notify(void *arg)
 {
 	sink_loop *sl = arg;
-	pthread_mutex_lock(&sl->lock);
-	wake_all_locked(sl);
-	pthread_mutex_unlock(&sl->lock);
-}
-
-/* Wait up to ms for a wake (or stop). Called with the lock held; seen is
- * the wake count the caller last acted on. */
-static void wait_wake_locked(sink_loop *sl, uint64_t seen, int ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	while (sl->wakes == seen && !stopping(sl))
-		if (pthread_cond_timedwait(&sl->cond, &sl->lock, &ts) != 0)
-			break;
-}
-
-static void wait_wake(sink_loop *sl, uint64_t seen, int ms)
-{
-	pthread_mutex_lock(&sl->lock);
-	wait_wake_locked(sl, seen, ms);
-	pthread_mutex_unlock(&sl->lock);
-}
-
-static uint64_t wakes_now(sink_loop *sl)
-{
-	pthread_mutex_lock(&sl->lock);
-	uint64_t n = sl->wakes;
-	pthread_mutex_unlock(&sl->lock);
-	return n;
+	outbox_queue_wake(sl->q);
 }
 
 /* Connect, check the schema; writer 0 mirrors the merchants. */
@@ -133,53 +79,11 @@ static int sink_connect(writer *w)
 			w->pg = NULL;
 			return r;
 		}
-		pthread_mutex_lock(&sl->lock);
-		sl->mirrored = true;
-		wake_all_locked(sl);
-		pthread_mutex_unlock(&sl->lock);
+		outbox_queue_open(sl->q);
 		log_info("postgres: connected; merchants mirrored");
 	} else {
 		log_debug("postgres: writer %d connected", w->index + 1);
 	}
-	return 0;
-}
-
-/* Hand out the next batch to w (n = 0: none now). Under the lock. A batch
- * with a reverted or pending entry waits here for the batches before it. */
-static int take_locked(writer *w, size_t *ret_n, bool *ret_exclusive)
-{
-	sink_loop *sl = w->sl;
-	*ret_n = 0;
-	if (!sl->mirrored || sl->exclusive)
-		return 0;
-	if (sl->rewind) {
-		if (sl->in_flight)
-			return 0;
-		sl->cursor = 0;
-		sl->rewind = false;
-	}
-	size_t n = 0;
-	int r = store_outbox_read_from(sl->st, sl->cursor, w->batch, w->seqs, SINK_BATCH, &n);
-	if (r < 0 || n == 0)
-		return r;
-	bool exclusive = false;
-	for (size_t i = 0; i < n && !exclusive; i++)
-		exclusive = w->batch[i].status != PW_STATUS_CONFIRMED;
-	sl->cursor = w->seqs[n - 1] + 1;
-	sl->in_flight++;
-	if (exclusive) {
-		sl->exclusive = true;
-		while (sl->in_flight > 1)
-			pthread_cond_wait(&sl->cond, &sl->lock);
-		if (sl->rewind) { /* a batch before it failed: it goes again first */
-			sl->in_flight--;
-			sl->exclusive = false;
-			wake_all_locked(sl);
-			return 0;
-		}
-	}
-	*ret_n = n;
-	*ret_exclusive = exclusive;
 	return 0;
 }
 
@@ -191,9 +95,7 @@ static int drain(writer *w)
 	for (;;) {
 		size_t n = 0;
 		bool exclusive = false;
-		pthread_mutex_lock(&sl->lock);
-		int r = take_locked(w, &n, &exclusive);
-		pthread_mutex_unlock(&sl->lock);
+		int r = outbox_queue_take(sl->q, w->batch, w->seqs, SINK_BATCH, &n, &exclusive);
 		if (r < 0)
 			return log_error(r, "outbox: cannot read");
 		if (n == 0)
@@ -204,14 +106,7 @@ static int drain(writer *w)
 			failed = "postgres";
 		else if ((r = store_outbox_delete(sl->st, w->seqs, n)) < 0)
 			failed = "outbox";
-		pthread_mutex_lock(&sl->lock);
-		sl->in_flight--;
-		if (exclusive)
-			sl->exclusive = false;
-		if (r < 0)
-			sl->rewind = true;
-		wake_all_locked(sl);
-		pthread_mutex_unlock(&sl->lock);
+		outbox_queue_done(sl->q, exclusive, r == 0);
 		if (failed && failed[0] == 'p') {
 			log_warn("postgres: write of %zu payments failed: %s", n, pg_sink_error(w->pg));
 			return r;
@@ -244,11 +139,13 @@ static void *writer_thread(void *arg)
 	sink_loop *sl = w->sl;
 	int backoff_ms = 500;
 	while (!stopping(sl)) {
-		uint64_t seen = wakes_now(sl);
+		/* a failure pauses until the backoff ends or new entries come (the
+		 * ingest's notify): not for other writers' batches */
+		uint64_t seen = outbox_queue_wakes(sl->q, false), notified = outbox_queue_wakes(sl->q, true);
 		if (!w->pg && sink_connect(w) < 0) {
 			if (w->index == 0)
 				log_outbox(sl);
-			wait_wake(sl, seen, backoff_ms);
+			outbox_queue_wait(sl->q, true, notified, backoff_ms, sl->stop);
 			backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
 			continue;
 		}
@@ -257,12 +154,12 @@ static void *writer_thread(void *arg)
 			w->pg = NULL;
 			if (w->index == 0)
 				log_outbox(sl);
-			wait_wake(sl, seen, backoff_ms);
+			outbox_queue_wait(sl->q, true, notified, backoff_ms, sl->stop);
 			backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
 			continue;
 		}
 		backoff_ms = 500;
-		wait_wake(sl, seen, 1000);
+		outbox_queue_wait(sl->q, false, seen, 1000, sl->stop);
 	}
 	/* shutdown: one last drain of what the ingest threads committed */
 	if (!atomic_load(&sl->quit) && (w->pg || sink_connect(w) == 0))
@@ -278,8 +175,10 @@ int sink_loop_start(const pw_config *cfg, store *st, atomic_bool *stop, sink_loo
 	sl->cfg = cfg;
 	sl->st = st;
 	sl->stop = stop;
-	pthread_mutex_init(&sl->lock, NULL);
-	pthread_cond_init(&sl->cond, NULL);
+	if (outbox_queue_create(st, &sl->q) < 0) {
+		free(sl);
+		return PW_ENOMEM;
+	}
 	for (int i = 0; i < SINK_WRITERS; i++) {
 		writer *w = &sl->w[i];
 		w->sl = sl;
@@ -311,8 +210,7 @@ uint64_t sink_loop_join(sink_loop *sl)
 		free(sl->w[i].batch);
 		free(sl->w[i].seqs);
 	}
-	pthread_mutex_destroy(&sl->lock);
-	pthread_cond_destroy(&sl->cond);
+	outbox_queue_destroy(sl->q);
 	free(sl);
 	return depth;
 }

@@ -1,0 +1,162 @@
+/* test_outbox_queue.c: how outbox batches are handed out to the sink
+ * writers, on a real RocksDB store: nothing before open; no entry handed
+ * out twice while in flight; a batch with a reverted entry waits for the
+ * batches before it and runs alone; a failed batch is handed out again from
+ * the outbox head, and an exclusive batch waiting behind it is given back. */
+#include "outbox_queue.h"
+#include "pw_error.h"
+#include "test.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static pw_payment make_payment(uint64_t block, uint32_t log_index, uint8_t status)
+{
+	pw_payment p;
+	memset(&p, 0, sizeof(p));
+	snprintf(p.chain, sizeof(p.chain), "local");
+	snprintf(p.token_symbol, sizeof(p.token_symbol), "USDC");
+	snprintf(p.merchant_id, sizeof(p.merchant_id), "acme");
+	p.chain_id = 31337;
+	p.block_number = block;
+	p.log_index = log_index;
+	p.block_hash[0] = (uint8_t)block;
+	p.amount[31] = 1;
+	p.decimals = 6;
+	p.status = status;
+	return p;
+}
+
+static void put(store *s, uint64_t block, uint32_t log_index, uint8_t status)
+{
+	store_batch *b = store_batch_create(s);
+	pw_payment p = make_payment(block, log_index, status);
+	store_batch_put_outbox(b, &p);
+	if (store_batch_commit(b) < 0)
+		abort();
+	store_batch_destroy(b);
+}
+
+/* a writer taking a batch on its own thread */
+typedef struct taker {
+	outbox_queue *q;
+	pw_payment batch[3];
+	uint64_t seqs[3];
+	size_t n;
+	bool exclusive;
+	int r;
+	atomic_bool returned;
+	pthread_t thread;
+} taker;
+
+static void *take_thread(void *arg)
+{
+	taker *t = arg;
+	t->r = outbox_queue_take(t->q, t->batch, t->seqs, 3, &t->n, &t->exclusive);
+	atomic_store(&t->returned, true);
+	return NULL;
+}
+
+static void start_taker(taker *t, outbox_queue *q)
+{
+	memset(t, 0, sizeof(*t));
+	t->q = q;
+	if (pthread_create(&t->thread, NULL, take_thread, t) != 0)
+		abort();
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/pw-test-oq-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char err[512];
+	store *s = NULL;
+	ASSERT_EQ_INT(0, store_open(dir, false, &s, err, sizeof(err)));
+	/* seqs 1-3 confirmed, 4 reverted, 5-6 confirmed */
+	put(s, 10, 0, PW_STATUS_CONFIRMED);
+	put(s, 10, 1, PW_STATUS_CONFIRMED);
+	put(s, 11, 0, PW_STATUS_CONFIRMED);
+	put(s, 10, 1, PW_STATUS_REVERTED);
+	put(s, 12, 0, PW_STATUS_CONFIRMED);
+	put(s, 12, 1, PW_STATUS_CONFIRMED);
+
+	outbox_queue *q = NULL;
+	ASSERT_EQ_INT(0, outbox_queue_create(s, &q));
+	pw_payment a[3], c[3];
+	uint64_t aseq[3], cseq[3];
+	size_t n = 9;
+	bool excl = true;
+
+	/* closed until the merchants are mirrored */
+	ASSERT_EQ_INT(0, outbox_queue_take(q, a, aseq, 3, &n, &excl));
+	ASSERT_EQ_INT(0, n);
+	uint64_t w0 = outbox_queue_wakes(q, true);
+	outbox_queue_open(q);
+	CHECK(outbox_queue_wakes(q, true) != w0);
+
+	/* writer A: seqs 1-3, confirmed only */
+	ASSERT_EQ_INT(0, outbox_queue_take(q, a, aseq, 3, &n, &excl));
+	ASSERT_EQ_INT(3, n);
+	CHECK(!excl);
+	ASSERT_EQ_INT(1, aseq[0]);
+	ASSERT_EQ_INT(3, aseq[2]);
+
+	/* writer B: seqs 4-6 hold the revert: it waits for A */
+	taker b;
+	start_taker(&b, q);
+	usleep(150 * 1000);
+	CHECK(!atomic_load(&b.returned));
+	/* writer C gets nothing while the exclusive batch is handed out */
+	ASSERT_EQ_INT(0, outbox_queue_take(q, c, cseq, 3, &n, &excl));
+	ASSERT_EQ_INT(0, n);
+	/* A committed and deleted its entries: B goes on */
+	ASSERT_EQ_INT(0, store_outbox_delete(s, aseq, 3));
+	outbox_queue_done(q, false, true);
+	pthread_join(b.thread, NULL);
+	ASSERT_EQ_INT(0, b.r);
+	ASSERT_EQ_INT(3, b.n);
+	CHECK(b.exclusive);
+	ASSERT_EQ_INT(4, b.seqs[0]);
+	ASSERT_EQ_INT(PW_STATUS_REVERTED, b.batch[0].status);
+
+	/* B failed: its entries are handed out again, from the outbox head */
+	outbox_queue_done(q, true, false);
+	ASSERT_EQ_INT(0, outbox_queue_take(q, c, cseq, 3, &n, &excl));
+	ASSERT_EQ_INT(3, n);
+	CHECK(excl);
+	ASSERT_EQ_INT(4, cseq[0]);
+	ASSERT_EQ_INT(0, store_outbox_delete(s, cseq, 3));
+	outbox_queue_done(q, true, true);
+	ASSERT_EQ_INT(0, outbox_queue_take(q, c, cseq, 3, &n, &excl));
+	ASSERT_EQ_INT(0, n); /* empty */
+
+	/* an exclusive batch waiting behind a batch that fails is given back,
+	 * and the failed batch comes first again */
+	put(s, 20, 0, PW_STATUS_CONFIRMED); /* seq 7 */
+	ASSERT_EQ_INT(0, outbox_queue_take(q, a, aseq, 1, &n, &excl));
+	ASSERT_EQ_INT(1, n);
+	ASSERT_EQ_INT(7, aseq[0]);
+	put(s, 20, 0, PW_STATUS_REVERTED); /* seq 8 */
+	start_taker(&b, q);
+	usleep(100 * 1000);
+	CHECK(!atomic_load(&b.returned));
+	outbox_queue_done(q, false, false);
+	pthread_join(b.thread, NULL);
+	ASSERT_EQ_INT(0, b.r);
+	ASSERT_EQ_INT(0, b.n);
+	ASSERT_EQ_INT(0, outbox_queue_take(q, a, aseq, 3, &n, &excl));
+	ASSERT_EQ_INT(2, n);
+	ASSERT_EQ_INT(7, aseq[0]);
+	ASSERT_EQ_INT(8, aseq[1]);
+	CHECK(excl);
+	outbox_queue_done(q, true, true);
+
+	outbox_queue_destroy(q);
+	store_close(s);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+	return test_finish("test_outbox_queue");
+}
