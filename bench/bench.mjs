@@ -444,7 +444,7 @@ async function main() {
       `  ratio paywatch / floor       ${fmt(ratio('paywatch', 'floor'), 'x')}`] : []),
     ...(WITH_PONDER ? [`  ratio paywatch / ponder      ${fmt(ratio('paywatch', 'ponder'), 'x', 3)}`] : []),
     ...(liveFig ? [`live (confirmations 1, a block every 100 ms, ${liveFig.blocks} blocks): row in Postgres p50 ${liveFig.row_p50_ms.toFixed(1)} ms, p99 ${liveFig.row_p99_ms.toFixed(1)} ms; webhook p50 ${liveFig.hook_p50_ms.toFixed(1)} ms, p99 ${liveFig.hook_p99_ms.toFixed(1)} ms`] : []),
-    ...matcherFig.map((m) => `matcher ${String(m.addresses).padStart(9)} addresses: load ${m.load_ms.toFixed(0)} ms, peak RSS ${m.peak_rss_mb.toFixed(0)} MB, lookup ${m.hit_ns.toFixed(0)} ns (hit) / ${m.miss_ns.toFixed(0)} ns (miss) / ${m.stream_ns.toFixed(0)} ns (hits streamed with prefetch)`),
+    ...matcherFig.map((m) => `matcher ${String(m.addresses).padStart(9)} addresses: load ${m.load_ms.toFixed(0)} ms, peak RSS ${m.peak_rss_mb.toFixed(0)} MB, lookup ${m.hit_ns.toFixed(0)} ns (hit) / ${m.miss_ns.toFixed(0)} ns (miss) / ${m.stream_ns.toFixed(0)} ns (hits streamed with prefetch); one memory round trip ${m.mem_chase_ns.toFixed(0)} ns`),
   ];
   console.log(lines.join('\n'));
   fs.writeFileSync(OUT, JSON.stringify({ at: new Date().toISOString(), machine: machine(), transfers: TRANSFERS, blocks: BLOCKS,
