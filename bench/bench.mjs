@@ -279,7 +279,7 @@ async function ponder(work, pg, node, h) {
   p.stderr.on('data', (d) => { log += d; });
   rig.onCleanup(() => p.kill('SIGKILL'));
   const c = await pg.client(db.name);
-  let peak = { rss_mb: 0, cpu_s: 0 };
+  let peak = { rss_mb: 0, cpu_s: 0 }, stalled = null;
   // ponder runs as a node process tree: sample the whole tree's RSS
   const sample = () => {
     try {
@@ -293,8 +293,10 @@ async function ponder(work, pg, node, h) {
     } catch { /* the process ended */ }
   };
   try {
-    // the last transfer's row (a primary-key lookup), then the count
-    let seen = false;
+    // the last transfer's row (a primary-key lookup), then the count; a
+    // count that stops short for 20 s is a stall (seen: Ponder leaving a
+    // block's 50 transfers out), reported as such rather than waited on
+    let seen = false, rows = -1, since = 0;
     await rig.waitFor('ponder to index every transfer', async () => {
       if (p.exitCode !== null) throw new Error(`ponder exited with ${p.exitCode}`);
       sample();
@@ -304,10 +306,12 @@ async function ponder(work, pg, node, h) {
         if (!seen) return false;
       }
       const r = await c.query(`SELECT count(*)::int AS n FROM bench.transfer`).catch(() => ({ rows: [{ n: 0 }] }));
-      return r.rows[0].n >= TRANSFERS;
+      if (r.rows[0].n !== rows) { rows = r.rows[0].n; since = performance.now(); }
+      if (rows < TRANSFERS && performance.now() - since > 20000) { stalled = rows; return true; }
+      return rows >= TRANSFERS;
     }, Number(process.env.PONDER_TIMEOUT_MS || 300000), 20);
   } catch (e) { throw new Error(`${e.message}; ponder said: ${log.slice(-2000)}`); }
-  const ms = performance.now() - t0;
+  const ms = stalled === null ? performance.now() - t0 : NaN;
   sample();
   const others = otherCpuSince(cpu0);
   await c.end();
@@ -318,7 +322,8 @@ async function ponder(work, pg, node, h) {
   const killer = setTimeout(() => p.kill('SIGKILL'), 10000);
   await exited;
   clearTimeout(killer);
-  return { ms, ...peak, ...others };
+  if (stalled !== null) say(`  ponder stalled at ${stalled} of ${TRANSFERS} rows; this round has no Ponder figures`);
+  return stalled === null ? { ms, ...peak, ...others } : { ms, stalled_rows: stalled };
 }
 
 // ---------------------------------------------------------------- live latency
@@ -407,7 +412,10 @@ function machine() {
   };
 }
 
-const fmt = (xs, unit, digits = 2) => xs.length ? `${median(xs).toFixed(digits)} ${unit} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})` : '-';
+const fmt = (all, unit, digits = 2) => {
+  const xs = all.filter((x) => Number.isFinite(x)); // a stalled Ponder round has no figures
+  return xs.length ? `${median(xs).toFixed(digits)} ${unit} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})` : '-';
+};
 
 async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-'));
@@ -435,6 +443,8 @@ async function main() {
     ...(runs.floor.length ? [`  postgres alone (COPY floor)  ${fmt(s(runs.floor.map((x) => x.ms)), 's')}   (Postgres CPU ${fmt(runs.floor.map((x) => x.pg_cpu_s), 's')})`] : []),
     `  paywatch replay (empty db)   ${fmt(s(runs.replay.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.replay.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.replay.map((x) => x.cpu_s), 's')}`,
     ...(WITH_PONDER ? [`  ponder backfill              ${fmt(s(runs.ponder.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.ponder.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.ponder.map((x) => x.cpu_s), 's')}`] : []),
+    ...(runs.ponder.some((x) => x.stalled_rows !== undefined) ? [`  ponder stalled short of ${TRANSFERS} rows in ${runs.ponder.filter((x) => x.stalled_rows !== undefined).length} of ${runs.ponder.length} rounds ` +
+      `(${runs.ponder.filter((x) => x.stalled_rows !== undefined).map((x) => x.stalled_rows).join(', ')} rows); those rounds are left out of its figures`] : []),
     `  CPU beside each side (Postgres, anvil): paywatch ${fmt(runs.paywatch.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.paywatch.map((x) => x.anvil_cpu_s), 's')};` +
       ` replay ${fmt(runs.replay.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.replay.map((x) => x.anvil_cpu_s), 's')}` +
       (WITH_PONDER ? `; ponder ${fmt(runs.ponder.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.ponder.map((x) => x.anvil_cpu_s), 's')}` : ''),

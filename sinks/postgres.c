@@ -280,18 +280,23 @@ static const char create_incoming_sql[] =
 	" AND e.active AND e.disabled_at IS NULL AND ev.type = ANY (e.events)"                            \
 	" ON CONFLICT DO NOTHING RETURNING 1)"
 
+/* payment.confirmed events (and their deliveries) for the payment rows of
+ * the CTE `ins` */
+#define CONFIRMED_EVENTS_CTE                                                                             \
+	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, payload)"                  \
+	" SELECT paywatch_event_id(ins.chain_id, ins.block_hash, ins.log_index, 'payment.confirmed'),"    \
+	" 'payment.confirmed', ins.merchant_id, ins.id,"                                                 \
+	" paywatch_event_payload('payment.confirmed', " PAYLOAD_ARGS("ins") ", NULL) FROM ins"          \
+	" WHERE " SUBSCRIBED("ins", "payment.confirmed")                                                 \
+	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
+
 /* Confirmed entries: the payment row and its payment.confirmed event, in one
  * statement; a row already present (a replay after a crash) creates nothing. */
 static const char insert_confirmed_sql[] =
 	"WITH ins AS (INSERT INTO payments" PAYMENT_COLUMNS ")"
 	" SELECT" INCOMING_COLUMNS " FROM pw_incoming WHERE status = 'confirmed' ORDER BY block_number, log_index"
 	" ON CONFLICT ON CONSTRAINT payments_identity DO NOTHING RETURNING *),"
-	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, payload)"
-	" SELECT paywatch_event_id(ins.chain_id, ins.block_hash, ins.log_index, 'payment.confirmed'),"
-	" 'payment.confirmed', ins.merchant_id, ins.id,"
-	" paywatch_event_payload('payment.confirmed', " PAYLOAD_ARGS("ins") ", NULL) FROM ins"
-	" WHERE " SUBSCRIBED("ins", "payment.confirmed")
-	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
+	CONFIRMED_EVENTS_CTE
 	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl)";
 
 /* Reverted entries: the row turns 'reverted' (or is recorded as reverted if
@@ -399,12 +404,7 @@ static const char copied_events_sql[] =
 	" AND current_setting('paywatch.webhooks', true) IS DISTINCT FROM 'off'"
 	" AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.active AND 'payment.confirmed' = ANY (e.events))"
 	" ORDER BY p.id),"
-	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, payload)"
-	" SELECT paywatch_event_id(ins.chain_id, ins.block_hash, ins.log_index, 'payment.confirmed'),"
-	" 'payment.confirmed', ins.merchant_id, ins.id,"
-	" paywatch_event_payload('payment.confirmed', " PAYLOAD_ARGS("ins") ", NULL) FROM ins"
-	" WHERE " SUBSCRIBED("ins", "payment.confirmed")
-	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
+	CONFIRMED_EVENTS_CTE
 	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl)";
 
 /* The events of the rows just COPied: one statement per chain of the

@@ -6,33 +6,18 @@
 #include "outbox_queue.h"
 #include "pw_error.h"
 #include "test.h"
+#include "test_payments.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-static pw_payment make_payment(uint64_t block, uint32_t log_index, uint8_t status)
-{
-	pw_payment p;
-	memset(&p, 0, sizeof(p));
-	snprintf(p.chain, sizeof(p.chain), "local");
-	snprintf(p.token_symbol, sizeof(p.token_symbol), "USDC");
-	snprintf(p.merchant_id, sizeof(p.merchant_id), "acme");
-	p.chain_id = 31337;
-	p.block_number = block;
-	p.log_index = log_index;
-	p.block_hash[0] = (uint8_t)block;
-	p.amount[31] = 1;
-	p.decimals = 6;
-	p.status = status;
-	return p;
-}
-
 static void put(store *s, uint64_t block, uint32_t log_index, uint8_t status)
 {
 	store_batch *b = store_batch_create(s);
-	pw_payment p = make_payment(block, log_index, status);
+	pw_payment p = test_make_payment(block, log_index);
+	p.status = status;
 	store_batch_put_outbox(b, &p);
 	if (store_batch_commit(b) < 0)
 		abort();

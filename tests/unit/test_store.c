@@ -4,25 +4,10 @@
 #include "pw_error.h"
 #include "store.h"
 #include "test.h"
+#include "test_payments.h"
 
 #include <stdlib.h>
 #include <unistd.h>
-
-static pw_payment make_payment(uint64_t block, uint32_t log_index)
-{
-	pw_payment p;
-	memset(&p, 0, sizeof(p));
-	snprintf(p.chain, sizeof(p.chain), "local");
-	snprintf(p.token_symbol, sizeof(p.token_symbol), "USDC");
-	snprintf(p.merchant_id, sizeof(p.merchant_id), "acme");
-	p.chain_id = 31337;
-	p.block_number = block;
-	p.log_index = log_index;
-	p.block_hash[0] = (uint8_t)block;
-	p.amount[31] = 1;
-	p.decimals = 6;
-	return p;
-}
 
 int main(void)
 {
@@ -46,10 +31,10 @@ int main(void)
 	store_batch_put_header(b, "local", &h);
 	store_batch_put_checkpoint(b, "local", 42);
 	for (uint32_t i = 0; i < 5; i++) {
-		pw_payment p = make_payment(40 + i, i);
+		pw_payment p = test_make_payment(40 + i, i);
 		store_batch_put_outbox(b, &p);
 	}
-	pw_payment pend = make_payment(42, 9);
+	pw_payment pend = test_make_payment(42, 9);
 	store_batch_put_payment(b, STORE_PENDING, &pend);
 	ASSERT_EQ_INT(0, store_batch_commit(b));
 	store_batch_destroy(b);
@@ -76,7 +61,7 @@ int main(void)
 	ASSERT_EQ_INT(0, store_outbox_delete(s, seqs, 3));
 	/* new entries after a reopen sort after the old ones */
 	b = store_batch_create(s);
-	pw_payment late = make_payment(99, 0);
+	pw_payment late = test_make_payment(99, 0);
 	store_batch_put_outbox(b, &late);
 	ASSERT_EQ_INT(0, store_batch_commit(b));
 	store_batch_destroy(b);
@@ -90,7 +75,7 @@ int main(void)
 	ASSERT_EQ_INT(3, depth);
 	/* per chain: one entry of another chain is counted apart */
 	b = store_batch_create(s);
-	pw_payment other = make_payment(7, 0);
+	pw_payment other = test_make_payment(7, 0);
 	snprintf(other.chain, sizeof(other.chain), "other");
 	other.confirmed_at_ms = 1234;
 	store_batch_put_outbox(b, &other);
