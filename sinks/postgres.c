@@ -112,14 +112,22 @@ static char *put_text(char *o, const char *s)
 	return o;
 }
 
-/* The same escapes, appended to b: for strings of any length. */
+/* The same escapes, appended to b: for strings of any length (256
+ * characters at a time). 0 or PW_ENOMEM. */
 static int copy_text(pw_buf *b, const char *s)
 {
 	int r = 0;
-	for (; *s && r == 0; s++) {
-		char esc[3];
-		char *e = put_text(esc, (char[]){ *s, '\0' });
-		r = buf_append(b, esc, (size_t)(e - esc));
+	while (*s && r == 0) {
+		char chunk[257], out[2 * 256];
+		size_t n = 0;
+		while (s[n] && n < 256) {
+			chunk[n] = s[n];
+			n++;
+		}
+		chunk[n] = '\0';
+		s += n;
+		char *e = put_text(out, chunk);
+		r = buf_append(b, out, (size_t)(e - out));
 	}
 	return r;
 }
