@@ -112,9 +112,15 @@ int outbox_queue_take(outbox_queue *q, pw_payment *payments, uint64_t *seqs, siz
 		pthread_mutex_unlock(&q->lock);
 		return r;
 	}
-	bool exclusive = false;
-	for (size_t i = 0; i < n && !exclusive; i++)
-		exclusive = payments[i].status != PW_STATUS_CONFIRMED;
+	/* a batch is one run of the same status: the writer applies a batch's
+	 * statuses one statement each, so a revert and a later confirmation of
+	 * the same payment must not share one */
+	for (size_t i = 1; i < n; i++)
+		if (payments[i].status != payments[0].status) {
+			n = i;
+			break;
+		}
+	bool exclusive = payments[0].status != PW_STATUS_CONFIRMED;
 	q->cursor = seqs[n - 1] + 1;
 	q->in_flight++;
 	if (exclusive) {

@@ -4,10 +4,13 @@
  * must stay in order.
  *
  * - Batches are read from a shared cursor (a sequence number), so each
- *   entry is handed out once while it is in flight.
+ *   entry is handed out once while it is in flight. A batch is a run of
+ *   entries of one status (confirmed, reverted or pending), in outbox order:
+ *   a payment reverted and later confirmed again (the chain went back) has
+ *   its two entries in two batches, applied in that order.
  * - A batch of confirmed payments only is independent of the others (each
  *   row is its own identity): such batches commit in any order.
- * - A batch holding a reverted or pending entry is exclusive: the take
+ * - A batch of reverted or pending entries is exclusive: the take
  *   waits until every batch handed out before it is done, and nothing else
  *   is handed out until it is done. A revert never overtakes the
  *   confirmation it reverses.
@@ -42,10 +45,10 @@ void outbox_queue_destroy(outbox_queue *q);
 /* outbox_queue_open: allow batches to be handed out (and wake waiters). */
 void outbox_queue_open(outbox_queue *q);
 
-/* outbox_queue_take: the next batch, up to max entries, into payments and
- * seqs (max slots each). *ret_n = 0: nothing to hand out now (empty, not
+/* outbox_queue_take: the next batch (up to max entries of one status) into
+ * payments and seqs (max slots each). *ret_n = 0: nothing to hand out now (empty, not
  * open, an exclusive batch in flight, or a failure being rewound).
- * *ret_exclusive: the batch holds a reverted or pending entry; the call
+ * *ret_exclusive: the batch is of reverted or pending entries; the call
  * returned only once every earlier batch was done. Every batch taken
  * (n > 0) must be given back with outbox_queue_done.
  * 0, or PW_ESTORE (the outbox cannot be read). */

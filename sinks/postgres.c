@@ -288,27 +288,41 @@ static const char create_incoming_sql[] =
 	" AND e.active AND e.disabled_at IS NULL AND ev.type = ANY (e.events)"                            \
 	" ON CONFLICT DO NOTHING RETURNING 1)"
 
+/* The key of a payment's n-th event of a type: "type" for the first (the
+ * ids of every first event stay what they were), "type#n" after that (a
+ * payment confirmed again after a revert: the chain went back). Counted
+ * in the statement's snapshot, so a replay of the same batch after a crash
+ * finds the row already in its state and creates nothing. */
+#define NTH_EVENT_KEY(t, type)                                                                           \
+	"'" type "' || coalesce((SELECT '#' || (count(*) + 1) FROM webhook_events n WHERE n.payment_id = " t \
+	".id AND n.type = '" type "' HAVING count(*) > 0), '')"
+
 /* payment.confirmed events (and their deliveries) for the payment rows of
- * the CTE `ins` */
-#define CONFIRMED_EVENTS_CTE                                                                             \
+ * the CTE `ins`; key: the SQL of the event key (NTH_EVENT_KEY or a literal) */
+#define CONFIRMED_EVENTS_CTE(key)                                                                        \
 	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, payload)"                  \
-	" SELECT paywatch_event_id(ins.chain_id, ins.block_hash, ins.log_index, 'payment.confirmed'),"    \
+	" SELECT paywatch_event_id(ins.chain_id, ins.block_hash, ins.log_index, " key "),"                \
 	" 'payment.confirmed', ins.merchant_id, ins.id,"                                                 \
 	" paywatch_event_payload('payment.confirmed', " PAYLOAD_ARGS("ins") ", NULL) FROM ins"          \
 	" WHERE " SUBSCRIBED("ins", "payment.confirmed")                                                 \
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
 
 /* Confirmed entries: the payment row and its payment.confirmed event, in one
- * statement; a row already present (a replay after a crash) creates nothing. */
+ * statement; a row already confirmed (a replay after a crash) creates
+ * nothing; a row reverted earlier is confirmed again (its block is
+ * canonical again) with a new payment.confirmed event. */
 static const char insert_confirmed_sql[] =
 	"WITH ins AS (INSERT INTO payments" PAYMENT_COLUMNS ")"
 	" SELECT" INCOMING_COLUMNS " FROM pw_incoming WHERE status = 'confirmed' ORDER BY block_number, log_index"
-	" ON CONFLICT ON CONSTRAINT payments_identity DO NOTHING RETURNING *),"
-	CONFIRMED_EVENTS_CTE
+	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'confirmed', reverted_at = NULL,"
+	" confirmations = EXCLUDED.confirmations, confirmed_at = EXCLUDED.confirmed_at"
+	" WHERE payments.status = 'reverted' RETURNING *),"
+	CONFIRMED_EVENTS_CTE(NTH_EVENT_KEY("ins", "payment.confirmed"))
 	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl)";
 
 /* Reverted entries: the row turns 'reverted' (or is recorded as reverted if
- * missing) and a payment.reverted event names the confirmed event it reverses. */
+ * missing) and a payment.reverted event names the confirmed event it
+ * reverses (the latest one). */
 static const char apply_reverted_sql[] =
 	"WITH up AS (INSERT INTO payments" PAYMENT_COLUMNS ", reverted_at)"
 	" SELECT" INCOMING_COLUMNS ", now() FROM pw_incoming WHERE status = 'reverted'"
@@ -316,10 +330,11 @@ static const char apply_reverted_sql[] =
 	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'reverted', reverted_at = now()"
 	" WHERE payments.status = 'confirmed' RETURNING *),"
 	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, reverses_event_id, payload)"
-	" SELECT paywatch_event_id(up.chain_id, up.block_hash, up.log_index, 'payment.reverted'),"
+	" SELECT paywatch_event_id(up.chain_id, up.block_hash, up.log_index, " NTH_EVENT_KEY("up", "payment.reverted") "),"
 	" 'payment.reverted', up.merchant_id, up.id, c.id,"
 	" paywatch_event_payload('payment.reverted', " PAYLOAD_ARGS("up") ", c.id)"
-	" FROM up LEFT JOIN webhook_events c ON c.payment_id = up.id AND c.type = 'payment.confirmed'"
+	" FROM up LEFT JOIN LATERAL (SELECT c.id FROM webhook_events c WHERE c.payment_id = up.id"
+	" AND c.type = 'payment.confirmed' ORDER BY c.created_at DESC, c.id DESC LIMIT 1) c ON true"
 	" WHERE " SUBSCRIBED("up", "payment.reverted")
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
 	" SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM dl)";
@@ -412,7 +427,7 @@ static const char copied_events_sql[] =
 	" AND current_setting('paywatch.webhooks', true) IS DISTINCT FROM 'off'"
 	" AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.active AND 'payment.confirmed' = ANY (e.events))"
 	" ORDER BY p.id),"
-	CONFIRMED_EVENTS_CTE
+	CONFIRMED_EVENTS_CTE("'payment.confirmed'") /* new rows: their first event */
 	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl)";
 
 /* The events of the rows just COPied: one statement per chain of the

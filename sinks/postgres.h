@@ -46,7 +46,7 @@ const char *pg_sink_error(const pg_sink *s);
 
 /* What one pg_sink_write_payments call changed. */
 typedef struct pg_write_result {
-	size_t inserted; /* confirmed payments newly inserted */
+	size_t inserted; /* confirmed payments newly inserted, or confirmed again after a revert */
 	size_t present;  /* confirmed payments already there (a replay after a crash) */
 	size_t reverted; /* rows turned from confirmed to reverted (or inserted as reverted) */
 	size_t pending_events; /* payment.pending events created */
@@ -56,7 +56,8 @@ typedef struct pg_write_result {
 
 /* pg_sink_write_payments: write n outbox entries in one transaction, in
  * order: PW_STATUS_CONFIRMED entries are inserted unless a row with the
- * same identity (chain_id, block_hash, log_index) exists;
+ * same identity (chain_id, block_hash, log_index) exists (a 'reverted' one
+ * is confirmed again: its block is canonical again);
  * PW_STATUS_REVERTED entries set that row's status to 'reverted' and
  * reverted_at to now() (inserting it as reverted if it is missing);
  * PW_STATUS_PENDING entries only create payment.pending events for
@@ -64,7 +65,9 @@ typedef struct pg_write_result {
  * merchant with an endpoint subscribed to it gets its webhook event
  * (payment.confirmed / payment.reverted) in the same transaction, and a
  * delivery per subscribed endpoint; dispatchers are
- * woken with NOTIFY paywatch_webhooks.
+ * woken with NOTIFY paywatch_webhooks. A batch should hold entries of one
+ * status (the outbox queue cuts them so): several are applied confirmed,
+ * then reverted, then pending, whatever their order.
  * A batch of confirmed entries only is first COPied into payments (the
  * fast way); if a row of it is already there, that is rolled back and the
  * batch takes the upsert, as do the batches after it until one finds no

@@ -63,7 +63,9 @@ async function main() {
   await rig.waitFor('status mid-backfill', () => {
     mid = status(cfg).out;
     const m = mid && mid.chains[0];
-    return m && m.checkpoint !== null && m.head !== null && m.head - m.checkpoint > 300;
+    // the head's time comes with a header fetched beside the first ranges:
+    // for that round trip the lag in seconds is unknown (null), then known
+    return m && m.checkpoint !== null && m.head !== null && m.head - m.checkpoint > 300 && m.lag_seconds !== null;
   }, 30000, 20);
   const mc = mid.chains[0];
   const ts = async (n) => Number(BigInt((await node.rpc('eth_getBlockByNumber', ['0x' + n.toString(16), false])).timestamp));

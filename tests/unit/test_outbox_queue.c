@@ -1,7 +1,7 @@
 /* test_outbox_queue.c: how outbox batches are handed out to the sink
  * writers, on a real RocksDB store: nothing before open; no entry handed
- * out twice while in flight; a batch with a reverted entry waits for the
- * batches before it and runs alone; a failed batch is handed out again from
+ * out twice while in flight; a batch is a run of one status; a batch of
+ * reverted entries waits for the batches before it and runs alone; a failed batch is handed out again from
  * the outbox head, and an exclusive batch waiting behind it is given back. */
 #include "outbox_queue.h"
 #include "pw_error.h"
@@ -88,7 +88,7 @@ int main(void)
 	ASSERT_EQ_INT(1, aseq[0]);
 	ASSERT_EQ_INT(3, aseq[2]);
 
-	/* writer B: seqs 4-6 hold the revert: it waits for A */
+	/* writer B: seq 4 is a revert: a batch of its own, and it waits for A */
 	taker b;
 	start_taker(&b, q);
 	usleep(150 * 1000);
@@ -101,19 +101,26 @@ int main(void)
 	outbox_queue_done(q, false, true);
 	pthread_join(b.thread, NULL);
 	ASSERT_EQ_INT(0, b.r);
-	ASSERT_EQ_INT(3, b.n);
+	ASSERT_EQ_INT(1, b.n); /* the revert alone, not the confirmed 5-6 after it */
 	CHECK(b.exclusive);
 	ASSERT_EQ_INT(4, b.seqs[0]);
 	ASSERT_EQ_INT(PW_STATUS_REVERTED, b.batch[0].status);
 
-	/* B failed: its entries are handed out again, from the outbox head */
+	/* B failed: its entry is handed out again, from the outbox head */
 	outbox_queue_done(q, true, false);
 	ASSERT_EQ_INT(0, outbox_queue_take(q, c, cseq, 3, &n, &excl));
-	ASSERT_EQ_INT(3, n);
+	ASSERT_EQ_INT(1, n);
 	CHECK(excl);
 	ASSERT_EQ_INT(4, cseq[0]);
-	ASSERT_EQ_INT(0, store_outbox_delete(s, cseq, 3));
+	ASSERT_EQ_INT(0, store_outbox_delete(s, cseq, 1));
 	outbox_queue_done(q, true, true);
+	/* then the confirmed run after it */
+	ASSERT_EQ_INT(0, outbox_queue_take(q, c, cseq, 3, &n, &excl));
+	ASSERT_EQ_INT(2, n);
+	CHECK(!excl);
+	ASSERT_EQ_INT(5, cseq[0]);
+	ASSERT_EQ_INT(0, store_outbox_delete(s, cseq, 2));
+	outbox_queue_done(q, false, true);
 	ASSERT_EQ_INT(0, outbox_queue_take(q, c, cseq, 3, &n, &excl));
 	ASSERT_EQ_INT(0, n); /* empty */
 
@@ -132,9 +139,14 @@ int main(void)
 	ASSERT_EQ_INT(0, b.r);
 	ASSERT_EQ_INT(0, b.n);
 	ASSERT_EQ_INT(0, outbox_queue_take(q, a, aseq, 3, &n, &excl));
-	ASSERT_EQ_INT(2, n);
+	ASSERT_EQ_INT(1, n); /* the confirmation first, alone */
 	ASSERT_EQ_INT(7, aseq[0]);
-	ASSERT_EQ_INT(8, aseq[1]);
+	CHECK(!excl);
+	ASSERT_EQ_INT(0, store_outbox_delete(s, aseq, 1));
+	outbox_queue_done(q, false, true);
+	ASSERT_EQ_INT(0, outbox_queue_take(q, a, aseq, 3, &n, &excl));
+	ASSERT_EQ_INT(1, n); /* then its revert */
+	ASSERT_EQ_INT(8, aseq[0]);
 	CHECK(excl);
 	outbox_queue_done(q, true, true);
 
