@@ -14,7 +14,12 @@
 //             (paywatch's max_in_flight), answers parsed, nothing else;
 //   paywatch  `paywatch run` from an empty data dir and database until every
 //             payment is in Postgres (peak RSS, CPU seconds from /proc);
+//   floor     Postgres alone: the rows paywatch wrote, COPied by the server
+//             from a file into an empty database with the same schema;
 //   replay    `paywatch replay` of the whole range into an empty database;
+//   script    (--with-script) bench/peers/script/backfill.mjs, the lean
+//             hand-written script: fetch, decode by hand, one COPY into
+//             the same payments table;
 //   ponder    (--with-ponder) bench/peers/ponder indexing the same Transfer
 //             logs into the same Postgres, until every row is there.
 // Then once: live latency (confirmations 1, a block every 100 ms, 300
@@ -22,8 +27,8 @@
 // 1 ms, and -> webhook received) and the matcher at 1 k / 1 M / 10 M
 // addresses (bench/matcher_bench.c).
 //
-// usage: node bench/bench.mjs [--quick] [--with-ponder] [--rounds N] [--out FILE]
-//          [--only raw,paywatch,floor,replay,ponder,live,matcher]
+// usage: node bench/bench.mjs [--quick] [--with-ponder] [--with-script] [--rounds N] [--out FILE]
+//          [--only raw,paywatch,floor,replay,script,ponder,live,matcher]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -44,6 +49,7 @@ const opt = (name) => argv.includes(name);
 const val = (name, def) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : def; };
 const QUICK = opt('--quick');
 const WITH_PONDER = opt('--with-ponder');
+const WITH_SCRIPT = opt('--with-script');
 const ROUNDS = Number(val('--rounds', QUICK ? 1 : 3));
 const OUT = path.resolve(val('--out', path.join(here, QUICK ? 'results-quick.json' : 'results.json')));
 const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'paywatch'));
@@ -52,10 +58,10 @@ const TRANSFERS = QUICK ? 5000 : 100000, PER_TX = 50, BLOCKS = TRANSFERS / PER_T
 const MERCHANTS = Array.from({ length: 1000 }, (_, i) => '0x' + (0xbe00000 + i).toString(16).padStart(40, '0'));
 const LIVE_BLOCKS = QUICK ? 30 : 300;
 // --only raw,paywatch,...: measure some sides only (to profile one of them)
-const SIDES = ['raw', 'paywatch', 'floor', 'replay', 'ponder', 'live', 'matcher'];
+const SIDES = ['raw', 'paywatch', 'floor', 'replay', 'script', 'ponder', 'live', 'matcher'];
 const ONLY = new Set(val('--only', SIDES.join(',')).split(','));
 for (const k of ONLY) if (!SIDES.includes(k)) { console.error(`bench: --only: unknown side ${k} (${SIDES.join(', ')})`); process.exit(2); }
-const want = (k) => ONLY.has(k) && (k !== 'ponder' || WITH_PONDER);
+const want = (k) => ONLY.has(k) && (k !== 'ponder' || WITH_PONDER) && (k !== 'script' || WITH_SCRIPT);
 
 const say = (s) => console.error(`bench: ${s}`);
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
@@ -264,6 +270,34 @@ async function paywatchReplay(work, pg, node, h) {
   return { ms, rss_mb: Number(kb) / 1024, cpu_s: Number(u) + Number(s), ...otherCpuSince(cpu0) };
 }
 
+// The lean hand-written script (bench/peers/script/backfill.mjs): fetch,
+// decode by hand, one COPY into paywatch's payments table.
+async function script(work, pg, node, h) {
+  const db = await freshDb(pg);
+  if (rig.runPaywatchSync(BIN, ['migrate', '-c', config(work, db.dsn, node, h)]).status !== 0) throw new Error('migrate failed');
+  const file = path.join(fs.mkdtempSync(path.join(work, 'script-')), 'config.json');
+  fs.writeFileSync(file, JSON.stringify({ ws: node.ws, dsn: db.dsn, token: h.token, decimals: 6, symbol: 'USDC', chain: 'local',
+    chain_id: 31337, from: 0, to: h.head, merchants: Object.fromEntries(MERCHANTS.map((m) => [m, 'm'])) }));
+  const cpu0 = otherCpu();
+  const t0 = performance.now();
+  const r = await new Promise((resolve) => {
+    const p = spawn('/usr/bin/time', ['-f', 'pwbench %M %U %S', process.execPath, path.join(here, 'peers', 'script', 'backfill.mjs'), file],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    rig.onCleanup(() => p.kill('SIGKILL'));
+    p.on('exit', (code) => resolve({ code, out, err }));
+  });
+  const ms = performance.now() - t0;
+  const others = otherCpuSince(cpu0);
+  const m = /pwbench (\d+) ([\d.]+) ([\d.]+)/.exec(r.err);
+  let rows = -1;
+  try { rows = JSON.parse(r.out).rows; } catch { /* checked below */ }
+  if (r.code !== 0 || rows !== TRANSFERS || !m) throw new Error(`script: exit ${r.code}, ${rows} rows: ${r.err.slice(-500)}`);
+  return { ms, rss_mb: Number(m[1]) / 1024, cpu_s: Number(m[2]) + Number(m[3]), ...others };
+}
+
 async function ponder(work, pg, node, h) {
   const app = path.join(here, 'peers', 'ponder');
   const db = await freshDb(pg);
@@ -422,10 +456,10 @@ async function main() {
   rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
   const [pg, { node, h }] = await Promise.all([rig.startPostgres(), startNode(work)]);
   if (want('floor') && !want('paywatch')) throw new Error('--only: floor needs paywatch (it copies the rows paywatch wrote)');
-  const runs = { raw: [], paywatch: [], floor: [], replay: [], ponder: [] };
+  const runs = { raw: [], paywatch: [], floor: [], replay: [], script: [], ponder: [] };
   for (let r = 0; r < ROUNDS; r++) {
     say(`round ${r + 1}/${ROUNDS}`);
-    for (const [k, fn] of [['raw', raw], ['paywatch', paywatchBackfill], ['floor', pgFloor], ['replay', paywatchReplay], ['ponder', ponder]])
+    for (const [k, fn] of [['raw', raw], ['paywatch', paywatchBackfill], ['floor', pgFloor], ['replay', paywatchReplay], ['script', script], ['ponder', ponder]])
       if (want(k)) runs[k].push(k === 'raw' ? await fn(node, h) : await fn(work, pg, node, h, runs.paywatch[r] && runs.paywatch[r].db));
     // per-round ratios: the sides of one round ran back to back
     say('  ' + Object.keys(runs).filter(want).map((k) => `${k} ${runs[k][r].ms.toFixed(0)} ms`).join(', '));
@@ -442,16 +476,19 @@ async function main() {
     `  paywatch run backfill        ${fmt(s(runs.paywatch.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.paywatch.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.paywatch.map((x) => x.cpu_s), 's')}`,
     ...(runs.floor.length ? [`  postgres alone (COPY floor)  ${fmt(s(runs.floor.map((x) => x.ms)), 's')}   (Postgres CPU ${fmt(runs.floor.map((x) => x.pg_cpu_s), 's')})`] : []),
     `  paywatch replay (empty db)   ${fmt(s(runs.replay.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.replay.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.replay.map((x) => x.cpu_s), 's')}`,
+    ...(runs.script.length ? [`  hand-written script          ${fmt(s(runs.script.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.script.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.script.map((x) => x.cpu_s), 's')}`] : []),
     ...(WITH_PONDER ? [`  ponder backfill              ${fmt(s(runs.ponder.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.ponder.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.ponder.map((x) => x.cpu_s), 's')}`] : []),
     ...(runs.ponder.some((x) => x.stalled_rows !== undefined) ? [`  ponder stalled short of ${TRANSFERS} rows in ${runs.ponder.filter((x) => x.stalled_rows !== undefined).length} of ${runs.ponder.length} rounds ` +
       `(${runs.ponder.filter((x) => x.stalled_rows !== undefined).map((x) => x.stalled_rows).join(', ')} rows); those rounds are left out of its figures`] : []),
     `  CPU beside each side (Postgres, anvil): paywatch ${fmt(runs.paywatch.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.paywatch.map((x) => x.anvil_cpu_s), 's')};` +
       ` replay ${fmt(runs.replay.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.replay.map((x) => x.anvil_cpu_s), 's')}` +
+      (runs.script.length ? `; script ${fmt(runs.script.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.script.map((x) => x.anvil_cpu_s), 's')}` : '') +
       (WITH_PONDER ? `; ponder ${fmt(runs.ponder.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.ponder.map((x) => x.anvil_cpu_s), 's')}` : ''),
     `  ratio paywatch / node        ${fmt(ratio('paywatch', 'raw'), 'x')}`,
     `  ratio replay / node          ${fmt(ratio('replay', 'raw'), 'x')}`,
     ...(runs.floor.length ? [`  ratio floor / node           ${fmt(ratio('floor', 'raw'), 'x')}`,
       `  ratio paywatch / floor       ${fmt(ratio('paywatch', 'floor'), 'x')}`] : []),
+    ...(runs.script.length ? [`  ratio paywatch / script      ${fmt(ratio('paywatch', 'script'), 'x')}`] : []),
     ...(WITH_PONDER ? [`  ratio paywatch / ponder      ${fmt(ratio('paywatch', 'ponder'), 'x', 3)}`] : []),
     ...(liveFig ? [`live (confirmations 1, a block every 100 ms, ${liveFig.blocks} blocks): row in Postgres p50 ${liveFig.row_p50_ms.toFixed(1)} ms, p99 ${liveFig.row_p99_ms.toFixed(1)} ms; webhook p50 ${liveFig.hook_p50_ms.toFixed(1)} ms, p99 ${liveFig.hook_p99_ms.toFixed(1)} ms`] : []),
     ...matcherFig.map((m) => `matcher ${String(m.addresses).padStart(9)} addresses: load ${m.load_ms.toFixed(0)} ms, peak RSS ${m.peak_rss_mb.toFixed(0)} MB, lookup ${m.hit_ns.toFixed(0)} ns (hit) / ${m.miss_ns.toFixed(0)} ns (miss) / ${m.stream_ns.toFixed(0)} ns (hits streamed with prefetch); one memory round trip ${m.mem_chase_ns.toFixed(0)} ns`),
