@@ -1,4 +1,4 @@
-/* webhook.c: Standard Webhooks signing, target checks, and the dispatcher
+/* webhook.c: Standard Webhooks signing, the target address policy, and the dispatcher
  * (Postgres queue + libcurl multi). */
 #include "webhook.h"
 #include "log.h"
@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <libpq-fe.h>
-#include <netdb.h>
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
 #include <openssl/params.h>
@@ -79,7 +78,12 @@ static bool address_is_private(const struct sockaddr *sa)
 	return true;
 }
 
-int webhook_check_target(const char *url, bool allow_private, char **ret_resolve, char *err, size_t errlen)
+bool webhook_address_allowed(const struct sockaddr *sa, bool allow_private)
+{
+	return allow_private || !address_is_private(sa);
+}
+
+int webhook_check_url(const char *url, char *err, size_t errlen)
 {
 	CURLU *u = curl_url();
 	char *host = NULL, *port = NULL, *scheme = NULL;
@@ -88,52 +92,13 @@ int webhook_check_target(const char *url, bool allow_private, char **ret_resolve
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
 		snprintf(err, errlen, "not a valid URL");
-		goto out;
-	}
-	if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+	} else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+		snprintf(err, errlen, "scheme %s: only http and https", scheme);
+	} else if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
 		snprintf(err, errlen, "no port for scheme %s", scheme);
-		goto out;
+	} else {
+		r = 0;
 	}
-	/* curl gives IPv6 literals in brackets; getaddrinfo wants them bare */
-	char bare[256];
-	snprintf(bare, sizeof(bare), "%s", host);
-	if (bare[0] == '[') {
-		memmove(bare, bare + 1, strlen(bare));
-		bare[strcspn(bare, "]")] = '\0';
-	}
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
-	if (getaddrinfo(bare, port, &hints, &res) != 0 || !res) {
-		snprintf(err, errlen, "host %s does not resolve", host);
-		r = PW_ECONN;
-		goto out;
-	}
-	char addr[INET6_ADDRSTRLEN] = "";
-	bool refused = false;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		if (!allow_private && address_is_private(ai->ai_addr))
-			refused = true;
-		if (!addr[0]) {
-			const void *src = ai->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
-								   : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
-			inet_ntop(ai->ai_family, src, addr, sizeof(addr));
-		}
-	}
-	bool v6 = res->ai_family == AF_INET6;
-	freeaddrinfo(res);
-	if (refused) {
-		snprintf(err, errlen, "host %s resolves to a loopback, private or link-local address (set "
-				      "webhooks.allow_private_targets to allow it)", host);
-		goto out;
-	}
-	size_t need = strlen(host) + strlen(port) + strlen(addr) + 8;
-	*ret_resolve = malloc(need);
-	if (!*ret_resolve) {
-		r = PW_ENOMEM;
-		goto out;
-	}
-	snprintf(*ret_resolve, need, v6 ? "%s:%s:[%s]" : "%s:%s:%s", bare, port, addr);
-	r = 0;
-out:
 	curl_free(host);
 	curl_free(port);
 	curl_free(scheme);
@@ -157,7 +122,9 @@ typedef struct job {
 	char host[256];
 	char *payload;
 	CURL *easy;
-	struct curl_slist *headers, *resolve;
+	struct curl_slist *headers;
+	bool allow_private;
+	bool refused; /* a connection to a loopback/private address was refused */
 	int64_t start_ms;
 	long retry_after_s; /* -1 when absent */
 	size_t received;
@@ -213,15 +180,38 @@ static const char *find_secret(const webhook_dispatcher *d, const char *merchant
 	return NULL;
 }
 
+/* libcurl's socket for each address it connects to (after its own,
+ * asynchronous resolution): refused for a loopback, private or link-local
+ * address unless allowed. The address checked is the one connected to, so
+ * a DNS answer cannot change between the check and the connection. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	job *j = arg;
+	if (purpose != CURLSOCKTYPE_IPCXN || !webhook_address_allowed(&a->addr, j->allow_private)) {
+		j->refused = true;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype, a->protocol);
+}
+
+/* Why an attempt that ended with curl's code c failed. */
+static void attempt_error(const job *j, CURLcode c, char *out, size_t outlen)
+{
+	if (j->refused && c != CURLE_OK)
+		snprintf(out, outlen, "host %s resolves to a loopback, private or link-local address (set "
+				      "webhooks.allow_private_targets to allow it)", j->host);
+	else
+		snprintf(out, outlen, "%s", j->error[0] ? j->error : curl_easy_strerror(c));
+}
+
 /* Build the signed request. 0, or a negative code with j->error set. */
 static int prepare_request(job *j, const char *url, const char *secret, bool allow_private, uint32_t timeout_ms)
 {
-	char *resolve = NULL, sig[128], line[256];
-	int r = webhook_check_target(url, allow_private, &resolve, j->error, sizeof(j->error));
+	char sig[128], line[256];
+	int r = webhook_check_url(url, j->error, sizeof(j->error));
 	if (r < 0)
 		return r;
-	j->resolve = curl_slist_append(NULL, resolve);
-	free(resolve);
+	j->allow_private = allow_private;
 	int64_t ts = (int64_t)time(NULL);
 	if ((r = webhook_sign(secret, j->event_id, ts, j->payload, strlen(j->payload), sig, sizeof(sig))) < 0) {
 		snprintf(j->error, sizeof(j->error), "cannot sign: bad secret");
@@ -240,7 +230,8 @@ static int prepare_request(job *j, const char *url, const char *secret, bool all
 	if (!j->easy)
 		return PW_ENOMEM;
 	curl_easy_setopt(j->easy, CURLOPT_URL, url);
-	curl_easy_setopt(j->easy, CURLOPT_RESOLVE, j->resolve);
+	curl_easy_setopt(j->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(j->easy, CURLOPT_OPENSOCKETDATA, j);
 	curl_easy_setopt(j->easy, CURLOPT_HTTPHEADER, j->headers);
 	curl_easy_setopt(j->easy, CURLOPT_POSTFIELDS, j->payload);
 	curl_easy_setopt(j->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(j->payload));
@@ -269,7 +260,6 @@ static void job_free(job *j)
 	if (j->easy)
 		curl_easy_cleanup(j->easy);
 	curl_slist_free_all(j->headers);
-	curl_slist_free_all(j->resolve);
 	free(j->payload);
 	free(j);
 }
@@ -474,7 +464,7 @@ static void collect_done(webhook_dispatcher *d)
 		char why[CURL_ERROR_SIZE + 64];
 		const char *error = NULL;
 		if (msg->data.result != CURLE_OK && !(msg->data.result == CURLE_WRITE_ERROR && status)) {
-			snprintf(why, sizeof(why), "%s", j->error[0] ? j->error : curl_easy_strerror(msg->data.result));
+			attempt_error(j, msg->data.result, why, sizeof(why));
 			error = why;
 			status = 0;
 		} else if (status < 200 || status >= 300) {
@@ -561,6 +551,7 @@ int webhook_send_once(const char *url, const char *secret, const char *msg_id, c
 	if (!j)
 		return PW_ENOMEM;
 	snprintf(j->event_id, sizeof(j->event_id), "%s", msg_id);
+	webhook_url_host(url, j->host, sizeof(j->host));
 	j->payload = strdup(body);
 	j->retry_after_s = -1;
 	int r = j->payload ? prepare_request(j, url, secret, allow_private, timeout_ms) : PW_ENOMEM;
@@ -570,7 +561,7 @@ int webhook_send_once(const char *url, const char *secret, const char *msg_id, c
 		curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
 		*ret_status = status;
 		if (c != CURLE_OK && !status) {
-			snprintf(err, errlen, "%s", j->error[0] ? j->error : curl_easy_strerror(c));
+			attempt_error(j, c, err, errlen);
 			r = PW_ECONN;
 		}
 	} else {

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* webhook_sign: the webhook-signature header value for one message:
  * "v1," + base64(HMAC-SHA256(key, "<msg_id>.<timestamp>.<body>")) where key
@@ -22,14 +23,19 @@
 int webhook_sign(const char *secret, const char *msg_id, int64_t timestamp, const char *body, size_t body_len,
 		 char *out, size_t outlen);
 
-/* webhook_check_target: resolve url's host and refuse loopback, private,
- * link-local, CGNAT, multicast and unspecified addresses unless
- * allow_private. On success *ret_resolve gets a libcurl CURLOPT_RESOLVE
- * entry ("host:port:address", caller frees) pinning the checked address,
- * so DNS cannot be changed between the check and the request. PW_EINVAL
- * (bad URL), PW_ECONN (does not resolve), PW_EINVAL with reason in err for
- * a refused address. */
-int webhook_check_target(const char *url, bool allow_private, char **ret_resolve, char *err, size_t errlen);
+/* webhook_check_url: url is an http or https URL libcurl can parse.
+ * 0, or PW_EINVAL with the reason in err (errlen bytes). No DNS: the
+ * address is checked when libcurl connects (webhook_address_allowed). */
+int webhook_check_url(const char *url, char *err, size_t errlen);
+
+/* webhook_address_allowed: may a webhook connect to sa (IPv4 or IPv6)?
+ * Loopback, private (RFC 1918, ULA), link-local, CGNAT, multicast,
+ * unspecified and reserved addresses only when allow_private. The
+ * dispatcher applies it to every address libcurl connects to (its
+ * CURLOPT_OPENSOCKETFUNCTION), after libcurl's own asynchronous DNS, so a
+ * slow resolver delays only its own delivery and a DNS answer cannot
+ * change between the check and the connection. */
+bool webhook_address_allowed(const struct sockaddr *sa, bool allow_private);
 
 /* webhook_url_host: the host[:port] part of url into out (outlen bytes),
  * for logs and operator output: paths and queries may carry tokens. */
