@@ -107,7 +107,7 @@ int outbox_queue_take(outbox_queue *q, pw_payment *payments, uint64_t *seqs, siz
 		q->rewind = false;
 	}
 	size_t n = 0;
-	int r = store_outbox_read_from(q->st, q->cursor, payments, seqs, max, &n);
+	int r = store_outbox_read(q->st, q->cursor, payments, seqs, max, &n);
 	if (r < 0 || n == 0) {
 		pthread_mutex_unlock(&q->lock);
 		return r;

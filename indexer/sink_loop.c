@@ -101,17 +101,16 @@ static int drain(writer *w)
 		if (n == 0)
 			return 0;
 		pg_write_result res;
-		const char *failed = NULL;
-		if ((r = pg_sink_write_payments(w->pg, w->batch, n, &res)) < 0)
-			failed = "postgres";
-		else if ((r = store_outbox_delete(sl->st, w->seqs, n)) < 0)
-			failed = "outbox";
+		r = pg_sink_write_payments(w->pg, w->batch, n, &res);
+		bool written = r == 0;
+		if (written)
+			r = store_outbox_delete(sl->st, w->seqs, n);
 		outbox_queue_done(sl->q, exclusive, r == 0);
-		if (failed && failed[0] == 'p') {
+		if (!written) {
 			log_warn("postgres: write of %zu payments failed: %s", n, pg_sink_error(w->pg));
 			return r;
 		}
-		if (failed)
+		if (r < 0)
 			return log_error(r, "outbox: cannot delete delivered entries");
 		log_emit(LOG_LEVEL_INFO, w->batch[n - 1].chain, (long long)w->batch[n - 1].block_number,
 			 "postgres: %zu outbox entries written by %s (%zu new, %zu already present, %zu reverted, "

@@ -329,13 +329,8 @@ int store_lowest_header(store *s, const char *chain, uint64_t *ret)
 	return r;
 }
 
-int store_outbox_read(store *s, pw_payment *ret_payments, uint64_t *ret_seqs, size_t max, size_t *ret_n)
-{
-	return store_outbox_read_from(s, 0, ret_payments, ret_seqs, max, ret_n);
-}
-
-int store_outbox_read_from(store *s, uint64_t from_seq, pw_payment *ret_payments, uint64_t *ret_seqs, size_t max,
-			   size_t *ret_n)
+int store_outbox_read(store *s, uint64_t from_seq, pw_payment *ret_payments, uint64_t *ret_seqs, size_t max,
+		      size_t *ret_n)
 {
 	size_t n = 0;
 	int r = 0;

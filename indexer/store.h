@@ -71,15 +71,13 @@ int store_scan_payments(store *s, enum store_set set, const char *chain, uint64_
  * 0, PW_ENOTFOUND (empty window), PW_ESTORE. */
 int store_lowest_header(store *s, const char *chain, uint64_t *ret);
 
-/* store_outbox_read: up to max entries from the outbox head, in order.
- * ret_payments and ret_seqs have max slots; *ret_n gets the count. */
-int store_outbox_read(store *s, pw_payment *ret_payments, uint64_t *ret_seqs, size_t max, size_t *ret_n);
-
-/* store_outbox_read_from: the same, from the first entry whose sequence
- * number is >= from_seq (entries before it are being written by another
- * sink writer). 0 or PW_ESTORE (an entry that does not decode). */
-int store_outbox_read_from(store *s, uint64_t from_seq, pw_payment *ret_payments, uint64_t *ret_seqs, size_t max,
-			   size_t *ret_n);
+/* store_outbox_read: up to max entries, in order, from the first whose
+ * sequence number is >= from_seq (0: the outbox head; a sink writer passes
+ * the entries other writers hold). ret_payments and ret_seqs have max
+ * slots; *ret_n gets the count. 0 or PW_ESTORE (an entry that does not
+ * decode). */
+int store_outbox_read(store *s, uint64_t from_seq, pw_payment *ret_payments, uint64_t *ret_seqs, size_t max,
+		      size_t *ret_n);
 
 /* store_outbox_delete: remove entries by sequence number (after the sink
  * committed them to Postgres). 0 or PW_ESTORE. */

@@ -51,7 +51,7 @@ int main(void)
 	pw_payment out[10];
 	uint64_t seqs[10];
 	size_t n = 0;
-	ASSERT_EQ_INT(0, store_outbox_read(s, out, seqs, 10, &n));
+	ASSERT_EQ_INT(0, store_outbox_read(s, 0, out, seqs, 10, &n));
 	ASSERT_EQ_INT(5, n);
 	for (size_t i = 0; i < n; i++) {
 		ASSERT_EQ_INT(40 + i, out[i].block_number);
@@ -65,7 +65,7 @@ int main(void)
 	store_batch_put_outbox(b, &late);
 	ASSERT_EQ_INT(0, store_batch_commit(b));
 	store_batch_destroy(b);
-	ASSERT_EQ_INT(0, store_outbox_read(s, out, seqs, 10, &n));
+	ASSERT_EQ_INT(0, store_outbox_read(s, 0, out, seqs, 10, &n));
 	ASSERT_EQ_INT(3, n);
 	ASSERT_EQ_INT(43, out[0].block_number);
 	ASSERT_EQ_INT(99, out[2].block_number);

@@ -81,7 +81,7 @@ int main(void)
 	pw_payment out[4];
 	uint64_t seqs[4];
 	size_t n;
-	ASSERT_EQ_INT(0, store_outbox_read(s, out, seqs, 4, &n));
+	ASSERT_EQ_INT(0, store_outbox_read(s, 0, out, seqs, 4, &n));
 	ASSERT_EQ_INT(1, n);
 	ASSERT_EQ_INT(10, out[0].block_number);
 	ASSERT_EQ_INT(3, out[0].confirmations);
@@ -109,7 +109,7 @@ int main(void)
 	ASSERT_EQ_INT(0, tracker_apply_range(t, 13, 30, win, 8, deep, 2, 3000, &confirmed));
 	ASSERT_EQ_INT(2, confirmed); /* pending block 12, new block 15; block 30 stays pending */
 	ASSERT_EQ_INT(3, outbox_count(s));
-	ASSERT_EQ_INT(0, store_outbox_read(s, out, seqs, 4, &n));
+	ASSERT_EQ_INT(0, store_outbox_read(s, 0, out, seqs, 4, &n));
 	ASSERT_EQ_INT(30 - 12 + 1, out[1].confirmations);
 	/* both are below the window part [23, 30]: not kept for a reorg */
 	size_t kept = 0;
@@ -166,7 +166,7 @@ int main(void)
 	ASSERT_EQ_INT(before + 1, outbox_count(s));
 	pw_payment all[16];
 	uint64_t sq[16];
-	ASSERT_EQ_INT(0, store_outbox_read(s, all, sq, 16, &n));
+	ASSERT_EQ_INT(0, store_outbox_read(s, 0, all, sq, 16, &n));
 	ASSERT_EQ_INT(PW_STATUS_REVERTED, all[n - 1].status);
 	ASSERT_EQ_INT(101, all[n - 1].block_number);
 	ASSERT_EQ_INT(3, all[n - 1].log_index);
