@@ -78,15 +78,23 @@ export async function startPostgres() {
   const pg = {
     dir, port, data,
     dsn: (db = 'paywatch', password = '') =>
-      `postgresql://postgres${password ? ':' + password : ''}@127.0.0.1:${port}/${db}`,
+      `postgresql://postgres${password ? ':' + password : ''}@127.0.0.1:${pg.port}/${db}`,
     start() {
       run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o',
-        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`, 'start']);
+        `-p ${pg.port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`, 'start']);
     },
     stop(mode = 'fast') { run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']); },
   };
-  pg.start();
   onCleanup(() => { try { pg.stop('immediate'); } catch {} fs.rmSync(dir, { recursive: true, force: true }); });
+  // the port was free when picked; a parallel test may take it before the
+  // postmaster binds it (then pg_ctl fails): pick another and try again (a
+  // failure for any other reason fails three times and is thrown)
+  for (let attempt = 1; ; attempt++) {
+    try { pg.start(); break; } catch (e) {
+      if (attempt === 3) throw e;
+      pg.port = await freePort();
+    }
+  }
   const { Client } = require('pg');
   const admin = new Client({ connectionString: pg.dsn('postgres') });
   await admin.connect();
@@ -105,18 +113,34 @@ export async function startPostgres() {
 // ---------------------------------------------------------------- anvil
 export async function startAnvil(extraArgs = []) {
   const bin = path.join(e2eDir, 'node_modules', '.bin', 'anvil');
-  const port = await freePort();
   // anvil keeps old states under $HOME/.foundry/anvil/tmp and leaves them
   // behind when killed: give each anvil a HOME that cleanup removes
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-anvil-home-'));
-  const proc = spawn(bin, ['--host', '127.0.0.1', '--port', String(port), '--silent', ...extraArgs],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOME: home } });
-  let stderr = '';
+  // --port 0: anvil binds a free port itself and prints it. A port picked
+  // here and handed over could be taken by a parallel test's anvil first,
+  // and this test would then talk to that one without noticing.
+  const proc = spawn(bin, ['--host', '127.0.0.1', '--port', '0', ...extraArgs],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: home } });
+  let stderr = '', stdout = '';
   proc.stderr.on('data', (d) => { stderr += d; });
   onCleanup(async () => {
     proc.kill('SIGKILL');
     await new Promise((r) => (proc.exitCode !== null || proc.signalCode ? r() : proc.on('exit', r)));
     fs.rmSync(home, { recursive: true, force: true });
+  });
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`anvil did not say where it listens; stderr: ${stderr}`)), 20000);
+    const onData = (d) => {
+      stdout += d;
+      const m = /Listening on 127\.0\.0\.1:(\d+)/.exec(stdout);
+      if (!m) return;
+      clearTimeout(timer);
+      proc.stdout.off('data', onData);
+      proc.stdout.resume(); // its log from here on is not needed: drained
+      resolve(Number(m[1]));
+    };
+    proc.stdout.on('data', onData);
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`anvil exited (${code}); stderr: ${stderr}`)); });
   });
   const node = { port, proc, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}` };
   let id = 0;
