@@ -118,30 +118,28 @@ export async function startAnvil(extraArgs = []) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-anvil-home-'));
   // --port 0: anvil binds a free port itself and prints it. A port picked
   // here and handed over could be taken by a parallel test's anvil first,
-  // and this test would then talk to that one without noticing.
+  // and this test would then talk to that one without noticing. Its output
+  // goes to a file, not a pipe: a pipe left undrained while a test runs
+  // paywatch synchronously would fill and stall anvil.
+  const out = path.join(home, 'anvil.log');
+  const fd = fs.openSync(out, 'w');
   const proc = spawn(bin, ['--host', '127.0.0.1', '--port', '0', ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: home } });
-  let stderr = '', stdout = '';
+    { stdio: ['ignore', fd, 'pipe'], env: { ...process.env, HOME: home } });
+  fs.closeSync(fd);
+  let stderr = '';
   proc.stderr.on('data', (d) => { stderr += d; });
   onCleanup(async () => {
     proc.kill('SIGKILL');
     await new Promise((r) => (proc.exitCode !== null || proc.signalCode ? r() : proc.on('exit', r)));
     fs.rmSync(home, { recursive: true, force: true });
   });
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`anvil did not say where it listens; stderr: ${stderr}`)), 20000);
-    const onData = (d) => {
-      stdout += d;
-      const m = /Listening on 127\.0\.0\.1:(\d+)/.exec(stdout);
-      if (!m) return;
-      clearTimeout(timer);
-      proc.stdout.off('data', onData);
-      proc.stdout.resume(); // its log from here on is not needed: drained
-      resolve(Number(m[1]));
-    };
-    proc.stdout.on('data', onData);
-    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`anvil exited (${code}); stderr: ${stderr}`)); });
-  });
+  let port = 0;
+  await waitFor('anvil to say where it listens', () => {
+    if (proc.exitCode !== null) throw new Error(`anvil exited (${proc.exitCode}); stderr: ${stderr}`);
+    const m = /Listening on 127\.0\.0\.1:(\d+)/.exec(fs.readFileSync(out, 'utf8'));
+    port = m ? Number(m[1]) : 0;
+    return port > 0;
+  }, 20000, 20);
   const node = { port, proc, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}` };
   let id = 0;
   node.rpc = async (method, params = []) => {
