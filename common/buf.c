@@ -3,6 +3,7 @@
 #include "pw_error.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +38,13 @@ static int buf_reserve(pw_buf *b, size_t n)
 	size_t need = b->len + n + 1;
 	if (need <= b->alloc)
 		return 0;
+	/* doubling, but never more than the cap (+ the terminator): a buffer
+	 * capped at 32 MiB never holds a 64 MiB allocation */
 	size_t alloc = b->alloc ? b->alloc : 256;
 	while (alloc < need)
-		alloc *= 2;
+		alloc = alloc > SIZE_MAX / 2 ? need : alloc * 2;
+	if (b->cap < SIZE_MAX && alloc > b->cap + 1)
+		alloc = b->cap + 1; /* >= need: n <= cap - len was checked */
 	char *p = realloc(b->data, alloc);
 	if (!p)
 		return PW_ENOMEM;

@@ -1,6 +1,9 @@
-/* log.c: stderr logger (text or JSON lines), serialized by a mutex. */
+/* log.c: stderr logger (text or JSON lines), serialized by a mutex. Every
+ * message is escaped (text_escape) before it is written: a log line holds
+ * one event, whatever a node or a server put in its error text. */
 #include "log.h"
 #include "pw_error.h"
+#include "text.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -43,22 +46,26 @@ static size_t json_escape(char *out, size_t cap, const char *s)
 static void log_vemit(enum log_level level, const char *chain, long long block,
 		      const char *fmt, va_list ap)
 {
-	char msg[2048], line[4608], ts[80];
+	char raw[2048], msg[2048], line[4608], ts[80];
 	struct timespec now;
 	struct tm tm;
 
 	if (level < g_min_level)
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	/* messages carry text from outside (node errors, Postgres, libcurl):
+	 * no control character or broken UTF-8 reaches the log as is */
+	text_escape(msg, sizeof(msg), raw);
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		 (long)(now.tv_nsec / 1000000) % 1000);
 	if (g_json) {
-		char emsg[4096], echain[256];
+		char emsg[4096], echain[256], cchain[128];
+		text_escape(cchain, sizeof(cchain), chain ? chain : "");
 		json_escape(emsg, sizeof(emsg), msg);
-		json_escape(echain, sizeof(echain), chain ? chain : "");
+		json_escape(echain, sizeof(echain), cchain);
 		int n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\"", ts,
 				 level_names[level]);
 		if (chain)

@@ -3,7 +3,9 @@
  * prefixed by one length byte. */
 #include "payment.h"
 #include "pw_error.h"
+#include "text.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define PAYMENT_ENC_VERSION 1
@@ -114,4 +116,46 @@ int payment_decode(const uint8_t *in, size_t n, pw_payment *ret)
 		return PW_EPARSE;
 	*ret = p;
 	return 0;
+}
+
+static bool name_ok(const char *s)
+{
+	size_t n = strnlen(s, PW_NAME_MAX);
+	return n > 0 && n < PW_NAME_MAX && text_is_clean_utf8(s, n);
+}
+
+int payment_check(const pw_payment *p, char *why, size_t whylen)
+{
+	const char *field = NULL;
+	bool amount_zero = true;
+	for (size_t i = 0; i < PW_U256_LEN; i++)
+		amount_zero &= p->amount[i] == 0;
+	if (!name_ok(p->chain))
+		field = "chain";
+	else if (p->chain_id > (uint64_t)INT64_MAX)
+		field = "chain_id";
+	else if (p->block_number > (uint64_t)PW_BLOCK_MAX)
+		field = "block_number";
+	else if (p->block_time < 0 || p->block_time > PW_TIME_MAX_S)
+		field = "block_time";
+	else if (p->log_index > (uint32_t)PW_LOG_INDEX_MAX)
+		field = "log_index";
+	else if (!name_ok(p->token_symbol))
+		field = "token_symbol";
+	else if (p->decimals > 77)
+		field = "decimals";
+	else if (!name_ok(p->merchant_id))
+		field = "merchant_id";
+	else if (amount_zero)
+		field = "amount";
+	else if (p->status > PW_STATUS_REVERTED)
+		field = "status";
+	else if (p->confirmations > (uint32_t)PW_CONFIRMATIONS_MAX)
+		field = "confirmations";
+	else if (p->confirmed_at_ms < 0 || p->confirmed_at_ms > PW_TIME_MAX_S * 1000)
+		field = "confirmed_at";
+	if (!field)
+		return 0;
+	snprintf(why, whylen, "%s out of the range the schema holds", field);
+	return PW_ERANGE;
 }

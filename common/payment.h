@@ -14,6 +14,16 @@
 #define PW_U256_LEN 32
 #define PW_NAME_MAX 64 /* chain names, token symbols, merchant ids (incl. NUL) */
 
+/* What the pipeline and the schema hold: every value taken from a node is
+ * bounded to these at decode (a value outside makes the answer malformed),
+ * and the sink checks them again before a row leaves (payment_check). */
+#define PW_BLOCK_MAX INT64_MAX         /* block numbers: Postgres bigint */
+#define PW_LOG_INDEX_MAX INT32_MAX     /* log index: Postgres int */
+#define PW_CONFIRMATIONS_MAX INT32_MAX /* confirmations: Postgres int */
+/* timestamps, unix seconds: 0 .. 9999-12-31T23:59:59Z, inside Postgres's
+ * timestamptz and the four-digit years of RFC 3339 text */
+#define PW_TIME_MAX_S INT64_C(253402300799)
+
 /* One header of the window: numbers are block numbers, time unix seconds. */
 typedef struct pw_block_ref {
 	uint64_t number;
@@ -45,6 +55,13 @@ typedef struct pw_payment {
 	uint32_t confirmations;      /* head - block_number + 1 when confirmed */
 	int64_t confirmed_at_ms;     /* unix milliseconds; 0 while pending */
 } pw_payment;
+
+/* payment_check: does p fit the schema (block number, log index,
+ * confirmations and timestamps within the bounds above, a non-zero amount,
+ * decimals 0..77, a status, and chain / symbol / merchant id non-empty,
+ * NUL-terminated, valid UTF-8 without control characters)? 0, or
+ * PW_ERANGE with the first field that does not in why (whylen bytes). */
+int payment_check(const pw_payment *p, char *why, size_t whylen);
 
 /* Largest encoding payment_encode() produces, in bytes. */
 #define PW_PAYMENT_ENC_MAX 512

@@ -2,6 +2,7 @@
  * commands, on top of sinks/webhook.c. */
 #include "dispatch.h"
 #include "log.h"
+#include "parse.h"
 #include "pw_error.h"
 #include "webhook.h"
 
@@ -194,8 +195,10 @@ static int webhooks_redeliver(const pw_config *cfg, char **ids, int n_ids, bool 
 			fprintf(stderr, "paywatch: %s", PQresultErrorMessage(res));
 			rc = 1;
 		} else {
-			int n = atoi(PQcmdTuples(res));
-			total += n;
+			uint64_t n = 0;
+			if (parse_u64(PQcmdTuples(res), INT32_MAX, &n) < 0)
+				rc = 1;
+			total += (int)n;
 			if (!failed && n == 0)
 				fprintf(stderr, "paywatch: no delivered or failed delivery of event %s\n", ids[i]);
 		}

@@ -65,10 +65,20 @@ typedef struct ingest {
 	uint64_t bad_messages;   /* malformed or oversized messages from nodes */
 	uint64_t reorgs;
 	int64_t cut_ms;          /* when the last connection was lost (to log the time to resume) */
+	char store_error[512];   /* the store's last RocksDB message, for a log line */
 	/* progress */
 	int64_t last_progress_ms;
 	uint64_t progress_blocks, progress_payments, progress_logs;
 } ingest;
+
+/* RocksDB's message for the store's last failure (a full disk says so). */
+static const char *store_msg(ingest *g)
+{
+	if (!g->p->st)
+		return "no store";
+	store_error(g->p->st, g->store_error, sizeof(g->store_error));
+	return g->store_error;
+}
 
 static void slot_free(const ingest *g, slot *s)
 {
@@ -101,7 +111,8 @@ static void save_state(ingest *g)
 		return;
 	g->state.updated_ms = pw_wall_ms();
 	if (store_put_state(g->p->st, g->name, &g->state) < 0)
-		log_emit(LOG_LEVEL_WARN, g->name, -1, "cannot record the chain state for `paywatch status`");
+		log_emit(LOG_LEVEL_WARN, g->name, -1, "cannot record the chain state for `paywatch status`: %s",
+			 store_msg(g));
 }
 
 static void disconnect(ingest *g)
@@ -397,7 +408,7 @@ static int handle_reorg(ingest *g, uint64_t top)
 	uint64_t lowest;
 	int r = store_lowest_header(g->p->st, g->name, &lowest);
 	if (r < 0 && r != PW_ENOTFOUND)
-		return log_error(r, "chain=%s: cannot read the header window", g->name);
+		return log_error(r, "chain=%s: cannot read the header window: %s", g->name, store_msg(g));
 	bool found = false;
 	uint64_t ancestor = 0;
 	if (r == 0 && top < lowest)
@@ -438,7 +449,8 @@ static int handle_reorg(ingest *g, uint64_t top)
 	size_t dropped = 0, reverted = 0;
 	if (ancestor < (uint64_t)ckpt) {
 		if ((r = tracker_rewind(g->tr, ancestor, pw_wall_ms(), &dropped, &reverted)) < 0)
-			return log_error(r, "chain=%s: cannot rewind to block %llu", g->name, (unsigned long long)ancestor);
+			return log_error(r, "chain=%s: cannot rewind to block %llu: %s", g->name, (unsigned long long)ancestor,
+					 store_msg(g));
 	}
 	g->reorgs++;
 	g->state.reorgs = g->reorgs;
@@ -490,9 +502,19 @@ static int apply_ready(ingest *g)
 		for (size_t i = 0; i < s->n_payments; i++) {
 			pw_payment *p = &s->payments[i];
 			const pw_block_ref *h = slot_header(s, p->block_number);
-			if (h) {
-				if (memcmp(h->hash, p->block_hash, PW_HASH_LEN) != 0)
-					stale = true;
+			if (h && memcmp(h->hash, p->block_hash, PW_HASH_LEN) != 0) {
+				stale = true;
+			} else if (h && p->block_time >= 0 && p->block_time != h->time) {
+				/* the same block, two times: the node's answer is not to be trusted */
+				g->bad_messages++;
+				log_emit(LOG_LEVEL_WARN, g->name, (long long)p->block_number,
+					 "bad message from %s: eth_getLogs [%llu, %llu]: a log of block %llu carries "
+					 "blockTimestamp %lld but the block's header says %lld; %llu bad message(s) so far",
+					 g->p->ops->endpoint(g->ad), (unsigned long long)s->from, (unsigned long long)s->to,
+					 (unsigned long long)p->block_number, (long long)p->block_time, (long long)h->time,
+					 (unsigned long long)g->bad_messages);
+				return PW_ECONN; /* retried from the checkpoint, on the next endpoint */
+			} else if (h) {
 				p->block_time = h->time;
 			}
 			if (p->block_time < 0)
@@ -530,8 +552,8 @@ static int apply_ready(ingest *g)
 			return handle_reorg(g, at ? at - 1 : 0);
 		}
 		if (r < 0)
-			return log_error(r, "chain=%s block=%llu: cannot commit range", g->name,
-					 (unsigned long long)s->to);
+			return log_error(r, "chain=%s block=%llu: cannot commit range: %s", g->name,
+					 (unsigned long long)s->to, r == PW_ESTORE ? store_msg(g) : pw_strerror(r));
 		log_emit(LOG_LEVEL_DEBUG, g->name, (long long)s->to, "applied [%llu, %llu]: %zu logs, %zu payments",
 			 (unsigned long long)s->from, (unsigned long long)s->to, s->n_logs, s->n_payments);
 		record_checkpoint(g, s);
@@ -703,7 +725,7 @@ static int on_number(ingest *g, chain_event *ev)
 		size_t confirmed = 0;
 		int r = tracker_confirm(g->tr, pw_wall_ms(), &confirmed);
 		if (r < 0)
-			return log_error(r, "chain=%s: cannot commit confirmations", g->name);
+			return log_error(r, "chain=%s: cannot commit confirmations: %s", g->name, store_msg(g));
 		if (confirmed)
 			log_emit(LOG_LEVEL_INFO, g->name, (long long)ev->number, "%zu payment(s) confirmed (%s block %llu)",
 				 confirmed, g->chain->finality, (unsigned long long)ev->number);
@@ -978,7 +1000,7 @@ int ingest_run(const ingest_params *p)
 				  .emit_pending = pending_wanted };
 	int r = tracker_create(p->st, g.name, &topts, &g.tr);
 	if (r < 0)
-		return log_error(r, "chain=%s: cannot load checkpoint", g.name);
+		return log_error(r, "chain=%s: cannot load checkpoint: %s", g.name, store_msg(&g));
 	char rule[48];
 	if (g.chain->finality[0])
 		snprintf(rule, sizeof(rule), "finality %s", g.chain->finality);

@@ -96,8 +96,11 @@ static int drain(writer *w)
 		size_t n = 0;
 		bool exclusive = false;
 		int r = outbox_queue_take(sl->q, w->batch, w->seqs, SINK_BATCH, &n, &exclusive);
-		if (r < 0)
-			return log_error(r, "outbox: cannot read");
+		if (r < 0) {
+			char why[512];
+			store_error(sl->st, why, sizeof(why));
+			return log_error(r, "outbox: cannot read: %s", why);
+		}
 		if (n == 0)
 			return 0;
 		pg_write_result res;
@@ -110,8 +113,11 @@ static int drain(writer *w)
 			log_warn("postgres: write of %zu payments failed: %s", n, pg_sink_error(w->pg));
 			return r;
 		}
-		if (r < 0)
-			return log_error(r, "outbox: cannot delete delivered entries");
+		if (r < 0) {
+			char why[512];
+			store_error(sl->st, why, sizeof(why));
+			return log_error(r, "outbox: cannot delete delivered entries: %s", why);
+		}
 		log_emit(LOG_LEVEL_INFO, w->batch[n - 1].chain, (long long)w->batch[n - 1].block_number,
 			 "postgres: %zu outbox entries written by %s (%zu new, %zu already present, %zu reverted, "
 			 "%zu pending events, %zu webhook deliveries queued)",

@@ -6,6 +6,7 @@
 #include "status.h"
 #include "clock.h"
 #include "config.h"
+#include "parse.h"
 #include "pw_error.h"
 #include "store.h"
 #include "webhook.h"
@@ -114,6 +115,13 @@ static void add_num(cJSON *o, const char *k, bool known, double v)
 		cJSON_AddNumberToObject(o, k, v);
 	else
 		cJSON_AddNullToObject(o, k);
+}
+
+/* A count Postgres returned as text (null when it is not a count). */
+static void add_count(cJSON *o, const char *k, const char *text)
+{
+	uint64_t v = 0;
+	add_num(o, k, parse_u64(text, UINT64_MAX, &v) == 0, (double)v);
 }
 
 static void add_time(cJSON *o, const char *k, bool known, int64_t unix_ms)
@@ -336,10 +344,10 @@ static int status_run(const pw_config *cfg, bool json)
 			cJSON_AddBoolToObject(e, "disabled", PQgetvalue(eps, i, 3)[0] == 't');
 			if (PQgetvalue(eps, i, 3)[0] == 't')
 				cJSON_AddStringToObject(e, "disabled_reason", PQgetvalue(eps, i, 4));
-			cJSON_AddNumberToObject(e, "due", atof(PQgetvalue(eps, i, 5)));
-			cJSON_AddNumberToObject(e, "pending", atof(PQgetvalue(eps, i, 6)));
-			cJSON_AddNumberToObject(e, "failed", atof(PQgetvalue(eps, i, 7)));
-			cJSON_AddNumberToObject(e, "delivered", atof(PQgetvalue(eps, i, 8)));
+			add_count(e, "due", PQgetvalue(eps, i, 5));
+			add_count(e, "pending", PQgetvalue(eps, i, 6));
+			add_count(e, "failed", PQgetvalue(eps, i, 7));
+			add_count(e, "delivered", PQgetvalue(eps, i, 8));
 			if (PQgetisnull(eps, i, 9)) {
 				cJSON_AddNullToObject(e, "last_error");
 				cJSON_AddNullToObject(e, "last_error_at");

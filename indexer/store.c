@@ -9,6 +9,7 @@
 #include "store.h"
 #include "pw_error.h"
 
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,6 +25,12 @@ struct store {
 	rocksdb_writeoptions_t *wopts;
 	rocksdb_readoptions_t *ropts;
 	_Atomic uint64_t next_seq;
+	char dir[1024];
+	dev_t dir_dev; /* the data_dir opened, to notice it removed or replaced */
+	ino_t dir_ino;
+	_Atomic long writes_left; /* test fault injection: writes before one fails; < 0 off */
+	pthread_mutex_t error_lock;
+	char error[512]; /* RocksDB's message for the last failure */
 };
 
 struct store_batch {
@@ -68,6 +75,52 @@ static size_t key_outbox(char *k, uint64_t seq)
 	return 15;
 }
 
+/* Keep RocksDB's message (freeing it) on the handle; PW_ESTORE. */
+static int keep_error(store *s, const char *what, char *rerr)
+{
+	pthread_mutex_lock(&s->error_lock);
+	snprintf(s->error, sizeof(s->error), "%s: %s", what, rerr ? rerr : "unknown error");
+	pthread_mutex_unlock(&s->error_lock);
+	rocksdb_free(rerr);
+	return PW_ESTORE;
+}
+
+void store_error(store *s, char *out, size_t outlen)
+{
+	pthread_mutex_lock(&s->error_lock);
+	snprintf(out, outlen, "%s", s->error[0] ? s->error : "no RocksDB error recorded");
+	pthread_mutex_unlock(&s->error_lock);
+}
+
+/* A write is about to happen: false when the injected failure is due. */
+static bool write_allowed(store *s)
+{
+	if (atomic_load(&s->writes_left) < 0)
+		return true;
+	return atomic_fetch_sub(&s->writes_left, 1) > 0;
+}
+
+void store_inject_write_failure(store *s, long after)
+{
+	atomic_store(&s->writes_left, after);
+}
+
+int store_check_dir(store *s, char *err, size_t errlen)
+{
+	struct stat st;
+	char lock[1100];
+	snprintf(lock, sizeof(lock), "%s/LOCK", s->dir);
+	if (stat(s->dir, &st) != 0 || st.st_dev != s->dir_dev || st.st_ino != s->dir_ino) {
+		snprintf(err, errlen, "data_dir %s was removed or replaced while paywatch was running", s->dir);
+		return PW_ESTORE;
+	}
+	if (stat(lock, &st) != 0) {
+		snprintf(err, errlen, "data_dir %s lost its RocksDB LOCK file while paywatch was running", s->dir);
+		return PW_ESTORE;
+	}
+	return 0;
+}
+
 int store_open(const char *dir, bool read_only, store **ret, char *err, size_t errlen)
 {
 	char *rerr = NULL;
@@ -103,6 +156,14 @@ int store_open(const char *dir, bool read_only, store **ret, char *err, size_t e
 	}
 	s->wopts = rocksdb_writeoptions_create();
 	s->ropts = rocksdb_readoptions_create();
+	pthread_mutex_init(&s->error_lock, NULL);
+	atomic_init(&s->writes_left, -1);
+	snprintf(s->dir, sizeof(s->dir), "%s", dir);
+	struct stat dst;
+	if (stat(dir, &dst) == 0) {
+		s->dir_dev = dst.st_dev;
+		s->dir_ino = dst.st_ino;
+	}
 	/* the next outbox sequence follows the last one present */
 	uint64_t next = 1;
 	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
@@ -130,6 +191,7 @@ void store_close(store *s)
 	rocksdb_options_destroy(s->opts);
 	rocksdb_block_based_options_destroy(s->topts);
 	rocksdb_cache_destroy(s->cache);
+	pthread_mutex_destroy(&s->error_lock);
 	free(s);
 }
 
@@ -138,10 +200,8 @@ static int get_value(store *s, const char *k, size_t klen, char **ret_val, size_
 	char *rerr = NULL;
 	size_t vlen = 0;
 	char *v = rocksdb_get(s->db, s->ropts, k, klen, &vlen, &rerr);
-	if (rerr) {
-		rocksdb_free(rerr);
-		return PW_ESTORE;
-	}
+	if (rerr)
+		return keep_error(s, "read", rerr);
 	if (!v)
 		return PW_ENOTFOUND;
 	*ret_val = v;
@@ -203,11 +263,11 @@ void store_batch_destroy(store_batch *b)
 int store_batch_commit(store_batch *b)
 {
 	char *rerr = NULL;
+	if (!write_allowed(b->s))
+		return keep_error(b->s, "write batch", strdup("injected failure (test)"));
 	rocksdb_write(b->s->db, b->s->wopts, b->wb, &rerr);
-	if (rerr) {
-		rocksdb_free(rerr);
-		return PW_ESTORE;
-	}
+	if (rerr)
+		return keep_error(b->s, "write batch", rerr);
 	return 0;
 }
 
@@ -302,10 +362,8 @@ int store_scan_payments(store *s, enum store_set set, const char *chain, uint64_
 	}
 	char *rerr = NULL;
 	rocksdb_iter_get_error(it, &rerr);
-	if (rerr) {
-		rocksdb_free(rerr);
-		r = PW_ESTORE;
-	}
+	if (rerr)
+		r = keep_error(s, "scan payments", rerr);
 	rocksdb_iter_destroy(it);
 	return r;
 }
@@ -361,12 +419,13 @@ int store_outbox_delete(store *s, const uint64_t *seqs, size_t n)
 	char k[KEY_MAX], *rerr = NULL;
 	for (size_t i = 0; i < n; i++)
 		rocksdb_writebatch_delete(wb, k, key_outbox(k, seqs[i]));
-	rocksdb_write(s->db, s->wopts, wb, &rerr);
+	if (!write_allowed(s))
+		rerr = strdup("injected failure (test)");
+	else
+		rocksdb_write(s->db, s->wopts, wb, &rerr);
 	rocksdb_writebatch_destroy(wb);
-	if (rerr) {
-		rocksdb_free(rerr);
-		return PW_ESTORE;
-	}
+	if (rerr)
+		return keep_error(s, "delete outbox entries", rerr);
 	return 0;
 }
 
@@ -395,10 +454,8 @@ int store_outbox_stats(store *s, const char *chain, uint64_t *ret_depth, int64_t
 	char *rerr = NULL;
 	rocksdb_iter_get_error(it, &rerr);
 	rocksdb_iter_destroy(it);
-	if (rerr) {
-		rocksdb_free(rerr);
-		return PW_ESTORE;
-	}
+	if (rerr)
+		return keep_error(s, "outbox stats", rerr);
 	*ret_depth = depth;
 	*ret_oldest_ms = oldest;
 	return 0;
@@ -430,11 +487,12 @@ int store_put_state(store *s, const char *chain, const store_chain_state *st)
 	v[n++] = (uint8_t)elen;
 	memcpy(v + n, st->endpoint, elen), n += elen;
 	char k[KEY_MAX], *rerr = NULL;
-	rocksdb_put(s->db, s->wopts, k, key_state(k, chain), (const char *)v, n, &rerr);
-	if (rerr) {
-		rocksdb_free(rerr);
-		return PW_ESTORE;
-	}
+	if (!write_allowed(s))
+		rerr = strdup("injected failure (test)");
+	else
+		rocksdb_put(s->db, s->wopts, k, key_state(k, chain), (const char *)v, n, &rerr);
+	if (rerr)
+		return keep_error(s, "put chain state", rerr);
 	return 0;
 }
 

@@ -29,6 +29,22 @@ int store_open(const char *dir, bool read_only, store **ret, char *err, size_t e
 /* store_close: flush and close; accepts NULL. */
 void store_close(store *s);
 
+/* store_error: RocksDB's own message for the store's last failure (a full
+ * disk says so), copied into out (outlen bytes). Any thread. */
+void store_error(store *s, char *out, size_t outlen);
+
+/* store_check_dir: is the data_dir opened still there, the same directory,
+ * with its RocksDB LOCK file? 0, or PW_ESTORE with the reason in err (the
+ * directory was deleted or replaced under a running process: its state is
+ * gone, and so is the lock that keeps a second process out). */
+int store_check_dir(store *s, char *err, size_t errlen);
+
+/* store_inject_write_failure: fault injection for tests: after `after`
+ * more writes succeed, the next one fails with PW_ESTORE (as a full disk
+ * would) and writes go on normally after it; after < 0 turns it off. A
+ * write is a batch commit, an outbox deletion or a state put. */
+void store_inject_write_failure(store *s, long after);
+
 /* store_get_checkpoint: the last block number fully processed for chain.
  * 0 with *ret, PW_ENOTFOUND (never started), PW_ESTORE. */
 int store_get_checkpoint(store *s, const char *chain, uint64_t *ret);

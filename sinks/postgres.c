@@ -14,6 +14,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,8 +361,14 @@ static int exec_counts(pg_sink *s, const char *sql, const char *what, size_t *re
 		PQclear(res);
 		return PW_EDB;
 	}
-	*ret_a = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-	*ret_b = (size_t)strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	uint64_t a = 0, b = 0;
+	if (parse_u64(PQgetvalue(res, 0, 0), SIZE_MAX, &a) < 0 || parse_u64(PQgetvalue(res, 0, 1), SIZE_MAX, &b) < 0) {
+		snprintf(s->error, sizeof(s->error), "%s: unexpected counts in the answer", what);
+		PQclear(res);
+		return PW_EDB;
+	}
+	*ret_a = (size_t)a;
+	*ret_b = (size_t)b;
 	PQclear(res);
 	return 0;
 }
@@ -409,7 +416,12 @@ static int copy_in(pg_sink *s, const char *copy_sql, const pw_payment *payments,
 		snprintf(s->error, sizeof(s->error), "copy: %s", PQresultErrorMessage(res));
 		r = PW_EDB;
 	} else {
-		*ret_rows = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+		uint64_t rows = 0;
+		if (parse_u64(PQcmdTuples(res), SIZE_MAX, &rows) < 0) {
+			snprintf(s->error, sizeof(s->error), "copy: no row count in the answer");
+			r = PW_EDB;
+		}
+		*ret_rows = (size_t)rows;
 	}
 	PQclear(res);
 	while ((res = PQgetResult(s->conn)) != NULL)
@@ -461,7 +473,12 @@ static int copied_events(pg_sink *s, const pw_payment *payments, size_t n, size_
 			snprintf(s->error, sizeof(s->error), "payment events: %s", PQresultErrorMessage(res));
 			r = PW_EDB;
 		} else {
-			deliveries += (size_t)strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+			uint64_t d = 0;
+			if (parse_u64(PQgetvalue(res, 0, 1), SIZE_MAX, &d) < 0) {
+				snprintf(s->error, sizeof(s->error), "payment events: unexpected count in the answer");
+				r = PW_EDB;
+			}
+			deliveries += (size_t)d;
 		}
 		PQclear(res);
 	}
@@ -749,9 +766,7 @@ static int parse_row(const PGresult *res, int i, pw_payment *p)
 	bad |= parse_u64(PQgetvalue(res, i, 1), UINT64_MAX, &p->chain_id);
 	bad |= parse_u64(PQgetvalue(res, i, 2), UINT64_MAX, &p->block_number);
 	bad |= hex_decode_fixed(PQgetvalue(res, i, 3), strlen(PQgetvalue(res, i, 3)), p->block_hash, PW_HASH_LEN);
-	const char *t = PQgetvalue(res, i, 4);
-	long long tm = strtoll(t, NULL, 10);
-	p->block_time = tm;
+	bad |= parse_i64(PQgetvalue(res, i, 4), 0, PW_TIME_MAX_S, &p->block_time);
 	bad |= hex_decode_fixed(PQgetvalue(res, i, 5), strlen(PQgetvalue(res, i, 5)), p->tx_hash, PW_HASH_LEN);
 	bad |= parse_u64(PQgetvalue(res, i, 6), UINT32_MAX, &u);
 	p->log_index = (uint32_t)u;
@@ -766,7 +781,7 @@ static int parse_row(const PGresult *res, int i, pw_payment *p)
 	p->status = strcmp(PQgetvalue(res, i, 14), "reverted") == 0 ? PW_STATUS_REVERTED : PW_STATUS_CONFIRMED;
 	bad |= parse_u64(PQgetvalue(res, i, 15), UINT32_MAX, &u);
 	p->confirmations = (uint32_t)u;
-	p->confirmed_at_ms = strtoll(PQgetvalue(res, i, 16), NULL, 10);
+	bad |= parse_i64(PQgetvalue(res, i, 16), 0, PW_TIME_MAX_S * 1000, &p->confirmed_at_ms);
 	return bad ? PW_EPARSE : 0;
 }
 
@@ -845,7 +860,12 @@ int pg_sink_fix_payment(pg_sink *s, const pw_payment *p, size_t *ret_updated)
 		PQclear(res);
 		return PW_EDB;
 	}
-	*ret_updated = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+	uint64_t updated = 0;
+	int r = parse_u64(PQcmdTuples(res), SIZE_MAX, &updated) < 0 ? PW_EDB : 0;
+	if (r < 0)
+		snprintf(s->error, sizeof(s->error), "fix payment: no row count in the answer");
+	else
+		*ret_updated = (size_t)updated;
 	PQclear(res);
-	return 0;
+	return r;
 }

@@ -3,6 +3,7 @@
 #include "webhook.h"
 #include "log.h"
 #include "clock.h"
+#include "parse.h"
 #include "pw_error.h"
 
 #include <arpa/inet.h>
@@ -159,10 +160,10 @@ static size_t read_header(char *buf, size_t size, size_t nitems, void *userdata)
 		v[len] = '\0';
 		char *s = v + strspn(v, " \t");
 		s[strcspn(s, "\r\n")] = '\0';
-		char *end;
-		long secs = strtol(s, &end, 10);
-		if (end != s && *end == '\0' && secs >= 0) {
-			j->retry_after_s = secs;
+		uint64_t secs = 0;
+		int r = parse_u64(s, UINT64_MAX, &secs);
+		if (r == 0 || r == PW_ERANGE) { /* delay-seconds; a huge one is capped where it is used */
+			j->retry_after_s = r == 0 && secs < 86400 * 365 ? (long)secs : 86400 * 365;
 		} else {
 			time_t when = curl_getdate(s, NULL);
 			if (when > 0)
@@ -361,9 +362,15 @@ static void claim(webhook_dispatcher *d)
 		job *j = calloc(1, sizeof(*j));
 		if (!j)
 			break;
-		j->delivery_id = strtoull(PQgetvalue(res, i, 0), NULL, 10);
-		j->attempts = atoi(PQgetvalue(res, i, 1));
-		j->endpoint_id = strtoull(PQgetvalue(res, i, 2), NULL, 10);
+		uint64_t attempts = 0;
+		if (parse_u64(PQgetvalue(res, i, 0), UINT64_MAX, &j->delivery_id) < 0 ||
+		    parse_u64(PQgetvalue(res, i, 1), INT32_MAX, &attempts) < 0 ||
+		    parse_u64(PQgetvalue(res, i, 2), UINT64_MAX, &j->endpoint_id) < 0) {
+			log_error(PW_EDB, "%s: a claimed delivery has unreadable ids; its lease expires", d->opts.name);
+			job_free(j);
+			continue;
+		}
+		j->attempts = (int)attempts;
 		snprintf(j->merchant_id, sizeof(j->merchant_id), "%s", PQgetvalue(res, i, 3));
 		const char *url = PQgetvalue(res, i, 4);
 		webhook_url_host(url, j->host, sizeof(j->host));

@@ -17,23 +17,47 @@ static const char *str_field(const cJSON *o, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The start of a field's value for an error message (the log escapes it). */
+static const char *value_snippet(const cJSON *o, const char *key, char *out, size_t outlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	if (!v)
+		snprintf(out, outlen, "missing");
+	else if (cJSON_IsString(v))
+		snprintf(out, outlen, "\"%.40s%s\"", v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
+	else
+		snprintf(out, outlen, "%s", cJSON_IsNumber(v) ? "a number" : cJSON_IsNull(v) ? "null" : "not a string");
+	return out;
+}
+
 static int fixed_field(const cJSON *o, const char *key, uint8_t *out, size_t n, char *err, size_t errlen)
 {
 	const char *s = str_field(o, key);
 	if (!s || hex_decode_fixed(s, strlen(s), out, n) < 0) {
-		snprintf(err, errlen, "field %s: expected %zu-byte hex DATA", key, n);
+		char v[64];
+		snprintf(err, errlen, "field %s: expected %zu-byte hex DATA, got %s", key, n, value_snippet(o, key, v, sizeof(v)));
 		return PW_EPARSE;
 	}
 	return 0;
 }
 
-static int quantity_field(const cJSON *o, const char *key, uint64_t *out, char *err, size_t errlen)
+/* A QUANTITY field bounded to max (what the pipeline and the schema hold:
+ * payment.h); a value above it makes the answer malformed. */
+static int quantity_field(const cJSON *o, const char *key, uint64_t max, uint64_t *out, char *err, size_t errlen)
 {
 	const char *s = str_field(o, key);
-	if (!s || hex_parse_quantity(s, out) < 0) {
-		snprintf(err, errlen, "field %s: expected hex QUANTITY", key);
+	uint64_t v = 0;
+	char snippet[64];
+	if (!s || hex_parse_quantity(s, &v) < 0) {
+		snprintf(err, errlen, "field %s: expected hex QUANTITY, got %s", key, value_snippet(o, key, snippet, sizeof(snippet)));
 		return PW_EPARSE;
 	}
+	if (v > max) {
+		snprintf(err, errlen, "field %s: %s is above %llu, the largest value paywatch stores", key,
+			 value_snippet(o, key, snippet, sizeof(snippet)), (unsigned long long)max);
+		return PW_EPARSE;
+	}
+	*out = v;
 	return 0;
 }
 
@@ -65,19 +89,15 @@ int evm_decode_transfer(const cJSON *log, chain_transfer *ret, char *err, size_t
 	if ((r = fixed_field(log, "address", t.token, 20, err, errlen)) < 0 ||
 	    (r = fixed_field(log, "blockHash", t.block_hash, 32, err, errlen)) < 0 ||
 	    (r = fixed_field(log, "transactionHash", t.tx_hash, 32, err, errlen)) < 0 ||
-	    (r = quantity_field(log, "blockNumber", &t.block_number, err, errlen)) < 0 ||
-	    (r = quantity_field(log, "logIndex", &v, err, errlen)) < 0)
+	    (r = quantity_field(log, "blockNumber", PW_BLOCK_MAX, &t.block_number, err, errlen)) < 0 ||
+	    (r = quantity_field(log, "logIndex", PW_LOG_INDEX_MAX, &v, err, errlen)) < 0)
 		return r;
-	if (v > UINT32_MAX || t.block_number > INT64_MAX) {
-		snprintf(err, errlen, "field logIndex or blockNumber out of range");
-		return PW_EPARSE;
-	}
 	t.log_index = (uint32_t)v;
 	t.block_time = -1;
 	if (cJSON_GetObjectItemCaseSensitive(log, "blockTimestamp")) {
-		if ((r = quantity_field(log, "blockTimestamp", &v, err, errlen)) < 0)
+		if ((r = quantity_field(log, "blockTimestamp", (uint64_t)PW_TIME_MAX_S, &v, err, errlen)) < 0)
 			return r;
-		t.block_time = v > INT64_MAX ? -1 : (int64_t)v;
+		t.block_time = (int64_t)v;
 	}
 	const cJSON *topics = cJSON_GetObjectItemCaseSensitive(log, "topics");
 	if (!cJSON_IsArray(topics)) {
@@ -124,6 +144,73 @@ int evm_decode_transfer(const cJSON *log, chain_transfer *ret, char *err, size_t
 	return 0;
 }
 
+/* Sort order for the consistency checks: block, block hash, log index. */
+static int cmp_transfer_at(const void *a, const void *b)
+{
+	const chain_transfer *x = *(const chain_transfer *const *)a, *y = *(const chain_transfer *const *)b;
+	if (x->block_number != y->block_number)
+		return x->block_number < y->block_number ? -1 : 1;
+	int r = memcmp(x->block_hash, y->block_hash, PW_HASH_LEN);
+	if (r)
+		return r;
+	if (x->log_index != y->log_index)
+		return x->log_index < y->log_index ? -1 : 1;
+	return x < y ? -1 : x > y; /* by position: the first of a repeat stays first */
+}
+
+/* Within one answer, a block has one hash and one timestamp, and a log
+ * identity (block hash, log index) names one log. A log repeated whole is
+ * one transfer (the repeats are dropped, *ret_n shrinks); two different
+ * logs under one identity, or one block with two hashes or two
+ * timestamps, make the answer malformed (PW_EPARSE, err set). O(n log n). */
+static int check_identities(chain_transfer *t, size_t *ret_n, char *err, size_t errlen)
+{
+	size_t n = *ret_n;
+	if (n < 2)
+		return 0;
+	chain_transfer **order = malloc(n * sizeof(*order));
+	bool *drop = calloc(n, sizeof(*drop));
+	if (!order || !drop) {
+		free(order);
+		free(drop);
+		return PW_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		order[i] = &t[i];
+	qsort(order, n, sizeof(*order), cmp_transfer_at);
+	int r = 0;
+	for (size_t k = 1; k < n && r == 0; k++) {
+		const chain_transfer *a = order[k - 1], *b = order[k];
+		if (a->block_number != b->block_number)
+			continue;
+		if (memcmp(a->block_hash, b->block_hash, PW_HASH_LEN) != 0) {
+			snprintf(err, errlen, "block %llu has two block hashes in one answer", (unsigned long long)a->block_number);
+			r = PW_EPARSE;
+		} else if (a->block_time != b->block_time) {
+			snprintf(err, errlen, "block %llu has two blockTimestamps in one answer (%lld, %lld)",
+				 (unsigned long long)a->block_number, (long long)a->block_time, (long long)b->block_time);
+			r = PW_EPARSE;
+		} else if (a->log_index == b->log_index) {
+			if (memcmp(a, b, sizeof(*a)) != 0) {
+				snprintf(err, errlen, "two different logs of block %llu with logIndex %u",
+					 (unsigned long long)a->block_number, a->log_index);
+				r = PW_EPARSE;
+			}
+			drop[order[k] - t] = true; /* the same log twice: one transfer */
+		}
+	}
+	if (r == 0) {
+		size_t o = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!drop[i])
+				t[o++] = t[i];
+		*ret_n = o;
+	}
+	free(order);
+	free(drop);
+	return r;
+}
+
 int evm_decode_logs(const cJSON *result, chain_transfer **ret, size_t *ret_n, size_t *ret_logs,
 		    char *err, size_t errlen)
 {
@@ -152,6 +239,11 @@ int evm_decode_logs(const cJSON *result, chain_transfer **ret, size_t *ret_n, si
 		}
 		i++;
 	}
+	int r = check_identities(out, &n, err, errlen);
+	if (r < 0) {
+		free(out);
+		return r;
+	}
 	if (n == 0) {
 		free(out);
 		out = NULL;
@@ -171,15 +263,11 @@ int evm_decode_header(const cJSON *block, pw_block_ref *ret, char *err, size_t e
 		snprintf(err, errlen, "block is not an object");
 		return PW_EPARSE;
 	}
-	if ((r = quantity_field(block, "number", &h.number, err, errlen)) < 0 ||
+	if ((r = quantity_field(block, "number", PW_BLOCK_MAX, &h.number, err, errlen)) < 0 ||
 	    (r = fixed_field(block, "hash", h.hash, 32, err, errlen)) < 0 ||
 	    (r = fixed_field(block, "parentHash", h.parent_hash, 32, err, errlen)) < 0 ||
-	    (r = quantity_field(block, "timestamp", &t, err, errlen)) < 0)
+	    (r = quantity_field(block, "timestamp", (uint64_t)PW_TIME_MAX_S, &t, err, errlen)) < 0)
 		return r;
-	if (h.number > INT64_MAX || t > INT64_MAX) {
-		snprintf(err, errlen, "block number or timestamp out of range");
-		return PW_EPARSE;
-	}
 	h.time = (int64_t)t;
 	*ret = h;
 	return 0;

@@ -12,7 +12,9 @@
 /* keccak256("Transfer(address,address,uint256)") */
 extern const uint8_t evm_transfer_topic[32];
 
-/* evm_decode_transfer: decode one log object.
+/* evm_decode_transfer: decode one log object. Every number is bounded to
+ * what the pipeline and the schema hold (payment.h: block number, log
+ * index, blockTimestamp); a value beyond is malformed.
  * 0: an ERC-20 Transfer (topic0 = Transfer, exactly 3 topics, 32-byte data,
  *    not "removed"); *ret filled.
  * PW_ENOTFOUND: a well-formed log that is no ERC-20 Transfer (ERC-721's 4
@@ -22,8 +24,11 @@ int evm_decode_transfer(const cJSON *log, chain_transfer *ret, char *err, size_t
 
 /* evm_decode_logs: decode an eth_getLogs result array. On success *ret
  * holds the ERC-20 transfers in log order (caller frees with free(); NULL
- * when none), *ret_n their count, *ret_logs the number of logs seen.
- * PW_EPARSE (err says which log and why) or PW_ENOMEM; outputs untouched. */
+ * when none), *ret_n their count, *ret_logs the number of logs seen. A log
+ * repeated whole within the answer is one transfer. PW_EPARSE (err says
+ * which log and why: a malformed log, a value above what paywatch stores,
+ * two different logs under one (blockHash, logIndex), a block with two
+ * hashes or two timestamps) or PW_ENOMEM; outputs untouched. */
 int evm_decode_logs(const cJSON *result, chain_transfer **ret, size_t *ret_n, size_t *ret_logs,
 		    char *err, size_t errlen);
 

@@ -260,6 +260,118 @@ int main(int argc, char **argv)
 	ASSERT_EQ_INT(0x63780c83, h.time);
 	cJSON_Delete(hdr);
 
+	/* values a node may send that the pipeline and schema cannot hold are
+	 * malformed at decode (payment.h bounds), one below is accepted */
+	const cJSON *first = NULL;
+	cJSON_ArrayForEach(log, result)
+	{
+		char addr[43];
+		snprintf(addr, sizeof(addr), "%s", cJSON_GetObjectItem(log, "address")->valuestring);
+		lower(addr);
+		const cJSON *topics = cJSON_GetObjectItem(log, "topics");
+		uint8_t word[32];
+		uint32_t owner;
+		if (!first && strcmp(addr, USDC) == 0 && cJSON_GetArraySize(topics) == 3 &&
+		    hex_decode_fixed(cJSON_GetArrayItem(topics, 2)->valuestring, 66, word, 32) == 0 &&
+		    matcher_lookup(m, 0, word + 12, &owner))
+			first = log; /* a USDC payment to a merchant */
+	}
+	CHECK(first != NULL);
+	static const struct {
+		const char *field, *value;
+		int want;
+	} bounds[] = {
+		{ "logIndex", "0x7fffffff", 0 },
+		{ "logIndex", "0x80000000", PW_EPARSE }, /* Postgres int */
+		{ "logIndex", "0xffffffff", PW_EPARSE },
+		{ "blockNumber", "0x7fffffffffffffff", 0 },
+		{ "blockNumber", "0x8000000000000000", PW_EPARSE }, /* Postgres bigint */
+		{ "blockTimestamp", "0x3afff4417f", 0 },		/* 9999-12-31T23:59:59Z */
+		{ "blockTimestamp", "0x3afff44180", PW_EPARSE },
+		{ "blockTimestamp", "0x100000000000", PW_EPARSE },	/* 2^44: "timestamp out of range" in Postgres */
+		{ "blockTimestamp", "0x7fffffffffffffff", PW_EPARSE }, /* 2^63-1: overflowed *1000 in the sink */
+	};
+	for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
+		cJSON *l = cJSON_Duplicate(first, 1);
+		cJSON_ReplaceItemInObject(l, bounds[i].field, cJSON_CreateString(bounds[i].value));
+		chain_transfer t;
+		err[0] = '\0';
+		int r = evm_decode_transfer(l, &t, err, sizeof(err));
+		if (r != bounds[i].want)
+			fprintf(stderr, "bound %s = %s: %s\n", bounds[i].field, bounds[i].value, err);
+		ASSERT_EQ_INT(bounds[i].want, r);
+		if (bounds[i].want)
+			CHECK(strstr(err, bounds[i].field) != NULL && strstr(err, bounds[i].value) != NULL); /* names field and value */
+		cJSON_Delete(l);
+	}
+	/* a Transfer topic with 4 topics and 32 bytes of data is no ERC-20 Transfer */
+	{
+		cJSON *l = cJSON_Duplicate(first, 1);
+		cJSON_AddItemToArray(cJSON_GetObjectItem(l, "topics"),
+				     cJSON_CreateString("0x0000000000000000000000000000000000000000000000000000000000000007"));
+		chain_transfer t;
+		ASSERT_EQ_INT(PW_ENOTFOUND, evm_decode_transfer(l, &t, err, sizeof(err)));
+		cJSON_Delete(l);
+	}
+	/* one answer: a log repeated whole is one transfer; two different logs
+	 * under one identity, or a block with two hashes or two timestamps, are
+	 * malformed */
+	{
+		cJSON *twice = cJSON_CreateArray();
+		cJSON_AddItemToArray(twice, cJSON_Duplicate(first, 1));
+		cJSON_AddItemToArray(twice, cJSON_Duplicate(first, 1));
+		cJSON_AddItemToArray(twice, cJSON_Duplicate(first, 1));
+		ASSERT_EQ_INT(0, evm_decode_logs(twice, &transfers, &n_transfers, &n_logs, err, sizeof(err)));
+		ASSERT_EQ_INT(1, n_transfers);
+		ASSERT_EQ_INT(3, n_logs);
+		free(transfers);
+		static const struct {
+			const char *field, *value, *why;
+		} clash[] = {
+			{ "data", "0x0000000000000000000000000000000000000000000000000000000000000007", "two different logs" },
+			{ "blockHash", "0x1111111111111111111111111111111111111111111111111111111111111111", "two block hashes" },
+			{ "blockTimestamp", "0x1", "two blockTimestamps" },
+		};
+		for (size_t i = 0; i < sizeof(clash) / sizeof(clash[0]); i++) {
+			cJSON *arr = cJSON_CreateArray();
+			cJSON *other = cJSON_Duplicate(first, 1);
+			cJSON_ReplaceItemInObject(other, clash[i].field, cJSON_CreateString(clash[i].value));
+			if (strcmp(clash[i].field, "data") != 0) /* another log of the same block */
+				cJSON_ReplaceItemInObject(other, "logIndex", cJSON_CreateString("0x7ffffff0"));
+			cJSON_AddItemToArray(arr, cJSON_Duplicate(first, 1));
+			cJSON_AddItemToArray(arr, other);
+			err[0] = '\0';
+			ASSERT_EQ_INT(PW_EPARSE, evm_decode_logs(arr, &transfers, &n_transfers, &n_logs, err, sizeof(err)));
+			if (!strstr(err, clash[i].why))
+				fprintf(stderr, "clash %s: %s\n", clash[i].field, err);
+			CHECK(strstr(err, clash[i].why) != NULL);
+			cJSON_Delete(arr);
+		}
+		cJSON_Delete(twice);
+	}
+	/* a zero-value transfer (address poisoning) is decoded but never matched */
+	{
+		cJSON *l = cJSON_Duplicate(first, 1);
+		cJSON_ReplaceItemInObject(l, "data", cJSON_CreateString("0x0000000000000000000000000000000000000000000000000000000000000000"));
+		chain_transfer t;
+		ASSERT_EQ_INT(0, evm_decode_transfer(l, &t, err, sizeof(err)));
+		pw_payment out[1];
+		ASSERT_EQ_INT(0, matcher_match_transfers(m, cfg, 0, &t, 1, out));
+		t.amount[31] = 1; /* the same log with 1 base unit is a payment */
+		ASSERT_EQ_INT(1, matcher_match_transfers(m, cfg, 0, &t, 1, out));
+		cJSON_Delete(l);
+	}
+	/* headers: the same bounds */
+	{
+		cJSON *hb = cJSON_Parse("{\"number\":\"0x8000000000000000\",\"hash\":\"0x3dc4ef568ae2635db1419c5fec55c4a9322c05302ae527cd40bff380c1d465dd\","
+					"\"parentHash\":\"0x3dc4ef568ae2635db1419c5fec55c4a9322c05302ae527cd40bff380c1d465de\",\"timestamp\":\"0x1\"}");
+		ASSERT_EQ_INT(PW_EPARSE, evm_decode_header(hb, &h, err, sizeof(err)));
+		cJSON_ReplaceItemInObject(hb, "number", cJSON_CreateString("0x1"));
+		cJSON_ReplaceItemInObject(hb, "timestamp", cJSON_CreateString("0x100000000000"));
+		ASSERT_EQ_INT(PW_EPARSE, evm_decode_header(hb, &h, err, sizeof(err)));
+		cJSON_Delete(hb);
+	}
+
 	matcher_destroy(m);
 	config_destroy(cfg);
 	free(cfg_text);

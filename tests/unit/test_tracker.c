@@ -212,6 +212,44 @@ int main(void)
 	ASSERT_EQ_INT(0, tracker_confirm(t, 7300, &confirmed));
 	ASSERT_EQ_INT(0, confirmed);
 	tracker_destroy(t);
+	/* crash points: a range's effects and its checkpoint are one write.
+	 * The k-th store write from here fails (as a full disk or a kill
+	 * between two writes would end it); whatever k, either the checkpoint
+	 * moved with the range's payments (pending and outbox), or nothing did. */
+	for (long k = 0; k < 4; k++) {
+		char chain[16];
+		snprintf(chain, sizeof(chain), "crash%ld", k);
+		tracker_options co = { .confirmations = 2, .window = 16, .start_block = 50 };
+		ASSERT_EQ_INT(0, tracker_create(s, chain, &co, &t));
+		pw_block_ref ch[4];
+		for (int i = 0; i < 4; i++)
+			ch[i] = header(50 + (uint64_t)i, 0);
+		pw_payment cp[2] = { payment(50, 0), payment(53, 1) }; /* 50 confirmed at once, 53 pending */
+		snprintf(cp[0].chain, sizeof(cp[0].chain), "%s", chain);
+		snprintf(cp[1].chain, sizeof(cp[1].chain), "%s", chain);
+		size_t out_before = outbox_count(s);
+		store_inject_write_failure(s, k);
+		int r = tracker_apply_range(t, 50, 53, ch, 4, cp, 2, 9000, &confirmed);
+		store_inject_write_failure(s, -1);
+		tracker_destroy(t);
+		ASSERT_EQ_INT(0, tracker_create(s, chain, &co, &t)); /* what a restart reads */
+		size_t pending = 0;
+		store_scan_payments(s, STORE_PENDING, chain, 0, UINT64_MAX, count_payment, &pending);
+		bool moved = tracker_has_checkpoint(t) && tracker_next_block(t) == 54;
+		bool written = outbox_count(s) == out_before + 1 && pending == 1;
+		bool untouched = !tracker_has_checkpoint(t) && outbox_count(s) == out_before && pending == 0;
+		if (!((r == 0 && moved && written) || (r < 0 && untouched)))
+			fprintf(stderr, "crash point %ld: apply %d, checkpoint %s, outbox +%zu, pending %zu\n", k, r,
+				moved ? "moved" : "not moved", outbox_count(s) - out_before, pending);
+		CHECK((r == 0 && moved && written) || (r < 0 && untouched));
+		if (r < 0) {
+			char why[256];
+			store_error(s, why, sizeof(why));
+			CHECK(strstr(why, "injected failure") != NULL); /* RocksDB's message is kept for the log */
+		}
+		tracker_destroy(t);
+	}
+
 	store_close(s);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -1,0 +1,139 @@
+/* test_common.c: the leaf helpers every module leans on: strict number
+ * parsing, the capped buffer (its allocation stays within the cap), UTF-8
+ * checks and the escaping of outside text for logs (RFC 3629 cases), and
+ * payment_check's schema bounds. */
+#include "buf.h"
+#include "parse.h"
+#include "payment.h"
+#include "pw_error.h"
+#include "test.h"
+#include "text.h"
+
+static void test_parse(void)
+{
+	uint64_t u = 7;
+	int64_t v = 7;
+	ASSERT_EQ_INT(0, parse_u64("18446744073709551615", UINT64_MAX, &u));
+	CHECK(u == UINT64_MAX);
+	ASSERT_EQ_INT(PW_ERANGE, parse_u64("18446744073709551616", UINT64_MAX, &u));
+	ASSERT_EQ_INT(PW_EPARSE, parse_u64(" 1", UINT64_MAX, &u));
+	ASSERT_EQ_INT(PW_EPARSE, parse_u64("1x", UINT64_MAX, &u));
+	ASSERT_EQ_INT(PW_EPARSE, parse_u64("", UINT64_MAX, &u));
+	ASSERT_EQ_INT(PW_EPARSE, parse_u64(NULL, UINT64_MAX, &u));
+	ASSERT_EQ_INT(0, parse_i64("-9223372036854775808", INT64_MIN, INT64_MAX, &v));
+	CHECK(v == INT64_MIN);
+	ASSERT_EQ_INT(0, parse_i64("9223372036854775807", INT64_MIN, INT64_MAX, &v));
+	CHECK(v == INT64_MAX);
+	ASSERT_EQ_INT(PW_ERANGE, parse_i64("9223372036854775808", INT64_MIN, INT64_MAX, &v));
+	ASSERT_EQ_INT(PW_ERANGE, parse_i64("-9223372036854775809", INT64_MIN, INT64_MAX, &v));
+	ASSERT_EQ_INT(PW_ERANGE, parse_i64("-1", 0, 10, &v));
+	ASSERT_EQ_INT(PW_EPARSE, parse_i64("-", 0, 10, &v));
+	ASSERT_EQ_INT(PW_EPARSE, parse_i64("+1", 0, 10, &v));
+	ASSERT_EQ_INT(INT64_MAX, v); /* untouched on error */
+}
+
+static void test_buf(void)
+{
+	pw_buf b;
+	char chunk[1000];
+	memset(chunk, 'a', sizeof(chunk));
+	buf_init(&b, 3000);
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ_INT(0, buf_append(&b, chunk, sizeof(chunk)));
+	ASSERT_EQ_INT(PW_ETOOBIG, buf_append(&b, chunk, 1));
+	ASSERT_EQ_INT(3000, b.len);
+	CHECK(b.alloc <= 3001); /* doubling would have reached 4096 */
+	buf_done(&b);
+	buf_init(&b, 10);
+	ASSERT_EQ_INT(PW_ETOOBIG, buf_append(&b, chunk, 11));
+	ASSERT_EQ_INT(0, buf_append(&b, chunk, 10));
+	CHECK(b.alloc <= 11);
+	buf_done(&b);
+}
+
+static void test_text(void)
+{
+	static const struct {
+		const char *s;
+		bool valid;
+	} utf8[] = {
+		{ "USDC", true },
+		{ "USD\xe2\x82\xae" "0", true },	    /* USD₮0 */
+		{ "\xf0\x9f\x92\xb5", true },	    /* U+1F4B5 */
+		{ "\xff", false },		    /* never in UTF-8 */
+		{ "\xc0\xaf", false },		    /* overlong '/' */
+		{ "\xe0\x80\xaf", false },	    /* overlong '/' */
+		{ "\xed\xa0\x80", false },	    /* surrogate U+D800 */
+		{ "\xf4\x90\x80\x80", false },	    /* above U+10FFFF */
+		{ "\xe2\x82", false },		    /* truncated */
+		{ "ok\x80", false },		    /* stray continuation byte */
+	};
+	for (size_t i = 0; i < sizeof(utf8) / sizeof(utf8[0]); i++) {
+		if (text_utf8_valid(utf8[i].s, strlen(utf8[i].s)) != utf8[i].valid)
+			fprintf(stderr, "utf8 case %zu\n", i);
+		CHECK(text_utf8_valid(utf8[i].s, strlen(utf8[i].s)) == utf8[i].valid);
+	}
+	CHECK(text_is_clean_utf8("USD\xe2\x82\xae" "0", 6));
+	CHECK(!text_is_clean_utf8("a\tb", 3));
+	CHECK(!text_is_clean_utf8("a\x7f", 2));
+	CHECK(!text_is_clean_utf8("a\xc2\x9b", 3)); /* C1 CSI */
+
+	char out[128];
+	text_escape(out, sizeof(out), "node error: \x1b[31mred\x1b[0m\n2026-01-01T00:00:00Z info forged");
+	ASSERT_EQ_STR("node error: \\x1b[31mred\\x1b[0m\\x0a2026-01-01T00:00:00Z info forged", out);
+	text_escape(out, sizeof(out), "bad \xff utf8 \xe2\x82\xae ok \\ end");
+	ASSERT_EQ_STR("bad \\xff utf8 \xe2\x82\xae ok \\\\ end", out);
+	/* truncation never splits an escape or a character */
+	size_t n = text_escape(out, 6, "ab\x1b" "cd");
+	ASSERT_EQ_STR("ab", out);
+	ASSERT_EQ_INT(2, n);
+	n = text_escape(out, 5, "ab\xe2\x82\xae");
+	ASSERT_EQ_STR("ab", out);
+}
+
+static void test_payment_check(void)
+{
+	pw_payment p;
+	char why[128];
+	memset(&p, 0, sizeof(p));
+	snprintf(p.chain, sizeof(p.chain), "mainnet");
+	snprintf(p.token_symbol, sizeof(p.token_symbol), "USD\xe2\x82\xae" "0");
+	snprintf(p.merchant_id, sizeof(p.merchant_id), "acme");
+	p.amount[31] = 1;
+	p.block_time = PW_TIME_MAX_S;
+	p.log_index = PW_LOG_INDEX_MAX;
+	p.block_number = PW_BLOCK_MAX;
+	p.decimals = 77;
+	p.confirmations = PW_CONFIRMATIONS_MAX;
+	p.confirmed_at_ms = PW_TIME_MAX_S * 1000;
+	ASSERT_EQ_INT(0, payment_check(&p, why, sizeof(why)));
+	static const char *const fields[] = { "log_index", "block_time", "token_symbol", "amount", "decimals",
+					      "block_number", "confirmations", "confirmed_at" };
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		pw_payment q = p;
+		switch (i) {
+		case 0: q.log_index = (uint32_t)PW_LOG_INDEX_MAX + 1; break;
+		case 1: q.block_time = PW_TIME_MAX_S + 1; break;
+		case 2: snprintf(q.token_symbol, sizeof(q.token_symbol), "US\xff"); break;
+		case 3: q.amount[31] = 0; break;
+		case 4: q.decimals = 78; break;
+		case 5: q.block_number = (uint64_t)PW_BLOCK_MAX + 1; break;
+		case 6: q.confirmations = (uint32_t)PW_CONFIRMATIONS_MAX + 1; break;
+		case 7: q.confirmed_at_ms = -1; break;
+		}
+		why[0] = '\0';
+		ASSERT_EQ_INT(PW_ERANGE, payment_check(&q, why, sizeof(why)));
+		if (strncmp(why, fields[i], strlen(fields[i])) != 0)
+			fprintf(stderr, "payment_check %s: %s\n", fields[i], why);
+		CHECK(strncmp(why, fields[i], strlen(fields[i])) == 0);
+	}
+}
+
+int main(void)
+{
+	test_parse();
+	test_buf();
+	test_text();
+	test_payment_check();
+	return test_finish("test_common");
+}
