@@ -100,3 +100,21 @@ size_t text_escape(char *out, size_t outlen, const char *s)
 		out[n] = '\0';
 	return n;
 }
+
+void text_one_line(char *s)
+{
+	char *o = s;
+	for (const char *p = s; *p;) {
+		if (*p == '\n' || *p == '\r' || *p == '\t') {
+			while (*p == '\n' || *p == '\r' || *p == '\t')
+				p++;
+			if (o > s && o[-1] != ' ')
+				*o++ = ' ';
+		} else {
+			*o++ = *p++;
+		}
+	}
+	while (o > s && o[-1] == ' ')
+		o--;
+	*o = '\0';
+}

@@ -24,4 +24,9 @@ bool text_is_clean_utf8(const char *s, size_t n);
  * Returns the length written. */
 size_t text_escape(char *out, size_t outlen, const char *s);
 
+/* text_one_line: make s (edited in place) one line: each run of
+ * newlines, carriage returns and tabs becomes one space, and trailing
+ * spaces go (libpq's messages span lines, with tab-indented details). */
+void text_one_line(char *s);
+
 #endif

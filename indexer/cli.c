@@ -5,6 +5,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "pw_error.h"
+#include "quarantine.h"
 #include "replay.h"
 #include "run.h"
 #include "status.h"
@@ -30,6 +31,7 @@ static const char usage_text[] =
 	"                         fetch a block range again and reconcile Postgres with it\n"
 	"  status -c FILE [--json]   where each chain and webhook endpoint stands\n"
 	"  webhooks list|redeliver|test -c FILE ...   inspect and retry webhook deliveries\n"
+	"  quarantine list|retry -c FILE ...   entries Postgres refused, kept aside; write them again\n"
 	"  help [COMMAND]         show help\n"
 	"\n"
 	"`paywatch COMMAND --help` describes one command. Exit codes: 0 success,\n"
@@ -189,9 +191,11 @@ int cli_main(int argc, char **argv)
 	const char *help = NULL;
 	if (strcmp(cmd, "help") == 0) {
 		const char *topic = i < argc ? argv[i] : "";
-		if (strcmp(topic, "replay") == 0 || strcmp(topic, "status") == 0) {
+		if (strcmp(topic, "replay") == 0 || strcmp(topic, "status") == 0 || strcmp(topic, "quarantine") == 0) {
 			char *h[] = { "--help" };
-			return strcmp(topic, "replay") == 0 ? replay_cli(1, h) : status_cli(1, h);
+			return strcmp(topic, "replay") == 0 ? replay_cli(1, h)
+			       : strcmp(topic, "status") == 0 ? status_cli(1, h)
+							      : quarantine_cli(1, h);
 		}
 		help = strcmp(topic, "run") == 0	   ? run_help
 		       : strcmp(topic, "dispatch") == 0	   ? dispatch_help
@@ -206,6 +210,8 @@ int cli_main(int argc, char **argv)
 		return replay_cli(argc - i, argv + i);
 	if (strcmp(cmd, "status") == 0)
 		return status_cli(argc - i, argv + i);
+	if (strcmp(cmd, "quarantine") == 0)
+		return quarantine_cli(argc - i, argv + i);
 	if (strcmp(cmd, "webhooks") == 0) {
 		/* webhooks SUB [args] with -c FILE anywhere */
 		const char *path = NULL;

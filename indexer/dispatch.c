@@ -3,6 +3,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "parse.h"
+#include "pg_conn.h"
 #include "pw_error.h"
 #include "webhook.h"
 
@@ -128,12 +129,10 @@ static const char webhooks_usage[] =
 
 static PGconn *connect_or_report(const pw_config *cfg)
 {
-	PGconn *pg = PQconnectdb(cfg->pg_dsn);
-	if (PQstatus(pg) != CONNECTION_OK) {
-		fprintf(stderr, "paywatch: postgres: %s", PQerrorMessage(pg));
-		PQfinish(pg);
-		return NULL;
-	}
+	char err[512];
+	PGconn *pg = pg_open(cfg->pg_dsn, "paywatch-cli", err, sizeof(err));
+	if (!pg)
+		fprintf(stderr, "paywatch: postgres: %s\n", err);
 	return pg;
 }
 

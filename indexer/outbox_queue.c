@@ -60,9 +60,11 @@ void outbox_queue_wake(outbox_queue *q)
 void outbox_queue_open(outbox_queue *q)
 {
 	pthread_mutex_lock(&q->lock);
-	q->open = true;
-	q->notifies++;
-	wake_locked(q);
+	if (!q->open) { /* a writer reconnecting to an open queue wakes nobody */
+		q->open = true;
+		q->notifies++;
+		wake_locked(q);
+	}
 	pthread_mutex_unlock(&q->lock);
 }
 

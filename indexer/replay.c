@@ -99,6 +99,7 @@ typedef struct replay {
 	/* counts */
 	uint64_t blocks, logs, found, present, missing, inserted, reverted, already_reverted;
 	uint64_t differing, fixed, unwatched, deliveries;
+	uint64_t quarantined; /* entries Postgres refused, kept in payment_quarantine */
 	diff_report *diffs;
 	size_t n_diffs;
 	/* progress */
@@ -450,7 +451,8 @@ static int on_range(void *arg, void *ctx, uint64_t from, uint64_t to, pw_payment
 	for (size_t i = 0; i < n; i++) {
 		pw_payment *p = &found[i];
 		p->status = PW_STATUS_CONFIRMED;
-		p->confirmations = (uint32_t)(rp->head - p->block_number + 1);
+		uint64_t depth = rp->head - p->block_number + 1;
+		p->confirmations = depth > (uint64_t)PW_CONFIRMATIONS_MAX ? (uint32_t)PW_CONFIRMATIONS_MAX : (uint32_t)depth;
 		p->confirmed_at_ms = now_ms;
 		const pw_payment *row =
 			rr && rr->n ? bsearch(p, rr->rows, rr->n, sizeof(pw_payment), cmp_identity) : NULL;
@@ -528,6 +530,11 @@ static int on_range(void *arg, void *ctx, uint64_t from, uint64_t to, pw_payment
 		rp->reverted += res.reverted - fix_reverts;
 		rp->fixed += fix_reverts;
 		rp->deliveries += res.deliveries;
+		rp->quarantined += res.quarantined;
+		if (res.quarantined)
+			log_emit(LOG_LEVEL_ERROR, rp->chain->name, (long long)to,
+				 "replay: %zu payment(s) refused by Postgres and kept in the quarantine "
+				 "(`paywatch quarantine list`): %s", res.quarantined, pg_sink_error(rp->pg));
 	}
 	free(writes);
 	free(fixes);
@@ -583,6 +590,7 @@ static void print_json(const replay *rp, const char *outcome, int64_t elapsed_ms
 	cJSON_AddNumberToObject(o, "fixed", (double)rp->fixed);
 	cJSON_AddNumberToObject(o, "unwatched_rows", (double)rp->unwatched);
 	cJSON_AddNumberToObject(o, "webhook_deliveries_queued", (double)rp->deliveries);
+	cJSON_AddNumberToObject(o, "quarantined", (double)rp->quarantined);
 	cJSON *arr = cJSON_AddArrayToObject(o, "differences");
 	for (size_t i = 0; i < rp->n_diffs; i++) {
 		const diff_report *d = &rp->diffs[i];
@@ -639,6 +647,8 @@ static void print_table(const replay *rp, const char *outcome, int64_t elapsed_m
 	printf("  rows of unwatched addresses  %llu (left alone)\n", (unsigned long long)rp->unwatched);
 	printf("  webhook deliveries queued    %llu%s\n", (unsigned long long)rp->deliveries,
 	       rp->o->no_webhooks ? " (--no-webhooks)" : "");
+	if (rp->quarantined)
+		printf("  refused, in the quarantine   %llu (`paywatch quarantine list`)\n", (unsigned long long)rp->quarantined);
 	double secs = (double)elapsed_ms / 1000.0;
 	printf("  elapsed                      %.1f s (%.0f blocks/s)\n", secs, secs > 0 ? (double)rp->blocks / secs : 0);
 	for (size_t i = 0; i < rp->n_diffs; i++) {

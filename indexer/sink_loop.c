@@ -113,6 +113,11 @@ static int drain(writer *w)
 			log_warn("postgres: write of %zu payments failed: %s", n, pg_sink_error(w->pg));
 			return r;
 		}
+		if (res.quarantined)
+			log_emit(LOG_LEVEL_ERROR, NULL, -1,
+				 "postgres: %zu outbox entr%s refused and kept in the quarantine, the other %zu written "
+				 "(`paywatch quarantine list` shows them, `paywatch quarantine retry` writes them again): %s",
+				 res.quarantined, res.quarantined == 1 ? "y" : "ies", n - res.quarantined, pg_sink_error(w->pg));
 		if (r < 0) {
 			char why[512];
 			store_error(sl->st, why, sizeof(why));
@@ -138,19 +143,31 @@ static void log_outbox(sink_loop *sl)
 	}
 }
 
+/* After a failure: wait out the whole backoff. New outbox entries (the
+ * ingest notifies on every commit) do not cut it short, only a stop does:
+ * a writer retrying on every notify reconnected ~13 times a second. */
+static void pause_after_failure(sink_loop *sl, int ms)
+{
+	int64_t end = pw_mono_ms() + ms;
+	while (!stopping(sl)) {
+		int64_t left = end - pw_mono_ms();
+		if (left <= 0)
+			break;
+		outbox_queue_wait(sl->q, true, outbox_queue_wakes(sl->q, true), (int)left, sl->stop);
+	}
+}
+
 static void *writer_thread(void *arg)
 {
 	writer *w = arg;
 	sink_loop *sl = w->sl;
 	int backoff_ms = 500;
 	while (!stopping(sl)) {
-		/* a failure pauses until the backoff ends or new entries come (the
-		 * ingest's notify): not for other writers' batches */
-		uint64_t seen = outbox_queue_wakes(sl->q, false), notified = outbox_queue_wakes(sl->q, true);
+		uint64_t seen = outbox_queue_wakes(sl->q, false);
 		if (!w->pg && sink_connect(w) < 0) {
 			if (w->index == 0)
 				log_outbox(sl);
-			outbox_queue_wait(sl->q, true, notified, backoff_ms, sl->stop);
+			pause_after_failure(sl, backoff_ms);
 			backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
 			continue;
 		}
@@ -159,7 +176,7 @@ static void *writer_thread(void *arg)
 			w->pg = NULL;
 			if (w->index == 0)
 				log_outbox(sl);
-			outbox_queue_wait(sl->q, true, notified, backoff_ms, sl->stop);
+			pause_after_failure(sl, backoff_ms);
 			backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
 			continue;
 		}

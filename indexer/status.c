@@ -7,6 +7,8 @@
 #include "clock.h"
 #include "config.h"
 #include "parse.h"
+#include "pg_conn.h"
+#include "postgres.h"
 #include "pw_error.h"
 #include "store.h"
 #include "webhook.h"
@@ -27,7 +29,8 @@ static const char status_help[] =
 	"  node head and its time, finalized block (finality mode), checkpoint (last block\n"
 	"  processed), confirmed height (payments up to it are confirmed), lag behind the\n"
 	"  head in blocks and seconds, pending payments, outbox depth and the age of its\n"
-	"  oldest entry (payments not yet in Postgres), last reorg (depth, time), the\n"
+	"  oldest entry (payments not yet in Postgres), entries in the quarantine (refused\n"
+	"  by Postgres, kept aside: `paywatch quarantine`), last reorg (depth, time), the\n"
 	"  endpoint in use, and how long ago `paywatch run` last recorded any of it.\n"
 	"Per merchant webhook endpoint (from Postgres): deliveries due now, pending,\n"
 	"failed for good, and the last error. Endpoints are shown by host only (paths\n"
@@ -49,6 +52,8 @@ typedef struct chain_status {
 	uint64_t pending;
 	uint64_t outbox_depth;
 	int64_t outbox_oldest_ms;
+	bool quarantine_known;   /* Postgres answered */
+	uint64_t quarantined;    /* entries of this chain in payment_quarantine */
 	char error[256];
 } chain_status;
 
@@ -121,7 +126,8 @@ static void add_num(cJSON *o, const char *k, bool known, double v)
 static void add_count(cJSON *o, const char *k, const char *text)
 {
 	uint64_t v = 0;
-	add_num(o, k, parse_u64(text, UINT64_MAX, &v) == 0, (double)v);
+	bool known = parse_u64(text, UINT64_MAX, &v) == 0;
+	add_num(o, k, known, (double)v);
 }
 
 static void add_time(cJSON *o, const char *k, bool known, int64_t unix_ms)
@@ -185,6 +191,7 @@ static cJSON *chain_json(const chain_status *cs, int64_t now_ms)
 	cJSON_AddNumberToObject(o, "outbox_depth", (double)cs->outbox_depth);
 	add_num(o, "outbox_oldest_age_s", cs->outbox_depth > 0,
 		(double)(now_ms - cs->outbox_oldest_ms) / 1000.0);
+	add_num(o, "quarantined", cs->quarantine_known, (double)cs->quarantined);
 	if (cs->have_state && cs->st.last_reorg_ms > 0) {
 		cJSON *rg = cJSON_AddObjectToObject(o, "last_reorg");
 		cJSON_AddNumberToObject(rg, "depth", (double)cs->st.last_reorg_depth);
@@ -244,6 +251,11 @@ static void chain_text(const chain_status *cs, int64_t now_ms)
 		       (unsigned long long)cs->outbox_depth, (double)(now_ms - cs->outbox_oldest_ms) / 1000.0);
 	else
 		printf("  outbox             empty\n");
+	if (cs->quarantine_known && cs->quarantined)
+		printf("  quarantine         %llu entr%s Postgres refused (`paywatch quarantine list`)\n",
+		       (unsigned long long)cs->quarantined, cs->quarantined == 1 ? "y" : "ies");
+	else if (cs->quarantine_known)
+		printf("  quarantine         empty\n");
 	if (cs->have_state && cs->st.last_reorg_ms > 0) {
 		iso_time(cs->st.last_reorg_ms, buf, sizeof(buf));
 		printf("  last reorg         depth %llu at %s (%llu since run started)\n",
@@ -269,10 +281,10 @@ static const char endpoints_sql[] =
 
 static int read_endpoints(const pw_config *cfg, PGresult **ret, char *err, size_t errlen)
 {
-	PGconn *pg = PQconnectdb(cfg->pg_dsn);
-	if (PQstatus(pg) != CONNECTION_OK) {
-		snprintf(err, errlen, "postgres: %s", PQerrorMessage(pg));
-		PQfinish(pg);
+	char why[512];
+	PGconn *pg = pg_open(cfg->pg_dsn, "paywatch-status", why, sizeof(why));
+	if (!pg) {
+		snprintf(err, errlen, "postgres: %s", why);
 		return PW_EDB;
 	}
 	PGresult *res = PQexec(pg, endpoints_sql);
@@ -326,6 +338,25 @@ static int status_run(const pw_config *cfg, bool json)
 	if (read_endpoints(cfg, &eps, pg_err, sizeof(pg_err)) < 0)
 		rc = 1;
 	trim(pg_err);
+	/* the quarantine: entries Postgres refused, kept aside */
+	uint64_t q_total = 0;
+	char q_oldest[32] = "";
+	bool q_known = false;
+	pg_sink *pg = NULL;
+	char q_err[512];
+	if (!pg_err[0] && pg_sink_connect(cfg->pg_dsn, &pg, q_err, sizeof(q_err)) == 0) {
+		q_known = pg_sink_quarantine_summary(pg, NULL, &q_total, q_oldest, sizeof(q_oldest)) == 0;
+		for (size_t i = 0; q_known && i < cfg->n_chains; i++) {
+			char unused[32];
+			cs[i].quarantine_known =
+				pg_sink_quarantine_summary(pg, cfg->chains[i].name, &cs[i].quarantined, unused, sizeof(unused)) == 0;
+		}
+		if (!q_known) {
+			snprintf(pg_err, sizeof(pg_err), "postgres: %s", pg_sink_error(pg));
+			rc = 1;
+		}
+	}
+	pg_sink_close(pg);
 
 	if (json) {
 		cJSON *o = cJSON_CreateObject();
@@ -357,6 +388,12 @@ static int status_run(const pw_config *cfg, bool json)
 			}
 			cJSON_AddItemToArray(arr, e);
 		}
+		cJSON *qo = cJSON_AddObjectToObject(o, "quarantine");
+		add_num(qo, "count", q_known, (double)q_total);
+		if (q_oldest[0])
+			cJSON_AddStringToObject(qo, "oldest_at", q_oldest);
+		else
+			cJSON_AddNullToObject(qo, "oldest_at");
 		cJSON *errs = cJSON_AddArrayToObject(o, "errors");
 		if (store_err[0])
 			cJSON_AddItemToArray(errs, cJSON_CreateString(store_err));
@@ -372,6 +409,9 @@ static int status_run(const pw_config *cfg, bool json)
 			printf("RocksDB: %s\n", store_err);
 		for (size_t i = 0; i < cfg->n_chains; i++)
 			chain_text(&cs[i], now_ms);
+		if (q_known && q_total)
+			printf("quarantine: %llu entr%s Postgres refused, the oldest at %s: see `paywatch quarantine list`\n",
+			       (unsigned long long)q_total, q_total == 1 ? "y" : "ies", q_oldest);
 		printf("webhook endpoints\n");
 		if (pg_err[0])
 			printf("  %s\n", pg_err);

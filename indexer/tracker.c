@@ -88,10 +88,18 @@ typedef struct batch_ctx {
 	size_t count;
 } batch_ctx;
 
+/* head - block + 1, within what the schema's int holds (a payment
+ * confirmed deep in a backfill can count more blocks than that). */
+static uint32_t confirmations_at(uint64_t head, uint64_t block)
+{
+	uint64_t n = head - block + 1;
+	return n > (uint64_t)PW_CONFIRMATIONS_MAX ? (uint32_t)PW_CONFIRMATIONS_MAX : (uint32_t)n;
+}
+
 static void confirm_into(batch_ctx *c, pw_payment *p)
 {
 	p->status = PW_STATUS_CONFIRMED;
-	p->confirmations = (uint32_t)(c->checkpoint - p->block_number + 1);
+	p->confirmations = confirmations_at(c->checkpoint, p->block_number);
 	p->confirmed_at_ms = c->now_ms;
 	store_batch_put_outbox(c->b, p);
 	/* remembered while a reorg could orphan it: not below the window part
@@ -174,7 +182,7 @@ int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, const pw_block_r
 		else {
 			store_batch_put_payment(b, STORE_PENDING, &p);
 			if (t->opts.emit_pending) {
-				p.confirmations = (uint32_t)(to - p.block_number + 1);
+				p.confirmations = confirmations_at(to, p.block_number);
 				p.confirmed_at_ms = now_ms;
 				store_batch_put_outbox(b, &p); /* status PW_STATUS_PENDING */
 			}

@@ -7,9 +7,11 @@
  * handful of round trips. */
 #include "postgres.h"
 #include "buf.h"
+#include "pg_conn.h"
 #include "hex.h"
 #include "parse.h"
 #include "pw_error.h"
+#include "text.h"
 #include "uint256.h"
 
 #include <libpq-fe.h>
@@ -22,32 +24,55 @@
 
 struct pg_sink {
 	PGconn *conn;
+	char *dsn; /* kept to scrub its password from error texts (pg_scrub) */
 	bool temp_ready;
 	bool upsert_only; /* the last batch found rows already present: skip the direct COPY */
+	char sqlstate[6]; /* SQLSTATE of the last failed statement; "" for a connection-level failure */
 	char error[512];
 };
 
+static void strip_newlines(char *msg)
+{
+	text_one_line(msg);
+}
+
+/* A failure of the connection itself (no statement result): no SQLSTATE. */
 static int set_error(pg_sink *s, const char *what)
 {
 	const char *msg = PQerrorMessage(s->conn);
 	snprintf(s->error, sizeof(s->error), "%s: %s", what, msg && *msg ? msg : "unknown error");
-	size_t n = strlen(s->error);
-	while (n && (s->error[n - 1] == '\n' || s->error[n - 1] == ' '))
-		s->error[--n] = '\0';
+	strip_newlines(s->error);
+	s->sqlstate[0] = '\0';
+	pg_scrub(s->error, s->dsn);
 	return PW_EDB;
+}
+
+/* A statement failed: keep its message and SQLSTATE. PW_EDB. */
+static int fail_result(pg_sink *s, const char *what, const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(s->error, sizeof(s->error), "%s: %s", what, res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
+	strip_newlines(s->error);
+	snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", state ? state : "");
+	pg_scrub(s->error, s->dsn);
+	return PW_EDB;
+}
+
+/* Did the last failure refuse the data rather than lose the connection?
+ * SQLSTATE classes 21 (cardinality violation), 22 (data exception) and 23
+ * (integrity constraint violation), on a connection still up. */
+static bool refused_for_data(const pg_sink *s)
+{
+	return PQstatus(s->conn) == CONNECTION_OK && (strncmp(s->sqlstate, "21", 2) == 0 ||
+						     strncmp(s->sqlstate, "22", 2) == 0 ||
+						     strncmp(s->sqlstate, "23", 2) == 0);
 }
 
 static int exec_ok(pg_sink *s, const char *sql, const char *what)
 {
 	PGresult *res = PQexec(s->conn, sql);
 	ExecStatusType st = PQresultStatus(res);
-	int r = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : PW_EDB;
-	if (r < 0) {
-		snprintf(s->error, sizeof(s->error), "%s: %s", what, PQresultErrorMessage(res));
-		size_t n = strlen(s->error);
-		while (n && s->error[n - 1] == '\n')
-			s->error[--n] = '\0';
-	}
+	int r = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : fail_result(s, what, res);
 	PQclear(res);
 	return r;
 }
@@ -61,21 +86,16 @@ static void rollback(pg_sink *s)
 int pg_sink_connect(const char *dsn, pg_sink **ret, char *err, size_t errlen)
 {
 	pg_sink *s = calloc(1, sizeof(*s));
-	if (!s)
+	if (!s || !(s->dsn = strdup(dsn))) {
+		free(s);
 		return PW_ENOMEM;
-	s->conn = PQconnectdb(dsn);
-	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
-		const char *msg = s->conn ? PQerrorMessage(s->conn) : "out of memory";
-		snprintf(err, errlen, "%s", msg);
-		size_t n = strlen(err);
-		while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
-			err[--n] = '\0';
-		PQfinish(s->conn);
+	}
+	s->conn = pg_open(dsn, "paywatch", err, errlen);
+	if (!s->conn) {
+		free(s->dsn);
 		free(s);
 		return PW_EDB;
 	}
-	PGresult *res = PQexec(s->conn, "SET application_name = 'paywatch'; SET TIME ZONE 'UTC'");
-	PQclear(res);
 	*ret = s;
 	return 0;
 }
@@ -85,6 +105,7 @@ void pg_sink_close(pg_sink *s)
 	if (!s)
 		return;
 	PQfinish(s->conn);
+	free(s->dsn);
 	free(s);
 }
 
@@ -357,7 +378,7 @@ static int exec_counts(pg_sink *s, const char *sql, const char *what, size_t *re
 {
 	PGresult *res = PQexec(s->conn, sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		snprintf(s->error, sizeof(s->error), "%s: %s", what, PQresultErrorMessage(res));
+		fail_result(s, what, res);
 		PQclear(res);
 		return PW_EDB;
 	}
@@ -381,7 +402,7 @@ static int copy_in(pg_sink *s, const char *copy_sql, const pw_payment *payments,
 {
 	PGresult *res = PQexec(s->conn, copy_sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		snprintf(s->error, sizeof(s->error), "copy: %s", PQresultErrorMessage(res));
+		fail_result(s, "copy", res);
 		PQclear(res);
 		return PW_EDB;
 	}
@@ -413,7 +434,7 @@ static int copy_in(pg_sink *s, const char *copy_sql, const pw_payment *payments,
 	int r = 0;
 	res = PQgetResult(s->conn);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		snprintf(s->error, sizeof(s->error), "copy: %s", PQresultErrorMessage(res));
+		fail_result(s, "copy", res);
 		r = PW_EDB;
 	} else {
 		uint64_t rows = 0;
@@ -470,7 +491,7 @@ static int copied_events(pg_sink *s, const pw_payment *payments, size_t n, size_
 		const char *params[3] = { payments[i].chain, los, his };
 		PGresult *res = PQexecParams(s->conn, copied_events_sql, 3, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-			snprintf(s->error, sizeof(s->error), "payment events: %s", PQresultErrorMessage(res));
+			fail_result(s, "payment events", res);
 			r = PW_EDB;
 		} else {
 			uint64_t d = 0;
@@ -485,13 +506,6 @@ static int copied_events(pg_sink *s, const pw_payment *payments, size_t n, size_
 	free(done);
 	*ret_deliveries = deliveries;
 	return r;
-}
-
-static void strip_newlines(char *msg)
-{
-	size_t n = strlen(msg);
-	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		msg[--n] = '\0';
 }
 
 /* The direct way, for a batch of confirmed payments only: COPY into
@@ -557,17 +571,16 @@ static int write_upsert(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 out_rollback:
 	strip_newlines(s->error);
 	rollback(s);
-	if (PQstatus(s->conn) != CONNECTION_OK)
-		s->temp_ready = false;
+	s->temp_ready = false; /* created in this transaction, it went with the rollback */
 	return PW_EDB;
 }
 
-int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
+/* One write of a batch whose entries passed payment_check and hold no
+ * identity twice: the direct COPY, or the upsert. 0 with *ret,
+ * PW_EREFUSED (Postgres refused it for a data reason: rolled back, the
+ * connection is fine), or PW_EDB. */
+static int write_batch(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
 {
-	if (n == 0) {
-		*ret = (pg_write_result){ 0 };
-		return 0;
-	}
 	bool all_confirmed = true;
 	for (size_t i = 0; i < n && all_confirmed; i++)
 		all_confirmed = payments[i].status == PW_STATUS_CONFIRMED;
@@ -585,7 +598,191 @@ int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_
 	 * stay on the general way until a batch finds none */
 	if (r == 0)
 		s->upsert_only = ret->present > 0;
+	else if (refused_for_data(s))
+		r = PW_EREFUSED;
 	return r;
+}
+
+/* Quarantine: an entry that cannot be written is kept in
+ * payment_quarantine (its outbox encoding, the reason, and its identity
+ * as text an operator can read), never dropped; a second quarantine of
+ * the same entry (a crash between this commit and the outbox deletion)
+ * replaces the first, so the latest is last. */
+static const char quarantine_delete_sql[] =
+	"DELETE FROM payment_quarantine WHERE chain_id = $1 AND block_hash = $2 AND log_index = $3 AND kind = $4";
+static const char quarantine_insert_sql[] =
+	"INSERT INTO payment_quarantine (chain_id, block_hash, log_index, kind, chain, block_number, tx_hash,"
+	" merchant_id, amount_raw, entry, reason, sqlstate)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::bytea, $11, $12)";
+
+static const char *status_name(uint8_t status)
+{
+	return status == PW_STATUS_REVERTED ? "reverted" : status == PW_STATUS_PENDING ? "pending" : "confirmed";
+}
+
+/* Quarantine p with the reason (and SQLSTATE, "" for paywatch's own
+ * refusal). 0 or PW_EDB. */
+static int quarantine_entry(pg_sink *s, const pw_payment *p, const char *reason, const char *sqlstate)
+{
+	char chain_id[24], number[24], log_index[16], block_hash[67], tx_hash[67], raw[U256_DEC_MAX];
+	char chain[4 * PW_NAME_MAX], merchant[4 * PW_NAME_MAX], why[1024], entry[2 + 2 * PW_PAYMENT_ENC_MAX + 1];
+	uint8_t enc[PW_PAYMENT_ENC_MAX];
+	snprintf(chain_id, sizeof(chain_id), "%llu", (unsigned long long)p->chain_id);
+	snprintf(number, sizeof(number), "%llu", (unsigned long long)p->block_number);
+	snprintf(log_index, sizeof(log_index), "%u", p->log_index);
+	hex_encode(p->block_hash, PW_HASH_LEN, block_hash);
+	hex_encode(p->tx_hash, PW_HASH_LEN, tx_hash);
+	u256_to_dec(p->amount, raw);
+	/* text columns hold what Postgres accepts whatever the entry holds */
+	text_escape(chain, sizeof(chain), p->chain);
+	text_escape(merchant, sizeof(merchant), p->merchant_id);
+	text_escape(why, sizeof(why), reason);
+	size_t len = payment_encode(p, enc);
+	hex_encode(enc, len, entry);
+	entry[0] = '\\';
+	const char *key[4] = { chain_id, block_hash, log_index, status_name(p->status) };
+	const char *params[12] = { chain_id, block_hash, log_index, status_name(p->status), chain, number, tx_hash,
+				   merchant, raw, entry, why, sqlstate && *sqlstate ? sqlstate : NULL };
+	if (exec_ok(s, "BEGIN", "begin") < 0)
+		return PW_EDB;
+	PGresult *res = PQexecParams(s->conn, quarantine_delete_sql, 4, NULL, key, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		fail_result(s, "quarantine", res);
+	PQclear(res);
+	if (ok) {
+		res = PQexecParams(s->conn, quarantine_insert_sql, 12, NULL, params, NULL, NULL, 0);
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!ok)
+			fail_result(s, "quarantine", res);
+		PQclear(res);
+	}
+	if (!ok || exec_ok(s, "COMMIT", "commit") < 0) {
+		rollback(s);
+		return PW_EDB;
+	}
+	return 0;
+}
+
+static void add_result(pg_write_result *to, const pg_write_result *part)
+{
+	to->inserted += part->inserted;
+	to->present += part->present;
+	to->reverted += part->reverted;
+	to->pending_events += part->pending_events;
+	to->deliveries += part->deliveries;
+	to->copied |= part->copied;
+}
+
+/* Write payments; a part Postgres refuses for a data reason is split in
+ * halves until the refused entry is alone, and that one is quarantined:
+ * a poison entry costs about 2 log2(n) transactions, the others are all
+ * written, in their order. 0, or PW_EDB (connection trouble: what was
+ * written stays written; the writes are idempotent). */
+static int write_isolating(pg_sink *s, const pw_payment *p, size_t n, pg_write_result *ret)
+{
+	pg_write_result part = { 0 };
+	int r = write_batch(s, p, n, &part);
+	if (r == 0) {
+		add_result(ret, &part);
+		return 0;
+	}
+	if (r != PW_EREFUSED)
+		return r;
+	if (n == 1) {
+		char reason[512], state[6];
+		snprintf(reason, sizeof(reason), "%s", s->error);
+		snprintf(state, sizeof(state), "%s", s->sqlstate);
+		if ((r = quarantine_entry(s, p, reason, state)) < 0)
+			return r;
+		ret->quarantined++;
+		return 0;
+	}
+	size_t half = n / 2;
+	if ((r = write_isolating(s, p, half, ret)) < 0)
+		return r;
+	return write_isolating(s, p + half, n - half, ret);
+}
+
+static int cmp_identity_at(const void *a, const void *b)
+{
+	const pw_payment *x = *(const pw_payment *const *)a, *y = *(const pw_payment *const *)b;
+	if (x->status != y->status)
+		return x->status < y->status ? -1 : 1;
+	if (x->chain_id != y->chain_id)
+		return x->chain_id < y->chain_id ? -1 : 1;
+	int r = memcmp(x->block_hash, y->block_hash, PW_HASH_LEN);
+	if (r)
+		return r;
+	if (x->log_index != y->log_index)
+		return x->log_index < y->log_index ? -1 : 1;
+	return x < y ? -1 : x > y; /* by position: the first of a repeat is kept */
+}
+
+int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
+{
+	*ret = (pg_write_result){ 0 };
+	if (n == 0)
+		return 0;
+	/* entries paywatch itself refuses (payment_check) are quarantined
+	 * before anything is sent; an entry repeated in the batch (same
+	 * status, same identity) is written once: Postgres refuses an
+	 * ON CONFLICT DO UPDATE that meets one row twice */
+	const pw_payment **order = malloc(n * sizeof(*order));
+	bool *skip = calloc(n, sizeof(*skip));
+	pw_payment *kept = NULL;
+	int r = 0;
+	if (!order || !skip) {
+		r = PW_ENOMEM;
+		goto out_free;
+	}
+	size_t n_skip = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		char why[160];
+		order[i] = &payments[i];
+		if (payment_check(&payments[i], why, sizeof(why)) < 0) {
+			char reason[200];
+			snprintf(reason, sizeof(reason), "paywatch: %s", why);
+			r = quarantine_entry(s, &payments[i], reason, "");
+			skip[i] = true;
+			n_skip++;
+			ret->quarantined++;
+		}
+	}
+	if (r < 0)
+		goto out_free;
+	qsort(order, n, sizeof(*order), cmp_identity_at);
+	for (size_t k = 1; k < n; k++) {
+		const pw_payment *a = order[k - 1], *b = order[k];
+		if (a->status == b->status && a->chain_id == b->chain_id && a->log_index == b->log_index &&
+		    memcmp(a->block_hash, b->block_hash, PW_HASH_LEN) == 0 && !skip[b - payments]) {
+			skip[b - payments] = true;
+			n_skip++;
+			ret->duplicates++;
+		}
+	}
+	if (n_skip == n)
+		goto out_free;
+	const pw_payment *batch = payments;
+	if (n_skip) {
+		if (!(kept = malloc((n - n_skip) * sizeof(*kept)))) {
+			r = PW_ENOMEM;
+			goto out_free;
+		}
+		size_t o = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!skip[i])
+				kept[o++] = payments[i];
+		batch = kept;
+	}
+	r = write_isolating(s, batch, n - n_skip, ret);
+out_free:
+	if (r == PW_ENOMEM)
+		snprintf(s->error, sizeof(s->error), "out of memory");
+	free(order);
+	free(skip);
+	free(kept);
+	return r < 0 ? PW_EDB : 0;
 }
 
 int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n_merchants,
@@ -605,14 +802,14 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 					     1, NULL, params, NULL, NULL, 0);
 		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 		if (!ok)
-			snprintf(s->error, sizeof(s->error), "merchants: %s", PQresultErrorMessage(res));
+			fail_result(s, "merchants", res);
 		PQclear(res);
 		if (!ok)
 			goto out_rollback;
 	}
 	PGresult *res = PQexec(s->conn, "COPY pw_merchant_addresses FROM STDIN");
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		snprintf(s->error, sizeof(s->error), "copy: %s", PQresultErrorMessage(res));
+		fail_result(s, "copy", res);
 		PQclear(res);
 		goto out_rollback;
 	}
@@ -636,7 +833,7 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 	res = PQgetResult(s->conn);
 	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok)
-		snprintf(s->error, sizeof(s->error), "copy: %s", PQresultErrorMessage(res));
+		fail_result(s, "copy", res);
 	PQclear(res);
 	while ((res = PQgetResult(s->conn)) != NULL)
 		PQclear(res);
@@ -660,7 +857,7 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 				   3, NULL, params, NULL, NULL, 0);
 		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 		if (!ok)
-			snprintf(s->error, sizeof(s->error), "webhook endpoints: %s", PQresultErrorMessage(res));
+			fail_result(s, "webhook endpoints", res);
 		PQclear(res);
 		if (!ok)
 			goto out_rollback;
@@ -683,7 +880,7 @@ static int is_applied(pg_sink *s, const char *name, bool *ret)
 	PGresult *res = PQexecParams(s->conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
 				     params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		snprintf(s->error, sizeof(s->error), "schema_migrations: %s", PQresultErrorMessage(res));
+		fail_result(s, "schema_migrations", res);
 		PQclear(res);
 		return PW_EDB;
 	}
@@ -697,7 +894,7 @@ int pg_sink_count_missing_migrations(pg_sink *s, const struct schema_migration *
 	size_t missing = 0;
 	PGresult *res = PQexec(s->conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		snprintf(s->error, sizeof(s->error), "%s", PQresultErrorMessage(res));
+		fail_result(s, "schema_migrations", res);
 		PQclear(res);
 		return PW_EDB;
 	}
@@ -804,7 +1001,7 @@ int pg_sink_read_payments(pg_sink *s, const char *chain, uint64_t from, uint64_t
 	const char *params[5] = { chain, from_s, to_s, merchant_id, to_address ? addr : NULL };
 	PGresult *res = PQexecParams(s->conn, read_payments_sql, 5, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		snprintf(s->error, sizeof(s->error), "read payments: %s", PQresultErrorMessage(res));
+		fail_result(s, "read payments", res);
 		PQclear(res);
 		return PW_EDB;
 	}
@@ -856,7 +1053,7 @@ int pg_sink_fix_payment(pg_sink *s, const pw_payment *p, size_t *ret_updated)
 				     " WHERE chain_id = $1 AND block_hash = $2 AND log_index = $3",
 				     15, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		snprintf(s->error, sizeof(s->error), "fix payment: %s", PQresultErrorMessage(res));
+		fail_result(s, "fix payment", res);
 		PQclear(res);
 		return PW_EDB;
 	}
@@ -867,5 +1064,143 @@ int pg_sink_fix_payment(pg_sink *s, const pw_payment *p, size_t *ret_updated)
 	else
 		*ret_updated = (size_t)updated;
 	PQclear(res);
+	return r;
+}
+
+/* ---- the quarantine, for operators ---- */
+
+static const char quarantine_list_sql[] =
+	"SELECT id, chain, block_number, block_hash, tx_hash, log_index, kind, merchant_id, amount_raw, reason,"
+	" coalesce(sqlstate, ''), to_char(quarantined_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	" retries, coalesce(to_char(last_retry_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
+	" FROM payment_quarantine WHERE ($1::text IS NULL OR chain = $1) ORDER BY id LIMIT $2";
+
+int pg_sink_quarantine_list(pg_sink *s, const char *chain, size_t limit, pg_quarantined **ret, size_t *ret_n)
+{
+	char lim[24];
+	snprintf(lim, sizeof(lim), "%zu", limit);
+	const char *params[2] = { chain, lim };
+	PGresult *res = PQexecParams(s->conn, quarantine_list_sql, 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fail_result(s, "quarantine", res);
+		PQclear(res);
+		return PW_EDB;
+	}
+	size_t n = (size_t)PQntuples(res);
+	pg_quarantined *rows = n ? calloc(n, sizeof(*rows)) : NULL;
+	if (n && !rows) {
+		PQclear(res);
+		return PW_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		pg_quarantined *q = &rows[i];
+		int k = (int)i;
+		uint64_t u = 0;
+		parse_u64(PQgetvalue(res, k, 0), UINT64_MAX, &u);
+		q->id = u;
+		snprintf(q->chain, sizeof(q->chain), "%s", PQgetvalue(res, k, 1));
+		snprintf(q->block_number, sizeof(q->block_number), "%s", PQgetvalue(res, k, 2));
+		snprintf(q->block_hash, sizeof(q->block_hash), "%s", PQgetvalue(res, k, 3));
+		snprintf(q->tx_hash, sizeof(q->tx_hash), "%s", PQgetvalue(res, k, 4));
+		snprintf(q->log_index, sizeof(q->log_index), "%s", PQgetvalue(res, k, 5));
+		snprintf(q->kind, sizeof(q->kind), "%s", PQgetvalue(res, k, 6));
+		snprintf(q->merchant_id, sizeof(q->merchant_id), "%s", PQgetvalue(res, k, 7));
+		snprintf(q->amount_raw, sizeof(q->amount_raw), "%s", PQgetvalue(res, k, 8));
+		snprintf(q->reason, sizeof(q->reason), "%s", PQgetvalue(res, k, 9));
+		snprintf(q->sqlstate, sizeof(q->sqlstate), "%s", PQgetvalue(res, k, 10));
+		snprintf(q->quarantined_at, sizeof(q->quarantined_at), "%s", PQgetvalue(res, k, 11));
+		parse_u64(PQgetvalue(res, k, 12), UINT32_MAX, &u);
+		q->retries = (uint32_t)u;
+		snprintf(q->last_retry_at, sizeof(q->last_retry_at), "%s", PQgetvalue(res, k, 13));
+	}
+	PQclear(res);
+	*ret = rows;
+	*ret_n = n;
+	return 0;
+}
+
+int pg_sink_quarantine_summary(pg_sink *s, const char *chain, uint64_t *ret_count, char *ret_oldest, size_t oldest_len)
+{
+	const char *params[1] = { chain };
+	PGresult *res = PQexecParams(s->conn,
+				     "SELECT count(*), coalesce(to_char(min(quarantined_at) AT TIME ZONE 'UTC',"
+				     " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') FROM payment_quarantine"
+				     " WHERE ($1::text IS NULL OR chain = $1)",
+				     1, NULL, params, NULL, NULL, 0);
+	uint64_t count = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+	    parse_u64(PQgetvalue(res, 0, 0), UINT64_MAX, &count) < 0) {
+		fail_result(s, "quarantine", res);
+		PQclear(res);
+		return PW_EDB;
+	}
+	*ret_count = count;
+	snprintf(ret_oldest, oldest_len, "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return 0;
+}
+
+/* One quarantined entry again: written (the row goes), or refused again
+ * (retries + 1, the new reason). 0 with *ret_written, or PW_EDB. */
+static int retry_one(pg_sink *s, const char *id, const char *entry_text, bool *ret_written)
+{
+	size_t len = 0;
+	unsigned char *raw = PQunescapeBytea((const unsigned char *)entry_text, &len);
+	pw_payment p;
+	char reason[600] = "";
+	int r = raw && payment_decode(raw, len, &p) == 0 ? 0 : PW_EPARSE;
+	PQfreemem(raw);
+	pg_write_result res = { 0 };
+	if (r < 0) {
+		snprintf(reason, sizeof(reason), "paywatch: the entry does not decode (written by another version?)");
+	} else if (payment_check(&p, reason + 10, sizeof(reason) - 10) < 0) {
+		memcpy(reason, "paywatch: ", 10);
+		r = PW_EREFUSED;
+	} else if ((r = write_batch(s, &p, 1, &res)) == PW_EREFUSED) {
+		text_escape(reason, sizeof(reason), s->error);
+	} else if (r < 0) {
+		return r;
+	}
+	const char *params[2] = { id, reason };
+	PGresult *q = r == 0 ? PQexecParams(s->conn, "DELETE FROM payment_quarantine WHERE id = $1", 1, NULL, params, NULL,
+					    NULL, 0)
+			     : PQexecParams(s->conn,
+					    "UPDATE payment_quarantine SET retries = retries + 1, last_retry_at = now(),"
+					    " reason = $2 WHERE id = $1",
+					    2, NULL, params, NULL, NULL, 0);
+	bool ok = PQresultStatus(q) == PGRES_COMMAND_OK;
+	if (!ok)
+		fail_result(s, "quarantine", q);
+	PQclear(q);
+	if (!ok)
+		return PW_EDB;
+	*ret_written = r == 0;
+	return 0;
+}
+
+int pg_sink_quarantine_retry(pg_sink *s, uint64_t id, const char *chain, size_t *ret_written, size_t *ret_refused)
+{
+	char id_text[24];
+	snprintf(id_text, sizeof(id_text), "%llu", (unsigned long long)id);
+	const char *params[2] = { id ? id_text : NULL, chain };
+	PGresult *res = PQexecParams(s->conn,
+				     "SELECT id, entry FROM payment_quarantine WHERE ($1::bigint IS NULL OR id = $1)"
+				     " AND ($2::text IS NULL OR chain = $2) ORDER BY id",
+				     2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fail_result(s, "quarantine", res);
+		PQclear(res);
+		return PW_EDB;
+	}
+	size_t written = 0, refused = 0;
+	int r = 0;
+	for (int i = 0; i < PQntuples(res) && r == 0; i++) {
+		bool ok = false;
+		if ((r = retry_one(s, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), &ok)) == 0)
+			ok ? written++ : refused++;
+	}
+	PQclear(res);
+	*ret_written = written;
+	*ret_refused = refused;
 	return r;
 }

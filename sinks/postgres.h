@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* One numbered migration: name "NNN_what.sql" and its SQL text. */
 struct schema_migration {
@@ -51,6 +52,9 @@ typedef struct pg_write_result {
 	size_t reverted; /* rows turned from confirmed to reverted (or inserted as reverted) */
 	size_t pending_events; /* payment.pending events created */
 	size_t deliveries;     /* webhook deliveries queued */
+	size_t quarantined;    /* entries refused (by Postgres for a data reason, or by payment_check) and
+				* kept in payment_quarantine instead */
+	size_t duplicates;     /* entries repeated within the batch, written once */
 	bool copied;           /* written by the direct COPY into payments (not the upsert) */
 } pg_write_result;
 
@@ -72,7 +76,14 @@ typedef struct pg_write_result {
  * fast way); if a row of it is already there, that is rolled back and the
  * batch takes the upsert, as do the batches after it until one finds no
  * row present.
- * 0 with *ret, or PW_EDB (rolled back, nothing written; pg_sink_error). */
+ * One entry never stops the others: an entry that fails payment_check, or
+ * that Postgres refuses for a data reason (SQLSTATE class 21, 22 or 23;
+ * the batch is split in halves until the entry is alone), is kept in
+ * payment_quarantine with the reason (ret->quarantined) and the rest is
+ * written. An entry repeated in the batch is written once.
+ * 0 with *ret: every entry is written or quarantined; or PW_EDB
+ * (connection or server trouble; pg_sink_error): what was committed stays
+ * (the writes are idempotent), the caller retries the batch. */
 int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret);
 
 /* pg_sink_sync_merchants: make merchants / merchant_addresses equal to the
@@ -109,6 +120,34 @@ int pg_sink_read_payments(pg_sink *s, const char *chain, uint64_t from, uint64_t
  * (replay --fix: the chain is the truth). No webhook event is created.
  * 0 with *ret_updated (0 or 1), PW_EDB, PW_EINVAL (unformattable amount). */
 int pg_sink_fix_payment(pg_sink *s, const pw_payment *p, size_t *ret_updated);
+
+/* One quarantined entry as an operator reads it (text as Postgres holds
+ * it; the entry itself stays in Postgres). */
+typedef struct pg_quarantined {
+	uint64_t id;
+	char chain[256], block_number[24], block_hash[67], tx_hash[67], log_index[16], kind[12];
+	char merchant_id[256], amount_raw[80], reason[1024], sqlstate[6];
+	char quarantined_at[24], last_retry_at[24]; /* RFC 3339 UTC; last_retry_at "" when never */
+	uint32_t retries;
+} pg_quarantined;
+
+/* pg_sink_quarantine_list: up to limit quarantined entries, oldest first,
+ * of chain (NULL: every chain). 0 with *ret (calloc'd, caller frees; NULL
+ * when none) and *ret_n, PW_EDB, PW_ENOMEM. */
+int pg_sink_quarantine_list(pg_sink *s, const char *chain, size_t limit, pg_quarantined **ret, size_t *ret_n);
+
+/* pg_sink_quarantine_summary: how many entries are quarantined (of chain,
+ * NULL: all) and when the oldest was (RFC 3339 into ret_oldest, "" when
+ * none). 0 or PW_EDB. */
+int pg_sink_quarantine_summary(pg_sink *s, const char *chain, uint64_t *ret_count, char *ret_oldest, size_t oldest_len);
+
+/* pg_sink_quarantine_retry: write quarantined entries again, in the order
+ * they were quarantined (id; 0: all, optionally of one chain): each one
+ * written (with its webhook events, as the sink writes any entry) leaves
+ * the quarantine; one refused again stays, with retries + 1 and the new
+ * reason. 0 with the counts, or PW_EDB (connection trouble; entries done
+ * so far stay done). */
+int pg_sink_quarantine_retry(pg_sink *s, uint64_t id, const char *chain, size_t *ret_written, size_t *ret_refused);
 
 /* pg_sink_count_missing_migrations: how many of list are not applied. */
 int pg_sink_count_missing_migrations(pg_sink *s, const struct schema_migration *list, size_t *ret_missing);

@@ -4,7 +4,9 @@
 #include "log.h"
 #include "clock.h"
 #include "parse.h"
+#include "pg_conn.h"
 #include "pw_error.h"
+#include "text.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -306,7 +308,10 @@ static bool exec_params(webhook_dispatcher *d, const char *sql, int n, const cha
 	PGresult *res = PQexecParams(d->pg, sql, n, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		log_warn("%s: postgres: %s", d->opts.name, PQresultErrorMessage(res));
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
+		text_one_line(msg);
+		log_warn("%s: postgres: %s", d->opts.name, msg);
 		PQclear(res);
 		return false;
 	}
@@ -503,17 +508,13 @@ static void release_all(webhook_dispatcher *d)
 
 static bool connect_pg(webhook_dispatcher *d)
 {
-	d->pg = PQconnectdb(d->opts.dsn);
-	if (PQstatus(d->pg) != CONNECTION_OK) {
-		char msg[512];
-		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(d->pg));
-		msg[strcspn(msg, "\n")] = '\0';
+	char msg[512];
+	d->pg = pg_open(d->opts.dsn, "paywatch-dispatcher", msg, sizeof(msg));
+	if (!d->pg) {
 		log_warn("%s: postgres: cannot connect: %s", d->opts.name, msg);
-		PQfinish(d->pg);
-		d->pg = NULL;
 		return false;
 	}
-	PGresult *res = PQexec(d->pg, "SET application_name = 'paywatch-dispatcher'; LISTEN paywatch_webhooks");
+	PGresult *res = PQexec(d->pg, "LISTEN paywatch_webhooks");
 	PQclear(res);
 	return true;
 }

@@ -8,6 +8,7 @@
  *     that, revert again: the row follows, each step has its own event, a
  *     revert names the latest confirmation, and nothing is written twice.
  * usage: pg_sink_check DSN */
+#include "payment.h"
 #include "postgres.h"
 #include "pw_error.h"
 #include "../unit/test.h"
@@ -150,6 +151,86 @@ int main(int argc, char **argv)
 	/* every event has one delivery, every id is distinct */
 	ASSERT_EQ_INT(q_int("SELECT count(*) FROM webhook_events"), q_int("SELECT count(*) FROM webhook_deliveries"));
 	ASSERT_EQ_INT(5, q_int("SELECT count(DISTINCT id) FROM webhook_events")); /* X: 2 + 2, Y: 1 */
+
+	/* one entry never stops the others. A constraint added here stands for
+	 * any value Postgres refuses for a data reason (SQLSTATE class 23): in a
+	 * batch of 100, entries 17 and 63 are refused and quarantined, the 98
+	 * others are written, in one call, by the direct COPY's split */
+	PQclear(PQexec(db, "ALTER TABLE payments ADD CONSTRAINT test_poison CHECK (amount_raw <> 666)"));
+	pw_payment batch[100];
+	for (uint32_t i = 0; i < 100; i++) {
+		batch[i] = payment(20 + i / 10, i % 10, PW_STATUS_CONFIRMED);
+		batch[i].block_hash[1] = (uint8_t)(i / 10); /* blocks 20..29 */
+		if (i == 17 || i == 63)
+			batch[i].amount[30] = 0x02, batch[i].amount[31] = 0x9a; /* 666 */
+	}
+	long long rows_before = q_int("SELECT count(*) FROM payments");
+	r = write_batch(s, batch, 100);
+	ASSERT_EQ_INT(98, r.inserted);
+	ASSERT_EQ_INT(2, r.quarantined);
+	ASSERT_EQ_INT(98, r.deliveries);
+	ASSERT_EQ_INT(rows_before + 98, q_int("SELECT count(*) FROM payments"));
+	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM payment_quarantine WHERE reason LIKE '%test_poison%'"
+			       " AND sqlstate = '23514' AND kind = 'confirmed' AND amount_raw = 666"));
+	ASSERT_EQ_STR("21,26", q_text("SELECT string_agg(block_number::text, ',' ORDER BY id) FROM payment_quarantine", a,
+				      sizeof(a)));
+	/* the same batch again (a crash before the outbox delete): nothing new,
+	 * and the quarantine still holds each entry once */
+	r = write_batch(s, batch, 100);
+	ASSERT_EQ_INT(0, r.inserted);
+	ASSERT_EQ_INT(98, r.present);
+	ASSERT_EQ_INT(2, r.quarantined);
+	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM payment_quarantine"));
+
+	/* entries paywatch itself refuses before sending: out of the schema's
+	 * bounds, a symbol that is not UTF-8 */
+	pw_payment own[3] = { payment(40, 0, PW_STATUS_CONFIRMED), payment(40, 1, PW_STATUS_CONFIRMED),
+			      payment(40, 2, PW_STATUS_CONFIRMED) };
+	own[0].block_time = PW_TIME_MAX_S + 1;
+	snprintf(own[1].token_symbol, sizeof(own[1].token_symbol), "US\xff");
+	r = write_batch(s, own, 3);
+	ASSERT_EQ_INT(1, r.inserted);
+	ASSERT_EQ_INT(2, r.quarantined);
+	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM payment_quarantine WHERE reason LIKE 'paywatch: block_time%' AND sqlstate IS NULL"));
+	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM payment_quarantine WHERE reason LIKE 'paywatch: token_symbol%'"));
+
+	/* a payment repeated in one batch is written once, by either way */
+	pw_payment twice[3] = { payment(41, 0, PW_STATUS_CONFIRMED), payment(41, 0, PW_STATUS_CONFIRMED),
+				payment(41, 1, PW_STATUS_CONFIRMED) };
+	r = write_batch(s, twice, 3);
+	ASSERT_EQ_INT(2, r.inserted);
+	ASSERT_EQ_INT(1, r.duplicates);
+	pw_payment rev_twice[2] = { payment(41, 0, PW_STATUS_REVERTED), payment(41, 0, PW_STATUS_REVERTED) };
+	r = write_batch(s, rev_twice, 2); /* the upsert: "cannot affect row a second time" without the dedupe */
+	ASSERT_EQ_INT(1, r.reverted);
+	ASSERT_EQ_INT(1, r.duplicates);
+	ASSERT_EQ_INT(0, r.quarantined);
+
+	/* the cause fixed, a retry writes the two refused by Postgres, with
+	 * their events; the two out of bounds are refused again and stay */
+	PQclear(PQexec(db, "ALTER TABLE payments DROP CONSTRAINT test_poison"));
+	size_t written = 0, refused = 0;
+	ASSERT_EQ_INT(0, pg_sink_quarantine_retry(s, 0, NULL, &written, &refused));
+	ASSERT_EQ_INT(2, written);
+	ASSERT_EQ_INT(2, refused);
+	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM payments WHERE amount_raw = 666 AND status = 'confirmed'"));
+	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.amount_raw = 666"));
+	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM payment_quarantine WHERE retries = 1 AND last_retry_at IS NOT NULL"));
+	pg_quarantined *list = NULL;
+	size_t n_list = 0;
+	ASSERT_EQ_INT(0, pg_sink_quarantine_list(s, "local", 10, &list, &n_list));
+	ASSERT_EQ_INT(2, n_list);
+	if (n_list == 2) {
+		ASSERT_EQ_STR("40", list[0].block_number);
+		CHECK(strstr(list[0].reason, "block_time") != NULL);
+		ASSERT_EQ_INT(1, list[0].retries);
+	}
+	free(list);
+	uint64_t count = 0;
+	char oldest[32];
+	ASSERT_EQ_INT(0, pg_sink_quarantine_summary(s, NULL, &count, oldest, sizeof(oldest)));
+	ASSERT_EQ_INT(2, count);
+	CHECK(strlen(oldest) == 20);
 
 	PQfinish(db);
 	pg_sink_close(s);

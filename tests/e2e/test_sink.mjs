@@ -29,4 +29,5 @@ rig.runTest('e2e_sink', async () => {
   const r = spawnSync(check, [pg.dsn()], { encoding: 'utf8' });
   process.stderr.write(r.stderr);
   rig.check(r.status === 0, `pg_sink_check: ${r.stdout.trim()} (exit ${r.status})`);
+  console.log(r.stdout.trim());
 });

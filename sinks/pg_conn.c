@@ -1,0 +1,180 @@
+/* pg_conn.c: DSN checks, masking and scrubbing, and the one place that
+ * opens a libpq connection (pg_open). */
+#include "pg_conn.h"
+#include "buf.h"
+#include "pw_error.h"
+#include "text.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_uri(const char *dsn)
+{
+	return strncmp(dsn, "postgresql://", 13) == 0 || strncmp(dsn, "postgres://", 11) == 0;
+}
+
+static bool is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* libpq's message with every quoted part replaced: a parse error quotes
+ * the token it choked on, which may be a piece of the password. */
+static void unquote(const char *msg, char *out, size_t outlen)
+{
+	size_t o = 0;
+	bool quoted = false;
+	for (const char *p = msg; *p && o + 6 < outlen; p++) {
+		if (*p == '"') {
+			if (!quoted) {
+				memcpy(out + o, "\"...\"", 5);
+				o += 5;
+			}
+			quoted = !quoted;
+		} else if (!quoted && *p != '\n') {
+			out[o++] = *p;
+		}
+	}
+	out[o] = '\0';
+}
+
+int pg_dsn_check(const char *dsn, char *err, size_t errlen)
+{
+	if (is_uri(dsn)) {
+		const char *auth = strstr(dsn, "://") + 3;
+		size_t auth_len = strcspn(auth, "/?#");
+		size_t ats = 0;
+		for (size_t i = 0; i < auth_len; i++)
+			ats += auth[i] == '@';
+		if (ats > 1) {
+			snprintf(err, errlen, "the user name or password holds a raw '@': percent-encode it as %%40 "
+					      "(or leave the password out of the DSN and set PGPASSWORD)");
+			return PW_ECONFIG;
+		}
+		if (strchr(auth + auth_len, '@')) {
+			snprintf(err, errlen, "an '@' after the host part: a password holding '/', '?' or '#' must be "
+					      "percent-encoded (%%2F, %%3F, %%23), and '@' in a parameter as %%40 (or leave "
+					      "the password out of the DSN and set PGPASSWORD)");
+			return PW_ECONFIG;
+		}
+		for (const char *p = dsn; *p; p++)
+			if (*p == '%' && !(is_hex(p[1]) && is_hex(p[2]))) {
+				snprintf(err, errlen, "a '%%' not followed by two hex digits: percent-encode '%%' as %%25");
+				return PW_ECONFIG;
+			}
+	}
+	char *msg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(dsn, &msg);
+	if (!opts) {
+		char clean[256];
+		unquote(msg ? msg : "out of memory", clean, sizeof(clean));
+		snprintf(err, errlen, "not a valid libpq connection string (a postgresql:// URI or key=value pairs): %s",
+			 clean);
+		PQfreemem(msg);
+		return PW_ECONFIG;
+	}
+	PQconninfoFree(opts);
+	return 0;
+}
+
+static bool is_secret_option(const char *key)
+{
+	return strcmp(key, "password") == 0 || strcmp(key, "sslpassword") == 0;
+}
+
+void pg_dsn_mask(const char *dsn, char *out, size_t outlen)
+{
+	PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+	if (!opts) {
+		snprintf(out, outlen, "(invalid DSN)");
+		return;
+	}
+	pw_buf b;
+	buf_init(&b, 8192);
+	for (const PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		buf_appendf(&b, "%s%s=", b.len ? " " : "", o->keyword);
+		if (is_secret_option(o->keyword)) {
+			buf_append(&b, "****", 4);
+			continue;
+		}
+		bool quote = !*o->val || strpbrk(o->val, " '\\\t\n") != NULL;
+		if (quote)
+			buf_append(&b, "'", 1);
+		for (const char *p = o->val; *p; p++) {
+			if (*p == '\'' || *p == '\\')
+				buf_append(&b, "\\", 1);
+			buf_append(&b, p, 1);
+		}
+		if (quote)
+			buf_append(&b, "'", 1);
+	}
+	PQconninfoFree(opts);
+	snprintf(out, outlen, "%s", b.data ? b.data : "");
+	buf_done(&b);
+}
+
+/* Replace every occurrence of secret (when it is long enough to be told
+ * from ordinary words: 4 bytes or more) in msg by ****. */
+static void scrub_one(char *msg, const char *secret, size_t n)
+{
+	if (n < 4)
+		return;
+	char *p;
+	while ((p = strstr(msg, secret)) != NULL) {
+		/* **** is no longer than the secret: shift the rest left */
+		memcpy(p, "****", 4);
+		memmove(p + 4, p + n, strlen(p + n) + 1);
+	}
+}
+
+void pg_scrub(char *msg, const char *dsn)
+{
+	if (!dsn)
+		return;
+	PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+	for (const PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (o->val && is_secret_option(o->keyword))
+			scrub_one(msg, o->val, strlen(o->val));
+	PQconninfoFree(opts);
+	if (is_uri(dsn)) { /* the password as written: user:PASSWORD@ */
+		const char *auth = strstr(dsn, "://") + 3;
+		size_t auth_len = strcspn(auth, "/?#");
+		const char *at = memchr(auth, '@', auth_len);
+		const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+		if (colon) {
+			char raw[512];
+			size_t n = (size_t)(at - colon - 1);
+			if (n < sizeof(raw)) {
+				memcpy(raw, colon + 1, n);
+				raw[n] = '\0';
+				scrub_one(msg, raw, n);
+			}
+		}
+	}
+}
+
+PGconn *pg_open(const char *dsn, const char *application_name, char *err, size_t errlen)
+{
+	char why[512];
+	if (pg_dsn_check(dsn, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "postgres.dsn: %s", why);
+		return NULL;
+	}
+	PGconn *c = PQconnectdb(dsn);
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		snprintf(err, errlen, "%s", c ? PQerrorMessage(c) : "out of memory");
+		text_one_line(err);
+		pg_scrub(err, dsn);
+		PQfinish(c);
+		return NULL;
+	}
+	char sql[160];
+	snprintf(sql, sizeof(sql), "SET application_name = '%s'; SET TIME ZONE 'UTC'", application_name);
+	PGresult *res = PQexec(c, sql);
+	PQclear(res);
+	return c;
+}
