@@ -271,6 +271,18 @@ static int copy_row(pw_buf *b, const pw_payment *p, copy_times *tc)
 	return buf_append(b, row, (size_t)(o - row));
 }
 
+int pg_sink_copy_row(const pw_payment *p, bool timestamps, char *out, size_t outlen)
+{
+	pw_buf b;
+	copy_times tc = { 0 };
+	buf_init(&b, outlen ? outlen - 1 : 0);
+	int r = payment_check(p, out, outlen) < 0 ? PW_ERANGE : copy_row(&b, p, timestamps ? &tc : NULL);
+	if (r == 0)
+		snprintf(out, outlen, "%s", b.data ? b.data : "");
+	buf_done(&b);
+	return r;
+}
+
 static const char create_incoming_sql[] =
 	"CREATE TEMP TABLE IF NOT EXISTS pw_incoming ("
 	" chain text, chain_id bigint, block_number bigint, block_hash text, block_time_s bigint,"

@@ -149,6 +149,14 @@ int pg_sink_quarantine_summary(pg_sink *s, const char *chain, uint64_t *ret_coun
  * so far stay done). */
 int pg_sink_quarantine_retry(pg_sink *s, uint64_t id, const char *chain, size_t *ret_written, size_t *ret_refused);
 
+/* pg_sink_copy_row: the COPY text row the sink sends for p (18 columns,
+ * tab-separated, newline-terminated): timestamps true as for the payments
+ * table (timestamptz text), false as for the session temp table (unix s
+ * and ms). For tests and the fuzz target, which check every row against
+ * the schema. 0 with the row in out (outlen bytes), or PW_ERANGE
+ * (payment_check refuses p: the reason in out), PW_EINVAL, PW_ETOOBIG. */
+int pg_sink_copy_row(const pw_payment *p, bool timestamps, char *out, size_t outlen);
+
 /* pg_sink_count_missing_migrations: how many of list are not applied. */
 int pg_sink_count_missing_migrations(pg_sink *s, const struct schema_migration *list, size_t *ret_missing);
 
