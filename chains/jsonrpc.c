@@ -22,9 +22,14 @@ typedef struct out_msg {
 	unsigned char data[]; /* LWS_PRE bytes of headroom, then the message */
 } out_msg;
 
+/* A received message, kept raw until rpc_poll takes it: one parse tree
+ * exists at a time, however many answers arrive in one service call. */
 typedef struct in_msg {
 	struct in_msg *next;
-	rpc_message msg;
+	char *data; /* the message (NUL-terminated), NULL when it passed the cap */
+	size_t len;
+	bool has_id; /* an oversized message: the id found in its first bytes */
+	uint64_t id;
 } in_msg;
 
 struct rpc_client {
@@ -156,18 +161,63 @@ static bool scan_id(const char *s, size_t n, uint64_t *ret)
 	return false;
 }
 
+/* What a parse tree costs: cJSON allocates a node (64 bytes, plus the
+ * allocator's header and an object member's key) per value. A message may
+ * hold at most one value per RPC_BYTES_PER_VALUE bytes (real answers: ~45
+ * bytes a value; eth_getLogs, headers): so a tree costs at most ~6 times
+ * its text, and a 20 MB answer of [0,0,0,...] (10 M values, ~800 MB as a
+ * tree) is refused before it is parsed. */
+#define RPC_BYTES_PER_VALUE 20
+#define RPC_VALUES_SLACK 4096
+
+/* The number of JSON values in data (commas and openings outside strings,
+ * plus one): an upper bound on cJSON's nodes. */
+static size_t count_values(const char *data, size_t len)
+{
+	size_t values = 1;
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = data[i];
+		if (in_string) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_string = false;
+		} else if (ch == '"') {
+			in_string = true;
+		} else if (ch == ',' || ch == '[' || ch == '{') {
+			values++;
+		}
+	}
+	return values;
+}
+
+static void set_snippet(rpc_message *ret, const char *data, size_t len)
+{
+	size_t n = len < sizeof(ret->snippet) - 1 ? len : sizeof(ret->snippet) - 1;
+	memcpy(ret->snippet, data, n);
+	ret->snippet[n] = '\0';
+	for (size_t i = 0; i < n; i++) /* keep log lines printable */
+		if ((unsigned char)ret->snippet[i] < 0x20 || (unsigned char)ret->snippet[i] == 0x7f)
+			ret->snippet[i] = '?';
+}
+
 void rpc_parse_message(const char *data, size_t len, rpc_message *ret)
 {
 	memset(ret, 0, sizeof(*ret));
+	size_t values = count_values(data, len);
+	if (values > len / RPC_BYTES_PER_VALUE + RPC_VALUES_SLACK) {
+		ret->error = PW_EPARSE;
+		ret->too_dense = true;
+		ret->values = values;
+		set_snippet(ret, data, len);
+		ret->has_id = scan_id(data, len, &ret->id);
+		return;
+	}
 	ret->root = cJSON_ParseWithLength(data, len);
 	if (!ret->root) {
 		ret->error = PW_EPARSE;
-		size_t n = len < sizeof(ret->snippet) - 1 ? len : sizeof(ret->snippet) - 1;
-		memcpy(ret->snippet, data, n);
-		ret->snippet[n] = '\0';
-		for (size_t i = 0; i < n; i++) /* keep log lines printable */
-			if ((unsigned char)ret->snippet[i] < 0x20 || (unsigned char)ret->snippet[i] == 0x7f)
-				ret->snippet[i] = '?';
+		set_snippet(ret, data, len);
 		ret->has_id = scan_id(data, len, &ret->id);
 		return;
 	}
@@ -190,10 +240,12 @@ static void finish_message(rpc_client *c)
 		return;
 	}
 	if (c->rx_oversize) {
-		m->msg.error = PW_ETOOBIG;
-		m->msg.has_id = scan_id(c->rx_prefix, c->rx_prefix_len, &m->msg.id);
+		m->has_id = scan_id(c->rx_prefix, c->rx_prefix_len, &m->id);
 	} else {
-		rpc_parse_message(c->rx.data ? c->rx.data : "", c->rx.len, &m->msg);
+		/* the buffer moves to the queue: no copy of a large answer */
+		m->data = c->rx.data ? c->rx.data : strdup("");
+		m->len = c->rx.len;
+		buf_init(&c->rx, c->max_message_bytes);
 	}
 	queue_in(c, m);
 	buf_reset(&c->rx);
@@ -379,7 +431,7 @@ void rpc_client_destroy(rpc_client *c)
 	}
 	for (in_msg *m = c->in_head, *next; m; m = next) {
 		next = m->next;
-		rpc_message_done(&m->msg);
+		free(m->data);
 		free(m);
 	}
 	buf_done(&c->rx);
@@ -496,7 +548,15 @@ int rpc_poll(rpc_client *c, int timeout_ms, rpc_message *ret)
 	c->in_head = m->next;
 	if (!c->in_head)
 		c->in_tail = NULL;
-	*ret = m->msg;
+	if (m->data) {
+		rpc_parse_message(m->data, m->len, ret);
+	} else {
+		memset(ret, 0, sizeof(*ret));
+		ret->error = PW_ETOOBIG;
+		ret->has_id = m->has_id;
+		ret->id = m->id;
+	}
+	free(m->data);
 	free(m);
 	return 0;
 }

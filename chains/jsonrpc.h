@@ -18,6 +18,8 @@ typedef struct rpc_client rpc_client;
 /* One inbound message. */
 typedef struct rpc_message {
 	int error;      /* 0, or PW_ETOOBIG (root NULL) or PW_EPARSE (root NULL, snippet set) */
+	bool too_dense; /* PW_EPARSE: more JSON values than its size allows (refused unparsed) */
+	size_t values;  /* too_dense: the values counted */
 	bool has_id;    /* a response to request `id` (else a notification or unattributable) */
 	uint64_t id;
 	cJSON *root;    /* the parsed message; freed by rpc_message_done */
@@ -26,8 +28,12 @@ typedef struct rpc_message {
 
 /* rpc_parse_message: turn one complete inbound message (len bytes, not
  * NUL-terminated) into *ret: the parsed tree and its id, or PW_EPARSE with
- * a snippet. The caller calls rpc_message_done. Used for every message the
- * socket delivers; public so the fuzz target reaches it without a socket. */
+ * a snippet. A message holding more than one JSON value per 20 bytes (real
+ * answers hold one per ~45) is refused unparsed (too_dense): a parse tree
+ * costs ~100 bytes a value, so a tree costs at most ~6 times its text.
+ * The caller calls rpc_message_done. Used for every message the socket
+ * delivers, one at a time (rpc_poll parses the message it hands out);
+ * public so the fuzz target reaches it without a socket. */
 void rpc_parse_message(const char *data, size_t len, rpc_message *ret);
 
 /* rpc_client_create: parse url (ws:// or wss://), create the lws context and

@@ -6,6 +6,7 @@
 #include "eip55.h"
 #include "hex.h"
 #include "pw_error.h"
+#include "text.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -167,9 +168,11 @@ static bool merchant_id_ok(const char *s)
 	return valid_name(s, true);
 }
 
+/* 1..15 bytes of UTF-8 without control characters ("USDC", "USD₮0"):
+ * the symbol goes into Postgres text and webhook JSON as it is */
 static bool symbol_ok(const char *s)
 {
-	return strlen(s) >= 1 && strlen(s) <= 15;
+	return strlen(s) >= 1 && strlen(s) <= 15 && text_is_clean_utf8(s, strlen(s));
 }
 
 static bool kind_ok(const char *s)
@@ -220,7 +223,7 @@ static int parse_token(cfg_ctx *c, const char *path, const cJSON *t, cfg_token *
 		return fail(c, path, "must be an object");
 	if ((r = check_fields(c, path, t, fields)) < 0)
 		return r;
-	if ((r = get_name(c, path, t, "symbol", symbol_ok, "must be 1..15 characters", tok->symbol,
+	if ((r = get_name(c, path, t, "symbol", symbol_ok, "must be 1..15 bytes of UTF-8 without control characters", tok->symbol,
 			  sizeof(tok->symbol))) < 0)
 		return r;
 	snprintf(p, sizeof(p), "%s.address", path);
@@ -340,7 +343,7 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	if ((r = get_uint(c, path, ch, "max_in_flight", false, 1, 64, 4, &u)) < 0)
 		return r;
 	chain->max_in_flight = (uint32_t)u;
-	if ((r = get_uint(c, path, ch, "max_message_bytes", false, 1024, 4ull << 30, 256ull << 20,
+	if ((r = get_uint(c, path, ch, "max_message_bytes", false, 1024, 1ull << 30, PW_DEFAULT_MAX_MESSAGE_BYTES,
 			  &chain->max_message_bytes)) < 0)
 		return r;
 	if ((r = get_uint(c, path, ch, "request_timeout_ms", false, 100, 600000, 15000, &u)) < 0)
@@ -353,6 +356,9 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 		return fail(c, p, "required field is missing");
 	if (!cJSON_IsArray(tokens) || cJSON_GetArraySize(tokens) == 0)
 		return fail(c, p, "must be a non-empty array");
+	if (cJSON_GetArraySize(tokens) > CFG_MAX_TOKENS)
+		return fail(c, p, "at most %d tokens per chain (each range is asked for with one eth_getLogs filter per "
+			    "50 tokens, in one JSON-RPC batch)", CFG_MAX_TOKENS);
 	chain->tokens = calloc((size_t)cJSON_GetArraySize(tokens), sizeof(cfg_token));
 	if (!chain->tokens)
 		return PW_ENOMEM;

@@ -12,6 +12,14 @@
 
 #define CONFIG_MAX_BYTES (16u << 20) /* config files larger than 16 MiB are refused */
 
+/* The default cap on one node message: 32 MiB. Real answers are far
+ * smaller (a range is sized for ~2,500 logs, ~1.6 MB; geth caps a batch
+ * answer at 25 MB); an answer over the cap halves the range. A parse
+ * tree costs at most ~6 times its message (rpc_parse_message). */
+#define PW_DEFAULT_MAX_MESSAGE_BYTES (32ull << 20)
+
+#define CFG_MAX_TOKENS 1000 /* watched tokens per chain */
+
 typedef struct cfg_token {
 	char symbol[PW_NAME_MAX];
 	uint8_t address[PW_ADDR_LEN];
@@ -31,7 +39,7 @@ typedef struct cfg_chain {
 	uint32_t reorg_window;      /* headers kept; default max(confirmations, 64) + 64, 256 with finality */
 	uint64_t max_range;         /* largest eth_getLogs range in blocks; default 2000 */
 	uint32_t max_in_flight;     /* eth_getLogs requests in flight; default 4 */
-	uint64_t max_message_bytes; /* cap on one websocket message; default 256 MiB */
+	uint64_t max_message_bytes; /* cap on one websocket message; default PW_DEFAULT_MAX_MESSAGE_BYTES */
 	uint32_t request_timeout_ms; /* default 15000 */
 	cfg_token *tokens;
 	size_t n_tokens;

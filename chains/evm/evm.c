@@ -3,6 +3,7 @@
  * token contracts and the Transfer topic, eth_getBlockByNumber in JSON-RPC
  * batches. Each request has a deadline; an overdue one is reported as
  * PW_ETIMEDOUT and its late answer ignored. */
+#include "buf.h"
 #include "chain.h"
 #include "evm_int.h"
 #include "evm_decode.h"
@@ -26,10 +27,17 @@ typedef struct pending_req {
 	uint64_t from, to; /* REQ_TRANSFERS, for error detail */
 } pending_req;
 
+/* Token addresses per eth_getLogs filter: a chain with more watched
+ * tokens asks for a range's logs with several filters in one JSON-RPC
+ * batch (any number of tokens works; providers bound a filter's address
+ * list, and paywatch's config bounds the tokens per chain). */
+#define FILTER_ADDRESSES_PER_REQUEST 50
+
 struct chain_adapter {
 	rpc_client *rpc;
 	char name[PW_NAME_MAX];
-	char filter_addresses[4096]; /* JSON array text of token addresses */
+	char **filters; /* JSON array texts of token addresses, FILTER_ADDRESSES_PER_REQUEST at most each */
+	size_t n_filters;
 	uint32_t timeout_ms;
 	pending_req *reqs;
 	size_t n_reqs, cap_reqs;
@@ -105,6 +113,18 @@ static int await_result(chain_adapter *a, uint64_t id, int timeout_ms, cJSON **r
 	}
 }
 
+static void evm_close(chain_adapter *a)
+{
+	if (!a)
+		return;
+	rpc_client_destroy(a->rpc);
+	for (size_t i = 0; i < a->n_filters; i++)
+		free(a->filters[i]);
+	free(a->filters);
+	free(a->reqs);
+	free(a);
+}
+
 static int evm_connect(const chain_params *params, int timeout_ms, chain_adapter **ret, char *err, size_t errlen)
 {
 	chain_adapter *a = calloc(1, sizeof(*a));
@@ -112,23 +132,43 @@ static int evm_connect(const chain_params *params, int timeout_ms, chain_adapter
 		return PW_ENOMEM;
 	snprintf(a->name, sizeof(a->name), "%s", params->name);
 	a->timeout_ms = params->request_timeout_ms;
-	size_t o = 0;
-	a->filter_addresses[o++] = '[';
-	for (size_t i = 0; i < params->n_tokens && o + 48 < sizeof(a->filter_addresses); i++) {
-		if (i)
-			a->filter_addresses[o++] = ',';
-		a->filter_addresses[o++] = '"';
-		hex_encode(params->tokens[i], PW_ADDR_LEN, a->filter_addresses + o);
-		o += 42;
-		a->filter_addresses[o++] = '"';
+	a->n_filters = (params->n_tokens + FILTER_ADDRESSES_PER_REQUEST - 1) / FILTER_ADDRESSES_PER_REQUEST;
+	if (a->n_filters == 0)
+		a->n_filters = 1; /* no token: an empty filter (matches no log) */
+	a->filters = calloc(a->n_filters, sizeof(char *));
+	if (!a->filters) {
+		free(a);
+		return PW_ENOMEM;
 	}
-	a->filter_addresses[o++] = ']';
-	a->filter_addresses[o] = '\0';
+	for (size_t f = 0; f < a->n_filters; f++) {
+		size_t first = f * FILTER_ADDRESSES_PER_REQUEST, o = 0;
+		size_t count = params->n_tokens - first < FILTER_ADDRESSES_PER_REQUEST ? params->n_tokens - first
+										     : FILTER_ADDRESSES_PER_REQUEST;
+		if (params->n_tokens == 0)
+			count = 0;
+		char *text = malloc(count * 45 + 3);
+		if (!text) {
+			evm_close(a);
+			return PW_ENOMEM;
+		}
+		text[o++] = '[';
+		for (size_t i = 0; i < count; i++) {
+			if (i)
+				text[o++] = ',';
+			text[o++] = '"';
+			hex_encode(params->tokens[first + i], PW_ADDR_LEN, text + o);
+			o += 42;
+			text[o++] = '"';
+		}
+		text[o++] = ']';
+		text[o] = '\0';
+		a->filters[f] = text;
+	}
 
 	int r = rpc_client_create(params->url, params->max_message_bytes, &a->rpc);
 	if (r < 0) {
 		snprintf(err, errlen, "bad endpoint URL");
-		free(a);
+		evm_close(a);
 		return r;
 	}
 	cJSON *root = NULL;
@@ -165,34 +205,45 @@ static int evm_connect(const chain_params *params, int timeout_ms, chain_adapter
 	return 0;
 out_close:
 	cJSON_Delete(root);
-	rpc_client_destroy(a->rpc);
-	free(a);
+	evm_close(a);
 	return r;
 }
 
-static void evm_close(chain_adapter *a)
+/* One eth_getLogs call of blocks [from, to] with filter f, as JSON. */
+static int append_get_logs(pw_buf *b, const chain_adapter *a, size_t f, uint64_t id, uint64_t from, uint64_t to)
 {
-	if (!a)
-		return;
-	rpc_client_destroy(a->rpc);
-	free(a->reqs);
-	free(a);
+	return buf_appendf(b,
+			   "{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"eth_getLogs\",\"params\":[{\"fromBlock\":\"0x%llx\","
+			   "\"toBlock\":\"0x%llx\",\"address\":%s,\"topics\":"
+			   "[\"0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef\"]}]}",
+			   (unsigned long long)id, (unsigned long long)from, (unsigned long long)to, a->filters[f]);
 }
 
+/* One eth_getLogs per filter: one call, or a JSON-RPC batch of them with
+ * ids [first, first + n_filters) answered as one event. */
 static int evm_request_transfers(chain_adapter *a, uint64_t from, uint64_t to, uint64_t *ret_req)
 {
-	char params[4400];
-	snprintf(params, sizeof(params),
-		 "[{\"fromBlock\":\"0x%llx\",\"toBlock\":\"0x%llx\",\"address\":%s,\"topics\":"
-		 "[\"0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef\"]}]",
-		 (unsigned long long)from, (unsigned long long)to, a->filter_addresses);
-	uint64_t id;
-	int r = rpc_send(a->rpc, "eth_getLogs", params, &id);
+	pw_buf b;
+	buf_init(&b, (size_t)1 << 24);
+	uint64_t first = rpc_next_id(a->rpc);
+	for (size_t f = 1; f < a->n_filters; f++)
+		rpc_next_id(a->rpc);
+	int r = a->n_filters > 1 ? buf_append(&b, "[", 1) : 0;
+	for (size_t f = 0; f < a->n_filters && r == 0; f++) {
+		if (f && (r = buf_append(&b, ",", 1)) < 0)
+			break;
+		r = append_get_logs(&b, a, f, first + f, from, to);
+	}
+	if (r == 0 && a->n_filters > 1)
+		r = buf_append(&b, "]", 1);
+	if (r == 0)
+		r = rpc_send_raw(a->rpc, b.data, b.len);
+	buf_done(&b);
 	if (r < 0)
 		return r;
-	if ((r = evm_track(a, id, 1, REQ_TRANSFERS, from, to)) < 0)
+	if ((r = evm_track(a, first, a->n_filters, REQ_TRANSFERS, from, to)) < 0)
 		return r;
-	*ret_req = id;
+	*ret_req = first;
 	return 0;
 }
 
@@ -302,23 +353,31 @@ static int cmp_by_id(const void *x, const void *y)
 	return ia < ib ? -1 : ia > ib;
 }
 
-static void decode_headers_answer(const cJSON *root, const pending_req *p, chain_event *ev)
+static void set_parse_error(chain_event *ev, const char *fmt, const char *what)
 {
-	ev->kind = CHAIN_EV_HEADERS;
+	ev->kind = CHAIN_EV_ERROR;
+	ev->error = PW_EPARSE;
+	snprintf(ev->detail, sizeof(ev->detail), fmt, what);
+}
+
+/* The answers of a JSON-RPC batch with ids [first_id, first_id + n_ids),
+ * in id order (a node may answer a batch in any order). 0 with *ret_items
+ * (malloc'd, caller frees), or -1 with ev set to the error. */
+static int sort_batch(const cJSON *root, const pending_req *p, const char *what, const cJSON ***ret_items,
+		      chain_event *ev)
+{
 	size_t n = cJSON_IsArray(root) ? (size_t)cJSON_GetArraySize(root) : 0;
 	if (n != p->n_ids) {
 		ev->kind = CHAIN_EV_ERROR;
 		ev->error = PW_EPARSE;
-		snprintf(ev->detail, sizeof(ev->detail), "header batch: %zu answers for %zu requests", n, p->n_ids);
-		return;
+		snprintf(ev->detail, sizeof(ev->detail), "%s batch: %zu answers for %zu requests", what, n, p->n_ids);
+		return -1;
 	}
 	const cJSON **items = malloc(n * sizeof(*items));
-	ev->headers = malloc(n * sizeof(pw_block_ref));
-	if (!items || !ev->headers) {
-		free(items);
+	if (!items) {
 		ev->kind = CHAIN_EV_ERROR;
 		ev->error = PW_ENOMEM;
-		return;
+		return -1;
 	}
 	size_t i = 0;
 	const cJSON *it;
@@ -327,21 +386,38 @@ static void decode_headers_answer(const cJSON *root, const pending_req *p, chain
 		const cJSON *id = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "id") : NULL;
 		if (!cJSON_IsNumber(id) || id->valuedouble < (double)p->first_id ||
 		    id->valuedouble >= (double)(p->first_id + p->n_ids)) {
-			ev->kind = CHAIN_EV_ERROR;
-			ev->error = PW_EPARSE;
-			snprintf(ev->detail, sizeof(ev->detail), "header batch: answer with an unknown id");
-			goto out;
+			free(items);
+			set_parse_error(ev, "%s batch: answer with an unknown id", what);
+			return -1;
 		}
 		items[i++] = it;
 	}
-	qsort(items, n, sizeof(*items), cmp_by_id); /* batch answers may come in any order */
+	qsort(items, n, sizeof(*items), cmp_by_id);
 	for (i = 0; i < n; i++) {
 		if ((uint64_t)cJSON_GetObjectItemCaseSensitive(items[i], "id")->valuedouble != p->first_id + i) {
-			ev->kind = CHAIN_EV_ERROR;
-			ev->error = PW_EPARSE;
-			snprintf(ev->detail, sizeof(ev->detail), "header batch: duplicate id");
-			goto out;
+			free(items);
+			set_parse_error(ev, "%s batch: duplicate id", what);
+			return -1;
 		}
+	}
+	*ret_items = items;
+	return 0;
+}
+
+static void decode_headers_answer(const cJSON *root, const pending_req *p, chain_event *ev)
+{
+	const cJSON **items = NULL;
+	ev->kind = CHAIN_EV_HEADERS;
+	if (sort_batch(root, p, "header", &items, ev) < 0)
+		return;
+	size_t n = p->n_ids;
+	ev->headers = malloc(n * sizeof(pw_block_ref));
+	if (!ev->headers) {
+		ev->kind = CHAIN_EV_ERROR;
+		ev->error = PW_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
 		const cJSON *e = cJSON_GetObjectItemCaseSensitive(items[i], "error");
 		if (e) {
 			set_rpc_error(ev, e, p);
@@ -356,9 +432,7 @@ static void decode_headers_answer(const cJSON *root, const pending_req *p, chain
 		}
 		char why[200];
 		if (evm_decode_header(res, &ev->headers[i], why, sizeof(why)) < 0) {
-			ev->kind = CHAIN_EV_ERROR;
-			ev->error = PW_EPARSE;
-			snprintf(ev->detail, sizeof(ev->detail), "header: %s", why);
+			set_parse_error(ev, "header: %s", why);
 			goto out;
 		}
 	}
@@ -368,6 +442,75 @@ out:
 	if (ev->kind == CHAIN_EV_ERROR) {
 		free(ev->headers);
 		ev->headers = NULL;
+	}
+}
+
+/* An eth_getLogs answer for blocks [p->from, p->to]: one result, or (many
+ * tokens) a batch of one result per filter, joined into one event. Every
+ * log must lie inside the range; the parts together obey
+ * evm_check_transfers. */
+static void decode_transfers_answer(const cJSON *root, const pending_req *p, chain_event *ev)
+{
+	const cJSON **items = NULL;
+	char why[220];
+	if (p->n_ids > 1 && sort_batch(root, p, "eth_getLogs", &items, ev) < 0)
+		return;
+	ev->kind = CHAIN_EV_TRANSFERS;
+	for (size_t k = 0; k < p->n_ids && ev->kind == CHAIN_EV_TRANSFERS; k++) {
+		const cJSON *answer = items ? items[k] : root;
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(answer, "error");
+		if (e) {
+			set_rpc_error(ev, e, p);
+			break;
+		}
+		chain_transfer *part = NULL;
+		size_t n_part = 0, n_logs = 0;
+		int r = evm_decode_logs(cJSON_GetObjectItemCaseSensitive(answer, "result"), &part, &n_part, &n_logs, why,
+					sizeof(why));
+		if (r == 0 && n_part) {
+			chain_transfer *grown = realloc(ev->transfers, (ev->n_transfers + n_part) * sizeof(*grown));
+			if (!grown) {
+				r = PW_ENOMEM;
+				snprintf(why, sizeof(why), "out of memory");
+			} else {
+				ev->transfers = grown;
+				memcpy(ev->transfers + ev->n_transfers, part, n_part * sizeof(*part));
+				ev->n_transfers += n_part;
+			}
+		}
+		free(part);
+		ev->n_logs += n_logs;
+		if (r < 0) {
+			ev->kind = CHAIN_EV_ERROR;
+			ev->error = r;
+			snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: %s", (unsigned long long)p->from,
+				 (unsigned long long)p->to, why);
+		}
+	}
+	if (ev->kind == CHAIN_EV_TRANSFERS && p->n_ids > 1) {
+		int r = evm_check_transfers(ev->transfers, &ev->n_transfers, why, sizeof(why));
+		if (r < 0) {
+			ev->kind = CHAIN_EV_ERROR;
+			ev->error = r;
+			snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: %s", (unsigned long long)p->from,
+				 (unsigned long long)p->to, why);
+		}
+	}
+	/* every log must lie inside the range asked for */
+	for (size_t i = 0; ev->kind == CHAIN_EV_TRANSFERS && i < ev->n_transfers; i++) {
+		uint64_t block = ev->transfers[i].block_number;
+		if (block < p->from || block > p->to) {
+			ev->kind = CHAIN_EV_ERROR;
+			ev->error = PW_EPARSE;
+			snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: log of block %llu outside the range",
+				 (unsigned long long)p->from, (unsigned long long)p->to, (unsigned long long)block);
+		}
+	}
+	free(items);
+	if (ev->kind == CHAIN_EV_ERROR) {
+		free(ev->transfers);
+		ev->transfers = NULL;
+		ev->n_transfers = 0;
 	}
 }
 
@@ -381,6 +524,10 @@ bool evm_message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 		ev->error = m->error;
 		if (m->error == PW_ETOOBIG)
 			snprintf(ev->detail, sizeof(ev->detail), "message larger than the configured cap");
+		else if (m->too_dense)
+			snprintf(ev->detail, sizeof(ev->detail),
+				 "message holds %zu JSON values, more than one per 20 bytes: refused unparsed (%.60s)", m->values,
+				 m->snippet);
 		else
 			snprintf(ev->detail, sizeof(ev->detail), "invalid JSON: %.100s", m->snippet);
 		if (m->has_id && take_req(a, m->id, &p)) {
@@ -421,6 +568,10 @@ bool evm_message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 		decode_headers_answer(root, &p, ev);
 		return true;
 	}
+	if (p.kind == REQ_TRANSFERS) {
+		decode_transfers_answer(root, &p, ev);
+		return true;
+	}
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
 	if (e) {
 		set_rpc_error(ev, e, &p);
@@ -445,38 +596,17 @@ bool evm_message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 		return true;
 	}
 	if (p.kind == REQ_NUMBER) {
-		if (!cJSON_IsString(res) || hex_parse_quantity(res->valuestring, &ev->number) < 0) {
+		if (!cJSON_IsString(res) || hex_parse_quantity(res->valuestring, &ev->number) < 0 ||
+		    ev->number > (uint64_t)PW_BLOCK_MAX) {
 			ev->kind = CHAIN_EV_ERROR;
 			ev->error = PW_EPARSE;
-			snprintf(ev->detail, sizeof(ev->detail), "eth_blockNumber: malformed result");
+			snprintf(ev->detail, sizeof(ev->detail), "eth_blockNumber: malformed result (a block number up to 2^63-1)");
 			return true;
 		}
 		ev->kind = CHAIN_EV_NUMBER;
 		return true;
 	}
-	int r = evm_decode_logs(res, &ev->transfers, &ev->n_transfers, &ev->n_logs, why, sizeof(why));
-	if (r < 0) {
-		ev->kind = CHAIN_EV_ERROR;
-		ev->error = r;
-		snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: %s",
-			 (unsigned long long)p.from, (unsigned long long)p.to, why);
-		return true;
-	}
-	/* every log must lie inside the range asked for */
-	for (size_t i = 0; i < ev->n_transfers; i++) {
-		uint64_t block = ev->transfers[i].block_number;
-		if (block < p.from || block > p.to) {
-			chain_event_done(ev);
-			ev->n_transfers = 0;
-			ev->kind = CHAIN_EV_ERROR;
-			ev->error = PW_EPARSE;
-			snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: log of block %llu outside the range",
-				 (unsigned long long)p.from, (unsigned long long)p.to, (unsigned long long)block);
-			return true;
-		}
-	}
-	ev->kind = CHAIN_EV_TRANSFERS;
-	return true;
+	return false; /* every kind is handled above */
 }
 
 static int evm_poll(chain_adapter *a, int timeout_ms, chain_event *ret)

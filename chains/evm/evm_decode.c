@@ -158,12 +158,7 @@ static int cmp_transfer_at(const void *a, const void *b)
 	return x < y ? -1 : x > y; /* by position: the first of a repeat stays first */
 }
 
-/* Within one answer, a block has one hash and one timestamp, and a log
- * identity (block hash, log index) names one log. A log repeated whole is
- * one transfer (the repeats are dropped, *ret_n shrinks); two different
- * logs under one identity, or one block with two hashes or two
- * timestamps, make the answer malformed (PW_EPARSE, err set). O(n log n). */
-static int check_identities(chain_transfer *t, size_t *ret_n, char *err, size_t errlen)
+int evm_check_transfers(chain_transfer *t, size_t *ret_n, char *err, size_t errlen)
 {
 	size_t n = *ret_n;
 	if (n < 2)
@@ -239,7 +234,7 @@ int evm_decode_logs(const cJSON *result, chain_transfer **ret, size_t *ret_n, si
 		}
 		i++;
 	}
-	int r = check_identities(out, &n, err, errlen);
+	int r = evm_check_transfers(out, &n, err, errlen);
 	if (r < 0) {
 		free(out);
 		return r;

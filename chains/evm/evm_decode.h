@@ -32,6 +32,15 @@ int evm_decode_transfer(const cJSON *log, chain_transfer *ret, char *err, size_t
 int evm_decode_logs(const cJSON *result, chain_transfer **ret, size_t *ret_n, size_t *ret_logs,
 		    char *err, size_t errlen);
 
+/* evm_check_transfers: within one answer (or the parts of one range), a
+ * block has one hash and one timestamp, and a log identity (block hash,
+ * log index) names one log. A log repeated whole is one transfer (the
+ * repeats are dropped in place, order kept, *ret_n shrinks); two different
+ * logs under one identity, or one block with two hashes or two timestamps,
+ * make the answer malformed: PW_EPARSE with err set (t untouched), or
+ * PW_ENOMEM. O(n log n). */
+int evm_check_transfers(chain_transfer *t, size_t *ret_n, char *err, size_t errlen);
+
 /* evm_decode_header: a block object (eth_getBlockByNumber, newHeads) into
  * *ret. 0, or PW_EPARSE with err set. */
 int evm_decode_header(const cJSON *block, pw_block_ref *ret, char *err, size_t errlen);

@@ -1,8 +1,9 @@
 /* fuzz_jsonrpc.c: libFuzzer target for the JSON-RPC answer path of a
  * running ingest, end to end up to the row Postgres would get: one
  * websocket message -> rpc_parse_message -> evm_message_to_event, with the
- * requests a live ingest has in flight (eth_getLogs, a header batch,
- * eth_blockNumber, a finalized block) and the newHeads subscription; the
+ * requests a live ingest has in flight (eth_getLogs, eth_getLogs as a
+ * batch of three filters, a header batch, eth_blockNumber, a finalized
+ * block) and the newHeads subscription; the
  * transfers of an eth_getLogs answer then go through the matcher (every
  * recipient is made a merchant's), the tracker (a real RocksDB store,
  * confirmations 1: each payment reaches the outbox), the outbox encoding
@@ -117,6 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	evm_track(a, 2, 4, REQ_HEADERS, 10, 13);
 	evm_track(a, 6, 1, REQ_NUMBER, 0, 0);
 	evm_track(a, 7, 1, REQ_TAG, 0, 0);
+	evm_track(a, 20, 3, REQ_TRANSFERS, 0, 1000000000); /* many tokens: a batch of 3 filters */
 	rpc_message m;
 	rpc_parse_message((const char *)data, size, &m);
 	chain_event ev;

@@ -132,7 +132,7 @@ int main(void)
 	expect_variant_error("\"tokens\": [ {", "\"tokenz\": [ {", "chains[0].tokenz: unknown field");
 	expect_variant_error("\"decimals\": 6", "\"decimals\": 78", "chains[0].tokens[0].decimals: must be an integer 0..77");
 	expect_variant_error("\"decimals\": 6", "\"decimals\": 6.5", "chains[0].tokens[0].decimals: must be an integer 0..77");
-	expect_variant_error("\"symbol\": \"USDC\"", "\"symbol\": \"\"", "chains[0].tokens[0].symbol: must be 1..15 characters");
+	expect_variant_error("\"symbol\": \"USDC\"", "\"symbol\": \"\"", "chains[0].tokens[0].symbol: must be 1..15 bytes of UTF-8");
 	expect_variant_error("0x5FbDB2315678afecb367f032d93F642f64180aa3", "0x5FbDB2315678afecb367f032d93F642f64180aA3",
 			     "chains[0].tokens[0].address: bad EIP-55 checksum");
 	expect_variant_error("0x5FbDB2315678afecb367f032d93F642f64180aa3", "0x5FbDB2315678afecb367f032d93F642f64180a",
