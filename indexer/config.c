@@ -5,12 +5,15 @@
 #include "buf.h"
 #include "eip55.h"
 #include "hex.h"
+#include "pg_conn.h"
 #include "pw_error.h"
 #include "text.h"
+#include "webhook.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -250,6 +253,11 @@ static int parse_ws_url(cfg_ctx *c, const char *path, const cJSON *v, char **ret
 		free(url);
 		return fail(c, path, "must be a ws:// or wss:// URL");
 	}
+	const char *auth = strstr(url, "://") + 3;
+	if (memchr(auth, '@', strcspn(auth, "/?#"))) {
+		free(url);
+		return fail(c, path, "must not carry a user name or password (a provider's key goes in the path)");
+	}
 	*ret = url;
 	return 0;
 }
@@ -379,34 +387,84 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	return 0;
 }
 
-static int parse_endpoint(cfg_ctx *c, const char *path, const cJSON *w, cfg_endpoint *e)
+/* A Standard Webhooks secret: "whsec_" + base64 of 24..64 bytes (the
+ * spec's bounds for a signing key). */
+static bool secret_ok(const char *s)
 {
-	static const char *const fields[] = { "url", "secret", NULL };
+	unsigned char key[256];
+	size_t n = strlen(s);
+	if (strncmp(s, "whsec_", 6) != 0 || n - 6 < 32 || n - 6 > 88 || (n - 6) % 4 != 0)
+		return false;
+	int len = EVP_DecodeBlock(key, (const unsigned char *)s + 6, (int)(n - 6));
+	if (len < 0)
+		return false;
+	len -= (s[n - 1] == '=') + (s[n - 2] == '='); /* EVP_DecodeBlock counts padding */
+	OPENSSL_cleanse(key, sizeof(key));
+	return len >= 24 && len <= 64;
+}
+
+static bool endpoint_id_ok(const char *s)
+{
+	return valid_name(s, true);
+}
+
+/* One endpoint: {"id", "url", "secret"} or {"id", "url", "secrets": [new,
+ * old]} (key rotation: a signature per secret). default_id when "id" is
+ * absent. */
+static int parse_endpoint(cfg_ctx *c, const char *path, const cJSON *w, const char *default_id, cfg_endpoint *e)
+{
+	static const char *const fields[] = { "id", "url", "secret", "secrets", NULL };
 	char p[512];
 	int r;
 	if (!cJSON_IsObject(w))
 		return fail(c, path, "must be an object");
 	if ((r = check_fields(c, path, w, fields)) < 0)
 		return r;
+	if (cJSON_GetObjectItemCaseSensitive(w, "id")) {
+		if ((r = get_name(c, path, w, "id", endpoint_id_ok, "must be 1..63 characters of A-Z, a-z, 0-9, _, - and .",
+				  e->id, sizeof(e->id))) < 0)
+			return r;
+	} else {
+		snprintf(e->id, sizeof(e->id), "%s", default_id);
+	}
 	if ((r = get_string(c, path, w, "url", true, &e->url)) < 0)
 		return r;
 	snprintf(p, sizeof(p), "%s.url", path);
-	if ((strncmp(e->url, "https://", 8) != 0 && strncmp(e->url, "http://", 7) != 0) || strlen(e->url) > 2048 ||
-	    strpbrk(e->url, " \t\r\n"))
-		return fail(c, p, "must be an http:// or https:// URL");
-	if ((r = get_string(c, path, w, "secret", true, &e->secret)) < 0)
-		return r;
-	snprintf(p, sizeof(p), "%s.secret", path);
-	const char *s = e->secret;
-	unsigned char key[256];
-	size_t n = strlen(s);
-	if (strncmp(s, "whsec_", 6) != 0 || n - 6 < 24 || n - 6 > 340 || (n - 6) % 4 != 0 ||
-	    EVP_DecodeBlock(key, (const unsigned char *)s + 6, (int)(n - 6)) < 16)
-		return fail(c, p, "must be \"whsec_\" followed by base64 of at least 16 bytes");
+	char why[160];
+	if (strlen(e->url) > 2048 || strpbrk(e->url, " \t\r\n") || webhook_check_url(e->url, why, sizeof(why)) < 0)
+		return fail(c, p, "must be an http:// or https:// URL (%s)", strlen(e->url) > 2048 ? "longer than 2048" : why);
+	const cJSON *one = cJSON_GetObjectItemCaseSensitive(w, "secret");
+	const cJSON *many = cJSON_GetObjectItemCaseSensitive(w, "secrets");
+	if (!one == !many) {
+		snprintf(p, sizeof(p), "%s.secret", path);
+		return fail(c, p, one ? "give either secret or secrets, not both" : "required field is missing (secret or secrets)");
+	}
+	size_t n = one ? 1 : (cJSON_IsArray(many) ? (size_t)cJSON_GetArraySize(many) : 0);
+	if (many && (n == 0 || n > 10)) {
+		snprintf(p, sizeof(p), "%s.secrets", path);
+		return fail(c, p, "must be an array of 1..10 secrets (the new one first while rotating)");
+	}
+	if (!(e->secrets = calloc(n, sizeof(char *))))
+		return PW_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const cJSON *v = one ? one : cJSON_GetArrayItem(many, (int)i);
+		if (one)
+			snprintf(p, sizeof(p), "%s.secret", path);
+		else
+			snprintf(p, sizeof(p), "%s.secrets[%zu]", path, i);
+		if (!cJSON_IsString(v))
+			return fail(c, p, "must be a string");
+		if ((r = resolve_env(c, p, v->valuestring, &e->secrets[i])) < 0)
+			return r;
+		e->n_secrets++;
+		if (!secret_ok(e->secrets[i]))
+			return fail(c, p, "must be \"whsec_\" followed by base64 of 24 to 64 bytes (Standard Webhooks)");
+	}
 	return 0;
 }
 
-/* "webhook": {...} (one endpoint) or "webhooks": [{...}, ...] (several). */
+/* "webhook": {...} (one endpoint, id "default" unless given) or
+ * "webhooks": [{...}, ...] (several, ids "1", "2", ... unless given). */
 static int parse_endpoints(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merchant *m)
 {
 	const cJSON *one = cJSON_GetObjectItemCaseSensitive(mj, "webhook");
@@ -414,34 +472,45 @@ static int parse_endpoints(cfg_ctx *c, const char *path, const cJSON *mj, cfg_me
 	char p[512];
 	if (many && !cJSON_IsArray(many)) {
 		snprintf(p, sizeof(p), "%s.webhooks", path);
-		return fail(c, p, "must be an array of {\"url\", \"secret\"}");
+		return fail(c, p, "must be an array of {\"id\", \"url\", \"secret\"}");
 	}
 	size_t n = (one ? 1 : 0) + (many ? (size_t)cJSON_GetArraySize(many) : 0);
 	if (!n)
 		return 0;
+	if (n > 100) {
+		snprintf(p, sizeof(p), "%s.webhooks", path);
+		return fail(c, p, "at most 100 endpoints per merchant");
+	}
 	m->endpoints = calloc(n, sizeof(cfg_endpoint));
 	if (!m->endpoints)
 		return PW_ENOMEM;
 	int r;
 	if (one) {
 		snprintf(p, sizeof(p), "%s.webhook", path);
-		if ((r = parse_endpoint(c, p, one, &m->endpoints[m->n_endpoints++])) < 0)
+		if ((r = parse_endpoint(c, p, one, "default", &m->endpoints[m->n_endpoints++])) < 0)
 			return r;
 	}
 	const cJSON *w;
 	size_t i = 0;
 	cJSON_ArrayForEach(w, many)
 	{
+		char dflt[24];
+		snprintf(dflt, sizeof(dflt), "%zu", i + 1);
 		snprintf(p, sizeof(p), "%s.webhooks[%zu]", path, i++);
-		if ((r = parse_endpoint(c, p, w, &m->endpoints[m->n_endpoints++])) < 0)
+		if ((r = parse_endpoint(c, p, w, dflt, &m->endpoints[m->n_endpoints++])) < 0)
 			return r;
 	}
 	for (size_t a = 0; a < m->n_endpoints; a++)
-		for (size_t b = a + 1; b < m->n_endpoints; b++)
-			if (strcmp(m->endpoints[a].url, m->endpoints[b].url) == 0) {
+		for (size_t b = a + 1; b < m->n_endpoints; b++) {
+			bool same_id = strcmp(m->endpoints[a].id, m->endpoints[b].id) == 0;
+			if (same_id || strcmp(m->endpoints[a].url, m->endpoints[b].url) == 0) {
+				char shown[300];
+				webhook_url_display(m->endpoints[b].url, shown, sizeof(shown));
 				snprintf(p, sizeof(p), "%s.webhooks", path);
-				return fail(c, p, "endpoint %s is listed twice", m->endpoints[a].url);
+				return same_id ? fail(c, p, "endpoint id \"%s\" is used twice", m->endpoints[b].id)
+					       : fail(c, p, "endpoint %s (id \"%s\") is listed twice", shown, m->endpoints[b].id);
 			}
+		}
 	return 0;
 }
 
@@ -483,7 +552,7 @@ static int parse_events(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merch
 static int parse_webhooks_settings(cfg_ctx *c, const cJSON *root)
 {
 	static const char *const fields[] = { "allow_private_targets", "retry_schedule_s", "timeout_ms", "max_in_flight",
-					      "max_per_endpoint", NULL };
+					      "max_per_endpoint", "proxy", NULL };
 	static const uint32_t default_schedule[] = { 0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400 };
 	cfg_webhooks *w = &c->cfg->webhooks;
 	const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "webhooks");
@@ -506,6 +575,11 @@ static int parse_webhooks_settings(cfg_ctx *c, const cJSON *root)
 	if ((r = get_uint(c, "webhooks", o, "max_per_endpoint", false, 1, 1000, 4, &u)) < 0)
 		return r;
 	w->max_per_endpoint = (uint32_t)u;
+	if (o && (r = get_string(c, "webhooks", o, "proxy", false, &w->proxy)) < 0)
+		return r;
+	char why[160];
+	if (w->proxy && (strncmp(w->proxy, "http://", 7) != 0 || webhook_check_url(w->proxy, why, sizeof(why)) < 0))
+		return fail(c, "webhooks.proxy", "must be an http:// proxy URL (host:port, credentials allowed)");
 	const cJSON *sched = o ? cJSON_GetObjectItemCaseSensitive(o, "retry_schedule_s") : NULL;
 	size_t n = sched ? (size_t)cJSON_GetArraySize(sched) : sizeof(default_schedule) / sizeof(default_schedule[0]);
 	if (sched && (!cJSON_IsArray(sched) || n == 0 || n > 100))
@@ -677,6 +751,9 @@ static int config_from_json(cfg_ctx *c, const cJSON *root)
 		return r;
 	if (!*cfg->pg_dsn)
 		return fail(c, "postgres.dsn", "must not be empty");
+	char dsn_why[512];
+	if (pg_dsn_check(cfg->pg_dsn, dsn_why, sizeof(dsn_why)) < 0)
+		return fail(c, "postgres.dsn", "%s", dsn_why);
 
 	const cJSON *chains = cJSON_GetObjectItemCaseSensitive(root, "chains");
 	if (!chains)
@@ -803,14 +880,21 @@ void config_destroy(pw_config *cfg)
 	for (size_t i = 0; i < cfg->n_merchants; i++) {
 		free(cfg->merchants[i].addresses);
 		for (size_t k = 0; k < cfg->merchants[i].n_endpoints; k++) {
-			free(cfg->merchants[i].endpoints[k].url);
-			free(cfg->merchants[i].endpoints[k].secret);
+			cfg_endpoint *e = &cfg->merchants[i].endpoints[k];
+			free(e->url);
+			for (size_t j = 0; j < e->n_secrets; j++) {
+				if (e->secrets[j])
+					OPENSSL_cleanse(e->secrets[j], strlen(e->secrets[j]));
+				free(e->secrets[j]);
+			}
+			free(e->secrets);
 		}
 		free(cfg->merchants[i].endpoints);
 	}
 	free(cfg->chains);
 	free(cfg->merchants);
 	free(cfg->webhooks.retry_schedule_s);
+	free(cfg->webhooks.proxy);
 	free(cfg->data_dir);
 	free(cfg->pg_dsn);
 	free(cfg);
@@ -818,63 +902,21 @@ void config_destroy(pw_config *cfg)
 
 void config_mask_dsn(const char *dsn, char *out, size_t outlen)
 {
-	pw_buf b;
-	buf_init(&b, 8192);
-	const char *scheme = strstr(dsn, "://");
-	if (scheme) {
-		const char *auth = scheme + 3;
-		const char *at = strchr(auth, '@');
-		const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-		if (colon) {
-			buf_append(&b, dsn, (size_t)(colon - dsn) + 1);
-			buf_append(&b, "****", 4);
-			buf_append(&b, at, strlen(at));
-		} else {
-			buf_append(&b, dsn, strlen(dsn));
-		}
-		/* a password may also ride in the query string */
-		char *q = b.data ? strstr(b.data, "password=") : NULL;
-		if (q) {
-			char *v = q + 9, *e = v + strcspn(v, "&");
-			memmove(v + 4, e, strlen(e) + 1);
-			memcpy(v, "****", 4);
-		}
-	} else {
-		const char *s = dsn;
-		while (*s) {
-			const char *kv = strstr(s, "password");
-			if (!kv) {
-				buf_append(&b, s, strlen(s));
-				break;
-			}
-			const char *eq = kv + 8;
-			while (*eq == ' ')
-				eq++;
-			if (*eq != '=') {
-				buf_append(&b, s, (size_t)(eq - s));
-				s = eq;
-				continue;
-			}
-			eq++;
-			while (*eq == ' ')
-				eq++;
-			buf_append(&b, s, (size_t)(eq - s));
-			buf_append(&b, "****", 4);
-			if (*eq == '\'') { /* quoted value, backslash escapes */
-				eq++;
-				while (*eq && *eq != '\'')
-					eq += (*eq == '\\' && eq[1]) ? 2 : 1;
-				if (*eq)
-					eq++;
-			} else {
-				while (*eq && *eq != ' ')
-					eq++;
-			}
-			s = eq;
-		}
+	pg_dsn_mask(dsn, out, outlen);
+}
+
+void config_mask_ws_url(const char *url, char *out, size_t outlen)
+{
+	const char *host = strstr(url, "://");
+	host = host ? host + 3 : url;
+	size_t scheme_len = (size_t)(host - url), host_len = strcspn(host, "/?#");
+	const char *at = memchr(host, '@', host_len); /* refused by the config; never shown */
+	if (at) {
+		host_len -= (size_t)(at + 1 - host);
+		host = at + 1;
 	}
-	snprintf(out, outlen, "%s", b.data ? b.data : "");
-	buf_done(&b);
+	bool more = host[host_len] && strcmp(host + host_len, "/") != 0;
+	snprintf(out, outlen, "%.*s%.*s%s", (int)scheme_len, url, (int)host_len, host, more ? "/****" : "");
 }
 
 char *config_dump_masked(const pw_config *cfg)
@@ -899,11 +941,7 @@ char *config_dump_masked(const pw_config *cfg)
 		for (size_t k = 0; k < ch->n_ws_urls; k++) {
 			/* endpoint URLs often embed an API key in the path or query */
 			char u[1024];
-			snprintf(u, sizeof(u), "%s", ch->ws_urls[k]);
-			char *host = strstr(u, "://") + 3;
-			char *rest = host + strcspn(host, "/?");
-			if (*rest && strlen(rest) > 1)
-				snprintf(rest, sizeof(u) - (size_t)(rest - u), "/****");
+			config_mask_ws_url(ch->ws_urls[k], u, sizeof(u));
 			cJSON_AddItemToArray(urls, cJSON_CreateString(u));
 		}
 		if (ch->finality[0])
@@ -948,10 +986,15 @@ char *config_dump_masked(const pw_config *cfg)
 		if (m->n_endpoints) {
 			cJSON *ws = cJSON_AddArrayToObject(o, "webhooks");
 			for (size_t k = 0; k < m->n_endpoints; k++) {
+				char shown[300];
 				cJSON *w = cJSON_CreateObject();
 				cJSON_AddItemToArray(ws, w);
-				cJSON_AddStringToObject(w, "url", m->endpoints[k].url);
-				cJSON_AddStringToObject(w, "secret", "whsec_****");
+				cJSON_AddStringToObject(w, "id", m->endpoints[k].id);
+				webhook_url_display(m->endpoints[k].url, shown, sizeof(shown));
+				cJSON_AddStringToObject(w, "url", shown); /* path, query and user info may carry tokens */
+				cJSON *sec = cJSON_AddArrayToObject(w, "secrets");
+				for (size_t j = 0; j < m->endpoints[k].n_secrets; j++)
+					cJSON_AddItemToArray(sec, cJSON_CreateString("whsec_****"));
 			}
 		}
 		cJSON *evs = cJSON_AddArrayToObject(o, "events");
@@ -970,6 +1013,11 @@ char *config_dump_masked(const pw_config *cfg)
 	cJSON_AddNumberToObject(wh, "timeout_ms", cfg->webhooks.timeout_ms);
 	cJSON_AddNumberToObject(wh, "max_in_flight", cfg->webhooks.max_in_flight);
 	cJSON_AddNumberToObject(wh, "max_per_endpoint", cfg->webhooks.max_per_endpoint);
+	if (cfg->webhooks.proxy) {
+		char shown[300];
+		webhook_url_display(cfg->webhooks.proxy, shown, sizeof(shown));
+		cJSON_AddStringToObject(wh, "proxy", shown);
+	}
 	char *out = cJSON_Print(root);
 	cJSON_Delete(root);
 	return out;

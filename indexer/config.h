@@ -57,9 +57,14 @@ enum cfg_event {
 	CFG_EVENT_PENDING = 1 << 2,   /* payment.pending (opt-in) */
 };
 
+/* A merchant's webhook endpoint. The id is stable (Postgres knows the
+ * endpoint by (merchant id, endpoint id), never by its URL): the URL may
+ * change (a rotated token in it) and keep the endpoint's deliveries. */
 typedef struct cfg_endpoint {
-	char *url;    /* http:// or https:// */
-	char *secret; /* "whsec_" + base64 key (Standard Webhooks); never logged */
+	char id[PW_NAME_MAX]; /* "default" / "1", "2", ... when the config gives none */
+	char *url;            /* http:// or https://; may carry credentials: shown only through webhook_url_display */
+	char **secrets;       /* "whsec_" + base64 of 24..64 bytes (Standard Webhooks), the newest first; never logged */
+	size_t n_secrets;     /* 1..10: one signature per secret while rotating */
 } cfg_endpoint;
 
 typedef struct cfg_merchant {
@@ -79,6 +84,7 @@ typedef struct cfg_webhooks {
 	uint32_t timeout_ms;         /* per attempt; default 15000 */
 	uint32_t max_in_flight;      /* deliveries in flight per dispatcher; default 64 */
 	uint32_t max_per_endpoint;   /* in flight per endpoint; default 4 */
+	char *proxy;                 /* explicit HTTP proxy URL, or NULL: none (http_proxy etc. are ignored) */
 } cfg_webhooks;
 
 typedef struct pw_config {
@@ -109,9 +115,13 @@ void config_destroy(pw_config *cfg);
  * out of memory. */
 char *config_dump_masked(const pw_config *cfg);
 
-/* config_mask_dsn: copy dsn into out (outlen bytes) with any password
- * replaced by "****" (URI "user:pass@" and key/value "password=" forms). */
+/* config_mask_dsn: dsn as libpq parses it, as key=value pairs with the
+ * password shown as **** (pg_dsn_mask), into out (outlen bytes). */
 void config_mask_dsn(const char *dsn, char *out, size_t outlen);
+
+/* config_mask_ws_url: scheme://host[:port] of a node URL, then a masked
+ * path ("/" and four asterisks) in place of a path or query (they often hold a provider's API key). */
+void config_mask_ws_url(const char *url, char *out, size_t outlen);
 
 /* config_find_chain: index of the chain named name, or -1. */
 int config_find_chain(const pw_config *cfg, const char *name);

@@ -17,37 +17,43 @@
 
 struct dispatch_thread {
 	webhook_dispatcher *d;
-	webhook_secret *secrets;
+	webhook_endpoint *endpoints;
 	atomic_bool *stop;
 	pthread_t thread;
 };
 
-static int options_from_config(const pw_config *cfg, const char *name, webhook_options *o, webhook_secret **ret_secrets)
+/* The config's endpoints as the dispatcher takes them (strings borrowed
+ * from cfg). *ret_endpoints: caller frees. 0 or PW_ENOMEM. */
+static int options_from_config(const pw_config *cfg, const char *name, webhook_options *o,
+			       webhook_endpoint **ret_endpoints)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < cfg->n_merchants; i++)
 		n += cfg->merchants[i].n_endpoints;
-	webhook_secret *s = calloc(n + 1, sizeof(*s));
-	if (!s)
+	webhook_endpoint *eps = calloc(n + 1, sizeof(*eps));
+	if (!eps)
 		return PW_ENOMEM;
 	size_t k = 0;
 	for (size_t i = 0; i < cfg->n_merchants; i++)
-		for (size_t j = 0; j < cfg->merchants[i].n_endpoints; j++, k++)
-			s[k] = (webhook_secret){ cfg->merchants[i].id, cfg->merchants[i].endpoints[j].url,
-						 cfg->merchants[i].endpoints[j].secret };
+		for (size_t j = 0; j < cfg->merchants[i].n_endpoints; j++, k++) {
+			const cfg_endpoint *e = &cfg->merchants[i].endpoints[j];
+			eps[k] = (webhook_endpoint){ cfg->merchants[i].id, e->id, e->url, (const char *const *)e->secrets,
+						     e->n_secrets };
+		}
 	*o = (webhook_options){
 		.dsn = cfg->pg_dsn,
-		.secrets = s,
-		.n_secrets = n,
+		.endpoints = eps,
+		.n_endpoints = n,
 		.retry_schedule_s = cfg->webhooks.retry_schedule_s,
 		.n_retry_schedule = cfg->webhooks.n_retry_schedule,
 		.timeout_ms = cfg->webhooks.timeout_ms,
 		.max_in_flight = cfg->webhooks.max_in_flight,
 		.max_per_endpoint = cfg->webhooks.max_per_endpoint,
 		.allow_private_targets = cfg->webhooks.allow_private_targets,
+		.proxy = cfg->webhooks.proxy,
 		.name = name,
 	};
-	*ret_secrets = s;
+	*ret_endpoints = eps;
 	return 0;
 }
 
@@ -64,7 +70,7 @@ int dispatch_thread_start(const pw_config *cfg, atomic_bool *stop, dispatch_thre
 	if (!t)
 		return PW_ENOMEM;
 	webhook_options o;
-	int r = options_from_config(cfg, "webhooks", &o, &t->secrets);
+	int r = options_from_config(cfg, "webhooks", &o, &t->endpoints);
 	if (r == 0)
 		r = webhook_dispatcher_create(&o, &t->d);
 	t->stop = stop;
@@ -72,7 +78,7 @@ int dispatch_thread_start(const pw_config *cfg, atomic_bool *stop, dispatch_thre
 		r = PW_ENOMEM;
 	if (r < 0) {
 		webhook_dispatcher_destroy(t->d);
-		free(t->secrets);
+		free(t->endpoints);
 		free(t);
 		return r;
 	}
@@ -87,7 +93,7 @@ void dispatch_thread_join(dispatch_thread *t)
 	webhook_dispatcher_wake(t->d);
 	pthread_join(t->thread, NULL);
 	webhook_dispatcher_destroy(t->d);
-	free(t->secrets);
+	free(t->endpoints);
 	free(t);
 }
 
@@ -144,7 +150,7 @@ static int webhooks_list(const pw_config *cfg, const char *merchant, const char 
 	const char *params[3] = { merchant, status, since };
 	PGresult *res = PQexecParams(
 		pg,
-		"SELECT ev.id, ev.type, ev.merchant_id, e.url, d.status, d.attempts,"
+		"SELECT ev.id, ev.type, ev.merchant_id, coalesce(e.key, '(id unknown)') || ' ' || e.url, d.status, d.attempts,"
 		" coalesce(d.last_status::text, ''), coalesce(d.last_error, ''),"
 		" CASE WHEN d.status = 'pending' THEN to_char(d.next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') ELSE '' END,"
 		" CASE WHEN e.disabled_at IS NOT NULL THEN 'endpoint disabled: ' || e.disabled_reason ELSE '' END"
@@ -159,16 +165,15 @@ static int webhooks_list(const pw_config *cfg, const char *merchant, const char 
 		PQfinish(pg);
 		return 1;
 	}
-	printf("%-28s %-18s %-14s %-28s %-9s %8s  %s\n", "EVENT", "TYPE", "MERCHANT", "ENDPOINT", "STATUS", "ATTEMPTS",
+	printf("%-28s %-18s %-14s %-40s %-9s %8s  %s\n", "EVENT", "TYPE", "MERCHANT", "ENDPOINT", "STATUS", "ATTEMPTS",
 	       "LAST RESULT / NEXT ATTEMPT");
 	for (int i = 0; i < PQntuples(res); i++) {
-		char host[64];
-		webhook_url_host(PQgetvalue(res, i, 3), host, sizeof(host));
+		const char *host = PQgetvalue(res, i, 3); /* id and scheme://host:port: Postgres holds no more */
 		char last[256];
 		snprintf(last, sizeof(last), "%s%s%s%s%s%s", PQgetvalue(res, i, 6), *PQgetvalue(res, i, 7) ? " " : "",
 			 PQgetvalue(res, i, 7), *PQgetvalue(res, i, 8) ? "; next " : "", PQgetvalue(res, i, 8),
 			 PQgetvalue(res, i, 9));
-		printf("%-28s %-18s %-14s %-28s %-9s %8s  %s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		printf("%-28s %-18s %-14s %-40s %-9s %8s  %s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
 		       PQgetvalue(res, i, 2), host, PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), last);
 	}
 	fprintf(stderr, "%d deliver%s\n", PQntuples(res), PQntuples(res) == 1 ? "y" : "ies");
@@ -228,7 +233,7 @@ static int webhooks_test(const pw_config *cfg, const char *merchant)
 	}
 	int rc = 0;
 	for (size_t i = 0; i < m->n_endpoints; i++) {
-		char id[64], body[512], ts[32], err[256] = "";
+		char id[64], body[512], ts[32], err[600] = "";
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
 		struct tm tm;
@@ -238,16 +243,17 @@ static int webhooks_test(const pw_config *cfg, const char *merchant)
 		snprintf(body, sizeof(body), "{\"type\":\"ping\",\"timestamp\":\"%s\",\"data\":{\"merchant_id\":\"%s\"}}", ts,
 			 m->id);
 		long status = 0;
-		int r = webhook_send_once(m->endpoints[i].url, m->endpoints[i].secret, id, body,
-					  cfg->webhooks.allow_private_targets, cfg->webhooks.timeout_ms, &status, err,
-					  sizeof(err));
-		char host[256];
-		webhook_url_host(m->endpoints[i].url, host, sizeof(host));
+		const cfg_endpoint *e = &m->endpoints[i];
+		webhook_endpoint ep = { m->id, e->id, e->url, (const char *const *)e->secrets, e->n_secrets };
+		int r = webhook_send_once(&ep, id, body, cfg->webhooks.allow_private_targets, cfg->webhooks.proxy,
+					  cfg->webhooks.timeout_ms, &status, err, sizeof(err));
+		char shown[300];
+		webhook_url_display(e->url, shown, sizeof(shown));
 		if (r < 0) {
-			printf("endpoint %zu (%s): no answer: %s\n", i + 1, host, err);
+			printf("endpoint %s (%s): no answer: %s\n", e->id, shown, err);
 			rc = 1;
 		} else {
-			printf("endpoint %zu (%s): HTTP %ld%s\n", i + 1, host, status, status >= 200 && status < 300 ? " (ok)" : "");
+			printf("endpoint %s (%s): HTTP %ld%s\n", e->id, shown, status, status >= 200 && status < 300 ? " (ok)" : "");
 			rc |= !(status >= 200 && status < 300);
 		}
 	}

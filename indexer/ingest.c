@@ -8,6 +8,7 @@
 #include "log.h"
 #include "clock.h"
 #include "pw_error.h"
+#include "random.h"
 #include "tracker.h"
 
 #include <stdio.h>
@@ -924,7 +925,7 @@ static int run_loop(ingest *g)
 					break;
 				}
 				/* exponential backoff with jitter, capped at 30 s */
-				int64_t jitter = rand() % (backoff / 2 + 1);
+				int64_t jitter = (int64_t)pw_random_below((uint64_t)backoff / 2 + 1);
 				sleep_ms_unless_stopped(g, backoff + jitter);
 				backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
 				continue;

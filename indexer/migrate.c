@@ -59,7 +59,7 @@ int migrate_sync_merchants(pg_sink *pg, const pw_config *cfg)
 			events[i][len - 1] = '\0';
 		}
 		for (size_t j = 0; j < m->n_endpoints; j++, e++)
-			eps[e] = (pg_webhook_endpoint){ m->id, m->endpoints[j].url, events[i] };
+			eps[e] = (pg_webhook_endpoint){ m->id, m->endpoints[j].id, m->endpoints[j].url, events[i] };
 	}
 	r = pg_sink_sync_merchants(pg, ids, cfg->n_merchants, addrs, n_addr, eps, n_ep);
 out_free:

@@ -271,7 +271,7 @@ static const char endpoints_sql[] =
 	" count(d.id) FILTER (WHERE d.status = 'pending'),"
 	" count(d.id) FILTER (WHERE d.status = 'failed'),"
 	" count(d.id) FILTER (WHERE d.status = 'delivered'),"
-	" la.err, to_char(la.attempted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	" la.err, to_char(la.attempted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), coalesce(e.key, '')"
 	" FROM webhook_endpoints e LEFT JOIN webhook_deliveries d ON d.endpoint_id = e.id"
 	" LEFT JOIN LATERAL (SELECT coalesce(a.error, 'HTTP ' || a.http_status) AS err, a.attempted_at"
 	"   FROM webhook_attempts a JOIN webhook_deliveries d2 ON d2.id = a.delivery_id"
@@ -370,6 +370,8 @@ static int status_run(const pw_config *cfg, bool json)
 			webhook_url_host(PQgetvalue(eps, i, 1), host, sizeof(host));
 			cJSON *e = cJSON_CreateObject();
 			cJSON_AddStringToObject(e, "merchant_id", PQgetvalue(eps, i, 0));
+			cJSON_AddStringToObject(e, "id", PQgetvalue(eps, i, 11));
+			cJSON_AddStringToObject(e, "url", PQgetvalue(eps, i, 1)); /* scheme://host:port: Postgres holds no more */
 			cJSON_AddStringToObject(e, "host", host);
 			cJSON_AddBoolToObject(e, "active", PQgetvalue(eps, i, 2)[0] == 't');
 			cJSON_AddBoolToObject(e, "disabled", PQgetvalue(eps, i, 3)[0] == 't');
@@ -418,8 +420,8 @@ static int status_run(const pw_config *cfg, bool json)
 		else if (PQntuples(eps) == 0)
 			printf("  none\n");
 		else
-			printf("  %-16s %-28s %-9s %6s %8s %7s %10s  %s\n", "MERCHANT", "HOST", "STATE", "DUE", "PENDING",
-			       "FAILED", "DELIVERED", "LAST ERROR");
+			printf("  %-16s %-12s %-28s %-9s %6s %8s %7s %10s  %s\n", "MERCHANT", "ENDPOINT", "HOST", "STATE", "DUE",
+			       "PENDING", "FAILED", "DELIVERED", "LAST ERROR");
 		for (int i = 0; eps && i < PQntuples(eps); i++) {
 			char host[256], last[400];
 			webhook_url_host(PQgetvalue(eps, i, 1), host, sizeof(host));
@@ -430,7 +432,7 @@ static int status_run(const pw_config *cfg, bool json)
 				snprintf(last, sizeof(last), "-");
 			else
 				snprintf(last, sizeof(last), "%s (%s)", PQgetvalue(eps, i, 9), PQgetvalue(eps, i, 10));
-			printf("  %-16s %-28s %-9s %6s %8s %7s %10s  %s\n", PQgetvalue(eps, i, 0), host, state,
+			printf("  %-16s %-12s %-28s %-9s %6s %8s %7s %10s  %s\n", PQgetvalue(eps, i, 0), PQgetvalue(eps, i, 11), host, state,
 			       PQgetvalue(eps, i, 5), PQgetvalue(eps, i, 6), PQgetvalue(eps, i, 7), PQgetvalue(eps, i, 8),
 			       last);
 		}

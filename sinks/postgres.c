@@ -13,8 +13,10 @@
 #include "pw_error.h"
 #include "text.h"
 #include "uint256.h"
+#include "webhook.h"
 
 #include <libpq-fe.h>
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -797,6 +799,17 @@ out_free:
 	return r < 0 ? PW_EDB : 0;
 }
 
+/* SHA-256 of text as 64 lowercase hex digits (+ NUL): how migration 006
+ * remembered a legacy endpoint's full URL. */
+static void sha256_hex(const char *text, char out[65])
+{
+	unsigned char md[32];
+	unsigned int len = 0;
+	EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n_merchants,
 			   const pg_merchant_address *addresses, size_t n_addresses,
 			   const pg_webhook_endpoint *endpoints, size_t n_endpoints)
@@ -862,11 +875,27 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 	    exec_ok(s, "UPDATE webhook_endpoints SET active = false", "endpoints") < 0)
 		goto out_rollback;
 	for (size_t i = 0; i < n_endpoints; i++) {
-		const char *params[3] = { endpoints[i].merchant_id, endpoints[i].url, endpoints[i].events };
+		char shown[300], digest[65];
+		webhook_url_display(endpoints[i].url, shown, sizeof(shown));
+		sha256_hex(endpoints[i].url, digest);
+		const char *adopt[3] = { endpoints[i].merchant_id, endpoints[i].key, digest };
 		res = PQexecParams(s->conn,
-				   "INSERT INTO webhook_endpoints (merchant_id, url, events) VALUES ($1, $2, $3::text[])"
-				   " ON CONFLICT (merchant_id, url) DO UPDATE SET events = EXCLUDED.events, active = true",
-				   3, NULL, params, NULL, NULL, 0);
+				   "UPDATE webhook_endpoints SET key = $2, url_sha256 = NULL WHERE merchant_id = $1"
+				   " AND key IS NULL AND url_sha256 = $3 AND NOT EXISTS (SELECT 1 FROM webhook_endpoints k"
+				   " WHERE k.merchant_id = $1 AND k.key = $2)",
+				   3, NULL, adopt, NULL, NULL, 0);
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!ok)
+			fail_result(s, "webhook endpoints", res);
+		PQclear(res);
+		if (!ok)
+			goto out_rollback;
+		const char *params[4] = { endpoints[i].merchant_id, endpoints[i].key, shown, endpoints[i].events };
+		res = PQexecParams(s->conn,
+				   "INSERT INTO webhook_endpoints (merchant_id, key, url, events) VALUES ($1, $2, $3, $4::text[])"
+				   " ON CONFLICT (merchant_id, key) DO UPDATE SET url = EXCLUDED.url, events = EXCLUDED.events,"
+				   " active = true",
+				   4, NULL, params, NULL, NULL, 0);
 		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 		if (!ok)
 			fail_result(s, "webhook endpoints", res);

@@ -25,9 +25,11 @@ typedef struct pg_merchant_address {
 	uint8_t address[PW_ADDR_LEN];
 } pg_merchant_address;
 
-/* One webhook endpoint for pg_sink_sync_merchants. */
+/* One webhook endpoint for pg_sink_sync_merchants. The URL is the full
+ * one from the config: only its scheme://host:port reaches Postgres. */
 typedef struct pg_webhook_endpoint {
 	const char *merchant_id;
+	const char *key;    /* the config's stable endpoint id */
 	const char *url;
 	const char *events; /* Postgres array literal, e.g. "{payment.confirmed,payment.reverted}" */
 } pg_webhook_endpoint;
@@ -88,8 +90,12 @@ int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_
 
 /* pg_sink_sync_merchants: make merchants / merchant_addresses equal to the
  * given ids and addresses, and the active webhook_endpoints equal to the
- * given endpoints (others become inactive; their history stays), in one
- * transaction. 0 or PW_EDB. */
+ * given endpoints, known by (merchant_id, key) (others become inactive;
+ * their history stays; an endpoint whose URL changed keeps its row and
+ * deliveries), in one transaction. A row from before endpoint ids (its
+ * full URL's SHA-256 kept by migration 006) is adopted by the endpoint
+ * with that URL. Postgres gets only scheme://host:port of a URL.
+ * 0 or PW_EDB. */
 int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n_merchants,
 			   const pg_merchant_address *addresses, size_t n_addresses,
 			   const pg_webhook_endpoint *endpoints, size_t n_endpoints);

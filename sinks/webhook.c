@@ -1,22 +1,33 @@
-/* webhook.c: Standard Webhooks signing, the target address policy, and the dispatcher
- * (Postgres queue + libcurl multi). */
+/* webhook.c: Standard Webhooks signing, the target address policy, the
+ * classification of answers, and the dispatcher (Postgres queue + libcurl
+ * multi). Through an explicit proxy, a target's host is resolved here
+ * (getaddrinfo_a, asynchronous: a slow resolver delays only its own
+ * delivery), every address checked, and the proxy asked to CONNECT to the
+ * checked address (CURLOPT_CONNECT_TO): the proxy never resolves a name
+ * itself, so a DNS answer cannot change between check and connection. */
+#define _GNU_SOURCE /* getaddrinfo_a */
 #include "webhook.h"
-#include "log.h"
 #include "clock.h"
+#include "log.h"
 #include "parse.h"
 #include "pg_conn.h"
 #include "pw_error.h"
+#include "random.h"
 #include "text.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <libpq-fe.h>
-#include <openssl/evp.h>
+#include <netdb.h>
+#include <signal.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/params.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -58,26 +69,90 @@ int webhook_sign(const char *secret, const char *msg_id, int64_t timestamp, cons
 	return 0;
 }
 
-/* Loopback, private (RFC 1918, ULA), link-local, CGNAT, multicast,
- * unspecified and reserved addresses: where webhooks must not go. */
+int webhook_sign_all(const char *const *secrets, size_t n, const char *msg_id, int64_t timestamp, const char *body,
+		     size_t body_len, char *out, size_t outlen)
+{
+	size_t o = 0;
+	if (n == 0 || outlen == 0)
+		return PW_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		char sig[128];
+		int r = webhook_sign(secrets[i], msg_id, timestamp, body, body_len, sig, sizeof(sig));
+		if (r < 0)
+			return r;
+		size_t len = strlen(sig);
+		if (o + (i ? 1 : 0) + len + 1 > outlen)
+			return PW_EINVAL;
+		if (i)
+			out[o++] = ' ';
+		memcpy(out + o, sig, len);
+		o += len;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* ---- where webhooks must not go ---- */
+
+static uint32_t be32_at(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* An IPv4 address (host order) that is not a public unicast one. */
+static bool v4_private(uint32_t a)
+{
+	return (a >> 24) == 0 ||		  /* 0/8 "this network" */
+	       (a >> 24) == 10 ||		  /* 10/8 */
+	       (a >> 22) == (100u << 2 | 1) ||	  /* 100.64/10 CGNAT */
+	       (a >> 24) == 127 ||		  /* 127/8 loopback */
+	       (a >> 16) == 0xa9fe ||		  /* 169.254/16 link-local, cloud metadata */
+	       (a >> 20) == 0xac1 ||		  /* 172.16/12 */
+	       (a >> 8) == 0xc00000 ||		  /* 192.0.0/24 IETF protocol assignments */
+	       (a >> 8) == 0xc00002 ||		  /* 192.0.2/24 TEST-NET-1 */
+	       (a >> 16) == 0xc0a8 ||		  /* 192.168/16 */
+	       (a >> 17) == (0xc612u >> 1) ||	  /* 198.18/15 benchmarking */
+	       (a >> 8) == 0xc63364 ||		  /* 198.51.100/24 TEST-NET-2 */
+	       (a >> 8) == 0xcb0071 ||		  /* 203.0.113/24 TEST-NET-3 */
+	       (a >> 28) >= 0xe;		  /* 224/4 multicast, 240/4 reserved, broadcast */
+}
+
+/* An IPv6 address that is not a public unicast one, or embeds an IPv4
+ * address that is not. */
+static bool v6_private(const uint8_t b[16])
+{
+	static const uint8_t zero[16];
+	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	if (memcmp(b, zero, 12) == 0) /* ::, ::1, IPv4-compatible ::a.b.c.d (deprecated) */
+		return true;
+	if (memcmp(b, zero, 10) == 0 && b[10] == 0xff && b[11] == 0xff) /* IPv4-mapped ::ffff:a.b.c.d */
+		return v4_private(be32_at(b + 12));
+	if (memcmp(b, zero, 8) == 0 && b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0) /* IPv4-translated */
+		return v4_private(be32_at(b + 12));
+	if (memcmp(b, nat64, 12) == 0) /* NAT64 well-known prefix 64:ff9b::/96 */
+		return v4_private(be32_at(b + 12));
+	if (memcmp(b, nat64, 4) == 0 && b[4] == 0 && b[5] == 1) /* local-use NAT64 64:ff9b:1::/48: any mapping */
+		return true;
+	if (b[0] == 0x20 && b[1] == 0x02) /* 6to4 2002:a.b.c.d::/48 */
+		return v4_private(be32_at(b + 2));
+	if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) /* Teredo: server, then obfuscated client */
+		return v4_private(be32_at(b + 4)) || v4_private(~be32_at(b + 12));
+	if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) /* 2001:db8::/32 documentation */
+		return true;
+	if (b[0] == 0x01 && memcmp(b + 1, zero, 7) == 0) /* 100::/64 discard */
+		return true;
+	return (b[0] & 0xfe) == 0xfc ||			 /* fc00::/7 unique local */
+	       (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || /* fe80::/10 link-local */
+	       (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) || /* fec0::/10 site-local (deprecated) */
+	       b[0] == 0xff;				 /* ff00::/8 multicast */
+}
+
 static bool address_is_private(const struct sockaddr *sa)
 {
-	if (sa->sa_family == AF_INET) {
-		uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
-		return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 || (a >> 16) == 0xa9fe ||
-		       (a >> 20) == 0xac1 || (a >> 16) == 0xc0a8 || (a >> 22) == (100u << 2 | 1) || (a >> 28) >= 0xe;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-		static const uint8_t zero[16], mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-		if (memcmp(b, mapped, 12) == 0) {
-			struct sockaddr_in v4 = { .sin_family = AF_INET };
-			memcpy(&v4.sin_addr, b + 12, 4);
-			return address_is_private((const struct sockaddr *)&v4);
-		}
-		bool loopback = memcmp(b, zero, 15) == 0 && (b[15] == 1 || b[15] == 0);
-		return loopback || (b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || b[0] == 0xff;
-	}
+	if (sa->sa_family == AF_INET)
+		return v4_private(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+	if (sa->sa_family == AF_INET6)
+		return v6_private(((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr);
 	return true;
 }
 
@@ -85,6 +160,8 @@ bool webhook_address_allowed(const struct sockaddr *sa, bool allow_private)
 {
 	return allow_private || !address_is_private(sa);
 }
+
+/* ---- URLs ---- */
 
 int webhook_check_url(const char *url, char *err, size_t errlen)
 {
@@ -109,25 +186,92 @@ int webhook_check_url(const char *url, char *err, size_t errlen)
 	return r;
 }
 
-void webhook_url_host(const char *url, char *out, size_t outlen)
+/* scheme, host and port of url (curl_free each); false when unparsable */
+static bool url_parts(const char *url, char **ret_scheme, char **ret_host, char **ret_port)
 {
-	const char *h = strstr(url, "://");
-	h = h ? h + 3 : url;
-	size_t n = strcspn(h, "/?#");
-	snprintf(out, outlen, "%.*s", (int)(n < outlen - 1 ? n : outlen - 1), h);
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	bool ok = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		  curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		  curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+		  curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK;
+	curl_url_cleanup(u);
+	if (!ok) {
+		curl_free(scheme);
+		curl_free(host);
+		curl_free(port);
+		return false;
+	}
+	*ret_scheme = scheme;
+	*ret_host = host;
+	*ret_port = port;
+	return true;
 }
 
+static void url_show(const char *url, bool with_scheme, char *out, size_t outlen)
+{
+	char *scheme, *host, *port;
+	if (!url_parts(url, &scheme, &host, &port)) {
+		snprintf(out, outlen, "(invalid URL)");
+		return;
+	}
+	snprintf(out, outlen, "%s%s%s:%s", with_scheme ? scheme : "", with_scheme ? "://" : "", host, port);
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+}
+
+void webhook_url_display(const char *url, char *out, size_t outlen)
+{
+	url_show(url, true, out, outlen);
+}
+
+void webhook_url_host(const char *url, char *out, size_t outlen)
+{
+	url_show(url, false, out, outlen);
+}
+
+/* ---- what an answer means ---- */
+
+webhook_verdict webhook_classify(long status, bool transport_error, int attempt, const uint32_t *schedule,
+				 size_t n_schedule, long retry_after_s, double jitter01, double *ret_delay_s)
+{
+	if (!transport_error && status >= 200 && status < 300)
+		return WEBHOOK_DELIVERED;
+	if (!transport_error && status == 410)
+		return WEBHOOK_GONE;
+	if (attempt < 1 || (size_t)attempt >= n_schedule)
+		return WEBHOOK_FAILED;
+	double secs = schedule[attempt];
+	if (secs > 0) /* jitter, +-10 % */
+		secs *= 0.9 + 0.2 * (jitter01 < 0 ? 0 : jitter01 > 1 ? 1 : jitter01);
+	if (!transport_error && (status == 429 || status == 503) && retry_after_s >= 0)
+		secs = retry_after_s > 86400 ? 86400 : (double)retry_after_s;
+	*ret_delay_s = secs;
+	return WEBHOOK_RETRY;
+}
+
+/* ---- the dispatcher ---- */
+
 typedef struct job {
-	uint64_t delivery_id, endpoint_id;
+	uint64_t delivery_id, endpoint_row;
 	int attempts; /* before this one */
 	char event_id[64];
 	char merchant_id[128];
-	char host[256];
+	char endpoint_id[128];
+	char shown[300]; /* scheme://host:port, for logs */
 	char *payload;
+	const webhook_endpoint *ep;
 	CURL *easy;
 	struct curl_slist *headers;
+	struct curl_slist *connect_to;
 	bool allow_private;
+	bool via_proxy;
 	bool refused; /* a connection to a loopback/private address was refused */
+	bool resolving; /* through a proxy: the target's name is being resolved */
+	struct gaicb gai;
+	struct gaicb *gai_list[1];
+	char gai_host[256], gai_port[8];
 	int64_t start_ms;
 	long retry_after_s; /* -1 when absent */
 	size_t received;
@@ -136,6 +280,7 @@ typedef struct job {
 
 struct webhook_dispatcher {
 	webhook_options opts;
+	const webhook_endpoint **sorted; /* endpoints by (merchant_id, id), for the claim's lookups */
 	PGconn *pg;
 	CURLM *multi;
 	job **jobs;
@@ -175,22 +320,32 @@ static size_t read_header(char *buf, size_t size, size_t nitems, void *userdata)
 	return n;
 }
 
-static const char *find_secret(const webhook_dispatcher *d, const char *merchant_id, const char *url)
+static int cmp_endpoint(const void *a, const void *b)
 {
-	for (size_t i = 0; i < d->opts.n_secrets; i++)
-		if (strcmp(d->opts.secrets[i].merchant_id, merchant_id) == 0 && strcmp(d->opts.secrets[i].url, url) == 0)
-			return d->opts.secrets[i].secret;
-	return NULL;
+	const webhook_endpoint *x = *(const webhook_endpoint *const *)a, *y = *(const webhook_endpoint *const *)b;
+	int r = strcmp(x->merchant_id, y->merchant_id);
+	return r ? r : strcmp(x->id, y->id);
+}
+
+static const webhook_endpoint *find_endpoint(const webhook_dispatcher *d, const char *merchant_id, const char *id)
+{
+	webhook_endpoint key = { .merchant_id = merchant_id, .id = id };
+	const webhook_endpoint *kp = &key;
+	const webhook_endpoint **hit =
+		bsearch(&kp, d->sorted, d->opts.n_endpoints, sizeof(*d->sorted), cmp_endpoint);
+	return hit ? *hit : NULL;
 }
 
 /* libcurl's socket for each address it connects to (after its own,
  * asynchronous resolution): refused for a loopback, private or link-local
  * address unless allowed. The address checked is the one connected to, so
- * a DNS answer cannot change between the check and the connection. */
+ * a DNS answer cannot change between the check and the connection.
+ * Through a proxy, the connection is to the proxy (trusted: configured
+ * explicitly); the target was checked when it was resolved. */
 static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
 	job *j = arg;
-	if (purpose != CURLSOCKTYPE_IPCXN || !webhook_address_allowed(&a->addr, j->allow_private)) {
+	if (purpose != CURLSOCKTYPE_IPCXN || (!j->via_proxy && !webhook_address_allowed(&a->addr, j->allow_private))) {
 		j->refused = true;
 		return CURL_SOCKET_BAD;
 	}
@@ -202,21 +357,26 @@ static void attempt_error(const job *j, CURLcode c, char *out, size_t outlen)
 {
 	if (j->refused && c != CURLE_OK)
 		snprintf(out, outlen, "host %s resolves to a loopback, private or link-local address (set "
-				      "webhooks.allow_private_targets to allow it)", j->host);
+				      "webhooks.allow_private_targets to allow it)", j->shown);
 	else
 		snprintf(out, outlen, "%s", j->error[0] ? j->error : curl_easy_strerror(c));
 }
 
 /* Build the signed request. 0, or a negative code with j->error set. */
-static int prepare_request(job *j, const char *url, const char *secret, bool allow_private, uint32_t timeout_ms)
+static int prepare_request(job *j, const webhook_endpoint *ep, bool allow_private, const char *proxy,
+			   uint32_t timeout_ms)
 {
-	char sig[128], line[256];
-	int r = webhook_check_url(url, j->error, sizeof(j->error));
+	char sig[1400], line[1500];
+	int r = webhook_check_url(ep->url, j->error, sizeof(j->error));
 	if (r < 0)
 		return r;
+	j->ep = ep;
 	j->allow_private = allow_private;
+	j->via_proxy = proxy != NULL;
+	webhook_url_display(ep->url, j->shown, sizeof(j->shown));
 	int64_t ts = (int64_t)time(NULL);
-	if ((r = webhook_sign(secret, j->event_id, ts, j->payload, strlen(j->payload), sig, sizeof(sig))) < 0) {
+	if ((r = webhook_sign_all(ep->secrets, ep->n_secrets, j->event_id, ts, j->payload, strlen(j->payload), sig,
+				  sizeof(sig))) < 0) {
 		snprintf(j->error, sizeof(j->error), "cannot sign: bad secret");
 		return r;
 	}
@@ -232,7 +392,7 @@ static int prepare_request(job *j, const char *url, const char *secret, bool all
 	j->easy = curl_easy_init();
 	if (!j->easy)
 		return PW_ENOMEM;
-	curl_easy_setopt(j->easy, CURLOPT_URL, url);
+	curl_easy_setopt(j->easy, CURLOPT_URL, ep->url);
 	curl_easy_setopt(j->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
 	curl_easy_setopt(j->easy, CURLOPT_OPENSOCKETDATA, j);
 	curl_easy_setopt(j->easy, CURLOPT_HTTPHEADER, j->headers);
@@ -241,6 +401,15 @@ static int prepare_request(job *j, const char *url, const char *secret, bool all
 	curl_easy_setopt(j->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(j->easy, CURLOPT_FOLLOWLOCATION, 0L);
+	/* proxies only by explicit config: "" turns off http_proxy, https_proxy
+	 * and all_proxy from the environment (they would see the proxy, not the
+	 * target, past the address check). A configured proxy is used as a
+	 * tunnel (CONNECT) to the address checked at resolution. */
+	curl_easy_setopt(j->easy, CURLOPT_PROXY, proxy ? proxy : "");
+	if (proxy) {
+		curl_easy_setopt(j->easy, CURLOPT_HTTPPROXYTUNNEL, 1L);
+		curl_easy_setopt(j->easy, CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+	}
 	/* a new connection per attempt: on a reused connection the server
 	 * closed, libcurl would silently send the request again, and one
 	 * recorded attempt would reach the merchant twice */
@@ -256,13 +425,108 @@ static int prepare_request(job *j, const char *url, const char *secret, bool all
 	return 0;
 }
 
+/* Through a proxy: start resolving the target's host (the URL's, as
+ * libcurl sees it). 0 or a negative code with j->error set. */
+static int start_resolving(job *j)
+{
+	char *scheme, *host, *port;
+	if (!url_parts(j->ep->url, &scheme, &host, &port)) {
+		snprintf(j->error, sizeof(j->error), "not a valid URL");
+		return PW_EINVAL;
+	}
+	snprintf(j->gai_host, sizeof(j->gai_host), "%s", host);
+	snprintf(j->gai_port, sizeof(j->gai_port), "%s", port);
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	/* an IPv6 literal comes bracketed from libcurl */
+	char name[256];
+	size_t len = strlen(j->gai_host);
+	if (len > 2 && j->gai_host[0] == '[' && j->gai_host[len - 1] == ']')
+		snprintf(name, sizeof(name), "%.*s", (int)len - 2, j->gai_host + 1);
+	else
+		snprintf(name, sizeof(name), "%s", j->gai_host);
+	static const struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	memset(&j->gai, 0, sizeof(j->gai));
+	j->gai.ar_name = strdup(name);
+	j->gai.ar_service = j->gai_port;
+	j->gai.ar_request = &hints;
+	j->gai_list[0] = &j->gai;
+	struct sigevent none = { .sigev_notify = SIGEV_NONE };
+	if (!j->gai.ar_name || getaddrinfo_a(GAI_NOWAIT, j->gai_list, 1, &none) != 0) {
+		free((char *)j->gai.ar_name);
+		j->gai.ar_name = NULL;
+		snprintf(j->error, sizeof(j->error), "cannot start resolving %s", j->shown);
+		return PW_ENOMEM;
+	}
+	j->resolving = true;
+	return 0;
+}
+
+/* The target resolved: refuse it if any address is refused (a name that
+ * resolves to one private address among public ones is refused whole),
+ * else pin the first address for the proxy's CONNECT. 0, or PW_ECONN with
+ * j->error set. */
+static int pin_target(job *j, int gai_status)
+{
+	struct addrinfo *res = j->gai.ar_result;
+	int r = 0;
+	if (gai_status != 0 || !res) {
+		snprintf(j->error, sizeof(j->error), "cannot resolve host %s: %s", j->shown,
+			 gai_status ? gai_strerror(gai_status) : "no address");
+		r = PW_ECONN;
+	}
+	for (struct addrinfo *a = res; r == 0 && a; a = a->ai_next)
+		if (!webhook_address_allowed(a->ai_addr, j->allow_private)) {
+			j->refused = true;
+			snprintf(j->error, sizeof(j->error),
+				 "host %s resolves to a loopback, private or link-local address (set "
+				 "webhooks.allow_private_targets to allow it)", j->shown);
+			r = PW_ECONN;
+		}
+	if (r == 0) {
+		char ip[INET6_ADDRSTRLEN], line[600];
+		const void *addr = res->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+							      : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+		inet_ntop(res->ai_family, addr, ip, sizeof(ip));
+		snprintf(line, sizeof(line), res->ai_family == AF_INET6 ? "%s:%s:[%s]:%s" : "%s:%s:%s:%s", j->gai_host,
+			 j->gai_port, ip, j->gai_port);
+		j->connect_to = curl_slist_append(NULL, line);
+		curl_easy_setopt(j->easy, CURLOPT_CONNECT_TO, j->connect_to);
+	}
+	freeaddrinfo(res);
+	j->gai.ar_result = NULL;
+	free((char *)j->gai.ar_name);
+	j->gai.ar_name = NULL;
+	j->resolving = false;
+	return r;
+}
+
+/* Wait for a resolution in flight to end (it writes into j). */
+static void stop_resolving(job *j)
+{
+	if (!j->resolving)
+		return;
+	if (gai_cancel(&j->gai) != EAI_CANCELED) {
+		const struct gaicb *list[1] = { &j->gai };
+		while (gai_error(&j->gai) == EAI_INPROGRESS)
+			gai_suspend(list, 1, NULL);
+	}
+	if (j->gai.ar_result)
+		freeaddrinfo(j->gai.ar_result);
+	free((char *)j->gai.ar_name);
+	j->resolving = false;
+}
+
 static void job_free(job *j)
 {
 	if (!j)
 		return;
+	stop_resolving(j);
 	if (j->easy)
 		curl_easy_cleanup(j->easy);
 	curl_slist_free_all(j->headers);
+	curl_slist_free_all(j->connect_to);
 	free(j->payload);
 	free(j);
 }
@@ -275,12 +539,17 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 	d->opts = *opts;
 	d->multi = curl_multi_init();
 	d->jobs = calloc(opts->max_in_flight ? opts->max_in_flight : 1, sizeof(job *));
-	if (!d->multi || !d->jobs) {
+	d->sorted = calloc(opts->n_endpoints + 1, sizeof(*d->sorted));
+	if (!d->multi || !d->jobs || !d->sorted) {
 		curl_multi_cleanup(d->multi);
 		free(d->jobs);
+		free(d->sorted);
 		free(d);
 		return PW_ENOMEM;
 	}
+	for (size_t i = 0; i < opts->n_endpoints; i++)
+		d->sorted[i] = &opts->endpoints[i];
+	qsort(d->sorted, opts->n_endpoints, sizeof(*d->sorted), cmp_endpoint);
 	*ret = d;
 	return 0;
 }
@@ -295,6 +564,7 @@ void webhook_dispatcher_destroy(webhook_dispatcher *d)
 	PQfinish(d->pg);
 	curl_multi_cleanup(d->multi);
 	free(d->jobs);
+	free(d->sorted);
 	free(d);
 }
 
@@ -332,11 +602,11 @@ static const char claim_sql[] =
 	"  LIMIT greatest(0, $1::int - (SELECT count(*) FROM webhook_deliveries l WHERE l.endpoint_id = e.id"
 	"   AND l.status = 'pending' AND l.locked_until >= now()))"
 	"  FOR UPDATE OF d SKIP LOCKED) x"
-	" WHERE e.active AND e.disabled_at IS NULL ORDER BY x.next_attempt_at LIMIT $2::int)"
+	" WHERE e.active AND e.disabled_at IS NULL AND e.key IS NOT NULL ORDER BY x.next_attempt_at LIMIT $2::int)"
 	" UPDATE webhook_deliveries d SET locked_until = now() + make_interval(secs => $3::int)"
 	" FROM c, webhook_endpoints e, webhook_events ev"
 	" WHERE d.id = c.id AND e.id = d.endpoint_id AND ev.id = d.event_id"
-	" RETURNING d.id, d.attempts, e.id, e.merchant_id, e.url, ev.id, ev.payload";
+	" RETURNING d.id, d.attempts, e.id, e.merchant_id, e.key, ev.id, ev.payload";
 
 static void release_lease(webhook_dispatcher *d, uint64_t delivery_id)
 {
@@ -349,6 +619,25 @@ static void release_lease(webhook_dispatcher *d, uint64_t delivery_id)
 
 static void finish_failed_start(webhook_dispatcher *d, job *j);
 
+/* Start a prepared job: straight into libcurl, or (through a proxy)
+ * after its target is resolved and checked. false when it could not start
+ * (recorded as a failed attempt and freed). */
+static bool start_job(webhook_dispatcher *d, job *j)
+{
+	j->start_ms = pw_mono_ms();
+	int r = prepare_request(j, j->ep, d->opts.allow_private_targets, d->opts.proxy, d->opts.timeout_ms);
+	if (r == 0 && d->opts.proxy)
+		r = start_resolving(j);
+	else if (r == 0 && curl_multi_add_handle(d->multi, j->easy) != CURLM_OK)
+		r = PW_ENOMEM;
+	if (r < 0) {
+		finish_failed_start(d, j); /* recorded as a failed attempt, rescheduled like any other */
+		return false;
+	}
+	d->jobs[d->n_jobs++] = j;
+	return true;
+}
+
 /* Claim due deliveries and start them. */
 static void claim(webhook_dispatcher *d)
 {
@@ -358,7 +647,8 @@ static void claim(webhook_dispatcher *d)
 	char per[16], lim[16], lease[16];
 	snprintf(per, sizeof(per), "%u", d->opts.max_per_endpoint);
 	snprintf(lim, sizeof(lim), "%zu", room);
-	snprintf(lease, sizeof(lease), "%u", d->opts.timeout_ms / 1000 + 2); /* outlives the request */
+	/* outlives the request, and a target's resolution before it */
+	snprintf(lease, sizeof(lease), "%u", 2 * (d->opts.timeout_ms / 1000) + 2);
 	const char *params[3] = { per, lim, lease };
 	PGresult *res;
 	if (!exec_params(d, claim_sql, 3, params, &res))
@@ -370,34 +660,26 @@ static void claim(webhook_dispatcher *d)
 		uint64_t attempts = 0;
 		if (parse_u64(PQgetvalue(res, i, 0), UINT64_MAX, &j->delivery_id) < 0 ||
 		    parse_u64(PQgetvalue(res, i, 1), INT32_MAX, &attempts) < 0 ||
-		    parse_u64(PQgetvalue(res, i, 2), UINT64_MAX, &j->endpoint_id) < 0) {
+		    parse_u64(PQgetvalue(res, i, 2), UINT64_MAX, &j->endpoint_row) < 0) {
 			log_error(PW_EDB, "%s: a claimed delivery has unreadable ids; its lease expires", d->opts.name);
 			job_free(j);
 			continue;
 		}
 		j->attempts = (int)attempts;
 		snprintf(j->merchant_id, sizeof(j->merchant_id), "%s", PQgetvalue(res, i, 3));
-		const char *url = PQgetvalue(res, i, 4);
-		webhook_url_host(url, j->host, sizeof(j->host));
+		snprintf(j->endpoint_id, sizeof(j->endpoint_id), "%s", PQgetvalue(res, i, 4));
 		snprintf(j->event_id, sizeof(j->event_id), "%s", PQgetvalue(res, i, 5));
 		j->payload = strdup(PQgetvalue(res, i, 6));
 		j->retry_after_s = -1;
-		const char *secret = find_secret(d, j->merchant_id, url);
-		if (!secret || !j->payload) {
-			log_error(PW_ECONFIG, "%s: no secret for merchant %s endpoint %s in this config; leaving it",
-				  d->opts.name, j->merchant_id, j->host);
+		j->ep = PQgetisnull(res, i, 4) ? NULL : find_endpoint(d, j->merchant_id, j->endpoint_id);
+		if (!j->ep || !j->payload) {
+			log_error(PW_ECONFIG, "%s: no endpoint \"%s\" of merchant %s in this config; leaving its delivery",
+				  d->opts.name, j->endpoint_id, j->merchant_id);
 			release_lease(d, j->delivery_id);
 			job_free(j);
 			continue;
 		}
-		j->start_ms = pw_mono_ms();
-		int r = prepare_request(j, url, secret, d->opts.allow_private_targets, d->opts.timeout_ms);
-		if (r < 0 || curl_multi_add_handle(d->multi, j->easy) != CURLM_OK) {
-			/* recorded as a failed attempt, rescheduled like any other */
-			finish_failed_start(d, j);
-			continue;
-		}
-		d->jobs[d->n_jobs++] = j;
+		start_job(d, j);
 	}
 	PQclear(res);
 }
@@ -407,51 +689,50 @@ static void finish(webhook_dispatcher *d, job *j, long status, const char *error
 {
 	char id[24], ep[24], st[16], lat[16], delay[32];
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)j->delivery_id);
-	snprintf(ep, sizeof(ep), "%llu", (unsigned long long)j->endpoint_id);
+	snprintf(ep, sizeof(ep), "%llu", (unsigned long long)j->endpoint_row);
 	snprintf(st, sizeof(st), "%ld", status);
 	snprintf(lat, sizeof(lat), "%lld", (long long)(pw_mono_ms() - j->start_ms));
 	int attempt = j->attempts + 1;
-	bool ok = status >= 200 && status < 300 && !error;
+	double secs = 0;
+	webhook_verdict v = webhook_classify(status, error && !status, attempt, d->opts.retry_schedule_s,
+					     d->opts.n_retry_schedule, j->retry_after_s, pw_random_unit(), &secs);
+	if (v == WEBHOOK_DELIVERED && error)
+		v = WEBHOOK_RETRY; /* a 2xx status with a transport error after it: not delivered */
 	if (!d->pg)
 		return;
 	exec_params(d, "BEGIN", 0, NULL, NULL);
-	const char *ap[4] = { id, status ? st : NULL, lat, ok ? NULL : error };
+	const char *ap[4] = { id, status ? st : NULL, lat, v == WEBHOOK_DELIVERED ? NULL : error };
 	exec_params(d, "INSERT INTO webhook_attempts (delivery_id, http_status, latency_ms, error) VALUES ($1, $2, $3, $4)", 4,
 		    ap, NULL);
-	if (ok) {
+	if (v == WEBHOOK_DELIVERED) {
 		const char *p[2] = { id, st };
 		exec_params(d, "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = now(),"
 			       " locked_until = NULL, last_status = $2, last_error = NULL WHERE id = $1", 2, p, NULL);
-		log_emit(LOG_LEVEL_INFO, NULL, -1, "%s: %s delivered to %s (merchant %s, attempt %d, HTTP %ld, %s ms)",
-			 d->opts.name, j->event_id, j->host, j->merchant_id, attempt, status, lat);
-	} else if (status == 410) {
+		log_emit(LOG_LEVEL_INFO, NULL, -1, "%s: %s delivered to %s/%s at %s (attempt %d, HTTP %ld, %s ms)",
+			 d->opts.name, j->event_id, j->merchant_id, j->endpoint_id, j->shown, attempt, status, lat);
+	} else if (v == WEBHOOK_GONE) {
 		const char *p1[1] = { ep };
 		exec_params(d, "UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = '410 Gone' WHERE id = $1", 1,
 			    p1, NULL);
 		const char *p2[2] = { id, error };
 		exec_params(d, "UPDATE webhook_deliveries SET status = 'failed', attempts = attempts + 1, locked_until = NULL,"
 			       " last_status = 410, last_error = $2 WHERE id = $1", 2, p2, NULL);
-		log_emit(LOG_LEVEL_ERROR, NULL, -1, "%s: endpoint %s of merchant %s answered 410 Gone: disabled", d->opts.name,
-			 j->host, j->merchant_id);
-	} else if ((size_t)attempt >= d->opts.n_retry_schedule) {
+		log_emit(LOG_LEVEL_ERROR, NULL, -1, "%s: endpoint %s/%s at %s answered 410 Gone: disabled", d->opts.name,
+			 j->merchant_id, j->endpoint_id, j->shown);
+	} else if (v == WEBHOOK_FAILED) {
 		const char *p[3] = { id, status ? st : NULL, error };
 		exec_params(d, "UPDATE webhook_deliveries SET status = 'failed', attempts = attempts + 1, locked_until = NULL,"
 			       " last_status = $2, last_error = $3 WHERE id = $1", 3, p, NULL);
-		log_emit(LOG_LEVEL_ERROR, NULL, -1, "%s: %s to %s (merchant %s) failed for good after %d attempts: %s",
-			 d->opts.name, j->event_id, j->host, j->merchant_id, attempt, error);
+		log_emit(LOG_LEVEL_ERROR, NULL, -1, "%s: %s to %s/%s at %s failed for good after %d attempts: %s",
+			 d->opts.name, j->event_id, j->merchant_id, j->endpoint_id, j->shown, attempt, error);
 	} else {
-		double secs = d->opts.retry_schedule_s[attempt];
-		if (secs > 0) /* jitter, +-10 % */
-			secs *= 0.9 + 0.2 * ((double)rand() / RAND_MAX);
-		if ((status == 429 || status == 503) && j->retry_after_s >= 0)
-			secs = j->retry_after_s > 86400 ? 86400 : (double)j->retry_after_s;
 		snprintf(delay, sizeof(delay), "%.3f", secs);
 		const char *p[4] = { id, status ? st : NULL, error, delay };
 		exec_params(d, "UPDATE webhook_deliveries SET attempts = attempts + 1, locked_until = NULL, last_status = $2,"
 			       " last_error = $3, next_attempt_at = now() + make_interval(secs => $4::double precision)"
 			       " WHERE id = $1", 4, p, NULL);
-		log_warn("%s: %s to %s (merchant %s) attempt %d failed: %s; next attempt in %.1f s", d->opts.name,
-			 j->event_id, j->host, j->merchant_id, attempt, error, secs);
+		log_warn("%s: %s to %s/%s at %s attempt %d failed: %s; next attempt in %.1f s", d->opts.name, j->event_id,
+			 j->merchant_id, j->endpoint_id, j->shown, attempt, error, secs);
 	}
 	exec_params(d, "COMMIT", 0, NULL, NULL);
 }
@@ -460,6 +741,44 @@ static void finish_failed_start(webhook_dispatcher *d, job *j)
 {
 	finish(d, j, 0, j->error[0] ? j->error : "cannot start the request");
 	job_free(j);
+}
+
+static void drop_job(webhook_dispatcher *d, job *j)
+{
+	for (size_t i = 0; i < d->n_jobs; i++)
+		if (d->jobs[i] == j) {
+			d->jobs[i] = d->jobs[--d->n_jobs];
+			break;
+		}
+	job_free(j);
+}
+
+/* Through a proxy: jobs whose target resolved are checked, pinned and
+ * started (or fail their attempt). */
+static void collect_resolved(webhook_dispatcher *d)
+{
+	for (size_t i = 0; i < d->n_jobs;) {
+		job *j = d->jobs[i];
+		int status = j->resolving ? gai_error(&j->gai) : 0;
+		if (!j->resolving || status == EAI_INPROGRESS) {
+			i++;
+			continue;
+		}
+		if (pin_target(j, status) < 0 || curl_multi_add_handle(d->multi, j->easy) != CURLM_OK) {
+			finish(d, j, 0, j->error[0] ? j->error : "cannot start the request");
+			drop_job(d, j);
+			continue; /* the slot now holds another job */
+		}
+		i++;
+	}
+}
+
+static bool any_resolving(const webhook_dispatcher *d)
+{
+	for (size_t i = 0; i < d->n_jobs; i++)
+		if (d->jobs[i]->resolving)
+			return true;
+	return false;
 }
 
 static void collect_done(webhook_dispatcher *d)
@@ -473,7 +792,7 @@ static void collect_done(webhook_dispatcher *d)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
 		long status = 0;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-		char why[CURL_ERROR_SIZE + 64];
+		char why[CURL_ERROR_SIZE + 300];
 		const char *error = NULL;
 		if (msg->data.result != CURLE_OK && !(msg->data.result == CURLE_WRITE_ERROR && status)) {
 			attempt_error(j, msg->data.result, why, sizeof(why));
@@ -485,12 +804,7 @@ static void collect_done(webhook_dispatcher *d)
 		}
 		curl_multi_remove_handle(d->multi, msg->easy_handle);
 		finish(d, j, status, error);
-		for (size_t i = 0; i < d->n_jobs; i++)
-			if (d->jobs[i] == j) {
-				d->jobs[i] = d->jobs[--d->n_jobs];
-				break;
-			}
-		job_free(j);
+		drop_job(d, j);
 	}
 }
 
@@ -499,7 +813,8 @@ static void collect_done(webhook_dispatcher *d)
 static void release_all(webhook_dispatcher *d)
 {
 	for (size_t i = 0; i < d->n_jobs; i++) {
-		curl_multi_remove_handle(d->multi, d->jobs[i]->easy);
+		if (!d->jobs[i]->resolving)
+			curl_multi_remove_handle(d->multi, d->jobs[i]->easy);
 		release_lease(d, d->jobs[i]->delivery_id);
 		job_free(d->jobs[i]);
 	}
@@ -531,10 +846,13 @@ int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 		backoff_ms = 500;
 		claim(d);
 		int running = 0;
+		collect_resolved(d);
 		curl_multi_perform(d->multi, &running);
 		collect_done(d);
 		struct curl_waitfd pgfd = { .fd = PQsocket(d->pg), .events = CURL_WAIT_POLLIN };
-		curl_multi_poll(d->multi, &pgfd, pgfd.fd >= 0 ? 1 : 0, d->n_jobs ? 50 : 500, NULL);
+		int wait_ms = any_resolving(d) ? 10 : d->n_jobs ? 50 : 500;
+		curl_multi_poll(d->multi, &pgfd, pgfd.fd >= 0 ? 1 : 0, wait_ms, NULL);
+		collect_resolved(d);
 		curl_multi_perform(d->multi, &running);
 		collect_done(d);
 		if (!PQconsumeInput(d->pg) || PQstatus(d->pg) != CONNECTION_OK) {
@@ -552,17 +870,30 @@ int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 	return 0;
 }
 
-int webhook_send_once(const char *url, const char *secret, const char *msg_id, const char *body, bool allow_private,
-		      uint32_t timeout_ms, long *ret_status, char *err, size_t errlen)
+int webhook_send_once(const webhook_endpoint *ep, const char *msg_id, const char *body, bool allow_private,
+		      const char *proxy, uint32_t timeout_ms, long *ret_status, char *err, size_t errlen)
 {
 	job *j = calloc(1, sizeof(*j));
 	if (!j)
 		return PW_ENOMEM;
 	snprintf(j->event_id, sizeof(j->event_id), "%s", msg_id);
-	webhook_url_host(url, j->host, sizeof(j->host));
+	webhook_url_display(ep->url, j->shown, sizeof(j->shown));
 	j->payload = strdup(body);
 	j->retry_after_s = -1;
-	int r = j->payload ? prepare_request(j, url, secret, allow_private, timeout_ms) : PW_ENOMEM;
+	int r = j->payload ? prepare_request(j, ep, allow_private, proxy, timeout_ms) : PW_ENOMEM;
+	if (r == 0 && proxy) { /* resolve and check the target here, as the dispatcher does */
+		r = start_resolving(j);
+		if (r == 0) {
+			const struct gaicb *list[1] = { &j->gai };
+			while (gai_error(&j->gai) == EAI_INPROGRESS)
+				gai_suspend(list, 1, NULL);
+			r = pin_target(j, gai_error(&j->gai));
+		}
+		if (r < 0)
+			snprintf(err, errlen, "%s", j->error);
+	} else if (r < 0) {
+		snprintf(err, errlen, "%s", j->error);
+	}
 	if (r == 0) {
 		CURLcode c = curl_easy_perform(j->easy);
 		long status = 0;
@@ -572,9 +903,7 @@ int webhook_send_once(const char *url, const char *secret, const char *msg_id, c
 			attempt_error(j, c, err, errlen);
 			r = PW_ECONN;
 		}
-	} else {
-		snprintf(err, errlen, "%s", j->error);
 	}
 	job_free(j);
-	return r;
+	return r < 0 && r != PW_ECONN && r != PW_EINVAL ? PW_ECONN : r;
 }

@@ -1,10 +1,12 @@
 /* webhook.h: merchant webhook delivery (Standard Webhooks). Signing, the
- * target check that keeps webhooks off private networks, and the
- * dispatcher: it claims due deliveries from Postgres with FOR UPDATE SKIP
- * LOCKED and a lease (any number of dispatchers share the queue), sends
- * them with libcurl's multi interface (many in flight; a slow endpoint
- * holds only its own slots), records every attempt and reschedules
- * failures. Knows nothing of RocksDB or the indexer.
+ * target check that keeps webhooks off private networks, how an answer is
+ * classified, and the dispatcher: it claims due deliveries from Postgres
+ * with FOR UPDATE SKIP LOCKED and a lease (any number of dispatchers share
+ * the queue), sends them with libcurl's multi interface (many in flight; a
+ * slow endpoint holds only its own slots), records every attempt and
+ * reschedules failures. Knows nothing of RocksDB or the indexer.
+ * Endpoints are known to Postgres by (merchant id, endpoint id); their
+ * URLs and secrets stay in the config / environment.
  * Thread safety: a dispatcher belongs to one thread; webhook_dispatcher_wake
  * may be called from any thread. */
 #ifndef PW_WEBHOOK_H
@@ -23,43 +25,83 @@
 int webhook_sign(const char *secret, const char *msg_id, int64_t timestamp, const char *body, size_t body_len,
 		 char *out, size_t outlen);
 
+/* webhook_sign_all: the header value for several secrets (key rotation):
+ * one "v1,<signature>" per secret, space-separated, in the order given
+ * (Standard Webhooks: a receiver accepts the message if any signature
+ * verifies). 0, or PW_EINVAL (a bad secret, n 0, or out too small). */
+int webhook_sign_all(const char *const *secrets, size_t n, const char *msg_id, int64_t timestamp, const char *body,
+		     size_t body_len, char *out, size_t outlen);
+
 /* webhook_check_url: url is an http or https URL libcurl can parse.
- * 0, or PW_EINVAL with the reason in err (errlen bytes). No DNS: the
- * address is checked when libcurl connects (webhook_address_allowed). */
+ * 0, or PW_EINVAL with the reason in err (errlen bytes; it never quotes
+ * the URL). No DNS: the address is checked when libcurl connects. */
 int webhook_check_url(const char *url, char *err, size_t errlen);
 
 /* webhook_address_allowed: may a webhook connect to sa (IPv4 or IPv6)?
- * Loopback, private (RFC 1918, ULA), link-local, CGNAT, multicast,
- * unspecified and reserved addresses only when allow_private. The
- * dispatcher applies it to every address libcurl connects to (its
- * CURLOPT_OPENSOCKETFUNCTION), after libcurl's own asynchronous DNS, so a
- * slow resolver delays only its own delivery and a DNS answer cannot
- * change between the check and the connection. */
+ * Refused unless allow_private: IPv4 0/8, 10/8, 100.64/10 (CGNAT),
+ * 127/8, 169.254/16, 172.16/12, 192.0.0/24, the TEST-NETs (192.0.2/24,
+ * 198.51.100/24, 203.0.113/24), 198.18/15, 192.168/16, 224/4 and 240/4;
+ * IPv6 ::, ::1, fc00::/7, fe80::/10, fec0::/10, ff00::/8, 2001:db8::/32,
+ * 100::/64, the IPv4-compatible ::/96 and local-use NAT64 64:ff9b:1::/48;
+ * and IPv4-mapped, IPv4-translated, NAT64 (64:ff9b::/96), 6to4
+ * (2002::/16) and Teredo (2001::/32, server and client) forms of a refused
+ * IPv4 address. The dispatcher applies it to every address libcurl
+ * connects to (CURLOPT_OPENSOCKETFUNCTION), after libcurl's own
+ * asynchronous DNS, so a DNS answer cannot change between the check and
+ * the connection; through a proxy, to the target's addresses, resolved
+ * by paywatch and pinned for the proxy's CONNECT. */
 bool webhook_address_allowed(const struct sockaddr *sa, bool allow_private);
 
-/* webhook_url_host: the host[:port] part of url into out (outlen bytes),
- * for logs and operator output: paths and queries may carry tokens. */
+/* webhook_url_display: "scheme://host:port" of url (the port always
+ * written) into out (outlen bytes): what logs, operator output and
+ * Postgres show of an endpoint. User info, path, query and fragment may
+ * carry credentials and are never shown. "(invalid URL)" when libcurl
+ * cannot parse it. */
+void webhook_url_display(const char *url, char *out, size_t outlen);
+
+/* webhook_url_host: "host:port" of url (as webhook_url_display, without
+ * the scheme). */
 void webhook_url_host(const char *url, char *out, size_t outlen);
 
-/* One endpoint's secret, by (merchant id, url): secrets stay in the
- * config / environment, never in Postgres. */
-typedef struct webhook_secret {
+/* What a delivery attempt's outcome means (webhook_classify). */
+typedef enum webhook_verdict {
+	WEBHOOK_DELIVERED, /* a 2xx answer */
+	WEBHOOK_RETRY,     /* try again after delay_s */
+	WEBHOOK_FAILED,    /* the last attempt of the schedule failed: failed for good */
+	WEBHOOK_GONE,      /* 410 Gone: the endpoint is disabled */
+} webhook_verdict;
+
+/* webhook_classify: the verdict for attempt number `attempt` (1-based)
+ * that ended with HTTP status (0: no answer, transport_error: a timeout, a
+ * refused connection, a TLS error), on the retry schedule (delays before
+ * attempts 1..n, seconds): 2xx delivered; 410 gone; anything else retried
+ * after schedule[attempt] seconds +-10 % (jitter01 in [0, 1] picks where),
+ * or Retry-After (retry_after_s >= 0, capped at a day) on 429 and 503,
+ * until the schedule ends: failed. *ret_delay_s for WEBHOOK_RETRY. */
+webhook_verdict webhook_classify(long status, bool transport_error, int attempt, const uint32_t *schedule,
+				 size_t n_schedule, long retry_after_s, double jitter01, double *ret_delay_s);
+
+/* One webhook endpoint, as the config has it (strings borrowed). */
+typedef struct webhook_endpoint {
 	const char *merchant_id;
+	const char *id; /* stable endpoint id: Postgres knows the endpoint by (merchant_id, id) */
 	const char *url;
-	const char *secret;
-} webhook_secret;
+	const char *const *secrets; /* signing secrets, newest first */
+	size_t n_secrets;
+} webhook_endpoint;
 
 typedef struct webhook_options {
 	const char *dsn;
-	const webhook_secret *secrets;
-	size_t n_secrets;
+	const webhook_endpoint *endpoints;
+	size_t n_endpoints;
 	const uint32_t *retry_schedule_s; /* delay before attempt k+1 after attempt k failed; [0] = first */
 	size_t n_retry_schedule;
 	uint32_t timeout_ms;
 	uint32_t max_in_flight;
 	uint32_t max_per_endpoint;
 	bool allow_private_targets;
-	const char *name; /* for logs: "dispatcher" */
+	const char *proxy; /* an explicit HTTP proxy URL, or NULL: none (http_proxy and friends are ignored) */
+	const char *name;  /* for logs: "dispatcher" */
 } webhook_options;
 
 typedef struct webhook_dispatcher webhook_dispatcher;
@@ -75,11 +117,11 @@ int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop);
 /* webhook_dispatcher_wake: make a waiting dispatcher look at the queue now. */
 void webhook_dispatcher_wake(webhook_dispatcher *d);
 
-/* webhook_send_once: POST body to url signed as msg_id with secret,
- * synchronously (for `paywatch webhooks test`). *ret_status gets the HTTP
- * status (0 when none); err gets the transport error. 0 when a response
- * came, PW_ECONN / PW_EINVAL otherwise. */
-int webhook_send_once(const char *url, const char *secret, const char *msg_id, const char *body, bool allow_private,
-		      uint32_t timeout_ms, long *ret_status, char *err, size_t errlen);
+/* webhook_send_once: POST body to ep signed as msg_id, synchronously (for
+ * `paywatch webhooks test`), through proxy when not NULL. *ret_status gets
+ * the HTTP status (0 when none); err gets the transport error. 0 when a
+ * response came, PW_ECONN / PW_EINVAL otherwise. */
+int webhook_send_once(const webhook_endpoint *ep, const char *msg_id, const char *body, bool allow_private,
+		      const char *proxy, uint32_t timeout_ms, long *ret_status, char *err, size_t errlen);
 
 #endif

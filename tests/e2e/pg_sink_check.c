@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 	const char *ids[] = { "acme" };
 	pg_merchant_address addr = { .merchant_id = "acme", .chain = "local" };
 	addr.address[19] = 0x01;
-	pg_webhook_endpoint ep = { .merchant_id = "acme", .url = "https://hooks.example/acme",
+	pg_webhook_endpoint ep = { .merchant_id = "acme", .key = "default", .url = "https://hooks.example/acme",
 				   .events = "{payment.confirmed,payment.reverted}" };
 	ASSERT_EQ_INT(0, pg_sink_sync_merchants(s, ids, 1, &addr, 1, &ep, 1));
 

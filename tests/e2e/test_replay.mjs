@@ -194,7 +194,7 @@ async function main() {
   // ---- 4. a merchant address added after its payments were mined
   const hooliWant = await chainPayments([hooli]);
   rig.check(hooliWant.length >= 6, `hooli was paid ${hooliWant.length} times before being configured`);
-  cfgObj.merchants = [...merchants, { id: 'hooli', addresses: { local: [hooli] }, webhook: { url: `http://127.0.0.1:${deadPort}/hooli`, secret: 'whsec_dGhpcyBpcyBpbml0ZWNoJ3Mga2V5IQ==' } }];
+  cfgObj.merchants = [...merchants, { id: 'hooli', addresses: { local: [hooli] }, webhook: { url: `http://127.0.0.1:${deadPort}/hooli`, secret: 'whsec_dGhpcyBpcyBpbml0ZWNoJ3Mga2V5ISEh' } }];
   rig.writeConfig(work, cfgObj);
   const eventsBeforeHooli = (await db.query(`SELECT count(*)::int AS n FROM webhook_events`)).rows[0].n;
   const h = runJson(['replay', '-c', cfg, '--chain', 'local', '--from', '0', '--to', String(confirmedHeight), '--merchant', 'hooli', '--no-webhooks']);

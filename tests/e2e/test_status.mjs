@@ -118,7 +118,7 @@ async function main() {
   rig.check(/500/.test(e.last_error || '') && typeof e.last_error_at === 'string', `last error (${e.last_error} at ${e.last_error_at})`);
   const text = rig.runPaywatchSync(bin, ['status', '-c', cfg]);
   rig.check(text.status === 0 && /checkpoint +\d+/.test(text.stdout) && /webhook endpoints/.test(text.stdout) &&
-    /acme +127\.0\.0\.1/.test(text.stdout), `text output: ${text.stdout.slice(0, 600)}`);
+    /acme +default +127\.0\.0\.1/.test(text.stdout), `text output: ${text.stdout.slice(0, 600)}`);
 
   // ---- 3. a reorg of depth 2
   // replacement transactions in both blocks, so neither is re-mined identically

@@ -24,7 +24,7 @@ const SECRET_B = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
 const acme = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
 const globex = '0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc';
 const initech = '0x90f79bf6eb2c4f870365e785982e1f101e93b906';
-const SECRET_C = 'whsec_dGhpcyBpcyBpbml0ZWNoJ3Mga2V5IQ==';
+const SECRET_C = 'whsec_dGhpcyBpcyBpbml0ZWNoJ3Mga2V5ISEh';
 
 async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-hooks-'));

@@ -75,13 +75,13 @@ int main(void)
 	ASSERT_EQ_INT(0x70, cfg->merchants[0].addresses[0].address[0]);
 	char *dump = config_dump_masked(cfg);
 	CHECK(dump && strstr(dump, "hunter2secret") == NULL);
-	CHECK(dump && strstr(dump, "postgresql://paywatch:****@127.0.0.1:5432/paywatch") != NULL);
+	CHECK(dump && strstr(dump, "user=paywatch password=**** dbname=paywatch host=127.0.0.1 port=5432") != NULL);
 	free(dump);
 	config_destroy(cfg);
 
 	/* several chains, several merchants, a merchant on several chains */
 	const char multi[] =
-		"{\"postgres\":{\"dsn\":\"x\"},\"chains\":["
+		"{\"postgres\":{\"dsn\":\"host=x\"},\"chains\":["
 		"{\"name\":\"eth\",\"kind\":\"evm\",\"chain_id\":1,\"ws_urls\":[\"wss://a.example/k1\",\"wss://b.example\"],"
 		"\"tokens\":[{\"symbol\":\"USDC\",\"address\":\"0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48\",\"decimals\":6}]},"
 		"{\"name\":\"base\",\"kind\":\"evm\",\"chain_id\":8453,\"ws_url\":\"ws://127.0.0.1:1\",\"confirmations\":100,"
@@ -90,6 +90,7 @@ int main(void)
 		"\"base\":[\"0x70997970c51812dc3a010c7d01b50e0d17dc79c8\"]}},"
 		"{\"id\":\"b\",\"addresses\":{\"base\":[\"0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC\"]},"
 		"\"webhook\":{\"url\":\"https://b.example/hook\",\"secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}}]}";
+	cfg = NULL;
 	ASSERT_EQ_INT(0, config_parse(multi, strlen(multi), &cfg, err, sizeof(err)));
 	if (cfg) {
 		ASSERT_EQ_INT(2, cfg->n_chains);
@@ -115,7 +116,7 @@ int main(void)
 	expect_variant_error("${PAYWATCH_PG_DSN}", "${PAYWATCH_UNSET_VAR}", "postgres.dsn: environment variable PAYWATCH_UNSET_VAR is not set");
 	expect_variant_error("${PAYWATCH_PG_DSN}", "${PAYWATCH_PG_DSN", "postgres.dsn: unterminated ${");
 	expect_variant_error("\"dsn\": \"${PAYWATCH_PG_DSN}\"", "\"dsn\": 5", "postgres.dsn: must be a string");
-	expect_error("{\"postgres\":{\"dsn\":\"x\"},\"chains\":[],\"merchants\":[]}", "chains: must be a non-empty array");
+	expect_error("{\"postgres\":{\"dsn\":\"host=x\"},\"chains\":[],\"merchants\":[]}", "chains: must be a non-empty array");
 	expect_variant_error("\"name\": \"local\"", "\"name\": \"Local Chain\"", "chains[0].name: must be 1..63 characters");
 	expect_variant_error("\"kind\": \"evm\"", "\"kind\": \"bitcoin\"", "chains[0].kind: unsupported chain kind");
 	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 0", "chains[0].chain_id: must be an integer");
@@ -172,7 +173,86 @@ int main(void)
 	expect_variant_error("} }\n  ]",
 			     "}, \"webhooks\": [{ \"url\": \"https://a.example/h\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" },"
 			     " { \"url\": \"https://a.example/h\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }] }\n  ]",
-			     "merchants[0].webhooks: endpoint https://a.example/h is listed twice");
+			     "merchants[0].webhooks: endpoint https://a.example:443 (id \"2\") is listed twice");
+	expect_variant_error("} }\n  ]",
+			     "}, \"webhooks\": [{ \"id\": \"main\", \"url\": \"https://a.example/1\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" },"
+			     " { \"id\": \"main\", \"url\": \"https://a.example/2\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }] }\n  ]",
+			     "merchants[0].webhooks: endpoint id \"main\" is used twice");
+	/* Standard Webhooks keys: 24 to 64 bytes; secret or secrets, not both */
+	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"url\": \"https://x\", \"secret\": \"whsec_c2hvcnRzaG9ydHNob3J0c2hvcnQ=\" } }\n  ]",
+			     "merchants[0].webhook.secret: must be \"whsec_\" followed by base64 of 24 to 64 bytes"); /* 20 bytes */
+	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"url\": \"https://x\", \"secrets\": [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", \"whsec_AAAA\"] } }\n  ]",
+			     "merchants[0].webhook.secrets[1]: must be \"whsec_\"");
+	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"url\": \"https://x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", "
+			     "\"secrets\": [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"] } }\n  ]",
+			     "merchants[0].webhook.secret: give either secret or secrets");
+	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"url\": \"https://x\", \"secrets\": [] } }\n  ]",
+			     "merchants[0].webhook.secrets: must be an array of 1..10 secrets");
+	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"id\": \"a b\", \"url\": \"https://x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" } }\n  ]",
+			     "merchants[0].webhook.id: must be 1..63 characters");
+	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"proxy\": \"socks5://p:1\" },\n  \"merchants\": [",
+			     "webhooks.proxy: must be an http:// proxy URL");
+	/* node URLs carry no credentials in user info; token symbols are clean UTF-8 */
+	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"wss://user:nodeWORD@rpc.example/v2\"",
+			     "chains[0].ws_url: must not carry a user name or password");
+	expect_variant_error("\"symbol\": \"USDC\"", "\"symbol\": \"US\\u0007D\"", "chains[0].tokens[0].symbol: must be 1..15 bytes of UTF-8");
+	{
+		char *sym = variant("\"symbol\": \"USDC\"", "\"symbol\": \"US\xff\"");
+		expect_error(sym, "chains[0].tokens[0].symbol: must be 1..15 bytes of UTF-8");
+		free(sym);
+		sym = variant("\"symbol\": \"USDC\"", "\"symbol\": \"USD\u20ae0\"");
+		cfg = NULL;
+		ASSERT_EQ_INT(0, config_parse(sym, strlen(sym), &cfg, err, sizeof(err)));
+		if (cfg)
+			ASSERT_EQ_STR("USD\xe2\x82\xae" "0", cfg->chains[0].tokens[0].symbol);
+		config_destroy(cfg);
+		free(sym);
+	}
+	/* endpoint ids: given, or "default" / "1", "2", ...; rotation: two secrets */
+	{
+		char *ids = variant("} }\n  ]", "}, \"webhook\": { \"url\": \"https://u:hookWORD1@a.example/h/hookWORD2?k=hookWORD3\","
+					     " \"secrets\": [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", \"whsec_Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0\"] },"
+					     " \"webhooks\": [{ \"url\": \"https://b.example/x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" },"
+					     " { \"id\": \"ops\", \"url\": \"https://c.example/x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }] }\n  ]");
+		cfg = NULL;
+		ASSERT_EQ_INT(0, config_parse(ids, strlen(ids), &cfg, err, sizeof(err)));
+		if (cfg) {
+			ASSERT_EQ_INT(3, cfg->merchants[0].n_endpoints);
+			ASSERT_EQ_STR("default", cfg->merchants[0].endpoints[0].id);
+			ASSERT_EQ_INT(2, cfg->merchants[0].endpoints[0].n_secrets);
+			ASSERT_EQ_STR("1", cfg->merchants[0].endpoints[1].id);
+			ASSERT_EQ_STR("ops", cfg->merchants[0].endpoints[2].id);
+			dump = config_dump_masked(cfg);
+			CHECK(dump && strstr(dump, "hookWORD") == NULL && strstr(dump, "https://a.example:443") != NULL);
+			CHECK(dump && strstr(dump, "Q0Q0") == NULL && strstr(dump, "MfKQ") == NULL);
+			free(dump);
+		} else {
+			fprintf(stderr, "endpoint ids rejected: %s\n", err);
+		}
+		config_destroy(cfg);
+		free(ids);
+	}
+	/* DSNs libpq would quote pieces of the password from are refused, naming
+	 * the field, never the value */
+	static const char *const bad_dsns[] = {
+		"postgresql://postgres:Zx9pa%zzQk7@127.0.0.1:5432/paywatch", /* invalid percent-encoding */
+		"postgresql://postgres:Zx9pa@ssQk7@127.0.0.1:5432/paywatch", /* a raw '@' */
+		"postgresql://postgres:Zx9pa/ssQk7@127.0.0.1:5432/paywatch", /* a raw '/' */
+		"postgresql://postgres:Zx9pa?ssQk7@127.0.0.1:5432/paywatch", /* a raw '?' */
+		"host=127.0.0.1 password=Zx9pa ssQk7 dbname=x",		     /* an unquoted space */
+		"host=127.0.0.1 PASSWORD=Zx9paQk7",			     /* not a keyword */
+	};
+	for (size_t i = 0; i < sizeof(bad_dsns) / sizeof(bad_dsns[0]); i++) {
+		setenv("PAYWATCH_PG_DSN", bad_dsns[i], 1);
+		cfg = NULL;
+		err[0] = '\0';
+		ASSERT_EQ_INT(PW_ECONFIG, config_parse(base, strlen(base), &cfg, err, sizeof(err)));
+		CHECK(strncmp(err, "postgres.dsn: ", 14) == 0);
+		if (strstr(err, "Zx9") || strstr(err, "Qk7"))
+			fprintf(stderr, "DSN %zu leaks: %s\n", i, err);
+		CHECK(strstr(err, "Zx9") == NULL && strstr(err, "Qk7") == NULL);
+	}
+	setenv("PAYWATCH_PG_DSN", "postgresql://paywatch:hunter2secret@127.0.0.1:5432/paywatch", 1);
 	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"retry_schedule_s\": [0, -5] },\n  \"merchants\": [",
 			     "webhooks.retry_schedule_s[1]: must be an integer 0..604800");
 	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"allow_private_targets\": \"yes\" },\n  \"merchants\": [",
@@ -208,12 +288,22 @@ int main(void)
 	/* DSN masking, both DSN forms */
 	char masked[256];
 	config_mask_dsn("host=db user=pw password=s3cret dbname=x", masked, sizeof(masked));
-	ASSERT_EQ_STR("host=db user=pw password=**** dbname=x", masked);
+	ASSERT_EQ_STR("user=pw password=**** dbname=x host=db", masked);
 	config_mask_dsn("host=db password = 'it\\'s s3cret' dbname=x", masked, sizeof(masked));
 	CHECK(strstr(masked, "s3cret") == NULL);
 	config_mask_dsn("postgres://u:p%40ss@h:5432/d?sslmode=require", masked, sizeof(masked));
-	ASSERT_EQ_STR("postgres://u:****@h:5432/d?sslmode=require", masked);
+	ASSERT_EQ_STR("user=u password=**** dbname=d host=h port=5432 sslmode=require", masked);
 	config_mask_dsn("postgres://u@h/d?password=abc&sslmode=require", masked, sizeof(masked));
-	ASSERT_EQ_STR("postgres://u@h/d?password=****&sslmode=require", masked);
+	ASSERT_EQ_STR("user=u password=**** dbname=d host=h sslmode=require", masked);
+	/* a percent-encoded keyword is still the password (libpq decodes it) */
+	config_mask_dsn("postgres://u@h/d?passwor%64=ssWORD7", masked, sizeof(masked));
+	ASSERT_EQ_STR("user=u password=**** dbname=d host=h", masked);
+	config_mask_dsn("host=h sslpassword=keyWORD8 application_name='my app'", masked, sizeof(masked));
+	ASSERT_EQ_STR("host=h application_name='my app' sslpassword=****", masked);
+	/* node URLs: scheme, host and port; a path or query is masked */
+	config_mask_ws_url("wss://eth.example.com/v2/apikeyWORD", masked, sizeof(masked));
+	ASSERT_EQ_STR("wss://eth.example.com/****", masked);
+	config_mask_ws_url("ws://127.0.0.1:8545/", masked, sizeof(masked));
+	ASSERT_EQ_STR("ws://127.0.0.1:8545", masked);
 	return test_finish("test_config");
 }

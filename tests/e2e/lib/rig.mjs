@@ -242,6 +242,19 @@ export function runPaywatchSync(bin, args, env = {}) {
   return spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60000 });
 }
 
+// runPaywatch: the same, without blocking this process (for commands that
+// talk to servers the test itself runs, such as a proxy or a receiver).
+export function runPaywatch(bin, args, env = {}) {
+  return new Promise((resolve) => {
+    const proc = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    proc.stdout.on('data', (d) => { stdout += d; });
+    proc.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 120000);
+    proc.on('exit', (status, signal) => { clearTimeout(timer); resolve({ status, signal, stdout, stderr }); });
+  });
+}
+
 // A running `paywatch run`; stderr is collected (and checked for secrets).
 const started = [];
 export function startPaywatch(bin, args, env = {}, logFile = null) {
