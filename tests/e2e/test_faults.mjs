@@ -6,7 +6,10 @@
 //     time from each cut to resumed ingest is logged;
 //  2. malformed answers to eth_getLogs (invalid JSON, a truncated frame, a
 //     100 MB message over the cap, a block hash of the wrong length, a
-//     non-hex amount, a result of the wrong type): each is logged clearly,
+//     non-hex amount, a result of the wrong type, a log index or a timestamp
+//     beyond what the schema holds, a timestamp the header contradicts,
+//     another block's hash, a node error text with terminal escapes and a
+//     forged log line): each is logged clearly, a repeated log is one payment,
 //     paywatch neither crashes nor advances past bad data, the set is exact;
 //     meanwhile its newHeads are dropped, repeated and reordered, and one
 //     answer is a rate-limit error (paywatch slows down instead of failing).
@@ -114,6 +117,38 @@ async function main() {
     ['wrong result type', (text, id) => `{"jsonrpc":"2.0","id":${id},"result":{"logs":[]}}`, /eth_getLogs result is not an array/],
     ['rate limited', (text, id) => `{"jsonrpc":"2.0","id":${id},"error":{"code":-32005,"message":"rate limit exceeded: 25 requests per second"}}`,
       /rate limited: slowing down, next request in \d+ ms/],
+    // values the schema cannot hold: malformed at decode (they stopped every payment)
+    ['log index above int', withLog((m) => { m.result[0].logIndex = '0x80000000'; return JSON.stringify(m); }),
+      /field logIndex: "0x80000000" is above 2147483647/],
+    ['timestamp 2^44', withLog((m) => { m.result[0].blockTimestamp = '0x100000000000'; return JSON.stringify(m); }),
+      /field blockTimestamp: "0x100000000000" is above 253402300799/],
+    ['timestamp 2^63-1', withLog((m) => { m.result[0].blockTimestamp = '0x7fffffffffffffff'; return JSON.stringify(m); }),
+      /field blockTimestamp: "0x7fffffffffffffff" is above/],
+    // the same log twice in one answer: one payment (the exact set below shows it)
+    ['repeated log', withLog((m) => { m.result.push(m.result[0], m.result[0]); return JSON.stringify(m); }), null],
+    // a blockTimestamp the block's header contradicts
+    ['timestamp against the header', withLog((m) => {
+      const b = m.result[0].blockNumber;
+      for (const l of m.result) if (l.blockNumber === b) l.blockTimestamp = '0x1';
+      return JSON.stringify(m);
+    }), /carries blockTimestamp 1 but the block's header says/],
+    // another real block's hash on a block's logs (the node reorganised
+    // between requests, or lies): refetched, never stored
+    ['another block\'s hash', (() => {
+      let prev = null;
+      return (text) => {
+        const m = JSON.parse(text);
+        if (!Array.isArray(m.result) || !m.result.length) return undefined;
+        const b = m.result[0].blockNumber, h = m.result[0].blockHash;
+        if (!prev || prev.b === b) { prev = { b, h }; return undefined; }
+        for (const l of m.result) if (l.blockNumber === b) l.blockHash = prev.h;
+        return JSON.stringify(m);
+      };
+    })(), /logs and headers of \[\d+, \d+\] disagree/],
+    // a node's error text that would clear the terminal and forge a log line
+    ['forged log line', (text, id) => JSON.stringify({ jsonrpc: '2.0', id, error: { code: -32000,
+      message: 'boom\u001b[2J\u001b[31m\n2026-01-01T00:00:00.000Z info  chain=local forged: all payments written' } }),
+      /node error -32000: boom\\x1b\[2J\\x1b\[31m\\x0a2026-01-01T00:00:00\.000Z info  chain=local forged/],
   ];
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg2]).status === 0, 'migrate 2');
   pc.mangleHeads = true;
@@ -123,9 +158,9 @@ async function main() {
   for (const [name, transform, re] of cases) {
     const from = pw2.stderr.length;
     pc.inject(name, 'eth_getLogs', transform);
-    await rig.waitFor(`${name} served and reported`, () => pc.pending() === 0 && re.test(pw2.stderr.slice(from)), 30000)
-      .catch((e) => rig.check(false, e.message));
-    rig.check(pc.applied.includes(name) && re.test(pw2.stderr.slice(from)), `${name}: served and reported clearly`);
+    const seen = () => pc.pending() === 0 && (!re || re.test(pw2.stderr.slice(from)));
+    await rig.waitFor(`${name} served and reported`, seen, 30000).catch((e) => rig.check(false, e.message));
+    rig.check(pc.applied.includes(name) && seen(), `${name}: served${re ? ' and reported clearly' : ''}`);
   }
   await rig.sleep(1000);
 
@@ -152,6 +187,8 @@ async function main() {
   const log2 = pw2.stderr;
   rig.check(pc.headsMangled > 20, `newHeads dropped, repeated or reordered ${pc.headsMangled} times`);
   rig.check(/bad message|failed at ws:\/\/127\.0\.0\.1:\d+\//.test(log2), 'bad messages name the endpoint');
+  rig.check(!log2.includes('\u001b') && !/^2026-01-01T00:00:00\.000Z/m.test(log2),
+    'a node\'s text reaches the log escaped: no terminal control, no forged line');
   for (const p of [pw1, pw2]) p.proc.kill('SIGTERM');
   rig.check((await pw1.done).code === 0 && (await pw2.done).code === 0, 'both exit 0 on SIGTERM');
   await pb.kill();
