@@ -25,10 +25,11 @@
 // Then once: live latency (confirmations 1, a block every 100 ms, 300
 // blocks with a payment each: block mined -> row in Postgres, polled every
 // 1 ms, and -> webhook received) and the matcher at 1 k / 1 M / 10 M
-// addresses (bench/matcher_bench.c).
+// addresses (bench/matcher_bench.c), and loading a config of 1 M merchant
+// addresses (bench/config_bench.c).
 //
 // usage: node bench/bench.mjs [--quick] [--with-ponder] [--with-script] [--rounds N] [--out FILE]
-//          [--only raw,paywatch,floor,replay,script,ponder,live,matcher]
+//          [--only raw,paywatch,floor,replay,script,ponder,live,matcher,config]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -54,11 +55,12 @@ const ROUNDS = Number(val('--rounds', QUICK ? 1 : 3));
 const OUT = path.resolve(val('--out', path.join(here, QUICK ? 'results-quick.json' : 'results.json')));
 const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'paywatch'));
 const MATCHER_BIN = path.resolve(process.env.PAYWATCH_MATCHER_BENCH || path.join(root, 'build', 'paywatch_matcher_bench'));
+const CONFIG_BIN = path.resolve(process.env.PAYWATCH_CONFIG_BENCH || path.join(root, 'build', 'paywatch_config_bench'));
 const TRANSFERS = QUICK ? 5000 : 100000, PER_TX = 50, BLOCKS = TRANSFERS / PER_TX, RANGE = 50, IN_FLIGHT = 4;
 const MERCHANTS = Array.from({ length: 1000 }, (_, i) => '0x' + (0xbe00000 + i).toString(16).padStart(40, '0'));
 const LIVE_BLOCKS = QUICK ? 30 : 300;
 // --only raw,paywatch,...: measure some sides only (to profile one of them)
-const SIDES = ['raw', 'paywatch', 'floor', 'replay', 'script', 'ponder', 'live', 'matcher'];
+const SIDES = ['raw', 'paywatch', 'floor', 'replay', 'script', 'ponder', 'live', 'matcher', 'config'];
 const ONLY = new Set(val('--only', SIDES.join(',')).split(','));
 for (const k of ONLY) if (!SIDES.includes(k)) { console.error(`bench: --only: unknown side ${k} (${SIDES.join(', ')})`); process.exit(2); }
 const want = (k) => ONLY.has(k) && (k !== 'ponder' || WITH_PONDER) && (k !== 'script' || WITH_SCRIPT);
@@ -435,6 +437,18 @@ function matcher() {
   return out;
 }
 
+// config load: 1 M merchant addresses, 10 per merchant (bench/config_bench.c);
+// one merchant per address at 150,000 (validation was quadratic in merchants)
+function configLoad() {
+  const out = [];
+  for (const [n, per] of QUICK ? [[100000, 10]] : [[1000000, 10], [150000, 1]]) {
+    const r = spawnSync(CONFIG_BIN, [String(n), String(per)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`config bench ${n}: ${r.stderr}`);
+    out.push(JSON.parse(r.stdout));
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- report
 function machine() {
   const v = (cmd, args) => { try { return spawnSync(cmd, args, { encoding: 'utf8' }).stdout.trim().split('\n')[0]; } catch { return null; } };
@@ -464,9 +478,10 @@ async function main() {
     // per-round ratios: the sides of one round ran back to back
     say('  ' + Object.keys(runs).filter(want).map((k) => `${k} ${runs[k][r].ms.toFixed(0)} ms`).join(', '));
   }
-  let liveFig = null, matcherFig = [];
+  let liveFig = null, matcherFig = [], configFig = [];
   if (want('live')) { say('live latency'); liveFig = await live(work, pg); }
   if (want('matcher')) { say('matcher'); matcherFig = matcher(); }
+  if (want('config')) { say('config load'); configFig = configLoad(); }
 
   const ratio = (a, b) => (runs[a].length && runs[b].length ? runs[a].map((x, i) => x.ms / runs[b][i].ms) : []);
   const s = (xs) => xs.map((x) => x / 1000);
@@ -491,11 +506,12 @@ async function main() {
     ...(runs.script.length ? [`  ratio paywatch / script      ${fmt(ratio('paywatch', 'script'), 'x')}`] : []),
     ...(WITH_PONDER ? [`  ratio paywatch / ponder      ${fmt(ratio('paywatch', 'ponder'), 'x', 3)}`] : []),
     ...(liveFig ? [`live (confirmations 1, a block every 100 ms, ${liveFig.blocks} blocks): row in Postgres p50 ${liveFig.row_p50_ms.toFixed(1)} ms, p99 ${liveFig.row_p99_ms.toFixed(1)} ms; webhook p50 ${liveFig.hook_p50_ms.toFixed(1)} ms, p99 ${liveFig.hook_p99_ms.toFixed(1)} ms`] : []),
+    ...configFig.map((c) => `config ${String(c.addresses).padStart(9)} addresses of ${c.merchants} merchants (${(c.json_bytes / 1e6).toFixed(0)} MB of JSON): checked and parsed in ${(c.parse_ms / 1000).toFixed(2)} s, matcher built in ${(c.matcher_ms / 1000).toFixed(2)} s, peak RSS ${c.peak_rss_mb.toFixed(0)} MB`),
     ...matcherFig.map((m) => `matcher ${String(m.addresses).padStart(9)} addresses: load ${m.load_ms.toFixed(0)} ms, peak RSS ${m.peak_rss_mb.toFixed(0)} MB, lookup ${m.hit_ns.toFixed(0)} ns (hit) / ${m.miss_ns.toFixed(0)} ns (miss) / ${m.stream_ns.toFixed(0)} ns (hits streamed with prefetch); one memory round trip ${m.mem_chase_ns.toFixed(0)} ns`),
   ];
   console.log(lines.join('\n'));
   fs.writeFileSync(OUT, JSON.stringify({ at: new Date().toISOString(), machine: machine(), transfers: TRANSFERS, blocks: BLOCKS,
-    rounds: ROUNDS, runs, live: liveFig, matcher: matcherFig, table: lines }, null, 2) + '\n');
+    rounds: ROUNDS, runs, live: liveFig, matcher: matcherFig, config: configFig, table: lines }, null, 2) + '\n');
   say(`figures written to ${path.relative(process.cwd(), OUT)}`);
 }
 

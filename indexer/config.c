@@ -5,6 +5,7 @@
 #include "buf.h"
 #include "eip55.h"
 #include "hex.h"
+#include "json_check.h"
 #include "pg_conn.h"
 #include "pw_error.h"
 #include "text.h"
@@ -715,6 +716,38 @@ static int check_unique_addresses(cfg_ctx *c)
 	return r;
 }
 
+static int cmp_merchant_at(const void *a, const void *b)
+{
+	const cfg_merchant *x = *(const cfg_merchant *const *)a, *y = *(const cfg_merchant *const *)b;
+	int r = strcmp(x->id, y->id);
+	return r ? r : (x < y ? -1 : x > y);
+}
+
+/* Merchant ids are unique: O(n log n) by sorting pointers (a loop over
+ * the earlier ids took 39 s for 150,000 merchants). The error names the
+ * later of the two. */
+static int check_unique_merchants(cfg_ctx *c)
+{
+	pw_config *cfg = c->cfg;
+	if (cfg->n_merchants < 2)
+		return 0;
+	const cfg_merchant **order = malloc(cfg->n_merchants * sizeof(*order));
+	if (!order)
+		return PW_ENOMEM;
+	for (size_t i = 0; i < cfg->n_merchants; i++)
+		order[i] = &cfg->merchants[i];
+	qsort(order, cfg->n_merchants, sizeof(*order), cmp_merchant_at);
+	int r = 0;
+	for (size_t k = 1; k < cfg->n_merchants && r == 0; k++)
+		if (strcmp(order[k - 1]->id, order[k]->id) == 0) {
+			char p[64];
+			snprintf(p, sizeof(p), "merchants[%zu].id", (size_t)(order[k] - cfg->merchants));
+			r = fail(c, p, "merchant id \"%s\" is used twice", order[k]->id);
+		}
+	free(order);
+	return r;
+}
+
 int config_find_chain(const pw_config *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->n_chains; i++)
@@ -793,13 +826,9 @@ static int config_from_json(cfg_ctx *c, const cJSON *root)
 		cfg_merchant *m = &cfg->merchants[cfg->n_merchants++];
 		if ((r = parse_merchant(c, p, mj, m)) < 0)
 			return r;
-		for (size_t k = 0; k + 1 < cfg->n_merchants; k++) {
-			if (strcmp(cfg->merchants[k].id, m->id) == 0) {
-				snprintf(p, sizeof(p), "merchants[%zu].id", cfg->n_merchants - 1);
-				return fail(c, p, "merchant id \"%s\" is used twice", m->id);
-			}
-		}
 	}
+	if ((r = check_unique_merchants(c)) < 0)
+		return r;
 	if ((r = check_unique_addresses(c)) < 0)
 		return r;
 	return parse_webhooks_settings(c, root);
@@ -812,14 +841,15 @@ int config_parse(const char *text, size_t len, pw_config **ret, char *err, size_
 		snprintf(err, errlen, "$: config larger than %u bytes", CONFIG_MAX_BYTES);
 		return PW_ECONFIG;
 	}
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+	/* duplicate keys, text after the value, \u0000, integers past 2^53:
+	 * errors here (cJSON would take the first key, ignore the rest, cut
+	 * the string, round the number) */
+	int r0 = json_check_strict(text, len, err, errlen);
+	if (r0 < 0)
+		return r0;
+	cJSON *root = cJSON_ParseWithLength(text, len);
 	if (!root) {
-		size_t off = end ? (size_t)(end - text) : 0;
-		size_t line = 1;
-		for (size_t i = 0; i < off && i < len; i++)
-			line += text[i] == '\n';
-		snprintf(err, errlen, "$: invalid JSON near line %zu (byte %zu)", line, off);
+		snprintf(err, errlen, "$: invalid JSON");
 		return PW_ECONFIG;
 	}
 	c.cfg = calloc(1, sizeof(pw_config));

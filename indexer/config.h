@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_MAX_BYTES (16u << 20) /* config files larger than 16 MiB are refused */
+/* config files larger than 256 MiB are refused (a million merchant
+ * addresses take ~50 MB of JSON) */
+#define CONFIG_MAX_BYTES (256u << 20)
 
 /* The default cap on one node message: 32 MiB. Real answers are far
  * smaller (a range is sized for ~2,500 logs, ~1.6 MB; geth caps a batch

@@ -2,6 +2,7 @@
 #include "run.h"
 #include "dispatch.h"
 #include "ingest.h"
+#include "clock.h"
 #include "log.h"
 #include "matcher.h"
 #include "pw_error.h"
@@ -87,13 +88,26 @@ int run_main(const pw_config *cfg)
 		started++;
 	}
 
-	bool all_failed = false;
+	bool all_failed = false, dir_lost = false;
+	int64_t last_dir_check = pw_mono_ms();
 	while (started == cfg->n_chains) {
 		struct timespec tick = { 0, 200 * 1000000L };
 		int sig = sigtimedwait(&sigs, NULL, &tick);
 		if (sig == SIGINT || sig == SIGTERM) {
 			log_info("received %s: finishing the batch in hand", sig == SIGINT ? "SIGINT" : "SIGTERM");
 			break;
+		}
+		/* data_dir deleted or replaced under us: RocksDB keeps writing to
+		 * files nobody will find again, and the lock that keeps a second
+		 * `run` out is gone. Stop rather than index into nothing. */
+		if (pw_mono_ms() - last_dir_check >= 1000) {
+			last_dir_check = pw_mono_ms();
+			if (store_check_dir(st, err, sizeof(err)) < 0) {
+				log_error(PW_ESTORE, "%s: stopping (restart paywatch to resume from the checkpoint, or from "
+						     "start_block if the state is gone)", err);
+				dir_lost = true;
+				break;
+			}
 		}
 		size_t done = 0;
 		for (size_t i = 0; i < started; i++)
@@ -115,7 +129,7 @@ int run_main(const pw_config *cfg)
 	bool any_failed = false;
 	for (size_t i = 0; i < started; i++)
 		any_failed |= threads[i].result != 0;
-	rc = all_failed || started != cfg->n_chains ? 1 : 0;
+	rc = all_failed || dir_lost || started != cfg->n_chains ? 1 : 0;
 	if (any_failed && !all_failed)
 		log_warn("some chains stopped on errors (see above)");
 	free(threads);

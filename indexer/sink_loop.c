@@ -19,6 +19,7 @@
 
 #define SINK_BATCH 5000
 #define SINK_WRITERS 2
+#define SINK_BACKOFF_MAX_MS 10000 /* Postgres back: noticed within 10 s */
 
 typedef struct writer {
 	struct sink_loop *sl;
@@ -168,7 +169,7 @@ static void *writer_thread(void *arg)
 			if (w->index == 0)
 				log_outbox(sl);
 			pause_after_failure(sl, backoff_ms);
-			backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
+			backoff_ms = backoff_ms * 2 > SINK_BACKOFF_MAX_MS ? SINK_BACKOFF_MAX_MS : backoff_ms * 2;
 			continue;
 		}
 		if (drain(w) < 0) {
@@ -177,7 +178,7 @@ static void *writer_thread(void *arg)
 			if (w->index == 0)
 				log_outbox(sl);
 			pause_after_failure(sl, backoff_ms);
-			backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
+			backoff_ms = backoff_ms * 2 > SINK_BACKOFF_MAX_MS ? SINK_BACKOFF_MAX_MS : backoff_ms * 2;
 			continue;
 		}
 		backoff_ms = 500;

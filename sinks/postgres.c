@@ -817,21 +817,42 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 	if (exec_ok(s, "BEGIN", "begin") < 0)
 		return PW_EDB;
 	if (exec_ok(s, "CREATE TEMP TABLE IF NOT EXISTS pw_merchant_addresses (chain text, address text,"
-		       " merchant_id text) ON COMMIT DROP", "temp table") < 0)
+		       " merchant_id text) ON COMMIT DROP", "temp table") < 0 ||
+	    exec_ok(s, "CREATE TEMP TABLE IF NOT EXISTS pw_merchant_ids (id text) ON COMMIT DROP", "temp table") < 0)
 		goto out_rollback;
+	/* the merchants in one COPY and one statement (a statement each was
+	 * 150,000 round trips for 150,000 merchants) */
+	PGresult *ids = PQexec(s->conn, "COPY pw_merchant_ids FROM STDIN");
+	bool copying = PQresultStatus(ids) == PGRES_COPY_IN;
+	if (!copying)
+		fail_result(s, "copy", ids);
+	PQclear(ids);
+	if (!copying)
+		goto out_rollback;
+	pw_buf idb;
+	buf_init(&idb, (size_t)1 << 30);
 	for (size_t i = 0; i < n_merchants; i++) {
-		const char *params[1] = { merchant_ids[i] };
-		PGresult *res = PQexecParams(s->conn,
-					     "INSERT INTO merchants (id) VALUES ($1) ON CONFLICT (id) DO UPDATE"
-					     " SET updated_at = now()",
-					     1, NULL, params, NULL, NULL, 0);
-		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-		if (!ok)
-			fail_result(s, "merchants", res);
-		PQclear(res);
-		if (!ok)
-			goto out_rollback;
+		copy_text(&idb, merchant_ids[i]);
+		buf_append(&idb, "\n", 1);
+		if (idb.len > (1u << 20) || i + 1 == n_merchants) {
+			PQputCopyData(s->conn, idb.data, (int)idb.len);
+			buf_reset(&idb);
+		}
 	}
+	buf_done(&idb);
+	PQputCopyEnd(s->conn, NULL);
+	ids = PQgetResult(s->conn);
+	copying = PQresultStatus(ids) == PGRES_COMMAND_OK;
+	if (!copying)
+		fail_result(s, "copy", ids);
+	PQclear(ids);
+	while ((ids = PQgetResult(s->conn)) != NULL)
+		PQclear(ids);
+	if (!copying || exec_ok(s,
+				"INSERT INTO merchants (id) SELECT DISTINCT id FROM pw_merchant_ids ON CONFLICT (id) DO UPDATE"
+				" SET updated_at = now()",
+				"merchants") < 0)
+		goto out_rollback;
 	PGresult *res = PQexec(s->conn, "COPY pw_merchant_addresses FROM STDIN");
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
 		fail_result(s, "copy", res);

@@ -2,7 +2,8 @@
 // check-config (masked output, JSON path errors, unset ${ENV}), migrate
 // (idempotent, schema_migrations, unreachable Postgres), run refusing a
 // chain-id mismatch, --log-format json, and `run` started while Postgres is
-// down: payments wait in the RocksDB outbox and land once Postgres is up.
+// down: payments wait in the RocksDB outbox and land once Postgres is up;
+// its data_dir deleted under it: an error and exit 1.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -125,7 +126,7 @@ async function main() {
   const db2 = await pg.client();
   rig.onCleanup(() => db2.end().catch(() => {}));
   await rig.waitFor('payments after Postgres returns', async () =>
-    (await db2.query('SELECT count(*)::int AS n FROM payments')).rows[0].n === 4, 40000)
+    (await db2.query('SELECT count(*)::int AS n FROM payments')).rows[0].n === 4, 90000)
     .catch((e) => rig.check(false, e.message));
   const amounts = (await db2.query('SELECT amount::text FROM payments ORDER BY block_number')).rows.map((x) => x.amount);
   rig.check(JSON.stringify(amounts) === JSON.stringify(['1', '2', '3', '4']), `the 4 payments arrive exactly (${amounts})`);
@@ -133,6 +134,15 @@ async function main() {
   const ex = await pw.done;
   rig.check(ex.code === 0, `SIGINT exits 0 (${JSON.stringify(ex)})`);
   rig.check(!pw.stderr.includes(SECRET), 'no password in the run log');
+
+  // ---- data_dir deleted under a running `run`: noticed, an error, exit 1
+  const pw2 = rig.startPaywatch(bin, ['run', '-c', live], env);
+  await rig.waitFor('run to resume', () => /resuming from block/.test(pw2.stderr), 30000).catch((e) => rig.check(false, e.message));
+  fs.rmSync(cfgObj().data_dir, { recursive: true, force: true });
+  const gone = await Promise.race([pw2.done, rig.sleep(30000).then(() => null)]);
+  rig.check(gone && gone.code === 1, `run exits 1 when its data_dir is deleted (${JSON.stringify(gone)})`);
+  rig.check(/data_dir .* was removed or replaced while paywatch was running: stopping/.test(pw2.stderr),
+    `the error says what happened: ${pw2.stderr.split('\n').filter((l) => / error /.test(l)).join(' / ')}`);
 }
 
 rig.runTest('e2e_cli', main);

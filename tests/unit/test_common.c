@@ -6,8 +6,12 @@
 #include "parse.h"
 #include "payment.h"
 #include "pw_error.h"
+#include "random.h"
 #include "test.h"
 #include "text.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void test_parse(void)
 {
@@ -129,8 +133,40 @@ static void test_payment_check(void)
 	}
 }
 
+/* The jitter of two processes started together differs: each seeds from
+ * the kernel (rand() was never seeded: every process had the same). */
+static void test_random(void)
+{
+	uint64_t got[2] = { 0, 0 };
+	for (int k = 0; k < 2; k++) {
+		int fds[2];
+		CHECK(pipe(fds) == 0);
+		pid_t pid = fork();
+		if (pid == 0) {
+			uint64_t v = pw_random_u64();
+			ssize_t w = write(fds[1], &v, sizeof(v));
+			_exit(w == (ssize_t)sizeof(v) ? 0 : 1);
+		}
+		close(fds[1]);
+		CHECK(read(fds[0], &got[k], sizeof(got[k])) == (ssize_t)sizeof(got[k]));
+		close(fds[0]);
+		int status = 0;
+		waitpid(pid, &status, 0);
+	}
+	CHECK(got[0] != got[1]);
+	CHECK(got[0] != 0 && got[1] != 0);
+	double u = pw_random_unit();
+	CHECK(u >= 0 && u < 1);
+	CHECK(pw_random_below(1) == 0);
+	uint64_t seen = 0;
+	for (int i = 0; i < 200; i++)
+		seen |= (uint64_t)1 << pw_random_below(8);
+	ASSERT_EQ_INT(0xff, seen); /* every value of [0, 8) comes up */
+}
+
 int main(void)
 {
+	test_random();
 	test_parse();
 	test_buf();
 	test_text();

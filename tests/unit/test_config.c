@@ -109,6 +109,29 @@ int main(void)
 
 	/* one case per rule */
 	expect_error("{", "$: invalid JSON");
+	/* what cJSON alone would read differently from jq: refused, with the path */
+	expect_variant_error("\"confirmations\": 3", "\"confirmations\": 3, \"confirmations\": 300",
+			     "chains[0].confirmations: the key is given twice in one object");
+	expect_variant_error("\"data_dir\": \"./data\"", "\"data_dir\": \"./data\", \"data\\u005fdir\": \"/tmp\"",
+			     "data_dir: the key is given twice"); /* equal once decoded */
+	{
+		size_t n = strlen(base);
+		char *trailing = malloc(n + 16);
+		snprintf(trailing, n + 16, "%s{\"x\": 1}", base);
+		expect_error(trailing, "$: invalid JSON: text after the end of the JSON value near line");
+		free(trailing);
+	}
+	expect_variant_error("\"./data\"", "\"./da\\u0000ta\"", "data_dir: \\u0000 in a string");
+	expect_variant_error("\"./data\"", "\"./da\\ud800ta\"", "data_dir: a lone \\u surrogate");
+	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 9007199254740993", "chains[0].chain_id: 9007199254740993 is not below 2^53");
+	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 1e300", "chains[0].chain_id: 1e300 is not below 2^53");
+	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 9007199254740992", "chains[0].chain_id: 9007199254740992 is not below");
+	{
+		char deep[400] = "{\"x\":";
+		for (int i = 0; i < 70; i++)
+			strcat(deep, "[");
+		expect_error(deep, "x");
+	}
 	expect_error("[]", "$: the config must be a JSON object");
 	expect_variant_error("\"data_dir\"", "\"data_dri\"", "data_dri: unknown field");
 	expect_variant_error("\"./data\"", "\"\"", "data_dir: must not be empty");
@@ -198,7 +221,7 @@ int main(void)
 	expect_variant_error("\"symbol\": \"USDC\"", "\"symbol\": \"US\\u0007D\"", "chains[0].tokens[0].symbol: must be 1..15 bytes of UTF-8");
 	{
 		char *sym = variant("\"symbol\": \"USDC\"", "\"symbol\": \"US\xff\"");
-		expect_error(sym, "chains[0].tokens[0].symbol: must be 1..15 bytes of UTF-8");
+		expect_error(sym, "chains[0].tokens[0].symbol: a string that is not UTF-8");
 		free(sym);
 		sym = variant("\"symbol\": \"USDC\"", "\"symbol\": \"USD\u20ae0\"");
 		cfg = NULL;
