@@ -36,9 +36,13 @@ pw_ensure_apt() {
 # npm packages of the test rig, pinned by tests/e2e/package-lock.json
 pw_ensure_npm() {
 	local dir="$PW_ROOT/tests/e2e"
-	if [ ! -x "$dir/node_modules/.bin/anvil" ] || [ ! -d "$dir/node_modules/solc" ] ||
+	local missing=0 pkg
+	for pkg in .bin/anvil solc pg ws; do
+		[ -e "$dir/node_modules/$pkg" ] || missing=1
+	done
+	if [ "$missing" = 1 ] || [ ! -e "$dir/node_modules/.package-lock.json" ] ||
 		[ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-		pw_log "installing npm packages (anvil, solc, pg) in tests/e2e"
+		pw_log "installing npm packages (anvil, solc, pg, ws) in tests/e2e"
 		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 	fi
 }
