@@ -52,7 +52,12 @@ async function main() {
   let streaming = true;
   const stream = (async () => { while (streaming) { await block(); await rig.sleep(40); } })();
   for (let k = 0; k < 20; k++) {
-    await rig.sleep(crypto.randomInt(30, 350));
+    // a random moment once ingest runs: after the process said where it
+    // resumes (on a loaded machine starting up alone can take longer than
+    // a fixed delay, and a kill before that line tests nothing)
+    await rig.waitFor('paywatch to resume', () => /(resuming|starting) from block \d+/.test(pw.stderr), 60000)
+      .catch((e) => rig.check(false, e.message));
+    await rig.sleep(crypto.randomInt(0, 320));
     pw.proc.kill('SIGKILL');
     await pw.done;
     logs += pw.stderr;

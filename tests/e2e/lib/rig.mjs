@@ -39,8 +39,14 @@ export function freePort() {
   });
 }
 
+// Timeouts are what a condition may take on a loaded 2-core machine (CI
+// runs beside other jobs, and the sanitizer build is slower still): each is
+// multiplied by PW_TEST_TIMEOUT_SCALE (default 3). A wait ends as soon as
+// its condition holds; only a failing test waits the whole timeout.
+const TIMEOUT_SCALE = Number(process.env.PW_TEST_TIMEOUT_SCALE) || 3;
+
 export async function waitFor(what, fn, timeoutMs = 30000, everyMs = 50) {
-  const end = Date.now() + timeoutMs;
+  const end = Date.now() + timeoutMs * TIMEOUT_SCALE;
   let last;
   while (Date.now() < end) {
     try { last = await fn(); if (last) return last; } catch (e) { last = e; }
