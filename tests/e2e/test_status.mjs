@@ -6,7 +6,8 @@
 //     endpoint in use, no reorg yet;
 //  2. webhook endpoint figures (failed deliveries, last error) from a
 //     receiver answering 500;
-//  3. a reorg of depth 2 shows as the last reorg;
+//  3. a reorg of depth 5 shows as the last reorg, and the confirmed payment
+//     it orphans is reverted in Postgres;
 //  4. Postgres down: the outbox fills and shows its depth and age, status
 //     still prints the chain figures and exits 1 naming Postgres;
 //  5. before any run, and bad arguments.
@@ -120,15 +121,21 @@ async function main() {
   rig.check(text.status === 0 && /checkpoint +\d+/.test(text.stdout) && /webhook endpoints/.test(text.stdout) &&
     /acme +default +127\.0\.0\.1/.test(text.stdout), `text output: ${text.stdout.slice(0, 600)}`);
 
-  // ---- 3. a reorg of depth 2
-  // replacement transactions in both blocks, so neither is re-mined identically
+  // ---- 3. a reorg of depth 5: back past globex's payment of 5, confirmed
+  // with 5 confirmations (>= 3), which must become reverted; replacement
+  // transactions in the first two new blocks, so they are not re-mined identically
   const txTo = (to, v) => ({ from: deployer, to: token.address, gas: '0x30000',
     data: '0xa9059cbb' + to.slice(2).padStart(64, '0') + v.toString(16).padStart(64, '0') });
-  await node.rpc('anvil_reorg', [2, [[txTo(globex, 11n), 0], [txTo(globex, 12n), 1]]]);
+  await node.rpc('anvil_reorg', [5, [[txTo(globex, 11n), 0], [txTo(globex, 12n), 1]]]);
   await node.mine(1);
   await rig.waitFor('status to show the reorg', () => { s = status(cfg); return s.out && s.out.chains[0].last_reorg; }, 30000);
   const rg = s.out.chains[0].last_reorg;
-  rig.check(rg.depth === 2 && rg.reorgs_since_start === 1 && Math.abs(Date.parse(rg.at) - Date.now()) < 60000,
+  await rig.waitFor('the orphaned confirmed payment to be reverted', async () =>
+    (await db.query(`SELECT status FROM payments WHERE amount_raw = 5`)).rows.map((r) => r.status).join() === 'reverted', 30000)
+    .catch((e) => rig.check(false, e.message));
+  rig.check((await db.query(`SELECT count(*)::int AS n FROM payments WHERE amount_raw = 5 AND reverted_at IS NOT NULL`)).rows[0].n === 1,
+    'the orphaned confirmed payment is reverted (status and reverted_at)');
+  rig.check(rg.depth === 5 && rg.reorgs_since_start === 1 && Math.abs(Date.parse(rg.at) - Date.now()) < 60000,
     `last reorg: depth ${rg.depth}, ${rg.reorgs_since_start} reorg(s), at ${rg.at}: ${pw.stderr.split("\n").filter((l) => /reorg/.test(l)).join(" / ")}`);
 
   // ---- 4. Postgres down: the outbox fills; status shows it and names Postgres

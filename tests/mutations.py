@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""mutations.py: plant each bug of tests/mutations.json, one at a time, in a
+scratch copy of the committed tree, and check that the tests named for it
+fail. A mutation whose tests still pass "survived": the suite does not see
+that bug. tests/MUTATIONS.md says why each one matters.
+
+usage: python3 tests/mutations.py [--only ID,ID...] [--list] [--keep]
+
+The scratch copy is `git archive HEAD` (commit first) with the e2e rig's
+node_modules linked in (run `bash scripts/test.sh` or `npm ci` in tests/e2e
+once before); it is built once (Release) and rebuilt incrementally after
+each mutation. Exit 0 when every mutation was caught, 1 when one survived
+or could not be planted, 2 on bad arguments.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(cmd, cwd, timeout=None):
+    return subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+
+
+def main():
+    args = sys.argv[1:]
+    only = None
+    keep = "--keep" in args
+    if "--only" in args:
+        i = args.index("--only")
+        if i + 1 >= len(args):
+            print(__doc__, file=sys.stderr)
+            return 2
+        only = set(args[i + 1].split(","))
+    mutations = json.load(open(os.path.join(ROOT, "tests", "mutations.json")))
+    if "--list" in args:
+        for m in mutations:
+            print(f"{m['id']:24} {m['file']:28} {', '.join(m['tests'])}")
+        return 0
+    if only:
+        unknown = only - {m["id"] for m in mutations}
+        if unknown:
+            print(f"unknown mutation(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        mutations = [m for m in mutations if m["id"] in only]
+    modules = os.path.join(ROOT, "tests", "e2e", "node_modules")
+    if not os.path.isdir(modules):
+        print("tests/e2e/node_modules is missing: run `bash scripts/test.sh` (or npm ci in tests/e2e) first", file=sys.stderr)
+        return 2
+    work = tempfile.mkdtemp(prefix="pw-mutations-")
+    try:
+        archive = subprocess.run(["git", "-C", ROOT, "archive", "HEAD"], stdout=subprocess.PIPE, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", work], input=archive, check=True)
+        os.symlink(modules, os.path.join(work, "tests", "e2e", "node_modules"))
+        fixtures = os.path.join(os.path.dirname(ROOT), "shared", "fixtures")
+        build = os.path.join(work, "build")
+        r = run(["cmake", "-S", work, "-B", build, "-DCMAKE_BUILD_TYPE=Release", "-DPAYWATCH_WERROR=ON",
+                 f"-DFIXTURES_DIR={fixtures}"], work)
+        if r.returncode != 0:
+            print(r.stdout)
+            return 1
+        print("building the scratch copy ...", flush=True)
+        r = run(["cmake", "--build", build, "-j2"], work)
+        if r.returncode != 0:
+            print(r.stdout[-3000:])
+            return 1
+        results = []
+        for m in mutations:
+            path = os.path.join(work, m["file"])
+            original = open(path).read()
+            if original.count(m["find"]) != 1:
+                results.append((m, "NOT PLANTED", 0.0, "the text to replace is not there exactly once"))
+                print(f"{m['id']}: NOT PLANTED", flush=True)
+                continue
+            open(path, "w").write(original.replace(m["find"], m["replace"]))
+            t0 = time.time()
+            b = run(["cmake", "--build", build, "-j2"], work)
+            if b.returncode != 0:
+                outcome, detail = "NOT PLANTED", "the mutant does not build: " + b.stdout[-500:]
+            else:
+                pattern = "^(" + "|".join(m["tests"]) + ")$"
+                t = run(["ctest", "--test-dir", build, "-R", pattern, "-j2"], work, timeout=1800)
+                outcome = "caught" if t.returncode != 0 else "SURVIVED"
+                summary = [line for line in t.stdout.splitlines() if "tests passed" in line]
+                detail = summary[0].strip() if summary else ""
+            secs = time.time() - t0
+            open(path, "w").write(original)
+            results.append((m, outcome, secs, detail))
+            print(f"{m['id']}: {outcome} ({secs:.0f} s; {detail})", flush=True)
+        run(["cmake", "--build", build, "-j2"], work)  # leave the scratch build unmutated
+        print()
+        print(f"{'mutation':24} {'outcome':12} {'seconds':>7}  tests")
+        for m, outcome, secs, detail in results:
+            print(f"{m['id']:24} {outcome:12} {secs:7.0f}  {', '.join(m['tests'])}")
+        bad = [m["id"] for m, outcome, _, _ in results if outcome != "caught"]
+        print(f"\n{len(results) - len(bad)} of {len(results)} mutations caught" + (f"; not caught: {', '.join(bad)}" if bad else ""))
+        return 1 if bad else 0
+    finally:
+        if keep:
+            print(f"scratch copy kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
