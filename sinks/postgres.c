@@ -79,6 +79,16 @@ static int exec_ok(pg_sink *s, const char *sql, const char *what)
 	return r;
 }
 
+/* A statement with text parameters and no rows. 0 or PW_EDB (its
+ * message and SQLSTATE kept). */
+static int exec_params_ok(pg_sink *s, const char *sql, int n, const char *const *params, const char *what)
+{
+	PGresult *res = PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+	int r = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : fail_result(s, what, res);
+	PQclear(res);
+	return r;
+}
+
 static void rollback(pg_sink *s)
 {
 	PGresult *res = PQexec(s->conn, "ROLLBACK");
@@ -659,19 +669,8 @@ static int quarantine_entry(pg_sink *s, const pw_payment *p, const char *reason,
 				   merchant, raw, entry, why, sqlstate && *sqlstate ? sqlstate : NULL };
 	if (exec_ok(s, "BEGIN", "begin") < 0)
 		return PW_EDB;
-	PGresult *res = PQexecParams(s->conn, quarantine_delete_sql, 4, NULL, key, NULL, NULL, 0);
-	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-	if (!ok)
-		fail_result(s, "quarantine", res);
-	PQclear(res);
-	if (ok) {
-		res = PQexecParams(s->conn, quarantine_insert_sql, 12, NULL, params, NULL, NULL, 0);
-		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-		if (!ok)
-			fail_result(s, "quarantine", res);
-		PQclear(res);
-	}
-	if (!ok || exec_ok(s, "COMMIT", "commit") < 0) {
+	if (exec_params_ok(s, quarantine_delete_sql, 4, key, "quarantine") < 0 ||
+	    exec_params_ok(s, quarantine_insert_sql, 12, params, "quarantine") < 0 || exec_ok(s, "COMMIT", "commit") < 0) {
 		rollback(s);
 		return PW_EDB;
 	}
@@ -900,28 +899,17 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 		webhook_url_display(endpoints[i].url, shown, sizeof(shown));
 		sha256_hex(endpoints[i].url, digest);
 		const char *adopt[3] = { endpoints[i].merchant_id, endpoints[i].key, digest };
-		res = PQexecParams(s->conn,
+		const char *params[4] = { endpoints[i].merchant_id, endpoints[i].key, shown, endpoints[i].events };
+		if (exec_params_ok(s,
 				   "UPDATE webhook_endpoints SET key = $2, url_sha256 = NULL WHERE merchant_id = $1"
 				   " AND key IS NULL AND url_sha256 = $3 AND NOT EXISTS (SELECT 1 FROM webhook_endpoints k"
 				   " WHERE k.merchant_id = $1 AND k.key = $2)",
-				   3, NULL, adopt, NULL, NULL, 0);
-		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-		if (!ok)
-			fail_result(s, "webhook endpoints", res);
-		PQclear(res);
-		if (!ok)
-			goto out_rollback;
-		const char *params[4] = { endpoints[i].merchant_id, endpoints[i].key, shown, endpoints[i].events };
-		res = PQexecParams(s->conn,
+				   3, adopt, "webhook endpoints") < 0 ||
+		    exec_params_ok(s,
 				   "INSERT INTO webhook_endpoints (merchant_id, key, url, events) VALUES ($1, $2, $3, $4::text[])"
 				   " ON CONFLICT (merchant_id, key) DO UPDATE SET url = EXCLUDED.url, events = EXCLUDED.events,"
 				   " active = true",
-				   4, NULL, params, NULL, NULL, 0);
-		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-		if (!ok)
-			fail_result(s, "webhook endpoints", res);
-		PQclear(res);
-		if (!ok)
+				   4, params, "webhook endpoints") < 0)
 			goto out_rollback;
 	}
 	if (exec_ok(s, "COMMIT", "commit") < 0)
@@ -1224,17 +1212,11 @@ static int retry_one(pg_sink *s, const char *id, const char *entry_text, bool *r
 		return r;
 	}
 	const char *params[2] = { id, reason };
-	PGresult *q = r == 0 ? PQexecParams(s->conn, "DELETE FROM payment_quarantine WHERE id = $1", 1, NULL, params, NULL,
-					    NULL, 0)
-			     : PQexecParams(s->conn,
-					    "UPDATE payment_quarantine SET retries = retries + 1, last_retry_at = now(),"
-					    " reason = $2 WHERE id = $1",
-					    2, NULL, params, NULL, NULL, 0);
-	bool ok = PQresultStatus(q) == PGRES_COMMAND_OK;
-	if (!ok)
-		fail_result(s, "quarantine", q);
-	PQclear(q);
-	if (!ok)
+	if ((r == 0 ? exec_params_ok(s, "DELETE FROM payment_quarantine WHERE id = $1", 1, params, "quarantine")
+		    : exec_params_ok(s,
+				     "UPDATE payment_quarantine SET retries = retries + 1, last_retry_at = now(),"
+				     " reason = $2 WHERE id = $1",
+				     2, params, "quarantine")) < 0)
 		return PW_EDB;
 	*ret_written = r == 0;
 	return 0;
