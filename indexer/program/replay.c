@@ -11,7 +11,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "matcher.h"
-#include "migrate.h"
+#include "mirror.h"
 #include "parse.h"
 #include "postgres.h"
 #include "pw_error.h"
@@ -715,7 +715,7 @@ static int open_postgres(replay *rp)
 	if (rp->o->dry_run)
 		return 0;
 	/* newly added merchants, addresses and endpoints must exist for their events */
-	if ((r = migrate_sync_merchants(rp->pg, rp->cfg)) < 0)
+	if ((r = merchants_mirror(rp->pg, rp->cfg)) < 0)
 		return log_error(r, "postgres: cannot mirror the merchants: %s", pg_sink_error(rp->pg));
 	if (rp->o->no_webhooks && (r = pg_sink_set_webhooks(rp->pg, false)) < 0)
 		return log_error(r, "postgres: %s", pg_sink_error(rp->pg));
