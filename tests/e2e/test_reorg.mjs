@@ -115,6 +115,12 @@ async function main() {
 
   // ---- C: deeper than the narrow instance's window
   await applied(pw2, await node.head());
+  // what it confirmed before the reorg has reached Postgres (the sink
+  // writes after the checkpoint moves): its outbox is empty
+  await rig.waitFor('the narrow instance\'s outbox to drain', () => {
+    const st = rig.runPaywatchSync(bin, ['status', '-c', narrow, '--json']);
+    try { return JSON.parse(st.stdout).chains[0].outbox_depth === 0; } catch { return false; }
+  }, 20000).catch((e) => rig.check(false, e.message));
   const rows2Before = (await db2.query('SELECT count(*)::int AS n FROM payments')).rows[0].n;
   const headC = await node.head();
   await node.rpc('anvil_reorg', [10, [[txTo(acme, 999_000n), 0], [txTo(globex, 999_001n), 5]]]);
