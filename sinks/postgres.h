@@ -26,7 +26,8 @@ extern const struct schema_migration schema_migrations[];
 typedef struct pg_merchant_address {
 	const char *merchant_id;
 	const char *chain;
-	uint8_t address[PW_ADDR_LEN];
+	uint8_t family; /* enum pw_family: how the address is written */
+	pw_addr address;
 } pg_merchant_address;
 
 /* One webhook endpoint for pg_sink_sync_merchants. The URL is the full
@@ -115,15 +116,16 @@ int pg_sink_migrate(pg_sink *s, const struct schema_migration *list, size_t *ret
  * default. 0 or PW_EDB. */
 int pg_sink_set_webhooks(pg_sink *s, bool on);
 
-/* pg_sink_read_payments: the payment rows of chain with block numbers in
- * [from, to], optionally only merchant_id's and/or those to to_address
- * (20 bytes; NULL for any), ordered by (block_number, log_index), with
+/* pg_sink_read_payments: the payment rows of chain (of family: how its
+ * identities are written) with block numbers in [from, to], optionally
+ * only merchant_id's and/or those to to_address (NULL for any), ordered by
+ * (block_number, log_index), with
  * status PW_STATUS_CONFIRMED or PW_STATUS_REVERTED. The rows are bounded by
  * the range: callers read ranges of a replay slot, not a whole chain.
  * 0 with *ret (malloc'd, caller frees; NULL when none) and *ret_n,
  * PW_EDB, PW_ENOMEM, or PW_EPARSE (a hand-edited value; pg_sink_error). */
-int pg_sink_read_payments(pg_sink *s, const char *chain, uint64_t from, uint64_t to, const char *merchant_id,
-			  const uint8_t *to_address, pw_payment **ret, size_t *ret_n);
+int pg_sink_read_payments(pg_sink *s, const char *chain, uint8_t family, uint64_t from, uint64_t to,
+			  const char *merchant_id, const pw_addr *to_address, pw_payment **ret, size_t *ret_n);
 
 /* pg_sink_fix_payment: set every column of the row with p's identity
  * (chain_id, block_hash, log_index) to p's values, status 'confirmed'

@@ -40,6 +40,7 @@ typedef struct ingest {
 	const ingest_params *p;
 	const ingest_replay *replay; /* NULL for `run` */
 	const cfg_chain *chain;
+	const chain_ops *ops;        /* the chain family's adapter */
 	const char *name;
 	tracker *tr;                 /* NULL in replay mode */
 	uint64_t replay_next;        /* replay mode: the first block not yet reconciled */
@@ -118,7 +119,7 @@ static void save_state(ingest *g)
 
 static void disconnect(ingest *g)
 {
-	g->p->ops->close(g->ad);
+	g->ops->close(g->ad);
 	g->ad = NULL;
 	g->head_req = g->probe_req = g->tag_req = g->head_hdr_req = 0;
 	drop_slots(g);
@@ -143,7 +144,7 @@ static int request_header_batches(ingest *g, slot *s, const uint64_t *numbers, s
 		if (s->n_hdr_reqs == MAX_HEADER_REQS)
 			return PW_EINVAL;
 		size_t k = n - i < HEADER_BATCH ? n - i : HEADER_BATCH;
-		int r = g->p->ops->request_headers(g->ad, numbers + i, k, &s->hdr_reqs[s->n_hdr_reqs]);
+		int r = g->ops->request_headers(g->ad, numbers + i, k, &s->hdr_reqs[s->n_hdr_reqs]);
 		if (r < 0)
 			return r;
 		s->n_hdr_reqs++;
@@ -154,7 +155,7 @@ static int request_header_batches(ingest *g, slot *s, const uint64_t *numbers, s
 /* Send the requests of slot s: logs, and window headers if any. */
 static int slot_request(ingest *g, slot *s)
 {
-	int r = g->p->ops->request_transfers(g->ad, s->from, s->to, &s->logs_req);
+	int r = g->ops->request_transfers(g->ad, s->from, s->to, &s->logs_req);
 	if (r < 0)
 		return r;
 	uint64_t ws = window_start(g);
@@ -370,14 +371,14 @@ static int await_headers(ingest *g, uint64_t lo, uint64_t hi, pw_block_ref *out)
 	size_t n = (size_t)(hi - lo + 1);
 	for (size_t i = 0; i < n; i++)
 		numbers[i] = lo + i;
-	int r = g->p->ops->request_headers(g->ad, numbers, n, &req);
+	int r = g->ops->request_headers(g->ad, numbers, n, &req);
 	if (r < 0)
 		return r;
 	for (;;) {
 		if (atomic_load(g->p->stop))
 			return PW_ESTOPPED;
 		chain_event ev;
-		r = g->p->ops->poll(g->ad, 200, &ev);
+		r = g->ops->poll(g->ad, 200, &ev);
 		if (r == PW_ETIMEDOUT)
 			continue;
 		if (r < 0)
@@ -467,7 +468,7 @@ static int handle_reorg(ingest *g, uint64_t top)
 	g->next_from = tracker_next_block(g->tr);
 	/* the head may have moved down with the reorg: ask again */
 	g->have_target = false;
-	return g->p->ops->request_head_number(g->ad, &g->head_req);
+	return g->ops->request_head_number(g->ad, &g->head_req);
 }
 
 /* Run mode: record the new checkpoint and its block's time (the range
@@ -511,7 +512,7 @@ static int apply_ready(ingest *g)
 				log_emit(LOG_LEVEL_WARN, g->name, (long long)p->block_number,
 					 "bad message from %s: eth_getLogs [%llu, %llu]: a log of block %llu carries "
 					 "blockTimestamp %lld but the block's header says %lld; %llu bad message(s) so far",
-					 g->p->ops->endpoint(g->ad), (unsigned long long)s->from, (unsigned long long)s->to,
+					 g->ops->endpoint(g->ad), (unsigned long long)s->from, (unsigned long long)s->to,
 					 (unsigned long long)p->block_number, (long long)p->block_time, (long long)h->time,
 					 (unsigned long long)g->bad_messages);
 				return PW_ECONN; /* retried from the checkpoint, on the next endpoint */
@@ -589,43 +590,33 @@ static void log_progress(ingest *g, bool force)
 static int connect_next(ingest *g)
 {
 	const cfg_chain *c = g->chain;
-	uint8_t(*tokens)[PW_ADDR_LEN] = malloc(c->n_tokens * PW_ADDR_LEN);
+	pw_addr *tokens = malloc(c->n_tokens * sizeof(*tokens));
 	if (!tokens)
 		return PW_ENOMEM;
-	for (size_t i = 0; i < c->n_tokens; i++)
-		memcpy(tokens[i], c->tokens[i].address, PW_ADDR_LEN);
-	chain_params params = {
-		.name = c->name,
-		.url = c->ws_urls[g->url_index % c->n_ws_urls],
-		.chain_id = c->chain_id,
-		.tokens = (const uint8_t(*)[PW_ADDR_LEN])tokens,
-		.n_tokens = c->n_tokens,
-		.max_message_bytes = (size_t)c->max_message_bytes,
-		.request_timeout_ms = c->request_timeout_ms,
-	};
+	chain_params params = config_chain_params(c, g->url_index, tokens);
 	char err[512] = "";
-	int r = g->p->ops->connect(&params, (int)c->request_timeout_ms, &g->ad, err, sizeof(err));
+	int r = g->ops->connect(&params, (int)c->request_timeout_ms, &g->ad, err, sizeof(err));
 	free(tokens);
 	if (r < 0) {
-		log_emit(LOG_LEVEL_WARN, g->name, -1, "endpoint %zu: %s", g->url_index % c->n_ws_urls, err);
+		log_emit(LOG_LEVEL_WARN, g->name, -1, "endpoint %zu: %s", g->url_index % c->n_urls, err);
 		g->url_index++;
 		return r;
 	}
 	if (g->cut_ms)
 		log_emit(LOG_LEVEL_INFO, g->name, -1, "connected to %s (endpoint %zu) %lld ms after the connection was lost",
-			 g->p->ops->endpoint(g->ad), g->url_index % c->n_ws_urls, (long long)(pw_mono_ms() - g->cut_ms));
+			 g->ops->endpoint(g->ad), g->url_index % c->n_urls, (long long)(pw_mono_ms() - g->cut_ms));
 	else
 		log_emit(LOG_LEVEL_INFO, g->name, -1, "connected to %s (chain id %llu verified, newHeads subscribed)",
-			 g->p->ops->endpoint(g->ad), (unsigned long long)c->chain_id);
+			 g->ops->endpoint(g->ad), (unsigned long long)c->chain_id);
 	g->cut_ms = 0;
 	g->next_from = next_block(g);
 	g->last_head_ms = pw_mono_ms();
-	snprintf(g->state.endpoint, sizeof(g->state.endpoint), "%s", g->p->ops->endpoint(g->ad));
+	snprintf(g->state.endpoint, sizeof(g->state.endpoint), "%s", g->ops->endpoint(g->ad));
 	save_state(g);
 	if (g->replay && g->have_target)
 		return 0; /* a replay's target was fixed on its first connection */
 	g->have_target = false;
-	return g->p->ops->request_head_number(g->ad, &g->head_req);
+	return g->ops->request_head_number(g->ad, &g->head_req);
 }
 
 static void sleep_ms_unless_stopped(const ingest *g, int64_t ms)
@@ -639,16 +630,16 @@ static void sleep_ms_unless_stopped(const ingest *g, int64_t ms)
 
 static int request_finality(ingest *g)
 {
-	if (!g->chain->finality[0] || g->tag_req)
+	if (g->chain->finality == CHAIN_FINALITY_CONFIRMATIONS || g->tag_req)
 		return 0;
-	return g->p->ops->request_tag_number(g->ad, g->chain->finality, &g->tag_req);
+	return g->ops->request_tag_number(g->ad, g->chain->finality, &g->tag_req);
 }
 
 /* Replay mode: once the head (and the finalized block, in finality mode)
  * is known, ask the caller where to stop. */
 static int replay_target(ingest *g)
 {
-	bool finality = g->chain->finality[0] != 0;
+	bool finality = g->chain->finality != CHAIN_FINALITY_CONFIRMATIONS;
 	if (g->have_target || g->replay_empty || !g->head_known || (finality && !g->finalized_known))
 		return 0;
 	uint64_t to = 0;
@@ -670,7 +661,7 @@ static void record_head(ingest *g, uint64_t number, int64_t time)
 	g->state.head = number;
 	g->state.head_time = time;
 	save_state(g);
-	if (time < 0 && !g->head_hdr_req && g->p->ops->request_headers(g->ad, &number, 1, &g->head_hdr_req) < 0)
+	if (time < 0 && !g->head_hdr_req && g->ops->request_headers(g->ad, &number, 1, &g->head_hdr_req) < 0)
 		g->head_hdr_req = 0; /* only status misses it */
 }
 
@@ -707,7 +698,7 @@ static int on_number(ingest *g, chain_event *ev)
 			g->head_req = 0;
 			g->head_known = true;
 			g->target = ev->number;
-			if (g->chain->finality[0] && (r0 = request_finality(g)) < 0)
+			if (g->chain->finality != CHAIN_FINALITY_CONFIRMATIONS && (r0 = request_finality(g)) < 0)
 				return r0;
 		} else if (ev->req == g->tag_req) {
 			g->tag_req = 0;
@@ -729,7 +720,7 @@ static int on_number(ingest *g, chain_event *ev)
 			return log_error(r, "chain=%s: cannot commit confirmations: %s", g->name, store_msg(g));
 		if (confirmed)
 			log_emit(LOG_LEVEL_INFO, g->name, (long long)ev->number, "%zu payment(s) confirmed (%s block %llu)",
-				 confirmed, g->chain->finality, (unsigned long long)ev->number);
+				 confirmed, chain_finality_tag(g->chain->finality), (unsigned long long)ev->number);
 		notify_sink(g, confirmed);
 		return 0;
 	}
@@ -757,7 +748,7 @@ static int on_number(ingest *g, chain_event *ev)
 			record_head(g, ev->number, -1);
 			return request_finality(g);
 		}
-		if (ckpt >= 0 && ev->number < (uint64_t)ckpt && silent_too_long && g->chain->n_ws_urls > 1) {
+		if (ckpt >= 0 && ev->number < (uint64_t)ckpt && silent_too_long && g->chain->n_urls > 1) {
 			log_emit(LOG_LEVEL_WARN, g->name, (long long)ev->number,
 				 "node stays at block %llu, behind the checkpoint %lld: trying another endpoint",
 				 (unsigned long long)ev->number, (long long)ckpt);
@@ -796,7 +787,7 @@ static int on_error(ingest *g, chain_event *ev)
 		g->bad_messages++;
 	if (ev->req == 0) {
 		log_emit(LOG_LEVEL_WARN, g->name, -1, "bad message from %s: %s (%s); %llu bad message(s) so far",
-			 g->p->ops->endpoint(g->ad), ev->detail, pw_strerror(ev->error),
+			 g->ops->endpoint(g->ad), ev->detail, pw_strerror(ev->error),
 			 (unsigned long long)g->bad_messages);
 		return PW_ECONN; /* a connection that sends garbage is not trusted further */
 	}
@@ -813,18 +804,18 @@ static int on_error(ingest *g, chain_event *ev)
 			}
 			return 0;
 		}
-		log_emit(LOG_LEVEL_WARN, g->name, -1, "%s request failed at %s: %s (%s)", tag ? g->chain->finality : "head",
-			 g->p->ops->endpoint(g->ad), ev->detail, pw_strerror(ev->error));
+		log_emit(LOG_LEVEL_WARN, g->name, -1, "%s request failed at %s: %s (%s)", tag ? chain_finality_tag(g->chain->finality) : "head",
+			 g->ops->endpoint(g->ad), ev->detail, pw_strerror(ev->error));
 		if (ev->error == PW_ETIMEDOUT || ev->error == PW_EPARSE)
 			return PW_ECONN;
 		if (!tag && !g->have_target)
-			return g->p->ops->request_head_number(g->ad, &g->head_req);
+			return g->ops->request_head_number(g->ad, &g->head_req);
 		return 0;
 	}
 	if (!(s = find_slot(g, ev->req, &is_header, &idx)))
 		return 0;
 	log_emit(LOG_LEVEL_WARN, g->name, (long long)s->from, "request for [%llu, %llu] failed at %s: %s (%s)",
-		 (unsigned long long)s->from, (unsigned long long)s->to, g->p->ops->endpoint(g->ad), ev->detail,
+		 (unsigned long long)s->from, (unsigned long long)s->to, g->ops->endpoint(g->ad), ev->detail,
 		 pw_strerror(ev->error));
 	if (ev->rate_limited) {
 		g->rate_backoff_ms = g->rate_backoff_ms ? g->rate_backoff_ms * 2 : 250;
@@ -894,7 +885,7 @@ static int check_head_timeout(ingest *g)
 	g->last_probe_ms = now;
 	log_emit(LOG_LEVEL_DEBUG, g->name, -1, "no new head for %lld ms: asking the node for its head",
 		 (long long)(now - g->last_head_ms));
-	return g->p->ops->request_head_number(g->ad, &g->probe_req);
+	return g->ops->request_head_number(g->ad, &g->probe_req);
 }
 
 /* The converge loop, shared by run and replay: connect (rotating through
@@ -913,13 +904,13 @@ static int run_loop(ingest *g)
 			r = connect_next(g);
 			if (r == PW_ECHAINID) {
 				log_error(r, "chain=%s: refusing to index this endpoint", g->name);
-				if (g->chain->n_ws_urls == 1)
+				if (g->chain->n_urls == 1)
 					break; /* nothing else to try: a config error, not an outage */
 			}
 			if (r < 0) {
 				if (g->ad)
 					disconnect(g);
-				if (g->replay && ++connect_failures >= 3 * g->chain->n_ws_urls) {
+				if (g->replay && ++connect_failures >= 3 * g->chain->n_urls) {
 					log_emit(LOG_LEVEL_ERROR, g->name, -1, "no endpoint reachable after %u attempts",
 						 connect_failures);
 					break;
@@ -938,7 +929,7 @@ static int run_loop(ingest *g)
 		if (r == 0)
 			r = check_head_timeout(g);
 		if (r == 0) {
-			r = g->p->ops->poll(g->ad, 200, &ev);
+			r = g->ops->poll(g->ad, 200, &ev);
 			if (r == 0) {
 				r = handle_event(g, &ev);
 				chain_event_done(&ev);
@@ -956,7 +947,7 @@ static int run_loop(ingest *g)
 		}
 		if (r == PW_ECONN) {
 			log_emit(LOG_LEVEL_WARN, g->name, -1, "leaving %s; resuming from checkpoint %lld on the next endpoint",
-				 g->p->ops->endpoint(g->ad), (long long)checkpoint_of(g));
+				 g->ops->endpoint(g->ad), (long long)checkpoint_of(g));
 			g->url_index++;
 			g->cut_ms = pw_mono_ms();
 			disconnect(g);
@@ -984,6 +975,7 @@ int ingest_run(const ingest_params *p)
 	g.p = p;
 	g.replay = p->replay;
 	g.chain = &p->cfg->chains[p->chain_index];
+	g.ops = g.chain->family->ops;
 	g.name = g.chain->name;
 	g.range = g.chain->max_range < INITIAL_RANGE ? g.chain->max_range : INITIAL_RANGE;
 	g.state.head_time = -1;
@@ -997,14 +989,14 @@ int ingest_run(const ingest_params *p)
 	for (size_t i = 0; i < p->cfg->n_merchants; i++)
 		pending_wanted |= (p->cfg->merchants[i].events & CFG_EVENT_PENDING) && p->cfg->merchants[i].n_endpoints;
 	tracker_options topts = { .confirmations = g.chain->confirmations, .window = g.chain->reorg_window,
-				  .start_block = g.chain->start_block, .finality = g.chain->finality[0] != 0,
+				  .start_block = g.chain->start_block, .finality = g.chain->finality != CHAIN_FINALITY_CONFIRMATIONS,
 				  .emit_pending = pending_wanted };
 	int r = tracker_create(p->st, g.name, &topts, &g.tr);
 	if (r < 0)
 		return log_error(r, "chain=%s: cannot load checkpoint: %s", g.name, store_msg(&g));
 	char rule[48];
-	if (g.chain->finality[0])
-		snprintf(rule, sizeof(rule), "finality %s", g.chain->finality);
+	if (g.chain->finality != CHAIN_FINALITY_CONFIRMATIONS)
+		snprintf(rule, sizeof(rule), "finality %s", chain_finality_tag(g.chain->finality));
 	else
 		snprintf(rule, sizeof(rule), "confirmations %u", g.chain->confirmations);
 	log_emit(LOG_LEVEL_INFO, g.name, -1, "%s from block %llu (%s)",

@@ -43,8 +43,7 @@ typedef struct ingest_replay {
 
 typedef struct ingest_params {
 	const pw_config *cfg;
-	size_t chain_index;
-	const chain_ops *ops;
+	size_t chain_index;                /* its family's adapter is used */
 	store *st;                         /* NULL in replay mode */
 	const matcher *m;
 	const ingest_replay *replay;       /* NULL for `run` */
@@ -57,7 +56,7 @@ typedef struct ingest_params {
  * range is done (returns 0), or until a fatal error: a chain
  * id mismatch (PW_ECHAINID), a store failure (PW_ESTORE), a reorg the
  * tracker cannot follow (PW_EREORG). Errors are logged with the chain name.
- * Connection failures are retried forever with backoff across ws_urls. */
+ * Connection failures are retried forever with backoff across the chain's URLs. */
 int ingest_run(const ingest_params *p);
 
 #endif

@@ -29,7 +29,8 @@ int merchants_mirror(pg_sink *pg, const pw_config *cfg)
 		for (size_t j = 0; j < m->n_addresses; j++, k++) {
 			addrs[k].merchant_id = m->id;
 			addrs[k].chain = cfg->chains[m->addresses[j].chain_index].name;
-			memcpy(addrs[k].address, m->addresses[j].address, PW_ADDR_LEN);
+			addrs[k].family = cfg->chains[m->addresses[j].chain_index].family->family;
+			addrs[k].address = m->addresses[j].address;
 		}
 		snprintf(events[i], sizeof(events[i]), "{%s%s%s}",
 			 m->events & CFG_EVENT_CONFIRMED ? "payment.confirmed," : "",

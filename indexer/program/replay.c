@@ -6,8 +6,8 @@
 #include "replay.h"
 #include "config.h"
 #include "clock.h"
-#include "eip55.h"
 #include "hex.h"
+#include "idfmt.h"
 #include "ingest.h"
 #include "log.h"
 #include "matcher.h"
@@ -49,7 +49,8 @@ static const char replay_help[] =
 	"  --dry-run        report only; change nothing\n"
 	"  --no-webhooks    insert and revert without queuing webhook events\n"
 	"  --merchant ID    only this merchant's addresses and rows\n"
-	"  --address ADDR   only this address (0x + 40 hex digits, EIP-55 checked)\n"
+	"  --address ADDR   only this address, written as the chain's config writes it\n"
+	"                   (EVM: 0x + 40 hex digits, EIP-55 checked; Tron: T... or 41...)\n"
 	"  --fix            also fix differing rows (no webhook events for fixes)\n"
 	"  --json           print the summary as one JSON object on stdout\n"
 	"\n"
@@ -84,7 +85,7 @@ typedef struct replay {
 	matcher *m;
 	int merchant_index; /* -1: every merchant */
 	bool have_address;
-	uint8_t address[PW_ADDR_LEN];
+	pw_addr address;
 	/* the node and the clip */
 	uint64_t head;
 	int64_t finalized;
@@ -201,9 +202,9 @@ static int build_matcher(replay *rp)
 			const cfg_address *a = &mc->addresses[j];
 			if (a->chain_index != rp->ci)
 				continue;
-			if (rp->have_address && memcmp(a->address, rp->address, PW_ADDR_LEN) != 0)
+			if (rp->have_address && !pw_addr_eq(&a->address, &rp->address))
 				continue;
-			if ((r = matcher_add(rp->m, (uint32_t)rp->ci, a->address, (uint32_t)i)) < 0)
+			if ((r = matcher_add(rp->m, (uint32_t)rp->ci, &a->address, (uint32_t)i)) < 0)
 				return r;
 		}
 	}
@@ -261,7 +262,7 @@ static int on_target(void *arg, uint64_t head, int64_t finalized, uint64_t *ret_
 	const cfg_chain *c = rp->chain;
 	rp->head = head;
 	rp->finalized = finalized;
-	if (c->finality[0]) {
+	if (c->finality != CHAIN_FINALITY_CONFIRMATIONS) {
 		rp->have_confirmed = finalized >= 0;
 		rp->confirmed_height = finalized >= 0 ? (uint64_t)finalized : 0;
 	} else {
@@ -275,8 +276,8 @@ static int on_target(void *arg, uint64_t head, int64_t finalized, uint64_t *ret_
 		rp->empty = !rp->have_confirmed || rp->confirmed_height < rp->o->from;
 		rp->to = rp->empty ? rp->o->from : rp->confirmed_height;
 		char rule[64];
-		if (c->finality[0])
-			snprintf(rule, sizeof(rule), "the node's %s block", c->finality);
+		if (c->finality != CHAIN_FINALITY_CONFIRMATIONS)
+			snprintf(rule, sizeof(rule), "the node's %s block", chain_finality_tag(c->finality));
 		else
 			snprintf(rule, sizeof(rule), "head %llu, confirmations %u", (unsigned long long)head,
 				 c->confirmations);
@@ -336,7 +337,8 @@ static int on_logs(void *arg, uint64_t from, uint64_t to, const pw_payment *foun
 	if (!rr)
 		return PW_ENOMEM;
 	const char *merchant = rp->merchant_index >= 0 ? rp->cfg->merchants[rp->merchant_index].id : NULL;
-	int r = pg_sink_read_payments(rp->pg, rp->chain->name, from, to, merchant, rp->have_address ? rp->address : NULL,
+	int r = pg_sink_read_payments(rp->pg, rp->chain->name, rp->chain->family->family, from, to, merchant,
+				      rp->have_address ? &rp->address : NULL,
 				      &rr->rows, &rr->n);
 	if (r < 0) {
 		free(rr);
@@ -379,12 +381,12 @@ static void diff_fields(const pw_payment *row, const pw_payment *p, char *out, s
 	DIFF(strcmp(row->chain, p->chain) != 0, "chain");
 	DIFF(row->block_number != p->block_number, "block_number");
 	DIFF(row->block_time != p->block_time, "block_time");
-	DIFF(memcmp(row->tx_hash, p->tx_hash, PW_HASH_LEN) != 0, "tx_hash");
-	DIFF(memcmp(row->token, p->token, PW_ADDR_LEN) != 0, "token_address");
+	DIFF(row->tx_hash.len != p->tx_hash.len || memcmp(row->tx_hash.b, p->tx_hash.b, p->tx_hash.len) != 0, "tx_hash");
+	DIFF(!pw_addr_eq(&row->token, &p->token), "token_address");
 	DIFF(strcmp(row->token_symbol, p->token_symbol) != 0, "token_symbol");
 	DIFF(row->decimals != p->decimals, "decimals");
-	DIFF(memcmp(row->from, p->from, PW_ADDR_LEN) != 0, "from_address");
-	DIFF(memcmp(row->to, p->to, PW_ADDR_LEN) != 0, "to_address");
+	DIFF(!pw_addr_eq(&row->from, &p->from), "from_address");
+	DIFF(!pw_addr_eq(&row->to, &p->to), "to_address");
 	DIFF(strcmp(row->merchant_id, p->merchant_id) != 0, "merchant_id");
 	DIFF(memcmp(row->amount, p->amount, PW_U256_LEN) != 0, "amount_raw");
 	DIFF(row->status != PW_STATUS_CONFIRMED, "status");
@@ -394,8 +396,8 @@ static void diff_fields(const pw_payment *row, const pw_payment *p, char *out, s
 static void report_diff(replay *rp, const pw_payment *row, const char *fields, bool fixed)
 {
 	rp->differing++;
-	char hash[67];
-	hex_encode(row->block_hash, PW_HASH_LEN, hash);
+	char hash[PW_HASH_TEXT_MAX];
+	pw_format_hash(rp->chain->family->family, row->block_hash, PW_HASH_LEN, hash);
 	log_emit(LOG_LEVEL_WARN, rp->chain->name, (long long)row->block_number,
 		 "replay: row (block %llu, log %u, block hash %s) differs from the chain: %s%s",
 		 (unsigned long long)row->block_number, row->log_index, hash, fields, fixed ? " (fixed)" : "");
@@ -424,10 +426,10 @@ static const pw_block_ref *find_header(const pw_block_ref *h, size_t n, uint64_t
 static bool watched(const replay *rp, const pw_payment *row)
 {
 	uint32_t mi;
-	if (!matcher_lookup(rp->m, (uint32_t)rp->ci, row->to, &mi))
+	if (!matcher_lookup(rp->m, (uint32_t)rp->ci, &row->to, &mi))
 		return false;
 	for (size_t t = 0; t < rp->chain->n_tokens; t++)
-		if (memcmp(rp->chain->tokens[t].address, row->token, PW_ADDR_LEN) == 0)
+		if (pw_addr_eq(&rp->chain->tokens[t].address, &row->token))
 			return true;
 	return false;
 }
@@ -486,8 +488,8 @@ static int on_range(void *arg, void *ctx, uint64_t from, uint64_t to, pw_payment
 		if (!canonical && row->status == PW_STATUS_REVERTED) {
 			rp->already_reverted++;
 		} else if (!canonical) {
-			char hash[67];
-			hex_encode(row->block_hash, PW_HASH_LEN, hash);
+			char hash[PW_HASH_TEXT_MAX];
+			pw_format_hash(rp->chain->family->family, row->block_hash, PW_HASH_LEN, hash);
 			log_emit(LOG_LEVEL_WARN, rp->chain->name, (long long)row->block_number,
 				 "replay: row (block %llu, log %u) is of block hash %s, which is no longer canonical: %s",
 				 (unsigned long long)row->block_number, row->log_index, hash,
@@ -594,8 +596,8 @@ static void print_json(const replay *rp, const char *outcome, int64_t elapsed_ms
 	cJSON *arr = cJSON_AddArrayToObject(o, "differences");
 	for (size_t i = 0; i < rp->n_diffs; i++) {
 		const diff_report *d = &rp->diffs[i];
-		char hash[67];
-		hex_encode(d->block_hash, PW_HASH_LEN, hash);
+		char hash[PW_HASH_TEXT_MAX];
+		pw_format_hash(rp->chain->family->family, d->block_hash, PW_HASH_LEN, hash);
 		cJSON *e = cJSON_CreateObject();
 		cJSON_AddNumberToObject(e, "block_number", (double)d->block_number);
 		cJSON_AddNumberToObject(e, "log_index", d->log_index);
@@ -652,8 +654,8 @@ static void print_table(const replay *rp, const char *outcome, int64_t elapsed_m
 	double secs = (double)elapsed_ms / 1000.0;
 	printf("  elapsed                      %.1f s (%.0f blocks/s)\n", secs, secs > 0 ? (double)rp->blocks / secs : 0);
 	for (size_t i = 0; i < rp->n_diffs; i++) {
-		char hash[67];
-		hex_encode(rp->diffs[i].block_hash, PW_HASH_LEN, hash);
+		char hash[PW_HASH_TEXT_MAX];
+		pw_format_hash(rp->chain->family->family, rp->diffs[i].block_hash, PW_HASH_LEN, hash);
 		printf("  differs: block %llu log %u hash %s: %s%s\n", (unsigned long long)rp->diffs[i].block_number,
 		       rp->diffs[i].log_index, hash, rp->diffs[i].fields, rp->diffs[i].fixed ? " (fixed)" : "");
 	}
@@ -679,10 +681,9 @@ static int resolve_filters(replay *rp)
 		}
 	}
 	if (o->address) {
-		int r = eip55_parse(o->address, rp->address);
-		if (r < 0) {
-			fprintf(stderr, "paywatch replay: --address %s: %s\n", o->address,
-				r == PW_ECHECKSUM ? "bad EIP-55 checksum" : "not 0x + 40 hex digits");
+		char why[256];
+		if (rp->chain->family->parse_address(o->address, &rp->address, why, sizeof(why)) < 0) {
+			fprintf(stderr, "paywatch replay: --address %s: %s\n", o->address, why);
 			return 2;
 		}
 		rp->have_address = true;
@@ -764,7 +765,7 @@ static int replay_run(const pw_config *cfg, const replay_opts *o)
 
 	ingest_replay hooks = { .from = o->from, .to = o->to, .arg = &rp, .on_target = on_target,
 				.on_logs = on_logs, .on_range = on_range, .free_ctx = free_ctx };
-	ingest_params params = { .cfg = cfg, .chain_index = rp.ci, .ops = &evm_chain_ops, .st = NULL, .m = rp.m,
+	ingest_params params = { .cfg = cfg, .chain_index = rp.ci, .st = NULL, .m = rp.m,
 				 .replay = &hooks, .stop = &g_stop };
 	int r = ingest_run(&params);
 	bool interrupted = atomic_load(&g_stop);

@@ -86,7 +86,7 @@ static void read_chain(store *s, const cfg_chain *c, chain_status *cs)
 		 * has it once the head is indexed */
 		if (cs->have_state && cs->st.head_time < 0 && store_get_header(s, c->name, cs->st.head, &h) == 0)
 			cs->st.head_time = h.time;
-		if (c->finality[0]) {
+		if (c->finality != CHAIN_FINALITY_CONFIRMATIONS) {
 			/* run confirms up to the finalized block it has processed */
 			if (cs->have_state && cs->st.finalized >= 0) {
 				cs->have_confirmed = true;
@@ -161,6 +161,8 @@ static cJSON *chain_json(const chain_status *cs, int64_t now_ms)
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "name", cs->c->name);
 	cJSON_AddNumberToObject(o, "chain_id", (double)cs->c->chain_id);
+	cJSON_AddStringToObject(o, "kind", cs->c->family->kind);
+	cJSON_AddStringToObject(o, "transport", cs->c->transport == CHAIN_TRANSPORT_HTTP ? "http" : "ws");
 	if (cs->have_state && cs->st.endpoint[0])
 		cJSON_AddStringToObject(o, "endpoint", cs->st.endpoint);
 	else
@@ -169,8 +171,8 @@ static cJSON *chain_json(const chain_status *cs, int64_t now_ms)
 	add_num(o, "state_age_s", cs->have_state, f.state_age_s);
 	add_num(o, "head", f.head_known, (double)cs->st.head);
 	add_time(o, "head_time", f.head_known && cs->st.head_time >= 0, cs->st.head_time * 1000);
-	if (cs->c->finality[0])
-		cJSON_AddStringToObject(o, "finality", cs->c->finality);
+	if (cs->c->finality != CHAIN_FINALITY_CONFIRMATIONS)
+		cJSON_AddStringToObject(o, "finality", chain_finality_tag(cs->c->finality));
 	else
 		cJSON_AddNumberToObject(o, "confirmations", cs->c->confirmations);
 	add_num(o, "finalized", cs->have_state && cs->st.finalized >= 0, (double)cs->st.finalized);
@@ -200,7 +202,8 @@ static void chain_text(const chain_status *cs, int64_t now_ms)
 {
 	chain_figures f = figures(cs, now_ms);
 	char buf[64];
-	printf("chain %s (chain id %llu)\n", cs->c->name, (unsigned long long)cs->c->chain_id);
+	printf("chain %s (%s, chain id %llu, JSON-RPC over %s)\n", cs->c->name, cs->c->family->kind,
+	       (unsigned long long)cs->c->chain_id, cs->c->transport == CHAIN_TRANSPORT_HTTP ? "HTTP" : "websocket");
 	if (cs->error[0])
 		printf("  error              %s\n", cs->error);
 	if (!cs->have_state) {
@@ -218,11 +221,11 @@ static void chain_text(const chain_status *cs, int64_t now_ms)
 	} else {
 		printf("  node head          unknown\n");
 	}
-	if (cs->c->finality[0]) {
+	if (cs->c->finality != CHAIN_FINALITY_CONFIRMATIONS) {
 		if (cs->have_state && cs->st.finalized >= 0)
-			printf("  %-18s %lld\n", cs->c->finality, (long long)cs->st.finalized);
+			printf("  %-18s %lld\n", chain_finality_tag(cs->c->finality), (long long)cs->st.finalized);
 		else
-			printf("  %-18s unknown\n", cs->c->finality);
+			printf("  %-18s unknown\n", chain_finality_tag(cs->c->finality));
 	}
 	if (cs->indexed)
 		printf("  checkpoint         %llu\n", (unsigned long long)cs->checkpoint);

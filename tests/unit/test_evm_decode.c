@@ -177,15 +177,17 @@ int main(int argc, char **argv)
 		const pw_payment *p = &got[i];
 		const expect *e = &want[i];
 		char h[67], a[43], dec[U256_DEC_MAX];
-		hex_encode(p->tx_hash, 32, h);
+		ASSERT_EQ_INT(PW_FAMILY_EVM, p->family);
+		ASSERT_EQ_INT(32, p->tx_hash.len);
+		hex_encode(p->tx_hash.b, 32, h);
 		ASSERT_EQ_STR(e->tx_hash, h);
 		hex_encode(p->block_hash, 32, h);
 		ASSERT_EQ_STR(e->block_hash, h);
-		hex_encode(p->token, 20, a);
+		hex_encode(p->token.b, 20, a);
 		ASSERT_EQ_STR(e->token, a);
-		hex_encode(p->from, 20, a);
+		hex_encode(p->from.b, 20, a);
 		ASSERT_EQ_STR(e->from, a);
-		hex_encode(p->to, 20, a);
+		hex_encode(p->to.b, 20, a);
 		ASSERT_EQ_STR(e->to, a);
 		u256_to_dec(p->amount, dec);
 		ASSERT_EQ_STR(e->amount_dec, dec);
@@ -271,9 +273,12 @@ int main(int argc, char **argv)
 		const cJSON *topics = cJSON_GetObjectItem(log, "topics");
 		uint8_t word[32];
 		uint32_t owner;
-		if (!first && strcmp(addr, USDC) == 0 && cJSON_GetArraySize(topics) == 3 &&
-		    hex_decode_fixed(cJSON_GetArrayItem(topics, 2)->valuestring, 66, word, 32) == 0 &&
-		    matcher_lookup(m, 0, word + 12, &owner))
+		pw_addr to = { 0 };
+		const cJSON *topic2 = cJSON_GetArrayItem(topics, 2);
+		if (cJSON_IsString(topic2) && hex_decode_fixed(topic2->valuestring, strlen(topic2->valuestring), word, 32) == 0)
+			pw_addr_set(&to, word + 12, PW_ADDR_LEN);
+		if (!first && strcmp(addr, USDC) == 0 && cJSON_GetArraySize(topics) == 3 && to.len &&
+		    matcher_lookup(m, 0, &to, &owner))
 			first = log; /* a USDC payment to a merchant */
 	}
 	CHECK(first != NULL);

@@ -55,6 +55,17 @@ export async function waitFor(what, fn, timeoutMs = 30000, everyMs = 50) {
   throw new Error(`timed out waiting for ${what}${last instanceof Error ? ': ' + last.message : ''}`);
 }
 
+// The transport of the chain configs a test writes: PW_TEST_TRANSPORT=http
+// runs a websocket test with JSON-RPC over HTTP instead, with the same
+// assertions (ctest's e2e_*_http entries). nodeUrls(...urls) takes ws://
+// URLs and returns the config fields: { ws_urls } or { http_urls,
+// poll_interval_ms } (the same node serves both on one port).
+export const transport = process.env.PW_TEST_TRANSPORT === 'http' ? 'http' : 'ws';
+export function nodeUrls(...urls) {
+  if (transport !== 'http') return { ws_urls: urls };
+  return { http_urls: urls.map((u) => u.replace(/^ws(s?):/, 'http$1:')), poll_interval_ms: 200 };
+}
+
 // ---------------------------------------------------------------- PostgreSQL
 function pgBinDir() {
   const base = '/usr/lib/postgresql';
