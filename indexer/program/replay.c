@@ -29,7 +29,7 @@ static const char replay_help[] =
 	"usage: paywatch replay -c FILE --chain NAME --from N --to M [options]\n"
 	"\n"
 	"Fetches blocks N..M of chain NAME from its node again (several eth_getLogs in\n"
-	"flight, adaptive range size, failover across ws_urls), matches the transfers\n"
+	"flight, adaptive range size, failover across its URLs), matches the transfers\n"
 	"against the merchant addresses of FILE, and reconciles Postgres with them:\n"
 	"  present     found on chain and in Postgres, equal: nothing to do\n"
 	"  missing     found on chain, not in Postgres: inserted, with webhook events\n"

@@ -14,6 +14,9 @@ import { createRequire } from 'node:module';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 export const e2eDir = path.resolve(here, '..');
+// ../shared/fixtures beside the repository (ctest passes the configured
+// FIXTURES_DIR as PW_FIXTURES)
+export const fixturesDir = process.env.PW_FIXTURES || path.resolve(e2eDir, '..', '..', '..', 'shared', 'fixtures');
 if (!fs.existsSync(path.join(e2eDir, 'node_modules', 'pg'))) {
   console.error('tests/e2e/node_modules is missing: run `npm ci` in tests/e2e (bash scripts/test.sh does it)');
   process.exit(1);
