@@ -360,11 +360,13 @@ static int64_t checkpoint_of(const ingest *g)
 	return tracker_has_checkpoint(g->tr) ? (int64_t)next - 1 : -1;
 }
 
-/* Request headers and wait for their answer, ignoring other traffic (the
- * slots were dropped, so stray answers match nothing). New heads still
- * move the target. */
-static int await_headers(ingest *g, uint64_t lo, uint64_t hi, pw_block_ref *out)
+/* Request the headers of blocks lo..hi and wait for their answer (*ret_n
+ * of them: a family whose numbers can be skipped leaves some out),
+ * ignoring other traffic (the slots were dropped, so stray answers match
+ * nothing). New heads still move the target. */
+static int await_headers(ingest *g, uint64_t lo, uint64_t hi, pw_block_ref *out, size_t *ret_n)
 {
+	*ret_n = 0;
 	uint64_t numbers[32], req;
 	if (hi < lo || hi - lo >= 32)
 		return PW_EINVAL;
@@ -386,8 +388,10 @@ static int await_headers(ingest *g, uint64_t lo, uint64_t hi, pw_block_ref *out)
 		if (ev.kind == CHAIN_EV_HEAD && ev.headers[0].number > g->target)
 			g->target = ev.headers[0].number;
 		bool mine = ev.req == req && (ev.kind == CHAIN_EV_HEADERS || ev.kind == CHAIN_EV_ERROR);
-		if (mine && ev.kind == CHAIN_EV_HEADERS && ev.n_headers == n)
-			memcpy(out, ev.headers, n * sizeof(pw_block_ref));
+		if (mine && ev.kind == CHAIN_EV_HEADERS) {
+			*ret_n = ev.n_headers <= n ? ev.n_headers : n;
+			memcpy(out, ev.headers, *ret_n * sizeof(pw_block_ref));
+		}
 		int err = mine && ev.kind == CHAIN_EV_ERROR ? (ev.error ? ev.error : PW_ERPC) : 0;
 		chain_event_done(&ev);
 		if (mine)
@@ -418,19 +422,22 @@ static int handle_reorg(ingest *g, uint64_t top)
 	for (uint64_t n = top; r == 0 && !found;) {
 		uint64_t lo = n >= lowest + 15 ? n - 15 : lowest;
 		pw_block_ref canon[16];
-		if ((r = await_headers(g, lo, n, canon)) < 0) {
+		size_t n_canon = 0;
+		if ((r = await_headers(g, lo, n, canon, &n_canon)) < 0) {
 			if (r == PW_ESTOPPED)
 				return 0;
 			log_emit(LOG_LEVEL_WARN, g->name, (long long)n, "reorg: cannot fetch headers [%llu, %llu]: %s",
 				 (unsigned long long)lo, (unsigned long long)n, pw_strerror(r));
 			return PW_ECONN; /* try again from another connection */
 		}
-		for (uint64_t k = n + 1; k-- > lo && !found;) {
+		/* the highest stored block the node still has (by number: the
+		 * answer may leave skipped numbers out) */
+		for (size_t i = n_canon; i-- > 0 && !found;) {
 			pw_block_ref stored;
-			if (store_get_header(g->p->st, g->name, k, &stored) == 0 &&
-			    memcmp(stored.hash, canon[k - lo].hash, PW_HASH_LEN) == 0) {
+			if (store_get_header(g->p->st, g->name, canon[i].number, &stored) == 0 &&
+			    memcmp(stored.hash, canon[i].hash, PW_HASH_LEN) == 0) {
 				found = true;
-				ancestor = k;
+				ancestor = canon[i].number;
 			}
 		}
 		if (lo == lowest)
@@ -538,19 +545,19 @@ static int apply_ready(ingest *g)
 			pop_applied(g);
 			continue;
 		}
-		/* the window part: headers of [window_from, to], contiguous */
+		/* the window part: headers of [window_from, to] */
 		size_t first = 0;
 		while (first < s->n_headers && s->headers[first].number < s->window_from)
 			first++;
 		size_t n_window = s->n_headers - first;
 		size_t confirmed = 0;
-		int r = tracker_apply_range(g->tr, s->from, s->to, n_window ? s->headers + first : NULL, n_window,
-					    s->payments, s->n_payments, pw_wall_ms(), &confirmed);
+		uint64_t at = s->from;
+		int r = tracker_apply_range(g->tr, s->from, s->to, s->window_from, n_window ? s->headers + first : NULL,
+					    n_window, s->payments, s->n_payments, pw_wall_ms(), &confirmed, &at);
 		if (r == PW_EREORG) {
-			uint64_t at = n_window ? s->headers[first].number : s->from;
 			log_emit(LOG_LEVEL_WARN, g->name, (long long)at,
-				 "block %llu does not link to the stored block %llu: reorg",
-				 (unsigned long long)at, (unsigned long long)(at ? at - 1 : 0));
+				 "block %llu does not link to the block before it (its parent hash differs): reorg",
+				 (unsigned long long)at);
 			return handle_reorg(g, at ? at - 1 : 0);
 		}
 		if (r < 0)

@@ -242,6 +242,43 @@ int store_get_header(store *s, const char *chain, uint64_t number, pw_block_ref 
 	return 0;
 }
 
+int store_get_header_below(store *s, const char *chain, uint64_t number, pw_block_ref *ret)
+{
+	char prefix[KEY_MAX], k[KEY_MAX];
+	size_t plen = (size_t)snprintf(prefix, KEY_MAX, "hdr/%s/", chain);
+	if (number == 0)
+		return PW_ENOTFOUND;
+	size_t klen = key_hdr(k, chain, number - 1);
+	int r = PW_ENOTFOUND;
+	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
+	rocksdb_iter_seek_for_prev(it, k, klen);
+	if (rocksdb_iter_valid(it)) {
+		size_t found_len, vlen;
+		const char *found = rocksdb_iter_key(it, &found_len);
+		const char *v = rocksdb_iter_value(it, &vlen);
+		if (found_len == plen + 8 && memcmp(found, prefix, plen) == 0) {
+			if (vlen != 72) {
+				r = PW_ESTORE;
+			} else {
+				ret->number = pw_get_be64((const uint8_t *)found + plen);
+				memcpy(ret->hash, v, 32);
+				memcpy(ret->parent_hash, v + 32, 32);
+				ret->time = (int64_t)pw_get_be64((const uint8_t *)v + 64);
+				r = 0;
+			}
+		}
+	} else {
+		char *err = NULL;
+		rocksdb_iter_get_error(it, &err);
+		if (err) {
+			r = PW_ESTORE;
+			free(err);
+		}
+	}
+	rocksdb_iter_destroy(it);
+	return r;
+}
+
 store_batch *store_batch_create(store *s)
 {
 	store_batch *b = malloc(sizeof(*b));

@@ -52,6 +52,11 @@ int store_get_checkpoint(store *s, const char *chain, uint64_t *ret);
 /* store_get_header: the window header of block `number`. 0, PW_ENOTFOUND, PW_ESTORE. */
 int store_get_header(store *s, const char *chain, uint64_t number, pw_block_ref *ret);
 
+/* store_get_header_below: the window header with the highest block number
+ * below `number` (the stored predecessor, whatever numbers lie between).
+ * 0, PW_ENOTFOUND, PW_ESTORE. */
+int store_get_header_below(store *s, const char *chain, uint64_t number, pw_block_ref *ret);
+
 /* store_batch_create: an empty batch. NULL on out of memory. */
 store_batch *store_batch_create(store *s);
 /* store_batch_destroy: discard (uncommitted changes are dropped); accepts NULL. */

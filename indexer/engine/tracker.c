@@ -118,21 +118,34 @@ static int confirm_pending(const pw_payment *p, void *arg)
 	return 0;
 }
 
-static int check_links(tracker *t, const pw_block_ref *headers, size_t n)
+/* Headers link by parent hash: each to the one before it in the answer,
+ * the first to the highest stored header below it when the window part
+ * starts at the range's first block (the stored window then ends at the
+ * checkpoint, whatever numbers lie between: a family whose numbers can be
+ * skipped leaves them out). Ascending numbers or PW_EINVAL; a broken link
+ * is PW_EREORG with *ret_at the block that does not link. */
+static int check_links(tracker *t, uint64_t from, uint64_t window_from, const pw_block_ref *headers, size_t n,
+		       uint64_t *ret_at)
 {
+	for (size_t i = 0; i < n; i++)
+		if (headers[i].number < window_from || (i > 0 && headers[i].number <= headers[i - 1].number))
+			return PW_EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		pw_block_ref parent;
 		const uint8_t *want = NULL;
 		if (i > 0) {
-			if (headers[i].number != headers[i - 1].number + 1)
-				return PW_EINVAL;
 			want = headers[i - 1].hash;
-		} else if (headers[0].number > 0 &&
-			   store_get_header(t->st, t->chain, headers[0].number - 1, &parent) == 0) {
-			want = parent.hash;
+		} else if (window_from == from) {
+			int r = store_get_header_below(t->st, t->chain, headers[0].number, &parent);
+			if (r == PW_ESTORE)
+				return r;
+			if (r == 0)
+				want = parent.hash;
 		}
-		if (want && memcmp(want, headers[i].parent_hash, PW_HASH_LEN) != 0)
+		if (want && memcmp(want, headers[i].parent_hash, PW_HASH_LEN) != 0) {
+			*ret_at = headers[i].number;
 			return PW_EREORG;
+		}
 	}
 	return 0;
 }
@@ -147,13 +160,18 @@ static int confirm_due(tracker *t, batch_ctx *c)
 	return store_scan_payments(t->st, STORE_PENDING, t->chain, 0, height, confirm_pending, c);
 }
 
-int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, const pw_block_ref *headers,
+int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, uint64_t window_from, const pw_block_ref *headers,
 			size_t n_headers, const pw_payment *payments, size_t n_payments, int64_t now_ms,
-			size_t *ret_confirmed)
+			size_t *ret_confirmed, uint64_t *ret_unlinked)
 {
-	if (from != t->next_block || to < from)
+	if (from != t->next_block || to < from || (n_headers && window_from > to))
 		return PW_EINVAL;
-	int r = check_links(t, headers, n_headers);
+	if (window_from < from)
+		window_from = from;
+	uint64_t unlinked = 0;
+	int r = check_links(t, from, window_from, headers, n_headers, &unlinked);
+	if (r == PW_EREORG && ret_unlinked)
+		*ret_unlinked = unlinked;
 	if (r < 0)
 		return r;
 	store_batch *b = store_batch_create(t->st);
@@ -162,8 +180,13 @@ int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, const pw_block_r
 	/* the window part starts at the head's window bottom, or at `from` when
 	 * the whole range is inside the window (then earlier blocks' pending
 	 * payments confirmed here are inside it too) */
-	uint64_t keep_from = !n_headers ? to + 1 : headers[0].number > from ? headers[0].number : 0;
+	bool starts_inside = window_from > from;
+	uint64_t keep_from = window_from > to ? to + 1 : starts_inside ? window_from : 0;
 	batch_ctx c = { .b = b, .checkpoint = to, .now_ms = now_ms, .keep_from = keep_from };
+	/* blocks before the window part have no headers: what is stored below
+	 * it is cut off from what follows (no header will link to it) */
+	if (starts_inside)
+		store_batch_delete_headers_below(b, t->chain, window_from > to ? to + 1 : window_from);
 	for (size_t i = 0; i < n_headers; i++)
 		store_batch_put_header(b, t->chain, &headers[i]);
 	if (to + 1 > t->opts.window) {
