@@ -147,6 +147,35 @@ static int get_uint(cfg_ctx *c, const char *path, const cJSON *obj, const char *
 	return 0;
 }
 
+/* start_block: an integer, or a string of 1..19 decimal digits so that
+ * an example config can take it from the environment ("${START_BLOCK}":
+ * the block a merchant's first address was handed out at). 0..2^63-1. */
+static int get_start_block(cfg_ctx *c, const char *path, const cJSON *obj, uint64_t *ret)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "start_block");
+	if (!cJSON_IsString(v))
+		return get_uint(c, path, obj, "start_block", false, 0, INT64_MAX, 0, ret);
+	char p[512];
+	snprintf(p, sizeof(p), "%s%sstart_block", path, *path ? "." : "");
+	char *s = NULL;
+	int r = resolve_env(c, p, v->valuestring, &s);
+	if (r < 0)
+		return r;
+	size_t n = strlen(s);
+	uint64_t x = 0;
+	bool ok = n >= 1 && n <= 19;
+	for (size_t i = 0; ok && i < n; i++) {
+		ok = s[i] >= '0' && s[i] <= '9';
+		x = x * 10 + (uint64_t)(s[i] - '0');
+	}
+	free(s);
+	if (!ok || x > (uint64_t)INT64_MAX)
+		return fail(c, p, "must be a block number 0..%lld (an integer, or a string of its decimal digits)",
+			    (long long)INT64_MAX);
+	*ret = x;
+	return 0;
+}
+
 static bool valid_name(const char *s, bool allow_upper_dot)
 {
 	size_t n = strlen(s);
@@ -207,7 +236,15 @@ static int parse_address(cfg_ctx *c, const char *path, const cJSON *v, const cfg
 	if (!cJSON_IsString(v))
 		return fail(c, path, "must be a string");
 	char why[256];
-	if (chain->family->parse_address(v->valuestring, out, why, sizeof(why)) < 0)
+	char *resolved = NULL;
+	if (strstr(v->valuestring, "${")) { /* ${ENV} like any string (a million plain ones skip this) */
+		int r = resolve_env(c, path, v->valuestring, &resolved);
+		if (r < 0)
+			return r;
+	}
+	int r = chain->family->parse_address(resolved ? resolved : v->valuestring, out, why, sizeof(why));
+	free(resolved);
+	if (r < 0)
 		return fail(c, path, "%s", why);
 	return 0;
 }
@@ -461,7 +498,7 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	if ((r = get_uint(c, path, ch, "head_timeout_ms", false, 1000, 3600000, 60000, &u)) < 0)
 		return r;
 	chain->head_timeout_ms = (uint32_t)u;
-	if ((r = get_uint(c, path, ch, "start_block", false, 0, INT64_MAX, 0, &chain->start_block)) < 0)
+	if ((r = get_start_block(c, path, ch, &chain->start_block)) < 0)
 		return r;
 	uint64_t dflt_window = by_tag ? 256 : (chain->confirmations > 64 ? chain->confirmations : 64) + 64;
 	if ((r = get_uint(c, path, ch, "reorg_window", false, 2, 1000000, dflt_window, &u)) < 0)

@@ -176,6 +176,37 @@ static void test_families_and_http(void)
 			     "chains[0].poll_interval_ms: only for a chain with http_url(s)");
 }
 
+/* start_block as a string of digits: what "${VAR}" gives (examples/). */
+static void test_start_block_string(void)
+{
+	setenv("PW_TEST_START", "21600000", 1);
+	char *s = variant("\"start_block\": 0", "\"start_block\": \"${PW_TEST_START}\"");
+	pw_config *cfg = NULL;
+	char err[512] = "";
+	ASSERT_EQ_INT(0, config_parse(s, strlen(s), &cfg, err, sizeof(err)));
+	if (cfg)
+		ASSERT_EQ_INT(21600000, cfg->chains[0].start_block);
+	config_destroy(cfg);
+	free(s);
+	/* an address from the environment, like any string */
+	setenv("PW_TEST_ADDR", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", 1);
+	s = variant("\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"", "\"${PW_TEST_ADDR}\"");
+	cfg = NULL;
+	ASSERT_EQ_INT(0, config_parse(s, strlen(s), &cfg, err, sizeof(err)));
+	if (cfg)
+		ASSERT_EQ_INT(0x70, cfg->merchants[0].addresses[0].address.b[0]);
+	config_destroy(cfg);
+	free(s);
+	setenv("PW_TEST_ADDR", "0x70997970C51812dc3A010C7d01b50e0d17dc79C9", 1);
+	expect_variant_error("\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"", "\"${PW_TEST_ADDR}\"",
+			     "merchants[0].addresses.local[0]:");
+	expect_variant_error("\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"", "\"${PW_TEST_UNSET_ADDR}\"",
+			     "merchants[0].addresses.local[0]: environment variable PW_TEST_UNSET_ADDR is not set");
+	setenv("PW_TEST_START", "", 1);
+	expect_variant_error("\"start_block\": 0", "\"start_block\": \"${PW_TEST_START}\"",
+			     "chains[0].start_block: must be a block number");
+}
+
 int main(void)
 {
 	pw_config *cfg = NULL;
@@ -201,6 +232,7 @@ int main(void)
 	CHECK(dump && strstr(dump, "user=paywatch password=**** dbname=paywatch host=127.0.0.1 port=5432") != NULL);
 	free(dump);
 	config_destroy(cfg);
+	test_start_block_string();
 
 	/* several chains, several merchants, a merchant on several chains */
 	const char multi[] =
@@ -274,6 +306,11 @@ int main(void)
 	expect_variant_error("\"confirmations\": 3", "\"confirmations\": 0", "chains[0].confirmations: must be an integer 1..");
 	expect_variant_error("\"confirmations\": 3", "\"confirmations\": -3", "chains[0].confirmations: must be an integer 1..");
 	expect_variant_error("\"start_block\": 0", "\"start_block\": -1", "chains[0].start_block: must be an integer");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": \"-1\"", "chains[0].start_block: must be a block number");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": \"\"", "chains[0].start_block: must be a block number");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": \"12a\"", "chains[0].start_block: must be a block number");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": \"9223372036854775808\"",
+			     "chains[0].start_block: must be a block number");
 	expect_variant_error("\"start_block\": 0", "\"start_block\": 0, \"reorg_window\": 3", "chains[0].reorg_window: must be larger than confirmations");
 	expect_variant_error("\"start_block\": 0", "\"start_blok\": 0", "chains[0].start_blok: unknown field");
 	expect_variant_error("\"tokens\": [ {", "\"tokenz\": [ {", "chains[0].tokenz: unknown field");
