@@ -524,8 +524,11 @@ uint64_t rpc_next_id(rpc_client *c)
 
 int rpc_send_raw(rpc_client *c, const char *json, size_t len)
 {
-	if (c->http)
-		return rpc_http_send(c->http, json, len);
+	if (c->http) {
+		uint64_t first_id = 0;
+		bool has_id = rpc_scan_id(json, len, &first_id);
+		return rpc_http_send(c->http, json, len, has_id, first_id);
+	}
 	if (c->closed)
 		return PW_ECONN;
 	out_msg *m = malloc(sizeof(*m) + LWS_PRE + len);

@@ -127,7 +127,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-int rpc_http_send(rpc_http *h, const char *json, size_t len)
+int rpc_http_send(rpc_http *h, const char *json, size_t len, bool has_id, uint64_t first_id)
 {
 	if (h->failed)
 		return PW_ECONN;
@@ -143,7 +143,8 @@ int rpc_http_send(rpc_http *h, const char *json, size_t len)
 	}
 	memcpy(t->body, json, len);
 	t->body[len] = '\0';
-	t->has_id = rpc_scan_id(json, len, &t->first_id);
+	t->has_id = has_id;
+	t->first_id = first_id;
 	CURL *e = t->easy;
 	curl_easy_setopt(e, CURLOPT_URL, h->url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);

@@ -9,8 +9,6 @@
 #ifndef PW_RPC_HTTP_H
 #define PW_RPC_HTTP_H
 
-#include "jsonrpc.h"
-
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,9 +37,11 @@ int rpc_http_create(const char *url, const char *const *headers, size_t n, size_
 /* rpc_http_destroy: abandon every POST in flight and free; accepts NULL. */
 void rpc_http_destroy(rpc_http *h);
 
-/* rpc_http_send: POST len bytes of JSON text. 0, PW_ENOMEM, PW_ECONN
+/* rpc_http_send: POST len bytes of JSON text whose first JSON-RPC id is
+ * first_id (has_id false: none found), given back with its answer for
+ * bodies that carry none (an HTTP error page). 0, PW_ENOMEM, PW_ECONN
  * (after a transport failure: the client is to be recreated). */
-int rpc_http_send(rpc_http *h, const char *json, size_t len);
+int rpc_http_send(rpc_http *h, const char *json, size_t len, bool has_id, uint64_t first_id);
 
 /* rpc_http_poll: run the transfers until one POST finishes or timeout_ms
  * milliseconds pass. 0 with *ret (one answer), PW_ETIMEDOUT, PW_ESTOPPED
