@@ -266,8 +266,10 @@ async function paywatchReplay(work, pg, node, h) {
   const r = spawnSync('/usr/bin/time', ['-f', 'pwbench %M %U %S', BIN, '--log-level', 'warn', 'replay', '-c', cfg,
     '--chain', 'local', '--from', '0', '--to', String(h.head), '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
   const ms = performance.now() - t0;
-  const out = JSON.parse(r.stdout);
-  if (r.status !== 0 || out.inserted !== TRANSFERS) throw new Error(`replay: exit ${r.status}, inserted ${out.inserted}`);
+  let out = null;
+  try { out = JSON.parse(r.stdout); } catch { /* reported below */ }
+  if (r.status !== 0 || !out || out.inserted !== TRANSFERS)
+    throw new Error(`replay: exit ${r.status} (signal ${r.signal}), inserted ${out?.inserted}: ${r.stderr.slice(-800)}`);
   const [, kb, u, s] = /pwbench (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
   return { ms, rss_mb: Number(kb) / 1024, cpu_s: Number(u) + Number(s), ...otherCpuSince(cpu0) };
 }
@@ -501,6 +503,7 @@ async function main() {
       (WITH_PONDER ? `; ponder ${fmt(runs.ponder.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.ponder.map((x) => x.anvil_cpu_s), 's')}` : ''),
     `  ratio paywatch / node        ${fmt(ratio('paywatch', 'raw'), 'x')}`,
     `  ratio replay / node          ${fmt(ratio('replay', 'raw'), 'x')}`,
+    `  ratio replay / run           ${fmt(ratio('replay', 'paywatch'), 'x')}`,
     ...(runs.floor.length ? [`  ratio floor / node           ${fmt(ratio('floor', 'raw'), 'x')}`,
       `  ratio paywatch / floor       ${fmt(ratio('paywatch', 'floor'), 'x')}`] : []),
     ...(runs.script.length ? [`  ratio paywatch / script      ${fmt(ratio('paywatch', 'script'), 'x')}`] : []),

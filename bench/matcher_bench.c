@@ -27,13 +27,14 @@ static uint64_t next_u64(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-static void address_of(uint64_t seed, uint64_t i, uint8_t out[20])
+static void address_of(uint64_t seed, uint64_t i, pw_addr *out)
 {
 	uint64_t s = seed ^ (i * 0x2545f4914f6cdd1dULL);
 	uint64_t a = next_u64(&s), b = next_u64(&s), c = next_u64(&s);
-	memcpy(out, &a, 8);
-	memcpy(out + 8, &b, 8);
-	memcpy(out + 16, &c, 4);
+	out->len = PW_ADDR_LEN;
+	memcpy(out->b, &a, 8);
+	memcpy(out->b + 8, &b, 8);
+	memcpy(out->b + 16, &c, 4);
 }
 
 static int64_t now_ns(void)
@@ -55,10 +56,10 @@ int main(int argc, char **argv)
 	int64_t t0 = now_ns();
 	if (matcher_create((size_t)n, &m) < 0) /* sized up front, as matcher_from_config does */
 		return 1;
-	uint8_t addr[20];
+	pw_addr addr;
 	for (uint64_t i = 0; i < n; i++) {
-		address_of(1, i, addr);
-		if (matcher_add(m, 0, addr, (uint32_t)(i % 1000)) < 0) {
+		address_of(1, i, &addr);
+		if (matcher_add(m, 0, &addr, (uint32_t)(i % 1000)) < 0) {
 			fprintf(stderr, "matcher_add failed at %llu\n", (unsigned long long)i);
 			return 1;
 		}
@@ -66,7 +67,7 @@ int main(int argc, char **argv)
 	int64_t load_ns = now_ns() - t0;
 	/* lookups: the addresses are generated first so generation is not timed */
 	size_t batch = 4096;
-	uint8_t(*hits)[20] = malloc(batch * 20), (*misses)[20] = malloc(batch * 20);
+	pw_addr *hits = malloc(batch * sizeof(pw_addr)), *misses = malloc(batch * sizeof(pw_addr));
 	if (!hits || !misses)
 		return 1;
 	uint64_t found = 0, s = 42;
@@ -74,24 +75,24 @@ int main(int argc, char **argv)
 	uint64_t found_stream = 0;
 	for (uint64_t done = 0; done < lookups; done += batch) {
 		for (size_t k = 0; k < batch; k++) {
-			address_of(1, next_u64(&s) % n, hits[k]);
-			address_of(2, done + k, misses[k]);
+			address_of(1, next_u64(&s) % n, &hits[k]);
+			address_of(2, done + k, &misses[k]);
 		}
 		uint32_t mi;
 		int64_t a = now_ns();
 		for (size_t k = 0; k < batch; k++)
-			found += matcher_lookup(m, 0, hits[k], &mi);
+			found += matcher_lookup(m, 0, &hits[k], &mi);
 		int64_t b = now_ns();
 		for (size_t k = 0; k < batch; k++)
-			found += matcher_lookup(m, 0, misses[k], &mi);
+			found += matcher_lookup(m, 0, &misses[k], &mi);
 		int64_t c = now_ns();
 		/* a stream of lookups with prefetch 8 ahead, as matcher_match_transfers does */
 		for (size_t k = 0; k < batch && k < 8; k++)
-			matcher_prefetch(m, 0, hits[k]);
+			matcher_prefetch(m, 0, &hits[k]);
 		for (size_t k = 0; k < batch; k++) {
 			if (k + 8 < batch)
-				matcher_prefetch(m, 0, hits[k + 8]);
-			found_stream += matcher_lookup(m, 0, hits[k], &mi);
+				matcher_prefetch(m, 0, &hits[k + 8]);
+			found_stream += matcher_lookup(m, 0, &hits[k], &mi);
 		}
 		int64_t d = now_ns();
 		hit_ns += b - a;

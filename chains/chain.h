@@ -1,8 +1,11 @@
 /* chain.h: the interface a chain family implements (EVM now; Tron, Solana
- * later), as a table of function pointers. The tracker above it is the same
- * for every chain. Requests are asynchronous so several can be in flight:
- * request_* returns a request id, poll() yields events that answer them.
- * Thread safety: an adapter belongs to one ingest thread. */
+ * later), as a table of function pointers, and the registry of families
+ * (chain.c): the config's "kind" picks a family here, and nothing above
+ * chains/ names one. The tracker above it is the same for every chain.
+ * Requests are asynchronous so several can be in flight: request_*
+ * returns a request id, poll() yields events that answer them.
+ * Thread safety: an adapter belongs to one ingest thread; the registry is
+ * constant. */
 #ifndef PW_CHAIN_H
 #define PW_CHAIN_H
 
@@ -17,23 +20,54 @@ typedef struct chain_transfer {
 	uint64_t block_number;
 	uint8_t block_hash[PW_HASH_LEN];
 	int64_t block_time; /* unix seconds, or -1 when the log did not carry it */
-	uint8_t tx_hash[PW_HASH_LEN];
+	pw_txid tx_hash;
 	uint32_t log_index;
-	uint8_t token[PW_ADDR_LEN];
-	uint8_t from[PW_ADDR_LEN];
-	uint8_t to[PW_ADDR_LEN];
+	pw_addr token;
+	pw_addr from;
+	pw_addr to;
 	uint8_t amount[PW_U256_LEN]; /* base units, big-endian */
 } chain_transfer;
+
+/* chain_transfer_equal: the same transfer, field by field. */
+bool chain_transfer_equal(const chain_transfer *a, const chain_transfer *b);
+
+/* When a payment counts as confirmed: after a number of confirmations, or
+ * once the node's "safe" or "finalized" block covers it (Tron's finalized
+ * block is its solidified block). */
+enum chain_finality {
+	CHAIN_FINALITY_CONFIRMATIONS = 0,
+	CHAIN_FINALITY_SAFE = 1,
+	CHAIN_FINALITY_FINALIZED = 2,
+};
+
+/* chain_finality_tag: the JSON-RPC block tag of a finality mode
+ * ("safe", "finalized"); "" for CHAIN_FINALITY_CONFIRMATIONS. */
+const char *chain_finality_tag(enum chain_finality f);
+
+/* How JSON-RPC reaches the node: one websocket (newHeads subscription), or
+ * HTTP POSTs over keep-alive connections (the head is polled). */
+enum chain_transport { CHAIN_TRANSPORT_WS = 0, CHAIN_TRANSPORT_HTTP = 1 };
+
+/* An HTTP header sent with every request (HTTP transport): a provider's API
+ * key. The value is a secret: never logged or shown. */
+typedef struct chain_header {
+	char *name;
+	char *value;
+} chain_header;
 
 /* What an adapter needs to know; strings are borrowed for its lifetime. */
 typedef struct chain_params {
 	const char *name;
-	const char *url;
+	const char *url; /* ws://, wss:// (websocket) or http://, https:// (HTTP) */
 	uint64_t chain_id;
-	const uint8_t (*tokens)[PW_ADDR_LEN]; /* watched token contracts */
+	const pw_addr *tokens; /* watched token contracts */
 	size_t n_tokens;
 	size_t max_message_bytes;
 	uint32_t request_timeout_ms;
+	const chain_header *headers; /* HTTP only: sent with every request */
+	size_t n_headers;
+	uint32_t poll_interval_ms;   /* HTTP only: how often the head is asked for */
+	uint32_t max_in_flight;      /* HTTP only: connections kept to the node */
 } chain_params;
 
 enum chain_event_kind {
@@ -77,10 +111,10 @@ typedef struct chain_ops {
 	int (*request_headers)(chain_adapter *a, const uint64_t *numbers, size_t n, uint64_t *ret_req);
 	/* request_head_number: the node's latest block number. */
 	int (*request_head_number)(chain_adapter *a, uint64_t *ret_req);
-	/* request_tag_number: the number of the block the node calls `tag`
-	 * ("finalized", "safe"); CHAIN_EV_NUMBER, or CHAIN_EV_ERROR with
-	 * PW_ENOTFOUND when the node has none yet. */
-	int (*request_tag_number)(chain_adapter *a, const char *tag, uint64_t *ret_req);
+	/* request_tag_number: the number of the block the node calls safe or
+	 * finalized (f is not CHAIN_FINALITY_CONFIRMATIONS); CHAIN_EV_NUMBER,
+	 * or CHAIN_EV_ERROR with PW_ENOTFOUND when the node has none yet. */
+	int (*request_tag_number)(chain_adapter *a, enum chain_finality f, uint64_t *ret_req);
 	/* poll: wait up to timeout_ms for one event. 0 with *ret (release
 	 * with chain_event_done), PW_ETIMEDOUT, or PW_ECONN (connection lost:
 	 * all requests in flight are gone; close and reconnect). */
@@ -89,10 +123,34 @@ typedef struct chain_ops {
 	const char *(*endpoint)(const chain_adapter *a);
 } chain_ops;
 
-/* chain_event_done: free what an event owns. */
+/* chain_event_done: free what an event owns; accepts NULL. */
 void chain_event_done(chain_event *ev);
 
-/* The EVM family (chains/evm/evm.c). */
-extern const chain_ops evm_chain_ops;
+/* A chain family: its adapter, what its nodes can do, and how it reads
+ * the config's addresses. */
+typedef struct chain_family {
+	const char *kind;     /* the config's "kind": "evm", "tron" */
+	uint8_t family;       /* enum pw_family: how its identities are written (idfmt.h) */
+	const chain_ops *ops; /* its adapter */
+	size_t address_len;   /* bytes of an address as its logs carry it */
+	bool has_safe;        /* the node knows a "safe" block tag */
+	bool has_websocket;   /* its nodes serve JSON-RPC over a websocket */
+	uint64_t max_range;   /* the most blocks its nodes answer in one log query; 0: no fixed limit */
+	const char *address_hint; /* how its addresses are written, for errors */
+	/* parse_address: an address as a config writes it, into *ret. 0, or
+	 * PW_EPARSE / PW_ECHECKSUM with the reason in err (errlen bytes);
+	 * *ret untouched on error. */
+	int (*parse_address)(const char *text, pw_addr *ret, char *err, size_t errlen);
+	/* format_address_input: an address as a config would write it (EVM:
+	 * EIP-55), for messages; out holds PW_ADDR_TEXT_MAX bytes. */
+	void (*format_address_input)(const pw_addr *a, char *out);
+} chain_family;
+
+/* chain_family_find: the family registered under kind, or NULL. */
+const chain_family *chain_family_find(const char *kind);
+
+/* chain_family_kinds: the registered kinds for a message
+ * ("\"evm\", \"tron\""). */
+const char *chain_family_kinds(void);
 
 #endif

@@ -1,9 +1,11 @@
-/* jsonrpc.c: JSON-RPC over a libwebsockets client connection. Outgoing
- * messages wait in a FIFO until the socket is writeable; inbound fragments
- * are appended (up to the cap) until lws_is_final_fragment() and no payload
- * remains, then parsed once and queued for rpc_poll. */
+/* jsonrpc.c: JSON-RPC over a libwebsockets client connection, or over HTTP
+ * (rpc_http.c). Websocket: outgoing messages wait in a FIFO until the
+ * socket is writeable; inbound fragments are appended (up to the cap)
+ * until lws_is_final_fragment() and no payload remains, then parsed once
+ * and queued for rpc_poll. HTTP: each answer body is one message. */
 #include "jsonrpc.h"
 #include "buf.h"
+#include "rpc_http.h"
 #include "clock.h"
 #include "pw_error.h"
 
@@ -33,6 +35,7 @@ typedef struct in_msg {
 } in_msg;
 
 struct rpc_client {
+	rpc_http *http; /* the HTTP transport; NULL for a websocket */
 	struct lws_context *ctx;
 	struct lws *wsi;
 	char url_masked[256];
@@ -139,9 +142,7 @@ static void queue_in(rpc_client *c, in_msg *m)
 	c->in_tail = m;
 }
 
-/* Find "id": <number> near the start of a message (JSON-RPC nodes put it
- * first); used only to attribute an oversized or unparsable message. */
-static bool scan_id(const char *s, size_t n, uint64_t *ret)
+bool rpc_scan_id(const char *s, size_t n, uint64_t *ret)
 {
 	for (size_t i = 0; i + 5 < n; i++) {
 		if (memcmp(s + i, "\"id\"", 4) != 0)
@@ -211,14 +212,14 @@ void rpc_parse_message(const char *data, size_t len, rpc_message *ret)
 		ret->too_dense = true;
 		ret->values = values;
 		set_snippet(ret, data, len);
-		ret->has_id = scan_id(data, len, &ret->id);
+		ret->has_id = rpc_scan_id(data, len, &ret->id);
 		return;
 	}
 	ret->root = cJSON_ParseWithLength(data, len);
 	if (!ret->root) {
 		ret->error = PW_EPARSE;
 		set_snippet(ret, data, len);
-		ret->has_id = scan_id(data, len, &ret->id);
+		ret->has_id = rpc_scan_id(data, len, &ret->id);
 		return;
 	}
 	const cJSON *id = cJSON_IsObject(ret->root) ? cJSON_GetObjectItemCaseSensitive(ret->root, "id") : NULL;
@@ -240,7 +241,7 @@ static void finish_message(rpc_client *c)
 		return;
 	}
 	if (c->rx_oversize) {
-		m->has_id = scan_id(c->rx_prefix, c->rx_prefix_len, &m->id);
+		m->has_id = rpc_scan_id(c->rx_prefix, c->rx_prefix_len, &m->id);
 	} else {
 		/* the buffer moves to the queue: no copy of a large answer */
 		m->data = c->rx.data ? c->rx.data : strdup("");
@@ -330,16 +331,17 @@ static const struct lws_protocols rpc_protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }, /* terminator */
 };
 
-static int parse_url(rpc_client *c, const char *url)
+static int parse_url(rpc_client *c, const char *url, bool *ret_http)
 {
 	const char *rest;
-	if (strncmp(url, "wss://", 6) == 0) {
+	*ret_http = strncmp(url, "http", 4) == 0;
+	if (strncmp(url, "wss://", 6) == 0 || strncmp(url, "https://", 8) == 0) {
 		c->tls = true;
-		rest = url + 6;
+		rest = strstr(url, "://") + 3;
 		c->port = 443;
-	} else if (strncmp(url, "ws://", 5) == 0) {
+	} else if (strncmp(url, "ws://", 5) == 0 || strncmp(url, "http://", 7) == 0) {
 		c->tls = false;
-		rest = url + 5;
+		rest = strstr(url, "://") + 3;
 		c->port = 80;
 	} else {
 		return PW_EINVAL;
@@ -362,23 +364,36 @@ static int parse_url(rpc_client *c, const char *url)
 		return PW_EINVAL;
 	snprintf(c->path, sizeof(c->path), "%s%s", *rest == '?' ? "/" : "", *rest ? rest : "/");
 	/* the path often carries an API key: never log it */
-	snprintf(c->url_masked, sizeof(c->url_masked), "%s://%s:%d%s", c->tls ? "wss" : "ws", c->host,
-		 c->port, strlen(c->path) > 1 ? "/****" : "/");
+	snprintf(c->url_masked, sizeof(c->url_masked), "%s://%s:%d%s",
+		 *ret_http ? (c->tls ? "https" : "http") : (c->tls ? "wss" : "ws"), c->host, c->port,
+		 strlen(c->path) > 1 ? "/****" : "/");
 	return 0;
 }
 
-int rpc_client_create(const char *url, size_t max_message_bytes, rpc_client **ret)
+int rpc_client_create(const rpc_options *o, rpc_client **ret)
 {
 	rpc_client *c = calloc(1, sizeof(*c));
 	if (!c)
 		return PW_ENOMEM;
-	int r = parse_url(c, url);
+	bool http = false;
+	int r = parse_url(c, o->url, &http);
 	if (r < 0) {
 		free(c);
 		return r;
 	}
+	size_t max_message_bytes = o->max_message_bytes;
 	c->max_message_bytes = max_message_bytes;
 	c->next_id = 1;
+	if (http) {
+		r = rpc_http_create(o->url, o->headers, o->n_headers, o->max_connections, max_message_bytes,
+				    o->timeout_ms ? o->timeout_ms : 15000, &c->http);
+		if (r < 0) {
+			free(c);
+			return r;
+		}
+		*ret = c;
+		return 0;
+	}
 	buf_init(&c->rx, max_message_bytes);
 	lws_set_log_level(LLL_ERR, lws_log_to_debug);
 
@@ -421,6 +436,7 @@ void rpc_client_destroy(rpc_client *c)
 {
 	if (!c)
 		return;
+	rpc_http_destroy(c->http);
 	if (c->ctx) {
 		ticker_remove(c->ctx); /* before the context goes away */
 		lws_context_destroy(c->ctx);
@@ -487,8 +503,15 @@ static bool has_inbound(const rpc_client *c)
 	return c->in_head != NULL;
 }
 
+bool rpc_client_is_http(const rpc_client *c)
+{
+	return c->http != NULL;
+}
+
 int rpc_client_wait_connected(rpc_client *c, int timeout_ms)
 {
+	if (c->http)
+		return 0;
 	if (c->closed)
 		return PW_ECONN;
 	return service_until(c, timeout_ms, is_connected);
@@ -501,6 +524,11 @@ uint64_t rpc_next_id(rpc_client *c)
 
 int rpc_send_raw(rpc_client *c, const char *json, size_t len)
 {
+	if (c->http) {
+		uint64_t first_id = 0;
+		bool has_id = rpc_scan_id(json, len, &first_id);
+		return rpc_http_send(c->http, json, len, has_id, first_id);
+	}
 	if (c->closed)
 		return PW_ECONN;
 	out_msg *m = malloc(sizeof(*m) + LWS_PRE + len);
@@ -537,8 +565,54 @@ int rpc_send(rpc_client *c, const char *method, const char *params_json, uint64_
 	return 0;
 }
 
+/* An HTTP answer as a message: the body parsed as any message; a non-2xx
+ * response without a JSON-RPC answer in it is an error for its request. */
+static void http_message(const rpc_http_answer *a, rpc_message *ret)
+{
+	if (a->too_big) {
+		memset(ret, 0, sizeof(*ret));
+		ret->error = PW_ETOOBIG;
+		ret->has_id = a->has_id;
+		ret->id = a->first_id;
+		ret->http_status = a->status;
+		return;
+	}
+	rpc_parse_message(a->body, a->len, ret);
+	ret->http_status = a->status;
+	if (a->status >= 200 && a->status < 300)
+		return;
+	bool answer = ret->error == 0 && ret->has_id &&
+		      (cJSON_IsArray(ret->root) || cJSON_GetObjectItemCaseSensitive(ret->root, "error") ||
+		       cJSON_GetObjectItemCaseSensitive(ret->root, "result"));
+	ret->rate_limited = a->status == 429;
+	if (answer)
+		return; /* a node error sent with an HTTP error status: read as one */
+	rpc_message_done(ret);
+	ret->error = PW_ERPC;
+	ret->too_dense = false;
+	ret->has_id = a->has_id;
+	ret->id = a->first_id;
+	char text[96];
+	size_t n = a->len < sizeof(text) - 1 ? a->len : sizeof(text) - 1;
+	memcpy(text, a->body ? a->body : "", n);
+	text[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] == 0x7f)
+			text[i] = ' ';
+	snprintf(ret->snippet, sizeof(ret->snippet), "HTTP %ld: %s", a->status, text);
+}
+
 int rpc_poll(rpc_client *c, int timeout_ms, rpc_message *ret)
 {
+	if (c->http) {
+		rpc_http_answer a;
+		int rh = rpc_http_poll(c->http, timeout_ms, &a);
+		if (rh < 0)
+			return rh;
+		http_message(&a, ret);
+		free(a.body);
+		return 0;
+	}
 	int r = 0;
 	if (!c->in_head)
 		r = service_until(c, timeout_ms, has_inbound);
@@ -571,6 +645,10 @@ void rpc_message_done(rpc_message *m)
 
 void rpc_client_wake(rpc_client *c)
 {
+	if (c->http) {
+		rpc_http_wake(c->http);
+		return;
+	}
 	atomic_store(&c->woken, true);
 	if (c->ctx)
 		lws_cancel_service(c->ctx);
@@ -578,6 +656,8 @@ void rpc_client_wake(rpc_client *c)
 
 const char *rpc_client_error(const rpc_client *c)
 {
+	if (c->http)
+		return rpc_http_error(c->http);
 	return c->error;
 }
 

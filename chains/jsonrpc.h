@@ -1,6 +1,8 @@
 /* jsonrpc.h: a JSON-RPC 2.0 client over one persistent websocket
- * (libwebsockets; ws:// and wss:// with certificate verification). Requests
- * are pipelined: send many, receive answers in any order, matched by id.
+ * (libwebsockets; ws:// and wss:// with certificate verification) or over
+ * HTTP (libcurl; http:// and https://: a POST per request, several in
+ * flight over keep-alive connections; rpc_http.c). Requests are
+ * pipelined: send many, receive answers in any order, matched by id.
  * Incoming messages are capped (max_message_bytes); an oversized one is
  * reported for its id instead of being buffered.
  * Thread safety: a client and its lws context belong to the thread that
@@ -24,7 +26,25 @@ typedef struct rpc_message {
 	uint64_t id;
 	cJSON *root;    /* the parsed message; freed by rpc_message_done */
 	char snippet[128]; /* start of a message that failed to parse, for the log */
+	long http_status;  /* HTTP transport: the response's status (200 for a plain answer); 0 over websockets */
+	bool rate_limited; /* HTTP 429 (Too Many Requests): error PW_ERPC when the body is no JSON-RPC answer */
 } rpc_message;
+
+/* What a client connects to. */
+typedef struct rpc_options {
+	const char *url;          /* ws://, wss://, http:// or https:// */
+	size_t max_message_bytes; /* cap on one inbound message (websocket message, HTTP body) */
+	const char *const *headers; /* HTTP: "Name: value" lines sent with every POST (secrets) */
+	size_t n_headers;
+	size_t max_connections;   /* HTTP: connections kept to the node (>= 1) */
+	uint32_t timeout_ms;      /* HTTP: a POST is abandoned after this (plus a margin) */
+} rpc_options;
+
+/* rpc_scan_id: find "id": <number> near the start of len bytes of JSON-RPC
+ * text (nodes and paywatch put it first; the first call's, in a batch).
+ * true with *ret; false when none. Used to attribute a message that
+ * cannot be parsed, and HTTP failures, to their request. */
+bool rpc_scan_id(const char *s, size_t len, uint64_t *ret);
 
 /* rpc_parse_message: turn one complete inbound message (len bytes, not
  * NUL-terminated) into *ret: the parsed tree and its id, or PW_EPARSE with
@@ -36,17 +56,23 @@ typedef struct rpc_message {
  * public so the fuzz target reaches it without a socket. */
 void rpc_parse_message(const char *data, size_t len, rpc_message *ret);
 
-/* rpc_client_create: parse url (ws:// or wss://), create the lws context and
- * start connecting; does not wait. 0 with *ret (free with
+/* rpc_client_create: parse o->url; for a websocket, create the lws context
+ * and start connecting (does not wait); for HTTP, set up the connection
+ * pool (connections open with the first POST). 0 with *ret (free with
  * rpc_client_destroy), PW_EINVAL (bad URL), PW_ENOMEM, PW_ECONN. */
-int rpc_client_create(const char *url, size_t max_message_bytes, rpc_client **ret);
+int rpc_client_create(const rpc_options *o, rpc_client **ret);
+
+/* rpc_client_is_http: the client speaks HTTP (no subscriptions: the
+ * caller polls for what a websocket would push). */
+bool rpc_client_is_http(const rpc_client *c);
 
 /* rpc_client_destroy: close the socket and free everything; accepts NULL. */
 void rpc_client_destroy(rpc_client *c);
 
 /* rpc_client_wait_connected: service the socket until the websocket
- * handshake is done. 0, PW_ECONN (refused, closed; detail in
- * rpc_client_error), PW_ETIMEDOUT after timeout_ms milliseconds. */
+ * handshake is done (HTTP: 0 at once; a dead node shows on the first
+ * POST). 0, PW_ECONN (refused, closed; detail in rpc_client_error),
+ * PW_ETIMEDOUT after timeout_ms milliseconds. */
 int rpc_client_wait_connected(rpc_client *c, int timeout_ms);
 
 /* rpc_send: queue {"jsonrpc":"2.0","id":N,"method":method,"params":params}
@@ -63,8 +89,11 @@ uint64_t rpc_next_id(rpc_client *c);
 
 /* rpc_poll: service the socket until one message is available or
  * timeout_ms milliseconds pass. 0 with *ret filled (caller calls
- * rpc_message_done), PW_ETIMEDOUT, PW_ECONN (the socket closed: every
- * request in flight is lost), PW_ESTOPPED (woken by rpc_client_wake). */
+ * rpc_message_done), PW_ETIMEDOUT, PW_ECONN (the socket closed, or an HTTP
+ * connection failed: every request in flight is lost), PW_ESTOPPED (woken
+ * by rpc_client_wake). Over HTTP, a response that is not 2xx and carries
+ * no JSON-RPC answer becomes a message with error PW_ERPC for the
+ * request's id (rate_limited on 429), snippet "HTTP <status>: ...". */
 int rpc_poll(rpc_client *c, int timeout_ms, rpc_message *ret);
 
 /* rpc_message_done: free the message's parsed tree. */

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "pg_conn.h"
 #include "hex.h"
+#include "idfmt.h"
 #include "parse.h"
 #include "pw_error.h"
 #include "text.h"
@@ -128,7 +129,7 @@ const char *pg_sink_error(const pg_sink *s)
 
 /* COPY text rows are built in a stack buffer, field by field, without
  * printf (it was a fifth of the sink thread's CPU in a backfill). */
-#define ROW_MAX (3 * 2 * PW_NAME_MAX + 2 * 67 + 3 * 43 + 2 * U256_DEC_MAX + 2 * 40 + 5 * 24 + 32)
+#define ROW_MAX (3 * 2 * PW_NAME_MAX + 2 * PW_HASH_TEXT_MAX + 3 * PW_ADDR_TEXT_MAX + 2 * U256_DEC_MAX + 2 * 40 + 5 * 24 + 48)
 
 /* Append s with COPY text escapes (backslash, tab, newline, CR); the
  * strings are NUL-terminated within PW_NAME_MAX. */
@@ -194,10 +195,26 @@ static char *put_i64(char *o, int64_t v)
 	return put_u64(o, (uint64_t)v);
 }
 
-static char *put_hex(char *o, const uint8_t *in, size_t n)
+/* A hash or transaction id in its family's form (idfmt.h); EVM's hex
+ * is written in place, the hot path of a backfill. */
+static char *put_hash(char *o, uint8_t family, const uint8_t *in, size_t n)
 {
-	hex_encode(in, n, o);
-	return o + 2 + 2 * n;
+	if (family == PW_FAMILY_EVM) {
+		hex_encode(in, n, o);
+		return o + 2 + 2 * n;
+	}
+	pw_format_hash(family, in, n, o);
+	return o + strlen(o);
+}
+
+static char *put_address(char *o, uint8_t family, const pw_addr *a)
+{
+	if (family == PW_FAMILY_EVM) {
+		hex_encode(a->b, a->len, o);
+		return o + 2 + 2 * (size_t)a->len;
+	}
+	pw_format_address(family, a, o);
+	return o + strlen(o);
 }
 
 /* A timestamptz in COPY text: "YYYY-MM-DD HH:MM:SS[.mmm]+00" from unix
@@ -231,7 +248,7 @@ static int copy_row(pw_buf *b, const pw_payment *p, copy_times *tc)
 	*o++ = '\t';
 	o = put_u64(o, p->block_number);
 	*o++ = '\t';
-	o = put_hex(o, p->block_hash, 32);
+	o = put_hash(o, p->family, p->block_hash, PW_HASH_LEN);
 	*o++ = '\t';
 	if (tc) {
 		if (tc->block_s != p->block_time || !tc->block[0]) {
@@ -243,17 +260,17 @@ static int copy_row(pw_buf *b, const pw_payment *p, copy_times *tc)
 		o = put_i64(o, p->block_time);
 	}
 	*o++ = '\t';
-	o = put_hex(o, p->tx_hash, 32);
+	o = put_hash(o, p->family, p->tx_hash.b, p->tx_hash.len);
 	*o++ = '\t';
 	o = put_u64(o, p->log_index);
 	*o++ = '\t';
-	o = put_hex(o, p->token, 20);
+	o = put_address(o, p->family, &p->token);
 	*o++ = '\t';
 	o = put_text(o, p->token_symbol);
 	*o++ = '\t';
-	o = put_hex(o, p->from, 20);
+	o = put_address(o, p->family, &p->from);
 	*o++ = '\t';
-	o = put_hex(o, p->to, 20);
+	o = put_address(o, p->family, &p->to);
 	*o++ = '\t';
 	o = put_text(o, p->merchant_id);
 	*o++ = '\t';
@@ -279,6 +296,8 @@ static int copy_row(pw_buf *b, const pw_payment *p, copy_times *tc)
 	} else {
 		o = put_i64(o, p->confirmed_at_ms);
 	}
+	*o++ = '\t';
+	o = put_str(o, pw_family_name(p->family));
 	*o++ = '\n';
 	return buf_append(b, row, (size_t)(o - row));
 }
@@ -300,16 +319,16 @@ static const char create_incoming_sql[] =
 	" chain text, chain_id bigint, block_number bigint, block_hash text, block_time_s bigint,"
 	" tx_hash text, log_index int, token_address text, token_symbol text, from_address text,"
 	" to_address text, merchant_id text, amount_raw numeric(78,0), decimals int, amount numeric,"
-	" status text, confirmations int, confirmed_at_ms bigint) ON COMMIT DELETE ROWS";
+	" status text, confirmations int, confirmed_at_ms bigint, chain_family text) ON COMMIT DELETE ROWS";
 
 #define INCOMING_COLUMNS                                                                               \
 	" chain, chain_id, block_number, block_hash, to_timestamp(block_time_s), tx_hash, log_index,"   \
 	" token_address, token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount," \
-	" status, confirmations, to_timestamp(confirmed_at_ms / 1000.0)"
+	" status, confirmations, to_timestamp(confirmed_at_ms / 1000.0), chain_family"
 #define PAYMENT_COLUMNS                                                                                \
 	" (chain, chain_id, block_number, block_hash, block_time, tx_hash, log_index, token_address,"   \
 	" token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount, status,"    \
-	" confirmations, confirmed_at"
+	" confirmations, confirmed_at, chain_family"
 
 #define PAYLOAD_ARGS(t)                                                                                  \
 	t ".id, " t ".chain, " t ".chain_id, " t ".block_number, " t ".block_hash, " t ".block_time, " t       \
@@ -648,16 +667,17 @@ static const char *status_name(uint8_t status)
  * refusal). 0 or PW_EDB. */
 static int quarantine_entry(pg_sink *s, const pw_payment *p, const char *reason, const char *sqlstate)
 {
-	char chain_id[24], number[24], log_index[16], block_hash[67], tx_hash[67], raw[U256_DEC_MAX];
-	char chain[4 * PW_NAME_MAX], merchant[4 * PW_NAME_MAX], why[1024], entry[2 + 2 * PW_PAYMENT_ENC_MAX + 1];
+	char chain_id[24], number[24], log_index[16], block_hash[PW_HASH_TEXT_MAX], tx_hash[PW_HASH_TEXT_MAX];
+	char raw[U256_DEC_MAX], chain[4 * PW_NAME_MAX], merchant[4 * PW_NAME_MAX], why[1024];
+	char entry[2 + 2 * PW_PAYMENT_ENC_MAX + 1];
 	uint8_t enc[PW_PAYMENT_ENC_MAX];
 	snprintf(chain_id, sizeof(chain_id), "%llu", (unsigned long long)p->chain_id);
 	snprintf(number, sizeof(number), "%llu", (unsigned long long)p->block_number);
 	snprintf(log_index, sizeof(log_index), "%u", p->log_index);
-	hex_encode(p->block_hash, PW_HASH_LEN, block_hash);
-	hex_encode(p->tx_hash, PW_HASH_LEN, tx_hash);
-	u256_to_dec(p->amount, raw);
 	/* text columns hold what Postgres accepts whatever the entry holds */
+	pw_format_hash(p->family, p->block_hash, PW_HASH_LEN, block_hash);
+	pw_format_hash(p->family, p->tx_hash.b, p->tx_hash.len <= PW_TXID_MAX ? p->tx_hash.len : 0, tx_hash);
+	u256_to_dec(p->amount, raw);
 	text_escape(chain, sizeof(chain), p->chain);
 	text_escape(merchant, sizeof(merchant), p->merchant_id);
 	text_escape(why, sizeof(why), reason);
@@ -816,7 +836,7 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 	if (exec_ok(s, "BEGIN", "begin") < 0)
 		return PW_EDB;
 	if (exec_ok(s, "CREATE TEMP TABLE IF NOT EXISTS pw_merchant_addresses (chain text, address text,"
-		       " merchant_id text) ON COMMIT DROP", "temp table") < 0 ||
+		       " merchant_id text, chain_family text) ON COMMIT DROP", "temp table") < 0 ||
 	    exec_ok(s, "CREATE TEMP TABLE IF NOT EXISTS pw_merchant_ids (id text) ON COMMIT DROP", "temp table") < 0)
 		goto out_rollback;
 	/* the merchants in one COPY and one statement (a statement each was
@@ -862,12 +882,12 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 	pw_buf b;
 	buf_init(&b, (size_t)1 << 30);
 	for (size_t i = 0; i < n_addresses; i++) {
-		char addr[43];
-		hex_encode(addresses[i].address, 20, addr);
+		char addr[PW_ADDR_TEXT_MAX];
+		pw_format_address(addresses[i].family, &addresses[i].address, addr);
 		copy_text(&b, addresses[i].chain);
 		buf_appendf(&b, "\t%s\t", addr);
 		copy_text(&b, addresses[i].merchant_id);
-		buf_append(&b, "\n", 1);
+		buf_appendf(&b, "\t%s\n", pw_family_name(addresses[i].family));
 		if (b.len > (1u << 20) || i + 1 == n_addresses) {
 			PQputCopyData(s->conn, b.data, (int)b.len);
 			buf_reset(&b);
@@ -889,8 +909,8 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 		    " WHERE t.chain = m.chain AND t.address = m.address AND t.merchant_id = m.merchant_id)",
 		    "prune addresses") < 0 ||
 	    exec_ok(s,
-		    "INSERT INTO merchant_addresses (chain, address, merchant_id) SELECT DISTINCT chain,"
-		    " address, merchant_id FROM pw_merchant_addresses ON CONFLICT DO NOTHING",
+		    "INSERT INTO merchant_addresses (chain, address, merchant_id, chain_family) SELECT DISTINCT chain,"
+		    " address, merchant_id, chain_family FROM pw_merchant_addresses ON CONFLICT DO NOTHING",
 		    "insert addresses") < 0 ||
 	    exec_ok(s, "UPDATE webhook_endpoints SET active = false", "endpoints") < 0)
 		goto out_rollback;
@@ -1009,20 +1029,24 @@ static int parse_row(const PGresult *res, int i, pw_payment *p)
 	memset(p, 0, sizeof(*p));
 	uint64_t u;
 	int bad = 0;
+	const char *family = PQgetvalue(res, i, 17);
+	p->family = strcmp(family, "tron") == 0 ? PW_FAMILY_TRON : PW_FAMILY_EVM;
+	bad |= strcmp(family, pw_family_name(p->family)) != 0;
 	snprintf(p->chain, sizeof(p->chain), "%s", PQgetvalue(res, i, 0));
 	bad |= parse_u64(PQgetvalue(res, i, 1), UINT64_MAX, &p->chain_id);
 	bad |= parse_u64(PQgetvalue(res, i, 2), UINT64_MAX, &p->block_number);
-	bad |= hex_decode_fixed(PQgetvalue(res, i, 3), strlen(PQgetvalue(res, i, 3)), p->block_hash, PW_HASH_LEN);
+	bad |= pw_parse_hash(p->family, PQgetvalue(res, i, 3), p->block_hash, PW_HASH_LEN);
 	bad |= parse_i64(PQgetvalue(res, i, 4), 0, PW_TIME_MAX_S, &p->block_time);
-	bad |= hex_decode_fixed(PQgetvalue(res, i, 5), strlen(PQgetvalue(res, i, 5)), p->tx_hash, PW_HASH_LEN);
+	p->tx_hash.len = PW_HASH_LEN;
+	bad |= pw_parse_hash(p->family, PQgetvalue(res, i, 5), p->tx_hash.b, PW_HASH_LEN);
 	bad |= parse_u64(PQgetvalue(res, i, 6), UINT32_MAX, &u);
 	p->log_index = (uint32_t)u;
-	bad |= hex_decode_fixed(PQgetvalue(res, i, 7), strlen(PQgetvalue(res, i, 7)), p->token, PW_ADDR_LEN);
+	bad |= pw_parse_address(p->family, PQgetvalue(res, i, 7), &p->token);
 	snprintf(p->token_symbol, sizeof(p->token_symbol), "%s", PQgetvalue(res, i, 8));
 	bad |= parse_u64(PQgetvalue(res, i, 9), 77, &u);
 	p->decimals = (uint8_t)u;
-	bad |= hex_decode_fixed(PQgetvalue(res, i, 10), strlen(PQgetvalue(res, i, 10)), p->from, PW_ADDR_LEN);
-	bad |= hex_decode_fixed(PQgetvalue(res, i, 11), strlen(PQgetvalue(res, i, 11)), p->to, PW_ADDR_LEN);
+	bad |= pw_parse_address(p->family, PQgetvalue(res, i, 10), &p->from);
+	bad |= pw_parse_address(p->family, PQgetvalue(res, i, 11), &p->to);
 	snprintf(p->merchant_id, sizeof(p->merchant_id), "%s", PQgetvalue(res, i, 12));
 	bad |= u256_from_dec(PQgetvalue(res, i, 13), p->amount);
 	p->status = strcmp(PQgetvalue(res, i, 14), "reverted") == 0 ? PW_STATUS_REVERTED : PW_STATUS_CONFIRMED;
@@ -1035,19 +1059,19 @@ static int parse_row(const PGresult *res, int i, pw_payment *p)
 static const char read_payments_sql[] =
 	"SELECT chain, chain_id, block_number, block_hash, extract(epoch FROM block_time)::bigint, tx_hash,"
 	" log_index, token_address, token_symbol, decimals, from_address, to_address, merchant_id, amount_raw,"
-	" status, confirmations, (extract(epoch FROM confirmed_at) * 1000)::bigint"
+	" status, confirmations, (extract(epoch FROM confirmed_at) * 1000)::bigint, chain_family"
 	" FROM payments WHERE chain = $1 AND block_number BETWEEN $2 AND $3"
 	" AND ($4::text IS NULL OR merchant_id = $4) AND ($5::text IS NULL OR to_address = $5)"
 	" ORDER BY block_number, log_index";
 
-int pg_sink_read_payments(pg_sink *s, const char *chain, uint64_t from, uint64_t to, const char *merchant_id,
-			  const uint8_t *to_address, pw_payment **ret, size_t *ret_n)
+int pg_sink_read_payments(pg_sink *s, const char *chain, uint8_t family, uint64_t from, uint64_t to,
+			  const char *merchant_id, const pw_addr *to_address, pw_payment **ret, size_t *ret_n)
 {
-	char from_s[24], to_s[24], addr[43];
+	char from_s[24], to_s[24], addr[PW_ADDR_TEXT_MAX];
 	snprintf(from_s, sizeof(from_s), "%llu", (unsigned long long)from);
 	snprintf(to_s, sizeof(to_s), "%llu", (unsigned long long)to);
 	if (to_address)
-		hex_encode(to_address, PW_ADDR_LEN, addr);
+		pw_format_address(family, to_address, addr);
 	const char *params[5] = { chain, from_s, to_s, merchant_id, to_address ? addr : NULL };
 	PGresult *res = PQexecParams(s->conn, read_payments_sql, 5, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -1078,18 +1102,19 @@ int pg_sink_read_payments(pg_sink *s, const char *chain, uint64_t from, uint64_t
 
 int pg_sink_fix_payment(pg_sink *s, const pw_payment *p, size_t *ret_updated)
 {
-	char chain_id[24], number[24], time_s[24], log_index[16], decimals[8];
-	char block_hash[67], tx_hash[67], token[43], from[43], to[43], raw[U256_DEC_MAX], amount[U256_DEC_MAX];
+	char chain_id[24], number[24], time_s[24], log_index[16], decimals[8], raw[U256_DEC_MAX], amount[U256_DEC_MAX];
+	char block_hash[PW_HASH_TEXT_MAX], tx_hash[PW_HASH_TEXT_MAX], token[PW_ADDR_TEXT_MAX], from[PW_ADDR_TEXT_MAX],
+		to[PW_ADDR_TEXT_MAX];
 	snprintf(chain_id, sizeof(chain_id), "%llu", (unsigned long long)p->chain_id);
 	snprintf(number, sizeof(number), "%llu", (unsigned long long)p->block_number);
 	snprintf(time_s, sizeof(time_s), "%lld", (long long)p->block_time);
 	snprintf(log_index, sizeof(log_index), "%u", p->log_index);
 	snprintf(decimals, sizeof(decimals), "%u", p->decimals);
-	hex_encode(p->block_hash, PW_HASH_LEN, block_hash);
-	hex_encode(p->tx_hash, PW_HASH_LEN, tx_hash);
-	hex_encode(p->token, PW_ADDR_LEN, token);
-	hex_encode(p->from, PW_ADDR_LEN, from);
-	hex_encode(p->to, PW_ADDR_LEN, to);
+	pw_format_hash(p->family, p->block_hash, PW_HASH_LEN, block_hash);
+	pw_format_hash(p->family, p->tx_hash.b, p->tx_hash.len, tx_hash);
+	pw_format_address(p->family, &p->token, token);
+	pw_format_address(p->family, &p->from, from);
+	pw_format_address(p->family, &p->to, to);
 	u256_to_dec(p->amount, raw);
 	if (u256_format_units(p->amount, p->decimals, amount) < 0)
 		return PW_EINVAL;

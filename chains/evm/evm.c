@@ -1,15 +1,21 @@
-/* evm.c: the EVM chain adapter over JSON-RPC on a websocket: eth_chainId
- * check, eth_subscribe("newHeads"), eth_getLogs filtered by the watched
- * token contracts and the Transfer topic, eth_getBlockByNumber in JSON-RPC
- * batches. Each request has a deadline; an overdue one is reported as
- * PW_ETIMEDOUT and its late answer ignored. */
+/* evm.c: the EVM chain adapter over JSON-RPC on a websocket or over HTTP:
+ * eth_chainId check, new heads (eth_subscribe("newHeads") on a websocket;
+ * over HTTP, eth_blockNumber every poll interval and the new head's
+ * header), eth_getLogs filtered by the watched token contracts and the
+ * Transfer topic, eth_getBlockByNumber in JSON-RPC batches. Each request
+ * has a deadline; an overdue one is reported as PW_ETIMEDOUT and its late
+ * answer ignored. java-tron's JSON-RPC is Ethereum's: the Tron family
+ * (chains/tron/) uses this adapter over HTTP. */
 #include "buf.h"
 #include "chain.h"
+#include "eip55.h"
+#include "evm.h"
 #include "evm_int.h"
 #include "evm_decode.h"
 #include "hex.h"
 #include "jsonrpc.h"
 #include "clock.h"
+#include "log.h"
 #include "pw_error.h"
 
 #include <ctype.h>
@@ -41,19 +47,18 @@ struct chain_adapter {
 	uint32_t timeout_ms;
 	pending_req *reqs;
 	size_t n_reqs, cap_reqs;
+	/* HTTP: the head, polled */
+	bool http;
+	uint32_t poll_ms;          /* poll interval (grows while rate limited) */
+	uint32_t poll_ms_config;
+	int64_t next_poll_ms;      /* monotonic time of the next eth_blockNumber */
+	uint64_t poll_id;          /* eth_blockNumber in flight, 0 if none */
+	uint64_t head_hdr_id;      /* the new head's header in flight, 0 if none */
+	uint64_t last_head;        /* the last head reported */
+	bool have_head;
+	int poll_failures;         /* head polls failed in a row */
+	char poll_error[200];
 };
-
-void chain_event_done(chain_event *ev)
-{
-	if (!ev)
-		return;
-	free(ev->transfers);
-	free(ev->headers);
-	ev->transfers = NULL;
-	ev->headers = NULL;
-	ev->n_transfers = 0;
-	ev->n_headers = 0;
-}
 
 int evm_track(chain_adapter *a, uint64_t first_id, size_t n_ids, enum req_kind kind, uint64_t from, uint64_t to)
 {
@@ -93,9 +98,18 @@ static int await_result(chain_adapter *a, uint64_t id, int timeout_ms, cJSON **r
 			return PW_ETIMEDOUT;
 		rpc_message m;
 		int r = rpc_poll(a->rpc, (int)left, &m);
+		if (r < 0 && r == PW_ECONN && rpc_client_is_http(a->rpc)) {
+			snprintf(err, errlen, "cannot connect to %s: %s", rpc_client_url_masked(a->rpc), rpc_client_error(a->rpc));
+			return r;
+		}
 		if (r < 0) {
 			snprintf(err, errlen, "%s", r == PW_ECONN ? rpc_client_error(a->rpc) : pw_strerror(r));
 			return r;
+		}
+		if (m.error == PW_ERPC && m.has_id && m.id == id) { /* HTTP: an error status without an answer */
+			snprintf(err, errlen, "node answered %s", m.snippet);
+			rpc_message_done(&m);
+			return PW_ECONN;
 		}
 		if (m.error == 0 && m.has_id && m.id == id) {
 			const cJSON *e = cJSON_GetObjectItemCaseSensitive(m.root, "error");
@@ -156,7 +170,7 @@ static int evm_connect(const chain_params *params, int timeout_ms, chain_adapter
 			if (i)
 				text[o++] = ',';
 			text[o++] = '"';
-			hex_encode(params->tokens[first + i], PW_ADDR_LEN, text + o);
+			hex_encode(params->tokens[first + i].b, params->tokens[first + i].len, text + o);
 			o += 42;
 			text[o++] = '"';
 		}
@@ -165,12 +179,35 @@ static int evm_connect(const chain_params *params, int timeout_ms, chain_adapter
 		a->filters[f] = text;
 	}
 
-	int r = rpc_client_create(params->url, params->max_message_bytes, &a->rpc);
+	const char *lines[32];
+	char *owned[32];
+	size_t n_lines = params->n_headers < 32 ? params->n_headers : 32;
+	for (size_t i = 0; i < n_lines; i++) {
+		size_t len = strlen(params->headers[i].name) + strlen(params->headers[i].value) + 3;
+		owned[i] = malloc(len);
+		if (owned[i])
+			snprintf(owned[i], len, "%s: %s", params->headers[i].name, params->headers[i].value);
+		lines[i] = owned[i] ? owned[i] : "X-Paywatch-Dropped: 1";
+	}
+	rpc_options ro = { .url = params->url,
+			   .max_message_bytes = params->max_message_bytes,
+			   .headers = lines,
+			   .n_headers = n_lines,
+			   .max_connections = params->max_in_flight ? params->max_in_flight + 2 : 4,
+			   .timeout_ms = params->request_timeout_ms };
+	int r = rpc_client_create(&ro, &a->rpc);
+	for (size_t i = 0; i < n_lines; i++) {
+		if (owned[i])
+			memset(owned[i], 0, strlen(owned[i])); /* a provider's key */
+		free(owned[i]);
+	}
 	if (r < 0) {
 		snprintf(err, errlen, "bad endpoint URL");
 		evm_close(a);
 		return r;
 	}
+	a->http = rpc_client_is_http(a->rpc);
+	a->poll_ms = a->poll_ms_config = params->poll_interval_ms ? params->poll_interval_ms : 1000;
 	cJSON *root = NULL;
 	uint64_t id;
 	if ((r = rpc_client_wait_connected(a->rpc, timeout_ms)) < 0) {
@@ -197,6 +234,11 @@ static int evm_connect(const chain_params *params, int timeout_ms, chain_adapter
 	}
 	cJSON_Delete(root);
 	root = NULL;
+	if (a->http) { /* no subscriptions over HTTP: the head is polled */
+		a->next_poll_ms = pw_mono_ms();
+		*ret = a;
+		return 0;
+	}
 	if ((r = rpc_send(a->rpc, "eth_subscribe", "[\"newHeads\"]", &id)) < 0 ||
 	    (r = await_result(a, id, timeout_ms, &root, err, errlen)) < 0)
 		goto out_close;
@@ -288,10 +330,12 @@ static int evm_request_head_number(chain_adapter *a, uint64_t *ret_req)
 	return 0;
 }
 
-static int evm_request_tag_number(chain_adapter *a, const char *tag, uint64_t *ret_req)
+static int evm_request_tag_number(chain_adapter *a, enum chain_finality f, uint64_t *ret_req)
 {
+	if (f == CHAIN_FINALITY_CONFIRMATIONS)
+		return PW_EINVAL;
 	char params[64];
-	snprintf(params, sizeof(params), "[\"%s\",false]", tag);
+	snprintf(params, sizeof(params), "[\"%s\",false]", chain_finality_tag(f));
 	uint64_t id;
 	int r = rpc_send(a->rpc, "eth_getBlockByNumber", params, &id);
 	if (r < 0)
@@ -315,18 +359,35 @@ static bool contains_nocase(const char *hay, const char *needle)
 	return false;
 }
 
-/* Providers signal rate limits as HTTP 429 (-> code 429), -32005 "limit
- * exceeded" with a rate wording, -32029, or plain words. */
-static bool is_rate_limit(int code, const char *text)
+static bool contains_any(const char *text, const char *const *words, size_t n)
 {
-	static const char *const words[] = { "rate limit", "rate-limit", "ratelimit", "too many requests",
-					      "requests per second", "exceeded the quota", "capacity", "throttl" };
-	if (code == 429 || code == -32029)
-		return true;
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+	for (size_t i = 0; i < n; i++)
 		if (contains_nocase(text, words[i]))
 			return true;
 	return false;
+}
+
+enum evm_error_kind evm_error_kind(int code, const char *text, long http_status)
+{
+	/* how providers and nodes word a query too wide (fixtures:
+	 * provider_getLogs_errors.json; java-tron's LogFilterWrapper and
+	 * LogBlockQuery): checked first, since Infura and java-tron send
+	 * "query returned more than 10000 results" with -32005, the code of
+	 * Infura's rate limits too */
+	static const char *const range_words[] = { "more than", "results", "block range", "blocks range", "range",
+						    "too many blocks", "response size", "too large", "too big" };
+	static const char *const rate_words[] = { "rate limit", "rate-limit", "ratelimit", "too many requests",
+						   "requests per second", "request rate", "exceeded the quota", "capacity",
+						   "throttl" };
+	if (http_status == 413)
+		return EVM_ERR_RANGE;
+	if (http_status == 429 || code == 429 || code == -32029)
+		return EVM_ERR_RATE;
+	if (contains_any(text, range_words, sizeof(range_words) / sizeof(range_words[0])))
+		return EVM_ERR_RANGE;
+	if (contains_any(text, rate_words, sizeof(rate_words) / sizeof(rate_words[0])))
+		return EVM_ERR_RATE;
+	return EVM_ERR_OTHER;
 }
 
 static void set_rpc_error(chain_event *ev, const cJSON *error, const pending_req *p)
@@ -338,10 +399,9 @@ static void set_rpc_error(chain_event *ev, const cJSON *error, const pending_req
 	ev->error = PW_ERPC;
 	snprintf(ev->detail, sizeof(ev->detail), "node error %d: %.200s",
 		 cJSON_IsNumber(code) ? code->valueint : 0, text);
-	/* Providers word range limits many ways (-32005, -32602, "block range",
-	 * "more than 10000 results", "response size exceeded"): for eth_getLogs
-	 * every error is treated as a reason to try a smaller range. */
-	ev->rate_limited = is_rate_limit(cJSON_IsNumber(code) ? code->valueint : 0, text);
+	/* For eth_getLogs every error but a rate limit is a reason to try a
+	 * smaller range: providers word range limits many ways. */
+	ev->rate_limited = evm_error_kind(cJSON_IsNumber(code) ? code->valueint : 0, text, 0) == EVM_ERR_RATE;
 	ev->range_too_large = !ev->rate_limited && p->kind == REQ_TRANSFERS && p->to > p->from;
 }
 
@@ -514,16 +574,22 @@ static void decode_transfers_answer(const cJSON *root, const pending_req *p, cha
 	}
 }
 
+static bool on_own_answer(chain_adapter *a, rpc_message *m, const pending_req *p, chain_event *ev);
+
 /* Turn one inbound message into an event; false if it answers nothing we track. */
-bool evm_message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
+static bool message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 {
 	pending_req p;
 	memset(ev, 0, sizeof(*ev));
-	if (m->error) { /* oversized or unparsable */
+	if (m->has_id && a->http && (m->id == a->poll_id || m->id == a->head_hdr_id) && take_req(a, m->id, &p))
+		return on_own_answer(a, m, &p, ev);
+	if (m->error) { /* oversized, unparsable, or an HTTP error status */
 		ev->kind = CHAIN_EV_ERROR;
 		ev->error = m->error;
 		if (m->error == PW_ETOOBIG)
 			snprintf(ev->detail, sizeof(ev->detail), "message larger than the configured cap");
+		else if (m->error == PW_ERPC)
+			snprintf(ev->detail, sizeof(ev->detail), "node answered %.120s", m->snippet);
 		else if (m->too_dense)
 			snprintf(ev->detail, sizeof(ev->detail),
 				 "message holds %zu JSON values, more than one per 20 bytes: refused unparsed (%.60s)", m->values,
@@ -535,6 +601,8 @@ bool evm_message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 			ev->range_too_large = p.kind == REQ_TRANSFERS && p.to > p.from;
 			return true;
 		}
+		if (m->error == PW_ERPC)
+			return false; /* an HTTP error for nothing in flight (answered late) */
 		ev->req = 0; /* unattributable: the connection is no longer trustworthy */
 		return true;
 	}
@@ -609,12 +677,142 @@ bool evm_message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 	return false; /* every kind is handled above */
 }
 
+bool evm_message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
+{
+	bool got = message_to_event(a, m, ev);
+	if (got && ev->kind == CHAIN_EV_ERROR && m->http_status) {
+		/* the HTTP status says what the body may not */
+		enum evm_error_kind k = evm_error_kind(0, "", m->http_status);
+		if (k == EVM_ERR_RATE || m->rate_limited) {
+			ev->rate_limited = true;
+			ev->range_too_large = false;
+		}
+	}
+	return got;
+}
+
+/* ---- HTTP: the head, polled ---- */
+
+/* One of the head poll's requests failed: wait longer when rate limited;
+ * after three failures in a row, tell the caller (an event for no request:
+ * the connection is not trusted further). */
+static bool own_failure(chain_adapter *a, bool rate_limited, const char *detail, chain_event *ev)
+{
+	a->poll_id = a->head_hdr_id = 0;
+	a->next_poll_ms = pw_mono_ms() + a->poll_ms;
+	if (rate_limited) {
+		a->poll_ms = a->poll_ms * 2 > 30000 ? 30000 : a->poll_ms * 2;
+		log_emit(LOG_LEVEL_WARN, a->name, -1, "head poll rate limited: polling every %u ms", a->poll_ms);
+		return false;
+	}
+	snprintf(a->poll_error, sizeof(a->poll_error), "%s", detail);
+	if (++a->poll_failures < 3) {
+		log_emit(LOG_LEVEL_WARN, a->name, -1, "head poll failed (%d in a row): %s", a->poll_failures, detail);
+		return false;
+	}
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = CHAIN_EV_ERROR;
+	ev->error = PW_ERPC;
+	snprintf(ev->detail, sizeof(ev->detail), "head polling failed %d times in a row: %.180s", a->poll_failures,
+		 a->poll_error);
+	a->poll_failures = 0;
+	return true;
+}
+
+static int send_own_header_request(chain_adapter *a, uint64_t number)
+{
+	uint64_t id = rpc_next_id(a->rpc);
+	char text[160];
+	int n = snprintf(text, sizeof(text),
+			 "[{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"eth_getBlockByNumber\",\"params\":[\"0x%llx\",false]}]",
+			 (unsigned long long)id, (unsigned long long)number);
+	int r = rpc_send_raw(a->rpc, text, (size_t)n);
+	if (r == 0 && (r = evm_track(a, id, 1, REQ_HEAD_HEADER, number, number)) == 0)
+		a->head_hdr_id = id;
+	return r;
+}
+
+/* An answer to the head poll's eth_blockNumber or to the new head's
+ * header: a new head becomes CHAIN_EV_HEAD (true); anything else false. */
+static bool on_own_answer(chain_adapter *a, rpc_message *m, const pending_req *p, chain_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	if (m->error)
+		return own_failure(a, m->rate_limited, m->error == PW_ERPC ? m->snippet : pw_strerror(m->error), ev);
+	const cJSON *root = m->root;
+	if (p->kind == REQ_HEAD_HEADER) {
+		const cJSON *item = cJSON_IsArray(root) ? cJSON_GetArrayItem(root, 0) : root;
+		root = item;
+	}
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+	if (e) {
+		chain_event tmp;
+		memset(&tmp, 0, sizeof(tmp));
+		set_rpc_error(&tmp, e, p);
+		return own_failure(a, tmp.rate_limited || m->rate_limited, tmp.detail, ev);
+	}
+	const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "result");
+	if (p->kind == REQ_HEAD_POLL) {
+		a->poll_id = 0;
+		uint64_t number = 0;
+		if (!cJSON_IsString(res) || hex_parse_quantity(res->valuestring, &number) < 0 ||
+		    number > (uint64_t)PW_BLOCK_MAX)
+			return own_failure(a, false, "eth_blockNumber: malformed result", ev);
+		a->next_poll_ms = pw_mono_ms() + a->poll_ms;
+		if (a->have_head && number == a->last_head)
+			return false;
+		if (send_own_header_request(a, number) < 0)
+			return own_failure(a, false, "cannot ask for the new head's header", ev);
+		return false;
+	}
+	a->head_hdr_id = 0;
+	if (cJSON_IsNull(res))
+		return false; /* a load-balanced node behind the one that answered: the next poll asks again */
+	char why[200];
+	pw_block_ref h;
+	if (evm_decode_header(res, &h, why, sizeof(why)) < 0 || h.number != p->from)
+		return own_failure(a, false, why[0] ? why : "new head: a header of another block", ev);
+	ev->headers = malloc(sizeof(pw_block_ref));
+	if (!ev->headers)
+		return false;
+	ev->headers[0] = h;
+	ev->kind = CHAIN_EV_HEAD;
+	ev->n_headers = 1;
+	a->last_head = h.number;
+	a->have_head = true;
+	a->poll_failures = 0;
+	a->poll_ms = a->poll_ms_config;
+	return true;
+}
+
+/* HTTP: ask for the head when its poll interval has passed. */
+static void poll_head(chain_adapter *a, int64_t now)
+{
+	if (!a->http || a->poll_id || a->head_hdr_id || now < a->next_poll_ms)
+		return;
+	uint64_t id;
+	if (rpc_send(a->rpc, "eth_blockNumber", "[]", &id) == 0 && evm_track(a, id, 1, REQ_HEAD_POLL, 0, 0) == 0)
+		a->poll_id = id;
+	else
+		a->next_poll_ms = now + a->poll_ms;
+}
+
 static int evm_poll(chain_adapter *a, int timeout_ms, chain_event *ret)
 {
 	int64_t deadline = pw_mono_ms() + timeout_ms;
 	for (;;) {
 		int64_t now = pw_mono_ms();
 		for (size_t i = 0; i < a->n_reqs; i++) { /* overdue requests first */
+			if (a->reqs[i].deadline_ms <= now && (a->reqs[i].kind == REQ_HEAD_POLL ||
+							       a->reqs[i].kind == REQ_HEAD_HEADER)) {
+				a->reqs[i] = a->reqs[--a->n_reqs];
+				char detail[64];
+				snprintf(detail, sizeof(detail), "no answer within %u ms", a->timeout_ms);
+				if (own_failure(a, false, detail, ret))
+					return 0;
+				i--;
+				continue;
+			}
 			if (a->reqs[i].deadline_ms <= now) {
 				memset(ret, 0, sizeof(*ret));
 				ret->kind = CHAIN_EV_ERROR;
@@ -626,10 +824,13 @@ static int evm_poll(chain_adapter *a, int timeout_ms, chain_event *ret)
 				return 0;
 			}
 		}
+		poll_head(a, now);
 		int64_t wait = deadline - now;
 		for (size_t i = 0; i < a->n_reqs; i++)
 			if (a->reqs[i].deadline_ms - now < wait)
 				wait = a->reqs[i].deadline_ms - now;
+		if (a->http && !a->poll_id && !a->head_hdr_id && a->next_poll_ms - now < wait)
+			wait = a->next_poll_ms - now;
 		if (wait < 0)
 			wait = 0;
 		rpc_message m;
@@ -671,4 +872,40 @@ const chain_ops evm_chain_ops = {
 	.request_tag_number = evm_request_tag_number,
 	.poll = evm_poll,
 	.endpoint = evm_endpoint,
+};
+
+/* Config input: "0x" + 40 hex digits; mixed case must carry a valid
+ * EIP-55 checksum. */
+static int evm_parse_address(const char *text, pw_addr *ret, char *err, size_t errlen)
+{
+	uint8_t raw[PW_ADDR_LEN];
+	int r = eip55_parse(text, raw);
+	if (r == PW_ECHECKSUM) {
+		snprintf(err, errlen, "bad EIP-55 checksum in mixed-case address %s", text);
+		return r;
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "must be a 0x-prefixed 20-byte hex address");
+		return PW_EPARSE;
+	}
+	pw_addr_set(ret, raw, PW_ADDR_LEN);
+	return 0;
+}
+
+static void evm_format_address_input(const pw_addr *a, char *out)
+{
+	eip55_format(a->b, out);
+}
+
+const chain_family evm_chain_family = {
+	.kind = "evm",
+	.family = PW_FAMILY_EVM,
+	.ops = &evm_chain_ops,
+	.address_len = PW_ADDR_LEN,
+	.has_safe = true,
+	.has_websocket = true,
+	.max_range = 0,
+	.address_hint = "0x + 40 hex digits (EIP-55 when mixed case)",
+	.parse_address = evm_parse_address,
+	.format_address_input = evm_format_address_input,
 };

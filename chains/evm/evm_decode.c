@@ -62,12 +62,12 @@ static int quantity_field(const cJSON *o, const char *key, uint64_t max, uint64_
 }
 
 /* A topic is a 32-byte word; an address topic has 12 zero bytes first. */
-static int address_word(const uint8_t word[32], uint8_t out[20])
+static int address_word(const uint8_t word[32], pw_addr *out)
 {
 	for (int i = 0; i < 12; i++)
 		if (word[i])
 			return PW_EPARSE;
-	memcpy(out, word + 12, 20);
+	pw_addr_set(out, word + 12, PW_ADDR_LEN);
 	return 0;
 }
 
@@ -86,9 +86,11 @@ int evm_decode_transfer(const cJSON *log, chain_transfer *ret, char *err, size_t
 		snprintf(err, errlen, "field removed: expected a boolean");
 		return PW_EPARSE;
 	}
-	if ((r = fixed_field(log, "address", t.token, 20, err, errlen)) < 0 ||
+	t.token.len = PW_ADDR_LEN;
+	t.tx_hash.len = PW_HASH_LEN;
+	if ((r = fixed_field(log, "address", t.token.b, PW_ADDR_LEN, err, errlen)) < 0 ||
 	    (r = fixed_field(log, "blockHash", t.block_hash, 32, err, errlen)) < 0 ||
-	    (r = fixed_field(log, "transactionHash", t.tx_hash, 32, err, errlen)) < 0 ||
+	    (r = fixed_field(log, "transactionHash", t.tx_hash.b, PW_HASH_LEN, err, errlen)) < 0 ||
 	    (r = quantity_field(log, "blockNumber", PW_BLOCK_MAX, &t.block_number, err, errlen)) < 0 ||
 	    (r = quantity_field(log, "logIndex", PW_LOG_INDEX_MAX, &v, err, errlen)) < 0)
 		return r;
@@ -138,7 +140,7 @@ int evm_decode_transfer(const cJSON *log, chain_transfer *ret, char *err, size_t
 	if (cJSON_IsTrue(removed) || n_topics != 3 || data_len != 32 ||
 	    memcmp(words[0], evm_transfer_topic, 32) != 0)
 		return PW_ENOTFOUND;
-	if (address_word(words[1], t.from) < 0 || address_word(words[2], t.to) < 0)
+	if (address_word(words[1], &t.from) < 0 || address_word(words[2], &t.to) < 0)
 		return PW_ENOTFOUND; /* not an address-typed Transfer: not ERC-20's */
 	*ret = t;
 	return 0;
@@ -186,7 +188,7 @@ int evm_check_transfers(chain_transfer *t, size_t *ret_n, char *err, size_t errl
 				 (unsigned long long)a->block_number, (long long)a->block_time, (long long)b->block_time);
 			r = PW_EPARSE;
 		} else if (a->log_index == b->log_index) {
-			if (memcmp(a, b, sizeof(*a)) != 0) {
+			if (!chain_transfer_equal(a, b)) {
 				snprintf(err, errlen, "two different logs of block %llu with logIndex %u",
 					 (unsigned long long)a->block_number, a->log_index);
 				r = PW_EPARSE;

@@ -7,7 +7,11 @@
 #include "chain.h"
 #include "jsonrpc.h"
 
-enum req_kind { REQ_TRANSFERS, REQ_HEADERS, REQ_NUMBER, REQ_TAG };
+/* What a request in flight asks for. REQ_HEAD_POLL and REQ_HEAD_HEADER are
+ * the adapter's own over HTTP (no newHeads subscription): eth_blockNumber
+ * every poll interval, then the new head's header, answered to the caller
+ * as CHAIN_EV_HEAD. */
+enum req_kind { REQ_TRANSFERS, REQ_HEADERS, REQ_NUMBER, REQ_TAG, REQ_HEAD_POLL, REQ_HEAD_HEADER };
 
 /* evm_adapter_create_detached: an adapter with no connection (free with
  * evm_chain_ops.close). NULL on out of memory. */
@@ -19,8 +23,17 @@ int evm_track(chain_adapter *a, uint64_t first_id, size_t n_ids, enum req_kind k
 
 /* evm_message_to_event: turn one inbound message into an event answering
  * a tracked request or a subscription. false when it answers nothing
- * tracked (ev untouched beyond zeroing); true with *ev to release with
- * chain_event_done. */
+ * tracked, or a request of the adapter's own (ev untouched beyond
+ * zeroing); true with *ev to release with chain_event_done. */
 bool evm_message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev);
+
+/* evm_error_kind: how a node's error for a request is read (code, message
+ * text, the HTTP status or 0): a range to make smaller (range wording wins:
+ * Infura's and java-tron's -32005 "query returned more than 10000
+ * results", java-tron's -32602 "exceed max block range: 5000", HTTP 413),
+ * or a rate limit to wait out (HTTP 429, -32029, or rate wording such as
+ * -32005 "limit exceeded ... rate"), or neither. */
+enum evm_error_kind { EVM_ERR_OTHER, EVM_ERR_RANGE, EVM_ERR_RATE };
+enum evm_error_kind evm_error_kind(int code, const char *text, long http_status);
 
 #endif

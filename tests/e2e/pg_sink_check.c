@@ -8,6 +8,7 @@
  *     that, revert again: the row follows, each step has its own event, a
  *     revert names the latest confirmation, and nothing is written twice.
  * usage: pg_sink_check DSN */
+#include "idfmt.h"
 #include "payment.h"
 #include "postgres.h"
 #include "pw_error.h"
@@ -48,10 +49,10 @@ static pw_payment payment(uint64_t block, uint32_t log_index, uint8_t status)
 	p.status = status;
 	p.confirmations = 2;
 	p.confirmed_at_ms = 1700000000123LL + (int64_t)block;
-	p.to[19] = 0x01;
-	p.from[19] = 0x02;
-	p.token[19] = 0x03;
-	p.tx_hash[0] = (uint8_t)log_index;
+	p.to.b[19] = 0x01;
+	p.from.b[19] = 0x02;
+	p.token.b[19] = 0x03;
+	p.tx_hash.b[0] = (uint8_t)log_index;
 	return p;
 }
 
@@ -63,6 +64,90 @@ static pg_write_result write_batch(pg_sink *s, const pw_payment *p, size_t n)
 		fprintf(stderr, "write failed: %s\n", pg_sink_error(s));
 	ASSERT_EQ_INT(0, r);
 	return res;
+}
+
+/* A Tron payment is written in Tron's forms (T... addresses, hashes as 64
+ * hex digits without 0x), read back to the same payment, and announced by
+ * a webhook carrying those forms; the per-family CHECKs (migration 007)
+ * refuse one family's forms in the other's rows. */
+static void check_tron(pg_sink *s)
+{
+	char a[512];
+	pw_payment t = test_make_payment(30864600, 0);
+	snprintf(t.chain, sizeof(t.chain), "tron");
+	t.family = PW_FAMILY_TRON;
+	t.chain_id = 728126428;
+	t.block_time = 1623056091;
+	t.status = PW_STATUS_CONFIRMED;
+	t.confirmations = 19;
+	t.confirmed_at_ms = 1623056200000LL;
+	snprintf(t.token_symbol, sizeof(t.token_symbol), "USDT");
+	/* block 30864600's USDT Transfer (getblockdocs_wallet_gettransactioninfobyid_usdt_transfer.json) */
+	ASSERT_EQ_INT(0, pw_parse_address(PW_FAMILY_TRON, "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", &t.token));
+	ASSERT_EQ_INT(0, pw_parse_address(PW_FAMILY_TRON, "TWpZXLfsvVuQuJZLkdWNY7XY2teePqPpz7", &t.from));
+	ASSERT_EQ_INT(0, pw_parse_address(PW_FAMILY_TRON, "TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt", &t.to));
+	ASSERT_EQ_INT(0, pw_parse_hash(PW_FAMILY_TRON, "0af79242191c6728b79e858a36a4b5c65e4e52b9fcee4dc5af30eac57b6d0953",
+				       t.tx_hash.b, 32));
+	memset(t.amount, 0, sizeof(t.amount));
+	t.amount[28] = 0x1f, t.amount[29] = 0xb6, t.amount[30] = 0xe5, t.amount[31] = 0x7f; /* 532079999 */
+	pg_write_result r = write_batch(s, &t, 1);
+	ASSERT_EQ_INT(1, r.inserted);
+	ASSERT_EQ_INT(1, r.deliveries);
+	ASSERT_EQ_STR("tron TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t TWpZXLfsvVuQuJZLkdWNY7XY2teePqPpz7 "
+		      "TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt 0af79242191c6728b79e858a36a4b5c65e4e52b9fcee4dc5af30eac57b6d0953 532.079999",
+		      q_text("SELECT chain_family || ' ' || token_address || ' ' || from_address || ' ' || to_address || ' '"
+			     " || tx_hash || ' ' || amount FROM payments WHERE chain = 'tron'", a, sizeof(a)));
+	CHECK(q_int("SELECT count(*) FROM payments WHERE chain = 'tron' AND length(block_hash) = 64"
+		    " AND left(block_hash, 2) <> '0x'") == 1);
+	/* the webhook payload carries the same forms */
+	ASSERT_EQ_STR("TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt 0af79242191c6728b79e858a36a4b5c65e4e52b9fcee4dc5af30eac57b6d0953",
+		      q_text("SELECT (e.payload::json->'data'->>'to') || ' ' || (e.payload::json->'data'->>'tx_hash')"
+			     " FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.chain = 'tron'", a, sizeof(a)));
+	/* read back (replay's reconciliation) to the same payment */
+	pw_payment *rows = NULL;
+	size_t n = 0;
+	ASSERT_EQ_INT(0, pg_sink_read_payments(s, "tron", PW_FAMILY_TRON, 0, 40000000, NULL, &t.to, &rows, &n));
+	ASSERT_EQ_INT(1, n);
+	if (n == 1) {
+		ASSERT_EQ_INT(PW_FAMILY_TRON, rows[0].family);
+		CHECK(pw_addr_eq(&rows[0].to, &t.to) && pw_addr_eq(&rows[0].from, &t.from) && pw_addr_eq(&rows[0].token, &t.token));
+		CHECK(rows[0].tx_hash.len == 32 && memcmp(rows[0].tx_hash.b, t.tx_hash.b, 32) == 0);
+		CHECK(memcmp(rows[0].block_hash, t.block_hash, 32) == 0 && memcmp(rows[0].amount, t.amount, 32) == 0);
+	}
+	free(rows);
+	/* the CHECKs, per family */
+	static const char insert[] =
+		"INSERT INTO payments (chain, chain_id, block_number, block_hash, block_time, tx_hash, log_index,"
+		" token_address, token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount,"
+		" status, confirmations, confirmed_at, chain_family) VALUES ('x', 9, 1, '%s', now(), '%s', %d, '%s',"
+		" 'U', '%s', '%s', 'acme', 1, 0, 1, 'confirmed', 1, now(), '%s')";
+	static const char *const H = "00000000000000000000000000000000000000000000000000000000000000aa";
+	static const char *const H0X = "0x00000000000000000000000000000000000000000000000000000000000000aa";
+	static const char *const T = "TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt";
+	static const char *const E = "0x0d0707963952f2fba59dd06f2b425ace40b492fe";
+	static const struct {
+		const char *hash, *addr, *family;
+		bool ok;
+	} rows_sql[] = {
+		{ "H", "T", "tron", true },  { "H0X", "T", "tron", false }, { "H", "E", "tron", false },
+		{ "H0X", "E", "evm", true }, { "H", "E", "evm", false },     { "H0X", "T", "evm", false },
+		{ "H", "T", "solana", false },
+	};
+	for (size_t i = 0; i < sizeof(rows_sql) / sizeof(rows_sql[0]); i++) {
+		const char *h = rows_sql[i].hash[1] == '0' ? H0X : H, *ad = rows_sql[i].addr[0] == 'T' ? T : E;
+		char sql[2048];
+		snprintf(sql, sizeof(sql), insert, h, h, (int)i, ad, ad, ad, rows_sql[i].family);
+		PGresult *res = PQexec(db, sql);
+		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (ok != rows_sql[i].ok) {
+			test_failures++;
+			fprintf(stderr, "row %zu (%s %s %s): %s, expected %s\n", i, rows_sql[i].hash, rows_sql[i].addr,
+				rows_sql[i].family, ok ? "accepted" : PQresultErrorMessage(res), rows_sql[i].ok ? "accepted" : "refused");
+		}
+		test_checks++;
+		PQclear(res);
+	}
+	PQclear(PQexec(db, "DELETE FROM payments WHERE chain = 'x'"));
 }
 
 #define X_EVENTS(type) \
@@ -85,11 +170,18 @@ int main(int argc, char **argv)
 	PQclear(PQexec(db, "SET TIME ZONE 'UTC'"));
 	/* merchant acme, its address, an endpoint for both event types */
 	const char *ids[] = { "acme" };
-	pg_merchant_address addr = { .merchant_id = "acme", .chain = "local" };
-	addr.address[19] = 0x01;
+	pg_merchant_address addr[2] = { { .merchant_id = "acme", .chain = "local" },
+					{ .merchant_id = "acme", .chain = "tron", .family = PW_FAMILY_TRON } };
+	addr[0].address.len = PW_ADDR_LEN;
+	addr[0].address.b[19] = 0x01;
+	/* TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt = 41 0d0707963952f2fba59dd06f2b425ace40b492fe (tron_address_vectors.json) */
+	ASSERT_EQ_INT(0, pw_parse_address(PW_FAMILY_TRON, "TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt", &addr[1].address));
 	pg_webhook_endpoint ep = { .merchant_id = "acme", .key = "default", .url = "https://hooks.example/acme",
 				   .events = "{payment.confirmed,payment.reverted}" };
-	ASSERT_EQ_INT(0, pg_sink_sync_merchants(s, ids, 1, &addr, 1, &ep, 1));
+	ASSERT_EQ_INT(0, pg_sink_sync_merchants(s, ids, 1, addr, 2, &ep, 1));
+	ASSERT_EQ_STR("local evm 0x0000000000000000000000000000000000000001,tron tron TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt",
+		      q_text("SELECT string_agg(chain || ' ' || chain_family || ' ' || address, ',' ORDER BY chain)"
+			     " FROM merchant_addresses", a, sizeof(a)));
 
 	/* X (log 0) and Y (log 1) in block 10: new, by the direct COPY */
 	pw_payment xy[2] = { payment(10, 0, PW_STATUS_CONFIRMED), payment(10, 1, PW_STATUS_CONFIRMED) };
@@ -232,6 +324,7 @@ int main(int argc, char **argv)
 	ASSERT_EQ_INT(2, count);
 	CHECK(strlen(oldest) == 20);
 
+	check_tron(s);
 	PQfinish(db);
 	pg_sink_close(s);
 	return test_finish("pg_sink_check");

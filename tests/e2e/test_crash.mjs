@@ -28,7 +28,7 @@ async function main() {
   await node.rpc('evm_setAutomine', [false]);
   const cfg = rig.writeConfig(work, {
     data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
-    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: CONF,
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ...rig.nodeUrls(node.ws), confirmations: CONF,
       tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
     merchants: [{ id: 'acme', addresses: { local: MERCHANTS.slice(0, 2) } }, { id: 'globex', addresses: { local: [MERCHANTS[2]] } }],
   });

@@ -50,11 +50,12 @@ async function main() {
   rig.onCleanup(() => admin.end().catch(() => {}));
   await admin.query('CREATE DATABASE paywatch2');
 
-  let amount = 1n, streaming = true;
+  let amount = 1n, streaming = true, head = 0;
   const stream = (async () => {
     while (streaming) {
       for (let k = 0; k < 2; k++) await token.transfer(deployer, MERCHANTS[k], amount++);
       await node.mine();
+      head = await node.head();
       await rig.sleep(80);
     }
   })();
@@ -126,9 +127,14 @@ async function main() {
       /field blockTimestamp: "0x7fffffffffffffff" is above/],
     // the same log twice in one answer: one payment (the exact set below shows it)
     ['repeated log', withLog((m) => { m.result.push(m.result[0], m.result[0]); return JSON.stringify(m); }), null],
-    // a blockTimestamp the block's header contradicts
+    // a blockTimestamp the block's header contradicts, on a payment of a
+    // block near the head: paywatch holds the headers of the window there
+    // (a deep backfill range has none to compare with and is not mangled:
+    // after a fault paywatch may be refetching from far behind)
     ['timestamp against the header', withLog((m) => {
-      const b = m.result[0].blockNumber;
+      const near = m.result.filter((l) => Number(BigInt(l.blockNumber)) >= head - 64);
+      if (!near.length) return undefined;
+      const b = near[near.length - 1].blockNumber;
       for (const l of m.result) if (l.blockNumber === b) l.blockTimestamp = '0x1';
       return JSON.stringify(m);
     }), /carries blockTimestamp 1 but the block's header says/],

@@ -28,9 +28,9 @@ async function main() {
     data_dir: path.join(work, 'data'),
     postgres: { dsn: '${PW_DSN}' },
     chains: [
-      { name: 'chain-a', kind: 'evm', chain_id: 31337, ws_url: a.ws, confirmations: 2,
+      { name: 'chain-a', kind: 'evm', chain_id: 31337, ...rig.nodeUrls(a.ws), confirmations: 2,
         tokens: [{ symbol: 'USDC', address: ta.address, decimals: 6 }] },
-      { name: 'chain-b', kind: 'evm', chain_id: 31338, ws_urls: [`ws://127.0.0.1:${deadPort}`, b.ws], confirmations: 3,
+      { name: 'chain-b', kind: 'evm', chain_id: 31338, ...rig.nodeUrls(`ws://127.0.0.1:${deadPort}`, b.ws), confirmations: 3,
         tokens: [{ symbol: 'USDC', address: tb.address, decimals: 6 }] },
     ],
     merchants: [
@@ -74,7 +74,7 @@ async function main() {
   rig.check(expected.length === 24, `24 payments expected (${expected.length})`);
   rig.check(JSON.stringify(rows.sort()) === JSON.stringify(expected.sort()), `Postgres equals the expected set of both chains (${rows.length} rows)`);
   rig.check(/chain=chain-b endpoint 0: cannot connect/.test(pw.stderr), 'chain-b logs the dead first endpoint');
-  rig.check(/chain=chain-b connected to ws:\/\/127.0.0.1:\d+\//.test(pw.stderr), 'chain-b moved on to the second endpoint');
+  rig.check(/chain=chain-b connected to (ws|http):\/\/127.0.0.1:\d+\//.test(pw.stderr), 'chain-b moved on to the second endpoint');
   const addrs = (await db.query('SELECT chain, address, merchant_id FROM merchant_addresses ORDER BY 1, 2')).rows.length;
   rig.check(addrs === 4, `merchant_addresses has one row per (chain, address): ${addrs}`);
   pw.proc.kill('SIGTERM');

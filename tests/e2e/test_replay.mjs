@@ -273,7 +273,7 @@ async function main() {
   live = false;
   await liveTransfers;
   await node.mine(CONF + 1);
-  rig.check(replays.every((r) => r.status === 0), `replays beside run exit 0 (${replays.map((r) => r.status)})`);
+  rig.check(replays.every((r) => r.status === 0), `replays beside run exit 0 (${replays.map((r) => r.status)})${replays.filter((r) => r.status !== 0).map((r) => `: ${r.stderr.trim().split('\n').slice(-4).join(' | ')}`).join('')}`);
   const want = await chainPayments([acme, globex, hooli], '0x' + ((await node.head()) - CONF + 1).toString(16));
   await rig.waitFor('run to confirm the live payments', async () => (await rows(`block_hash <> '${fakeHash}'`)).length >= want.length, 30000)
     .catch(() => {});

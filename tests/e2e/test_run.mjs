@@ -43,7 +43,7 @@ async function main() {
     data_dir: path.join(work, 'data'),
     postgres: { dsn: '${PW_TEST_DSN}' },
     chains: [{
-      name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: CONF, start_block: 0,
+      name: 'local', kind: 'evm', chain_id: 31337, ...rig.nodeUrls(node.ws), confirmations: CONF, start_block: 0,
       tokens: [
         { symbol: 'USDC', address: usdc.address, decimals: 6 },
         { symbol: 'DAI', address: dai.address, decimals: 18 },

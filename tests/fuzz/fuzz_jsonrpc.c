@@ -6,7 +6,9 @@
  * block) and the newHeads subscription; the
  * transfers of an eth_getLogs answer then go through the matcher (every
  * recipient is made a merchant's), the tracker (a real RocksDB store,
- * confirmations 1: each payment reaches the outbox), the outbox encoding
+ * confirmations 1: each payment reaches the outbox) of an EVM chain and
+ * of a Tron chain (the same logs, java-tron's JSON-RPC being Ethereum's),
+ * the outbox encoding
  * (read back from RocksDB) and the sink's COPY row, which must fit the
  * schema (row_check.h). Any input must end in an event or be ignored: no
  * crash, no leak, no undefined behaviour, no accepted payment that
@@ -28,11 +30,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The watched token is the seed corpus's: USDC on Ethereum. */
+/* The watched token is the seed corpus's: USDC on Ethereum, and the same
+ * 20 bytes as a Tron contract (41 a0b869... = TQd22wygQNcAJt1yRwtPj8wApXtUHYXGhN). */
 static const char config_text[] =
 	"{\"data_dir\":\"/tmp/unused\",\"postgres\":{\"dsn\":\"postgresql://x@127.0.0.1/x\"},\"chains\":[{\"name\":"
 	"\"mainnet\",\"kind\":\"evm\",\"chain_id\":1,\"ws_url\":\"ws://127.0.0.1:1\",\"confirmations\":1,\"tokens\":["
-	"{\"symbol\":\"USDC\",\"address\":\"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48\",\"decimals\":6}]}],"
+	"{\"symbol\":\"USDC\",\"address\":\"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48\",\"decimals\":6}]},"
+	"{\"name\":\"tron\",\"kind\":\"tron\",\"chain_id\":728126428,\"http_url\":\"http://127.0.0.1:1\",\"confirmations\":1,"
+	"\"tokens\":[{\"symbol\":\"USDC\",\"address\":\"41a0b86991c6218b36c1d19d4a2e9eb0ce3606eb48\",\"decimals\":6}]}],"
 	"\"merchants\":[{\"id\":\"acme\",\"addresses\":{}}]}";
 
 static pw_config *g_cfg;
@@ -53,19 +58,20 @@ static void setup(void)
 	}
 }
 
-/* decode -> match -> tracker -> outbox -> COPY row, checked */
-static void pipeline(const chain_transfer *t, size_t n)
+/* decode -> match -> tracker -> outbox -> COPY row, checked, for chain
+ * cfg->chains[ci] */
+static void pipeline(const chain_transfer *t, size_t n, size_t ci)
 {
 	matcher *m = NULL;
 	if (matcher_create(n, &m) < 0)
 		return;
 	uint64_t to_block = 0;
 	for (size_t i = 0; i < n; i++) {
-		matcher_add(m, 0, t[i].to, 0);
+		matcher_add(m, (uint32_t)ci, &t[i].to, 0);
 		to_block = t[i].block_number > to_block ? t[i].block_number : to_block;
 	}
 	pw_payment *found = calloc(n, sizeof(*found));
-	size_t n_found = found ? matcher_match_transfers(m, g_cfg, 0, t, n, found) : 0;
+	size_t n_found = found ? matcher_match_transfers(m, g_cfg, ci, t, n, found) : 0;
 	for (size_t i = 0; i < n_found; i++)
 		if (found[i].block_time < 0)
 			found[i].block_time = 1700000000; /* the ingest takes it from the block's header */
@@ -77,7 +83,7 @@ static void pipeline(const chain_transfer *t, size_t n)
 	tracker *tr = NULL;
 	size_t confirmed = 0;
 	if (n_found && tracker_create(g_store, chain, &opts, &tr) == 0 &&
-	    tracker_apply_range(tr, 0, to_block, NULL, 0, found, n_found, 1700000000123LL, &confirmed) == 0) {
+	    tracker_apply_range(tr, 0, to_block, to_block + 1, NULL, 0, found, n_found, 1700000000123LL, &confirmed, NULL) == 0) {
 		pw_payment out[64];
 		uint64_t seqs[64];
 		size_t got = 0;
@@ -123,11 +129,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rpc_parse_message((const char *)data, size, &m);
 	chain_event ev;
 	if (evm_message_to_event(a, &m, &ev)) {
-		if (ev.kind == CHAIN_EV_TRANSFERS && ev.n_transfers)
-			pipeline(ev.transfers, ev.n_transfers);
+		for (size_t ci = 0; ci < 2 && ev.kind == CHAIN_EV_TRANSFERS && ev.n_transfers; ci++)
+			pipeline(ev.transfers, ev.n_transfers, ci);
 		chain_event_done(&ev);
 	}
 	rpc_message_done(&m);
-	evm_chain_ops.close(a);
+	g_cfg->chains[0].family->ops->close(a);
 	return 0;
 }

@@ -104,6 +104,8 @@ static void test_payment_check(void)
 	snprintf(p.token_symbol, sizeof(p.token_symbol), "USD\xe2\x82\xae" "0");
 	snprintf(p.merchant_id, sizeof(p.merchant_id), "acme");
 	p.amount[31] = 1;
+	p.tx_hash.len = PW_HASH_LEN;
+	p.token.len = p.from.len = p.to.len = PW_ADDR_LEN;
 	p.block_time = PW_TIME_MAX_S;
 	p.log_index = PW_LOG_INDEX_MAX;
 	p.block_number = PW_BLOCK_MAX;

@@ -56,6 +56,157 @@ static void expect_variant_error(const char *from, const char *to, const char *w
 	free(s);
 }
 
+/* The exact Tron chain of issue 12, with an EVM chain over HTTP beside it
+ * and a merchant on both. */
+static const char tron[] =
+	"{ \"postgres\": { \"dsn\": \"host=x\" },\n"
+	"  \"chains\": [\n"
+	"    { \"name\": \"tron\", \"kind\": \"tron\", \"chain_id\": 728126428,\n"
+	"      \"http_urls\": [\"${TRON_RPC_URL}\"], \"http_headers\": {\"TRON-PRO-API-KEY\": \"${TRONGRID_KEY}\"},\n"
+	"      \"finality\": \"finalized\", \"start_block\": 77000000,\n"
+	"      \"tokens\": [ { \"symbol\": \"USDT\", \"address\": \"TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t\", \"decimals\": 6 } ] },\n"
+	"    { \"name\": \"base\", \"kind\": \"evm\", \"chain_id\": 8453, \"http_url\": \"https://base.example/v2/keyWORD\",\n"
+	"      \"poll_interval_ms\": 500,\n"
+	"      \"tokens\": [ { \"symbol\": \"USDC\", \"address\": \"0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913\", \"decimals\": 6 } ] }\n"
+	"  ],\n"
+	"  \"merchants\": [ { \"id\": \"acme\", \"addresses\": {\n"
+	"    \"tron\": [\"TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt\", \"41e4b8075df69297bc24cc4bbaf48cd17206e1f62c\"],\n"
+	"    \"base\": [\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"] } } ]\n"
+	"}\n";
+
+static void expect_tron_error(const char *from, const char *to, const char *want_prefix)
+{
+	const char *at = strstr(tron, from);
+	if (!at) {
+		fprintf(stderr, "test bug: \"%s\" not in the tron config\n", from);
+		exit(2);
+	}
+	size_t n = strlen(tron) - strlen(from) + strlen(to) + 1;
+	char *s = malloc(n);
+	snprintf(s, n, "%.*s%s%s", (int)(at - tron), tron, to, at + strlen(from));
+	expect_error(s, want_prefix);
+	free(s);
+}
+
+/* Tron (base58check addresses, HTTP only, no "safe", java-tron's 5,000
+ * block range), HTTP URLs with headers, and what may not be mixed. */
+static void test_families_and_http(void)
+{
+	pw_config *cfg = NULL;
+	char err[512] = "";
+	setenv("TRON_RPC_URL", "https://api.trongrid.io/jsonrpc", 1);
+	setenv("TRONGRID_KEY", "trongridSECRETkey", 1);
+	ASSERT_EQ_INT(0, config_parse(tron, strlen(tron), &cfg, err, sizeof(err)));
+	if (!cfg) {
+		fprintf(stderr, "tron config rejected: %s\n", err);
+		test_failures++;
+		return;
+	}
+	const cfg_chain *t = &cfg->chains[0];
+	ASSERT_EQ_STR("tron", t->family->kind);
+	ASSERT_EQ_INT(PW_FAMILY_TRON, t->family->family);
+	ASSERT_EQ_INT(CHAIN_TRANSPORT_HTTP, t->transport);
+	ASSERT_EQ_INT(CHAIN_FINALITY_FINALIZED, t->finality);
+	ASSERT_EQ_INT(728126428, t->chain_id);
+	ASSERT_EQ_INT(77000000, t->start_block);
+	ASSERT_EQ_INT(1000, t->poll_interval_ms);
+	ASSERT_EQ_STR("https://api.trongrid.io/jsonrpc", t->urls[0]);
+	ASSERT_EQ_INT(1, t->n_http_headers);
+	ASSERT_EQ_STR("TRON-PRO-API-KEY", t->http_headers[0].name);
+	ASSERT_EQ_STR("trongridSECRETkey", t->http_headers[0].value);
+	/* USDT: TR7NHq... = 41 a614f803b6fd780986a42c78ec9c7f77e6ded13c; the
+	 * 20 bytes after the 0x41 prefix are what the logs carry */
+	ASSERT_EQ_INT(20, t->tokens[0].address.len);
+	ASSERT_EQ_INT(0xa6, t->tokens[0].address.b[0]);
+	ASSERT_EQ_INT(0x3c, t->tokens[0].address.b[19]);
+	/* TBA6Cy... = 41 0d0707...; hex 41e4b8... (TWpZXL...) accepted too */
+	ASSERT_EQ_INT(0x0d, cfg->merchants[0].addresses[0].address.b[0]);
+	ASSERT_EQ_INT(0xe4, cfg->merchants[0].addresses[1].address.b[0]);
+	ASSERT_EQ_INT(500, cfg->chains[1].poll_interval_ms);
+	ASSERT_EQ_INT(CHAIN_TRANSPORT_HTTP, cfg->chains[1].transport);
+	char *dump = config_dump_masked(cfg);
+	CHECK(dump && strstr(dump, "trongridSECRETkey") == NULL); /* header values masked */
+	CHECK(dump && strstr(dump, "\"TRON-PRO-API-KEY\":\t\"****\"") != NULL);
+	CHECK(dump && strstr(dump, "keyWORD") == NULL);
+	CHECK(dump && strstr(dump, "https://api.trongrid.io/****") != NULL);
+	/* addresses shown as the config writes them: Tron's in base58check */
+	CHECK(dump && strstr(dump, "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t") != NULL);
+	CHECK(dump && strstr(dump, "TWpZXLfsvVuQuJZLkdWNY7XY2teePqPpz7") != NULL);
+	CHECK(dump && strstr(dump, "0x70997970C51812dc3A010C7d01b50e0d17dc79C8") != NULL);
+	free(dump);
+	config_destroy(cfg);
+
+	expect_tron_error("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", "TR7NHqjeKQxGTCi8q8ZAAPMTBF2aUEHQrR",
+			  "chains[0].tokens[0].address: bad Base58Check checksum in Tron address TR7NHqjeKQxGTCi8q8ZAAPMTBF2aUEHQrR");
+	/* a valid base58check of another version byte (Bitcoin P2PKH, 0x00) */
+	expect_tron_error("TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt", "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+			  "merchants[0].addresses.tron[0]: not a Tron mainnet address: version byte 0x00");
+	expect_tron_error("TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+			  "merchants[0].addresses.tron[0]: must be a Tron address");
+	expect_tron_error("41e4b8075df69297bc24cc4bbaf48cd17206e1f62c", "42e4b8075df69297bc24cc4bbaf48cd17206e1f62c",
+			  "merchants[0].addresses.tron[1]: must be a Tron address");
+	expect_tron_error("41e4b8075df69297bc24cc4bbaf48cd17206e1f62c", "TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt",
+			  "merchants[0].addresses.tron: address TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt is listed twice");
+	expect_tron_error("\"finality\": \"finalized\"", "\"finality\": \"safe\"",
+			  "chains[0].finality: tron nodes have no \"safe\" block");
+	expect_tron_error("\"http_urls\": [\"${TRON_RPC_URL}\"], \"http_headers\": {\"TRON-PRO-API-KEY\": \"${TRONGRID_KEY}\"},",
+			  "\"ws_url\": \"wss://tron.example\",", "chains[0].ws_url: tron nodes serve JSON-RPC over HTTP only");
+	expect_tron_error("\"start_block\": 77000000", "\"start_block\": 77000000, \"max_range\": 5002",
+			  "chains[0].max_range: must be an integer 1..5001");
+	expect_tron_error("\"http_url\": \"https://base.example/v2/keyWORD\"",
+			  "\"http_url\": \"https://base.example/v2/keyWORD\", \"ws_url\": \"wss://base.example\"",
+			  "chains[1].http_url: a chain uses websocket or HTTP URLs, not both");
+	expect_tron_error("\"http_url\": \"https://base.example/v2/keyWORD\"", "\"http_url\": \"wss://base.example/v2\"",
+			  "chains[1].http_url: must be an http:// or https:// URL");
+	expect_tron_error("\"http_url\": \"https://base.example/v2/keyWORD\"", "\"http_url\": \"https://u:pw@base.example/\"",
+			  "chains[1].http_url: must not carry a user name or password (a provider's key goes in the path or in http_headers)");
+	expect_tron_error("\"poll_interval_ms\": 500", "\"poll_interval_ms\": 5", "chains[1].poll_interval_ms: must be an integer 100..");
+	expect_tron_error("{\"TRON-PRO-API-KEY\": \"${TRONGRID_KEY}\"}", "{\"Host\": \"x\"}",
+			  "chains[0].http_headers.Host: not a header name paywatch may set");
+	expect_tron_error("{\"TRON-PRO-API-KEY\": \"${TRONGRID_KEY}\"}", "{\"a\": \"1\", \"A\": \"2\"}",
+			  "chains[0].http_headers.A: header given twice");
+	expect_tron_error("{\"TRON-PRO-API-KEY\": \"${TRONGRID_KEY}\"}", "{\"k\": \"a\\nInjected: 1\"}",
+			  "chains[0].http_headers.k: must be at most 4096 bytes without control characters");
+	expect_tron_error("\"kind\": \"tron\"", "\"kind\": \"solana\"",
+			  "chains[0].kind: unsupported chain kind (supported: \"evm\", \"tron\")");
+	/* headers and poll interval belong to HTTP chains */
+	expect_variant_error("\"confirmations\": 3", "\"confirmations\": 3, \"http_headers\": {}",
+			     "chains[0].http_headers: only for a chain with http_url(s)");
+	expect_variant_error("\"confirmations\": 3", "\"confirmations\": 3, \"poll_interval_ms\": 1000",
+			     "chains[0].poll_interval_ms: only for a chain with http_url(s)");
+}
+
+/* start_block as a string of digits: what "${VAR}" gives (examples/). */
+static void test_start_block_string(void)
+{
+	setenv("PW_TEST_START", "21600000", 1);
+	char *s = variant("\"start_block\": 0", "\"start_block\": \"${PW_TEST_START}\"");
+	pw_config *cfg = NULL;
+	char err[512] = "";
+	ASSERT_EQ_INT(0, config_parse(s, strlen(s), &cfg, err, sizeof(err)));
+	if (cfg)
+		ASSERT_EQ_INT(21600000, cfg->chains[0].start_block);
+	config_destroy(cfg);
+	free(s);
+	/* an address from the environment, like any string */
+	setenv("PW_TEST_ADDR", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", 1);
+	s = variant("\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"", "\"${PW_TEST_ADDR}\"");
+	cfg = NULL;
+	ASSERT_EQ_INT(0, config_parse(s, strlen(s), &cfg, err, sizeof(err)));
+	if (cfg)
+		ASSERT_EQ_INT(0x70, cfg->merchants[0].addresses[0].address.b[0]);
+	config_destroy(cfg);
+	free(s);
+	setenv("PW_TEST_ADDR", "0x70997970C51812dc3A010C7d01b50e0d17dc79C9", 1);
+	expect_variant_error("\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"", "\"${PW_TEST_ADDR}\"",
+			     "merchants[0].addresses.local[0]:");
+	expect_variant_error("\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"", "\"${PW_TEST_UNSET_ADDR}\"",
+			     "merchants[0].addresses.local[0]: environment variable PW_TEST_UNSET_ADDR is not set");
+	setenv("PW_TEST_START", "", 1);
+	expect_variant_error("\"start_block\": 0", "\"start_block\": \"${PW_TEST_START}\"",
+			     "chains[0].start_block: must be a block number");
+}
+
 int main(void)
 {
 	pw_config *cfg = NULL;
@@ -72,12 +223,16 @@ int main(void)
 	ASSERT_EQ_INT(3, cfg->chains[0].confirmations);
 	ASSERT_EQ_INT(128, cfg->chains[0].reorg_window); /* max(3, 64) + 64 */
 	ASSERT_EQ_INT(6, cfg->chains[0].tokens[0].decimals);
-	ASSERT_EQ_INT(0x70, cfg->merchants[0].addresses[0].address[0]);
+	ASSERT_EQ_INT(0x70, cfg->merchants[0].addresses[0].address.b[0]);
+	ASSERT_EQ_INT(20, cfg->merchants[0].addresses[0].address.len);
+	ASSERT_EQ_STR("evm", cfg->chains[0].family->kind);
+	ASSERT_EQ_INT(CHAIN_TRANSPORT_WS, cfg->chains[0].transport);
 	char *dump = config_dump_masked(cfg);
 	CHECK(dump && strstr(dump, "hunter2secret") == NULL);
 	CHECK(dump && strstr(dump, "user=paywatch password=**** dbname=paywatch host=127.0.0.1 port=5432") != NULL);
 	free(dump);
 	config_destroy(cfg);
+	test_start_block_string();
 
 	/* several chains, several merchants, a merchant on several chains */
 	const char multi[] =
@@ -94,7 +249,7 @@ int main(void)
 	ASSERT_EQ_INT(0, config_parse(multi, strlen(multi), &cfg, err, sizeof(err)));
 	if (cfg) {
 		ASSERT_EQ_INT(2, cfg->n_chains);
-		ASSERT_EQ_INT(2, cfg->chains[0].n_ws_urls);
+		ASSERT_EQ_INT(2, cfg->chains[0].n_urls);
 		ASSERT_EQ_INT(164, cfg->chains[1].reorg_window); /* max(100, 64) + 64 */
 		ASSERT_EQ_INT(2, cfg->merchants[0].n_addresses);
 		ASSERT_EQ_STR("./data", cfg->data_dir);
@@ -151,6 +306,11 @@ int main(void)
 	expect_variant_error("\"confirmations\": 3", "\"confirmations\": 0", "chains[0].confirmations: must be an integer 1..");
 	expect_variant_error("\"confirmations\": 3", "\"confirmations\": -3", "chains[0].confirmations: must be an integer 1..");
 	expect_variant_error("\"start_block\": 0", "\"start_block\": -1", "chains[0].start_block: must be an integer");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": \"-1\"", "chains[0].start_block: must be a block number");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": \"\"", "chains[0].start_block: must be a block number");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": \"12a\"", "chains[0].start_block: must be a block number");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": \"9223372036854775808\"",
+			     "chains[0].start_block: must be a block number");
 	expect_variant_error("\"start_block\": 0", "\"start_block\": 0, \"reorg_window\": 3", "chains[0].reorg_window: must be larger than confirmations");
 	expect_variant_error("\"start_block\": 0", "\"start_blok\": 0", "chains[0].start_blok: unknown field");
 	expect_variant_error("\"tokens\": [ {", "\"tokenz\": [ {", "chains[0].tokenz: unknown field");
@@ -184,7 +344,7 @@ int main(void)
 		char *fin = variant("\"confirmations\": 3", "\"finality\": \"finalized\"");
 		ASSERT_EQ_INT(0, config_parse(fin, strlen(fin), &cfg, err, sizeof(err)));
 		if (cfg) {
-			ASSERT_EQ_STR("finalized", cfg->chains[0].finality);
+			ASSERT_EQ_INT(CHAIN_FINALITY_FINALIZED, cfg->chains[0].finality);
 			ASSERT_EQ_INT(256, cfg->chains[0].reorg_window);
 			config_destroy(cfg);
 		}
@@ -324,9 +484,12 @@ int main(void)
 	config_mask_dsn("host=h sslpassword=keyWORD8 application_name='my app'", masked, sizeof(masked));
 	ASSERT_EQ_STR("host=h application_name='my app' sslpassword=****", masked);
 	/* node URLs: scheme, host and port; a path or query is masked */
-	config_mask_ws_url("wss://eth.example.com/v2/apikeyWORD", masked, sizeof(masked));
+	config_mask_node_url("wss://eth.example.com/v2/apikeyWORD", masked, sizeof(masked));
 	ASSERT_EQ_STR("wss://eth.example.com/****", masked);
-	config_mask_ws_url("ws://127.0.0.1:8545/", masked, sizeof(masked));
+	config_mask_node_url("ws://127.0.0.1:8545/", masked, sizeof(masked));
 	ASSERT_EQ_STR("ws://127.0.0.1:8545", masked);
+	config_mask_node_url("https://api.trongrid.io/jsonrpc?key=apikeyWORD", masked, sizeof(masked));
+	ASSERT_EQ_STR("https://api.trongrid.io/****", masked);
+	test_families_and_http();
 	return test_finish("test_config");
 }

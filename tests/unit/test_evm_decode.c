@@ -6,6 +6,7 @@
  * JSON strings. Also geth's log unmarshalling cases and malformed logs. */
 #include "config.h"
 #include "evm_decode.h"
+#include "evm_int.h"
 #include "hex.h"
 #include "matcher.h"
 #include "pw_error.h"
@@ -32,10 +33,60 @@ static void lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
+/* How node errors are read, against the real provider bodies of
+ * jsonrpc_edge_cases/provider_getLogs_errors.json: every range refusal
+ * (Infura's -32005 "query returned more than 10000 results" too) is a
+ * smaller range, never a rate limit; the timeout is neither; then
+ * java-tron's own messages (LogFilterWrapper, LogBlockQuery) and rate
+ * limits by code, status and wording. */
+static void test_error_kinds(const char *fixtures)
+{
+	char *text = test_read_file(fixtures, "jsonrpc_edge_cases/provider_getLogs_errors.json", NULL);
+	cJSON *root = cJSON_Parse(text);
+	free(text);
+	int ranges = 0;
+	const cJSON *c;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItem(root, "cases"))
+	{
+		const cJSON *body = cJSON_GetObjectItem(c, "body");
+		const cJSON *err = cJSON_GetObjectItem(c, "body_error_only");
+		if (cJSON_IsArray(body))
+			body = cJSON_GetArrayItem(body, 0);
+		if (!err)
+			err = cJSON_GetObjectItem(cJSON_IsObject(body) ? body : cJSON_GetObjectItem(c, "body_partial"), "error");
+		const cJSON *msg = err ? cJSON_GetObjectItem(err, "message") : cJSON_GetObjectItem(c, "message");
+		const cJSON *code = err ? cJSON_GetObjectItem(err, "code") : NULL;
+		const cJSON *status = cJSON_GetObjectItem(c, "http_status");
+		CHECK(cJSON_IsString(msg));
+		if (!cJSON_IsString(msg))
+			continue;
+		enum evm_error_kind k = evm_error_kind(cJSON_IsNumber(code) ? code->valueint : 0, msg->valuestring,
+						       cJSON_IsNumber(status) ? (long)status->valueint : 0);
+		bool timeout = strstr(msg->valuestring, "timed out") != NULL;
+		if (k != (timeout ? EVM_ERR_OTHER : EVM_ERR_RANGE)) {
+			test_failures++;
+			fprintf(stderr, "provider error read as %d: %s\n", (int)k, msg->valuestring);
+		}
+		test_checks++;
+		ranges += !timeout;
+	}
+	cJSON_Delete(root);
+	ASSERT_EQ_INT(15, ranges);
+	ASSERT_EQ_INT(EVM_ERR_RANGE, evm_error_kind(-32602, "exceed max block range: 5000", 0));
+	ASSERT_EQ_INT(EVM_ERR_RANGE, evm_error_kind(-32005, "query returned more than 10000 results", 0));
+	ASSERT_EQ_INT(EVM_ERR_RATE, evm_error_kind(-32005, "project ID request rate exceeded", 0));
+	ASSERT_EQ_INT(EVM_ERR_RATE, evm_error_kind(-32005, "daily request count exceeded, request rate limited", 0));
+	ASSERT_EQ_INT(EVM_ERR_RATE, evm_error_kind(0, "", 429));
+	ASSERT_EQ_INT(EVM_ERR_RATE, evm_error_kind(-32029, "", 0));
+	ASSERT_EQ_INT(EVM_ERR_RANGE, evm_error_kind(-32614, "", 413));
+	ASSERT_EQ_INT(EVM_ERR_OTHER, evm_error_kind(-32000, "header not found", 0));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return 2;
+	test_error_kinds(argv[1]);
 	char *text = test_read_file(argv[1], "eth/erigon-rpc-tests/eth_getLogs_transfer-topic_16000000-16000003.json", NULL);
 	cJSON *root = cJSON_Parse(text);
 	CHECK(root != NULL);
@@ -177,15 +228,17 @@ int main(int argc, char **argv)
 		const pw_payment *p = &got[i];
 		const expect *e = &want[i];
 		char h[67], a[43], dec[U256_DEC_MAX];
-		hex_encode(p->tx_hash, 32, h);
+		ASSERT_EQ_INT(PW_FAMILY_EVM, p->family);
+		ASSERT_EQ_INT(32, p->tx_hash.len);
+		hex_encode(p->tx_hash.b, 32, h);
 		ASSERT_EQ_STR(e->tx_hash, h);
 		hex_encode(p->block_hash, 32, h);
 		ASSERT_EQ_STR(e->block_hash, h);
-		hex_encode(p->token, 20, a);
+		hex_encode(p->token.b, 20, a);
 		ASSERT_EQ_STR(e->token, a);
-		hex_encode(p->from, 20, a);
+		hex_encode(p->from.b, 20, a);
 		ASSERT_EQ_STR(e->from, a);
-		hex_encode(p->to, 20, a);
+		hex_encode(p->to.b, 20, a);
 		ASSERT_EQ_STR(e->to, a);
 		u256_to_dec(p->amount, dec);
 		ASSERT_EQ_STR(e->amount_dec, dec);
@@ -271,9 +324,12 @@ int main(int argc, char **argv)
 		const cJSON *topics = cJSON_GetObjectItem(log, "topics");
 		uint8_t word[32];
 		uint32_t owner;
-		if (!first && strcmp(addr, USDC) == 0 && cJSON_GetArraySize(topics) == 3 &&
-		    hex_decode_fixed(cJSON_GetArrayItem(topics, 2)->valuestring, 66, word, 32) == 0 &&
-		    matcher_lookup(m, 0, word + 12, &owner))
+		pw_addr to = { 0 };
+		const cJSON *topic2 = cJSON_GetArrayItem(topics, 2);
+		if (cJSON_IsString(topic2) && hex_decode_fixed(topic2->valuestring, strlen(topic2->valuestring), word, 32) == 0)
+			pw_addr_set(&to, word + 12, PW_ADDR_LEN);
+		if (!first && strcmp(addr, USDC) == 0 && cJSON_GetArraySize(topics) == 3 && to.len &&
+		    matcher_lookup(m, 0, &to, &owner))
 			first = log; /* a USDC payment to a merchant */
 	}
 	CHECK(first != NULL);

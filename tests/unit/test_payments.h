@@ -20,6 +20,8 @@ static inline pw_payment test_make_payment(uint64_t block, uint32_t log_index)
 	p.block_number = block;
 	p.log_index = log_index;
 	p.block_hash[0] = (uint8_t)block;
+	p.tx_hash.len = PW_HASH_LEN;
+	p.token.len = p.from.len = p.to.len = PW_ADDR_LEN;
 	p.amount[31] = 1;
 	p.decimals = 6;
 	return p;

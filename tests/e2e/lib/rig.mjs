@@ -14,6 +14,9 @@ import { createRequire } from 'node:module';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 export const e2eDir = path.resolve(here, '..');
+// ../shared/fixtures beside the repository (ctest passes the configured
+// FIXTURES_DIR as PW_FIXTURES)
+export const fixturesDir = process.env.PW_FIXTURES || path.resolve(e2eDir, '..', '..', '..', 'shared', 'fixtures');
 if (!fs.existsSync(path.join(e2eDir, 'node_modules', 'pg'))) {
   console.error('tests/e2e/node_modules is missing: run `npm ci` in tests/e2e (bash scripts/test.sh does it)');
   process.exit(1);
@@ -53,6 +56,17 @@ export async function waitFor(what, fn, timeoutMs = 30000, everyMs = 50) {
     await sleep(everyMs);
   }
   throw new Error(`timed out waiting for ${what}${last instanceof Error ? ': ' + last.message : ''}`);
+}
+
+// The transport of the chain configs a test writes: PW_TEST_TRANSPORT=http
+// runs a websocket test with JSON-RPC over HTTP instead, with the same
+// assertions (ctest's e2e_*_http entries). nodeUrls(...urls) takes ws://
+// URLs and returns the config fields: { ws_urls } or { http_urls,
+// poll_interval_ms } (the same node serves both on one port).
+export const transport = process.env.PW_TEST_TRANSPORT === 'http' ? 'http' : 'ws';
+export function nodeUrls(...urls) {
+  if (transport !== 'http') return { ws_urls: urls };
+  return { http_urls: urls.map((u) => u.replace(/^ws(s?):/, 'http$1:')), poll_interval_ms: 200 };
 }
 
 // ---------------------------------------------------------------- PostgreSQL

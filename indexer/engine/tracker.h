@@ -45,19 +45,25 @@ uint64_t tracker_next_block(const tracker *t);
 bool tracker_has_checkpoint(const tracker *t);
 
 /* tracker_apply_range: commit the effects of blocks [from, to] (from must
- * be tracker_next_block). headers: ascending, contiguous headers of the
- * range's window part (may be empty); their parent links are checked
- * against each other and the stored window (PW_EREORG on a mismatch,
- * nothing written). A payment confirmed in a block below the window part
- * (headers that start after `from`, or none: the range reaches below the
- * head's window, where no reorg the tracker handles reaches) is not kept
- * in the confirmed set. payments: matched payments of the range with
- * block_time set. now_ms: unix milliseconds stamped as confirmed_at.
- * 0 with *ret_confirmed = payments moved to the outbox, PW_EREORG,
- * PW_ESTORE, PW_EINVAL (range not contiguous). */
-int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, const pw_block_ref *headers,
+ * be tracker_next_block). window_from: the first block of the range's
+ * window part (headers kept for reorg checks), > to when it has none.
+ * headers: ascending headers of the window part, every block it holds (a
+ * family whose block numbers can be skipped, such as Solana's slots, leaves
+ * the skipped ones out). Headers link by parent hash: each to the header
+ * before it, the first (when the window part starts at `from`) to the
+ * highest stored header below it; a broken link is PW_EREORG, nothing
+ * written, *ret_unlinked (may be NULL) the block that does not link. A
+ * payment confirmed in a block below the window part is not kept in the
+ * confirmed set (no reorg the tracker handles reaches there), and the
+ * stored headers below a window part that starts after `from` are dropped
+ * (no later header links to them). payments: matched payments of the
+ * range with block_time set. now_ms: unix milliseconds stamped as
+ * confirmed_at. 0 with *ret_confirmed = payments moved to the outbox,
+ * PW_EREORG, PW_ESTORE, PW_EINVAL (range not contiguous, headers out of
+ * order or outside the window part). */
+int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, uint64_t window_from, const pw_block_ref *headers,
 			size_t n_headers, const pw_payment *payments, size_t n_payments, int64_t now_ms,
-			size_t *ret_confirmed);
+			size_t *ret_confirmed, uint64_t *ret_unlinked);
 
 /* tracker_set_finalized: in finality mode, the node's finalized (or safe)
  * block number; it never moves back. Then tracker_confirm commits what it

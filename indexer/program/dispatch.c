@@ -3,11 +3,10 @@
 #include "dispatch.h"
 #include "log.h"
 #include "parse.h"
-#include "pg_conn.h"
 #include "pw_error.h"
 #include "webhook.h"
+#include "webhook_admin.h"
 
-#include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -133,87 +132,48 @@ static const char webhooks_usage[] =
 	"test: sends a signed `ping` event to each endpoint of merchant M and prints\n"
 	"      the answer.\n";
 
-static PGconn *connect_or_report(const pw_config *cfg)
-{
-	char err[512];
-	PGconn *pg = pg_open(cfg->pg_dsn, "paywatch-cli", err, sizeof(err));
-	if (!pg)
-		fprintf(stderr, "paywatch: postgres: %s\n", err);
-	return pg;
-}
-
 static int webhooks_list(const pw_config *cfg, const char *merchant, const char *status, const char *since)
 {
-	PGconn *pg = connect_or_report(cfg);
-	if (!pg)
-		return 1;
-	const char *params[3] = { merchant, status, since };
-	PGresult *res = PQexecParams(
-		pg,
-		"SELECT ev.id, ev.type, ev.merchant_id, coalesce(e.key, '(id unknown)') || ' ' || e.url, d.status, d.attempts,"
-		" coalesce(d.last_status::text, ''), coalesce(d.last_error, ''),"
-		" CASE WHEN d.status = 'pending' THEN to_char(d.next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') ELSE '' END,"
-		" CASE WHEN e.disabled_at IS NOT NULL THEN 'endpoint disabled: ' || e.disabled_reason ELSE '' END"
-		" FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id JOIN webhook_endpoints e ON e.id = d.endpoint_id"
-		" WHERE ($1::text IS NULL OR ev.merchant_id = $1) AND ($2::text IS NULL OR d.status = $2)"
-		" AND ($3::timestamptz IS NULL OR ev.created_at >= $3::timestamptz)"
-		" ORDER BY ev.created_at DESC, d.id DESC LIMIT 1000",
-		3, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "paywatch: %s", PQresultErrorMessage(res));
-		PQclear(res);
-		PQfinish(pg);
+	webhook_delivery_view *rows = NULL;
+	size_t n = 0;
+	char err[600];
+	if (webhook_admin_list(cfg->pg_dsn, merchant, status, since, 1000, &rows, &n, err, sizeof(err)) < 0) {
+		fprintf(stderr, "paywatch: postgres: %s\n", err);
 		return 1;
 	}
 	printf("%-28s %-18s %-14s %-40s %-9s %8s  %s\n", "EVENT", "TYPE", "MERCHANT", "ENDPOINT", "STATUS", "ATTEMPTS",
 	       "LAST RESULT / NEXT ATTEMPT");
-	for (int i = 0; i < PQntuples(res); i++) {
-		const char *host = PQgetvalue(res, i, 3); /* id and scheme://host:port: Postgres holds no more */
+	for (size_t i = 0; i < n; i++) {
+		const webhook_delivery_view *v = &rows[i];
 		char last[256];
-		snprintf(last, sizeof(last), "%s%s%s%s%s%s", PQgetvalue(res, i, 6), *PQgetvalue(res, i, 7) ? " " : "",
-			 PQgetvalue(res, i, 7), *PQgetvalue(res, i, 8) ? "; next " : "", PQgetvalue(res, i, 8),
-			 PQgetvalue(res, i, 9));
-		printf("%-28s %-18s %-14s %-40s %-9s %8s  %s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-		       PQgetvalue(res, i, 2), host, PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), last);
+		snprintf(last, sizeof(last), "%s%s%s%s%s%s", v->last_status, v->last_error[0] ? " " : "", v->last_error,
+			 v->next_attempt[0] ? "; next " : "", v->next_attempt, v->disabled);
+		printf("%-28s %-18s %-14s %-40s %-9s %8u  %s\n", v->event_id, v->type, v->merchant_id, v->endpoint, v->status,
+		       v->attempts, last);
 	}
-	fprintf(stderr, "%d deliver%s\n", PQntuples(res), PQntuples(res) == 1 ? "y" : "ies");
-	PQclear(res);
-	PQfinish(pg);
+	fprintf(stderr, "%zu deliver%s\n", n, n == 1 ? "y" : "ies");
+	free(rows);
 	return 0;
 }
 
 static int webhooks_redeliver(const pw_config *cfg, char **ids, int n_ids, bool failed, const char *merchant)
 {
-	PGconn *pg = connect_or_report(cfg);
-	if (!pg)
+	size_t n = failed ? 1 : (size_t)n_ids, total = 0;
+	size_t *counts = calloc(n + 1, sizeof(*counts));
+	char err[600];
+	if (!counts)
 		return 1;
-	int total = 0, rc = 0;
-	const char *sql = "UPDATE webhook_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = now(),"
-			  " locked_until = NULL FROM webhook_events ev WHERE ev.id = d.event_id AND d.status <> 'pending'"
-			  " AND (($1::text IS NOT NULL AND d.event_id = $1) OR ($1::text IS NULL AND d.status = 'failed'"
-			  " AND ($2::text IS NULL OR ev.merchant_id = $2)))";
-	for (int i = 0; i < (failed ? 1 : n_ids); i++) {
-		const char *params[2] = { failed ? NULL : ids[i], merchant };
-		PGresult *res = PQexecParams(pg, sql, 2, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			fprintf(stderr, "paywatch: %s", PQresultErrorMessage(res));
-			rc = 1;
-		} else {
-			uint64_t n = 0;
-			if (parse_u64(PQcmdTuples(res), INT32_MAX, &n) < 0)
-				rc = 1;
-			total += (int)n;
-			if (!failed && n == 0)
-				fprintf(stderr, "paywatch: no delivered or failed delivery of event %s\n", ids[i]);
-		}
-		PQclear(res);
+	int rc = webhook_admin_redeliver(cfg->pg_dsn, failed ? NULL : (const char *const *)ids, n, merchant, counts, err,
+					 sizeof(err)) < 0;
+	if (rc)
+		fprintf(stderr, "paywatch: postgres: %s\n", err);
+	for (size_t i = 0; i < n; i++) {
+		total += counts[i];
+		if (!failed && !rc && counts[i] == 0)
+			fprintf(stderr, "paywatch: no delivered or failed delivery of event %s\n", ids[i]);
 	}
-	if (total) {
-		PGresult *res = PQexec(pg, "NOTIFY paywatch_webhooks");
-		PQclear(res);
-	}
-	printf("%d deliver%s queued again\n", total, total == 1 ? "y" : "ies");
-	PQfinish(pg);
+	printf("%zu deliver%s queued again\n", total, total == 1 ? "y" : "ies");
+	free(counts);
 	return rc;
 }
 

@@ -1,4 +1,4 @@
-/* cli.h: the command line. indexer/main.c only calls cli_main, so tests
+/* cli.h: the command line. indexer/program/main.c only calls cli_main, so tests
  * can drive the same code. */
 #ifndef PW_CLI_H
 #define PW_CLI_H

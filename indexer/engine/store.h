@@ -52,6 +52,11 @@ int store_get_checkpoint(store *s, const char *chain, uint64_t *ret);
 /* store_get_header: the window header of block `number`. 0, PW_ENOTFOUND, PW_ESTORE. */
 int store_get_header(store *s, const char *chain, uint64_t number, pw_block_ref *ret);
 
+/* store_get_header_below: the window header with the highest block number
+ * below `number` (the stored predecessor, whatever numbers lie between).
+ * 0, PW_ENOTFOUND, PW_ESTORE. */
+int store_get_header_below(store *s, const char *chain, uint64_t number, pw_block_ref *ret);
+
 /* store_batch_create: an empty batch. NULL on out of memory. */
 store_batch *store_batch_create(store *s);
 /* store_batch_destroy: discard (uncommitted changes are dropped); accepts NULL. */
@@ -61,7 +66,14 @@ int store_batch_commit(store_batch *b);
 
 void store_batch_put_checkpoint(store_batch *b, const char *chain, uint64_t number);
 void store_batch_put_header(store_batch *b, const char *chain, const pw_block_ref *h);
-void store_batch_delete_headers_below(store_batch *b, const char *chain, uint64_t number);
+/* store_batch_delete_headers_between: drop window headers of blocks
+ * lo..hi-1 (one range tombstone). Callers keep these intervals apart:
+ * RocksDB fragments overlapping range tombstones at every iterator it
+ * opens (cost quadratic in how many overlap, until a flush). */
+/* store_batch_delete_header: drop the window header of one block (a
+ * point delete; nothing happens if none is stored). */
+void store_batch_delete_header(store_batch *b, const char *chain, uint64_t number);
+void store_batch_delete_headers_between(store_batch *b, const char *chain, uint64_t lo, uint64_t hi);
 /* Payments kept per chain, keyed by (block, log index, block hash):
  * STORE_PENDING: matched, waiting for confirmations;
  * STORE_CONFIRMED: confirmed and still inside the header window, kept so a
@@ -70,8 +82,10 @@ enum store_set { STORE_PENDING, STORE_CONFIRMED };
 
 void store_batch_put_payment(store_batch *b, enum store_set set, const pw_payment *p);
 void store_batch_delete_payment(store_batch *b, enum store_set set, const pw_payment *p);
-/* store_batch_delete_payments_below: drop entries of blocks < number. */
-void store_batch_delete_payments_below(store_batch *b, enum store_set set, const char *chain, uint64_t number);
+/* store_batch_delete_payments_between: drop entries of blocks lo..hi-1
+ * (one range tombstone; keep intervals apart, as above). */
+void store_batch_delete_payments_between(store_batch *b, enum store_set set, const char *chain, uint64_t lo,
+					 uint64_t hi);
 /* store_batch_delete_headers_from: drop window headers of blocks >= number. */
 void store_batch_delete_headers_from(store_batch *b, const char *chain, uint64_t number);
 /* store_batch_put_outbox: append p to the outbox (a fresh sequence number). */
@@ -82,6 +96,12 @@ void store_batch_put_outbox(store_batch *b, const pw_payment *p);
  * returns 0 to go on or a negative code to stop (returned). 0 or PW_ESTORE. */
 int store_scan_payments(store *s, enum store_set set, const char *chain, uint64_t min_block, uint64_t max_block,
 			int (*fn)(const pw_payment *p, void *arg), void *arg);
+
+/* store_range_deletes: how many range tombstones batches of this store
+ * have carried since it was opened (RocksDB refragments those still in
+ * the memtable at every iterator it opens, so they should stay few).
+ * Thread-safe. */
+uint64_t store_range_deletes(store *s);
 
 /* store_lowest_header: the lowest block number in chain's header window.
  * 0, PW_ENOTFOUND (empty window), PW_ESTORE. */

@@ -6,7 +6,7 @@
  * opens once that is done. */
 #include "sink_loop.h"
 #include "log.h"
-#include "migrate.h"
+#include "mirror.h"
 #include "outbox_queue.h"
 #include "postgres.h"
 #include "clock.h"
@@ -74,7 +74,7 @@ static int sink_connect(writer *w)
 		return PW_EDB;
 	}
 	if (w->index == 0) {
-		if ((r = migrate_sync_merchants(w->pg, sl->cfg)) < 0) {
+		if ((r = merchants_mirror(w->pg, sl->cfg)) < 0) {
 			log_warn("postgres: cannot mirror merchants: %s", pg_sink_error(w->pg));
 			pg_sink_close(w->pg);
 			w->pg = NULL;

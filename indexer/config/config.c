@@ -3,8 +3,8 @@
  * errors too: a typo in a payment watcher's config must not pass silently. */
 #include "config.h"
 #include "buf.h"
-#include "eip55.h"
 #include "hex.h"
+#include "idfmt.h"
 #include "json_check.h"
 #include "pg_conn.h"
 #include "pw_error.h"
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct cfg_ctx {
 	char *err;
@@ -146,6 +147,35 @@ static int get_uint(cfg_ctx *c, const char *path, const cJSON *obj, const char *
 	return 0;
 }
 
+/* start_block: an integer, or a string of 1..19 decimal digits so that
+ * an example config can take it from the environment ("${START_BLOCK}":
+ * the block a merchant's first address was handed out at). 0..2^63-1. */
+static int get_start_block(cfg_ctx *c, const char *path, const cJSON *obj, uint64_t *ret)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "start_block");
+	if (!cJSON_IsString(v))
+		return get_uint(c, path, obj, "start_block", false, 0, INT64_MAX, 0, ret);
+	char p[512];
+	snprintf(p, sizeof(p), "%s%sstart_block", path, *path ? "." : "");
+	char *s = NULL;
+	int r = resolve_env(c, p, v->valuestring, &s);
+	if (r < 0)
+		return r;
+	size_t n = strlen(s);
+	uint64_t x = 0;
+	bool ok = n >= 1 && n <= 19;
+	for (size_t i = 0; ok && i < n; i++) {
+		ok = s[i] >= '0' && s[i] <= '9';
+		x = x * 10 + (uint64_t)(s[i] - '0');
+	}
+	free(s);
+	if (!ok || x > (uint64_t)INT64_MAX)
+		return fail(c, p, "must be a block number 0..%lld (an integer, or a string of its decimal digits)",
+			    (long long)INT64_MAX);
+	*ret = x;
+	return 0;
+}
+
 static bool valid_name(const char *s, bool allow_upper_dot)
 {
 	size_t n = strlen(s);
@@ -179,11 +209,6 @@ static bool symbol_ok(const char *s)
 	return strlen(s) >= 1 && strlen(s) <= 15 && text_is_clean_utf8(s, strlen(s));
 }
 
-static bool kind_ok(const char *s)
-{
-	return strcmp(s, "evm") == 0;
-}
-
 /* A required string field, accepted by ok(), copied into out (outlen
  * bytes); `rule` is the error text when ok() refuses it. */
 static int get_name(cfg_ctx *c, const char *path, const cJSON *obj, const char *key, bool (*ok)(const char *),
@@ -205,19 +230,26 @@ static int get_name(cfg_ctx *c, const char *path, const cJSON *obj, const char *
 	return 0;
 }
 
-static int parse_address(cfg_ctx *c, const char *path, const cJSON *v, uint8_t out[PW_ADDR_LEN])
+/* An address of chain c, in any form its family accepts on input. */
+static int parse_address(cfg_ctx *c, const char *path, const cJSON *v, const cfg_chain *chain, pw_addr *out)
 {
 	if (!cJSON_IsString(v))
 		return fail(c, path, "must be a string");
-	int r = eip55_parse(v->valuestring, out);
-	if (r == PW_ECHECKSUM)
-		return fail(c, path, "bad EIP-55 checksum in mixed-case address %s", v->valuestring);
+	char why[256];
+	char *resolved = NULL;
+	if (strstr(v->valuestring, "${")) { /* ${ENV} like any string (a million plain ones skip this) */
+		int r = resolve_env(c, path, v->valuestring, &resolved);
+		if (r < 0)
+			return r;
+	}
+	int r = chain->family->parse_address(resolved ? resolved : v->valuestring, out, why, sizeof(why));
+	free(resolved);
 	if (r < 0)
-		return fail(c, path, "must be a 0x-prefixed 20-byte hex address");
+		return fail(c, path, "%s", why);
 	return 0;
 }
 
-static int parse_token(cfg_ctx *c, const char *path, const cJSON *t, cfg_token *tok)
+static int parse_token(cfg_ctx *c, const char *path, const cJSON *t, const cfg_chain *chain, cfg_token *tok)
 {
 	static const char *const fields[] = { "symbol", "address", "decimals", NULL };
 	char p[512];
@@ -234,7 +266,7 @@ static int parse_token(cfg_ctx *c, const char *path, const cJSON *t, cfg_token *
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(t, "address");
 	if (!a)
 		return fail(c, p, "required field is missing");
-	if ((r = parse_address(c, p, a, tok->address)) < 0)
+	if ((r = parse_address(c, p, a, chain, &tok->address)) < 0)
 		return r;
 	if ((r = get_uint(c, path, t, "decimals", true, 0, 77, 0, &u)) < 0)
 		return r;
@@ -242,7 +274,10 @@ static int parse_token(cfg_ctx *c, const char *path, const cJSON *t, cfg_token *
 	return 0;
 }
 
-static int parse_ws_url(cfg_ctx *c, const char *path, const cJSON *v, char **ret)
+/* One node URL: ws:// or wss:// (transport CHAIN_TRANSPORT_WS) or http://
+ * or https:// (CHAIN_TRANSPORT_HTTP), without user info (a provider's key
+ * goes in the path or, over HTTP, in http_headers). */
+static int parse_node_url(cfg_ctx *c, const char *path, const cJSON *v, enum chain_transport transport, char **ret)
 {
 	if (!cJSON_IsString(v))
 		return fail(c, path, "must be a string");
@@ -250,25 +285,163 @@ static int parse_ws_url(cfg_ctx *c, const char *path, const cJSON *v, char **ret
 	int r = resolve_env(c, path, v->valuestring, &url);
 	if (r < 0)
 		return r;
-	if ((strncmp(url, "ws://", 5) != 0 && strncmp(url, "wss://", 6) != 0) || strlen(url) < 8) {
+	bool ws = strncmp(url, "ws://", 5) == 0 || strncmp(url, "wss://", 6) == 0;
+	bool http = strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
+	const char *want = transport == CHAIN_TRANSPORT_WS ? "a ws:// or wss:// URL" : "an http:// or https:// URL";
+	if (!(transport == CHAIN_TRANSPORT_WS ? ws : http) || strstr(url, "://")[3] == '\0' ||
+	    strchr("/?#:", strstr(url, "://")[3])) {
 		free(url);
-		return fail(c, path, "must be a ws:// or wss:// URL");
+		return fail(c, path, "must be %s", want);
 	}
 	const char *auth = strstr(url, "://") + 3;
 	if (memchr(auth, '@', strcspn(auth, "/?#"))) {
 		free(url);
-		return fail(c, path, "must not carry a user name or password (a provider's key goes in the path)");
+		return fail(c, path, "must not carry a user name or password (a provider's key goes in the path%s)",
+			    transport == CHAIN_TRANSPORT_HTTP ? " or in http_headers" : "");
 	}
+	for (const char *q = url; *q; q++)
+		if ((unsigned char)*q <= 0x20 || *q == 0x7f) {
+			free(url);
+			return fail(c, path, "must not contain spaces or control characters");
+		}
 	*ret = url;
+	return 0;
+}
+
+/* The node URLs: "ws_url" / "ws_urls" or "http_url" / "http_urls", one
+ * kind only; sets chain->transport. */
+static int parse_node_urls(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain *chain)
+{
+	static const char *const keys[2][2] = { { "ws_url", "ws_urls" }, { "http_url", "http_urls" } };
+	char p[512];
+	int r;
+	bool has[2];
+	for (int t = 0; t < 2; t++)
+		has[t] = cJSON_GetObjectItemCaseSensitive(ch, keys[t][0]) || cJSON_GetObjectItemCaseSensitive(ch, keys[t][1]);
+	if (has[0] && has[1]) {
+		snprintf(p, sizeof(p), "%s.%s", path, cJSON_GetObjectItemCaseSensitive(ch, "http_url") ? "http_url" : "http_urls");
+		return fail(c, p, "a chain uses websocket or HTTP URLs, not both (give ws_url(s) or http_url(s))");
+	}
+	if (!has[0] && !has[1]) {
+		snprintf(p, sizeof(p), "%s.%s", path, chain->family->has_websocket ? "ws_url" : "http_url");
+		return fail(c, p, "required field is missing (%s)",
+			    chain->family->has_websocket ? "ws_url(s) or http_url(s)" : "http_url or http_urls");
+	}
+	enum chain_transport transport = has[1] ? CHAIN_TRANSPORT_HTTP : CHAIN_TRANSPORT_WS;
+	chain->transport = transport;
+	const cJSON *one = cJSON_GetObjectItemCaseSensitive(ch, keys[transport][0]);
+	const cJSON *many = cJSON_GetObjectItemCaseSensitive(ch, keys[transport][1]);
+	if (transport == CHAIN_TRANSPORT_WS && !chain->family->has_websocket) {
+		snprintf(p, sizeof(p), "%s.%s", path, one ? keys[0][0] : keys[0][1]);
+		return fail(c, p, "%s nodes serve JSON-RPC over HTTP only: give http_url or http_urls",
+			    chain->family->kind);
+	}
+	if (many && (!cJSON_IsArray(many) || cJSON_GetArraySize(many) == 0)) {
+		snprintf(p, sizeof(p), "%s.%s", path, keys[transport][1]);
+		return fail(c, p, "must be a non-empty array of %s URLs",
+			    transport == CHAIN_TRANSPORT_WS ? "ws:// or wss://" : "http:// or https://");
+	}
+	size_t n_urls = (one ? 1 : 0) + (many ? (size_t)cJSON_GetArraySize(many) : 0);
+	if (n_urls > CFG_MAX_URLS) {
+		snprintf(p, sizeof(p), "%s.%s", path, keys[transport][1]);
+		return fail(c, p, "at most %d URLs per chain", CFG_MAX_URLS);
+	}
+	chain->urls = calloc(n_urls, sizeof(char *));
+	if (!chain->urls)
+		return PW_ENOMEM;
+	if (one) {
+		snprintf(p, sizeof(p), "%s.%s", path, keys[transport][0]);
+		if ((r = parse_node_url(c, p, one, transport, &chain->urls[chain->n_urls])) < 0)
+			return r;
+		chain->n_urls++;
+	}
+	if (many) {
+		int i = 0;
+		const cJSON *it;
+		cJSON_ArrayForEach(it, many)
+		{
+			snprintf(p, sizeof(p), "%s.%s[%d]", path, keys[transport][1], i++);
+			if ((r = parse_node_url(c, p, it, transport, &chain->urls[chain->n_urls])) < 0)
+				return r;
+			chain->n_urls++;
+		}
+	}
+	return 0;
+}
+
+/* An HTTP header name (RFC 9110 token) other than those libcurl and the
+ * transport set themselves. */
+static bool header_name_ok(const char *s)
+{
+	static const char *const reserved[] = { "host", "content-type", "content-length", "transfer-encoding",
+						"connection", "expect", "accept-encoding", NULL };
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", s[i])))
+			return false;
+	for (const char *const *r = reserved; *r; r++)
+		if (strcasecmp(s, *r) == 0)
+			return false;
+	return true;
+}
+
+/* "http_headers": {"x-api-key": "${KEY}"}: sent with every request of an
+ * HTTP chain; the values are secrets. */
+static int parse_http_headers(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain *chain)
+{
+	char p[512];
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(ch, "http_headers");
+	if (!h)
+		return 0;
+	snprintf(p, sizeof(p), "%s.http_headers", path);
+	if (chain->transport != CHAIN_TRANSPORT_HTTP)
+		return fail(c, p, "only for a chain with http_url(s)");
+	if (!cJSON_IsObject(h))
+		return fail(c, p, "must be an object of header name -> value");
+	size_t n = (size_t)cJSON_GetArraySize(h);
+	if (n > CFG_MAX_HTTP_HEADERS)
+		return fail(c, p, "at most %d headers", CFG_MAX_HTTP_HEADERS);
+	chain->http_headers = calloc(n ? n : 1, sizeof(chain_header));
+	if (!chain->http_headers)
+		return PW_ENOMEM;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, h)
+	{
+		snprintf(p, sizeof(p), "%s.http_headers.%.64s", path, it->string);
+		if (!header_name_ok(it->string))
+			return fail(c, p, "not a header name paywatch may set (a token of letters, digits and !#$%%&'*+-.^_`|~; "
+				    "not Host, Content-Type, Content-Length, Transfer-Encoding, Connection, Expect, Accept-Encoding)");
+		if (!cJSON_IsString(it))
+			return fail(c, p, "must be a string");
+		char *value = NULL;
+		int r = resolve_env(c, p, it->valuestring, &value);
+		if (r < 0)
+			return r;
+		bool ok = strlen(value) <= 4096;
+		for (const char *q = value; *q && ok; q++)
+			ok = (unsigned char)*q >= 0x20 && *q != 0x7f;
+		chain_header *dst = &chain->http_headers[chain->n_http_headers++];
+		dst->value = value;
+		if (!(dst->name = strdup(it->string)))
+			return PW_ENOMEM;
+		if (!ok)
+			return fail(c, p, "must be at most 4096 bytes without control characters (the value is not shown)");
+		for (size_t k = 0; k + 1 < chain->n_http_headers; k++)
+			if (strcasecmp(chain->http_headers[k].name, dst->name) == 0)
+				return fail(c, p, "header given twice (names are case-insensitive)");
+	}
 	return 0;
 }
 
 static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain *chain)
 {
-	static const char *const fields[] = { "name",	      "kind",	       "chain_id",
-					      "ws_url",	      "ws_urls",       "confirmations",
-					      "start_block",  "tokens",	       "reorg_window",
-					      "max_range",    "max_in_flight", "max_message_bytes",
+	static const char *const fields[] = { "name",	       "kind",		"chain_id",	     "ws_url",
+					      "ws_urls",       "http_url",	"http_urls",	     "http_headers",
+					      "poll_interval_ms", "confirmations", "start_block",	     "tokens",
+					      "reorg_window",  "max_range",	"max_in_flight",     "max_message_bytes",
 					      "request_timeout_ms", "finality", "head_timeout_ms", NULL };
 	char p[512], *s = NULL;
 	uint64_t u;
@@ -278,44 +451,27 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	if ((r = check_fields(c, path, ch, fields)) < 0)
 		return r;
 	if ((r = get_name(c, path, ch, "name", chain_name_ok, "must be 1..63 characters of a-z, 0-9, _ and -",
-			  chain->name, sizeof(chain->name))) < 0 ||
-	    (r = get_name(c, path, ch, "kind", kind_ok, "unsupported chain kind (supported: \"evm\")", chain->kind,
-			  sizeof(chain->kind))) < 0)
+			  chain->name, sizeof(chain->name))) < 0)
 		return r;
-	bool ok;
+	if ((r = get_string(c, path, ch, "kind", true, &s)) < 0)
+		return r;
+	chain->family = chain_family_find(s);
+	free(s);
+	s = NULL;
+	if (!chain->family) {
+		snprintf(p, sizeof(p), "%s.kind", path);
+		return fail(c, p, "unsupported chain kind (supported: %s)", chain_family_kinds());
+	}
 	if ((r = get_uint(c, path, ch, "chain_id", true, 1, UINT64_MAX, 0, &chain->chain_id)) < 0)
 		return r;
-
-	const cJSON *one = cJSON_GetObjectItemCaseSensitive(ch, "ws_url");
-	const cJSON *many = cJSON_GetObjectItemCaseSensitive(ch, "ws_urls");
-	if (!one && !many) {
-		snprintf(p, sizeof(p), "%s.ws_url", path);
-		return fail(c, p, "required field is missing (ws_url or ws_urls)");
-	}
-	size_t n_urls = (one ? 1 : 0) + (cJSON_IsArray(many) ? (size_t)cJSON_GetArraySize(many) : 0);
-	if (many && (!cJSON_IsArray(many) || cJSON_GetArraySize(many) == 0)) {
-		snprintf(p, sizeof(p), "%s.ws_urls", path);
-		return fail(c, p, "must be a non-empty array of ws:// or wss:// URLs");
-	}
-	chain->ws_urls = calloc(n_urls, sizeof(char *));
-	if (!chain->ws_urls)
-		return PW_ENOMEM;
-	if (one) {
-		snprintf(p, sizeof(p), "%s.ws_url", path);
-		if ((r = parse_ws_url(c, p, one, &chain->ws_urls[chain->n_ws_urls])) < 0)
-			return r;
-		chain->n_ws_urls++;
-	}
-	if (many) {
-		int i = 0;
-		const cJSON *it;
-		cJSON_ArrayForEach(it, many)
-		{
-			snprintf(p, sizeof(p), "%s.ws_urls[%d]", path, i++);
-			if ((r = parse_ws_url(c, p, it, &chain->ws_urls[chain->n_ws_urls])) < 0)
-				return r;
-			chain->n_ws_urls++;
-		}
+	if ((r = parse_node_urls(c, path, ch, chain)) < 0 || (r = parse_http_headers(c, path, ch, chain)) < 0)
+		return r;
+	if ((r = get_uint(c, path, ch, "poll_interval_ms", false, 100, 600000, 1000, &u)) < 0)
+		return r;
+	chain->poll_interval_ms = (uint32_t)u;
+	if (cJSON_GetObjectItemCaseSensitive(ch, "poll_interval_ms") && chain->transport != CHAIN_TRANSPORT_HTTP) {
+		snprintf(p, sizeof(p), "%s.poll_interval_ms", path);
+		return fail(c, p, "only for a chain with http_url(s) (a websocket chain is told of new heads)");
 	}
 
 	if ((r = get_uint(c, path, ch, "confirmations", false, 1, 100000, 12, &u)) < 0)
@@ -325,29 +481,37 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	if ((r = get_string(c, path, ch, "finality", false, &s)) < 0)
 		return r;
 	if (s) {
-		ok = strcmp(s, "finalized") == 0 || strcmp(s, "safe") == 0;
-		snprintf(chain->finality, sizeof(chain->finality), "%s", ok ? s : "");
+		bool safe = strcmp(s, "safe") == 0, finalized = strcmp(s, "finalized") == 0;
 		free(s);
 		snprintf(p, sizeof(p), "%s.finality", path);
-		if (!ok)
-			return fail(c, p, "must be \"finalized\" or \"safe\"");
+		if (!safe && !finalized)
+			return fail(c, p, chain->family->has_safe ? "must be \"finalized\" or \"safe\""
+								  : "must be \"finalized\"");
+		if (safe && !chain->family->has_safe)
+			return fail(c, p, "%s nodes have no \"safe\" block: use \"finalized\" or confirmations",
+				    chain->family->kind);
 		if (cJSON_GetObjectItemCaseSensitive(ch, "confirmations"))
 			return fail(c, p, "give either confirmations or finality, not both");
+		chain->finality = safe ? CHAIN_FINALITY_SAFE : CHAIN_FINALITY_FINALIZED;
 	}
+	bool by_tag = chain->finality != CHAIN_FINALITY_CONFIRMATIONS;
 	if ((r = get_uint(c, path, ch, "head_timeout_ms", false, 1000, 3600000, 60000, &u)) < 0)
 		return r;
 	chain->head_timeout_ms = (uint32_t)u;
-	if ((r = get_uint(c, path, ch, "start_block", false, 0, INT64_MAX, 0, &chain->start_block)) < 0)
+	if ((r = get_start_block(c, path, ch, &chain->start_block)) < 0)
 		return r;
-	uint64_t dflt_window = chain->finality[0] ? 256 : (chain->confirmations > 64 ? chain->confirmations : 64) + 64;
+	uint64_t dflt_window = by_tag ? 256 : (chain->confirmations > 64 ? chain->confirmations : 64) + 64;
 	if ((r = get_uint(c, path, ch, "reorg_window", false, 2, 1000000, dflt_window, &u)) < 0)
 		return r;
 	chain->reorg_window = (uint32_t)u;
-	if (!chain->finality[0] && chain->reorg_window <= chain->confirmations) {
+	if (!by_tag && chain->reorg_window <= chain->confirmations) {
 		snprintf(p, sizeof(p), "%s.reorg_window", path);
 		return fail(c, p, "must be larger than confirmations (%u)", chain->confirmations);
 	}
-	if ((r = get_uint(c, path, ch, "max_range", false, 1, 1000000, 2000, &chain->max_range)) < 0)
+	/* a family's nodes refuse wider log queries: its limit is the ceiling
+	 * (java-tron: to - from <= 5000, so 5001 blocks) */
+	uint64_t range_cap = chain->family->max_range ? chain->family->max_range + 1 : 1000000;
+	if ((r = get_uint(c, path, ch, "max_range", false, 1, range_cap, 2000, &chain->max_range)) < 0)
 		return r;
 	if ((r = get_uint(c, path, ch, "max_in_flight", false, 1, 64, 4, &u)) < 0)
 		return r;
@@ -376,10 +540,10 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	{
 		snprintf(p, sizeof(p), "%s.tokens[%zu]", path, chain->n_tokens);
 		cfg_token *tok = &chain->tokens[chain->n_tokens];
-		if ((r = parse_token(c, p, t, tok)) < 0)
+		if ((r = parse_token(c, p, t, chain, tok)) < 0)
 			return r;
 		for (size_t k = 0; k < chain->n_tokens; k++)
-			if (memcmp(chain->tokens[k].address, tok->address, PW_ADDR_LEN) == 0) {
+			if (pw_addr_eq(&chain->tokens[k].address, &tok->address)) {
 				snprintf(p, sizeof(p), "%s.tokens[%zu].address", path, chain->n_tokens);
 				return fail(c, p, "token listed twice");
 			}
@@ -649,7 +813,7 @@ static int parse_merchant(cfg_ctx *c, const char *path, const cJSON *mj, cfg_mer
 			snprintf(p, sizeof(p), "%s.addresses.%s[%d]", path, per_chain->string, i++);
 			cfg_address *ca = &m->addresses[m->n_addresses];
 			ca->chain_index = (size_t)chain_index;
-			if ((r = parse_address(c, p, a, ca->address)) < 0)
+			if ((r = parse_address(c, p, a, &c->cfg->chains[chain_index], &ca->address)) < 0)
 				return r;
 			m->n_addresses++;
 		}
@@ -663,7 +827,7 @@ static int parse_merchant(cfg_ctx *c, const char *path, const cJSON *mj, cfg_mer
  * exactly one owner. O(n log n) by sorting a flat copy. */
 typedef struct addr_owner {
 	size_t chain_index;
-	uint8_t address[PW_ADDR_LEN];
+	pw_addr address;
 	size_t merchant, slot;
 } addr_owner;
 
@@ -672,7 +836,9 @@ static int cmp_owner(const void *a, const void *b)
 	const addr_owner *x = a, *y = b;
 	if (x->chain_index != y->chain_index)
 		return x->chain_index < y->chain_index ? -1 : 1;
-	int r = memcmp(x->address, y->address, PW_ADDR_LEN);
+	if (x->address.len != y->address.len)
+		return x->address.len < y->address.len ? -1 : 1;
+	int r = memcmp(x->address.b, y->address.b, x->address.len);
 	if (r)
 		return r;
 	if (x->merchant != y->merchant)
@@ -694,7 +860,7 @@ static int check_unique_addresses(cfg_ctx *c)
 	for (size_t i = 0; i < cfg->n_merchants; i++)
 		for (size_t j = 0; j < cfg->merchants[i].n_addresses; j++, k++) {
 			all[k].chain_index = cfg->merchants[i].addresses[j].chain_index;
-			memcpy(all[k].address, cfg->merchants[i].addresses[j].address, PW_ADDR_LEN);
+			all[k].address = cfg->merchants[i].addresses[j].address;
 			all[k].merchant = i;
 			all[k].slot = j;
 		}
@@ -702,9 +868,9 @@ static int check_unique_addresses(cfg_ctx *c)
 	int r = 0;
 	for (k = 1; k < total; k++) {
 		if (all[k].chain_index == all[k - 1].chain_index &&
-		    memcmp(all[k].address, all[k - 1].address, PW_ADDR_LEN) == 0) {
-			char p[256], text[EIP55_TEXT_LEN];
-			eip55_format(all[k].address, text);
+		    pw_addr_eq(&all[k].address, &all[k - 1].address)) {
+			char p[256], text[PW_ADDR_TEXT_MAX];
+			cfg->chains[all[k].chain_index].family->format_address_input(&all[k].address, text);
 			snprintf(p, sizeof(p), "merchants[%zu].addresses.%s", all[k].merchant,
 				 cfg->chains[all[k].chain_index].name);
 			r = fail(c, p, "address %s is listed twice on this chain (merchant %s)", text,
@@ -902,9 +1068,17 @@ void config_destroy(pw_config *cfg)
 	if (!cfg)
 		return;
 	for (size_t i = 0; i < cfg->n_chains; i++) {
-		for (size_t k = 0; k < cfg->chains[i].n_ws_urls; k++)
-			free(cfg->chains[i].ws_urls[k]);
-		free(cfg->chains[i].ws_urls);
+		for (size_t k = 0; k < cfg->chains[i].n_urls; k++)
+			free(cfg->chains[i].urls[k]);
+		free(cfg->chains[i].urls);
+		for (size_t k = 0; k < cfg->chains[i].n_http_headers; k++) {
+			chain_header *h = &cfg->chains[i].http_headers[k];
+			if (h->value)
+				OPENSSL_cleanse(h->value, strlen(h->value));
+			free(h->value);
+			free(h->name);
+		}
+		free(cfg->chains[i].http_headers);
 		free(cfg->chains[i].tokens);
 	}
 	for (size_t i = 0; i < cfg->n_merchants; i++) {
@@ -935,7 +1109,7 @@ void config_mask_dsn(const char *dsn, char *out, size_t outlen)
 	pg_dsn_mask(dsn, out, outlen);
 }
 
-void config_mask_ws_url(const char *url, char *out, size_t outlen)
+void config_mask_node_url(const char *url, char *out, size_t outlen)
 {
 	const char *host = strstr(url, "://");
 	host = host ? host + 3 : url;
@@ -951,7 +1125,7 @@ void config_mask_ws_url(const char *url, char *out, size_t outlen)
 
 char *config_dump_masked(const pw_config *cfg)
 {
-	char masked[4096], text[EIP55_TEXT_LEN];
+	char masked[4096], text[PW_ADDR_TEXT_MAX];
 	cJSON *root = cJSON_CreateObject();
 	if (!root)
 		return NULL;
@@ -965,17 +1139,24 @@ char *config_dump_masked(const pw_config *cfg)
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddItemToArray(chains, o);
 		cJSON_AddStringToObject(o, "name", ch->name);
-		cJSON_AddStringToObject(o, "kind", ch->kind);
+		cJSON_AddStringToObject(o, "kind", ch->family->kind);
 		cJSON_AddNumberToObject(o, "chain_id", (double)ch->chain_id);
-		cJSON *urls = cJSON_AddArrayToObject(o, "ws_urls");
-		for (size_t k = 0; k < ch->n_ws_urls; k++) {
+		bool http = ch->transport == CHAIN_TRANSPORT_HTTP;
+		cJSON *urls = cJSON_AddArrayToObject(o, http ? "http_urls" : "ws_urls");
+		for (size_t k = 0; k < ch->n_urls; k++) {
 			/* endpoint URLs often embed an API key in the path or query */
 			char u[1024];
-			config_mask_ws_url(ch->ws_urls[k], u, sizeof(u));
+			config_mask_node_url(ch->urls[k], u, sizeof(u));
 			cJSON_AddItemToArray(urls, cJSON_CreateString(u));
 		}
-		if (ch->finality[0])
-			cJSON_AddStringToObject(o, "finality", ch->finality);
+		if (http) {
+			cJSON *hs = cJSON_AddObjectToObject(o, "http_headers");
+			for (size_t k = 0; k < ch->n_http_headers; k++)
+				cJSON_AddStringToObject(hs, ch->http_headers[k].name, "****");
+			cJSON_AddNumberToObject(o, "poll_interval_ms", ch->poll_interval_ms);
+		}
+		if (ch->finality != CHAIN_FINALITY_CONFIRMATIONS)
+			cJSON_AddStringToObject(o, "finality", chain_finality_tag(ch->finality));
 		else
 			cJSON_AddNumberToObject(o, "confirmations", ch->confirmations);
 		cJSON_AddNumberToObject(o, "head_timeout_ms", ch->head_timeout_ms);
@@ -990,7 +1171,7 @@ char *config_dump_masked(const pw_config *cfg)
 			cJSON *t = cJSON_CreateObject();
 			cJSON_AddItemToArray(toks, t);
 			cJSON_AddStringToObject(t, "symbol", ch->tokens[k].symbol);
-			eip55_format(ch->tokens[k].address, text);
+			ch->family->format_address_input(&ch->tokens[k].address, text);
 			cJSON_AddStringToObject(t, "address", text);
 			cJSON_AddNumberToObject(t, "decimals", ch->tokens[k].decimals);
 		}
@@ -1009,7 +1190,7 @@ char *config_dump_masked(const pw_config *cfg)
 					continue;
 				if (!arr)
 					arr = cJSON_AddArrayToObject(addrs, cfg->chains[c].name);
-				eip55_format(m->addresses[k].address, text);
+				cfg->chains[c].family->format_address_input(&m->addresses[k].address, text);
 				cJSON_AddItemToArray(arr, cJSON_CreateString(text));
 			}
 		}
@@ -1051,4 +1232,23 @@ char *config_dump_masked(const pw_config *cfg)
 	char *out = cJSON_Print(root);
 	cJSON_Delete(root);
 	return out;
+}
+
+chain_params config_chain_params(const cfg_chain *c, size_t url_index, pw_addr *tokens)
+{
+	for (size_t i = 0; i < c->n_tokens; i++)
+		tokens[i] = c->tokens[i].address;
+	return (chain_params){
+		.name = c->name,
+		.url = c->urls[url_index % c->n_urls],
+		.chain_id = c->chain_id,
+		.tokens = tokens,
+		.n_tokens = c->n_tokens,
+		.max_message_bytes = (size_t)c->max_message_bytes,
+		.request_timeout_ms = c->request_timeout_ms,
+		.headers = c->http_headers,
+		.n_headers = c->n_http_headers,
+		.poll_interval_ms = c->poll_interval_ms,
+		.max_in_flight = c->max_in_flight,
+	};
 }

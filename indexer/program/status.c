@@ -7,15 +7,14 @@
 #include "clock.h"
 #include "config.h"
 #include "parse.h"
-#include "pg_conn.h"
 #include "postgres.h"
 #include "pw_error.h"
 #include "store.h"
 #include "webhook.h"
+#include "webhook_admin.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +86,7 @@ static void read_chain(store *s, const cfg_chain *c, chain_status *cs)
 		 * has it once the head is indexed */
 		if (cs->have_state && cs->st.head_time < 0 && store_get_header(s, c->name, cs->st.head, &h) == 0)
 			cs->st.head_time = h.time;
-		if (c->finality[0]) {
+		if (c->finality != CHAIN_FINALITY_CONFIRMATIONS) {
 			/* run confirms up to the finalized block it has processed */
 			if (cs->have_state && cs->st.finalized >= 0) {
 				cs->have_confirmed = true;
@@ -120,14 +119,6 @@ static void add_num(cJSON *o, const char *k, bool known, double v)
 		cJSON_AddNumberToObject(o, k, v);
 	else
 		cJSON_AddNullToObject(o, k);
-}
-
-/* A count Postgres returned as text (null when it is not a count). */
-static void add_count(cJSON *o, const char *k, const char *text)
-{
-	uint64_t v = 0;
-	bool known = parse_u64(text, UINT64_MAX, &v) == 0;
-	add_num(o, k, known, (double)v);
 }
 
 static void add_time(cJSON *o, const char *k, bool known, int64_t unix_ms)
@@ -170,6 +161,8 @@ static cJSON *chain_json(const chain_status *cs, int64_t now_ms)
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "name", cs->c->name);
 	cJSON_AddNumberToObject(o, "chain_id", (double)cs->c->chain_id);
+	cJSON_AddStringToObject(o, "kind", cs->c->family->kind);
+	cJSON_AddStringToObject(o, "transport", cs->c->transport == CHAIN_TRANSPORT_HTTP ? "http" : "ws");
 	if (cs->have_state && cs->st.endpoint[0])
 		cJSON_AddStringToObject(o, "endpoint", cs->st.endpoint);
 	else
@@ -178,8 +171,8 @@ static cJSON *chain_json(const chain_status *cs, int64_t now_ms)
 	add_num(o, "state_age_s", cs->have_state, f.state_age_s);
 	add_num(o, "head", f.head_known, (double)cs->st.head);
 	add_time(o, "head_time", f.head_known && cs->st.head_time >= 0, cs->st.head_time * 1000);
-	if (cs->c->finality[0])
-		cJSON_AddStringToObject(o, "finality", cs->c->finality);
+	if (cs->c->finality != CHAIN_FINALITY_CONFIRMATIONS)
+		cJSON_AddStringToObject(o, "finality", chain_finality_tag(cs->c->finality));
 	else
 		cJSON_AddNumberToObject(o, "confirmations", cs->c->confirmations);
 	add_num(o, "finalized", cs->have_state && cs->st.finalized >= 0, (double)cs->st.finalized);
@@ -209,7 +202,8 @@ static void chain_text(const chain_status *cs, int64_t now_ms)
 {
 	chain_figures f = figures(cs, now_ms);
 	char buf[64];
-	printf("chain %s (chain id %llu)\n", cs->c->name, (unsigned long long)cs->c->chain_id);
+	printf("chain %s (%s, chain id %llu, JSON-RPC over %s)\n", cs->c->name, cs->c->family->kind,
+	       (unsigned long long)cs->c->chain_id, cs->c->transport == CHAIN_TRANSPORT_HTTP ? "HTTP" : "websocket");
 	if (cs->error[0])
 		printf("  error              %s\n", cs->error);
 	if (!cs->have_state) {
@@ -227,11 +221,11 @@ static void chain_text(const chain_status *cs, int64_t now_ms)
 	} else {
 		printf("  node head          unknown\n");
 	}
-	if (cs->c->finality[0]) {
+	if (cs->c->finality != CHAIN_FINALITY_CONFIRMATIONS) {
 		if (cs->have_state && cs->st.finalized >= 0)
-			printf("  %-18s %lld\n", cs->c->finality, (long long)cs->st.finalized);
+			printf("  %-18s %lld\n", chain_finality_tag(cs->c->finality), (long long)cs->st.finalized);
 		else
-			printf("  %-18s unknown\n", cs->c->finality);
+			printf("  %-18s unknown\n", chain_finality_tag(cs->c->finality));
 	}
 	if (cs->indexed)
 		printf("  checkpoint         %llu\n", (unsigned long long)cs->checkpoint);
@@ -263,40 +257,6 @@ static void chain_text(const chain_status *cs, int64_t now_ms)
 	} else {
 		printf("  last reorg         none since run started\n");
 	}
-}
-
-static const char endpoints_sql[] =
-	"SELECT e.merchant_id, e.url, e.active, e.disabled_at IS NOT NULL, coalesce(e.disabled_reason, ''),"
-	" count(d.id) FILTER (WHERE d.status = 'pending' AND d.next_attempt_at <= now()),"
-	" count(d.id) FILTER (WHERE d.status = 'pending'),"
-	" count(d.id) FILTER (WHERE d.status = 'failed'),"
-	" count(d.id) FILTER (WHERE d.status = 'delivered'),"
-	" la.err, to_char(la.attempted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), coalesce(e.key, '')"
-	" FROM webhook_endpoints e LEFT JOIN webhook_deliveries d ON d.endpoint_id = e.id"
-	" LEFT JOIN LATERAL (SELECT coalesce(a.error, 'HTTP ' || a.http_status) AS err, a.attempted_at"
-	"   FROM webhook_attempts a JOIN webhook_deliveries d2 ON d2.id = a.delivery_id"
-	"   WHERE d2.endpoint_id = e.id AND (a.error IS NOT NULL OR a.http_status IS NULL"
-	"   OR a.http_status NOT BETWEEN 200 AND 299) ORDER BY a.attempted_at DESC LIMIT 1) la ON true"
-	" GROUP BY e.id, la.err, la.attempted_at ORDER BY e.merchant_id, e.id";
-
-static int read_endpoints(const pw_config *cfg, PGresult **ret, char *err, size_t errlen)
-{
-	char why[512];
-	PGconn *pg = pg_open(cfg->pg_dsn, "paywatch-status", why, sizeof(why));
-	if (!pg) {
-		snprintf(err, errlen, "postgres: %s", why);
-		return PW_EDB;
-	}
-	PGresult *res = PQexec(pg, endpoints_sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		snprintf(err, errlen, "postgres: %s", PQresultErrorMessage(res));
-		PQclear(res);
-		PQfinish(pg);
-		return PW_EDB;
-	}
-	PQfinish(pg);
-	*ret = res;
-	return 0;
 }
 
 static void trim(char *s)
@@ -333,10 +293,13 @@ static int status_run(const pw_config *cfg, bool json)
 		}
 	}
 	store_close(s);
-	PGresult *eps = NULL;
-	char pg_err[512] = "";
-	if (read_endpoints(cfg, &eps, pg_err, sizeof(pg_err)) < 0)
+	webhook_endpoint_view *eps = NULL;
+	size_t n_eps = 0;
+	char pg_err[700] = "", why[600];
+	if (webhook_admin_endpoints(cfg->pg_dsn, &eps, &n_eps, why, sizeof(why)) < 0) {
+		snprintf(pg_err, sizeof(pg_err), "postgres: %s", why);
 		rc = 1;
+	}
 	trim(pg_err);
 	/* the quarantine: entries Postgres refused, kept aside */
 	uint64_t q_total = 0;
@@ -365,28 +328,29 @@ static int status_run(const pw_config *cfg, bool json)
 		for (size_t i = 0; i < cfg->n_chains; i++)
 			cJSON_AddItemToArray(chains, chain_json(&cs[i], now_ms));
 		cJSON *arr = cJSON_AddArrayToObject(o, "webhook_endpoints");
-		for (int i = 0; eps && i < PQntuples(eps); i++) {
+		for (size_t i = 0; i < n_eps; i++) {
+			const webhook_endpoint_view *v = &eps[i];
 			char host[256];
-			webhook_url_host(PQgetvalue(eps, i, 1), host, sizeof(host));
+			webhook_url_host(v->url, host, sizeof(host));
 			cJSON *e = cJSON_CreateObject();
-			cJSON_AddStringToObject(e, "merchant_id", PQgetvalue(eps, i, 0));
-			cJSON_AddStringToObject(e, "id", PQgetvalue(eps, i, 11));
-			cJSON_AddStringToObject(e, "url", PQgetvalue(eps, i, 1)); /* scheme://host:port: Postgres holds no more */
+			cJSON_AddStringToObject(e, "merchant_id", v->merchant_id);
+			cJSON_AddStringToObject(e, "id", v->id);
+			cJSON_AddStringToObject(e, "url", v->url); /* scheme://host:port: Postgres holds no more */
 			cJSON_AddStringToObject(e, "host", host);
-			cJSON_AddBoolToObject(e, "active", PQgetvalue(eps, i, 2)[0] == 't');
-			cJSON_AddBoolToObject(e, "disabled", PQgetvalue(eps, i, 3)[0] == 't');
-			if (PQgetvalue(eps, i, 3)[0] == 't')
-				cJSON_AddStringToObject(e, "disabled_reason", PQgetvalue(eps, i, 4));
-			add_count(e, "due", PQgetvalue(eps, i, 5));
-			add_count(e, "pending", PQgetvalue(eps, i, 6));
-			add_count(e, "failed", PQgetvalue(eps, i, 7));
-			add_count(e, "delivered", PQgetvalue(eps, i, 8));
-			if (PQgetisnull(eps, i, 9)) {
+			cJSON_AddBoolToObject(e, "active", v->active);
+			cJSON_AddBoolToObject(e, "disabled", v->disabled);
+			if (v->disabled)
+				cJSON_AddStringToObject(e, "disabled_reason", v->disabled_reason);
+			cJSON_AddNumberToObject(e, "due", (double)v->due);
+			cJSON_AddNumberToObject(e, "pending", (double)v->pending);
+			cJSON_AddNumberToObject(e, "failed", (double)v->failed);
+			cJSON_AddNumberToObject(e, "delivered", (double)v->delivered);
+			if (!v->has_error) {
 				cJSON_AddNullToObject(e, "last_error");
 				cJSON_AddNullToObject(e, "last_error_at");
 			} else {
-				cJSON_AddStringToObject(e, "last_error", PQgetvalue(eps, i, 9));
-				cJSON_AddStringToObject(e, "last_error_at", PQgetvalue(eps, i, 10));
+				cJSON_AddStringToObject(e, "last_error", v->last_error);
+				cJSON_AddStringToObject(e, "last_error_at", v->last_error_at);
 			}
 			cJSON_AddItemToArray(arr, e);
 		}
@@ -417,27 +381,26 @@ static int status_run(const pw_config *cfg, bool json)
 		printf("webhook endpoints\n");
 		if (pg_err[0])
 			printf("  %s\n", pg_err);
-		else if (PQntuples(eps) == 0)
+		else if (n_eps == 0)
 			printf("  none\n");
 		else
 			printf("  %-16s %-12s %-28s %-9s %6s %8s %7s %10s  %s\n", "MERCHANT", "ENDPOINT", "HOST", "STATE", "DUE",
 			       "PENDING", "FAILED", "DELIVERED", "LAST ERROR");
-		for (int i = 0; eps && i < PQntuples(eps); i++) {
-			char host[256], last[400];
-			webhook_url_host(PQgetvalue(eps, i, 1), host, sizeof(host));
-			const char *state = PQgetvalue(eps, i, 3)[0] == 't' ? "disabled"
-					    : PQgetvalue(eps, i, 2)[0] == 't' ? "active"
-									      : "removed";
-			if (PQgetisnull(eps, i, 9))
+		for (size_t i = 0; i < n_eps; i++) {
+			const webhook_endpoint_view *v = &eps[i];
+			char host[256], last[700];
+			webhook_url_host(v->url, host, sizeof(host));
+			const char *state = v->disabled ? "disabled" : v->active ? "active" : "removed";
+			if (!v->has_error)
 				snprintf(last, sizeof(last), "-");
 			else
-				snprintf(last, sizeof(last), "%s (%s)", PQgetvalue(eps, i, 9), PQgetvalue(eps, i, 10));
-			printf("  %-16s %-12s %-28s %-9s %6s %8s %7s %10s  %s\n", PQgetvalue(eps, i, 0), PQgetvalue(eps, i, 11), host, state,
-			       PQgetvalue(eps, i, 5), PQgetvalue(eps, i, 6), PQgetvalue(eps, i, 7), PQgetvalue(eps, i, 8),
-			       last);
+				snprintf(last, sizeof(last), "%s (%s)", v->last_error, v->last_error_at);
+			printf("  %-16s %-12s %-28s %-9s %6llu %8llu %7llu %10llu  %s\n", v->merchant_id, v->id, host, state,
+			       (unsigned long long)v->due, (unsigned long long)v->pending, (unsigned long long)v->failed,
+			       (unsigned long long)v->delivered, last);
 		}
 	}
-	PQclear(eps);
+	free(eps);
 	free(cs);
 	return rc;
 }

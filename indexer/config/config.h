@@ -4,6 +4,7 @@
 #ifndef PW_CONFIG_H
 #define PW_CONFIG_H
 
+#include "chain.h"
 #include "payment.h"
 
 #include <stdbool.h>
@@ -22,26 +23,33 @@
 
 #define CFG_MAX_TOKENS 1000 /* watched tokens per chain */
 
+#define CFG_MAX_URLS 16        /* node URLs per chain */
+#define CFG_MAX_HTTP_HEADERS 16 /* http_headers per chain */
+
 typedef struct cfg_token {
 	char symbol[PW_NAME_MAX];
-	uint8_t address[PW_ADDR_LEN];
+	pw_addr address;   /* as the chain's logs carry it (20 bytes for EVM and Tron) */
 	unsigned decimals; /* 0..77 */
 } cfg_token;
 
 typedef struct cfg_chain {
 	char name[PW_NAME_MAX];
-	char kind[16]; /* "evm" */
+	const chain_family *family; /* picked by "kind" (chains/chain.c) */
 	uint64_t chain_id;
-	char **ws_urls; /* n_ws_urls >= 1, ws:// or wss:// */
-	size_t n_ws_urls;
+	enum chain_transport transport; /* ws_url(s) or http_url(s); never both */
+	char **urls;                /* n_urls 1..CFG_MAX_URLS, all ws(s):// or all http(s)://; tried in turn */
+	size_t n_urls;
+	chain_header *http_headers; /* HTTP only; values are secrets (shown as ****) */
+	size_t n_http_headers;
+	uint32_t poll_interval_ms;  /* HTTP only: head polling; default 1000 */
 	uint32_t confirmations;     /* >= 1; default 12 (unused in finality mode) */
-	char finality[16];          /* "" (count confirmations), "finalized" or "safe" */
+	enum chain_finality finality; /* CHAIN_FINALITY_CONFIRMATIONS unless "finality" is given */
 	uint32_t head_timeout_ms;   /* no new head for this long: probe, then fail over; default 60000 */
 	uint64_t start_block;       /* block number; default 0 */
 	uint32_t reorg_window;      /* headers kept; default max(confirmations, 64) + 64, 256 with finality */
-	uint64_t max_range;         /* largest eth_getLogs range in blocks; default 2000 */
+	uint64_t max_range;         /* largest eth_getLogs range in blocks; default 2000 (at most the family's limit) */
 	uint32_t max_in_flight;     /* eth_getLogs requests in flight; default 4 */
-	uint64_t max_message_bytes; /* cap on one websocket message; default PW_DEFAULT_MAX_MESSAGE_BYTES */
+	uint64_t max_message_bytes; /* cap on one node message (websocket message, HTTP body); default PW_DEFAULT_MAX_MESSAGE_BYTES */
 	uint32_t request_timeout_ms; /* default 15000 */
 	cfg_token *tokens;
 	size_t n_tokens;
@@ -49,7 +57,7 @@ typedef struct cfg_chain {
 
 typedef struct cfg_address {
 	size_t chain_index; /* into pw_config.chains */
-	uint8_t address[PW_ADDR_LEN];
+	pw_addr address;    /* parsed by the chain's family */
 } cfg_address;
 
 /* Webhook event types a merchant may subscribe to (a bit mask). */
@@ -121,9 +129,16 @@ char *config_dump_masked(const pw_config *cfg);
  * password shown as **** (pg_dsn_mask), into out (outlen bytes). */
 void config_mask_dsn(const char *dsn, char *out, size_t outlen);
 
-/* config_mask_ws_url: scheme://host[:port] of a node URL, then a masked
- * path ("/" and four asterisks) in place of a path or query (they often hold a provider's API key). */
-void config_mask_ws_url(const char *url, char *out, size_t outlen);
+/* config_mask_node_url: scheme://host[:port] of a node URL (ws, wss,
+ * http, https), then a masked path ("/" and four asterisks) in place of a
+ * path or query (they often hold a provider's API key). */
+void config_mask_node_url(const char *url, char *out, size_t outlen);
+
+/* config_chain_params: what chain c's adapter needs to talk to its URL
+ * number url_index (taken modulo n_urls) with tokens (c->n_tokens entries,
+ * filled here from c->tokens; the caller owns the array). The params
+ * borrow c and tokens. */
+chain_params config_chain_params(const cfg_chain *c, size_t url_index, pw_addr *tokens);
 
 /* config_find_chain: index of the chain named name, or -1. */
 int config_find_chain(const pw_config *cfg, const char *name);

@@ -104,8 +104,11 @@ void matcher_destroy(matcher *m)
 	free(m);
 }
 
-int matcher_add(matcher *m, uint32_t chain_index, const uint8_t address[20], uint32_t merchant_index)
+int matcher_add(matcher *m, uint32_t chain_index, const pw_addr *key, uint32_t merchant_index)
 {
+	if (key->len != PW_ADDR_LEN)
+		return PW_EINVAL;
+	const uint8_t *address = key->b;
 	if ((m->count + 1) * 2 > m->mask + 1) {
 		int r = matcher_resize(m, (m->mask + 1) * 2);
 		if (r < 0)
@@ -126,9 +129,12 @@ int matcher_add(matcher *m, uint32_t chain_index, const uint8_t address[20], uin
 	}
 }
 
-bool matcher_lookup(const matcher *m, uint32_t chain_index, const uint8_t address[20],
+bool matcher_lookup(const matcher *m, uint32_t chain_index, const pw_addr *key,
 		    uint32_t *ret_merchant_index)
 {
+	if (key->len != PW_ADDR_LEN)
+		return false;
+	const uint8_t *address = key->b;
 	size_t j = address_hash(chain_index, address) & m->mask;
 	for (;; j = (j + 1) & m->mask) {
 		const slot *s = &m->slots[j];
@@ -141,9 +147,9 @@ bool matcher_lookup(const matcher *m, uint32_t chain_index, const uint8_t addres
 	}
 }
 
-void matcher_prefetch(const matcher *m, uint32_t chain_index, const uint8_t address[20])
+void matcher_prefetch(const matcher *m, uint32_t chain_index, const pw_addr *address)
 {
-	__builtin_prefetch(&m->slots[address_hash(chain_index, address) & m->mask]);
+	__builtin_prefetch(&m->slots[address_hash(chain_index, address->b) & m->mask]);
 }
 
 size_t matcher_count(const matcher *m)
@@ -163,7 +169,7 @@ int matcher_from_config(const pw_config *cfg, matcher **ret)
 	for (size_t i = 0; i < cfg->n_merchants; i++) {
 		const cfg_merchant *mc = &cfg->merchants[i];
 		for (size_t k = 0; k < mc->n_addresses; k++) {
-			r = matcher_add(m, (uint32_t)mc->addresses[k].chain_index, mc->addresses[k].address,
+			r = matcher_add(m, (uint32_t)mc->addresses[k].chain_index, &mc->addresses[k].address,
 					(uint32_t)i);
 			if (r < 0) {
 				matcher_destroy(m);
@@ -181,33 +187,34 @@ size_t matcher_match_transfers(const matcher *m, const pw_config *cfg, size_t ch
 	const cfg_chain *chain = &cfg->chains[chain_index];
 	size_t found = 0;
 	for (size_t i = 0; i < n && i < MATCH_PREFETCH_AHEAD; i++)
-		matcher_prefetch(m, (uint32_t)chain_index, transfers[i].to);
+		matcher_prefetch(m, (uint32_t)chain_index, &transfers[i].to);
 	for (size_t i = 0; i < n; i++) {
 		const chain_transfer *t = &transfers[i];
 		if (i + MATCH_PREFETCH_AHEAD < n)
-			matcher_prefetch(m, (uint32_t)chain_index, transfers[i + MATCH_PREFETCH_AHEAD].to);
+			matcher_prefetch(m, (uint32_t)chain_index, &transfers[i + MATCH_PREFETCH_AHEAD].to);
 		const cfg_token *token = NULL;
 		for (size_t k = 0; k < chain->n_tokens && !token; k++)
-			if (memcmp(chain->tokens[k].address, t->token, PW_ADDR_LEN) == 0)
+			if (pw_addr_eq(&chain->tokens[k].address, &t->token))
 				token = &chain->tokens[k];
 		uint32_t merchant;
 		if (!token || u256_is_zero(t->amount) ||
-		    !matcher_lookup(m, (uint32_t)chain_index, t->to, &merchant))
+		    !matcher_lookup(m, (uint32_t)chain_index, &t->to, &merchant))
 			continue;
 		pw_payment *p = &out[found++];
 		memset(p, 0, sizeof(*p));
 		snprintf(p->chain, sizeof(p->chain), "%s", chain->name);
+		p->family = chain->family->family;
 		p->chain_id = chain->chain_id;
 		p->block_number = t->block_number;
 		memcpy(p->block_hash, t->block_hash, PW_HASH_LEN);
 		p->block_time = t->block_time;
-		memcpy(p->tx_hash, t->tx_hash, PW_HASH_LEN);
+		p->tx_hash = t->tx_hash;
 		p->log_index = t->log_index;
-		memcpy(p->token, t->token, PW_ADDR_LEN);
+		p->token = t->token;
 		snprintf(p->token_symbol, sizeof(p->token_symbol), "%s", token->symbol);
 		p->decimals = (uint8_t)token->decimals;
-		memcpy(p->from, t->from, PW_ADDR_LEN);
-		memcpy(p->to, t->to, PW_ADDR_LEN);
+		p->from = t->from;
+		p->to = t->to;
 		snprintf(p->merchant_id, sizeof(p->merchant_id), "%s", cfg->merchants[merchant].id);
 		memcpy(p->amount, t->amount, PW_U256_LEN);
 		p->status = PW_STATUS_PENDING;

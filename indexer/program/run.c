@@ -77,7 +77,7 @@ int run_main(const pw_config *cfg)
 	size_t started = 0;
 	for (size_t i = 0; i < cfg->n_chains; i++) {
 		chain_thread *ct = &threads[i];
-		ct->params = (ingest_params){ .cfg = cfg, .chain_index = i, .ops = &evm_chain_ops, .st = st,
+		ct->params = (ingest_params){ .cfg = cfg, .chain_index = i, .st = st,
 					      .m = m, .stop = &stop, .on_confirmed = sink_loop_notify,
 					      .on_confirmed_arg = sl };
 		atomic_init(&ct->done, false);

@@ -1,32 +1,14 @@
-/* migrate.c: `paywatch migrate`, and the merchant mirror. */
-#include "migrate.h"
-#include "log.h"
+/* mirror.c: the config's merchants, their addresses and webhook
+ * endpoints mirrored into Postgres (the sink writers do it at each connect,
+ * replay before it writes). */
+#include "mirror.h"
 #include "pw_error.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int migrate_run(const pw_config *cfg)
-{
-	char err[512];
-	pg_sink *pg;
-	int r = pg_sink_connect(cfg->pg_dsn, &pg, err, sizeof(err));
-	if (r < 0)
-		return log_error(r, "postgres: cannot connect: %s", err);
-	size_t applied = 0, total = 0;
-	for (const struct schema_migration *m = schema_migrations; m->name; m++)
-		total++;
-	r = pg_sink_migrate(pg, schema_migrations, &applied);
-	if (r < 0)
-		log_error(r, "postgres: %s", pg_sink_error(pg));
-	else
-		log_info("migrate: %zu migration(s) applied, %zu already present", applied, total - applied);
-	pg_sink_close(pg);
-	return r;
-}
-
-int migrate_sync_merchants(pg_sink *pg, const pw_config *cfg)
+int merchants_mirror(pg_sink *pg, const pw_config *cfg)
 {
 	size_t n_addr = 0, n_ep = 0;
 	for (size_t i = 0; i < cfg->n_merchants; i++) {
@@ -47,7 +29,8 @@ int migrate_sync_merchants(pg_sink *pg, const pw_config *cfg)
 		for (size_t j = 0; j < m->n_addresses; j++, k++) {
 			addrs[k].merchant_id = m->id;
 			addrs[k].chain = cfg->chains[m->addresses[j].chain_index].name;
-			memcpy(addrs[k].address, m->addresses[j].address, PW_ADDR_LEN);
+			addrs[k].family = cfg->chains[m->addresses[j].chain_index].family->family;
+			addrs[k].address = m->addresses[j].address;
 		}
 		snprintf(events[i], sizeof(events[i]), "{%s%s%s}",
 			 m->events & CFG_EVENT_CONFIRMED ? "payment.confirmed," : "",

@@ -15,6 +15,9 @@ struct tracker {
 	bool has_checkpoint;
 	uint64_t finalized;
 	bool has_finalized;
+	/* confirmed payments (pruned) and headers (headers_pruned) of blocks
+	 * below these were dropped; 0 after a start */
+	uint64_t pruned, headers_pruned;
 };
 
 int tracker_create(store *st, const char *chain, const tracker_options *opts, tracker **ret)
@@ -118,21 +121,34 @@ static int confirm_pending(const pw_payment *p, void *arg)
 	return 0;
 }
 
-static int check_links(tracker *t, const pw_block_ref *headers, size_t n)
+/* Headers link by parent hash: each to the one before it in the answer,
+ * the first to the highest stored header below it when the window part
+ * starts at the range's first block (the stored window then ends at the
+ * checkpoint, whatever numbers lie between: a family whose numbers can be
+ * skipped leaves them out). Ascending numbers or PW_EINVAL; a broken link
+ * is PW_EREORG with *ret_at the block that does not link. */
+static int check_links(tracker *t, uint64_t from, uint64_t window_from, const pw_block_ref *headers, size_t n,
+		       uint64_t *ret_at)
 {
+	for (size_t i = 0; i < n; i++)
+		if (headers[i].number < window_from || (i > 0 && headers[i].number <= headers[i - 1].number))
+			return PW_EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		pw_block_ref parent;
 		const uint8_t *want = NULL;
 		if (i > 0) {
-			if (headers[i].number != headers[i - 1].number + 1)
-				return PW_EINVAL;
 			want = headers[i - 1].hash;
-		} else if (headers[0].number > 0 &&
-			   store_get_header(t->st, t->chain, headers[0].number - 1, &parent) == 0) {
-			want = parent.hash;
+		} else if (window_from == from) {
+			int r = store_get_header_below(t->st, t->chain, headers[0].number, &parent);
+			if (r == PW_ESTORE)
+				return r;
+			if (r == 0)
+				want = parent.hash;
 		}
-		if (want && memcmp(want, headers[i].parent_hash, PW_HASH_LEN) != 0)
+		if (want && memcmp(want, headers[i].parent_hash, PW_HASH_LEN) != 0) {
+			*ret_at = headers[i].number;
 			return PW_EREORG;
+		}
 	}
 	return 0;
 }
@@ -147,13 +163,57 @@ static int confirm_due(tracker *t, batch_ctx *c)
 	return store_scan_payments(t->st, STORE_PENDING, t->chain, 0, height, confirm_pending, c);
 }
 
-int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, const pw_block_ref *headers,
-			size_t n_headers, const pw_payment *payments, size_t n_payments, int64_t now_ms,
-			size_t *ret_confirmed)
+/* Dropping what falls below the window. A block interval a range adds
+ * (one block live, a range near the head) is dropped by point deletes:
+ * range tombstones, one per block over a shared start, made RocksDB
+ * refragment them all at every iterator it opened until the memtable
+ * flushed, a cost growing with every block (a backfill of 1,500 blocks in
+ * ranges of 2 went from 0.5 to 76 ms a range). A wide interval (the first
+ * after a start, a deep backfill range) is one range tombstone that starts
+ * where the last ended. */
+#define PRUNE_POINT_MAX 256
+
+static void prune_headers(tracker *t, store_batch *b, uint64_t lo, uint64_t hi)
 {
-	if (from != t->next_block || to < from)
+	if (lo >= hi)
+		return;
+	if (hi - lo > PRUNE_POINT_MAX) {
+		store_batch_delete_headers_between(b, t->chain, lo, hi);
+		return;
+	}
+	for (uint64_t n = lo; n < hi; n++)
+		store_batch_delete_header(b, t->chain, n);
+}
+
+static int delete_confirmed(const pw_payment *p, void *arg)
+{
+	store_batch_delete_payment(arg, STORE_CONFIRMED, p);
+	return 0;
+}
+
+static int prune_confirmed(tracker *t, store_batch *b, uint64_t lo, uint64_t hi)
+{
+	if (lo >= hi)
+		return 0;
+	if (hi - lo > PRUNE_POINT_MAX) {
+		store_batch_delete_payments_between(b, STORE_CONFIRMED, t->chain, lo, hi);
+		return 0;
+	}
+	return store_scan_payments(t->st, STORE_CONFIRMED, t->chain, lo, hi - 1, delete_confirmed, b);
+}
+
+int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, uint64_t window_from, const pw_block_ref *headers,
+			size_t n_headers, const pw_payment *payments, size_t n_payments, int64_t now_ms,
+			size_t *ret_confirmed, uint64_t *ret_unlinked)
+{
+	if (from != t->next_block || to < from || (n_headers && window_from > to))
 		return PW_EINVAL;
-	int r = check_links(t, headers, n_headers);
+	if (window_from < from)
+		window_from = from;
+	uint64_t unlinked = 0;
+	int r = check_links(t, from, window_from, headers, n_headers, &unlinked);
+	if (r == PW_EREORG && ret_unlinked)
+		*ret_unlinked = unlinked;
 	if (r < 0)
 		return r;
 	store_batch *b = store_batch_create(t->st);
@@ -162,14 +222,29 @@ int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, const pw_block_r
 	/* the window part starts at the head's window bottom, or at `from` when
 	 * the whole range is inside the window (then earlier blocks' pending
 	 * payments confirmed here are inside it too) */
-	uint64_t keep_from = !n_headers ? to + 1 : headers[0].number > from ? headers[0].number : 0;
+	bool starts_inside = window_from > from;
+	uint64_t keep_from = window_from > to ? to + 1 : starts_inside ? window_from : 0;
 	batch_ctx c = { .b = b, .checkpoint = to, .now_ms = now_ms, .keep_from = keep_from };
+	uint64_t pruned = t->pruned, headers_pruned = t->headers_pruned;
+	/* blocks before the window part have no headers: what is stored below
+	 * it is cut off from what follows (no header will link to it) */
+	if (starts_inside) {
+		uint64_t cut = window_from > to ? to + 1 : window_from;
+		prune_headers(t, b, headers_pruned, cut);
+		if (cut > headers_pruned)
+			headers_pruned = cut;
+	}
 	for (size_t i = 0; i < n_headers; i++)
 		store_batch_put_header(b, t->chain, &headers[i]);
 	if (to + 1 > t->opts.window) {
 		uint64_t bottom = to + 1 - t->opts.window;
-		store_batch_delete_headers_below(b, t->chain, bottom);
-		store_batch_delete_payments_below(b, STORE_CONFIRMED, t->chain, bottom);
+		prune_headers(t, b, headers_pruned, bottom);
+		if ((r = prune_confirmed(t, b, pruned, bottom)) < 0)
+			goto out_destroy;
+		if (bottom > headers_pruned)
+			headers_pruned = bottom;
+		if (bottom > pruned)
+			pruned = bottom;
 	}
 	if ((r = confirm_due(t, &c)) < 0)
 		goto out_destroy;
@@ -192,6 +267,8 @@ int tracker_apply_range(tracker *t, uint64_t from, uint64_t to, const pw_block_r
 	if ((r = store_batch_commit(b)) < 0)
 		goto out_destroy;
 	t->next_block = to + 1;
+	t->pruned = pruned;
+	t->headers_pruned = headers_pruned;
 	t->has_checkpoint = true;
 	*ret_confirmed = c.count;
 out_destroy:

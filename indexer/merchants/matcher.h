@@ -1,5 +1,7 @@
-/* matcher.h: the merchant address set. Maps (chain index, 20-byte address)
- * to the owning merchant's index. Open addressing with linear probing at a
+/* matcher.h: the merchant address set. Maps (chain index, address) to the
+ * owning merchant's index. Slots hold 20-byte addresses (EVM and Tron; a
+ * family with wider addresses, such as Solana's 32, needs wider slots:
+ * such an address is refused with PW_EINVAL until then). Open addressing with linear probing at a
  * load factor <= 1/2: lookups cost one or two cache lines at any size, and
  * 10 M addresses take ~512 MiB (28-byte slots, power-of-two table).
  * Thread safety: built once, then read-only; readers need no lock. */
@@ -22,20 +24,21 @@ int matcher_create(size_t expected, matcher **ret);
 void matcher_destroy(matcher *m);
 
 /* matcher_add: map (chain_index, address) to merchant_index. Adding the same
- * key with the same merchant is a no-op; with another merchant, PW_EINVAL.
- * PW_ENOMEM when growing fails (set unchanged). */
-int matcher_add(matcher *m, uint32_t chain_index, const uint8_t address[20], uint32_t merchant_index);
+ * key with the same merchant is a no-op; with another merchant, or an
+ * address not PW_ADDR_LEN bytes long, PW_EINVAL. PW_ENOMEM when growing
+ * fails (set unchanged). */
+int matcher_add(matcher *m, uint32_t chain_index, const pw_addr *address, uint32_t merchant_index);
 
 /* matcher_lookup: true and *ret_merchant_index set when the address is a
  * merchant's on that chain; false (ret untouched) otherwise. */
-bool matcher_lookup(const matcher *m, uint32_t chain_index, const uint8_t address[20],
+bool matcher_lookup(const matcher *m, uint32_t chain_index, const pw_addr *address,
 		    uint32_t *ret_merchant_index);
 
 /* matcher_prefetch: start loading the slot of (chain_index, address) into
  * the CPU cache (a hint, no effect on results). Calling it a few lookups
  * ahead lets a stream of lookups in a set larger than the cache overlap
  * their memory latency (matcher_match_transfers does). */
-void matcher_prefetch(const matcher *m, uint32_t chain_index, const uint8_t address[20]);
+void matcher_prefetch(const matcher *m, uint32_t chain_index, const pw_addr *address);
 
 /* matcher_count: number of addresses held. */
 size_t matcher_count(const matcher *m);

@@ -25,6 +25,7 @@ struct store {
 	rocksdb_writeoptions_t *wopts;
 	rocksdb_readoptions_t *ropts;
 	_Atomic uint64_t next_seq;
+	_Atomic uint64_t range_deletes; /* range tombstones put in batches (store_range_deletes) */
 	char dir[1024];
 	dev_t dir_dev; /* the data_dir opened, to notice it removed or replaced */
 	ino_t dir_ino;
@@ -242,6 +243,43 @@ int store_get_header(store *s, const char *chain, uint64_t number, pw_block_ref 
 	return 0;
 }
 
+int store_get_header_below(store *s, const char *chain, uint64_t number, pw_block_ref *ret)
+{
+	char prefix[KEY_MAX], k[KEY_MAX];
+	size_t plen = (size_t)snprintf(prefix, KEY_MAX, "hdr/%s/", chain);
+	if (number == 0)
+		return PW_ENOTFOUND;
+	size_t klen = key_hdr(k, chain, number - 1);
+	int r = PW_ENOTFOUND;
+	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
+	rocksdb_iter_seek_for_prev(it, k, klen);
+	if (rocksdb_iter_valid(it)) {
+		size_t found_len, vlen;
+		const char *found = rocksdb_iter_key(it, &found_len);
+		const char *v = rocksdb_iter_value(it, &vlen);
+		if (found_len == plen + 8 && memcmp(found, prefix, plen) == 0) {
+			if (vlen != 72) {
+				r = PW_ESTORE;
+			} else {
+				ret->number = pw_get_be64((const uint8_t *)found + plen);
+				memcpy(ret->hash, v, 32);
+				memcpy(ret->parent_hash, v + 32, 32);
+				ret->time = (int64_t)pw_get_be64((const uint8_t *)v + 64);
+				r = 0;
+			}
+		}
+	} else {
+		char *err = NULL;
+		rocksdb_iter_get_error(it, &err);
+		if (err) {
+			r = PW_ESTORE;
+			free(err);
+		}
+	}
+	rocksdb_iter_destroy(it);
+	return r;
+}
+
 store_batch *store_batch_create(store *s)
 {
 	store_batch *b = malloc(sizeof(*b));
@@ -289,10 +327,19 @@ void store_batch_put_header(store_batch *b, const char *chain, const pw_block_re
 	rocksdb_writebatch_put(b->wb, k, key_hdr(k, chain, h->number), (const char *)v, sizeof(v));
 }
 
-void store_batch_delete_headers_below(store_batch *b, const char *chain, uint64_t number)
+void store_batch_delete_header(store_batch *b, const char *chain, uint64_t number)
 {
+	char k[KEY_MAX];
+	rocksdb_writebatch_delete(b->wb, k, key_hdr(k, chain, number));
+}
+
+void store_batch_delete_headers_between(store_batch *b, const char *chain, uint64_t lo_block, uint64_t hi_block)
+{
+	if (lo_block >= hi_block)
+		return;
 	char lo[KEY_MAX], hi[KEY_MAX];
-	size_t nlo = key_hdr(lo, chain, 0), nhi = key_hdr(hi, chain, number);
+	size_t nlo = key_hdr(lo, chain, lo_block), nhi = key_hdr(hi, chain, hi_block);
+	atomic_fetch_add(&b->s->range_deletes, 1);
 	rocksdb_writebatch_delete_range(b->wb, lo, nlo, hi, nhi);
 }
 
@@ -310,12 +357,17 @@ void store_batch_delete_payment(store_batch *b, enum store_set set, const pw_pay
 	rocksdb_writebatch_delete(b->wb, k, key_payment(k, set, p));
 }
 
-void store_batch_delete_payments_below(store_batch *b, enum store_set set, const char *chain, uint64_t number)
+void store_batch_delete_payments_between(store_batch *b, enum store_set set, const char *chain, uint64_t lo_block,
+					 uint64_t hi_block)
 {
+	if (lo_block >= hi_block)
+		return;
 	char lo[KEY_MAX], hi[KEY_MAX];
 	size_t nlo = key_set_prefix(lo, set, chain), nhi = key_set_prefix(hi, set, chain);
-	pw_put_be64((uint8_t *)hi + nhi, number);
-	rocksdb_writebatch_delete_range(b->wb, lo, nlo, hi, nhi + 8);
+	pw_put_be64((uint8_t *)lo + nlo, lo_block);
+	pw_put_be64((uint8_t *)hi + nhi, hi_block);
+	atomic_fetch_add(&b->s->range_deletes, 1);
+	rocksdb_writebatch_delete_range(b->wb, lo, nlo + 8, hi, nhi + 8);
 }
 
 void store_batch_delete_headers_from(store_batch *b, const char *chain, uint64_t number)
@@ -323,6 +375,7 @@ void store_batch_delete_headers_from(store_batch *b, const char *chain, uint64_t
 	char lo[KEY_MAX], hi[KEY_MAX];
 	size_t nlo = key_hdr(lo, chain, number);
 	size_t nhi = (size_t)snprintf(hi, KEY_MAX, "hdr/%s0", chain); /* '0' sorts right after '/' */
+	atomic_fetch_add(&b->s->range_deletes, 1);
 	rocksdb_writebatch_delete_range(b->wb, lo, nlo, hi, nhi);
 }
 
@@ -366,6 +419,11 @@ int store_scan_payments(store *s, enum store_set set, const char *chain, uint64_
 		r = keep_error(s, "scan payments", rerr);
 	rocksdb_iter_destroy(it);
 	return r;
+}
+
+uint64_t store_range_deletes(store *s)
+{
+	return atomic_load(&s->range_deletes);
 }
 
 int store_lowest_header(store *s, const char *chain, uint64_t *ret)

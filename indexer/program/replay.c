@@ -1,23 +1,27 @@
-/* replay.c: `paywatch replay`. The range is fetched by the ingest machinery
- * in replay mode (ranges in flight, adaptive size, failover); each fetched
+/* replay.c: `paywatch replay`. The range is fetched by the range pipeline
+ * `run` uses (ranges in flight, adaptive size, failover); each fetched
  * range is reconciled with the Postgres rows of the same blocks, in block
- * order, and written in one transaction. Memory is bounded by the ranges in
- * flight, never by the length of the replay. */
+ * order. Its writes go to a writer thread on its own connection, so the
+ * node and Postgres work at once as they do for `run` (whose sink thread
+ * writes beside its ingest): consecutive ranges' writes are joined into
+ * one transaction of up to REPLAY_BATCH payments. Memory is bounded by the
+ * ranges in flight and the writer's queue, never by the replay's length. */
 #include "replay.h"
 #include "config.h"
 #include "clock.h"
-#include "eip55.h"
 #include "hex.h"
-#include "ingest.h"
+#include "idfmt.h"
+#include "pipeline.h"
 #include "log.h"
 #include "matcher.h"
-#include "migrate.h"
+#include "mirror.h"
 #include "parse.h"
 #include "postgres.h"
 #include "pw_error.h"
 #include "uint256.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,7 +33,7 @@ static const char replay_help[] =
 	"usage: paywatch replay -c FILE --chain NAME --from N --to M [options]\n"
 	"\n"
 	"Fetches blocks N..M of chain NAME from its node again (several eth_getLogs in\n"
-	"flight, adaptive range size, failover across ws_urls), matches the transfers\n"
+	"flight, adaptive range size, failover across its URLs), matches the transfers\n"
 	"against the merchant addresses of FILE, and reconciles Postgres with them:\n"
 	"  present     found on chain and in Postgres, equal: nothing to do\n"
 	"  missing     found on chain, not in Postgres: inserted, with webhook events\n"
@@ -49,7 +53,8 @@ static const char replay_help[] =
 	"  --dry-run        report only; change nothing\n"
 	"  --no-webhooks    insert and revert without queuing webhook events\n"
 	"  --merchant ID    only this merchant's addresses and rows\n"
-	"  --address ADDR   only this address (0x + 40 hex digits, EIP-55 checked)\n"
+	"  --address ADDR   only this address, written as the chain's config writes it\n"
+	"                   (EVM: 0x + 40 hex digits, EIP-55 checked; Tron: T... or 41...)\n"
 	"  --fix            also fix differing rows (no webhook events for fixes)\n"
 	"  --json           print the summary as one JSON object on stdout\n"
 	"\n"
@@ -60,6 +65,26 @@ static const char replay_help[] =
 	"an interruption, 2 bad arguments or config.\n";
 
 #define MAX_DIFF_REPORTS 1000 /* differing rows listed in the summary; all are counted */
+#define REPLAY_BATCH 5000     /* payments per writer transaction, at most (ranges joined), as run's sink */
+#define REPLAY_WRITERS 2      /* writer threads, each on its own connection (two Postgres backends) */
+#define REPLAY_QUEUE 8        /* ranges not yet written, at most (then fetching waits) */
+
+enum { JOB_QUEUED, JOB_TAKEN, JOB_DONE };
+
+/* One range's writes, for a writer thread. Jobs stay in block order until
+ * done: a range counts as completed once it and every range before it
+ * are written (two writers commit out of order). */
+typedef struct write_job {
+	struct write_job *next;
+	int state; /* JOB_QUEUED, JOB_TAKEN, JOB_DONE */
+	uint64_t from, to;
+	size_t n_logs, n_found;
+	pw_payment *writes; /* inserts and reverts, one pg_sink_write_payments batch */
+	size_t n_writes;
+	pw_payment *fixes;  /* --fix: rows set to the chain's values */
+	size_t n_fixes;
+	size_t n_fix_reverts; /* writes that are --fix reverts (not on chain), not reorg victims */
+} write_job;
 
 typedef struct replay_opts {
 	const char *config_path, *chain, *merchant, *address;
@@ -84,7 +109,7 @@ typedef struct replay {
 	matcher *m;
 	int merchant_index; /* -1: every merchant */
 	bool have_address;
-	uint8_t address[PW_ADDR_LEN];
+	pw_addr address;
 	/* the node and the clip */
 	uint64_t head;
 	int64_t finalized;
@@ -105,6 +130,19 @@ typedef struct replay {
 	/* progress */
 	bool tty;
 	int64_t start_ms, last_draw_ms;
+	/* the node's head and finalized block, asked for once */
+	uint64_t head_req, tag_req;
+	bool head_known, finalized_known;
+	/* the writers: their own connections, the ranges in order, the first error */
+	pg_sink *pg_w[REPLAY_WRITERS];
+	pthread_t writer[REPLAY_WRITERS];
+	size_t writers_started;
+	pthread_mutex_t lock; /* the queue and every count above */
+	pthread_cond_t cond;
+	write_job *queue_head, *queue_tail;
+	size_t queued;
+	bool closing;
+	int writer_error;
 } replay;
 
 static atomic_bool g_stop;
@@ -201,9 +239,9 @@ static int build_matcher(replay *rp)
 			const cfg_address *a = &mc->addresses[j];
 			if (a->chain_index != rp->ci)
 				continue;
-			if (rp->have_address && memcmp(a->address, rp->address, PW_ADDR_LEN) != 0)
+			if (rp->have_address && !pw_addr_eq(&a->address, &rp->address))
 				continue;
-			if ((r = matcher_add(rp->m, (uint32_t)rp->ci, a->address, (uint32_t)i)) < 0)
+			if ((r = matcher_add(rp->m, (uint32_t)rp->ci, &a->address, (uint32_t)i)) < 0)
 				return r;
 		}
 	}
@@ -229,39 +267,46 @@ static void progress(replay *rp, bool force)
 	if (!force && now - rp->last_draw_ms < every)
 		return;
 	rp->last_draw_ms = now;
+	pthread_mutex_lock(&rp->lock); /* the writer counts too */
+	uint64_t blocks = rp->blocks, found = rp->found, last_done = rp->last_done;
+	bool any_done = rp->any_done;
+	pthread_mutex_unlock(&rp->lock);
 	uint64_t total = rp->target_known && !rp->empty ? rp->to - rp->o->from + 1 : 0;
 	double secs = (double)(now - rp->start_ms) / 1000.0;
-	double rate = secs > 0 ? (double)rp->blocks / secs : 0;
+	double rate = secs > 0 ? (double)blocks / secs : 0;
 	char eta[24];
-	format_duration(eta, sizeof(eta), rate > 0 ? (double)(total - rp->blocks) / rate : -1);
+	format_duration(eta, sizeof(eta), rate > 0 ? (double)(total - blocks) / rate : -1);
 	char line[400];
 	if (rp->tty) {
 		char bar[31];
-		size_t fill = total ? (size_t)(30 * rp->blocks / total) : 0;
+		size_t fill = total ? (size_t)(30 * blocks / total) : 0;
 		for (size_t i = 0; i < 30; i++)
 			bar[i] = i < fill ? '#' : '.';
 		bar[30] = '\0';
 		snprintf(line, sizeof(line), "[%s] %3d%% %llu/%llu blocks  %.0f blocks/s  %llu payments found  ETA %s",
-			 bar, total ? (int)(100 * rp->blocks / total) : 0, (unsigned long long)rp->blocks,
-			 (unsigned long long)total, rate, (unsigned long long)rp->found, eta);
+			 bar, total ? (int)(100 * blocks / total) : 0, (unsigned long long)blocks,
+			 (unsigned long long)total, rate, (unsigned long long)found, eta);
 		log_status(line);
 	} else {
-		log_emit(LOG_LEVEL_INFO, rp->chain->name, rp->any_done ? (long long)rp->last_done : -1,
+		log_emit(LOG_LEVEL_INFO, rp->chain->name, any_done ? (long long)last_done : -1,
 			 "replay: %llu/%llu blocks, %.0f blocks/s, %llu payments found, ETA %s",
-			 (unsigned long long)rp->blocks, (unsigned long long)total, rate, (unsigned long long)rp->found,
+			 (unsigned long long)blocks, (unsigned long long)total, rate, (unsigned long long)found,
 			 eta);
 	}
 }
 
-/* ---- the ingest hooks ---- */
+/* ---- the pipeline's hooks ---- */
 
-static int on_target(void *arg, uint64_t head, int64_t finalized, uint64_t *ret_to)
+/* The node's head (and, in finality mode, its finalized/safe block, -1
+ * when it has none) are known: clip the range to the confirmed height.
+ * *ret_to: the last block to replay. 1 when nothing of the range is
+ * confirmed (the replay ends at once), else 0. */
+static int clip_target(replay *rp, uint64_t head, int64_t finalized, uint64_t *ret_to)
 {
-	replay *rp = arg;
 	const cfg_chain *c = rp->chain;
 	rp->head = head;
 	rp->finalized = finalized;
-	if (c->finality[0]) {
+	if (c->finality != CHAIN_FINALITY_CONFIRMATIONS) {
 		rp->have_confirmed = finalized >= 0;
 		rp->confirmed_height = finalized >= 0 ? (uint64_t)finalized : 0;
 	} else {
@@ -275,8 +320,8 @@ static int on_target(void *arg, uint64_t head, int64_t finalized, uint64_t *ret_
 		rp->empty = !rp->have_confirmed || rp->confirmed_height < rp->o->from;
 		rp->to = rp->empty ? rp->o->from : rp->confirmed_height;
 		char rule[64];
-		if (c->finality[0])
-			snprintf(rule, sizeof(rule), "the node's %s block", c->finality);
+		if (c->finality != CHAIN_FINALITY_CONFIRMATIONS)
+			snprintf(rule, sizeof(rule), "the node's %s block", chain_finality_tag(c->finality));
 		else
 			snprintf(rule, sizeof(rule), "head %llu, confirmations %u", (unsigned long long)head,
 				 c->confirmations);
@@ -300,6 +345,80 @@ static int on_target(void *arg, uint64_t head, int64_t finalized, uint64_t *ret_
 	rp->target_known = true;
 	*ret_to = rp->to;
 	return rp->empty ? 1 : 0;
+}
+
+/* Once the head (and the finalized block, in finality mode) are known,
+ * fix the target for good: a replay does not follow the head. */
+static int decide_target(replay *rp, pipeline *pl)
+{
+	bool finality = rp->chain->finality != CHAIN_FINALITY_CONFIRMATIONS;
+	if (rp->target_known || !rp->head_known || (finality && !rp->finalized_known))
+		return 0;
+	uint64_t to = 0;
+	if (clip_target(rp, rp->head, finality ? rp->finalized : -1, &to) > 0) {
+		pipeline_stop(pl); /* nothing to fetch */
+		return 0;
+	}
+	pipeline_set_target(pl, to);
+	return 0;
+}
+
+static int on_connect(void *arg, pipeline *pl)
+{
+	replay *rp = arg;
+	if (rp->target_known)
+		return 0; /* fixed on an earlier connection */
+	rp->head_known = rp->finalized_known = false;
+	return pipeline_ops(pl)->request_head_number(pipeline_adapter(pl), &rp->head_req);
+}
+
+static void on_disconnect(void *arg, pipeline *pl)
+{
+	(void)pl;
+	replay *rp = arg;
+	rp->head_req = rp->tag_req = 0;
+}
+
+static int on_event(void *arg, pipeline *pl, chain_event *ev)
+{
+	replay *rp = arg;
+	bool finality = rp->chain->finality != CHAIN_FINALITY_CONFIRMATIONS;
+	if (ev->kind == CHAIN_EV_NUMBER && ev->req && ev->req == rp->head_req) {
+		rp->head_req = 0;
+		rp->head_known = true;
+		rp->head = ev->number;
+		if (finality) {
+			int r = pipeline_ops(pl)->request_tag_number(pipeline_adapter(pl), rp->chain->finality, &rp->tag_req);
+			if (r < 0)
+				return r;
+		}
+		return decide_target(rp, pl);
+	}
+	if (ev->kind == CHAIN_EV_NUMBER && ev->req && ev->req == rp->tag_req) {
+		rp->tag_req = 0;
+		rp->finalized_known = true;
+		rp->finalized = (int64_t)ev->number;
+		return decide_target(rp, pl);
+	}
+	if (ev->kind != CHAIN_EV_ERROR || !ev->req || (ev->req != rp->head_req && ev->req != rp->tag_req))
+		return 0; /* new heads: a replay's target is fixed */
+	bool tag = ev->req == rp->tag_req;
+	if (tag && ev->error == PW_ENOTFOUND) { /* no finalized block yet (young chain) */
+		rp->tag_req = 0;
+		rp->finalized_known = true;
+		rp->finalized = -1;
+		return decide_target(rp, pl);
+	}
+	log_emit(LOG_LEVEL_WARN, rp->chain->name, -1, "%s request failed at %s: %s (%s)",
+		 tag ? chain_finality_tag(rp->chain->finality) : "head", pipeline_endpoint(pl), ev->detail,
+		 pw_strerror(ev->error));
+	rp->head_req = tag ? rp->head_req : 0;
+	rp->tag_req = tag ? 0 : rp->tag_req;
+	if (ev->error == PW_ETIMEDOUT || ev->error == PW_EPARSE)
+		return PW_ECONN;
+	if (tag)
+		return pipeline_ops(pl)->request_tag_number(pipeline_adapter(pl), rp->chain->finality, &rp->tag_req);
+	return pipeline_ops(pl)->request_head_number(pipeline_adapter(pl), &rp->head_req);
 }
 
 static int cmp_identity(const void *a, const void *b)
@@ -328,15 +447,17 @@ static void free_ctx(void *ctx)
 
 /* The Postgres rows of the range; the blocks of rows no found payment
  * explains need their canonical header (is the row's block still there?). */
-static int on_logs(void *arg, uint64_t from, uint64_t to, const pw_payment *found, size_t n, void **ret_ctx,
-		   uint64_t **ret_numbers, size_t *ret_n)
+static int on_logs(void *arg, uint64_t from, uint64_t to, uint64_t window_from, const pw_payment *found, size_t n,
+		   void **ret_ctx, uint64_t **ret_numbers, size_t *ret_n)
 {
+	(void)window_from;
 	replay *rp = arg;
 	range_rows *rr = calloc(1, sizeof(*rr));
 	if (!rr)
 		return PW_ENOMEM;
 	const char *merchant = rp->merchant_index >= 0 ? rp->cfg->merchants[rp->merchant_index].id : NULL;
-	int r = pg_sink_read_payments(rp->pg, rp->chain->name, from, to, merchant, rp->have_address ? rp->address : NULL,
+	int r = pg_sink_read_payments(rp->pg, rp->chain->name, rp->chain->family->family, from, to, merchant,
+				      rp->have_address ? &rp->address : NULL,
 				      &rr->rows, &rr->n);
 	if (r < 0) {
 		free(rr);
@@ -379,12 +500,12 @@ static void diff_fields(const pw_payment *row, const pw_payment *p, char *out, s
 	DIFF(strcmp(row->chain, p->chain) != 0, "chain");
 	DIFF(row->block_number != p->block_number, "block_number");
 	DIFF(row->block_time != p->block_time, "block_time");
-	DIFF(memcmp(row->tx_hash, p->tx_hash, PW_HASH_LEN) != 0, "tx_hash");
-	DIFF(memcmp(row->token, p->token, PW_ADDR_LEN) != 0, "token_address");
+	DIFF(row->tx_hash.len != p->tx_hash.len || memcmp(row->tx_hash.b, p->tx_hash.b, p->tx_hash.len) != 0, "tx_hash");
+	DIFF(!pw_addr_eq(&row->token, &p->token), "token_address");
 	DIFF(strcmp(row->token_symbol, p->token_symbol) != 0, "token_symbol");
 	DIFF(row->decimals != p->decimals, "decimals");
-	DIFF(memcmp(row->from, p->from, PW_ADDR_LEN) != 0, "from_address");
-	DIFF(memcmp(row->to, p->to, PW_ADDR_LEN) != 0, "to_address");
+	DIFF(!pw_addr_eq(&row->from, &p->from), "from_address");
+	DIFF(!pw_addr_eq(&row->to, &p->to), "to_address");
 	DIFF(strcmp(row->merchant_id, p->merchant_id) != 0, "merchant_id");
 	DIFF(memcmp(row->amount, p->amount, PW_U256_LEN) != 0, "amount_raw");
 	DIFF(row->status != PW_STATUS_CONFIRMED, "status");
@@ -394,8 +515,8 @@ static void diff_fields(const pw_payment *row, const pw_payment *p, char *out, s
 static void report_diff(replay *rp, const pw_payment *row, const char *fields, bool fixed)
 {
 	rp->differing++;
-	char hash[67];
-	hex_encode(row->block_hash, PW_HASH_LEN, hash);
+	char hash[PW_HASH_TEXT_MAX];
+	pw_format_hash(rp->chain->family->family, row->block_hash, PW_HASH_LEN, hash);
 	log_emit(LOG_LEVEL_WARN, rp->chain->name, (long long)row->block_number,
 		 "replay: row (block %llu, log %u, block hash %s) differs from the chain: %s%s",
 		 (unsigned long long)row->block_number, row->log_index, hash, fields, fixed ? " (fixed)" : "");
@@ -411,6 +532,19 @@ static void report_diff(replay *rp, const pw_payment *row, const char *fields, b
 	d->fixed = fixed;
 }
 
+/* A range reconciled (its writes committed): the counts and the resume
+ * point. Called with rp->lock held. */
+static void range_done(replay *rp, uint64_t from, uint64_t to, size_t n_logs, size_t n_found)
+{
+	log_emit(LOG_LEVEL_DEBUG, rp->chain->name, (long long)to, "replayed [%llu, %llu]: %zu logs, %zu payments",
+		 (unsigned long long)from, (unsigned long long)to, n_logs, n_found);
+	rp->blocks += to - from + 1;
+	rp->logs += n_logs;
+	rp->found += n_found;
+	rp->last_done = to;
+	rp->any_done = true;
+}
+
 static const pw_block_ref *find_header(const pw_block_ref *h, size_t n, uint64_t number)
 {
 	for (size_t i = 0; i < n; i++)
@@ -424,19 +558,23 @@ static const pw_block_ref *find_header(const pw_block_ref *h, size_t n, uint64_t
 static bool watched(const replay *rp, const pw_payment *row)
 {
 	uint32_t mi;
-	if (!matcher_lookup(rp->m, (uint32_t)rp->ci, row->to, &mi))
+	if (!matcher_lookup(rp->m, (uint32_t)rp->ci, &row->to, &mi))
 		return false;
 	for (size_t t = 0; t < rp->chain->n_tokens; t++)
-		if (memcmp(rp->chain->tokens[t].address, row->token, PW_ADDR_LEN) == 0)
+		if (pw_addr_eq(&rp->chain->tokens[t].address, &row->token))
 			return true;
 	return false;
 }
 
-static int on_range(void *arg, void *ctx, uint64_t from, uint64_t to, pw_payment *found, size_t n,
-		    const pw_block_ref *headers, size_t n_headers, size_t n_logs)
+static int on_range(void *arg, pipeline *pl, pipeline_range *pr)
 {
+	(void)pl;
 	replay *rp = arg;
-	range_rows *rr = ctx;
+	range_rows *rr = pr->ctx;
+	pw_payment *found = pr->payments;
+	size_t n = pr->n_payments, n_headers = pr->n_headers, n_logs = pr->n_logs;
+	const pw_block_ref *headers = pr->headers;
+	uint64_t from = pr->from, to = pr->to;
 	int64_t now_ms = pw_wall_ms();
 	/* at most one write per found payment and per row */
 	size_t cap = n + (rr ? rr->n : 0);
@@ -448,6 +586,7 @@ static int on_range(void *arg, void *ctx, uint64_t from, uint64_t to, pw_payment
 		return PW_ENOMEM;
 	}
 	size_t n_writes = 0, n_fixes = 0, n_missing = 0, n_fix_reverts = 0;
+	pthread_mutex_lock(&rp->lock); /* the counts are the writer's too */
 	for (size_t i = 0; i < n; i++) {
 		pw_payment *p = &found[i];
 		p->status = PW_STATUS_CONFIRMED;
@@ -477,6 +616,7 @@ static int on_range(void *arg, void *ctx, uint64_t from, uint64_t to, pw_payment
 		pw_payment *row = &rr->rows[i];
 		const pw_block_ref *h = find_header(headers, n_headers, row->block_number);
 		if (!h) { /* asked for in on_logs: its absence is a bug, not a chain state */
+			pthread_mutex_unlock(&rp->lock);
 			free(writes);
 			free(fixes);
 			return log_error(PW_EINVAL, "chain=%s: no header fetched for block %llu", rp->chain->name,
@@ -486,8 +626,8 @@ static int on_range(void *arg, void *ctx, uint64_t from, uint64_t to, pw_payment
 		if (!canonical && row->status == PW_STATUS_REVERTED) {
 			rp->already_reverted++;
 		} else if (!canonical) {
-			char hash[67];
-			hex_encode(row->block_hash, PW_HASH_LEN, hash);
+			char hash[PW_HASH_TEXT_MAX];
+			pw_format_hash(rp->chain->family->family, row->block_hash, PW_HASH_LEN, hash);
 			log_emit(LOG_LEVEL_WARN, rp->chain->name, (long long)row->block_number,
 				 "replay: row (block %llu, log %u) is of block hash %s, which is no longer canonical: %s",
 				 (unsigned long long)row->block_number, row->log_index, hash,
@@ -511,44 +651,170 @@ static int on_range(void *arg, void *ctx, uint64_t from, uint64_t to, pw_payment
 		}
 	}
 	rp->missing += n_missing;
-	int r = 0;
-	if (!rp->o->dry_run) {
-		pg_write_result res = { 0 };
-		if (n_writes && (r = pg_sink_write_payments(rp->pg, writes, n_writes, &res)) < 0)
-			log_error(r, "chain=%s: postgres: %s", rp->chain->name, pg_sink_error(rp->pg));
-		for (size_t i = 0; r == 0 && i < n_fixes; i++) {
-			size_t updated = 0;
-			if ((r = pg_sink_fix_payment(rp->pg, fixes[i], &updated)) < 0)
-				log_error(r, "chain=%s: postgres: %s", rp->chain->name, pg_sink_error(rp->pg));
-			rp->fixed += updated;
-		}
-		/* a row inserted meanwhile (by `run`) counts as present */
-		rp->inserted += res.inserted;
-		rp->present += res.present;
-		/* rows --fix reverted (not on chain) are fixes, not reorg victims */
-		size_t fix_reverts = res.reverted < n_fix_reverts ? res.reverted : n_fix_reverts;
-		rp->reverted += res.reverted - fix_reverts;
-		rp->fixed += fix_reverts;
-		rp->deliveries += res.deliveries;
-		rp->quarantined += res.quarantined;
-		if (res.quarantined)
-			log_emit(LOG_LEVEL_ERROR, rp->chain->name, (long long)to,
-				 "replay: %zu payment(s) refused by Postgres and kept in the quarantine "
-				 "(`paywatch quarantine list`): %s", res.quarantined, pg_sink_error(rp->pg));
+	int r = rp->writer_error;
+	pthread_mutex_unlock(&rp->lock);
+	if (r < 0) {
+		free(writes);
+		free(fixes);
+		return r; /* the writer failed: stop fetching */
 	}
-	free(writes);
+	if (rp->o->dry_run) {
+		free(writes);
+		free(fixes);
+		pthread_mutex_lock(&rp->lock);
+		range_done(rp, from, to, n_logs, n);
+		pthread_mutex_unlock(&rp->lock);
+		progress(rp, false);
+		return PIPELINE_APPLIED;
+	}
+	write_job *job = calloc(1, sizeof(*job));
+	pw_payment *fix_copies = n_fixes ? malloc(n_fixes * sizeof(pw_payment)) : NULL;
+	if (!job || (n_fixes && !fix_copies)) {
+		free(job);
+		free(fix_copies);
+		free(writes);
+		free(fixes);
+		return PW_ENOMEM;
+	}
+	for (size_t i = 0; i < n_fixes; i++)
+		fix_copies[i] = *fixes[i];
 	free(fixes);
-	if (r < 0)
-		return r;
-	log_emit(LOG_LEVEL_DEBUG, rp->chain->name, (long long)to, "replayed [%llu, %llu]: %zu logs, %zu payments",
-		 (unsigned long long)from, (unsigned long long)to, n_logs, n);
-	rp->blocks += to - from + 1;
-	rp->logs += n_logs;
-	rp->found += n;
-	rp->last_done = to;
-	rp->any_done = true;
+	*job = (write_job){ .from = from, .to = to, .n_logs = n_logs, .n_found = n, .writes = writes,
+			    .n_writes = n_writes, .fixes = fix_copies, .n_fixes = n_fixes, .n_fix_reverts = n_fix_reverts };
+	pthread_mutex_lock(&rp->lock);
+	while (rp->queued >= REPLAY_QUEUE && !rp->writer_error) /* backpressure: Postgres is the slower side */
+		pthread_cond_wait(&rp->cond, &rp->lock);
+	if (rp->queue_tail)
+		rp->queue_tail->next = job;
+	else
+		rp->queue_head = job;
+	rp->queue_tail = job;
+	rp->queued++;
+	pthread_cond_broadcast(&rp->cond);
+	pthread_mutex_unlock(&rp->lock);
 	progress(rp, false);
-	return 0;
+	return PIPELINE_APPLIED;
+}
+
+static void free_job(write_job *j)
+{
+	free(j->writes);
+	free(j->fixes);
+	free(j);
+}
+
+/* A writer thread: take the first run of queued ranges (up to
+ * REPLAY_BATCH payments), write them in one transaction on its own
+ * connection, apply their fixes, count what Postgres changed, and mark
+ * them done; ranges leave the queue, counted as completed, in block order.
+ * A failure is kept (the pipeline stops at its next range) and nothing
+ * more is written: "last block completed" stays true (ranges after a
+ * failed one are not counted even if the other writer wrote them; a
+ * resumed replay finds them present). */
+typedef struct writer_arg {
+	replay *rp;
+	pg_sink *pg;
+} writer_arg;
+
+static void *writer_main(void *arg)
+{
+	writer_arg *wa = arg;
+	replay *rp = wa->rp;
+	pg_sink *pg = wa->pg;
+	pthread_mutex_lock(&rp->lock);
+	for (;;) {
+		write_job *first = NULL;
+		for (;;) {
+			first = rp->queue_head;
+			while (first && first->state != JOB_QUEUED)
+				first = first->next;
+			if (first || rp->closing || rp->writer_error)
+				break;
+			pthread_cond_wait(&rp->cond, &rp->lock);
+		}
+		if (!first || rp->writer_error)
+			break;
+		/* take a run of queued ranges; their pointers are copied here, as
+		 * the tail's next pointer may change once the lock is released */
+		write_job *run[REPLAY_QUEUE];
+		write_job *last = first;
+		size_t total = first->n_writes, jobs = 1, with_writes = first->n_writes > 0;
+		first->state = JOB_TAKEN;
+		run[0] = first;
+		while (jobs < REPLAY_QUEUE && last->next && last->next->state == JOB_QUEUED &&
+		       total + last->next->n_writes <= REPLAY_BATCH) {
+			last = last->next;
+			last->state = JOB_TAKEN;
+			run[jobs++] = last;
+			total += last->n_writes;
+			with_writes += last->n_writes > 0;
+		}
+		pthread_mutex_unlock(&rp->lock);
+
+		pw_payment *batch = NULL;
+		bool joined = with_writes > 1; /* batch is a copy of several ranges' writes, not a job's own array */
+		size_t n_batch = 0, fix_reverts = 0, fixed = 0;
+		int r = 0;
+		if (joined && !(batch = malloc(total * sizeof(*batch))))
+			r = PW_ENOMEM;
+		for (size_t k = 0; r == 0 && k < jobs; k++) {
+			const write_job *j = run[k];
+			if (joined && j->n_writes)
+				memcpy(batch + n_batch, j->writes, j->n_writes * sizeof(*batch));
+			else if (j->n_writes)
+				batch = j->writes;
+			n_batch += j->n_writes;
+		}
+		pg_write_result res = { 0 };
+		if (r == 0 && n_batch && (r = pg_sink_write_payments(pg, batch, n_batch, &res)) < 0)
+			log_error(r, "chain=%s: postgres: %s", rp->chain->name, pg_sink_error(pg));
+		if (joined)
+			free(batch);
+		for (size_t k = 0; r == 0 && k < jobs; k++) {
+			const write_job *j = run[k];
+			fix_reverts += j->n_fix_reverts;
+			for (size_t i = 0; r == 0 && i < j->n_fixes; i++) {
+				size_t updated = 0;
+				if ((r = pg_sink_fix_payment(pg, &j->fixes[i], &updated)) < 0)
+					log_error(r, "chain=%s: postgres: %s", rp->chain->name, pg_sink_error(pg));
+				fixed += updated;
+			}
+		}
+		if (res.quarantined)
+			log_emit(LOG_LEVEL_ERROR, rp->chain->name, (long long)last->to,
+				 "replay: %zu payment(s) refused by Postgres and kept in the quarantine "
+				 "(`paywatch quarantine list`): %s", res.quarantined, pg_sink_error(pg));
+
+		pthread_mutex_lock(&rp->lock);
+		if (r == 0) {
+			/* a row inserted meanwhile (by `run`) counts as present */
+			rp->inserted += res.inserted;
+			rp->present += res.present;
+			/* rows --fix reverted (not on chain) are fixes, not reorg victims */
+			size_t counted_fix_reverts = res.reverted < fix_reverts ? res.reverted : fix_reverts;
+			rp->reverted += res.reverted - counted_fix_reverts;
+			rp->fixed += counted_fix_reverts + fixed;
+			rp->deliveries += res.deliveries;
+			rp->quarantined += res.quarantined;
+			for (size_t k = 0; k < jobs; k++)
+				run[k]->state = JOB_DONE;
+			/* completed in block order */
+			while (rp->queue_head && rp->queue_head->state == JOB_DONE) {
+				write_job *d = rp->queue_head;
+				rp->queue_head = d->next;
+				if (!rp->queue_head)
+					rp->queue_tail = NULL;
+				rp->queued--;
+				range_done(rp, d->from, d->to, d->n_logs, d->n_found);
+				free_job(d);
+			}
+		} else if (!rp->writer_error) {
+			rp->writer_error = r;
+		}
+		pthread_cond_broadcast(&rp->cond);
+	}
+	pthread_mutex_unlock(&rp->lock);
+	return NULL;
 }
 
 /* ---- summary ---- */
@@ -594,8 +860,8 @@ static void print_json(const replay *rp, const char *outcome, int64_t elapsed_ms
 	cJSON *arr = cJSON_AddArrayToObject(o, "differences");
 	for (size_t i = 0; i < rp->n_diffs; i++) {
 		const diff_report *d = &rp->diffs[i];
-		char hash[67];
-		hex_encode(d->block_hash, PW_HASH_LEN, hash);
+		char hash[PW_HASH_TEXT_MAX];
+		pw_format_hash(rp->chain->family->family, d->block_hash, PW_HASH_LEN, hash);
 		cJSON *e = cJSON_CreateObject();
 		cJSON_AddNumberToObject(e, "block_number", (double)d->block_number);
 		cJSON_AddNumberToObject(e, "log_index", d->log_index);
@@ -652,8 +918,8 @@ static void print_table(const replay *rp, const char *outcome, int64_t elapsed_m
 	double secs = (double)elapsed_ms / 1000.0;
 	printf("  elapsed                      %.1f s (%.0f blocks/s)\n", secs, secs > 0 ? (double)rp->blocks / secs : 0);
 	for (size_t i = 0; i < rp->n_diffs; i++) {
-		char hash[67];
-		hex_encode(rp->diffs[i].block_hash, PW_HASH_LEN, hash);
+		char hash[PW_HASH_TEXT_MAX];
+		pw_format_hash(rp->chain->family->family, rp->diffs[i].block_hash, PW_HASH_LEN, hash);
 		printf("  differs: block %llu log %u hash %s: %s%s\n", (unsigned long long)rp->diffs[i].block_number,
 		       rp->diffs[i].log_index, hash, rp->diffs[i].fields, rp->diffs[i].fixed ? " (fixed)" : "");
 	}
@@ -679,10 +945,9 @@ static int resolve_filters(replay *rp)
 		}
 	}
 	if (o->address) {
-		int r = eip55_parse(o->address, rp->address);
-		if (r < 0) {
-			fprintf(stderr, "paywatch replay: --address %s: %s\n", o->address,
-				r == PW_ECHECKSUM ? "bad EIP-55 checksum" : "not 0x + 40 hex digits");
+		char why[256];
+		if (rp->chain->family->parse_address(o->address, &rp->address, why, sizeof(why)) < 0) {
+			fprintf(stderr, "paywatch replay: --address %s: %s\n", o->address, why);
 			return 2;
 		}
 		rp->have_address = true;
@@ -715,10 +980,15 @@ static int open_postgres(replay *rp)
 	if (rp->o->dry_run)
 		return 0;
 	/* newly added merchants, addresses and endpoints must exist for their events */
-	if ((r = migrate_sync_merchants(rp->pg, rp->cfg)) < 0)
+	if ((r = merchants_mirror(rp->pg, rp->cfg)) < 0)
 		return log_error(r, "postgres: cannot mirror the merchants: %s", pg_sink_error(rp->pg));
-	if (rp->o->no_webhooks && (r = pg_sink_set_webhooks(rp->pg, false)) < 0)
-		return log_error(r, "postgres: %s", pg_sink_error(rp->pg));
+	/* the writers' connections: reads (this one) and writes run at once */
+	for (size_t i = 0; i < REPLAY_WRITERS; i++) {
+		if ((r = pg_sink_connect(rp->cfg->pg_dsn, &rp->pg_w[i], err, sizeof(err))) < 0)
+			return log_error(r, "postgres: cannot connect: %s", err);
+		if (rp->o->no_webhooks && (r = pg_sink_set_webhooks(rp->pg_w[i], false)) < 0)
+			return log_error(r, "postgres: %s", pg_sink_error(rp->pg_w[i]));
+	}
 	return 0;
 }
 
@@ -728,6 +998,8 @@ static int replay_run(const pw_config *cfg, const replay_opts *o)
 	memset(&rp, 0, sizeof(rp));
 	rp.cfg = cfg;
 	rp.o = o;
+	pthread_mutex_init(&rp.lock, NULL);
+	pthread_cond_init(&rp.cond, NULL);
 	int ci = config_find_chain(cfg, o->chain);
 	if (ci < 0) {
 		fprintf(stderr, "paywatch replay: --chain %s: no such chain in %s\n", o->chain, o->config_path);
@@ -762,11 +1034,44 @@ static int replay_run(const pw_config *cfg, const replay_opts *o)
 		 (unsigned long long)o->to, matcher_count(rp.m), o->dry_run ? ", dry run" : "",
 		 o->no_webhooks ? ", no webhooks" : "", o->fix ? ", fixing differences" : "");
 
-	ingest_replay hooks = { .from = o->from, .to = o->to, .arg = &rp, .on_target = on_target,
-				.on_logs = on_logs, .on_range = on_range, .free_ctx = free_ctx };
-	ingest_params params = { .cfg = cfg, .chain_index = rp.ci, .ops = &evm_chain_ops, .st = NULL, .m = rp.m,
-				 .replay = &hooks, .stop = &g_stop };
-	int r = ingest_run(&params);
+	pipeline_params pp = {
+		.cfg = cfg,
+		.chain_index = rp.ci,
+		.m = rp.m,
+		.stop = &g_stop,
+		.next_block = o->from,
+		.window = 0, /* a replay reads below the confirmed height: no window */
+		.stop_at_target = true,
+		.max_connect_rounds = 3, /* an outage is waited out by `run`, reported by `replay` */
+		.max_consecutive_errors = 30,
+		.hooks = { .arg = &rp, .on_connect = on_connect, .on_disconnect = on_disconnect, .on_event = on_event,
+			   .on_logs = on_logs, .on_range = on_range, .free_ctx = free_ctx },
+	};
+	int r = 0;
+	writer_arg wargs[REPLAY_WRITERS];
+	for (size_t i = 0; !o->dry_run && i < REPLAY_WRITERS && r == 0; i++) {
+		wargs[i] = (writer_arg){ .rp = &rp, .pg = rp.pg_w[i] };
+		if (pthread_create(&rp.writer[i], NULL, writer_main, &wargs[i]) != 0)
+			r = log_error(PW_ENOMEM, "replay: cannot start a writer thread");
+		else
+			rp.writers_started++;
+	}
+	if (r == 0)
+		r = pipeline_run(&pp);
+	if (rp.writers_started) { /* what was fetched is written before the summary */
+		pthread_mutex_lock(&rp.lock);
+		rp.closing = true;
+		pthread_cond_broadcast(&rp.cond);
+		pthread_mutex_unlock(&rp.lock);
+		for (size_t i = 0; i < rp.writers_started; i++)
+			pthread_join(rp.writer[i], NULL);
+		if (r == 0 && rp.writer_error < 0)
+			r = rp.writer_error;
+	}
+	for (write_job *j = rp.queue_head, *next; j; j = next) { /* not written: after a failure */
+		next = j->next;
+		free_job(j);
+	}
 	bool interrupted = atomic_load(&g_stop);
 	bool complete = r == 0 && !interrupted && rp.target_known;
 	if (rp.tty) {
@@ -793,8 +1098,12 @@ static int replay_run(const pw_config *cfg, const replay_opts *o)
 	signal(SIGTERM, SIG_DFL);
 out:
 	pg_sink_close(rp.pg);
+	for (size_t i = 0; i < REPLAY_WRITERS; i++)
+		pg_sink_close(rp.pg_w[i]);
 	matcher_destroy(rp.m);
 	free(rp.diffs);
+	pthread_mutex_destroy(&rp.lock);
+	pthread_cond_destroy(&rp.cond);
 	return rc;
 }
 

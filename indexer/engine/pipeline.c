@@ -1,0 +1,632 @@
+/* pipeline.c: the range pipeline. Slots are block ranges in flight, kept in
+ * block order; a slot completes when its logs and the headers it needs
+ * (window headers near the head, times of payment blocks whose logs lack
+ * them, what the consumer asked for) have arrived. Completed slots at the
+ * front go to the consumer in order. */
+#include "pipeline.h"
+#include "clock.h"
+#include "log.h"
+#include "pw_error.h"
+#include "random.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TARGET_LOGS_PER_RANGE 2500 /* ~1.6 MB of log JSON per eth_getLogs answer */
+#define INITIAL_RANGE 10 /* blocks; doubles per answer up to the density target, so sparse history grows fast */
+#define HEADER_BATCH 100   /* headers per JSON-RPC batch: providers cap batch sizes */
+#define MAX_HEADER_REQS 48 /* a slot spans <= max_range blocks: window + payment headers fit */
+
+typedef struct slot {
+	uint64_t from, to;
+	uint64_t logs_req;
+	bool logs_done;
+	uint64_t hdr_reqs[MAX_HEADER_REQS];
+	size_t n_hdr_reqs;
+	uint64_t window_from; /* headers of [window_from, to] are the window part; > to if none */
+	pw_payment *payments;
+	size_t n_payments;
+	pw_block_ref *headers;
+	size_t n_headers;
+	size_t n_logs;
+	void *ctx; /* the consumer's data for this range */
+} slot;
+
+struct pipeline {
+	const pipeline_params *p;
+	const pipeline_hooks *h;
+	const cfg_chain *chain;
+	const chain_ops *ops;
+	const char *name;
+	chain_adapter *ad;
+	size_t url_index;
+	slot *slots;
+	size_t n_slots, cap_slots;
+	uint64_t next_block; /* the first block not yet applied */
+	uint64_t next_from;  /* the first block not covered by a slot */
+	uint64_t target;     /* the last block to fetch */
+	bool have_target;
+	bool stopped;
+	uint64_t range;      /* current range size in blocks */
+	int consecutive_errors;
+	int64_t rate_backoff_ms; /* grows while the node rate-limits us */
+	uint64_t bad_messages;   /* malformed or oversized messages from nodes */
+	int64_t cut_ms;          /* when the last connection was lost (to log the time to resume) */
+};
+
+static void slot_free(const pipeline *pl, slot *s)
+{
+	free(s->payments);
+	free(s->headers);
+	if (s->ctx && pl->h->free_ctx)
+		pl->h->free_ctx(s->ctx);
+	memset(s, 0, sizeof(*s));
+}
+
+static void drop_slots(pipeline *pl)
+{
+	for (size_t i = 0; i < pl->n_slots; i++)
+		slot_free(pl, &pl->slots[i]);
+	pl->n_slots = 0;
+	pl->next_from = pl->next_block;
+}
+
+static void disconnect(pipeline *pl)
+{
+	pl->ops->close(pl->ad);
+	pl->ad = NULL;
+	drop_slots(pl);
+	if (pl->h->on_disconnect)
+		pl->h->on_disconnect(pl->h->arg, pl);
+}
+
+/* The first block whose header is fetched with its range (none without a
+ * window). */
+static uint64_t window_start(const pipeline *pl)
+{
+	uint64_t w = pl->p->window;
+	if (w == 0)
+		return UINT64_MAX;
+	return pl->target + 1 > w ? pl->target + 1 - w : 0;
+}
+
+/* Ask for the headers of n block numbers in batches of HEADER_BATCH. */
+static int request_header_batches(pipeline *pl, slot *s, const uint64_t *numbers, size_t n)
+{
+	for (size_t i = 0; i < n; i += HEADER_BATCH) {
+		if (s->n_hdr_reqs == MAX_HEADER_REQS)
+			return PW_EINVAL;
+		size_t k = n - i < HEADER_BATCH ? n - i : HEADER_BATCH;
+		int r = pl->ops->request_headers(pl->ad, numbers + i, k, &s->hdr_reqs[s->n_hdr_reqs]);
+		if (r < 0)
+			return r;
+		s->n_hdr_reqs++;
+	}
+	return 0;
+}
+
+/* Send the requests of slot s: logs, and window headers if any. */
+static int slot_request(pipeline *pl, slot *s)
+{
+	int r = pl->ops->request_transfers(pl->ad, s->from, s->to, &s->logs_req);
+	if (r < 0)
+		return r;
+	uint64_t ws = window_start(pl);
+	s->window_from = ws > s->from ? ws : s->from;
+	if (s->window_from <= s->to) {
+		size_t n = (size_t)(s->to - s->window_from + 1);
+		uint64_t *numbers = malloc(n * sizeof(*numbers));
+		if (!numbers)
+			return PW_ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			numbers[i] = s->window_from + i;
+		r = request_header_batches(pl, s, numbers, n);
+		free(numbers);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int add_slot(pipeline *pl, uint64_t from, uint64_t to, size_t at)
+{
+	if (pl->n_slots == pl->cap_slots) {
+		size_t cap = pl->cap_slots ? pl->cap_slots * 2 : 16;
+		slot *n = realloc(pl->slots, cap * sizeof(*n));
+		if (!n)
+			return PW_ENOMEM;
+		pl->slots = n;
+		pl->cap_slots = cap;
+	}
+	memmove(&pl->slots[at + 1], &pl->slots[at], (pl->n_slots - at) * sizeof(slot));
+	pl->n_slots++;
+	slot *s = &pl->slots[at];
+	memset(s, 0, sizeof(*s));
+	s->from = from;
+	s->to = to;
+	return slot_request(pl, s);
+}
+
+/* Restart slot i, splitting it in two when split is set and it spans > 1 block. */
+static int retry_slot(pipeline *pl, size_t i, bool split)
+{
+	slot *s = &pl->slots[i];
+	uint64_t from = s->from, to = s->to;
+	slot_free(pl, s);
+	s->from = from;
+	s->to = to;
+	if (split && to > from) {
+		uint64_t mid = from + (to - from) / 2;
+		s->to = mid;
+		int r = slot_request(pl, s);
+		if (r < 0)
+			return r;
+		return add_slot(pl, mid + 1, to, i + 1);
+	}
+	return slot_request(pl, s);
+}
+
+static int fill(pipeline *pl)
+{
+	while (pl->have_target && pl->n_slots < pl->chain->max_in_flight && pl->next_from <= pl->target) {
+		uint64_t to = pl->next_from + pl->range - 1;
+		if (to > pl->target)
+			to = pl->target;
+		int r = add_slot(pl, pl->next_from, to, pl->n_slots);
+		if (r < 0)
+			return r;
+		pl->next_from = to + 1;
+	}
+	return 0;
+}
+
+static bool slot_complete(const slot *s)
+{
+	return s->logs_done && s->n_hdr_reqs == 0;
+}
+
+static slot *find_slot(pipeline *pl, uint64_t req, size_t *ret_index)
+{
+	for (size_t i = 0; i < pl->n_slots; i++) {
+		slot *s = &pl->slots[i];
+		if (!s->logs_done && s->logs_req == req) {
+			*ret_index = i;
+			return s;
+		}
+		for (size_t k = 0; k < s->n_hdr_reqs; k++)
+			if (s->hdr_reqs[k] == req) {
+				*ret_index = i;
+				s->hdr_reqs[k] = s->hdr_reqs[--s->n_hdr_reqs];
+				return s;
+			}
+	}
+	return NULL;
+}
+
+static const pw_block_ref *slot_header(const slot *s, uint64_t number)
+{
+	for (size_t i = 0; i < s->n_headers; i++)
+		if (s->headers[i].number == number)
+			return &s->headers[i];
+	return NULL;
+}
+
+static int append_number(uint64_t **numbers, size_t *n, uint64_t b)
+{
+	uint64_t *grown = realloc(*numbers, (*n + 1) * sizeof(**numbers));
+	if (!grown)
+		return PW_ENOMEM;
+	*numbers = grown;
+	grown[(*n)++] = b;
+	return 0;
+}
+
+static int on_transfers(pipeline *pl, slot *s, chain_event *ev)
+{
+	s->logs_done = true;
+	s->n_logs = ev->n_logs;
+	if (ev->n_transfers) {
+		s->payments = malloc(ev->n_transfers * sizeof(pw_payment));
+		if (!s->payments)
+			return PW_ENOMEM;
+		s->n_payments = matcher_match_transfers(pl->p->m, pl->p->cfg, pl->p->chain_index, ev->transfers,
+							ev->n_transfers, s->payments);
+	}
+	/* adapt the range to the density of logs seen */
+	uint64_t blocks = s->to - s->from + 1;
+	uint64_t want = pl->range * 2;
+	if (ev->n_logs > 0) {
+		uint64_t by_density = (uint64_t)TARGET_LOGS_PER_RANGE * blocks / ev->n_logs;
+		if (by_density < want)
+			want = by_density;
+	}
+	if (want < 1)
+		want = 1;
+	pl->range = want > pl->chain->max_range ? pl->chain->max_range : want;
+
+	/* what the consumer needs, then payment blocks outside the window whose
+	 * logs carried no time */
+	uint64_t *numbers = NULL;
+	size_t n = 0;
+	int r = 0;
+	if (pl->h->on_logs &&
+	    (r = pl->h->on_logs(pl->h->arg, s->from, s->to, s->window_from, s->payments, s->n_payments, &s->ctx, &numbers,
+				&n)) < 0) {
+		free(numbers);
+		return r;
+	}
+	size_t asked = n;
+	for (size_t i = 0; i < s->n_payments && r == 0; i++) {
+		uint64_t b = s->payments[i].block_number;
+		if (s->payments[i].block_time >= 0 || b >= s->window_from || (n > asked && numbers[n - 1] == b))
+			continue;
+		r = append_number(&numbers, &n, b);
+	}
+	if (r == 0 && n)
+		r = request_header_batches(pl, s, numbers, n);
+	free(numbers);
+	return r;
+}
+
+static int on_headers(slot *s, chain_event *ev)
+{
+	if (ev->n_headers == 0) /* every block asked for was skipped (a family with skippable numbers) */
+		return 0;
+	pw_block_ref *grown = realloc(s->headers, (s->n_headers + ev->n_headers) * sizeof(pw_block_ref));
+	if (!grown)
+		return PW_ENOMEM;
+	s->headers = grown;
+	memcpy(s->headers + s->n_headers, ev->headers, ev->n_headers * sizeof(pw_block_ref));
+	s->n_headers += ev->n_headers;
+	return 0;
+}
+
+static int cmp_header(const void *a, const void *b)
+{
+	const pw_block_ref *x = a, *y = b;
+	return x->number < y->number ? -1 : x->number > y->number;
+}
+
+/* The front slot was applied: drop it; the node answers again, so the
+ * error and rate-limit counters start over. */
+static void pop_applied(pipeline *pl)
+{
+	pl->consecutive_errors = 0;
+	pl->rate_backoff_ms = 0;
+	pl->next_block = pl->slots[0].to + 1;
+	slot_free(pl, &pl->slots[0]);
+	memmove(&pl->slots[0], &pl->slots[1], (pl->n_slots - 1) * sizeof(slot));
+	pl->n_slots--;
+}
+
+/* Hand completed slots at the front to the consumer, in order. */
+static int apply_ready(pipeline *pl)
+{
+	while (pl->n_slots && slot_complete(&pl->slots[0])) {
+		slot *s = &pl->slots[0];
+		if (s->n_headers > 1)
+			qsort(s->headers, s->n_headers, sizeof(pw_block_ref), cmp_header);
+		/* block_time and blockHash consistency from headers we hold */
+		bool stale = false;
+		for (size_t i = 0; i < s->n_payments; i++) {
+			pw_payment *p = &s->payments[i];
+			const pw_block_ref *h = slot_header(s, p->block_number);
+			if (h && memcmp(h->hash, p->block_hash, PW_HASH_LEN) != 0) {
+				stale = true;
+			} else if (h && p->block_time >= 0 && p->block_time != h->time) {
+				/* the same block, two times: the node's answer is not to be trusted */
+				pl->bad_messages++;
+				log_emit(LOG_LEVEL_WARN, pl->name, (long long)p->block_number,
+					 "bad message from %s: eth_getLogs [%llu, %llu]: a log of block %llu carries "
+					 "blockTimestamp %lld but the block's header says %lld; %llu bad message(s) so far",
+					 pl->ops->endpoint(pl->ad), (unsigned long long)s->from, (unsigned long long)s->to,
+					 (unsigned long long)p->block_number, (long long)p->block_time, (long long)h->time,
+					 (unsigned long long)pl->bad_messages);
+				return PW_ECONN; /* retried from the checkpoint, on the next endpoint */
+			} else if (h) {
+				p->block_time = h->time;
+			}
+			if (p->block_time < 0)
+				stale = true;
+		}
+		if (stale) {
+			/* the node reorganised between our requests: fetch the range again */
+			log_emit(LOG_LEVEL_WARN, pl->name, (long long)s->from,
+				 "logs and headers of [%llu, %llu] disagree (node reorganised between requests); refetching",
+				 (unsigned long long)s->from, (unsigned long long)s->to);
+			return retry_slot(pl, 0, false);
+		}
+		pipeline_range r = { .from = s->from, .to = s->to, .window_from = s->window_from, .payments = s->payments,
+				     .n_payments = s->n_payments, .headers = s->headers, .n_headers = s->n_headers,
+				     .n_logs = s->n_logs, .ctx = s->ctx };
+		int rc = pl->h->on_range(pl->h->arg, pl, &r);
+		if (rc == PIPELINE_RESET)
+			return 0;
+		if (rc < 0)
+			return rc;
+		s->payments = r.payments; /* the consumer may have taken them */
+		pop_applied(pl);
+	}
+	return 0;
+}
+
+static void sleep_ms_unless_stopped(const pipeline *pl, int64_t ms)
+{
+	int64_t end = pw_mono_ms() + ms;
+	while (!atomic_load(pl->p->stop) && pw_mono_ms() < end) {
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* A range's request failed: wait out a rate limit, halve a range the node
+ * found too large (or too slow), or try again; malformed answers and
+ * repeated failures leave the connection. */
+static int on_slot_error(pipeline *pl, size_t idx, chain_event *ev)
+{
+	slot *s = &pl->slots[idx];
+	log_emit(LOG_LEVEL_WARN, pl->name, (long long)s->from, "request for [%llu, %llu] failed at %s: %s (%s)",
+		 (unsigned long long)s->from, (unsigned long long)s->to, pl->ops->endpoint(pl->ad), ev->detail,
+		 pw_strerror(ev->error));
+	if (ev->rate_limited) {
+		pl->rate_backoff_ms = pl->rate_backoff_ms ? pl->rate_backoff_ms * 2 : 250;
+		if (pl->rate_backoff_ms > 30000)
+			pl->rate_backoff_ms = 30000;
+		log_emit(LOG_LEVEL_WARN, pl->name, -1, "rate limited: slowing down, next request in %lld ms",
+			 (long long)pl->rate_backoff_ms);
+		sleep_ms_unless_stopped(pl, pl->rate_backoff_ms);
+		pl->consecutive_errors--; /* being told to slow down is not a failure */
+		return retry_slot(pl, idx, false);
+	}
+	bool smaller = ev->range_too_large || ev->error == PW_ETOOBIG || ev->error == PW_ETIMEDOUT;
+	if (smaller) {
+		uint64_t half = (s->to - s->from + 1) / 2;
+		pl->range = half ? half : 1;
+	}
+	if (ev->error == PW_ETIMEDOUT || ev->error == PW_EPARSE || pl->consecutive_errors > 8)
+		return PW_ECONN; /* retried from the checkpoint, on the next endpoint */
+	if (ev->error == PW_ENOTFOUND) /* a lagging node: give it a moment */
+		sleep_ms_unless_stopped(pl, 200);
+	return retry_slot(pl, idx, smaller);
+}
+
+static int handle_event(pipeline *pl, chain_event *ev)
+{
+	size_t idx;
+	slot *s;
+	if (ev->kind == CHAIN_EV_ERROR && ev->req) {
+		if (!(s = find_slot(pl, ev->req, &idx)))
+			return pl->h->on_event(pl->h->arg, pl, ev);
+		pl->consecutive_errors++;
+		if (ev->error == PW_EPARSE || ev->error == PW_ETOOBIG)
+			pl->bad_messages++;
+		return on_slot_error(pl, idx, ev);
+	}
+	if (ev->kind == CHAIN_EV_ERROR) { /* for no request: the connection is no longer trustworthy */
+		pl->bad_messages++;
+		log_emit(LOG_LEVEL_WARN, pl->name, -1, "bad message from %s: %s (%s); %llu bad message(s) so far",
+			 pl->ops->endpoint(pl->ad), ev->detail, pw_strerror(ev->error),
+			 (unsigned long long)pl->bad_messages);
+		return PW_ECONN;
+	}
+	if (ev->kind == CHAIN_EV_TRANSFERS) {
+		s = find_slot(pl, ev->req, &idx);
+		return s ? on_transfers(pl, s, ev) : 0;
+	}
+	if (ev->kind == CHAIN_EV_HEADERS && (s = find_slot(pl, ev->req, &idx)) != NULL)
+		return on_headers(s, ev);
+	return pl->h->on_event(pl->h->arg, pl, ev);
+}
+
+static int connect_next(pipeline *pl)
+{
+	const cfg_chain *c = pl->chain;
+	pw_addr *tokens = malloc((c->n_tokens ? c->n_tokens : 1) * sizeof(*tokens));
+	if (!tokens)
+		return PW_ENOMEM;
+	chain_params params = config_chain_params(c, pl->url_index, tokens);
+	char err[512] = "";
+	int r = pl->ops->connect(&params, (int)c->request_timeout_ms, &pl->ad, err, sizeof(err));
+	free(tokens);
+	if (r < 0) {
+		pl->ad = NULL;
+		log_emit(LOG_LEVEL_WARN, pl->name, -1, "endpoint %zu: %s", pl->url_index % c->n_urls, err);
+		pl->url_index++;
+		return r;
+	}
+	if (pl->cut_ms)
+		log_emit(LOG_LEVEL_INFO, pl->name, -1, "connected to %s (endpoint %zu) %lld ms after the connection was lost",
+			 pl->ops->endpoint(pl->ad), pl->url_index % c->n_urls, (long long)(pw_mono_ms() - pl->cut_ms));
+	else
+		log_emit(LOG_LEVEL_INFO, pl->name, -1, "connected to %s (chain id %llu verified, %s)",
+			 pl->ops->endpoint(pl->ad), (unsigned long long)c->chain_id,
+			 c->transport == CHAIN_TRANSPORT_HTTP ? "head polled over HTTP" : "newHeads subscribed");
+	pl->cut_ms = 0;
+	pl->next_from = pl->next_block;
+	return pl->h->on_connect(pl->h->arg, pl);
+}
+
+int pipeline_run(const pipeline_params *p)
+{
+	pipeline pl_;
+	pipeline *pl = &pl_;
+	memset(pl, 0, sizeof(*pl));
+	pl->p = p;
+	pl->h = &p->hooks;
+	pl->chain = &p->cfg->chains[p->chain_index];
+	pl->ops = pl->chain->family->ops;
+	pl->name = pl->chain->name;
+	pl->next_block = pl->next_from = p->next_block;
+	pl->range = pl->chain->max_range < INITIAL_RANGE ? pl->chain->max_range : INITIAL_RANGE;
+	int r = 0;
+	int64_t backoff = 500;
+	unsigned connect_failures = 0;
+	while (!atomic_load(p->stop) && !pl->stopped) {
+		if (!pl->ad) {
+			r = connect_next(pl);
+			if (r == PW_ECHAINID) {
+				log_error(r, "chain=%s: refusing to index this endpoint", pl->name);
+				if (pl->chain->n_urls == 1) {
+					if (pl->ad)
+						disconnect(pl);
+					break; /* nothing else to try: a config error, not an outage */
+				}
+			}
+			if (r < 0) {
+				if (pl->ad)
+					disconnect(pl);
+				if (p->max_connect_rounds && ++connect_failures >= p->max_connect_rounds * pl->chain->n_urls) {
+					log_emit(LOG_LEVEL_ERROR, pl->name, -1, "no endpoint reachable after %u attempts",
+						 connect_failures);
+					r = PW_ECONN;
+					break;
+				}
+				/* exponential backoff with jitter, capped at 30 s */
+				int64_t jitter = (int64_t)pw_random_below((uint64_t)backoff / 2 + 1);
+				sleep_ms_unless_stopped(pl, backoff + jitter);
+				backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+				r = 0;
+				continue;
+			}
+			backoff = 500;
+			connect_failures = 0;
+		}
+		chain_event ev;
+		r = fill(pl);
+		if (r == 0 && pl->h->on_tick)
+			r = pl->h->on_tick(pl->h->arg, pl);
+		if (r == 0) {
+			r = pl->ops->poll(pl->ad, 200, &ev);
+			if (r == 0) {
+				r = handle_event(pl, &ev);
+				chain_event_done(&ev);
+				if (r == 0)
+					r = apply_ready(pl);
+			} else if (r == PW_ETIMEDOUT) {
+				r = 0;
+			}
+		}
+		if (r == PW_ECONN && p->max_consecutive_errors && pl->consecutive_errors > p->max_consecutive_errors) {
+			log_emit(LOG_LEVEL_ERROR, pl->name, (long long)pl->next_block, "%d requests failed in a row: giving up",
+				 pl->consecutive_errors);
+			r = PW_ERPC;
+			break;
+		}
+		if (r == PW_ECONN) {
+			log_emit(LOG_LEVEL_WARN, pl->name, -1, "leaving %s; resuming from block %llu on the next endpoint",
+				 pl->ops->endpoint(pl->ad), (unsigned long long)pl->next_block);
+			pl->url_index++;
+			pl->cut_ms = pw_mono_ms();
+			disconnect(pl);
+			r = 0;
+			continue;
+		}
+		if (r < 0)
+			break;
+		if (p->stop_at_target && pl->have_target && pl->n_slots == 0 && pl->next_from > pl->target)
+			break; /* every block up to the target is applied */
+	}
+	if (pl->ad)
+		disconnect(pl);
+	else
+		drop_slots(pl);
+	free(pl->slots);
+	return r;
+}
+
+void pipeline_set_target(pipeline *pl, uint64_t target)
+{
+	pl->target = target;
+	pl->have_target = true;
+}
+
+void pipeline_clear_target(pipeline *pl)
+{
+	pl->have_target = false;
+}
+
+bool pipeline_target(const pipeline *pl, uint64_t *ret_target)
+{
+	if (pl->have_target)
+		*ret_target = pl->target;
+	return pl->have_target;
+}
+
+uint64_t pipeline_next_block(const pipeline *pl)
+{
+	return pl->next_block;
+}
+
+void pipeline_reset(pipeline *pl, uint64_t next_block)
+{
+	pl->next_block = next_block;
+	drop_slots(pl);
+}
+
+void pipeline_stop(pipeline *pl)
+{
+	pl->stopped = true;
+}
+
+chain_adapter *pipeline_adapter(pipeline *pl)
+{
+	return pl->ad;
+}
+
+const chain_ops *pipeline_ops(const pipeline *pl)
+{
+	return pl->ops;
+}
+
+const char *pipeline_endpoint(const pipeline *pl)
+{
+	return pl->ad ? pl->ops->endpoint(pl->ad) : "";
+}
+
+bool pipeline_has_other_urls(const pipeline *pl)
+{
+	return pl->chain->n_urls > 1;
+}
+
+uint64_t pipeline_count_bad_message(pipeline *pl)
+{
+	return ++pl->bad_messages;
+}
+
+int pipeline_fetch_headers(pipeline *pl, uint64_t lo, uint64_t hi, pw_block_ref *out, size_t *ret_n)
+{
+	uint64_t numbers[32], req;
+	*ret_n = 0;
+	if (hi < lo || hi - lo >= 32)
+		return PW_EINVAL;
+	size_t n = (size_t)(hi - lo + 1);
+	for (size_t i = 0; i < n; i++)
+		numbers[i] = lo + i;
+	int r = pl->ops->request_headers(pl->ad, numbers, n, &req);
+	if (r < 0)
+		return r;
+	for (;;) {
+		if (atomic_load(pl->p->stop))
+			return PW_ESTOPPED;
+		chain_event ev;
+		r = pl->ops->poll(pl->ad, 200, &ev);
+		if (r == PW_ETIMEDOUT)
+			continue;
+		if (r < 0)
+			return r;
+		if (ev.kind == CHAIN_EV_HEAD && pl->have_target && ev.headers[0].number > pl->target)
+			pl->target = ev.headers[0].number;
+		bool mine = ev.req == req && (ev.kind == CHAIN_EV_HEADERS || ev.kind == CHAIN_EV_ERROR);
+		if (mine && ev.kind == CHAIN_EV_HEADERS) {
+			*ret_n = ev.n_headers <= n ? ev.n_headers : n;
+			if (*ret_n)
+				memcpy(out, ev.headers, *ret_n * sizeof(pw_block_ref));
+		}
+		int err = mine && ev.kind == CHAIN_EV_ERROR ? (ev.error ? ev.error : PW_ERPC) : 0;
+		chain_event_done(&ev);
+		if (mine)
+			return err;
+	}
+}
