@@ -54,8 +54,10 @@ async function main() {
     fresh.out.errors.some((e) => /has not started/.test(e)), `status before any run: ${fresh.raw.slice(0, 300)}`);
 
   await recv.control({ path: '/acme/secret-token', always: '500' });
-  // ---- 1a. mid-backfill: 1,500 blocks 12 s apart, fetched two blocks per request
-  await node.rpc('anvil_mine', ['0x' + (1500).toString(16), '0xc']);
+  // ---- 1a. mid-backfill: 8,000 blocks 12 s apart, fetched two blocks per
+  // request (4,000 ranges: seconds even in the release build, where 1,500
+  // blocks once took 0.6 s, too short for a poll of status to catch)
+  await node.rpc('anvil_mine', ['0x' + (8000).toString(16), '0xc']);
   cfgObj.chains[0].max_range = 2;
   cfgObj.chains[0].max_in_flight = 1;
   rig.writeConfig(work, cfgObj);
