@@ -2,7 +2,7 @@
 FROM debian:12-slim AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config libwebsockets-dev librocksdb-dev libcjson-dev libpq-dev \
-      libsecp256k1-dev libssl-dev libcurl4-openssl-dev ca-certificates && rm -rf /var/lib/apt/lists/*
+      libsecp256k1-dev libssl-dev libcurl4-openssl-dev libmicrohttpd-dev ca-certificates && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
 COPY cmake cmake
@@ -17,7 +17,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j"$(n
 
 FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libwebsockets17 librocksdb7.8 libcjson1 libpq5 libsecp256k1-1 libssl3 libcurl4 ca-certificates \
+      libwebsockets17 librocksdb7.8 libcjson1 libpq5 libsecp256k1-1 libssl3 libcurl4 libmicrohttpd12 ca-certificates \
     && rm -rf /var/lib/apt/lists/* && useradd --system --home /var/lib/paywatch --create-home paywatch
 COPY --from=build /src/build/paywatch /usr/local/bin/paywatch
 USER paywatch

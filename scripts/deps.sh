@@ -4,7 +4,7 @@
 # nothing when everything is there, so the commands are idempotent.
 
 PW_APT_PACKAGES="build-essential cmake pkg-config libwebsockets-dev librocksdb-dev libcjson-dev
-libpq-dev libsecp256k1-dev libssl-dev libcurl4-openssl-dev postgresql postgresql-client clang libclang-rt-14-dev openssl
+libpq-dev libsecp256k1-dev libssl-dev libcurl4-openssl-dev libmicrohttpd-dev postgresql postgresql-client clang libclang-rt-14-dev openssl
 time"
 
 pw_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -6,11 +6,13 @@
 #include "hex.h"
 #include "idfmt.h"
 #include "json_check.h"
+#include "parse.h"
 #include "pg_conn.h"
 #include "pw_error.h"
 #include "text.h"
 #include "webhook.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -714,6 +716,148 @@ static int parse_events(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merch
 	return 0;
 }
 
+/* "listen": "HOST:PORT" with HOST an IPv4 literal or a bracketed IPv6
+ * literal ("[::1]:8080"), PORT 1..65535. */
+static int parse_listen(cfg_ctx *c, const char *path, const char *s, cfg_api *api)
+{
+	const char *colon = strrchr(s, ':');
+	size_t hlen = colon ? (size_t)(colon - s) : 0;
+	const char *host = s;
+	if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') {
+		host = s + 1;
+		hlen -= 2;
+	}
+	char h[64];
+	uint64_t port = 0;
+	bool ok = colon && hlen > 0 && hlen < sizeof(h) && parse_u64(colon + 1, 65535, &port) == 0 && port >= 1;
+	if (ok) {
+		memcpy(h, host, hlen);
+		h[hlen] = '\0';
+		unsigned char buf[16];
+		ok = inet_pton(host == s ? AF_INET : AF_INET6, h, buf) == 1;
+	}
+	if (!ok)
+		return fail(c, path, "must be \"IP:PORT\" (\"127.0.0.1:8080\", \"[::1]:8080\"), an address literal and a port 1..65535");
+	snprintf(api->host, sizeof(api->host), "%s", h);
+	api->port = (uint16_t)port;
+	return 0;
+}
+
+static int parse_api_key(cfg_ctx *c, const char *path, const cJSON *k, cfg_api_key *key)
+{
+	static const char *const fields[] = { "id", "sha256", "merchant_id", NULL };
+	char p[512];
+	int r;
+	if (!cJSON_IsObject(k))
+		return fail(c, path, "must be an object {\"id\", \"sha256\", \"merchant_id\"}");
+	if ((r = check_fields(c, path, k, fields)) < 0)
+		return r;
+	char *id = NULL, *hash = NULL, *merchant = NULL;
+	if ((r = get_string(c, path, k, "id", true, &id)) < 0)
+		goto out;
+	snprintf(p, sizeof(p), "%s.id", path);
+	if (!valid_name(id, true)) {
+		r = fail(c, p, "must be 1..%d characters of A-Z a-z 0-9 _ - .", PW_NAME_MAX - 1);
+		goto out;
+	}
+	snprintf(key->id, sizeof(key->id), "%s", id);
+	if ((r = get_string(c, path, k, "sha256", true, &hash)) < 0)
+		goto out;
+	snprintf(p, sizeof(p), "%s.sha256", path);
+	char prefixed[70];
+	snprintf(prefixed, sizeof(prefixed), "0x%.66s", hash);
+	if (strlen(hash) != 64 || hex_decode_fixed(prefixed, 66, key->sha256, 32) < 0) {
+		r = fail(c, p, "must be 64 hex digits: the SHA-256 of the key (`paywatch api-key new` prints it)");
+		goto out;
+	}
+	if ((r = get_string(c, path, k, "merchant_id", false, &merchant)) < 0)
+		goto out;
+	if (merchant) {
+		snprintf(p, sizeof(p), "%s.merchant_id", path);
+		bool known = false;
+		for (size_t i = 0; i < c->cfg->n_merchants && !known; i++)
+			known = strcmp(c->cfg->merchants[i].id, merchant) == 0;
+		if (!known) {
+			r = fail(c, p, "no merchant \"%.64s\" in merchants", merchant);
+			goto out;
+		}
+		snprintf(key->merchant_id, sizeof(key->merchant_id), "%s", merchant);
+	}
+	r = 0;
+out:
+	free(id);
+	free(hash);
+	free(merchant);
+	return r;
+}
+
+static int parse_api(cfg_ctx *c, const cJSON *root)
+{
+	static const char *const fields[] = { "listen", "keys", "rate_limit", "max_connections", "statement_timeout_ms",
+					      "pg_connections", NULL };
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "api");
+	cfg_api *api = &c->cfg->api;
+	if (!a)
+		return 0;
+	if (!cJSON_IsObject(a))
+		return fail(c, "api", "must be an object");
+	int r;
+	if ((r = check_fields(c, "api", a, fields)) < 0)
+		return r;
+	char *listen = NULL;
+	if ((r = get_string(c, "api", a, "listen", true, &listen)) < 0)
+		return r;
+	r = parse_listen(c, "api.listen", listen, api);
+	free(listen);
+	if (r < 0)
+		return r;
+	const cJSON *keys = cJSON_GetObjectItemCaseSensitive(a, "keys");
+	if (!cJSON_IsArray(keys) || cJSON_GetArraySize(keys) == 0)
+		return fail(c, "api.keys", "must be a non-empty array of {\"id\", \"sha256\", \"merchant_id\"}");
+	if (cJSON_GetArraySize(keys) > CFG_MAX_API_KEYS)
+		return fail(c, "api.keys", "at most %d keys", CFG_MAX_API_KEYS);
+	api->keys = calloc((size_t)cJSON_GetArraySize(keys), sizeof(cfg_api_key));
+	if (!api->keys)
+		return PW_ENOMEM;
+	const cJSON *k;
+	cJSON_ArrayForEach(k, keys)
+	{
+		char p[64];
+		snprintf(p, sizeof(p), "api.keys[%zu]", api->n_keys);
+		cfg_api_key *key = &api->keys[api->n_keys++];
+		if ((r = parse_api_key(c, p, k, key)) < 0)
+			return r;
+		for (size_t i = 0; i + 1 < api->n_keys; i++) {
+			if (strcmp(api->keys[i].id, key->id) == 0)
+				return fail(c, p, "key id \"%s\" is used twice", key->id);
+			if (memcmp(api->keys[i].sha256, key->sha256, 32) == 0)
+				return fail(c, p, "the same key as api.keys[%zu]", i);
+		}
+	}
+	const cJSON *rl = cJSON_GetObjectItemCaseSensitive(a, "rate_limit");
+	static const char *const rl_fields[] = { "per_second", "burst", NULL };
+	uint64_t u;
+	if (rl && (!cJSON_IsObject(rl) || (r = check_fields(c, "api.rate_limit", rl, rl_fields)) < 0))
+		return cJSON_IsObject(rl) ? r : fail(c, "api.rate_limit", "must be an object {\"per_second\", \"burst\"}");
+	if ((r = get_uint(c, "api.rate_limit", rl, "per_second", false, 1, 100000, 50, &u)) < 0)
+		return r;
+	api->rate_per_s = (uint32_t)u;
+	if ((r = get_uint(c, "api.rate_limit", rl, "burst", false, 1, 1000000, 100, &u)) < 0)
+		return r;
+	api->burst = (uint32_t)u;
+	if ((r = get_uint(c, "api", a, "max_connections", false, 1, 65536, 256, &u)) < 0)
+		return r;
+	api->max_connections = (uint32_t)u;
+	if ((r = get_uint(c, "api", a, "statement_timeout_ms", false, 10, 600000, 5000, &u)) < 0)
+		return r;
+	api->statement_timeout_ms = (uint32_t)u;
+	if ((r = get_uint(c, "api", a, "pg_connections", false, 1, 64, 4, &u)) < 0)
+		return r;
+	api->pg_connections = (uint32_t)u;
+	api->enabled = true;
+	return 0;
+}
+
 static int parse_webhooks_settings(cfg_ctx *c, const cJSON *root)
 {
 	static const char *const fields[] = { "allow_private_targets", "retry_schedule_s", "timeout_ms", "max_in_flight",
@@ -924,7 +1068,7 @@ int config_find_chain(const pw_config *cfg, const char *name)
 
 static int config_from_json(cfg_ctx *c, const cJSON *root)
 {
-	static const char *const fields[] = { "data_dir", "postgres", "chains", "merchants", "webhooks", NULL };
+	static const char *const fields[] = { "data_dir", "postgres", "chains", "merchants", "webhooks", "api", NULL };
 	static const char *const pg_fields[] = { "dsn", NULL };
 	pw_config *cfg = c->cfg;
 	char p[256];
@@ -997,7 +1141,9 @@ static int config_from_json(cfg_ctx *c, const cJSON *root)
 		return r;
 	if ((r = check_unique_addresses(c)) < 0)
 		return r;
-	return parse_webhooks_settings(c, root);
+	if ((r = parse_webhooks_settings(c, root)) < 0)
+		return r;
+	return parse_api(c, root);
 }
 
 int config_parse(const char *text, size_t len, pw_config **ret, char *err, size_t errlen)
@@ -1067,6 +1213,7 @@ void config_destroy(pw_config *cfg)
 {
 	if (!cfg)
 		return;
+	free(cfg->api.keys);
 	for (size_t i = 0; i < cfg->n_chains; i++) {
 		for (size_t k = 0; k < cfg->chains[i].n_urls; k++)
 			free(cfg->chains[i].urls[k]);
@@ -1228,6 +1375,31 @@ char *config_dump_masked(const pw_config *cfg)
 		char shown[300];
 		webhook_url_display(cfg->webhooks.proxy, shown, sizeof(shown));
 		cJSON_AddStringToObject(wh, "proxy", shown);
+	}
+	if (cfg->api.enabled) {
+		cJSON *api = cJSON_AddObjectToObject(root, "api");
+		char listen[80];
+		bool v6 = strchr(cfg->api.host, ':') != NULL;
+		snprintf(listen, sizeof(listen), "%s%s%s:%u", v6 ? "[" : "", cfg->api.host, v6 ? "]" : "", cfg->api.port);
+		cJSON_AddStringToObject(api, "listen", listen);
+		cJSON *keys = cJSON_AddArrayToObject(api, "keys");
+		for (size_t k = 0; k < cfg->api.n_keys; k++) {
+			const cfg_api_key *key = &cfg->api.keys[k];
+			cJSON *o = cJSON_CreateObject();
+			char hex[67];
+			hex_encode(key->sha256, 32, hex);
+			cJSON_AddStringToObject(o, "id", key->id);
+			cJSON_AddStringToObject(o, "sha256", hex + 2); /* a hash of the key, not the key */
+			if (key->merchant_id[0])
+				cJSON_AddStringToObject(o, "merchant_id", key->merchant_id);
+			cJSON_AddItemToArray(keys, o);
+		}
+		cJSON *rl = cJSON_AddObjectToObject(api, "rate_limit");
+		cJSON_AddNumberToObject(rl, "per_second", cfg->api.rate_per_s);
+		cJSON_AddNumberToObject(rl, "burst", cfg->api.burst);
+		cJSON_AddNumberToObject(api, "max_connections", cfg->api.max_connections);
+		cJSON_AddNumberToObject(api, "statement_timeout_ms", cfg->api.statement_timeout_ms);
+		cJSON_AddNumberToObject(api, "pg_connections", cfg->api.pg_connections);
 	}
 	char *out = cJSON_Print(root);
 	cJSON_Delete(root);

@@ -97,6 +97,31 @@ typedef struct cfg_webhooks {
 	char *proxy;                 /* explicit HTTP proxy URL, or NULL: none (http_proxy etc. are ignored) */
 } cfg_webhooks;
 
+/* An API key: its id (for logs and metrics), the SHA-256 of the key
+ * (the key itself is never stored) and the merchant it is limited to
+ * ("" : an admin key, every merchant). */
+typedef struct cfg_api_key {
+	char id[PW_NAME_MAX];
+	uint8_t sha256[32];
+	char merchant_id[PW_NAME_MAX];
+} cfg_api_key;
+
+#define CFG_MAX_API_KEYS 1000
+
+/* The HTTP API (top-level "api"; absent: no API). */
+typedef struct cfg_api {
+	bool enabled;
+	char host[64];                 /* an IP literal to listen on */
+	uint16_t port;
+	cfg_api_key *keys;
+	size_t n_keys;
+	uint32_t rate_per_s;           /* per key: token bucket refill, requests per second; default 50 */
+	uint32_t burst;                /* bucket size; default 100 */
+	uint32_t max_connections;      /* default 256 */
+	uint32_t statement_timeout_ms; /* per query; default 5000 */
+	uint32_t pg_connections;       /* the API's own Postgres connections; default 4 */
+} cfg_api;
+
 typedef struct pw_config {
 	char *data_dir;
 	char *pg_dsn; /* secret: print only through config_mask_dsn */
@@ -105,6 +130,7 @@ typedef struct pw_config {
 	cfg_merchant *merchants;
 	size_t n_merchants;
 	cfg_webhooks webhooks;
+	cfg_api api;
 } pw_config;
 
 /* config_parse: parse and validate len bytes of JSON text. On success *ret

@@ -8,6 +8,7 @@
 #include "quarantine.h"
 #include "replay.h"
 #include "run.h"
+#include "serve.h"
 #include "status.h"
 
 #include <curl/curl.h>
@@ -27,6 +28,8 @@ static const char usage_text[] =
 	"  run -c FILE            index: backfill from the checkpoint, then follow the head\n"
 	"                         (and deliver webhooks)\n"
 	"  dispatch -c FILE       deliver webhooks only (any number, on any hosts)\n"
+	"  serve -c FILE          serve the HTTP API alone (config \"api\"; `run` serves it too)\n"
+	"  api-key new [--merchant M]   print a fresh API key and its api.keys entry\n"
 	"  replay -c FILE --chain NAME --from N --to M [--dry-run] [--fix] ...\n"
 	"                         fetch a block range again and reconcile Postgres with it\n"
 	"  status -c FILE [--json]   where each chain and webhook endpoint stands\n"
@@ -60,6 +63,18 @@ static const char dispatch_help[] =
 	"Any number of dispatchers (and `paywatch run`, which includes one) share the\n"
 	"queue: each delivery is claimed with FOR UPDATE SKIP LOCKED and a lease.\n"
 	"Deliveries in flight at shutdown are released and sent again (same webhook-id).\n";
+
+static const char serve_help[] =
+	"usage: paywatch serve -c FILE\n"
+	"\n"
+	"Serves the HTTP API of the config's \"api\" section (listen, keys) until\n"
+	"SIGINT/SIGTERM, with its own Postgres connections: any number of `serve`\n"
+	"processes may run, on any hosts, against the same Postgres. `paywatch run`\n"
+	"serves the same API when the config has \"api\".\n"
+	"  GET /healthz                 200 while the process answers (no key)\n"
+	"  GET /v1/payments             confirmed and reverted payments, filtered, keyset pages\n"
+	"  GET /v1/payments/{id}        one payment\n"
+	"Authorization: Bearer KEY (`paywatch api-key new`).\n";
 
 static const char webhooks_help[] =
 	"usage: paywatch webhooks list|redeliver|test -c FILE [options]\n"
@@ -199,6 +214,7 @@ int cli_main(int argc, char **argv)
 		}
 		help = strcmp(topic, "run") == 0	   ? run_help
 		       : strcmp(topic, "dispatch") == 0	   ? dispatch_help
+		       : strcmp(topic, "serve") == 0	   ? serve_help
 		       : strcmp(topic, "webhooks") == 0	   ? webhooks_help
 		       : strcmp(topic, "migrate") == 0	   ? migrate_help
 		       : strcmp(topic, "check-config") == 0 ? check_config_help
@@ -208,6 +224,8 @@ int cli_main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "replay") == 0)
 		return replay_cli(argc - i, argv + i);
+	if (strcmp(cmd, "api-key") == 0)
+		return api_key_cli(argc - i, argv + i);
 	if (strcmp(cmd, "status") == 0)
 		return status_cli(argc - i, argv + i);
 	if (strcmp(cmd, "quarantine") == 0)
@@ -246,6 +264,8 @@ int cli_main(int argc, char **argv)
 		help = migrate_help;
 	else if (strcmp(cmd, "run") == 0)
 		help = run_help;
+	else if (strcmp(cmd, "serve") == 0)
+		help = serve_help;
 	else
 		return usage_error("unknown command: %s", cmd, usage_text);
 
@@ -266,6 +286,8 @@ int cli_main(int argc, char **argv)
 		rc = migrate_run(cfg) < 0 ? 1 : 0;
 	else if (help == dispatch_help)
 		rc = dispatch_main(cfg);
+	else if (help == serve_help)
+		rc = serve_main(cfg);
 	else
 		rc = run_main(cfg);
 	config_destroy(cfg);

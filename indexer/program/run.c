@@ -6,6 +6,7 @@
 #include "log.h"
 #include "matcher.h"
 #include "pw_error.h"
+#include "server.h"
 #include "sink_loop.h"
 #include "store.h"
 
@@ -68,6 +69,15 @@ int run_main(const pw_config *cfg)
 		any_endpoint |= cfg->merchants[i].n_endpoints > 0;
 	if (any_endpoint && (r = dispatch_thread_start(cfg, &stop, &dispatcher)) < 0)
 		log_error(r, "cannot start the webhook dispatcher; `paywatch dispatch` can deliver instead");
+	/* the HTTP API, on its own threads and Postgres connections */
+	api_server *api = NULL;
+	if (cfg->api.enabled) {
+		char aerr[300];
+		if ((r = api_server_start(cfg, &api, aerr, sizeof(aerr))) < 0)
+			log_error(r, "api: %s; indexing goes on without it (`paywatch serve` can serve it)", aerr);
+		else
+			log_info("api: listening on %s port %u", cfg->api.host, cfg->api.port);
+	}
 	chain_thread *threads = calloc(cfg->n_chains, sizeof(*threads));
 	if (!threads) {
 		atomic_store(&stop, true);
@@ -123,6 +133,7 @@ int run_main(const pw_config *cfg)
 		pthread_join(threads[i].thread, NULL);
 	uint64_t left = sink_loop_join(sl);
 	dispatch_thread_join(dispatcher);
+	api_server_stop(api);
 	if (left)
 		log_warn("outbox: %llu payment(s) kept in %s for the next start (Postgres unreachable)",
 			 (unsigned long long)left, cfg->data_dir);

@@ -1,7 +1,10 @@
 /* test_common.c: the leaf helpers every module leans on: strict number
  * parsing, the capped buffer (its allocation stays within the cap), UTF-8
  * checks and the escaping of outside text for logs (RFC 3629 cases), and
- * payment_check's schema bounds. */
+ * payment_check's schema bounds, base64url (RFC 4648 test vectors) and
+ * the API's page cursor. */
+#include "api_pg.h"
+#include "b64url.h"
 #include "buf.h"
 #include "parse.h"
 #include "payment.h"
@@ -166,8 +169,48 @@ static void test_random(void)
 	ASSERT_EQ_INT(0xff, seen); /* every value of [0, 8) comes up */
 }
 
+/* RFC 4648, section 10, without padding; then the two url-safe digits */
+static void test_b64url(void)
+{
+	static const char *const vec[][2] = { { "f", "Zg" }, { "fo", "Zm8" }, { "foo", "Zm9v" }, { "foob", "Zm9vYg" },
+					      { "fooba", "Zm9vYmE" }, { "foobar", "Zm9vYmFy" } };
+	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+		char out[32];
+		b64url_encode((const uint8_t *)vec[i][0], strlen(vec[i][0]), out, sizeof(out));
+		ASSERT_EQ_STR(vec[i][1], out);
+		uint8_t back[16];
+		size_t n = 0;
+		ASSERT_EQ_INT(0, b64url_decode(vec[i][1], back, sizeof(back), &n));
+		CHECK(n == strlen(vec[i][0]) && memcmp(back, vec[i][0], n) == 0);
+	}
+	const uint8_t fb[2] = { 0xfb, 0xff };
+	char out[8];
+	b64url_encode(fb, 2, out, sizeof(out));
+	ASSERT_EQ_STR("-_8", out);
+	uint8_t back[8];
+	size_t n = 0;
+	ASSERT_EQ_INT(PW_EPARSE, b64url_decode("+_8", back, sizeof(back), &n)); /* base64's alphabet, not base64url's */
+	ASSERT_EQ_INT(PW_EPARSE, b64url_decode("Zm9vY", back, sizeof(back), &n)); /* a length no encoding has */
+	ASSERT_EQ_INT(PW_EPARSE, b64url_decode("Zm9vYmFy", back, 3, &n)); /* longer than out */
+
+	api_cursor c = { .at = "2026-11-29T20:51:17.841123Z", .id = 4242 }, d;
+	char text[96];
+	api_cursor_encode(&c, text, sizeof(text));
+	ASSERT_EQ_INT(0, api_cursor_decode(text, &d));
+	ASSERT_EQ_STR(c.at, d.at);
+	ASSERT_EQ_INT(4242, d.id);
+	static const char *const bad[] = { "2026-13-29T20:51:17.841123Z|1", "2026-11-29T20:51:17.841123Z|",
+					   "2026-11-29 20:51:17.841123Z|1", "2026-11-29T20:51:17.841123Z|1x",
+					   "2026-11-29T20:51:17Z|1", "x" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		b64url_encode((const uint8_t *)bad[i], strlen(bad[i]), text, sizeof(text));
+		ASSERT_EQ_INT(PW_EPARSE, api_cursor_decode(text, &d));
+	}
+}
+
 int main(void)
 {
+	test_b64url();
 	test_random();
 	test_parse();
 	test_buf();

@@ -1,0 +1,526 @@
+/* server.c: the HTTP API (server.h) on libmicrohttpd. libmicrohttpd rather
+ * than libwebsockets' server: it is an HTTP/1.1 server library first
+ * (keep-alive, pipelining, a per-connection memory pool that bounds the
+ * request line and headers, connection limits, idle timeouts, a thread
+ * pool), where libwebsockets' HTTP serving is a side of a websocket
+ * library. */
+#include "server.h"
+#include "api_pg.h"
+#include "b64url.h"
+#include "clock.h"
+#include "idfmt.h"
+#include "log.h"
+#include "parse.h"
+#include "pg_conn.h"
+#include "pw_error.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <netinet/in.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Request line and headers, and the response headers, share one pool per
+ * connection: 8 KiB of request plus room for the answer's headers. */
+#define API_CONN_MEMORY (16 * 1024)
+#define API_IDLE_TIMEOUT_S 10
+
+typedef struct bucket {
+	double tokens;
+	int64_t last_ms;
+} bucket;
+
+struct api_server {
+	const pw_config *cfg;
+	const cfg_api *api;
+	struct MHD_Daemon *d;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	PGconn **pg;      /* the API's own connections, opened on first use */
+	bool *pg_busy;
+	size_t n_pg;
+	bucket *buckets;  /* per key, under lock */
+};
+
+/* ---- responses ---- */
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, char *body, const char *extra_name,
+				 const char *extra_value)
+{
+	struct MHD_Response *res = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	if (!res) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(res, "Content-Type", "application/json");
+	MHD_add_response_header(res, "Cache-Control", "no-store");
+	if (extra_name)
+		MHD_add_response_header(res, extra_name, extra_value);
+	enum MHD_Result r = MHD_queue_response(conn, status, res);
+	MHD_destroy_response(res);
+	return r;
+}
+
+/* {"error": {"code", "message", "param"}}; param NULL: none. */
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *code, const char *param,
+				  const char *extra_name, const char *extra_value, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *code, const char *param,
+				  const char *extra_name, const char *extra_value, const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cJSON *o = cJSON_CreateObject();
+	cJSON *e = cJSON_AddObjectToObject(o, "error");
+	cJSON_AddStringToObject(e, "code", code);
+	cJSON_AddStringToObject(e, "message", msg);
+	if (param)
+		cJSON_AddStringToObject(e, "param", param);
+	else
+		cJSON_AddNullToObject(e, "param");
+	char *body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!body)
+		return MHD_NO;
+	return send_json(conn, status, body, extra_name, extra_value);
+}
+
+#define BAD_PARAM(conn, param, ...) send_error(conn, 400, "invalid_parameter", param, NULL, NULL, __VA_ARGS__)
+
+/* ---- keys and limits ---- */
+
+int api_key_new(char *key, size_t keylen, char sha256_hex[65])
+{
+	unsigned char raw[32];
+	if (RAND_bytes(raw, sizeof(raw)) != 1 || keylen < 64)
+		return PW_EIO;
+	char b64[48];
+	b64url_encode(raw, sizeof(raw), b64, sizeof(b64));
+	snprintf(key, keylen, "pwk_%s", b64);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	unsigned char digest[32];
+	unsigned int dlen = 0;
+	if (EVP_Digest(key, strlen(key), digest, &dlen, EVP_sha256(), NULL) != 1)
+		return PW_EIO;
+	static const char hexd[] = "0123456789abcdef";
+	for (int i = 0; i < 32; i++) {
+		sha256_hex[2 * i] = hexd[digest[i] >> 4];
+		sha256_hex[2 * i + 1] = hexd[digest[i] & 15];
+	}
+	sha256_hex[64] = '\0';
+	return 0;
+}
+
+/* The configured key whose SHA-256 matches `Authorization: Bearer KEY`,
+ * or NULL. Every key is compared, in constant time, whatever matched. */
+static const cfg_api_key *authenticate(api_server *s, struct MHD_Connection *conn)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!h || strncmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	const char *key = h + 7;
+	size_t n = strlen(key);
+	if (n == 0 || n > 256)
+		return NULL;
+	unsigned char digest[32];
+	unsigned int dlen = 0;
+	if (EVP_Digest(key, n, digest, &dlen, EVP_sha256(), NULL) != 1)
+		return NULL;
+	const cfg_api_key *found = NULL;
+	for (size_t i = 0; i < s->api->n_keys; i++)
+		if (CRYPTO_memcmp(digest, s->api->keys[i].sha256, 32) == 0)
+			found = &s->api->keys[i];
+	return found;
+}
+
+/* Token bucket of key k: true to go on; false with *retry_s to wait. */
+static bool take_token(api_server *s, size_t k, unsigned *retry_s)
+{
+	int64_t now = pw_mono_ms();
+	pthread_mutex_lock(&s->lock);
+	bucket *b = &s->buckets[k];
+	double rate = s->api->rate_per_s, burst = s->api->burst;
+	b->tokens += (double)(now - b->last_ms) * rate / 1000.0;
+	if (b->tokens > burst)
+		b->tokens = burst;
+	b->last_ms = now;
+	bool ok = b->tokens >= 1.0;
+	if (ok)
+		b->tokens -= 1.0;
+	else
+		*retry_s = (unsigned)((1.0 - b->tokens) / rate) + 1;
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
+/* ---- Postgres connections ---- */
+
+static PGconn *borrow_pg(api_server *s, size_t *ret_slot, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&s->lock);
+	size_t slot = s->n_pg;
+	for (;;) {
+		for (size_t i = 0; i < s->n_pg && slot == s->n_pg; i++)
+			if (!s->pg_busy[i])
+				slot = i;
+		if (slot < s->n_pg)
+			break;
+		pthread_cond_wait(&s->cond, &s->lock);
+	}
+	s->pg_busy[slot] = true;
+	PGconn *c = s->pg[slot];
+	pthread_mutex_unlock(&s->lock);
+	if (c && PQstatus(c) != CONNECTION_OK) {
+		PQfinish(c);
+		c = NULL;
+	}
+	if (!c) {
+		c = pg_open(s->cfg->pg_dsn, "paywatch api", err, errlen);
+		if (c && api_pg_prepare(c, s->api->statement_timeout_ms, err, errlen) < 0) {
+			PQfinish(c);
+			c = NULL;
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	s->pg[slot] = c;
+	if (!c)
+		s->pg_busy[slot] = false;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	*ret_slot = slot;
+	return c;
+}
+
+static void return_pg(api_server *s, size_t slot)
+{
+	pthread_mutex_lock(&s->lock);
+	s->pg_busy[slot] = false;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* A query on a pooled connection: fn's result (0 with *json, PW_ENOTFOUND,
+ * ...), or PW_EDB when no connection could be made (reason in err). */
+typedef int (*query_fn)(PGconn *c, const void *arg, char **json, char *err, size_t errlen);
+
+static int pooled(api_server *s, query_fn fn, const void *arg, char **json, char *err, size_t errlen)
+{
+	size_t slot;
+	PGconn *c = borrow_pg(s, &slot, err, errlen);
+	if (!c)
+		return PW_EDB;
+	int r = fn(c, arg, json, err, errlen);
+	return_pg(s, slot);
+	return r;
+}
+
+/* Answer a query that failed: 503 with Retry-After; the reason goes to the
+ * log only (scrubbed of the DSN's password). */
+static enum MHD_Result query_failed(api_server *s, struct MHD_Connection *conn, const char *what, char *err)
+{
+	pg_scrub(err, s->cfg->pg_dsn);
+	log_emit(LOG_LEVEL_WARN, "api", -1, "%s: postgres: %s", what, err);
+	return send_error(conn, 503, "unavailable", NULL, "Retry-After", "1", "the database did not answer: try again");
+}
+
+static int list_fn(PGconn *c, const void *arg, char **json, char *err, size_t errlen)
+{
+	return api_pg_list_payments(c, arg, json, err, errlen);
+}
+
+typedef struct get_arg {
+	int64_t id;
+	const char *merchant_id;
+} get_arg;
+
+static int get_fn(PGconn *c, const void *arg, char **json, char *err, size_t errlen)
+{
+	const get_arg *g = arg;
+	return api_pg_get_payment(c, g->id, g->merchant_id, json, err, errlen);
+}
+
+/* ---- query parameters ---- */
+
+typedef struct args_check {
+	const char *const *allowed;
+	const char *bad;      /* the first parameter not allowed */
+	bool repeated;
+	char seen[16][24];
+	size_t n_seen;
+} args_check;
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	(void)value;
+	args_check *a = cls;
+	bool ok = false;
+	for (const char *const *p = a->allowed; *p && !ok; p++)
+		ok = strcmp(*p, key) == 0;
+	for (size_t i = 0; ok && i < a->n_seen; i++)
+		if (strcmp(a->seen[i], key) == 0) {
+			a->repeated = true;
+			ok = false;
+		}
+	if (!ok) {
+		a->bad = key;
+		return MHD_NO;
+	}
+	if (a->n_seen < 16)
+		snprintf(a->seen[a->n_seen++], sizeof(a->seen[0]), "%s", key);
+	return MHD_YES;
+}
+
+/* A hash or transaction id in any family's form, as the table stores it. */
+static bool normalize_hash(const api_server *s, const char *text, char *out)
+{
+	for (size_t i = 0; i < s->cfg->n_chains; i++) {
+		uint8_t fam = s->cfg->chains[i].family->family;
+		char lower[PW_HASH_TEXT_MAX];
+		size_t n = strlen(text);
+		if (n >= sizeof(lower))
+			return false;
+		for (size_t k = 0; k <= n; k++)
+			lower[k] = (char)(text[k] >= 'A' && text[k] <= 'F' ? text[k] + 32 : text[k]);
+		if (lower[0] == '0' && lower[1] == 'X')
+			lower[1] = 'x';
+		uint8_t bytes[32];
+		if (pw_parse_hash(fam, lower, bytes, 32) == 0) {
+			pw_format_hash(fam, bytes, 32, out);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* An address as a config may write it (any letter case for EVM, T... for
+ * Tron), in the stored form; chain NULL: any configured chain's family. */
+static bool normalize_address(const api_server *s, const char *chain, const char *text, char *out)
+{
+	for (size_t i = 0; i < s->cfg->n_chains; i++) {
+		const cfg_chain *c = &s->cfg->chains[i];
+		if (chain && strcmp(c->name, chain) != 0)
+			continue;
+		pw_addr a;
+		char why[200];
+		if (c->family->parse_address(text, &a, why, sizeof(why)) == 0) {
+			pw_format_address(c->family->family, &a, out);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- routes ---- */
+
+static enum MHD_Result list_payments(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key)
+{
+	static const char *const allowed[] = { "merchant_id", "chain", "status", "tx_hash", "to", "from", "limit",
+					       "order", "cursor", NULL };
+	args_check a = { .allowed = allowed };
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_arg, &a);
+	if (a.bad)
+		return BAD_PARAM(conn, a.bad, "%s: %s", a.bad, a.repeated ? "given twice" : "not a parameter of this route");
+	api_payment_query q = { .limit = 100 };
+	const char *v;
+#define ARG(name) MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name)
+	q.merchant_id = ARG("merchant_id");
+	if (key->merchant_id[0]) {
+		if (q.merchant_id && strcmp(q.merchant_id, key->merchant_id) != 0)
+			return send_error(conn, 403, "forbidden", "merchant_id", NULL, NULL,
+					  "merchant_id: this key may read merchant %s only", key->merchant_id);
+		q.merchant_id = key->merchant_id;
+	}
+	if ((q.chain = ARG("chain")) != NULL) {
+		bool known = false;
+		for (size_t i = 0; i < s->cfg->n_chains && !known; i++)
+			known = strcmp(s->cfg->chains[i].name, q.chain) == 0;
+		if (!known)
+			return BAD_PARAM(conn, "chain", "chain: no chain named \"%.64s\"", q.chain);
+	}
+	if ((q.status = ARG("status")) != NULL && strcmp(q.status, "confirmed") != 0 && strcmp(q.status, "reverted") != 0)
+		return BAD_PARAM(conn, "status", "status: must be confirmed or reverted");
+	char tx[PW_HASH_TEXT_MAX], to[PW_ADDR_TEXT_MAX], from[PW_ADDR_TEXT_MAX];
+	if ((v = ARG("tx_hash")) != NULL) {
+		if (!normalize_hash(s, v, tx))
+			return BAD_PARAM(conn, "tx_hash", "tx_hash: not a transaction hash (0x + 64 hex digits, or 64 hex digits on Tron)");
+		q.tx_hash = tx;
+	}
+	if ((v = ARG("to")) != NULL) {
+		if (!normalize_address(s, q.chain, v, to))
+			return BAD_PARAM(conn, "to", "to: not an address of %s", q.chain ? q.chain : "any configured chain");
+		q.to_address = to;
+	}
+	if ((v = ARG("from")) != NULL) {
+		if (!normalize_address(s, q.chain, v, from))
+			return BAD_PARAM(conn, "from", "from: not an address of %s", q.chain ? q.chain : "any configured chain");
+		q.from_address = from;
+	}
+	if ((v = ARG("limit")) != NULL) {
+		uint64_t n;
+		if (parse_u64(v, API_PAGE_MAX, &n) < 0 || n == 0)
+			return BAD_PARAM(conn, "limit", "limit: must be an integer 1..%d", API_PAGE_MAX);
+		q.limit = (unsigned)n;
+	}
+	if ((v = ARG("order")) != NULL) {
+		if (strcmp(v, "asc") != 0 && strcmp(v, "desc") != 0)
+			return BAD_PARAM(conn, "order", "order: must be asc or desc");
+		q.ascending = strcmp(v, "asc") == 0;
+	}
+	if ((v = ARG("cursor")) != NULL) {
+		if (api_cursor_decode(v, &q.cursor) < 0)
+			return BAD_PARAM(conn, "cursor", "cursor: not a cursor this API gave out");
+		q.has_cursor = true;
+	}
+#undef ARG
+	char err[420] = "";
+	char *json = NULL;
+	if (pooled(s, list_fn, &q, &json, err, sizeof(err)) < 0)
+		return query_failed(s, conn, "GET /v1/payments", err);
+	return send_json(conn, 200, json, NULL, NULL);
+}
+
+static enum MHD_Result get_payment(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, const char *idtext)
+{
+	uint64_t id;
+	if (parse_u64(idtext, INT64_MAX, &id) < 0)
+		return send_error(conn, 404, "not_found", NULL, NULL, NULL, "no payment %.40s", idtext);
+	args_check a = { .allowed = (const char *const[]){ NULL } };
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_arg, &a);
+	if (a.bad)
+		return BAD_PARAM(conn, a.bad, "%s: not a parameter of this route", a.bad);
+	char err[420] = "";
+	char *json = NULL;
+	get_arg g = { .id = (int64_t)id, .merchant_id = key->merchant_id[0] ? key->merchant_id : NULL };
+	int r = pooled(s, get_fn, &g, &json, err, sizeof(err));
+	if (r == PW_ENOTFOUND) /* another merchant's payment is not found either: its existence is not told */
+		return send_error(conn, 404, "not_found", NULL, NULL, NULL, "no payment %llu", (unsigned long long)id);
+	if (r < 0)
+		return query_failed(s, conn, "GET /v1/payments/{id}", err);
+	return send_json(conn, 200, json, NULL, NULL);
+}
+
+static int request_marker;
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	(void)version;
+	(void)upload_data;
+	api_server *s = cls;
+	if (!*con_cls) { /* the headers are in; the body (if any) follows */
+		*con_cls = &request_marker;
+		return MHD_YES;
+	}
+	if (*upload_size) { /* no route takes a body yet */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	if (strcmp(url, "/healthz") == 0) {
+		if (!get)
+			return send_error(conn, 405, "method_not_allowed", NULL, "Allow", "GET, HEAD", "%s: use GET", url);
+		char *body = strdup("{\"status\":\"ok\"}");
+		return body ? send_json(conn, 200, body, NULL, NULL) : MHD_NO;
+	}
+	bool list = strcmp(url, "/v1/payments") == 0;
+	const char *one = strncmp(url, "/v1/payments/", 13) == 0 ? url + 13 : NULL;
+	if (!list && !(one && *one && !strchr(one, '/')))
+		return send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
+	if (!get)
+		return send_error(conn, 405, "method_not_allowed", NULL, "Allow", "GET, HEAD", "%.100s: use GET", url);
+	const cfg_api_key *key = authenticate(s, conn);
+	if (!key)
+		return send_error(conn, 401, "unauthorized", NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer",
+				  "a valid API key is required: Authorization: Bearer KEY");
+	unsigned retry = 1;
+	if (!take_token(s, (size_t)(key - s->api->keys), &retry)) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%u", retry);
+		return send_error(conn, 429, "rate_limited", NULL, "Retry-After", ra, "too many requests for key %s",
+				  key->id);
+	}
+	return list ? list_payments(s, conn, key) : get_payment(s, conn, key, one);
+}
+
+int api_server_start(const pw_config *cfg, api_server **ret, char *err, size_t errlen)
+{
+	api_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return PW_ENOMEM;
+	s->cfg = cfg;
+	s->api = &cfg->api;
+	s->n_pg = cfg->api.pg_connections;
+	s->pg = calloc(s->n_pg, sizeof(PGconn *));
+	s->pg_busy = calloc(s->n_pg, sizeof(bool));
+	s->buckets = calloc(cfg->api.n_keys ? cfg->api.n_keys : 1, sizeof(bucket));
+	if (!s->pg || !s->pg_busy || !s->buckets) {
+		free(s->pg);
+		free(s->pg_busy);
+		free(s->buckets);
+		free(s);
+		return PW_ENOMEM;
+	}
+	int64_t now = pw_mono_ms();
+	for (size_t i = 0; i < cfg->api.n_keys; i++)
+		s->buckets[i] = (bucket){ .tokens = cfg->api.burst, .last_ms = now };
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	struct sockaddr_storage addr;
+	memset(&addr, 0, sizeof(addr));
+	bool v6 = strchr(cfg->api.host, ':') != NULL;
+	if (v6) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(cfg->api.port);
+		inet_pton(AF_INET6, cfg->api.host, &a6->sin6_addr);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(cfg->api.port);
+		inet_pton(AF_INET, cfg->api.host, &a4->sin_addr);
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	if (v6)
+		flags |= MHD_USE_IPv6;
+	s->d = MHD_start_daemon(flags, cfg->api.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
+				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->n_pg, MHD_OPTION_CONNECTION_LIMIT,
+				(unsigned)cfg->api.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY, MHD_OPTION_END);
+	if (!s->d) {
+		snprintf(err, errlen, "cannot listen on %s port %u (in use, or not an address of this host)", cfg->api.host,
+			 cfg->api.port);
+		api_server_stop(s);
+		return PW_EIO;
+	}
+	*ret = s;
+	return 0;
+}
+
+void api_server_stop(api_server *s)
+{
+	if (!s)
+		return;
+	if (s->d)
+		MHD_stop_daemon(s->d);
+	for (size_t i = 0; i < s->n_pg; i++)
+		if (s->pg[i])
+			PQfinish(s->pg[i]);
+	free(s->pg);
+	free(s->pg_busy);
+	free(s->buckets);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	free(s);
+}

@@ -1,0 +1,66 @@
+/* api_pg.h: the HTTP API's queries over the payments table. Every SQL
+ * statement the API sends lives here (all SQL of the Postgres sink in the
+ * sink). A PAYMENT is the `data` object of the webhook body, built by the
+ * same SQL function (paywatch_event_payload, schema/003_webhooks.sql), plus
+ * `reverted_at`. Pages are keyset pages on (confirmed_at, id). */
+#ifndef PW_API_PG_H
+#define PW_API_PG_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define API_PAGE_MAX 1000
+
+/* A position in the (confirmed_at, id) order: after (or before, in
+ * descending order) this row. `at` is confirmed_at as
+ * "YYYY-MM-DDTHH:MM:SS.ffffffZ" (microseconds, UTC). */
+typedef struct api_cursor {
+	char at[32];
+	int64_t id;
+} api_cursor;
+
+/* A GET /v1/payments query; every string is NULL when not filtered on and
+ * is already in the stored form (addresses and hashes as the table holds
+ * them). */
+typedef struct api_payment_query {
+	const char *merchant_id;
+	const char *chain;
+	const char *status;      /* "confirmed" or "reverted" */
+	const char *tx_hash;
+	const char *to_address;
+	const char *from_address;
+	bool ascending;          /* default: newest first */
+	unsigned limit;          /* 1..API_PAGE_MAX */
+	bool has_cursor;
+	api_cursor cursor;
+} api_payment_query;
+
+/* api_cursor_encode: the opaque cursor text (base64url, no padding) of c
+ * into out (at least 96 bytes). */
+void api_cursor_encode(const api_cursor *c, char *out, size_t outlen);
+
+/* api_cursor_decode: parse what api_cursor_encode wrote; anything else is
+ * PW_EPARSE (a cursor is never handed to Postgres unchecked). 0 or
+ * PW_EPARSE. */
+int api_cursor_decode(const char *text, api_cursor *ret);
+
+/* api_pg_list_payments: one page as the JSON text
+ * {"data": [PAYMENT, ...], "next_cursor": "..." | null} (malloc'd, caller
+ * frees) in *ret_json. 0, PW_ENOMEM, or PW_EDB with libpq's message in err
+ * (errlen bytes; a statement timeout reads "canceling statement due to
+ * statement timeout"). */
+int api_pg_list_payments(PGconn *c, const api_payment_query *q, char **ret_json, char *err, size_t errlen);
+
+/* api_pg_get_payment: PAYMENT id as JSON text (malloc'd) in *ret_json;
+ * merchant_id non-NULL: only if the payment is that merchant's. 0,
+ * PW_ENOTFOUND (no such payment, or another merchant's), PW_ENOMEM,
+ * PW_EDB (message in err). */
+int api_pg_get_payment(PGconn *c, int64_t id, const char *merchant_id, char **ret_json, char *err, size_t errlen);
+
+/* api_pg_prepare: set up a fresh connection for the API: its statement
+ * timeout (milliseconds) and a read-only default. 0 or PW_EDB. */
+int api_pg_prepare(PGconn *c, uint32_t statement_timeout_ms, char *err, size_t errlen);
+
+#endif

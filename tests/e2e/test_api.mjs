@@ -1,0 +1,230 @@
+// test_api.mjs: the HTTP API (config "api") against real parts: anvil, a
+// throwaway Postgres and `paywatch run` serving it, then `paywatch serve`
+// alone. Checks: /healthz without a key; 401 with WWW-Authenticate for a
+// missing or unknown key; PAYMENT equal to the webhook data object (the
+// same SQL function) plus reverted_at, against the payments table; a
+// merchant key sees its merchant only (403 for another's id filter, 404 for
+// another's payment); filters (chain, status, to in any letter case,
+// tx_hash, limit, order); each malformed parameter named in its 400;
+// unknown parameters refused; keyset pages in both orders while new
+// payments arrive: no skip, no repeat; 404 and 405 with Allow; a per-key
+// rate limit (429 with Retry-After); an oversized header refused; no
+// secret in any answer.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import * as rig from './lib/rig.mjs';
+
+const bin = process.argv[2];
+const acme = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+const globex = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC';
+const CONF = 2;
+
+function newKey(args) {
+  const r = rig.runPaywatchSync(bin, ['api-key', 'new', ...args]);
+  const [key, entry] = r.stdout.trim().split('\n');
+  return { status: r.status, key, entry: JSON.parse(entry), stderr: r.stderr };
+}
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-api-'));
+  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
+  const [deployer] = node.accounts;
+  const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 2n ** 220n });
+
+  // ---- api-key new
+  const admin = newKey([]);
+  const acmeKey = newKey(['--merchant', 'acme']);
+  const limited = newKey([]);
+  rig.check(admin.status === 0 && /^pwk_[A-Za-z0-9_-]{43}$/.test(admin.key) && /shown once/.test(admin.stderr),
+    `api-key new prints pwk_ + 32 random bytes base64url (${admin.key.slice(0, 8)}...)`);
+  rig.check(admin.entry.sha256 === crypto.createHash('sha256').update(admin.key).digest('hex') && !admin.entry.merchant_id,
+    'its entry holds the SHA-256 of the key and no merchant (admin)');
+  rig.check(acmeKey.entry.merchant_id === 'acme', '--merchant gives a merchant key');
+  rig.check(rig.runPaywatchSync(bin, ['api-key', 'new', '--merchant', 'a b']).status === 2, 'a bad merchant id exits 2');
+
+  const port = await rig.freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const cfgObj = {
+    data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: CONF,
+      tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
+    merchants: [{ id: 'acme', addresses: { local: [acme] } }, { id: 'globex', addresses: { local: [globex] } }],
+    api: { listen: `127.0.0.1:${port}`, rate_limit: { per_second: 1000, burst: 1000 },
+      keys: [admin.entry, acmeKey.entry, { ...limited.entry, id: 'limited' }] },
+  };
+  const cfg = rig.writeConfig(work, cfgObj);
+  // check-config shows the keys' hashes and ids, never a key
+  const cc = rig.runPaywatchSync(bin, ['check-config', '-c', cfg]);
+  rig.check(cc.status === 0 && cc.stdout.includes(admin.entry.sha256) && !cc.stdout.includes(admin.key),
+    'check-config shows the api keys by hash');
+  for (const [field, value, re] of [
+    ['listen', 'localhost:80', /api.listen: must be "IP:PORT"/], ['listen', '127.0.0.1:0', /api.listen/],
+    ['keys', [{ id: 'x', sha256: 'abc' }], /api.keys\[0\].sha256: must be 64 hex digits/],
+    ['keys', [{ ...admin.entry, merchant_id: 'nobody' }], /api.keys\[0\].merchant_id: no merchant "nobody"/],
+    ['keys', [admin.entry, { ...admin.entry, id: 'again' }], /api.keys\[1\]: the same key as api.keys\[0\]/],
+  ]) {
+    const bad = rig.writeConfig(fs.mkdtempSync(path.join(work, 'bad')), { ...cfgObj, api: { ...cfgObj.api, [field]: value } });
+    const r = rig.runPaywatchSync(bin, ['check-config', '-c', bad]);
+    rig.check(r.status === 2 && re.test(r.stderr), `api config refused: ${field} ${JSON.stringify(value).slice(0, 40)} (${r.stderr.trim().split('\n').pop()})`);
+  }
+
+  rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status === 0, 'migrate');
+  let amount = 10n ** 6n;
+  const pay = async (n) => {
+    for (let i = 0; i < n; i++)
+      await node.receipt(await token.batchTransfer(deployer, [acme, globex], [amount++, amount++]));
+  };
+  await pay(12);
+  await node.receipt(await token.transfer(deployer, acme, 2n ** 200n + 7n)); // past 2^53 and 2^64: exact strings
+  await node.mine(CONF);
+  const pw = rig.startPaywatch(bin, ['run', '-c', cfg]);
+  const db = await pg.client();
+  rig.onCleanup(() => db.end().catch(() => {}));
+  await rig.waitFor('25 payments in Postgres', async () => (await db.query('SELECT count(*)::int n FROM payments')).rows[0].n === 25, 30000).catch(async (e) => { console.error('rows:', (await db.query('SELECT count(*)::int n FROM payments')).rows[0].n, pw.stderr.slice(-2000)); throw e; });
+  await rig.waitFor('the API to listen', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 15000);
+
+  const get = async (p, key, init = {}) => {
+    const res = await fetch(base + p, { ...init, headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(init.headers || {}) } });
+    const text = await res.text();
+    let body = null;
+    try { body = JSON.parse(text); } catch { /* checked */ }
+    return { status: res.status, headers: res.headers, body, text };
+  };
+
+  // ---- healthz, auth
+  let r = await get('/healthz');
+  rig.check(r.status === 200 && r.body.status === 'ok', '/healthz answers 200 without a key');
+  r = await get('/v1/payments');
+  rig.check(r.status === 401 && r.headers.get('www-authenticate') === 'Bearer' && r.body.error.code === 'unauthorized',
+    `no key: 401 with WWW-Authenticate: Bearer (${r.status})`);
+  r = await get('/v1/payments', 'pwk_not-a-key');
+  rig.check(r.status === 401, 'an unknown key: 401');
+  r = await get('/v1/payments', admin.key.slice(0, -1));
+  rig.check(r.status === 401, 'a key one character short: 401');
+
+  // ---- PAYMENT against the table (and the webhook data object's shape)
+  r = await get('/v1/payments?limit=1000', admin.key);
+  const rows = (await db.query(`SELECT id, chain, chain_id, block_number, block_hash, tx_hash, log_index, token_address,
+    token_symbol, decimals, from_address, to_address, merchant_id, amount::text, amount_raw::text, confirmations, status,
+    to_char(block_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS block_time FROM payments ORDER BY id`)).rows;
+  rig.check(r.status === 200 && r.body.data.length === rows.length && r.body.next_cursor === null,
+    `GET /v1/payments: all ${rows.length} payments, no next page (${r.status}, ${r.body?.data?.length})`);
+  const byId = new Map(r.body.data.map((p) => [p.id, p]));
+  const wantKeys = ['id', 'chain', 'chain_id', 'block_number', 'block_hash', 'block_time', 'tx_hash', 'log_index', 'token',
+    'from', 'to', 'amount', 'amount_raw', 'confirmations', 'merchant_id', 'status', 'reverted_at'].sort();
+  let same = 0;
+  for (const row of rows) {
+    const p = byId.get(Number(row.id));
+    if (p && JSON.stringify(Object.keys(p).sort()) === JSON.stringify(wantKeys) && p.chain === row.chain &&
+      p.block_hash === row.block_hash && p.tx_hash === row.tx_hash && p.log_index === row.log_index &&
+      p.token.address === row.token_address && p.token.symbol === row.token_symbol && p.token.decimals === row.decimals &&
+      p.from === row.from_address && p.to === row.to_address && p.amount === row.amount && p.amount_raw === row.amount_raw &&
+      p.merchant_id === row.merchant_id && p.status === row.status && p.block_time === row.block_time && p.reverted_at === null)
+      same++;
+  }
+  rig.check(same === rows.length, `every PAYMENT equals its row, fields as in the webhook data (${same}/${rows.length})`);
+  const big = r.body.data.find((p) => p.amount_raw === (2n ** 200n + 7n).toString());
+  rig.check(big && big.amount === rig.formatUnits(2n ** 200n + 7n, 6), `an amount above 2^200 is exact: ${big?.amount}`);
+  const one = await get(`/v1/payments/${big.id}`, admin.key);
+  rig.check(one.status === 200 && JSON.stringify(one.body) === JSON.stringify(big), 'GET /v1/payments/{id} answers the same PAYMENT');
+
+  // ---- scoping
+  r = await get('/v1/payments?limit=1000', acmeKey.key);
+  rig.check(r.status === 200 && r.body.data.length === 13 && r.body.data.every((p) => p.merchant_id === 'acme'),
+    `a merchant key lists its merchant only, without asking (${r.body?.data?.length})`);
+  r = await get('/v1/payments?merchant_id=globex', acmeKey.key);
+  rig.check(r.status === 403 && r.body.error.param === 'merchant_id', `another merchant's id: 403 (${r.status})`);
+  const globexPay = rows.find((x) => x.merchant_id === 'globex');
+  r = await get(`/v1/payments/${globexPay.id}`, acmeKey.key);
+  rig.check(r.status === 404, `another merchant's payment: 404, its existence untold (${r.status})`);
+  r = await get('/v1/payments?merchant_id=acme', acmeKey.key);
+  rig.check(r.status === 200 && r.body.data.length === 13, 'its own merchant_id is fine');
+
+  // ---- filters
+  r = await get(`/v1/payments?to=${acme.toLowerCase()}&limit=1000`, admin.key);
+  const r2 = await get(`/v1/payments?to=${acme.toUpperCase().replace('0X', '0x')}&limit=1000`, admin.key);
+  rig.check(r.status === 200 && r.body.data.length === 13 && r2.body.data.length === 13, 'to= in any letter case');
+  r = await get(`/v1/payments?to=0x70997970C51812dc3A010C7d01b50e0d17dc79C9`, admin.key);
+  rig.check(r.status === 400 && r.body.error.param === 'to', 'to= with a bad EIP-55 checksum: 400 naming to');
+  const tx = rows[0].tx_hash;
+  r = await get(`/v1/payments?tx_hash=${tx.toUpperCase().replace('0X', '0x')}`, admin.key);
+  rig.check(r.status === 200 && r.body.data.length === rows.filter((x) => x.tx_hash === tx).length && r.body.data.length > 0,
+    'tx_hash= in upper case');
+  r = await get('/v1/payments?chain=local&status=confirmed&limit=1000', admin.key);
+  rig.check(r.status === 200 && r.body.data.length === rows.length, 'chain and status filters');
+  r = await get('/v1/payments?status=reverted', admin.key);
+  rig.check(r.status === 200 && r.body.data.length === 0, 'status=reverted: none yet');
+  for (const [q, param] of [['limit=0', 'limit'], ['limit=1001', 'limit'], ['limit=abc', 'limit'], ['order=up', 'order'],
+    ['status=paid', 'status'], ['chain=nochain', 'chain'], ['cursor=zzz', 'cursor'], ['tx_hash=0x12', 'tx_hash'],
+    ['bogus=1', 'bogus'], ['limit=1&limit=2', 'limit']]) {
+    r = await get(`/v1/payments?${q}`, admin.key);
+    rig.check(r.status === 400 && r.body.error.code === 'invalid_parameter' && r.body.error.param === param &&
+      r.body.error.message.startsWith(`${param}:`), `${q}: 400 naming ${param} (${r.text.slice(0, 120)})`);
+  }
+
+  // ---- keyset pages, both orders, while payments arrive
+  const before = rows.length;
+  for (const order of ['desc', 'asc']) {
+    const seen = [];
+    let cursor = null, pages = 0;
+    do {
+      r = await get(`/v1/payments?limit=4&order=${order}${cursor ? `&cursor=${cursor}` : ''}`, admin.key);
+      if (r.status !== 200) break;
+      seen.push(...r.body.data.map((p) => p.id));
+      cursor = r.body.next_cursor;
+      pages++;
+      if (pages === 2) { await pay(2); await node.mine(CONF); } // new payments land mid-paging
+    } while (cursor && pages < 50);
+    const unique = new Set(seen);
+    const all = (await db.query('SELECT id FROM payments')).rows.map((x) => Number(x.id));
+    const missed = rows.map((x) => Number(x.id)).filter((id) => !unique.has(id));
+    rig.check(r.status === 200 && unique.size === seen.length && missed.length === 0 && pages > 3,
+      `${order}: ${pages} pages, ${seen.length} payments, no repeat, none of the first ${before} skipped (table now ${all.length})`);
+  }
+
+  // ---- routes and methods
+  r = await get('/v1/nothing', admin.key);
+  rig.check(r.status === 404 && r.body.error.code === 'not_found', 'an unknown route: 404 JSON');
+  r = await get('/v1/payments/999999999', admin.key);
+  rig.check(r.status === 404, 'an unknown payment id: 404');
+  r = await get('/v1/payments', admin.key, { method: 'POST', body: '{}' });
+  rig.check(r.status === 405 && /GET/.test(r.headers.get('allow') || ''), `POST: 405 with Allow (${r.headers.get('allow')})`);
+  r = await get('/v1/payments', admin.key, { headers: { 'x-filler': 'a'.repeat(20000) } });
+  rig.check(r.status >= 400 && r.status < 500 && r.status !== 404, `a 20 KB header is refused (${r.status})`);
+
+  // ---- rate limit, per key
+  pw.proc.kill('SIGTERM');
+  rig.check((await pw.done).code === 0, 'run exits 0 on SIGTERM with the API running');
+  const slowCfg = rig.writeConfig(fs.mkdtempSync(path.join(work, 'slow')), { ...cfgObj, api: { ...cfgObj.api, rate_limit: { per_second: 1, burst: 3 } } });
+  const sv = rig.startPaywatch(bin, ['serve', '-c', slowCfg]);
+  await rig.waitFor('serve to listen', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 15000);
+  const codes = [];
+  for (let i = 0; i < 5; i++) codes.push((await get('/v1/payments?limit=1', limited.key)));
+  const limitedOut = codes.find((x) => x.status === 429);
+  rig.check(codes.slice(0, 3).every((x) => x.status === 200) && limitedOut && Number(limitedOut.headers.get('retry-after')) >= 1,
+    `serve: burst 3 then 429 with Retry-After (${codes.map((x) => x.status)})`);
+  r = await get('/v1/payments?limit=1', admin.key);
+  rig.check(r.status === 200, 'another key is not limited by it');
+  // Postgres down: 503 with Retry-After, no detail; back up: answers again
+  await db.end();
+  pg.stop();
+  r = await get('/v1/payments?limit=1', admin.key);
+  rig.check(r.status === 503 && r.headers.get('retry-after') === '1' && r.body.error.code === 'unavailable' &&
+    !/postgres|password|127\.0\.0\.1/i.test(r.text), `Postgres down: 503 with Retry-After (${r.status} ${r.text.slice(0, 100)})`);
+  r = await get('/healthz');
+  rig.check(r.status === 200, '/healthz still 200: the process answers');
+  pg.start();
+  await rig.waitFor('the API to answer again', async () => (await get('/v1/payments?limit=1', admin.key)).status === 200, 20000);
+  sv.proc.kill('SIGTERM');
+  rig.check((await sv.done).code === 0, 'serve exits 0 on SIGTERM');
+  const logs = pw.stderr + sv.stderr;
+  rig.check(![admin.key, acmeKey.key, limited.key].some((k) => logs.includes(k)), 'no key in any log');
+  const noApi = rig.writeConfig(fs.mkdtempSync(path.join(work, 'noapi')), { ...cfgObj, api: undefined });
+  r = rig.runPaywatchSync(bin, ['serve', '-c', noApi]);
+  rig.check(r.status === 2 && /no "api" section/.test(r.stderr), 'serve without an api section exits 2');
+}
+
+rig.runTest('e2e_api', main);
