@@ -21,11 +21,18 @@
 	" FROM payments p"
 
 /* Filters: $1 merchant, $2 chain, $3 status, $4 tx_hash, $5 to, $6 from
- * (NULL: any); $7, $8 the cursor's (confirmed_at, id); $9 the row count. */
+ * (NULL: any); $7, $8 the cursor's (confirmed_at, id); $9 the row count;
+ * $10 token (symbol or address), $11/$12 amounts (exact numeric, token
+ * units), $13/$14 times on confirmed_at. */
 #define PAYMENT_FILTERS                                                                                  \
 	" WHERE ($1::text IS NULL OR p.merchant_id = $1) AND ($2::text IS NULL OR p.chain = $2)"            \
 	" AND ($3::text IS NULL OR p.status = $3) AND ($4::text IS NULL OR p.tx_hash = $4)"                 \
-	" AND ($5::text IS NULL OR p.to_address = $5) AND ($6::text IS NULL OR p.from_address = $6)"
+	" AND ($5::text IS NULL OR p.to_address = $5) AND ($6::text IS NULL OR p.from_address = $6)"        \
+	" AND ($10::text IS NULL OR p.token_symbol = $10 OR p.token_address = $10)"                         \
+	" AND ($11::numeric IS NULL OR p.amount >= $11::numeric)"                                           \
+	" AND ($12::numeric IS NULL OR p.amount <= $12::numeric)"                                           \
+	" AND ($13::timestamptz IS NULL OR p.confirmed_at >= $13::timestamptz)"                             \
+	" AND ($14::timestamptz IS NULL OR p.confirmed_at < $14::timestamptz)"
 
 static const char list_desc_sql[] = PAYMENT_SELECT PAYMENT_FILTERS
 	" AND ($7::timestamptz IS NULL OR (p.confirmed_at, p.id) < ($7::timestamptz, $8::bigint))"
@@ -106,6 +113,54 @@ int api_cursor_decode(const char *text, api_cursor *ret)
 	return 0;
 }
 
+bool api_decimal_ok(const char *s)
+{
+	size_t n = strlen(s), int_digits = 0, frac_digits = 0;
+	size_t i = 0;
+	while (i < n && s[i] >= '0' && s[i] <= '9')
+		i++, int_digits++;
+	if (i < n && s[i] == '.') {
+		i++;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++, frac_digits++;
+		if (frac_digits == 0)
+			return false;
+	}
+	return i == n && int_digits > 0 && int_digits + frac_digits <= 78;
+}
+
+static int two(const char *s)
+{
+	return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+bool api_time_ok(const char *s)
+{
+	/* YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+HH:MM|-HH:MM), RFC 3339 section 5.6 */
+	size_t n = strlen(s);
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+	if (n < 20 || n > 35)
+		return false;
+	for (size_t i = 0; i < 19; i++)
+		if (shape[i] == 'd' ? !digits(s + i, 1) : s[i] != shape[i] && !(i == 10 && s[i] == 't'))
+			return false;
+	int mon = two(s + 5), day = two(s + 8);
+	if (mon < 1 || mon > 12 || day < 1 || day > 31 || two(s + 11) > 23 || two(s + 14) > 59 || two(s + 17) > 60)
+		return false;
+	size_t i = 19;
+	if (s[i] == '.') {
+		size_t f = ++i;
+		while (i < n && digits(s + i, 1))
+			i++;
+		if (i == f || i - f > 9)
+			return false;
+	}
+	if (i + 1 == n && (s[i] == 'Z' || s[i] == 'z'))
+		return true;
+	return i + 6 == n && (s[i] == '+' || s[i] == '-') && digits(s + i + 1, 2) && s[i + 3] == ':' &&
+	       digits(s + i + 4, 2) && two(s + i + 1) <= 23 && two(s + i + 4) <= 59;
+}
+
 /* PAYMENT of row k: the data object with reverted_at added. */
 static cJSON *payment_of(PGresult *res, int k)
 {
@@ -124,9 +179,11 @@ int api_pg_list_payments(PGconn *c, const api_payment_query *q, char **ret_json,
 	char cursor_id[24], limit[16];
 	snprintf(cursor_id, sizeof(cursor_id), "%lld", (long long)q->cursor.id);
 	snprintf(limit, sizeof(limit), "%u", q->limit + 1); /* one more: is there a next page? */
-	const char *params[9] = { q->merchant_id, q->chain, q->status, q->tx_hash, q->to_address, q->from_address,
-				  q->has_cursor ? q->cursor.at : NULL, q->has_cursor ? cursor_id : NULL, limit };
-	PGresult *res = PQexecParams(c, q->ascending ? list_asc_sql : list_desc_sql, 9, NULL, params, NULL, NULL, 0);
+	const char *params[14] = { q->merchant_id, q->chain,	 q->status,	q->tx_hash, q->to_address,
+				   q->from_address, q->has_cursor ? q->cursor.at : NULL, q->has_cursor ? cursor_id : NULL,
+				   limit,	    q->token,	 q->min_amount, q->max_amount, q->since,
+				   q->until };
+	PGresult *res = PQexecParams(c, q->ascending ? list_asc_sql : list_desc_sql, 14, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		set_err(err, errlen, c);
 		PQclear(res);

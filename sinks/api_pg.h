@@ -31,6 +31,11 @@ typedef struct api_payment_query {
 	const char *tx_hash;
 	const char *to_address;
 	const char *from_address;
+	const char *token;       /* a symbol, or a token address in the stored form */
+	const char *min_amount;  /* decimal strings in token units (checked: api_decimal_ok) */
+	const char *max_amount;
+	const char *since;       /* RFC 3339 times on confirmed_at (checked: api_time_ok) */
+	const char *until;
 	bool ascending;          /* default: newest first */
 	unsigned limit;          /* 1..API_PAGE_MAX */
 	bool has_cursor;
@@ -45,6 +50,15 @@ void api_cursor_encode(const api_cursor *c, char *out, size_t outlen);
  * PW_EPARSE (a cursor is never handed to Postgres unchecked). 0 or
  * PW_EPARSE. */
 int api_cursor_decode(const char *text, api_cursor *ret);
+
+/* api_decimal_ok: s is a decimal number in token units as the API takes
+ * it: digits, an optional '.' and digits, no sign or exponent, at most 78
+ * digits in all (amounts are uint256 in base units). */
+bool api_decimal_ok(const char *s);
+
+/* api_time_ok: s is an RFC 3339 date-time ("2026-11-29T20:51:17Z",
+ * fraction and offset optional, "+01:00" or "Z"), checked field by field. */
+bool api_time_ok(const char *s);
 
 /* api_pg_list_payments: one page as the JSON text
  * {"data": [PAYMENT, ...], "next_cursor": "..." | null} (malloc'd, caller

@@ -326,8 +326,8 @@ static bool normalize_address(const api_server *s, const char *chain, const char
 
 static enum MHD_Result list_payments(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key)
 {
-	static const char *const allowed[] = { "merchant_id", "chain", "status", "tx_hash", "to", "from", "limit",
-					       "order", "cursor", NULL };
+	static const char *const allowed[] = { "merchant_id", "chain", "status", "tx_hash", "to", "from", "token",
+					       "min_amount", "max_amount", "since", "until", "limit", "order", "cursor", NULL };
 	args_check a = { .allowed = allowed };
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_arg, &a);
 	if (a.bad)
@@ -366,6 +366,33 @@ static enum MHD_Result list_payments(api_server *s, struct MHD_Connection *conn,
 		if (!normalize_address(s, q.chain, v, from))
 			return BAD_PARAM(conn, "from", "from: not an address of %s", q.chain ? q.chain : "any configured chain");
 		q.from_address = from;
+	}
+	char token[PW_ADDR_TEXT_MAX];
+	if ((v = ARG("token")) != NULL) {
+		/* a configured token's symbol, or an address (stored form) */
+		bool symbol = false;
+		for (size_t i = 0; i < s->cfg->n_chains && !symbol; i++)
+			for (size_t k = 0; k < s->cfg->chains[i].n_tokens && !symbol; k++)
+				symbol = strcmp(s->cfg->chains[i].tokens[k].symbol, v) == 0;
+		if (symbol)
+			q.token = v;
+		else if (normalize_address(s, q.chain, v, token))
+			q.token = token;
+		else
+			return BAD_PARAM(conn, "token", "token: neither a configured token's symbol nor an address");
+	}
+	static const char *const amounts[2] = { "min_amount", "max_amount" };
+	for (int k = 0; k < 2; k++) {
+		if ((v = ARG(amounts[k])) != NULL && !api_decimal_ok(v))
+			return BAD_PARAM(conn, amounts[k], "%s: not a decimal number (digits, optionally . and digits; token units)",
+					 amounts[k]);
+		*(k ? &q.max_amount : &q.min_amount) = v;
+	}
+	static const char *const times[2] = { "since", "until" };
+	for (int k = 0; k < 2; k++) {
+		if ((v = ARG(times[k])) != NULL && !api_time_ok(v))
+			return BAD_PARAM(conn, times[k], "%s: not an RFC 3339 time (2026-11-29T20:51:17Z)", times[k]);
+		*(k ? &q.until : &q.since) = v;
 	}
 	if ((v = ARG("limit")) != NULL) {
 		uint64_t n;

@@ -33,6 +33,7 @@ async function main() {
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 2n ** 220n });
+  const dai = await rig.deployToken(node, { from: deployer, name: 'Dai', symbol: 'DAI', decimals: 18, supply: 10n ** 30n });
 
   // ---- api-key new
   const admin = newKey([]);
@@ -50,7 +51,7 @@ async function main() {
   const cfgObj = {
     data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
     chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: CONF,
-      tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
+      tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }, { symbol: 'DAI', address: dai.address, decimals: 18 }] }],
     merchants: [{ id: 'acme', addresses: { local: [acme] } }, { id: 'globex', addresses: { local: [globex] } }],
     api: { listen: `127.0.0.1:${port}`, rate_limit: { per_second: 1000, burst: 1000 },
       keys: [admin.entry, acmeKey.entry, { ...limited.entry, id: 'limited' }] },
@@ -79,11 +80,14 @@ async function main() {
   };
   await pay(12);
   await node.receipt(await token.transfer(deployer, acme, 2n ** 200n + 7n)); // past 2^53 and 2^64: exact strings
+  // 18 decimals: one base unit apart
+  await node.receipt(await dai.transfer(deployer, globex, 10n ** 18n));
+  await node.receipt(await dai.transfer(deployer, globex, 10n ** 18n + 1n));
   await node.mine(CONF);
   const pw = rig.startPaywatch(bin, ['run', '-c', cfg]);
   const db = await pg.client();
   rig.onCleanup(() => db.end().catch(() => {}));
-  await rig.waitFor('25 payments in Postgres', async () => (await db.query('SELECT count(*)::int n FROM payments')).rows[0].n === 25, 30000).catch(async (e) => { console.error('rows:', (await db.query('SELECT count(*)::int n FROM payments')).rows[0].n, pw.stderr.slice(-2000)); throw e; });
+  await rig.waitFor('27 payments in Postgres', async () => (await db.query('SELECT count(*)::int n FROM payments')).rows[0].n === 27, 30000).catch(async (e) => { console.error('rows:', (await db.query('SELECT count(*)::int n FROM payments')).rows[0].n, pw.stderr.slice(-2000)); throw e; });
   await rig.waitFor('the API to listen', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 15000);
 
   const get = async (p, key, init = {}) => {
@@ -145,7 +149,7 @@ async function main() {
 
   // ---- filters
   r = await get(`/v1/payments?to=${acme.toLowerCase()}&limit=1000`, admin.key);
-  const r2 = await get(`/v1/payments?to=${acme.toUpperCase().replace('0X', '0x')}&limit=1000`, admin.key);
+  let r2 = await get(`/v1/payments?to=${acme.toUpperCase().replace('0X', '0x')}&limit=1000`, admin.key);
   rig.check(r.status === 200 && r.body.data.length === 13 && r2.body.data.length === 13, 'to= in any letter case');
   r = await get(`/v1/payments?to=0x70997970C51812dc3A010C7d01b50e0d17dc79C9`, admin.key);
   rig.check(r.status === 400 && r.body.error.param === 'to', 'to= with a bad EIP-55 checksum: 400 naming to');
@@ -153,12 +157,39 @@ async function main() {
   r = await get(`/v1/payments?tx_hash=${tx.toUpperCase().replace('0X', '0x')}`, admin.key);
   rig.check(r.status === 200 && r.body.data.length === rows.filter((x) => x.tx_hash === tx).length && r.body.data.length > 0,
     'tx_hash= in upper case');
+  // token, amounts (exact, token units), times on confirmed_at
+  r = await get('/v1/payments?token=DAI', admin.key);
+  r2 = await get(`/v1/payments?token=${dai.address.toLowerCase()}`, admin.key);
+  rig.check(r.status === 200 && r.body.data.length === 2 && r2.body.data.length === 2, 'token= by symbol and by address');
+  r = await get('/v1/payments?token=DAI&min_amount=1.000000000000000001', admin.key);
+  rig.check(r.status === 200 && r.body.data.length === 1 && r.body.data[0].amount_raw === (10n ** 18n + 1n).toString(),
+    'min_amount one base unit above 1 DAI (18 decimals): exactly the larger payment');
+  r = await get('/v1/payments?token=DAI&max_amount=1', admin.key);
+  rig.check(r.status === 200 && r.body.data.length === 1 && r.body.data[0].amount_raw === (10n ** 18n).toString(),
+    'max_amount=1 DAI: exactly 1 DAI, not one base unit more');
+  const bigUnits = rig.formatUnits(2n ** 200n + 7n, 6);
+  const justBelow = rig.formatUnits(2n ** 200n + 6n, 6);
+  r = await get(`/v1/payments?min_amount=${bigUnits}`, admin.key);
+  r2 = await get(`/v1/payments?token=USDC&min_amount=${justBelow}&max_amount=${justBelow}`, admin.key);
+  rig.check(r.status === 200 && r.body.data.length === 1 && r.body.data[0].amount === bigUnits && r2.body.data.length === 0,
+    `min_amount at 2^200 + 7 base units: exact (${r.body?.data?.length}, ${r2.body?.data?.length})`);
+  const times = (await db.query(`SELECT to_char(confirmed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t
+    FROM payments ORDER BY confirmed_at, id`)).rows.map((x) => x.t);
+  const mid = times[Math.floor(times.length / 2)];
+  r = await get(`/v1/payments?since=${mid}&limit=1000`, admin.key);
+  r2 = await get(`/v1/payments?until=${mid}&limit=1000`, admin.key);
+  rig.check(r.status === 200 && r2.status === 200 && r.body.data.length === times.filter((t) => t >= mid).length &&
+    r2.body.data.length === times.filter((t) => t < mid).length, `since (inclusive) and until (exclusive) split at ${mid}`);
+  r = await get(`/v1/payments?since=${encodeURIComponent('2000-01-01T01:00:00+01:00')}`, admin.key);
+  rig.check(r.status === 200 && r.body.data.length === 27, 'since with an offset');
   r = await get('/v1/payments?chain=local&status=confirmed&limit=1000', admin.key);
   rig.check(r.status === 200 && r.body.data.length === rows.length, 'chain and status filters');
   r = await get('/v1/payments?status=reverted', admin.key);
   rig.check(r.status === 200 && r.body.data.length === 0, 'status=reverted: none yet');
   for (const [q, param] of [['limit=0', 'limit'], ['limit=1001', 'limit'], ['limit=abc', 'limit'], ['order=up', 'order'],
     ['status=paid', 'status'], ['chain=nochain', 'chain'], ['cursor=zzz', 'cursor'], ['tx_hash=0x12', 'tx_hash'],
+    ['min_amount=1e6', 'min_amount'], ['max_amount=-1', 'max_amount'], ['min_amount=1.', 'min_amount'],
+    ['since=2026-11-29', 'since'], ['until=2026-13-01T00:00:00Z', 'until'], ['token=XYZ', 'token'],
     ['bogus=1', 'bogus'], ['limit=1&limit=2', 'limit']]) {
     r = await get(`/v1/payments?${q}`, admin.key);
     rig.check(r.status === 400 && r.body.error.code === 'invalid_parameter' && r.body.error.param === param &&

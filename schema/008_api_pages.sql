@@ -1,0 +1,6 @@
+-- 008_api_pages.sql: the HTTP API pages payments by (confirmed_at, id),
+-- newest first or oldest first, for all merchants (admin keys) or one
+-- (merchant keys and merchant_id=): an index for each, so a page is an
+-- index range scan however many payments the table holds.
+CREATE INDEX payments_by_confirmed ON payments (confirmed_at, id);
+CREATE INDEX payments_by_merchant_confirmed ON payments (merchant_id, confirmed_at, id);
