@@ -4,6 +4,7 @@
  * chain (head, finalized, endpoint, last reorg); webhook figures come from
  * Postgres. */
 #include "status.h"
+#include "chain_report.h"
 #include "clock.h"
 #include "config.h"
 #include "parse.h"
@@ -39,168 +40,9 @@ static const char status_help[] =
 	"Exit codes: 0, 1 when RocksDB or Postgres could not be read (the rest is still\n"
 	"printed), 2 bad arguments or config.\n";
 
-typedef struct chain_status {
-	const cfg_chain *c;
-	bool indexed;            /* a checkpoint exists */
-	uint64_t checkpoint;
-	bool have_state;
-	store_chain_state st;
-	bool have_confirmed;
-	uint64_t confirmed_height;
-	int64_t checkpoint_time; /* unix s of the checkpoint block, -1 unknown */
-	uint64_t pending;
-	uint64_t outbox_depth;
-	int64_t outbox_oldest_ms;
-	bool quarantine_known;   /* Postgres answered */
-	uint64_t quarantined;    /* entries of this chain in payment_quarantine */
-	char error[256];
-} chain_status;
-
-static int count_one(const pw_payment *p, void *arg)
+static void chain_text(const chain_report *cs, int64_t now_ms)
 {
-	(void)p;
-	(*(uint64_t *)arg)++;
-	return 0;
-}
-
-static void read_chain(store *s, const cfg_chain *c, chain_status *cs)
-{
-	memset(cs, 0, sizeof(*cs));
-	cs->c = c;
-	cs->checkpoint_time = -1;
-	int r = store_get_checkpoint(s, c->name, &cs->checkpoint);
-	cs->indexed = r == 0;
-	if (r < 0 && r != PW_ENOTFOUND)
-		snprintf(cs->error, sizeof(cs->error), "checkpoint unreadable: %s", pw_strerror(r));
-	r = store_get_state(s, c->name, &cs->st);
-	cs->have_state = r == 0;
-	if (r < 0 && r != PW_ENOTFOUND)
-		snprintf(cs->error, sizeof(cs->error), "chain state unreadable: %s", pw_strerror(r));
-	if (cs->indexed) {
-		pw_block_ref h;
-		if (store_get_header(s, c->name, cs->checkpoint, &h) == 0)
-			cs->checkpoint_time = h.time;
-		else if (cs->have_state && cs->st.checkpoint == cs->checkpoint)
-			cs->checkpoint_time = cs->st.checkpoint_time; /* below the window, during a backfill */
-		/* a head learnt from eth_blockNumber carries no time: the window
-		 * has it once the head is indexed */
-		if (cs->have_state && cs->st.head_time < 0 && store_get_header(s, c->name, cs->st.head, &h) == 0)
-			cs->st.head_time = h.time;
-		if (c->finality != CHAIN_FINALITY_CONFIRMATIONS) {
-			/* run confirms up to the finalized block it has processed */
-			if (cs->have_state && cs->st.finalized >= 0) {
-				cs->have_confirmed = true;
-				cs->confirmed_height = (uint64_t)cs->st.finalized < cs->checkpoint ? (uint64_t)cs->st.finalized
-												  : cs->checkpoint;
-			}
-		} else if (cs->checkpoint + 1 >= c->confirmations) {
-			/* the tracker's rule: block b is confirmed once checkpoint - b + 1 >= confirmations */
-			cs->have_confirmed = true;
-			cs->confirmed_height = cs->checkpoint + 1 - c->confirmations;
-		}
-	}
-	if ((r = store_scan_payments(s, STORE_PENDING, c->name, 0, UINT64_MAX, count_one, &cs->pending)) < 0 ||
-	    (r = store_outbox_stats(s, c->name, &cs->outbox_depth, &cs->outbox_oldest_ms)) < 0)
-		snprintf(cs->error, sizeof(cs->error), "RocksDB read failed: %s", pw_strerror(r));
-}
-
-static void iso_time(int64_t unix_ms, char *out, size_t n)
-{
-	time_t t = (time_t)(unix_ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* JSON helpers: a number, or null when unknown. */
-static void add_num(cJSON *o, const char *k, bool known, double v)
-{
-	if (known)
-		cJSON_AddNumberToObject(o, k, v);
-	else
-		cJSON_AddNullToObject(o, k);
-}
-
-static void add_time(cJSON *o, const char *k, bool known, int64_t unix_ms)
-{
-	char buf[32];
-	if (!known) {
-		cJSON_AddNullToObject(o, k);
-		return;
-	}
-	iso_time(unix_ms, buf, sizeof(buf));
-	cJSON_AddStringToObject(o, k, buf);
-}
-
-typedef struct chain_figures {
-	bool lag_known, lag_s_known, head_known;
-	int64_t lag_blocks, lag_s;
-	double state_age_s;
-} chain_figures;
-
-static chain_figures figures(const chain_status *cs, int64_t now_ms)
-{
-	chain_figures f = { 0 };
-	f.head_known = cs->have_state && cs->st.updated_ms > 0 && (cs->st.head > 0 || cs->indexed);
-	f.lag_known = f.head_known && cs->indexed;
-	f.lag_blocks = f.lag_known ? (int64_t)cs->st.head - (int64_t)cs->checkpoint : 0;
-	if (f.lag_known && f.lag_blocks <= 0) {
-		f.lag_s_known = true; /* at the head: no lag */
-		f.lag_s = 0;
-	} else if (f.lag_known && cs->st.head_time >= 0 && cs->checkpoint_time >= 0) {
-		f.lag_s_known = true;
-		f.lag_s = cs->st.head_time - cs->checkpoint_time;
-	}
-	f.state_age_s = cs->have_state && now_ms > cs->st.updated_ms ? (double)(now_ms - cs->st.updated_ms) / 1000.0 : 0;
-	return f;
-}
-
-static cJSON *chain_json(const chain_status *cs, int64_t now_ms)
-{
-	chain_figures f = figures(cs, now_ms);
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "name", cs->c->name);
-	cJSON_AddNumberToObject(o, "chain_id", (double)cs->c->chain_id);
-	cJSON_AddStringToObject(o, "kind", cs->c->family->kind);
-	cJSON_AddStringToObject(o, "transport", cs->c->transport == CHAIN_TRANSPORT_HTTP ? "http" : "ws");
-	if (cs->have_state && cs->st.endpoint[0])
-		cJSON_AddStringToObject(o, "endpoint", cs->st.endpoint);
-	else
-		cJSON_AddNullToObject(o, "endpoint");
-	add_time(o, "state_updated_at", cs->have_state, cs->st.updated_ms);
-	add_num(o, "state_age_s", cs->have_state, f.state_age_s);
-	add_num(o, "head", f.head_known, (double)cs->st.head);
-	add_time(o, "head_time", f.head_known && cs->st.head_time >= 0, cs->st.head_time * 1000);
-	if (cs->c->finality != CHAIN_FINALITY_CONFIRMATIONS)
-		cJSON_AddStringToObject(o, "finality", chain_finality_tag(cs->c->finality));
-	else
-		cJSON_AddNumberToObject(o, "confirmations", cs->c->confirmations);
-	add_num(o, "finalized", cs->have_state && cs->st.finalized >= 0, (double)cs->st.finalized);
-	add_num(o, "checkpoint", cs->indexed, (double)cs->checkpoint);
-	add_num(o, "confirmed_height", cs->have_confirmed, (double)cs->confirmed_height);
-	add_num(o, "lag_blocks", f.lag_known, (double)f.lag_blocks);
-	add_num(o, "lag_seconds", f.lag_s_known, (double)f.lag_s);
-	cJSON_AddNumberToObject(o, "pending_payments", (double)cs->pending);
-	cJSON_AddNumberToObject(o, "outbox_depth", (double)cs->outbox_depth);
-	add_num(o, "outbox_oldest_age_s", cs->outbox_depth > 0,
-		(double)(now_ms - cs->outbox_oldest_ms) / 1000.0);
-	add_num(o, "quarantined", cs->quarantine_known, (double)cs->quarantined);
-	if (cs->have_state && cs->st.last_reorg_ms > 0) {
-		cJSON *rg = cJSON_AddObjectToObject(o, "last_reorg");
-		cJSON_AddNumberToObject(rg, "depth", (double)cs->st.last_reorg_depth);
-		add_time(rg, "at", true, cs->st.last_reorg_ms);
-		cJSON_AddNumberToObject(rg, "reorgs_since_start", (double)cs->st.reorgs);
-	} else {
-		cJSON_AddNullToObject(o, "last_reorg");
-	}
-	if (cs->error[0])
-		cJSON_AddStringToObject(o, "error", cs->error);
-	return o;
-}
-
-static void chain_text(const chain_status *cs, int64_t now_ms)
-{
-	chain_figures f = figures(cs, now_ms);
+	chain_figures f = chain_report_figures(cs, now_ms);
 	char buf[64];
 	printf("chain %s (%s, chain id %llu, JSON-RPC over %s)\n", cs->c->name, cs->c->family->kind,
 	       (unsigned long long)cs->c->chain_id, cs->c->transport == CHAIN_TRANSPORT_HTTP ? "HTTP" : "websocket");
@@ -209,13 +51,13 @@ static void chain_text(const chain_status *cs, int64_t now_ms)
 	if (!cs->have_state) {
 		printf("  run state          none recorded (`paywatch run` has not run with this version)\n");
 	} else {
-		iso_time(cs->st.updated_ms, buf, sizeof(buf));
+		report_iso_time(cs->st.updated_ms, buf, sizeof(buf));
 		printf("  endpoint in use    %s\n", cs->st.endpoint[0] ? cs->st.endpoint : "none (disconnected)");
 		printf("  recorded           %s (%.1f s ago)\n", buf, f.state_age_s);
 	}
 	if (f.head_known) {
 		if (cs->st.head_time >= 0)
-			iso_time(cs->st.head_time * 1000, buf, sizeof(buf));
+			report_iso_time(cs->st.head_time * 1000, buf, sizeof(buf));
 		printf("  node head          %llu%s%s%s\n", (unsigned long long)cs->st.head, cs->st.head_time >= 0 ? " (" : "",
 		       cs->st.head_time >= 0 ? buf : "", cs->st.head_time >= 0 ? ")" : "");
 	} else {
@@ -251,7 +93,7 @@ static void chain_text(const chain_status *cs, int64_t now_ms)
 	else if (cs->quarantine_known)
 		printf("  quarantine         empty\n");
 	if (cs->have_state && cs->st.last_reorg_ms > 0) {
-		iso_time(cs->st.last_reorg_ms, buf, sizeof(buf));
+		report_iso_time(cs->st.last_reorg_ms, buf, sizeof(buf));
 		printf("  last reorg         depth %llu at %s (%llu since run started)\n",
 		       (unsigned long long)cs->st.last_reorg_depth, buf, (unsigned long long)cs->st.reorgs);
 	} else {
@@ -278,14 +120,14 @@ static int status_run(const pw_config *cfg, bool json)
 		snprintf(store_err, sizeof(store_err), "no RocksDB at %s: `paywatch run` has not started yet", cfg->data_dir);
 	else if (store_open(cfg->data_dir, true, &s, store_err, sizeof(store_err)) < 0)
 		rc = 1;
-	chain_status *cs = calloc(cfg->n_chains, sizeof(*cs));
+	chain_report *cs = calloc(cfg->n_chains, sizeof(*cs));
 	if (!cs) {
 		store_close(s);
 		return 1;
 	}
 	for (size_t i = 0; i < cfg->n_chains; i++) {
 		if (s) {
-			read_chain(s, &cfg->chains[i], &cs[i]);
+			chain_report_read(s, &cfg->chains[i], &cs[i]);
 			rc |= cs[i].error[0] != 0;
 		} else {
 			cs[i].c = &cfg->chains[i];
@@ -323,10 +165,10 @@ static int status_run(const pw_config *cfg, bool json)
 
 	if (json) {
 		cJSON *o = cJSON_CreateObject();
-		add_time(o, "at", true, now_ms);
+		report_json_time(o, "at", true, now_ms);
 		cJSON *chains = cJSON_AddArrayToObject(o, "chains");
 		for (size_t i = 0; i < cfg->n_chains; i++)
-			cJSON_AddItemToArray(chains, chain_json(&cs[i], now_ms));
+			cJSON_AddItemToArray(chains, chain_report_json(&cs[i], now_ms));
 		cJSON *arr = cJSON_AddArrayToObject(o, "webhook_endpoints");
 		for (size_t i = 0; i < n_eps; i++) {
 			const webhook_endpoint_view *v = &eps[i];
@@ -355,7 +197,7 @@ static int status_run(const pw_config *cfg, bool json)
 			cJSON_AddItemToArray(arr, e);
 		}
 		cJSON *qo = cJSON_AddObjectToObject(o, "quarantine");
-		add_num(qo, "count", q_known, (double)q_total);
+		report_json_num(qo, "count", q_known, (double)q_total);
 		if (q_oldest[0])
 			cJSON_AddStringToObject(qo, "oldest_at", q_oldest);
 		else

@@ -1,0 +1,145 @@
+/* chain_report.c: a chain's figures from run's RocksDB (chain_report.h). */
+#include "chain_report.h"
+#include "pw_error.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static int count_one(const pw_payment *p, void *arg)
+{
+	(void)p;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+void chain_report_read(store *s, const cfg_chain *c, chain_report *cs)
+{
+	memset(cs, 0, sizeof(*cs));
+	cs->c = c;
+	cs->checkpoint_time = -1;
+	int r = store_get_checkpoint(s, c->name, &cs->checkpoint);
+	cs->indexed = r == 0;
+	if (r < 0 && r != PW_ENOTFOUND)
+		snprintf(cs->error, sizeof(cs->error), "checkpoint unreadable: %s", pw_strerror(r));
+	r = store_get_state(s, c->name, &cs->st);
+	cs->have_state = r == 0;
+	if (r < 0 && r != PW_ENOTFOUND)
+		snprintf(cs->error, sizeof(cs->error), "chain state unreadable: %s", pw_strerror(r));
+	if (cs->indexed) {
+		pw_block_ref h;
+		if (store_get_header(s, c->name, cs->checkpoint, &h) == 0)
+			cs->checkpoint_time = h.time;
+		else if (cs->have_state && cs->st.checkpoint == cs->checkpoint)
+			cs->checkpoint_time = cs->st.checkpoint_time; /* below the window, during a backfill */
+		/* a head learnt from eth_blockNumber carries no time: the window
+		 * has it once the head is indexed */
+		if (cs->have_state && cs->st.head_time < 0 && store_get_header(s, c->name, cs->st.head, &h) == 0)
+			cs->st.head_time = h.time;
+		if (c->finality != CHAIN_FINALITY_CONFIRMATIONS) {
+			/* run confirms up to the finalized block it has processed */
+			if (cs->have_state && cs->st.finalized >= 0) {
+				cs->have_confirmed = true;
+				cs->confirmed_height = (uint64_t)cs->st.finalized < cs->checkpoint ? (uint64_t)cs->st.finalized
+												  : cs->checkpoint;
+			}
+		} else if (cs->checkpoint + 1 >= c->confirmations) {
+			/* the tracker's rule: block b is confirmed once checkpoint - b + 1 >= confirmations */
+			cs->have_confirmed = true;
+			cs->confirmed_height = cs->checkpoint + 1 - c->confirmations;
+		}
+	}
+	if ((r = store_scan_payments(s, STORE_PENDING, c->name, 0, UINT64_MAX, count_one, &cs->pending)) < 0 ||
+	    (r = store_outbox_stats(s, c->name, &cs->outbox_depth, &cs->outbox_oldest_ms)) < 0)
+		snprintf(cs->error, sizeof(cs->error), "RocksDB read failed: %s", pw_strerror(r));
+}
+
+void report_iso_time(int64_t unix_ms, char *out, size_t n)
+{
+	time_t t = (time_t)(unix_ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* JSON helpers: a number, or null when unknown. */
+void report_json_num(cJSON *o, const char *k, bool known, double v)
+{
+	if (known)
+		cJSON_AddNumberToObject(o, k, v);
+	else
+		cJSON_AddNullToObject(o, k);
+}
+
+void report_json_time(cJSON *o, const char *k, bool known, int64_t unix_ms)
+{
+	char buf[32];
+	if (!known) {
+		cJSON_AddNullToObject(o, k);
+		return;
+	}
+	report_iso_time(unix_ms, buf, sizeof(buf));
+	cJSON_AddStringToObject(o, k, buf);
+}
+
+
+chain_figures chain_report_figures(const chain_report *cs, int64_t now_ms)
+{
+	chain_figures f = { 0 };
+	f.head_known = cs->have_state && cs->st.updated_ms > 0 && (cs->st.head > 0 || cs->indexed);
+	f.lag_known = f.head_known && cs->indexed;
+	f.lag_blocks = f.lag_known ? (int64_t)cs->st.head - (int64_t)cs->checkpoint : 0;
+	if (f.lag_known && f.lag_blocks <= 0) {
+		f.lag_s_known = true; /* at the head: no lag */
+		f.lag_s = 0;
+	} else if (f.lag_known && cs->st.head_time >= 0 && cs->checkpoint_time >= 0) {
+		f.lag_s_known = true;
+		f.lag_s = cs->st.head_time - cs->checkpoint_time;
+	}
+	f.state_age_s = cs->have_state && now_ms > cs->st.updated_ms ? (double)(now_ms - cs->st.updated_ms) / 1000.0 : 0;
+	return f;
+}
+
+cJSON *chain_report_json(const chain_report *cs, int64_t now_ms)
+{
+	chain_figures f = chain_report_figures(cs, now_ms);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", cs->c->name);
+	cJSON_AddNumberToObject(o, "chain_id", (double)cs->c->chain_id);
+	cJSON_AddStringToObject(o, "kind", cs->c->family->kind);
+	cJSON_AddStringToObject(o, "transport", cs->c->transport == CHAIN_TRANSPORT_HTTP ? "http" : "ws");
+	if (cs->have_state && cs->st.endpoint[0])
+		cJSON_AddStringToObject(o, "endpoint", cs->st.endpoint);
+	else
+		cJSON_AddNullToObject(o, "endpoint");
+	report_json_time(o, "state_updated_at", cs->have_state, cs->st.updated_ms);
+	report_json_num(o, "state_age_s", cs->have_state, f.state_age_s);
+	report_json_num(o, "head", f.head_known, (double)cs->st.head);
+	report_json_time(o, "head_time", f.head_known && cs->st.head_time >= 0, cs->st.head_time * 1000);
+	if (cs->c->finality != CHAIN_FINALITY_CONFIRMATIONS)
+		cJSON_AddStringToObject(o, "finality", chain_finality_tag(cs->c->finality));
+	else
+		cJSON_AddNumberToObject(o, "confirmations", cs->c->confirmations);
+	report_json_num(o, "finalized", cs->have_state && cs->st.finalized >= 0, (double)cs->st.finalized);
+	report_json_num(o, "checkpoint", cs->indexed, (double)cs->checkpoint);
+	report_json_num(o, "confirmed_height", cs->have_confirmed, (double)cs->confirmed_height);
+	report_json_num(o, "lag_blocks", f.lag_known, (double)f.lag_blocks);
+	report_json_num(o, "lag_seconds", f.lag_s_known, (double)f.lag_s);
+	cJSON_AddNumberToObject(o, "pending_payments", (double)cs->pending);
+	cJSON_AddNumberToObject(o, "outbox_depth", (double)cs->outbox_depth);
+	report_json_num(o, "outbox_oldest_age_s", cs->outbox_depth > 0,
+		(double)(now_ms - cs->outbox_oldest_ms) / 1000.0);
+	report_json_num(o, "quarantined", cs->quarantine_known, (double)cs->quarantined);
+	if (cs->have_state && cs->st.last_reorg_ms > 0) {
+		cJSON *rg = cJSON_AddObjectToObject(o, "last_reorg");
+		cJSON_AddNumberToObject(rg, "depth", (double)cs->st.last_reorg_depth);
+		report_json_time(rg, "at", true, cs->st.last_reorg_ms);
+		cJSON_AddNumberToObject(rg, "reorgs_since_start", (double)cs->st.reorgs);
+	} else {
+		cJSON_AddNullToObject(o, "last_reorg");
+	}
+	if (cs->error[0])
+		cJSON_AddStringToObject(o, "error", cs->error);
+	return o;
+}
+

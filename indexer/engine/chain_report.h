@@ -1,0 +1,63 @@
+/* chain_report.h: where a chain stands, read from the RocksDB that
+ * `paywatch run` writes (its checkpoint, header window, pending payments,
+ * outbox, and the state record run keeps per chain: head, finalized block,
+ * endpoint, last reorg). `paywatch status` prints it; `run` publishes it to
+ * Postgres for the API (/v1/chains, /readyz). */
+#ifndef PW_CHAIN_REPORT_H
+#define PW_CHAIN_REPORT_H
+
+#include "config.h"
+#include "store.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* One chain's figures. quarantine_known/quarantined are the caller's
+ * (from Postgres); the rest comes from chain_report_read. */
+typedef struct chain_report {
+	const cfg_chain *c;
+	bool indexed;            /* a checkpoint exists */
+	uint64_t checkpoint;
+	bool have_state;
+	store_chain_state st;
+	bool have_confirmed;
+	uint64_t confirmed_height;
+	int64_t checkpoint_time; /* unix s of the checkpoint block, -1 unknown */
+	uint64_t pending;
+	uint64_t outbox_depth;
+	int64_t outbox_oldest_ms;
+	bool quarantine_known;   /* Postgres answered */
+	uint64_t quarantined;    /* entries of this chain in payment_quarantine */
+	char error[256];
+} chain_report;
+
+/* Lag and freshness, derived at now_ms (unix ms). */
+typedef struct chain_figures {
+	bool lag_known, lag_s_known, head_known;
+	int64_t lag_blocks, lag_s;
+	double state_age_s;
+} chain_figures;
+
+/* chain_report_read: c's figures from s into *cs (zeroed first); a read
+ * that failed leaves its reason in cs->error. */
+void chain_report_read(store *s, const cfg_chain *c, chain_report *cs);
+
+/* chain_report_figures: the lag in blocks and seconds (known when the head
+ * and the checkpoint are) and the age of run's state record, at now_ms. */
+chain_figures chain_report_figures(const chain_report *cs, int64_t now_ms);
+
+/* chain_report_json: the figures as `status --json` prints them (unknown
+ * values null; endpoint the masked URL). Caller frees with cJSON_Delete;
+ * NULL on out of memory. */
+cJSON *chain_report_json(const chain_report *cs, int64_t now_ms);
+
+/* report_iso_time: unix_ms as "YYYY-MM-DDTHH:MM:SSZ" (UTC) into out (n bytes). */
+void report_iso_time(int64_t unix_ms, char *out, size_t n);
+
+/* report_json_num / report_json_time: add k to o as a number / an ISO
+ * time, or null when not known. */
+void report_json_num(cJSON *o, const char *k, bool known, double v);
+void report_json_time(cJSON *o, const char *k, bool known, int64_t unix_ms);
+
+#endif
