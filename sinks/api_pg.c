@@ -242,3 +242,33 @@ int api_pg_get_payment(PGconn *c, int64_t id, const char *merchant_id, char **re
 	}
 	return r;
 }
+
+int api_pg_chain_reports(PGconn *c, char **ret_json, char *err, size_t errlen)
+{
+	PGresult *res = PQexec(c, "SELECT chain, report::text, extract(epoch FROM now() - updated_at)::float8"
+				  " FROM chain_reports ORDER BY chain");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		set_err(err, errlen, c);
+		PQclear(res);
+		return PW_EDB;
+	}
+	cJSON *out = cJSON_CreateObject();
+	int r = out ? 0 : PW_ENOMEM;
+	for (int k = 0; r == 0 && k < PQntuples(res); k++) {
+		cJSON *e = cJSON_CreateObject();
+		cJSON *report = cJSON_Parse(PQgetvalue(res, k, 1));
+		if (!e || !report) {
+			cJSON_Delete(e);
+			cJSON_Delete(report);
+			r = PW_ENOMEM;
+			break;
+		}
+		cJSON_AddItemToObject(e, "report", report);
+		cJSON_AddNumberToObject(e, "age_s", strtod(PQgetvalue(res, k, 2), NULL));
+		cJSON_AddItemToObject(out, PQgetvalue(res, k, 0), e);
+	}
+	PQclear(res);
+	*ret_json = r == 0 ? cJSON_PrintUnformatted(out) : NULL;
+	cJSON_Delete(out);
+	return r == 0 && !*ret_json ? PW_ENOMEM : r;
+}

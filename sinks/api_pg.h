@@ -73,6 +73,12 @@ int api_pg_list_payments(PGconn *c, const api_payment_query *q, char **ret_json,
  * PW_EDB (message in err). */
 int api_pg_get_payment(PGconn *c, int64_t id, const char *merchant_id, char **ret_json, char *err, size_t errlen);
 
+/* api_pg_chain_reports: what `paywatch run` last published per chain
+ * (table chain_reports) as the JSON text
+ * {"<chain>": {"report": {...}, "age_s": <seconds since published>}, ...}
+ * (malloc'd) in *ret_json. 0, PW_ENOMEM, PW_EDB (message in err). */
+int api_pg_chain_reports(PGconn *c, char **ret_json, char *err, size_t errlen);
+
 /* api_pg_prepare: set up a fresh connection for the API: its statement
  * timeout (milliseconds) and a read-only default. 0 or PW_EDB. */
 int api_pg_prepare(PGconn *c, uint32_t statement_timeout_ms, char *err, size_t errlen);

@@ -1017,6 +1017,15 @@ out_rollback:
 	return PW_EDB;
 }
 
+int pg_sink_put_chain_report(pg_sink *s, const char *chain, const char *report_json)
+{
+	const char *params[2] = { chain, report_json };
+	return exec_params_ok(s,
+			      "INSERT INTO chain_reports (chain, report, updated_at) VALUES ($1, $2::jsonb, now())"
+			      " ON CONFLICT (chain) DO UPDATE SET report = EXCLUDED.report, updated_at = now()",
+			      2, params, "chain report");
+}
+
 int pg_sink_set_webhooks(pg_sink *s, bool on)
 {
 	return exec_ok(s, on ? "SET paywatch.webhooks = 'on'" : "SET paywatch.webhooks = 'off'", "set paywatch.webhooks");

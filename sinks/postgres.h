@@ -111,6 +111,11 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
  * 0 or PW_EDB (the failing migration rolled back; err names it). */
 int pg_sink_migrate(pg_sink *s, const struct schema_migration *list, size_t *ret_applied);
 
+/* pg_sink_put_chain_report: replace chain's row of chain_reports with
+ * report_json (a JSON object: chain_report_json's) and updated_at = now().
+ * 0 or PW_EDB (pg_sink_error). */
+int pg_sink_put_chain_report(pg_sink *s, const char *chain, const char *report_json);
+
 /* pg_sink_set_webhooks: off: later pg_sink_write_payments calls on this
  * connection create no webhook events (replay --no-webhooks); on: the
  * default. 0 or PW_EDB. */

@@ -438,6 +438,135 @@ static enum MHD_Result get_payment(api_server *s, struct MHD_Connection *conn, c
 	return send_json(conn, 200, json, NULL, NULL);
 }
 
+static int reports_fn(PGconn *c, const void *arg, char **json, char *err, size_t errlen)
+{
+	(void)arg;
+	return api_pg_chain_reports(c, json, err, errlen);
+}
+
+/* "host:port" of a masked endpoint URL (scheme, host, port, then a masked path). */
+static void endpoint_host(const char *url, char *out, size_t n)
+{
+	const char *p = strstr(url, "://");
+	p = p ? p + 3 : url;
+	size_t len = strcspn(p, "/?#");
+	snprintf(out, n, "%.*s", (int)len, p);
+}
+
+static void copy_number(cJSON *to, const char *key, const cJSON *report, const char *from)
+{
+	const cJSON *v = report ? cJSON_GetObjectItemCaseSensitive(report, from) : NULL;
+	if (cJSON_IsNumber(v))
+		cJSON_AddNumberToObject(to, key, v->valuedouble);
+	else
+		cJSON_AddNullToObject(to, key);
+}
+
+/* GET /v1/chains: per configured chain, what run last published. */
+static enum MHD_Result list_chains(api_server *s, struct MHD_Connection *conn)
+{
+	args_check a = { .allowed = (const char *const[]){ NULL } };
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_arg, &a);
+	if (a.bad)
+		return BAD_PARAM(conn, a.bad, "%s: not a parameter of this route", a.bad);
+	char err[420] = "";
+	char *json = NULL;
+	if (pooled(s, reports_fn, NULL, &json, err, sizeof(err)) < 0)
+		return query_failed(s, conn, "GET /v1/chains", err);
+	cJSON *reports = cJSON_Parse(json);
+	free(json);
+	cJSON *out = cJSON_CreateObject();
+	cJSON *data = cJSON_AddArrayToObject(out, "data");
+	for (size_t i = 0; i < s->cfg->n_chains; i++) {
+		const cfg_chain *c = &s->cfg->chains[i];
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(reports, c->name);
+		const cJSON *rp = cJSON_GetObjectItemCaseSensitive(e, "report");
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", c->name);
+		cJSON_AddStringToObject(o, "kind", c->family->kind);
+		cJSON_AddNumberToObject(o, "chain_id", (double)c->chain_id);
+		copy_number(o, "head", rp, "head");
+		copy_number(o, "checkpoint", rp, "checkpoint");
+		copy_number(o, "confirmed_height", rp, "confirmed_height");
+		copy_number(o, "lag_blocks", rp, "lag_blocks");
+		copy_number(o, "lag_seconds", rp, "lag_seconds");
+		const cJSON *ep = cJSON_GetObjectItemCaseSensitive(rp, "endpoint");
+		if (cJSON_IsString(ep)) {
+			char host[256];
+			endpoint_host(ep->valuestring, host, sizeof(host));
+			cJSON_AddStringToObject(o, "endpoint", host);
+		} else {
+			cJSON_AddNullToObject(o, "endpoint");
+		}
+		const cJSON *rg = cJSON_GetObjectItemCaseSensitive(rp, "last_reorg");
+		if (cJSON_IsObject(rg)) {
+			cJSON *r2 = cJSON_AddObjectToObject(o, "last_reorg");
+			copy_number(r2, "depth", rg, "depth");
+			const cJSON *at = cJSON_GetObjectItemCaseSensitive(rg, "at");
+			cJSON_AddStringToObject(r2, "at", cJSON_IsString(at) ? at->valuestring : "");
+		} else {
+			cJSON_AddNullToObject(o, "last_reorg");
+		}
+		copy_number(o, "report_age_s", e, "age_s");
+		cJSON_AddItemToArray(data, o);
+	}
+	cJSON_Delete(reports);
+	char *body = cJSON_PrintUnformatted(out);
+	cJSON_Delete(out);
+	return body ? send_json(conn, 200, body, NULL, NULL) : MHD_NO;
+}
+
+/* GET /readyz: 200 when Postgres answers and every chain is published
+ * fresh, within max_lag_blocks of its head, with an outbox younger than
+ * max_outbox_age_s; otherwise 503 with the reasons. */
+static enum MHD_Result readyz(api_server *s, struct MHD_Connection *conn)
+{
+	char err[420] = "";
+	char *json = NULL;
+	cJSON *out = cJSON_CreateObject();
+	cJSON *reasons = cJSON_CreateArray();
+	char why[300];
+	if (pooled(s, reports_fn, NULL, &json, err, sizeof(err)) < 0) {
+		pg_scrub(err, s->cfg->pg_dsn);
+		log_emit(LOG_LEVEL_WARN, "api", -1, "GET /readyz: postgres: %s", err);
+		cJSON_AddItemToArray(reasons, cJSON_CreateString("postgres: not answering"));
+	} else {
+		cJSON *reports = cJSON_Parse(json);
+		free(json);
+		for (size_t i = 0; i < s->cfg->n_chains; i++) {
+			const cfg_chain *c = &s->cfg->chains[i];
+			const cJSON *e = cJSON_GetObjectItemCaseSensitive(reports, c->name);
+			const cJSON *rp = cJSON_GetObjectItemCaseSensitive(e, "report");
+			const cJSON *age = cJSON_GetObjectItemCaseSensitive(e, "age_s");
+			const cJSON *lag = cJSON_GetObjectItemCaseSensitive(rp, "lag_blocks");
+			const cJSON *ob = cJSON_GetObjectItemCaseSensitive(rp, "outbox_oldest_age_s");
+			why[0] = '\0';
+			if (!rp)
+				snprintf(why, sizeof(why), "chain %s: no report from `paywatch run` yet", c->name);
+			else if (cJSON_IsNumber(age) && age->valuedouble > s->api->max_report_age_s)
+				snprintf(why, sizeof(why), "chain %s: last report %.0f s ago (is `paywatch run` running?)", c->name,
+					 age->valuedouble);
+			else if (!cJSON_IsNumber(lag))
+				snprintf(why, sizeof(why), "chain %s: head or checkpoint not known yet", c->name);
+			else if (lag->valuedouble > c->max_lag_blocks)
+				snprintf(why, sizeof(why), "chain %s: %.0f blocks behind the head (max_lag_blocks %u)", c->name,
+					 lag->valuedouble, c->max_lag_blocks);
+			else if (cJSON_IsNumber(ob) && ob->valuedouble > s->api->max_outbox_age_s)
+				snprintf(why, sizeof(why), "chain %s: the outbox's oldest entry is %.0f s old (max_outbox_age_s %u)",
+					 c->name, ob->valuedouble, s->api->max_outbox_age_s);
+			if (why[0])
+				cJSON_AddItemToArray(reasons, cJSON_CreateString(why));
+		}
+		cJSON_Delete(reports);
+	}
+	bool ready = cJSON_GetArraySize(reasons) == 0;
+	cJSON_AddStringToObject(out, "status", ready ? "ready" : "not_ready");
+	cJSON_AddItemToObject(out, "reasons", reasons);
+	char *body = cJSON_PrintUnformatted(out);
+	cJSON_Delete(out);
+	return body ? send_json(conn, ready ? 200 : 503, body, NULL, NULL) : MHD_NO;
+}
+
 static int request_marker;
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -461,9 +590,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		char *body = strdup("{\"status\":\"ok\"}");
 		return body ? send_json(conn, 200, body, NULL, NULL) : MHD_NO;
 	}
+	if (strcmp(url, "/readyz") == 0)
+		return get ? readyz(s, conn)
+			   : send_error(conn, 405, "method_not_allowed", NULL, "Allow", "GET, HEAD", "%s: use GET", url);
+	bool chains = strcmp(url, "/v1/chains") == 0;
 	bool list = strcmp(url, "/v1/payments") == 0;
 	const char *one = strncmp(url, "/v1/payments/", 13) == 0 ? url + 13 : NULL;
-	if (!list && !(one && *one && !strchr(one, '/')))
+	if (!chains && !list && !(one && *one && !strchr(one, '/')))
 		return send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
 	if (!get)
 		return send_error(conn, 405, "method_not_allowed", NULL, "Allow", "GET, HEAD", "%.100s: use GET", url);
@@ -478,7 +611,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return send_error(conn, 429, "rate_limited", NULL, "Retry-After", ra, "too many requests for key %s",
 				  key->id);
 	}
-	return list ? list_payments(s, conn, key) : get_payment(s, conn, key, one);
+	return chains ? list_chains(s, conn) : list ? list_payments(s, conn, key) : get_payment(s, conn, key, one);
 }
 
 int api_server_start(const pw_config *cfg, api_server **ret, char *err, size_t errlen)

@@ -444,7 +444,7 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 					      "ws_urls",       "http_url",	"http_urls",	     "http_headers",
 					      "poll_interval_ms", "confirmations", "start_block",	     "tokens",
 					      "reorg_window",  "max_range",	"max_in_flight",     "max_message_bytes",
-					      "request_timeout_ms", "finality", "head_timeout_ms", NULL };
+					      "request_timeout_ms", "finality", "head_timeout_ms", "max_lag_blocks", NULL };
 	char p[512], *s = NULL;
 	uint64_t u;
 	int r;
@@ -500,6 +500,9 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	if ((r = get_uint(c, path, ch, "head_timeout_ms", false, 1000, 3600000, 60000, &u)) < 0)
 		return r;
 	chain->head_timeout_ms = (uint32_t)u;
+	if ((r = get_uint(c, path, ch, "max_lag_blocks", false, 1, 100000000, 100, &u)) < 0)
+		return r;
+	chain->max_lag_blocks = (uint32_t)u;
 	if ((r = get_start_block(c, path, ch, &chain->start_block)) < 0)
 		return r;
 	uint64_t dflt_window = by_tag ? 256 : (chain->confirmations > 64 ? chain->confirmations : 64) + 64;
@@ -794,7 +797,7 @@ out:
 static int parse_api(cfg_ctx *c, const cJSON *root)
 {
 	static const char *const fields[] = { "listen", "keys", "rate_limit", "max_connections", "statement_timeout_ms",
-					      "pg_connections", NULL };
+					      "pg_connections", "max_outbox_age_s", "max_report_age_s", NULL };
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "api");
 	cfg_api *api = &c->cfg->api;
 	if (!a)
@@ -854,6 +857,12 @@ static int parse_api(cfg_ctx *c, const cJSON *root)
 	if ((r = get_uint(c, "api", a, "pg_connections", false, 1, 64, 4, &u)) < 0)
 		return r;
 	api->pg_connections = (uint32_t)u;
+	if ((r = get_uint(c, "api", a, "max_outbox_age_s", false, 1, 86400, 60, &u)) < 0)
+		return r;
+	api->max_outbox_age_s = (uint32_t)u;
+	if ((r = get_uint(c, "api", a, "max_report_age_s", false, 2, 3600, 30, &u)) < 0)
+		return r;
+	api->max_report_age_s = (uint32_t)u;
 	api->enabled = true;
 	return 0;
 }
@@ -1307,6 +1316,7 @@ char *config_dump_masked(const pw_config *cfg)
 		else
 			cJSON_AddNumberToObject(o, "confirmations", ch->confirmations);
 		cJSON_AddNumberToObject(o, "head_timeout_ms", ch->head_timeout_ms);
+		cJSON_AddNumberToObject(o, "max_lag_blocks", ch->max_lag_blocks);
 		cJSON_AddNumberToObject(o, "start_block", (double)ch->start_block);
 		cJSON_AddNumberToObject(o, "reorg_window", ch->reorg_window);
 		cJSON_AddNumberToObject(o, "max_range", (double)ch->max_range);
@@ -1400,6 +1410,8 @@ char *config_dump_masked(const pw_config *cfg)
 		cJSON_AddNumberToObject(api, "max_connections", cfg->api.max_connections);
 		cJSON_AddNumberToObject(api, "statement_timeout_ms", cfg->api.statement_timeout_ms);
 		cJSON_AddNumberToObject(api, "pg_connections", cfg->api.pg_connections);
+		cJSON_AddNumberToObject(api, "max_outbox_age_s", cfg->api.max_outbox_age_s);
+		cJSON_AddNumberToObject(api, "max_report_age_s", cfg->api.max_report_age_s);
 	}
 	char *out = cJSON_Print(root);
 	cJSON_Delete(root);

@@ -45,6 +45,7 @@ typedef struct cfg_chain {
 	uint32_t confirmations;     /* >= 1; default 12 (unused in finality mode) */
 	enum chain_finality finality; /* CHAIN_FINALITY_CONFIRMATIONS unless "finality" is given */
 	uint32_t head_timeout_ms;   /* no new head for this long: probe, then fail over; default 60000 */
+	uint32_t max_lag_blocks;    /* /readyz: ready while the checkpoint is at most this far behind the head; default 100 */
 	uint64_t start_block;       /* block number; default 0 */
 	uint32_t reorg_window;      /* headers kept; default max(confirmations, 64) + 64, 256 with finality */
 	uint64_t max_range;         /* largest eth_getLogs range in blocks; default 2000 (at most the family's limit) */
@@ -120,6 +121,8 @@ typedef struct cfg_api {
 	uint32_t max_connections;      /* default 256 */
 	uint32_t statement_timeout_ms; /* per query; default 5000 */
 	uint32_t pg_connections;       /* the API's own Postgres connections; default 4 */
+	uint32_t max_outbox_age_s;     /* /readyz: the outbox's oldest entry younger than this; default 60 */
+	uint32_t max_report_age_s;     /* /readyz: run's last chain report younger than this; default 30 */
 } cfg_api;
 
 typedef struct pw_config {

@@ -1,8 +1,13 @@
 /* chain_report.c: a chain's figures from run's RocksDB (chain_report.h). */
 #include "chain_report.h"
+#include "clock.h"
+#include "log.h"
+#include "postgres.h"
 #include "pw_error.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -143,3 +148,79 @@ cJSON *chain_report_json(const chain_report *cs, int64_t now_ms)
 	return o;
 }
 
+
+/* ---- the reporter ---- */
+
+#define REPORT_EVERY_MS 1000
+
+struct chain_reporter {
+	const pw_config *cfg;
+	store *st;
+	atomic_bool *stop;
+	pthread_t thread;
+};
+
+/* One round: every chain's report into chain_reports. */
+static int publish(chain_reporter *r, pg_sink *pg)
+{
+	for (size_t i = 0; i < r->cfg->n_chains; i++) {
+		chain_report cr;
+		chain_report_read(r->st, &r->cfg->chains[i], &cr);
+		cJSON *o = chain_report_json(&cr, pw_wall_ms());
+		char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+		cJSON_Delete(o);
+		if (!text)
+			return PW_ENOMEM;
+		int rc = pg_sink_put_chain_report(pg, r->cfg->chains[i].name, text);
+		free(text);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void *reporter_main(void *arg)
+{
+	chain_reporter *r = arg;
+	pg_sink *pg = NULL;
+	while (!atomic_load(r->stop)) {
+		if (!pg) {
+			char err[512];
+			if (pg_sink_connect(r->cfg->pg_dsn, &pg, err, sizeof(err)) < 0)
+				pg = NULL; /* the sink logs Postgres outages; try again next round */
+		}
+		if (pg && publish(r, pg) < 0) {
+			log_debug("chain reports: %s", pg_sink_error(pg));
+			pg_sink_close(pg);
+			pg = NULL;
+		}
+		for (int waited = 0; waited < REPORT_EVERY_MS && !atomic_load(r->stop); waited += 100) {
+			struct timespec ts = { 0, 100 * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+	pg_sink_close(pg);
+	return NULL;
+}
+
+int chain_reporter_start(const pw_config *cfg, store *st, atomic_bool *stop, chain_reporter **ret)
+{
+	chain_reporter *r = calloc(1, sizeof(*r));
+	if (!r)
+		return PW_ENOMEM;
+	*r = (chain_reporter){ .cfg = cfg, .st = st, .stop = stop };
+	if (pthread_create(&r->thread, NULL, reporter_main, r) != 0) {
+		free(r);
+		return PW_ENOMEM;
+	}
+	*ret = r;
+	return 0;
+}
+
+void chain_reporter_join(chain_reporter *r)
+{
+	if (!r)
+		return;
+	pthread_join(r->thread, NULL);
+	free(r);
+}

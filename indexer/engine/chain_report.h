@@ -10,6 +10,7 @@
 #include "store.h"
 
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -59,5 +60,19 @@ void report_iso_time(int64_t unix_ms, char *out, size_t n);
  * time, or null when not known. */
 void report_json_num(cJSON *o, const char *k, bool known, double v);
 void report_json_time(cJSON *o, const char *k, bool known, int64_t unix_ms);
+
+/* The reporter: a thread of `paywatch run` that publishes every chain's
+ * report to Postgres (table chain_reports) every second, on its own
+ * connection, so that the API of any process can read it. */
+typedef struct chain_reporter chain_reporter;
+
+/* chain_reporter_start: start it; it ends when *stop is set. cfg, st and
+ * stop must outlive it. 0 with *ret, or PW_ENOMEM. Postgres being down is
+ * no error: it tries again each second. */
+int chain_reporter_start(const pw_config *cfg, store *st, atomic_bool *stop, chain_reporter **ret);
+
+/* chain_reporter_join: wait for it to end (after *stop was set) and free;
+ * accepts NULL. */
+void chain_reporter_join(chain_reporter *r);
 
 #endif

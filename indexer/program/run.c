@@ -1,5 +1,6 @@
 /* run.c: thread setup and shutdown for `paywatch run`. */
 #include "run.h"
+#include "chain_report.h"
 #include "dispatch.h"
 #include "ingest.h"
 #include "clock.h"
@@ -69,6 +70,10 @@ int run_main(const pw_config *cfg)
 		any_endpoint |= cfg->merchants[i].n_endpoints > 0;
 	if (any_endpoint && (r = dispatch_thread_start(cfg, &stop, &dispatcher)) < 0)
 		log_error(r, "cannot start the webhook dispatcher; `paywatch dispatch` can deliver instead");
+	/* every chain's report into Postgres each second (for the API of any process) */
+	chain_reporter *reporter = NULL;
+	if ((r = chain_reporter_start(cfg, st, &stop, &reporter)) < 0)
+		log_error(r, "cannot start the chain reporter; /v1/chains and /readyz will not see this run");
 	/* the HTTP API, on its own threads and Postgres connections */
 	api_server *api = NULL;
 	if (cfg->api.enabled) {
@@ -82,6 +87,9 @@ int run_main(const pw_config *cfg)
 	if (!threads) {
 		atomic_store(&stop, true);
 		sink_loop_join(sl);
+		dispatch_thread_join(dispatcher);
+		chain_reporter_join(reporter);
+		api_server_stop(api);
 		goto out_store;
 	}
 	size_t started = 0;
@@ -133,6 +141,7 @@ int run_main(const pw_config *cfg)
 		pthread_join(threads[i].thread, NULL);
 	uint64_t left = sink_loop_join(sl);
 	dispatch_thread_join(dispatcher);
+	chain_reporter_join(reporter);
 	api_server_stop(api);
 	if (left)
 		log_warn("outbox: %llu payment(s) kept in %s for the next start (Postgres unreachable)",

@@ -109,6 +109,21 @@ async function main() {
   r = await get('/v1/payments', admin.key.slice(0, -1));
   rig.check(r.status === 401, 'a key one character short: 401');
 
+  // ---- /readyz and /v1/chains: what run publishes each second (table chain_reports)
+  const head = await node.head();
+  await rig.waitFor('/readyz 200', async () => (await get('/readyz')).status === 200, 20000);
+  r = await get('/readyz');
+  rig.check(r.body.status === 'ready' && r.body.reasons.length === 0, `/readyz: ready, no key needed (${r.text})`);
+  r = await get('/v1/chains');
+  rig.check(r.status === 401, '/v1/chains needs a key');
+  await rig.waitFor('/v1/chains at the head', async () => (await get('/v1/chains', acmeKey.key)).body?.data?.[0]?.checkpoint === head, 20000);
+  r = await get('/v1/chains', acmeKey.key);
+  const ch = r.body.data[0];
+  rig.check(r.status === 200 && r.body.data.length === 1 && ch.name === 'local' && ch.kind === 'evm' && ch.chain_id === 31337 &&
+    ch.head === head && ch.checkpoint === head && ch.confirmed_height === head - CONF + 1 && ch.lag_blocks === 0 &&
+    ch.lag_seconds === 0 && ch.endpoint === `127.0.0.1:${node.port}` && ch.last_reorg === null && ch.report_age_s < 10,
+    `/v1/chains: head, checkpoint, confirmed height, lag, endpoint host only (${JSON.stringify(ch)})`);
+
   // ---- PAYMENT against the table (and the webhook data object's shape)
   r = await get('/v1/payments?limit=1000', admin.key);
   const rows = (await db.query(`SELECT id, chain, chain_id, block_number, block_hash, tx_hash, log_index, token_address,
@@ -229,7 +244,9 @@ async function main() {
   // ---- rate limit, per key
   pw.proc.kill('SIGTERM');
   rig.check((await pw.done).code === 0, 'run exits 0 on SIGTERM with the API running');
-  const slowCfg = rig.writeConfig(fs.mkdtempSync(path.join(work, 'slow')), { ...cfgObj, api: { ...cfgObj.api, rate_limit: { per_second: 1, burst: 3 } } });
+  const slowCfg = rig.writeConfig(fs.mkdtempSync(path.join(work, 'slow')), { ...cfgObj,
+    chains: [{ ...cfgObj.chains[0], max_lag_blocks: 50 }],
+    api: { ...cfgObj.api, rate_limit: { per_second: 1, burst: 3 }, max_report_age_s: 3, max_outbox_age_s: 60 } });
   const sv = rig.startPaywatch(bin, ['serve', '-c', slowCfg]);
   await rig.waitFor('serve to listen', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 15000);
   const codes = [];
@@ -239,6 +256,22 @@ async function main() {
     `serve: burst 3 then 429 with Retry-After (${codes.map((x) => x.status)})`);
   r = await get('/v1/payments?limit=1', admin.key);
   rig.check(r.status === 200, 'another key is not limited by it');
+  // run has stopped: its report ages past max_report_age_s
+  await rig.waitFor('/readyz 503 once run\'s report is stale', async () => (await get('/readyz')).status === 503, 20000);
+  r = await get('/readyz');
+  rig.check(r.body.status === 'not_ready' && /chain local: last report \d+ s ago/.test(r.body.reasons[0]),
+    `/readyz: 503 naming the stale report (${r.text})`);
+  // the rules on a report's figures (written as run would: the table is the contract between run and the API)
+  const setReport = (fig) => db.query(`UPDATE chain_reports SET updated_at = now(), report = report || $1::jsonb WHERE chain = 'local'`, [JSON.stringify(fig)]);
+  await setReport({ lag_blocks: 51 });
+  r = await get('/readyz');
+  rig.check(r.status === 503 && /51 blocks behind the head \(max_lag_blocks 50\)/.test(r.body.reasons[0]), `lag over max_lag_blocks: 503 (${r.text})`);
+  await setReport({ lag_blocks: 50, outbox_oldest_age_s: 61 });
+  r = await get('/readyz');
+  rig.check(r.status === 503 && /outbox's oldest entry is 61 s old/.test(r.body.reasons[0]), `an old outbox entry: 503 (${r.text})`);
+  await setReport({ lag_blocks: 50, outbox_oldest_age_s: 60 });
+  r = await get('/readyz');
+  rig.check(r.status === 200, `at the limits: ready (${r.text})`);
   // Postgres down: 503 with Retry-After, no detail; back up: answers again
   await db.end();
   pg.stop();
@@ -247,6 +280,8 @@ async function main() {
     !/postgres|password|127\.0\.0\.1/i.test(r.text), `Postgres down: 503 with Retry-After (${r.status} ${r.text.slice(0, 100)})`);
   r = await get('/healthz');
   rig.check(r.status === 200, '/healthz still 200: the process answers');
+  r = await get('/readyz');
+  rig.check(r.status === 503 && r.body.reasons.includes('postgres: not answering'), `/readyz: 503 while Postgres is down (${r.text})`);
   pg.start();
   await rig.waitFor('the API to answer again', async () => (await get('/v1/payments?limit=1', admin.key)).status === 200, 20000);
   sv.proc.kill('SIGTERM');
