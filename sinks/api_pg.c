@@ -1,9 +1,12 @@
 /* api_pg.c: the HTTP API's queries (api_pg.h). */
 #include "api_pg.h"
 #include "b64url.h"
+#include "pg_conn.h"
 #include "pw_error.h"
 
 #include <cjson/cJSON.h>
+#include <libpq-fe.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +54,7 @@ static void set_err(char *err, size_t errlen, PGconn *c)
 	snprintf(err, errlen, "%.*s", (int)(n > 400 ? 400 : n), m);
 }
 
-int api_pg_prepare(PGconn *c, uint32_t statement_timeout_ms, char *err, size_t errlen)
+static int prepare(PGconn *c, uint32_t statement_timeout_ms, char *err, size_t errlen)
 {
 	char sql[128];
 	snprintf(sql, sizeof(sql), "SET statement_timeout = %u; SET default_transaction_read_only = on",
@@ -174,8 +177,9 @@ static cJSON *payment_of(PGresult *res, int k)
 	return d;
 }
 
-int api_pg_list_payments(PGconn *c, const api_payment_query *q, char **ret_json, char *err, size_t errlen)
+static int list_payments(PGconn *c, const void *arg, char **ret_json, char *err, size_t errlen)
 {
+	const api_payment_query *q = arg;
 	char cursor_id[24], limit[16];
 	snprintf(cursor_id, sizeof(cursor_id), "%lld", (long long)q->cursor.id);
 	snprintf(limit, sizeof(limit), "%u", q->limit + 1); /* one more: is there a next page? */
@@ -218,11 +222,17 @@ int api_pg_list_payments(PGconn *c, const api_payment_query *q, char **ret_json,
 	return r;
 }
 
-int api_pg_get_payment(PGconn *c, int64_t id, const char *merchant_id, char **ret_json, char *err, size_t errlen)
+typedef struct get_arg {
+	int64_t id;
+	const char *merchant_id;
+} get_arg;
+
+static int get_payment(PGconn *c, const void *arg, char **ret_json, char *err, size_t errlen)
 {
+	const get_arg *g = arg;
 	char idtext[24];
-	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
-	const char *params[2] = { idtext, merchant_id };
+	snprintf(idtext, sizeof(idtext), "%lld", (long long)g->id);
+	const char *params[2] = { idtext, g->merchant_id };
 	PGresult *res = PQexecParams(c, get_sql, 2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		set_err(err, errlen, c);
@@ -243,8 +253,9 @@ int api_pg_get_payment(PGconn *c, int64_t id, const char *merchant_id, char **re
 	return r;
 }
 
-int api_pg_chain_reports(PGconn *c, char **ret_json, char *err, size_t errlen)
+static int chain_reports(PGconn *c, const void *arg, char **ret_json, char *err, size_t errlen)
 {
+	(void)arg;
 	PGresult *res = PQexec(c, "SELECT chain, report::text, extract(epoch FROM now() - updated_at)::float8"
 				  " FROM chain_reports ORDER BY chain");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -271,4 +282,110 @@ int api_pg_chain_reports(PGconn *c, char **ret_json, char *err, size_t errlen)
 	*ret_json = r == 0 ? cJSON_PrintUnformatted(out) : NULL;
 	cJSON_Delete(out);
 	return r == 0 && !*ret_json ? PW_ENOMEM : r;
+}
+
+/* ---- the pool ---- */
+
+struct api_pg_pool {
+	const char *dsn;
+	uint32_t statement_timeout_ms;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	PGconn **conn;
+	bool *busy;
+	size_t n;
+};
+
+int api_pg_pool_create(const char *dsn, size_t n, uint32_t statement_timeout_ms, api_pg_pool **ret)
+{
+	api_pg_pool *p = calloc(1, sizeof(*p));
+	if (!p)
+		return PW_ENOMEM;
+	p->conn = calloc(n ? n : 1, sizeof(PGconn *));
+	p->busy = calloc(n ? n : 1, sizeof(bool));
+	if (!p->conn || !p->busy) {
+		free(p->conn);
+		free(p->busy);
+		free(p);
+		return PW_ENOMEM;
+	}
+	p->dsn = dsn;
+	p->n = n ? n : 1;
+	p->statement_timeout_ms = statement_timeout_ms;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	*ret = p;
+	return 0;
+}
+
+void api_pg_pool_destroy(api_pg_pool *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->conn[i])
+			PQfinish(p->conn[i]);
+	free(p->conn);
+	free(p->busy);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p);
+}
+
+typedef int (*query_fn)(PGconn *c, const void *arg, char **json, char *err, size_t errlen);
+
+/* Run fn on a free connection (waiting for one), opening or reopening it
+ * first when needed. fn's result, or PW_EDB (no connection); err scrubbed. */
+static int pooled(api_pg_pool *p, query_fn fn, const void *arg, char **json, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&p->lock);
+	size_t slot = p->n;
+	for (;;) {
+		for (size_t i = 0; i < p->n && slot == p->n; i++)
+			if (!p->busy[i])
+				slot = i;
+		if (slot < p->n)
+			break;
+		pthread_cond_wait(&p->cond, &p->lock);
+	}
+	p->busy[slot] = true;
+	PGconn *c = p->conn[slot];
+	pthread_mutex_unlock(&p->lock);
+	if (c && PQstatus(c) != CONNECTION_OK) {
+		PQfinish(c);
+		c = NULL;
+	}
+	if (!c) {
+		c = pg_open(p->dsn, "paywatch api", err, errlen);
+		if (c && prepare(c, p->statement_timeout_ms, err, errlen) < 0) {
+			PQfinish(c);
+			c = NULL;
+		}
+	}
+	int r = c ? fn(c, arg, json, err, errlen) : PW_EDB;
+	if (r == PW_EDB)
+		pg_scrub(err, p->dsn);
+	pthread_mutex_lock(&p->lock);
+	p->conn[slot] = c;
+	p->busy[slot] = false;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+int api_pg_list_payments(api_pg_pool *p, const api_payment_query *q, char **ret_json, char *err, size_t errlen)
+{
+	return pooled(p, list_payments, q, ret_json, err, errlen);
+}
+
+int api_pg_get_payment(api_pg_pool *p, int64_t id, const char *merchant_id, char **ret_json, char *err,
+		       size_t errlen)
+{
+	get_arg g = { .id = id, .merchant_id = merchant_id };
+	return pooled(p, get_payment, &g, ret_json, err, errlen);
+}
+
+int api_pg_chain_reports(api_pg_pool *p, char **ret_json, char *err, size_t errlen)
+{
+	return pooled(p, chain_reports, NULL, ret_json, err, errlen);
 }

@@ -6,12 +6,23 @@
 #ifndef PW_API_PG_H
 #define PW_API_PG_H
 
-#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define API_PAGE_MAX 1000
+
+/* The API's own Postgres connections: at most n, opened on first use,
+ * reopened when broken, each with a statement timeout and read-only
+ * transactions. Thread-safe: a query waits for a free connection. */
+typedef struct api_pg_pool api_pg_pool;
+
+/* api_pg_pool_create: a pool for dsn (borrowed: must outlive the pool) of
+ * n connections, statement_timeout_ms per query. 0 with *ret or PW_ENOMEM. */
+int api_pg_pool_create(const char *dsn, size_t n, uint32_t statement_timeout_ms, api_pg_pool **ret);
+
+/* api_pg_pool_destroy: close every connection and free; accepts NULL. */
+void api_pg_pool_destroy(api_pg_pool *p);
 
 /* A position in the (confirmed_at, id) order: after (or before, in
  * descending order) this row. `at` is confirmed_at as
@@ -63,24 +74,22 @@ bool api_time_ok(const char *s);
 /* api_pg_list_payments: one page as the JSON text
  * {"data": [PAYMENT, ...], "next_cursor": "..." | null} (malloc'd, caller
  * frees) in *ret_json. 0, PW_ENOMEM, or PW_EDB with libpq's message in err
- * (errlen bytes; a statement timeout reads "canceling statement due to
- * statement timeout"). */
-int api_pg_list_payments(PGconn *c, const api_payment_query *q, char **ret_json, char *err, size_t errlen);
+ * (errlen bytes, scrubbed of the DSN's password; a statement timeout
+ * reads "canceling statement due to statement timeout"); no connection
+ * could be made: PW_EDB too. */
+int api_pg_list_payments(api_pg_pool *p, const api_payment_query *q, char **ret_json, char *err, size_t errlen);
 
 /* api_pg_get_payment: PAYMENT id as JSON text (malloc'd) in *ret_json;
  * merchant_id non-NULL: only if the payment is that merchant's. 0,
  * PW_ENOTFOUND (no such payment, or another merchant's), PW_ENOMEM,
  * PW_EDB (message in err). */
-int api_pg_get_payment(PGconn *c, int64_t id, const char *merchant_id, char **ret_json, char *err, size_t errlen);
+int api_pg_get_payment(api_pg_pool *p, int64_t id, const char *merchant_id, char **ret_json, char *err,
+		       size_t errlen);
 
 /* api_pg_chain_reports: what `paywatch run` last published per chain
  * (table chain_reports) as the JSON text
  * {"<chain>": {"report": {...}, "age_s": <seconds since published>}, ...}
  * (malloc'd) in *ret_json. 0, PW_ENOMEM, PW_EDB (message in err). */
-int api_pg_chain_reports(PGconn *c, char **ret_json, char *err, size_t errlen);
-
-/* api_pg_prepare: set up a fresh connection for the API: its statement
- * timeout (milliseconds) and a read-only default. 0 or PW_EDB. */
-int api_pg_prepare(PGconn *c, uint32_t statement_timeout_ms, char *err, size_t errlen);
+int api_pg_chain_reports(api_pg_pool *p, char **ret_json, char *err, size_t errlen);
 
 #endif

@@ -11,7 +11,6 @@
 #include "idfmt.h"
 #include "log.h"
 #include "parse.h"
-#include "pg_conn.h"
 #include "pw_error.h"
 
 #include <arpa/inet.h>
@@ -43,10 +42,7 @@ struct api_server {
 	const cfg_api *api;
 	struct MHD_Daemon *d;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	PGconn **pg;      /* the API's own connections, opened on first use */
-	bool *pg_busy;
-	size_t n_pg;
+	api_pg_pool *pg;  /* the API's own connections */
 	bucket *buckets;  /* per key, under lock */
 };
 
@@ -164,90 +160,12 @@ static bool take_token(api_server *s, size_t k, unsigned *retry_s)
 	return ok;
 }
 
-/* ---- Postgres connections ---- */
-
-static PGconn *borrow_pg(api_server *s, size_t *ret_slot, char *err, size_t errlen)
+/* Answer a query that failed: 503 with Retry-After; the reason (already
+ * scrubbed of the DSN's password) goes to the log only. */
+static enum MHD_Result query_failed(struct MHD_Connection *conn, const char *what, const char *err)
 {
-	pthread_mutex_lock(&s->lock);
-	size_t slot = s->n_pg;
-	for (;;) {
-		for (size_t i = 0; i < s->n_pg && slot == s->n_pg; i++)
-			if (!s->pg_busy[i])
-				slot = i;
-		if (slot < s->n_pg)
-			break;
-		pthread_cond_wait(&s->cond, &s->lock);
-	}
-	s->pg_busy[slot] = true;
-	PGconn *c = s->pg[slot];
-	pthread_mutex_unlock(&s->lock);
-	if (c && PQstatus(c) != CONNECTION_OK) {
-		PQfinish(c);
-		c = NULL;
-	}
-	if (!c) {
-		c = pg_open(s->cfg->pg_dsn, "paywatch api", err, errlen);
-		if (c && api_pg_prepare(c, s->api->statement_timeout_ms, err, errlen) < 0) {
-			PQfinish(c);
-			c = NULL;
-		}
-	}
-	pthread_mutex_lock(&s->lock);
-	s->pg[slot] = c;
-	if (!c)
-		s->pg_busy[slot] = false;
-	pthread_cond_signal(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-	*ret_slot = slot;
-	return c;
-}
-
-static void return_pg(api_server *s, size_t slot)
-{
-	pthread_mutex_lock(&s->lock);
-	s->pg_busy[slot] = false;
-	pthread_cond_signal(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* A query on a pooled connection: fn's result (0 with *json, PW_ENOTFOUND,
- * ...), or PW_EDB when no connection could be made (reason in err). */
-typedef int (*query_fn)(PGconn *c, const void *arg, char **json, char *err, size_t errlen);
-
-static int pooled(api_server *s, query_fn fn, const void *arg, char **json, char *err, size_t errlen)
-{
-	size_t slot;
-	PGconn *c = borrow_pg(s, &slot, err, errlen);
-	if (!c)
-		return PW_EDB;
-	int r = fn(c, arg, json, err, errlen);
-	return_pg(s, slot);
-	return r;
-}
-
-/* Answer a query that failed: 503 with Retry-After; the reason goes to the
- * log only (scrubbed of the DSN's password). */
-static enum MHD_Result query_failed(api_server *s, struct MHD_Connection *conn, const char *what, char *err)
-{
-	pg_scrub(err, s->cfg->pg_dsn);
 	log_emit(LOG_LEVEL_WARN, "api", -1, "%s: postgres: %s", what, err);
 	return send_error(conn, 503, "unavailable", NULL, "Retry-After", "1", "the database did not answer: try again");
-}
-
-static int list_fn(PGconn *c, const void *arg, char **json, char *err, size_t errlen)
-{
-	return api_pg_list_payments(c, arg, json, err, errlen);
-}
-
-typedef struct get_arg {
-	int64_t id;
-	const char *merchant_id;
-} get_arg;
-
-static int get_fn(PGconn *c, const void *arg, char **json, char *err, size_t errlen)
-{
-	const get_arg *g = arg;
-	return api_pg_get_payment(c, g->id, g->merchant_id, json, err, errlen);
 }
 
 /* ---- query parameters ---- */
@@ -413,8 +331,8 @@ static enum MHD_Result list_payments(api_server *s, struct MHD_Connection *conn,
 #undef ARG
 	char err[420] = "";
 	char *json = NULL;
-	if (pooled(s, list_fn, &q, &json, err, sizeof(err)) < 0)
-		return query_failed(s, conn, "GET /v1/payments", err);
+	if (api_pg_list_payments(s->pg, &q, &json, err, sizeof(err)) < 0)
+		return query_failed(conn, "GET /v1/payments", err);
 	return send_json(conn, 200, json, NULL, NULL);
 }
 
@@ -429,19 +347,13 @@ static enum MHD_Result get_payment(api_server *s, struct MHD_Connection *conn, c
 		return BAD_PARAM(conn, a.bad, "%s: not a parameter of this route", a.bad);
 	char err[420] = "";
 	char *json = NULL;
-	get_arg g = { .id = (int64_t)id, .merchant_id = key->merchant_id[0] ? key->merchant_id : NULL };
-	int r = pooled(s, get_fn, &g, &json, err, sizeof(err));
+	int r = api_pg_get_payment(s->pg, (int64_t)id, key->merchant_id[0] ? key->merchant_id : NULL, &json, err,
+				   sizeof(err));
 	if (r == PW_ENOTFOUND) /* another merchant's payment is not found either: its existence is not told */
 		return send_error(conn, 404, "not_found", NULL, NULL, NULL, "no payment %llu", (unsigned long long)id);
 	if (r < 0)
-		return query_failed(s, conn, "GET /v1/payments/{id}", err);
+		return query_failed(conn, "GET /v1/payments/{id}", err);
 	return send_json(conn, 200, json, NULL, NULL);
-}
-
-static int reports_fn(PGconn *c, const void *arg, char **json, char *err, size_t errlen)
-{
-	(void)arg;
-	return api_pg_chain_reports(c, json, err, errlen);
 }
 
 /* "host:port" of a masked endpoint URL (scheme, host, port, then a masked path). */
@@ -471,8 +383,8 @@ static enum MHD_Result list_chains(api_server *s, struct MHD_Connection *conn)
 		return BAD_PARAM(conn, a.bad, "%s: not a parameter of this route", a.bad);
 	char err[420] = "";
 	char *json = NULL;
-	if (pooled(s, reports_fn, NULL, &json, err, sizeof(err)) < 0)
-		return query_failed(s, conn, "GET /v1/chains", err);
+	if (api_pg_chain_reports(s->pg, &json, err, sizeof(err)) < 0)
+		return query_failed(conn, "GET /v1/chains", err);
 	cJSON *reports = cJSON_Parse(json);
 	free(json);
 	cJSON *out = cJSON_CreateObject();
@@ -526,8 +438,7 @@ static enum MHD_Result readyz(api_server *s, struct MHD_Connection *conn)
 	cJSON *out = cJSON_CreateObject();
 	cJSON *reasons = cJSON_CreateArray();
 	char why[300];
-	if (pooled(s, reports_fn, NULL, &json, err, sizeof(err)) < 0) {
-		pg_scrub(err, s->cfg->pg_dsn);
+	if (api_pg_chain_reports(s->pg, &json, err, sizeof(err)) < 0) {
 		log_emit(LOG_LEVEL_WARN, "api", -1, "GET /readyz: postgres: %s", err);
 		cJSON_AddItemToArray(reasons, cJSON_CreateString("postgres: not answering"));
 	} else {
@@ -621,13 +532,8 @@ int api_server_start(const pw_config *cfg, api_server **ret, char *err, size_t e
 		return PW_ENOMEM;
 	s->cfg = cfg;
 	s->api = &cfg->api;
-	s->n_pg = cfg->api.pg_connections;
-	s->pg = calloc(s->n_pg, sizeof(PGconn *));
-	s->pg_busy = calloc(s->n_pg, sizeof(bool));
 	s->buckets = calloc(cfg->api.n_keys ? cfg->api.n_keys : 1, sizeof(bucket));
-	if (!s->pg || !s->pg_busy || !s->buckets) {
-		free(s->pg);
-		free(s->pg_busy);
+	if (!s->buckets || api_pg_pool_create(cfg->pg_dsn, cfg->api.pg_connections, cfg->api.statement_timeout_ms, &s->pg) < 0) {
 		free(s->buckets);
 		free(s);
 		return PW_ENOMEM;
@@ -636,7 +542,6 @@ int api_server_start(const pw_config *cfg, api_server **ret, char *err, size_t e
 	for (size_t i = 0; i < cfg->api.n_keys; i++)
 		s->buckets[i] = (bucket){ .tokens = cfg->api.burst, .last_ms = now };
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
 	struct sockaddr_storage addr;
 	memset(&addr, 0, sizeof(addr));
 	bool v6 = strchr(cfg->api.host, ':') != NULL;
@@ -655,7 +560,7 @@ int api_server_start(const pw_config *cfg, api_server **ret, char *err, size_t e
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	s->d = MHD_start_daemon(flags, cfg->api.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
-				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->n_pg, MHD_OPTION_CONNECTION_LIMIT,
+				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->api.pg_connections, MHD_OPTION_CONNECTION_LIMIT,
 				(unsigned)cfg->api.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY, MHD_OPTION_END);
 	if (!s->d) {
@@ -674,13 +579,8 @@ void api_server_stop(api_server *s)
 		return;
 	if (s->d)
 		MHD_stop_daemon(s->d);
-	for (size_t i = 0; i < s->n_pg; i++)
-		if (s->pg[i])
-			PQfinish(s->pg[i]);
-	free(s->pg);
-	free(s->pg_busy);
+	api_pg_pool_destroy(s->pg);
 	free(s->buckets);
 	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->cond);
 	free(s);
 }
