@@ -200,6 +200,20 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
 	return MHD_YES;
 }
 
+/* A request whose parameters are not all in allowed (or one given twice)
+ * was answered 400 naming it: true. */
+static bool refuse_args(struct MHD_Connection *conn, const char *const *allowed, enum MHD_Result *ret)
+{
+	args_check a = { .allowed = allowed };
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_arg, &a);
+	if (!a.bad)
+		return false;
+	*ret = BAD_PARAM(conn, a.bad, "%s: %s", a.bad, a.repeated ? "given twice" : "not a parameter of this route");
+	return true;
+}
+
+static const char *const no_args[] = { NULL };
+
 /* A hash or transaction id in any family's form, as the table stores it. */
 static bool normalize_hash(const api_server *s, const char *text, char *out)
 {
@@ -246,10 +260,9 @@ static enum MHD_Result list_payments(api_server *s, struct MHD_Connection *conn,
 {
 	static const char *const allowed[] = { "merchant_id", "chain", "status", "tx_hash", "to", "from", "token",
 					       "min_amount", "max_amount", "since", "until", "limit", "order", "cursor", NULL };
-	args_check a = { .allowed = allowed };
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_arg, &a);
-	if (a.bad)
-		return BAD_PARAM(conn, a.bad, "%s: %s", a.bad, a.repeated ? "given twice" : "not a parameter of this route");
+	enum MHD_Result refused;
+	if (refuse_args(conn, allowed, &refused))
+		return refused;
 	api_payment_query q = { .limit = 100 };
 	const char *v;
 #define ARG(name) MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name)
@@ -341,10 +354,9 @@ static enum MHD_Result get_payment(api_server *s, struct MHD_Connection *conn, c
 	uint64_t id;
 	if (parse_u64(idtext, INT64_MAX, &id) < 0)
 		return send_error(conn, 404, "not_found", NULL, NULL, NULL, "no payment %.40s", idtext);
-	args_check a = { .allowed = (const char *const[]){ NULL } };
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_arg, &a);
-	if (a.bad)
-		return BAD_PARAM(conn, a.bad, "%s: not a parameter of this route", a.bad);
+	enum MHD_Result refused;
+	if (refuse_args(conn, no_args, &refused))
+		return refused;
 	char err[420] = "";
 	char *json = NULL;
 	int r = api_pg_get_payment(s->pg, (int64_t)id, key->merchant_id[0] ? key->merchant_id : NULL, &json, err,
@@ -377,10 +389,9 @@ static void copy_number(cJSON *to, const char *key, const cJSON *report, const c
 /* GET /v1/chains: per configured chain, what run last published. */
 static enum MHD_Result list_chains(api_server *s, struct MHD_Connection *conn)
 {
-	args_check a = { .allowed = (const char *const[]){ NULL } };
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_arg, &a);
-	if (a.bad)
-		return BAD_PARAM(conn, a.bad, "%s: not a parameter of this route", a.bad);
+	enum MHD_Result refused;
+	if (refuse_args(conn, no_args, &refused))
+		return refused;
 	char err[420] = "";
 	char *json = NULL;
 	if (api_pg_chain_reports(s->pg, &json, err, sizeof(err)) < 0)
