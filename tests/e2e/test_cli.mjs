@@ -94,7 +94,8 @@ async function main() {
   rig.check(colType.amount_raw && colType.amount_raw.numeric_precision === 78, 'amount_raw is numeric(78,0)');
   const idx = (await db.query(`SELECT indexdef FROM pg_indexes WHERE tablename = 'payments'`)).rows.map((x) => x.indexdef).join('\n');
   rig.check(/UNIQUE.*\(chain_id, block_hash, log_index\)/.test(idx), 'unique payment identity');
-  rig.check(/\(merchant_id, block_time DESC\)/.test(idx) && /\(to_address\)/.test(idx) && /\(tx_hash\)/.test(idx), 'query indexes present');
+  rig.check(/\(merchant_id, confirmed_at, id\)/.test(idx) && /\(confirmed_at, id\)/.test(idx) && /\(to_address\)/.test(idx) &&
+    /\(tx_hash\)/.test(idx) && !/block_time DESC/.test(idx), 'query indexes present (008: the keyset ones, not 001\'s by block_time)');
   r = rig.runPaywatchSync(bin, ['migrate', '-c', good], env);
   rig.check(r.status === 0 && r.stderr.includes(`0 migration(s) applied, ${migrations.length} already present`), 'migrate twice changes nothing');
   r = rig.runPaywatchSync(bin, ['migrate', '-c', good], { PW_CLI_DSN: `postgresql://postgres:${SECRET}@127.0.0.1:1/x` });
