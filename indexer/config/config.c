@@ -194,6 +194,11 @@ static bool valid_name(const char *s, bool allow_upper_dot)
 	return true;
 }
 
+bool config_valid_id(const char *s)
+{
+	return valid_name(s, true);
+}
+
 static bool chain_name_ok(const char *s)
 {
 	return valid_name(s, false);

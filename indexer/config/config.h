@@ -154,6 +154,10 @@ void config_destroy(pw_config *cfg);
  * out of memory. */
 char *config_dump_masked(const pw_config *cfg);
 
+/* config_valid_id: s can be a merchant id or an API key id: 1..PW_NAME_MAX-1
+ * characters of A-Z a-z 0-9 _ - . (the config's own rule for them). */
+bool config_valid_id(const char *s);
+
 /* config_mask_dsn: dsn as libpq parses it, as key=value pairs with the
  * password shown as **** (pg_dsn_mask), into out (outlen bytes). */
 void config_mask_dsn(const char *dsn, char *out, size_t outlen);

@@ -63,18 +63,9 @@ int api_key_cli(int argc, char **argv)
 		fprintf(stderr, "paywatch: api-key: missing the subcommand (new)\n\n%s", api_key_help);
 		return 2;
 	}
-	if (merchant) {
-		size_t n = strlen(merchant);
-		bool ok = n > 0 && n < PW_NAME_MAX;
-		for (size_t i = 0; i < n && ok; i++) {
-			char c = merchant[i];
-			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-			     c == '-' || c == '.';
-		}
-		if (!ok) {
-			fprintf(stderr, "paywatch: api-key: --merchant: not a merchant id (A-Z a-z 0-9 _ - .)\n");
-			return 2;
-		}
+	if (merchant && !config_valid_id(merchant)) {
+		fprintf(stderr, "paywatch: api-key: --merchant: not a merchant id (A-Z a-z 0-9 _ - .)\n");
+		return 2;
 	}
 	char key[80], hash[65];
 	if (api_key_new(key, sizeof(key), hash) < 0) {

@@ -87,7 +87,7 @@ async function main() {
   const pw = rig.startPaywatch(bin, ['run', '-c', cfg]);
   const db = await pg.client();
   rig.onCleanup(() => db.end().catch(() => {}));
-  await rig.waitFor('27 payments in Postgres', async () => (await db.query('SELECT count(*)::int n FROM payments')).rows[0].n === 27, 30000).catch(async (e) => { console.error('rows:', (await db.query('SELECT count(*)::int n FROM payments')).rows[0].n, pw.stderr.slice(-2000)); throw e; });
+  await rig.waitFor('27 payments in Postgres', async () => (await db.query('SELECT count(*)::int n FROM payments')).rows[0].n === 27, 30000);
   await rig.waitFor('the API to listen', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 15000);
 
   const get = async (p, key, init = {}) => {
