@@ -1,11 +1,13 @@
 /* api_pg.c: the HTTP API's queries (api_pg.h). */
 #include "api_pg.h"
 #include "b64url.h"
+#include "parse.h"
 #include "pg_conn.h"
 #include "pw_error.h"
 
 #include <cjson/cJSON.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,17 +166,23 @@ bool api_time_ok(const char *s)
 	       digits(s + i + 4, 2) && two(s + i + 1) <= 23 && two(s + i + 4) <= 59;
 }
 
-/* PAYMENT of row k: the data object with reverted_at added. */
-static cJSON *payment_of(PGresult *res, int k)
+/* PAYMENT of row k: the data object (column col) with reverted_at (column
+ * col + 1) added. */
+static cJSON *payment_at(PGresult *res, int k, int col)
 {
-	cJSON *d = cJSON_Parse(PQgetvalue(res, k, 2));
+	cJSON *d = cJSON_Parse(PQgetvalue(res, k, col));
 	if (!d)
 		return NULL;
-	if (PQgetisnull(res, k, 3))
+	if (PQgetisnull(res, k, col + 1))
 		cJSON_AddNullToObject(d, "reverted_at");
 	else
-		cJSON_AddStringToObject(d, "reverted_at", PQgetvalue(res, k, 3));
+		cJSON_AddStringToObject(d, "reverted_at", PQgetvalue(res, k, col + 1));
 	return d;
+}
+
+static cJSON *payment_of(PGresult *res, int k)
+{
+	return payment_at(res, k, 2);
 }
 
 static int list_payments(PGconn *c, const void *arg, char **ret_json, char *err, size_t errlen)
@@ -284,6 +292,292 @@ static int chain_reports(PGconn *c, const void *arg, char **ret_json, char *err,
 	return r == 0 && !*ret_json ? PW_ENOMEM : r;
 }
 
+/* ---- the event feed (schema/010_event_feed.sql) ---- */
+
+/* An event: its feed position, id, type, timestamp, and PAYMENT as it was
+ * at the event: status from the type; a reverted event names the
+ * confirmed event it reverses (the payment's latest before it) and has
+ * reverted_at its own time. */
+#define EVENT_SELECT                                                                                     \
+	"SELECT f.xid::text, f.seq, f.id, f.type,"                                                          \
+	" to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                       \
+	" (paywatch_event_payload(f.type, p.id, p.chain, p.chain_id, p.block_number, p.block_hash,"         \
+	" p.block_time, p.tx_hash, p.log_index, p.token_address, p.token_symbol, p.decimals,"               \
+	" p.from_address, p.to_address, p.amount, p.amount_raw, p.confirmations, p.merchant_id,"            \
+	" CASE f.type WHEN 'payment.reverted' THEN 'reverted' ELSE 'confirmed' END,"                        \
+	" CASE f.type WHEN 'payment.reverted' THEN (SELECT c.id FROM event_feed c WHERE"                    \
+	" c.payment_id = f.payment_id AND c.type = 'payment.confirmed' AND (c.xid, c.seq) < (f.xid, f.seq)" \
+	" ORDER BY c.xid DESC, c.seq DESC LIMIT 1) END)::json -> 'data')::text,"                            \
+	" CASE f.type WHEN 'payment.reverted' THEN"                                                         \
+	" to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') END"                   \
+	" FROM event_feed f JOIN payments p ON p.id = f.payment_id"
+
+/* $1/$2 the cursor (xid, seq), $3 the snapshot's xmin: only rows of
+ * transactions that have ended; $4 the row count; $5 the merchant. */
+static const char events_sql[] = EVENT_SELECT
+	" WHERE (f.xid, f.seq) > ($1::xid8, $2::bigint) AND f.xid < $3::xid8 ORDER BY f.xid, f.seq LIMIT $4";
+static const char merchant_events_sql[] = EVENT_SELECT
+	" WHERE f.merchant_id = $5 AND (f.xid, f.seq) > ($1::xid8, $2::bigint) AND f.xid < $3::xid8"
+	" ORDER BY f.xid, f.seq LIMIT $4";
+
+/* "e|<xid>|<seq>" in base64url without padding */
+void api_feed_cursor_encode(const api_feed_cursor *c, char *out, size_t outlen)
+{
+	char raw[64];
+	int n = snprintf(raw, sizeof(raw), "e|%llu|%lld", (unsigned long long)c->xid, (long long)c->seq);
+	b64url_encode((const uint8_t *)raw, (size_t)n, out, outlen);
+}
+
+int api_feed_cursor_decode(const char *text, api_feed_cursor *ret)
+{
+	uint8_t raw[64];
+	size_t got = 0;
+	if (b64url_decode(text, raw, sizeof(raw) - 1, &got) < 0)
+		return PW_EPARSE;
+	raw[got] = '\0';
+	const char *s = (const char *)raw;
+	if (memchr(raw, '\0', got) || got < 5 || s[0] != 'e' || s[1] != '|')
+		return PW_EPARSE;
+	const char *bar = strchr(s + 2, '|');
+	if (!bar)
+		return PW_EPARSE;
+	size_t xn = (size_t)(bar - (s + 2)), qn = strlen(bar + 1);
+	if (xn == 0 || xn > 19 || qn == 0 || qn > 18 || !digits(s + 2, xn) || !digits(bar + 1, qn))
+		return PW_EPARSE;
+	ret->xid = strtoull(s + 2, NULL, 10);
+	ret->seq = strtoll(bar + 1, NULL, 10);
+	return 0;
+}
+
+/* The xmin of a snapshot taken now: every transaction with a smaller xid
+ * has ended. 0 with *ret, or PW_EDB. */
+static int snapshot_xmin(PGconn *c, uint64_t *ret, char *err, size_t errlen)
+{
+	PGresult *res = PQexec(c, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text");
+	int r = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 ? 0 : PW_EDB;
+	if (r)
+		set_err(err, errlen, c);
+	else
+		*ret = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return r;
+}
+
+typedef struct events_arg {
+	const api_event_query *q;
+	unsigned *returned;
+	api_feed_cursor *next;
+} events_arg;
+
+static int list_events(PGconn *c, const void *arg, char **ret_json, char *err, size_t errlen)
+{
+	const events_arg *a = arg;
+	api_feed_cursor *ret_next = a->next;
+	const api_event_query *q = a->q;
+	uint64_t xmin = 0;
+	if (snapshot_xmin(c, &xmin, err, errlen) < 0)
+		return PW_EDB;
+	api_feed_cursor from = q->after;
+	if (q->after_now)
+		from = (api_feed_cursor){ .xid = xmin, .seq = 0 };
+	char xid[24], seq[24], xmins[24], limit[16];
+	snprintf(xid, sizeof(xid), "%llu", (unsigned long long)from.xid);
+	snprintf(seq, sizeof(seq), "%lld", (long long)from.seq);
+	snprintf(xmins, sizeof(xmins), "%llu", (unsigned long long)xmin);
+	snprintf(limit, sizeof(limit), "%u", q->limit);
+	const char *params[5] = { xid, seq, xmins, limit, q->merchant_id };
+	PGresult *res = PQexecParams(c, q->merchant_id ? merchant_events_sql : events_sql, q->merchant_id ? 5 : 4,
+				     NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		set_err(err, errlen, c);
+		PQclear(res);
+		return PW_EDB;
+	}
+	int rows = PQntuples(res);
+	cJSON *out = cJSON_CreateObject();
+	cJSON *data = cJSON_AddArrayToObject(out, "data");
+	int r = 0;
+	for (int k = 0; k < rows && r == 0; k++) {
+		cJSON *e = cJSON_CreateObject();
+		cJSON *p = payment_at(res, k, 5);
+		if (!e || !p) {
+			cJSON_Delete(e);
+			cJSON_Delete(p);
+			r = PW_ENOMEM;
+			break;
+		}
+		cJSON_AddStringToObject(e, "id", PQgetvalue(res, k, 2));
+		cJSON_AddStringToObject(e, "type", PQgetvalue(res, k, 3));
+		cJSON_AddStringToObject(e, "timestamp", PQgetvalue(res, k, 4));
+		cJSON_AddItemToObject(e, "data", p);
+		cJSON_AddItemToArray(data, e);
+	}
+	/* A full page: go on after its last row. Otherwise every row below
+	 * xmin after the cursor was in it, and no row to come is below xmin:
+	 * go on from (xmin, 0). */
+	api_feed_cursor next = { .xid = xmin, .seq = 0 };
+	if (rows == (int)q->limit && rows > 0) {
+		next.xid = strtoull(PQgetvalue(res, rows - 1, 0), NULL, 10);
+		next.seq = strtoll(PQgetvalue(res, rows - 1, 1), NULL, 10);
+	} else if (!q->after_now && (from.xid > xmin || (from.xid == xmin && from.seq > 0))) {
+		next = from; /* a cursor past xmin (taken from a later snapshot elsewhere): keep it */
+	}
+	char text[96];
+	api_feed_cursor_encode(&next, text, sizeof(text));
+	cJSON_AddStringToObject(out, "next_cursor", text);
+	PQclear(res);
+	*ret_json = r == 0 ? cJSON_PrintUnformatted(out) : NULL;
+	cJSON_Delete(out);
+	if (r == 0 && !*ret_json)
+		r = PW_ENOMEM;
+	if (r == 0) {
+		*a->returned = (unsigned)rows;
+		*ret_next = next;
+	}
+	return r;
+}
+
+/* ---- webhook deliveries ---- */
+
+/* DELIVERY: the delivery, its event and its endpoint (the config id and
+ * scheme://host:port: Postgres holds no more of a URL). */
+#define DELIVERY_SELECT                                                                                  \
+	"SELECT d.id, json_build_object('id', d.id, 'event_id', ev.id, 'type', ev.type,"                    \
+	" 'merchant_id', ev.merchant_id, 'endpoint', json_build_object('id', e.key, 'url', e.url,"          \
+	" 'disabled', e.disabled_at IS NOT NULL), 'status', d.status, 'attempts', d.attempts,"              \
+	" 'last_status', d.last_status, 'last_error', d.last_error,"                                        \
+	" 'next_attempt_at', CASE WHEN d.status = 'pending' THEN " RFC3339("d.next_attempt_at") " END,"     \
+	" 'delivered_at', " RFC3339("d.delivered_at") ", 'created_at', " RFC3339("d.created_at") ")::text"  \
+	" FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id"                         \
+	" JOIN webhook_endpoints e ON e.id = d.endpoint_id"
+#define RFC3339(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* $1 merchant, $2 status (NULL: any), $3 before this id (NULL: from the
+ * newest), $4 the row count */
+static const char deliveries_sql[] = DELIVERY_SELECT
+	" WHERE ($1::text IS NULL OR ev.merchant_id = $1) AND ($2::text IS NULL OR d.status = $2)"
+	" AND ($3::bigint IS NULL OR d.id < $3::bigint) ORDER BY d.id DESC LIMIT $4";
+static const char delivery_sql[] = DELIVERY_SELECT " WHERE d.id = $1 AND ($2::text IS NULL OR ev.merchant_id = $2)";
+/* queue again: attempts reset, due now, the same webhook-id */
+static const char redeliver_sql[] =
+	"UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL"
+	" WHERE id = $1 AND status <> 'pending'";
+
+/* "d|<id>" in base64url without padding */
+void api_delivery_cursor_encode(int64_t id, char *out, size_t outlen)
+{
+	char raw[32];
+	int n = snprintf(raw, sizeof(raw), "d|%lld", (long long)id);
+	b64url_encode((const uint8_t *)raw, (size_t)n, out, outlen);
+}
+
+int api_delivery_cursor_decode(const char *text, int64_t *ret)
+{
+	uint8_t raw[32];
+	size_t got = 0;
+	if (b64url_decode(text, raw, sizeof(raw) - 1, &got) < 0)
+		return PW_EPARSE;
+	raw[got] = '\0';
+	const char *s = (const char *)raw;
+	if (memchr(raw, '\0', got) || got < 3 || got > 20 || s[0] != 'd' || s[1] != '|' || !digits(s + 2, got - 2))
+		return PW_EPARSE;
+	*ret = strtoll(s + 2, NULL, 10);
+	return 0;
+}
+
+static int list_deliveries(PGconn *c, const void *arg, char **ret_json, char *err, size_t errlen)
+{
+	const api_delivery_query *q = arg;
+	char before[24], limit[16];
+	snprintf(before, sizeof(before), "%lld", (long long)q->before_id);
+	snprintf(limit, sizeof(limit), "%u", q->limit + 1); /* one more: is there a next page? */
+	const char *params[4] = { q->merchant_id, q->status, q->has_cursor ? before : NULL, limit };
+	PGresult *res = PQexecParams(c, deliveries_sql, 4, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		set_err(err, errlen, c);
+		PQclear(res);
+		return PW_EDB;
+	}
+	int rows = PQntuples(res);
+	int shown = rows > (int)q->limit ? (int)q->limit : rows;
+	cJSON *out = cJSON_CreateObject();
+	cJSON *data = cJSON_AddArrayToObject(out, "data");
+	int r = 0;
+	for (int k = 0; k < shown && r == 0; k++) {
+		cJSON *d = cJSON_Parse(PQgetvalue(res, k, 1));
+		if (!d)
+			r = PW_ENOMEM;
+		else
+			cJSON_AddItemToArray(data, d);
+	}
+	if (rows > (int)q->limit) {
+		char text[48];
+		api_delivery_cursor_encode(strtoll(PQgetvalue(res, shown - 1, 0), NULL, 10), text, sizeof(text));
+		cJSON_AddStringToObject(out, "next_cursor", text);
+	} else {
+		cJSON_AddNullToObject(out, "next_cursor");
+	}
+	PQclear(res);
+	*ret_json = r == 0 ? cJSON_PrintUnformatted(out) : NULL;
+	cJSON_Delete(out);
+	return r == 0 && !*ret_json ? PW_ENOMEM : r;
+}
+
+/* One statement of a read-write transaction: 0 or PW_EDB. */
+static int exec_command(PGconn *c, const char *sql, int n, const char *const *params, uint64_t *ret_rows, char *err,
+			size_t errlen)
+{
+	PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	int r = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : PW_EDB;
+	if (r)
+		set_err(err, errlen, c);
+	else if (ret_rows && parse_u64(PQcmdTuples(res), UINT64_MAX, ret_rows) < 0)
+		*ret_rows = 0;
+	PQclear(res);
+	return r;
+}
+
+static int redeliver(PGconn *c, const void *arg, char **ret_json, char *err, size_t errlen)
+{
+	const get_arg *g = arg;
+	char idtext[24];
+	snprintf(idtext, sizeof(idtext), "%lld", (long long)g->id);
+	const char *params[2] = { idtext, g->merchant_id };
+	/* the pool's sessions are read-only by default: this one transaction writes */
+	if (exec_command(c, "BEGIN READ WRITE", 0, NULL, NULL, err, errlen) < 0)
+		return PW_EDB;
+	PGresult *res = PQexecParams(c, delivery_sql, 2, NULL, params, NULL, NULL, 0);
+	int r = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : PW_EDB;
+	if (r)
+		set_err(err, errlen, c);
+	else if (PQntuples(res) != 1)
+		r = PW_ENOTFOUND; /* or another merchant's: its existence is not told */
+	PQclear(res);
+	uint64_t queued = 0;
+	if (r == 0 && exec_command(c, redeliver_sql, 1, params, &queued, err, errlen) < 0)
+		r = PW_EDB;
+	if (r == 0 && queued == 0)
+		r = PW_EREFUSED; /* pending already: a dispatcher may hold its lease */
+	if (r == 0 && exec_command(c, "NOTIFY paywatch_webhooks", 0, NULL, NULL, err, errlen) < 0)
+		r = PW_EDB;
+	if (r == 0)
+		r = exec_command(c, "COMMIT", 0, NULL, NULL, err, errlen);
+	else
+		PQclear(PQexec(c, "ROLLBACK"));
+	if (r < 0)
+		return r;
+	res = PQexecParams(c, delivery_sql, 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		set_err(err, errlen, c);
+		PQclear(res);
+		return PW_EDB;
+	}
+	*ret_json = strdup(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return *ret_json ? 0 : PW_ENOMEM;
+}
+
 /* ---- the pool ---- */
 
 struct api_pg_pool {
@@ -385,7 +679,115 @@ int api_pg_get_payment(api_pg_pool *p, int64_t id, const char *merchant_id, char
 	return pooled(p, get_payment, &g, ret_json, err, errlen);
 }
 
+int api_pg_list_deliveries(api_pg_pool *p, const api_delivery_query *q, char **ret_json, char *err, size_t errlen)
+{
+	return pooled(p, list_deliveries, q, ret_json, err, errlen);
+}
+
+int api_pg_redeliver(api_pg_pool *p, int64_t id, const char *merchant_id, char **ret_json, char *err, size_t errlen)
+{
+	get_arg g = { .id = id, .merchant_id = merchant_id };
+	return pooled(p, redeliver, &g, ret_json, err, errlen);
+}
+
 int api_pg_chain_reports(api_pg_pool *p, char **ret_json, char *err, size_t errlen)
 {
 	return pooled(p, chain_reports, NULL, ret_json, err, errlen);
+}
+
+int api_pg_list_events(api_pg_pool *p, const api_event_query *q, unsigned *ret_count, api_feed_cursor *ret_next,
+		       char **ret_json, char *err, size_t errlen)
+{
+	*ret_count = 0;
+	events_arg a = { .q = q, .returned = ret_count, .next = ret_next };
+	return pooled(p, list_events, &a, ret_json, err, errlen);
+}
+
+/* ---- waiting for the feed to grow ---- */
+
+struct api_feed_watch {
+	const char *dsn;
+	PGconn *c;
+};
+
+int api_feed_watch_create(const char *dsn, api_feed_watch **ret)
+{
+	api_feed_watch *w = calloc(1, sizeof(*w));
+	if (!w)
+		return PW_ENOMEM;
+	w->dsn = dsn;
+	*ret = w;
+	return 0;
+}
+
+void api_feed_watch_destroy(api_feed_watch *w)
+{
+	if (!w)
+		return;
+	if (w->c)
+		PQfinish(w->c);
+	free(w);
+}
+
+/* The connection, LISTENing; reopened when broken. */
+static PGconn *watch_conn(api_feed_watch *w, char *err, size_t errlen)
+{
+	if (w->c && PQstatus(w->c) == CONNECTION_OK)
+		return w->c;
+	if (w->c)
+		PQfinish(w->c);
+	w->c = pg_open(w->dsn, "paywatch api feed", err, errlen);
+	if (!w->c)
+		return NULL;
+	PGresult *res = PQexec(w->c, "LISTEN " PG_FEED_CHANNEL);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok) {
+		set_err(err, errlen, w->c);
+		pg_scrub(err, w->dsn);
+		PQfinish(w->c);
+		w->c = NULL;
+	}
+	return w->c;
+}
+
+int api_feed_watch_wait(api_feed_watch *w, int timeout_ms, bool *ret_notified, char *err, size_t errlen)
+{
+	*ret_notified = false;
+	PGconn *c = watch_conn(w, err, errlen);
+	if (!c)
+		return PW_EDB;
+	struct pollfd pfd = { .fd = PQsocket(c), .events = POLLIN };
+	if (poll(&pfd, 1, timeout_ms) > 0 && !PQconsumeInput(c)) {
+		set_err(err, errlen, c);
+		pg_scrub(err, w->dsn);
+		return PW_EDB;
+	}
+	PGnotify *n;
+	while ((n = PQnotifies(c)) != NULL) {
+		*ret_notified = true;
+		PQfreemem(n);
+	}
+	return 0;
+}
+
+int api_feed_watch_head(api_feed_watch *w, api_feed_cursor *ret, char *err, size_t errlen)
+{
+	PGconn *c = watch_conn(w, err, errlen);
+	if (!c)
+		return PW_EDB;
+	PGresult *res = PQexec(c, "SELECT xid::text, seq FROM event_feed"
+				  " WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY xid DESC, seq DESC LIMIT 1");
+	int r = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : PW_EDB;
+	if (r) {
+		set_err(err, errlen, c);
+		pg_scrub(err, w->dsn);
+	} else if (PQntuples(res) == 1) {
+		ret->xid = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+		ret->seq = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	} else {
+		*ret = (api_feed_cursor){ 0, 0 };
+	}
+	PQclear(res);
+	return r;
 }

@@ -92,4 +92,94 @@ int api_pg_get_payment(api_pg_pool *p, int64_t id, const char *merchant_id, char
  * (malloc'd) in *ret_json. 0, PW_ENOMEM, PW_EDB (message in err). */
 int api_pg_chain_reports(api_pg_pool *p, char **ret_json, char *err, size_t errlen);
 
+/* A GET /v1/webhooks/deliveries query: newest first, keyset on the id. */
+typedef struct api_delivery_query {
+	const char *merchant_id; /* NULL: every merchant's */
+	const char *status;      /* pending, delivered, failed; NULL: any */
+	unsigned limit;          /* 1..API_PAGE_MAX */
+	bool has_cursor;
+	int64_t before_id;       /* the cursor: deliveries with a smaller id */
+} api_delivery_query;
+
+/* api_delivery_cursor_encode / _decode: the opaque cursor of a deliveries
+ * page (base64url; out at least 48 bytes). decode: 0 or PW_EPARSE. */
+void api_delivery_cursor_encode(int64_t id, char *out, size_t outlen);
+int api_delivery_cursor_decode(const char *text, int64_t *ret);
+
+/* api_pg_list_deliveries: one page as the JSON text {"data": [DELIVERY,
+ * ...], "next_cursor": "..." | null} (malloc'd) in *ret_json. DELIVERY:
+ * id, event_id, type, merchant_id, endpoint {id, url (scheme://host:port),
+ * disabled}, status, attempts, last_status, last_error, next_attempt_at
+ * (while pending), delivered_at, created_at (RFC 3339 UTC or null). 0,
+ * PW_ENOMEM, PW_EDB (message in err). */
+int api_pg_list_deliveries(api_pg_pool *p, const api_delivery_query *q, char **ret_json, char *err, size_t errlen);
+
+/* api_pg_redeliver: queue delivery id again (attempts reset, due now, the
+ * same webhook-id) and wake the dispatchers (NOTIFY paywatch_webhooks);
+ * merchant_id non-NULL: only that merchant's. DELIVERY after the change
+ * (malloc'd) in *ret_json. 0, PW_ENOTFOUND (none, or another merchant's),
+ * PW_EREFUSED (pending already: it will be sent), PW_ENOMEM, PW_EDB. */
+int api_pg_redeliver(api_pg_pool *p, int64_t id, const char *merchant_id, char **ret_json, char *err, size_t errlen);
+
+/* A position in the event feed: after the row (xid, seq) of event_feed
+ * (schema/010_event_feed.sql explains the order). */
+typedef struct api_feed_cursor {
+	uint64_t xid;
+	int64_t seq;
+} api_feed_cursor;
+
+/* api_feed_cursor_encode: the opaque text (base64url, no padding) of c
+ * into out (at least 64 bytes). */
+void api_feed_cursor_encode(const api_feed_cursor *c, char *out, size_t outlen);
+
+/* api_feed_cursor_decode: parse what api_feed_cursor_encode wrote;
+ * anything else is PW_EPARSE. 0 or PW_EPARSE. */
+int api_feed_cursor_decode(const char *text, api_feed_cursor *ret);
+
+/* A GET /v1/events query. */
+typedef struct api_event_query {
+	const char *merchant_id; /* NULL: every merchant's events */
+	api_feed_cursor after;   /* {0, 0}: from the beginning */
+	bool after_now;          /* start at the end (after=now): after is ignored */
+	unsigned limit;          /* 1..API_PAGE_MAX */
+} api_event_query;
+
+/* api_pg_list_events: one page of the feed as the JSON text
+ * {"data": [{"id", "type", "timestamp", "data": PAYMENT}, ...],
+ * "next_cursor": "..."} (malloc'd, caller frees) in *ret_json, and how
+ * many events it holds in *ret_count. Only events of transactions that have ended are served
+ * (the xmin rule), so a consumer passing each next_cursor back sees every
+ * event once, however the writers' commits interleave. next_cursor is
+ * never null: an empty page answers a cursor to poll with; it is also
+ * written to *ret_next. 0, PW_ENOMEM, PW_EDB (message in err). */
+int api_pg_list_events(api_pg_pool *p, const api_event_query *q, unsigned *ret_count, api_feed_cursor *ret_next,
+		       char **ret_json, char *err, size_t errlen);
+
+/* api_feed_cursor_less: a before b in the feed's order. */
+static inline bool api_feed_cursor_less(const api_feed_cursor *a, const api_feed_cursor *b)
+{
+	return a->xid < b->xid || (a->xid == b->xid && a->seq < b->seq);
+}
+
+/* Waiting for the feed to grow: one connection that LISTENs to the
+ * writers' NOTIFY (pg_conn.h, PG_FEED_CHANNEL) and reads the feed's head.
+ * For one thread. */
+typedef struct api_feed_watch api_feed_watch;
+
+/* api_feed_watch_create: a watch for dsn (borrowed); connects on first
+ * use. 0 with *ret, or PW_ENOMEM. */
+int api_feed_watch_create(const char *dsn, api_feed_watch **ret);
+
+/* api_feed_watch_destroy: close and free; accepts NULL. */
+void api_feed_watch_destroy(api_feed_watch *w);
+
+/* api_feed_watch_wait: wait up to timeout_ms milliseconds for a
+ * notification; *ret_notified tells whether one came. 0, or PW_EDB (no
+ * connection; message in err, errlen bytes; the next call reconnects). */
+int api_feed_watch_wait(api_feed_watch *w, int timeout_ms, bool *ret_notified, char *err, size_t errlen);
+
+/* api_feed_watch_head: the position of the last event the feed serves now
+ * ({0, 0} when none). 0 or PW_EDB (message in err). */
+int api_feed_watch_head(api_feed_watch *w, api_feed_cursor *ret, char *err, size_t errlen);
+
 #endif

@@ -12,6 +12,10 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
+/* The NOTIFY channel a writer signals when it commits rows of the event
+ * feed (schema/010_event_feed.sql); the API's long-polls LISTEN on it. */
+#define PG_FEED_CHANNEL "paywatch_feed"
+
 /* pg_dsn_check: can dsn be handed to libpq without a piece of its password
  * ending up in an error text? Refused: text libpq cannot parse, a URI whose
  * host part holds more than one '@' or that has an '@' after the host part

@@ -359,12 +359,23 @@ static const char create_incoming_sql[] =
  * in the statement's snapshot, so a replay of the same batch after a crash
  * finds the row already in its state and creates nothing. */
 #define NTH_EVENT_KEY(t, type)                                                                           \
-	"'" type "' || coalesce((SELECT '#' || (count(*) + 1) FROM webhook_events n WHERE n.payment_id = " t \
+	"'" type "' || coalesce((SELECT '#' || (count(*) + 1) FROM event_feed n WHERE n.payment_id = " t     \
 	".id AND n.type = '" type "' HAVING count(*) > 0), '')"
+
+/* The feed row (schema/010_event_feed.sql) of each state change of the
+ * CTE t, for every merchant: CTE `fd` (id, payment_id). Its id is the one
+ * the webhook event of the same change gets (the same key, counted in the
+ * same snapshot). */
+#define FEED_CTE(t, type, key)                                                                           \
+	" fd AS (INSERT INTO event_feed (id, type, merchant_id, payment_id)"                               \
+	" SELECT paywatch_event_id(" t ".chain_id, " t ".block_hash, " t ".log_index, " key "), '" type      \
+	"', " t ".merchant_id, " t ".id FROM " t " ORDER BY " t ".id"                                        \
+	" ON CONFLICT ON CONSTRAINT event_feed_id DO NOTHING RETURNING id, payment_id),"
 
 /* payment.confirmed events (and their deliveries) for the payment rows of
  * the CTE `ins`; key: the SQL of the event key (NTH_EVENT_KEY or a literal) */
 #define CONFIRMED_EVENTS_CTE(key)                                                                        \
+	FEED_CTE("ins", "payment.confirmed", key)                                                        \
 	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, payload)"                  \
 	" SELECT paywatch_event_id(ins.chain_id, ins.block_hash, ins.log_index, " key "),"                \
 	" 'payment.confirmed', ins.merchant_id, ins.id,"                                                 \
@@ -383,7 +394,7 @@ static const char insert_confirmed_sql[] =
 	" confirmations = EXCLUDED.confirmations, confirmed_at = EXCLUDED.confirmed_at"
 	" WHERE payments.status = 'reverted' RETURNING *),"
 	CONFIRMED_EVENTS_CTE(NTH_EVENT_KEY("ins", "payment.confirmed"))
-	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl)";
+	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl), (SELECT count(*) FROM fd)";
 
 /* Reverted entries: the row turns 'reverted' (or is recorded as reverted if
  * missing) and a payment.reverted event names the confirmed event it
@@ -394,6 +405,7 @@ static const char apply_reverted_sql[] =
 	" ORDER BY block_number, log_index"
 	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'reverted', reverted_at = now()"
 	" WHERE payments.status = 'confirmed' RETURNING *),"
+	FEED_CTE("up", "payment.reverted", NTH_EVENT_KEY("up", "payment.reverted"))
 	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, reverses_event_id, payload)"
 	" SELECT paywatch_event_id(up.chain_id, up.block_hash, up.log_index, " NTH_EVENT_KEY("up", "payment.reverted") "),"
 	" 'payment.reverted', up.merchant_id, up.id, c.id,"
@@ -402,7 +414,7 @@ static const char apply_reverted_sql[] =
 	" AND c.type = 'payment.confirmed' ORDER BY c.created_at DESC, c.id DESC LIMIT 1) c ON true"
 	" WHERE " SUBSCRIBED("up", "payment.reverted")
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
-	" SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM dl)";
+	" SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM dl), (SELECT count(*) FROM fd)";
 
 /* Pending entries (merchants who opted in): an event without a payment row. */
 static const char insert_pending_sql[] =
@@ -414,25 +426,28 @@ static const char insert_pending_sql[] =
 	" 'pending', NULL) FROM pw_incoming i WHERE i.status = 'pending'"
 	" AND " SUBSCRIBED("i", "payment.pending")
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
-	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl)";
+	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl), 0";
 
-/* Run a statement returning one row of two counts. */
-static int exec_counts(pg_sink *s, const char *sql, const char *what, size_t *ret_a, size_t *ret_b)
+/* Run a statement returning one row of three counts (rows, deliveries,
+ * feed rows); the feed rows are added to *feed. */
+static int exec_counts(pg_sink *s, const char *sql, const char *what, size_t *ret_a, size_t *ret_b, size_t *feed)
 {
 	PGresult *res = PQexec(s->conn, sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 3) {
 		fail_result(s, what, res);
 		PQclear(res);
 		return PW_EDB;
 	}
-	uint64_t a = 0, b = 0;
-	if (parse_u64(PQgetvalue(res, 0, 0), SIZE_MAX, &a) < 0 || parse_u64(PQgetvalue(res, 0, 1), SIZE_MAX, &b) < 0) {
+	uint64_t a = 0, b = 0, c = 0;
+	if (parse_u64(PQgetvalue(res, 0, 0), SIZE_MAX, &a) < 0 || parse_u64(PQgetvalue(res, 0, 1), SIZE_MAX, &b) < 0 ||
+	    parse_u64(PQgetvalue(res, 0, 2), SIZE_MAX, &c) < 0) {
 		snprintf(s->error, sizeof(s->error), "%s: unexpected counts in the answer", what);
 		PQclear(res);
 		return PW_EDB;
 	}
 	*ret_a = (size_t)a;
 	*ret_b = (size_t)b;
+	*feed += (size_t)c;
 	PQclear(res);
 	return 0;
 }
@@ -493,24 +508,21 @@ static int copy_in(pg_sink *s, const char *copy_sql, const pw_payment *payments,
 	return r;
 }
 
-/* payment.confirmed events (and deliveries) for the rows this transaction
- * COPied into payments of chain $1, blocks $2..$3: rows whose xmin is this
- * transaction. When no endpoint subscribes to payment.confirmed, or the
- * session turned webhooks off, the one-time filter skips the scan. */
+/* The feed rows, and the payment.confirmed webhook events (and
+ * deliveries), of the rows this transaction COPied into payments of chain
+ * $1, blocks $2..$3: rows whose xmin is this transaction. */
 static const char copied_events_sql[] =
 	"WITH ins AS (SELECT p.* FROM payments p WHERE p.chain = $1 AND p.block_number BETWEEN $2 AND $3"
-	" AND p.xmin = pg_current_xact_id()::xid"
-	" AND current_setting('paywatch.webhooks', true) IS DISTINCT FROM 'off'"
-	" AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.active AND 'payment.confirmed' = ANY (e.events))"
-	" ORDER BY p.id),"
+	" AND p.xmin = pg_current_xact_id()::xid ORDER BY p.id),"
 	CONFIRMED_EVENTS_CTE("'payment.confirmed'") /* new rows: their first event */
-	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl)";
+	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl), (SELECT count(*) FROM fd)";
 
 /* The events of the rows just COPied: one statement per chain of the
- * batch, over that chain's block range. 0 with *ret_deliveries, PW_EDB. */
-static int copied_events(pg_sink *s, const pw_payment *payments, size_t n, size_t *ret_deliveries)
+ * batch, over that chain's block range. 0 with *ret_deliveries and
+ * *ret_feed, PW_EDB. */
+static int copied_events(pg_sink *s, const pw_payment *payments, size_t n, size_t *ret_deliveries, size_t *ret_feed)
 {
-	size_t deliveries = 0;
+	size_t deliveries = 0, feed = 0;
 	bool *done = calloc(n, sizeof(bool));
 	if (!done) {
 		snprintf(s->error, sizeof(s->error), "out of memory");
@@ -537,17 +549,20 @@ static int copied_events(pg_sink *s, const pw_payment *payments, size_t n, size_
 			fail_result(s, "payment events", res);
 			r = PW_EDB;
 		} else {
-			uint64_t d = 0;
-			if (parse_u64(PQgetvalue(res, 0, 1), SIZE_MAX, &d) < 0) {
+			uint64_t d = 0, f = 0;
+			if (parse_u64(PQgetvalue(res, 0, 1), SIZE_MAX, &d) < 0 ||
+			    parse_u64(PQgetvalue(res, 0, 2), SIZE_MAX, &f) < 0) {
 				snprintf(s->error, sizeof(s->error), "payment events: unexpected count in the answer");
 				r = PW_EDB;
 			}
 			deliveries += (size_t)d;
+			feed += (size_t)f;
 		}
 		PQclear(res);
 	}
 	free(done);
 	*ret_deliveries = deliveries;
+	*ret_feed = feed;
 	return r;
 }
 
@@ -557,12 +572,13 @@ static int copied_events(pg_sink *s, const pw_payment *payments, size_t n, size_
  * (the caller tells them apart by the connection's status). */
 static int write_direct(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
 {
-	size_t copied = 0, deliveries = 0;
+	size_t copied = 0, deliveries = 0, feed = 0;
 	if (exec_ok(s, "BEGIN", "begin") < 0)
 		return PW_EDB;
 	if (copy_in(s, "COPY payments" PAYMENT_COLUMNS ") FROM STDIN", payments, n, true, &copied) < 0 ||
-	    copied_events(s, payments, n, &deliveries) < 0 ||
+	    copied_events(s, payments, n, &deliveries, &feed) < 0 ||
 	    (deliveries && exec_ok(s, "NOTIFY paywatch_webhooks", "notify") < 0) ||
+	    (feed && exec_ok(s, "NOTIFY " PG_FEED_CHANNEL, "notify") < 0) ||
 	    exec_ok(s, "COMMIT", "commit") < 0) {
 		strip_newlines(s->error);
 		rollback(s);
@@ -577,7 +593,7 @@ static int write_direct(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 static int write_upsert(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
 {
 	pg_write_result out = { 0 };
-	size_t n_confirmed = 0, n_reverted = 0, n_pending = 0, deliveries = 0, copied = 0;
+	size_t n_confirmed = 0, n_reverted = 0, n_pending = 0, deliveries = 0, copied = 0, feed = 0;
 	if (exec_ok(s, "BEGIN", "begin") < 0)
 		return PW_EDB;
 	if (!s->temp_ready) {
@@ -593,17 +609,20 @@ static int write_upsert(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 		n_pending += payments[i].status == PW_STATUS_PENDING;
 	}
 	size_t d = 0; /* deliveries of one statement; only set when the statement runs */
-	if (n_confirmed && exec_counts(s, insert_confirmed_sql, "insert payments", &out.inserted, &d) < 0)
+	if (n_confirmed && exec_counts(s, insert_confirmed_sql, "insert payments", &out.inserted, &d, &feed) < 0)
 		goto out_rollback;
 	deliveries += d, d = 0;
-	if (n_reverted && exec_counts(s, apply_reverted_sql, "revert payments", &out.reverted, &d) < 0)
+	if (n_reverted && exec_counts(s, apply_reverted_sql, "revert payments", &out.reverted, &d, &feed) < 0)
 		goto out_rollback;
 	deliveries += d, d = 0;
-	if (n_pending && exec_counts(s, insert_pending_sql, "pending events", &out.pending_events, &d) < 0)
+	if (n_pending && exec_counts(s, insert_pending_sql, "pending events", &out.pending_events, &d, &feed) < 0)
 		goto out_rollback;
 	deliveries += d;
 	/* wake the dispatchers (delivered at commit) */
 	if (deliveries && exec_ok(s, "NOTIFY paywatch_webhooks", "notify") < 0)
+		goto out_rollback;
+	/* wake the feed's long-polls */
+	if (feed && exec_ok(s, "NOTIFY " PG_FEED_CHANNEL, "notify") < 0)
 		goto out_rollback;
 	if (exec_ok(s, "COMMIT", "commit") < 0)
 		goto out_rollback;

@@ -6,6 +6,7 @@
  * library. */
 #include "server.h"
 #include "api_pg.h"
+#include "longpoll.h"
 #include "b64url.h"
 #include "clock.h"
 #include "idfmt.h"
@@ -22,6 +23,7 @@
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,16 +33,28 @@
  * connection: 8 KiB of request plus room for the answer's headers. */
 #define API_CONN_MEMORY (16 * 1024)
 #define API_IDLE_TIMEOUT_S 10
+#define API_BODY_MAX (64 * 1024)
 
 typedef struct bucket {
 	double tokens;
 	int64_t last_ms;
 } bucket;
 
+/* One request, from its headers to its completion (freed by
+ * request_completed): a long-poll keeps its query here while parked. */
+typedef struct api_request {
+	size_t body_bytes;
+	bool feed_started;
+	api_event_query feed;
+	char merchant[PW_NAME_MAX];
+	int64_t deadline_ms;
+} api_request;
+
 struct api_server {
 	const pw_config *cfg;
 	const cfg_api *api;
 	struct MHD_Daemon *d;
+	api_longpoll *lp; /* the parked long-polls of /v1/events */
 	pthread_mutex_t lock;
 	api_pg_pool *pg;  /* the API's own connections */
 	bucket *buckets;  /* per key, under lock */
@@ -256,6 +270,27 @@ static bool normalize_address(const api_server *s, const char *chain, const char
 
 /* ---- routes ---- */
 
+/* The merchant a request reads, into *ret: a merchant key's own (asking
+ * for another with merchant_id= is 403), or an admin key's merchant_id=
+ * (NULL: every merchant). false when answered (403, 400). */
+static bool scope_merchant(struct MHD_Connection *conn, const cfg_api_key *key, const char **ret, enum MHD_Result *answered)
+{
+	const char *m = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "merchant_id");
+	if (key->merchant_id[0]) {
+		if (m && strcmp(m, key->merchant_id) != 0) {
+			*answered = send_error(conn, 403, "forbidden", "merchant_id", NULL, NULL,
+					       "merchant_id: this key may read merchant %s only", key->merchant_id);
+			return false;
+		}
+		m = key->merchant_id;
+	} else if (m && !config_valid_id(m)) {
+		*answered = BAD_PARAM(conn, "merchant_id", "merchant_id: not a merchant id (1..63 of A-Z a-z 0-9 . _ -)");
+		return false;
+	}
+	*ret = m;
+	return true;
+}
+
 static enum MHD_Result list_payments(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key)
 {
 	static const char *const allowed[] = { "merchant_id", "chain", "status", "tx_hash", "to", "from", "token",
@@ -266,13 +301,8 @@ static enum MHD_Result list_payments(api_server *s, struct MHD_Connection *conn,
 	api_payment_query q = { .limit = 100 };
 	const char *v;
 #define ARG(name) MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name)
-	q.merchant_id = ARG("merchant_id");
-	if (key->merchant_id[0]) {
-		if (q.merchant_id && strcmp(q.merchant_id, key->merchant_id) != 0)
-			return send_error(conn, 403, "forbidden", "merchant_id", NULL, NULL,
-					  "merchant_id: this key may read merchant %s only", key->merchant_id);
-		q.merchant_id = key->merchant_id;
-	}
+	if (!scope_merchant(conn, key, &q.merchant_id, &refused))
+		return refused;
 	if ((q.chain = ARG("chain")) != NULL) {
 		bool known = false;
 		for (size_t i = 0; i < s->cfg->n_chains && !known; i++)
@@ -366,6 +396,120 @@ static enum MHD_Result get_payment(api_server *s, struct MHD_Connection *conn, c
 	if (r < 0)
 		return query_failed(conn, "GET /v1/payments/{id}", err);
 	return send_json(conn, 200, json, NULL, NULL);
+}
+
+/* GET /v1/webhooks/deliveries?status=&merchant_id=&limit=&cursor= */
+static enum MHD_Result list_deliveries(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key)
+{
+	static const char *const allowed[] = { "status", "merchant_id", "limit", "cursor", NULL };
+	enum MHD_Result refused;
+	if (refuse_args(conn, allowed, &refused))
+		return refused;
+	api_delivery_query q = { .limit = 100 };
+	if (!scope_merchant(conn, key, &q.merchant_id, &refused))
+		return refused;
+	const char *v;
+	if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "status")) != NULL) {
+		if (strcmp(v, "pending") != 0 && strcmp(v, "delivered") != 0 && strcmp(v, "failed") != 0)
+			return BAD_PARAM(conn, "status", "status: must be pending, delivered or failed");
+		q.status = v;
+	}
+	uint64_t n;
+	if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit")) != NULL) {
+		if (parse_u64(v, API_PAGE_MAX, &n) < 0 || n == 0)
+			return BAD_PARAM(conn, "limit", "limit: must be an integer 1..%d", API_PAGE_MAX);
+		q.limit = (unsigned)n;
+	}
+	if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor")) != NULL) {
+		if (api_delivery_cursor_decode(v, &q.before_id) < 0)
+			return BAD_PARAM(conn, "cursor", "cursor: not a cursor this API gave out");
+		q.has_cursor = true;
+	}
+	char err[420] = "";
+	char *json = NULL;
+	if (api_pg_list_deliveries(s->pg, &q, &json, err, sizeof(err)) < 0)
+		return query_failed(conn, "GET /v1/webhooks/deliveries", err);
+	return send_json(conn, 200, json, NULL, NULL);
+}
+
+/* POST /v1/webhooks/deliveries/{id}/redeliver */
+static enum MHD_Result redeliver(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, const char *idtext)
+{
+	uint64_t id;
+	if (parse_u64(idtext, INT64_MAX, &id) < 0)
+		return send_error(conn, 404, "not_found", NULL, NULL, NULL, "no delivery %.40s", idtext);
+	enum MHD_Result refused;
+	if (refuse_args(conn, no_args, &refused))
+		return refused;
+	char err[420] = "";
+	char *json = NULL;
+	int r = api_pg_redeliver(s->pg, (int64_t)id, key->merchant_id[0] ? key->merchant_id : NULL, &json, err,
+				 sizeof(err));
+	if (r == PW_ENOTFOUND)
+		return send_error(conn, 404, "not_found", NULL, NULL, NULL, "no delivery %llu", (unsigned long long)id);
+	if (r == PW_EREFUSED)
+		return send_error(conn, 409, "conflict", NULL, NULL, NULL,
+				  "delivery %llu is pending already: it will be sent", (unsigned long long)id);
+	if (r < 0)
+		return query_failed(conn, "POST /v1/webhooks/deliveries/{id}/redeliver", err);
+	return send_json(conn, 200, json, NULL, NULL);
+}
+
+#define FEED_WAIT_MAX_S 60
+
+/* GET /v1/events?after=&limit=&wait=&merchant_id=: a page of the feed; with
+ * wait, an empty page parks the request (longpoll.h) until an event may be
+ * there or the wait is over. Called again when resumed. */
+static enum MHD_Result list_events(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, api_request *rq)
+{
+	if (!rq->feed_started) {
+		static const char *const allowed[] = { "after", "limit", "wait", "merchant_id", NULL };
+		enum MHD_Result refused;
+		if (refuse_args(conn, allowed, &refused))
+			return refused;
+		const char *m = NULL, *v;
+		if (!scope_merchant(conn, key, &m, &refused))
+			return refused;
+		rq->feed = (api_event_query){ .limit = 100 };
+		if (m) {
+			snprintf(rq->merchant, sizeof(rq->merchant), "%s", m);
+			rq->feed.merchant_id = rq->merchant;
+		}
+		if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "after")) != NULL) {
+			if (strcmp(v, "now") == 0)
+				rq->feed.after_now = true;
+			else if (api_feed_cursor_decode(v, &rq->feed.after) < 0)
+				return BAD_PARAM(conn, "after", "after: not a cursor this API gave out (or \"now\")");
+		}
+		uint64_t n = 100, wait = 0;
+		if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit")) != NULL &&
+		    (parse_u64(v, API_PAGE_MAX, &n) < 0 || n == 0))
+			return BAD_PARAM(conn, "limit", "limit: must be an integer 1..%d", API_PAGE_MAX);
+		if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "wait")) != NULL &&
+		    parse_u64(v, FEED_WAIT_MAX_S, &wait) < 0)
+			return BAD_PARAM(conn, "wait", "wait: must be an integer 0..%d (seconds)", FEED_WAIT_MAX_S);
+		rq->feed.limit = (unsigned)n;
+		rq->deadline_ms = pw_mono_ms() + (int64_t)wait * 1000;
+		rq->feed_started = true;
+	}
+	char err[420] = "";
+	for (int round = 0;; round++) {
+		char *json = NULL;
+		unsigned got = 0;
+		api_feed_cursor next;
+		if (api_pg_list_events(s->pg, &rq->feed, &got, &next, &json, err, sizeof(err)) < 0)
+			return query_failed(conn, "GET /v1/events", err);
+		/* an empty page within the wait: from here on, after its cursor
+		 * (after=now is resolved once, by the first query) */
+		if (got > 0 || pw_mono_ms() >= rq->deadline_ms || round == 3)
+			return send_json(conn, 200, json, NULL, NULL);
+		free(json);
+		rq->feed.after = next;
+		rq->feed.after_now = false;
+		if (api_longpoll_park(s->lp, conn, &next, rq->deadline_ms))
+			return MHD_YES; /* suspended: answered when resumed */
+		/* the head has passed the cursor already: query again */
+	}
 }
 
 /* "host:port" of a masked endpoint URL (scheme, host, port, then a masked path). */
@@ -489,7 +633,15 @@ static enum MHD_Result readyz(api_server *s, struct MHD_Connection *conn)
 	return body ? send_json(conn, ready ? 200 : 503, body, NULL, NULL) : MHD_NO;
 }
 
-static int request_marker;
+static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			      enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	free(*con_cls);
+	*con_cls = NULL;
+}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
@@ -498,12 +650,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)upload_data;
 	api_server *s = cls;
 	if (!*con_cls) { /* the headers are in; the body (if any) follows */
-		*con_cls = &request_marker;
-		return MHD_YES;
+		const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		uint64_t n = 0;
+		if (len && parse_u64(len, API_BODY_MAX, &n) < 0) /* answered before the body is read; then closed */
+			return send_error(conn, 413, "too_large", NULL, NULL, NULL, "a request body is at most %d bytes",
+					  API_BODY_MAX);
+		*con_cls = calloc(1, sizeof(api_request));
+		return *con_cls ? MHD_YES : MHD_NO;
 	}
-	if (*upload_size) { /* no route takes a body yet */
+	api_request *rq = *con_cls;
+	if (*upload_size) { /* no route reads a body yet: counted and dropped */
+		rq->body_bytes += *upload_size;
 		*upload_size = 0;
-		return MHD_YES;
+		return rq->body_bytes > API_BODY_MAX ? MHD_NO : MHD_YES; /* chunked past the bound: closed */
 	}
 	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	if (strcmp(url, "/healthz") == 0) {
@@ -517,12 +676,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			   : send_error(conn, 405, "method_not_allowed", NULL, "Allow", "GET, HEAD", "%s: use GET", url);
 	bool chains = strcmp(url, "/v1/chains") == 0;
 	bool list = strcmp(url, "/v1/payments") == 0;
+	bool events = strcmp(url, "/v1/events") == 0;
+	bool deliveries = strcmp(url, "/v1/webhooks/deliveries") == 0;
 	const char *one = strncmp(url, "/v1/payments/", 13) == 0 ? url + 13 : NULL;
-	if (!chains && !list && !(one && *one && !strchr(one, '/')))
+	if (one && (!*one || strchr(one, '/')))
+		one = NULL;
+	/* /v1/webhooks/deliveries/{id}/redeliver */
+	char delivery[24] = "";
+	const char *dl = strncmp(url, "/v1/webhooks/deliveries/", 24) == 0 ? url + 24 : NULL;
+	const char *slash = dl ? strchr(dl, '/') : NULL;
+	bool redo = slash && slash > dl && slash - dl < (ptrdiff_t)sizeof(delivery) && strcmp(slash, "/redeliver") == 0;
+	if (redo)
+		memcpy(delivery, dl, (size_t)(slash - dl));
+	if (!chains && !list && !events && !deliveries && !one && !redo)
 		return send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
-	if (!get)
+	if (redo && strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+		return send_error(conn, 405, "method_not_allowed", NULL, "Allow", "POST", "%.100s: use POST", url);
+	if (!redo && !get)
 		return send_error(conn, 405, "method_not_allowed", NULL, "Allow", "GET, HEAD", "%.100s: use GET", url);
 	const cfg_api_key *key = authenticate(s, conn);
+	if (events && rq->feed_started && key) /* a long-poll resumed: authorized and counted already */
+		return list_events(s, conn, key, rq);
 	if (!key)
 		return send_error(conn, 401, "unauthorized", NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer",
 				  "a valid API key is required: Authorization: Bearer KEY");
@@ -533,6 +707,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return send_error(conn, 429, "rate_limited", NULL, "Retry-After", ra, "too many requests for key %s",
 				  key->id);
 	}
+	if (events)
+		return list_events(s, conn, key, rq);
+	if (deliveries)
+		return list_deliveries(s, conn, key);
+	if (redo)
+		return redeliver(s, conn, key, delivery);
 	return chains ? list_chains(s, conn) : list ? list_payments(s, conn, key) : get_payment(s, conn, key, one);
 }
 
@@ -567,13 +747,19 @@ int api_server_start(const pw_config *cfg, api_server **ret, char *err, size_t e
 		a4->sin_port = htons(cfg->api.port);
 		inet_pton(AF_INET, cfg->api.host, &a4->sin_addr);
 	}
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	if (api_longpoll_start(cfg->pg_dsn, &s->lp) < 0) {
+		snprintf(err, errlen, "cannot start the event feed's watch thread");
+		api_server_stop(s);
+		return PW_EIO;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	s->d = MHD_start_daemon(flags, cfg->api.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->api.pg_connections, MHD_OPTION_CONNECTION_LIMIT,
 				(unsigned)cfg->api.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY, MHD_OPTION_END);
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
+				request_completed, NULL, MHD_OPTION_END);
 	if (!s->d) {
 		snprintf(err, errlen, "cannot listen on %s port %u (in use, or not an address of this host)", cfg->api.host,
 			 cfg->api.port);
@@ -588,6 +774,7 @@ void api_server_stop(api_server *s)
 {
 	if (!s)
 		return;
+	api_longpoll_stop(s->lp); /* parked requests answer before the daemon goes */
 	if (s->d)
 		MHD_stop_daemon(s->d);
 	api_pg_pool_destroy(s->pg);

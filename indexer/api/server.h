@@ -1,7 +1,8 @@
 /* server.h: paywatch's HTTP/1.1 API (config "api"), served by
  * libmicrohttpd from its own threads with its own Postgres connections, so
- * that it never slows ingest. Routes so far: GET /healthz (no key),
- * GET /v1/payments, GET /v1/payments/{id}. Authorization: Bearer KEY; the
+ * that it never slows ingest. Routes: GET /healthz and /readyz (no key),
+ * GET /v1/payments, /v1/payments/{id}, /v1/chains, /v1/events (long-polls:
+ * longpoll.h). Authorization: Bearer KEY; the
  * key's SHA-256 is compared in constant time with every configured one.
  * Errors are JSON: {"error": {"code", "message", "param"}}. */
 #ifndef PW_API_SERVER_H

@@ -262,6 +262,11 @@ async function main() {
   const { chain_family: fam, ...rest } = after;
   rig.check(fam === 'evm' && JSON.stringify(rest) === JSON.stringify(before), 'the existing row is untouched and reads as EVM');
   rig.check((await up.query(`SELECT chain_family FROM merchant_addresses`)).rows[0].chain_family === 'evm', 'existing addresses read as EVM');
+  // 010: the event feed starts with the history (one payment.confirmed per payment, the id webhooks would give it)
+  const feed = (await up.query(`SELECT f.id, f.type, f.payment_id::int, f.id = paywatch_event_id(p.chain_id, p.block_hash, p.log_index,
+    'payment.confirmed') AS same_id FROM event_feed f JOIN payments p ON p.id = f.payment_id`)).rows;
+  rig.check(feed.length === 1 && feed[0].type === 'payment.confirmed' && feed[0].same_id && feed[0].payment_id === Number(before.id),
+    `010 writes the existing payment into the event feed (${JSON.stringify(feed)})`);
   const refused = await up.query(`UPDATE payments SET chain_family = 'tron'`).then(() => false, () => true);
   rig.check(refused, 'an EVM row cannot be relabelled Tron: its hashes do not fit Tron\'s CHECKs');
 }
