@@ -2,10 +2,11 @@
 FROM debian:12-slim AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config libwebsockets-dev librocksdb-dev libcjson-dev libpq-dev \
-      libsecp256k1-dev libssl-dev libcurl4-openssl-dev libmicrohttpd-dev ca-certificates && rm -rf /var/lib/apt/lists/*
+      libsecp256k1-dev libssl-dev libcurl4-openssl-dev libmicrohttpd-dev python3-yaml ca-certificates && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
 COPY cmake cmake
+COPY api api
 COPY common common
 COPY chains chains
 COPY indexer indexer

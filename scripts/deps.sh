@@ -5,7 +5,7 @@
 
 PW_APT_PACKAGES="build-essential cmake pkg-config libwebsockets-dev librocksdb-dev libcjson-dev
 libpq-dev libsecp256k1-dev libssl-dev libcurl4-openssl-dev libmicrohttpd-dev postgresql postgresql-client clang libclang-rt-14-dev openssl
-time"
+time python3-yaml prometheus"
 
 pw_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -37,12 +37,12 @@ pw_ensure_apt() {
 pw_ensure_npm() {
 	local dir="$PW_ROOT/tests/e2e"
 	local missing=0 pkg
-	for pkg in .bin/anvil solc pg ws; do
+	for pkg in .bin/anvil solc pg ws @apidevtools/swagger-parser ajv ajv-formats; do
 		[ -e "$dir/node_modules/$pkg" ] || missing=1
 	done
 	if [ "$missing" = 1 ] || [ ! -e "$dir/node_modules/.package-lock.json" ] ||
 		[ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-		pw_log "installing npm packages (anvil, solc, pg, ws) in tests/e2e"
+		pw_log "installing npm packages (anvil, solc, pg, ws, the OpenAPI validator) in tests/e2e"
 		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 	fi
 }

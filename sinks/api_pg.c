@@ -341,11 +341,17 @@ int api_feed_cursor_decode(const char *text, api_feed_cursor *ret)
 	const char *bar = strchr(s + 2, '|');
 	if (!bar)
 		return PW_EPARSE;
-	size_t xn = (size_t)(bar - (s + 2)), qn = strlen(bar + 1);
-	if (xn == 0 || xn > 19 || qn == 0 || qn > 18 || !digits(s + 2, xn) || !digits(bar + 1, qn))
+	char xid[24];
+	size_t xn = (size_t)(bar - (s + 2));
+	uint64_t x = 0, q = 0;
+	if (xn == 0 || xn >= sizeof(xid))
 		return PW_EPARSE;
-	ret->xid = strtoull(s + 2, NULL, 10);
-	ret->seq = strtoll(bar + 1, NULL, 10);
+	memcpy(xid, s + 2, xn);
+	xid[xn] = '\0';
+	if (parse_u64(xid, UINT64_MAX, &x) < 0 || parse_u64(bar + 1, INT64_MAX, &q) < 0)
+		return PW_EPARSE;
+	ret->xid = x;
+	ret->seq = (int64_t)q;
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "webhook.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "parse.h"
 #include "pg_conn.h"
 #include "pw_error.h"
@@ -698,6 +699,12 @@ static void finish(webhook_dispatcher *d, job *j, long status, const char *error
 					     d->opts.n_retry_schedule, j->retry_after_s, pw_random_unit(), &secs);
 	if (v == WEBHOOK_DELIVERED && error)
 		v = WEBHOOK_RETRY; /* a 2xx status with a transport error after it: not delivered */
+	char labels[40];
+	metrics_labels(labels, sizeof(labels), "outcome",
+		       v == WEBHOOK_DELIVERED ? "delivered" : v == WEBHOOK_GONE ? "gone" : v == WEBHOOK_FAILED ? "failed" : "retry",
+		       NULL);
+	metrics_add("paywatch_webhook_deliveries_total", labels, 1);
+	metrics_observe("paywatch_webhook_delivery_duration_seconds", "", (double)(pw_mono_ms() - j->start_ms) / 1000.0);
 	if (!d->pg)
 		return;
 	exec_params(d, "BEGIN", 0, NULL, NULL);
@@ -834,9 +841,33 @@ static bool connect_pg(webhook_dispatcher *d)
 	return true;
 }
 
+/* Deliveries due now and failed for good, per endpoint (merchant and
+ * config id), into the gauges. */
+static void endpoint_gauges(webhook_dispatcher *d)
+{
+	PGresult *res = NULL;
+	if (!exec_params(d, "SELECT e.merchant_id, coalesce(e.key, ''),"
+			    " count(x.id) FILTER (WHERE x.status = 'pending' AND x.next_attempt_at <= now()),"
+			    " count(x.id) FILTER (WHERE x.status = 'failed')"
+			    " FROM webhook_endpoints e LEFT JOIN webhook_deliveries x ON x.endpoint_id = e.id"
+			    " AND x.status IN ('pending', 'failed') WHERE e.active GROUP BY 1, 2", 0, NULL, &res))
+		return;
+	for (int i = 0; i < PQntuples(res); i++) {
+		char labels[300];
+		metrics_labels(labels, sizeof(labels), "merchant_id", PQgetvalue(res, i, 0), "endpoint", PQgetvalue(res, i, 1),
+			       NULL);
+		metrics_set("paywatch_webhook_deliveries_due", labels, strtod(PQgetvalue(res, i, 2), NULL));
+		metrics_set("paywatch_webhook_deliveries_failed", labels, strtod(PQgetvalue(res, i, 3), NULL));
+	}
+	PQclear(res);
+}
+
+#define GAUGES_EVERY_MS 5000
+
 int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 {
 	int backoff_ms = 500;
+	int64_t gauges_at = 0;
 	while (!atomic_load(stop)) {
 		if (!d->pg && !connect_pg(d)) {
 			curl_multi_poll(d->multi, NULL, 0, backoff_ms, NULL);
@@ -844,6 +875,10 @@ int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 			continue;
 		}
 		backoff_ms = 500;
+		if (pw_mono_ms() >= gauges_at) {
+			endpoint_gauges(d);
+			gauges_at = pw_mono_ms() + GAUGES_EVERY_MS;
+		}
 		claim(d);
 		int running = 0;
 		collect_resolved(d);

@@ -16,6 +16,7 @@
 #include "jsonrpc.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "pw_error.h"
 
 #include <ctype.h>
@@ -31,6 +32,7 @@ typedef struct pending_req {
 	enum req_kind kind;
 	int64_t deadline_ms;
 	uint64_t from, to; /* REQ_TRANSFERS, for error detail */
+	int64_t sent_ms;
 } pending_req;
 
 /* Token addresses per eth_getLogs filter: a chain with more watched
@@ -70,8 +72,49 @@ int evm_track(chain_adapter *a, uint64_t first_id, size_t n_ids, enum req_kind k
 		a->reqs = p;
 		a->cap_reqs = cap;
 	}
-	a->reqs[a->n_reqs++] = (pending_req){ first_id, n_ids, kind, pw_mono_ms() + a->timeout_ms, from, to };
+	int64_t now = pw_mono_ms();
+	a->reqs[a->n_reqs++] = (pending_req){ first_id, n_ids, kind, now + a->timeout_ms, from, to, now };
 	return 0;
+}
+
+/* The JSON-RPC method of a request kind (the head's header and a tagged
+ * block are eth_getBlockByNumber too). */
+static const char *req_method(enum req_kind k)
+{
+	switch (k) {
+	case REQ_TRANSFERS:
+		return "eth_getLogs";
+	case REQ_NUMBER:
+	case REQ_HEAD_POLL:
+		return "eth_blockNumber";
+	default:
+		return "eth_getBlockByNumber";
+	}
+}
+
+/* Count an answered (or timed-out) request into the metrics: method,
+ * outcome (ok; error: a transport error, an HTTP error status, or a node
+ * error in the answer or in any answer of a batch; timeout) and latency. */
+static void observe_req(const chain_adapter *a, const pending_req *p, const rpc_message *m)
+{
+	const char *outcome = "ok";
+	if (!m) {
+		outcome = "timeout";
+	} else if (m->error) {
+		outcome = "error";
+	} else if (cJSON_IsArray(m->root)) {
+		const cJSON *item;
+		cJSON_ArrayForEach(item, m->root)
+		if (cJSON_GetObjectItemCaseSensitive(item, "error"))
+			outcome = "error";
+	} else if (cJSON_GetObjectItemCaseSensitive(m->root, "error")) {
+		outcome = "error";
+	}
+	char labels[200];
+	metrics_labels(labels, sizeof(labels), "chain", a->name, "method", req_method(p->kind), "outcome", outcome, NULL);
+	metrics_add("paywatch_rpc_requests_total", labels, 1);
+	metrics_labels(labels, sizeof(labels), "chain", a->name, "method", req_method(p->kind), NULL);
+	metrics_observe("paywatch_rpc_request_duration_seconds", labels, (double)(pw_mono_ms() - p->sent_ms) / 1000.0);
 }
 
 static bool take_req(chain_adapter *a, uint64_t id, pending_req *ret)
@@ -581,8 +624,10 @@ static bool message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 {
 	pending_req p;
 	memset(ev, 0, sizeof(*ev));
-	if (m->has_id && a->http && (m->id == a->poll_id || m->id == a->head_hdr_id) && take_req(a, m->id, &p))
+	if (m->has_id && a->http && (m->id == a->poll_id || m->id == a->head_hdr_id) && take_req(a, m->id, &p)) {
+		observe_req(a, &p, m);
 		return on_own_answer(a, m, &p, ev);
+	}
 	if (m->error) { /* oversized, unparsable, or an HTTP error status */
 		ev->kind = CHAIN_EV_ERROR;
 		ev->error = m->error;
@@ -597,6 +642,7 @@ static bool message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 		else
 			snprintf(ev->detail, sizeof(ev->detail), "invalid JSON: %.100s", m->snippet);
 		if (m->has_id && take_req(a, m->id, &p)) {
+			observe_req(a, &p, m);
 			ev->req = p.first_id;
 			ev->range_too_large = p.kind == REQ_TRANSFERS && p.to > p.from;
 			return true;
@@ -631,6 +677,7 @@ static bool message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 	}
 	if (!m->has_id || !take_req(a, m->id, &p))
 		return false;
+	observe_req(a, &p, m);
 	ev->req = p.first_id;
 	if (p.kind == REQ_HEADERS) {
 		decode_headers_answer(root, &p, ev);
@@ -803,6 +850,8 @@ static int evm_poll(chain_adapter *a, int timeout_ms, chain_event *ret)
 	for (;;) {
 		int64_t now = pw_mono_ms();
 		for (size_t i = 0; i < a->n_reqs; i++) { /* overdue requests first */
+			if (a->reqs[i].deadline_ms <= now)
+				observe_req(a, &a->reqs[i], NULL);
 			if (a->reqs[i].deadline_ms <= now && (a->reqs[i].kind == REQ_HEAD_POLL ||
 							       a->reqs[i].kind == REQ_HEAD_HEADER)) {
 				a->reqs[i] = a->reqs[--a->n_reqs];

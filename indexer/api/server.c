@@ -7,10 +7,12 @@
 #include "server.h"
 #include "api_pg.h"
 #include "longpoll.h"
+#include "routes.h"
 #include "b64url.h"
 #include "clock.h"
 #include "idfmt.h"
 #include "log.h"
+#include "metrics.h"
 #include "parse.h"
 #include "pw_error.h"
 
@@ -22,17 +24,20 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 /* Request line and headers, and the response headers, share one pool per
  * connection: 8 KiB of request plus room for the answer's headers. */
 #define API_CONN_MEMORY (16 * 1024)
 #define API_IDLE_TIMEOUT_S 10
+#define API_REQUEST_DEADLINE_S 10
 #define API_BODY_MAX (64 * 1024)
 
 typedef struct bucket {
@@ -43,6 +48,9 @@ typedef struct bucket {
 /* One request, from its headers to its completion (freed by
  * request_completed): a long-poll keeps its query here while parked. */
 typedef struct api_request {
+	const char *route;  /* the route's template, for the metrics */
+	unsigned status;    /* the status of the answer queued */
+	int64_t started_ms;
 	size_t body_bytes;
 	bool feed_started;
 	api_event_query feed;
@@ -50,9 +58,18 @@ typedef struct api_request {
 	int64_t deadline_ms;
 } api_request;
 
+struct conn_watch;
+
 struct api_server {
 	const pw_config *cfg;
 	const cfg_api *api;
+	bool metrics_only; /* `dispatch`: /metrics and /healthz only */
+	char *cert_pem, *key_pem; /* TLS (api.tls), read at start */
+	struct conn_watch *conns; /* every open connection, under lock */
+	pthread_t reaper;   /* drops connections past their request deadline */
+	bool reaper_started;
+	atomic_bool stopping;
+	uint64_t reaped;
 	struct MHD_Daemon *d;
 	api_longpoll *lp; /* the parked long-polls of /v1/events */
 	pthread_mutex_t lock;
@@ -60,23 +77,122 @@ struct api_server {
 	bucket *buckets;  /* per key, under lock */
 };
 
+/* ---- slow clients ---- */
+
+/* Per connection (MHD's socket context): the time by which its request
+ * must be in whole. MHD's idle timeout restarts with every byte, so a
+ * client that sends one byte a second would hold a connection forever;
+ * the reaper shuts down a connection whose request line, headers and body
+ * have not all arrived API_REQUEST_DEADLINE_S after the connection opened
+ * or its previous request ended. */
+typedef struct conn_watch {
+	int fd;
+	int64_t deadline_ms; /* 0: a request is being handled (or parked) */
+	struct conn_watch *prev, *next;
+} conn_watch;
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	api_server *s = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		conn_watch *w = calloc(1, sizeof(*w));
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!w || !ci) {
+			free(w);
+			return;
+		}
+		w->fd = ci->connect_fd;
+		w->deadline_ms = pw_mono_ms() + API_REQUEST_DEADLINE_S * 1000;
+		pthread_mutex_lock(&s->lock);
+		w->next = s->conns;
+		if (s->conns)
+			s->conns->prev = w;
+		s->conns = w;
+		pthread_mutex_unlock(&s->lock);
+		*socket_context = w;
+		return;
+	}
+	conn_watch *w = *socket_context;
+	if (!w)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		s->conns = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pthread_mutex_unlock(&s->lock);
+	free(w);
+	*socket_context = NULL;
+}
+
+/* Set conn's deadline (0: none while its request is handled). */
+static void watch_deadline(api_server *s, struct MHD_Connection *conn, int64_t deadline_ms)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	conn_watch *w = ci ? ci->socket_context : NULL;
+	if (!w)
+		return;
+	pthread_mutex_lock(&s->lock);
+	w->deadline_ms = deadline_ms;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *reaper_main(void *arg)
+{
+	api_server *s = arg;
+	while (!atomic_load(&s->stopping)) {
+		int64_t now = pw_mono_ms();
+		pthread_mutex_lock(&s->lock);
+		for (conn_watch *w = s->conns; w; w = w->next)
+			if (w->deadline_ms && now >= w->deadline_ms) {
+				shutdown(w->fd, SHUT_RDWR); /* MHD sees the end and closes it */
+				w->deadline_ms = 0;
+				s->reaped++;
+			}
+		pthread_mutex_unlock(&s->lock);
+		nanosleep(&(struct timespec){ .tv_nsec = 250 * 1000000L }, NULL);
+	}
+	return NULL;
+}
+
+/* The OpenAPI document as JSON (api/openapi.yaml, built in by
+ * cmake/openapi_to_c.py). */
+extern const char api_openapi_json[];
+
 /* ---- responses ---- */
 
-static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, char *body, const char *extra_name,
-				 const char *extra_value)
+/* The request an MHD thread is handling (set by on_request), so that the
+ * status of the answer it queues is recorded for the metrics. */
+static _Thread_local api_request *current;
+
+/* Queue body (malloc'd, NUL-terminated: freed here) with its content type
+ * and an optional extra header. */
+static enum MHD_Result send_body(struct MHD_Connection *conn, unsigned status, char *body, const char *content_type,
+				 const char *extra_name, const char *extra_value)
 {
 	struct MHD_Response *res = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	if (!res) {
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(res, "Content-Type", "application/json");
+	MHD_add_response_header(res, "Content-Type", content_type);
 	MHD_add_response_header(res, "Cache-Control", "no-store");
 	if (extra_name)
 		MHD_add_response_header(res, extra_name, extra_value);
 	enum MHD_Result r = MHD_queue_response(conn, status, res);
 	MHD_destroy_response(res);
+	if (current)
+		current->status = status;
 	return r;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, char *body, const char *extra_name,
+				 const char *extra_value)
+{
+	return send_body(conn, status, body, "application/json", extra_name, extra_value);
 }
 
 /* {"error": {"code", "message", "param"}}; param NULL: none. */
@@ -226,7 +342,6 @@ static bool refuse_args(struct MHD_Connection *conn, const char *const *allowed,
 	return true;
 }
 
-static const char *const no_args[] = { NULL };
 
 /* A hash or transaction id in any family's form, as the table stores it. */
 static bool normalize_hash(const api_server *s, const char *text, char *out)
@@ -293,11 +408,7 @@ static bool scope_merchant(struct MHD_Connection *conn, const cfg_api_key *key, 
 
 static enum MHD_Result list_payments(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key)
 {
-	static const char *const allowed[] = { "merchant_id", "chain", "status", "tx_hash", "to", "from", "token",
-					       "min_amount", "max_amount", "since", "until", "limit", "order", "cursor", NULL };
 	enum MHD_Result refused;
-	if (refuse_args(conn, allowed, &refused))
-		return refused;
 	api_payment_query q = { .limit = 100 };
 	const char *v;
 #define ARG(name) MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name)
@@ -384,9 +495,6 @@ static enum MHD_Result get_payment(api_server *s, struct MHD_Connection *conn, c
 	uint64_t id;
 	if (parse_u64(idtext, INT64_MAX, &id) < 0)
 		return send_error(conn, 404, "not_found", NULL, NULL, NULL, "no payment %.40s", idtext);
-	enum MHD_Result refused;
-	if (refuse_args(conn, no_args, &refused))
-		return refused;
 	char err[420] = "";
 	char *json = NULL;
 	int r = api_pg_get_payment(s->pg, (int64_t)id, key->merchant_id[0] ? key->merchant_id : NULL, &json, err,
@@ -401,10 +509,7 @@ static enum MHD_Result get_payment(api_server *s, struct MHD_Connection *conn, c
 /* GET /v1/webhooks/deliveries?status=&merchant_id=&limit=&cursor= */
 static enum MHD_Result list_deliveries(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key)
 {
-	static const char *const allowed[] = { "status", "merchant_id", "limit", "cursor", NULL };
 	enum MHD_Result refused;
-	if (refuse_args(conn, allowed, &refused))
-		return refused;
 	api_delivery_query q = { .limit = 100 };
 	if (!scope_merchant(conn, key, &q.merchant_id, &refused))
 		return refused;
@@ -438,9 +543,6 @@ static enum MHD_Result redeliver(api_server *s, struct MHD_Connection *conn, con
 	uint64_t id;
 	if (parse_u64(idtext, INT64_MAX, &id) < 0)
 		return send_error(conn, 404, "not_found", NULL, NULL, NULL, "no delivery %.40s", idtext);
-	enum MHD_Result refused;
-	if (refuse_args(conn, no_args, &refused))
-		return refused;
 	char err[420] = "";
 	char *json = NULL;
 	int r = api_pg_redeliver(s->pg, (int64_t)id, key->merchant_id[0] ? key->merchant_id : NULL, &json, err,
@@ -463,10 +565,7 @@ static enum MHD_Result redeliver(api_server *s, struct MHD_Connection *conn, con
 static enum MHD_Result list_events(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, api_request *rq)
 {
 	if (!rq->feed_started) {
-		static const char *const allowed[] = { "after", "limit", "wait", "merchant_id", NULL };
 		enum MHD_Result refused;
-		if (refuse_args(conn, allowed, &refused))
-			return refused;
 		const char *m = NULL, *v;
 		if (!scope_merchant(conn, key, &m, &refused))
 			return refused;
@@ -533,9 +632,6 @@ static void copy_number(cJSON *to, const char *key, const cJSON *report, const c
 /* GET /v1/chains: per configured chain, what run last published. */
 static enum MHD_Result list_chains(api_server *s, struct MHD_Connection *conn)
 {
-	enum MHD_Result refused;
-	if (refuse_args(conn, no_args, &refused))
-		return refused;
 	char err[420] = "";
 	char *json = NULL;
 	if (api_pg_chain_reports(s->pg, &json, err, sizeof(err)) < 0)
@@ -633,15 +729,40 @@ static enum MHD_Result readyz(api_server *s, struct MHD_Connection *conn)
 	return body ? send_json(conn, ready ? 200 : 503, body, NULL, NULL) : MHD_NO;
 }
 
+/* A request is over: count it (route, status; latency from its headers
+ * to its end) and free it. A request that got no answer (the client left,
+ * or the server closed it) counts with status 0. */
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			      enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
-	(void)conn;
 	(void)toe;
-	free(*con_cls);
+	api_server *s = cls;
+	watch_deadline(s, conn, pw_mono_ms() + API_REQUEST_DEADLINE_S * 1000); /* the next request's, on keep-alive */
+	api_request *rq = *con_cls;
+	if (rq) {
+		char labels[160], code[8];
+		snprintf(code, sizeof(code), "%u", rq->status);
+		metrics_labels(labels, sizeof(labels), "route", rq->route ? rq->route : "unmatched", "status", code, NULL);
+		metrics_add("paywatch_api_requests_total", labels, 1);
+		metrics_labels(labels, sizeof(labels), "route", rq->route ? rq->route : "unmatched", NULL);
+		metrics_observe("paywatch_api_request_duration_seconds", labels, (double)(pw_mono_ms() - rq->started_ms) / 1000.0);
+	}
+	free(rq);
 	*con_cls = NULL;
 }
+
+/* GET /metrics: the process's metrics (metrics.h), no key. */
+static enum MHD_Result send_metrics(api_server *s, struct MHD_Connection *conn)
+{
+	if (s->lp)
+		metrics_set("paywatch_api_longpolls_waiting", "", (double)api_longpoll_waiting(s->lp));
+	char *text = metrics_render();
+	return text ? send_body(conn, 200, text, "text/plain; version=0.0.4; charset=utf-8", NULL, NULL) : MHD_NO;
+}
+
+
+static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const char *url, const char *method,
+			     size_t *upload_size, api_request *rq);
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
@@ -650,52 +771,72 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)upload_data;
 	api_server *s = cls;
 	if (!*con_cls) { /* the headers are in; the body (if any) follows */
+		api_request *rq = calloc(1, sizeof(api_request));
+		if (!rq)
+			return MHD_NO;
+		char id[24];
+		enum api_route_id rid = api_route_match(url, id, sizeof(id));
+		rq->route = rid == API_N_ROUTES ? "unmatched" : api_routes[rid].path; /* a template: never an id */
+		rq->started_ms = pw_mono_ms();
+		*con_cls = rq;
 		const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		uint64_t n = 0;
-		if (len && parse_u64(len, API_BODY_MAX, &n) < 0) /* answered before the body is read; then closed */
-			return send_error(conn, 413, "too_large", NULL, NULL, NULL, "a request body is at most %d bytes",
-					  API_BODY_MAX);
-		*con_cls = calloc(1, sizeof(api_request));
-		return *con_cls ? MHD_YES : MHD_NO;
+		if (len && parse_u64(len, API_BODY_MAX, &n) < 0) { /* answered before the body is read; then closed */
+			current = rq;
+			enum MHD_Result r = send_error(conn, 413, "too_large", NULL, NULL, NULL,
+						       "a request body is at most %d bytes", API_BODY_MAX);
+			current = NULL;
+			return r;
+		}
+		return MHD_YES;
 	}
 	api_request *rq = *con_cls;
+	current = rq;
+	enum MHD_Result r = route(s, conn, url, method, upload_size, rq);
+	current = NULL;
+	return r;
+}
+
+/* Route one call of a request (on_request). */
+static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const char *url, const char *method,
+			     size_t *upload_size, api_request *rq)
+{
 	if (*upload_size) { /* no route reads a body yet: counted and dropped */
 		rq->body_bytes += *upload_size;
 		*upload_size = 0;
 		return rq->body_bytes > API_BODY_MAX ? MHD_NO : MHD_YES; /* chunked past the bound: closed */
 	}
+	watch_deadline(s, conn, 0); /* the request is in whole */
+	char id[24] = "";
+	enum api_route_id rid = api_route_match(url, id, sizeof(id));
+	if (rid == API_N_ROUTES || (s->metrics_only && rid != API_HEALTHZ && rid != API_METRICS))
+		return send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
+	const api_route *rt = &api_routes[rid];
 	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-	if (strcmp(url, "/healthz") == 0) {
-		if (!get)
-			return send_error(conn, 405, "method_not_allowed", NULL, "Allow", "GET, HEAD", "%s: use GET", url);
+	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	if (strcmp(rt->method, "POST") == 0 ? !post : !get) {
+		bool is_post = strcmp(rt->method, "POST") == 0;
+		return send_error(conn, 405, "method_not_allowed", NULL, "Allow", is_post ? "POST" : "GET, HEAD",
+				  "%.100s: use %s", url, rt->method);
+	}
+	switch (rid) {
+	case API_HEALTHZ: {
 		char *body = strdup("{\"status\":\"ok\"}");
 		return body ? send_json(conn, 200, body, NULL, NULL) : MHD_NO;
 	}
-	if (strcmp(url, "/readyz") == 0)
-		return get ? readyz(s, conn)
-			   : send_error(conn, 405, "method_not_allowed", NULL, "Allow", "GET, HEAD", "%s: use GET", url);
-	bool chains = strcmp(url, "/v1/chains") == 0;
-	bool list = strcmp(url, "/v1/payments") == 0;
-	bool events = strcmp(url, "/v1/events") == 0;
-	bool deliveries = strcmp(url, "/v1/webhooks/deliveries") == 0;
-	const char *one = strncmp(url, "/v1/payments/", 13) == 0 ? url + 13 : NULL;
-	if (one && (!*one || strchr(one, '/')))
-		one = NULL;
-	/* /v1/webhooks/deliveries/{id}/redeliver */
-	char delivery[24] = "";
-	const char *dl = strncmp(url, "/v1/webhooks/deliveries/", 24) == 0 ? url + 24 : NULL;
-	const char *slash = dl ? strchr(dl, '/') : NULL;
-	bool redo = slash && slash > dl && slash - dl < (ptrdiff_t)sizeof(delivery) && strcmp(slash, "/redeliver") == 0;
-	if (redo)
-		memcpy(delivery, dl, (size_t)(slash - dl));
-	if (!chains && !list && !events && !deliveries && !one && !redo)
-		return send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
-	if (redo && strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-		return send_error(conn, 405, "method_not_allowed", NULL, "Allow", "POST", "%.100s: use POST", url);
-	if (!redo && !get)
-		return send_error(conn, 405, "method_not_allowed", NULL, "Allow", "GET, HEAD", "%.100s: use GET", url);
+	case API_METRICS:
+		return send_metrics(s, conn);
+	case API_READYZ:
+		return readyz(s, conn);
+	case API_OPENAPI: {
+		char *body = strdup(api_openapi_json);
+		return body ? send_json(conn, 200, body, NULL, NULL) : MHD_NO;
+	}
+	default:
+		break;
+	}
 	const cfg_api_key *key = authenticate(s, conn);
-	if (events && rq->feed_started && key) /* a long-poll resumed: authorized and counted already */
+	if (rid == API_EVENTS && rq->feed_started && key) /* a long-poll resumed: authorized and counted already */
 		return list_events(s, conn, key, rq);
 	if (!key)
 		return send_error(conn, 401, "unauthorized", NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer",
@@ -707,64 +848,156 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return send_error(conn, 429, "rate_limited", NULL, "Retry-After", ra, "too many requests for key %s",
 				  key->id);
 	}
-	if (events)
+	enum MHD_Result refused;
+	if (refuse_args(conn, rt->params, &refused))
+		return refused;
+	switch (rid) {
+	case API_PAYMENTS:
+		return list_payments(s, conn, key);
+	case API_PAYMENT:
+		return get_payment(s, conn, key, id);
+	case API_EVENTS:
 		return list_events(s, conn, key, rq);
-	if (deliveries)
+	case API_CHAINS:
+		return list_chains(s, conn);
+	case API_DELIVERIES:
 		return list_deliveries(s, conn, key);
-	if (redo)
-		return redeliver(s, conn, key, delivery);
-	return chains ? list_chains(s, conn) : list ? list_payments(s, conn, key) : get_payment(s, conn, key, one);
+	case API_REDELIVER:
+		return redeliver(s, conn, key, id);
+	default:
+		return send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
+	}
+}
+
+/* ---- starting ---- */
+
+/* A PEM file into memory (at most 1 MiB). malloc'd, NUL-terminated; NULL
+ * with err set. */
+static char *read_pem(const char *path, const char *what, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, errlen, "api.tls.%s: cannot open %s", what, path);
+		return NULL;
+	}
+	char *buf = malloc((1 << 20) + 1);
+	size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
+	bool more = buf && fgetc(f) != EOF;
+	fclose(f);
+	if (!buf || n == 0 || more) {
+		free(buf);
+		snprintf(err, errlen, "api.tls.%s: %s is empty or larger than 1 MiB", what, path);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Listen on host:port with the request handler; threads MHD threads,
+ * max_conn connections. TLS when cert_pem and key_pem are set. */
+static int start_daemon(api_server *s, const char *host, uint16_t port, unsigned threads, unsigned max_conn,
+			char *err, size_t errlen)
+{
+	struct sockaddr_storage addr;
+	memset(&addr, 0, sizeof(addr));
+	bool v6 = strchr(host, ':') != NULL;
+	if (v6) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		inet_pton(AF_INET6, host, &a6->sin6_addr);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(port);
+		inet_pton(AF_INET, host, &a4->sin_addr);
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	if (v6)
+		flags |= MHD_USE_IPv6;
+	if (s->cert_pem) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			snprintf(err, errlen, "api.tls: this libmicrohttpd has no TLS support");
+			return PW_EIO;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	s->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
+				MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, max_conn,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+				(size_t)API_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+				s->cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->cert_pem,
+				MHD_OPTION_HTTPS_MEM_KEY, s->key_pem, MHD_OPTION_END);
+	if (!s->d) {
+		snprintf(err, errlen, "cannot listen on %s port %u (in use, not an address of this host%s)", host, port,
+			 s->cert_pem ? ", or a certificate and key MHD cannot load" : "");
+		return PW_EIO;
+	}
+	atomic_init(&s->stopping, false);
+	if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+		snprintf(err, errlen, "cannot start a thread");
+		return PW_EIO;
+	}
+	s->reaper_started = true;
+	return 0;
+}
+
+/* A server of cfg, not started; NULL on out of memory. */
+static api_server *server_new(const pw_config *cfg)
+{
+	api_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->cfg = cfg;
+	s->api = &cfg->api;
+	pthread_mutex_init(&s->lock, NULL);
+	return s;
 }
 
 int api_server_start(const pw_config *cfg, api_server **ret, char *err, size_t errlen)
 {
-	api_server *s = calloc(1, sizeof(*s));
+	api_server *s = server_new(cfg);
 	if (!s)
 		return PW_ENOMEM;
-	s->cfg = cfg;
-	s->api = &cfg->api;
 	s->buckets = calloc(cfg->api.n_keys ? cfg->api.n_keys : 1, sizeof(bucket));
 	if (!s->buckets || api_pg_pool_create(cfg->pg_dsn, cfg->api.pg_connections, cfg->api.statement_timeout_ms, &s->pg) < 0) {
-		free(s->buckets);
-		free(s);
+		api_server_stop(s);
 		return PW_ENOMEM;
 	}
 	int64_t now = pw_mono_ms();
 	for (size_t i = 0; i < cfg->api.n_keys; i++)
 		s->buckets[i] = (bucket){ .tokens = cfg->api.burst, .last_ms = now };
-	pthread_mutex_init(&s->lock, NULL);
-	struct sockaddr_storage addr;
-	memset(&addr, 0, sizeof(addr));
-	bool v6 = strchr(cfg->api.host, ':') != NULL;
-	if (v6) {
-		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons(cfg->api.port);
-		inet_pton(AF_INET6, cfg->api.host, &a6->sin6_addr);
-	} else {
-		struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons(cfg->api.port);
-		inet_pton(AF_INET, cfg->api.host, &a4->sin_addr);
+	if (cfg->api.tls_cert &&
+	    (!(s->cert_pem = read_pem(cfg->api.tls_cert, "cert", err, errlen)) ||
+	     !(s->key_pem = read_pem(cfg->api.tls_key, "key", err, errlen)))) {
+		api_server_stop(s);
+		return PW_EIO;
 	}
 	if (api_longpoll_start(cfg->pg_dsn, &s->lp) < 0) {
 		snprintf(err, errlen, "cannot start the event feed's watch thread");
 		api_server_stop(s);
 		return PW_EIO;
 	}
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-	if (v6)
-		flags |= MHD_USE_IPv6;
-	s->d = MHD_start_daemon(flags, cfg->api.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
-				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->api.pg_connections, MHD_OPTION_CONNECTION_LIMIT,
-				(unsigned)cfg->api.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-				request_completed, NULL, MHD_OPTION_END);
-	if (!s->d) {
-		snprintf(err, errlen, "cannot listen on %s port %u (in use, or not an address of this host)", cfg->api.host,
-			 cfg->api.port);
+	int r = start_daemon(s, cfg->api.host, cfg->api.port, cfg->api.pg_connections, cfg->api.max_connections, err, errlen);
+	if (r < 0) {
 		api_server_stop(s);
-		return PW_EIO;
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+int api_server_start_metrics(const pw_config *cfg, api_server **ret, char *err, size_t errlen)
+{
+	api_server *s = server_new(cfg);
+	if (!s)
+		return PW_ENOMEM;
+	s->metrics_only = true;
+	int r = start_daemon(s, cfg->metrics_host, cfg->metrics_port, 1, 64, err, errlen);
+	if (r < 0) {
+		api_server_stop(s);
+		return r;
 	}
 	*ret = s;
 	return 0;
@@ -775,8 +1008,17 @@ void api_server_stop(api_server *s)
 	if (!s)
 		return;
 	api_longpoll_stop(s->lp); /* parked requests answer before the daemon goes */
+	if (s->reaper_started) {
+		atomic_store(&s->stopping, true);
+		pthread_join(s->reaper, NULL);
+	}
 	if (s->d)
 		MHD_stop_daemon(s->d);
+	if (s->key_pem) {
+		OPENSSL_cleanse(s->key_pem, strlen(s->key_pem));
+		free(s->key_pem);
+	}
+	free(s->cert_pem);
 	api_pg_pool_destroy(s->pg);
 	free(s->buckets);
 	pthread_mutex_destroy(&s->lock);

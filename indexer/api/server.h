@@ -19,6 +19,12 @@ typedef struct api_server api_server;
  * PW_EIO (cannot listen: the reason in err, errlen bytes), PW_ENOMEM. */
 int api_server_start(const pw_config *cfg, api_server **ret, char *err, size_t errlen);
 
+/* api_server_start_metrics: serve GET /metrics and /healthz only, on
+ * cfg->metrics_host/port (config "metrics": `paywatch dispatch`). 0 with
+ * *ret, PW_EIO (cannot listen: err), PW_ENOMEM. Stop with
+ * api_server_stop. */
+int api_server_start_metrics(const pw_config *cfg, api_server **ret, char *err, size_t errlen);
+
 /* api_server_stop: stop listening, finish the requests in hand, close the
  * Postgres connections and free; accepts NULL. */
 void api_server_stop(api_server *s);

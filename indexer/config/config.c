@@ -726,7 +726,7 @@ static int parse_events(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merch
 
 /* "listen": "HOST:PORT" with HOST an IPv4 literal or a bracketed IPv6
  * literal ("[::1]:8080"), PORT 1..65535. */
-static int parse_listen(cfg_ctx *c, const char *path, const char *s, cfg_api *api)
+static int parse_listen(cfg_ctx *c, const char *path, const char *s, char *ret_host, size_t hostlen, uint16_t *ret_port)
 {
 	const char *colon = strrchr(s, ':');
 	size_t hlen = colon ? (size_t)(colon - s) : 0;
@@ -746,8 +746,8 @@ static int parse_listen(cfg_ctx *c, const char *path, const char *s, cfg_api *ap
 	}
 	if (!ok)
 		return fail(c, path, "must be \"IP:PORT\" (\"127.0.0.1:8080\", \"[::1]:8080\"), an address literal and a port 1..65535");
-	snprintf(api->host, sizeof(api->host), "%s", h);
-	api->port = (uint16_t)port;
+	snprintf(ret_host, hostlen, "%s", h);
+	*ret_port = (uint16_t)port;
 	return 0;
 }
 
@@ -802,7 +802,7 @@ out:
 static int parse_api(cfg_ctx *c, const cJSON *root)
 {
 	static const char *const fields[] = { "listen", "keys", "rate_limit", "max_connections", "statement_timeout_ms",
-					      "pg_connections", "max_outbox_age_s", "max_report_age_s", NULL };
+					      "pg_connections", "max_outbox_age_s", "max_report_age_s", "tls", NULL };
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "api");
 	cfg_api *api = &c->cfg->api;
 	if (!a)
@@ -815,10 +815,20 @@ static int parse_api(cfg_ctx *c, const cJSON *root)
 	char *listen = NULL;
 	if ((r = get_string(c, "api", a, "listen", true, &listen)) < 0)
 		return r;
-	r = parse_listen(c, "api.listen", listen, api);
+	r = parse_listen(c, "api.listen", listen, api->host, sizeof(api->host), &api->port);
 	free(listen);
 	if (r < 0)
 		return r;
+	const cJSON *tls = cJSON_GetObjectItemCaseSensitive(a, "tls");
+	if (tls) {
+		static const char *const tls_fields[] = { "cert", "key", NULL };
+		if (!cJSON_IsObject(tls))
+			return fail(c, "api.tls", "must be an object {\"cert\": FILE, \"key\": FILE} (PEM files)");
+		if ((r = check_fields(c, "api.tls", tls, tls_fields)) < 0 ||
+		    (r = get_string(c, "api.tls", tls, "cert", true, &api->tls_cert)) < 0 ||
+		    (r = get_string(c, "api.tls", tls, "key", true, &api->tls_key)) < 0)
+			return r;
+	}
 	const cJSON *keys = cJSON_GetObjectItemCaseSensitive(a, "keys");
 	if (!cJSON_IsArray(keys) || cJSON_GetArraySize(keys) == 0)
 		return fail(c, "api.keys", "must be a non-empty array of {\"id\", \"sha256\", \"merchant_id\"}");
@@ -870,6 +880,28 @@ static int parse_api(cfg_ctx *c, const cJSON *root)
 	api->max_report_age_s = (uint32_t)u;
 	api->enabled = true;
 	return 0;
+}
+
+/* "metrics": {"listen": "IP:PORT"}: where `paywatch dispatch` serves
+ * /metrics and /healthz (run and serve serve them on api.listen). */
+static int parse_metrics(cfg_ctx *c, const cJSON *root)
+{
+	static const char *const fields[] = { "listen", NULL };
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "metrics");
+	if (!m)
+		return 0;
+	if (!cJSON_IsObject(m))
+		return fail(c, "metrics", "must be an object {\"listen\": \"IP:PORT\"}");
+	int r;
+	char *listen = NULL;
+	if ((r = check_fields(c, "metrics", m, fields)) < 0 || (r = get_string(c, "metrics", m, "listen", true, &listen)) < 0)
+		return r;
+	pw_config *cfg = c->cfg;
+	r = parse_listen(c, "metrics.listen", listen, cfg->metrics_host, sizeof(cfg->metrics_host), &cfg->metrics_port);
+	free(listen);
+	if (r == 0)
+		cfg->metrics_enabled = true;
+	return r;
 }
 
 static int parse_webhooks_settings(cfg_ctx *c, const cJSON *root)
@@ -1082,7 +1114,8 @@ int config_find_chain(const pw_config *cfg, const char *name)
 
 static int config_from_json(cfg_ctx *c, const cJSON *root)
 {
-	static const char *const fields[] = { "data_dir", "postgres", "chains", "merchants", "webhooks", "api", NULL };
+	static const char *const fields[] = { "data_dir", "postgres", "chains", "merchants", "webhooks", "api", "metrics",
+					      NULL };
 	static const char *const pg_fields[] = { "dsn", NULL };
 	pw_config *cfg = c->cfg;
 	char p[256];
@@ -1157,6 +1190,8 @@ static int config_from_json(cfg_ctx *c, const cJSON *root)
 		return r;
 	if ((r = parse_webhooks_settings(c, root)) < 0)
 		return r;
+	if ((r = parse_metrics(c, root)) < 0)
+		return r;
 	return parse_api(c, root);
 }
 
@@ -1228,6 +1263,8 @@ void config_destroy(pw_config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->api.keys);
+	free(cfg->api.tls_cert);
+	free(cfg->api.tls_key);
 	for (size_t i = 0; i < cfg->n_chains; i++) {
 		for (size_t k = 0; k < cfg->chains[i].n_urls; k++)
 			free(cfg->chains[i].urls[k]);
@@ -1417,6 +1454,18 @@ char *config_dump_masked(const pw_config *cfg)
 		cJSON_AddNumberToObject(api, "pg_connections", cfg->api.pg_connections);
 		cJSON_AddNumberToObject(api, "max_outbox_age_s", cfg->api.max_outbox_age_s);
 		cJSON_AddNumberToObject(api, "max_report_age_s", cfg->api.max_report_age_s);
+		if (cfg->api.tls_cert) { /* file names: the key's content is never read here */
+			cJSON *tls = cJSON_AddObjectToObject(api, "tls");
+			cJSON_AddStringToObject(tls, "cert", cfg->api.tls_cert);
+			cJSON_AddStringToObject(tls, "key", cfg->api.tls_key);
+		}
+	}
+	if (cfg->metrics_enabled) {
+		cJSON *m = cJSON_AddObjectToObject(root, "metrics");
+		char listen[80];
+		bool v6 = strchr(cfg->metrics_host, ':') != NULL;
+		snprintf(listen, sizeof(listen), "%s%s%s:%u", v6 ? "[" : "", cfg->metrics_host, v6 ? "]" : "", cfg->metrics_port);
+		cJSON_AddStringToObject(m, "listen", listen);
 	}
 	char *out = cJSON_Print(root);
 	cJSON_Delete(root);

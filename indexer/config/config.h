@@ -123,6 +123,7 @@ typedef struct cfg_api {
 	uint32_t pg_connections;       /* the API's own Postgres connections; default 4 */
 	uint32_t max_outbox_age_s;     /* /readyz: the outbox's oldest entry younger than this; default 60 */
 	uint32_t max_report_age_s;     /* /readyz: run's last chain report younger than this; default 30 */
+	char *tls_cert, *tls_key;      /* "tls": PEM file names (HTTPS); NULL: plain HTTP */
 } cfg_api;
 
 typedef struct pw_config {
@@ -134,6 +135,9 @@ typedef struct pw_config {
 	size_t n_merchants;
 	cfg_webhooks webhooks;
 	cfg_api api;
+	bool metrics_enabled;          /* "metrics": where `dispatch` serves /metrics */
+	char metrics_host[64];
+	uint16_t metrics_port;
 } pw_config;
 
 /* config_parse: parse and validate len bytes of JSON text. On success *ret

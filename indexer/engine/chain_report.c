@@ -2,6 +2,7 @@
 #include "chain_report.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "postgres.h"
 #include "pw_error.h"
 
@@ -174,7 +175,32 @@ struct chain_reporter {
 	unsigned round;
 };
 
-/* One round: every chain's report into chain_reports. */
+/* The report's figures into the process's gauges (unknown ones are left
+ * as they were). */
+static void report_metrics(const chain_report *cs, int64_t now_ms)
+{
+	chain_figures f = chain_report_figures(cs, now_ms);
+	char l[100];
+	metrics_labels(l, sizeof(l), "chain", cs->c->name, NULL);
+	if (f.head_known)
+		metrics_set("paywatch_chain_head_block", l, (double)cs->st.head);
+	if (cs->indexed)
+		metrics_set("paywatch_chain_checkpoint_block", l, (double)cs->checkpoint);
+	if (cs->have_confirmed)
+		metrics_set("paywatch_chain_confirmed_block", l, (double)cs->confirmed_height);
+	if (f.lag_known)
+		metrics_set("paywatch_chain_lag_blocks", l, (double)f.lag_blocks);
+	if (f.lag_s_known)
+		metrics_set("paywatch_chain_lag_seconds", l, (double)f.lag_s);
+	metrics_set("paywatch_pending_payments", l, (double)cs->pending);
+	metrics_set("paywatch_outbox_entries", l, (double)cs->outbox_depth);
+	metrics_set("paywatch_outbox_oldest_age_seconds", l,
+		    cs->outbox_depth > 0 ? (double)(now_ms - cs->outbox_oldest_ms) / 1000.0 : 0);
+	if (cs->quarantine_known)
+		metrics_set("paywatch_quarantined_entries", l, (double)cs->quarantined);
+}
+
+/* One round: every chain's report into chain_reports (and the gauges). */
 static int publish(chain_reporter *r, pg_sink *pg)
 {
 	bool scan = r->round++ % SCAN_EVERY == 0;
@@ -182,14 +208,21 @@ static int publish(chain_reporter *r, pg_sink *pg)
 		chain_report cr;
 		if (scan) {
 			chain_report_read(r->st, &r->cfg->chains[i], &cr);
+			char oldest[40];
+			cr.quarantine_known = pg_sink_quarantine_summary(pg, r->cfg->chains[i].name, &cr.quarantined, oldest,
+									  sizeof(oldest)) == 0;
 			r->last[i] = cr;
 		} else {
 			read_light(r->st, &r->cfg->chains[i], &cr);
 			cr.pending = r->last[i].pending;
 			cr.outbox_depth = r->last[i].outbox_depth;
 			cr.outbox_oldest_ms = r->last[i].outbox_oldest_ms;
+			cr.quarantine_known = r->last[i].quarantine_known;
+			cr.quarantined = r->last[i].quarantined;
 		}
-		cJSON *o = chain_report_json(&cr, pw_wall_ms());
+		int64_t now = pw_wall_ms();
+		report_metrics(&cr, now);
+		cJSON *o = chain_report_json(&cr, now);
 		char *text = o ? cJSON_PrintUnformatted(o) : NULL;
 		cJSON_Delete(o);
 		if (!text)

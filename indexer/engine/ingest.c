@@ -5,6 +5,7 @@
 #include "ingest.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "pw_error.h"
 #include "tracker.h"
@@ -51,6 +52,20 @@ static void save_state(ingest *g)
 static int64_t checkpoint_of(const ingest *g)
 {
 	return tracker_has_checkpoint(g->tr) ? (int64_t)tracker_next_block(g->tr) - 1 : -1;
+}
+
+/* Count n into the chain's series of a counter family; extra label pair
+ * (state) when k is non-NULL. */
+static void count(const ingest *g, const char *family, const char *k, const char *v, double n)
+{
+	if (n <= 0)
+		return;
+	char labels[160];
+	if (k)
+		metrics_labels(labels, sizeof(labels), "chain", g->name, k, v, NULL);
+	else
+		metrics_labels(labels, sizeof(labels), "chain", g->name, NULL);
+	metrics_add(family, labels, n);
 }
 
 static void notify_sink(ingest *g, size_t confirmed)
@@ -166,6 +181,10 @@ static int handle_reorg(ingest *g, pipeline *pl, uint64_t top)
 					 store_msg(g));
 	}
 	g->reorgs++;
+	char labels[100];
+	metrics_labels(labels, sizeof(labels), "chain", g->name, NULL);
+	metrics_observe("paywatch_chain_reorg_depth_blocks", labels, (double)((uint64_t)ckpt - ancestor));
+	count(g, "paywatch_payments_total", "state", "reverted", (double)reverted);
 	g->state.reorgs = g->reorgs;
 	g->state.last_reorg_depth = (uint64_t)ckpt - ancestor;
 	g->state.last_reorg_ms = pw_wall_ms();
@@ -237,6 +256,7 @@ static int on_tag_number(ingest *g, pipeline *pl, uint64_t number)
 	int r = tracker_confirm(g->tr, pw_wall_ms(), &confirmed);
 	if (r < 0)
 		return log_error(r, "chain=%s: cannot commit confirmations: %s", g->name, store_msg(g));
+	count(g, "paywatch_payments_total", "state", "confirmed", (double)confirmed);
 	if (confirmed)
 		log_emit(LOG_LEVEL_INFO, g->name, (long long)number, "%zu payment(s) confirmed (%s block %llu)", confirmed,
 			 chain_finality_tag(g->chain->finality), (unsigned long long)number);
@@ -414,6 +434,10 @@ static int on_range(void *arg, pipeline *pl, pipeline_range *r)
 	g->progress_blocks += r->to - r->from + 1;
 	g->progress_payments += r->n_payments;
 	g->progress_logs += r->n_logs;
+	count(g, "paywatch_chain_blocks_processed_total", NULL, NULL, (double)(r->to - r->from + 1));
+	count(g, "paywatch_chain_logs_scanned_total", NULL, NULL, (double)r->n_logs);
+	count(g, "paywatch_payments_total", "state", "pending", (double)r->n_payments);
+	count(g, "paywatch_payments_total", "state", "confirmed", (double)confirmed);
 	if (confirmed)
 		log_emit(LOG_LEVEL_INFO, g->name, (long long)r->to, "%zu payment(s) confirmed", confirmed);
 	notify_sink(g, confirmed);

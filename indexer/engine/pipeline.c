@@ -6,6 +6,7 @@
 #include "pipeline.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "pw_error.h"
 #include "random.h"
 
@@ -361,6 +362,16 @@ static void sleep_ms_unless_stopped(const pipeline *pl, int64_t ms)
 	}
 }
 
+/* Move on to the chain's next node URL (failover; with one URL, the same
+ * one again), counted in paywatch_rpc_endpoint_switches_total. */
+static void next_endpoint(pipeline *pl)
+{
+	pl->url_index++;
+	char labels[100];
+	metrics_labels(labels, sizeof(labels), "chain", pl->name, NULL);
+	metrics_add("paywatch_rpc_endpoint_switches_total", labels, 1);
+}
+
 /* A range's request failed: wait out a rate limit, halve a range the node
  * found too large (or too slow), or try again; malformed answers and
  * repeated failures leave the connection. */
@@ -433,7 +444,7 @@ static int connect_next(pipeline *pl)
 	if (r < 0) {
 		pl->ad = NULL;
 		log_emit(LOG_LEVEL_WARN, pl->name, -1, "endpoint %zu: %s", pl->url_index % c->n_urls, err);
-		pl->url_index++;
+		next_endpoint(pl);
 		return r;
 	}
 	if (pl->cut_ms)
@@ -517,7 +528,7 @@ int pipeline_run(const pipeline_params *p)
 		if (r == PW_ECONN) {
 			log_emit(LOG_LEVEL_WARN, pl->name, -1, "leaving %s; resuming from block %llu on the next endpoint",
 				 pl->ops->endpoint(pl->ad), (unsigned long long)pl->next_block);
-			pl->url_index++;
+			next_endpoint(pl);
 			pl->cut_ms = pw_mono_ms();
 			disconnect(pl);
 			r = 0;

@@ -6,6 +6,7 @@
  * opens once that is done. */
 #include "sink_loop.h"
 #include "log.h"
+#include "metrics.h"
 #include "mirror.h"
 #include "outbox_queue.h"
 #include "postgres.h"
@@ -113,6 +114,13 @@ static int drain(writer *w)
 		if (!written) {
 			log_warn("postgres: write of %zu payments failed: %s", n, pg_sink_error(w->pg));
 			return r;
+		}
+		static const char *const results[4] = { "inserted", "present", "reverted", "quarantined" };
+		const size_t counts[4] = { res.inserted, res.present, res.reverted, res.quarantined };
+		for (int k = 0; k < 4; k++) {
+			char labels[40];
+			metrics_labels(labels, sizeof(labels), "result", results[k], NULL);
+			metrics_add("paywatch_postgres_rows_written_total", labels, (double)counts[k]);
 		}
 		if (res.quarantined)
 			log_emit(LOG_LEVEL_ERROR, NULL, -1,

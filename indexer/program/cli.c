@@ -62,7 +62,9 @@ static const char dispatch_help[] =
 	"Delivers merchant webhooks from the Postgres queue until SIGINT/SIGTERM.\n"
 	"Any number of dispatchers (and `paywatch run`, which includes one) share the\n"
 	"queue: each delivery is claimed with FOR UPDATE SKIP LOCKED and a lease.\n"
-	"Deliveries in flight at shutdown are released and sent again (same webhook-id).\n";
+	"Deliveries in flight at shutdown are released and sent again (same webhook-id).\n"
+	"With the config's \"metrics\": {\"listen\": \"IP:PORT\"} it serves GET /metrics\n"
+	"(Prometheus text format) and /healthz there.\n";
 
 static const char serve_help[] =
 	"usage: paywatch serve -c FILE\n"
@@ -72,9 +74,19 @@ static const char serve_help[] =
 	"processes may run, on any hosts, against the same Postgres. `paywatch run`\n"
 	"serves the same API when the config has \"api\".\n"
 	"  GET /healthz                 200 while the process answers (no key)\n"
+	"  GET /readyz                  200 when Postgres answers and every chain is current (no key)\n"
+	"  GET /metrics                 Prometheus text format (no key)\n"
+	"  GET /v1/openapi.json         the OpenAPI 3.1 document of this API (no key)\n"
 	"  GET /v1/payments             confirmed and reverted payments, filtered, keyset pages\n"
 	"  GET /v1/payments/{id}        one payment\n"
-	"Authorization: Bearer KEY (`paywatch api-key new`).\n";
+	"  GET /v1/events               every payment state change, in order; ?wait= long-polls\n"
+	"  GET /v1/chains               where each chain stands\n"
+	"  GET /v1/webhooks/deliveries  webhook deliveries; POST .../{id}/redeliver sends one again\n"
+	"Authorization: Bearer KEY (`paywatch api-key new`). HTTPS with \"tls\": {\"cert\", \"key\"}.\n"
+	"\n"
+	"paywatch serve --routes   prints the routes and query parameters this binary\n"
+	"                          serves, as JSON (the contract test compares them\n"
+	"                          with api/openapi.yaml)\n";
 
 static const char webhooks_help[] =
 	"usage: paywatch webhooks list|redeliver|test -c FILE [options]\n"
@@ -256,6 +268,8 @@ int cli_main(int argc, char **argv)
 		free(rest);
 		return rc;
 	}
+	if (strcmp(cmd, "serve") == 0 && i == argc - 1 && strcmp(argv[i], "--routes") == 0)
+		return serve_print_routes();
 	if (strcmp(cmd, "check-config") == 0)
 		help = check_config_help;
 	else if (strcmp(cmd, "dispatch") == 0)

@@ -2,6 +2,7 @@
  * commands, on top of sinks/webhook.c. */
 #include "dispatch.h"
 #include "log.h"
+#include "server.h"
 #include "parse.h"
 #include "pw_error.h"
 #include "webhook.h"
@@ -105,9 +106,18 @@ int dispatch_main(const pw_config *cfg)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	api_server *metrics = NULL;
+	char err[300];
+	if (cfg->metrics_enabled) {
+		if (api_server_start_metrics(cfg, &metrics, err, sizeof(err)) < 0)
+			return log_error(PW_EIO, "metrics: %s", err), 1;
+		log_info("metrics: /metrics and /healthz on %s port %u", cfg->metrics_host, cfg->metrics_port);
+	}
 	dispatch_thread *t;
-	if (dispatch_thread_start(cfg, &stop, &t) < 0)
+	if (dispatch_thread_start(cfg, &stop, &t) < 0) {
+		api_server_stop(metrics);
 		return log_error(PW_ENOMEM, "cannot start the dispatcher"), 1;
+	}
 	log_info("dispatcher running (%zu merchant(s)); SIGINT/SIGTERM stop it", cfg->n_merchants);
 	int sig = 0;
 	sigwait(&sigs, &sig);
@@ -115,6 +125,7 @@ int dispatch_main(const pw_config *cfg)
 		 sig == SIGINT ? "SIGINT" : "SIGTERM");
 	atomic_store(&stop, true);
 	dispatch_thread_join(t);
+	api_server_stop(metrics);
 	return 0;
 }
 

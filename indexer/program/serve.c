@@ -2,12 +2,24 @@
 #include "serve.h"
 #include "log.h"
 #include "pw_error.h"
+#include "routes.h"
 #include "server.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+int serve_print_routes(void)
+{
+	char *text = api_routes_json();
+	if (!text)
+		return 1;
+	printf("%s\n", text);
+	free(text);
+	return 0;
+}
 
 int serve_main(const pw_config *cfg)
 {

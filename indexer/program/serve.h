@@ -12,4 +12,8 @@ int serve_main(const pw_config *cfg);
  * "api-key"). Exit code. */
 int api_key_cli(int argc, char **argv);
 
+/* serve_print_routes: `paywatch serve --routes`: the API's route table
+ * (routes.h) as JSON on stdout. Exit status: 0, or 1 on out of memory. */
+int serve_print_routes(void);
+
 #endif

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import * as rig from './lib/rig.mjs';
+import { loadContract } from './lib/openapi.mjs';
 
 const bin = process.argv[2];
 const acme = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
@@ -46,6 +47,7 @@ async function main() {
   rig.check(acmeKey.entry.merchant_id === 'acme', '--merchant gives a merchant key');
   rig.check(rig.runPaywatchSync(bin, ['api-key', 'new', '--merchant', 'a b']).status === 2, 'a bad merchant id exits 2');
 
+  const contract = await loadContract();
   const port = await rig.freePort();
   const base = `http://127.0.0.1:${port}`;
   const cfgObj = {
@@ -95,6 +97,7 @@ async function main() {
     const text = await res.text();
     let body = null;
     try { body = JSON.parse(text); } catch { /* checked */ }
+    contract.record(init.method || 'GET', p, res.status, res.headers.get('content-type'), body ?? text);
     return { status: res.status, headers: res.headers, body, text };
   };
 
@@ -288,6 +291,8 @@ async function main() {
   rig.check((await sv.done).code === 0, 'serve exits 0 on SIGTERM');
   const logs = pw.stderr + sv.stderr;
   rig.check(![admin.key, acmeKey.key, limited.key].some((k) => logs.includes(k)), 'no key in any log');
+  rig.check(contract.stats.checked > 100 && contract.stats.failures.length === 0,
+    `every response (${contract.stats.checked}) matches api/openapi.yaml${contract.stats.failures.length ? ': ' + contract.stats.failures.slice(0, 3).join(' | ') : ''}`);
   const noApi = rig.writeConfig(fs.mkdtempSync(path.join(work, 'noapi')), { ...cfgObj, api: undefined });
   r = rig.runPaywatchSync(bin, ['serve', '-c', noApi]);
   rig.check(r.status === 2 && /no "api" section/.test(r.stderr), 'serve without an api section exits 2');

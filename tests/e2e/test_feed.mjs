@@ -20,7 +20,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import * as rig from './lib/rig.mjs';
+import { loadContract } from './lib/openapi.mjs';
 
 const bin = process.argv[2];
 const acme = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
@@ -46,6 +48,7 @@ async function main() {
   const admin = newKey([]);
   const acmeKey = newKey(['--merchant', 'acme']);
   const globexKey = newKey(['--merchant', 'globex']);
+  const contract = await loadContract();
   const port = await rig.freePort();
   const base = `http://127.0.0.1:${port}`;
   const cfg = rig.writeConfig(work, {
@@ -74,6 +77,7 @@ async function main() {
     const text = await res.text();
     let body = null;
     try { body = JSON.parse(text); } catch { /* checked */ }
+    contract.record(init.method || 'GET', p, res.status, res.headers.get('content-type'), body ?? text);
     return { status: res.status, headers: res.headers, body, text };
   };
 
@@ -269,6 +273,41 @@ async function main() {
   const feedRows = (await db.query('SELECT count(*)::int n FROM event_feed')).rows[0].n;
   rig.check(new Set(ids).size === ids.length && ids.length === feedRows && feedRows === 12 + 3 + 2 + 3,
     `the whole feed in pages of 3: ${ids.length} events, none twice, as many as rows (${feedRows})`);
+  // ---- /metrics of this run: promtool-clean, and its counters equal the rows in Postgres
+  const head = await node.head();
+  let mtext = '';
+  await rig.waitFor('the checkpoint gauge at the head (published each second)', async () => {
+    mtext = await (await fetch(`${base}/metrics`)).text();
+    return new RegExp(`^paywatch_chain_checkpoint_block\\{chain="local"\\} ${head}$`, 'm').test(mtext);
+  }, 20000);
+  const prom = spawnSync('promtool', ['check', 'metrics'], { input: mtext, encoding: 'utf8' });
+  rig.check(prom.status === 0, `run's /metrics passes promtool check metrics (${(prom.stdout + prom.stderr).trim().slice(0, 200) || 'clean'})`);
+  const metric = (name, labels) => {
+    const re = new RegExp(`^${name}\\{${labels.replace(/[{}]/g, '')}\\} (\\S+)$`, 'm');
+    const m = mtext.match(re);
+    return m ? Number(m[1]) : null;
+  };
+  const counts = (await db.query(`SELECT count(*) FILTER (WHERE type = 'payment.confirmed')::int c,
+    count(*) FILTER (WHERE type = 'payment.reverted')::int r FROM event_feed WHERE id <> 'evt_late_writer'`)).rows[0];
+  const reverted = (await db.query(`SELECT count(*)::int n FROM payments WHERE status = 'reverted'`)).rows[0].n;
+  const mConfirmed = metric('paywatch_payments_total', 'chain="local",state="confirmed"');
+  const mReverted = metric('paywatch_payments_total', 'chain="local",state="reverted"');
+  rig.check(mConfirmed === counts.c && mReverted === counts.r && mReverted === reverted && reverted === 1,
+    `paywatch_payments_total: confirmed ${mConfirmed} = ${counts.c} confirmations in Postgres, reverted ${mReverted} = ${reverted} reverted rows`);
+  const inserted = metric('paywatch_postgres_rows_written_total', 'result="inserted"');
+  const ownRows = (await db.query(`SELECT count(*)::int n FROM payments WHERE id <> $1`, [lp.id])).rows[0].n;
+  rig.check(inserted === ownRows, `paywatch_postgres_rows_written_total{result="inserted"} ${inserted} = the ${ownRows} rows run wrote`);
+  const hookAttempts = (await db.query(`SELECT count(*)::int n FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id`)).rows[0].n;
+  const attempts = ['delivered', 'retry', 'failed', 'gone'].reduce((t, o) => t + (metric('paywatch_webhook_deliveries_total', `outcome="${o}"`) || 0), 0);
+  rig.check(attempts === hookAttempts && hookAttempts > 0, `paywatch_webhook_deliveries_total ${attempts} = ${hookAttempts} attempts in webhook_attempts`);
+  const reorgs = metric('paywatch_chain_reorg_depth_blocks_count', 'chain="local"');
+  const getLogs = metric('paywatch_rpc_requests_total', 'chain="local",method="eth_getLogs",outcome="ok"');
+  const logs = metric('paywatch_chain_logs_scanned_total', 'chain="local"');
+  rig.check(reorgs >= 1 && getLogs > 0 && logs >= ownRows && metric('paywatch_chain_lag_blocks', 'chain="local"') === 0,
+    `reorgs ${reorgs}, eth_getLogs requests ${getLogs}, logs scanned ${logs} (>= ${ownRows}), lag 0`);
+
+  rig.check(contract.stats.checked > 50 && contract.stats.failures.length === 0,
+    `every response (${contract.stats.checked}) matches api/openapi.yaml${contract.stats.failures.length ? ': ' + contract.stats.failures.slice(0, 3).join(' | ') : ''}`);
   pw.proc.kill('SIGTERM');
   rig.check((await pw.done).code === 0, 'run exits 0 on SIGTERM');
 }

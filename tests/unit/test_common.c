@@ -1,15 +1,17 @@
 /* test_common.c: the leaf helpers every module leans on: strict number
  * parsing, the capped buffer (its allocation stays within the cap), UTF-8
  * checks and the escaping of outside text for logs (RFC 3629 cases), and
- * payment_check's schema bounds, base64url (RFC 4648 test vectors) and
- * the API's page cursor. */
+ * payment_check's schema bounds, base64url (RFC 4648 test vectors), the
+ * API's cursors, the metrics' text format and the API's route table. */
 #include "api_pg.h"
 #include "b64url.h"
 #include "buf.h"
+#include "metrics.h"
 #include "parse.h"
 #include "payment.h"
 #include "pw_error.h"
 #include "random.h"
+#include "routes.h"
 #include "test.h"
 #include "text.h"
 
@@ -206,6 +208,81 @@ static void test_b64url(void)
 		b64url_encode((const uint8_t *)bad[i], strlen(bad[i]), text, sizeof(text));
 		ASSERT_EQ_INT(PW_EPARSE, api_cursor_decode(text, &d));
 	}
+	/* the feed's and the deliveries' cursors */
+	api_feed_cursor f = { .xid = 18446744073709551615ULL, .seq = 9223372036854775807LL }, g;
+	api_feed_cursor_encode(&f, text, sizeof(text));
+	ASSERT_EQ_INT(0, api_feed_cursor_decode(text, &g));
+	CHECK(g.xid == f.xid && g.seq == f.seq);
+	CHECK(api_feed_cursor_less(&(api_feed_cursor){ 5, 9 }, &(api_feed_cursor){ 6, 1 }));
+	CHECK(api_feed_cursor_less(&(api_feed_cursor){ 6, 0 }, &(api_feed_cursor){ 6, 1 }));
+	CHECK(!api_feed_cursor_less(&(api_feed_cursor){ 6, 1 }, &(api_feed_cursor){ 6, 1 }));
+	static const char *const bad_feed[] = { "e|1", "e||1", "e|1|", "d|1|2", "e|1|2|3", "e|-1|2", "e|18446744073709551616|1", "e|1|9223372036854775808" };
+	for (size_t i = 0; i < sizeof(bad_feed) / sizeof(bad_feed[0]); i++) {
+		b64url_encode((const uint8_t *)bad_feed[i], strlen(bad_feed[i]), text, sizeof(text));
+		ASSERT_EQ_INT(PW_EPARSE, api_feed_cursor_decode(text, &g));
+	}
+	int64_t before = 0;
+	api_delivery_cursor_encode(77, text, sizeof(text));
+	ASSERT_EQ_INT(0, api_delivery_cursor_decode(text, &before));
+	ASSERT_EQ_INT(77, (int)before);
+	b64url_encode((const uint8_t *)"e|1|2", 5, text, sizeof(text));
+	ASSERT_EQ_INT(PW_EPARSE, api_delivery_cursor_decode(text, &before));
+}
+
+/* The metrics catalogue and the text format (Prometheus exposition 0.0.4):
+ * counters add, gauges set, histograms are cumulative with +Inf, _sum and
+ * _count; label values are escaped; undeclared names are ignored. */
+static void test_metrics(void)
+{
+	char l[200];
+	metrics_labels(l, sizeof(l), "chain", "lo\"c\\al\n", "method", "eth_getLogs", NULL);
+	ASSERT_EQ_STR("chain=\"lo\\\"c\\\\al\\n\",method=\"eth_getLogs\"", l);
+	metrics_add("paywatch_chain_logs_scanned_total", "chain=\"a\"", 2);
+	metrics_add("paywatch_chain_logs_scanned_total", "chain=\"a\"", 3);
+	metrics_add("paywatch_chain_logs_scanned_total", "chain=\"a\"", -9); /* a counter never goes down */
+	metrics_set("paywatch_chain_lag_blocks", "chain=\"a\"", 7);
+	metrics_set("paywatch_chain_lag_blocks", "chain=\"a\"", 4);
+	metrics_observe("paywatch_rpc_request_duration_seconds", "chain=\"a\"", 0.004);
+	metrics_observe("paywatch_rpc_request_duration_seconds", "chain=\"a\"", 0.3);
+	metrics_observe("paywatch_rpc_request_duration_seconds", "chain=\"a\"", 99);
+	metrics_add("paywatch_not_declared_total", "", 1);
+	metrics_set("paywatch_chain_logs_scanned_total", "chain=\"a\"", 100); /* the wrong type: ignored */
+	CHECK(!metrics_declared("paywatch_not_declared_total"));
+	CHECK(metrics_declared("paywatch_payments_total"));
+	char *t = metrics_render();
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	CHECK(strstr(t, "# TYPE paywatch_chain_logs_scanned_total counter\npaywatch_chain_logs_scanned_total{chain=\"a\"} 5\n"));
+	CHECK(strstr(t, "paywatch_chain_lag_blocks{chain=\"a\"} 4\n"));
+	CHECK(strstr(t, "paywatch_rpc_request_duration_seconds_bucket{chain=\"a\",le=\"0.001\"} 0\n"));
+	CHECK(strstr(t, "paywatch_rpc_request_duration_seconds_bucket{chain=\"a\",le=\"0.005\"} 1\n"));
+	CHECK(strstr(t, "paywatch_rpc_request_duration_seconds_bucket{chain=\"a\",le=\"0.5\"} 2\n"));
+	CHECK(strstr(t, "paywatch_rpc_request_duration_seconds_bucket{chain=\"a\",le=\"10\"} 2\n"));
+	CHECK(strstr(t, "paywatch_rpc_request_duration_seconds_bucket{chain=\"a\",le=\"+Inf\"} 3\n"));
+	CHECK(strstr(t, "paywatch_rpc_request_duration_seconds_count{chain=\"a\"} 3\n"));
+	CHECK(strstr(t, "paywatch_rpc_request_duration_seconds_sum{chain=\"a\"} 99.304"));
+	CHECK(strstr(t, "# HELP paywatch_payments_total ")); /* declared families show before any series */
+	CHECK(!strstr(t, "not_declared"));
+	CHECK(strstr(t, "paywatch_process_open_fds "));
+	free(t);
+}
+
+/* The API's route table: templates match their URLs only. */
+static void test_routes(void)
+{
+	char id[24];
+	CHECK(api_route_match("/v1/payments", id, sizeof(id)) == API_PAYMENTS);
+	CHECK(api_route_match("/v1/payments/42", id, sizeof(id)) == API_PAYMENT);
+	ASSERT_EQ_STR("42", id);
+	CHECK(api_route_match("/v1/payments/", id, sizeof(id)) == API_N_ROUTES);
+	CHECK(api_route_match("/v1/payments/42/x", id, sizeof(id)) == API_N_ROUTES);
+	CHECK(api_route_match("/v1/webhooks/deliveries/7/redeliver", id, sizeof(id)) == API_REDELIVER);
+	ASSERT_EQ_STR("7", id);
+	CHECK(api_route_match("/v1/webhooks/deliveries/7/redeliverx", id, sizeof(id)) == API_N_ROUTES);
+	CHECK(api_route_match("/v1/payments/123456789012345678901234567890", id, sizeof(id)) == API_N_ROUTES);
+	CHECK(api_route_match("/v1/paymentsx", id, sizeof(id)) == API_N_ROUTES);
+	CHECK(api_route_match("/metrics", id, sizeof(id)) == API_METRICS);
 }
 
 int main(void)
@@ -216,5 +293,7 @@ int main(void)
 	test_buf();
 	test_text();
 	test_payment_check();
+	test_metrics();
+	test_routes();
 	return test_finish("test_common");
 }

@@ -1,0 +1,198 @@
+// test_contract.mjs: the API's contract and its operations side, against a
+// real `paywatch serve` and `paywatch dispatch` (no Postgres needed for
+// what is checked here: their Postgres DSN points at a closed port).
+//  1. api/openapi.yaml passes a real OpenAPI validator (swagger-parser,
+//     pinned in package.json);
+//  2. drift: the routes, methods, query parameters and key requirement the
+//     binary serves (`paywatch serve --routes`, the table the server
+//     routes by) are exactly the document's, both ways;
+//  3. GET /v1/openapi.json serves the same document;
+//  4. /metrics passes `promtool check metrics` (Debian's prometheus), every
+//     family has HELP and TYPE, and `dispatch` serves its own on
+//     "metrics.listen" (and nothing else there);
+//  5. deploy/prometheus/alerts.yml passes `promtool check rules`, and every
+//     metric it or deploy/grafana/paywatch.json names is one paywatch
+//     exposes;
+//  6. TLS ("api.tls"): HTTPS with the configured certificate; plain HTTP
+//     to it gets no answer;
+//  7. a client that sends one byte a second is dropped within 10 s (plus
+//     the reaper's 250 ms tick), while other clients are served.
+import fs from 'node:fs';
+import os from 'node:os';
+import net from 'node:net';
+import https from 'node:https';
+import path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import SwaggerParser from '@apidevtools/swagger-parser';
+import * as rig from './lib/rig.mjs';
+import { docPath } from './lib/openapi.mjs';
+
+const bin = process.argv[2];
+const root = path.resolve(rig.e2eDir, '..', '..');
+
+function metricNames(text) {
+  return new Set([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1]));
+}
+
+// the metric names a PromQL expression uses (identifiers followed by { [ or a space/paren), minus functions
+function promqlMetrics(expr) {
+  return [...expr.matchAll(/\b(paywatch_[a-z0-9_]+)/g)].map((m) => m[1]).map((n) => n.replace(/_(bucket|sum|count)$/, ''));
+}
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-contract-'));
+  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  // ---- 1. lint
+  const lint = await SwaggerParser.validate(docPath).then(() => null, (e) => e.message);
+  rig.check(lint === null, `api/openapi.yaml is a valid OpenAPI 3.1 document (${lint ?? 'ok'})`);
+  const doc = await SwaggerParser.parse(docPath);
+  rig.check(doc.openapi.startsWith('3.1'), `openapi: ${doc.openapi}`);
+  const deref = await SwaggerParser.dereference(docPath);
+
+  // ---- 2. drift, both ways
+  const routes = JSON.parse(execFileSync(bin, ['serve', '--routes'], { encoding: 'utf8' }));
+  const served = new Map(routes.map((r) => [`${r.method} ${r.path}`, r]));
+  const documented = new Map();
+  for (const [p, ops] of Object.entries(deref.paths))
+    for (const [m, op] of Object.entries(ops)) {
+      if (!['get', 'post', 'put', 'delete', 'patch'].includes(m)) continue;
+      documented.set(`${m.toUpperCase()} ${p}`, op);
+    }
+  const missingInDoc = [...served.keys()].filter((k) => !documented.has(k));
+  const missingInServer = [...documented.keys()].filter((k) => !served.has(k));
+  rig.check(served.size >= 10 && missingInDoc.length === 0 && missingInServer.length === 0,
+    `the same ${served.size} routes in the server and the document (server only: ${missingInDoc}; document only: ${missingInServer})`);
+  const paramDrift = [];
+  for (const [k, r] of served) {
+    const op = documented.get(k);
+    if (!op) continue;
+    const q = (op.parameters || []).filter((x) => x.in === 'query').map((x) => x.name).sort();
+    const s = [...r.params].sort();
+    if (JSON.stringify(q) !== JSON.stringify(s)) paramDrift.push(`${k}: server [${s}] document [${q}]`);
+    const keyed = !(Array.isArray(op.security) && op.security.length === 0);
+    if (keyed !== r.keyed) paramDrift.push(`${k}: server keyed=${r.keyed}, document keyed=${keyed}`);
+    const pathParams = (op.parameters || []).filter((x) => x.in === 'path').map((x) => x.name);
+    const inTemplate = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+    if (JSON.stringify(pathParams) !== JSON.stringify(inTemplate)) paramDrift.push(`${k}: path parameters ${pathParams} vs ${inTemplate}`);
+  }
+  rig.check(paramDrift.length === 0, `every route's query parameters and key requirement match the document${paramDrift.length ? ': ' + paramDrift.join('; ') : ''}`);
+  // the test itself fails on drift: a parameter the document lacks is caught
+  const fake = [...served.values()][4];
+  const fakeQ = [...fake.params, 'extra'].sort();
+  const docQ = (documented.get(`${fake.method} ${fake.path}`).parameters || []).filter((x) => x.in === 'query').map((x) => x.name).sort();
+  rig.check(JSON.stringify(fakeQ) !== JSON.stringify(docQ), 'the comparison sees an extra server parameter');
+
+  // ---- a server: serve (api with TLS off first)
+  const dsn = 'postgresql://paywatch@127.0.0.1:1/nowhere';
+  const port = await rig.freePort();
+  const mport = await rig.freePort();
+  const base = {
+    data_dir: path.join(work, 'data'), postgres: { dsn },
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:1',
+      tokens: [{ symbol: 'USDC', address: '0x5FbDB2315678afecb367f032d93F642f64180aa3', decimals: 6 }] }],
+    merchants: [{ id: 'acme', addresses: { local: ['0x70997970C51812dc3A010C7d01b50e0d17dc79C8'] },
+      webhooks: [{ id: 'main', url: 'http://127.0.0.1:1/hook', secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'] }] }],
+    webhooks: { allow_private_targets: true },
+    api: { listen: `127.0.0.1:${port}`, keys: [{ id: 'ops', sha256: 'ab'.repeat(32) }] },
+    metrics: { listen: `127.0.0.1:${mport}` },
+  };
+  const cfg = rig.writeConfig(work, base);
+  const sv = rig.startPaywatch(bin, ['serve', '-c', cfg]);
+  const url = `http://127.0.0.1:${port}`;
+  await rig.waitFor('serve', async () => (await fetch(`${url}/healthz`).catch(() => null))?.status === 200, 15000);
+
+  // ---- 3. the served document
+  let r = await fetch(`${url}/v1/openapi.json`);
+  const served3 = await r.json();
+  rig.check(r.status === 200 && JSON.stringify(served3) === JSON.stringify(doc),
+    'GET /v1/openapi.json (no key) is api/openapi.yaml as JSON');
+
+  // ---- 4. metrics
+  await fetch(`${url}/v1/payments`); // a 401, counted
+  r = await fetch(`${url}/metrics`);
+  const text = await r.text();
+  rig.check(r.status === 200 && /^text\/plain; version=0\.0\.4/.test(r.headers.get('content-type')), 'GET /metrics: text format 0.0.4, no key');
+  const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  rig.check(promtool.status === 0, `promtool check metrics passes (${(promtool.stdout + promtool.stderr).trim().slice(0, 300) || 'clean'})`);
+  const names = metricNames(text);
+  const helpOk = [...names].every((n) => text.includes(`# HELP ${n} `));
+  rig.check(names.size >= 25 && [...names].every((n) => n.startsWith('paywatch_')) && helpOk,
+    `${names.size} families, all paywatch_*, each with HELP and TYPE`);
+  rig.check(/paywatch_api_requests_total\{route="\/v1\/payments",status="401"\} 1/.test(text) &&
+    /paywatch_api_request_duration_seconds_bucket\{route="\/v1\/payments",le="\+Inf"\} 1/.test(text),
+    'API requests counted by route template and status, with a latency histogram');
+  rig.check(/paywatch_process_resident_memory_bytes [1-9]\d+/.test(text) && /paywatch_process_open_fds [1-9]/.test(text) &&
+    /paywatch_process_start_time_seconds 1\d{9}/.test(text), 'process figures: RSS, open fds, start time');
+  // dispatch: its own metrics on metrics.listen, nothing else there
+  const dp = rig.startPaywatch(bin, ['dispatch', '-c', cfg]);
+  const murl = `http://127.0.0.1:${mport}`;
+  await rig.waitFor('dispatch metrics', async () => (await fetch(`${murl}/metrics`).catch(() => null))?.status === 200, 15000);
+  const dtext = await (await fetch(`${murl}/metrics`)).text();
+  r = await fetch(`${murl}/v1/payments`);
+  rig.check(metricNames(dtext).has('paywatch_webhook_deliveries_total') && r.status === 404 &&
+    spawnSync('promtool', ['check', 'metrics'], { input: dtext }).status === 0,
+    'dispatch serves its /metrics on metrics.listen (promtool clean), and no API there');
+  dp.proc.kill('SIGTERM');
+  rig.check((await dp.done).code === 0, 'dispatch exits 0 on SIGTERM');
+
+  // ---- 5. alerts and dashboard
+  const alerts = path.join(root, 'deploy', 'prometheus', 'alerts.yml');
+  const rules = spawnSync('promtool', ['check', 'rules', alerts], { encoding: 'utf8' });
+  rig.check(rules.status === 0 && /SUCCESS: \d+ rules found/.test(rules.stdout), `promtool check rules deploy/prometheus/alerts.yml (${rules.stdout.trim().split('\n').pop()})`);
+  const alertText = fs.readFileSync(alerts, 'utf8');
+  for (const a of ['lag', 'outbox', 'deliver', 'quarantin', 'head'])
+    rig.check(new RegExp(`alert: \\S*${a}`, 'i').test(alertText), `an alert on ${a}`);
+  const dash = JSON.parse(fs.readFileSync(path.join(root, 'deploy', 'grafana', 'paywatch.json'), 'utf8'));
+  const exprs = JSON.stringify(dash).match(/"expr":"(?:[^"\\]|\\.)*"/g) || [];
+  const used = new Set([...promqlMetrics(alertText), ...exprs.flatMap((e) => promqlMetrics(e))]);
+  const all = new Set([...names, ...metricNames(dtext)]);
+  const unknown = [...used].filter((n) => !all.has(n));
+  rig.check(exprs.length >= 10 && used.size >= 15 && unknown.length === 0,
+    `the dashboard (${exprs.length} queries) and alerts use ${used.size} metrics, all exposed (unknown: ${unknown})`);
+
+  // ---- 7. a slow client (before TLS: the plain server)
+  const t0 = Date.now();
+  const closedAfter = await new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const req = 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'a'.repeat(40);
+    let i = 0;
+    const timer = setInterval(() => { if (i < req.length && !sock.destroyed) sock.write(req[i++]); }, 1000);
+    sock.on('close', () => { clearInterval(timer); resolve(Date.now() - t0); });
+    sock.on('error', () => {});
+    setTimeout(() => { clearInterval(timer); sock.destroy(); resolve(-1); }, 20000);
+  });
+  r = await fetch(`${url}/healthz`);
+  rig.check(closedAfter >= 9000 && closedAfter <= 12000 && r.status === 200,
+    `a client sending one byte a second is dropped at ${closedAfter} ms (10 s deadline); others are served`);
+  sv.proc.kill('SIGTERM');
+  rig.check((await sv.done).code === 0, 'serve exits 0');
+
+  // ---- 6. TLS
+  const key = path.join(work, 'key.pem'), cert = path.join(work, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key,
+    '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const tcfg = rig.writeConfig(fs.mkdtempSync(path.join(work, 'tls')), { ...base, metrics: undefined, api: { ...base.api, tls: { cert, key } } });
+  const cc = rig.runPaywatchSync(bin, ['check-config', '-c', tcfg]);
+  rig.check(cc.status === 0 && cc.stdout.includes(cert) && !cc.stdout.includes('PRIVATE KEY'), 'check-config shows the TLS files by name, never the key');
+  const ts = rig.startPaywatch(bin, ['serve', '-c', tcfg]);
+  const httpsGet = (p) => new Promise((resolve) => {
+    https.get({ host: '127.0.0.1', port, path: p, ca: fs.readFileSync(cert) }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    }).on('error', (e) => resolve({ status: 0, error: e.message }));
+  });
+  await rig.waitFor('serve over TLS', async () => (await httpsGet('/healthz')).status === 200, 15000);
+  const h = await httpsGet('/v1/openapi.json');
+  const plain = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(3000) }).then((x) => x.status, () => 0);
+  rig.check(h.status === 200 && JSON.parse(h.body).openapi === doc.openapi && plain === 0,
+    `HTTPS with the configured certificate; plain HTTP gets no answer (${plain})`);
+  ts.proc.kill('SIGTERM');
+  rig.check((await ts.done).code === 0, 'serve (TLS) exits 0');
+  const badTls = rig.writeConfig(fs.mkdtempSync(path.join(work, 'badtls')), { ...base, metrics: undefined, api: { ...base.api, tls: { cert, key: path.join(work, 'missing.pem') } } });
+  const bt = rig.runPaywatchSync(bin, ['serve', '-c', badTls]);
+  rig.check(bt.status === 1 && /api\.tls\.key: cannot open/.test(bt.stderr), `a missing key file: a clear error (${bt.stderr.trim().split('\n').pop()})`);
+}
+
+rig.runTest('e2e_contract', main);
