@@ -67,6 +67,9 @@ static const family catalogue[] = {
 	{ "paywatch_api_request_duration_seconds", HISTOGRAM, "HTTP API request latency, headers in to answer queued.",
 	  BUCKETS(latency_s) },
 	{ "paywatch_api_longpolls_waiting", GAUGE, "GET /v1/events long-polls parked now.", NULL, 0 },
+	{ "paywatch_api_longpoll_wakeups_total", COUNTER,
+	  "Parked long-polls resumed, by how they were answered: shared (from the one read of the new events) or query.",
+	  NULL, 0 },
 	/* the process */
 	{ "paywatch_process_resident_memory_bytes", GAUGE, "Resident memory of the process.", NULL, 0 },
 	{ "paywatch_process_open_fds", GAUGE, "Open file descriptors of the process.", NULL, 0 },

@@ -309,7 +309,7 @@ static int chain_reports(PGconn *c, const void *arg, char **ret_json, char *err,
 	" c.payment_id = f.payment_id AND c.type = 'payment.confirmed' AND (c.xid, c.seq) < (f.xid, f.seq)" \
 	" ORDER BY c.xid DESC, c.seq DESC LIMIT 1) END)::json -> 'data')::text,"                            \
 	" CASE f.type WHEN 'payment.reverted' THEN"                                                         \
-	" to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') END"                   \
+	" to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') END, f.merchant_id"     \
 	" FROM event_feed f JOIN payments p ON p.id = f.payment_id"
 
 /* $1/$2 the cursor (xid, seq), $3 the snapshot's xmin: only rows of
@@ -369,6 +369,23 @@ static int snapshot_xmin(PGconn *c, uint64_t *ret, char *err, size_t errlen)
 	return r;
 }
 
+/* The event of row k of an EVENT_SELECT answer. NULL on out of memory. */
+static cJSON *event_of(PGresult *res, int k)
+{
+	cJSON *e = cJSON_CreateObject();
+	cJSON *p = payment_at(res, k, 5);
+	if (!e || !p) {
+		cJSON_Delete(e);
+		cJSON_Delete(p);
+		return NULL;
+	}
+	cJSON_AddStringToObject(e, "id", PQgetvalue(res, k, 2));
+	cJSON_AddStringToObject(e, "type", PQgetvalue(res, k, 3));
+	cJSON_AddStringToObject(e, "timestamp", PQgetvalue(res, k, 4));
+	cJSON_AddItemToObject(e, "data", p);
+	return e;
+}
+
 typedef struct events_arg {
 	const api_event_query *q;
 	unsigned *returned;
@@ -404,19 +421,11 @@ static int list_events(PGconn *c, const void *arg, char **ret_json, char *err, s
 	cJSON *data = cJSON_AddArrayToObject(out, "data");
 	int r = 0;
 	for (int k = 0; k < rows && r == 0; k++) {
-		cJSON *e = cJSON_CreateObject();
-		cJSON *p = payment_at(res, k, 5);
-		if (!e || !p) {
-			cJSON_Delete(e);
-			cJSON_Delete(p);
+		cJSON *e = event_of(res, k);
+		if (!e)
 			r = PW_ENOMEM;
-			break;
-		}
-		cJSON_AddStringToObject(e, "id", PQgetvalue(res, k, 2));
-		cJSON_AddStringToObject(e, "type", PQgetvalue(res, k, 3));
-		cJSON_AddStringToObject(e, "timestamp", PQgetvalue(res, k, 4));
-		cJSON_AddItemToObject(e, "data", p);
-		cJSON_AddItemToArray(data, e);
+		else
+			cJSON_AddItemToArray(data, e);
 	}
 	/* A full page: go on after its last row. Otherwise every row below
 	 * xmin after the cursor was in it, and no row to come is below xmin:
@@ -775,6 +784,113 @@ int api_feed_watch_wait(api_feed_watch *w, int timeout_ms, bool *ret_notified, c
 		PQfreemem(n);
 	}
 	return 0;
+}
+
+int api_feed_watch_fetch(api_feed_watch *w, const api_feed_cursor *after, unsigned max, api_feed_batch **ret,
+			 char *err, size_t errlen)
+{
+	PGconn *c = watch_conn(w, err, errlen);
+	if (!c)
+		return PW_EDB;
+	uint64_t xmin = 0;
+	if (snapshot_xmin(c, &xmin, err, errlen) < 0) {
+		pg_scrub(err, w->dsn);
+		return PW_EDB;
+	}
+	char xid[24], seq[24], xmins[24], limit[16];
+	snprintf(xid, sizeof(xid), "%llu", (unsigned long long)after->xid);
+	snprintf(seq, sizeof(seq), "%lld", (long long)after->seq);
+	snprintf(xmins, sizeof(xmins), "%llu", (unsigned long long)xmin);
+	snprintf(limit, sizeof(limit), "%u", max);
+	const char *params[4] = { xid, seq, xmins, limit };
+	PGresult *res = PQexecParams(c, events_sql, 4, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		set_err(err, errlen, c);
+		pg_scrub(err, w->dsn);
+		PQclear(res);
+		return PW_EDB;
+	}
+	int rows = PQntuples(res);
+	api_feed_batch *b = calloc(1, sizeof(*b));
+	if (b)
+		b->items = calloc(rows ? (size_t)rows : 1, sizeof(*b->items));
+	int r = b && b->items ? 0 : PW_ENOMEM;
+	for (int k = 0; k < rows && r == 0; k++) {
+		api_feed_item *it = &b->items[k];
+		cJSON *e = event_of(res, k);
+		it->json = e ? cJSON_PrintUnformatted(e) : NULL;
+		cJSON_Delete(e);
+		if (!it->json) {
+			r = PW_ENOMEM;
+			break;
+		}
+		it->at.xid = strtoull(PQgetvalue(res, k, 0), NULL, 10);
+		it->at.seq = strtoll(PQgetvalue(res, k, 1), NULL, 10);
+		snprintf(it->merchant_id, sizeof(it->merchant_id), "%s", PQgetvalue(res, k, 7));
+		b->n++;
+	}
+	PQclear(res);
+	if (r < 0) {
+		api_feed_batch_free(b);
+		return r;
+	}
+	b->from = *after;
+	b->xmin = xmin;
+	b->truncated = rows == (int)max;
+	*ret = b;
+	return 0;
+}
+
+void api_feed_batch_free(api_feed_batch *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		free(b->items[i].json);
+	free(b->items);
+	free(b);
+}
+
+bool api_feed_batch_answer(const api_feed_batch *b, const api_event_query *q, char **ret_json, unsigned *ret_count,
+			   api_feed_cursor *ret_next)
+{
+	if (!b || q->after_now || api_feed_cursor_less(&q->after, &b->from))
+		return false; /* the batch does not hold every event after the cursor */
+	size_t first = 0;
+	while (first < b->n && !api_feed_cursor_less(&q->after, &b->items[first].at))
+		first++;
+	size_t picked[API_PAGE_MAX], n = 0;
+	for (size_t i = first; i < b->n && n < q->limit; i++)
+		if (!q->merchant_id || strcmp(q->merchant_id, b->items[i].merchant_id) == 0)
+			picked[n++] = i;
+	if (n == 0 || (n < q->limit && b->truncated))
+		return false; /* nothing here, or the page may go on past the batch: ask the database */
+	/* as list_events: a full page goes on after its last event; a short one
+	 * from (xmin, 0) of the batch's snapshot */
+	api_feed_cursor next = { .xid = b->xmin, .seq = 0 };
+	if (n == q->limit)
+		next = b->items[picked[n - 1]].at;
+	size_t len = 64;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(b->items[picked[i]].json) + 1;
+	char *out = malloc(len + 96);
+	if (!out)
+		return false;
+	size_t o = (size_t)snprintf(out, len, "{\"data\":[");
+	for (size_t i = 0; i < n; i++) {
+		size_t m = strlen(b->items[picked[i]].json);
+		if (i)
+			out[o++] = ',';
+		memcpy(out + o, b->items[picked[i]].json, m);
+		o += m;
+	}
+	char text[96];
+	api_feed_cursor_encode(&next, text, sizeof(text));
+	snprintf(out + o, len + 96 - o, "],\"next_cursor\":\"%s\"}", text);
+	*ret_json = out;
+	*ret_count = (unsigned)n;
+	*ret_next = next;
+	return true;
 }
 
 int api_feed_watch_head(api_feed_watch *w, api_feed_cursor *ret, char *err, size_t errlen)

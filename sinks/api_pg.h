@@ -178,6 +178,39 @@ void api_feed_watch_destroy(api_feed_watch *w);
  * connection; message in err, errlen bytes; the next call reconnects). */
 int api_feed_watch_wait(api_feed_watch *w, int timeout_ms, bool *ret_notified, char *err, size_t errlen);
 
+/* The events after a position, as one read of the watch connection found
+ * them (schema/010_event_feed.sql's rule: those below its snapshot's
+ * xmin), for answering many parked long-polls with one query. */
+typedef struct api_feed_item {
+	api_feed_cursor at;
+	char merchant_id[64];
+	char *json; /* the event as GET /v1/events shows it */
+} api_feed_item;
+
+typedef struct api_feed_batch {
+	api_feed_cursor from; /* every servable event after this is in items (unless truncated) */
+	uint64_t xmin;        /* the snapshot's xmin */
+	bool truncated;       /* items stopped at the row cap: events after the last may exist */
+	api_feed_item *items;
+	size_t n;
+} api_feed_batch;
+
+/* api_feed_watch_fetch: up to max events after `after` (every merchant's)
+ * into *ret (free with api_feed_batch_free). 0, PW_ENOMEM, PW_EDB (err). */
+int api_feed_watch_fetch(api_feed_watch *w, const api_feed_cursor *after, unsigned max, api_feed_batch **ret,
+			 char *err, size_t errlen);
+
+/* api_feed_batch_free: accepts NULL. */
+void api_feed_batch_free(api_feed_batch *b);
+
+/* api_feed_batch_answer: the page api_pg_list_events would answer q, built
+ * from b without a query: true with *ret_json (malloc'd), *ret_count (at
+ * least 1) and *ret_next; false when b cannot tell (q's cursor is before
+ * b's start, no event of q's in b, or the page may go on past a truncated
+ * b): then ask the database. */
+bool api_feed_batch_answer(const api_feed_batch *b, const api_event_query *q, char **ret_json, unsigned *ret_count,
+			   api_feed_cursor *ret_next);
+
 /* api_feed_watch_head: the position of the last event the feed serves now
  * ({0, 0} when none). 0 or PW_EDB (message in err). */
 int api_feed_watch_head(api_feed_watch *w, api_feed_cursor *ret, char *err, size_t errlen);

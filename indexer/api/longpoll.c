@@ -17,8 +17,13 @@ typedef struct parked {
 	int64_t deadline_ms;
 } parked;
 
+/* The events read for the parked requests at one wake-up: at most this
+ * many (a request the batch cannot answer queries the database). */
+#define BATCH_MAX 1000
+
 struct api_longpoll {
 	api_feed_watch *watch;
+	api_feed_batch *batch; /* the last wake-up's events, under lock */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	bool stopping;
@@ -64,8 +69,23 @@ static void *watch_main(void *arg)
 				 err);
 		failing = r < 0;
 		pthread_mutex_lock(&lp->lock);
-		if (r == 0 && (notified || waiting) && api_feed_cursor_less(&lp->head, &head))
+		bool moved = r == 0 && (notified || waiting) && api_feed_cursor_less(&lp->head, &head);
+		api_feed_cursor from = head;
+		for (size_t i = 0; moved && i < lp->n; i++)
+			if (api_feed_cursor_less(&lp->list[i].after, &from))
+				from = lp->list[i].after;
+		pthread_mutex_unlock(&lp->lock);
+		/* one read of the new events for every parked request it wakes */
+		api_feed_batch *batch = NULL;
+		if (moved && api_feed_cursor_less(&from, &head) &&
+		    api_feed_watch_fetch(lp->watch, &from, BATCH_MAX, &batch, err, sizeof(err)) < 0)
+			batch = NULL; /* the requests ask the database themselves */
+		pthread_mutex_lock(&lp->lock);
+		if (moved) {
 			lp->head = head;
+			api_feed_batch_free(lp->batch);
+			lp->batch = batch;
+		}
 		resume_due(lp, false);
 		pthread_mutex_unlock(&lp->lock);
 		if (r < 0)
@@ -116,6 +136,15 @@ bool api_longpoll_park(api_longpoll *lp, struct MHD_Connection *conn, const api_
 	return park;
 }
 
+bool api_longpoll_answer(api_longpoll *lp, const api_event_query *q, char **ret_json, unsigned *ret_count,
+			 api_feed_cursor *ret_next)
+{
+	pthread_mutex_lock(&lp->lock);
+	bool ok = api_feed_batch_answer(lp->batch, q, ret_json, ret_count, ret_next);
+	pthread_mutex_unlock(&lp->lock);
+	return ok;
+}
+
 size_t api_longpoll_waiting(api_longpoll *lp)
 {
 	pthread_mutex_lock(&lp->lock);
@@ -134,6 +163,7 @@ void api_longpoll_stop(api_longpoll *lp)
 	pthread_mutex_unlock(&lp->lock);
 	pthread_join(lp->thread, NULL);
 	api_feed_watch_destroy(lp->watch);
+	api_feed_batch_free(lp->batch);
 	pthread_mutex_destroy(&lp->lock);
 	free(lp->list);
 	free(lp);

@@ -4,8 +4,11 @@
  * writers' NOTIFY, reads the feed's head when notified (and every 250 ms
  * while anyone waits: a transaction that ends without writing can move
  * the feed), and resumes every parked connection whose cursor is before
- * the head, or whose deadline has passed. The resumed request queries
- * again and answers, or parks again. */
+ * the head, or whose deadline has passed. When the head moves, the thread
+ * reads the new events once (after the earliest parked cursor) and the
+ * resumed requests answer from that read (api_longpoll_answer) instead of
+ * each querying Postgres; one it cannot answer queries again, and answers
+ * or parks again. */
 #ifndef PW_API_LONGPOLL_H
 #define PW_API_LONGPOLL_H
 
@@ -29,6 +32,12 @@ int api_longpoll_start(const char *dsn, api_longpoll **ret);
  * suspend and resume. */
 bool api_longpoll_park(api_longpoll *lp, struct MHD_Connection *conn, const api_feed_cursor *after,
 		       int64_t deadline_ms);
+
+/* api_longpoll_answer: q's page from the events read at the last
+ * wake-up (api_feed_batch_answer): true with *ret_json (malloc'd),
+ * *ret_count >= 1 and *ret_next; false: query the database. */
+bool api_longpoll_answer(api_longpoll *lp, const api_event_query *q, char **ret_json, unsigned *ret_count,
+			 api_feed_cursor *ret_next);
 
 /* api_longpoll_waiting: how many connections are parked now. */
 size_t api_longpoll_waiting(api_longpoll *lp);

@@ -53,6 +53,7 @@ typedef struct api_request {
 	int64_t started_ms;
 	size_t body_bytes;
 	bool feed_started;
+	bool parked;        /* suspended by a long-poll (resumed: try the watcher's events first) */
 	api_event_query feed;
 	char merchant[PW_NAME_MAX];
 	int64_t deadline_ms;
@@ -596,7 +597,12 @@ static enum MHD_Result list_events(api_server *s, struct MHD_Connection *conn, c
 		char *json = NULL;
 		unsigned got = 0;
 		api_feed_cursor next;
-		if (api_pg_list_events(s->pg, &rq->feed, &got, &next, &json, err, sizeof(err)) < 0)
+		/* resumed: the events the watcher read for every parked request */
+		bool answered = rq->parked && api_longpoll_answer(s->lp, &rq->feed, &json, &got, &next);
+		if (rq->parked)
+			metrics_add("paywatch_api_longpoll_wakeups_total", answered ? "source=\"shared\"" : "source=\"query\"", 1);
+		rq->parked = false;
+		if (!answered && api_pg_list_events(s->pg, &rq->feed, &got, &next, &json, err, sizeof(err)) < 0)
 			return query_failed(conn, "GET /v1/events", err);
 		/* an empty page within the wait: from here on, after its cursor
 		 * (after=now is resolved once, by the first query) */
@@ -605,8 +611,10 @@ static enum MHD_Result list_events(api_server *s, struct MHD_Connection *conn, c
 		free(json);
 		rq->feed.after = next;
 		rq->feed.after_now = false;
+		rq->parked = true; /* (this thread handles the resumed call: after this one returns) */
 		if (api_longpoll_park(s->lp, conn, &next, rq->deadline_ms))
 			return MHD_YES; /* suspended: answered when resumed */
+		rq->parked = false;
 		/* the head has passed the cursor already: query again */
 	}
 }

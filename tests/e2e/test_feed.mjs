@@ -159,6 +159,9 @@ async function main() {
   }
   console.log(`long-poll, row visible to answer: ${latencies} ms`);
   rig.check(latencies.every((ms) => ms <= 100), `long-poll answered within 100 ms of the row being visible (${latencies} ms)`);
+  const wake = await (await fetch(`${base}/metrics`)).text();
+  const shared = Number((wake.match(/^paywatch_api_longpoll_wakeups_total\{source="shared"\} (\d+)/m) || [0, 0])[1]);
+  rig.check(shared >= 3, `the woken long-polls were answered from the watcher's one read of the new events (${shared} shared)`);
   r = await get(`/v1/events?after=${nowCursor}&limit=1000`);
   rig.check(r.body.data.length === 3, `after=now's cursor: exactly the 3 events since (${r.body.data.length})`);
 

@@ -229,6 +229,48 @@ static void test_b64url(void)
 	ASSERT_EQ_INT(PW_EPARSE, api_delivery_cursor_decode(text, &before));
 }
 
+/* Answering parked long-polls from one read of the feed: the same page a
+ * query would give, or "ask the database" when the read cannot tell. */
+static void test_feed_batch(void)
+{
+	api_feed_item items[4] = {
+		{ { 10, 1 }, "acme", "{\"id\":\"a\"}" },
+		{ { 10, 2 }, "globex", "{\"id\":\"b\"}" },
+		{ { 11, 3 }, "acme", "{\"id\":\"c\"}" },
+		{ { 12, 4 }, "acme", "{\"id\":\"d\"}" },
+	};
+	api_feed_batch b = { .from = { 9, 0 }, .xmin = 13, .items = items, .n = 4 };
+	api_event_query q = { .after = { 10, 1 }, .limit = 2 };
+	char *json = NULL, text[96];
+	unsigned n = 0;
+	api_feed_cursor next;
+	CHECK(api_feed_batch_answer(&b, &q, &json, &n, &next)); /* a full page: after its last event */
+	ASSERT_EQ_INT(2, (int)n);
+	CHECK(next.xid == 11 && next.seq == 3);
+	api_feed_cursor_encode(&next, text, sizeof(text));
+	char want[200];
+	snprintf(want, sizeof(want), "{\"data\":[{\"id\":\"b\"},{\"id\":\"c\"}],\"next_cursor\":\"%s\"}", text);
+	ASSERT_EQ_STR(want, json);
+	free(json);
+	q.limit = 100; /* a short page: from (xmin, 0) */
+	q.merchant_id = "acme";
+	CHECK(api_feed_batch_answer(&b, &q, &json, &n, &next));
+	ASSERT_EQ_INT(2, (int)n);
+	CHECK(next.xid == 13 && next.seq == 0);
+	free(json);
+	b.truncated = true; /* the page could go on past the read */
+	CHECK(!api_feed_batch_answer(&b, &q, &json, &n, &next));
+	b.truncated = false;
+	q.merchant_id = "initech"; /* none of its events: ask the database (or park) */
+	CHECK(!api_feed_batch_answer(&b, &q, &json, &n, &next));
+	q.merchant_id = NULL;
+	q.after = (api_feed_cursor){ 8, 5 }; /* before the read's start */
+	CHECK(!api_feed_batch_answer(&b, &q, &json, &n, &next));
+	q.after = (api_feed_cursor){ 12, 4 }; /* at its end */
+	CHECK(!api_feed_batch_answer(&b, &q, &json, &n, &next));
+	CHECK(!api_feed_batch_answer(NULL, &q, &json, &n, &next));
+}
+
 /* The metrics catalogue and the text format (Prometheus exposition 0.0.4):
  * counters add, gauges set, histograms are cumulative with +Inf, _sum and
  * _count; label values are escaped; undeclared names are ignored. */
@@ -295,5 +337,6 @@ int main(void)
 	test_payment_check();
 	test_metrics();
 	test_routes();
+	test_feed_batch();
 	return test_finish("test_common");
 }
