@@ -102,6 +102,7 @@ async function main() {
   const sv = spawn('bash', ['-c', `ulimit -n 8192; exec "${BIN}" serve -c "${cfg}"`], { stdio: ['ignore', 'ignore', 'pipe'] });
   let svErr = '';
   sv.stderr.on('data', (d) => { svErr += d; });
+  sv.on('exit', (code, sig) => { if (code !== 0) say(`serve exited (${code ?? sig}): ${svErr.slice(-2000)}`); });
   rig.onCleanup(() => sv.kill('SIGKILL'));
   const base = `http://127.0.0.1:${port}`;
   const url = `${base}/v1/payments?merchant_id=M7&limit=100`;
@@ -147,7 +148,15 @@ async function main() {
     });
     req.on('error', reject);
   });
-  const now = await (await fetch(`${base}/v1/events?after=now`, { headers: { authorization: `Bearer ${key}` } })).json();
+  // (a fresh connection: one fetch kept from before the rounds has been closed by the server's 10 s idle timeout)
+  const getText = (u) => new Promise((resolve, reject) => {
+    http.get(u, { agent: false, headers: { authorization: `Bearer ${key}` } }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+  const now = JSON.parse(await getText(`${base}/v1/events?after=now`));
   let cursors = Array(POLLERS).fill(now.next_cursor);
   const rssIdle = rssOf(sv.pid);
   const lat = [];
@@ -156,7 +165,7 @@ async function main() {
   for (let e = 0; e < 5; e++) {
     const answers = cursors.map((c) => poll(c));
     await rig.waitFor('every consumer parked', async () => {
-      const m = await (await fetch(`${base}/metrics`)).text();
+      const m = await getText(`${base}/metrics`);
       return Number((m.match(/^paywatch_api_longpolls_waiting (\d+)/m) || [0, 0])[1]) >= POLLERS;
     }, 30000, 20);
     rssParked = Math.max(rssParked, rssOf(sv.pid));
@@ -177,7 +186,9 @@ async function main() {
   agent.destroy();
   await writer.end();
   await db.end();
+  const exited = new Promise((resolve) => sv.on('exit', resolve));
   sv.kill('SIGTERM');
+  await exited;
 
   const result = {
     when: new Date().toISOString(), payments: PAYMENTS, connections: CONNS, seconds: SECONDS, rounds,
@@ -202,4 +213,4 @@ async function main() {
   if (/AddressSanitizer|runtime error/.test(svErr)) throw new Error('serve reported a sanitizer error');
 }
 
-main().catch((e) => { console.error(`bench api: ${e.stack || e}`); process.exitCode = 1; }).finally(() => rig.cleanupAll());
+main().catch((e) => { console.error(`bench api: ${e.stack || e}${e.cause ? ` (${e.cause.message || e.cause})` : ''}`); process.exitCode = 1; }).finally(() => rig.cleanupAll());

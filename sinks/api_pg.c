@@ -1,6 +1,7 @@
 /* api_pg.c: the HTTP API's queries (api_pg.h). */
 #include "api_pg.h"
 #include "b64url.h"
+#include "buf.h"
 #include "parse.h"
 #include "pg_conn.h"
 #include "pw_error.h"
@@ -18,11 +19,11 @@
  * reverted_at. */
 #define PAYMENT_SELECT                                                                                   \
 	"SELECT p.id, to_char(p.confirmed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"       \
-	" (paywatch_event_payload(p.status, p.id, p.chain, p.chain_id, p.block_number, p.block_hash,"       \
+	" left((paywatch_event_payload(p.status, p.id, p.chain, p.chain_id, p.block_number, p.block_hash,"  \
 	" p.block_time, p.tx_hash, p.log_index, p.token_address, p.token_symbol, p.decimals,"               \
 	" p.from_address, p.to_address, p.amount, p.amount_raw, p.confirmations, p.merchant_id, p.status,"  \
-	" NULL)::json -> 'data')::text,"                                                                   \
-	" to_char(p.reverted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"                      \
+	" NULL)::json -> 'data')::text, -1) || ', \"reverted_at\" : ' || coalesce(to_json(to_char("         \
+	" p.reverted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text, 'null') || '}'"      \
 	" FROM payments p"
 
 /* Filters: $1 merchant, $2 chain, $3 status, $4 tx_hash, $5 to, $6 from
@@ -180,10 +181,7 @@ static cJSON *payment_at(PGresult *res, int k, int col)
 	return d;
 }
 
-static cJSON *payment_of(PGresult *res, int k)
-{
-	return payment_at(res, k, 2);
-}
+
 
 static int list_payments(PGconn *c, const void *arg, char **ret_json, char *err, size_t errlen)
 {
@@ -203,31 +201,33 @@ static int list_payments(PGconn *c, const void *arg, char **ret_json, char *err,
 	}
 	int rows = PQntuples(res);
 	int shown = rows > (int)q->limit ? (int)q->limit : rows;
-	cJSON *out = cJSON_CreateObject();
-	cJSON *data = cJSON_AddArrayToObject(out, "data");
-	int r = 0;
+	/* the page is the rows' PAYMENT texts (built whole by Postgres) joined:
+	 * no parse and print again here */
+	pw_buf b;
+	buf_init(&b, (size_t)256 << 20);
+	int r = buf_append(&b, "{\"data\":[", 9);
 	for (int k = 0; k < shown && r == 0; k++) {
-		cJSON *p = payment_of(res, k);
-		if (!p)
-			r = PW_ENOMEM;
-		else
-			cJSON_AddItemToArray(data, p);
+		if (k)
+			r = buf_append(&b, ",", 1);
+		if (r == 0)
+			r = buf_append(&b, PQgetvalue(res, k, 2), (size_t)PQgetlength(res, k, 2));
 	}
 	if (r == 0 && rows > (int)q->limit) {
 		api_cursor next = { .id = strtoll(PQgetvalue(res, shown - 1, 0), NULL, 10) };
 		snprintf(next.at, sizeof(next.at), "%s", PQgetvalue(res, shown - 1, 1));
 		char text[96];
 		api_cursor_encode(&next, text, sizeof(text));
-		cJSON_AddStringToObject(out, "next_cursor", text);
-	} else {
-		cJSON_AddNullToObject(out, "next_cursor");
+		r = buf_appendf(&b, "],\"next_cursor\":\"%s\"}", text);
+	} else if (r == 0) {
+		r = buf_appendf(&b, "],\"next_cursor\":null}");
 	}
 	PQclear(res);
-	*ret_json = r == 0 ? cJSON_PrintUnformatted(out) : NULL;
-	cJSON_Delete(out);
-	if (r == 0 && !*ret_json)
-		r = PW_ENOMEM;
-	return r;
+	if (r < 0) {
+		buf_done(&b);
+		return PW_ENOMEM;
+	}
+	*ret_json = b.data; /* the caller frees it */
+	return 0;
 }
 
 typedef struct get_arg {
@@ -248,16 +248,9 @@ static int get_payment(PGconn *c, const void *arg, char **ret_json, char *err, s
 		return PW_EDB;
 	}
 	int r = PQntuples(res) == 1 ? 0 : PW_ENOTFOUND;
-	cJSON *p = r == 0 ? payment_of(res, 0) : NULL;
+	if (r == 0 && !(*ret_json = strdup(PQgetvalue(res, 0, 2))))
+		r = PW_ENOMEM;
 	PQclear(res);
-	if (r == 0 && !p)
-		return PW_ENOMEM;
-	if (r == 0) {
-		*ret_json = cJSON_PrintUnformatted(p);
-		cJSON_Delete(p);
-		if (!*ret_json)
-			return PW_ENOMEM;
-	}
 	return r;
 }
 
