@@ -60,7 +60,7 @@ static void *watch_main(void *arg)
 		if (stopping)
 			break;
 		bool notified = false;
-		api_feed_cursor head;
+		api_feed_cursor head = { 0, 0 };
 		int r = api_feed_watch_wait(lp->watch, HEAD_POLL_MS, &notified, err, sizeof(err));
 		if (r == 0 && (notified || waiting))
 			r = api_feed_watch_head(lp->watch, &head, err, sizeof(err));

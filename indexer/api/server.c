@@ -39,6 +39,7 @@
 #define API_IDLE_TIMEOUT_S 10
 #define API_REQUEST_DEADLINE_S 10
 #define API_BODY_MAX (64 * 1024)
+#define API_HEAD_MAX (8 * 1024) /* the request line and headers */
 
 typedef struct bucket {
 	double tokens;
@@ -772,6 +773,15 @@ static enum MHD_Result send_metrics(api_server *s, struct MHD_Connection *conn)
 static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const char *url, const char *method,
 			     size_t *upload_size, api_request *rq);
 
+/* Adds a header's (or query argument's) size to *(size_t *)cls: name,
+ * ": " or "=", value, and its line end. */
+static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	*(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
@@ -787,6 +797,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->route = rid == API_N_ROUTES ? "unmatched" : api_routes[rid].path; /* a template: never an id */
 		rq->started_ms = pw_mono_ms();
 		*con_cls = rq;
+		/* the request line and headers past 8 KiB (the connection's pool
+		 * refuses 16 KiB and more itself: 431 from libmicrohttpd) */
+		size_t head = strlen(method) + strlen(url) + strlen(version) + 4;
+		MHD_get_connection_values(conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, add_size, &head);
+		if (head > API_HEAD_MAX) {
+			current = rq;
+			enum MHD_Result r = send_error(conn, 431, "too_large", NULL, "Connection", "close",
+						       "the request line and headers are at most %d bytes", API_HEAD_MAX);
+			current = NULL;
+			return r;
+		}
 		const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		uint64_t n = 0;
 		if (len && parse_u64(len, API_BODY_MAX, &n) < 0) { /* answered before the body is read; then closed */

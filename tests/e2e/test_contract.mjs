@@ -16,7 +16,9 @@
 //  6. TLS ("api.tls"): HTTPS with the configured certificate; plain HTTP
 //     to it gets no answer;
 //  7. a client that sends one byte a second is dropped within 10 s (plus
-//     the reaper's 250 ms tick), while other clients are served.
+//     the reaper's 250 ms tick), while other clients are served;
+//  8. every keyed route: 401 (no key, an unknown key), 403 (another
+//     merchant's data with a merchant key), 429 with Retry-After.
 import fs from 'node:fs';
 import os from 'node:os';
 import net from 'node:net';
@@ -84,6 +86,11 @@ async function main() {
   rig.check(JSON.stringify(fakeQ) !== JSON.stringify(docQ), 'the comparison sees an extra server parameter');
 
   // ---- a server: serve (api with TLS off first)
+  const newKey = (args) => {
+    const [key, entry] = rig.runPaywatchSync(bin, ['api-key', 'new', ...args]).stdout.trim().split('\n');
+    return { key, entry: JSON.parse(entry) };
+  };
+  const admin = newKey([]), acmeKey = newKey(['--merchant', 'acme']), limited = newKey([]);
   const dsn = 'postgresql://paywatch@127.0.0.1:1/nowhere';
   const port = await rig.freePort();
   const mport = await rig.freePort();
@@ -94,13 +101,43 @@ async function main() {
     merchants: [{ id: 'acme', addresses: { local: ['0x70997970C51812dc3A010C7d01b50e0d17dc79C8'] },
       webhooks: [{ id: 'main', url: 'http://127.0.0.1:1/hook', secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'] }] }],
     webhooks: { allow_private_targets: true },
-    api: { listen: `127.0.0.1:${port}`, keys: [{ id: 'ops', sha256: 'ab'.repeat(32) }] },
+    api: { listen: `127.0.0.1:${port}`, keys: [admin.entry, acmeKey.entry, { ...limited.entry, id: 'limited' }],
+      rate_limit: { per_second: 1, burst: 40 } },
     metrics: { listen: `127.0.0.1:${mport}` },
   };
   const cfg = rig.writeConfig(work, base);
   const sv = rig.startPaywatch(bin, ['serve', '-c', cfg]);
   const url = `http://127.0.0.1:${port}`;
   await rig.waitFor('serve', async () => (await fetch(`${url}/healthz`).catch(() => null))?.status === 200, 15000);
+
+  // ---- every keyed route: 401 without a key or with an unknown one, 403 for
+  // another merchant's data with a merchant key, 429 once a key's bucket is
+  // empty (all answered before any query: no database needed)
+  const keyed = routes.filter((x) => x.keyed);
+  const call = (rt, key, query = '') => fetch(`${url}${rt.path.replace('{id}', '1')}${query}`,
+    { method: rt.method, headers: key ? { authorization: `Bearer ${key}` } : {} });
+  const authBad = [];
+  for (const rt of keyed) {
+    const none = await call(rt, null);
+    const unknown = await call(rt, 'pwk_' + 'x'.repeat(43));
+    if (none.status !== 401 || none.headers.get('www-authenticate') !== 'Bearer' || unknown.status !== 401)
+      authBad.push(`${rt.method} ${rt.path}: ${none.status}/${unknown.status}`);
+    if (rt.params.includes('merchant_id')) {
+      const other = await call(rt, acmeKey.key, '?merchant_id=globex');
+      if (other.status !== 403) authBad.push(`${rt.method} ${rt.path} merchant_id=globex with acme's key: ${other.status}`);
+    }
+  }
+  rig.check(keyed.length >= 6 && authBad.length === 0,
+    `every keyed route (${keyed.length}): 401 with WWW-Authenticate without a key or with an unknown one; 403 for another merchant${authBad.length ? ': ' + authBad.join('; ') : ''}`);
+  for (let i = 0; i < 45; i++) await call(keyed[0], limited.key); // empty the bucket (burst 40, 1 a second)
+  const limitedBad = [];
+  for (const rt of keyed) {
+    const x = await call(rt, limited.key);
+    if (x.status !== 429 || !(Number(x.headers.get('retry-after')) >= 1)) limitedBad.push(`${rt.method} ${rt.path}: ${x.status}`);
+  }
+  rig.check(limitedBad.length === 0, `every keyed route: 429 with Retry-After once the key's bucket is empty${limitedBad.length ? ': ' + limitedBad.join('; ') : ''}`);
+  const other = await call(keyed[0], admin.key, '');
+  rig.check(other.status !== 429, `another key is not limited by it (${other.status})`);
 
   // ---- 3. the served document
   let r = await fetch(`${url}/v1/openapi.json`);
@@ -119,8 +156,9 @@ async function main() {
   const helpOk = [...names].every((n) => text.includes(`# HELP ${n} `));
   rig.check(names.size >= 25 && [...names].every((n) => n.startsWith('paywatch_')) && helpOk,
     `${names.size} families, all paywatch_*, each with HELP and TYPE`);
-  rig.check(/paywatch_api_requests_total\{route="\/v1\/payments",status="401"\} 1/.test(text) &&
-    /paywatch_api_request_duration_seconds_bucket\{route="\/v1\/payments",le="\+Inf"\} 1/.test(text),
+  rig.check(/paywatch_api_requests_total\{route="\/v1\/payments",status="401"\} [1-9]/.test(text) &&
+    /paywatch_api_requests_total\{route="\/v1\/payments\/\{id\}",status="429"\} 1\n/.test(text) &&
+    /paywatch_api_request_duration_seconds_bucket\{route="\/v1\/payments",le="\+Inf"\} [1-9]/.test(text),
     'API requests counted by route template and status, with a latency histogram');
   rig.check(/paywatch_process_resident_memory_bytes [1-9]\d+/.test(text) && /paywatch_process_open_fds [1-9]/.test(text) &&
     /paywatch_process_start_time_seconds 1\d{9}/.test(text), 'process figures: RSS, open fds, start time');

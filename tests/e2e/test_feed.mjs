@@ -309,6 +309,21 @@ async function main() {
   rig.check(reorgs >= 1 && getLogs > 0 && logs >= ownRows && metric('paywatch_chain_lag_blocks', 'chain="local"') === 0,
     `reorgs ${reorgs}, eth_getLogs requests ${getLogs}, logs scanned ${logs} (>= ${ownRows}), lag 0`);
 
+  // ---- /readyz: 503 while Postgres is down, 200 again when it is back (run keeps running)
+  r = await get('/readyz');
+  rig.check(r.status === 200, `/readyz 200 before (${r.text})`);
+  await db.end();
+  await late.end();
+  pg.stop();
+  const down = await rig.waitFor('/readyz 503 with Postgres down', async () => {
+    const x = await get('/readyz');
+    return x.status === 503 && x.body?.reasons?.includes('postgres: not answering');
+  }, 20000).then(() => true, () => false);
+  pg.start();
+  const back = await rig.waitFor('/readyz 200 with Postgres back', async () => (await get('/readyz')).status === 200, 30000)
+    .then(() => true, () => false);
+  rig.check(down && back, `/readyz: 503 naming Postgres while it is down (${down}), 200 when it returns (${back})`);
+
   rig.check(contract.stats.checked > 50 && contract.stats.failures.length === 0,
     `every response (${contract.stats.checked}) matches api/openapi.yaml${contract.stats.failures.length ? ': ' + contract.stats.failures.slice(0, 3).join(' | ') : ''}`);
   pw.proc.kill('SIGTERM');

@@ -39,6 +39,8 @@ export async function loadContract() {
     if (!res) return `${m.toUpperCase()} ${tpl.t}: status ${status} not in the document`;
     if (!res.content) return null;
     const type = (contentType || '').split(';')[0].trim();
+    // libmicrohttpd's own 431 (headers past its 16 KiB pool) has no JSON body and no content type; the document says so
+    if (status === 431 && !type) return null;
     const media = res.content[type];
     if (!media) return `${m.toUpperCase()} ${tpl.t} ${status}: content type ${type} not in the document`;
     if (type !== 'application/json') return typeof body === 'string' ? null : 'expected text';
