@@ -1023,7 +1023,7 @@ int api_server_start_metrics(const pw_config *cfg, api_server **ret, char *err, 
 	if (!s)
 		return PW_ENOMEM;
 	s->metrics_only = true;
-	int r = start_daemon(s, cfg->metrics_host, cfg->metrics_port, 1, 64, err, errlen);
+	int r = start_daemon(s, cfg->metrics_host, cfg->metrics_port, 2, 64, err, errlen);
 	if (r < 0) {
 		api_server_stop(s);
 		return r;

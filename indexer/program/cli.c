@@ -103,6 +103,9 @@ static const char run_help[] =
 	"with several eth_getLogs in flight, follows new heads, and writes each\n"
 	"payment to Postgres once it has `confirmations` blocks. Postgres being\n"
 	"down delays writes (kept in the RocksDB outbox), it loses nothing.\n"
+	"Delivers webhooks when a merchant has an endpoint, serves the HTTP API\n"
+	"when the config has \"api\" (with GET /metrics), or only /metrics and\n"
+	"/healthz on \"metrics\": {\"listen\"} without it.\n"
 	"SIGINT/SIGTERM: finish the batch in hand, flush, exit 0.\n";
 
 typedef struct cmd_opts {

@@ -82,6 +82,12 @@ int run_main(const pw_config *cfg)
 			log_error(r, "api: %s; indexing goes on without it (`paywatch serve` can serve it)", aerr);
 		else
 			log_info("api: listening on %s port %u", cfg->api.host, cfg->api.port);
+	} else if (cfg->metrics_enabled) { /* no API: /metrics and /healthz on metrics.listen */
+		char aerr[300];
+		if ((r = api_server_start_metrics(cfg, &api, aerr, sizeof(aerr))) < 0)
+			log_error(r, "metrics: %s; indexing goes on without them", aerr);
+		else
+			log_info("metrics: /metrics and /healthz on %s port %u", cfg->metrics_host, cfg->metrics_port);
 	}
 	chain_thread *threads = calloc(cfg->n_chains, sizeof(*threads));
 	if (!threads) {

@@ -173,6 +173,17 @@ async function main() {
     'dispatch serves its /metrics on metrics.listen (promtool clean), and no API there');
   dp.proc.kill('SIGTERM');
   rig.check((await dp.done).code === 0, 'dispatch exits 0 on SIGTERM');
+  // run without "api": the same on metrics.listen
+  const noApi = rig.writeConfig(fs.mkdtempSync(path.join(work, 'noapi')), { ...base, api: undefined });
+  const rn = rig.startPaywatch(bin, ['run', '-c', noApi]);
+  await rig.waitFor('run\'s metrics', async () => (await fetch(`${murl}/metrics`).catch(() => null))?.status === 200, 15000);
+  const rtext = await (await fetch(`${murl}/metrics`)).text();
+  r = await fetch(`${murl}/v1/payments`);
+  rig.check(metricNames(rtext).has('paywatch_chain_head_block') && r.status === 404 &&
+    spawnSync('promtool', ['check', 'metrics'], { input: rtext }).status === 0 && !/Thread pool/.test(rn.stderr),
+    'run without "api" serves its /metrics on metrics.listen (promtool clean), and no API there');
+  rn.proc.kill('SIGTERM');
+  rig.check((await rn.done).code === 0, 'run exits 0 on SIGTERM');
 
   // ---- 5. alerts and dashboard
   const alerts = path.join(root, 'deploy', 'prometheus', 'alerts.yml');
