@@ -37,6 +37,8 @@ async function main() {
   for (let n = node.head + 1; n < fx.block; n++) node.mine([]);
   node.mine(fx.txs, fx.blockTime); // the real USDT transfer to TBA6Cy...
 
+  const apiPort = await rig.freePort();
+  const API_KEY = 'pwk_' + crypto.randomBytes(32).toString('base64url');
   const cfg = rig.writeConfig(work, {
     data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
     chains: [
@@ -50,6 +52,8 @@ async function main() {
     merchants: [{ id: 'acme', addresses: { 'eth-ws': [ACME_EVM], 'base-http': [ACME_EVM], tron: [ACME_TRON] },
       webhook: { url: recv.base + '/acme', secret: SECRET } }],
     webhooks: { allow_private_targets: true, retry_schedule_s: [0, 1, 1, 1] },
+    api: { listen: `127.0.0.1:${apiPort}`, keys: [{ id: 'ops', sha256: crypto.createHash('sha256').update(API_KEY).digest('hex') }],
+      rate_limit: { per_second: 1000, burst: 1000 } },
   });
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status === 0, 'migrate');
 
@@ -132,6 +136,18 @@ async function main() {
     rig.check(mine.length >= want[chain].length && mine.every(chain === 'tron' ? tronForm : evmForm),
       `${chain}: webhooks in its own forms (${mine.length}; e.g. ${JSON.stringify(mine[0])})`);
   }
+  // the API in each family's forms: Tron addresses as T... or hex 41..., tx hashes without 0x
+  const api = async (q) => (await fetch(`http://127.0.0.1:${apiPort}${q}`, { headers: { authorization: `Bearer ${API_KEY}` } })).json();
+  const tronRows = (await db.query(`SELECT count(*)::int n FROM payments WHERE chain = 'tron'`)).rows[0].n;
+  const byT = await api(`/v1/payments?chain=tron&to=${ACME_TRON}&limit=1000`);
+  const byHex = await api(`/v1/payments?chain=tron&to=41${acmeHex.toUpperCase()}&limit=1000`);
+  const byTx = await api('/v1/payments?tx_hash=0AF79242191C6728B79E858A36A4B5C65E4E52B9FCEE4DC5AF30EAC57B6D0953');
+  rig.check(byT.data?.length === tronRows && byHex.data?.length === tronRows && byT.data.every(tronForm) &&
+    byTx.data?.length === 1 && byTx.data[0].to === ACME_TRON,
+    `/v1/payments: Tron's to= as T... or 41 hex, tx_hash in any case without 0x (${byT.data?.length}, ${byHex.data?.length}, ${byTx.data?.length} of ${tronRows})`);
+  const feed = await api('/v1/events?limit=1000');
+  const fromFeed = feed.data.filter((e) => e.data.chain === 'tron');
+  rig.check(fromFeed.length === tronRows && fromFeed.every((e) => tronForm(e.data)), `/v1/events: the Tron events in Tron's forms (${fromFeed.length})`);
   rig.check(/chain=base-http connected to http:\/\/127\.0\.0\.1:\d+/.test(pw.stderr) &&
     /chain=eth-ws connected to ws:\/\/127\.0\.0\.1:\d+/.test(pw.stderr), 'one chain over each transport');
   pw.proc.kill('SIGTERM');
