@@ -1,0 +1,75 @@
+/* answer.c: the API's answers (api_int.h): JSON bodies, the error object,
+ * the status recorded for the metrics. */
+#include "api_int.h"
+#include "log.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The request an MHD thread is handling (set by on_request), so that the
+ * status of the answer it queues is recorded for the metrics. */
+static _Thread_local api_request *current;
+
+void api_answering(api_request *rq)
+{
+	current = rq;
+}
+
+enum MHD_Result api_send_body(struct MHD_Connection *conn, unsigned status, char *body, const char *content_type,
+			      const char *extra_name, const char *extra_value)
+{
+	struct MHD_Response *res = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	if (!res) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(res, "Content-Type", content_type);
+	MHD_add_response_header(res, "Cache-Control", "no-store");
+	if (extra_name)
+		MHD_add_response_header(res, extra_name, extra_value);
+	enum MHD_Result r = MHD_queue_response(conn, status, res);
+	MHD_destroy_response(res);
+	if (current)
+		current->status = status;
+	return r;
+}
+
+enum MHD_Result api_send_json(struct MHD_Connection *conn, unsigned status, char *body, const char *extra_name,
+			      const char *extra_value)
+{
+	return api_send_body(conn, status, body, "application/json", extra_name, extra_value);
+}
+
+enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned status, const char *code, const char *param,
+			       const char *extra_name, const char *extra_value, const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cJSON *o = cJSON_CreateObject();
+	cJSON *e = cJSON_AddObjectToObject(o, "error");
+	cJSON_AddStringToObject(e, "code", code);
+	cJSON_AddStringToObject(e, "message", msg);
+	if (param)
+		cJSON_AddStringToObject(e, "param", param);
+	else
+		cJSON_AddNullToObject(e, "param");
+	char *body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!body)
+		return MHD_NO;
+	return api_send_json(conn, status, body, extra_name, extra_value);
+}
+
+/* Answer a query that failed: 503 with Retry-After; the reason (already
+ * scrubbed of the DSN's password) goes to the log only. */
+enum MHD_Result api_query_failed(struct MHD_Connection *conn, const char *what, const char *err)
+{
+	log_emit(LOG_LEVEL_WARN, "api", -1, "%s: postgres: %s", what, err);
+	return api_send_error(conn, 503, "unavailable", NULL, "Retry-After", "1", "the database did not answer: try again");
+}

@@ -1,0 +1,107 @@
+/* api_int.h: what the API's server (server.c: connections, bounds, keys,
+ * routing, metrics) and its route handlers (handlers.c) share; not for
+ * use outside indexer/api/. */
+#ifndef PW_API_INT_H
+#define PW_API_INT_H
+
+#include "api_pg.h"
+#include "config.h"
+#include "longpoll.h"
+#include "server.h"
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Request line and headers, and the response headers, share one pool per
+ * connection: 8 KiB of request plus room for the answer's headers. */
+#define API_CONN_MEMORY (16 * 1024)
+#define API_IDLE_TIMEOUT_S 10
+#define API_REQUEST_DEADLINE_S 10
+#define API_BODY_MAX (64 * 1024)
+#define API_HEAD_MAX (8 * 1024) /* the request line and headers */
+
+typedef struct bucket {
+	double tokens;
+	int64_t last_ms;
+} bucket;
+
+/* One request, from its headers to its completion (freed by
+ * request_completed): a long-poll keeps its query here while parked. */
+typedef struct api_request {
+	const char *route;  /* the route's template, for the metrics */
+	unsigned status;    /* the status of the answer queued */
+	int64_t started_ms;
+	size_t body_bytes;
+	bool feed_started;
+	bool parked;        /* suspended by a long-poll (resumed: try the watcher's events first) */
+	api_event_query feed;
+	char merchant[PW_NAME_MAX];
+	int64_t deadline_ms;
+} api_request;
+
+struct conn_watch;
+
+struct api_server {
+	const pw_config *cfg;
+	const cfg_api *api;
+	bool metrics_only; /* `dispatch`: /metrics and /healthz only */
+	char *cert_pem, *key_pem; /* TLS (api.tls), read at start */
+	struct conn_watch *conns; /* every open connection, under lock */
+	pthread_t reaper;   /* drops connections past their request deadline */
+	bool reaper_started;
+	atomic_bool stopping;
+	uint64_t reaped;
+	struct MHD_Daemon *d;
+	api_longpoll *lp; /* the parked long-polls of /v1/events */
+	pthread_mutex_t lock;
+	api_pg_pool *pg;  /* the API's own connections */
+	bucket *buckets;  /* per key, under lock */
+};
+
+/* ---- answers (answer.c) ---- */
+
+/* api_answering: the request this thread handles now (NULL: none): the
+ * status of what it queues is recorded in rq->status. */
+void api_answering(api_request *rq);
+
+/* api_send_body: queue body (malloc'd, NUL-terminated: freed here) with
+ * status, its content type, Cache-Control: no-store and an optional extra
+ * header (name NULL: none). */
+enum MHD_Result api_send_body(struct MHD_Connection *conn, unsigned status, char *body, const char *content_type,
+			      const char *extra_name, const char *extra_value);
+
+/* api_send_json: queue body (malloc'd JSON text, freed here) with status
+ * and an optional extra header (name NULL: none). */
+enum MHD_Result api_send_json(struct MHD_Connection *conn, unsigned status, char *body, const char *extra_name,
+			      const char *extra_value);
+
+/* api_send_error: queue {"error": {"code", "message", "param"}} (param
+ * NULL: null) with status and an optional extra header. */
+enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned status, const char *code, const char *param,
+			       const char *extra_name, const char *extra_value, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+
+#define API_BAD_PARAM(conn, param, ...) api_send_error(conn, 400, "invalid_parameter", param, NULL, NULL, __VA_ARGS__)
+
+/* api_query_failed: a query that failed: 503 with Retry-After; the reason
+ * (already scrubbed of the DSN's password) goes to the log only. */
+enum MHD_Result api_query_failed(struct MHD_Connection *conn, const char *what, const char *err);
+
+/* ---- the routes' handlers (handlers.c): key checked, rate limit taken,
+ * unknown parameters refused before they are called ---- */
+
+enum MHD_Result api_list_payments(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key);
+enum MHD_Result api_get_payment(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, const char *idtext);
+enum MHD_Result api_list_deliveries(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key);
+enum MHD_Result api_redeliver(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, const char *idtext);
+/* GET /v1/events: called again when a parked long-poll is resumed (rq
+ * keeps its query) */
+enum MHD_Result api_list_events(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, api_request *rq);
+enum MHD_Result api_list_chains(api_server *s, struct MHD_Connection *conn);
+/* GET /readyz (no key) */
+enum MHD_Result api_readyz(api_server *s, struct MHD_Connection *conn);
+
+#endif
