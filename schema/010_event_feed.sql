@@ -16,16 +16,15 @@
 -- anywhere in the cluster holds the feed back until it ends.
 CREATE TABLE event_feed (
     xid         xid8        NOT NULL DEFAULT pg_current_xact_id(),
-    seq         bigint      GENERATED ALWAYS AS IDENTITY,
-    id          text        NOT NULL,
+    seq         bigint      GENERATED ALWAYS AS IDENTITY (CACHE 1000),
+    id          text,       -- NULL: a payment's first event of the type, whose id is
+                            -- paywatch_event_id(..., type) (computed when read)
     type        text        NOT NULL CHECK (type IN ('payment.confirmed', 'payment.reverted')),
     merchant_id text        NOT NULL,
     payment_id  bigint      NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (xid, seq),
-    CONSTRAINT event_feed_id UNIQUE (id)
+    PRIMARY KEY (xid, seq)
 );
-CREATE INDEX event_feed_by_merchant ON event_feed (merchant_id, xid, seq);
 CREATE INDEX event_feed_by_payment ON event_feed (payment_id, type);
 
 -- The history written before this migration: the webhook events of

@@ -287,18 +287,21 @@ static int chain_reports(PGconn *c, const void *arg, char **ret_json, char *err,
 
 /* ---- the event feed (schema/010_event_feed.sql) ---- */
 
-/* An event: its feed position, id, type, timestamp, and PAYMENT as it was
- * at the event: status from the type; a reverted event names the
+/* An event: its feed position, id (stored, or for a payment's first event
+ * of its type computed: paywatch_event_id), type, timestamp, and PAYMENT
+ * as it was at the event: status from the type; a reverted event names the
  * confirmed event it reverses (the payment's latest before it) and has
  * reverted_at its own time. */
 #define EVENT_SELECT                                                                                     \
-	"SELECT f.xid::text, f.seq, f.id, f.type,"                                                          \
+	"SELECT f.xid::text, f.seq,"                                                                        \
+	" coalesce(f.id, paywatch_event_id(p.chain_id, p.block_hash, p.log_index, f.type)), f.type,"        \
 	" to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                       \
 	" (paywatch_event_payload(f.type, p.id, p.chain, p.chain_id, p.block_number, p.block_hash,"         \
 	" p.block_time, p.tx_hash, p.log_index, p.token_address, p.token_symbol, p.decimals,"               \
 	" p.from_address, p.to_address, p.amount, p.amount_raw, p.confirmations, p.merchant_id,"            \
 	" CASE f.type WHEN 'payment.reverted' THEN 'reverted' ELSE 'confirmed' END,"                        \
-	" CASE f.type WHEN 'payment.reverted' THEN (SELECT c.id FROM event_feed c WHERE"                    \
+	" CASE f.type WHEN 'payment.reverted' THEN (SELECT coalesce(c.id, paywatch_event_id(p.chain_id,"    \
+	" p.block_hash, p.log_index, c.type)) FROM event_feed c WHERE"                                      \
 	" c.payment_id = f.payment_id AND c.type = 'payment.confirmed' AND (c.xid, c.seq) < (f.xid, f.seq)" \
 	" ORDER BY c.xid DESC, c.seq DESC LIMIT 1) END)::json -> 'data')::text,"                            \
 	" CASE f.type WHEN 'payment.reverted' THEN"                                                         \

@@ -362,23 +362,28 @@ static const char create_incoming_sql[] =
 	"'" type "' || coalesce((SELECT '#' || (count(*) + 1) FROM event_feed n WHERE n.payment_id = " t     \
 	".id AND n.type = '" type "' HAVING count(*) > 0), '')"
 
-/* The feed row (schema/010_event_feed.sql) of each state change of the
- * CTE t, for every merchant: CTE `fd` (id, payment_id). Its id is the one
- * the webhook event of the same change gets (the same key, counted in the
- * same snapshot). */
-#define FEED_CTE(t, type, key)                                                                           \
-	" fd AS (INSERT INTO event_feed (id, type, merchant_id, payment_id)"                               \
-	" SELECT paywatch_event_id(" t ".chain_id, " t ".block_hash, " t ".log_index, " key "), '" type      \
-	"', " t ".merchant_id, " t ".id FROM " t " ORDER BY " t ".id"                                        \
-	" ON CONFLICT ON CONSTRAINT event_feed_id DO NOTHING RETURNING id, payment_id),"
+/* A payment's event id for the SQL key of its type (NTH_EVENT_KEY or a
+ * literal): the webhook-id. */
+#define EVENT_ID(t, key) "paywatch_event_id(" t ".chain_id, " t ".block_hash, " t ".log_index, " key ")"
 
-/* payment.confirmed events (and their deliveries) for the payment rows of
- * the CTE `ins`; key: the SQL of the event key (NTH_EVENT_KEY or a literal) */
-#define CONFIRMED_EVENTS_CTE(key)                                                                        \
-	FEED_CTE("ins", "payment.confirmed", key)                                                        \
+/* The feed row (schema/010_event_feed.sql) of each state change of the
+ * CTE t, for every merchant: CTE `fd`. id_sql: the event id (EVENT_ID,
+ * counted in the same snapshot as the webhook event's), or NULL for a
+ * payment's first event of the type (the feed computes that one when read:
+ * no md5 per row of a backfill). */
+#define FEED_CTE(t, type, id_sql)                                                                        \
+	" fd AS (INSERT INTO event_feed (id, type, merchant_id, payment_id)"                               \
+	" SELECT " id_sql ", '" type "', " t ".merchant_id, " t ".id FROM " t " ORDER BY " t ".id"           \
+	" RETURNING payment_id),"
+
+/* payment.confirmed events: the feed rows of the payment rows of the CTE
+ * `ins` (feed_id: their ids, as FEED_CTE takes them), and for merchants
+ * with an endpoint the webhook events (key: the SQL of the event key) and
+ * their deliveries */
+#define CONFIRMED_EVENTS_CTE(key, feed_id)                                                               \
+	FEED_CTE("ins", "payment.confirmed", feed_id)                                                    \
 	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, payload)"                  \
-	" SELECT paywatch_event_id(ins.chain_id, ins.block_hash, ins.log_index, " key "),"                \
-	" 'payment.confirmed', ins.merchant_id, ins.id,"                                                 \
+	" SELECT " EVENT_ID("ins", key) ", 'payment.confirmed', ins.merchant_id, ins.id,"                 \
 	" paywatch_event_payload('payment.confirmed', " PAYLOAD_ARGS("ins") ", NULL) FROM ins"          \
 	" WHERE " SUBSCRIBED("ins", "payment.confirmed")                                                 \
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
@@ -393,7 +398,7 @@ static const char insert_confirmed_sql[] =
 	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'confirmed', reverted_at = NULL,"
 	" confirmations = EXCLUDED.confirmations, confirmed_at = EXCLUDED.confirmed_at"
 	" WHERE payments.status = 'reverted' RETURNING *),"
-	CONFIRMED_EVENTS_CTE(NTH_EVENT_KEY("ins", "payment.confirmed"))
+	CONFIRMED_EVENTS_CTE(NTH_EVENT_KEY("ins", "payment.confirmed"), EVENT_ID("ins", NTH_EVENT_KEY("ins", "payment.confirmed")))
 	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl), (SELECT count(*) FROM fd)";
 
 /* Reverted entries: the row turns 'reverted' (or is recorded as reverted if
@@ -405,7 +410,7 @@ static const char apply_reverted_sql[] =
 	" ORDER BY block_number, log_index"
 	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'reverted', reverted_at = now()"
 	" WHERE payments.status = 'confirmed' RETURNING *),"
-	FEED_CTE("up", "payment.reverted", NTH_EVENT_KEY("up", "payment.reverted"))
+	FEED_CTE("up", "payment.reverted", EVENT_ID("up", NTH_EVENT_KEY("up", "payment.reverted")))
 	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, reverses_event_id, payload)"
 	" SELECT paywatch_event_id(up.chain_id, up.block_hash, up.log_index, " NTH_EVENT_KEY("up", "payment.reverted") "),"
 	" 'payment.reverted', up.merchant_id, up.id, c.id,"
@@ -514,7 +519,7 @@ static int copy_in(pg_sink *s, const char *copy_sql, const pw_payment *payments,
 static const char copied_events_sql[] =
 	"WITH ins AS (SELECT p.* FROM payments p WHERE p.chain = $1 AND p.block_number BETWEEN $2 AND $3"
 	" AND p.xmin = pg_current_xact_id()::xid ORDER BY p.id),"
-	CONFIRMED_EVENTS_CTE("'payment.confirmed'") /* new rows: their first event */
+	CONFIRMED_EVENTS_CTE("'payment.confirmed'", "NULL") /* new rows: their first event */
 	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl), (SELECT count(*) FROM fd)";
 
 /* The events of the rows just COPied: one statement per chain of the

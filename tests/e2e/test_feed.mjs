@@ -291,7 +291,7 @@ async function main() {
     return m ? Number(m[1]) : null;
   };
   const counts = (await db.query(`SELECT count(*) FILTER (WHERE type = 'payment.confirmed')::int c,
-    count(*) FILTER (WHERE type = 'payment.reverted')::int r FROM event_feed WHERE id <> 'evt_late_writer'`)).rows[0];
+    count(*) FILTER (WHERE type = 'payment.reverted')::int r FROM event_feed WHERE id IS DISTINCT FROM 'evt_late_writer'`)).rows[0];
   const reverted = (await db.query(`SELECT count(*)::int n FROM payments WHERE status = 'reverted'`)).rows[0].n;
   const mConfirmed = metric('paywatch_payments_total', 'chain="local",state="confirmed"');
   const mReverted = metric('paywatch_payments_total', 'chain="local",state="reverted"');
