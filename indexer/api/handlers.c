@@ -76,6 +76,22 @@ static bool scope_merchant(struct MHD_Connection *conn, const cfg_api_key *key, 
 	return true;
 }
 
+/* limit= (1..API_PAGE_MAX) into *ret when given (else *ret is kept: the
+ * default). false when answered (400). */
+static bool page_limit(struct MHD_Connection *conn, unsigned *ret, enum MHD_Result *answered)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+	uint64_t n;
+	if (!v)
+		return true;
+	if (parse_u64(v, API_PAGE_MAX, &n) < 0 || n == 0) {
+		*answered = API_BAD_PARAM(conn, "limit", "limit: must be an integer 1..%d", API_PAGE_MAX);
+		return false;
+	}
+	*ret = (unsigned)n;
+	return true;
+}
+
 enum MHD_Result api_list_payments(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key)
 {
 	enum MHD_Result refused;
@@ -136,12 +152,8 @@ enum MHD_Result api_list_payments(api_server *s, struct MHD_Connection *conn, co
 			return API_BAD_PARAM(conn, times[k], "%s: not an RFC 3339 time (2026-11-29T20:51:17Z)", times[k]);
 		*(k ? &q.until : &q.since) = v;
 	}
-	if ((v = ARG("limit")) != NULL) {
-		uint64_t n;
-		if (parse_u64(v, API_PAGE_MAX, &n) < 0 || n == 0)
-			return API_BAD_PARAM(conn, "limit", "limit: must be an integer 1..%d", API_PAGE_MAX);
-		q.limit = (unsigned)n;
-	}
+	if (!page_limit(conn, &q.limit, &refused))
+		return refused;
 	if ((v = ARG("order")) != NULL) {
 		if (strcmp(v, "asc") != 0 && strcmp(v, "desc") != 0)
 			return API_BAD_PARAM(conn, "order", "order: must be asc or desc");
@@ -189,12 +201,8 @@ enum MHD_Result api_list_deliveries(api_server *s, struct MHD_Connection *conn, 
 			return API_BAD_PARAM(conn, "status", "status: must be pending, delivered or failed");
 		q.status = v;
 	}
-	uint64_t n;
-	if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit")) != NULL) {
-		if (parse_u64(v, API_PAGE_MAX, &n) < 0 || n == 0)
-			return API_BAD_PARAM(conn, "limit", "limit: must be an integer 1..%d", API_PAGE_MAX);
-		q.limit = (unsigned)n;
-	}
+	if (!page_limit(conn, &q.limit, &refused))
+		return refused;
 	if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor")) != NULL) {
 		if (api_delivery_cursor_decode(v, &q.before_id) < 0)
 			return API_BAD_PARAM(conn, "cursor", "cursor: not a cursor this API gave out");
@@ -250,14 +258,12 @@ enum MHD_Result api_list_events(api_server *s, struct MHD_Connection *conn, cons
 			else if (api_feed_cursor_decode(v, &rq->feed.after) < 0)
 				return API_BAD_PARAM(conn, "after", "after: not a cursor this API gave out (or \"now\")");
 		}
-		uint64_t n = 100, wait = 0;
-		if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit")) != NULL &&
-		    (parse_u64(v, API_PAGE_MAX, &n) < 0 || n == 0))
-			return API_BAD_PARAM(conn, "limit", "limit: must be an integer 1..%d", API_PAGE_MAX);
+		uint64_t wait = 0;
+		if (!page_limit(conn, &rq->feed.limit, &refused))
+			return refused;
 		if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "wait")) != NULL &&
 		    parse_u64(v, FEED_WAIT_MAX_S, &wait) < 0)
 			return API_BAD_PARAM(conn, "wait", "wait: must be an integer 0..%d (seconds)", FEED_WAIT_MAX_S);
-		rq->feed.limit = (unsigned)n;
 		rq->deadline_ms = pw_mono_ms() + (int64_t)wait * 1000;
 		rq->feed_started = true;
 	}

@@ -275,7 +275,6 @@ static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
-	(void)version;
 	(void)upload_data;
 	api_server *s = cls;
 	if (!*con_cls) { /* the headers are in; the body (if any) follows */
