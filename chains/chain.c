@@ -18,6 +18,11 @@ const chain_family *chain_family_find(const char *kind)
 	return NULL;
 }
 
+const chain_family *chain_family_at(size_t i)
+{
+	return i < sizeof(families) / sizeof(families[0]) ? families[i] : NULL;
+}
+
 const char *chain_family_kinds(void)
 {
 	return "\"evm\", \"tron\"";

@@ -144,10 +144,19 @@ typedef struct chain_family {
 	/* format_address_input: an address as a config would write it (EVM:
 	 * EIP-55), for messages; out holds PW_ADDR_TEXT_MAX bytes. */
 	void (*format_address_input)(const pw_addr *a, char *out);
+	/* address_of_key: the address of a secp256k1 public key (33 bytes,
+	 * SEC1 compressed), for HD deposit addresses (bip32.h); NULL for a
+	 * family whose addresses are not derived from such keys. 0, or
+	 * PW_EPARSE (not a point of the curve). */
+	int (*address_of_key)(const uint8_t key[33], pw_addr *ret);
 } chain_family;
 
 /* chain_family_find: the family registered under kind, or NULL. */
 const chain_family *chain_family_find(const char *kind);
+
+/* chain_family_at: the i-th registered family (the first is the default
+ * where a kind may be left out), or NULL past the last. */
+const chain_family *chain_family_at(size_t i);
 
 /* chain_family_kinds: the registered kinds for a message
  * ("\"evm\", \"tron\""). */

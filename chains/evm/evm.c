@@ -6,6 +6,7 @@
  * has a deadline; an overdue one is reported as PW_ETIMEDOUT and its late
  * answer ignored. java-tron's JSON-RPC is Ethereum's: the Tron family
  * (chains/tron/) uses this adapter over HTTP. */
+#include "bip32.h"
 #include "buf.h"
 #include "chain.h"
 #include "eip55.h"
@@ -957,4 +958,5 @@ const chain_family evm_chain_family = {
 	.address_hint = "0x + 40 hex digits (EIP-55 when mixed case)",
 	.parse_address = evm_parse_address,
 	.format_address_input = evm_format_address_input,
+	.address_of_key = bip32_key_address,
 };

@@ -9,6 +9,7 @@
  * of a websocket. */
 #include "tron.h"
 #include "base58.h"
+#include "bip32.h"
 #include "evm.h"
 #include "hex.h"
 #include "idfmt.h"
@@ -70,4 +71,5 @@ const chain_family tron_chain_family = {
 	.address_hint = "Base58Check \"T...\" or hex \"41...\"",
 	.parse_address = tron_parse_address,
 	.format_address_input = tron_format_address_input,
+	.address_of_key = bip32_key_address, /* Tron: 0x41 + the same 20 bytes */
 };

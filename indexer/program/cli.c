@@ -1,6 +1,7 @@
 /* cli.c: `paywatch COMMAND [options]`: parse, load the config, dispatch. */
 #include "cli.h"
 #include "config.h"
+#include "derive.h"
 #include "dispatch.h"
 #include "log.h"
 #include "migrate.h"
@@ -30,6 +31,8 @@ static const char usage_text[] =
 	"  dispatch -c FILE       deliver webhooks only (any number, on any hosts)\n"
 	"  serve -c FILE          serve the HTTP API alone (config \"api\"; `run` serves it too)\n"
 	"  api-key new [--merchant M]   print a fresh API key and its api.keys entry\n"
+	"  derive --xpub X [--path 0/*] [--from N] [--count N] [--format KIND] [--json]\n"
+	"                         deposit addresses of an extended public key (BIP-32)\n"
 	"  replay -c FILE --chain NAME --from N --to M [--dry-run] [--fix] ...\n"
 	"                         fetch a block range again and reconcile Postgres with it\n"
 	"  status -c FILE [--json]   where each chain and webhook endpoint stands\n"
@@ -241,6 +244,8 @@ int cli_main(int argc, char **argv)
 		return replay_cli(argc - i, argv + i);
 	if (strcmp(cmd, "api-key") == 0)
 		return api_key_cli(argc - i, argv + i);
+	if (strcmp(cmd, "derive") == 0)
+		return derive_cli(argc - i, argv + i);
 	if (strcmp(cmd, "status") == 0)
 		return status_cli(argc - i, argv + i);
 	if (strcmp(cmd, "quarantine") == 0)

@@ -85,6 +85,21 @@ async function main() {
   const docQ = (documented.get(`${fake.method} ${fake.path}`).parameters || []).filter((x) => x.in === 'query').map((x) => x.name).sort();
   rig.check(JSON.stringify(fakeQ) !== JSON.stringify(docQ), 'the comparison sees an extra server parameter');
 
+  // ---- paywatch derive (BIP-32 public derivation): anvil's account-level xpub gives anvil's accounts
+  const anvilFx = JSON.parse(fs.readFileSync(path.join(rig.fixturesDir, 'vectors', 'anvil_default_accounts_bip44_eth.json'), 'utf8'));
+  const axpub = anvilFx.derived_not_in_source["xpub_m/44'/60'/0'/0"];
+  const dv = rig.runPaywatchSync(bin, ['derive', '--xpub', axpub, '--path', '*', '--count', '10']);
+  const lines = dv.stdout.trim().split('\n').map((l) => l.split(' '));
+  rig.check(dv.status === 0 && lines.length === 10 && lines.every(([i, p, a], k) => i === String(k) && p === String(k) && a === anvilFx.derived_not_in_source.eip55[k]),
+    'derive: the xpub at m/44\'/60\'/0\'/0 gives anvil\'s 10 accounts (EIP-55), "index path address" per line');
+  const dj = JSON.parse(rig.runPaywatchSync(bin, ['derive', '--xpub', axpub, '--path', '*', '--from', '1', '--count', '2', '--format', 'tron', '--json']).stdout);
+  rig.check(dj.length === 2 && dj[0].index === 1 && /^T[1-9A-HJ-NP-Za-km-z]{33}$/.test(dj[0].address), `derive --format tron --json (${JSON.stringify(dj[0])})`);
+  const xprv = 'xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi';
+  const dp2 = rig.runPaywatchSync(bin, ['derive', '--xpub', xprv]);
+  const dh = rig.runPaywatchSync(bin, ['derive', '--xpub', axpub, '--path', "0'/*"]);
+  rig.check(dp2.status === 2 && /private key/.test(dp2.stderr) && !dp2.stderr.includes(xprv.slice(4, 30)) && dh.status === 2 && /hardened/.test(dh.stderr),
+    'derive refuses a private key (never echoing it) and a hardened path, exit 2');
+
   // ---- a server: serve (api with TLS off first)
   const newKey = (args) => {
     const [key, entry] = rig.runPaywatchSync(bin, ['api-key', 'new', ...args]).stdout.trim().split('\n');
