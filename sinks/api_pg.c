@@ -70,6 +70,18 @@ static int prepare(PGconn *c, uint32_t statement_timeout_ms, char *err, size_t e
 	return r;
 }
 
+/* The text of an opaque cursor: base64url-decoded into buf (n bytes,
+ * NUL-terminated). buf, or NULL when it is not base64url, too long, or
+ * holds a NUL (a cursor is never handed to Postgres unchecked). */
+static const char *cursor_text(const char *text, uint8_t *buf, size_t n)
+{
+	size_t got = 0;
+	if (b64url_decode(text, buf, n - 1, &got) < 0 || memchr(buf, '\0', got))
+		return NULL;
+	buf[got] = '\0';
+	return (const char *)buf;
+}
+
 /* "<at>|<id>" in base64url without padding */
 void api_cursor_encode(const api_cursor *c, char *out, size_t outlen)
 {
@@ -89,14 +101,10 @@ static bool digits(const char *s, size_t n)
 int api_cursor_decode(const char *text, api_cursor *ret)
 {
 	uint8_t raw[72];
-	size_t got = 0;
-	if (b64url_decode(text, raw, sizeof(raw) - 1, &got) < 0)
-		return PW_EPARSE;
-	raw[got] = '\0';
-	if (memchr(raw, '\0', got))
+	const char *s = cursor_text(text, raw, sizeof(raw));
+	if (!s)
 		return PW_EPARSE;
 	/* YYYY-MM-DDTHH:MM:SS.ffffffZ|id */
-	const char *s = (const char *)raw;
 	const char *bar = strchr(s, '|');
 	if (!bar || bar - s != 27)
 		return PW_EPARSE;
@@ -181,7 +189,31 @@ static cJSON *payment_at(PGresult *res, int k, int col)
 	return d;
 }
 
-
+/* A page as {"data": [ROW, ...], "next_cursor": "..." | null}: the JSON
+ * texts Postgres built for column col of the first n rows, joined as
+ * text (no parse and print again here). 0 with *ret_json (malloc'd), or
+ * PW_ENOMEM. */
+static int join_page(PGresult *res, int col, int n, const char *next_cursor, char **ret_json)
+{
+	pw_buf b;
+	buf_init(&b, (size_t)256 << 20);
+	int r = buf_append(&b, "{\"data\":[", 9);
+	for (int k = 0; k < n && r == 0; k++) {
+		if (k)
+			r = buf_append(&b, ",", 1);
+		if (r == 0)
+			r = buf_append(&b, PQgetvalue(res, k, col), (size_t)PQgetlength(res, k, col));
+	}
+	if (r == 0)
+		r = next_cursor ? buf_appendf(&b, "],\"next_cursor\":\"%s\"}", next_cursor)
+				: buf_appendf(&b, "],\"next_cursor\":null}");
+	if (r < 0) {
+		buf_done(&b);
+		return PW_ENOMEM;
+	}
+	*ret_json = b.data; /* the caller frees it */
+	return 0;
+}
 
 static int list_payments(PGconn *c, const void *arg, char **ret_json, char *err, size_t errlen)
 {
@@ -201,33 +233,15 @@ static int list_payments(PGconn *c, const void *arg, char **ret_json, char *err,
 	}
 	int rows = PQntuples(res);
 	int shown = rows > (int)q->limit ? (int)q->limit : rows;
-	/* the page is the rows' PAYMENT texts (built whole by Postgres) joined:
-	 * no parse and print again here */
-	pw_buf b;
-	buf_init(&b, (size_t)256 << 20);
-	int r = buf_append(&b, "{\"data\":[", 9);
-	for (int k = 0; k < shown && r == 0; k++) {
-		if (k)
-			r = buf_append(&b, ",", 1);
-		if (r == 0)
-			r = buf_append(&b, PQgetvalue(res, k, 2), (size_t)PQgetlength(res, k, 2));
-	}
-	if (r == 0 && rows > (int)q->limit) {
+	char text[96] = "";
+	if (rows > (int)q->limit) {
 		api_cursor next = { .id = strtoll(PQgetvalue(res, shown - 1, 0), NULL, 10) };
 		snprintf(next.at, sizeof(next.at), "%s", PQgetvalue(res, shown - 1, 1));
-		char text[96];
 		api_cursor_encode(&next, text, sizeof(text));
-		r = buf_appendf(&b, "],\"next_cursor\":\"%s\"}", text);
-	} else if (r == 0) {
-		r = buf_appendf(&b, "],\"next_cursor\":null}");
 	}
+	int r = join_page(res, 2, shown, text[0] ? text : NULL, ret_json);
 	PQclear(res);
-	if (r < 0) {
-		buf_done(&b);
-		return PW_ENOMEM;
-	}
-	*ret_json = b.data; /* the caller frees it */
-	return 0;
+	return r;
 }
 
 typedef struct get_arg {
@@ -327,12 +341,8 @@ void api_feed_cursor_encode(const api_feed_cursor *c, char *out, size_t outlen)
 int api_feed_cursor_decode(const char *text, api_feed_cursor *ret)
 {
 	uint8_t raw[64];
-	size_t got = 0;
-	if (b64url_decode(text, raw, sizeof(raw) - 1, &got) < 0)
-		return PW_EPARSE;
-	raw[got] = '\0';
-	const char *s = (const char *)raw;
-	if (memchr(raw, '\0', got) || got < 5 || s[0] != 'e' || s[1] != '|')
+	const char *s = cursor_text(text, raw, sizeof(raw));
+	if (!s || s[0] != 'e' || s[1] != '|')
 		return PW_EPARSE;
 	const char *bar = strchr(s + 2, '|');
 	if (!bar)
@@ -382,6 +392,35 @@ static cJSON *event_of(PGresult *res, int k)
 	return e;
 }
 
+/* The feed's events after *from (after_now: from the end: *from becomes
+ * (xmin, 0)), at most limit, of one merchant or all (NULL), below the
+ * xmin of a snapshot taken first (*ret_xmin). The answer (EVENT_SELECT's
+ * columns; caller clears), or NULL with libpq's message in err. */
+static PGresult *read_events(PGconn *c, api_feed_cursor *from, bool after_now, unsigned limit, const char *merchant,
+			     uint64_t *ret_xmin, char *err, size_t errlen)
+{
+	uint64_t xmin = 0;
+	if (snapshot_xmin(c, &xmin, err, errlen) < 0)
+		return NULL;
+	if (after_now)
+		*from = (api_feed_cursor){ .xid = xmin, .seq = 0 };
+	char xid[24], seq[24], xmins[24], lim[16];
+	snprintf(xid, sizeof(xid), "%llu", (unsigned long long)from->xid);
+	snprintf(seq, sizeof(seq), "%lld", (long long)from->seq);
+	snprintf(xmins, sizeof(xmins), "%llu", (unsigned long long)xmin);
+	snprintf(lim, sizeof(lim), "%u", limit);
+	const char *params[5] = { xid, seq, xmins, lim, merchant };
+	PGresult *res = PQexecParams(c, merchant ? merchant_events_sql : events_sql, merchant ? 5 : 4, NULL, params, NULL,
+				     NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		set_err(err, errlen, c);
+		PQclear(res);
+		return NULL;
+	}
+	*ret_xmin = xmin;
+	return res;
+}
+
 typedef struct events_arg {
 	const api_event_query *q;
 	unsigned *returned;
@@ -394,24 +433,10 @@ static int list_events(PGconn *c, const void *arg, char **ret_json, char *err, s
 	api_feed_cursor *ret_next = a->next;
 	const api_event_query *q = a->q;
 	uint64_t xmin = 0;
-	if (snapshot_xmin(c, &xmin, err, errlen) < 0)
-		return PW_EDB;
 	api_feed_cursor from = q->after;
-	if (q->after_now)
-		from = (api_feed_cursor){ .xid = xmin, .seq = 0 };
-	char xid[24], seq[24], xmins[24], limit[16];
-	snprintf(xid, sizeof(xid), "%llu", (unsigned long long)from.xid);
-	snprintf(seq, sizeof(seq), "%lld", (long long)from.seq);
-	snprintf(xmins, sizeof(xmins), "%llu", (unsigned long long)xmin);
-	snprintf(limit, sizeof(limit), "%u", q->limit);
-	const char *params[5] = { xid, seq, xmins, limit, q->merchant_id };
-	PGresult *res = PQexecParams(c, q->merchant_id ? merchant_events_sql : events_sql, q->merchant_id ? 5 : 4,
-				     NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		set_err(err, errlen, c);
-		PQclear(res);
+	PGresult *res = read_events(c, &from, q->after_now, q->limit, q->merchant_id, &xmin, err, errlen);
+	if (!res)
 		return PW_EDB;
-	}
 	int rows = PQntuples(res);
 	cJSON *out = cJSON_CreateObject();
 	cJSON *data = cJSON_AddArrayToObject(out, "data");
@@ -485,14 +510,11 @@ void api_delivery_cursor_encode(int64_t id, char *out, size_t outlen)
 int api_delivery_cursor_decode(const char *text, int64_t *ret)
 {
 	uint8_t raw[32];
-	size_t got = 0;
-	if (b64url_decode(text, raw, sizeof(raw) - 1, &got) < 0)
+	const char *s = cursor_text(text, raw, sizeof(raw));
+	uint64_t id = 0;
+	if (!s || s[0] != 'd' || s[1] != '|' || parse_u64(s + 2, INT64_MAX, &id) < 0)
 		return PW_EPARSE;
-	raw[got] = '\0';
-	const char *s = (const char *)raw;
-	if (memchr(raw, '\0', got) || got < 3 || got > 20 || s[0] != 'd' || s[1] != '|' || !digits(s + 2, got - 2))
-		return PW_EPARSE;
-	*ret = strtoll(s + 2, NULL, 10);
+	*ret = (int64_t)id;
 	return 0;
 }
 
@@ -511,27 +533,12 @@ static int list_deliveries(PGconn *c, const void *arg, char **ret_json, char *er
 	}
 	int rows = PQntuples(res);
 	int shown = rows > (int)q->limit ? (int)q->limit : rows;
-	cJSON *out = cJSON_CreateObject();
-	cJSON *data = cJSON_AddArrayToObject(out, "data");
-	int r = 0;
-	for (int k = 0; k < shown && r == 0; k++) {
-		cJSON *d = cJSON_Parse(PQgetvalue(res, k, 1));
-		if (!d)
-			r = PW_ENOMEM;
-		else
-			cJSON_AddItemToArray(data, d);
-	}
-	if (rows > (int)q->limit) {
-		char text[48];
+	char text[48] = "";
+	if (rows > (int)q->limit)
 		api_delivery_cursor_encode(strtoll(PQgetvalue(res, shown - 1, 0), NULL, 10), text, sizeof(text));
-		cJSON_AddStringToObject(out, "next_cursor", text);
-	} else {
-		cJSON_AddNullToObject(out, "next_cursor");
-	}
+	int r = join_page(res, 1, shown, text[0] ? text : NULL, ret_json);
 	PQclear(res);
-	*ret_json = r == 0 ? cJSON_PrintUnformatted(out) : NULL;
-	cJSON_Delete(out);
-	return r == 0 && !*ret_json ? PW_ENOMEM : r;
+	return r;
 }
 
 /* One statement of a read-write transaction: 0 or PW_EDB. */
@@ -789,21 +796,10 @@ int api_feed_watch_fetch(api_feed_watch *w, const api_feed_cursor *after, unsign
 	if (!c)
 		return PW_EDB;
 	uint64_t xmin = 0;
-	if (snapshot_xmin(c, &xmin, err, errlen) < 0) {
+	api_feed_cursor from = *after;
+	PGresult *res = read_events(c, &from, false, max, NULL, &xmin, err, errlen);
+	if (!res) {
 		pg_scrub(err, w->dsn);
-		return PW_EDB;
-	}
-	char xid[24], seq[24], xmins[24], limit[16];
-	snprintf(xid, sizeof(xid), "%llu", (unsigned long long)after->xid);
-	snprintf(seq, sizeof(seq), "%lld", (long long)after->seq);
-	snprintf(xmins, sizeof(xmins), "%llu", (unsigned long long)xmin);
-	snprintf(limit, sizeof(limit), "%u", max);
-	const char *params[4] = { xid, seq, xmins, limit };
-	PGresult *res = PQexecParams(c, events_sql, 4, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		set_err(err, errlen, c);
-		pg_scrub(err, w->dsn);
-		PQclear(res);
 		return PW_EDB;
 	}
 	int rows = PQntuples(res);
@@ -866,24 +862,20 @@ bool api_feed_batch_answer(const api_feed_batch *b, const api_event_query *q, ch
 	api_feed_cursor next = { .xid = b->xmin, .seq = 0 };
 	if (n == q->limit)
 		next = b->items[picked[n - 1]].at;
-	size_t len = 64;
-	for (size_t i = 0; i < n; i++)
-		len += strlen(b->items[picked[i]].json) + 1;
-	char *out = malloc(len + 96);
-	if (!out)
-		return false;
-	size_t o = (size_t)snprintf(out, len, "{\"data\":[");
-	for (size_t i = 0; i < n; i++) {
-		size_t m = strlen(b->items[picked[i]].json);
-		if (i)
-			out[o++] = ',';
-		memcpy(out + o, b->items[picked[i]].json, m);
-		o += m;
-	}
 	char text[96];
 	api_feed_cursor_encode(&next, text, sizeof(text));
-	snprintf(out + o, len + 96 - o, "],\"next_cursor\":\"%s\"}", text);
-	*ret_json = out;
+	pw_buf out;
+	buf_init(&out, (size_t)256 << 20);
+	int r = buf_append(&out, "{\"data\":[", 9);
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = buf_appendf(&out, "%s%s", i ? "," : "", b->items[picked[i]].json);
+	if (r == 0)
+		r = buf_appendf(&out, "],\"next_cursor\":\"%s\"}", text);
+	if (r < 0) {
+		buf_done(&out);
+		return false;
+	}
+	*ret_json = out.data; /* the caller frees it */
 	*ret_count = (unsigned)n;
 	*ret_next = next;
 	return true;

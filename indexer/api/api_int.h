@@ -53,7 +53,6 @@ struct api_server {
 	pthread_t reaper;   /* drops connections past their request deadline */
 	bool reaper_started;
 	atomic_bool stopping;
-	uint64_t reaped;
 	struct MHD_Daemon *d;
 	api_longpoll *lp; /* the parked long-polls of /v1/events */
 	pthread_mutex_t lock;

@@ -104,7 +104,6 @@ static void *reaper_main(void *arg)
 			if (w->deadline_ms && now >= w->deadline_ms) {
 				shutdown(w->fd, SHUT_RDWR); /* MHD sees the end and closes it */
 				w->deadline_ms = 0;
-				s->reaped++;
 			}
 		pthread_mutex_unlock(&s->lock);
 		nanosleep(&(struct timespec){ .tv_nsec = 250 * 1000000L }, NULL);

@@ -138,11 +138,16 @@ async function main() {
   const waited = Date.now() - t0;
   rig.check(r.status === 200 && r.body.data.length === 0 && waited >= 900 && waited < 3000,
     `wait=1 with nothing new: an empty page after ~1 s (${waited} ms)`);
+  // n long-polls parked now (the server's gauge)
+  const parkedCount = (n) => rig.waitFor(`${n} long-poll(s) parked`, async () => {
+    const m = await (await fetch(`${base}/metrics`)).text();
+    return Number((m.match(/^paywatch_api_longpolls_waiting (\d+)/m) || [0, 0])[1]) >= n;
+  }, 20000, 10);
   const latencies = [];
   for (let i = 0; i < 3; i++) {
     const before = (await db.query('SELECT coalesce(max(id), 0)::int m FROM payments')).rows[0].m;
     const poll = (async () => { const x = await get(`/v1/events?after=${cursor}&wait=30`); return { ...x, at: Date.now() }; })();
-    await rig.sleep(100); // parked before the payment exists (not needed for correctness)
+    await parkedCount(1); // the long-poll is parked before the payment exists
     await node.receipt(await token.transfer(deployer, globex, amount++));
     await node.mine(CONF);
     let visibleAt = 0;
@@ -184,7 +189,7 @@ async function main() {
   const held = await consume(cursor);
   rig.check(held.events.length === 0, `while an earlier writer is open, the later commit is held back (${held.events.length} served)`);
   const parked = get(`/v1/events?after=${held.cursor}&wait=20&limit=10`);
-  await rig.sleep(200);
+  await parkedCount(1); // held back, so parked: the late COMMIT wakes it
   await late.query('COMMIT');
   r = await parked;
   const after = await consume(r.body.next_cursor);
