@@ -62,6 +62,11 @@ static const family catalogue[] = {
 	{ "paywatch_webhook_deliveries_due", GAUGE, "Deliveries due now, per endpoint (merchant and endpoint id).", NULL,
 	  0 },
 	{ "paywatch_webhook_deliveries_failed", GAUGE, "Deliveries failed for good, per endpoint.", NULL, 0 },
+	/* the merchant registry (paywatch run) */
+	{ "paywatch_registry_addresses", GAUGE, "Addresses in the merchant address set matched against now.", NULL, 0 },
+	{ "paywatch_registry_reloads_total", COUNTER, "Loads of the merchant registry from Postgres, by outcome.", NULL,
+	  0 },
+	{ "paywatch_registry_version", GAUGE, "Version of the merchant address set in use (1: the config's).", NULL, 0 },
 	/* the HTTP API (paywatch run, paywatch serve) */
 	{ "paywatch_api_requests_total", COUNTER, "HTTP API requests by route and status code.", NULL, 0 },
 	{ "paywatch_api_request_duration_seconds", HISTOGRAM, "HTTP API request latency, headers in to answer queued.",

@@ -893,7 +893,7 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 		PQclear(ids);
 	if (!copying || exec_ok(s,
 				"INSERT INTO merchants (id) SELECT DISTINCT id FROM pw_merchant_ids ON CONFLICT (id) DO UPDATE"
-				" SET updated_at = now()",
+				" SET updated_at = now(), origin = 'config', removed_at = NULL",
 				"merchants") < 0)
 		goto out_rollback;
 	PGresult *res = PQexec(s->conn, "COPY pw_merchant_addresses FROM STDIN");
@@ -929,14 +929,18 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 	if (!ok)
 		goto out_rollback;
 	if (exec_ok(s,
-		    "DELETE FROM merchant_addresses m WHERE NOT EXISTS (SELECT 1 FROM pw_merchant_addresses t"
-		    " WHERE t.chain = m.chain AND t.address = m.address AND t.merchant_id = m.merchant_id)",
+		    "DELETE FROM merchant_addresses m WHERE m.origin = 'config' AND NOT EXISTS (SELECT 1 FROM"
+		    " pw_merchant_addresses t WHERE t.chain = m.chain AND t.address = m.address"
+		    " AND t.merchant_id = m.merchant_id)",
 		    "prune addresses") < 0 ||
 	    exec_ok(s,
-		    "INSERT INTO merchant_addresses (chain, address, merchant_id, chain_family) SELECT DISTINCT chain,"
-		    " address, merchant_id, chain_family FROM pw_merchant_addresses ON CONFLICT DO NOTHING",
+		    "INSERT INTO merchant_addresses (chain, address, merchant_id, chain_family) SELECT DISTINCT ON"
+		    " (chain, address) chain, address, merchant_id, chain_family FROM pw_merchant_addresses"
+		    " ON CONFLICT (chain, address) DO UPDATE SET merchant_id = EXCLUDED.merchant_id, origin = 'config',"
+		    " chain_family = EXCLUDED.chain_family WHERE (merchant_addresses.merchant_id,"
+		    " merchant_addresses.origin) IS DISTINCT FROM (EXCLUDED.merchant_id, 'config')",
 		    "insert addresses") < 0 ||
-	    exec_ok(s, "UPDATE webhook_endpoints SET active = false", "endpoints") < 0)
+	    exec_ok(s, "UPDATE webhook_endpoints SET active = false WHERE origin = 'config' AND active", "endpoints") < 0)
 		goto out_rollback;
 	for (size_t i = 0; i < n_endpoints; i++) {
 		char shown[300], digest[65];
@@ -952,7 +956,7 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 		    exec_params_ok(s,
 				   "INSERT INTO webhook_endpoints (merchant_id, key, url, events) VALUES ($1, $2, $3, $4::text[])"
 				   " ON CONFLICT (merchant_id, key) DO UPDATE SET url = EXCLUDED.url, events = EXCLUDED.events,"
-				   " active = true",
+				   " active = true, origin = 'config', url_sealed = NULL, secret_sealed = NULL, key_id = NULL",
 				   4, params, "webhook endpoints") < 0)
 			goto out_rollback;
 	}

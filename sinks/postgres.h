@@ -93,11 +93,15 @@ typedef struct pg_write_result {
  * (the writes are idempotent), the caller retries the batch. */
 int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret);
 
-/* pg_sink_sync_merchants: make merchants / merchant_addresses equal to the
- * given ids and addresses, and the active webhook_endpoints equal to the
- * given endpoints, known by (merchant_id, key) (others become inactive;
- * their history stays; an endpoint whose URL changed keeps its row and
- * deliveries), in one transaction. A row from before endpoint ids (its
+/* pg_sink_sync_merchants: seed the registry (schema/011_registry.sql)
+ * with the config's merchants, addresses and endpoints, in one
+ * transaction. What the config names wins: its merchants exist (again),
+ * its addresses belong to its merchants, its endpoints, known by
+ * (merchant_id, key), are active with its URL and events (an endpoint
+ * whose URL changed keeps its row and deliveries). Rows of origin 'config'
+ * the config no longer names are pruned (addresses) or made inactive
+ * (endpoints; their history stays); rows added through the API or the CLI
+ * (origin 'registry') are left alone. A row from before endpoint ids (its
  * full URL's SHA-256 kept by migration 006) is adopted by the endpoint
  * with that URL. Postgres gets only scheme://host:port of a URL.
  * 0 or PW_EDB. */

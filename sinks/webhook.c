@@ -263,6 +263,8 @@ typedef struct job {
 	char shown[300]; /* scheme://host:port, for logs */
 	char *payload;
 	const webhook_endpoint *ep;
+	webhook_endpoint own; /* an endpoint of the registry: its URL and secret opened for this delivery */
+	char *own_url, *own_secret;
 	CURL *easy;
 	struct curl_slist *headers;
 	struct curl_slist *connect_to;
@@ -529,6 +531,8 @@ static void job_free(job *j)
 	curl_slist_free_all(j->headers);
 	curl_slist_free_all(j->connect_to);
 	free(j->payload);
+	secretbox_free(j->own_url);
+	secretbox_free(j->own_secret);
 	free(j);
 }
 
@@ -607,7 +611,7 @@ static const char claim_sql[] =
 	" UPDATE webhook_deliveries d SET locked_until = now() + make_interval(secs => $3::int)"
 	" FROM c, webhook_endpoints e, webhook_events ev"
 	" WHERE d.id = c.id AND e.id = d.endpoint_id AND ev.id = d.event_id"
-	" RETURNING d.id, d.attempts, e.id, e.merchant_id, e.key, ev.id, ev.payload";
+	" RETURNING d.id, d.attempts, e.id, e.merchant_id, e.key, ev.id, ev.payload, e.url_sealed, e.secret_sealed";
 
 static void release_lease(webhook_dispatcher *d, uint64_t delivery_id)
 {
@@ -637,6 +641,25 @@ static bool start_job(webhook_dispatcher *d, job *j)
 	}
 	d->jobs[d->n_jobs++] = j;
 	return true;
+}
+
+/* The URL and secret of a registry endpoint, opened into j->own. 0, or
+ * what secretbox_open returned (PW_ENOTFOUND: no key with that id). */
+static int open_sealed(webhook_dispatcher *d, job *j, const char *url_sealed, const char *secret_sealed)
+{
+	if (!d->opts.keys)
+		return PW_ENOTFOUND;
+	char ctx[200];
+	secretbox_endpoint_context(j->merchant_id, j->endpoint_id, "url", ctx, sizeof(ctx));
+	int r = secretbox_open(d->opts.keys, ctx, url_sealed, &j->own_url);
+	secretbox_endpoint_context(j->merchant_id, j->endpoint_id, "secret", ctx, sizeof(ctx));
+	if (r == 0)
+		r = secretbox_open(d->opts.keys, ctx, secret_sealed, &j->own_secret);
+	if (r < 0)
+		return r;
+	j->own = (webhook_endpoint){ j->merchant_id, j->endpoint_id, j->own_url, (const char *const *)&j->own_secret, 1 };
+	j->ep = &j->own;
+	return 0;
 }
 
 /* Claim due deliveries and start them. */
@@ -673,6 +696,19 @@ static void claim(webhook_dispatcher *d)
 		j->payload = strdup(PQgetvalue(res, i, 6));
 		j->retry_after_s = -1;
 		j->ep = PQgetisnull(res, i, 4) ? NULL : find_endpoint(d, j->merchant_id, j->endpoint_id);
+		if (!j->ep && !PQgetisnull(res, i, 4) && !PQgetisnull(res, i, 8)) {
+			int o = open_sealed(d, j, PQgetvalue(res, i, 7), PQgetvalue(res, i, 8));
+			if (o < 0) { /* not released: retried when the lease ends, not in a loop */
+				log_error(o, "%s: endpoint \"%s\" of merchant %s: cannot open its sealed URL and secret (%s);"
+					     " leaving its delivery",
+					  d->opts.name, j->endpoint_id, j->merchant_id,
+					  o == PW_ENOTFOUND ? "sealed under a key this process does not hold: check "
+							      "PAYWATCH_SECRET_KEY / PAYWATCH_SECRET_KEY_OLD"
+							    : pw_strerror(o));
+				job_free(j);
+				continue;
+			}
+		}
 		if (!j->ep || !j->payload) {
 			log_error(PW_ECONFIG, "%s: no endpoint \"%s\" of merchant %s in this config; leaving its delivery",
 				  d->opts.name, j->endpoint_id, j->merchant_id);

@@ -81,6 +81,8 @@ typedef enum webhook_verdict {
 webhook_verdict webhook_classify(long status, bool transport_error, int attempt, const uint32_t *schedule,
 				 size_t n_schedule, long retry_after_s, double jitter01, double *ret_delay_s);
 
+#include "secretbox.h"
+
 /* One webhook endpoint, as the config has it (strings borrowed). */
 typedef struct webhook_endpoint {
 	const char *merchant_id;
@@ -101,6 +103,10 @@ typedef struct webhook_options {
 	uint32_t max_per_endpoint;
 	bool allow_private_targets;
 	const char *proxy; /* an explicit HTTP proxy URL, or NULL: none (http_proxy and friends are ignored) */
+	/* the keys endpoints added through the API or the CLI are sealed with
+	 * (their URL and secret come from Postgres, opened per delivery);
+	 * NULL: only the config's endpoints are delivered to */
+	const secretbox_keys *keys;
 	const char *name;  /* for logs: "dispatcher" */
 } webhook_options;
 

@@ -494,7 +494,7 @@ int ingest_run(const ingest_params *p)
 	pipeline_params pp = {
 		.cfg = p->cfg,
 		.chain_index = p->chain_index,
-		.m = p->m,
+		.reg = p->reg,
 		.stop = p->stop,
 		.next_block = tracker_next_block(g.tr),
 		.window = g.chain->reorg_window,

@@ -12,7 +12,7 @@
 
 #include "chain.h"
 #include "config.h"
-#include "matcher.h"
+#include "registry.h"
 #include "store.h"
 
 #include <stdatomic.h>
@@ -21,7 +21,7 @@ typedef struct ingest_params {
 	const pw_config *cfg;
 	size_t chain_index;                /* its family's adapter is used */
 	store *st;
-	const matcher *m;
+	registry *reg;                     /* the merchant address set, followed live */
 	atomic_bool *stop;                 /* set by the main thread on SIGINT/SIGTERM */
 	void (*on_confirmed)(void *arg);   /* called after a commit that filled the outbox */
 	void *on_confirmed_arg;

@@ -232,8 +232,10 @@ static int on_transfers(pipeline *pl, slot *s, chain_event *ev)
 		s->payments = malloc(ev->n_transfers * sizeof(pw_payment));
 		if (!s->payments)
 			return PW_ENOMEM;
-		s->n_payments = matcher_match_transfers(pl->p->m, pl->p->cfg, pl->p->chain_index, ev->transfers,
+		const matcher *m = registry_acquire(pl->p->reg);
+		s->n_payments = matcher_match_transfers(m, pl->p->cfg, pl->p->chain_index, ev->transfers,
 							ev->n_transfers, s->payments);
+		registry_release(pl->p->reg, m);
 	}
 	/* adapt the range to the density of logs seen */
 	uint64_t blocks = s->to - s->from + 1;

@@ -16,7 +16,7 @@
 
 #include "chain.h"
 #include "config.h"
-#include "matcher.h"
+#include "registry.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -74,7 +74,7 @@ typedef struct pipeline_hooks {
 typedef struct pipeline_params {
 	const pw_config *cfg;
 	size_t chain_index;
-	const matcher *m;
+	registry *reg;           /* the merchant address set; each range is matched against the one current then */
 	atomic_bool *stop;       /* set from another thread: the loop ends soon */
 	uint64_t next_block;     /* the first block to fetch */
 	uint32_t window;         /* headers of the last `window` blocks below the target are fetched with each range; 0: none */

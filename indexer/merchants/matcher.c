@@ -25,6 +25,10 @@ struct matcher {
 	slot *slots;
 	size_t mask; /* capacity - 1; capacity is a power of two */
 	size_t count;
+	char *names;        /* the merchant ids, each NUL-terminated, one after another */
+	size_t names_len, names_cap;
+	uint32_t *name_at;  /* merchant index -> offset in names */
+	size_t n_names, name_at_cap;
 };
 
 /* Addresses are keccak outputs (uniform) for honest users; the finalizer
@@ -101,7 +105,51 @@ void matcher_destroy(matcher *m)
 	if (!m)
 		return;
 	free(m->slots);
+	free(m->names);
+	free(m->name_at);
 	free(m);
+}
+
+int matcher_add_merchant(matcher *m, const char *id, uint32_t *ret_index)
+{
+	size_t len = strlen(id);
+	if (len == 0 || len >= PW_NAME_MAX || m->n_names >= UINT32_MAX - 1)
+		return PW_EINVAL;
+	if (m->names_len + len + 1 > m->names_cap) {
+		size_t cap = m->names_cap ? m->names_cap * 2 : 4096;
+		while (cap < m->names_len + len + 1)
+			cap *= 2;
+		char *grown = realloc(m->names, cap);
+		if (!grown)
+			return PW_ENOMEM;
+		m->names = grown;
+		m->names_cap = cap;
+	}
+	if (m->n_names == m->name_at_cap) {
+		size_t cap = m->name_at_cap ? m->name_at_cap * 2 : 64;
+		uint32_t *grown = realloc(m->name_at, cap * sizeof(*grown));
+		if (!grown)
+			return PW_ENOMEM;
+		m->name_at = grown;
+		m->name_at_cap = cap;
+	}
+	if (m->names_len > UINT32_MAX - PW_NAME_MAX)
+		return PW_ENOMEM;
+	m->name_at[m->n_names] = (uint32_t)m->names_len;
+	memcpy(m->names + m->names_len, id, len + 1);
+	m->names_len += len + 1;
+	*ret_index = (uint32_t)m->n_names++;
+	return 0;
+}
+
+const char *matcher_merchant_id(const matcher *m, uint32_t i)
+{
+	return i < m->n_names ? m->names + m->name_at[i] : NULL;
+}
+
+size_t matcher_merchants(const matcher *m)
+{
+	return m->n_names;
 }
 
 int matcher_add(matcher *m, uint32_t chain_index, const pw_addr *key, uint32_t merchant_index)
@@ -168,6 +216,11 @@ int matcher_from_config(const pw_config *cfg, matcher **ret)
 		return r;
 	for (size_t i = 0; i < cfg->n_merchants; i++) {
 		const cfg_merchant *mc = &cfg->merchants[i];
+		uint32_t index;
+		if ((r = matcher_add_merchant(m, mc->id, &index)) < 0) {
+			matcher_destroy(m);
+			return r;
+		}
 		for (size_t k = 0; k < mc->n_addresses; k++) {
 			r = matcher_add(m, (uint32_t)mc->addresses[k].chain_index, &mc->addresses[k].address,
 					(uint32_t)i);
@@ -197,8 +250,10 @@ size_t matcher_match_transfers(const matcher *m, const pw_config *cfg, size_t ch
 			if (pw_addr_eq(&chain->tokens[k].address, &t->token))
 				token = &chain->tokens[k];
 		uint32_t merchant;
+		const char *merchant_id;
 		if (!token || u256_is_zero(t->amount) ||
-		    !matcher_lookup(m, (uint32_t)chain_index, &t->to, &merchant))
+		    !matcher_lookup(m, (uint32_t)chain_index, &t->to, &merchant) ||
+		    !(merchant_id = matcher_merchant_id(m, merchant)))
 			continue;
 		pw_payment *p = &out[found++];
 		memset(p, 0, sizeof(*p));
@@ -215,7 +270,7 @@ size_t matcher_match_transfers(const matcher *m, const pw_config *cfg, size_t ch
 		p->decimals = (uint8_t)token->decimals;
 		p->from = t->from;
 		p->to = t->to;
-		snprintf(p->merchant_id, sizeof(p->merchant_id), "%s", cfg->merchants[merchant].id);
+		snprintf(p->merchant_id, sizeof(p->merchant_id), "%s", merchant_id);
 		memcpy(p->amount, t->amount, PW_U256_LEN);
 		p->status = PW_STATUS_PENDING;
 	}

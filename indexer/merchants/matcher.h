@@ -43,7 +43,21 @@ void matcher_prefetch(const matcher *m, uint32_t chain_index, const pw_addr *add
 /* matcher_count: number of addresses held. */
 size_t matcher_count(const matcher *m);
 
-/* matcher_from_config: a set holding every merchant address of cfg.
+/* matcher_add_merchant: append merchant id (copied; 1..PW_NAME_MAX-1
+ * bytes) to the set's merchant table; its index (0, 1, ...) into
+ * *ret_index is what matcher_add takes. The caller adds each id once.
+ * 0, PW_EINVAL (empty or too long), PW_ENOMEM. */
+int matcher_add_merchant(matcher *m, const char *id, uint32_t *ret_index);
+
+/* matcher_merchant_id: the id of merchant index i (borrowed, lives as
+ * long as the set), or NULL when i was never added. */
+const char *matcher_merchant_id(const matcher *m, uint32_t i);
+
+/* matcher_merchants: how many merchant ids the set holds. */
+size_t matcher_merchants(const matcher *m);
+
+/* matcher_from_config: a set holding every merchant of cfg (merchant
+ * index i is cfg->merchants[i]) and every address of theirs.
  * 0 with *ret, PW_ENOMEM, or PW_EINVAL (an address owned twice). */
 int matcher_from_config(const pw_config *cfg, matcher **ret);
 
@@ -56,7 +70,7 @@ int matcher_from_config(const pw_config *cfg, matcher **ret);
  * tokens, the amount is non-zero (zero-value transfers are address
  * poisoning), and `to` is a merchant address. Each payment is written to
  * out (n slots) as PW_STATUS_PENDING with chain, token and merchant fields
- * filled; block_time comes from the transfer (-1 when unknown).
+ * filled (the merchant id from the set's merchant table); block_time comes from the transfer (-1 when unknown).
  * Returns the number of payments written. */
 size_t matcher_match_transfers(const matcher *m, const pw_config *cfg, size_t chain_index,
 			       const chain_transfer *transfers, size_t n, pw_payment *out);

@@ -7,6 +7,7 @@
 #include "migrate.h"
 #include "pw_error.h"
 #include "quarantine.h"
+#include "registry_cli.h"
 #include "replay.h"
 #include "run.h"
 #include "serve.h"
@@ -35,6 +36,11 @@ static const char usage_text[] =
 	"                         deposit addresses of an extended public key (BIP-32)\n"
 	"  replay -c FILE --chain NAME --from N --to M [--dry-run] [--fix] ...\n"
 	"                         fetch a block range again and reconcile Postgres with it\n"
+	"  merchants list|add ID|remove ID -c FILE [--json]   the merchant registry in Postgres\n"
+	"  addresses list|add|remove --merchant M --chain C ADDR -c FILE   deposit addresses,\n"
+	"                         picked up by a running `run` within a second\n"
+	"  endpoints list|add|remove --merchant M [--id ID --url URL] -c FILE   webhook endpoints\n"
+	"  secrets new-key | rotate-key -c FILE   the key endpoint secrets are sealed with\n"
 	"  status -c FILE [--json]   where each chain and webhook endpoint stands\n"
 	"  webhooks list|redeliver|test -c FILE ...   inspect and retry webhook deliveries\n"
 	"  quarantine list|retry -c FILE ...   entries Postgres refused, kept aside; write them again\n"
@@ -224,6 +230,10 @@ int cli_main(int argc, char **argv)
 	const char *help = NULL;
 	if (strcmp(cmd, "help") == 0) {
 		const char *topic = i < argc ? argv[i] : "";
+		if (registry_cli_is_command(topic)) {
+			char *h[] = { "--help" };
+			return registry_cli(topic, 1, h);
+		}
 		if (strcmp(topic, "replay") == 0 || strcmp(topic, "status") == 0 || strcmp(topic, "quarantine") == 0) {
 			char *h[] = { "--help" };
 			return strcmp(topic, "replay") == 0 ? replay_cli(1, h)
@@ -246,6 +256,8 @@ int cli_main(int argc, char **argv)
 		return api_key_cli(argc - i, argv + i);
 	if (strcmp(cmd, "derive") == 0)
 		return derive_cli(argc - i, argv + i);
+	if (registry_cli_is_command(cmd))
+		return registry_cli(cmd, argc - i, argv + i);
 	if (strcmp(cmd, "status") == 0)
 		return status_cli(argc - i, argv + i);
 	if (strcmp(cmd, "quarantine") == 0)

@@ -8,6 +8,8 @@
 #include "webhook.h"
 #include "webhook_admin.h"
 
+#include <openssl/crypto.h>
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 struct dispatch_thread {
 	webhook_dispatcher *d;
 	webhook_endpoint *endpoints;
+	secretbox_keys keys;
 	atomic_bool *stop;
 	pthread_t thread;
 };
@@ -71,6 +74,10 @@ int dispatch_thread_start(const pw_config *cfg, atomic_bool *stop, dispatch_thre
 		return PW_ENOMEM;
 	webhook_options o;
 	int r = options_from_config(cfg, "webhooks", &o, &t->endpoints);
+	char err[300];
+	if (secretbox_keys_from_env(&t->keys, err, sizeof(err)) < 0)
+		log_error(PW_ECONFIG, "webhooks: %s; endpoints added through the API or the CLI get no deliveries", err);
+	o.keys = t->keys.have_current || t->keys.have_old ? &t->keys : NULL;
 	if (r == 0)
 		r = webhook_dispatcher_create(&o, &t->d);
 	t->stop = stop;
@@ -94,6 +101,7 @@ void dispatch_thread_join(dispatch_thread *t)
 	pthread_join(t->thread, NULL);
 	webhook_dispatcher_destroy(t->d);
 	free(t->endpoints);
+	OPENSSL_cleanse(&t->keys, sizeof(t->keys));
 	free(t);
 }
 

@@ -14,6 +14,7 @@
 #include "pipeline.h"
 #include "log.h"
 #include "matcher.h"
+#include "registry.h"
 #include "mirror.h"
 #include "parse.h"
 #include "postgres.h"
@@ -233,6 +234,9 @@ static int build_matcher(replay *rp)
 		return r;
 	for (size_t i = 0; i < rp->cfg->n_merchants; i++) {
 		const cfg_merchant *mc = &rp->cfg->merchants[i];
+		uint32_t index; /* == i: every merchant is named, in the config's order */
+		if ((r = matcher_add_merchant(rp->m, mc->id, &index)) < 0)
+			return r;
 		if (rp->merchant_index >= 0 && (size_t)rp->merchant_index != i)
 			continue;
 		for (size_t j = 0; j < mc->n_addresses; j++) {
@@ -995,6 +999,7 @@ static int open_postgres(replay *rp)
 static int replay_run(const pw_config *cfg, const replay_opts *o)
 {
 	replay rp;
+	registry *reg = NULL;
 	memset(&rp, 0, sizeof(rp));
 	rp.cfg = cfg;
 	rp.o = o;
@@ -1034,10 +1039,15 @@ static int replay_run(const pw_config *cfg, const replay_opts *o)
 		 (unsigned long long)o->to, matcher_count(rp.m), o->dry_run ? ", dry run" : "",
 		 o->no_webhooks ? ", no webhooks" : "", o->fix ? ", fixing differences" : "");
 
+	if (registry_create(rp.m, &reg) < 0) { /* the registry owns the set from here */
+		rp.m = NULL;
+		rc = 1;
+		goto out;
+	}
 	pipeline_params pp = {
 		.cfg = cfg,
 		.chain_index = rp.ci,
-		.m = rp.m,
+		.reg = reg,
 		.stop = &g_stop,
 		.next_block = o->from,
 		.window = 0, /* a replay reads below the confirmed height: no window */
@@ -1100,7 +1110,10 @@ out:
 	pg_sink_close(rp.pg);
 	for (size_t i = 0; i < REPLAY_WRITERS; i++)
 		pg_sink_close(rp.pg_w[i]);
-	matcher_destroy(rp.m);
+	if (reg)
+		registry_destroy(reg);
+	else
+		matcher_destroy(rp.m);
 	free(rp.diffs);
 	pthread_mutex_destroy(&rp.lock);
 	pthread_cond_destroy(&rp.cond);

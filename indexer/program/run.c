@@ -6,6 +6,8 @@
 #include "clock.h"
 #include "log.h"
 #include "matcher.h"
+#include "registry.h"
+#include "registry_watch.h"
 #include "pw_error.h"
 #include "server.h"
 #include "sink_loop.h"
@@ -32,11 +34,44 @@ static void *chain_thread_main(void *arg)
 	return NULL;
 }
 
+/* How long the chains wait for the registry at start before they go on
+ * with the rows kept at the last load. */
+#define REGISTRY_FIRST_LOAD_MS 10000
+
+static int save_registry(void *arg, const void *rows, size_t len)
+{
+	int r = store_put_registry(arg, rows, len);
+	if (r < 0)
+		log_warn("registry: cannot keep its rows in the store; a start without Postgres would miss them");
+	return r;
+}
+
+/* Postgres did not answer at start: match the registry as last loaded
+ * (unless a load from Postgres beat us to it) until it answers. */
+static void use_kept_registry(const pw_config *cfg, store *st, registry *reg)
+{
+	char *rows = NULL;
+	size_t len = 0;
+	matcher *m;
+	registry_load_stats ls;
+	if (store_get_registry(st, &rows, &len) < 0) {
+		log_warn("registry: Postgres does not answer and no registry was kept: matching the config's addresses "
+			 "only until it answers");
+		return;
+	}
+	if (registry_build_from_rows(cfg, rows, &m, &ls) == 0 && registry_publish_over(reg, m, 1))
+		log_warn("registry: Postgres does not answer: matching the registry as last loaded (%zu address(es)) "
+			 "until it answers", ls.addresses);
+	free(rows);
+}
+
 int run_main(const pw_config *cfg)
 {
 	char err[512];
 	store *st = NULL;
 	matcher *m = NULL;
+	registry *reg = NULL;
+	registry_watch *watch = NULL;
 	sink_loop *sl = NULL;
 	atomic_bool stop;
 	atomic_init(&stop, false);
@@ -45,11 +80,16 @@ int run_main(const pw_config *cfg)
 	int r = matcher_from_config(cfg, &m);
 	if (r < 0)
 		return log_error(r, "cannot build the merchant address set"), 1;
-	log_info("paywatch %s: %zu chain(s), %zu merchant(s), %zu watched address(es)", PAYWATCH_VERSION,
+	log_info("paywatch %s: %zu chain(s), %zu merchant(s), %zu watched address(es) in the config", PAYWATCH_VERSION,
 		 cfg->n_chains, cfg->n_merchants, matcher_count(m));
+	/* the config's set until the registry in Postgres is loaded */
+	r = registry_create(m, &reg);
+	m = NULL;
+	if (r < 0)
+		return log_error(r, "cannot build the merchant address set"), 1;
 	if ((r = store_open(cfg->data_dir, false, &st, err, sizeof(err))) < 0) {
 		log_error(r, "%s", err);
-		goto out_matcher;
+		goto out_registry;
 	}
 
 	/* SIGINT/SIGTERM are taken by sigtimedwait below, in this thread only */
@@ -63,12 +103,9 @@ int run_main(const pw_config *cfg)
 		log_error(r, "cannot start the Postgres sink thread");
 		goto out_store;
 	}
-	/* the webhook dispatcher, when any merchant has an endpoint */
+	/* the webhook dispatcher (endpoints come from the config and the registry) */
 	dispatch_thread *dispatcher = NULL;
-	bool any_endpoint = false;
-	for (size_t i = 0; i < cfg->n_merchants; i++)
-		any_endpoint |= cfg->merchants[i].n_endpoints > 0;
-	if (any_endpoint && (r = dispatch_thread_start(cfg, &stop, &dispatcher)) < 0)
+	if ((r = dispatch_thread_start(cfg, &stop, &dispatcher)) < 0)
 		log_error(r, "cannot start the webhook dispatcher; `paywatch dispatch` can deliver instead");
 	/* every chain's report into Postgres each second (for the API of any process) */
 	chain_reporter *reporter = NULL;
@@ -89,6 +126,14 @@ int run_main(const pw_config *cfg)
 		else
 			log_info("metrics: /metrics and /healthz on %s port %u", cfg->metrics_host, cfg->metrics_port);
 	}
+	/* the registry, followed live: addresses added or removed while running.
+	 * The chains start once it is loaded; with Postgres away, from the rows
+	 * kept in the store at the last load. */
+	registry_cache cache = { save_registry, st };
+	if ((r = registry_watch_start(cfg, reg, &cache, &watch)) < 0)
+		log_error(r, "cannot follow the merchant registry; matching the config's addresses only");
+	else if (!registry_watch_wait_loaded(watch, REGISTRY_FIRST_LOAD_MS))
+		use_kept_registry(cfg, st, reg);
 	chain_thread *threads = calloc(cfg->n_chains, sizeof(*threads));
 	if (!threads) {
 		atomic_store(&stop, true);
@@ -96,13 +141,14 @@ int run_main(const pw_config *cfg)
 		dispatch_thread_join(dispatcher);
 		chain_reporter_join(reporter);
 		api_server_stop(api);
+		registry_watch_stop(watch);
 		goto out_store;
 	}
 	size_t started = 0;
 	for (size_t i = 0; i < cfg->n_chains; i++) {
 		chain_thread *ct = &threads[i];
 		ct->params = (ingest_params){ .cfg = cfg, .chain_index = i, .st = st,
-					      .m = m, .stop = &stop, .on_confirmed = sink_loop_notify,
+					      .reg = reg, .stop = &stop, .on_confirmed = sink_loop_notify,
 					      .on_confirmed_arg = sl };
 		atomic_init(&ct->done, false);
 		if (pthread_create(&ct->thread, NULL, chain_thread_main, ct) != 0) {
@@ -149,6 +195,7 @@ int run_main(const pw_config *cfg)
 	dispatch_thread_join(dispatcher);
 	chain_reporter_join(reporter);
 	api_server_stop(api);
+	registry_watch_stop(watch);
 	if (left)
 		log_warn("outbox: %llu payment(s) kept in %s for the next start (Postgres unreachable)",
 			 (unsigned long long)left, cfg->data_dir);
@@ -162,7 +209,7 @@ int run_main(const pw_config *cfg)
 	log_info("stopped");
 out_store:
 	store_close(st);
-out_matcher:
-	matcher_destroy(m);
+out_registry:
+	registry_destroy(reg);
 	return rc;
 }

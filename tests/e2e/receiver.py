@@ -6,9 +6,10 @@ off), records every request, and fails on command.
 
 usage: receiver.py PORT SECRETS_JSON    SECRETS_JSON maps path -> "whsec_..."
 GET  /_records            -> JSON list of every request received
-POST /_control  {"path": "/acme", "fail": ["500", "hang", ...], "always": "hang"}
+POST /_control  {"path": "/acme", "fail": ["500", "hang", ...], "always": "hang", "secret": "whsec_..."}
     fail: modes for attempts 1..N of each webhook-id, then 200
     always: a mode for every request ("" to clear)
+    secret: the path's secret from now on (one paywatch generated and showed once)
 modes: 500, hang (no answer for 30 s), close (drop the connection), 429
 (Retry-After: 1), 410, slow (answer 200 after 0.8 s)
 """
@@ -54,6 +55,8 @@ class Handler(BaseHTTPRequestHandler):
             c = json.loads(body)
             with lock:
                 control[c["path"]] = c
+                if "secret" in c:
+                    SECRETS[c["path"]] = c["secret"]
             return self.reply(200)
         msg_id = self.headers.get("webhook-id", "")
         ts = self.headers.get("webhook-timestamp", "0")

@@ -13,6 +13,7 @@
 #include "random.h"
 #include "routes.h"
 #include "test.h"
+#include "secretbox.h"
 #include "text.h"
 
 #include <sys/wait.h>
@@ -327,8 +328,57 @@ static void test_routes(void)
 	CHECK(api_route_match("/metrics", id, sizeof(id)) == API_METRICS);
 }
 
+static void test_secretbox(void)
+{
+	secretbox_keys keys = { 0 };
+	char err[200];
+	/* the same 32 bytes in both forms give the same key and id */
+	const char *hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+	const char *b64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+	secretbox_key a, b;
+	ASSERT_EQ_INT(0, secretbox_key_parse(hex, &a, err, sizeof(err)));
+	ASSERT_EQ_INT(0, secretbox_key_parse(b64, &b, err, sizeof(err)));
+	CHECK(memcmp(a.key, b.key, 32) == 0 && strcmp(a.id, b.id) == 0 && strlen(a.id) == 16);
+	CHECK(secretbox_key_parse("00010203", &b, err, sizeof(err)) == PW_ECONFIG && !strstr(err, "00010203"));
+	keys.have_current = true;
+	keys.current = a;
+	char *sealed = NULL, *plain = NULL, *again = NULL;
+	const char *secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+	ASSERT_EQ_INT(0, secretbox_seal(&a, "ctx/1", (const uint8_t *)secret, strlen(secret), &sealed));
+	CHECK(strncmp(sealed, "pw1:", 4) == 0 && strncmp(sealed + 4, a.id, 16) == 0 && !strstr(sealed, "MfKQ9r8"));
+	ASSERT_EQ_INT(0, secretbox_seal(&a, "ctx/1", (const uint8_t *)secret, strlen(secret), &again));
+	CHECK(strcmp(sealed, again) != 0); /* a fresh nonce per seal */
+	ASSERT_EQ_INT(0, secretbox_open(&keys, "ctx/1", sealed, &plain));
+	CHECK(plain && strcmp(plain, secret) == 0);
+	secretbox_free(plain);
+	plain = NULL;
+	CHECK(secretbox_open(&keys, "ctx/2", sealed, &plain) == PW_EREFUSED && !plain); /* bound to its row */
+	char *bent = strdup(sealed);
+	bent[strlen(bent) - 6] = bent[strlen(bent) - 6] == 'A' ? 'B' : 'A';
+	CHECK(secretbox_open(&keys, "ctx/1", bent, &plain) == PW_EREFUSED && !plain); /* altered */
+	free(bent);
+	/* another key: its id is not held, until it is the old one */
+	secretbox_key k2;
+	ASSERT_EQ_INT(0, secretbox_key_parse("1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100", &k2, err,
+					     sizeof(err)));
+	secretbox_keys other = { .have_current = true, .current = k2 };
+	CHECK(secretbox_open(&other, "ctx/1", sealed, &plain) == PW_ENOTFOUND);
+	other.have_old = true;
+	other.old = a;
+	ASSERT_EQ_INT(0, secretbox_open(&other, "ctx/1", sealed, &plain));
+	CHECK(plain && strcmp(plain, secret) == 0);
+	secretbox_free(plain);
+	CHECK(secretbox_open(&keys, "ctx/1", "pw1:zz", &plain) == PW_EPARSE);
+	char ws[64];
+	ASSERT_EQ_INT(0, secretbox_new_webhook_secret(ws, sizeof(ws)));
+	CHECK(strncmp(ws, "whsec_", 6) == 0 && strlen(ws) == 6 + 44);
+	free(sealed);
+	free(again);
+}
+
 int main(void)
 {
+	test_secretbox();
 	test_b64url();
 	test_random();
 	test_parse();

@@ -1,0 +1,136 @@
+/* registry.c: the current merchant address set, swapped atomically
+ * (registry.h). A mutex guards the pointer and the reference counts; it is
+ * taken twice per range of transfers, never while matching. */
+#include "registry.h"
+#include "pw_error.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+typedef struct held {
+	matcher *m;
+	unsigned readers;
+	struct held *next; /* replaced sets still read */
+} held;
+
+struct registry {
+	pthread_mutex_t lock;
+	held *current;
+	held *retired;
+	uint64_t version;
+};
+
+int registry_create(matcher *initial, registry **ret)
+{
+	registry *r = calloc(1, sizeof(*r));
+	held *h = calloc(1, sizeof(*h));
+	if (!r || !h) {
+		free(r);
+		free(h);
+		matcher_destroy(initial);
+		return PW_ENOMEM;
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	h->m = initial;
+	r->current = h;
+	r->version = 1;
+	*ret = r;
+	return 0;
+}
+
+static void free_held(held *h)
+{
+	matcher_destroy(h->m);
+	free(h);
+}
+
+void registry_destroy(registry *r)
+{
+	if (!r)
+		return;
+	free_held(r->current);
+	for (held *h = r->retired, *next; h; h = next) {
+		next = h->next;
+		free_held(h);
+	}
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+static uint64_t publish(registry *r, matcher *m, bool only_over, uint64_t version)
+{
+	held *h = calloc(1, sizeof(*h));
+	if (!h) {
+		matcher_destroy(m);
+		return 0;
+	}
+	h->m = m;
+	held *old = NULL;
+	pthread_mutex_lock(&r->lock);
+	if (only_over && r->version != version) {
+		pthread_mutex_unlock(&r->lock);
+		free_held(h);
+		return 0;
+	}
+	held *prev = r->current;
+	r->current = h;
+	uint64_t v = ++r->version;
+	if (prev->readers == 0)
+		old = prev;
+	else {
+		prev->next = r->retired;
+		r->retired = prev;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (old)
+		free_held(old); /* outside the lock: a large set takes a while to unmap */
+	return v;
+}
+
+uint64_t registry_publish(registry *r, matcher *m)
+{
+	return publish(r, m, false, 0);
+}
+
+uint64_t registry_publish_over(registry *r, matcher *m, uint64_t version)
+{
+	return publish(r, m, true, version);
+}
+
+const matcher *registry_acquire(registry *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->current->readers++;
+	const matcher *m = r->current->m;
+	pthread_mutex_unlock(&r->lock);
+	return m;
+}
+
+void registry_release(registry *r, const matcher *m)
+{
+	held *gone = NULL;
+	pthread_mutex_lock(&r->lock);
+	if (r->current->m == m)
+		r->current->readers--;
+	else
+		for (held **p = &r->retired; *p; p = &(*p)->next)
+			if ((*p)->m == m) {
+				if (--(*p)->readers == 0) {
+					gone = *p;
+					*p = gone->next;
+				}
+				break;
+			}
+	pthread_mutex_unlock(&r->lock);
+	if (gone)
+		free_held(gone);
+}
+
+uint64_t registry_version(registry *r)
+{
+	pthread_mutex_lock(&r->lock);
+	uint64_t v = r->version;
+	pthread_mutex_unlock(&r->lock);
+	return v;
+}

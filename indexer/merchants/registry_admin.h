@@ -1,0 +1,48 @@
+/* registry_admin.h: changes to the merchant registry as the CLI
+ * (`paywatch merchants|addresses|endpoints|secrets`) and the API
+ * (/v1/merchants...) make them: values from outside checked and put in
+ * their stored form, endpoint secrets generated and sealed, then the SQL
+ * of sinks/registry_pg.h. Errors are those of registry_pg.h, plus
+ * PW_EINVAL (a bad value: err names the field) and PW_ECONFIG (no
+ * PAYWATCH_SECRET_KEY to seal a secret with). */
+#ifndef PW_REGISTRY_ADMIN_H
+#define PW_REGISTRY_ADMIN_H
+
+#include "config.h"
+#include "idfmt.h"
+#include "payment.h"
+#include "secretbox.h"
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+/* registry_normalize_address: text (an address as a config writes it) on
+ * chain (a chain of cfg) in the stored form into out; *ret_family gets
+ * the family's name ("evm", "tron"). 0; PW_ENOTFOUND (cfg has no such
+ * chain: err says so); PW_EINVAL (not an address of the chain's family). */
+int registry_normalize_address(const pw_config *cfg, const char *chain, const char *text,
+			       char out[PW_ADDR_TEXT_MAX], const char **ret_family, char *err, size_t errlen);
+
+/* registry_events_literal: event types (n names; n 0: the default,
+ * payment.confirmed and payment.reverted) as a Postgres text[] literal into
+ * out (at least 96 bytes). 0, or PW_EINVAL naming the unknown type. */
+int registry_events_literal(const char *const *types, size_t n, char *out, size_t outlen, char *err, size_t errlen);
+
+/* registry_endpoint_create: a new endpoint of merchant_id: id (NULL: a
+ * fresh "ep_" + 12 hex digits), url (http or https; kept sealed, shown as
+ * scheme://host:port), events (registry_events_literal). Its signing secret
+ * ("whsec_" + 32 random bytes) is generated here, sealed with
+ * keys->current with the URL, and returned once: ENDPOINT plus "secret"
+ * as JSON text (malloc'd) in *ret_json. */
+int registry_endpoint_create(PGconn *c, const secretbox_keys *keys, const char *merchant_id, const char *id,
+			     const char *url, const char *events, char **ret_json, char *err, size_t errlen);
+
+/* registry_rotate_key: re-seal every endpoint sealed under a key other
+ * than keys->current (opened with keys->old, or current) under
+ * keys->current. *ret_done rows re-sealed, *ret_failed rows that could not
+ * be opened (their key is not held: logged by endpoint, never by value). 0
+ * or PW_EDB / PW_ECONFIG (no current key). */
+int registry_rotate_key(PGconn *c, const secretbox_keys *keys, size_t *ret_done, size_t *ret_failed, char *err,
+			size_t errlen);
+
+#endif

@@ -1,0 +1,453 @@
+/* registry_cli.c: the registry commands (registry_cli.h). The SQL and the
+ * checks are shared with the API (registry_admin.h, registry_pg.h); this
+ * file parses arguments and prints. */
+#include "registry_cli.h"
+#include "config.h"
+#include "log.h"
+#include "pg_conn.h"
+#include "pw_error.h"
+#include "registry_admin.h"
+#include "registry_pg.h"
+#include "secretbox.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char merchants_help[] =
+	"usage: paywatch merchants list|add ID|remove ID -c FILE [--json]\n"
+	"\n"
+	"The merchants of the registry in Postgres. `add` creates one (or brings a\n"
+	"removed one back); `remove` deletes its addresses (matching stops at once\n"
+	"in every running paywatch) and makes its webhook endpoints inactive; its\n"
+	"payments and deliveries stay. A merchant the config names is changed in the\n"
+	"config, not here. --json prints {\"data\": [MERCHANT, ...]}.\n";
+
+static const char addresses_help[] =
+	"usage: paywatch addresses list --merchant M [--chain C] -c FILE [--json]\n"
+	"       paywatch addresses add --merchant M --chain C ADDRESS [--from-block N] -c FILE\n"
+	"       paywatch addresses remove --merchant M --chain C ADDRESS -c FILE\n"
+	"\n"
+	"A merchant's deposit addresses per chain. An address added is matched by\n"
+	"every running `paywatch run` within a second, without a restart; one removed\n"
+	"stops matching at once (its payments stay). ADDRESS is written as in the\n"
+	"config (0x... for EVM chains, T... for Tron). --from-block N records where\n"
+	"its history starts (a rescan of blocks before it: `paywatch replay\n"
+	"--address`). An address another merchant owns is refused.\n";
+
+static const char endpoints_help[] =
+	"usage: paywatch endpoints list --merchant M -c FILE [--json]\n"
+	"       paywatch endpoints add --merchant M --url URL [--id ID] [--events T,...] -c FILE [--json]\n"
+	"       paywatch endpoints remove --merchant M --id ID -c FILE\n"
+	"\n"
+	"A merchant's webhook endpoints. `add` generates the signing secret\n"
+	"(whsec_ + 32 random bytes, Standard Webhooks) and prints it once: it is\n"
+	"stored only sealed (AES-256-GCM under PAYWATCH_SECRET_KEY, which must be\n"
+	"set), with the URL (which may carry a token). --events: payment.confirmed,\n"
+	"payment.reverted, payment.pending (default: the first two). `remove` stops\n"
+	"new deliveries; the history stays.\n";
+
+static const char secrets_help[] =
+	"usage: paywatch secrets new-key\n"
+	"       paywatch secrets rotate-key -c FILE [--json]\n"
+	"\n"
+	"new-key prints a fresh 32-byte key (64 hex digits) for PAYWATCH_SECRET_KEY.\n"
+	"rotate-key re-seals every stored endpoint URL and secret under the key in\n"
+	"PAYWATCH_SECRET_KEY; rows sealed under the previous key are opened with\n"
+	"PAYWATCH_SECRET_KEY_OLD. Rotate: set the new key as PAYWATCH_SECRET_KEY and\n"
+	"the old one as PAYWATCH_SECRET_KEY_OLD everywhere, run rotate-key, then drop\n"
+	"PAYWATCH_SECRET_KEY_OLD. Exit 1 if a row could not be opened.\n";
+
+typedef struct args {
+	const char *sub, *config, *merchant, *chain, *id, *url, *events, *from_block;
+	const char *positional[2];
+	int n_positional;
+	bool json, help;
+} args;
+
+static int usage(const char *help, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "paywatch: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n\n%s", help);
+	return 2;
+}
+
+static int parse(int argc, char **argv, const char *help, args *a)
+{
+	memset(a, 0, sizeof(*a));
+	static const char *const valued[] = { "-c", "--config", "--merchant", "--chain", "--id", "--url", "--events",
+					      "--from-block", NULL };
+	for (int i = 0; i < argc; i++) {
+		const char *s = argv[i];
+		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+			a->help = true;
+			return 0;
+		}
+		if (strcmp(s, "--json") == 0) {
+			a->json = true;
+			continue;
+		}
+		int k = 0;
+		while (valued[k] && strcmp(valued[k], s) != 0)
+			k++;
+		if (valued[k]) {
+			if (i + 1 >= argc)
+				return usage(help, "%s needs a value", s);
+			const char *v = argv[++i];
+			const char **slot[] = { &a->config, &a->config, &a->merchant, &a->chain, &a->id, &a->url, &a->events,
+						&a->from_block };
+			*slot[k] = v;
+			continue;
+		}
+		if (s[0] == '-' && s[1])
+			return usage(help, "unknown option: %s", s);
+		if (!a->sub)
+			a->sub = s;
+		else if (a->n_positional < 2)
+			a->positional[a->n_positional++] = s;
+		else
+			return usage(help, "unexpected argument: %s", s);
+	}
+	if (!a->sub)
+		return usage(help, "%s", "missing what to do (see the usage)");
+	return 0;
+}
+
+/* Print JSON text as is (--json) or through show(). */
+static void print_json_text(const char *json)
+{
+	fputs(json, stdout);
+	fputc('\n', stdout);
+}
+
+static const char *str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static double num(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static void table_merchants(const cJSON *data)
+{
+	printf("%-24s %-9s %10s %9s  %s\n", "MERCHANT", "ORIGIN", "ADDRESSES", "WEBHOOKS", "CREATED");
+	const cJSON *m;
+	cJSON_ArrayForEach(m, data)
+		printf("%-24s %-9s %10.0f %9.0f  %s\n", str(m, "id"), str(m, "origin"), num(m, "addresses"),
+		       num(m, "webhooks"), str(m, "created_at"));
+}
+
+static void table_addresses(const cJSON *data, bool header)
+{
+	if (header)
+		printf("%-12s %-44s %-9s %10s  %s\n", "CHAIN", "ADDRESS", "ORIGIN", "FROM_BLOCK", "CREATED");
+	const cJSON *a;
+	cJSON_ArrayForEach(a, data)
+	{
+		char from[24] = "-";
+		if (num(a, "from_block") >= 0)
+			snprintf(from, sizeof(from), "%.0f", num(a, "from_block"));
+		printf("%-12s %-44s %-9s %10s  %s\n", str(a, "chain"), str(a, "address"), str(a, "origin"), from,
+		       str(a, "created_at"));
+	}
+}
+
+static void table_endpoints(const cJSON *data)
+{
+	printf("%-20s %-36s %-9s %-9s %s\n", "ENDPOINT", "URL", "STATE", "ORIGIN", "EVENTS");
+	const cJSON *e;
+	cJSON_ArrayForEach(e, data)
+	{
+		char events[128] = "";
+		const cJSON *t;
+		size_t len = 0;
+		cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(e, "events"))
+		if (cJSON_IsString(t) && len < sizeof(events))
+			len += (size_t)snprintf(events + len, sizeof(events) - len, "%s%s", len ? "," : "", t->valuestring);
+		const char *state = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "disabled")) ? "disabled"
+				    : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "active")) ? "active"
+												   : "removed";
+		printf("%-20s %-36s %-9s %-9s %s\n", str(e, "id"), str(e, "url"), state, str(e, "origin"), events);
+	}
+}
+
+/* A failed registry call: the message, and the exit code. */
+static int failed(const char *what, int r, const char *err)
+{
+	if (r == PW_ENOTFOUND && !*err)
+		fprintf(stderr, "paywatch: %s: not found\n", what);
+	else
+		fprintf(stderr, "paywatch: %s: %s\n", what, *err ? err : pw_strerror(r));
+	return r == PW_EINVAL || r == PW_ECONFIG ? 2 : 1;
+}
+
+static int merchants(PGconn *c, const args *a)
+{
+	char err[512] = "";
+	char *json = NULL;
+	int r, created = 0;
+	if (strcmp(a->sub, "list") == 0) {
+		if ((r = registry_pg_merchants(c, NULL, &json, err, sizeof(err))) < 0)
+			return failed("merchants list", r, err);
+		if (a->json)
+			print_json_text(json);
+		else {
+			cJSON *o = cJSON_Parse(json);
+			table_merchants(cJSON_GetObjectItemCaseSensitive(o, "data"));
+			cJSON_Delete(o);
+		}
+		free(json);
+		return 0;
+	}
+	if (a->n_positional != 1)
+		return usage(merchants_help, "%s needs one merchant ID", a->sub);
+	const char *id = a->positional[0];
+	if (!config_valid_id(id))
+		return usage(merchants_help, "%s: not a merchant id (1..63 of A-Z a-z 0-9 . _ -)", id);
+	if (strcmp(a->sub, "add") == 0) {
+		if ((r = registry_pg_merchant_add(c, id, &created, &json, err, sizeof(err))) < 0)
+			return failed("merchants add", r, err);
+		if (a->json)
+			print_json_text(json);
+		else
+			printf("merchant %s %s\n", id, created ? "added" : "exists already");
+		free(json);
+		return 0;
+	}
+	if (strcmp(a->sub, "remove") == 0) {
+		if ((r = registry_pg_merchant_remove(c, id, err, sizeof(err))) < 0)
+			return failed("merchants remove", r, err);
+		printf("merchant %s removed (its payments stay)\n", id);
+		return 0;
+	}
+	return usage(merchants_help, "unknown subcommand: %s", a->sub);
+}
+
+static int addresses(const pw_config *cfg, PGconn *c, const args *a)
+{
+	char err[512] = "";
+	char *json = NULL;
+	int r;
+	if (!a->merchant)
+		return usage(addresses_help, "%s", "missing --merchant M");
+	if (strcmp(a->sub, "list") == 0) {
+		char *cursor = NULL;
+		bool first = true;
+		cJSON *all = cJSON_CreateArray();
+		do { /* every page */
+			if ((r = registry_pg_addresses(c, a->merchant, a->chain, 1000, cursor, &json, err, sizeof(err))) < 0) {
+				free(cursor);
+				cJSON_Delete(all);
+				return failed("addresses list", r, err);
+			}
+			free(cursor);
+			cursor = NULL;
+			cJSON *page = cJSON_Parse(json);
+			free(json);
+			const cJSON *next = cJSON_GetObjectItemCaseSensitive(page, "next_cursor");
+			if (cJSON_IsString(next))
+				cursor = strdup(next->valuestring);
+			cJSON *data = cJSON_GetObjectItemCaseSensitive(page, "data");
+			if (a->json) {
+				cJSON *item;
+				while (data && (item = cJSON_DetachItemFromArray(data, 0)) != NULL)
+					cJSON_AddItemToArray(all, item);
+			} else
+				table_addresses(data, first);
+			first = false;
+			cJSON_Delete(page);
+		} while (cursor);
+		if (a->json) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddItemToObject(o, "data", all);
+			char *text = cJSON_PrintUnformatted(o);
+			if (text)
+				print_json_text(text);
+			free(text);
+			cJSON_Delete(o);
+		} else
+			cJSON_Delete(all);
+		return 0;
+	}
+	if (!a->chain || a->n_positional != 1)
+		return usage(addresses_help, "%s needs --chain C and one ADDRESS", a->sub);
+	char stored[PW_ADDR_TEXT_MAX];
+	const char *family;
+	if ((r = registry_normalize_address(cfg, a->chain, a->positional[0], stored, &family, err, sizeof(err))) < 0)
+		return usage(addresses_help, "%s", err);
+	if (strcmp(a->sub, "add") == 0) {
+		uint64_t from = 0;
+		if (a->from_block) {
+			char *end;
+			from = strtoull(a->from_block, &end, 10);
+			if (!*a->from_block || *end || a->from_block[0] == '-' || from > INT64_MAX)
+				return usage(addresses_help, "--from-block %s: not a block number", a->from_block);
+		}
+		registry_address ra = { a->merchant, a->chain, family, stored, a->from_block ? (int64_t)from : -1 };
+		int created = 0;
+		if ((r = registry_pg_address_add(c, &ra, &created, &json, err, sizeof(err))) < 0)
+			return failed("addresses add", r, r == PW_ENOTFOUND ? "no such merchant" : err);
+		if (a->json)
+			print_json_text(json);
+		else
+			printf("%s on %s %s for merchant %s\n", stored, a->chain, created ? "added" : "exists already",
+			       a->merchant);
+		free(json);
+		return 0;
+	}
+	if (strcmp(a->sub, "remove") == 0) {
+		if ((r = registry_pg_address_remove(c, a->merchant, a->chain, stored, err, sizeof(err))) < 0)
+			return failed("addresses remove", r,
+				      r == PW_ENOTFOUND ? "the merchant has no such address on that chain" : err);
+		printf("%s on %s removed from merchant %s (its payments stay)\n", stored, a->chain, a->merchant);
+		return 0;
+	}
+	return usage(addresses_help, "unknown subcommand: %s", a->sub);
+}
+
+static int endpoints(PGconn *c, const args *a)
+{
+	char err[512] = "";
+	char *json = NULL;
+	int r;
+	if (!a->merchant)
+		return usage(endpoints_help, "%s", "missing --merchant M");
+	if (strcmp(a->sub, "list") == 0) {
+		if ((r = registry_pg_endpoints(c, a->merchant, &json, err, sizeof(err))) < 0)
+			return failed("endpoints list", r, r == PW_ENOTFOUND ? "no such merchant" : err);
+		if (a->json)
+			print_json_text(json);
+		else {
+			cJSON *o = cJSON_Parse(json);
+			table_endpoints(cJSON_GetObjectItemCaseSensitive(o, "data"));
+			cJSON_Delete(o);
+		}
+		free(json);
+		return 0;
+	}
+	if (strcmp(a->sub, "add") == 0) {
+		if (!a->url)
+			return usage(endpoints_help, "%s", "add needs --url URL");
+		const char *types[8];
+		size_t n = 0;
+		char list[256] = "";
+		if (a->events) {
+			snprintf(list, sizeof(list), "%s", a->events);
+			for (char *save = NULL, *t = strtok_r(list, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save))
+				types[n++] = t;
+		}
+		char literal[128];
+		if (registry_events_literal(types, n, literal, sizeof(literal), err, sizeof(err)) < 0)
+			return usage(endpoints_help, "%s", err);
+		secretbox_keys keys;
+		if ((r = secretbox_keys_from_env(&keys, err, sizeof(err))) < 0)
+			return failed("endpoints add", r, err);
+		r = registry_endpoint_create(c, &keys, a->merchant, a->id, a->url, literal, &json, err, sizeof(err));
+		memset(&keys, 0, sizeof(keys));
+		if (r < 0)
+			return failed("endpoints add", r, r == PW_ENOTFOUND ? "no such merchant" : err);
+		cJSON *o = cJSON_Parse(json);
+		if (a->json)
+			print_json_text(json);
+		else
+			printf("endpoint %s of merchant %s added (%s)\nsigning secret (shown once, store it now): %s\n",
+			       str(o, "id"), a->merchant, str(o, "url"), str(o, "secret"));
+		cJSON_Delete(o);
+		free(json);
+		return 0;
+	}
+	if (strcmp(a->sub, "remove") == 0) {
+		if (!a->id)
+			return usage(endpoints_help, "%s", "remove needs --id ID");
+		if ((r = registry_pg_endpoint_remove(c, a->merchant, a->id, err, sizeof(err))) < 0)
+			return failed("endpoints remove", r, r == PW_ENOTFOUND ? "no such active endpoint" : err);
+		printf("endpoint %s of merchant %s removed (its deliveries stay)\n", a->id, a->merchant);
+		return 0;
+	}
+	return usage(endpoints_help, "unknown subcommand: %s", a->sub);
+}
+
+static int secrets(PGconn *c, const args *a)
+{
+	char err[512] = "";
+	secretbox_keys keys;
+	int r = secretbox_keys_from_env(&keys, err, sizeof(err));
+	if (r < 0)
+		return failed("secrets rotate-key", r, err);
+	size_t done = 0, failed_rows = 0;
+	r = registry_rotate_key(c, &keys, &done, &failed_rows, err, sizeof(err));
+	char kid[SECRETBOX_KEY_ID_LEN + 1];
+	snprintf(kid, sizeof(kid), "%s", keys.current.id);
+	memset(&keys, 0, sizeof(keys));
+	if (r < 0)
+		return failed("secrets rotate-key", r, err);
+	if (a->json)
+		printf("{\"key_id\":\"%s\",\"resealed\":%zu,\"failed\":%zu}\n", kid, done, failed_rows);
+	else
+		printf("%zu endpoint(s) re-sealed under key %s%s\n", done, kid,
+		       failed_rows ? "; some could not be opened (see above)" : "");
+	return failed_rows ? 1 : 0;
+}
+
+int registry_cli_is_command(const char *cmd)
+{
+	return strcmp(cmd, "merchants") == 0 || strcmp(cmd, "addresses") == 0 || strcmp(cmd, "endpoints") == 0 ||
+	       strcmp(cmd, "secrets") == 0;
+}
+
+int registry_cli(const char *cmd, int argc, char **argv)
+{
+	const char *help = strcmp(cmd, "merchants") == 0   ? merchants_help
+			   : strcmp(cmd, "addresses") == 0 ? addresses_help
+			   : strcmp(cmd, "endpoints") == 0 ? endpoints_help
+							   : secrets_help;
+	args a;
+	int rc = parse(argc, argv, help, &a);
+	if (rc || a.help) {
+		if (a.help)
+			fputs(help, stdout);
+		return rc;
+	}
+	if (help == secrets_help && strcmp(a.sub, "new-key") == 0) {
+		char key[80];
+		if (secretbox_key_new_text(key, sizeof(key)) < 0)
+			return fprintf(stderr, "paywatch: secrets new-key: no randomness\n"), 1;
+		printf("%s\n", key);
+		memset(key, 0, sizeof(key));
+		return 0;
+	}
+	if (help == secrets_help && strcmp(a.sub, "rotate-key") != 0)
+		return usage(help, "unknown subcommand: %s", a.sub);
+	if (!a.config)
+		return usage(help, "%s", "missing -c FILE");
+	pw_config *cfg;
+	char err[1024];
+	if (config_load(a.config, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "paywatch: config %s: %s\n", a.config, err);
+		return 2;
+	}
+	PGconn *c = pg_open(cfg->pg_dsn, "paywatch cli", err, sizeof(err));
+	if (!c) {
+		fprintf(stderr, "paywatch: postgres: %s\n", err);
+		config_destroy(cfg);
+		return 1;
+	}
+	if (help == merchants_help)
+		rc = merchants(c, &a);
+	else if (help == addresses_help)
+		rc = addresses(cfg, c, &a);
+	else if (help == endpoints_help)
+		rc = endpoints(c, &a);
+	else
+		rc = secrets(c, &a);
+	PQfinish(c);
+	config_destroy(cfg);
+	return rc;
+}

@@ -1,0 +1,215 @@
+// test_registry.mjs: the merchant registry in Postgres, followed live
+// (issue 14), against real parts: anvil, a throwaway Postgres, `paywatch
+// run`, a real webhook receiver (receiver.py verifies signatures itself).
+// Checks:
+//  1. the config seeds the registry; its rows are refused to the CLI
+//     (remove, or another merchant taking its address);
+//  2. an address added through the CLI while `run` runs is in the set it
+//     matches against within one second (the published set's version and
+//     size on /metrics), and its payment is matched; a removed one stops
+//     matching at once (a later payment to it is not a payment) and its
+//     earlier payment stays;
+//  3. an endpoint added through the CLI gets a generated secret, shown
+//     once; the next payment is delivered signed with it; no column of
+//     Postgres holds the secret or the URL's path; `endpoints list` does
+//     not show it; without PAYWATCH_SECRET_KEY it is refused;
+//  4. `secrets rotate-key` re-seals under a new key (opened independently
+//     with node's AES-256-GCM before), and a run holding the new key,
+//     started while Postgres is down, matches the registry's addresses
+//     as last loaded and delivers with the same secret once it is back;
+//  5. the registry's lists print --json; a merchant removed stops matching.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import * as rig from './lib/rig.mjs';
+
+const bin = process.argv[2];
+const CONF = 1;
+const scale = Number(process.env.PW_TEST_TIMEOUT_SCALE || 1);
+const acme = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+const globexA = '0x90F79bf6EB2c4f870365E785982E1f101E93b906';
+const globexB = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65';
+
+function metricValue(text, name) {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-registry-'));
+  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
+  const [deployer] = node.accounts;
+  const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });
+  const receiver = await rig.startReceiver(work, {});
+  const metricsPort = await rig.freePort();
+  const key1 = crypto.randomBytes(32).toString('hex');
+  const key2 = crypto.randomBytes(32).toString('base64');
+  const cfg = rig.writeConfig(work, {
+    data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: CONF,
+      tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
+    merchants: [{ id: 'acme', addresses: { local: [acme] } }],
+    webhooks: { allow_private_targets: true, retry_schedule_s: [1, 1, 1] },
+    metrics: { listen: `127.0.0.1:${metricsPort}` },
+  });
+  const env1 = { PAYWATCH_SECRET_KEY: key1 };
+  const cli = (args, env = env1) => rig.runPaywatchSync(bin, [...args, '-c', cfg], env);
+  rig.check(cli(['migrate']).status === 0, 'migrate');
+  let db = await pg.client();
+  rig.onCleanup(() => db.end().catch(() => {}));
+
+  let pw = rig.startPaywatch(bin, ['run', '-c', cfg], env1);
+  const metrics = async () => (await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text());
+  await rig.waitFor('the registry loaded from Postgres', async () => {
+    const m = await metrics().catch(() => '');
+    return metricValue(m, 'paywatch_registry_version') >= 2;
+  }, 20000 * scale);
+
+  // ---- 1. the config seeded it
+  let r = cli(['merchants', 'list', '--json']);
+  let list = JSON.parse(r.stdout || '{}');
+  rig.check(r.status === 0 && list.data?.length === 1 && list.data[0].id === 'acme' && list.data[0].origin === 'config' &&
+    list.data[0].addresses === 1, `merchants list --json: acme from the config (${r.stdout.trim()})`);
+  r = cli(['addresses', 'remove', '--merchant', 'acme', '--chain', 'local', acme]);
+  rig.check(r.status === 1 && /named by the config/.test(r.stderr), `a config address is not removed by the CLI (${r.stderr.trim()})`);
+  r = cli(['merchants', 'remove', 'acme']);
+  rig.check(r.status === 1 && /named by the config/.test(r.stderr), 'a config merchant is not removed by the CLI');
+
+  // ---- 2. an address added while run runs
+  r = cli(['merchants', 'add', 'globex']);
+  rig.check(r.status === 0 && /globex added/.test(r.stdout), `merchants add globex (${r.stdout.trim()}${r.stderr.trim()})`);
+  r = cli(['addresses', 'add', '--merchant', 'globex', '--chain', 'local', acme]);
+  rig.check(r.status === 1 && /belongs to another merchant/.test(r.stderr) && !/acme/.test(r.stderr),
+    `another merchant's address is refused, without naming it (${r.stderr.trim()})`);
+  r = cli(['addresses', 'add', '--merchant', 'globex', '--chain', 'local', 'not-an-address']);
+  rig.check(r.status === 2 && /address: not a evm address on chain local/.test(r.stderr), 'a bad address is refused (exit 2)');
+  r = cli(['addresses', 'add', '--merchant', 'globex', '--chain', 'nochain', globexA]);
+  rig.check(r.status === 2 && /no chain "nochain"/.test(r.stderr), 'an unknown chain is refused (exit 2)');
+  const before = metricValue(await metrics(), 'paywatch_registry_version');
+  const t0 = Date.now();
+  r = cli(['addresses', 'add', '--merchant', 'globex', '--chain', 'local', globexA.toLowerCase()]);
+  const tAdded = Date.now();
+  rig.check(r.status === 0 && /added for merchant globex/.test(r.stdout), `addresses add (${r.stdout.trim()}${r.stderr.trim()})`);
+  let tSeen = 0;
+  await rig.waitFor('the set with globex\'s address', async () => {
+    const m = await metrics();
+    if (metricValue(m, 'paywatch_registry_version') > before && metricValue(m, 'paywatch_registry_addresses') === 2) {
+      tSeen = Date.now();
+      return true;
+    }
+    return false;
+  }, 10000 * scale, 10);
+  rig.check(tSeen - tAdded < 1000, `the running run matches against it ${tSeen - tAdded} ms after the CLI returned (command took ${tAdded - t0} ms; required: within one second)`);
+  await node.receipt(await token.transfer(deployer, globexA, 1234567n));
+  await node.mine(CONF);
+  await rig.waitFor('globex\'s payment', async () =>
+    (await db.query("SELECT count(*)::int n FROM payments WHERE merchant_id = 'globex'")).rows[0].n === 1, 20000 * scale);
+  const p1 = (await db.query("SELECT amount_raw::text a, to_address FROM payments WHERE merchant_id = 'globex'")).rows[0];
+  rig.check(p1.a === '1234567' && p1.to_address === globexA.toLowerCase(), `the payment is globex's, exact (${JSON.stringify(p1)})`);
+  r = cli(['addresses', 'list', '--merchant', 'globex', '--json']);
+  list = JSON.parse(r.stdout || '{}');
+  rig.check(r.status === 0 && list.data?.length === 1 && list.data[0].address === globexA.toLowerCase() && list.data[0].origin === 'registry',
+    `addresses list --json (${r.stdout.trim()})`);
+  r = cli(['addresses', 'list', '--merchant', 'globex']);
+  rig.check(r.status === 0 && /CHAIN\s+ADDRESS/.test(r.stdout) && r.stdout.includes(globexA.toLowerCase()), 'addresses list prints a table');
+
+  // removed: stops matching at once
+  r = cli(['addresses', 'remove', '--merchant', 'globex', '--chain', 'local', globexA]);
+  rig.check(r.status === 0 && /removed/.test(r.stdout), `addresses remove (${r.stdout.trim()}${r.stderr.trim()})`);
+  await rig.waitFor('the set without it', async () => metricValue(await metrics(), 'paywatch_registry_addresses') === 1, 10000 * scale, 10);
+  await node.receipt(await token.transfer(deployer, globexA, 555n));
+  await node.receipt(await token.transfer(deployer, acme, 777n)); // a marker after it
+  await node.mine(CONF);
+  await rig.waitFor('acme\'s marker payment', async () =>
+    (await db.query("SELECT count(*)::int n FROM payments WHERE amount_raw = 777")).rows[0].n === 1, 20000 * scale);
+  const g = (await db.query("SELECT amount_raw::text a FROM payments WHERE merchant_id = 'globex' ORDER BY id")).rows.map((x) => x.a);
+  rig.check(JSON.stringify(g) === '["1234567"]', `after removal no payment to it is matched; the earlier one stays (${g})`);
+
+  // ---- 3. an endpoint added through the CLI
+  r = cli(['endpoints', 'add', '--merchant', 'globex', '--url', `${receiver.base}/globex?token=tok-secret-123`], {});
+  rig.check(r.status === 2 && /PAYWATCH_SECRET_KEY is not set/.test(r.stderr), `without PAYWATCH_SECRET_KEY an endpoint is refused (${r.stderr.trim()})`);
+  r = cli(['endpoints', 'add', '--merchant', 'globex', '--id', 'main', '--url', `${receiver.base}/globex?token=tok-secret-123`, '--json']);
+  const ep = JSON.parse(r.stdout || '{}');
+  rig.check(r.status === 0 && ep.id === 'main' && /^whsec_[A-Za-z0-9+/]{43}=$/.test(ep.secret) &&
+    Buffer.from(ep.secret.slice(6), 'base64').length === 32, `endpoints add: whsec_ + 32 random bytes, shown once (${(r.stdout + r.stderr).replace(ep.secret, 'whsec_…').trim()})`);
+  rig.check(ep.url === receiver.base && !JSON.stringify(ep).includes('tok-secret-123'), 'its URL is shown as scheme://host:port only');
+  await receiver.control({ path: '/globex?token=tok-secret-123', secret: ep.secret });
+  r = cli(['addresses', 'add', '--merchant', 'globex', '--chain', 'local', globexB]);
+  rig.check(r.status === 0, 'a second address for globex');
+  await rig.waitFor('the set with it', async () => metricValue(await metrics(), 'paywatch_registry_addresses') === 2, 10000 * scale, 10);
+  await node.receipt(await token.transfer(deployer, globexB, 4242n));
+  await node.mine(CONF);
+  await rig.waitFor('the webhook at the registry endpoint', async () =>
+    (await receiver.records()).some((x) => x.path.startsWith('/globex') && x.body.includes('"4242"')), 20000 * scale);
+  let recs = (await receiver.records()).filter((x) => x.path.startsWith('/globex'));
+  rig.check(recs.length >= 1 && recs.every((x) => x.sig_ok && x.fresh) && recs[0].path === '/globex?token=tok-secret-123',
+    `delivered to the full URL, signed with the secret shown at creation (${recs.map((x) => x.sig_ok)})`);
+  const dump = JSON.stringify((await db.query('SELECT * FROM webhook_endpoints')).rows);
+  const secretB64 = ep.secret.slice(6);
+  rig.check(!dump.includes(secretB64) && !dump.includes('tok-secret-123') && !dump.includes('/globex') && /pw1:[0-9a-f]{16}:/.test(dump),
+    'SELECT * FROM webhook_endpoints holds neither the secret nor the URL\'s path and token: only sealed texts');
+  // the sealed text opened by an independent AES-256-GCM (node's crypto):
+  // pw1:KEYID:base64(nonce | ciphertext | tag), bound to the row
+  const row = (await db.query("SELECT secret_sealed, url_sealed, key_id FROM webhook_endpoints WHERE key = 'main'")).rows[0];
+  const open = (sealed, field) => {
+    const raw = Buffer.from(sealed.split(':')[2], 'base64');
+    const d = crypto.createDecipheriv('aes-256-gcm', Buffer.from(key1, 'hex'), raw.subarray(0, 12));
+    d.setAAD(Buffer.from(`webhook_endpoints/globex/main/${field}`));
+    d.setAuthTag(raw.subarray(raw.length - 16));
+    return Buffer.concat([d.update(raw.subarray(12, raw.length - 16)), d.final()]).toString();
+  };
+  const keyId = crypto.createHash('sha256').update(Buffer.concat([Buffer.from('paywatch secret key id'), Buffer.from(key1, 'hex')])).digest('hex').slice(0, 16);
+  rig.check(open(row.secret_sealed, 'secret') === ep.secret && open(row.url_sealed, 'url') === `${receiver.base}/globex?token=tok-secret-123` &&
+    row.key_id === keyId, 'the sealed secret and URL open with node\'s AES-256-GCM under the key, bound to the endpoint');
+  r = cli(['endpoints', 'list', '--merchant', 'globex', '--json']);
+  rig.check(r.status === 0 && !r.stdout.includes(secretB64) && !r.stdout.includes('tok-secret') && JSON.parse(r.stdout).data[0].active === true,
+    'endpoints list shows neither');
+  rig.check(!pw.stderr.includes(secretB64) && !pw.stderr.includes('tok-secret-123'), 'nor does run\'s log');
+
+  // ---- 4. rotate the key
+  pw.proc.kill('SIGTERM');
+  await pw.done;
+  const kid1 = (await db.query("SELECT key_id FROM webhook_endpoints WHERE key = 'main'")).rows[0].key_id;
+  r = cli(['secrets', 'rotate-key', '--json'], { PAYWATCH_SECRET_KEY: key2 });
+  rig.check(r.status === 1 && /cannot open/.test(r.stderr) && !r.stderr.includes(secretB64), `rotate-key without the old key: exit 1, the row named (${r.stderr.trim().split('\n')[0]})`);
+  r = cli(['secrets', 'rotate-key', '--json'], { PAYWATCH_SECRET_KEY: key2, PAYWATCH_SECRET_KEY_OLD: key1 });
+  const rot = JSON.parse(r.stdout || '{}');
+  const kid2 = (await db.query("SELECT key_id FROM webhook_endpoints WHERE key = 'main'")).rows[0].key_id;
+  rig.check(r.status === 0 && rot.resealed === 1 && rot.failed === 0 && kid2 === rot.key_id && kid2 !== kid1,
+    `rotate-key re-seals the endpoint under the new key (${r.stdout.trim()}; ${kid1} -> ${kid2})`);
+  // a start while Postgres is away matches the registry as last loaded
+  // (kept in the store), not the config's addresses alone
+  pg.stop();
+  pw = rig.startPaywatch(bin, ['run', '-c', cfg], { PAYWATCH_SECRET_KEY: key2 });
+  await rig.waitFor('the kept registry in use', () => /matching the registry as last loaded \(2 address\(es\)\)/.test(pw.stderr), 30000 * scale);
+  await node.receipt(await token.transfer(deployer, globexB, 4343n));
+  await node.mine(CONF);
+  await rig.waitFor('the outbox to hold it', () => /outbox: \d+ payment\(s\) waiting for Postgres/.test(pw.stderr), 30000 * scale);
+  pg.start();
+  db = await pg.client(); // the old session ended with the server
+  rig.onCleanup(() => db.end().catch(() => {}));
+  await rig.waitFor('the webhook after the rotation', async () =>
+    (await receiver.records()).some((x) => x.path.startsWith('/globex') && x.body.includes('"4343"')), 20000 * scale);
+  recs = (await receiver.records()).filter((x) => x.body.includes('"4343"'));
+  rig.check(recs.every((x) => x.sig_ok), 'after the rotation: signed with the same secret');
+
+  // ---- 5. a merchant removed
+  r = cli(['merchants', 'list']);
+  rig.check(r.status === 0 && /globex\s+registry\s+1\s+1/.test(r.stdout), `merchants list prints a table (${r.stdout.trim()})`);
+  r = cli(['merchants', 'remove', 'globex']);
+  rig.check(r.status === 0, 'merchants remove globex');
+  await rig.waitFor('the set without globex', async () => metricValue(await metrics(), 'paywatch_registry_addresses') === 1, 10000 * scale, 10);
+  r = cli(['endpoints', 'list', '--merchant', 'globex']);
+  rig.check(r.status === 1 && /no such merchant/.test(r.stderr), 'a removed merchant is gone from the lists');
+  const e = (await db.query("SELECT active FROM webhook_endpoints WHERE key = 'main'")).rows[0];
+  rig.check(e.active === false, 'its endpoint is inactive (its deliveries stay)');
+  r = cli(['merchants', 'add', 'globex']);
+  rig.check(r.status === 0 && /added/.test(r.stdout), 'a removed merchant can be added again');
+  pw.proc.kill('SIGTERM');
+  const exit = await pw.done;
+  rig.check(exit.code === 0, `run stops cleanly (${JSON.stringify(exit)})`);
+}
+
+rig.runTest('e2e_registry', main);
