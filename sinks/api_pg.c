@@ -644,11 +644,10 @@ void api_pg_pool_destroy(api_pg_pool *p)
 	free(p);
 }
 
-typedef int (*query_fn)(PGconn *c, const void *arg, char **json, char *err, size_t errlen);
 
 /* Run fn on a free connection (waiting for one), opening or reopening it
  * first when needed. fn's result, or PW_EDB (no connection); err scrubbed. */
-static int pooled(api_pg_pool *p, query_fn fn, const void *arg, char **json, char *err, size_t errlen)
+static int pooled(api_pg_pool *p, api_pg_query_fn fn, const void *arg, char **json, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&p->lock);
 	size_t slot = p->n;
@@ -683,6 +682,11 @@ static int pooled(api_pg_pool *p, query_fn fn, const void *arg, char **json, cha
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	return r;
+}
+
+int api_pg_call(api_pg_pool *p, api_pg_query_fn fn, const void *arg, char **ret_json, char *err, size_t errlen)
+{
+	return pooled(p, fn, arg, ret_json, err, errlen);
 }
 
 int api_pg_list_payments(api_pg_pool *p, const api_payment_query *q, char **ret_json, char *err, size_t errlen)

@@ -6,6 +6,7 @@
 #ifndef PW_API_PG_H
 #define PW_API_PG_H
 
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +24,16 @@ int api_pg_pool_create(const char *dsn, size_t n, uint32_t statement_timeout_ms,
 
 /* api_pg_pool_destroy: close every connection and free; accepts NULL. */
 void api_pg_pool_destroy(api_pg_pool *p);
+
+/* A query on one of the pool's connections: fn's answer (JSON text,
+ * malloc'd) in *ret_json. Sessions are read-only by default: a writing fn
+ * opens its own BEGIN READ WRITE transaction. */
+typedef int (*api_pg_query_fn)(PGconn *c, const void *arg, char **ret_json, char *err, size_t errlen);
+
+/* api_pg_call: run fn(arg) on a free connection of p (waiting for one),
+ * opened or reopened first when needed. fn's result, or PW_EDB (no
+ * connection); err scrubbed of the DSN's password. */
+int api_pg_call(api_pg_pool *p, api_pg_query_fn fn, const void *arg, char **ret_json, char *err, size_t errlen);
 
 /* A position in the (confirmed_at, id) order: after (or before, in
  * descending order) this row. `at` is confirmed_at as

@@ -7,6 +7,8 @@
 #include "api_pg.h"
 #include "config.h"
 #include "longpoll.h"
+#include "routes.h"
+#include "secretbox.h"
 #include "server.h"
 
 #include <microhttpd.h>
@@ -35,6 +37,7 @@ typedef struct api_request {
 	unsigned status;    /* the status of the answer queued */
 	int64_t started_ms;
 	size_t body_bytes;
+	char *body;         /* the request body so far (NUL-terminated), at most API_BODY_MAX */
 	bool feed_started;
 	bool parked;        /* suspended by a long-poll (resumed: try the watcher's events first) */
 	api_event_query feed;
@@ -58,6 +61,7 @@ struct api_server {
 	pthread_mutex_t lock;
 	api_pg_pool *pg;  /* the API's own connections */
 	bucket *buckets;  /* per key, under lock */
+	secretbox_keys keys; /* PAYWATCH_SECRET_KEY(_OLD): webhook secrets created through the API are sealed with it */
 };
 
 /* ---- answers (answer.c) ---- */
@@ -89,6 +93,10 @@ enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned status, con
  * (already scrubbed of the DSN's password) goes to the log only. */
 enum MHD_Result api_query_failed(struct MHD_Connection *conn, const char *what, const char *err);
 
+/* api_page_limit: limit= (1..API_PAGE_MAX) into *ret when given (else
+ * *ret keeps the default). false when answered (400). */
+bool api_page_limit(struct MHD_Connection *conn, unsigned *ret, enum MHD_Result *answered);
+
 /* ---- the routes' handlers (handlers.c): key checked, rate limit taken,
  * unknown parameters refused before they are called ---- */
 
@@ -100,6 +108,10 @@ enum MHD_Result api_redeliver(api_server *s, struct MHD_Connection *conn, const 
  * keeps its query) */
 enum MHD_Result api_list_events(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, api_request *rq);
 enum MHD_Result api_list_chains(api_server *s, struct MHD_Connection *conn);
+/* the merchant registry's routes (registry_handlers.c): rid one of
+ * API_MERCHANTS ... API_WEBHOOK_DELETE, body the request's (NULL: none) */
+enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key,
+			     enum api_route_id rid, const api_path_params *pp, const char *body, size_t body_len);
 /* GET /readyz (no key) */
 enum MHD_Result api_readyz(api_server *s, struct MHD_Connection *conn);
 

@@ -78,7 +78,7 @@ static bool scope_merchant(struct MHD_Connection *conn, const cfg_api_key *key, 
 
 /* limit= (1..API_PAGE_MAX) into *ret when given (else *ret is kept: the
  * default). false when answered (400). */
-static bool page_limit(struct MHD_Connection *conn, unsigned *ret, enum MHD_Result *answered)
+bool api_page_limit(struct MHD_Connection *conn, unsigned *ret, enum MHD_Result *answered)
 {
 	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
 	uint64_t n;
@@ -152,7 +152,7 @@ enum MHD_Result api_list_payments(api_server *s, struct MHD_Connection *conn, co
 			return API_BAD_PARAM(conn, times[k], "%s: not an RFC 3339 time (2026-11-29T20:51:17Z)", times[k]);
 		*(k ? &q.until : &q.since) = v;
 	}
-	if (!page_limit(conn, &q.limit, &refused))
+	if (!api_page_limit(conn, &q.limit, &refused))
 		return refused;
 	if ((v = ARG("order")) != NULL) {
 		if (strcmp(v, "asc") != 0 && strcmp(v, "desc") != 0)
@@ -201,7 +201,7 @@ enum MHD_Result api_list_deliveries(api_server *s, struct MHD_Connection *conn, 
 			return API_BAD_PARAM(conn, "status", "status: must be pending, delivered or failed");
 		q.status = v;
 	}
-	if (!page_limit(conn, &q.limit, &refused))
+	if (!api_page_limit(conn, &q.limit, &refused))
 		return refused;
 	if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor")) != NULL) {
 		if (api_delivery_cursor_decode(v, &q.before_id) < 0)
@@ -259,7 +259,7 @@ enum MHD_Result api_list_events(api_server *s, struct MHD_Connection *conn, cons
 				return API_BAD_PARAM(conn, "after", "after: not a cursor this API gave out (or \"now\")");
 		}
 		uint64_t wait = 0;
-		if (!page_limit(conn, &rq->feed.limit, &refused))
+		if (!api_page_limit(conn, &rq->feed.limit, &refused))
 			return refused;
 		if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "wait")) != NULL &&
 		    parse_u64(v, FEED_WAIT_MAX_S, &wait) < 0)

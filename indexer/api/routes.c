@@ -2,6 +2,7 @@
 #include "routes.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const none[] = { NULL };
@@ -9,6 +10,7 @@ static const char *const payments[] = { "merchant_id", "chain", "status", "tx_ha
 					"min_amount", "max_amount", "since", "until", "limit", "order", "cursor", NULL };
 static const char *const events[] = { "after", "limit", "wait", "merchant_id", NULL };
 static const char *const deliveries[] = { "status", "merchant_id", "limit", "cursor", NULL };
+static const char *const addresses[] = { "chain", "limit", "cursor", NULL };
 
 const api_route api_routes[API_N_ROUTES] = {
 	[API_HEALTHZ] = { "/healthz", "GET", false, none },
@@ -21,19 +23,30 @@ const api_route api_routes[API_N_ROUTES] = {
 	[API_CHAINS] = { "/v1/chains", "GET", true, none },
 	[API_DELIVERIES] = { "/v1/webhooks/deliveries", "GET", true, deliveries },
 	[API_REDELIVER] = { "/v1/webhooks/deliveries/{id}/redeliver", "POST", true, none },
+	[API_MERCHANTS] = { "/v1/merchants", "GET", true, none },
+	[API_MERCHANT_CREATE] = { "/v1/merchants", "POST", true, none },
+	[API_MERCHANT] = { "/v1/merchants/{id}", "GET", true, none },
+	[API_MERCHANT_DELETE] = { "/v1/merchants/{id}", "DELETE", true, none },
+	[API_ADDRESSES] = { "/v1/merchants/{id}/addresses", "GET", true, addresses },
+	[API_ADDRESS_ADD] = { "/v1/merchants/{id}/addresses", "POST", true, none },
+	[API_ADDRESS_DELETE] = { "/v1/merchants/{id}/addresses/{chain}/{address}", "DELETE", true, none },
+	[API_WEBHOOKS] = { "/v1/merchants/{id}/webhooks", "GET", true, none },
+	[API_WEBHOOK_ADD] = { "/v1/merchants/{id}/webhooks", "POST", true, none },
+	[API_WEBHOOK_DELETE] = { "/v1/merchants/{id}/webhooks/{endpoint_id}", "DELETE", true, none },
 };
 
-/* Does url match template t? The {id} segment into segment. */
-static bool matches(const char *t, const char *url, char *segment, size_t n)
+/* Does url match template t? Each {name} segment's value into ret. */
+static bool matches(const char *t, const char *url, api_path_params *ret)
 {
+	ret->n = 0;
 	while (*t && *url) {
-		if (strncmp(t, "{id}", 4) == 0) {
+		if (*t == '{') {
 			size_t len = strcspn(url, "/");
-			if (len == 0 || len >= n)
+			if (len == 0 || len >= API_PATH_PARAM_MAX || ret->n == API_PATH_PARAMS)
 				return false;
-			memcpy(segment, url, len);
-			segment[len] = '\0';
-			t += 4;
+			memcpy(ret->v[ret->n], url, len);
+			ret->v[ret->n++][len] = '\0';
+			t = strchr(t, '}') + 1;
 			url += len;
 			continue;
 		}
@@ -43,11 +56,27 @@ static bool matches(const char *t, const char *url, char *segment, size_t n)
 	return *t == '\0' && *url == '\0';
 }
 
-enum api_route_id api_route_match(const char *url, char *segment, size_t n)
+enum api_route_id api_route_match(const char *url, const char *method, api_path_params *ret, char *allow,
+				  size_t allow_len)
 {
-	for (int i = 0; i < API_N_ROUTES; i++)
-		if (matches(api_routes[i].path, url, segment, n))
+	const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
+	size_t used = 0;
+	if (allow_len)
+		allow[0] = '\0';
+	for (int i = 0; i < API_N_ROUTES; i++) {
+		api_path_params p;
+		if (!matches(api_routes[i].path, url, &p))
+			continue;
+		if (strcmp(api_routes[i].method, m) == 0) {
+			*ret = p;
+			if (allow_len)
+				allow[0] = '\0';
 			return (enum api_route_id)i;
+		}
+		const char *name = strcmp(api_routes[i].method, "GET") == 0 ? "GET, HEAD" : api_routes[i].method;
+		if (used < allow_len)
+			used += (size_t)snprintf(allow + used, allow_len - used, "%s%s", used ? ", " : "", name);
+	}
 	return API_N_ROUTES;
 }
 

@@ -20,22 +20,44 @@ enum api_route_id {
 	API_CHAINS,
 	API_DELIVERIES,
 	API_REDELIVER,
+	API_MERCHANTS,
+	API_MERCHANT_CREATE,
+	API_MERCHANT,
+	API_MERCHANT_DELETE,
+	API_ADDRESSES,
+	API_ADDRESS_ADD,
+	API_ADDRESS_DELETE,
+	API_WEBHOOKS,
+	API_WEBHOOK_ADD,
+	API_WEBHOOK_DELETE,
 	API_N_ROUTES
 };
 
 typedef struct api_route {
 	const char *path;          /* the template, as in api/openapi.yaml: "/v1/payments/{id}" */
-	const char *method;        /* "GET" (HEAD too) or "POST" */
+	const char *method;        /* "GET" (HEAD too), "POST" or "DELETE" */
 	bool keyed;                /* needs Authorization: Bearer KEY */
 	const char *const *params; /* the query parameters it takes, NULL-terminated */
 } api_route;
 
 extern const api_route api_routes[API_N_ROUTES];
 
-/* api_route_match: the route whose template url matches, or API_N_ROUTES;
- * the {id} segment, if the template has one, is copied into segment (n
- * bytes; a longer segment matches nothing). */
-enum api_route_id api_route_match(const char *url, char *segment, size_t n);
+/* The values of a URL's path parameters ({id}, {chain}, ...), in the
+ * template's order. */
+#define API_PATH_PARAMS 3
+#define API_PATH_PARAM_MAX 128
+typedef struct api_path_params {
+	char v[API_PATH_PARAMS][API_PATH_PARAM_MAX];
+	int n;
+} api_path_params;
+
+/* api_route_match: the route of method (HEAD counts as GET) on url, or
+ * API_N_ROUTES. Its path parameters into *ret (a segment of
+ * API_PATH_PARAM_MAX bytes or more matches nothing). When no route has
+ * that method but some have the path, allow (allow_len bytes) gets their
+ * methods ("GET, HEAD, POST"); otherwise it is "". */
+enum api_route_id api_route_match(const char *url, const char *method, api_path_params *ret, char *allow,
+				  size_t allow_len);
 
 /* api_routes_json: the table as JSON text [{"method", "path", "params":
  * [...]}], malloc'd (caller frees); NULL on out of memory. */

@@ -245,6 +245,8 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 		metrics_labels(labels, sizeof(labels), "route", rq->route ? rq->route : "unmatched", NULL);
 		metrics_observe("paywatch_api_request_duration_seconds", labels, (double)(pw_mono_ms() - rq->started_ms) / 1000.0);
 	}
+	if (rq)
+		free(rq->body);
 	free(rq);
 	*con_cls = NULL;
 }
@@ -260,7 +262,7 @@ static enum MHD_Result send_metrics(api_server *s, struct MHD_Connection *conn)
 
 
 static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const char *url, const char *method,
-			     size_t *upload_size, api_request *rq);
+			     const char *upload_data, size_t *upload_size, api_request *rq);
 
 /* Adds a header's (or query argument's) size to *(size_t *)cls: name,
  * ": " or "=", value, and its line end. */
@@ -274,14 +276,13 @@ static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
-	(void)upload_data;
 	api_server *s = cls;
 	if (!*con_cls) { /* the headers are in; the body (if any) follows */
 		api_request *rq = calloc(1, sizeof(api_request));
 		if (!rq)
 			return MHD_NO;
-		char id[24];
-		enum api_route_id rid = api_route_match(url, id, sizeof(id));
+		api_path_params pp;
+		enum api_route_id rid = api_route_match(url, method, &pp, NULL, 0);
 		rq->route = rid == API_N_ROUTES ? "unmatched" : api_routes[rid].path; /* a template: never an id */
 		rq->started_ms = pw_mono_ms();
 		*con_cls = rq;
@@ -309,33 +310,41 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	api_request *rq = *con_cls;
 	api_answering(rq);
-	enum MHD_Result r = route(s, conn, url, method, upload_size, rq);
+	enum MHD_Result r = route(s, conn, url, method, upload_data, upload_size, rq);
 	api_answering(NULL);
 	return r;
 }
 
 /* Route one call of a request (on_request). */
 static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const char *url, const char *method,
-			     size_t *upload_size, api_request *rq)
+			     const char *upload_data, size_t *upload_size, api_request *rq)
 {
-	if (*upload_size) { /* no route reads a body yet: counted and dropped */
-		rq->body_bytes += *upload_size;
+	if (*upload_size) { /* the body, kept up to the bound (a route reads it whole) */
+		size_t n = *upload_size;
 		*upload_size = 0;
-		return rq->body_bytes > API_BODY_MAX ? MHD_NO : MHD_YES; /* chunked past the bound: closed */
+		if (rq->body_bytes + n > API_BODY_MAX)
+			return MHD_NO; /* chunked past the bound: closed */
+		char *grown = realloc(rq->body, rq->body_bytes + n + 1);
+		if (!grown)
+			return MHD_NO;
+		memcpy(grown + rq->body_bytes, upload_data, n);
+		rq->body = grown;
+		rq->body_bytes += n;
+		rq->body[rq->body_bytes] = '\0';
+		return MHD_YES;
 	}
 	watch_deadline(s, conn, 0); /* the request is in whole */
-	char id[24] = "";
-	enum api_route_id rid = api_route_match(url, id, sizeof(id));
-	if (rid == API_N_ROUTES || (s->metrics_only && rid != API_HEALTHZ && rid != API_METRICS))
+	char allow[64];
+	api_path_params pp;
+	enum api_route_id rid = api_route_match(url, method, &pp, allow, sizeof(allow));
+	if (s->metrics_only && rid != API_HEALTHZ && rid != API_METRICS)
+		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
+	if (rid == API_N_ROUTES && allow[0])
+		return api_send_error(conn, 405, "method_not_allowed", NULL, "Allow", allow, "%.100s: use %s", url, allow);
+	if (rid == API_N_ROUTES)
 		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
 	const api_route *rt = &api_routes[rid];
-	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
-	if (strcmp(rt->method, "POST") == 0 ? !post : !get) {
-		bool is_post = strcmp(rt->method, "POST") == 0;
-		return api_send_error(conn, 405, "method_not_allowed", NULL, "Allow", is_post ? "POST" : "GET, HEAD",
-				  "%.100s: use %s", url, rt->method);
-	}
+	const char *id = pp.v[0];
 	switch (rid) {
 	case API_HEALTHZ: {
 		char *body = strdup("{\"status\":\"ok\"}");
@@ -381,6 +390,17 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const c
 		return api_list_deliveries(s, conn, key);
 	case API_REDELIVER:
 		return api_redeliver(s, conn, key, id);
+	case API_MERCHANTS:
+	case API_MERCHANT_CREATE:
+	case API_MERCHANT:
+	case API_MERCHANT_DELETE:
+	case API_ADDRESSES:
+	case API_ADDRESS_ADD:
+	case API_ADDRESS_DELETE:
+	case API_WEBHOOKS:
+	case API_WEBHOOK_ADD:
+	case API_WEBHOOK_DELETE:
+		return api_registry(s, conn, key, rid, &pp, rq->body, rq->body_bytes);
 	default:
 		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
 	}
@@ -485,6 +505,9 @@ int api_server_start(const pw_config *cfg, api_server **ret, char *err, size_t e
 	int64_t now = pw_mono_ms();
 	for (size_t i = 0; i < cfg->api.n_keys; i++)
 		s->buckets[i] = (bucket){ .tokens = cfg->api.burst, .last_ms = now };
+	char kerr[200];
+	if (secretbox_keys_from_env(&s->keys, kerr, sizeof(kerr)) < 0)
+		log_warn("api: %s; webhook endpoints cannot be added through the API", kerr);
 	if (cfg->api.tls_cert &&
 	    (!(s->cert_pem = read_pem(cfg->api.tls_cert, "cert", err, errlen)) ||
 	     !(s->key_pem = read_pem(cfg->api.tls_key, "key", err, errlen)))) {
@@ -539,5 +562,6 @@ void api_server_stop(api_server *s)
 	api_pg_pool_destroy(s->pg);
 	free(s->buckets);
 	pthread_mutex_destroy(&s->lock);
+	OPENSSL_cleanse(&s->keys, sizeof(s->keys));
 	free(s);
 }

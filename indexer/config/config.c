@@ -781,12 +781,11 @@ static int parse_api_key(cfg_ctx *c, const char *path, const cJSON *k, cfg_api_k
 	if ((r = get_string(c, path, k, "merchant_id", false, &merchant)) < 0)
 		goto out;
 	if (merchant) {
+		/* the merchant may be the config's or one of the registry's
+		 * (added through the API or the CLI, now or later) */
 		snprintf(p, sizeof(p), "%s.merchant_id", path);
-		bool known = false;
-		for (size_t i = 0; i < c->cfg->n_merchants && !known; i++)
-			known = strcmp(c->cfg->merchants[i].id, merchant) == 0;
-		if (!known) {
-			r = fail(c, p, "no merchant \"%.64s\" in merchants", merchant);
+		if (!config_valid_id(merchant)) {
+			r = fail(c, p, "not a merchant id (1..63 of A-Z a-z 0-9 . _ -)");
 			goto out;
 		}
 		snprintf(key->merchant_id, sizeof(key->merchant_id), "%s", merchant);

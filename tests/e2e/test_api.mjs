@@ -66,7 +66,7 @@ async function main() {
   for (const [field, value, re] of [
     ['listen', 'localhost:80', /api.listen: must be "IP:PORT"/], ['listen', '127.0.0.1:0', /api.listen/],
     ['keys', [{ id: 'x', sha256: 'abc' }], /api.keys\[0\].sha256: must be 64 hex digits/],
-    ['keys', [{ ...admin.entry, merchant_id: 'nobody' }], /api.keys\[0\].merchant_id: no merchant "nobody"/],
+    ['keys', [{ ...admin.entry, merchant_id: 'no body' }], /api.keys\[0\].merchant_id: not a merchant id/],
     ['keys', [admin.entry, { ...admin.entry, id: 'again' }], /api.keys\[1\]: the same key as api.keys\[0\]/],
   ]) {
     const bad = rig.writeConfig(fs.mkdtempSync(path.join(work, 'bad')), { ...cfgObj, api: { ...cfgObj.api, [field]: value } });

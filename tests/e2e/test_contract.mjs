@@ -135,7 +135,7 @@ async function main() {
   // another merchant's data with a merchant key, 429 once a key's bucket is
   // empty (all answered before any query: no database needed)
   const keyed = routes.filter((x) => x.keyed);
-  const call = (rt, key, query = '') => fetch(`${url}${rt.path.replace('{id}', '1')}${query}`,
+  const call = (rt, key, query = '', id = '1') => fetch(`${url}${rt.path.replace('{id}', id).replace(/\{\w+\}/g, 'x')}${query}`,
     { method: rt.method, headers: key ? { authorization: `Bearer ${key}` } : {} });
   const authBad = [];
   for (const rt of keyed) {
@@ -146,6 +146,10 @@ async function main() {
     if (rt.params.includes('merchant_id')) {
       const other = await call(rt, acmeKey.key, '?merchant_id=globex');
       if (other.status !== 403) authBad.push(`${rt.method} ${rt.path} merchant_id=globex with acme's key: ${other.status}`);
+    }
+    if (rt.path.startsWith('/v1/merchants/{id}')) { // the registry: another merchant's id
+      const other = await call(rt, acmeKey.key, '', 'globex');
+      if (other.status !== 403) authBad.push(`${rt.method} ${rt.path} for globex with acme's key: ${other.status}`);
     }
   }
   rig.check(keyed.length >= 6 && authBad.length === 0,

@@ -17,12 +17,19 @@
 //     with node's AES-256-GCM before), and a run holding the new key,
 //     started while Postgres is down, matches the registry's addresses
 //     as last loaded and delivers with the same secret once it is back;
-//  5. the registry's lists print --json; a merchant removed stops matching.
+//  5. the registry's lists print --json; a merchant removed stops matching;
+//  6. the API: merchants, addresses and webhooks created, listed and
+//     removed with admin and merchant keys (403 for another's, 409 for a
+//     config row or another's address, 400 naming the field of a bad
+//     body); an address added is matched within one second; an endpoint
+//     added receives the next payment signed with the secret it showed;
+//     every answer validated against api/openapi.yaml.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import * as rig from './lib/rig.mjs';
+import { loadContract } from './lib/openapi.mjs';
 
 const bin = process.argv[2];
 const CONF = 1;
@@ -43,7 +50,12 @@ async function main() {
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });
   const receiver = await rig.startReceiver(work, {});
-  const metricsPort = await rig.freePort();
+  const newKey = (args) => {
+    const [key, entry] = rig.runPaywatchSync(bin, ['api-key', 'new', ...args]).stdout.trim().split('\n');
+    return { key, entry: JSON.parse(entry) };
+  };
+  const admin = newKey([]), initechKey = newKey(['--merchant', 'initech']);
+  const apiPort = await rig.freePort();
   const key1 = crypto.randomBytes(32).toString('hex');
   const key2 = crypto.randomBytes(32).toString('base64');
   const cfg = rig.writeConfig(work, {
@@ -52,7 +64,7 @@ async function main() {
       tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
     merchants: [{ id: 'acme', addresses: { local: [acme] } }],
     webhooks: { allow_private_targets: true, retry_schedule_s: [1, 1, 1] },
-    metrics: { listen: `127.0.0.1:${metricsPort}` },
+    api: { listen: `127.0.0.1:${apiPort}`, keys: [admin.entry, initechKey.entry], rate_limit: { per_second: 1000, burst: 1000 } },
   });
   const env1 = { PAYWATCH_SECRET_KEY: key1 };
   const cli = (args, env = env1) => rig.runPaywatchSync(bin, [...args, '-c', cfg], env);
@@ -61,7 +73,7 @@ async function main() {
   rig.onCleanup(() => db.end().catch(() => {}));
 
   let pw = rig.startPaywatch(bin, ['run', '-c', cfg], env1);
-  const metrics = async () => (await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text());
+  const metrics = async () => (await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text());
   await rig.waitFor('the registry loaded from Postgres', async () => {
     const m = await metrics().catch(() => '');
     return metricValue(m, 'paywatch_registry_version') >= 2;
@@ -207,6 +219,103 @@ async function main() {
   rig.check(e.active === false, 'its endpoint is inactive (its deliveries stay)');
   r = cli(['merchants', 'add', 'globex']);
   rig.check(r.status === 0 && /added/.test(r.stdout), 'a removed merchant can be added again');
+
+  // ---- 6. the same through the API (admin and merchant keys), every answer
+  // validated against api/openapi.yaml
+  const contract = await loadContract();
+  const api = `http://127.0.0.1:${apiPort}`;
+  await rig.waitFor('the API', async () => (await fetch(`${api}/healthz`).catch(() => null))?.status === 200, 15000 * scale);
+  const call = async (method, p, key, body) => {
+    const res = await fetch(api + p, { method, headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+    const text = await res.text();
+    let parsed = null;
+    try { parsed = JSON.parse(text); } catch { /* checked by the contract */ }
+    contract.record(method, p, res.status, res.headers.get('content-type'), parsed ?? text);
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+  const initech = '0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc';
+  r = await call('POST', '/v1/merchants', initechKey.key, { id: 'other' });
+  rig.check(r.status === 403, `a merchant key does not create merchants (${r.status})`);
+  r = await call('POST', '/v1/merchants', admin.key, { id: 'initech' });
+  rig.check(r.status === 201 && r.body.id === 'initech' && r.body.origin === 'registry', `POST /v1/merchants: 201 (${JSON.stringify(r.body)})`);
+  r = await call('POST', '/v1/merchants', admin.key, { id: 'initech' });
+  rig.check(r.status === 200, 'again: 200, unchanged');
+  for (const [body, param] of [['{"id":', null], [{ id: 'a b' }, 'id'], [{ id: 'x', extra: 1 }, 'extra'], [[1], null]]) {
+    r = await call('POST', '/v1/merchants', admin.key, body);
+    rig.check(r.status === 400 && r.body?.error?.param === param, `a bad body is a 400 naming ${param} (${JSON.stringify(r.body)})`);
+  }
+  r = await call('PUT', '/v1/merchants', admin.key);
+  rig.check(r.status === 405 && r.headers.get('allow') === 'GET, HEAD, POST', `PUT /v1/merchants: 405, Allow: ${r.headers.get('allow')}`);
+  r = await call('GET', '/v1/merchants', initechKey.key);
+  rig.check(r.status === 200 && r.body.data.length === 1 && r.body.data[0].id === 'initech', 'a merchant key lists its own merchant only');
+  r = await call('GET', '/v1/merchants', admin.key);
+  rig.check(r.status === 200 && r.body.data.map((x) => x.id).join() === 'acme,globex,initech', `an admin key lists every merchant (${r.body?.data?.map((x) => x.id)})`);
+  r = await call('GET', '/v1/merchants/acme', initechKey.key);
+  rig.check(r.status === 403, 'another merchant: 403');
+  r = await call('GET', '/v1/merchants/nobody', admin.key);
+  rig.check(r.status === 404, 'no such merchant: 404');
+
+  for (const [body, param] of [[{ chain: 'local' }, 'address'], [{ chain: 'nochain', address: initech }, 'chain'],
+    [{ chain: 'local', address: '0x12' }, 'address'], [{ chain: 'local', address: initech, from_block: -1 }, 'from_block'],
+    [{ chain: 'local', address: initech, from_block: 1.5 }, 'from_block']]) {
+    r = await call('POST', '/v1/merchants/initech/addresses', initechKey.key, body);
+    rig.check(r.status === 400 && r.body?.error?.param === param, `POST addresses ${JSON.stringify(body).slice(0, 60)}: 400 naming ${param} (${r.body?.error?.message})`);
+  }
+  r = await call('POST', '/v1/merchants/initech/addresses', initechKey.key, { chain: 'local', address: acme });
+  rig.check(r.status === 409 && !/acme/.test(r.body.error.message), `another merchant's address: 409, its owner not named (${r.body.error.message})`);
+  const v0 = metricValue(await metrics(), 'paywatch_registry_version');
+  r = await call('POST', '/v1/merchants/initech/addresses', initechKey.key, { chain: 'local', address: initech, from_block: 0 });
+  const tApi = Date.now();
+  rig.check(r.status === 201 && r.body.address === initech.toLowerCase() && r.body.from_block === 0, `POST addresses: 201 with a merchant key (${JSON.stringify(r.body)})`);
+  let tApiSeen = 0;
+  await rig.waitFor('the set with initech\'s address', async () => {
+    const m = await metrics();
+    if (metricValue(m, 'paywatch_registry_version') > v0 && metricValue(m, 'paywatch_registry_addresses') === 2) { tApiSeen = Date.now(); return true; }
+    return false;
+  }, 10000 * scale, 10);
+  rig.check(tApiSeen - tApi < 1000, `run matches against it ${tApiSeen - tApi} ms after the API answered (required: within one second)`);
+  r = await call('POST', '/v1/merchants/initech/webhooks', initechKey.key, { url: `${receiver.base}/initech`, events: ['payment.confirmed'] });
+  rig.check(r.status === 201 && /^ep_[0-9a-f]{12}$/.test(r.body.id) && /^whsec_/.test(r.body.secret) && r.body.events.join() === 'payment.confirmed',
+    `POST webhooks: 201, a generated id and secret (${r.body?.id})`);
+  const apiSecret = r.body.secret, epId = r.body.id;
+  await receiver.control({ path: '/initech', secret: apiSecret });
+  r = await call('POST', '/v1/merchants/initech/webhooks', initechKey.key, { url: 'ftp://x', events: ['payment.confirmed'] });
+  rig.check(r.status === 400 && r.body.error.param === 'url', 'a bad URL: 400 naming url');
+  r = await call('POST', '/v1/merchants/initech/webhooks', initechKey.key, { url: `${receiver.base}/x`, events: ['payment.nope'] });
+  rig.check(r.status === 400 && r.body.error.param === 'events', 'an unknown event type: 400 naming events');
+  r = await call('POST', '/v1/merchants/initech/webhooks', initechKey.key, { id: epId, url: `${receiver.base}/x` });
+  rig.check(r.status === 409, 'an id in use: 409');
+  r = await call('GET', '/v1/merchants/initech/webhooks', initechKey.key);
+  rig.check(r.status === 200 && r.body.data.length === 1 && !JSON.stringify(r.body).includes(apiSecret.slice(6)), 'GET webhooks: never the secret');
+  await node.receipt(await token.transfer(deployer, initech, 31337n));
+  await node.mine(CONF);
+  await rig.waitFor('initech\'s webhook', async () => (await receiver.records()).some((x) => x.path === '/initech'), 20000 * scale);
+  recs = (await receiver.records()).filter((x) => x.path === '/initech');
+  rig.check(recs.length === 1 && recs[0].sig_ok && JSON.parse(recs[0].body).data.amount_raw === '31337',
+    'the endpoint added through the API receives the payment, signed with the secret shown at creation');
+  r = await call('GET', '/v1/merchants/initech/addresses?chain=local&limit=1', initechKey.key);
+  rig.check(r.status === 200 && r.body.data.length === 1 && r.body.next_cursor === `local/${initech.toLowerCase()}`, 'GET addresses: a page');
+  r = await call('GET', `/v1/merchants/initech/addresses?cursor=${encodeURIComponent(r.body.next_cursor)}`, initechKey.key);
+  rig.check(r.status === 200 && r.body.data.length === 0 && r.body.next_cursor === null, 'the page after the last is empty');
+  r = await call('GET', '/v1/merchants/initech/addresses?cursor=%27%3B', initechKey.key);
+  rig.check(r.status === 400 && r.body.error.param === 'cursor', 'a bad cursor: 400');
+  r = await call('DELETE', `/v1/merchants/initech/addresses/local/${initech}`, initechKey.key);
+  rig.check(r.status === 200 && r.body.removed === true, 'DELETE the address (any letter case): 200');
+  r = await call('DELETE', `/v1/merchants/initech/addresses/local/${initech}`, initechKey.key);
+  rig.check(r.status === 404, 'again: 404');
+  r = await call('DELETE', `/v1/merchants/acme/addresses/local/${acme}`, admin.key);
+  rig.check(r.status === 409, 'a config address: 409');
+  r = await call('DELETE', `/v1/merchants/initech/webhooks/${epId}`, initechKey.key);
+  rig.check(r.status === 200, 'DELETE the endpoint: 200');
+  r = await call('DELETE', '/v1/merchants/initech', initechKey.key);
+  rig.check(r.status === 403, 'a merchant key does not remove its merchant');
+  r = await call('DELETE', '/v1/merchants/initech', admin.key);
+  rig.check(r.status === 200, 'an admin key does');
+  rig.check(contract.stats.checked >= 30 && contract.stats.failures.length === 0,
+    `every answer (${contract.stats.checked}) matches api/openapi.yaml${contract.stats.failures.length ? ': ' + contract.stats.failures.slice(0, 3).join(' | ') : ''}`);
+  rig.check(!pw.stderr.includes(apiSecret.slice(6)), 'the secret is in no log line');
+
   pw.proc.kill('SIGTERM');
   const exit = await pw.done;
   rig.check(exit.code === 0, `run stops cleanly (${JSON.stringify(exit)})`);

@@ -314,18 +314,34 @@ static void test_metrics(void)
 /* The API's route table: templates match their URLs only. */
 static void test_routes(void)
 {
-	char id[24];
-	CHECK(api_route_match("/v1/payments", id, sizeof(id)) == API_PAYMENTS);
-	CHECK(api_route_match("/v1/payments/42", id, sizeof(id)) == API_PAYMENT);
-	ASSERT_EQ_STR("42", id);
-	CHECK(api_route_match("/v1/payments/", id, sizeof(id)) == API_N_ROUTES);
-	CHECK(api_route_match("/v1/payments/42/x", id, sizeof(id)) == API_N_ROUTES);
-	CHECK(api_route_match("/v1/webhooks/deliveries/7/redeliver", id, sizeof(id)) == API_REDELIVER);
-	ASSERT_EQ_STR("7", id);
-	CHECK(api_route_match("/v1/webhooks/deliveries/7/redeliverx", id, sizeof(id)) == API_N_ROUTES);
-	CHECK(api_route_match("/v1/payments/123456789012345678901234567890", id, sizeof(id)) == API_N_ROUTES);
-	CHECK(api_route_match("/v1/paymentsx", id, sizeof(id)) == API_N_ROUTES);
-	CHECK(api_route_match("/metrics", id, sizeof(id)) == API_METRICS);
+	api_path_params p;
+	char allow[64];
+	CHECK(api_route_match("/v1/payments", "GET", &p, allow, sizeof(allow)) == API_PAYMENTS);
+	CHECK(api_route_match("/v1/payments", "HEAD", &p, allow, sizeof(allow)) == API_PAYMENTS);
+	CHECK(api_route_match("/v1/payments/42", "GET", &p, allow, sizeof(allow)) == API_PAYMENT);
+	ASSERT_EQ_STR("42", p.v[0]);
+	CHECK(api_route_match("/v1/payments/", "GET", &p, allow, sizeof(allow)) == API_N_ROUTES);
+	CHECK(api_route_match("/v1/payments/42/x", "GET", &p, allow, sizeof(allow)) == API_N_ROUTES);
+	CHECK(api_route_match("/v1/webhooks/deliveries/7/redeliver", "POST", &p, allow, sizeof(allow)) == API_REDELIVER);
+	ASSERT_EQ_STR("7", p.v[0]);
+	CHECK(api_route_match("/v1/webhooks/deliveries/7/redeliverx", "POST", &p, allow, sizeof(allow)) == API_N_ROUTES);
+	char longer[200];
+	memset(longer, '1', sizeof(longer));
+	memcpy(longer, "/v1/payments/", 13);
+	longer[sizeof(longer) - 1] = '\0';
+	CHECK(api_route_match(longer, "GET", &p, allow, sizeof(allow)) == API_N_ROUTES);
+	CHECK(api_route_match("/v1/paymentsx", "GET", &p, allow, sizeof(allow)) == API_N_ROUTES && !allow[0]);
+	CHECK(api_route_match("/metrics", "GET", &p, allow, sizeof(allow)) == API_METRICS);
+	/* one path, several methods: each to its route, another method gets Allow */
+	CHECK(api_route_match("/v1/merchants", "POST", &p, allow, sizeof(allow)) == API_MERCHANT_CREATE);
+	CHECK(api_route_match("/v1/merchants", "GET", &p, allow, sizeof(allow)) == API_MERCHANTS);
+	CHECK(api_route_match("/v1/merchants", "PUT", &p, allow, sizeof(allow)) == API_N_ROUTES);
+	ASSERT_EQ_STR("GET, HEAD, POST", allow);
+	CHECK(api_route_match("/v1/merchants/acme/addresses/local/0xab", "DELETE", &p, allow, sizeof(allow)) ==
+	      API_ADDRESS_DELETE);
+	CHECK(p.n == 3 && strcmp(p.v[0], "acme") == 0 && strcmp(p.v[1], "local") == 0 && strcmp(p.v[2], "0xab") == 0);
+	CHECK(api_route_match("/v1/merchants/acme/webhooks/main", "DELETE", &p, allow, sizeof(allow)) == API_WEBHOOK_DELETE);
+	ASSERT_EQ_STR("main", p.v[1]);
 }
 
 static void test_secretbox(void)
