@@ -929,7 +929,7 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 	if (!ok)
 		goto out_rollback;
 	if (exec_ok(s,
-		    "DELETE FROM merchant_addresses m WHERE m.origin = 'config' AND NOT EXISTS (SELECT 1 FROM"
+		    "DELETE FROM merchant_addresses m WHERE m.origin = 'config' AND m.hd_index IS NULL AND NOT EXISTS (SELECT 1 FROM"
 		    " pw_merchant_addresses t WHERE t.chain = m.chain AND t.address = m.address"
 		    " AND t.merchant_id = m.merchant_id)",
 		    "prune addresses") < 0 ||
@@ -1309,4 +1309,9 @@ int pg_sink_quarantine_retry(pg_sink *s, uint64_t id, const char *chain, size_t 
 	*ret_written = written;
 	*ret_refused = refused;
 	return r;
+}
+
+PGconn *pg_sink_conn(pg_sink *s)
+{
+	return s->conn;
 }

@@ -8,6 +8,8 @@
 
 #include "payment.h"
 
+#include <libpq-fe.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -92,6 +94,10 @@ typedef struct pg_write_result {
  * (connection or server trouble; pg_sink_error): what was committed stays
  * (the writes are idempotent), the caller retries the batch. */
 int pg_sink_write_payments(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret);
+
+/* pg_sink_conn: the sink's connection, for a caller that runs its own
+ * statements on it between the sink's (the registry's seeding). */
+PGconn *pg_sink_conn(pg_sink *s);
 
 /* pg_sink_sync_merchants: seed the registry (schema/011_registry.sql)
  * with the config's merchants, addresses and endpoints, in one

@@ -12,7 +12,11 @@
 #define MERCHANT_JSON                                                                                     \
 	"json_build_object('id', m.id, 'origin', m.origin, 'created_at', " TS("m.created_at") ","         \
 	" 'addresses', (SELECT count(*) FROM merchant_addresses a WHERE a.merchant_id = m.id),"           \
-	" 'webhooks', (SELECT count(*) FROM webhook_endpoints e WHERE e.merchant_id = m.id AND e.active))"
+	" 'webhooks', (SELECT count(*) FROM webhook_endpoints e WHERE e.merchant_id = m.id AND e.active),"        \
+	" 'xpub', (SELECT json_build_object('fingerprint', x.fingerprint, 'path', x.path, 'chains', x.chains,"    \
+	" 'gap_limit', x.gap_limit, 'origin', x.origin, 'windows', coalesce((SELECT json_agg(json_build_object("  \
+	" 'chain', w.chain, 'highest_used', w.highest_used, 'next_index', w.next_index) ORDER BY w.chain)"       \
+	" FROM xpub_windows w WHERE w.merchant_id = m.id), '[]')) FROM merchant_xpubs x WHERE x.merchant_id = m.id))"
 
 #define ADDRESS_JSON                                                                                      \
 	"json_build_object('merchant_id', a.merchant_id, 'chain', a.chain, 'address', a.address,"         \
@@ -92,12 +96,11 @@ static int merchant_origin(PGconn *c, const char *id, bool lock, char *origin, c
 	return r;
 }
 
-int registry_pg_each_address(PGconn *c, int (*fn)(void *arg, const char *chain, const char *address,
-						  const char *merchant_id),
-			     void *arg, char *err, size_t errlen)
+/* One COPY TO STDOUT of text rows of n_fields fields, fn per row. */
+static int copy_rows(PGconn *c, const char *sql, int n_fields, int (*fn)(void *arg, char **f), void *arg, char *err,
+		     size_t errlen)
 {
-	PGresult *res = PQexec(c, "COPY (SELECT a.chain, a.address, a.merchant_id FROM merchant_addresses a"
-				  " JOIN merchants m ON m.id = a.merchant_id WHERE m.removed_at IS NULL) TO STDOUT");
+	PGresult *res = PQexec(c, sql);
 	if (PQresultStatus(res) != PGRES_COPY_OUT) {
 		set_err(err, errlen, c);
 		PQclear(res);
@@ -108,20 +111,18 @@ int registry_pg_each_address(PGconn *c, int (*fn)(void *arg, const char *chain, 
 	char *line;
 	int len;
 	while ((len = PQgetCopyData(c, &line, 0)) > 0) {
-		/* chain \t address \t merchant_id \n; the values never hold a tab,
-		 * newline or backslash (ids, chain names and addresses are checked) */
-		char *f[3] = { line, NULL, NULL };
+		/* fields split on tabs; the values never hold a tab, newline or
+		 * backslash (ids, chain names, addresses and numbers are checked) */
+		char *f[8] = { line };
+		int k = 1;
 		if (line[len - 1] == '\n')
 			line[len - 1] = '\0';
-		for (int k = 1; k < 3 && f[k - 1]; k++) {
-			char *tab = strchr(f[k - 1], '\t');
-			if (tab) {
-				*tab = '\0';
-				f[k] = tab + 1;
-			}
+		for (char *t = strchr(line, '\t'); t && k < n_fields; t = strchr(t + 1, '\t')) {
+			*t = '\0';
+			f[k++] = t + 1;
 		}
-		if (r == 0 && f[1] && f[2])
-			r = fn(arg, f[0], f[1], f[2]);
+		if (r == 0 && k == n_fields)
+			r = fn(arg, f);
 		PQfreemem(line);
 	}
 	if (len == -2) {
@@ -135,6 +136,86 @@ int registry_pg_each_address(PGconn *c, int (*fn)(void *arg, const char *chain, 
 		}
 		PQclear(res);
 	}
+	return r;
+}
+
+typedef struct each_arg {
+	registry_row_fn fn;
+	void *arg;
+} each_arg;
+
+static int each_row(void *arg, char **f)
+{
+	each_arg *a = arg;
+	registry_row row = { f[0], f[1], f[2], -1 };
+	if (strcmp(f[3], "\\N") != 0)
+		row.hd_index = strtol(f[3], NULL, 10);
+	return a->fn(a->arg, &row);
+}
+
+int registry_pg_each_address(PGconn *c, uint64_t since_xid, registry_row_fn fn, void *arg, uint64_t *ret_xmin,
+			     char *err, size_t errlen)
+{
+	/* one snapshot for the xmin and the rows */
+	int r = exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, err, errlen);
+	PGresult *res;
+	if (r == 0 && (r = exec(c, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text", 0, NULL, &res, err, errlen)) == 0) {
+		*ret_xmin = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+	}
+	char since[64] = "", sql[512];
+	if (since_xid) /* a number: printed, never text from outside */
+		snprintf(since, sizeof(since), " AND a.xid >= '%llu'::xid8", (unsigned long long)since_xid);
+	snprintf(sql, sizeof(sql),
+		 "COPY (SELECT a.chain, a.address, a.merchant_id, a.hd_index FROM merchant_addresses a"
+		 " JOIN merchants m ON m.id = a.merchant_id WHERE m.removed_at IS NULL%s) TO STDOUT",
+		 since);
+	each_arg a = { fn, arg };
+	if (r == 0)
+		r = copy_rows(c, sql, 4, each_row, &a, err, errlen);
+	return finish(c, r == 0 ? 0 : r, err, errlen);
+}
+
+typedef struct xpub_arg {
+	registry_xpub_fn fn;
+	void *arg;
+} xpub_arg;
+
+static int xpub_row(void *arg, char **f)
+{
+	xpub_arg *a = arg;
+	registry_xpub x = { .merchant_id = f[0], .xpub = f[1], .path = f[2], .chain = f[3] };
+	x.gap_limit = (uint32_t)strtoul(f[4], NULL, 10);
+	x.highest_used = strtol(f[5], NULL, 10);
+	x.next_index = strtol(f[6], NULL, 10);
+	return a->fn(a->arg, &x);
+}
+
+int registry_pg_each_xpub(PGconn *c, const char *merchant_id, registry_xpub_fn fn, void *arg, char *err, size_t errlen)
+{
+	xpub_arg a = { fn, arg };
+	if (!merchant_id)
+		return copy_rows(c,
+				 "COPY (SELECT x.merchant_id, x.xpub, x.path, ch, x.gap_limit,"
+				 " coalesce(w.highest_used, -1), coalesce(w.next_index, 0) FROM merchant_xpubs x"
+				 " JOIN merchants m ON m.id = x.merchant_id AND m.removed_at IS NULL"
+				 " CROSS JOIN unnest(x.chains) ch LEFT JOIN xpub_windows w ON w.merchant_id = x.merchant_id"
+				 " AND w.chain = ch) TO STDOUT",
+				 7, xpub_row, &a, err, errlen);
+	const char *params[1] = { merchant_id };
+	PGresult *res = NULL;
+	int r = exec(c,
+		     "SELECT x.merchant_id, x.xpub, x.path, ch, x.gap_limit, coalesce(w.highest_used, -1),"
+		     " coalesce(w.next_index, 0) FROM merchant_xpubs x CROSS JOIN unnest(x.chains) ch"
+		     " LEFT JOIN xpub_windows w ON w.merchant_id = x.merchant_id AND w.chain = ch WHERE x.merchant_id = $1",
+		     1, params, &res, err, errlen);
+	for (int i = 0; r == 0 && i < PQntuples(res); i++) {
+		char *f[7];
+		for (int k = 0; k < 7; k++)
+			f[k] = PQgetvalue(res, i, k);
+		r = xpub_row(&a, f);
+	}
+	PQclear(res);
 	return r;
 }
 
@@ -251,7 +332,12 @@ int registry_pg_address_add(PGconn *c, const registry_address *a, int *ret_creat
 	if (r == 0) {
 		*ret_created = PQntuples(res) == 1;
 		PQclear(res);
-		if (!*ret_created &&
+		/* its history from from_block: scanned by a run of the chain */
+		if (*ret_created && a->from_block >= 0)
+			r = exec(c,
+				 "INSERT INTO address_rescans (merchant_id, chain, address, from_block) VALUES ($1, $2, $3, $4::bigint)",
+				 4, (const char *const[]){ a->merchant_id, a->chain, a->address, from }, NULL, err, errlen);
+		if (r == 0 && !*ret_created &&
 		    (r = exec(c, "SELECT merchant_id FROM merchant_addresses WHERE chain = $1 AND address = $2", 2,
 			      params + 1, &res, err, errlen)) == 0) {
 			if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), a->merchant_id) != 0) {
@@ -429,4 +515,237 @@ int registry_pg_reseal(PGconn *c, int64_t row, const char *old_secret_sealed, co
 	r = PQntuples(res) == 1 ? 0 : PW_ENOTFOUND;
 	PQclear(res);
 	return r;
+}
+
+int registry_pg_xpub_set(PGconn *c, const registry_xpub_row *x, char *err, size_t errlen)
+{
+	char gap[16];
+	snprintf(gap, sizeof(gap), "%u", x->gap_limit);
+	const char *params[7] = { x->merchant_id, x->xpub, x->fingerprint, x->path, x->chains, gap, x->origin };
+	PGresult *res;
+	int r = begin(c, err, errlen);
+	bool other_key = false;
+	if (r == 0 &&
+	    (r = exec(c, "SELECT xpub FROM merchant_xpubs WHERE merchant_id = $1 FOR UPDATE", 1, params, &res, err, errlen)) == 0) {
+		other_key = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), x->xpub) != 0;
+		PQclear(res);
+		if (other_key && !x->replace) {
+			snprintf(err, errlen, "merchant %s has another xpub: its derived addresses stay watched", x->merchant_id);
+			r = PW_EREFUSED;
+		}
+	}
+	/* another key (the config's wins): its addresses and windows go; a
+	 * chain no longer listed: its addresses and window go */
+	if (r == 0 && other_key)
+		r = exec(c, "DELETE FROM merchant_addresses WHERE merchant_id = $1 AND hd_index IS NOT NULL", 1, params,
+			 NULL, err, errlen);
+	if (r == 0 && other_key)
+		r = exec(c, "DELETE FROM xpub_windows WHERE merchant_id = $1", 1, params, NULL, err, errlen);
+	if (r == 0)
+		r = exec(c,
+			 "DELETE FROM merchant_addresses WHERE merchant_id = $1 AND hd_index IS NOT NULL"
+			 " AND chain <> ALL($2::text[])",
+			 2, (const char *const[]){ x->merchant_id, x->chains }, NULL, err, errlen);
+	if (r == 0)
+		r = exec(c,
+			 "INSERT INTO merchant_xpubs (merchant_id, xpub, fingerprint, path, chains, gap_limit, origin)"
+			 " VALUES ($1, $2, $3, $4, $5::text[], $6::int, $7) ON CONFLICT (merchant_id) DO UPDATE SET"
+			 " xpub = EXCLUDED.xpub, fingerprint = EXCLUDED.fingerprint, path = EXCLUDED.path,"
+			 " chains = EXCLUDED.chains, gap_limit = EXCLUDED.gap_limit, origin = EXCLUDED.origin"
+			 " WHERE (merchant_xpubs.xpub, merchant_xpubs.path, merchant_xpubs.chains, merchant_xpubs.gap_limit,"
+			 " merchant_xpubs.origin) IS DISTINCT FROM (EXCLUDED.xpub, EXCLUDED.path, EXCLUDED.chains,"
+			 " EXCLUDED.gap_limit, EXCLUDED.origin)",
+			 7, params, NULL, err, errlen);
+	if (r == 0) /* a window per chain (kept when the key stays: its indexes mean the same addresses) */
+		r = exec(c,
+			 "INSERT INTO xpub_windows (merchant_id, chain) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+			 2, (const char *const[]){ x->merchant_id, x->chains }, NULL, err, errlen);
+	return finish(c, r, err, errlen);
+}
+
+int registry_pg_window_lock(PGconn *c, const char *merchant_id, const char *chain, registry_window *ret, char *err,
+			    size_t errlen)
+{
+	const char *params[2] = { merchant_id, chain };
+	PGresult *res;
+	int r = exec(c,
+		     "SELECT w.highest_used, w.next_index, x.gap_limit, x.xpub, x.path,"
+		     " (SELECT coalesce(max(hd_index), -1) FROM merchant_addresses a WHERE a.merchant_id = $1"
+		     " AND a.chain = $2 AND a.hd_index IS NOT NULL)"
+		     " FROM xpub_windows w JOIN merchant_xpubs x USING (merchant_id)"
+		     " WHERE w.merchant_id = $1 AND w.chain = $2 FOR UPDATE OF w",
+		     2, params, &res, err, errlen);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return PW_ENOTFOUND;
+	}
+	ret->highest_used = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	ret->next_index = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+	ret->gap_limit = (uint32_t)strtoul(PQgetvalue(res, 0, 2), NULL, 10);
+	snprintf(ret->xpub, sizeof(ret->xpub), "%s", PQgetvalue(res, 0, 3));
+	snprintf(ret->path, sizeof(ret->path), "%s", PQgetvalue(res, 0, 4));
+	ret->derived_high = strtol(PQgetvalue(res, 0, 5), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+int registry_pg_window_update(PGconn *c, const char *merchant_id, const char *chain, long highest_used,
+			      long next_index, char *err, size_t errlen)
+{
+	char used[24], next[24];
+	snprintf(used, sizeof(used), "%ld", highest_used);
+	snprintf(next, sizeof(next), "%ld", next_index);
+	const char *params[4] = { merchant_id, chain, used, next };
+	return exec(c,
+		    "UPDATE xpub_windows SET highest_used = greatest(highest_used, $3::int),"
+		    " next_index = greatest(next_index, $4::int) WHERE merchant_id = $1 AND chain = $2"
+		    " AND (highest_used < $3::int OR next_index < $4::int)",
+		    4, params, NULL, err, errlen);
+}
+
+int registry_pg_hd_insert(PGconn *c, const char *merchant_id, const char *chain, const char *family,
+			  const registry_hd_address *rows, size_t n, size_t *ret_inserted, char *err, size_t errlen)
+{
+	*ret_inserted = 0;
+	/* one statement: the rows as two arrays */
+	size_t cap = n * (PW_HD_ADDR_TEXT + 14) + 16;
+	char *idx = malloc(cap), *addr = malloc(cap);
+	if (!idx || !addr) {
+		free(idx);
+		free(addr);
+		return PW_ENOMEM;
+	}
+	size_t li = 0, la = 0;
+	idx[li++] = '{';
+	addr[la++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		li += (size_t)snprintf(idx + li, cap - li, "%s%ld", i ? "," : "", rows[i].index);
+		la += (size_t)snprintf(addr + la, cap - la, "%s%s", i ? "," : "", rows[i].address);
+	}
+	snprintf(idx + li, cap - li, "}");
+	snprintf(addr + la, cap - la, "}");
+	const char *params[5] = { merchant_id, chain, family, idx, addr };
+	PGresult *res;
+	int r = exec(c,
+		     "WITH ins AS (INSERT INTO merchant_addresses (merchant_id, chain, chain_family, address, hd_index, origin)"
+		     " SELECT $1, $2, $3, a, i, coalesce((SELECT origin FROM merchant_xpubs WHERE merchant_id = $1), 'registry')"
+		     " FROM unnest($4::int[], $5::text[]) AS t(i, a) ON CONFLICT DO NOTHING RETURNING 1)"
+		     " SELECT count(*) FROM ins",
+		     5, params, &res, err, errlen);
+	free(idx);
+	free(addr);
+	if (r == 0) {
+		*ret_inserted = strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+	}
+	return r;
+}
+
+int registry_pg_begin(PGconn *c, char *err, size_t errlen)
+{
+	return begin(c, err, errlen);
+}
+
+int registry_pg_end(PGconn *c, int r, char *err, size_t errlen)
+{
+	return finish(c, r, err, errlen);
+}
+
+int registry_pg_prune_config_xpubs(PGconn *c, const char *keep, char *err, size_t errlen)
+{
+	const char *params[1] = { keep };
+	int r = begin(c, err, errlen);
+	if (r == 0)
+		r = exec(c,
+			 "DELETE FROM merchant_addresses a USING merchant_xpubs x WHERE a.merchant_id = x.merchant_id"
+			 " AND a.hd_index IS NOT NULL AND x.origin = 'config' AND x.merchant_id <> ALL($1::text[])",
+			 1, params, NULL, err, errlen);
+	if (r == 0)
+		r = exec(c, "DELETE FROM merchant_xpubs WHERE origin = 'config' AND merchant_id <> ALL($1::text[])", 1, params,
+			 NULL, err, errlen);
+	return finish(c, r, err, errlen);
+}
+
+int registry_pg_rescan_add(PGconn *c, const char *merchant_id, const char *chain, long hd_only_from,
+			   const char *address, uint64_t from_block, char **ret_json, char *err, size_t errlen)
+{
+	char from[24], hd[24];
+	snprintf(from, sizeof(from), "%llu", (unsigned long long)from_block);
+	snprintf(hd, sizeof(hd), "%ld", hd_only_from);
+	const char *params[5] = { merchant_id, chain, address, from, hd };
+	PGresult *res;
+	/* one address, or every address of the merchant on the chain (hd_only_from
+	 * >= 0: the derived ones from that index on) */
+	int r = exec(c,
+		     "WITH ins AS (INSERT INTO address_rescans (merchant_id, chain, address, from_block)"
+		     " SELECT a.merchant_id, a.chain, a.address, $4::bigint FROM merchant_addresses a"
+		     " WHERE a.merchant_id = $1 AND a.chain = $2 AND ($3::text IS NULL OR a.address = $3)"
+		     " AND ($5::int < 0 OR a.hd_index >= $5::int) ORDER BY a.hd_index NULLS FIRST, a.address"
+		     " RETURNING id) SELECT coalesce(json_agg(id ORDER BY id), '[]')::text FROM ins",
+		     5, params, &res, err, errlen);
+	return r < 0 ? r : one_text(res, ret_json);
+}
+
+int registry_pg_rescans(PGconn *c, const char *ids, char **ret_json, char *err, size_t errlen)
+{
+	const char *params[1] = { ids };
+	PGresult *res;
+	int r = exec(c,
+		     "SELECT json_build_object('data', coalesce(json_agg(json_build_object('id', id, 'merchant_id', merchant_id,"
+		     " 'chain', chain, 'address', address, 'from_block', from_block, 'to_block', to_block, 'status', status,"
+		     " 'found', found, 'inserted', inserted, 'last_error', last_error) ORDER BY id), '[]'))::text"
+		     " FROM address_rescans WHERE id = ANY($1::bigint[])",
+		     1, params, &res, err, errlen);
+	return r < 0 ? r : one_text(res, ret_json);
+}
+
+int registry_pg_rescan_claim(PGconn *c, const char *chains, int lease_s, registry_rescan *ret, char *err,
+			     size_t errlen)
+{
+	char lease[16];
+	snprintf(lease, sizeof(lease), "%d", lease_s);
+	const char *params[2] = { chains, lease };
+	PGresult *res;
+	int r = exec(c,
+		     "UPDATE address_rescans SET locked_until = now() + make_interval(secs => $2::int), attempts = attempts + 1"
+		     " WHERE id = (SELECT id FROM address_rescans WHERE status = 'pending' AND chain = ANY($1::text[])"
+		     " AND (locked_until IS NULL OR locked_until < now()) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+		     " RETURNING id, merchant_id, chain, address, from_block, coalesce(to_block, -1), attempts",
+		     2, params, &res, err, errlen);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return PW_ENOTFOUND;
+	}
+	ret->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	snprintf(ret->merchant_id, sizeof(ret->merchant_id), "%s", PQgetvalue(res, 0, 1));
+	snprintf(ret->chain, sizeof(ret->chain), "%s", PQgetvalue(res, 0, 2));
+	snprintf(ret->address, sizeof(ret->address), "%s", PQgetvalue(res, 0, 3));
+	ret->from_block = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+	ret->to_block = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
+	ret->attempts = (int)strtol(PQgetvalue(res, 0, 6), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+int registry_pg_rescan_update(PGconn *c, int64_t id, int64_t to_block, const char *status, int64_t found,
+			      int64_t inserted, const char *error, int retry_s, char *err, size_t errlen)
+{
+	char idt[24], to[24], f[24], ins[24], retry[16];
+	snprintf(idt, sizeof(idt), "%lld", (long long)id);
+	snprintf(to, sizeof(to), "%lld", (long long)to_block);
+	snprintf(f, sizeof(f), "%lld", (long long)found);
+	snprintf(ins, sizeof(ins), "%lld", (long long)inserted);
+	snprintf(retry, sizeof(retry), "%d", retry_s);
+	const char *params[7] = { idt, to_block >= 0 ? to : NULL, status, found >= 0 ? f : NULL, inserted >= 0 ? ins : NULL,
+				  error, retry };
+	return exec(c,
+		    "UPDATE address_rescans SET to_block = coalesce($2::bigint, to_block), status = $3,"
+		    " found = coalesce($4::int, found), inserted = coalesce($5::int, inserted), last_error = $6,"
+		    " locked_until = CASE WHEN $3 = 'pending' THEN now() + make_interval(secs => $7::int) END,"
+		    " finished_at = CASE WHEN $3 <> 'pending' THEN now() END WHERE id = $1::bigint",
+		    7, params, NULL, err, errlen);
 }

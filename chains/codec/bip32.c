@@ -221,3 +221,10 @@ int bip32_key_address(const uint8_t key[33], pw_addr *ret)
 	memcpy(ret->b, hash + 12, 20);
 	return 0;
 }
+
+void bip32_fingerprint(const bip32_pub *k, char out[9])
+{
+	uint8_t id[20];
+	hash160(k->key, 33, id);
+	snprintf(out, 9, "%02x%02x%02x%02x", id[0], id[1], id[2], id[3]);
+}

@@ -70,6 +70,11 @@ void bip32_format_path(const bip32_path *p, uint32_t i, char *out, size_t outlen
  * index). */
 int bip32_derive_path(const bip32_pub *k, const bip32_path *p, uint32_t i, bip32_pub *ret);
 
+/* bip32_fingerprint: the key's fingerprint (BIP-32 "Key identifiers":
+ * the first 4 bytes of HASH160 of its public key) as 8 hex digits into
+ * out: what paywatch shows of a merchant's xpub, never the key itself. */
+void bip32_fingerprint(const bip32_pub *k, char out[9]);
+
 /* bip32_key_address: the 20-byte address of a compressed public key: the
  * last 20 bytes of keccak-256 of the uncompressed point without its 0x04
  * prefix (Ethereum Yellow Paper, appendix F; Tron's address is 0x41 + the

@@ -26,6 +26,12 @@ typedef struct reg_call {
 	int64_t from_block;
 	unsigned limit;
 	const secretbox_keys *keys;
+	const pw_config *cfg;
+	/* an xpub to set with the merchant (xpub_key NULL: none) */
+	const char *xpub_key, *xpub_path;
+	const char *xpub_chains[CFG_XPUB_CHAINS_MAX];
+	size_t n_xpub_chains;
+	uint32_t gap_limit;
 	int created;           /* out: the row was created (201) */
 } reg_call;
 
@@ -47,8 +53,36 @@ static int run_call(PGconn *c, const void *arg, char **json, char *err, size_t e
 		free(one);
 		return *json ? 0 : PW_ENOMEM;
 	}
-	case API_MERCHANT_CREATE:
-		return registry_pg_merchant_add(c, q->merchant_id, &q->created, json, err, errlen);
+	case API_MERCHANT_CREATE: {
+		int r = registry_pg_merchant_add(c, q->merchant_id, &q->created, json, err, errlen);
+		if (r < 0 || !q->xpub_key)
+			return r;
+		free(*json);
+		*json = NULL;
+		r = registry_xpub_set(c, q->cfg, q->merchant_id, q->xpub_key, q->xpub_path, q->xpub_chains,
+				      q->n_xpub_chains, q->gap_limit, "registry", false, err, errlen);
+		return r < 0 ? r : registry_pg_merchants(c, q->merchant_id, json, err, errlen);
+	}
+	case API_DEPOSIT_ADDRESS: {
+		long index = -1;
+		char path[64], address[PW_ADDR_TEXT_MAX];
+		int r = registry_window_grow(c, q->cfg, q->merchant_id, q->chain, -1, true, &index, path, address, err,
+					     errlen);
+		if (r == PW_EAGAIN) /* an invalid child (p < 2^-127): the next index */
+			r = registry_window_grow(c, q->cfg, q->merchant_id, q->chain, -1, true, &index, path, address, err,
+						 errlen);
+		if (r < 0)
+			return r == PW_ENOTFOUND ? PW_EREFUSED : r; /* no xpub for it: a conflict with its state */
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "index", (double)index);
+		cJSON_AddStringToObject(o, "path", path);
+		cJSON_AddStringToObject(o, "address", address);
+		cJSON_AddStringToObject(o, "chain", q->chain);
+		*json = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		q->created = 1;
+		return *json ? 0 : PW_ENOMEM;
+	}
 	case API_MERCHANT:
 		return registry_pg_merchants(c, q->merchant_id, json, err, errlen);
 	case API_MERCHANT_DELETE:
@@ -126,6 +160,84 @@ static bool string_field(struct MHD_Connection *conn, const cJSON *o, const char
 	return true;
 }
 
+/* "xpub": {"key", "path", "chains", "gap_limit"} into q (absent: none).
+ * false when answered (400). The key itself is checked by
+ * registry_xpub_set (400 naming xpub.key, never quoting it). */
+static bool xpub_fields(api_server *s, struct MHD_Connection *conn, const cJSON *x, reg_call *q,
+			enum MHD_Result *answered)
+{
+	static const char *const fields[] = { "key", "path", "chains", "gap_limit", NULL };
+	if (!x)
+		return true;
+	if (!cJSON_IsObject(x)) {
+		*answered = API_BAD_PARAM(conn, "xpub", "xpub: must be an object {key, path, chains, gap_limit}");
+		return false;
+	}
+	const cJSON *f;
+	cJSON_ArrayForEach(f, x)
+	{
+		const char *const *a = fields;
+		while (*a && strcmp(*a, f->string) != 0)
+			a++;
+		if (!*a) {
+			*answered = API_BAD_PARAM(conn, "xpub", "xpub.%.40s: not a field of xpub", f->string);
+			return false;
+		}
+	}
+	const cJSON *key = cJSON_GetObjectItemCaseSensitive(x, "key"), *path = cJSON_GetObjectItemCaseSensitive(x, "path"),
+		    *chains = cJSON_GetObjectItemCaseSensitive(x, "chains"),
+		    *gap = cJSON_GetObjectItemCaseSensitive(x, "gap_limit");
+	if (!cJSON_IsString(key)) {
+		*answered = API_BAD_PARAM(conn, "xpub.key", "xpub.key: required: an extended public key (xpub..., tpub...)");
+		return false;
+	}
+	if (path && !cJSON_IsString(path)) {
+		*answered = API_BAD_PARAM(conn, "xpub.path", "xpub.path: must be a string such as \"0/*\"");
+		return false;
+	}
+	if (gap && (!cJSON_IsNumber(gap) || gap->valuedouble < 1 || gap->valuedouble > 1000 ||
+		    gap->valuedouble != (double)(int)gap->valuedouble)) {
+		*answered = API_BAD_PARAM(conn, "xpub.gap_limit", "xpub.gap_limit: must be an integer 1..1000");
+		return false;
+	}
+	bip32_pub parsed;
+	bip32_path tpl;
+	char why[200];
+	if (strlen(key->valuestring) >= BIP32_TEXT_MAX || bip32_parse_xpub(key->valuestring, &parsed, why, sizeof(why)) < 0) {
+		*answered = API_BAD_PARAM(conn, "xpub.key", "xpub.key: %s",
+					  strlen(key->valuestring) >= BIP32_TEXT_MAX ? "not an extended public key" : why);
+		return false;
+	}
+	if (path && (strlen(path->valuestring) >= 64 || bip32_parse_path(path->valuestring, &tpl, why, sizeof(why)) < 0)) {
+		*answered = API_BAD_PARAM(conn, "xpub.path", "xpub.path: %s",
+					  strlen(path->valuestring) >= 64 ? "longer than 63 characters" : why);
+		return false;
+	}
+	q->xpub_key = key->valuestring;
+	q->xpub_path = path ? path->valuestring : "0/*";
+	q->gap_limit = gap ? (uint32_t)gap->valuedouble : 20;
+	if (chains) {
+		const cJSON *ch;
+		if (!cJSON_IsArray(chains) || cJSON_GetArraySize(chains) < 1 || cJSON_GetArraySize(chains) > CFG_XPUB_CHAINS_MAX) {
+			*answered = API_BAD_PARAM(conn, "xpub.chains", "xpub.chains: must be a list of 1..%d chain names",
+						  CFG_XPUB_CHAINS_MAX);
+			return false;
+		}
+		cJSON_ArrayForEach(ch, chains)
+		{
+			if (!cJSON_IsString(ch)) {
+				*answered = API_BAD_PARAM(conn, "xpub.chains", "xpub.chains: must be a list of chain names");
+				return false;
+			}
+			q->xpub_chains[q->n_xpub_chains++] = ch->valuestring;
+		}
+	} else /* every chain whose addresses are derived from secp256k1 keys */
+		for (size_t i = 0; i < s->cfg->n_chains && q->n_xpub_chains < CFG_XPUB_CHAINS_MAX; i++)
+			if (s->cfg->chains[i].family->address_of_key)
+				q->xpub_chains[q->n_xpub_chains++] = s->cfg->chains[i].name;
+	return true;
+}
+
 /* ---- the answer of a call ---- */
 
 static enum MHD_Result answer(api_server *s, struct MHD_Connection *conn, reg_call *q, const char *what)
@@ -165,7 +277,7 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 {
 	enum MHD_Result refused;
 	bool admin = key->merchant_id[0] == '\0';
-	reg_call q = { .rid = rid, .from_block = -1, .limit = 100, .keys = &s->keys };
+	reg_call q = { .rid = rid, .from_block = -1, .limit = 100, .keys = &s->keys, .cfg = s->cfg };
 	if (rid == API_MERCHANTS) {
 		q.only_id = admin ? NULL : key->merchant_id;
 		return answer(s, conn, &q, "merchant");
@@ -173,7 +285,7 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 	if (rid == API_MERCHANT_CREATE) {
 		if (!admin)
 			return api_send_error(conn, 403, "forbidden", NULL, NULL, NULL, "only an admin key creates merchants");
-		static const char *const fields[] = { "id", NULL };
+		static const char *const fields[] = { "id", "xpub", NULL };
 		cJSON *o = body_object(conn, body, body_len, fields, &refused);
 		if (!o)
 			return refused;
@@ -183,6 +295,8 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 			r = refused;
 		else if (!config_valid_id(id))
 			r = API_BAD_PARAM(conn, "id", "id: not a merchant id (1..63 of A-Z a-z 0-9 . _ -)");
+		else if (!xpub_fields(s, conn, cJSON_GetObjectItemCaseSensitive(o, "xpub"), &q, &refused))
+			r = refused;
 		else {
 			q.merchant_id = id;
 			r = answer(s, conn, &q, "merchant");
@@ -251,6 +365,21 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 	}
 	case API_WEBHOOKS:
 		return answer(s, conn, &q, "merchant");
+	case API_DEPOSIT_ADDRESS: {
+		static const char *const fields[] = { "chain", NULL };
+		cJSON *o = body_object(conn, body, body_len, fields, &refused);
+		if (!o)
+			return refused;
+		enum MHD_Result r;
+		if (!string_field(conn, o, "chain", PW_NAME_MAX - 1, true, &q.chain, &refused))
+			r = refused;
+		else if (config_find_chain(s->cfg, q.chain) < 0)
+			r = API_BAD_PARAM(conn, "chain", "chain: no chain \"%.64s\" in this config", q.chain);
+		else
+			r = answer(s, conn, &q, "merchant");
+		cJSON_Delete(o);
+		return r;
+	}
 	case API_WEBHOOK_DELETE:
 		q.endpoint_id = pp->v[1];
 		return answer(s, conn, &q, "active endpoint of this merchant");

@@ -33,6 +33,7 @@ const api_route api_routes[API_N_ROUTES] = {
 	[API_WEBHOOKS] = { "/v1/merchants/{id}/webhooks", "GET", true, none },
 	[API_WEBHOOK_ADD] = { "/v1/merchants/{id}/webhooks", "POST", true, none },
 	[API_WEBHOOK_DELETE] = { "/v1/merchants/{id}/webhooks/{endpoint_id}", "DELETE", true, none },
+	[API_DEPOSIT_ADDRESS] = { "/v1/merchants/{id}/deposit-addresses", "POST", true, none },
 };
 
 /* Does url match template t? Each {name} segment's value into ret. */

@@ -400,6 +400,7 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const c
 	case API_WEBHOOKS:
 	case API_WEBHOOK_ADD:
 	case API_WEBHOOK_DELETE:
+	case API_DEPOSIT_ADDRESS:
 		return api_registry(s, conn, key, rid, &pp, rq->body, rq->body_bytes);
 	default:
 		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);

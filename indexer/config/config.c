@@ -959,9 +959,80 @@ static int parse_webhooks_settings(cfg_ctx *c, const cJSON *root)
 	return 0;
 }
 
+/* "xpub": {"key", "path", "chains", "gap_limit"} (cfg_xpub). */
+static int parse_xpub(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merchant *m)
+{
+	static const char *const fields[] = { "key", "path", "chains", "gap_limit", NULL };
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(mj, "xpub");
+	char p[512], why[256];
+	int r;
+	if (!x)
+		return 0;
+	snprintf(p, sizeof(p), "%s.xpub", path);
+	if (!cJSON_IsObject(x))
+		return fail(c, p, "must be an object {\"key\", \"path\", \"chains\", \"gap_limit\"}");
+	if ((r = check_fields(c, p, x, fields)) < 0)
+		return r;
+	char *key = NULL, *tpl = NULL;
+	char kp[540];
+	snprintf(kp, sizeof(kp), "%s.key", p);
+	if ((r = get_string(c, p, x, "key", true, &key)) < 0)
+		return r;
+	bip32_pub parsed;
+	r = strlen(key) < BIP32_TEXT_MAX ? bip32_parse_xpub(key, &parsed, why, sizeof(why)) : PW_EPARSE;
+	if (r == 0) {
+		snprintf(m->xpub.key, sizeof(m->xpub.key), "%s", key);
+		bip32_fingerprint(&parsed, m->xpub.fingerprint);
+	}
+	memset(key, 0, strlen(key));
+	free(key);
+	if (r < 0)
+		return fail(c, kp, "%s", strlen(why) ? why : "not an extended public key");
+	if ((r = get_string(c, p, x, "path", false, &tpl)) < 0)
+		return r;
+	bip32_path bp;
+	snprintf(kp, sizeof(kp), "%s.path", p);
+	r = !tpl || strlen(tpl) < sizeof(m->xpub.path) ? bip32_parse_path(tpl ? tpl : "0/*", &bp, why, sizeof(why))
+						       : PW_EPARSE;
+	snprintf(m->xpub.path, sizeof(m->xpub.path), "%s", tpl ? tpl : "0/*");
+	free(tpl);
+	if (r < 0)
+		return fail(c, kp, "%s", why);
+	uint64_t gap;
+	if ((r = get_uint(c, p, x, "gap_limit", false, 1, 1000, 20, &gap)) < 0)
+		return r;
+	m->xpub.gap_limit = (uint32_t)gap;
+	const cJSON *chains = cJSON_GetObjectItemCaseSensitive(x, "chains");
+	snprintf(kp, sizeof(kp), "%s.chains", p);
+	if (chains && (!cJSON_IsArray(chains) || cJSON_GetArraySize(chains) < 1 ||
+		       cJSON_GetArraySize(chains) > CFG_XPUB_CHAINS_MAX))
+		return fail(c, kp, "must be a list of 1..%d chain names", CFG_XPUB_CHAINS_MAX);
+	if (chains) {
+		const cJSON *ch;
+		cJSON_ArrayForEach(ch, chains)
+		{
+			int ci = cJSON_IsString(ch) ? config_find_chain(c->cfg, ch->valuestring) : -1;
+			if (ci < 0)
+				return fail(c, kp, "no chain named \"%.64s\"", cJSON_IsString(ch) ? ch->valuestring : "?");
+			if (!c->cfg->chains[ci].family->address_of_key)
+				return fail(c, kp, "chain %s: its addresses are not derived from secp256k1 keys",
+					    c->cfg->chains[ci].name);
+			for (size_t k = 0; k < m->xpub.n_chains; k++)
+				if (m->xpub.chains[k] == (size_t)ci)
+					return fail(c, kp, "chain %s is named twice", c->cfg->chains[ci].name);
+			m->xpub.chains[m->xpub.n_chains++] = (size_t)ci;
+		}
+	} else
+		for (size_t i = 0; i < c->cfg->n_chains && m->xpub.n_chains < CFG_XPUB_CHAINS_MAX; i++)
+			if (c->cfg->chains[i].family->address_of_key)
+				m->xpub.chains[m->xpub.n_chains++] = i;
+	m->xpub.set = true;
+	return 0;
+}
+
 static int parse_merchant(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merchant *m)
 {
-	static const char *const fields[] = { "id", "addresses", "webhook", "webhooks", "events", NULL };
+	static const char *const fields[] = { "id", "addresses", "xpub", "webhook", "webhooks", "events", NULL };
 	char p[512];
 	int r;
 	if (!cJSON_IsObject(mj))
@@ -972,10 +1043,19 @@ static int parse_merchant(cfg_ctx *c, const char *path, const cJSON *mj, cfg_mer
 			  m->id, sizeof(m->id))) < 0)
 		return r;
 
+	if ((r = parse_xpub(c, path, mj, m)) < 0)
+		return r;
 	const cJSON *addrs = cJSON_GetObjectItemCaseSensitive(mj, "addresses");
 	snprintf(p, sizeof(p), "%s.addresses", path);
+	if (!addrs && m->xpub.set) { /* its addresses are derived */
+		if (!(m->addresses = calloc(1, sizeof(cfg_address))))
+			return PW_ENOMEM;
+		if ((r = parse_endpoints(c, path, mj, m)) < 0)
+			return r;
+		return parse_events(c, path, mj, m);
+	}
 	if (!addrs)
-		return fail(c, p, "required field is missing");
+		return fail(c, p, "required field is missing (or an \"xpub\" to derive them from)");
 	if (!cJSON_IsObject(addrs))
 		return fail(c, p, "must be an object of chain name -> array of addresses");
 	size_t total = 0;
@@ -1405,6 +1485,17 @@ char *config_dump_masked(const pw_config *cfg)
 				for (size_t j = 0; j < m->endpoints[k].n_secrets; j++)
 					cJSON_AddItemToArray(sec, cJSON_CreateString("whsec_****"));
 			}
+		}
+		if (m->xpub.set) { /* the key by its fingerprint: it tells every address of the merchant */
+			cJSON *x = cJSON_AddObjectToObject(o, "xpub");
+			char shown[40];
+			snprintf(shown, sizeof(shown), "%.4s**** (fingerprint %s)", m->xpub.key, m->xpub.fingerprint);
+			cJSON_AddStringToObject(x, "key", shown);
+			cJSON_AddStringToObject(x, "path", m->xpub.path);
+			cJSON *cs = cJSON_AddArrayToObject(x, "chains");
+			for (size_t k = 0; k < m->xpub.n_chains; k++)
+				cJSON_AddItemToArray(cs, cJSON_CreateString(cfg->chains[m->xpub.chains[k]].name));
+			cJSON_AddNumberToObject(x, "gap_limit", m->xpub.gap_limit);
 		}
 		cJSON *evs = cJSON_AddArrayToObject(o, "events");
 		if (m->events & CFG_EVENT_CONFIRMED)

@@ -4,6 +4,7 @@
 #ifndef PW_CONFIG_H
 #define PW_CONFIG_H
 
+#include "bip32.h"
 #include "chain.h"
 #include "payment.h"
 
@@ -78,8 +79,24 @@ typedef struct cfg_endpoint {
 	size_t n_secrets;     /* 1..10: one signature per secret while rotating */
 } cfg_endpoint;
 
+/* A merchant's HD deposit addresses: a BIP-32 extended public key, the
+ * path template of its addresses (one '*': the index), the chains they
+ * are watched on, and the gap limit (indices watched beyond the highest
+ * one paid). */
+#define CFG_XPUB_CHAINS_MAX 16
+typedef struct cfg_xpub {
+	bool set;
+	char key[BIP32_TEXT_MAX];   /* xpub... / tpub...: public, but private to the merchant: shown by fingerprint */
+	char fingerprint[9];        /* bip32_fingerprint of the key */
+	char path[64];              /* default "0/<star>" */
+	size_t chains[CFG_XPUB_CHAINS_MAX]; /* chain indexes; default: every chain whose family derives addresses */
+	size_t n_chains;
+	uint32_t gap_limit;         /* 1..1000, default 20 */
+} cfg_xpub;
+
 typedef struct cfg_merchant {
 	char id[PW_NAME_MAX];
+	cfg_xpub xpub;
 	cfg_address *addresses;
 	size_t n_addresses;
 	cfg_endpoint *endpoints; /* webhook endpoints; n_endpoints may be 0 */

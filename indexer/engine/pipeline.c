@@ -4,6 +4,7 @@
  * them, what the consumer asked for) have arrived. Completed slots at the
  * front go to the consumer in order. */
 #include "pipeline.h"
+#include "hd_window.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
@@ -33,7 +34,16 @@ typedef struct slot {
 	size_t n_headers;
 	size_t n_logs;
 	void *ctx; /* the consumer's data for this range */
+	uint64_t hd_gen; /* the pipeline's window growths when it was matched */
 } slot;
+
+/* A window growth: which one, and the first block of the range whose
+ * payment grew it. A range after it that was matched before it is fetched
+ * again before it is applied (its transfers may reach the grown window). */
+#define HD_GROWTHS 64
+typedef struct hd_growth {
+	uint64_t gen, block;
+} hd_growth;
 
 struct pipeline {
 	const pipeline_params *p;
@@ -51,6 +61,9 @@ struct pipeline {
 	bool have_target;
 	bool stopped;
 	uint64_t range;      /* current range size in blocks */
+	hd_window *hd;       /* xpub windows grown while matching (NULL: the set alone) */
+	uint64_t hd_gen;     /* growths so far */
+	hd_growth growths[HD_GROWTHS]; /* the last ones, a ring by gen */
 	int consecutive_errors;
 	int64_t rate_backoff_ms; /* grows while the node rate-limits us */
 	uint64_t bad_messages;   /* malformed or oversized messages from nodes */
@@ -233,10 +246,19 @@ static int on_transfers(pipeline *pl, slot *s, chain_event *ev)
 		if (!s->payments)
 			return PW_ENOMEM;
 		const matcher *m = registry_acquire(pl->p->reg);
-		s->n_payments = matcher_match_transfers(m, pl->p->cfg, pl->p->chain_index, ev->transfers,
-							ev->n_transfers, s->payments);
+		if (pl->hd) {
+			size_t before = hd_window_growths(pl->hd);
+			s->n_payments = hd_window_match(pl->hd, m, ev->transfers, ev->n_transfers, s->payments);
+			if (hd_window_growths(pl->hd) != before) {
+				pl->hd_gen++;
+				pl->growths[pl->hd_gen % HD_GROWTHS] = (hd_growth){ pl->hd_gen, s->from };
+			}
+		} else
+			s->n_payments = matcher_match_transfers(m, pl->p->cfg, pl->p->chain_index, ev->transfers,
+								ev->n_transfers, s->payments);
 		registry_release(pl->p->reg, m);
 	}
+	s->hd_gen = pl->hd_gen;
 	/* adapt the range to the density of logs seen */
 	uint64_t blocks = s->to - s->from + 1;
 	uint64_t want = pl->range * 2;
@@ -304,11 +326,30 @@ static void pop_applied(pipeline *pl)
 	pl->n_slots--;
 }
 
+/* Did a window grow, after s was matched, in a range before s? */
+static bool grown_before(const pipeline *pl, const slot *s)
+{
+	if (s->hd_gen == pl->hd_gen)
+		return false;
+	if (pl->hd_gen - s->hd_gen > HD_GROWTHS)
+		return true; /* older than the ring: fetch again to be sure */
+	for (uint64_t g = s->hd_gen + 1; g <= pl->hd_gen; g++)
+		if (pl->growths[g % HD_GROWTHS].block < s->from)
+			return true;
+	return false;
+}
+
 /* Hand completed slots at the front to the consumer, in order. */
 static int apply_ready(pipeline *pl)
 {
 	while (pl->n_slots && slot_complete(&pl->slots[0])) {
 		slot *s = &pl->slots[0];
+		if (pl->hd && grown_before(pl, s)) {
+			log_emit(LOG_LEVEL_DEBUG, pl->name, (long long)s->from,
+				 "[%llu, %llu] was matched before an earlier range grew an xpub window: fetching it again",
+				 (unsigned long long)s->from, (unsigned long long)s->to);
+			return retry_slot(pl, 0, false);
+		}
 		if (s->n_headers > 1)
 			qsort(s->headers, s->n_headers, sizeof(pw_block_ref), cmp_header);
 		/* block_time and blockHash consistency from headers we hold */
@@ -473,6 +514,8 @@ int pipeline_run(const pipeline_params *p)
 	pl->name = pl->chain->name;
 	pl->next_block = pl->next_from = p->next_block;
 	pl->range = pl->chain->max_range < INITIAL_RANGE ? pl->chain->max_range : INITIAL_RANGE;
+	if (p->hd_windows && hd_window_create(p->cfg, p->chain_index, p->on_hd_used, p->on_hd_used_arg, &pl->hd) < 0)
+		return PW_ENOMEM;
 	int r = 0;
 	int64_t backoff = 500;
 	unsigned connect_failures = 0;
@@ -546,6 +589,7 @@ int pipeline_run(const pipeline_params *p)
 	else
 		drop_slots(pl);
 	free(pl->slots);
+	hd_window_destroy(pl->hd);
 	return r;
 }
 

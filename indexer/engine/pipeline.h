@@ -16,6 +16,7 @@
 
 #include "chain.h"
 #include "config.h"
+#include "hd_window.h"
 #include "registry.h"
 
 #include <stdatomic.h>
@@ -75,6 +76,9 @@ typedef struct pipeline_params {
 	const pw_config *cfg;
 	size_t chain_index;
 	registry *reg;           /* the merchant address set; each range is matched against the one current then */
+	bool hd_windows;         /* grow xpub windows as payments reach them (hd_window.h) */
+	hd_used_fn on_hd_used;   /* told of each growth (may be NULL) */
+	void *on_hd_used_arg;
 	atomic_bool *stop;       /* set from another thread: the loop ends soon */
 	uint64_t next_block;     /* the first block to fetch */
 	uint32_t window;         /* headers of the last `window` blocks below the target are fetched with each range; 0: none */

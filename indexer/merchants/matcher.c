@@ -19,6 +19,7 @@ typedef struct slot {
 	uint8_t address[20];
 	uint32_t chain_index;
 	uint32_t merchant_plus1; /* 0 = empty slot */
+	uint32_t hd_plus1;       /* the index under the merchant's xpub + 1; 0: not derived */
 } slot;
 
 struct matcher {
@@ -29,6 +30,8 @@ struct matcher {
 	size_t names_len, names_cap;
 	uint32_t *name_at;  /* merchant index -> offset in names */
 	size_t n_names, name_at_cap;
+	matcher_xpub **xpubs; /* merchant index -> its xpub, or NULL (n_names entries once any is set) */
+	size_t xpubs_cap;
 };
 
 /* Addresses are keccak outputs (uniform) for honest users; the finalizer
@@ -107,7 +110,70 @@ void matcher_destroy(matcher *m)
 	free(m->slots);
 	free(m->names);
 	free(m->name_at);
+	for (size_t i = 0; i < m->xpubs_cap; i++)
+		free(m->xpubs[i]);
+	free(m->xpubs);
 	free(m);
+}
+
+int matcher_set_xpub(matcher *m, uint32_t merchant, const matcher_xpub *x)
+{
+	if (merchant >= m->n_names)
+		return PW_EINVAL;
+	if (merchant >= m->xpubs_cap) {
+		size_t cap = m->xpubs_cap ? m->xpubs_cap : 64;
+		while (cap <= merchant)
+			cap *= 2;
+		matcher_xpub **grown = realloc(m->xpubs, cap * sizeof(*grown));
+		if (!grown)
+			return PW_ENOMEM;
+		memset(grown + m->xpubs_cap, 0, (cap - m->xpubs_cap) * sizeof(*grown));
+		m->xpubs = grown;
+		m->xpubs_cap = cap;
+	}
+	if (!m->xpubs[merchant] && !(m->xpubs[merchant] = malloc(sizeof(matcher_xpub))))
+		return PW_ENOMEM;
+	*m->xpubs[merchant] = *x;
+	return 0;
+}
+
+matcher_xpub *matcher_xpub_of(const matcher *m, uint32_t merchant)
+{
+	return merchant < m->xpubs_cap ? m->xpubs[merchant] : NULL;
+}
+
+int matcher_clone(const matcher *m, matcher **ret)
+{
+	matcher *c = calloc(1, sizeof(*c));
+	if (!c)
+		return PW_ENOMEM;
+	c->mask = m->mask;
+	c->count = m->count;
+	c->slots = alloc_slots(m->mask + 1);
+	c->names = malloc(m->names_cap ? m->names_cap : 1);
+	c->name_at = malloc((m->name_at_cap ? m->name_at_cap : 1) * sizeof(uint32_t));
+	c->xpubs = calloc(m->xpubs_cap ? m->xpubs_cap : 1, sizeof(*c->xpubs));
+	c->names_len = m->names_len;
+	c->names_cap = m->names_cap;
+	c->n_names = m->n_names;
+	c->name_at_cap = m->name_at_cap;
+	c->xpubs_cap = m->xpubs_cap;
+	bool ok = c->slots && c->names && c->name_at && c->xpubs;
+	for (size_t i = 0; ok && i < m->xpubs_cap; i++)
+		if (m->xpubs[i]) {
+			ok = (c->xpubs[i] = malloc(sizeof(matcher_xpub))) != NULL;
+			if (ok)
+				*c->xpubs[i] = *m->xpubs[i];
+		}
+	if (!ok) {
+		matcher_destroy(c);
+		return PW_ENOMEM;
+	}
+	memcpy(c->slots, m->slots, (m->mask + 1) * sizeof(slot));
+	memcpy(c->names, m->names, m->names_len);
+	memcpy(c->name_at, m->name_at, m->n_names * sizeof(uint32_t));
+	*ret = c;
+	return 0;
 }
 
 int matcher_add_merchant(matcher *m, const char *id, uint32_t *ret_index)
@@ -154,6 +220,13 @@ size_t matcher_merchants(const matcher *m)
 
 int matcher_add(matcher *m, uint32_t chain_index, const pw_addr *key, uint32_t merchant_index)
 {
+	return matcher_add_hd(m, chain_index, key, merchant_index, -1);
+}
+
+int matcher_add_hd(matcher *m, uint32_t chain_index, const pw_addr *key, uint32_t merchant_index, long hd_index)
+{
+	if (hd_index >= (long)UINT32_MAX - 1)
+		return PW_EINVAL;
 	if (key->len != PW_ADDR_LEN)
 		return PW_EINVAL;
 	const uint8_t *address = key->b;
@@ -169,7 +242,11 @@ int matcher_add(matcher *m, uint32_t chain_index, const pw_addr *key, uint32_t m
 			memcpy(s->address, address, 20);
 			s->chain_index = chain_index;
 			s->merchant_plus1 = merchant_index + 1;
+			s->hd_plus1 = hd_index >= 0 ? (uint32_t)hd_index + 1 : 0;
 			m->count++;
+			matcher_xpub *x = hd_index >= 0 ? matcher_xpub_of(m, merchant_index) : NULL;
+			if (x && chain_index < MATCHER_CHAINS_MAX && hd_index > x->high[chain_index])
+				x->high[chain_index] = hd_index;
 			return 0;
 		}
 		if (s->chain_index == chain_index && memcmp(s->address, address, 20) == 0)
@@ -179,6 +256,13 @@ int matcher_add(matcher *m, uint32_t chain_index, const pw_addr *key, uint32_t m
 
 bool matcher_lookup(const matcher *m, uint32_t chain_index, const pw_addr *key,
 		    uint32_t *ret_merchant_index)
+{
+	long hd;
+	return matcher_lookup_hd(m, chain_index, key, ret_merchant_index, &hd);
+}
+
+bool matcher_lookup_hd(const matcher *m, uint32_t chain_index, const pw_addr *key, uint32_t *ret_merchant_index,
+		       long *ret_hd_index)
 {
 	if (key->len != PW_ADDR_LEN)
 		return false;
@@ -190,6 +274,7 @@ bool matcher_lookup(const matcher *m, uint32_t chain_index, const pw_addr *key,
 			return false;
 		if (s->chain_index == chain_index && memcmp(s->address, address, 20) == 0) {
 			*ret_merchant_index = s->merchant_plus1 - 1;
+			*ret_hd_index = (long)s->hd_plus1 - 1;
 			return true;
 		}
 	}
@@ -237,7 +322,6 @@ int matcher_from_config(const pw_config *cfg, matcher **ret)
 size_t matcher_match_transfers(const matcher *m, const pw_config *cfg, size_t chain_index,
 			       const chain_transfer *transfers, size_t n, pw_payment *out)
 {
-	const cfg_chain *chain = &cfg->chains[chain_index];
 	size_t found = 0;
 	for (size_t i = 0; i < n && i < MATCH_PREFETCH_AHEAD; i++)
 		matcher_prefetch(m, (uint32_t)chain_index, &transfers[i].to);
@@ -245,34 +329,47 @@ size_t matcher_match_transfers(const matcher *m, const pw_config *cfg, size_t ch
 		const chain_transfer *t = &transfers[i];
 		if (i + MATCH_PREFETCH_AHEAD < n)
 			matcher_prefetch(m, (uint32_t)chain_index, &transfers[i + MATCH_PREFETCH_AHEAD].to);
-		const cfg_token *token = NULL;
-		for (size_t k = 0; k < chain->n_tokens && !token; k++)
-			if (pw_addr_eq(&chain->tokens[k].address, &t->token))
-				token = &chain->tokens[k];
+		const cfg_token *token = matcher_token_of(cfg, chain_index, t);
 		uint32_t merchant;
 		const char *merchant_id;
-		if (!token || u256_is_zero(t->amount) ||
-		    !matcher_lookup(m, (uint32_t)chain_index, &t->to, &merchant) ||
+		if (!token || !matcher_lookup(m, (uint32_t)chain_index, &t->to, &merchant) ||
 		    !(merchant_id = matcher_merchant_id(m, merchant)))
 			continue;
-		pw_payment *p = &out[found++];
-		memset(p, 0, sizeof(*p));
-		snprintf(p->chain, sizeof(p->chain), "%s", chain->name);
-		p->family = chain->family->family;
-		p->chain_id = chain->chain_id;
-		p->block_number = t->block_number;
-		memcpy(p->block_hash, t->block_hash, PW_HASH_LEN);
-		p->block_time = t->block_time;
-		p->tx_hash = t->tx_hash;
-		p->log_index = t->log_index;
-		p->token = t->token;
-		snprintf(p->token_symbol, sizeof(p->token_symbol), "%s", token->symbol);
-		p->decimals = (uint8_t)token->decimals;
-		p->from = t->from;
-		p->to = t->to;
-		snprintf(p->merchant_id, sizeof(p->merchant_id), "%s", merchant_id);
-		memcpy(p->amount, t->amount, PW_U256_LEN);
-		p->status = PW_STATUS_PENDING;
+		matcher_fill_payment(cfg, chain_index, t, token, merchant_id, &out[found++]);
 	}
 	return found;
+}
+
+const cfg_token *matcher_token_of(const pw_config *cfg, size_t chain_index, const chain_transfer *t)
+{
+	const cfg_chain *chain = &cfg->chains[chain_index];
+	if (u256_is_zero(t->amount)) /* zero-value transfers are address poisoning */
+		return NULL;
+	for (size_t k = 0; k < chain->n_tokens; k++)
+		if (pw_addr_eq(&chain->tokens[k].address, &t->token))
+			return &chain->tokens[k];
+	return NULL;
+}
+
+void matcher_fill_payment(const pw_config *cfg, size_t chain_index, const chain_transfer *t, const cfg_token *token,
+			  const char *merchant_id, pw_payment *p)
+{
+	const cfg_chain *chain = &cfg->chains[chain_index];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->chain, sizeof(p->chain), "%s", chain->name);
+	p->family = chain->family->family;
+	p->chain_id = chain->chain_id;
+	p->block_number = t->block_number;
+	memcpy(p->block_hash, t->block_hash, PW_HASH_LEN);
+	p->block_time = t->block_time;
+	p->tx_hash = t->tx_hash;
+	p->log_index = t->log_index;
+	p->token = t->token;
+	snprintf(p->token_symbol, sizeof(p->token_symbol), "%s", token->symbol);
+	p->decimals = (uint8_t)token->decimals;
+	p->from = t->from;
+	p->to = t->to;
+	snprintf(p->merchant_id, sizeof(p->merchant_id), "%s", merchant_id);
+	memcpy(p->amount, t->amount, PW_U256_LEN);
+	p->status = PW_STATUS_PENDING;
 }

@@ -3,11 +3,15 @@
  * family with wider addresses, such as Solana's 32, needs wider slots:
  * such an address is refused with PW_EINVAL until then). Open addressing with linear probing at a
  * load factor <= 1/2: lookups cost one or two cache lines at any size, and
- * 10 M addresses take ~512 MiB (28-byte slots, power-of-two table).
+ * 10 M addresses take ~512 MiB (32-byte slots, 2^24 of them). An
+ * address derived from a merchant's xpub (BIP-32) also carries its index,
+ * and the merchant its key, so a payment near the end of the watched
+ * window can grow it (hd_window.h).
  * Thread safety: built once, then read-only; readers need no lock. */
 #ifndef PW_MATCHER_H
 #define PW_MATCHER_H
 
+#include "bip32.h"
 #include "config.h"
 
 #include <stdbool.h>
@@ -28,6 +32,16 @@ void matcher_destroy(matcher *m);
  * address not PW_ADDR_LEN bytes long, PW_EINVAL. PW_ENOMEM when growing
  * fails (set unchanged). */
 int matcher_add(matcher *m, uint32_t chain_index, const pw_addr *address, uint32_t merchant_index);
+
+/* matcher_add_hd: matcher_add of an address derived at hd_index (>= 0;
+ * -1: not derived) under the merchant's xpub; raises the xpub's window
+ * high for the chain when one is set (matcher_set_xpub first). */
+int matcher_add_hd(matcher *m, uint32_t chain_index, const pw_addr *address, uint32_t merchant_index, long hd_index);
+
+/* matcher_lookup_hd: matcher_lookup, with the address's index under its
+ * merchant's xpub in *ret_hd_index (-1: not derived). */
+bool matcher_lookup_hd(const matcher *m, uint32_t chain_index, const pw_addr *address, uint32_t *ret_merchant_index,
+		       long *ret_hd_index);
 
 /* matcher_lookup: true and *ret_merchant_index set when the address is a
  * merchant's on that chain; false (ret untouched) otherwise. */
@@ -56,6 +70,30 @@ const char *matcher_merchant_id(const matcher *m, uint32_t i);
 /* matcher_merchants: how many merchant ids the set holds. */
 size_t matcher_merchants(const matcher *m);
 
+/* A merchant's xpub as the set holds it: the key, the path template, the
+ * gap limit, and per chain index the highest index with an address in the
+ * set (-1: none). */
+#define MATCHER_CHAINS_MAX 64
+typedef struct matcher_xpub {
+	bip32_pub key;
+	bip32_path path;
+	char text[BIP32_TEXT_MAX]; /* the key as written: the same key is the same text */
+	uint32_t gap_limit;
+	long high[MATCHER_CHAINS_MAX];
+} matcher_xpub;
+
+/* matcher_set_xpub: merchant index's xpub (copied). 0, PW_EINVAL (no such
+ * merchant index), PW_ENOMEM. */
+int matcher_set_xpub(matcher *m, uint32_t merchant_index, const matcher_xpub *x);
+
+/* matcher_xpub_of: merchant index's xpub (owned by the set; a set being
+ * built may change its highs), or NULL. */
+matcher_xpub *matcher_xpub_of(const matcher *m, uint32_t merchant_index);
+
+/* matcher_clone: a deep copy of m (an incremental load adds to the copy
+ * while readers go on with m). 0 with *ret, PW_ENOMEM. */
+int matcher_clone(const matcher *m, matcher **ret);
+
 /* matcher_from_config: a set holding every merchant of cfg (merchant
  * index i is cfg->merchants[i]) and every address of theirs.
  * 0 with *ret, PW_ENOMEM, or PW_EINVAL (an address owned twice). */
@@ -74,4 +112,13 @@ int matcher_from_config(const pw_config *cfg, matcher **ret);
  * Returns the number of payments written. */
 size_t matcher_match_transfers(const matcher *m, const pw_config *cfg, size_t chain_index,
 			       const chain_transfer *transfers, size_t n, pw_payment *out);
+
+/* matcher_token_of: the configured token of transfer t on the chain, or
+ * NULL (not a configured token, or a zero amount: address poisoning). */
+const cfg_token *matcher_token_of(const pw_config *cfg, size_t chain_index, const chain_transfer *t);
+
+/* matcher_fill_payment: *p as the payment of t (to merchant_id, in
+ * token), PW_STATUS_PENDING. */
+void matcher_fill_payment(const pw_config *cfg, size_t chain_index, const chain_transfer *t, const cfg_token *token,
+			  const char *merchant_id, pw_payment *p);
 #endif

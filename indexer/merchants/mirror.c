@@ -2,11 +2,46 @@
  * endpoints mirrored into Postgres (the sink writers do it at each connect,
  * replay before it writes). */
 #include "mirror.h"
+#include "buf.h"
+#include "log.h"
 #include "pw_error.h"
+#include "registry_admin.h"
+#include "registry_pg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The config's xpubs (the config wins: another key replaces the stored
+ * one), their windows grown; config xpubs it no longer names go. */
+static int mirror_xpubs(pg_sink *pg, const pw_config *cfg)
+{
+	PGconn *c = pg_sink_conn(pg);
+	char err[512] = "";
+	pw_buf keep;
+	buf_init(&keep, (size_t)1 << 30);
+	int r = buf_append(&keep, "{", 1);
+	bool first = true;
+	for (size_t i = 0; r == 0 && i < cfg->n_merchants; i++) {
+		const cfg_merchant *m = &cfg->merchants[i];
+		if (!m->xpub.set)
+			continue;
+		r = buf_appendf(&keep, "%s%s", first ? "" : ",", m->id);
+		first = false;
+		const char *chains[CFG_XPUB_CHAINS_MAX];
+		for (size_t k = 0; k < m->xpub.n_chains; k++)
+			chains[k] = cfg->chains[m->xpub.chains[k]].name;
+		if (r == 0)
+			r = registry_xpub_set(c, cfg, m->id, m->xpub.key, m->xpub.path, chains, m->xpub.n_chains,
+					      m->xpub.gap_limit, "config", true, err, sizeof(err));
+		if (r < 0)
+			log_warn("postgres: merchant %s: cannot store its xpub: %s", m->id, *err ? err : pw_strerror(r));
+	}
+	if (r == 0 && (r = buf_append(&keep, "}", 2)) == 0)
+		r = registry_pg_prune_config_xpubs(c, keep.data, err, sizeof(err));
+	buf_done(&keep);
+	return r == PW_EDB ? PW_EDB : 0;
+}
 
 int merchants_mirror(pg_sink *pg, const pw_config *cfg)
 {
@@ -45,6 +80,8 @@ int merchants_mirror(pg_sink *pg, const pw_config *cfg)
 			eps[e] = (pg_webhook_endpoint){ m->id, m->endpoints[j].id, m->endpoints[j].url, events[i] };
 	}
 	r = pg_sink_sync_merchants(pg, ids, cfg->n_merchants, addrs, n_addr, eps, n_ep);
+	if (r == 0)
+		r = mirror_xpubs(pg, cfg);
 out_free:
 	free(ids);
 	free(addrs);

@@ -1,6 +1,7 @@
 /* registry_admin.c: checked changes to the merchant registry
  * (registry_admin.h). */
 #include "registry_admin.h"
+#include "bip32.h"
 #include "log.h"
 #include "pw_error.h"
 #include "registry_pg.h"
@@ -160,5 +161,131 @@ int registry_rotate_key(PGconn *c, const secretbox_keys *keys, size_t *ret_done,
 		free(secret_sealed);
 	}
 	registry_sealed_free(rows, n);
+	return r;
+}
+
+int registry_window_grow(PGconn *c, const pw_config *cfg, const char *merchant_id, const char *chain, long used,
+			 bool handout, long *ret_index, char path[64], char address[PW_ADDR_TEXT_MAX], char *err,
+			 size_t errlen)
+{
+	int ci = config_find_chain(cfg, chain);
+	const chain_family *fam = ci >= 0 ? cfg->chains[ci].family : NULL;
+	if (!fam || !fam->address_of_key) {
+		snprintf(err, errlen, "chain: no chain \"%.64s\" with derived addresses in this config", chain);
+		return PW_ENOTFOUND;
+	}
+	registry_window w;
+	bip32_pub key;
+	bip32_path tpl;
+	char why[200];
+	int r = registry_pg_begin(c, err, errlen);
+	if (r == 0 && (r = registry_pg_window_lock(c, merchant_id, chain, &w, err, errlen)) == PW_ENOTFOUND)
+		snprintf(err, errlen, "merchant %s has no xpub for chain %s", merchant_id, chain);
+	if (r == 0 && (bip32_parse_xpub(w.xpub, &key, why, sizeof(why)) < 0 ||
+		       bip32_parse_path(w.path, &tpl, why, sizeof(why)) < 0)) {
+		snprintf(err, errlen, "merchant %s: its stored xpub or path is unreadable (%s)", merchant_id, why);
+		r = PW_EPARSE;
+	}
+	long high = w.highest_used > used ? w.highest_used : used;
+	long next = w.next_index;
+	if (r == 0 && handout) {
+		if (next >= (long)BIP32_HARDENED - 1) {
+			snprintf(err, errlen, "merchant %s: every index of the xpub is handed out", merchant_id);
+			r = PW_EREFUSED;
+		} else {
+			*ret_index = next++;
+			bip32_format_path(&tpl, (uint32_t)*ret_index, path, 64);
+		}
+	}
+	long want = high + (long)w.gap_limit;
+	if (next - 1 > want)
+		want = next - 1;
+	if (want >= (long)BIP32_HARDENED)
+		want = (long)BIP32_HARDENED - 1;
+	size_t n = want > w.derived_high ? (size_t)(want - w.derived_high) : 0;
+	registry_hd_address *rows = n ? calloc(n, sizeof(*rows)) : NULL;
+	if (r == 0 && n && !rows)
+		r = PW_ENOMEM;
+	size_t k = 0;
+	for (long i = w.derived_high + 1; r == 0 && i <= want; i++) {
+		bip32_pub child;
+		pw_addr a;
+		if (bip32_derive_path(&key, &tpl, (uint32_t)i, &child) < 0 || fam->address_of_key(child.key, &a) < 0)
+			continue; /* BIP-32: an invalid child (p < 2^-127): that index is skipped */
+		rows[k].index = i;
+		pw_format_address(fam->family, &a, rows[k++].address);
+	}
+	size_t inserted = 0;
+	if (r == 0 && k)
+		r = registry_pg_hd_insert(c, merchant_id, chain, pw_family_name(fam->family), rows, k, &inserted, err, errlen);
+	if (r == 0 && handout) { /* the address of the index handed out */
+		bip32_pub child;
+		pw_addr a;
+		if (bip32_derive_path(&key, &tpl, (uint32_t)*ret_index, &child) < 0 ||
+		    fam->address_of_key(child.key, &a) < 0) {
+			snprintf(err, errlen, "index %ld of merchant %s's xpub is not a valid key (BIP-32: skipped); ask again",
+				 *ret_index, merchant_id);
+			r = PW_EAGAIN;
+		} else
+			fam->format_address_input(&a, address); /* as a payer writes it (EIP-55 on EVM) */
+	}
+	if (r == 0 && (high > w.highest_used || next > w.next_index))
+		r = registry_pg_window_update(c, merchant_id, chain, high, next, err, errlen);
+	if (r == PW_EAGAIN) { /* keep the skip: that index is never handed out */
+		r = registry_pg_window_update(c, merchant_id, chain, high, next, err, errlen);
+		r = registry_pg_end(c, r, err, errlen);
+		free(rows);
+		return r < 0 ? r : PW_EAGAIN;
+	}
+	free(rows);
+	memset(&key, 0, sizeof(key));
+	return registry_pg_end(c, r, err, errlen);
+}
+
+int registry_xpub_set(PGconn *c, const pw_config *cfg, const char *merchant_id, const char *key, const char *path,
+		      const char *const *chains, size_t n_chains, uint32_t gap_limit, const char *origin, bool replace,
+		      char *err, size_t errlen)
+{
+	bip32_pub parsed;
+	bip32_path tpl;
+	char why[200], fp[9], list[16 * 70] = "{";
+	if (strlen(key) >= BIP32_TEXT_MAX || bip32_parse_xpub(key, &parsed, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "xpub.key: %s", strlen(key) >= BIP32_TEXT_MAX ? "not an extended public key" : why);
+		return PW_EINVAL;
+	}
+	if (strlen(path) >= 64 || bip32_parse_path(path, &tpl, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "xpub.path: %s", strlen(path) >= 64 ? "longer than 63 characters" : why);
+		return PW_EINVAL;
+	}
+	if (gap_limit < 1 || gap_limit > 1000) {
+		snprintf(err, errlen, "xpub.gap_limit: must be an integer 1..1000");
+		return PW_EINVAL;
+	}
+	if (n_chains < 1 || n_chains > 16) {
+		snprintf(err, errlen, "xpub.chains: must name 1..16 chains");
+		return PW_EINVAL;
+	}
+	for (size_t i = 0; i < n_chains; i++) {
+		int ci = config_find_chain(cfg, chains[i]);
+		if (ci < 0 || !cfg->chains[ci].family->address_of_key) {
+			snprintf(err, errlen, "xpub.chains: %s \"%.64s\"",
+				 ci < 0 ? "no chain" : "addresses are not derived from secp256k1 keys on chain", chains[i]);
+			return PW_EINVAL;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(chains[j], chains[i]) == 0) {
+				snprintf(err, errlen, "xpub.chains: %s is named twice", chains[i]);
+				return PW_EINVAL;
+			}
+		size_t len = strlen(list);
+		snprintf(list + len, sizeof(list) - len, "%s%s", i ? "," : "", chains[i]);
+	}
+	size_t len = strlen(list);
+	snprintf(list + len, sizeof(list) - len, "}");
+	bip32_fingerprint(&parsed, fp);
+	registry_xpub_row x = { merchant_id, key, fp, path, list, gap_limit, origin, replace };
+	int r = registry_pg_xpub_set(c, &x, err, errlen);
+	for (size_t i = 0; r == 0 && i < n_chains; i++)
+		r = registry_window_grow(c, cfg, merchant_id, chains[i], -1, false, NULL, NULL, NULL, err, errlen);
 	return r;
 }

@@ -14,6 +14,7 @@
 #include "secretbox.h"
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* registry_normalize_address: text (an address as a config writes it) on
@@ -36,6 +37,28 @@ int registry_events_literal(const char *const *types, size_t n, char *out, size_
  * as JSON text (malloc'd) in *ret_json. */
 int registry_endpoint_create(PGconn *c, const secretbox_keys *keys, const char *merchant_id, const char *id,
 			     const char *url, const char *events, char **ret_json, char *err, size_t errlen);
+
+/* registry_window_grow: in one transaction, with the window of
+ * (merchant_id, chain) locked: raise its highest used index to used (-1:
+ * no payment), hand out its next index when handout (its index, path and
+ * address, as a payer writes it (EIP-55 on EVM), into *ret_index, path,
+ * address), then derive and add the
+ * addresses the window 0 .. max(highest_used + gap_limit, next_index - 1)
+ * lacks (BIP-32 public derivation, the chain's family's address of the
+ * key). PW_ENOTFOUND: the merchant has no xpub for that chain (err says
+ * so), or cfg has no such chain. */
+int registry_window_grow(PGconn *c, const pw_config *cfg, const char *merchant_id, const char *chain, long used,
+			 bool handout, long *ret_index, char path[64], char address[PW_ADDR_TEXT_MAX], char *err,
+			 size_t errlen);
+
+/* registry_xpub_set: check and set merchant_id's xpub (key text, path
+ * template, chains of cfg, gap limit 1..1000, origin "config" or
+ * "registry"), then grow every chain's window. PW_EINVAL with err naming
+ * the field ("xpub.key: ...": never quoting the key); PW_EREFUSED: the
+ * merchant has another key (replace false). */
+int registry_xpub_set(PGconn *c, const pw_config *cfg, const char *merchant_id, const char *key, const char *path,
+		      const char *const *chains, size_t n_chains, uint32_t gap_limit, const char *origin, bool replace,
+		      char *err, size_t errlen);
 
 /* registry_rotate_key: re-seal every endpoint sealed under a key other
  * than keys->current (opened with keys->old, or current) under

@@ -7,8 +7,10 @@
 #include "metrics.h"
 #include "pg_conn.h"
 #include "pw_error.h"
+#include "registry_admin.h"
 #include "registry_pg.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- merchant ids -> index, while building ---- */
 
@@ -84,47 +87,81 @@ typedef struct build {
 	pw_buf *rows; /* the rows as text, for the cache; NULL: not kept */
 } build;
 
-static int add_row(void *arg, const char *chain, const char *address, const char *merchant_id)
+static size_t chain_of(const pw_config *cfg, const char *name)
+{
+	size_t ci = cfg->n_chains;
+	for (size_t i = 0; i < cfg->n_chains && ci == cfg->n_chains; i++)
+		if (strcmp(cfg->chains[i].name, name) == 0)
+			ci = i;
+	return ci;
+}
+
+static int add_row(void *arg, const registry_row *row)
 {
 	build *b = arg;
-	if (b->rows && buf_appendf(b->rows, "%s\t%s\t%s\n", chain, address, merchant_id) < 0)
+	if (b->rows && buf_appendf(b->rows, "%s\t%s\t%s\t%ld\n", row->chain, row->address, row->merchant_id,
+				   row->hd_index) < 0)
 		return PW_ENOMEM;
-	size_t ci = b->cfg->n_chains;
-	for (size_t i = 0; i < b->cfg->n_chains && ci == b->cfg->n_chains; i++)
-		if (strcmp(b->cfg->chains[i].name, chain) == 0)
-			ci = i;
-	if (ci == b->cfg->n_chains) {
+	size_t ci = chain_of(b->cfg, row->chain);
+	if (ci == b->cfg->n_chains || ci >= MATCHER_CHAINS_MAX) {
 		b->st->other_chain++;
 		return 0;
 	}
 	pw_addr a;
-	char why[160];
+	char why[160] = "";
 	uint32_t index;
-	int r = b->cfg->chains[ci].family->parse_address(address, &a, why, sizeof(why));
-	if (r == 0 && (r = id_map_get(&b->map, merchant_id, &index)) == PW_ENOMEM)
+	int r = b->cfg->chains[ci].family->parse_address(row->address, &a, why, sizeof(why));
+	if (r == 0 && (r = id_map_get(&b->map, row->merchant_id, &index)) == PW_ENOMEM)
 		return r;
-	if (r == 0 && (r = matcher_add(b->map.m, (uint32_t)ci, &a, index)) == PW_ENOMEM)
+	if (r == 0 && (r = matcher_add_hd(b->map.m, (uint32_t)ci, &a, index, row->hd_index)) == PW_ENOMEM)
 		return r;
-	if (r < 0) {
-		if (b->st->refused++ < LOGGED_ROWS_MAX)
-			log_warn("registry: %.60s on %s of merchant %.64s skipped: %s", address, chain, merchant_id,
-				 r == PW_EINVAL ? "owned by another merchant (the config's owner wins)" : why);
-	}
+	if (r < 0 && b->st->refused++ < LOGGED_ROWS_MAX)
+		log_warn("registry: %.60s on %s of merchant %.64s skipped: %s", row->address, row->chain, row->merchant_id,
+			 r == PW_EINVAL ? "owned by another merchant (the config's owner wins)" : why);
 	return 0;
 }
 
-/* A build's start: cfg's set, its merchants in the id map. */
-static int build_start(const pw_config *cfg, build *b, registry_load_stats *st)
+/* A merchant's xpub into the set (its first chain row; the highs are
+ * raised as its derived addresses are added). */
+static int add_xpub(void *arg, const registry_xpub *x)
+{
+	build *b = arg;
+	uint32_t index;
+	int r = id_map_get(&b->map, x->merchant_id, &index);
+	if (r < 0)
+		return r;
+	if (matcher_xpub_of(b->map.m, index))
+		return 0;
+	matcher_xpub mx;
+	char why[200];
+	memset(&mx, 0, sizeof(mx));
+	if (strlen(x->xpub) >= sizeof(mx.text) || bip32_parse_xpub(x->xpub, &mx.key, why, sizeof(why)) < 0 ||
+	    bip32_parse_path(x->path, &mx.path, why, sizeof(why)) < 0) {
+		if (b->st->refused++ < LOGGED_ROWS_MAX)
+			log_warn("registry: the xpub of merchant %.64s is unreadable; its window does not grow", x->merchant_id);
+		return 0;
+	}
+	snprintf(mx.text, sizeof(mx.text), "%s", x->xpub);
+	mx.gap_limit = x->gap_limit;
+	for (size_t k = 0; k < MATCHER_CHAINS_MAX; k++)
+		mx.high[k] = -1;
+	b->st->xpubs++;
+	return matcher_set_xpub(b->map.m, index, &mx);
+}
+
+/* A build on m (the config's set, or a copy of the current one): its
+ * merchants into the id map, at the indexes they have. */
+static int build_init(build *b, const pw_config *cfg, matcher *m, registry_load_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	b->cfg = cfg;
 	b->st = st;
-	int r = matcher_from_config(cfg, &b->map.m);
-	/* the config's merchants into the map, at the indexes they have */
-	for (size_t i = 0; r == 0 && i < matcher_merchants(b->map.m); i++) {
+	b->map.m = m;
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < matcher_merchants(m); i++) {
 		if ((!b->map.slots || (i + 1) * 2 > b->map.mask + 1) && (r = id_map_grow(&b->map)) < 0)
 			break;
-		size_t j = str_hash(matcher_merchant_id(b->map.m, (uint32_t)i)) & b->map.mask;
+		size_t j = str_hash(matcher_merchant_id(m, (uint32_t)i)) & b->map.mask;
 		while (b->map.slots[j])
 			j = (j + 1) & b->map.mask;
 		b->map.slots[j] = (uint32_t)i + 1;
@@ -146,39 +183,53 @@ static int build_end(build *b, int r, matcher **ret)
 	return 0;
 }
 
-static int build_load(const pw_config *cfg, PGconn *c, pw_buf *rows, matcher **ret, registry_load_stats *st,
-		      char *err, size_t errlen)
+/* A whole load (since_xid 0) from the config's set, or the rows written
+ * since since_xid added to a copy of base. */
+static int build_load(const pw_config *cfg, PGconn *c, const matcher *base, uint64_t since_xid, pw_buf *rows,
+		      matcher **ret, registry_load_stats *st, uint64_t *ret_xmin, char *err, size_t errlen)
 {
 	build b = { .rows = rows };
-	int r = build_start(cfg, &b, st);
+	matcher *m;
+	int r = base ? matcher_clone(base, &m) : matcher_from_config(cfg, &m);
+	if (r < 0)
+		return r;
+	r = build_init(&b, cfg, m, st);
+	if (r == 0 && !base)
+		r = registry_pg_each_xpub(c, NULL, add_xpub, &b, err, errlen);
 	if (r == 0)
-		r = registry_pg_each_address(c, add_row, &b, err, errlen);
+		r = registry_pg_each_address(c, base ? since_xid : 0, add_row, &b, ret_xmin, err, errlen);
 	return build_end(&b, r, ret);
 }
 
 int registry_build(const pw_config *cfg, PGconn *c, matcher **ret, registry_load_stats *st, char *err,
 		   size_t errlen)
 {
-	return build_load(cfg, c, NULL, ret, st, err, errlen);
+	uint64_t xmin;
+	return build_load(cfg, c, NULL, 0, NULL, ret, st, &xmin, err, errlen);
 }
 
 int registry_build_from_rows(const pw_config *cfg, char *rows, matcher **ret, registry_load_stats *st)
 {
 	build b = { 0 };
-	int r = build_start(cfg, &b, st);
+	matcher *m;
+	int r = matcher_from_config(cfg, &m);
+	if (r < 0)
+		return r;
+	r = build_init(&b, cfg, m, st);
 	for (char *line = rows, *next; r == 0 && line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
 			*next++ = '\0';
-		char *f[3] = { line, strchr(line, '\t'), NULL };
-		if (f[1]) {
-			*f[1]++ = '\0';
-			if ((f[2] = strchr(f[1], '\t')) != NULL)
-				*f[2]++ = '\0';
+		char *f[4] = { line };
+		int k = 1;
+		for (char *t = strchr(line, '\t'); t && k < 4; t = strchr(t + 1, '\t')) {
+			*t = '\0';
+			f[k++] = t + 1;
 		}
-		if (f[1] && f[2])
-			r = add_row(&b, f[0], f[1], f[2]);
-		else
+		if (k >= 3) {
+			registry_row row = { f[0], f[1], f[2], k == 4 ? strtol(f[3], NULL, 10) : -1 };
+			r = add_row(&b, &row);
+		} else
 			st->refused++;
 	}
 	return build_end(&b, r, ret);
@@ -186,16 +237,35 @@ int registry_build_from_rows(const pw_config *cfg, char *rows, matcher **ret, re
 
 /* ---- the thread ---- */
 
+/* A window to grow: a payment went to index `used` of merchant_id's xpub
+ * on chain (hd_window.h noted it). */
+typedef struct grow_req {
+	char merchant_id[PW_NAME_MAX];
+	char chain[PW_NAME_MAX];
+	long used;
+} grow_req;
+
+#define GROW_QUEUE_MAX 4096
+#define KEEP_EVERY_MS 10000
+
 struct registry_watch {
 	const pw_config *cfg;
 	registry *reg;
 	registry_cache cache;
 	uint64_t saved_hash; /* of the rows last handed to cache.save */
+	uint64_t xmin;       /* the snapshot xmin of the last load: the next incremental one's start */
+	bool kept_stale;     /* rows were added since the rows were last kept (incremental loads keep none) */
+	int64_t kept_at;     /* when they were last kept (monotonic ms) */
 	atomic_bool stop;
 	atomic_bool loaded;  /* a set from Postgres has been published */
 	atomic_bool tried;   /* the first connection and load were tried (loaded or not) */
 	pthread_t thread;
 	PGconn *pg;
+	int wake[2];         /* a pipe: a request to grow a window wakes the thread */
+	pthread_mutex_t lock;
+	grow_req *reqs;      /* under lock */
+	size_t n_reqs;
+	uint64_t dropped;    /* requests past GROW_QUEUE_MAX (the next payment asks again) */
 };
 
 static bool connect_listen(registry_watch *w)
@@ -219,8 +289,10 @@ static bool connect_listen(registry_watch *w)
 	return ok;
 }
 
-/* Load and publish. false when the connection failed (reconnect). */
-static bool reload(registry_watch *w, size_t *last_count)
+/* Load and publish: whole, or (incremental) the rows written since the
+ * last load added to a copy of the current set. false when the
+ * connection failed (reconnect). */
+static bool reload(registry_watch *w, bool incremental, size_t *last_count)
 {
 	char err[300];
 	registry_load_stats st;
@@ -228,7 +300,12 @@ static bool reload(registry_watch *w, size_t *last_count)
 	int64_t t0 = pw_mono_ms();
 	pw_buf rows;
 	buf_init(&rows, (size_t)4 << 30);
-	int r = build_load(w->cfg, w->pg, w->cache.save ? &rows : NULL, &m, &st, err, sizeof(err));
+	bool keep = w->cache.save && !incremental;
+	const matcher *base = incremental ? registry_acquire(w->reg) : NULL;
+	uint64_t xmin = 0;
+	int r = build_load(w->cfg, w->pg, base, w->xmin, keep ? &rows : NULL, &m, &st, &xmin, err, sizeof(err));
+	if (base)
+		registry_release(w->reg, base);
 	if (r < 0) {
 		buf_done(&rows);
 		metrics_add("paywatch_registry_reloads_total", "outcome=\"failed\"", 1);
@@ -236,29 +313,73 @@ static bool reload(registry_watch *w, size_t *last_count)
 		log_warn("registry: cannot load (%s); matching goes on with the last set", r == PW_EDB ? err : pw_strerror(r));
 		return r != PW_EDB;
 	}
-	metrics_add("paywatch_registry_reloads_total", "outcome=\"loaded\"", 1);
+	metrics_add("paywatch_registry_reloads_total", incremental ? "outcome=\"added\"" : "outcome=\"loaded\"", 1);
 	uint64_t v = registry_publish(w->reg, m);
 	if (v == 0) {
 		buf_done(&rows);
 		return true;
 	}
+	w->xmin = xmin;
 	atomic_store(&w->loaded, true);
-	if (w->cache.save) { /* kept for a start while Postgres is away, when it changed */
+	if (incremental)
+		w->kept_stale = w->cache.save != NULL;
+	if (keep) { /* kept for a start while Postgres is away, when it changed */
 		uint64_t h = 1469598103934665603ULL;
 		for (size_t i = 0; i < rows.len; i++)
 			h = (h ^ (uint8_t)rows.data[i]) * 1099511628211ULL;
 		if (h != w->saved_hash && w->cache.save(w->cache.arg, rows.data ? rows.data : "", rows.len) == 0)
 			w->saved_hash = h;
+		w->kept_stale = false;
+		w->kept_at = pw_mono_ms();
 	}
 	buf_done(&rows);
 	metrics_set("paywatch_registry_addresses", "", (double)st.addresses);
 	metrics_set("paywatch_registry_version", "", (double)v);
 	if (st.addresses != *last_count || st.refused)
-		log_info("registry: %zu address(es) of %zu merchant(s) loaded in %lld ms (set %llu)%s", st.addresses,
-			 st.merchants, (long long)(pw_mono_ms() - t0), (unsigned long long)v,
+		log_info("registry: %zu address(es) of %zu merchant(s) (%zu with an xpub) %s in %lld ms (set %llu)%s",
+			 st.addresses, st.merchants, st.xpubs, incremental ? "after the rows added" : "loaded",
+			 (long long)(pw_mono_ms() - t0), (unsigned long long)v,
 			 st.refused ? "; some rows skipped (see above)" : "");
 	*last_count = st.addresses;
 	return true;
+}
+
+static void note_locked(registry_watch *w, const char *merchant_id, const char *chain, long index);
+
+/* Grow the windows asked for. false when the connection failed. */
+static bool grow_windows(registry_watch *w)
+{
+	pthread_mutex_lock(&w->lock);
+	grow_req *reqs = w->reqs;
+	size_t n = w->n_reqs;
+	w->reqs = NULL;
+	w->n_reqs = 0;
+	uint64_t dropped = w->dropped;
+	w->dropped = 0;
+	pthread_mutex_unlock(&w->lock);
+	if (dropped)
+		log_warn("registry: %llu window request(s) dropped (queue full); the next payment asks again",
+			 (unsigned long long)dropped);
+	bool ok = true;
+	for (size_t i = 0; i < n && ok; i++) {
+		char err[300] = "";
+		int r = registry_window_grow(w->pg, w->cfg, reqs[i].merchant_id, reqs[i].chain, reqs[i].used, false, NULL,
+					     NULL, NULL, err, sizeof(err));
+		if (r == PW_EDB) {
+			pg_scrub(err, w->cfg->pg_dsn);
+			log_warn("registry: cannot grow the window of merchant %s on %s: %s (asked again when it reconnects)",
+				 reqs[i].merchant_id, reqs[i].chain, err);
+			ok = false;
+			pthread_mutex_lock(&w->lock); /* put the rest back */
+			for (size_t k = i; k < n; k++)
+				note_locked(w, reqs[k].merchant_id, reqs[k].chain, reqs[k].used);
+			pthread_mutex_unlock(&w->lock);
+		} else if (r < 0)
+			log_warn("registry: cannot grow the window of merchant %s on %s: %s", reqs[i].merchant_id,
+				 reqs[i].chain, *err ? err : pw_strerror(r));
+	}
+	free(reqs);
+	return ok;
 }
 
 static void *watch_main(void *arg)
@@ -267,7 +388,7 @@ static void *watch_main(void *arg)
 	int backoff_ms = 500;
 	size_t last_count = (size_t)-1;
 	int64_t resync_at = 0;
-	bool dirty = true;
+	bool dirty = true, whole = true;
 	while (!atomic_load(&w->stop)) {
 		if (!w->pg) {
 			if (!connect_listen(w)) {
@@ -278,12 +399,23 @@ static void *watch_main(void *arg)
 				continue;
 			}
 			backoff_ms = 500;
-			dirty = true; /* changes made while disconnected */
+			dirty = whole = true; /* changes made while disconnected */
 		}
+		if (!grow_windows(w)) {
+			PQfinish(w->pg);
+			w->pg = NULL;
+			continue;
+		}
+		/* rows added incrementally are kept by a whole load, at most every
+		 * KEEP_EVERY_MS (and at the stop) */
+		if (w->kept_stale && pw_mono_ms() - w->kept_at >= KEEP_EVERY_MS)
+			dirty = whole = true;
 		if (dirty || pw_mono_ms() >= resync_at) {
-			dirty = false;
-			resync_at = pw_mono_ms() + REGISTRY_RESYNC_MS;
-			bool ok = reload(w, &last_count);
+			bool incremental = dirty && !whole && pw_mono_ms() < resync_at;
+			dirty = whole = false;
+			if (!incremental)
+				resync_at = pw_mono_ms() + REGISTRY_RESYNC_MS;
+			bool ok = reload(w, incremental, &last_count);
 			atomic_store(&w->tried, true);
 			if (!ok) {
 				PQfinish(w->pg);
@@ -291,8 +423,13 @@ static void *watch_main(void *arg)
 				continue;
 			}
 		}
-		struct pollfd pfd = { .fd = PQsocket(w->pg), .events = POLLIN };
-		poll(&pfd, 1, 200);
+		struct pollfd pfd[2] = { { .fd = PQsocket(w->pg), .events = POLLIN }, { .fd = w->wake[0], .events = POLLIN } };
+		poll(pfd, 2, 200);
+		if (pfd[1].revents & POLLIN) {
+			char drain[64];
+			while (read(w->wake[0], drain, sizeof(drain)) > 0) {
+			}
+		}
 		if (!PQconsumeInput(w->pg) || PQstatus(w->pg) != CONNECTION_OK) {
 			log_warn("registry: postgres connection lost; reconnecting");
 			PQfinish(w->pg);
@@ -301,13 +438,53 @@ static void *watch_main(void *arg)
 		}
 		PGnotify *n;
 		while ((n = PQnotifies(w->pg)) != NULL) {
-			dirty = true;
+			/* "table:OP": rows added to merchant_addresses load incrementally;
+			 * windows' counters are not part of the set; anything else
+			 * reloads it whole */
+			if (strcmp(n->extra, "merchant_addresses:INSERT") == 0)
+				dirty = true;
+			else if (strncmp(n->extra, "xpub_windows:", 13) != 0)
+				dirty = whole = true;
 			PQfreemem(n);
 		}
 	}
+	if (w->pg && w->kept_stale) /* keep what was added for the next start */
+		reload(w, false, &last_count);
 	if (w->pg)
 		PQfinish(w->pg);
 	return NULL;
+}
+
+/* A request into the queue; w->lock held. */
+static void note_locked(registry_watch *w, const char *merchant_id, const char *chain, long index)
+{
+	for (size_t i = 0; i < w->n_reqs; i++)
+		if (strcmp(w->reqs[i].merchant_id, merchant_id) == 0 && strcmp(w->reqs[i].chain, chain) == 0) {
+			if (index > w->reqs[i].used)
+				w->reqs[i].used = index;
+			goto out;
+		}
+	grow_req *grown = w->n_reqs < GROW_QUEUE_MAX ? realloc(w->reqs, (w->n_reqs + 1) * sizeof(*grown)) : NULL;
+	if (!grown) {
+		w->dropped++;
+		goto out;
+	}
+	w->reqs = grown;
+	grow_req *q = &w->reqs[w->n_reqs++];
+	snprintf(q->merchant_id, sizeof(q->merchant_id), "%s", merchant_id);
+	snprintf(q->chain, sizeof(q->chain), "%s", chain);
+	q->used = index;
+out:
+	return;
+}
+
+void registry_watch_note_used(registry_watch *w, const char *merchant_id, const char *chain, long index)
+{
+	pthread_mutex_lock(&w->lock);
+	note_locked(w, merchant_id, chain, index);
+	pthread_mutex_unlock(&w->lock);
+	if (write(w->wake[1], "", 1) < 0) { /* full: the thread is awake already */
+	}
 }
 
 int registry_watch_start(const pw_config *cfg, registry *reg, const registry_cache *cache, registry_watch **ret)
@@ -319,6 +496,15 @@ int registry_watch_start(const pw_config *cfg, registry *reg, const registry_cac
 	w->reg = reg;
 	if (cache)
 		w->cache = *cache;
+	if (pipe(w->wake) != 0) {
+		free(w);
+		return PW_EIO;
+	}
+	for (int i = 0; i < 2; i++) {
+		fcntl(w->wake[i], F_SETFL, fcntl(w->wake[i], F_GETFL) | O_NONBLOCK);
+		fcntl(w->wake[i], F_SETFD, FD_CLOEXEC);
+	}
+	pthread_mutex_init(&w->lock, NULL);
 	atomic_init(&w->stop, false);
 	atomic_init(&w->loaded, false);
 	atomic_init(&w->tried, false);
@@ -344,5 +530,9 @@ void registry_watch_stop(registry_watch *w)
 		return;
 	atomic_store(&w->stop, true);
 	pthread_join(w->thread, NULL);
+	close(w->wake[0]);
+	close(w->wake[1]);
+	pthread_mutex_destroy(&w->lock);
+	free(w->reqs);
 	free(w);
 }

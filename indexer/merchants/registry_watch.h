@@ -3,9 +3,13 @@
  * (schema/011_registry.sql: every change to merchants, addresses or
  * endpoints NOTIFYs it), and on each notification, and every
  * REGISTRY_RESYNC_MS in any case (a notification lost with a dropped
- * connection is repaired then), loads the whole registry, builds a new
- * address set off to the side and publishes it (registry.h). Notifications
- * that arrive during a load are folded into the next one. While Postgres
+ * connection is repaired then), loads the registry, builds a new address
+ * set off to the side and publishes it (registry.h): rows added since the
+ * last load are added to a copy of the current set (no reload of a large
+ * registry for a few new addresses); other changes reload it whole.
+ * Notifications that arrive during a load are folded into the next one.
+ * The thread also grows xpub windows payments asked for
+ * (registry_watch_note_used). While Postgres
  * is unreachable the last set stays in use. */
 #ifndef PW_REGISTRY_WATCH_H
 #define PW_REGISTRY_WATCH_H
@@ -26,6 +30,7 @@ typedef struct registry_load_stats {
 	size_t merchants;
 	size_t other_chain; /* rows of chains this config does not index (skipped) */
 	size_t refused;     /* rows skipped: unreadable, or owned by a config merchant too */
+	size_t xpubs;       /* merchants with an xpub */
 } registry_load_stats;
 
 /* registry_build: a new set: cfg's merchants and addresses (they win),
@@ -61,6 +66,13 @@ int registry_watch_start(const pw_config *cfg, registry *reg, const registry_cac
  * from Postgres to be published, or for its first attempt to fail. true
  * when a set from Postgres is in use. */
 bool registry_watch_wait_loaded(registry_watch *w, int timeout_ms);
+
+/* registry_watch_note_used: a payment went to index `index` of
+ * merchant_id's xpub on chain: the thread raises the window's highest used
+ * index in Postgres and adds the addresses it grows over (every process
+ * then loads them). Requests for one window are folded; returns at once
+ * (any thread). */
+void registry_watch_note_used(registry_watch *w, const char *merchant_id, const char *chain, long index);
 
 /* registry_watch_stop: end the thread (within ~200 ms) and free;
  * accepts NULL. */

@@ -15,27 +15,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char merchants_help[] =
 	"usage: paywatch merchants list|add ID|remove ID -c FILE [--json]\n"
+	"       paywatch merchants add ID --xpub KEY [--path 0/*] [--chains C,...] [--gap-limit 20] -c FILE\n"
 	"\n"
 	"The merchants of the registry in Postgres. `add` creates one (or brings a\n"
 	"removed one back); `remove` deletes its addresses (matching stops at once\n"
 	"in every running paywatch) and makes its webhook endpoints inactive; its\n"
 	"payments and deliveries stay. A merchant the config names is changed in the\n"
-	"config, not here. --json prints {\"data\": [MERCHANT, ...]}.\n";
+	"config, not here. --json prints {\"data\": [MERCHANT, ...]}.\n"
+	"--xpub gives the merchant HD deposit addresses: KEY is a BIP-32 extended\n"
+	"public key (xpub/tpub; a private key is refused), --path the template of its\n"
+	"addresses below it (one *, no hardened steps), --chains where they are\n"
+	"watched (default: every EVM and Tron chain of FILE), --gap-limit how many\n"
+	"indexes past the highest one paid are watched. Shown by fingerprint only.\n";
 
 static const char addresses_help[] =
 	"usage: paywatch addresses list --merchant M [--chain C] -c FILE [--json]\n"
 	"       paywatch addresses add --merchant M --chain C ADDRESS [--from-block N] -c FILE\n"
 	"       paywatch addresses remove --merchant M --chain C ADDRESS -c FILE\n"
+	"       paywatch addresses rescan --merchant M --chain C [ADDRESS] --from-block N [--hd-from I]\n"
+	"                                 [--no-wait] -c FILE [--json]\n"
 	"\n"
 	"A merchant's deposit addresses per chain. An address added is matched by\n"
 	"every running `paywatch run` within a second, without a restart; one removed\n"
 	"stops matching at once (its payments stay). ADDRESS is written as in the\n"
-	"config (0x... for EVM chains, T... for Tron). --from-block N records where\n"
-	"its history starts (a rescan of blocks before it: `paywatch replay\n"
-	"--address`). An address another merchant owns is refused.\n";
+	"config (0x... for EVM chains, T... for Tron). With --from-block N its history\n"
+	"from block N is scanned too, by a running `paywatch run` of the chain: the\n"
+	"payments found get their webhooks and events like any other. An address\n"
+	"another merchant owns is refused.\n"
+	"`rescan` scans the history of ADDRESS, or of every address of M on C (with\n"
+	"--hd-from I: the xpub addresses from index I, such as those a gap limit grew\n"
+	"over), from block N up to where `run` matches them live, and waits until\n"
+	"done (--no-wait: prints the rescan ids and returns).\n";
 
 static const char endpoints_help[] =
 	"usage: paywatch endpoints list --merchant M -c FILE [--json]\n"
@@ -62,6 +76,8 @@ static const char secrets_help[] =
 
 typedef struct args {
 	const char *sub, *config, *merchant, *chain, *id, *url, *events, *from_block;
+	const char *xpub, *path, *chains, *gap_limit, *hd_from;
+	bool no_wait;
 	const char *positional[2];
 	int n_positional;
 	bool json, help;
@@ -78,16 +94,17 @@ static int usage(const char *help, const char *fmt, const char *arg)
 static int parse(int argc, char **argv, const char *help, args *a)
 {
 	memset(a, 0, sizeof(*a));
-	static const char *const valued[] = { "-c", "--config", "--merchant", "--chain", "--id", "--url", "--events",
-					      "--from-block", NULL };
+	static const char *const valued[] = { "-c",	      "--config", "--merchant", "--chain",  "--id",
+					      "--url",	      "--events", "--from-block", "--xpub",   "--path",
+					      "--chains",     "--gap-limit", "--hd-from", NULL };
 	for (int i = 0; i < argc; i++) {
 		const char *s = argv[i];
 		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
 			a->help = true;
 			return 0;
 		}
-		if (strcmp(s, "--json") == 0) {
-			a->json = true;
+		if (strcmp(s, "--json") == 0 || strcmp(s, "--no-wait") == 0) {
+			*(strcmp(s, "--json") == 0 ? &a->json : &a->no_wait) = true;
 			continue;
 		}
 		int k = 0;
@@ -97,8 +114,9 @@ static int parse(int argc, char **argv, const char *help, args *a)
 			if (i + 1 >= argc)
 				return usage(help, "%s needs a value", s);
 			const char *v = argv[++i];
-			const char **slot[] = { &a->config, &a->config, &a->merchant, &a->chain, &a->id, &a->url, &a->events,
-						&a->from_block };
+			const char **slot[] = { &a->config, &a->config, &a->merchant, &a->chain, &a->id,
+						&a->url,    &a->events, &a->from_block, &a->xpub, &a->path,
+						&a->chains, &a->gap_limit, &a->hd_from };
 			*slot[k] = v;
 			continue;
 		}
@@ -188,7 +206,34 @@ static int failed(const char *what, int r, const char *err)
 	return r == PW_EINVAL || r == PW_ECONFIG ? 2 : 1;
 }
 
-static int merchants(PGconn *c, const args *a)
+/* --xpub KEY [--path T] [--chains a,b] [--gap-limit N] of merchant id. */
+static int set_xpub(const pw_config *cfg, PGconn *c, const char *id, const args *a)
+{
+	char err[512] = "", list[16 * 70] = "";
+	const char *chains[CFG_XPUB_CHAINS_MAX];
+	size_t n = 0;
+	if (a->chains) {
+		snprintf(list, sizeof(list), "%s", a->chains);
+		for (char *save = NULL, *t = strtok_r(list, ",", &save); t && n < CFG_XPUB_CHAINS_MAX; t = strtok_r(NULL, ",", &save))
+			chains[n++] = t;
+	} else
+		for (size_t i = 0; i < cfg->n_chains && n < CFG_XPUB_CHAINS_MAX; i++)
+			if (cfg->chains[i].family->address_of_key)
+				chains[n++] = cfg->chains[i].name;
+	char *end = NULL;
+	unsigned long gap = a->gap_limit ? strtoul(a->gap_limit, &end, 10) : 20;
+	if (a->gap_limit && (!*a->gap_limit || *end || gap < 1 || gap > 1000))
+		return usage(merchants_help, "--gap-limit %s: must be an integer 1..1000", a->gap_limit);
+	int r = registry_xpub_set(c, cfg, id, a->xpub, a->path ? a->path : "0/*", chains, n, (uint32_t)gap, "registry",
+				  false, err, sizeof(err));
+	if (r == PW_EINVAL)
+		return usage(merchants_help, "%s", err);
+	if (r < 0)
+		return failed("merchants add --xpub", r, err);
+	return 0;
+}
+
+static int merchants(const pw_config *cfg, PGconn *c, const args *a)
 {
 	char err[512] = "";
 	char *json = NULL;
@@ -214,6 +259,14 @@ static int merchants(PGconn *c, const args *a)
 	if (strcmp(a->sub, "add") == 0) {
 		if ((r = registry_pg_merchant_add(c, id, &created, &json, err, sizeof(err))) < 0)
 			return failed("merchants add", r, err);
+		if (a->xpub) {
+			free(json);
+			json = NULL;
+			if ((r = set_xpub(cfg, c, id, a)) != 0)
+				return r;
+			if ((r = registry_pg_merchants(c, id, &json, err, sizeof(err))) < 0)
+				return failed("merchants add", r, err);
+		}
 		if (a->json)
 			print_json_text(json);
 		else
@@ -228,6 +281,92 @@ static int merchants(PGconn *c, const args *a)
 		return 0;
 	}
 	return usage(merchants_help, "unknown subcommand: %s", a->sub);
+}
+
+/* A block number or index option: 0, or 2 (usage printed). */
+static int number_opt(const char *name, const char *v, uint64_t max, uint64_t *ret)
+{
+	char *end;
+	*ret = strtoull(v, &end, 10);
+	if (!*v || *end || v[0] == '-' || *ret > max)
+		return usage(addresses_help, "%s: not a number in range", name);
+	return 0;
+}
+
+/* addresses rescan: queue, then (unless --no-wait) wait for every rescan. */
+static int rescan(const pw_config *cfg, PGconn *c, const args *a)
+{
+	char err[512] = "", stored[PW_ADDR_TEXT_MAX];
+	const char *family;
+	uint64_t from = 0, hd = 0;
+	int r;
+	if (!a->chain || !a->from_block || a->n_positional > 1)
+		return usage(addresses_help, "%s", "rescan needs --chain C, --from-block N and at most one ADDRESS");
+	if ((r = number_opt("--from-block", a->from_block, INT64_MAX, &from)) != 0 ||
+	    (a->hd_from && (r = number_opt("--hd-from", a->hd_from, INT32_MAX, &hd)) != 0))
+		return r;
+	if (a->n_positional &&
+	    registry_normalize_address(cfg, a->chain, a->positional[0], stored, &family, err, sizeof(err)) < 0)
+		return usage(addresses_help, "%s", err);
+	if (config_find_chain(cfg, a->chain) < 0)
+		return usage(addresses_help, "--chain %s: no such chain in the config", a->chain);
+	char *ids = NULL;
+	if ((r = registry_pg_rescan_add(c, a->merchant, a->chain, a->hd_from ? (long)hd : -1,
+					a->n_positional ? stored : NULL, from, &ids, err, sizeof(err))) < 0)
+		return failed("addresses rescan", r, err);
+	if (strcmp(ids, "[]") == 0) {
+		free(ids);
+		fprintf(stderr, "paywatch: addresses rescan: merchant %s has no such address on %s\n", a->merchant, a->chain);
+		return 1;
+	}
+	/* "[1,2]" -> "{1,2}" */
+	ids[0] = '{';
+	ids[strlen(ids) - 1] = '}';
+	if (a->no_wait) {
+		printf("%s%s\n", a->json ? "" : "rescans queued: ", ids);
+		free(ids);
+		return 0;
+	}
+	char *json = NULL;
+	size_t last_done = (size_t)-1;
+	int rc = 0;
+	for (;;) {
+		free(json);
+		json = NULL;
+		if ((r = registry_pg_rescans(c, ids, &json, err, sizeof(err))) < 0) {
+			rc = failed("addresses rescan", r, err);
+			break;
+		}
+		cJSON *o = cJSON_Parse(json);
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data"), *x;
+		size_t n = 0, done = 0, failed_n = 0;
+		double found = 0, inserted = 0;
+		cJSON_ArrayForEach(x, d)
+		{
+			n++;
+			const char *st = str(x, "status");
+			done += strcmp(st, "pending") != 0;
+			failed_n += strcmp(st, "failed") == 0;
+			found += num(x, "found") > 0 ? num(x, "found") : 0;
+			inserted += num(x, "inserted") > 0 ? num(x, "inserted") : 0;
+		}
+		cJSON_Delete(o);
+		if (done != last_done && !a->json)
+			fprintf(stderr, "rescans: %zu of %zu done (%.0f payment(s) found, %.0f inserted)%s\n", done, n, found,
+				inserted, done < n ? "; waiting for `paywatch run` of the chain" : "");
+		last_done = done;
+		if (done == n) {
+			if (a->json)
+				print_json_text(json);
+			rc = failed_n ? 1 : 0;
+			break;
+		}
+		struct timespec t = { 1, 0 };
+		nanosleep(&t, NULL);
+	}
+	free(json);
+	free(ids);
+	return rc;
 }
 
 static int addresses(const pw_config *cfg, PGconn *c, const args *a)
@@ -276,6 +415,8 @@ static int addresses(const pw_config *cfg, PGconn *c, const args *a)
 			cJSON_Delete(all);
 		return 0;
 	}
+	if (strcmp(a->sub, "rescan") == 0)
+		return rescan(cfg, c, a);
 	if (!a->chain || a->n_positional != 1)
 		return usage(addresses_help, "%s needs --chain C and one ADDRESS", a->sub);
 	char stored[PW_ADDR_TEXT_MAX];
@@ -297,8 +438,10 @@ static int addresses(const pw_config *cfg, PGconn *c, const args *a)
 		if (a->json)
 			print_json_text(json);
 		else
-			printf("%s on %s %s for merchant %s\n", stored, a->chain, created ? "added" : "exists already",
-			       a->merchant);
+			printf("%s on %s %s for merchant %s%s%s%s\n", stored, a->chain, created ? "added" : "exists already",
+			       a->merchant, created && a->from_block ? "; its history from block " : "",
+			       created && a->from_block ? a->from_block : "",
+			       created && a->from_block ? " is scanned by a running `paywatch run` of the chain" : "");
 		free(json);
 		return 0;
 	}
@@ -440,7 +583,7 @@ int registry_cli(const char *cmd, int argc, char **argv)
 		return 1;
 	}
 	if (help == merchants_help)
-		rc = merchants(c, &a);
+		rc = merchants(cfg, c, &a);
 	else if (help == addresses_help)
 		rc = addresses(cfg, c, &a);
 	else if (help == endpoints_help)

@@ -91,6 +91,10 @@ typedef struct replay_opts {
 	const char *config_path, *chain, *merchant, *address;
 	uint64_t from, to;
 	bool have_from, have_to, dry_run, no_webhooks, fix, json, help;
+	/* a rescan (replay_address): the address is the registry's, of this
+	 * merchant; no signals, no summary printed, stopped by *stop */
+	const char *rescan_merchant;
+	atomic_bool *stop;
 } replay_opts;
 
 typedef struct diff_report {
@@ -232,6 +236,12 @@ static int build_matcher(replay *rp)
 	int r = matcher_create(64, &rp->m);
 	if (r < 0)
 		return r;
+	if (rp->o->rescan_merchant) { /* one address of the registry */
+		uint32_t index;
+		if ((r = matcher_add_merchant(rp->m, rp->o->rescan_merchant, &index)) == 0)
+			r = matcher_add(rp->m, (uint32_t)rp->ci, &rp->address, index);
+		return r;
+	}
 	for (size_t i = 0; i < rp->cfg->n_merchants; i++) {
 		const cfg_merchant *mc = &rp->cfg->merchants[i];
 		uint32_t index; /* == i: every merchant is named, in the config's order */
@@ -459,7 +469,9 @@ static int on_logs(void *arg, uint64_t from, uint64_t to, uint64_t window_from, 
 	range_rows *rr = calloc(1, sizeof(*rr));
 	if (!rr)
 		return PW_ENOMEM;
-	const char *merchant = rp->merchant_index >= 0 ? rp->cfg->merchants[rp->merchant_index].id : NULL;
+	const char *merchant = rp->o->rescan_merchant		? rp->o->rescan_merchant
+			       : rp->merchant_index >= 0 ? rp->cfg->merchants[rp->merchant_index].id
+							  : NULL;
 	int r = pg_sink_read_payments(rp->pg, rp->chain->name, rp->chain->family->family, from, to, merchant,
 				      rp->have_address ? &rp->address : NULL,
 				      &rr->rows, &rr->n);
@@ -960,7 +972,7 @@ static int resolve_filters(replay *rp)
 		fprintf(stderr, "paywatch replay: out of memory\n");
 		return 1;
 	}
-	if (o->address && matcher_count(rp->m) == 0) {
+	if (o->address && matcher_count(rp->m) == 0 && !o->rescan_merchant) {
 		fprintf(stderr, "paywatch replay: --address %s is not a merchant address on chain %s%s%s in %s\n",
 			o->address, rp->chain->name, o->merchant ? " of merchant " : "", o->merchant ? o->merchant : "",
 			o->config_path);
@@ -983,8 +995,9 @@ static int open_postgres(replay *rp)
 				 missing, rp->o->config_path);
 	if (rp->o->dry_run)
 		return 0;
-	/* newly added merchants, addresses and endpoints must exist for their events */
-	if ((r = merchants_mirror(rp->pg, rp->cfg)) < 0)
+	/* newly added merchants, addresses and endpoints must exist for their
+	 * events (a rescan's come from the registry: they do) */
+	if (!rp->o->rescan_merchant && (r = merchants_mirror(rp->pg, rp->cfg)) < 0)
 		return log_error(r, "postgres: cannot mirror the merchants: %s", pg_sink_error(rp->pg));
 	/* the writers' connections: reads (this one) and writes run at once */
 	for (size_t i = 0; i < REPLAY_WRITERS; i++) {
@@ -996,7 +1009,7 @@ static int open_postgres(replay *rp)
 	return 0;
 }
 
-static int replay_run(const pw_config *cfg, const replay_opts *o)
+static int replay_run(const pw_config *cfg, const replay_opts *o, replay_result *result)
 {
 	replay rp;
 	registry *reg = NULL;
@@ -1026,13 +1039,16 @@ static int replay_run(const pw_config *cfg, const replay_opts *o)
 		goto out;
 	}
 
-	atomic_store(&g_stop, false);
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	rp.tty = isatty(STDERR_FILENO) == 1;
+	atomic_bool *stop = o->stop ? o->stop : &g_stop;
+	if (!o->stop) {
+		atomic_store(&g_stop, false);
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_signal;
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		rp.tty = isatty(STDERR_FILENO) == 1;
+	}
 	rp.start_ms = rp.last_draw_ms = pw_mono_ms();
 	log_emit(LOG_LEVEL_INFO, rp.chain->name, (long long)o->from,
 		 "replay: blocks %llu..%llu, %zu watched address(es)%s%s%s", (unsigned long long)o->from,
@@ -1048,7 +1064,7 @@ static int replay_run(const pw_config *cfg, const replay_opts *o)
 		.cfg = cfg,
 		.chain_index = rp.ci,
 		.reg = reg,
-		.stop = &g_stop,
+		.stop = stop,
 		.next_block = o->from,
 		.window = 0, /* a replay reads below the confirmed height: no window */
 		.stop_at_target = true,
@@ -1082,7 +1098,7 @@ static int replay_run(const pw_config *cfg, const replay_opts *o)
 		next = j->next;
 		free_job(j);
 	}
-	bool interrupted = atomic_load(&g_stop);
+	bool interrupted = atomic_load(stop);
 	bool complete = r == 0 && !interrupted && rp.target_known;
 	if (rp.tty) {
 		progress(&rp, true);
@@ -1099,13 +1115,19 @@ static int replay_run(const pw_config *cfg, const replay_opts *o)
 			 (unsigned long long)(rp.any_done ? rp.last_done + 1 : o->from));
 	}
 	int64_t elapsed = pw_mono_ms() - rp.start_ms;
-	if (o->json)
+	if (o->stop) { /* a rescan: the caller reports */
+		if (result)
+			*result = (replay_result){ .found = rp.found, .inserted = rp.inserted, .present = rp.present,
+						   .last_done = rp.last_done, .complete = complete };
+	} else if (o->json)
 		print_json(&rp, outcome, elapsed);
 	else
 		print_table(&rp, outcome, elapsed);
 	rc = complete ? 0 : 1;
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
+	if (!o->stop) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+	}
 out:
 	pg_sink_close(rp.pg);
 	for (size_t i = 0; i < REPLAY_WRITERS; i++)
@@ -1137,7 +1159,16 @@ int replay_cli(int argc, char **argv)
 		fprintf(stderr, "paywatch: config %s: %s\n", o.config_path, err);
 		return 2;
 	}
-	rc = replay_run(cfg, &o);
+	rc = replay_run(cfg, &o, NULL);
 	config_destroy(cfg);
 	return rc;
+}
+
+int replay_address(const pw_config *cfg, const char *chain, const char *merchant_id, const char *address,
+		   uint64_t from, uint64_t to, atomic_bool *stop, replay_result *ret)
+{
+	replay_opts o = { .config_path = "(the running config)", .chain = chain, .address = address, .from = from,
+			  .to = to, .have_from = true, .have_to = true, .rescan_merchant = merchant_id, .stop = stop };
+	memset(ret, 0, sizeof(*ret));
+	return replay_run(cfg, &o, ret);
 }

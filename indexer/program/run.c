@@ -8,6 +8,7 @@
 #include "matcher.h"
 #include "registry.h"
 #include "registry_watch.h"
+#include "rescan.h"
 #include "pw_error.h"
 #include "server.h"
 #include "sink_loop.h"
@@ -37,6 +38,12 @@ static void *chain_thread_main(void *arg)
 /* How long the chains wait for the registry at start before they go on
  * with the rows kept at the last load. */
 #define REGISTRY_FIRST_LOAD_MS 10000
+
+/* A payment grew an xpub window: the registry watch stores it. */
+static void hd_used(void *arg, const char *merchant_id, const char *chain, long index)
+{
+	registry_watch_note_used(arg, merchant_id, chain, index);
+}
 
 static int save_registry(void *arg, const void *rows, size_t len)
 {
@@ -134,6 +141,10 @@ int run_main(const pw_config *cfg)
 		log_error(r, "cannot follow the merchant registry; matching the config's addresses only");
 	else if (!registry_watch_wait_loaded(watch, REGISTRY_FIRST_LOAD_MS))
 		use_kept_registry(cfg, st, reg);
+	/* addresses' histories scanned again (added with from_block, `addresses rescan`) */
+	rescanner *rescans = NULL;
+	if ((r = rescanner_start(cfg, st, reg, &stop, &rescans)) < 0)
+		log_error(r, "cannot start the rescan thread; rescans wait for another run");
 	chain_thread *threads = calloc(cfg->n_chains, sizeof(*threads));
 	if (!threads) {
 		atomic_store(&stop, true);
@@ -141,6 +152,7 @@ int run_main(const pw_config *cfg)
 		dispatch_thread_join(dispatcher);
 		chain_reporter_join(reporter);
 		api_server_stop(api);
+		rescanner_join(rescans);
 		registry_watch_stop(watch);
 		goto out_store;
 	}
@@ -148,7 +160,8 @@ int run_main(const pw_config *cfg)
 	for (size_t i = 0; i < cfg->n_chains; i++) {
 		chain_thread *ct = &threads[i];
 		ct->params = (ingest_params){ .cfg = cfg, .chain_index = i, .st = st,
-					      .reg = reg, .stop = &stop, .on_confirmed = sink_loop_notify,
+					      .reg = reg, .on_hd_used = watch ? hd_used : NULL, .on_hd_used_arg = watch,
+					      .stop = &stop, .on_confirmed = sink_loop_notify,
 					      .on_confirmed_arg = sl };
 		atomic_init(&ct->done, false);
 		if (pthread_create(&ct->thread, NULL, chain_thread_main, ct) != 0) {
@@ -195,6 +208,7 @@ int run_main(const pw_config *cfg)
 	dispatch_thread_join(dispatcher);
 	chain_reporter_join(reporter);
 	api_server_stop(api);
+	rescanner_join(rescans);
 	registry_watch_stop(watch);
 	if (left)
 		log_warn("outbox: %llu payment(s) kept in %s for the next start (Postgres unreachable)",

@@ -37,6 +37,7 @@ const scale = Number(process.env.PW_TEST_TIMEOUT_SCALE || 1);
 const acme = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 const globexA = '0x90F79bf6EB2c4f870365E785982E1f101E93b906';
 const globexB = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65';
+const globexC = '0x976EA74026E726554dB657fA54763abd0C3a0aa9';
 
 function metricValue(text, name) {
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
@@ -72,6 +73,9 @@ async function main() {
   let db = await pg.client();
   rig.onCleanup(() => db.end().catch(() => {}));
 
+  // paid before it is anyone's: found later by a rescan from block 0
+  await node.receipt(await token.transfer(deployer, globexC, 7001n));
+  await node.receipt(await token.transfer(deployer, globexC, 7002n));
   let pw = rig.startPaywatch(bin, ['run', '-c', cfg], env1);
   const metrics = async () => (await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text());
   await rig.waitFor('the registry loaded from Postgres', async () => {
@@ -138,6 +142,21 @@ async function main() {
     (await db.query("SELECT count(*)::int n FROM payments WHERE amount_raw = 777")).rows[0].n === 1, 20000 * scale);
   const g = (await db.query("SELECT amount_raw::text a FROM payments WHERE merchant_id = 'globex' ORDER BY id")).rows.map((x) => x.a);
   rig.check(JSON.stringify(g) === '["1234567"]', `after removal no payment to it is matched; the earlier one stays (${g})`);
+
+  // added with --from-block: its earlier payments are found, with their events
+  r = cli(['addresses', 'add', '--merchant', 'globex', '--chain', 'local', globexC, '--from-block', '0']);
+  rig.check(r.status === 0 && /history from block 0 is scanned/.test(r.stdout), `addresses add --from-block 0 (${r.stdout.trim()}${r.stderr.trim()})`);
+  await node.mine(2); // the rescan waits for the head it starts from to be confirmed
+  await rig.waitFor('the rescan of globexC', async () =>
+    (await db.query("SELECT status FROM address_rescans WHERE address = $1", [globexC.toLowerCase()])).rows[0]?.status === 'done', 30000 * scale);
+  const resc = (await db.query("SELECT p.amount_raw::text a, p.merchant_id, (SELECT count(*)::int FROM event_feed f WHERE f.payment_id = p.id AND f.type = 'payment.confirmed') ev FROM payments p WHERE p.to_address = $1 ORDER BY p.block_number", [globexC.toLowerCase()])).rows;
+  rig.check(JSON.stringify(resc) === JSON.stringify([{ a: '7001', merchant_id: 'globex', ev: 1 }, { a: '7002', merchant_id: 'globex', ev: 1 }]),
+    `the payments before it was added are found by the rescan, globex's, each with its event (${JSON.stringify(resc)})`);
+  const rrow = (await db.query("SELECT found, inserted, to_block FROM address_rescans WHERE address = $1", [globexC.toLowerCase()])).rows[0];
+  rig.check(rrow.found === 2 && rrow.inserted === 2 && rrow.to_block > 0, `the rescan row: found 2, inserted 2, up to block ${rrow.to_block}`);
+  r = cli(['addresses', 'remove', '--merchant', 'globex', '--chain', 'local', globexC]);
+  rig.check(r.status === 0, 'globexC removed again');
+  await rig.waitFor('the set without globexC', async () => metricValue(await metrics(), 'paywatch_registry_addresses') === 1, 10000 * scale, 10);
 
   // ---- 3. an endpoint added through the CLI
   r = cli(['endpoints', 'add', '--merchant', 'globex', '--url', `${receiver.base}/globex?token=tok-secret-123`], {});
@@ -235,6 +254,7 @@ async function main() {
     return { status: res.status, body: parsed, headers: res.headers };
   };
   const initech = '0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc';
+  await node.receipt(await token.transfer(deployer, initech, 5555n)); // before it is initech's: from_block 0 finds it
   r = await call('POST', '/v1/merchants', initechKey.key, { id: 'other' });
   rig.check(r.status === 403, `a merchant key does not create merchants (${r.status})`);
   r = await call('POST', '/v1/merchants', admin.key, { id: 'initech' });
@@ -291,9 +311,14 @@ async function main() {
   await node.receipt(await token.transfer(deployer, initech, 31337n));
   await node.mine(CONF);
   await rig.waitFor('initech\'s webhook', async () => (await receiver.records()).some((x) => x.path === '/initech'), 20000 * scale);
-  recs = (await receiver.records()).filter((x) => x.path === '/initech');
-  rig.check(recs.length === 1 && recs[0].sig_ok && JSON.parse(recs[0].body).data.amount_raw === '31337',
+  recs = (await receiver.records()).filter((x) => x.path === '/initech' && JSON.parse(x.body).data.amount_raw === '31337');
+  rig.check(recs.length === 1 && recs[0].sig_ok,
     'the endpoint added through the API receives the payment, signed with the secret shown at creation');
+  await node.mine(2);
+  await rig.waitFor('the rescan of initech\'s address (from_block 0)', async () =>
+    (await db.query("SELECT status FROM address_rescans WHERE merchant_id = 'initech'")).rows[0]?.status === 'done', 30000 * scale);
+  const early = (await db.query("SELECT merchant_id FROM payments WHERE to_address = $1 AND amount_raw = 5555", [initech.toLowerCase()])).rows;
+  rig.check(early.length === 1 && early[0].merchant_id === 'initech', 'POST addresses with from_block 0: the payment before it was added is found');
   r = await call('GET', '/v1/merchants/initech/addresses?chain=local&limit=1', initechKey.key);
   rig.check(r.status === 200 && r.body.data.length === 1 && r.body.next_cursor === `local/${initech.toLowerCase()}`, 'GET addresses: a page');
   r = await call('GET', `/v1/merchants/initech/addresses?cursor=${encodeURIComponent(r.body.next_cursor)}`, initechKey.key);
