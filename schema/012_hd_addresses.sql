@@ -78,3 +78,42 @@ CREATE TABLE address_rescans (
     finished_at   timestamptz
 );
 CREATE INDEX address_rescans_pending ON address_rescans (chain, id) WHERE status = 'pending';
+
+-- The registry's triggers fire only when rows changed (statement triggers
+-- with transition tables: an upsert that changed nothing, as the config's
+-- seeding at every start mostly is, wakes nobody), and only on what the
+-- address sets depend on: addresses, xpubs, and merchants updated or
+-- deleted (removed_at). Endpoints and windows' counters are read from
+-- Postgres where they are used.
+DROP TRIGGER merchants_changed ON merchants;
+DROP TRIGGER merchant_addresses_changed ON merchant_addresses;
+DROP TRIGGER webhook_endpoints_changed ON webhook_endpoints;
+DROP TRIGGER merchant_xpubs_changed ON merchant_xpubs;
+DROP TRIGGER xpub_windows_changed ON xpub_windows;
+
+CREATE OR REPLACE FUNCTION paywatch_registry_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' OR EXISTS (SELECT 1 FROM changed) THEN
+        PERFORM pg_notify('paywatch_registry', TG_TABLE_NAME || ':' || TG_OP);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER merchants_updated AFTER UPDATE ON merchants REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION paywatch_registry_changed();
+CREATE TRIGGER merchants_deleted AFTER DELETE ON merchants REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION paywatch_registry_changed();
+CREATE TRIGGER merchant_addresses_inserted AFTER INSERT ON merchant_addresses REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION paywatch_registry_changed();
+CREATE TRIGGER merchant_addresses_updated AFTER UPDATE ON merchant_addresses REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION paywatch_registry_changed();
+CREATE TRIGGER merchant_addresses_deleted AFTER DELETE ON merchant_addresses REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION paywatch_registry_changed();
+CREATE TRIGGER merchant_xpubs_inserted AFTER INSERT ON merchant_xpubs REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION paywatch_registry_changed();
+CREATE TRIGGER merchant_xpubs_updated AFTER UPDATE ON merchant_xpubs REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION paywatch_registry_changed();
+CREATE TRIGGER merchant_xpubs_deleted AFTER DELETE ON merchant_xpubs REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION paywatch_registry_changed();

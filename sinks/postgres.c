@@ -893,7 +893,8 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 		PQclear(ids);
 	if (!copying || exec_ok(s,
 				"INSERT INTO merchants (id) SELECT DISTINCT id FROM pw_merchant_ids ON CONFLICT (id) DO UPDATE"
-				" SET updated_at = now(), origin = 'config', removed_at = NULL",
+				" SET updated_at = now(), origin = 'config', removed_at = NULL"
+				" WHERE merchants.origin <> 'config' OR merchants.removed_at IS NOT NULL",
 				"merchants") < 0)
 		goto out_rollback;
 	PGresult *res = PQexec(s->conn, "COPY pw_merchant_addresses FROM STDIN");

@@ -167,8 +167,11 @@ int registry_pg_each_address(PGconn *c, uint64_t since_xid, registry_row_fn fn, 
 	if (since_xid) /* a number: printed, never text from outside */
 		snprintf(since, sizeof(since), " AND a.xid >= '%llu'::xid8", (unsigned long long)since_xid);
 	snprintf(sql, sizeof(sql),
+		 /* a removed merchant has no addresses left (registry_pg_merchant_remove);
+		  * the filter is a guard, a hashed subplan (a join would sort or
+		  * hash a million rows) */
 		 "COPY (SELECT a.chain, a.address, a.merchant_id, a.hd_index FROM merchant_addresses a"
-		 " JOIN merchants m ON m.id = a.merchant_id WHERE m.removed_at IS NULL%s) TO STDOUT",
+		 " WHERE a.merchant_id NOT IN (SELECT id FROM merchants WHERE removed_at IS NOT NULL)%s) TO STDOUT",
 		 since);
 	each_arg a = { fn, arg };
 	if (r == 0)
@@ -748,4 +751,12 @@ int registry_pg_rescan_update(PGconn *c, int64_t id, int64_t to_block, const cha
 		    " locked_until = CASE WHEN $3 = 'pending' THEN now() + make_interval(secs => $7::int) END,"
 		    " finished_at = CASE WHEN $3 <> 'pending' THEN now() END WHERE id = $1::bigint",
 		    7, params, NULL, err, errlen);
+}
+
+size_t registry_pg_estimate(PGconn *c)
+{
+	PGresult *res = PQexec(c, "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'merchant_addresses'::regclass");
+	size_t n = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 ? strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	return n;
 }

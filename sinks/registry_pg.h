@@ -49,6 +49,10 @@ typedef int (*registry_row_fn)(void *arg, const registry_row *row);
 int registry_pg_each_address(PGconn *c, uint64_t since_xid, registry_row_fn fn, void *arg, uint64_t *ret_xmin,
 			     char *err, size_t errlen);
 
+/* registry_pg_estimate: the planner's estimate of the address rows (to
+ * size a set before loading it); 0 when unknown. */
+size_t registry_pg_estimate(PGconn *c);
+
 /* One chain of a merchant's xpub, with its window (schema/012). */
 typedef struct registry_xpub {
 	const char *merchant_id, *xpub, *path, *chain;

@@ -586,34 +586,3 @@ int store_get_state(store *s, const char *chain, store_chain_state *ret)
 	return 0;
 }
 
-/* The registry's last loaded rows (one value: it is replaced whole). */
-#define KEY_REGISTRY "registry/rows"
-
-int store_put_registry(store *s, const void *rows, size_t len)
-{
-	char *rerr = NULL;
-	rocksdb_put(s->db, s->wopts, KEY_REGISTRY, strlen(KEY_REGISTRY), rows, len, &rerr);
-	if (rerr)
-		return keep_error(s, "put registry", rerr);
-	return 0;
-}
-
-int store_get_registry(store *s, char **ret_rows, size_t *ret_len)
-{
-	char *v;
-	size_t vlen;
-	int r = get_value(s, KEY_REGISTRY, strlen(KEY_REGISTRY), &v, &vlen);
-	if (r < 0)
-		return r;
-	char *copy = malloc(vlen + 1);
-	if (copy) {
-		memcpy(copy, v, vlen);
-		copy[vlen] = '\0';
-	}
-	rocksdb_free(v);
-	if (!copy)
-		return PW_ENOMEM;
-	*ret_rows = copy;
-	*ret_len = vlen;
-	return 0;
-}

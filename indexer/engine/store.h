@@ -143,17 +143,6 @@ typedef struct store_chain_state {
 /* store_put_state: replace chain's state. 0 or PW_ESTORE. */
 int store_put_state(store *s, const char *chain, const store_chain_state *st);
 
-/* store_put_registry: keep the merchant registry's rows as last loaded
- * from Postgres (len bytes, "chain\taddress\tmerchant_id\n" per row,
- * the COPY text of registry_pg_each_address), so a start while Postgres is
- * unreachable matches against them. 0 or PW_ESTORE. */
-int store_put_registry(store *s, const void *rows, size_t len);
-
-/* store_get_registry: those rows, NUL-terminated and malloc'd (caller
- * frees) in *ret_rows, their length in *ret_len. 0, PW_ENOTFOUND (never
- * written), PW_ESTORE, PW_ENOMEM. */
-int store_get_registry(store *s, char **ret_rows, size_t *ret_len);
-
 /* store_get_state: chain's state. 0, PW_ENOTFOUND (never written),
  * PW_ESTORE (unreadable or from another version). */
 int store_get_state(store *s, const char *chain, store_chain_state *ret);

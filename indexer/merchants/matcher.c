@@ -218,6 +218,14 @@ size_t matcher_merchants(const matcher *m)
 	return m->n_names;
 }
 
+int matcher_reserve(matcher *m, size_t n)
+{
+	size_t capacity = m->mask + 1;
+	while (capacity < n * 2)
+		capacity *= 2;
+	return capacity == m->mask + 1 ? 0 : matcher_resize(m, capacity);
+}
+
 int matcher_add(matcher *m, uint32_t chain_index, const pw_addr *key, uint32_t merchant_index)
 {
 	return matcher_add_hd(m, chain_index, key, merchant_index, -1);

@@ -24,6 +24,10 @@ typedef struct matcher matcher;
  * 0 with *ret (caller frees with matcher_destroy), or PW_ENOMEM. */
 int matcher_create(size_t expected, matcher **ret);
 
+/* matcher_reserve: room for n addresses without growing (a load that
+ * knows its size rehashes nothing). 0 or PW_ENOMEM (set unchanged). */
+int matcher_reserve(matcher *m, size_t n);
+
 /* matcher_destroy: free; accepts NULL. */
 void matcher_destroy(matcher *m);
 

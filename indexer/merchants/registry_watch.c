@@ -3,6 +3,7 @@
 #include "registry_watch.h"
 #include "buf.h"
 #include "clock.h"
+#include "idfmt.h"
 #include "log.h"
 #include "metrics.h"
 #include "pg_conn.h"
@@ -85,6 +86,7 @@ typedef struct build {
 	id_map map;
 	registry_load_stats *st;
 	pw_buf *rows; /* the rows as text, for the cache; NULL: not kept */
+	size_t last_ci; /* the chain of the last row (rows come grouped) */
 } build;
 
 static size_t chain_of(const pw_config *cfg, const char *name)
@@ -99,10 +101,19 @@ static size_t chain_of(const pw_config *cfg, const char *name)
 static int add_row(void *arg, const registry_row *row)
 {
 	build *b = arg;
-	if (b->rows && buf_appendf(b->rows, "%s\t%s\t%s\t%ld\n", row->chain, row->address, row->merchant_id,
-				   row->hd_index) < 0)
-		return PW_ENOMEM;
-	size_t ci = chain_of(b->cfg, row->chain);
+	if (b->rows) {
+		char hd[24];
+		int n = snprintf(hd, sizeof(hd), "\t%ld\n", row->hd_index);
+		if (buf_append(b->rows, row->chain, strlen(row->chain)) < 0 || buf_append(b->rows, "\t", 1) < 0 ||
+		    buf_append(b->rows, row->address, strlen(row->address)) < 0 || buf_append(b->rows, "\t", 1) < 0 ||
+		    buf_append(b->rows, row->merchant_id, strlen(row->merchant_id)) < 0 ||
+		    buf_append(b->rows, hd, (size_t)n) < 0)
+			return PW_ENOMEM;
+	}
+	size_t ci = b->last_ci < b->cfg->n_chains && strcmp(b->cfg->chains[b->last_ci].name, row->chain) == 0
+			    ? b->last_ci
+			    : chain_of(b->cfg, row->chain);
+	b->last_ci = ci;
 	if (ci == b->cfg->n_chains || ci >= MATCHER_CHAINS_MAX) {
 		b->st->other_chain++;
 		return 0;
@@ -110,7 +121,10 @@ static int add_row(void *arg, const registry_row *row)
 	pw_addr a;
 	char why[160] = "";
 	uint32_t index;
-	int r = b->cfg->chains[ci].family->parse_address(row->address, &a, why, sizeof(why));
+	/* the stored form (checked by the table) */
+	int r = pw_parse_address(b->cfg->chains[ci].family->family, row->address, &a);
+	if (r < 0)
+		snprintf(why, sizeof(why), "not a stored address of the chain's family");
 	if (r == 0 && (r = id_map_get(&b->map, row->merchant_id, &index)) == PW_ENOMEM)
 		return r;
 	if (r == 0 && (r = matcher_add_hd(b->map.m, (uint32_t)ci, &a, index, row->hd_index)) == PW_ENOMEM)
@@ -185,14 +199,18 @@ static int build_end(build *b, int r, matcher **ret)
 
 /* A whole load (since_xid 0) from the config's set, or the rows written
  * since since_xid added to a copy of base. */
-static int build_load(const pw_config *cfg, PGconn *c, const matcher *base, uint64_t since_xid, pw_buf *rows,
-		      matcher **ret, registry_load_stats *st, uint64_t *ret_xmin, char *err, size_t errlen)
+static int build_load(const pw_config *cfg, PGconn *c, const matcher *base, uint64_t since_xid, size_t size_hint,
+		      pw_buf *rows, matcher **ret, registry_load_stats *st, uint64_t *ret_xmin, char *err, size_t errlen)
 {
 	build b = { .rows = rows };
 	matcher *m;
 	int r = base ? matcher_clone(base, &m) : matcher_from_config(cfg, &m);
 	if (r < 0)
 		return r;
+	if (!base && (r = matcher_reserve(m, size_hint > 0 ? size_hint : registry_pg_estimate(c))) < 0) {
+		matcher_destroy(m);
+		return r;
+	}
 	r = build_init(&b, cfg, m, st);
 	if (r == 0 && !base)
 		r = registry_pg_each_xpub(c, NULL, add_xpub, &b, err, errlen);
@@ -205,7 +223,7 @@ int registry_build(const pw_config *cfg, PGconn *c, matcher **ret, registry_load
 		   size_t errlen)
 {
 	uint64_t xmin;
-	return build_load(cfg, c, NULL, 0, NULL, ret, st, &xmin, err, errlen);
+	return build_load(cfg, c, NULL, 0, 0, NULL, ret, st, &xmin, err, errlen);
 }
 
 int registry_build_from_rows(const pw_config *cfg, char *rows, matcher **ret, registry_load_stats *st)
@@ -301,11 +319,12 @@ static bool reload(registry_watch *w, bool incremental, size_t *last_count)
 	pw_buf rows;
 	buf_init(&rows, (size_t)4 << 30);
 	bool keep = w->cache.save && !incremental;
-	const matcher *base = incremental ? registry_acquire(w->reg) : NULL;
+	const matcher *cur = registry_acquire(w->reg);
+	size_t hint = w->xmin ? matcher_count(cur) : 0; /* the size of the last load from Postgres */
 	uint64_t xmin = 0;
-	int r = build_load(w->cfg, w->pg, base, w->xmin, keep ? &rows : NULL, &m, &st, &xmin, err, sizeof(err));
-	if (base)
-		registry_release(w->reg, base);
+	int r = build_load(w->cfg, w->pg, incremental ? cur : NULL, w->xmin, hint, keep ? &rows : NULL, &m, &st, &xmin,
+			   err, sizeof(err));
+	registry_release(w->reg, cur);
 	if (r < 0) {
 		buf_done(&rows);
 		metrics_add("paywatch_registry_reloads_total", "outcome=\"failed\"", 1);
@@ -324,8 +343,14 @@ static bool reload(registry_watch *w, bool incremental, size_t *last_count)
 	if (incremental)
 		w->kept_stale = w->cache.save != NULL;
 	if (keep) { /* kept for a start while Postgres is away, when it changed */
-		uint64_t h = 1469598103934665603ULL;
-		for (size_t i = 0; i < rows.len; i++)
+		uint64_t h = 1469598103934665603ULL ^ rows.len; /* 8 bytes a step */
+		for (size_t i = 0; i + 8 <= rows.len; i += 8) {
+			uint64_t v;
+			memcpy(&v, rows.data + i, 8);
+			h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+			h ^= h >> 29;
+		}
+		for (size_t i = rows.len & ~(size_t)7; i < rows.len; i++)
 			h = (h ^ (uint8_t)rows.data[i]) * 1099511628211ULL;
 		if (h != w->saved_hash && w->cache.save(w->cache.arg, rows.data ? rows.data : "", rows.len) == 0)
 			w->saved_hash = h;
@@ -438,12 +463,13 @@ static void *watch_main(void *arg)
 		}
 		PGnotify *n;
 		while ((n = PQnotifies(w->pg)) != NULL) {
-			/* "table:OP": rows added to merchant_addresses load incrementally;
-			 * windows' counters are not part of the set; anything else
-			 * reloads it whole */
+			/* "table:OP" (schema/012: only when rows changed): rows added
+			 * to merchant_addresses load incrementally; anything else
+			 * (an address removed, a merchant removed, an xpub) reloads the
+			 * set whole */
 			if (strcmp(n->extra, "merchant_addresses:INSERT") == 0)
 				dirty = true;
-			else if (strncmp(n->extra, "xpub_windows:", 13) != 0)
+			else
 				dirty = whole = true;
 			PQfreemem(n);
 		}

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct chain_thread {
 	ingest_params params;
@@ -45,23 +46,63 @@ static void hd_used(void *arg, const char *merchant_id, const char *chain, long 
 	registry_watch_note_used(arg, merchant_id, chain, index);
 }
 
+/* The registry's rows as last loaded, kept in data_dir (a file, not
+ * RocksDB: a million rows are ~70 MB that a memtable would hold in memory)
+ * for a start while Postgres is away. Written whole to a temporary file,
+ * then renamed over the last one. */
+#define REGISTRY_ROWS_FILE "registry.rows"
+
 static int save_registry(void *arg, const void *rows, size_t len)
 {
-	int r = store_put_registry(arg, rows, len);
-	if (r < 0)
-		log_warn("registry: cannot keep its rows in the store; a start without Postgres would miss them");
-	return r;
+	const pw_config *cfg = arg;
+	char path[4096], tmp[4200];
+	snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, REGISTRY_ROWS_FILE);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "wb");
+	bool ok = f && fwrite(rows, 1, len, f) == len;
+	ok = f && fclose(f) == 0 && ok;
+	if (ok && rename(tmp, path) != 0)
+		ok = false;
+	if (!ok) {
+		unlink(tmp);
+		log_warn("registry: cannot keep its rows in %s; a start without Postgres would match the config's only",
+			 cfg->data_dir);
+		return PW_EIO;
+	}
+	return 0;
+}
+
+/* The rows kept by save_registry, NUL-terminated (malloc'd), or NULL. */
+static char *kept_rows(const pw_config *cfg)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, REGISTRY_ROWS_FILE);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *rows = NULL;
+	if (fseek(f, 0, SEEK_END) == 0) {
+		long n = ftell(f);
+		rows = n >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)n + 1) : NULL;
+		if (rows && fread(rows, 1, (size_t)n, f) == (size_t)n)
+			rows[n] = '\0';
+		else {
+			free(rows);
+			rows = NULL;
+		}
+	}
+	fclose(f);
+	return rows;
 }
 
 /* Postgres did not answer at start: match the registry as last loaded
  * (unless a load from Postgres beat us to it) until it answers. */
-static void use_kept_registry(const pw_config *cfg, store *st, registry *reg)
+static void use_kept_registry(const pw_config *cfg, registry *reg)
 {
-	char *rows = NULL;
-	size_t len = 0;
 	matcher *m;
 	registry_load_stats ls;
-	if (store_get_registry(st, &rows, &len) < 0) {
+	char *rows = kept_rows(cfg);
+	if (!rows) {
 		log_warn("registry: Postgres does not answer and no registry was kept: matching the config's addresses "
 			 "only until it answers");
 		return;
@@ -136,11 +177,11 @@ int run_main(const pw_config *cfg)
 	/* the registry, followed live: addresses added or removed while running.
 	 * The chains start once it is loaded; with Postgres away, from the rows
 	 * kept in the store at the last load. */
-	registry_cache cache = { save_registry, st };
+	registry_cache cache = { save_registry, (void *)cfg };
 	if ((r = registry_watch_start(cfg, reg, &cache, &watch)) < 0)
 		log_error(r, "cannot follow the merchant registry; matching the config's addresses only");
 	else if (!registry_watch_wait_loaded(watch, REGISTRY_FIRST_LOAD_MS))
-		use_kept_registry(cfg, st, reg);
+		use_kept_registry(cfg, reg);
 	/* addresses' histories scanned again (added with from_block, `addresses rescan`) */
 	rescanner *rescans = NULL;
 	if ((r = rescanner_start(cfg, st, reg, &stop, &rescans)) < 0)
