@@ -853,7 +853,7 @@ static void sha256_hex(const char *text, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n_merchants,
+int pg_sink_sync_merchants(pg_sink *s, const char *chains, const char *const *merchant_ids, size_t n_merchants,
 			   const pg_merchant_address *addresses, size_t n_addresses,
 			   const pg_webhook_endpoint *endpoints, size_t n_endpoints)
 {
@@ -929,11 +929,15 @@ int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n
 		PQclear(res);
 	if (!ok)
 		goto out_rollback;
-	if (exec_ok(s,
-		    "DELETE FROM merchant_addresses m WHERE m.origin = 'config' AND m.hd_index IS NULL AND NOT EXISTS (SELECT 1 FROM"
-		    " pw_merchant_addresses t WHERE t.chain = m.chain AND t.address = m.address"
-		    " AND t.merchant_id = m.merchant_id)",
-		    "prune addresses") < 0 ||
+	const char *chain_param[1] = { chains };
+	if (exec_params_ok(s,
+			   /* on the chains this config indexes only: another process's
+			    * config speaks for its own */
+			   "DELETE FROM merchant_addresses m WHERE m.origin = 'config' AND m.hd_index IS NULL"
+			   " AND m.chain = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM"
+			   " pw_merchant_addresses t WHERE t.chain = m.chain AND t.address = m.address"
+			   " AND t.merchant_id = m.merchant_id)",
+			   1, chain_param, "prune addresses") < 0 ||
 	    exec_ok(s,
 		    "INSERT INTO merchant_addresses (chain, address, merchant_id, chain_family) SELECT DISTINCT ON"
 		    " (chain, address) chain, address, merchant_id, chain_family FROM pw_merchant_addresses"

@@ -105,13 +105,14 @@ PGconn *pg_sink_conn(pg_sink *s);
  * its addresses belong to its merchants, its endpoints, known by
  * (merchant_id, key), are active with its URL and events (an endpoint
  * whose URL changed keeps its row and deliveries). Rows of origin 'config'
- * the config no longer names are pruned (addresses) or made inactive
+ * the config no longer names are pruned (addresses, on the config's
+ * chains: a text[] literal; another config speaks for its own) or made inactive
  * (endpoints; their history stays); rows added through the API or the CLI
  * (origin 'registry') are left alone. A row from before endpoint ids (its
  * full URL's SHA-256 kept by migration 006) is adopted by the endpoint
  * with that URL. Postgres gets only scheme://host:port of a URL.
  * 0 or PW_EDB. */
-int pg_sink_sync_merchants(pg_sink *s, const char *const *merchant_ids, size_t n_merchants,
+int pg_sink_sync_merchants(pg_sink *s, const char *chains, const char *const *merchant_ids, size_t n_merchants,
 			   const pg_merchant_address *addresses, size_t n_addresses,
 			   const pg_webhook_endpoint *endpoints, size_t n_endpoints);
 

@@ -906,7 +906,7 @@ static int parse_metrics(cfg_ctx *c, const cJSON *root)
 static int parse_webhooks_settings(cfg_ctx *c, const cJSON *root)
 {
 	static const char *const fields[] = { "allow_private_targets", "retry_schedule_s", "timeout_ms", "max_in_flight",
-					      "max_per_endpoint", "proxy", NULL };
+					      "max_per_endpoint", "proxy", "in_run", NULL };
 	static const uint32_t default_schedule[] = { 0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400 };
 	cfg_webhooks *w = &c->cfg->webhooks;
 	const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "webhooks");
@@ -920,6 +920,10 @@ static int parse_webhooks_settings(cfg_ctx *c, const cJSON *root)
 	if (allow && !cJSON_IsBool(allow))
 		return fail(c, "webhooks.allow_private_targets", "must be true or false");
 	w->allow_private_targets = cJSON_IsTrue(allow);
+	const cJSON *in_run = o ? cJSON_GetObjectItemCaseSensitive(o, "in_run") : NULL;
+	if (in_run && !cJSON_IsBool(in_run))
+		return fail(c, "webhooks.in_run", "must be true or false");
+	w->in_run = !in_run || cJSON_IsTrue(in_run);
 	if ((r = get_uint(c, "webhooks", o, "timeout_ms", false, 100, 120000, 15000, &u)) < 0)
 		return r;
 	w->timeout_ms = (uint32_t)u;
@@ -1507,6 +1511,7 @@ char *config_dump_masked(const pw_config *cfg)
 	}
 	cJSON *wh = cJSON_AddObjectToObject(root, "webhooks");
 	cJSON_AddBoolToObject(wh, "allow_private_targets", cfg->webhooks.allow_private_targets);
+	cJSON_AddBoolToObject(wh, "in_run", cfg->webhooks.in_run);
 	cJSON *sched = cJSON_AddArrayToObject(wh, "retry_schedule_s");
 	for (size_t k = 0; k < cfg->webhooks.n_retry_schedule; k++)
 		cJSON_AddItemToArray(sched, cJSON_CreateNumber(cfg->webhooks.retry_schedule_s[k]));

@@ -107,6 +107,7 @@ typedef struct cfg_merchant {
 /* Webhook delivery settings (top-level "webhooks"). */
 typedef struct cfg_webhooks {
 	bool allow_private_targets;  /* let URLs resolve to loopback/private/link-local (tests) */
+	bool in_run;                 /* `run` delivers too (default); false: only `paywatch dispatch` does */
 	uint32_t *retry_schedule_s;  /* delay before each attempt, seconds; [0] is the first */
 	size_t n_retry_schedule;
 	uint32_t timeout_ms;         /* per attempt; default 15000 */

@@ -79,7 +79,16 @@ int merchants_mirror(pg_sink *pg, const pw_config *cfg)
 		for (size_t j = 0; j < m->n_endpoints; j++, e++)
 			eps[e] = (pg_webhook_endpoint){ m->id, m->endpoints[j].id, m->endpoints[j].url, events[i] };
 	}
-	r = pg_sink_sync_merchants(pg, ids, cfg->n_merchants, addrs, n_addr, eps, n_ep);
+	pw_buf chains;
+	buf_init(&chains, 1 << 20);
+	r = buf_append(&chains, "{", 1);
+	for (size_t i = 0; r == 0 && i < cfg->n_chains; i++)
+		r = buf_appendf(&chains, "%s%s", i ? "," : "", cfg->chains[i].name);
+	if (r == 0)
+		r = buf_append(&chains, "}", 2);
+	if (r == 0)
+		r = pg_sink_sync_merchants(pg, chains.data, ids, cfg->n_merchants, addrs, n_addr, eps, n_ep);
+	buf_done(&chains);
 	if (r == 0)
 		r = mirror_xpubs(pg, cfg);
 out_free:

@@ -153,7 +153,9 @@ int run_main(const pw_config *cfg)
 	}
 	/* the webhook dispatcher (endpoints come from the config and the registry) */
 	dispatch_thread *dispatcher = NULL;
-	if ((r = dispatch_thread_start(cfg, &stop, &dispatcher)) < 0)
+	if (!cfg->webhooks.in_run)
+		log_info("webhooks: delivered by `paywatch dispatch` (webhooks.in_run is false)");
+	else if ((r = dispatch_thread_start(cfg, &stop, &dispatcher)) < 0)
 		log_error(r, "cannot start the webhook dispatcher; `paywatch dispatch` can deliver instead");
 	/* every chain's report into Postgres each second (for the API of any process) */
 	chain_reporter *reporter = NULL;

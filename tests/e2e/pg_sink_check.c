@@ -178,7 +178,7 @@ int main(int argc, char **argv)
 	ASSERT_EQ_INT(0, pw_parse_address(PW_FAMILY_TRON, "TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt", &addr[1].address));
 	pg_webhook_endpoint ep = { .merchant_id = "acme", .key = "default", .url = "https://hooks.example/acme",
 				   .events = "{payment.confirmed,payment.reverted}" };
-	ASSERT_EQ_INT(0, pg_sink_sync_merchants(s, ids, 1, addr, 2, &ep, 1));
+	ASSERT_EQ_INT(0, pg_sink_sync_merchants(s, "{local,tron}", ids, 1, addr, 2, &ep, 1));
 	ASSERT_EQ_STR("local evm 0x0000000000000000000000000000000000000001,tron tron TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt",
 		      q_text("SELECT string_agg(chain || ' ' || chain_family || ' ' || address, ',' ORDER BY chain)"
 			     " FROM merchant_addresses", a, sizeof(a)));

@@ -207,11 +207,60 @@ static void test_start_block_string(void)
 			     "chains[0].start_block: must be a block number");
 }
 
+/* A merchant's xpub (HD deposit addresses): defaults, and each field
+ * refused with its path, never echoing a key. */
+static void test_xpub(void)
+{
+	/* BIP-32 test vector 1, chain m/0H: a public key (xpub) */
+	static const char xpub[] = "xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8PX9rL2dZXvgGDnw";
+	static const char xprv[] = "xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi";
+	char text[512];
+	const char *from = "\"addresses\": { \"local\": [\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"] }";
+	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\" }", xpub);
+	char *s = variant(from, text);
+	pw_config *cfg = NULL;
+	char err[512] = "";
+	ASSERT_EQ_INT(0, config_parse(s, strlen(s), &cfg, err, sizeof(err)));
+	free(s);
+	if (cfg) { /* no addresses needed: derived; defaults: 0/<star>, every EVM/Tron chain, gap 20 */
+		const cfg_xpub *x = &cfg->merchants[0].xpub;
+		CHECK(x->set && strcmp(x->path, "0/*") == 0 && x->gap_limit == 20 && x->n_chains == 1 && x->chains[0] == 0);
+		CHECK(strlen(x->fingerprint) == 8 && cfg->merchants[0].n_addresses == 0);
+		char *dump = config_dump_masked(cfg);
+		CHECK(dump && !strstr(dump, xpub + 4) && strstr(dump, x->fingerprint));
+		free(dump);
+		config_destroy(cfg);
+	}
+	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\" }", xprv);
+	s = variant(from, text);
+	cfg = NULL;
+	CHECK(config_parse(s, strlen(s), &cfg, err, sizeof(err)) == PW_ECONFIG && !strstr(err, xprv + 4) &&
+	      strncmp(err, "merchants[0].xpub.key: ", 23) == 0 && strstr(err, "private key"));
+	free(s);
+	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\", \"path\": \"0'/*\" }", xpub);
+	s = variant(from, text);
+	expect_error(s, "merchants[0].xpub.path: ");
+	free(s);
+	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\", \"chains\": [\"nowhere\"] }", xpub);
+	s = variant(from, text);
+	expect_error(s, "merchants[0].xpub.chains: no chain named \"nowhere\"");
+	free(s);
+	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\", \"gap_limit\": 0 }", xpub);
+	s = variant(from, text);
+	expect_error(s, "merchants[0].xpub.gap_limit: ");
+	free(s);
+	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\", \"depth\": 3 }", xpub);
+	s = variant(from, text);
+	expect_error(s, "merchants[0].xpub.depth: ");
+	free(s);
+}
+
 int main(void)
 {
 	pw_config *cfg = NULL;
 	char err[512] = "";
 	setenv("PAYWATCH_PG_DSN", "postgresql://paywatch:hunter2secret@127.0.0.1:5432/paywatch", 1);
+	test_xpub();
 	ASSERT_EQ_INT(0, config_parse(base, strlen(base), &cfg, err, sizeof(err)));
 	if (!cfg) {
 		fprintf(stderr, "base config rejected: %s\n", err);

@@ -1,8 +1,11 @@
 /* test_matcher.c: the merchant address set: hits, misses, per-chain keys,
  * conflicting owners, growth past many resizes. */
 #include "matcher.h"
+#include "registry.h"
 #include "pw_error.h"
 #include "test.h"
+
+#include <string.h>
 
 static void addr_of(uint32_t i, pw_addr *out)
 {
@@ -16,8 +19,65 @@ static void addr_of(uint32_t i, pw_addr *out)
 	}
 }
 
+/* Derived addresses carry their index and raise their xpub's window;
+ * a clone is deep; merchant ids; the registry swaps sets while a reader
+ * holds one, and frees a replaced set when its last reader lets go. */
+static void test_sets_and_registry(void)
+{
+	matcher *m = NULL;
+	ASSERT_EQ_INT(0, matcher_create(0, &m));
+	ASSERT_EQ_INT(0, matcher_reserve(m, 1000));
+	uint32_t acme, shop;
+	ASSERT_EQ_INT(0, matcher_add_merchant(m, "acme", &acme));
+	ASSERT_EQ_INT(0, matcher_add_merchant(m, "shop", &shop));
+	CHECK(matcher_add_merchant(m, "", &acme) == PW_EINVAL);
+	matcher_xpub x;
+	memset(&x, 0, sizeof(x));
+	x.gap_limit = 20;
+	for (int k = 0; k < MATCHER_CHAINS_MAX; k++)
+		x.high[k] = -1;
+	ASSERT_EQ_INT(0, matcher_set_xpub(m, shop, &x));
+	pw_addr a, b;
+	addr_of(1, &a);
+	addr_of(2, &b);
+	ASSERT_EQ_INT(0, matcher_add(m, 0, &a, acme));
+	ASSERT_EQ_INT(0, matcher_add_hd(m, 0, &b, shop, 7));
+	CHECK(matcher_xpub_of(m, shop)->high[0] == 7 && matcher_xpub_of(m, acme) == NULL);
+	uint32_t who;
+	long hd;
+	CHECK(matcher_lookup_hd(m, 0, &a, &who, &hd) && who == acme && hd == -1);
+	CHECK(matcher_lookup_hd(m, 0, &b, &who, &hd) && who == shop && hd == 7);
+	ASSERT_EQ_STR("shop", matcher_merchant_id(m, shop));
+	CHECK(matcher_merchant_id(m, 9) == NULL);
+	matcher *c = NULL;
+	ASSERT_EQ_INT(0, matcher_clone(m, &c));
+	pw_addr d;
+	addr_of(3, &d);
+	ASSERT_EQ_INT(0, matcher_add_hd(c, 0, &d, shop, 30));
+	CHECK(matcher_count(c) == 3 && matcher_count(m) == 2 && !matcher_lookup(m, 0, &d, &who));
+	CHECK(matcher_xpub_of(c, shop)->high[0] == 30 && matcher_xpub_of(m, shop)->high[0] == 7);
+
+	registry *reg = NULL;
+	ASSERT_EQ_INT(0, registry_create(m, &reg));
+	const matcher *held = registry_acquire(reg); /* a range being matched */
+	CHECK(held == m && registry_version(reg) == 1);
+	CHECK(registry_publish(reg, c) == 2); /* swapped while held */
+	const matcher *now = registry_acquire(reg);
+	CHECK(now == c && matcher_lookup(now, 0, &d, &who) && matcher_lookup(held, 0, &a, &who));
+	registry_release(reg, now);
+	registry_release(reg, held); /* the replaced set is freed here (ASan: no leak, no use after free) */
+	matcher *e = NULL;
+	ASSERT_EQ_INT(0, matcher_create(0, &e));
+	CHECK(registry_publish_over(reg, e, 1) == 0); /* version 2 is newer: e is freed, c stays */
+	now = registry_acquire(reg);
+	CHECK(now == c);
+	registry_release(reg, now);
+	registry_destroy(reg);
+}
+
 int main(void)
 {
+	test_sets_and_registry();
 	matcher *m = NULL;
 	ASSERT_EQ_INT(0, matcher_create(0, &m));
 	enum { N = 200000 };
