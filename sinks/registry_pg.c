@@ -53,6 +53,19 @@ static int exec(PGconn *c, const char *sql, int n, const char *const *params, PG
 	return 0;
 }
 
+/* exec of a statement that answers one row: PW_ENOTFOUND (cleared) when
+ * it answers none. */
+static int exec_row(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, char *err,
+		    size_t errlen)
+{
+	int r = exec(c, sql, n, params, ret, err, errlen);
+	if (r == 0 && PQntuples(*ret) != 1) {
+		PQclear(*ret);
+		r = PW_ENOTFOUND;
+	}
+	return r;
+}
+
 static int begin(PGconn *c, char *err, size_t errlen)
 {
 	return exec(c, "BEGIN READ WRITE", 0, NULL, NULL, err, errlen);
@@ -84,16 +97,14 @@ static int merchant_origin(PGconn *c, const char *id, bool lock, char *origin, c
 {
 	const char *params[1] = { id };
 	PGresult *res;
-	int r = exec(c, lock ? "SELECT origin FROM merchants WHERE id = $1 AND removed_at IS NULL FOR UPDATE"
-			     : "SELECT origin FROM merchants WHERE id = $1 AND removed_at IS NULL",
-		     1, params, &res, err, errlen);
+	int r = exec_row(c, lock ? "SELECT origin FROM merchants WHERE id = $1 AND removed_at IS NULL FOR UPDATE"
+				 : "SELECT origin FROM merchants WHERE id = $1 AND removed_at IS NULL",
+			 1, params, &res, err, errlen);
 	if (r < 0)
 		return r;
-	r = PQntuples(res) == 1 ? 0 : PW_ENOTFOUND;
-	if (r == 0)
-		snprintf(origin, 16, "%s", PQgetvalue(res, 0, 0));
+	snprintf(origin, 16, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
-	return r;
+	return 0;
 }
 
 /* One COPY TO STDOUT of text rows of n_fields fields, fn per row. */
@@ -571,19 +582,15 @@ int registry_pg_window_lock(PGconn *c, const char *merchant_id, const char *chai
 {
 	const char *params[2] = { merchant_id, chain };
 	PGresult *res;
-	int r = exec(c,
-		     "SELECT w.highest_used, w.next_index, x.gap_limit, x.xpub, x.path,"
-		     " (SELECT coalesce(max(hd_index), -1) FROM merchant_addresses a WHERE a.merchant_id = $1"
-		     " AND a.chain = $2 AND a.hd_index IS NOT NULL)"
-		     " FROM xpub_windows w JOIN merchant_xpubs x USING (merchant_id)"
-		     " WHERE w.merchant_id = $1 AND w.chain = $2 FOR UPDATE OF w",
-		     2, params, &res, err, errlen);
+	int r = exec_row(c,
+			 "SELECT w.highest_used, w.next_index, x.gap_limit, x.xpub, x.path,"
+			 " (SELECT coalesce(max(hd_index), -1) FROM merchant_addresses a WHERE a.merchant_id = $1"
+			 " AND a.chain = $2 AND a.hd_index IS NOT NULL)"
+			 " FROM xpub_windows w JOIN merchant_xpubs x USING (merchant_id)"
+			 " WHERE w.merchant_id = $1 AND w.chain = $2 FOR UPDATE OF w",
+			 2, params, &res, err, errlen);
 	if (r < 0)
 		return r;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return PW_ENOTFOUND;
-	}
 	ret->highest_used = strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	ret->next_index = strtol(PQgetvalue(res, 0, 1), NULL, 10);
 	ret->gap_limit = (uint32_t)strtoul(PQgetvalue(res, 0, 2), NULL, 10);
@@ -711,18 +718,15 @@ int registry_pg_rescan_claim(PGconn *c, const char *chains, int lease_s, registr
 	snprintf(lease, sizeof(lease), "%d", lease_s);
 	const char *params[2] = { chains, lease };
 	PGresult *res;
-	int r = exec(c,
-		     "UPDATE address_rescans SET locked_until = now() + make_interval(secs => $2::int), attempts = attempts + 1"
-		     " WHERE id = (SELECT id FROM address_rescans WHERE status = 'pending' AND chain = ANY($1::text[])"
-		     " AND (locked_until IS NULL OR locked_until < now()) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-		     " RETURNING id, merchant_id, chain, address, from_block, coalesce(to_block, -1), attempts",
-		     2, params, &res, err, errlen);
+	int r = exec_row(c,
+			 "UPDATE address_rescans SET locked_until = now() + make_interval(secs => $2::int),"
+			 " attempts = attempts + 1 WHERE id = (SELECT id FROM address_rescans WHERE status = 'pending'"
+			 " AND chain = ANY($1::text[]) AND (locked_until IS NULL OR locked_until < now()) ORDER BY id"
+			 " LIMIT 1 FOR UPDATE SKIP LOCKED)"
+			 " RETURNING id, merchant_id, chain, address, from_block, coalesce(to_block, -1), attempts",
+			 2, params, &res, err, errlen);
 	if (r < 0)
 		return r;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return PW_ENOTFOUND;
-	}
 	ret->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	snprintf(ret->merchant_id, sizeof(ret->merchant_id), "%s", PQgetvalue(res, 0, 1));
 	snprintf(ret->chain, sizeof(ret->chain), "%s", PQgetvalue(res, 0, 2));
