@@ -37,6 +37,7 @@ struct sink_loop {
 	store *st;
 	atomic_bool *stop;
 	atomic_bool quit; /* start failed: the writers already started end */
+	atomic_int seeded; /* 0: not tried yet; 1: the config seeded the registry; -1: the first try failed */
 	outbox_queue *q;
 	writer w[SINK_WRITERS];
 };
@@ -59,8 +60,11 @@ static int sink_connect(writer *w)
 	char err[512];
 	int r = pg_sink_connect(sl->cfg->pg_dsn, &w->pg, err, sizeof(err));
 	if (r < 0) {
-		if (w->index == 0)
+		if (w->index == 0) {
 			log_warn("postgres: cannot connect: %s", err);
+			int untried = 0;
+			atomic_compare_exchange_strong(&sl->seeded, &untried, -1);
+		}
 		return r;
 	}
 	size_t missing = 0;
@@ -72,6 +76,10 @@ static int sink_connect(writer *w)
 			log_warn("postgres: %s", pg_sink_error(w->pg));
 		pg_sink_close(w->pg);
 		w->pg = NULL;
+		if (w->index == 0) {
+			int untried = 0;
+			atomic_compare_exchange_strong(&sl->seeded, &untried, -1);
+		}
 		return PW_EDB;
 	}
 	if (w->index == 0) {
@@ -79,8 +87,11 @@ static int sink_connect(writer *w)
 			log_warn("postgres: cannot mirror merchants: %s", pg_sink_error(w->pg));
 			pg_sink_close(w->pg);
 			w->pg = NULL;
+			int untried = 0;
+			atomic_compare_exchange_strong(&sl->seeded, &untried, -1);
 			return r;
 		}
+		atomic_store(&sl->seeded, 1);
 		outbox_queue_open(sl->q);
 		log_info("postgres: connected; merchants mirrored");
 	} else {
@@ -244,4 +255,14 @@ uint64_t sink_loop_join(sink_loop *sl)
 	outbox_queue_destroy(sl->q);
 	free(sl);
 	return depth;
+}
+
+bool sink_loop_wait_seeded(sink_loop *sl, int timeout_ms)
+{
+	int64_t until = pw_mono_ms() + timeout_ms;
+	while (atomic_load(&sl->seeded) == 0 && pw_mono_ms() < until && !stopping(sl)) {
+		struct timespec t = { 0, 10 * 1000000L };
+		nanosleep(&t, NULL);
+	}
+	return atomic_load(&sl->seeded) == 1;
 }

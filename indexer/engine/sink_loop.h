@@ -14,6 +14,7 @@
 #include "store.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 typedef struct sink_loop sink_loop;
 
@@ -22,6 +23,12 @@ int sink_loop_start(const pw_config *cfg, store *st, atomic_bool *stop, sink_loo
 
 /* sink_loop_notify: wake the writers (new outbox entries). */
 void sink_loop_notify(void *sink_loop_ptr);
+
+/* sink_loop_wait_seeded: wait up to timeout_ms for the first writer's
+ * first connection to seed the registry from the config (merchants_mirror:
+ * its merchants, addresses, endpoints and xpub windows), or to fail. true
+ * when it seeded. */
+bool sink_loop_wait_seeded(sink_loop *sl, int timeout_ms);
 
 /* sink_loop_join: wake, make a last drain attempt, join and free. Returns
  * the outbox entries left behind (0 when everything reached Postgres). */

@@ -180,6 +180,8 @@ int run_main(const pw_config *cfg)
 	 * The chains start once it is loaded; with Postgres away, from the rows
 	 * kept in the store at the last load. */
 	registry_cache cache = { save_registry, (void *)cfg };
+	/* the config's xpub windows are written by the seeding: load after it */
+	sink_loop_wait_seeded(sl, REGISTRY_FIRST_LOAD_MS);
 	if ((r = registry_watch_start(cfg, reg, &cache, &watch)) < 0)
 		log_error(r, "cannot follow the merchant registry; matching the config's addresses only");
 	else if (!registry_watch_wait_loaded(watch, REGISTRY_FIRST_LOAD_MS))

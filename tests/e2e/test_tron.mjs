@@ -18,12 +18,18 @@
 //  4. webhooks carry Tron's forms; the API key header is sent and never
 //     shown (logs, status, check-config);
 //  5. status and replay work for the Tron chain (a deleted row comes back);
-//  6. migration 007 on a database with EVM rows: the rows untouched.
+//  6. migration 007 on a database with EVM rows: the rows untouched;
+//  7. (in 1) HD deposit addresses on Tron: an xpub's derived T... addresses
+//     under a gap limit of 5: indexes 0, 4 and 8 are payments (4 grows the
+//     window over 8), 20 is not.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 import * as tron from './lib/tronnode.mjs';
+import { createRequire } from 'node:module';
+
+const { HDNodeWallet, Mnemonic } = createRequire(import.meta.url)('ethers');
 
 const bin = process.argv[2];
 const USDT = 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t';
@@ -66,6 +72,13 @@ async function main() {
   node.mine(fx.txs, fx.blockTime); // block 30864600, its real transactions and time
   rig.check(node.head === fx.block, `the fixture block is ${fx.block}`);
   for (const t of fx.trc20) node.mine([...decoys(), { id: t.id, logs: [tron.transferLog(t.token, t.from, t.to, t.value)] }]);
+  // HD deposit addresses on Tron: an xpub (ethers, the test mnemonic's
+  // m/44'/60'/0'), gap limit 5: indexes 0 and 4 are in the first window, 8
+  // is once 4 grew it to 9 (a later block, likely a later range), 20 never
+  const hdAccount = HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase('test test test test test test test test test test test junk'), "m/44'/60'/0'");
+  const hdHex = (i) => hdAccount.deriveChild(0).deriveChild(i).address.slice(2).toLowerCase(); // Tron: 0x41 + these 20 bytes
+  for (const i of [0, 4, 8, 20]) node.mine([...decoys(), { logs: [tron.transferLog(usdt, tron.randomHex20(r), hdHex(i), 7_000_000n + BigInt(i))] }]);
+  for (const i of [0, 4, 8]) merchantOf.set(hdHex(i), 'tronshop');
   // a busy stretch: many blocks with merchant payments (the result limit)
   for (let i = 0; i < 30; i++) node.mine([{ logs: [tron.transferLog(usdt, tron.randomHex20(r), fx.trc20[1].to, 1_000_000n + BigInt(i))] }]);
   node.mineEmpty(25);
@@ -81,6 +94,7 @@ async function main() {
     merchants: [
       { id: 'acme', addresses: { tron: acme } },
       { id: 'globex', addresses: { tron: [globexHex] }, webhook: { url: recv.base + '/globex', secret: SECRET } },
+      { id: 'tronshop', xpub: { key: hdAccount.neuter().extendedKey, path: '0/*', chains: ['tron'], gap_limit: 5 } },
     ],
     webhooks: { allow_private_targets: true, retry_schedule_s: [0, 1, 1, 1] },
   };
