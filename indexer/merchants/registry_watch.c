@@ -159,7 +159,6 @@ static int add_xpub(void *arg, const registry_xpub *x)
 	mx.gap_limit = x->gap_limit;
 	for (size_t k = 0; k < MATCHER_CHAINS_MAX; k++)
 		mx.high[k] = -1;
-	b->st->xpubs++;
 	return matcher_set_xpub(b->map.m, index, &mx);
 }
 
@@ -193,6 +192,8 @@ static int build_end(build *b, int r, matcher **ret)
 	}
 	b->st->addresses = matcher_count(b->map.m);
 	b->st->merchants = matcher_merchants(b->map.m);
+	for (size_t i = 0; i < b->st->merchants; i++)
+		b->st->xpubs += matcher_xpub_of(b->map.m, (uint32_t)i) != NULL;
 	*ret = b->map.m;
 	return 0;
 }

@@ -6,7 +6,8 @@
 // Checks:
 //  1. `paywatch derive` of that xpub at 0/0 .. 0/9 gives anvil's ten
 //     accounts (ethers's addresses too);
-//  2. a merchant with that xpub in the config (gap limit 20): pay index 0,
+//  2. a merchant with that xpub in the config (path 1/*: branch 0 holds
+//     anvil's funded accounts; gap limit 20): pay index 0,
 //     then 19 (the window grows to 39), then 30 (inside), then 90 (outside:
 //     not a payment), then 45 and 62 in one transaction, 45 first (62 is
 //     outside until 45 grows the window to 65): every payment confirmed
@@ -45,10 +46,13 @@ async function main() {
   // ---- 1. the xpub, derived by ethers
   const account = HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase('test test test test test test test test test test test junk'), "m/44'/60'/0'");
   const xpub = account.neuter().extendedKey;
-  const addr = (i) => account.deriveChild(0).deriveChild(i).address; // EIP-55
+  const anvilAddr = (i) => account.deriveChild(0).deriveChild(i).address; // EIP-55
+  // the merchant's addresses: branch 1 (branch 0 holds anvil's funded
+  // accounts: the token's mint to the deployer would pay index 0)
+  const addr = (i) => account.deriveChild(1).deriveChild(i).address;
   let r = rig.runPaywatchSync(bin, ['derive', '--xpub', xpub, '--path', '0/*', '--count', '10', '--json']);
   const derived = JSON.parse(r.stdout || '[]');
-  rig.check(r.status === 0 && derived.length === 10 && derived.every((d, i) => d.address === addr(i) && d.path === `0/${i}`) &&
+  rig.check(r.status === 0 && derived.length === 10 && derived.every((d, i) => d.address === anvilAddr(i) && d.path === `0/${i}`) &&
     derived.every((d, i) => d.address.toLowerCase() === node.accounts[i].toLowerCase()),
   `derive: ethers's m/44'/60'/0' xpub gives anvil's ten accounts at 0/0..0/9 (${derived.map((d) => d.address.slice(0, 8))})`);
 
@@ -59,7 +63,7 @@ async function main() {
     data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
     chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: CONF,
       tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
-    merchants: [{ id: 'shop', xpub: { key: xpub, path: '0/*', chains: ['local'], gap_limit: GAP } },
+    merchants: [{ id: 'shop', xpub: { key: xpub, path: '1/*', chains: ['local'], gap_limit: GAP } },
       { id: 'other', addresses: { local: ['0x000000000000000000000000000000000000dEaD'] } }],
     api: { listen: `127.0.0.1:${port}`, keys: [JSON.parse(entry)], rate_limit: { per_second: 1000, burst: 1000 } },
   });
@@ -152,7 +156,7 @@ async function main() {
   const idx = outs.map((o) => o.body.index).sort((a, b) => a - b);
   rig.check(outs.every((o) => o.status === 201) && idx.every((v, i) => v === i),
     `60 hand-outs, 30 on each server at once: indexes 0..59, each once (${idx.slice(0, 5)}..${idx.slice(-2)})`);
-  rig.check(outs.every((o) => o.body.address === addr(o.body.index) && o.body.path === `0/${o.body.index}` && o.body.chain === 'local'),
+  rig.check(outs.every((o) => o.body.address === addr(o.body.index) && o.body.path === `1/${o.body.index}` && o.body.chain === 'local'),
     'each is ethers\'s address of its index (EIP-55) and its path');
   const w2 = (await db.query("SELECT next_index FROM xpub_windows WHERE merchant_id = 'shop'")).rows[0];
   rows = await hdRows();
@@ -184,7 +188,7 @@ async function main() {
   p = await post({ id: 'seg', xpub: { key: ypub } });
   rig.check(p.status === 400 && /ypub/.test(p.body.error.message), `a ypub is refused by name (${p.body.error?.message})`);
   rig.check((await db.query("SELECT count(*)::int n FROM merchants WHERE id IN ('leaky', 'hard', 'seg')")).rows[0].n === 0, 'a refused body creates nothing');
-  p = await post({ id: 'shop2', xpub: { key: xpub, path: '1/*', gap_limit: 5 } });
+  p = await post({ id: 'shop2', xpub: { key: xpub, path: '2/*', gap_limit: 5 } });
   rig.check(p.status === 201 && p.body.xpub.fingerprint.length === 8 && p.body.xpub.gap_limit === 5 && !p.text.includes(xpub.slice(4, 40)),
     `POST /v1/merchants with an xpub: 201, shown by fingerprint (${JSON.stringify(p.body.xpub)})`);
   const s2 = (await db.query("SELECT count(*)::int n FROM merchant_addresses WHERE merchant_id = 'shop2'")).rows[0].n;

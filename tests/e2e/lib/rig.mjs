@@ -335,7 +335,7 @@ export function runTest(name, main) {
       await cleanupAll();
       if (failures) { // what paywatch said, to diagnose a failure from CI's output alone
         for (const p of started) {
-          const lines = p.stderr.split('\n').filter((l) => l && !/ (info|debug) /.test(l));
+          const lines = p.stderr.split("\n").filter((l) => l && (process.env.PW_ALL_LOGS || !/ (info|debug) /.test(l)));
           console.error(`--- paywatch ${p.args.join(' ')}: ${lines.length} warning/error lines, last 25:`);
           console.error(lines.slice(-25).join('\n'));
         }
