@@ -317,7 +317,7 @@ export function formatUnits(raw, decimals) {
 
 let failures = 0, passes = 0;
 export function check(cond, msg) {
-  if (cond) { passes++; return; }
+  if (cond) { passes++; if (process.env.PW_TEST_VERBOSE) console.error('ok: ' + msg); return; }
   failures++;
   console.error('FAIL: ' + msg);
 }
