@@ -57,7 +57,7 @@ async function main() {
   `derive: ethers's m/44'/60'/0' xpub gives anvil's ten accounts at 0/0..0/9 (${derived.map((d) => d.address.slice(0, 8))})`);
 
   // ---- 2. a merchant with that xpub
-  const apiPort = await rig.freePort(), servePort = await rig.freePort();
+  const apiPort = await rig.freePort();
   const [key, entry] = rig.runPaywatchSync(bin, ['api-key', 'new']).stdout.trim().split('\n');
   const cfgObj = (port) => ({
     data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
@@ -68,8 +68,6 @@ async function main() {
     api: { listen: `127.0.0.1:${port}`, keys: [JSON.parse(entry)], rate_limit: { per_second: 1000, burst: 1000 } },
   });
   const cfg = rig.writeConfig(work, cfgObj(apiPort));
-  const serveDir = fs.mkdtempSync(path.join(work, 'serve'));
-  const serveCfg = rig.writeConfig(serveDir, cfgObj(servePort));
   r = rig.runPaywatchSync(bin, ['check-config', '-c', cfg]);
   rig.check(r.status === 0 && !r.stdout.includes(xpub) && /xpub\*\*\*\* \(fingerprint [0-9a-f]{8}\)/.test(r.stdout),
     'check-config shows the xpub by fingerprint, never the key');
@@ -142,9 +140,23 @@ async function main() {
 
   // ---- 4. deposit addresses from two API servers at once
   const contract = await loadContract();
-  const sv = rig.startPaywatch(bin, ['serve', '-c', serveCfg]);
-  const sbase = `http://127.0.0.1:${servePort}`;
-  await rig.waitFor('serve', async () => (await fetch(`${sbase}/healthz`).catch(() => null))?.status === 200, 20000 * scale);
+  // a port picked just before serve binds it; a parallel test may take it
+  // first (serve then exits): pick another and start again
+  let sv, sbase;
+  for (let attempt = 1; ; attempt++) {
+    const port = await rig.freePort();
+    const serveCfg = rig.writeConfig(fs.mkdtempSync(path.join(work, 'serve')), cfgObj(port));
+    sv = rig.startPaywatch(bin, ['serve', '-c', serveCfg]);
+    sbase = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 60000 * scale;
+    let up = false;
+    while (!up && !sv.exited && Date.now() < deadline) {
+      up = (await fetch(`${sbase}/healthz`).catch(() => null))?.status === 200;
+      if (!up) await rig.sleep(50);
+    }
+    if (up) break;
+    if (attempt === 3) throw new Error(`serve did not come up: ${sv.stderr.trim().split('\n').pop()}`);
+  }
   const handOut = async (b, body = { chain: 'local' }, merchant = 'shop') => {
     const res = await fetch(`${b}/v1/merchants/${merchant}/deposit-addresses`, { method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
