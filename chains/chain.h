@@ -149,6 +149,11 @@ typedef struct chain_family {
 	 * family whose addresses are not derived from such keys. 0, or
 	 * PW_EPARSE (not a point of the curve). */
 	int (*address_of_key)(const uint8_t key[33], pw_addr *ret);
+	/* payment_uri: the URI a wallet opens to pay amount (base units) of
+	 * token to `to` on chain_id, into out (outlen bytes); NULL for a
+	 * family without one. 0 or PW_ETOOBIG. */
+	int (*payment_uri)(const pw_addr *token, uint64_t chain_id, const pw_addr *to, const uint8_t amount[32], char *out,
+			   size_t outlen);
 } chain_family;
 
 /* chain_family_find: the family registered under kind, or NULL. */

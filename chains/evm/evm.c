@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pw_error.h"
+#include "uint256.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -947,6 +948,20 @@ static void evm_format_address_input(const pw_addr *a, char *out)
 	eip55_format(a->b, out);
 }
 
+/* EIP-681 ("URL Format for Transaction Requests"), an ERC-20 transfer:
+ * ethereum:<token>@<chain_id>/transfer?address=<to>&uint256=<amount>. */
+static int evm_payment_uri(const pw_addr *token, uint64_t chain_id, const pw_addr *to, const uint8_t amount[32],
+			   char *out, size_t outlen)
+{
+	char t[64], a[64], v[U256_DEC_MAX]; /* 0x + 40 EIP-55 digits */
+	eip55_format(token->b, t);
+	eip55_format(to->b, a);
+	u256_to_dec(amount, v);
+	int n = snprintf(out, outlen, "ethereum:%s@%llu/transfer?address=%s&uint256=%s", t, (unsigned long long)chain_id, a,
+			 v);
+	return n < 0 || (size_t)n >= outlen ? PW_ETOOBIG : 0;
+}
+
 const chain_family evm_chain_family = {
 	.kind = "evm",
 	.family = PW_FAMILY_EVM,
@@ -959,4 +974,5 @@ const chain_family evm_chain_family = {
 	.parse_address = evm_parse_address,
 	.format_address_input = evm_format_address_input,
 	.address_of_key = bip32_key_address,
+	.payment_uri = evm_payment_uri,
 };

@@ -112,6 +112,10 @@ enum MHD_Result api_list_chains(api_server *s, struct MHD_Connection *conn);
  * API_MERCHANTS ... API_WEBHOOK_DELETE, body the request's (NULL: none) */
 enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key,
 			     enum api_route_id rid, const api_path_params *pp, const char *body, size_t body_len);
+/* invoices (invoice_handlers.c): rid one of API_INVOICES ...
+ * API_INVOICE_CANCEL */
+enum MHD_Result api_invoices(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key,
+			     enum api_route_id rid, const api_path_params *pp, const char *body, size_t body_len);
 /* GET /readyz (no key) */
 enum MHD_Result api_readyz(api_server *s, struct MHD_Connection *conn);
 

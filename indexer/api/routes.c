@@ -11,6 +11,7 @@ static const char *const payments[] = { "merchant_id", "chain", "status", "tx_ha
 static const char *const events[] = { "after", "limit", "wait", "merchant_id", NULL };
 static const char *const deliveries[] = { "status", "merchant_id", "limit", "cursor", NULL };
 static const char *const addresses[] = { "chain", "limit", "cursor", NULL };
+static const char *const invoices[] = { "status", "merchant_id", "reference", "limit", "cursor", NULL };
 
 const api_route api_routes[API_N_ROUTES] = {
 	[API_HEALTHZ] = { "/healthz", "GET", false, none },
@@ -34,6 +35,10 @@ const api_route api_routes[API_N_ROUTES] = {
 	[API_WEBHOOK_ADD] = { "/v1/merchants/{id}/webhooks", "POST", true, none },
 	[API_WEBHOOK_DELETE] = { "/v1/merchants/{id}/webhooks/{endpoint_id}", "DELETE", true, none },
 	[API_DEPOSIT_ADDRESS] = { "/v1/merchants/{id}/deposit-addresses", "POST", true, none },
+	[API_INVOICES] = { "/v1/invoices", "GET", true, invoices },
+	[API_INVOICE_CREATE] = { "/v1/invoices", "POST", true, none },
+	[API_INVOICE] = { "/v1/invoices/{id}", "GET", true, none },
+	[API_INVOICE_CANCEL] = { "/v1/invoices/{id}/cancel", "POST", true, none },
 };
 
 /* Does url match template t? Each {name} segment's value into ret. */

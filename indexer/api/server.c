@@ -402,6 +402,11 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const c
 	case API_WEBHOOK_DELETE:
 	case API_DEPOSIT_ADDRESS:
 		return api_registry(s, conn, key, rid, &pp, rq->body, rq->body_bytes);
+	case API_INVOICES:
+	case API_INVOICE_CREATE:
+	case API_INVOICE:
+	case API_INVOICE_CANCEL:
+		return api_invoices(s, conn, key, rid, &pp, rq->body, rq->body_bytes);
 	default:
 		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
 	}

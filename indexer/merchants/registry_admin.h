@@ -19,7 +19,7 @@
 
 /* registry_normalize_address: text (an address as a config writes it) on
  * chain (a chain of cfg) in the stored form into out; *ret_family gets
- * the family's name ("evm", "tron"). 0; PW_ENOTFOUND (cfg has no such
+ * the family's name (pw_family_name). 0; PW_ENOTFOUND (cfg has no such
  * chain: err says so); PW_EINVAL (not an address of the chain's family). */
 int registry_normalize_address(const pw_config *cfg, const char *chain, const char *text,
 			       char out[PW_ADDR_TEXT_MAX], const char **ret_family, char *err, size_t errlen);

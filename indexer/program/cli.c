@@ -7,6 +7,7 @@
 #include "migrate.h"
 #include "pw_error.h"
 #include "quarantine.h"
+#include "invoice_cli.h"
 #include "registry_cli.h"
 #include "replay.h"
 #include "run.h"
@@ -41,6 +42,7 @@ static const char usage_text[] =
 	"                         picked up by a running `run` within a second\n"
 	"  endpoints list|add|remove --merchant M [--id ID --url URL] -c FILE   webhook endpoints\n"
 	"  secrets new-key | rotate-key -c FILE   the key endpoint secrets are sealed with\n"
+	"  invoices list|show|create|cancel -c FILE ...   invoices with their own deposit addresses\n"
 	"  status -c FILE [--json]   where each chain and webhook endpoint stands\n"
 	"  webhooks list|redeliver|test -c FILE ...   inspect and retry webhook deliveries\n"
 	"  quarantine list|retry -c FILE ...   entries Postgres refused, kept aside; write them again\n"
@@ -230,6 +232,10 @@ int cli_main(int argc, char **argv)
 	const char *help = NULL;
 	if (strcmp(cmd, "help") == 0) {
 		const char *topic = i < argc ? argv[i] : "";
+		if (strcmp(topic, "invoices") == 0) {
+			char *h[] = { "--help" };
+			return invoice_cli(1, h);
+		}
 		if (registry_cli_is_command(topic)) {
 			char *h[] = { "--help" };
 			return registry_cli(topic, 1, h);
@@ -258,6 +264,8 @@ int cli_main(int argc, char **argv)
 		return derive_cli(argc - i, argv + i);
 	if (registry_cli_is_command(cmd))
 		return registry_cli(cmd, argc - i, argv + i);
+	if (strcmp(cmd, "invoices") == 0)
+		return invoice_cli(argc - i, argv + i);
 	if (strcmp(cmd, "status") == 0)
 		return status_cli(argc - i, argv + i);
 	if (strcmp(cmd, "quarantine") == 0)

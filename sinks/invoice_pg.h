@@ -1,0 +1,58 @@
+/* invoice_pg.h: the SQL of invoices (schema/013_invoices.sql). INVOICE is
+ * the JSON text paywatch_invoice_json builds: id, merchant_id, reference,
+ * chain, token {address, symbol, decimals}, amount, amount_paid,
+ * amount_pending (decimal strings in token units), address (as a payer
+ * writes it), path, payment_uri, status, exception, created_at, expires_at,
+ * paid_at (RFC 3339 UTC or null), payments (ids), metadata. Answers are
+ * malloc'd; errors: PW_EDB (libpq's message in err), PW_ENOTFOUND,
+ * PW_EREFUSED (reason in err), PW_ENOMEM. */
+#ifndef PW_INVOICE_PG_H
+#define PW_INVOICE_PG_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* An invoice to insert, every field checked by the caller. */
+typedef struct invoice_row {
+	const char *id, *merchant_id, *reference, *request_sha256;
+	const char *chain, *family, *token_address, *token_symbol;
+	int decimals;
+	const char *amount_raw, *amount;   /* base units; token units (exact) */
+	const char *address, *address_shown, *hd_path;
+	long hd_index;
+	const char *payment_uri;           /* NULL: none */
+	const char *metadata;              /* a JSON object's text */
+	int64_t expires_in_s;              /* -1: expires_at is given */
+	const char *expires_at;            /* RFC 3339, checked */
+} invoice_row;
+
+/* invoice_pg_by_reference: the invoice merchant_id made for reference:
+ * INVOICE into *ret_json and its body's SHA-256 into sha256 (65 bytes).
+ * PW_ENOTFOUND when there is none. */
+int invoice_pg_by_reference(PGconn *c, const char *merchant_id, const char *reference, char sha256[65],
+			    char **ret_json, char *err, size_t errlen);
+
+/* invoice_pg_insert: insert r; INVOICE into *ret_json. PW_EREFUSED when
+ * the merchant used the reference meanwhile (the caller reads it again). */
+int invoice_pg_insert(PGconn *c, const invoice_row *r, char **ret_json, char *err, size_t errlen);
+
+/* invoice_pg_get: INVOICE id (merchant_id non-NULL: only that merchant's). */
+int invoice_pg_get(PGconn *c, const char *id, const char *merchant_id, char **ret_json, char *err, size_t errlen);
+
+/* A GET /v1/invoices query: newest first, keyset on (created_at, id). */
+typedef struct invoice_query {
+	const char *merchant_id, *status, *reference; /* NULL: any */
+	unsigned limit;                               /* 1..1000 */
+	const char *cursor;                           /* NULL: from the newest */
+} invoice_query;
+
+/* invoice_pg_list: {"data": [INVOICE, ...], "next_cursor": TEXT|null}.
+ * PW_EPARSE: a cursor this API did not give. */
+int invoice_pg_list(PGconn *c, const invoice_query *q, char **ret_json, char *err, size_t errlen);
+
+/* invoice_pg_cancel: a `new` invoice becomes `cancelled`; INVOICE after it.
+ * PW_ENOTFOUND; PW_EREFUSED: not `new` (err names its status). */
+int invoice_pg_cancel(PGconn *c, const char *id, const char *merchant_id, char **ret_json, char *err, size_t errlen);
+
+#endif
