@@ -48,15 +48,6 @@ static const char list_asc_sql[] = PAYMENT_SELECT PAYMENT_FILTERS
 	" ORDER BY p.confirmed_at, p.id LIMIT $9";
 static const char get_sql[] = PAYMENT_SELECT " WHERE p.id = $1 AND ($2::text IS NULL OR p.merchant_id = $2)";
 
-static void set_err(char *err, size_t errlen, PGconn *c)
-{
-	const char *m = PQerrorMessage(c);
-	size_t n = strlen(m);
-	while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
-		n--;
-	snprintf(err, errlen, "%.*s", (int)(n > 400 ? 400 : n), m);
-}
-
 static int prepare(PGconn *c, uint32_t statement_timeout_ms, char *err, size_t errlen)
 {
 	char sql[128];
@@ -65,7 +56,7 @@ static int prepare(PGconn *c, uint32_t statement_timeout_ms, char *err, size_t e
 	PGresult *res = PQexec(c, sql);
 	int r = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : PW_EDB;
 	if (r)
-		set_err(err, errlen, c);
+		pg_error(c, err, errlen);
 	PQclear(res);
 	return r;
 }
@@ -227,7 +218,7 @@ static int list_payments(PGconn *c, const void *arg, char **ret_json, char *err,
 				   q->until };
 	PGresult *res = PQexecParams(c, q->ascending ? list_asc_sql : list_desc_sql, 14, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		set_err(err, errlen, c);
+		pg_error(c, err, errlen);
 		PQclear(res);
 		return PW_EDB;
 	}
@@ -257,7 +248,7 @@ static int get_payment(PGconn *c, const void *arg, char **ret_json, char *err, s
 	const char *params[2] = { idtext, g->merchant_id };
 	PGresult *res = PQexecParams(c, get_sql, 2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		set_err(err, errlen, c);
+		pg_error(c, err, errlen);
 		PQclear(res);
 		return PW_EDB;
 	}
@@ -274,7 +265,7 @@ static int chain_reports(PGconn *c, const void *arg, char **ret_json, char *err,
 	PGresult *res = PQexec(c, "SELECT chain, report::text, extract(epoch FROM now() - updated_at)::float8"
 				  " FROM chain_reports ORDER BY chain");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		set_err(err, errlen, c);
+		pg_error(c, err, errlen);
 		PQclear(res);
 		return PW_EDB;
 	}
@@ -368,7 +359,7 @@ static int snapshot_xmin(PGconn *c, uint64_t *ret, char *err, size_t errlen)
 	PGresult *res = PQexec(c, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text");
 	int r = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 ? 0 : PW_EDB;
 	if (r)
-		set_err(err, errlen, c);
+		pg_error(c, err, errlen);
 	else
 		*ret = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
@@ -413,7 +404,7 @@ static PGresult *read_events(PGconn *c, api_feed_cursor *from, bool after_now, u
 	PGresult *res = PQexecParams(c, merchant ? merchant_events_sql : events_sql, merchant ? 5 : 4, NULL, params, NULL,
 				     NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		set_err(err, errlen, c);
+		pg_error(c, err, errlen);
 		PQclear(res);
 		return NULL;
 	}
@@ -527,7 +518,7 @@ static int list_deliveries(PGconn *c, const void *arg, char **ret_json, char *er
 	const char *params[4] = { q->merchant_id, q->status, q->has_cursor ? before : NULL, limit };
 	PGresult *res = PQexecParams(c, deliveries_sql, 4, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		set_err(err, errlen, c);
+		pg_error(c, err, errlen);
 		PQclear(res);
 		return PW_EDB;
 	}
@@ -549,7 +540,7 @@ static int exec_command(PGconn *c, const char *sql, int n, const char *const *pa
 	ExecStatusType st = PQresultStatus(res);
 	int r = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : PW_EDB;
 	if (r)
-		set_err(err, errlen, c);
+		pg_error(c, err, errlen);
 	else if (ret_rows && parse_u64(PQcmdTuples(res), UINT64_MAX, ret_rows) < 0)
 		*ret_rows = 0;
 	PQclear(res);
@@ -568,7 +559,7 @@ static int redeliver(PGconn *c, const void *arg, char **ret_json, char *err, siz
 	PGresult *res = PQexecParams(c, delivery_sql, 2, NULL, params, NULL, NULL, 0);
 	int r = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : PW_EDB;
 	if (r)
-		set_err(err, errlen, c);
+		pg_error(c, err, errlen);
 	else if (PQntuples(res) != 1)
 		r = PW_ENOTFOUND; /* or another merchant's: its existence is not told */
 	PQclear(res);
@@ -587,7 +578,7 @@ static int redeliver(PGconn *c, const void *arg, char **ret_json, char *err, siz
 		return r;
 	res = PQexecParams(c, delivery_sql, 2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		set_err(err, errlen, c);
+		pg_error(c, err, errlen);
 		PQclear(res);
 		return PW_EDB;
 	}
@@ -765,7 +756,7 @@ static PGconn *watch_conn(api_feed_watch *w, char *err, size_t errlen)
 	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	PQclear(res);
 	if (!ok) {
-		set_err(err, errlen, w->c);
+		pg_error(w->c, err, errlen);
 		pg_scrub(err, w->dsn);
 		PQfinish(w->c);
 		w->c = NULL;
@@ -781,7 +772,7 @@ int api_feed_watch_wait(api_feed_watch *w, int timeout_ms, bool *ret_notified, c
 		return PW_EDB;
 	struct pollfd pfd = { .fd = PQsocket(c), .events = POLLIN };
 	if (poll(&pfd, 1, timeout_ms) > 0 && !PQconsumeInput(c)) {
-		set_err(err, errlen, c);
+		pg_error(c, err, errlen);
 		pg_scrub(err, w->dsn);
 		return PW_EDB;
 	}
@@ -894,7 +885,7 @@ int api_feed_watch_head(api_feed_watch *w, api_feed_cursor *ret, char *err, size
 				  " WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY xid DESC, seq DESC LIMIT 1");
 	int r = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : PW_EDB;
 	if (r) {
-		set_err(err, errlen, c);
+		pg_error(c, err, errlen);
 		pg_scrub(err, w->dsn);
 	} else if (PQntuples(res) == 1) {
 		ret->xid = strtoull(PQgetvalue(res, 0, 0), NULL, 10);

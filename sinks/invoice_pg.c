@@ -1,38 +1,13 @@
 /* invoice_pg.c: the SQL of invoices (invoice_pg.h). */
 #include "invoice_pg.h"
 #include "b64url.h"
+#include "pg_conn.h"
 #include "pw_error.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void set_err(char *err, size_t errlen, PGconn *c)
-{
-	snprintf(err, errlen, "%s", PQerrorMessage(c));
-	size_t n = strlen(err);
-	while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
-		err[--n] = '\0';
-}
-
-/* One statement; *ret its result (NULL: cleared). 0 or PW_EDB. */
-static int exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, char *err,
-		size_t errlen)
-{
-	PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		set_err(err, errlen, c);
-		PQclear(res);
-		return PW_EDB;
-	}
-	if (ret)
-		*ret = res;
-	else
-		PQclear(res);
-	return 0;
-}
 
 /* The first column of a one-row answer, strdup'd; PW_ENOTFOUND for none. */
 static int first_text(PGresult *res, char **ret)
@@ -49,10 +24,10 @@ int invoice_pg_by_reference(PGconn *c, const char *merchant_id, const char *refe
 {
 	const char *params[2] = { merchant_id, reference };
 	PGresult *res;
-	int r = exec(c,
-		     "SELECT paywatch_invoice_json(i)::text, i.request_sha256 FROM invoices i"
-		     " WHERE i.merchant_id = $1 AND i.reference = $2",
-		     2, params, &res, err, errlen);
+	int r = pg_exec(c,
+		        "SELECT paywatch_invoice_json(i)::text, i.request_sha256 FROM invoices i"
+		        " WHERE i.merchant_id = $1 AND i.reference = $2",
+		        2, params, &res, err, errlen);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) == 1)
@@ -70,12 +45,10 @@ int invoice_pg_insert(PGconn *c, const invoice_row *r, char **ret_json, char *er
 				   r->family,	   r->token_address, r->token_symbol, dec,		r->amount_raw,
 				   r->amount,	   r->address,	   r->address_shown, hd,		r->hd_path,
 				   r->payment_uri, r->metadata,	   r->expires_in_s >= 0 ? secs : NULL, r->expires_at };
-	PGresult *res;
-	/* the API's sessions are read-only by default: this one statement writes */
-	int q = exec(c, "BEGIN READ WRITE", 0, NULL, NULL, err, errlen);
-	if (q < 0)
-		return q;
-	q = exec(c,
+	PGresult *res = NULL;
+	int q = pg_begin(c, err, errlen);
+	if (q == 0)
+		q = pg_exec(c,
 		     "INSERT INTO invoices (id, merchant_id, reference, request_sha256, chain, chain_family, token_address,"
 		     " token_symbol, decimals, amount_raw, amount, address, address_shown, hd_index, hd_path, payment_uri,"
 		     " metadata, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::int, $10::numeric, $11::numeric,"
@@ -83,12 +56,10 @@ int invoice_pg_insert(PGconn *c, const invoice_row *r, char **ret_json, char *er
 		     " coalesce(now() + make_interval(secs => $18::int), $19::timestamptz))"
 		     " ON CONFLICT (merchant_id, reference) DO NOTHING RETURNING paywatch_invoice_json(invoices)::text",
 		     19, params, &res, err, errlen);
-	if (q == 0)
-		q = exec(c, "COMMIT", 0, NULL, NULL, err, errlen);
-	else
-		PQclear(PQexec(c, "ROLLBACK"));
-	if (q < 0)
+	if ((q = pg_end(c, q, err, errlen)) < 0) {
+		PQclear(res);
 		return q;
+	}
 	q = first_text(res, ret_json);
 	if (q == PW_ENOTFOUND)
 		snprintf(err, errlen, "reference %.128s was used meanwhile", r->reference);
@@ -99,10 +70,10 @@ int invoice_pg_get(PGconn *c, const char *id, const char *merchant_id, char **re
 {
 	const char *params[2] = { id, merchant_id };
 	PGresult *res;
-	int r = exec(c,
-		     "SELECT paywatch_invoice_json(i)::text FROM invoices i WHERE i.id = $1"
-		     " AND ($2::text IS NULL OR i.merchant_id = $2)",
-		     2, params, &res, err, errlen);
+	int r = pg_exec(c,
+		        "SELECT paywatch_invoice_json(i)::text FROM invoices i WHERE i.id = $1"
+		        " AND ($2::text IS NULL OR i.merchant_id = $2)",
+		        2, params, &res, err, errlen);
 	return r < 0 ? r : first_text(res, ret_json);
 }
 
@@ -134,14 +105,14 @@ int invoice_pg_list(PGconn *c, const invoice_query *q, char **ret_json, char *er
 	snprintf(lim, sizeof(lim), "%u", q->limit);
 	const char *params[6] = { q->merchant_id, q->status, q->reference, q->cursor ? at : NULL, q->cursor ? id : NULL, lim };
 	PGresult *res;
-	int r = exec(c,
-		     "SELECT paywatch_invoice_json(i)::text,"
-		     " (extract(epoch FROM i.created_at) * 1000000)::bigint::text || '/' || i.id FROM invoices i"
-		     " WHERE ($1::text IS NULL OR i.merchant_id = $1) AND ($2::text IS NULL OR i.status = $2)"
-		     " AND ($3::text IS NULL OR i.reference = $3) AND ($4::bigint IS NULL OR"
-		     " ((extract(epoch FROM i.created_at) * 1000000)::bigint, i.id) < ($4::bigint, $5))"
-		     " ORDER BY i.created_at DESC, i.id DESC LIMIT $6::int",
-		     6, params, &res, err, errlen);
+	int r = pg_exec(c,
+		        "SELECT paywatch_invoice_json(i)::text,"
+		        " (extract(epoch FROM i.created_at) * 1000000)::bigint::text || '/' || i.id FROM invoices i"
+		        " WHERE ($1::text IS NULL OR i.merchant_id = $1) AND ($2::text IS NULL OR i.status = $2)"
+		        " AND ($3::text IS NULL OR i.reference = $3) AND ($4::bigint IS NULL OR"
+		        " ((extract(epoch FROM i.created_at) * 1000000)::bigint, i.id) < ($4::bigint, $5))"
+		        " ORDER BY i.created_at DESC, i.id DESC LIMIT $6::int",
+		        6, params, &res, err, errlen);
 	if (r < 0)
 		return r;
 	int n = PQntuples(res);
@@ -173,11 +144,11 @@ int invoice_pg_cancel(PGconn *c, const char *id, const char *merchant_id, char *
 {
 	const char *params[2] = { id, merchant_id };
 	PGresult *res;
-	int r = exec(c, "BEGIN READ WRITE", 0, NULL, NULL, err, errlen);
+	int r = pg_begin(c, err, errlen);
 	if (r == 0)
-		r = exec(c,
-			 "SELECT status FROM invoices WHERE id = $1 AND ($2::text IS NULL OR merchant_id = $2) FOR UPDATE", 2,
-			 params, &res, err, errlen);
+		r = pg_exec(c,
+			    "SELECT status FROM invoices WHERE id = $1 AND ($2::text IS NULL OR merchant_id = $2) FOR UPDATE", 2,
+			    params, &res, err, errlen);
 	if (r == 0) {
 		if (PQntuples(res) != 1)
 			r = PW_ENOTFOUND;
@@ -188,11 +159,8 @@ int invoice_pg_cancel(PGconn *c, const char *id, const char *merchant_id, char *
 		PQclear(res);
 	}
 	if (r == 0)
-		r = exec(c, "UPDATE invoices SET status = 'cancelled', cancelled_at = now() WHERE id = $1", 1, params, NULL,
-			 err, errlen);
-	if (r == 0)
-		r = exec(c, "COMMIT", 0, NULL, NULL, err, errlen);
-	else
-		PQclear(PQexec(c, "ROLLBACK"));
+		r = pg_exec(c, "UPDATE invoices SET status = 'cancelled', cancelled_at = now() WHERE id = $1", 1, params, NULL,
+			    err, errlen);
+	r = pg_end(c, r, err, errlen);
 	return r < 0 ? r : invoice_pg_get(c, id, merchant_id, ret_json, err, errlen);
 }

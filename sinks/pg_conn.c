@@ -178,3 +178,52 @@ PGconn *pg_open(const char *dsn, const char *application_name, char *err, size_t
 	PQclear(res);
 	return c;
 }
+
+void pg_error(PGconn *c, char *err, size_t errlen)
+{
+	const char *m = PQerrorMessage(c);
+	size_t n = strlen(m);
+	while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
+		n--;
+	snprintf(err, errlen, "%.*s", (int)(n > 400 ? 400 : n), m);
+}
+
+int pg_exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, char *err, size_t errlen)
+{
+	PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		pg_error(c, err, errlen);
+		PQclear(res);
+		return PW_EDB;
+	}
+	if (ret)
+		*ret = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+int pg_exec_row(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, char *err,
+		size_t errlen)
+{
+	int r = pg_exec(c, sql, n, params, ret, err, errlen);
+	if (r == 0 && PQntuples(*ret) != 1) {
+		PQclear(*ret);
+		r = PW_ENOTFOUND;
+	}
+	return r;
+}
+
+int pg_begin(PGconn *c, char *err, size_t errlen)
+{
+	return pg_exec(c, "BEGIN READ WRITE", 0, NULL, NULL, err, errlen);
+}
+
+int pg_end(PGconn *c, int r, char *err, size_t errlen)
+{
+	if (r == 0)
+		return pg_exec(c, "COMMIT", 0, NULL, NULL, err, errlen);
+	PQclear(PQexec(c, "ROLLBACK"));
+	return r;
+}

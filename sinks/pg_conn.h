@@ -40,4 +40,28 @@ void pg_scrub(char *msg, const char *dsn);
  * err (errlen bytes). */
 PGconn *pg_open(const char *dsn, const char *application_name, char *err, size_t errlen);
 
+/* pg_error: c's last error message, without its trailing newline, into
+ * err (errlen bytes; at most 400 characters of it). The caller scrubs it
+ * (pg_scrub) before it leaves the process. */
+void pg_error(PGconn *c, char *err, size_t errlen);
+
+/* pg_exec: one statement with text parameters (n of them; NULL is SQL
+ * NULL). 0 with its result in *ret (caller PQclears; ret NULL: cleared
+ * here), or PW_EDB with pg_error's text in err. */
+int pg_exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, char *err, size_t errlen);
+
+/* pg_exec_row: pg_exec of a statement that answers one row; PW_ENOTFOUND
+ * (result cleared) when it answers none. */
+int pg_exec_row(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, char *err,
+		size_t errlen);
+
+/* pg_begin: BEGIN READ WRITE (the API's sessions are read-only by
+ * default: a statement that writes opens its transaction with this). 0 or
+ * PW_EDB. */
+int pg_begin(PGconn *c, char *err, size_t errlen);
+
+/* pg_end: COMMIT when r is 0, else ROLLBACK. Returns r, or PW_EDB when the
+ * commit fails. */
+int pg_end(PGconn *c, int r, char *err, size_t errlen);
+
 #endif

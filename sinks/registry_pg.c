@@ -1,5 +1,6 @@
 /* registry_pg.c: the merchant registry's SQL (registry_pg.h). */
 #include "registry_pg.h"
+#include "pg_conn.h"
 #include "pw_error.h"
 
 #include <stdbool.h>
@@ -27,59 +28,6 @@
 	" 'active', e.active, 'disabled', e.disabled_at IS NOT NULL, 'origin', e.origin,"                 \
 	" 'created_at', " TS("e.created_at") ")"
 
-static void set_err(char *err, size_t errlen, PGconn *c)
-{
-	snprintf(err, errlen, "%s", PQerrorMessage(c));
-	size_t n = strlen(err);
-	while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
-		err[--n] = '\0';
-}
-
-/* One statement; *ret (may be NULL: cleared) gets its result. 0 or PW_EDB. */
-static int exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, char *err,
-		size_t errlen)
-{
-	PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		set_err(err, errlen, c);
-		PQclear(res);
-		return PW_EDB;
-	}
-	if (ret)
-		*ret = res;
-	else
-		PQclear(res);
-	return 0;
-}
-
-/* exec of a statement that answers one row: PW_ENOTFOUND (cleared) when
- * it answers none. */
-static int exec_row(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, char *err,
-		    size_t errlen)
-{
-	int r = exec(c, sql, n, params, ret, err, errlen);
-	if (r == 0 && PQntuples(*ret) != 1) {
-		PQclear(*ret);
-		r = PW_ENOTFOUND;
-	}
-	return r;
-}
-
-static int begin(PGconn *c, char *err, size_t errlen)
-{
-	return exec(c, "BEGIN READ WRITE", 0, NULL, NULL, err, errlen);
-}
-
-/* COMMIT when r is 0, else ROLLBACK; r, or PW_EDB when the commit fails. */
-static int finish(PGconn *c, int r, char *err, size_t errlen)
-{
-	if (r == 0)
-		return exec(c, "COMMIT", 0, NULL, NULL, err, errlen);
-	PQclear(PQexec(c, "ROLLBACK"));
-	return r;
-}
-
 /* The single text value of a one-row result, strdup'd into *ret_json. */
 static int one_text(PGresult *res, char **ret_json)
 {
@@ -97,9 +45,9 @@ static int merchant_origin(PGconn *c, const char *id, bool lock, char *origin, c
 {
 	const char *params[1] = { id };
 	PGresult *res;
-	int r = exec_row(c, lock ? "SELECT origin FROM merchants WHERE id = $1 AND removed_at IS NULL FOR UPDATE"
+	int r = pg_exec_row(c, lock ? "SELECT origin FROM merchants WHERE id = $1 AND removed_at IS NULL FOR UPDATE"
 				 : "SELECT origin FROM merchants WHERE id = $1 AND removed_at IS NULL",
-			 1, params, &res, err, errlen);
+			    1, params, &res, err, errlen);
 	if (r < 0)
 		return r;
 	snprintf(origin, 16, "%s", PQgetvalue(res, 0, 0));
@@ -113,7 +61,7 @@ static int copy_rows(PGconn *c, const char *sql, int n_fields, int (*fn)(void *a
 {
 	PGresult *res = PQexec(c, sql);
 	if (PQresultStatus(res) != PGRES_COPY_OUT) {
-		set_err(err, errlen, c);
+		pg_error(c, err, errlen);
 		PQclear(res);
 		return PW_EDB;
 	}
@@ -137,12 +85,12 @@ static int copy_rows(PGconn *c, const char *sql, int n_fields, int (*fn)(void *a
 		PQfreemem(line);
 	}
 	if (len == -2) {
-		set_err(err, errlen, c);
+		pg_error(c, err, errlen);
 		r = PW_EDB;
 	}
 	while ((res = PQgetResult(c)) != NULL) {
 		if (PQresultStatus(res) != PGRES_COMMAND_OK && r == 0) {
-			set_err(err, errlen, c);
+			pg_error(c, err, errlen);
 			r = PW_EDB;
 		}
 		PQclear(res);
@@ -168,9 +116,10 @@ int registry_pg_each_address(PGconn *c, uint64_t since_xid, registry_row_fn fn, 
 			     char *err, size_t errlen)
 {
 	/* one snapshot for the xmin and the rows */
-	int r = exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, err, errlen);
+	int r = pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, err, errlen);
 	PGresult *res;
-	if (r == 0 && (r = exec(c, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text", 0, NULL, &res, err, errlen)) == 0) {
+	if (r == 0 && (r = pg_exec(c, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text", 0, NULL, &res, err,
+				   errlen)) == 0) {
 		*ret_xmin = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 		PQclear(res);
 	}
@@ -187,7 +136,7 @@ int registry_pg_each_address(PGconn *c, uint64_t since_xid, registry_row_fn fn, 
 	each_arg a = { fn, arg };
 	if (r == 0)
 		r = copy_rows(c, sql, 4, each_row, &a, err, errlen);
-	return finish(c, r == 0 ? 0 : r, err, errlen);
+	return pg_end(c, r == 0 ? 0 : r, err, errlen);
 }
 
 typedef struct xpub_arg {
@@ -218,11 +167,11 @@ int registry_pg_each_xpub(PGconn *c, const char *merchant_id, registry_xpub_fn f
 				 7, xpub_row, &a, err, errlen);
 	const char *params[1] = { merchant_id };
 	PGresult *res = NULL;
-	int r = exec(c,
-		     "SELECT x.merchant_id, x.xpub, x.path, ch, x.gap_limit, coalesce(w.highest_used, -1),"
-		     " coalesce(w.next_index, 0) FROM merchant_xpubs x CROSS JOIN unnest(x.chains) ch"
-		     " LEFT JOIN xpub_windows w ON w.merchant_id = x.merchant_id AND w.chain = ch WHERE x.merchant_id = $1",
-		     1, params, &res, err, errlen);
+	int r = pg_exec(c,
+		        "SELECT x.merchant_id, x.xpub, x.path, ch, x.gap_limit, coalesce(w.highest_used, -1),"
+		        " coalesce(w.next_index, 0) FROM merchant_xpubs x CROSS JOIN unnest(x.chains) ch"
+		        " LEFT JOIN xpub_windows w ON w.merchant_id = x.merchant_id AND w.chain = ch WHERE x.merchant_id = $1",
+		        1, params, &res, err, errlen);
 	for (int i = 0; r == 0 && i < PQntuples(res); i++) {
 		char *f[7];
 		for (int k = 0; k < 7; k++)
@@ -238,14 +187,14 @@ int registry_pg_merchants(PGconn *c, const char *only_id, char **ret_json, char 
 	const char *params[1] = { only_id };
 	PGresult *res;
 	if (only_id) {
-		int r = exec(c, "SELECT " MERCHANT_JSON "::text FROM merchants m WHERE m.id = $1 AND m.removed_at IS NULL",
-			     1, params, &res, err, errlen);
+		int r = pg_exec(c, "SELECT " MERCHANT_JSON "::text FROM merchants m WHERE m.id = $1 AND m.removed_at IS NULL",
+			        1, params, &res, err, errlen);
 		return r < 0 ? r : one_text(res, ret_json);
 	}
-	int r = exec(c,
-		     "SELECT json_build_object('data', coalesce(json_agg(" MERCHANT_JSON " ORDER BY m.id), '[]'))::text"
-		     " FROM merchants m WHERE m.removed_at IS NULL",
-		     0, NULL, &res, err, errlen);
+	int r = pg_exec(c,
+		        "SELECT json_build_object('data', coalesce(json_agg(" MERCHANT_JSON " ORDER BY m.id), '[]'))::text"
+		        " FROM merchants m WHERE m.removed_at IS NULL",
+		        0, NULL, &res, err, errlen);
 	return r < 0 ? r : one_text(res, ret_json);
 }
 
@@ -254,21 +203,21 @@ int registry_pg_merchant_add(PGconn *c, const char *id, int *ret_created, char *
 {
 	const char *params[1] = { id };
 	PGresult *res;
-	int r = begin(c, err, errlen);
+	int r = pg_begin(c, err, errlen);
 	if (r < 0)
 		return r;
 	/* xmax = 0: the row was inserted, not updated */
-	r = exec(c,
-		 "INSERT INTO merchants (id, origin) VALUES ($1, 'registry') ON CONFLICT (id) DO UPDATE"
-		 " SET removed_at = NULL, created_at = CASE WHEN merchants.removed_at IS NULL"
-		 " THEN merchants.created_at ELSE now() END, updated_at = now()"
-		 " RETURNING (xmax = 0 OR (SELECT removed_at FROM merchants o WHERE o.id = $1) IS NOT NULL)::int",
-		 1, params, &res, err, errlen);
+	r = pg_exec(c,
+		    "INSERT INTO merchants (id, origin) VALUES ($1, 'registry') ON CONFLICT (id) DO UPDATE"
+		    " SET removed_at = NULL, created_at = CASE WHEN merchants.removed_at IS NULL"
+		    " THEN merchants.created_at ELSE now() END, updated_at = now()"
+		    " RETURNING (xmax = 0 OR (SELECT removed_at FROM merchants o WHERE o.id = $1) IS NOT NULL)::int",
+		    1, params, &res, err, errlen);
 	if (r == 0) {
 		*ret_created = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "1") == 0;
 		PQclear(res);
 	}
-	r = finish(c, r, err, errlen);
+	r = pg_end(c, r, err, errlen);
 	return r < 0 ? r : registry_pg_merchants(c, id, ret_json, err, errlen);
 }
 
@@ -276,7 +225,7 @@ int registry_pg_merchant_remove(PGconn *c, const char *id, char *err, size_t err
 {
 	const char *params[1] = { id };
 	char origin[16];
-	int r = begin(c, err, errlen);
+	int r = pg_begin(c, err, errlen);
 	if (r == 0)
 		r = merchant_origin(c, id, true, origin, err, errlen);
 	if (r == 0 && strcmp(origin, "config") == 0) {
@@ -284,14 +233,14 @@ int registry_pg_merchant_remove(PGconn *c, const char *id, char *err, size_t err
 		r = PW_EREFUSED;
 	}
 	if (r == 0)
-		r = exec(c, "DELETE FROM merchant_addresses WHERE merchant_id = $1", 1, params, NULL, err, errlen);
+		r = pg_exec(c, "DELETE FROM merchant_addresses WHERE merchant_id = $1", 1, params, NULL, err, errlen);
 	if (r == 0)
-		r = exec(c, "UPDATE webhook_endpoints SET active = false WHERE merchant_id = $1", 1, params, NULL, err,
-			 errlen);
+		r = pg_exec(c, "UPDATE webhook_endpoints SET active = false WHERE merchant_id = $1", 1, params, NULL, err,
+			    errlen);
 	if (r == 0)
-		r = exec(c, "UPDATE merchants SET removed_at = now(), updated_at = now() WHERE id = $1", 1, params, NULL,
-			 err, errlen);
-	return finish(c, r, err, errlen);
+		r = pg_exec(c, "UPDATE merchants SET removed_at = now(), updated_at = now() WHERE id = $1", 1, params, NULL,
+			    err, errlen);
+	return pg_end(c, r, err, errlen);
 }
 
 int registry_pg_addresses(PGconn *c, const char *merchant_id, const char *chain, unsigned limit,
@@ -315,15 +264,15 @@ int registry_pg_addresses(PGconn *c, const char *merchant_id, const char *chain,
 	snprintf(lim, sizeof(lim), "%u", limit);
 	const char *params[5] = { merchant_id, chain, cursor ? after_chain : NULL, cursor ? after_addr : NULL, lim };
 	PGresult *res;
-	r = exec(c,
-		 "WITH page AS (SELECT a.* FROM merchant_addresses a WHERE a.merchant_id = $1"
-		 " AND ($2::text IS NULL OR a.chain = $2) AND ($3::text IS NULL OR (a.chain, a.address) > ($3, $4))"
-		 " ORDER BY a.chain, a.address LIMIT $5::int)"
-		 " SELECT json_build_object('data', coalesce((SELECT json_agg(" ADDRESS_JSON
-		 " ORDER BY a.chain, a.address) FROM page a), '[]'),"
-		 " 'next_cursor', CASE WHEN (SELECT count(*) FROM page) = $5::int THEN"
-		 " (SELECT chain || '/' || address FROM page ORDER BY chain DESC, address DESC LIMIT 1) END)::text",
-		 5, params, &res, err, errlen);
+	r = pg_exec(c,
+		    "WITH page AS (SELECT a.* FROM merchant_addresses a WHERE a.merchant_id = $1"
+		    " AND ($2::text IS NULL OR a.chain = $2) AND ($3::text IS NULL OR (a.chain, a.address) > ($3, $4))"
+		    " ORDER BY a.chain, a.address LIMIT $5::int)"
+		    " SELECT json_build_object('data', coalesce((SELECT json_agg(" ADDRESS_JSON
+		    " ORDER BY a.chain, a.address) FROM page a), '[]'),"
+		    " 'next_cursor', CASE WHEN (SELECT count(*) FROM page) = $5::int THEN"
+		    " (SELECT chain || '/' || address FROM page ORDER BY chain DESC, address DESC LIMIT 1) END)::text",
+		    5, params, &res, err, errlen);
 	return r < 0 ? r : one_text(res, ret_json);
 }
 
@@ -334,26 +283,26 @@ int registry_pg_address_add(PGconn *c, const registry_address *a, int *ret_creat
 	snprintf(from, sizeof(from), "%lld", (long long)a->from_block);
 	const char *params[5] = { a->merchant_id, a->chain, a->address, a->family, a->from_block >= 0 ? from : NULL };
 	PGresult *res;
-	int r = begin(c, err, errlen);
+	int r = pg_begin(c, err, errlen);
 	if (r == 0)
 		r = merchant_origin(c, a->merchant_id, true, origin, err, errlen);
 	if (r == 0)
-		r = exec(c,
-			 "INSERT INTO merchant_addresses (merchant_id, chain, address, chain_family, origin, from_block)"
-			 " VALUES ($1, $2, $3, $4, 'registry', $5::bigint) ON CONFLICT (chain, address) DO NOTHING"
-			 " RETURNING 1",
-			 5, params, &res, err, errlen);
+		r = pg_exec(c,
+			    "INSERT INTO merchant_addresses (merchant_id, chain, address, chain_family, origin, from_block)"
+			    " VALUES ($1, $2, $3, $4, 'registry', $5::bigint) ON CONFLICT (chain, address) DO NOTHING"
+			    " RETURNING 1",
+			    5, params, &res, err, errlen);
 	if (r == 0) {
 		*ret_created = PQntuples(res) == 1;
 		PQclear(res);
 		/* its history from from_block: scanned by a run of the chain */
 		if (*ret_created && a->from_block >= 0)
-			r = exec(c,
-				 "INSERT INTO address_rescans (merchant_id, chain, address, from_block) VALUES ($1, $2, $3, $4::bigint)",
-				 4, (const char *const[]){ a->merchant_id, a->chain, a->address, from }, NULL, err, errlen);
+			r = pg_exec(c,
+				    "INSERT INTO address_rescans (merchant_id, chain, address, from_block) VALUES ($1, $2, $3, $4::bigint)",
+				    4, (const char *const[]){ a->merchant_id, a->chain, a->address, from }, NULL, err, errlen);
 		if (r == 0 && !*ret_created &&
-		    (r = exec(c, "SELECT merchant_id FROM merchant_addresses WHERE chain = $1 AND address = $2", 2,
-			      params + 1, &res, err, errlen)) == 0) {
+		    (r = pg_exec(c, "SELECT merchant_id FROM merchant_addresses WHERE chain = $1 AND address = $2", 2,
+			         params + 1, &res, err, errlen)) == 0) {
 			if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), a->merchant_id) != 0) {
 				/* the other owner is not named: a merchant key must not learn of others */
 				snprintf(err, errlen, "%s on %s belongs to another merchant", a->address, a->chain);
@@ -362,10 +311,10 @@ int registry_pg_address_add(PGconn *c, const registry_address *a, int *ret_creat
 			PQclear(res);
 		}
 	}
-	if ((r = finish(c, r, err, errlen)) < 0)
+	if ((r = pg_end(c, r, err, errlen)) < 0)
 		return r;
-	r = exec(c, "SELECT " ADDRESS_JSON "::text FROM merchant_addresses a WHERE a.chain = $1 AND a.address = $2", 2,
-		 params + 1, &res, err, errlen);
+	r = pg_exec(c, "SELECT " ADDRESS_JSON "::text FROM merchant_addresses a WHERE a.chain = $1 AND a.address = $2", 2,
+		    params + 1, &res, err, errlen);
 	return r < 0 ? r : one_text(res, ret_json);
 }
 
@@ -374,11 +323,11 @@ int registry_pg_address_remove(PGconn *c, const char *merchant_id, const char *c
 {
 	const char *params[3] = { merchant_id, chain, address };
 	PGresult *res;
-	int r = begin(c, err, errlen);
+	int r = pg_begin(c, err, errlen);
 	if (r == 0)
-		r = exec(c, "SELECT origin FROM merchant_addresses WHERE merchant_id = $1 AND chain = $2 AND address = $3"
+		r = pg_exec(c, "SELECT origin FROM merchant_addresses WHERE merchant_id = $1 AND chain = $2 AND address = $3"
 			    " FOR UPDATE",
-			 3, params, &res, err, errlen);
+			    3, params, &res, err, errlen);
 	if (r == 0) {
 		if (PQntuples(res) != 1)
 			r = PW_ENOTFOUND;
@@ -389,9 +338,9 @@ int registry_pg_address_remove(PGconn *c, const char *merchant_id, const char *c
 		PQclear(res);
 	}
 	if (r == 0)
-		r = exec(c, "DELETE FROM merchant_addresses WHERE merchant_id = $1 AND chain = $2 AND address = $3", 3,
-			 params, NULL, err, errlen);
-	return finish(c, r, err, errlen);
+		r = pg_exec(c, "DELETE FROM merchant_addresses WHERE merchant_id = $1 AND chain = $2 AND address = $3", 3,
+			    params, NULL, err, errlen);
+	return pg_end(c, r, err, errlen);
 }
 
 int registry_pg_endpoints(PGconn *c, const char *merchant_id, char **ret_json, char *err, size_t errlen)
@@ -402,10 +351,10 @@ int registry_pg_endpoints(PGconn *c, const char *merchant_id, char **ret_json, c
 		return r;
 	const char *params[1] = { merchant_id };
 	PGresult *res;
-	r = exec(c,
-		 "SELECT json_build_object('data', coalesce(json_agg(" ENDPOINT_JSON " ORDER BY e.key), '[]'))::text"
-		 " FROM webhook_endpoints e WHERE e.merchant_id = $1 AND e.key IS NOT NULL",
-		 1, params, &res, err, errlen);
+	r = pg_exec(c,
+		    "SELECT json_build_object('data', coalesce(json_agg(" ENDPOINT_JSON " ORDER BY e.key), '[]'))::text"
+		    " FROM webhook_endpoints e WHERE e.merchant_id = $1 AND e.key IS NOT NULL",
+		    1, params, &res, err, errlen);
 	return r < 0 ? r : one_text(res, ret_json);
 }
 
@@ -415,12 +364,12 @@ int registry_pg_endpoint_add(PGconn *c, const registry_endpoint *e, char **ret_j
 				  e->url_sealed,  e->secret_sealed, e->key_id };
 	char origin[16];
 	PGresult *res;
-	int r = begin(c, err, errlen);
+	int r = pg_begin(c, err, errlen);
 	if (r == 0)
 		r = merchant_origin(c, e->merchant_id, true, origin, err, errlen);
 	if (r == 0)
-		r = exec(c, "SELECT origin, active FROM webhook_endpoints WHERE merchant_id = $1 AND key = $2 FOR UPDATE",
-			 2, params, &res, err, errlen);
+		r = pg_exec(c, "SELECT origin, active FROM webhook_endpoints WHERE merchant_id = $1 AND key = $2 FOR UPDATE",
+			    2, params, &res, err, errlen);
 	if (r == 0) {
 		if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "config") == 0) {
 			snprintf(err, errlen, "endpoint %s is named by the config: change it there", e->id);
@@ -432,17 +381,17 @@ int registry_pg_endpoint_add(PGconn *c, const registry_endpoint *e, char **ret_j
 		PQclear(res);
 	}
 	if (r == 0)
-		r = exec(c,
-			 "INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin, url_sealed, secret_sealed,"
-			 " key_id) VALUES ($1, $2, $3, $4::text[], 'registry', $5, $6, $7) ON CONFLICT (merchant_id, key)"
-			 " DO UPDATE SET url = EXCLUDED.url, events = EXCLUDED.events, origin = 'registry', active = true,"
-			 " disabled_at = NULL, disabled_reason = NULL, url_sealed = EXCLUDED.url_sealed,"
-			 " secret_sealed = EXCLUDED.secret_sealed, key_id = EXCLUDED.key_id, created_at = now()",
-			 7, params, NULL, err, errlen);
-	if ((r = finish(c, r, err, errlen)) < 0)
+		r = pg_exec(c,
+			    "INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin, url_sealed, secret_sealed,"
+			    " key_id) VALUES ($1, $2, $3, $4::text[], 'registry', $5, $6, $7) ON CONFLICT (merchant_id, key)"
+			    " DO UPDATE SET url = EXCLUDED.url, events = EXCLUDED.events, origin = 'registry', active = true,"
+			    " disabled_at = NULL, disabled_reason = NULL, url_sealed = EXCLUDED.url_sealed,"
+			    " secret_sealed = EXCLUDED.secret_sealed, key_id = EXCLUDED.key_id, created_at = now()",
+			    7, params, NULL, err, errlen);
+	if ((r = pg_end(c, r, err, errlen)) < 0)
 		return r;
-	r = exec(c, "SELECT " ENDPOINT_JSON "::text FROM webhook_endpoints e WHERE e.merchant_id = $1 AND e.key = $2", 2,
-		 params, &res, err, errlen);
+	r = pg_exec(c, "SELECT " ENDPOINT_JSON "::text FROM webhook_endpoints e WHERE e.merchant_id = $1 AND e.key = $2", 2,
+		    params, &res, err, errlen);
 	return r < 0 ? r : one_text(res, ret_json);
 }
 
@@ -450,10 +399,10 @@ int registry_pg_endpoint_remove(PGconn *c, const char *merchant_id, const char *
 {
 	const char *params[2] = { merchant_id, id };
 	PGresult *res;
-	int r = begin(c, err, errlen);
+	int r = pg_begin(c, err, errlen);
 	if (r == 0)
-		r = exec(c, "SELECT origin FROM webhook_endpoints WHERE merchant_id = $1 AND key = $2 AND active FOR UPDATE",
-			 2, params, &res, err, errlen);
+		r = pg_exec(c, "SELECT origin FROM webhook_endpoints WHERE merchant_id = $1 AND key = $2 AND active FOR UPDATE",
+			    2, params, &res, err, errlen);
 	if (r == 0) {
 		if (PQntuples(res) != 1)
 			r = PW_ENOTFOUND;
@@ -464,9 +413,9 @@ int registry_pg_endpoint_remove(PGconn *c, const char *merchant_id, const char *
 		PQclear(res);
 	}
 	if (r == 0)
-		r = exec(c, "UPDATE webhook_endpoints SET active = false WHERE merchant_id = $1 AND key = $2", 2, params,
-			 NULL, err, errlen);
-	return finish(c, r, err, errlen);
+		r = pg_exec(c, "UPDATE webhook_endpoints SET active = false WHERE merchant_id = $1 AND key = $2", 2, params,
+			    NULL, err, errlen);
+	return pg_end(c, r, err, errlen);
 }
 
 int registry_pg_sealed_not_under(PGconn *c, const char *key_id, registry_sealed **ret, size_t *ret_n, char *err,
@@ -474,10 +423,10 @@ int registry_pg_sealed_not_under(PGconn *c, const char *key_id, registry_sealed 
 {
 	const char *params[1] = { key_id };
 	PGresult *res;
-	int r = exec(c,
-		     "SELECT id, merchant_id, key, url_sealed, secret_sealed FROM webhook_endpoints"
-		     " WHERE secret_sealed IS NOT NULL AND key_id <> $1 ORDER BY id",
-		     1, params, &res, err, errlen);
+	int r = pg_exec(c,
+		        "SELECT id, merchant_id, key, url_sealed, secret_sealed FROM webhook_endpoints"
+		        " WHERE secret_sealed IS NOT NULL AND key_id <> $1 ORDER BY id",
+		        1, params, &res, err, errlen);
 	if (r < 0)
 		return r;
 	size_t n = (size_t)PQntuples(res);
@@ -520,10 +469,10 @@ int registry_pg_reseal(PGconn *c, int64_t row, const char *old_secret_sealed, co
 	snprintf(id, sizeof(id), "%lld", (long long)row);
 	const char *params[5] = { id, old_secret_sealed, url_sealed, secret_sealed, key_id };
 	PGresult *res;
-	int r = exec(c,
-		     "UPDATE webhook_endpoints SET url_sealed = $3, secret_sealed = $4, key_id = $5"
-		     " WHERE id = $1::bigint AND secret_sealed = $2 RETURNING 1",
-		     5, params, &res, err, errlen);
+	int r = pg_exec(c,
+		        "UPDATE webhook_endpoints SET url_sealed = $3, secret_sealed = $4, key_id = $5"
+		        " WHERE id = $1::bigint AND secret_sealed = $2 RETURNING 1",
+		        5, params, &res, err, errlen);
 	if (r < 0)
 		return r;
 	r = PQntuples(res) == 1 ? 0 : PW_ENOTFOUND;
@@ -537,10 +486,10 @@ int registry_pg_xpub_set(PGconn *c, const registry_xpub_row *x, char *err, size_
 	snprintf(gap, sizeof(gap), "%u", x->gap_limit);
 	const char *params[7] = { x->merchant_id, x->xpub, x->fingerprint, x->path, x->chains, gap, x->origin };
 	PGresult *res;
-	int r = begin(c, err, errlen);
+	int r = pg_begin(c, err, errlen);
 	bool other_key = false;
 	if (r == 0 &&
-	    (r = exec(c, "SELECT xpub FROM merchant_xpubs WHERE merchant_id = $1 FOR UPDATE", 1, params, &res, err, errlen)) == 0) {
+	    (r = pg_exec(c, "SELECT xpub FROM merchant_xpubs WHERE merchant_id = $1 FOR UPDATE", 1, params, &res, err, errlen)) == 0) {
 		other_key = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), x->xpub) != 0;
 		PQclear(res);
 		if (other_key && !x->replace) {
@@ -551,30 +500,30 @@ int registry_pg_xpub_set(PGconn *c, const registry_xpub_row *x, char *err, size_
 	/* another key (the config's wins): its addresses and windows go; a
 	 * chain no longer listed: its addresses and window go */
 	if (r == 0 && other_key)
-		r = exec(c, "DELETE FROM merchant_addresses WHERE merchant_id = $1 AND hd_index IS NOT NULL", 1, params,
-			 NULL, err, errlen);
+		r = pg_exec(c, "DELETE FROM merchant_addresses WHERE merchant_id = $1 AND hd_index IS NOT NULL", 1, params,
+			    NULL, err, errlen);
 	if (r == 0 && other_key)
-		r = exec(c, "DELETE FROM xpub_windows WHERE merchant_id = $1", 1, params, NULL, err, errlen);
+		r = pg_exec(c, "DELETE FROM xpub_windows WHERE merchant_id = $1", 1, params, NULL, err, errlen);
 	if (r == 0)
-		r = exec(c,
-			 "DELETE FROM merchant_addresses WHERE merchant_id = $1 AND hd_index IS NOT NULL"
-			 " AND chain <> ALL($2::text[])",
-			 2, (const char *const[]){ x->merchant_id, x->chains }, NULL, err, errlen);
+		r = pg_exec(c,
+			    "DELETE FROM merchant_addresses WHERE merchant_id = $1 AND hd_index IS NOT NULL"
+			    " AND chain <> ALL($2::text[])",
+			    2, (const char *const[]){ x->merchant_id, x->chains }, NULL, err, errlen);
 	if (r == 0)
-		r = exec(c,
-			 "INSERT INTO merchant_xpubs (merchant_id, xpub, fingerprint, path, chains, gap_limit, origin)"
-			 " VALUES ($1, $2, $3, $4, $5::text[], $6::int, $7) ON CONFLICT (merchant_id) DO UPDATE SET"
-			 " xpub = EXCLUDED.xpub, fingerprint = EXCLUDED.fingerprint, path = EXCLUDED.path,"
-			 " chains = EXCLUDED.chains, gap_limit = EXCLUDED.gap_limit, origin = EXCLUDED.origin"
-			 " WHERE (merchant_xpubs.xpub, merchant_xpubs.path, merchant_xpubs.chains, merchant_xpubs.gap_limit,"
-			 " merchant_xpubs.origin) IS DISTINCT FROM (EXCLUDED.xpub, EXCLUDED.path, EXCLUDED.chains,"
-			 " EXCLUDED.gap_limit, EXCLUDED.origin)",
-			 7, params, NULL, err, errlen);
+		r = pg_exec(c,
+			    "INSERT INTO merchant_xpubs (merchant_id, xpub, fingerprint, path, chains, gap_limit, origin)"
+			    " VALUES ($1, $2, $3, $4, $5::text[], $6::int, $7) ON CONFLICT (merchant_id) DO UPDATE SET"
+			    " xpub = EXCLUDED.xpub, fingerprint = EXCLUDED.fingerprint, path = EXCLUDED.path,"
+			    " chains = EXCLUDED.chains, gap_limit = EXCLUDED.gap_limit, origin = EXCLUDED.origin"
+			    " WHERE (merchant_xpubs.xpub, merchant_xpubs.path, merchant_xpubs.chains, merchant_xpubs.gap_limit,"
+			    " merchant_xpubs.origin) IS DISTINCT FROM (EXCLUDED.xpub, EXCLUDED.path, EXCLUDED.chains,"
+			    " EXCLUDED.gap_limit, EXCLUDED.origin)",
+			    7, params, NULL, err, errlen);
 	if (r == 0) /* a window per chain (kept when the key stays: its indexes mean the same addresses) */
-		r = exec(c,
-			 "INSERT INTO xpub_windows (merchant_id, chain) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
-			 2, (const char *const[]){ x->merchant_id, x->chains }, NULL, err, errlen);
-	return finish(c, r, err, errlen);
+		r = pg_exec(c,
+			    "INSERT INTO xpub_windows (merchant_id, chain) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+			    2, (const char *const[]){ x->merchant_id, x->chains }, NULL, err, errlen);
+	return pg_end(c, r, err, errlen);
 }
 
 int registry_pg_window_lock(PGconn *c, const char *merchant_id, const char *chain, registry_window *ret, char *err,
@@ -582,13 +531,13 @@ int registry_pg_window_lock(PGconn *c, const char *merchant_id, const char *chai
 {
 	const char *params[2] = { merchant_id, chain };
 	PGresult *res;
-	int r = exec_row(c,
-			 "SELECT w.highest_used, w.next_index, x.gap_limit, x.xpub, x.path,"
-			 " (SELECT coalesce(max(hd_index), -1) FROM merchant_addresses a WHERE a.merchant_id = $1"
-			 " AND a.chain = $2 AND a.hd_index IS NOT NULL)"
-			 " FROM xpub_windows w JOIN merchant_xpubs x USING (merchant_id)"
-			 " WHERE w.merchant_id = $1 AND w.chain = $2 FOR UPDATE OF w",
-			 2, params, &res, err, errlen);
+	int r = pg_exec_row(c,
+			    "SELECT w.highest_used, w.next_index, x.gap_limit, x.xpub, x.path,"
+			    " (SELECT coalesce(max(hd_index), -1) FROM merchant_addresses a WHERE a.merchant_id = $1"
+			    " AND a.chain = $2 AND a.hd_index IS NOT NULL)"
+			    " FROM xpub_windows w JOIN merchant_xpubs x USING (merchant_id)"
+			    " WHERE w.merchant_id = $1 AND w.chain = $2 FOR UPDATE OF w",
+			    2, params, &res, err, errlen);
 	if (r < 0)
 		return r;
 	ret->highest_used = strtol(PQgetvalue(res, 0, 0), NULL, 10);
@@ -608,11 +557,11 @@ int registry_pg_window_update(PGconn *c, const char *merchant_id, const char *ch
 	snprintf(used, sizeof(used), "%ld", highest_used);
 	snprintf(next, sizeof(next), "%ld", next_index);
 	const char *params[4] = { merchant_id, chain, used, next };
-	return exec(c,
-		    "UPDATE xpub_windows SET highest_used = greatest(highest_used, $3::int),"
-		    " next_index = greatest(next_index, $4::int) WHERE merchant_id = $1 AND chain = $2"
-		    " AND (highest_used < $3::int OR next_index < $4::int)",
-		    4, params, NULL, err, errlen);
+	return pg_exec(c,
+		       "UPDATE xpub_windows SET highest_used = greatest(highest_used, $3::int),"
+		       " next_index = greatest(next_index, $4::int) WHERE merchant_id = $1 AND chain = $2"
+		       " AND (highest_used < $3::int OR next_index < $4::int)",
+		       4, params, NULL, err, errlen);
 }
 
 int registry_pg_hd_insert(PGconn *c, const char *merchant_id, const char *chain, const char *family,
@@ -638,12 +587,12 @@ int registry_pg_hd_insert(PGconn *c, const char *merchant_id, const char *chain,
 	snprintf(addr + la, cap - la, "}");
 	const char *params[5] = { merchant_id, chain, family, idx, addr };
 	PGresult *res;
-	int r = exec(c,
-		     "WITH ins AS (INSERT INTO merchant_addresses (merchant_id, chain, chain_family, address, hd_index, origin)"
-		     " SELECT $1, $2, $3, a, i, coalesce((SELECT origin FROM merchant_xpubs WHERE merchant_id = $1), 'registry')"
-		     " FROM unnest($4::int[], $5::text[]) AS t(i, a) ON CONFLICT DO NOTHING RETURNING 1)"
-		     " SELECT count(*) FROM ins",
-		     5, params, &res, err, errlen);
+	int r = pg_exec(c,
+		        "WITH ins AS (INSERT INTO merchant_addresses (merchant_id, chain, chain_family, address, hd_index, origin)"
+		        " SELECT $1, $2, $3, a, i, coalesce((SELECT origin FROM merchant_xpubs WHERE merchant_id = $1), 'registry')"
+		        " FROM unnest($4::int[], $5::text[]) AS t(i, a) ON CONFLICT DO NOTHING RETURNING 1)"
+		        " SELECT count(*) FROM ins",
+		        5, params, &res, err, errlen);
 	free(idx);
 	free(addr);
 	if (r == 0) {
@@ -653,29 +602,20 @@ int registry_pg_hd_insert(PGconn *c, const char *merchant_id, const char *chain,
 	return r;
 }
 
-int registry_pg_begin(PGconn *c, char *err, size_t errlen)
-{
-	return begin(c, err, errlen);
-}
-
-int registry_pg_end(PGconn *c, int r, char *err, size_t errlen)
-{
-	return finish(c, r, err, errlen);
-}
 
 int registry_pg_prune_config_xpubs(PGconn *c, const char *keep, char *err, size_t errlen)
 {
 	const char *params[1] = { keep };
-	int r = begin(c, err, errlen);
+	int r = pg_begin(c, err, errlen);
 	if (r == 0)
-		r = exec(c,
-			 "DELETE FROM merchant_addresses a USING merchant_xpubs x WHERE a.merchant_id = x.merchant_id"
-			 " AND a.hd_index IS NOT NULL AND x.origin = 'config' AND x.merchant_id <> ALL($1::text[])",
-			 1, params, NULL, err, errlen);
+		r = pg_exec(c,
+			    "DELETE FROM merchant_addresses a USING merchant_xpubs x WHERE a.merchant_id = x.merchant_id"
+			    " AND a.hd_index IS NOT NULL AND x.origin = 'config' AND x.merchant_id <> ALL($1::text[])",
+			    1, params, NULL, err, errlen);
 	if (r == 0)
-		r = exec(c, "DELETE FROM merchant_xpubs WHERE origin = 'config' AND merchant_id <> ALL($1::text[])", 1, params,
-			 NULL, err, errlen);
-	return finish(c, r, err, errlen);
+		r = pg_exec(c, "DELETE FROM merchant_xpubs WHERE origin = 'config' AND merchant_id <> ALL($1::text[])", 1, params,
+			    NULL, err, errlen);
+	return pg_end(c, r, err, errlen);
 }
 
 int registry_pg_rescan_add(PGconn *c, const char *merchant_id, const char *chain, long hd_only_from,
@@ -688,13 +628,13 @@ int registry_pg_rescan_add(PGconn *c, const char *merchant_id, const char *chain
 	PGresult *res;
 	/* one address, or every address of the merchant on the chain (hd_only_from
 	 * >= 0: the derived ones from that index on) */
-	int r = exec(c,
-		     "WITH ins AS (INSERT INTO address_rescans (merchant_id, chain, address, from_block)"
-		     " SELECT a.merchant_id, a.chain, a.address, $4::bigint FROM merchant_addresses a"
-		     " WHERE a.merchant_id = $1 AND a.chain = $2 AND ($3::text IS NULL OR a.address = $3)"
-		     " AND ($5::int < 0 OR a.hd_index >= $5::int) ORDER BY a.hd_index NULLS FIRST, a.address"
-		     " RETURNING id) SELECT coalesce(json_agg(id ORDER BY id), '[]')::text FROM ins",
-		     5, params, &res, err, errlen);
+	int r = pg_exec(c,
+		        "WITH ins AS (INSERT INTO address_rescans (merchant_id, chain, address, from_block)"
+		        " SELECT a.merchant_id, a.chain, a.address, $4::bigint FROM merchant_addresses a"
+		        " WHERE a.merchant_id = $1 AND a.chain = $2 AND ($3::text IS NULL OR a.address = $3)"
+		        " AND ($5::int < 0 OR a.hd_index >= $5::int) ORDER BY a.hd_index NULLS FIRST, a.address"
+		        " RETURNING id) SELECT coalesce(json_agg(id ORDER BY id), '[]')::text FROM ins",
+		        5, params, &res, err, errlen);
 	return r < 0 ? r : one_text(res, ret_json);
 }
 
@@ -702,12 +642,12 @@ int registry_pg_rescans(PGconn *c, const char *ids, char **ret_json, char *err, 
 {
 	const char *params[1] = { ids };
 	PGresult *res;
-	int r = exec(c,
-		     "SELECT json_build_object('data', coalesce(json_agg(json_build_object('id', id, 'merchant_id', merchant_id,"
-		     " 'chain', chain, 'address', address, 'from_block', from_block, 'to_block', to_block, 'status', status,"
-		     " 'found', found, 'inserted', inserted, 'last_error', last_error) ORDER BY id), '[]'))::text"
-		     " FROM address_rescans WHERE id = ANY($1::bigint[])",
-		     1, params, &res, err, errlen);
+	int r = pg_exec(c,
+		        "SELECT json_build_object('data', coalesce(json_agg(json_build_object('id', id, 'merchant_id', merchant_id,"
+		        " 'chain', chain, 'address', address, 'from_block', from_block, 'to_block', to_block, 'status', status,"
+		        " 'found', found, 'inserted', inserted, 'last_error', last_error) ORDER BY id), '[]'))::text"
+		        " FROM address_rescans WHERE id = ANY($1::bigint[])",
+		        1, params, &res, err, errlen);
 	return r < 0 ? r : one_text(res, ret_json);
 }
 
@@ -718,13 +658,13 @@ int registry_pg_rescan_claim(PGconn *c, const char *chains, int lease_s, registr
 	snprintf(lease, sizeof(lease), "%d", lease_s);
 	const char *params[2] = { chains, lease };
 	PGresult *res;
-	int r = exec_row(c,
-			 "UPDATE address_rescans SET locked_until = now() + make_interval(secs => $2::int),"
-			 " attempts = attempts + 1 WHERE id = (SELECT id FROM address_rescans WHERE status = 'pending'"
-			 " AND chain = ANY($1::text[]) AND (locked_until IS NULL OR locked_until < now()) ORDER BY id"
-			 " LIMIT 1 FOR UPDATE SKIP LOCKED)"
-			 " RETURNING id, merchant_id, chain, address, from_block, coalesce(to_block, -1), attempts",
-			 2, params, &res, err, errlen);
+	int r = pg_exec_row(c,
+			    "UPDATE address_rescans SET locked_until = now() + make_interval(secs => $2::int),"
+			    " attempts = attempts + 1 WHERE id = (SELECT id FROM address_rescans WHERE status = 'pending'"
+			    " AND chain = ANY($1::text[]) AND (locked_until IS NULL OR locked_until < now()) ORDER BY id"
+			    " LIMIT 1 FOR UPDATE SKIP LOCKED)"
+			    " RETURNING id, merchant_id, chain, address, from_block, coalesce(to_block, -1), attempts",
+			    2, params, &res, err, errlen);
 	if (r < 0)
 		return r;
 	ret->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -749,12 +689,12 @@ int registry_pg_rescan_update(PGconn *c, int64_t id, int64_t to_block, const cha
 	snprintf(retry, sizeof(retry), "%d", retry_s);
 	const char *params[7] = { idt, to_block >= 0 ? to : NULL, status, found >= 0 ? f : NULL, inserted >= 0 ? ins : NULL,
 				  error, retry };
-	return exec(c,
-		    "UPDATE address_rescans SET to_block = coalesce($2::bigint, to_block), status = $3,"
-		    " found = coalesce($4::int, found), inserted = coalesce($5::int, inserted), last_error = $6,"
-		    " locked_until = CASE WHEN $3 = 'pending' THEN now() + make_interval(secs => $7::int) END,"
-		    " finished_at = CASE WHEN $3 <> 'pending' THEN now() END WHERE id = $1::bigint",
-		    7, params, NULL, err, errlen);
+	return pg_exec(c,
+		       "UPDATE address_rescans SET to_block = coalesce($2::bigint, to_block), status = $3,"
+		       " found = coalesce($4::int, found), inserted = coalesce($5::int, inserted), last_error = $6,"
+		       " locked_until = CASE WHEN $3 = 'pending' THEN now() + make_interval(secs => $7::int) END,"
+		       " finished_at = CASE WHEN $3 <> 'pending' THEN now() END WHERE id = $1::bigint",
+		       7, params, NULL, err, errlen);
 }
 
 size_t registry_pg_estimate(PGconn *c)

@@ -88,15 +88,10 @@ typedef struct registry_window {
 	char xpub[128], path[64];
 } registry_window;
 
-/* registry_pg_begin / _end: a READ WRITE transaction around the window
- * calls below (end: COMMIT when r is 0, else ROLLBACK; returns r or the
- * commit's failure). */
-int registry_pg_begin(PGconn *c, char *err, size_t errlen);
-int registry_pg_end(PGconn *c, int r, char *err, size_t errlen);
-
 /* registry_pg_window_lock: the window of (merchant_id, chain), locked
  * until the transaction ends (two processes growing it take turns).
- * PW_ENOTFOUND: no xpub for that merchant and chain. */
+ * PW_ENOTFOUND: no xpub for that merchant and chain. The caller holds a
+ * READ WRITE transaction around it (pg_begin, pg_end). */
 int registry_pg_window_lock(PGconn *c, const char *merchant_id, const char *chain, registry_window *ret, char *err,
 			    size_t errlen);
 

@@ -2,6 +2,7 @@
  * the status recorded for the metrics. */
 #include "api_int.h"
 #include "log.h"
+#include "pw_error.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -72,4 +73,34 @@ enum MHD_Result api_query_failed(struct MHD_Connection *conn, const char *what, 
 {
 	log_emit(LOG_LEVEL_WARN, "api", -1, "%s: postgres: %s", what, err);
 	return api_send_error(conn, 503, "unavailable", NULL, "Retry-After", "1", "the database did not answer: try again");
+}
+
+enum MHD_Result api_answer_call(struct MHD_Connection *conn, int r, char *json, bool created, const char *err,
+				const char *what)
+{
+	switch (r) {
+	case 0:
+		return api_send_json(conn, created ? 201 : 200, json, NULL, NULL);
+	case PW_ENOTFOUND:
+		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no such %s", what);
+	case PW_EREFUSED:
+		return api_send_error(conn, 409, "conflict", NULL, NULL, NULL, "%s", err);
+	case PW_EINVAL: { /* "field: reason" */
+		char param[32] = "";
+		size_t n = strcspn(err, ":");
+		if (n < sizeof(param))
+			memcpy(param, err, n), param[n] = '\0';
+		return api_send_error(conn, 400, "invalid_parameter", param[0] ? param : NULL, NULL, NULL, "%s", err);
+	}
+	case PW_EPARSE:
+		return API_BAD_PARAM(conn, "cursor", "cursor: not a cursor this API gave");
+	case PW_ECONFIG:
+		log_warn("api: %s", err);
+		return api_send_error(conn, 503, "not_configured", NULL, NULL, NULL,
+				      "this server holds no key to seal webhook secrets with (PAYWATCH_SECRET_KEY)");
+	case PW_EDB:
+		return api_query_failed(conn, what, err);
+	default:
+		return api_send_error(conn, 500, "internal", NULL, NULL, NULL, "%s", pw_strerror(r));
+	}
 }

@@ -97,6 +97,15 @@ enum MHD_Result api_query_failed(struct MHD_Connection *conn, const char *what, 
  * *ret keeps the default). false when answered (400). */
 bool api_page_limit(struct MHD_Connection *conn, unsigned *ret, enum MHD_Result *answered);
 
+/* api_answer_call: the answer of a query's result r (sinks' codes): 0:
+ * json (malloc'd, freed here; 201 when created, else 200); PW_ENOTFOUND:
+ * 404 "no such <what>"; PW_EREFUSED: 409 with err; PW_EINVAL: 400 naming
+ * the field err starts with ("field: reason"); PW_EPARSE: 400 cursor;
+ * PW_ECONFIG: 503 not_configured (err to the log); PW_EDB: 503 (err to the
+ * log); anything else: 500. */
+enum MHD_Result api_answer_call(struct MHD_Connection *conn, int r, char *json, bool created, const char *err,
+				const char *what);
+
 /* ---- the routes' handlers (handlers.c): key checked, rate limit taken,
  * unknown parameters refused before they are called ---- */
 

@@ -43,28 +43,7 @@ static enum MHD_Result answer(api_server *s, struct MHD_Connection *conn, inv_ca
 	char err[512] = "";
 	char *json = NULL;
 	int r = api_pg_call(s->pg, run_call, q, &json, err, sizeof(err));
-	switch (r) {
-	case 0:
-		return api_send_json(conn, q->created ? 201 : 200, json, NULL, NULL);
-	case PW_ENOTFOUND:
-		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no such %s",
-				      q->rid == API_INVOICE_CREATE ? "merchant" : "invoice");
-	case PW_EREFUSED:
-		return api_send_error(conn, 409, "conflict", NULL, NULL, NULL, "%s", err);
-	case PW_EINVAL: {
-		char param[32] = "";
-		size_t n = strcspn(err, ":");
-		if (n < sizeof(param))
-			memcpy(param, err, n), param[n] = '\0';
-		return api_send_error(conn, 400, "invalid_parameter", param[0] ? param : NULL, NULL, NULL, "%s", err);
-	}
-	case PW_EPARSE:
-		return API_BAD_PARAM(conn, "cursor", "cursor: not a cursor this API gave");
-	case PW_EDB:
-		return api_query_failed(conn, "invoices", err);
-	default:
-		return api_send_error(conn, 500, "internal", NULL, NULL, NULL, "%s", pw_strerror(r));
-	}
+	return api_answer_call(conn, r, json, q->created, err, q->rid == API_INVOICE_CREATE ? "merchant" : "invoice");
 }
 
 /* POST /v1/invoices: the body checked field by field. */

@@ -68,9 +68,6 @@ static int run_call(PGconn *c, const void *arg, char **json, char *err, size_t e
 		char path[64], address[PW_ADDR_TEXT_MAX];
 		int r = registry_window_grow(c, q->cfg, q->merchant_id, q->chain, -1, true, &index, path, address, err,
 					     errlen);
-		if (r == PW_EAGAIN) /* an invalid child (p < 2^-127): the next index */
-			r = registry_window_grow(c, q->cfg, q->merchant_id, q->chain, -1, true, &index, path, address, err,
-						 errlen);
 		if (r < 0)
 			return r == PW_ENOTFOUND ? PW_EREFUSED : r; /* no xpub for it: a conflict with its state */
 		cJSON *o = cJSON_CreateObject();
@@ -245,31 +242,7 @@ static enum MHD_Result answer(api_server *s, struct MHD_Connection *conn, reg_ca
 	char err[512] = "";
 	char *json = NULL;
 	int r = api_pg_call(s->pg, run_call, q, &json, err, sizeof(err));
-	switch (r) {
-	case 0:
-		return api_send_json(conn, q->created ? 201 : 200, json, NULL, NULL);
-	case PW_ENOTFOUND:
-		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no such %s", what);
-	case PW_EREFUSED:
-		return api_send_error(conn, 409, "conflict", NULL, NULL, NULL, "%s", err);
-	case PW_EINVAL: { /* "field: reason" */
-		char param[32] = "";
-		size_t n = strcspn(err, ":");
-		if (n < sizeof(param))
-			memcpy(param, err, n), param[n] = '\0';
-		return api_send_error(conn, 400, "invalid_parameter", param[0] ? param : NULL, NULL, NULL, "%s", err);
-	}
-	case PW_EPARSE:
-		return API_BAD_PARAM(conn, "cursor", "cursor: not a cursor this API gave");
-	case PW_ECONFIG:
-		log_warn("api: %s", err);
-		return api_send_error(conn, 503, "not_configured", NULL, NULL, NULL,
-				      "this server holds no key to seal webhook secrets with (PAYWATCH_SECRET_KEY)");
-	case PW_EDB:
-		return api_query_failed(conn, what, err);
-	default:
-		return api_send_error(conn, 500, "internal", NULL, NULL, NULL, "%s", pw_strerror(r));
-	}
+	return api_answer_call(conn, r, json, q->created, err, what);
 }
 
 enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key,

@@ -53,14 +53,11 @@ size_t hd_window_extra(const hd_window *w)
 	return matcher_count(w->overlay);
 }
 
-/* The index of merchant id in m, or -1 (a linear scan: only when the
- * shared set changed and the overlay holds something). */
+/* The index of merchant id in m, or -1. */
 static long find_merchant(const matcher *m, const char *id)
 {
-	for (size_t i = 0; i < matcher_merchants(m); i++)
-		if (strcmp(matcher_merchant_id(m, (uint32_t)i), id) == 0)
-			return (long)i;
-	return -1;
+	uint32_t i;
+	return matcher_find_merchant(m, id, &i) ? (long)i : -1;
 }
 
 /* Derive indexes from..to of x into the overlay for overlay merchant om. */

@@ -101,8 +101,6 @@ int invoice_create(PGconn *c, const pw_config *cfg, const invoice_request *q, in
 	long index = -1;
 	char path[64], shown[PW_ADDR_TEXT_MAX];
 	r = registry_window_grow(c, cfg, q->merchant_id, chain->name, -1, true, &index, path, shown, err, errlen);
-	if (r == PW_EAGAIN)
-		r = registry_window_grow(c, cfg, q->merchant_id, chain->name, -1, true, &index, path, shown, err, errlen);
 	if (r == PW_ENOTFOUND) { /* no xpub for it (or no such merchant: it has none either) */
 		snprintf(err, errlen, "merchant %s has no xpub for chain %s: an invoice needs its own deposit address",
 			 q->merchant_id, chain->name);

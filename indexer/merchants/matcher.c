@@ -30,6 +30,8 @@ struct matcher {
 	size_t names_len, names_cap;
 	uint32_t *name_at;  /* merchant index -> offset in names */
 	size_t n_names, name_at_cap;
+	uint32_t *name_slots; /* merchant id -> index + 1, open addressing (0: empty) */
+	size_t name_mask;
 	matcher_xpub **xpubs; /* merchant index -> its xpub, or NULL (n_names entries once any is set) */
 	size_t xpubs_cap;
 };
@@ -110,6 +112,7 @@ void matcher_destroy(matcher *m)
 	free(m->slots);
 	free(m->names);
 	free(m->name_at);
+	free(m->name_slots);
 	for (size_t i = 0; i < m->xpubs_cap; i++)
 		free(m->xpubs[i]);
 	free(m->xpubs);
@@ -153,12 +156,14 @@ int matcher_clone(const matcher *m, matcher **ret)
 	c->names = malloc(m->names_cap ? m->names_cap : 1);
 	c->name_at = malloc((m->name_at_cap ? m->name_at_cap : 1) * sizeof(uint32_t));
 	c->xpubs = calloc(m->xpubs_cap ? m->xpubs_cap : 1, sizeof(*c->xpubs));
+	c->name_slots = m->name_slots ? malloc((m->name_mask + 1) * sizeof(uint32_t)) : NULL;
+	c->name_mask = m->name_mask;
 	c->names_len = m->names_len;
 	c->names_cap = m->names_cap;
 	c->n_names = m->n_names;
 	c->name_at_cap = m->name_at_cap;
 	c->xpubs_cap = m->xpubs_cap;
-	bool ok = c->slots && c->names && c->name_at && c->xpubs;
+	bool ok = c->slots && c->names && c->name_at && c->xpubs && (c->name_slots || !m->name_slots);
 	for (size_t i = 0; ok && i < m->xpubs_cap; i++)
 		if (m->xpubs[i]) {
 			ok = (c->xpubs[i] = malloc(sizeof(matcher_xpub))) != NULL;
@@ -172,8 +177,54 @@ int matcher_clone(const matcher *m, matcher **ret)
 	memcpy(c->slots, m->slots, (m->mask + 1) * sizeof(slot));
 	memcpy(c->names, m->names, m->names_len);
 	memcpy(c->name_at, m->name_at, m->n_names * sizeof(uint32_t));
+	if (m->name_slots)
+		memcpy(c->name_slots, m->name_slots, (m->name_mask + 1) * sizeof(uint32_t));
 	*ret = c;
 	return 0;
+}
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* The id index at twice the merchants, rehashed when they outgrow half. */
+static int grow_name_slots(matcher *m)
+{
+	size_t cap = m->name_slots ? (m->name_mask + 1) * 2 : 128;
+	uint32_t *fresh = calloc(cap, sizeof(*fresh));
+	if (!fresh)
+		return PW_ENOMEM;
+	for (size_t i = 0; i < m->n_names; i++) {
+		size_t j = name_hash(m->names + m->name_at[i]) & (cap - 1);
+		while (fresh[j])
+			j = (j + 1) & (cap - 1);
+		fresh[j] = (uint32_t)i + 1;
+	}
+	free(m->name_slots);
+	m->name_slots = fresh;
+	m->name_mask = cap - 1;
+	return 0;
+}
+
+bool matcher_find_merchant(const matcher *m, const char *id, uint32_t *ret_index)
+{
+	if (!m->name_slots)
+		return false;
+	for (size_t j = name_hash(id) & m->name_mask; m->name_slots[j]; j = (j + 1) & m->name_mask)
+		if (strcmp(m->names + m->name_at[m->name_slots[j] - 1], id) == 0) {
+			*ret_index = m->name_slots[j] - 1;
+			return true;
+		}
+	return false;
+}
+
+int matcher_merchant_index(matcher *m, const char *id, uint32_t *ret_index)
+{
+	return matcher_find_merchant(m, id, ret_index) ? 0 : matcher_add_merchant(m, id, ret_index);
 }
 
 int matcher_add_merchant(matcher *m, const char *id, uint32_t *ret_index)
@@ -181,6 +232,8 @@ int matcher_add_merchant(matcher *m, const char *id, uint32_t *ret_index)
 	size_t len = strlen(id);
 	if (len == 0 || len >= PW_NAME_MAX || m->n_names >= UINT32_MAX - 1)
 		return PW_EINVAL;
+	if ((!m->name_slots || (m->n_names + 1) * 2 > m->name_mask + 1) && grow_name_slots(m) < 0)
+		return PW_ENOMEM;
 	if (m->names_len + len + 1 > m->names_cap) {
 		size_t cap = m->names_cap ? m->names_cap * 2 : 4096;
 		while (cap < m->names_len + len + 1)
@@ -204,6 +257,10 @@ int matcher_add_merchant(matcher *m, const char *id, uint32_t *ret_index)
 	m->name_at[m->n_names] = (uint32_t)m->names_len;
 	memcpy(m->names + m->names_len, id, len + 1);
 	m->names_len += len + 1;
+	size_t j = name_hash(id) & m->name_mask;
+	while (m->name_slots[j])
+		j = (j + 1) & m->name_mask;
+	m->name_slots[j] = (uint32_t)m->n_names + 1;
 	*ret_index = (uint32_t)m->n_names++;
 	return 0;
 }

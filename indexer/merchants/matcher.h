@@ -67,6 +67,14 @@ size_t matcher_count(const matcher *m);
  * 0, PW_EINVAL (empty or too long), PW_ENOMEM. */
 int matcher_add_merchant(matcher *m, const char *id, uint32_t *ret_index);
 
+/* matcher_find_merchant: the index of merchant id (an O(1) lookup). true
+ * with *ret_index, or false when the set has no such merchant. */
+bool matcher_find_merchant(const matcher *m, const char *id, uint32_t *ret_index);
+
+/* matcher_merchant_index: the index of merchant id, added when new (a
+ * set being built). 0, PW_EINVAL, PW_ENOMEM. */
+int matcher_merchant_index(matcher *m, const char *id, uint32_t *ret_index);
+
 /* matcher_merchant_id: the id of merchant index i (borrowed, lives as
  * long as the set), or NULL when i was never added. */
 const char *matcher_merchant_id(const matcher *m, uint32_t i);

@@ -3,6 +3,7 @@
 #include "registry_admin.h"
 #include "bip32.h"
 #include "log.h"
+#include "pg_conn.h"
 #include "pw_error.h"
 #include "registry_pg.h"
 #include "webhook.h"
@@ -178,7 +179,7 @@ int registry_window_grow(PGconn *c, const pw_config *cfg, const char *merchant_i
 	bip32_pub key;
 	bip32_path tpl;
 	char why[200];
-	int r = registry_pg_begin(c, err, errlen);
+	int r = pg_begin(c, err, errlen);
 	if (r == 0 && (r = registry_pg_window_lock(c, merchant_id, chain, &w, err, errlen)) == PW_ENOTFOUND)
 		snprintf(err, errlen, "merchant %s has no xpub for chain %s", merchant_id, chain);
 	if (r == 0 && (bip32_parse_xpub(w.xpub, &key, why, sizeof(why)) < 0 ||
@@ -189,13 +190,21 @@ int registry_window_grow(PGconn *c, const pw_config *cfg, const char *merchant_i
 	long high = w.highest_used > used ? w.highest_used : used;
 	long next = w.next_index;
 	if (r == 0 && handout) {
-		if (next >= (long)BIP32_HARDENED - 1) {
-			snprintf(err, errlen, "merchant %s: every index of the xpub is handed out", merchant_id);
-			r = PW_EREFUSED;
-		} else {
-			*ret_index = next++;
-			bip32_format_path(&tpl, (uint32_t)*ret_index, path, 64);
+		/* the next index never handed out whose key is valid (BIP-32: an
+		 * invalid child, p < 2^-127, is skipped, and never handed out) */
+		r = PW_EREFUSED;
+		for (; r == PW_EREFUSED && next < (long)BIP32_HARDENED; next++) {
+			bip32_pub child;
+			pw_addr a;
+			if (bip32_derive_path(&key, &tpl, (uint32_t)next, &child) < 0 || fam->address_of_key(child.key, &a) < 0)
+				continue;
+			*ret_index = next;
+			bip32_format_path(&tpl, (uint32_t)next, path, 64);
+			fam->format_address_input(&a, address); /* as a payer writes it (EIP-55 on EVM) */
+			r = 0;
 		}
+		if (r)
+			snprintf(err, errlen, "merchant %s: every index of the xpub is handed out", merchant_id);
 	}
 	long want = high + (long)w.gap_limit;
 	if (next - 1 > want)
@@ -218,28 +227,11 @@ int registry_window_grow(PGconn *c, const pw_config *cfg, const char *merchant_i
 	size_t inserted = 0;
 	if (r == 0 && k)
 		r = registry_pg_hd_insert(c, merchant_id, chain, pw_family_name(fam->family), rows, k, &inserted, err, errlen);
-	if (r == 0 && handout) { /* the address of the index handed out */
-		bip32_pub child;
-		pw_addr a;
-		if (bip32_derive_path(&key, &tpl, (uint32_t)*ret_index, &child) < 0 ||
-		    fam->address_of_key(child.key, &a) < 0) {
-			snprintf(err, errlen, "index %ld of merchant %s's xpub is not a valid key (BIP-32: skipped); ask again",
-				 *ret_index, merchant_id);
-			r = PW_EAGAIN;
-		} else
-			fam->format_address_input(&a, address); /* as a payer writes it (EIP-55 on EVM) */
-	}
 	if (r == 0 && (high > w.highest_used || next > w.next_index))
 		r = registry_pg_window_update(c, merchant_id, chain, high, next, err, errlen);
-	if (r == PW_EAGAIN) { /* keep the skip: that index is never handed out */
-		r = registry_pg_window_update(c, merchant_id, chain, high, next, err, errlen);
-		r = registry_pg_end(c, r, err, errlen);
-		free(rows);
-		return r < 0 ? r : PW_EAGAIN;
-	}
 	free(rows);
 	memset(&key, 0, sizeof(key));
-	return registry_pg_end(c, r, err, errlen);
+	return pg_end(c, r, err, errlen);
 }
 
 int registry_xpub_set(PGconn *c, const pw_config *cfg, const char *merchant_id, const char *key, const char *path,

@@ -40,13 +40,14 @@ int registry_endpoint_create(PGconn *c, const secretbox_keys *keys, const char *
 
 /* registry_window_grow: in one transaction, with the window of
  * (merchant_id, chain) locked: raise its highest used index to used (-1:
- * no payment), hand out its next index when handout (its index, path and
- * address, as a payer writes it (EIP-55 on EVM), into *ret_index, path,
- * address), then derive and add the
- * addresses the window 0 .. max(highest_used + gap_limit, next_index - 1)
- * lacks (BIP-32 public derivation, the chain's family's address of the
- * key). PW_ENOTFOUND: the merchant has no xpub for that chain (err says
- * so), or cfg has no such chain. */
+ * no payment), hand out its next index when handout (the first never
+ * handed out whose child key is valid: BIP-32 skips an invalid one; its
+ * index, path and address, as a payer writes it (EIP-55 on EVM), into
+ * *ret_index, path, address), then derive and add the addresses the
+ * window 0 .. max(highest_used + gap_limit, next_index - 1) lacks (BIP-32
+ * public derivation, the chain's family's address of the key).
+ * PW_ENOTFOUND: the merchant has no xpub for that chain (err says so), or
+ * cfg has no such chain; PW_EREFUSED: every index is handed out. */
 int registry_window_grow(PGconn *c, const pw_config *cfg, const char *merchant_id, const char *chain, long used,
 			 bool handout, long *ret_index, char path[64], char address[PW_ADDR_TEXT_MAX], char *err,
 			 size_t errlen);

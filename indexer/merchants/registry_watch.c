@@ -21,69 +21,13 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- merchant ids -> index, while building ---- */
-
-typedef struct id_map {
-	uint32_t *slots; /* index + 1; 0 empty */
-	size_t mask;
-	matcher *m;
-} id_map;
-
-static uint64_t str_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-	return h;
-}
-
-static int id_map_grow(id_map *map)
-{
-	size_t cap = map->slots ? (map->mask + 1) * 2 : 1024;
-	uint32_t *fresh = calloc(cap, sizeof(*fresh));
-	if (!fresh)
-		return PW_ENOMEM;
-	for (size_t i = 0; map->slots && i <= map->mask; i++) {
-		if (!map->slots[i])
-			continue;
-		size_t j = str_hash(matcher_merchant_id(map->m, map->slots[i] - 1)) & (cap - 1);
-		while (fresh[j])
-			j = (j + 1) & (cap - 1);
-		fresh[j] = map->slots[i];
-	}
-	free(map->slots);
-	map->slots = fresh;
-	map->mask = cap - 1;
-	return 0;
-}
-
-/* The index of merchant id, added to the set when new. */
-static int id_map_get(id_map *map, const char *id, uint32_t *ret)
-{
-	if (!map->slots || (matcher_merchants(map->m) + 1) * 2 > map->mask + 1) {
-		int r = id_map_grow(map);
-		if (r < 0)
-			return r;
-	}
-	size_t j = str_hash(id) & map->mask;
-	for (; map->slots[j]; j = (j + 1) & map->mask)
-		if (strcmp(matcher_merchant_id(map->m, map->slots[j] - 1), id) == 0) {
-			*ret = map->slots[j] - 1;
-			return 0;
-		}
-	int r = matcher_add_merchant(map->m, id, ret);
-	if (r == 0)
-		map->slots[j] = *ret + 1;
-	return r;
-}
-
 /* ---- one load ---- */
 
 #define LOGGED_ROWS_MAX 5
 
 typedef struct build {
 	const pw_config *cfg;
-	id_map map;
+	matcher *m;   /* the set being built */
 	registry_load_stats *st;
 	pw_buf *rows; /* the rows as text, for the cache; NULL: not kept */
 	size_t last_ci; /* the chain of the last row (rows come grouped) */
@@ -125,9 +69,9 @@ static int add_row(void *arg, const registry_row *row)
 	int r = pw_parse_address(b->cfg->chains[ci].family->family, row->address, &a);
 	if (r < 0)
 		snprintf(why, sizeof(why), "not a stored address of the chain's family");
-	if (r == 0 && (r = id_map_get(&b->map, row->merchant_id, &index)) == PW_ENOMEM)
+	if (r == 0 && (r = matcher_merchant_index(b->m, row->merchant_id, &index)) == PW_ENOMEM)
 		return r;
-	if (r == 0 && (r = matcher_add_hd(b->map.m, (uint32_t)ci, &a, index, row->hd_index)) == PW_ENOMEM)
+	if (r == 0 && (r = matcher_add_hd(b->m, (uint32_t)ci, &a, index, row->hd_index)) == PW_ENOMEM)
 		return r;
 	if (r < 0 && b->st->refused++ < LOGGED_ROWS_MAX)
 		log_warn("registry: %.60s on %s of merchant %.64s skipped: %s", row->address, row->chain, row->merchant_id,
@@ -141,10 +85,10 @@ static int add_xpub(void *arg, const registry_xpub *x)
 {
 	build *b = arg;
 	uint32_t index;
-	int r = id_map_get(&b->map, x->merchant_id, &index);
+	int r = matcher_merchant_index(b->m, x->merchant_id, &index);
 	if (r < 0)
 		return r;
-	if (matcher_xpub_of(b->map.m, index))
+	if (matcher_xpub_of(b->m, index))
 		return 0;
 	matcher_xpub mx;
 	char why[200];
@@ -159,42 +103,30 @@ static int add_xpub(void *arg, const registry_xpub *x)
 	mx.gap_limit = x->gap_limit;
 	for (size_t k = 0; k < MATCHER_CHAINS_MAX; k++)
 		mx.high[k] = -1;
-	return matcher_set_xpub(b->map.m, index, &mx);
+	return matcher_set_xpub(b->m, index, &mx);
 }
 
-/* A build on m (the config's set, or a copy of the current one): its
- * merchants into the id map, at the indexes they have. */
-static int build_init(build *b, const pw_config *cfg, matcher *m, registry_load_stats *st)
+/* A build on m (the config's set, or a copy of the current one). */
+static void build_init(build *b, const pw_config *cfg, matcher *m, registry_load_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	b->cfg = cfg;
 	b->st = st;
-	b->map.m = m;
-	int r = 0;
-	for (size_t i = 0; r == 0 && i < matcher_merchants(m); i++) {
-		if ((!b->map.slots || (i + 1) * 2 > b->map.mask + 1) && (r = id_map_grow(&b->map)) < 0)
-			break;
-		size_t j = str_hash(matcher_merchant_id(m, (uint32_t)i)) & b->map.mask;
-		while (b->map.slots[j])
-			j = (j + 1) & b->map.mask;
-		b->map.slots[j] = (uint32_t)i + 1;
-	}
-	return r;
+	b->m = m;
 }
 
 /* A build's end: *ret on success, everything freed on failure. */
 static int build_end(build *b, int r, matcher **ret)
 {
-	free(b->map.slots);
 	if (r < 0) {
-		matcher_destroy(b->map.m);
+		matcher_destroy(b->m);
 		return r;
 	}
-	b->st->addresses = matcher_count(b->map.m);
-	b->st->merchants = matcher_merchants(b->map.m);
+	b->st->addresses = matcher_count(b->m);
+	b->st->merchants = matcher_merchants(b->m);
 	for (size_t i = 0; i < b->st->merchants; i++)
-		b->st->xpubs += matcher_xpub_of(b->map.m, (uint32_t)i) != NULL;
-	*ret = b->map.m;
+		b->st->xpubs += matcher_xpub_of(b->m, (uint32_t)i) != NULL;
+	*ret = b->m;
 	return 0;
 }
 
@@ -212,7 +144,7 @@ static int build_load(const pw_config *cfg, PGconn *c, const matcher *base, uint
 		matcher_destroy(m);
 		return r;
 	}
-	r = build_init(&b, cfg, m, st);
+	build_init(&b, cfg, m, st);
 	if (r == 0 && !base)
 		r = registry_pg_each_xpub(c, NULL, add_xpub, &b, err, errlen);
 	if (r == 0)
@@ -234,7 +166,7 @@ int registry_build_from_rows(const pw_config *cfg, char *rows, matcher **ret, re
 	int r = matcher_from_config(cfg, &m);
 	if (r < 0)
 		return r;
-	r = build_init(&b, cfg, m, st);
+	build_init(&b, cfg, m, st);
 	for (char *line = rows, *next; r == 0 && line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)

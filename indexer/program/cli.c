@@ -5,6 +5,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "migrate.h"
+#include "pg_conn.h"
 #include "pw_error.h"
 #include "quarantine.h"
 #include "invoice_cli.h"
@@ -124,7 +125,7 @@ typedef struct cmd_opts {
 	bool help;
 } cmd_opts;
 
-static int usage_error(const char *fmt, const char *arg, const char *help)
+int cli_usage(const char *fmt, const char *arg, const char *help)
 {
 	fprintf(stderr, "paywatch: ");
 	fprintf(stderr, fmt, arg);
@@ -140,16 +141,31 @@ static int parse_cmd_opts(int argc, char **argv, const char *help, cmd_opts *o)
 			o->help = true;
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
 			if (i + 1 >= argc)
-				return usage_error("%s needs a file name", a, help);
+				return cli_usage("%s needs a file name", a, help);
 			o->config_path = argv[++i];
 		} else if (strncmp(a, "--config=", 9) == 0) {
 			o->config_path = a + 9;
 		} else {
-			return usage_error("unknown option or argument: %s", a, help);
+			return cli_usage("unknown option or argument: %s", a, help);
 		}
 	}
 	if (!o->help && !o->config_path)
-		return usage_error("%s", "missing -c FILE", help);
+		return cli_usage("%s", "missing -c FILE", help);
+	return 0;
+}
+
+int cli_open(const char *config_path, pw_config **ret_cfg, PGconn **ret_pg)
+{
+	char err[1024];
+	if (config_load(config_path, ret_cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "paywatch: config %s: %s\n", config_path, err);
+		return 2;
+	}
+	if (!(*ret_pg = pg_open((*ret_cfg)->pg_dsn, "paywatch cli", err, sizeof(err)))) {
+		fprintf(stderr, "paywatch: postgres: %s\n", err);
+		config_destroy(*ret_cfg);
+		return 1;
+	}
 	return 0;
 }
 
@@ -197,7 +213,7 @@ int cli_main(int argc, char **argv)
 		}
 		if (strcmp(a, "--log-format") == 0 || strcmp(a, "--log-level") == 0) {
 			if (i + 1 >= argc)
-				return usage_error("%s needs a value", a, usage_text);
+				return cli_usage("%s needs a value", a, usage_text);
 			v = argv[++i];
 		} else if (strncmp(a, "--log-format=", 13) == 0) {
 			v = a + 13;
@@ -206,20 +222,20 @@ int cli_main(int argc, char **argv)
 			v = a + 12;
 			a = "--log-level";
 		} else {
-			return usage_error("unknown option: %s", a, usage_text);
+			return cli_usage("unknown option: %s", a, usage_text);
 		}
 		if (strcmp(a, "--log-format") == 0) {
 			if (strcmp(v, "json") == 0)
 				json = true;
 			else if (strcmp(v, "text") != 0)
-				return usage_error("--log-format must be text or json, not %s", v, usage_text);
+				return cli_usage("--log-format must be text or json, not %s", v, usage_text);
 		} else {
 			static const char *const names[] = { "debug", "info", "warn", "error" };
 			size_t k = 0;
 			while (k < 4 && strcmp(names[k], v) != 0)
 				k++;
 			if (k == 4)
-				return usage_error("--log-level must be debug, info, warn or error, not %s", v,
+				return cli_usage("--log-level must be debug, info, warn or error, not %s", v,
 						   usage_text);
 			level = (enum log_level)k;
 		}
@@ -227,7 +243,7 @@ int cli_main(int argc, char **argv)
 	log_setup(level, json);
 	curl_global_init(CURL_GLOBAL_DEFAULT); /* once, before any thread */
 	if (i >= argc)
-		return usage_error("%s", "missing COMMAND", usage_text);
+		return cli_usage("%s", "missing COMMAND", usage_text);
 	const char *cmd = argv[i++];
 	const char *help = NULL;
 	if (strcmp(cmd, "help") == 0) {
@@ -288,7 +304,7 @@ int cli_main(int argc, char **argv)
 				rest[n++] = argv[k];
 		}
 		pw_config *cfg;
-		int rc = !path ? usage_error("%s", "missing -c FILE", webhooks_help) : load(path, &cfg);
+		int rc = !path ? cli_usage("%s", "missing -c FILE", webhooks_help) : load(path, &cfg);
 		if (rc == 0) {
 			rc = dispatch_webhooks_cli(cfg, n, rest);
 			config_destroy(cfg);
@@ -309,7 +325,7 @@ int cli_main(int argc, char **argv)
 	else if (strcmp(cmd, "serve") == 0)
 		help = serve_help;
 	else
-		return usage_error("unknown command: %s", cmd, usage_text);
+		return cli_usage("unknown command: %s", cmd, usage_text);
 
 	cmd_opts o = { 0 };
 	int rc = parse_cmd_opts(argc - i, argv + i, help, &o);

@@ -1,5 +1,6 @@
 /* invoice_cli.c: `paywatch invoices ...` (invoice_cli.h). */
 #include "invoice_cli.h"
+#include "cli.h"
 #include "config.h"
 #include "invoice_pg.h"
 #include "invoices.h"
@@ -31,13 +32,6 @@ typedef struct args {
 	bool json, help;
 } args;
 
-static int usage(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "paywatch: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n\n%s", invoices_help);
-	return 2;
-}
 
 static int parse(int argc, char **argv, args *a)
 {
@@ -62,19 +56,19 @@ static int parse(int argc, char **argv, args *a)
 			k++;
 		if (valued[k]) {
 			if (i + 1 >= argc)
-				return usage("%s needs a value", s);
+				return cli_usage("%s needs a value", s, invoices_help);
 			*slots[k] = argv[++i];
 		} else if (s[0] == '-' && s[1])
-			return usage("unknown option: %s", s);
+			return cli_usage("unknown option: %s", s, invoices_help);
 		else if (!a->sub)
 			a->sub = s;
 		else if (!a->id)
 			a->id = s;
 		else
-			return usage("unexpected argument: %s", s);
+			return cli_usage("unexpected argument: %s", s, invoices_help);
 	}
 	if (!a->sub)
-		return usage("%s", "missing what to do (see the usage)");
+		return cli_usage("%s", "missing what to do (see the usage)", invoices_help);
 	return 0;
 }
 
@@ -108,21 +102,21 @@ static int run(const pw_config *cfg, PGconn *c, const args *a)
 	int r;
 	if (strcmp(a->sub, "create") == 0) {
 		if (!a->merchant || !a->chain || !a->token || !a->amount || !a->reference)
-			return usage("%s", "create needs --merchant, --chain, --token, --amount and --reference");
+			return cli_usage("%s", "create needs --merchant, --chain, --token, --amount and --reference", invoices_help);
 		/* the request as a JSON object: its text is the idempotency key */
 		cJSON *o = cJSON_CreateObject();
 		cJSON *meta = a->metadata ? cJSON_Parse(a->metadata) : NULL;
 		if (a->metadata && !cJSON_IsObject(meta)) {
 			cJSON_Delete(o);
 			cJSON_Delete(meta);
-			return usage("%s", "--metadata must be a JSON object");
+			return cli_usage("%s", "--metadata must be a JSON object", invoices_help);
 		}
 		char *end = NULL;
 		long long ttl = a->expires_in ? strtoll(a->expires_in, &end, 10) : -1;
 		if (a->expires_in && (!*a->expires_in || *end || ttl < 0)) {
 			cJSON_Delete(o);
 			cJSON_Delete(meta);
-			return usage("--expires-in %s: not a number of seconds", a->expires_in);
+			return cli_usage("--expires-in %s: not a number of seconds", a->expires_in, invoices_help);
 		}
 		cJSON_AddStringToObject(o, "merchant_id", a->merchant);
 		cJSON_AddStringToObject(o, "chain", a->chain);
@@ -149,7 +143,7 @@ static int run(const pw_config *cfg, PGconn *c, const args *a)
 			printf("%s\n", created ? "invoice created" : "the invoice this reference made (the same values)");
 	} else if (strcmp(a->sub, "show") == 0 || strcmp(a->sub, "cancel") == 0) {
 		if (!a->id)
-			return usage("%s needs an invoice ID", a->sub);
+			return cli_usage("%s needs an invoice ID", a->sub, invoices_help);
 		r = strcmp(a->sub, "show") == 0 ? invoice_pg_get(c, a->id, NULL, &json, err, sizeof(err))
 						: invoice_pg_cancel(c, a->id, NULL, &json, err, sizeof(err));
 		if (r < 0)
@@ -178,7 +172,7 @@ static int run(const pw_config *cfg, PGconn *c, const args *a)
 			return 0;
 		}
 	} else
-		return usage("unknown subcommand: %s", a->sub);
+		return cli_usage("unknown subcommand: %s", a->sub, invoices_help);
 	if (a->json)
 		printf("%s\n", json);
 	else
@@ -197,19 +191,11 @@ int invoice_cli(int argc, char **argv)
 		return rc;
 	}
 	if (!a.config)
-		return usage("%s", "missing -c FILE");
+		return cli_usage("%s", "missing -c FILE", invoices_help);
 	pw_config *cfg;
-	char err[1024];
-	if (config_load(a.config, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "paywatch: config %s: %s\n", a.config, err);
-		return 2;
-	}
-	PGconn *c = pg_open(cfg->pg_dsn, "paywatch cli", err, sizeof(err));
-	if (!c) {
-		fprintf(stderr, "paywatch: postgres: %s\n", err);
-		config_destroy(cfg);
-		return 1;
-	}
+	PGconn *c;
+	if ((rc = cli_open(a.config, &cfg, &c)) != 0)
+		return rc;
 	rc = run(cfg, c, &a);
 	PQfinish(c);
 	config_destroy(cfg);

@@ -2,6 +2,7 @@
  * checks are shared with the API (registry_admin.h, registry_pg.h); this
  * file parses arguments and prints. */
 #include "registry_cli.h"
+#include "cli.h"
 #include "config.h"
 #include "log.h"
 #include "pg_conn.h"
@@ -83,13 +84,6 @@ typedef struct args {
 	bool json, help;
 } args;
 
-static int usage(const char *help, const char *fmt, const char *arg)
-{
-	fprintf(stderr, "paywatch: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n\n%s", help);
-	return 2;
-}
 
 static int parse(int argc, char **argv, const char *help, args *a)
 {
@@ -112,7 +106,7 @@ static int parse(int argc, char **argv, const char *help, args *a)
 			k++;
 		if (valued[k]) {
 			if (i + 1 >= argc)
-				return usage(help, "%s needs a value", s);
+				return cli_usage("%s needs a value", s, help);
 			const char *v = argv[++i];
 			const char **slot[] = { &a->config, &a->config, &a->merchant, &a->chain, &a->id,
 						&a->url,    &a->events, &a->from_block, &a->xpub, &a->path,
@@ -121,16 +115,16 @@ static int parse(int argc, char **argv, const char *help, args *a)
 			continue;
 		}
 		if (s[0] == '-' && s[1])
-			return usage(help, "unknown option: %s", s);
+			return cli_usage("unknown option: %s", s, help);
 		if (!a->sub)
 			a->sub = s;
 		else if (a->n_positional < 2)
 			a->positional[a->n_positional++] = s;
 		else
-			return usage(help, "unexpected argument: %s", s);
+			return cli_usage("unexpected argument: %s", s, help);
 	}
 	if (!a->sub)
-		return usage(help, "%s", "missing what to do (see the usage)");
+		return cli_usage("%s", "missing what to do (see the usage)", help);
 	return 0;
 }
 
@@ -223,11 +217,11 @@ static int set_xpub(const pw_config *cfg, PGconn *c, const char *id, const args 
 	char *end = NULL;
 	unsigned long gap = a->gap_limit ? strtoul(a->gap_limit, &end, 10) : 20;
 	if (a->gap_limit && (!*a->gap_limit || *end || gap < 1 || gap > 1000))
-		return usage(merchants_help, "--gap-limit %s: must be an integer 1..1000", a->gap_limit);
+		return cli_usage("--gap-limit %s: must be an integer 1..1000", a->gap_limit, merchants_help);
 	int r = registry_xpub_set(c, cfg, id, a->xpub, a->path ? a->path : "0/*", chains, n, (uint32_t)gap, "registry",
 				  false, err, sizeof(err));
 	if (r == PW_EINVAL)
-		return usage(merchants_help, "%s", err);
+		return cli_usage("%s", err, merchants_help);
 	if (r < 0)
 		return failed("merchants add --xpub", r, err);
 	return 0;
@@ -252,10 +246,10 @@ static int merchants(const pw_config *cfg, PGconn *c, const args *a)
 		return 0;
 	}
 	if (a->n_positional != 1)
-		return usage(merchants_help, "%s needs one merchant ID", a->sub);
+		return cli_usage("%s needs one merchant ID", a->sub, merchants_help);
 	const char *id = a->positional[0];
 	if (!config_valid_id(id))
-		return usage(merchants_help, "%s: not a merchant id (1..63 of A-Z a-z 0-9 . _ -)", id);
+		return cli_usage("%s: not a merchant id (1..63 of A-Z a-z 0-9 . _ -)", id, merchants_help);
 	if (strcmp(a->sub, "add") == 0) {
 		if ((r = registry_pg_merchant_add(c, id, &created, &json, err, sizeof(err))) < 0)
 			return failed("merchants add", r, err);
@@ -280,7 +274,7 @@ static int merchants(const pw_config *cfg, PGconn *c, const args *a)
 		printf("merchant %s removed (its payments stay)\n", id);
 		return 0;
 	}
-	return usage(merchants_help, "unknown subcommand: %s", a->sub);
+	return cli_usage("unknown subcommand: %s", a->sub, merchants_help);
 }
 
 /* A block number or index option: 0, or 2 (usage printed). */
@@ -289,7 +283,7 @@ static int number_opt(const char *name, const char *v, uint64_t max, uint64_t *r
 	char *end;
 	*ret = strtoull(v, &end, 10);
 	if (!*v || *end || v[0] == '-' || *ret > max)
-		return usage(addresses_help, "%s: not a number in range", name);
+		return cli_usage("%s: not a number in range", name, addresses_help);
 	return 0;
 }
 
@@ -301,15 +295,15 @@ static int rescan(const pw_config *cfg, PGconn *c, const args *a)
 	uint64_t from = 0, hd = 0;
 	int r;
 	if (!a->chain || !a->from_block || a->n_positional > 1)
-		return usage(addresses_help, "%s", "rescan needs --chain C, --from-block N and at most one ADDRESS");
+		return cli_usage("%s", "rescan needs --chain C, --from-block N and at most one ADDRESS", addresses_help);
 	if ((r = number_opt("--from-block", a->from_block, INT64_MAX, &from)) != 0 ||
 	    (a->hd_from && (r = number_opt("--hd-from", a->hd_from, INT32_MAX, &hd)) != 0))
 		return r;
 	if (a->n_positional &&
 	    registry_normalize_address(cfg, a->chain, a->positional[0], stored, &family, err, sizeof(err)) < 0)
-		return usage(addresses_help, "%s", err);
+		return cli_usage("%s", err, addresses_help);
 	if (config_find_chain(cfg, a->chain) < 0)
-		return usage(addresses_help, "--chain %s: no such chain in the config", a->chain);
+		return cli_usage("--chain %s: no such chain in the config", a->chain, addresses_help);
 	char *ids = NULL;
 	if ((r = registry_pg_rescan_add(c, a->merchant, a->chain, a->hd_from ? (long)hd : -1,
 					a->n_positional ? stored : NULL, from, &ids, err, sizeof(err))) < 0)
@@ -375,7 +369,7 @@ static int addresses(const pw_config *cfg, PGconn *c, const args *a)
 	char *json = NULL;
 	int r;
 	if (!a->merchant)
-		return usage(addresses_help, "%s", "missing --merchant M");
+		return cli_usage("%s", "missing --merchant M", addresses_help);
 	if (strcmp(a->sub, "list") == 0) {
 		char *cursor = NULL;
 		bool first = true;
@@ -418,18 +412,18 @@ static int addresses(const pw_config *cfg, PGconn *c, const args *a)
 	if (strcmp(a->sub, "rescan") == 0)
 		return rescan(cfg, c, a);
 	if (!a->chain || a->n_positional != 1)
-		return usage(addresses_help, "%s needs --chain C and one ADDRESS", a->sub);
+		return cli_usage("%s needs --chain C and one ADDRESS", a->sub, addresses_help);
 	char stored[PW_ADDR_TEXT_MAX];
 	const char *family;
 	if ((r = registry_normalize_address(cfg, a->chain, a->positional[0], stored, &family, err, sizeof(err))) < 0)
-		return usage(addresses_help, "%s", err);
+		return cli_usage("%s", err, addresses_help);
 	if (strcmp(a->sub, "add") == 0) {
 		uint64_t from = 0;
 		if (a->from_block) {
 			char *end;
 			from = strtoull(a->from_block, &end, 10);
 			if (!*a->from_block || *end || a->from_block[0] == '-' || from > INT64_MAX)
-				return usage(addresses_help, "--from-block %s: not a block number", a->from_block);
+				return cli_usage("--from-block %s: not a block number", a->from_block, addresses_help);
 		}
 		registry_address ra = { a->merchant, a->chain, family, stored, a->from_block ? (int64_t)from : -1 };
 		int created = 0;
@@ -452,7 +446,7 @@ static int addresses(const pw_config *cfg, PGconn *c, const args *a)
 		printf("%s on %s removed from merchant %s (its payments stay)\n", stored, a->chain, a->merchant);
 		return 0;
 	}
-	return usage(addresses_help, "unknown subcommand: %s", a->sub);
+	return cli_usage("unknown subcommand: %s", a->sub, addresses_help);
 }
 
 static int endpoints(PGconn *c, const args *a)
@@ -461,7 +455,7 @@ static int endpoints(PGconn *c, const args *a)
 	char *json = NULL;
 	int r;
 	if (!a->merchant)
-		return usage(endpoints_help, "%s", "missing --merchant M");
+		return cli_usage("%s", "missing --merchant M", endpoints_help);
 	if (strcmp(a->sub, "list") == 0) {
 		if ((r = registry_pg_endpoints(c, a->merchant, &json, err, sizeof(err))) < 0)
 			return failed("endpoints list", r, r == PW_ENOTFOUND ? "no such merchant" : err);
@@ -477,7 +471,7 @@ static int endpoints(PGconn *c, const args *a)
 	}
 	if (strcmp(a->sub, "add") == 0) {
 		if (!a->url)
-			return usage(endpoints_help, "%s", "add needs --url URL");
+			return cli_usage("%s", "add needs --url URL", endpoints_help);
 		const char *types[8];
 		size_t n = 0;
 		char list[256] = "";
@@ -488,7 +482,7 @@ static int endpoints(PGconn *c, const args *a)
 		}
 		char literal[128];
 		if (registry_events_literal(types, n, literal, sizeof(literal), err, sizeof(err)) < 0)
-			return usage(endpoints_help, "%s", err);
+			return cli_usage("%s", err, endpoints_help);
 		secretbox_keys keys;
 		if ((r = secretbox_keys_from_env(&keys, err, sizeof(err))) < 0)
 			return failed("endpoints add", r, err);
@@ -508,13 +502,13 @@ static int endpoints(PGconn *c, const args *a)
 	}
 	if (strcmp(a->sub, "remove") == 0) {
 		if (!a->id)
-			return usage(endpoints_help, "%s", "remove needs --id ID");
+			return cli_usage("%s", "remove needs --id ID", endpoints_help);
 		if ((r = registry_pg_endpoint_remove(c, a->merchant, a->id, err, sizeof(err))) < 0)
 			return failed("endpoints remove", r, r == PW_ENOTFOUND ? "no such active endpoint" : err);
 		printf("endpoint %s of merchant %s removed (its deliveries stay)\n", a->id, a->merchant);
 		return 0;
 	}
-	return usage(endpoints_help, "unknown subcommand: %s", a->sub);
+	return cli_usage("unknown subcommand: %s", a->sub, endpoints_help);
 }
 
 static int secrets(PGconn *c, const args *a)
@@ -567,21 +561,13 @@ int registry_cli(const char *cmd, int argc, char **argv)
 		return 0;
 	}
 	if (help == secrets_help && strcmp(a.sub, "rotate-key") != 0)
-		return usage(help, "unknown subcommand: %s", a.sub);
+		return cli_usage("unknown subcommand: %s", a.sub, help);
 	if (!a.config)
-		return usage(help, "%s", "missing -c FILE");
+		return cli_usage("%s", "missing -c FILE", help);
 	pw_config *cfg;
-	char err[1024];
-	if (config_load(a.config, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "paywatch: config %s: %s\n", a.config, err);
-		return 2;
-	}
-	PGconn *c = pg_open(cfg->pg_dsn, "paywatch cli", err, sizeof(err));
-	if (!c) {
-		fprintf(stderr, "paywatch: postgres: %s\n", err);
-		config_destroy(cfg);
-		return 1;
-	}
+	PGconn *c;
+	if ((rc = cli_open(a.config, &cfg, &c)) != 0)
+		return rc;
 	if (help == merchants_help)
 		rc = merchants(cfg, c, &a);
 	else if (help == addresses_help)

@@ -15,6 +15,7 @@
 
 #define RESCAN_LEASE_S 600
 #define RESCAN_TICK_MS 250
+#define RESCAN_IDLE_MS 1000
 #define RESCAN_ATTEMPTS_MAX 20      /* replays that did not complete */
 #define RESCAN_WAIT_SET_MAX 2400    /* claims waiting for the address to be in the set (~10 min) */
 
@@ -109,7 +110,10 @@ static void *rescan_main(void *arg)
 			w->pg = NULL;
 		} else
 			quiet = false;
-		poll(NULL, 0, RESCAN_TICK_MS);
+		/* nothing queued: ask again in a second (in steps, for the stop) */
+		for (int waited = 0; waited < (r == PW_ENOTFOUND ? RESCAN_IDLE_MS : RESCAN_TICK_MS) && !atomic_load(w->stop);
+		     waited += RESCAN_TICK_MS)
+			poll(NULL, 0, RESCAN_TICK_MS);
 	}
 	if (w->pg)
 		PQfinish(w->pg);

@@ -140,23 +140,8 @@ async function main() {
 
   // ---- 4. deposit addresses from two API servers at once
   const contract = await loadContract();
-  // a port picked just before serve binds it; a parallel test may take it
-  // first (serve then exits): pick another and start again
-  let sv, sbase;
-  for (let attempt = 1; ; attempt++) {
-    const port = await rig.freePort();
-    const serveCfg = rig.writeConfig(fs.mkdtempSync(path.join(work, 'serve')), cfgObj(port));
-    sv = rig.startPaywatch(bin, ['serve', '-c', serveCfg]);
-    sbase = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 60000 * scale;
-    let up = false;
-    while (!up && !sv.exited && Date.now() < deadline) {
-      up = (await fetch(`${sbase}/healthz`).catch(() => null))?.status === 200;
-      if (!up) await rig.sleep(50);
-    }
-    if (up) break;
-    if (attempt === 3) throw new Error(`serve did not come up: ${sv.stderr.trim().split('\n').pop()}`);
-  }
+  const served = await rig.startServe(bin, (port) => rig.writeConfig(fs.mkdtempSync(path.join(work, 'serve')), cfgObj(port)));
+  const sv = served.pw, sbase = served.base;
   const handOut = async (b, body = { chain: 'local' }, merchant = 'shop') => {
     const res = await fetch(`${b}/v1/merchants/${merchant}/deposit-addresses`, { method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });

@@ -149,20 +149,8 @@ async function main() {
   rig.check(r.body.payments.length === 1, `the payment is the invoice's (${JSON.stringify(r.body.payments)})`);
 
   // ---- 200 invoices from two API servers at once
-  let sv, sbase;
-  for (let attempt = 1; ; attempt++) {
-    const sport = await rig.freePort();
-    sv = rig.startPaywatch(bin, ['serve', '-c', rig.writeConfig(fs.mkdtempSync(path.join(work, 'serve')), cfgObj(sport))]);
-    sbase = `http://127.0.0.1:${sport}`;
-    const deadline = Date.now() + 60000 * scale;
-    let up = false;
-    while (!up && !sv.exited && Date.now() < deadline) {
-      up = (await fetch(`${sbase}/healthz`).catch(() => null))?.status === 200;
-      if (!up) await rig.sleep(50);
-    }
-    if (up) break;
-    if (attempt === 3) throw new Error('serve did not come up');
-  }
+  const served = await rig.startServe(bin, (port) => rig.writeConfig(fs.mkdtempSync(path.join(work, 'serve')), cfgObj(port)));
+  const sv = served.pw, sbase = served.base;
   const many = await Promise.all(Array.from({ length: 200 }, (_, i) =>
     call(i % 2 ? base : sbase, 'POST', '/v1/invoices', shopKey.key, { chain: 'local', token: 'USDC', amount: '1', reference: `bulk-${i}` })));
   const addrs = many.map((x) => x.body?.address);

@@ -5,6 +5,7 @@
 #include "pw_error.h"
 #include "test.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void addr_of(uint32_t i, pw_addr *out)
@@ -56,6 +57,21 @@ static void test_sets_and_registry(void)
 	ASSERT_EQ_INT(0, matcher_add_hd(c, 0, &d, shop, 30));
 	CHECK(matcher_count(c) == 3 && matcher_count(m) == 2 && !matcher_lookup(m, 0, &d, &who));
 	CHECK(matcher_xpub_of(c, shop)->high[0] == 30 && matcher_xpub_of(m, shop)->high[0] == 7);
+	/* merchant ids found by their index, in the clone too; a new one added there only */
+	uint32_t found, fresh;
+	CHECK(matcher_find_merchant(c, "shop", &found) && found == shop && !matcher_find_merchant(c, "nobody", &found));
+	ASSERT_EQ_INT(0, matcher_merchant_index(c, "initech", &fresh));
+	CHECK(fresh == 2 && matcher_find_merchant(c, "initech", &found) && found == 2 &&
+	      !matcher_find_merchant(m, "initech", &found));
+	ASSERT_EQ_INT(0, matcher_merchant_index(c, "acme", &found));
+	CHECK(found == acme && matcher_merchants(c) == 3);
+	char id[16];
+	for (int k = 0; k < 500; k++) { /* past several growths of the id index */
+		snprintf(id, sizeof(id), "m%d", k);
+		ASSERT_EQ_INT(0, matcher_merchant_index(c, id, &fresh));
+	}
+	CHECK(matcher_find_merchant(c, "m0", &found) && found == 3 && matcher_find_merchant(c, "m499", &found) &&
+	      found == 502 && matcher_find_merchant(c, "shop", &found) && found == shop);
 
 	registry *reg = NULL;
 	ASSERT_EQ_INT(0, registry_create(m, &reg));

@@ -288,6 +288,25 @@ export function startPaywatch(bin, args, env = {}, logFile = null) {
   return p;
 }
 
+// startServe: `paywatch serve` on a port picked just before it starts
+// (writeConfig(port) returns the config file to use). A parallel test may
+// bind the port first: serve then exits, and another port is tried (three
+// times). Resolves to { pw: the started paywatch (as startPaywatch), base: its URL }.
+export async function startServe(bin, writeConfigFor, env = {}) {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const sv = startPaywatch(bin, ['serve', '-c', writeConfigFor(port)], env);
+    const base = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 20000 * TIMEOUT_SCALE;
+    while (!sv.exited && Date.now() < deadline) {
+      if ((await fetch(`${base}/healthz`).catch(() => null))?.status === 200) return { pw: sv, base };
+      await sleep(50);
+    }
+    if (!sv.exited) sv.proc.kill('SIGKILL');
+    if (attempt === 3) throw new Error(`serve did not come up: ${sv.stderr.trim().split('\n').pop()}`);
+  }
+}
+
 // ---------------------------------------------------------------- webhooks
 // startReceiver: receiver.py (a real HTTP server verifying signatures with
 // its own hmac code) on a free loopback port; secrets maps path -> whsec_.
