@@ -1,11 +1,11 @@
 /* cli.c: `paywatch COMMAND [options]`: parse, load the config, dispatch. */
 #include "cli.h"
+#include "cli_common.h"
 #include "config.h"
 #include "derive.h"
 #include "dispatch.h"
 #include "log.h"
 #include "migrate.h"
-#include "pg_conn.h"
 #include "pw_error.h"
 #include "quarantine.h"
 #include "invoice_cli.h"
@@ -125,13 +125,6 @@ typedef struct cmd_opts {
 	bool help;
 } cmd_opts;
 
-int cli_usage(const char *fmt, const char *arg, const char *help)
-{
-	fprintf(stderr, "paywatch: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n\n%s", help);
-	return 2;
-}
 
 static int parse_cmd_opts(int argc, char **argv, const char *help, cmd_opts *o)
 {
@@ -154,20 +147,6 @@ static int parse_cmd_opts(int argc, char **argv, const char *help, cmd_opts *o)
 	return 0;
 }
 
-int cli_open(const char *config_path, pw_config **ret_cfg, PGconn **ret_pg)
-{
-	char err[1024];
-	if (config_load(config_path, ret_cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "paywatch: config %s: %s\n", config_path, err);
-		return 2;
-	}
-	if (!(*ret_pg = pg_open((*ret_cfg)->pg_dsn, "paywatch cli", err, sizeof(err)))) {
-		fprintf(stderr, "paywatch: postgres: %s\n", err);
-		config_destroy(*ret_cfg);
-		return 1;
-	}
-	return 0;
-}
 
 static int load(const char *path, pw_config **ret)
 {

@@ -1,6 +1,6 @@
 /* invoice_cli.c: `paywatch invoices ...` (invoice_cli.h). */
 #include "invoice_cli.h"
-#include "cli.h"
+#include "cli_common.h"
 #include "config.h"
 #include "invoice_pg.h"
 #include "invoices.h"

@@ -2,7 +2,7 @@
  * checks are shared with the API (registry_admin.h, registry_pg.h); this
  * file parses arguments and prints. */
 #include "registry_cli.h"
-#include "cli.h"
+#include "cli_common.h"
 #include "config.h"
 #include "log.h"
 #include "pg_conn.h"
