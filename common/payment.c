@@ -195,7 +195,7 @@ int payment_decode(const uint8_t *in, size_t n, pw_payment *ret)
 	bad |= get_u64(&in, end, &u);
 	p.confirmed_at_ms = (int64_t)u;
 	if (bad || get_str(&in, end, p.chain) < 0 || get_str(&in, end, p.token_symbol) < 0 ||
-	    get_str(&in, end, p.merchant_id) < 0 || in != end || p.status > PW_STATUS_REVERTED ||
+	    get_str(&in, end, p.merchant_id) < 0 || in != end || p.status > PW_STATUS_DROPPED ||
 	    p.family > PW_FAMILY_TRON)
 		return PW_EPARSE;
 	*ret = p;
@@ -239,7 +239,7 @@ int payment_check(const pw_payment *p, char *why, size_t whylen)
 		field = "merchant_id";
 	else if (amount_zero)
 		field = "amount";
-	else if (p->status > PW_STATUS_REVERTED)
+	else if (p->status > PW_STATUS_DROPPED)
 		field = "status";
 	else if (p->confirmations > (uint32_t)PW_CONFIRMATIONS_MAX)
 		field = "confirmations";
@@ -249,4 +249,10 @@ int payment_check(const pw_payment *p, char *why, size_t whylen)
 		return 0;
 	snprintf(why, whylen, "%s out of the range the schema holds", field);
 	return PW_ERANGE;
+}
+
+const char *pw_status_name(uint8_t status)
+{
+	static const char *const names[] = { "pending", "confirmed", "reverted", "dropped" };
+	return status <= PW_STATUS_DROPPED ? names[status] : "unknown";
 }

@@ -59,7 +59,13 @@ typedef struct pw_block_ref {
 	int64_t time; /* unix seconds; -1 when unknown */
 } pw_block_ref;
 
-enum pw_payment_status { PW_STATUS_PENDING = 0, PW_STATUS_CONFIRMED = 1, PW_STATUS_REVERTED = 2 };
+/* PW_STATUS_DROPPED: a pending payment whose block a reorg took before it
+ * was confirmed (its pending row in Postgres goes). */
+enum pw_payment_status { PW_STATUS_PENDING = 0, PW_STATUS_CONFIRMED = 1, PW_STATUS_REVERTED = 2, PW_STATUS_DROPPED = 3 };
+
+/* pw_status_name: "pending", "confirmed", "reverted" or "dropped" (the
+ * names the sink writes and the quarantine keeps); "unknown" otherwise. */
+const char *pw_status_name(uint8_t status);
 
 /* One payment. Identity: (chain_id, block_hash, log_index). The amount is a
  * uint256 in the token's base units, big-endian; never a float. */

@@ -296,11 +296,13 @@ static int chain_reports(PGconn *c, const void *arg, char **ret_json, char *err,
  * of its type computed: paywatch_event_id), type, timestamp, and PAYMENT
  * as it was at the event: status from the type; a reverted event names the
  * confirmed event it reverses (the payment's latest before it) and has
- * reverted_at its own time. */
+ * reverted_at its own time. An invoice event (invoice_id set) carries the
+ * INVOICE stored with it. */
 #define EVENT_SELECT                                                                                     \
 	"SELECT f.xid::text, f.seq,"                                                                        \
 	" coalesce(f.id, paywatch_event_id(p.chain_id, p.block_hash, p.log_index, f.type)), f.type,"        \
 	" to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                       \
+	" CASE WHEN f.invoice_id IS NOT NULL THEN f.data::text ELSE"                                        \
 	" (paywatch_event_payload(f.type, p.id, p.chain, p.chain_id, p.block_number, p.block_hash,"         \
 	" p.block_time, p.tx_hash, p.log_index, p.token_address, p.token_symbol, p.decimals,"               \
 	" p.from_address, p.to_address, p.amount, p.amount_raw, p.confirmations, p.merchant_id,"            \
@@ -308,10 +310,10 @@ static int chain_reports(PGconn *c, const void *arg, char **ret_json, char *err,
 	" CASE f.type WHEN 'payment.reverted' THEN (SELECT coalesce(c.id, paywatch_event_id(p.chain_id,"    \
 	" p.block_hash, p.log_index, c.type)) FROM event_feed c WHERE"                                      \
 	" c.payment_id = f.payment_id AND c.type = 'payment.confirmed' AND (c.xid, c.seq) < (f.xid, f.seq)" \
-	" ORDER BY c.xid DESC, c.seq DESC LIMIT 1) END)::json -> 'data')::text,"                            \
+	" ORDER BY c.xid DESC, c.seq DESC LIMIT 1) END)::json -> 'data')::text END,"                        \
 	" CASE f.type WHEN 'payment.reverted' THEN"                                                         \
 	" to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') END, f.merchant_id"     \
-	" FROM event_feed f JOIN payments p ON p.id = f.payment_id"
+	" FROM event_feed f LEFT JOIN payments p ON p.id = f.payment_id"
 
 /* $1/$2 the cursor (xid, seq), $3 the snapshot's xmin: only rows of
  * transactions that have ended; $4 the row count; $5 the merchant. */
@@ -370,7 +372,8 @@ static int snapshot_xmin(PGconn *c, uint64_t *ret, char *err, size_t errlen)
 static cJSON *event_of(PGresult *res, int k)
 {
 	cJSON *e = cJSON_CreateObject();
-	cJSON *p = payment_at(res, k, 5);
+	bool invoice = strncmp(PQgetvalue(res, k, 3), "invoice.", 8) == 0;
+	cJSON *p = invoice ? cJSON_Parse(PQgetvalue(res, k, 5)) : payment_at(res, k, 5);
 	if (!e || !p) {
 		cJSON_Delete(e);
 		cJSON_Delete(p);

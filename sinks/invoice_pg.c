@@ -164,3 +164,17 @@ int invoice_pg_cancel(PGconn *c, const char *id, const char *merchant_id, char *
 	r = pg_end(c, r, err, errlen);
 	return r < 0 ? r : invoice_pg_get(c, id, merchant_id, ret_json, err, errlen);
 }
+
+int invoice_pg_expire_due(PGconn *c, int max_rows, long *ret_events, char *err, size_t errlen)
+{
+	char n[16];
+	snprintf(n, sizeof(n), "%d", max_rows);
+	const char *params[1] = { n };
+	PGresult *res;
+	int r = pg_exec(c, "SELECT paywatch_invoices_expire($1::int)", 1, params, &res, err, errlen);
+	if (r < 0)
+		return r;
+	*ret_events = PQntuples(res) == 1 ? strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	return 0;
+}

@@ -55,4 +55,11 @@ int invoice_pg_list(PGconn *c, const invoice_query *q, char **ret_json, char *er
  * PW_ENOTFOUND; PW_EREFUSED: not `new` (err names its status). */
 int invoice_pg_cancel(PGconn *c, const char *id, const char *merchant_id, char **ret_json, char *err, size_t errlen);
 
+/* invoice_pg_expire_due: expire the open invoices past their expires_at,
+ * at most max_rows (schema/014_invoice_states.sql,
+ * paywatch_invoices_expire: each exactly once however many processes ask,
+ * with its invoice.expired event). The events written into *ret_events.
+ * 0 or PW_EDB. */
+int invoice_pg_expire_due(PGconn *c, int max_rows, long *ret_events, char *err, size_t errlen);
+
 #endif

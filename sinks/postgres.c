@@ -283,7 +283,7 @@ static int copy_row(pw_buf *b, const pw_payment *p, copy_times *tc)
 		return PW_EINVAL;
 	o += strlen(o);
 	*o++ = '\t';
-	o = put_str(o, p->status == PW_STATUS_REVERTED ? "reverted" : p->status == PW_STATUS_PENDING ? "pending" : "confirmed");
+	o = put_str(o, pw_status_name(p->status));
 	*o++ = '\t';
 	o = put_u64(o, p->confirmations);
 	*o++ = '\t';
@@ -432,6 +432,25 @@ static const char insert_pending_sql[] =
 	" AND " SUBSCRIBED("i", "payment.pending")
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
 	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl), 0";
+
+/* Pending entries, every merchant's: the payment seen, not yet confirmed
+ * (schema/014_invoice_states.sql: invoices count it as amount_pending),
+ * unless it is confirmed already (an entry written again after a crash). */
+static const char insert_seen_sql[] =
+	"WITH sn AS (INSERT INTO pending_payments (chain_id, block_hash, log_index, chain, block_number, tx_hash,"
+	" token_address, to_address, merchant_id, amount_raw, amount)"
+	" SELECT i.chain_id, i.block_hash, i.log_index, i.chain, i.block_number, i.tx_hash, i.token_address,"
+	" i.to_address, i.merchant_id, i.amount_raw, i.amount FROM pw_incoming i WHERE i.status = 'pending'"
+	" AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.chain_id = i.chain_id AND p.block_hash = i.block_hash"
+	" AND p.log_index = i.log_index) ORDER BY i.chain_id, i.block_hash, i.log_index"
+	" ON CONFLICT DO NOTHING RETURNING 1)"
+	" SELECT (SELECT count(*) FROM sn), 0, 0";
+
+/* Dropped entries: a reorg took the block of a pending payment. */
+static const char delete_dropped_sql[] =
+	"WITH dr AS (DELETE FROM pending_payments q USING pw_incoming i WHERE i.status = 'dropped'"
+	" AND q.chain_id = i.chain_id AND q.block_hash = i.block_hash AND q.log_index = i.log_index RETURNING 1)"
+	" SELECT (SELECT count(*) FROM dr), 0, 0";
 
 /* Run a statement returning one row of three counts (rows, deliveries,
  * feed rows); the feed rows are added to *feed. */
@@ -598,7 +617,7 @@ static int write_direct(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 static int write_upsert(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
 {
 	pg_write_result out = { 0 };
-	size_t n_confirmed = 0, n_reverted = 0, n_pending = 0, deliveries = 0, copied = 0, feed = 0;
+	size_t n_confirmed = 0, n_reverted = 0, n_pending = 0, n_dropped = 0, deliveries = 0, copied = 0, feed = 0;
 	if (exec_ok(s, "BEGIN", "begin") < 0)
 		return PW_EDB;
 	if (!s->temp_ready) {
@@ -612,6 +631,7 @@ static int write_upsert(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 		n_confirmed += payments[i].status == PW_STATUS_CONFIRMED;
 		n_reverted += payments[i].status == PW_STATUS_REVERTED;
 		n_pending += payments[i].status == PW_STATUS_PENDING;
+		n_dropped += payments[i].status == PW_STATUS_DROPPED;
 	}
 	size_t d = 0; /* deliveries of one statement; only set when the statement runs */
 	if (n_confirmed && exec_counts(s, insert_confirmed_sql, "insert payments", &out.inserted, &d, &feed) < 0)
@@ -622,8 +642,16 @@ static int write_upsert(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 	deliveries += d, d = 0;
 	if (n_pending && exec_counts(s, insert_pending_sql, "pending events", &out.pending_events, &d, &feed) < 0)
 		goto out_rollback;
-	deliveries += d;
-	/* wake the dispatchers (delivered at commit) */
+	deliveries += d, d = 0;
+	size_t seen = 0, dropped = 0;
+	if (n_pending && exec_counts(s, insert_seen_sql, "pending payments", &seen, &d, &feed) < 0)
+		goto out_rollback;
+	if (n_dropped && exec_counts(s, delete_dropped_sql, "dropped payments", &dropped, &d, &feed) < 0)
+		goto out_rollback;
+	out.pending_rows = seen;
+	out.dropped_rows = dropped;
+	/* invoice events (schema/014's triggers) notify for themselves;
+	 * wake the dispatchers (delivered at commit) */
 	if (deliveries && exec_ok(s, "NOTIFY paywatch_webhooks", "notify") < 0)
 		goto out_rollback;
 	/* wake the feed's long-polls */
@@ -682,10 +710,6 @@ static const char quarantine_insert_sql[] =
 	" merchant_id, amount_raw, entry, reason, sqlstate)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::bytea, $11, $12)";
 
-static const char *status_name(uint8_t status)
-{
-	return status == PW_STATUS_REVERTED ? "reverted" : status == PW_STATUS_PENDING ? "pending" : "confirmed";
-}
 
 /* Quarantine p with the reason (and SQLSTATE, "" for paywatch's own
  * refusal). 0 or PW_EDB. */
@@ -708,8 +732,8 @@ static int quarantine_entry(pg_sink *s, const pw_payment *p, const char *reason,
 	size_t len = payment_encode(p, enc);
 	hex_encode(enc, len, entry);
 	entry[0] = '\\';
-	const char *key[4] = { chain_id, block_hash, log_index, status_name(p->status) };
-	const char *params[12] = { chain_id, block_hash, log_index, status_name(p->status), chain, number, tx_hash,
+	const char *key[4] = { chain_id, block_hash, log_index, pw_status_name(p->status) };
+	const char *params[12] = { chain_id, block_hash, log_index, pw_status_name(p->status), chain, number, tx_hash,
 				   merchant, raw, entry, why, sqlstate && *sqlstate ? sqlstate : NULL };
 	if (exec_ok(s, "BEGIN", "begin") < 0)
 		return PW_EDB;
@@ -727,6 +751,8 @@ static void add_result(pg_write_result *to, const pg_write_result *part)
 	to->present += part->present;
 	to->reverted += part->reverted;
 	to->pending_events += part->pending_events;
+	to->pending_rows += part->pending_rows;
+	to->dropped_rows += part->dropped_rows;
 	to->deliveries += part->deliveries;
 	to->copied |= part->copied;
 }

@@ -60,6 +60,8 @@ typedef struct pg_write_result {
 	size_t present;  /* confirmed payments already there (a replay after a crash) */
 	size_t reverted; /* rows turned from confirmed to reverted (or inserted as reverted) */
 	size_t pending_events; /* payment.pending events created */
+	size_t pending_rows;   /* pending_payments rows written (payments seen, not yet confirmed) */
+	size_t dropped_rows;   /* pending_payments rows deleted: their block left the chain */
 	size_t deliveries;     /* webhook deliveries queued */
 	size_t quarantined;    /* entries refused (by Postgres for a data reason, or by payment_check) and
 				* kept in payment_quarantine instead */
@@ -73,14 +75,17 @@ typedef struct pg_write_result {
  * is confirmed again: its block is canonical again);
  * PW_STATUS_REVERTED entries set that row's status to 'reverted' and
  * reverted_at to now() (inserting it as reverted if it is missing);
- * PW_STATUS_PENDING entries only create payment.pending events for
- * merchants subscribed to them. Every inserted or reverted row of a
+ * PW_STATUS_PENDING entries write a pending_payments row (unless the
+ * payment is confirmed already) and create payment.pending events for
+ * merchants subscribed to them; PW_STATUS_DROPPED entries delete that row
+ * (schema/014_invoice_states.sql: the invoices at those addresses are
+ * settled by triggers, in the same transaction). Every inserted or reverted row of a
  * merchant with an endpoint subscribed to it gets its webhook event
  * (payment.confirmed / payment.reverted) in the same transaction, and a
  * delivery per subscribed endpoint; dispatchers are
  * woken with NOTIFY paywatch_webhooks. A batch should hold entries of one
  * status (the outbox queue cuts them so): several are applied confirmed,
- * then reverted, then pending, whatever their order.
+ * then reverted, then pending, then dropped, whatever their order.
  * A batch of confirmed entries only is first COPied into payments (the
  * fast way); if a row of it is already there, that is rolled back and the
  * batch takes the upsert, as do the batches after it until one finds no

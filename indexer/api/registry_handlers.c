@@ -361,9 +361,9 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 		cJSON *o = body_object(conn, body, body_len, fields, &refused);
 		if (!o)
 			return refused;
-		const char *id, *url, *types[8];
+		const char *id, *url, *types[16];
 		size_t n = 0;
-		char literal[128], err[300];
+		char literal[256], err[300];
 		enum MHD_Result r = MHD_YES;
 		bool ok = string_field(conn, o, "id", PW_NAME_MAX - 1, false, &id, &refused) &&
 			  string_field(conn, o, "url", 2048, true, &url, &refused);

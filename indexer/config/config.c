@@ -689,17 +689,41 @@ static int parse_endpoints(cfg_ctx *c, const char *path, const cJSON *mj, cfg_me
 	return 0;
 }
 
+const cfg_event_type cfg_event_types[] = {
+	{ "payment.confirmed", CFG_EVENT_CONFIRMED },
+	{ "payment.reverted", CFG_EVENT_REVERTED },
+	{ "payment.pending", CFG_EVENT_PENDING },
+	{ "invoice.processing", CFG_EVENT_INVOICE_PROCESSING },
+	{ "invoice.paid", CFG_EVENT_INVOICE_PAID },
+	{ "invoice.expired", CFG_EVENT_INVOICE_EXPIRED },
+	{ "invoice.payment_late", CFG_EVENT_INVOICE_PAYMENT_LATE },
+	{ "invoice.reverted", CFG_EVENT_INVOICE_REVERTED },
+};
+const size_t cfg_n_event_types = sizeof(cfg_event_types) / sizeof(cfg_event_types[0]);
+
+unsigned cfg_event_bit(const char *name)
+{
+	for (size_t k = 0; k < cfg_n_event_types; k++)
+		if (strcmp(name, cfg_event_types[k].name) == 0)
+			return cfg_event_types[k].bit;
+	return 0;
+}
+
+void cfg_events_literal(unsigned mask, char *out, size_t outlen)
+{
+	size_t len = (size_t)snprintf(out, outlen, "{");
+	for (size_t k = 0; k < cfg_n_event_types; k++)
+		if (mask & cfg_event_types[k].bit)
+			len += (size_t)snprintf(out + len, len < outlen ? outlen - len : 0, "%s%s", len > 1 ? "," : "",
+						cfg_event_types[k].name);
+	snprintf(out + len, len < outlen ? outlen - len : 0, "}");
+}
+
 static int parse_events(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merchant *m)
 {
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} types[] = { { "payment.confirmed", CFG_EVENT_CONFIRMED },
-		      { "payment.reverted", CFG_EVENT_REVERTED },
-		      { "payment.pending", CFG_EVENT_PENDING } };
 	const cJSON *ev = cJSON_GetObjectItemCaseSensitive(mj, "events");
 	char p[512];
-	m->events = CFG_EVENT_CONFIRMED | CFG_EVENT_REVERTED;
+	m->events = CFG_EVENTS_DEFAULT;
 	if (!ev)
 		return 0;
 	snprintf(p, sizeof(p), "%s.events", path);
@@ -710,13 +734,10 @@ static int parse_events(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merch
 	size_t i = 0;
 	cJSON_ArrayForEach(it, ev)
 	{
-		unsigned bit = 0;
-		for (size_t k = 0; k < sizeof(types) / sizeof(types[0]) && cJSON_IsString(it); k++)
-			if (strcmp(it->valuestring, types[k].name) == 0)
-				bit = types[k].bit;
+		unsigned bit = cJSON_IsString(it) ? cfg_event_bit(it->valuestring) : 0;
 		if (!bit) {
 			snprintf(p, sizeof(p), "%s.events[%zu]", path, i);
-			return fail(c, p, "must be one of payment.confirmed, payment.reverted, payment.pending");
+			return fail(c, p, "must be one of " CFG_EVENT_NAMES);
 		}
 		m->events |= bit;
 		i++;
@@ -1502,12 +1523,9 @@ char *config_dump_masked(const pw_config *cfg)
 			cJSON_AddNumberToObject(x, "gap_limit", m->xpub.gap_limit);
 		}
 		cJSON *evs = cJSON_AddArrayToObject(o, "events");
-		if (m->events & CFG_EVENT_CONFIRMED)
-			cJSON_AddItemToArray(evs, cJSON_CreateString("payment.confirmed"));
-		if (m->events & CFG_EVENT_REVERTED)
-			cJSON_AddItemToArray(evs, cJSON_CreateString("payment.reverted"));
-		if (m->events & CFG_EVENT_PENDING)
-			cJSON_AddItemToArray(evs, cJSON_CreateString("payment.pending"));
+		for (size_t k = 0; k < cfg_n_event_types; k++)
+			if (m->events & cfg_event_types[k].bit)
+				cJSON_AddItemToArray(evs, cJSON_CreateString(cfg_event_types[k].name));
 	}
 	cJSON *wh = cJSON_AddObjectToObject(root, "webhooks");
 	cJSON_AddBoolToObject(wh, "allow_private_targets", cfg->webhooks.allow_private_targets);

@@ -67,7 +67,35 @@ enum cfg_event {
 	CFG_EVENT_CONFIRMED = 1 << 0, /* payment.confirmed */
 	CFG_EVENT_REVERTED = 1 << 1,  /* payment.reverted */
 	CFG_EVENT_PENDING = 1 << 2,   /* payment.pending (opt-in) */
+	CFG_EVENT_INVOICE_PROCESSING = 1 << 3,
+	CFG_EVENT_INVOICE_PAID = 1 << 4,
+	CFG_EVENT_INVOICE_EXPIRED = 1 << 5,
+	CFG_EVENT_INVOICE_PAYMENT_LATE = 1 << 6,
+	CFG_EVENT_INVOICE_REVERTED = 1 << 7,
 };
+/* What a merchant or endpoint gets without an "events" list: every type
+ * but payment.pending. */
+#define CFG_EVENTS_DEFAULT (0xff & ~CFG_EVENT_PENDING)
+
+/* The event types by name, in this order (cfg_event_types[k].bit). */
+typedef struct cfg_event_type {
+	const char *name; /* "payment.confirmed", ..., "invoice.reverted" */
+	unsigned bit;     /* enum cfg_event */
+} cfg_event_type;
+extern const cfg_event_type cfg_event_types[];
+extern const size_t cfg_n_event_types;
+/* The names joined by ", " for an error message. */
+#define CFG_EVENT_NAMES                                                                                    \
+	"payment.confirmed, payment.reverted, payment.pending, invoice.processing, invoice.paid, invoice.expired, " \
+	"invoice.payment_late, invoice.reverted"
+
+/* cfg_event_bit: the bit of an event type name, 0 for none. */
+unsigned cfg_event_bit(const char *name);
+
+/* cfg_events_literal: the types of mask as a Postgres text[] literal
+ * ("{payment.confirmed,...}") into out (outlen bytes; 256 hold every
+ * type). */
+void cfg_events_literal(unsigned mask, char *out, size_t outlen);
 
 /* A merchant's webhook endpoint. The id is stable (Postgres knows the
  * endpoint by (merchant id, endpoint id), never by its URL): the URL may

@@ -474,13 +474,10 @@ int ingest_run(const ingest_params *p)
 	g.state.finalized = -1;
 	g.state.checkpoint_time = -1;
 	g.last_progress_ms = pw_mono_ms();
-	bool pending_wanted = false;
-	for (size_t i = 0; i < p->cfg->n_merchants; i++)
-		pending_wanted |= (p->cfg->merchants[i].events & CFG_EVENT_PENDING) && p->cfg->merchants[i].n_endpoints;
 	tracker_options topts = { .confirmations = g.chain->confirmations, .window = g.chain->reorg_window,
 				  .start_block = g.chain->start_block,
 				  .finality = g.chain->finality != CHAIN_FINALITY_CONFIRMATIONS,
-				  .emit_pending = pending_wanted };
+				  .emit_pending = true /* invoices count payments seen */ };
 	int r = tracker_create(p->st, g.name, &topts, &g.tr);
 	if (r < 0)
 		return log_error(r, "chain=%s: cannot load checkpoint: %s", g.name, store_msg(&g));

@@ -145,9 +145,9 @@ static int drain(writer *w)
 		}
 		log_emit(LOG_LEVEL_INFO, w->batch[n - 1].chain, (long long)w->batch[n - 1].block_number,
 			 "postgres: %zu outbox entries written by %s (%zu new, %zu already present, %zu reverted, "
-			 "%zu pending events, %zu webhook deliveries queued)",
-			 n, res.copied ? "copy" : "upsert", res.inserted, res.present, res.reverted, res.pending_events,
-			 res.deliveries);
+			 "%zu seen, %zu dropped, %zu pending events, %zu webhook deliveries queued)",
+			 n, res.copied ? "copy" : "upsert", res.inserted, res.present, res.reverted, res.pending_rows,
+			 res.dropped_rows, res.pending_events, res.deliveries);
 	}
 }
 

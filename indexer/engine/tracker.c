@@ -89,6 +89,7 @@ typedef struct batch_ctx {
 	uint64_t keep_from; /* confirmed payments of blocks >= keep_from are kept for a reorg */
 	int64_t now_ms;
 	size_t count;
+	bool emit_dropped; /* a pending payment dropped by a reorg puts a PW_STATUS_DROPPED entry */
 } batch_ctx;
 
 /* head - block + 1, within what the schema's int holds (a payment
@@ -298,6 +299,13 @@ static int drop_pending(const pw_payment *p, void *arg)
 {
 	batch_ctx *c = arg;
 	store_batch_delete_payment(c->b, STORE_PENDING, p);
+	if (c->emit_dropped) { /* its pending entry went out: take it back */
+		pw_payment q = *p;
+		q.status = PW_STATUS_DROPPED;
+		q.confirmations = 0;
+		q.confirmed_at_ms = c->now_ms;
+		store_batch_put_outbox(c->b, &q);
+	}
 	c->count++;
 	return 0;
 }
@@ -321,7 +329,7 @@ int tracker_rewind(tracker *t, uint64_t ancestor, int64_t now_ms, size_t *ret_dr
 	store_batch *b = store_batch_create(t->st);
 	if (!b)
 		return PW_ENOMEM;
-	batch_ctx dropped = { .b = b, .now_ms = now_ms }, reverted = { .b = b, .now_ms = now_ms };
+	batch_ctx dropped = { .b = b, .now_ms = now_ms, .emit_dropped = t->opts.emit_pending }, reverted = { .b = b, .now_ms = now_ms };
 	int r = store_scan_payments(t->st, STORE_PENDING, t->chain, ancestor + 1, UINT64_MAX, drop_pending, &dropped);
 	if (r == 0)
 		r = store_scan_payments(t->st, STORE_CONFIRMED, t->chain, ancestor + 1, UINT64_MAX, revert_confirmed,

@@ -28,7 +28,8 @@ typedef struct tracker_options {
 	uint64_t start_block;   /* first block when there is no checkpoint */
 	bool finality;          /* confirm by the node's finalized/safe block */
 	bool emit_pending;      /* also put a PW_STATUS_PENDING outbox entry when a payment is first seen
-				 * (for payment.pending webhooks; only when a merchant subscribed) */
+				 * (pending_payments in Postgres, for invoices and payment.pending
+				 * webhooks), and a PW_STATUS_DROPPED one when a reorg drops it */
 } tracker_options;
 
 /* tracker_create: load the chain's checkpoint from st (or start at

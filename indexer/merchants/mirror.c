@@ -53,7 +53,7 @@ int merchants_mirror(pg_sink *pg, const pw_config *cfg)
 	const char **ids = calloc(cfg->n_merchants + 1, sizeof(*ids));
 	pg_merchant_address *addrs = calloc(n_addr + 1, sizeof(*addrs));
 	pg_webhook_endpoint *eps = calloc(n_ep + 1, sizeof(*eps));
-	char(*events)[96] = calloc(cfg->n_merchants + 1, sizeof(*events));
+	char(*events)[256] = calloc(cfg->n_merchants + 1, sizeof(*events));
 	int r = PW_ENOMEM;
 	if (!ids || !addrs || !eps || !events)
 		goto out_free;
@@ -67,15 +67,7 @@ int merchants_mirror(pg_sink *pg, const pw_config *cfg)
 			addrs[k].family = cfg->chains[m->addresses[j].chain_index].family->family;
 			addrs[k].address = m->addresses[j].address;
 		}
-		snprintf(events[i], sizeof(events[i]), "{%s%s%s}",
-			 m->events & CFG_EVENT_CONFIRMED ? "payment.confirmed," : "",
-			 m->events & CFG_EVENT_REVERTED ? "payment.reverted," : "",
-			 m->events & CFG_EVENT_PENDING ? "payment.pending," : "");
-		size_t len = strlen(events[i]);
-		if (len > 2) { /* drop the trailing comma */
-			events[i][len - 2] = '}';
-			events[i][len - 1] = '\0';
-		}
+		cfg_events_literal(m->events, events[i], sizeof(events[i]));
 		for (size_t j = 0; j < m->n_endpoints; j++, e++)
 			eps[e] = (pg_webhook_endpoint){ m->id, m->endpoints[j].id, m->endpoints[j].url, events[i] };
 	}

@@ -38,25 +38,16 @@ int registry_normalize_address(const pw_config *cfg, const char *chain, const ch
 
 int registry_events_literal(const char *const *types, size_t n, char *out, size_t outlen, char *err, size_t errlen)
 {
-	static const char *const known[3] = { "payment.confirmed", "payment.reverted", "payment.pending" };
-	bool want[3] = { n == 0, n == 0, false };
+	unsigned mask = n == 0 ? CFG_EVENTS_DEFAULT : 0;
 	for (size_t i = 0; i < n; i++) {
-		size_t k = 0;
-		while (k < 3 && strcmp(types[i], known[k]) != 0)
-			k++;
-		if (k == 3) {
-			snprintf(err, errlen, "events: \"%.40s\" is not payment.confirmed, payment.reverted or payment.pending",
-				 types[i]);
+		unsigned bit = cfg_event_bit(types[i]);
+		if (!bit) {
+			snprintf(err, errlen, "events: \"%.40s\" is not one of " CFG_EVENT_NAMES, types[i]);
 			return PW_EINVAL;
 		}
-		want[k] = true;
+		mask |= bit;
 	}
-	size_t len = (size_t)snprintf(out, outlen, "{");
-	for (size_t k = 0; k < 3; k++)
-		if (want[k])
-			len += (size_t)snprintf(out + len, len < outlen ? outlen - len : 0, "%s%s", len > 1 ? "," : "",
-						known[k]);
-	snprintf(out + len, len < outlen ? outlen - len : 0, "}");
+	cfg_events_literal(mask, out, outlen);
 	return 0;
 }
 

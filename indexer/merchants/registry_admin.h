@@ -25,8 +25,9 @@ int registry_normalize_address(const pw_config *cfg, const char *chain, const ch
 			       char out[PW_ADDR_TEXT_MAX], const char **ret_family, char *err, size_t errlen);
 
 /* registry_events_literal: event types (n names; n 0: the default,
- * payment.confirmed and payment.reverted) as a Postgres text[] literal into
- * out (at least 96 bytes). 0, or PW_EINVAL naming the unknown type. */
+ * CFG_EVENTS_DEFAULT: every type but payment.pending) as a Postgres text[]
+ * literal into out (256 bytes hold every type). 0, or PW_EINVAL naming the
+ * unknown type. */
 int registry_events_literal(const char *const *types, size_t n, char *out, size_t outlen, char *err, size_t errlen);
 
 /* registry_endpoint_create: a new endpoint of merchant_id: id (NULL: a

@@ -472,15 +472,15 @@ static int endpoints(PGconn *c, const args *a)
 	if (strcmp(a->sub, "add") == 0) {
 		if (!a->url)
 			return cli_usage("%s", "add needs --url URL", endpoints_help);
-		const char *types[8];
+		const char *types[16];
 		size_t n = 0;
 		char list[256] = "";
 		if (a->events) {
 			snprintf(list, sizeof(list), "%s", a->events);
-			for (char *save = NULL, *t = strtok_r(list, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save))
+			for (char *save = NULL, *t = strtok_r(list, ",", &save); t && n < 16; t = strtok_r(NULL, ",", &save))
 				types[n++] = t;
 		}
-		char literal[128];
+		char literal[256];
 		if (registry_events_literal(types, n, literal, sizeof(literal), err, sizeof(err)) < 0)
 			return cli_usage("%s", err, endpoints_help);
 		secretbox_keys keys;

@@ -8,6 +8,7 @@
 #include "matcher.h"
 #include "registry.h"
 #include "registry_watch.h"
+#include "invoice_expiry.h"
 #include "rescan.h"
 #include "pw_error.h"
 #include "server.h"
@@ -190,6 +191,10 @@ int run_main(const pw_config *cfg)
 	rescanner *rescans = NULL;
 	if ((r = rescanner_start(cfg, st, reg, &stop, &rescans)) < 0)
 		log_error(r, "cannot start the rescan thread; rescans wait for another run");
+	/* invoices past their expires_at: expired within a tick */
+	invoice_expiry *expiry = NULL;
+	if ((r = invoice_expiry_start(cfg, &stop, &expiry)) < 0)
+		log_error(r, "cannot start the invoice expiry thread; invoices expire when another run is up");
 	chain_thread *threads = calloc(cfg->n_chains, sizeof(*threads));
 	if (!threads) {
 		atomic_store(&stop, true);
@@ -198,6 +203,7 @@ int run_main(const pw_config *cfg)
 		chain_reporter_join(reporter);
 		api_server_stop(api);
 		rescanner_join(rescans);
+		invoice_expiry_join(expiry);
 		registry_watch_stop(watch);
 		goto out_store;
 	}
@@ -254,6 +260,7 @@ int run_main(const pw_config *cfg)
 	chain_reporter_join(reporter);
 	api_server_stop(api);
 	rescanner_join(rescans);
+	invoice_expiry_join(expiry);
 	registry_watch_stop(watch);
 	if (left)
 		log_warn("outbox: %llu payment(s) kept in %s for the next start (Postgres unreachable)",

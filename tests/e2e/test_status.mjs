@@ -159,7 +159,9 @@ async function main() {
   const db2 = await pg.client();
   rig.onCleanup(() => db2.end().catch(() => {}));
   const rowsAfter = (await db2.query(`SELECT count(*)::int AS n FROM payments WHERE status = 'confirmed'`)).rows[0].n;
-  rig.check(rowsAfter - rowsBefore === d.outbox_depth, `the outbox depth shown (${d.outbox_depth}) is what reached Postgres after (${rowsAfter - rowsBefore})`);
+  // each payment left two entries: seen (pending_payments) and confirmed
+  rig.check(2 * (rowsAfter - rowsBefore) === d.outbox_depth,
+    `the outbox depth shown (${d.outbox_depth}) is what reached Postgres after: ${rowsAfter - rowsBefore} payment(s), each seen and confirmed`);
   pw.proc.kill('SIGTERM');
   rig.check((await pw.done).code === 0, 'run stops cleanly');
 

@@ -1,0 +1,202 @@
+// test_invoice_states.mjs: the invoice state machine of issue 15 against
+// real parts: anvil, a throwaway Postgres, two `paywatch run`s (one chain,
+// two data dirs, one Postgres), a real HTTP receiver checking Standard
+// Webhooks signatures. One invoice per path:
+//   exact        new -> processing (seen, 3 confirmations to go) -> paid
+//   multiple     18 decimals, paid in two transfers -> paid, multiple
+//   overpaid     above 2^200 base units, one base unit more -> overpaid
+//   underpaid    part paid, then expired -> expired, underpaid
+//   late         expired, then paid -> stays expired, paid_late
+//   cancelled    cancelled, then paid -> stays cancelled, paid_late
+//   reorg        paid, a reorg deeper than the confirmations takes the
+//                payment -> invoice.reverted, the transfer mined again ->
+//                paid again
+// Each checks the feed's invoice events in order, each webhook delivered
+// once with the same id, and the amounts exactly. Expiry: 40 invoices due
+// at one moment while two runs ask, one of them SIGKILLed and started
+// again: each expires exactly once, within 2 s of expires_at.
+// The expiry times are set in Postgres (the API takes 60 s at least): the
+// test moves expires_at, paywatch's clock is Postgres's now().
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import * as rig from './lib/rig.mjs';
+
+const { HDNodeWallet, Mnemonic } = createRequire(import.meta.url)('ethers');
+const bin = process.argv[2];
+const scale = Number(process.env.PW_TEST_TIMEOUT_SCALE || 1);
+const CONF = 3;
+const SECRET = 'whsec_' + Buffer.alloc(32, 7).toString('base64');
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-invst-'));
+  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
+  const recv = await rig.startReceiver(work, { '/shop': SECRET });
+  const [deployer] = node.accounts;
+  const usdc = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 2n ** 230n });
+  const dai = await rig.deployToken(node, { from: deployer, name: 'Dai', symbol: 'DAI', decimals: 18, supply: 10n ** 30n });
+  const account = HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase('test test test test test test test test test test test junk'), "m/44'/60'/0'");
+  const [k, e] = rig.runPaywatchSync(bin, ['api-key', 'new', '--merchant', 'shop']).stdout.trim().split('\n');
+  const shopKey = { key: k, entry: JSON.parse(e) };
+  const [ak, ae] = rig.runPaywatchSync(bin, ['api-key', 'new']).stdout.trim().split('\n');
+  const admin = { key: ak, entry: JSON.parse(ae) };
+  const cfgFor = (name, port) => rig.writeConfig(fs.mkdtempSync(path.join(work, name)), {
+    data_dir: path.join(work, name + '-data'), postgres: { dsn: pg.dsn() },
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: CONF,
+      tokens: [{ symbol: 'USDC', address: usdc.address, decimals: 6 }, { symbol: 'DAI', address: dai.address, decimals: 18 }] }],
+    merchants: [{ id: 'shop', xpub: { key: account.neuter().extendedKey, path: '1/*', chains: ['local'], gap_limit: 60 },
+      webhook: { url: recv.base + '/shop', secret: SECRET } }],
+    webhooks: { allow_private_targets: true, retry_schedule_s: [1, 1, 2], timeout_ms: 2000 },
+    api: { listen: `127.0.0.1:${port}`, keys: [admin.entry, shopKey.entry], rate_limit: { per_second: 5000, burst: 5000 } },
+  });
+  const port = await rig.freePort();
+  const cfgA = cfgFor('a', port);
+  rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfgA]).status === 0, 'migrate');
+  let pwA = rig.startPaywatch(bin, ['run', '-c', cfgA]);
+  const base = `http://127.0.0.1:${port}`;
+  await rig.waitFor('the API', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000 * scale);
+  const db = await pg.client();
+  rig.onCleanup(() => db.end().catch(() => {}));
+  const call = async (method, p, body, key = shopKey.key) => {
+    const res = await fetch(base + p, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined });
+    return { status: res.status, body: await res.json().catch(() => null) };
+  };
+  let refs = 0;
+  const create = async (token, amount) => {
+    const r = await call('POST', '/v1/invoices', { chain: 'local', token, amount, reference: `t-${++refs}` });
+    rig.check(r.status === 201, `invoice ${refs} created (${r.status})`);
+    return r.body;
+  };
+  const get = async (inv) => (await call('GET', `/v1/invoices/${inv.id}`)).body;
+  const waitState = (inv, what, pred) => rig.waitFor(`${inv.reference}: ${what}`, async () => pred(await get(inv)), 30000 * scale)
+    .then(() => true, (err) => { rig.check(false, err.message); return false; });
+  // every feed event (admin key: every merchant), read to the end
+  let cursor = null;
+  const feed = [];
+  const readFeed = async () => {
+    for (;;) {
+      const r = await call('GET', `/v1/events?limit=500${cursor ? '&after=' + cursor : ''}`, null, admin.key);
+      feed.push(...r.body.data);
+      cursor = r.body.next_cursor;
+      if (r.body.data.length < 500) return;
+    }
+  };
+  const eventsOf = async (inv) => { await readFeed(); return feed.filter((x) => x.type.startsWith('invoice.') && x.data.id === inv.id); };
+  const typesOf = async (inv) => (await eventsOf(inv)).map((x) => x.type.slice(8)).join(',');
+  const mine = (n) => node.mine(n);
+  const pay = async (tok, inv, raw) => node.receipt(await tok.transfer(deployer, inv.address, raw));
+
+  // ---- exact: new -> processing -> paid
+  const exact = await create('USDC', '12.5');
+  await pay(usdc, exact, 12_500_000n);
+  await waitState(exact, 'processing while confirmations are due', (x) => x.status === 'processing' && x.amount_pending === '12.5' && x.amount_paid === '0');
+  await mine(CONF);
+  await waitState(exact, 'paid', (x) => x.status === 'paid' && x.amount_paid === '12.5' && x.amount_pending === '0' && x.exception === null && x.paid_at);
+  rig.check(await typesOf(exact) === 'processing,paid', `exact: events processing, paid (${await typesOf(exact)})`);
+  const exactEv = await eventsOf(exact);
+  rig.check(exactEv[0].data.status === 'processing' && exactEv[1].data.status === 'paid' && exactEv[1].data.payments.length === 1,
+    'each event carries the INVOICE as it was');
+
+  // ---- multiple: 18 decimals, two transfers
+  const multi = await create('DAI', '1.000000000000000001');
+  await pay(dai, multi, 500_000_000_000_000_000n);
+  await pay(dai, multi, 500_000_000_000_000_001n);
+  await mine(CONF);
+  await waitState(multi, 'paid in two transfers', (x) => x.status === 'paid' && x.exception === 'multiple' && x.amount_paid === '1.000000000000000001' && x.payments.length === 2);
+
+  // ---- overpaid, above 2^200 base units
+  const bigTokens = (2n ** 200n + 7n).toString();
+  const over = await create('USDC', bigTokens);
+  await pay(usdc, over, (2n ** 200n + 7n) * 1_000_000n + 1n);
+  await mine(CONF);
+  await waitState(over, 'overpaid', (x) => x.status === 'paid' && x.exception === 'overpaid' && x.amount_paid === `${bigTokens}.000001`);
+
+  // ---- underpaid, then expired; expired then paid late; cancelled then paid
+  const under = await create('USDC', '10');
+  await pay(usdc, under, 4_000_000n);
+  await mine(CONF);
+  await waitState(under, 'part paid, still new', (x) => x.status === 'new' && x.amount_paid === '4');
+  const late = await create('USDC', '3');
+  const cancelled = await create('USDC', '2');
+  rig.check((await call('POST', `/v1/invoices/${cancelled.id}/cancel`)).body?.status === 'cancelled', 'cancelled');
+  await db.query("UPDATE invoices SET expires_at = now() + interval '1 second' WHERE id = ANY ($1)", [[under.id, late.id]]);
+  await waitState(under, 'expired, underpaid', (x) => x.status === 'expired' && x.exception === 'underpaid' && x.amount_paid === '4');
+  await waitState(late, 'expired', (x) => x.status === 'expired' && x.exception === null);
+  await pay(usdc, late, 3_000_000n);
+  await pay(usdc, cancelled, 2_000_000n);
+  await mine(CONF);
+  await waitState(late, 'paid late, still expired', (x) => x.status === 'expired' && x.exception === 'paid_late' && x.amount_paid === '3' && x.payments.length === 1);
+  await waitState(cancelled, 'paid late, still cancelled', (x) => x.status === 'cancelled' && x.exception === 'paid_late' && x.amount_paid === '2');
+  rig.check(await typesOf(under) === 'expired', `underpaid: one expired event (${await typesOf(under)})`);
+  rig.check(await typesOf(late) === 'expired,payment_late', `late: expired, payment_late (${await typesOf(late)})`);
+  rig.check(await typesOf(cancelled) === 'payment_late', `cancelled: payment_late (${await typesOf(cancelled)})`);
+
+  // ---- paid, reverted by a reorg, paid again
+  const reorged = await create('USDC', '7');
+  await pay(usdc, reorged, 7_000_000n);
+  const payBlock = await node.head();
+  await mine(CONF);
+  await waitState(reorged, 'paid before the reorg', (x) => x.status === 'paid');
+  const depth = (await node.head()) - payBlock + 1;
+  const transferData = (to, amount) => '0xa9059cbb' + to.slice(2).toLowerCase().padStart(64, '0') + amount.toString(16).padStart(64, '0');
+  // the same transfer, mined again one block later in the new branch
+  await node.rpc('anvil_reorg', [depth, [[{ from: deployer, to: usdc.address, data: transferData(reorged.address, 7_000_000n), gas: '0x30000' }, 1]]]);
+  await mine(CONF);
+  await rig.waitFor('the reverted and paid-again events', async () => /paid,reverted,.*paid$/.test(await typesOf(reorged)), 30000 * scale)
+    .catch((err) => rig.check(false, err.message));
+  const rv = await get(reorged);
+  const rows = (await db.query("SELECT p.id::text AS id, p.status FROM payments p WHERE p.to_address = lower($1) ORDER BY p.id", [reorged.address])).rows;
+  rig.check(rv.status === 'paid' && rv.amount_paid === '7' && rv.payments.length === 1 && rows.length === 2 &&
+    rows[0].status === 'reverted' && rows[1].status === 'confirmed' && rv.payments[0] === Number(rows[1].id),
+    `reorg: paid by the transfer of the new branch (${await typesOf(reorged)}; ${JSON.stringify(rows)})`);
+  const revEv = (await eventsOf(reorged)).find((x) => x.type === 'invoice.reverted');
+  rig.check(revEv && ['new', 'processing'].includes(revEv.data.status) && revEv.data.amount_paid === '0', 'the reverted event: the invoice no longer paid');
+
+  // ---- expiry: 40 invoices due at one moment, two runs asking, one killed and started again
+  const portB = await rig.freePort();
+  const pwB = rig.startPaywatch(bin, ['run', '-c', cfgFor('b', portB)]);
+  const due = await Promise.all(Array.from({ length: 40 }, () => null).map(async (_, i) =>
+    (await call('POST', '/v1/invoices', { chain: 'local', token: 'USDC', amount: '1', reference: `due-${i}` })).body));
+  rig.check(due.every((x) => x && x.id), '40 invoices to expire');
+  await rig.waitFor('run b up', async () => (await fetch(`http://127.0.0.1:${portB}/healthz`).catch(() => null))?.status === 200, 20000 * scale);
+  await db.query("UPDATE invoices SET expires_at = now() + interval '1500 milliseconds' WHERE reference LIKE 'due-%'");
+  await rig.sleep(1400); // kill run a right around the moment the invoices are due
+  pwA.proc.kill('SIGKILL');
+  await pwA.done;
+  pwA = rig.startPaywatch(bin, ['run', '-c', cfgA]);
+  await rig.waitFor('every due invoice expired', async () =>
+    (await db.query("SELECT count(*)::int n FROM invoices WHERE reference LIKE 'due-%' AND status = 'expired'")).rows[0].n === 40, 30000 * scale)
+    .catch((err) => rig.check(false, err.message));
+  const once = (await db.query(`SELECT i.reference, count(f.*)::int n, max(extract(epoch FROM f.created_at - i.expires_at))::float lag
+      FROM invoices i LEFT JOIN event_feed f ON f.invoice_id = i.id AND f.type = 'invoice.expired'
+      WHERE i.reference LIKE 'due-%' GROUP BY i.reference`)).rows;
+  const maxLag = Math.max(...once.map((x) => x.lag));
+  rig.check(once.length === 40 && once.every((x) => x.n === 1), `each due invoice expired exactly once (${once.filter((x) => x.n !== 1).length} not once)`);
+  rig.check(maxLag <= 2, `expired within 2 s of expires_at (worst ${maxLag.toFixed(3)} s)`);
+
+  // ---- webhooks: each invoice event delivered once, signed, with the feed's id
+  await readFeed();
+  const invoiceEvents = feed.filter((x) => x.type.startsWith('invoice.'));
+  await rig.waitFor('every invoice event delivered', async () => {
+    const got = new Set((await recv.records()).filter((x) => x.sig_ok).map((x) => x.id));
+    return invoiceEvents.every((x) => got.has(x.id));
+  }, 30000 * scale).catch((err) => rig.check(false, err.message));
+  const recs = (await recv.records()).filter((x) => JSON.parse(x.body).type.startsWith('invoice.'));
+  const byId = new Map();
+  for (const x of recs) byId.set(x.id, (byId.get(x.id) || 0) + 1);
+  rig.check(recs.every((x) => x.sig_ok) && [...byId.values()].every((n) => n === 1) && byId.size === invoiceEvents.length,
+    `each invoice event delivered once, signed (${byId.size} delivered, ${invoiceEvents.length} in the feed)`);
+  const sample = recs.find((x) => x.id === exactEv[1].id);
+  rig.check(sample && JSON.parse(sample.body).type === 'invoice.paid' && JSON.parse(sample.body).data.id === exact.id &&
+    JSON.parse(sample.body).data.amount_paid === '12.5', 'the webhook body: the invoice.paid event with the INVOICE');
+  rig.check(new Set(invoiceEvents.map((x) => x.id)).size === invoiceEvents.length, 'invoice event ids are unique');
+
+  pwB.proc.kill('SIGTERM');
+  pwA.proc.kill('SIGTERM');
+  rig.check((await pwA.done).code === 0 && (await pwB.done).code === 0, 'both runs stop cleanly');
+}
+
+rig.runTest('e2e_invoice_states', main);
