@@ -5,7 +5,7 @@
 
 PW_APT_PACKAGES="build-essential cmake pkg-config libwebsockets-dev librocksdb-dev libcjson-dev
 libpq-dev libsecp256k1-dev libssl-dev libcurl4-openssl-dev libmicrohttpd-dev postgresql postgresql-client clang libclang-rt-14-dev openssl
-time python3-yaml prometheus"
+time python3-yaml prometheus libqrencode-dev zbar-tools chromium"
 
 pw_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -37,7 +37,7 @@ pw_ensure_apt() {
 pw_ensure_npm() {
 	local dir="$PW_ROOT/tests/e2e"
 	local missing=0 pkg
-	for pkg in .bin/anvil solc pg ws @apidevtools/swagger-parser ajv ajv-formats; do
+	for pkg in .bin/anvil solc pg ws @apidevtools/swagger-parser ajv ajv-formats ethers playwright-core; do
 		[ -e "$dir/node_modules/$pkg" ] || missing=1
 	done
 	if [ "$missing" = 1 ] || [ ! -e "$dir/node_modules/.package-lock.json" ] ||

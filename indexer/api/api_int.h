@@ -125,6 +125,9 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
  * API_INVOICE_CANCEL */
 enum MHD_Result api_invoices(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key,
 			     enum api_route_id rid, const api_path_params *pp, const char *body, size_t body_len);
+/* reports (report_handlers.c): rid API_REPORT_SETTLEMENT or
+ * API_REPORT_PAYMENTS */
+enum MHD_Result api_report(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, enum api_route_id rid);
 /* GET /readyz (no key) */
 enum MHD_Result api_readyz(api_server *s, struct MHD_Connection *conn);
 

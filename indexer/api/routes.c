@@ -12,6 +12,7 @@ static const char *const events[] = { "after", "limit", "wait", "merchant_id", N
 static const char *const deliveries[] = { "status", "merchant_id", "limit", "cursor", NULL };
 static const char *const addresses[] = { "chain", "limit", "cursor", NULL };
 static const char *const invoices[] = { "status", "merchant_id", "reference", "limit", "cursor", NULL };
+static const char *const reports[] = { "merchant_id", "from", "to", "format", NULL };
 
 const api_route api_routes[API_N_ROUTES] = {
 	[API_HEALTHZ] = { "/healthz", "GET", false, none },
@@ -39,6 +40,8 @@ const api_route api_routes[API_N_ROUTES] = {
 	[API_INVOICE_CREATE] = { "/v1/invoices", "POST", true, none },
 	[API_INVOICE] = { "/v1/invoices/{id}", "GET", true, none },
 	[API_INVOICE_CANCEL] = { "/v1/invoices/{id}/cancel", "POST", true, none },
+	[API_REPORT_SETTLEMENT] = { "/v1/reports/settlement", "GET", true, reports },
+	[API_REPORT_PAYMENTS] = { "/v1/reports/payments", "GET", true, reports },
 };
 
 /* Does url match template t? Each {name} segment's value into ret. */

@@ -407,6 +407,9 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const c
 	case API_INVOICE:
 	case API_INVOICE_CANCEL:
 		return api_invoices(s, conn, key, rid, &pp, rq->body, rq->body_bytes);
+	case API_REPORT_SETTLEMENT:
+	case API_REPORT_PAYMENTS:
+		return api_report(s, conn, key, rid);
 	default:
 		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
 	}

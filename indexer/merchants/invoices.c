@@ -15,6 +15,21 @@
 
 /* A decimal string in token units -> base units (decimals fraction
  * digits at most). 0, or PW_EINVAL with the reason in err. */
+/* Does cfg give merchant_id an xpub on the chain named chain? */
+static bool config_xpub_on(const pw_config *cfg, const char *merchant_id, const char *chain)
+{
+	int ci = config_find_chain(cfg, chain);
+	for (size_t i = 0; ci >= 0 && i < cfg->n_merchants; i++) {
+		const cfg_merchant *m = &cfg->merchants[i];
+		if (strcmp(m->id, merchant_id) != 0 || !m->xpub.set)
+			continue;
+		for (size_t k = 0; k < m->xpub.n_chains; k++)
+			if (m->xpub.chains[k] == (size_t)ci)
+				return true;
+	}
+	return false;
+}
+
 static int parse_amount(const char *text, unsigned decimals, uint8_t raw[32], char *err, size_t errlen)
 {
 	size_t n = strlen(text), ip = strspn(text, "0123456789");
@@ -101,6 +116,13 @@ int invoice_create(PGconn *c, const pw_config *cfg, const invoice_request *q, in
 	long index = -1;
 	char path[64], shown[PW_ADDR_TEXT_MAX];
 	r = registry_window_grow(c, cfg, q->merchant_id, chain->name, -1, true, &index, path, shown, err, errlen);
+	if (r == PW_ENOTFOUND && config_xpub_on(cfg, q->merchant_id, chain->name)) {
+		/* the config names it, and a `run` is writing it to Postgres (its
+		 * start): a moment away */
+		snprintf(err, errlen, "merchant %s's xpub for chain %s is not in Postgres yet (a run is seeding the config)",
+			 q->merchant_id, chain->name);
+		return PW_EDB;
+	}
 	if (r == PW_ENOTFOUND) { /* no xpub for it (or no such merchant: it has none either) */
 		snprintf(err, errlen, "merchant %s has no xpub for chain %s: an invoice needs its own deposit address",
 			 q->merchant_id, chain->name);

@@ -9,6 +9,7 @@
 #include "pw_error.h"
 #include "quarantine.h"
 #include "invoice_cli.h"
+#include "report_cli.h"
 #include "registry_cli.h"
 #include "replay.h"
 #include "run.h"
@@ -44,6 +45,7 @@ static const char usage_text[] =
 	"  endpoints list|add|remove --merchant M [--id ID --url URL] -c FILE   webhook endpoints\n"
 	"  secrets new-key | rotate-key -c FILE   the key endpoint secrets are sealed with\n"
 	"  invoices list|show|create|cancel -c FILE ...   invoices with their own deposit addresses\n"
+	"  report settlement|payments -c FILE ...         a merchant's settlement or payments report (JSON, CSV)\n"
 	"  status -c FILE [--json]   where each chain and webhook endpoint stands\n"
 	"  webhooks list|redeliver|test -c FILE ...   inspect and retry webhook deliveries\n"
 	"  quarantine list|retry -c FILE ...   entries Postgres refused, kept aside; write them again\n"
@@ -227,9 +229,9 @@ int cli_main(int argc, char **argv)
 	const char *help = NULL;
 	if (strcmp(cmd, "help") == 0) {
 		const char *topic = i < argc ? argv[i] : "";
-		if (strcmp(topic, "invoices") == 0) {
+		if (strcmp(topic, "invoices") == 0 || strcmp(topic, "report") == 0) {
 			char *h[] = { "--help" };
-			return invoice_cli(1, h);
+			return strcmp(topic, "report") == 0 ? report_cli(1, h) : invoice_cli(1, h);
 		}
 		if (registry_cli_is_command(topic)) {
 			char *h[] = { "--help" };
@@ -261,6 +263,8 @@ int cli_main(int argc, char **argv)
 		return registry_cli(cmd, argc - i, argv + i);
 	if (strcmp(cmd, "invoices") == 0)
 		return invoice_cli(argc - i, argv + i);
+	if (strcmp(cmd, "report") == 0)
+		return report_cli(argc - i, argv + i);
 	if (strcmp(cmd, "status") == 0)
 		return status_cli(argc - i, argv + i);
 	if (strcmp(cmd, "quarantine") == 0)

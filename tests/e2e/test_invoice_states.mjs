@@ -59,6 +59,8 @@ async function main() {
   await rig.waitFor('the API', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000 * scale);
   const db = await pg.client();
   rig.onCleanup(() => db.end().catch(() => {}));
+  // run's API answers before its config is in Postgres (503 for an invoice meanwhile)
+  await rig.waitFor('the config seeded', async () => (await db.query('SELECT count(*)::int n FROM merchant_xpubs')).rows[0].n === 1, 20000 * scale);
   const call = async (method, p, body, key = shopKey.key) => {
     const res = await fetch(base + p, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined });
@@ -67,7 +69,7 @@ async function main() {
   let refs = 0;
   const create = async (token, amount) => {
     const r = await call('POST', '/v1/invoices', { chain: 'local', token, amount, reference: `t-${++refs}` });
-    rig.check(r.status === 201, `invoice ${refs} created (${r.status})`);
+    rig.check(r.status === 201, `invoice ${refs} created (${r.status} ${JSON.stringify(r.body)})`);
     return r.body;
   };
   const get = async (inv) => (await call('GET', `/v1/invoices/${inv.id}`)).body;
@@ -194,9 +196,82 @@ async function main() {
     JSON.parse(sample.body).data.amount_paid === '12.5', 'the webhook body: the invoice.paid event with the INVOICE');
   rig.check(new Set(invoiceEvents.map((x) => x.id)).size === invoiceEvents.length, 'invoice event ids are unique');
 
+  // ---- reports: settlement and payments, JSON and CSV, against SQL sums over the same rows
+  const today = new Date().toISOString().slice(0, 10);
+  const q = `merchant_id=shop&from=${today}&to=${today}`;
+  const text = async (p, key = admin.key) => { const res = await fetch(base + p, { headers: { authorization: `Bearer ${key}` } });
+    return { status: res.status, type: res.headers.get('content-type'), disposition: res.headers.get('content-disposition'), body: await res.text() }; };
+  const sums = (await db.query(`SELECT chain, token_symbol, count(*)::int n, count(*) FILTER (WHERE status = 'reverted')::int nr,
+      trim_scale(sum(amount))::text gross, trim_scale(coalesce(sum(amount) FILTER (WHERE status = 'reverted'), 0))::text rev,
+      trim_scale(sum(amount) FILTER (WHERE status = 'confirmed'))::text net
+      FROM payments WHERE merchant_id = 'shop' GROUP BY 1, 2 ORDER BY 1, 2`)).rows;
+  let rep = await text(`/v1/reports/settlement?${q}`);
+  const sj = JSON.parse(rep.body);
+  const tot = (sym) => sj.totals.find((x) => x.token.symbol === sym);
+  rig.check(rep.status === 200 && sums.length === 2 && sums.every((x) => { const t = tot(x.token_symbol);
+    return t && t.payments === x.n && t.reverted_payments === x.nr && t.gross === x.gross && t.reverted === x.rev && t.net === x.net; }),
+  `settlement JSON totals equal the SQL sums (${JSON.stringify(sj.totals.map((t) => [t.token.symbol, t.payments, t.gross, t.net]))})`);
+  rig.check(tot('USDC').reverted === '7' && tot('USDC').gross.startsWith('1606938044258990275541962092341162602522202993782792835301383.000001'.slice(0, 10)) &&
+    sj.rows.every((x) => x.day === today) && sj.chains[0].chain === 'local' && Number.isInteger(sj.chains[0].final_height) && sj.rows.every((x) => x.final),
+  `settlement: the reverted 7 USDC, the 2^200 amount exact, the day final below height ${sj.chains[0].final_height}`);
+  rep = await text(`/v1/reports/settlement?${q}&format=csv`);
+  const csvRows = parseCsv(rep.body);
+  const head = csvRows[0];
+  const col = (r, name) => r[head.indexOf(name)];
+  const unText = (v) => /^="(.*)"$/.test(v) ? v.slice(2, -1) : v;
+  const csvTot = (sym) => csvRows.find((r) => col(r, 'day') === 'total' && col(r, 'token') === sym);
+  rig.check(rep.status === 200 && /^text\/csv/.test(rep.type) && /attachment; filename="settlement-/.test(rep.disposition) &&
+    rep.body.endsWith('\r\n') && sums.every((x) => { const r = csvTot(x.token_symbol);
+      return r && Number(col(r, 'payments')) === x.n && unText(col(r, 'gross')) === x.gross && unText(col(r, 'net')) === x.net && col(r, 'gross').startsWith('="'); }),
+  'settlement CSV: RFC 4180 lines, totals equal the SQL sums, amounts as ="..." text');
+  rep = await text(`/v1/reports/payments?${q}&format=csv`);
+  const prow = parseCsv(rep.body);
+  const all = (await db.query("SELECT p.id::text AS id, p.amount::text a, p.tx_hash FROM payments p WHERE p.merchant_id = 'shop' ORDER BY p.block_time, p.id")).rows;
+  const ph = prow[0];
+  rig.check(prow.length - 1 === all.length && prow.slice(1).every((r, i) => r[ph.indexOf('id')] === all[i].id &&
+    unText(r[ph.indexOf('tx_hash')]) === all[i].tx_hash && unText(r[ph.indexOf('amount')]).replace(/\.?0+$/, '') === all[i].a.replace(/\.?0+$/, '')),
+  `payments CSV: every payment, hashes and amounts exact (${prow.length - 1} rows, ${all.length} in SQL)`);
+  rig.check(prow.slice(1).some((r) => r[ph.indexOf('invoice_reference')] === exact.reference && r[ph.indexOf('invoice_id')] === exact.id),
+    'payments CSV: a payment names its invoice and reference');
+  rep = await text(`/v1/reports/payments?from=${today}&to=${today}`, shopKey.key);
+  const pj = JSON.parse(rep.body);
+  rig.check(rep.status === 200 && pj.data.length === all.length && pj.data.every((x, i) => String(x.id) === all[i].id), `payments JSON with a merchant key (its own) (${pj.data.map((x) => x.id)} vs ${all.map((x) => x.id)})`);
+  for (const [p, param] of [[`/v1/reports/settlement?from=${today}&to=${today}`, 'merchant_id'], [`/v1/reports/settlement?${q.replace(today, '2026-02-30')}`, 'from'],
+    [`/v1/reports/settlement?merchant_id=shop&from=2025-01-01&to=2026-06-01`, 'to'], [`/v1/reports/settlement?${q}&format=xls`, 'format']]) {
+    rep = await text(p);
+    rig.check(rep.status === 400 && JSON.parse(rep.body).error.param === param, `400 naming ${param}`);
+  }
+  rep = await text(`/v1/reports/settlement?merchant_id=other&from=${today}&to=${today}`, shopKey.key);
+  rig.check(rep.status === 403, 'another merchant\'s report: 403');
+  const cliRep = rig.runPaywatchSync(bin, ['report', 'settlement', '-c', cfgA, '--merchant', 'shop', '--from', today, '--to', today, '--format', 'csv']);
+  const apiCsv = await text(`/v1/reports/settlement?${q}&format=csv`);
+  rig.check(cliRep.status === 0 && cliRep.stdout.split('\r\n').slice(1).join() === apiCsv.body.split('\r\n').slice(1).join(),
+    `paywatch report settlement --format csv gives the API's rows (${cliRep.stderr.trim()})`);
+
   pwB.proc.kill('SIGTERM');
   pwA.proc.kill('SIGTERM');
   rig.check((await pwA.done).code === 0 && (await pwB.done).code === 0, 'both runs stop cleanly');
+}
+
+// RFC 4180: fields separated by commas, quoted fields with "" for a quote, CRLF line ends
+function parseCsv(text) {
+  const rows = [];
+  let row = [], field = '', i = 0, quoted = false;
+  while (i < text.length) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') { field += '"'; i += 2; continue; }
+      if (ch === '"') { quoted = false; i++; continue; }
+      field += ch; i++; continue;
+    }
+    if (ch === '"') { quoted = true; i++; continue; }
+    if (ch === ',') { row.push(field); field = ''; i++; continue; }
+    if (ch === '\r' && text[i + 1] === '\n') { row.push(field); rows.push(row); row = []; field = ''; i += 2; continue; }
+    if (ch === '\n') throw new Error('a bare LF in the CSV');
+    field += ch; i++;
+  }
+  if (field || row.length) throw new Error('the last line has no CRLF');
+  return rows;
 }
 
 rig.runTest('e2e_invoice_states', main);

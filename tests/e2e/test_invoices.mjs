@@ -58,6 +58,8 @@ async function main() {
   };
   const db = await pg.client();
   rig.onCleanup(() => db.end().catch(() => {}));
+  // run's API answers before its config is in Postgres (503 for an invoice meanwhile)
+  await rig.waitFor('the config seeded', async () => (await db.query('SELECT count(*)::int n FROM merchant_xpubs')).rows[0].n === 1, 20000 * scale);
 
   // ---- creation
   const body1 = { chain: 'local', token: 'USDC', amount: '12.50', reference: 'order-1042', metadata: { cart: [1, 2], note: 'ü' } };

@@ -1,0 +1,86 @@
+/* report_cli.c: `paywatch report ...` (report_cli.h). */
+#include "report_cli.h"
+#include "cli_common.h"
+#include "pw_error.h"
+#include "reports.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char report_help[] =
+	"usage: paywatch report settlement|payments -c FILE --merchant M --from YYYY-MM-DD --to YYYY-MM-DD\n"
+	"                       [--format json|csv]\n"
+	"\n"
+	"A merchant's report over UTC days from..to (inclusive, at most 366), by the\n"
+	"payments' block time, on stdout; the API's GET /v1/reports/... answer the same.\n"
+	"  settlement  per day, chain and token: payments, gross (every payment recorded),\n"
+	"              reverted (taken back by a reorg), net = gross - reverted, exact\n"
+	"              decimals; totals per chain and token; per chain the height up to\n"
+	"              which payments were confirmed when it was made (final_height), and\n"
+	"              per row whether all its payments are at or below it (final).\n"
+	"  payments    every payment: invoice reference, tx hash, block, addresses,\n"
+	"              amount, status, times (at most 100000: ask for fewer days).\n"
+	"--format csv: RFC 4180, CRLF; amounts, hashes and addresses as =\"...\" so a\n"
+	"spreadsheet keeps them exact; settlement totals are rows whose day is \"total\".\n"
+	"Exit: 0; 1 Postgres failed or too many payments; 2 usage or a bad value.\n";
+
+int report_cli(int argc, char **argv)
+{
+	report_query q = { 0 };
+	const char *config = NULL;
+	static const char *const valued[] = { "-c", "--config", "--merchant", "--from", "--to", "--format", NULL };
+	const char **slots[] = { &config, &config, &q.merchant_id, &q.from, &q.to, &q.format };
+	for (int i = 0; i < argc; i++) {
+		const char *s = argv[i];
+		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+			fputs(report_help, stdout);
+			return 0;
+		}
+		int k = 0;
+		while (valued[k] && strcmp(valued[k], s) != 0)
+			k++;
+		if (valued[k]) {
+			if (i + 1 >= argc)
+				return cli_usage("%s needs a value", s, report_help);
+			*slots[k] = argv[++i];
+		} else if (s[0] == '-' && s[1])
+			return cli_usage("unknown option: %s", s, report_help);
+		else if (!q.kind)
+			q.kind = s;
+		else
+			return cli_usage("unexpected argument: %s", s, report_help);
+	}
+	if (!q.kind)
+		return cli_usage("%s", "missing settlement or payments", report_help);
+	if (!config)
+		return cli_usage("%s", "missing -c FILE", report_help);
+	char err[512] = "";
+	if (report_check(&q, err, sizeof(err)) < 0) {
+		char arg[600];
+		snprintf(arg, sizeof(arg), "%s", err);
+		/* the API's field names are the options here */
+		if (strncmp(arg, "merchant_id:", 12) == 0)
+			snprintf(arg, sizeof(arg), "--merchant:%s", err + 12);
+		return cli_usage("%s", arg, report_help);
+	}
+	pw_config *cfg;
+	PGconn *c;
+	int rc = cli_open(config, &cfg, &c);
+	if (rc != 0)
+		return rc;
+	char *body = NULL;
+	const char *type = NULL;
+	int r = report_build(c, &q, &body, &type, err, sizeof(err));
+	PQfinish(c);
+	config_destroy(cfg);
+	if (r < 0) {
+		fprintf(stderr, "paywatch: report %s: %s\n", q.kind, *err ? err : pw_strerror(r));
+		return 1;
+	}
+	fputs(body, stdout);
+	if (strcmp(type, "application/json") == 0)
+		fputc('\n', stdout);
+	free(body);
+	return 0;
+}
