@@ -7,7 +7,7 @@
  *  - CSV_TEXT: text from outside (a merchant's reference): one starting
  *    with = + - @ TAB or CR gets a leading ' (OWASP: no formula runs);
  *  - CSV_PLAIN: a value paywatch made (a count, a day, a status).
- * Writes append to a pw_buf (buf.h); 0 or PW_ENOMEM (the buffer's cap). */
+ * Writes append to a pw_buf (buf.h); 0, PW_ETOOBIG (past the buffer's cap), PW_ENOMEM. */
 #ifndef PW_CSV_H
 #define PW_CSV_H
 

@@ -178,3 +178,15 @@ int invoice_pg_expire_due(PGconn *c, int max_rows, long *ret_events, char *err, 
 	PQclear(res);
 	return 0;
 }
+
+int invoice_pg_checkout(PGconn *c, const char *id, char **ret_json, char *err, size_t errlen)
+{
+	const char *params[1] = { id };
+	PGresult *res;
+	int r = pg_exec(c,
+		        "SELECT json_build_object('invoice', paywatch_invoice_json(i), 'seconds_left',"
+		        " greatest(0, ceil(extract(epoch FROM i.expires_at - now())))::bigint)::text"
+		        " FROM invoices i WHERE i.id = $1",
+		        1, params, &res, err, errlen);
+	return r < 0 ? r : first_text(res, ret_json);
+}

@@ -62,4 +62,9 @@ int invoice_pg_cancel(PGconn *c, const char *id, const char *merchant_id, char *
  * 0 or PW_EDB. */
 int invoice_pg_expire_due(PGconn *c, int max_rows, long *ret_events, char *err, size_t errlen);
 
+/* invoice_pg_checkout: what the checkout page shows of invoice id:
+ * {"invoice": INVOICE, "seconds_left": until expires_at by Postgres's
+ * clock, 0 once past} into *ret_json. PW_ENOTFOUND when there is none. */
+int invoice_pg_checkout(PGconn *c, const char *id, char **ret_json, char *err, size_t errlen);
+
 #endif

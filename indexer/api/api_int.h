@@ -128,6 +128,10 @@ enum MHD_Result api_invoices(api_server *s, struct MHD_Connection *conn, const c
 /* reports (report_handlers.c): rid API_REPORT_SETTLEMENT or
  * API_REPORT_PAYMENTS */
 enum MHD_Result api_report(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, enum api_route_id rid);
+/* the checkout page (checkout.c; no key): rid API_CHECKOUT_PAGE ...
+ * API_CHECKOUT_ICON */
+enum MHD_Result api_checkout(api_server *s, struct MHD_Connection *conn, enum api_route_id rid,
+			     const api_path_params *pp);
 /* GET /readyz (no key) */
 enum MHD_Result api_readyz(api_server *s, struct MHD_Connection *conn);
 

@@ -42,6 +42,11 @@ const api_route api_routes[API_N_ROUTES] = {
 	[API_INVOICE_CANCEL] = { "/v1/invoices/{id}/cancel", "POST", true, none },
 	[API_REPORT_SETTLEMENT] = { "/v1/reports/settlement", "GET", true, reports },
 	[API_REPORT_PAYMENTS] = { "/v1/reports/payments", "GET", true, reports },
+	[API_CHECKOUT_PAGE] = { "/pay/{id}", "GET", false, none },
+	[API_CHECKOUT_STATUS] = { "/pay/{id}/status", "GET", false, none },
+	[API_CHECKOUT_JS] = { "/assets/checkout.js", "GET", false, none },
+	[API_CHECKOUT_CSS] = { "/assets/checkout.css", "GET", false, none },
+	[API_CHECKOUT_ICON] = { "/assets/checkout.svg", "GET", false, none },
 };
 
 /* Does url match template t? Each {name} segment's value into ret. */

@@ -358,6 +358,23 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const c
 		char *body = strdup(api_openapi_json);
 		return body ? api_send_json(conn, 200, body, NULL, NULL) : MHD_NO;
 	}
+	case API_CHECKOUT_PAGE:
+	case API_CHECKOUT_STATUS:
+	case API_CHECKOUT_JS:
+	case API_CHECKOUT_CSS:
+	case API_CHECKOUT_ICON: {
+		/* no key: one bucket shared by every visitor of the pages (after the keys') */
+		unsigned retry = 1;
+		enum MHD_Result refused;
+		if (refuse_args(conn, rt->params, &refused))
+			return refused;
+		if (!take_token(s, s->api->n_keys, &retry)) {
+			char ra[16];
+			snprintf(ra, sizeof(ra), "%u", retry);
+			return api_send_error(conn, 429, "rate_limited", NULL, "Retry-After", ra, "too many requests");
+		}
+		return api_checkout(s, conn, rid, &pp);
+	}
 	default:
 		break;
 	}
@@ -506,13 +523,13 @@ int api_server_start(const pw_config *cfg, api_server **ret, char *err, size_t e
 	api_server *s = server_new(cfg);
 	if (!s)
 		return PW_ENOMEM;
-	s->buckets = calloc(cfg->api.n_keys ? cfg->api.n_keys : 1, sizeof(bucket));
+	s->buckets = calloc(cfg->api.n_keys + 1, sizeof(bucket)); /* the keys', then the checkout pages' */
 	if (!s->buckets || api_pg_pool_create(cfg->pg_dsn, cfg->api.pg_connections, cfg->api.statement_timeout_ms, &s->pg) < 0) {
 		api_server_stop(s);
 		return PW_ENOMEM;
 	}
 	int64_t now = pw_mono_ms();
-	for (size_t i = 0; i < cfg->api.n_keys; i++)
+	for (size_t i = 0; i <= cfg->api.n_keys; i++)
 		s->buckets[i] = (bucket){ .tokens = cfg->api.burst, .last_ms = now };
 	char kerr[200];
 	if (secretbox_keys_from_env(&s->keys, kerr, sizeof(kerr)) < 0)

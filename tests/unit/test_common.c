@@ -2,10 +2,12 @@
  * parsing, the capped buffer (its allocation stays within the cap), UTF-8
  * checks and the escaping of outside text for logs (RFC 3629 cases), and
  * payment_check's schema bounds, base64url (RFC 4648 test vectors), the
- * API's cursors, the metrics' text format and the API's route table. */
+ * API's cursors, the metrics' text format, the API's route table and CSV
+ * fields (RFC 4180 quoting, spreadsheet-safe text). */
 #include "api_pg.h"
 #include "b64url.h"
 #include "buf.h"
+#include "csv.h"
 #include "metrics.h"
 #include "parse.h"
 #include "payment.h"
@@ -342,6 +344,45 @@ static void test_routes(void)
 	CHECK(p.n == 3 && strcmp(p.v[0], "acme") == 0 && strcmp(p.v[1], "local") == 0 && strcmp(p.v[2], "0xab") == 0);
 	CHECK(api_route_match("/v1/merchants/acme/webhooks/main", "DELETE", &p, allow, sizeof(allow)) == API_WEBHOOK_DELETE);
 	ASSERT_EQ_STR("main", p.v[1]);
+	/* the checkout page: its assets are not invoice ids */
+	CHECK(api_route_match("/pay/inv_abc", "GET", &p, allow, sizeof(allow)) == API_CHECKOUT_PAGE);
+	CHECK(api_route_match("/pay/inv_abc/status", "GET", &p, allow, sizeof(allow)) == API_CHECKOUT_STATUS);
+	CHECK(api_route_match("/assets/checkout.js", "GET", &p, allow, sizeof(allow)) == API_CHECKOUT_JS);
+	CHECK(api_route_match("/v1/reports/settlement", "GET", &p, allow, sizeof(allow)) == API_REPORT_SETTLEMENT);
+}
+
+/* One line of fields (kinds[i] for fields[i]) as csv writes it. */
+static void check_csv(const char *const *fields, const enum csv_kind *kinds, size_t n, const char *want)
+{
+	pw_buf b;
+	buf_init(&b, 1 << 16);
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = csv_field(&b, fields[i], kinds[i], i == 0);
+	CHECK(r == 0 && csv_end(&b) == 0);
+	ASSERT_EQ_STR(want, b.data);
+	buf_done(&b);
+}
+
+static void test_csv(void)
+{
+	/* RFC 4180: plain fields bare; a comma, a quote, CR or LF quoted, quotes doubled; CRLF */
+	const char *f1[] = { "2026-11-30", "a,b", "say \"hi\"", "two\nlines", NULL };
+	const enum csv_kind k1[] = { CSV_PLAIN, CSV_PLAIN, CSV_PLAIN, CSV_PLAIN, CSV_PLAIN };
+	check_csv(f1, k1, 5, "2026-11-30,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n");
+	/* exact values stay text in a spreadsheet: 1E+21 and hex-as-number avoided */
+	const char *f2[] = { "1000000000000000000000.000000000000000001", "0x5e10", "" };
+	const enum csv_kind k2[] = { CSV_EXACT, CSV_EXACT, CSV_EXACT };
+	check_csv(f2, k2, 3, "\"=\"\"1000000000000000000000.000000000000000001\"\"\",\"=\"\"0x5e10\"\"\",\r\n");
+	/* outside text starting like a formula gets a leading ' (OWASP) */
+	const char *f3[] = { "=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "order-7" };
+	const enum csv_kind k3[] = { CSV_TEXT, CSV_TEXT, CSV_TEXT, CSV_TEXT, CSV_TEXT };
+	check_csv(f3, k3, 5, "\"'=HYPERLINK(\"\"x\"\")\",\"'+1\",\"'-2\",\"'@SUM(A1)\",order-7\r\n");
+	/* a full buffer is an error, never a cut field */
+	pw_buf b;
+	buf_init(&b, 8);
+	CHECK(csv_field(&b, "0123456789", CSV_PLAIN, 1) == PW_ETOOBIG && b.len == 0);
+	buf_done(&b);
 }
 
 static void test_secretbox(void)
@@ -403,6 +444,7 @@ int main(void)
 	test_payment_check();
 	test_metrics();
 	test_routes();
+	test_csv();
 	test_feed_batch();
 	return test_finish("test_common");
 }

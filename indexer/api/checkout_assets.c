@@ -1,0 +1,86 @@
+/* checkout_assets.c: the checkout page's script and style (checkout.c),
+ * served from this origin under its Content-Security-Policy. */
+
+/* Updates the status, the amount received and the time left from
+ * /pay/{id}/status without reloading: every 2 s while the invoice is open,
+ * every 10 s once it is paid, expired or cancelled (a reorg can take a
+ * payment back); the copy button puts the address on the clipboard. */
+const char checkout_js[] =
+	"(function () {\n"
+	"  'use strict';\n"
+	"  var main = document.getElementById('checkout');\n"
+	"  var id = main.dataset.invoice;\n"
+	"  var left = Number(main.dataset.secondsLeft) || 0, since = Date.now();\n"
+	"  var statusEl = document.getElementById('status'), paidEl = document.getElementById('paid');\n"
+	"  var leftEl = document.getElementById('left'), noteEl = document.getElementById('copied');\n"
+	"  var closed = function (s) { return s === 'paid' || s === 'expired' || s === 'cancelled'; };\n"
+	"  var two = function (n) { return (n < 10 ? '0' : '') + n; };\n"
+	"  function format(s) {\n"
+	"    var h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;\n"
+	"    return h > 0 ? h + ':' + two(m) + ':' + two(s % 60) : m + ':' + two(s % 60);\n"
+	"  }\n"
+	"  function tick() {\n"
+	"    var s = Math.max(0, left - Math.floor((Date.now() - since) / 1000));\n"
+	"    leftEl.textContent = closed(statusEl.dataset.status) ? '\\u2014' : format(s);\n"
+	"  }\n"
+	"  function show(j) {\n"
+	"    if (statusEl.dataset.status !== j.status) {\n"
+	"      statusEl.dataset.status = j.status;\n"
+	"      statusEl.textContent = j.status_text;\n"
+	"    }\n"
+	"    paidEl.textContent = j.amount_paid;\n"
+	"    left = j.seconds_left;\n"
+	"    since = Date.now();\n"
+	"    tick();\n"
+	"  }\n"
+	"  function poll() {\n"
+	"    fetch('/pay/' + encodeURIComponent(id) + '/status', { cache: 'no-store' })\n"
+	"      .then(function (r) { return r.ok ? r.json() : null; })\n"
+	"      .then(function (j) {\n"
+	"        if (j) show(j);\n"
+	"        setTimeout(poll, j && closed(j.status) ? 10000 : 2000);\n"
+	"      }, function () { setTimeout(poll, 5000); });\n"
+	"  }\n"
+	"  function note(text) { noteEl.textContent = text; }\n"
+	"  document.getElementById('copy').addEventListener('click', function () {\n"
+	"    var a = document.getElementById('address');\n"
+	"    var fallback = function () { a.focus(); a.select(); note('Address selected: copy it with your keyboard'); };\n"
+	"    if (navigator.clipboard && navigator.clipboard.writeText)\n"
+	"      navigator.clipboard.writeText(a.value).then(function () { note('Address copied'); }, fallback);\n"
+	"    else\n"
+	"      fallback();\n"
+	"  });\n"
+	"  setInterval(tick, 1000);\n"
+	"  tick();\n"
+	"  poll();\n"
+	"})();\n";
+
+const char checkout_css[] =
+	":root { color-scheme: light; font-family: system-ui, sans-serif; color: #111; background: #f4f5f7; }\n"
+	"body { margin: 0; }\n"
+	"main { max-width: 26rem; margin: 2rem auto; padding: 1.5rem; background: #fff; border-radius: 0.75rem;"
+	" box-shadow: 0 1px 4px rgba(0,0,0,0.15); }\n"
+	"h1 { font-size: 1.6rem; margin: 0.25rem 0 1rem; }\n"
+	".merchant { margin: 0; color: #333; }\n"
+	"figure { margin: 0 0 1rem; text-align: center; }\n"
+	"#qr { width: 16rem; height: 16rem; }\n"
+	"figcaption { font-size: 0.9rem; color: #333; }\n"
+	"label { display: block; font-weight: 600; margin-bottom: 0.25rem; }\n"
+	".copy { display: flex; gap: 0.5rem; }\n"
+	"#address { flex: 1; min-width: 0; font-family: ui-monospace, monospace; font-size: 0.85rem; padding: 0.5rem;"
+	" border: 1px solid #767676; border-radius: 0.25rem; }\n"
+	"button { padding: 0.5rem 1rem; border: 0; border-radius: 0.25rem; background: #1a56db; color: #fff;"
+	" font-weight: 600; cursor: pointer; }\n"
+	"button:focus-visible, a:focus-visible, #address:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }\n"
+	"a { color: #1a56db; }\n"
+	"dl { display: grid; grid-template-columns: auto 1fr; gap: 0.25rem 1rem; margin: 1rem 0 0; }\n"
+	"dt { font-weight: 600; }\n"
+	"dd { margin: 0; }\n"
+	"#status[data-status='paid'] { color: #046c4e; font-weight: 700; }\n"
+	"#status[data-status='expired'], #status[data-status='cancelled'] { color: #9b1c1c; font-weight: 700; }\n"
+	".note { min-height: 1.2em; font-size: 0.9rem; color: #333; }\n";
+
+/* The page's icon: a check mark in a circle. */
+const char checkout_svg[] =
+	"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 32 32\"><circle cx=\"16\" cy=\"16\" r=\"15\""
+	" fill=\"#1a56db\"/><path d=\"M9 16.5l5 5 9-11\" fill=\"none\" stroke=\"#fff\" stroke-width=\"3\"/></svg>\n";
