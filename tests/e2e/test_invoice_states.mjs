@@ -108,6 +108,7 @@ async function main() {
   await pay(dai, multi, 500_000_000_000_000_001n);
   await mine(CONF);
   await waitState(multi, 'paid in two transfers', (x) => x.status === 'paid' && x.exception === 'multiple' && x.amount_paid === '1.000000000000000001' && x.payments.length === 2);
+  rig.check(await typesOf(multi) === 'processing,paid', `multiple: events processing, paid (${await typesOf(multi)})`);
 
   // ---- overpaid, above 2^200 base units
   const bigTokens = (2n ** 200n + 7n).toString();
@@ -115,6 +116,18 @@ async function main() {
   await pay(usdc, over, (2n ** 200n + 7n) * 1_000_000n + 1n);
   await mine(CONF);
   await waitState(over, 'overpaid', (x) => x.status === 'paid' && x.exception === 'overpaid' && x.amount_paid === `${bigTokens}.000001`);
+  rig.check(await typesOf(over) === 'processing,paid', `overpaid: events processing, paid (${await typesOf(over)})`);
+
+  // ---- seen, then its block taken by a reorg before it confirmed: back to new
+  const dropped = await create('USDC', '5');
+  await pay(usdc, dropped, 5_000_000n);
+  await waitState(dropped, 'processing', (x) => x.status === 'processing' && x.amount_pending === '5');
+  await node.rpc('anvil_reorg', [1, []]);
+  await node.mine(1);
+  await waitState(dropped, 'new again, nothing pending', (x) => x.status === 'new' && x.amount_pending === '0' && x.amount_paid === '0');
+  rig.check(await typesOf(dropped) === 'processing,reverted' &&
+    (await db.query('SELECT count(*)::int n FROM pending_payments WHERE to_address = lower($1)', [dropped.address])).rows[0].n === 0,
+  `a dropped pending payment: processing, reverted; its pending row deleted (${await typesOf(dropped)})`);
 
   // ---- underpaid, then expired; expired then paid late; cancelled then paid
   const under = await create('USDC', '10');
