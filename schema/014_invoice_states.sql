@@ -184,16 +184,19 @@ BEGIN
     RETURN events;
 END $$;
 
--- Settle the invoices at the addresses of changed payment rows (every
--- writer: run's sink, replay), and drop a payment's pending row once it is
--- confirmed. Statement triggers with transition tables: one call per
--- statement, nothing when no invoice exists.
-CREATE FUNCTION paywatch_payments_settle() RETURNS trigger
+-- Settle the invoices at the addresses of changed rows of payments (every
+-- writer: run's sink, replay) or pending_payments, and drop a payment's
+-- pending row once it is confirmed. Statement triggers with transition
+-- tables: one call per statement, nothing when no invoice exists.
+-- (PL/pgSQL plans a statement when it first runs it, per table the
+-- trigger is on: the payments-only DELETE is never planned for
+-- pending_payments.)
+CREATE FUNCTION paywatch_settle_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     r record;
 BEGIN
-    IF EXISTS (SELECT 1 FROM pending_payments) THEN
+    IF TG_TABLE_NAME = 'payments' AND EXISTS (SELECT 1 FROM pending_payments) THEN
         DELETE FROM pending_payments q USING changed c
          WHERE q.chain_id = c.chain_id AND q.block_hash = c.block_hash AND q.log_index = c.log_index
            AND c.status = 'confirmed';
@@ -208,29 +211,13 @@ BEGIN
     RETURN NULL;
 END $$;
 CREATE TRIGGER payments_settle_insert AFTER INSERT ON payments
-    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION paywatch_payments_settle();
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION paywatch_settle_changed();
 CREATE TRIGGER payments_settle_update AFTER UPDATE ON payments
-    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION paywatch_payments_settle();
-
--- Settle the invoices at the addresses of pending rows written or deleted.
-CREATE FUNCTION paywatch_pending_settle() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    r record;
-BEGIN
-    IF EXISTS (SELECT 1 FROM invoices) THEN
-        FOR r IN SELECT i.id FROM invoices i
-                  WHERE EXISTS (SELECT 1 FROM changed c WHERE c.to_address = i.address AND c.chain = i.chain)
-                  ORDER BY i.id LOOP
-            PERFORM paywatch_invoice_settle(r.id);
-        END LOOP;
-    END IF;
-    RETURN NULL;
-END $$;
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION paywatch_settle_changed();
 CREATE TRIGGER pending_settle_insert AFTER INSERT ON pending_payments
-    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION paywatch_pending_settle();
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION paywatch_settle_changed();
 CREATE TRIGGER pending_settle_delete AFTER DELETE ON pending_payments
-    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION paywatch_pending_settle();
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION paywatch_settle_changed();
 
 -- Expiry: the open invoices past expires_at, at most max_rows per call,
 -- each settled (expired) exactly once however many processes call this at

@@ -9,16 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The first column of a one-row answer, strdup'd; PW_ENOTFOUND for none. */
-static int first_text(PGresult *res, char **ret)
-{
-	int r = PQntuples(res) == 1 ? 0 : PW_ENOTFOUND;
-	if (r == 0 && !(*ret = strdup(PQgetvalue(res, 0, 0))))
-		r = PW_ENOMEM;
-	PQclear(res);
-	return r;
-}
-
 int invoice_pg_by_reference(PGconn *c, const char *merchant_id, const char *reference, char sha256[65],
 			    char **ret_json, char *err, size_t errlen)
 {
@@ -32,7 +22,7 @@ int invoice_pg_by_reference(PGconn *c, const char *merchant_id, const char *refe
 		return r;
 	if (PQntuples(res) == 1)
 		snprintf(sha256, 65, "%s", PQgetvalue(res, 0, 1));
-	return first_text(res, ret_json);
+	return pg_first_text(res, ret_json);
 }
 
 int invoice_pg_insert(PGconn *c, const invoice_row *r, char **ret_json, char *err, size_t errlen)
@@ -60,7 +50,7 @@ int invoice_pg_insert(PGconn *c, const invoice_row *r, char **ret_json, char *er
 		PQclear(res);
 		return q;
 	}
-	q = first_text(res, ret_json);
+	q = pg_first_text(res, ret_json);
 	if (q == PW_ENOTFOUND)
 		snprintf(err, errlen, "reference %.128s was used meanwhile", r->reference);
 	return q == PW_ENOTFOUND ? PW_EREFUSED : q;
@@ -74,7 +64,7 @@ int invoice_pg_get(PGconn *c, const char *id, const char *merchant_id, char **re
 		        "SELECT paywatch_invoice_json(i)::text FROM invoices i WHERE i.id = $1"
 		        " AND ($2::text IS NULL OR i.merchant_id = $2)",
 		        2, params, &res, err, errlen);
-	return r < 0 ? r : first_text(res, ret_json);
+	return r < 0 ? r : pg_first_text(res, ret_json);
 }
 
 /* A cursor: base64url of "<created_at epoch microseconds>/<id>". */
@@ -188,5 +178,5 @@ int invoice_pg_checkout(PGconn *c, const char *id, char **ret_json, char *err, s
 		        " greatest(0, ceil(extract(epoch FROM i.expires_at - now())))::bigint)::text"
 		        " FROM invoices i WHERE i.id = $1",
 		        1, params, &res, err, errlen);
-	return r < 0 ? r : first_text(res, ret_json);
+	return r < 0 ? r : pg_first_text(res, ret_json);
 }

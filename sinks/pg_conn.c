@@ -227,3 +227,12 @@ int pg_end(PGconn *c, int r, char *err, size_t errlen)
 	PQclear(PQexec(c, "ROLLBACK"));
 	return r;
 }
+
+int pg_first_text(PGresult *res, char **ret)
+{
+	int r = PQntuples(res) == 1 ? 0 : PW_ENOTFOUND;
+	if (r == 0 && !(*ret = strdup(PQgetvalue(res, 0, 0))))
+		r = PW_ENOMEM;
+	PQclear(res);
+	return r;
+}

@@ -50,6 +50,10 @@ void pg_error(PGconn *c, char *err, size_t errlen);
  * here), or PW_EDB with pg_error's text in err. */
 int pg_exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, char *err, size_t errlen);
 
+/* pg_first_text: the first column of res's one row, strdup'd into *ret
+ * (caller frees); res is cleared. 0, PW_ENOTFOUND (not one row), PW_ENOMEM. */
+int pg_first_text(PGresult *res, char **ret);
+
 /* pg_exec_row: pg_exec of a statement that answers one row; PW_ENOTFOUND
  * (result cleared) when it answers none. */
 int pg_exec_row(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, char *err,

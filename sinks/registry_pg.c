@@ -29,17 +29,6 @@
 	" 'created_at', " TS("e.created_at") ")"
 
 /* The single text value of a one-row result, strdup'd into *ret_json. */
-static int one_text(PGresult *res, char **ret_json)
-{
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return PW_ENOTFOUND;
-	}
-	*ret_json = strdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return *ret_json ? 0 : PW_ENOMEM;
-}
-
 /* Is merchant id there (not removed)? Its origin into origin (16 bytes). */
 static int merchant_origin(PGconn *c, const char *id, bool lock, char *origin, char *err, size_t errlen)
 {
@@ -189,13 +178,13 @@ int registry_pg_merchants(PGconn *c, const char *only_id, char **ret_json, char 
 	if (only_id) {
 		int r = pg_exec(c, "SELECT " MERCHANT_JSON "::text FROM merchants m WHERE m.id = $1 AND m.removed_at IS NULL",
 			        1, params, &res, err, errlen);
-		return r < 0 ? r : one_text(res, ret_json);
+		return r < 0 ? r : pg_first_text(res, ret_json);
 	}
 	int r = pg_exec(c,
 		        "SELECT json_build_object('data', coalesce(json_agg(" MERCHANT_JSON " ORDER BY m.id), '[]'))::text"
 		        " FROM merchants m WHERE m.removed_at IS NULL",
 		        0, NULL, &res, err, errlen);
-	return r < 0 ? r : one_text(res, ret_json);
+	return r < 0 ? r : pg_first_text(res, ret_json);
 }
 
 int registry_pg_merchant_add(PGconn *c, const char *id, int *ret_created, char **ret_json, char *err,
@@ -273,7 +262,7 @@ int registry_pg_addresses(PGconn *c, const char *merchant_id, const char *chain,
 		    " 'next_cursor', CASE WHEN (SELECT count(*) FROM page) = $5::int THEN"
 		    " (SELECT chain || '/' || address FROM page ORDER BY chain DESC, address DESC LIMIT 1) END)::text",
 		    5, params, &res, err, errlen);
-	return r < 0 ? r : one_text(res, ret_json);
+	return r < 0 ? r : pg_first_text(res, ret_json);
 }
 
 int registry_pg_address_add(PGconn *c, const registry_address *a, int *ret_created, char **ret_json, char *err,
@@ -315,7 +304,7 @@ int registry_pg_address_add(PGconn *c, const registry_address *a, int *ret_creat
 		return r;
 	r = pg_exec(c, "SELECT " ADDRESS_JSON "::text FROM merchant_addresses a WHERE a.chain = $1 AND a.address = $2", 2,
 		    params + 1, &res, err, errlen);
-	return r < 0 ? r : one_text(res, ret_json);
+	return r < 0 ? r : pg_first_text(res, ret_json);
 }
 
 int registry_pg_address_remove(PGconn *c, const char *merchant_id, const char *chain, const char *address,
@@ -355,7 +344,7 @@ int registry_pg_endpoints(PGconn *c, const char *merchant_id, char **ret_json, c
 		    "SELECT json_build_object('data', coalesce(json_agg(" ENDPOINT_JSON " ORDER BY e.key), '[]'))::text"
 		    " FROM webhook_endpoints e WHERE e.merchant_id = $1 AND e.key IS NOT NULL",
 		    1, params, &res, err, errlen);
-	return r < 0 ? r : one_text(res, ret_json);
+	return r < 0 ? r : pg_first_text(res, ret_json);
 }
 
 int registry_pg_endpoint_add(PGconn *c, const registry_endpoint *e, char **ret_json, char *err, size_t errlen)
@@ -392,7 +381,7 @@ int registry_pg_endpoint_add(PGconn *c, const registry_endpoint *e, char **ret_j
 		return r;
 	r = pg_exec(c, "SELECT " ENDPOINT_JSON "::text FROM webhook_endpoints e WHERE e.merchant_id = $1 AND e.key = $2", 2,
 		    params, &res, err, errlen);
-	return r < 0 ? r : one_text(res, ret_json);
+	return r < 0 ? r : pg_first_text(res, ret_json);
 }
 
 int registry_pg_endpoint_remove(PGconn *c, const char *merchant_id, const char *id, char *err, size_t errlen)
@@ -635,7 +624,7 @@ int registry_pg_rescan_add(PGconn *c, const char *merchant_id, const char *chain
 		        " AND ($5::int < 0 OR a.hd_index >= $5::int) ORDER BY a.hd_index NULLS FIRST, a.address"
 		        " RETURNING id) SELECT coalesce(json_agg(id ORDER BY id), '[]')::text FROM ins",
 		        5, params, &res, err, errlen);
-	return r < 0 ? r : one_text(res, ret_json);
+	return r < 0 ? r : pg_first_text(res, ret_json);
 }
 
 int registry_pg_rescans(PGconn *c, const char *ids, char **ret_json, char *err, size_t errlen)
@@ -648,7 +637,7 @@ int registry_pg_rescans(PGconn *c, const char *ids, char **ret_json, char *err, 
 		        " 'found', found, 'inserted', inserted, 'last_error', last_error) ORDER BY id), '[]'))::text"
 		        " FROM address_rescans WHERE id = ANY($1::bigint[])",
 		        1, params, &res, err, errlen);
-	return r < 0 ? r : one_text(res, ret_json);
+	return r < 0 ? r : pg_first_text(res, ret_json);
 }
 
 int registry_pg_rescan_claim(PGconn *c, const char *chains, int lease_s, registry_rescan *ret, char *err,

@@ -99,14 +99,21 @@ static bool row_final(PGresult *heights, PGresult *res, int k)
 	return h && strtoull(PQgetvalue(res, k, 10), NULL, 10) <= strtoull(h, NULL, 10);
 }
 
-static char *settlement_json(const report_query *q, PGresult *res, PGresult *heights, const char *now)
+/* A report's object with what every report starts with. */
+static cJSON *report_head(const report_query *q, const char *now)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "report", "settlement");
+	cJSON_AddStringToObject(o, "report", q->kind);
 	cJSON_AddStringToObject(o, "merchant_id", q->merchant_id);
 	cJSON_AddStringToObject(o, "from", q->from);
 	cJSON_AddStringToObject(o, "to", q->to);
 	cJSON_AddStringToObject(o, "generated_at", now);
+	return o;
+}
+
+static char *settlement_json(const report_query *q, PGresult *res, PGresult *heights, const char *now)
+{
+	cJSON *o = report_head(q, now);
 	cJSON *chains = cJSON_AddArrayToObject(o, "chains");
 	for (int k = 0; k < PQntuples(heights); k++) {
 		cJSON *c = cJSON_CreateObject();
@@ -167,12 +174,7 @@ static char *settlement_csv(PGresult *res, PGresult *heights)
 
 static char *payments_json(const report_query *q, PGresult *res, const char *now)
 {
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "report", "payments");
-	cJSON_AddStringToObject(o, "merchant_id", q->merchant_id);
-	cJSON_AddStringToObject(o, "from", q->from);
-	cJSON_AddStringToObject(o, "to", q->to);
-	cJSON_AddStringToObject(o, "generated_at", now);
+	cJSON *o = report_head(q, now);
 	cJSON *data = cJSON_AddArrayToObject(o, "data");
 	for (int k = 0; k < PQntuples(res); k++) {
 		cJSON *p = cJSON_CreateObject();
