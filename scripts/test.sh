@@ -20,10 +20,10 @@ CC=clang pw_build build-fuzz -DCMAKE_BUILD_TYPE=Debug -DPAYWATCH_FUZZ=ON -DPAYWA
 
 status=0
 pw_log "tests: release build"
-ctest --test-dir "$PW_ROOT/build" --output-on-failure -j2 || status=1
+ctest --test-dir "$PW_ROOT/build" --output-on-failure -j"${PW_TEST_JOBS:-3}" || status=1
 pw_log "tests: sanitizer build"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	ctest --test-dir "$PW_ROOT/build-asan" --output-on-failure -j2 || status=1
+	ctest --test-dir "$PW_ROOT/build-asan" --output-on-failure -j"${PW_TEST_JOBS:-3}" || status=1
 pw_log "fuzz: JSON-RPC answers, ${PW_FUZZ_SECONDS:-30} s from the seed corpus"
 corpus=$(mktemp -d)
 cp "$PW_ROOT"/tests/fuzz/corpus/* "$corpus"/

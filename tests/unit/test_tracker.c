@@ -3,7 +3,8 @@
  * range's batch, checkpoint resume, header-window pruning, a header that
  * does not link to the stored window (PW_EREORG, nothing written), links
  * by parent hash across skipped numbers, and stored headers cut off by a
- * range without window headers. */
+ * range without window headers; with emit_pending, a payment's pending
+ * entry and, when a reorg drops it, its dropped entry. */
 #include "pw_error.h"
 #include "store.h"
 #include "test.h"
@@ -316,6 +317,32 @@ int main(void)
 	size_t kept_confirmed = 0;
 	ASSERT_EQ_INT(0, store_scan_payments(s, STORE_CONFIRMED, "long", 0, UINT64_MAX, count_payment, &kept_confirmed));
 	ASSERT_EQ_INT(3, kept_confirmed); /* those inside the window 1484..1499: 1484, 1491, 1498 */
+	tracker_destroy(t);
+
+	/* emit_pending (run's way, for invoices): a payment first seen puts a
+	 * pending outbox entry, and a reorg that drops it before it confirmed
+	 * puts a dropped entry with the same identity, in the rewind's batch */
+	tracker_options so = { .confirmations = 3, .window = 8, .start_block = 50, .emit_pending = true };
+	ASSERT_EQ_INT(0, tracker_create(s, "seen", &so, &t));
+	size_t drained = 64;
+	pw_payment seen_out[64];
+	uint64_t seen_seq[64], last_seq = 0; /* after what the earlier parts left in the outbox */
+	while (drained == 64 && store_outbox_read(s, last_seq, seen_out, seen_seq, 64, &drained) == 0 && drained)
+		last_seq = seen_seq[drained - 1] + 1;
+	pw_payment sp = payment(51, 2);
+	snprintf(sp.chain, sizeof(sp.chain), "seen");
+	pw_block_ref s50 = header(50, 0), s51 = header(51, 0);
+	ASSERT_EQ_INT(0, tracker_apply_range(t, 50, 50, 50, &s50, 1, NULL, 0, 7000, &confirmed, NULL));
+	ASSERT_EQ_INT(0, tracker_apply_range(t, 51, 51, 51, &s51, 1, &sp, 1, 7100, &confirmed, NULL));
+	ASSERT_EQ_INT(0, store_outbox_read(s, last_seq, seen_out, seen_seq, 64, &n));
+	ASSERT_EQ_INT(1, n);
+	CHECK(seen_out[0].status == PW_STATUS_PENDING && seen_out[0].block_number == 51 && seen_out[0].log_index == 2);
+	ASSERT_EQ_INT(0, tracker_rewind(t, 50, 7200, &dropped, &reverted));
+	ASSERT_EQ_INT(1, dropped);
+	ASSERT_EQ_INT(0, store_outbox_read(s, last_seq, seen_out, seen_seq, 64, &n));
+	ASSERT_EQ_INT(2, n);
+	CHECK(seen_out[1].status == PW_STATUS_DROPPED && seen_out[1].block_number == 51 && seen_out[1].log_index == 2 &&
+	      memcmp(seen_out[1].block_hash, sp.block_hash, 32) == 0 && seen_out[1].confirmed_at_ms == 7200);
 	tracker_destroy(t);
 
 	store_close(s);
