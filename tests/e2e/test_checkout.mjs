@@ -2,7 +2,8 @@
 // Debian's chromium, headless, driven by playwright-core, against anvil, a
 // throwaway Postgres and `paywatch run`. Checks: the page loads with no
 // console error and no request leaving this origin, under a strict
-// Content-Security-Policy; a screenshot shows the amount, and the QR code
+// Content-Security-Policy; a screenshot shows the amount (tesseract reads
+// it back), and the QR code
 // read back from that screenshot by zbarimg (zbar-tools) is the invoice's
 // payment URI exactly; the copy button puts the address on the clipboard;
 // the controls have accessible names; the time left counts down; the
@@ -89,7 +90,9 @@ async function main() {
   const shot = path.join(work, 'checkout.png');
   await page.screenshot({ path: shot, fullPage: true });
   const box = await page.locator('#amount').boundingBox();
-  rig.check(box && box.width > 0 && box.y >= 0 && box.y + box.height <= 900, 'the amount is in the screenshot');
+  const ocr = spawnSync('tesseract', [shot, '-', '--psm', '3'], { encoding: 'utf8' });
+  rig.check(box && box.width > 0 && box.y >= 0 && box.y + box.height <= 900 && ocr.status === 0 && /Pay 12\.5 USDC/.test(ocr.stdout),
+    `the screenshot shows the amount (tesseract reads: ${JSON.stringify(ocr.stdout.split('\n').find((l) => /USDC/.test(l)) || ocr.stderr.trim())})`);
   const z = spawnSync('zbarimg', ['--raw', '-q', shot], { encoding: 'utf8' });
   rig.check(z.status === 0 && z.stdout.trim() === inv.payment_uri, `zbarimg reads the payment URI from the screenshot (${z.stdout.trim() || z.stderr.trim()})`);
 
