@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import * as rig from './lib/rig.mjs';
+import { loadContract } from './lib/openapi.mjs';
 
 const { HDNodeWallet, Mnemonic } = createRequire(import.meta.url)('ethers');
 const bin = process.argv[2];
@@ -61,10 +62,13 @@ async function main() {
   rig.onCleanup(() => db.end().catch(() => {}));
   // run's API answers before its config is in Postgres (503 for an invoice meanwhile)
   await rig.waitFor('the config seeded', async () => (await db.query('SELECT count(*)::int n FROM merchant_xpubs')).rows[0].n === 1, 20000 * scale);
+  const contract = await loadContract();
   const call = async (method, p, body, key = shopKey.key) => {
     const res = await fetch(base + p, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined });
-    return { status: res.status, body: await res.json().catch(() => null) };
+    const j = await res.json().catch(() => null);
+    contract.record(method, p, res.status, res.headers.get('content-type'), j);
+    return { status: res.status, body: j };
   };
   let refs = 0;
   const create = async (token, amount) => {
@@ -213,7 +217,9 @@ async function main() {
   const today = new Date().toISOString().slice(0, 10);
   const q = `merchant_id=shop&from=${today}&to=${today}`;
   const text = async (p, key = admin.key) => { const res = await fetch(base + p, { headers: { authorization: `Bearer ${key}` } });
-    return { status: res.status, type: res.headers.get('content-type'), disposition: res.headers.get('content-disposition'), body: await res.text() }; };
+    const body = await res.text();
+    if (/json/.test(res.headers.get('content-type') || '')) contract.record('GET', p, res.status, res.headers.get('content-type'), JSON.parse(body));
+    return { status: res.status, type: res.headers.get('content-type'), disposition: res.headers.get('content-disposition'), body }; };
   const sums = (await db.query(`SELECT chain, token_symbol, count(*)::int n, count(*) FILTER (WHERE status = 'reverted')::int nr,
       trim_scale(sum(amount))::text gross, trim_scale(coalesce(sum(amount) FILTER (WHERE status = 'reverted'), 0))::text rev,
       trim_scale(sum(amount) FILTER (WHERE status = 'confirmed'))::text net
@@ -261,6 +267,8 @@ async function main() {
   rig.check(cliRep.status === 0 && cliRep.stdout.split('\r\n').slice(1).join() === apiCsv.body.split('\r\n').slice(1).join(),
     `paywatch report settlement --format csv gives the API's rows (${cliRep.stderr.trim()})`);
 
+  rig.check(contract.stats.checked > 100 && contract.stats.failures.length === 0,
+    `every JSON answer (${contract.stats.checked}: invoices, the feed's invoice events, reports) matches api/openapi.yaml${contract.stats.failures.length ? ': ' + contract.stats.failures.slice(0, 2).join(' | ') : ''}`);
   pwB.proc.kill('SIGTERM');
   pwA.proc.kill('SIGTERM');
   rig.check((await pwA.done).code === 0 && (await pwB.done).code === 0, 'both runs stop cleanly');
