@@ -186,6 +186,7 @@ async function main() {
   pwA.proc.kill('SIGKILL');
   await pwA.done;
   pwA = rig.startPaywatch(bin, ['run', '-c', cfgA]);
+  await rig.waitFor('run a up again', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000 * scale);
   await rig.waitFor('every due invoice expired', async () =>
     (await db.query("SELECT count(*)::int n FROM invoices WHERE reference LIKE 'due-%' AND status = 'expired'")).rows[0].n === 40, 30000 * scale)
     .catch((err) => rig.check(false, err.message));
