@@ -20,6 +20,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import * as rig from './lib/rig.mjs';
 import { loadContract } from './lib/openapi.mjs';
@@ -253,6 +254,17 @@ async function main() {
   `payments CSV: every payment, hashes and amounts exact (${prow.length - 1} rows, ${all.length} in SQL)`);
   rig.check(prow.slice(1).some((r) => r[ph.indexOf('invoice_reference')] === exact.reference && r[ph.indexOf('invoice_id')] === exact.id),
     'payments CSV: a payment names its invoice and reference');
+  // a real spreadsheet (LibreOffice Calc, headless) opens both CSVs and writes back what its cells show:
+  // amounts and hashes unchanged; the same big amount written as a bare number is mangled (the control)
+  const settleCsv = (await text(`/v1/reports/settlement?${q}&format=csv`)).body;
+  const bigGross = sums.find((x) => x.token_symbol === 'USDC').gross;
+  const shown = spreadsheetRoundTrip(work, { settlement: settleCsv, payments: rep.body, control: `amount\r\n${bigGross}\r\n` });
+  const sTot = shown.settlement.find((r) => r[0] === 'total' && r[2] === 'USDC');
+  rig.check(sTot && sTot[head.indexOf('gross')] === bigGross && sTot[head.indexOf('net')] === sums.find((x) => x.token_symbol === 'USDC').net,
+    `LibreOffice Calc shows the settlement's amounts exactly (${sTot && sTot[head.indexOf('gross')]})`);
+  rig.check(shown.payments.length === all.length + 1 && shown.payments.slice(1).every((r, i) => r[ph.indexOf('tx_hash')] === all[i].tx_hash &&
+    r[ph.indexOf('amount')].replace(/\.?0+$/, '') === all[i].a.replace(/\.?0+$/, '')), 'LibreOffice Calc shows every payment\'s hash and amount exactly');
+  rig.check(shown.control[1][0] !== bigGross, `the control: a bare ${bigGross.length}-digit amount is mangled by the spreadsheet (${shown.control[1][0]})`);
   rep = await text(`/v1/reports/payments?from=${today}&to=${today}`, shopKey.key);
   const pj = JSON.parse(rep.body);
   rig.check(rep.status === 200 && pj.data.length === all.length && pj.data.every((x, i) => String(x.id) === all[i].id), `payments JSON with a merchant key (its own) (${pj.data.map((x) => x.id)} vs ${all.map((x) => x.id)})`);
@@ -273,6 +285,21 @@ async function main() {
   pwB.proc.kill('SIGTERM');
   pwA.proc.kill('SIGTERM');
   rig.check((await pwA.done).code === 0 && (await pwB.done).code === 0, 'both runs stop cleanly');
+}
+
+// Open each CSV in LibreOffice Calc (headless) and write it back as CSV
+// of the cells as shown: name -> rows.
+function spreadsheetRoundTrip(work, files) {
+  const dir = fs.mkdtempSync(path.join(work, 'calc-'));
+  for (const [name, body] of Object.entries(files)) fs.writeFileSync(path.join(dir, `${name}.csv`), body);
+  const r = spawnSync('soffice', ['--headless', '--infilter=CSV:44,34,76,1', '--convert-to',
+    'csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1', '--outdir', path.join(dir, 'out'),
+    ...Object.keys(files).map((n) => path.join(dir, `${n}.csv`))], { encoding: 'utf8', env: { ...process.env, HOME: dir }, timeout: 120000 });
+  if (r.status !== 0) throw new Error(`soffice failed: ${r.stderr || r.stdout}`);
+  const out = {};
+  for (const name of Object.keys(files))
+    out[name] = parseCsv(fs.readFileSync(path.join(dir, 'out', `${name}-${name}.csv`), 'utf8').replace(/\r?\n/g, '\r\n'));
+  return out;
 }
 
 // RFC 4180: fields separated by commas, quoted fields with "" for a quote, CRLF line ends
