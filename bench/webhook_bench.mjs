@@ -1,0 +1,146 @@
+// webhook_bench.mjs: webhook delivery against the receiver's own limit, in
+// one run on one machine (bench/run --webhooks; issue 16). Not a test:
+// figures only.
+//
+// For each shape (50 endpoints with 100 events each, 1,000 endpoints with
+// 10 each):
+//  1. a throwaway Postgres holds the events and their pending deliveries,
+//     written by SQL as run's sink writes them (one delivery per event and
+//     endpoint), every endpoint on one loopback receiver (node's http
+//     server, answering 200 at once and counting);
+//  2. `paywatch dispatch` is started and timed until every delivery is
+//     'delivered' in Postgres: deliveries per second;
+//  3. wrk (Debian's package) POSTs a body of the same size to the same
+//     receiver at 64 connections: the receiver's own limit, and the ratio.
+// Rounds alternate dispatch and wrk.
+//
+// usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE]
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as rig from '../tests/e2e/lib/rig.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const argv = process.argv.slice(2);
+const val = (name, def) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : def; };
+const ROUNDS = Number(val('--rounds', 3));
+const OUT = path.resolve(val('--out', path.join(here, 'results-webhooks.json')));
+const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'paywatch'));
+const SHAPES = [{ endpoints: 50, per: 100 }, { endpoints: 1000, per: 10 }];
+const SECRET = 'whsec_' + Buffer.alloc(32, 5).toString('base64');
+
+const say = (s) => console.error(`bench webhooks: ${s}`);
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+
+// The receiver: 200 to every POST, counting them.
+function startReceiver() {
+  let count = 0;
+  const server = http.createServer({ keepAlive: true }, (req, res) => {
+    req.on('data', () => {});
+    req.on('end', () => { count++; res.writeHead(200, { 'content-length': '2' }); res.end('ok'); });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () =>
+    resolve({ port: server.address().port, count: () => count, close: () => server.close() })));
+}
+
+// wrk in a child process (the receiver lives in this one: never block it)
+async function wrkRate(port, bodyBytes) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-wrk-'));
+  const lua = path.join(dir, 'post.lua');
+  fs.writeFileSync(lua, `wrk.method = "POST"\nwrk.body = string.rep("x", ${bodyBytes})\n` +
+    'wrk.headers["Content-Type"] = "application/json"\n');
+  const p = spawn('wrk', ['-t2', '-c64', '-d5s', '-s', lua, `http://127.0.0.1:${port}/wrk`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d) => { out += d; });
+  p.stderr.on('data', (d) => { out += d; });
+  await new Promise((r) => p.once('exit', r));
+  fs.rmSync(dir, { recursive: true, force: true });
+  const rps = Number((out.match(/Requests\/sec:\s+([\d.]+)/) || [])[1]);
+  if (!rps) throw new Error(`wrk: ${out}`);
+  return rps;
+}
+
+async function main() {
+  const pg = await rig.startPostgres();
+  const recv = await startReceiver();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-wh-'));
+  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const results = [];
+  for (const shape of SHAPES) {
+    const db = `wh_${shape.endpoints}`;
+    const admin = await pg.client();
+    await admin.query(`CREATE DATABASE ${db}`);
+    await admin.end();
+    const merchants = Array.from({ length: shape.endpoints }, (_, i) => ({ id: `m${i}`,
+      webhook: { url: `http://127.0.0.1:${recv.port}/m${i}`, secret: SECRET }, addresses: {} }));
+    const cfg = rig.writeConfig(fs.mkdtempSync(path.join(work, db)), {
+      data_dir: path.join(work, db + '-data'), postgres: { dsn: pg.dsn(db) },
+      chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
+        tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
+      merchants, webhooks: { allow_private_targets: true, timeout_ms: 5000 },
+    });
+    const mg = rig.runPaywatchSync(BIN, ['migrate', '-c', cfg]);
+    if (mg.status !== 0) throw new Error(`migrate failed: ${mg.stderr}`);
+    const c = await pg.client(db);
+    await c.query(`INSERT INTO merchants (id) SELECT 'm' || g FROM generate_series(0, ${shape.endpoints - 1}) g`);
+    await c.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
+      SELECT 'm' || g, 'default', 'http://127.0.0.1:${recv.port}/m' || g, '{payment.confirmed}', 'config'
+      FROM generate_series(0, ${shape.endpoints - 1}) g`);
+    const payload = JSON.stringify({ type: 'payment.confirmed', timestamp: '2026-11-30T00:00:00.000Z',
+      data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });
+    const total = shape.endpoints * shape.per;
+    const rounds = { dispatch: [], wrk: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      await c.query('TRUNCATE webhook_attempts, webhook_deliveries, webhook_events');
+      await c.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
+        SELECT 'evt_' || e || '_' || k, 'payment.confirmed', 'm' || e, $1
+        FROM generate_series(0, ${shape.endpoints - 1}) e, generate_series(1, ${shape.per}) k`, [payload]);
+      await c.query(`INSERT INTO webhook_deliveries (event_id, endpoint_id)
+        SELECT ev.id, ep.id FROM webhook_events ev JOIN webhook_endpoints ep ON ep.merchant_id = ev.merchant_id`);
+      await c.query('ANALYZE');
+      const before = recv.count();
+      const t0 = process.hrtime.bigint();
+      const pw = spawn(BIN, ['dispatch', '-c', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      pw.stderr.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
+      for (;;) {
+        const n = (await c.query("SELECT count(*)::int n FROM webhook_deliveries WHERE status = 'delivered'")).rows[0].n;
+        if (n === total) break;
+        if (pw.exitCode !== null) throw new Error(`dispatch exited: ${stderr}`);
+        await rig.sleep(20);
+      }
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      pw.kill('SIGTERM');
+      await new Promise((r) => pw.once('exit', r));
+      const rate = total / secs;
+      rounds.dispatch.push(rate);
+      say(`${shape.endpoints} endpoints, round ${round + 1}: ${total} deliveries in ${secs.toFixed(2)} s = ${rate.toFixed(0)}/s` +
+        ` (receiver counted ${recv.count() - before})`);
+      const w = await wrkRate(recv.port, Buffer.byteLength(payload));
+      rounds.wrk.push(w);
+      say(`${shape.endpoints} endpoints, round ${round + 1}: wrk ${w.toFixed(0)} POST/s on the same receiver`);
+    }
+    await c.end();
+    const d = median(rounds.dispatch), w = median(rounds.wrk);
+    results.push({ endpoints: shape.endpoints, deliveries: total, deliveries_per_s: rounds.dispatch, receiver_limit_per_s: rounds.wrk,
+      median_deliveries_per_s: d, median_receiver_per_s: w, ratio: d / w });
+  }
+  recv.close();
+  console.log('webhook delivery: one loopback receiver (node http), `paywatch dispatch` alone, median (min-max) of', ROUNDS, 'rounds');
+  for (const r of results) {
+    const mm = (xs) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
+    console.log(`  ${String(r.endpoints).padStart(5)} endpoints, ${r.deliveries} deliveries: ${r.median_deliveries_per_s.toFixed(0)}/s (${mm(r.deliveries_per_s)});` +
+      ` receiver's limit (wrk, 64 connections) ${r.median_receiver_per_s.toFixed(0)}/s (${mm(r.receiver_limit_per_s)}); ratio ${(100 * r.ratio).toFixed(1)} %`);
+  }
+  fs.writeFileSync(OUT, JSON.stringify({ rounds: ROUNDS, results }, null, 2));
+  say(`figures written to ${path.relative(process.cwd(), OUT)}`);
+}
+
+main().then(() => rig.cleanupAll().then(() => process.exit(0)), (err) => {
+  console.error(err);
+  rig.cleanupAll().then(() => process.exit(1));
+});
