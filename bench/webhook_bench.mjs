@@ -12,7 +12,9 @@
 //     'delivered' in Postgres: deliveries per second;
 //  3. wrk (Debian's package) POSTs a body of the same size to the same
 //     receiver at 64 connections: the receiver's own limit, and the ratio.
-// Rounds alternate dispatch and wrk.
+// Rounds alternate dispatch and wrk. With PAYWATCH_BIN_BASE (another
+// build of paywatch), each round also times that build's dispatch on the
+// same deliveries: what a change bought, as a ratio within one run.
 //
 // usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE]
 import { spawn } from 'node:child_process';
@@ -30,6 +32,7 @@ const val = (name, def) => { const i = argv.indexOf(name); return i >= 0 ? argv[
 const ROUNDS = Number(val('--rounds', 3));
 const OUT = path.resolve(val('--out', path.join(here, 'results-webhooks.json')));
 const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'paywatch'));
+const BASE = process.env.PAYWATCH_BIN_BASE ? path.resolve(process.env.PAYWATCH_BIN_BASE) : null;
 const SHAPES = [{ endpoints: 50, per: 100 }, { endpoints: 1000, per: 10 }];
 const SECRET = 'whsec_' + Buffer.alloc(32, 5).toString('base64');
 
@@ -38,13 +41,14 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.le
 
 // The receiver: 200 to every POST, counting them.
 function startReceiver() {
-  let count = 0;
+  let count = 0, open = 0;
   const server = http.createServer({ keepAlive: true }, (req, res) => {
     req.on('data', () => {});
     req.on('end', () => { count++; res.writeHead(200, { 'content-length': '2' }); res.end('ok'); });
   });
+  server.on('connection', (sock) => { open++; sock.on('close', () => open--); });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () =>
-    resolve({ port: server.address().port, count: () => count, close: () => server.close() })));
+    resolve({ port: server.address().port, count: () => count, open: () => open, close: () => server.close() })));
 }
 
 // wrk in a child process (the receiver lives in this one: never block it)
@@ -93,18 +97,23 @@ async function main() {
     const payload = JSON.stringify({ type: 'payment.confirmed', timestamp: '2026-11-30T00:00:00.000Z',
       data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });
     const total = shape.endpoints * shape.per;
-    const rounds = { dispatch: [], wrk: [] };
-    for (let round = 0; round < ROUNDS; round++) {
+    const rounds = { dispatch: [], wrk: [], base: [] };
+    // seed the deliveries, run one build's dispatch until all are delivered: deliveries/s
+    const drain = async (bin, label, round) => {
       await c.query('TRUNCATE webhook_attempts, webhook_deliveries, webhook_events');
       await c.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
         SELECT 'evt_' || e || '_' || k, 'payment.confirmed', 'm' || e, $1
         FROM generate_series(0, ${shape.endpoints - 1}) e, generate_series(1, ${shape.per}) k`, [payload]);
       await c.query(`INSERT INTO webhook_deliveries (event_id, endpoint_id)
         SELECT ev.id, ep.id FROM webhook_events ev JOIN webhook_endpoints ep ON ep.merchant_id = ev.merchant_id`);
-      await c.query('ANALYZE');
+      await c.query('VACUUM ANALYZE');
+      const idleAt = process.hrtime.bigint(); // the last sender's connections gone first
+      while (recv.open() > 0) await rig.sleep(20);
+      const idle = Number(process.hrtime.bigint() - idleAt) / 1e6;
+      if (idle > 100) say(`${label}: waited ${idle.toFixed(0)} ms for the receiver's connections of the last sender to close`);
       const before = recv.count();
       const t0 = process.hrtime.bigint();
-      const pw = spawn(BIN, ['dispatch', '-c', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const pw = spawn(bin, ['dispatch', '-c', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       pw.stderr.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
       for (;;) {
@@ -116,10 +125,16 @@ async function main() {
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
       pw.kill('SIGTERM');
       await new Promise((r) => pw.once('exit', r));
-      const rate = total / secs;
-      rounds.dispatch.push(rate);
-      say(`${shape.endpoints} endpoints, round ${round + 1}: ${total} deliveries in ${secs.toFixed(2)} s = ${rate.toFixed(0)}/s` +
-        ` (receiver counted ${recv.count() - before})`);
+      const warnings = stderr.split('\n').filter((l) => / (warn|error) /.test(l));
+      if (warnings.length) say(`${label}: ${warnings.length} warning line(s), the last: ${warnings.at(-1)}`);
+      say(`${shape.endpoints} endpoints, round ${round + 1}, ${label}: ${total} deliveries in ${secs.toFixed(2)} s = ` +
+        `${(total / secs).toFixed(0)}/s (receiver counted ${recv.count() - before})`);
+      return total / secs;
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      if (BASE && round % 2) rounds.base.push(await drain(BASE, 'base', round));
+      rounds.dispatch.push(await drain(BIN, 'this build', round));
+      if (BASE && !(round % 2)) rounds.base.push(await drain(BASE, 'base', round));
       const w = await wrkRate(recv.port, Buffer.byteLength(payload));
       rounds.wrk.push(w);
       say(`${shape.endpoints} endpoints, round ${round + 1}: wrk ${w.toFixed(0)} POST/s on the same receiver`);
@@ -127,14 +142,17 @@ async function main() {
     await c.end();
     const d = median(rounds.dispatch), w = median(rounds.wrk);
     results.push({ endpoints: shape.endpoints, deliveries: total, deliveries_per_s: rounds.dispatch, receiver_limit_per_s: rounds.wrk,
-      median_deliveries_per_s: d, median_receiver_per_s: w, ratio: d / w });
+      median_deliveries_per_s: d, median_receiver_per_s: w, ratio: d / w,
+      ...(BASE ? { base_deliveries_per_s: rounds.base, median_base_per_s: median(rounds.base),
+        this_over_base: median(rounds.dispatch.map((x, i) => x / rounds.base[i])) } : {}) });
   }
   recv.close();
   console.log('webhook delivery: one loopback receiver (node http), `paywatch dispatch` alone, median (min-max) of', ROUNDS, 'rounds');
   for (const r of results) {
     const mm = (xs) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
     console.log(`  ${String(r.endpoints).padStart(5)} endpoints, ${r.deliveries} deliveries: ${r.median_deliveries_per_s.toFixed(0)}/s (${mm(r.deliveries_per_s)});` +
-      ` receiver's limit (wrk, 64 connections) ${r.median_receiver_per_s.toFixed(0)}/s (${mm(r.receiver_limit_per_s)}); ratio ${(100 * r.ratio).toFixed(1)} %`);
+      ` receiver's limit (wrk, 64 connections) ${r.median_receiver_per_s.toFixed(0)}/s (${mm(r.receiver_limit_per_s)}); ratio ${(100 * r.ratio).toFixed(1)} %` +
+      (BASE ? `; base build ${r.median_base_per_s.toFixed(0)}/s (${mm(r.base_deliveries_per_s)}), this/base per round ${r.this_over_base.toFixed(2)}x` : ''));
   }
   fs.writeFileSync(OUT, JSON.stringify({ rounds: ROUNDS, results }, null, 2));
   say(`figures written to ${path.relative(process.cwd(), OUT)}`);

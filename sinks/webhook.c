@@ -7,6 +7,7 @@
  * itself, so a DNS answer cannot change between check and connection. */
 #define _GNU_SOURCE /* getaddrinfo_a */
 #include "webhook.h"
+#include "buf.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
@@ -281,6 +282,14 @@ typedef struct job {
 	char error[CURL_ERROR_SIZE];
 } job;
 
+/* The outcomes of finished attempts not yet written: Postgres array
+ * literals, one element per attempt (finish_flush writes them all in one
+ * statement). */
+typedef struct outcomes {
+	pw_buf ids, endpoints, statuses, latencies, errors, verdicts, delays;
+	size_t n;
+} outcomes;
+
 struct webhook_dispatcher {
 	webhook_options opts;
 	const webhook_endpoint **sorted; /* endpoints by (merchant_id, id), for the claim's lookups */
@@ -288,7 +297,10 @@ struct webhook_dispatcher {
 	CURLM *multi;
 	job **jobs;
 	size_t n_jobs;
+	outcomes out;
 };
+
+#define OUTCOME_BUFS(o) { &(o)->ids, &(o)->endpoints, &(o)->statuses, &(o)->latencies, &(o)->errors, &(o)->verdicts, &(o)->delays }
 
 static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -545,6 +557,9 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 	d->multi = curl_multi_init();
 	d->jobs = calloc(opts->max_in_flight ? opts->max_in_flight : 1, sizeof(job *));
 	d->sorted = calloc(opts->n_endpoints + 1, sizeof(*d->sorted));
+	pw_buf *bufs[7] = OUTCOME_BUFS(&d->out);
+	for (size_t k = 0; k < 7; k++)
+		buf_init(bufs[k], (size_t)64 << 20); /* a batch of outcomes: at most max_in_flight of them */
 	if (!d->multi || !d->jobs || !d->sorted) {
 		curl_multi_cleanup(d->multi);
 		free(d->jobs);
@@ -568,6 +583,9 @@ void webhook_dispatcher_destroy(webhook_dispatcher *d)
 	release_all(d);
 	PQfinish(d->pg);
 	curl_multi_cleanup(d->multi);
+	pw_buf *bufs[7] = OUTCOME_BUFS(&d->out);
+	for (size_t k = 0; k < 7; k++)
+		buf_done(bufs[k]);
 	free(d->jobs);
 	free(d->sorted);
 	free(d);
@@ -721,7 +739,88 @@ static void claim(webhook_dispatcher *d)
 	PQclear(res);
 }
 
-/* Record the attempt and move the delivery on, in one transaction. */
+/* One element of a Postgres array literal: NULL, a number, or (quoted)
+ * text with " and \\ escaped. */
+static int array_add(pw_buf *b, const char *v, bool quoted)
+{
+	int r = buf_append(b, b->len ? "," : "{", 1);
+	if (r == 0 && !v)
+		return buf_append(b, "NULL", 4);
+	if (r == 0 && quoted)
+		r = buf_append(b, "\"", 1);
+	for (const char *p = v; r == 0 && *p; p++)
+		r = quoted && (*p == '"' || *p == '\\') ? buf_appendf(b, "\\%c", *p) : buf_append(b, p, 1);
+	return r == 0 && quoted ? buf_append(b, "\"", 1) : r;
+}
+
+/* Keep one attempt's outcome for finish_flush. 0 or PW_ENOMEM (nothing kept). */
+static int outcome_add(outcomes *o, const char *id, const char *endpoint, const char *status, const char *latency,
+		       const char *error, const char *verdict, const char *delay)
+{
+	pw_buf *bufs[7] = OUTCOME_BUFS(o);
+	size_t lens[7];
+	for (size_t k = 0; k < 7; k++)
+		lens[k] = bufs[k]->len;
+	const char *vals[7] = { id, endpoint, status, latency, error, verdict, delay };
+	int r = 0;
+	for (size_t k = 0; k < 7 && r == 0; k++)
+		r = array_add(bufs[k], vals[k], k == 4 || k == 5);
+	if (r < 0) { /* back to where they were */
+		for (size_t k = 0; k < 7; k++)
+			if (bufs[k]->data) {
+				bufs[k]->len = lens[k];
+				bufs[k]->data[lens[k]] = '\0';
+			}
+		return PW_ENOMEM;
+	}
+	o->n++;
+	return 0;
+}
+
+/* Write every kept outcome in one statement (one transaction): each an
+ * attempt row; its delivery delivered, failed (a 410 also disables the
+ * endpoint) or due again after its delay; its lease released. Outcomes
+ * that cannot be written are dropped: their leases expire and they are
+ * sent again (at-least-once, as after a crash). */
+static const char flush_sql[] =
+	"WITH f AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[], $5::text[], $6::text[],"
+	" $7::float8[]) AS f(id, endpoint_id, http_status, latency_ms, error, verdict, delay_s)),"
+	" att AS (INSERT INTO webhook_attempts (delivery_id, http_status, latency_ms, error)"
+	" SELECT id, http_status, latency_ms, error FROM f),"
+	" gone AS (UPDATE webhook_endpoints e SET disabled_at = now(), disabled_reason = '410 Gone'"
+	" FROM f WHERE f.verdict = 'gone' AND e.id = f.endpoint_id)"
+	" UPDATE webhook_deliveries d SET"
+	" status = CASE f.verdict WHEN 'delivered' THEN 'delivered' WHEN 'retry' THEN d.status ELSE 'failed' END,"
+	" attempts = d.attempts + 1, locked_until = NULL,"
+	" delivered_at = CASE WHEN f.verdict = 'delivered' THEN now() ELSE d.delivered_at END,"
+	" last_status = CASE WHEN f.verdict = 'gone' THEN 410 ELSE f.http_status END,"
+	" last_error = f.error,"
+	" next_attempt_at = CASE WHEN f.verdict = 'retry' THEN now() + make_interval(secs => f.delay_s)"
+	" ELSE d.next_attempt_at END"
+	" FROM f WHERE d.id = f.id";
+
+static void finish_flush(webhook_dispatcher *d)
+{
+	outcomes *o = &d->out;
+	if (!o->n)
+		return;
+	pw_buf *bufs[7] = OUTCOME_BUFS(o);
+	const char *params[7];
+	int r = 0;
+	for (size_t k = 0; k < 7 && r == 0; k++) {
+		r = buf_append(bufs[k], "}", 1);
+		params[k] = bufs[k]->data;
+	}
+	if (r == 0 && d->pg)
+		exec_params(d, flush_sql, 7, params, NULL);
+	else if (r < 0)
+		log_error(r, "%s: cannot write %zu outcomes; their leases expire and they are sent again", d->opts.name, o->n);
+	for (size_t k = 0; k < 7; k++)
+		buf_reset(bufs[k]);
+	o->n = 0;
+}
+
+/* Record the attempt and move the delivery on (kept for finish_flush). */
 static void finish(webhook_dispatcher *d, job *j, long status, const char *error)
 {
 	char id[24], ep[24], st[16], lat[16], delay[32];
@@ -743,41 +842,25 @@ static void finish(webhook_dispatcher *d, job *j, long status, const char *error
 	metrics_observe("paywatch_webhook_delivery_duration_seconds", "", (double)(pw_mono_ms() - j->start_ms) / 1000.0);
 	if (!d->pg)
 		return;
-	exec_params(d, "BEGIN", 0, NULL, NULL);
-	const char *ap[4] = { id, status ? st : NULL, lat, v == WEBHOOK_DELIVERED ? NULL : error };
-	exec_params(d, "INSERT INTO webhook_attempts (delivery_id, http_status, latency_ms, error) VALUES ($1, $2, $3, $4)", 4,
-		    ap, NULL);
-	if (v == WEBHOOK_DELIVERED) {
-		const char *p[2] = { id, st };
-		exec_params(d, "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = now(),"
-			       " locked_until = NULL, last_status = $2, last_error = NULL WHERE id = $1", 2, p, NULL);
+	const char *verdict = v == WEBHOOK_DELIVERED ? "delivered" : v == WEBHOOK_GONE ? "gone" : v == WEBHOOK_FAILED ? "failed" : "retry";
+	snprintf(delay, sizeof(delay), "%.3f", v == WEBHOOK_RETRY ? secs : 0.0);
+	if (outcome_add(&d->out, id, ep, status ? st : NULL, lat, v == WEBHOOK_DELIVERED ? NULL : error, verdict, delay) < 0) {
+		log_error(PW_ENOMEM, "%s: cannot keep the outcome of %s; its lease expires and it is sent again", d->opts.name,
+			  j->event_id);
+		return;
+	}
+	if (v == WEBHOOK_DELIVERED)
 		log_emit(LOG_LEVEL_INFO, NULL, -1, "%s: %s delivered to %s/%s at %s (attempt %d, HTTP %ld, %s ms)",
 			 d->opts.name, j->event_id, j->merchant_id, j->endpoint_id, j->shown, attempt, status, lat);
-	} else if (v == WEBHOOK_GONE) {
-		const char *p1[1] = { ep };
-		exec_params(d, "UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = '410 Gone' WHERE id = $1", 1,
-			    p1, NULL);
-		const char *p2[2] = { id, error };
-		exec_params(d, "UPDATE webhook_deliveries SET status = 'failed', attempts = attempts + 1, locked_until = NULL,"
-			       " last_status = 410, last_error = $2 WHERE id = $1", 2, p2, NULL);
+	else if (v == WEBHOOK_GONE)
 		log_emit(LOG_LEVEL_ERROR, NULL, -1, "%s: endpoint %s/%s at %s answered 410 Gone: disabled", d->opts.name,
 			 j->merchant_id, j->endpoint_id, j->shown);
-	} else if (v == WEBHOOK_FAILED) {
-		const char *p[3] = { id, status ? st : NULL, error };
-		exec_params(d, "UPDATE webhook_deliveries SET status = 'failed', attempts = attempts + 1, locked_until = NULL,"
-			       " last_status = $2, last_error = $3 WHERE id = $1", 3, p, NULL);
+	else if (v == WEBHOOK_FAILED)
 		log_emit(LOG_LEVEL_ERROR, NULL, -1, "%s: %s to %s/%s at %s failed for good after %d attempts: %s",
 			 d->opts.name, j->event_id, j->merchant_id, j->endpoint_id, j->shown, attempt, error);
-	} else {
-		snprintf(delay, sizeof(delay), "%.3f", secs);
-		const char *p[4] = { id, status ? st : NULL, error, delay };
-		exec_params(d, "UPDATE webhook_deliveries SET attempts = attempts + 1, locked_until = NULL, last_status = $2,"
-			       " last_error = $3, next_attempt_at = now() + make_interval(secs => $4::double precision)"
-			       " WHERE id = $1", 4, p, NULL);
+	else
 		log_warn("%s: %s to %s/%s at %s attempt %d failed: %s; next attempt in %.1f s", d->opts.name, j->event_id,
 			 j->merchant_id, j->endpoint_id, j->shown, attempt, error, secs);
-	}
-	exec_params(d, "COMMIT", 0, NULL, NULL);
 }
 
 static void finish_failed_start(webhook_dispatcher *d, job *j)
@@ -855,6 +938,7 @@ static void collect_done(webhook_dispatcher *d)
  * released so another dispatcher (or the next start) sends them again. */
 static void release_all(webhook_dispatcher *d)
 {
+	finish_flush(d); /* what finished is written first */
 	for (size_t i = 0; i < d->n_jobs; i++) {
 		if (!d->jobs[i]->resolving)
 			curl_multi_remove_handle(d->multi, d->jobs[i]->easy);
@@ -916,16 +1000,19 @@ int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 			gauges_at = pw_mono_ms() + GAUGES_EVERY_MS;
 		}
 		claim(d);
+		finish_flush(d); /* requests that could not start */
 		int running = 0;
 		collect_resolved(d);
 		curl_multi_perform(d->multi, &running);
 		collect_done(d);
+		finish_flush(d);
 		struct curl_waitfd pgfd = { .fd = PQsocket(d->pg), .events = CURL_WAIT_POLLIN };
 		int wait_ms = any_resolving(d) ? 10 : d->n_jobs ? 50 : 500;
 		curl_multi_poll(d->multi, &pgfd, pgfd.fd >= 0 ? 1 : 0, wait_ms, NULL);
 		collect_resolved(d);
 		curl_multi_perform(d->multi, &running);
 		collect_done(d);
+		finish_flush(d);
 		if (!PQconsumeInput(d->pg) || PQstatus(d->pg) != CONNECTION_OK) {
 			log_warn("%s: postgres connection lost; reconnecting", d->opts.name);
 			PQfinish(d->pg);
