@@ -907,10 +907,12 @@ static bool any_resolving(const webhook_dispatcher *d)
 	return false;
 }
 
-static void collect_done(webhook_dispatcher *d)
+/* Finish the attempts libcurl completed; how many. */
+static size_t collect_done(webhook_dispatcher *d)
 {
 	CURLMsg *msg;
 	int left;
+	size_t done = 0;
 	while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
@@ -931,7 +933,9 @@ static void collect_done(webhook_dispatcher *d)
 		curl_multi_remove_handle(d->multi, msg->easy_handle);
 		finish(d, j, status, error);
 		drop_job(d, j);
+		done++;
 	}
+	return done;
 }
 
 /* Give back what is in flight (shutdown, lost connection): the leases are
@@ -1004,10 +1008,12 @@ int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 		int running = 0;
 		collect_resolved(d);
 		curl_multi_perform(d->multi, &running);
-		collect_done(d);
+		size_t finished = collect_done(d);
 		finish_flush(d);
 		struct curl_waitfd pgfd = { .fd = PQsocket(d->pg), .events = CURL_WAIT_POLLIN };
-		int wait_ms = any_resolving(d) ? 10 : d->n_jobs ? 50 : 500;
+		/* a finished attempt makes room (an endpoint's own limit too):
+		 * claim again at once rather than idle */
+		int wait_ms = finished ? 0 : any_resolving(d) ? 10 : d->n_jobs ? 50 : 500;
 		curl_multi_poll(d->multi, &pgfd, pgfd.fd >= 0 ? 1 : 0, wait_ms, NULL);
 		collect_resolved(d);
 		curl_multi_perform(d->multi, &running);
