@@ -3,6 +3,7 @@
 #include "pg_conn.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int cli_usage(const char *fmt, const char *arg, const char *help)
 {
@@ -23,6 +24,36 @@ int cli_open(const char *config_path, pw_config **ret_cfg, PGconn **ret_pg)
 		fprintf(stderr, "paywatch: postgres: %s\n", err);
 		config_destroy(*ret_cfg);
 		return 1;
+	}
+	return 0;
+}
+
+int cli_parse(int argc, char **argv, const cli_option *opts, const char **pos, size_t n_pos, size_t *ret_n_pos,
+	      bool *ret_help, const char *help)
+{
+	*ret_n_pos = 0;
+	*ret_help = false;
+	for (int i = 0; i < argc; i++) {
+		const char *s = argv[i];
+		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+			*ret_help = true;
+			return 0;
+		}
+		const cli_option *o = opts;
+		while (o->name && strcmp(o->name, s) != 0)
+			o++;
+		if (o->name && o->flag)
+			*o->flag = true;
+		else if (o->name && i + 1 >= argc)
+			return cli_usage("%s needs a value", s, help);
+		else if (o->name)
+			*o->value = argv[++i];
+		else if (s[0] == '-' && s[1])
+			return cli_usage("unknown option: %s", s, help);
+		else if (*ret_n_pos < n_pos)
+			pos[(*ret_n_pos)++] = s;
+		else
+			return cli_usage("unexpected argument: %s", s, help);
 	}
 	return 0;
 }

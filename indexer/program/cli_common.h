@@ -6,11 +6,30 @@
 
 #include "config.h"
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <libpq-fe.h>
 
 /* cli_usage: print "paywatch: " + fmt (with arg), then help, to stderr.
  * Returns 2 (the usage exit code). */
 int cli_usage(const char *fmt, const char *arg, const char *help);
+
+/* An option of a command: "--name" (or "-c"), and where it goes: value
+ * (the next argument) or flag (set true). */
+typedef struct cli_option {
+	const char *name;
+	const char **value;
+	bool *flag;
+} cli_option;
+
+/* cli_parse: argv (argc strings) against opts (ending with a NULL name):
+ * -h/--help sets *ret_help and stops; the other arguments are positional,
+ * at most n_pos of them into pos (*ret_n_pos counts them). 0, or 2 with
+ * the usage error printed before help (an unknown option, an option
+ * without its value, one positional argument too many). */
+int cli_parse(int argc, char **argv, const cli_option *opts, const char **pos, size_t n_pos, size_t *ret_n_pos,
+	      bool *ret_help, const char *help);
 
 /* cli_open: load config_path and connect to its Postgres (a command that
  * works on the database). 0 with *ret_cfg (config_destroy) and *ret_pg

@@ -36,37 +36,19 @@ typedef struct args {
 static int parse(int argc, char **argv, args *a)
 {
 	memset(a, 0, sizeof(*a));
-	static const char *const valued[] = { "-c",	     "--config",    "--merchant",   "--chain",	  "--token",
-					      "--amount",    "--reference", "--expires-in", "--metadata", "--status",
-					      NULL };
-	const char **slots[] = { &a->config, &a->config,    &a->merchant,   &a->chain,    &a->token,
-				 &a->amount, &a->reference, &a->expires_in, &a->metadata, &a->status };
-	for (int i = 0; i < argc; i++) {
-		const char *s = argv[i];
-		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
-			a->help = true;
-			return 0;
-		}
-		if (strcmp(s, "--json") == 0) {
-			a->json = true;
-			continue;
-		}
-		int k = 0;
-		while (valued[k] && strcmp(valued[k], s) != 0)
-			k++;
-		if (valued[k]) {
-			if (i + 1 >= argc)
-				return cli_usage("%s needs a value", s, invoices_help);
-			*slots[k] = argv[++i];
-		} else if (s[0] == '-' && s[1])
-			return cli_usage("unknown option: %s", s, invoices_help);
-		else if (!a->sub)
-			a->sub = s;
-		else if (!a->id)
-			a->id = s;
-		else
-			return cli_usage("unexpected argument: %s", s, invoices_help);
-	}
+	const cli_option opts[] = { { "-c", &a->config, NULL },	      { "--config", &a->config, NULL },
+				    { "--merchant", &a->merchant, NULL },   { "--chain", &a->chain, NULL },
+				    { "--token", &a->token, NULL },	      { "--amount", &a->amount, NULL },
+				    { "--reference", &a->reference, NULL }, { "--expires-in", &a->expires_in, NULL },
+				    { "--metadata", &a->metadata, NULL },   { "--status", &a->status, NULL },
+				    { "--json", NULL, &a->json },	      { NULL, NULL, NULL } };
+	const char *pos[2] = { NULL, NULL };
+	size_t n = 0;
+	int rc = cli_parse(argc, argv, opts, pos, 2, &n, &a->help, invoices_help);
+	a->sub = pos[0];
+	a->id = pos[1];
+	if (rc || a->help)
+		return rc;
 	if (!a->sub)
 		return cli_usage("%s", "missing what to do (see the usage)", invoices_help);
 	return 0;

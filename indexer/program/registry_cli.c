@@ -88,41 +88,22 @@ typedef struct args {
 static int parse(int argc, char **argv, const char *help, args *a)
 {
 	memset(a, 0, sizeof(*a));
-	static const char *const valued[] = { "-c",	      "--config", "--merchant", "--chain",  "--id",
-					      "--url",	      "--events", "--from-block", "--xpub",   "--path",
-					      "--chains",     "--gap-limit", "--hd-from", NULL };
-	for (int i = 0; i < argc; i++) {
-		const char *s = argv[i];
-		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
-			a->help = true;
-			return 0;
-		}
-		if (strcmp(s, "--json") == 0 || strcmp(s, "--no-wait") == 0) {
-			*(strcmp(s, "--json") == 0 ? &a->json : &a->no_wait) = true;
-			continue;
-		}
-		int k = 0;
-		while (valued[k] && strcmp(valued[k], s) != 0)
-			k++;
-		if (valued[k]) {
-			if (i + 1 >= argc)
-				return cli_usage("%s needs a value", s, help);
-			const char *v = argv[++i];
-			const char **slot[] = { &a->config, &a->config, &a->merchant, &a->chain, &a->id,
-						&a->url,    &a->events, &a->from_block, &a->xpub, &a->path,
-						&a->chains, &a->gap_limit, &a->hd_from };
-			*slot[k] = v;
-			continue;
-		}
-		if (s[0] == '-' && s[1])
-			return cli_usage("unknown option: %s", s, help);
-		if (!a->sub)
-			a->sub = s;
-		else if (a->n_positional < 2)
-			a->positional[a->n_positional++] = s;
-		else
-			return cli_usage("unexpected argument: %s", s, help);
-	}
+	const cli_option opts[] = { { "-c", &a->config, NULL },	       { "--config", &a->config, NULL },
+				    { "--merchant", &a->merchant, NULL },    { "--chain", &a->chain, NULL },
+				    { "--id", &a->id, NULL },		       { "--url", &a->url, NULL },
+				    { "--events", &a->events, NULL },	       { "--from-block", &a->from_block, NULL },
+				    { "--xpub", &a->xpub, NULL },	       { "--path", &a->path, NULL },
+				    { "--chains", &a->chains, NULL },	       { "--gap-limit", &a->gap_limit, NULL },
+				    { "--hd-from", &a->hd_from, NULL },      { "--json", NULL, &a->json },
+				    { "--no-wait", NULL, &a->no_wait },      { NULL, NULL, NULL } };
+	const char *pos[3] = { NULL, NULL, NULL };
+	size_t n = 0;
+	int rc = cli_parse(argc, argv, opts, pos, 3, &n, &a->help, help);
+	a->sub = pos[0];
+	for (size_t k = 1; k < n; k++)
+		a->positional[a->n_positional++] = pos[k];
+	if (rc || a->help)
+		return rc;
 	if (!a->sub)
 		return cli_usage("%s", "missing what to do (see the usage)", help);
 	return 0;

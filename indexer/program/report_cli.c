@@ -29,27 +29,18 @@ int report_cli(int argc, char **argv)
 {
 	report_query q = { 0 };
 	const char *config = NULL;
-	static const char *const valued[] = { "-c", "--config", "--merchant", "--from", "--to", "--format", NULL };
-	const char **slots[] = { &config, &config, &q.merchant_id, &q.from, &q.to, &q.format };
-	for (int i = 0; i < argc; i++) {
-		const char *s = argv[i];
-		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
-			fputs(report_help, stdout);
-			return 0;
-		}
-		int k = 0;
-		while (valued[k] && strcmp(valued[k], s) != 0)
-			k++;
-		if (valued[k]) {
-			if (i + 1 >= argc)
-				return cli_usage("%s needs a value", s, report_help);
-			*slots[k] = argv[++i];
-		} else if (s[0] == '-' && s[1])
-			return cli_usage("unknown option: %s", s, report_help);
-		else if (!q.kind)
-			q.kind = s;
-		else
-			return cli_usage("unexpected argument: %s", s, report_help);
+	bool help = false;
+	const cli_option opts[] = { { "-c", &config, NULL },	    { "--config", &config, NULL },
+				    { "--merchant", &q.merchant_id, NULL }, { "--from", &q.from, NULL },
+				    { "--to", &q.to, NULL },		    { "--format", &q.format, NULL },
+				    { NULL, NULL, NULL } };
+	size_t n = 0;
+	int rc = cli_parse(argc, argv, opts, &q.kind, 1, &n, &help, report_help);
+	if (rc)
+		return rc;
+	if (help) {
+		fputs(report_help, stdout);
+		return 0;
 	}
 	if (!q.kind)
 		return cli_usage("%s", "missing settlement or payments", report_help);
@@ -66,7 +57,7 @@ int report_cli(int argc, char **argv)
 	}
 	pw_config *cfg;
 	PGconn *c;
-	int rc = cli_open(config, &cfg, &c);
+	rc = cli_open(config, &cfg, &c);
 	if (rc != 0)
 		return rc;
 	char *body = NULL;

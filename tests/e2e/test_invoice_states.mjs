@@ -183,7 +183,10 @@ async function main() {
   rig.check(due.every((x) => x && x.id), '40 invoices to expire');
   await rig.waitFor('run b up', async () => (await fetch(`http://127.0.0.1:${portB}/healthz`).catch(() => null))?.status === 200, 20000 * scale);
   await db.query("UPDATE invoices SET expires_at = now() + interval '1500 milliseconds' WHERE reference LIKE 'due-%'");
-  await rig.sleep(1400); // kill run a right around the moment the invoices are due
+  // kill run a right around the moment the invoices are due (by Postgres's clock, which expiry follows)
+  await rig.waitFor('the invoices about due', async () => (await db.query(
+    "SELECT now() >= min(expires_at) - interval '100 milliseconds' AS due FROM invoices WHERE reference LIKE 'due-%'")).rows[0].due,
+  10000 * scale, 10);
   pwA.proc.kill('SIGKILL');
   await pwA.done;
   pwA = rig.startPaywatch(bin, ['run', '-c', cfgA]);
