@@ -16,7 +16,15 @@
 // build of paywatch), each round also times that build's dispatch on the
 // same deliveries: what a change bought, as a ratio within one run.
 //
-// usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE]
+// With PAYWATCH_BENCH_PROFILE=DIR, this build's dispatch runs under
+// `perf record -g` (DIR/perf-<endpoints>-<round>.data) and Postgres loads
+// pg_stat_statements: DIR/statements-<endpoints>.txt lists each statement's
+// calls and time, for profiling before a change (not for figures: perf and
+// the statistics cost time of their own).
+//
+// --in-flight N sets webhooks.max_in_flight (default: the config's default).
+//
+// usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE] [--shapes 50,1000] [--in-flight N]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -33,7 +41,9 @@ const ROUNDS = Number(val('--rounds', 3));
 const OUT = path.resolve(val('--out', path.join(here, 'results-webhooks.json')));
 const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'paywatch'));
 const BASE = process.env.PAYWATCH_BIN_BASE ? path.resolve(process.env.PAYWATCH_BIN_BASE) : null;
-const SHAPES = [{ endpoints: 50, per: 100 }, { endpoints: 1000, per: 10 }];
+const SHAPES = [{ endpoints: 50, per: 100 }, { endpoints: 1000, per: 10 }]
+  .filter((s) => val('--shapes', '50,1000').split(',').map(Number).includes(s.endpoints));
+const PROFILE = process.env.PAYWATCH_BENCH_PROFILE ? path.resolve(process.env.PAYWATCH_BENCH_PROFILE) : null;
 const SECRET = 'whsec_' + Buffer.alloc(32, 5).toString('base64');
 
 const say = (s) => console.error(`bench webhooks: ${s}`);
@@ -70,6 +80,14 @@ async function wrkRate(port, bodyBytes) {
 
 async function main() {
   const pg = await rig.startPostgres();
+  if (PROFILE) {
+    fs.mkdirSync(PROFILE, { recursive: true });
+    const a = await pg.client('postgres');
+    await a.query("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
+    await a.end();
+    pg.stop();
+    pg.start();
+  }
   const recv = await startReceiver();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-wh-'));
   rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -85,11 +103,12 @@ async function main() {
       data_dir: path.join(work, db + '-data'), postgres: { dsn: pg.dsn(db) },
       chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
         tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
-      merchants, webhooks: { allow_private_targets: true, timeout_ms: 5000 },
+      merchants, webhooks: { allow_private_targets: true, timeout_ms: 5000, ...(val('--in-flight') ? { max_in_flight: Number(val('--in-flight')) } : {}) },
     });
     const mg = rig.runPaywatchSync(BIN, ['migrate', '-c', cfg]);
     if (mg.status !== 0) throw new Error(`migrate failed: ${mg.stderr}`);
     const c = await pg.client(db);
+    if (PROFILE) await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     await c.query(`INSERT INTO merchants (id) SELECT 'm' || g FROM generate_series(0, ${shape.endpoints - 1}) g`);
     await c.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
       SELECT 'm' || g, 'default', 'http://127.0.0.1:${recv.port}/m' || g, '{payment.confirmed}', 'config'
@@ -113,16 +132,27 @@ async function main() {
       if (idle > 100) say(`${label}: waited ${idle.toFixed(0)} ms for the receiver's connections of the last sender to close`);
       const before = recv.count();
       const t0 = process.hrtime.bigint();
-      const pw = spawn(bin, ['dispatch', '-c', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const wrap = PROFILE && label === 'this build'
+        ? ['perf', 'record', '-g', '-q', '-o', path.join(PROFILE, `perf-${shape.endpoints}-${round + 1}.data`), '--'] : [];
+      const cmd = [...wrap, bin, 'dispatch', '-c', cfg];
+      const pw = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       pw.stderr.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
       for (;;) {
+        // Postgres is asked only once the receiver has counted them all:
+        // a count every 20 ms would take Postgres's time from the dispatcher
+        if (recv.count() - before < total && pw.exitCode === null) { await rig.sleep(5); continue; }
         const n = (await c.query("SELECT count(*)::int n FROM webhook_deliveries WHERE status = 'delivered'")).rows[0].n;
         if (n === total) break;
         if (pw.exitCode !== null) throw new Error(`dispatch exited: ${stderr}`);
         await rig.sleep(20);
       }
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (PROFILE && label === 'this build') {
+        const l = (await c.query(`SELECT count(*) n, percentile_disc(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY latency_ms) p,
+          extract(epoch FROM max(attempted_at) - min(attempted_at)) span FROM webhook_attempts`)).rows[0];
+        say(`${label}: ${l.n} attempts over ${Number(l.span).toFixed(2)} s, latency ms p50/p90/p99 ${l.p.join('/')}`);
+      }
       pw.kill('SIGTERM');
       await new Promise((r) => pw.once('exit', r));
       const warnings = stderr.split('\n').filter((l) => / (warn|error) /.test(l));
@@ -138,6 +168,14 @@ async function main() {
       const w = await wrkRate(recv.port, Buffer.byteLength(payload));
       rounds.wrk.push(w);
       say(`${shape.endpoints} endpoints, round ${round + 1}: wrk ${w.toFixed(0)} POST/s on the same receiver`);
+    }
+    if (PROFILE) {
+      const st = await c.query(`SELECT calls, round(total_exec_time::numeric, 1) total_ms,
+        round(mean_exec_time::numeric, 3) mean_ms, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) q
+        FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1
+        ORDER BY total_exec_time DESC LIMIT 15`, [db]);
+      fs.writeFileSync(path.join(PROFILE, `statements-${shape.endpoints}.txt`),
+        st.rows.map((r) => `${r.calls}\t${r.total_ms} ms\t${r.mean_ms} ms/call\t${r.rows} rows\t${r.q}`).join('\n') + '\n');
     }
     await c.end();
     const d = median(rounds.dispatch), w = median(rounds.wrk);

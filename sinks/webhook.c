@@ -298,6 +298,7 @@ struct webhook_dispatcher {
 	job **jobs;
 	size_t n_jobs;
 	outcomes out;
+	uint64_t cursor; /* the endpoint row the last claim ended at: the next starts after it */
 };
 
 #define OUTCOME_BUFS(o) { &(o)->ids, &(o)->endpoints, &(o)->statuses, &(o)->latencies, &(o)->errors, &(o)->verdicts, &(o)->delays }
@@ -615,17 +616,25 @@ static bool exec_params(webhook_dispatcher *d, const char *sql, int n, const cha
 	return true;
 }
 
+/* The claim visits active endpoints in id order from just after the one
+ * the last claim ended at (round robin, so no endpoint waits behind
+ * another's backlog) and stops as soon as it holds $2 deliveries: its cost
+ * follows what it claims, not the number of endpoints. Each endpoint gives
+ * its due deliveries, oldest first, up to $1 in flight (the count reads
+ * the partial index of leased rows, 016_claim_indexes.sql). */
 static const char claim_sql[] =
 	"WITH c AS ("
-	" SELECT x.id, x.next_attempt_at FROM webhook_endpoints e CROSS JOIN LATERAL ("
-	"  SELECT d.id, d.next_attempt_at FROM webhook_deliveries d"
+	" SELECT x.id FROM (SELECT id FROM webhook_endpoints"
+	"  WHERE active AND disabled_at IS NULL AND key IS NOT NULL ORDER BY id <= $4::bigint, id) e"
+	" CROSS JOIN LATERAL ("
+	"  SELECT d.id FROM webhook_deliveries d"
 	"  WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
 	"  AND (d.locked_until IS NULL OR d.locked_until < now())"
 	"  ORDER BY d.next_attempt_at"
 	"  LIMIT greatest(0, $1::int - (SELECT count(*) FROM webhook_deliveries l WHERE l.endpoint_id = e.id"
-	"   AND l.status = 'pending' AND l.locked_until >= now()))"
+	"   AND l.status = 'pending' AND l.locked_until IS NOT NULL AND l.locked_until >= now()))"
 	"  FOR UPDATE OF d SKIP LOCKED) x"
-	" WHERE e.active AND e.disabled_at IS NULL AND e.key IS NOT NULL ORDER BY x.next_attempt_at LIMIT $2::int)"
+	" LIMIT $2::int)"
 	" UPDATE webhook_deliveries d SET locked_until = now() + make_interval(secs => $3::int)"
 	" FROM c, webhook_endpoints e, webhook_events ev"
 	" WHERE d.id = c.id AND e.id = d.endpoint_id AND ev.id = d.event_id"
@@ -686,15 +695,31 @@ static void claim(webhook_dispatcher *d)
 	size_t room = d->opts.max_in_flight - d->n_jobs;
 	if (!room)
 		return;
-	char per[16], lim[16], lease[16];
+	char per[16], lim[16], lease[16], cursor[24];
 	snprintf(per, sizeof(per), "%u", d->opts.max_per_endpoint);
+	snprintf(cursor, sizeof(cursor), "%llu", (unsigned long long)d->cursor);
 	snprintf(lim, sizeof(lim), "%zu", room);
 	/* outlives the request, and a target's resolution before it */
 	snprintf(lease, sizeof(lease), "%u", 2 * (d->opts.timeout_ms / 1000) + 2);
-	const char *params[3] = { per, lim, lease };
+	const char *params[4] = { per, lim, lease, cursor };
 	PGresult *res;
-	if (!exec_params(d, claim_sql, 3, params, &res))
+	if (!exec_params(d, claim_sql, 4, params, &res))
 		return;
+	/* where the round ended: endpoints after the cursor are visited first,
+	 * then (it wrapped) those up to it: the highest of the wrapped, else
+	 * the highest of the rest */
+	uint64_t after = 0, wrapped = 0;
+	for (int i = 0; i < PQntuples(res); i++) {
+		uint64_t e = 0;
+		if (parse_u64(PQgetvalue(res, i, 2), UINT64_MAX, &e) < 0)
+			continue;
+		if (e > d->cursor && e > after)
+			after = e;
+		if (e <= d->cursor && e > wrapped)
+			wrapped = e;
+	}
+	if (after || wrapped)
+		d->cursor = wrapped ? wrapped : after;
 	for (int i = 0; i < PQntuples(res); i++) {
 		job *j = calloc(1, sizeof(*j));
 		if (!j)
