@@ -35,6 +35,7 @@
 
 #define USER_AGENT "paywatch/" PAYWATCH_VERSION " (webhooks)"
 #define RESPONSE_CAP 4096 /* response bodies are read and dropped, up to this much */
+#define CONN_MAX_IDLE_S 2 /* a kept connection idle longer is not reused */
 
 int webhook_sign(const char *secret, const char *msg_id, int64_t timestamp, const char *body, size_t body_len,
 		 char *out, size_t outlen)
@@ -263,6 +264,7 @@ typedef struct job {
 	char endpoint_id[128];
 	char shown[300]; /* scheme://host:port, for logs */
 	char *payload;
+	size_t payload_len, sent; /* bytes of the payload, and handed to libcurl so far */
 	const webhook_endpoint *ep;
 	webhook_endpoint own; /* an endpoint of the registry: its URL and secret opened for this delivery */
 	char *own_url, *own_secret;
@@ -302,6 +304,24 @@ struct webhook_dispatcher {
 };
 
 #define OUTCOME_BUFS(o) { &(o)->ids, &(o)->endpoints, &(o)->statuses, &(o)->latencies, &(o)->errors, &(o)->verdicts, &(o)->delays }
+
+/* The request body, handed to libcurl as it asks. There is deliberately
+ * no seek callback: libcurl cannot rewind the body, so it cannot silently
+ * send the request again on a fresh connection when a reused one dies
+ * before any answer (its "Connection died, retrying a fresh connect"); the
+ * attempt fails with CURLE_SEND_FAIL_REWIND instead, is recorded, and is
+ * retried on the schedule. Every request that may have reached the
+ * merchant is one recorded attempt. */
+static size_t read_body(char *out, size_t size, size_t nitems, void *userdata)
+{
+	job *j = userdata;
+	size_t n = j->payload_len - j->sent;
+	if (n > size * nitems)
+		n = size * nitems;
+	memcpy(out, j->payload + j->sent, n);
+	j->sent += n;
+	return n;
+}
 
 static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -374,6 +394,9 @@ static void attempt_error(const job *j, CURLcode c, char *out, size_t outlen)
 	if (j->refused && c != CURLE_OK)
 		snprintf(out, outlen, "host %s resolves to a loopback, private or link-local address (set "
 				      "webhooks.allow_private_targets to allow it)", j->shown);
+	else if (c == CURLE_SEND_FAIL_REWIND) /* read_body: a kept connection died, not sent again at once */
+		snprintf(out, outlen, "the connection closed before any answer (a kept connection: the request may have "
+				      "arrived); sent again on the retry schedule");
 	else
 		snprintf(out, outlen, "%s", j->error[0] ? j->error : curl_easy_strerror(c));
 }
@@ -412,8 +435,12 @@ static int prepare_request(job *j, const webhook_endpoint *ep, bool allow_privat
 	curl_easy_setopt(j->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
 	curl_easy_setopt(j->easy, CURLOPT_OPENSOCKETDATA, j);
 	curl_easy_setopt(j->easy, CURLOPT_HTTPHEADER, j->headers);
-	curl_easy_setopt(j->easy, CURLOPT_POSTFIELDS, j->payload);
-	curl_easy_setopt(j->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(j->payload));
+	j->payload_len = strlen(j->payload);
+	j->sent = 0;
+	curl_easy_setopt(j->easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(j->easy, CURLOPT_READFUNCTION, read_body);
+	curl_easy_setopt(j->easy, CURLOPT_READDATA, j);
+	curl_easy_setopt(j->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->payload_len);
 	curl_easy_setopt(j->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(j->easy, CURLOPT_FOLLOWLOCATION, 0L);
@@ -426,10 +453,11 @@ static int prepare_request(job *j, const webhook_endpoint *ep, bool allow_privat
 		curl_easy_setopt(j->easy, CURLOPT_HTTPPROXYTUNNEL, 1L);
 		curl_easy_setopt(j->easy, CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
 	}
-	/* a new connection per attempt: on a reused connection the server
-	 * closed, libcurl would silently send the request again, and one
-	 * recorded attempt would reach the merchant twice */
-	curl_easy_setopt(j->easy, CURLOPT_FORBID_REUSE, 1L);
+	/* connections are kept and reused (no TCP or TLS handshake per
+	 * delivery), but not once idle for CONN_MAX_IDLE_S: most servers close
+	 * theirs after 5 s or more, and a connection the server is closing as
+	 * it is reused fails the attempt (read_body: never sent twice) */
+	curl_easy_setopt(j->easy, CURLOPT_MAXAGE_CONN, (long)CONN_MAX_IDLE_S);
 	curl_easy_setopt(j->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, discard_body);

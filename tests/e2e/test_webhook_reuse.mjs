@@ -1,0 +1,98 @@
+// test_webhook_reuse.mjs: the dispatcher keeps its connections to a
+// receiver and reuses them (issue 16: no TCP or TLS handshake per
+// delivery), and still records every request that may have reached the
+// merchant as one attempt. The receiver (node's http server, keep-alive)
+// answers the first two requests on each connection and, on the third,
+// reads the whole request and closes the connection without an answer:
+// the merchant got the request, the dispatcher got nothing. libcurl's own
+// behaviour would be to send it again at once on a fresh connection (a
+// second request, one attempt recorded); paywatch's dispatcher records a
+// failed attempt instead and sends it again on the retry schedule.
+//  1. every delivery delivered;
+//  2. connections were reused (fewer connections than requests);
+//  3. the receiver's count of requests equals the attempts recorded, and
+//     every closed-without-answer request is a recorded failed attempt.
+// No chain is needed: the deliveries are written by SQL, as run's sink
+// writes them.
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import * as rig from './lib/rig.mjs';
+
+const bin = process.argv[2];
+const SECRET = 'whsec_' + Buffer.alloc(32, 7).toString('base64');
+const EVENTS = 12;
+
+function startReceiver() {
+  const requests = []; // { id, conn, nth, answered }
+  let conns = 0;
+  const server = http.createServer({ keepAlive: true, keepAliveTimeout: 30000 }, (req, res) => {
+    const sock = req.socket;
+    if (!sock.pwConn) { sock.pwConn = ++conns; sock.pwCount = 0; }
+    const nth = ++sock.pwCount;
+    req.on('data', () => {});
+    req.on('end', () => {
+      const r = { id: req.headers['webhook-id'], conn: sock.pwConn, nth, answered: nth % 3 !== 0 };
+      requests.push(r);
+      if (!r.answered) { sock.destroy(); return; } // taken in, never answered
+      res.writeHead(200, { 'content-length': '2' });
+      res.end('ok');
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    rig.onCleanup(() => server.close());
+    resolve({ port: server.address().port, requests, conns: () => conns });
+  }));
+}
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-reuse-'));
+  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const [pg, recv] = await Promise.all([rig.startPostgres(), startReceiver()]);
+  const cfg = rig.writeConfig(work, {
+    data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
+      tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
+    merchants: [{ id: 'acme', addresses: {}, webhook: { url: `http://127.0.0.1:${recv.port}/acme`, secret: SECRET } }],
+    // one at a time, so each connection carries requests one after another
+    webhooks: { allow_private_targets: true, timeout_ms: 5000, max_in_flight: 1, max_per_endpoint: 1,
+      retry_schedule_s: [0, 1, 1, 1, 1, 1] },
+  });
+  rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status === 0, 'migrate');
+  const db = await pg.client();
+  rig.onCleanup(() => db.end().catch(() => {}));
+  await db.query(`INSERT INTO merchants (id) VALUES ('acme')`);
+  await db.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
+    VALUES ('acme', 'default', $1, '{payment.confirmed}', 'config')`, [`http://127.0.0.1:${recv.port}/acme`]);
+  await db.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
+    SELECT 'evt_' || k, 'payment.confirmed', 'acme', '{"type":"payment.confirmed"}' FROM generate_series(1, ${EVENTS}) k`);
+  await db.query(`INSERT INTO webhook_deliveries (event_id, endpoint_id) SELECT ev.id, ep.id FROM webhook_events ev, webhook_endpoints ep`);
+
+  const pw = rig.startPaywatch(bin, ['dispatch', '-c', cfg]);
+  await rig.waitFor('every delivery delivered', async () =>
+    (await db.query(`SELECT count(*)::int n FROM webhook_deliveries WHERE status = 'delivered'`)).rows[0].n === EVENTS, 60000)
+    .catch((e) => rig.check(false, e.message));
+  pw.proc.kill('SIGTERM');
+  rig.check((await pw.done).code === 0, 'dispatch exits 0 on SIGTERM');
+
+  const reqs = recv.requests;
+  const dropped = reqs.filter((r) => !r.answered);
+  rig.check(recv.conns() < reqs.length && dropped.length > 0,
+    `connections are kept and reused: ${reqs.length} requests over ${recv.conns()} connections, ${dropped.length} closed unanswered`);
+  const attempts = (await db.query(`SELECT ev.id, a.http_status, a.error FROM webhook_attempts a
+    JOIN webhook_deliveries d ON d.id = a.delivery_id JOIN webhook_events ev ON ev.id = d.event_id`)).rows;
+  rig.check(attempts.length === reqs.length,
+    `every request that reached the receiver is one recorded attempt (${reqs.length} requests, ${attempts.length} attempts)`);
+  const failed = attempts.filter((a) => a.http_status === null);
+  rig.check(failed.length === dropped.length &&
+    failed.every((a) => /closed before any answer/.test(a.error)),
+    `each request closed without an answer is a failed attempt with its reason (${failed.length}: ${failed[0]?.error})`);
+  const byEvent = new Map();
+  for (const r of reqs) (byEvent.get(r.id) || byEvent.set(r.id, []).get(r.id)).push(r);
+  rig.check(byEvent.size === EVENTS && [...byEvent.values()].every((rs) =>
+    rs.at(-1).answered && rs.filter((r) => !r.answered).length === rs.length - 1),
+  'each event was sent again only after an unanswered request, and its last request answered');
+}
+
+rig.runTest('e2e_webhook_reuse', main);
