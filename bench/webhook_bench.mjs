@@ -51,14 +51,14 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.le
 
 // The receiver: 200 to every POST, counting them.
 function startReceiver() {
-  let count = 0, open = 0;
+  let count = 0, open = 0, opened = 0;
   const server = http.createServer({ keepAlive: true }, (req, res) => {
     req.on('data', () => {});
     req.on('end', () => { count++; res.writeHead(200, { 'content-length': '2' }); res.end('ok'); });
   });
-  server.on('connection', (sock) => { open++; sock.on('close', () => open--); });
+  server.on('connection', (sock) => { open++; opened++; sock.on('close', () => open--); });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () =>
-    resolve({ port: server.address().port, count: () => count, open: () => open, close: () => server.close() })));
+    resolve({ port: server.address().port, count: () => count, open: () => open, opened: () => opened, close: () => server.close() })));
 }
 
 // wrk in a child process (the receiver lives in this one: never block it)
@@ -130,10 +130,10 @@ async function main() {
       while (recv.open() > 0) await rig.sleep(20);
       const idle = Number(process.hrtime.bigint() - idleAt) / 1e6;
       if (idle > 100) say(`${label}: waited ${idle.toFixed(0)} ms for the receiver's connections of the last sender to close`);
-      const before = recv.count();
+      const before = recv.count(), openedBefore = recv.opened();
       const t0 = process.hrtime.bigint();
       const wrap = PROFILE && label === 'this build'
-        ? ['perf', 'record', '-g', '-q', '-o', path.join(PROFILE, `perf-${shape.endpoints}-${round + 1}.data`), '--'] : [];
+        ? ['perf', 'record', '-a', '-g', '-q', '-o', path.join(PROFILE, `perf-${shape.endpoints}-${round + 1}.data`), '--'] : [];
       const cmd = [...wrap, bin, 'dispatch', '-c', cfg];
       const pw = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
@@ -158,7 +158,7 @@ async function main() {
       const warnings = stderr.split('\n').filter((l) => / (warn|error) /.test(l));
       if (warnings.length) say(`${label}: ${warnings.length} warning line(s), the last: ${warnings.at(-1)}`);
       say(`${shape.endpoints} endpoints, round ${round + 1}, ${label}: ${total} deliveries in ${secs.toFixed(2)} s = ` +
-        `${(total / secs).toFixed(0)}/s (receiver counted ${recv.count() - before})`);
+        `${(total / secs).toFixed(0)}/s (receiver counted ${recv.count() - before} over ${recv.opened() - openedBefore} connections)`);
       return total / secs;
     };
     for (let round = 0; round < ROUNDS; round++) {

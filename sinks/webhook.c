@@ -625,9 +625,13 @@ void webhook_dispatcher_wake(webhook_dispatcher *d)
 	curl_multi_wakeup(d->multi);
 }
 
-static bool exec_params(webhook_dispatcher *d, const char *sql, int n, const char *const *params, PGresult **ret)
+/* Run a statement: sql, or (name non-NULL) the statement prepared under
+ * that name when the connection opened (connect_pg). */
+static bool exec_stmt(webhook_dispatcher *d, const char *name, const char *sql, int n, const char *const *params,
+		      PGresult **ret)
 {
-	PGresult *res = PQexecParams(d->pg, sql, n, NULL, params, NULL, NULL, 0);
+	PGresult *res = name ? PQexecPrepared(d->pg, name, n, params, NULL, NULL, 0)
+			     : PQexecParams(d->pg, sql, n, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		char msg[512];
@@ -644,29 +648,47 @@ static bool exec_params(webhook_dispatcher *d, const char *sql, int n, const cha
 	return true;
 }
 
+static bool exec_params(webhook_dispatcher *d, const char *sql, int n, const char *const *params, PGresult **ret)
+{
+	return exec_stmt(d, NULL, sql, n, params, ret);
+}
+
 /* The claim visits active endpoints in id order from just after the one
  * the last claim ended at (round robin, so no endpoint waits behind
  * another's backlog) and stops as soon as it holds $2 deliveries: its cost
- * follows what it claims, not the number of endpoints. Each endpoint gives
- * its due deliveries, oldest first, up to $1 in flight (the count reads
- * the partial index of leased rows, 016_claim_indexes.sql). */
+ * follows what it claims, not the number of endpoints. The two ranges
+ * (after the cursor, then up to it) are read in order from the primary
+ * key, so nothing is sorted. Each endpoint gives its due deliveries,
+ * oldest first, up to $1 in flight. Its deliveries in flight are counted
+ * among its $1 oldest due ones: deliveries are leased oldest first, so
+ * those in flight lead that order, and the count reads $1 rows whatever
+ * the endpoint's backlog (no index holds locked_until, so a lease is a HOT
+ * update: 016_deliveries_fillfactor.sql). The claimed rows are updated by
+ * primary key (= ANY of an array) and joined to their endpoint and event
+ * after: a prepared statement's generic plan cannot know how few they
+ * are, and would scan whole tables to join them. */
 static const char claim_sql[] =
 	"WITH c AS ("
-	" SELECT x.id FROM (SELECT id FROM webhook_endpoints"
-	"  WHERE active AND disabled_at IS NULL AND key IS NOT NULL ORDER BY id <= $4::bigint, id) e"
+	" SELECT x.id FROM ("
+	"  (SELECT id FROM webhook_endpoints WHERE id > $4::bigint AND active AND disabled_at IS NULL AND key IS NOT NULL"
+	"   ORDER BY id)"
+	"  UNION ALL"
+	"  (SELECT id FROM webhook_endpoints WHERE id <= $4::bigint AND active AND disabled_at IS NULL AND key IS NOT NULL"
+	"   ORDER BY id)) e"
 	" CROSS JOIN LATERAL ("
 	"  SELECT d.id FROM webhook_deliveries d"
 	"  WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
 	"  AND (d.locked_until IS NULL OR d.locked_until < now())"
 	"  ORDER BY d.next_attempt_at"
-	"  LIMIT greatest(0, $1::int - (SELECT count(*) FROM webhook_deliveries l WHERE l.endpoint_id = e.id"
-	"   AND l.status = 'pending' AND l.locked_until IS NOT NULL AND l.locked_until >= now()))"
+	"  LIMIT greatest(0, $1::int - (SELECT count(*) FROM (SELECT l.locked_until FROM webhook_deliveries l"
+	"   WHERE l.endpoint_id = e.id AND l.status = 'pending' AND l.next_attempt_at <= now()"
+	"   ORDER BY l.next_attempt_at LIMIT $1::int) w WHERE w.locked_until >= now()))"
 	"  FOR UPDATE OF d SKIP LOCKED) x"
 	" LIMIT $2::int)"
-	" UPDATE webhook_deliveries d SET locked_until = now() + make_interval(secs => $3::int)"
-	" FROM c, webhook_endpoints e, webhook_events ev"
-	" WHERE d.id = c.id AND e.id = d.endpoint_id AND ev.id = d.event_id"
-	" RETURNING d.id, d.attempts, e.id, e.merchant_id, e.key, ev.id, ev.payload, e.url_sealed, e.secret_sealed";
+	" , u AS (UPDATE webhook_deliveries d SET locked_until = now() + make_interval(secs => $3::int)"
+	"  WHERE d.id = ANY (ARRAY(SELECT id FROM c)) RETURNING d.id, d.attempts, d.endpoint_id, d.event_id)"
+	" SELECT u.id, u.attempts, e.id, e.merchant_id, e.key, ev.id, ev.payload, e.url_sealed, e.secret_sealed"
+	" FROM u JOIN webhook_endpoints e ON e.id = u.endpoint_id JOIN webhook_events ev ON ev.id = u.event_id";
 
 static void release_lease(webhook_dispatcher *d, uint64_t delivery_id)
 {
@@ -731,7 +753,7 @@ static void claim(webhook_dispatcher *d)
 	snprintf(lease, sizeof(lease), "%u", 2 * (d->opts.timeout_ms / 1000) + 2);
 	const char *params[4] = { per, lim, lease, cursor };
 	PGresult *res;
-	if (!exec_params(d, claim_sql, 4, params, &res))
+	if (!exec_stmt(d, "claim", NULL, 4, params, &res))
 		return;
 	/* where the round ended: endpoints after the cursor are visited first,
 	 * then (it wrapped) those up to it: the highest of the wrapped, else
@@ -865,7 +887,7 @@ static void finish_flush(webhook_dispatcher *d)
 		params[k] = bufs[k]->data;
 	}
 	if (r == 0 && d->pg)
-		exec_params(d, flush_sql, 7, params, NULL);
+		exec_stmt(d, "flush", NULL, 7, params, NULL);
 	else if (r < 0)
 		log_error(r, "%s: cannot write %zu outcomes; their leases expire and they are sent again", d->opts.name, o->n);
 	for (size_t k = 0; k < 7; k++)
@@ -1015,6 +1037,23 @@ static bool connect_pg(webhook_dispatcher *d)
 	}
 	PGresult *res = PQexec(d->pg, "LISTEN paywatch_webhooks");
 	PQclear(res);
+	/* the claim and the flush run in every loop: parsed once here */
+	static const struct { const char *name, *sql; int n; } stmts[] = { { "claim", claim_sql, 4 }, { "flush", flush_sql, 7 } };
+	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
+		res = PQprepare(d->pg, stmts[i].name, stmts[i].sql, stmts[i].n, NULL);
+		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!ok) {
+			snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
+			text_one_line(msg);
+			log_warn("%s: postgres: cannot prepare the %s statement: %s", d->opts.name, stmts[i].name, msg);
+		}
+		PQclear(res);
+		if (!ok) {
+			PQfinish(d->pg);
+			d->pg = NULL;
+			return false;
+		}
+	}
 	return true;
 }
 

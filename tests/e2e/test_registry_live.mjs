@@ -89,6 +89,9 @@ async function main() {
   const amounts = (await receiver.records()).filter((q) => q.path === '/one').map((q) => JSON.parse(q.body).data.amount_raw).sort();
   rig.check(JSON.stringify(amounts) === '["111","222"]', `dispatch delivered both chains' payments, signed (${amounts})`);
   const delivered = (text) => [...text.matchAll(/^paywatch_webhook_deliveries_total\{[^}]*\} (\S+)$/gm)].reduce((s, m) => s + Number(m[1]), 0);
+  // the receiver has the requests before dispatch has read their answers (and counted them)
+  await rig.waitFor('dispatch counts both deliveries', async () => delivered(await metrics(D)) >= 2, 20000 * scale)
+    .catch((e) => rig.check(false, e.message));
   const [dA, dB, dD] = [delivered(await metrics(A)), delivered(await metrics(B)), delivered(await metrics(D))];
   rig.check(dA === 0 && dB === 0 && dD >= 2 && /delivered by `paywatch dispatch`/.test(runA.stderr),
     `the runs deliver nothing themselves (webhooks.in_run false): attempts run ${dA}, run ${dB}, dispatch ${dD}`);
