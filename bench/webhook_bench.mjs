@@ -24,7 +24,12 @@
 //
 // --in-flight N sets webhooks.max_in_flight (default: the config's default).
 //
-// usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE] [--shapes 50,1000] [--in-flight N]
+// Each round also drains the same deliveries (4.) with endpoint m0 answering
+// after 1 s, timing the other endpoints' deliveries (one slow merchant
+// must not lower the others' rate), and (5.) with two dispatchers at once
+// on the one Postgres; --only-rate leaves these out.
+//
+// usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE] [--shapes 50,1000] [--in-flight N] [--only-rate]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -43,22 +48,32 @@ const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'p
 const BASE = process.env.PAYWATCH_BIN_BASE ? path.resolve(process.env.PAYWATCH_BIN_BASE) : null;
 const SHAPES = [{ endpoints: 50, per: 100 }, { endpoints: 1000, per: 10 }]
   .filter((s) => val('--shapes', '50,1000').split(',').map(Number).includes(s.endpoints));
+const SLOW_MS = 1000;
+const QUICK = argv.includes('--only-rate'); // without the slow-endpoint and two-dispatcher drains
 const PROFILE = process.env.PAYWATCH_BENCH_PROFILE ? path.resolve(process.env.PAYWATCH_BENCH_PROFILE) : null;
 const SECRET = 'whsec_' + Buffer.alloc(32, 5).toString('base64');
 
 const say = (s) => console.error(`bench webhooks: ${s}`);
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
-// The receiver: 200 to every POST, counting them.
+// The receiver: 200 to every POST, counting them. With slow(path, ms), the
+// requests to that path are answered only after ms (a slow merchant),
+// and counted apart.
 function startReceiver() {
-  let count = 0, open = 0, opened = 0;
+  let count = 0, open = 0, opened = 0, slowPath = null, slowMs = 0;
   const server = http.createServer({ keepAlive: true }, (req, res) => {
     req.on('data', () => {});
-    req.on('end', () => { count++; res.writeHead(200, { 'content-length': '2' }); res.end('ok'); });
+    req.on('end', () => {
+      const answer = () => { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); };
+      if (slowPath && req.url === slowPath) { setTimeout(answer, slowMs); return; }
+      count++;
+      answer();
+    });
   });
   server.on('connection', (sock) => { open++; opened++; sock.on('close', () => open--); });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () =>
-    resolve({ port: server.address().port, count: () => count, open: () => open, opened: () => opened, close: () => server.close() })));
+    resolve({ port: server.address().port, count: () => count, open: () => open, opened: () => opened,
+      slow: (p, ms) => { slowPath = p; slowMs = ms; }, close: () => server.close() })));
 }
 
 // wrk in a child process (the receiver lives in this one: never block it)
@@ -116,9 +131,12 @@ async function main() {
     const payload = JSON.stringify({ type: 'payment.confirmed', timestamp: '2026-11-30T00:00:00.000Z',
       data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });
     const total = shape.endpoints * shape.per;
-    const rounds = { dispatch: [], wrk: [], base: [] };
-    // seed the deliveries, run one build's dispatch until all are delivered: deliveries/s
-    const drain = async (bin, label, round) => {
+    const rounds = { dispatch: [], wrk: [], base: [], slow: [], two: [] };
+    // seed the deliveries, run one build's dispatch (or several at once)
+    // until all are delivered: deliveries/s. With slow, endpoint m0
+    // answers after SLOW_MS, and the rate is the other endpoints': the
+    // time until every one of theirs is delivered.
+    const drain = async (bin, label, round, { slow = false, dispatchers = 1 } = {}) => {
       await c.query('TRUNCATE webhook_attempts, webhook_deliveries, webhook_events');
       await c.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
         SELECT 'evt_' || e || '_' || k, 'payment.confirmed', 'm' || e, $1
@@ -130,21 +148,29 @@ async function main() {
       while (recv.open() > 0) await rig.sleep(20);
       const idle = Number(process.hrtime.bigint() - idleAt) / 1e6;
       if (idle > 100) say(`${label}: waited ${idle.toFixed(0)} ms for the receiver's connections of the last sender to close`);
+      recv.slow(slow ? '/m0' : null, SLOW_MS);
+      const want = slow ? total - shape.per : total;
       const before = recv.count(), openedBefore = recv.opened();
       const t0 = process.hrtime.bigint();
-      const wrap = PROFILE && label === 'this build'
-        ? ['perf', 'record', '-a', '-g', '-q', '-o', path.join(PROFILE, `perf-${shape.endpoints}-${round + 1}.data`), '--'] : [];
-      const cmd = [...wrap, bin, 'dispatch', '-c', cfg];
-      const pw = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      pw.stderr.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
+      const procs = [];
+      for (let k = 0; k < dispatchers; k++) {
+        const wrap = PROFILE && label === 'this build'
+          ? ['perf', 'record', '-a', '-g', '-q', '-o', path.join(PROFILE, `perf-${shape.endpoints}-${round + 1}.data`), '--'] : [];
+        const cmd = [...wrap, bin, 'dispatch', '-c', cfg];
+        const pw = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+        pw.tail = '';
+        pw.stderr.on('data', (d) => { pw.tail = (pw.tail + d).slice(-4000); });
+        procs.push(pw);
+      }
       for (;;) {
         // Postgres is asked only once the receiver has counted them all:
         // a count every 20 ms would take Postgres's time from the dispatcher
-        if (recv.count() - before < total && pw.exitCode === null) { await rig.sleep(5); continue; }
-        const n = (await c.query("SELECT count(*)::int n FROM webhook_deliveries WHERE status = 'delivered'")).rows[0].n;
-        if (n === total) break;
-        if (pw.exitCode !== null) throw new Error(`dispatch exited: ${stderr}`);
+        const gone = procs.find((pw) => pw.exitCode !== null);
+        if (recv.count() - before < want && !gone) { await rig.sleep(5); continue; }
+        const n = (await c.query(`SELECT count(*)::int n FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+          WHERE d.status = 'delivered' AND e.merchant_id <> $1`, [slow ? 'm0' : ''])).rows[0].n;
+        if (n === want) break;
+        if (gone) throw new Error(`dispatch exited: ${gone.tail}`);
         await rig.sleep(20);
       }
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -153,18 +179,24 @@ async function main() {
           extract(epoch FROM max(attempted_at) - min(attempted_at)) span FROM webhook_attempts`)).rows[0];
         say(`${label}: ${l.n} attempts over ${Number(l.span).toFixed(2)} s, latency ms p50/p90/p99 ${l.p.join('/')}`);
       }
-      pw.kill('SIGTERM');
-      await new Promise((r) => pw.once('exit', r));
-      const warnings = stderr.split('\n').filter((l) => / (warn|error) /.test(l));
-      if (warnings.length) say(`${label}: ${warnings.length} warning line(s), the last: ${warnings.at(-1)}`);
-      say(`${shape.endpoints} endpoints, round ${round + 1}, ${label}: ${total} deliveries in ${secs.toFixed(2)} s = ` +
-        `${(total / secs).toFixed(0)}/s (receiver counted ${recv.count() - before} over ${recv.opened() - openedBefore} connections)`);
-      return total / secs;
+      for (const pw of procs) pw.kill('SIGTERM');
+      await Promise.all(procs.map((pw) => pw.exitCode !== null ? null : new Promise((r) => pw.once('exit', r))));
+      for (const pw of procs) {
+        const warnings = pw.tail.split('\n').filter((l) => / (warn|error) /.test(l));
+        if (warnings.length) say(`${label}: ${warnings.length} warning line(s), the last: ${warnings.at(-1)}`);
+      }
+      say(`${shape.endpoints} endpoints, round ${round + 1}, ${label}: ${want} deliveries in ${secs.toFixed(2)} s = ` +
+        `${(want / secs).toFixed(0)}/s (receiver counted ${recv.count() - before} over ${recv.opened() - openedBefore} connections)`);
+      return want / secs;
     };
     for (let round = 0; round < ROUNDS; round++) {
       if (BASE && round % 2) rounds.base.push(await drain(BASE, 'base', round));
       rounds.dispatch.push(await drain(BIN, 'this build', round));
       if (BASE && !(round % 2)) rounds.base.push(await drain(BASE, 'base', round));
+      if (!QUICK) {
+        rounds.slow.push(await drain(BIN, `this build, m0 answering after ${SLOW_MS} ms: the others`, round, { slow: true }));
+        rounds.two.push(await drain(BIN, 'this build, two dispatchers at once', round, { dispatchers: 2 }));
+      }
       const w = await wrkRate(recv.port, Buffer.byteLength(payload));
       rounds.wrk.push(w);
       say(`${shape.endpoints} endpoints, round ${round + 1}: wrk ${w.toFixed(0)} POST/s on the same receiver`);
@@ -181,6 +213,9 @@ async function main() {
     const d = median(rounds.dispatch), w = median(rounds.wrk);
     results.push({ endpoints: shape.endpoints, deliveries: total, deliveries_per_s: rounds.dispatch, receiver_limit_per_s: rounds.wrk,
       median_deliveries_per_s: d, median_receiver_per_s: w, ratio: d / w,
+      ...(QUICK ? {} : { others_with_slow_per_s: rounds.slow, two_dispatchers_per_s: rounds.two,
+        slow_over_alone: median(rounds.slow.map((x, i) => x / rounds.dispatch[i])),
+        two_over_one: median(rounds.two.map((x, i) => x / rounds.dispatch[i])) }),
       ...(BASE ? { base_deliveries_per_s: rounds.base, median_base_per_s: median(rounds.base),
         this_over_base: median(rounds.dispatch.map((x, i) => x / rounds.base[i])) } : {}) });
   }
@@ -190,6 +225,9 @@ async function main() {
     const mm = (xs) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
     console.log(`  ${String(r.endpoints).padStart(5)} endpoints, ${r.deliveries} deliveries: ${r.median_deliveries_per_s.toFixed(0)}/s (${mm(r.deliveries_per_s)});` +
       ` receiver's limit (wrk, 64 connections) ${r.median_receiver_per_s.toFixed(0)}/s (${mm(r.receiver_limit_per_s)}); ratio ${(100 * r.ratio).toFixed(1)} %` +
+      (QUICK ? '' : `; with m0 answering after ${SLOW_MS} ms the others get ${median(r.others_with_slow_per_s).toFixed(0)}/s` +
+        ` (${r.slow_over_alone.toFixed(2)}x of alone, per round); two dispatchers ${median(r.two_dispatchers_per_s).toFixed(0)}/s` +
+        ` (${r.two_over_one.toFixed(2)}x of one, per round)`) +
       (BASE ? `; base build ${r.median_base_per_s.toFixed(0)}/s (${mm(r.base_deliveries_per_s)}), this/base per round ${r.this_over_base.toFixed(2)}x` : ''));
   }
   fs.writeFileSync(OUT, JSON.stringify({ rounds: ROUNDS, results }, null, 2));
