@@ -126,7 +126,8 @@ async function main() {
   rig.check(contract.stats.failures.length === 0, `the status answer matches api/openapi.yaml${contract.stats.failures.length ? ': ' + contract.stats.failures[0] : ''}`);
   await browser.close();
   pw.proc.kill('SIGTERM');
-  rig.check((await pw.done).code === 0, 'run stops cleanly');
+  const stopped = await pw.done;
+  rig.check(stopped.code === 0, `run stops cleanly (${JSON.stringify(stopped)})`);
 }
 
 rig.runTest('e2e_checkout', main);

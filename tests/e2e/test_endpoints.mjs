@@ -126,7 +126,8 @@ async function main() {
   const stored = await dbText(db);
   rig.check(!/token[ABL]/.test(stored), 'Postgres holds none of the URL tokens');
   pw.proc.kill('SIGTERM');
-  rig.check((await pw.done).code === 0, 'run stops cleanly');
+  const stopped = await pw.done;
+  rig.check(stopped.code === 0, `run stops cleanly (${JSON.stringify(stopped)})`);
 
   // ---- 4. an explicit proxy: a CONNECT tunnel to the checked address
   const viaProxy = cfgObj(recv.base + '/proxied/tokenP', { proxy: proxy.url });

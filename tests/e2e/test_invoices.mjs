@@ -162,7 +162,8 @@ async function main() {
     `every answer (${contract.stats.checked}) matches api/openapi.yaml${contract.stats.failures.length ? ': ' + contract.stats.failures.slice(0, 2).join(' | ') : ''}`);
   sv.proc.kill('SIGTERM');
   pw.proc.kill('SIGTERM');
-  rig.check((await pw.done).code === 0, 'run stops cleanly');
+  const stopped = await pw.done;
+  rig.check(stopped.code === 0, `run stops cleanly (${JSON.stringify(stopped)})`);
 }
 
 rig.runTest('e2e_invoices', main);

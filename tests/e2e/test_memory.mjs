@@ -70,7 +70,8 @@ async function main() {
   if (!asan) rig.check(after.hwm < 200, `peak RSS ${after.hwm.toFixed(0)} MB < 200 MB`);
   rig.check(!pw.exited, 'paywatch is still running');
   pw.proc.kill('SIGTERM');
-  rig.check((await pw.done).code === 0, 'run stops cleanly');
+  const stopped = await pw.done;
+  rig.check(stopped.code === 0, `run stops cleanly (${JSON.stringify(stopped)})`);
   await proxy.kill();
 }
 

@@ -124,7 +124,8 @@ async function main() {
     (await db.query('SELECT count(*)::int AS n FROM payments WHERE amount_raw >= 1000')).rows[0].n === 12, 90000)
     .catch((e) => rig.check(false, e.message));
   pw.proc.kill('SIGTERM');
-  rig.check((await pw.done).code === 0, 'run stops cleanly');
+  const stopped = await pw.done;
+  rig.check(stopped.code === 0, `run stops cleanly (${JSON.stringify(stopped)})`);
   const usage = rig.runPaywatchSync(bin, ['quarantine', 'retry', '-c', cfg]);
   rig.check(usage.status === 2 && /ids or --all/.test(usage.stderr), 'retry without ids: exit 2');
   rig.check(rig.runPaywatchSync(bin, ['quarantine', '--help']).status === 0, 'quarantine --help');

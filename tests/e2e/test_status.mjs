@@ -163,7 +163,8 @@ async function main() {
   rig.check(2 * (rowsAfter - rowsBefore) === d.outbox_depth,
     `the outbox depth shown (${d.outbox_depth}) is what reached Postgres after: ${rowsAfter - rowsBefore} payment(s), each seen and confirmed`);
   pw.proc.kill('SIGTERM');
-  rig.check((await pw.done).code === 0, 'run stops cleanly');
+  const stopped = await pw.done;
+  rig.check(stopped.code === 0, `run stops cleanly (${JSON.stringify(stopped)})`);
 
   // ---- 5b. bad arguments
   const bad = rig.runPaywatchSync(bin, ['status', '--bogus', '-c', cfg]);

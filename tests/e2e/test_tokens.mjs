@@ -46,7 +46,8 @@ async function main() {
   rig.check(rows.map((r) => `${r.token_symbol}:${r.a}`).join(' ') === 'USDC:1 USDC:2 USDC:3 USDC:4 USDC:5',
     `the 200th token's payments, each once (${JSON.stringify(rows)})`);
   pw.proc.kill('SIGTERM');
-  rig.check((await pw.done).code === 0, 'run stops cleanly');
+  const stopped = await pw.done;
+  rig.check(stopped.code === 0, `run stops cleanly (${JSON.stringify(stopped)})`);
 
   cfgObj.chains[0].tokens = [...other(1000), { symbol: 'USDC', address: token.address, decimals: 6 }];
   const tooMany = rig.runPaywatchSync(bin, ['check-config', '-c', rig.writeConfig(work, cfgObj)]);
