@@ -22,11 +22,12 @@
 //             the same payments table;
 //   ponder    (--with-ponder) bench/peers/ponder indexing the same Transfer
 //             logs into the same Postgres, until every row is there.
-// Then once: live latency (confirmations 1, a block every 100 ms, 300
-// blocks with a payment each: block mined -> row in Postgres, polled every
-// 1 ms, and -> webhook received) and the matcher at 1 k / 1 M / 10 M
-// addresses (bench/matcher_bench.c), and loading a config of 1 M merchant
-// addresses (bench/config_bench.c).
+// Then once: live latency (a block every 100 ms, 300 blocks with a payment
+// each: block mined -> row in Postgres, polled every 1 ms, and -> webhook
+// received), with 1 confirmation and (not with --quick) with 3, where each
+// payment is first written pending and timed from its confirming block),
+// and the matcher at 1 k / 1 M / 10 M addresses (bench/matcher_bench.c),
+// and loading a config of 1 M merchant addresses (bench/config_bench.c).
 //
 // usage: node bench/bench.mjs [--quick] [--with-ponder] [--with-script] [--rounds N] [--out FILE]
 //          [--only raw,paywatch,floor,replay,script,ponder,live,matcher,config]
@@ -365,7 +366,7 @@ async function ponder(work, pg, node, h) {
 }
 
 // ---------------------------------------------------------------- live latency
-async function live(work, pg) {
+async function live(work, pg, conf = 1) {
   const node = await rig.startAnvil(['--no-mining']);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });
@@ -386,7 +387,7 @@ async function live(work, pg) {
   const dir = fs.mkdtempSync(path.join(work, 'live-'));
   const cfg = rig.writeConfig(dir, {
     data_dir: path.join(dir, 'data'), postgres: { dsn: db.dsn },
-    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: 1,
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: conf,
       tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
     merchants: [{ id: 'm', addresses: { local: [merchant] },
       webhook: { url: `http://127.0.0.1:${server.address().port}/hook`, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } }],
@@ -399,13 +400,18 @@ async function live(work, pg) {
     return s.chains && s.chains[0].checkpoint === (await node.head());
   }, 30000, 100);
   const seen = new Map(); // block number -> ms the row was first seen
+  const seenPending = new Map(); // with confirmations > 1: block number -> ms its pending row was first seen
   const c = await pg.client(db.name);
   let polling = true;
   const poller = (async () => {
     while (polling) {
-      const r = await c.query('SELECT block_number FROM payments');
+      const r = await c.query(conf > 1 ? 'SELECT block_number, false AS pending FROM payments UNION ALL SELECT block_number, true FROM pending_payments'
+        : 'SELECT block_number, false AS pending FROM payments');
       const t = performance.now();
-      for (const row of r.rows) if (!seen.has(Number(row.block_number))) seen.set(Number(row.block_number), t);
+      for (const row of r.rows) {
+        const m = row.pending ? seenPending : seen;
+        if (!m.has(Number(row.block_number))) m.set(Number(row.block_number), t);
+      }
       await new Promise((res) => setTimeout(res, 1));
     }
   })();
@@ -419,14 +425,28 @@ async function live(work, pg) {
     await node.rpc('evm_mine');
     mined.set(await node.head(), performance.now());
   }
+  // the last payments' confirmations: empty blocks (their times kept: a
+  // payment is confirmed by the block conf - 1 above its own)
+  const minedAt = new Map(mined);
+  for (let i = 1; i < conf; i++) {
+    next += 100;
+    await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
+    await node.rpc('evm_mine');
+    minedAt.set(await node.head(), performance.now());
+  }
   await rig.waitFor('every live payment and webhook', () => [...mined.keys()].every((b) => seen.has(b) && arrived.has(b)), 30000, 20);
+  const missedPending = conf > 1 ? [...mined.keys()].filter((b) => !seenPending.has(b)).length : 0;
   polling = false;
   await poller;
   await c.end();
   pw.proc.kill('SIGTERM');
   await pw.done;
-  const rowMs = [...mined].map(([b, t]) => seen.get(b) - t), hookMs = [...mined].map(([b, t]) => arrived.get(b) - t);
-  return { blocks: LIVE_BLOCKS, row_p50_ms: pct(rowMs, 50), row_p99_ms: pct(rowMs, 99), hook_p50_ms: pct(hookMs, 50), hook_p99_ms: pct(hookMs, 99) };
+  // from the block that confirms the payment (its own with 1 confirmation)
+  const rowMs = [...mined.keys()].map((b) => seen.get(b) - minedAt.get(b + conf - 1));
+  const hookMs = [...mined.keys()].map((b) => arrived.get(b) - minedAt.get(b + conf - 1));
+  const pendingMs = [...mined].filter(([b]) => seenPending.has(b)).map(([b, t]) => seenPending.get(b) - t);
+  return { confirmations: conf, blocks: LIVE_BLOCKS, row_p50_ms: pct(rowMs, 50), row_p99_ms: pct(rowMs, 99), hook_p50_ms: pct(hookMs, 50), hook_p99_ms: pct(hookMs, 99),
+    ...(conf > 1 ? { pending_p50_ms: pct(pendingMs, 50), pending_p99_ms: pct(pendingMs, 99), pending_missed: missedPending } : {}) };
 }
 
 function matcher() {
@@ -481,7 +501,10 @@ async function main() {
     say('  ' + Object.keys(runs).filter(want).map((k) => `${k} ${runs[k][r].ms.toFixed(0)} ms`).join(', '));
   }
   let liveFig = null, matcherFig = [], configFig = [];
-  if (want('live')) { say('live latency'); liveFig = await live(work, pg); }
+  if (want('live')) {
+    liveFig = [];
+    for (const conf of QUICK ? [1] : [1, 3]) { say(`live latency, ${conf} confirmation(s)`); liveFig.push(await live(work, pg, conf)); }
+  }
   if (want('matcher')) { say('matcher'); matcherFig = matcher(); }
   if (want('config')) { say('config load'); configFig = configLoad(); }
 
@@ -508,7 +531,10 @@ async function main() {
       `  ratio paywatch / floor       ${fmt(ratio('paywatch', 'floor'), 'x')}`] : []),
     ...(runs.script.length ? [`  ratio paywatch / script      ${fmt(ratio('paywatch', 'script'), 'x')}`] : []),
     ...(WITH_PONDER ? [`  ratio paywatch / ponder      ${fmt(ratio('paywatch', 'ponder'), 'x', 3)}`] : []),
-    ...(liveFig ? [`live (confirmations 1, a block every 100 ms, ${liveFig.blocks} blocks): row in Postgres p50 ${liveFig.row_p50_ms.toFixed(1)} ms, p99 ${liveFig.row_p99_ms.toFixed(1)} ms; webhook p50 ${liveFig.hook_p50_ms.toFixed(1)} ms, p99 ${liveFig.hook_p99_ms.toFixed(1)} ms`] : []),
+    ...(liveFig || []).map((f) => `live (confirmations ${f.confirmations}, a block every 100 ms, ${f.blocks} blocks): row in Postgres p50 ${f.row_p50_ms.toFixed(1)} ms, ` +
+      `p99 ${f.row_p99_ms.toFixed(1)} ms; webhook p50 ${f.hook_p50_ms.toFixed(1)} ms, p99 ${f.hook_p99_ms.toFixed(1)} ms` +
+      (f.confirmations > 1 ? ` (from the confirming block); the pending row p50 ${f.pending_p50_ms.toFixed(1)} ms, p99 ${f.pending_p99_ms.toFixed(1)} ms` +
+        (f.pending_missed ? `, ${f.pending_missed} confirmed before the poll saw them pending` : '') : '')),
     ...configFig.map((c) => `config ${String(c.addresses).padStart(9)} addresses of ${c.merchants} merchants (${(c.json_bytes / 1e6).toFixed(0)} MB of JSON): checked and parsed in ${(c.parse_ms / 1000).toFixed(2)} s, matcher built in ${(c.matcher_ms / 1000).toFixed(2)} s, peak RSS ${c.peak_rss_mb.toFixed(0)} MB`),
     ...matcherFig.map((m) => `matcher ${String(m.addresses).padStart(9)} addresses: load ${m.load_ms.toFixed(0)} ms, peak RSS ${m.peak_rss_mb.toFixed(0)} MB, lookup ${m.hit_ns.toFixed(0)} ns (hit) / ${m.miss_ns.toFixed(0)} ns (miss) / ${m.stream_ns.toFixed(0)} ns (hits streamed with prefetch); one memory round trip ${m.mem_chase_ns.toFixed(0)} ns`),
   ];
