@@ -157,9 +157,13 @@ async function main() {
         const wrap = PROFILE && label === 'this build'
           ? ['perf', 'record', '-a', '-g', '-q', '-o', path.join(PROFILE, `perf-${shape.endpoints}-${round + 1}.data`), '--'] : [];
         const cmd = [...wrap, bin, 'dispatch', '-c', cfg];
-        const pw = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
-        pw.tail = '';
-        pw.stderr.on('data', (d) => { pw.tail = (pw.tail + d).slice(-4000); });
+        // its log (a line per delivery) goes to a file, not through this
+        // process, which is also the receiver
+        const log = path.join(work, `dispatch-${k}.log`);
+        const fd = fs.openSync(log, 'w');
+        const pw = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', fd] });
+        fs.closeSync(fd);
+        Object.defineProperty(pw, 'tail', { get: () => fs.readFileSync(log, 'utf8').slice(-4000) });
         procs.push(pw);
       }
       for (;;) {
