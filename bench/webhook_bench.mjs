@@ -22,14 +22,16 @@
 // calls and time, for profiling before a change (not for figures: perf and
 // the statistics cost time of their own).
 //
-// --in-flight N sets webhooks.max_in_flight (default: the config's default).
+// --in-flight N sets webhooks.max_in_flight (default: the config's default);
+// --base-in-flight N sets it for the base build (PAYWATCH_BIN_BASE, which
+// may be the same binary: a setting compared within one run).
 //
 // Each round also drains the same deliveries (4.) with endpoint m0 answering
 // after 1 s, timing the other endpoints' deliveries (one slow merchant
 // must not lower the others' rate), and (5.) with two dispatchers at once
 // on the one Postgres; --only-rate leaves these out.
 //
-// usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE] [--shapes 50,1000] [--in-flight N] [--only-rate]
+// usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE] [--shapes 50,1000] [--in-flight N] [--base-in-flight N] [--only-rate]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -114,12 +116,14 @@ async function main() {
     await admin.end();
     const merchants = Array.from({ length: shape.endpoints }, (_, i) => ({ id: `m${i}`,
       webhook: { url: `http://127.0.0.1:${recv.port}/m${i}`, secret: SECRET }, addresses: {} }));
-    const cfg = rig.writeConfig(fs.mkdtempSync(path.join(work, db)), {
+    const config = (inFlight) => rig.writeConfig(fs.mkdtempSync(path.join(work, db)), {
       data_dir: path.join(work, db + '-data'), postgres: { dsn: pg.dsn(db) },
       chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
         tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
-      merchants, webhooks: { allow_private_targets: true, timeout_ms: 5000, ...(val('--in-flight') ? { max_in_flight: Number(val('--in-flight')) } : {}) },
+      merchants, webhooks: { allow_private_targets: true, timeout_ms: 5000, ...(inFlight ? { max_in_flight: Number(inFlight) } : {}) },
     });
+    const cfg = config(val('--in-flight'));
+    const baseCfg = val('--base-in-flight') ? config(val('--base-in-flight')) : cfg;
     const mg = rig.runPaywatchSync(BIN, ['migrate', '-c', cfg]);
     if (mg.status !== 0) throw new Error(`migrate failed: ${mg.stderr}`);
     const c = await pg.client(db);
@@ -156,7 +160,7 @@ async function main() {
       for (let k = 0; k < dispatchers; k++) {
         const wrap = PROFILE && label === 'this build'
           ? ['perf', 'record', '-a', '-g', '-q', '-o', path.join(PROFILE, `perf-${shape.endpoints}-${round + 1}.data`), '--'] : [];
-        const cmd = [...wrap, bin, 'dispatch', '-c', cfg];
+        const cmd = [...wrap, bin, 'dispatch', '-c', label === 'base' ? baseCfg : cfg];
         // its log (a line per delivery) goes to a file, not through this
         // process, which is also the receiver
         const log = path.join(work, `dispatch-${k}.log`);
