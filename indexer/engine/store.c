@@ -24,7 +24,8 @@ struct store {
 	rocksdb_cache_t *cache;
 	rocksdb_writeoptions_t *wopts;
 	rocksdb_readoptions_t *ropts;
-	_Atomic uint64_t next_seq;
+	uint64_t next_seq; /* the next outbox sequence number; under commit_lock */
+	pthread_mutex_t commit_lock; /* numbers outbox entries and writes their batch: sequence order is commit order */
 	_Atomic uint64_t range_deletes; /* range tombstones put in batches (store_range_deletes) */
 	char dir[1024];
 	dev_t dir_dev; /* the data_dir opened, to notice it removed or replaced */
@@ -37,6 +38,10 @@ struct store {
 struct store_batch {
 	store *s;
 	rocksdb_writebatch_t *wb;
+	/* outbox entries, encoded, numbered at commit: [u16 length][bytes]... */
+	uint8_t *outbox;
+	size_t outbox_len, outbox_cap;
+	bool outbox_failed; /* one could not be kept: the commit fails */
 };
 
 #define KEY_MAX (16 + PW_NAME_MAX + 48)
@@ -158,6 +163,7 @@ int store_open(const char *dir, bool read_only, store **ret, char *err, size_t e
 	s->wopts = rocksdb_writeoptions_create();
 	s->ropts = rocksdb_readoptions_create();
 	pthread_mutex_init(&s->error_lock, NULL);
+	pthread_mutex_init(&s->commit_lock, NULL);
 	atomic_init(&s->writes_left, -1);
 	snprintf(s->dir, sizeof(s->dir), "%s", dir);
 	struct stat dst;
@@ -177,7 +183,7 @@ int store_open(const char *dir, bool read_only, store **ret, char *err, size_t e
 			next = pw_get_be64((const uint8_t *)k + 7) + 1;
 	}
 	rocksdb_iter_destroy(it);
-	atomic_store(&s->next_seq, next);
+	s->next_seq = next;
 	*ret = s;
 	return 0;
 }
@@ -193,6 +199,7 @@ void store_close(store *s)
 	rocksdb_block_based_options_destroy(s->topts);
 	rocksdb_cache_destroy(s->cache);
 	pthread_mutex_destroy(&s->error_lock);
+	pthread_mutex_destroy(&s->commit_lock);
 	free(s);
 }
 
@@ -285,8 +292,7 @@ store_batch *store_batch_create(store *s)
 	store_batch *b = malloc(sizeof(*b));
 	if (!b)
 		return NULL;
-	b->s = s;
-	b->wb = rocksdb_writebatch_create();
+	*b = (store_batch){ .s = s, .wb = rocksdb_writebatch_create() };
 	return b;
 }
 
@@ -295,15 +301,33 @@ void store_batch_destroy(store_batch *b)
 	if (!b)
 		return;
 	rocksdb_writebatch_destroy(b->wb);
+	free(b->outbox);
 	free(b);
 }
 
+/* A batch with outbox entries numbers them and is written under
+ * commit_lock: entries are numbered in the order their batches become
+ * visible, so a reader's cursor (outbox_queue) never passes an entry that
+ * is committed after it (two chains' batches, numbered in one order and
+ * committed in the other, left one behind the cursor until a restart). */
 int store_batch_commit(store_batch *b)
 {
 	char *rerr = NULL;
+	if (b->outbox_failed)
+		return keep_error(b->s, "write batch", strdup("out of memory keeping an outbox entry"));
 	if (!write_allowed(b->s))
 		return keep_error(b->s, "write batch", strdup("injected failure (test)"));
+	if (b->outbox_len)
+		pthread_mutex_lock(&b->s->commit_lock);
+	for (size_t off = 0; off + 2 <= b->outbox_len;) {
+		size_t vlen = (size_t)b->outbox[off] << 8 | b->outbox[off + 1];
+		char k[KEY_MAX];
+		rocksdb_writebatch_put(b->wb, k, key_outbox(k, b->s->next_seq++), (const char *)b->outbox + off + 2, vlen);
+		off += 2 + vlen;
+	}
 	rocksdb_write(b->s->db, b->s->wopts, b->wb, &rerr);
+	if (b->outbox_len)
+		pthread_mutex_unlock(&b->s->commit_lock);
 	if (rerr)
 		return keep_error(b->s, "write batch", rerr);
 	return 0;
@@ -381,11 +405,24 @@ void store_batch_delete_headers_from(store_batch *b, const char *chain, uint64_t
 
 void store_batch_put_outbox(store_batch *b, const pw_payment *p)
 {
-	char k[KEY_MAX];
 	uint8_t v[PW_PAYMENT_ENC_MAX];
 	size_t vlen = payment_encode(p, v);
-	uint64_t seq = atomic_fetch_add(&b->s->next_seq, 1);
-	rocksdb_writebatch_put(b->wb, k, key_outbox(k, seq), (const char *)v, vlen);
+	if (b->outbox_len + 2 + vlen > b->outbox_cap) {
+		size_t cap = b->outbox_cap ? b->outbox_cap * 2 : 4096;
+		while (cap < b->outbox_len + 2 + vlen)
+			cap *= 2;
+		uint8_t *grown = realloc(b->outbox, cap);
+		if (!grown) {
+			b->outbox_failed = true; /* the commit fails: nothing of the batch is written */
+			return;
+		}
+		b->outbox = grown;
+		b->outbox_cap = cap;
+	}
+	b->outbox[b->outbox_len] = (uint8_t)(vlen >> 8);
+	b->outbox[b->outbox_len + 1] = (uint8_t)vlen;
+	memcpy(b->outbox + b->outbox_len + 2, v, vlen);
+	b->outbox_len += 2 + vlen;
 }
 
 int store_scan_payments(store *s, enum store_set set, const char *chain, uint64_t min_block, uint64_t max_block,

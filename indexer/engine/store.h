@@ -88,7 +88,9 @@ void store_batch_delete_payments_between(store_batch *b, enum store_set set, con
 					 uint64_t hi);
 /* store_batch_delete_headers_from: drop window headers of blocks >= number. */
 void store_batch_delete_headers_from(store_batch *b, const char *chain, uint64_t number);
-/* store_batch_put_outbox: append p to the outbox (a fresh sequence number). */
+/* store_batch_put_outbox: append p to the outbox. Its sequence number is
+ * given at store_batch_commit, in commit order (what a reader that keeps a
+ * cursor relies on); out of memory here makes the commit fail. */
 void store_batch_put_outbox(store_batch *b, const pw_payment *p);
 
 /* store_scan_payments: call fn for each entry of `set` for chain with

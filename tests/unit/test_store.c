@@ -69,6 +69,29 @@ int main(void)
 	ASSERT_EQ_INT(3, n);
 	ASSERT_EQ_INT(43, out[0].block_number);
 	ASSERT_EQ_INT(99, out[2].block_number);
+	/* entries are numbered at commit: a batch put first and committed
+	 * second sorts after one committed between (a reader's cursor past
+	 * the first commit still finds it) */
+	{
+		store_batch *first = store_batch_create(s), *second = store_batch_create(s);
+		pw_payment pa = test_make_payment(100, 0), pb = test_make_payment(101, 0);
+		store_batch_put_outbox(first, &pa);
+		store_batch_put_outbox(second, &pb);
+		ASSERT_EQ_INT(0, store_batch_commit(second));
+		ASSERT_EQ_INT(0, store_outbox_read(s, 0, out, seqs, 10, &n));
+		ASSERT_EQ_INT(4, n);
+		ASSERT_EQ_INT(101, out[3].block_number);
+		uint64_t cursor = seqs[3] + 1;
+		ASSERT_EQ_INT(0, store_batch_commit(first));
+		ASSERT_EQ_INT(0, store_outbox_read(s, cursor, out, seqs, 10, &n));
+		ASSERT_EQ_INT(1, n);
+		ASSERT_EQ_INT(100, out[0].block_number);
+		store_batch_destroy(first);
+		store_batch_destroy(second);
+		ASSERT_EQ_INT(0, store_outbox_read(s, 0, out, seqs, 10, &n));
+		uint64_t drop[2] = { seqs[3], seqs[4] };
+		ASSERT_EQ_INT(0, store_outbox_delete(s, drop, 2));
+	}
 	uint64_t depth = 0;
 	int64_t oldest = 0;
 	ASSERT_EQ_INT(0, store_outbox_stats(s, NULL, &depth, &oldest));
