@@ -324,6 +324,30 @@ int main(int argc, char **argv)
 	ASSERT_EQ_INT(2, count);
 	CHECK(strlen(oldest) == 20);
 
+	/* one batch of several statuses: applied confirmed, reverted, pending,
+	 * dropped (postgres.h), in one transaction, each statement seeing the
+	 * one before:
+	 * M confirmed then reverted (its revert names its confirmation), N
+	 * seen pending then dropped, P seen pending and kept */
+	long long events_before = q_int("SELECT count(*) FROM webhook_events");
+	pw_payment mixed[5] = { payment(50, 0, PW_STATUS_CONFIRMED), payment(50, 0, PW_STATUS_REVERTED),
+				payment(52, 0, PW_STATUS_PENDING), payment(52, 1, PW_STATUS_PENDING),
+				payment(52, 1, PW_STATUS_DROPPED) };
+	r = write_batch(s, mixed, 5);
+	CHECK(!r.copied);
+	ASSERT_EQ_INT(1, r.inserted);
+	ASSERT_EQ_INT(1, r.reverted);
+	ASSERT_EQ_INT(2, r.pending_rows);
+	ASSERT_EQ_INT(1, r.dropped_rows);
+	ASSERT_EQ_STR("reverted", q_text("SELECT status FROM payments WHERE block_number = 50", a, sizeof(a)));
+	ASSERT_EQ_INT(events_before + 2, q_int("SELECT count(*) FROM webhook_events"));
+	q_text("SELECT e.id FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.block_number = 50"
+	       " AND e.type = 'payment.confirmed'", a, sizeof(a));
+	ASSERT_EQ_STR(a, q_text("SELECT e.reverses_event_id FROM webhook_events e JOIN payments p ON p.id = e.payment_id"
+				" WHERE p.block_number = 50 AND e.type = 'payment.reverted'", b, sizeof(b)));
+	ASSERT_EQ_STR("52:0", q_text("SELECT string_agg(block_number || ':' || log_index, ',') FROM pending_payments", a,
+				     sizeof(a)));
+
 	check_tron(s);
 	PQfinish(db);
 	pg_sink_close(s);
