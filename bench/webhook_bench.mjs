@@ -14,7 +14,9 @@
 //     receiver at 64 connections: the receiver's own limit, and the ratio.
 // Rounds alternate dispatch and wrk. With PAYWATCH_BIN_BASE (another
 // build of paywatch), each round also times that build's dispatch on the
-// same deliveries: what a change bought, as a ratio within one run.
+// same deliveries, in a database of its own that its own `migrate` made (a
+// schema change is part of the comparison): what a change bought, as a
+// ratio within one run.
 //
 // With PAYWATCH_BENCH_PROFILE=DIR, this build's dispatch runs under
 // `perf record -g` (DIR/perf-<endpoints>-<round>.data) and Postgres loads
@@ -111,27 +113,35 @@ async function main() {
   const results = [];
   for (const shape of SHAPES) {
     const db = `wh_${shape.endpoints}`;
-    const admin = await pg.client();
-    await admin.query(`CREATE DATABASE ${db}`);
-    await admin.end();
     const merchants = Array.from({ length: shape.endpoints }, (_, i) => ({ id: `m${i}`,
       webhook: { url: `http://127.0.0.1:${recv.port}/m${i}`, secret: SECRET }, addresses: {} }));
-    const config = (inFlight) => rig.writeConfig(fs.mkdtempSync(path.join(work, db)), {
-      data_dir: path.join(work, db + '-data'), postgres: { dsn: pg.dsn(db) },
+    const config = (name, inFlight) => rig.writeConfig(fs.mkdtempSync(path.join(work, name)), {
+      data_dir: path.join(work, name + '-data'), postgres: { dsn: pg.dsn(name) },
       chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
         tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
       merchants, webhooks: { allow_private_targets: true, timeout_ms: 5000, ...(inFlight ? { max_in_flight: Number(inFlight) } : {}) },
     });
-    const cfg = config(val('--in-flight'));
-    const baseCfg = val('--base-in-flight') ? config(val('--base-in-flight')) : cfg;
-    const mg = rig.runPaywatchSync(BIN, ['migrate', '-c', cfg]);
-    if (mg.status !== 0) throw new Error(`migrate failed: ${mg.stderr}`);
-    const c = await pg.client(db);
-    if (PROFILE) await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
-    await c.query(`INSERT INTO merchants (id) SELECT 'm' || g FROM generate_series(0, ${shape.endpoints - 1}) g`);
-    await c.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
-      SELECT 'm' || g, 'default', 'http://127.0.0.1:${recv.port}/m' || g, '{payment.confirmed}', 'config'
-      FROM generate_series(0, ${shape.endpoints - 1}) g`);
+    // a database migrated by that build's own `migrate` (a schema change
+    // is part of what the base comparison measures), its merchants and
+    // endpoints
+    const target = async (name, bin, inFlight) => {
+      const admin = await pg.client();
+      await admin.query(`CREATE DATABASE ${name}`);
+      await admin.end();
+      const cfg = config(name, inFlight);
+      const mg = rig.runPaywatchSync(bin, ['migrate', '-c', cfg]);
+      if (mg.status !== 0) throw new Error(`migrate failed: ${mg.stderr}`);
+      const c = await pg.client(name);
+      if (PROFILE) await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+      await c.query(`INSERT INTO merchants (id) SELECT 'm' || g FROM generate_series(0, ${shape.endpoints - 1}) g`);
+      await c.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
+        SELECT 'm' || g, 'default', 'http://127.0.0.1:${recv.port}/m' || g, '{payment.confirmed}', 'config'
+        FROM generate_series(0, ${shape.endpoints - 1}) g`);
+      return { c, cfg };
+    };
+    const mine = await target(db, BIN, val('--in-flight'));
+    const theirs = BASE ? await target(`${db}_base`, BASE, val('--base-in-flight')) : null;
+    const c = mine.c;
     const payload = JSON.stringify({ type: 'payment.confirmed', timestamp: '2026-11-30T00:00:00.000Z',
       data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });
     const total = shape.endpoints * shape.per;
@@ -141,6 +151,7 @@ async function main() {
     // answers after SLOW_MS, and the rate is the other endpoints': the
     // time until every one of theirs is delivered.
     const drain = async (bin, label, round, { slow = false, dispatchers = 1 } = {}) => {
+      const { c, cfg } = label === 'base' ? theirs : mine;
       await c.query('TRUNCATE webhook_attempts, webhook_deliveries, webhook_events');
       await c.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
         SELECT 'evt_' || e || '_' || k, 'payment.confirmed', 'm' || e, $1
@@ -160,7 +171,7 @@ async function main() {
       for (let k = 0; k < dispatchers; k++) {
         const wrap = PROFILE && label === 'this build'
           ? ['perf', 'record', '-a', '-g', '-q', '-o', path.join(PROFILE, `perf-${shape.endpoints}-${round + 1}.data`), '--'] : [];
-        const cmd = [...wrap, bin, 'dispatch', '-c', label === 'base' ? baseCfg : cfg];
+        const cmd = [...wrap, bin, 'dispatch', '-c', cfg];
         // its log (a line per delivery) goes to a file, not through this
         // process, which is also the receiver
         const log = path.join(work, `dispatch-${k}.log`);
@@ -218,6 +229,7 @@ async function main() {
         st.rows.map((r) => `${r.calls}\t${r.total_ms} ms\t${r.mean_ms} ms/call\t${r.rows} rows\t${r.q}`).join('\n') + '\n');
     }
     await c.end();
+    if (theirs) await theirs.c.end();
     const d = median(rounds.dispatch), w = median(rounds.wrk);
     results.push({ endpoints: shape.endpoints, deliveries: total, deliveries_per_s: rounds.dispatch, receiver_limit_per_s: rounds.wrk,
       median_deliveries_per_s: d, median_receiver_per_s: w, ratio: d / w,
