@@ -7,11 +7,13 @@
  *   "state/" chain                        -> version byte, then store_chain_state fields
  * Big-endian numbers make RocksDB's byte order the block order. */
 #include "store.h"
+#include "buf.h"
 #include "pw_error.h"
 
 #include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +40,9 @@ struct store {
 struct store_batch {
 	store *s;
 	rocksdb_writebatch_t *wb;
-	/* outbox entries, encoded, numbered at commit: [u16 length][bytes]... */
-	uint8_t *outbox;
-	size_t outbox_len, outbox_cap;
+	/* outbox entries, encoded, numbered at commit: [u16 length][bytes]...
+	 * (no cap: its size is the tracker's batch) */
+	pw_buf outbox;
 	bool outbox_failed; /* one could not be kept: the commit fails */
 };
 
@@ -293,6 +295,7 @@ store_batch *store_batch_create(store *s)
 	if (!b)
 		return NULL;
 	*b = (store_batch){ .s = s, .wb = rocksdb_writebatch_create() };
+	buf_init(&b->outbox, SIZE_MAX);
 	return b;
 }
 
@@ -301,7 +304,7 @@ void store_batch_destroy(store_batch *b)
 	if (!b)
 		return;
 	rocksdb_writebatch_destroy(b->wb);
-	free(b->outbox);
+	buf_done(&b->outbox);
 	free(b);
 }
 
@@ -317,16 +320,17 @@ int store_batch_commit(store_batch *b)
 		return keep_error(b->s, "write batch", strdup("out of memory keeping an outbox entry"));
 	if (!write_allowed(b->s))
 		return keep_error(b->s, "write batch", strdup("injected failure (test)"));
-	if (b->outbox_len)
+	const uint8_t *ob = (const uint8_t *)b->outbox.data;
+	if (b->outbox.len)
 		pthread_mutex_lock(&b->s->commit_lock);
-	for (size_t off = 0; off + 2 <= b->outbox_len;) {
-		size_t vlen = (size_t)b->outbox[off] << 8 | b->outbox[off + 1];
+	for (size_t off = 0; off + 2 <= b->outbox.len;) {
+		size_t vlen = (size_t)ob[off] << 8 | ob[off + 1];
 		char k[KEY_MAX];
-		rocksdb_writebatch_put(b->wb, k, key_outbox(k, b->s->next_seq++), (const char *)b->outbox + off + 2, vlen);
+		rocksdb_writebatch_put(b->wb, k, key_outbox(k, b->s->next_seq++), (const char *)ob + off + 2, vlen);
 		off += 2 + vlen;
 	}
 	rocksdb_write(b->s->db, b->s->wopts, b->wb, &rerr);
-	if (b->outbox_len)
+	if (b->outbox.len)
 		pthread_mutex_unlock(&b->s->commit_lock);
 	if (rerr)
 		return keep_error(b->s, "write batch", rerr);
@@ -405,24 +409,12 @@ void store_batch_delete_headers_from(store_batch *b, const char *chain, uint64_t
 
 void store_batch_put_outbox(store_batch *b, const pw_payment *p)
 {
-	uint8_t v[PW_PAYMENT_ENC_MAX];
-	size_t vlen = payment_encode(p, v);
-	if (b->outbox_len + 2 + vlen > b->outbox_cap) {
-		size_t cap = b->outbox_cap ? b->outbox_cap * 2 : 4096;
-		while (cap < b->outbox_len + 2 + vlen)
-			cap *= 2;
-		uint8_t *grown = realloc(b->outbox, cap);
-		if (!grown) {
-			b->outbox_failed = true; /* the commit fails: nothing of the batch is written */
-			return;
-		}
-		b->outbox = grown;
-		b->outbox_cap = cap;
-	}
-	b->outbox[b->outbox_len] = (uint8_t)(vlen >> 8);
-	b->outbox[b->outbox_len + 1] = (uint8_t)vlen;
-	memcpy(b->outbox + b->outbox_len + 2, v, vlen);
-	b->outbox_len += 2 + vlen;
+	uint8_t v[2 + PW_PAYMENT_ENC_MAX];
+	size_t vlen = payment_encode(p, v + 2);
+	v[0] = (uint8_t)(vlen >> 8);
+	v[1] = (uint8_t)vlen;
+	if (buf_append(&b->outbox, v, 2 + vlen) < 0)
+		b->outbox_failed = true; /* the commit fails: nothing of the batch is written */
 }
 
 int store_scan_payments(store *s, enum store_set set, const char *chain, uint64_t min_block, uint64_t max_block,
