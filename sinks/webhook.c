@@ -1015,15 +1015,33 @@ static size_t collect_done(webhook_dispatcher *d)
 
 /* Give back what is in flight (shutdown, lost connection): the leases are
  * released so another dispatcher (or the next start) sends them again. */
+/* Stop every job in flight and give back its lease, in one statement (no
+ * attempt is recorded: none got an answer, and the next claim sends it
+ * again at once). Without Postgres (a lost connection) or memory for the
+ * list, the leases expire on their own. */
 static void release_all(webhook_dispatcher *d)
 {
 	finish_flush(d); /* what finished is written first */
+	pw_buf ids;
+	buf_init(&ids, SIZE_MAX);
+	int r = buf_append(&ids, "{", 1);
 	for (size_t i = 0; i < d->n_jobs; i++) {
 		if (!d->jobs[i]->resolving)
 			curl_multi_remove_handle(d->multi, d->jobs[i]->easy);
-		release_lease(d, d->jobs[i]->delivery_id);
+		if (r == 0)
+			r = buf_appendf(&ids, "%s%llu", i ? "," : "", (unsigned long long)d->jobs[i]->delivery_id);
 		job_free(d->jobs[i]);
 	}
+	if (r == 0)
+		r = buf_append(&ids, "}", 1);
+	if (r < 0)
+		log_error(r, "%s: cannot list the %zu leases to give back; they expire on their own", d->opts.name, d->n_jobs);
+	else if (d->pg && d->n_jobs) {
+		const char *params[1] = { ids.data };
+		exec_params(d, "UPDATE webhook_deliveries SET locked_until = NULL WHERE id = ANY ($1::bigint[])", 1, params,
+			    NULL);
+	}
+	buf_done(&ids);
 	d->n_jobs = 0;
 }
 

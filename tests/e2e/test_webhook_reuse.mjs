@@ -11,7 +11,10 @@
 //  1. every delivery delivered;
 //  2. connections were reused (fewer connections than requests);
 //  3. the receiver's count of requests equals the attempts recorded, and
-//     every closed-without-answer request is a recorded failed attempt.
+//     every closed-without-answer request is a recorded failed attempt;
+//  4. a dispatcher stopped (SIGTERM) with requests in flight gives back
+//     their leases (one statement for all), so the next one sends them at
+//     once instead of after the lease.
 // No chain is needed: the deliveries are written by SQL, as run's sink
 // writes them.
 import fs from 'node:fs';
@@ -26,8 +29,14 @@ const EVENTS = 12;
 
 function startReceiver() {
   const requests = []; // { id, conn, nth, answered }
+  const hanging = []; // requests to /hang: taken in, never answered
   let conns = 0;
   const server = http.createServer({ keepAlive: true, keepAliveTimeout: 30000 }, (req, res) => {
+    if (req.url === '/hang') {
+      req.on('data', () => {});
+      req.on('end', () => hanging.push(req.headers['webhook-id']));
+      return;
+    }
     const sock = req.socket;
     if (!sock.pwConn) { sock.pwConn = ++conns; sock.pwCount = 0; }
     const nth = ++sock.pwCount;
@@ -41,8 +50,8 @@ function startReceiver() {
     });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    rig.onCleanup(() => server.close());
-    resolve({ port: server.address().port, requests, conns: () => conns });
+    rig.onCleanup(() => { server.closeAllConnections(); server.close(); });
+    resolve({ port: server.address().port, requests, hanging, conns: () => conns });
   }));
 }
 
@@ -93,6 +102,33 @@ async function main() {
   rig.check(byEvent.size === EVENTS && [...byEvent.values()].every((rs) =>
     rs.at(-1).answered && rs.filter((r) => !r.answered).length === rs.length - 1),
   'each event was sent again only after an unanswered request, and its last request answered');
+
+  // 4. leases given back at SIGTERM
+  const HANG = 5;
+  const hangCfg = rig.writeConfig(fs.mkdtempSync(path.join(work, 'hang')), {
+    data_dir: path.join(work, 'data-hang'), postgres: { dsn: pg.dsn() },
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
+      tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
+    merchants: [{ id: 'slowco', addresses: {}, webhook: { url: `http://127.0.0.1:${recv.port}/hang`, secret: SECRET } }],
+    webhooks: { allow_private_targets: true, timeout_ms: 60000, max_in_flight: 8, max_per_endpoint: 8 },
+  });
+  await db.query(`INSERT INTO merchants (id) VALUES ('slowco')`);
+  await db.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
+    VALUES ('slowco', 'default', $1, '{payment.confirmed}', 'config')`, [`http://127.0.0.1:${recv.port}/hang`]);
+  await db.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
+    SELECT 'evt_hang_' || k, 'payment.confirmed', 'slowco', '{"type":"payment.confirmed"}' FROM generate_series(1, ${HANG}) k`);
+  await db.query(`INSERT INTO webhook_deliveries (event_id, endpoint_id) SELECT ev.id, ep.id FROM webhook_events ev
+    JOIN webhook_endpoints ep ON ep.merchant_id = ev.merchant_id WHERE ev.merchant_id = 'slowco'`);
+  const leased = async () => (await db.query(`SELECT count(*)::int n FROM webhook_deliveries d JOIN webhook_endpoints e
+    ON e.id = d.endpoint_id WHERE e.merchant_id = 'slowco' AND d.status = 'pending' AND d.locked_until > now()`)).rows[0].n;
+  const hp = rig.startPaywatch(bin, ['dispatch', '-c', hangCfg]);
+  await rig.waitFor('every hanging request received', () => recv.hanging.length === HANG, 30000)
+    .catch((e) => rig.check(false, e.message));
+  const held = await leased();
+  hp.proc.kill('SIGTERM');
+  rig.check((await hp.done).code === 0, 'dispatch exits 0 on SIGTERM with requests in flight');
+  const after = await leased();
+  rig.check(held === HANG && after === 0, `a stopped dispatcher gives back its leases (${held} leased in flight, ${after} after SIGTERM)`);
 }
 
 rig.runTest('e2e_webhook_reuse', main);
