@@ -1015,33 +1015,60 @@ static size_t collect_done(webhook_dispatcher *d)
 
 /* Give back what is in flight (shutdown, lost connection): the leases are
  * released so another dispatcher (or the next start) sends them again. */
-/* Stop every job in flight and give back its lease, in one statement (no
- * attempt is recorded: none got an answer, and the next claim sends it
- * again at once). Without Postgres (a lost connection) or memory for the
- * list, the leases expire on their own. */
+/* Stop every job in flight and give back its lease, in one statement: a
+ * job whose request went out (libcurl took body bytes) may have reached
+ * the merchant, so it is recorded as an attempt with no answer (and
+ * counted); the next claim sends every one again at once. Without Postgres
+ * (a lost connection) or memory for the lists, nothing is written: the
+ * leases expire on their own and those requests go unrecorded. */
+static const char release_sql[] =
+	"WITH t AS (INSERT INTO webhook_attempts (delivery_id, latency_ms, error)"
+	" SELECT id, latency_ms, $3 FROM unnest($2::bigint[], $4::int[]) AS t(id, latency_ms) RETURNING delivery_id)"
+	" UPDATE webhook_deliveries d SET locked_until = NULL, attempts = d.attempts + x.tried::int,"
+	" last_status = CASE WHEN x.tried THEN NULL ELSE d.last_status END,"
+	" last_error = CASE WHEN x.tried THEN $3 ELSE d.last_error END"
+	" FROM (SELECT i.id, EXISTS (SELECT 1 FROM t WHERE t.delivery_id = i.id) AS tried"
+	" FROM unnest($1::bigint[]) AS i(id)) x WHERE d.id = x.id";
+
+/* Append one element to a Postgres array literal being built in b
+ * ("{" first, "}" at the end). */
+static int literal_add(pw_buf *b, long long v)
+{
+	return buf_appendf(b, "%s%lld", b->len > 1 ? "," : "", v);
+}
+
 static void release_all(webhook_dispatcher *d)
 {
 	finish_flush(d); /* what finished is written first */
-	pw_buf ids;
-	buf_init(&ids, SIZE_MAX);
-	int r = buf_append(&ids, "{", 1);
-	for (size_t i = 0; i < d->n_jobs; i++) {
-		if (!d->jobs[i]->resolving)
-			curl_multi_remove_handle(d->multi, d->jobs[i]->easy);
-		if (r == 0)
-			r = buf_appendf(&ids, "%s%llu", i ? "," : "", (unsigned long long)d->jobs[i]->delivery_id);
-		job_free(d->jobs[i]);
+	pw_buf ids, tried, lats;
+	pw_buf *bufs[3] = { &ids, &tried, &lats };
+	int r = 0;
+	for (int k = 0; k < 3; k++) {
+		buf_init(bufs[k], SIZE_MAX);
+		r = r ? r : buf_append(bufs[k], "{", 1);
 	}
-	if (r == 0)
-		r = buf_append(&ids, "}", 1);
+	int64_t now = pw_mono_ms();
+	for (size_t i = 0; i < d->n_jobs; i++) {
+		job *j = d->jobs[i];
+		if (!j->resolving)
+			curl_multi_remove_handle(d->multi, j->easy);
+		if (r == 0)
+			r = literal_add(&ids, (long long)j->delivery_id);
+		if (r == 0 && j->sent > 0 && (r = literal_add(&tried, (long long)j->delivery_id)) == 0)
+			r = literal_add(&lats, (long long)(now - j->start_ms));
+		job_free(j);
+	}
+	for (int k = 0; k < 3 && r == 0; k++)
+		r = buf_append(bufs[k], "}", 1);
 	if (r < 0)
 		log_error(r, "%s: cannot list the %zu leases to give back; they expire on their own", d->opts.name, d->n_jobs);
 	else if (d->pg && d->n_jobs) {
-		const char *params[1] = { ids.data };
-		exec_params(d, "UPDATE webhook_deliveries SET locked_until = NULL WHERE id = ANY ($1::bigint[])", 1, params,
-			    NULL);
+		const char *params[4] = { ids.data, tried.data, "the dispatcher stopped before any answer (the request may "
+								 "have arrived); sent again at once", lats.data };
+		exec_params(d, release_sql, 4, params, NULL);
 	}
-	buf_done(&ids);
+	for (int k = 0; k < 3; k++)
+		buf_done(bufs[k]);
 	d->n_jobs = 0;
 }
 

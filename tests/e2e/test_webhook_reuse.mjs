@@ -14,7 +14,8 @@
 //     every closed-without-answer request is a recorded failed attempt;
 //  4. a dispatcher stopped (SIGTERM) with requests in flight gives back
 //     their leases (one statement for all), so the next one sends them at
-//     once instead of after the lease.
+//     once instead of after the lease, and records each request that went
+//     out as an attempt with no answer.
 // No chain is needed: the deliveries are written by SQL, as run's sink
 // writes them.
 import fs from 'node:fs';
@@ -129,6 +130,13 @@ async function main() {
   rig.check((await hp.done).code === 0, 'dispatch exits 0 on SIGTERM with requests in flight');
   const after = await leased();
   rig.check(held === HANG && after === 0, `a stopped dispatcher gives back its leases (${held} leased in flight, ${after} after SIGTERM)`);
+  // the requests reached the receiver: each is a recorded attempt with no answer
+  const stopped = (await db.query(`SELECT d.attempts, d.status, d.last_error, count(a.id)::int n, min(a.error) error
+    FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id LEFT JOIN webhook_attempts a ON a.delivery_id = d.id
+    WHERE e.merchant_id = 'slowco' GROUP BY d.id`)).rows;
+  rig.check(stopped.length === HANG && stopped.every((x) => x.n === 1 && x.attempts === 1 && x.status === 'pending' &&
+    /stopped before any answer/.test(x.error) && x.last_error === x.error),
+  `each request in flight at the stop is one recorded attempt, still pending (${JSON.stringify(stopped[0])})`);
 }
 
 rig.runTest('e2e_webhook_reuse', main);
