@@ -1013,14 +1013,13 @@ static size_t collect_done(webhook_dispatcher *d)
 	return done;
 }
 
-/* Give back what is in flight (shutdown, lost connection): the leases are
- * released so another dispatcher (or the next start) sends them again. */
-/* Stop every job in flight and give back its lease, in one statement: a
- * job whose request went out (libcurl took body bytes) may have reached
- * the merchant, so it is recorded as an attempt with no answer (and
- * counted); the next claim sends every one again at once. Without Postgres
- * (a lost connection) or memory for the lists, nothing is written: the
- * leases expire on their own and those requests go unrecorded. */
+/* Stop every job in flight (shutdown, lost connection) and give back its
+ * lease, in one statement, so another dispatcher (or the next start)
+ * sends it again at once. A job whose request went out (libcurl took body
+ * bytes) may have reached the merchant: it is recorded as an attempt with
+ * no answer, and counted. Without Postgres (a lost connection) or memory
+ * for the lists, nothing is written: the leases expire on their own and
+ * those requests go unrecorded. */
 static const char release_sql[] =
 	"WITH t AS (INSERT INTO webhook_attempts (delivery_id, latency_ms, error)"
 	" SELECT id, latency_ms, $3 FROM unnest($2::bigint[], $4::int[]) AS t(id, latency_ms) RETURNING delivery_id)"
