@@ -33,7 +33,11 @@
 // must not lower the others' rate), and (5.) with two dispatchers at once
 // on the one Postgres; --only-rate leaves these out.
 //
-// usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE] [--shapes 50,1000] [--in-flight N] [--base-in-flight N] [--only-rate]
+// --shaped-wrk also measures the receiver with wrk's requests carrying a
+// webhook's headers, and gives that ratio beside the first (which stays
+// the figure the goal is read against).
+//
+// usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE] [--shapes 50,1000] [--in-flight N] [--base-in-flight N] [--only-rate] [--shaped-wrk]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -54,6 +58,7 @@ const SHAPES = [{ endpoints: 50, per: 100 }, { endpoints: 1000, per: 10 }]
   .filter((s) => val('--shapes', '50,1000').split(',').map(Number).includes(s.endpoints));
 const SLOW_MS = 1000;
 const QUICK = argv.includes('--only-rate'); // without the slow-endpoint and two-dispatcher drains
+const SHAPED = argv.includes('--shaped-wrk'); // also wrk with a webhook's headers (wrkRate)
 const PROFILE = process.env.PAYWATCH_BENCH_PROFILE ? path.resolve(process.env.PAYWATCH_BENCH_PROFILE) : null;
 const SECRET = 'whsec_' + Buffer.alloc(32, 5).toString('base64');
 
@@ -81,11 +86,20 @@ function startReceiver() {
 }
 
 // wrk in a child process (the receiver lives in this one: never block it)
-async function wrkRate(port, bodyBytes) {
+// With shaped, each request carries the headers a webhook carries
+// (webhook-id, -timestamp, -signature, user-agent, accept), values of the
+// same sizes as the dispatcher's: the receiver's limit for the requests it
+// gets from a dispatcher, not for a bare POST.
+async function wrkRate(port, bodyBytes, shaped = false) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-wrk-'));
   const lua = path.join(dir, 'post.lua');
   fs.writeFileSync(lua, `wrk.method = "POST"\nwrk.body = string.rep("x", ${bodyBytes})\n` +
-    'wrk.headers["Content-Type"] = "application/json"\n');
+    'wrk.headers["Content-Type"] = "application/json"\n' +
+    (shaped ? 'wrk.headers["webhook-id"] = "evt_0123456789abcdef01234567"\n' +
+      'wrk.headers["webhook-timestamp"] = "1764500000"\n' +
+      `wrk.headers["webhook-signature"] = "v1,${'A'.repeat(43)}="\n` +
+      'wrk.headers["User-Agent"] = "paywatch/0.1.0 (webhooks)"\n' +
+      'wrk.headers["Accept"] = "*/*"\n' : ''));
   const p = spawn('wrk', ['-t2', '-c64', '-d5s', '-s', lua, `http://127.0.0.1:${port}/wrk`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   p.stdout.on('data', (d) => { out += d; });
@@ -145,7 +159,7 @@ async function main() {
     const payload = JSON.stringify({ type: 'payment.confirmed', timestamp: '2026-11-30T00:00:00.000Z',
       data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });
     const total = shape.endpoints * shape.per;
-    const rounds = { dispatch: [], wrk: [], base: [], slow: [], two: [] };
+    const rounds = { dispatch: [], wrk: [], shaped: [], base: [], slow: [], two: [] };
     // seed the deliveries, run one build's dispatch (or several at once)
     // until all are delivered: deliveries/s. With slow, endpoint m0
     // answers after SLOW_MS, and the rate is the other endpoints': the
@@ -219,6 +233,11 @@ async function main() {
       const w = await wrkRate(recv.port, Buffer.byteLength(payload));
       rounds.wrk.push(w);
       say(`${shape.endpoints} endpoints, round ${round + 1}: wrk ${w.toFixed(0)} POST/s on the same receiver`);
+      if (SHAPED) {
+        const ws = await wrkRate(recv.port, Buffer.byteLength(payload), true);
+        rounds.shaped.push(ws);
+        say(`${shape.endpoints} endpoints, round ${round + 1}: wrk with a webhook's headers ${ws.toFixed(0)} POST/s`);
+      }
     }
     if (PROFILE) {
       const st = await c.query(`SELECT calls, round(total_exec_time::numeric, 1) total_ms,
@@ -233,6 +252,7 @@ async function main() {
     const d = median(rounds.dispatch), w = median(rounds.wrk);
     results.push({ endpoints: shape.endpoints, deliveries: total, deliveries_per_s: rounds.dispatch, receiver_limit_per_s: rounds.wrk,
       median_deliveries_per_s: d, median_receiver_per_s: w, ratio: d / w,
+      ...(SHAPED ? { receiver_limit_shaped_per_s: rounds.shaped, ratio_shaped: d / median(rounds.shaped) } : {}),
       ...(QUICK ? {} : { others_with_slow_per_s: rounds.slow, two_dispatchers_per_s: rounds.two,
         slow_over_alone: median(rounds.slow.map((x, i) => x / rounds.dispatch[i])),
         two_over_one: median(rounds.two.map((x, i) => x / rounds.dispatch[i])) }),
@@ -245,6 +265,7 @@ async function main() {
     const mm = (xs) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
     console.log(`  ${String(r.endpoints).padStart(5)} endpoints, ${r.deliveries} deliveries: ${r.median_deliveries_per_s.toFixed(0)}/s (${mm(r.deliveries_per_s)});` +
       ` receiver's limit (wrk, 64 connections) ${r.median_receiver_per_s.toFixed(0)}/s (${mm(r.receiver_limit_per_s)}); ratio ${(100 * r.ratio).toFixed(1)} %` +
+      (SHAPED ? `; with a webhook's headers the limit is ${median(r.receiver_limit_shaped_per_s).toFixed(0)}/s (${mm(r.receiver_limit_shaped_per_s)}), ratio ${(100 * r.ratio_shaped).toFixed(1)} %` : '') +
       (QUICK ? '' : `; with m0 answering after ${SLOW_MS} ms the others get ${median(r.others_with_slow_per_s).toFixed(0)}/s` +
         ` (${r.slow_over_alone.toFixed(2)}x of alone, per round); two dispatchers ${median(r.two_dispatchers_per_s).toFixed(0)}/s` +
         ` (${r.two_over_one.toFixed(2)}x of one, per round)`) +
