@@ -1029,36 +1029,30 @@ static const char release_sql[] =
 	" FROM (SELECT i.id, EXISTS (SELECT 1 FROM t WHERE t.delivery_id = i.id) AS tried"
 	" FROM unnest($1::bigint[]) AS i(id)) x WHERE d.id = x.id";
 
-/* Append one element to a Postgres array literal being built in b
- * ("{" first, "}" at the end). */
-static int literal_add(pw_buf *b, long long v)
-{
-	return buf_appendf(b, "%s%lld", b->len > 1 ? "," : "", v);
-}
-
 static void release_all(webhook_dispatcher *d)
 {
 	finish_flush(d); /* what finished is written first */
-	pw_buf ids, tried, lats;
+	pw_buf ids, tried, lats; /* Postgres array literals (array_add) */
 	pw_buf *bufs[3] = { &ids, &tried, &lats };
-	int r = 0;
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < 3; k++)
 		buf_init(bufs[k], SIZE_MAX);
-		r = r ? r : buf_append(bufs[k], "{", 1);
-	}
+	int r = 0;
 	int64_t now = pw_mono_ms();
 	for (size_t i = 0; i < d->n_jobs; i++) {
 		job *j = d->jobs[i];
+		char id[24], lat[24];
+		snprintf(id, sizeof(id), "%llu", (unsigned long long)j->delivery_id);
+		snprintf(lat, sizeof(lat), "%lld", (long long)(now - j->start_ms));
 		if (!j->resolving)
 			curl_multi_remove_handle(d->multi, j->easy);
 		if (r == 0)
-			r = literal_add(&ids, (long long)j->delivery_id);
-		if (r == 0 && j->sent > 0 && (r = literal_add(&tried, (long long)j->delivery_id)) == 0)
-			r = literal_add(&lats, (long long)(now - j->start_ms));
+			r = array_add(&ids, id, false);
+		if (r == 0 && j->sent > 0 && (r = array_add(&tried, id, false)) == 0)
+			r = array_add(&lats, lat, false);
 		job_free(j);
 	}
-	for (int k = 0; k < 3 && r == 0; k++)
-		r = buf_append(bufs[k], "}", 1);
+	for (int k = 0; k < 3 && r == 0; k++) /* closed, or "{}" when empty */
+		r = bufs[k]->len ? buf_append(bufs[k], "}", 1) : buf_append(bufs[k], "{}", 2);
 	if (r < 0)
 		log_error(r, "%s: cannot list the %zu leases to give back; they expire on their own", d->opts.name, d->n_jobs);
 	else if (d->pg && d->n_jobs) {
