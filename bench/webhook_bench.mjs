@@ -69,19 +69,21 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.le
 // requests to that path are answered only after ms (a slow merchant),
 // and counted apart.
 function startReceiver() {
-  let count = 0, open = 0, opened = 0, slowPath = null, slowMs = 0;
+  let count = 0, open = 0, opened = 0, slowPath = null, slowMs = 0, first = null;
   const server = http.createServer({ keepAlive: true }, (req, res) => {
     req.on('data', () => {});
     req.on('end', () => {
       const answer = () => { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); };
       if (slowPath && req.url === slowPath) { setTimeout(answer, slowMs); return; }
       count++;
+      if (first === null) first = process.hrtime.bigint();
       answer();
     });
   });
   server.on('connection', (sock) => { open++; opened++; sock.on('close', () => open--); });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () =>
     resolve({ port: server.address().port, count: () => count, open: () => open, opened: () => opened,
+      first: () => first, resetFirst: () => { first = null; },
       slow: (p, ms) => { slowPath = p; slowMs = ms; }, close: () => server.close() })));
 }
 
@@ -90,7 +92,7 @@ function startReceiver() {
 // (webhook-id, -timestamp, -signature, user-agent, accept), values of the
 // same sizes as the dispatcher's: the receiver's limit for the requests it
 // gets from a dispatcher, not for a bare POST.
-async function wrkRate(port, bodyBytes, shaped = false) {
+async function wrkRate(port, bodyBytes, shaped = false, secs = 5) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-wrk-'));
   const lua = path.join(dir, 'post.lua');
   fs.writeFileSync(lua, `wrk.method = "POST"\nwrk.body = string.rep("x", ${bodyBytes})\n` +
@@ -100,7 +102,7 @@ async function wrkRate(port, bodyBytes, shaped = false) {
       `wrk.headers["webhook-signature"] = "v1,${'A'.repeat(43)}="\n` +
       'wrk.headers["User-Agent"] = "paywatch/0.1.0 (webhooks)"\n' +
       'wrk.headers["Accept"] = "*/*"\n' : ''));
-  const p = spawn('wrk', ['-t2', '-c64', '-d5s', '-s', lua, `http://127.0.0.1:${port}/wrk`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn('wrk', ['-t2', '-c64', `-d${secs}s`, '-s', lua, `http://127.0.0.1:${port}/wrk`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   p.stdout.on('data', (d) => { out += d; });
   p.stderr.on('data', (d) => { out += d; });
@@ -180,6 +182,7 @@ async function main() {
       recv.slow(slow ? '/m0' : null, SLOW_MS);
       const want = slow ? total - shape.per : total;
       const before = recv.count(), openedBefore = recv.opened();
+      recv.resetFirst();
       const t0 = process.hrtime.bigint();
       const procs = [];
       for (let k = 0; k < dispatchers; k++) {
@@ -218,10 +221,18 @@ async function main() {
         const warnings = pw.tail.split('\n').filter((l) => / (warn|error) /.test(l));
         if (warnings.length) say(`${label}: ${warnings.length} warning line(s), the last: ${warnings.at(-1)}`);
       }
+      const firstMs = Number(recv.first() - t0) / 1e6;
+      // the longest stretch with no flush written: a stall shows here
+      const gap = (await c.query(`SELECT coalesce(max(g), 0) * 1000 ms FROM (SELECT extract(epoch FROM attempted_at
+        - lag(attempted_at) OVER (ORDER BY attempted_at)) g FROM (SELECT DISTINCT attempted_at FROM webhook_attempts) a) x`)).rows[0].ms;
       say(`${shape.endpoints} endpoints, round ${round + 1}, ${label}: ${want} deliveries in ${secs.toFixed(2)} s = ` +
-        `${(want / secs).toFixed(0)}/s (receiver counted ${recv.count() - before} over ${recv.opened() - openedBefore} connections)`);
+        `${(want / secs).toFixed(0)}/s (receiver counted ${recv.count() - before} over ${recv.opened() - openedBefore} connections;` +
+        ` the first ${firstMs.toFixed(0)} ms after the start; longest pause between flushes ${Number(gap).toFixed(0)} ms)`);
       return want / secs;
     };
+    // the receiver warmed first (node compiles its hot paths as it runs):
+    // else the first drain of a run pays for it, whichever build runs it
+    await wrkRate(recv.port, Buffer.byteLength(payload), false, 1);
     for (let round = 0; round < ROUNDS; round++) {
       if (BASE && round % 2) rounds.base.push(await drain(BASE, 'base', round));
       rounds.dispatch.push(await drain(BIN, 'this build', round));
