@@ -292,10 +292,6 @@ typedef struct outcomes {
 	size_t n;
 } outcomes;
 
-/* The statement the dispatcher has sent Postgres and not yet had all of
- * the answer to: at most one at a time, on the one connection. */
-typedef enum { ASKED_NOTHING, ASKED_CLAIM, ASKED_FLUSH } asked_kind;
-
 struct webhook_dispatcher {
 	webhook_options opts;
 	const webhook_endpoint **sorted; /* endpoints by (merchant_id, id), for the claim's lookups */
@@ -303,19 +299,9 @@ struct webhook_dispatcher {
 	CURLM *multi;
 	job **jobs;
 	size_t n_jobs;
-	outcomes out; /* finished attempts not yet sent to Postgres */
+	outcomes out;
 	uint64_t cursor; /* the endpoint row the last claim ended at: the next starts after it */
-	/* Postgres runs the claim and the flush while libcurl's transfers go
-	 * on (ask, take_answer): the dispatcher never waits for it in the loop */
-	asked_kind asked, last_asked;
-	PGresult *answer; /* the asked statement's result, kept until its end (PQgetResult's NULL) */
-	size_t asked_room; /* deliveries the claim in flight asked for */
-	size_t asked_outcomes; /* outcomes in the flush in flight */
-	int64_t claim_at; /* pw_mono_ms: the next claim is due then (given room); CLAIM_UNSET while one runs */
-	atomic_bool woken; /* webhook_dispatcher_wake, from another thread: claim now */
 };
-
-#define CLAIM_UNSET INT64_MAX
 
 #define OUTCOME_BUFS(o) { &(o)->ids, &(o)->endpoints, &(o)->statuses, &(o)->latencies, &(o)->errors, &(o)->verdicts, &(o)->delays }
 
@@ -610,10 +596,6 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 		free(d);
 		return PW_ENOMEM;
 	}
-	/* libcurl's default keeps 4 idle connections per transfer added at
-	 * the moment, closing the rest whenever few are in flight, only to
-	 * open them again: keep that many for the most in flight instead */
-	curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, 4L * (long)(opts->max_in_flight ? opts->max_in_flight : 1));
 	for (size_t i = 0; i < opts->n_endpoints; i++)
 		d->sorted[i] = &opts->endpoints[i];
 	qsort(d->sorted, opts->n_endpoints, sizeof(*d->sorted), cmp_endpoint);
@@ -622,14 +604,12 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 }
 
 static void release_all(webhook_dispatcher *d);
-static void forget_answer(webhook_dispatcher *d);
 
 void webhook_dispatcher_destroy(webhook_dispatcher *d)
 {
 	if (!d)
 		return;
 	release_all(d);
-	forget_answer(d);
 	PQfinish(d->pg);
 	curl_multi_cleanup(d->multi);
 	pw_buf *bufs[7] = OUTCOME_BUFS(&d->out);
@@ -642,32 +622,22 @@ void webhook_dispatcher_destroy(webhook_dispatcher *d)
 
 void webhook_dispatcher_wake(webhook_dispatcher *d)
 {
-	atomic_store(&d->woken, true);
 	curl_multi_wakeup(d->multi);
 }
 
-/* Whether res is a statement's success; logs Postgres's error if not
- * (res may be NULL: out of memory, or no connection). */
-static bool answer_ok(const webhook_dispatcher *d, const PGresult *res)
+/* Run a statement: sql, or (name non-NULL) the statement prepared under
+ * that name when the connection opened (connect_pg). */
+static bool exec_stmt(webhook_dispatcher *d, const char *name, const char *sql, int n, const char *const *params,
+		      PGresult **ret)
 {
+	PGresult *res = name ? PQexecPrepared(d->pg, name, n, params, NULL, NULL, 0)
+			     : PQexecParams(d->pg, sql, n, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(res);
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-		return true;
-	char msg[512];
-	snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(d->pg));
-	text_one_line(msg);
-	log_warn("%s: postgres: %s", d->opts.name, msg);
-	return false;
-}
-
-static void take_answer(webhook_dispatcher *d, bool wait);
-
-/* Run sql and wait for it, after the answer to any statement in flight. */
-static bool exec_params(webhook_dispatcher *d, const char *sql, int n, const char *const *params, PGresult **ret)
-{
-	take_answer(d, true);
-	PGresult *res = PQexecParams(d->pg, sql, n, NULL, params, NULL, NULL, 0);
-	if (!answer_ok(d, res)) {
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
+		text_one_line(msg);
+		log_warn("%s: postgres: %s", d->opts.name, msg);
 		PQclear(res);
 		return false;
 	}
@@ -676,6 +646,11 @@ static bool exec_params(webhook_dispatcher *d, const char *sql, int n, const cha
 	else
 		PQclear(res);
 	return true;
+}
+
+static bool exec_params(webhook_dispatcher *d, const char *sql, int n, const char *const *params, PGresult **ret)
+{
+	return exec_stmt(d, NULL, sql, n, params, ret);
 }
 
 /* The claim visits active endpoints in id order from just after the one
@@ -764,13 +739,12 @@ static int open_sealed(webhook_dispatcher *d, job *j, const char *url_sealed, co
 	return 0;
 }
 
-/* Send the claim for as many due deliveries as there is room for; its
- * answer is taken by take_answer (claimed). false when nothing was sent. */
-static bool send_claim(webhook_dispatcher *d)
+/* Claim due deliveries and start them. */
+static void claim(webhook_dispatcher *d)
 {
 	size_t room = d->opts.max_in_flight - d->n_jobs;
 	if (!room)
-		return false;
+		return;
 	char per[16], lim[16], lease[16], cursor[24];
 	snprintf(per, sizeof(per), "%u", d->opts.max_per_endpoint);
 	snprintf(cursor, sizeof(cursor), "%llu", (unsigned long long)d->cursor);
@@ -778,27 +752,8 @@ static bool send_claim(webhook_dispatcher *d)
 	/* outlives the request, and a target's resolution before it */
 	snprintf(lease, sizeof(lease), "%u", 2 * (d->opts.timeout_ms / 1000) + 2);
 	const char *params[4] = { per, lim, lease, cursor };
-	if (!PQsendQueryPrepared(d->pg, "claim", 4, params, NULL, NULL, 0)) {
-		answer_ok(d, NULL);
-		d->claim_at = pw_mono_ms() + 500;
-		return false;
-	}
-	d->asked = ASKED_CLAIM;
-	d->asked_room = room;
-	d->claim_at = CLAIM_UNSET; /* an attempt finishing meanwhile sets it to now */
-	return true;
-}
-
-/* Start the deliveries a claim answered with (res; NULL when it failed),
- * and set when the next claim is due: at once when this one filled its
- * room or an attempt finished while it ran, else after a pause (50 ms
- * with requests in flight, 500 ms without). */
-static void claimed(webhook_dispatcher *d, PGresult *res)
-{
-	if (d->claim_at == CLAIM_UNSET)
-		d->claim_at = res && (size_t)PQntuples(res) >= d->asked_room ? 0
-			      : pw_mono_ms() + (d->n_jobs || (res && PQntuples(res)) ? 50 : 500);
-	if (!res)
+	PGresult *res;
+	if (!exec_stmt(d, "claim", NULL, 4, params, &res))
 		return;
 	/* where the round ended: endpoints after the cursor are visited first,
 	 * then (it wrapped) those up to it: the highest of the wrapped, else
@@ -856,6 +811,7 @@ static void claimed(webhook_dispatcher *d, PGresult *res)
 		}
 		start_job(d, j);
 	}
+	PQclear(res);
 }
 
 /* One element of a Postgres array literal: NULL, a number, or (quoted)
@@ -918,23 +874,11 @@ static const char flush_sql[] =
 	" ELSE d.next_attempt_at END"
 	" FROM f WHERE d.id = f.id";
 
-/* Say that n outcomes were not written (never dropped silently). */
-static void unwritten(const webhook_dispatcher *d, size_t n)
-{
-	bool one = n == 1;
-	log_warn("%s: %zu outcome%s not written to postgres; %s and %s sent again", d->opts.name, n, one ? "" : "s",
-		 one ? "its lease expires" : "their leases expire", one ? "it is" : "they are");
-}
-
-/* Send the kept outcomes in the flush (libpq copies the parameters, so
- * the lists are emptied at once and gather the next); its answer is taken
- * by take_answer. false when nothing was sent: none kept, or they could
- * not be sent (logged, dropped). */
-static bool send_flush(webhook_dispatcher *d)
+static void finish_flush(webhook_dispatcher *d)
 {
 	outcomes *o = &d->out;
 	if (!o->n)
-		return false;
+		return;
 	pw_buf *bufs[7] = OUTCOME_BUFS(o);
 	const char *params[7];
 	int r = 0;
@@ -942,85 +886,13 @@ static bool send_flush(webhook_dispatcher *d)
 		r = buf_append(bufs[k], "}", 1);
 		params[k] = bufs[k]->data;
 	}
-	bool sent = r == 0 && d->pg && PQsendQueryPrepared(d->pg, "flush", 7, params, NULL, NULL, 0);
-	if (sent) {
-		d->asked = ASKED_FLUSH;
-		d->asked_outcomes = o->n;
-	} else if (r < 0) {
+	if (r == 0 && d->pg)
+		exec_stmt(d, "flush", NULL, 7, params, NULL);
+	else if (r < 0)
 		log_error(r, "%s: cannot write %zu outcomes; their leases expire and they are sent again", d->opts.name, o->n);
-	} else {
-		if (d->pg)
-			answer_ok(d, NULL);
-		unwritten(d, o->n);
-	}
 	for (size_t k = 0; k < 7; k++)
 		buf_reset(bufs[k]);
 	o->n = 0;
-	return sent;
-}
-
-/* Take the answer to the statement in flight, if Postgres has sent all of
- * it (wait: until it has), and act on it: the claim's deliveries started,
- * the flush's outcomes done with (or, when it failed, logged: their
- * leases expire and they are sent again). */
-static void take_answer(webhook_dispatcher *d, bool wait)
-{
-	while (d->asked != ASKED_NOTHING && (wait || !PQisBusy(d->pg))) {
-		PGresult *res = PQgetResult(d->pg);
-		if (res) { /* the first result is the answer; the statement ends with NULL */
-			if (d->answer)
-				PQclear(res);
-			else
-				d->answer = res;
-			continue;
-		}
-		asked_kind asked = d->asked;
-		res = d->answer;
-		d->asked = ASKED_NOTHING;
-		d->last_asked = asked;
-		d->answer = NULL;
-		bool ok = answer_ok(d, res);
-		if (asked == ASKED_CLAIM)
-			claimed(d, ok ? res : NULL);
-		else if (!ok)
-			unwritten(d, d->asked_outcomes);
-		PQclear(res);
-	}
-}
-
-/* Forget the statement in flight when the connection is lost: a claim's
- * leases expire, a flush's outcomes are sent again (both logged). */
-static void forget_answer(webhook_dispatcher *d)
-{
-	if (d->asked == ASKED_FLUSH)
-		unwritten(d, d->asked_outcomes);
-	PQclear(d->answer);
-	d->answer = NULL;
-	d->asked = ASKED_NOTHING;
-	d->claim_at = 0;
-}
-
-/* Send Postgres what is due, when it runs nothing for us: the flush and
- * the claim take turns while both are due (the flush first frees the
- * endpoints' slots the claim counts), so neither waits behind the other. */
-static void ask(webhook_dispatcher *d)
-{
-	if (!d->pg || d->asked != ASKED_NOTHING)
-		return;
-	bool claim_due = d->n_jobs < d->opts.max_in_flight && pw_mono_ms() >= d->claim_at;
-	if (d->out.n && (!claim_due || d->last_asked != ASKED_FLUSH))
-		send_flush(d);
-	else if (claim_due)
-		send_claim(d);
-}
-
-/* Write every kept outcome now and wait for it (at a stop). */
-static void finish_flush(webhook_dispatcher *d)
-{
-	if (d->pg)
-		take_answer(d, true);
-	if (send_flush(d))
-		take_answer(d, true);
 }
 
 /* Record the attempt and move the delivery on (kept for finish_flush). */
@@ -1138,8 +1010,6 @@ static size_t collect_done(webhook_dispatcher *d)
 		drop_job(d, j);
 		done++;
 	}
-	if (done) /* room made (an endpoint's own limit too): claim again at once */
-		d->claim_at = 0;
 	return done;
 }
 
@@ -1263,39 +1133,32 @@ int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 			endpoint_gauges(d);
 			gauges_at = pw_mono_ms() + GAUGES_EVERY_MS;
 		}
+		claim(d);
+		finish_flush(d); /* requests that could not start */
 		int running = 0;
-		ask(d);
 		collect_resolved(d);
 		curl_multi_perform(d->multi, &running);
-		collect_done(d);
-		ask(d);
+		size_t finished = collect_done(d);
+		finish_flush(d);
 		struct curl_waitfd pgfd = { .fd = PQsocket(d->pg), .events = CURL_WAIT_POLLIN };
-		/* woken by Postgres's answer, a transfer's progress, or when the
-		 * next claim is due (a finished attempt makes it due at once) */
-		int64_t now = pw_mono_ms();
-		int wait_ms = any_resolving(d) ? 10 : d->n_jobs ? 50 : 500;
-		if (d->asked == ASKED_NOTHING && d->n_jobs < d->opts.max_in_flight && d->claim_at - now < wait_ms)
-			wait_ms = d->claim_at > now ? (int)(d->claim_at - now) : 0;
+		/* a finished attempt makes room (an endpoint's own limit too):
+		 * claim again at once rather than idle */
+		int wait_ms = finished ? 0 : any_resolving(d) ? 10 : d->n_jobs ? 50 : 500;
 		curl_multi_poll(d->multi, &pgfd, pgfd.fd >= 0 ? 1 : 0, wait_ms, NULL);
 		collect_resolved(d);
 		curl_multi_perform(d->multi, &running);
 		collect_done(d);
+		finish_flush(d);
 		if (!PQconsumeInput(d->pg) || PQstatus(d->pg) != CONNECTION_OK) {
 			log_warn("%s: postgres connection lost; reconnecting", d->opts.name);
-			forget_answer(d);
 			PQfinish(d->pg);
 			d->pg = NULL;
 			release_all(d);
 			continue;
 		}
-		take_answer(d, false);
-		if (atomic_exchange(&d->woken, false))
-			d->claim_at = 0;
 		PGnotify *n;
-		while ((n = PQnotifies(d->pg)) != NULL) {
-			PQfreemem(n); /* only a wake-up: claim now */
-			d->claim_at = 0;
-		}
+		while ((n = PQnotifies(d->pg)) != NULL)
+			PQfreemem(n); /* only a wake-up */
 	}
 	release_all(d);
 	return 0;

@@ -117,10 +117,7 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 void webhook_dispatcher_destroy(webhook_dispatcher *d);
 
 /* webhook_dispatcher_run: deliver until *stop is set; reconnects to
- * Postgres with backoff. Its statements (the claim, the flush of
- * outcomes) run one at a time on its one connection while its requests
- * go on: it never waits for Postgres to read an answer or send a request.
- * Logs attempts and failures, and outcomes it could not write. Returns 0. */
+ * Postgres with backoff. Logs attempts and failures. Returns 0. */
 int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop);
 
 /* webhook_dispatcher_wake: make a waiting dispatcher look at the queue now. */
