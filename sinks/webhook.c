@@ -874,6 +874,14 @@ static const char flush_sql[] =
 	" ELSE d.next_attempt_at END"
 	" FROM f WHERE d.id = f.id";
 
+/* Say that n outcomes were not written (never dropped silently). */
+static void unwritten(const webhook_dispatcher *d, size_t n)
+{
+	bool one = n == 1;
+	log_warn("%s: %zu outcome%s not written to postgres; %s and %s sent again", d->opts.name, n, one ? "" : "s",
+		 one ? "its lease expires" : "their leases expire", one ? "it is" : "they are");
+}
+
 static void finish_flush(webhook_dispatcher *d)
 {
 	outcomes *o = &d->out;
@@ -886,10 +894,10 @@ static void finish_flush(webhook_dispatcher *d)
 		r = buf_append(bufs[k], "}", 1);
 		params[k] = bufs[k]->data;
 	}
-	if (r == 0 && d->pg)
-		exec_stmt(d, "flush", NULL, 7, params, NULL);
-	else if (r < 0)
+	if (r < 0)
 		log_error(r, "%s: cannot write %zu outcomes; their leases expire and they are sent again", d->opts.name, o->n);
+	else if (!d->pg || !exec_stmt(d, "flush", NULL, 7, params, NULL))
+		unwritten(d, o->n);
 	for (size_t k = 0; k < 7; k++)
 		buf_reset(bufs[k]);
 	o->n = 0;

@@ -16,6 +16,11 @@
 //     their leases (one statement for all), so the next one sends them at
 //     once instead of after the lease, and records each request that went
 //     out as an attempt with no answer.
+//  5. the dispatcher's Postgres connection ended (pg_terminate_backend)
+//     while its flush waits on a lock the test holds on webhook_attempts:
+//     the dispatcher says how many outcomes were not written, connects
+//     again, and the delivery is sent again when its lease ends
+//     (at-least-once, as after a crash) and delivered.
 // No chain is needed: the deliveries are written by SQL, as run's sink
 // writes them.
 import fs from 'node:fs';
@@ -31,11 +36,16 @@ const EVENTS = 12;
 function startReceiver() {
   const requests = []; // { id, conn, nth, answered }
   const hanging = []; // requests to /hang: taken in, never answered
+  const fast = []; // requests to /fast: answered at once
   let conns = 0;
   const server = http.createServer({ keepAlive: true, keepAliveTimeout: 30000 }, (req, res) => {
-    if (req.url === '/hang') {
+    if (req.url === '/hang' || req.url === '/fast') {
       req.on('data', () => {});
-      req.on('end', () => hanging.push(req.headers['webhook-id']));
+      req.on('end', () => {
+        const id = req.headers['webhook-id'];
+        if (req.url === '/hang') hanging.push(id);
+        else { fast.push(id); res.writeHead(200, { 'content-length': '2' }); res.end('ok'); }
+      });
       return;
     }
     const sock = req.socket;
@@ -52,7 +62,7 @@ function startReceiver() {
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
     rig.onCleanup(() => { server.closeAllConnections(); server.close(); });
-    resolve({ port: server.address().port, requests, hanging, conns: () => conns });
+    resolve({ port: server.address().port, requests, hanging, fast, conns: () => conns });
   }));
 }
 
@@ -137,6 +147,61 @@ async function main() {
   rig.check(stopped.length === HANG && stopped.every((x) => x.n === 1 && x.attempts === 1 && x.status === 'pending' &&
     /stopped before any answer/.test(x.error) && x.last_error === x.error),
   `each request in flight at the stop is one recorded attempt, still pending (${JSON.stringify(stopped[0])})`);
+  // done with: later dispatchers' configs have no slowco endpoint
+  await db.query(`UPDATE webhook_deliveries d SET status = 'failed' FROM webhook_endpoints e
+    WHERE e.id = d.endpoint_id AND e.merchant_id = 'slowco'`);
+
+  // 5. the connection ended while the flush waits; a 1 s timeout makes
+  // the lease 4 s, after which the delivery is sent again
+  const dispatchCfg = (name, timeoutMs) => rig.writeConfig(fs.mkdtempSync(path.join(work, name)), {
+    data_dir: path.join(work, `data-${name}`), postgres: { dsn: pg.dsn() },
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
+      tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
+    merchants: [{ id: 'fastco', addresses: {},
+      webhook: { url: `http://127.0.0.1:${recv.port}/fast`, secret: SECRET } }],
+    webhooks: { allow_private_targets: true, timeout_ms: timeoutMs, max_in_flight: 8, max_per_endpoint: 8 },
+  });
+  await db.query(`INSERT INTO merchants (id) VALUES ('fastco')`);
+  await db.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
+    VALUES ('fastco', 'default', $1, '{payment.confirmed}', 'config')`, [`http://127.0.0.1:${recv.port}/fast`]);
+  const deliver = async (merchant, id) => {
+    await db.query(`INSERT INTO webhook_events (id, type, merchant_id, payload) VALUES ($1, 'payment.confirmed', $2, '{}')`,
+      [id, merchant]);
+    await db.query(`INSERT INTO webhook_deliveries (event_id, endpoint_id) SELECT $1, id FROM webhook_endpoints
+      WHERE merchant_id = $2`, [id, merchant]);
+    await db.query('NOTIFY paywatch_webhooks');
+  };
+  const delivered = async (ids) => (await db.query(`SELECT count(*)::int n FROM webhook_deliveries
+    WHERE event_id = ANY($1) AND status = 'delivered'`, [ids])).rows[0].n === ids.length;
+  // the dispatcher's statement waits on a lock (it is connected, has
+  // prepared its statements, and runs one that needs webhook_attempts)
+  const waitingOnLock = async () => (await db.query(`SELECT count(*)::int n FROM pg_stat_activity
+    WHERE application_name = 'paywatch-dispatcher' AND wait_event_type = 'Lock'`)).rows[0].n === 1;
+  const locker = await pg.client();
+  rig.onCleanup(() => locker.end().catch(() => {}));
+  const cp = rig.startPaywatch(bin, ['dispatch', '-c', dispatchCfg('cut', 1000)]);
+  // one delivered first: the dispatcher has connected and prepared its
+  // statements (a prepare would wait on the lock too)
+  await deliver('fastco', 'evt_before_cut');
+  await rig.waitFor('a delivery before the cut', () => delivered(['evt_before_cut']), 30000)
+    .catch((e) => rig.check(false, e.message));
+  await locker.query('BEGIN');
+  await locker.query('LOCK TABLE webhook_attempts IN ACCESS EXCLUSIVE MODE');
+  await deliver('fastco', 'evt_cut');
+  await rig.waitFor('the request answered and its flush waiting on the lock', async () =>
+    recv.fast.includes('evt_cut') && await waitingOnLock(), 30000).catch((e) => rig.check(false, e.message));
+  await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'paywatch-dispatcher'`);
+  await locker.query('COMMIT');
+  await rig.waitFor('evt_cut delivered after its lease', () => delivered(['evt_cut']), 30000)
+    .catch((e) => rig.check(false, e.message));
+  rig.check(/1 outcome not written to postgres; its lease expires and it is sent again/.test(cp.stderr),
+    'the outcome Postgres never wrote is named in the log, not dropped silently');
+  const sent = recv.fast.filter((id) => id === 'evt_cut').length;
+  const cut = (await db.query(`SELECT count(a.id)::int n FROM webhook_deliveries d JOIN webhook_attempts a
+    ON a.delivery_id = d.id WHERE d.event_id = 'evt_cut'`)).rows[0].n;
+  rig.check(sent === 2 && cut === 1, `sent again after the lease (${sent} requests, ${cut} recorded: the first outcome was lost with the connection)`);
+  cp.proc.kill('SIGTERM');
+  rig.check((await cp.done).code === 0, 'dispatch exits 0 on SIGTERM after a reconnect');
 }
 
 rig.runTest('e2e_webhook_reuse', main);
