@@ -556,6 +556,7 @@ static int redeliver(PGconn *c, const void *arg, char **ret_json, char *err, siz
 	char idtext[24];
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)g->id);
 	const char *params[2] = { idtext, g->merchant_id };
+	*ret_json = NULL;
 	/* the pool's sessions are read-only by default: this one transaction writes */
 	if (exec_command(c, "BEGIN READ WRITE", 0, NULL, NULL, err, errlen) < 0)
 		return PW_EDB;
@@ -573,21 +574,27 @@ static int redeliver(PGconn *c, const void *arg, char **ret_json, char *err, siz
 		r = PW_EREFUSED; /* pending already: a dispatcher may hold its lease */
 	if (r == 0 && exec_command(c, "NOTIFY paywatch_webhooks", 0, NULL, NULL, err, errlen) < 0)
 		r = PW_EDB;
+	/* the delivery as queued, read before the commit: after it, a
+	 * dispatcher woken by the NOTIFY may already have sent it */
+	if (r == 0) {
+		res = PQexecParams(c, delivery_sql, 2, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+			pg_error(c, err, errlen);
+			r = PW_EDB;
+		} else if (!(*ret_json = strdup(PQgetvalue(res, 0, 1)))) {
+			r = PW_ENOMEM;
+		}
+		PQclear(res);
+	}
 	if (r == 0)
 		r = exec_command(c, "COMMIT", 0, NULL, NULL, err, errlen);
 	else
 		PQclear(PQexec(c, "ROLLBACK"));
-	if (r < 0)
-		return r;
-	res = PQexecParams(c, delivery_sql, 2, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		pg_error(c, err, errlen);
-		PQclear(res);
-		return PW_EDB;
+	if (r < 0) {
+		free(*ret_json);
+		*ret_json = NULL;
 	}
-	*ret_json = strdup(PQgetvalue(res, 0, 1));
-	PQclear(res);
-	return *ret_json ? 0 : PW_ENOMEM;
+	return r;
 }
 
 /* ---- the pool ---- */
