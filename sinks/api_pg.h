@@ -127,10 +127,11 @@ int api_pg_list_deliveries(api_pg_pool *p, const api_delivery_query *q, char **r
 
 /* api_pg_redeliver: queue delivery id again (attempts reset, due now, the
  * same webhook-id) and wake the dispatchers (NOTIFY paywatch_webhooks);
- * merchant_id non-NULL: only that merchant's. DELIVERY as queued, read
- * in the same transaction (malloc'd) in *ret_json: status pending,
- * attempts 0, even when a dispatcher sends it at once. 0, PW_ENOTFOUND (none, or another merchant's),
- * PW_EREFUSED (pending already: it will be sent), PW_ENOMEM, PW_EDB. */
+ * merchant_id non-NULL: only that merchant's. *ret_json (malloc'd, the
+ * caller frees it): the DELIVERY as queued, read in the same transaction
+ * (status pending, attempts 0, even when a dispatcher sends it at once).
+ * 0, PW_ENOTFOUND (none, or another merchant's), PW_EREFUSED (pending
+ * already: it will be sent), PW_ENOMEM, PW_EDB. */
 int api_pg_redeliver(api_pg_pool *p, int64_t id, const char *merchant_id, char **ret_json, char *err, size_t errlen);
 
 /* A position in the event feed: after the row (xid, seq) of event_feed

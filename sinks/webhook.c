@@ -895,8 +895,8 @@ static void finish_flush(webhook_dispatcher *d)
 		params[k] = bufs[k]->data;
 	}
 	if (r < 0)
-		log_error(r, "%s: cannot write %zu outcomes; their leases expire and they are sent again", d->opts.name, o->n);
-	else if (!d->pg || !exec_stmt(d, "flush", NULL, 7, params, NULL))
+		log_error(r, "%s: cannot list %zu outcomes for postgres", d->opts.name, o->n);
+	if (r < 0 || !d->pg || !exec_stmt(d, "flush", NULL, 7, params, NULL))
 		unwritten(d, o->n);
 	for (size_t k = 0; k < 7; k++)
 		buf_reset(bufs[k]);

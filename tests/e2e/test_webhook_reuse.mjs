@@ -70,24 +70,38 @@ async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-reuse-'));
   rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
   const [pg, recv] = await Promise.all([rig.startPostgres(), startReceiver()]);
-  const cfg = rig.writeConfig(work, {
-    data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
+  // a dispatcher's config: one merchant whose endpoint is the receiver's urlPath
+  const dispatchConfig = (name, merchant, urlPath, webhooks) => rig.writeConfig(fs.mkdtempSync(path.join(work, name)), {
+    data_dir: path.join(work, `data-${name}`), postgres: { dsn: pg.dsn() },
     chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
       tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
-    merchants: [{ id: 'acme', addresses: {}, webhook: { url: `http://127.0.0.1:${recv.port}/acme`, secret: SECRET } }],
-    // one at a time, so each connection carries requests one after another
-    webhooks: { allow_private_targets: true, timeout_ms: 5000, max_in_flight: 1, max_per_endpoint: 1,
-      retry_schedule_s: [0, 1, 1, 1, 1, 1] },
+    merchants: [{ id: merchant, addresses: {}, webhook: { url: `http://127.0.0.1:${recv.port}${urlPath}`, secret: SECRET } }],
+    webhooks: { allow_private_targets: true, ...webhooks },
   });
+  const cfg = dispatchConfig('reuse', 'acme', '/acme',
+    // one at a time, so each connection carries requests one after another
+    { timeout_ms: 5000, max_in_flight: 1, max_per_endpoint: 1, retry_schedule_s: [0, 1, 1, 1, 1, 1] });
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status === 0, 'migrate');
   const db = await pg.client();
   rig.onCleanup(() => db.end().catch(() => {}));
-  await db.query(`INSERT INTO merchants (id) VALUES ('acme')`);
-  await db.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
-    VALUES ('acme', 'default', $1, '{payment.confirmed}', 'config')`, [`http://127.0.0.1:${recv.port}/acme`]);
-  await db.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
-    SELECT 'evt_' || k, 'payment.confirmed', 'acme', '{"type":"payment.confirmed"}' FROM generate_series(1, ${EVENTS}) k`);
-  await db.query(`INSERT INTO webhook_deliveries (event_id, endpoint_id) SELECT ev.id, ep.id FROM webhook_events ev, webhook_endpoints ep`);
+  // the merchant and its endpoint, as a config's sync writes them
+  const addEndpoint = async (merchant, urlPath) => {
+    await db.query(`INSERT INTO merchants (id) VALUES ($1)`, [merchant]);
+    await db.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
+      VALUES ($1, 'default', $2, '{payment.confirmed}', 'config')`, [merchant, `http://127.0.0.1:${recv.port}${urlPath}`]);
+  };
+  // events and their pending deliveries, as run's sink writes them, and
+  // the dispatchers woken
+  const deliver = async (merchant, ids) => {
+    await db.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
+      SELECT id, 'payment.confirmed', $2, '{"type":"payment.confirmed"}' FROM unnest($1::text[]) AS id`, [ids, merchant]);
+    await db.query(`INSERT INTO webhook_deliveries (event_id, endpoint_id) SELECT ev.id, ep.id FROM webhook_events ev
+      JOIN webhook_endpoints ep ON ep.merchant_id = ev.merchant_id WHERE ev.id = ANY($1)`, [ids]);
+    await db.query('NOTIFY paywatch_webhooks');
+  };
+  const range = (prefix, n) => Array.from({ length: n }, (_, k) => `${prefix}${k + 1}`);
+  await addEndpoint('acme', '/acme');
+  await deliver('acme', range('evt_', EVENTS));
 
   const pw = rig.startPaywatch(bin, ['dispatch', '-c', cfg]);
   await rig.waitFor('every delivery delivered', async () =>
@@ -116,20 +130,9 @@ async function main() {
 
   // 4. leases given back at SIGTERM
   const HANG = 5;
-  const hangCfg = rig.writeConfig(fs.mkdtempSync(path.join(work, 'hang')), {
-    data_dir: path.join(work, 'data-hang'), postgres: { dsn: pg.dsn() },
-    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
-      tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
-    merchants: [{ id: 'slowco', addresses: {}, webhook: { url: `http://127.0.0.1:${recv.port}/hang`, secret: SECRET } }],
-    webhooks: { allow_private_targets: true, timeout_ms: 60000, max_in_flight: 8, max_per_endpoint: 8 },
-  });
-  await db.query(`INSERT INTO merchants (id) VALUES ('slowco')`);
-  await db.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
-    VALUES ('slowco', 'default', $1, '{payment.confirmed}', 'config')`, [`http://127.0.0.1:${recv.port}/hang`]);
-  await db.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
-    SELECT 'evt_hang_' || k, 'payment.confirmed', 'slowco', '{"type":"payment.confirmed"}' FROM generate_series(1, ${HANG}) k`);
-  await db.query(`INSERT INTO webhook_deliveries (event_id, endpoint_id) SELECT ev.id, ep.id FROM webhook_events ev
-    JOIN webhook_endpoints ep ON ep.merchant_id = ev.merchant_id WHERE ev.merchant_id = 'slowco'`);
+  const hangCfg = dispatchConfig('hang', 'slowco', '/hang', { timeout_ms: 60000, max_in_flight: 8, max_per_endpoint: 8 });
+  await addEndpoint('slowco', '/hang');
+  await deliver('slowco', range('evt_hang_', HANG));
   const leased = async () => (await db.query(`SELECT count(*)::int n FROM webhook_deliveries d JOIN webhook_endpoints e
     ON e.id = d.endpoint_id WHERE e.merchant_id = 'slowco' AND d.status = 'pending' AND d.locked_until > now()`)).rows[0].n;
   const hp = rig.startPaywatch(bin, ['dispatch', '-c', hangCfg]);
@@ -153,24 +156,7 @@ async function main() {
 
   // 5. the connection ended while the flush waits; a 1 s timeout makes
   // the lease 4 s, after which the delivery is sent again
-  const dispatchCfg = (name, timeoutMs) => rig.writeConfig(fs.mkdtempSync(path.join(work, name)), {
-    data_dir: path.join(work, `data-${name}`), postgres: { dsn: pg.dsn() },
-    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
-      tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
-    merchants: [{ id: 'fastco', addresses: {},
-      webhook: { url: `http://127.0.0.1:${recv.port}/fast`, secret: SECRET } }],
-    webhooks: { allow_private_targets: true, timeout_ms: timeoutMs, max_in_flight: 8, max_per_endpoint: 8 },
-  });
-  await db.query(`INSERT INTO merchants (id) VALUES ('fastco')`);
-  await db.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
-    VALUES ('fastco', 'default', $1, '{payment.confirmed}', 'config')`, [`http://127.0.0.1:${recv.port}/fast`]);
-  const deliver = async (merchant, id) => {
-    await db.query(`INSERT INTO webhook_events (id, type, merchant_id, payload) VALUES ($1, 'payment.confirmed', $2, '{}')`,
-      [id, merchant]);
-    await db.query(`INSERT INTO webhook_deliveries (event_id, endpoint_id) SELECT $1, id FROM webhook_endpoints
-      WHERE merchant_id = $2`, [id, merchant]);
-    await db.query('NOTIFY paywatch_webhooks');
-  };
+  await addEndpoint('fastco', '/fast');
   const delivered = async (ids) => (await db.query(`SELECT count(*)::int n FROM webhook_deliveries
     WHERE event_id = ANY($1) AND status = 'delivered'`, [ids])).rows[0].n === ids.length;
   // the dispatcher's statement waits on a lock (it is connected, has
@@ -179,15 +165,16 @@ async function main() {
     WHERE application_name = 'paywatch-dispatcher' AND wait_event_type = 'Lock'`)).rows[0].n === 1;
   const locker = await pg.client();
   rig.onCleanup(() => locker.end().catch(() => {}));
-  const cp = rig.startPaywatch(bin, ['dispatch', '-c', dispatchCfg('cut', 1000)]);
+  const cp = rig.startPaywatch(bin, ['dispatch', '-c',
+    dispatchConfig('cut', 'fastco', '/fast', { timeout_ms: 1000, max_in_flight: 8, max_per_endpoint: 8 })]);
   // one delivered first: the dispatcher has connected and prepared its
   // statements (a prepare would wait on the lock too)
-  await deliver('fastco', 'evt_before_cut');
+  await deliver('fastco', ['evt_before_cut']);
   await rig.waitFor('a delivery before the cut', () => delivered(['evt_before_cut']), 30000)
     .catch((e) => rig.check(false, e.message));
   await locker.query('BEGIN');
   await locker.query('LOCK TABLE webhook_attempts IN ACCESS EXCLUSIVE MODE');
-  await deliver('fastco', 'evt_cut');
+  await deliver('fastco', ['evt_cut']);
   await rig.waitFor('the request answered and its flush waiting on the lock', async () =>
     recv.fast.includes('evt_cut') && await waitingOnLock(), 30000).catch((e) => rig.check(false, e.message));
   await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'paywatch-dispatcher'`);
