@@ -23,10 +23,10 @@ await c.query(`INSERT INTO webhook_deliveries (event_id, endpoint_id) SELECT ev.
 await c.query('VACUUM ANALYZE');
 const plan = async (sql) => (await c.query(sql)).rows.map((x) => x['QUERY PLAN']).join('\n');
 
-await c.query(`PREPARE cl(int,int,int,bigint) AS ${statement('claim_sql')}`);
+await c.query(`PREPARE cl(int,int,int,bigint,bigint[]) AS ${statement('claim_sql')}`);
 await c.query('BEGIN');
-for (let i = 0; i < 6; i++) await c.query(`EXPLAIN ANALYZE EXECUTE cl(4, 64, 12, ${i * 37})`);
-console.log(`-- claim of 64 (${E} endpoints x ${PER})\n` + await plan('EXPLAIN (ANALYZE, BUFFERS) EXECUTE cl(4, 64, 12, 500)'));
+for (let i = 0; i < 6; i++) await c.query(`EXPLAIN ANALYZE EXECUTE cl(4, 64, 12, ${i * 37}, '{}')`);
+console.log(`-- claim of 64 (${E} endpoints x ${PER})\n` + await plan("EXPLAIN (ANALYZE, BUFFERS) EXECUTE cl(4, 64, 12, 500, '{}')"));
 await c.query('ROLLBACK');
 
 // outcomes of deliveries first..first+FLUSH-1, as finish_flush passes them

@@ -301,6 +301,11 @@ struct webhook_dispatcher {
 	size_t n_jobs;
 	outcomes out;
 	uint64_t cursor; /* the endpoint row the last claim ended at: the next starts after it */
+	/* endpoint rows this process cannot deliver to (not in its config, or
+	 * sealed under a key it does not hold): the claim passes them over, so
+	 * their deliveries stay for a dispatcher that can, until a restart */
+	uint64_t *unserved;
+	size_t n_unserved, cap_unserved;
 };
 
 #define OUTCOME_BUFS(o) { &(o)->ids, &(o)->endpoints, &(o)->statuses, &(o)->latencies, &(o)->errors, &(o)->verdicts, &(o)->delays }
@@ -617,6 +622,7 @@ void webhook_dispatcher_destroy(webhook_dispatcher *d)
 		buf_done(bufs[k]);
 	free(d->jobs);
 	free(d->sorted);
+	free(d->unserved);
 	free(d);
 }
 
@@ -666,15 +672,16 @@ static bool exec_params(webhook_dispatcher *d, const char *sql, int n, const cha
  * update: 016_deliveries_fillfactor.sql). The claimed rows are updated by
  * primary key (= ANY of an array) and joined to their endpoint and event
  * after: a prepared statement's generic plan cannot know how few they
- * are, and would scan whole tables to join them. */
+ * are, and would scan whole tables to join them. $5 lists the endpoint
+ * rows this dispatcher cannot serve (d->unserved), passed over. */
 static const char claim_sql[] =
 	"WITH c AS ("
 	" SELECT x.id FROM ("
 	"  (SELECT id FROM webhook_endpoints WHERE id > $4::bigint AND active AND disabled_at IS NULL AND key IS NOT NULL"
-	"   ORDER BY id)"
+	"   AND id <> ALL ($5::bigint[]) ORDER BY id)"
 	"  UNION ALL"
 	"  (SELECT id FROM webhook_endpoints WHERE id <= $4::bigint AND active AND disabled_at IS NULL AND key IS NOT NULL"
-	"   ORDER BY id)) e"
+	"   AND id <> ALL ($5::bigint[]) ORDER BY id)) e"
 	" CROSS JOIN LATERAL ("
 	"  SELECT d.id FROM webhook_deliveries d"
 	"  WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
@@ -690,13 +697,59 @@ static const char claim_sql[] =
 	" SELECT u.id, u.attempts, e.id, e.merchant_id, e.key, ev.id, ev.payload, e.url_sealed, e.secret_sealed"
 	" FROM u JOIN webhook_endpoints e ON e.id = u.endpoint_id JOIN webhook_events ev ON ev.id = u.event_id";
 
-static void release_lease(webhook_dispatcher *d, uint64_t delivery_id)
+/* One element of a Postgres array literal: NULL, a number, or (quoted)
+ * text with " and \\ escaped. */
+static int array_add(pw_buf *b, const char *v, bool quoted)
 {
-	char id[24];
-	snprintf(id, sizeof(id), "%llu", (unsigned long long)delivery_id);
-	const char *params[1] = { id };
+	int r = buf_append(b, b->len ? "," : "{", 1);
+	if (r == 0 && !v)
+		return buf_append(b, "NULL", 4);
+	if (r == 0 && quoted)
+		r = buf_append(b, "\"", 1);
+	for (const char *p = v; r == 0 && *p; p++)
+		r = quoted && (*p == '"' || *p == '\\') ? buf_appendf(b, "\\%c", *p) : buf_append(b, p, 1);
+	return r == 0 && quoted ? buf_append(b, "\"", 1) : r;
+}
+
+/* Give back the leases of deliveries this dispatcher will not send (ids:
+ * an array literal) and wake the other dispatchers, which may serve them:
+ * one statement, so the NOTIFY goes out only with the release. */
+static void release_unserved(webhook_dispatcher *d, const char *ids)
+{
+	const char *params[1] = { ids };
 	if (d->pg)
-		exec_params(d, "UPDATE webhook_deliveries SET locked_until = NULL WHERE id = $1", 1, params, NULL);
+		exec_params(d, "WITH r AS (UPDATE webhook_deliveries SET locked_until = NULL WHERE id = ANY ($1::bigint[])"
+			       " RETURNING 1) SELECT pg_notify('paywatch_webhooks', '') WHERE EXISTS (SELECT 1 FROM r)",
+			    1, params, NULL);
+}
+
+/* Note endpoint row e as one this dispatcher cannot serve; false when it
+ * was already noted (or there is no memory to note it: its deliveries are
+ * then claimed and given back again, as before). */
+static bool note_unserved(webhook_dispatcher *d, uint64_t e)
+{
+	for (size_t i = 0; i < d->n_unserved; i++)
+		if (d->unserved[i] == e)
+			return false;
+	if (d->n_unserved == d->cap_unserved) {
+		size_t cap = d->cap_unserved ? 2 * d->cap_unserved : 16;
+		uint64_t *grown = realloc(d->unserved, cap * sizeof(*grown));
+		if (!grown)
+			return false;
+		d->unserved = grown;
+		d->cap_unserved = cap;
+	}
+	d->unserved[d->n_unserved++] = e;
+	return true;
+}
+
+/* d->unserved as a Postgres array literal into b: 0, or PW_ENOMEM. */
+static int unserved_literal(const webhook_dispatcher *d, pw_buf *b)
+{
+	int r = buf_append(b, "{", 1);
+	for (size_t i = 0; r == 0 && i < d->n_unserved; i++)
+		r = buf_appendf(b, i ? ",%llu" : "%llu", (unsigned long long)d->unserved[i]);
+	return r == 0 ? buf_append(b, "}", 1) : r;
 }
 
 static void finish_failed_start(webhook_dispatcher *d, job *j);
@@ -739,6 +792,22 @@ static int open_sealed(webhook_dispatcher *d, job *j, const char *url_sealed, co
 	return 0;
 }
 
+/* A claimed delivery this dispatcher cannot send, for lack of its
+ * endpoint (why: the reason logged). Its endpoint row is noted as unserved
+ * (logged once per endpoint) and its id added to release (an array
+ * literal's elements) to be given back at once. */
+static void pass_over(webhook_dispatcher *d, job *j, const char *why, pw_buf *release)
+{
+	char id[24];
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)j->delivery_id);
+	if (note_unserved(d, j->endpoint_row))
+		log_error(PW_ECONFIG, "%s: endpoint \"%s\" of merchant %s: %s; this dispatcher leaves its deliveries to one"
+				      " that has it, until restarted",
+			  d->opts.name, j->endpoint_id, j->merchant_id, why);
+	if (array_add(release, id, false) < 0) /* not given back: its lease expires */
+		log_error(PW_ENOMEM, "%s: delivery %s: cannot list it to give back; its lease expires", d->opts.name, id);
+}
+
 /* Claim due deliveries and start them. */
 static void claim(webhook_dispatcher *d)
 {
@@ -751,10 +820,23 @@ static void claim(webhook_dispatcher *d)
 	snprintf(lim, sizeof(lim), "%zu", room);
 	/* outlives the request, and a target's resolution before it */
 	snprintf(lease, sizeof(lease), "%u", 2 * (d->opts.timeout_ms / 1000) + 2);
-	const char *params[4] = { per, lim, lease, cursor };
-	PGresult *res;
-	if (!exec_stmt(d, "claim", NULL, 4, params, &res))
+	pw_buf unserved, release; /* Postgres array literals */
+	buf_init(&unserved, SIZE_MAX);
+	buf_init(&release, SIZE_MAX);
+	PGresult *res = NULL;
+	if (unserved_literal(d, &unserved) < 0) {
+		log_error(PW_ENOMEM, "%s: cannot list the endpoints it does not serve; not claiming now", d->opts.name);
+		buf_done(&unserved);
+		buf_done(&release);
 		return;
+	}
+	const char *params[5] = { per, lim, lease, cursor, unserved.data };
+	bool ok = exec_stmt(d, "claim", NULL, 5, params, &res);
+	buf_done(&unserved);
+	if (!ok) {
+		buf_done(&release);
+		return;
+	}
 	/* where the round ended: endpoints after the cursor are visited first,
 	 * then (it wrapped) those up to it: the highest of the wrapped, else
 	 * the highest of the rest */
@@ -788,44 +870,40 @@ static void claim(webhook_dispatcher *d)
 		snprintf(j->event_id, sizeof(j->event_id), "%s", PQgetvalue(res, i, 5));
 		j->payload = strdup(PQgetvalue(res, i, 6));
 		j->retry_after_s = -1;
+		if (!j->payload) { /* not released: retried when the lease ends */
+			log_error(PW_ENOMEM, "%s: delivery of event %s: cannot hold its payload; its lease expires",
+				  d->opts.name, j->event_id);
+			job_free(j);
+			continue;
+		}
 		j->ep = PQgetisnull(res, i, 4) ? NULL : find_endpoint(d, j->merchant_id, j->endpoint_id);
 		if (!j->ep && !PQgetisnull(res, i, 4) && !PQgetisnull(res, i, 8)) {
 			int o = open_sealed(d, j, PQgetvalue(res, i, 7), PQgetvalue(res, i, 8));
+			if (o == PW_ENOTFOUND) {
+				pass_over(d, j, "its URL and secret are sealed under a key this process does not hold (check "
+						"PAYWATCH_SECRET_KEY / PAYWATCH_SECRET_KEY_OLD)", &release);
+				job_free(j);
+				continue;
+			}
 			if (o < 0) { /* not released: retried when the lease ends, not in a loop */
 				log_error(o, "%s: endpoint \"%s\" of merchant %s: cannot open its sealed URL and secret (%s);"
 					     " leaving its delivery",
-					  d->opts.name, j->endpoint_id, j->merchant_id,
-					  o == PW_ENOTFOUND ? "sealed under a key this process does not hold: check "
-							      "PAYWATCH_SECRET_KEY / PAYWATCH_SECRET_KEY_OLD"
-							    : pw_strerror(o));
+					  d->opts.name, j->endpoint_id, j->merchant_id, pw_strerror(o));
 				job_free(j);
 				continue;
 			}
 		}
-		if (!j->ep || !j->payload) {
-			log_error(PW_ECONFIG, "%s: no endpoint \"%s\" of merchant %s in this config; leaving its delivery",
-				  d->opts.name, j->endpoint_id, j->merchant_id);
-			release_lease(d, j->delivery_id);
+		if (!j->ep) {
+			pass_over(d, j, "not in this config", &release);
 			job_free(j);
 			continue;
 		}
 		start_job(d, j);
 	}
 	PQclear(res);
-}
-
-/* One element of a Postgres array literal: NULL, a number, or (quoted)
- * text with " and \\ escaped. */
-static int array_add(pw_buf *b, const char *v, bool quoted)
-{
-	int r = buf_append(b, b->len ? "," : "{", 1);
-	if (r == 0 && !v)
-		return buf_append(b, "NULL", 4);
-	if (r == 0 && quoted)
-		r = buf_append(b, "\"", 1);
-	for (const char *p = v; r == 0 && *p; p++)
-		r = quoted && (*p == '"' || *p == '\\') ? buf_appendf(b, "\\%c", *p) : buf_append(b, p, 1);
-	return r == 0 && quoted ? buf_append(b, "\"", 1) : r;
+	if (release.len && buf_append(&release, "}", 1) == 0)
+		release_unserved(d, release.data);
+	buf_done(&release);
 }
 
 /* Keep one attempt's outcome for finish_flush. 0 or PW_ENOMEM (nothing kept). */
@@ -1027,7 +1105,7 @@ static size_t collect_done(webhook_dispatcher *d)
  * bytes) may have reached the merchant: it is recorded as an attempt with
  * no answer, and counted. Without Postgres (a lost connection) or memory
  * for the lists, nothing is written: the leases expire on their own and
- * those requests go unrecorded. */
+ * those requests go unrecorded, which a warning says with their count. */
 static const char release_sql[] =
 	"WITH t AS (INSERT INTO webhook_attempts (delivery_id, latency_ms, error)"
 	" SELECT id, latency_ms, $3 FROM unnest($2::bigint[], $4::int[]) AS t(id, latency_ms) RETURNING delivery_id)"
@@ -1045,9 +1123,11 @@ static void release_all(webhook_dispatcher *d)
 	for (int k = 0; k < 3; k++)
 		buf_init(bufs[k], SIZE_MAX);
 	int r = 0;
+	size_t sent = 0;
 	int64_t now = pw_mono_ms();
 	for (size_t i = 0; i < d->n_jobs; i++) {
 		job *j = d->jobs[i];
+		sent += j->sent > 0;
 		char id[24], lat[24];
 		snprintf(id, sizeof(id), "%llu", (unsigned long long)j->delivery_id);
 		snprintf(lat, sizeof(lat), "%lld", (long long)(now - j->start_ms));
@@ -1063,6 +1143,11 @@ static void release_all(webhook_dispatcher *d)
 		r = bufs[k]->len ? buf_append(bufs[k], "}", 1) : buf_append(bufs[k], "{}", 2);
 	if (r < 0)
 		log_error(r, "%s: cannot list the %zu leases to give back; they expire on their own", d->opts.name, d->n_jobs);
+	else if (!d->pg && d->n_jobs)
+		log_warn("%s: %zu request%s in flight stopped without postgres, %zu of them sent (not recorded as attempts:"
+			 " the merchant may have them); %s and %s sent again",
+			 d->opts.name, d->n_jobs, d->n_jobs == 1 ? "" : "s", sent,
+			 d->n_jobs == 1 ? "its lease expires" : "their leases expire", d->n_jobs == 1 ? "it is" : "they are");
 	else if (d->pg && d->n_jobs) {
 		const char *params[4] = { ids.data, tried.data, "the dispatcher stopped before any answer (the request may "
 								 "have arrived); sent again at once", lats.data };
@@ -1084,7 +1169,7 @@ static bool connect_pg(webhook_dispatcher *d)
 	PGresult *res = PQexec(d->pg, "LISTEN paywatch_webhooks");
 	PQclear(res);
 	/* the claim and the flush run in every loop: parsed once here */
-	static const struct { const char *name, *sql; int n; } stmts[] = { { "claim", claim_sql, 4 }, { "flush", flush_sql, 7 } };
+	static const struct { const char *name, *sql; int n; } stmts[] = { { "claim", claim_sql, 5 }, { "flush", flush_sql, 7 } };
 	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
 		res = PQprepare(d->pg, stmts[i].name, stmts[i].sql, stmts[i].n, NULL);
 		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;

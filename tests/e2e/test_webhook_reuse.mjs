@@ -21,6 +21,14 @@
 //     the dispatcher says how many outcomes were not written, connects
 //     again, and the delivery is sent again when its lease ends
 //     (at-least-once, as after a crash) and delivered.
+//  6. a dispatcher whose config lacks an endpoint says so once, gives its
+//     deliveries back at once and claims them no more (no loop of claim
+//     and release), while it delivers the endpoints it has; a dispatcher
+//     that has the endpoint delivers them, without waiting for a lease.
+//  7. the Postgres connection ended while a request is in flight: the
+//     dispatcher says how many requests it stopped and how many of them
+//     went out unrecorded (their leases expire; they are sent again), and
+//     connects again.
 // No chain is needed: the deliveries are written by SQL, as run's sink
 // writes them.
 import fs from 'node:fs';
@@ -189,6 +197,68 @@ async function main() {
   rig.check(sent === 2 && cut === 1, `sent again after the lease (${sent} requests, ${cut} recorded: the first outcome was lost with the connection)`);
   cp.proc.kill('SIGTERM');
   rig.check((await cp.done).code === 0, 'dispatch exits 0 on SIGTERM after a reconnect');
+
+  // 6. an endpoint this dispatcher's config lacks; a 60 s timeout makes a
+  // lease 122 s, longer than any wait below
+  await addEndpoint('orphan', '/fast');
+  const long = { timeout_ms: 60000, max_in_flight: 8, max_per_endpoint: 8 };
+  const op = rig.startPaywatch(bin, ['dispatch', '-c', dispatchConfig('lacks', 'fastco', '/fast', long)]);
+  const orphans = range('evt_orphan_', 3);
+  await deliver('orphan', orphans);
+  // and a registry endpoint sealed under a key no process here holds
+  await db.query(`INSERT INTO merchants (id) VALUES ('sealedco')`);
+  await db.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin, url_sealed, secret_sealed, key_id)
+    VALUES ('sealedco', 'main', $1, '{payment.confirmed}', 'registry', 'pw1:00000000000000ff:AAAA', 'pw1:00000000000000ff:AAAA',
+    '00000000000000ff')`, [`http://127.0.0.1:${recv.port}`]);
+  const sealedIds = range('evt_sealed_', 2);
+  await deliver('sealedco', sealedIds);
+  const lines = (re) => op.stderr.split('\n').filter((l) => re.test(l));
+  const said = () => lines(/endpoint "default" of merchant orphan: not in this config/);
+  const saidSealed = () => lines(/endpoint "main" of merchant sealedco: its URL and secret are sealed under a key this process does not hold/);
+  await rig.waitFor('the dispatcher says it lacks both endpoints', () => said().length > 0 && saidSealed().length > 0, 30000)
+    .catch((e) => rig.check(false, e.message));
+  // later claims: a delivery of an endpoint it has, sent after them
+  await deliver('fastco', ['evt_beside_orphan']);
+  await rig.waitFor('a delivery of an endpoint it has', () => delivered(['evt_beside_orphan']), 30000)
+    .catch((e) => rig.check(false, e.message));
+  const left = (await db.query(`SELECT count(*)::int n FROM webhook_deliveries WHERE event_id = ANY($1)
+    AND status = 'pending' AND attempts = 0 AND locked_until IS NULL`, [orphans])).rows[0].n;
+  rig.check(said().length === 1 && left === orphans.length,
+    `the lacking dispatcher says so once and gives the deliveries back untried (${said().length} lines, ${left} of ${orphans.length} given back)`);
+  const sealedLeft = (await db.query(`SELECT count(*)::int n FROM webhook_deliveries WHERE event_id = ANY($1)
+    AND status = 'pending' AND attempts = 0 AND locked_until IS NULL`, [sealedIds])).rows[0].n;
+  rig.check(saidSealed().length === 1 && sealedLeft === sealedIds.length,
+    `and for a sealed endpoint it cannot open (${saidSealed().length} lines, ${sealedLeft} of ${sealedIds.length} given back)`);
+  const hp2 = rig.startPaywatch(bin, ['dispatch', '-c', dispatchConfig('has', 'orphan', '/fast', long)]);
+  await rig.waitFor('a dispatcher that has the endpoint delivers them, before any lease ends', () => delivered(orphans), 30000)
+    .catch((e) => rig.check(false, e.message));
+  rig.check(said().length === 1, `still said once after the other dispatcher delivered (${said().length})`);
+  for (const p of [op, hp2]) p.proc.kill('SIGTERM');
+  rig.check((await op.done).code === 0 && (await hp2.done).code === 0, 'both dispatchers exit 0 on SIGTERM');
+  await db.query(`UPDATE webhook_deliveries SET status = 'failed' WHERE event_id = ANY($1)`, [sealedIds]); // done with
+
+  // 7. the connection ended with a request in flight (one that hangs)
+  const lp = rig.startPaywatch(bin, ['dispatch', '-c', dispatchConfig('lost', 'slowco', '/hang', long)]);
+  await deliver('slowco', ['evt_lost']);
+  await rig.waitFor('the hanging request received', () => recv.hanging.includes('evt_lost'), 30000)
+    .catch((e) => rig.check(false, e.message));
+  const backends = async () => (await db.query(`SELECT array_agg(pid) p FROM pg_stat_activity
+    WHERE application_name = 'paywatch-dispatcher'`)).rows[0].p || [];
+  const before = await backends();
+  await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'paywatch-dispatcher'`);
+  await rig.waitFor('the loss named', () =>
+    /1 request in flight stopped without postgres, 1 of them sent \(not recorded as attempts/.test(lp.stderr), 30000)
+    .catch((e) => rig.check(false, e.message));
+  await rig.waitFor('the dispatcher connected again', async () => {
+    const now = await backends();
+    return now.length === 1 && !before.includes(now[0]);
+  }, 30000).catch((e) => rig.check(false, e.message));
+  const lost = (await db.query(`SELECT d.attempts, d.locked_until > now() leased, count(a.id)::int n FROM webhook_deliveries d
+    LEFT JOIN webhook_attempts a ON a.delivery_id = d.id WHERE d.event_id = 'evt_lost' GROUP BY d.id`)).rows[0];
+  rig.check(lost.leased && lost.attempts === 0 && lost.n === 0,
+    `the stopped request's delivery keeps its lease, to be sent again when it ends (${JSON.stringify(lost)})`);
+  lp.proc.kill('SIGTERM');
+  rig.check((await lp.done).code === 0, 'dispatch exits 0 on SIGTERM');
 }
 
 rig.runTest('e2e_webhook_reuse', main);
