@@ -1100,8 +1100,8 @@ static size_t collect_done(webhook_dispatcher *d)
 }
 
 /* Stop every job in flight (shutdown, lost connection) and give back its
- * lease, in one statement, so another dispatcher (or the next start)
- * sends it again at once. A job whose request went out (libcurl took body
+ * lease, in one statement that also wakes the other dispatchers (NOTIFY),
+ * so another dispatcher (or the next start) sends it again at once. A job whose request went out (libcurl took body
  * bytes) may have reached the merchant: it is recorded as an attempt with
  * no answer, and counted. Without Postgres (a lost connection) or memory
  * for the lists, nothing is written: the leases expire on their own and
@@ -1109,11 +1109,12 @@ static size_t collect_done(webhook_dispatcher *d)
 static const char release_sql[] =
 	"WITH t AS (INSERT INTO webhook_attempts (delivery_id, latency_ms, error)"
 	" SELECT id, latency_ms, $3 FROM unnest($2::bigint[], $4::int[]) AS t(id, latency_ms) RETURNING delivery_id)"
-	" UPDATE webhook_deliveries d SET locked_until = NULL, attempts = d.attempts + x.tried::int,"
+	" , u AS (UPDATE webhook_deliveries d SET locked_until = NULL, attempts = d.attempts + x.tried::int,"
 	" last_status = CASE WHEN x.tried THEN NULL ELSE d.last_status END,"
 	" last_error = CASE WHEN x.tried THEN $3 ELSE d.last_error END"
 	" FROM (SELECT i.id, EXISTS (SELECT 1 FROM t WHERE t.delivery_id = i.id) AS tried"
-	" FROM unnest($1::bigint[]) AS i(id)) x WHERE d.id = x.id";
+	" FROM unnest($1::bigint[]) AS i(id)) x WHERE d.id = x.id RETURNING 1)"
+	" SELECT pg_notify('paywatch_webhooks', '') WHERE EXISTS (SELECT 1 FROM u)";
 
 static void release_all(webhook_dispatcher *d)
 {

@@ -13,9 +13,10 @@
 //  3. the receiver's count of requests equals the attempts recorded, and
 //     every closed-without-answer request is a recorded failed attempt;
 //  4. a dispatcher stopped (SIGTERM) with requests in flight gives back
-//     their leases (one statement for all), so the next one sends them at
-//     once instead of after the lease, and records each request that went
-//     out as an attempt with no answer.
+//     their leases (one statement for all, with a NOTIFY that wakes the
+//     others), so the next one sends them at once instead of after the
+//     lease, and records each request that went out as an attempt with no
+//     answer.
 //  5. the dispatcher's Postgres connection ended (pg_terminate_backend)
 //     while its flush waits on a lock the test holds on webhook_attempts:
 //     the dispatcher says how many outcomes were not written, connects
@@ -147,10 +148,20 @@ async function main() {
   await rig.waitFor('every hanging request received', () => recv.hanging.length === HANG, 30000)
     .catch((e) => rig.check(false, e.message));
   const held = await leased();
+  // the others are woken: a listener that joins after the deliveries' own
+  // NOTIFY hears only the release's
+  const listener = await pg.client();
+  rig.onCleanup(() => listener.end().catch(() => {}));
+  let woken = 0;
+  listener.on('notification', (n) => { if (n.channel === 'paywatch_webhooks') woken++; });
+  await listener.query('LISTEN paywatch_webhooks');
   hp.proc.kill('SIGTERM');
   rig.check((await hp.done).code === 0, 'dispatch exits 0 on SIGTERM with requests in flight');
   const after = await leased();
   rig.check(held === HANG && after === 0, `a stopped dispatcher gives back its leases (${held} leased in flight, ${after} after SIGTERM)`);
+  await rig.waitFor('the other dispatchers woken by the release', () => woken > 0, 10000)
+    .catch((e) => rig.check(false, e.message));
+  await listener.end();
   // the requests reached the receiver: each is a recorded attempt with no answer
   const stopped = (await db.query(`SELECT d.attempts, d.status, d.last_error, count(a.id)::int n, min(a.error) error
     FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id LEFT JOIN webhook_attempts a ON a.delivery_id = d.id
