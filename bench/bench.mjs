@@ -14,8 +14,9 @@
 //             (paywatch's max_in_flight), answers parsed, nothing else;
 //   paywatch  `paywatch run` from an empty data dir and database until every
 //             payment is in Postgres (peak RSS, CPU seconds from /proc);
-//   floor     Postgres alone: the rows paywatch wrote, COPied by the server
-//             from a file into an empty database with the same schema;
+//   floor     Postgres alone: the rows paywatch wrote (payments and their
+//             event feed rows), COPied by the server from files into an
+//             empty database with the same schema;
 //   replay    `paywatch replay` of the whole range into an empty database;
 //   script    (--with-script) bench/peers/script/backfill.mjs, the lean
 //             hand-written script: fetch, decode by hand, one COPY into
@@ -232,30 +233,61 @@ async function paywatchBackfill(work, pg, node, h) {
 }
 
 // The Postgres floor: the rows paywatch wrote in this round, COPied by
-// Postgres itself from a file on its own disk into an empty database with
-// paywatch's schema (migrations, indexes, CHECKs): one statement, no client,
-// no network, no events. No writer of these rows into this schema does
-// better on this machine.
+// Postgres itself from files on its own disk into an empty database with
+// paywatch's schema (migrations, indexes, CHECKs): the payments, then
+// their event feed rows (issue 13: one per payment, written with it), one
+// COPY each, no client, no network. No writer of these rows into this
+// schema does better on this machine. payments_ms is the first COPY
+// alone: the floor as earlier runs measured it, before the feed's rows
+// were counted in.
 const PAYMENT_COLUMNS = 'chain, chain_id, block_number, block_hash, block_time, tx_hash, log_index, token_address, ' +
   'token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount, status, confirmations, confirmed_at';
+const FEED_COLUMNS = 'id, type, merchant_id, payment_id, created_at';
 async function pgFloor(work, pg, node, h, filledDb) {
-  const file = path.join(pg.dir, 'floor.copy'); // the cluster's own directory: the server reads it
-  if (!fs.existsSync(file)) {
+  // the rows as files: all of them, and in two halves for the parallel floor
+  const file = (name) => path.join(pg.dir, `floor-${name}.copy`); // the cluster's own directory: the server reads it
+  if (!fs.existsSync(file('feed-1'))) {
     const c = await pg.client(filledDb);
-    await c.query(`COPY (SELECT ${PAYMENT_COLUMNS} FROM payments ORDER BY id) TO '${file}'`);
+    await c.query(`COPY (SELECT ${PAYMENT_COLUMNS} FROM payments ORDER BY id) TO '${file('payments')}'`);
+    await c.query(`COPY (SELECT ${FEED_COLUMNS} FROM event_feed ORDER BY xid, seq) TO '${file('feed')}'`);
+    for (const k of [0, 1]) {
+      await c.query(`COPY (SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id % 2 = ${k} ORDER BY id) TO '${file(`payments-${k}`)}'`);
+      await c.query(`COPY (SELECT ${FEED_COLUMNS} FROM event_feed WHERE payment_id % 2 = ${k} ORDER BY xid, seq) TO '${file(`feed-${k}`)}'`);
+    }
     await c.end();
   }
-  const db = await freshDb(pg);
-  if (rig.runPaywatchSync(BIN, ['migrate', '-c', config(work, db.dsn, node, h)]).status !== 0) throw new Error('migrate failed');
+  const empty = async () => {
+    const db = await freshDb(pg);
+    if (rig.runPaywatchSync(BIN, ['migrate', '-c', config(work, db.dsn, node, h)]).status !== 0) throw new Error('migrate failed');
+    return db;
+  };
+  // one session: the payments, then their feed rows
+  const db = await empty();
   const c = await pg.client(db.name);
+  let one;
   try {
     const cpu0 = otherCpu();
     const t0 = performance.now();
-    const r = await c.query(`COPY payments (${PAYMENT_COLUMNS}) FROM '${file}'`);
+    const r = await c.query(`COPY payments (${PAYMENT_COLUMNS}) FROM '${file('payments')}'`);
+    const t1 = performance.now();
+    const f = await c.query(`COPY event_feed (${FEED_COLUMNS}) FROM '${file('feed')}'`);
     const ms = performance.now() - t0;
-    if (r.rowCount !== TRANSFERS) throw new Error(`floor: COPY wrote ${r.rowCount} rows`);
-    return { ms, ...otherCpuSince(cpu0) };
+    if (r.rowCount !== TRANSFERS || f.rowCount !== TRANSFERS)
+      throw new Error(`floor: COPY wrote ${r.rowCount} payments and ${f.rowCount} feed rows, not ${TRANSFERS} each`);
+    one = { ms, payments_ms: t1 - t0, ...otherCpuSince(cpu0) };
   } finally { await c.end(); }
+  // two sessions at once, a half each (both cores)
+  const db2 = await empty();
+  const cs = [await pg.client(db2.name), await pg.client(db2.name)];
+  try {
+    const t0 = performance.now();
+    const rows = await Promise.all(cs.map(async (x, k) =>
+      (await x.query(`COPY payments (${PAYMENT_COLUMNS}) FROM '${file(`payments-${k}`)}'`)).rowCount +
+      (await x.query(`COPY event_feed (${FEED_COLUMNS}) FROM '${file(`feed-${k}`)}'`)).rowCount));
+    const ms = performance.now() - t0;
+    if (rows[0] + rows[1] !== 2 * TRANSFERS) throw new Error(`floor: the two COPYs wrote ${rows.join(' + ')} rows, not ${2 * TRANSFERS}`);
+    return { ...one, parallel_ms: ms };
+  } finally { await Promise.all(cs.map((x) => x.end())); }
 }
 
 async function paywatchReplay(work, pg, node, h) {
@@ -514,7 +546,9 @@ async function main() {
     `history: ${TRANSFERS} transfers in ${BLOCKS} blocks, every recipient a merchant; ${ROUNDS} round(s); median (min–max)`,
     `  node raw eth_getLogs         ${fmt(s(runs.raw.map((x) => x.ms)), 's')}`,
     `  paywatch run backfill        ${fmt(s(runs.paywatch.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.paywatch.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.paywatch.map((x) => x.cpu_s), 's')}`,
-    ...(runs.floor.length ? [`  postgres alone (COPY floor)  ${fmt(s(runs.floor.map((x) => x.ms)), 's')}   (Postgres CPU ${fmt(runs.floor.map((x) => x.pg_cpu_s), 's')})`] : []),
+    ...(runs.floor.length ? [`  postgres alone (COPY floor)  ${fmt(s(runs.floor.map((x) => x.ms)), 's')}   (Postgres CPU ${fmt(runs.floor.map((x) => x.pg_cpu_s), 's')}); ` +
+      `its payments alone ${fmt(s(runs.floor.map((x) => x.payments_ms)), 's')}`,
+      `  the same in two sessions     ${fmt(s(runs.floor.map((x) => x.parallel_ms)), 's')}   (a half each, at once: both cores)`] : []),
     `  paywatch replay (empty db)   ${fmt(s(runs.replay.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.replay.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.replay.map((x) => x.cpu_s), 's')}`,
     ...(runs.script.length ? [`  hand-written script          ${fmt(s(runs.script.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.script.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.script.map((x) => x.cpu_s), 's')}`] : []),
     ...(WITH_PONDER ? [`  ponder backfill              ${fmt(s(runs.ponder.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.ponder.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.ponder.map((x) => x.cpu_s), 's')}`] : []),
@@ -528,7 +562,9 @@ async function main() {
     `  ratio replay / node          ${fmt(ratio('replay', 'raw'), 'x')}`,
     `  ratio replay / run           ${fmt(ratio('replay', 'paywatch'), 'x')}`,
     ...(runs.floor.length ? [`  ratio floor / node           ${fmt(ratio('floor', 'raw'), 'x')}`,
-      `  ratio paywatch / floor       ${fmt(ratio('paywatch', 'floor'), 'x')}`] : []),
+      `  ratio paywatch / floor       ${fmt(ratio('paywatch', 'floor'), 'x')}`,
+      `  ratio paywatch / payments    ${fmt(runs.paywatch.map((x, i) => x.ms / runs.floor[i].payments_ms), 'x')}   (the floor of the payments alone, without their feed rows)`,
+      `  ratio paywatch / two floors  ${fmt(runs.paywatch.map((x, i) => x.ms / runs.floor[i].parallel_ms), 'x')}   (the floor in two sessions at once)`] : []),
     ...(runs.script.length ? [`  ratio paywatch / script      ${fmt(ratio('paywatch', 'script'), 'x')}`] : []),
     ...(WITH_PONDER ? [`  ratio paywatch / ponder      ${fmt(ratio('paywatch', 'ponder'), 'x', 3)}`] : []),
     ...(liveFig || []).map((f) => `live (confirmations ${f.confirmations}, a block every 100 ms, ${f.blocks} blocks): row in Postgres p50 ${f.row_p50_ms.toFixed(1)} ms, ` +
