@@ -31,6 +31,7 @@
 // and loading a config of 1 M merchant addresses (bench/config_bench.c).
 //
 // usage: node bench/bench.mjs [--quick] [--with-ponder] [--with-script] [--rounds N] [--out FILE]
+// (PAYWATCH_BIN_BASE=another build: its backfill beside this one's, each round)
 //          [--only raw,paywatch,floor,replay,script,ponder,live,matcher,config]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -56,6 +57,11 @@ const WITH_SCRIPT = opt('--with-script');
 const ROUNDS = Number(val('--rounds', QUICK ? 1 : 3));
 const OUT = path.resolve(val('--out', path.join(here, QUICK ? 'results-quick.json' : 'results.json')));
 const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'paywatch'));
+// PAYWATCH_BIN_BASE: another build, whose `run` backfill is timed in each
+// round beside this one's, into a database its own `migrate` made (a
+// schema change is part of the comparison): what a change bought, as a
+// ratio within one run
+const BASE_BIN = process.env.PAYWATCH_BIN_BASE ? path.resolve(process.env.PAYWATCH_BIN_BASE) : null;
 const MATCHER_BIN = path.resolve(process.env.PAYWATCH_MATCHER_BENCH || path.join(root, 'build', 'paywatch_matcher_bench'));
 const CONFIG_BIN = path.resolve(process.env.PAYWATCH_CONFIG_BENCH || path.join(root, 'build', 'paywatch_config_bench'));
 const TRANSFERS = QUICK ? 5000 : 100000, PER_TX = 50, BLOCKS = TRANSFERS / PER_TX, RANGE = 50, IN_FLIGHT = 4;
@@ -212,16 +218,16 @@ async function waitRows(pg, db, table, want, probe, timeoutMs) {
   } finally { await c.end(); }
 }
 
-async function paywatchBackfill(work, pg, node, h) {
+async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN) {
   const db = await freshDb(pg);
   const cfg = config(work, db.dsn, node, h);
-  if (rig.runPaywatchSync(BIN, ['migrate', '-c', cfg]).status !== 0) throw new Error('migrate failed');
+  if (rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status !== 0) throw new Error('migrate failed');
   const last = await lastTransfer(node, h);
   const cpu0 = otherCpu();
   const t0 = performance.now();
   // PAYWATCH_BENCH_LOG=FILE: the backfill runs' info log, appended to FILE
   const logFile = process.env.PAYWATCH_BENCH_LOG || null;
-  const pw = rig.startPaywatch(BIN, ['--log-level', logFile ? 'info' : 'warn', 'run', '-c', cfg], {}, logFile);
+  const pw = rig.startPaywatch(bin, ['--log-level', logFile ? 'info' : 'warn', 'run', '-c', cfg], {}, logFile);
   await waitRows(pg, db.name, 'payments', TRANSFERS, { sql: 'SELECT 1 FROM payments WHERE chain_id = 31337 AND block_hash = $1 AND log_index = $2',
     args: [last.blockHash, last.logIndex] }, 300000);
   const ms = performance.now() - t0;
@@ -524,13 +530,14 @@ async function main() {
   rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
   const [pg, { node, h }] = await Promise.all([rig.startPostgres(), startNode(work)]);
   if (want('floor') && !want('paywatch')) throw new Error('--only: floor needs paywatch (it copies the rows paywatch wrote)');
-  const runs = { raw: [], paywatch: [], floor: [], replay: [], script: [], ponder: [] };
+  const runs = { raw: [], paywatch: [], base: [], floor: [], replay: [], script: [], ponder: [] };
   for (let r = 0; r < ROUNDS; r++) {
     say(`round ${r + 1}/${ROUNDS}`);
-    for (const [k, fn] of [['raw', raw], ['paywatch', paywatchBackfill], ['floor', pgFloor], ['replay', paywatchReplay], ['script', script], ['ponder', ponder]])
-      if (want(k)) runs[k].push(k === 'raw' ? await fn(node, h) : await fn(work, pg, node, h, runs.paywatch[r] && runs.paywatch[r].db));
+    for (const [k, fn] of [['raw', raw], ['paywatch', paywatchBackfill], ['base', paywatchBackfill], ['floor', pgFloor], ['replay', paywatchReplay], ['script', script], ['ponder', ponder]])
+      if (k === 'base' ? BASE_BIN && want('paywatch') : want(k))
+        runs[k].push(k === 'raw' ? await fn(node, h) : await fn(work, pg, node, h, runs.paywatch[r] && runs.paywatch[r].db, k === 'base' ? BASE_BIN : BIN));
     // per-round ratios: the sides of one round ran back to back
-    say('  ' + Object.keys(runs).filter(want).map((k) => `${k} ${runs[k][r].ms.toFixed(0)} ms`).join(', '));
+    say('  ' + Object.keys(runs).filter((k) => runs[k][r]).map((k) => `${k} ${runs[k][r].ms.toFixed(0)} ms`).join(', '));
   }
   let liveFig = null, matcherFig = [], configFig = [];
   if (want('live')) {
@@ -546,6 +553,8 @@ async function main() {
     `history: ${TRANSFERS} transfers in ${BLOCKS} blocks, every recipient a merchant; ${ROUNDS} round(s); median (min–max)`,
     `  node raw eth_getLogs         ${fmt(s(runs.raw.map((x) => x.ms)), 's')}`,
     `  paywatch run backfill        ${fmt(s(runs.paywatch.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.paywatch.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.paywatch.map((x) => x.cpu_s), 's')}`,
+    ...(runs.base.length ? [`  base build's run backfill    ${fmt(s(runs.base.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.base.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.base.map((x) => x.cpu_s), 's')}   (PAYWATCH_BIN_BASE)`,
+      `  ratio paywatch / base build  ${fmt(ratio('paywatch', 'base'), 'x')}`] : []),
     ...(runs.floor.length ? [`  postgres alone (COPY floor)  ${fmt(s(runs.floor.map((x) => x.ms)), 's')}   (Postgres CPU ${fmt(runs.floor.map((x) => x.pg_cpu_s), 's')}); ` +
       `its payments alone ${fmt(s(runs.floor.map((x) => x.payments_ms)), 's')}`,
       `  the same in two sessions     ${fmt(s(runs.floor.map((x) => x.parallel_ms)), 's')}   (a half each, at once: both cores)`] : []),
