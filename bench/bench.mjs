@@ -242,10 +242,11 @@ async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN) {
 // Postgres itself from files on its own disk into an empty database with
 // paywatch's schema (migrations, indexes, CHECKs): the payments, then
 // their event feed rows (issue 13: one per payment, written with it), one
-// COPY each, no client, no network. No writer of these rows into this
-// schema does better on this machine. payments_ms is the first COPY
-// alone: the floor as earlier runs measured it, before the feed's rows
-// were counted in.
+// COPY each, no client, no network: what one session (one core) can do.
+// parallel_ms: the same rows as two halves in two sessions at once, both
+// cores, as paywatch's two writers use them. payments_ms is the first
+// COPY alone: the floor as earlier runs measured it, before the feed's
+// rows were counted in.
 const PAYMENT_COLUMNS = 'chain, chain_id, block_number, block_hash, block_time, tx_hash, log_index, token_address, ' +
   'token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount, status, confirmations, confirmed_at';
 const FEED_COLUMNS = 'id, type, merchant_id, payment_id, created_at';
