@@ -500,11 +500,27 @@ int store_outbox_read(store *s, uint64_t from_seq, pw_payment *ret_payments, uin
 	return r;
 }
 
+/* A run of at least OUTBOX_RANGE_MIN consecutive sequence numbers (a
+ * backfill's batch, as outbox_queue hands it out) goes as one range
+ * deletion: no other entry can have a number inside the range, and one
+ * range tombstone costs the memtable, its flush and the writers' reads of
+ * the outbox far less than a tombstone per entry (a backfill: 0.73x of
+ * paywatch's CPU). Smaller batches (live blocks) keep a tombstone per
+ * entry, so range tombstones stay few (store_range_deletes). */
+#define OUTBOX_RANGE_MIN 64
+
 int store_outbox_delete(store *s, const uint64_t *seqs, size_t n)
 {
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-	char k[KEY_MAX], *rerr = NULL;
-	for (size_t i = 0; i < n; i++)
+	char k[KEY_MAX], end[KEY_MAX], *rerr = NULL;
+	bool run = n >= OUTBOX_RANGE_MIN && seqs[n - 1] != UINT64_MAX;
+	for (size_t i = 1; run && i < n; i++)
+		run = seqs[i] == seqs[0] + i;
+	if (run) {
+		atomic_fetch_add(&s->range_deletes, 1);
+		rocksdb_writebatch_delete_range(wb, k, key_outbox(k, seqs[0]), end, key_outbox(end, seqs[n - 1] + 1));
+	}
+	for (size_t i = 0; !run && i < n; i++)
 		rocksdb_writebatch_delete(wb, k, key_outbox(k, seqs[i]));
 	if (!write_allowed(s))
 		rerr = strdup("injected failure (test)");

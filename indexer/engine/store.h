@@ -118,7 +118,9 @@ int store_outbox_read(store *s, uint64_t from_seq, pw_payment *ret_payments, uin
 		      size_t *ret_n);
 
 /* store_outbox_delete: remove entries by sequence number (after the sink
- * committed them to Postgres). 0 or PW_ESTORE. */
+ * committed them to Postgres); seqs ascending, n entries. A long run of
+ * consecutive numbers is removed with one range tombstone (counted in
+ * store_range_deletes), anything else entry by entry. 0 or PW_ESTORE. */
 int store_outbox_delete(store *s, const uint64_t *seqs, size_t n);
 
 /* store_outbox_stats: entries in the outbox and the unix ms at which the

@@ -1,6 +1,7 @@
 /* test_store.c: RocksDB store: checkpoint and headers persist across a
  * reopen, batches are atomic (an uncommitted batch leaves nothing), the
- * outbox keeps order and its sequence survives a reopen. */
+ * outbox keeps order and its sequence survives a reopen; a long run of
+ * outbox entries is deleted with one range tombstone, exactly that run. */
 #include "pw_error.h"
 #include "store.h"
 #include "test.h"
@@ -9,8 +10,74 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* 300 entries; a run of 100 from the middle deleted as a writer deletes
+ * a batch: one range tombstone, and exactly those entries gone (the
+ * neighbours on both sides kept); a run with a gap and a short run go
+ * entry by entry. Entries committed after a range deletion are read. */
+static void outbox_range_delete(void)
+{
+	char dir[] = "/tmp/pw-test-store-range-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char err[512];
+	store *s = NULL;
+	ASSERT_EQ_INT(0, store_open(dir, false, &s, err, sizeof(err)));
+	store_batch *b = store_batch_create(s);
+	for (uint32_t i = 0; i < 300; i++) {
+		pw_payment p = test_make_payment(1000 + i, i % 50);
+		store_batch_put_outbox(b, &p);
+	}
+	ASSERT_EQ_INT(0, store_batch_commit(b));
+	store_batch_destroy(b);
+	static pw_payment out[400];
+	static uint64_t seqs[400], run[400];
+	size_t n = 0;
+	ASSERT_EQ_INT(0, store_outbox_read(s, 0, out, seqs, 400, &n));
+	ASSERT_EQ_INT(300, n);
+	memcpy(run, seqs + 100, 100 * sizeof(uint64_t));
+	uint64_t tombs = store_range_deletes(s);
+	ASSERT_EQ_INT(0, store_outbox_delete(s, run, 100));
+	ASSERT_EQ_INT(tombs + 1, store_range_deletes(s));
+	ASSERT_EQ_INT(0, store_outbox_read(s, 0, out, seqs, 400, &n));
+	ASSERT_EQ_INT(200, n);
+	ASSERT_EQ_INT(1099, out[99].block_number);  /* the last before the run */
+	ASSERT_EQ_INT(1200, out[100].block_number); /* the first after it */
+	/* 100 numbers with a gap (the run's neighbours are gone or kept as
+	 * they should be): entry by entry, no range tombstone */
+	memcpy(run, seqs, 50 * sizeof(uint64_t));
+	memcpy(run + 50, seqs + 150, 50 * sizeof(uint64_t));
+	ASSERT_EQ_INT(0, store_outbox_delete(s, run, 100));
+	ASSERT_EQ_INT(tombs + 1, store_range_deletes(s));
+	ASSERT_EQ_INT(0, store_outbox_read(s, 0, out, seqs, 400, &n));
+	ASSERT_EQ_INT(100, n);
+	ASSERT_EQ_INT(1050, out[0].block_number);
+	ASSERT_EQ_INT(1200, out[50].block_number);
+	/* a short run: entry by entry */
+	ASSERT_EQ_INT(0, store_outbox_delete(s, seqs, 10));
+	ASSERT_EQ_INT(tombs + 1, store_range_deletes(s));
+	/* entries after a range deletion: numbered on, read */
+	b = store_batch_create(s);
+	pw_payment late = test_make_payment(5000, 0);
+	store_batch_put_outbox(b, &late);
+	ASSERT_EQ_INT(0, store_batch_commit(b));
+	store_batch_destroy(b);
+	ASSERT_EQ_INT(0, store_outbox_read(s, 0, out, seqs, 400, &n));
+	ASSERT_EQ_INT(91, n);
+	ASSERT_EQ_INT(5000, out[90].block_number);
+	store_close(s);
+	/* and across a reopen */
+	ASSERT_EQ_INT(0, store_open(dir, false, &s, err, sizeof(err)));
+	ASSERT_EQ_INT(0, store_outbox_read(s, 0, out, seqs, 400, &n));
+	ASSERT_EQ_INT(91, n);
+	ASSERT_EQ_INT(1060, out[0].block_number);
+	store_close(s);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
+	outbox_range_delete();
 	char dir[] = "/tmp/pw-test-store-XXXXXX";
 	CHECK(mkdtemp(dir) != NULL);
 	char err[512];
