@@ -10,6 +10,16 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* One outbox entry (a payment at block, log 0) in a batch of its own. */
+static void put_one(store *s, uint64_t block)
+{
+	store_batch *b = store_batch_create(s);
+	pw_payment p = test_make_payment(block, 0);
+	store_batch_put_outbox(b, &p);
+	ASSERT_EQ_INT(0, store_batch_commit(b));
+	store_batch_destroy(b);
+}
+
 /* 300 entries; a run of 100 from the middle deleted as a writer deletes
  * a batch: one range tombstone, and exactly those entries gone (the
  * neighbours on both sides kept); a run with a gap and a short run go
@@ -55,11 +65,7 @@ static void outbox_range_delete(void)
 	ASSERT_EQ_INT(0, store_outbox_delete(s, seqs, 10));
 	ASSERT_EQ_INT(tombs + 1, store_range_deletes(s));
 	/* entries after a range deletion: numbered on, read */
-	b = store_batch_create(s);
-	pw_payment late = test_make_payment(5000, 0);
-	store_batch_put_outbox(b, &late);
-	ASSERT_EQ_INT(0, store_batch_commit(b));
-	store_batch_destroy(b);
+	put_one(s, 5000);
 	ASSERT_EQ_INT(0, store_outbox_read(s, 0, out, seqs, 400, &n));
 	ASSERT_EQ_INT(91, n);
 	ASSERT_EQ_INT(5000, out[90].block_number);
@@ -127,11 +133,7 @@ int main(void)
 	}
 	ASSERT_EQ_INT(0, store_outbox_delete(s, seqs, 3));
 	/* new entries after a reopen sort after the old ones */
-	b = store_batch_create(s);
-	pw_payment late = test_make_payment(99, 0);
-	store_batch_put_outbox(b, &late);
-	ASSERT_EQ_INT(0, store_batch_commit(b));
-	store_batch_destroy(b);
+	put_one(s, 99);
 	ASSERT_EQ_INT(0, store_outbox_read(s, 0, out, seqs, 10, &n));
 	ASSERT_EQ_INT(3, n);
 	ASSERT_EQ_INT(43, out[0].block_number);
