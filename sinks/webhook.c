@@ -306,6 +306,7 @@ struct webhook_dispatcher {
 	 * their deliveries stay for a dispatcher that can, until a restart */
 	uint64_t *unserved;
 	size_t n_unserved, cap_unserved;
+	pw_buf unserved_sql; /* the same, as the claim's $5 (an array literal), made when one is added */
 };
 
 #define OUTCOME_BUFS(o) { &(o)->ids, &(o)->endpoints, &(o)->statuses, &(o)->latencies, &(o)->errors, &(o)->verdicts, &(o)->delays }
@@ -591,6 +592,7 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 	d->multi = curl_multi_init();
 	d->jobs = calloc(opts->max_in_flight ? opts->max_in_flight : 1, sizeof(job *));
 	d->sorted = calloc(opts->n_endpoints + 1, sizeof(*d->sorted));
+	buf_init(&d->unserved_sql, SIZE_MAX);
 	pw_buf *bufs[7] = OUTCOME_BUFS(&d->out);
 	for (size_t k = 0; k < 7; k++)
 		buf_init(bufs[k], (size_t)64 << 20); /* a batch of outcomes: at most max_in_flight of them */
@@ -623,6 +625,7 @@ void webhook_dispatcher_destroy(webhook_dispatcher *d)
 	free(d->jobs);
 	free(d->sorted);
 	free(d->unserved);
+	buf_done(&d->unserved_sql);
 	free(d);
 }
 
@@ -723,9 +726,10 @@ static void release_unserved(webhook_dispatcher *d, const char *ids)
 			    1, params, NULL);
 }
 
-/* Note endpoint row e as one this dispatcher cannot serve; false when it
- * was already noted (or there is no memory to note it: its deliveries are
- * then claimed and given back again, as before). */
+/* Note endpoint row e as one this dispatcher cannot serve, and make the
+ * claim's list of them again (rare: once per such endpoint). false when
+ * it was already noted, or there is no memory to note it (its deliveries
+ * are then claimed and given back again, as before). */
 static bool note_unserved(webhook_dispatcher *d, uint64_t e)
 {
 	for (size_t i = 0; i < d->n_unserved; i++)
@@ -740,16 +744,24 @@ static bool note_unserved(webhook_dispatcher *d, uint64_t e)
 		d->cap_unserved = cap;
 	}
 	d->unserved[d->n_unserved++] = e;
+	pw_buf list; /* made whole before it replaces the one in use */
+	buf_init(&list, SIZE_MAX);
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < d->n_unserved; i++) {
+		char id[24];
+		snprintf(id, sizeof(id), "%llu", (unsigned long long)d->unserved[i]);
+		r = array_add(&list, id, false);
+	}
+	if (r == 0)
+		r = buf_append(&list, "}", 1);
+	if (r < 0) {
+		buf_done(&list);
+		d->n_unserved--;
+		return false;
+	}
+	buf_done(&d->unserved_sql);
+	d->unserved_sql = list;
 	return true;
-}
-
-/* d->unserved as a Postgres array literal into b: 0, or PW_ENOMEM. */
-static int unserved_literal(const webhook_dispatcher *d, pw_buf *b)
-{
-	int r = buf_append(b, "{", 1);
-	for (size_t i = 0; r == 0 && i < d->n_unserved; i++)
-		r = buf_appendf(b, i ? ",%llu" : "%llu", (unsigned long long)d->unserved[i]);
-	return r == 0 ? buf_append(b, "}", 1) : r;
 }
 
 static void finish_failed_start(webhook_dispatcher *d, job *j);
@@ -820,23 +832,12 @@ static void claim(webhook_dispatcher *d)
 	snprintf(lim, sizeof(lim), "%zu", room);
 	/* outlives the request, and a target's resolution before it */
 	snprintf(lease, sizeof(lease), "%u", 2 * (d->opts.timeout_ms / 1000) + 2);
-	pw_buf unserved, release; /* Postgres array literals */
-	buf_init(&unserved, SIZE_MAX);
+	const char *params[5] = { per, lim, lease, cursor, d->n_unserved ? d->unserved_sql.data : "{}" };
+	PGresult *res;
+	if (!exec_stmt(d, "claim", NULL, 5, params, &res))
+		return;
+	pw_buf release; /* a Postgres array literal (array_add): deliveries given back */
 	buf_init(&release, SIZE_MAX);
-	PGresult *res = NULL;
-	if (unserved_literal(d, &unserved) < 0) {
-		log_error(PW_ENOMEM, "%s: cannot list the endpoints it does not serve; not claiming now", d->opts.name);
-		buf_done(&unserved);
-		buf_done(&release);
-		return;
-	}
-	const char *params[5] = { per, lim, lease, cursor, unserved.data };
-	bool ok = exec_stmt(d, "claim", NULL, 5, params, &res);
-	buf_done(&unserved);
-	if (!ok) {
-		buf_done(&release);
-		return;
-	}
 	/* where the round ended: endpoints after the cursor are visited first,
 	 * then (it wrapped) those up to it: the highest of the wrapped, else
 	 * the highest of the rest */
@@ -1101,9 +1102,9 @@ static size_t collect_done(webhook_dispatcher *d)
 
 /* Stop every job in flight (shutdown, lost connection) and give back its
  * lease, in one statement that also wakes the other dispatchers (NOTIFY),
- * so another dispatcher (or the next start) sends it again at once. A job whose request went out (libcurl took body
- * bytes) may have reached the merchant: it is recorded as an attempt with
- * no answer, and counted. Without Postgres (a lost connection) or memory
+ * so another dispatcher (or the next start) sends it again at once. A job
+ * whose request went out (libcurl took body bytes) may have reached the
+ * merchant: it is recorded as an attempt with no answer, and counted. Without Postgres (a lost connection) or memory
  * for the lists, nothing is written: the leases expire on their own and
  * those requests go unrecorded, which a warning says with their count. */
 static const char release_sql[] =

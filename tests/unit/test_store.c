@@ -51,8 +51,8 @@ static void outbox_range_delete(void)
 	ASSERT_EQ_INT(200, n);
 	ASSERT_EQ_INT(1099, out[99].block_number);  /* the last before the run */
 	ASSERT_EQ_INT(1200, out[100].block_number); /* the first after it */
-	/* 100 numbers with a gap (the run's neighbours are gone or kept as
-	 * they should be): entry by entry, no range tombstone */
+	/* 100 numbers with a gap (the first 50 and the last 50 left):
+	 * entry by entry, no range tombstone */
 	memcpy(run, seqs, 50 * sizeof(uint64_t));
 	memcpy(run + 50, seqs + 150, 50 * sizeof(uint64_t));
 	ASSERT_EQ_INT(0, store_outbox_delete(s, run, 100));
