@@ -325,10 +325,11 @@ static const char create_incoming_sql[] =
 	" chain, chain_id, block_number, block_hash, to_timestamp(block_time_s), tx_hash, log_index,"   \
 	" token_address, token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount," \
 	" status, confirmations, to_timestamp(confirmed_at_ms / 1000.0), chain_family"
-#define PAYMENT_COLUMNS                                                                                \
-	" (chain, chain_id, block_number, block_hash, block_time, tx_hash, log_index, token_address,"   \
+#define PAYMENT_FIELDS                                                                                 \
+	"chain, chain_id, block_number, block_hash, block_time, tx_hash, log_index, token_address,"     \
 	" token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount, status,"    \
 	" confirmations, confirmed_at, chain_family"
+#define PAYMENT_COLUMNS " (" PAYMENT_FIELDS
 
 #define PAYLOAD_ARGS(t)                                                                                  \
 	t ".id, " t ".chain, " t ".chain_id, " t ".block_number, " t ".block_hash, " t ".block_time, " t       \
@@ -476,11 +477,39 @@ static int exec_counts(pg_sink *s, const char *sql, const char *what, size_t *re
 	return 0;
 }
 
-/* COPY n payments into table (a COPY ... FROM STDIN statement), 1 MiB of
- * rows per message. 0 with *ret_rows, or PW_EDB (pg_sink_error; the
- * transaction is aborted). */
-static int copy_in(pg_sink *s, const char *copy_sql, const pw_payment *payments, size_t n, bool timestamps,
-		   size_t *ret_rows)
+/* What a COPY row of a payment holds: a pw_incoming row (times as unix
+ * seconds and milliseconds), a payments row with its id (ids[i]), or the
+ * payment's event_feed row (a payment.confirmed row, its id NULL: the
+ * first event of a new row, schema/010_event_feed.sql). */
+typedef enum copy_kind { COPY_INCOMING, COPY_PAYMENT, COPY_FEED } copy_kind;
+
+/* Row i of a COPY of kind k, appended to b. 0, PW_EINVAL, PW_ENOMEM. */
+static int copy_row_of(pw_buf *b, copy_kind k, const pw_payment *p, uint64_t id, copy_times *tc)
+{
+	char head[32], *o = head;
+	if (k == COPY_INCOMING)
+		return copy_row(b, p, NULL);
+	if (k == COPY_FEED) {
+		char row[2 * PW_NAME_MAX + 64];
+		o = put_str(row, "\\N\tpayment.confirmed\t");
+		o = put_text(o, p->merchant_id);
+		*o++ = '\t';
+		o = put_u64(o, id);
+		*o++ = '\n';
+		return buf_append(b, row, (size_t)(o - row));
+	}
+	o = put_u64(o, id);
+	*o++ = '\t';
+	int r = buf_append(b, head, (size_t)(o - head));
+	return r < 0 ? r : copy_row(b, p, tc);
+}
+
+/* COPY n payments as rows of kind k (ids: their payment ids, for
+ * COPY_PAYMENT and COPY_FEED) with copy_sql (a COPY ... FROM STDIN
+ * statement), 1 MiB of rows per message. 0 with *ret_rows, or PW_EDB
+ * (pg_sink_error; the transaction is aborted). */
+static int copy_in(pg_sink *s, const char *copy_sql, copy_kind k, const pw_payment *payments, const uint64_t *ids,
+		   size_t n, size_t *ret_rows)
 {
 	PGresult *res = PQexec(s->conn, copy_sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
@@ -493,7 +522,7 @@ static int copy_in(pg_sink *s, const char *copy_sql, const pw_payment *payments,
 	copy_times tc = { 0 };
 	buf_init(&b, (size_t)1 << 30);
 	for (size_t i = 0; i < n; i++) {
-		int r = copy_row(&b, &payments[i], timestamps ? &tc : NULL);
+		int r = copy_row_of(&b, k, &payments[i], ids ? ids[i] : 0, &tc);
 		if (r < 0) {
 			buf_done(&b);
 			PQputCopyEnd(s->conn, "paywatch: cannot encode row");
@@ -532,21 +561,28 @@ static int copy_in(pg_sink *s, const char *copy_sql, const pw_payment *payments,
 	return r;
 }
 
-/* The feed rows, and the payment.confirmed webhook events (and
- * deliveries), of the rows this transaction COPied into payments of chain
- * $1, blocks $2..$3: rows whose xmin is this transaction. */
+/* The payment.confirmed webhook events (and deliveries) of the rows this
+ * transaction COPied into payments of chain $1, blocks $2..$3: rows whose
+ * xmin is this transaction. Where no endpoint anywhere takes the type
+ * (or the session set paywatch.webhooks = 'off') the one-time filter
+ * skips the scan: a backfill without webhooks reads nothing back. */
 static const char copied_events_sql[] =
-	"WITH ins AS (SELECT p.* FROM payments p WHERE p.chain = $1 AND p.block_number BETWEEN $2 AND $3"
-	" AND p.xmin = pg_current_xact_id()::xid ORDER BY p.id),"
-	CONFIRMED_EVENTS_CTE("'payment.confirmed'", "NULL") /* new rows: their first event */
-	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl), (SELECT count(*) FROM fd)";
+	"WITH ins AS (SELECT p.* FROM payments p WHERE current_setting('paywatch.webhooks', true) IS DISTINCT FROM 'off'"
+	" AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.active AND 'payment.confirmed' = ANY (e.events))"
+	" AND p.chain = $1 AND p.block_number BETWEEN $2 AND $3 AND p.xmin = pg_current_xact_id()::xid ORDER BY p.id),"
+	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, payload)"
+	" SELECT " EVENT_ID("ins", "'payment.confirmed'") ", 'payment.confirmed', ins.merchant_id, ins.id,"
+	" paywatch_event_payload('payment.confirmed', " PAYLOAD_ARGS("ins") ", NULL) FROM ins"
+	" WHERE " SUBSCRIBED("ins", "payment.confirmed") /* new rows: their first event */
+	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
+	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl)";
 
-/* The events of the rows just COPied: one statement per chain of the
- * batch, over that chain's block range. 0 with *ret_deliveries and
- * *ret_feed, PW_EDB. */
-static int copied_events(pg_sink *s, const pw_payment *payments, size_t n, size_t *ret_deliveries, size_t *ret_feed)
+/* The webhook events of the rows just COPied: one statement per chain of
+ * the batch, over that chain's block range. 0 with *ret_deliveries,
+ * PW_EDB. */
+static int copied_events(pg_sink *s, const pw_payment *payments, size_t n, size_t *ret_deliveries)
 {
-	size_t deliveries = 0, feed = 0;
+	size_t deliveries = 0;
 	bool *done = calloc(n, sizeof(bool));
 	if (!done) {
 		snprintf(s->error, sizeof(s->error), "out of memory");
@@ -573,41 +609,84 @@ static int copied_events(pg_sink *s, const pw_payment *payments, size_t n, size_
 			fail_result(s, "payment events", res);
 			r = PW_EDB;
 		} else {
-			uint64_t d = 0, f = 0;
-			if (parse_u64(PQgetvalue(res, 0, 1), SIZE_MAX, &d) < 0 ||
-			    parse_u64(PQgetvalue(res, 0, 2), SIZE_MAX, &f) < 0) {
+			uint64_t d = 0;
+			if (parse_u64(PQgetvalue(res, 0, 1), SIZE_MAX, &d) < 0) {
 				snprintf(s->error, sizeof(s->error), "payment events: unexpected count in the answer");
 				r = PW_EDB;
 			}
 			deliveries += (size_t)d;
-			feed += (size_t)f;
 		}
 		PQclear(res);
 	}
 	free(done);
 	*ret_deliveries = deliveries;
-	*ret_feed = feed;
 	return r;
 }
 
-/* The direct way, for a batch of confirmed payments only: COPY into
- * payments, then their events. 0 with *ret, or PW_EDB, rolled back: a row
- * already there (unique violation), a refused row, or a lost connection
- * (the caller tells them apart by the connection's status). */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Open the transaction and take n payment ids from payments' sequence, in
+ * one round trip; the ids ascend, so the batch's order (block, log index)
+ * is its ids' order, as a COPY that took them itself would give. 0 with
+ * *ret_ids (malloc'd, n of them; the caller frees), or PW_EDB / PW_ENOMEM
+ * (the transaction may be open: the caller rolls back). */
+static int begin_with_ids(pg_sink *s, size_t n, uint64_t **ret_ids)
+{
+	char sql[128];
+	snprintf(sql, sizeof(sql), "BEGIN; SELECT nextval('payments_id_seq') FROM generate_series(1, %zu)", n);
+	uint64_t *ids = malloc(n * sizeof(*ids));
+	if (!ids) {
+		snprintf(s->error, sizeof(s->error), "out of memory");
+		return PW_ENOMEM;
+	}
+	PGresult *res = PQexec(s->conn, sql);
+	int r = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || (size_t)PQntuples(res) != n || PQnfields(res) != 1) {
+		r = fail_result(s, "payment ids", res);
+	} else {
+		for (size_t i = 0; i < n && r == 0; i++) {
+			if (parse_u64(PQgetvalue(res, (int)i, 0), INT64_MAX, &ids[i]) < 0) {
+				snprintf(s->error, sizeof(s->error), "payment ids: not a number in the answer");
+				r = PW_EDB;
+			}
+		}
+	}
+	PQclear(res);
+	if (r < 0) {
+		free(ids);
+		return r;
+	}
+	qsort(ids, n, sizeof(*ids), cmp_u64);
+	*ret_ids = ids;
+	return 0;
+}
+
+/* The direct way, for a batch of confirmed payments only: their ids,
+ * COPY into payments, COPY of their feed rows, then their webhook events.
+ * 0 with *ret, or PW_EDB, rolled back: a row already there (unique
+ * violation), a refused row, or a lost connection (the caller tells them
+ * apart by the connection's status). */
 static int write_direct(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
 {
 	size_t copied = 0, deliveries = 0, feed = 0;
-	if (exec_ok(s, "BEGIN", "begin") < 0)
-		return PW_EDB;
-	if (copy_in(s, "COPY payments" PAYMENT_COLUMNS ") FROM STDIN", payments, n, true, &copied) < 0 ||
-	    copied_events(s, payments, n, &deliveries, &feed) < 0 ||
+	uint64_t *ids = NULL;
+	if (begin_with_ids(s, n, &ids) < 0 ||
+	    copy_in(s, "COPY payments (id, " PAYMENT_FIELDS ") FROM STDIN", COPY_PAYMENT, payments, ids, n, &copied) < 0 ||
+	    copy_in(s, "COPY event_feed (id, type, merchant_id, payment_id) FROM STDIN", COPY_FEED, payments, ids, n, &feed) < 0 ||
+	    copied_events(s, payments, n, &deliveries) < 0 ||
 	    (deliveries && exec_ok(s, "NOTIFY paywatch_webhooks", "notify") < 0) ||
 	    (feed && exec_ok(s, "NOTIFY " PG_FEED_CHANNEL, "notify") < 0) ||
 	    exec_ok(s, "COMMIT", "commit") < 0) {
+		free(ids);
 		strip_newlines(s->error);
 		rollback(s);
 		return PW_EDB;
 	}
+	free(ids);
 	*ret = (pg_write_result){ .inserted = copied, .deliveries = deliveries, .copied = true };
 	return 0;
 }
@@ -625,7 +704,7 @@ static int write_upsert(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 			goto out_rollback;
 		s->temp_ready = true;
 	}
-	if (copy_in(s, "COPY pw_incoming FROM STDIN", payments, n, false, &copied) < 0)
+	if (copy_in(s, "COPY pw_incoming FROM STDIN", COPY_INCOMING, payments, NULL, n, &copied) < 0)
 		goto out_rollback;
 	for (size_t i = 0; i < n; i++) {
 		n_confirmed += payments[i].status == PW_STATUS_CONFIRMED;

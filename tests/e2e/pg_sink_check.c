@@ -194,6 +194,13 @@ int main(int argc, char **argv)
 	ASSERT_EQ_STR("2023-11-14 22:13:20.133+00",
 		      q_text("SELECT confirmed_at::text FROM payments WHERE log_index = 0", a, sizeof(a)));
 	ASSERT_EQ_STR("0.000001", q_text("SELECT amount::text FROM payments WHERE log_index = 0", a, sizeof(a)));
+	/* the ids follow the batch's order, and the feed rows (a COPY of their
+	 * own) follow the ids: one each, the id NULL (the first event of a new
+	 * row: the feed computes it when read) */
+	ASSERT_EQ_STR("0,1", q_text("SELECT string_agg(log_index::text, ',' ORDER BY id) FROM payments", a, sizeof(a)));
+	ASSERT_EQ_STR("0 payment.confirmed acme -,1 payment.confirmed acme -",
+		      q_text("SELECT string_agg(p.log_index || ' ' || f.type || ' ' || f.merchant_id || ' ' || coalesce(f.id, '-'),"
+			     " ',' ORDER BY f.xid, f.seq) FROM event_feed f JOIN payments p ON p.id = f.payment_id", a, sizeof(a)));
 
 	/* the same batch again: the COPY meets the rows, the upsert writes nothing */
 	r = write_batch(s, xy, 2);
@@ -203,6 +210,7 @@ int main(int argc, char **argv)
 	ASSERT_EQ_INT(0, r.deliveries);
 	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM payments"));
 	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM webhook_events"));
+	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM event_feed"));
 
 	/* X reverted: its event names X's confirmation */
 	pw_payment x_rev = payment(10, 0, PW_STATUS_REVERTED);
@@ -347,6 +355,21 @@ int main(int argc, char **argv)
 				" WHERE p.block_number = 50 AND e.type = 'payment.reverted'", b, sizeof(b)));
 	ASSERT_EQ_STR("52:0", q_text("SELECT string_agg(block_number || ':' || log_index, ',') FROM pending_payments", a,
 				     sizeof(a)));
+
+	/* no endpoint active anywhere: a direct batch writes its payment and
+	 * feed row, and no webhook event (the events statement's one-time
+	 * filter: it reads nothing back) */
+	PQclear(PQexec(db, "UPDATE webhook_endpoints SET active = false"));
+	pw_payment quiet = payment(60, 0, PW_STATUS_CONFIRMED);
+	long long quiet_events = q_int("SELECT count(*) FROM webhook_events");
+	r = write_batch(s, &quiet, 1);
+	CHECK(r.copied);
+	ASSERT_EQ_INT(1, r.inserted);
+	ASSERT_EQ_INT(0, r.deliveries);
+	ASSERT_EQ_INT(quiet_events, q_int("SELECT count(*) FROM webhook_events"));
+	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM event_feed f JOIN payments p ON p.id = f.payment_id"
+			       " WHERE p.block_number = 60 AND f.type = 'payment.confirmed'"));
+	PQclear(PQexec(db, "UPDATE webhook_endpoints SET active = true"));
 
 	check_tron(s);
 	PQfinish(db);
