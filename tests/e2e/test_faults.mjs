@@ -160,12 +160,22 @@ async function main() {
   pc.mangleHeads = true;
   const pw2 = rig.startPaywatch(bin, ['run', '-c', cfg2]);
   await rig.sleep(300);
-  // one fault at a time: served to a live connection, then reported by paywatch
+  // one fault at a time: served to a live connection, then reported by
+  // paywatch. A fault served on a connection paywatch was leaving at that
+  // moment (after the case before) may never be read: when that
+  // connection has closed and no report came, it is served again (up to
+  // three times); one served on a connection still open must be reported.
   for (const [name, transform, re] of cases) {
     const from = pw2.stderr.length;
-    pc.inject(name, 'eth_getLogs', transform);
     const seen = () => pc.pending() === 0 && (!re || re.test(pw2.stderr.slice(from)));
-    await rig.waitFor(`${name} served and reported`, seen, 30000).catch((e) => rig.check(false, e.message));
+    let error = null;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      pc.inject(name, 'eth_getLogs', transform);
+      error = await rig.waitFor(`${name} served and reported`, seen, attempt < 3 ? 15000 : 30000).then(() => null, (e) => e);
+      if (!error || pc.pending() > 0 || !pc.servedOnClosed(name)) break;
+      console.log(`  ${name}: served on a connection paywatch left unread; served again`);
+    }
+    if (error) rig.check(false, error.message);
     rig.check(pc.applied.includes(name) && seen(), `${name}: served${re ? ' and reported clearly' : ''}`);
   }
   await rig.sleep(1000);

@@ -63,6 +63,7 @@ export async function startProxy(upstream, tls = null) {
           out = changed;
           proxy.faultsApplied++;
           proxy.applied.push(f.name);
+          proxy.servedOn.set(f.name, pair);
         }
       }
       if (client.readyState === WebSocket.OPEN) client.send(out);
@@ -78,6 +79,10 @@ export async function startProxy(upstream, tls = null) {
   proxy.stall = (on) => { proxy.stalled = on; };
   proxy.kill = () => new Promise((resolve) => { proxy.cut(); wss.close(() => (server ? server.close(() => resolve()) : resolve())); });
   proxy.applied = [];
+  proxy.servedOn = new Map(); // fault name -> the connection it was served on
+  // the connection a fault was served on has closed since (paywatch left
+  // it: an answer sent as paywatch was leaving may never have been read)
+  proxy.servedOnClosed = (name) => proxy.servedOn.has(name) && !pairs.has(proxy.servedOn.get(name));
   proxy.mangleHeads = false;
   proxy.headsMangled = 0;
   proxy.active = () => pairs.size;
