@@ -31,7 +31,11 @@
 // and loading a config of 1 M merchant addresses (bench/config_bench.c).
 //
 // usage: node bench/bench.mjs [--quick] [--with-ponder] [--with-script] [--rounds N] [--out FILE]
+//          [--pg-statements]
 // (PAYWATCH_BIN_BASE=another build: its backfill beside this one's, each round)
+// --pg-statements: Postgres runs with pg_stat_statements; the statements
+// that took the most time over the whole run (every side) are printed at
+// the end, the profile to read before changing a statement.
 //          [--only raw,paywatch,floor,replay,script,ponder,live,matcher,config]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -53,6 +57,7 @@ const opt = (name) => argv.includes(name);
 const val = (name, def) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : def; };
 const QUICK = opt('--quick');
 const WITH_PONDER = opt('--with-ponder');
+const PG_STATEMENTS = opt('--pg-statements');
 const WITH_SCRIPT = opt('--with-script');
 const ROUNDS = Number(val('--rounds', QUICK ? 1 : 3));
 const OUT = path.resolve(val('--out', path.join(here, QUICK ? 'results-quick.json' : 'results.json')));
@@ -526,10 +531,28 @@ const fmt = (all, unit, digits = 2) => {
   return xs.length ? `${median(xs).toFixed(digits)} ${unit} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})` : '-';
 };
 
+// The 15 statements that took the most execution time (a COPY's includes
+// the time its client took to send the rows), the databases of every side
+// (dropped since: their statements stay counted).
+async function topStatements(pg) {
+  const c = await pg.client('postgres');
+  try {
+    const r = await c.query(`SELECT calls::bigint AS calls, round(total_exec_time)::bigint AS ms, rows::bigint AS rows,
+      left(regexp_replace(query, '\\s+', ' ', 'g'), 120) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15`);
+    return r.rows;
+  } finally { await c.end(); }
+}
+
 async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-'));
   rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
-  const [pg, { node, h }] = await Promise.all([rig.startPostgres(), startNode(work)]);
+  const [pg, { node, h }] = await Promise.all([rig.startPostgres(PG_STATEMENTS ?
+    { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}), startNode(work)]);
+  if (PG_STATEMENTS) {
+    const c = await pg.client('postgres');
+    await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    await c.end();
+  }
   if (want('floor') && !want('paywatch')) throw new Error('--only: floor needs paywatch (it copies the rows paywatch wrote)');
   const runs = { raw: [], paywatch: [], base: [], floor: [], replay: [], script: [], ponder: [] };
   for (let r = 0; r < ROUNDS; r++) {
@@ -540,6 +563,7 @@ async function main() {
     // per-round ratios: the sides of one round ran back to back
     say('  ' + Object.keys(runs).filter((k) => runs[k][r]).map((k) => `${k} ${runs[k][r].ms.toFixed(0)} ms`).join(', '));
   }
+  const statements = PG_STATEMENTS ? await topStatements(pg) : [];
   let liveFig = null, matcherFig = [], configFig = [];
   if (want('live')) {
     liveFig = [];
@@ -582,11 +606,13 @@ async function main() {
       (f.confirmations > 1 ? ` (from the confirming block); the pending row p50 ${f.pending_p50_ms.toFixed(1)} ms, p99 ${f.pending_p99_ms.toFixed(1)} ms` +
         (f.pending_missed ? `, ${f.pending_missed} confirmed before the poll saw them pending` : '') : '')),
     ...configFig.map((c) => `config ${String(c.addresses).padStart(9)} addresses of ${c.merchants} merchants (${(c.json_bytes / 1e6).toFixed(0)} MB of JSON): checked and parsed in ${(c.parse_ms / 1000).toFixed(2)} s, matcher built in ${(c.matcher_ms / 1000).toFixed(2)} s, peak RSS ${c.peak_rss_mb.toFixed(0)} MB`),
+    ...(statements.length ? ['Postgres statements by total time, every side of every round (pg_stat_statements): ms, calls, rows, statement',
+      ...statements.map((x) => `  ${String(x.ms).padStart(8)} ${String(x.calls).padStart(7)} ${String(x.rows).padStart(8)}  ${x.query}`)] : []),
     ...matcherFig.map((m) => `matcher ${String(m.addresses).padStart(9)} addresses: load ${m.load_ms.toFixed(0)} ms, peak RSS ${m.peak_rss_mb.toFixed(0)} MB, lookup ${m.hit_ns.toFixed(0)} ns (hit) / ${m.miss_ns.toFixed(0)} ns (miss) / ${m.stream_ns.toFixed(0)} ns (hits streamed with prefetch); one memory round trip ${m.mem_chase_ns.toFixed(0)} ns`),
   ];
   console.log(lines.join('\n'));
   fs.writeFileSync(OUT, JSON.stringify({ at: new Date().toISOString(), machine: machine(), transfers: TRANSFERS, blocks: BLOCKS,
-    rounds: ROUNDS, runs, live: liveFig, matcher: matcherFig, config: configFig, table: lines }, null, 2) + '\n');
+    rounds: ROUNDS, runs, statements, live: liveFig, matcher: matcherFig, config: configFig, table: lines }, null, 2) + '\n');
   say(`figures written to ${path.relative(process.cwd(), OUT)}`);
 }
 

@@ -82,7 +82,9 @@ function asPg(cmd, args, opts = {}) {
   return isRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args], opts] : [cmd, args, opts];
 }
 
-export async function startPostgres() {
+// settings: extra server settings ({ name: value }), for a benchmark's
+// profile (bench.mjs --pg-statements loads pg_stat_statements)
+export async function startPostgres(settings = {}) {
   const bin = pgBinDir();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-pg-'));
   if (isRoot) execFileSync('chown', ['postgres:postgres', dir]);
@@ -101,7 +103,8 @@ export async function startPostgres() {
       `postgresql://postgres${password ? ':' + password : ''}@127.0.0.1:${pg.port}/${db}`,
     start() {
       run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o',
-        `-p ${pg.port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`, 'start']);
+        `-p ${pg.port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off` +
+          Object.entries(settings).map(([k, v]) => ` -c ${k}=${v}`).join(''), 'start']);
     },
     stop(mode = 'fast') { run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']); },
   };
