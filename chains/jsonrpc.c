@@ -171,23 +171,30 @@ bool rpc_scan_id(const char *s, size_t n, uint64_t *ret)
 #define RPC_BYTES_PER_VALUE 20
 #define RPC_VALUES_SLACK 4096
 
-/* The number of JSON values in data (commas and openings outside strings,
- * plus one): an upper bound on cJSON's nodes. */
-static size_t count_values(const char *data, size_t len)
+size_t rpc_count_values(const char *data, size_t len)
 {
 	size_t values = 1;
-	bool in_string = false;
-	for (size_t i = 0; i < len; i++) {
-		char ch = data[i];
-		if (in_string) {
-			if (ch == '\\')
-				i++;
-			else if (ch == '"')
-				in_string = false;
-		} else if (ch == '"') {
-			in_string = true;
-		} else if (ch == ',' || ch == '[' || ch == '{') {
+	const char *p = data, *end = data + len;
+	while (p < end) {
+		char ch = *p++;
+		if (ch == ',' || ch == '[' || ch == '{') {
 			values++;
+		} else if (ch == '"') {
+			/* a string: its closing quote is the next one not escaped,
+			 * i.e. after an even run of backslashes (found with memchr:
+			 * most of an answer's bytes are inside hex strings) */
+			const char *start = p;
+			for (;;) {
+				const char *q = memchr(p, '"', (size_t)(end - p));
+				if (!q)
+					return values; /* unterminated: nothing more to count */
+				const char *b = q;
+				while (b > start && b[-1] == '\\')
+					b--;
+				p = q + 1;
+				if (((size_t)(q - b) & 1) == 0)
+					break;
+			}
 		}
 	}
 	return values;
@@ -206,7 +213,7 @@ static void set_snippet(rpc_message *ret, const char *data, size_t len)
 void rpc_parse_message(const char *data, size_t len, rpc_message *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	size_t values = count_values(data, len);
+	size_t values = rpc_count_values(data, len);
 	if (values > len / RPC_BYTES_PER_VALUE + RPC_VALUES_SLACK) {
 		ret->error = PW_EPARSE;
 		ret->too_dense = true;

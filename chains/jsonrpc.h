@@ -46,6 +46,14 @@ typedef struct rpc_options {
  * cannot be parsed, and HTTP failures, to their request. */
 bool rpc_scan_id(const char *s, size_t len, uint64_t *ret);
 
+/* rpc_count_values: the number of JSON values in len bytes of JSON text
+ * (commas, '[' and '{' outside strings, plus one): an upper bound on the
+ * nodes cJSON would make of it, counted before parsing (rpc_parse_message
+ * refuses a message too dense). Any bytes are accepted; an unterminated
+ * string ends the count. Public for its test against a byte-by-byte
+ * reference. */
+size_t rpc_count_values(const char *data, size_t len);
+
 /* rpc_parse_message: turn one complete inbound message (len bytes, not
  * NUL-terminated) into *ret: the parsed tree and its id, or PW_EPARSE with
  * a snippet. A message holding more than one JSON value per 20 bytes (real
