@@ -57,6 +57,8 @@ struct rpc_client {
 	size_t rx_prefix_len;
 	size_t max_message_bytes;
 	lws_sorted_usec_list_t timer;
+	rpc_scanner scanner; /* offered each message first (rpc_client_set_scanner) */
+	void *scanner_arg;
 };
 
 /* The ticker: lws 4.1's lws_service() can block on a silent connection
@@ -210,7 +212,9 @@ static void set_snippet(rpc_message *ret, const char *data, size_t len)
 			ret->snippet[i] = '?';
 }
 
-void rpc_parse_message(const char *data, size_t len, rpc_message *ret)
+/* rpc_parse_message, with the client's scanner offered the message once
+ * it passed the density check (c NULL: no scanner). */
+static void parse_message(const rpc_client *c, const char *data, size_t len, rpc_message *ret)
 {
 	memset(ret, 0, sizeof(*ret));
 	size_t values = rpc_count_values(data, len);
@@ -222,6 +226,9 @@ void rpc_parse_message(const char *data, size_t len, rpc_message *ret)
 		ret->has_id = rpc_scan_id(data, len, &ret->id);
 		return;
 	}
+	if (c && c->scanner && c->scanner(c->scanner_arg, data, len, ret))
+		return;
+	memset(ret, 0, sizeof(*ret));
 	ret->root = cJSON_ParseWithLength(data, len);
 	if (!ret->root) {
 		ret->error = PW_EPARSE;
@@ -238,6 +245,17 @@ void rpc_parse_message(const char *data, size_t len, rpc_message *ret)
 		ret->has_id = true;
 		ret->id = (uint64_t)id->valuedouble;
 	}
+}
+
+void rpc_parse_message(const char *data, size_t len, rpc_message *ret)
+{
+	parse_message(NULL, data, len, ret);
+}
+
+void rpc_client_set_scanner(rpc_client *c, rpc_scanner fn, void *arg)
+{
+	c->scanner = fn;
+	c->scanner_arg = arg;
 }
 
 static void finish_message(rpc_client *c)
@@ -574,7 +592,7 @@ int rpc_send(rpc_client *c, const char *method, const char *params_json, uint64_
 
 /* An HTTP answer as a message: the body parsed as any message; a non-2xx
  * response without a JSON-RPC answer in it is an error for its request. */
-static void http_message(const rpc_http_answer *a, rpc_message *ret)
+static void http_message(const rpc_client *c, const rpc_http_answer *a, rpc_message *ret)
 {
 	if (a->too_big) {
 		memset(ret, 0, sizeof(*ret));
@@ -584,7 +602,7 @@ static void http_message(const rpc_http_answer *a, rpc_message *ret)
 		ret->http_status = a->status;
 		return;
 	}
-	rpc_parse_message(a->body, a->len, ret);
+	parse_message(a->status >= 200 && a->status < 300 ? c : NULL, a->body, a->len, ret);
 	ret->http_status = a->status;
 	if (a->status >= 200 && a->status < 300)
 		return;
@@ -616,7 +634,7 @@ int rpc_poll(rpc_client *c, int timeout_ms, rpc_message *ret)
 		int rh = rpc_http_poll(c->http, timeout_ms, &a);
 		if (rh < 0)
 			return rh;
-		http_message(&a, ret);
+		http_message(c, &a, ret);
 		free(a.body);
 		return 0;
 	}
@@ -630,7 +648,7 @@ int rpc_poll(rpc_client *c, int timeout_ms, rpc_message *ret)
 	if (!c->in_head)
 		c->in_tail = NULL;
 	if (m->data) {
-		rpc_parse_message(m->data, m->len, ret);
+		parse_message(c, m->data, m->len, ret);
 	} else {
 		memset(ret, 0, sizeof(*ret));
 		ret->error = PW_ETOOBIG;
@@ -647,6 +665,10 @@ void rpc_message_done(rpc_message *m)
 	if (m && m->root) {
 		cJSON_Delete(m->root);
 		m->root = NULL;
+	}
+	if (m && m->scanned) {
+		m->scanned_free(m->scanned);
+		m->scanned = NULL;
 	}
 }
 

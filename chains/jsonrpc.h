@@ -28,7 +28,16 @@ typedef struct rpc_message {
 	char snippet[128]; /* start of a message that failed to parse, for the log */
 	long http_status;  /* HTTP transport: the response's status (200 for a plain answer); 0 over websockets */
 	bool rate_limited; /* HTTP 429 (Too Many Requests): error PW_ERPC when the body is no JSON-RPC answer */
+	void *scanned;     /* what the client's scanner made of it (root NULL); freed by rpc_message_done */
+	void (*scanned_free)(void *scanned);
 } rpc_message;
+
+/* A client's scanner (rpc_client_set_scanner): offered each message that
+ * passed the density check, before cJSON parses it (over HTTP, bodies of
+ * 2xx answers only). true: it read the message itself and filled *ret
+ * (has_id, id, scanned and scanned_free; root NULL); false: cJSON parses
+ * the message as usual. */
+typedef bool (*rpc_scanner)(void *arg, const char *data, size_t len, rpc_message *ret);
 
 /* What a client connects to. */
 typedef struct rpc_options {
@@ -74,6 +83,11 @@ int rpc_client_create(const rpc_options *o, rpc_client **ret);
  * caller polls for what a websocket would push). */
 bool rpc_client_is_http(const rpc_client *c);
 
+/* rpc_client_set_scanner: offer every later message to fn(arg, ...) first
+ * (NULL: none). The adapter reads the answers of its hot path this way
+ * without a parse tree (evm_scan_logs_answer). */
+void rpc_client_set_scanner(rpc_client *c, rpc_scanner fn, void *arg);
+
 /* rpc_client_destroy: close the socket and free everything; accepts NULL. */
 void rpc_client_destroy(rpc_client *c);
 
@@ -104,7 +118,8 @@ uint64_t rpc_next_id(rpc_client *c);
  * request's id (rate_limited on 429), snippet "HTTP <status>: ...". */
 int rpc_poll(rpc_client *c, int timeout_ms, rpc_message *ret);
 
-/* rpc_message_done: free the message's parsed tree. */
+/* rpc_message_done: free the message's parsed tree (or what the scanner
+ * made of it). */
 void rpc_message_done(rpc_message *m);
 
 /* rpc_client_wake: make a blocked rpc_poll return PW_ESTOPPED soon.

@@ -172,6 +172,8 @@ static int await_result(chain_adapter *a, uint64_t id, int timeout_ms, cJSON **r
 	}
 }
 
+static bool scan_transfers_answer(void *arg, const char *data, size_t len, rpc_message *ret);
+
 static void evm_close(chain_adapter *a)
 {
 	if (!a)
@@ -252,6 +254,7 @@ static int evm_connect(const chain_params *params, int timeout_ms, chain_adapter
 		return r;
 	}
 	a->http = rpc_client_is_http(a->rpc);
+	rpc_client_set_scanner(a->rpc, scan_transfers_answer, a);
 	a->poll_ms = a->poll_ms_config = params->poll_interval_ms ? params->poll_interval_ms : 1000;
 	cJSON *root = NULL;
 	uint64_t id;
@@ -550,6 +553,78 @@ out:
 	}
 }
 
+/* Every log must lie inside the range asked for: else ev becomes the
+ * error (its transfers freed). */
+static void check_in_range(const pending_req *p, chain_event *ev)
+{
+	for (size_t i = 0; ev->kind == CHAIN_EV_TRANSFERS && i < ev->n_transfers; i++) {
+		uint64_t block = ev->transfers[i].block_number;
+		if (block < p->from || block > p->to) {
+			ev->kind = CHAIN_EV_ERROR;
+			ev->error = PW_EPARSE;
+			snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: log of block %llu outside the range",
+				 (unsigned long long)p->from, (unsigned long long)p->to, (unsigned long long)block);
+		}
+	}
+	if (ev->kind == CHAIN_EV_ERROR) {
+		free(ev->transfers);
+		ev->transfers = NULL;
+		ev->n_transfers = 0;
+	}
+}
+
+/* What the scanner made of an eth_getLogs answer (evm_scan_logs_answer). */
+typedef struct scanned_logs {
+	chain_transfer *transfers;
+	size_t n, n_logs;
+} scanned_logs;
+
+static void scanned_free(void *x)
+{
+	scanned_logs *sc = x;
+	free(sc->transfers);
+	free(sc);
+}
+
+/* The client's scanner: the answer to a single-filter eth_getLogs request
+ * in flight is read without a parse tree when it has the plain shape;
+ * anything else is parsed by cJSON (rpc_scanner). */
+static bool scan_transfers_answer(void *arg, const char *data, size_t len, rpc_message *ret)
+{
+	const chain_adapter *a = arg;
+	uint64_t id = 0, scanned_id = 0;
+	if (!rpc_scan_id(data, len, &id))
+		return false;
+	bool ours = false;
+	for (size_t i = 0; i < a->n_reqs && !ours; i++)
+		ours = a->reqs[i].first_id == id && a->reqs[i].n_ids == 1 && a->reqs[i].kind == REQ_TRANSFERS;
+	scanned_logs *sc = ours ? calloc(1, sizeof(*sc)) : NULL;
+	if (!sc)
+		return false;
+	if (evm_scan_logs_answer(data, len, &scanned_id, &sc->transfers, &sc->n, &sc->n_logs) < 0 || scanned_id != id) {
+		scanned_free(sc);
+		return false;
+	}
+	memset(ret, 0, sizeof(*ret));
+	ret->has_id = true;
+	ret->id = id;
+	ret->scanned = sc;
+	ret->scanned_free = scanned_free;
+	return true;
+}
+
+/* The event of a scanned eth_getLogs answer: its transfers move to ev. */
+static void scanned_transfers_answer(rpc_message *m, const pending_req *p, chain_event *ev)
+{
+	scanned_logs *sc = m->scanned;
+	ev->kind = CHAIN_EV_TRANSFERS;
+	ev->transfers = sc->transfers;
+	ev->n_transfers = sc->n;
+	ev->n_logs = sc->n_logs;
+	sc->transfers = NULL;
+	check_in_range(p, ev);
+}
+
 /* An eth_getLogs answer for blocks [p->from, p->to]: one result, or (many
  * tokens) a batch of one result per filter, joined into one event. Every
  * log must lie inside the range; the parts together obey
@@ -601,22 +676,8 @@ static void decode_transfers_answer(const cJSON *root, const pending_req *p, cha
 				 (unsigned long long)p->to, why);
 		}
 	}
-	/* every log must lie inside the range asked for */
-	for (size_t i = 0; ev->kind == CHAIN_EV_TRANSFERS && i < ev->n_transfers; i++) {
-		uint64_t block = ev->transfers[i].block_number;
-		if (block < p->from || block > p->to) {
-			ev->kind = CHAIN_EV_ERROR;
-			ev->error = PW_EPARSE;
-			snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: log of block %llu outside the range",
-				 (unsigned long long)p->from, (unsigned long long)p->to, (unsigned long long)block);
-		}
-	}
 	free(items);
-	if (ev->kind == CHAIN_EV_ERROR) {
-		free(ev->transfers);
-		ev->transfers = NULL;
-		ev->n_transfers = 0;
-	}
+	check_in_range(p, ev);
 }
 
 static bool on_own_answer(chain_adapter *a, rpc_message *m, const pending_req *p, chain_event *ev);
@@ -686,7 +747,10 @@ static bool message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 		return true;
 	}
 	if (p.kind == REQ_TRANSFERS) {
-		decode_transfers_answer(root, &p, ev);
+		if (m->scanned)
+			scanned_transfers_answer(m, &p, ev);
+		else
+			decode_transfers_answer(root, &p, ev);
 		return true;
 	}
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");

@@ -269,3 +269,304 @@ int evm_decode_header(const cJSON *block, pw_block_ref *ret, char *err, size_t e
 	*ret = h;
 	return 0;
 }
+
+/* ---- the fast path: an eth_getLogs answer read without a parse tree ----
+ *
+ * Only what cJSON and evm_decode_logs would read the same way is taken;
+ * anything else declines (PW_EAGAIN) and the caller parses the message
+ * with cJSON, the strict path that says what is wrong. Stricter than
+ * cJSON, never looser: whitespace is the four of JSON only; a string
+ * with an escape or a control byte declines (cJSON would unescape it,
+ * and keys compare up to a NUL); a known key twice declines (cJSON reads
+ * the first); an unknown member is a string, true, false or null; the
+ * id is 1-15 plain digits; nothing but whitespace follows the object. */
+
+typedef struct scanner {
+	const char *p, *end;
+} scanner;
+
+static void scan_ws(scanner *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+		s->p++;
+}
+
+/* The next token is the byte c: consumed. */
+static bool scan_byte(scanner *s, char c)
+{
+	scan_ws(s);
+	if (s->p < s->end && *s->p == c) {
+		s->p++;
+		return true;
+	}
+	return false;
+}
+
+/* A string: *ret points at its bytes in the text (n of them). Declines
+ * (false) on an escape or a control byte: cJSON would read those
+ * differently from the bytes. */
+static bool scan_string(scanner *s, const char **ret, size_t *n)
+{
+	if (!scan_byte(s, '"'))
+		return false;
+	const char *start = s->p, *q = memchr(start, '"', (size_t)(s->end - start));
+	if (!q)
+		return false;
+	for (const char *c = start; c < q; c++)
+		if ((unsigned char)*c < 0x20 || *c == '\\')
+			return false;
+	s->p = q + 1;
+	*ret = start;
+	*n = (size_t)(q - start);
+	return true;
+}
+
+/* A word (true, false, null) at p. */
+static bool scan_word(scanner *s, const char *w)
+{
+	size_t n = strlen(w);
+	scan_ws(s);
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0)
+		return false;
+	s->p += n;
+	return true;
+}
+
+/* A QUANTITY of a string's bytes, as quantity_field reads it. */
+static bool scan_quantity(const char *v, size_t n, uint64_t max, uint64_t *ret)
+{
+	char text[72];
+	if (n >= sizeof(text))
+		return false;
+	memcpy(text, v, n);
+	text[n] = '\0';
+	return hex_parse_quantity(text, ret) == 0 && *ret <= max;
+}
+
+enum {
+	LOG_ADDRESS = 1 << 0,
+	LOG_BLOCK_HASH = 1 << 1,
+	LOG_BLOCK_NUMBER = 1 << 2,
+	LOG_BLOCK_TIME = 1 << 3,
+	LOG_DATA = 1 << 4,
+	LOG_INDEX = 1 << 5,
+	LOG_REMOVED = 1 << 6,
+	LOG_TOPICS = 1 << 7,
+	LOG_TX_HASH = 1 << 8,
+	LOG_REQUIRED = LOG_ADDRESS | LOG_BLOCK_HASH | LOG_BLOCK_NUMBER | LOG_DATA | LOG_INDEX | LOG_TOPICS | LOG_TX_HASH,
+};
+
+/* The bit of a log's key that decode reads; 0 for any other key. */
+static int log_key(const char *k, size_t n)
+{
+#define KEY_IS(name) (n == sizeof(name) - 1 && memcmp(k, name, n) == 0)
+	switch (n) {
+	case 4: return KEY_IS("data") ? LOG_DATA : 0;
+	case 6: return KEY_IS("topics") ? LOG_TOPICS : 0;
+	case 7: return KEY_IS("address") ? LOG_ADDRESS : KEY_IS("removed") ? LOG_REMOVED : 0;
+	case 8: return KEY_IS("logIndex") ? LOG_INDEX : 0;
+	case 9: return KEY_IS("blockHash") ? LOG_BLOCK_HASH : 0;
+	case 11: return KEY_IS("blockNumber") ? LOG_BLOCK_NUMBER : 0;
+	case 14: return KEY_IS("blockTimestamp") ? LOG_BLOCK_TIME : 0;
+	case 15: return KEY_IS("transactionHash") ? LOG_TX_HASH : 0;
+	default: return 0;
+	}
+#undef KEY_IS
+}
+
+/* One log object, as evm_decode_transfer reads it: 0 (a transfer in
+ * *ret), PW_ENOTFOUND (well formed, no ERC-20 Transfer) or PW_EAGAIN. */
+static int scan_log(scanner *s, chain_transfer *ret)
+{
+	chain_transfer t;
+	memset(&t, 0, sizeof(t));
+	t.token.len = PW_ADDR_LEN;
+	t.tx_hash.len = PW_HASH_LEN;
+	t.block_time = -1;
+	uint8_t words[4][32];
+	int seen = 0, n_topics = 0;
+	bool removed = false;
+	size_t data_len = 0;
+	if (!scan_byte(s, '{'))
+		return PW_EAGAIN;
+	if (scan_byte(s, '}'))
+		return PW_EAGAIN; /* no fields: malformed, the strict path says so */
+	do {
+		const char *k, *v;
+		size_t kn, vn;
+		uint64_t q;
+		if (!scan_string(s, &k, &kn) || !scan_byte(s, ':'))
+			return PW_EAGAIN;
+		int bit = log_key(k, kn);
+		if (bit & seen)
+			return PW_EAGAIN;
+		seen |= bit;
+		if (bit == LOG_REMOVED) {
+			if (scan_word(s, "true"))
+				removed = true;
+			else if (!scan_word(s, "false"))
+				return PW_EAGAIN;
+			continue;
+		}
+		if (bit == LOG_TOPICS) {
+			if (!scan_byte(s, '['))
+				return PW_EAGAIN;
+			if (!scan_byte(s, ']')) {
+				do {
+					if (!scan_string(s, &v, &vn) || hex_decode_fixed(v, vn, words[n_topics < 4 ? n_topics : 3], 32) < 0)
+						return PW_EAGAIN;
+					n_topics++;
+				} while (scan_byte(s, ','));
+				if (!scan_byte(s, ']'))
+					return PW_EAGAIN;
+			}
+			continue;
+		}
+		if (bit == 0) { /* a member decode does not read */
+			if (!scan_string(s, &v, &vn) && !scan_word(s, "true") && !scan_word(s, "false") && !scan_word(s, "null"))
+				return PW_EAGAIN;
+			continue;
+		}
+		if (!scan_string(s, &v, &vn))
+			return PW_EAGAIN;
+		bool ok = true;
+		switch (bit) {
+		case LOG_ADDRESS: ok = hex_decode_fixed(v, vn, t.token.b, PW_ADDR_LEN) == 0; break;
+		case LOG_BLOCK_HASH: ok = hex_decode_fixed(v, vn, t.block_hash, 32) == 0; break;
+		case LOG_TX_HASH: ok = hex_decode_fixed(v, vn, t.tx_hash.b, PW_HASH_LEN) == 0; break;
+		case LOG_BLOCK_NUMBER: ok = scan_quantity(v, vn, PW_BLOCK_MAX, &t.block_number); break;
+		case LOG_INDEX:
+			ok = scan_quantity(v, vn, PW_LOG_INDEX_MAX, &q);
+			t.log_index = (uint32_t)q;
+			break;
+		case LOG_BLOCK_TIME:
+			ok = scan_quantity(v, vn, (uint64_t)PW_TIME_MAX_S, &q);
+			t.block_time = (int64_t)q;
+			break;
+		case LOG_DATA:
+			/* as evm_decode_transfer: "0x", an even length, hex digits */
+			ok = vn >= 2 && v[0] == '0' && v[1] == 'x' && vn % 2 == 0;
+			data_len = ok ? (vn - 2) / 2 : 0;
+			if (ok && data_len == 32)
+				ok = hex_decode_fixed(v, vn, t.amount, 32) == 0;
+			for (size_t i = 2; ok && data_len != 32 && i < vn; i++)
+				ok = hex_digit_value(v[i]) >= 0;
+			break;
+		default: break;
+		}
+		if (!ok)
+			return PW_EAGAIN;
+	} while (scan_byte(s, ','));
+	if (!scan_byte(s, '}') || (seen & LOG_REQUIRED) != LOG_REQUIRED)
+		return PW_EAGAIN;
+	if (removed || n_topics != 3 || data_len != 32 || memcmp(words[0], evm_transfer_topic, 32) != 0 ||
+	    address_word(words[1], &t.from) < 0 || address_word(words[2], &t.to) < 0)
+		return PW_ENOTFOUND;
+	*ret = t;
+	return 0;
+}
+
+/* The result array: its transfers, grown as they come. */
+static int scan_result(scanner *s, chain_transfer **ret, size_t *ret_n, size_t *ret_logs)
+{
+	chain_transfer *out = NULL;
+	size_t n = 0, cap = 0, logs = 0;
+	int r = 0;
+	if (!scan_byte(s, '['))
+		return PW_EAGAIN;
+	if (!scan_byte(s, ']')) {
+		do {
+			if (n == cap) {
+				size_t grown_cap = cap ? cap * 2 : 256;
+				chain_transfer *grown = realloc(out, grown_cap * sizeof(*grown));
+				if (!grown) {
+					r = PW_ENOMEM;
+					break;
+				}
+				out = grown;
+				cap = grown_cap;
+			}
+			r = scan_log(s, &out[n]);
+			if (r == PW_ENOTFOUND)
+				r = 0;
+			else if (r == 0)
+				n++;
+			logs++;
+		} while (r == 0 && scan_byte(s, ','));
+		if (r == 0 && !scan_byte(s, ']'))
+			r = PW_EAGAIN;
+	}
+	if (r < 0) {
+		free(out);
+		return r;
+	}
+	*ret = out;
+	*ret_n = n;
+	*ret_logs = logs;
+	return 0;
+}
+
+int evm_scan_logs_answer(const char *text, size_t len, uint64_t *ret_id, chain_transfer **ret, size_t *ret_n,
+			 size_t *ret_logs)
+{
+	scanner s = { text, text + len };
+	enum { TOP_JSONRPC = 1, TOP_ID = 2, TOP_RESULT = 4 };
+	int seen = 0;
+	uint64_t id = 0;
+	chain_transfer *out = NULL;
+	size_t n = 0, logs = 0;
+	int r = PW_EAGAIN;
+	if (!scan_byte(&s, '{'))
+		return PW_EAGAIN;
+	do {
+		const char *k, *v;
+		size_t kn, vn;
+		if (!scan_string(&s, &k, &kn) || !scan_byte(&s, ':'))
+			goto decline;
+		int bit = kn == 7 && memcmp(k, "jsonrpc", 7) == 0 ? TOP_JSONRPC
+			: kn == 2 && memcmp(k, "id", 2) == 0	  ? TOP_ID
+			: kn == 6 && memcmp(k, "result", 6) == 0  ? TOP_RESULT
+								  : 0;
+		if (bit == 0 || (bit & seen)) /* "error", or anything else: the strict path */
+			goto decline;
+		seen |= bit;
+		if (bit == TOP_JSONRPC) {
+			if (!scan_string(&s, &v, &vn))
+				goto decline;
+		} else if (bit == TOP_ID) {
+			scan_ws(&s);
+			size_t digits = 0;
+			while (s.p < s.end && *s.p >= '0' && *s.p <= '9' && digits < 16) {
+				id = id * 10 + (uint64_t)(*s.p++ - '0');
+				digits++;
+			}
+			if (digits == 0 || digits > 15 || (s.p < s.end && (*s.p == '.' || *s.p == 'e' || *s.p == 'E')))
+				goto decline;
+		} else if ((r = scan_result(&s, &out, &n, &logs)) < 0) {
+			goto decline;
+		}
+	} while (scan_byte(&s, ','));
+	r = PW_EAGAIN;
+	if (!scan_byte(&s, '}') || (seen & (TOP_ID | TOP_RESULT)) != (TOP_ID | TOP_RESULT))
+		goto decline;
+	scan_ws(&s);
+	if (s.p != s.end)
+		goto decline;
+	char why[200];
+	if ((r = evm_check_transfers(out, &n, why, sizeof(why))) < 0) {
+		r = r == PW_ENOMEM ? r : PW_EAGAIN; /* the strict path reports it */
+		goto decline;
+	}
+	if (n == 0) {
+		free(out);
+		out = NULL;
+	}
+	*ret_id = id;
+	*ret = out;
+	*ret_n = n;
+	*ret_logs = logs;
+	return 0;
+decline:
+	free(out);
+	return r == PW_ENOMEM ? PW_ENOMEM : PW_EAGAIN;
+}

@@ -41,6 +41,20 @@ int evm_decode_logs(const cJSON *result, chain_transfer **ret, size_t *ret_n, si
  * PW_ENOMEM. O(n log n). */
 int evm_check_transfers(chain_transfer *t, size_t *ret_n, char *err, size_t errlen);
 
+/* evm_scan_logs_answer: the fast path of an eth_getLogs answer: the whole
+ * message text (len bytes, JSON-RPC 2.0) read in one pass, without a
+ * parse tree, when it is a plain {"jsonrpc", "id", "result": [log, ...]}
+ * object of well-formed logs: 0 with *ret_id, *ret (the transfers,
+ * malloc'd, the caller frees; NULL when none), *ret_n and *ret_logs,
+ * exactly what rpc_parse_message and evm_decode_logs give for the same
+ * text. PW_EAGAIN for anything else (an error member, a batch, escapes,
+ * a malformed or repeated field, a value above what paywatch stores, an
+ * inconsistent answer): the caller parses the message with cJSON, whose
+ * path reports what is wrong. PW_ENOMEM. Tested against that path on
+ * real answers and on mutations of them (unit_evm_decode, fuzz_jsonrpc). */
+int evm_scan_logs_answer(const char *text, size_t len, uint64_t *ret_id, chain_transfer **ret, size_t *ret_n,
+			 size_t *ret_logs);
+
 /* evm_decode_header: a block object (eth_getBlockByNumber, newHeads) into
  * *ret. 0, or PW_EPARSE with err set. */
 int evm_decode_header(const cJSON *block, pw_block_ref *ret, char *err, size_t errlen);

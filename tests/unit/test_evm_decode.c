@@ -13,6 +13,7 @@
 #include "pw_error.h"
 #include "test.h"
 #include "uint256.h"
+#include "../fuzz/scan_check.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -136,6 +137,126 @@ static void test_count_values(const char *fixtures)
 	free(body);
 }
 
+/* The scanner (evm_scan_logs_answer) against the strict path: a real
+ * answer compact and pretty-printed (read by the scanner, the same
+ * transfers), then 50,000 mutations of a smaller real answer (a byte
+ * changed, dropped or added, a slice repeated): whatever the scanner
+ * reads, the strict path reads the same; what it declines goes there. */
+static void test_scan(const cJSON *response)
+{
+	char *compact = cJSON_PrintUnformatted(response), *pretty = cJSON_Print(response);
+	CHECK(compact && pretty);
+	if (!compact || !pretty)
+		return;
+	ASSERT_EQ_INT(1, scan_check(compact, strlen(compact)));
+	ASSERT_EQ_INT(1, scan_check(pretty, strlen(pretty)));
+	/* an error member, a batch, an escape: declined; an empty result read */
+	static const char *const plain[] = {
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32005,\"message\":\"x\"}}",
+		"[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":[]}]",
+		"{\"jsonrpc\":\"2\\u002e0\",\"id\":1,\"result\":[]}",
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":[]}",
+	};
+	for (size_t i = 0; i < 4; i++)
+		ASSERT_EQ_INT(i == 3 ? 1 : 0, scan_check(plain[i], strlen(plain[i])));
+
+	/* one log changed in the ways a mutation rarely reaches: values above
+	 * what paywatch stores, a removed log, a NUL in a key (cJSON compares
+	 * keys up to it), null where a boolean or a string belongs */
+	static const struct {
+		const char *key, *value; /* a JSON value text; NULL: the member goes */
+		int want;		 /* 1: read (as the strict path), 0: declined */
+	} one[] = {
+		{ "logIndex", "\"0x80000000\"", 0 },	 { "logIndex", "\"0x7fffffff\"", 1 },
+		{ "blockTimestamp", "\"0x100000000000\"", 0 }, { "blockNumber", "\"0x8000000000000000\"", 0 },
+		{ "removed", "true", 1 },			 { "removed", "null", 0 },
+		{ "data", "\"0X00\"", 0 },			 { "data", "\"0x00\"", 1 },
+		{ "topics", "[]", 1 },				 { "address", "null", 0 },
+		{ "blockTimestamp", NULL, 1 },			 { "transactionHash", NULL, 0 },
+		{ "transactionIndex", "7", 0 },		 { "transactionIndex", "{}", 0 },
+	};
+	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+		cJSON *r1 = cJSON_Duplicate(response, true), *logs = cJSON_GetObjectItemCaseSensitive(r1, "result");
+		while (cJSON_GetArraySize(logs) > 1)
+			cJSON_DeleteItemFromArray(logs, 1);
+		cJSON *log = cJSON_GetArrayItem(logs, 0);
+		cJSON_DeleteItemFromObjectCaseSensitive(log, one[i].key);
+		if (one[i].value)
+			cJSON_AddItemToObject(log, one[i].key, cJSON_Parse(one[i].value));
+		char *text = cJSON_PrintUnformatted(r1);
+		int v = text ? scan_check(text, strlen(text)) : -1;
+		if (v != one[i].want)
+			fprintf(stderr, "%s = %s: scanner %d, expected %d\n", one[i].key, one[i].value ? one[i].value : "(none)", v,
+				one[i].want);
+		ASSERT_EQ_INT(one[i].want, v);
+		/* the key "address" again with a NUL in it, before the real one: declined */
+		char *at = text ? strstr(text, "\"address\"") : NULL;
+		if (at && i == 1) { /* a log the scanner reads */
+			size_t len = strlen(text), off = (size_t)(at - text);
+			char *nul = malloc(len + 32);
+			memcpy(nul, text, off);
+			static const char member[] = "\"address\0x\":\"0x00\",";
+			memcpy(nul + off, member, sizeof(member) - 1);
+			memcpy(nul + off + sizeof(member) - 1, text + off, len - off);
+			ASSERT_EQ_INT(0, scan_check(nul, len + sizeof(member) - 1));
+			free(nul);
+		}
+		free(text);
+		cJSON_Delete(r1);
+	}
+
+	cJSON *small = cJSON_Duplicate(response, true);
+	cJSON *result = cJSON_GetObjectItemCaseSensitive(small, "result");
+	while (cJSON_GetArraySize(result) > 6)
+		cJSON_DeleteItemFromArray(result, cJSON_GetArraySize(result) - 1);
+	char *base = cJSON_PrintUnformatted(small);
+	cJSON_Delete(small);
+	size_t n = strlen(base);
+	static const char bytes[] = "\"\\,:{}[] 0afxXFzeE19-.\n\ttrunl\x01\xc3";
+	char *m = malloc(n + 200);
+	unsigned seed = 99;
+	int read = 0, declined = 0, wrong = 0;
+	for (int k = 0; k < 50000 && m; k++) {
+		memcpy(m, base, n);
+		size_t len = n;
+#define RAND(limit) ((seed = seed * 1103515245u + 12345u), (size_t)((seed >> 8) % (limit)))
+		for (int edits = RAND(4) ? 1 : 2; edits > 0; edits--) {
+			size_t at = RAND(len), op = RAND(4);
+			char c = op == 3 ? 0 : bytes[RAND(sizeof(bytes) - 1)];
+			if (op == 0) {
+				m[at] = c;
+			} else if (op == 1 && len > 1) {
+				memmove(m + at, m + at + 1, len - at - 1);
+				len--;
+			} else if (op == 2) {
+				memmove(m + at + 1, m + at, len - at);
+				m[at] = c;
+				len++;
+			} else if (len + 80 < n + 200) {
+				size_t from = RAND(len), k2 = 1 + RAND(80);
+				if (from + k2 > len)
+					k2 = len - from;
+				memmove(m + at + k2, m + at, len - at);
+				memmove(m + at, m + from + (from >= at ? k2 : 0), k2);
+				len += k2;
+			}
+		}
+#undef RAND
+		int v = scan_check(m, len);
+		read += v == 1;
+		declined += v == 0;
+		wrong += v < 0;
+	}
+	fprintf(stderr, "scanner on 50000 mutated answers: %d read (as the strict path), %d declined, %d wrong\n", read,
+		declined, wrong);
+	ASSERT_EQ_INT(0, wrong);
+	CHECK(read > 1000 && declined > 1000);
+	free(m);
+	free(base);
+	free(compact);
+	free(pretty);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -147,6 +268,7 @@ int main(int argc, char **argv)
 	CHECK(root != NULL);
 	const cJSON *result = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(root, 0), "response"), "result");
 	ASSERT_EQ_INT(431, cJSON_GetArraySize(result));
+	test_scan(cJSON_GetObjectItem(cJSON_GetArrayItem(root, 0), "response"));
 
 	/* Merchants: every 3rd distinct recipient of a 3-topic Transfer (of any
 	 * contract, so some merchants also receive unwatched tokens), split
