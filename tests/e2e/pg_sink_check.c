@@ -10,12 +10,16 @@
  * usage: pg_sink_check DSN */
 #include "idfmt.h"
 #include "payment.h"
+#include "pg_conn.h"
 #include "postgres.h"
 #include "pw_error.h"
 #include "../unit/test.h"
 #include "../unit/test_payments.h"
 
 #include <libpq-fe.h>
+#include <string.h>
+#include <sys/select.h>
+#include <time.h>
 
 static PGconn *db;
 
@@ -40,6 +44,35 @@ static char *q_text(const char *sql, char *out, size_t n)
 		snprintf(out, n, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return out;
+}
+
+/* The channels notified on db (LISTENing), as a comma-separated list in
+ * order, once want of them came or timeout_ms passed. */
+static const char *notified(int want, int timeout_ms, char *out, size_t n)
+{
+	int got = 0;
+	out[0] = '\0';
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		PQconsumeInput(db);
+		PGnotify *nf;
+		while ((nf = PQnotifies(db)) != NULL) {
+			size_t len = strlen(out);
+			snprintf(out + len, n - len, "%s%s", len ? "," : "", nf->relname);
+			PQfreemem(nf);
+			got++;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		long ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (got >= want || ms >= timeout_ms)
+			return out;
+		fd_set fds;
+		FD_ZERO(&fds);
+		FD_SET(PQsocket(db), &fds);
+		struct timeval tv = { 0, 50000 };
+		select(PQsocket(db) + 1, &fds, NULL, NULL, &tv);
+	}
 }
 
 static pw_payment payment(uint64_t block, uint32_t log_index, uint8_t status)
@@ -183,9 +216,13 @@ int main(int argc, char **argv)
 		      q_text("SELECT string_agg(chain || ' ' || chain_family || ' ' || address, ',' ORDER BY chain)"
 			     " FROM merchant_addresses", a, sizeof(a)));
 
-	/* X (log 0) and Y (log 1) in block 10: new, by the direct COPY */
+	/* X (log 0) and Y (log 1) in block 10: new, by the direct COPY; its
+	 * commit wakes the dispatchers and the feed's long-polls */
+	PQclear(PQexec(db, "LISTEN paywatch_webhooks; LISTEN " PG_FEED_CHANNEL));
 	pw_payment xy[2] = { payment(10, 0, PW_STATUS_CONFIRMED), payment(10, 1, PW_STATUS_CONFIRMED) };
 	pg_write_result r = write_batch(s, xy, 2);
+	ASSERT_EQ_STR("paywatch_webhooks," PG_FEED_CHANNEL, notified(2, 10000, b, sizeof(b)));
+	PQclear(PQexec(db, "UNLISTEN *"));
 	CHECK(r.copied);
 	ASSERT_EQ_INT(2, r.inserted);
 	ASSERT_EQ_INT(2, r.deliveries);
