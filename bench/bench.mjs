@@ -14,6 +14,9 @@
 //             (paywatch's max_in_flight), answers parsed, nothing else;
 //   paywatch  `paywatch run` from an empty data dir and database until every
 //             payment is in Postgres (peak RSS, CPU seconds from /proc);
+//   http      `paywatch run` as above with the chain given by http_url
+//             (JSON-RPC over HTTP, libcurl) instead of ws_url: the same
+//             backfill without libwebsockets' frame parsing;
 //   floor     Postgres alone: the rows paywatch wrote (payments and their
 //             event feed rows), COPied by the server from files into an
 //             empty database with the same schema;
@@ -36,7 +39,7 @@
 // --pg-statements: Postgres runs with pg_stat_statements; the statements
 // that took the most time over the whole run (every side) are printed at
 // the end, the profile to read before changing a statement.
-//          [--only raw,paywatch,floor,replay,script,ponder,live,matcher,config]
+//          [--only raw,paywatch,http,floor,replay,script,ponder,live,matcher,config]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -73,7 +76,7 @@ const TRANSFERS = QUICK ? 5000 : 100000, PER_TX = 50, BLOCKS = TRANSFERS / PER_T
 const MERCHANTS = Array.from({ length: 1000 }, (_, i) => '0x' + (0xbe00000 + i).toString(16).padStart(40, '0'));
 const LIVE_BLOCKS = QUICK ? 30 : 300;
 // --only raw,paywatch,...: measure some sides only (to profile one of them)
-const SIDES = ['raw', 'paywatch', 'floor', 'replay', 'script', 'ponder', 'live', 'matcher', 'config'];
+const SIDES = ['raw', 'paywatch', 'http', 'floor', 'replay', 'script', 'ponder', 'live', 'matcher', 'config'];
 const ONLY = new Set(val('--only', SIDES.join(',')).split(','));
 for (const k of ONLY) if (!SIDES.includes(k)) { console.error(`bench: --only: unknown side ${k} (${SIDES.join(', ')})`); process.exit(2); }
 const want = (k) => ONLY.has(k) && (k !== 'ponder' || WITH_PONDER) && (k !== 'script' || WITH_SCRIPT);
@@ -158,11 +161,12 @@ async function freshDb(pg) {
   return { name, dsn: pg.dsn(name) };
 }
 
-function config(work, dsn, node, h, extra = {}) {
+function config(work, dsn, node, h, extra = {}, transport = 'ws') {
   const dir = fs.mkdtempSync(path.join(work, 'cfg-'));
   return rig.writeConfig(dir, {
     data_dir: path.join(dir, 'data'), postgres: { dsn },
-    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: 1,
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ...(transport === 'http' ? { http_url: node.http } : { ws_url: node.ws }),
+      confirmations: 1,
       tokens: [{ symbol: 'USDC', address: h.token, decimals: 6 }] }],
     merchants: [{ id: 'm', addresses: { local: MERCHANTS } }],
     ...extra,
@@ -223,9 +227,9 @@ async function waitRows(pg, db, table, want, probe, timeoutMs) {
   } finally { await c.end(); }
 }
 
-async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN) {
+async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN, transport = 'ws') {
   const db = await freshDb(pg);
-  const cfg = config(work, db.dsn, node, h);
+  const cfg = config(work, db.dsn, node, h, {}, transport);
   if (rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status !== 0) throw new Error('migrate failed');
   const last = await lastTransfer(node, h);
   const cpu0 = otherCpu();
@@ -554,12 +558,13 @@ async function main() {
     await c.end();
   }
   if (want('floor') && !want('paywatch')) throw new Error('--only: floor needs paywatch (it copies the rows paywatch wrote)');
-  const runs = { raw: [], paywatch: [], base: [], floor: [], replay: [], script: [], ponder: [] };
+  const runs = { raw: [], paywatch: [], base: [], http: [], floor: [], replay: [], script: [], ponder: [] };
   for (let r = 0; r < ROUNDS; r++) {
     say(`round ${r + 1}/${ROUNDS}`);
-    for (const [k, fn] of [['raw', raw], ['paywatch', paywatchBackfill], ['base', paywatchBackfill], ['floor', pgFloor], ['replay', paywatchReplay], ['script', script], ['ponder', ponder]])
+    for (const [k, fn] of [['raw', raw], ['paywatch', paywatchBackfill], ['base', paywatchBackfill], ['http', paywatchBackfill], ['floor', pgFloor], ['replay', paywatchReplay], ['script', script], ['ponder', ponder]])
       if (k === 'base' ? BASE_BIN && want('paywatch') : want(k))
-        runs[k].push(k === 'raw' ? await fn(node, h) : await fn(work, pg, node, h, runs.paywatch[r] && runs.paywatch[r].db, k === 'base' ? BASE_BIN : BIN));
+        runs[k].push(k === 'raw' ? await fn(node, h) : await fn(work, pg, node, h, runs.paywatch[r] && runs.paywatch[r].db,
+          k === 'base' ? BASE_BIN : BIN, k === 'http' ? 'http' : 'ws'));
     // per-round ratios: the sides of one round ran back to back
     say('  ' + Object.keys(runs).filter((k) => runs[k][r]).map((k) => `${k} ${runs[k][r].ms.toFixed(0)} ms`).join(', '));
   }
@@ -580,6 +585,8 @@ async function main() {
     `  paywatch run backfill        ${fmt(s(runs.paywatch.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.paywatch.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.paywatch.map((x) => x.cpu_s), 's')}`,
     ...(runs.base.length ? [`  base build's run backfill    ${fmt(s(runs.base.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.base.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.base.map((x) => x.cpu_s), 's')}   (PAYWATCH_BIN_BASE)`,
       `  ratio paywatch / base build  ${fmt(ratio('paywatch', 'base'), 'x')}`] : []),
+    ...(runs.http.length ? [`  paywatch run over HTTP       ${fmt(s(runs.http.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.http.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.http.map((x) => x.cpu_s), 's')}   (http_url: libcurl, no websocket frames)`,
+      `  ratio HTTP / websocket       ${fmt(ratio('http', 'paywatch'), 'x')}   (CPU ${fmt(runs.http.map((x, i) => x.cpu_s / runs.paywatch[i].cpu_s), 'x')})`] : []),
     ...(runs.floor.length ? [`  postgres alone (COPY floor)  ${fmt(s(runs.floor.map((x) => x.ms)), 's')}   (Postgres CPU ${fmt(runs.floor.map((x) => x.pg_cpu_s), 's')}); ` +
       `its payments alone ${fmt(s(runs.floor.map((x) => x.payments_ms)), 's')}`,
       `  the same in two sessions     ${fmt(s(runs.floor.map((x) => x.parallel_ms)), 's')}   (a half each, at once: both cores)`] : []),
