@@ -14,9 +14,10 @@
 //             (paywatch's max_in_flight), answers parsed, nothing else;
 //   paywatch  `paywatch run` from an empty data dir and database until every
 //             payment is in Postgres (peak RSS, CPU seconds from /proc);
-//   http      `paywatch run` as above with the chain given by http_url
-//             (JSON-RPC over HTTP, libcurl) instead of ws_url: the same
-//             backfill without libwebsockets' frame parsing;
+//   http      `paywatch run` as above with the chain given ws_url and
+//             http_url: new heads on the websocket, eth_getLogs over HTTP
+//             (libcurl, on a thread of its own): the same backfill without
+//             libwebsockets' frame parsing of the answers;
 //   floor     Postgres alone: the rows paywatch wrote (payments and their
 //             event feed rows), COPied by the server from files into an
 //             empty database with the same schema;
@@ -165,7 +166,7 @@ function config(work, dsn, node, h, extra = {}, transport = 'ws') {
   const dir = fs.mkdtempSync(path.join(work, 'cfg-'));
   return rig.writeConfig(dir, {
     data_dir: path.join(dir, 'data'), postgres: { dsn },
-    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ...(transport === 'http' ? { http_url: node.http } : { ws_url: node.ws }),
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, ...(transport === 'http' ? { http_url: node.http } : {}),
       confirmations: 1,
       tokens: [{ symbol: 'USDC', address: h.token, decimals: 6 }] }],
     merchants: [{ id: 'm', addresses: { local: MERCHANTS } }],
@@ -585,8 +586,8 @@ async function main() {
     `  paywatch run backfill        ${fmt(s(runs.paywatch.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.paywatch.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.paywatch.map((x) => x.cpu_s), 's')}`,
     ...(runs.base.length ? [`  base build's run backfill    ${fmt(s(runs.base.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.base.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.base.map((x) => x.cpu_s), 's')}   (PAYWATCH_BIN_BASE)`,
       `  ratio paywatch / base build  ${fmt(ratio('paywatch', 'base'), 'x')}`] : []),
-    ...(runs.http.length ? [`  paywatch run over HTTP       ${fmt(s(runs.http.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.http.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.http.map((x) => x.cpu_s), 's')}   (http_url: libcurl, no websocket frames)`,
-      `  ratio HTTP / websocket       ${fmt(ratio('http', 'paywatch'), 'x')}   (CPU ${fmt(runs.http.map((x, i) => x.cpu_s / runs.paywatch[i].cpu_s), 'x')})`] : []),
+    ...(runs.http.length ? [`  paywatch run, logs over HTTP ${fmt(s(runs.http.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.http.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.http.map((x) => x.cpu_s), 's')}   (ws_url and http_url: eth_getLogs over HTTP)`,
+      `  ratio logs over HTTP / ws    ${fmt(ratio('http', 'paywatch'), 'x')}   (CPU ${fmt(runs.http.map((x, i) => x.cpu_s / runs.paywatch[i].cpu_s), 'x')})`] : []),
     ...(runs.floor.length ? [`  postgres alone (COPY floor)  ${fmt(s(runs.floor.map((x) => x.ms)), 's')}   (Postgres CPU ${fmt(runs.floor.map((x) => x.pg_cpu_s), 's')}); ` +
       `its payments alone ${fmt(s(runs.floor.map((x) => x.payments_ms)), 's')}`,
       `  the same in two sessions     ${fmt(s(runs.floor.map((x) => x.parallel_ms)), 's')}   (a half each, at once: both cores)`] : []),

@@ -59,6 +59,7 @@ typedef struct chain_header {
 typedef struct chain_params {
 	const char *name;
 	const char *url; /* ws://, wss:// (websocket) or http://, https:// (HTTP) */
+	const char *bulk_url; /* websocket chains: http(s):// for eth_getLogs (its answers, a backfill's bulk), or NULL */
 	uint64_t chain_id;
 	const pw_addr *tokens; /* watched token contracts */
 	size_t n_tokens;

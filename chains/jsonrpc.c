@@ -5,6 +5,7 @@
  * and queued for rpc_poll. HTTP: each answer body is one message. */
 #include "jsonrpc.h"
 #include "buf.h"
+#include "rpc_bulk.h"
 #include "rpc_http.h"
 #include "clock.h"
 #include "pw_error.h"
@@ -57,6 +58,7 @@ struct rpc_client {
 	size_t rx_prefix_len;
 	size_t max_message_bytes;
 	lws_sorted_usec_list_t timer;
+	rpc_bulk *bulk;      /* websocket with a bulk_url: rpc_send_bulk's HTTP thread */
 	rpc_scanner scanner; /* offered each message first (rpc_client_set_scanner) */
 	void *scanner_arg;
 };
@@ -395,6 +397,14 @@ static int parse_url(rpc_client *c, const char *url, bool *ret_http)
 	return 0;
 }
 
+/* The bulk thread has an answer (or failed): end the client's lws wait
+ * (documented as safe from any thread). */
+static void bulk_wake(void *arg)
+{
+	rpc_client *c = arg;
+	lws_cancel_service(c->ctx);
+}
+
 int rpc_client_create(const rpc_options *o, rpc_client **ret)
 {
 	rpc_client *c = calloc(1, sizeof(*c));
@@ -453,6 +463,11 @@ int rpc_client_create(const rpc_options *o, rpc_client **ret)
 		snprintf(c->error, sizeof(c->error), "cannot start connection");
 		c->closed = true;
 	}
+	if (o->bulk_url && (r = rpc_bulk_start(o->bulk_url, o->headers, o->n_headers, o->max_connections, max_message_bytes,
+					       o->timeout_ms ? o->timeout_ms : 15000, bulk_wake, c, &c->bulk)) < 0) {
+		rpc_client_destroy(c);
+		return r;
+	}
 	*ret = c;
 	return 0;
 }
@@ -461,6 +476,7 @@ void rpc_client_destroy(rpc_client *c)
 {
 	if (!c)
 		return;
+	rpc_bulk_stop(c->bulk); /* first: its thread wakes the lws context */
 	rpc_http_destroy(c->http);
 	if (c->ctx) {
 		ticker_remove(c->ctx); /* before the context goes away */
@@ -525,7 +541,7 @@ static bool is_connected(const rpc_client *c)
 
 static bool has_inbound(const rpc_client *c)
 {
-	return c->in_head != NULL;
+	return c->in_head != NULL || (c->bulk && rpc_bulk_ready(c->bulk));
 }
 
 bool rpc_client_is_http(const rpc_client *c)
@@ -570,6 +586,15 @@ int rpc_send_raw(rpc_client *c, const char *json, size_t len)
 	if (c->connected && c->wsi)
 		lws_callback_on_writable(c->wsi);
 	return 0;
+}
+
+int rpc_send_bulk(rpc_client *c, const char *json, size_t len)
+{
+	if (!c->bulk)
+		return rpc_send_raw(c, json, len);
+	uint64_t first_id = 0;
+	bool has_id = rpc_scan_id(json, len, &first_id);
+	return rpc_bulk_send(c->bulk, json, len, has_id, first_id);
 }
 
 int rpc_send(rpc_client *c, const char *method, const char *params_json, uint64_t *ret_id)
@@ -639,10 +664,25 @@ int rpc_poll(rpc_client *c, int timeout_ms, rpc_message *ret)
 		return 0;
 	}
 	int r = 0;
-	if (!c->in_head)
+	if (!has_inbound(c))
 		r = service_until(c, timeout_ms, has_inbound);
+	if (!c->in_head && c->bulk) { /* an answer of the bulk thread, or its failure */
+		rpc_http_answer a;
+		int rb = rpc_bulk_take(c->bulk, &a);
+		if (rb == 0) {
+			http_message(c, &a, ret);
+			free(a.body);
+			return 0;
+		}
+		if (rb == PW_ECONN) {
+			snprintf(c->error, sizeof(c->error), "bulk requests over HTTP: %s", rpc_bulk_error(c->bulk));
+			return PW_ECONN;
+		}
+	}
 	if (r < 0 && !c->in_head)
 		return r;
+	if (!c->in_head)
+		return PW_ETIMEDOUT;
 	in_msg *m = c->in_head;
 	c->in_head = m->next;
 	if (!c->in_head)

@@ -47,6 +47,7 @@ typedef struct rpc_options {
 	size_t n_headers;
 	size_t max_connections;   /* HTTP: connections kept to the node (>= 1) */
 	uint32_t timeout_ms;      /* HTTP: a POST is abandoned after this (plus a margin) */
+	const char *bulk_url;     /* websocket only: http:// or https:// for rpc_send_bulk (NULL: none) */
 } rpc_options;
 
 /* rpc_scan_id: find "id": <number> near the start of len bytes of JSON-RPC
@@ -74,8 +75,9 @@ size_t rpc_count_values(const char *data, size_t len);
 void rpc_parse_message(const char *data, size_t len, rpc_message *ret);
 
 /* rpc_client_create: parse o->url; for a websocket, create the lws context
- * and start connecting (does not wait); for HTTP, set up the connection
- * pool (connections open with the first POST). 0 with *ret (free with
+ * and start connecting (does not wait), and with o->bulk_url start the
+ * HTTP thread of its bulk requests; for HTTP, set up the connection pool
+ * (connections open with the first POST). 0 with *ret (free with
  * rpc_client_destroy), PW_EINVAL (bad URL), PW_ENOMEM, PW_ECONN. */
 int rpc_client_create(const rpc_options *o, rpc_client **ret);
 
@@ -105,6 +107,12 @@ int rpc_send(rpc_client *c, const char *method, const char *params_json, uint64_
 /* rpc_send_raw: queue a preformed JSON text (a batch array); the caller
  * chose the ids with rpc_next_id. Same errors as rpc_send. */
 int rpc_send_raw(rpc_client *c, const char *json, size_t len);
+
+/* rpc_send_bulk: as rpc_send_raw, for a request whose answer may be
+ * large: over HTTP to o->bulk_url when the client has one (its own thread,
+ * rpc_bulk.h; the answer comes back through rpc_poll like any other), else
+ * as rpc_send_raw. Same errors. */
+int rpc_send_bulk(rpc_client *c, const char *json, size_t len);
 
 /* rpc_next_id: reserve a fresh request id. */
 uint64_t rpc_next_id(rpc_client *c);

@@ -241,7 +241,8 @@ static int evm_connect(const chain_params *params, int timeout_ms, chain_adapter
 			   .headers = lines,
 			   .n_headers = n_lines,
 			   .max_connections = params->max_in_flight ? params->max_in_flight + 2 : 4,
-			   .timeout_ms = params->request_timeout_ms };
+			   .timeout_ms = params->request_timeout_ms,
+			   .bulk_url = params->bulk_url };
 	int r = rpc_client_create(&ro, &a->rpc);
 	for (size_t i = 0; i < n_lines; i++) {
 		if (owned[i])
@@ -327,7 +328,7 @@ static int evm_request_transfers(chain_adapter *a, uint64_t from, uint64_t to, u
 	if (r == 0 && a->n_filters > 1)
 		r = buf_append(&b, "]", 1);
 	if (r == 0)
-		r = rpc_send_raw(a->rpc, b.data, b.len);
+		r = rpc_send_bulk(a->rpc, b.data, b.len); /* over HTTP beside a websocket given http_url */
 	buf_done(&b);
 	if (r < 0)
 		return r;
@@ -955,6 +956,8 @@ static int evm_poll(chain_adapter *a, int timeout_ms, chain_event *ret)
 				return PW_ETIMEDOUT;
 			continue;
 		}
+		if (r == PW_ECONN) /* the pipeline leaves the endpoint: say why */
+			log_emit(LOG_LEVEL_WARN, a->name, -1, "%s: %s", rpc_client_url_masked(a->rpc), rpc_client_error(a->rpc));
 		if (r < 0)
 			return r == PW_ESTOPPED ? PW_ETIMEDOUT : r;
 		bool got = evm_message_to_event(a, &m, ret);

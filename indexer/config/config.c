@@ -315,8 +315,54 @@ static int parse_node_url(cfg_ctx *c, const char *path, const cJSON *v, enum cha
 	return 0;
 }
 
-/* The node URLs: "ws_url" / "ws_urls" or "http_url" / "http_urls", one
- * kind only; sets chain->transport. */
+/* One kind of node URL: "<kind>_url" and/or "<kind>_urls" (keys[0],
+ * keys[1]) into *ret (n_urls of them). */
+static int parse_url_list(cfg_ctx *c, const char *path, const cJSON *ch, enum chain_transport transport,
+			  const char *const keys[2], char ***ret, size_t *ret_n)
+{
+	char p[512];
+	int r;
+	const cJSON *one = cJSON_GetObjectItemCaseSensitive(ch, keys[0]);
+	const cJSON *many = cJSON_GetObjectItemCaseSensitive(ch, keys[1]);
+	if (many && (!cJSON_IsArray(many) || cJSON_GetArraySize(many) == 0)) {
+		snprintf(p, sizeof(p), "%s.%s", path, keys[1]);
+		return fail(c, p, "must be a non-empty array of %s URLs",
+			    transport == CHAIN_TRANSPORT_WS ? "ws:// or wss://" : "http:// or https://");
+	}
+	size_t n_urls = (one ? 1 : 0) + (many ? (size_t)cJSON_GetArraySize(many) : 0);
+	if (n_urls > CFG_MAX_URLS) {
+		snprintf(p, sizeof(p), "%s.%s", path, keys[1]);
+		return fail(c, p, "at most %d URLs per chain", CFG_MAX_URLS);
+	}
+	char **urls = calloc(n_urls, sizeof(char *));
+	if (!urls)
+		return PW_ENOMEM;
+	*ret = urls; /* the config owns them from here, parsed or not */
+	*ret_n = 0;
+	if (one) {
+		snprintf(p, sizeof(p), "%s.%s", path, keys[0]);
+		if ((r = parse_node_url(c, p, one, transport, &urls[*ret_n])) < 0)
+			return r;
+		(*ret_n)++;
+	}
+	if (many) {
+		int i = 0;
+		const cJSON *it;
+		cJSON_ArrayForEach(it, many)
+		{
+			snprintf(p, sizeof(p), "%s.%s[%d]", path, keys[1], i++);
+			if ((r = parse_node_url(c, p, it, transport, &urls[*ret_n])) < 0)
+				return r;
+			(*ret_n)++;
+		}
+	}
+	return 0;
+}
+
+/* The node URLs: "ws_url" / "ws_urls" or "http_url" / "http_urls"; sets
+ * chain->transport. A chain of a family with websockets (EVM) may give
+ * both, as many of each: new heads on the websocket, eth_getLogs over
+ * HTTP (bulk_urls, the k-th beside the k-th websocket URL). */
 static int parse_node_urls(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain *chain)
 {
 	static const char *const keys[2][2] = { { "ws_url", "ws_urls" }, { "http_url", "http_urls" } };
@@ -325,53 +371,29 @@ static int parse_node_urls(cfg_ctx *c, const char *path, const cJSON *ch, cfg_ch
 	bool has[2];
 	for (int t = 0; t < 2; t++)
 		has[t] = cJSON_GetObjectItemCaseSensitive(ch, keys[t][0]) || cJSON_GetObjectItemCaseSensitive(ch, keys[t][1]);
-	if (has[0] && has[1]) {
-		snprintf(p, sizeof(p), "%s.%s", path, cJSON_GetObjectItemCaseSensitive(ch, "http_url") ? "http_url" : "http_urls");
-		return fail(c, p, "a chain uses websocket or HTTP URLs, not both (give ws_url(s) or http_url(s))");
-	}
 	if (!has[0] && !has[1]) {
 		snprintf(p, sizeof(p), "%s.%s", path, chain->family->has_websocket ? "ws_url" : "http_url");
 		return fail(c, p, "required field is missing (%s)",
 			    chain->family->has_websocket ? "ws_url(s) or http_url(s)" : "http_url or http_urls");
 	}
-	enum chain_transport transport = has[1] ? CHAIN_TRANSPORT_HTTP : CHAIN_TRANSPORT_WS;
+	enum chain_transport transport = has[0] ? CHAIN_TRANSPORT_WS : CHAIN_TRANSPORT_HTTP;
 	chain->transport = transport;
-	const cJSON *one = cJSON_GetObjectItemCaseSensitive(ch, keys[transport][0]);
-	const cJSON *many = cJSON_GetObjectItemCaseSensitive(ch, keys[transport][1]);
 	if (transport == CHAIN_TRANSPORT_WS && !chain->family->has_websocket) {
-		snprintf(p, sizeof(p), "%s.%s", path, one ? keys[0][0] : keys[0][1]);
+		snprintf(p, sizeof(p), "%s.%s", path, cJSON_GetObjectItemCaseSensitive(ch, keys[0][0]) ? keys[0][0] : keys[0][1]);
 		return fail(c, p, "%s nodes serve JSON-RPC over HTTP only: give http_url or http_urls",
 			    chain->family->kind);
 	}
-	if (many && (!cJSON_IsArray(many) || cJSON_GetArraySize(many) == 0)) {
-		snprintf(p, sizeof(p), "%s.%s", path, keys[transport][1]);
-		return fail(c, p, "must be a non-empty array of %s URLs",
-			    transport == CHAIN_TRANSPORT_WS ? "ws:// or wss://" : "http:// or https://");
-	}
-	size_t n_urls = (one ? 1 : 0) + (many ? (size_t)cJSON_GetArraySize(many) : 0);
-	if (n_urls > CFG_MAX_URLS) {
-		snprintf(p, sizeof(p), "%s.%s", path, keys[transport][1]);
-		return fail(c, p, "at most %d URLs per chain", CFG_MAX_URLS);
-	}
-	chain->urls = calloc(n_urls, sizeof(char *));
-	if (!chain->urls)
-		return PW_ENOMEM;
-	if (one) {
-		snprintf(p, sizeof(p), "%s.%s", path, keys[transport][0]);
-		if ((r = parse_node_url(c, p, one, transport, &chain->urls[chain->n_urls])) < 0)
-			return r;
-		chain->n_urls++;
-	}
-	if (many) {
-		int i = 0;
-		const cJSON *it;
-		cJSON_ArrayForEach(it, many)
-		{
-			snprintf(p, sizeof(p), "%s.%s[%d]", path, keys[transport][1], i++);
-			if ((r = parse_node_url(c, p, it, transport, &chain->urls[chain->n_urls])) < 0)
-				return r;
-			chain->n_urls++;
-		}
+	if ((r = parse_url_list(c, path, ch, transport, keys[transport], &chain->urls, &chain->n_urls)) < 0)
+		return r;
+	if (!has[0] || !has[1])
+		return 0;
+	/* both: eth_getLogs over HTTP, beside each websocket */
+	if ((r = parse_url_list(c, path, ch, CHAIN_TRANSPORT_HTTP, keys[1], &chain->bulk_urls, &chain->n_bulk_urls)) < 0)
+		return r;
+	if (chain->n_bulk_urls != chain->n_urls) {
+		snprintf(p, sizeof(p), "%s.%s", path, cJSON_GetObjectItemCaseSensitive(ch, "http_urls") ? "http_urls" : "http_url");
+		return fail(c, p, "with ws_url(s), give one HTTP URL per websocket URL (%zu websocket, %zu HTTP): the k-th "
+			    "serves the eth_getLogs of the k-th", chain->n_urls, chain->n_bulk_urls);
 	}
 	return 0;
 }
@@ -404,7 +426,7 @@ static int parse_http_headers(cfg_ctx *c, const char *path, const cJSON *ch, cfg
 	if (!h)
 		return 0;
 	snprintf(p, sizeof(p), "%s.http_headers", path);
-	if (chain->transport != CHAIN_TRANSPORT_HTTP)
+	if (chain->transport != CHAIN_TRANSPORT_HTTP && chain->n_bulk_urls == 0)
 		return fail(c, p, "only for a chain with http_url(s)");
 	if (!cJSON_IsObject(h))
 		return fail(c, p, "must be an object of header name -> value");
@@ -478,7 +500,7 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	chain->poll_interval_ms = (uint32_t)u;
 	if (cJSON_GetObjectItemCaseSensitive(ch, "poll_interval_ms") && chain->transport != CHAIN_TRANSPORT_HTTP) {
 		snprintf(p, sizeof(p), "%s.poll_interval_ms", path);
-		return fail(c, p, "only for a chain with http_url(s) (a websocket chain is told of new heads)");
+		return fail(c, p, "only for a chain of http_url(s) alone (a chain with ws_url(s) is told of new heads)");
 	}
 
 	if ((r = get_uint(c, path, ch, "confirmations", false, 1, 100000, 12, &u)) < 0)
@@ -1373,6 +1395,9 @@ void config_destroy(pw_config *cfg)
 		for (size_t k = 0; k < cfg->chains[i].n_urls; k++)
 			free(cfg->chains[i].urls[k]);
 		free(cfg->chains[i].urls);
+		for (size_t k = 0; k < cfg->chains[i].n_bulk_urls; k++)
+			free(cfg->chains[i].bulk_urls[k]);
+		free(cfg->chains[i].bulk_urls);
 		for (size_t k = 0; k < cfg->chains[i].n_http_headers; k++) {
 			chain_header *h = &cfg->chains[i].http_headers[k];
 			if (h->value)
@@ -1451,11 +1476,20 @@ char *config_dump_masked(const pw_config *cfg)
 			config_mask_node_url(ch->urls[k], u, sizeof(u));
 			cJSON_AddItemToArray(urls, cJSON_CreateString(u));
 		}
-		if (http) {
+		if (ch->n_bulk_urls) { /* beside the websockets: eth_getLogs */
+			cJSON *bulk = cJSON_AddArrayToObject(o, "http_urls");
+			for (size_t k = 0; k < ch->n_bulk_urls; k++) {
+				char u[1024];
+				config_mask_node_url(ch->bulk_urls[k], u, sizeof(u));
+				cJSON_AddItemToArray(bulk, cJSON_CreateString(u));
+			}
+		}
+		if (http || ch->n_bulk_urls) {
 			cJSON *hs = cJSON_AddObjectToObject(o, "http_headers");
 			for (size_t k = 0; k < ch->n_http_headers; k++)
 				cJSON_AddStringToObject(hs, ch->http_headers[k].name, "****");
-			cJSON_AddNumberToObject(o, "poll_interval_ms", ch->poll_interval_ms);
+			if (http)
+				cJSON_AddNumberToObject(o, "poll_interval_ms", ch->poll_interval_ms);
 		}
 		if (ch->finality != CHAIN_FINALITY_CONFIRMATIONS)
 			cJSON_AddStringToObject(o, "finality", chain_finality_tag(ch->finality));
@@ -1592,6 +1626,7 @@ chain_params config_chain_params(const cfg_chain *c, size_t url_index, pw_addr *
 	return (chain_params){
 		.name = c->name,
 		.url = c->urls[url_index % c->n_urls],
+		.bulk_url = c->n_bulk_urls ? c->bulk_urls[url_index % c->n_bulk_urls] : NULL,
 		.chain_id = c->chain_id,
 		.tokens = tokens,
 		.n_tokens = c->n_tokens,

@@ -37,10 +37,13 @@ typedef struct cfg_chain {
 	char name[PW_NAME_MAX];
 	const chain_family *family; /* picked by "kind" (chains/chain.c) */
 	uint64_t chain_id;
-	enum chain_transport transport; /* ws_url(s) or http_url(s); never both */
+	enum chain_transport transport; /* WS for ws_url(s) (with or without http_url(s)), else HTTP */
 	char **urls;                /* n_urls 1..CFG_MAX_URLS, all ws(s):// or all http(s)://; tried in turn */
 	size_t n_urls;
-	chain_header *http_headers; /* HTTP only; values are secrets (shown as ****) */
+	char **bulk_urls;           /* websocket chains given http_url(s) too: n_urls http(s):// URLs, the k-th
+				     * serving the k-th websocket's eth_getLogs; else NULL, 0 */
+	size_t n_bulk_urls;
+	chain_header *http_headers; /* sent with HTTP requests (HTTP chains, bulk_urls); values are secrets (****) */
 	size_t n_http_headers;
 	uint32_t poll_interval_ms;  /* HTTP only: head polling; default 1000 */
 	uint32_t confirmations;     /* >= 1; default 12 (unused in finality mode) */

@@ -493,7 +493,12 @@ static int connect_next(pipeline *pl)
 	if (pl->cut_ms)
 		log_emit(LOG_LEVEL_INFO, pl->name, -1, "connected to %s (endpoint %zu) %lld ms after the connection was lost",
 			 pl->ops->endpoint(pl->ad), pl->url_index % c->n_urls, (long long)(pw_mono_ms() - pl->cut_ms));
-	else
+	else if (params.bulk_url) {
+		char bulk[1024];
+		config_mask_node_url(params.bulk_url, bulk, sizeof(bulk));
+		log_emit(LOG_LEVEL_INFO, pl->name, -1, "connected to %s (chain id %llu verified, newHeads subscribed; eth_getLogs over %s)",
+			 pl->ops->endpoint(pl->ad), (unsigned long long)c->chain_id, bulk);
+	} else
 		log_emit(LOG_LEVEL_INFO, pl->name, -1, "connected to %s (chain id %llu verified, %s)",
 			 pl->ops->endpoint(pl->ad), (unsigned long long)c->chain_id,
 			 c->transport == CHAIN_TRANSPORT_HTTP ? "head polled over HTTP" : "newHeads subscribed");
@@ -519,6 +524,7 @@ int pipeline_run(const pipeline_params *p)
 	int r = 0;
 	int64_t backoff = 500;
 	unsigned connect_failures = 0;
+	bool proven = false; /* the connection served logs: a later loss reconnects at once */
 	while (!atomic_load(p->stop) && !pl->stopped) {
 		if (!pl->ad) {
 			r = connect_next(pl);
@@ -546,8 +552,7 @@ int pipeline_run(const pipeline_params *p)
 				r = 0;
 				continue;
 			}
-			backoff = 500;
-			connect_failures = 0;
+			proven = false;
 		}
 		chain_event ev;
 		r = fill(pl);
@@ -556,6 +561,11 @@ int pipeline_run(const pipeline_params *p)
 		if (r == 0) {
 			r = pl->ops->poll(pl->ad, 200, &ev);
 			if (r == 0) {
+				if (!proven && ev.kind == CHAIN_EV_TRANSFERS) {
+					proven = true;
+					backoff = 500;
+					connect_failures = 0;
+				}
 				r = handle_event(pl, &ev);
 				chain_event_done(&ev);
 				if (r == 0)
@@ -577,6 +587,19 @@ int pipeline_run(const pipeline_params *p)
 			pl->cut_ms = pw_mono_ms();
 			disconnect(pl);
 			r = 0;
+			if (!proven) {
+				/* lost before it answered anything (its websocket up, its
+				 * HTTP side down, say): back off as for a failed connect */
+				if (p->max_connect_rounds && ++connect_failures >= p->max_connect_rounds * pl->chain->n_urls) {
+					log_emit(LOG_LEVEL_ERROR, pl->name, -1, "no endpoint served a request after %u attempts",
+						 connect_failures);
+					r = PW_ECONN;
+					break;
+				}
+				int64_t jitter = (int64_t)pw_random_below((uint64_t)backoff / 2 + 1);
+				sleep_ms_unless_stopped(pl, backoff + jitter);
+				backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+			}
 			continue;
 		}
 		if (r < 0)

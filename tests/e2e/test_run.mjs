@@ -39,11 +39,14 @@ async function main() {
   const merchantAddrs = [...merchantOf.keys()];
   const others = Array.from({ length: 6 }, randomAddress);
 
+  const relay = rig.transport === 'ws+http' ? await rig.startHttpRelay(node.ws.replace(/^ws:/, 'http:')) : null;
   const configFile = rig.writeConfig(work, {
     data_dir: path.join(work, 'data'),
     postgres: { dsn: '${PW_TEST_DSN}' },
     chains: [{
-      name: 'local', kind: 'evm', chain_id: 31337, ...rig.nodeUrls(node.ws), confirmations: CONF, start_block: 0,
+      name: 'local', kind: 'evm', chain_id: 31337, confirmations: CONF, start_block: 0,
+      // ws+http: the HTTP side through a counting relay, to see what took it
+      ...(relay ? { ws_urls: [node.ws], http_urls: [relay.url] } : rig.nodeUrls(node.ws)),
       tokens: [
         { symbol: 'USDC', address: usdc.address, decimals: 6 },
         { symbol: 'DAI', address: dai.address, decimals: 18 },
@@ -122,6 +125,12 @@ async function main() {
     return c.rows[0].n > 0;
   }, 60000);
   await checkNotEarly();
+  if (relay) {
+    rig.check(/connected to ws:\/\/127\.0\.0\.1:\d+\/ \(chain id 31337 verified, newHeads subscribed; eth_getLogs over http:\/\/127\.0\.0\.1:\d+\)/
+      .test(pw.stderr), `ws+http: the connect line names both (${(pw.stderr.match(/.*connected to.*/) || [''])[0]})`);
+    rig.check(relay.methods.eth_getLogs > 0 && Object.keys(relay.methods).every((m) => m === 'eth_getLogs'),
+      `ws+http: eth_getLogs went over HTTP, nothing else did (${JSON.stringify(relay.methods)})`);
+  }
 
   for (let i = 30; i < 60; i++) {
     await trafficBlock(i);

@@ -153,9 +153,10 @@ static void test_families_and_http(void)
 			  "\"ws_url\": \"wss://tron.example\",", "chains[0].ws_url: tron nodes serve JSON-RPC over HTTP only");
 	expect_tron_error("\"start_block\": 77000000", "\"start_block\": 77000000, \"max_range\": 5002",
 			  "chains[0].max_range: must be an integer 1..5001");
+	/* with a websocket the head is pushed: no poll interval */
 	expect_tron_error("\"http_url\": \"https://base.example/v2/keyWORD\"",
 			  "\"http_url\": \"https://base.example/v2/keyWORD\", \"ws_url\": \"wss://base.example\"",
-			  "chains[1].http_url: a chain uses websocket or HTTP URLs, not both");
+			  "chains[1].poll_interval_ms: only for a chain of http_url(s) alone");
 	expect_tron_error("\"http_url\": \"https://base.example/v2/keyWORD\"", "\"http_url\": \"wss://base.example/v2\"",
 			  "chains[1].http_url: must be an http:// or https:// URL");
 	expect_tron_error("\"http_url\": \"https://base.example/v2/keyWORD\"", "\"http_url\": \"https://u:pw@base.example/\"",
@@ -169,11 +170,49 @@ static void test_families_and_http(void)
 			  "chains[0].http_headers.k: must be at most 4096 bytes without control characters");
 	expect_tron_error("\"kind\": \"tron\"", "\"kind\": \"solana\"",
 			  "chains[0].kind: unsupported chain kind (supported: \"evm\", \"tron\")");
+	/* ws_url(s) with http_url(s): new heads on the k-th websocket, its
+	 * eth_getLogs over the k-th HTTP URL; headers go with the HTTP ones */
+	{
+		char *both = variant("\"ws_url\": \"ws://127.0.0.1:8545\",",
+				     "\"ws_urls\": [\"ws://127.0.0.1:8545\", \"wss://eth.example/ws/keyA\"],"
+				     " \"http_urls\": [\"http://127.0.0.1:8545\", \"https://eth.example/v2/keyB\"],"
+				     " \"http_headers\": {\"x-api-key\": \"secretC\"},");
+		pw_config *cfg = NULL;
+		char err[512] = "";
+		ASSERT_EQ_INT(0, config_parse(both, strlen(both), &cfg, err, sizeof(err)));
+		if (cfg) {
+			const cfg_chain *c = &cfg->chains[0];
+			ASSERT_EQ_INT(CHAIN_TRANSPORT_WS, c->transport);
+			ASSERT_EQ_INT(2, c->n_urls);
+			ASSERT_EQ_INT(2, c->n_bulk_urls);
+			pw_addr tokens[1];
+			chain_params cp = config_chain_params(c, 3, tokens); /* endpoint 3 = the second pair */
+			ASSERT_EQ_STR("wss://eth.example/ws/keyA", cp.url);
+			ASSERT_EQ_STR("https://eth.example/v2/keyB", cp.bulk_url);
+			ASSERT_EQ_INT(1, cp.n_headers);
+			char *dump = config_dump_masked(cfg);
+			CHECK(dump && strstr(dump, "https://eth.example/****") != NULL && strstr(dump, "\"http_urls\"") != NULL);
+			if (dump && !strstr(dump, "https://eth.example/****"))
+				fprintf(stderr, "%s\n", dump);
+			CHECK(dump && !strstr(dump, "keyA") && !strstr(dump, "keyB") && !strstr(dump, "secretC"));
+			free(dump);
+			config_destroy(cfg);
+		}
+		free(both);
+		cfg = NULL;
+		both = variant("\"ws_url\": \"ws://127.0.0.1:8545\",",
+			       "\"ws_url\": \"ws://127.0.0.1:8545\", \"http_urls\": [\"http://a.example\", \"http://b.example\"],");
+		expect_error(both, "chains[0].http_urls: with ws_url(s), give one HTTP URL per websocket URL (1 websocket, 2 HTTP)");
+		free(both);
+		both = variant("\"ws_url\": \"ws://127.0.0.1:8545\",", "\"ws_url\": \"ws://127.0.0.1:8545\", \"http_url\": \"ws://a.example\",");
+		expect_error(both, "chains[0].http_url: must be an http:// or https:// URL");
+		free(both);
+	}
 	/* headers and poll interval belong to HTTP chains */
 	expect_variant_error("\"confirmations\": 3", "\"confirmations\": 3, \"http_headers\": {}",
 			     "chains[0].http_headers: only for a chain with http_url(s)");
 	expect_variant_error("\"confirmations\": 3", "\"confirmations\": 3, \"poll_interval_ms\": 1000",
-			     "chains[0].poll_interval_ms: only for a chain with http_url(s)");
+			     "chains[0].poll_interval_ms: only for a chain of http_url(s) alone");
 }
 
 /* start_block as a string of digits: what "${VAR}" gives (examples/). */

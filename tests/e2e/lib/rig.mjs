@@ -5,6 +5,7 @@
 // and the paywatch binary. Every server listens on 127.0.0.1 only.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,13 +61,17 @@ export async function waitFor(what, fn, timeoutMs = 30000, everyMs = 50) {
 
 // The transport of the chain configs a test writes: PW_TEST_TRANSPORT=http
 // runs a websocket test with JSON-RPC over HTTP instead, with the same
-// assertions (ctest's e2e_*_http entries). nodeUrls(...urls) takes ws://
-// URLs and returns the config fields: { ws_urls } or { http_urls,
-// poll_interval_ms } (the same node serves both on one port).
-export const transport = process.env.PW_TEST_TRANSPORT === 'http' ? 'http' : 'ws';
+// assertions (ctest's e2e_*_http entries); PW_TEST_TRANSPORT=ws+http with
+// both, new heads on the websocket and eth_getLogs over HTTP (e2e_*_wshttp).
+// nodeUrls(...urls) takes ws:// URLs and returns the config fields:
+// { ws_urls }, { http_urls, poll_interval_ms } or { ws_urls, http_urls }
+// (the same node serves both on one port).
+export const transport = ['http', 'ws+http'].includes(process.env.PW_TEST_TRANSPORT) ? process.env.PW_TEST_TRANSPORT : 'ws';
 export function nodeUrls(...urls) {
+  const http = urls.map((u) => u.replace(/^ws(s?):/, 'http$1:'));
+  if (transport === 'ws+http') return { ws_urls: urls, http_urls: http };
   if (transport !== 'http') return { ws_urls: urls };
-  return { http_urls: urls.map((u) => u.replace(/^ws(s?):/, 'http$1:')), poll_interval_ms: 200 };
+  return { http_urls: http, poll_interval_ms: 200 };
 }
 
 // ---------------------------------------------------------------- PostgreSQL
@@ -134,6 +139,39 @@ export async function startPostgres(settings = {}) {
 }
 
 // ---------------------------------------------------------------- anvil
+// A JSON-RPC over HTTP relay on 127.0.0.1 to upstream (an http:// URL)
+// that counts the methods it forwards (relay.methods: name -> calls): a
+// test sees which requests took the HTTP path. Not a fake: every request
+// goes to the real node and its answer back unchanged; relay.down = true
+// resets every connection instead (an HTTP side that is gone).
+export async function startHttpRelay(upstream) {
+  const target = new URL(upstream);
+  const relay = { methods: {}, url: '', down: false };
+  const server = http.createServer((req, res) => {
+    if (relay.down) { req.socket.destroy(); return; } // no answer: the connection reset
+    const chunks = [];
+    req.on('data', (d) => chunks.push(d));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      try {
+        const msg = JSON.parse(body.toString());
+        for (const m of Array.isArray(msg) ? msg : [msg]) relay.methods[m.method] = (relay.methods[m.method] || 0) + 1;
+      } catch { /* forwarded as is */ }
+      const up = http.request({ host: target.hostname, port: target.port, path: target.pathname, method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': body.length } }, (ur) => {
+        res.writeHead(ur.statusCode, { 'content-type': ur.headers['content-type'] || 'application/json' });
+        ur.pipe(res);
+      });
+      up.on('error', () => { res.writeHead(502); res.end(); });
+      up.end(body);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  relay.url = `http://127.0.0.1:${server.address().port}/`;
+  onCleanup(() => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }));
+  return relay;
+}
+
 export async function startAnvil(extraArgs = []) {
   const bin = path.join(e2eDir, 'node_modules', '.bin', 'anvil');
   // anvil keeps old states under $HOME/.foundry/anvil/tmp and leaves them
