@@ -609,6 +609,11 @@ async function main() {
       `  ratio paywatch / two floors  ${fmt(runs.paywatch.map((x, i) => x.ms / runs.floor[i].parallel_ms), 'x')}   (the floor in two sessions at once)`] : []),
     ...(runs.script.length ? [`  ratio paywatch / script      ${fmt(ratio('paywatch', 'script'), 'x')}`] : []),
     ...(WITH_PONDER ? [`  ratio paywatch / ponder      ${fmt(ratio('paywatch', 'ponder'), 'x', 3)}`] : []),
+    ...(runs.http.length && runs.floor.length ? [`  ratio logs over HTTP / floor ${fmt(ratio('http', 'floor'), 'x')}; / two floors ` +
+      `${fmt(runs.http.map((x, i) => x.ms / runs.floor[i].parallel_ms), 'x')}`] : []),
+    ...(runs.http.length && runs.base.length ? [`  ratio logs over HTTP / base  ${fmt(ratio('http', 'base'), 'x')}   (the base build's run backfill over the websocket)`] : []),
+    ...(runs.http.length && runs.script.length ? [`  ratio logs over HTTP / script ${fmt(ratio('http', 'script'), 'x')}`] : []),
+    ...(runs.http.length && WITH_PONDER ? [`  ratio logs over HTTP / ponder ${fmt(ratio('http', 'ponder'), 'x', 3)}`] : []),
     ...(liveFig || []).map((f) => `live (confirmations ${f.confirmations}, a block every 100 ms, ${f.blocks} blocks): row in Postgres p50 ${f.row_p50_ms.toFixed(1)} ms, ` +
       `p99 ${f.row_p99_ms.toFixed(1)} ms; webhook p50 ${f.hook_p50_ms.toFixed(1)} ms, p99 ${f.hook_p99_ms.toFixed(1)} ms` +
       (f.confirmations > 1 ? ` (from the confirming block); the pending row p50 ${f.pending_p50_ms.toFixed(1)} ms, p99 ${f.pending_p99_ms.toFixed(1)} ms` +
