@@ -507,6 +507,22 @@ static int connect_next(pipeline *pl)
 	return pl->h->on_connect(pl->h->arg, pl);
 }
 
+/* After a failed connect, or a connection lost before it served logs:
+ * sleep *backoff plus jitter (exponential, capped at 30 s) and count the
+ * failure; false (logged) once max_connect_rounds rounds of the
+ * endpoints failed: the caller gives up. what: "reachable", "served logs". */
+static bool back_off(pipeline *pl, int64_t *backoff, unsigned *failures, const char *what)
+{
+	if (pl->p->max_connect_rounds && ++*failures >= pl->p->max_connect_rounds * pl->chain->n_urls) {
+		log_emit(LOG_LEVEL_ERROR, pl->name, -1, "no endpoint %s after %u attempts", what, *failures);
+		return false;
+	}
+	int64_t jitter = (int64_t)pw_random_below((uint64_t)*backoff / 2 + 1);
+	sleep_ms_unless_stopped(pl, *backoff + jitter);
+	*backoff = *backoff * 2 > 30000 ? 30000 : *backoff * 2;
+	return true;
+}
+
 int pipeline_run(const pipeline_params *p)
 {
 	pipeline pl_;
@@ -539,16 +555,10 @@ int pipeline_run(const pipeline_params *p)
 			if (r < 0) {
 				if (pl->ad)
 					disconnect(pl);
-				if (p->max_connect_rounds && ++connect_failures >= p->max_connect_rounds * pl->chain->n_urls) {
-					log_emit(LOG_LEVEL_ERROR, pl->name, -1, "no endpoint reachable after %u attempts",
-						 connect_failures);
+				if (!back_off(pl, &backoff, &connect_failures, "reachable")) {
 					r = PW_ECONN;
 					break;
 				}
-				/* exponential backoff with jitter, capped at 30 s */
-				int64_t jitter = (int64_t)pw_random_below((uint64_t)backoff / 2 + 1);
-				sleep_ms_unless_stopped(pl, backoff + jitter);
-				backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
 				r = 0;
 				continue;
 			}
@@ -587,18 +597,11 @@ int pipeline_run(const pipeline_params *p)
 			pl->cut_ms = pw_mono_ms();
 			disconnect(pl);
 			r = 0;
-			if (!proven) {
-				/* lost before it answered anything (its websocket up, its
-				 * HTTP side down, say): back off as for a failed connect */
-				if (p->max_connect_rounds && ++connect_failures >= p->max_connect_rounds * pl->chain->n_urls) {
-					log_emit(LOG_LEVEL_ERROR, pl->name, -1, "no endpoint served a request after %u attempts",
-						 connect_failures);
-					r = PW_ECONN;
-					break;
-				}
-				int64_t jitter = (int64_t)pw_random_below((uint64_t)backoff / 2 + 1);
-				sleep_ms_unless_stopped(pl, backoff + jitter);
-				backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+			/* lost before it served logs (its websocket up, its HTTP side
+			 * down, say): back off as for a failed connect */
+			if (!proven && !back_off(pl, &backoff, &connect_failures, "served logs")) {
+				r = PW_ECONN;
+				break;
 			}
 			continue;
 		}
