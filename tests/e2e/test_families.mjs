@@ -131,7 +131,9 @@ async function main() {
   })).size;
   await rig.waitFor('a webhook per payment', async () => announced(await recv.records()) >= total, 90000)
     .catch((e) => rig.check(false, e.message));
-  const bodies = (await recv.records()).map((x) => JSON.parse(x.body).data);
+  // a request cut short by the SIGKILL reaches the receiver with part of
+  // its body and fails the signature check: only signed ones are read
+  const bodies = (await recv.records()).filter((x) => x.sig_ok).map((x) => JSON.parse(x.body).data);
   const ids = new Set(bodies.map((d) => `${d.chain}/${d.block_hash}/${d.log_index}`));
   rig.check(ids.size === total, `each payment announced (${ids.size} distinct of ${total})`);
   const evmForm = (d) => /^0x[0-9a-f]{64}$/.test(d.tx_hash) && /^0x[0-9a-f]{64}$/.test(d.block_hash) && d.to === ACME_EVM &&
