@@ -3,6 +3,9 @@
  * HTTP (libcurl; http:// and https://: a POST per request, several in
  * flight over keep-alive connections; rpc_http.c). Requests are
  * pipelined: send many, receive answers in any order, matched by id.
+ * A websocket client may also carry an HTTP URL for its bulk requests
+ * (rpc_send_bulk; rpc_bulk.c runs them on a thread of its own): their
+ * answers come back through rpc_poll like the websocket's.
  * Incoming messages are capped (max_message_bytes); an oversized one is
  * reported for its id instead of being buffered.
  * Thread safety: a client and its lws context belong to the thread that
