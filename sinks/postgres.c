@@ -665,15 +665,20 @@ static int begin_with_ids(pg_sink *s, size_t n, uint64_t **ret_ids)
 	return 0;
 }
 
-/* The commit of a direct write, with the wake-ups it owes in the same
- * round trip: [2 * deliveries queued + feed rows written] (a NOTIFY is
- * delivered at commit). */
-static const char *const commit_sql[4] = {
-	"COMMIT",
-	"NOTIFY " PG_FEED_CHANNEL "; COMMIT",
-	"NOTIFY paywatch_webhooks; COMMIT",
-	"NOTIFY paywatch_webhooks; NOTIFY " PG_FEED_CHANNEL "; COMMIT",
-};
+/* Commit a write of payments with the wake-ups it owes, in one round
+ * trip (a NOTIFY is delivered at commit): the dispatchers when it queued
+ * deliveries, the feed's long-polls when it wrote feed rows (invoice
+ * events, schema/014's triggers, notify for themselves). 0 or PW_EDB. */
+static int commit_notifying(pg_sink *s, size_t deliveries, size_t feed)
+{
+	static const char *const sql[4] = {
+		"COMMIT",
+		"NOTIFY " PG_FEED_CHANNEL "; COMMIT",
+		"NOTIFY paywatch_webhooks; COMMIT",
+		"NOTIFY paywatch_webhooks; NOTIFY " PG_FEED_CHANNEL "; COMMIT",
+	};
+	return exec_ok(s, sql[(deliveries ? 2 : 0) + (feed ? 1 : 0)], "commit");
+}
 
 /* The direct way, for a batch of confirmed payments only: their ids,
  * COPY into payments, COPY of their feed rows, then their webhook events.
@@ -688,7 +693,7 @@ static int write_direct(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 	    copy_in(s, "COPY payments (id, " PAYMENT_FIELDS ") FROM STDIN", COPY_PAYMENT, payments, ids, n, &copied) < 0 ||
 	    copy_in(s, "COPY event_feed (id, type, merchant_id, payment_id) FROM STDIN", COPY_FEED, payments, ids, n, &feed) < 0 ||
 	    copied_events(s, payments, n, &deliveries) < 0 ||
-	    exec_ok(s, commit_sql[(deliveries ? 2 : 0) + (feed ? 1 : 0)], "commit") < 0) {
+	    commit_notifying(s, deliveries, feed) < 0) {
 		free(ids);
 		strip_newlines(s->error);
 		rollback(s);
@@ -737,14 +742,7 @@ static int write_upsert(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 		goto out_rollback;
 	out.pending_rows = seen;
 	out.dropped_rows = dropped;
-	/* invoice events (schema/014's triggers) notify for themselves;
-	 * wake the dispatchers (delivered at commit) */
-	if (deliveries && exec_ok(s, "NOTIFY paywatch_webhooks", "notify") < 0)
-		goto out_rollback;
-	/* wake the feed's long-polls */
-	if (feed && exec_ok(s, "NOTIFY " PG_FEED_CHANNEL, "notify") < 0)
-		goto out_rollback;
-	if (exec_ok(s, "COMMIT", "commit") < 0)
+	if (commit_notifying(s, deliveries, feed) < 0)
 		goto out_rollback;
 	out.present = n_confirmed - out.inserted;
 	out.deliveries = deliveries;

@@ -71,6 +71,37 @@ static int address_word(const uint8_t word[32], pw_addr *out)
 	return 0;
 }
 
+/* A log's data, n bytes of text (not NUL-terminated): "0x" and an even
+ * number of hex digits. 0 with *ret_len (bytes) and, for 32 bytes, the
+ * amount decoded into amount; PW_EINVAL (no "0x" or an odd length);
+ * PW_EPARSE (a digit that is not hex). */
+static int data_field(const char *v, size_t n, uint8_t amount[32], size_t *ret_len)
+{
+	if (n < 2 || v[0] != '0' || v[1] != 'x' || n % 2 != 0)
+		return PW_EINVAL;
+	size_t len = (n - 2) / 2;
+	if (len == 32 && hex_decode_fixed(v, n, amount, 32) < 0)
+		return PW_EPARSE;
+	for (size_t i = 2; len != 32 && i < n; i++)
+		if (hex_digit_value(v[i]) < 0)
+			return PW_EPARSE;
+	*ret_len = len;
+	return 0;
+}
+
+/* A well-formed log (topics decoded into words, n_topics of them; the
+ * data data_len bytes): is it an ERC-20 Transfer? Not removed, topic0 the
+ * Transfer topic, exactly 3 topics, both address-typed, 32 bytes of data.
+ * 0 with t->from and t->to set, or PW_ENOTFOUND. */
+static int erc20_transfer(bool removed, int n_topics, size_t data_len, uint8_t words[][32], chain_transfer *t)
+{
+	if (removed || n_topics != 3 || data_len != 32 || memcmp(words[0], evm_transfer_topic, 32) != 0)
+		return PW_ENOTFOUND;
+	if (address_word(words[1], &t->from) < 0 || address_word(words[2], &t->to) < 0)
+		return PW_ENOTFOUND; /* not an address-typed Transfer: not ERC-20's */
+	return 0;
+}
+
 int evm_decode_transfer(const cJSON *log, chain_transfer *ret, char *err, size_t errlen)
 {
 	chain_transfer t;
@@ -119,29 +150,15 @@ int evm_decode_transfer(const cJSON *log, chain_transfer *ret, char *err, size_t
 		n_topics++;
 	}
 	const char *data = str_field(log, "data");
-	if (!data || strncmp(data, "0x", 2) != 0 || strlen(data) % 2 != 0) {
-		snprintf(err, errlen, "field data: expected hex DATA");
+	size_t data_len = 0;
+	r = data ? data_field(data, strlen(data), t.amount, &data_len) : PW_EINVAL;
+	if (r < 0) {
+		snprintf(err, errlen, "field data: %s", r == PW_EINVAL ? "expected hex DATA" : "not hex");
 		return PW_EPARSE;
 	}
-	size_t data_len = (strlen(data) - 2) / 2;
-	if (data_len == 32) {
-		if (hex_decode_fixed(data, strlen(data), t.amount, 32) < 0) {
-			snprintf(err, errlen, "field data: not hex");
-			return PW_EPARSE;
-		}
-	} else {
-		for (const char *p = data + 2; *p; p++)
-			if (hex_digit_value(*p) < 0) {
-				snprintf(err, errlen, "field data: not hex");
-				return PW_EPARSE;
-			}
-	}
 	/* Well-formed from here: is it an ERC-20 Transfer? */
-	if (cJSON_IsTrue(removed) || n_topics != 3 || data_len != 32 ||
-	    memcmp(words[0], evm_transfer_topic, 32) != 0)
-		return PW_ENOTFOUND;
-	if (address_word(words[1], &t.from) < 0 || address_word(words[2], &t.to) < 0)
-		return PW_ENOTFOUND; /* not an address-typed Transfer: not ERC-20's */
+	if ((r = erc20_transfer(cJSON_IsTrue(removed), n_topics, data_len, words, &t)) < 0)
+		return r;
 	*ret = t;
 	return 0;
 }
@@ -443,15 +460,7 @@ static int scan_log(scanner *s, chain_transfer *ret)
 			ok = scan_quantity(v, vn, (uint64_t)PW_TIME_MAX_S, &q);
 			t.block_time = (int64_t)q;
 			break;
-		case LOG_DATA:
-			/* as evm_decode_transfer: "0x", an even length, hex digits */
-			ok = vn >= 2 && v[0] == '0' && v[1] == 'x' && vn % 2 == 0;
-			data_len = ok ? (vn - 2) / 2 : 0;
-			if (ok && data_len == 32)
-				ok = hex_decode_fixed(v, vn, t.amount, 32) == 0;
-			for (size_t i = 2; ok && data_len != 32 && i < vn; i++)
-				ok = hex_digit_value(v[i]) >= 0;
-			break;
+		case LOG_DATA: ok = data_field(v, vn, t.amount, &data_len) == 0; break;
 		default: break;
 		}
 		if (!ok)
@@ -459,11 +468,10 @@ static int scan_log(scanner *s, chain_transfer *ret)
 	} while (scan_byte(s, ','));
 	if (!scan_byte(s, '}') || (seen & LOG_REQUIRED) != LOG_REQUIRED)
 		return PW_EAGAIN;
-	if (removed || n_topics != 3 || data_len != 32 || memcmp(words[0], evm_transfer_topic, 32) != 0 ||
-	    address_word(words[1], &t.from) < 0 || address_word(words[2], &t.to) < 0)
-		return PW_ENOTFOUND;
-	*ret = t;
-	return 0;
+	int r = erc20_transfer(removed, n_topics, data_len, words, &t);
+	if (r == 0)
+		*ret = t;
+	return r;
 }
 
 /* The result array: its transfers, grown as they come. */
