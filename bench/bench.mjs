@@ -40,6 +40,9 @@
 // --pg-statements: Postgres runs with pg_stat_statements; the statements
 // that took the most time over the whole run (every side) are printed at
 // the end, the profile to read before changing a statement.
+// --pg-locale L: the cluster made with initdb --locale L (default: the
+// environment's, C.UTF-8 here), e.g. en_US.UTF-8 as the official postgres
+// image (docker-compose.yml) makes it; it must be installed (locale -a).
 //          [--only raw,paywatch,http,floor,replay,script,ponder,live,matcher,config]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -63,6 +66,13 @@ const QUICK = opt('--quick');
 const WITH_PONDER = opt('--with-ponder');
 const PG_STATEMENTS = opt('--pg-statements');
 const WITH_SCRIPT = opt('--with-script');
+const PG_LOCALE = val('--pg-locale', null);
+if (PG_LOCALE && !spawnSync('locale', ['-a'], { encoding: 'utf8' }).stdout.split('\n')
+  .some((l) => l.toLowerCase().replace(/-/g, '') === PG_LOCALE.toLowerCase().replace(/-/g, ''))) {
+  console.error(`bench: --pg-locale ${PG_LOCALE}: not installed here (locale -a lists the installed ones; ` +
+    'Debian: apt-get install locales, then uncomment it in /etc/locale.gen and run locale-gen)');
+  process.exit(2);
+}
 const ROUNDS = Number(val('--rounds', QUICK ? 1 : 3));
 const OUT = path.resolve(val('--out', path.join(here, QUICK ? 'results-quick.json' : 'results.json')));
 const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'paywatch'));
@@ -528,6 +538,7 @@ function machine() {
     kernel: os.release(), node: process.version, anvil: v(path.join(rig.e2eDir, 'node_modules', '.bin', 'anvil'), ['--version']),
     postgres: v('bash', ['-c', 'ls -d /usr/lib/postgresql/*/bin | tail -1 | xargs -I{} {}/postgres --version']),
     paywatch: v(BIN, ['--version']),
+    pg_locale: PG_LOCALE || process.env.LC_ALL || process.env.LC_COLLATE || process.env.LANG || 'C',
   };
 }
 
@@ -552,7 +563,7 @@ async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-'));
   rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
   const [pg, { node, h }] = await Promise.all([rig.startPostgres(PG_STATEMENTS ?
-    { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}), startNode(work)]);
+    { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}, { locale: PG_LOCALE }), startNode(work)]);
   if (PG_STATEMENTS) {
     const c = await pg.client('postgres');
     await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
@@ -581,7 +592,8 @@ async function main() {
   const ratio = (a, b) => (runs[a].length && runs[b].length ? runs[a].map((x, i) => x.ms / runs[b][i].ms) : []);
   const s = (xs) => xs.map((x) => x / 1000);
   const lines = [
-    `history: ${TRANSFERS} transfers in ${BLOCKS} blocks, every recipient a merchant; ${ROUNDS} round(s); median (min–max)`,
+    `history: ${TRANSFERS} transfers in ${BLOCKS} blocks, every recipient a merchant; ${ROUNDS} round(s); median (min–max)` +
+      (PG_LOCALE ? `; Postgres cluster locale ${PG_LOCALE}` : ''),
     `  node raw eth_getLogs         ${fmt(s(runs.raw.map((x) => x.ms)), 's')}`,
     `  paywatch run backfill        ${fmt(s(runs.paywatch.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.paywatch.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.paywatch.map((x) => x.cpu_s), 's')}`,
     ...(runs.base.length ? [`  base build's run backfill    ${fmt(s(runs.base.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.base.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.base.map((x) => x.cpu_s), 's')}   (PAYWATCH_BIN_BASE)`,

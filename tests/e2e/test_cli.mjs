@@ -98,6 +98,34 @@ async function main() {
   const hr = hashRefused.rows[0];
   rig.check(hr.a === false && hr.b === true && hr.c === true && hr.d === false && hr.e === null,
     `the inlined CHECKs accept and refuse as before (${JSON.stringify(hr)})`);
+  // 018: hashes and addresses compare as bytes (COLLATE "C"), whatever the
+  // cluster's locale, in every table that holds them, and their indexes
+  // were built that way; user-facing names keep the database's collation
+  const collated = (await db.query(`SELECT c.relname AS t, a.attname AS col, coalesce(k.collname, '') AS coll
+      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid LEFT JOIN pg_collation k ON k.oid = a.attcollation
+     WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.atttypid = 'text'::regtype`)).rows;
+  const collOf = (t, col) => (collated.find((x) => x.t === t && x.col === col) || {}).coll;
+  const bytewise = [['payments', 'block_hash'], ['payments', 'tx_hash'], ['payments', 'token_address'], ['payments', 'from_address'],
+    ['payments', 'to_address'], ['pending_payments', 'block_hash'], ['pending_payments', 'tx_hash'], ['pending_payments', 'token_address'],
+    ['pending_payments', 'to_address'], ['payment_quarantine', 'block_hash'], ['payment_quarantine', 'tx_hash'],
+    ['merchant_addresses', 'address'], ['invoices', 'token_address'], ['invoices', 'address'], ['address_rescans', 'address']];
+  const notC = bytewise.filter(([t, col]) => collOf(t, col) !== 'C');
+  rig.check(notC.length === 0, `hashes and addresses are COLLATE "C" (not: ${notC.map((x) => x.join('.')).join(', ') || 'none'})`);
+  const keptDefault = [['payments', 'merchant_id'], ['payments', 'chain'], ['merchants', 'id'], ['invoices', 'reference']]
+    .filter(([t, col]) => collOf(t, col) === 'default');
+  rig.check(keptDefault.length === 4, `names keep the database's collation (${keptDefault.map((x) => x.join('.')).join(', ')})`);
+  const idxColl = (await db.query(`SELECT i.relname AS name, array_to_string(array(SELECT coalesce(k.collname, '-')
+      FROM unnest(x.indcollation) AS u(oid) LEFT JOIN pg_collation k ON k.oid = u.oid), ',') AS colls
+      FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+     WHERE i.relname IN ('payments_identity', 'payments_by_to_address', 'payments_by_tx_hash', 'invoices_chain_address_key')`)).rows;
+  rig.check(idxColl.length === 4 && idxColl.every((x) => x.colls.split(',').includes('C')),
+    `the indexes on them compare as bytes (${idxColl.map((x) => `${x.name}: ${x.colls}`).join('; ')})`);
+  // a lookup across tables (invoices.address = payments.to_address) is C on
+  // both sides: either side's index serves it
+  const joinPlan = (await db.query(`EXPLAIN SELECT p.id FROM invoices i JOIN payments p ON p.to_address = i.address WHERE i.id = 'inv_x'`))
+    .rows.map((x) => x['QUERY PLAN']).join(' ');
+  rig.check(/payments_by_to_address/.test(joinPlan), `a payment looked up by an invoice's address uses the recipient index (${joinPlan.replace(/\s+/g, ' ').slice(0, 160)})`);
   const cols = (await db.query(`SELECT column_name, data_type, numeric_precision FROM information_schema.columns WHERE table_name = 'payments'`)).rows;
   const colType = Object.fromEntries(cols.map((c) => [c.column_name, c]));
   for (const c of ['id', 'chain', 'chain_id', 'block_number', 'block_hash', 'block_time', 'tx_hash', 'log_index', 'token_address',

@@ -88,8 +88,11 @@ function asPg(cmd, args, opts = {}) {
 }
 
 // settings: extra server settings ({ name: value }), for a benchmark's
-// profile (bench.mjs --pg-statements loads pg_stat_statements)
-export async function startPostgres(settings = {}) {
+// profile (bench.mjs --pg-statements loads pg_stat_statements).
+// locale: the cluster's locale (initdb --locale; default the
+// environment's), e.g. 'en_US.UTF-8' as the official postgres image makes
+// its clusters (bench.mjs --pg-locale); it must be installed (locale -a).
+export async function startPostgres(settings = {}, { locale = null } = {}) {
   const bin = pgBinDir();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-pg-'));
   if (isRoot) execFileSync('chown', ['postgres:postgres', dir]);
@@ -101,7 +104,7 @@ export async function startPostgres(settings = {}) {
     const r = spawnSync(c, a, { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout}`);
   };
-  run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+  run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', ...(locale ? ['--locale', locale] : [])]);
   const pg = {
     dir, port, data,
     dsn: (db = 'paywatch', password = '') =>
