@@ -259,6 +259,7 @@ webhook_verdict webhook_classify(long status, bool transport_error, int attempt,
 typedef struct job {
 	uint64_t delivery_id, endpoint_row;
 	int attempts; /* before this one */
+	char lease[48]; /* the delivery's locked_until as the claim set it (timestamptz text): the lease's owner */
 	char event_id[64];
 	char merchant_id[128];
 	char endpoint_id[128];
@@ -286,11 +287,16 @@ typedef struct job {
 
 /* The outcomes of finished attempts not yet written: Postgres array
  * literals, one element per attempt (finish_flush writes them all in one
- * statement). */
+ * statement). While Postgres is away they are kept: no claim runs then,
+ * so they number at most the requests that were in flight (max_in_flight)
+ * plus the batch whose write the loss cut. */
 typedef struct outcomes {
-	pw_buf ids, endpoints, statuses, latencies, errors, verdicts, delays;
+	pw_buf ids, endpoints, statuses, latencies, errors, verdicts, delays, leases;
 	size_t n;
+	bool kept; /* held over a lost connection (said once) */
 } outcomes;
+
+#define N_OUTCOME_BUFS 8
 
 struct webhook_dispatcher {
 	webhook_options opts;
@@ -309,7 +315,9 @@ struct webhook_dispatcher {
 	pw_buf unserved_sql; /* the same, as the claim's $5 (an array literal), made when one is added */
 };
 
-#define OUTCOME_BUFS(o) { &(o)->ids, &(o)->endpoints, &(o)->statuses, &(o)->latencies, &(o)->errors, &(o)->verdicts, &(o)->delays }
+#define OUTCOME_BUFS(o)                                                                                     \
+	{ &(o)->ids, &(o)->endpoints, &(o)->statuses, &(o)->latencies, &(o)->errors, &(o)->verdicts, &(o)->delays, \
+	  &(o)->leases }
 
 /* The request body, handed to libcurl as it asks. There is deliberately
  * no seek callback: libcurl cannot rewind the body, so it cannot silently
@@ -593,8 +601,8 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 	d->jobs = calloc(opts->max_in_flight ? opts->max_in_flight : 1, sizeof(job *));
 	d->sorted = calloc(opts->n_endpoints + 1, sizeof(*d->sorted));
 	buf_init(&d->unserved_sql, SIZE_MAX);
-	pw_buf *bufs[7] = OUTCOME_BUFS(&d->out);
-	for (size_t k = 0; k < 7; k++)
+	pw_buf *bufs[N_OUTCOME_BUFS] = OUTCOME_BUFS(&d->out);
+	for (size_t k = 0; k < N_OUTCOME_BUFS; k++)
 		buf_init(bufs[k], (size_t)64 << 20); /* a batch of outcomes: at most max_in_flight of them */
 	if (!d->multi || !d->jobs || !d->sorted) {
 		curl_multi_cleanup(d->multi);
@@ -611,16 +619,19 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 }
 
 static void release_all(webhook_dispatcher *d);
+static void unwritten(const webhook_dispatcher *d, size_t n);
 
 void webhook_dispatcher_destroy(webhook_dispatcher *d)
 {
 	if (!d)
 		return;
 	release_all(d);
+	if (d->out.n) /* kept for a Postgres that did not come back */
+		unwritten(d, d->out.n);
 	PQfinish(d->pg);
 	curl_multi_cleanup(d->multi);
-	pw_buf *bufs[7] = OUTCOME_BUFS(&d->out);
-	for (size_t k = 0; k < 7; k++)
+	pw_buf *bufs[N_OUTCOME_BUFS] = OUTCOME_BUFS(&d->out);
+	for (size_t k = 0; k < N_OUTCOME_BUFS; k++)
 		buf_done(bufs[k]);
 	free(d->jobs);
 	free(d->sorted);
@@ -696,8 +707,9 @@ static const char claim_sql[] =
 	"  FOR UPDATE OF d SKIP LOCKED) x"
 	" LIMIT $2::int)"
 	" , u AS (UPDATE webhook_deliveries d SET locked_until = now() + make_interval(secs => $3::int)"
-	"  WHERE d.id = ANY (ARRAY(SELECT id FROM c)) RETURNING d.id, d.attempts, d.endpoint_id, d.event_id)"
-	" SELECT u.id, u.attempts, e.id, e.merchant_id, e.key, ev.id, ev.payload, e.url_sealed, e.secret_sealed"
+	"  WHERE d.id = ANY (ARRAY(SELECT id FROM c)) RETURNING d.id, d.attempts, d.endpoint_id, d.event_id, d.locked_until)"
+	" SELECT u.id, u.attempts, e.id, e.merchant_id, e.key, ev.id, ev.payload, e.url_sealed, e.secret_sealed,"
+	" u.locked_until::text"
 	" FROM u JOIN webhook_endpoints e ON e.id = u.endpoint_id JOIN webhook_events ev ON ev.id = u.event_id";
 
 /* One element of a Postgres array literal: NULL, a number, or (quoted)
@@ -860,12 +872,14 @@ static void claim(webhook_dispatcher *d)
 		uint64_t attempts = 0;
 		if (parse_u64(PQgetvalue(res, i, 0), UINT64_MAX, &j->delivery_id) < 0 ||
 		    parse_u64(PQgetvalue(res, i, 1), INT32_MAX, &attempts) < 0 ||
-		    parse_u64(PQgetvalue(res, i, 2), UINT64_MAX, &j->endpoint_row) < 0) {
+		    parse_u64(PQgetvalue(res, i, 2), UINT64_MAX, &j->endpoint_row) < 0 ||
+		    (size_t)PQgetlength(res, i, 9) >= sizeof(j->lease)) {
 			log_error(PW_EDB, "%s: a claimed delivery has unreadable ids; its lease expires", d->opts.name);
 			job_free(j);
 			continue;
 		}
 		j->attempts = (int)attempts;
+		snprintf(j->lease, sizeof(j->lease), "%s", PQgetvalue(res, i, 9));
 		snprintf(j->merchant_id, sizeof(j->merchant_id), "%s", PQgetvalue(res, i, 3));
 		snprintf(j->endpoint_id, sizeof(j->endpoint_id), "%s", PQgetvalue(res, i, 4));
 		snprintf(j->event_id, sizeof(j->event_id), "%s", PQgetvalue(res, i, 5));
@@ -909,18 +923,18 @@ static void claim(webhook_dispatcher *d)
 
 /* Keep one attempt's outcome for finish_flush. 0 or PW_ENOMEM (nothing kept). */
 static int outcome_add(outcomes *o, const char *id, const char *endpoint, const char *status, const char *latency,
-		       const char *error, const char *verdict, const char *delay)
+		       const char *error, const char *verdict, const char *delay, const char *lease)
 {
-	pw_buf *bufs[7] = OUTCOME_BUFS(o);
-	size_t lens[7];
-	for (size_t k = 0; k < 7; k++)
+	pw_buf *bufs[N_OUTCOME_BUFS] = OUTCOME_BUFS(o);
+	size_t lens[N_OUTCOME_BUFS];
+	for (size_t k = 0; k < N_OUTCOME_BUFS; k++)
 		lens[k] = bufs[k]->len;
-	const char *vals[7] = { id, endpoint, status, latency, error, verdict, delay };
+	const char *vals[N_OUTCOME_BUFS] = { id, endpoint, status, latency, error, verdict, delay, lease };
 	int r = 0;
-	for (size_t k = 0; k < 7 && r == 0; k++)
-		r = array_add(bufs[k], vals[k], k == 4 || k == 5);
+	for (size_t k = 0; k < N_OUTCOME_BUFS && r == 0; k++)
+		r = array_add(bufs[k], vals[k], k == 4 || k == 5 || k == 7);
 	if (r < 0) { /* back to where they were */
-		for (size_t k = 0; k < 7; k++)
+		for (size_t k = 0; k < N_OUTCOME_BUFS; k++)
 			if (bufs[k]->data) {
 				bufs[k]->len = lens[k];
 				bufs[k]->data[lens[k]] = '\0';
@@ -933,12 +947,17 @@ static int outcome_add(outcomes *o, const char *id, const char *endpoint, const 
 
 /* Write every kept outcome in one statement (one transaction): each an
  * attempt row; its delivery delivered, failed (a 410 also disables the
- * endpoint) or due again after its delay; its lease released. Outcomes
- * that cannot be written are dropped: their leases expire and they are
- * sent again (at-least-once, as after a crash). */
+ * endpoint) or due again after its delay, its lease released, where the
+ * lease is still the one this dispatcher's claim set: an outcome written
+ * late (kept while Postgres was away) whose lease ended and was taken by
+ * another claim is recorded as an attempt and leaves the delivery to its
+ * new owner. Outcomes Postgres refuses are dropped (named in a warning):
+ * their leases expire and they are sent again (at-least-once, as after a
+ * crash); outcomes whose write a lost connection cut are kept and
+ * written once it is back. */
 static const char flush_sql[] =
 	"WITH f AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[], $5::text[], $6::text[],"
-	" $7::float8[]) AS f(id, endpoint_id, http_status, latency_ms, error, verdict, delay_s)),"
+	" $7::float8[], $8::timestamptz[]) AS f(id, endpoint_id, http_status, latency_ms, error, verdict, delay_s, lease)),"
 	" att AS (INSERT INTO webhook_attempts (delivery_id, http_status, latency_ms, error)"
 	" SELECT id, http_status, latency_ms, error FROM f),"
 	" gone AS (UPDATE webhook_endpoints e SET disabled_at = now(), disabled_reason = '410 Gone'"
@@ -951,7 +970,7 @@ static const char flush_sql[] =
 	" last_error = f.error,"
 	" next_attempt_at = CASE WHEN f.verdict = 'retry' THEN now() + make_interval(secs => f.delay_s)"
 	" ELSE d.next_attempt_at END"
-	" FROM f WHERE d.id = f.id";
+	" FROM f WHERE d.id = f.id AND d.locked_until = f.lease";
 
 /* Say that n outcomes were not written (never dropped silently). */
 static void unwritten(const webhook_dispatcher *d, size_t n)
@@ -961,25 +980,45 @@ static void unwritten(const webhook_dispatcher *d, size_t n)
 		 one ? "its lease expires" : "their leases expire", one ? "it is" : "they are");
 }
 
+/* Write the kept outcomes (flush_sql). Refused, or out of memory: dropped
+ * and named. Without a connection (never made, or lost during the write):
+ * kept, to be written by the first call after the reconnect. */
 static void finish_flush(webhook_dispatcher *d)
 {
 	outcomes *o = &d->out;
 	if (!o->n)
 		return;
-	pw_buf *bufs[7] = OUTCOME_BUFS(o);
-	const char *params[7];
+	pw_buf *bufs[N_OUTCOME_BUFS] = OUTCOME_BUFS(o);
+	const char *params[N_OUTCOME_BUFS];
+	size_t lens[N_OUTCOME_BUFS];
 	int r = 0;
-	for (size_t k = 0; k < 7 && r == 0; k++) {
+	for (size_t k = 0; k < N_OUTCOME_BUFS && r == 0; k++) {
+		lens[k] = bufs[k]->len;
 		r = buf_append(bufs[k], "}", 1);
 		params[k] = bufs[k]->data;
 	}
 	if (r < 0)
 		log_error(r, "%s: cannot list %zu outcomes for postgres", d->opts.name, o->n);
-	if (r < 0 || !d->pg || !exec_stmt(d, "flush", NULL, 7, params, NULL))
+	bool written = r == 0 && d->pg && exec_stmt(d, "flush", NULL, N_OUTCOME_BUFS, params, NULL);
+	if (!written && r == 0 && (!d->pg || PQstatus(d->pg) != CONNECTION_OK)) {
+		for (size_t k = 0; k < N_OUTCOME_BUFS; k++) { /* the arrays open again, as they were */
+			bufs[k]->len = lens[k];
+			bufs[k]->data[lens[k]] = '\0';
+		}
+		if (!o->kept)
+			log_warn("%s: %zu outcome%s kept until postgres is back (%s)", d->opts.name, o->n, o->n == 1 ? "" : "s",
+				 o->n == 1 ? "its lease holds it meanwhile" : "their leases hold them meanwhile");
+		o->kept = true;
+		return;
+	}
+	if (!written)
 		unwritten(d, o->n);
-	for (size_t k = 0; k < 7; k++)
+	else if (o->kept)
+		log_info("%s: %zu outcome%s kept while postgres was away written", d->opts.name, o->n, o->n == 1 ? "" : "s");
+	for (size_t k = 0; k < N_OUTCOME_BUFS; k++)
 		buf_reset(bufs[k]);
 	o->n = 0;
+	o->kept = false;
 }
 
 /* Record the attempt and move the delivery on (kept for finish_flush). */
@@ -1002,11 +1041,10 @@ static void finish(webhook_dispatcher *d, job *j, long status, const char *error
 		       NULL);
 	metrics_add("paywatch_webhook_deliveries_total", labels, 1);
 	metrics_observe("paywatch_webhook_delivery_duration_seconds", "", (double)(pw_mono_ms() - j->start_ms) / 1000.0);
-	if (!d->pg)
-		return;
 	const char *verdict = v == WEBHOOK_DELIVERED ? "delivered" : v == WEBHOOK_GONE ? "gone" : v == WEBHOOK_FAILED ? "failed" : "retry";
 	snprintf(delay, sizeof(delay), "%.3f", v == WEBHOOK_RETRY ? secs : 0.0);
-	if (outcome_add(&d->out, id, ep, status ? st : NULL, lat, v == WEBHOOK_DELIVERED ? NULL : error, verdict, delay) < 0) {
+	if (outcome_add(&d->out, id, ep, status ? st : NULL, lat, v == WEBHOOK_DELIVERED ? NULL : error, verdict, delay,
+			j->lease) < 0) {
 		log_error(PW_ENOMEM, "%s: cannot keep the outcome of %s; its lease expires and it is sent again", d->opts.name,
 			  j->event_id);
 		return;
@@ -1104,9 +1142,13 @@ static size_t collect_done(webhook_dispatcher *d)
  * lease, in one statement that also wakes the other dispatchers (NOTIFY),
  * so another dispatcher (or the next start) sends it again at once. A job
  * whose request went out (libcurl took body bytes) may have reached the
- * merchant: it is recorded as an attempt with no answer, and counted. Without Postgres (a lost connection) or memory
- * for the lists, nothing is written: the leases expire on their own and
- * those requests go unrecorded, which a warning says with their count. */
+ * merchant: it is recorded as an attempt with no answer, and counted.
+ * Without Postgres (a lost connection), such a job's attempt is kept as a
+ * failed one (finish: due again on the retry schedule), written with the
+ * other kept outcomes once the connection is back, if its lease is still
+ * this dispatcher's; a job whose request had not gone out keeps its lease
+ * until it ends. Without memory for the lists, nothing is written: the
+ * leases expire on their own, which a warning says with their count. */
 static const char release_sql[] =
 	"WITH t AS (INSERT INTO webhook_attempts (delivery_id, latency_ms, error)"
 	" SELECT id, latency_ms, $3 FROM unnest($2::bigint[], $4::int[]) AS t(id, latency_ms) RETURNING delivery_id)"
@@ -1135,21 +1177,30 @@ static void release_all(webhook_dispatcher *d)
 		snprintf(lat, sizeof(lat), "%lld", (long long)(now - j->start_ms));
 		if (!j->resolving)
 			curl_multi_remove_handle(d->multi, j->easy);
+		if (!d->pg) {
+			if (j->sent > 0)
+				finish(d, j, 0, "the connection to postgres was lost with the request in flight; no answer was read "
+						"(the request may have arrived)");
+			job_free(j);
+			continue;
+		}
 		if (r == 0)
 			r = array_add(&ids, id, false);
 		if (r == 0 && j->sent > 0 && (r = array_add(&tried, id, false)) == 0)
 			r = array_add(&lats, lat, false);
 		job_free(j);
 	}
+	if (!d->pg && d->out.n)
+		d->out.kept = true;
 	for (int k = 0; k < 3 && r == 0; k++) /* closed, or "{}" when empty */
 		r = bufs[k]->len ? buf_append(bufs[k], "}", 1) : buf_append(bufs[k], "{}", 2);
 	if (r < 0)
 		log_error(r, "%s: cannot list the %zu leases to give back; they expire on their own", d->opts.name, d->n_jobs);
 	else if (!d->pg && d->n_jobs)
-		log_warn("%s: %zu request%s in flight stopped without postgres, %zu of them sent (not recorded as attempts:"
-			 " the merchant may have them); %s and %s sent again",
-			 d->opts.name, d->n_jobs, d->n_jobs == 1 ? "" : "s", sent,
-			 d->n_jobs == 1 ? "its lease expires" : "their leases expire", d->n_jobs == 1 ? "it is" : "they are");
+		log_warn("%s: %zu request%s in flight stopped without postgres, %zu of them sent (kept as failed attempts,"
+			 " written when postgres is back: the merchant may have them); the deliveries are sent again on the"
+			 " retry schedule, or when their leases end",
+			 d->opts.name, d->n_jobs, d->n_jobs == 1 ? "" : "s", sent);
 	else if (d->pg && d->n_jobs) {
 		const char *params[4] = { ids.data, tried.data, "the dispatcher stopped before any answer (the request may "
 								 "have arrived); sent again at once", lats.data };
@@ -1171,7 +1222,7 @@ static bool connect_pg(webhook_dispatcher *d)
 	PGresult *res = PQexec(d->pg, "LISTEN paywatch_webhooks");
 	PQclear(res);
 	/* the claim and the flush run in every loop: parsed once here */
-	static const struct { const char *name, *sql; int n; } stmts[] = { { "claim", claim_sql, 5 }, { "flush", flush_sql, 7 } };
+	static const struct { const char *name, *sql; int n; } stmts[] = { { "claim", claim_sql, 5 }, { "flush", flush_sql, N_OUTCOME_BUFS } };
 	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
 		res = PQprepare(d->pg, stmts[i].name, stmts[i].sql, stmts[i].n, NULL);
 		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -1224,6 +1275,7 @@ int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 			continue;
 		}
 		backoff_ms = 500;
+		finish_flush(d); /* outcomes kept while postgres was away, first */
 		if (pw_mono_ms() >= gauges_at) {
 			endpoint_gauges(d);
 			gauges_at = pw_mono_ms() + GAUGES_EVERY_MS;
@@ -1248,6 +1300,9 @@ int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 			log_warn("%s: postgres connection lost; reconnecting", d->opts.name);
 			PQfinish(d->pg);
 			d->pg = NULL;
+			/* answers already received are outcomes (kept), not requests stopped */
+			curl_multi_perform(d->multi, &running);
+			collect_done(d);
 			release_all(d);
 			continue;
 		}
