@@ -126,6 +126,16 @@ int run_main(const pw_config *cfg)
 	atomic_init(&stop, false);
 	int rc = 1;
 
+	/* SIGINT/SIGTERM are taken by sigtimedwait below, in this thread only:
+	 * blocked before any thread starts (RocksDB's start in store_open), so
+	 * every thread inherits the mask; a thread without it would take a
+	 * SIGTERM's default action whenever one arrived outside that wait */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
 	int r = matcher_from_config(cfg, &m);
 	if (r < 0)
 		return log_error(r, "cannot build the merchant address set"), 1;
@@ -141,12 +151,6 @@ int run_main(const pw_config *cfg)
 		goto out_registry;
 	}
 
-	/* SIGINT/SIGTERM are taken by sigtimedwait below, in this thread only */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	if ((r = sink_loop_start(cfg, st, &stop, &sl)) < 0) {
 		log_error(r, "cannot start the Postgres sink thread");

@@ -11,6 +11,20 @@ import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
+// The threads of process pid but its main thread (name and id) whose
+// SigBlk (/proc) lacks any of the signal numbers sigs. (The main thread
+// waits for them in sigtimedwait, which unblocks them while it waits.)
+function threadsNotBlocking(pid, sigs) {
+  const out = [];
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`).filter((t) => t !== String(pid))) {
+    let status;
+    try { status = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'); } catch { continue; } // ended
+    const blk = BigInt('0x' + /SigBlk:\s+([0-9a-f]+)/.exec(status)[1]);
+    if (sigs.some((n) => !((blk >> BigInt(n - 1)) & 1n))) out.push(`${/Name:\s+(.*)/.exec(status)[1]} ${tid}`);
+  }
+  return out;
+}
+
 const bin = process.argv[2];
 const CONF = 3;
 const DSN_PASSWORD = 'pw-DSN-s3cret-77';
@@ -137,6 +151,12 @@ async function main() {
     await rig.sleep(crypto.randomInt(60, 250));
     await checkNotEarly();
     if (i === 40) { // clean stop: SIGTERM -> exit 0, then blocks arrive while it is down
+      // every thread blocks SIGINT and SIGTERM (the main thread takes them
+      // with sigtimedwait): a thread that did not, RocksDB's opened before
+      // the mask was set, took a SIGTERM's default action whenever it
+      // arrived outside the main thread's wait, and run died unflushed
+      const unblocked = threadsNotBlocking(pw.proc.pid, [2, 15]);
+      rig.check(unblocked.length === 0, `every thread of run blocks SIGINT and SIGTERM (not: ${unblocked.join(', ') || 'none'})`);
       pw.proc.kill('SIGTERM');
       const ex = await Promise.race([pw.done, rig.sleep(15000).then(() => null)]);
       rig.check(ex && ex.code === 0, `SIGTERM: paywatch exits 0 (got ${JSON.stringify(ex)})`);
