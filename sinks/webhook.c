@@ -874,7 +874,7 @@ static void claim(webhook_dispatcher *d)
 		    parse_u64(PQgetvalue(res, i, 1), INT32_MAX, &attempts) < 0 ||
 		    parse_u64(PQgetvalue(res, i, 2), UINT64_MAX, &j->endpoint_row) < 0 ||
 		    (size_t)PQgetlength(res, i, 9) >= sizeof(j->lease)) {
-			log_error(PW_EDB, "%s: a claimed delivery has unreadable ids; its lease expires", d->opts.name);
+			log_error(PW_EDB, "%s: a claimed delivery has unreadable ids or lease; its lease expires", d->opts.name);
 			job_free(j);
 			continue;
 		}

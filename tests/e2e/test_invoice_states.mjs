@@ -221,7 +221,10 @@ async function main() {
   // ---- reports: settlement and payments, JSON and CSV, against SQL sums over the same rows
   const today = new Date().toISOString().slice(0, 10);
   const q = `merchant_id=shop&from=${today}&to=${today}`;
-  const text = async (p, key = admin.key) => { const res = await fetch(base + p, { headers: { authorization: `Bearer ${key}` } });
+  // a fetch that fails says why (once, beside a CPU load, one failed here
+  // with undici's bare "fetch failed")
+  const text = async (p, key = admin.key) => { const res = await fetch(base + p, { headers: { authorization: `Bearer ${key}` } })
+      .catch((e) => { throw new Error(`GET ${p}: ${e.message}: ${e.cause?.code || ''} ${e.cause?.message || e.cause || ''}`); });
     const body = await res.text();
     if (/json/.test(res.headers.get('content-type') || '')) contract.record('GET', p, res.status, res.headers.get('content-type'), JSON.parse(body));
     return { status: res.status, type: res.headers.get('content-type'), disposition: res.headers.get('content-disposition'), body }; };

@@ -20,7 +20,9 @@ export async function loadContract() {
   const templates = Object.keys(doc.paths).map((t) => ({
     t, re: new RegExp('^' + t.replace(/\{[^}]+\}/g, '[^/]+') + '$'),
   }));
-  const stats = { checked: 0, failures: [] };
+  // checked: every answer; kinds: the distinct "METHOD /template status"
+  // among them (what a test covers, whatever its polls added)
+  const stats = { checked: 0, kinds: new Set(), failures: [] };
 
   // validate(method, url, status, contentType, body): null or what is wrong
   function validate(method, url, status, contentType, body) {
@@ -58,6 +60,9 @@ export async function loadContract() {
     record(method, url, status, contentType, body) {
       if (method.toUpperCase() === 'HEAD') return;
       stats.checked++;
+      const path = new URL(url, 'http://x').pathname;
+      const tpl = templates.find((x) => x.re.test(path));
+      stats.kinds.add(`${method.toUpperCase()} ${tpl ? tpl.t : path} ${status}`);
       const why = validate(method, url, status, contentType, body);
       if (why) stats.failures.push(why);
     },
