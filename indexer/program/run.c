@@ -151,7 +151,6 @@ int run_main(const pw_config *cfg)
 		goto out_registry;
 	}
 
-
 	if ((r = sink_loop_start(cfg, st, &stop, &sl)) < 0) {
 		log_error(r, "cannot start the Postgres sink thread");
 		goto out_store;
