@@ -20,7 +20,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createRequire } from 'node:module';
 import * as rig from './lib/rig.mjs';
 import { loadContract } from './lib/openapi.mjs';
@@ -264,7 +265,7 @@ async function main() {
   // amounts and hashes unchanged; the same big amount written as a bare number is mangled (the control)
   const settleCsv = (await text(`/v1/reports/settlement?${q}&format=csv`)).body;
   const bigGross = sums.find((x) => x.token_symbol === 'USDC').gross;
-  const shown = spreadsheetRoundTrip(work, { settlement: settleCsv, payments: rep.body, control: `amount\r\n${bigGross}\r\n` });
+  const shown = await spreadsheetRoundTrip(work, { settlement: settleCsv, payments: rep.body, control: `amount\r\n${bigGross}\r\n` });
   const sTot = shown.settlement.find((r) => r[0] === 'total' && r[2] === 'USDC');
   rig.check(sTot && sTot[head.indexOf('gross')] === bigGross && sTot[head.indexOf('net')] === sums.find((x) => x.token_symbol === 'USDC').net,
     `LibreOffice Calc shows the settlement's amounts exactly (${sTot && sTot[head.indexOf('gross')]})`);
@@ -295,13 +296,16 @@ async function main() {
 
 // Open each CSV in LibreOffice Calc (headless) and write it back as CSV
 // of the cells as shown: name -> rows.
-function spreadsheetRoundTrip(work, files) {
+// Asynchronous: a synchronous soffice held node's event loop, so its HTTP
+// client kept an idle connection past the API's 10 s idle timeout (beside a
+// CPU load) and the next request met it closed ("other side closed").
+async function spreadsheetRoundTrip(work, files) {
   const dir = fs.mkdtempSync(path.join(work, 'calc-'));
   for (const [name, body] of Object.entries(files)) fs.writeFileSync(path.join(dir, `${name}.csv`), body);
-  const r = spawnSync('soffice', ['--headless', '--infilter=CSV:44,34,76,1', '--convert-to',
+  await promisify(execFile)('soffice', ['--headless', '--infilter=CSV:44,34,76,1', '--convert-to',
     'csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1', '--outdir', path.join(dir, 'out'),
-    ...Object.keys(files).map((n) => path.join(dir, `${n}.csv`))], { encoding: 'utf8', env: { ...process.env, HOME: dir }, timeout: 120000 });
-  if (r.status !== 0) throw new Error(`soffice failed: ${r.stderr || r.stdout}`);
+    ...Object.keys(files).map((n) => path.join(dir, `${n}.csv`))], { encoding: 'utf8', env: { ...process.env, HOME: dir }, timeout: 120000 })
+    .catch((e) => { throw new Error(`soffice failed: ${e.stderr || e.stdout || e.message}`); });
   const out = {};
   for (const name of Object.keys(files))
     out[name] = parseCsv(fs.readFileSync(path.join(dir, 'out', `${name}-${name}.csv`), 'utf8').replace(/\r?\n/g, '\r\n'));
