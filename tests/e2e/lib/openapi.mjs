@@ -24,11 +24,10 @@ export async function loadContract() {
   // among them (what a test covers, whatever its polls added)
   const stats = { checked: 0, kinds: new Set(), failures: [] };
 
-  // validate(method, url, status, contentType, body): null or what is wrong
-  function validate(method, url, status, contentType, body) {
-    const p = new URL(url, 'http://x').pathname;
+  // validate(method, p, tpl, status, contentType, body): null or what is
+  // wrong (p: the URL's path; tpl: its template in the document, if any)
+  function validate(method, p, tpl, status, contentType, body) {
     const m = method.toLowerCase() === 'head' ? 'get' : method.toLowerCase();
-    const tpl = templates.find((x) => x.re.test(p));
     const op = tpl && doc.paths[tpl.t][m];
     // an unknown route (404) or method (405) is answered with the Error object
     if ((!tpl && status === 404) || (tpl && !op && status === 405)) {
@@ -60,10 +59,10 @@ export async function loadContract() {
     record(method, url, status, contentType, body) {
       if (method.toUpperCase() === 'HEAD') return;
       stats.checked++;
-      const path = new URL(url, 'http://x').pathname;
-      const tpl = templates.find((x) => x.re.test(path));
-      stats.kinds.add(`${method.toUpperCase()} ${tpl ? tpl.t : path} ${status}`);
-      const why = validate(method, url, status, contentType, body);
+      const p = new URL(url, 'http://x').pathname;
+      const tpl = templates.find((x) => x.re.test(p));
+      stats.kinds.add(`${method.toUpperCase()} ${tpl ? tpl.t : p} ${status}`);
+      const why = validate(method, p, tpl, status, contentType, body);
       if (why) stats.failures.push(why);
     },
   };
