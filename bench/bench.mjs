@@ -453,7 +453,11 @@ async function live(work, pg, conf = 1) {
     webhooks: { allow_private_targets: true },
   });
   rig.runPaywatchSync(BIN, ['migrate', '-c', cfg]);
-  const pw = rig.startPaywatch(BIN, ['--log-level', 'warn', 'run', '-c', cfg]);
+  // PAYWATCH_BENCH_LIVE_TRACE=FILE: paywatch's debug log appended to FILE
+  // and, per block, when it was mined, its row seen and its webhook
+  // received (wall-clock ms), to find where the tail goes
+  const trace = process.env.PAYWATCH_BENCH_LIVE_TRACE || null;
+  const pw = rig.startPaywatch(BIN, ['--log-level', trace ? 'debug' : 'warn', 'run', '-c', cfg], {}, trace);
   await rig.waitFor('paywatch to follow the head', async () => {
     const s = JSON.parse(rig.runPaywatchSync(BIN, ['status', '-c', cfg, '--json']).stdout || '{}');
     return s.chains && s.chains[0].checkpoint === (await node.head());
@@ -504,6 +508,11 @@ async function live(work, pg, conf = 1) {
   const rowMs = [...mined.keys()].map((b) => seen.get(b) - minedAt.get(b + conf - 1));
   const hookMs = [...mined.keys()].map((b) => arrived.get(b) - minedAt.get(b + conf - 1));
   const pendingMs = [...mined].filter(([b]) => seenPending.has(b)).map(([b, t]) => seenPending.get(b) - t);
+  if (trace) {
+    const wall = (t) => new Date(performance.timeOrigin + t).toISOString();
+    fs.appendFileSync(trace, [...mined.keys()].map((b) => `live conf=${conf} block=${b} mined=${wall(minedAt.get(b + conf - 1))} ` +
+      `row=${wall(seen.get(b))} hook=${wall(arrived.get(b))} row_ms=${(seen.get(b) - minedAt.get(b + conf - 1)).toFixed(1)}\n`).join(''));
+  }
   return { confirmations: conf, blocks: LIVE_BLOCKS, row_p50_ms: pct(rowMs, 50), row_p99_ms: pct(rowMs, 99), hook_p50_ms: pct(hookMs, 50), hook_p99_ms: pct(hookMs, 99),
     ...(conf > 1 ? { pending_p50_ms: pct(pendingMs, 50), pending_p99_ms: pct(pendingMs, 99), pending_missed: missedPending } : {}) };
 }

@@ -68,6 +68,8 @@ struct pipeline {
 	int64_t rate_backoff_ms; /* grows while the node rate-limits us */
 	uint64_t bad_messages;   /* malformed or oversized messages from nodes */
 	int64_t cut_ms;          /* when the last connection was lost (to log the time to resume) */
+	pw_block_ref head;       /* the last new head's header (newHeads or the head poll), when have_head */
+	bool have_head;
 };
 
 static void slot_free(const pipeline *pl, slot *s)
@@ -91,6 +93,7 @@ static void disconnect(pipeline *pl)
 {
 	pl->ops->close(pl->ad);
 	pl->ad = NULL;
+	pl->have_head = false;
 	drop_slots(pl);
 	if (pl->h->on_disconnect)
 		pl->h->on_disconnect(pl->h->arg, pl);
@@ -121,7 +124,14 @@ static int request_header_batches(pipeline *pl, slot *s, const uint64_t *numbers
 	return 0;
 }
 
-/* Send the requests of slot s: logs, and window headers if any. */
+/* Send the requests of slot s: logs, and window headers if any. The
+ * header of the new head the node announced is taken as it came, not asked
+ * for again: live, a range is that one block, and its one request is the
+ * logs. (A second request answered right after the first is held by a
+ * node that does not set TCP_NODELAY until our delayed ACK, 40 ms on
+ * Linux: anvil's were the tail of the live latency.) Logs that disagree
+ * with it (the node reorganised in between) make apply_ready fetch the
+ * range again, headers included, with the head forgotten. */
 static int slot_request(pipeline *pl, slot *s)
 {
 	int r = pl->ops->request_transfers(pl->ad, s->from, s->to, &s->logs_req);
@@ -129,8 +139,16 @@ static int slot_request(pipeline *pl, slot *s)
 		return r;
 	uint64_t ws = window_start(pl);
 	s->window_from = ws > s->from ? ws : s->from;
-	if (s->window_from <= s->to) {
-		size_t n = (size_t)(s->to - s->window_from + 1);
+	uint64_t last = s->to; /* the last window header to ask for */
+	if (s->window_from <= s->to && pl->have_head && pl->head.number == s->to) {
+		if (!(s->headers = malloc(sizeof(pw_block_ref))))
+			return PW_ENOMEM;
+		s->headers[0] = pl->head;
+		s->n_headers = 1;
+		last = s->to - 1;
+	}
+	if (s->window_from <= last && last != UINT64_MAX) {
+		size_t n = (size_t)(last - s->window_from + 1);
 		uint64_t *numbers = malloc(n * sizeof(*numbers));
 		if (!numbers)
 			return PW_ENOMEM;
@@ -376,7 +394,9 @@ static int apply_ready(pipeline *pl)
 				stale = true;
 		}
 		if (stale) {
-			/* the node reorganised between our requests: fetch the range again */
+			/* the node reorganised between our requests: fetch the range
+			 * again, the head's header too */
+			pl->have_head = false;
 			log_emit(LOG_LEVEL_WARN, pl->name, (long long)s->from,
 				 "logs and headers of [%llu, %llu] disagree (node reorganised between requests); refetching",
 				 (unsigned long long)s->from, (unsigned long long)s->to);
@@ -446,6 +466,12 @@ static int on_slot_error(pipeline *pl, size_t idx, chain_event *ev)
 	return retry_slot(pl, idx, smaller);
 }
 
+static void remember_head(pipeline *pl, const pw_block_ref *h)
+{
+	pl->head = *h;
+	pl->have_head = true;
+}
+
 static int handle_event(pipeline *pl, chain_event *ev)
 {
 	size_t idx;
@@ -471,6 +497,8 @@ static int handle_event(pipeline *pl, chain_event *ev)
 	}
 	if (ev->kind == CHAIN_EV_HEADERS && (s = find_slot(pl, ev->req, &idx)) != NULL)
 		return on_headers(s, ev);
+	if (ev->kind == CHAIN_EV_HEAD && ev->n_headers)
+		remember_head(pl, &ev->headers[0]);
 	return pl->h->on_event(pl->h->arg, pl, ev);
 }
 
@@ -699,6 +727,8 @@ int pipeline_fetch_headers(pipeline *pl, uint64_t lo, uint64_t hi, pw_block_ref 
 			continue;
 		if (r < 0)
 			return r;
+		if (ev.kind == CHAIN_EV_HEAD && ev.n_headers)
+			remember_head(pl, &ev.headers[0]);
 		if (ev.kind == CHAIN_EV_HEAD && pl->have_target && ev.headers[0].number > pl->target)
 			pl->target = ev.headers[0].number;
 		bool mine = ev.req == req && (ev.kind == CHAIN_EV_HEADERS || ev.kind == CHAIN_EV_ERROR);
