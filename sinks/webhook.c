@@ -726,16 +726,19 @@ static int array_add(pw_buf *b, const char *v, bool quoted)
 	return r == 0 && quoted ? buf_append(b, "\"", 1) : r;
 }
 
-/* Give back the leases of deliveries this dispatcher will not send (ids:
- * an array literal) and wake the other dispatchers, which may serve them:
- * one statement, so the NOTIFY goes out only with the release. */
-static void release_unserved(webhook_dispatcher *d, const char *ids)
+/* Give back the leases of deliveries this dispatcher will not send (ids
+ * and leases: array literals, the leases as the claim returned them) and
+ * wake the other dispatchers, which may serve them: one statement, so the
+ * NOTIFY goes out only with the release. A lease no longer this
+ * dispatcher's (another claim took it) is left to its owner. */
+static void release_unserved(webhook_dispatcher *d, const char *ids, const char *leases)
 {
-	const char *params[1] = { ids };
+	const char *params[2] = { ids, leases };
 	if (d->pg)
-		exec_params(d, "WITH r AS (UPDATE webhook_deliveries SET locked_until = NULL WHERE id = ANY ($1::bigint[])"
-			       " RETURNING 1) SELECT pg_notify('paywatch_webhooks', '') WHERE EXISTS (SELECT 1 FROM r)",
-			    1, params, NULL);
+		exec_params(d, "WITH r AS (UPDATE webhook_deliveries d SET locked_until = NULL FROM unnest($1::bigint[],"
+			       " $2::timestamptz[]) AS x(id, lease) WHERE d.id = x.id AND d.locked_until = x.lease RETURNING 1)"
+			       " SELECT pg_notify('paywatch_webhooks', '') WHERE EXISTS (SELECT 1 FROM r)",
+			    2, params, NULL);
 }
 
 /* Note endpoint row e as one this dispatcher cannot serve, and make the
@@ -818,9 +821,9 @@ static int open_sealed(webhook_dispatcher *d, job *j, const char *url_sealed, co
 
 /* A claimed delivery this dispatcher cannot send, for lack of its
  * endpoint (why: the reason logged). Its endpoint row is noted as unserved
- * (logged once per endpoint) and its id added to release (an array
- * literal's elements) to be given back at once. */
-static void pass_over(webhook_dispatcher *d, job *j, const char *why, pw_buf *release)
+ * (logged once per endpoint) and its id and lease added to release[0]
+ * and release[1] (array literals' elements) to be given back at once. */
+static void pass_over(webhook_dispatcher *d, job *j, const char *why, pw_buf release[2])
 {
 	char id[24];
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)j->delivery_id);
@@ -828,8 +831,16 @@ static void pass_over(webhook_dispatcher *d, job *j, const char *why, pw_buf *re
 		log_error(PW_ECONFIG, "%s: endpoint \"%s\" of merchant %s: %s; this dispatcher leaves its deliveries to one"
 				      " that has it, until restarted",
 			  d->opts.name, j->endpoint_id, j->merchant_id, why);
-	if (array_add(release, id, false) < 0) /* not given back: its lease expires */
+	size_t lens[2] = { release[0].len, release[1].len };
+	if (array_add(&release[0], id, false) < 0 || array_add(&release[1], j->lease, true) < 0) {
+		for (int k = 0; k < 2; k++) /* both lists back to where they were */
+			if (release[k].data) {
+				release[k].len = lens[k];
+				release[k].data[lens[k]] = '\0';
+			}
+		/* not given back: its lease expires */
 		log_error(PW_ENOMEM, "%s: delivery %s: cannot list it to give back; its lease expires", d->opts.name, id);
+	}
 }
 
 /* Claim due deliveries and start them. */
@@ -848,8 +859,9 @@ static void claim(webhook_dispatcher *d)
 	PGresult *res;
 	if (!exec_stmt(d, "claim", NULL, 5, params, &res))
 		return;
-	pw_buf release; /* a Postgres array literal (array_add): deliveries given back */
-	buf_init(&release, SIZE_MAX);
+	pw_buf release[2]; /* Postgres array literals (array_add): deliveries given back, their leases */
+	buf_init(&release[0], SIZE_MAX);
+	buf_init(&release[1], SIZE_MAX);
 	/* where the round ended: endpoints after the cursor are visited first,
 	 * then (it wrapped) those up to it: the highest of the wrapped, else
 	 * the highest of the rest */
@@ -896,7 +908,7 @@ static void claim(webhook_dispatcher *d)
 			int o = open_sealed(d, j, PQgetvalue(res, i, 7), PQgetvalue(res, i, 8));
 			if (o == PW_ENOTFOUND) {
 				pass_over(d, j, "its URL and secret are sealed under a key this process does not hold (check "
-						"PAYWATCH_SECRET_KEY / PAYWATCH_SECRET_KEY_OLD)", &release);
+						"PAYWATCH_SECRET_KEY / PAYWATCH_SECRET_KEY_OLD)", release);
 				job_free(j);
 				continue;
 			}
@@ -909,16 +921,17 @@ static void claim(webhook_dispatcher *d)
 			}
 		}
 		if (!j->ep) {
-			pass_over(d, j, "not in this config", &release);
+			pass_over(d, j, "not in this config", release);
 			job_free(j);
 			continue;
 		}
 		start_job(d, j);
 	}
 	PQclear(res);
-	if (release.len && buf_append(&release, "}", 1) == 0)
-		release_unserved(d, release.data);
-	buf_done(&release);
+	if (release[0].len && buf_append(&release[0], "}", 1) == 0 && buf_append(&release[1], "}", 1) == 0)
+		release_unserved(d, release[0].data, release[1].data);
+	buf_done(&release[0]);
+	buf_done(&release[1]);
 }
 
 /* Keep one attempt's outcome for finish_flush. 0 or PW_ENOMEM (nothing kept). */
@@ -1143,7 +1156,9 @@ static size_t collect_done(webhook_dispatcher *d)
  * so another dispatcher (or the next start) sends it again at once. A job
  * whose request went out (libcurl took body bytes) may have reached the
  * merchant: it is recorded as an attempt with no answer, and counted.
- * Without Postgres (a lost connection), such a job's attempt is kept as a
+ * Only a lease still this dispatcher's (the claim's, $5) is given back: one
+ * another claim took meanwhile (a request that outlived its lease) stays
+ * with its new owner, the attempt recorded. Without Postgres (a lost connection), such a job's attempt is kept as a
  * failed one (finish: due again on the retry schedule), written with the
  * other kept outcomes once the connection is back, if its lease is still
  * this dispatcher's; a job whose request had not gone out keeps its lease
@@ -1155,16 +1170,17 @@ static const char release_sql[] =
 	" , u AS (UPDATE webhook_deliveries d SET locked_until = NULL, attempts = d.attempts + x.tried::int,"
 	" last_status = CASE WHEN x.tried THEN NULL ELSE d.last_status END,"
 	" last_error = CASE WHEN x.tried THEN $3 ELSE d.last_error END"
-	" FROM (SELECT i.id, EXISTS (SELECT 1 FROM t WHERE t.delivery_id = i.id) AS tried"
-	" FROM unnest($1::bigint[]) AS i(id)) x WHERE d.id = x.id RETURNING 1)"
+	" FROM (SELECT i.id, i.lease, EXISTS (SELECT 1 FROM t WHERE t.delivery_id = i.id) AS tried"
+	" FROM unnest($1::bigint[], $5::timestamptz[]) AS i(id, lease)) x WHERE d.id = x.id AND d.locked_until = x.lease"
+	" RETURNING 1)"
 	" SELECT pg_notify('paywatch_webhooks', '') WHERE EXISTS (SELECT 1 FROM u)";
 
 static void release_all(webhook_dispatcher *d)
 {
 	finish_flush(d); /* what finished is written first */
-	pw_buf ids, tried, lats; /* Postgres array literals (array_add) */
-	pw_buf *bufs[3] = { &ids, &tried, &lats };
-	for (int k = 0; k < 3; k++)
+	pw_buf ids, tried, lats, leases; /* Postgres array literals (array_add) */
+	pw_buf *bufs[4] = { &ids, &tried, &lats, &leases };
+	for (int k = 0; k < 4; k++)
 		buf_init(bufs[k], SIZE_MAX);
 	int r = 0;
 	size_t sent = 0;
@@ -1186,13 +1202,15 @@ static void release_all(webhook_dispatcher *d)
 		}
 		if (r == 0)
 			r = array_add(&ids, id, false);
+		if (r == 0)
+			r = array_add(&leases, j->lease, true);
 		if (r == 0 && j->sent > 0 && (r = array_add(&tried, id, false)) == 0)
 			r = array_add(&lats, lat, false);
 		job_free(j);
 	}
 	if (!d->pg && d->out.n)
 		d->out.kept = true;
-	for (int k = 0; k < 3 && r == 0; k++) /* closed, or "{}" when empty */
+	for (int k = 0; k < 4 && r == 0; k++) /* closed, or "{}" when empty */
 		r = bufs[k]->len ? buf_append(bufs[k], "}", 1) : buf_append(bufs[k], "{}", 2);
 	if (r < 0)
 		log_error(r, "%s: cannot list the %zu leases to give back; they expire on their own", d->opts.name, d->n_jobs);
@@ -1202,11 +1220,11 @@ static void release_all(webhook_dispatcher *d)
 			 " retry schedule, or when their leases end",
 			 d->opts.name, d->n_jobs, d->n_jobs == 1 ? "" : "s", sent);
 	else if (d->pg && d->n_jobs) {
-		const char *params[4] = { ids.data, tried.data, "the dispatcher stopped before any answer (the request may "
-								 "have arrived); sent again at once", lats.data };
-		exec_params(d, release_sql, 4, params, NULL);
+		const char *params[5] = { ids.data, tried.data, "the dispatcher stopped before any answer (the request may "
+								 "have arrived); sent again at once", lats.data, leases.data };
+		exec_params(d, release_sql, 5, params, NULL);
 	}
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 4; k++)
 		buf_done(bufs[k]);
 	d->n_jobs = 0;
 }

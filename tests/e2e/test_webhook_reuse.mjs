@@ -16,7 +16,8 @@
 //     their leases (one statement for all, with a NOTIFY that wakes the
 //     others), so the next one sends them at once instead of after the
 //     lease, and records each request that went out as an attempt with no
-//     answer.
+//     answer; a lease another claim took meanwhile (the test stands in for
+//     it) is not given back: that delivery stays with its new owner.
 //  5. the dispatcher's Postgres connection ended (pg_terminate_backend)
 //     while its flush waits on a lock the test holds on webhook_attempts:
 //     the dispatcher keeps the two outcomes (says so), connects again and
@@ -150,6 +151,8 @@ async function main() {
   await rig.waitFor('every hanging request received', () => recv.hanging.length === HANG, 30000)
     .catch((e) => rig.check(false, e.message));
   const held = await leased();
+  // another dispatcher's claim of one of them, as if its lease had ended
+  await db.query(`UPDATE webhook_deliveries SET locked_until = now() + interval '1 hour' WHERE event_id = 'evt_hang_1'`);
   // the others are woken: a listener that joins after the deliveries' own
   // NOTIFY hears only the release's
   const listener = await pg.client();
@@ -160,17 +163,25 @@ async function main() {
   hp.proc.kill('SIGTERM');
   rig.check((await hp.done).code === 0, 'dispatch exits 0 on SIGTERM with requests in flight');
   const after = await leased();
-  rig.check(held === HANG && after === 0, `a stopped dispatcher gives back its leases (${held} leased in flight, ${after} after SIGTERM)`);
+  const otherLease = (await db.query(`SELECT locked_until > now() + interval '50 minutes' AS other
+    FROM webhook_deliveries WHERE event_id = 'evt_hang_1'`)).rows[0].other;
+  rig.check(held === HANG && after === 1 && otherLease,
+    `a stopped dispatcher gives back its leases, not one another claim took (${held} leased in flight, ${after} after SIGTERM, ` +
+    `the taken one ${otherLease ? 'still' : 'no longer'} with its new owner)`);
   await rig.waitFor('the other dispatchers woken by the release', () => woken > 0, 10000)
     .catch((e) => rig.check(false, e.message));
   await listener.end();
   // the requests reached the receiver: each is a recorded attempt with no answer
-  const stopped = (await db.query(`SELECT d.attempts, d.status, d.last_error, count(a.id)::int n, min(a.error) error
+  const stopped = (await db.query(`SELECT d.event_id, d.attempts, d.status, d.last_error, count(a.id)::int n, min(a.error) error
     FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id LEFT JOIN webhook_attempts a ON a.delivery_id = d.id
     WHERE e.merchant_id = 'slowco' GROUP BY d.id`)).rows;
-  rig.check(stopped.length === HANG && stopped.every((x) => x.n === 1 && x.attempts === 1 && x.status === 'pending' &&
+  const mine = stopped.filter((x) => x.event_id !== 'evt_hang_1'), hangTaken = stopped.find((x) => x.event_id === 'evt_hang_1');
+  rig.check(mine.length === HANG - 1 && mine.every((x) => x.n === 1 && x.attempts === 1 && x.status === 'pending' &&
     /stopped before any answer/.test(x.error) && x.last_error === x.error),
-  `each request in flight at the stop is one recorded attempt, still pending (${JSON.stringify(stopped[0])})`);
+  `each request in flight at the stop is one recorded attempt, still pending (${JSON.stringify(mine[0])})`);
+  rig.check(hangTaken && hangTaken.n === 1 && /stopped before any answer/.test(hangTaken.error) && hangTaken.attempts === 0 &&
+    hangTaken.last_error === null && hangTaken.status === 'pending',
+  `the taken one's request is recorded as an attempt, its delivery left as its new owner has it (${JSON.stringify(hangTaken)})`);
   // done with: later dispatchers' configs have no slowco endpoint
   await db.query(`UPDATE webhook_deliveries d SET status = 'failed' FROM webhook_endpoints e
     WHERE e.id = d.endpoint_id AND e.merchant_id = 'slowco'`);
