@@ -265,7 +265,9 @@ typedef struct job {
 	char endpoint_id[128];
 	char shown[300]; /* scheme://host:port, for logs */
 	char *payload;
-	size_t payload_len, sent; /* bytes of the payload, and handed to libcurl so far */
+	size_t payload_len;
+	int sent; /* requests libcurl began to send (pre_request): 0 or 1; a second is refused */
+	bool resend_refused; /* libcurl's silent resend on a fresh connection was refused */
 	const webhook_endpoint *ep;
 	webhook_endpoint own; /* an endpoint of the registry: its URL and secret opened for this delivery */
 	char *own_url, *own_secret;
@@ -319,22 +321,27 @@ struct webhook_dispatcher {
 	{ &(o)->ids, &(o)->endpoints, &(o)->statuses, &(o)->latencies, &(o)->errors, &(o)->verdicts, &(o)->delays, \
 	  &(o)->leases }
 
-/* The request body, handed to libcurl as it asks. There is deliberately
- * no seek callback: libcurl cannot rewind the body, so it cannot silently
- * send the request again on a fresh connection when a reused one dies
- * before any answer (its "Connection died, retrying a fresh connect"); the
- * attempt fails with CURLE_SEND_FAIL_REWIND instead, is recorded, and is
- * retried on the schedule. Every request that may have reached the
- * merchant is one recorded attempt. */
-static size_t read_body(char *out, size_t size, size_t nitems, void *userdata)
+/* Called by libcurl right before it sends the request on a connection,
+ * new or reused (CURLOPT_PREREQFUNCTION, libcurl >= 7.80). The first call
+ * marks the request as sent (it may reach the merchant from now on). A
+ * second is libcurl sending it again on a fresh connection because a
+ * reused one died before any answer ("Connection died, retrying a fresh
+ * connect"): refused, so the attempt fails (CURLE_ABORTED_BY_CALLBACK), is
+ * recorded, and is retried on the schedule. Every request that may have
+ * reached the merchant is one recorded attempt. The body is given as
+ * CURLOPT_POSTFIELDS, which libcurl writes with the headers in one send
+ * (a read callback made it a second write, and a second wake-up of the
+ * receiver, per request). */
+static int pre_request(void *clientp, char *primary_ip, char *local_ip, int primary_port, int local_port)
 {
-	job *j = userdata;
-	size_t n = j->payload_len - j->sent;
-	if (n > size * nitems)
-		n = size * nitems;
-	memcpy(out, j->payload + j->sent, n);
-	j->sent += n;
-	return n;
+	job *j = clientp;
+	(void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+	if (j->sent) {
+		j->resend_refused = true;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	j->sent = 1;
+	return CURL_PREREQFUNC_OK;
 }
 
 static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -408,7 +415,7 @@ static void attempt_error(const job *j, CURLcode c, char *out, size_t outlen)
 	if (j->refused && c != CURLE_OK)
 		snprintf(out, outlen, "host %s resolves to a loopback, private or link-local address (set "
 				      "webhooks.allow_private_targets to allow it)", j->shown);
-	else if (c == CURLE_SEND_FAIL_REWIND) /* read_body: a kept connection died, not sent again at once */
+	else if (j->resend_refused) /* pre_request: a kept connection died, not sent again at once */
 		snprintf(out, outlen, "the connection closed before any answer (a kept connection: the request may have "
 				      "arrived); sent again on the retry schedule");
 	else
@@ -451,10 +458,11 @@ static int prepare_request(job *j, const webhook_endpoint *ep, bool allow_privat
 	curl_easy_setopt(j->easy, CURLOPT_HTTPHEADER, j->headers);
 	j->payload_len = strlen(j->payload);
 	j->sent = 0;
-	curl_easy_setopt(j->easy, CURLOPT_POST, 1L);
-	curl_easy_setopt(j->easy, CURLOPT_READFUNCTION, read_body);
-	curl_easy_setopt(j->easy, CURLOPT_READDATA, j);
+	j->resend_refused = false;
 	curl_easy_setopt(j->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->payload_len);
+	curl_easy_setopt(j->easy, CURLOPT_POSTFIELDS, j->payload); /* not copied: the job holds it until done */
+	curl_easy_setopt(j->easy, CURLOPT_PREREQFUNCTION, pre_request);
+	curl_easy_setopt(j->easy, CURLOPT_PREREQDATA, j);
 	curl_easy_setopt(j->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(j->easy, CURLOPT_FOLLOWLOCATION, 0L);
@@ -470,7 +478,7 @@ static int prepare_request(job *j, const webhook_endpoint *ep, bool allow_privat
 	/* connections are kept and reused (no TCP or TLS handshake per
 	 * delivery), but not once idle for CONN_MAX_IDLE_S: most servers close
 	 * theirs after 5 s or more, and a connection the server is closing as
-	 * it is reused fails the attempt (read_body: never sent twice) */
+	 * it is reused fails the attempt (pre_request: never sent twice) */
 	curl_easy_setopt(j->easy, CURLOPT_MAXAGE_CONN, (long)CONN_MAX_IDLE_S);
 	curl_easy_setopt(j->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
