@@ -139,15 +139,17 @@ static int slot_request(pipeline *pl, slot *s)
 		return r;
 	uint64_t ws = window_start(pl);
 	s->window_from = ws > s->from ? ws : s->from;
+	bool ask = s->window_from <= s->to;
 	uint64_t last = s->to; /* the last window header to ask for */
-	if (s->window_from <= s->to && pl->have_head && pl->head.number == s->to) {
+	if (ask && pl->have_head && pl->head.number == s->to) {
 		if (!(s->headers = malloc(sizeof(pw_block_ref))))
 			return PW_ENOMEM;
 		s->headers[0] = pl->head;
 		s->n_headers = 1;
+		ask = s->window_from < s->to;
 		last = s->to - 1;
 	}
-	if (s->window_from <= last && last != UINT64_MAX) {
+	if (ask) {
 		size_t n = (size_t)(last - s->window_from + 1);
 		uint64_t *numbers = malloc(n * sizeof(*numbers));
 		if (!numbers)
