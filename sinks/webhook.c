@@ -1162,8 +1162,9 @@ static size_t collect_done(webhook_dispatcher *d)
 /* Stop every job in flight (shutdown, lost connection) and give back its
  * lease, in one statement that also wakes the other dispatchers (NOTIFY),
  * so another dispatcher (or the next start) sends it again at once. A job
- * whose request went out (libcurl took body bytes) may have reached the
- * merchant: it is recorded as an attempt with no answer, and counted.
+ * whose request went out (libcurl began to send it: pre_request) may
+ * have reached the merchant: it is recorded as an attempt with no answer,
+ * and counted.
  * Only a lease still this dispatcher's (the claim's, $5) is given back: one
  * another claim took meanwhile (a request that outlived its lease) stays
  * with its new owner, the attempt recorded. Without Postgres (a lost connection), such a job's attempt is kept as a
