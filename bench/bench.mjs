@@ -510,8 +510,8 @@ async function live(work, pg, conf = 1) {
   const pendingMs = [...mined].filter(([b]) => seenPending.has(b)).map(([b, t]) => seenPending.get(b) - t);
   if (trace) {
     const wall = (t) => new Date(performance.timeOrigin + t).toISOString();
-    fs.appendFileSync(trace, [...mined.keys()].map((b) => `live conf=${conf} block=${b} mined=${wall(minedAt.get(b + conf - 1))} ` +
-      `row=${wall(seen.get(b))} hook=${wall(arrived.get(b))} row_ms=${(seen.get(b) - minedAt.get(b + conf - 1)).toFixed(1)}\n`).join(''));
+    fs.appendFileSync(trace, [...mined.keys()].map((b, i) => `live conf=${conf} block=${b} mined=${wall(minedAt.get(b + conf - 1))} ` +
+      `row=${wall(seen.get(b))} hook=${wall(arrived.get(b))} row_ms=${rowMs[i].toFixed(1)}\n`).join(''));
   }
   return { confirmations: conf, blocks: LIVE_BLOCKS, row_p50_ms: pct(rowMs, 50), row_p99_ms: pct(rowMs, 99), hook_p50_ms: pct(hookMs, 50), hook_p99_ms: pct(hookMs, 99),
     ...(conf > 1 ? { pending_p50_ms: pct(pendingMs, 50), pending_p99_ms: pct(pendingMs, 99), pending_missed: missedPending } : {}) };

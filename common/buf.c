@@ -31,6 +31,14 @@ void buf_reset(pw_buf *b)
 		b->data[0] = '\0';
 }
 
+void buf_truncate(pw_buf *b, size_t len)
+{
+	if (len >= b->len)
+		return;
+	b->len = len;
+	b->data[len] = '\0'; /* len < b->len: data is allocated */
+}
+
 static int buf_reserve(pw_buf *b, size_t n)
 {
 	if (n > b->cap || b->len > b->cap - n)

@@ -18,6 +18,9 @@ void buf_init(pw_buf *b, size_t cap);
 void buf_done(pw_buf *b);
 /* buf_reset: len = 0, memory kept. */
 void buf_reset(pw_buf *b);
+/* buf_truncate: back to len bytes (a length it had before: undoing
+ * appends); no-op when len >= b->len. Memory kept, terminator restored. */
+void buf_truncate(pw_buf *b, size_t len);
 /* buf_append: add n bytes. 0, PW_ETOOBIG past the cap (b unchanged), PW_ENOMEM. */
 int buf_append(pw_buf *b, const void *data, size_t n);
 /* buf_appendf: printf-style append; same errors as buf_append. */

@@ -266,7 +266,7 @@ typedef struct job {
 	char shown[300]; /* scheme://host:port, for logs */
 	char *payload;
 	size_t payload_len;
-	int sent; /* requests libcurl began to send (pre_request): 0 or 1; a second is refused */
+	bool sent; /* libcurl began to send the request (pre_request); a second send is refused */
 	bool resend_refused; /* libcurl's silent resend on a fresh connection was refused */
 	const webhook_endpoint *ep;
 	webhook_endpoint own; /* an endpoint of the registry: its URL and secret opened for this delivery */
@@ -340,7 +340,7 @@ static int pre_request(void *clientp, char *primary_ip, char *local_ip, int prim
 		j->resend_refused = true;
 		return CURL_PREREQFUNC_ABORT;
 	}
-	j->sent = 1;
+	j->sent = true;
 	return CURL_PREREQFUNC_OK;
 }
 
@@ -457,7 +457,7 @@ static int prepare_request(job *j, const webhook_endpoint *ep, bool allow_privat
 	curl_easy_setopt(j->easy, CURLOPT_OPENSOCKETDATA, j);
 	curl_easy_setopt(j->easy, CURLOPT_HTTPHEADER, j->headers);
 	j->payload_len = strlen(j->payload);
-	j->sent = 0;
+	j->sent = false;
 	j->resend_refused = false;
 	curl_easy_setopt(j->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->payload_len);
 	curl_easy_setopt(j->easy, CURLOPT_POSTFIELDS, j->payload); /* not copied: the job holds it until done */
@@ -842,10 +842,7 @@ static void pass_over(webhook_dispatcher *d, job *j, const char *why, pw_buf rel
 	size_t lens[2] = { release[0].len, release[1].len };
 	if (array_add(&release[0], id, false) < 0 || array_add(&release[1], j->lease, true) < 0) {
 		for (int k = 0; k < 2; k++) /* both lists back to where they were */
-			if (release[k].data) {
-				release[k].len = lens[k];
-				release[k].data[lens[k]] = '\0';
-			}
+			buf_truncate(&release[k], lens[k]);
 		/* not given back: its lease expires */
 		log_error(PW_ENOMEM, "%s: delivery %s: cannot list it to give back; its lease expires", d->opts.name, id);
 	}
@@ -956,10 +953,7 @@ static int outcome_add(outcomes *o, const char *id, const char *endpoint, const 
 		r = array_add(bufs[k], vals[k], k == 4 || k == 5 || k == 7);
 	if (r < 0) { /* back to where they were */
 		for (size_t k = 0; k < N_OUTCOME_BUFS; k++)
-			if (bufs[k]->data) {
-				bufs[k]->len = lens[k];
-				bufs[k]->data[lens[k]] = '\0';
-			}
+			buf_truncate(bufs[k], lens[k]);
 		return PW_ENOMEM;
 	}
 	o->n++;
@@ -1022,10 +1016,8 @@ static void finish_flush(webhook_dispatcher *d)
 		log_error(r, "%s: cannot list %zu outcomes for postgres", d->opts.name, o->n);
 	bool written = r == 0 && d->pg && exec_stmt(d, "flush", NULL, N_OUTCOME_BUFS, params, NULL);
 	if (!written && r == 0 && (!d->pg || PQstatus(d->pg) != CONNECTION_OK)) {
-		for (size_t k = 0; k < N_OUTCOME_BUFS; k++) { /* the arrays open again, as they were */
-			bufs[k]->len = lens[k];
-			bufs[k]->data[lens[k]] = '\0';
-		}
+		for (size_t k = 0; k < N_OUTCOME_BUFS; k++) /* the arrays open again, as they were */
+			buf_truncate(bufs[k], lens[k]);
 		if (!o->kept)
 			log_warn("%s: %zu outcome%s kept until postgres is back (%s)", d->opts.name, o->n, o->n == 1 ? "" : "s",
 				 o->n == 1 ? "its lease holds it meanwhile" : "their leases hold them meanwhile");
@@ -1196,14 +1188,14 @@ static void release_all(webhook_dispatcher *d)
 	int64_t now = pw_mono_ms();
 	for (size_t i = 0; i < d->n_jobs; i++) {
 		job *j = d->jobs[i];
-		sent += j->sent > 0;
+		sent += j->sent;
 		char id[24], lat[24];
 		snprintf(id, sizeof(id), "%llu", (unsigned long long)j->delivery_id);
 		snprintf(lat, sizeof(lat), "%lld", (long long)(now - j->start_ms));
 		if (!j->resolving)
 			curl_multi_remove_handle(d->multi, j->easy);
 		if (!d->pg) {
-			if (j->sent > 0)
+			if (j->sent)
 				finish(d, j, 0, "the connection to postgres was lost with the request in flight; no answer was read "
 						"(the request may have arrived)");
 			job_free(j);
@@ -1213,7 +1205,7 @@ static void release_all(webhook_dispatcher *d)
 			r = array_add(&ids, id, false);
 		if (r == 0)
 			r = array_add(&leases, j->lease, true);
-		if (r == 0 && j->sent > 0 && (r = array_add(&tried, id, false)) == 0)
+		if (r == 0 && j->sent && (r = array_add(&tried, id, false)) == 0)
 			r = array_add(&lats, lat, false);
 		job_free(j);
 	}

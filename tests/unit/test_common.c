@@ -60,7 +60,14 @@ static void test_buf(void)
 	ASSERT_EQ_INT(PW_ETOOBIG, buf_append(&b, chunk, 11));
 	ASSERT_EQ_INT(0, buf_append(&b, chunk, 10));
 	CHECK(b.alloc <= 11);
+	buf_truncate(&b, 4); /* appends undone */
+	ASSERT_EQ_INT(4, b.len);
+	CHECK(strcmp(b.data, "aaaa") == 0);
+	buf_truncate(&b, 8); /* never grows */
+	ASSERT_EQ_INT(4, b.len);
 	buf_done(&b);
+	buf_truncate(&b, 0); /* empty, nothing allocated */
+	CHECK(b.data == NULL && b.len == 0);
 }
 
 static void test_text(void)
