@@ -238,6 +238,15 @@ async function waitRows(pg, db, table, want, probe, timeoutMs) {
   } finally { await c.end(); }
 }
 
+const PROFILE = process.env.PAYWATCH_BENCH_PROFILE ? path.resolve(process.env.PAYWATCH_BENCH_PROFILE) : null;
+let profiled = 0;
+function startPerf(file) {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const p = spawn('perf', ['record', '-a', '-g', '-q', '-o', file], { stdio: 'ignore' });
+  const exited = new Promise((ok) => p.on('exit', ok));
+  return { stop: async () => { p.kill('SIGINT'); await exited; } };
+}
+
 async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN, transport = 'ws') {
   const db = await freshDb(pg);
   const cfg = config(work, db.dsn, node, h, {}, transport);
@@ -247,10 +256,14 @@ async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN, transpor
   const t0 = performance.now();
   // PAYWATCH_BENCH_LOG=FILE: the backfill runs' info log, appended to FILE
   const logFile = process.env.PAYWATCH_BENCH_LOG || null;
+  // PAYWATCH_BENCH_PROFILE=DIR: this build's ws backfills under `perf record
+  // -a -g` (every process: paywatch, Postgres, anvil), one file per round
+  const perf = PROFILE && bin === BIN && transport === 'ws' ? startPerf(path.join(PROFILE, `backfill-${++profiled}.data`)) : null;
   const pw = rig.startPaywatch(bin, ['--log-level', logFile ? 'info' : 'warn', 'run', '-c', cfg], {}, logFile);
   await waitRows(pg, db.name, 'payments', TRANSFERS, { sql: 'SELECT 1 FROM payments WHERE chain_id = 31337 AND block_hash = $1 AND log_index = $2',
     args: [last.blockHash, last.logIndex] }, 300000);
   const ms = performance.now() - t0;
+  if (perf) await perf.stop();
   const f = procFigures(pw.proc.pid);
   const others = otherCpuSince(cpu0);
   pw.proc.kill('SIGTERM');
@@ -582,7 +595,11 @@ async function main() {
   const runs = { raw: [], paywatch: [], base: [], http: [], floor: [], replay: [], script: [], ponder: [] };
   for (let r = 0; r < ROUNDS; r++) {
     say(`round ${r + 1}/${ROUNDS}`);
-    for (const [k, fn] of [['raw', raw], ['paywatch', paywatchBackfill], ['base', paywatchBackfill], ['http', paywatchBackfill], ['floor', pgFloor], ['replay', paywatchReplay], ['script', script], ['ponder', ponder]])
+    // the base build runs before this build in odd rounds, after it in even
+    // ones: the second of two back-to-back backfills on one cluster tends
+    // to be slower, and a fixed order put that in the ratio
+    const pair = r % 2 && BASE_BIN ? [['base', paywatchBackfill], ['paywatch', paywatchBackfill]] : [['paywatch', paywatchBackfill], ['base', paywatchBackfill]];
+    for (const [k, fn] of [['raw', raw], ...pair, ['http', paywatchBackfill], ['floor', pgFloor], ['replay', paywatchReplay], ['script', script], ['ponder', ponder]])
       if (k === 'base' ? BASE_BIN && want('paywatch') : want(k))
         runs[k].push(k === 'raw' ? await fn(node, h) : await fn(work, pg, node, h, runs.paywatch[r] && runs.paywatch[r].db,
           k === 'base' ? BASE_BIN : BIN, k === 'http' ? 'http' : 'ws'));

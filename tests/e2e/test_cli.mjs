@@ -126,6 +126,10 @@ async function main() {
   const joinPlan = (await db.query(`EXPLAIN SELECT p.id FROM invoices i JOIN payments p ON p.to_address = i.address WHERE i.id = 'inv_x'`))
     .rows.map((x) => x['QUERY PLAN']).join(' ');
   rig.check(/payments_by_to_address/.test(joinPlan), `a payment looked up by an invoice's address uses the recipient index (${joinPlan.replace(/\s+/g, ' ').slice(0, 160)})`);
+  // 019: a payment is found by its transaction through a hash index (equality only)
+  const txPlan = (await db.query(`EXPLAIN SELECT id FROM payments WHERE tx_hash = '0x${'ab'.repeat(32)}'`))
+    .rows.map((x) => x['QUERY PLAN']).join(' ');
+  rig.check(/payments_by_tx_hash/.test(txPlan), `a payment looked up by its transaction uses the transaction index (${txPlan.replace(/\s+/g, ' ').slice(0, 160)})`);
   const cols = (await db.query(`SELECT column_name, data_type, numeric_precision FROM information_schema.columns WHERE table_name = 'payments'`)).rows;
   const colType = Object.fromEntries(cols.map((c) => [c.column_name, c]));
   for (const c of ['id', 'chain', 'chain_id', 'block_number', 'block_hash', 'block_time', 'tx_hash', 'log_index', 'token_address',
@@ -135,7 +139,7 @@ async function main() {
   const idx = (await db.query(`SELECT indexdef FROM pg_indexes WHERE tablename = 'payments'`)).rows.map((x) => x.indexdef).join('\n');
   rig.check(/UNIQUE.*\(chain_id, block_hash, log_index\)/.test(idx), 'unique payment identity');
   rig.check(/\(merchant_id, confirmed_at, id\)/.test(idx) && /\(confirmed_at, id\)/.test(idx) && /\(to_address\)/.test(idx) &&
-    /\(tx_hash\)/.test(idx) && !/block_time DESC/.test(idx), 'query indexes present (008: the keyset ones, not 001\'s by block_time)');
+    /USING hash \(tx_hash\)/.test(idx) && !/block_time DESC/.test(idx), 'query indexes present (008: the keyset ones, not 001\'s by block_time; 019: the transaction one a hash index)');
   r = rig.runPaywatchSync(bin, ['migrate', '-c', good], env);
   rig.check(r.status === 0 && r.stderr.includes(`0 migration(s) applied, ${migrations.length} already present`), 'migrate twice changes nothing');
   r = rig.runPaywatchSync(bin, ['migrate', '-c', good], { PW_CLI_DSN: `postgresql://postgres:${SECRET}@127.0.0.1:1/x` });

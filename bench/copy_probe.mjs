@@ -1,0 +1,81 @@
+// copy_probe.mjs: what a COPY of payments costs Postgres, variant against
+// variant (issue 16; for profiling before changing the schema, not a test).
+// A throwaway Postgres with every migration; N synthetic payments (50 per
+// block, 50 merchants, random hashes) are written once to a server-side
+// file, then COPied into a fresh database per variant and round, the
+// variants' order reversed every other round. Each COPY's time is printed,
+// and each variant's ratio to `schema` per round.
+//
+// Variants (PROBE_VARIANTS, comma-separated; the first is the reference):
+//   schema       the migrations as they are
+//   binary       the same rows in COPY's binary format
+//   btree-tx     the transaction index as a btree, as before 019
+//   no:INDEX     the migrations without index INDEX (its whole cost)
+// PROBE_PERF=FILE: `perf record -g` of the reference's backend in round 1.
+//
+// usage: PROBE_VARIANTS=schema,btree-tx node bench/copy_probe.mjs [N] [ROUNDS]
+import * as rig from '../tests/e2e/lib/rig.mjs';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const N = Number(process.argv[2] || 100000), ROUNDS = Number(process.argv[3] || 4);
+const VARIANTS = (process.env.PROBE_VARIANTS || 'schema,binary').split(',');
+const pg = await rig.startPostgres();
+const schema = fs.readdirSync(new URL('../schema/', import.meta.url)).sort()
+  .map((f) => fs.readFileSync(new URL('../schema/' + f, import.meta.url), 'utf8'));
+const admin = await pg.client('postgres');
+let made = 0;
+const fresh = async () => {
+  const name = `probe_${made++}`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  const c = await pg.client(name);
+  for (const s of schema) await c.query(s);
+  await c.query(`INSERT INTO merchants (id) SELECT 'm' || g FROM generate_series(0, 49) g`);
+  return c;
+};
+const COLS = 'chain, chain_id, block_number, block_hash, block_time, tx_hash, log_index, token_address, token_symbol, ' +
+  'from_address, to_address, merchant_id, amount_raw, decimals, amount, status, confirmations, confirmed_at, chain_family';
+const hex = (seed, chars) => `substr(md5('a' || ${seed}) || md5('b' || ${seed}), 1, ${chars})`;
+const src = await fresh();
+await src.query(`INSERT INTO payments (${COLS}) SELECT 'local', 31337, g / 50, '0x' || ${hex("'blk' || g / 50", 64)},
+  to_timestamp(1700000000 + g / 50), '0x' || ${hex("'tx' || g", 64)}, g % 50,
+  '0x5fbdb2315678afecb367f032d93f642f64180aa3', 'USDC', '0x' || ${hex("'from' || g", 40)}, '0x' || ${hex("'to' || g % 50", 40)},
+  'm' || (g % 50), (g::numeric * 1000003 + 1) * 1000000000000, 6, (g::numeric * 1000003 + 1) * 1000000, 'confirmed', 1,
+  to_timestamp(1700000000 + g / 5000), 'evm' FROM generate_series(0, ${N - 1}) g`);
+const file = (n) => path.join(pg.dir, n); // the cluster's own directory: the server reads it
+await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id) TO '${file('text.copy')}'`);
+await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id) TO '${file('binary.copy')}' WITH (FORMAT binary)`);
+console.log((await src.query(`SELECT indexrelid::regclass::text AS i, pg_relation_size(indexrelid) AS bytes FROM pg_index
+  WHERE indrelid = 'payments'::regclass ORDER BY 2 DESC`)).rows.map((x) => `  ${x.i}: ${x.bytes} bytes`).join('\n'));
+await src.end();
+
+const copy = (c, v) => c.query(v === 'binary' ? `COPY payments (${COLS}) FROM '${file('binary.copy')}' WITH (FORMAT binary)`
+  : `COPY payments (${COLS}) FROM '${file('text.copy')}'`);
+const res = Object.fromEntries(VARIANTS.map((v) => [v, []]));
+for (let r = 0; r < ROUNDS; r++) {
+  for (const v of r % 2 ? [...VARIANTS].reverse() : VARIANTS) {
+    const c = await fresh();
+    if (v === 'btree-tx') await c.query('DROP INDEX payments_by_tx_hash; CREATE INDEX payments_by_tx_hash ON payments (tx_hash)');
+    if (v.startsWith('no:')) await c.query(`DROP INDEX ${v.slice(3)}`);
+    if (process.env.PROBE_PERF && r === 0 && v === VARIANTS[0]) {
+      const pid = (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
+      const perf = spawn('perf', ['record', '-g', '-q', '-o', process.env.PROBE_PERF, '-p', String(pid)], { stdio: 'ignore' });
+      const exited = new Promise((ok) => perf.on('exit', ok));
+      await rig.sleep(300); // perf attached
+      await copy(c, v);
+      perf.kill('SIGINT');
+      await exited;
+      await c.query('TRUNCATE payments CASCADE');
+    }
+    const t0 = performance.now();
+    await copy(c, v);
+    res[v].push(performance.now() - t0);
+    await c.end();
+  }
+}
+for (const v of VARIANTS) console.log(`${v}: ${res[v].map((ms) => (ms / 1000).toFixed(2)).join(' ')} s`);
+for (const v of VARIANTS.slice(1))
+  console.log(`ratio ${v} / ${VARIANTS[0]} per round: ${res[v].map((ms, i) => (ms / res[VARIANTS[0]][i]).toFixed(2)).join(' ')}`);
+await admin.end();
+await rig.cleanupAll();
