@@ -34,9 +34,17 @@ const outcomes = (first) => {
   const ids = Array.from({ length: FLUSH }, (_, k) => first + k);
   const eps = (xs) => `'{${xs.map((id) => 1 + Math.floor((id - 1) / PER)).join(',')}}'`;
   return [`'{${ids}}'`, eps(ids), `'{${ids.map(() => 200)}}'`, `'{${ids.map(() => 3)}}'`,
-    `'{${ids.map(() => 'NULL')}}'`, `'{${ids.map(() => 'delivered')}}'`, `'{${ids.map(() => 0)}}'`].join(', ');
+    `'{${ids.map(() => 'NULL')}}'`, `'{${ids.map(() => 'delivered')}}'`, `'{${ids.map(() => 0)}}'`,
+    `'{${ids.map(() => `"${LEASE}"`)}}'`].join(', ');
 };
-await c.query(`PREPARE fl(bigint[],bigint[],int[],int[],text[],text[],float8[]) AS ${statement('flush_sql')}`);
+// the leases the claim set: the flush moves a delivery on only while its
+// lease is the one passed (sixth session)
+const LEASE = '2030-01-01 00:00:00+00';
+await c.query(`PREPARE fl(bigint[],bigint[],int[],int[],text[],text[],float8[],timestamptz[]) AS ${statement('flush_sql')}`);
+// committed before the flush, as the claim's is: a row updated in the
+// flush's own transaction would have its foreign keys checked again
+await c.query(`UPDATE webhook_deliveries SET locked_until = '${LEASE}'`);
+await c.query('VACUUM webhook_deliveries');
 await c.query('BEGIN');
 for (let i = 0; i < 6; i++) await c.query(`EXPLAIN ANALYZE EXECUTE fl(${outcomes(1 + i * FLUSH)})`);
 console.log(`\n-- flush of ${FLUSH} outcomes\n` + await plan(`EXPLAIN (ANALYZE, BUFFERS) EXECUTE fl(${outcomes(1 + 6 * FLUSH)})`));

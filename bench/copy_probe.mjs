@@ -10,7 +10,9 @@
 //   schema       the migrations as they are
 //   binary       the same rows in COPY's binary format
 //   btree-tx     the transaction index as a btree, as before 019
-//   no:INDEX     the migrations without index INDEX (its whole cost)
+//   c-merchant   payments.merchant_id COLLATE "C" (its two indexes compare bytes)
+//   no:INDEX     the migrations without index INDEX, or the constraint of
+//                that name (what it costs)
 // PROBE_PERF=FILE: `perf record -g` of the reference's backend in round 1.
 //
 // usage: PROBE_VARIANTS=schema,btree-tx node bench/copy_probe.mjs [N] [ROUNDS]
@@ -57,7 +59,11 @@ for (let r = 0; r < ROUNDS; r++) {
   for (const v of r % 2 ? [...VARIANTS].reverse() : VARIANTS) {
     const c = await fresh();
     if (v === 'btree-tx') await c.query('DROP INDEX payments_by_tx_hash; CREATE INDEX payments_by_tx_hash ON payments (tx_hash)');
-    if (v.startsWith('no:')) await c.query(`DROP INDEX ${v.slice(3)}`);
+    if (v === 'c-merchant') await c.query('ALTER TABLE payments ALTER COLUMN merchant_id TYPE text COLLATE "C"');
+    if (v.startsWith('no:')) { // an index, or the constraint it serves
+      const con = (await c.query('SELECT 1 FROM pg_constraint WHERE conname = $1', [v.slice(3)])).rows.length;
+      await c.query(con ? `ALTER TABLE payments DROP CONSTRAINT ${v.slice(3)} CASCADE` : `DROP INDEX ${v.slice(3)}`);
+    }
     if (process.env.PROBE_PERF && r === 0 && v === VARIANTS[0]) {
       const pid = (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
       const perf = spawn('perf', ['record', '-g', '-q', '-o', process.env.PROBE_PERF, '-p', String(pid)], { stdio: 'ignore' });
