@@ -13,7 +13,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createRequire } from 'node:module';
 import * as rig from './lib/rig.mjs';
 import { loadContract } from './lib/openapi.mjs';
@@ -90,10 +91,16 @@ async function main() {
   const shot = path.join(work, 'checkout.png');
   await page.screenshot({ path: shot, fullPage: true });
   const box = await page.locator('#amount').boundingBox();
-  const ocr = spawnSync('tesseract', [shot, '-', '--psm', '3'], { encoding: 'utf8' });
+  // asynchronous, like e2e_invoice_states' soffice: a synchronous child held
+  // node's event loop, and with it the browser connection's and the HTTP
+  // client's timers, for as long as the tool ran (seconds on a loaded machine)
+  const tool = (cmd, args) => promisify(execFile)(cmd, args, { encoding: 'utf8' })
+    .then((r) => ({ status: 0, stdout: r.stdout, stderr: r.stderr }))
+    .catch((e) => ({ status: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout || '', stderr: e.stderr || e.message }));
+  const ocr = await tool('tesseract', [shot, '-', '--psm', '3']);
   rig.check(box && box.width > 0 && box.y >= 0 && box.y + box.height <= 900 && ocr.status === 0 && /Pay 12\.5 USDC/.test(ocr.stdout),
     `the screenshot shows the amount (tesseract reads: ${JSON.stringify(ocr.stdout.split('\n').find((l) => /USDC/.test(l)) || ocr.stderr.trim())})`);
-  const z = spawnSync('zbarimg', ['--raw', '-q', shot], { encoding: 'utf8' });
+  const z = await tool('zbarimg', ['--raw', '-q', shot]);
   rig.check(z.status === 0 && z.stdout.trim() === inv.payment_uri, `zbarimg reads the payment URI from the screenshot (${z.stdout.trim() || z.stderr.trim()})`);
 
   // accessible names, the copy button
