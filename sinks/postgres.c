@@ -577,6 +577,29 @@ static const char copied_events_sql[] =
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
 	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl)";
 
+/* The webhook events of the rows this transaction COPied into chain's
+ * blocks lo..hi (none when lo > hi). 0 with *ret_deliveries, or PW_EDB. */
+static int copied_events_in(pg_sink *s, const char *chain, uint64_t lo, uint64_t hi, size_t *ret_deliveries)
+{
+	char los[24], his[24];
+	snprintf(los, sizeof(los), "%llu", (unsigned long long)lo);
+	snprintf(his, sizeof(his), "%llu", (unsigned long long)hi);
+	const char *params[3] = { chain, los, his };
+	PGresult *res = PQexecParams(s->conn, copied_events_sql, 3, NULL, params, NULL, NULL, 0);
+	int r = 0;
+	uint64_t d = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		fail_result(s, "payment events", res);
+		r = PW_EDB;
+	} else if (parse_u64(PQgetvalue(res, 0, 1), SIZE_MAX, &d) < 0) {
+		snprintf(s->error, sizeof(s->error), "payment events: unexpected count in the answer");
+		r = PW_EDB;
+	}
+	PQclear(res);
+	*ret_deliveries = (size_t)d;
+	return r;
+}
+
 /* The webhook events of the rows just COPied: one statement per chain of
  * the batch, over that chain's block range. 0 with *ret_deliveries,
  * PW_EDB. */
@@ -600,23 +623,9 @@ static int copied_events(pg_sink *s, const pw_payment *payments, size_t n, size_
 			lo = payments[j].block_number < lo ? payments[j].block_number : lo;
 			hi = payments[j].block_number > hi ? payments[j].block_number : hi;
 		}
-		char los[24], his[24];
-		snprintf(los, sizeof(los), "%llu", (unsigned long long)lo);
-		snprintf(his, sizeof(his), "%llu", (unsigned long long)hi);
-		const char *params[3] = { payments[i].chain, los, his };
-		PGresult *res = PQexecParams(s->conn, copied_events_sql, 3, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-			fail_result(s, "payment events", res);
-			r = PW_EDB;
-		} else {
-			uint64_t d = 0;
-			if (parse_u64(PQgetvalue(res, 0, 1), SIZE_MAX, &d) < 0) {
-				snprintf(s->error, sizeof(s->error), "payment events: unexpected count in the answer");
-				r = PW_EDB;
-			}
-			deliveries += (size_t)d;
-		}
-		PQclear(res);
+		size_t d = 0;
+		r = copied_events_in(s, payments[i].chain, lo, hi, &d);
+		deliveries += d;
 	}
 	free(done);
 	*ret_deliveries = deliveries;
@@ -753,6 +762,33 @@ out_rollback:
 	rollback(s);
 	s->temp_ready = false; /* created in this transaction, it went with the rollback */
 	return PW_EDB;
+}
+
+int pg_sink_warm_up(pg_sink *s)
+{
+	if (exec_ok(s, "BEGIN", "warm-up") < 0)
+		return PW_EDB;
+	size_t k[10] = { 0 }, feed = 0; /* what each statement wrote: all none */
+	int r = 0;
+	if (exec_ok(s, create_incoming_sql, "warm-up: temp table") < 0 ||
+	    copy_in(s, "COPY pw_incoming FROM STDIN", COPY_INCOMING, NULL, NULL, 0, &k[0]) < 0 ||
+	    exec_counts(s, insert_confirmed_sql, "warm-up: insert payments", &k[1], &k[2], &feed) < 0 ||
+	    exec_counts(s, insert_pending_sql, "warm-up: pending events", &k[3], &k[4], &feed) < 0 ||
+	    exec_counts(s, insert_seen_sql, "warm-up: pending payments", &k[5], &k[6], &feed) < 0 ||
+	    copy_in(s, "COPY payments (id, " PAYMENT_FIELDS ") FROM STDIN", COPY_PAYMENT, NULL, NULL, 0, &k[7]) < 0 ||
+	    copy_in(s, "COPY event_feed (id, type, merchant_id, payment_id) FROM STDIN", COPY_FEED, NULL, NULL, 0, &k[8]) < 0 ||
+	    copied_events_in(s, "", 1, 0, &k[9]) < 0)
+		r = PW_EDB;
+	for (size_t i = 0; i < 10 && r == 0; i++) {
+		if (k[i] || feed) { /* statements on no rows wrote some: a bug, and rolled back below */
+			snprintf(s->error, sizeof(s->error), "warm-up: statement %zu wrote rows where none were given", i + 1);
+			r = PW_EDB;
+		}
+	}
+	strip_newlines(s->error);
+	rollback(s);
+	s->temp_ready = false; /* created in the transaction rolled back */
+	return r;
 }
 
 /* One write of a batch whose entries passed payment_check and hold no
