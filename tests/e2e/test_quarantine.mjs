@@ -80,7 +80,12 @@ async function main() {
     `status shows the quarantine per chain (${JSON.stringify(s.out && s.out.quarantine)}, a ${ca.quarantined}, b ${cb.quarantined})`);
   rig.check(s.code === 0, `status exits 0 (${s.code})`);
   rig.check(/quarantine: 1 entry/.test(rig.runPaywatchSync(bin, ['status', '-c', cfg]).stdout), 'status text names the quarantine');
-  rig.check(/1 outbox entry refused and kept in the quarantine.*test_poison/.test(pw.stderr), 'the quarantine is logged with the reason');
+  // waited for: the line is written after the outbox entry is deleted, and
+  // the synchronous `status` above held node's event loop (and with it the
+  // reading of paywatch's stderr) while it may have arrived
+  const logged = () => /1 outbox entry refused and kept in the quarantine.*test_poison/.test(pw.stderr);
+  await rig.waitFor('the quarantine in the log', async () => logged(), 10000).catch(() => {});
+  rig.check(logged(), 'the quarantine is logged with the reason');
   const list = json(['quarantine', 'list', '-c', cfg, '--json']);
   const q = list.out && list.out.entries[0];
   rig.check(list.code === 0 && list.out.count === 1 && q.chain === 'chain-a' && q.amount_raw === '666' && q.kind === 'confirmed' &&
