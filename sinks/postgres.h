@@ -132,15 +132,17 @@ int pg_sink_migrate(pg_sink *s, const struct schema_migration *list, size_t *ret
  * 0 or PW_EDB (pg_sink_error). */
 int pg_sink_put_chain_report(pg_sink *s, const char *chain, const char *report_json);
 
-/* pg_sink_warm_up: run, on no rows, the statements a write runs (the
- * temp table and upsert statements, the COPYs into payments and
- * event_feed, the events statement), in one transaction rolled back: a
- * fresh backend's first write otherwise loads every table's, index's,
- * trigger's and function's catalog entries itself, which took a first
- * live payment 12-18 ms more than the next (bench/warm_probe.mjs). Writes
+/* pg_sink_warm_up: run, on no rows, the statements a write of confirmed
+ * and pending payments runs (the temp table, the upsert's confirmed and
+ * pending statements, the COPYs into payments and event_feed, the events
+ * statement; not the rarer revert and drop), in one transaction rolled
+ * back. A fresh backend's first write otherwise loads every table's,
+ * index's, trigger's and function's catalog entries itself: 12-18 ms for
+ * one payment against 1-2 ms for the next (bench/warm_probe.mjs). Writes
  * nothing; for a writer's connection before its first batch. 0, or
- * PW_EDB (pg_sink_error; the connection stays usable unless it is lost,
- * and the first write works cold). */
+ * PW_EDB (pg_sink_error; also when a statement reports a row): the
+ * connection stays usable unless it was lost, and the first write then
+ * runs cold. */
 int pg_sink_warm_up(pg_sink *s);
 
 /* pg_sink_set_webhooks: off: later pg_sink_write_payments calls on this
