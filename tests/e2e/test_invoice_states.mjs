@@ -203,12 +203,18 @@ async function main() {
   rig.check(maxLag <= 2, `expired within 2 s of expires_at (worst ${maxLag.toFixed(3)} s)`);
 
   // ---- webhooks: each invoice event delivered once, signed, with the feed's id
-  await readFeed();
-  const invoiceEvents = feed.filter((x) => x.type.startsWith('invoice.'));
-  await rig.waitFor('every invoice event delivered', async () => {
-    const got = new Set((await recv.records()).filter((x) => x.sig_ok).map((x) => x.id));
-    return invoiceEvents.every((x) => got.has(x.id));
+  // the feed shows an event once every older transaction has ended (its
+  // order), so it can trail the webhooks: read both until they hold the
+  // same invoice events
+  const deliveredIds = async () => new Set((await recv.records())
+    .filter((x) => x.sig_ok && JSON.parse(x.body).type.startsWith('invoice.')).map((x) => x.id));
+  await rig.waitFor('every invoice event delivered and in the feed', async () => {
+    await readFeed();
+    const inFeed = feed.filter((x) => x.type.startsWith('invoice.')).map((x) => x.id);
+    const got = await deliveredIds();
+    return inFeed.length === got.size && inFeed.every((id) => got.has(id));
   }, 30000 * scale).catch((err) => rig.check(false, err.message));
+  const invoiceEvents = feed.filter((x) => x.type.startsWith('invoice.'));
   const recs = (await recv.records()).filter((x) => JSON.parse(x.body).type.startsWith('invoice.'));
   const byId = new Map();
   for (const x of recs) byId.set(x.id, (byId.get(x.id) || 0) + 1);
