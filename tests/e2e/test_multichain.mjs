@@ -23,7 +23,7 @@ async function main() {
   const shared = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8'; // acme on both chains
   const onlyA = '0x90f79bf6eb2c4f870365e785982e1f101e93b906'; // acme on A only
   const onlyB = '0x15d34aaf54267db7d7c367839aaf71a00a2c6a65'; // globex on B only
-  const deadPort = await rig.freePort();
+  const deadPort = rig.DEAD_PORT;
   const cfg = rig.writeConfig(work, {
     data_dir: path.join(work, 'data'),
     postgres: { dsn: '${PW_DSN}' },

@@ -44,7 +44,7 @@ async function main() {
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil(['--prune-history', '256'])]);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });
-  const deadPort = await rig.freePort(); // webhooks are only queued here, never answered
+  const deadPort = rig.DEAD_PORT; // webhooks are only queued here, never answered
   const merchants = [
     { id: 'acme', addresses: { local: [acme] }, webhook: { url: `http://127.0.0.1:${deadPort}/acme`, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } },
     { id: 'globex', addresses: { local: [globex] }, webhook: { url: `http://127.0.0.1:${deadPort}/globex`, secret: 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD' } },

@@ -34,6 +34,13 @@ export async function cleanupAll() {
 }
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, async () => { await cleanupAll(); process.exit(130); });
 
+// A port no server of the rig listens on, for endpoints that must stay
+// dead: port 1 (tcpmux, privileged; nothing here listens on it). A port
+// from freePort is free only when picked: once released, the system can
+// hand it to another test's listener on port 0 (ctest runs tests side by
+// side), and a "dead" endpoint then reaches that listener (e2e_bulk's
+// relay once counted e2e_tron's eth_chainId).
+export const DEAD_PORT = 1;
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
