@@ -23,7 +23,6 @@ const require = createRequire(import.meta.url);
 const { HDNodeWallet, Mnemonic } = require('ethers');
 const { chromium } = require('playwright-core');
 const bin = process.argv[2];
-const scale = Number(process.env.PW_TEST_TIMEOUT_SCALE || 1);
 const CONF = 2;
 
 async function main() {
@@ -47,8 +46,8 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   const db = await pg.client();
   rig.onCleanup(() => db.end().catch(() => {}));
-  await rig.waitFor('the config seeded', async () => (await db.query('SELECT count(*)::int n FROM merchant_xpubs')).rows[0].n === 1, 20000 * scale);
-  await rig.waitFor('the API', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000 * scale);
+  await rig.waitFor('the config seeded', async () => (await db.query('SELECT count(*)::int n FROM merchant_xpubs')).rows[0].n === 1, 20000);
+  await rig.waitFor('the API', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000);
   const res = await fetch(`${base}/v1/invoices`, { method: 'POST', headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' },
     body: JSON.stringify({ chain: 'local', token: 'USDC', amount: '12.5', reference: 'order-7', metadata: { secret_note: 'not for payers' } }) });
   const inv = await res.json();
@@ -108,23 +107,23 @@ async function main() {
     await page.getByRole('img', { name: 'QR code of the payment request' }).count() === 1 &&
     (await page.locator('html').getAttribute('lang')) === 'en', 'the controls and the QR code have accessible names; the page has a language');
   await page.getByRole('button', { name: 'Copy' }).click();
-  await page.waitForFunction(() => document.getElementById('copied').textContent === 'Address copied', null, { timeout: 10000 * scale })
+  await page.waitForFunction(() => document.getElementById('copied').textContent === 'Address copied', null, { timeout: rig.scaled(10000) })
     .catch(() => {});
   rig.check(await page.evaluate(() => navigator.clipboard.readText()) === inv.address, 'the copy button puts the address on the clipboard');
 
   // the time left counts down
   const left1 = await page.locator('#left').innerText();
-  await page.waitForFunction((t) => document.getElementById('left').textContent !== t, left1, { timeout: 10000 * scale });
+  await page.waitForFunction((t) => document.getElementById('left').textContent !== t, left1, { timeout: rig.scaled(10000) });
   const left2 = await page.locator('#left').innerText();
   const secs = (t) => t.split(':').reduce((a, x) => a * 60 + Number(x), 0);
   rig.check(/^\d+:\d\d$/.test(left1) && secs(left2) < secs(left1) && secs(left1) <= 900, `the time left counts down (${left1} -> ${left2})`);
 
   // paid: the page follows without a reload
   await node.receipt(await usdc.transfer(deployer, inv.address, 12_500_000n));
-  await page.waitForFunction(() => document.getElementById('status').dataset.status === 'processing', null, { timeout: 30000 * scale })
+  await page.waitForFunction(() => document.getElementById('status').dataset.status === 'processing', null, { timeout: rig.scaled(30000) })
     .then(() => rig.check(true, 'the page shows the payment seen (processing)'), () => rig.check(false, 'the page shows the payment seen (processing)'));
   await node.mine(CONF);
-  await page.waitForFunction(() => document.getElementById('status').dataset.status === 'paid', null, { timeout: 30000 * scale })
+  await page.waitForFunction(() => document.getElementById('status').dataset.status === 'paid', null, { timeout: rig.scaled(30000) })
     .then(() => {}, () => {});
   rig.check((await page.locator('#status').innerText()) === 'Paid' && (await page.locator('#paid').innerText()) === '12.5' && navigations === 1,
     `the status turns to paid after the transfer confirms, without a reload (${await page.locator('#status').innerText()}, ${navigations} navigation)`);

@@ -34,7 +34,6 @@ const { HDNodeWallet, Mnemonic } = require('ethers');
 const bin = process.argv[2];
 const CONF = 1;
 const GAP = 20;
-const scale = Number(process.env.PW_TEST_TIMEOUT_SCALE || 1);
 
 async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-hd-'));
@@ -76,9 +75,9 @@ async function main() {
   rig.onCleanup(() => db.end().catch(() => {}));
   let pw = rig.startPaywatch(bin, ['run', '-c', cfg]);
   const base = `http://127.0.0.1:${apiPort}`;
-  await rig.waitFor('the API', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000 * scale);
+  await rig.waitFor('the API', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000);
   const hdRows = async () => (await db.query("SELECT hd_index, address FROM merchant_addresses WHERE merchant_id = 'shop' ORDER BY hd_index")).rows;
-  await rig.waitFor('the first window in Postgres', async () => (await hdRows()).length === GAP, 20000 * scale);
+  await rig.waitFor('the first window in Postgres', async () => (await hdRows()).length === GAP, 20000);
   let rows = await hdRows();
   rig.check(rows.every((x, i) => x.hd_index === i && x.address === addr(i).toLowerCase()), `the window 0..${GAP - 1} is stored: ethers's addresses at their indexes`);
 
@@ -94,7 +93,7 @@ async function main() {
   const shopPayments = async () => (await db.query("SELECT to_address, amount_raw::text a FROM payments WHERE merchant_id = 'shop' ORDER BY id")).rows;
   const waitPaid = async (what, n) => {
     await node.mine(CONF);
-    await rig.waitFor(what, async () => (await shopPayments()).length === n, 20000 * scale);
+    await rig.waitFor(what, async () => (await shopPayments()).length === n, 20000);
   };
   await pay([0]);
   await waitPaid('index 0 paid', 1);
@@ -112,7 +111,7 @@ async function main() {
   rig.check(JSON.stringify(got) === JSON.stringify(want), `payments to 0, 19, 30, 45 and 62 exactly, none to 90 (${got.length} rows; marker ${marker})`);
   const none90 = (await db.query('SELECT count(*)::int n FROM payments WHERE to_address = $1', [addr(90).toLowerCase()])).rows[0].n;
   rig.check(none90 === 0, 'index 90 (outside the window when paid) is not a payment');
-  await rig.waitFor('the window stored up to 82', async () => (await hdRows()).length === 62 + GAP + 1, 20000 * scale);
+  await rig.waitFor('the window stored up to 82', async () => (await hdRows()).length === 62 + GAP + 1, 20000);
   const w = (await db.query("SELECT highest_used, next_index FROM xpub_windows WHERE merchant_id = 'shop' AND chain = 'local'")).rows[0];
   rows = await hdRows();
   rig.check(w.highest_used === 62 && rows.length === 83 && rows.every((x, i) => x.hd_index === i && x.address === addr(i).toLowerCase()),
@@ -122,13 +121,13 @@ async function main() {
   pw.proc.kill('SIGTERM');
   await pw.done;
   pw = rig.startPaywatch(bin, ['run', '-c', cfg]);
-  await rig.waitFor('the API again', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000 * scale);
+  await rig.waitFor('the API again', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000);
   await pay([80]);
   await waitPaid('index 80 after a restart', 7);
   rig.check((await shopPayments()).some((x) => x.to_address === addr(80).toLowerCase()), 'after a restart index 80 (inside the stored window) is a payment');
   // 80 grew the window to 100: 90 is watched from now on; its earlier
   // payment is found only when asked (addresses rescan)
-  await rig.waitFor('the window stored up to 100', async () => (await hdRows()).length === 101, 20000 * scale);
+  await rig.waitFor('the window stored up to 100', async () => (await hdRows()).length === 101, 20000);
   rig.check((await db.query('SELECT count(*)::int n FROM payments WHERE to_address = $1', [addr(90).toLowerCase()])).rows[0].n === 0,
     'index 90 inside the grown window: its earlier payment is not found by itself');
   r = await rig.runPaywatch(bin, ['addresses', 'rescan', '--merchant', 'shop', '--chain', 'local', '--hd-from', '83', '--from-block', '0', '-c', cfg, '--json']);

@@ -28,7 +28,6 @@ import { loadContract } from './lib/openapi.mjs';
 
 const { HDNodeWallet, Mnemonic } = createRequire(import.meta.url)('ethers');
 const bin = process.argv[2];
-const scale = Number(process.env.PW_TEST_TIMEOUT_SCALE || 1);
 const CONF = 3;
 const SECRET = 'whsec_' + Buffer.alloc(32, 7).toString('base64');
 
@@ -59,11 +58,11 @@ async function main() {
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfgA]).status === 0, 'migrate');
   let pwA = rig.startPaywatch(bin, ['run', '-c', cfgA]);
   const base = `http://127.0.0.1:${port}`;
-  await rig.waitFor('the API', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000 * scale);
+  await rig.waitFor('the API', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000);
   const db = await pg.client();
   rig.onCleanup(() => db.end().catch(() => {}));
   // run's API answers before its config is in Postgres (503 for an invoice meanwhile)
-  await rig.waitFor('the config seeded', async () => (await db.query('SELECT count(*)::int n FROM merchant_xpubs')).rows[0].n === 1, 20000 * scale);
+  await rig.waitFor('the config seeded', async () => (await db.query('SELECT count(*)::int n FROM merchant_xpubs')).rows[0].n === 1, 20000);
   const contract = await loadContract();
   const call = async (method, p, body, key = shopKey.key) => {
     const res = await fetch(base + p, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
@@ -79,7 +78,7 @@ async function main() {
     return r.body;
   };
   const get = async (inv) => (await call('GET', `/v1/invoices/${inv.id}`)).body;
-  const waitState = (inv, what, pred) => rig.waitFor(`${inv.reference}: ${what}`, async () => pred(await get(inv)), 30000 * scale)
+  const waitState = (inv, what, pred) => rig.waitFor(`${inv.reference}: ${what}`, async () => pred(await get(inv)), 30000)
     .then(() => true, (err) => { rig.check(false, err.message); return false; });
   // every feed event (admin key: every merchant), read to the end
   let cursor = null;
@@ -166,7 +165,7 @@ async function main() {
   // the same transfer, mined again one block later in the new branch
   await node.rpc('anvil_reorg', [depth, [[{ from: deployer, to: usdc.address, data: transferData(reorged.address, 7_000_000n), gas: '0x30000' }, 1]]]);
   await mine(CONF);
-  await rig.waitFor('the reverted and paid-again events', async () => /paid,reverted,.*paid$/.test(await typesOf(reorged)), 30000 * scale)
+  await rig.waitFor('the reverted and paid-again events', async () => /paid,reverted,.*paid$/.test(await typesOf(reorged)), 30000)
     .catch((err) => rig.check(false, err.message));
   const rv = await get(reorged);
   const rows = (await db.query("SELECT p.id::text AS id, p.status FROM payments p WHERE p.to_address = lower($1) ORDER BY p.id", [reorged.address])).rows;
@@ -182,18 +181,18 @@ async function main() {
   const due = await Promise.all(Array.from({ length: 40 }, () => null).map(async (_, i) =>
     (await call('POST', '/v1/invoices', { chain: 'local', token: 'USDC', amount: '1', reference: `due-${i}` })).body));
   rig.check(due.every((x) => x && x.id), '40 invoices to expire');
-  await rig.waitFor('run b up', async () => (await fetch(`http://127.0.0.1:${portB}/healthz`).catch(() => null))?.status === 200, 20000 * scale);
+  await rig.waitFor('run b up', async () => (await fetch(`http://127.0.0.1:${portB}/healthz`).catch(() => null))?.status === 200, 20000);
   await db.query("UPDATE invoices SET expires_at = now() + interval '1500 milliseconds' WHERE reference LIKE 'due-%'");
   // kill run a right around the moment the invoices are due (by Postgres's clock, which expiry follows)
   await rig.waitFor('the invoices about due', async () => (await db.query(
     "SELECT now() >= min(expires_at) - interval '100 milliseconds' AS due FROM invoices WHERE reference LIKE 'due-%'")).rows[0].due,
-  10000 * scale, 10);
+  10000, 10);
   pwA.proc.kill('SIGKILL');
   await pwA.done;
   pwA = rig.startPaywatch(bin, ['run', '-c', cfgA]);
-  await rig.waitFor('run a up again', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000 * scale);
+  await rig.waitFor('run a up again', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000);
   await rig.waitFor('every due invoice expired', async () =>
-    (await db.query("SELECT count(*)::int n FROM invoices WHERE reference LIKE 'due-%' AND status = 'expired'")).rows[0].n === 40, 30000 * scale)
+    (await db.query("SELECT count(*)::int n FROM invoices WHERE reference LIKE 'due-%' AND status = 'expired'")).rows[0].n === 40, 30000)
     .catch((err) => rig.check(false, err.message));
   const once = (await db.query(`SELECT i.reference, count(f.*)::int n, max(extract(epoch FROM f.created_at - i.expires_at))::float lag
       FROM invoices i LEFT JOIN event_feed f ON f.invoice_id = i.id AND f.type = 'invoice.expired'
@@ -213,7 +212,7 @@ async function main() {
     const inFeed = feed.filter((x) => x.type.startsWith('invoice.')).map((x) => x.id);
     const got = await deliveredIds();
     return inFeed.length === got.size && inFeed.every((id) => got.has(id));
-  }, 30000 * scale).catch((err) => rig.check(false, err.message));
+  }, 30000).catch((err) => rig.check(false, err.message));
   const invoiceEvents = feed.filter((x) => x.type.startsWith('invoice.'));
   const recs = (await recv.records()).filter((x) => JSON.parse(x.body).type.startsWith('invoice.'));
   const byId = new Map();

@@ -19,7 +19,6 @@ import { loadContract } from './lib/openapi.mjs';
 
 const { HDNodeWallet, Mnemonic, getAddress } = createRequire(import.meta.url)('ethers');
 const bin = process.argv[2];
-const scale = Number(process.env.PW_TEST_TIMEOUT_SCALE || 1);
 
 async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-inv-'));
@@ -45,7 +44,7 @@ async function main() {
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status === 0, 'migrate');
   const pw = rig.startPaywatch(bin, ['run', '-c', cfg]);
   const base = `http://127.0.0.1:${port}`;
-  await rig.waitFor('the API', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000 * scale);
+  await rig.waitFor('the API', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000);
   const contract = await loadContract();
   const call = async (b, method, p, key, body) => {
     const res = await fetch(b + p, { method, headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -59,7 +58,7 @@ async function main() {
   const db = await pg.client();
   rig.onCleanup(() => db.end().catch(() => {}));
   // run's API answers before its config is in Postgres (503 for an invoice meanwhile)
-  await rig.waitFor('the config seeded', async () => (await db.query('SELECT count(*)::int n FROM merchant_xpubs')).rows[0].n === 1, 20000 * scale);
+  await rig.waitFor('the config seeded', async () => (await db.query('SELECT count(*)::int n FROM merchant_xpubs')).rows[0].n === 1, 20000);
 
   // ---- creation
   const body1 = { chain: 'local', token: 'USDC', amount: '12.50', reference: 'order-1042', metadata: { cart: [1, 2], note: 'ü' } };
@@ -146,7 +145,7 @@ async function main() {
   // ---- paid: amount_paid from the confirmed payment to its address
   await node.receipt(await usdc.transfer(deployer, inv.address, 12500000n));
   await node.mine(1);
-  await rig.waitFor('amount_paid', async () => (await call(base, 'GET', `/v1/invoices/${inv.id}`, shopKey.key)).body.amount_paid === '12.5', 20000 * scale);
+  await rig.waitFor('amount_paid', async () => (await call(base, 'GET', `/v1/invoices/${inv.id}`, shopKey.key)).body.amount_paid === '12.5', 20000);
   r = await call(base, 'GET', `/v1/invoices/${inv.id}`, shopKey.key);
   rig.check(r.body.payments.length === 1, `the payment is the invoice's (${JSON.stringify(r.body.payments)})`);
 

@@ -33,7 +33,6 @@ import { loadContract } from './lib/openapi.mjs';
 
 const bin = process.argv[2];
 const CONF = 1;
-const scale = Number(process.env.PW_TEST_TIMEOUT_SCALE || 1);
 const acme = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 const globexA = '0x90F79bf6EB2c4f870365E785982E1f101E93b906';
 const globexB = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65';
@@ -81,7 +80,7 @@ async function main() {
   await rig.waitFor('the registry loaded from Postgres', async () => {
     const m = await metrics().catch(() => '');
     return metricValue(m, 'paywatch_registry_version') >= 2;
-  }, 20000 * scale);
+  }, 20000);
 
   // ---- 1. the config seeded it
   let r = cli(['merchants', 'list', '--json']);
@@ -116,12 +115,12 @@ async function main() {
       return true;
     }
     return false;
-  }, 10000 * scale, 10);
+  }, 10000, 10);
   rig.check(tSeen - tAdded < 1000, `the running run matches against it ${tSeen - tAdded} ms after the CLI returned (command took ${tAdded - t0} ms; required: within one second)`);
   await node.receipt(await token.transfer(deployer, globexA, 1234567n));
   await node.mine(CONF);
   await rig.waitFor('globex\'s payment', async () =>
-    (await db.query("SELECT count(*)::int n FROM payments WHERE merchant_id = 'globex'")).rows[0].n === 1, 20000 * scale);
+    (await db.query("SELECT count(*)::int n FROM payments WHERE merchant_id = 'globex'")).rows[0].n === 1, 20000);
   const p1 = (await db.query("SELECT amount_raw::text a, to_address FROM payments WHERE merchant_id = 'globex'")).rows[0];
   rig.check(p1.a === '1234567' && p1.to_address === globexA.toLowerCase(), `the payment is globex's, exact (${JSON.stringify(p1)})`);
   r = cli(['addresses', 'list', '--merchant', 'globex', '--json']);
@@ -134,12 +133,12 @@ async function main() {
   // removed: stops matching at once
   r = cli(['addresses', 'remove', '--merchant', 'globex', '--chain', 'local', globexA]);
   rig.check(r.status === 0 && /removed/.test(r.stdout), `addresses remove (${r.stdout.trim()}${r.stderr.trim()})`);
-  await rig.waitFor('the set without it', async () => metricValue(await metrics(), 'paywatch_registry_addresses') === 1, 10000 * scale, 10);
+  await rig.waitFor('the set without it', async () => metricValue(await metrics(), 'paywatch_registry_addresses') === 1, 10000, 10);
   await node.receipt(await token.transfer(deployer, globexA, 555n));
   await node.receipt(await token.transfer(deployer, acme, 777n)); // a marker after it
   await node.mine(CONF);
   await rig.waitFor('acme\'s marker payment', async () =>
-    (await db.query("SELECT count(*)::int n FROM payments WHERE amount_raw = 777")).rows[0].n === 1, 20000 * scale);
+    (await db.query("SELECT count(*)::int n FROM payments WHERE amount_raw = 777")).rows[0].n === 1, 20000);
   const g = (await db.query("SELECT amount_raw::text a FROM payments WHERE merchant_id = 'globex' ORDER BY id")).rows.map((x) => x.a);
   rig.check(JSON.stringify(g) === '["1234567"]', `after removal no payment to it is matched; the earlier one stays (${g})`);
 
@@ -148,7 +147,7 @@ async function main() {
   rig.check(r.status === 0 && /history from block 0 is scanned/.test(r.stdout), `addresses add --from-block 0 (${r.stdout.trim()}${r.stderr.trim()})`);
   await node.mine(2); // the rescan waits for the head it starts from to be confirmed
   await rig.waitFor('the rescan of globexC', async () =>
-    (await db.query("SELECT status FROM address_rescans WHERE address = $1", [globexC.toLowerCase()])).rows[0]?.status === 'done', 30000 * scale);
+    (await db.query("SELECT status FROM address_rescans WHERE address = $1", [globexC.toLowerCase()])).rows[0]?.status === 'done', 30000);
   const resc = (await db.query("SELECT p.amount_raw::text a, p.merchant_id, (SELECT count(*)::int FROM event_feed f WHERE f.payment_id = p.id AND f.type = 'payment.confirmed') ev FROM payments p WHERE p.to_address = $1 ORDER BY p.block_number", [globexC.toLowerCase()])).rows;
   rig.check(JSON.stringify(resc) === JSON.stringify([{ a: '7001', merchant_id: 'globex', ev: 1 }, { a: '7002', merchant_id: 'globex', ev: 1 }]),
     `the payments before it was added are found by the rescan, globex's, each with its event (${JSON.stringify(resc)})`);
@@ -156,7 +155,7 @@ async function main() {
   rig.check(rrow.found === 2 && rrow.inserted === 2 && rrow.to_block > 0, `the rescan row: found 2, inserted 2, up to block ${rrow.to_block}`);
   r = cli(['addresses', 'remove', '--merchant', 'globex', '--chain', 'local', globexC]);
   rig.check(r.status === 0, 'globexC removed again');
-  await rig.waitFor('the set without globexC', async () => metricValue(await metrics(), 'paywatch_registry_addresses') === 1, 10000 * scale, 10);
+  await rig.waitFor('the set without globexC', async () => metricValue(await metrics(), 'paywatch_registry_addresses') === 1, 10000, 10);
 
   // ---- 3. an endpoint added through the CLI
   r = cli(['endpoints', 'add', '--merchant', 'globex', '--url', `${receiver.base}/globex?token=tok-secret-123`], {});
@@ -169,11 +168,11 @@ async function main() {
   await receiver.control({ path: '/globex?token=tok-secret-123', secret: ep.secret });
   r = cli(['addresses', 'add', '--merchant', 'globex', '--chain', 'local', globexB]);
   rig.check(r.status === 0, 'a second address for globex');
-  await rig.waitFor('the set with it', async () => metricValue(await metrics(), 'paywatch_registry_addresses') === 2, 10000 * scale, 10);
+  await rig.waitFor('the set with it', async () => metricValue(await metrics(), 'paywatch_registry_addresses') === 2, 10000, 10);
   await node.receipt(await token.transfer(deployer, globexB, 4242n));
   await node.mine(CONF);
   await rig.waitFor('the webhook at the registry endpoint', async () =>
-    (await receiver.records()).some((x) => x.path.startsWith('/globex') && x.body.includes('"4242"')), 20000 * scale);
+    (await receiver.records()).some((x) => x.path.startsWith('/globex') && x.body.includes('"4242"')), 20000);
   let recs = (await receiver.records()).filter((x) => x.path.startsWith('/globex'));
   rig.check(recs.length >= 1 && recs.every((x) => x.sig_ok && x.fresh) && recs[0].path === '/globex?token=tok-secret-123',
     `delivered to the full URL, signed with the secret shown at creation (${recs.map((x) => x.sig_ok)})`);
@@ -214,15 +213,15 @@ async function main() {
   // (kept in the store), not the config's addresses alone
   pg.stop();
   pw = rig.startPaywatch(bin, ['run', '-c', cfg], { PAYWATCH_SECRET_KEY: key2 });
-  await rig.waitFor('the kept registry in use', () => /matching the registry as last loaded \(2 address\(es\)\)/.test(pw.stderr), 30000 * scale);
+  await rig.waitFor('the kept registry in use', () => /matching the registry as last loaded \(2 address\(es\)\)/.test(pw.stderr), 30000);
   await node.receipt(await token.transfer(deployer, globexB, 4343n));
   await node.mine(CONF);
-  await rig.waitFor('the outbox to hold it', () => /outbox: \d+ payment\(s\) waiting for Postgres/.test(pw.stderr), 30000 * scale);
+  await rig.waitFor('the outbox to hold it', () => /outbox: \d+ payment\(s\) waiting for Postgres/.test(pw.stderr), 30000);
   pg.start();
   db = await pg.client(); // the old session ended with the server
   rig.onCleanup(() => db.end().catch(() => {}));
   await rig.waitFor('the webhook after the rotation', async () =>
-    (await receiver.records()).some((x) => x.path.startsWith('/globex') && x.body.includes('"4343"')), 20000 * scale);
+    (await receiver.records()).some((x) => x.path.startsWith('/globex') && x.body.includes('"4343"')), 20000);
   recs = (await receiver.records()).filter((x) => x.body.includes('"4343"'));
   rig.check(recs.every((x) => x.sig_ok), 'after the rotation: signed with the same secret');
 
@@ -231,7 +230,7 @@ async function main() {
   rig.check(r.status === 0 && /globex\s+registry\s+1\s+1/.test(r.stdout), `merchants list prints a table (${r.stdout.trim()})`);
   r = cli(['merchants', 'remove', 'globex']);
   rig.check(r.status === 0, 'merchants remove globex');
-  await rig.waitFor('the set without globex', async () => metricValue(await metrics(), 'paywatch_registry_addresses') === 1, 10000 * scale, 10);
+  await rig.waitFor('the set without globex', async () => metricValue(await metrics(), 'paywatch_registry_addresses') === 1, 10000, 10);
   r = cli(['endpoints', 'list', '--merchant', 'globex']);
   rig.check(r.status === 1 && /no such merchant/.test(r.stderr), 'a removed merchant is gone from the lists');
   const e = (await db.query("SELECT active FROM webhook_endpoints WHERE key = 'main'")).rows[0];
@@ -243,7 +242,7 @@ async function main() {
   // validated against api/openapi.yaml
   const contract = await loadContract();
   const api = `http://127.0.0.1:${apiPort}`;
-  await rig.waitFor('the API', async () => (await fetch(`${api}/healthz`).catch(() => null))?.status === 200, 15000 * scale);
+  await rig.waitFor('the API', async () => (await fetch(`${api}/healthz`).catch(() => null))?.status === 200, 15000);
   const call = async (method, p, key, body) => {
     const res = await fetch(api + p, { method, headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
@@ -293,7 +292,7 @@ async function main() {
     const m = await metrics();
     if (metricValue(m, 'paywatch_registry_version') > v0 && metricValue(m, 'paywatch_registry_addresses') === 2) { tApiSeen = Date.now(); return true; }
     return false;
-  }, 10000 * scale, 10);
+  }, 10000, 10);
   rig.check(tApiSeen - tApi < 1000, `run matches against it ${tApiSeen - tApi} ms after the API answered (required: within one second)`);
   r = await call('POST', '/v1/merchants/initech/webhooks', initechKey.key, { url: `${receiver.base}/initech`, events: ['payment.confirmed'] });
   rig.check(r.status === 201 && /^ep_[0-9a-f]{12}$/.test(r.body.id) && /^whsec_/.test(r.body.secret) && r.body.events.join() === 'payment.confirmed',
@@ -310,13 +309,13 @@ async function main() {
   rig.check(r.status === 200 && r.body.data.length === 1 && !JSON.stringify(r.body).includes(apiSecret.slice(6)), 'GET webhooks: never the secret');
   await node.receipt(await token.transfer(deployer, initech, 31337n));
   await node.mine(CONF);
-  await rig.waitFor('initech\'s webhook', async () => (await receiver.records()).some((x) => x.path === '/initech'), 20000 * scale);
+  await rig.waitFor('initech\'s webhook', async () => (await receiver.records()).some((x) => x.path === '/initech'), 20000);
   recs = (await receiver.records()).filter((x) => x.path === '/initech' && JSON.parse(x.body).data.amount_raw === '31337');
   rig.check(recs.length === 1 && recs[0].sig_ok,
     'the endpoint added through the API receives the payment, signed with the secret shown at creation');
   await node.mine(2);
   await rig.waitFor('the rescan of initech\'s address (from_block 0)', async () =>
-    (await db.query("SELECT status FROM address_rescans WHERE merchant_id = 'initech'")).rows[0]?.status === 'done', 30000 * scale);
+    (await db.query("SELECT status FROM address_rescans WHERE merchant_id = 'initech'")).rows[0]?.status === 'done', 30000);
   const early = (await db.query("SELECT merchant_id FROM payments WHERE to_address = $1 AND amount_raw = 5555", [initech.toLowerCase()])).rows;
   rig.check(early.length === 1 && early[0].merchant_id === 'initech', 'POST addresses with from_block 0: the payment before it was added is found');
   r = await call('GET', '/v1/merchants/initech/addresses?chain=local&limit=1', initechKey.key);

@@ -21,7 +21,6 @@ import * as rig from './lib/rig.mjs';
 
 const bin = process.argv[2];
 const CONF = 1;
-const scale = Number(process.env.PW_TEST_TIMEOUT_SCALE || 1);
 const metricValue = (text, name) => Number((new RegExp(`^${name} (\\S+)$`, 'm').exec(text) || [])[1]);
 
 async function main() {
@@ -54,7 +53,7 @@ async function main() {
   const disp = rig.startPaywatch(bin, ['dispatch', '-c', D.file], env);
   const metrics = async (x) => (await (await fetch(`http://127.0.0.1:${x.port}/metrics`).catch(() => null))?.text().catch(() => '')) || '';
   const count = async (x) => metricValue(await metrics(x), 'paywatch_registry_addresses');
-  await rig.waitFor('both runs loaded the registry', async () => (await count(A)) === 1 && (await count(B)) === 1, 30000 * scale);
+  await rig.waitFor('both runs loaded the registry', async () => (await count(A)) === 1 && (await count(B)) === 1, 30000);
   const db = await pg.client();
   rig.onCleanup(() => db.end().catch(() => {}));
   const seeded = (await db.query("SELECT chain FROM merchant_addresses WHERE merchant_id = 'seeded' ORDER BY chain")).rows.map((x) => x.chain);
@@ -74,7 +73,7 @@ async function main() {
     if (!tA && (await count(A)) === 2) tA = Date.now();
     if (!tB && (await count(B)) === 2) tB = Date.now();
     return tA && tB;
-  }, 10000 * scale, 10);
+  }, 10000, 10);
   rig.check(tA - tAdd < 1000 && tB - tAdd < 1000, `each run has its chain's address within a second (alpha ${tA - tAdd} ms, beta ${tB - tAdd} ms)`);
   r = cli(['endpoints', 'add', '--merchant', 'shop', '--id', 'one', '--url', `${receiver.base}/one`, '--json']);
   const ep1 = JSON.parse(r.stdout || '{}');
@@ -84,13 +83,13 @@ async function main() {
   await n2.receipt(await t2.transfer(n2.accounts[0], y, 222n));
   await n1.mine(CONF);
   await n2.mine(CONF);
-  await rig.waitFor('both payments', async () => (await db.query("SELECT count(*)::int n FROM payments WHERE merchant_id = 'shop'")).rows[0].n === 2, 20000 * scale);
-  await rig.waitFor('both webhooks at /one', async () => (await receiver.records()).filter((q) => q.path === '/one' && q.sig_ok).length >= 2, 20000 * scale);
+  await rig.waitFor('both payments', async () => (await db.query("SELECT count(*)::int n FROM payments WHERE merchant_id = 'shop'")).rows[0].n === 2, 20000);
+  await rig.waitFor('both webhooks at /one', async () => (await receiver.records()).filter((q) => q.path === '/one' && q.sig_ok).length >= 2, 20000);
   const amounts = (await receiver.records()).filter((q) => q.path === '/one').map((q) => JSON.parse(q.body).data.amount_raw).sort();
   rig.check(JSON.stringify(amounts) === '["111","222"]', `dispatch delivered both chains' payments, signed (${amounts})`);
   const delivered = (text) => [...text.matchAll(/^paywatch_webhook_deliveries_total\{[^}]*\} (\S+)$/gm)].reduce((s, m) => s + Number(m[1]), 0);
   // the receiver has the requests before dispatch has read their answers (and counted them)
-  await rig.waitFor('dispatch counts both deliveries', async () => delivered(await metrics(D)) >= 2, 20000 * scale)
+  await rig.waitFor('dispatch counts both deliveries', async () => delivered(await metrics(D)) >= 2, 20000)
     .catch((e) => rig.check(false, e.message));
   const [dA, dB, dD] = [delivered(await metrics(A)), delivered(await metrics(B)), delivered(await metrics(D))];
   rig.check(dA === 0 && dB === 0 && dD >= 2 && /delivered by `paywatch dispatch`/.test(runA.stderr),
@@ -103,21 +102,21 @@ async function main() {
   await receiver.control({ path: '/two', secret: ep2.secret });
   await n2.receipt(await t2.transfer(n2.accounts[0], y, 333n));
   await n2.mine(CONF);
-  await rig.waitFor('the webhook at /two', async () => (await receiver.records()).some((q) => q.path === '/two' && q.body.includes('"333"')), 20000 * scale);
+  await rig.waitFor('the webhook at /two', async () => (await receiver.records()).some((q) => q.path === '/two' && q.body.includes('"333"')), 20000);
   const recs = await receiver.records();
   rig.check(recs.filter((q) => q.path === '/two').every((q) => q.sig_ok) && !recs.some((q) => q.path === '/one' && q.body.includes('"333"')),
     'the next payment goes to the new endpoint only, signed with its own secret');
 
   // ---- 3. an address removed
   rig.check(cli(['addresses', 'remove', '--merchant', 'shop', '--chain', 'alpha', x]).status === 0, 'the alpha address removed');
-  await rig.waitFor('run alpha without it', async () => (await count(A)) === 1, 10000 * scale, 10);
+  await rig.waitFor('run alpha without it', async () => (await count(A)) === 1, 10000, 10);
   await n1.receipt(await t1.transfer(n1.accounts[0], x, 444n));
   await n1.receipt(await t1.transfer(n1.accounts[0], seedA, 445n)); // a marker after it
   await n2.receipt(await t2.transfer(n2.accounts[0], y, 555n));
   await n1.mine(CONF);
   await n2.mine(CONF);
   await rig.waitFor('the marker and beta\'s payment', async () =>
-    (await db.query('SELECT count(*)::int n FROM payments WHERE amount_raw IN (445, 555)')).rows[0].n === 2, 20000 * scale);
+    (await db.query('SELECT count(*)::int n FROM payments WHERE amount_raw IN (445, 555)')).rows[0].n === 2, 20000);
   const p444 = (await db.query('SELECT count(*)::int n FROM payments WHERE amount_raw = 444')).rows[0].n;
   rig.check(p444 === 0, 'a payment to the removed address is not matched; beta\'s address still is');
   for (const p of [runA, runB, disp]) p.proc.kill('SIGTERM');

@@ -55,6 +55,8 @@ export function freePort() {
 // multiplied by PW_TEST_TIMEOUT_SCALE (default 3). A wait ends as soon as
 // its condition holds; only a failing test waits the whole timeout.
 const TIMEOUT_SCALE = Number(process.env.PW_TEST_TIMEOUT_SCALE) || 3;
+// a timeout given to something other than waitFor (a browser's wait, say), scaled the same way
+export const scaled = (ms) => ms * TIMEOUT_SCALE;
 
 export async function waitFor(what, fn, timeoutMs = 30000, everyMs = 50) {
   const end = Date.now() + timeoutMs * TIMEOUT_SCALE;
