@@ -1261,7 +1261,9 @@ static bool connect_pg(webhook_dispatcher *d)
 }
 
 /* Deliveries due now and failed for good, per endpoint (merchant and
- * config id), into the gauges. */
+ * config id), into the gauges. The count reads every pending and failed
+ * delivery, and the loop waits on it: webhook_gauges_interval_ms spaces
+ * the counts by what the last one took. */
 static void endpoint_gauges(webhook_dispatcher *d)
 {
 	PGresult *res = NULL;
@@ -1282,6 +1284,14 @@ static void endpoint_gauges(webhook_dispatcher *d)
 }
 
 #define GAUGES_EVERY_MS 5000
+#define GAUGES_SHARE 50 /* a count at most 1/50 of the dispatcher's time */
+
+int64_t webhook_gauges_interval_ms(int64_t took_ms)
+{
+	if (took_ms < 0)
+		took_ms = 0;
+	return took_ms > GAUGES_EVERY_MS / GAUGES_SHARE ? took_ms * GAUGES_SHARE : GAUGES_EVERY_MS;
+}
 
 int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 {
@@ -1295,9 +1305,11 @@ int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 		}
 		backoff_ms = 500;
 		finish_flush(d); /* outcomes kept while postgres was away, first */
-		if (pw_mono_ms() >= gauges_at) {
+		if (d->opts.gauges && pw_mono_ms() >= gauges_at) {
+			int64_t t0 = pw_mono_ms();
 			endpoint_gauges(d);
-			gauges_at = pw_mono_ms() + GAUGES_EVERY_MS;
+			int64_t t1 = pw_mono_ms();
+			gauges_at = t1 + webhook_gauges_interval_ms(t1 - t0);
 		}
 		claim(d);
 		finish_flush(d); /* requests that could not start */

@@ -108,9 +108,22 @@ typedef struct webhook_options {
 	 * NULL: only the config's endpoints are delivered to */
 	const secretbox_keys *keys;
 	const char *name;  /* for logs: "dispatcher" */
+	/* count the deliveries due and failed per endpoint into the gauges
+	 * (paywatch_webhook_deliveries_due, _failed): only where a process
+	 * serves its metrics, since the count reads every pending and failed
+	 * delivery (a backlog's worth) */
+	bool gauges;
 } webhook_options;
 
 typedef struct webhook_dispatcher webhook_dispatcher;
+
+/* webhook_gauges_interval_ms: milliseconds from the end of a count of the
+ * deliveries due and failed (webhook_options.gauges) that took took_ms to
+ * the next: 5,000, or 50 times took_ms once that is longer (a count over
+ * a backlog of millions takes seconds, and the dispatcher's loop waits on
+ * it: at most 1/50 of its time, whatever the backlog). Negative took_ms
+ * counts as 0. */
+int64_t webhook_gauges_interval_ms(int64_t took_ms);
 
 /* webhook_dispatcher_create: 0 with *ret (free with _destroy), PW_ENOMEM. */
 int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **ret);

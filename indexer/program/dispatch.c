@@ -67,7 +67,7 @@ static void *dispatch_thread_main(void *arg)
 	return NULL;
 }
 
-int dispatch_thread_start(const pw_config *cfg, atomic_bool *stop, dispatch_thread **ret)
+int dispatch_thread_start(const pw_config *cfg, atomic_bool *stop, bool gauges, dispatch_thread **ret)
 {
 	dispatch_thread *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -78,6 +78,7 @@ int dispatch_thread_start(const pw_config *cfg, atomic_bool *stop, dispatch_thre
 	if (secretbox_keys_from_env(&t->keys, err, sizeof(err)) < 0)
 		log_error(PW_ECONFIG, "webhooks: %s; endpoints added through the API or the CLI get no deliveries", err);
 	o.keys = t->keys.have_current || t->keys.have_old ? &t->keys : NULL;
+	o.gauges = gauges;
 	if (r == 0)
 		r = webhook_dispatcher_create(&o, &t->d);
 	t->stop = stop;
@@ -122,7 +123,7 @@ int dispatch_main(const pw_config *cfg)
 		log_info("metrics: /metrics and /healthz on %s port %u", cfg->metrics_host, cfg->metrics_port);
 	}
 	dispatch_thread *t;
-	if (dispatch_thread_start(cfg, &stop, &t) < 0) {
+	if (dispatch_thread_start(cfg, &stop, metrics != NULL, &t) < 0) {
 		api_server_stop(metrics);
 		return log_error(PW_ENOMEM, "cannot start the dispatcher"), 1;
 	}

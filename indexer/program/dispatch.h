@@ -7,12 +7,15 @@
 #include "config.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 typedef struct dispatch_thread dispatch_thread;
 
-/* dispatch_thread_start: run the dispatcher on a thread until *stop.
+/* dispatch_thread_start: run the dispatcher on a thread until *stop;
+ * gauges: the process serves its metrics, so the dispatcher counts the
+ * deliveries due and failed per endpoint into them (webhook_options).
  * 0 with *ret, or PW_ENOMEM. */
-int dispatch_thread_start(const pw_config *cfg, atomic_bool *stop, dispatch_thread **ret);
+int dispatch_thread_start(const pw_config *cfg, atomic_bool *stop, bool gauges, dispatch_thread **ret);
 
 /* dispatch_thread_join: wake, join, free; accepts NULL. */
 void dispatch_thread_join(dispatch_thread *t);

@@ -155,11 +155,13 @@ int run_main(const pw_config *cfg)
 		log_error(r, "cannot start the Postgres sink thread");
 		goto out_store;
 	}
-	/* the webhook dispatcher (endpoints come from the config and the registry) */
+	/* the webhook dispatcher (endpoints come from the config and the
+	 * registry); its gauges counted where /metrics is served (the API's,
+	 * or metrics.listen alone, both started below) */
 	dispatch_thread *dispatcher = NULL;
 	if (!cfg->webhooks.in_run)
 		log_info("webhooks: delivered by `paywatch dispatch` (webhooks.in_run is false)");
-	else if ((r = dispatch_thread_start(cfg, &stop, &dispatcher)) < 0)
+	else if ((r = dispatch_thread_start(cfg, &stop, cfg->api.enabled || cfg->metrics_enabled, &dispatcher)) < 0)
 		log_error(r, "cannot start the webhook dispatcher; `paywatch dispatch` can deliver instead");
 	/* every chain's report into Postgres each second (for the API of any process) */
 	chain_reporter *reporter = NULL;

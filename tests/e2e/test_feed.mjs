@@ -308,6 +308,16 @@ async function main() {
   const hookAttempts = (await db.query(`SELECT count(*)::int n FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id`)).rows[0].n;
   const attempts = ['delivered', 'retry', 'failed', 'gone'].reduce((t, o) => t + (metric('paywatch_webhook_deliveries_total', `outcome="${o}"`) || 0), 0);
   rig.check(attempts === hookAttempts && hookAttempts > 0, `paywatch_webhook_deliveries_total ${attempts} = ${hookAttempts} attempts in webhook_attempts`);
+  // run serves /metrics (its API): its dispatcher counts the deliveries
+  // due and failed per endpoint (every 5 s; its first count, at the start,
+  // may come before the endpoints are mirrored)
+  let gauges = [];
+  await rig.waitFor("the endpoint gauges on run's /metrics", async () => {
+    gauges = (await (await fetch(`${base}/metrics`)).text()).split('\n')
+      .filter((l) => /^paywatch_webhook_deliveries_(due|failed)\{merchant_id="acme",endpoint="main"\} \d+$/.test(l));
+    return gauges.length === 2;
+  }, 20000).catch((e) => rig.check(false, e.message));
+  rig.check(gauges.length === 2, `run's dispatcher counts its endpoints' due and failed deliveries (${gauges.join('; ')})`);
   const reorgs = metric('paywatch_chain_reorg_depth_blocks_count', 'chain="local"');
   const getLogs = metric('paywatch_rpc_requests_total', 'chain="local",method="eth_getLogs",outcome="ok"');
   const logs = metric('paywatch_chain_logs_scanned_total', 'chain="local"');

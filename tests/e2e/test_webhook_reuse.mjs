@@ -33,6 +33,11 @@
 //     dispatcher says how many requests it stopped and how many of them
 //     went out, connects again, and records that request as a failed
 //     attempt (no answer read), its delivery due again on the schedule.
+//  8. the endpoint gauges (deliveries due and failed per endpoint): the
+//     count reads every pending and failed delivery, so only a dispatcher
+//     that serves its metrics makes it. No dispatcher above served any
+//     (pg_stat_statements: the count never ran); one with metrics.listen
+//     shows the due and failed deliveries of endpoints it does not serve.
 // No chain is needed: the deliveries are written by SQL, as run's sink
 // writes them.
 import fs from 'node:fs';
@@ -81,14 +86,14 @@ function startReceiver() {
 async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-reuse-'));
   rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
-  const [pg, recv] = await Promise.all([rig.startPostgres(), startReceiver()]);
+  const [pg, recv] = await Promise.all([rig.startPostgres({ shared_preload_libraries: 'pg_stat_statements' }), startReceiver()]);
   // a dispatcher's config: one merchant whose endpoint is the receiver's urlPath
-  const dispatchConfig = (name, merchant, urlPath, webhooks) => rig.writeConfig(fs.mkdtempSync(path.join(work, name)), {
+  const dispatchConfig = (name, merchant, urlPath, webhooks, extra = {}) => rig.writeConfig(fs.mkdtempSync(path.join(work, name)), {
     data_dir: path.join(work, `data-${name}`), postgres: { dsn: pg.dsn() },
     chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
       tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
     merchants: [{ id: merchant, addresses: {}, webhook: { url: `http://127.0.0.1:${recv.port}${urlPath}`, secret: SECRET } }],
-    webhooks: { allow_private_targets: true, ...webhooks },
+    webhooks: { allow_private_targets: true, ...webhooks }, ...extra,
   });
   const cfg = dispatchConfig('reuse', 'acme', '/acme',
     // one at a time, so each connection carries requests one after another
@@ -96,6 +101,7 @@ async function main() {
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status === 0, 'migrate');
   const db = await pg.client();
   rig.onCleanup(() => db.end().catch(() => {}));
+  await db.query('CREATE EXTENSION pg_stat_statements'); // (8.)
   // the merchant and its endpoint, as a config's sync writes them
   const addEndpoint = async (merchant, urlPath) => {
     await db.query(`INSERT INTO merchants (id) VALUES ($1)`, [merchant]);
@@ -302,6 +308,29 @@ async function main() {
     `the request in flight at the loss is one failed attempt, the delivery due again on the schedule (${JSON.stringify(lost)})`);
   lp.proc.kill('SIGTERM');
   rig.check((await lp.done).code === 0, 'dispatch exits 0 on SIGTERM');
+
+  // 8. the endpoint gauges, counted only where metrics are served
+  const counts = async () => (await db.query(`SELECT coalesce(sum(calls), 0)::int n FROM pg_stat_statements
+    WHERE query LIKE '%count(x.id) FILTER%'`)).rows[0].n;
+  const uncounted = await counts();
+  rig.check(uncounted === 0, `dispatchers that serve no metrics never count the deliveries due and failed (${uncounted} counts)`);
+  // due: an endpoint no dispatcher here has; failed: slowco's five (4.)
+  await addEndpoint('idleco', '/fast');
+  await deliver('idleco', range('evt_idle_', 3));
+  const metricsPort = await rig.freePort();
+  const mp = rig.startPaywatch(bin, ['dispatch', '-c',
+    dispatchConfig('gauges', 'fastco', '/fast', long, { metrics: { listen: `127.0.0.1:${metricsPort}` } })]);
+  const gauge = (text, name, merchant) => Number((text.split('\n').find((l) => l.startsWith(`${name}{`) &&
+    l.includes(`merchant_id="${merchant}"`) && l.includes('endpoint="default"')) || '').split(' ').at(-1) || NaN);
+  let shown = '';
+  await rig.waitFor('the gauges on /metrics', async () => {
+    shown = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    return gauge(shown, 'paywatch_webhook_deliveries_due', 'idleco') === 3 &&
+      gauge(shown, 'paywatch_webhook_deliveries_failed', 'slowco') === HANG;
+  }, 30000).catch((e) => rig.check(false, `${e.message}: ${shown.split('\n').filter((l) => /deliveries_(due|failed)\{/.test(l))}`));
+  rig.check(await counts() > 0, 'a dispatcher that serves its metrics counts them');
+  mp.proc.kill('SIGTERM');
+  rig.check((await mp.done).code === 0, 'dispatch exits 0 on SIGTERM');
 }
 
 rig.runTest('e2e_webhook_reuse', main);

@@ -102,6 +102,14 @@ int main(void)
 	ASSERT_EQ_STR(want, both);
 	ASSERT_EQ_INT(PW_EINVAL, webhook_sign_all(rotating, 2, "m", 1, "x", 1, both, 60)); /* too small for two */
 
+	/* the endpoint gauges' count: every 5 s, or 50 times what it took
+	 * once that is longer (at most 1/50 of the dispatcher's time) */
+	CHECK(webhook_gauges_interval_ms(0) == 5000);
+	CHECK(webhook_gauges_interval_ms(-3) == 5000);
+	CHECK(webhook_gauges_interval_ms(100) == 5000);
+	CHECK(webhook_gauges_interval_ms(101) == 5050);
+	CHECK(webhook_gauges_interval_ms(3000) == 150000);
+
 	/* what an answer means */
 	static const uint32_t schedule[] = { 0, 5, 300 };
 	double delay = -1;
