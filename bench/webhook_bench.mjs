@@ -9,7 +9,10 @@
 //     endpoint), every endpoint on one loopback receiver (node's http
 //     server, answering 200 at once and counting);
 //  2. `paywatch dispatch` is started and timed until every delivery is
-//     'delivered' in Postgres: deliveries per second;
+//     'delivered' in Postgres: deliveries per second (the goal's figure),
+//     and beside it the same deliveries over the time from the first
+//     request's arrival on: the rate without dispatch's start (exec,
+//     linking, the Postgres connection, the first claim);
 //  3. wrk (Debian's package) POSTs a body of the same size to the same
 //     receiver at 64 connections: the receiver's own limit, and the ratio.
 // Rounds alternate dispatch and wrk. With PAYWATCH_BIN_BASE (another
@@ -161,7 +164,7 @@ async function main() {
     const payload = JSON.stringify({ type: 'payment.confirmed', timestamp: '2026-11-30T00:00:00.000Z',
       data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });
     const total = shape.endpoints * shape.per;
-    const rounds = { dispatch: [], wrk: [], shaped: [], base: [], slow: [], two: [] };
+    const rounds = { dispatch: [], steady: [], wrk: [], shaped: [], base: [], slow: [], two: [] };
     // seed the deliveries, run one build's dispatch (or several at once)
     // until all are delivered: deliveries/s. With slow, endpoint m0
     // answers after SLOW_MS, and the rate is the other endpoints': the
@@ -222,6 +225,7 @@ async function main() {
         if (warnings.length) say(`${label}: ${warnings.length} warning line(s), the last: ${warnings.at(-1)}`);
       }
       const firstMs = Number(recv.first() - t0) / 1e6;
+      if (label === 'this build') rounds.steady.push(want / (secs - firstMs / 1000));
       // the longest stretch with no flush written: a stall shows here
       const gap = (await c.query(`SELECT coalesce(max(g), 0) * 1000 ms FROM (SELECT extract(epoch FROM attempted_at
         - lag(attempted_at) OVER (ORDER BY attempted_at)) g FROM (SELECT DISTINCT attempted_at FROM webhook_attempts) a) x`)).rows[0].ms;
@@ -263,6 +267,8 @@ async function main() {
     const d = median(rounds.dispatch), w = median(rounds.wrk);
     results.push({ endpoints: shape.endpoints, deliveries: total, deliveries_per_s: rounds.dispatch, receiver_limit_per_s: rounds.wrk,
       median_deliveries_per_s: d, median_receiver_per_s: w, ratio: d / w,
+      from_first_request_per_s: rounds.steady, median_from_first_request_per_s: median(rounds.steady),
+      ratio_from_first_request: median(rounds.steady) / w,
       ...(SHAPED ? { receiver_limit_shaped_per_s: rounds.shaped, ratio_shaped: d / median(rounds.shaped) } : {}),
       ...(QUICK ? {} : { others_with_slow_per_s: rounds.slow, two_dispatchers_per_s: rounds.two,
         slow_over_alone: median(rounds.slow.map((x, i) => x / rounds.dispatch[i])),
@@ -276,6 +282,8 @@ async function main() {
     const mm = (xs) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
     console.log(`  ${String(r.endpoints).padStart(5)} endpoints, ${r.deliveries} deliveries: ${r.median_deliveries_per_s.toFixed(0)}/s (${mm(r.deliveries_per_s)});` +
       ` receiver's limit (wrk, 64 connections) ${r.median_receiver_per_s.toFixed(0)}/s (${mm(r.receiver_limit_per_s)}); ratio ${(100 * r.ratio).toFixed(1)} %` +
+      `; from the first request on (dispatch's start left out) ${r.median_from_first_request_per_s.toFixed(0)}/s` +
+      ` (${mm(r.from_first_request_per_s)}), ratio ${(100 * r.ratio_from_first_request).toFixed(1)} %` +
       (SHAPED ? `; with a webhook's headers the limit is ${median(r.receiver_limit_shaped_per_s).toFixed(0)}/s (${mm(r.receiver_limit_shaped_per_s)}), ratio ${(100 * r.ratio_shaped).toFixed(1)} %` : '') +
       (QUICK ? '' : `; with m0 answering after ${SLOW_MS} ms the others get ${median(r.others_with_slow_per_s).toFixed(0)}/s` +
         ` (${r.slow_over_alone.toFixed(2)}x of alone, per round); two dispatchers ${median(r.two_dispatchers_per_s).toFixed(0)}/s` +
