@@ -290,11 +290,7 @@ async function main() {
   }, 20000);
   const prom = spawnSync('promtool', ['check', 'metrics'], { input: mtext, encoding: 'utf8' });
   rig.check(prom.status === 0, `run's /metrics passes promtool check metrics (${(prom.stdout + prom.stderr).trim().slice(0, 200) || 'clean'})`);
-  const metric = (name, labels) => {
-    const re = new RegExp(`^${name}\\{${labels.replace(/[{}]/g, '')}\\} (\\S+)$`, 'm');
-    const m = mtext.match(re);
-    return m ? Number(m[1]) : null;
-  };
+  const metric = (name, labels, text = mtext) => rig.metricValue(text, name, labels);
   const counts = (await db.query(`SELECT count(*) FILTER (WHERE type = 'payment.confirmed')::int c,
     count(*) FILTER (WHERE type = 'payment.reverted')::int r FROM event_feed WHERE id IS DISTINCT FROM 'evt_late_writer'`)).rows[0];
   const reverted = (await db.query(`SELECT count(*)::int n FROM payments WHERE status = 'reverted'`)).rows[0].n;
@@ -313,11 +309,11 @@ async function main() {
   // may come before the endpoints are mirrored)
   let gauges = [];
   await rig.waitFor("the endpoint gauges on run's /metrics", async () => {
-    gauges = (await (await fetch(`${base}/metrics`)).text()).split('\n')
-      .filter((l) => /^paywatch_webhook_deliveries_(due|failed)\{merchant_id="acme",endpoint="main"\} \d+$/.test(l));
-    return gauges.length === 2;
+    const text = await (await fetch(`${base}/metrics`)).text();
+    gauges = ['due', 'failed'].map((g) => metric(`paywatch_webhook_deliveries_${g}`, 'merchant_id="acme",endpoint="main"', text));
+    return gauges.every(Number.isInteger);
   }, 20000).catch((e) => rig.check(false, e.message));
-  rig.check(gauges.length === 2, `run's dispatcher counts its endpoints' due and failed deliveries (${gauges.join('; ')})`);
+  rig.check(gauges.every(Number.isInteger), `run's dispatcher counts its endpoints' due (${gauges[0]}) and failed (${gauges[1]}) deliveries`);
   const reorgs = metric('paywatch_chain_reorg_depth_blocks_count', 'chain="local"');
   const getLogs = metric('paywatch_rpc_requests_total', 'chain="local",method="eth_getLogs",outcome="ok"');
   const logs = metric('paywatch_chain_logs_scanned_total', 'chain="local"');

@@ -38,10 +38,7 @@ const globexA = '0x90F79bf6EB2c4f870365E785982E1f101E93b906';
 const globexB = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65';
 const globexC = '0x976EA74026E726554dB657fA54763abd0C3a0aa9';
 
-function metricValue(text, name) {
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : NaN;
-}
+const { metricValue } = rig;
 
 async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-registry-'));

@@ -21,7 +21,7 @@ import * as rig from './lib/rig.mjs';
 
 const bin = process.argv[2];
 const CONF = 1;
-const metricValue = (text, name) => Number((new RegExp(`^${name} (\\S+)$`, 'm').exec(text) || [])[1]);
+const metricValue = (text, name) => rig.metricValue(text, name, '');
 
 async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-live-'));

@@ -320,8 +320,7 @@ async function main() {
   const metricsPort = await rig.freePort();
   const mp = rig.startPaywatch(bin, ['dispatch', '-c',
     dispatchConfig('gauges', 'fastco', '/fast', long, { metrics: { listen: `127.0.0.1:${metricsPort}` } })]);
-  const gauge = (text, name, merchant) => Number((text.split('\n').find((l) => l.startsWith(`${name}{`) &&
-    l.includes(`merchant_id="${merchant}"`) && l.includes('endpoint="default"')) || '').split(' ').at(-1) || NaN);
+  const gauge = (text, name, merchant) => rig.metricValue(text, name, `merchant_id="${merchant}",endpoint="default"`);
   let shown = '';
   await rig.waitFor('the gauges on /metrics', async () => {
     shown = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();

@@ -58,6 +58,16 @@ const TIMEOUT_SCALE = Number(process.env.PW_TEST_TIMEOUT_SCALE) || 3;
 // a timeout given to something other than waitFor (a browser's wait, say), scaled the same way
 export const scaled = (ms) => ms * TIMEOUT_SCALE;
 
+// The value of one series on a /metrics page (Prometheus text format):
+// name with exactly labels ('chain="local"'; '' for none), or with any
+// labels when labels is undefined. NaN when the page has no such series.
+export function metricValue(text, name, labels) {
+  const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const lab = labels === undefined ? '(?:\\{[^}]*\\})?' : labels ? `\\{${esc(labels)}\\}` : '';
+  const m = new RegExp(`^${name}${lab} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
 export async function waitFor(what, fn, timeoutMs = 30000, everyMs = 50) {
   const end = Date.now() + timeoutMs * TIMEOUT_SCALE;
   let last;
