@@ -35,7 +35,7 @@
 // and loading a config of 1 M merchant addresses (bench/config_bench.c).
 //
 // usage: node bench/bench.mjs [--quick] [--with-ponder] [--with-script] [--rounds N] [--out FILE]
-//          [--pg-statements]
+//          [--pg-statements] [--pg-locale L] [--pg-huge-pages]
 // (PAYWATCH_BIN_BASE=another build: its backfill beside this one's, each round)
 // --pg-statements: Postgres runs with pg_stat_statements; the statements
 // that took the most time over the whole run (every side) are printed at
@@ -43,6 +43,11 @@
 // --pg-locale L: the cluster made with initdb --locale L (default: the
 // environment's, C.UTF-8 here), e.g. en_US.UTF-8 as the official postgres
 // image (docker-compose.yml) makes it; it must be installed (locale -a).
+// --pg-huge-pages: the cluster's shared memory on 2 MB huge pages
+// (huge_pages=on, as PostgreSQL's docs advise for production; every side
+// uses the one cluster). Run as root, the bench reserves the pages
+// (vm.nr_hugepages) and gives them back at its end; anyone else must
+// reserve them first (the error says how many).
 //          [--only raw,paywatch,http,floor,replay,script,ponder,live,matcher,config]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -67,6 +72,7 @@ const WITH_PONDER = opt('--with-ponder');
 const PG_STATEMENTS = opt('--pg-statements');
 const WITH_SCRIPT = opt('--with-script');
 const PG_LOCALE = val('--pg-locale', null);
+const PG_HUGE_PAGES = opt('--pg-huge-pages');
 if (PG_LOCALE && !spawnSync('locale', ['-a'], { encoding: 'utf8' }).stdout.split('\n')
   .some((l) => l.toLowerCase().replace(/-/g, '') === PG_LOCALE.toLowerCase().replace(/-/g, ''))) {
   console.error(`bench: --pg-locale ${PG_LOCALE}: not installed here (locale -a lists the installed ones; ` +
@@ -563,6 +569,7 @@ function machine() {
     kernel: os.release(), node: process.version, anvil: v(path.join(rig.e2eDir, 'node_modules', '.bin', 'anvil'), ['--version']),
     postgres: v('bash', ['-c', 'ls -d /usr/lib/postgresql/*/bin | tail -1 | xargs -I{} {}/postgres --version']),
     paywatch: v(BIN, ['--version']),
+    pg_huge_pages: PG_HUGE_PAGES,
     pg_locale: PG_LOCALE || process.env.LC_ALL || process.env.LC_COLLATE || process.env.LANG || 'C',
   };
 }
@@ -588,7 +595,7 @@ async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-'));
   rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
   const [pg, { node, h }] = await Promise.all([rig.startPostgres(PG_STATEMENTS ?
-    { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}, { locale: PG_LOCALE }), startNode(work)]);
+    { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}, { locale: PG_LOCALE, hugePages: PG_HUGE_PAGES }), startNode(work)]);
   if (PG_STATEMENTS) {
     const c = await pg.client('postgres');
     await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
@@ -622,7 +629,8 @@ async function main() {
   const s = (xs) => xs.map((x) => x / 1000);
   const lines = [
     `history: ${TRANSFERS} transfers in ${BLOCKS} blocks, every recipient a merchant; ${ROUNDS} round(s); median (min–max)` +
-      (PG_LOCALE ? `; Postgres cluster locale ${PG_LOCALE}` : ''),
+      (PG_LOCALE ? `; Postgres cluster locale ${PG_LOCALE}` : '') +
+      (PG_HUGE_PAGES ? '; Postgres shared memory on 2 MB huge pages' : ''),
     `  node raw eth_getLogs         ${fmt(s(runs.raw.map((x) => x.ms)), 's')}`,
     `  paywatch run backfill        ${fmt(s(runs.paywatch.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.paywatch.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.paywatch.map((x) => x.cpu_s), 's')}`,
     ...(runs.base.length ? [`  base build's run backfill    ${fmt(s(runs.base.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.base.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.base.map((x) => x.cpu_s), 's')}   (PAYWATCH_BIN_BASE)`,

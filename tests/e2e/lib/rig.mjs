@@ -111,7 +111,13 @@ function asPg(cmd, args, opts = {}) {
 // locale: the cluster's locale (initdb --locale; default the
 // environment's), e.g. 'en_US.UTF-8' as the official postgres image makes
 // its clusters (bench.mjs --pg-locale); it must be installed (locale -a).
-export async function startPostgres(settings = {}, { locale = null } = {}) {
+// hugePages: the shared memory on 2 MB huge pages (huge_pages=on, the
+// setting PostgreSQL's docs give for production, "Linux Huge Pages";
+// bench.mjs --pg-huge-pages). The pages the server asks for
+// (shared_memory_size_in_huge_pages) must be reserved: if fewer are free,
+// root raises vm.nr_hugepages by the shortfall and lowers it again at
+// cleanup; anyone else gets an error saying what to reserve.
+export async function startPostgres(settings = {}, { locale = null, hugePages = false } = {}) {
   const bin = pgBinDir();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-pg-'));
   if (isRoot) execFileSync('chown', ['postgres:postgres', dir]);
@@ -124,6 +130,10 @@ export async function startPostgres(settings = {}, { locale = null } = {}) {
     if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout}`);
   };
   run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', ...(locale ? ['--locale', locale] : [])]);
+  if (hugePages) {
+    reserveHugePages(bin, data, settings);
+    settings = { ...settings, huge_pages: 'on' };
+  }
   const pg = {
     dir, port, data,
     dsn: (db = 'paywatch', password = '') =>
@@ -158,6 +168,31 @@ export async function startPostgres(settings = {}, { locale = null } = {}) {
     return c;
   };
   return pg;
+}
+
+// Reserve the 2 MB pages a cluster's shared memory takes (startPostgres's
+// hugePages). Throws, saying what to do, when the pages cannot be had.
+function reserveHugePages(bin, data, settings) {
+  const [c, a] = asPg(path.join(bin, 'postgres'), ['-D', data, '-C', 'shared_memory_size_in_huge_pages',
+    ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])]);
+  const r = spawnSync(c, a, { encoding: 'utf8' });
+  const need = Number(r.stdout.trim());
+  if (r.status !== 0 || !(need > 0)) throw new Error(`huge pages: cannot ask postgres how many it needs: ${r.stderr || r.stdout}`);
+  const meminfo = (k) => Number((fs.readFileSync('/proc/meminfo', 'utf8').match(new RegExp(`^${k}:\\s+(\\d+)`, 'm')) || [0, 0])[1]);
+  const size = meminfo('Hugepagesize');
+  if (size !== 2048) throw new Error(`huge pages: this system's huge page size is ${size} kB, not 2048`);
+  const short = need - (meminfo('HugePages_Free') - meminfo('HugePages_Rsvd'));
+  if (short <= 0) return;
+  const knob = '/proc/sys/vm/nr_hugepages';
+  if (!isRoot) throw new Error(`huge pages: the cluster needs ${need} pages of 2 MB, ${short} more than are free: ` +
+    `reserve them as root (sysctl -w vm.nr_hugepages=<current + ${short}>)`);
+  const before = Number(fs.readFileSync(knob, 'utf8'));
+  fs.writeFileSync(knob, String(before + short));
+  const got = Number(fs.readFileSync(knob, 'utf8')) - before;
+  // given back once the server is gone (cleanups run last in, first out)
+  onCleanup(() => fs.writeFileSync(knob, String(Math.max(0, Number(fs.readFileSync(knob, 'utf8')) - got))));
+  if (got < short) throw new Error(`huge pages: asked the kernel for ${short} more pages of 2 MB, got ${got} ` +
+    '(memory too fragmented or too little free)');
 }
 
 // ---------------------------------------------------------------- anvil
