@@ -36,6 +36,7 @@
 //
 // usage: node bench/bench.mjs [--quick] [--with-ponder] [--with-script] [--rounds N] [--out FILE]
 //          [--pg-statements] [--pg-locale L] [--pg-huge-pages]
+//          [--only raw,paywatch,http,floor,replay,script,ponder,live,matcher,config]
 // (PAYWATCH_BIN_BASE=another build: its backfill beside this one's, each round)
 // --pg-statements: Postgres runs with pg_stat_statements; the statements
 // that took the most time over the whole run (every side) are printed at
@@ -48,7 +49,6 @@
 // uses the one cluster). Run as root, the bench reserves the pages
 // (vm.nr_hugepages) and gives them back at its end; anyone else must
 // reserve them first (the error says how many).
-//          [--only raw,paywatch,http,floor,replay,script,ponder,live,matcher,config]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
