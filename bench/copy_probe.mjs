@@ -13,6 +13,7 @@
 //   c-merchant   payments.merchant_id COLLATE "C" (its two indexes compare bytes)
 //   no:INDEX     the migrations without index INDEX, or the constraint of
 //                that name (what it costs)
+//   notrigger:T  the migrations without trigger T on payments (what it costs)
 // PROBE_PERF=FILE: `perf record -g` of the reference's backend in round 1.
 //
 // usage: PROBE_VARIANTS=schema,btree-tx node bench/copy_probe.mjs [N] [ROUNDS]
@@ -64,6 +65,7 @@ for (let r = 0; r < ROUNDS; r++) {
       const con = (await c.query('SELECT 1 FROM pg_constraint WHERE conname = $1', [v.slice(3)])).rows.length;
       await c.query(con ? `ALTER TABLE payments DROP CONSTRAINT ${v.slice(3)} CASCADE` : `DROP INDEX ${v.slice(3)}`);
     }
+    if (v.startsWith('notrigger:')) await c.query(`DROP TRIGGER ${v.slice(10)} ON payments`);
     if (process.env.PROBE_PERF && r === 0 && v === VARIANTS[0]) {
       const pid = (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
       const perf = spawn('perf', ['record', '-g', '-q', '-o', process.env.PROBE_PERF, '-p', String(pid)], { stdio: 'ignore' });

@@ -155,14 +155,6 @@ int run_main(const pw_config *cfg)
 		log_error(r, "cannot start the Postgres sink thread");
 		goto out_store;
 	}
-	/* the webhook dispatcher (endpoints come from the config and the
-	 * registry); its gauges counted where /metrics is served (the API's,
-	 * or metrics.listen alone, both started below) */
-	dispatch_thread *dispatcher = NULL;
-	if (!cfg->webhooks.in_run)
-		log_info("webhooks: delivered by `paywatch dispatch` (webhooks.in_run is false)");
-	else if ((r = dispatch_thread_start(cfg, &stop, cfg->api.enabled || cfg->metrics_enabled, &dispatcher)) < 0)
-		log_error(r, "cannot start the webhook dispatcher; `paywatch dispatch` can deliver instead");
 	/* every chain's report into Postgres each second (for the API of any process) */
 	chain_reporter *reporter = NULL;
 	if ((r = chain_reporter_start(cfg, st, &stop, &reporter)) < 0)
@@ -188,6 +180,16 @@ int run_main(const pw_config *cfg)
 	registry_cache cache = { save_registry, (void *)cfg };
 	/* the config's xpub windows are written by the seeding: load after it */
 	sink_loop_wait_seeded(sl, REGISTRY_FIRST_LOAD_MS);
+	/* the webhook dispatcher (endpoints come from the config and the
+	 * registry), after the seeding: its first count of the endpoint gauges
+	 * then sees the config's endpoints. The gauges are counted where
+	 * /metrics is served (the API's, or metrics.listen alone, started
+	 * above). */
+	dispatch_thread *dispatcher = NULL;
+	if (!cfg->webhooks.in_run)
+		log_info("webhooks: delivered by `paywatch dispatch` (webhooks.in_run is false)");
+	else if ((r = dispatch_thread_start(cfg, &stop, cfg->api.enabled || cfg->metrics_enabled, &dispatcher)) < 0)
+		log_error(r, "cannot start the webhook dispatcher; `paywatch dispatch` can deliver instead");
 	if ((r = registry_watch_start(cfg, reg, &cache, &watch)) < 0)
 		log_error(r, "cannot follow the merchant registry; matching the config's addresses only");
 	else if (!registry_watch_wait_loaded(watch, REGISTRY_FIRST_LOAD_MS))
