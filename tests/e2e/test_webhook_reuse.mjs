@@ -29,6 +29,9 @@
 //     deliveries back at once and claims them no more (no loop of claim
 //     and release), while it delivers the endpoints it has; a dispatcher
 //     that has the endpoint delivers them, without waiting for a lease.
+//     A lease another claim took between the claim and the give-back is
+//     not given back (a trigger the test installs stands in for that
+//     other claim: the window cannot be held open from outside).
 //  7. the Postgres connection ended while a request is in flight: the
 //     dispatcher says how many requests it stopped and how many of them
 //     went out, connects again, and records that request as a failed
@@ -247,9 +250,18 @@ async function main() {
   // lease 122 s, longer than any wait below
   await addEndpoint('orphan', '/fast');
   const long = { timeout_ms: 60000, max_in_flight: 8, max_per_endpoint: 8 };
+  // evt_orphan_taken: right after a claim leases it, "another claim"
+  // takes it with a lease an hour later (an AFTER trigger, so the claim
+  // still returns its own lease; the trigger's own update does not match
+  // its WHEN)
+  await db.query(`CREATE FUNCTION pw_test_take_lease() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN UPDATE webhook_deliveries SET locked_until = NEW.locked_until + interval '1 hour' WHERE id = NEW.id; RETURN NULL; END $$`);
+  await db.query(`CREATE TRIGGER pw_test_take_lease AFTER UPDATE OF locked_until ON webhook_deliveries FOR EACH ROW
+    WHEN (OLD.locked_until IS NULL AND NEW.locked_until IS NOT NULL AND NEW.event_id = 'evt_orphan_taken')
+    EXECUTE FUNCTION pw_test_take_lease()`);
   const op = rig.startPaywatch(bin, ['dispatch', '-c', dispatchConfig('lacks', 'fastco', '/fast', long)]);
   const orphans = range('evt_orphan_', 3);
-  await deliver('orphan', orphans);
+  await deliver('orphan', [...orphans, 'evt_orphan_taken']);
   // and a registry endpoint sealed under a key no process here holds
   await db.query(`INSERT INTO merchants (id) VALUES ('sealedco')`);
   await db.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin, url_sealed, secret_sealed, key_id)
@@ -270,6 +282,11 @@ async function main() {
     AND status = 'pending' AND attempts = 0 AND locked_until IS NULL`, [orphans])).rows[0].n;
   rig.check(said().length === 1 && left === orphans.length,
     `the lacking dispatcher says so once and gives the deliveries back untried (${said().length} lines, ${left} of ${orphans.length} given back)`);
+  const takenOrphan = (await db.query(`SELECT attempts, locked_until > now() + interval '30 minutes' AS other_lease
+    FROM webhook_deliveries WHERE event_id = 'evt_orphan_taken'`)).rows[0];
+  rig.check(takenOrphan.attempts === 0 && takenOrphan.other_lease === true,
+    `a lease taken between its claim and the give-back is not given back: the delivery stays with its new owner (${JSON.stringify(takenOrphan)})`);
+  await db.query('DROP TRIGGER pw_test_take_lease ON webhook_deliveries; DROP FUNCTION pw_test_take_lease()');
   const sealedLeft = (await db.query(`SELECT count(*)::int n FROM webhook_deliveries WHERE event_id = ANY($1)
     AND status = 'pending' AND attempts = 0 AND locked_until IS NULL`, [sealedIds])).rows[0].n;
   rig.check(saidSealed().length === 1 && sealedLeft === sealedIds.length,
@@ -280,7 +297,8 @@ async function main() {
   rig.check(said().length === 1, `still said once after the other dispatcher delivered (${said().length})`);
   for (const p of [op, hp2]) p.proc.kill('SIGTERM');
   rig.check((await op.done).code === 0 && (await hp2.done).code === 0, 'both dispatchers exit 0 on SIGTERM');
-  await db.query(`UPDATE webhook_deliveries SET status = 'failed' WHERE event_id = ANY($1)`, [sealedIds]); // done with
+  await db.query(`UPDATE webhook_deliveries SET status = 'failed', locked_until = NULL WHERE event_id = ANY($1)`,
+    [[...sealedIds, 'evt_orphan_taken']]); // done with
 
   // 7. the connection ended with a request in flight (one that hangs)
   const lp = rig.startPaywatch(bin, ['dispatch', '-c', dispatchConfig('lost', 'slowco', '/hang', long)]);
