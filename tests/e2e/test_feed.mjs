@@ -11,7 +11,10 @@
 // 100 ms of the event becoming visible in Postgres, and at its deadline
 // when nothing comes; scoping and each malformed parameter. Webhook
 // deliveries: listed in pages, scoped, redelivered with the same
-// webhook-id, 409 while pending, 413 for a large body.
+// webhook-id, 409 while pending, 413 for a large body. Metrics: the
+// counters against Postgres, and the endpoint gauges counted from run's
+// start with the config's endpoint mirrored (pg_stat_statements: every
+// count returned its row).
 //
 // The one hand-written write: the out-of-order transaction inserts a
 // payment row and its feed row itself, as the sink's statement does. A
