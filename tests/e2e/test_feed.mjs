@@ -65,11 +65,9 @@ async function main() {
     api: { listen: `127.0.0.1:${port}`, rate_limit: { per_second: 1000, burst: 1000 }, keys: [admin.entry, acmeKey.entry, globexKey.entry] },
   });
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status === 0, 'migrate');
-  {
-    const c = await pg.client();
-    await c.query('CREATE EXTENSION pg_stat_statements');
-    await c.end();
-  }
+  const db = await pg.client();
+  rig.onCleanup(() => db.end().catch(() => {}));
+  await db.query('CREATE EXTENSION pg_stat_statements');
   let amount = 1000n;
   for (let i = 0; i < 6; i++) {
     await node.receipt(await token.transfer(deployer, acme, amount++));
@@ -77,18 +75,21 @@ async function main() {
   }
   await node.mine(CONF);
   const pw = rig.startPaywatch(bin, ['run', '-c', cfg]);
-  const db = await pg.client();
-  rig.onCleanup(() => db.end().catch(() => {}));
   await rig.waitFor('12 payments', async () => (await db.query('SELECT count(*)::int n FROM payments')).rows[0].n === 12, 30000);
   await rig.waitFor('the API', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 15000);
-  // run's dispatcher counts the endpoint gauges once the config's
-  // merchants and endpoints are mirrored: its first count already sees
-  // acme's endpoint, so every count so far returned one row (a count made
-  // before the mirror returned none, and the gauges stayed empty until the
-  // next, 5 s later)
-  await rig.waitFor("the endpoint gauges' first count", async () =>
-    Number.isFinite(rig.metricValue(await (await fetch(`${base}/metrics`)).text(), 'paywatch_webhook_deliveries_due',
-      'merchant_id="acme",endpoint="main"')), 20000);
+  // run serves /metrics (its API): its dispatcher counts the deliveries
+  // due and failed per endpoint (every 5 s), once the config's merchants
+  // and endpoints are mirrored: its first count already sees acme's
+  // endpoint, so every count so far returned one row (a count made before
+  // the mirror returned none, and the gauges stayed empty until the next,
+  // 5 s later)
+  let gauges = [];
+  await rig.waitFor("the endpoint gauges on run's /metrics", async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    gauges = ['due', 'failed'].map((g) => rig.metricValue(text, `paywatch_webhook_deliveries_${g}`, 'merchant_id="acme",endpoint="main"'));
+    return gauges.every(Number.isInteger);
+  }, 20000).catch((e) => rig.check(false, e.message));
+  rig.check(gauges.every(Number.isInteger), `run's dispatcher counts its endpoints' due (${gauges[0]}) and failed (${gauges[1]}) deliveries`);
   const gaugeCounts = (await db.query(`SELECT coalesce(sum(calls), 0)::int calls, coalesce(sum(rows), 0)::int n
     FROM pg_stat_statements WHERE query LIKE '%FROM webhook_endpoints e LEFT JOIN webhook_deliveries x%'`)).rows[0];
   rig.check(gaugeCounts.calls >= 1 && gaugeCounts.n === gaugeCounts.calls,
@@ -311,7 +312,7 @@ async function main() {
   }, 20000);
   const prom = spawnSync('promtool', ['check', 'metrics'], { input: mtext, encoding: 'utf8' });
   rig.check(prom.status === 0, `run's /metrics passes promtool check metrics (${(prom.stdout + prom.stderr).trim().slice(0, 200) || 'clean'})`);
-  const metric = (name, labels, text = mtext) => rig.metricValue(text, name, labels);
+  const metric = (name, labels) => rig.metricValue(mtext, name, labels);
   const counts = (await db.query(`SELECT count(*) FILTER (WHERE type = 'payment.confirmed')::int c,
     count(*) FILTER (WHERE type = 'payment.reverted')::int r FROM event_feed WHERE id IS DISTINCT FROM 'evt_late_writer'`)).rows[0];
   const reverted = (await db.query(`SELECT count(*)::int n FROM payments WHERE status = 'reverted'`)).rows[0].n;
@@ -325,15 +326,6 @@ async function main() {
   const hookAttempts = (await db.query(`SELECT count(*)::int n FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id`)).rows[0].n;
   const attempts = ['delivered', 'retry', 'failed', 'gone'].reduce((t, o) => t + (metric('paywatch_webhook_deliveries_total', `outcome="${o}"`) || 0), 0);
   rig.check(attempts === hookAttempts && hookAttempts > 0, `paywatch_webhook_deliveries_total ${attempts} = ${hookAttempts} attempts in webhook_attempts`);
-  // run serves /metrics (its API): its dispatcher counts the deliveries
-  // due and failed per endpoint (every 5 s)
-  let gauges = [];
-  await rig.waitFor("the endpoint gauges on run's /metrics", async () => {
-    const text = await (await fetch(`${base}/metrics`)).text();
-    gauges = ['due', 'failed'].map((g) => metric(`paywatch_webhook_deliveries_${g}`, 'merchant_id="acme",endpoint="main"', text));
-    return gauges.every(Number.isInteger);
-  }, 20000).catch((e) => rig.check(false, e.message));
-  rig.check(gauges.every(Number.isInteger), `run's dispatcher counts its endpoints' due (${gauges[0]}) and failed (${gauges[1]}) deliveries`);
   const reorgs = metric('paywatch_chain_reorg_depth_blocks_count', 'chain="local"');
   const getLogs = metric('paywatch_rpc_requests_total', 'chain="local",method="eth_getLogs",outcome="ok"');
   const logs = metric('paywatch_chain_logs_scanned_total', 'chain="local"');
