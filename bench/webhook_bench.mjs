@@ -40,7 +40,31 @@
 // webhook's headers, and gives that ratio beside the first (which stays
 // the figure the goal is read against).
 //
-// usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE] [--shapes 50,1000] [--in-flight N] [--base-in-flight N] [--only-rate] [--shaped-wrk]
+// Probes of a change not built into paywatch, against PAYWATCH_BIN_BASE
+// (which may be the same binary): --base-sql SQL runs SQL in the base
+// build's database after its migrate (a schema change: an index or a
+// constraint dropped), --base-args "ARGS" gives the base build's dispatch
+// these global options (e.g. "--log-level warn").
+//
+// Where the CPU goes: each drain reports the CPU microseconds per
+// delivery of the dispatchers, of Postgres (its backends) and of this
+// process (the receiver, and this bench's own waiting), and how busy the
+// machine's cores were (/proc/stat) over the drain: whether a drain is
+// bound by CPU. The summary gives their medians for this build alone and
+// the cores' for two dispatchers.
+//
+// --pg-statements loads pg_stat_statements (without perf) and gives, per
+// drain, the dispatchers' claims and flushes: how many, their rows each
+// and their execution time each (what a delivery costs Postgres with one
+// dispatcher and with two). The statistics cost time of their own: for
+// profiling, not for figures.
+//
+// With PAYWATCH_BENCH_PROFILE_DWARF=1 beside PAYWATCH_BENCH_PROFILE, perf
+// records the dispatcher alone, with DWARF call graphs (the libraries'
+// frames, which -g loses), rather than every process.
+//
+// usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE] [--shapes 50,1000] [--in-flight N] [--base-in-flight N]
+//          [--only-rate] [--shaped-wrk] [--base-sql SQL] [--base-args ARGS] [--pg-statements]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -48,6 +72,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as rig from '../tests/e2e/lib/rig.mjs';
+import { otherCpu, procFigures } from './lib/cpu.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -63,10 +88,37 @@ const SLOW_MS = 1000;
 const QUICK = argv.includes('--only-rate'); // without the slow-endpoint and two-dispatcher drains
 const SHAPED = argv.includes('--shaped-wrk'); // also wrk with a webhook's headers (wrkRate)
 const PROFILE = process.env.PAYWATCH_BENCH_PROFILE ? path.resolve(process.env.PAYWATCH_BENCH_PROFILE) : null;
+const PROFILE_DWARF = process.env.PAYWATCH_BENCH_PROFILE_DWARF === '1';
+const STATEMENTS = argv.includes('--pg-statements') || PROFILE;
+const BASE_SQL = val('--base-sql', null);
+const BASE_ARGS = (val('--base-args', '') || '').split(' ').filter(Boolean);
+if ((BASE_SQL || BASE_ARGS.length) && !BASE) throw new Error('--base-sql and --base-args need PAYWATCH_BIN_BASE');
 const SECRET = 'whsec_' + Buffer.alloc(32, 5).toString('base64');
 
 const say = (s) => console.error(`bench webhooks: ${s}`);
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+
+// The dispatcher's claim and flush statements so far (pg_stat_statements,
+// every database): calls, rows, execution ms.
+async function dispatchStatements(c) {
+  const out = { claim: { calls: 0, rows: 0, ms: 0 }, flush: { calls: 0, rows: 0, ms: 0 } };
+  const r = await c.query(`SELECT CASE WHEN query LIKE 'WITH c AS%' THEN 'claim' ELSE 'flush' END k,
+    sum(calls)::float8 calls, sum(rows)::float8 rows, sum(total_exec_time) ms FROM pg_stat_statements
+    WHERE query LIKE 'WITH c AS%' OR query LIKE 'WITH f AS%' GROUP BY 1`);
+  for (const row of r.rows) out[row.k] = { calls: row.calls, rows: row.rows, ms: row.ms };
+  return out;
+}
+
+// The median of each figure of a list of objects with the same keys.
+const medians = (xs) => Object.fromEntries(Object.keys(xs[0]).map((k) => [k, median(xs.map((x) => x[k]))]));
+
+// The machine's CPU time so far, in clock ticks: busy (all but idle and
+// iowait) and all, summed over its cores (/proc/stat's first line).
+function machineTicks() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const all = f.reduce((a, b) => a + b, 0);
+  return { busy: all - f[3] - f[4], all };
+}
 
 // The receiver: 200 to every POST, counting them. With slow(path, ms), the
 // requests to that path are answered only after ms (a slow merchant),
@@ -118,8 +170,8 @@ async function wrkRate(port, bodyBytes, shaped = false, secs = 5) {
 
 async function main() {
   const pg = await rig.startPostgres();
-  if (PROFILE) {
-    fs.mkdirSync(PROFILE, { recursive: true });
+  if (PROFILE) fs.mkdirSync(PROFILE, { recursive: true });
+  if (STATEMENTS) {
     const a = await pg.client('postgres');
     await a.query("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
     await a.end();
@@ -151,7 +203,8 @@ async function main() {
       const mg = rig.runPaywatchSync(bin, ['migrate', '-c', cfg]);
       if (mg.status !== 0) throw new Error(`migrate failed: ${mg.stderr}`);
       const c = await pg.client(name);
-      if (PROFILE) await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+      if (BASE_SQL && name.endsWith('_base')) await c.query(BASE_SQL); // the base build's database
+      if (STATEMENTS) await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
       await c.query(`INSERT INTO merchants (id) SELECT 'm' || g FROM generate_series(0, ${shape.endpoints - 1}) g`);
       await c.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
         SELECT 'm' || g, 'default', 'http://127.0.0.1:${recv.port}/m' || g, '{payment.confirmed}', 'config'
@@ -164,7 +217,7 @@ async function main() {
     const payload = JSON.stringify({ type: 'payment.confirmed', timestamp: '2026-11-30T00:00:00.000Z',
       data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });
     const total = shape.endpoints * shape.per;
-    const rounds = { dispatch: [], fromFirst: [], wrk: [], shaped: [], base: [], slow: [], two: [] };
+    const rounds = { dispatch: [], fromFirst: [], wrk: [], shaped: [], base: [], slow: [], two: [], cpu: [], cpuTwo: [] };
     // seed the deliveries, run one build's dispatch (or several at once)
     // until all are delivered: deliveries/s. With slow, endpoint m0
     // answers after SLOW_MS, and the rate is the other endpoints': the
@@ -186,12 +239,15 @@ async function main() {
       const want = slow ? total - shape.per : total;
       const before = recv.count(), openedBefore = recv.opened();
       recv.resetFirst();
+      const stmts0 = STATEMENTS ? await dispatchStatements(c) : null;
+      const cpu0 = { pg: otherCpu().pg, self: process.cpuUsage(), machine: machineTicks() };
       const t0 = process.hrtime.bigint();
       const procs = [];
       for (let k = 0; k < dispatchers; k++) {
         const wrap = PROFILE && label === 'this build'
-          ? ['perf', 'record', '-a', '-g', '-q', '-o', path.join(PROFILE, `perf-${shape.endpoints}-${round + 1}.data`), '--'] : [];
-        const cmd = [...wrap, bin, 'dispatch', '-c', cfg];
+          ? ['perf', 'record', ...(PROFILE_DWARF ? ['--call-graph', 'dwarf,16384', '-F', '2000'] : ['-a', '-g']), '-q',
+            '-o', path.join(PROFILE, `perf-${shape.endpoints}-${round + 1}.data`), '--'] : [];
+        const cmd = [...wrap, bin, ...(label === 'base' ? BASE_ARGS : []), 'dispatch', '-c', cfg];
         // its log (a line per delivery) goes to a file, not through this
         // process, which is also the receiver
         const log = path.join(work, `dispatch-${k}.log`);
@@ -213,10 +269,31 @@ async function main() {
         await rig.sleep(20);
       }
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      // the CPU each side spent on the drain, read before the dispatchers
+      // stop (their Postgres backends still live): microseconds per delivery
+      let u = null;
+      if (!PROFILE) {
+        const m = machineTicks(), self = process.cpuUsage(cpu0.self);
+        const per = (s) => 1e6 * s / want;
+        u = { dispatcher_us: per(procs.reduce((a, pw) => a + procFigures(pw.pid).cpu_s, 0)),
+          postgres_us: per(otherCpu().pg - cpu0.pg), receiver_us: per((self.user + self.system) / 1e6),
+          machine_busy: (m.busy - cpu0.machine.busy) / (m.all - cpu0.machine.all) };
+        if (label === 'this build') rounds.cpu.push(u);
+        if (dispatchers === 2) rounds.cpuTwo.push(u);
+      }
       if (PROFILE && label === 'this build') {
         const l = (await c.query(`SELECT count(*) n, percentile_disc(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY latency_ms) p,
           extract(epoch FROM max(attempted_at) - min(attempted_at)) span FROM webhook_attempts`)).rows[0];
         say(`${label}: ${l.n} attempts over ${Number(l.span).toFixed(2)} s, latency ms p50/p90/p99 ${l.p.join('/')}`);
+      }
+      if (stmts0) {
+        const now = await dispatchStatements(c);
+        const part = (k) => {
+          const calls = now[k].calls - stmts0[k].calls;
+          return `${calls} ${k === 'claim' ? 'claims' : 'flushes'}, ${((now[k].rows - stmts0[k].rows) / calls).toFixed(1)} rows and` +
+            ` ${((now[k].ms - stmts0[k].ms) / calls).toFixed(3)} ms each`;
+        };
+        say(`${label}: ${part('claim')}; ${part('flush')}`);
       }
       for (const pw of procs) pw.kill('SIGTERM');
       await Promise.all(procs.map((pw) => pw.exitCode !== null ? null : new Promise((r) => pw.once('exit', r))));
@@ -231,7 +308,9 @@ async function main() {
         - lag(attempted_at) OVER (ORDER BY attempted_at)) g FROM (SELECT DISTINCT attempted_at FROM webhook_attempts) a) x`)).rows[0].ms;
       say(`${shape.endpoints} endpoints, round ${round + 1}, ${label}: ${want} deliveries in ${secs.toFixed(2)} s = ` +
         `${(want / secs).toFixed(0)}/s (receiver counted ${recv.count() - before} over ${recv.opened() - openedBefore} connections;` +
-        ` the first ${firstMs.toFixed(0)} ms after the start; longest pause between flushes ${Number(gap).toFixed(0)} ms)`);
+        ` the first ${firstMs.toFixed(0)} ms after the start; longest pause between flushes ${Number(gap).toFixed(0)} ms)` +
+        (u ? `; CPU per delivery: dispatch${dispatchers > 1 ? 'es' : ''} ${u.dispatcher_us.toFixed(0)} us, Postgres ${u.postgres_us.toFixed(0)} us,` +
+          ` receiver ${u.receiver_us.toFixed(0)} us; the cores ${(100 * u.machine_busy).toFixed(0)} % busy` : ''));
       return want / secs;
     };
     // the receiver warmed first (node compiles its hot paths as it runs):
@@ -270,6 +349,8 @@ async function main() {
       from_first_request_per_s: rounds.fromFirst, median_from_first_request_per_s: median(rounds.fromFirst),
       ratio_from_first_request: median(rounds.fromFirst) / w,
       ...(SHAPED ? { receiver_limit_shaped_per_s: rounds.shaped, ratio_shaped: d / median(rounds.shaped) } : {}),
+      ...(rounds.cpu.length ? { cpu: rounds.cpu, cpu_median: medians(rounds.cpu) } : {}),
+      ...(rounds.cpuTwo.length ? { cpu_two: rounds.cpuTwo, cpu_two_median: medians(rounds.cpuTwo) } : {}),
       ...(QUICK ? {} : { others_with_slow_per_s: rounds.slow, two_dispatchers_per_s: rounds.two,
         slow_over_alone: median(rounds.slow.map((x, i) => x / rounds.dispatch[i])),
         two_over_one: median(rounds.two.map((x, i) => x / rounds.dispatch[i])) }),
@@ -288,7 +369,11 @@ async function main() {
       (QUICK ? '' : `; with m0 answering after ${SLOW_MS} ms the others get ${median(r.others_with_slow_per_s).toFixed(0)}/s` +
         ` (${r.slow_over_alone.toFixed(2)}x of alone, per round); two dispatchers ${median(r.two_dispatchers_per_s).toFixed(0)}/s` +
         ` (${r.two_over_one.toFixed(2)}x of one, per round)`) +
-      (BASE ? `; base build ${r.median_base_per_s.toFixed(0)}/s (${mm(r.base_deliveries_per_s)}), this/base per round ${r.this_over_base.toFixed(2)}x` : ''));
+      (BASE ? `; base build ${r.median_base_per_s.toFixed(0)}/s (${mm(r.base_deliveries_per_s)}), this/base per round ${r.this_over_base.toFixed(2)}x` : '') +
+      (r.cpu_median ? `; CPU per delivery (this build alone): dispatch ${r.cpu_median.dispatcher_us.toFixed(0)} us,` +
+        ` Postgres ${r.cpu_median.postgres_us.toFixed(0)} us, receiver ${r.cpu_median.receiver_us.toFixed(0)} us,` +
+        ` the cores ${(100 * r.cpu_median.machine_busy).toFixed(0)} % busy` : '') +
+      (r.cpu_two_median ? `; with two dispatchers the cores ${(100 * r.cpu_two_median.machine_busy).toFixed(0)} % busy` : ''));
   }
   fs.writeFileSync(OUT, JSON.stringify({ rounds: ROUNDS, results }, null, 2));
   say(`figures written to ${path.relative(process.cwd(), OUT)}`);
