@@ -49,8 +49,8 @@
 // Where the CPU goes: each drain reports the CPU microseconds per
 // delivery of the dispatchers, of Postgres (its backends) and of this
 // process (the receiver, and this bench's own waiting), and how busy the
-// machine's cores were (/proc/stat) over the drain: whether a drain is
-// bound by CPU. The summary gives their medians for this build alone and
+// machine's cores were (/proc/stat) over the drain and from its first
+// request on (dispatch's start left out): whether a drain is bound by CPU. The summary gives their medians for this build alone and
 // the cores' for two dispatchers.
 //
 // --pg-statements loads pg_stat_statements (without perf) and gives, per
@@ -124,21 +124,21 @@ function machineTicks() {
 // requests to that path are answered only after ms (a slow merchant),
 // and counted apart.
 function startReceiver() {
-  let count = 0, open = 0, opened = 0, slowPath = null, slowMs = 0, first = null;
+  let count = 0, open = 0, opened = 0, slowPath = null, slowMs = 0, first = null, firstTicks = null;
   const server = http.createServer({ keepAlive: true }, (req, res) => {
     req.on('data', () => {});
     req.on('end', () => {
       const answer = () => { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); };
       if (slowPath && req.url === slowPath) { setTimeout(answer, slowMs); return; }
       count++;
-      if (first === null) first = process.hrtime.bigint();
+      if (first === null) { first = process.hrtime.bigint(); firstTicks = machineTicks(); }
       answer();
     });
   });
   server.on('connection', (sock) => { open++; opened++; sock.on('close', () => open--); });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () =>
     resolve({ port: server.address().port, count: () => count, open: () => open, opened: () => opened,
-      first: () => first, resetFirst: () => { first = null; },
+      first: () => first, firstTicks: () => firstTicks, resetFirst: () => { first = null; firstTicks = null; },
       slow: (p, ms) => { slowPath = p; slowMs = ms; }, close: () => server.close() })));
 }
 
@@ -277,7 +277,8 @@ async function main() {
         const per = (s) => 1e6 * s / want;
         u = { dispatcher_us: per(procs.reduce((a, pw) => a + procFigures(pw.pid).cpu_s, 0)),
           postgres_us: per(otherCpu().pg - cpu0.pg), receiver_us: per((self.user + self.system) / 1e6),
-          machine_busy: (m.busy - cpu0.machine.busy) / (m.all - cpu0.machine.all) };
+          machine_busy: (m.busy - cpu0.machine.busy) / (m.all - cpu0.machine.all),
+          machine_busy_from_first: (m.busy - recv.firstTicks().busy) / (m.all - recv.firstTicks().all) };
         if (label === 'this build') rounds.cpu.push(u);
         if (dispatchers === 2) rounds.cpuTwo.push(u);
       }
@@ -310,7 +311,8 @@ async function main() {
         `${(want / secs).toFixed(0)}/s (receiver counted ${recv.count() - before} over ${recv.opened() - openedBefore} connections;` +
         ` the first ${firstMs.toFixed(0)} ms after the start; longest pause between flushes ${Number(gap).toFixed(0)} ms)` +
         (u ? `; CPU per delivery: dispatch${dispatchers > 1 ? 'es' : ''} ${u.dispatcher_us.toFixed(0)} us, Postgres ${u.postgres_us.toFixed(0)} us,` +
-          ` receiver ${u.receiver_us.toFixed(0)} us; the cores ${(100 * u.machine_busy).toFixed(0)} % busy` : ''));
+          ` receiver ${u.receiver_us.toFixed(0)} us; the cores ${(100 * u.machine_busy).toFixed(0)} % busy,` +
+          ` ${(100 * u.machine_busy_from_first).toFixed(0)} % from the first request on` : ''));
       return want / secs;
     };
     // the receiver warmed first (node compiles its hot paths as it runs):
@@ -372,8 +374,10 @@ async function main() {
       (BASE ? `; base build ${r.median_base_per_s.toFixed(0)}/s (${mm(r.base_deliveries_per_s)}), this/base per round ${r.this_over_base.toFixed(2)}x` : '') +
       (r.cpu_median ? `; CPU per delivery (this build alone): dispatch ${r.cpu_median.dispatcher_us.toFixed(0)} us,` +
         ` Postgres ${r.cpu_median.postgres_us.toFixed(0)} us, receiver ${r.cpu_median.receiver_us.toFixed(0)} us,` +
-        ` the cores ${(100 * r.cpu_median.machine_busy).toFixed(0)} % busy` : '') +
-      (r.cpu_two_median ? `; with two dispatchers the cores ${(100 * r.cpu_two_median.machine_busy).toFixed(0)} % busy` : ''));
+        ` the cores ${(100 * r.cpu_median.machine_busy).toFixed(0)} % busy (${(100 * r.cpu_median.machine_busy_from_first).toFixed(0)} %` +
+        ' from the first request on)' : '') +
+      (r.cpu_two_median ? `; with two dispatchers the cores ${(100 * r.cpu_two_median.machine_busy).toFixed(0)} % busy` +
+        ` (${(100 * r.cpu_two_median.machine_busy_from_first).toFixed(0)} %)` : ''));
   }
   fs.writeFileSync(OUT, JSON.stringify({ rounds: ROUNDS, results }, null, 2));
   say(`figures written to ${path.relative(process.cwd(), OUT)}`);
