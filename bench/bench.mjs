@@ -191,8 +191,6 @@ function config(work, dsn, node, h, extra = {}, transport = 'ws') {
   });
 }
 
-// CPU seconds used so far by every process of a user's command (Postgres
-// backends, anvil): the sides' shares of the machine's two cores.
 // The history's last Transfer log: its arrival is probed through an index
 // (a count(*) of 100k rows every few ms would be a load of its own on
 // Postgres, charged to the side being measured).

@@ -3,6 +3,8 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 
+// CPU seconds used so far by every process of a user's command (Postgres
+// backends, anvil): the sides' shares of the machine's two cores.
 export function cpuOf(pattern) {
   const pids = spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
   let cpu = 0;
