@@ -193,9 +193,9 @@ async function main() {
       merchants, webhooks: { allow_private_targets: true, timeout_ms: 5000, ...(inFlight ? { max_in_flight: Number(inFlight) } : {}) },
     });
     // a database migrated by that build's own `migrate` (a schema change
-    // is part of what the base comparison measures), its merchants and
-    // endpoints
-    const target = async (name, bin, inFlight) => {
+    // is part of what the base comparison measures), sql run in it if
+    // given (--base-sql), its merchants and endpoints
+    const target = async (name, bin, inFlight, sql = null) => {
       const admin = await pg.client();
       await admin.query(`CREATE DATABASE ${name}`);
       await admin.end();
@@ -203,7 +203,7 @@ async function main() {
       const mg = rig.runPaywatchSync(bin, ['migrate', '-c', cfg]);
       if (mg.status !== 0) throw new Error(`migrate failed: ${mg.stderr}`);
       const c = await pg.client(name);
-      if (BASE_SQL && name.endsWith('_base')) await c.query(BASE_SQL); // the base build's database
+      if (sql) await c.query(sql); // --base-sql, in the base build's database
       if (STATEMENTS) await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
       await c.query(`INSERT INTO merchants (id) SELECT 'm' || g FROM generate_series(0, ${shape.endpoints - 1}) g`);
       await c.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
@@ -212,7 +212,7 @@ async function main() {
       return { c, cfg };
     };
     const mine = await target(db, BIN, val('--in-flight'));
-    const theirs = BASE ? await target(`${db}_base`, BASE, val('--base-in-flight')) : null;
+    const theirs = BASE ? await target(`${db}_base`, BASE, val('--base-in-flight'), BASE_SQL) : null;
     const c = mine.c;
     const payload = JSON.stringify({ type: 'payment.confirmed', timestamp: '2026-11-30T00:00:00.000Z',
       data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });

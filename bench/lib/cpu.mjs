@@ -5,7 +5,7 @@ import fs from 'node:fs';
 
 // CPU seconds used so far by every process of a user's command (Postgres
 // backends, anvil): the sides' shares of the machine's two cores.
-export function cpuOf(pattern) {
+function cpuOf(pattern) {
   const pids = spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
   let cpu = 0;
   for (const pid of pids) { try { cpu += procFigures(pid).cpu_s; } catch { /* ended */ } }
@@ -13,7 +13,7 @@ export function cpuOf(pattern) {
 }
 // Postgres: the live backends, plus what the postmaster has reaped from
 // backends that ended (its cutime + cstime), e.g. replay's connection
-export function reapedCpu(pattern) {
+function reapedCpu(pattern) {
   let cpu = 0;
   for (const pid of spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean)) {
     try {
@@ -23,7 +23,7 @@ export function reapedCpu(pattern) {
   }
   return cpu;
 }
-export const PG_PATTERN = '^postgres: ', ANVIL_PATTERN = 'node_modules/.bin/anvil|/anvil-linux';
+const PG_PATTERN = '^postgres: ', ANVIL_PATTERN = 'node_modules/.bin/anvil|/anvil-linux';
 export function otherCpu() { return { pg: cpuOf(PG_PATTERN) + reapedCpu('bin/postgres -D'), anvil: cpuOf(ANVIL_PATTERN) }; }
 export function otherCpuSince(before) { const now = otherCpu(); return { pg_cpu_s: now.pg - before.pg, anvil_cpu_s: now.anvil - before.anvil }; }
 
