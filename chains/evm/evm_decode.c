@@ -320,13 +320,17 @@ static bool scan_byte(scanner *s, char c)
 }
 
 /* A string: *ret points at its bytes in the text (n of them). Declines
- * (false) on an escape or a control byte: cJSON would read those
- * differently from the bytes. */
+ * (false) on an escape, a control byte (cJSON would read those
+ * differently from the bytes) or no closing quote, and then consumes
+ * nothing but whitespace: the caller may try another kind of value at
+ * the same place, and a word inside a string it declined must not be
+ * read as a value. */
 static bool scan_string(scanner *s, const char **ret, size_t *n)
 {
-	if (!scan_byte(s, '"'))
+	scan_ws(s);
+	if (s->p == s->end || *s->p != '"')
 		return false;
-	const char *start = s->p, *q = memchr(start, '"', (size_t)(s->end - start));
+	const char *start = s->p + 1, *q = memchr(start, '"', (size_t)(s->end - start));
 	if (!q)
 		return false;
 	for (const char *c = start; c < q; c++)

@@ -199,6 +199,22 @@ static void test_scan(const cJSON *response)
 			memcpy(nul + off, member, sizeof(member) - 1);
 			memcpy(nul + off + sizeof(member) - 1, text + off, len - off);
 			ASSERT_EQ_INT(0, scan_check(nul, len + sizeof(member) - 1));
+			/* an unknown member's string that the scanner cannot take
+			 * (a control byte, or no closing quote) but that begins
+			 * with a word: declined, not read as the word (cJSON reads
+			 * a string there, and then refuses the text) */
+			static const char tab[] = "\"memo\":\"true,\t";
+			memcpy(nul, text, off);
+			memcpy(nul + off, tab, sizeof(tab) - 1);
+			memcpy(nul + off + sizeof(tab) - 1, text + off, len - off);
+			ASSERT_EQ_INT(0, scan_check(nul, len + sizeof(tab) - 1));
+			char *close = strrchr(text, '}') - 2; /* the last log's closing brace */
+			size_t at_close = (size_t)(close - text);
+			static const char open_end[] = ",\"memo\":\"null";
+			memcpy(nul, text, at_close);
+			memcpy(nul + at_close, open_end, sizeof(open_end) - 1);
+			memcpy(nul + at_close + sizeof(open_end) - 1, text + at_close, len - at_close);
+			ASSERT_EQ_INT(0, scan_check(nul, len + sizeof(open_end) - 1));
 			free(nul);
 		}
 		free(text);
