@@ -209,6 +209,7 @@ static void test_scan(const cJSON *response)
 			memcpy(nul + off + sizeof(tab) - 1, text + off, len - off);
 			ASSERT_EQ_INT(0, scan_check(nul, len + sizeof(tab) - 1));
 			char *close = strrchr(text, '}') - 2; /* the last log's closing brace */
+			CHECK(close[0] == '}' && close[1] == ']'); /* "result" printed last */
 			size_t at_close = (size_t)(close - text);
 			static const char open_end[] = ",\"memo\":\"null";
 			memcpy(nul, text, at_close);
