@@ -229,6 +229,31 @@ static void test_scan(const cJSON *response)
 	char *base = cJSON_PrintUnformatted(small);
 	cJSON_Delete(small);
 	size_t n = strlen(base);
+	/* before every key of a smaller real answer (6 logs), a member whose
+	 * string begins with a word and holds a whitespace control byte
+	 * (the scanner declines the string; cJSON reads on to the next key's
+	 * quote and then refuses the text): whatever the scanner reads
+	 * there, the strict path reads the same */
+	{
+		static const char *const words[] = { "\"x\":\"true,\t", "\"x\":\"null,\n", "\"x\":\"false,\r" };
+		size_t len = strlen(base);
+		char *w = malloc(len + 16);
+		int wrong_at = 0;
+		for (size_t i = 1; w && i < len; i++) {
+			if (base[i] != '"' || (base[i - 1] != '{' && base[i - 1] != ','))
+				continue;
+			for (size_t k = 0; k < 3; k++) {
+				size_t wl = strlen(words[k]);
+				memcpy(w, base, i);
+				memcpy(w + i, words[k], wl);
+				memcpy(w + i + wl, base + i, len - i);
+				wrong_at += scan_check(w, len + wl) < 0;
+			}
+		}
+		ASSERT_EQ_INT(0, wrong_at);
+		free(w);
+	}
+
 	static const char bytes[] = "\"\\,:{}[] 0afxXFzeE19-.\n\ttrunl\x01\xc3";
 	char *m = malloc(n + 200);
 	unsigned seed = 99;
