@@ -3,33 +3,38 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 
+const TICK = 100; // USER_HZ on Linux
+
+// The pids of every process whose command line matches pattern (pgrep -f).
+function pids(pattern) {
+  return spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+}
+// /proc/PID/stat's fields after the command name: [0] is the state, [11]
+// utime, [12] stime, [13] cutime, [14] cstime (proc(5) numbers them 3 on).
+function statFields(pid) {
+  return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+}
+// The sum of f(pid) over the live processes matching pattern, in seconds
+// (a process that ended between pgrep and the read counts 0).
+function sumOver(pattern, f) {
+  let cpu = 0;
+  for (const pid of pids(pattern)) { try { cpu += f(pid); } catch { /* ended */ } }
+  return cpu;
+}
 // CPU seconds used so far by every process of a user's command (Postgres
 // backends, anvil): the sides' shares of the machine's two cores.
-function cpuOf(pattern) {
-  const pids = spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
-  let cpu = 0;
-  for (const pid of pids) { try { cpu += procFigures(pid).cpu_s; } catch { /* ended */ } }
-  return cpu;
-}
+const cpuOf = (pattern) => sumOver(pattern, (pid) => procFigures(pid).cpu_s);
 // Postgres: the live backends, plus what the postmaster has reaped from
 // backends that ended (its cutime + cstime), e.g. replay's connection
-function reapedCpu(pattern) {
-  let cpu = 0;
-  for (const pid of spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean)) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      cpu += (Number(stat[13]) + Number(stat[14])) / 100;
-    } catch { /* ended */ }
-  }
-  return cpu;
-}
+const reapedCpu = (pattern) => sumOver(pattern, (pid) => { const s = statFields(pid); return (Number(s[13]) + Number(s[14])) / TICK; });
+
 const PG_PATTERN = '^postgres: ', ANVIL_PATTERN = 'node_modules/.bin/anvil|/anvil-linux';
 export function otherCpu() { return { pg: cpuOf(PG_PATTERN) + reapedCpu('bin/postgres -D'), anvil: cpuOf(ANVIL_PATTERN) }; }
 export function otherCpuSince(before) { const now = otherCpu(); return { pg_cpu_s: now.pg - before.pg, anvil_cpu_s: now.anvil - before.anvil }; }
 
+// A process's peak RSS (MB, VmHWM) and CPU seconds so far (utime + stime).
 export function procFigures(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const tick = 100; // USER_HZ on Linux
-  return { rss_mb: Number(/VmHWM:\s+(\d+)/.exec(status)[1]) / 1024, cpu_s: (Number(stat[11]) + Number(stat[12])) / tick };
+  const stat = statFields(pid);
+  return { rss_mb: Number(/VmHWM:\s+(\d+)/.exec(status)[1]) / 1024, cpu_s: (Number(stat[11]) + Number(stat[12])) / TICK };
 }
