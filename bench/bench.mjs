@@ -202,15 +202,69 @@ async function lastTransfer(node, h) {
 }
 
 // Wait until `probe` (one indexed lookup of the last transfer) finds its
-// row, then until the table holds `want` rows (count(*) from then on).
-async function waitRows(pg, db, table, want, probe, timeoutMs) {
+// row, then until the table holds `want` rows. Resolves to the time
+// (performance.now()) at which every row was there, and what `mark()`
+// (called at that time: the CPU figures) returned.
+//
+// With `channel` (paywatch's sink notifies the feed's channel at every
+// commit of payments), the checks run when Postgres notifies it, and every
+// 250 ms besides (a lost notification is then a late figure, not a hang):
+// about one check per batch written. Once the last transfer is in and no
+// other session holds a write lock on the table, the time is taken with a
+// snapshot (pg_current_snapshot), and the rows visible in that snapshot are
+// counted afterwards: want of them proves every row was in at that time,
+// and the count (a scan of 100,000 rows just written, whose first reader
+// sets their hint bits: about 0.13 CPU-s) is not timed. Fewer, and the
+// wait goes on.
+//
+// Without `channel`, or with PAYWATCH_BENCH_WAIT=poll (the bench's way up
+// to the twelfth session), the probe runs every 5 ms, then count(*) until
+// want, both timed. Measured with perf on a 3 s backfill, that way cost
+// Postgres and this process about 0.3 CPU-s each, on the two cores `run`
+// shares with them, and the final count about 0.13 CPU-s more: loads the
+// script and `replay` (timed to their exit) and the floor (timed to its
+// COPY's answer) never carried.
+// PAYWATCH_BENCH_WAIT_BASE=poll waits for the base build's backfills
+// (PAYWATCH_BIN_BASE, which may be the same binary) the old way: the two
+// ways' cost as a ratio within one run.
+const WAIT_POLL = process.env.PAYWATCH_BENCH_WAIT === 'poll';
+const WAIT_POLL_BASE = process.env.PAYWATCH_BENCH_WAIT_BASE === 'poll';
+async function waitRows(pg, db, table, want, probe, timeoutMs, channel = null, mark = () => null) {
   const c = await pg.client(db);
   try {
+    const count = async () => (await c.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n;
     let seen = false;
-    await rig.waitFor(`${want} rows in ${table}`, async () => {
-      if (!seen) seen = (await c.query(probe.sql, probe.args).catch(() => ({ rows: [] }))).rows.length > 0;
-      return seen && (await c.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n >= want;
-    }, timeoutMs, 5);
+    const found = async () => seen || (seen = (await c.query(probe.sql, probe.args).catch(() => ({ rows: [] }))).rows.length > 0);
+    if (!channel) {
+      await rig.waitFor(`${want} rows in ${table}`, async () => (await found()) && (await count()) >= want, timeoutMs, 5);
+      return { at: performance.now(), marked: mark() };
+    }
+    // a notification that arrives during a check makes the next wait return at once
+    let notes = 0, wake = null;
+    c.on('notification', () => { notes++; if (wake) wake(); });
+    await c.query(`LISTEN ${channel}`);
+    const end = performance.now() + rig.scaled(timeoutMs);
+    for (;;) {
+      const before = notes;
+      if (await found()) {
+        const r = (await c.query(`SELECT pg_current_snapshot()::text AS snap, NOT EXISTS (SELECT 1 FROM pg_locks
+          WHERE relation = '${table}'::regclass AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()) AS idle`)).rows[0];
+        const at = performance.now();
+        if (r.idle) {
+          const marked = mark();
+          const n = (await c.query(`SELECT count(*)::int AS n FROM ${table}
+            WHERE pg_visible_in_snapshot(xmin::text::xid8, $1::pg_snapshot)`, [r.snap])).rows[0].n;
+          if (n >= want) return { at, marked };
+        }
+      }
+      if (performance.now() > end) throw new Error(`timed out waiting for ${want} rows in ${table}`);
+      if (notes !== before) continue;
+      await new Promise((ok) => {
+        const t = setTimeout(ok, 250);
+        wake = () => { clearTimeout(t); ok(); };
+      });
+      wake = null;
+    }
   } finally { await c.end(); }
 }
 
@@ -223,7 +277,7 @@ function startPerf(file) {
   return { stop: async () => { p.kill('SIGINT'); await exited; } };
 }
 
-async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN, transport = 'ws') {
+async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN, transport = 'ws', poll = WAIT_POLL) {
   const db = await freshDb(pg);
   const cfg = config(work, db.dsn, node, h, {}, transport);
   if (rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status !== 0) throw new Error('migrate failed');
@@ -236,12 +290,11 @@ async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN, transpor
   // -a -g` (every process: paywatch, Postgres, anvil), one file per round
   const perf = PROFILE && bin === BIN && transport === 'ws' ? startPerf(path.join(PROFILE, `backfill-${++profiled}.data`)) : null;
   const pw = rig.startPaywatch(bin, ['--log-level', logFile ? 'info' : 'warn', 'run', '-c', cfg], {}, logFile);
-  await waitRows(pg, db.name, 'payments', TRANSFERS, { sql: 'SELECT 1 FROM payments WHERE chain_id = 31337 AND block_hash = $1 AND log_index = $2',
-    args: [last.blockHash, last.logIndex] }, 300000);
-  const ms = performance.now() - t0;
+  const { at, marked } = await waitRows(pg, db.name, 'payments', TRANSFERS, { sql: 'SELECT 1 FROM payments WHERE chain_id = 31337 AND block_hash = $1 AND log_index = $2',
+    args: [last.blockHash, last.logIndex] }, 300000, poll ? null : 'paywatch_feed', () => ({ f: procFigures(pw.proc.pid), others: otherCpuSince(cpu0) }));
+  const ms = at - t0;
   if (perf) await perf.stop();
-  const f = procFigures(pw.proc.pid);
-  const others = otherCpuSince(cpu0);
+  const { f, others } = marked;
   pw.proc.kill('SIGTERM');
   await pw.done;
   return { ms, ...f, ...others, db: db.name };
@@ -582,7 +635,7 @@ async function main() {
     for (const [k, fn] of [['raw', raw], ...pair, ['http', paywatchBackfill], ['floor', pgFloor], ['replay', paywatchReplay], ['script', script], ['ponder', ponder]])
       if (k === 'base' ? BASE_BIN && want('paywatch') : want(k))
         runs[k].push(k === 'raw' ? await fn(node, h) : await fn(work, pg, node, h, runs.paywatch[r] && runs.paywatch[r].db,
-          k === 'base' ? BASE_BIN : BIN, k === 'http' ? 'http' : 'ws'));
+          k === 'base' ? BASE_BIN : BIN, k === 'http' ? 'http' : 'ws', k === 'base' ? WAIT_POLL_BASE : WAIT_POLL));
     // per-round ratios: the sides of one round ran back to back
     say('  ' + Object.keys(runs).filter((k) => runs[k][r]).map((k) => `${k} ${runs[k][r].ms.toFixed(0)} ms`).join(', '));
   }
