@@ -257,18 +257,24 @@ async function main() {
         Object.defineProperty(pw, 'tail', { get: () => fs.readFileSync(log, 'utf8').slice(-4000) });
         procs.push(pw);
       }
+      let counted = null; // when the receiver was seen to have counted them all
       for (;;) {
         // Postgres is asked only once the receiver has counted them all:
-        // a count every 20 ms would take Postgres's time from the dispatcher
+        // a count every 20 ms would take Postgres's time from the dispatcher.
+        // The drain's line says how long after that count every outcome
+        // was seen flushed (3-4 ms in the thirteenth session's runs: the
+        // first ask finds them; asking every 2 ms after it bought nothing)
         const gone = procs.find((pw) => pw.exitCode !== null);
         if (recv.count() - before < want && !gone) { await rig.sleep(5); continue; }
+        if (counted === null) counted = process.hrtime.bigint();
         const n = (await c.query(`SELECT count(*)::int n FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
           WHERE d.status = 'delivered' AND e.merchant_id <> $1`, [slow ? 'm0' : ''])).rows[0].n;
         if (n === want) break;
         if (gone) throw new Error(`dispatch exited: ${gone.tail}`);
         await rig.sleep(20);
       }
-      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      const end = process.hrtime.bigint();
+      const secs = Number(end - t0) / 1e9, tailMs = Number(end - counted) / 1e6;
       // the CPU each side spent on the drain, read before the dispatchers
       // stop (their Postgres backends still live): microseconds per delivery
       let u = null;
@@ -309,7 +315,8 @@ async function main() {
         - lag(attempted_at) OVER (ORDER BY attempted_at)) g FROM (SELECT DISTINCT attempted_at FROM webhook_attempts) a) x`)).rows[0].ms;
       say(`${shape.endpoints} endpoints, round ${round + 1}, ${label}: ${want} deliveries in ${secs.toFixed(2)} s = ` +
         `${(want / secs).toFixed(0)}/s (receiver counted ${recv.count() - before} over ${recv.opened() - openedBefore} connections;` +
-        ` the first ${firstMs.toFixed(0)} ms after the start; longest pause between flushes ${Number(gap).toFixed(0)} ms)` +
+        ` the first ${firstMs.toFixed(0)} ms after the start; longest pause between flushes ${Number(gap).toFixed(0)} ms;` +
+        ` every outcome in ${tailMs.toFixed(0)} ms after the receiver's count was)` +
         (u ? `; CPU per delivery: dispatch${dispatchers > 1 ? 'es' : ''} ${u.dispatcher_us.toFixed(0)} us, Postgres ${u.postgres_us.toFixed(0)} us,` +
           ` receiver ${u.receiver_us.toFixed(0)} us; the cores ${(100 * u.machine_busy).toFixed(0)} % busy,` +
           ` ${(100 * u.machine_busy_from_first).toFixed(0)} % from the first request on` : ''));
