@@ -61,6 +61,13 @@ def main():
         archive = subprocess.run(["git", "-C", ROOT, "archive", "HEAD"], stdout=subprocess.PIPE, check=True).stdout
         subprocess.run(["tar", "-x", "-C", work], input=archive, check=True)
         os.symlink(modules, os.path.join(work, "tests", "e2e", "node_modules"))
+        # git archive stamps files with the commit's time: a lock file
+        # newer than the install makes e2e_deps run `npm ci` in the copy,
+        # which empties the linked node_modules (the real one) and installs
+        # into it again, and fails every e2e test meanwhile. The copy's
+        # lock file takes the real one's times.
+        shutil.copystat(os.path.join(ROOT, "tests", "e2e", "package-lock.json"),
+                        os.path.join(work, "tests", "e2e", "package-lock.json"))
         fixtures = os.path.join(os.path.dirname(ROOT), "shared", "fixtures")
         build = os.path.join(work, "build")
         r = run(["cmake", "-S", work, "-B", build, "-DCMAKE_BUILD_TYPE=Release", "-DPAYWATCH_WERROR=ON",
