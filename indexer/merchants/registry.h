@@ -12,8 +12,6 @@
 
 #include "matcher.h"
 
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct registry registry;
@@ -44,22 +42,6 @@ const matcher *registry_acquire(registry *r);
 
 /* registry_release: give back a set registry_acquire returned. */
 void registry_release(registry *r, const matcher *m);
-
-/* registry_hold: from now until registry_open, registry_wait_open waits.
- * `run` holds its registry while the first set is loaded from Postgres:
- * its chains start fetching at once, and match only against the set
- * loaded (or the one kept from the last load), never against the config's
- * addresses alone. A registry is created open. */
-void registry_hold(registry *r);
-
-/* registry_open: end a hold and wake every registry_wait_open; a registry
- * not held is left as it is. */
-void registry_open(registry *r);
-
-/* registry_wait_open: true at once when the registry is not held; else
- * waits until registry_open (true) or until *stop is set (false; stop is
- * looked at every 100 ms, and may be NULL: wait for the open alone). */
-bool registry_wait_open(registry *r, atomic_bool *stop);
 
 /* registry_version: the version of the current set. */
 uint64_t registry_version(registry *r);

@@ -203,7 +203,6 @@ struct registry_watch {
 	const pw_config *cfg;
 	registry *reg;
 	registry_cache cache;
-	registry_first_load first; /* wait is cleared once called */
 	uint64_t saved_hash; /* of the rows last handed to cache.save */
 	uint64_t xmin;       /* the snapshot xmin of the last load: the next incremental one's start */
 	bool kept_stale;     /* rows were added since the rows were last kept (incremental loads keep none) */
@@ -359,10 +358,6 @@ static void *watch_main(void *arg)
 			}
 			backoff_ms = 500;
 			dirty = whole = true; /* changes made while disconnected */
-			if (w->first.wait) {
-				w->first.wait(w->first.arg);
-				w->first.wait = NULL;
-			}
 		}
 		if (!grow_windows(w)) {
 			PQfinish(w->pg);
@@ -451,8 +446,7 @@ void registry_watch_note_used(registry_watch *w, const char *merchant_id, const 
 	}
 }
 
-int registry_watch_start(const pw_config *cfg, registry *reg, const registry_cache *cache,
-			 const registry_first_load *first, registry_watch **ret)
+int registry_watch_start(const pw_config *cfg, registry *reg, const registry_cache *cache, registry_watch **ret)
 {
 	registry_watch *w = calloc(1, sizeof(*w));
 	if (!w)
@@ -461,8 +455,6 @@ int registry_watch_start(const pw_config *cfg, registry *reg, const registry_cac
 	w->reg = reg;
 	if (cache)
 		w->cache = *cache;
-	if (first)
-		w->first = *first;
 	if (pipe(w->wake) != 0) {
 		free(w);
 		return PW_EIO;

@@ -58,22 +58,9 @@ typedef struct registry_cache {
 
 typedef struct registry_watch registry_watch;
 
-/* What the first load waits for, once the thread is connected (run: the
- * sink seeding the config's merchants and xpub windows into Postgres, so
- * the first set has them): wait(arg) is called once, on the watch thread,
- * before the first load; it returns when that is done, has failed, or the
- * process stops (the load follows in every case). Connecting meanwhile
- * takes the connection's start off the chains' way. */
-typedef struct registry_first_load {
-	void (*wait)(void *arg);
-	void *arg;
-} registry_first_load;
-
 /* registry_watch_start: follow the registry of cfg->pg_dsn into reg on a
- * new thread; cache NULL: rows not kept; first NULL: load at once. 0 with
- * *ret, or PW_ENOMEM. */
-int registry_watch_start(const pw_config *cfg, registry *reg, const registry_cache *cache,
-			 const registry_first_load *first, registry_watch **ret);
+ * new thread; cache NULL: rows not kept. 0 with *ret, or PW_ENOMEM. */
+int registry_watch_start(const pw_config *cfg, registry *reg, const registry_cache *cache, registry_watch **ret);
 
 /* registry_watch_wait_loaded: wait up to timeout_ms for the first set
  * from Postgres to be published, or for its first attempt to fail. true

@@ -41,20 +41,10 @@ static void *chain_thread_main(void *arg)
  * with the rows kept at the last load. */
 #define REGISTRY_FIRST_LOAD_MS 10000
 
-/* A payment grew an xpub window: the registry watch stores it. arg: the
- * watch, set once started (the chains start before it; they match, and so
- * call this, only once the registry is open, after it). */
+/* A payment grew an xpub window: the registry watch stores it. */
 static void hd_used(void *arg, const char *merchant_id, const char *chain, long index)
 {
-	registry_watch *w = atomic_load((_Atomic(registry_watch *) *)arg);
-	if (w)
-		registry_watch_note_used(w, merchant_id, chain, index);
-}
-
-/* The registry watch's first load waits for the sink's seeding. */
-static void wait_seeded(void *sink_loop_ptr)
-{
-	sink_loop_wait_seeded(sink_loop_ptr, REGISTRY_FIRST_LOAD_MS);
+	registry_watch_note_used(arg, merchant_id, chain, index);
 }
 
 /* The registry's rows as last loaded, kept in data_dir (a file, not
@@ -184,45 +174,11 @@ int run_main(const pw_config *cfg)
 		else
 			log_info("metrics: /metrics and /healthz on %s port %u", cfg->metrics_host, cfg->metrics_port);
 	}
-	/* The chains start now, their registry held: they connect to their
-	 * nodes and fetch while Postgres is seeded and the registry's first
-	 * set is loaded (below), and match only once it is in, so a start's
-	 * round trips to the nodes overlap those to Postgres. */
-	chain_thread *threads = calloc(cfg->n_chains, sizeof(*threads));
-	if (!threads) {
-		atomic_store(&stop, true);
-		sink_loop_join(sl);
-		chain_reporter_join(reporter);
-		api_server_stop(api);
-		goto out_store;
-	}
-	_Atomic(registry_watch *) hd_target;
-	atomic_init(&hd_target, NULL);
-	registry_hold(reg);
-	size_t started = 0;
-	for (size_t i = 0; i < cfg->n_chains; i++) {
-		chain_thread *ct = &threads[i];
-		ct->params = (ingest_params){ .cfg = cfg, .chain_index = i, .st = st,
-					      .reg = reg, .on_hd_used = hd_used, .on_hd_used_arg = &hd_target,
-					      .stop = &stop, .on_confirmed = sink_loop_notify,
-					      .on_confirmed_arg = sl };
-		atomic_init(&ct->done, false);
-		if (pthread_create(&ct->thread, NULL, chain_thread_main, ct) != 0) {
-			log_error(PW_ENOMEM, "chain=%s: cannot start thread", cfg->chains[i].name);
-			break;
-		}
-		started++;
-	}
 	/* the registry, followed live: addresses added or removed while running.
-	 * The chains match once it is loaded; with Postgres away, from the rows
-	 * kept in the store at the last load. Its thread connects at once, and
-	 * loads after the seeding (the config's xpub windows are written by it). */
+	 * The chains start once it is loaded; with Postgres away, from the rows
+	 * kept in the store at the last load. */
 	registry_cache cache = { save_registry, (void *)cfg };
-	registry_first_load first = { wait_seeded, sl };
-	if ((r = registry_watch_start(cfg, reg, &cache, &first, &watch)) < 0)
-		log_error(r, "cannot follow the merchant registry; matching the config's addresses only");
-	else
-		atomic_store(&hd_target, watch);
+	/* the config's xpub windows are written by the seeding: load after it */
 	sink_loop_wait_seeded(sl, REGISTRY_FIRST_LOAD_MS);
 	/* the webhook dispatcher (endpoints come from the config and the
 	 * registry), after the seeding: its first count of the endpoint gauges
@@ -234,9 +190,10 @@ int run_main(const pw_config *cfg)
 		log_info("webhooks: delivered by `paywatch dispatch` (webhooks.in_run is false)");
 	else if ((r = dispatch_thread_start(cfg, &stop, cfg->api.enabled || cfg->metrics_enabled, &dispatcher)) < 0)
 		log_error(r, "cannot start the webhook dispatcher; `paywatch dispatch` can deliver instead");
-	if (watch && !registry_watch_wait_loaded(watch, REGISTRY_FIRST_LOAD_MS))
+	if ((r = registry_watch_start(cfg, reg, &cache, &watch)) < 0)
+		log_error(r, "cannot follow the merchant registry; matching the config's addresses only");
+	else if (!registry_watch_wait_loaded(watch, REGISTRY_FIRST_LOAD_MS))
 		use_kept_registry(cfg, reg);
-	registry_open(reg);
 	/* addresses' histories scanned again (added with from_block, `addresses rescan`) */
 	rescanner *rescans = NULL;
 	if ((r = rescanner_start(cfg, st, reg, &stop, &rescans)) < 0)
@@ -245,6 +202,32 @@ int run_main(const pw_config *cfg)
 	invoice_expiry *expiry = NULL;
 	if ((r = invoice_expiry_start(cfg, &stop, &expiry)) < 0)
 		log_error(r, "cannot start the invoice expiry thread; invoices expire when another run is up");
+	chain_thread *threads = calloc(cfg->n_chains, sizeof(*threads));
+	if (!threads) {
+		atomic_store(&stop, true);
+		sink_loop_join(sl);
+		dispatch_thread_join(dispatcher);
+		chain_reporter_join(reporter);
+		api_server_stop(api);
+		rescanner_join(rescans);
+		invoice_expiry_join(expiry);
+		registry_watch_stop(watch);
+		goto out_store;
+	}
+	size_t started = 0;
+	for (size_t i = 0; i < cfg->n_chains; i++) {
+		chain_thread *ct = &threads[i];
+		ct->params = (ingest_params){ .cfg = cfg, .chain_index = i, .st = st,
+					      .reg = reg, .on_hd_used = watch ? hd_used : NULL, .on_hd_used_arg = watch,
+					      .stop = &stop, .on_confirmed = sink_loop_notify,
+					      .on_confirmed_arg = sl };
+		atomic_init(&ct->done, false);
+		if (pthread_create(&ct->thread, NULL, chain_thread_main, ct) != 0) {
+			log_error(PW_ENOMEM, "chain=%s: cannot start thread", cfg->chains[i].name);
+			break;
+		}
+		started++;
+	}
 
 	bool all_failed = false, dir_lost = false;
 	int64_t last_dir_check = pw_mono_ms();
