@@ -200,7 +200,10 @@ static void report_metrics(const chain_report *cs, int64_t now_ms)
 		metrics_set("paywatch_quarantined_entries", l, (double)cs->quarantined);
 }
 
-/* One round: every chain's report into chain_reports (and the gauges). */
+/* One round: every chain's report into the gauges, and into chain_reports
+ * when pg is connected (NULL: Postgres is away; the gauges go on, the
+ * outbox's above all, and the quarantine's count stays as last read). 0,
+ * or the write's error. */
 static int publish(chain_reporter *r, pg_sink *pg)
 {
 	bool scan = r->round++ % SCAN_EVERY == 0;
@@ -209,8 +212,13 @@ static int publish(chain_reporter *r, pg_sink *pg)
 		if (scan) {
 			chain_report_read(r->st, &r->cfg->chains[i], &cr);
 			char oldest[40];
-			cr.quarantine_known = pg_sink_quarantine_summary(pg, r->cfg->chains[i].name, &cr.quarantined, oldest,
-									  sizeof(oldest)) == 0;
+			if (pg)
+				cr.quarantine_known = pg_sink_quarantine_summary(pg, r->cfg->chains[i].name, &cr.quarantined,
+										  oldest, sizeof(oldest)) == 0;
+			else {
+				cr.quarantine_known = r->last[i].quarantine_known;
+				cr.quarantined = r->last[i].quarantined;
+			}
 			r->last[i] = cr;
 		} else {
 			read_light(r->st, &r->cfg->chains[i], &cr);
@@ -222,6 +230,8 @@ static int publish(chain_reporter *r, pg_sink *pg)
 		}
 		int64_t now = pw_wall_ms();
 		report_metrics(&cr, now);
+		if (!pg)
+			continue;
 		cJSON *o = chain_report_json(&cr, now);
 		char *text = o ? cJSON_PrintUnformatted(o) : NULL;
 		cJSON_Delete(o);
@@ -245,7 +255,7 @@ static void *reporter_main(void *arg)
 			if (pg_sink_connect(r->cfg->pg_dsn, &pg, err, sizeof(err)) < 0)
 				pg = NULL; /* the sink logs Postgres outages; try again next round */
 		}
-		if (pg && publish(r, pg) < 0) {
+		if (publish(r, pg) < 0 && pg) {
 			log_debug("chain reports: %s", pg_sink_error(pg));
 			pg_sink_close(pg);
 			pg = NULL;

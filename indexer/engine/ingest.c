@@ -507,5 +507,5 @@ int ingest_run(const ingest_params *p)
 			 (long long)checkpoint_of(&g), (unsigned long long)g.progress_blocks,
 			 (unsigned long long)g.progress_logs, (unsigned long long)g.progress_payments);
 	tracker_destroy(g.tr);
-	return atomic_load(p->stop) && r >= 0 ? 0 : r;
+	return atomic_load(p->stop) && (r >= 0 || r == PW_ESTOPPED) ? 0 : r;
 }

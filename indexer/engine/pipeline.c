@@ -259,6 +259,11 @@ static int append_number(uint64_t **numbers, size_t *n, uint64_t b)
 
 static int on_transfers(pipeline *pl, slot *s, chain_event *ev)
 {
+	/* a held registry (run: no set loaded from Postgres yet, none kept):
+	 * wait for one, the range not done meanwhile; stopped first:
+	 * PW_ESTOPPED */
+	if (ev->n_transfers && !registry_wait_open(pl->p->reg, pl->p->stop))
+		return PW_ESTOPPED;
 	s->logs_done = true;
 	s->n_logs = ev->n_logs;
 	if (ev->n_transfers) {

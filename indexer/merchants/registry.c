@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 typedef struct held {
 	matcher *m;
@@ -16,6 +17,8 @@ typedef struct held {
 
 struct registry {
 	pthread_mutex_t lock;
+	pthread_cond_t opened; /* signalled by registry_open */
+	bool held;	       /* registry_hold without registry_open yet */
 	held *current;
 	held *retired;
 	uint64_t version;
@@ -32,6 +35,11 @@ int registry_create(matcher *initial, registry **ret)
 		return PW_ENOMEM;
 	}
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->opened, &ca);
+	pthread_condattr_destroy(&ca);
 	h->m = initial;
 	r->current = h;
 	r->version = 1;
@@ -54,6 +62,7 @@ void registry_destroy(registry *r)
 		next = h->next;
 		free_held(h);
 	}
+	pthread_cond_destroy(&r->opened);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -76,6 +85,10 @@ static uint64_t publish(registry *r, matcher *m, bool only_over, uint64_t versio
 	held *prev = r->current;
 	r->current = h;
 	uint64_t v = ++r->version;
+	if (r->held) { /* a set loaded (or kept from the last load): matching may begin */
+		r->held = false;
+		pthread_cond_broadcast(&r->opened);
+	}
 	if (prev->readers == 0)
 		old = prev;
 	else {
@@ -125,6 +138,39 @@ void registry_release(registry *r, const matcher *m)
 	pthread_mutex_unlock(&r->lock);
 	if (gone)
 		free_held(gone);
+}
+
+void registry_hold(registry *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->held = true;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void registry_open(registry *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->held = false;
+	pthread_cond_broadcast(&r->opened);
+	pthread_mutex_unlock(&r->lock);
+}
+
+bool registry_wait_open(registry *r, atomic_bool *stop)
+{
+	pthread_mutex_lock(&r->lock);
+	while (r->held && !(stop && atomic_load(stop))) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += 100 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->opened, &r->lock, &until);
+	}
+	bool open = !r->held;
+	pthread_mutex_unlock(&r->lock);
+	return open;
 }
 
 uint64_t registry_version(registry *r)

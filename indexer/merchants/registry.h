@@ -12,6 +12,8 @@
 
 #include "matcher.h"
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct registry registry;
@@ -42,6 +44,25 @@ const matcher *registry_acquire(registry *r);
 
 /* registry_release: give back a set registry_acquire returned. */
 void registry_release(registry *r, const matcher *m);
+
+/* registry_hold: from now until registry_open or a set is published,
+ * registry_wait_open waits. `run` holds its registry until a set is loaded
+ * from Postgres (or the one kept from the last load is published): matched
+ * against the config's addresses alone, a payment to an address only
+ * Postgres's registry holds would be lost, its block's checkpoint passed.
+ * A registry is created open. */
+void registry_hold(registry *r);
+
+/* registry_open: end a hold and wake every registry_wait_open (matching
+ * the config's addresses alone, when no set can be loaded at all); a
+ * registry not held is left as it is. registry_publish and
+ * registry_publish_over open it too, when they publish. */
+void registry_open(registry *r);
+
+/* registry_wait_open: true at once when the registry is not held; else
+ * waits until registry_open (true) or until *stop is set (false; stop is
+ * looked at every 100 ms, and may be NULL: wait for the open alone). */
+bool registry_wait_open(registry *r, atomic_bool *stop);
 
 /* registry_version: the version of the current set. */
 uint64_t registry_version(registry *r);

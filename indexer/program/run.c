@@ -97,15 +97,20 @@ static char *kept_rows(const pw_config *cfg)
 }
 
 /* Postgres did not answer at start: match the registry as last loaded
- * (unless a load from Postgres beat us to it) until it answers. */
+ * (unless a load from Postgres beat us to it) until it answers. With none
+ * kept the registry stays held: the chains match once Postgres answers
+ * (the config's addresses alone would miss, for good, payments to
+ * addresses only Postgres's registry holds; nothing reaches Postgres
+ * meanwhile anyway). */
 static void use_kept_registry(const pw_config *cfg, registry *reg)
 {
 	matcher *m;
 	registry_load_stats ls;
 	char *rows = kept_rows(cfg);
 	if (!rows) {
-		log_warn("registry: Postgres does not answer and no registry was kept: matching the config's addresses "
-			 "only until it answers");
+		log_warn("registry: not loaded from Postgres (see above) and none was kept: the chains fetch, and match "
+			 "once it is loaded (the config's addresses alone could miss payments to addresses only the "
+			 "registry in Postgres holds)");
 		return;
 	}
 	if (registry_build_from_rows(cfg, rows, &m, &ls) == 0 && registry_publish_over(reg, m, 1))
@@ -141,11 +146,13 @@ int run_main(const pw_config *cfg)
 		return log_error(r, "cannot build the merchant address set"), 1;
 	log_info("paywatch %s: %zu chain(s), %zu merchant(s), %zu watched address(es) in the config", PAYWATCH_VERSION,
 		 cfg->n_chains, cfg->n_merchants, matcher_count(m));
-	/* the config's set until the registry in Postgres is loaded */
+	/* the config's set until the registry in Postgres is loaded; held (no
+	 * matching) until then, or until the set kept at the last load is in */
 	r = registry_create(m, &reg);
 	m = NULL;
 	if (r < 0)
 		return log_error(r, "cannot build the merchant address set"), 1;
+	registry_hold(reg);
 	if ((r = store_open(cfg->data_dir, false, &st, err, sizeof(err))) < 0) {
 		log_error(r, "%s", err);
 		goto out_registry;
@@ -190,9 +197,10 @@ int run_main(const pw_config *cfg)
 		log_info("webhooks: delivered by `paywatch dispatch` (webhooks.in_run is false)");
 	else if ((r = dispatch_thread_start(cfg, &stop, cfg->api.enabled || cfg->metrics_enabled, &dispatcher)) < 0)
 		log_error(r, "cannot start the webhook dispatcher; `paywatch dispatch` can deliver instead");
-	if ((r = registry_watch_start(cfg, reg, &cache, &watch)) < 0)
+	if ((r = registry_watch_start(cfg, reg, &cache, &watch)) < 0) {
 		log_error(r, "cannot follow the merchant registry; matching the config's addresses only");
-	else if (!registry_watch_wait_loaded(watch, REGISTRY_FIRST_LOAD_MS))
+		registry_open(reg);
+	} else if (!registry_watch_wait_loaded(watch, REGISTRY_FIRST_LOAD_MS))
 		use_kept_registry(cfg, reg);
 	/* addresses' histories scanned again (added with from_block, `addresses rescan`) */
 	rescanner *rescans = NULL;

@@ -2,8 +2,10 @@
 // check-config (masked output, JSON path errors, unset ${ENV}), migrate
 // (idempotent, schema_migrations, unreachable Postgres), run refusing a
 // chain-id mismatch, --log-format json, and `run` started while Postgres is
-// down: payments wait in the RocksDB outbox and land once Postgres is up;
-// its data_dir deleted under it: an error and exit 1.
+// down with a new data_dir (no registry kept): it says the chains wait for
+// the registry, and the payments land once Postgres is up (e2e_registry_start
+// covers a start with the registry kept: payments wait in the outbox); its
+// data_dir deleted under it: an error and exit 1.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -158,13 +160,15 @@ async function main() {
   rig.check(jsonOk, '--log-format json: every line is a JSON object with time, level and msg');
   rig.check(lines.some((l) => { try { return JSON.parse(l).chain === 'local'; } catch { return false; } }), 'JSON log lines carry the chain');
 
-  // ---- run while Postgres is down: the outbox holds payments until it is back
+  // ---- run while Postgres is down, nothing kept: the chains wait for the
+  // registry, and the payments land once Postgres is back
   pg.stop();
   const live = rig.writeConfig(work, cfgObj());
   const pw = rig.startPaywatch(bin, ['run', '-c', live], env);
   for (let i = 0; i < 4; i++) await token.transfer(deployer, merchant, 1_000_000n * BigInt(i + 1)); // automine: 4 blocks
   await node.mine(3);
-  await rig.waitFor('the outbox warning', () => /outbox: \d+ payment\(s\) waiting for Postgres/.test(pw.stderr), 30000)
+  await rig.waitFor('the warning that the chains wait for the registry',
+    () => /none was kept: the chains fetch, and match once it is loaded/.test(pw.stderr), 30000)
     .catch((e) => rig.check(false, e.message));
   rig.check(!pw.exited, 'paywatch keeps running while Postgres is down');
   pg.start();
