@@ -113,7 +113,10 @@ static void use_kept_registry(const pw_config *cfg, registry *reg)
 			 "registry in Postgres holds)");
 		return;
 	}
-	if (registry_build_from_rows(cfg, rows, &m, &ls) == 0 && registry_publish_over(reg, m, 1))
+	if (registry_build_from_rows(cfg, rows, &m, &ls) < 0)
+		log_warn("registry: not loaded from Postgres (see above), and the one kept cannot be built (out of "
+			 "memory): the chains fetch, and match once it is loaded");
+	else if (registry_publish_over(reg, m, 1))
 		log_warn("registry: Postgres does not answer: matching the registry as last loaded (%zu address(es)) "
 			 "until it answers", ls.addresses);
 	free(rows);
