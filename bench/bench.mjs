@@ -224,6 +224,18 @@ async function lastTransfer(node, h) {
 // shares with them, and the final count about 0.13 CPU-s more: loads the
 // script and `replay` (timed to their exit) and the floor (timed to its
 // COPY's answer) never carried.
+// The moment a table's rows are all in, proved after the fact: a snapshot
+// taken when no other session holds a write lock on the table (idle), and
+// later (untimed) the count of the rows visible in that snapshot.
+async function snapshotIfIdle(c, table) {
+  return (await c.query(`SELECT pg_current_snapshot()::text AS snap, NOT EXISTS (SELECT 1 FROM pg_locks
+    WHERE relation = '${table}'::regclass AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()) AS idle`)).rows[0];
+}
+async function countVisible(c, table, snap) {
+  return (await c.query(`SELECT count(*)::int AS n FROM ${table}
+    WHERE pg_visible_in_snapshot(xmin::text::xid8, $1::pg_snapshot)`, [snap])).rows[0].n;
+}
+
 // PAYWATCH_BENCH_WAIT_BASE=poll waits for the base build's backfills
 // (PAYWATCH_BIN_BASE, which may be the same binary) the old way: the two
 // ways' cost as a ratio within one run.
@@ -247,14 +259,11 @@ async function waitRows(pg, db, table, want, probe, timeoutMs, channel = null, m
     for (;;) {
       const before = notes;
       if (await found()) {
-        const r = (await c.query(`SELECT pg_current_snapshot()::text AS snap, NOT EXISTS (SELECT 1 FROM pg_locks
-          WHERE relation = '${table}'::regclass AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()) AS idle`)).rows[0];
+        const r = await snapshotIfIdle(c, table);
         const at = performance.now();
         if (r.idle) {
           const marked = mark();
-          const n = (await c.query(`SELECT count(*)::int AS n FROM ${table}
-            WHERE pg_visible_in_snapshot(xmin::text::xid8, $1::pg_snapshot)`, [r.snap])).rows[0].n;
-          if (n >= want) return { at, marked };
+          if (await countVisible(c, table, r.snap) >= want) return { at, marked };
         }
       }
       if (performance.now() > end) throw new Error(`timed out waiting for ${want} rows in ${table}`);
@@ -459,15 +468,13 @@ async function ponder(work, pg, node, h) {
           .catch(() => ({ rows: [] }))).rows.length > 0;
         if (!seen) return false;
       }
-      const q = (await c.query(`SELECT pg_current_snapshot()::text AS snap, NOT EXISTS (SELECT 1 FROM pg_locks
-        WHERE relation = 'bench.transfer'::regclass AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()) AS idle`)).rows[0];
+      const q = await snapshotIfIdle(c, 'bench.transfer');
       const t = performance.now();
       if (!q.idle) return false;
       sample();
       const m = { peak: { ...peak }, others: otherCpuSince(cpu0) };
-      const r = await c.query(`SELECT count(*)::int AS n FROM bench.transfer
-        WHERE pg_visible_in_snapshot(xmin::text::xid8, $1::pg_snapshot)`, [q.snap]).catch(() => ({ rows: [{ n: 0 }] }));
-      if (r.rows[0].n !== rows) { rows = r.rows[0].n; since = performance.now(); }
+      const n = await countVisible(c, 'bench.transfer', q.snap).catch(() => 0);
+      if (n !== rows) { rows = n; since = performance.now(); }
       if (rows < TRANSFERS && performance.now() - since > 20000) { stalled = rows; return true; }
       if (rows >= TRANSFERS) { at = t; marked = m; }
       return rows >= TRANSFERS;
