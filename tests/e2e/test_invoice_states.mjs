@@ -93,6 +93,15 @@ async function main() {
   };
   const eventsOf = async (inv) => { await readFeed(); return feed.filter((x) => x.type.startsWith('invoice.') && x.data.id === inv.id); };
   const typesOf = async (inv) => (await eventsOf(inv)).map((x) => x.type.slice(8)).join(',');
+  // the feed shows an event once every older transaction has ended (any
+  // session's): it can trail the invoice's row, which the API reads at
+  // once. So an invoice's events are read until they are `want` (or 15 s
+  // pass), and what was last read is returned for the check.
+  const typesBecome = async (inv, want) => {
+    let got = '';
+    await rig.waitFor(`invoice ${inv.id}'s events ${want}`, async () => (got = await typesOf(inv)) === want, 15000).catch(() => {});
+    return got;
+  };
   const mine = (n) => node.mine(n);
   const pay = async (tok, inv, raw) => node.receipt(await tok.transfer(deployer, inv.address, raw));
 
@@ -102,7 +111,8 @@ async function main() {
   await waitState(exact, 'processing while confirmations are due', (x) => x.status === 'processing' && x.amount_pending === '12.5' && x.amount_paid === '0');
   await mine(CONF);
   await waitState(exact, 'paid', (x) => x.status === 'paid' && x.amount_paid === '12.5' && x.amount_pending === '0' && x.exception === null && x.paid_at);
-  rig.check(await typesOf(exact) === 'processing,paid', `exact: events processing, paid (${await typesOf(exact)})`);
+  let types = await typesBecome(exact, 'processing,paid');
+  rig.check(types === 'processing,paid', `exact: events processing, paid (${types})`);
   const exactEv = await eventsOf(exact);
   rig.check(exactEv[0].data.status === 'processing' && exactEv[1].data.status === 'paid' && exactEv[1].data.payments.length === 1,
     'each event carries the INVOICE as it was');
@@ -113,7 +123,8 @@ async function main() {
   await pay(dai, multi, 500_000_000_000_000_001n);
   await mine(CONF);
   await waitState(multi, 'paid in two transfers', (x) => x.status === 'paid' && x.exception === 'multiple' && x.amount_paid === '1.000000000000000001' && x.payments.length === 2);
-  rig.check(await typesOf(multi) === 'processing,paid', `multiple: events processing, paid (${await typesOf(multi)})`);
+  types = await typesBecome(multi, 'processing,paid');
+  rig.check(types === 'processing,paid', `multiple: events processing, paid (${types})`);
 
   // ---- overpaid, above 2^200 base units
   const bigTokens = (2n ** 200n + 7n).toString();
@@ -121,7 +132,8 @@ async function main() {
   await pay(usdc, over, (2n ** 200n + 7n) * 1_000_000n + 1n);
   await mine(CONF);
   await waitState(over, 'overpaid', (x) => x.status === 'paid' && x.exception === 'overpaid' && x.amount_paid === `${bigTokens}.000001`);
-  rig.check(await typesOf(over) === 'processing,paid', `overpaid: events processing, paid (${await typesOf(over)})`);
+  types = await typesBecome(over, 'processing,paid');
+  rig.check(types === 'processing,paid', `overpaid: events processing, paid (${types})`);
 
   // ---- seen, then its block taken by a reorg before it confirmed: back to new
   const dropped = await create('USDC', '5');
@@ -130,9 +142,10 @@ async function main() {
   await node.rpc('anvil_reorg', [1, []]);
   await node.mine(1);
   await waitState(dropped, 'new again, nothing pending', (x) => x.status === 'new' && x.amount_pending === '0' && x.amount_paid === '0');
-  rig.check(await typesOf(dropped) === 'processing,reverted' &&
+  types = await typesBecome(dropped, 'processing,reverted');
+  rig.check(types === 'processing,reverted' &&
     (await db.query('SELECT count(*)::int n FROM pending_payments WHERE to_address = lower($1)', [dropped.address])).rows[0].n === 0,
-  `a dropped pending payment: processing, reverted; its pending row deleted (${await typesOf(dropped)})`);
+  `a dropped pending payment: processing, reverted; its pending row deleted (${types})`);
 
   // ---- underpaid, then expired; expired then paid late; cancelled then paid
   const under = await create('USDC', '10');
@@ -150,9 +163,12 @@ async function main() {
   await mine(CONF);
   await waitState(late, 'paid late, still expired', (x) => x.status === 'expired' && x.exception === 'paid_late' && x.amount_paid === '3' && x.payments.length === 1);
   await waitState(cancelled, 'paid late, still cancelled', (x) => x.status === 'cancelled' && x.exception === 'paid_late' && x.amount_paid === '2');
-  rig.check(await typesOf(under) === 'expired', `underpaid: one expired event (${await typesOf(under)})`);
-  rig.check(await typesOf(late) === 'expired,payment_late', `late: expired, payment_late (${await typesOf(late)})`);
-  rig.check(await typesOf(cancelled) === 'payment_late', `cancelled: payment_late (${await typesOf(cancelled)})`);
+  types = await typesBecome(under, 'expired');
+  rig.check(types === 'expired', `underpaid: one expired event (${types})`);
+  types = await typesBecome(late, 'expired,payment_late');
+  rig.check(types === 'expired,payment_late', `late: expired, payment_late (${types})`);
+  types = await typesBecome(cancelled, 'payment_late');
+  rig.check(types === 'payment_late', `cancelled: payment_late (${types})`);
 
   // ---- paid, reverted by a reorg, paid again
   const reorged = await create('USDC', '7');
