@@ -201,6 +201,22 @@ async function lastTransfer(node, h) {
   return { blockHash: l.blockHash, logIndex: Number(l.logIndex) };
 }
 
+// The moment a table's rows are all in, proved after the fact. When no
+// other session holds a write lock on the table, a snapshot is taken, the
+// time noted and mark() called (the CPU figures of that moment); then,
+// untimed, the rows visible in that snapshot are counted. Resolves to
+// { at, marked, n }, or null while a writer holds the table.
+async function snapshotCount(c, table, mark) {
+  const r = (await c.query(`SELECT pg_current_snapshot()::text AS snap, NOT EXISTS (SELECT 1 FROM pg_locks
+    WHERE relation = '${table}'::regclass AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()) AS idle`)).rows[0];
+  const at = performance.now();
+  if (!r.idle) return null;
+  const marked = mark();
+  const n = (await c.query(`SELECT count(*)::int AS n FROM ${table}
+    WHERE pg_visible_in_snapshot(xmin::text::xid8, $1::pg_snapshot)`, [r.snap])).rows[0].n;
+  return { at, marked, n };
+}
+
 // Wait until `probe` (one indexed lookup of the last transfer) finds its
 // row, then until the table holds `want` rows. Resolves to the time
 // (performance.now()) at which every row was there, and what `mark()`
@@ -224,18 +240,6 @@ async function lastTransfer(node, h) {
 // shares with them, and the final count about 0.13 CPU-s more: loads the
 // script and `replay` (timed to their exit) and the floor (timed to its
 // COPY's answer) never carried.
-// The moment a table's rows are all in, proved after the fact: a snapshot
-// taken when no other session holds a write lock on the table (idle), and
-// later (untimed) the count of the rows visible in that snapshot.
-async function snapshotIfIdle(c, table) {
-  return (await c.query(`SELECT pg_current_snapshot()::text AS snap, NOT EXISTS (SELECT 1 FROM pg_locks
-    WHERE relation = '${table}'::regclass AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()) AS idle`)).rows[0];
-}
-async function countVisible(c, table, snap) {
-  return (await c.query(`SELECT count(*)::int AS n FROM ${table}
-    WHERE pg_visible_in_snapshot(xmin::text::xid8, $1::pg_snapshot)`, [snap])).rows[0].n;
-}
-
 // PAYWATCH_BENCH_WAIT_BASE=poll waits for the base build's backfills
 // (PAYWATCH_BIN_BASE, which may be the same binary) the old way: the two
 // ways' cost as a ratio within one run.
@@ -259,12 +263,8 @@ async function waitRows(pg, db, table, want, probe, timeoutMs, channel = null, m
     for (;;) {
       const before = notes;
       if (await found()) {
-        const r = await snapshotIfIdle(c, table);
-        const at = performance.now();
-        if (r.idle) {
-          const marked = mark();
-          if (await countVisible(c, table, r.snap) >= want) return { at, marked };
-        }
+        const r = await snapshotCount(c, table, mark);
+        if (r && r.n >= want) return r;
       }
       if (performance.now() > end) throw new Error(`timed out waiting for ${want} rows in ${table}`);
       if (notes !== before) continue;
@@ -451,14 +451,12 @@ async function ponder(work, pg, node, h) {
     } catch { /* the process ended */ }
   };
   try {
-    // the last transfer's row (a primary-key lookup), then the count; a
-    // count that stops short for 20 s is a stall (seen: Ponder leaving a
-    // block's 50 transfers out), reported as such rather than waited on
-    // Once the last transfer is in and no other session holds a write lock
-    // on the table, the time is taken with a snapshot and the rows visible
-    // in it are counted afterwards, untimed, as for `run` (waitRows): the
-    // count of 100,000 rows just written is not charged to Ponder either
-    // (the thirteenth session; before, it was, about 0.1 s a round)
+    // the last transfer's row (a primary-key lookup), then the count, as
+    // for `run` (snapshotCount: the time taken with a snapshot, the count
+    // of the rows visible in it untimed; until the thirteenth session the
+    // count was timed); a count that stops short for 20 s is a stall (seen:
+    // Ponder leaving a block's 50 transfers out), reported as such rather
+    // than waited on
     let seen = false, rows = -1, since = 0;
     await rig.waitFor('ponder to index every transfer', async () => {
       if (p.exitCode !== null) throw new Error(`ponder exited with ${p.exitCode}`);
@@ -468,15 +466,12 @@ async function ponder(work, pg, node, h) {
           .catch(() => ({ rows: [] }))).rows.length > 0;
         if (!seen) return false;
       }
-      const q = await snapshotIfIdle(c, 'bench.transfer');
-      const t = performance.now();
-      if (!q.idle) return false;
-      sample();
-      const m = { peak: { ...peak }, others: otherCpuSince(cpu0) };
-      const n = await countVisible(c, 'bench.transfer', q.snap).catch(() => 0);
-      if (n !== rows) { rows = n; since = performance.now(); }
+      const r = await snapshotCount(c, 'bench.transfer', () => { sample(); return { peak: { ...peak }, others: otherCpuSince(cpu0) }; })
+        .catch(() => ({ n: 0 }));
+      if (!r) return false;
+      if (r.n !== rows) { rows = r.n; since = performance.now(); }
       if (rows < TRANSFERS && performance.now() - since > 20000) { stalled = rows; return true; }
-      if (rows >= TRANSFERS) { at = t; marked = m; }
+      if (rows >= TRANSFERS) ({ at, marked } = r);
       return rows >= TRANSFERS;
     }, Number(process.env.PONDER_TIMEOUT_MS || 300000), 20);
   } catch (e) { throw new Error(`${e.message}; ponder said: ${log.slice(-2000)}`); }

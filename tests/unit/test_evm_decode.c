@@ -137,6 +137,16 @@ static void test_count_values(const char *fixtures)
 	free(body);
 }
 
+/* scan_check of text (len bytes) with piece (n bytes) inserted at byte
+ * at, built in buf (len + n bytes). */
+static int scan_inserted(char *buf, const char *text, size_t len, size_t at, const char *piece, size_t n)
+{
+	memcpy(buf, text, at);
+	memcpy(buf + at, piece, n);
+	memcpy(buf + at + n, text + at, len - at);
+	return scan_check(buf, len + n);
+}
+
 /* The scanner (evm_scan_logs_answer) against the strict path: a real
  * answer compact and pretty-printed (read by the scanner, the same
  * transfers), then 50,000 mutations of a smaller real answer (a byte
@@ -194,28 +204,19 @@ static void test_scan(const cJSON *response)
 		if (at && i == 1) { /* a log the scanner reads */
 			size_t len = strlen(text), off = (size_t)(at - text);
 			char *nul = malloc(len + 32);
-			memcpy(nul, text, off);
 			static const char member[] = "\"address\0x\":\"0x00\",";
-			memcpy(nul + off, member, sizeof(member) - 1);
-			memcpy(nul + off + sizeof(member) - 1, text + off, len - off);
-			ASSERT_EQ_INT(0, scan_check(nul, len + sizeof(member) - 1));
+			ASSERT_EQ_INT(0, scan_inserted(nul, text, len, off, member, sizeof(member) - 1));
 			/* an unknown member's string that the scanner cannot take
 			 * (a control byte, or no closing quote) but that begins
 			 * with a word: declined, not read as the word (cJSON reads
 			 * a string there, and then refuses the text) */
 			static const char tab[] = "\"memo\":\"true,\t";
-			memcpy(nul, text, off);
-			memcpy(nul + off, tab, sizeof(tab) - 1);
-			memcpy(nul + off + sizeof(tab) - 1, text + off, len - off);
-			ASSERT_EQ_INT(0, scan_check(nul, len + sizeof(tab) - 1));
+			ASSERT_EQ_INT(0, scan_inserted(nul, text, len, off, tab, sizeof(tab) - 1));
 			char *close = strrchr(text, '}') - 2; /* the last log's closing brace */
 			CHECK(close[0] == '}' && close[1] == ']'); /* "result" printed last */
 			size_t at_close = (size_t)(close - text);
 			static const char open_end[] = ",\"memo\":\"null";
-			memcpy(nul, text, at_close);
-			memcpy(nul + at_close, open_end, sizeof(open_end) - 1);
-			memcpy(nul + at_close + sizeof(open_end) - 1, text + at_close, len - at_close);
-			ASSERT_EQ_INT(0, scan_check(nul, len + sizeof(open_end) - 1));
+			ASSERT_EQ_INT(0, scan_inserted(nul, text, len, at_close, open_end, sizeof(open_end) - 1));
 			free(nul);
 		}
 		free(text);
@@ -242,13 +243,8 @@ static void test_scan(const cJSON *response)
 		for (size_t i = 1; w && i < len; i++) {
 			if (base[i] != '"' || (base[i - 1] != '{' && base[i - 1] != ','))
 				continue;
-			for (size_t k = 0; k < 3; k++) {
-				size_t wl = strlen(words[k]);
-				memcpy(w, base, i);
-				memcpy(w + i, words[k], wl);
-				memcpy(w + i + wl, base + i, len - i);
-				wrong_at += scan_check(w, len + wl) < 0;
-			}
+			for (size_t k = 0; k < 3; k++)
+				wrong_at += scan_inserted(w, base, len, i, words[k], strlen(words[k])) < 0;
 		}
 		ASSERT_EQ_INT(0, wrong_at);
 		free(w);
