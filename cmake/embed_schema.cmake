@@ -1,6 +1,6 @@
 # Writes OUT, a C file holding each schema/NNN_name.sql as a string, in order.
 string(REPLACE "|" ";" FILES "${FILES}")
-set(body "/* generated from the schema/ SQL files by cmake/embed_schema.cmake: do not edit */\n#include <stddef.h>\n#include \"postgres.h\"\n")
+set(body "/* generated from the schema/ SQL files by cmake/embed_schema.cmake: do not edit */\n#include <stddef.h>\n#include \"pg_conn.h\"\n")
 set(table "const struct schema_migration schema_migrations[] = {\n")
 set(i 0)
 foreach(f ${FILES})

@@ -6,6 +6,7 @@
 #include "text.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,5 +235,46 @@ int pg_first_text(PGresult *res, char **ret)
 	if (r == 0 && !(*ret = strdup(PQgetvalue(res, 0, 0))))
 		r = PW_ENOMEM;
 	PQclear(res);
+	return r;
+}
+
+int pg_count_missing_migrations(PGconn *c, const struct schema_migration *list, size_t *ret_missing, char *err,
+				size_t errlen)
+{
+	size_t n = 0;
+	pw_buf names; /* a Postgres array literal of the names */
+	buf_init(&names, SIZE_MAX);
+	int r = buf_append(&names, "{", 1);
+	for (const struct schema_migration *m = list; r == 0 && m->name; m++, n++)
+		r = buf_appendf(&names, "%s\"%s\"", n ? "," : "", m->name);
+	if (r == 0)
+		r = buf_append(&names, "}", 1);
+	if (r < 0) {
+		buf_done(&names);
+		snprintf(err, errlen, "out of memory");
+		return PW_ENOMEM;
+	}
+	PGresult *res = NULL;
+	r = pg_exec_row(c, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, &res, err, errlen);
+	bool table = r == 0 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	if (r == 0)
+		PQclear(res);
+	size_t missing = n;
+	if (r == 0 && table) {
+		const char *params[1] = { names.data };
+		r = pg_exec_row(c, "SELECT count(*) FROM unnest($1::text[]) v WHERE NOT EXISTS"
+				   " (SELECT 1 FROM schema_migrations m WHERE m.version = v)", 1, params, &res, err, errlen);
+		if (r == 0) {
+			missing = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+			PQclear(res);
+		}
+	}
+	buf_done(&names);
+	if (r == PW_ENOTFOUND) {
+		snprintf(err, errlen, "schema_migrations: no answer");
+		r = PW_EDB;
+	}
+	if (r == 0)
+		*ret_missing = missing;
 	return r;
 }

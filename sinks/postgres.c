@@ -1141,23 +1141,14 @@ static int is_applied(pg_sink *s, const char *name, bool *ret)
 
 int pg_sink_count_missing_migrations(pg_sink *s, const struct schema_migration *list, size_t *ret_missing)
 {
-	size_t missing = 0;
-	PGresult *res = PQexec(s->conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fail_result(s, "schema_migrations", res);
-		PQclear(res);
-		return PW_EDB;
+	char err[400];
+	int r = pg_count_missing_migrations(s->conn, list, ret_missing, err, sizeof(err));
+	if (r < 0) {
+		snprintf(s->error, sizeof(s->error), "schema_migrations: %s", err);
+		s->sqlstate[0] = '\0';
+		pg_scrub(s->error, s->dsn);
 	}
-	bool exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	for (const struct schema_migration *m = list; m->name; m++) {
-		bool applied = false;
-		if (exists && is_applied(s, m->name, &applied) < 0)
-			return PW_EDB;
-		missing += !applied;
-	}
-	*ret_missing = missing;
-	return 0;
+	return r;
 }
 
 int pg_sink_migrate(pg_sink *s, const struct schema_migration *list, size_t *ret_applied)
