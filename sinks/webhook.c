@@ -665,6 +665,8 @@ static bool exec_stmt(webhook_dispatcher *d, const char *name, const char *sql, 
 		char msg[512];
 		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
 		text_one_line(msg);
+		if (!msg[0]) /* libpq names no error for a statement on a connection already lost */
+			snprintf(msg, sizeof(msg), "%s", PQstatus(d->pg) == CONNECTION_OK ? "no answer" : "the connection is lost");
 		log_warn("%s: postgres: %s", d->opts.name, msg);
 		PQclear(res);
 		return false;
@@ -961,31 +963,51 @@ static int outcome_add(outcomes *o, const char *id, const char *endpoint, const 
 }
 
 /* Write every kept outcome in one statement (one transaction): each an
- * attempt row; its delivery delivered, failed (a 410 also disables the
- * endpoint) or due again after its delay, its lease released, where the
- * lease is still the one this dispatcher's claim set: an outcome written
- * late (kept while Postgres was away) whose lease ended and was taken by
- * another claim is recorded as an attempt and leaves the delivery to its
- * new owner. Outcomes Postgres refuses are dropped (named in a warning):
- * their leases expire and they are sent again (at-least-once, as after a
- * crash); outcomes whose write a lost connection cut are kept and
- * written once it is back. */
-static const char flush_sql[] =
-	"WITH f AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[], $5::text[], $6::text[],"
+ * attempt row under its lease (020_attempt_leases.sql); its delivery
+ * delivered, failed (a 410 also disables the endpoint) or due again after
+ * its delay, its lease released, where the lease is still the one this
+ * dispatcher's claim set: an outcome written late (kept while Postgres was
+ * away) whose lease ended and was taken by another claim is recorded as an
+ * attempt and leaves the delivery to its new owner. Outcomes Postgres
+ * refuses are dropped (named in a warning): their leases expire and they
+ * are sent again (at-least-once, as after a crash); outcomes whose write a
+ * lost connection cut are kept and written once it is back
+ * (flush_kept_sql). */
+#define FLUSH_OUTCOMES                                                                                                 \
+	"WITH f AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[], $5::text[], $6::text[],"    \
 	" $7::float8[], $8::timestamptz[]) AS f(id, endpoint_id, http_status, latency_ms, error, verdict, delay_s, lease)),"
-	" att AS (INSERT INTO webhook_attempts (delivery_id, http_status, latency_ms, error)"
-	" SELECT id, http_status, latency_ms, error FROM f),"
+#define FLUSH_DELIVERIES                                                                                              \
+	" UPDATE webhook_deliveries d SET"                                                                             \
+	" status = CASE f.verdict WHEN 'delivered' THEN 'delivered' WHEN 'retry' THEN d.status ELSE 'failed' END,"     \
+	" attempts = d.attempts + 1, locked_until = NULL,"                                                             \
+	" delivered_at = CASE WHEN f.verdict = 'delivered' THEN now() ELSE d.delivered_at END,"                        \
+	" last_status = CASE WHEN f.verdict = 'gone' THEN 410 ELSE f.http_status END,"                                 \
+	" last_error = f.error,"                                                                                       \
+	" next_attempt_at = CASE WHEN f.verdict = 'retry' THEN now() + make_interval(secs => f.delay_s)"              \
+	" ELSE d.next_attempt_at END"                                                                                  \
+	" FROM f WHERE d.id = f.id AND d.locked_until = f.lease"
+static const char flush_sql[] =
+	FLUSH_OUTCOMES
+	" att AS (INSERT INTO webhook_attempts (delivery_id, http_status, latency_ms, error, lease)"
+	" SELECT id, http_status, latency_ms, error, lease FROM f),"
 	" gone AS (UPDATE webhook_endpoints e SET disabled_at = now(), disabled_reason = '410 Gone'"
-	" FROM f WHERE f.verdict = 'gone' AND e.id = f.endpoint_id)"
-	" UPDATE webhook_deliveries d SET"
-	" status = CASE f.verdict WHEN 'delivered' THEN 'delivered' WHEN 'retry' THEN d.status ELSE 'failed' END,"
-	" attempts = d.attempts + 1, locked_until = NULL,"
-	" delivered_at = CASE WHEN f.verdict = 'delivered' THEN now() ELSE d.delivered_at END,"
-	" last_status = CASE WHEN f.verdict = 'gone' THEN 410 ELSE f.http_status END,"
-	" last_error = f.error,"
-	" next_attempt_at = CASE WHEN f.verdict = 'retry' THEN now() + make_interval(secs => f.delay_s)"
-	" ELSE d.next_attempt_at END"
-	" FROM f WHERE d.id = f.id AND d.locked_until = f.lease";
+	" FROM f WHERE f.verdict = 'gone' AND e.id = f.endpoint_id)" FLUSH_DELIVERIES;
+
+/* The same for outcomes kept over a lost connection. Postgres may have
+ * committed their write and lost only its answer: an outcome whose attempt
+ * is already recorded under its lease is left alone (its delivery moved on
+ * then, its lease released, so the update passes it over too; a 410 does
+ * not disable the endpoint again). Returns how many attempts it recorded.
+ * Run once per reconnect at most: not prepared. */
+static const char flush_kept_sql[] =
+	FLUSH_OUTCOMES
+	" att AS (INSERT INTO webhook_attempts (delivery_id, http_status, latency_ms, error, lease)"
+	" SELECT id, http_status, latency_ms, error, lease FROM f WHERE NOT EXISTS (SELECT 1 FROM webhook_attempts a"
+	" WHERE a.delivery_id = f.id AND a.lease = f.lease) RETURNING delivery_id),"
+	" gone AS (UPDATE webhook_endpoints e SET disabled_at = now(), disabled_reason = '410 Gone'"
+	" FROM f JOIN att ON att.delivery_id = f.id WHERE f.verdict = 'gone' AND e.id = f.endpoint_id),"
+	" upd AS (" FLUSH_DELIVERIES " RETURNING 1)"
+	" SELECT count(*) FROM att";
 
 /* Say that n outcomes were not written (never dropped silently). */
 static void unwritten(const webhook_dispatcher *d, size_t n)
@@ -995,9 +1017,10 @@ static void unwritten(const webhook_dispatcher *d, size_t n)
 		 one ? "its lease expires" : "their leases expire", one ? "it is" : "they are");
 }
 
-/* Write the kept outcomes (flush_sql). Refused, or out of memory: dropped
- * and named. Without a connection (never made, or lost during the write):
- * kept, to be written by the first call after the reconnect. */
+/* Write the kept outcomes (flush_sql; flush_kept_sql for those kept over a
+ * lost connection). Refused, or out of memory: dropped and named. Without a
+ * connection (never made, or lost during the write): kept, to be written
+ * by the first call after the reconnect. */
 static void finish_flush(webhook_dispatcher *d)
 {
 	outcomes *o = &d->out;
@@ -1014,7 +1037,10 @@ static void finish_flush(webhook_dispatcher *d)
 	}
 	if (r < 0)
 		log_error(r, "%s: cannot list %zu outcomes for postgres", d->opts.name, o->n);
-	bool written = r == 0 && d->pg && exec_stmt(d, "flush", NULL, N_OUTCOME_BUFS, params, NULL);
+	PGresult *res = NULL;
+	bool written = r == 0 && d->pg &&
+		       (o->kept ? exec_params(d, flush_kept_sql, N_OUTCOME_BUFS, params, &res)
+				: exec_stmt(d, "flush", NULL, N_OUTCOME_BUFS, params, NULL));
 	if (!written && r == 0 && (!d->pg || PQstatus(d->pg) != CONNECTION_OK)) {
 		for (size_t k = 0; k < N_OUTCOME_BUFS; k++) /* the arrays open again, as they were */
 			buf_truncate(bufs[k], lens[k]);
@@ -1024,10 +1050,21 @@ static void finish_flush(webhook_dispatcher *d)
 		o->kept = true;
 		return;
 	}
-	if (!written)
+	if (!written) {
 		unwritten(d, o->n);
-	else if (o->kept)
-		log_info("%s: %zu outcome%s kept while postgres was away written", d->opts.name, o->n, o->n == 1 ? "" : "s");
+	} else if (o->kept) {
+		uint64_t now_written = o->n;
+		if (res && PQntuples(res) == 1)
+			(void)parse_u64(PQgetvalue(res, 0, 0), UINT64_MAX, &now_written);
+		if (now_written < o->n) /* the write the loss cut had been committed: its answer alone was lost */
+			log_info("%s: %zu outcome%s kept while postgres was away written; %llu of them had been written"
+				 " already (only the answer was lost): recorded once",
+				 d->opts.name, o->n, o->n == 1 ? "" : "s", (unsigned long long)(o->n - now_written));
+		else
+			log_info("%s: %zu outcome%s kept while postgres was away written", d->opts.name, o->n,
+				 o->n == 1 ? "" : "s");
+	}
+	PQclear(res);
 	for (size_t k = 0; k < N_OUTCOME_BUFS; k++)
 		buf_reset(bufs[k]);
 	o->n = 0;
@@ -1166,8 +1203,9 @@ static size_t collect_done(webhook_dispatcher *d)
  * until it ends. Without memory for the lists, nothing is written: the
  * leases expire on their own, which a warning says with their count. */
 static const char release_sql[] =
-	"WITH t AS (INSERT INTO webhook_attempts (delivery_id, latency_ms, error)"
-	" SELECT id, latency_ms, $3 FROM unnest($2::bigint[], $4::int[]) AS t(id, latency_ms) RETURNING delivery_id)"
+	"WITH t AS (INSERT INTO webhook_attempts (delivery_id, latency_ms, error, lease)"
+	" SELECT t.id, t.latency_ms, $3, i.lease FROM unnest($2::bigint[], $4::int[]) AS t(id, latency_ms)"
+	" JOIN unnest($1::bigint[], $5::timestamptz[]) AS i(id, lease) ON i.id = t.id RETURNING delivery_id)"
 	" , u AS (UPDATE webhook_deliveries d SET locked_until = NULL, attempts = d.attempts + x.tried::int,"
 	" last_status = CASE WHEN x.tried THEN NULL ELSE d.last_status END,"
 	" last_error = CASE WHEN x.tried THEN $3 ELSE d.last_error END"
@@ -1236,6 +1274,21 @@ static bool connect_pg(webhook_dispatcher *d)
 	d->pg = pg_open(d->opts.dsn, "paywatch-dispatcher", msg, sizeof(msg));
 	if (!d->pg) {
 		log_warn("%s: postgres: cannot connect: %s", d->opts.name, msg);
+		return false;
+	}
+	/* the statements below need every migration this build knows (the
+	 * attempts' leases, 020): without them, no claim */
+	size_t missing = 0;
+	if (pg_count_missing_migrations(d->pg, schema_migrations, &missing, msg, sizeof(msg)) < 0 || missing) {
+		if (missing)
+			log_error(PW_EDB, "%s: postgres: %zu schema migration(s) not applied: run `paywatch migrate -c FILE`;"
+					  " no deliveries until then (trying again)", d->opts.name, missing);
+		else {
+			pg_scrub(msg, d->opts.dsn);
+			log_warn("%s: postgres: %s", d->opts.name, msg);
+		}
+		PQfinish(d->pg);
+		d->pg = NULL;
 		return false;
 	}
 	PGresult *res = PQexec(d->pg, "LISTEN paywatch_webhooks");

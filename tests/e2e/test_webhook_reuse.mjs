@@ -41,6 +41,16 @@
 //     that serves its metrics makes it. No dispatcher above served any
 //     (pg_stat_statements: the count never ran); one with metrics.listen
 //     shows the due and failed deliveries of endpoints it does not serve.
+//  9. a flush Postgres committed whose answer the connection lost (the
+//     dispatcher's connection goes through tcpcut.mjs, a forwarder that
+//     throws Postgres's answers away, then cuts): the dispatcher cannot
+//     tell it from a flush never written, keeps its outcome and writes it
+//     again after the reconnect; the attempt is recorded once (its lease
+//     tells it was), the delivery delivered once, and the log says so.
+// 10. an upgrade: a dispatcher of this build on a schema without 020 (the
+//     column dropped and its record deleted, as before `migrate`) says how
+//     many migrations are missing and claims nothing; `paywatch migrate`
+//     applies 020, and the same dispatcher delivers once it tries again.
 // No chain is needed: the deliveries are written by SQL, as run's sink
 // writes them.
 import fs from 'node:fs';
@@ -48,6 +58,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
+import { startTcpCut } from './lib/tcpcut.mjs';
 
 const bin = process.argv[2];
 const SECRET = 'whsec_' + Buffer.alloc(32, 7).toString('base64');
@@ -348,6 +359,67 @@ async function main() {
   rig.check(await counts() > 0, 'a dispatcher that serves its metrics counts them');
   mp.proc.kill('SIGTERM');
   rig.check((await mp.done).code === 0, 'dispatch exits 0 on SIGTERM');
+
+  // 9. a flush committed, its answer lost with the connection
+  const fwd = await startTcpCut(pg.port);
+  const ap = rig.startPaywatch(bin, ['dispatch', '-c', dispatchConfig('answer', 'fastco', '/fast', long,
+    { postgres: { dsn: `postgresql://postgres@127.0.0.1:${fwd.port}/paywatch` } })]);
+  // one delivered first: connected through the forwarder, statements prepared
+  await deliver('fastco', ['evt_before_answer']);
+  await rig.waitFor('a delivery through the forwarder', () => delivered(['evt_before_answer']), 30000)
+    .catch((e) => rig.check(false, e.message));
+  await locker.query('BEGIN');
+  await locker.query('LOCK TABLE webhook_attempts IN ACCESS EXCLUSIVE MODE');
+  await deliver('fastco', ['evt_answer_lost']);
+  await rig.waitFor('the request answered and its flush waiting on the lock', async () =>
+    recv.fast.includes('evt_answer_lost') && await waitingOnLock(), 30000)
+    .catch((e) => rig.check(false, e.message));
+  fwd.dropAnswers();
+  await locker.query('COMMIT');
+  await rig.waitFor('the flush committed (its answer thrown away)', () => delivered(['evt_answer_lost']), 30000)
+    .catch((e) => rig.check(false, e.message));
+  const connectionsBefore = fwd.connections;
+  fwd.cut();
+  await rig.waitFor('the kept outcome written again after the reconnect', () =>
+    /kept while postgres was away written/.test(ap.stderr) && fwd.connections > connectionsBefore, 30000)
+    .catch((e) => rig.check(false, e.message));
+  const answerRows = (await db.query(`SELECT d.status, d.attempts, a.http_status FROM webhook_deliveries d
+    JOIN webhook_attempts a ON a.delivery_id = d.id WHERE d.event_id = 'evt_answer_lost'`)).rows;
+  const answerSent = recv.fast.filter((id) => id === 'evt_answer_lost').length;
+  rig.check(answerRows.length === 1 && answerRows[0].status === 'delivered' && answerRows[0].attempts === 1 &&
+    answerRows[0].http_status === 200 && answerSent === 1,
+  `a flush written again after its answer was lost records its attempt once (${answerSent} request(s), ${JSON.stringify(answerRows)})`);
+  rig.check(/1 outcome kept while postgres was away written; 1 of them had been written already \(only the answer was lost\): recorded once/.test(ap.stderr),
+    `the log says the kept outcome was already written (${ap.stderr.split('\n').filter((l) => /kept/.test(l)).join(' | ')})`);
+  // every attempt above was recorded under its lease: the flushes', the
+  // kept writes' and those of requests stopped in flight (4., 7.)
+  const unleased = (await db.query(`SELECT count(*)::int n, count(*) FILTER (WHERE lease IS NULL)::int bare
+    FROM webhook_attempts`)).rows[0];
+  rig.check(unleased.n > 0 && unleased.bare === 0, `every attempt row carries its lease (${JSON.stringify(unleased)})`);
+  ap.proc.kill('SIGTERM');
+  rig.check((await ap.done).code === 0, 'dispatch exits 0 on SIGTERM');
+
+  // 10. a schema one migration behind
+  await db.query(`ALTER TABLE webhook_attempts DROP COLUMN lease;
+    DELETE FROM schema_migrations WHERE version = '020_attempt_leases.sql'`);
+  const upCfg = dispatchConfig('upgrade', 'fastco', '/fast', long);
+  const up = rig.startPaywatch(bin, ['dispatch', '-c', upCfg]);
+  await deliver('fastco', ['evt_upgrade']);
+  await rig.waitFor('the missing migration named', () =>
+    /postgres: 1 schema migration\(s\) not applied: run `paywatch migrate -c FILE`; no deliveries until then/.test(up.stderr), 30000)
+    .catch((e) => rig.check(false, e.message));
+  const untouched = (await db.query(`SELECT attempts, locked_until FROM webhook_deliveries WHERE event_id = 'evt_upgrade'`)).rows[0];
+  rig.check(!recv.fast.includes('evt_upgrade') && untouched.attempts === 0 && untouched.locked_until === null,
+    `nothing claimed or sent on a schema behind the build (${JSON.stringify(untouched)})`);
+  const mg = rig.runPaywatchSync(bin, ['migrate', '-c', upCfg]);
+  rig.check(mg.status === 0 && mg.stderr.includes('1 migration(s) applied'), `migrate applies 020 (${mg.stderr.trim()})`);
+  await rig.waitFor('delivered once migrated', () => delivered(['evt_upgrade']), 60000)
+    .catch((e) => rig.check(false, e.message));
+  const upRows = (await db.query(`SELECT a.lease IS NOT NULL AS leased FROM webhook_deliveries d
+    JOIN webhook_attempts a ON a.delivery_id = d.id WHERE d.event_id = 'evt_upgrade'`)).rows;
+  rig.check(upRows.length === 1 && upRows[0].leased, `its attempt recorded under its lease (${JSON.stringify(upRows)})`);
+  up.proc.kill('SIGTERM');
+  rig.check((await up.done).code === 0, 'dispatch exits 0 on SIGTERM');
 }
 
 rig.runTest('e2e_webhook_reuse', main);
