@@ -1261,7 +1261,11 @@ static void release_all(webhook_dispatcher *d)
 	else if (d->pg && d->n_jobs) {
 		const char *params[5] = { ids.data, tried.data, "the dispatcher stopped before any answer (the request may "
 								 "have arrived); sent again at once", lats.data, leases.data };
-		exec_params(d, release_sql, 5, params, NULL);
+		if (!exec_params(d, release_sql, 5, params, NULL))
+			log_warn("%s: giving back %zu lease%s failed (%zu request%s had gone out): unless postgres committed it"
+				 " before the failure, the deliveries are sent again when the leases expire, and the requests"
+				 " that went out have no attempt row",
+				 d->opts.name, d->n_jobs, d->n_jobs == 1 ? "" : "s", sent, sent == 1 ? "" : "s");
 	}
 	for (int k = 0; k < 4; k++)
 		buf_done(bufs[k]);

@@ -51,6 +51,10 @@
 //     column dropped and its record deleted, as before `migrate`) says how
 //     many migrations are missing and claims nothing; `paywatch migrate`
 //     applies 020, and the same dispatcher delivers once it tries again.
+// 11. a stop whose give-back Postgres does not commit (the statement
+//     waits on a lock the test holds, then its backend is ended): the
+//     dispatcher says the leases were not given back and that the request
+//     that went out has no attempt row, and exits 0.
 // No chain is needed: the deliveries are written by SQL, as run's sink
 // writes them.
 import fs from 'node:fs';
@@ -420,6 +424,25 @@ async function main() {
   rig.check(upRows.length === 1 && upRows[0].leased, `its attempt recorded under its lease (${JSON.stringify(upRows)})`);
   up.proc.kill('SIGTERM');
   rig.check((await up.done).code === 0, 'dispatch exits 0 on SIGTERM');
+
+  // 11. the give-back at a stop not committed
+  const sp = rig.startPaywatch(bin, ['dispatch', '-c', dispatchConfig('stopfail', 'slowco', '/hang', long)]);
+  await deliver('slowco', ['evt_stop_fail']);
+  await rig.waitFor('the hanging request received', () => recv.hanging.includes('evt_stop_fail'), 30000)
+    .catch((e) => rig.check(false, e.message));
+  await locker.query('BEGIN');
+  await locker.query('LOCK TABLE webhook_attempts IN ACCESS EXCLUSIVE MODE');
+  sp.proc.kill('SIGTERM');
+  await rig.waitFor('the give-back waiting on the lock', waitingOnLock, 30000).catch((e) => rig.check(false, e.message));
+  await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'paywatch-dispatcher'`);
+  await locker.query('COMMIT');
+  rig.check((await sp.done).code === 0, 'dispatch exits 0 on SIGTERM when its give-back fails');
+  const stopRows = (await db.query(`SELECT d.locked_until IS NOT NULL AS leased, count(a.id)::int attempts
+    FROM webhook_deliveries d LEFT JOIN webhook_attempts a ON a.delivery_id = d.id WHERE d.event_id = 'evt_stop_fail'
+    GROUP BY 1`)).rows;
+  rig.check(/giving back 1 lease failed \(1 request had gone out\): unless postgres committed it before the failure, the deliveries are sent again when the leases expire, and the requests that went out have no attempt row/.test(sp.stderr) &&
+    stopRows.length === 1 && stopRows[0].leased && stopRows[0].attempts === 0,
+  `a give-back that failed is said, with what it leaves (${JSON.stringify(stopRows)})`);
 }
 
 rig.runTest('e2e_webhook_reuse', main);
