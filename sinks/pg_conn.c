@@ -2,6 +2,7 @@
  * opens a libpq connection (pg_open). */
 #include "pg_conn.h"
 #include "buf.h"
+#include "parse.h"
 #include "pw_error.h"
 #include "text.h"
 
@@ -259,13 +260,16 @@ int pg_count_missing_migrations(PGconn *c, const struct schema_migration *list, 
 	bool table = r == 0 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	if (r == 0)
 		PQclear(res);
-	size_t missing = n;
+	uint64_t missing = n;
 	if (r == 0 && table) {
 		const char *params[1] = { names.data };
 		r = pg_exec_row(c, "SELECT count(*) FROM unnest($1::text[]) v WHERE NOT EXISTS"
 				   " (SELECT 1 FROM schema_migrations m WHERE m.version = v)", 1, params, &res, err, errlen);
 		if (r == 0) {
-			missing = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+			if (parse_u64(PQgetvalue(res, 0, 0), n, &missing) < 0) {
+				snprintf(err, errlen, "schema_migrations: an unreadable count");
+				r = PW_EDB;
+			}
 			PQclear(res);
 		}
 	}
@@ -275,6 +279,6 @@ int pg_count_missing_migrations(PGconn *c, const struct schema_migration *list, 
 		r = PW_EDB;
 	}
 	if (r == 0)
-		*ret_missing = missing;
+		*ret_missing = (size_t)missing;
 	return r;
 }

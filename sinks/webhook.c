@@ -1284,10 +1284,10 @@ static bool connect_pg(webhook_dispatcher *d)
 	 * attempts' leases, 020): without them, no claim */
 	size_t missing = 0;
 	if (pg_count_missing_migrations(d->pg, schema_migrations, &missing, msg, sizeof(msg)) < 0 || missing) {
-		if (missing)
+		if (missing) {
 			log_error(PW_EDB, "%s: postgres: %zu schema migration(s) not applied: run `paywatch migrate -c FILE`;"
 					  " no deliveries until then (trying again)", d->opts.name, missing);
-		else {
+		} else {
 			pg_scrub(msg, d->opts.dsn);
 			log_warn("%s: postgres: %s", d->opts.name, msg);
 		}
