@@ -1,6 +1,7 @@
 // test_cli.mjs: the command line against real parts: --help and exit codes,
 // check-config (masked output, JSON path errors, unset ${ENV}), migrate
-// (idempotent, schema_migrations, unreachable Postgres), run refusing a
+// (idempotent, schema_migrations, unreachable Postgres, a schema behind the
+// build named by run's writer and dispatcher), run refusing a
 // chain-id mismatch, --log-format json, and `run` started while Postgres is
 // down with a new data_dir (no registry kept): it says the chains wait for
 // the registry, and the payments land once Postgres is up (e2e_registry_start
@@ -146,6 +147,18 @@ async function main() {
   rig.check(r.status === 0 && r.stderr.includes(`0 migration(s) applied, ${migrations.length} already present`), 'migrate twice changes nothing');
   r = rig.runPaywatchSync(bin, ['migrate', '-c', good], { PW_CLI_DSN: `postgresql://postgres:${SECRET}@127.0.0.1:1/x` });
   rig.check(r.status === 1 && /cannot connect/.test(r.stderr) && !r.stderr.includes(SECRET), 'unreachable Postgres: migrate exits 1, no password shown');
+  // a schema one migration behind the build: run's writer and its
+  // dispatcher both name it and write nothing until `migrate` has run
+  const last = migrations[migrations.length - 1];
+  await db.query('DELETE FROM schema_migrations WHERE version = $1', [last]);
+  const behind = rig.startPaywatch(bin, ['run', '-c', rig.writeConfig(work, cfgObj({ dataDir: 'data-behind' }))], env);
+  await rig.waitFor('run names the missing migration', () =>
+    /postgres: 1 schema migration\(s\) not applied: run `paywatch migrate -c FILE` first/.test(behind.stderr) &&
+    /webhooks: postgres: 1 schema migration\(s\) not applied/.test(behind.stderr), 30000)
+    .catch((e) => rig.check(false, e.message));
+  behind.proc.kill('SIGINT');
+  rig.check((await behind.done).code === 0, 'run on a schema behind its build keeps running until stopped, and exits 0');
+  await db.query('INSERT INTO schema_migrations (version) VALUES ($1)', [last]);
 
   // ---- chain id mismatch, JSON logs
   const wrong = rig.writeConfig(work, cfgObj({ chainId: 1, dataDir: 'data-wrong' }));
