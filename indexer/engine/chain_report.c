@@ -212,10 +212,10 @@ static int publish(chain_reporter *r, pg_sink *pg)
 		if (scan) {
 			chain_report_read(r->st, &r->cfg->chains[i], &cr);
 			char oldest[40];
-			if (pg)
+			if (pg) {
 				cr.quarantine_known = pg_sink_quarantine_summary(pg, r->cfg->chains[i].name, &cr.quarantined,
 										  oldest, sizeof(oldest)) == 0;
-			else {
+			} else {
 				cr.quarantine_known = r->last[i].quarantine_known;
 				cr.quarantined = r->last[i].quarantined;
 			}

@@ -2,6 +2,7 @@
  * counts; the outbox read happens under it (a RocksDB iterator over at most
  * one batch), which keeps "read from the cursor, move the cursor" atomic. */
 #include "outbox_queue.h"
+#include "clock.h"
 #include "pw_error.h"
 
 #include <pthread.h>
@@ -78,14 +79,7 @@ uint64_t outbox_queue_wakes(outbox_queue *q, bool notifies_only)
 
 void outbox_queue_wait(outbox_queue *q, bool notifies_only, uint64_t seen, int ms, const _Atomic bool *stop)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = pw_deadline(CLOCK_REALTIME, ms);
 	pthread_mutex_lock(&q->lock);
 	const uint64_t *counter = notifies_only ? &q->notifies : &q->wakes;
 	while (*counter == seen && !(stop && atomic_load(stop)))

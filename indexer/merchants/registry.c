@@ -2,6 +2,7 @@
  * (registry.h). A mutex guards the pointer and the reference counts; it is
  * taken twice per range of transfers, never while matching. */
 #include "registry.h"
+#include "clock.h"
 #include "pw_error.h"
 
 #include <pthread.h>
@@ -159,13 +160,7 @@ bool registry_wait_open(registry *r, atomic_bool *stop)
 {
 	pthread_mutex_lock(&r->lock);
 	while (r->held && !(stop && atomic_load(stop))) {
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += 100 * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		struct timespec until = pw_deadline(CLOCK_MONOTONIC, 100);
 		pthread_cond_timedwait(&r->opened, &r->lock, &until);
 	}
 	bool open = !r->held;
