@@ -25,7 +25,8 @@
 	X(PW_EREORGDEEP, -17, "reorg deeper than the header window")           \
 	X(PW_EAGAIN, -18, "try again")                                         \
 	X(PW_ESTOPPED, -19, "stopped")                                         \
-	X(PW_EREFUSED, -20, "refused for a data reason")
+	X(PW_EREFUSED, -20, "refused for a data reason")                      \
+	X(PW_ESCHEMA, -21, "database schema behind this build")
 
 enum pw_errno {
 #define PW_ERR_ENUM(name, value, text) name = value,

@@ -667,14 +667,18 @@ static int pooled(api_pg_pool *p, api_pg_query_fn fn, const void *arg, char **js
 		PQfinish(c);
 		c = NULL;
 	}
+	int r = 0;
 	if (!c) {
-		c = pg_open(p->dsn, "paywatch api", err, errlen);
-		if (c && prepare(c, p->statement_timeout_ms, err, errlen) < 0) {
+		/* a database one `migrate` behind: PW_ESCHEMA, and no connection
+		 * kept, so the next call checks again */
+		r = pg_open_migrated(p->dsn, "paywatch api", &c, err, errlen);
+		if (c && (r = prepare(c, p->statement_timeout_ms, err, errlen)) < 0) {
 			PQfinish(c);
 			c = NULL;
 		}
 	}
-	int r = c ? fn(c, arg, json, err, errlen) : PW_EDB;
+	if (r == 0)
+		r = fn(c, arg, json, err, errlen);
 	if (r == PW_EDB)
 		pg_scrub(err, p->dsn);
 	pthread_mutex_lock(&p->lock);

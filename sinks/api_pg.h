@@ -32,7 +32,9 @@ typedef int (*api_pg_query_fn)(PGconn *c, const void *arg, char **ret_json, char
 
 /* api_pg_call: run fn(arg) on a free connection of p (waiting for one),
  * opened or reopened first when needed. fn's result, or PW_EDB (no
- * connection); err scrubbed of the DSN's password. */
+ * connection), or PW_ESCHEMA (a connection opened on a database that lacks
+ * some of this build's migrations; pg_open_migrated; so may every api_pg_*
+ * call below); err scrubbed of the DSN's password. */
 int api_pg_call(api_pg_pool *p, api_pg_query_fn fn, const void *arg, char **ret_json, char *err, size_t errlen);
 
 /* A position in the (confirmed_at, id) order: after (or before, in

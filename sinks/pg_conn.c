@@ -181,6 +181,28 @@ PGconn *pg_open(const char *dsn, const char *application_name, char *err, size_t
 	return c;
 }
 
+int pg_open_migrated(const char *dsn, const char *application_name, PGconn **ret, char *err, size_t errlen)
+{
+	*ret = NULL;
+	PGconn *c = pg_open(dsn, application_name, err, errlen);
+	if (!c)
+		return PW_EDB;
+	size_t missing = 0;
+	int r = pg_count_missing_migrations(c, schema_migrations, &missing, err, errlen);
+	if (r < 0) {
+		pg_scrub(err, dsn);
+	} else if (missing) {
+		snprintf(err, errlen, "%zu schema migration(s) not applied: run `paywatch migrate -c FILE` first", missing);
+		r = PW_ESCHEMA;
+	}
+	if (r < 0) {
+		PQfinish(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
 void pg_error(PGconn *c, char *err, size_t errlen)
 {
 	const char *m = PQerrorMessage(c);

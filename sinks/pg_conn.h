@@ -58,6 +58,18 @@ int pg_count_missing_migrations(PGconn *c, const struct schema_migration *list, 
  * err (errlen bytes). */
 PGconn *pg_open(const char *dsn, const char *application_name, char *err, size_t errlen);
 
+/* pg_open_migrated: pg_open, then pg_count_missing_migrations against this
+ * build's schema_migrations: for the commands that read or write the schema
+ * outside `run` (the CLI, `serve`'s API, `status`), so that a database one
+ * `migrate` behind is named as such instead of failing a query with
+ * Postgres's "column ... does not exist". 0 with the connection in *ret
+ * (caller PQfinishes); otherwise *ret is NULL and err (errlen bytes,
+ * scrubbed of the DSN's password) says why: PW_EDB (no connection, or the
+ * check's statements failed), PW_ENOMEM, or PW_ESCHEMA ("N schema
+ * migration(s) not applied: run `paywatch migrate -c FILE` first"). Two
+ * statements beyond pg_open's. */
+int pg_open_migrated(const char *dsn, const char *application_name, PGconn **ret, char *err, size_t errlen);
+
 /* pg_error: c's last error message, without its trailing newline, into
  * err (errlen bytes; at most 400 characters of it). The caller scrubs it
  * (pg_scrub) before it leaves the process. */

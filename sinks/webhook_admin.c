@@ -36,9 +36,10 @@ static const char list_sql[] =
 int webhook_admin_list(const char *dsn, const char *merchant, const char *status, const char *since, size_t limit,
 		       webhook_delivery_view **ret, size_t *ret_n, char *err, size_t errlen)
 {
-	PGconn *pg = pg_open(dsn, "paywatch-cli", err, errlen);
-	if (!pg)
-		return PW_EDB;
+	PGconn *pg;
+	int opened = pg_open_migrated(dsn, "paywatch-cli", &pg, err, errlen);
+	if (opened < 0)
+		return opened;
 	char lim[24];
 	snprintf(lim, sizeof(lim), "%zu", limit);
 	const char *params[4] = { merchant, status, since, lim };
@@ -89,9 +90,10 @@ static const char redeliver_sql[] =
 int webhook_admin_redeliver(const char *dsn, const char *const *ids, size_t n, const char *merchant, size_t *ret_counts,
 			    char *err, size_t errlen)
 {
-	PGconn *pg = pg_open(dsn, "paywatch-cli", err, errlen);
-	if (!pg)
-		return PW_EDB;
+	PGconn *pg;
+	int opened = pg_open_migrated(dsn, "paywatch-cli", &pg, err, errlen);
+	if (opened < 0)
+		return opened;
 	size_t total = 0;
 	int r = 0;
 	for (size_t i = 0; i < (ids ? n : 1) && r == 0; i++) {
@@ -128,9 +130,10 @@ static const char endpoints_sql[] =
 
 int webhook_admin_endpoints(const char *dsn, webhook_endpoint_view **ret, size_t *ret_n, char *err, size_t errlen)
 {
-	PGconn *pg = pg_open(dsn, "paywatch-status", err, errlen);
-	if (!pg)
-		return PW_EDB;
+	PGconn *pg;
+	int opened = pg_open_migrated(dsn, "paywatch-status", &pg, err, errlen);
+	if (opened < 0)
+		return opened;
 	PGresult *res = PQexec(pg, endpoints_sql);
 	int r = 0;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {

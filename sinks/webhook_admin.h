@@ -26,8 +26,9 @@ typedef struct webhook_delivery_view {
 /* webhook_admin_list: deliveries, newest first, at most limit, optionally
  * of one merchant, of one status, created since a time Postgres reads as a
  * timestamptz. 0 with *ret (calloc'd, caller frees; NULL when none) and
- * *ret_n, or PW_EDB / PW_ENOMEM with the reason in err (errlen bytes, the
- * DSN's password scrubbed). */
+ * *ret_n, or PW_EDB / PW_ENOMEM / PW_ESCHEMA (the database one `migrate`
+ * behind this build: pg_open_migrated) with the reason in err (errlen
+ * bytes, the DSN's password scrubbed). */
 int webhook_admin_list(const char *dsn, const char *merchant, const char *status, const char *since, size_t limit,
 		       webhook_delivery_view **ret, size_t *ret_n, char *err, size_t errlen);
 
@@ -36,7 +37,8 @@ int webhook_admin_list(const char *dsn, const char *merchant, const char *status
  * gets how many deliveries of event i were queued: 0 when it has none
  * delivered or failed), or with ids NULL every failed delivery
  * (optionally of one merchant; ret_counts[0]). Wakes the dispatchers.
- * 0, or PW_EDB with err set (what was queued before stays queued). */
+ * 0, or PW_EDB / PW_ESCHEMA with err set (what was queued before stays
+ * queued). */
 int webhook_admin_redeliver(const char *dsn, const char *const *ids, size_t n, const char *merchant, size_t *ret_counts,
 			    char *err, size_t errlen);
 
@@ -53,7 +55,7 @@ typedef struct webhook_endpoint_view {
 
 /* webhook_admin_endpoints: every endpoint with its delivery counts and
  * last error, by merchant. 0 with *ret (calloc'd, caller frees) and
- * *ret_n, or PW_EDB / PW_ENOMEM with err set. */
+ * *ret_n, or PW_EDB / PW_ENOMEM / PW_ESCHEMA with err set. */
 int webhook_admin_endpoints(const char *dsn, webhook_endpoint_view **ret, size_t *ret_n, char *err, size_t errlen);
 
 #endif

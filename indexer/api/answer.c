@@ -69,9 +69,12 @@ enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned status, con
 
 /* Answer a query that failed: 503 with Retry-After; the reason (already
  * scrubbed of the DSN's password) goes to the log only. */
-enum MHD_Result api_query_failed(struct MHD_Connection *conn, const char *what, const char *err)
+enum MHD_Result api_query_failed(struct MHD_Connection *conn, int r, const char *what, const char *err)
 {
 	log_emit(LOG_LEVEL_WARN, "api", -1, "%s: postgres: %s", what, err);
+	if (r == PW_ESCHEMA)
+		return api_send_error(conn, 503, "unavailable", NULL, "Retry-After", "10", "%s",
+				      "the database is not migrated to this server's version yet: try again later");
 	return api_send_error(conn, 503, "unavailable", NULL, "Retry-After", "1", "the database did not answer: try again");
 }
 
@@ -99,7 +102,8 @@ enum MHD_Result api_answer_call(struct MHD_Connection *conn, int r, char *json, 
 		return api_send_error(conn, 503, "not_configured", NULL, NULL, NULL,
 				      "this server holds no key to seal webhook secrets with (PAYWATCH_SECRET_KEY)");
 	case PW_EDB:
-		return api_query_failed(conn, what, err);
+	case PW_ESCHEMA:
+		return api_query_failed(conn, r, what, err);
 	default:
 		return api_send_error(conn, 500, "internal", NULL, NULL, NULL, "%s", pw_strerror(r));
 	}

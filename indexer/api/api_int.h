@@ -91,7 +91,7 @@ enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned status, con
 
 /* api_query_failed: a query that failed: 503 with Retry-After; the reason
  * (already scrubbed of the DSN's password) goes to the log only. */
-enum MHD_Result api_query_failed(struct MHD_Connection *conn, const char *what, const char *err);
+enum MHD_Result api_query_failed(struct MHD_Connection *conn, int r, const char *what, const char *err);
 
 /* api_page_limit: limit= (1..API_PAGE_MAX) into *ret when given (else
  * *ret keeps the default). false when answered (400). */

@@ -167,8 +167,9 @@ enum MHD_Result api_list_payments(api_server *s, struct MHD_Connection *conn, co
 #undef ARG
 	char err[420] = "";
 	char *json = NULL;
-	if (api_pg_list_payments(s->pg, &q, &json, err, sizeof(err)) < 0)
-		return api_query_failed(conn, "GET /v1/payments", err);
+	int r = api_pg_list_payments(s->pg, &q, &json, err, sizeof(err));
+	if (r < 0)
+		return api_query_failed(conn, r, "GET /v1/payments", err);
 	return api_send_json(conn, 200, json, NULL, NULL);
 }
 
@@ -184,7 +185,7 @@ enum MHD_Result api_get_payment(api_server *s, struct MHD_Connection *conn, cons
 	if (r == PW_ENOTFOUND) /* another merchant's payment is not found either: its existence is not told */
 		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no payment %llu", (unsigned long long)id);
 	if (r < 0)
-		return api_query_failed(conn, "GET /v1/payments/{id}", err);
+		return api_query_failed(conn, r, "GET /v1/payments/{id}", err);
 	return api_send_json(conn, 200, json, NULL, NULL);
 }
 
@@ -210,8 +211,9 @@ enum MHD_Result api_list_deliveries(api_server *s, struct MHD_Connection *conn, 
 	}
 	char err[420] = "";
 	char *json = NULL;
-	if (api_pg_list_deliveries(s->pg, &q, &json, err, sizeof(err)) < 0)
-		return api_query_failed(conn, "GET /v1/webhooks/deliveries", err);
+	int r = api_pg_list_deliveries(s->pg, &q, &json, err, sizeof(err));
+	if (r < 0)
+		return api_query_failed(conn, r, "GET /v1/webhooks/deliveries", err);
 	return api_send_json(conn, 200, json, NULL, NULL);
 }
 
@@ -231,7 +233,7 @@ enum MHD_Result api_redeliver(api_server *s, struct MHD_Connection *conn, const 
 		return api_send_error(conn, 409, "conflict", NULL, NULL, NULL,
 				  "delivery %llu is pending already: it will be sent", (unsigned long long)id);
 	if (r < 0)
-		return api_query_failed(conn, "POST /v1/webhooks/deliveries/{id}/redeliver", err);
+		return api_query_failed(conn, r, "POST /v1/webhooks/deliveries/{id}/redeliver", err);
 	return api_send_json(conn, 200, json, NULL, NULL);
 }
 
@@ -277,8 +279,9 @@ enum MHD_Result api_list_events(api_server *s, struct MHD_Connection *conn, cons
 		if (rq->parked)
 			metrics_add("paywatch_api_longpoll_wakeups_total", answered ? "source=\"shared\"" : "source=\"query\"", 1);
 		rq->parked = false;
-		if (!answered && api_pg_list_events(s->pg, &rq->feed, &got, &next, &json, err, sizeof(err)) < 0)
-			return api_query_failed(conn, "GET /v1/events", err);
+		int r = answered ? 0 : api_pg_list_events(s->pg, &rq->feed, &got, &next, &json, err, sizeof(err));
+		if (r < 0)
+			return api_query_failed(conn, r, "GET /v1/events", err);
 		/* an empty page within the wait: from here on, after its cursor
 		 * (after=now is resolved once, by the first query) */
 		if (got > 0 || pw_mono_ms() >= rq->deadline_ms || round == 3)
@@ -317,8 +320,9 @@ enum MHD_Result api_list_chains(api_server *s, struct MHD_Connection *conn)
 {
 	char err[420] = "";
 	char *json = NULL;
-	if (api_pg_chain_reports(s->pg, &json, err, sizeof(err)) < 0)
-		return api_query_failed(conn, "GET /v1/chains", err);
+	int r = api_pg_chain_reports(s->pg, &json, err, sizeof(err));
+	if (r < 0)
+		return api_query_failed(conn, r, "GET /v1/chains", err);
 	cJSON *reports = cJSON_Parse(json);
 	free(json);
 	cJSON *out = cJSON_CreateObject();
@@ -362,8 +366,17 @@ enum MHD_Result api_list_chains(api_server *s, struct MHD_Connection *conn)
 	return body ? api_send_json(conn, 200, body, NULL, NULL) : MHD_NO;
 }
 
-/* GET /readyz: 200 when Postgres answers and every chain is published
- * fresh, within max_lag_blocks of its head, with an outbox younger than
+/* "postgres: <err>" into why (n bytes): err is pg_open_migrated's count of
+ * missing migrations, which holds no secret. why. */
+static const char *why_schema(const char *err, char *why, size_t n)
+{
+	snprintf(why, n, "postgres: %s", err);
+	return why;
+}
+
+/* GET /readyz: 200 when Postgres answers (its schema holding every
+ * migration of this build) and every chain is published fresh, within
+ * max_lag_blocks of its head, with an outbox younger than
  * max_outbox_age_s; otherwise 503 with the reasons. */
 enum MHD_Result api_readyz(api_server *s, struct MHD_Connection *conn)
 {
@@ -372,9 +385,12 @@ enum MHD_Result api_readyz(api_server *s, struct MHD_Connection *conn)
 	cJSON *out = cJSON_CreateObject();
 	cJSON *reasons = cJSON_CreateArray();
 	char why[300];
-	if (api_pg_chain_reports(s->pg, &json, err, sizeof(err)) < 0) {
+	int r = api_pg_chain_reports(s->pg, &json, err, sizeof(err));
+	if (r < 0) {
 		log_emit(LOG_LEVEL_WARN, "api", -1, "GET /readyz: postgres: %s", err);
-		cJSON_AddItemToArray(reasons, cJSON_CreateString("postgres: not answering"));
+		/* the operator's probe: the schema's reason is told, as the log has it */
+		cJSON_AddItemToArray(reasons, cJSON_CreateString(r == PW_ESCHEMA ? why_schema(err, why, sizeof(why))
+										 : "postgres: not answering"));
 	} else {
 		cJSON *reports = cJSON_Parse(json);
 		free(json);

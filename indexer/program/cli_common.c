@@ -20,7 +20,7 @@ int cli_open(const char *config_path, pw_config **ret_cfg, PGconn **ret_pg)
 		fprintf(stderr, "paywatch: config %s: %s\n", config_path, err);
 		return 2;
 	}
-	if (!(*ret_pg = pg_open((*ret_cfg)->pg_dsn, "paywatch cli", err, sizeof(err)))) {
+	if (pg_open_migrated((*ret_cfg)->pg_dsn, "paywatch cli", ret_pg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "paywatch: postgres: %s\n", err);
 		config_destroy(*ret_cfg);
 		return 1;

@@ -34,7 +34,8 @@ int cli_parse(int argc, char **argv, const cli_option *opts, const char **pos, s
 /* cli_open: load config_path and connect to its Postgres (a command that
  * works on the database). 0 with *ret_cfg (config_destroy) and *ret_pg
  * (PQfinish); otherwise the exit code, the reason printed: 2 for the
- * config, 1 for Postgres. */
+ * config, 1 for Postgres (no connection, or a database that lacks some of
+ * this build's migrations: pg_open_migrated). */
 int cli_open(const char *config_path, pw_config **ret_cfg, PGconn **ret_pg);
 
 #endif

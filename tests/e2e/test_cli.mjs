@@ -1,7 +1,8 @@
 // test_cli.mjs: the command line against real parts: --help and exit codes,
 // check-config (masked output, JSON path errors, unset ${ENV}), migrate
 // (idempotent, schema_migrations, unreachable Postgres, a schema behind the
-// build named by run's writer and dispatcher), run refusing a
+// build named by run's writer and dispatcher, by the commands that read it
+// outside run, and by serve's API and /readyz), run refusing a
 // chain-id mismatch, --log-format json, and `run` started while Postgres is
 // down with a new data_dir (no registry kept): it says the chains wait for
 // the registry, and the payments land once Postgres is up (e2e_registry_start
@@ -158,7 +159,46 @@ async function main() {
     .catch((e) => rig.check(false, e.message));
   behind.proc.kill('SIGINT');
   rig.check((await behind.done).code === 0, 'run on a schema behind its build keeps running until stopped, and exits 0');
+  // the commands that read the schema outside run, on the same database:
+  // each names the missing migration (exit 1), never Postgres's error of a
+  // statement this build's schema would have answered
+  const behindCfg = rig.writeConfig(fs.mkdtempSync(path.join(work, 'behind-')), cfgObj({ dataDir: 'data-behind' }));
+  const named = /1 schema migration\(s\) not applied: run `paywatch migrate -c \S+` first/;
+  for (const args of [['merchants', 'list'], ['invoices', 'list'], ['webhooks', 'list'], ['quarantine', 'list'],
+    ['report', 'payments', '--merchant', 'acme', '--from', '2026-01-01', '--to', '2026-01-02']]) {
+    r = rig.runPaywatchSync(bin, [...args, '-c', behindCfg], env);
+    rig.check(r.status === 1 && named.test(r.stderr) && !/does not exist/.test(r.stderr) && !r.stderr.includes(SECRET),
+      `${args.slice(0, 2).join(' ')} on a schema behind its build: exit 1, the migration named (${r.status}: ${r.stderr.trim()})`);
+  }
+  r = rig.runPaywatchSync(bin, ['status', '-c', behindCfg, '--json'], env);
+  let st = null;
+  try { st = JSON.parse(r.stdout); } catch { /* checked below */ }
+  rig.check(r.status === 1 && st && st.errors.some((e) => named.test(e)),
+    `status --json on a schema behind: exit 1, its errors name the migration (${r.status}: ${st && JSON.stringify(st.errors)})`);
+  // serve: 503 from the API and the reason in /readyz; once migrate has
+  // run, it answers without a restart (no connection was kept)
+  const [apiKey, apiEntry] = rig.runPaywatchSync(bin, ['api-key', 'new']).stdout.trim().split('\n');
+  const sv = await rig.startServe(bin, (port) => rig.writeConfig(fs.mkdtempSync(path.join(work, 'serve-')),
+    { ...cfgObj({ dataDir: 'data-behind' }), api: { listen: `127.0.0.1:${port}`, keys: [JSON.parse(apiEntry)] } }), env);
+  const get = async (p) => {
+    const res = await fetch(sv.base + p, { headers: { authorization: `Bearer ${apiKey}` } });
+    return { status: res.status, retry: res.headers.get('retry-after'), body: await res.json().catch(() => null) };
+  };
+  let a = await get('/v1/payments');
+  rig.check(a.status === 503 && a.body?.error?.code === 'unavailable' && /not migrated to this server's version/.test(a.body.error.message) &&
+    a.retry === '10', `serve on a schema behind: /v1/payments 503, not migrated (${a.status} ${JSON.stringify(a.body)})`);
+  a = await get('/readyz');
+  rig.check(a.status === 503 && a.body?.reasons?.some((x) => /^postgres: 1 schema migration\(s\) not applied/.test(x)),
+    `serve on a schema behind: /readyz 503 naming the migration (${JSON.stringify(a.body)})`);
+  rig.check(/GET \/v1\/payments: postgres: 1 schema migration\(s\) not applied/.test(sv.pw.stderr) && !sv.pw.stderr.includes(SECRET),
+    'serve logs the missing migration, no password');
   await db.query('INSERT INTO schema_migrations (version) VALUES ($1)', [last]);
+  a = await get('/v1/payments');
+  rig.check(a.status === 200 && Array.isArray(a.body?.data), `serve answers once the schema is migrated, without a restart (${a.status})`);
+  r = rig.runPaywatchSync(bin, ['merchants', 'list', '-c', behindCfg], env);
+  rig.check(r.status === 0, `merchants list once the schema is migrated: exit 0 (${r.stderr.trim()})`);
+  sv.pw.proc.kill('SIGINT');
+  rig.check((await sv.pw.done).code === 0, 'serve exits 0 on SIGINT');
 
   // ---- chain id mismatch, JSON logs
   const wrong = rig.writeConfig(work, cfgObj({ chainId: 1, dataDir: 'data-wrong' }));
