@@ -366,14 +366,6 @@ enum MHD_Result api_list_chains(api_server *s, struct MHD_Connection *conn)
 	return body ? api_send_json(conn, 200, body, NULL, NULL) : MHD_NO;
 }
 
-/* "postgres: <err>" into why (n bytes): err is pg_open_migrated's count of
- * missing migrations, which holds no secret. why. */
-static const char *why_schema(const char *err, char *why, size_t n)
-{
-	snprintf(why, n, "postgres: %s", err);
-	return why;
-}
-
 /* GET /readyz: 200 when Postgres answers (its schema holding every
  * migration of this build) and every chain is published fresh, within
  * max_lag_blocks of its head, with an outbox younger than
@@ -388,9 +380,10 @@ enum MHD_Result api_readyz(api_server *s, struct MHD_Connection *conn)
 	int r = api_pg_chain_reports(s->pg, &json, err, sizeof(err));
 	if (r < 0) {
 		log_emit(LOG_LEVEL_WARN, "api", -1, "GET /readyz: postgres: %s", err);
-		/* the operator's probe: the schema's reason is told, as the log has it */
-		cJSON_AddItemToArray(reasons, cJSON_CreateString(r == PW_ESCHEMA ? why_schema(err, why, sizeof(why))
-										 : "postgres: not answering"));
+		/* a schema behind the build is told as the log has it (a count of
+		 * migrations: no secret); any other failure only as "not answering" */
+		snprintf(why, sizeof(why), "postgres: %s", r == PW_ESCHEMA ? err : "not answering");
+		cJSON_AddItemToArray(reasons, cJSON_CreateString(why));
 	} else {
 		cJSON *reports = cJSON_Parse(json);
 		free(json);
