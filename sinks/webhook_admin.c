@@ -37,14 +37,13 @@ int webhook_admin_list(const char *dsn, const char *merchant, const char *status
 		       webhook_delivery_view **ret, size_t *ret_n, char *err, size_t errlen)
 {
 	PGconn *pg;
-	int opened = pg_open_migrated(dsn, "paywatch-cli", &pg, err, errlen);
-	if (opened < 0)
-		return opened;
+	int r = pg_open_migrated(dsn, "paywatch-cli", &pg, err, errlen);
+	if (r < 0)
+		return r;
 	char lim[24];
 	snprintf(lim, sizeof(lim), "%zu", limit);
 	const char *params[4] = { merchant, status, since, lim };
 	PGresult *res = PQexecParams(pg, list_sql, 4, NULL, params, NULL, NULL, 0);
-	int r = 0;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		r = query_failed(res, "webhook deliveries", err, errlen);
 		PQfinish(pg);
@@ -91,11 +90,10 @@ int webhook_admin_redeliver(const char *dsn, const char *const *ids, size_t n, c
 			    char *err, size_t errlen)
 {
 	PGconn *pg;
-	int opened = pg_open_migrated(dsn, "paywatch-cli", &pg, err, errlen);
-	if (opened < 0)
-		return opened;
+	int r = pg_open_migrated(dsn, "paywatch-cli", &pg, err, errlen);
+	if (r < 0)
+		return r;
 	size_t total = 0;
-	int r = 0;
 	for (size_t i = 0; i < (ids ? n : 1) && r == 0; i++) {
 		const char *params[2] = { ids ? ids[i] : NULL, merchant };
 		PGresult *res = PQexecParams(pg, redeliver_sql, 2, NULL, params, NULL, NULL, 0);
@@ -131,11 +129,10 @@ static const char endpoints_sql[] =
 int webhook_admin_endpoints(const char *dsn, webhook_endpoint_view **ret, size_t *ret_n, char *err, size_t errlen)
 {
 	PGconn *pg;
-	int opened = pg_open_migrated(dsn, "paywatch-status", &pg, err, errlen);
-	if (opened < 0)
-		return opened;
+	int r = pg_open_migrated(dsn, "paywatch-status", &pg, err, errlen);
+	if (r < 0)
+		return r;
 	PGresult *res = PQexec(pg, endpoints_sql);
-	int r = 0;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		r = query_failed(res, "webhook endpoints", err, errlen);
 		PQfinish(pg);
