@@ -192,7 +192,7 @@ int pg_open_migrated(const char *dsn, const char *application_name, PGconn **ret
 	if (r < 0) {
 		pg_scrub(err, dsn);
 	} else if (missing) {
-		snprintf(err, errlen, "%zu schema migration(s) not applied: run `paywatch migrate -c FILE` first", missing);
+		snprintf(err, errlen, PG_MIGRATIONS_MISSING, missing);
 		r = PW_ESCHEMA;
 	}
 	if (r < 0) {

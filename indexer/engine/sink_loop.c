@@ -70,8 +70,7 @@ static int sink_connect(writer *w)
 	size_t missing = 0;
 	if ((r = pg_sink_count_missing_migrations(w->pg, schema_migrations, &missing)) < 0 || missing) {
 		if (w->index == 0 && r == 0)
-			log_error(PW_EDB, "postgres: %zu schema migration(s) not applied: run `paywatch migrate -c FILE` first",
-				  missing);
+			log_error(PW_EDB, "postgres: " PG_MIGRATIONS_MISSING, missing);
 		else if (w->index == 0)
 			log_warn("postgres: %s", pg_sink_error(w->pg));
 		pg_sink_close(w->pg);

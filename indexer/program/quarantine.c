@@ -215,8 +215,7 @@ int quarantine_cli(int argc, char **argv)
 		fprintf(stderr, "paywatch: postgres: %s\n", pg_sink_error(pg));
 		rc = 1;
 	} else if (missing) {
-		fprintf(stderr, "paywatch: postgres: %zu schema migration(s) not applied: run `paywatch migrate -c %s` first\n",
-			missing, path);
+		fprintf(stderr, "paywatch: postgres: " PG_MIGRATIONS_MISSING "\n", missing);
 		rc = 1;
 	} else {
 		rc = retry ? do_retry(pg, ids, n_ids, all, chain, json) : do_list(pg, chain, (size_t)limit, json);
