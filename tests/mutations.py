@@ -5,6 +5,12 @@ fail. A mutation whose tests still pass "survived": the suite does not see
 that bug. tests/MUTATIONS.md says why each one matters.
 
 usage: python3 tests/mutations.py [--only ID,ID...] [--list] [--keep]
+       python3 tests/mutations.py --check
+
+--check plants nothing: it checks that each mutation's text to replace is
+in its file (of the working tree) exactly once and that it names tests,
+so that a change to the code cannot leave a mutation that no longer
+plants (ctest runs it as `mutations_plantable`). Exit 0 or 1.
 
 The scratch copy is `git archive HEAD` (commit first) with the e2e rig's
 node_modules linked in (run `bash scripts/test.sh` or `npm ci` in tests/e2e
@@ -42,6 +48,17 @@ def main():
             return 2
         only = set(args[i + 1].split(","))
     mutations = json.load(open(os.path.join(ROOT, "tests", "mutations.json")))
+    if "--check" in args:
+        stale = []
+        for m in mutations:
+            path = os.path.join(ROOT, m["file"])
+            count = open(path).read().count(m["find"]) if os.path.isfile(path) else 0
+            if count != 1 or not m["tests"]:
+                stale.append(m["id"])
+                print(f"{m['id']}: {m['file']}: its text to replace is there {count} time(s), not once"
+                      if count != 1 else f"{m['id']}: names no test", file=sys.stderr)
+        print(f"{len(mutations) - len(stale)} of {len(mutations)} mutations plantable")
+        return 1 if stale else 0
     if "--list" in args:
         for m in mutations:
             print(f"{m['id']:24} {m['file']:28} {', '.join(m['tests'])}")
