@@ -181,6 +181,10 @@ PGconn *pg_open(const char *dsn, const char *application_name, char *err, size_t
 	return c;
 }
 
+/* What every command says of a database behind its build (one size_t: how
+ * many migrations); the callers of pg_open_migrated print it as it is. */
+#define PG_MIGRATIONS_MISSING "%zu schema migration(s) not applied: run `paywatch migrate -c FILE` first"
+
 int pg_open_migrated(const char *dsn, const char *application_name, PGconn **ret, char *err, size_t errlen)
 {
 	*ret = NULL;

@@ -96,21 +96,36 @@ static void rollback(pg_sink *s)
 	PQclear(res);
 }
 
-int pg_sink_connect(const char *dsn, pg_sink **ret, char *err, size_t errlen)
+/* pg_sink_connect, with the schema checked (pg_open_migrated) when migrated */
+static int sink_open(const char *dsn, bool migrated, pg_sink **ret, char *err, size_t errlen)
 {
 	pg_sink *s = calloc(1, sizeof(*s));
 	if (!s || !(s->dsn = strdup(dsn))) {
 		free(s);
 		return PW_ENOMEM;
 	}
-	s->conn = pg_open(dsn, "paywatch", err, errlen);
-	if (!s->conn) {
+	int r = 0;
+	if (migrated)
+		r = pg_open_migrated(dsn, "paywatch", &s->conn, err, errlen);
+	else if (!(s->conn = pg_open(dsn, "paywatch", err, errlen)))
+		r = PW_EDB;
+	if (r < 0) {
 		free(s->dsn);
 		free(s);
-		return PW_EDB;
+		return r;
 	}
 	*ret = s;
 	return 0;
+}
+
+int pg_sink_connect(const char *dsn, pg_sink **ret, char *err, size_t errlen)
+{
+	return sink_open(dsn, false, ret, err, errlen);
+}
+
+int pg_sink_connect_migrated(const char *dsn, pg_sink **ret, char *err, size_t errlen)
+{
+	return sink_open(dsn, true, ret, err, errlen);
 }
 
 void pg_sink_close(pg_sink *s)

@@ -1275,26 +1275,15 @@ static void release_all(webhook_dispatcher *d)
 static bool connect_pg(webhook_dispatcher *d)
 {
 	char msg[512];
-	d->pg = pg_open(d->opts.dsn, "paywatch-dispatcher", msg, sizeof(msg));
-	if (!d->pg) {
-		log_warn("%s: postgres: cannot connect: %s", d->opts.name, msg);
-		return false;
-	}
 	/* the statements below need every migration this build knows (the
 	 * attempts' leases, 020): without them, no claim */
-	size_t missing = 0;
-	if (pg_count_missing_migrations(d->pg, schema_migrations, &missing, msg, sizeof(msg)) < 0 || missing) {
-		if (missing) {
-			log_error(PW_EDB, "%s: postgres: %zu schema migration(s) not applied: run `paywatch migrate -c FILE`;"
-					  " no deliveries until then (trying again)", d->opts.name, missing);
-		} else {
-			pg_scrub(msg, d->opts.dsn);
-			log_warn("%s: postgres: %s", d->opts.name, msg);
-		}
-		PQfinish(d->pg);
-		d->pg = NULL;
+	int r = pg_open_migrated(d->opts.dsn, "paywatch-dispatcher", &d->pg, msg, sizeof(msg));
+	if (r == PW_ESCHEMA)
+		log_error(PW_EDB, "%s: postgres: %s; no deliveries until then (trying again)", d->opts.name, msg);
+	else if (r < 0)
+		log_warn("%s: postgres: cannot connect: %s", d->opts.name, msg);
+	if (r < 0)
 		return false;
-	}
 	PGresult *res = PQexec(d->pg, "LISTEN paywatch_webhooks");
 	PQclear(res);
 	/* the claim and the flush run in every loop: parsed once here */

@@ -58,28 +58,17 @@ static int sink_connect(writer *w)
 {
 	sink_loop *sl = w->sl;
 	char err[512];
-	int r = pg_sink_connect(sl->cfg->pg_dsn, &w->pg, err, sizeof(err));
+	int r = pg_sink_connect_migrated(sl->cfg->pg_dsn, &w->pg, err, sizeof(err));
 	if (r < 0) {
 		if (w->index == 0) {
-			log_warn("postgres: cannot connect: %s", err);
+			if (r == PW_ESCHEMA)
+				log_error(PW_EDB, "postgres: %s", err);
+			else
+				log_warn("postgres: cannot connect: %s", err);
 			int untried = 0;
 			atomic_compare_exchange_strong(&sl->seeded, &untried, -1);
 		}
 		return r;
-	}
-	size_t missing = 0;
-	if ((r = pg_sink_count_missing_migrations(w->pg, schema_migrations, &missing)) < 0 || missing) {
-		if (w->index == 0 && r == 0)
-			log_error(PW_EDB, "postgres: " PG_MIGRATIONS_MISSING, missing);
-		else if (w->index == 0)
-			log_warn("postgres: %s", pg_sink_error(w->pg));
-		pg_sink_close(w->pg);
-		w->pg = NULL;
-		if (w->index == 0) {
-			int untried = 0;
-			atomic_compare_exchange_strong(&sl->seeded, &untried, -1);
-		}
-		return PW_EDB;
 	}
 	if (w->index == 0) {
 		if ((r = merchants_mirror(w->pg, sl->cfg)) < 0) {

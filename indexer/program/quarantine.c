@@ -207,15 +207,9 @@ int quarantine_cli(int argc, char **argv)
 		goto out;
 	}
 	pg_sink *pg = NULL;
-	size_t missing = 0;
-	if (pg_sink_connect(cfg->pg_dsn, &pg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "paywatch: postgres: cannot connect: %s\n", err);
-		rc = 1;
-	} else if (pg_sink_count_missing_migrations(pg, schema_migrations, &missing) < 0) {
-		fprintf(stderr, "paywatch: postgres: %s\n", pg_sink_error(pg));
-		rc = 1;
-	} else if (missing) {
-		fprintf(stderr, "paywatch: postgres: " PG_MIGRATIONS_MISSING "\n", missing);
+	int r = pg_sink_connect_migrated(cfg->pg_dsn, &pg, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "paywatch: postgres: %s%s\n", r == PW_ESCHEMA ? "" : "cannot connect: ", err);
 		rc = 1;
 	} else {
 		rc = retry ? do_retry(pg, ids, n_ids, all, chain, json) : do_list(pg, chain, (size_t)limit, json);

@@ -410,7 +410,7 @@ async function main() {
   const up = rig.startPaywatch(bin, ['dispatch', '-c', upCfg]);
   await deliver('fastco', ['evt_upgrade']);
   await rig.waitFor('the missing migration named', () =>
-    /postgres: 1 schema migration\(s\) not applied: run `paywatch migrate -c FILE`; no deliveries until then/.test(up.stderr), 30000)
+    /postgres: 1 schema migration\(s\) not applied: run `paywatch migrate -c FILE` first; no deliveries until then/.test(up.stderr), 30000)
     .catch((e) => rig.check(false, e.message));
   const untouched = (await db.query(`SELECT attempts, locked_until FROM webhook_deliveries WHERE event_id = 'evt_upgrade'`)).rows[0];
   rig.check(!recv.fast.includes('evt_upgrade') && untouched.attempts === 0 && untouched.locked_until === null,
