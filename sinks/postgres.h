@@ -40,9 +40,9 @@ typedef struct pg_sink pg_sink;
 int pg_sink_connect(const char *dsn, pg_sink **ret, char *err, size_t errlen);
 
 /* pg_sink_connect_migrated: pg_sink_connect on a connection from
- * pg_open_migrated (the sink writers, `quarantine`; not `migrate`): also
- * PW_ESCHEMA, with pg_open_migrated's text in err, when the database lacks
- * one of this build's migrations. */
+ * pg_open_migrated (the sink writers, the chain reporter, `quarantine`; not
+ * `migrate`): also PW_ESCHEMA, with pg_open_migrated's text in err, when the
+ * database lacks one of this build's migrations. */
 int pg_sink_connect_migrated(const char *dsn, pg_sink **ret, char *err, size_t errlen);
 
 /* pg_sink_close: close; accepts NULL. */

@@ -249,10 +249,15 @@ static void *reporter_main(void *arg)
 {
 	chain_reporter *r = arg;
 	pg_sink *pg = NULL;
+	bool behind = false; /* a schema behind this build was said: not again until it is not */
 	while (!atomic_load(r->stop)) {
 		if (!pg) {
 			char err[512];
-			if (pg_sink_connect(r->cfg->pg_dsn, &pg, err, sizeof(err)) < 0)
+			int o = pg_sink_connect_migrated(r->cfg->pg_dsn, &pg, err, sizeof(err));
+			if (o == PW_ESCHEMA && !behind)
+				log_error(PW_EDB, "chain reports: postgres: %s; not published until then", err);
+			behind = o == PW_ESCHEMA;
+			if (o < 0)
 				pg = NULL; /* the sink logs Postgres outages; try again next round */
 		}
 		if (publish(r, pg) < 0 && pg) {

@@ -222,11 +222,14 @@ struct registry_watch {
 static bool connect_listen(registry_watch *w)
 {
 	char err[300];
-	w->pg = pg_open(w->cfg->pg_dsn, "paywatch registry", err, sizeof(err));
-	if (!w->pg) {
+	/* a schema behind this build: no load (its statements are this build's) */
+	int r = pg_open_migrated(w->cfg->pg_dsn, "paywatch registry", &w->pg, err, sizeof(err));
+	if (r == PW_ESCHEMA)
+		log_error(PW_EDB, "registry: postgres: %s; matching goes on with the last set until then", err);
+	else if (r < 0)
 		log_warn("registry: cannot connect to postgres (%s); matching goes on with the last set", err);
+	if (r < 0)
 		return false;
-	}
 	PGresult *res = PQexec(w->pg, "LISTEN " REGISTRY_CHANNEL);
 	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok) {

@@ -26,12 +26,15 @@ static void *expiry_main(void *arg)
 	while (!atomic_load(x->stop)) {
 		char err[300] = "";
 		long events = 0;
-		int r = PW_EDB;
-		if (pg || (pg = pg_open(x->cfg->pg_dsn, "paywatch invoice expiry", err, sizeof(err))))
+		/* a schema behind this build: no invoice expires until migrate */
+		int r = pg ? 0 : pg_open_migrated(x->cfg->pg_dsn, "paywatch invoice expiry", &pg, err, sizeof(err));
+		if (r == 0)
 			r = invoice_pg_expire_due(pg, EXPIRE_ROWS_MAX, &events, err, sizeof(err));
 		if (r < 0) {
 			pg_scrub(err, x->cfg->pg_dsn);
-			if (!quiet)
+			if (!quiet && r == PW_ESCHEMA)
+				log_error(PW_EDB, "invoice expiry: postgres: %s; no invoice expires until then", err);
+			else if (!quiet)
 				log_warn("invoice expiry: postgres: %s", err);
 			quiet = true;
 			PQfinish(pg);

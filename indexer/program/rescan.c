@@ -93,8 +93,14 @@ static void *rescan_main(void *arg)
 	bool quiet = false; /* Postgres reported away once: not again until it is back */
 	while (!atomic_load(w->stop)) {
 		char err[300] = "";
-		if (!w->pg && !(w->pg = pg_open(w->cfg->pg_dsn, "paywatch rescan", err, sizeof(err)))) {
-			poll(NULL, 0, 1000); /* the registry watch and the sink report Postgres being away */
+		int o = w->pg ? 0 : pg_open_migrated(w->cfg->pg_dsn, "paywatch rescan", &w->pg, err, sizeof(err));
+		if (o < 0) {
+			/* the registry watch and the sink report Postgres being away;
+			 * a schema behind this build is said here once */
+			if (o == PW_ESCHEMA && !quiet)
+				log_error(PW_EDB, "rescan: postgres: %s; no rescan runs until then", err);
+			quiet = quiet || o == PW_ESCHEMA;
+			poll(NULL, 0, 1000);
 			continue;
 		}
 		registry_rescan q;

@@ -1,7 +1,7 @@
 // test_cli.mjs: the command line against real parts: --help and exit codes,
 // check-config (masked output, JSON path errors, unset ${ENV}), migrate
 // (idempotent, schema_migrations, unreachable Postgres, a schema behind the
-// build named by run's writer and dispatcher, by the commands that read it
+// build named by each of run's threads that use Postgres, by the commands that read it
 // outside run, and by serve's API and /readyz), run refusing a
 // chain-id mismatch, --log-format json, and `run` started while Postgres is
 // down with a new data_dir (no registry kept): it says the chains wait for
@@ -148,17 +148,25 @@ async function main() {
   rig.check(r.status === 0 && r.stderr.includes(`0 migration(s) applied, ${migrations.length} already present`), 'migrate twice changes nothing');
   r = rig.runPaywatchSync(bin, ['migrate', '-c', good], { PW_CLI_DSN: `postgresql://postgres:${SECRET}@127.0.0.1:1/x` });
   rig.check(r.status === 1 && /cannot connect/.test(r.stderr) && !r.stderr.includes(SECRET), 'unreachable Postgres: migrate exits 1, no password shown');
-  // a schema one migration behind the build: run's writer and its
-  // dispatcher both name it and write nothing until `migrate` has run
+  // a schema one migration behind the build: every thread of run that
+  // uses Postgres (the writers, the dispatcher, the registry watch,
+  // rescans, invoice expiry, the chain reporter) names it and runs none of
+  // its statements until `migrate` has run; run keeps running (checked
+  // again below, once the migration is recorded)
   const last = migrations[migrations.length - 1];
   await db.query('DELETE FROM schema_migrations WHERE version = $1', [last]);
-  const behind = rig.startPaywatch(bin, ['run', '-c', rig.writeConfig(work, cfgObj({ dataDir: 'data-behind' }))], env);
-  await rig.waitFor('run names the missing migration', () =>
-    /postgres: 1 schema migration\(s\) not applied: run `paywatch migrate -c FILE` first/.test(behind.stderr) &&
-    /webhooks: postgres: 1 schema migration\(s\) not applied/.test(behind.stderr), 30000)
-    .catch((e) => rig.check(false, e.message));
-  behind.proc.kill('SIGINT');
-  rig.check((await behind.done).code === 0, 'run on a schema behind its build keeps running until stopped, and exits 0');
+  const behindAt = (await db.query('SELECT now() t')).rows[0].t;
+  const behind = rig.startPaywatch(bin, ['run', '-c', rig.writeConfig(work, cfgObj({ dataDir: 'data-behind-run' }))], env);
+  const threads = ['postgres', 'webhooks: postgres', 'registry: postgres', 'rescan: postgres', 'invoice expiry: postgres',
+    'chain reports: postgres'];
+  const namedBy = (t) => new RegExp(` error +${t}: 1 schema migration\\(s\\) not applied: run \`paywatch migrate -c FILE\` first`);
+  await rig.waitFor('each of run\'s threads names the missing migration', () => threads.every((t) => namedBy(t).test(behind.stderr)), 30000)
+    .catch((e) => rig.check(false, `${e.message}: not named by ${threads.filter((t) => !namedBy(t).test(behind.stderr)).join(', ')}`));
+  const loadedLine = /registry: \d+ address\(es\) of \d+ merchant\(s\).* loaded/;
+  rig.check(!loadedLine.test(behind.stderr), 'run on a schema behind: the registry is not loaded from Postgres');
+  const reportsBehind = (await db.query('SELECT count(*)::int n FROM chain_reports WHERE updated_at >= $1', [behindAt])).rows[0].n;
+  rig.check(reportsBehind === 0, `run on a schema behind: no chain report published (${reportsBehind})`);
+  rig.check(!behind.stderr.includes(SECRET), 'run on a schema behind: no password in its log');
   // the commands that read the schema outside run, on the same database:
   // each names the missing migration (exit 1), never Postgres's error of a
   // statement this build's schema would have answered
@@ -192,13 +200,21 @@ async function main() {
     `serve on a schema behind: /readyz 503 naming the migration (${JSON.stringify(a.body)})`);
   rig.check(/GET \/v1\/payments: postgres: 1 schema migration\(s\) not applied/.test(sv.pw.stderr) && !sv.pw.stderr.includes(SECRET),
     'serve logs the missing migration, no password');
-  await db.query('INSERT INTO schema_migrations (version) VALUES ($1)', [last]);
+  const migratedAt = (await db.query('INSERT INTO schema_migrations (version) VALUES ($1) RETURNING now() t', [last])).rows[0].t;
   a = await get('/v1/payments');
   rig.check(a.status === 200 && Array.isArray(a.body?.data), `serve answers once the schema is migrated, without a restart (${a.status})`);
   r = rig.runPaywatchSync(bin, ['merchants', 'list', '-c', behindCfg], env);
   rig.check(r.status === 0, `merchants list once the schema is migrated: exit 0 (${r.stderr.trim()})`);
   sv.pw.proc.kill('SIGINT');
   rig.check((await sv.pw.done).code === 0, 'serve exits 0 on SIGINT');
+  // run, left running on the schema behind: its threads go on by themselves
+  await rig.waitFor('run loads the registry once the schema is migrated', () => loadedLine.test(behind.stderr), 30000)
+    .catch((e) => rig.check(false, e.message));
+  await rig.waitFor('run publishes its chain report once the schema is migrated', async () =>
+    (await db.query('SELECT count(*)::int n FROM chain_reports WHERE updated_at >= $1', [migratedAt])).rows[0].n > 0, 30000)
+    .catch((e) => rig.check(false, e.message));
+  behind.proc.kill('SIGINT');
+  rig.check((await behind.done).code === 0, 'run on a schema behind its build keeps running until stopped, and exits 0');
 
   // ---- chain id mismatch, JSON logs
   const wrong = rig.writeConfig(work, cfgObj({ chainId: 1, dataDir: 'data-wrong' }));
