@@ -212,6 +212,7 @@ struct registry_watch {
 	atomic_bool tried;   /* the first connection and load were tried (loaded or not) */
 	pthread_t thread;
 	PGconn *pg;
+	bool behind_said;    /* a schema behind this build was logged: not again until it is not */
 	int wake[2];         /* a pipe: a request to grow a window wakes the thread */
 	pthread_mutex_t lock;
 	grow_req *reqs;      /* under lock */
@@ -224,10 +225,11 @@ static bool connect_listen(registry_watch *w)
 	char err[300];
 	/* a schema behind this build: no load (its statements are this build's) */
 	int r = pg_open_migrated(w->cfg->pg_dsn, "paywatch registry", &w->pg, err, sizeof(err));
-	if (r == PW_ESCHEMA)
+	if (r == PW_ESCHEMA && !w->behind_said)
 		log_error(PW_EDB, "registry: postgres: %s; matching goes on with the last set until then", err);
-	else if (r < 0)
+	else if (r < 0 && r != PW_ESCHEMA)
 		log_warn("registry: cannot connect to postgres (%s); matching goes on with the last set", err);
+	w->behind_said = r == PW_ESCHEMA;
 	if (r < 0)
 		return false;
 	PGresult *res = PQexec(w->pg, "LISTEN " REGISTRY_CHANNEL);

@@ -213,6 +213,8 @@ async function main() {
   await rig.waitFor('run publishes its chain report once the schema is migrated', async () =>
     (await db.query('SELECT count(*)::int n FROM chain_reports WHERE updated_at >= $1', [migratedAt])).rows[0].n > 0, 30000)
     .catch((e) => rig.check(false, e.message));
+  const times = threads.slice(2).map((t) => [t, (behind.stderr.match(new RegExp(namedBy(t).source, 'g')) || []).length]);
+  rig.check(times.every(([, n]) => n === 1), `the registry watch, rescans, invoice expiry and the chain reporter each named it once (${JSON.stringify(times)})`);
   behind.proc.kill('SIGINT');
   rig.check((await behind.done).code === 0, 'run on a schema behind its build keeps running until stopped, and exits 0');
 
