@@ -73,6 +73,11 @@ PGconn *pg_open(const char *dsn, const char *application_name, char *err, size_t
  * statements beyond pg_open's. */
 int pg_open_migrated(const char *dsn, const char *application_name, PGconn **ret, char *err, size_t errlen);
 
+/* How long (milliseconds) a thread that found the database behind its
+ * build (PW_ESCHEMA) waits before it checks again: each check is a new
+ * connection, a backend started by Postgres, so not one per tick. */
+#define PG_SCHEMA_RECHECK_MS 5000
+
 /* pg_error: c's last error message, without its trailing newline, into
  * err (errlen bytes; at most 400 characters of it). The caller scrubs it
  * (pg_scrub) before it leaves the process. */

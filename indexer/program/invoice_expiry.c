@@ -46,7 +46,9 @@ static void *expiry_main(void *arg)
 		}
 		if (r == 0 && events >= EXPIRE_ROWS_MAX)
 			continue; /* a backlog: the next ones at once */
-		poll(NULL, 0, INVOICE_EXPIRY_TICK_MS);
+		int wait_ms = r == PW_ESCHEMA ? PG_SCHEMA_RECHECK_MS : INVOICE_EXPIRY_TICK_MS;
+		for (int waited = 0; waited < wait_ms && !atomic_load(x->stop); waited += INVOICE_EXPIRY_TICK_MS)
+			poll(NULL, 0, INVOICE_EXPIRY_TICK_MS);
 	}
 	PQfinish(pg);
 	return NULL;

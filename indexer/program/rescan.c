@@ -100,7 +100,9 @@ static void *rescan_main(void *arg)
 			if (o == PW_ESCHEMA && !quiet)
 				log_error(PW_EDB, "rescan: postgres: %s; no rescan runs until then", err);
 			quiet = quiet || o == PW_ESCHEMA;
-			poll(NULL, 0, 1000);
+			int wait_ms = o == PW_ESCHEMA ? PG_SCHEMA_RECHECK_MS : RESCAN_IDLE_MS;
+			for (int waited = 0; waited < wait_ms && !atomic_load(w->stop); waited += RESCAN_TICK_MS)
+				poll(NULL, 0, RESCAN_TICK_MS);
 			continue;
 		}
 		registry_rescan q;
