@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "pw_error.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdatomic.h>
@@ -18,6 +19,66 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/* RocksDB is loaded when the first store opens (dlopen), not with the
+ * program: its C++ static constructors cost every process about 11 ms of
+ * CPU at its start, half of `paywatch --version`'s, and only `run` and
+ * `status` open a store (dispatch, serve, replay, migrate and the other
+ * commands never do). The table holds the functions of RocksDB's C API this file
+ * calls, typed from <rocksdb/c.h>. PAYWATCH_ROCKSDB_SONAME comes from the
+ * build (CMakeLists.txt: the SONAME of the librocksdb it compiled against). */
+#define RDB_FUNCS(X)                                                                                             \
+	X(open) X(open_for_read_only) X(close) X(free) X(get) X(put) X(write)                                   \
+	X(options_create) X(options_destroy) X(options_set_create_if_missing) X(options_set_max_open_files)     \
+	X(options_set_compression) X(options_set_write_buffer_size) X(options_set_max_write_buffer_number)      \
+	X(options_set_block_based_table_factory) X(block_based_options_create) X(block_based_options_destroy)   \
+	X(block_based_options_set_block_cache) X(cache_create_lru) X(cache_destroy) X(readoptions_create)       \
+	X(readoptions_destroy) X(writeoptions_create) X(writeoptions_destroy) X(create_iterator)               \
+	X(iter_destroy) X(iter_valid) X(iter_key) X(iter_value) X(iter_next) X(iter_seek) X(iter_seek_for_prev) \
+	X(iter_get_error) X(writebatch_create) X(writebatch_destroy) X(writebatch_put) X(writebatch_delete)     \
+	X(writebatch_delete_range)
+
+static struct {
+#define RDB_FIELD(name) __typeof__(rocksdb_##name) *name;
+	RDB_FUNCS(RDB_FIELD)
+#undef RDB_FIELD
+} rdb;
+static pthread_once_t rdb_once = PTHREAD_ONCE_INIT;
+static char rdb_error[600]; /* why it could not be loaded; "" once loaded */
+
+static void rdb_load(void)
+{
+	void *lib = dlopen(PAYWATCH_ROCKSDB_SONAME, RTLD_NOW | RTLD_LOCAL); /* never closed */
+	if (!lib) {
+		const char *why = dlerror();
+		snprintf(rdb_error, sizeof(rdb_error),
+			 "cannot load RocksDB (%s): %s; install RocksDB's shared library (Debian: the librocksdb package "
+			 "of the version paywatch was built with)",
+			 PAYWATCH_ROCKSDB_SONAME, why ? why : "unknown error");
+		return;
+	}
+	void *f;
+#define RDB_LOOKUP(name)                                                                                           \
+	if (!rdb_error[0]) {                                                                                       \
+		if ((f = dlsym(lib, "rocksdb_" #name)) != NULL)                                                    \
+			memcpy(&rdb.name, &f, sizeof(f)); /* POSIX: a function's address as void * */              \
+		else                                                                                               \
+			snprintf(rdb_error, sizeof(rdb_error), "RocksDB (%s) has no rocksdb_" #name ": not the version " \
+				 "paywatch was built with", PAYWATCH_ROCKSDB_SONAME);                                \
+	}
+	RDB_FUNCS(RDB_LOOKUP)
+#undef RDB_LOOKUP
+}
+
+/* Load RocksDB once per process. 0, or PW_ESTORE with the reason in err. */
+static int rdb_ready(char *err, size_t errlen)
+{
+	pthread_once(&rdb_once, rdb_load);
+	if (!rdb_error[0])
+		return 0;
+	snprintf(err, errlen, "%s", rdb_error);
+	return PW_ESTORE;
+}
 
 struct store {
 	rocksdb_t *db;
@@ -89,7 +150,7 @@ static int keep_error(store *s, const char *what, char *rerr)
 	pthread_mutex_lock(&s->error_lock);
 	snprintf(s->error, sizeof(s->error), "%s: %s", what, rerr ? rerr : "unknown error");
 	pthread_mutex_unlock(&s->error_lock);
-	rocksdb_free(rerr);
+	rdb.free(rerr);
 	return PW_ESTORE;
 }
 
@@ -132,38 +193,41 @@ int store_check_dir(store *s, char *err, size_t errlen)
 int store_open(const char *dir, bool read_only, store **ret, char *err, size_t errlen)
 {
 	char *rerr = NULL;
+	int r = rdb_ready(err, errlen);
+	if (r < 0)
+		return r;
 	store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return PW_ENOMEM;
 	if (!read_only)
 		mkdir(dir, 0700); /* an existing dir is fine; RocksDB reports real errors */
-	s->opts = rocksdb_options_create();
-	rocksdb_options_set_create_if_missing(s->opts, read_only ? 0 : 1);
-	rocksdb_options_set_max_open_files(s->opts, 256);
-	rocksdb_options_set_compression(s->opts, rocksdb_no_compression); /* a small, short-lived state: LZ4 cost CPU (2.5% of a backfill, perf) and saved little */
+	s->opts = rdb.options_create();
+	rdb.options_set_create_if_missing(s->opts, read_only ? 0 : 1);
+	rdb.options_set_max_open_files(s->opts, 256);
+	rdb.options_set_compression(s->opts, rocksdb_no_compression); /* a small, short-lived state: LZ4 cost CPU (2.5% of a backfill, perf) and saved little */
 	/* small memtables: the ingest state is small and memory is bounded by
 	 * the requests in flight, not by RocksDB's 64 MiB default */
-	rocksdb_options_set_write_buffer_size(s->opts, 4u << 20);
-	rocksdb_options_set_max_write_buffer_number(s->opts, 2);
+	rdb.options_set_write_buffer_size(s->opts, 4u << 20);
+	rdb.options_set_max_write_buffer_number(s->opts, 2);
 	/* the state is read back from memtables and a few small SST blocks: a
 	 * 4 MiB block cache instead of RocksDB's default 32 MiB one */
-	s->cache = rocksdb_cache_create_lru(4u << 20);
-	s->topts = rocksdb_block_based_options_create();
-	rocksdb_block_based_options_set_block_cache(s->topts, s->cache);
-	rocksdb_options_set_block_based_table_factory(s->opts, s->topts);
-	s->db = read_only ? rocksdb_open_for_read_only(s->opts, dir, 0, &rerr)
-			  : rocksdb_open(s->opts, dir, &rerr);
+	s->cache = rdb.cache_create_lru(4u << 20);
+	s->topts = rdb.block_based_options_create();
+	rdb.block_based_options_set_block_cache(s->topts, s->cache);
+	rdb.options_set_block_based_table_factory(s->opts, s->topts);
+	s->db = read_only ? rdb.open_for_read_only(s->opts, dir, 0, &rerr)
+			  : rdb.open(s->opts, dir, &rerr);
 	if (!s->db) {
 		snprintf(err, errlen, "cannot open RocksDB at %s: %s", dir, rerr ? rerr : "unknown error");
-		rocksdb_free(rerr);
-		rocksdb_options_destroy(s->opts);
-		rocksdb_block_based_options_destroy(s->topts);
-		rocksdb_cache_destroy(s->cache);
+		rdb.free(rerr);
+		rdb.options_destroy(s->opts);
+		rdb.block_based_options_destroy(s->topts);
+		rdb.cache_destroy(s->cache);
 		free(s);
 		return PW_ESTORE;
 	}
-	s->wopts = rocksdb_writeoptions_create();
-	s->ropts = rocksdb_readoptions_create();
+	s->wopts = rdb.writeoptions_create();
+	s->ropts = rdb.readoptions_create();
 	pthread_mutex_init(&s->error_lock, NULL);
 	pthread_mutex_init(&s->commit_lock, NULL);
 	atomic_init(&s->writes_left, -1);
@@ -175,16 +239,16 @@ int store_open(const char *dir, bool read_only, store **ret, char *err, size_t e
 	}
 	/* the next outbox sequence follows the last one present */
 	uint64_t next = 1;
-	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
+	rocksdb_iterator_t *it = rdb.create_iterator(s->db, s->ropts);
 	char hi[8] = "outbox0"; /* '0' follows '/' */
-	rocksdb_iter_seek_for_prev(it, hi, 7);
-	if (rocksdb_iter_valid(it)) {
+	rdb.iter_seek_for_prev(it, hi, 7);
+	if (rdb.iter_valid(it)) {
 		size_t klen;
-		const char *k = rocksdb_iter_key(it, &klen);
+		const char *k = rdb.iter_key(it, &klen);
 		if (klen == 15 && memcmp(k, "outbox/", 7) == 0)
 			next = pw_get_be64((const uint8_t *)k + 7) + 1;
 	}
-	rocksdb_iter_destroy(it);
+	rdb.iter_destroy(it);
 	s->next_seq = next;
 	*ret = s;
 	return 0;
@@ -194,12 +258,12 @@ void store_close(store *s)
 {
 	if (!s)
 		return;
-	rocksdb_close(s->db);
-	rocksdb_writeoptions_destroy(s->wopts);
-	rocksdb_readoptions_destroy(s->ropts);
-	rocksdb_options_destroy(s->opts);
-	rocksdb_block_based_options_destroy(s->topts);
-	rocksdb_cache_destroy(s->cache);
+	rdb.close(s->db);
+	rdb.writeoptions_destroy(s->wopts);
+	rdb.readoptions_destroy(s->ropts);
+	rdb.options_destroy(s->opts);
+	rdb.block_based_options_destroy(s->topts);
+	rdb.cache_destroy(s->cache);
 	pthread_mutex_destroy(&s->error_lock);
 	pthread_mutex_destroy(&s->commit_lock);
 	free(s);
@@ -209,7 +273,7 @@ static int get_value(store *s, const char *k, size_t klen, char **ret_val, size_
 {
 	char *rerr = NULL;
 	size_t vlen = 0;
-	char *v = rocksdb_get(s->db, s->ropts, k, klen, &vlen, &rerr);
+	char *v = rdb.get(s->db, s->ropts, k, klen, &vlen, &rerr);
 	if (rerr)
 		return keep_error(s, "read", rerr);
 	if (!v)
@@ -229,7 +293,7 @@ int store_get_checkpoint(store *s, const char *chain, uint64_t *ret)
 	r = vlen == 8 ? 0 : PW_ESTORE;
 	if (r == 0)
 		*ret = pw_get_be64((const uint8_t *)v);
-	rocksdb_free(v);
+	rdb.free(v);
 	return r;
 }
 
@@ -241,14 +305,14 @@ int store_get_header(store *s, const char *chain, uint64_t number, pw_block_ref 
 	if (r < 0)
 		return r;
 	if (vlen != 72) {
-		rocksdb_free(v);
+		rdb.free(v);
 		return PW_ESTORE;
 	}
 	ret->number = number;
 	memcpy(ret->hash, v, 32);
 	memcpy(ret->parent_hash, v + 32, 32);
 	ret->time = (int64_t)pw_get_be64((const uint8_t *)v + 64);
-	rocksdb_free(v);
+	rdb.free(v);
 	return 0;
 }
 
@@ -260,12 +324,12 @@ int store_get_header_below(store *s, const char *chain, uint64_t number, pw_bloc
 		return PW_ENOTFOUND;
 	size_t klen = key_hdr(k, chain, number - 1);
 	int r = PW_ENOTFOUND;
-	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
-	rocksdb_iter_seek_for_prev(it, k, klen);
-	if (rocksdb_iter_valid(it)) {
+	rocksdb_iterator_t *it = rdb.create_iterator(s->db, s->ropts);
+	rdb.iter_seek_for_prev(it, k, klen);
+	if (rdb.iter_valid(it)) {
 		size_t found_len, vlen;
-		const char *found = rocksdb_iter_key(it, &found_len);
-		const char *v = rocksdb_iter_value(it, &vlen);
+		const char *found = rdb.iter_key(it, &found_len);
+		const char *v = rdb.iter_value(it, &vlen);
 		if (found_len == plen + 8 && memcmp(found, prefix, plen) == 0) {
 			if (vlen != 72) {
 				r = PW_ESTORE;
@@ -279,13 +343,13 @@ int store_get_header_below(store *s, const char *chain, uint64_t number, pw_bloc
 		}
 	} else {
 		char *err = NULL;
-		rocksdb_iter_get_error(it, &err);
+		rdb.iter_get_error(it, &err);
 		if (err) {
 			r = PW_ESTORE;
 			free(err);
 		}
 	}
-	rocksdb_iter_destroy(it);
+	rdb.iter_destroy(it);
 	return r;
 }
 
@@ -294,7 +358,7 @@ store_batch *store_batch_create(store *s)
 	store_batch *b = malloc(sizeof(*b));
 	if (!b)
 		return NULL;
-	*b = (store_batch){ .s = s, .wb = rocksdb_writebatch_create() };
+	*b = (store_batch){ .s = s, .wb = rdb.writebatch_create() };
 	buf_init(&b->outbox, SIZE_MAX);
 	return b;
 }
@@ -303,7 +367,7 @@ void store_batch_destroy(store_batch *b)
 {
 	if (!b)
 		return;
-	rocksdb_writebatch_destroy(b->wb);
+	rdb.writebatch_destroy(b->wb);
 	buf_done(&b->outbox);
 	free(b);
 }
@@ -326,10 +390,10 @@ int store_batch_commit(store_batch *b)
 	for (size_t off = 0; off + 2 <= b->outbox.len;) {
 		size_t vlen = (size_t)ob[off] << 8 | ob[off + 1];
 		char k[KEY_MAX];
-		rocksdb_writebatch_put(b->wb, k, key_outbox(k, b->s->next_seq++), (const char *)ob + off + 2, vlen);
+		rdb.writebatch_put(b->wb, k, key_outbox(k, b->s->next_seq++), (const char *)ob + off + 2, vlen);
 		off += 2 + vlen;
 	}
-	rocksdb_write(b->s->db, b->s->wopts, b->wb, &rerr);
+	rdb.write(b->s->db, b->s->wopts, b->wb, &rerr);
 	if (b->outbox.len)
 		pthread_mutex_unlock(&b->s->commit_lock);
 	if (rerr)
@@ -342,7 +406,7 @@ void store_batch_put_checkpoint(store_batch *b, const char *chain, uint64_t numb
 	char k[KEY_MAX];
 	uint8_t v[8];
 	pw_put_be64(v, number);
-	rocksdb_writebatch_put(b->wb, k, key_ckpt(k, chain), (const char *)v, 8);
+	rdb.writebatch_put(b->wb, k, key_ckpt(k, chain), (const char *)v, 8);
 }
 
 void store_batch_put_header(store_batch *b, const char *chain, const pw_block_ref *h)
@@ -352,13 +416,13 @@ void store_batch_put_header(store_batch *b, const char *chain, const pw_block_re
 	memcpy(v, h->hash, 32);
 	memcpy(v + 32, h->parent_hash, 32);
 	pw_put_be64(v + 64, (uint64_t)h->time);
-	rocksdb_writebatch_put(b->wb, k, key_hdr(k, chain, h->number), (const char *)v, sizeof(v));
+	rdb.writebatch_put(b->wb, k, key_hdr(k, chain, h->number), (const char *)v, sizeof(v));
 }
 
 void store_batch_delete_header(store_batch *b, const char *chain, uint64_t number)
 {
 	char k[KEY_MAX];
-	rocksdb_writebatch_delete(b->wb, k, key_hdr(k, chain, number));
+	rdb.writebatch_delete(b->wb, k, key_hdr(k, chain, number));
 }
 
 void store_batch_delete_headers_between(store_batch *b, const char *chain, uint64_t lo_block, uint64_t hi_block)
@@ -368,7 +432,7 @@ void store_batch_delete_headers_between(store_batch *b, const char *chain, uint6
 	char lo[KEY_MAX], hi[KEY_MAX];
 	size_t nlo = key_hdr(lo, chain, lo_block), nhi = key_hdr(hi, chain, hi_block);
 	atomic_fetch_add(&b->s->range_deletes, 1);
-	rocksdb_writebatch_delete_range(b->wb, lo, nlo, hi, nhi);
+	rdb.writebatch_delete_range(b->wb, lo, nlo, hi, nhi);
 }
 
 void store_batch_put_payment(store_batch *b, enum store_set set, const pw_payment *p)
@@ -376,13 +440,13 @@ void store_batch_put_payment(store_batch *b, enum store_set set, const pw_paymen
 	char k[KEY_MAX];
 	uint8_t v[PW_PAYMENT_ENC_MAX];
 	size_t vlen = payment_encode(p, v);
-	rocksdb_writebatch_put(b->wb, k, key_payment(k, set, p), (const char *)v, vlen);
+	rdb.writebatch_put(b->wb, k, key_payment(k, set, p), (const char *)v, vlen);
 }
 
 void store_batch_delete_payment(store_batch *b, enum store_set set, const pw_payment *p)
 {
 	char k[KEY_MAX];
-	rocksdb_writebatch_delete(b->wb, k, key_payment(k, set, p));
+	rdb.writebatch_delete(b->wb, k, key_payment(k, set, p));
 }
 
 void store_batch_delete_payments_between(store_batch *b, enum store_set set, const char *chain, uint64_t lo_block,
@@ -395,7 +459,7 @@ void store_batch_delete_payments_between(store_batch *b, enum store_set set, con
 	pw_put_be64((uint8_t *)lo + nlo, lo_block);
 	pw_put_be64((uint8_t *)hi + nhi, hi_block);
 	atomic_fetch_add(&b->s->range_deletes, 1);
-	rocksdb_writebatch_delete_range(b->wb, lo, nlo + 8, hi, nhi + 8);
+	rdb.writebatch_delete_range(b->wb, lo, nlo + 8, hi, nhi + 8);
 }
 
 void store_batch_delete_headers_from(store_batch *b, const char *chain, uint64_t number)
@@ -404,7 +468,7 @@ void store_batch_delete_headers_from(store_batch *b, const char *chain, uint64_t
 	size_t nlo = key_hdr(lo, chain, number);
 	size_t nhi = (size_t)snprintf(hi, KEY_MAX, "hdr/%s0", chain); /* '0' sorts right after '/' */
 	atomic_fetch_add(&b->s->range_deletes, 1);
-	rocksdb_writebatch_delete_range(b->wb, lo, nlo, hi, nhi);
+	rdb.writebatch_delete_range(b->wb, lo, nlo, hi, nhi);
 }
 
 void store_batch_put_outbox(store_batch *b, const pw_payment *p)
@@ -425,15 +489,15 @@ int store_scan_payments(store *s, enum store_set set, const char *chain, uint64_
 	memcpy(start, prefix, plen);
 	pw_put_be64((uint8_t *)start + plen, min_block);
 	int r = 0;
-	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
-	for (rocksdb_iter_seek(it, start, plen + 8); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+	rocksdb_iterator_t *it = rdb.create_iterator(s->db, s->ropts);
+	for (rdb.iter_seek(it, start, plen + 8); rdb.iter_valid(it); rdb.iter_next(it)) {
 		size_t klen, vlen;
-		const char *k = rocksdb_iter_key(it, &klen);
+		const char *k = rdb.iter_key(it, &klen);
 		if (klen != plen + 12 + PW_HASH_LEN || memcmp(k, prefix, plen) != 0)
 			break;
 		if (pw_get_be64((const uint8_t *)k + plen) > max_block)
 			break;
-		const char *v = rocksdb_iter_value(it, &vlen);
+		const char *v = rdb.iter_value(it, &vlen);
 		pw_payment p;
 		if (payment_decode((const uint8_t *)v, vlen, &p) < 0) {
 			r = PW_ESTORE;
@@ -443,10 +507,10 @@ int store_scan_payments(store *s, enum store_set set, const char *chain, uint64_
 			break;
 	}
 	char *rerr = NULL;
-	rocksdb_iter_get_error(it, &rerr);
+	rdb.iter_get_error(it, &rerr);
 	if (rerr)
 		r = keep_error(s, "scan payments", rerr);
-	rocksdb_iter_destroy(it);
+	rdb.iter_destroy(it);
 	return r;
 }
 
@@ -460,17 +524,17 @@ int store_lowest_header(store *s, const char *chain, uint64_t *ret)
 	char prefix[KEY_MAX];
 	size_t plen = (size_t)snprintf(prefix, KEY_MAX, "hdr/%s/", chain);
 	int r = PW_ENOTFOUND;
-	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
-	rocksdb_iter_seek(it, prefix, plen);
-	if (rocksdb_iter_valid(it)) {
+	rocksdb_iterator_t *it = rdb.create_iterator(s->db, s->ropts);
+	rdb.iter_seek(it, prefix, plen);
+	if (rdb.iter_valid(it)) {
 		size_t klen;
-		const char *k = rocksdb_iter_key(it, &klen);
+		const char *k = rdb.iter_key(it, &klen);
 		if (klen == plen + 8 && memcmp(k, prefix, plen) == 0) {
 			*ret = pw_get_be64((const uint8_t *)k + plen);
 			r = 0;
 		}
 	}
-	rocksdb_iter_destroy(it);
+	rdb.iter_destroy(it);
 	return r;
 }
 
@@ -480,21 +544,21 @@ int store_outbox_read(store *s, uint64_t from_seq, pw_payment *ret_payments, uin
 	size_t n = 0;
 	int r = 0;
 	char start[KEY_MAX];
-	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
-	for (rocksdb_iter_seek(it, start, key_outbox(start, from_seq)); rocksdb_iter_valid(it) && n < max;
-	     rocksdb_iter_next(it)) {
+	rocksdb_iterator_t *it = rdb.create_iterator(s->db, s->ropts);
+	for (rdb.iter_seek(it, start, key_outbox(start, from_seq)); rdb.iter_valid(it) && n < max;
+	     rdb.iter_next(it)) {
 		size_t klen, vlen;
-		const char *k = rocksdb_iter_key(it, &klen);
+		const char *k = rdb.iter_key(it, &klen);
 		if (klen != 15 || memcmp(k, "outbox/", 7) != 0)
 			break;
-		const char *v = rocksdb_iter_value(it, &vlen);
+		const char *v = rdb.iter_value(it, &vlen);
 		if (payment_decode((const uint8_t *)v, vlen, &ret_payments[n]) < 0) {
 			r = PW_ESTORE;
 			break;
 		}
 		ret_seqs[n++] = pw_get_be64((const uint8_t *)k + 7);
 	}
-	rocksdb_iter_destroy(it);
+	rdb.iter_destroy(it);
 	if (r == 0)
 		*ret_n = n;
 	return r;
@@ -511,22 +575,22 @@ int store_outbox_read(store *s, uint64_t from_seq, pw_payment *ret_payments, uin
 
 int store_outbox_delete(store *s, const uint64_t *seqs, size_t n)
 {
-	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	rocksdb_writebatch_t *wb = rdb.writebatch_create();
 	char k[KEY_MAX], end[KEY_MAX], *rerr = NULL;
 	bool run = n >= OUTBOX_RANGE_MIN && seqs[n - 1] != UINT64_MAX;
 	for (size_t i = 1; run && i < n; i++)
 		run = seqs[i] == seqs[0] + i;
 	if (run) {
 		atomic_fetch_add(&s->range_deletes, 1);
-		rocksdb_writebatch_delete_range(wb, k, key_outbox(k, seqs[0]), end, key_outbox(end, seqs[n - 1] + 1));
+		rdb.writebatch_delete_range(wb, k, key_outbox(k, seqs[0]), end, key_outbox(end, seqs[n - 1] + 1));
 	}
 	for (size_t i = 0; !run && i < n; i++)
-		rocksdb_writebatch_delete(wb, k, key_outbox(k, seqs[i]));
+		rdb.writebatch_delete(wb, k, key_outbox(k, seqs[i]));
 	if (!write_allowed(s))
 		rerr = strdup("injected failure (test)");
 	else
-		rocksdb_write(s->db, s->wopts, wb, &rerr);
-	rocksdb_writebatch_destroy(wb);
+		rdb.write(s->db, s->wopts, wb, &rerr);
+	rdb.writebatch_destroy(wb);
 	if (rerr)
 		return keep_error(s, "delete outbox entries", rerr);
 	return 0;
@@ -536,15 +600,15 @@ int store_outbox_stats(store *s, const char *chain, uint64_t *ret_depth, int64_t
 {
 	uint64_t depth = 0;
 	int64_t oldest = 0;
-	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
-	for (rocksdb_iter_seek(it, "outbox/", 7); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+	rocksdb_iterator_t *it = rdb.create_iterator(s->db, s->ropts);
+	for (rdb.iter_seek(it, "outbox/", 7); rdb.iter_valid(it); rdb.iter_next(it)) {
 		size_t klen, vlen;
-		const char *k = rocksdb_iter_key(it, &klen);
+		const char *k = rdb.iter_key(it, &klen);
 		if (klen != 15 || memcmp(k, "outbox/", 7) != 0)
 			break;
 		if (chain || depth == 0) {
 			pw_payment p;
-			const char *v = rocksdb_iter_value(it, &vlen);
+			const char *v = rdb.iter_value(it, &vlen);
 			if (payment_decode((const uint8_t *)v, vlen, &p) < 0)
 				continue;
 			if (chain && strcmp(p.chain, chain) != 0)
@@ -555,8 +619,8 @@ int store_outbox_stats(store *s, const char *chain, uint64_t *ret_depth, int64_t
 		depth++;
 	}
 	char *rerr = NULL;
-	rocksdb_iter_get_error(it, &rerr);
-	rocksdb_iter_destroy(it);
+	rdb.iter_get_error(it, &rerr);
+	rdb.iter_destroy(it);
 	if (rerr)
 		return keep_error(s, "outbox stats", rerr);
 	*ret_depth = depth;
@@ -593,7 +657,7 @@ int store_put_state(store *s, const char *chain, const store_chain_state *st)
 	if (!write_allowed(s))
 		rerr = strdup("injected failure (test)");
 	else
-		rocksdb_put(s->db, s->wopts, k, key_state(k, chain), (const char *)v, n, &rerr);
+		rdb.put(s->db, s->wopts, k, key_state(k, chain), (const char *)v, n, &rerr);
 	if (rerr)
 		return keep_error(s, "put chain state", rerr);
 	return 0;
@@ -610,7 +674,7 @@ int store_get_state(store *s, const char *chain, store_chain_state *ret)
 	size_t fixed = STATE_LEN - 255;
 	size_t elen = vlen >= fixed ? ((size_t)v[fixed - 2] << 8 | v[fixed - 1]) : 0;
 	if (vlen < fixed || v[0] != STATE_VERSION || elen > 255 || vlen != fixed + elen) {
-		rocksdb_free(raw);
+		rdb.free(raw);
 		return PW_ESTORE;
 	}
 	store_chain_state st;
@@ -626,7 +690,7 @@ int store_get_state(store *s, const char *chain, store_chain_state *ret)
 	st.checkpoint = pw_get_be64(v + n), n += 8;
 	st.checkpoint_time = (int64_t)pw_get_be64(v + n), n += 8;
 	memcpy(st.endpoint, v + fixed, elen);
-	rocksdb_free(raw);
+	rdb.free(raw);
 	*ret = st;
 	return 0;
 }

@@ -22,8 +22,12 @@ typedef struct store store;
 typedef struct store_batch store_batch;
 
 /* store_open: open (creating) the RocksDB at dir. read_only opens it as a
- * read-only instance (status commands while `run` holds the lock).
- * 0 with *ret, or PW_ESTORE with the RocksDB message in err. */
+ * read-only instance (status commands while `run` holds the lock). The
+ * first call in a process loads RocksDB's shared library (dlopen of the
+ * SONAME the build compiled against): no other command pays its start.
+ * Any thread. 0 with *ret (free with store_close), or PW_ESTORE with the
+ * reason in err (errlen bytes): the library missing or not the version
+ * built against, or RocksDB's own message. */
 int store_open(const char *dir, bool read_only, store **ret, char *err, size_t errlen);
 
 /* store_close: flush and close; accepts NULL. */

@@ -1,6 +1,7 @@
 // test_cli.mjs: the command line against real parts: --help and exit codes,
 // check-config (masked output, JSON path errors, unset ${ENV}), migrate
-// (idempotent, schema_migrations, unreachable Postgres, a schema behind the
+// (idempotent, schema_migrations, unreachable Postgres, RocksDB's library
+// loaded only by the commands that open data_dir, a schema behind the
 // build named by each of run's threads that use Postgres, by the commands that read it
 // outside run, and by serve's API and /readyz), run refusing a
 // chain-id mismatch, --log-format json, and `run` started while Postgres is
@@ -11,6 +12,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import * as rig from './lib/rig.mjs';
 
 const bin = process.argv[2];
@@ -81,6 +83,35 @@ async function main() {
   rig.check(r.status === 0 && r.stderr.includes(`${migrations.length} migration(s) applied, 0 already present`), `migrate applies ${migrations.join(', ')} (${r.stderr.trim()})`);
   const versions = (await db.query('SELECT version FROM schema_migrations')).rows.map((x) => x.version);
   rig.check(JSON.stringify(versions.sort()) === JSON.stringify(migrations), `schema_migrations records every migration (${versions})`);
+
+  // ---- RocksDB is loaded when data_dir is opened (store.c), not at the
+  // start: with a broken librocksdb first on the library path, the commands
+  // that never open data_dir start and work, and those that do say which
+  // library failed (a build linked to RocksDB does not start at all)
+  const ldconfig = spawnSync('/sbin/ldconfig', ['-p'], { encoding: 'utf8' }).stdout || '';
+  const sonames = [...new Set([...ldconfig.matchAll(/^\s*(librocksdb\.so\.[0-9][0-9.]*) /gm)].map((x) => x[1]))];
+  rig.check(sonames.length > 0, `ldconfig knows RocksDB's shared library (${sonames})`);
+  const brokenLibs = fs.mkdtempSync(path.join(work, 'broken-libs-'));
+  for (const so of sonames) fs.writeFileSync(path.join(brokenLibs, so), 'not a shared library\n');
+  const noLib = { ...env, LD_LIBRARY_PATH: brokenLibs };
+  const noLibCfg = rig.writeConfig(fs.mkdtempSync(path.join(work, 'nolib-')), cfgObj({ dataDir: 'data-nolib' }));
+  fs.mkdirSync(path.join(work, 'data-nolib'));
+  r = rig.runPaywatchSync(bin, ['--version'], noLib);
+  rig.check(r.status === 0 && /^paywatch \d/.test(r.stdout), `--version starts without RocksDB (${r.status}: ${r.stderr.trim().slice(0, 160)})`);
+  r = rig.runPaywatchSync(bin, ['migrate', '-c', noLibCfg], noLib);
+  rig.check(r.status === 0 && r.stderr.includes(`0 migration(s) applied, ${migrations.length} already present`),
+    `migrate works without RocksDB (${r.status}: ${r.stderr.trim().slice(0, 160)})`);
+  r = rig.runPaywatchSync(bin, ['check-config', '-c', noLibCfg], noLib);
+  rig.check(r.status === 0, `check-config works without RocksDB (${r.status}: ${r.stderr.trim().slice(0, 160)})`);
+  const loadErr = new RegExp(`cannot load RocksDB \\((${sonames.join('|').replace(/\./g, '\\.')})\\): .*${brokenLibs.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
+  r = rig.runPaywatchSync(bin, ['status', '-c', noLibCfg, '--json'], noLib);
+  let noLibStatus = null;
+  try { noLibStatus = JSON.parse(r.stdout); } catch { /* checked below */ }
+  rig.check(r.status === 1 && noLibStatus && loadErr.test(JSON.stringify(noLibStatus)),
+    `status names the RocksDB library it could not load (${r.status}: ${r.stdout.trim().slice(0, 300)})`);
+  r = rig.runPaywatchSync(bin, ['run', '-c', noLibCfg], noLib);
+  rig.check(r.status === 1 && loadErr.test(r.stderr) && /install RocksDB's shared library/.test(r.stderr),
+    `run exits 1 naming the RocksDB library it could not load (${r.status}: ${r.stderr.trim().slice(-300)})`);
   // the hex checks hold without regular expressions
   const badInsert = await db.query(`INSERT INTO merchants (id) VALUES ('x'); INSERT INTO merchant_addresses VALUES ('local', '0x70997970c51812dc3a010c7d01b50e0d17dc79cg', 'x')`).then(() => null, (e) => e.message);
   rig.check(badInsert && /merchant_addresses_address_check|invalid hexadecimal digit/.test(badInsert), `a non-hex address is refused by the schema (${badInsert})`);

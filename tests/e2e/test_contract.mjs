@@ -192,6 +192,9 @@ async function main() {
   const murl = `http://127.0.0.1:${mport}`;
   await rig.waitFor('dispatch metrics', async () => (await fetch(`${murl}/metrics`).catch(() => null))?.status === 200, 15000);
   const dtext = await (await fetch(`${murl}/metrics`)).text();
+  const dmaps = fs.readFileSync(`/proc/${dp.proc.pid}/maps`, 'utf8');
+  rig.check(!/librocksdb/.test(dmaps) && /libcurl/.test(dmaps),
+    'dispatch never loads RocksDB: it opens no data_dir, and skips RocksDB\'s start (store.c loads it on open)');
   r = await fetch(`${murl}/v1/payments`);
   rig.check(metricNames(dtext).has('paywatch_webhook_deliveries_total') && r.status === 404 &&
     spawnSync('promtool', ['check', 'metrics'], { input: dtext }).status === 0,
@@ -207,6 +210,7 @@ async function main() {
   rig.check(metricNames(rtext).has('paywatch_chain_head_block') && r.status === 404 &&
     spawnSync('promtool', ['check', 'metrics'], { input: rtext }).status === 0 && !/Thread pool/.test(rn.stderr),
     'run without "api" serves its /metrics on metrics.listen (promtool clean), and no API there');
+  rig.check(/librocksdb/.test(fs.readFileSync(`/proc/${rn.proc.pid}/maps`, 'utf8')), 'run has RocksDB loaded (its data_dir is open)');
   rn.proc.kill('SIGTERM');
   rig.check((await rn.done).code === 0, 'run exits 0 on SIGTERM');
 
