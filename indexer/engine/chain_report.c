@@ -211,8 +211,8 @@ static int publish(chain_reporter *r, pg_sink *pg)
 		chain_report cr;
 		if (scan) {
 			chain_report_read(r->st, &r->cfg->chains[i], &cr);
-			char oldest[40];
 			if (pg) {
+				char oldest[40];
 				cr.quarantine_known = pg_sink_quarantine_summary(pg, r->cfg->chains[i].name, &cr.quarantined,
 										  oldest, sizeof(oldest)) == 0;
 			} else {

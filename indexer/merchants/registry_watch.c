@@ -283,9 +283,9 @@ static bool reload(registry_watch *w, bool incremental, size_t *last_count)
 	if (keep) { /* kept for a start while Postgres is away, when it changed */
 		uint64_t h = 1469598103934665603ULL ^ rows.len; /* 8 bytes a step */
 		for (size_t i = 0; i + 8 <= rows.len; i += 8) {
-			uint64_t v;
-			memcpy(&v, rows.data + i, 8);
-			h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+			uint64_t word;
+			memcpy(&word, rows.data + i, 8);
+			h = (h ^ word) * 0x9e3779b97f4a7c15ULL;
 			h ^= h >> 29;
 		}
 		for (size_t i = rows.len & ~(size_t)7; i < rows.len; i++)
