@@ -24,19 +24,21 @@
  * program: its C++ static constructors cost every process about 11 ms of
  * CPU at its start, half of `paywatch --version`'s, and only `run` and
  * `status` open a store (dispatch, serve, replay, migrate and the other
- * commands never do). The table holds the functions of RocksDB's C API this file
- * calls, typed from <rocksdb/c.h>. PAYWATCH_ROCKSDB_SONAME comes from the
- * build (CMakeLists.txt: the SONAME of the librocksdb it compiled against). */
-#define RDB_FUNCS(X)                                                                                             \
-	X(open) X(open_for_read_only) X(close) X(free) X(get) X(put) X(write)                                   \
-	X(options_create) X(options_destroy) X(options_set_create_if_missing) X(options_set_max_open_files)     \
-	X(options_set_compression) X(options_set_write_buffer_size) X(options_set_max_write_buffer_number)      \
-	X(options_set_block_based_table_factory) X(block_based_options_create) X(block_based_options_destroy)   \
-	X(block_based_options_set_block_cache) X(cache_create_lru) X(cache_destroy) X(readoptions_create)       \
-	X(readoptions_destroy) X(writeoptions_create) X(writeoptions_destroy) X(create_iterator)               \
-	X(iter_destroy) X(iter_valid) X(iter_key) X(iter_value) X(iter_next) X(iter_seek) X(iter_seek_for_prev) \
-	X(iter_get_error) X(writebatch_create) X(writebatch_destroy) X(writebatch_put) X(writebatch_delete)     \
-	X(writebatch_delete_range)
+ * commands never do). The table holds the functions of RocksDB's C API
+ * this file calls, typed from <rocksdb/c.h>. PAYWATCH_ROCKSDB_SONAME comes
+ * from the build (CMakeLists.txt: the SONAME of the librocksdb it compiled
+ * against). Thread safety: loaded once (pthread_once); read-only after. */
+#define RDB_FUNCS(X)                                                                                   \
+	X(open) X(open_for_read_only) X(close) X(free) X(get) X(put) X(write) X(options_create)        \
+	X(options_destroy) X(options_set_create_if_missing) X(options_set_max_open_files)             \
+	X(options_set_compression) X(options_set_write_buffer_size)                                   \
+	X(options_set_max_write_buffer_number) X(options_set_block_based_table_factory)               \
+	X(block_based_options_create) X(block_based_options_destroy)                                  \
+	X(block_based_options_set_block_cache) X(cache_create_lru) X(cache_destroy)                   \
+	X(readoptions_create) X(readoptions_destroy) X(writeoptions_create) X(writeoptions_destroy)   \
+	X(create_iterator) X(iter_destroy) X(iter_valid) X(iter_key) X(iter_value) X(iter_next)       \
+	X(iter_seek) X(iter_seek_for_prev) X(iter_get_error) X(writebatch_create)                     \
+	X(writebatch_destroy) X(writebatch_put) X(writebatch_delete) X(writebatch_delete_range)
 
 static struct {
 #define RDB_FIELD(name) __typeof__(rocksdb_##name) *name;
@@ -52,19 +54,21 @@ static void rdb_load(void)
 	if (!lib) {
 		const char *why = dlerror();
 		snprintf(rdb_error, sizeof(rdb_error),
-			 "cannot load RocksDB (%s): %s; install RocksDB's shared library (Debian: the librocksdb package "
-			 "of the version paywatch was built with)",
+			 "cannot load RocksDB (%s): %s; install RocksDB's shared library (Debian: the "
+			 "librocksdb package of the version paywatch was built with)",
 			 PAYWATCH_ROCKSDB_SONAME, why ? why : "unknown error");
 		return;
 	}
 	void *f;
-#define RDB_LOOKUP(name)                                                                                           \
-	if (!rdb_error[0]) {                                                                                       \
-		if ((f = dlsym(lib, "rocksdb_" #name)) != NULL)                                                    \
-			memcpy(&rdb.name, &f, sizeof(f)); /* POSIX: a function's address as void * */              \
-		else                                                                                               \
-			snprintf(rdb_error, sizeof(rdb_error), "RocksDB (%s) has no rocksdb_" #name ": not the version " \
-				 "paywatch was built with", PAYWATCH_ROCKSDB_SONAME);                                \
+#define RDB_LOOKUP(name)                                                                               \
+	if (!rdb_error[0]) {                                                                           \
+		if ((f = dlsym(lib, "rocksdb_" #name)) != NULL)                                        \
+			memcpy(&rdb.name, &f, sizeof(f)); /* POSIX: a function's address as void * */  \
+		else                                                                                   \
+			snprintf(rdb_error, sizeof(rdb_error),                                         \
+				 "RocksDB (%s) has no rocksdb_" #name ": not the version paywatch "    \
+				 "was built with",                                                     \
+				 PAYWATCH_ROCKSDB_SONAME);                                             \
 	}
 	RDB_FUNCS(RDB_LOOKUP)
 #undef RDB_LOOKUP
