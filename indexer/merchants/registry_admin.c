@@ -166,7 +166,7 @@ int registry_window_grow(PGconn *c, const pw_config *cfg, const char *merchant_i
 		snprintf(err, errlen, "chain: no chain \"%.64s\" with derived addresses in this config", chain);
 		return PW_ENOTFOUND;
 	}
-	registry_window w;
+	registry_window w = { 0 };
 	bip32_pub key;
 	bip32_path tpl;
 	char why[200];
@@ -177,6 +177,10 @@ int registry_window_grow(PGconn *c, const pw_config *cfg, const char *merchant_i
 		       bip32_parse_path(w.path, &tpl, why, sizeof(why)) < 0)) {
 		snprintf(err, errlen, "merchant %s: its stored xpub or path is unreadable (%s)", merchant_id, why);
 		r = PW_EPARSE;
+	}
+	if (r < 0) { /* no window read (no xpub, a lock or statement timeout, Postgres away): nothing to size */
+		memset(&key, 0, sizeof(key));
+		return pg_end(c, r, err, errlen);
 	}
 	long high = w.highest_used > used ? w.highest_used : used;
 	long next = w.next_index;
