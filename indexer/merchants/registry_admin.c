@@ -166,7 +166,7 @@ int registry_window_grow(PGconn *c, const pw_config *cfg, const char *merchant_i
 		snprintf(err, errlen, "chain: no chain \"%.64s\" with derived addresses in this config", chain);
 		return PW_ENOTFOUND;
 	}
-	registry_window w = { 0 };
+	registry_window w;
 	bip32_pub key;
 	bip32_path tpl;
 	char why[200];
@@ -184,7 +184,7 @@ int registry_window_grow(PGconn *c, const pw_config *cfg, const char *merchant_i
 	}
 	long high = w.highest_used > used ? w.highest_used : used;
 	long next = w.next_index;
-	if (r == 0 && handout) {
+	if (handout) {
 		/* the next index never handed out whose key is valid (BIP-32: an
 		 * invalid child, p < 2^-127, is skipped, and never handed out) */
 		r = PW_EREFUSED;
