@@ -32,3 +32,13 @@ struct timespec pw_deadline(clockid_t id, int64_t ms)
 	}
 	return ts;
 }
+
+void pw_sleep_unless_stopped(const atomic_bool *stop, int64_t ms, int64_t step_ms)
+{
+	int64_t end = pw_mono_ms() + ms;
+	for (int64_t now = pw_mono_ms(); now < end && !atomic_load(stop); now = pw_mono_ms()) {
+		int64_t step = end - now < step_ms ? end - now : step_ms;
+		struct timespec ts = { (time_t)(step / 1000), (long)(step % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+}

@@ -4,6 +4,7 @@
 #ifndef PW_CLOCK_H
 #define PW_CLOCK_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -17,5 +18,10 @@ int64_t pw_wall_ms(void);
  * pthread_cond_timedwait takes it (the clock the condition variable was
  * made with: CLOCK_REALTIME unless its attributes set another). */
 struct timespec pw_deadline(clockid_t id, int64_t ms);
+
+/* pw_sleep_unless_stopped: sleep ms milliseconds (monotonic), in steps of
+ * at most step_ms (> 0), returning early once *stop is set: a thread's wait
+ * between rounds that a shutdown does not hold up by more than a step. */
+void pw_sleep_unless_stopped(const atomic_bool *stop, int64_t ms, int64_t step_ms);
 
 #endif

@@ -265,11 +265,7 @@ static void *reporter_main(void *arg)
 			pg_sink_close(pg);
 			pg = NULL;
 		}
-		int wait_ms = behind ? PG_SCHEMA_RECHECK_MS : REPORT_EVERY_MS;
-		for (int waited = 0; waited < wait_ms && !atomic_load(r->stop); waited += 100) {
-			struct timespec ts = { 0, 100 * 1000000L };
-			nanosleep(&ts, NULL);
-		}
+		pw_sleep_unless_stopped(r->stop, behind ? PG_SCHEMA_RECHECK_MS : REPORT_EVERY_MS, 100);
 	}
 	pg_sink_close(pg);
 	return NULL;

@@ -423,15 +423,6 @@ static int apply_ready(pipeline *pl)
 	return 0;
 }
 
-static void sleep_ms_unless_stopped(const pipeline *pl, int64_t ms)
-{
-	int64_t end = pw_mono_ms() + ms;
-	while (!atomic_load(pl->p->stop) && pw_mono_ms() < end) {
-		struct timespec ts = { 0, 20 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-}
-
 /* Move on to the chain's next node URL (failover; with one URL, the same
  * one again), counted in paywatch_rpc_endpoint_switches_total. */
 static void next_endpoint(pipeline *pl)
@@ -457,7 +448,7 @@ static int on_slot_error(pipeline *pl, size_t idx, chain_event *ev)
 			pl->rate_backoff_ms = 30000;
 		log_emit(LOG_LEVEL_WARN, pl->name, -1, "rate limited: slowing down, next request in %lld ms",
 			 (long long)pl->rate_backoff_ms);
-		sleep_ms_unless_stopped(pl, pl->rate_backoff_ms);
+		pw_sleep_unless_stopped(pl->p->stop, pl->rate_backoff_ms, 20);
 		pl->consecutive_errors--; /* being told to slow down is not a failure */
 		return retry_slot(pl, idx, false);
 	}
@@ -469,7 +460,7 @@ static int on_slot_error(pipeline *pl, size_t idx, chain_event *ev)
 	if (ev->error == PW_ETIMEDOUT || ev->error == PW_EPARSE || pl->consecutive_errors > 8)
 		return PW_ECONN; /* retried from the checkpoint, on the next endpoint */
 	if (ev->error == PW_ENOTFOUND) /* a lagging node: give it a moment */
-		sleep_ms_unless_stopped(pl, 200);
+		pw_sleep_unless_stopped(pl->p->stop, 200, 20);
 	return retry_slot(pl, idx, smaller);
 }
 
@@ -553,7 +544,7 @@ static bool back_off(pipeline *pl, int64_t *backoff, unsigned *failures, const c
 		return false;
 	}
 	int64_t jitter = (int64_t)pw_random_below((uint64_t)*backoff / 2 + 1);
-	sleep_ms_unless_stopped(pl, *backoff + jitter);
+	pw_sleep_unless_stopped(pl->p->stop, *backoff + jitter, 20);
 	*backoff = *backoff * 2 > 30000 ? 30000 : *backoff * 2;
 	return true;
 }

@@ -356,8 +356,7 @@ static void *watch_main(void *arg)
 		if (!w->pg) {
 			if (!connect_listen(w)) {
 				atomic_store(&w->tried, true);
-				for (int waited = 0; waited < backoff_ms && !atomic_load(&w->stop); waited += 100)
-					poll(NULL, 0, 100);
+				pw_sleep_unless_stopped(&w->stop, backoff_ms, 100);
 				backoff_ms = backoff_ms * 2 > 10000 ? 10000 : backoff_ms * 2;
 				continue;
 			}

@@ -1,12 +1,12 @@
 /* invoice_expiry.c: invoices expired on time inside `paywatch run`
  * (invoice_expiry.h). */
 #include "invoice_expiry.h"
+#include "clock.h"
 #include "invoice_pg.h"
 #include "log.h"
 #include "pg_conn.h"
 #include "pw_error.h"
 
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -46,9 +46,8 @@ static void *expiry_main(void *arg)
 		}
 		if (r == 0 && events >= EXPIRE_ROWS_MAX)
 			continue; /* a backlog: the next ones at once */
-		int wait_ms = r == PW_ESCHEMA ? PG_SCHEMA_RECHECK_MS : INVOICE_EXPIRY_TICK_MS;
-		for (int waited = 0; waited < wait_ms && !atomic_load(x->stop); waited += INVOICE_EXPIRY_TICK_MS)
-			poll(NULL, 0, INVOICE_EXPIRY_TICK_MS);
+		pw_sleep_unless_stopped(x->stop, r == PW_ESCHEMA ? PG_SCHEMA_RECHECK_MS : INVOICE_EXPIRY_TICK_MS,
+					INVOICE_EXPIRY_TICK_MS);
 	}
 	PQfinish(pg);
 	return NULL;

@@ -1,13 +1,13 @@
 /* rescan.c: address rescans inside `paywatch run` (rescan.h). */
 #include "rescan.h"
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
 #include "pg_conn.h"
 #include "pw_error.h"
 #include "registry_pg.h"
 #include "replay.h"
 
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,9 +100,8 @@ static void *rescan_main(void *arg)
 			if (o == PW_ESCHEMA && !quiet)
 				log_error(PW_EDB, "rescan: postgres: %s; no rescan runs until then", err);
 			quiet = quiet || o == PW_ESCHEMA;
-			int wait_ms = o == PW_ESCHEMA ? PG_SCHEMA_RECHECK_MS : RESCAN_IDLE_MS;
-			for (int waited = 0; waited < wait_ms && !atomic_load(w->stop); waited += RESCAN_TICK_MS)
-				poll(NULL, 0, RESCAN_TICK_MS);
+			pw_sleep_unless_stopped(w->stop, o == PW_ESCHEMA ? PG_SCHEMA_RECHECK_MS : RESCAN_IDLE_MS,
+						RESCAN_TICK_MS);
 			continue;
 		}
 		registry_rescan q;
@@ -119,9 +118,7 @@ static void *rescan_main(void *arg)
 		} else
 			quiet = false;
 		/* nothing queued: ask again in a second (in steps, for the stop) */
-		for (int waited = 0; waited < (r == PW_ENOTFOUND ? RESCAN_IDLE_MS : RESCAN_TICK_MS) && !atomic_load(w->stop);
-		     waited += RESCAN_TICK_MS)
-			poll(NULL, 0, RESCAN_TICK_MS);
+		pw_sleep_unless_stopped(w->stop, r == PW_ENOTFOUND ? RESCAN_IDLE_MS : RESCAN_TICK_MS, RESCAN_TICK_MS);
 	}
 	if (w->pg)
 		PQfinish(w->pg);
