@@ -46,4 +46,12 @@ else
 	status=1
 fi
 rm -f "$bench_out"
+pw_log "bench: bench/claim_explain.mjs on a small database (the dispatcher's statements, read from sinks/webhook.c)"
+if node "$PW_ROOT/bench/claim_explain.mjs" 5 4 3 >"$PW_ROOT/build/claim-explain.log" 2>&1; then
+	echo "bench/claim_explain.mjs: ok"
+else
+	tail -30 "$PW_ROOT/build/claim-explain.log"
+	echo "bench/claim_explain.mjs failed" >&2
+	status=1
+fi
 exit $status
