@@ -580,11 +580,12 @@ int store_outbox_read(store *s, uint64_t from_seq, pw_payment *ret_payments, uin
 int store_outbox_delete(store *s, const uint64_t *seqs, size_t n)
 {
 	rocksdb_writebatch_t *wb = rdb.writebatch_create();
-	char k[KEY_MAX], end[KEY_MAX], *rerr = NULL;
+	char k[KEY_MAX], *rerr = NULL;
 	bool run = n >= OUTBOX_RANGE_MIN && seqs[n - 1] != UINT64_MAX;
 	for (size_t i = 1; run && i < n; i++)
 		run = seqs[i] == seqs[0] + i;
 	if (run) {
+		char end[KEY_MAX];
 		atomic_fetch_add(&s->range_deletes, 1);
 		rdb.writebatch_delete_range(wb, k, key_outbox(k, seqs[0]), end, key_outbox(end, seqs[n - 1] + 1));
 	}
@@ -657,11 +658,13 @@ int store_put_state(store *s, const char *chain, const store_chain_state *st)
 	v[n++] = (uint8_t)(elen >> 8);
 	v[n++] = (uint8_t)elen;
 	memcpy(v + n, st->endpoint, elen), n += elen;
-	char k[KEY_MAX], *rerr = NULL;
-	if (!write_allowed(s))
+	char *rerr = NULL;
+	if (!write_allowed(s)) {
 		rerr = strdup("injected failure (test)");
-	else
+	} else {
+		char k[KEY_MAX];
 		rdb.put(s->db, s->wopts, k, key_state(k, chain), (const char *)v, n, &rerr);
+	}
 	if (rerr)
 		return keep_error(s, "put chain state", rerr);
 	return 0;
