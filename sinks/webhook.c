@@ -269,6 +269,7 @@ typedef struct job {
 	bool sent; /* libcurl began to send the request (pre_request); a second send is refused */
 	bool resend_refused; /* libcurl's silent resend on a fresh connection was refused */
 	const webhook_endpoint *ep;
+	const char *ep_shown; /* a config endpoint's URL checked and shown once (d->shown); NULL: each time */
 	webhook_endpoint own; /* an endpoint of the registry: its URL and secret opened for this delivery */
 	char *own_url, *own_secret;
 	CURL *easy;
@@ -303,6 +304,15 @@ typedef struct outcomes {
 struct webhook_dispatcher {
 	webhook_options opts;
 	const webhook_endpoint **sorted; /* endpoints by (merchant_id, id), for the claim's lookups */
+	/* sorted[i]'s URL as logs show it (webhook_url_display), made once;
+	 * NULL where the URL fails webhook_check_url, which then runs (and
+	 * fails the attempt) per request as for a registry endpoint */
+	char **shown;
+	/* libcurl handles of finished jobs, reset (curl_easy_reset), for the
+	 * next jobs: at most max_in_flight. A handle made and freed per
+	 * request cost ~7 % of a drain's dispatcher CPU (perf, DWARF) */
+	CURL **spare;
+	size_t n_spare;
 	PGconn *pg;
 	CURLM *multi;
 	job **jobs;
@@ -316,6 +326,12 @@ struct webhook_dispatcher {
 	size_t n_unserved, cap_unserved;
 	pw_buf unserved_sql; /* the same, as the claim's $5 (an array literal), made when one is added */
 };
+
+/* How many finished jobs' handles a dispatcher keeps (d->spare). */
+static size_t spare_cap(const webhook_dispatcher *d)
+{
+	return d->opts.max_in_flight ? d->opts.max_in_flight : 1;
+}
 
 #define OUTCOME_BUFS(o)                                                                                     \
 	{ &(o)->ids, &(o)->endpoints, &(o)->statuses, &(o)->latencies, &(o)->errors, &(o)->verdicts, &(o)->delays, \
@@ -384,12 +400,16 @@ static int cmp_endpoint(const void *a, const void *b)
 	return r ? r : strcmp(x->id, y->id);
 }
 
-static const webhook_endpoint *find_endpoint(const webhook_dispatcher *d, const char *merchant_id, const char *id)
+/* The config endpoint (merchant_id, id), or NULL; *shown gets its URL as
+ * shown (d->shown: NULL when it failed the check, or is not found). */
+static const webhook_endpoint *find_endpoint(const webhook_dispatcher *d, const char *merchant_id,
+					     const char *id, const char **shown)
 {
 	webhook_endpoint key = { .merchant_id = merchant_id, .id = id };
 	const webhook_endpoint *kp = &key;
 	const webhook_endpoint **hit =
 		bsearch(&kp, d->sorted, d->opts.n_endpoints, sizeof(*d->sorted), cmp_endpoint);
+	*shown = hit && d->shown ? d->shown[hit - d->sorted] : NULL;
 	return hit ? *hit : NULL;
 }
 
@@ -427,13 +447,16 @@ static int prepare_request(job *j, const webhook_endpoint *ep, bool allow_privat
 			   uint32_t timeout_ms)
 {
 	char sig[1400], line[1500];
-	int r = webhook_check_url(ep->url, j->error, sizeof(j->error));
+	int r = j->ep_shown ? 0 : webhook_check_url(ep->url, j->error, sizeof(j->error));
 	if (r < 0)
 		return r;
 	j->ep = ep;
 	j->allow_private = allow_private;
 	j->via_proxy = proxy != NULL;
-	webhook_url_display(ep->url, j->shown, sizeof(j->shown));
+	if (j->ep_shown)
+		snprintf(j->shown, sizeof(j->shown), "%s", j->ep_shown);
+	else
+		webhook_url_display(ep->url, j->shown, sizeof(j->shown));
 	int64_t ts = (int64_t)time(NULL);
 	if ((r = webhook_sign_all(ep->secrets, ep->n_secrets, j->event_id, ts, j->payload, strlen(j->payload), sig,
 				  sizeof(sig))) < 0) {
@@ -449,7 +472,8 @@ static int prepare_request(job *j, const webhook_endpoint *ep, bool allow_privat
 	j->headers = curl_slist_append(j->headers, "content-type: application/json");
 	j->headers = curl_slist_append(j->headers, "user-agent: " USER_AGENT);
 	j->headers = curl_slist_append(j->headers, "expect:"); /* no 100-continue round trip */
-	j->easy = curl_easy_init();
+	if (!j->easy) /* else a finished job's handle, reset (start_job) */
+		j->easy = curl_easy_init();
 	if (!j->easy)
 		return PW_ENOMEM;
 	curl_easy_setopt(j->easy, CURLOPT_URL, ep->url);
@@ -622,6 +646,15 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 	for (size_t i = 0; i < opts->n_endpoints; i++)
 		d->sorted[i] = &opts->endpoints[i];
 	qsort(d->sorted, opts->n_endpoints, sizeof(*d->sorted), cmp_endpoint);
+	d->shown = calloc(opts->n_endpoints + 1, sizeof(*d->shown));
+	d->spare = calloc(spare_cap(d), sizeof(*d->spare));
+	for (size_t i = 0; d->shown && i < opts->n_endpoints; i++) {
+		char why[256], shown[300];
+		if (webhook_check_url(d->sorted[i]->url, why, sizeof(why)) == 0) {
+			webhook_url_display(d->sorted[i]->url, shown, sizeof(shown));
+			d->shown[i] = strdup(shown);
+		}
+	}
 	*ret = d;
 	return 0;
 }
@@ -642,6 +675,12 @@ void webhook_dispatcher_destroy(webhook_dispatcher *d)
 	for (size_t k = 0; k < N_OUTCOME_BUFS; k++)
 		buf_done(bufs[k]);
 	free(d->jobs);
+	for (size_t i = 0; d->shown && i < d->opts.n_endpoints; i++)
+		free(d->shown[i]);
+	free(d->shown);
+	for (size_t i = 0; i < d->n_spare; i++)
+		curl_easy_cleanup(d->spare[i]);
+	free(d->spare);
 	free(d->sorted);
 	free(d->unserved);
 	buf_done(&d->unserved_sql);
@@ -797,6 +836,8 @@ static void finish_failed_start(webhook_dispatcher *d, job *j);
 static bool start_job(webhook_dispatcher *d, job *j)
 {
 	j->start_ms = pw_mono_ms();
+	if (!j->easy && d->n_spare)
+		j->easy = d->spare[--d->n_spare];
 	int r = prepare_request(j, j->ep, d->opts.allow_private_targets, d->opts.proxy, d->opts.timeout_ms);
 	if (r == 0 && d->opts.proxy)
 		r = start_resolving(j);
@@ -910,7 +951,9 @@ static void claim(webhook_dispatcher *d)
 			job_free(j);
 			continue;
 		}
-		j->ep = PQgetisnull(res, i, 4) ? NULL : find_endpoint(d, j->merchant_id, j->endpoint_id);
+		j->ep = NULL;
+		if (!PQgetisnull(res, i, 4))
+			j->ep = find_endpoint(d, j->merchant_id, j->endpoint_id, &j->ep_shown);
 		if (!j->ep && !PQgetisnull(res, i, 4) && !PQgetisnull(res, i, 8)) {
 			int o = open_sealed(d, j, PQgetvalue(res, i, 7), PQgetvalue(res, i, 8));
 			if (o == PW_ENOTFOUND) {
@@ -1119,6 +1162,8 @@ static void finish_failed_start(webhook_dispatcher *d, job *j)
 	job_free(j);
 }
 
+/* Take j off the jobs in flight (its handle already out of the multi
+ * handle) and free it; its handle is kept for a next job. */
 static void drop_job(webhook_dispatcher *d, job *j)
 {
 	for (size_t i = 0; i < d->n_jobs; i++)
@@ -1126,6 +1171,11 @@ static void drop_job(webhook_dispatcher *d, job *j)
 			d->jobs[i] = d->jobs[--d->n_jobs];
 			break;
 		}
+	if (j->easy && d->spare && d->n_spare < spare_cap(d)) { /* out of the multi handle: reset, kept */
+		curl_easy_reset(j->easy);
+		d->spare[d->n_spare++] = j->easy;
+		j->easy = NULL;
+	}
 	job_free(j);
 }
 
