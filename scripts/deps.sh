@@ -47,6 +47,17 @@ pw_ensure_npm() {
 	fi
 }
 
+# The hand-written script's packages (bench/peers/script: pg, pg-copy-streams,
+# ws, pinned by its package-lock.json), for bench/run --with-script and the
+# probes that COPY with them (bench/warm_probe.mjs).
+pw_ensure_script_peer() {
+	local app="$PW_ROOT/bench/peers/script"
+	if [ ! -d "$app/node_modules/pg-copy-streams" ] || [ "$app/package-lock.json" -nt "$app/node_modules/.package-lock.json" ]; then
+		pw_log "installing the hand-written script's packages (bench/peers/script, pinned by its package-lock.json)"
+		(cd "$app" && npm ci --no-audit --no-fund --loglevel=error)
+	fi
+}
+
 pw_build() { # pw_build DIR [cmake args...]
 	local dir="$1"; shift
 	cmake -S "$PW_ROOT" -B "$PW_ROOT/$dir" "$@" >/dev/null
