@@ -951,8 +951,7 @@ static void claim(webhook_dispatcher *d)
 			job_free(j);
 			continue;
 		}
-		j->ep = NULL;
-		if (!PQgetisnull(res, i, 4))
+		if (!PQgetisnull(res, i, 4)) /* else j->ep stays NULL (calloc) */
 			j->ep = find_endpoint(d, j->merchant_id, j->endpoint_id, &j->ep_shown);
 		if (!j->ep && !PQgetisnull(res, i, 4) && !PQgetisnull(res, i, 8)) {
 			int o = open_sealed(d, j, PQgetvalue(res, i, 7), PQgetvalue(res, i, 8));
