@@ -36,27 +36,26 @@ else
 	status=1
 fi
 rm -rf "$corpus"
+# check NAME LOG CMD...: CMD's output into LOG; "NAME: ok", or the log's tail and status=1
+check() {
+	local name="$1" log="$2"
+	shift 2
+	if "$@" >"$log" 2>&1; then
+		echo "$name: ok"
+	else
+		tail -30 "$log"
+		echo "$name failed" >&2
+		status=1
+	fi
+}
 pw_log "bench: bench/run --quick (keeps the benchmark program working; CI times nothing)"
 bench_out=$(mktemp)
-if "$PW_ROOT/bench/run" --quick --out "$bench_out" >"$PW_ROOT/build/bench-quick.log" 2>&1; then
-	echo "bench/run --quick: ok"
-else
-	tail -30 "$PW_ROOT/build/bench-quick.log"
-	echo "bench/run --quick failed" >&2
-	status=1
-fi
+check "bench/run --quick" "$PW_ROOT/build/bench-quick.log" "$PW_ROOT/bench/run" --quick --out "$bench_out"
 rm -f "$bench_out"
 pw_log "bench: the probes on small inputs (they read the schema and sinks/webhook.c; CI times nothing)"
 pw_ensure_script_peer # bench/warm_probe.mjs COPies with pg-copy-streams
 for probe in "claim_explain.mjs 5 4 3" "copy_probe.mjs 2000 1" "warm_probe.mjs 1"; do
-	log="$PW_ROOT/build/probe-${probe%%.*}.log"
 	# shellcheck disable=SC2086 # the probe's name and arguments, split on purpose
-	if node "$PW_ROOT"/bench/$probe >"$log" 2>&1; then
-		echo "bench/$probe: ok"
-	else
-		tail -30 "$log"
-		echo "bench/$probe failed" >&2
-		status=1
-	fi
+	check "bench/$probe" "$PW_ROOT/build/probe-${probe%%.*}.log" node "$PW_ROOT"/bench/$probe
 done
 exit $status
