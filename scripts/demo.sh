@@ -6,6 +6,7 @@
 # running until Ctrl-C.
 set -euo pipefail
 PW_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/deps.sh
 . "$PW_ROOT/scripts/deps.sh"
 pw_ensure_apt
 pw_ensure_npm

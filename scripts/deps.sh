@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # deps.sh: sourced by scripts/test.sh and scripts/demo.sh. Installs what is
 # missing on a Debian 12 machine (apt-get for libraries, the compiler and
 # PostgreSQL; npm for anvil, solc and the pg client of the tests) and does
@@ -5,7 +6,7 @@
 
 PW_APT_PACKAGES="build-essential cmake pkg-config libwebsockets-dev librocksdb-dev libcjson-dev
 libpq-dev libsecp256k1-dev libssl-dev libcurl4-openssl-dev libmicrohttpd-dev postgresql postgresql-client clang libclang-rt-14-dev openssl
-time python3-yaml prometheus libqrencode-dev zbar-tools chromium tesseract-ocr tesseract-ocr-eng libreoffice-calc-nogui"
+time python3-yaml prometheus shellcheck libqrencode-dev zbar-tools chromium tesseract-ocr tesseract-ocr-eng libreoffice-calc-nogui"
 
 pw_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -36,11 +37,11 @@ pw_ensure_apt() {
 # npm packages of the test rig, pinned by tests/e2e/package-lock.json
 pw_ensure_npm() {
 	local dir="$PW_ROOT/tests/e2e"
-	local missing=0 pkg
+	local absent=0 pkg
 	for pkg in .bin/anvil solc pg ws @apidevtools/swagger-parser ajv ajv-formats ethers playwright-core; do
-		[ -e "$dir/node_modules/$pkg" ] || missing=1
+		[ -e "$dir/node_modules/$pkg" ] || absent=1
 	done
-	if [ "$missing" = 1 ] || [ ! -e "$dir/node_modules/.package-lock.json" ] ||
+	if [ "$absent" = 1 ] || [ ! -e "$dir/node_modules/.package-lock.json" ] ||
 		[ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
 		pw_log "installing npm packages (anvil, solc, pg, ws, the OpenAPI validator) in tests/e2e"
 		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)

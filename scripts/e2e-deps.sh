@@ -5,6 +5,7 @@
 # in a fresh clone installs what the e2e tests need instead of failing.
 set -euo pipefail
 PW_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/deps.sh
 . "$PW_ROOT/scripts/deps.sh"
 pw_ensure_npm
 echo "tests/e2e/node_modules: ready"

@@ -5,6 +5,7 @@
 # unit tests and end-to-end tests against anvil and a throwaway Postgres.
 set -euo pipefail
 PW_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/deps.sh
 . "$PW_ROOT/scripts/deps.sh"
 
 pw_ensure_apt
@@ -58,4 +59,7 @@ for probe in "claim_explain.mjs 5 4 3" "copy_probe.mjs 2000 1" "warm_probe.mjs 1
 	# shellcheck disable=SC2086 # the probe's name and arguments, split on purpose
 	check "bench/$probe" "$PW_ROOT/build/probe-${probe%%.*}.log" node "$PW_ROOT"/bench/$probe
 done
+pw_log "lint: shellcheck (the shell scripts of the set-up commands, CI and the bench)"
+check "shellcheck" "$PW_ROOT/build/shellcheck.log" shellcheck -x -P "$PW_ROOT" "$PW_ROOT/.ci/run" "$PW_ROOT/bench/run" \
+	"$PW_ROOT"/scripts/*.sh
 exit $status
