@@ -2,6 +2,7 @@
 #include "api_pg.h"
 #include "b64url.h"
 #include "buf.h"
+#include "clock.h"
 #include "parse.h"
 #include "pg_conn.h"
 #include "pw_error.h"
@@ -735,6 +736,8 @@ int api_pg_list_events(api_pg_pool *p, const api_event_query *q, unsigned *ret_c
 struct api_feed_watch {
 	const char *dsn;
 	PGconn *c;
+	int64_t behind_until_ms; /* the schema was behind: no new connection before then (monotonic) */
+	char behind[200];        /* what the last check said */
 };
 
 int api_feed_watch_create(const char *dsn, api_feed_watch **ret)
@@ -756,14 +759,26 @@ void api_feed_watch_destroy(api_feed_watch *w)
 	free(w);
 }
 
-/* The connection, LISTENing; reopened when broken. */
+/* The connection, LISTENing; reopened when broken, on a schema this build
+ * reads (pg_open_migrated): behind it, checked again every
+ * PG_SCHEMA_RECHECK_MS (each check a new backend), the check's answer
+ * returned meanwhile. */
 static PGconn *watch_conn(api_feed_watch *w, char *err, size_t errlen)
 {
 	if (w->c && PQstatus(w->c) == CONNECTION_OK)
 		return w->c;
 	if (w->c)
 		PQfinish(w->c);
-	w->c = pg_open(w->dsn, "paywatch api feed", err, errlen);
+	w->c = NULL;
+	if (w->behind_until_ms && pw_mono_ms() < w->behind_until_ms) {
+		snprintf(err, errlen, "%s", w->behind);
+		return NULL;
+	}
+	w->behind_until_ms = 0;
+	if (pg_open_migrated(w->dsn, "paywatch api feed", &w->c, err, errlen) == PW_ESCHEMA) {
+		w->behind_until_ms = pw_mono_ms() + PG_SCHEMA_RECHECK_MS;
+		snprintf(w->behind, sizeof(w->behind), "%s", err);
+	}
 	if (!w->c)
 		return NULL;
 	PGresult *res = PQexec(w->c, "LISTEN " PG_FEED_CHANNEL);

@@ -190,7 +190,9 @@ void api_feed_watch_destroy(api_feed_watch *w);
 
 /* api_feed_watch_wait: wait up to timeout_ms milliseconds for a
  * notification; *ret_notified tells whether one came. 0, or PW_EDB (no
- * connection; message in err, errlen bytes; the next call reconnects). */
+ * connection, or the database is behind this build's schema: message in
+ * err, errlen bytes; the next call reconnects, and checks a schema found
+ * behind again after PG_SCHEMA_RECHECK_MS). */
 int api_feed_watch_wait(api_feed_watch *w, int timeout_ms, bool *ret_notified, char *err, size_t errlen);
 
 /* The events after a position, as one read of the watch connection found

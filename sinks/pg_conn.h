@@ -60,9 +60,10 @@ PGconn *pg_open(const char *dsn, const char *application_name, char *err, size_t
 
 /* pg_open_migrated: pg_open, then pg_count_missing_migrations against this
  * build's schema_migrations: for every connection that reads or writes the
- * schema (the CLI, `serve`'s API, `status`, the webhook dispatcher, and
- * `run`'s registry watch, rescans and invoice expiry; the sink writers and
- * the chain reporter through pg_sink_connect_migrated), so that a database
+ * schema (the CLI, `serve`'s API and its event feed watch, `status`, the
+ * webhook dispatcher, and `run`'s registry watch, rescans and invoice
+ * expiry; the sink writers and the chain reporter through
+ * pg_sink_connect_migrated), so that a database
  * one `migrate` behind is named as such instead of failing a query with
  * Postgres's "column ... does not exist", or running this build's
  * statements on a schema they were not written for. 0 with the connection

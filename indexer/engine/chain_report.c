@@ -138,8 +138,8 @@ cJSON *chain_report_json(const chain_report *cs, int64_t now_ms)
 	report_json_num(o, "confirmed_height", cs->have_confirmed, (double)cs->confirmed_height);
 	report_json_num(o, "lag_blocks", f.lag_known, (double)f.lag_blocks);
 	report_json_num(o, "lag_seconds", f.lag_s_known, (double)f.lag_s);
-	cJSON_AddNumberToObject(o, "pending_payments", (double)cs->pending);
-	cJSON_AddNumberToObject(o, "outbox_depth", (double)cs->outbox_depth);
+	report_json_num(o, "pending_payments", !cs->unread, (double)cs->pending);
+	report_json_num(o, "outbox_depth", !cs->unread, (double)cs->outbox_depth);
 	report_json_num(o, "outbox_oldest_age_s", cs->outbox_depth > 0,
 		(double)(now_ms - cs->outbox_oldest_ms) / 1000.0);
 	report_json_num(o, "quarantined", cs->quarantine_known, (double)cs->quarantined);

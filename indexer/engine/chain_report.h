@@ -28,6 +28,7 @@ typedef struct chain_report {
 	uint64_t pending;
 	uint64_t outbox_depth;
 	int64_t outbox_oldest_ms;
+	bool unread;             /* the store could not be read (status): every figure above unknown */
 	bool quarantine_known;   /* Postgres answered */
 	uint64_t quarantined;    /* entries of this chain in payment_quarantine */
 	char error[256];
@@ -49,7 +50,7 @@ void chain_report_read(store *s, const cfg_chain *c, chain_report *cs);
 chain_figures chain_report_figures(const chain_report *cs, int64_t now_ms);
 
 /* chain_report_json: the figures as `status --json` prints them (unknown
- * values null; endpoint the masked URL). Caller frees with cJSON_Delete;
+ * values null, every store figure when cs->unread; endpoint the masked URL). Caller frees with cJSON_Delete;
  * NULL on out of memory. */
 cJSON *chain_report_json(const chain_report *cs, int64_t now_ms);
 

@@ -991,7 +991,8 @@ static int open_postgres(replay *rp)
 	if ((r = pg_sink_count_missing_migrations(rp->pg, schema_migrations, &missing)) < 0)
 		return log_error(r, "postgres: %s", pg_sink_error(rp->pg));
 	if (missing)
-		return log_error(PW_EDB, "postgres: %zu schema migration(s) missing: run `paywatch migrate -c %s` first",
+		return log_error(PW_ESCHEMA,
+				 "postgres: %zu schema migration(s) not applied: run `paywatch migrate -c %s` first",
 				 missing, rp->o->config_path);
 	if (rp->o->dry_run)
 		return 0;

@@ -40,6 +40,16 @@ static const char status_help[] =
 	"Exit codes: 0, 1 when RocksDB or Postgres could not be read (the rest is still\n"
 	"printed), 2 bad arguments or config.\n";
 
+/* The chain's quarantine line (from Postgres), when Postgres answered. */
+static void quarantine_text(const chain_report *cs)
+{
+	if (cs->quarantine_known && cs->quarantined)
+		printf("  quarantine         %llu entr%s Postgres refused (`paywatch quarantine list`)\n",
+		       (unsigned long long)cs->quarantined, cs->quarantined == 1 ? "y" : "ies");
+	else if (cs->quarantine_known)
+		printf("  quarantine         empty\n");
+}
+
 static void chain_text(const chain_report *cs, int64_t now_ms)
 {
 	chain_figures f = chain_report_figures(cs, now_ms);
@@ -48,6 +58,11 @@ static void chain_text(const chain_report *cs, int64_t now_ms)
 	       (unsigned long long)cs->c->chain_id, cs->c->transport == CHAIN_TRANSPORT_HTTP ? "HTTP" : "websocket");
 	if (cs->error[0])
 		printf("  error              %s\n", cs->error);
+	if (cs->unread) { /* no figure is known: none is printed as if it were */
+		printf("  figures            unknown: data_dir's RocksDB could not be read (why is above)\n");
+		quarantine_text(cs);
+		return;
+	}
 	if (!cs->have_state) {
 		printf("  run state          none recorded (`paywatch run` has not run with this version)\n");
 	} else {
@@ -87,11 +102,7 @@ static void chain_text(const chain_report *cs, int64_t now_ms)
 		       (unsigned long long)cs->outbox_depth, (double)(now_ms - cs->outbox_oldest_ms) / 1000.0);
 	else
 		printf("  outbox             empty\n");
-	if (cs->quarantine_known && cs->quarantined)
-		printf("  quarantine         %llu entr%s Postgres refused (`paywatch quarantine list`)\n",
-		       (unsigned long long)cs->quarantined, cs->quarantined == 1 ? "y" : "ies");
-	else if (cs->quarantine_known)
-		printf("  quarantine         empty\n");
+	quarantine_text(cs);
 	if (cs->have_state && cs->st.last_reorg_ms > 0) {
 		report_iso_time(cs->st.last_reorg_ms, buf, sizeof(buf));
 		printf("  last reorg         depth %llu at %s (%llu since run started)\n",
@@ -132,6 +143,7 @@ static int status_run(const pw_config *cfg, bool json)
 		} else {
 			cs[i].c = &cfg->chains[i];
 			cs[i].checkpoint_time = -1;
+			cs[i].unread = !no_db; /* no data_dir: nothing indexed yet, which is known */
 		}
 	}
 	store_close(s);
@@ -213,8 +225,8 @@ static int status_run(const pw_config *cfg, bool json)
 		free(text);
 		cJSON_Delete(o);
 	} else {
-		if (store_err[0])
-			printf("RocksDB: %s\n", store_err);
+		if (store_err[0]) /* each reason names RocksDB or data_dir itself */
+			printf("%s\n", store_err);
 		for (size_t i = 0; i < cfg->n_chains; i++)
 			chain_text(&cs[i], now_ms);
 		if (q_known && q_total)

@@ -109,6 +109,16 @@ async function main() {
   try { noLibStatus = JSON.parse(r.stdout); } catch { /* checked below */ }
   rig.check(r.status === 1 && noLibStatus && loadErr.test(JSON.stringify(noLibStatus)),
     `status names the RocksDB library it could not load (${r.status}: ${r.stdout.trim().slice(0, 300)})`);
+  // what it could not read it does not report as known: no "0 pending", no
+  // "not indexed yet" for a data_dir it never opened
+  const unread = noLibStatus?.chains?.[0];
+  rig.check(unread && unread.pending_payments === null && unread.outbox_depth === null && unread.checkpoint === null,
+    `status --json without RocksDB: the chain's store figures null, not 0 (${JSON.stringify(unread)})`);
+  r = rig.runPaywatchSync(bin, ['status', '-c', noLibCfg], noLib);
+  rig.check(r.status === 1 && loadErr.test(r.stdout) && !/RocksDB: cannot load RocksDB/.test(r.stdout) &&
+    /figures +unknown: data_dir's RocksDB could not be read/.test(r.stdout) &&
+    !/not indexed yet|pending payments|outbox +empty|run state/.test(r.stdout),
+    `status without RocksDB says once why, and prints no chain figure as known (${r.status}: ${r.stdout.trim().slice(0, 500)})`);
   r = rig.runPaywatchSync(bin, ['run', '-c', noLibCfg], noLib);
   rig.check(r.status === 1 && loadErr.test(r.stderr) && /install RocksDB's shared library/.test(r.stderr),
     `run exits 1 naming the RocksDB library it could not load (${r.status}: ${r.stderr.trim().slice(-300)})`);
@@ -204,7 +214,8 @@ async function main() {
   const behindCfg = rig.writeConfig(fs.mkdtempSync(path.join(work, 'behind-')), cfgObj({ dataDir: 'data-behind' }));
   const named = /1 schema migration\(s\) not applied: run `paywatch migrate -c \S+` first/;
   for (const args of [['merchants', 'list'], ['invoices', 'list'], ['webhooks', 'list'], ['quarantine', 'list'],
-    ['report', 'payments', '--merchant', 'acme', '--from', '2026-01-01', '--to', '2026-01-02']]) {
+    ['report', 'payments', '--merchant', 'acme', '--from', '2026-01-01', '--to', '2026-01-02'],
+    ['replay', '--chain', 'local', '--from', '0', '--to', '1']]) {
     r = rig.runPaywatchSync(bin, [...args, '-c', behindCfg], env);
     rig.check(r.status === 1 && named.test(r.stderr) && !/does not exist/.test(r.stderr) && !r.stderr.includes(SECRET),
       `${args.slice(0, 2).join(' ')} on a schema behind its build: exit 1, the migration named (${r.status}: ${r.stderr.trim()})`);
@@ -231,9 +242,19 @@ async function main() {
     `serve on a schema behind: /readyz 503 naming the migration (${JSON.stringify(a.body)})`);
   rig.check(/GET \/v1\/payments: postgres: 1 schema migration\(s\) not applied/.test(sv.pw.stderr) && !sv.pw.stderr.includes(SECRET),
     'serve logs the missing migration, no password');
+  // the event feed's watch (its LISTEN connection) checks the schema too:
+  // it names the migration and holds no connection on the schema behind
+  const feedWatch = async () => (await db.query(`SELECT count(*)::int n FROM pg_stat_activity WHERE application_name = 'paywatch api feed'`)).rows[0].n;
+  await rig.waitFor('serve\'s feed watch names the missing migration',
+    () => /event feed watch: 1 schema migration\(s\) not applied: run `paywatch migrate -c FILE` first/.test(sv.pw.stderr), 20000)
+    .catch((e) => rig.check(false, `${e.message}: ${sv.pw.stderr.trim().slice(-400)}`));
+  const watchBehind = await feedWatch();
+  rig.check(watchBehind === 0, `serve on a schema behind: the feed watch keeps no connection (${watchBehind})`);
   const migratedAt = (await db.query('INSERT INTO schema_migrations (version) VALUES ($1) RETURNING now() t', [last])).rows[0].t;
   a = await get('/v1/payments');
   rig.check(a.status === 200 && Array.isArray(a.body?.data), `serve answers once the schema is migrated, without a restart (${a.status})`);
+  await rig.waitFor('serve\'s feed watch connects once the schema is migrated (checked again every 5 s)',
+    async () => (await feedWatch()) === 1, 30000).catch((e) => rig.check(false, e.message));
   r = rig.runPaywatchSync(bin, ['merchants', 'list', '-c', behindCfg], env);
   rig.check(r.status === 0, `merchants list once the schema is migrated: exit 0 (${r.stderr.trim()})`);
   sv.pw.proc.kill('SIGINT');
