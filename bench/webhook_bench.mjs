@@ -33,8 +33,16 @@
 //
 // Each round also drains the same deliveries (4.) with endpoint m0 answering
 // after 1 s, timing the other endpoints' deliveries (one slow merchant
-// must not lower the others' rate), and (5.) with two dispatchers at once
-// on the one Postgres; --only-rate leaves these out.
+// must not lower the others' rate), (5.) with two dispatchers at once
+// on the one Postgres, and (6.) with every endpoint answering after 20 ms
+// (LATENCY_MS: a merchant's server across a network, not on loopback),
+// by one dispatcher and by two at once. Drained as fast as the machine
+// allows (5.), two dispatchers share its two cores with Postgres and the
+// receiver; bound by the endpoints' latency (6.), each dispatcher's
+// requests in flight (webhooks.max_in_flight) are the limit, and two
+// dispatchers should drain in about half the time of one if they do not
+// get in each other's way on Postgres (leases, SKIP LOCKED). --only-rate
+// leaves these out.
 //
 // --shaped-wrk also measures the receiver with wrk's requests carrying a
 // webhook's headers, and gives that ratio beside the first (which stays
@@ -85,6 +93,7 @@ const BASE = process.env.PAYWATCH_BIN_BASE ? path.resolve(process.env.PAYWATCH_B
 const SHAPES = [{ endpoints: 50, per: 100 }, { endpoints: 1000, per: 10 }]
   .filter((s) => val('--shapes', '50,1000').split(',').map(Number).includes(s.endpoints));
 const SLOW_MS = 1000;
+const LATENCY_MS = 20;
 const QUICK = argv.includes('--only-rate'); // without the slow-endpoint and two-dispatcher drains
 const SHAPED = argv.includes('--shaped-wrk'); // also wrk with a webhook's headers (wrkRate)
 const PROFILE = process.env.PAYWATCH_BENCH_PROFILE ? path.resolve(process.env.PAYWATCH_BENCH_PROFILE) : null;
@@ -122,9 +131,10 @@ function machineTicks() {
 
 // The receiver: 200 to every POST, counting them. With slow(path, ms), the
 // requests to that path are answered only after ms (a slow merchant),
-// and counted apart.
+// and counted apart. With latency(ms), every other request is counted when
+// it has arrived and answered after ms.
 function startReceiver() {
-  let count = 0, open = 0, opened = 0, slowPath = null, slowMs = 0, first = null, firstTicks = null;
+  let count = 0, open = 0, opened = 0, slowPath = null, slowMs = 0, latencyMs = 0, first = null, firstTicks = null;
   const server = http.createServer({ keepAlive: true }, (req, res) => {
     req.on('data', () => {});
     req.on('end', () => {
@@ -132,14 +142,16 @@ function startReceiver() {
       if (slowPath && req.url === slowPath) { setTimeout(answer, slowMs); return; }
       count++;
       if (first === null) { first = process.hrtime.bigint(); firstTicks = machineTicks(); }
-      answer();
+      if (latencyMs) setTimeout(answer, latencyMs);
+      else answer();
     });
   });
   server.on('connection', (sock) => { open++; opened++; sock.on('close', () => open--); });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () =>
     resolve({ port: server.address().port, count: () => count, open: () => open, opened: () => opened,
       first: () => first, firstTicks: () => firstTicks, resetFirst: () => { first = null; firstTicks = null; },
-      slow: (p, ms) => { slowPath = p; slowMs = ms; }, close: () => server.close() })));
+      slow: (p, ms) => { slowPath = p; slowMs = ms; }, latency: (ms) => { latencyMs = ms; },
+      close: () => server.close() })));
 }
 
 // wrk in a child process (the receiver lives in this one: never block it)
@@ -217,12 +229,15 @@ async function main() {
     const payload = JSON.stringify({ type: 'payment.confirmed', timestamp: '2026-11-30T00:00:00.000Z',
       data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });
     const total = shape.endpoints * shape.per;
-    const rounds = { dispatch: [], fromFirst: [], wrk: [], shaped: [], base: [], slow: [], two: [], cpu: [], cpuTwo: [] };
+    const rounds = { dispatch: [], fromFirst: [], wrk: [], shaped: [], base: [], slow: [], two: [], cpu: [], cpuTwo: [],
+      latOne: [], latTwo: [], latOneFirst: [], latTwoFirst: [] };
     // seed the deliveries, run one build's dispatch (or several at once)
     // until all are delivered: deliveries/s. With slow, endpoint m0
     // answers after SLOW_MS, and the rate is the other endpoints': the
-    // time until every one of theirs is delivered.
-    const drain = async (bin, label, round, { slow = false, dispatchers = 1 } = {}) => {
+    // time until every one of theirs is delivered. With latency, every
+    // endpoint answers after that many ms.
+    let lastFromFirst = 0; // the last drain's rate from its first request on
+    const drain = async (bin, label, round, { slow = false, dispatchers = 1, latency = 0 } = {}) => {
       const { c, cfg } = label === 'base' ? theirs : mine;
       await c.query('TRUNCATE webhook_attempts, webhook_deliveries, webhook_events');
       await c.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
@@ -236,6 +251,7 @@ async function main() {
       const idle = Number(process.hrtime.bigint() - idleAt) / 1e6;
       if (idle > 100) say(`${label}: waited ${idle.toFixed(0)} ms for the receiver's connections of the last sender to close`);
       recv.slow(slow ? '/m0' : null, SLOW_MS);
+      recv.latency(latency);
       const want = slow ? total - shape.per : total;
       const before = recv.count(), openedBefore = recv.opened();
       recv.resetFirst();
@@ -286,7 +302,7 @@ async function main() {
           machine_busy: (m.busy - cpu0.machine.busy) / (m.all - cpu0.machine.all),
           machine_busy_from_first: (m.busy - recv.firstTicks().busy) / (m.all - recv.firstTicks().all) };
         if (label === 'this build') rounds.cpu.push(u);
-        if (dispatchers === 2) rounds.cpuTwo.push(u);
+        if (dispatchers === 2 && !latency) rounds.cpuTwo.push(u);
       }
       if (PROFILE && label === 'this build') {
         const l = (await c.query(`SELECT count(*) n, percentile_disc(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY latency_ms) p,
@@ -304,12 +320,15 @@ async function main() {
       }
       for (const pw of procs) pw.kill('SIGTERM');
       await Promise.all(procs.map((pw) => pw.exitCode !== null ? null : new Promise((r) => pw.once('exit', r))));
+      recv.slow(null, 0); // wrk, between drains, measures the receiver answering at once
+      recv.latency(0);
       for (const pw of procs) {
         const warnings = pw.tail.split('\n').filter((l) => / (warn|error) /.test(l));
         if (warnings.length) say(`${label}: ${warnings.length} warning line(s), the last: ${warnings.at(-1)}`);
       }
       const firstMs = Number(recv.first() - t0) / 1e6;
-      if (label === 'this build') rounds.fromFirst.push(want / (secs - firstMs / 1000));
+      lastFromFirst = want / (secs - firstMs / 1000);
+      if (label === 'this build') rounds.fromFirst.push(lastFromFirst);
       // the longest stretch with no flush written: a stall shows here
       const gap = (await c.query(`SELECT coalesce(max(g), 0) * 1000 ms FROM (SELECT extract(epoch FROM attempted_at
         - lag(attempted_at) OVER (ORDER BY attempted_at)) g FROM (SELECT DISTINCT attempted_at FROM webhook_attempts) a) x`)).rows[0].ms;
@@ -332,6 +351,12 @@ async function main() {
       if (!QUICK) {
         rounds.slow.push(await drain(BIN, `this build, m0 answering after ${SLOW_MS} ms: the others`, round, { slow: true }));
         rounds.two.push(await drain(BIN, 'this build, two dispatchers at once', round, { dispatchers: 2 }));
+        const lat = `every endpoint answering after ${LATENCY_MS} ms`;
+        rounds.latOne.push(await drain(BIN, `this build, ${lat}`, round, { latency: LATENCY_MS }));
+        rounds.latOneFirst.push(lastFromFirst);
+        rounds.latTwo.push(await drain(BIN, `this build, ${lat}, two dispatchers at once`, round,
+          { latency: LATENCY_MS, dispatchers: 2 }));
+        rounds.latTwoFirst.push(lastFromFirst);
       }
       const w = await wrkRate(recv.port, Buffer.byteLength(payload));
       rounds.wrk.push(w);
@@ -362,7 +387,10 @@ async function main() {
       ...(rounds.cpuTwo.length ? { cpu_two: rounds.cpuTwo, cpu_two_median: medians(rounds.cpuTwo) } : {}),
       ...(QUICK ? {} : { others_with_slow_per_s: rounds.slow, two_dispatchers_per_s: rounds.two,
         slow_over_alone: median(rounds.slow.map((x, i) => x / rounds.dispatch[i])),
-        two_over_one: median(rounds.two.map((x, i) => x / rounds.dispatch[i])) }),
+        two_over_one: median(rounds.two.map((x, i) => x / rounds.dispatch[i])),
+        latency_ms: LATENCY_MS, latency_one_per_s: rounds.latOne, latency_two_per_s: rounds.latTwo,
+        latency_two_over_one: median(rounds.latTwo.map((x, i) => x / rounds.latOne[i])),
+        latency_two_over_one_from_first: median(rounds.latTwoFirst.map((x, i) => x / rounds.latOneFirst[i])) }),
       ...(BASE ? { base_deliveries_per_s: rounds.base, median_base_per_s: median(rounds.base),
         this_over_base: median(rounds.dispatch.map((x, i) => x / rounds.base[i])) } : {}) });
   }
@@ -377,7 +405,10 @@ async function main() {
       (SHAPED ? `; with a webhook's headers the limit is ${median(r.receiver_limit_shaped_per_s).toFixed(0)}/s (${mm(r.receiver_limit_shaped_per_s)}), ratio ${(100 * r.ratio_shaped).toFixed(1)} %` : '') +
       (QUICK ? '' : `; with m0 answering after ${SLOW_MS} ms the others get ${median(r.others_with_slow_per_s).toFixed(0)}/s` +
         ` (${r.slow_over_alone.toFixed(2)}x of alone, per round); two dispatchers ${median(r.two_dispatchers_per_s).toFixed(0)}/s` +
-        ` (${r.two_over_one.toFixed(2)}x of one, per round)`) +
+        ` (${r.two_over_one.toFixed(2)}x of one, per round)` +
+        `; every endpoint answering after ${r.latency_ms} ms: one dispatcher ${median(r.latency_one_per_s).toFixed(0)}/s,` +
+        ` two ${median(r.latency_two_per_s).toFixed(0)}/s (${r.latency_two_over_one.toFixed(2)}x of one, per round;` +
+        ` ${r.latency_two_over_one_from_first.toFixed(2)}x from the first request on)`) +
       (BASE ? `; base build ${r.median_base_per_s.toFixed(0)}/s (${mm(r.base_deliveries_per_s)}), this/base per round ${r.this_over_base.toFixed(2)}x` : '') +
       (r.cpu_median ? `; CPU per delivery (this build alone): dispatch ${r.cpu_median.dispatcher_us.toFixed(0)} us,` +
         ` Postgres ${r.cpu_median.postgres_us.toFixed(0)} us, receiver ${r.cpu_median.receiver_us.toFixed(0)} us,` +
