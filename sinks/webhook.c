@@ -291,7 +291,7 @@ typedef struct job {
 /* The outcomes of finished attempts not yet written: Postgres array
  * literals, one element per attempt (finish_flush writes them all in one
  * statement). While Postgres is away they are kept: no claim runs then,
- * so they number at most the requests that were in flight (max_in_flight)
+ * so they number at most the requests that were in flight (jobs_cap)
  * plus the batch whose write the loss cut. */
 typedef struct outcomes {
 	pw_buf ids, endpoints, statuses, latencies, errors, verdicts, delays, leases;
@@ -325,12 +325,27 @@ struct webhook_dispatcher {
 	uint64_t *unserved;
 	size_t n_unserved, cap_unserved;
 	pw_buf unserved_sql; /* the same, as the claim's $5 (an array literal), made when one is added */
+	int64_t cap_said_ms; /* when jobs_cap in flight last held claims back (said at most once a minute); 0: never */
 };
 
 /* How many finished jobs' handles a dispatcher keeps (d->spare). */
 static size_t spare_cap(const webhook_dispatcher *d)
 {
 	return d->opts.max_in_flight ? d->opts.max_in_flight : 1;
+}
+
+/* A request in flight longer than this waits on a slow endpoint: it stops
+ * counting against max_in_flight, so that endpoints that answer go on at
+ * full concurrency beside endpoints that hang (each of those holds up to
+ * max_per_endpoint requests until its timeout). In all, at most
+ * JOBS_PER_SLOT x max_in_flight requests (and sockets) are in flight. */
+#define WAITING_AFTER_MS 1000
+#define JOBS_PER_SLOT 4
+
+/* How many jobs a dispatcher holds in flight at most (d->jobs). */
+static size_t jobs_cap(const webhook_dispatcher *d)
+{
+	return JOBS_PER_SLOT * (size_t)(d->opts.max_in_flight ? d->opts.max_in_flight : 1);
 }
 
 #define OUTCOME_BUFS(o)                                                                                     \
@@ -630,12 +645,12 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 		return PW_ENOMEM;
 	d->opts = *opts;
 	d->multi = curl_multi_init();
-	d->jobs = calloc(opts->max_in_flight ? opts->max_in_flight : 1, sizeof(job *));
+	d->jobs = calloc(jobs_cap(d), sizeof(job *));
 	d->sorted = calloc(opts->n_endpoints + 1, sizeof(*d->sorted));
 	buf_init(&d->unserved_sql, SIZE_MAX);
 	pw_buf *bufs[N_OUTCOME_BUFS] = OUTCOME_BUFS(&d->out);
 	for (size_t k = 0; k < N_OUTCOME_BUFS; k++)
-		buf_init(bufs[k], (size_t)64 << 20); /* a batch of outcomes: at most max_in_flight of them */
+		buf_init(bufs[k], (size_t)64 << 20); /* a batch of outcomes: at most jobs_cap of them */
 	if (!d->multi || !d->jobs || !d->sorted) {
 		curl_multi_cleanup(d->multi);
 		free(d->jobs);
@@ -891,10 +906,32 @@ static void pass_over(webhook_dispatcher *d, job *j, const char *why, pw_buf rel
 	}
 }
 
+/* How many deliveries a claim may take now: max_in_flight less the
+ * requests in flight that have not waited WAITING_AFTER_MS yet, within
+ * jobs_cap in all. At jobs_cap with room left in max_in_flight (requests
+ * waiting on slow endpoints fill it), says so, at most once a minute. */
+static size_t claim_room(webhook_dispatcher *d)
+{
+	int64_t now = pw_mono_ms();
+	size_t fresh = 0;
+	for (size_t i = 0; i < d->n_jobs; i++)
+		fresh += now - d->jobs[i]->start_ms < WAITING_AFTER_MS;
+	size_t room = fresh < d->opts.max_in_flight ? d->opts.max_in_flight - fresh : 0;
+	size_t left = jobs_cap(d) - d->n_jobs;
+	if (room && !left && (!d->cap_said_ms || now - d->cap_said_ms >= 60000)) {
+		d->cap_said_ms = now;
+		log_warn("%s: %zu requests in flight, %zu of them waiting over %d ms on slow endpoints: at the limit of"
+			 " %d x webhooks.max_in_flight; no new request until one ends (raise max_in_flight, or lower"
+			 " timeout_ms)",
+			 d->opts.name, d->n_jobs, d->n_jobs - fresh, WAITING_AFTER_MS, JOBS_PER_SLOT);
+	}
+	return room < left ? room : left;
+}
+
 /* Claim due deliveries and start them. */
 static void claim(webhook_dispatcher *d)
 {
-	size_t room = d->opts.max_in_flight - d->n_jobs;
+	size_t room = claim_room(d);
 	if (!room)
 		return;
 	char per[16], lim[16], lease[16], cursor[24];

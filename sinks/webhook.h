@@ -99,8 +99,10 @@ typedef struct webhook_options {
 	const uint32_t *retry_schedule_s; /* delay before attempt k+1 after attempt k failed; [0] = first */
 	size_t n_retry_schedule;
 	uint32_t timeout_ms;
+	/* requests in flight at once, not counting those unanswered after 1 s
+	 * (waiting on a slow endpoint), up to 4 x max_in_flight in all */
 	uint32_t max_in_flight;
-	uint32_t max_per_endpoint;
+	uint32_t max_per_endpoint; /* requests in flight to one endpoint, by every dispatcher (its leases) */
 	bool allow_private_targets;
 	const char *proxy; /* an explicit HTTP proxy URL, or NULL: none (http_proxy and friends are ignored) */
 	/* the keys endpoints added through the API or the CLI are sealed with

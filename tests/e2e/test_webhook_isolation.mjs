@@ -1,0 +1,131 @@
+// test_webhook_isolation.mjs: endpoints that hang do not hold up the
+// merchants whose endpoints answer (issue 16: per-endpoint isolation, one
+// slow endpoint not lowering the others' rate). The receiver (node's http
+// server) takes the requests to /hang/N in and answers none of them until
+// the test releases them; /ok/N answers at once. One dispatcher with
+// max_in_flight 4 and max_per_endpoint 2, so two hanging endpoints fill
+// its four slots at the first claim (the hanging endpoints come first in
+// the claim's order):
+//  1. six hanging endpoints (12 requests held): the three answering
+//     endpoints' 12 deliveries are all delivered while every hanging
+//     request is still held: a request in flight over 1 s no longer counts
+//     against max_in_flight. Before, the four slots stayed full and the
+//     answering endpoints got nothing until the hanging ones timed out.
+//  2. four more hanging endpoints (8 requests more, 20 in all): at most
+//     4 x max_in_flight (16) requests are in flight at any time, and the
+//     dispatcher says it is at that limit.
+//  3. the held requests answered: every delivery delivered, each with one
+//     attempt.
+// No chain is needed: the deliveries are written by SQL, as run's sink
+// writes them.
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import * as rig from './lib/rig.mjs';
+
+const bin = process.argv[2];
+const SECRET = 'whsec_' + Buffer.alloc(32, 9).toString('base64');
+
+function startReceiver() {
+  const held = []; // responses of /hang/N requests, unanswered
+  const ok = []; // webhook-ids answered at once
+  let maxHeld = 0;
+  const server = http.createServer({ keepAlive: true, keepAliveTimeout: 60000 }, (req, res) => {
+    req.on('data', () => {});
+    req.on('end', () => {
+      if (req.url.startsWith('/hang/')) {
+        held.push(res);
+        maxHeld = Math.max(maxHeld, held.length);
+        return;
+      }
+      ok.push(req.headers['webhook-id']);
+      res.writeHead(200, { 'content-length': '2' });
+      res.end('ok');
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    rig.onCleanup(() => { server.closeAllConnections(); server.close(); });
+    resolve({
+      port: server.address().port, ok, held: () => held.length, maxHeld: () => maxHeld,
+      release: () => { for (const res of held.splice(0)) { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); } },
+    });
+  }));
+}
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-isolation-'));
+  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const [pg, recv] = await Promise.all([rig.startPostgres(), startReceiver()]);
+  const hanging = Array.from({ length: 10 }, (_, k) => `hang${k + 1}`);
+  const answering = ['ok1', 'ok2', 'ok3'];
+  const url = (m) => `http://127.0.0.1:${recv.port}/${m.replace(/\d+$/, '')}/${m.match(/\d+$/)[0]}`;
+  const cfg = rig.writeConfig(work, {
+    data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
+      tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
+    merchants: [...hanging, ...answering].map((m) => ({ id: m, addresses: {}, webhook: { url: url(m), secret: SECRET } })),
+    webhooks: { allow_private_targets: true, timeout_ms: 60000, max_in_flight: 4, max_per_endpoint: 2 },
+  });
+  rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status === 0, 'migrate');
+  const db = await pg.client();
+  rig.onCleanup(() => db.end().catch(() => {}));
+  // the merchants and their endpoints, as a config's sync writes them: the
+  // hanging ones first, so the claim's round reaches them first
+  for (const m of [...hanging, ...answering]) {
+    await db.query(`INSERT INTO merchants (id) VALUES ($1)`, [m]);
+    await db.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
+      VALUES ($1, 'default', $2, '{payment.confirmed}', 'config')`, [m, url(m)]);
+  }
+  // n events per merchant and their pending deliveries, the dispatcher woken
+  const deliver = async (merchants, n) => {
+    await db.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
+      SELECT 'evt_' || m || '_' || k, 'payment.confirmed', m, '{"type":"payment.confirmed"}'
+      FROM unnest($1::text[]) AS m, generate_series(1, $2::int) AS k`, [merchants, n]);
+    await db.query(`INSERT INTO webhook_deliveries (event_id, endpoint_id) SELECT ev.id, ep.id FROM webhook_events ev
+      JOIN webhook_endpoints ep ON ep.merchant_id = ev.merchant_id WHERE ev.merchant_id = ANY($1)`, [merchants]);
+    await db.query('NOTIFY paywatch_webhooks');
+  };
+  const deliveredOf = async (merchants) => (await db.query(`SELECT count(*)::int n FROM webhook_deliveries d
+    JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE e.merchant_id = ANY($1) AND d.status = 'delivered'`,
+  [merchants])).rows[0].n;
+
+  // 1. six hanging endpoints, three answering ones
+  await deliver(hanging.slice(0, 6), 2);
+  await deliver(answering, 4);
+  const pw = rig.startPaywatch(bin, ['dispatch', '-c', cfg]);
+  const okDone = await rig.waitFor('the answering endpoints\' 12 deliveries delivered beside the hanging ones',
+    async () => await deliveredOf(answering) === 12, 30000).then(() => true, (e) => rig.check(false, e.message));
+  if (okDone) {
+    rig.check(recv.ok.length === 12 && await deliveredOf(hanging) === 0,
+      `delivered while the hanging requests are held (${recv.held()} held, ${recv.ok.length} answered, none of the hanging)`);
+  }
+  await rig.waitFor('the 12 hanging requests in flight', () => recv.held() === 12, 30000)
+    .catch((e) => rig.check(false, `${e.message} (${recv.held()})`));
+
+  // 2. eight hanging requests more: 20 could be in flight, 16 may
+  await deliver(hanging.slice(6), 2);
+  await rig.waitFor('the dispatcher says it is at the limit', () => /requests in flight, \d+ of them waiting over 1000 ms on slow endpoints: at the limit of 4 x webhooks\.max_in_flight/.test(pw.stderr), 30000)
+    .catch((e) => rig.check(false, `${e.message}: ${pw.stderr.trim().split('\n').slice(-3).join(' | ')}`));
+  await rig.waitFor('16 requests in flight', () => recv.held() === 16, 30000)
+    .catch((e) => rig.check(false, `${e.message} (${recv.held()})`));
+  const limitLine = pw.stderr.split('\n').find((l) => /at the limit of/.test(l)) || '';
+  rig.check(/ warn /.test(limitLine) && /16 requests in flight/.test(limitLine),
+    `the limit is said as a warning, with the requests in flight (${limitLine.trim()})`);
+
+  // 3. the held requests answered: every delivery delivered once
+  recv.release();
+  const all = hanging.length * 2 + answering.length * 4;
+  await rig.waitFor('every delivery delivered', async () => {
+    recv.release(); // the four held back by the limit arrive after the first release
+    return await deliveredOf([...hanging, ...answering]) === all;
+  }, 60000).catch((e) => rig.check(false, e.message));
+  rig.check(recv.maxHeld() <= 16, `never more than 4 x max_in_flight requests in flight (${recv.maxHeld()} at most)`);
+  const attempts = (await db.query(`SELECT count(*)::int n, count(DISTINCT delivery_id)::int d FROM webhook_attempts`)).rows[0];
+  rig.check(attempts.n === all && attempts.d === all, `one attempt per delivery (${attempts.n} attempts, ${attempts.d} deliveries)`);
+  pw.proc.kill('SIGTERM');
+  rig.check((await pw.done).code === 0, 'dispatch exits 0 on SIGTERM');
+  rig.check(!pw.stderr.includes(SECRET), 'no webhook secret in the log');
+}
+
+rig.runTest('e2e_webhook_isolation', main);
