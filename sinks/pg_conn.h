@@ -63,10 +63,10 @@ PGconn *pg_open(const char *dsn, const char *application_name, char *err, size_t
  * schema (the CLI, `serve`'s API and its event feed watch, `status`, the
  * webhook dispatcher, and `run`'s registry watch, rescans and invoice
  * expiry; the sink writers and the chain reporter through
- * pg_sink_connect_migrated), so that a database
- * one `migrate` behind is named as such instead of failing a query with
- * Postgres's "column ... does not exist", or running this build's
- * statements on a schema they were not written for. 0 with the connection
+ * pg_sink_connect_migrated), so that a database one `migrate` behind is
+ * named as such instead of failing a query with Postgres's "column ...
+ * does not exist", or running this build's statements on a schema they
+ * were not written for. 0 with the connection
  * in *ret (caller PQfinishes); otherwise *ret is NULL and err (errlen bytes,
  * scrubbed of the DSN's password) says why: PW_EDB (no connection, or the
  * check's statements failed), PW_ENOMEM, or PW_ESCHEMA ("N schema

@@ -325,7 +325,7 @@ struct webhook_dispatcher {
 	uint64_t *unserved;
 	size_t n_unserved, cap_unserved;
 	pw_buf unserved_sql; /* the same, as the claim's $5 (an array literal), made when one is added */
-	int64_t cap_said_ms; /* when jobs_cap in flight last held claims back (said at most once a minute); 0: never */
+	int64_t cap_said_ms; /* when the limit (jobs_cap) was last said, at most once a minute; 0: never */
 };
 
 /* How many finished jobs' handles a dispatcher keeps (d->spare). */
@@ -920,9 +920,9 @@ static size_t claim_room(webhook_dispatcher *d)
 	size_t left = jobs_cap(d) - d->n_jobs;
 	if (room && !left && (!d->cap_said_ms || now - d->cap_said_ms >= 60000)) {
 		d->cap_said_ms = now;
-		log_warn("%s: %zu requests in flight, %zu of them waiting over %d ms on slow endpoints: at the limit of"
-			 " %d x webhooks.max_in_flight; no new request until one ends (raise max_in_flight, or lower"
-			 " timeout_ms)",
+		log_warn("%s: %zu requests in flight, %zu of them waiting over %d ms on slow endpoints: at"
+			 " the limit of %d x webhooks.max_in_flight; no new request until one ends (raise"
+			 " max_in_flight, or lower timeout_ms)",
 			 d->opts.name, d->n_jobs, d->n_jobs - fresh, WAITING_AFTER_MS, JOBS_PER_SLOT);
 	}
 	return room < left ? room : left;

@@ -50,8 +50,8 @@ void chain_report_read(store *s, const cfg_chain *c, chain_report *cs);
 chain_figures chain_report_figures(const chain_report *cs, int64_t now_ms);
 
 /* chain_report_json: the figures as `status --json` prints them (unknown
- * values null, every store figure when cs->unread; endpoint the masked URL). Caller frees with cJSON_Delete;
- * NULL on out of memory. */
+ * values null, every store figure when cs->unread; endpoint the masked
+ * URL). Caller frees with cJSON_Delete; NULL on out of memory. */
 cJSON *chain_report_json(const chain_report *cs, int64_t now_ms);
 
 /* report_iso_time: unix_ms as "YYYY-MM-DDTHH:MM:SSZ" (UTC) into out (n bytes). */

@@ -992,7 +992,8 @@ static int open_postgres(replay *rp)
 		return log_error(r, "postgres: %s", pg_sink_error(rp->pg));
 	if (missing)
 		return log_error(PW_ESCHEMA,
-				 "postgres: %zu schema migration(s) not applied: run `paywatch migrate -c %s` first",
+				 "postgres: %zu schema migration(s) not applied: run `paywatch migrate -c %s`"
+				 " first",
 				 missing, rp->o->config_path);
 	if (rp->o->dry_run)
 		return 0;
