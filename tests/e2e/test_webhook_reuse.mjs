@@ -341,6 +341,10 @@ async function main() {
     `the request in flight at the loss is one failed attempt, the delivery due again on the schedule (${JSON.stringify(lost)})`);
   lp.proc.kill('SIGTERM');
   rig.check((await lp.done).code === 0, 'dispatch exits 0 on SIGTERM');
+  // done with: its retry (due about 5 s after the loss) is parked, so that
+  // step 11's dispatcher, which serves slowco too, meets only its own
+  await db.query(`UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 day', locked_until = NULL
+    WHERE event_id = 'evt_lost'`);
 
   // 8. the endpoint gauges, counted only where metrics are served
   const counts = async () => (await db.query(`SELECT coalesce(sum(calls), 0)::int n FROM pg_stat_statements
