@@ -328,8 +328,9 @@ struct webhook_dispatcher {
 	int64_t cap_said_ms; /* when the limit (jobs_cap) was last said, at most once a minute; 0: never */
 };
 
-/* How many finished jobs' handles a dispatcher keeps (d->spare). */
-static size_t spare_cap(const webhook_dispatcher *d)
+/* max_in_flight, at least 1: the dispatcher's request slots. As many
+ * finished jobs' handles are kept (d->spare). */
+static size_t slots(const webhook_dispatcher *d)
 {
 	return d->opts.max_in_flight ? d->opts.max_in_flight : 1;
 }
@@ -345,7 +346,7 @@ static size_t spare_cap(const webhook_dispatcher *d)
 /* How many jobs a dispatcher holds in flight at most (d->jobs). */
 static size_t jobs_cap(const webhook_dispatcher *d)
 {
-	return JOBS_PER_SLOT * (size_t)(d->opts.max_in_flight ? d->opts.max_in_flight : 1);
+	return JOBS_PER_SLOT * slots(d);
 }
 
 #define OUTCOME_BUFS(o)                                                                                     \
@@ -662,7 +663,7 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 		d->sorted[i] = &opts->endpoints[i];
 	qsort(d->sorted, opts->n_endpoints, sizeof(*d->sorted), cmp_endpoint);
 	d->shown = calloc(opts->n_endpoints + 1, sizeof(*d->shown));
-	d->spare = calloc(spare_cap(d), sizeof(*d->spare));
+	d->spare = calloc(slots(d), sizeof(*d->spare));
 	for (size_t i = 0; d->shown && i < opts->n_endpoints; i++) {
 		char why[256], shown[300];
 		if (webhook_check_url(d->sorted[i]->url, why, sizeof(why)) == 0) {
@@ -1207,7 +1208,7 @@ static void drop_job(webhook_dispatcher *d, job *j)
 			d->jobs[i] = d->jobs[--d->n_jobs];
 			break;
 		}
-	if (j->easy && d->spare && d->n_spare < spare_cap(d)) { /* out of the multi handle: reset, kept */
+	if (j->easy && d->spare && d->n_spare < slots(d)) { /* out of the multi handle: reset, kept */
 		curl_easy_reset(j->easy);
 		d->spare[d->n_spare++] = j->easy;
 		j->easy = NULL;
