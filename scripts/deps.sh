@@ -34,29 +34,34 @@ pw_ensure_apt() {
 	fi
 }
 
-# npm packages of the test rig, pinned by tests/e2e/package-lock.json
-pw_ensure_npm() {
-	local dir="$PW_ROOT/tests/e2e"
-	local absent=0 pkg
-	for pkg in .bin/anvil solc pg ws @apidevtools/swagger-parser ajv ajv-formats ethers playwright-core; do
-		[ -e "$dir/node_modules/$pkg" ] || absent=1
+# pw_npm_ci DIR WHAT PATH...: `npm ci` in DIR (from its package-lock.json)
+# when a PATH under DIR/node_modules is missing, or the lockfile is newer
+# than the last install; WHAT says what is installed.
+pw_npm_ci() {
+	local dir="$1" what="$2" absent=0 p
+	shift 2
+	for p in "$@"; do
+		[ -e "$dir/node_modules/$p" ] || absent=1
 	done
 	if [ "$absent" = 1 ] || [ ! -e "$dir/node_modules/.package-lock.json" ] ||
 		[ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-		pw_log "installing npm packages (anvil, solc, pg, ws, the OpenAPI validator) in tests/e2e"
+		pw_log "installing $what"
 		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 	fi
+}
+
+# npm packages of the test rig, pinned by tests/e2e/package-lock.json
+pw_ensure_npm() {
+	pw_npm_ci "$PW_ROOT/tests/e2e" "npm packages (anvil, solc, pg, ws, the OpenAPI validator) in tests/e2e" \
+		.bin/anvil solc pg ws @apidevtools/swagger-parser ajv ajv-formats ethers playwright-core
 }
 
 # The hand-written script's packages (bench/peers/script: pg, pg-copy-streams,
 # ws, pinned by its package-lock.json), for bench/run --with-script and the
 # probes that COPY with them (bench/warm_probe.mjs).
 pw_ensure_script_peer() {
-	local app="$PW_ROOT/bench/peers/script"
-	if [ ! -d "$app/node_modules/pg-copy-streams" ] || [ "$app/package-lock.json" -nt "$app/node_modules/.package-lock.json" ]; then
-		pw_log "installing the hand-written script's packages (bench/peers/script, pinned by its package-lock.json)"
-		(cd "$app" && npm ci --no-audit --no-fund --loglevel=error)
-	fi
+	pw_npm_ci "$PW_ROOT/bench/peers/script" \
+		"the hand-written script's packages (bench/peers/script, pinned by its package-lock.json)" pg-copy-streams
 }
 
 pw_build() { # pw_build DIR [cmake args...]
