@@ -235,9 +235,9 @@ async function main() {
     // until all are delivered: deliveries/s. With slow, endpoint m0
     // answers after SLOW_MS, and the rate is the other endpoints': the
     // time until every one of theirs is delivered. With latency, every
-    // endpoint answers after that many ms.
-    let lastFromFirst = 0; // the last drain's rate from its first request on
-    const drain = async (bin, label, round, { slow = false, dispatchers = 1, latency = 0 } = {}) => {
+    // endpoint answers after that many ms. fromFirst: an array the rate from
+    // the first request on is added to.
+    const drain = async (bin, label, round, { slow = false, dispatchers = 1, latency = 0, fromFirst = null } = {}) => {
       const { c, cfg } = label === 'base' ? theirs : mine;
       await c.query('TRUNCATE webhook_attempts, webhook_deliveries, webhook_events');
       await c.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
@@ -327,8 +327,7 @@ async function main() {
         if (warnings.length) say(`${label}: ${warnings.length} warning line(s), the last: ${warnings.at(-1)}`);
       }
       const firstMs = Number(recv.first() - t0) / 1e6;
-      lastFromFirst = want / (secs - firstMs / 1000);
-      if (label === 'this build') rounds.fromFirst.push(lastFromFirst);
+      if (fromFirst) fromFirst.push(want / (secs - firstMs / 1000));
       // the longest stretch with no flush written: a stall shows here
       const gap = (await c.query(`SELECT coalesce(max(g), 0) * 1000 ms FROM (SELECT extract(epoch FROM attempted_at
         - lag(attempted_at) OVER (ORDER BY attempted_at)) g FROM (SELECT DISTINCT attempted_at FROM webhook_attempts) a) x`)).rows[0].ms;
@@ -346,17 +345,16 @@ async function main() {
     await wrkRate(recv.port, Buffer.byteLength(payload), false, 1);
     for (let round = 0; round < ROUNDS; round++) {
       if (BASE && round % 2) rounds.base.push(await drain(BASE, 'base', round));
-      rounds.dispatch.push(await drain(BIN, 'this build', round));
+      rounds.dispatch.push(await drain(BIN, 'this build', round, { fromFirst: rounds.fromFirst }));
       if (BASE && !(round % 2)) rounds.base.push(await drain(BASE, 'base', round));
       if (!QUICK) {
         rounds.slow.push(await drain(BIN, `this build, m0 answering after ${SLOW_MS} ms: the others`, round, { slow: true }));
         rounds.two.push(await drain(BIN, 'this build, two dispatchers at once', round, { dispatchers: 2 }));
         const lat = `every endpoint answering after ${LATENCY_MS} ms`;
-        rounds.latOne.push(await drain(BIN, `this build, ${lat}`, round, { latency: LATENCY_MS }));
-        rounds.latOneFirst.push(lastFromFirst);
+        rounds.latOne.push(await drain(BIN, `this build, ${lat}`, round,
+          { latency: LATENCY_MS, fromFirst: rounds.latOneFirst }));
         rounds.latTwo.push(await drain(BIN, `this build, ${lat}, two dispatchers at once`, round,
-          { latency: LATENCY_MS, dispatchers: 2 }));
-        rounds.latTwoFirst.push(lastFromFirst);
+          { latency: LATENCY_MS, dispatchers: 2, fromFirst: rounds.latTwoFirst }));
       }
       const w = await wrkRate(recv.port, Buffer.byteLength(payload));
       rounds.wrk.push(w);
