@@ -30,6 +30,7 @@ struct pg_sink {
 	char *dsn; /* kept to scrub its password from error texts (pg_scrub) */
 	bool temp_ready;
 	bool upsert_only; /* the last batch found rows already present: skip the direct COPY */
+	bool events_prepared; /* copied_events_sql is prepared on conn (as "copied_events") */
 	char sqlstate[6]; /* SQLSTATE of the last failed statement; "" for a connection-level failure */
 	char error[512];
 };
@@ -580,7 +581,10 @@ static int copy_in(pg_sink *s, const char *copy_sql, copy_kind k, const pw_payme
  * transaction COPied into payments of chain $1, blocks $2..$3: rows whose
  * xmin is this transaction. Where no endpoint anywhere takes the type
  * (or the session set paywatch.webhooks = 'off') the one-time filter
- * skips the scan: a backfill without webhooks reads nothing back. */
+ * skips the scan: a backfill without webhooks reads nothing back.
+ * Prepared on a connection's first use (named statements outlive the
+ * transaction they were made in): parsing and planning it took longer
+ * than running it for a live block's one payment (1.3 against 0.6 ms). */
 static const char copied_events_sql[] =
 	"WITH ins AS (SELECT p.* FROM payments p WHERE current_setting('paywatch.webhooks', true) IS DISTINCT FROM 'off'"
 	" AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.active AND 'payment.confirmed' = ANY (e.events))"
@@ -600,7 +604,16 @@ static int copied_events_in(pg_sink *s, const char *chain, uint64_t lo, uint64_t
 	snprintf(los, sizeof(los), "%llu", (unsigned long long)lo);
 	snprintf(his, sizeof(his), "%llu", (unsigned long long)hi);
 	const char *params[3] = { chain, los, his };
-	PGresult *res = PQexecParams(s->conn, copied_events_sql, 3, NULL, params, NULL, NULL, 0);
+	if (!s->events_prepared) {
+		PGresult *p = PQprepare(s->conn, "copied_events", copied_events_sql, 3, NULL);
+		bool ok = PQresultStatus(p) == PGRES_COMMAND_OK;
+		int r = ok ? 0 : fail_result(s, "payment events: prepare", p);
+		PQclear(p);
+		if (r < 0)
+			return r;
+		s->events_prepared = true;
+	}
+	PGresult *res = PQexecPrepared(s->conn, "copied_events", 3, params, NULL, NULL, 0);
 	int r = 0;
 	uint64_t d = 0;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
