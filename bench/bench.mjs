@@ -27,7 +27,8 @@
 //             the same payments table;
 //   ponder    (--with-ponder) bench/peers/ponder indexing the same Transfer
 //             logs into the same Postgres, until every row is there.
-// Then once: live latency (a block every 100 ms, 300 blocks with a payment
+// Then once, the backfills' databases dropped first (dropDbs): live latency
+// (a block every 100 ms, 300 blocks with a payment
 // each: block mined -> row in Postgres, polled every 1 ms, and -> webhook
 // received), with 1 confirmation and (not with --quick) with 3, where each
 // payment is first written pending and timed from its confirming block),
