@@ -16,6 +16,7 @@
 #include "uint256.h"
 #include "webhook.h"
 
+#include <cjson/cJSON.h>
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
@@ -31,6 +32,8 @@ struct pg_sink {
 	bool temp_ready;
 	bool upsert_only; /* the last batch found rows already present: skip the direct COPY */
 	bool events_prepared; /* copied_events_sql is prepared on conn (as "copied_events") */
+	bool small_prepared;  /* write_small_sql is prepared on conn (as "write_small") */
+	size_t statement_max; /* confirmed batches up to this size: write_small (pg_sink_set_statement_max) */
 	char sqlstate[6]; /* SQLSTATE of the last failed statement; "" for a connection-level failure */
 	char error[512];
 };
@@ -105,6 +108,7 @@ static int sink_open(const char *dsn, bool migrated, pg_sink **ret, char *err, s
 		free(s);
 		return PW_ENOMEM;
 	}
+	s->statement_max = PG_SINK_STATEMENT_MAX;
 	int r = 0;
 	if (migrated)
 		r = pg_open_migrated(dsn, "paywatch", &s->conn, err, errlen);
@@ -136,6 +140,11 @@ void pg_sink_close(pg_sink *s)
 	PQfinish(s->conn);
 	free(s->dsn);
 	free(s);
+}
+
+void pg_sink_set_statement_max(pg_sink *s, size_t n)
+{
+	s->statement_max = n;
 }
 
 const char *pg_sink_error(const pg_sink *s)
@@ -409,14 +418,39 @@ static const char create_incoming_sql[] =
  * statement; a row already confirmed (a replay after a crash) creates
  * nothing; a row reverted earlier is confirmed again (its block is
  * canonical again) with a new payment.confirmed event. */
+#define CONFIRMED_FROM_INCOMING                                                                  \
+	" ins AS (INSERT INTO payments" PAYMENT_COLUMNS ")"                                        \
+	" SELECT" INCOMING_COLUMNS " FROM pw_incoming WHERE status = 'confirmed'"                 \
+	" ORDER BY block_number, log_index"                                                        \
+	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'confirmed',"          \
+	" reverted_at = NULL, confirmations = EXCLUDED.confirmations, confirmed_at = EXCLUDED.confirmed_at" \
+	" WHERE payments.status = 'reverted' RETURNING *),"                                         \
+	CONFIRMED_EVENTS_CTE(NTH_EVENT_KEY("ins", "payment.confirmed"),                            \
+			     EVENT_ID("ins", NTH_EVENT_KEY("ins", "payment.confirmed")))
 static const char insert_confirmed_sql[] =
-	"WITH ins AS (INSERT INTO payments" PAYMENT_COLUMNS ")"
-	" SELECT" INCOMING_COLUMNS " FROM pw_incoming WHERE status = 'confirmed' ORDER BY block_number, log_index"
-	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'confirmed', reverted_at = NULL,"
-	" confirmations = EXCLUDED.confirmations, confirmed_at = EXCLUDED.confirmed_at"
-	" WHERE payments.status = 'reverted' RETURNING *),"
-	CONFIRMED_EVENTS_CTE(NTH_EVENT_KEY("ins", "payment.confirmed"), EVENT_ID("ins", NTH_EVENT_KEY("ins", "payment.confirmed")))
+	"WITH" CONFIRMED_FROM_INCOMING
 	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl), (SELECT count(*) FROM fd)";
+
+/* A small batch of confirmed entries (a live block's payments) in one
+ * statement, run on its own (autocommit: one round trip where the direct
+ * way takes seven): the confirmed statement above over the rows of $1
+ * instead of the temp table, a JSON array of rows, each an array of
+ * pw_incoming's 19 columns in order as strings (incoming_json), cast to
+ * the temp table's types. It wakes the dispatchers when it queued
+ * deliveries and the feed's long-polls when it wrote feed rows
+ * (pg_notify, delivered at its commit, as commit_notifying's NOTIFYs). */
+static const char write_small_sql[] =
+	"WITH pw_incoming AS (SELECT r->>0 AS chain, (r->>1)::bigint AS chain_id,"
+	" (r->>2)::bigint AS block_number, r->>3 AS block_hash, (r->>4)::bigint AS block_time_s,"
+	" r->>5 AS tx_hash, (r->>6)::int AS log_index,"
+	" r->>7 AS token_address, r->>8 AS token_symbol, r->>9 AS from_address, r->>10 AS to_address,"
+	" r->>11 AS merchant_id, (r->>12)::numeric(78,0) AS amount_raw, (r->>13)::int AS decimals,"
+	" (r->>14)::numeric AS amount, r->>15 AS status, (r->>16)::int AS confirmations,"
+	" (r->>17)::bigint AS confirmed_at_ms, r->>18 AS chain_family FROM jsonb_array_elements($1::jsonb) r),"
+	CONFIRMED_FROM_INCOMING
+	", nt AS (SELECT pg_notify('paywatch_webhooks', '') FROM (SELECT 1 FROM dl LIMIT 1) w"
+	" UNION ALL SELECT pg_notify('" PG_FEED_CHANNEL "', '') FROM (SELECT 1 FROM fd LIMIT 1) f)"
+	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl), (SELECT count(*) FROM nt)";
 
 /* Reverted entries: the row turns 'reverted' (or is recorded as reverted if
  * missing) and a payment.reverted event names the confirmed event it
@@ -577,6 +611,27 @@ static int copy_in(pg_sink *s, const char *copy_sql, copy_kind k, const pw_payme
 	return r;
 }
 
+/* Run the statement sql under name, prepared on this connection at its
+ * first use (*prepared says it was; named statements outlive the
+ * transaction they were made in, and a new connection is a new pg_sink).
+ * The result (the caller clears it), or NULL with s->error set when
+ * Postgres refused to prepare it. */
+static PGresult *exec_prepared(pg_sink *s, bool *prepared, const char *name, const char *sql, int n,
+			       const char *const *params, const char *what)
+{
+	if (!*prepared) {
+		PGresult *p = PQprepare(s->conn, name, sql, n, NULL);
+		bool ok = PQresultStatus(p) == PGRES_COMMAND_OK;
+		if (!ok)
+			fail_result(s, what, p);
+		PQclear(p);
+		if (!ok)
+			return NULL;
+		*prepared = true;
+	}
+	return PQexecPrepared(s->conn, name, n, params, NULL, NULL, 0);
+}
+
 /* The payment.confirmed webhook events (and deliveries) of the rows this
  * transaction COPied into payments of chain $1, blocks $2..$3: rows whose
  * xmin is this transaction. Where no endpoint anywhere takes the type
@@ -604,16 +659,10 @@ static int copied_events_in(pg_sink *s, const char *chain, uint64_t lo, uint64_t
 	snprintf(los, sizeof(los), "%llu", (unsigned long long)lo);
 	snprintf(his, sizeof(his), "%llu", (unsigned long long)hi);
 	const char *params[3] = { chain, los, his };
-	if (!s->events_prepared) {
-		PGresult *p = PQprepare(s->conn, "copied_events", copied_events_sql, 3, NULL);
-		bool ok = PQresultStatus(p) == PGRES_COMMAND_OK;
-		int r = ok ? 0 : fail_result(s, "payment events: prepare", p);
-		PQclear(p);
-		if (r < 0)
-			return r;
-		s->events_prepared = true;
-	}
-	PGresult *res = PQexecPrepared(s->conn, "copied_events", 3, params, NULL, NULL, 0);
+	PGresult *res = exec_prepared(s, &s->events_prepared, "copied_events", copied_events_sql, 3, params,
+				      "payment events: prepare");
+	if (!res)
+		return PW_EDB;
 	int r = 0;
 	uint64_t d = 0;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
@@ -741,6 +790,83 @@ static int write_direct(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 	return 0;
 }
 
+/* A batch as write_small_sql's $1: a JSON array of rows, each an array of
+ * pw_incoming's 19 columns as strings, in COPY_INCOMING's order and text
+ * (cJSON escapes them). Malloc'd (the caller frees it with cJSON_free), or
+ * NULL when out of memory or an amount cannot be formatted. */
+static char *incoming_json(const pw_payment *payments, size_t n)
+{
+	cJSON *rows = cJSON_CreateArray();
+	bool ok = rows != NULL;
+	for (size_t i = 0; ok && i < n; i++) {
+		const pw_payment *p = &payments[i];
+		char v[19][U256_DEC_MAX + PW_HASH_TEXT_MAX];
+		snprintf(v[0], sizeof(v[0]), "%s", p->chain);
+		snprintf(v[1], sizeof(v[1]), "%llu", (unsigned long long)p->chain_id);
+		snprintf(v[2], sizeof(v[2]), "%llu", (unsigned long long)p->block_number);
+		*put_hash(v[3], p->family, p->block_hash, PW_HASH_LEN) = '\0';
+		snprintf(v[4], sizeof(v[4]), "%lld", (long long)p->block_time);
+		*put_hash(v[5], p->family, p->tx_hash.b, p->tx_hash.len) = '\0';
+		snprintf(v[6], sizeof(v[6]), "%llu", (unsigned long long)p->log_index);
+		*put_address(v[7], p->family, &p->token) = '\0';
+		snprintf(v[8], sizeof(v[8]), "%s", p->token_symbol);
+		*put_address(v[9], p->family, &p->from) = '\0';
+		*put_address(v[10], p->family, &p->to) = '\0';
+		snprintf(v[11], sizeof(v[11]), "%s", p->merchant_id);
+		u256_to_dec(p->amount, v[12]);
+		snprintf(v[13], sizeof(v[13]), "%llu", (unsigned long long)p->decimals);
+		ok = u256_format_units(p->amount, p->decimals, v[14]) == 0;
+		snprintf(v[15], sizeof(v[15]), "%s", pw_status_name(p->status));
+		snprintf(v[16], sizeof(v[16]), "%llu", (unsigned long long)p->confirmations);
+		snprintf(v[17], sizeof(v[17]), "%lld", (long long)p->confirmed_at_ms);
+		snprintf(v[18], sizeof(v[18]), "%s", pw_family_name(p->family));
+		cJSON *row = ok ? cJSON_CreateArray() : NULL;
+		ok = row && cJSON_AddItemToArray(rows, row);
+		for (int k = 0; ok && k < 19; k++) {
+			cJSON *f = cJSON_CreateString(v[k]);
+			ok = f && cJSON_AddItemToArray(row, f);
+		}
+	}
+	char *text = ok ? cJSON_PrintUnformatted(rows) : NULL;
+	cJSON_Delete(rows);
+	return text;
+}
+
+/* The one-statement way, for a small batch of confirmed payments
+ * (write_small_sql): rows already there are counted present, a row
+ * reverted earlier is confirmed again, as by the general way. 0 with
+ * *ret, or PW_EDB / PW_ENOMEM (nothing written: the statement is its own
+ * transaction). */
+static int write_small(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
+{
+	char *rows = incoming_json(payments, n);
+	if (!rows) {
+		snprintf(s->error, sizeof(s->error), "out of memory, or an amount that cannot be written");
+		return PW_ENOMEM;
+	}
+	const char *params[1] = { rows };
+	PGresult *res = exec_prepared(s, &s->small_prepared, "write_small", write_small_sql, 1, params,
+				      "payments: prepare");
+	cJSON_free(rows);
+	if (!res)
+		return PW_EDB;
+	uint64_t inserted = 0, deliveries = 0;
+	int r = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 3) {
+		r = fail_result(s, "insert payments", res);
+	} else if (parse_u64(PQgetvalue(res, 0, 0), n, &inserted) < 0 ||
+		   parse_u64(PQgetvalue(res, 0, 1), SIZE_MAX, &deliveries) < 0) {
+		snprintf(s->error, sizeof(s->error), "insert payments: unexpected counts in the answer");
+		r = PW_EDB;
+	}
+	PQclear(res);
+	if (r < 0)
+		return r;
+	*ret = (pg_write_result){ .inserted = (size_t)inserted, .present = n - (size_t)inserted,
+				  .deliveries = (size_t)deliveries, .one_statement = true };
+	return 0;
+}
+
 /* The general way: COPY into the session temp table, then one statement
  * per kind of entry, each idempotent. 0 with *ret, or PW_EDB (rolled back). */
 static int write_upsert(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
@@ -796,7 +922,8 @@ int pg_sink_warm_up(pg_sink *s)
 {
 	if (exec_ok(s, "BEGIN", "warm-up") < 0)
 		return PW_EDB;
-	size_t k[10] = { 0 }, feed = 0; /* what each statement wrote: all none */
+	size_t k[11] = { 0 }, feed = 0; /* what each statement wrote: all none */
+	pg_write_result small = { 0 };
 	int r = 0;
 	if (exec_ok(s, create_incoming_sql, "warm-up: temp table") < 0 ||
 	    copy_in(s, "COPY pw_incoming FROM STDIN", COPY_INCOMING, NULL, NULL, 0, &k[0]) < 0 ||
@@ -805,9 +932,10 @@ int pg_sink_warm_up(pg_sink *s)
 	    exec_counts(s, insert_seen_sql, "warm-up: pending payments", &k[5], &k[6], &feed) < 0 ||
 	    copy_in(s, "COPY payments (id, " PAYMENT_FIELDS ") FROM STDIN", COPY_PAYMENT, NULL, NULL, 0, &k[7]) < 0 ||
 	    copy_in(s, "COPY event_feed (id, type, merchant_id, payment_id) FROM STDIN", COPY_FEED, NULL, NULL, 0, &k[8]) < 0 ||
-	    copied_events_in(s, "", 1, 0, &k[9]) < 0)
+	    copied_events_in(s, "", 1, 0, &k[9]) < 0 || write_small(s, NULL, 0, &small) < 0)
 		r = PW_EDB;
-	for (size_t i = 0; i < 10 && r == 0; i++) {
+	k[10] = small.inserted + small.deliveries;
+	for (size_t i = 0; i < 11 && r == 0; i++) {
 		if (k[i] || feed) { /* statements on no rows wrote some: a bug, and rolled back below */
 			snprintf(s->error, sizeof(s->error), "warm-up: statement %zu wrote rows where none were given", i + 1);
 			r = PW_EDB;
@@ -828,7 +956,17 @@ static int write_batch(pg_sink *s, const pw_payment *payments, size_t n, pg_writ
 	bool all_confirmed = true;
 	for (size_t i = 0; i < n && all_confirmed; i++)
 		all_confirmed = payments[i].status == PW_STATUS_CONFIRMED;
-	if (all_confirmed && !s->upsert_only) {
+	if (all_confirmed && n <= s->statement_max) {
+		if (write_small(s, payments, n, ret) == 0) {
+			s->upsert_only = ret->present > 0;
+			return 0;
+		}
+		if (PQstatus(s->conn) != CONNECTION_OK) {
+			s->temp_ready = false;
+			return PW_EDB;
+		}
+		/* refused: the general way reports which entry */
+	} else if (all_confirmed && !s->upsert_only) {
 		if (write_direct(s, payments, n, ret) == 0)
 			return 0;
 		if (PQstatus(s->conn) != CONNECTION_OK) {
@@ -904,6 +1042,7 @@ static void add_result(pg_write_result *to, const pg_write_result *part)
 	to->dropped_rows += part->dropped_rows;
 	to->deliveries += part->deliveries;
 	to->copied |= part->copied;
+	to->one_statement |= part->one_statement;
 }
 
 /* Write payments; a part Postgres refuses for a data reason is split in

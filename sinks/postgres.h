@@ -48,6 +48,16 @@ int pg_sink_connect_migrated(const char *dsn, pg_sink **ret, char *err, size_t e
 /* pg_sink_close: close; accepts NULL. */
 void pg_sink_close(pg_sink *s);
 
+/* Batches of confirmed payments up to this many rows (a live block's
+ * payments) are written by one statement, in one round trip; larger ones
+ * by COPY (pg_sink_write_payments). */
+#define PG_SINK_STATEMENT_MAX 64
+
+/* pg_sink_set_statement_max: write batches of confirmed payments of up to
+ * n rows by one statement (PG_SINK_STATEMENT_MAX when connected; 0: every
+ * batch by COPY or the upsert). For tests that check each way. */
+void pg_sink_set_statement_max(pg_sink *s, size_t n);
+
 /* pg_sink_error: the last error text ("" when none); owned by the sink. */
 const char *pg_sink_error(const pg_sink *s);
 
@@ -64,6 +74,7 @@ typedef struct pg_write_result {
 				* kept in payment_quarantine instead */
 	size_t duplicates;     /* entries repeated within the batch, written once */
 	bool copied;           /* written by the direct COPY into payments (not the upsert) */
+	bool one_statement;    /* written by one statement (a small batch of confirmed payments) */
 } pg_write_result;
 
 /* pg_sink_write_payments: write n outbox entries in one transaction, in
@@ -83,10 +94,11 @@ typedef struct pg_write_result {
  * woken with NOTIFY paywatch_webhooks. A batch should hold entries of one
  * status (the outbox queue cuts them so): several are applied confirmed,
  * then reverted, then pending, then dropped, whatever their order.
- * A batch of confirmed entries only is first COPied into payments (the
- * fast way); if a row of it is already there, that is rolled back and the
- * batch takes the upsert, as do the batches after it until one finds no
- * row present.
+ * A batch of confirmed entries only, of up to PG_SINK_STATEMENT_MAX, is
+ * written by one statement (one round trip: a live block's payments);
+ * a larger one is first COPied into payments (the fast way); if a row of
+ * it is already there, that is rolled back and the batch takes the
+ * upsert, as do the batches after it until one finds no row present.
  * One entry never stops the others: an entry that fails payment_check, or
  * that Postgres refuses for a data reason (SQLSTATE class 21, 22 or 23;
  * the batch is split in halves until the entry is alone), is kept in
@@ -132,7 +144,8 @@ int pg_sink_put_chain_report(pg_sink *s, const char *chain, const char *report_j
 /* pg_sink_warm_up: run, on no rows, the statements a write of confirmed
  * and pending payments runs (the temp table, the upsert's confirmed and
  * pending statements, the COPYs into payments and event_feed, the events
- * statement; not the rarer revert and drop), in one transaction rolled
+ * statement, the small batches' one statement; not the rarer revert and
+ * drop), in one transaction rolled
  * back. A fresh backend's first write otherwise loads every table's,
  * index's, trigger's and function's catalog entries itself: 12-18 ms for
  * one payment against 1-2 ms for the next (bench/warm_probe.mjs). Writes

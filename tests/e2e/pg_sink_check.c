@@ -186,6 +186,97 @@ static void check_tron(pg_sink *s)
 #define X_EVENTS(type) \
 	"SELECT count(*) FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.log_index = 0 AND e.type = '" type "'"
 
+/* Small batches of confirmed payments (a live block's) go by one
+ * statement: rows, ids, feed rows, events and deliveries as the other ways
+ * write them, the dispatchers and the feed's long-polls woken at its
+ * commit, a replay of the batch writing nothing, a reverted row confirmed
+ * again with a new event, and a refused entry quarantined while the rest
+ * is written (the general way, after the statement is refused). */
+static void check_one_statement(pg_sink *s)
+{
+	char a[512], b[512];
+	PQclear(PQexec(db, "LISTEN paywatch_webhooks; LISTEN " PG_FEED_CHANNEL));
+	pw_payment two[2] = { payment(70, 0, PW_STATUS_CONFIRMED), payment(70, 1, PW_STATUS_CONFIRMED) };
+	two[0].block_hash[1] = two[1].block_hash[1] = 70;
+	long long events_before = q_int("SELECT count(*) FROM webhook_events");
+	pg_write_result r = write_batch(s, two, 2);
+	ASSERT_EQ_STR("paywatch_webhooks," PG_FEED_CHANNEL, notified(2, 10000, b, sizeof(b)));
+	CHECK(r.one_statement && !r.copied);
+	ASSERT_EQ_INT(2, r.inserted);
+	ASSERT_EQ_INT(0, r.present);
+	ASSERT_EQ_INT(2, r.deliveries);
+	ASSERT_EQ_STR("0,1", q_text("SELECT string_agg(log_index::text, ',' ORDER BY id) FROM payments WHERE block_number = 70",
+				    a, sizeof(a)));
+	ASSERT_EQ_STR("0.000001 2023-11-14 22:14:30+00 2023-11-14 22:13:20.193+00",
+		      q_text("SELECT amount || ' ' || block_time || ' ' || confirmed_at FROM payments"
+			     " WHERE block_number = 70 AND log_index = 0", a, sizeof(a)));
+	/* one feed row each, under its event's id; one event and delivery each */
+	ASSERT_EQ_STR("0 payment.confirmed acme,1 payment.confirmed acme",
+		      q_text("SELECT string_agg(p.log_index || ' ' || f.type || ' ' || f.merchant_id, ',' ORDER BY f.xid, f.seq)"
+			     " FROM event_feed f JOIN payments p ON p.id = f.payment_id WHERE p.block_number = 70", a,
+			     sizeof(a)));
+	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM event_feed f JOIN webhook_events e ON e.id = f.id"
+			       " JOIN payments p ON p.id = e.payment_id WHERE p.block_number = 70"));
+	ASSERT_EQ_INT(events_before + 2, q_int("SELECT count(*) FROM webhook_events"));
+	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id"
+			       " JOIN payments p ON p.id = e.payment_id WHERE p.block_number = 70"));
+
+	/* the same batch again (a crash before the outbox delete): nothing */
+	r = write_batch(s, two, 2);
+	CHECK(r.one_statement);
+	ASSERT_EQ_INT(0, r.inserted);
+	ASSERT_EQ_INT(2, r.present);
+	ASSERT_EQ_INT(0, r.deliveries);
+	ASSERT_EQ_INT(events_before + 2, q_int("SELECT count(*) FROM webhook_events"));
+	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM event_feed f JOIN payments p ON p.id = f.payment_id"
+			       " WHERE p.block_number = 70"));
+
+	/* reverted (the upsert), then confirmed again by the statement: a new
+	 * event (payment.confirmed#2) */
+	pw_payment rev = two[0];
+	rev.status = PW_STATUS_REVERTED;
+	r = write_batch(s, &rev, 1);
+	ASSERT_EQ_INT(1, r.reverted);
+	r = write_batch(s, &two[0], 1);
+	CHECK(r.one_statement);
+	ASSERT_EQ_INT(1, r.inserted);
+	ASSERT_EQ_INT(1, r.deliveries);
+	ASSERT_EQ_STR("confirmed", q_text("SELECT status FROM payments WHERE block_number = 70 AND log_index = 0", a,
+					  sizeof(a)));
+	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM webhook_events e JOIN payments p ON p.id = e.payment_id"
+			       " WHERE p.block_number = 70 AND p.log_index = 0 AND e.type = 'payment.confirmed'"));
+
+	/* no endpoint active: the feed's long-polls are woken, the dispatchers
+	 * not (no delivery queued) */
+	notified(8, 200, b, sizeof(b)); /* drain what the writes above sent */
+	PQclear(PQexec(db, "UPDATE webhook_endpoints SET active = false"));
+	pw_payment quiet = payment(71, 0, PW_STATUS_CONFIRMED);
+	quiet.block_hash[1] = 71;
+	r = write_batch(s, &quiet, 1);
+	ASSERT_EQ_STR(PG_FEED_CHANNEL, notified(2, 1000, b, sizeof(b)));
+	CHECK(r.one_statement);
+	ASSERT_EQ_INT(1, r.inserted);
+	ASSERT_EQ_INT(0, r.deliveries);
+	PQclear(PQexec(db, "UPDATE webhook_endpoints SET active = true"));
+	PQclear(PQexec(db, "UNLISTEN *"));
+
+	/* one refused entry (a constraint added here) in a small batch: the
+	 * statement is refused whole, then the upsert; split in halves, the
+	 * other entry is written (by the statement) and the refused one
+	 * quarantined */
+	PQclear(PQexec(db, "ALTER TABLE payments ADD CONSTRAINT test_poison_small CHECK (amount_raw <> 667)"));
+	pw_payment poisoned[2] = { payment(72, 0, PW_STATUS_CONFIRMED), payment(72, 1, PW_STATUS_CONFIRMED) };
+	poisoned[0].block_hash[1] = poisoned[1].block_hash[1] = 72;
+	poisoned[1].amount[30] = 0x02, poisoned[1].amount[31] = 0x9b; /* 667 */
+	r = write_batch(s, poisoned, 2);
+	CHECK(r.one_statement);
+	ASSERT_EQ_INT(1, r.inserted);
+	ASSERT_EQ_INT(1, r.quarantined);
+	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM payments WHERE block_number = 72"));
+	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM payment_quarantine WHERE block_number = 72 AND sqlstate = '23514'"));
+	PQclear(PQexec(db, "ALTER TABLE payments DROP CONSTRAINT test_poison_small"));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -216,6 +307,9 @@ int main(int argc, char **argv)
 		      q_text("SELECT string_agg(chain || ' ' || chain_family || ' ' || address, ',' ORDER BY chain)"
 			     " FROM merchant_addresses", a, sizeof(a)));
 
+	/* the batches below go by COPY or the upsert, as they did before small
+	 * batches took one statement: check_one_statement checks that way */
+	pg_sink_set_statement_max(s, 0);
 	/* X (log 0) and Y (log 1) in block 10: new, by the direct COPY; its
 	 * commit wakes the dispatchers and the feed's long-polls */
 	PQclear(PQexec(db, "LISTEN paywatch_webhooks; LISTEN " PG_FEED_CHANNEL));
@@ -409,6 +503,8 @@ int main(int argc, char **argv)
 	PQclear(PQexec(db, "UPDATE webhook_endpoints SET active = true"));
 
 	check_tron(s);
+	pg_sink_set_statement_max(s, PG_SINK_STATEMENT_MAX);
+	check_one_statement(s);
 	PQfinish(db);
 	pg_sink_close(s);
 	return test_finish("pg_sink_check");
