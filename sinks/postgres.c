@@ -956,24 +956,18 @@ static int write_batch(pg_sink *s, const pw_payment *payments, size_t n, pg_writ
 	bool all_confirmed = true;
 	for (size_t i = 0; i < n && all_confirmed; i++)
 		all_confirmed = payments[i].status == PW_STATUS_CONFIRMED;
-	if (all_confirmed && n <= s->statement_max) {
-		if (write_small(s, payments, n, ret) == 0) {
-			s->upsert_only = ret->present > 0;
+	bool small = all_confirmed && n <= s->statement_max;
+	if (small || (all_confirmed && !s->upsert_only)) {
+		if ((small ? write_small(s, payments, n, ret) : write_direct(s, payments, n, ret)) == 0) {
+			if (small) /* it counts rows already present, as the general way below */
+				s->upsert_only = ret->present > 0;
 			return 0;
 		}
 		if (PQstatus(s->conn) != CONNECTION_OK) {
 			s->temp_ready = false;
 			return PW_EDB;
 		}
-		/* refused: the general way reports which entry */
-	} else if (all_confirmed && !s->upsert_only) {
-		if (write_direct(s, payments, n, ret) == 0)
-			return 0;
-		if (PQstatus(s->conn) != CONNECTION_OK) {
-			s->temp_ready = false;
-			return PW_EDB;
-		}
-		/* a row already there (or one refused: the general way reports it) */
+		/* a row already there (the COPY), or one refused: the general way reports it */
 	}
 	int r = write_upsert(s, payments, n, ret);
 	/* rows already present tend to come in runs (a range replayed first):
