@@ -370,13 +370,15 @@ async function pgFloor(work, pg, node, h, filledDb) {
   const db2 = await empty();
   const cs = [await pg.client(db2.name), await pg.client(db2.name)];
   try {
+    const cpu0 = otherCpu();
     const t0 = performance.now();
     const rows = await Promise.all(cs.map(async (x, k) =>
       (await x.query(`COPY payments (${PAYMENT_COLUMNS}) FROM '${file(`payments-${k}`)}'`)).rowCount +
       (await x.query(`COPY event_feed (${FEED_COLUMNS}) FROM '${file(`feed-${k}`)}'`)).rowCount));
     const ms = performance.now() - t0;
+    const parallelCpu = otherCpuSince(cpu0).pg_cpu_s;
     if (rows[0] + rows[1] !== 2 * TRANSFERS) throw new Error(`floor: the two COPYs wrote ${rows.join(' + ')} rows, not ${2 * TRANSFERS}`);
-    return { ...one, parallel_ms: ms };
+    return { ...one, parallel_ms: ms, parallel_pg_cpu_s: parallelCpu };
   } finally { await Promise.all(cs.map((x) => x.end())); }
 }
 
@@ -699,7 +701,8 @@ async function main() {
       `  ratio logs over HTTP / ws    ${fmt(ratio('http', 'paywatch'), 'x')}   (CPU ${fmt(runs.http.map((x, i) => x.cpu_s / runs.paywatch[i].cpu_s), 'x')})`] : []),
     ...(runs.floor.length ? [`  postgres alone (COPY floor)  ${fmt(s(runs.floor.map((x) => x.ms)), 's')}   (Postgres CPU ${fmt(runs.floor.map((x) => x.pg_cpu_s), 's')}); ` +
       `its payments alone ${fmt(s(runs.floor.map((x) => x.payments_ms)), 's')}`,
-      `  the same in two sessions     ${fmt(s(runs.floor.map((x) => x.parallel_ms)), 's')}   (a half each, at once: both cores)`] : []),
+      `  the same in two sessions     ${fmt(s(runs.floor.map((x) => x.parallel_ms)), 's')}   (a half each, at once: both cores; ` +
+      `Postgres CPU ${fmt(runs.floor.map((x) => x.parallel_pg_cpu_s), 's')})`] : []),
     `  paywatch replay (empty db)   ${fmt(s(runs.replay.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.replay.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.replay.map((x) => x.cpu_s), 's')}`,
     ...(runs.script.length ? [`  hand-written script          ${fmt(s(runs.script.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.script.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.script.map((x) => x.cpu_s), 's')}`] : []),
     ...(WITH_PONDER ? [`  ponder backfill              ${fmt(s(runs.ponder.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.ponder.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.ponder.map((x) => x.cpu_s), 's')}`] : []),
