@@ -1,8 +1,11 @@
-/* postgres.c: libpq sink. A batch of confirmed payments is COPied (text
- * format) straight into payments; if a row of it is already there (a
- * replay after a crash, rows a `replay` wrote first), the transaction is
- * rolled back and the batch goes the general way: COPY into a session temp
- * table and one INSERT ... SELECT ... ON CONFLICT DO NOTHING, which also
+/* postgres.c: libpq sink. A small batch (a live block's payments: up to
+ * PG_SINK_STATEMENT_MAX confirmed entries, or pending ones) is one
+ * prepared statement over its rows as one JSON parameter, in one round
+ * trip. A larger batch of confirmed payments is COPied (text format)
+ * straight into payments; if a row of it is already there (a replay after
+ * a crash, rows a `replay` wrote first), the transaction is rolled back
+ * and the batch goes the general way: COPY into a session temp table and
+ * one INSERT ... SELECT ... ON CONFLICT per kind of entry, which also
  * takes reverted and pending entries. Either way a batch of thousands is a
  * handful of round trips. */
 #include "postgres.h"
@@ -33,7 +36,9 @@ struct pg_sink {
 	bool upsert_only; /* the last batch found rows already present: skip the direct COPY */
 	bool events_prepared; /* copied_events_sql is prepared on conn (as "copied_events") */
 	bool small_prepared;  /* write_small_sql is prepared on conn (as "write_small") */
-	size_t statement_max; /* confirmed batches up to this size: write_small (pg_sink_set_statement_max) */
+	bool small_pending_prepared; /* write_small_pending_sql is (as "write_small_pending") */
+	size_t statement_max; /* confirmed or pending batches up to this size: write_small
+			       * (pg_sink_set_statement_max) */
 	char sqlstate[6]; /* SQLSTATE of the last failed statement; "" for a connection-level failure */
 	char error[512];
 };
@@ -431,23 +436,27 @@ static const char insert_confirmed_sql[] =
 	"WITH" CONFIRMED_FROM_INCOMING
 	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl), (SELECT count(*) FROM fd)";
 
+/* pw_incoming as a CTE over the rows of $1 instead of the temp table, for
+ * the one-statement ways below: a JSON array of rows, each an array of
+ * pw_incoming's 19 columns in order as strings (incoming_json), cast to
+ * the temp table's types. */
+#define INCOMING_FROM_JSON                                                                                \
+	" pw_incoming AS (SELECT r->>0 AS chain, (r->>1)::bigint AS chain_id,"                            \
+	" (r->>2)::bigint AS block_number, r->>3 AS block_hash, (r->>4)::bigint AS block_time_s,"         \
+	" r->>5 AS tx_hash, (r->>6)::int AS log_index,"                                                   \
+	" r->>7 AS token_address, r->>8 AS token_symbol, r->>9 AS from_address, r->>10 AS to_address,"   \
+	" r->>11 AS merchant_id, (r->>12)::numeric(78,0) AS amount_raw, (r->>13)::int AS decimals,"      \
+	" (r->>14)::numeric AS amount, r->>15 AS status, (r->>16)::int AS confirmations,"                \
+	" (r->>17)::bigint AS confirmed_at_ms, r->>18 AS chain_family FROM jsonb_array_elements($1::jsonb) r),"
+
 /* A small batch of confirmed entries (a live block's payments) in one
  * statement, run on its own (autocommit: one round trip where the direct
  * way takes seven): the confirmed statement above over the rows of $1
- * instead of the temp table, a JSON array of rows, each an array of
- * pw_incoming's 19 columns in order as strings (incoming_json), cast to
- * the temp table's types. It wakes the dispatchers when it queued
+ * (INCOMING_FROM_JSON). It wakes the dispatchers when it queued
  * deliveries and the feed's long-polls when it wrote feed rows
  * (pg_notify, delivered at its commit, as commit_notifying's NOTIFYs). */
 static const char write_small_sql[] =
-	"WITH pw_incoming AS (SELECT r->>0 AS chain, (r->>1)::bigint AS chain_id,"
-	" (r->>2)::bigint AS block_number, r->>3 AS block_hash, (r->>4)::bigint AS block_time_s,"
-	" r->>5 AS tx_hash, (r->>6)::int AS log_index,"
-	" r->>7 AS token_address, r->>8 AS token_symbol, r->>9 AS from_address, r->>10 AS to_address,"
-	" r->>11 AS merchant_id, (r->>12)::numeric(78,0) AS amount_raw, (r->>13)::int AS decimals,"
-	" (r->>14)::numeric AS amount, r->>15 AS status, (r->>16)::int AS confirmations,"
-	" (r->>17)::bigint AS confirmed_at_ms, r->>18 AS chain_family FROM jsonb_array_elements($1::jsonb) r),"
-	CONFIRMED_FROM_INCOMING
+	"WITH" INCOMING_FROM_JSON CONFIRMED_FROM_INCOMING
 	", nt AS (SELECT pg_notify('paywatch_webhooks', '') FROM (SELECT 1 FROM dl LIMIT 1) w"
 	" UNION ALL SELECT pg_notify('" PG_FEED_CHANNEL "', '') FROM (SELECT 1 FROM fd LIMIT 1) f)"
 	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl), (SELECT count(*) FROM nt)";
@@ -472,30 +481,47 @@ static const char apply_reverted_sql[] =
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
 	" SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM dl), (SELECT count(*) FROM fd)";
 
-/* Pending entries (merchants who opted in): an event without a payment row. */
-static const char insert_pending_sql[] =
-	"WITH ev AS (INSERT INTO webhook_events (id, type, merchant_id, payload)"
-	" SELECT paywatch_event_id(i.chain_id, i.block_hash, i.log_index, 'payment.pending'), 'payment.pending',"
-	" i.merchant_id, paywatch_event_payload('payment.pending', NULL, i.chain, i.chain_id, i.block_number,"
-	" i.block_hash, to_timestamp(i.block_time_s), i.tx_hash, i.log_index, i.token_address, i.token_symbol,"
-	" i.decimals, i.from_address, i.to_address, i.amount, i.amount_raw, i.confirmations, i.merchant_id,"
-	" 'pending', NULL) FROM pw_incoming i WHERE i.status = 'pending'"
-	" AND " SUBSCRIBED("i", "payment.pending")
+/* Pending entries (merchants who opted in): an event without a payment
+ * row, and its deliveries: CTEs `ev` and `dl`. */
+#define PENDING_EVENTS_CTE                                                                                     \
+	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payload)"                                    \
+	" SELECT paywatch_event_id(i.chain_id, i.block_hash, i.log_index, 'payment.pending'), 'payment.pending',"  \
+	" i.merchant_id, paywatch_event_payload('payment.pending', NULL, i.chain, i.chain_id, i.block_number,"    \
+	" i.block_hash, to_timestamp(i.block_time_s), i.tx_hash, i.log_index, i.token_address, i.token_symbol,"  \
+	" i.decimals, i.from_address, i.to_address, i.amount, i.amount_raw, i.confirmations, i.merchant_id,"     \
+	" 'pending', NULL) FROM pw_incoming i WHERE i.status = 'pending'"                                        \
+	" AND " SUBSCRIBED("i", "payment.pending")                                                               \
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
-	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl), 0";
+static const char insert_pending_sql[] =
+	"WITH" PENDING_EVENTS_CTE " SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl), 0";
 
 /* Pending entries, every merchant's: the payment seen, not yet confirmed
  * (schema/014_invoice_states.sql: invoices count it as amount_pending),
- * unless it is confirmed already (an entry written again after a crash). */
-static const char insert_seen_sql[] =
-	"WITH sn AS (INSERT INTO pending_payments (chain_id, block_hash, log_index, chain, block_number, tx_hash,"
-	" token_address, to_address, merchant_id, amount_raw, amount)"
-	" SELECT i.chain_id, i.block_hash, i.log_index, i.chain, i.block_number, i.tx_hash, i.token_address,"
-	" i.to_address, i.merchant_id, i.amount_raw, i.amount FROM pw_incoming i WHERE i.status = 'pending'"
-	" AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.chain_id = i.chain_id AND p.block_hash = i.block_hash"
-	" AND p.log_index = i.log_index) ORDER BY i.chain_id, i.block_hash, i.log_index"
+ * unless it is confirmed already (an entry written again after a crash):
+ * CTE `sn`. */
+#define SEEN_CTE                                                                                                \
+	" sn AS (INSERT INTO pending_payments (chain_id, block_hash, log_index, chain, block_number, tx_hash,"  \
+	" token_address, to_address, merchant_id, amount_raw, amount)"                                          \
+	" SELECT i.chain_id, i.block_hash, i.log_index, i.chain, i.block_number, i.tx_hash, i.token_address,"   \
+	" i.to_address, i.merchant_id, i.amount_raw, i.amount FROM pw_incoming i WHERE i.status = 'pending'"   \
+	" AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.chain_id = i.chain_id AND p.block_hash = i.block_hash" \
+	" AND p.log_index = i.log_index) ORDER BY i.chain_id, i.block_hash, i.log_index"                        \
 	" ON CONFLICT DO NOTHING RETURNING 1)"
-	" SELECT (SELECT count(*) FROM sn), 0, 0";
+static const char insert_seen_sql[] = "WITH" SEEN_CTE " SELECT (SELECT count(*) FROM sn), 0, 0";
+
+/* A small batch of pending entries (a live block's payments seen, with
+ * confirmations to wait for) in one statement, run on its own: the two
+ * pending statements above over the rows of $1 (INCOMING_FROM_JSON), in
+ * one snapshot as they are in one transaction (neither reads what the
+ * other writes; the invoices' triggers on pending_payments fire at its
+ * end). It wakes the dispatchers when it queued deliveries (the
+ * invoices' triggers notify the feed themselves). Counts: events,
+ * deliveries, pending_payments rows. */
+static const char write_small_pending_sql[] =
+	"WITH" INCOMING_FROM_JSON PENDING_EVENTS_CTE "," SEEN_CTE
+	", nt AS (SELECT pg_notify('paywatch_webhooks', '') FROM (SELECT 1 FROM dl LIMIT 1) w)"
+	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl), (SELECT count(*) FROM sn),"
+	" (SELECT count(*) FROM nt)";
 
 /* Dropped entries: a reorg took the block of a pending payment. */
 static const char delete_dropped_sql[] =
@@ -833,11 +859,12 @@ static char *incoming_json(const pw_payment *payments, size_t n)
 }
 
 /* The one-statement way, for a small batch of confirmed payments
- * (write_small_sql): rows already there are counted present, a row
- * reverted earlier is confirmed again, as by the general way. 0 with
- * *ret, or PW_EDB / PW_ENOMEM (nothing written: the statement is its own
+ * (write_small_sql: rows already there are counted present, a row
+ * reverted earlier is confirmed again, as by the general way) or of
+ * pending entries (pending true: write_small_pending_sql). 0 with *ret,
+ * or PW_EDB / PW_ENOMEM (nothing written: the statement is its own
  * transaction). */
-static int write_small(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
+static int write_small(pg_sink *s, const pw_payment *payments, size_t n, bool pending, pg_write_result *ret)
 {
 	char *rows = incoming_json(payments, n);
 	if (!rows) {
@@ -845,25 +872,33 @@ static int write_small(pg_sink *s, const pw_payment *payments, size_t n, pg_writ
 		return PW_ENOMEM;
 	}
 	const char *params[1] = { rows };
-	PGresult *res = exec_prepared(s, &s->small_prepared, "write_small", write_small_sql, 1, params,
-				      "payments: prepare");
+	PGresult *res = pending ? exec_prepared(s, &s->small_pending_prepared, "write_small_pending",
+						write_small_pending_sql, 1, params, "pending payments: prepare")
+				: exec_prepared(s, &s->small_prepared, "write_small", write_small_sql, 1, params,
+						"payments: prepare");
 	cJSON_free(rows);
 	if (!res)
 		return PW_EDB;
-	uint64_t inserted = 0, deliveries = 0;
+	const char *what = pending ? "pending payments" : "insert payments";
+	uint64_t a = 0, deliveries = 0, seen = 0;
 	int r = 0;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 3) {
-		r = fail_result(s, "insert payments", res);
-	} else if (parse_u64(PQgetvalue(res, 0, 0), n, &inserted) < 0 ||
-		   parse_u64(PQgetvalue(res, 0, 1), SIZE_MAX, &deliveries) < 0) {
-		snprintf(s->error, sizeof(s->error), "insert payments: unexpected counts in the answer");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != (pending ? 4 : 3)) {
+		r = fail_result(s, what, res);
+	} else if (parse_u64(PQgetvalue(res, 0, 0), n, &a) < 0 ||
+		   parse_u64(PQgetvalue(res, 0, 1), SIZE_MAX, &deliveries) < 0 ||
+		   (pending && parse_u64(PQgetvalue(res, 0, 2), n, &seen) < 0)) {
+		snprintf(s->error, sizeof(s->error), "%s: unexpected counts in the answer", what);
 		r = PW_EDB;
 	}
 	PQclear(res);
 	if (r < 0)
 		return r;
-	*ret = (pg_write_result){ .inserted = (size_t)inserted, .present = n - (size_t)inserted,
-				  .deliveries = (size_t)deliveries, .one_statement = true };
+	if (pending)
+		*ret = (pg_write_result){ .pending_events = (size_t)a, .pending_rows = (size_t)seen,
+					  .deliveries = (size_t)deliveries, .one_statement = true };
+	else
+		*ret = (pg_write_result){ .inserted = (size_t)a, .present = n - (size_t)a,
+					  .deliveries = (size_t)deliveries, .one_statement = true };
 	return 0;
 }
 
@@ -922,8 +957,8 @@ int pg_sink_warm_up(pg_sink *s)
 {
 	if (exec_ok(s, "BEGIN", "warm-up") < 0)
 		return PW_EDB;
-	size_t k[11] = { 0 }, feed = 0; /* what each statement wrote: all none */
-	pg_write_result small = { 0 };
+	size_t k[12] = { 0 }, feed = 0; /* what each statement wrote: all none */
+	pg_write_result small = { 0 }, small_pending = { 0 };
 	int r = 0;
 	if (exec_ok(s, create_incoming_sql, "warm-up: temp table") < 0 ||
 	    copy_in(s, "COPY pw_incoming FROM STDIN", COPY_INCOMING, NULL, NULL, 0, &k[0]) < 0 ||
@@ -932,10 +967,12 @@ int pg_sink_warm_up(pg_sink *s)
 	    exec_counts(s, insert_seen_sql, "warm-up: pending payments", &k[5], &k[6], &feed) < 0 ||
 	    copy_in(s, "COPY payments (id, " PAYMENT_FIELDS ") FROM STDIN", COPY_PAYMENT, NULL, NULL, 0, &k[7]) < 0 ||
 	    copy_in(s, "COPY event_feed (id, type, merchant_id, payment_id) FROM STDIN", COPY_FEED, NULL, NULL, 0, &k[8]) < 0 ||
-	    copied_events_in(s, "", 1, 0, &k[9]) < 0 || write_small(s, NULL, 0, &small) < 0)
+	    copied_events_in(s, "", 1, 0, &k[9]) < 0 || write_small(s, NULL, 0, false, &small) < 0 ||
+	    write_small(s, NULL, 0, true, &small_pending) < 0)
 		r = PW_EDB;
 	k[10] = small.inserted + small.deliveries;
-	for (size_t i = 0; i < 11 && r == 0; i++) {
+	k[11] = small_pending.pending_events + small_pending.pending_rows + small_pending.deliveries;
+	for (size_t i = 0; i < 12 && r == 0; i++) {
 		if (k[i] || feed) { /* statements on no rows wrote some: a bug, and rolled back below */
 			snprintf(s->error, sizeof(s->error), "warm-up: statement %zu wrote rows where none were given", i + 1);
 			r = PW_EDB;
@@ -947,19 +984,23 @@ int pg_sink_warm_up(pg_sink *s)
 	return r;
 }
 
-/* One write of a batch whose entries passed payment_check and hold no
- * identity twice: the direct COPY, or the upsert. 0 with *ret,
+/* One write of a batch (n > 0) whose entries passed payment_check and
+ * hold no identity twice: one statement (a small batch of confirmed or of
+ * pending entries), the direct COPY, or the upsert. 0 with *ret,
  * PW_EREFUSED (Postgres refused it for a data reason: rolled back, the
  * connection is fine), or PW_EDB. */
 static int write_batch(pg_sink *s, const pw_payment *payments, size_t n, pg_write_result *ret)
 {
-	bool all_confirmed = true;
-	for (size_t i = 0; i < n && all_confirmed; i++)
-		all_confirmed = payments[i].status == PW_STATUS_CONFIRMED;
-	bool small = all_confirmed && n <= s->statement_max;
+	bool all_confirmed = true, all_pending = true;
+	for (size_t i = 0; i < n; i++) {
+		all_confirmed = all_confirmed && payments[i].status == PW_STATUS_CONFIRMED;
+		all_pending = all_pending && payments[i].status == PW_STATUS_PENDING;
+	}
+	bool small = (all_confirmed || all_pending) && n <= s->statement_max;
 	if (small || (all_confirmed && !s->upsert_only)) {
-		if ((small ? write_small(s, payments, n, ret) : write_direct(s, payments, n, ret)) == 0) {
-			if (small) /* it counts rows already present, as the general way below */
+		int r = small ? write_small(s, payments, n, all_pending, ret) : write_direct(s, payments, n, ret);
+		if (r == 0) {
+			if (small && all_confirmed) /* it counts rows already present, as the general way below */
 				s->upsert_only = ret->present > 0;
 			return 0;
 		}

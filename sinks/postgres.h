@@ -48,14 +48,15 @@ int pg_sink_connect_migrated(const char *dsn, pg_sink **ret, char *err, size_t e
 /* pg_sink_close: close; accepts NULL. */
 void pg_sink_close(pg_sink *s);
 
-/* Batches of confirmed payments up to this many rows (a live block's
- * payments) are written by one statement, in one round trip; larger ones
- * by COPY (pg_sink_write_payments). */
+/* Batches of confirmed payments, or of pending entries, up to this many
+ * rows (a live block's payments) are written by one statement, in one
+ * round trip; larger ones by COPY (pg_sink_write_payments). */
 #define PG_SINK_STATEMENT_MAX 64
 
-/* pg_sink_set_statement_max: write batches of confirmed payments of up to
- * n rows by one statement (PG_SINK_STATEMENT_MAX when connected; 0: every
- * batch by COPY or the upsert). For tests that check each way. */
+/* pg_sink_set_statement_max: write batches of confirmed payments, or of
+ * pending entries, of up to n rows by one statement (PG_SINK_STATEMENT_MAX
+ * when connected; 0: every batch by COPY or the upsert). For tests that
+ * check each way. */
 void pg_sink_set_statement_max(pg_sink *s, size_t n);
 
 /* pg_sink_error: the last error text ("" when none); owned by the sink. */
@@ -74,7 +75,8 @@ typedef struct pg_write_result {
 				* kept in payment_quarantine instead */
 	size_t duplicates;     /* entries repeated within the batch, written once */
 	bool copied;           /* written by the direct COPY into payments (not the upsert) */
-	bool one_statement;    /* written by one statement (a small batch of confirmed payments) */
+	bool one_statement;    /* written by one statement (a small batch of confirmed payments or of
+				* pending entries) */
 } pg_write_result;
 
 /* pg_sink_write_payments: write n outbox entries in one transaction, in
@@ -94,8 +96,9 @@ typedef struct pg_write_result {
  * woken with NOTIFY paywatch_webhooks. A batch should hold entries of one
  * status (the outbox queue cuts them so): several are applied confirmed,
  * then reverted, then pending, then dropped, whatever their order.
- * A batch of confirmed entries only, of up to PG_SINK_STATEMENT_MAX, is
- * written by one statement (one round trip: a live block's payments);
+ * A batch of confirmed entries only, or of pending entries only, of up
+ * to PG_SINK_STATEMENT_MAX, is written by one statement (one round trip:
+ * a live block's payments);
  * a larger one is first COPied into payments (the fast way); if a row of
  * it is already there, that is rolled back and the batch takes the
  * upsert, as do the batches after it until one finds no row present.

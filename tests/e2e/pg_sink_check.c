@@ -277,6 +277,85 @@ static void check_one_statement(pg_sink *s)
 	PQclear(PQexec(db, "ALTER TABLE payments DROP CONSTRAINT test_poison_small"));
 }
 
+/* A small batch of pending entries (a live block's payments seen, with
+ * confirmations to wait for) is one statement too: the same pending rows,
+ * events, deliveries and wake-up as the general way's two statements;
+ * idempotent; a payment confirmed already gets no pending row; a refused
+ * entry is quarantined and the other written. */
+static void check_one_statement_pending(pg_sink *s)
+{
+	char a[512], b[512];
+	pw_payment two[2] = { payment(74, 0, PW_STATUS_PENDING), payment(74, 1, PW_STATUS_PENDING) };
+	two[0].block_hash[1] = two[1].block_hash[1] = 74;
+	long long events_before = q_int("SELECT count(*) FROM webhook_events");
+
+	/* no endpoint takes payment.pending: the rows, no event */
+	pg_write_result r = write_batch(s, two, 2);
+	CHECK(r.one_statement && !r.copied);
+	ASSERT_EQ_INT(2, r.pending_rows);
+	ASSERT_EQ_INT(0, r.pending_events);
+	ASSERT_EQ_INT(0, r.deliveries);
+	ASSERT_EQ_INT(0, r.inserted);
+	ASSERT_EQ_STR("74:0 acme 0.000001,74:1 acme 0.000001",
+		      q_text("SELECT string_agg(block_number || ':' || log_index || ' ' || merchant_id || ' ' || amount, ','"
+			     " ORDER BY log_index) FROM pending_payments WHERE block_number = 74", a, sizeof(a)));
+	ASSERT_EQ_INT(events_before, q_int("SELECT count(*) FROM webhook_events"));
+
+	/* the endpoint takes payment.pending: an event and a delivery each,
+	 * the dispatchers woken; the rows already there are not written again */
+	PQclear(PQexec(db, "UPDATE webhook_endpoints SET events = events || '{payment.pending}'"));
+	PQclear(PQexec(db, "LISTEN paywatch_webhooks"));
+	r = write_batch(s, two, 2);
+	ASSERT_EQ_STR("paywatch_webhooks", notified(1, 10000, b, sizeof(b)));
+	CHECK(r.one_statement);
+	ASSERT_EQ_INT(0, r.pending_rows);
+	ASSERT_EQ_INT(2, r.pending_events);
+	ASSERT_EQ_INT(2, r.deliveries);
+	ASSERT_EQ_STR("74:0 pending acme,74:1 pending acme",
+		      q_text("SELECT string_agg((p->'data'->>'block_number') || ':' || (p->'data'->>'log_index')"
+			     " || ' ' || (p->'data'->>'status') || ' ' || merchant_id, ',' ORDER BY p->'data'->>'log_index')"
+			     " FROM (SELECT payload::jsonb AS p, * FROM webhook_events) e WHERE type = 'payment.pending'"
+			     " AND payment_id IS NULL AND (p->'data'->>'block_number') = '74'", a, sizeof(a)));
+	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id"
+			       " WHERE e.type = 'payment.pending' AND (e.payload::jsonb->'data'->>'block_number') = '74'"));
+
+	/* again (a crash before the outbox delete): nothing, no wake-up */
+	r = write_batch(s, two, 2);
+	CHECK(r.one_statement);
+	ASSERT_EQ_INT(0, r.pending_rows);
+	ASSERT_EQ_INT(0, r.pending_events);
+	ASSERT_EQ_INT(0, r.deliveries);
+	ASSERT_EQ_STR("", notified(1, 300, b, sizeof(b)));
+	ASSERT_EQ_INT(events_before + 2, q_int("SELECT count(*) FROM webhook_events"));
+
+	/* a payment confirmed already (block 70, check_one_statement): no
+	 * pending row */
+	pw_payment late = payment(70, 1, PW_STATUS_PENDING);
+	late.block_hash[1] = 70;
+	r = write_batch(s, &late, 1);
+	CHECK(r.one_statement);
+	ASSERT_EQ_INT(0, r.pending_rows);
+	ASSERT_EQ_INT(0, q_int("SELECT count(*) FROM pending_payments WHERE block_number = 70"));
+	PQclear(PQexec(db, "UNLISTEN *"));
+
+	/* one refused entry in a small pending batch: the statement is
+	 * refused whole, then the upsert; split in halves, the other entry is
+	 * written by the statement and the refused one quarantined */
+	PQclear(PQexec(db, "ALTER TABLE pending_payments ADD CONSTRAINT test_poison_pending CHECK (amount_raw <> 668)"));
+	pw_payment poisoned[2] = { payment(75, 0, PW_STATUS_PENDING), payment(75, 1, PW_STATUS_PENDING) };
+	poisoned[0].block_hash[1] = poisoned[1].block_hash[1] = 75;
+	poisoned[1].amount[30] = 0x02, poisoned[1].amount[31] = 0x9c; /* 668 */
+	r = write_batch(s, poisoned, 2);
+	CHECK(r.one_statement);
+	ASSERT_EQ_INT(1, r.pending_rows);
+	ASSERT_EQ_INT(1, r.quarantined);
+	ASSERT_EQ_STR("75:0", q_text("SELECT string_agg(block_number || ':' || log_index, ',') FROM pending_payments"
+				     " WHERE block_number = 75", a, sizeof(a)));
+	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM payment_quarantine WHERE block_number = 75 AND sqlstate = '23514'"));
+	PQclear(PQexec(db, "ALTER TABLE pending_payments DROP CONSTRAINT test_poison_pending"));
+	PQclear(PQexec(db, "UPDATE webhook_endpoints SET events = array_remove(events, 'payment.pending')"));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -505,6 +584,7 @@ int main(int argc, char **argv)
 	check_tron(s);
 	pg_sink_set_statement_max(s, PG_SINK_STATEMENT_MAX);
 	check_one_statement(s);
+	check_one_statement_pending(s);
 	PQfinish(db);
 	pg_sink_close(s);
 	return test_finish("pg_sink_check");
