@@ -86,7 +86,11 @@ static int sink_connect(writer *w)
 		log_debug("postgres: writer %d connected", w->index + 1);
 	}
 	/* the first batch then finds the backend's caches warm (a live
-	 * payment's latency); a failure here only leaves them cold */
+	 * payment's latency); a failure here only leaves them cold. The other
+	 * writers warm up once the registry is seeded (the warm-up's rows
+	 * name a merchant; on a fresh database there is none before) */
+	if (w->index != 0)
+		sink_loop_wait_seeded(sl, 5000);
 	int64_t t0 = pw_mono_ms();
 	if (pg_sink_warm_up(w->pg) < 0)
 		log_warn("postgres: writer %d: warm-up failed (its first batch runs cold): %s", w->index + 1,

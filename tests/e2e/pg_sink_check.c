@@ -356,6 +356,40 @@ static void check_one_statement_pending(pg_sink *s)
 	PQclear(PQexec(db, "UPDATE webhook_endpoints SET events = array_remove(events, 'payment.pending')"));
 }
 
+/* The warm-up (a writer's connection, before its first batch) writes
+ * nothing and wakes no one, though it runs a payment through the small
+ * batches' statements (the payments sequence moves on) and leaves the
+ * session planning them once (plan_cache_mode); writes after it work. */
+static void check_warm_up(pg_sink *s)
+{
+	char a[512], b[512];
+	static const char counts_sql[] =
+		"SELECT (SELECT count(*) FROM payments) || ' ' || (SELECT count(*) FROM pending_payments) || ' ' ||"
+		" (SELECT count(*) FROM webhook_events) || ' ' || (SELECT count(*) FROM webhook_deliveries) || ' ' ||"
+		" (SELECT count(*) FROM event_feed) || ' ' || (SELECT count(*) FROM payment_quarantine)";
+	char before[128];
+	q_text(counts_sql, before, sizeof(before));
+	long long seq_before = q_int("SELECT last_value FROM payments_id_seq");
+	PQclear(PQexec(db, "LISTEN paywatch_webhooks; LISTEN " PG_FEED_CHANNEL));
+	notified(8, 200, b, sizeof(b)); /* drain what the sections above sent */
+	if (pg_sink_warm_up(s) < 0)
+		fprintf(stderr, "warm-up failed: %s\n", pg_sink_error(s));
+	ASSERT_EQ_STR(before, q_text(counts_sql, a, sizeof(a)));
+	CHECK(q_int("SELECT last_value FROM payments_id_seq") > seq_before); /* its rows were written, then rolled back */
+	ASSERT_EQ_STR("", notified(1, 300, b, sizeof(b)));
+	PGresult *res = PQexec(pg_sink_conn(s), "SHOW plan_cache_mode");
+	ASSERT_EQ_STR("force_generic_plan", PQresultStatus(res) == PGRES_TUPLES_OK ? PQgetvalue(res, 0, 0) : "");
+	PQclear(res);
+	PQclear(PQexec(db, "UNLISTEN *"));
+
+	pw_payment after = payment(76, 0, PW_STATUS_CONFIRMED);
+	after.block_hash[1] = 76;
+	pg_write_result r = write_batch(s, &after, 1);
+	CHECK(r.one_statement);
+	ASSERT_EQ_INT(1, r.inserted);
+	ASSERT_EQ_INT(0, q_int("SELECT count(*) FROM payments WHERE chain = 'paywatch-warm-up'"));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -585,6 +619,7 @@ int main(int argc, char **argv)
 	pg_sink_set_statement_max(s, PG_SINK_STATEMENT_MAX);
 	check_one_statement(s);
 	check_one_statement_pending(s);
+	check_warm_up(s);
 	PQfinish(db);
 	pg_sink_close(s);
 	return test_finish("pg_sink_check");
