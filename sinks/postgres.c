@@ -953,7 +953,7 @@ out_rollback:
 	return PW_EDB;
 }
 
-/* The warm-up's rows: one payment through the small batches' statements,
+/* pg_sink_warm_up_rows's rows: one payment through the small batches' statements,
  * seen pending then confirmed (its pending row deleted by the trigger, as
  * a live payment's is), for a merchant of the registry (one with an
  * active endpoint first, so that its events and deliveries are written
@@ -961,7 +961,7 @@ out_rollback:
  * 0, the block hash holding the backend's pid: two writers warming up at
  * once never wait on each other's row). They reach what a write of no
  * rows does not: the functions, triggers and index paths run per row. In
- * the warm-up's transaction, which is rolled back (its NOTIFYs with it).
+ * the caller's transaction, which it rolls back (the NOTIFYs with it).
  * 0 (also when no merchant exists yet: nothing to warm), or PW_EDB. */
 static int warm_up_rows(pg_sink *s)
 {
@@ -1037,11 +1037,19 @@ int pg_sink_warm_up(pg_sink *s)
 			r = PW_EDB;
 		}
 	}
-	if (r == 0)
-		r = warm_up_rows(s);
 	strip_newlines(s->error);
 	rollback(s);
 	s->temp_ready = false; /* created in the transaction rolled back */
+	return r;
+}
+
+int pg_sink_warm_up_rows(pg_sink *s)
+{
+	if (exec_ok(s, "BEGIN", "warm-up") < 0)
+		return PW_EDB;
+	int r = warm_up_rows(s);
+	strip_newlines(s->error);
+	rollback(s);
 	return r;
 }
 

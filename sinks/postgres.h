@@ -148,24 +148,31 @@ int pg_sink_put_chain_report(pg_sink *s, const char *chain, const char *report_j
  * and pending payments runs (the temp table, the upsert's confirmed and
  * pending statements, the COPYs into payments and event_feed, the events
  * statement, the small batches' statements; not the rarer revert and
- * drop), then the small batches' statements on one confirmed payment and
- * one pending entry of a merchant of the registry (an identity no chain
- * has: chain "paywatch-warm-up", chain id 0), in one transaction rolled
- * back. A fresh backend's first write otherwise loads every table's,
- * index's, trigger's and function's catalog entries itself: 12-18 ms for
- * one payment against 1-2 ms for the next (bench/warm_probe.mjs); the
- * rows reach the per-row paths a write of no rows does not (a first live
- * write 8-9 ms against 1-2 ms after the warm-up of no rows alone). It
- * also sets the session's plan_cache_mode to force_generic_plan: the
- * small batches' statements are planned once, not at each of their first
- * five executions (1-6 ms each). Writes nothing (consumes a value of the
- * payments, feed and deliveries sequences); for a writer's connection
- * before its first batch, best once the registry is seeded (without a
- * merchant it warms up on no rows only). 0, or PW_EDB (pg_sink_error; also
- * when a statement reports a row where none was given, or the rows are
- * not written): the connection stays usable unless it was lost, and the
- * first write then runs cold. */
+ * drop), in one transaction rolled back. A fresh backend's first write
+ * otherwise loads every table's, index's, trigger's and function's
+ * catalog entries itself: 12-18 ms for one payment against 1-2 ms for the
+ * next (bench/warm_probe.mjs). It also sets the session's plan_cache_mode
+ * to force_generic_plan: the small batches' statements take one JSON
+ * parameter the planner cannot see into, and are planned once instead of
+ * at each of their first five executions (1-6 ms each). Writes nothing;
+ * for a writer's connection before its first batch. 0, or PW_EDB
+ * (pg_sink_error; also when a statement reports a row): the connection
+ * stays usable unless it was lost, and the first write then runs cold. */
 int pg_sink_warm_up(pg_sink *s);
+
+/* pg_sink_warm_up_rows: the small batches' statements on one payment,
+ * seen pending then confirmed, for a merchant of the registry (one with an
+ * active endpoint first), under an identity no chain has (chain
+ * "paywatch-warm-up", chain id 0), in one transaction rolled back: the
+ * per-row paths (functions, triggers, index inserts) that
+ * pg_sink_warm_up's statements on no rows do not reach, which a writer's
+ * first live payment otherwise runs first (8-9 ms against 1-2 ms). Writes
+ * nothing and notifies no one (consumes a value of the payments, feed and
+ * deliveries sequences); for a writer once it has found the outbox empty
+ * (a backfill's batches are not kept waiting). 0 (also without any
+ * merchant: nothing to warm), or PW_EDB (pg_sink_error; the rows were not
+ * written): as for pg_sink_warm_up. */
+int pg_sink_warm_up_rows(pg_sink *s);
 
 /* pg_sink_set_webhooks: off: later pg_sink_write_payments calls on this
  * connection create no webhook events (replay --no-webhooks); on: the

@@ -28,6 +28,7 @@ typedef struct writer {
 	pthread_t thread;
 	bool started;
 	pg_sink *pg;
+	bool rows_warm; /* pg_sink_warm_up_rows ran on this connection */
 	pw_payment *batch;
 	uint64_t *seqs;
 } writer;
@@ -86,11 +87,8 @@ static int sink_connect(writer *w)
 		log_debug("postgres: writer %d connected", w->index + 1);
 	}
 	/* the first batch then finds the backend's caches warm (a live
-	 * payment's latency); a failure here only leaves them cold. The other
-	 * writers warm up once the registry is seeded (the warm-up's rows
-	 * name a merchant; on a fresh database there is none before) */
-	if (w->index != 0)
-		sink_loop_wait_seeded(sl, 5000);
+	 * payment's latency); a failure here only leaves them cold */
+	w->rows_warm = false;
 	int64_t t0 = pw_mono_ms();
 	if (pg_sink_warm_up(w->pg) < 0)
 		log_warn("postgres: writer %d: warm-up failed (its first batch runs cold): %s", w->index + 1,
@@ -98,6 +96,21 @@ static int sink_connect(writer *w)
 	else
 		log_debug("postgres: writer %d warmed up in %lld ms", w->index + 1, (long long)(pw_mono_ms() - t0));
 	return 0;
+}
+
+/* Once per connection, when the outbox is first found empty (caught up:
+ * live payments come next; a backfill's batches are never kept waiting):
+ * the per-row paths of the small batches' statements, warmed up. */
+static void warm_up_rows(writer *w)
+{
+	w->rows_warm = true;
+	int64_t t0 = pw_mono_ms();
+	if (pg_sink_warm_up_rows(w->pg) < 0)
+		log_warn("postgres: writer %d: row warm-up failed (its first live payment runs cold): %s", w->index + 1,
+			 pg_sink_error(w->pg));
+	else
+		log_debug("postgres: writer %d warmed its row paths up in %lld ms", w->index + 1,
+			  (long long)(pw_mono_ms() - t0));
 }
 
 /* Write batches until none is left to take. 0, or < 0 when a batch failed
@@ -202,6 +215,8 @@ static void *writer_thread(void *arg)
 			continue;
 		}
 		backoff_ms = 500;
+		if (!w->rows_warm && atomic_load(&sl->seeded) != 0) /* the registry's merchants are there */
+			warm_up_rows(w);
 		outbox_queue_wait(sl->q, false, seen, 1000, sl->stop);
 	}
 	/* shutdown: one last drain of what the ingest threads committed */

@@ -356,10 +356,11 @@ static void check_one_statement_pending(pg_sink *s)
 	PQclear(PQexec(db, "UPDATE webhook_endpoints SET events = array_remove(events, 'payment.pending')"));
 }
 
-/* The warm-up (a writer's connection, before its first batch) writes
- * nothing and wakes no one, though it runs a payment through the small
- * batches' statements (the payments sequence moves on) and leaves the
- * session planning them once (plan_cache_mode); writes after it work. */
+/* The warm-ups (a writer's connection, before its first batch, and its
+ * row paths once the outbox is empty) write nothing and wake no one,
+ * though they run a payment through the small batches' statements (the
+ * payments sequence moves on) and leave the session planning them once
+ * (plan_cache_mode); writes after them work. */
 static void check_warm_up(pg_sink *s)
 {
 	char a[512], b[512];
@@ -372,7 +373,7 @@ static void check_warm_up(pg_sink *s)
 	long long seq_before = q_int("SELECT last_value FROM payments_id_seq");
 	PQclear(PQexec(db, "LISTEN paywatch_webhooks; LISTEN " PG_FEED_CHANNEL));
 	notified(8, 200, b, sizeof(b)); /* drain what the sections above sent */
-	if (pg_sink_warm_up(s) < 0)
+	if (pg_sink_warm_up(s) < 0 || pg_sink_warm_up_rows(s) < 0)
 		fprintf(stderr, "warm-up failed: %s\n", pg_sink_error(s));
 	ASSERT_EQ_STR(before, q_text(counts_sql, a, sizeof(a)));
 	CHECK(q_int("SELECT last_value FROM payments_id_seq") > seq_before); /* its rows were written, then rolled back */

@@ -70,6 +70,13 @@ async function main() {
   const warmed = [1, 2].filter((w) => new RegExp(`postgres: writer ${w} warmed up in \\d+ ms`).test(pw.stderr));
   rig.check(warmed.length === 2 && !/warm-up failed/.test(pw.stderr),
     `each sink writer warmed its backend up at connect (writers ${warmed.join(', ') || 'none'}; ${(pw.stderr.match(/.*warm-up failed.*/) || ['no failure'])[0]})`);
+  // and its row paths once the outbox was empty and the registry seeded,
+  // before the live payments: each its row warm-up line, before the first
+  // live payment's write
+  const rowsWarm = [1, 2].map((w) => pw.stderr.search(new RegExp(`postgres: writer ${w} warmed its row paths up in \\d+ ms`)));
+  const firstWrite = pw.stderr.search(/outbox entries written by/);
+  rig.check(rowsWarm.every((at) => at >= 0 && (firstWrite < 0 || at < firstWrite)),
+    `each sink writer warmed its row paths up before the first live write (log offsets ${rowsWarm.join(', ')}; first write at ${firstWrite})`);
 
   pw.proc.kill('SIGTERM');
   rig.check((await pw.done).code === 0, 'paywatch stops cleanly on SIGTERM');
