@@ -54,6 +54,20 @@ void sink_loop_notify(void *arg)
 	outbox_queue_wake(sl->q);
 }
 
+/* One warm-up step on w's connection (pg_sink_warm_up or
+ * pg_sink_warm_up_rows), its time logged ("writer N <done> in M ms",
+ * debug); a failure only leaves the backend cold for the write named by
+ * first ("writer N: <what> failed (<first> runs cold)", warn). */
+static void warm_up(writer *w, int (*step)(pg_sink *), const char *done, const char *what, const char *first)
+{
+	int64_t t0 = pw_mono_ms();
+	if (step(w->pg) < 0)
+		log_warn("postgres: writer %d: %s failed (%s runs cold): %s", w->index + 1, what, first,
+			 pg_sink_error(w->pg));
+	else
+		log_debug("postgres: writer %d %s in %lld ms", w->index + 1, done, (long long)(pw_mono_ms() - t0));
+}
+
 /* Connect, check the schema; writer 0 mirrors the merchants. */
 static int sink_connect(writer *w)
 {
@@ -87,30 +101,10 @@ static int sink_connect(writer *w)
 		log_debug("postgres: writer %d connected", w->index + 1);
 	}
 	/* the first batch then finds the backend's caches warm (a live
-	 * payment's latency); a failure here only leaves them cold */
+	 * payment's latency) */
 	w->rows_warm = false;
-	int64_t t0 = pw_mono_ms();
-	if (pg_sink_warm_up(w->pg) < 0)
-		log_warn("postgres: writer %d: warm-up failed (its first batch runs cold): %s", w->index + 1,
-			 pg_sink_error(w->pg));
-	else
-		log_debug("postgres: writer %d warmed up in %lld ms", w->index + 1, (long long)(pw_mono_ms() - t0));
+	warm_up(w, pg_sink_warm_up, "warmed up", "warm-up", "its first batch");
 	return 0;
-}
-
-/* Once per connection, when the outbox is first found empty (caught up:
- * live payments come next; a backfill's batches are never kept waiting):
- * the per-row paths of the small batches' statements, warmed up. */
-static void warm_up_rows(writer *w)
-{
-	w->rows_warm = true;
-	int64_t t0 = pw_mono_ms();
-	if (pg_sink_warm_up_rows(w->pg) < 0)
-		log_warn("postgres: writer %d: row warm-up failed (its first live payment runs cold): %s", w->index + 1,
-			 pg_sink_error(w->pg));
-	else
-		log_debug("postgres: writer %d warmed its row paths up in %lld ms", w->index + 1,
-			  (long long)(pw_mono_ms() - t0));
 }
 
 /* Write batches until none is left to take. 0, or < 0 when a batch failed
@@ -215,8 +209,16 @@ static void *writer_thread(void *arg)
 			continue;
 		}
 		backoff_ms = 500;
-		if (!w->rows_warm && atomic_load(&sl->seeded) != 0) /* the registry's merchants are there */
-			warm_up_rows(w);
+		/* once per connection, the first time it finds nothing to take
+		 * (caught up, or another writer's batch of pending or reverted
+		 * entries running alone) once the registry's merchants are there:
+		 * the row paths of the live statements, warmed up before a live
+		 * payment; a backfill's batches are never kept waiting */
+		if (!w->rows_warm && atomic_load(&sl->seeded) != 0) {
+			w->rows_warm = true;
+			warm_up(w, pg_sink_warm_up_rows, "warmed its row paths up", "row warm-up",
+				"its first live payment");
+		}
 		outbox_queue_wait(sl->q, false, seen, 1000, sl->stop);
 	}
 	/* shutdown: one last drain of what the ingest threads committed */

@@ -192,6 +192,30 @@ static void check_tron(pg_sink *s)
  * commit, a replay of the batch writing nothing, a reverted row confirmed
  * again with a new event, and a refused entry quarantined while the rest
  * is written (the general way, after the statement is refused). */
+/* A small batch of two entries of status at block, the second refused by
+ * a constraint on table (added here, dropped after: its amount, 667): the
+ * statement is refused whole, then the upsert; split in halves, the other
+ * entry is written (by the statement) and the refused one quarantined.
+ * The write's result. */
+static pg_write_result write_poisoned_small(pg_sink *s, const char *table, uint8_t status, uint64_t block)
+{
+	char sql[160];
+	snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD CONSTRAINT test_poison_small CHECK (amount_raw <> 667)", table);
+	PQclear(PQexec(db, sql));
+	pw_payment poisoned[2] = { payment(block, 0, status), payment(block, 1, status) };
+	poisoned[0].block_hash[1] = poisoned[1].block_hash[1] = (uint8_t)block;
+	poisoned[1].amount[30] = 0x02, poisoned[1].amount[31] = 0x9b; /* 667 */
+	pg_write_result r = write_batch(s, poisoned, 2);
+	CHECK(r.one_statement);
+	ASSERT_EQ_INT(1, r.quarantined);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM payment_quarantine WHERE block_number = %llu AND sqlstate = '23514'",
+		 (unsigned long long)block);
+	ASSERT_EQ_INT(1, q_int(sql));
+	snprintf(sql, sizeof(sql), "ALTER TABLE %s DROP CONSTRAINT test_poison_small", table);
+	PQclear(PQexec(db, sql));
+	return r;
+}
+
 static void check_one_statement(pg_sink *s)
 {
 	char a[512], b[512];
@@ -260,21 +284,10 @@ static void check_one_statement(pg_sink *s)
 	PQclear(PQexec(db, "UPDATE webhook_endpoints SET active = true"));
 	PQclear(PQexec(db, "UNLISTEN *"));
 
-	/* one refused entry (a constraint added here) in a small batch: the
-	 * statement is refused whole, then the upsert; split in halves, the
-	 * other entry is written (by the statement) and the refused one
-	 * quarantined */
-	PQclear(PQexec(db, "ALTER TABLE payments ADD CONSTRAINT test_poison_small CHECK (amount_raw <> 667)"));
-	pw_payment poisoned[2] = { payment(72, 0, PW_STATUS_CONFIRMED), payment(72, 1, PW_STATUS_CONFIRMED) };
-	poisoned[0].block_hash[1] = poisoned[1].block_hash[1] = 72;
-	poisoned[1].amount[30] = 0x02, poisoned[1].amount[31] = 0x9b; /* 667 */
-	r = write_batch(s, poisoned, 2);
-	CHECK(r.one_statement);
+	/* one refused entry in a small batch */
+	r = write_poisoned_small(s, "payments", PW_STATUS_CONFIRMED, 72);
 	ASSERT_EQ_INT(1, r.inserted);
-	ASSERT_EQ_INT(1, r.quarantined);
 	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM payments WHERE block_number = 72"));
-	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM payment_quarantine WHERE block_number = 72 AND sqlstate = '23514'"));
-	PQclear(PQexec(db, "ALTER TABLE payments DROP CONSTRAINT test_poison_small"));
 }
 
 /* A small batch of pending entries (a live block's payments seen, with
@@ -338,21 +351,11 @@ static void check_one_statement_pending(pg_sink *s)
 	ASSERT_EQ_INT(0, q_int("SELECT count(*) FROM pending_payments WHERE block_number = 70"));
 	PQclear(PQexec(db, "UNLISTEN *"));
 
-	/* one refused entry in a small pending batch: the statement is
-	 * refused whole, then the upsert; split in halves, the other entry is
-	 * written by the statement and the refused one quarantined */
-	PQclear(PQexec(db, "ALTER TABLE pending_payments ADD CONSTRAINT test_poison_pending CHECK (amount_raw <> 668)"));
-	pw_payment poisoned[2] = { payment(75, 0, PW_STATUS_PENDING), payment(75, 1, PW_STATUS_PENDING) };
-	poisoned[0].block_hash[1] = poisoned[1].block_hash[1] = 75;
-	poisoned[1].amount[30] = 0x02, poisoned[1].amount[31] = 0x9c; /* 668 */
-	r = write_batch(s, poisoned, 2);
-	CHECK(r.one_statement);
+	/* one refused entry in a small pending batch */
+	r = write_poisoned_small(s, "pending_payments", PW_STATUS_PENDING, 75);
 	ASSERT_EQ_INT(1, r.pending_rows);
-	ASSERT_EQ_INT(1, r.quarantined);
 	ASSERT_EQ_STR("75:0", q_text("SELECT string_agg(block_number || ':' || log_index, ',') FROM pending_payments"
 				     " WHERE block_number = 75", a, sizeof(a)));
-	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM payment_quarantine WHERE block_number = 75 AND sqlstate = '23514'"));
-	PQclear(PQexec(db, "ALTER TABLE pending_payments DROP CONSTRAINT test_poison_pending"));
 	PQclear(PQexec(db, "UPDATE webhook_endpoints SET events = array_remove(events, 'payment.pending')"));
 }
 
