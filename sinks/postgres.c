@@ -958,11 +958,16 @@ out_rollback:
  * a live payment's is), for a merchant of the registry (one with an
  * active endpoint first, so that its events and deliveries are written
  * too), under an identity no chain has (chain "paywatch-warm-up", chain id
- * 0, the block hash holding the backend's pid: two writers warming up at
- * once never wait on each other's row). They reach what a write of no
- * rows does not: the functions, triggers and index paths run per row. In
- * the caller's transaction, which it rolls back (the NOTIFYs with it).
- * 0 (also when no merchant exists yet: nothing to warm), or PW_EDB. */
+ * 0, the block hash and the recipient holding the backend's pid: two
+ * writers warming up at once never wait on each other's rows). The
+ * payment pays an invoice made for it at its address, which it moves to
+ * processing then paid, so that the settlement's functions (014) run too:
+ * PL/pgSQL compiles a function and plans its statements per session, at
+ * their first call. They reach what a write of no rows does not: the
+ * functions, triggers and index paths run per row. In the caller's
+ * transaction, which it rolls back (the NOTIFYs with it). 1 (warmed), 0
+ * (no merchant exists yet: nothing to warm), or PW_EDB (also when the
+ * invoice was not settled paid). */
 static int warm_up_rows(pg_sink *s)
 {
 	/* two reads of one row each: no scan of the registry's merchants */
@@ -986,10 +991,24 @@ static int warm_up_rows(pg_sink *s)
 	snprintf(p[0].token_symbol, sizeof(p[0].token_symbol), "WARM");
 	p[0].family = PW_FAMILY_EVM;
 	for (int i = 0; i < 4; i++)
-		p[0].block_hash[i] = (uint8_t)(pid >> (24 - 8 * i));
+		p[0].block_hash[i] = p[0].to.b[i] = (uint8_t)(pid >> (24 - 8 * i));
 	p[0].block_time = (int64_t)time(NULL);
 	p[0].tx_hash.len = PW_HASH_LEN;
 	p[0].token.len = p[0].from.len = p[0].to.len = PW_ADDR_LEN;
+	/* the invoice the payment settles: its id, reference and address the
+	 * writer's own (invoices' ids match ^inv_[A-Za-z0-9_-]{22}$; a pid is
+	 * at most 2^22 on Linux, six hex digits) */
+	char id[32], token[2 + 2 * PW_ADDR_LEN + 1], to[2 + 2 * PW_ADDR_LEN + 1];
+	snprintf(id, sizeof(id), "inv_paywatch_warm_up%06x", pid & 0xffffffu);
+	hex_encode(p[0].token.b, PW_ADDR_LEN, token);
+	hex_encode(p[0].to.b, PW_ADDR_LEN, to);
+	const char *inv[] = { id, p[0].merchant_id, token, to };
+	if (exec_params_ok(s, "INSERT INTO invoices (id, merchant_id, reference, request_sha256, chain, chain_family,"
+			      " token_address, token_symbol, decimals, amount_raw, amount, address, address_shown, hd_index,"
+			      " hd_path, expires_at) VALUES ($1, $2, $1, repeat('0', 64), 'paywatch-warm-up', 'evm', $3,"
+			      " 'WARM', 0, 1, 1, $4, $4, 0, 'm/0', now() + interval '1 hour')",
+			   4, inv, "warm-up: an invoice") < 0)
+		return PW_EDB;
 	p[0].amount[PW_U256_LEN - 1] = 1;
 	p[0].status = PW_STATUS_PENDING;
 	p[0].confirmations = 1;
@@ -1005,7 +1024,19 @@ static int warm_up_rows(pg_sink *s)
 			 pending.pending_rows, confirmed.inserted);
 		return PW_EDB;
 	}
-	return 0;
+	const char *inv_id[] = { id };
+	res = PQexecParams(s->conn, "SELECT status FROM invoices WHERE id = $1", 1, NULL, inv_id, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		int r = fail_result(s, "warm-up: its invoice", res);
+		PQclear(res);
+		return r;
+	}
+	bool paid = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "paid") == 0;
+	if (!paid)
+		snprintf(s->error, sizeof(s->error), "warm-up: its invoice was not settled paid (%s)",
+			 PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "gone");
+	PQclear(res);
+	return paid ? 1 : PW_EDB;
 }
 
 int pg_sink_warm_up(pg_sink *s)

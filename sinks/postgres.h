@@ -163,15 +163,19 @@ int pg_sink_warm_up(pg_sink *s);
 /* pg_sink_warm_up_rows: the small batches' statements on one payment,
  * seen pending then confirmed, for a merchant of the registry (one with an
  * active endpoint first), under an identity no chain has (chain
- * "paywatch-warm-up", chain id 0), in one transaction rolled back: the
- * per-row paths (functions, triggers, index inserts) that
- * pg_sink_warm_up's statements on no rows do not reach, which a writer's
- * first live payment otherwise runs first (8-9 ms against 1-2 ms). Writes
- * nothing and notifies no one (consumes a value of the payments, feed and
- * deliveries sequences); for a writer once it has found the outbox empty
- * (a backfill's batches are not kept waiting). 0 (also without any
- * merchant: nothing to warm), or PW_EDB (pg_sink_error; the rows were not
- * written): as for pg_sink_warm_up. */
+ * "paywatch-warm-up", chain id 0), paying an invoice made for it (moved to
+ * processing, then paid), in one transaction rolled back: the per-row
+ * paths (functions, triggers, index inserts, the settlement's PL/pgSQL
+ * functions of 014) that pg_sink_warm_up's statements on no rows do not
+ * reach, which a writer's first live payment otherwise runs first (8-9 ms
+ * against 1-2 ms), and its first payment to an invoice (the settlement
+ * compiled and planned: about 12 ms against 1.5, bench/settle_probe.mjs).
+ * Writes nothing and notifies no one (consumes a value of the
+ * payments, feed and deliveries sequences); for a writer once it has
+ * found the outbox empty (a backfill's batches are not kept waiting). 1
+ * (warmed), 0 (no merchant yet: nothing to warm), or PW_EDB
+ * (pg_sink_error; the rows were not written, or the invoice not settled
+ * paid): as for pg_sink_warm_up. */
 int pg_sink_warm_up_rows(pg_sink *s);
 
 /* pg_sink_set_webhooks: off: later pg_sink_write_payments calls on this

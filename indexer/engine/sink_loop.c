@@ -56,16 +56,21 @@ void sink_loop_notify(void *arg)
 
 /* One warm-up step on w's connection (pg_sink_warm_up or
  * pg_sink_warm_up_rows), its time logged ("writer N <done> in M ms",
- * debug); a failure only leaves the backend cold for the write named by
- * first ("writer N: <what> failed (<first> runs cold)", warn). */
-static void warm_up(writer *w, int (*step)(pg_sink *), const char *done, const char *what, const char *first)
+ * debug; <idle> instead when the step returned 0 and idle is given: it
+ * found nothing to warm); a failure only leaves the backend cold for the
+ * write named by first ("writer N: <what> failed (<first> runs cold)",
+ * warn). */
+static void warm_up(writer *w, int (*step)(pg_sink *), const char *done, const char *idle, const char *what,
+		    const char *first)
 {
 	int64_t t0 = pw_mono_ms();
-	if (step(w->pg) < 0)
+	int r = step(w->pg);
+	if (r < 0)
 		log_warn("postgres: writer %d: %s failed (%s runs cold): %s", w->index + 1, what, first,
 			 pg_sink_error(w->pg));
 	else
-		log_debug("postgres: writer %d %s in %lld ms", w->index + 1, done, (long long)(pw_mono_ms() - t0));
+		log_debug("postgres: writer %d %s in %lld ms", w->index + 1, r == 0 && idle ? idle : done,
+			  (long long)(pw_mono_ms() - t0));
 }
 
 /* Connect, check the schema; writer 0 mirrors the merchants. */
@@ -103,7 +108,7 @@ static int sink_connect(writer *w)
 	/* the first batch then finds the backend's caches warm (a live
 	 * payment's latency) */
 	w->rows_warm = false;
-	warm_up(w, pg_sink_warm_up, "warmed up", "warm-up", "its first batch");
+	warm_up(w, pg_sink_warm_up, "warmed up", NULL, "warm-up", "its first batch");
 	return 0;
 }
 
@@ -216,7 +221,8 @@ static void *writer_thread(void *arg)
 		 * payment; a backfill's batches are never kept waiting */
 		if (!w->rows_warm && atomic_load(&sl->seeded) != 0) {
 			w->rows_warm = true;
-			warm_up(w, pg_sink_warm_up_rows, "warmed its row paths up", "row warm-up",
+			warm_up(w, pg_sink_warm_up_rows, "warmed its row paths up (a payment settling an invoice)",
+				"found no merchant to warm its row paths up with", "row warm-up",
 				"its first live payment");
 		}
 		outbox_queue_wait(sl->q, false, seen, 1000, sl->stop);

@@ -73,7 +73,7 @@ async function main() {
   // and its row paths once the outbox was empty and the registry seeded,
   // before the live payments: each its row warm-up line, before the first
   // live payment's write
-  const rowsWarm = [1, 2].map((w) => pw.stderr.search(new RegExp(`postgres: writer ${w} warmed its row paths up in \\d+ ms`)));
+  const rowsWarm = [1, 2].map((w) => pw.stderr.search(new RegExp(`postgres: writer ${w} warmed its row paths up \\(a payment settling an invoice\\) in \\d+ ms`)));
   const firstWrite = pw.stderr.search(/outbox entries written by/);
   rig.check(rowsWarm.every((at) => at >= 0 && (firstWrite < 0 || at < firstWrite)),
     `each sink writer warmed its row paths up before the first live write (log offsets ${rowsWarm.join(', ')}; first write at ${firstWrite})`);
