@@ -995,6 +995,13 @@ static int warm_up_rows(pg_sink *s)
 	p[0].block_time = (int64_t)time(NULL);
 	p[0].tx_hash.len = PW_HASH_LEN;
 	p[0].token.len = p[0].from.len = p[0].to.len = PW_ADDR_LEN;
+	p[0].amount[PW_U256_LEN - 1] = 1;
+	p[0].status = PW_STATUS_PENDING;
+	p[0].confirmations = 1;
+	p[1] = p[0];
+	p[1].status = PW_STATUS_CONFIRMED;
+	p[1].confirmations = 2;
+	p[1].confirmed_at_ms = p[1].block_time * 1000;
 	/* the invoice the payment settles: its id, reference and address the
 	 * writer's own (invoices' ids match ^inv_[A-Za-z0-9_-]{22}$; a pid is
 	 * at most 2^22 on Linux, six hex digits) */
@@ -1009,13 +1016,6 @@ static int warm_up_rows(pg_sink *s)
 			      " 'WARM', 0, 1, 1, $4, $4, 0, 'm/0', now() + interval '1 hour')",
 			   4, inv, "warm-up: an invoice") < 0)
 		return PW_EDB;
-	p[0].amount[PW_U256_LEN - 1] = 1;
-	p[0].status = PW_STATUS_PENDING;
-	p[0].confirmations = 1;
-	p[1] = p[0];
-	p[1].status = PW_STATUS_CONFIRMED;
-	p[1].confirmations = 2;
-	p[1].confirmed_at_ms = p[1].block_time * 1000;
 	pg_write_result pending = { 0 }, confirmed = { 0 };
 	if (write_small(s, &p[0], 1, true, &pending) < 0 || write_small(s, &p[1], 1, false, &confirmed) < 0)
 		return PW_EDB;
