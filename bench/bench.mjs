@@ -53,7 +53,6 @@
 // reserve them first (the error says how many).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -507,13 +506,31 @@ async function ponder(work, pg, node, h) {
 }
 
 // ---------------------------------------------------------------- live latency
+// timedWorker(code, workerData, onEvent): code run in a worker thread, so
+// that what it receives is timed on an event loop nothing else delays. The
+// code posts { ready: VALUE } once (ready resolves with VALUE), then events
+// with `at` (performance.timeOrigin + performance.now() there); onEvent gets
+// each with `at` moved to this thread's performance.now() clock. stop()
+// ends the worker (the code closes what it opened on any message).
+function timedWorker(code, workerData, onEvent) {
+  const worker = new Worker(code, { eval: true, workerData });
+  const ready = new Promise((res, rej) => {
+    worker.on('message', (m) => {
+      if ('ready' in m) res(m.ready);
+      else onEvent({ ...m, at: m.at - performance.timeOrigin });
+    });
+    worker.once('error', rej);
+  });
+  let stopped = false;
+  return { ready, stop: async () => { if (!stopped) { stopped = true; worker.postMessage('stop'); await worker.terminate(); } } };
+}
+
 // newHeadsWatcher(url, onHead): a newHeads subscription to the node in a
-// worker thread, so that a header's arrival is timed on an event loop that
-// nothing else delays. onHead(number, ms) gets each header's block number
-// and its arrival on this thread's performance.now() clock. ready resolves
-// once subscribed; stop() ends the worker.
+// worker thread. onHead(number, ms) gets each header's block number and its
+// arrival (this thread's performance.now() clock). ready resolves once
+// subscribed.
 function newHeadsWatcher(url, onHead) {
-  const worker = new Worker(`
+  return timedWorker(`
     const { parentPort, workerData } = require('node:worker_threads');
     const WebSocket = require(workerData.ws);
     const ws = new WebSocket(workerData.url);
@@ -522,20 +539,38 @@ function newHeadsWatcher(url, onHead) {
     ws.on('message', (d) => {
       const at = performance.timeOrigin + performance.now();
       const m = JSON.parse(d);
-      if (m.id === 1) parentPort.postMessage({ subscribed: true });
+      if (m.id === 1) parentPort.postMessage({ ready: true });
       else if (m.method === 'eth_subscription' && m.params && m.params.result && m.params.result.number)
         parentPort.postMessage({ number: Number(m.params.result.number), at });
     });
     parentPort.on('message', () => { ws.close(); parentPort.close(); });
-  `, { eval: true, workerData: { url, ws: require.resolve('ws') } });
-  const ready = new Promise((res, rej) => {
-    worker.on('message', (m) => {
-      if (m.subscribed) res();
-      else onHead(m.number, m.at - performance.timeOrigin);
+  `, { url, ws: require.resolve('ws') }, (e) => onHead(e.number, e.at));
+}
+
+// webhookReceiver(onEvent): an HTTP receiver on 127.0.0.1 in a worker
+// thread, answering 200 to every request. onEvent(event, ms) gets each
+// request's body as JSON (null if it is not) and when its last byte came
+// (this thread's clock). ready resolves with its port.
+function webhookReceiver(onEvent) {
+  return timedWorker(`
+    const { parentPort } = require('node:worker_threads');
+    const http = require('node:http');
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        const at = performance.timeOrigin + performance.now();
+        res.end('ok');
+        parentPort.postMessage({ body, at });
+      });
     });
-    worker.once('error', rej);
+    server.listen(0, '127.0.0.1', () => parentPort.postMessage({ ready: server.address().port }));
+    parentPort.on('message', () => { server.closeAllConnections(); server.close(); parentPort.close(); });
+  `, {}, (e) => {
+    let ev = null;
+    try { ev = JSON.parse(e.body); } catch { /* not JSON: null */ }
+    onEvent(ev, e.at);
   });
-  return { ready, stop: async () => { worker.postMessage('stop'); await worker.terminate(); } };
 }
 
 async function live(work, pg, conf = 1) {
@@ -543,18 +578,14 @@ async function live(work, pg, conf = 1) {
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });
   const merchant = MERCHANTS[0];
-  const arrived = new Map(); // block number -> ms
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => { body += d; });
-    req.on('end', () => {
-      const t = performance.now();
-      try { const ev = JSON.parse(body); if (ev.type === 'payment.confirmed') arrived.set(Number(ev.data.block_number), t); } catch { /* ignore */ }
-      res.end('ok');
-    });
+  // webhooks received in a worker thread (timed there, as the blocks'
+  // announcements are below)
+  const arrived = new Map(); // block number -> ms its payment.confirmed webhook arrived
+  const receiver = webhookReceiver((ev, t) => {
+    if (ev?.type === 'payment.confirmed') arrived.set(Number(ev.data.block_number), t);
   });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  rig.onCleanup(() => server.close());
+  const port = await receiver.ready;
+  rig.onCleanup(() => receiver.stop());
   const db = await freshDb(pg);
   const dir = fs.mkdtempSync(path.join(work, 'live-'));
   const cfg = rig.writeConfig(dir, {
@@ -562,7 +593,7 @@ async function live(work, pg, conf = 1) {
     chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: conf,
       tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
     merchants: [{ id: 'm', addresses: { local: [merchant] },
-      webhook: { url: `http://127.0.0.1:${server.address().port}/hook`, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } }],
+      webhook: { url: `http://127.0.0.1:${port}/hook`, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } }],
     webhooks: { allow_private_targets: true },
   });
   rig.runPaywatchSync(BIN, ['migrate', '-c', cfg]);
@@ -641,6 +672,7 @@ async function live(work, pg, conf = 1) {
   await poller;
   await c.end();
   await heads.stop();
+  await receiver.stop();
   pw.proc.kill('SIGTERM');
   await pw.done;
   // from the block that confirms the payment (its own with 1 confirmation)
