@@ -633,8 +633,8 @@ async function live(work, pg, conf = 1) {
   // runs before the twenty-second session took, after eth_blockNumber too)
   // let a row land "before" its block. A block is now timed from its
   // announcement, the moment any indexer can know of it, as a subscriber
-  // in a worker thread of its own sees it (this thread's poller and
-  // receiver would delay it); sentMs keeps when its evm_mine request was
+  // in a worker thread of its own sees it (this thread's poller would
+  // delay it); sentMs keeps when its evm_mine request was
   // sent, the bound that also charges the node's own mining (send_*:
   // latencies from there).
   const announced = new Map(); // block number -> ms its header reached the subscriber

@@ -1005,16 +1005,17 @@ static int warm_up_rows(pg_sink *s)
 	/* the invoice the payment settles: its id, reference and address the
 	 * writer's own (invoices' ids match ^inv_[A-Za-z0-9_-]{22}$; a pid is
 	 * at most 2^22 on Linux, six hex digits) */
-	char id[32], token[2 + 2 * PW_ADDR_LEN + 1], to[2 + 2 * PW_ADDR_LEN + 1];
+	char id[32], token[PW_ADDR_TEXT_MAX], to[PW_ADDR_TEXT_MAX];
 	snprintf(id, sizeof(id), "inv_paywatch_warm_up%06x", pid & 0xffffffu);
-	hex_encode(p[0].token.b, PW_ADDR_LEN, token);
-	hex_encode(p[0].to.b, PW_ADDR_LEN, to);
-	const char *inv[] = { id, p[0].merchant_id, token, to };
+	pw_format_address(p[0].family, &p[0].token, token);
+	pw_format_address(p[0].family, &p[0].to, to);
+	const char *inv[] = { id, p[0].merchant_id, p[0].chain, pw_family_name(p[0].family),
+			      token, p[0].token_symbol, to };
 	if (exec_params_ok(s, "INSERT INTO invoices (id, merchant_id, reference, request_sha256, chain, chain_family,"
 			      " token_address, token_symbol, decimals, amount_raw, amount, address, address_shown, hd_index,"
-			      " hd_path, expires_at) VALUES ($1, $2, $1, repeat('0', 64), 'paywatch-warm-up', 'evm', $3,"
-			      " 'WARM', 0, 1, 1, $4, $4, 0, 'm/0', now() + interval '1 hour')",
-			   4, inv, "warm-up: an invoice") < 0)
+			      " hd_path, expires_at) VALUES ($1, $2, $1, repeat('0', 64), $3, $4, $5, $6, 0, 1, 1, $7, $7, 0,"
+			      " 'm/0', now() + interval '1 hour')",
+			   7, inv, "warm-up: an invoice") < 0)
 		return PW_EDB;
 	pg_write_result pending = { 0 }, confirmed = { 0 };
 	if (write_small(s, &p[0], 1, true, &pending) < 0 || write_small(s, &p[1], 1, false, &confirmed) < 0)

@@ -186,12 +186,6 @@ static void check_tron(pg_sink *s)
 #define X_EVENTS(type) \
 	"SELECT count(*) FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.log_index = 0 AND e.type = '" type "'"
 
-/* Small batches of confirmed payments (a live block's) go by one
- * statement: rows, ids, feed rows, events and deliveries as the other ways
- * write them, the dispatchers and the feed's long-polls woken at its
- * commit, a replay of the batch writing nothing, a reverted row confirmed
- * again with a new event, and a refused entry quarantined while the rest
- * is written (the general way, after the statement is refused). */
 /* A small batch of two entries of status at block, the second refused by
  * a constraint on table (added here, dropped after: its amount, 667): the
  * statement is refused whole, then the upsert; split in halves, the other
@@ -216,6 +210,12 @@ static pg_write_result write_poisoned_small(pg_sink *s, const char *table, uint8
 	return r;
 }
 
+/* Small batches of confirmed payments (a live block's) go by one
+ * statement: rows, ids, feed rows, events and deliveries as the other ways
+ * write them, the dispatchers and the feed's long-polls woken at its
+ * commit, a replay of the batch writing nothing, a reverted row confirmed
+ * again with a new event, and a refused entry quarantined while the rest
+ * is written (the general way, after the statement is refused). */
 static void check_one_statement(pg_sink *s)
 {
 	char a[512], b[512];
