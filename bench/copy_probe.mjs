@@ -15,12 +15,18 @@
 //                that name (what it costs)
 //   notrigger:T  the migrations without trigger T on payments (what it costs)
 // PROBE_PERF=FILE: `perf record -g` of the reference's backend in round 1.
+// PROBE_SESSIONS=2: each variant's COPY also as two halves in two sessions
+// at once (as run's two writers and the bench's "two floors" do), with the
+// CPU seconds of the backends beside each time: what copying at once costs
+// Postgres against one session, variant by variant. PROBE_PERF2=FILE:
+// `perf record -g` of the reference's two backends in round 1.
 //
 // usage: PROBE_VARIANTS=schema,btree-tx node bench/copy_probe.mjs [N] [ROUNDS]
 import * as rig from '../tests/e2e/lib/rig.mjs';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { procFigures } from './lib/cpu.mjs';
 
 const N = Number(process.argv[2] || 100000), ROUNDS = Number(process.argv[3] || 4);
 const VARIANTS = (process.env.PROBE_VARIANTS || 'schema,binary').split(',');
@@ -49,23 +55,34 @@ await src.query(`INSERT INTO payments (${COLS}) SELECT 'local', 31337, g / 50, '
 const file = (n) => path.join(pg.dir, n); // the cluster's own directory: the server reads it
 await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id) TO '${file('text.copy')}'`);
 await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id) TO '${file('binary.copy')}' WITH (FORMAT binary)`);
+const HALF = Math.floor(N / 2);
+await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id LIMIT ${HALF}) TO '${file('half0.copy')}'`);
+await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id OFFSET ${HALF}) TO '${file('half1.copy')}'`);
 console.log((await src.query(`SELECT indexrelid::regclass::text AS i, pg_relation_size(indexrelid) AS bytes FROM pg_index
   WHERE indrelid = 'payments'::regclass ORDER BY 2 DESC`)).rows.map((x) => `  ${x.i}: ${x.bytes} bytes`).join('\n'));
 await src.end();
 
 const copy = (c, v) => c.query(v === 'binary' ? `COPY payments (${COLS}) FROM '${file('binary.copy')}' WITH (FORMAT binary)`
   : `COPY payments (${COLS}) FROM '${file('text.copy')}'`);
-const res = Object.fromEntries(VARIANTS.map((v) => [v, []]));
+const SESSIONS = Number(process.env.PROBE_SESSIONS || 1);
+const res = Object.fromEntries(VARIANTS.map((v) => [v, []])); // ms, one session
+const cpu = Object.fromEntries(VARIANTS.map((v) => [v, []])); // its backend's CPU-s
+const two = Object.fromEntries(VARIANTS.map((v) => [v, []])); // { ms, cpu } of two sessions at once
+const backendCpu = async (c) => procFigures((await c.query('SELECT pg_backend_pid() AS p')).rows[0].p).cpu_s;
+// Make database c's schema variant v.
+const shape = async (c, v) => {
+  if (v === 'btree-tx') await c.query('DROP INDEX payments_by_tx_hash; CREATE INDEX payments_by_tx_hash ON payments (tx_hash)');
+  if (v === 'c-merchant') await c.query('ALTER TABLE payments ALTER COLUMN merchant_id TYPE text COLLATE "C"');
+  if (v.startsWith('no:')) { // an index, or the constraint it serves
+    const con = (await c.query('SELECT 1 FROM pg_constraint WHERE conname = $1', [v.slice(3)])).rows.length;
+    await c.query(con ? `ALTER TABLE payments DROP CONSTRAINT ${v.slice(3)} CASCADE` : `DROP INDEX ${v.slice(3)}`);
+  }
+  if (v.startsWith('notrigger:')) await c.query(`DROP TRIGGER ${v.slice(10)} ON payments`);
+};
 for (let r = 0; r < ROUNDS; r++) {
   for (const v of r % 2 ? [...VARIANTS].reverse() : VARIANTS) {
     const c = await fresh();
-    if (v === 'btree-tx') await c.query('DROP INDEX payments_by_tx_hash; CREATE INDEX payments_by_tx_hash ON payments (tx_hash)');
-    if (v === 'c-merchant') await c.query('ALTER TABLE payments ALTER COLUMN merchant_id TYPE text COLLATE "C"');
-    if (v.startsWith('no:')) { // an index, or the constraint it serves
-      const con = (await c.query('SELECT 1 FROM pg_constraint WHERE conname = $1', [v.slice(3)])).rows.length;
-      await c.query(con ? `ALTER TABLE payments DROP CONSTRAINT ${v.slice(3)} CASCADE` : `DROP INDEX ${v.slice(3)}`);
-    }
-    if (v.startsWith('notrigger:')) await c.query(`DROP TRIGGER ${v.slice(10)} ON payments`);
+    await shape(c, v);
     if (process.env.PROBE_PERF && r === 0 && v === VARIANTS[0]) {
       const pid = (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
       const perf = spawn('perf', ['record', '-g', '-q', '-o', process.env.PROBE_PERF, '-p', String(pid)], { stdio: 'ignore' });
@@ -76,13 +93,37 @@ for (let r = 0; r < ROUNDS; r++) {
       await exited;
       await c.query('TRUNCATE payments CASCADE');
     }
+    const c0 = await backendCpu(c);
     const t0 = performance.now();
     await copy(c, v);
     res[v].push(performance.now() - t0);
+    cpu[v].push(await backendCpu(c) - c0);
+    if (SESSIONS === 2) { // the two halves at once, in the same database emptied
+      await c.query('TRUNCATE payments CASCADE');
+      const cs = [c, await pg.client(`probe_${made - 1}`)];
+      const before = await Promise.all(cs.map(backendCpu));
+      const pids = await Promise.all(cs.map(async (x) => (await x.query('SELECT pg_backend_pid() AS p')).rows[0].p));
+      const perf = process.env.PROBE_PERF2 && r === 0 && v === VARIANTS[0]
+        ? spawn('perf', ['record', '-g', '-q', '-o', process.env.PROBE_PERF2, '-p', pids.join(',')], { stdio: 'ignore' }) : null;
+      if (perf) await rig.sleep(300); // perf attached
+      const t1 = performance.now();
+      await Promise.all(cs.map((x, k) => x.query(`COPY payments (${COLS}) FROM '${file(`half${k}.copy`)}'`)));
+      const ms = performance.now() - t1;
+      if (perf) { const exited = new Promise((ok) => perf.on('exit', ok)); perf.kill('SIGINT'); await exited; }
+      const after = await Promise.all(cs.map(backendCpu));
+      two[v].push({ ms, cpu: after[0] - before[0] + after[1] - before[1] });
+      await cs[1].end();
+    }
     await c.end();
   }
 }
-for (const v of VARIANTS) console.log(`${v}: ${res[v].map((ms) => (ms / 1000).toFixed(2)).join(' ')} s`);
+const fmt = (xs) => xs.map((x) => x.toFixed(2)).join(' ');
+for (const v of VARIANTS) {
+  console.log(`${v}: ${fmt(res[v].map((ms) => ms / 1000))} s, backend CPU ${fmt(cpu[v])} s`);
+  if (SESSIONS === 2)
+    console.log(`${v}, two sessions at once: ${fmt(two[v].map((x) => x.ms / 1000))} s, backends' CPU ${fmt(two[v].map((x) => x.cpu))} s;`
+      + ` CPU against one session ${fmt(two[v].map((x, i) => x.cpu / cpu[v][i]))}`);
+}
 for (const v of VARIANTS.slice(1))
   console.log(`ratio ${v} / ${VARIANTS[0]} per round: ${res[v].map((ms, i) => (ms / res[VARIANTS[0]][i]).toFixed(2)).join(' ')}`);
 await admin.end();
