@@ -265,69 +265,68 @@ typedef struct copy_times {
 	char block[40], confirmed[40];
 } copy_times;
 
-/* One payment as a COPY text row. tc: block_time and confirmed_at as
- * timestamptz (the payments table); NULL: as unix seconds and milliseconds
- * (pw_incoming, converted by the INSERT ... SELECT). 0 or PW_EINVAL (an
- * amount that cannot be scaled) / PW_ENOMEM. */
-static int copy_row(pw_buf *b, const pw_payment *p, copy_times *tc)
+/* pw_incoming's columns and payments' after its id: PAYMENT_FIELDS. */
+#define N_PAYMENT_COLUMNS 19
+
+/* Column k (0 to N_PAYMENT_COLUMNS - 1, PAYMENT_FIELDS' order) of payment
+ * p written at o, at most PW_HASH_TEXT_MAX + U256_DEC_MAX bytes and no
+ * NUL; its end returned, or NULL when the amount cannot be scaled (k 14).
+ * copy: the texts (chain, token symbol, merchant id) with COPY's escapes
+ * (put_text), else as they are (incoming_json: cJSON escapes them). tc:
+ * block_time and confirmed_at as timestamptz (the payments table); NULL:
+ * as unix seconds and milliseconds (pw_incoming, converted by the
+ * INSERT ... SELECT). One writer for COPY rows and JSON rows alike, so the
+ * two cannot disagree on a column. */
+static char *put_column(char *o, const pw_payment *p, int k, copy_times *tc, bool copy)
 {
-	char row[ROW_MAX], *o = row;
-	o = put_text(o, p->chain);
-	*o++ = '\t';
-	o = put_u64(o, p->chain_id);
-	*o++ = '\t';
-	o = put_u64(o, p->block_number);
-	*o++ = '\t';
-	o = put_hash(o, p->family, p->block_hash, PW_HASH_LEN);
-	*o++ = '\t';
-	if (tc) {
+	switch (k) {
+	case 0: return copy ? put_text(o, p->chain) : put_str(o, p->chain);
+	case 1: return put_u64(o, p->chain_id);
+	case 2: return put_u64(o, p->block_number);
+	case 3: return put_hash(o, p->family, p->block_hash, PW_HASH_LEN);
+	case 4:
+		if (!tc)
+			return put_i64(o, p->block_time);
 		if (tc->block_s != p->block_time || !tc->block[0]) {
 			tc->block_s = p->block_time;
 			copy_timestamp(p->block_time * 1000, false, tc->block);
 		}
-		o = put_str(o, tc->block);
-	} else {
-		o = put_i64(o, p->block_time);
-	}
-	*o++ = '\t';
-	o = put_hash(o, p->family, p->tx_hash.b, p->tx_hash.len);
-	*o++ = '\t';
-	o = put_u64(o, p->log_index);
-	*o++ = '\t';
-	o = put_address(o, p->family, &p->token);
-	*o++ = '\t';
-	o = put_text(o, p->token_symbol);
-	*o++ = '\t';
-	o = put_address(o, p->family, &p->from);
-	*o++ = '\t';
-	o = put_address(o, p->family, &p->to);
-	*o++ = '\t';
-	o = put_text(o, p->merchant_id);
-	*o++ = '\t';
-	u256_to_dec(p->amount, o);
-	o += strlen(o);
-	*o++ = '\t';
-	o = put_u64(o, p->decimals);
-	*o++ = '\t';
-	if (u256_format_units(p->amount, p->decimals, o) < 0)
-		return PW_EINVAL;
-	o += strlen(o);
-	*o++ = '\t';
-	o = put_str(o, pw_status_name(p->status));
-	*o++ = '\t';
-	o = put_u64(o, p->confirmations);
-	*o++ = '\t';
-	if (tc) {
+		return put_str(o, tc->block);
+	case 5: return put_hash(o, p->family, p->tx_hash.b, p->tx_hash.len);
+	case 6: return put_u64(o, p->log_index);
+	case 7: return put_address(o, p->family, &p->token);
+	case 8: return copy ? put_text(o, p->token_symbol) : put_str(o, p->token_symbol);
+	case 9: return put_address(o, p->family, &p->from);
+	case 10: return put_address(o, p->family, &p->to);
+	case 11: return copy ? put_text(o, p->merchant_id) : put_str(o, p->merchant_id);
+	case 12: u256_to_dec(p->amount, o); return o + strlen(o);
+	case 13: return put_u64(o, p->decimals);
+	case 14: return u256_format_units(p->amount, p->decimals, o) < 0 ? NULL : o + strlen(o);
+	case 15: return put_str(o, pw_status_name(p->status));
+	case 16: return put_u64(o, p->confirmations);
+	case 17:
+		if (!tc)
+			return put_i64(o, p->confirmed_at_ms);
 		if (tc->confirmed_ms != p->confirmed_at_ms || !tc->confirmed[0]) {
 			tc->confirmed_ms = p->confirmed_at_ms;
 			copy_timestamp(p->confirmed_at_ms, true, tc->confirmed);
 		}
-		o = put_str(o, tc->confirmed);
-	} else {
-		o = put_i64(o, p->confirmed_at_ms);
+		return put_str(o, tc->confirmed);
+	default: return put_str(o, pw_family_name(p->family));
 	}
-	*o++ = '\t';
-	o = put_str(o, pw_family_name(p->family));
+}
+
+/* One payment as a COPY text row (put_column's tc). 0 or PW_EINVAL (an
+ * amount that cannot be scaled) / PW_ENOMEM. */
+static int copy_row(pw_buf *b, const pw_payment *p, copy_times *tc)
+{
+	char row[ROW_MAX], *o = row;
+	for (int k = 0; k < N_PAYMENT_COLUMNS; k++) {
+		if (k)
+			*o++ = '\t';
+		if (!(o = put_column(o, p, k, tc, true)))
+			return PW_EINVAL;
+	}
 	*o++ = '\n';
 	return buf_append(b, row, (size_t)(o - row));
 }
@@ -817,39 +816,23 @@ static int write_direct(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 }
 
 /* A batch as write_small_sql's $1: a JSON array of rows, each an array of
- * pw_incoming's 19 columns as strings, in COPY_INCOMING's order and text
- * (cJSON escapes them). Malloc'd (the caller frees it with cJSON_free), or
+ * pw_incoming's 19 columns as strings in COPY_INCOMING's order and text
+ * (put_column, as the COPY rows; cJSON escapes them). Malloc'd (the caller frees it with cJSON_free), or
  * NULL when out of memory or an amount cannot be formatted. */
 static char *incoming_json(const pw_payment *payments, size_t n)
 {
 	cJSON *rows = cJSON_CreateArray();
 	bool ok = rows != NULL;
 	for (size_t i = 0; ok && i < n; i++) {
-		const pw_payment *p = &payments[i];
-		char v[19][U256_DEC_MAX + PW_HASH_TEXT_MAX];
-		snprintf(v[0], sizeof(v[0]), "%s", p->chain);
-		snprintf(v[1], sizeof(v[1]), "%llu", (unsigned long long)p->chain_id);
-		snprintf(v[2], sizeof(v[2]), "%llu", (unsigned long long)p->block_number);
-		*put_hash(v[3], p->family, p->block_hash, PW_HASH_LEN) = '\0';
-		snprintf(v[4], sizeof(v[4]), "%lld", (long long)p->block_time);
-		*put_hash(v[5], p->family, p->tx_hash.b, p->tx_hash.len) = '\0';
-		snprintf(v[6], sizeof(v[6]), "%llu", (unsigned long long)p->log_index);
-		*put_address(v[7], p->family, &p->token) = '\0';
-		snprintf(v[8], sizeof(v[8]), "%s", p->token_symbol);
-		*put_address(v[9], p->family, &p->from) = '\0';
-		*put_address(v[10], p->family, &p->to) = '\0';
-		snprintf(v[11], sizeof(v[11]), "%s", p->merchant_id);
-		u256_to_dec(p->amount, v[12]);
-		snprintf(v[13], sizeof(v[13]), "%llu", (unsigned long long)p->decimals);
-		ok = u256_format_units(p->amount, p->decimals, v[14]) == 0;
-		snprintf(v[15], sizeof(v[15]), "%s", pw_status_name(p->status));
-		snprintf(v[16], sizeof(v[16]), "%llu", (unsigned long long)p->confirmations);
-		snprintf(v[17], sizeof(v[17]), "%lld", (long long)p->confirmed_at_ms);
-		snprintf(v[18], sizeof(v[18]), "%s", pw_family_name(p->family));
-		cJSON *row = ok ? cJSON_CreateArray() : NULL;
+		cJSON *row = cJSON_CreateArray();
 		ok = row && cJSON_AddItemToArray(rows, row);
-		for (int k = 0; ok && k < 19; k++) {
-			cJSON *f = cJSON_CreateString(v[k]);
+		for (int k = 0; ok && k < N_PAYMENT_COLUMNS; k++) {
+			char v[PW_HASH_TEXT_MAX + U256_DEC_MAX + 1], *end = put_column(v, &payments[i], k, NULL, false);
+			cJSON *f = NULL;
+			if (end) {
+				*end = '\0';
+				f = cJSON_CreateString(v);
+			}
 			ok = f && cJSON_AddItemToArray(row, f);
 		}
 	}
