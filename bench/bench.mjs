@@ -306,12 +306,15 @@ async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN, transpor
   const last = await lastTransfer(node, h);
   const cpu0 = otherCpu();
   const t0 = performance.now();
-  // PAYWATCH_BENCH_LOG=FILE: the backfill runs' info log, appended to FILE
+  // PAYWATCH_BENCH_LOG=FILE: the backfill runs' log, appended to FILE, at
+  // PAYWATCH_BENCH_LOG_LEVEL (info unless set; debug adds each writer's
+  // warm-ups and each range applied: where a start's time goes)
   const logFile = process.env.PAYWATCH_BENCH_LOG || null;
+  const logLevel = logFile ? process.env.PAYWATCH_BENCH_LOG_LEVEL || 'info' : 'warn';
   // PAYWATCH_BENCH_PROFILE=DIR: this build's ws backfills under `perf record
   // -a -g` (every process: paywatch, Postgres, anvil), one file per round
   const perf = PROFILE && bin === BIN && transport === 'ws' ? startPerf(path.join(PROFILE, `backfill-${++profiled}.data`)) : null;
-  const pw = rig.startPaywatch(bin, ['--log-level', logFile ? 'info' : 'warn', 'run', '-c', cfg], {}, logFile);
+  const pw = rig.startPaywatch(bin, ['--log-level', logLevel, 'run', '-c', cfg], {}, logFile);
   const { at, marked } = await waitRows(pg, db.name, 'payments', TRANSFERS, { sql: 'SELECT 1 FROM payments WHERE chain_id = 31337 AND block_hash = $1 AND log_index = $2',
     args: [last.blockHash, last.logIndex] }, 300000, poll ? null : 'paywatch_feed', () => ({ f: procFigures(pw.proc.pid), others: otherCpuSince(cpu0) }));
   const ms = at - t0;
