@@ -817,8 +817,9 @@ static int write_direct(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 
 /* A batch as write_small_sql's $1: a JSON array of rows, each an array of
  * pw_incoming's 19 columns as strings in COPY_INCOMING's order and text
- * (put_column, as the COPY rows; cJSON escapes them). Malloc'd (the caller frees it with cJSON_free), or
- * NULL when out of memory or an amount cannot be formatted. */
+ * (put_column, as the COPY rows; cJSON escapes them). Malloc'd (the caller
+ * frees it with cJSON_free), or NULL when out of memory or an amount
+ * cannot be formatted. */
 static char *incoming_json(const pw_payment *payments, size_t n)
 {
 	cJSON *rows = cJSON_CreateArray();
