@@ -61,6 +61,7 @@ import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import * as rig from '../tests/e2e/lib/rig.mjs';
 import { otherCpu, otherCpuSince, procFigures, treePids } from './lib/cpu.mjs';
+import { median, pct } from './lib/stats.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -102,8 +103,6 @@ for (const k of ONLY) if (!SIDES.includes(k)) { console.error(`bench: --only: un
 const want = (k) => ONLY.has(k) && (k !== 'ponder' || WITH_PONDER) && (k !== 'script' || WITH_SCRIPT);
 
 const say = (s) => console.error(`bench: ${s}`);
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
-const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(p / 100 * s.length) - 1)]; };
 
 // ---------------------------------------------------------------- history
 // The anvil state (anvil_dumpState: gzip'd JSON, as hex) is cached in

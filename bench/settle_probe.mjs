@@ -16,6 +16,7 @@
 // usage: node bench/settle_probe.mjs [ROUNDS]
 import * as rig from '../tests/e2e/lib/rig.mjs';
 import fs from 'node:fs';
+import { median } from './lib/stats.mjs';
 
 const pg = await rig.startPostgres();
 const c0 = await pg.client();
@@ -53,10 +54,9 @@ for (let r = 0; r < ROUNDS; r++) {
     await c.end();
   }
 }
-const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 for (const [mode, x] of Object.entries(res))
   console.log(`warmed by a payment to ${mode === 'invoice' ? 'an invoice' : 'no invoice'}: the first invoice payment ` +
-    `${med(x.first).toFixed(2)} ms (${x.first.map((v) => v.toFixed(1)).join(' ')}), the second ${med(x.second).toFixed(2)} ms ` +
+    `${median(x.first).toFixed(2)} ms (${x.first.map((v) => v.toFixed(1)).join(' ')}), the second ${median(x.second).toFixed(2)} ms ` +
     `(medians of ${ROUNDS})`);
 await c0.end();
 await rig.cleanupAll();

@@ -81,6 +81,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as rig from '../tests/e2e/lib/rig.mjs';
 import { otherCpu, procFigures } from './lib/cpu.mjs';
+import { median } from './lib/stats.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -105,7 +106,6 @@ if ((BASE_SQL || BASE_ARGS.length) && !BASE) throw new Error('--base-sql and --b
 const SECRET = 'whsec_' + Buffer.alloc(32, 5).toString('base64');
 
 const say = (s) => console.error(`bench webhooks: ${s}`);
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
 // The dispatcher's claim and flush statements so far (pg_stat_statements,
 // every database): calls, rows, execution ms.
