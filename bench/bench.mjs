@@ -677,11 +677,11 @@ async function live(work, pg, conf = 1) {
   await receiver.stop();
   pw.proc.kill('SIGTERM');
   await pw.done;
-  // from the block that confirms the payment (its own with 1 confirmation)
-  const rowMs = [...mined.keys()].map((b) => seen.get(b) - minedAt.get(b + conf - 1));
-  const hookMs = [...mined.keys()].map((b) => arrived.get(b) - minedAt.get(b + conf - 1));
-  const sendRowMs = [...mined.keys()].map((b) => seen.get(b) - sentMs.get(b + conf - 1));
-  const sendHookMs = [...mined.keys()].map((b) => arrived.get(b) - sentMs.get(b + conf - 1));
+  // each payment's time at (a map of block numbers) after its confirming
+  // block's time in from (its own block with 1 confirmation), in block order
+  const since = (at, from) => [...mined.keys()].map((b) => at.get(b) - from.get(b + conf - 1));
+  const rowMs = since(seen, minedAt), hookMs = since(arrived, minedAt);
+  const sendRowMs = since(seen, sentMs), sendHookMs = since(arrived, sentMs);
   const announceMs = [...sentMs].map(([b, t]) => announced.get(b) - t); // the node's mining and announcement
   const pendingMs = [...mined].filter(([b]) => seenPending.has(b)).map(([b, t]) => seenPending.get(b) - t);
   if (trace) {

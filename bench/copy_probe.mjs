@@ -68,7 +68,8 @@ const SESSIONS = Number(process.env.PROBE_SESSIONS || 1);
 const res = Object.fromEntries(VARIANTS.map((v) => [v, []])); // ms, one session
 const cpu = Object.fromEntries(VARIANTS.map((v) => [v, []])); // its backend's CPU-s
 const two = Object.fromEntries(VARIANTS.map((v) => [v, []])); // { ms, cpu } of two sessions at once
-const backendCpu = async (c) => procFigures((await c.query('SELECT pg_backend_pid() AS p')).rows[0].p).cpu_s;
+const pidOf = async (c) => (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
+const cpuOf = (pid) => procFigures(pid).cpu_s; // a backend's CPU seconds so far
 // Make database c's schema variant v.
 const shape = async (c, v) => {
   if (v === 'btree-tx') await c.query('DROP INDEX payments_by_tx_hash; CREATE INDEX payments_by_tx_hash ON payments (tx_hash)');
@@ -84,8 +85,7 @@ for (let r = 0; r < ROUNDS; r++) {
     const c = await fresh();
     await shape(c, v);
     if (process.env.PROBE_PERF && r === 0 && v === VARIANTS[0]) {
-      const pid = (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
-      const perf = spawn('perf', ['record', '-g', '-q', '-o', process.env.PROBE_PERF, '-p', String(pid)], { stdio: 'ignore' });
+      const perf = spawn('perf', ['record', '-g', '-q', '-o', process.env.PROBE_PERF, '-p', String(await pidOf(c))], { stdio: 'ignore' });
       const exited = new Promise((ok) => perf.on('exit', ok));
       await rig.sleep(300); // perf attached
       await copy(c, v);
@@ -96,17 +96,17 @@ for (let r = 0; r < ROUNDS; r++) {
     // timed on a connection of its own, as each of the bench's floors is:
     // a new backend, whose first touches of the shared buffers fault
     const one = await pg.client(`probe_${made - 1}`);
-    const c0 = await backendCpu(one);
+    const pid = await pidOf(one), c0 = cpuOf(pid);
     const t0 = performance.now();
     await copy(one, v);
     res[v].push(performance.now() - t0);
-    cpu[v].push(await backendCpu(one) - c0);
+    cpu[v].push(cpuOf(pid) - c0);
     await one.end();
     if (SESSIONS === 2) { // the two halves at once, in the same database emptied, on two new connections
       await c.query('TRUNCATE payments CASCADE');
       const cs = [await pg.client(`probe_${made - 1}`), await pg.client(`probe_${made - 1}`)];
-      const before = await Promise.all(cs.map(backendCpu));
-      const pids = await Promise.all(cs.map(async (x) => (await x.query('SELECT pg_backend_pid() AS p')).rows[0].p));
+      const pids = await Promise.all(cs.map(pidOf));
+      const before = pids.map(cpuOf);
       const perf = process.env.PROBE_PERF2 && r === 0 && v === VARIANTS[0]
         ? spawn('perf', ['record', '-g', '-q', '-o', process.env.PROBE_PERF2, '-p', pids.join(',')], { stdio: 'ignore' }) : null;
       if (perf) await rig.sleep(300); // perf attached
@@ -114,7 +114,7 @@ for (let r = 0; r < ROUNDS; r++) {
       await Promise.all(cs.map((x, k) => x.query(`COPY payments (${COLS}) FROM '${file(`half${k}.copy`)}'`)));
       const ms = performance.now() - t1;
       if (perf) { const exited = new Promise((ok) => perf.on('exit', ok)); perf.kill('SIGINT'); await exited; }
-      const after = await Promise.all(cs.map(backendCpu));
+      const after = pids.map(cpuOf);
       two[v].push({ ms, cpu: after[0] - before[0] + after[1] - before[1] });
       await Promise.all(cs.map((x) => x.end()));
     }
