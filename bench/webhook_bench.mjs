@@ -415,7 +415,7 @@ async function main() {
       (r.cpu_two_median ? `; with two dispatchers the cores ${(100 * r.cpu_two_median.machine_busy).toFixed(0)} % busy` +
         ` (${(100 * r.cpu_two_median.machine_busy_from_first).toFixed(0)} %)` : ''));
   }
-  fs.writeFileSync(OUT, JSON.stringify({ rounds: ROUNDS, results }, null, 2));
+  fs.writeFileSync(OUT, JSON.stringify({ at: new Date().toISOString(), rounds: ROUNDS, results }, null, 2) + '\n');
   say(`figures written to ${path.relative(process.cwd(), OUT)}`);
 }
 

@@ -52,6 +52,7 @@ check() {
 pw_log "bench: bench/run --quick (keeps the benchmark program working; CI times nothing)"
 bench_out=$(mktemp)
 check "bench/run --quick" "$PW_ROOT/build/bench-quick.log" "$PW_ROOT/bench/run" --quick --out "$bench_out"
+check "bench/goals.mjs" "$PW_ROOT/build/bench-goals.log" node "$PW_ROOT/bench/goals.mjs" "$bench_out"
 rm -f "$bench_out"
 pw_log "bench: the probes on small inputs (they read the schema and sinks/webhook.c; CI times nothing)"
 pw_ensure_script_peer # bench/warm_probe.mjs COPies with pg-copy-streams

@@ -1,0 +1,187 @@
+// goals.mjs: issue 16's goals read from several runs of the benchmark, each
+// goal's figure in every run beside the median of the runs and how many runs
+// met it (the issue asks for medians of at least 3 runs). Not a bench itself:
+// it reads the files bench.mjs (the backfill and live sides) and
+// webhook_bench.mjs (webhook delivery) wrote, told apart by their shape.
+// `bench/run --goals N` makes N runs of each and calls it.
+//
+// A run's figure is what that run's own table says: the median over its
+// rounds of the per-round ratio (the sides of one round ran back to back;
+// compare within a run, never across runs). The median of the runs is the
+// median of those figures. A goal is met by the median when the median is
+// within its limit; "in every run" goals (live) only when every run is.
+//
+// Where the issue gives no number, the reading is this program's and is
+// printed beside the goal:
+//  - one slow endpoint "not lowering the others' rate": the others' rate
+//    with the slow one at 0.95x or more of theirs alone (the rounds' spread
+//    of one build against itself reaches 5 %: bench/HISTORY.md);
+//  - several dispatchers "add up": two at 1.5x or more of one where the
+//    endpoints' latency bounds a dispatcher (every endpoint answering after
+//    20 ms). Drained as fast as the machine allows, two share its two cores
+//    with Postgres and the receiver; that figure is printed as well, with
+//    no limit (bench/HISTORY.md, an eleventh session).
+//
+// usage: node bench/goals.mjs [--json] [--out FILE] RESULTS.json...
+//   --json     the goals as JSON on stdout instead of the table
+//   --out FILE also write that JSON to FILE
+// Exit status: 0 when every file was read (met or not), 2 on a file it
+// cannot read or tell apart, or no file at all.
+import fs from 'node:fs';
+import { median } from './lib/stats.mjs';
+
+const HISTORY = 100000; // the goals are read on bench.mjs's full history, not --quick's
+
+// A figure of one run, or null when the run did not measure it.
+const perRound = (xs, ys, f) => (xs && ys && xs.length && xs.length === ys.length ? median(xs.map((x, i) => f(x, ys[i], i))) : null);
+const worst = (xs, better) => (xs.length ? xs.reduce((a, b) => (better(a, b) ? b : a)) : null);
+
+// The backfill's figures for transport side ('paywatch': ws; 'http': ws+http).
+const backfill = (side) => ({
+  floor: (r) => (r.runs.raw.length === r.runs.floor.length
+    ? perRound(r.runs[side], r.runs.floor, (x, f, i) => x.ms / Math.max(f.ms, r.runs.raw[i].ms)) : null),
+  script: (r) => perRound(r.runs[side], r.runs.script, (x, s) => s.ms / x.ms),
+  ponder: (r) => perRound(r.runs[side], r.runs.ponder, (x, p) => p.ms / x.ms),
+});
+const ws = backfill('paywatch'), wsHttp = backfill('http');
+const sideMedian = (r, field) => {
+  const xs = ['paywatch', 'http'].filter((k) => r.runs[k].length).map((k) => median(r.runs[k].map((x) => x[field])));
+  return xs.length ? Math.max(...xs) : null;
+};
+const shape = (n) => (r) => r.results.find((s) => s.endpoints === n);
+const ofShape = (n, f) => (r) => { const s = shape(n)(r); return s && f(s) != null ? f(s) : null; };
+
+const SHARED = 'no limit: the two cores are shared with Postgres and the receiver';
+
+// Each goal: where its figure comes from ('backfill' files or 'webhooks'
+// files), how one run's figure is read, its limit, and how it is shown.
+const GOALS = [
+  { id: 'webhooks_50', label: 'webhooks, 50 endpoints: of the receiver\'s limit (wrk)', from: 'webhooks', at_least: 0.25,
+    fig: ofShape(50, (s) => s.ratio), show: 'pct' },
+  { id: 'webhooks_1000', label: 'webhooks, 1,000 endpoints: the same', from: 'webhooks', at_least: 0.25,
+    fig: ofShape(1000, (s) => s.ratio), show: 'pct' },
+  { id: 'slow_endpoint_50', label: 'one slow endpoint, 50: the others against alone', from: 'webhooks',
+    at_least: 0.95, fig: ofShape(50, (s) => s.slow_over_alone), show: 'x', reading: 'not lower: 0.95x or more' },
+  { id: 'slow_endpoint_1000', label: 'one slow endpoint, 1,000: the same', from: 'webhooks', at_least: 0.95,
+    fig: ofShape(1000, (s) => s.slow_over_alone), show: 'x', reading: 'not lower: 0.95x or more' },
+  { id: 'dispatchers_latency_50', label: 'two dispatchers, 50, endpoints at 20 ms: against one',
+    from: 'webhooks', at_least: 1.5, fig: ofShape(50, (s) => s.latency_two_over_one), show: 'x', reading: 'add up: 1.5x or more' },
+  { id: 'dispatchers_latency_1000', label: 'two dispatchers, 1,000, endpoints at 20 ms: the same', from: 'webhooks', at_least: 1.5,
+    fig: ofShape(1000, (s) => s.latency_two_over_one), show: 'x', reading: 'add up: 1.5x or more' },
+  { id: 'dispatchers_cores_50', label: 'two dispatchers, 50, as fast as the cores allow',
+    from: 'webhooks', fig: ofShape(50, (s) => s.two_over_one), show: 'x', reading: SHARED },
+  { id: 'dispatchers_cores_1000', label: 'two dispatchers, 1,000, as fast as the cores allow', from: 'webhooks',
+    fig: ofShape(1000, (s) => s.two_over_one), show: 'x', reading: SHARED },
+  { id: 'backfill_floor_ws', label: 'backfill (ws) over the slower of raw fetch, COPY floor', from: 'backfill',
+    at_most: 1.1, fig: ws.floor, show: 'x' },
+  { id: 'backfill_floor_http', label: 'backfill (ws+http): the same', from: 'backfill', at_most: 1.1,
+    fig: wsHttp.floor, show: 'x' },
+  { id: 'backfill_script_ws', label: 'backfill (ws): times as fast as the script', from: 'backfill',
+    at_least: 1.3, fig: ws.script, show: 'x' },
+  { id: 'backfill_script_http', label: 'backfill (ws+http): the same', from: 'backfill', at_least: 1.3, fig: wsHttp.script,
+    show: 'x' },
+  { id: 'backfill_ponder_ws', label: 'backfill (ws): times as fast as Ponder', from: 'backfill', at_least: 10,
+    fig: ws.ponder, show: 'x' },
+  { id: 'backfill_ponder_http', label: 'backfill (ws+http): the same', from: 'backfill', at_least: 10, fig: wsHttp.ponder,
+    show: 'x' },
+  { id: 'backfill_rss', label: 'backfill peak RSS (the larger side)', from: 'backfill', at_most: 60,
+    fig: (r) => sideMedian(r, 'rss_mb'), show: 'MB' },
+  { id: 'backfill_cpu', label: 'backfill CPU (the larger side)', from: 'backfill', at_most: 2,
+    fig: (r) => sideMedian(r, 'cpu_s'), show: 'CPU-s' },
+  { id: 'live_row_p99', label: 'live row p99 (1 or 3 confirmations)', from: 'backfill', at_most: 20,
+    every: true, fig: (r) => worst((r.live || []).map((l) => l.row_p99_ms), (a, b) => b > a), show: 'ms' },
+  { id: 'live_webhook_p99', label: 'live webhook p99 (1 or 3)', from: 'backfill', at_most: 50, every: true,
+    fig: (r) => worst((r.live || []).map((l) => l.hook_p99_ms), (a, b) => b > a), show: 'ms' },
+];
+
+const within = (g, v) => (g.at_least != null ? v >= g.at_least : g.at_most != null ? v <= g.at_most : null);
+const fmt = (g, v) => {
+  if (v == null) return '-';
+  if (g.show === 'pct') return `${(v * 100).toFixed(1)} %`;
+  if (g.show === 'x') return `${v.toFixed(2)}x`;
+  return `${v.toFixed(g.show === 'ms' || g.show === 'MB' ? 1 : 2)} ${g.show}`;
+};
+const limitText = (g) => (g.at_least != null ? `>= ${fmt(g, g.at_least)}` : g.at_most != null ? `<= ${fmt(g, g.at_most)}` : '');
+
+/** Read each goal over the runs: runs is { backfill: [{ file, data }], webhooks: [...] }. Returns one entry per goal:
+ * its figure per run (null where a run did not measure it), the median of the runs that did, and whether the goal is
+ * met (null: no limit, or no run measured it). */
+export function readGoals(runs) {
+  return GOALS.map((g) => {
+    const per_run = runs[g.from].map((r) => g.fig(r.data));
+    const got = per_run.filter((v) => v != null);
+    const med = got.length ? median(got) : null;
+    const runs_met = got.filter((v) => within(g, v)).length;
+    const limited = g.at_least != null || g.at_most != null;
+    const met = !limited || !got.length ? null : g.every ? runs_met === got.length : within(g, med);
+    return { id: g.id, label: g.label, limit: limitText(g), reading: g.reading || null, every_run: !!g.every,
+      per_run, median: med, runs: got.length, runs_met: limited ? runs_met : null, met,
+      shown: { per_run: per_run.map((v) => fmt(g, v)), median: fmt(g, med) } };
+  });
+}
+
+/** Tell a results file apart: 'backfill' (bench.mjs: runs, live), 'webhooks' (webhook_bench.mjs: results per
+ * shape), or null. */
+export function kindOf(data) {
+  if (data && data.runs && Array.isArray(data.runs.paywatch)) return 'backfill';
+  if (data && Array.isArray(data.results) && data.results.every((s) => typeof s.endpoints === 'number')) return 'webhooks';
+  return null;
+}
+
+function table(goals, runs) {
+  const n = Math.max(runs.backfill.length, runs.webhooks.length);
+  const head = ['goal', 'limit', ...Array.from({ length: n }, (_, i) => `run ${i + 1}`), 'median', 'met'];
+  const notes = [...new Set(goals.map((g) => g.reading).filter(Boolean))];
+  const rows = goals.map((g) => [g.label + (g.reading ? ` [${notes.indexOf(g.reading) + 1}]` : ''), g.limit,
+    ...Array.from({ length: n }, (_, i) => g.shown.per_run[i] || '-'), g.shown.median,
+    g.met == null ? (g.runs ? '' : 'not measured') : `${g.met ? 'yes' : 'no'} (${g.runs_met} of ${g.runs} runs${g.every_run ? ', every run' : ''})`]);
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  const line = (r) => r.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line), ...notes.map((x, i) => `[${i + 1}] ${x} (this program's reading of the issue)`)]
+    .join('\n');
+}
+
+function main(argv) {
+  const json = argv.includes('--json');
+  const oi = argv.indexOf('--out');
+  const out = oi >= 0 ? argv[oi + 1] : null;
+  const files = argv.filter((a, i) => a !== '--json' && a !== '--out' && (oi < 0 || i !== oi + 1));
+  if (argv.includes('-h') || argv.includes('--help') || !files.length) {
+    console.error('usage: node bench/goals.mjs [--json] [--out FILE] RESULTS.json...\n' +
+      '  RESULTS: files bench/bench.mjs and bench/webhook_bench.mjs wrote (bench/run --goals N makes N of each)');
+    return files.length || argv.includes('-h') || argv.includes('--help') ? 0 : 2;
+  }
+  const runs = { backfill: [], webhooks: [] };
+  for (const file of files) {
+    let data;
+    try {
+      data = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (e) {
+      console.error(`goals: ${file}: cannot read it: ${e.message}`);
+      return 2;
+    }
+    const kind = kindOf(data);
+    if (!kind) {
+      console.error(`goals: ${file}: neither bench.mjs's nor webhook_bench.mjs's results`);
+      return 2;
+    }
+    runs[kind].push({ file, data });
+  }
+  const goals = readGoals(runs);
+  const short = runs.backfill.filter((r) => r.data.transfers !== HISTORY).map((r) => r.file);
+  const doc = { at: new Date().toISOString(), files: { backfill: runs.backfill.map((r) => r.file),
+    webhooks: runs.webhooks.map((r) => r.file) }, not_full_history: short, goals };
+  if (out) fs.writeFileSync(out, JSON.stringify(doc, null, 2) + '\n');
+  if (json) {
+    console.log(JSON.stringify(doc, null, 2));
+    return 0;
+  }
+  console.log(`issue 16's goals over ${runs.backfill.length} backfill run(s) and ${runs.webhooks.length} webhook run(s); ` +
+    'each run\'s figure the median of its rounds');
+  for (const [k, rs] of Object.entries(runs)) rs.forEach((r, i) => console.log(`  ${k} run ${i + 1}: ${r.file}`));
+  if (short.length) console.log(`  not the ${HISTORY.toLocaleString('en')}-transfer history (--quick?): ${short.join(', ')}`);
+  console.log(table(goals, runs));
+  return 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = main(process.argv.slice(2));

@@ -1,0 +1,137 @@
+// test_goals.mjs: bench/goals.mjs reads issue 16's goals over several runs
+// as the bench's own tables do (per-round ratios, the median of each run's
+// rounds, the median of the runs), counts the runs that met each goal, holds
+// "every run" goals to every run, and refuses files it cannot tell apart.
+// The runs here are small files written by the test with figures chosen so
+// that each rule changes the answer; the last check reads the bench's own
+// committed results (bench/results.json, bench/results-webhooks.json).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { kindOf, readGoals } from '../../bench/goals.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const goalsJs = path.join(root, 'bench', 'goals.mjs');
+let passed = 0;
+const check = (name, fn) => { fn(); passed++; console.log(`ok ${passed} - ${name}`); };
+
+// A bench.mjs run: per side, one entry per round.
+const side = (ms, extra = {}) => ms.map((x) => ({ ms: x, rss_mb: 50, cpu_s: 1, ...extra }));
+const backfillRun = ({ raw, floor, paywatch, http, script, ponder, rowP99 }) => ({
+  transfers: 100000, rounds: raw.length,
+  runs: { raw: side(raw), floor: side(floor), paywatch: side(paywatch), http: side(http), base: [], replay: [],
+    script: side(script), ponder: side(ponder) },
+  live: rowP99.map((p, i) => ({ confirmations: i ? 3 : 1, row_p99_ms: p, hook_p99_ms: p + 5 })),
+});
+const hookShape = (endpoints, ratio, slow, two, lat) => ({ endpoints, ratio, slow_over_alone: slow, two_over_one: two,
+  latency_two_over_one: lat });
+const webhookRun = (r50, r1000) => ({ rounds: 3, results: [hookShape(50, r50, 1.0, 1.1, 1.8), hookShape(1000, r1000, 0.9, 1.0, 1.4)] });
+
+const runs = {
+  backfill: [
+    // round 1: the floor the slower side (2,000 ms), 2,100 / 2,000 = 1.05; round 2: the raw fetch the slower
+    // (2,500 ms), 2,500 / 2,500 = 1.00; round 3: 2,400 / 2,000 = 1.20. The run's figure: the median, 1.05.
+    { file: 'a', data: backfillRun({ raw: [1000, 2500, 1000], floor: [2000, 2000, 2000], paywatch: [2100, 2500, 2400],
+      http: [2300, 2600, 2400], script: [3000, 3000, 3000], ponder: [25000, 25000, 25000], rowP99: [12, 15] }) },
+    // every round 2,600 / 2,000 = 1.30
+    { file: 'b', data: backfillRun({ raw: [900, 900, 900], floor: [2000, 2000, 2000], paywatch: [2600, 2600, 2600],
+      http: [2600, 2600, 2600], script: [3000, 3000, 3000], ponder: [20000, 20000, 20000], rowP99: [25, 9] }) },
+    { file: 'c', data: backfillRun({ raw: [900, 900, 900], floor: [2000, 2000, 2000], paywatch: [2150, 2150, 2150],
+      http: [2200, 2200, 2200], script: [3000, 3000, 3000], ponder: [19000, 19000, 19000], rowP99: [11, 10] }) },
+  ],
+  webhooks: [{ file: 'x', data: webhookRun(0.30, 0.20) }, { file: 'y', data: webhookRun(0.20, 0.21) },
+    { file: 'z', data: webhookRun(0.26, 0.40) }],
+};
+const byId = Object.fromEntries(readGoals(runs).map((g) => [g.id, g]));
+
+check('a run\'s backfill figure is the median of its rounds\' ratios against the slower of raw fetch and floor', () => {
+  assert.deepEqual(byId.backfill_floor_ws.per_run.map((v) => +v.toFixed(4)), [1.05, 1.3, 1.075]);
+});
+check('the median of the runs decides, and the runs that met are counted', () => {
+  const g = byId.backfill_floor_ws;
+  assert.equal(+g.median.toFixed(4), 1.075);
+  assert.equal(g.met, true);
+  assert.equal(g.runs_met, 2);
+  assert.equal(g.runs, 3);
+});
+check('"at least" goals: webhooks at 25 % of the receiver, the median of 30, 20 and 26 %', () => {
+  assert.equal(byId.webhooks_50.median, 0.26);
+  assert.equal(byId.webhooks_50.met, true);
+  assert.equal(byId.webhooks_50.runs_met, 2);
+  assert.equal(byId.webhooks_1000.median, 0.21);
+  assert.equal(byId.webhooks_1000.met, false);
+});
+check('live p99 is held to every run: one run over 20 ms misses it though the median is within', () => {
+  const g = byId.live_row_p99;
+  assert.deepEqual(g.per_run, [15, 25, 11]);
+  assert.equal(g.median, 15);
+  assert.equal(g.runs_met, 2);
+  assert.equal(g.met, false);
+  assert.equal(byId.live_webhook_p99.met, true);
+});
+check('ratios against the script and Ponder are how many times as fast paywatch is', () => {
+  // run a: 25,000 ms against 2,100, 2,500 and 2,400: 11.9x, 10.0x, 10.4x per round, the run's figure 10.4x
+  assert.deepEqual(byId.backfill_ponder_ws.per_run.map((v) => +v.toFixed(3)), [25000 / 2400, 20000 / 2600, 19000 / 2150]
+    .map((v) => +v.toFixed(3)));
+  assert.equal(byId.backfill_ponder_ws.met, false); // the median of 10.4x, 7.7x, 8.8x
+  assert.equal(byId.backfill_ponder_ws.runs_met, 1);
+  assert.equal(byId.backfill_script_http.met, false);
+});
+check('a goal with no limit reports its figures and no verdict', () => {
+  assert.equal(byId.dispatchers_cores_50.met, null);
+  assert.equal(byId.dispatchers_cores_50.runs_met, null);
+  assert.equal(byId.dispatchers_latency_1000.met, false);
+  assert.equal(byId.slow_endpoint_1000.met, false);
+});
+check('a side a run did not measure is no figure, not a zero', () => {
+  const noPonder = structuredClone(runs.backfill[0]);
+  noPonder.data.runs.ponder = [];
+  const g = readGoals({ backfill: [noPonder], webhooks: [] }).find((x) => x.id === 'backfill_ponder_ws');
+  assert.equal(g.per_run[0], null);
+  assert.equal(g.met, null);
+  const w = readGoals({ backfill: [noPonder], webhooks: [] }).find((x) => x.id === 'webhooks_50');
+  assert.equal(w.runs, 0);
+});
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-goals-'));
+const write = (name, data) => { const f = path.join(dir, name); fs.writeFileSync(f, JSON.stringify(data)); return f; };
+const cli = (...args) => spawnSync(process.execPath, [goalsJs, ...args], { encoding: 'utf8' });
+
+check('the command: a table, --json, --out; a file of another shape or none is an error (exit 2)', () => {
+  const files = [write('b1.json', runs.backfill[0].data), write('w1.json', runs.webhooks[0].data)];
+  const t = cli(...files);
+  assert.equal(t.status, 0, t.stderr);
+  assert.match(t.stdout, /webhooks, 50 endpoints: of the receiver's limit \(wrk\) +>= 25\.0 % +30\.0 % +30\.0 % +yes \(1 of 1 runs\)/);
+  const out = path.join(dir, 'goals.json');
+  const j = cli('--json', '--out', out, ...files);
+  assert.equal(j.status, 0, j.stderr);
+  assert.deepEqual(JSON.parse(j.stdout).goals, JSON.parse(fs.readFileSync(out, 'utf8')).goals);
+  const other = cli(write('other.json', { hello: 1 }));
+  assert.equal(other.status, 2);
+  assert.match(other.stderr, /neither bench\.mjs's nor webhook_bench\.mjs's results/);
+  assert.equal(cli(path.join(dir, 'missing.json')).status, 2);
+  assert.equal(cli().status, 2);
+  const quick = cli(write('q.json', { ...runs.backfill[0].data, transfers: 5000 }));
+  assert.match(quick.stdout, /not the 100,000-transfer history/);
+});
+
+check('the bench\'s committed results read back as their own tables say', () => {
+  const bf = JSON.parse(fs.readFileSync(path.join(root, 'bench', 'results.json'), 'utf8'));
+  const wh = JSON.parse(fs.readFileSync(path.join(root, 'bench', 'results-webhooks.json'), 'utf8'));
+  assert.equal(kindOf(bf), 'backfill');
+  assert.equal(kindOf(wh), 'webhooks');
+  const got = Object.fromEntries(readGoals({ backfill: [{ file: 'r', data: bf }], webhooks: [{ file: 'w', data: wh }] })
+    .map((g) => [g.id, g]));
+  assert.equal(got.webhooks_50.median, wh.results.find((s) => s.endpoints === 50).ratio);
+  // bench.mjs's own line: "ratio paywatch / floor  1.40 x (...)" where the floor is the slower side
+  const line = bf.table.find((l) => /ratio paywatch \/ floor/.test(l));
+  const slowerIsFloor = bf.runs.floor.every((f, i) => f.ms >= bf.runs.raw[i].ms);
+  if (slowerIsFloor) assert.equal(got.backfill_floor_ws.median.toFixed(2), line.match(/([\d.]+) x/)[1]);
+  for (const g of Object.values(got)) assert.ok(g.runs === 1, `${g.id}: no figure from a full run`);
+});
+
+fs.rmSync(dir, { recursive: true, force: true });
+console.log(`# ${passed} checks passed`);
