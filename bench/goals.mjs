@@ -28,13 +28,14 @@
 // Exit status: 0 when every file was read (met or not), 2 on a file it
 // cannot read or tell apart, or no file at all.
 import fs from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { median } from './lib/stats.mjs';
 
 const HISTORY = 100000; // the goals are read on bench.mjs's full history, not --quick's
 
 // A figure of one run, or null when the run did not measure it.
 const perRound = (xs, ys, f) => (xs && ys && xs.length && xs.length === ys.length ? median(xs.map((x, i) => f(x, ys[i], i))) : null);
-const worst = (xs, better) => (xs.length ? xs.reduce((a, b) => (better(a, b) ? b : a)) : null);
+const largest = (xs) => (xs.length ? Math.max(...xs) : null);
 
 // The backfill's figures for transport side ('paywatch': ws; 'http': ws+http).
 const backfill = (side) => ({
@@ -49,7 +50,7 @@ const sideMedian = (r, field) => {
   return xs.length ? Math.max(...xs) : null;
 };
 const shape = (n) => (r) => r.results.find((s) => s.endpoints === n);
-const ofShape = (n, f) => (r) => { const s = shape(n)(r); return s && f(s) != null ? f(s) : null; };
+const ofShape = (n, f) => (r) => { const s = shape(n)(r); const v = s ? f(s) : null; return v ?? null; };
 
 const SHARED = 'no limit: the two cores are shared with Postgres and the receiver';
 
@@ -89,9 +90,9 @@ const GOALS = [
   { id: 'backfill_cpu', label: 'backfill CPU (the larger side)', from: 'backfill', at_most: 2,
     fig: (r) => sideMedian(r, 'cpu_s'), show: 'CPU-s' },
   { id: 'live_row_p99', label: 'live row p99 (1 or 3 confirmations)', from: 'backfill', at_most: 20,
-    every: true, fig: (r) => worst((r.live || []).map((l) => l.row_p99_ms), (a, b) => b > a), show: 'ms' },
+    every: true, fig: (r) => largest((r.live || []).map((l) => l.row_p99_ms)), show: 'ms' },
   { id: 'live_webhook_p99', label: 'live webhook p99 (1 or 3)', from: 'backfill', at_most: 50, every: true,
-    fig: (r) => worst((r.live || []).map((l) => l.hook_p99_ms), (a, b) => b > a), show: 'ms' },
+    fig: (r) => largest((r.live || []).map((l) => l.hook_p99_ms)), show: 'ms' },
 ];
 
 const within = (g, v) => (g.at_least != null ? v >= g.at_least : g.at_most != null ? v <= g.at_most : null);
@@ -184,4 +185,4 @@ function main(argv) {
   return 0;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = main(process.argv.slice(2));
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) process.exitCode = main(process.argv.slice(2));
