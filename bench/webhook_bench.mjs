@@ -318,6 +318,12 @@ async function main() {
         };
         say(`${label}: ${part('claim')}; ${part('flush')}`);
       }
+      // the longest stretch with no flush written: a stall shows here. Read
+      // before the dispatchers stop: a stop writes an attempt for each
+      // request still in flight (m0's, answering after SLOW_MS), and a
+      // gap up to that write was a stop, not a stall
+      const gap = (await c.query(`SELECT coalesce(max(g), 0) * 1000 ms FROM (SELECT extract(epoch FROM attempted_at
+        - lag(attempted_at) OVER (ORDER BY attempted_at)) g FROM (SELECT DISTINCT attempted_at FROM webhook_attempts) a) x`)).rows[0].ms;
       for (const pw of procs) pw.kill('SIGTERM');
       await Promise.all(procs.map((pw) => pw.exitCode !== null ? null : new Promise((r) => pw.once('exit', r))));
       recv.slow(null, 0); // wrk, between drains, measures the receiver answering at once
@@ -328,9 +334,6 @@ async function main() {
       }
       const firstMs = Number(recv.first() - t0) / 1e6;
       if (fromFirst) fromFirst.push(want / (secs - firstMs / 1000));
-      // the longest stretch with no flush written: a stall shows here
-      const gap = (await c.query(`SELECT coalesce(max(g), 0) * 1000 ms FROM (SELECT extract(epoch FROM attempted_at
-        - lag(attempted_at) OVER (ORDER BY attempted_at)) g FROM (SELECT DISTINCT attempted_at FROM webhook_attempts) a) x`)).rows[0].ms;
       say(`${shape.endpoints} endpoints, round ${round + 1}, ${label}: ${want} deliveries in ${secs.toFixed(2)} s = ` +
         `${(want / secs).toFixed(0)}/s (receiver counted ${recv.count() - before} over ${recv.opened() - openedBefore} connections;` +
         ` the first ${firstMs.toFixed(0)} ms after the start; longest pause between flushes ${Number(gap).toFixed(0)} ms;` +
