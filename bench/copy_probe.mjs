@@ -70,6 +70,17 @@ const cpu = Object.fromEntries(VARIANTS.map((v) => [v, []])); // its backend's C
 const two = Object.fromEntries(VARIANTS.map((v) => [v, []])); // { ms, cpu } of two sessions at once
 const pidOf = async (c) => (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
 const cpuOf = (pid) => procFigures(pid).cpu_s; // a backend's CPU seconds so far
+// Run work with `perf record -g` of the backends pids into file (perf's
+// attach has no signal to wait on: 300 ms given to it first; perf stopped
+// and its file written before this returns).
+const underPerf = async (file, pids, work) => {
+  const perf = spawn('perf', ['record', '-g', '-q', '-o', file, '-p', pids.join(',')], { stdio: 'ignore' });
+  const exited = new Promise((ok) => perf.on('exit', ok));
+  await rig.sleep(300);
+  await work();
+  perf.kill('SIGINT');
+  await exited;
+};
 // Make database c's schema variant v.
 const shape = async (c, v) => {
   if (v === 'btree-tx') await c.query('DROP INDEX payments_by_tx_hash; CREATE INDEX payments_by_tx_hash ON payments (tx_hash)');
@@ -85,12 +96,7 @@ for (let r = 0; r < ROUNDS; r++) {
     const c = await fresh();
     await shape(c, v);
     if (process.env.PROBE_PERF && r === 0 && v === VARIANTS[0]) {
-      const perf = spawn('perf', ['record', '-g', '-q', '-o', process.env.PROBE_PERF, '-p', String(await pidOf(c))], { stdio: 'ignore' });
-      const exited = new Promise((ok) => perf.on('exit', ok));
-      await rig.sleep(300); // perf attached
-      await copy(c, v);
-      perf.kill('SIGINT');
-      await exited;
+      await underPerf(process.env.PROBE_PERF, [await pidOf(c)], () => copy(c, v));
       await c.query('TRUNCATE payments CASCADE');
     }
     // timed on a connection of its own, as each of the bench's floors is:
@@ -107,13 +113,11 @@ for (let r = 0; r < ROUNDS; r++) {
       const cs = [await pg.client(`probe_${made - 1}`), await pg.client(`probe_${made - 1}`)];
       const pids = await Promise.all(cs.map(pidOf));
       const before = pids.map(cpuOf);
-      const perf = process.env.PROBE_PERF2 && r === 0 && v === VARIANTS[0]
-        ? spawn('perf', ['record', '-g', '-q', '-o', process.env.PROBE_PERF2, '-p', pids.join(',')], { stdio: 'ignore' }) : null;
-      if (perf) await rig.sleep(300); // perf attached
+      const halves = () => Promise.all(cs.map((x, k) => x.query(`COPY payments (${COLS}) FROM '${file(`half${k}.copy`)}'`)));
       const t1 = performance.now();
-      await Promise.all(cs.map((x, k) => x.query(`COPY payments (${COLS}) FROM '${file(`half${k}.copy`)}'`)));
+      if (process.env.PROBE_PERF2 && r === 0 && v === VARIANTS[0]) await underPerf(process.env.PROBE_PERF2, pids, halves);
+      else await halves();
       const ms = performance.now() - t1;
-      if (perf) { const exited = new Promise((ok) => perf.on('exit', ok)); perf.kill('SIGINT'); await exited; }
       const after = pids.map(cpuOf);
       two[v].push({ ms, cpu: after[0] - before[0] + after[1] - before[1] });
       await Promise.all(cs.map((x) => x.end()));

@@ -31,7 +31,7 @@ import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { median } from './lib/stats.mjs';
 
-const HISTORY = 100000; // the goals are read on bench.mjs's full history, not --quick's
+const FULL_HISTORY = 100000; // transfers: the goals are read on bench.mjs's full history, not --quick's
 
 // A figure of one run, or null when the run did not measure it.
 const perRound = (xs, ys, f) => (xs && ys && xs.length && xs.length === ys.length ? median(xs.map((x, i) => f(x, ys[i], i))) : null);
@@ -169,7 +169,7 @@ function main(argv) {
     runs[kind].push({ file, data });
   }
   const goals = readGoals(runs);
-  const short = runs.backfill.filter((r) => r.data.transfers !== HISTORY).map((r) => r.file);
+  const short = runs.backfill.filter((r) => r.data.transfers !== FULL_HISTORY).map((r) => r.file);
   const doc = { at: new Date().toISOString(), files: { backfill: runs.backfill.map((r) => r.file),
     webhooks: runs.webhooks.map((r) => r.file) }, not_full_history: short, goals };
   if (out) fs.writeFileSync(out, JSON.stringify(doc, null, 2) + '\n');
@@ -180,7 +180,7 @@ function main(argv) {
   console.log(`issue 16's goals over ${runs.backfill.length} backfill run(s) and ${runs.webhooks.length} webhook run(s); ` +
     'each run\'s figure the median of its rounds');
   for (const [k, rs] of Object.entries(runs)) rs.forEach((r, i) => console.log(`  ${k} run ${i + 1}: ${r.file}`));
-  if (short.length) console.log(`  not the ${HISTORY.toLocaleString('en')}-transfer history (--quick?): ${short.join(', ')}`);
+  if (short.length) console.log(`  not the ${FULL_HISTORY.toLocaleString('en')}-transfer history (--quick?): ${short.join(', ')}`);
   console.log(table(goals, runs));
   return 0;
 }
