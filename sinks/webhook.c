@@ -326,6 +326,10 @@ struct webhook_dispatcher {
 	size_t n_unserved, cap_unserved;
 	pw_buf unserved_sql; /* the same, as the claim's $5 (an array literal), made when one is added */
 	int64_t cap_said_ms; /* when the limit (jobs_cap) was last said, at most once a minute; 0: never */
+	/* outcomes since the last summary line (tally_say), by verdict
+	 * (webhook_verdict), and when that line was said */
+	uint64_t tally[4];
+	int64_t tally_at_ms;
 };
 
 /* max_in_flight, at least 1: the dispatcher's request slots. As many
@@ -1179,8 +1183,9 @@ static void finish(webhook_dispatcher *d, job *j, long status, const char *error
 			  j->event_id);
 		return;
 	}
-	if (v == WEBHOOK_DELIVERED)
-		log_emit(LOG_LEVEL_INFO, NULL, -1, "%s: %s delivered to %s/%s at %s (attempt %d, HTTP %ld, %s ms)",
+	d->tally[v]++;
+	if (v == WEBHOOK_DELIVERED) /* at info, only in tally_say's summary */
+		log_emit(LOG_LEVEL_DEBUG, NULL, -1, "%s: %s delivered to %s/%s at %s (attempt %d, HTTP %ld, %s ms)",
 			 d->opts.name, j->event_id, j->merchant_id, j->endpoint_id, j->shown, attempt, status, lat);
 	else if (v == WEBHOOK_GONE)
 		log_emit(LOG_LEVEL_ERROR, NULL, -1, "%s: endpoint %s/%s at %s answered 410 Gone: disabled", d->opts.name,
@@ -1426,8 +1431,35 @@ int64_t webhook_gauges_interval_ms(int64_t took_ms)
 	return took_ms > GAUGES_EVERY_MS / GAUGES_SHARE ? took_ms * GAUGES_SHARE : GAUGES_EVERY_MS;
 }
 
+/* How often the outcomes are summed up in one info line (tally_say). */
+#define TALLY_EVERY_MS 10000
+
+/* One info line summing up the outcomes since the last (d->tally), once
+ * TALLY_EVERY_MS has passed, or at once with now; none if there were none.
+ * A delivered attempt has no line of its own at info (one per delivery
+ * cost ~6 % of a drain's dispatcher CPU): each attempt is a row of
+ * webhook_attempts (`paywatch webhooks list`), counted in
+ * paywatch_webhook_deliveries_total, and logged at --log-level debug; a
+ * failed one keeps its own line at warn or error (finish). */
+static void tally_say(webhook_dispatcher *d, bool now)
+{
+	int64_t t = pw_mono_ms();
+	if (!now && t - d->tally_at_ms < TALLY_EVERY_MS)
+		return;
+	uint64_t *n = d->tally;
+	if (n[WEBHOOK_DELIVERED] || n[WEBHOOK_RETRY] || n[WEBHOOK_FAILED] || n[WEBHOOK_GONE])
+		log_info("%s: in the last %.1f s, %llu delivered, %llu to retry, %llu failed for good, %llu answered 410 Gone"
+			 " (each attempt: `paywatch webhooks list`; a line per delivery at --log-level debug)",
+			 d->opts.name, (double)(t - d->tally_at_ms) / 1000.0, (unsigned long long)n[WEBHOOK_DELIVERED],
+			 (unsigned long long)n[WEBHOOK_RETRY], (unsigned long long)n[WEBHOOK_FAILED],
+			 (unsigned long long)n[WEBHOOK_GONE]);
+	memset(d->tally, 0, sizeof(d->tally));
+	d->tally_at_ms = t;
+}
+
 int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 {
+	d->tally_at_ms = pw_mono_ms();
 	int backoff_ms = 500;
 	int64_t gauges_at = 0;
 	while (!atomic_load(stop)) {
@@ -1473,8 +1505,10 @@ int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 		PGnotify *n;
 		while ((n = PQnotifies(d->pg)) != NULL)
 			PQfreemem(n); /* only a wake-up */
+		tally_say(d, false);
 	}
 	release_all(d);
+	tally_say(d, true);
 	return 0;
 }
 

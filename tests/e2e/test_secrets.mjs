@@ -4,7 +4,8 @@
 // pieces of the password; an unreachable server) and every webhook URL form
 // (user info, a token in the path, a key in the query) go through every
 // command: check-config, migrate, status (text and --json), webhooks
-// list and test, quarantine list, replay, run and dispatch. Each secret
+// list and test, quarantine list, replay, run and dispatch (these two at
+// --log-level debug: every line they have, a delivery's too). Each secret
 // carries the markers Zx9 (its start) and Qk7 (its end), so any piece of it
 // is found: none may appear in stdout, stderr or anything Postgres holds.
 import fs from 'node:fs';
@@ -74,7 +75,7 @@ async function main() {
       await node.mine(2);
     }
     const before = (await recv.records()).filter((r) => JSON.parse(r.body).type === 'payment.confirmed').length;
-    const pw = rig.startPaywatch(bin, ['run', '-c', cfg], env);
+    const pw = rig.startPaywatch(bin, ['--log-level', 'debug', 'run', '-c', cfg], env);
     if (form.works) {
       await rig.waitFor(`${form.name}: run delivers`, async () =>
         (await recv.records()).filter((r) => JSON.parse(r.body).type === 'payment.confirmed').length > before, 30000)
@@ -86,7 +87,7 @@ async function main() {
     if (!pw.exited) pw.proc.kill('SIGTERM');
     await pw.done;
     out += pw.stderr;
-    const dp = rig.startPaywatch(bin, ['dispatch', '-c', cfg], env);
+    const dp = rig.startPaywatch(bin, ['--log-level', 'debug', 'dispatch', '-c', cfg], env);
     await rig.waitFor(`${form.name}: dispatch starts`, () => dp.exited || /dispatcher running|cannot connect/.test(dp.stderr), 15000)
       .catch((e) => rig.check(false, e.message));
     if (!dp.exited) dp.proc.kill('SIGTERM');

@@ -8,7 +8,9 @@
 // behaviour would be to send it again at once on a fresh connection (a
 // second request, one attempt recorded); paywatch's dispatcher records a
 // failed attempt instead and sends it again on the retry schedule.
-//  1. every delivery delivered;
+//  1. every delivery delivered; the log has no line per delivery at info,
+//     a line per failed attempt, and summary lines whose counts add up to
+//     the outcomes;
 //  2. connections were reused (fewer connections than requests);
 //  3. the receiver's count of requests equals the attempts recorded, and
 //     every closed-without-answer request is a recorded failed attempt;
@@ -148,6 +150,15 @@ async function main() {
 
   const reqs = recv.requests;
   const dropped = reqs.filter((r) => !r.answered);
+  // at info, no line per delivery: the outcomes summed up (every 10 s and
+  // at the stop), a failed attempt on a line of its own
+  const tallies = [...pw.stderr.matchAll(/in the last [\d.]+ s, (\d+) delivered, (\d+) to retry, (\d+) failed for good, (\d+) answered 410 Gone/g)];
+  const summed = [1, 2, 3, 4].map((k) => tallies.reduce((s, m) => s + Number(m[k]), 0));
+  const retryLines = pw.stderr.split('\n').filter((l) => / attempt \d+ failed: /.test(l)).length;
+  rig.check(!/ delivered to /.test(pw.stderr) && tallies.length > 0 && summed.join() === `${EVENTS},${dropped.length},0,0` &&
+    retryLines === dropped.length,
+  `the log sums the outcomes up (${summed.join('/')} delivered/to retry/failed/gone over ${tallies.length} line(s)), ` +
+    `no line per delivery, one per failed attempt (${retryLines})`);
   rig.check(recv.conns() < reqs.length && dropped.length > 0,
     `connections are kept and reused: ${reqs.length} requests over ${recv.conns()} connections, ${dropped.length} closed unanswered`);
   const attempts = (await db.query(`SELECT ev.id, a.http_status, a.error FROM webhook_attempts a
