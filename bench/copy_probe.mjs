@@ -23,8 +23,9 @@
 //
 // usage: PROBE_VARIANTS=schema,btree-tx node bench/copy_probe.mjs [N] [ROUNDS]
 import * as rig from '../tests/e2e/lib/rig.mjs';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { procFigures } from './lib/cpu.mjs';
 
@@ -70,16 +71,29 @@ const cpu = Object.fromEntries(VARIANTS.map((v) => [v, []])); // its backend's C
 const two = Object.fromEntries(VARIANTS.map((v) => [v, []])); // { ms, cpu } of two sessions at once
 const pidOf = async (c) => (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
 const cpuOf = (pid) => procFigures(pid).cpu_s; // a backend's CPU seconds so far
-// Run work with `perf record -g` of the backends pids into file (perf's
-// attach has no signal to wait on: 300 ms given to it first; perf stopped
-// and its file written before this returns).
+// Run work with `perf record -g` of the backends pids into file: perf
+// starts with its events disabled and is told through a FIFO to enable
+// them (--control), and work starts once it says it has (its "ack");
+// perf stopped and its file written before this returns.
 const underPerf = async (file, pids, work) => {
-  const perf = spawn('perf', ['record', '-g', '-q', '-o', file, '-p', pids.join(',')], { stdio: 'ignore' });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-perf-'));
+  const ctl = path.join(dir, 'ctl'), ack = path.join(dir, 'ack');
+  execFileSync('mkfifo', [ctl, ack]);
+  const perf = spawn('perf', ['record', '-g', '-q', '-D', '-1', '--control', `fifo:${ctl},${ack}`, '-o', file,
+    '-p', pids.join(',')], { stdio: 'ignore' });
   const exited = new Promise((ok) => perf.on('exit', ok));
-  await rig.sleep(300);
+  const failed = exited.then((code) => { throw new Error(`perf record exited (${code}) before it enabled its events`); });
+  // perf opens ack for writing only once a reader has it open: both opened here, off the event loop
+  const [acks, cmds] = await Promise.race([Promise.all([fs.promises.open(ack, 'r'), fs.promises.open(ctl, 'w')]), failed]);
+  await cmds.write('enable\n');
+  const buf = Buffer.alloc(16);
+  const { bytesRead } = await Promise.race([acks.read(buf, 0, buf.length), failed]);
+  if (!buf.subarray(0, bytesRead).toString().startsWith('ack')) throw new Error('perf record did not acknowledge enable');
   await work();
   perf.kill('SIGINT');
   await exited;
+  await Promise.all([acks.close(), cmds.close()]);
+  fs.rmSync(dir, { recursive: true, force: true });
 };
 // Make database c's schema variant v.
 const shape = async (c, v) => {
