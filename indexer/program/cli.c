@@ -77,6 +77,10 @@ static const char dispatch_help[] =
 	"Any number of dispatchers (and `paywatch run`, which includes one) share the\n"
 	"queue: each delivery is claimed with FOR UPDATE SKIP LOCKED and a lease.\n"
 	"Deliveries in flight at shutdown are released and sent again (same webhook-id).\n"
+	"The log has a line per failed attempt and, every 10 s and at the stop, one\n"
+	"summing up the outcomes; a line per delivery with `paywatch --log-level debug\n"
+	"dispatch ...`. Every attempt is a row of webhook_attempts (see `paywatch\n"
+	"webhooks list`).\n"
 	"With the config's \"metrics\": {\"listen\": \"IP:PORT\"} it serves GET /metrics\n"
 	"(Prometheus text format) and /healthz there.\n";
 
