@@ -1437,7 +1437,8 @@ int64_t webhook_gauges_interval_ms(int64_t took_ms)
 /* One info line summing up the outcomes since the last (d->tally), once
  * TALLY_EVERY_MS has passed, or at once with now; none if there were none.
  * A delivered attempt has no line of its own at info (one per delivery
- * cost ~6 % of a drain's dispatcher CPU): each attempt is a row of
+ * cost 7-8 % of the dispatcher's CPU per delivery, webhook_bench.mjs;
+ * HISTORY.md, a twenty-fifth session): each attempt is a row of
  * webhook_attempts (`paywatch webhooks list`), counted in
  * paywatch_webhook_deliveries_total, and logged at --log-level debug; a
  * failed one keeps its own line at warn or error (finish). */
