@@ -1358,6 +1358,11 @@ static void release_all(webhook_dispatcher *d)
 				 " before the failure, the deliveries are sent again when the leases expire, and the requests"
 				 " that went out have no attempt row",
 				 d->opts.name, d->n_jobs, d->n_jobs == 1 ? "" : "s", sent, sent == 1 ? "" : "s");
+		else /* beside tally_say's summary, which counts only answered (or failed) attempts */
+			log_info("%s: %zu request%s in flight at the stop, %zu of them sent (recorded as attempts with no answer:"
+				 " the merchant may have them); their leases given back where still this dispatcher's, so"
+				 " they are sent again at once",
+				 d->opts.name, d->n_jobs, d->n_jobs == 1 ? "" : "s", sent);
 	}
 	for (int k = 0; k < 4; k++)
 		buf_done(bufs[k]);

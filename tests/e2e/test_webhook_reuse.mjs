@@ -18,8 +18,9 @@
 //     their leases (one statement for all, with a NOTIFY that wakes the
 //     others), so the next one sends them at once instead of after the
 //     lease, and records each request that went out as an attempt with no
-//     answer; a lease another claim took meanwhile (the test stands in for
-//     it) is not given back: that delivery stays with its new owner.
+//     answer, and says how many; a lease another claim took meanwhile
+//     (the test stands in for it) is not given back: that delivery stays
+//     with its new owner.
 //  5. the dispatcher's Postgres connection ended (pg_terminate_backend)
 //     while its flush waits on a lock the test holds on webhook_attempts:
 //     the dispatcher keeps the two outcomes (says so), connects again and
@@ -197,6 +198,8 @@ async function main() {
   await listener.query('LISTEN paywatch_webhooks');
   hp.proc.kill('SIGTERM');
   rig.check((await hp.done).code === 0, 'dispatch exits 0 on SIGTERM with requests in flight');
+  rig.check(new RegExp(`${HANG} requests in flight at the stop, ${HANG} of them sent`).test(hp.stderr),
+    `the stop says how many requests were in flight and sent (${hp.stderr.split('\n').filter((l) => /at the stop/.test(l)).join(' | ')})`);
   const after = await leased();
   const otherLease = (await db.query(`SELECT locked_until > now() + interval '50 minutes' AS other
     FROM webhook_deliveries WHERE event_id = 'evt_hang_1'`)).rows[0].other;
