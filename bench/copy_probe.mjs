@@ -83,17 +83,22 @@ const underPerf = async (file, pids, work) => {
     '-p', pids.join(',')], { stdio: 'ignore' });
   const exited = new Promise((ok) => perf.on('exit', ok));
   const failed = exited.then((code) => { throw new Error(`perf record exited (${code}) before it enabled its events`); });
-  // perf opens ack for writing only once a reader has it open: both opened here, off the event loop
-  const [acks, cmds] = await Promise.race([Promise.all([fs.promises.open(ack, 'r'), fs.promises.open(ctl, 'w')]), failed]);
-  await cmds.write('enable\n');
-  const buf = Buffer.alloc(16);
-  const { bytesRead } = await Promise.race([acks.read(buf, 0, buf.length), failed]);
-  if (!buf.subarray(0, bytesRead).toString().startsWith('ack')) throw new Error('perf record did not acknowledge enable');
-  await work();
-  perf.kill('SIGINT');
-  await exited;
-  await Promise.all([acks.close(), cmds.close()]);
-  fs.rmSync(dir, { recursive: true, force: true });
+  const fds = [];
+  try {
+    // perf opens ack for writing only once a reader has it open: both opened here, off the event loop
+    const [acks, cmds] = await Promise.race([Promise.all([fs.promises.open(ack, 'r'), fs.promises.open(ctl, 'w')]), failed]);
+    fds.push(acks, cmds);
+    await cmds.write('enable\n');
+    const buf = Buffer.alloc(16);
+    const { bytesRead } = await Promise.race([acks.read(buf, 0, buf.length), failed]);
+    if (!buf.subarray(0, bytesRead).toString().startsWith('ack')) throw new Error('perf record did not acknowledge enable');
+    await work();
+  } finally { // perf stopped and its file written, whatever happened
+    if (perf.exitCode === null) perf.kill('SIGINT');
+    await exited;
+    await Promise.all(fds.map((f) => f.close()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 };
 // Make database c's schema variant v.
 const shape = async (c, v) => {

@@ -328,7 +328,7 @@ struct webhook_dispatcher {
 	int64_t cap_said_ms; /* when the limit (jobs_cap) was last said, at most once a minute; 0: never */
 	/* outcomes since the last summary line (tally_say), by verdict
 	 * (webhook_verdict), and when that line was said */
-	uint64_t tally[4];
+	uint64_t tally[WEBHOOK_GONE + 1];
 	int64_t tally_at_ms;
 };
 
@@ -1452,7 +1452,7 @@ static void tally_say(webhook_dispatcher *d, bool now)
 	int64_t t = pw_mono_ms();
 	if (!now && t - d->tally_at_ms < TALLY_EVERY_MS)
 		return;
-	uint64_t *n = d->tally;
+	const uint64_t *n = d->tally;
 	if (n[WEBHOOK_DELIVERED] || n[WEBHOOK_RETRY] || n[WEBHOOK_FAILED] || n[WEBHOOK_GONE])
 		log_info("%s: in the last %.1f s, %llu delivered, %llu to retry, %llu failed for good, %llu answered 410 Gone"
 			 " (each attempt: `paywatch webhooks list`; a line per delivery at --log-level debug)",
