@@ -810,6 +810,7 @@ async function main() {
       ` replay ${fmt(runs.replay.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.replay.map((x) => x.anvil_cpu_s), 's')}` +
       (runs.script.length ? `; script ${fmt(runs.script.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.script.map((x) => x.anvil_cpu_s), 's')}` : '') +
       (WITH_PONDER ? `; ponder ${fmt(runs.ponder.map((x) => x.pg_cpu_s), 's')}, ${fmt(runs.ponder.map((x) => x.anvil_cpu_s), 's')}` : ''),
+    ...busyLines(runs),
     `  ratio paywatch / node        ${fmt(ratio('paywatch', 'raw'), 'x')}`,
     `  ratio replay / node          ${fmt(ratio('replay', 'raw'), 'x')}`,
     `  ratio replay / run           ${fmt(ratio('replay', 'paywatch'), 'x')}`,
@@ -841,6 +842,23 @@ async function main() {
   fs.writeFileSync(OUT, JSON.stringify({ at: new Date().toISOString(), machine: machine(), transfers: TRANSFERS, blocks: BLOCKS,
     rounds: ROUNDS, runs, statements, live: liveFig, matcher: matcherFig, config: configFig, table: lines }, null, 2) + '\n');
   say(`figures written to ${path.relative(process.cwd(), OUT)}`);
+}
+
+// How busy the machine's two cores were during each side: the CPU of every
+// process the side ran on (the side itself, Postgres, anvil) over twice its
+// wall time, and the time that CPU needs on two cores at the least. A side
+// near 100 % is bound by the cores (its distance to a floor is CPU, not a
+// wait); well below, something waits. The floor runs one backend (at most
+// half the cores), its two sessions two.
+function busyLines(runs) {
+  const CORES = 2;
+  const cpu = (x) => (x.cpu_s || 0) + (x.pg_cpu_s || 0) + (x.anvil_cpu_s || 0);
+  const side = (label, xs) => xs.length ? [`${label} ${fmt(xs.map((x) => 100 * cpu(x) / (CORES * x.ms / 1000)), '%', 0)}` +
+    ` (its CPU ${fmt(xs.map(cpu), 's')}, at least ${fmt(xs.map((x) => cpu(x) / CORES), 's')} on ${CORES} cores)`] : [];
+  const floor = runs.floor.length ? [`the floor ${fmt(runs.floor.map((x) => 100 * x.pg_cpu_s / (CORES * x.ms / 1000)), '%', 0)}`,
+    `two sessions ${fmt(runs.floor.map((x) => 100 * x.parallel_pg_cpu_s / (CORES * x.parallel_ms / 1000)), '%', 0)}`] : [];
+  const parts = [...side('run', runs.paywatch), ...side('logs over HTTP', runs.http), ...floor];
+  return parts.length ? [`  the ${CORES} cores busy        ${parts.join('; ')}`] : [];
 }
 
 // not a test: no pass/fail line (CI's summary is ctest's); exit 1 on an error

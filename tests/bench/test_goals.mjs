@@ -86,6 +86,18 @@ check('a goal with no limit reports its figures and no verdict', () => {
   assert.equal(byId.dispatchers_latency_1000.met, false);
   assert.equal(byId.slow_endpoint_1000.met, false);
 });
+check('the least time a backfill\'s CPU allows on two cores, over the floor goal\'s limit, and the cores busy', () => {
+  // run c's ws side: 1 CPU-s of paywatch, 2.6 of Postgres and 0.4 of anvil: 4 CPU-s, 2,000 ms on two cores at the least,
+  // against the floor (2,000 ms, slower than the raw 900): 1.00x; 4 CPU-s in 2 x 2.15 s: 93.0 % busy
+  const c = structuredClone(runs.backfill[2]);
+  c.data.runs.paywatch = c.data.runs.paywatch.map((x) => ({ ...x, pg_cpu_s: 2.6, anvil_cpu_s: 0.4 }));
+  const got = Object.fromEntries(readGoals({ backfill: [c], webhooks: [] }).map((g) => [g.id, g]));
+  assert.equal(+got.backfill_cpu_bound_ws.median.toFixed(4), 1);
+  assert.equal(+got.backfill_busy_ws.median.toFixed(4), +(4 / 4.3).toFixed(4));
+  assert.equal(got.backfill_cpu_bound_ws.met, null); // beside the goals: no verdict
+  // the http side measured paywatch's CPU only (side()'s 1 CPU-s): 0.5 s on two cores, 0.25x of the floor
+  assert.equal(+got.backfill_cpu_bound_http.median.toFixed(4), 0.25);
+});
 check('a side a run did not measure is no figure, not a zero', () => {
   const noPonder = structuredClone(runs.backfill[0]);
   noPonder.data.runs.ponder = [];
@@ -114,6 +126,8 @@ check('the command: a table, --json, --out; a file of another shape or none is a
   assert.match(other.stderr, /neither bench\.mjs's nor webhook_bench\.mjs's results/);
   assert.equal(cli(path.join(dir, 'missing.json')).status, 2);
   assert.equal(cli().status, 2);
+  assert.match(t.stdout, /^\[\d\] no limit: the CPU-s of run.*\(beside the goals, not one of them\)$/m);
+  assert.match(t.stdout, /^\[\d\] not lower: 0\.95x or more \(this program's reading of the issue\)$/m);
   const quick = cli(write('q.json', { ...runs.backfill[0].data, transfers: 5000 }));
   assert.match(quick.stdout, /not the 100,000-transfer history/);
 });
