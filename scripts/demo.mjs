@@ -74,10 +74,17 @@ async function main() {
   say('paywatch run (its log follows)');
   const pw = spawn(bin, ['run', '-c', configFile], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
   rig.onCleanup(() => pw.kill('SIGKILL'));
+  // paywatch stopping before the demo stops it fails the demo at once (its
+  // log, above, says why), not after the wait for the payments runs out
+  let stopping = false;
+  const exited = new Promise((res) => pw.on('exit', (code, signal) => res({ code, signal })));
+  const died = exited.then(({ code, signal }) => {
+    if (!stopping) throw new Error(`paywatch run stopped on its own (exit ${code}${signal ? `, signal ${signal}` : ''})`);
+  });
 
   const amounts = [12_500_000n, 100_000_000n, 10_000n, 2_500_000_000n, 1n];
   for (const a of amounts) {
-    await usdc.transfer(deployer, MERCHANT, a);
+    await Promise.race([usdc.transfer(deployer, MERCHANT, a), died]);
     say(`sent ${rig.formatUnits(a, 6)} USDC to merchant acme`);
     await rig.sleep(1500);
   }
@@ -86,18 +93,21 @@ async function main() {
 
   const db = await pg.client();
   rig.onCleanup(() => db.end());
-  await rig.waitFor('the payments to be confirmed', async () =>
-    (await db.query('SELECT count(*)::int AS n FROM payments')).rows[0].n >= amounts.length, 60000);
+  await Promise.race([died, rig.waitFor('the payments to be confirmed', async () =>
+    (await db.query('SELECT count(*)::int AS n FROM payments')).rows[0].n >= amounts.length, 60000)]);
   const rows = (await db.query(`SELECT block_number, left(tx_hash, 12) || '…' AS tx, merchant_id, token_symbol, amount::text,
       status, confirmations FROM payments ORDER BY block_number, log_index`)).rows;
   say(`confirmed payments in Postgres (SELECT ... FROM payments; DSN ${pg.dsn()}):`);
   console.table(rows);
   if (keep) {
     say('still running; send transfers to ws://127.0.0.1:8545 and watch them arrive. Ctrl-C stops.');
-    await new Promise(() => {});
+    await died; // never settles while paywatch runs (Ctrl-C ends the demo); rejects if it stops on its own
   }
+  stopping = true;
   pw.kill('SIGTERM');
-  await new Promise((res) => pw.on('exit', res));
+  const { code, signal } = await exited;
+  if (code !== 0) throw new Error(`paywatch run exited ${code === null ? `on signal ${signal}` : `with ${code}`} after SIGTERM (0 expected)`);
+  say('paywatch run stopped cleanly (exit 0)');
 }
 
 async function waitDeploy(node, deployer) {

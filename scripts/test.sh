@@ -60,6 +60,8 @@ for probe in "claim_explain.mjs 5 4 3" "copy_probe.mjs 2000 1" "warm_probe.mjs 1
 	# shellcheck disable=SC2086 # the probe's name and arguments, split on purpose
 	check "bench/$probe" "$PW_ROOT/build/probe-${probe%%.*}.log" node "$PW_ROOT"/bench/$probe
 done
+pw_log "demo: the README's first command (scripts/demo.sh: payments sent on anvil confirmed in Postgres, run stopped cleanly)"
+check "scripts/demo.sh" "$PW_ROOT/build/demo.log" bash "$PW_ROOT/scripts/demo.sh"
 pw_log "lint: shellcheck (the shell scripts of the set-up commands, CI and the bench)"
 check "shellcheck" "$PW_ROOT/build/shellcheck.log" shellcheck -x -P "$PW_ROOT" "$PW_ROOT/.ci/run" "$PW_ROOT/bench/run" \
 	"$PW_ROOT"/scripts/*.sh
