@@ -10,8 +10,10 @@
 // Measured, in rounds (each round runs every side once, so machine drift
 // hits all sides alike):
 //   raw       eth_getLogs over the whole range on one websocket, 50-block
-//             ranges (~2,500 logs, paywatch's range target), 4 in flight
-//             (paywatch's max_in_flight), answers parsed, nothing else;
+//             ranges (~2,500 logs: paywatch's range target until the
+//             twenty-sixth session, 1,250 since; kept, so that the figure
+//             compares across sessions), 4 in flight (paywatch's
+//             max_in_flight), answers parsed, nothing else;
 //   paywatch  `paywatch run` from an empty data dir and database until every
 //             payment is in Postgres (peak RSS, CPU seconds from /proc);
 //   http      `paywatch run` as above with the chain given ws_url and
