@@ -38,7 +38,11 @@ const perRound = (xs, ys, f) => (xs && ys && xs.length && xs.length === ys.lengt
 const largest = (xs) => (xs.length ? Math.max(...xs) : null);
 
 const CORES = 2; // the machine's (README: Performance)
-const allCpu = (x) => (x.cpu_s || 0) + (x.pg_cpu_s || 0) + (x.anvil_cpu_s || 0); // CPU-s of a backfill and beside it
+// CPU-s of a backfill and beside it; null where a round did not measure all
+// three (no figure rather than one that leaves a process out)
+const allCpu = (x) => (['cpu_s', 'pg_cpu_s', 'anvil_cpu_s'].every((k) => Number.isFinite(x[k]))
+  ? x.cpu_s + x.pg_cpu_s + x.anvil_cpu_s : null);
+const measuredCpu = (xs) => xs.length > 0 && xs.every((x) => allCpu(x) != null);
 
 // The backfill's figures for transport side ('paywatch': ws; 'http': ws+http).
 const backfill = (side) => ({
@@ -47,9 +51,9 @@ const backfill = (side) => ({
   script: (r) => perRound(r.runs[side], r.runs.script, (x, s) => s.ms / x.ms),
   // the least time the CPU of the side, Postgres and anvil allows on two
   // cores, over the same limit as `floor`; and how busy the cores were
-  cpuBound: (r) => (r.runs.raw.length === r.runs.floor.length
+  cpuBound: (r) => (r.runs.raw.length === r.runs.floor.length && measuredCpu(r.runs[side])
     ? perRound(r.runs[side], r.runs.floor, (x, f, i) => (allCpu(x) / CORES * 1000) / Math.max(f.ms, r.runs.raw[i].ms)) : null),
-  busy: (r) => (r.runs[side].length ? median(r.runs[side].map((x) => allCpu(x) / (CORES * x.ms / 1000))) : null),
+  busy: (r) => (measuredCpu(r.runs[side]) ? median(r.runs[side].map((x) => allCpu(x) / (CORES * x.ms / 1000))) : null),
   ponder: (r) => perRound(r.runs[side], r.runs.ponder, (x, p) => p.ms / x.ms),
 });
 const ws = backfill('paywatch'), wsHttp = backfill('http');
