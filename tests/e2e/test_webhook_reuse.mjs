@@ -10,7 +10,8 @@
 // failed attempt instead and sends it again on the retry schedule.
 //  1. every delivery delivered; the log has no line per delivery at info,
 //     a line per failed attempt, and summary lines whose counts add up to
-//     the outcomes;
+//     the outcomes, the first of them 10 s after the start, before the
+//     stop;
 //  2. connections were reused (fewer connections than requests);
 //  3. the receiver's count of requests equals the attempts recorded, and
 //     every closed-without-answer request is a recorded failed attempt;
@@ -146,6 +147,13 @@ async function main() {
   await rig.waitFor('every delivery delivered', async () =>
     (await db.query(`SELECT count(*)::int n FROM webhook_deliveries WHERE status = 'delivered'`)).rows[0].n === EVENTS, 60000)
     .catch((e) => rig.check(false, e.message));
+  // the summary comes every 10 s while the dispatcher runs, not only at its
+  // stop: its first line, over the 10 s since the start (the drain took a
+  // few), is there before the SIGTERM
+  const periodic = await rig.waitFor('the summary line of the first 10 s, while the dispatcher runs', () =>
+    /in the last (\d+\.\d) s, (\d+) delivered/.exec(pw.stderr), 30000).catch((e) => rig.check(false, e.message));
+  rig.check(!!periodic && Number(periodic[1]) >= 10 && Number(periodic[1]) < 60 && Number(periodic[2]) > 0,
+    `the outcomes are summed up every 10 s while the dispatcher runs (${periodic?.[0]})`);
   pw.proc.kill('SIGTERM');
   rig.check((await pw.done).code === 0, 'dispatch exits 0 on SIGTERM');
 
