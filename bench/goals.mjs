@@ -70,7 +70,7 @@ const SHARED = 'no limit: the two cores are shared with Postgres and the receive
 const CPU_BOUND = 'no limit: the CPU-s of run, Postgres and anvil over two cores, against the floor goal\'s limit; ' +
   'above 1.1x, that goal needs less CPU, not fewer waits';
 const BUSY = 'no limit: that CPU over twice the wall time';
-const BESIDE = new Set([CPU_BOUND, BUSY]);
+const BESIDE = new Set([SHARED, CPU_BOUND, BUSY]);
 
 // Each goal: where its figure comes from ('backfill' files or 'webhooks'
 // files), how one run's figure is read, its limit, and how it is shown.

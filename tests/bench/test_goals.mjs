@@ -128,6 +128,7 @@ check('the command: a table, --json, --out; a file of another shape or none is a
   assert.equal(cli(path.join(dir, 'missing.json')).status, 2);
   assert.equal(cli().status, 2);
   assert.match(t.stdout, /^\[\d\] no limit: the CPU-s of run.*\(beside the goals, not one of them\)$/m);
+  assert.match(t.stdout, /^\[\d\] no limit: the two cores are shared.*\(beside the goals, not one of them\)$/m);
   assert.match(t.stdout, /^\[\d\] not lower: 0\.95x or more \(this program's reading of the issue\)$/m);
   const quick = cli(write('q.json', { ...runs.backfill[0].data, transfers: 5000 }));
   assert.match(quick.stdout, /not the 100,000-transfer history/);
