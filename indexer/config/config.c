@@ -470,7 +470,7 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	static const char *const fields[] = { "name",	       "kind",		"chain_id",	     "ws_url",
 					      "ws_urls",       "http_url",	"http_urls",	     "http_headers",
 					      "poll_interval_ms", "confirmations", "start_block",	     "tokens",
-					      "reorg_window",  "max_range",	"max_in_flight",     "max_message_bytes",
+					      "reorg_window",  "max_range",	"max_in_flight",     "logs_per_request", "max_message_bytes",
 					      "request_timeout_ms", "finality", "head_timeout_ms", "max_lag_blocks", NULL };
 	char p[512], *s = NULL;
 	uint64_t u;
@@ -548,6 +548,9 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	if ((r = get_uint(c, path, ch, "max_in_flight", false, 1, 64, 4, &u)) < 0)
 		return r;
 	chain->max_in_flight = (uint32_t)u;
+	if ((r = get_uint(c, path, ch, "logs_per_request", false, 100, 10000, CFG_LOGS_PER_REQUEST, &u)) < 0)
+		return r;
+	chain->logs_per_request = (uint32_t)u;
 	if ((r = get_uint(c, path, ch, "max_message_bytes", false, 1024, 1ull << 30, PW_DEFAULT_MAX_MESSAGE_BYTES,
 			  &chain->max_message_bytes)) < 0)
 		return r;
@@ -1501,6 +1504,7 @@ char *config_dump_masked(const pw_config *cfg)
 		cJSON_AddNumberToObject(o, "reorg_window", ch->reorg_window);
 		cJSON_AddNumberToObject(o, "max_range", (double)ch->max_range);
 		cJSON_AddNumberToObject(o, "max_in_flight", ch->max_in_flight);
+		cJSON_AddNumberToObject(o, "logs_per_request", ch->logs_per_request);
 		cJSON_AddNumberToObject(o, "max_message_bytes", (double)ch->max_message_bytes);
 		cJSON_AddNumberToObject(o, "request_timeout_ms", ch->request_timeout_ms);
 		cJSON *toks = cJSON_AddArrayToObject(o, "tokens");

@@ -16,13 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-/* ~0.8 MB of log JSON per eth_getLogs answer. 1,250, not 2,500: the
- * first answers come sooner and the node's work arrives in finer pieces
- * for the writers (a backfill 0.95x the time in two A/B runs of 6 rounds,
- * peak RSS 48 against 51 MB; 625 gave 1.02x of 1,250: bench/HISTORY.md, a
- * twenty-sixth session). Twice the requests on a dense history: a
- * provider that charges per request sees more of them. */
-#define TARGET_LOGS_PER_RANGE 1250
 #define INITIAL_RANGE 10 /* blocks; doubles per answer up to the density target, so sparse history grows fast */
 #define HEADER_BATCH 100   /* headers per JSON-RPC batch: providers cap batch sizes */
 #define MAX_HEADER_REQS 48 /* a slot spans <= max_range blocks: window + payment headers fit */
@@ -290,11 +283,12 @@ static int on_transfers(pipeline *pl, slot *s, chain_event *ev)
 		registry_release(pl->p->reg, m);
 	}
 	s->hd_gen = pl->hd_gen;
-	/* adapt the range to the density of logs seen */
+	/* adapt the range to the density of logs seen: toward the chain's
+	 * logs_per_request per answer */
 	uint64_t blocks = s->to - s->from + 1;
 	uint64_t want = pl->range * 2;
 	if (ev->n_logs > 0) {
-		uint64_t by_density = (uint64_t)TARGET_LOGS_PER_RANGE * blocks / ev->n_logs;
+		uint64_t by_density = (uint64_t)pl->chain->logs_per_request * blocks / ev->n_logs;
 		if (by_density < want)
 			want = by_density;
 	}

@@ -215,6 +215,24 @@ static void test_families_and_http(void)
 			     "chains[0].poll_interval_ms: only for a chain of http_url(s) alone");
 }
 
+/* logs_per_request: what the range grows toward per eth_getLogs answer,
+ * 100..10000 (a provider billing per request raises it). */
+static void test_logs_per_request(void)
+{
+	char *s = variant("\"start_block\": 0", "\"start_block\": 0, \"logs_per_request\": 10000");
+	pw_config *cfg = NULL;
+	char err[512] = "";
+	ASSERT_EQ_INT(0, config_parse(s, strlen(s), &cfg, err, sizeof(err)));
+	if (cfg)
+		ASSERT_EQ_INT(10000, cfg->chains[0].logs_per_request);
+	config_destroy(cfg);
+	free(s);
+	expect_variant_error("\"start_block\": 0", "\"start_block\": 0, \"logs_per_request\": 99",
+			     "chains[0].logs_per_request: must be an integer 100..10000");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": 0, \"logs_per_request\": 10001",
+			     "chains[0].logs_per_request: must be an integer 100..10000");
+}
+
 /* start_block as a string of digits: what "${VAR}" gives (examples/). */
 static void test_start_block_string(void)
 {
@@ -315,12 +333,15 @@ int main(void)
 	ASSERT_EQ_INT(20, cfg->merchants[0].addresses[0].address.len);
 	ASSERT_EQ_STR("evm", cfg->chains[0].family->kind);
 	ASSERT_EQ_INT(CHAIN_TRANSPORT_WS, cfg->chains[0].transport);
+	ASSERT_EQ_INT(CFG_LOGS_PER_REQUEST, cfg->chains[0].logs_per_request);
 	char *dump = config_dump_masked(cfg);
+	CHECK(dump && strstr(dump, "\"logs_per_request\":\t1250") != NULL); /* cJSON_Print's layout */
 	CHECK(dump && strstr(dump, "hunter2secret") == NULL);
 	CHECK(dump && strstr(dump, "user=paywatch password=**** dbname=paywatch host=127.0.0.1 port=5432") != NULL);
 	free(dump);
 	config_destroy(cfg);
 	test_start_block_string();
+	test_logs_per_request();
 
 	/* several chains, several merchants, a merchant on several chains */
 	const char multi[] =
