@@ -62,7 +62,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import * as rig from '../tests/e2e/lib/rig.mjs';
-import { otherCpu, otherCpuSince, procFigures, treePids } from './lib/cpu.mjs';
+import { CORES, otherCpu, otherCpuSince, procFigures, sideCpu, treePids } from './lib/cpu.mjs';
 import { median, pct } from './lib/stats.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -853,8 +853,7 @@ async function main() {
 // wait); well below, something waits. The floor runs one backend (at most
 // half the cores), its two sessions two.
 function busyLines(runs) {
-  const CORES = 2;
-  const cpu = (x) => (x.cpu_s || 0) + (x.pg_cpu_s || 0) + (x.anvil_cpu_s || 0);
+  const cpu = (x) => sideCpu(x) ?? NaN; // fmt leaves a round without a figure out
   const side = (label, xs) => xs.length ? [`${label} ${fmt(xs.map((x) => 100 * cpu(x) / (CORES * x.ms / 1000)), '%', 0)}` +
     ` (its CPU ${fmt(xs.map(cpu), 's')}, at least ${fmt(xs.map((x) => cpu(x) / CORES), 's')} on ${CORES} cores)`] : [];
   const floor = runs.floor.length ? [`the floor ${fmt(runs.floor.map((x) => 100 * x.pg_cpu_s / (CORES * x.ms / 1000)), '%', 0)}`,

@@ -29,6 +29,7 @@
 // cannot read or tell apart, or no file at all.
 import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { CORES, sideCpu } from './lib/cpu.mjs';
 import { median } from './lib/stats.mjs';
 
 const FULL_HISTORY = 100000; // transfers: the goals are read on bench.mjs's full history, not --quick's
@@ -37,12 +38,7 @@ const FULL_HISTORY = 100000; // transfers: the goals are read on bench.mjs's ful
 const perRound = (xs, ys, f) => (xs && ys && xs.length && xs.length === ys.length ? median(xs.map((x, i) => f(x, ys[i], i))) : null);
 const largest = (xs) => (xs.length ? Math.max(...xs) : null);
 
-const CORES = 2; // the machine's (README: Performance)
-// CPU-s of a backfill and beside it; null where a round did not measure all
-// three (no figure rather than one that leaves a process out)
-const allCpu = (x) => (['cpu_s', 'pg_cpu_s', 'anvil_cpu_s'].every((k) => Number.isFinite(x[k]))
-  ? x.cpu_s + x.pg_cpu_s + x.anvil_cpu_s : null);
-const measuredCpu = (xs) => xs.length > 0 && xs.every((x) => allCpu(x) != null);
+const measuredCpu = (xs) => xs.length > 0 && xs.every((x) => sideCpu(x) != null);
 
 // The backfill's figures for transport side ('paywatch': ws; 'http': ws+http).
 const backfill = (side) => ({
@@ -52,8 +48,8 @@ const backfill = (side) => ({
   // the least time the CPU of the side, Postgres and anvil allows on two
   // cores, over the same limit as `floor`; and how busy the cores were
   cpuBound: (r) => (r.runs.raw.length === r.runs.floor.length && measuredCpu(r.runs[side])
-    ? perRound(r.runs[side], r.runs.floor, (x, f, i) => (allCpu(x) / CORES * 1000) / Math.max(f.ms, r.runs.raw[i].ms)) : null),
-  busy: (r) => (measuredCpu(r.runs[side]) ? median(r.runs[side].map((x) => allCpu(x) / (CORES * x.ms / 1000))) : null),
+    ? perRound(r.runs[side], r.runs.floor, (x, f, i) => (sideCpu(x) / CORES * 1000) / Math.max(f.ms, r.runs.raw[i].ms)) : null),
+  busy: (r) => (measuredCpu(r.runs[side]) ? median(r.runs[side].map((x) => sideCpu(x) / (CORES * x.ms / 1000))) : null),
   ponder: (r) => perRound(r.runs[side], r.runs.ponder, (x, p) => p.ms / x.ms),
 });
 const ws = backfill('paywatch'), wsHttp = backfill('http');

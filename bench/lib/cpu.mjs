@@ -50,6 +50,15 @@ export function treePids(root) {
   return out;
 }
 
+// The machine's cores (README: Performance): what a side's CPU is spread over.
+export const CORES = 2;
+// The CPU seconds of a backfill side (bench.mjs's runs: cpu_s) and beside
+// it (Postgres, anvil); null where one of the three was not measured (no
+// figure rather than one that leaves a process out).
+export function sideCpu(x) {
+  return ['cpu_s', 'pg_cpu_s', 'anvil_cpu_s'].every((k) => Number.isFinite(x[k])) ? x.cpu_s + x.pg_cpu_s + x.anvil_cpu_s : null;
+}
+
 // A process's peak RSS (MB, VmHWM) and CPU seconds so far (utime + stime).
 export function procFigures(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
