@@ -381,9 +381,9 @@ async function pgFloor(work, pg, node, h, filledDb) {
       (await x.query(`COPY payments (${PAYMENT_COLUMNS}) FROM '${file(`payments-${k}`)}'`)).rowCount +
       (await x.query(`COPY event_feed (${FEED_COLUMNS}) FROM '${file(`feed-${k}`)}'`)).rowCount));
     const ms = performance.now() - t0;
-    const parallelCpu = otherCpuSince(cpu0).pg_cpu_s;
+    const { pg_cpu_s: parallelCpu, machine_busy: parallelBusy } = otherCpuSince(cpu0);
     if (rows[0] + rows[1] !== 2 * TRANSFERS) throw new Error(`floor: the two COPYs wrote ${rows.join(' + ')} rows, not ${2 * TRANSFERS}`);
-    return { ...one, parallel_ms: ms, parallel_pg_cpu_s: parallelCpu };
+    return { ...one, parallel_ms: ms, parallel_pg_cpu_s: parallelCpu, parallel_machine_busy: parallelBusy };
   } finally { await Promise.all(cs.map((x) => x.end())); }
 }
 
@@ -851,13 +851,20 @@ async function main() {
 // wall time, and the time that CPU needs on two cores at the least. A side
 // near 100 % is bound by the cores (its distance to a floor is CPU, not a
 // wait); well below, something waits. The floor runs one backend (at most
-// half the cores), its two sessions two.
+// half the cores), its two sessions two. "the machine": every process's
+// CPU over the same window (/proc/stat, machine_busy): what the side's
+// share leaves to the others (this bench, the kernel's threads) and, the
+// rest, to idle cores.
 function busyLines(runs) {
   const cpu = (x) => sideCpu(x) ?? NaN; // fmt leaves a round without a figure out
-  const side = (label, xs) => xs.length ? [`${label} ${fmt(xs.map((x) => 100 * cpu(x) / (CORES * x.ms / 1000)), '%', 0)}` +
-    ` (its CPU ${fmt(xs.map(cpu), 's')}, at least ${fmt(xs.map((x) => cpu(x) / CORES), 's')} on ${CORES} cores)`] : [];
-  const floor = runs.floor.length ? [`the floor ${fmt(runs.floor.map((x) => 100 * x.pg_cpu_s / (CORES * x.ms / 1000)), '%', 0)}`,
-    `two sessions ${fmt(runs.floor.map((x) => 100 * x.parallel_pg_cpu_s / (CORES * x.parallel_ms / 1000)), '%', 0)}`] : [];
+  const pct = (xs, f) => fmt(xs.map((x) => { const v = f(x); return v == null ? NaN : 100 * v; }), '%', 0);
+  const side = (label, xs) => xs.length ? [`${label} ${pct(xs, (x) => cpu(x) / (CORES * x.ms / 1000))}` +
+    ` (its CPU ${fmt(xs.map(cpu), 's')}, at least ${fmt(xs.map((x) => cpu(x) / CORES), 's')} on ${CORES} cores;` +
+    ` the machine ${pct(xs, (x) => x.machine_busy)})`] : [];
+  const floor = runs.floor.length ? [`the floor ${pct(runs.floor, (x) => x.pg_cpu_s / (CORES * x.ms / 1000))}` +
+    ` (the machine ${pct(runs.floor, (x) => x.machine_busy)})`,
+    `two sessions ${pct(runs.floor, (x) => x.parallel_pg_cpu_s / (CORES * x.parallel_ms / 1000))}` +
+    ` (the machine ${pct(runs.floor, (x) => x.parallel_machine_busy)})`] : [];
   const parts = [...side('run', runs.paywatch), ...side('logs over HTTP', runs.http), ...floor];
   return parts.length ? [`  the ${CORES} cores busy        ${parts.join('; ')}`] : [];
 }

@@ -28,9 +28,37 @@ const cpuOf = (pattern) => sumOver(pattern, (pid) => procFigures(pid).cpu_s);
 // backends that ended (its cutime + cstime), e.g. replay's connection
 const reapedCpu = (pattern) => sumOver(pattern, (pid) => { const s = statFields(pid); return (Number(s[13]) + Number(s[14])) / TICK; });
 
+// The machine's CPU time so far, every core, from /proc/stat's first line
+// (proc(5): user nice system idle iowait irq softirq steal, in ticks;
+// guest time is inside user's): busy is all but idle and iowait.
+export function machineTicks() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - f[4], total };
+}
+// The share of the machine's cores busy since before (machineTicks()), 0-1,
+// whoever ran: the sides' processes and all the others (the bench itself,
+// the kernel's threads); null when no tick passed.
+export function machineBusySince(before) {
+  const now = machineTicks(), total = now.total - before.total;
+  return total > 0 ? (now.busy - before.busy) / total : null;
+}
+
 const PG_PATTERN = '^postgres: ', ANVIL_PATTERN = 'node_modules/.bin/anvil|/anvil-linux';
-export function otherCpu() { return { pg: cpuOf(PG_PATTERN) + reapedCpu('bin/postgres -D'), anvil: cpuOf(ANVIL_PATTERN) }; }
-export function otherCpuSince(before) { const now = otherCpu(); return { pg_cpu_s: now.pg - before.pg, anvil_cpu_s: now.anvil - before.anvil }; }
+// The CPU beside a side (Postgres, anvil) and the machine's ticks, taken
+// before it starts; otherCpuSince(before) at its end gives the CPU seconds
+// of each since, and machine_busy: the whole machine's busy share over the
+// same window. The machine's ticks are read after the pgreps here and before
+// them there, so that their CPU stays out of the window.
+export function otherCpu() {
+  const pg = cpuOf(PG_PATTERN) + reapedCpu('bin/postgres -D'), anvil = cpuOf(ANVIL_PATTERN);
+  return { pg, anvil, machine: machineTicks() };
+}
+export function otherCpuSince(before) {
+  const machine_busy = machineBusySince(before.machine);
+  const now = otherCpu();
+  return { pg_cpu_s: now.pg - before.pg, anvil_cpu_s: now.anvil - before.anvil, machine_busy };
+}
 
 // The pids of root and its descendants, from /proc (field 4 of
 // /proc/PID/stat, the parent): no pgrep, whose spawn and scan cost about
