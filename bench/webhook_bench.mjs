@@ -80,7 +80,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as rig from '../tests/e2e/lib/rig.mjs';
-import { otherCpu, procFigures } from './lib/cpu.mjs';
+import { busyShare, machineTicks, otherCpu, procFigures } from './lib/cpu.mjs';
 import { median } from './lib/stats.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -120,14 +120,6 @@ async function dispatchStatements(c) {
 
 // The median of each figure of a list of objects with the same keys.
 const medians = (xs) => Object.fromEntries(Object.keys(xs[0]).map((k) => [k, median(xs.map((x) => x[k]))]));
-
-// The machine's CPU time so far, in clock ticks: busy (all but idle and
-// iowait) and all, summed over its cores (/proc/stat's first line).
-function machineTicks() {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
-  const all = f.reduce((a, b) => a + b, 0);
-  return { busy: all - f[3] - f[4], all };
-}
 
 // The receiver: 200 to every POST, counting them. With slow(path, ms), the
 // requests to that path are answered only after ms (a slow merchant),
@@ -299,8 +291,7 @@ async function main() {
         const per = (s) => 1e6 * s / want;
         u = { dispatcher_us: per(procs.reduce((a, pw) => a + procFigures(pw.pid).cpu_s, 0)),
           postgres_us: per(otherCpu().pg - cpu0.pg), receiver_us: per((self.user + self.system) / 1e6),
-          machine_busy: (m.busy - cpu0.machine.busy) / (m.all - cpu0.machine.all),
-          machine_busy_from_first: (m.busy - recv.firstTicks().busy) / (m.all - recv.firstTicks().all) };
+          machine_busy: busyShare(cpu0.machine, m), machine_busy_from_first: busyShare(recv.firstTicks(), m) };
         if (label === 'this build') rounds.cpu.push(u);
         if (dispatchers === 2 && !latency) rounds.cpuTwo.push(u);
       }

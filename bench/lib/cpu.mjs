@@ -36,13 +36,14 @@ export function machineTicks() {
   const total = f.reduce((a, b) => a + b, 0);
   return { busy: total - f[3] - f[4], total };
 }
-// The share of the machine's cores busy since before (machineTicks()), 0-1,
+// The share of the machine's cores busy between two machineTicks(), 0-1,
 // whoever ran: the sides' processes and all the others (the bench itself,
 // the kernel's threads); null when no tick passed.
-export function machineBusySince(before) {
-  const now = machineTicks(), total = now.total - before.total;
+export function busyShare(before, now) {
+  const total = now.total - before.total;
   return total > 0 ? (now.busy - before.busy) / total : null;
 }
+export const machineBusySince = (before) => busyShare(before, machineTicks());
 
 const PG_PATTERN = '^postgres: ', ANVIL_PATTERN = 'node_modules/.bin/anvil|/anvil-linux';
 // The CPU beside a side (Postgres, anvil) and the machine's ticks, taken
