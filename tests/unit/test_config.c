@@ -56,6 +56,21 @@ static void expect_variant_error(const char *from, const char *to, const char *w
 	free(s);
 }
 
+/* base with from replaced by to, parsed: the config (the caller destroys
+ * it), or NULL with a failed check and the parser's error printed. */
+static pw_config *parse_variant(const char *from, const char *to)
+{
+	char *s = variant(from, to);
+	pw_config *cfg = NULL;
+	char err[512] = "";
+	int r = config_parse(s, strlen(s), &cfg, err, sizeof(err));
+	free(s);
+	ASSERT_EQ_INT(0, r);
+	if (r != 0)
+		fprintf(stderr, "  config_parse: %s\n", err);
+	return cfg;
+}
+
 /* The exact Tron chain of issue 12, with an EVM chain over HTTP beside it
  * and a merchant on both. */
 static const char tron[] =
@@ -219,14 +234,10 @@ static void test_families_and_http(void)
  * 100..10000 (a provider billing per request raises it). */
 static void test_logs_per_request(void)
 {
-	char *s = variant("\"start_block\": 0", "\"start_block\": 0, \"logs_per_request\": 10000");
-	pw_config *cfg = NULL;
-	char err[512] = "";
-	ASSERT_EQ_INT(0, config_parse(s, strlen(s), &cfg, err, sizeof(err)));
+	pw_config *cfg = parse_variant("\"start_block\": 0", "\"start_block\": 0, \"logs_per_request\": 10000");
 	if (cfg)
 		ASSERT_EQ_INT(10000, cfg->chains[0].logs_per_request);
 	config_destroy(cfg);
-	free(s);
 	expect_variant_error("\"start_block\": 0", "\"start_block\": 0, \"logs_per_request\": 99",
 			     "chains[0].logs_per_request: must be an integer 100..10000");
 	expect_variant_error("\"start_block\": 0", "\"start_block\": 0, \"logs_per_request\": 10001",
@@ -237,23 +248,16 @@ static void test_logs_per_request(void)
 static void test_start_block_string(void)
 {
 	setenv("PW_TEST_START", "21600000", 1);
-	char *s = variant("\"start_block\": 0", "\"start_block\": \"${PW_TEST_START}\"");
-	pw_config *cfg = NULL;
-	char err[512] = "";
-	ASSERT_EQ_INT(0, config_parse(s, strlen(s), &cfg, err, sizeof(err)));
+	pw_config *cfg = parse_variant("\"start_block\": 0", "\"start_block\": \"${PW_TEST_START}\"");
 	if (cfg)
 		ASSERT_EQ_INT(21600000, cfg->chains[0].start_block);
 	config_destroy(cfg);
-	free(s);
 	/* an address from the environment, like any string */
 	setenv("PW_TEST_ADDR", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", 1);
-	s = variant("\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"", "\"${PW_TEST_ADDR}\"");
-	cfg = NULL;
-	ASSERT_EQ_INT(0, config_parse(s, strlen(s), &cfg, err, sizeof(err)));
+	cfg = parse_variant("\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"", "\"${PW_TEST_ADDR}\"");
 	if (cfg)
 		ASSERT_EQ_INT(0x70, cfg->merchants[0].addresses[0].address.b[0]);
 	config_destroy(cfg);
-	free(s);
 	setenv("PW_TEST_ADDR", "0x70997970C51812dc3A010C7d01b50e0d17dc79C9", 1);
 	expect_variant_error("\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"", "\"${PW_TEST_ADDR}\"",
 			     "merchants[0].addresses.local[0]:");
@@ -274,11 +278,7 @@ static void test_xpub(void)
 	char text[512];
 	const char *from = "\"addresses\": { \"local\": [\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"] }";
 	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\" }", xpub);
-	char *s = variant(from, text);
-	pw_config *cfg = NULL;
-	char err[512] = "";
-	ASSERT_EQ_INT(0, config_parse(s, strlen(s), &cfg, err, sizeof(err)));
-	free(s);
+	pw_config *cfg = parse_variant(from, text);
 	if (cfg) { /* no addresses needed: derived; defaults: 0/<star>, every EVM/Tron chain, gap 20 */
 		const cfg_xpub *x = &cfg->merchants[0].xpub;
 		CHECK(x->set && strcmp(x->path, "0/*") == 0 && x->gap_limit == 20 && x->n_chains == 1 && x->chains[0] == 0);
@@ -289,27 +289,19 @@ static void test_xpub(void)
 		config_destroy(cfg);
 	}
 	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\" }", xprv);
-	s = variant(from, text);
+	char *s = variant(from, text), err[512] = "";
 	cfg = NULL;
 	CHECK(config_parse(s, strlen(s), &cfg, err, sizeof(err)) == PW_ECONFIG && !strstr(err, xprv + 4) &&
 	      strncmp(err, "merchants[0].xpub.key: ", 23) == 0 && strstr(err, "private key"));
 	free(s);
 	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\", \"path\": \"0'/*\" }", xpub);
-	s = variant(from, text);
-	expect_error(s, "merchants[0].xpub.path: ");
-	free(s);
+	expect_variant_error(from, text, "merchants[0].xpub.path: ");
 	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\", \"chains\": [\"nowhere\"] }", xpub);
-	s = variant(from, text);
-	expect_error(s, "merchants[0].xpub.chains: no chain named \"nowhere\"");
-	free(s);
+	expect_variant_error(from, text, "merchants[0].xpub.chains: no chain named \"nowhere\"");
 	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\", \"gap_limit\": 0 }", xpub);
-	s = variant(from, text);
-	expect_error(s, "merchants[0].xpub.gap_limit: ");
-	free(s);
+	expect_variant_error(from, text, "merchants[0].xpub.gap_limit: ");
 	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\", \"depth\": 3 }", xpub);
-	s = variant(from, text);
-	expect_error(s, "merchants[0].xpub.depth: ");
-	free(s);
+	expect_variant_error(from, text, "merchants[0].xpub.depth: ");
 }
 
 int main(void)
