@@ -353,6 +353,14 @@ static int rpc_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	return 0;
 }
 
+/* Bytes one read from the socket takes at most (the context's service
+ * buffer, lws's pt_serv_buf_size; 4 KiB by default). A backfill's 63 MB
+ * of eth_getLogs answers over the websocket took 15,414 recvfrom() calls
+ * at 4 KiB, and as many turns of the service loop; 946 at 64 KiB (strace
+ * of one bench round). paywatch's CPU 0.95x in a backfill, the time
+ * unchanged (A twenty-eighth session, bench/HISTORY.md). */
+#define RPC_READ_BYTES (64u * 1024u)
+
 static const struct lws_protocols rpc_protocols[] = {
 	{ "paywatch-jsonrpc", rpc_callback, 0, 256 * 1024, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }, /* terminator */
@@ -439,6 +447,7 @@ int rpc_client_create(const rpc_options *o, rpc_client **ret)
 	info.gid = -1;
 	info.uid = -1;
 	info.user = c;
+	info.pt_serv_buf_size = RPC_READ_BYTES;
 	/* TLS (and its CA store) only for wss:// endpoints */
 	info.options = c->tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
 	c->ctx = lws_create_context(&info);
