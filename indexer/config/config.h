@@ -4,6 +4,14 @@
 #ifndef PW_CONFIG_H
 #define PW_CONFIG_H
 
+#include "bip32.h"
+#include "chain.h"
+#include "payment.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 /* The logs per eth_getLogs answer a chain's range grows toward (about
  * 0.8 MB of log JSON at 1,250). 1,250, not 2,500: the first answers come
  * sooner and the node's work arrives in finer pieces for the writers (a
@@ -13,20 +21,12 @@
  * logs on a dense history: chains[].logs_per_request raises it. */
 #define CFG_LOGS_PER_REQUEST 1250
 
-#include "bip32.h"
-#include "chain.h"
-#include "payment.h"
-
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 /* config files larger than 256 MiB are refused (a million merchant
  * addresses take ~50 MB of JSON) */
 #define CONFIG_MAX_BYTES (256u << 20)
 
 /* The default cap on one node message: 32 MiB. Real answers are far
- * smaller (a range is sized for ~2,500 logs, ~1.6 MB; geth caps a batch
+ * smaller (a range is sized for ~1,250 logs, ~0.8 MB; geth caps a batch
  * answer at 25 MB); an answer over the cap halves the range. A parse
  * tree costs at most ~6 times its message (rpc_parse_message). */
 #define PW_DEFAULT_MAX_MESSAGE_BYTES (32ull << 20)
