@@ -43,7 +43,6 @@ export function busyShare(before, now) {
   const total = now.total - before.total;
   return total > 0 ? (now.busy - before.busy) / total : null;
 }
-export const machineBusySince = (before) => busyShare(before, machineTicks());
 
 const PG_PATTERN = '^postgres: ', ANVIL_PATTERN = 'node_modules/.bin/anvil|/anvil-linux';
 // The CPU beside a side (Postgres, anvil) and the machine's ticks, taken
@@ -56,7 +55,7 @@ export function otherCpu() {
   return { pg, anvil, machine: machineTicks() };
 }
 export function otherCpuSince(before) {
-  const machine_busy = machineBusySince(before.machine);
+  const machine_busy = busyShare(before.machine, machineTicks());
   const now = otherCpu();
   return { pg_cpu_s: now.pg - before.pg, anvil_cpu_s: now.anvil - before.anvil, machine_busy };
 }
