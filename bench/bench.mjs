@@ -797,8 +797,9 @@ async function main() {
     `  paywatch run backfill        ${fmt(s(runs.paywatch.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.paywatch.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.paywatch.map((x) => x.cpu_s), 's')}`,
     ...(runs.base.length ? [`  base build's run backfill    ${fmt(s(runs.base.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.base.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.base.map((x) => x.cpu_s), 's')}   (PAYWATCH_BIN_BASE)`,
       `  ratio paywatch / base build  ${fmt(ratio('paywatch', 'base'), 'x')}`] : []),
-    ...(runs.http.length ? [`  paywatch run, logs over HTTP ${fmt(s(runs.http.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.http.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.http.map((x) => x.cpu_s), 's')}   (ws_url and http_url: eth_getLogs over HTTP)`,
-      `  ratio logs over HTTP / ws    ${fmt(ratio('http', 'paywatch'), 'x')}   (CPU ${fmt(runs.http.map((x, i) => x.cpu_s / runs.paywatch[i].cpu_s), 'x')})`] : []),
+    ...(runs.http.length ? [`  paywatch run, logs over HTTP ${fmt(s(runs.http.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.http.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.http.map((x) => x.cpu_s), 's')}   (ws_url and http_url: eth_getLogs over HTTP)`] : []),
+    // `--only http` runs no websocket side to compare with
+    ...(runs.http.length && runs.paywatch.length ? [`  ratio logs over HTTP / ws    ${fmt(ratio('http', 'paywatch'), 'x')}   (CPU ${fmt(runs.http.map((x, i) => x.cpu_s / runs.paywatch[i].cpu_s), 'x')})`] : []),
     ...(runs.floor.length ? [`  postgres alone (COPY floor)  ${fmt(s(runs.floor.map((x) => x.ms)), 's')}   (Postgres CPU ${fmt(runs.floor.map((x) => x.pg_cpu_s), 's')}); ` +
       `its payments alone ${fmt(s(runs.floor.map((x) => x.payments_ms)), 's')}`,
       `  the same in two sessions     ${fmt(s(runs.floor.map((x) => x.parallel_ms)), 's')}   (a half each, at once: both cores; ` +
