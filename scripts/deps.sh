@@ -6,7 +6,7 @@
 
 PW_APT_PACKAGES="build-essential cmake pkg-config libwebsockets-dev librocksdb-dev libcjson-dev
 libpq-dev libsecp256k1-dev libssl-dev libcurl4-openssl-dev libmicrohttpd-dev postgresql postgresql-client clang libclang-rt-14-dev openssl
-time python3-yaml prometheus shellcheck libqrencode-dev zbar-tools chromium tesseract-ocr tesseract-ocr-eng libreoffice-calc-nogui"
+time strace python3-yaml prometheus shellcheck libqrencode-dev zbar-tools chromium tesseract-ocr tesseract-ocr-eng libreoffice-calc-nogui"
 
 pw_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
