@@ -358,7 +358,8 @@ static int rpc_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
  * of eth_getLogs answers over the websocket took 15,414 recvfrom() calls
  * at 4 KiB, and as many turns of the service loop; 946 at 64 KiB (strace
  * of one bench round). paywatch's CPU 0.95x in a backfill, the time
- * unchanged (A twenty-eighth session, bench/HISTORY.md). */
+ * unchanged (A twenty-eighth session, bench/HISTORY.md). e2e_ws_reads
+ * shows the reads under strace. */
 #define RPC_READ_BYTES (64u * 1024u)
 
 static const struct lws_protocols rpc_protocols[] = {
