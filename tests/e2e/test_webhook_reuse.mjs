@@ -266,8 +266,10 @@ async function main() {
   await rig.waitFor('both kept outcomes written after the reconnect', async () =>
     await delivered(['evt_cut']) && (await attemptsOf('evt_cut_taken')).length === 1, 30000)
     .catch((e) => rig.check(false, e.message));
-  rig.check(/outcomes? kept until postgres is back/.test(cp.stderr) && /kept while postgres was away written/.test(cp.stderr),
-    'the outcomes the lost connection did not write are kept, said, and written after the reconnect');
+  // the line saying so follows the flush's commit: wait for it, not only for the rows
+  const keptSaid = () => /outcomes? kept until postgres is back/.test(cp.stderr) && /kept while postgres was away written/.test(cp.stderr);
+  await rig.waitFor('the dispatcher to say the kept outcomes were written', keptSaid, 10000).catch(() => {});
+  rig.check(keptSaid(), 'the outcomes the lost connection did not write are kept, said, and written after the reconnect');
   rig.check(!/not written to postgres/.test(cp.stderr), 'no outcome dropped');
   const sent = recv.fast.filter((id) => id === 'evt_cut').length;
   const cut = await attemptsOf('evt_cut');
