@@ -369,7 +369,8 @@ export function runPaywatch(bin, args, env = {}) {
     proc.stdout.on('data', (d) => { stdout += d; });
     proc.stderr.on('data', (d) => { stderr += d; });
     const timer = setTimeout(() => proc.kill('SIGKILL'), 120000);
-    proc.on('exit', (status, signal) => { clearTimeout(timer); resolve({ status, signal, stdout, stderr }); });
+    // 'close', not 'exit': it follows the end of the output, which 'exit' may precede
+    proc.on('close', (status, signal) => { clearTimeout(timer); resolve({ status, signal, stdout, stderr }); });
   });
 }
 
@@ -381,7 +382,9 @@ export function startPaywatch(bin, args, env = {}, logFile = null) {
   started.push(p);
   proc.stdout.on('data', (d) => { p.stderr += d; });
   proc.stderr.on('data', (d) => { p.stderr += d; if (logFile) fs.appendFileSync(logFile, d); });
-  p.done = new Promise((resolve) => proc.on('exit', (code, signal) => { p.exited = { code, signal }; resolve(p.exited); }));
+  // resolved on 'close' (the process ended and its output was all read), so
+  // a check of p.stderr after `await p.done` sees the last lines too
+  p.done = new Promise((resolve) => proc.on('close', (code, signal) => { p.exited = { code, signal }; resolve(p.exited); }));
   onCleanup(() => { if (!p.exited) proc.kill('SIGKILL'); });
   return p;
 }
