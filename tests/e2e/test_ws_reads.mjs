@@ -23,10 +23,9 @@ const READ_BYTES = 64 * 1024;
 // The recvfrom() calls strace -f wrote to file, on the sockets connected to
 // 127.0.0.1:port: [{ asked, got }] (got -1: an error, EAGAIN among them). A
 // call another thread's line interrupted ("<unfinished ...>", then "<...
-// recvfrom resumed>") is joined first. A socket is keyed by pid and fd:
-// every thread of a process shares its fds, so the connecting thread's pid
-// is not the reading one's; strace -f prints each thread's own id, and the
-// fds are looked up across them.
+// recvfrom resumed>") is joined first, by thread id. A socket is keyed by
+// its fd alone: paywatch's threads share its fds, and the thread that
+// connects need not be the one that reads.
 function socketReads(file, port) {
   const pending = new Map();
   const lines = [];
