@@ -30,7 +30,7 @@ static bool config_xpub_on(const pw_config *cfg, const char *merchant_id, const 
 	return false;
 }
 
-static int parse_amount(const char *text, unsigned decimals, uint8_t raw[32], char *err, size_t errlen)
+int invoice_parse_amount(const char *text, unsigned decimals, uint8_t raw[32], char *err, size_t errlen)
 {
 	size_t n = strlen(text), ip = strspn(text, "0123456789");
 	const char *frac = text[ip] == '.' ? text + ip + 1 : NULL;
@@ -90,7 +90,7 @@ int invoice_create(PGconn *c, const pw_config *cfg, const invoice_request *q, in
 		return PW_EINVAL;
 	}
 	uint8_t raw[32];
-	int r = parse_amount(q->amount, (unsigned)token->decimals, raw, err, errlen);
+	int r = invoice_parse_amount(q->amount, (unsigned)token->decimals, raw, err, errlen);
 	if (r < 0)
 		return r;
 	/* idempotency: the body's SHA-256 */

@@ -30,6 +30,16 @@ typedef struct invoice_request {
 	size_t body_len;
 } invoice_request;
 
+/* invoice_parse_amount: an amount in token units as a merchant writes it
+ * ("12.5": digits, then optionally a point and at least one digit; at most
+ * 100 characters) into raw, exact base units (big-endian uint256) for a
+ * token of `decimals` (0..77) decimals: "12.5" with 6 -> 12500000. 0, or
+ * PW_EINVAL with "amount: reason" in err (errlen bytes): not that form,
+ * more fraction digits than the token has, zero, 2^256 or more base
+ * units; raw is undefined on error. u256_format_units writes the form it
+ * reads back. */
+int invoice_parse_amount(const char *text, unsigned decimals, uint8_t raw[32], char *err, size_t errlen);
+
 /* invoice_create: INVOICE (invoice_pg.h) into *ret_json; *ret_created 1 for
  * a new invoice, 0 for the one this reference made with the same body.
  * PW_EINVAL "field: reason" (a bad value); PW_EREFUSED (the reference was
