@@ -1014,7 +1014,7 @@ static int parse_xpub(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merchan
 {
 	static const char *const fields[] = { "key", "path", "chains", "gap_limit", NULL };
 	const cJSON *x = cJSON_GetObjectItemCaseSensitive(mj, "xpub");
-	char p[512], why[256];
+	char p[512], why[256] = "";
 	int r;
 	if (!x)
 		return 0;
@@ -1029,7 +1029,12 @@ static int parse_xpub(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merchan
 	if ((r = get_string(c, p, x, "key", true, &key)) < 0)
 		return r;
 	bip32_pub parsed;
-	r = strlen(key) < BIP32_TEXT_MAX ? bip32_parse_xpub(key, &parsed, why, sizeof(why)) : PW_EPARSE;
+	if (strlen(key) < BIP32_TEXT_MAX)
+		r = bip32_parse_xpub(key, &parsed, why, sizeof(why));
+	else { /* the reason is the length: the key is not read (nor quoted) */
+		snprintf(why, sizeof(why), "too long: an extended public key is 111 characters");
+		r = PW_EPARSE;
+	}
 	if (r == 0) {
 		snprintf(m->xpub.key, sizeof(m->xpub.key), "%s", key);
 		bip32_fingerprint(&parsed, m->xpub.fingerprint);
@@ -1042,8 +1047,12 @@ static int parse_xpub(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merchan
 		return r;
 	bip32_path bp;
 	snprintf(kp, sizeof(kp), "%s.path", p);
-	r = !tpl || strlen(tpl) < sizeof(m->xpub.path) ? bip32_parse_path(tpl ? tpl : "0/*", &bp, why, sizeof(why))
-						       : PW_EPARSE;
+	if (!tpl || strlen(tpl) < sizeof(m->xpub.path))
+		r = bip32_parse_path(tpl ? tpl : "0/*", &bp, why, sizeof(why));
+	else {
+		snprintf(why, sizeof(why), "too long: at most %zu characters", sizeof(m->xpub.path) - 1);
+		r = PW_EPARSE;
+	}
 	snprintf(m->xpub.path, sizeof(m->xpub.path), "%s", tpl ? tpl : "0/*");
 	free(tpl);
 	if (r < 0)

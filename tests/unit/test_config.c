@@ -302,6 +302,26 @@ static void test_xpub(void)
 	expect_variant_error(from, text, "merchants[0].xpub.gap_limit: ");
 	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\", \"depth\": 3 }", xpub);
 	expect_variant_error(from, text, "merchants[0].xpub.depth: ");
+	/* too long to be a key or a path: the length is the reason, said whole
+	 * (these read an unset reason before: fuzz_inputs found it) */
+	char long_key[201], long_path[101];
+	memset(long_key, 'A', sizeof(long_key) - 1);
+	long_key[sizeof(long_key) - 1] = '\0';
+	memcpy(long_key, "xpub", 4);
+	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\" }", long_key);
+	s = variant(from, text);
+	cfg = NULL;
+	CHECK(config_parse(s, strlen(s), &cfg, err, sizeof(err)) == PW_ECONFIG && !strstr(err, "AAAAAAAA"));
+	ASSERT_EQ_STR("merchants[0].xpub.key: too long: an extended public key is 111 characters", err);
+	free(s);
+	memset(long_path, '0', sizeof(long_path) - 1);
+	long_path[sizeof(long_path) - 1] = '\0';
+	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\", \"path\": \"%s\" }", xpub, long_path);
+	s = variant(from, text);
+	cfg = NULL;
+	CHECK(config_parse(s, strlen(s), &cfg, err, sizeof(err)) == PW_ECONFIG);
+	ASSERT_EQ_STR("merchants[0].xpub.path: too long: at most 63 characters", err);
+	free(s);
 }
 
 int main(void)
