@@ -630,9 +630,13 @@ static int parse_endpoint(cfg_ctx *c, const char *path, const cJSON *w, const ch
 	if ((r = get_string(c, path, w, "url", true, &e->url)) < 0)
 		return r;
 	snprintf(p, sizeof(p), "%s.url", path);
-	char why[160];
-	if (strlen(e->url) > 2048 || strpbrk(e->url, " \t\r\n") || webhook_check_url(e->url, why, sizeof(why)) < 0)
-		return fail(c, p, "must be an http:// or https:// URL (%s)", strlen(e->url) > 2048 ? "longer than 2048" : why);
+	char why[160] = "";
+	if (strlen(e->url) > 2048)
+		snprintf(why, sizeof(why), "longer than 2048");
+	else if (strpbrk(e->url, " \t\r\n"))
+		snprintf(why, sizeof(why), "it holds white space");
+	if (why[0] || webhook_check_url(e->url, why, sizeof(why)) < 0)
+		return fail(c, p, "must be an http:// or https:// URL (%s)", why);
 	const cJSON *one = cJSON_GetObjectItemCaseSensitive(w, "secret");
 	const cJSON *many = cJSON_GetObjectItemCaseSensitive(w, "secrets");
 	if (!one == !many) {
