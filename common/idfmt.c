@@ -4,6 +4,7 @@
 #include "hex.h"
 #include "pw_error.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #define TRON_PREFIX 0x41
@@ -36,6 +37,18 @@ void pw_format_hash(uint8_t family, const uint8_t *bytes, size_t len, char *out)
 		memmove(out, out + 2, 2 * len + 1);
 }
 
+/* n bytes of text in the canonical hex form: "0x" (lowercase, as the
+ * schema's CHECKs want it) and no uppercase digit. */
+static bool canonical_hex(const char *text, size_t n)
+{
+	if (n < 2 || text[0] != '0' || text[1] != 'x')
+		return false;
+	for (size_t i = 2; i < n; i++)
+		if (text[i] >= 'A' && text[i] <= 'F')
+			return false;
+	return true;
+}
+
 int pw_parse_address(uint8_t family, const char *text, pw_addr *ret)
 {
 	uint8_t raw[1 + PW_ADDR_LEN];
@@ -50,10 +63,7 @@ int pw_parse_address(uint8_t family, const char *text, pw_addr *ret)
 		return 0;
 	}
 	size_t len = strlen(text);
-	for (size_t i = 2; i < len; i++) /* canonical: lowercase */
-		if (text[i] >= 'A' && text[i] <= 'F')
-			return PW_EPARSE;
-	if (hex_decode_fixed(text, len, raw, PW_ADDR_LEN) < 0)
+	if (!canonical_hex(text, len) || hex_decode_fixed(text, len, raw, PW_ADDR_LEN) < 0)
 		return PW_EPARSE;
 	pw_addr_set(ret, raw, PW_ADDR_LEN);
 	return 0;
@@ -71,8 +81,7 @@ int pw_parse_hash(uint8_t family, const char *text, uint8_t *out, size_t len)
 		text = prefixed;
 		n += 2;
 	}
-	for (size_t i = 2; i < n; i++)
-		if (text[i] >= 'A' && text[i] <= 'F')
-			return PW_EPARSE;
+	if (!canonical_hex(text, n))
+		return PW_EPARSE;
 	return hex_decode_fixed(text, n, out, len) < 0 ? PW_EPARSE : 0;
 }

@@ -3,11 +3,13 @@
  * checks and the escaping of outside text for logs (RFC 3629 cases), and
  * payment_check's schema bounds, base64url (RFC 4648 test vectors), the
  * API's cursors, the metrics' text format, the API's route table and CSV
- * fields (RFC 4180 quoting, spreadsheet-safe text). */
+ * fields (RFC 4180 quoting, spreadsheet-safe text), and the canonical
+ * texts of EVM addresses and hashes read back only in that form. */
 #include "api_pg.h"
 #include "b64url.h"
 #include "buf.h"
 #include "csv.h"
+#include "idfmt.h"
 #include "metrics.h"
 #include "parse.h"
 #include "payment.h"
@@ -440,8 +442,33 @@ static void test_secretbox(void)
 	free(again);
 }
 
+/* The canonical readers (rows Postgres holds) take "0x" + lowercase hex
+ * only: "0X" slipped through before (fuzz_inputs found it: its text did
+ * not read back the same). */
+static void test_canonical_ids(void)
+{
+	pw_addr a;
+	uint8_t h[32];
+	const char *addr = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed";
+	char out[PW_ADDR_TEXT_MAX], hash[67] = "0x", upper[67];
+	ASSERT_EQ_INT(0, pw_parse_address(PW_FAMILY_EVM, addr, &a));
+	pw_format_address(PW_FAMILY_EVM, &a, out);
+	ASSERT_EQ_STR(addr, out);
+	ASSERT_EQ_INT(PW_EPARSE, pw_parse_address(PW_FAMILY_EVM, "0X5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", &a));
+	ASSERT_EQ_INT(PW_EPARSE, pw_parse_address(PW_FAMILY_EVM, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", &a));
+	ASSERT_EQ_INT(PW_EPARSE, pw_parse_address(PW_FAMILY_EVM, "5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", &a));
+	for (int i = 0; i < 32; i++)
+		snprintf(hash + 2 + 2 * i, 3, "%02x", (unsigned)(i * 7 + 1));
+	ASSERT_EQ_INT(0, pw_parse_hash(PW_FAMILY_EVM, hash, h, sizeof(h)));
+	snprintf(upper, sizeof(upper), "0X%s", hash + 2);
+	ASSERT_EQ_INT(PW_EPARSE, pw_parse_hash(PW_FAMILY_EVM, upper, h, sizeof(h)));
+	ASSERT_EQ_INT(0, pw_parse_hash(PW_FAMILY_TRON, hash + 2, h, sizeof(h)));
+	ASSERT_EQ_INT(PW_EPARSE, pw_parse_hash(PW_FAMILY_TRON, hash, h, sizeof(h)));
+}
+
 int main(void)
 {
+	test_canonical_ids();
 	test_secretbox();
 	test_b64url();
 	test_random();
