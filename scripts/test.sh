@@ -25,18 +25,27 @@ ctest --test-dir "$PW_ROOT/build" --output-on-failure -j"${PW_TEST_JOBS:-3}" || 
 pw_log "tests: sanitizer build"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir "$PW_ROOT/build-asan" --output-on-failure -j"${PW_TEST_JOBS:-3}" || status=1
+# fuzz TARGET SEEDS MAX_LEN [libFuzzer options...]: TARGET for PW_FUZZ_SECONDS
+# (30) from a copy of SEEDS; its "Done" line, or the log's tail and status=1
+fuzz() {
+	local target="$1" seeds="$2" max_len="$3" corpus
+	shift 3
+	corpus=$(mktemp -d)
+	cp "$seeds"/* "$corpus"/
+	if "$PW_ROOT/build-fuzz/$target" -max_total_time="${PW_FUZZ_SECONDS:-30}" -max_len="$max_len" "$@" \
+		-artifact_prefix="$PW_ROOT/build-fuzz/" "$corpus" 2>"$PW_ROOT/build-fuzz/$target.log"; then
+		grep -E "^Done|DONE" "$PW_ROOT/build-fuzz/$target.log" | tail -1
+	else
+		tail -40 "$PW_ROOT/build-fuzz/$target.log"
+		echo "$target found a crash or a broken property: the input is in build-fuzz/ (crash-*)" >&2
+		status=1
+	fi
+	rm -rf "$corpus"
+}
 pw_log "fuzz: JSON-RPC answers, ${PW_FUZZ_SECONDS:-30} s from the seed corpus"
-corpus=$(mktemp -d)
-cp "$PW_ROOT"/tests/fuzz/corpus/* "$corpus"/
-if "$PW_ROOT/build-fuzz/fuzz_jsonrpc" -max_total_time="${PW_FUZZ_SECONDS:-30}" -max_len=65536 \
-	-artifact_prefix="$PW_ROOT/build-fuzz/" "$corpus" 2>"$PW_ROOT/build-fuzz/fuzz.log"; then
-	grep -E "^Done|DONE" "$PW_ROOT/build-fuzz/fuzz.log" | tail -1
-else
-	tail -40 "$PW_ROOT/build-fuzz/fuzz.log"
-	echo "fuzz_jsonrpc found a crash: the input is in build-fuzz/ (crash-*)" >&2
-	status=1
-fi
-rm -rf "$corpus"
+fuzz fuzz_jsonrpc "$PW_ROOT/tests/fuzz/corpus" 65536
+pw_log "fuzz: what operators and API callers write, ${PW_FUZZ_SECONDS:-30} s from the seed corpus"
+fuzz fuzz_inputs "$PW_ROOT/tests/fuzz/corpus_inputs" 8192 -dict="$PW_ROOT/tests/fuzz/inputs.dict"
 # check NAME LOG CMD...: CMD's output into LOG; "NAME: ok", or the log's tail and status=1
 check() {
 	local name="$1" log="$2"
