@@ -140,9 +140,21 @@ static int two(const char *s)
 	return (s[0] - '0') * 10 + (s[1] - '0');
 }
 
+/* Days in month mon (1..12) of year (Gregorian, RFC 3339 appendix C). */
+static int month_days(int year, int mon)
+{
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	return mon == 2 && leap ? 29 : days[mon - 1];
+}
+
 bool api_time_ok(const char *s)
 {
-	/* YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+HH:MM|-HH:MM), RFC 3339 section 5.6 */
+	/* YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+HH:MM|-HH:MM), RFC 3339 section 5.6,
+	 * narrowed to what PostgreSQL 15's timestamptz takes, so that no time
+	 * this accepts makes the query fail (a 503 for a bad parameter): year
+	 * 0001 or later, the day within its month, a leap second (:60) only
+	 * without a fraction other than zeros, an offset within +-15:59. */
 	size_t n = strlen(s);
 	static const char shape[] = "dddd-dd-ddTdd:dd:dd";
 	if (n < 20 || n > 35)
@@ -150,8 +162,9 @@ bool api_time_ok(const char *s)
 	for (size_t i = 0; i < 19; i++)
 		if (shape[i] == 'd' ? !digits(s + i, 1) : s[i] != shape[i] && !(i == 10 && s[i] == 't'))
 			return false;
-	int mon = two(s + 5), day = two(s + 8);
-	if (mon < 1 || mon > 12 || day < 1 || day > 31 || two(s + 11) > 23 || two(s + 14) > 59 || two(s + 17) > 60)
+	int year = two(s) * 100 + two(s + 2), mon = two(s + 5), day = two(s + 8), sec = two(s + 17);
+	if (year < 1 || mon < 1 || mon > 12 || day < 1 || day > month_days(year, mon) || two(s + 11) > 23 ||
+	    two(s + 14) > 59 || sec > 60)
 		return false;
 	size_t i = 19;
 	if (s[i] == '.') {
@@ -160,11 +173,14 @@ bool api_time_ok(const char *s)
 			i++;
 		if (i == f || i - f > 9)
 			return false;
+		for (size_t k = f; sec == 60 && k < i; k++)
+			if (s[k] != '0')
+				return false;
 	}
 	if (i + 1 == n && (s[i] == 'Z' || s[i] == 'z'))
 		return true;
 	return i + 6 == n && (s[i] == '+' || s[i] == '-') && digits(s + i + 1, 2) && s[i + 3] == ':' &&
-	       digits(s + i + 4, 2) && two(s + i + 1) <= 23 && two(s + i + 4) <= 59;
+	       digits(s + i + 4, 2) && two(s + i + 1) <= 15 && two(s + i + 4) <= 59;
 }
 
 /* PAYMENT of row k: the data object (column col) with reverted_at (column

@@ -81,7 +81,10 @@ int api_cursor_decode(const char *text, api_cursor *ret);
 bool api_decimal_ok(const char *s);
 
 /* api_time_ok: s is an RFC 3339 date-time ("2026-11-29T20:51:17Z",
- * fraction and offset optional, "+01:00" or "Z"), checked field by field. */
+ * fraction optional, offset "Z" or "+01:00"), checked field by field and
+ * within what PostgreSQL's timestamptz takes: year 0001 on, a day its
+ * month has, a leap second (:60) without a non-zero fraction, an offset
+ * within +-15:59. */
 bool api_time_ok(const char *s);
 
 /* api_pg_list_payments: one page as the JSON text

@@ -208,11 +208,17 @@ async function main() {
     ['status=paid', 'status'], ['chain=nochain', 'chain'], ['cursor=zzz', 'cursor'], ['tx_hash=0x12', 'tx_hash'],
     ['min_amount=1e6', 'min_amount'], ['max_amount=-1', 'max_amount'], ['min_amount=1.', 'min_amount'],
     ['since=2026-11-29', 'since'], ['until=2026-13-01T00:00:00Z', 'until'], ['token=XYZ', 'token'],
-    ['bogus=1', 'bogus'], ['limit=1&limit=2', 'limit']]) {
+    ['bogus=1', 'bogus'], ['limit=1&limit=2', 'limit'],
+    // times RFC 3339's shape allows that Postgres's timestamptz refuses: a 400, not the query's 503
+    ['since=2026-02-29T00:00:00Z', 'since'], ['until=0000-01-01T00:00:00Z', 'until'],
+    ['since=2026-01-01T00:00:00%2B16:00', 'since'], ['until=2026-12-31T23:59:60.5Z', 'until']]) {
     r = await get(`/v1/payments?${q}`, admin.key);
     rig.check(r.status === 400 && r.body.error.code === 'invalid_parameter' && r.body.error.param === param &&
       r.body.error.message.startsWith(`${param}:`), `${q}: 400 naming ${param} (${r.text.slice(0, 120)})`);
   }
+
+  r = await get(`/v1/payments?since=2024-02-29T00:00:00Z&until=${encodeURIComponent('2099-12-31T23:59:60+15:59')}`, admin.key);
+  rig.check(r.status === 200 && r.body.data.length > 0, `a leap day, a leap second and a +15:59 offset: 200 (${r.status})`);
 
   // ---- keyset pages, both orders, while payments arrive
   const before = rows.length;

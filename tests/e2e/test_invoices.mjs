@@ -99,6 +99,8 @@ async function main() {
   rig.check(r.status === 400 && r.body.error.param === 'merchant_id', 'an admin key names the merchant');
   r = await call(base, 'POST', '/v1/invoices', admin.key, { ...body1, merchant_id: 'shop', reference: 'a1', expires_at: '2030-01-01T00:00:00Z' });
   rig.check(r.status === 201 && r.body.expires_at === '2030-01-01T00:00:00Z', 'an admin key with merchant_id and expires_at');
+  r = await call(base, 'POST', '/v1/invoices', admin.key, { ...body1, merchant_id: 'shop', reference: 'a2', expires_at: '2030-02-30T00:00:00Z' });
+  rig.check(r.status === 400 && r.body.error.param === 'expires_at', `expires_at on a day February lacks: 400 (${r.status})`);
   r = await call(base, 'POST', '/v1/invoices', shopKey.key, { ...body1, merchant_id: 'plain', reference: 'z' });
   rig.check(r.status === 403, 'a merchant key for another merchant: 403');
 

@@ -3,8 +3,9 @@
  * checks and the escaping of outside text for logs (RFC 3629 cases), and
  * payment_check's schema bounds, base64url (RFC 4648 test vectors), the
  * API's cursors, the metrics' text format, the API's route table and CSV
- * fields (RFC 4180 quoting, spreadsheet-safe text), and the canonical
- * texts of EVM addresses and hashes read back only in that form. */
+ * fields (RFC 4180 quoting, spreadsheet-safe text), the canonical texts
+ * of EVM addresses and hashes read back only in that form, and the API's
+ * times within what Postgres takes. */
 #include "api_pg.h"
 #include "b64url.h"
 #include "buf.h"
@@ -466,8 +467,36 @@ static void test_canonical_ids(void)
 	ASSERT_EQ_INT(PW_EPARSE, pw_parse_hash(PW_FAMILY_TRON, hash, h, sizeof(h)));
 }
 
+/* api_time_ok takes what PostgreSQL 15's timestamptz takes (each case
+ * read by `SELECT '...'::timestamptz` on the rig's server): a time it
+ * took that Postgres refuses made a bad query parameter a 503 (found by
+ * reading api_time_ok beside fuzz_inputs). */
+static void test_api_times(void)
+{
+	static const char *const good[] = { "2024-02-29T00:00:00Z", "2026-12-31T23:59:60Z", "2026-12-31T23:59:60.0Z",
+					    "0001-01-01T00:00:00Z", "2026-01-01T00:00:00+15:59",
+					    "2026-01-01T00:00:00-15:59", "2026-01-01T00:00:00.123456789Z",
+					    "2026-01-01t00:00:00z", "2026-11-29T20:51:17+01:00" };
+	static const char *const bad[] = { "2026-02-29T00:00:00Z", "2026-02-31T00:00:00Z", "2026-04-31T00:00:00Z",
+					   "0000-01-01T00:00:00Z", "2026-12-31T23:59:60.5+01:00",
+					   "2026-01-01T00:00:00+16:00", "2026-01-01T00:00:00+23:59",
+					   "2026-01-01T23:60:00Z", "2026-13-01T00:00:00Z", "2026-11-29" };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (!api_time_ok(good[i])) {
+			test_failures++;
+			fprintf(stderr, "api_time_ok refused %s\n", good[i]);
+		}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (api_time_ok(bad[i])) {
+			test_failures++;
+			fprintf(stderr, "api_time_ok took %s\n", bad[i]);
+		}
+	test_checks++;
+}
+
 int main(void)
 {
+	test_api_times();
 	test_canonical_ids();
 	test_secretbox();
 	test_b64url();
