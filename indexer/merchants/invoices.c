@@ -5,6 +5,7 @@
 #include "invoice_pg.h"
 #include "pw_error.h"
 #include "registry_admin.h"
+#include "text.h"
 #include "uint256.h"
 
 #include <openssl/rand.h>
@@ -77,12 +78,18 @@ int invoice_create(PGconn *c, const pw_config *cfg, const invoice_request *q, in
 		return PW_EINVAL;
 	}
 	size_t rl = strlen(q->reference);
-	if (rl == 0 || rl > 128) {
-		snprintf(err, errlen, "reference: must be 1..128 bytes");
+	if (rl == 0 || rl > 128 || !text_is_clean_utf8(q->reference, rl)) {
+		snprintf(err, errlen, "reference: must be 1..128 bytes of UTF-8 without control characters");
 		return PW_EINVAL;
 	}
+	/* the text is stored as it is (Postgres refuses bytes that are not
+	 * UTF-8: a failed insert, not a bad request) */
 	if (q->metadata && strlen(q->metadata) > INVOICE_METADATA_MAX) {
 		snprintf(err, errlen, "metadata: at most %d bytes of JSON", INVOICE_METADATA_MAX);
+		return PW_EINVAL;
+	}
+	if (q->metadata && !text_utf8_valid(q->metadata, strlen(q->metadata))) {
+		snprintf(err, errlen, "metadata: its strings must be UTF-8");
 		return PW_EINVAL;
 	}
 	if (q->expires_in_s >= 0 && (q->expires_in_s < 60 || q->expires_in_s > INVOICE_EXPIRES_MAX_S)) {

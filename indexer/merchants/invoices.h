@@ -22,7 +22,7 @@
 typedef struct invoice_request {
 	const char *merchant_id, *chain, *token; /* token: a symbol of the chain's config */
 	const char *amount;                      /* decimal string in token units */
-	const char *reference;                   /* the merchant's order id, 1..128 bytes */
+	const char *reference;                   /* the merchant's order id, 1..128 bytes of clean UTF-8 */
 	const char *metadata;                    /* a JSON object's text, or NULL ({}) */
 	int64_t expires_in_s;                    /* -1: not given */
 	const char *expires_at;                  /* RFC 3339 or NULL */
@@ -42,7 +42,9 @@ int invoice_parse_amount(const char *text, unsigned decimals, uint8_t raw[32], c
 
 /* invoice_create: INVOICE (invoice_pg.h) into *ret_json; *ret_created 1 for
  * a new invoice, 0 for the one this reference made with the same body.
- * PW_EINVAL "field: reason" (a bad value); PW_EREFUSED (the reference was
+ * PW_EINVAL "field: reason" (a bad value: a reference that is not 1..128
+ * bytes of UTF-8 without control characters, metadata whose text is not
+ * UTF-8, ...); PW_EREFUSED (the reference was
  * used with another body; the merchant has no xpub for the chain);
  * PW_ENOTFOUND (no such merchant); PW_EDB. */
 int invoice_create(PGconn *c, const pw_config *cfg, const invoice_request *q, int *ret_created, char **ret_json,

@@ -48,7 +48,7 @@ async function main() {
   const contract = await loadContract();
   const call = async (b, method, p, key, body) => {
     const res = await fetch(b + p, { method, headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+      body: body === undefined ? undefined : typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body) });
     const text = await res.text();
     let j = null;
     try { j = JSON.parse(text); } catch { /* the contract says */ }
@@ -101,6 +101,17 @@ async function main() {
   rig.check(r.status === 201 && r.body.expires_at === '2030-01-01T00:00:00Z', 'an admin key with merchant_id and expires_at');
   r = await call(base, 'POST', '/v1/invoices', admin.key, { ...body1, merchant_id: 'shop', reference: 'a2', expires_at: '2030-02-30T00:00:00Z' });
   rig.check(r.status === 400 && r.body.error.param === 'expires_at', `expires_at on a day February lacks: 400 (${r.status})`);
+  // text Postgres would refuse (bytes that are not UTF-8) or that would forge a line (a control
+  // character): a 400 naming the field, where the insert failed with a 503 'try again'
+  const raw = (before, bytes, after) => Buffer.concat([Buffer.from(before), Buffer.from(bytes), Buffer.from(after)]);
+  const head = '{"merchant_id":"shop","chain":"local","token":"USDC","amount":"1",';
+  for (const [what, body, param] of [
+    ['a reference of bytes that are not UTF-8', raw(head + '"reference":"r-', [0xff, 0xfe], '"}'), 'reference'],
+    ['a reference with a control character', head + '"reference":"r-\\u001b[31m"}', 'reference'],
+    ['metadata with bytes that are not UTF-8', raw(head + '"reference":"r-m","metadata":{"n":"', [0xc3, 0x28], '"}}'), 'metadata']]) {
+    r = await call(base, 'POST', '/v1/invoices', admin.key, body);
+    rig.check(r.status === 400 && r.body?.error?.param === param, `${what}: 400 naming ${param} (${r.status} ${JSON.stringify(r.body)})`);
+  }
   r = await call(base, 'POST', '/v1/invoices', shopKey.key, { ...body1, merchant_id: 'plain', reference: 'z' });
   rig.check(r.status === 403, 'a merchant key for another merchant: 403');
 
