@@ -3,6 +3,7 @@
 #include "api_int.h"
 #include "log.h"
 #include "pw_error.h"
+#include "text.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -47,15 +48,19 @@ enum MHD_Result api_send_json(struct MHD_Connection *conn, unsigned status, char
 enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned status, const char *code, const char *param,
 			       const char *extra_name, const char *extra_value, const char *fmt, ...)
 {
-	char msg[300];
+	char msg[300], safe[600];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* a message may quote a value of the request: bytes that are not
+	 * UTF-8 (or a character cut by the bound) as \xNN, so that the answer
+	 * stays UTF-8 JSON */
+	text_escape(safe, sizeof(safe), msg);
 	cJSON *o = cJSON_CreateObject();
 	cJSON *e = cJSON_AddObjectToObject(o, "error");
 	cJSON_AddStringToObject(e, "code", code);
-	cJSON_AddStringToObject(e, "message", msg);
+	cJSON_AddStringToObject(e, "message", safe);
 	if (param)
 		cJSON_AddStringToObject(e, "param", param);
 	else

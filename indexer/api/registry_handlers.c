@@ -293,6 +293,8 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 		return answer(s, conn, &q, "merchant");
 	case API_ADDRESSES: {
 		q.chain = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "chain");
+		if (q.chain && config_find_chain(s->cfg, q.chain) < 0)
+			return API_BAD_PARAM(conn, "chain", "chain: no chain \"%.64s\" in this config", q.chain);
 		q.cursor = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
 		if (!api_page_limit(conn, &q.limit, &refused))
 			return refused;
@@ -354,6 +356,8 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 		return r;
 	}
 	case API_WEBHOOK_DELETE:
+		if (!config_valid_id(pp->v[1])) /* no endpoint has such an id */
+			return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no such active endpoint of this merchant");
 		q.endpoint_id = pp->v[1];
 		return answer(s, conn, &q, "active endpoint of this merchant");
 	case API_WEBHOOK_ADD: {

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* timegm */
 #include "reports.h"
 #include "buf.h"
+#include "config.h"
 #include "csv.h"
 #include "pw_error.h"
 #include "report_pg.h"
@@ -39,6 +40,8 @@ int report_check(const report_query *q, char *err, size_t errlen)
 		snprintf(err, errlen, "report: settlement or payments");
 	else if (!q->merchant_id || !*q->merchant_id)
 		snprintf(err, errlen, "merchant_id: required");
+	else if (!config_valid_id(q->merchant_id))
+		snprintf(err, errlen, "merchant_id: not a merchant id (1..63 of A-Z a-z 0-9 . _ -)");
 	else if (!parse_day(q->from, &from))
 		snprintf(err, errlen, "from: a UTC day, YYYY-MM-DD");
 	else if (!parse_day(q->to, &to))

@@ -254,6 +254,51 @@ async function main() {
   r = await get('/v1/payments?limit=1', admin.key, { headers: { 'x-filler': 'a'.repeat(7000) } });
   rig.check(r.status === 200, `7 KB of headers are fine (${r.status})`);
 
+  // ---- every route of the served contract, each path segment and query
+  // parameter bytes that are not UTF-8 (and an invoice id of the right
+  // length made of them): refused or not found, never a 5xx, and the
+  // answer UTF-8 JSON even where it quotes the value. Postgres
+  // refuses such text, and a value that reached it unchecked failed the
+  // query: a 503 'try again' for a bad request (the invoices' list and
+  // one invoice, an endpoint's delete, a report's merchant_id).
+  // One value at a time is bad, the others valid (so that the bad one is
+  // what the server reads last): path segments, then query parameters
+  // beside the required ones.
+  const served = (await (await fetch(`${base}/v1/openapi.json`)).json()).paths;
+  const bad = '%FF%FE', badInvoice = 'inv_' + '%FF'.repeat(22);
+  const valid = { id: 'acme', chain: 'local', address: acme.toLowerCase(), endpoint_id: 'default', merchant_id: 'acme',
+    from: '2026-01-01', to: '2026-01-02', format: 'json', reference: 'x', status: 'new' };
+  const fivexx = [];
+  let asked = 0;
+  for (const [tpl, ops] of Object.entries(served)) {
+    for (const [method, op] of Object.entries(ops)) {
+      if (!['get', 'post', 'delete'].includes(method)) continue;
+      const names = (tpl.match(/\{[^}]+\}/g) || []).map((x) => x.slice(1, -1));
+      const fill = (badName, badValue) => tpl.replace(/\{([^}]+)\}/g, (_, n) =>
+        n === badName ? badValue : tpl.startsWith('/v1/invoices') && n === 'id' ? 'inv_AAAAAAAAAAAAAAAAAAAAAA' : valid[n] ?? 'x');
+      const paths = names.flatMap((n) => [fill(n, bad), ...(n === 'id' ? [fill(n, badInvoice)] : [])]);
+      const params = op.parameters || [];
+      const required = params.filter((x) => x.in === 'query' && x.required).map((x) => x.name);
+      const queries = params.filter((x) => x.in === 'query').map((x) => x.name).map((q) =>
+        [...required.filter((k) => k !== q).map((k) => `${k}=${valid[k] ?? 'x'}`), `${q}=${bad}`].join('&'));
+      const urls = [...paths, ...queries.map((q) => `${fill(null, null)}?${q}`)];
+      for (const u of urls) {
+        const res = await fetch(base + u, { method: method.toUpperCase(), headers: { authorization: `Bearer ${admin.key}`,
+          ...(method === 'post' ? { 'content-type': 'application/json' } : {}) }, body: method === 'post' ? '{}' : undefined });
+        const buf = Buffer.from(await res.arrayBuffer());
+        let text = null;
+        try {
+          text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+          if ((res.headers.get('content-type') || '').includes('json')) JSON.parse(text);
+        } catch { text = null; }
+        asked++;
+        if (res.status >= 500 || text === null)
+          fivexx.push(`${method.toUpperCase()} ${u}: ${res.status} ${text === null ? 'not UTF-8 JSON: ' + buf.toString('latin1').slice(0, 80) : text.slice(0, 80)}`);
+      }
+    }
+  }
+  rig.check(asked > 40 && fivexx.length === 0, `bytes that are not UTF-8 in each of ${asked} path segments and parameters: no 5xx, every answer UTF-8 JSON${fivexx.length ? ' (' + fivexx.join(' | ') + ')' : ''}`);
+
   // ---- rate limit, per key
   pw.proc.kill('SIGTERM');
   rig.check((await pw.done).code === 0, 'run exits 0 on SIGTERM with the API running');
