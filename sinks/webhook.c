@@ -168,6 +168,12 @@ bool webhook_address_allowed(const struct sockaddr *sa, bool allow_private)
 
 int webhook_check_url(const char *url, char *err, size_t errlen)
 {
+	/* the display of a URL (scheme://host:port) is stored as text: bytes
+	 * that are not UTF-8 would fail that insert */
+	if (!text_is_clean_utf8(url, strlen(url))) {
+		snprintf(err, errlen, "not UTF-8 text without control characters");
+		return PW_EINVAL;
+	}
 	CURLU *u = curl_url();
 	char *host = NULL, *port = NULL, *scheme = NULL;
 	int r = PW_EINVAL;

@@ -32,9 +32,10 @@ int webhook_sign(const char *secret, const char *msg_id, int64_t timestamp, cons
 int webhook_sign_all(const char *const *secrets, size_t n, const char *msg_id, int64_t timestamp, const char *body,
 		     size_t body_len, char *out, size_t outlen);
 
-/* webhook_check_url: url is an http or https URL libcurl can parse.
- * 0, or PW_EINVAL with the reason in err (errlen bytes; it never quotes
- * the URL). No DNS: the address is checked when libcurl connects. */
+/* webhook_check_url: url is UTF-8 without control characters and an
+ * http or https URL libcurl can parse. 0, or PW_EINVAL with the reason in
+ * err (errlen bytes; it never quotes the URL). No DNS: the address is
+ * checked when libcurl connects. */
 int webhook_check_url(const char *url, char *err, size_t errlen);
 
 /* webhook_address_allowed: may a webhook connect to sa (IPv4 or IPv6)?

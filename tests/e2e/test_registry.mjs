@@ -242,7 +242,7 @@ async function main() {
   await rig.waitFor('the API', async () => (await fetch(`${api}/healthz`).catch(() => null))?.status === 200, 15000);
   const call = async (method, p, key, body) => {
     const res = await fetch(api + p, { method, headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+      body: body === undefined ? undefined : typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body) });
     const text = await res.text();
     let parsed = null;
     try { parsed = JSON.parse(text); } catch { /* checked by the contract */ }
@@ -302,6 +302,17 @@ async function main() {
   rig.check(r.status === 400 && r.body.error.param === 'events', 'an unknown event type: 400 naming events');
   r = await call('POST', '/v1/merchants/initech/webhooks', initechKey.key, { id: epId, url: `${receiver.base}/x` });
   rig.check(r.status === 409, 'an id in use: 409');
+  // bodies whose text is not UTF-8, in each field the registry stores or looks up: a 4xx naming
+  // it, never the 503 of a query Postgres refused
+  const notUtf8 = (json) => Buffer.from(json.replace('<FF>', '\u00ff'), 'latin1');
+  for (const [p, body] of [['/v1/merchants', '{"id":"m-<FF>"}'], ['/v1/merchants/initech/addresses', '{"chain":"local","address":"0x<FF>"}'],
+    ['/v1/merchants/initech/addresses', '{"chain":"lo<FF>","address":"0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"}'],
+    ['/v1/merchants/initech/webhooks', `{"id":"e<FF>","url":"${receiver.base}/x"}`],
+    ['/v1/merchants/initech/webhooks', '{"url":"https://h<FF>.example/x"}'],
+    ['/v1/merchants/initech/deposit-addresses', '{"chain":"lo<FF>"}']]) {
+    r = await call('POST', p, admin.key, notUtf8(body));
+    rig.check(r.status >= 400 && r.status < 500 && r.body?.error, `POST ${p} ${body}: ${r.status}, not a 5xx (${JSON.stringify(r.body)})`);
+  }
   r = await call('GET', '/v1/merchants/initech/webhooks', initechKey.key);
   rig.check(r.status === 200 && r.body.data.length === 1 && !JSON.stringify(r.body).includes(apiSecret.slice(6)), 'GET webhooks: never the secret');
   await node.receipt(await token.transfer(deployer, initech, 31337n));
