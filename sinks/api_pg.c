@@ -107,14 +107,18 @@ int api_cursor_decode(const char *text, api_cursor *ret)
 	int mon = (s[5] - '0') * 10 + (s[6] - '0'), day = (s[8] - '0') * 10 + (s[9] - '0');
 	int hour = (s[11] - '0') * 10 + (s[12] - '0'), min = (s[14] - '0') * 10 + (s[15] - '0');
 	int sec = (s[17] - '0') * 10 + (s[18] - '0');
-	if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 59)
-		return PW_EPARSE; /* never a Postgres error: a cursor is checked here */
+	char at[28];
+	memcpy(at, s, 27);
+	at[27] = '\0';
+	/* never a Postgres error: a cursor is checked here, the time as
+	 * timestamptz takes it (a day its month has, year 0001 on) */
+	if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 59 || !api_time_ok(at))
+		return PW_EPARSE;
 	const char *id = bar + 1;
 	size_t idn = strlen(id);
 	if (idn == 0 || idn > 18 || !digits(id, idn))
 		return PW_EPARSE;
-	memcpy(ret->at, s, 27);
-	ret->at[27] = '\0';
+	memcpy(ret->at, at, sizeof(at));
 	ret->id = strtoll(id, NULL, 10);
 	return 0;
 }

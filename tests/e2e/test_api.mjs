@@ -211,6 +211,7 @@ async function main() {
     ['bogus=1', 'bogus'], ['limit=1&limit=2', 'limit'],
     // times RFC 3339's shape allows that Postgres's timestamptz refuses: a 400, not the query's 503
     ['since=2026-02-29T00:00:00Z', 'since'], ['until=0000-01-01T00:00:00Z', 'until'],
+    [`cursor=${Buffer.from('2026-02-31T00:00:00.000000Z|7').toString('base64url')}`, 'cursor'],
     ['since=2026-01-01T00:00:00%2B16:00', 'since'], ['until=2026-12-31T23:59:60.5Z', 'until']]) {
     r = await get(`/v1/payments?${q}`, admin.key);
     rig.check(r.status === 400 && r.body.error.code === 'invalid_parameter' && r.body.error.param === param &&
