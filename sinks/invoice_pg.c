@@ -79,8 +79,12 @@ static int cursor_decode(const char *text, char *at, size_t atlen, char *id, siz
 	if (!slash || slash == (char *)raw || (size_t)(slash - (char *)raw) >= atlen)
 		return PW_EPARSE;
 	*slash = '\0';
-	if (strspn((char *)raw, "0123456789") != strlen((char *)raw) || strlen(slash + 1) >= idlen ||
-	    strncmp(slash + 1, "inv_", 4) != 0)
+	/* never a Postgres error: microseconds that fit a bigint (18 digits),
+	 * an invoice id's shape ("inv_" + 22 base64url characters) */
+	const char *inv = slash + 1;
+	if (strspn((char *)raw, "0123456789") != strlen((char *)raw) || strlen((char *)raw) > 18 ||
+	    strlen(inv) != 26 || strlen(inv) >= idlen || strncmp(inv, "inv_", 4) != 0 ||
+	    strspn(inv + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != 22)
 		return PW_EPARSE;
 	snprintf(at, atlen, "%s", (char *)raw);
 	snprintf(id, idlen, "%s", slash + 1);

@@ -130,6 +130,12 @@ async function main() {
     cursor = r.body.next_cursor;
   } while (cursor);
   rig.check(seen.length === 4 && new Set(seen).size === 4, `pages of 2: every invoice once (${seen.length})`);
+  // forged cursors Postgres would refuse (microseconds past a bigint, an id of bytes that are not UTF-8): 400
+  for (const forged of [Buffer.from('99999999999999999999999/inv_AAAAAAAAAAAAAAAAAAAAAA'),
+    Buffer.concat([Buffer.from('1/inv_'), Buffer.alloc(22, 0xff)])]) {
+    r = await call(base, 'GET', `/v1/invoices?cursor=${forged.toString('base64url')}`, shopKey.key);
+    rig.check(r.status === 400 && r.body?.error?.param === 'cursor', `a forged cursor: 400 naming cursor (${r.status})`);
+  }
   r = await call(base, 'POST', `/v1/invoices/${daiInv.id}/cancel`, shopKey.key);
   rig.check(r.status === 200 && r.body.status === 'cancelled', 'cancel a new invoice');
   r = await call(base, 'POST', `/v1/invoices/${daiInv.id}/cancel`, shopKey.key);
