@@ -5,7 +5,9 @@
  * Base58Check, xpubs and path templates (BIP-32), the canonical
  * addresses and hashes of each family, an address as a merchant writes it
  * (registry_normalize_address), base64url (API keys, page cursors),
- * decimal integers and the sealing key. The first input byte picks the
+ * decimal integers, the sealing key, and the API's times, decimals and
+ * page cursors (each against a reading written apart here: a time the API
+ * takes must be one PostgreSQL's timestamptz takes). The first input byte picks the
  * reader, the rest is its text (or, where a reader takes a number too,
  * the second byte that number). Any input must be read or refused: no
  * crash, no leak, no undefined behaviour; and what is read must read back:
@@ -14,6 +16,7 @@
  * of a config (a DSN password, a webhook secret or URL, a node URL's
  * path, query or user info, an HTTP header value, an xpub) is ever in an
  * error or in the masked dump. A property broken aborts with what broke. */
+#include "api_pg.h"
 #include "b64url.h"
 #include "base58.h"
 #include "bip32.h"
@@ -34,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -52,6 +56,9 @@ enum reader {
 	R_B64URL,
 	R_INTEGER,
 	R_SEALING_KEY,
+	R_API_TIME,
+	R_API_DECIMAL,
+	R_API_CURSOR,
 	R_COUNT
 };
 
@@ -498,6 +505,75 @@ static void read_sealing_key(const char *text)
 		check_unquoted(text, err);
 }
 
+static bool all_digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* What PostgreSQL 15's timestamptz takes of RFC 3339's shape, read apart
+ * from api_time_ok: the day checked by timegm's own calendar. */
+static bool time_reference(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 20 || !all_digits(s, 4) || s[4] != '-' || !all_digits(s + 5, 2) || s[7] != '-' ||
+	    !all_digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') || !all_digits(s + 11, 2) || s[13] != ':' ||
+	    !all_digits(s + 14, 2) || s[16] != ':' || !all_digits(s + 17, 2))
+		return false;
+	int year = atoi(s), mon = atoi(s + 5), day = atoi(s + 8), hour = atoi(s + 11), min = atoi(s + 14),
+	    sec = atoi(s + 17);
+	size_t i = 19, frac = 0;
+	bool zero_frac = true;
+	if (s[i] == '.') {
+		while (i + 1 + frac < n && s[i + 1 + frac] >= '0' && s[i + 1 + frac] <= '9') {
+			zero_frac = zero_frac && s[i + 1 + frac] == '0';
+			frac++;
+		}
+		if (frac == 0 || frac > 9)
+			return false;
+		i += 1 + frac;
+	}
+	bool zone = (i + 1 == n && (s[i] == 'Z' || s[i] == 'z')) ||
+		    (i + 6 == n && (s[i] == '+' || s[i] == '-') && all_digits(s + i + 1, 2) && s[i + 3] == ':' &&
+		     all_digits(s + i + 4, 2) && atoi(s + i + 1) <= 15 && atoi(s + i + 4) <= 59);
+	if (!zone || year < 1 || mon < 1 || mon > 12 || hour > 23 || min > 59 || sec > 60 || (sec == 60 && !zero_frac))
+		return false;
+	struct tm tm = { .tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day, .tm_hour = 12 };
+	if (day < 1 || day > 31 || timegm(&tm) == (time_t)-1)
+		return false;
+	return tm.tm_mday == day && tm.tm_mon == mon - 1;
+}
+
+static void read_api_time(const char *text)
+{
+	if (api_time_ok(text) != time_reference(text))
+		broken(api_time_ok(text) ? "api_time_ok took a time Postgres refuses" : "api_time_ok refused a time", text);
+}
+
+static void read_api_decimal(const char *text)
+{
+	size_t n = strlen(text), ip = strspn(text, "0123456789");
+	size_t fp = text[ip] == '.' ? strspn(text + ip + 1, "0123456789") : 0;
+	bool want = ip > 0 && ip + fp <= 78 && (text[ip] == '\0' || (text[ip] == '.' && fp > 0 && ip + 1 + fp == n));
+	if (api_decimal_ok(text) != want)
+		broken("api_decimal_ok and the decimal grammar disagree", text);
+}
+
+static void read_api_cursor(const char *text)
+{
+	api_cursor c, again;
+	char out[128];
+	if (api_cursor_decode(text, &c) < 0)
+		return;
+	if (!api_time_ok(c.at))
+		broken("a page cursor's time Postgres refuses", text);
+	api_cursor_encode(&c, out, sizeof(out));
+	if (api_cursor_decode(out, &again) < 0 || strcmp(again.at, c.at) != 0 || again.id != c.id)
+		broken("a page cursor read back otherwise", text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
@@ -536,6 +612,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case R_B64URL: read_b64url(text); break;
 	case R_INTEGER: read_integer(text); break;
 	case R_SEALING_KEY: read_sealing_key(text); break;
+	case R_API_TIME: read_api_time(text); break;
+	case R_API_DECIMAL: read_api_decimal(text); break;
+	case R_API_CURSOR: read_api_cursor(text); break;
 	default: break;
 	}
 	free(text);
