@@ -106,8 +106,10 @@ static enum MHD_Result create(api_server *s, struct MHD_Connection *conn, const 
 		goto out;
 	}
 	if (ein) {
-		if (!cJSON_IsNumber(ein) || ein->valuedouble != (double)(int64_t)ein->valuedouble || ein->valuedouble < 0 ||
-		    ein->valuedouble > 1e9) {
+		/* bounded before the cast: a double past int64's range cast to it
+		 * is undefined (1e300 in a body) */
+		if (!cJSON_IsNumber(ein) || ein->valuedouble < 0 || ein->valuedouble > 1e9 ||
+		    ein->valuedouble != (double)(int64_t)ein->valuedouble) {
 			r = API_BAD_PARAM(conn, "expires_in_s", "expires_in_s: must be an integer number of seconds");
 			goto out;
 		}

@@ -101,6 +101,9 @@ async function main() {
   rig.check(r.status === 201 && r.body.expires_at === '2030-01-01T00:00:00Z', 'an admin key with merchant_id and expires_at');
   r = await call(base, 'POST', '/v1/invoices', admin.key, { ...body1, merchant_id: 'shop', reference: 'a2', expires_at: '2030-02-30T00:00:00Z' });
   rig.check(r.status === 400 && r.body.error.param === 'expires_at', `expires_at on a day February lacks: 400 (${r.status})`);
+  // a number past int64 (undefined when cast: the sanitizer build stops on it)
+  r = await call(base, 'POST', '/v1/invoices', admin.key, '{"merchant_id":"shop","chain":"local","token":"USDC","amount":"1","reference":"a3","expires_in_s":1e300}');
+  rig.check(r.status === 400 && r.body?.error?.param === 'expires_in_s', `expires_in_s 1e300: 400 (${r.status})`);
   // text Postgres would refuse (bytes that are not UTF-8) or that would forge a line (a control
   // character): a 400 naming the field, where the insert failed with a 503 'try again'
   const raw = (before, bytes, after) => Buffer.concat([Buffer.from(before), Buffer.from(bytes), Buffer.from(after)]);
