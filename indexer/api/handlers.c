@@ -149,7 +149,10 @@ enum MHD_Result api_list_payments(api_server *s, struct MHD_Connection *conn, co
 	static const char *const times[2] = { "since", "until" };
 	for (int k = 0; k < 2; k++) {
 		if ((v = ARG(times[k])) != NULL && !api_time_ok(v))
-			return API_BAD_PARAM(conn, times[k], "%s: not an RFC 3339 time (2026-11-29T20:51:17Z)", times[k]);
+			return API_BAD_PARAM(conn, times[k],
+					     "%s: not an RFC 3339 time Postgres holds (2026-11-29T20:51:17Z: a day its "
+					     "month has, year 0001 on, an offset within 15:59)",
+					     times[k]);
 		*(k ? &q.until : &q.since) = v;
 	}
 	if (!api_page_limit(conn, &q.limit, &refused))

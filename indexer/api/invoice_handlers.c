@@ -117,7 +117,9 @@ static enum MHD_Result create(api_server *s, struct MHD_Connection *conn, const 
 	}
 	if (eat) {
 		if (!cJSON_IsString(eat) || !api_time_ok(eat->valuestring)) {
-			r = API_BAD_PARAM(conn, "expires_at", "expires_at: must be an RFC 3339 time (2026-12-01T12:00:00Z)");
+			r = API_BAD_PARAM(conn, "expires_at",
+					  "expires_at: must be an RFC 3339 time Postgres holds (2026-12-01T12:00:00Z: a "
+					  "day its month has, an offset within 15:59)");
 			goto out;
 		}
 		q.req.expires_at = eat->valuestring;
