@@ -261,7 +261,8 @@ async function main() {
   // answer UTF-8 JSON even where it quotes the value. Postgres
   // refuses such text, and a value that reached it unchecked failed the
   // query: a 503 'try again' for a bad request (the invoices' list and
-  // one invoice, an endpoint's delete, a report's merchant_id).
+  // one invoice, an endpoint's delete, the addresses' chain filter, a
+  // report's merchant_id).
   // One value at a time is bad, the others valid (so that the bad one is
   // what the server reads last): path segments, then query parameters
   // beside the required ones.
