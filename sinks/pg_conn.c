@@ -50,6 +50,15 @@ int pg_dsn_check(const char *dsn, char *err, size_t errlen)
 		size_t ats = 0;
 		for (size_t i = 0; i < auth_len; i++)
 			ats += auth[i] == '@';
+		/* no host, user or password holds white space: such a host part
+		 * is key=value pairs behind a postgresql:// prefix, and libpq
+		 * would take them, password included, for the host name */
+		for (size_t i = 0; i < auth_len; i++)
+			if (auth[i] == ' ' || auth[i] == '\t' || auth[i] == '\r' || auth[i] == '\n') {
+				snprintf(err, errlen, "the host part of a postgresql:// URI holds white space: write "
+						      "key=value pairs without the prefix, or percent-encode (%%20)");
+				return PW_ECONFIG;
+			}
 		if (ats > 1) {
 			snprintf(err, errlen, "the user name or password holds a raw '@': percent-encode it as %%40 "
 					      "(or leave the password out of the DSN and set PGPASSWORD)");
@@ -99,7 +108,9 @@ void pg_dsn_mask(const char *dsn, char *out, size_t outlen)
 		if (!o->val)
 			continue;
 		buf_appendf(&b, "%s%s=", b.len ? " " : "", o->keyword);
-		if (is_secret_option(o->keyword)) {
+		/* a value that holds "password=" is a password written in the
+		 * wrong place (key=value text inside a URI's part): shown masked */
+		if (is_secret_option(o->keyword) || strstr(o->val, "password=")) {
 			buf_append(&b, "****", 4);
 			continue;
 		}

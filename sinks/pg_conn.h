@@ -18,7 +18,8 @@
 
 /* pg_dsn_check: can dsn be handed to libpq without a piece of its password
  * ending up in an error text? Refused: text libpq cannot parse, a URI whose
- * host part holds more than one '@' or that has an '@' after the host part
+ * host part holds white space (key=value pairs behind a postgresql://
+ * prefix) or more than one '@' or that has an '@' after the host part
  * (an unencoded '@', '/', '?' or '#' in a password), a '%' not followed by
  * two hex digits. 0, or PW_ECONFIG with a reason in err (errlen bytes) that
  * never quotes the DSN. */

@@ -610,6 +610,14 @@ int main(void)
 	ASSERT_EQ_STR("user=u password=**** dbname=d host=h", masked);
 	config_mask_dsn("host=h sslpassword=keyWORD8 application_name='my app'", masked, sizeof(masked));
 	ASSERT_EQ_STR("host=h application_name='my app' sslpassword=****", masked);
+	/* key=value pairs behind a postgresql:// prefix: libpq takes them all
+	 * for the host name, password included. Refused by the config, and
+	 * masked whole where shown (fuzz_inputs found it in the dump) */
+	static const char mixed[] = "postgres://host=db port=5432 user=u password=kvSecretPass1 dbname=d";
+	config_mask_dsn(mixed, masked, sizeof(masked));
+	CHECK(strstr(masked, "kvSecretPass1") == NULL);
+	expect_variant_error("\"dsn\": \"${PAYWATCH_PG_DSN}\"", "\"dsn\": \"postgres://host=db port=5432 user=u password=kvSecretPass1\"",
+			     "postgres.dsn: the host part of a postgresql:// URI holds white space");
 	/* node URLs: scheme, host and port; a path or query is masked */
 	config_mask_node_url("wss://eth.example.com/v2/apikeyWORD", masked, sizeof(masked));
 	ASSERT_EQ_STR("wss://eth.example.com/****", masked);
