@@ -371,11 +371,14 @@ static void read_base58(const char *text)
 	}
 }
 
-/* No error of a reader of secrets quotes its input (8 bytes or more
- * without a space, so that it is no word of the message). */
+/* No error of a reader of secrets quotes its input: 24 bytes or more
+ * without a space, longer than any word of the messages (an input is
+ * found in a message only inside one word; "paywatch", a word of the
+ * sealing key's message, was taken for a quote at 8). The secrets are
+ * longer: a key 44 or 64 characters, an xpub 111. */
 static void check_unquoted(const char *text, const char *err)
 {
-	if (strlen(text) >= 8 && !strchr(text, ' ') && strstr(err, text))
+	if (strlen(text) >= 24 && !strchr(text, ' ') && strstr(err, text))
 		broken("an error quotes the secret it refused", text);
 }
 
