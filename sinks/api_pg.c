@@ -90,6 +90,11 @@ static bool digits(const char *s, size_t n)
 	return true;
 }
 
+static int two(const char *s)
+{
+	return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
 int api_cursor_decode(const char *text, api_cursor *ret)
 {
 	uint8_t raw[72];
@@ -104,15 +109,13 @@ int api_cursor_decode(const char *text, api_cursor *ret)
 	for (size_t i = 0; i < 27; i++)
 		if (shape[i] == 'd' ? !digits(s + i, 1) : s[i] != shape[i])
 			return PW_EPARSE;
-	int mon = (s[5] - '0') * 10 + (s[6] - '0'), day = (s[8] - '0') * 10 + (s[9] - '0');
-	int hour = (s[11] - '0') * 10 + (s[12] - '0'), min = (s[14] - '0') * 10 + (s[15] - '0');
-	int sec = (s[17] - '0') * 10 + (s[18] - '0');
 	char at[28];
 	memcpy(at, s, 27);
 	at[27] = '\0';
 	/* never a Postgres error: a cursor is checked here, the time as
-	 * timestamptz takes it (a day its month has, year 0001 on) */
-	if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 59 || !api_time_ok(at))
+	 * timestamptz takes it (api_time_ok), and no leap second (Postgres
+	 * never writes one) */
+	if (two(s + 17) > 59 || !api_time_ok(at))
 		return PW_EPARSE;
 	const char *id = bar + 1;
 	size_t idn = strlen(id);
@@ -137,11 +140,6 @@ bool api_decimal_ok(const char *s)
 			return false;
 	}
 	return i == n && int_digits > 0 && int_digits + frac_digits <= 78;
-}
-
-static int two(const char *s)
-{
-	return (s[0] - '0') * 10 + (s[1] - '0');
 }
 
 /* Days in month mon (1..12) of year (Gregorian, RFC 3339 appendix C). */

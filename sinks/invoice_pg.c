@@ -67,6 +67,12 @@ int invoice_pg_get(PGconn *c, const char *id, const char *merchant_id, char **re
 	return r < 0 ? r : pg_first_text(res, ret_json);
 }
 
+bool invoice_id_ok(const char *s)
+{
+	return strncmp(s, "inv_", 4) == 0 && strlen(s) == 26 &&
+	       strspn(s + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == 22;
+}
+
 /* A cursor: base64url of "<created_at epoch microseconds>/<id>". */
 static int cursor_decode(const char *text, char *at, size_t atlen, char *id, size_t idlen)
 {
@@ -83,8 +89,7 @@ static int cursor_decode(const char *text, char *at, size_t atlen, char *id, siz
 	 * an invoice id's shape ("inv_" + 22 base64url characters) */
 	const char *inv = slash + 1;
 	if (strspn((char *)raw, "0123456789") != strlen((char *)raw) || strlen((char *)raw) > 18 ||
-	    strlen(inv) != 26 || strlen(inv) >= idlen || strncmp(inv, "inv_", 4) != 0 ||
-	    strspn(inv + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != 22)
+	    strlen(inv) >= idlen || !invoice_id_ok(inv))
 		return PW_EPARSE;
 	snprintf(at, atlen, "%s", (char *)raw);
 	snprintf(id, idlen, "%s", slash + 1);

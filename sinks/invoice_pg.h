@@ -10,8 +10,14 @@
 #define PW_INVOICE_PG_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* invoice_id_ok: s has an invoice id's shape, "inv_" + 22 base64url
+ * characters (128 random bits, as invoice_create makes it); what ids from
+ * outside (a path, a cursor) are checked with before a query. */
+bool invoice_id_ok(const char *s);
 
 /* An invoice to insert, every field checked by the caller. */
 typedef struct invoice_row {

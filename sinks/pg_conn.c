@@ -53,12 +53,11 @@ int pg_dsn_check(const char *dsn, char *err, size_t errlen)
 		/* no host, user or password holds white space: such a host part
 		 * is key=value pairs behind a postgresql:// prefix, and libpq
 		 * would take them, password included, for the host name */
-		for (size_t i = 0; i < auth_len; i++)
-			if (auth[i] == ' ' || auth[i] == '\t' || auth[i] == '\r' || auth[i] == '\n') {
-				snprintf(err, errlen, "the host part of a postgresql:// URI holds white space: write "
-						      "key=value pairs without the prefix, or percent-encode (%%20)");
-				return PW_ECONFIG;
-			}
+		if (strcspn(auth, " \t\r\n") < auth_len) {
+			snprintf(err, errlen, "the host part of a postgresql:// URI holds white space: write "
+					      "key=value pairs without the prefix, or percent-encode (%%20)");
+			return PW_ECONFIG;
+		}
 		if (ats > 1) {
 			snprintf(err, errlen, "the user name or password holds a raw '@': percent-encode it as %%40 "
 					      "(or leave the password out of the DSN and set PGPASSWORD)");

@@ -241,7 +241,7 @@ enum MHD_Result api_checkout(api_server *s, struct MHD_Connection *conn, enum ap
 		}
 	const char *id = pp->v[0];
 	bool page = rid == API_CHECKOUT_PAGE;
-	if (strncmp(id, "inv_", 4) != 0 || strlen(id) != 26 || strspn(id + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != 22) {
+	if (!invoice_id_ok(id)) {
 		if (!page)
 			return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no such invoice");
 		return not_found_page(conn);

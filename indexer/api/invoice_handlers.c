@@ -6,7 +6,6 @@
 #include "invoice_pg.h"
 #include "invoices.h"
 #include "pw_error.h"
-#include "text.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -164,8 +163,7 @@ enum MHD_Result api_invoices(api_server *s, struct MHD_Connection *conn, const c
 		    strcmp(q.list.status, "cancelled") != 0)
 			return API_BAD_PARAM(conn, "status", "status: new, processing, paid, expired or cancelled");
 		q.list.reference = ARG("reference");
-		if (q.list.reference && (!q.list.reference[0] || strlen(q.list.reference) > 128 ||
-					 !text_is_clean_utf8(q.list.reference, strlen(q.list.reference))))
+		if (q.list.reference && !invoice_reference_ok(q.list.reference))
 			return API_BAD_PARAM(conn, "reference", "reference: 1..128 bytes of UTF-8 without control characters");
 		q.list.cursor = ARG("cursor");
 		if (!api_page_limit(conn, &q.list.limit, &refused))
@@ -175,8 +173,7 @@ enum MHD_Result api_invoices(api_server *s, struct MHD_Connection *conn, const c
 	}
 	case API_INVOICE:
 	case API_INVOICE_CANCEL:
-		if (strncmp(pp->v[0], "inv_", 4) != 0 || strlen(pp->v[0]) != 26 ||
-		    strspn(pp->v[0] + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != 22)
+		if (!invoice_id_ok(pp->v[0]))
 			return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no such invoice");
 		q.id = pp->v[0];
 		return answer(s, conn, &q);

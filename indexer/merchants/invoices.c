@@ -31,6 +31,12 @@ static bool config_xpub_on(const pw_config *cfg, const char *merchant_id, const 
 	return false;
 }
 
+bool invoice_reference_ok(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 0 && n <= 128 && text_is_clean_utf8(s, n);
+}
+
 int invoice_parse_amount(const char *text, unsigned decimals, uint8_t raw[32], char *err, size_t errlen)
 {
 	size_t n = strlen(text), ip = strspn(text, "0123456789");
@@ -77,8 +83,7 @@ int invoice_create(PGconn *c, const pw_config *cfg, const invoice_request *q, in
 		snprintf(err, errlen, "token: no token \"%.32s\" on chain %s", q->token, chain->name);
 		return PW_EINVAL;
 	}
-	size_t rl = strlen(q->reference);
-	if (rl == 0 || rl > 128 || !text_is_clean_utf8(q->reference, rl)) {
+	if (!invoice_reference_ok(q->reference)) {
 		snprintf(err, errlen, "reference: must be 1..128 bytes of UTF-8 without control characters");
 		return PW_EINVAL;
 	}

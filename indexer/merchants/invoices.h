@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,11 @@ typedef struct invoice_request {
 	const void *body;                        /* the request as sent: its SHA-256 is the idempotency key */
 	size_t body_len;
 } invoice_request;
+
+/* invoice_reference_ok: s can be an invoice's reference (the merchant's
+ * order id): 1..128 bytes of UTF-8 without control characters, as it is
+ * stored, filtered on and shown. */
+bool invoice_reference_ok(const char *s);
 
 /* invoice_parse_amount: an amount in token units as a merchant writes it
  * ("12.5": digits, then optionally a point and at least one digit; at most
