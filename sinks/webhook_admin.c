@@ -44,6 +44,14 @@ int webhook_admin_list(const char *dsn, const char *merchant, const char *status
 	snprintf(lim, sizeof(lim), "%zu", limit);
 	const char *params[4] = { merchant, status, since, lim };
 	PGresult *res = PQexecParams(pg, list_sql, 4, NULL, params, NULL, NULL, 0);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && since && state && strncmp(state, "22", 2) == 0) {
+		/* a data exception: the one value Postgres reads here is since */
+		snprintf(err, errlen, "since: not a time Postgres reads as a timestamptz");
+		PQclear(res);
+		PQfinish(pg);
+		return PW_EINVAL;
+	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		r = query_failed(res, "webhook deliveries", err, errlen);
 		PQfinish(pg);

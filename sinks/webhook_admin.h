@@ -26,9 +26,10 @@ typedef struct webhook_delivery_view {
 /* webhook_admin_list: deliveries, newest first, at most limit, optionally
  * of one merchant, of one status, created since a time Postgres reads as a
  * timestamptz. 0 with *ret (calloc'd, caller frees; NULL when none) and
- * *ret_n, or PW_EDB / PW_ENOMEM / PW_ESCHEMA (the database one `migrate`
- * behind this build: pg_open_migrated) with the reason in err (errlen
- * bytes, the DSN's password scrubbed). */
+ * *ret_n; PW_EINVAL when Postgres reads no time in since; or PW_EDB /
+ * PW_ENOMEM / PW_ESCHEMA (the database one `migrate` behind this build:
+ * pg_open_migrated) with the reason in err (errlen bytes, the DSN's
+ * password scrubbed). */
 int webhook_admin_list(const char *dsn, const char *merchant, const char *status, const char *since, size_t limit,
 		       webhook_delivery_view **ret, size_t *ret_n, char *err, size_t errlen);
 

@@ -185,6 +185,9 @@ int cli_main(int argc, char **argv)
 	int i = 1;
 	bool json = false;
 	enum log_level level = LOG_LEVEL_INFO;
+	int rc = cli_check_args(argc, argv);
+	if (rc)
+		return rc;
 	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
 		const char *a = argv[i];
 		const char *v = NULL;
@@ -315,7 +318,7 @@ int cli_main(int argc, char **argv)
 		return cli_usage("unknown command: %s", cmd, usage_text);
 
 	cmd_opts o = { 0 };
-	int rc = parse_cmd_opts(argc - i, argv + i, help, &o);
+	rc = parse_cmd_opts(argc - i, argv + i, help, &o);
 	if (rc)
 		return rc;
 	if (o.help) {

@@ -1,6 +1,7 @@
 /* cli_common.c: shared by the command-line parsers (cli_common.h). */
 #include "cli_common.h"
 #include "pg_conn.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,37 @@ int cli_usage(const char *fmt, const char *arg, const char *help)
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\n\n%s", help);
 	return 2;
+}
+
+/* An argument's text between its tabs and newlines is clean UTF-8; both
+ * are ASCII, so no character is cut by splitting there. */
+static bool arg_ok(const char *s)
+{
+	for (;;) {
+		size_t n = strcspn(s, "\t\n");
+		if (!text_is_clean_utf8(s, n))
+			return false;
+		if (!s[n])
+			return true;
+		s += n + 1;
+	}
+}
+
+int cli_check_args(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (arg_ok(argv[i]))
+			continue;
+		char head[49], shown[4 * sizeof(head)];
+		snprintf(head, sizeof(head), "%s", argv[i]); /* its first 48 bytes */
+		text_escape(shown, sizeof(shown), head);
+		fprintf(stderr,
+			"paywatch: argument %d is not UTF-8 text without control characters (tab and newline"
+			" aside): %s%s\n",
+			i, shown, strlen(argv[i]) >= sizeof(head) ? "..." : "");
+		return 2;
+	}
+	return 0;
 }
 
 int cli_open(const char *config_path, pw_config **ret_cfg, PGconn **ret_pg)

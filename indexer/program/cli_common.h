@@ -15,6 +15,15 @@
  * Returns 2 (the usage exit code). */
 int cli_usage(const char *fmt, const char *arg, const char *help);
 
+/* cli_check_args: argv[1..argc-1], each an argument from outside the
+ * program, must be well-formed UTF-8 (RFC 3629) without control
+ * characters (U+0000..U+001F, U+007F..U+009F) other than tab and newline
+ * (a JSON --metadata written over lines): no value the commands show,
+ * match or send to Postgres can then hold bytes Postgres refuses or a
+ * terminal obeys. 0, or 2 with the first bad argument named (its position
+ * and its text escaped, text_escape) on stderr. */
+int cli_check_args(int argc, char **argv);
+
 /* An option of a command: "--name" (or "-c"), and where it goes: value
  * (the next argument) or flag (set true). */
 typedef struct cli_option {

@@ -157,7 +157,12 @@ static int webhooks_list(const pw_config *cfg, const char *merchant, const char 
 	webhook_delivery_view *rows = NULL;
 	size_t n = 0;
 	char err[600];
-	if (webhook_admin_list(cfg->pg_dsn, merchant, status, since, 1000, &rows, &n, err, sizeof(err)) < 0) {
+	int r = webhook_admin_list(cfg->pg_dsn, merchant, status, since, 1000, &rows, &n, err, sizeof(err));
+	if (r == PW_EINVAL) {
+		fprintf(stderr, "paywatch: --since %s: not a time (\"2026-11-22 10:00Z\", \"today\")\n", since);
+		return 2;
+	}
+	if (r < 0) {
 		fprintf(stderr, "paywatch: postgres: %s\n", err);
 		return 1;
 	}
@@ -265,6 +270,10 @@ int dispatch_webhooks_cli(const pw_config *cfg, int argc, char **argv)
 		} else {
 			ids[n_ids++] = argv[i];
 		}
+	}
+	if (since && strlen(since) > 64) {
+		fprintf(stderr, "paywatch: --since: a time of at most 64 bytes\n");
+		goto out;
 	}
 	if (status && strcmp(status, "failed") && strcmp(status, "pending") && strcmp(status, "delivered")) {
 		fprintf(stderr, "paywatch: --status must be failed, pending or delivered\n");

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "invoice_pg.h"
 #include "invoices.h"
+#include "parse.h"
 #include "pg_conn.h"
 #include "pw_error.h"
 
@@ -93,13 +94,13 @@ static int run(const pw_config *cfg, PGconn *c, const args *a)
 			cJSON_Delete(meta);
 			return cli_usage("%s", "--metadata must be a JSON object", invoices_help);
 		}
-		char *end = NULL;
-		long long ttl = a->expires_in ? strtoll(a->expires_in, &end, 10) : -1;
-		if (a->expires_in && (!*a->expires_in || *end || ttl < 0)) {
+		uint64_t ttl_given = 0; /* bounded to 60..INVOICE_EXPIRES_MAX_S by invoice_create */
+		if (a->expires_in && parse_u64(a->expires_in, INT64_MAX, &ttl_given) < 0) {
 			cJSON_Delete(o);
 			cJSON_Delete(meta);
 			return cli_usage("--expires-in %s: not a number of seconds", a->expires_in, invoices_help);
 		}
+		int64_t ttl = a->expires_in ? (int64_t)ttl_given : -1;
 		cJSON_AddStringToObject(o, "merchant_id", a->merchant);
 		cJSON_AddStringToObject(o, "chain", a->chain);
 		cJSON_AddStringToObject(o, "token", a->token);

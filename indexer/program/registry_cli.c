@@ -5,6 +5,7 @@
 #include "cli_common.h"
 #include "config.h"
 #include "log.h"
+#include "parse.h"
 #include "pg_conn.h"
 #include "pw_error.h"
 #include "registry_admin.h"
@@ -188,16 +189,20 @@ static int set_xpub(const pw_config *cfg, PGconn *c, const char *id, const args 
 	const char *chains[CFG_XPUB_CHAINS_MAX];
 	size_t n = 0;
 	if (a->chains) {
+		if (strlen(a->chains) >= sizeof(list))
+			return cli_usage("%s", "--chains: too long (at most 16 chain names)", merchants_help);
 		snprintf(list, sizeof(list), "%s", a->chains);
-		for (char *save = NULL, *t = strtok_r(list, ",", &save); t && n < CFG_XPUB_CHAINS_MAX; t = strtok_r(NULL, ",", &save))
+		for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			if (n == CFG_XPUB_CHAINS_MAX)
+				return cli_usage("%s", "--chains: at most 16 chain names", merchants_help);
 			chains[n++] = t;
+		}
 	} else
 		for (size_t i = 0; i < cfg->n_chains && n < CFG_XPUB_CHAINS_MAX; i++)
 			if (cfg->chains[i].family->address_of_key)
 				chains[n++] = cfg->chains[i].name;
-	char *end = NULL;
-	unsigned long gap = a->gap_limit ? strtoul(a->gap_limit, &end, 10) : 20;
-	if (a->gap_limit && (!*a->gap_limit || *end || gap < 1 || gap > 1000))
+	uint64_t gap = 20;
+	if (a->gap_limit && (parse_u64(a->gap_limit, 1000, &gap) < 0 || gap < 1))
 		return cli_usage("--gap-limit %s: must be an integer 1..1000", a->gap_limit, merchants_help);
 	int r = registry_xpub_set(c, cfg, id, a->xpub, a->path ? a->path : "0/*", chains, n, (uint32_t)gap, "registry",
 				  false, err, sizeof(err));
@@ -261,9 +266,7 @@ static int merchants(const pw_config *cfg, PGconn *c, const args *a)
 /* A block number or index option: 0, or 2 (usage printed). */
 static int number_opt(const char *name, const char *v, uint64_t max, uint64_t *ret)
 {
-	char *end;
-	*ret = strtoull(v, &end, 10);
-	if (!*v || *end || v[0] == '-' || *ret > max)
+	if (parse_u64(v, max, ret) < 0)
 		return cli_usage("%s: not a number in range", name, addresses_help);
 	return 0;
 }
@@ -400,12 +403,8 @@ static int addresses(const pw_config *cfg, PGconn *c, const args *a)
 		return cli_usage("%s", err, addresses_help);
 	if (strcmp(a->sub, "add") == 0) {
 		uint64_t from = 0;
-		if (a->from_block) {
-			char *end;
-			from = strtoull(a->from_block, &end, 10);
-			if (!*a->from_block || *end || a->from_block[0] == '-' || from > INT64_MAX)
-				return cli_usage("--from-block %s: not a block number", a->from_block, addresses_help);
-		}
+		if (a->from_block && (r = number_opt("--from-block", a->from_block, INT64_MAX, &from)) != 0)
+			return r;
 		registry_address ra = { a->merchant, a->chain, family, stored, a->from_block ? (int64_t)from : -1 };
 		int created = 0;
 		if ((r = registry_pg_address_add(c, &ra, &created, &json, err, sizeof(err))) < 0)
