@@ -407,17 +407,10 @@ int registry_pg_endpoint_remove(PGconn *c, const char *merchant_id, const char *
 	return pg_end(c, r, err, errlen);
 }
 
-int registry_pg_sealed_not_under(PGconn *c, const char *key_id, registry_sealed **ret, size_t *ret_n, char *err,
-				 size_t errlen)
+/* The rows of a SELECT of id, merchant_id, key, url_sealed, secret_sealed
+ * into *ret / *ret_n; res is cleared. */
+static int read_sealed(PGresult *res, registry_sealed **ret, size_t *ret_n)
 {
-	const char *params[1] = { key_id };
-	PGresult *res;
-	int r = pg_exec(c,
-		        "SELECT id, merchant_id, key, url_sealed, secret_sealed FROM webhook_endpoints"
-		        " WHERE secret_sealed IS NOT NULL AND key_id <> $1 ORDER BY id",
-		        1, params, &res, err, errlen);
-	if (r < 0)
-		return r;
 	size_t n = (size_t)PQntuples(res);
 	registry_sealed *s = calloc(n + 1, sizeof(*s));
 	if (!s) {
@@ -440,6 +433,30 @@ int registry_pg_sealed_not_under(PGconn *c, const char *key_id, registry_sealed 
 	*ret = s;
 	*ret_n = n;
 	return 0;
+}
+
+int registry_pg_sealed_not_under(PGconn *c, const char *key_id, registry_sealed **ret, size_t *ret_n, char *err,
+				 size_t errlen)
+{
+	const char *params[1] = { key_id };
+	PGresult *res;
+	int r = pg_exec(c,
+		        "SELECT id, merchant_id, key, url_sealed, secret_sealed FROM webhook_endpoints"
+		        " WHERE secret_sealed IS NOT NULL AND key_id <> $1 ORDER BY id",
+		        1, params, &res, err, errlen);
+	return r < 0 ? r : read_sealed(res, ret, ret_n);
+}
+
+int registry_pg_sealed_of(PGconn *c, const char *merchant_id, registry_sealed **ret, size_t *ret_n, char *err,
+			  size_t errlen)
+{
+	const char *params[1] = { merchant_id };
+	PGresult *res;
+	int r = pg_exec(c,
+		        "SELECT id, merchant_id, key, url_sealed, secret_sealed FROM webhook_endpoints"
+		        " WHERE merchant_id = $1 AND active AND secret_sealed IS NOT NULL ORDER BY key",
+		        1, params, &res, err, errlen);
+	return r < 0 ? r : read_sealed(res, ret, ret_n);
 }
 
 void registry_sealed_free(registry_sealed *s, size_t n)

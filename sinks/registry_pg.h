@@ -220,7 +220,7 @@ int registry_pg_endpoint_add(PGconn *c, const registry_endpoint *e, char **ret_j
  * config names it. */
 int registry_pg_endpoint_remove(PGconn *c, const char *merchant_id, const char *id, char *err, size_t errlen);
 
-/* One sealed endpoint, as `secrets rotate-key` reads it. */
+/* One sealed endpoint, as `secrets rotate-key` and `webhooks test` read it. */
 typedef struct registry_sealed {
 	int64_t row;
 	char merchant_id[64];
@@ -233,6 +233,13 @@ typedef struct registry_sealed {
  * registry_sealed_free). */
 int registry_pg_sealed_not_under(PGconn *c, const char *key_id, registry_sealed **ret, size_t *ret_n, char *err,
 				 size_t errlen);
+
+/* registry_pg_sealed_of: the active endpoints of merchant_id that the
+ * registry holds sealed (those the API or `endpoints add` made; a config
+ * endpoint's secret is in the config), by id, into *ret (malloc'd array
+ * of *ret_n; free with registry_sealed_free). 0, PW_EDB, PW_ENOMEM. */
+int registry_pg_sealed_of(PGconn *c, const char *merchant_id, registry_sealed **ret, size_t *ret_n, char *err,
+			  size_t errlen);
 void registry_sealed_free(registry_sealed *s, size_t n);
 
 /* registry_pg_reseal: replace row's sealed URL and secret (sealed under

@@ -106,6 +106,67 @@ int registry_endpoint_create(PGconn *c, const secretbox_keys *keys, const char *
 	return r;
 }
 
+/* Open row's URL and secret (bound to its merchant and id) with keys: 0,
+ * or what secretbox_open said, logged by endpoint and key id. */
+static int open_row(const secretbox_keys *keys, const registry_sealed *row, char **url, char **secret)
+{
+	char ctx_url[200], ctx_secret[200];
+	secretbox_endpoint_context(row->merchant_id, row->id, "url", ctx_url, sizeof(ctx_url));
+	secretbox_endpoint_context(row->merchant_id, row->id, "secret", ctx_secret, sizeof(ctx_secret));
+	int o = secretbox_open(keys, ctx_url, row->url_sealed, url);
+	if (o == 0)
+		o = secretbox_open(keys, ctx_secret, row->secret_sealed, secret);
+	if (o < 0) {
+		char kid[SECRETBOX_KEY_ID_LEN + 1] = "?";
+		secretbox_key_id_of(row->secret_sealed, kid, sizeof(kid));
+		log_warn("secrets: endpoint %s of merchant %s: cannot open (sealed under key %s: %s); "
+			 "set PAYWATCH_SECRET_KEY_OLD to that key",
+			 row->id, row->merchant_id, kid, o == PW_ENOTFOUND ? "that key is not held" : pw_strerror(o));
+		secretbox_free(*url);
+		*url = NULL;
+	}
+	return o;
+}
+
+int registry_endpoints_open(PGconn *c, const secretbox_keys *keys, const char *merchant_id, registry_opened **ret,
+			    size_t *ret_n, size_t *ret_unopened, char *err, size_t errlen)
+{
+	registry_sealed *rows = NULL;
+	size_t n = 0;
+	*ret = NULL;
+	*ret_n = *ret_unopened = 0;
+	int r = registry_pg_sealed_of(c, merchant_id, &rows, &n, err, errlen);
+	registry_opened *out = r == 0 ? calloc(n + 1, sizeof(*out)) : NULL;
+	if (r == 0 && !out)
+		r = PW_ENOMEM;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		registry_opened *e = &out[*ret_n];
+		if (open_row(keys, &rows[i], &e->url, &e->secret) < 0) {
+			(*ret_unopened)++;
+			continue;
+		}
+		snprintf(e->id, sizeof(e->id), "%s", rows[i].id);
+		(*ret_n)++;
+	}
+	registry_sealed_free(rows, n);
+	if (r < 0) {
+		registry_opened_free(out, *ret_n);
+		*ret_n = 0;
+		return r;
+	}
+	*ret = out;
+	return 0;
+}
+
+void registry_opened_free(registry_opened *e, size_t n)
+{
+	for (size_t i = 0; e && i < n; i++) {
+		secretbox_free(e[i].url);
+		secretbox_free(e[i].secret);
+	}
+	free(e);
+}
+
 int registry_rotate_key(PGconn *c, const secretbox_keys *keys, size_t *ret_done, size_t *ret_failed, char *err,
 			size_t errlen)
 {
@@ -122,16 +183,7 @@ int registry_rotate_key(PGconn *c, const secretbox_keys *keys, size_t *ret_done,
 		secretbox_endpoint_context(rows[i].merchant_id, rows[i].id, "url", ctx_url, sizeof(ctx_url));
 		secretbox_endpoint_context(rows[i].merchant_id, rows[i].id, "secret", ctx_secret, sizeof(ctx_secret));
 		char *url = NULL, *secret = NULL, *url_sealed = NULL, *secret_sealed = NULL;
-		int o = secretbox_open(keys, ctx_url, rows[i].url_sealed, &url);
-		if (o == 0)
-			o = secretbox_open(keys, ctx_secret, rows[i].secret_sealed, &secret);
-		if (o < 0) {
-			char kid[SECRETBOX_KEY_ID_LEN + 1] = "?";
-			secretbox_key_id_of(rows[i].secret_sealed, kid, sizeof(kid));
-			log_warn("secrets: endpoint %s of merchant %s: cannot open (sealed under key %s: %s); "
-				 "set PAYWATCH_SECRET_KEY_OLD to that key",
-				 rows[i].id, rows[i].merchant_id, kid,
-				 o == PW_ENOTFOUND ? "that key is not held" : pw_strerror(o));
+		if (open_row(keys, &rows[i], &url, &secret) < 0) {
 			(*ret_failed)++;
 		} else {
 			r = secretbox_seal(&keys->current, ctx_url, (const uint8_t *)url, strlen(url), &url_sealed);

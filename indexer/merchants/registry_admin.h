@@ -62,6 +62,23 @@ int registry_xpub_set(PGconn *c, const pw_config *cfg, const char *merchant_id, 
 		      const char *const *chains, size_t n_chains, uint32_t gap_limit, const char *origin, bool replace,
 		      char *err, size_t errlen);
 
+/* An endpoint of the registry, opened: its URL and signing secret in
+ * the clear (wiped and freed by registry_opened_free). */
+typedef struct registry_opened {
+	char id[64];
+	char *url, *secret;
+} registry_opened;
+
+/* registry_endpoints_open: the active endpoints of merchant_id that the
+ * registry holds sealed, opened with keys (current or old), into *ret
+ * (calloc'd array of *ret_n, by id; registry_opened_free). An endpoint
+ * whose key is not held, or whose sealed text does not open, is left out
+ * and counted in *ret_unopened (named in the log by id and key id, never
+ * by value). 0, PW_EDB, PW_ENOMEM. */
+int registry_endpoints_open(PGconn *c, const secretbox_keys *keys, const char *merchant_id, registry_opened **ret,
+			    size_t *ret_n, size_t *ret_unopened, char *err, size_t errlen);
+void registry_opened_free(registry_opened *e, size_t n);
+
 /* registry_rotate_key: re-seal every endpoint sealed under a key other
  * than keys->current (opened with keys->old, or current) under
  * keys->current. *ret_done rows re-sealed, *ret_failed rows that could not

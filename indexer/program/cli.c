@@ -106,13 +106,6 @@ static const char serve_help[] =
 	"                          serves, as JSON (the contract test compares them\n"
 	"                          with api/openapi.yaml)\n";
 
-static const char webhooks_help[] =
-	"usage: paywatch webhooks list|redeliver|test -c FILE [options]\n"
-	"\n"
-	"  list [--merchant M] [--status failed|pending|delivered] [--since TIME]\n"
-	"  redeliver EVENT_ID...   |   redeliver --failed [--merchant M]\n"
-	"  test --merchant M       send a signed ping to each endpoint of M\n";
-
 static const char run_help[] =
 	"usage: paywatch run -c FILE\n"
 	"\n"
@@ -253,7 +246,7 @@ int cli_main(int argc, char **argv)
 		help = strcmp(topic, "run") == 0	   ? run_help
 		       : strcmp(topic, "dispatch") == 0	   ? dispatch_help
 		       : strcmp(topic, "serve") == 0	   ? serve_help
-		       : strcmp(topic, "webhooks") == 0	   ? webhooks_help
+		       : strcmp(topic, "webhooks") == 0	   ? dispatch_webhooks_help
 		       : strcmp(topic, "migrate") == 0	   ? migrate_help
 		       : strcmp(topic, "check-config") == 0 ? check_config_help
 							    : usage_text;
@@ -288,13 +281,13 @@ int cli_main(int argc, char **argv)
 				path = argv[++k];
 			else if (strcmp(argv[k], "-h") == 0 || strcmp(argv[k], "--help") == 0) {
 				free(rest);
-				fputs(webhooks_help, stdout);
+				fputs(dispatch_webhooks_help, stdout);
 				return 0;
 			} else
 				rest[n++] = argv[k];
 		}
 		pw_config *cfg;
-		int rc = !path ? cli_usage("%s", "missing -c FILE", webhooks_help) : load(path, &cfg);
+		int rc = !path ? cli_usage("%s", "missing -c FILE", dispatch_webhooks_help) : load(path, &cfg);
 		if (rc == 0) {
 			rc = dispatch_webhooks_cli(cfg, n, rest);
 			config_destroy(cfg);

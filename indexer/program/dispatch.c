@@ -4,7 +4,10 @@
 #include "log.h"
 #include "server.h"
 #include "parse.h"
+#include "pg_conn.h"
 #include "pw_error.h"
+#include "registry_admin.h"
+#include "secretbox.h"
 #include "webhook.h"
 #include "webhook_admin.h"
 
@@ -138,7 +141,7 @@ int dispatch_main(const pw_config *cfg)
 	return 0;
 }
 
-static const char webhooks_usage[] =
+const char dispatch_webhooks_help[] =
 	"usage: paywatch webhooks list -c FILE [--merchant M] [--status failed|pending|delivered] [--since TIME]\n"
 	"       paywatch webhooks redeliver -c FILE EVENT_ID...\n"
 	"       paywatch webhooks redeliver -c FILE --failed [--merchant M]\n"
@@ -149,8 +152,9 @@ static const char webhooks_usage[] =
 	"      Postgres reads as a timestamptz (\"2026-11-22 10:00Z\", \"today\").\n"
 	"redeliver: new attempts of the same event ids (receivers see the same\n"
 	"      webhook-id); --failed takes every failed delivery.\n"
-	"test: sends a signed `ping` event to each endpoint of merchant M and prints\n"
-	"      the answer.\n";
+	"test: sends a signed `ping` event to each endpoint of merchant M, the config's\n"
+	"      and the registry's (opened with PAYWATCH_SECRET_KEY), and prints each\n"
+	"      answer; exit 1 when one is not a 2xx or an endpoint cannot be opened.\n";
 
 static int webhooks_list(const pw_config *cfg, const char *merchant, const char *status, const char *since)
 {
@@ -202,45 +206,96 @@ static int webhooks_redeliver(const pw_config *cfg, char **ids, int n_ids, bool 
 	return rc;
 }
 
+/* A signed ping to one endpoint, its answer printed. 0 on a 2xx, else 1. */
+static int ping(const pw_config *cfg, const char *merchant, const char *id, const char *url,
+		const char *const *secrets, size_t n_secrets)
+{
+	char msg_id[64], body[512], ts[32], err[600] = "", shown[300];
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct tm tm;
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(msg_id, sizeof(msg_id), "evt_ping_%lld%06ld", (long long)now.tv_sec, now.tv_nsec / 1000);
+	snprintf(body, sizeof(body), "{\"type\":\"ping\",\"timestamp\":\"%s\",\"data\":{\"merchant_id\":\"%s\"}}", ts,
+		 merchant);
+	long status = 0;
+	webhook_endpoint ep = { merchant, id, url, secrets, n_secrets };
+	int r = webhook_send_once(&ep, msg_id, body, cfg->webhooks.allow_private_targets, cfg->webhooks.proxy,
+				  cfg->webhooks.timeout_ms, &status, err, sizeof(err));
+	webhook_url_display(url, shown, sizeof(shown));
+	if (r < 0) {
+		printf("endpoint %s (%s): no answer: %s\n", id, shown, err);
+		return 1;
+	}
+	printf("endpoint %s (%s): HTTP %ld%s\n", id, shown, status, status >= 200 && status < 300 ? " (ok)" : "");
+	return !(status >= 200 && status < 300);
+}
+
+/* The registry's endpoints of merchant, pinged; *ret_n counts them. 0, or
+ * 1 (a ping failed, an endpoint did not open, or the registry could not
+ * be read: err says why). */
+static int ping_registry(const pw_config *cfg, const char *merchant, size_t *ret_n, char *err, size_t errlen)
+{
+	PGconn *pg = NULL;
+	secretbox_keys keys;
+	registry_opened *eps = NULL;
+	size_t n = 0, unopened = 0;
+	*ret_n = 0;
+	int r = pg_open_migrated(cfg->pg_dsn, "paywatch cli", &pg, err, errlen);
+	if (r == 0)
+		r = secretbox_keys_from_env(&keys, err, errlen);
+	if (r == 0)
+		r = registry_endpoints_open(pg, &keys, merchant, &eps, &n, &unopened, err, errlen);
+	PQfinish(pg);
+	if (r < 0)
+		return 1;
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *secrets[1] = { eps[i].secret };
+		rc |= ping(cfg, merchant, eps[i].id, eps[i].url, secrets, 1);
+	}
+	registry_opened_free(eps, n);
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	if (unopened)
+		snprintf(err, errlen, "%zu endpoint(s) of the registry not opened: see above", unopened);
+	*ret_n = n + unopened;
+	return rc || unopened;
+}
+
+/* webhooks test: a signed ping to each endpoint of merchant, the config's
+ * (no Postgres needed) and the registry's (opened with
+ * PAYWATCH_SECRET_KEY). */
 static int webhooks_test(const pw_config *cfg, const char *merchant)
 {
+	if (!config_valid_id(merchant)) {
+		fprintf(stderr, "paywatch: --merchant %s: not a merchant id (1..63 of A-Z a-z 0-9 . _ -)\n", merchant);
+		return 2;
+	}
 	const cfg_merchant *m = NULL;
 	for (size_t i = 0; i < cfg->n_merchants; i++)
 		if (strcmp(cfg->merchants[i].id, merchant) == 0)
 			m = &cfg->merchants[i];
-	if (!m) {
-		fprintf(stderr, "paywatch: no merchant %s in the config\n", merchant);
-		return 2;
+	int rc = 0;
+	for (size_t i = 0; m && i < m->n_endpoints; i++) {
+		const cfg_endpoint *e = &m->endpoints[i];
+		rc |= ping(cfg, m->id, e->id, e->url, (const char *const *)e->secrets, e->n_secrets);
 	}
-	if (!m->n_endpoints) {
-		fprintf(stderr, "paywatch: merchant %s has no webhook endpoint\n", merchant);
+	char err[600] = "";
+	size_t n_registry = 0;
+	int rr = ping_registry(cfg, merchant, &n_registry, err, sizeof(err));
+	if (rr && *err)
+		fprintf(stderr, "paywatch: the registry's endpoints of %s: %s\n", merchant, err);
+	if (m && m->n_endpoints && rr && !n_registry && *err)
+		rr = 0; /* the config's endpoints were pinged; the registry is told of above */
+	rc |= rr;
+	if (!m && !n_registry && !rr) {
+		fprintf(stderr, "paywatch: merchant %s has no webhook endpoint (in the config or the registry)\n", merchant);
 		return 1;
 	}
-	int rc = 0;
-	for (size_t i = 0; i < m->n_endpoints; i++) {
-		char id[64], body[512], ts[32], err[600] = "";
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		struct tm tm;
-		gmtime_r(&now.tv_sec, &tm);
-		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		snprintf(id, sizeof(id), "evt_ping_%lld%06ld", (long long)now.tv_sec, now.tv_nsec / 1000);
-		snprintf(body, sizeof(body), "{\"type\":\"ping\",\"timestamp\":\"%s\",\"data\":{\"merchant_id\":\"%s\"}}", ts,
-			 m->id);
-		long status = 0;
-		const cfg_endpoint *e = &m->endpoints[i];
-		webhook_endpoint ep = { m->id, e->id, e->url, (const char *const *)e->secrets, e->n_secrets };
-		int r = webhook_send_once(&ep, id, body, cfg->webhooks.allow_private_targets, cfg->webhooks.proxy,
-					  cfg->webhooks.timeout_ms, &status, err, sizeof(err));
-		char shown[300];
-		webhook_url_display(e->url, shown, sizeof(shown));
-		if (r < 0) {
-			printf("endpoint %s (%s): no answer: %s\n", e->id, shown, err);
-			rc = 1;
-		} else {
-			printf("endpoint %s (%s): HTTP %ld%s\n", e->id, shown, status, status >= 200 && status < 300 ? " (ok)" : "");
-			rc |= !(status >= 200 && status < 300);
-		}
+	if (m && !m->n_endpoints && !n_registry && !rr) {
+		fprintf(stderr, "paywatch: merchant %s has no webhook endpoint\n", merchant);
+		return 1;
 	}
 	return rc;
 }
@@ -248,7 +303,7 @@ static int webhooks_test(const pw_config *cfg, const char *merchant)
 int dispatch_webhooks_cli(const pw_config *cfg, int argc, char **argv)
 {
 	if (argc < 1) {
-		fputs(webhooks_usage, stderr);
+		fputs(dispatch_webhooks_help, stderr);
 		return 2;
 	}
 	const char *sub = argv[0], *merchant = NULL, *status = NULL, *since = NULL;
@@ -265,7 +320,7 @@ int dispatch_webhooks_cli(const pw_config *cfg, int argc, char **argv)
 		} else if (strcmp(a, "--failed") == 0) {
 			failed = true;
 		} else if (a[0] == '-') {
-			fprintf(stderr, "paywatch: unknown option %s\n\n%s", a, webhooks_usage);
+			fprintf(stderr, "paywatch: unknown option %s\n\n%s", a, dispatch_webhooks_help);
 			goto out;
 		} else {
 			ids[n_ids++] = argv[i];
@@ -286,7 +341,7 @@ int dispatch_webhooks_cli(const pw_config *cfg, int argc, char **argv)
 	else if (strcmp(sub, "test") == 0 && merchant && !n_ids)
 		rc = webhooks_test(cfg, merchant);
 	else
-		fputs(webhooks_usage, stderr);
+		fputs(dispatch_webhooks_help, stderr);
 out:
 	free(ids);
 	return rc;

@@ -194,6 +194,18 @@ async function main() {
   rig.check(r.status === 0 && !r.stdout.includes(secretB64) && !r.stdout.includes('tok-secret') && JSON.parse(r.stdout).data[0].active === true,
     'endpoints list shows neither');
   rig.check(!pw.stderr.includes(secretB64) && !pw.stderr.includes('tok-secret-123'), 'nor does run\'s log');
+  // `webhooks test` pings the registry's endpoints too, opened with the key
+  r = rig.runPaywatchSync(bin, ['webhooks', 'test', '-c', cfg, '--merchant', 'globex'], env1);
+  const pings = (await receiver.records()).filter((x) => x.path === '/globex?token=tok-secret-123' && x.body.includes('"type":"ping"'));
+  rig.check(r.status === 0 && r.stdout.trim() === `endpoint main (${receiver.base}): HTTP 200 (ok)` && pings.length === 1 &&
+    pings[0].sig_ok && pings[0].fresh && !(r.stdout + r.stderr).includes('tok-secret'),
+    `webhooks test of a registry merchant: a ping signed with its secret, to its full URL, shown by host only (${r.status}: ${r.stdout.trim()} ${r.stderr.trim()})`);
+  r = rig.runPaywatchSync(bin, ['webhooks', 'test', '-c', cfg, '--merchant', 'globex'], {});
+  rig.check(r.status === 1 && /endpoint main of merchant globex: cannot open/.test(r.stderr) && /1 endpoint\(s\) of the registry not opened/.test(r.stderr) &&
+    !(r.stdout + r.stderr).includes('tok-secret') && !(r.stdout + r.stderr).includes(secretB64),
+    `without the key: exit 1, the endpoint named, nothing of it shown (${r.stderr.trim()})`);
+  r = rig.runPaywatchSync(bin, ['webhooks', 'test', '-c', cfg, '--merchant', 'initech'], env1);
+  rig.check(r.status === 1 && /merchant initech has no webhook endpoint/.test(r.stderr), `a merchant without endpoints: exit 1 saying so (${r.stderr.trim()})`);
 
   // ---- 4. rotate the key
   pw.proc.kill('SIGTERM');
