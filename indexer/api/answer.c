@@ -61,9 +61,11 @@ enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned status, con
 	cJSON *e = cJSON_AddObjectToObject(o, "error");
 	cJSON_AddStringToObject(e, "code", code);
 	cJSON_AddStringToObject(e, "message", safe);
-	if (param)
-		cJSON_AddStringToObject(e, "param", param);
-	else
+	if (param) { /* a field name may be the request's own (not a field of this request) */
+		char param_safe[200];
+		text_escape(param_safe, sizeof(param_safe), param);
+		cJSON_AddStringToObject(e, "param", param_safe);
+	} else
 		cJSON_AddNullToObject(e, "param");
 	char *body = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
@@ -112,4 +114,32 @@ enum MHD_Result api_answer_call(struct MHD_Connection *conn, int r, char *json, 
 	default:
 		return api_send_error(conn, 500, "internal", NULL, NULL, NULL, "%s", pw_strerror(r));
 	}
+}
+
+cJSON *api_body_object(struct MHD_Connection *conn, const char *body, size_t len, const char *const *allowed,
+		       const char *what, enum MHD_Result *answered)
+{
+	if (body && len && text_json_holds_nul(body, len)) {
+		*answered = API_BAD_PARAM(conn, NULL, "the body must not hold U+0000 (NUL), escaped or not");
+		return NULL;
+	}
+	cJSON *o = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+	if (!cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		*answered = API_BAD_PARAM(conn, NULL, "the body must be a JSON object");
+		return NULL;
+	}
+	const cJSON *f;
+	cJSON_ArrayForEach(f, o)
+	{
+		const char *const *a = allowed;
+		while (*a && strcmp(*a, f->string) != 0)
+			a++;
+		if (!*a) {
+			*answered = API_BAD_PARAM(conn, f->string, "%.64s: not a field of %s", f->string, what);
+			cJSON_Delete(o);
+			return NULL;
+		}
+	}
+	return o;
 }

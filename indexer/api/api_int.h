@@ -11,6 +11,7 @@
 #include "secretbox.h"
 #include "server.h"
 
+#include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -88,6 +89,16 @@ enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned status, con
 	__attribute__((format(printf, 7, 8)));
 
 #define API_BAD_PARAM(conn, param, ...) api_send_error(conn, 400, "invalid_parameter", param, NULL, NULL, __VA_ARGS__)
+
+/* api_body_object: a request body (len bytes) read as a JSON object
+ * (RFC 8259) whose fields are all named in allowed (NULL-terminated);
+ * what names the request in the error ("an invoice"). The object (caller
+ * frees with cJSON_Delete), or NULL when answered with a 400 in
+ * *answered: not a JSON object, a field it does not allow (named as the
+ * param), or U+0000 anywhere (a NUL byte, or \u0000 in a string, which
+ * cJSON would end the string at: "a\u0000b" read as "a"). */
+cJSON *api_body_object(struct MHD_Connection *conn, const char *body, size_t len, const char *const *allowed,
+		       const char *what, enum MHD_Result *answered);
 
 /* api_query_failed: a query that failed: 503 with Retry-After; the reason
  * (already scrubbed of the DSN's password) goes to the log only. */

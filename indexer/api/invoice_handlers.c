@@ -52,26 +52,13 @@ static enum MHD_Result create(api_server *s, struct MHD_Connection *conn, const 
 {
 	static const char *const fields[] = { "merchant_id", "chain", "token", "amount", "expires_in_s", "expires_at",
 					      "reference", "metadata", NULL };
-	cJSON *o = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-	if (!cJSON_IsObject(o)) {
-		cJSON_Delete(o);
-		return API_BAD_PARAM(conn, NULL, "the body must be a JSON object");
-	}
 	enum MHD_Result r = MHD_NO;
+	cJSON *o = api_body_object(conn, body, len, fields, "an invoice", &r);
+	if (!o)
+		return r;
 	char *meta = NULL;
 	inv_call q = { .rid = API_INVOICE_CREATE, .cfg = s->cfg };
 	q.req.expires_in_s = -1;
-	const cJSON *f;
-	cJSON_ArrayForEach(f, o)
-	{
-		const char *const *a = fields;
-		while (*a && strcmp(*a, f->string) != 0)
-			a++;
-		if (!*a) {
-			r = API_BAD_PARAM(conn, f->string, "%.64s: not a field of an invoice", f->string);
-			goto out;
-		}
-	}
 	const char *names[5] = { "merchant_id", "chain", "token", "amount", "reference" };
 	const char **slots[5] = { &q.req.merchant_id, &q.req.chain, &q.req.token, &q.req.amount, &q.req.reference };
 	for (int k = 0; k < 5; k++) {

@@ -113,32 +113,6 @@ static int run_call(PGconn *c, const void *arg, char **json, char *err, size_t e
 
 /* ---- bodies ---- */
 
-/* The body as a JSON object whose fields are all in `allowed`; NULL when
- * answered (400). */
-static cJSON *body_object(struct MHD_Connection *conn, const char *body, size_t len, const char *const *allowed,
-			  enum MHD_Result *answered)
-{
-	cJSON *o = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-	if (!cJSON_IsObject(o)) {
-		cJSON_Delete(o);
-		*answered = API_BAD_PARAM(conn, NULL, "the body must be a JSON object");
-		return NULL;
-	}
-	const cJSON *f;
-	cJSON_ArrayForEach(f, o)
-	{
-		const char *const *a = allowed;
-		while (*a && strcmp(*a, f->string) != 0)
-			a++;
-		if (!*a) {
-			*answered = API_BAD_PARAM(conn, f->string, "%.64s: not a field of this request", f->string);
-			cJSON_Delete(o);
-			return NULL;
-		}
-	}
-	return o;
-}
-
 /* A string field: its value, NULL when absent; false when answered (400:
  * present but not a string of 1..max bytes). */
 static bool string_field(struct MHD_Connection *conn, const cJSON *o, const char *name, size_t max, bool required,
@@ -259,7 +233,7 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 		if (!admin)
 			return api_send_error(conn, 403, "forbidden", NULL, NULL, NULL, "only an admin key creates merchants");
 		static const char *const fields[] = { "id", "xpub", NULL };
-		cJSON *o = body_object(conn, body, body_len, fields, &refused);
+		cJSON *o = api_body_object(conn, body, body_len, fields, "this request", &refused);
 		if (!o)
 			return refused;
 		const char *id;
@@ -312,7 +286,7 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 	}
 	case API_ADDRESS_ADD: {
 		static const char *const fields[] = { "chain", "address", "from_block", NULL };
-		cJSON *o = body_object(conn, body, body_len, fields, &refused);
+		cJSON *o = api_body_object(conn, body, body_len, fields, "this request", &refused);
 		if (!o)
 			return refused;
 		const char *chain, *text, *family;
@@ -342,7 +316,7 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 		return answer(s, conn, &q, "merchant");
 	case API_DEPOSIT_ADDRESS: {
 		static const char *const fields[] = { "chain", NULL };
-		cJSON *o = body_object(conn, body, body_len, fields, &refused);
+		cJSON *o = api_body_object(conn, body, body_len, fields, "this request", &refused);
 		if (!o)
 			return refused;
 		enum MHD_Result r;
@@ -362,7 +336,7 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 		return answer(s, conn, &q, "active endpoint of this merchant");
 	case API_WEBHOOK_ADD: {
 		static const char *const fields[] = { "id", "url", "events", NULL };
-		cJSON *o = body_object(conn, body, body_len, fields, &refused);
+		cJSON *o = api_body_object(conn, body, body_len, fields, "this request", &refused);
 		if (!o)
 			return refused;
 		const char *id, *url, *types[16];
