@@ -2,7 +2,6 @@
 #include "text.h"
 
 #include <stdint.h>
-#include <string.h>
 
 /* Length of the well-formed UTF-8 sequence at s (n bytes left), 0 if none;
  * *ret_cp gets its code point. */
@@ -118,21 +117,4 @@ void text_one_line(char *s)
 	while (o > s && o[-1] == ' ')
 		o--;
 	*o = '\0';
-}
-
-bool text_json_holds_nul(const char *s, size_t n)
-{
-	if (memchr(s, 0, n))
-		return true;
-	bool in_string = false;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '"')
-			in_string = !in_string;
-		else if (in_string && s[i] == '\\' && i + 1 < n) {
-			if (s[i + 1] == 'u' && i + 5 < n && memcmp(s + i + 2, "0000", 4) == 0)
-				return true;
-			i++; /* the escaped character, a quote or a backslash among them */
-		}
-	}
-	return false;
 }

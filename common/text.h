@@ -29,11 +29,4 @@ size_t text_escape(char *out, size_t outlen, const char *s);
  * spaces go (libpq's messages span lines, with tab-indented details). */
 void text_one_line(char *s);
 
-/* text_json_holds_nul: does the JSON text s (n bytes, RFC 8259) hold
- * U+0000: a NUL byte, or the escape \u0000 in a string (an escaped
- * backslash before a "u0000" is no escape)? cJSON ends its strings there,
- * so "a\u0000b" would be read as "a": a reader that must not take one
- * value for another refuses such a text first. */
-bool text_json_holds_nul(const char *s, size_t n);
-
 #endif

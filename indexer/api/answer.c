@@ -1,6 +1,7 @@
 /* answer.c: the API's answers (api_int.h): JSON bodies, the error object,
  * the status recorded for the metrics. */
 #include "api_int.h"
+#include "json_check.h"
 #include "log.h"
 #include "pw_error.h"
 #include "text.h"
@@ -119,8 +120,13 @@ enum MHD_Result api_answer_call(struct MHD_Connection *conn, int r, char *json, 
 cJSON *api_body_object(struct MHD_Connection *conn, const char *body, size_t len, const char *const *allowed,
 		       const char *what, enum MHD_Result *answered)
 {
-	if (body && len && text_json_holds_nul(body, len)) {
-		*answered = API_BAD_PARAM(conn, NULL, "the body must not hold U+0000 (NUL), escaped or not");
+	char why[200];
+	if (body && len && json_check_strict(body, len, why, sizeof(why)) < 0) { /* "path: reason" */
+		char param[64] = ""; /* the path (xpub.chains[0]); none for the root or a syntax error */
+		size_t n = strcspn(why, ":");
+		if (n < sizeof(param) && why[0] != '$' && !strstr(why, ": invalid JSON"))
+			memcpy(param, why, n), param[n] = '\0';
+		*answered = API_BAD_PARAM(conn, param[0] ? param : NULL, "%s", why);
 		return NULL;
 	}
 	cJSON *o = body && len ? cJSON_ParseWithLength(body, len) : NULL;

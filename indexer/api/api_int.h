@@ -95,8 +95,10 @@ enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned status, con
  * what names the request in the error ("an invoice"). The object (caller
  * frees with cJSON_Delete), or NULL when answered with a 400 in
  * *answered: not a JSON object, a field it does not allow (named as the
- * param), or U+0000 anywhere (a NUL byte, or \u0000 in a string, which
- * cJSON would end the string at: "a\u0000b" read as "a"). */
+ * param), or JSON that json_check_strict refuses (named by its path where
+ * it has one): a key twice, \u0000 or a lone surrogate in a string (cJSON
+ * would end the string at \u0000: "a\u0000b" read as "a"), bytes that
+ * are not UTF-8, a number of 2^53 or more, nesting past 64. */
 cJSON *api_body_object(struct MHD_Connection *conn, const char *body, size_t len, const char *const *allowed,
 		       const char *what, enum MHD_Result *answered);
 

@@ -6,8 +6,8 @@
 #include "invoices.h"
 #include "parse.h"
 #include "pg_conn.h"
+#include "json_check.h"
 #include "pw_error.h"
-#include "text.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -89,13 +89,14 @@ static int run(const pw_config *cfg, PGconn *c, const args *a)
 			return cli_usage("%s", "create needs --merchant, --chain, --token, --amount and --reference", invoices_help);
 		/* the request as a JSON object: its text is the idempotency key */
 		cJSON *o = cJSON_CreateObject();
-		bool nul = a->metadata && text_json_holds_nul(a->metadata, strlen(a->metadata));
-		cJSON *meta = a->metadata && !nul ? cJSON_Parse(a->metadata) : NULL;
+		char why[200] = "";
+		bool strict = !a->metadata || json_check_strict(a->metadata, strlen(a->metadata), why, sizeof(why)) == 0;
+		cJSON *meta = a->metadata && strict ? cJSON_Parse(a->metadata) : NULL;
 		if (a->metadata && !cJSON_IsObject(meta)) {
 			cJSON_Delete(o);
 			cJSON_Delete(meta);
-			return cli_usage("%s", nul ? "--metadata must not hold \\u0000" : "--metadata must be a JSON object",
-					 invoices_help);
+			return strict ? cli_usage("%s", "--metadata must be a JSON object", invoices_help)
+				      : cli_usage("--metadata: %s", why, invoices_help);
 		}
 		uint64_t ttl_given = 0; /* bounded to 60..INVOICE_EXPIRES_MAX_S by invoice_create */
 		if (a->expires_in && parse_u64(a->expires_in, INT64_MAX, &ttl_given) < 0) {

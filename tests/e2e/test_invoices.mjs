@@ -111,7 +111,7 @@ async function main() {
   for (const [what, body, param] of [
     ['a reference of bytes that are not UTF-8', raw(head + '"reference":"r-', [0xff, 0xfe], '"}'), 'reference'],
     ['a reference with a control character', head + '"reference":"r-\\u001b[31m"}', 'reference'],
-    ['metadata with bytes that are not UTF-8', raw(head + '"reference":"r-m","metadata":{"n":"', [0xc3, 0x28], '"}}'), 'metadata']]) {
+    ['metadata with bytes that are not UTF-8', raw(head + '"reference":"r-m","metadata":{"n":"', [0xc3, 0x28], '"}}'), 'metadata.n']]) {
     r = await call(base, 'POST', '/v1/invoices', admin.key, body);
     rig.check(r.status === 400 && r.body?.error?.param === param, `${what}: 400 naming ${param} (${r.status} ${JSON.stringify(r.body)})`);
   }

@@ -112,27 +112,6 @@ static void test_text(void)
 	n = text_escape(out, 5, "ab\xe2\x82\xae");
 	ASSERT_EQ_STR("ab", out);
 
-	/* U+0000 in JSON text, which cJSON would end a string at */
-	static const struct {
-		const char *s;
-		bool nul;
-	} json[] = {
-		{ "{\"id\":\"a\\u0000b\"}", true },   /* escaped in a value */
-		{ "{\"a\\u0000\":1}", true },           /* in a key */
-		{ "{\"id\":\"a\\\\u0000b\"}", false }, /* an escaped backslash, then the text u0000 */
-		{ "{\"id\":\"a\\\\\\u0000\"}", true }, /* an escaped backslash, then the escape */
-		{ "{\"id\":\"\\\"\\u0000\"}", true },  /* after an escaped quote: still in the string */
-		{ "{\"id\":\"\\u00001\"}", true },
-		{ "{\"id\":\"\\u0001\"}", false },
-		{ "{\"id\":\"\\u000\"}", false },       /* cut short: not U+0000 (and not JSON) */
-		{ "{\"id\":\"u0000\"}", false },
-	};
-	for (size_t i = 0; i < sizeof(json) / sizeof(json[0]); i++) {
-		if (text_json_holds_nul(json[i].s, strlen(json[i].s)) != json[i].nul)
-			fprintf(stderr, "json nul case %zu: %s\n", i, json[i].s);
-		CHECK(text_json_holds_nul(json[i].s, strlen(json[i].s)) == json[i].nul);
-	}
-	CHECK(text_json_holds_nul("{\"a\":\"b\0\"}", 9)); /* a NUL byte */
 }
 
 static void test_payment_check(void)

@@ -1,6 +1,7 @@
 /* test_config.c: config validation, one case per rule, each checking the
  * JSON path named in the error; ${ENV} substitution; DSN masking. */
 #include "config.h"
+#include "json_check.h"
 #include "pw_error.h"
 #include "test.h"
 
@@ -399,6 +400,27 @@ int main(void)
 	}
 	expect_variant_error("\"./data\"", "\"./da\\u0000ta\"", "data_dir: \\u0000 in a string");
 	expect_variant_error("\"./data\"", "\"./da\\ud800ta\"", "data_dir: a lone \\u surrogate");
+	{ /* \u0000 found whatever escapes come before it (the API's bodies are read the same way) */
+		static const struct {
+			const char *s, *err; /* err: what the error holds; NULL: taken */
+		} json[] = {
+			{ "{\"a\\u0000\":1}", "\\u0000 in a string" },         /* in a key */
+			{ "{\"id\":\"a\\\\u0000b\"}", NULL },                  /* an escaped backslash, then the text u0000 */
+			{ "{\"id\":\"a\\\\\\u0000\"}", "id: \\u0000 in a string" }, /* an escaped backslash, then the escape */
+			{ "{\"id\":\"\\\"\\u0000\"}", "id: \\u0000 in a string" },  /* after an escaped quote */
+			{ "{\"id\":\"\\u00001\"}", "id: \\u0000 in a string" },
+			{ "{\"id\":\"\\u0001\"}", NULL },
+			{ "{\"id\":\"u0000\"}", NULL },
+		};
+		for (size_t i = 0; i < sizeof(json) / sizeof(json[0]); i++) {
+			char why[200] = "";
+			int r = json_check_strict(json[i].s, strlen(json[i].s), why, sizeof(why));
+			bool ok = json[i].err ? r < 0 && strstr(why, json[i].err) != NULL : r == 0;
+			if (!ok)
+				fprintf(stderr, "json case %zu: %s: %d %s\n", i, json[i].s, r, why);
+			CHECK(ok);
+		}
+	}
 	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 9007199254740993", "chains[0].chain_id: 9007199254740993 is not below 2^53");
 	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 1e300", "chains[0].chain_id: 1e300 is not below 2^53");
 	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 9007199254740992", "chains[0].chain_id: 9007199254740992 is not below");
