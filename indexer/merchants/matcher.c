@@ -145,6 +145,21 @@ matcher_xpub *matcher_xpub_of(const matcher *m, uint32_t merchant)
 	return merchant < m->xpubs_cap ? m->xpubs[merchant] : NULL;
 }
 
+int matcher_each(const matcher *m, matcher_entry_fn fn, void *arg)
+{
+	for (size_t i = 0; i <= m->mask; i++) {
+		const slot *s = &m->slots[i];
+		if (!s->merchant_plus1)
+			continue;
+		pw_addr a = { .len = PW_ADDR_LEN };
+		memcpy(a.b, s->address, PW_ADDR_LEN);
+		int r = fn(arg, s->chain_index, &a, s->merchant_plus1 - 1, s->hd_plus1 ? (long)s->hd_plus1 - 1 : -1);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int matcher_clone(const matcher *m, matcher **ret)
 {
 	matcher *c = calloc(1, sizeof(*c));

@@ -106,6 +106,14 @@ matcher_xpub *matcher_xpub_of(const matcher *m, uint32_t merchant_index);
  * while readers go on with m). 0 with *ret, PW_ENOMEM. */
 int matcher_clone(const matcher *m, matcher **ret);
 
+/* matcher_each: fn(arg, chain_index, address, merchant_index, hd_index)
+ * for every address of the set, in no particular order (hd_index -1: not
+ * derived). fn returning < 0 stops the walk with that result. 0, or
+ * fn's result. */
+typedef int (*matcher_entry_fn)(void *arg, uint32_t chain_index, const pw_addr *address, uint32_t merchant_index,
+				long hd_index);
+int matcher_each(const matcher *m, matcher_entry_fn fn, void *arg);
+
 /* matcher_from_config: a set holding every merchant of cfg (merchant
  * index i is cfg->merchants[i]) and every address of theirs.
  * 0 with *ret, PW_ENOMEM, or PW_EINVAL (an address owned twice). */

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "matcher.h"
 #include "registry.h"
+#include "registry_watch.h"
 #include "mirror.h"
 #include "parse.h"
 #include "postgres.h"
@@ -35,7 +36,8 @@ static const char replay_help[] =
 	"\n"
 	"Fetches blocks N..M of chain NAME from its node again (several eth_getLogs in\n"
 	"flight, adaptive range size, failover across its URLs), matches the transfers\n"
-	"against the merchant addresses of FILE, and reconciles Postgres with them:\n"
+	"against the merchant addresses of FILE and of the registry (as `run` does),\n"
+	"and reconciles Postgres with them:\n"
 	"  present     found on chain and in Postgres, equal: nothing to do\n"
 	"  missing     found on chain, not in Postgres: inserted, with webhook events\n"
 	"              queued (merchants hear of them once)\n"
@@ -44,7 +46,8 @@ static const char replay_help[] =
 	"  differing   a row whose columns differ from the chain, or a row of a\n"
 	"              watched address on a canonical block with no such transfer:\n"
 	"              reported; with --fix set to the chain's values (or reverted)\n"
-	"Rows of addresses or tokens no longer in FILE are left alone and counted.\n"
+	"Rows of addresses or tokens no longer in FILE or the registry are left alone\n"
+	"and counted.\n"
 	"Blocks above the confirmed height (head - confirmations + 1, or the node's\n"
 	"finalized/safe block) are not replayed: the range is clipped and says so.\n"
 	"Safe beside `paywatch run` on the same config: it needs no RocksDB, and\n"
@@ -53,7 +56,8 @@ static const char replay_help[] =
 	"options:\n"
 	"  --dry-run        report only; change nothing\n"
 	"  --no-webhooks    insert and revert without queuing webhook events\n"
-	"  --merchant ID    only this merchant's addresses and rows\n"
+	"  --merchant ID    only this merchant's addresses and rows (the config's or the\n"
+	"                   registry's)\n"
 	"  --address ADDR   only this address, written as the chain's config writes it\n"
 	"                   (EVM: 0x + 40 hex digits, EIP-55 checked; Tron: T... or 41...)\n"
 	"  --fix            also fix differing rows (no webhook events for fixes)\n"
@@ -112,7 +116,7 @@ typedef struct replay {
 	const cfg_chain *chain;
 	pg_sink *pg;
 	matcher *m;
-	int merchant_index; /* -1: every merchant */
+	const char *merchant; /* --merchant (or the rescan's), NULL: every merchant */
 	bool have_address;
 	pw_addr address;
 	/* the node and the clip */
@@ -229,35 +233,65 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
 	return 0;
 }
 
-/* The merchant address set of the replay: the chain's addresses, only the
- * selected merchant's and/or address when asked. */
+/* One address of the whole set (config and registry) into the replay's
+ * own, when it is of the replay's chain and of the selected merchant and
+ * address. */
+typedef struct pick {
+	replay *rp;
+	const matcher *from;
+} pick;
+
+static int pick_entry(void *arg, uint32_t chain_index, const pw_addr *address, uint32_t merchant_index, long hd_index)
+{
+	pick *p = arg;
+	replay *rp = p->rp;
+	const char *id = matcher_merchant_id(p->from, merchant_index);
+	if (chain_index != rp->ci || !id || (rp->merchant && strcmp(rp->merchant, id) != 0) ||
+	    (rp->have_address && !pw_addr_eq(address, &rp->address)))
+		return 0;
+	uint32_t index;
+	int r = matcher_merchant_index(rp->m, id, &index);
+	return r < 0 ? r : matcher_add_hd(rp->m, chain_index, address, index, hd_index);
+}
+
+/* The merchant address set of the replay: the chain's addresses, the
+ * config's and the registry's (as `run` matches them), only the selected
+ * merchant's and/or address when asked. 0, 2 (usage: no such merchant,
+ * or the address is none of theirs; said on stderr), or < 0 (said in the
+ * log). */
 static int build_matcher(replay *rp)
 {
 	int r = matcher_create(64, &rp->m);
 	if (r < 0)
-		return r;
+		return log_error(r, "replay: out of memory");
 	if (rp->o->rescan_merchant) { /* one address of the registry */
 		uint32_t index;
 		if ((r = matcher_add_merchant(rp->m, rp->o->rescan_merchant, &index)) == 0)
 			r = matcher_add(rp->m, (uint32_t)rp->ci, &rp->address, index);
-		return r;
+		return r < 0 ? log_error(r, "replay: out of memory") : 0;
 	}
-	for (size_t i = 0; i < rp->cfg->n_merchants; i++) {
-		const cfg_merchant *mc = &rp->cfg->merchants[i];
-		uint32_t index; /* == i: every merchant is named, in the config's order */
-		if ((r = matcher_add_merchant(rp->m, mc->id, &index)) < 0)
-			return r;
-		if (rp->merchant_index >= 0 && (size_t)rp->merchant_index != i)
-			continue;
-		for (size_t j = 0; j < mc->n_addresses; j++) {
-			const cfg_address *a = &mc->addresses[j];
-			if (a->chain_index != rp->ci)
-				continue;
-			if (rp->have_address && !pw_addr_eq(&a->address, &rp->address))
-				continue;
-			if ((r = matcher_add(rp->m, (uint32_t)rp->ci, &a->address, (uint32_t)i)) < 0)
-				return r;
-		}
+	matcher *all = NULL;
+	registry_load_stats st;
+	char err[512] = "";
+	uint32_t unused;
+	if ((r = registry_build(rp->cfg, pg_sink_conn(rp->pg), &all, &st, err, sizeof(err))) < 0)
+		return log_error(r, "postgres: cannot read the merchant registry: %s", *err ? err : pw_strerror(r));
+	if (rp->merchant && !matcher_find_merchant(all, rp->merchant, &unused)) {
+		fprintf(stderr, "paywatch replay: --merchant %s: no such merchant in %s or the registry\n", rp->merchant,
+			rp->o->config_path);
+		matcher_destroy(all);
+		return 2;
+	}
+	pick p = { rp, all };
+	r = matcher_each(all, pick_entry, &p);
+	matcher_destroy(all);
+	if (r < 0)
+		return log_error(r, "replay: out of memory");
+	if (rp->have_address && matcher_count(rp->m) == 0) {
+		fprintf(stderr, "paywatch replay: --address %s is not a merchant address on chain %s%s%s in %s or the registry\n",
+			rp->o->address, rp->chain->name, rp->merchant ? " of merchant " : "",
+			rp->merchant ? rp->merchant : "", rp->o->config_path);
+		return 2;
 	}
 	return 0;
 }
@@ -469,10 +503,7 @@ static int on_logs(void *arg, uint64_t from, uint64_t to, uint64_t window_from, 
 	range_rows *rr = calloc(1, sizeof(*rr));
 	if (!rr)
 		return PW_ENOMEM;
-	const char *merchant = rp->o->rescan_merchant		? rp->o->rescan_merchant
-			       : rp->merchant_index >= 0 ? rp->cfg->merchants[rp->merchant_index].id
-							  : NULL;
-	int r = pg_sink_read_payments(rp->pg, rp->chain->name, rp->chain->family->family, from, to, merchant,
+	int r = pg_sink_read_payments(rp->pg, rp->chain->name, rp->chain->family->family, from, to, rp->merchant,
 				      rp->have_address ? &rp->address : NULL,
 				      &rr->rows, &rr->n);
 	if (r < 0) {
@@ -949,16 +980,11 @@ static void print_table(const replay *rp, const char *outcome, int64_t elapsed_m
 static int resolve_filters(replay *rp)
 {
 	const replay_opts *o = rp->o;
-	rp->merchant_index = -1;
-	if (o->merchant) {
-		for (size_t i = 0; i < rp->cfg->n_merchants; i++)
-			if (strcmp(rp->cfg->merchants[i].id, o->merchant) == 0)
-				rp->merchant_index = (int)i;
-		if (rp->merchant_index < 0) {
-			fprintf(stderr, "paywatch replay: --merchant %s: no such merchant in %s\n", o->merchant,
-				o->config_path);
-			return 2;
-		}
+	rp->merchant = o->rescan_merchant ? o->rescan_merchant : o->merchant;
+	if (o->merchant && !config_valid_id(o->merchant)) {
+		fprintf(stderr, "paywatch replay: --merchant %s: not a merchant id (1..63 of A-Z a-z 0-9 . _ -)\n",
+			o->merchant);
+		return 2;
 	}
 	if (o->address) {
 		char why[256];
@@ -967,16 +993,6 @@ static int resolve_filters(replay *rp)
 			return 2;
 		}
 		rp->have_address = true;
-	}
-	if (build_matcher(rp) < 0) {
-		fprintf(stderr, "paywatch replay: out of memory\n");
-		return 1;
-	}
-	if (o->address && matcher_count(rp->m) == 0 && !o->rescan_merchant) {
-		fprintf(stderr, "paywatch replay: --address %s is not a merchant address on chain %s%s%s in %s\n",
-			o->address, rp->chain->name, o->merchant ? " of merchant " : "", o->merchant ? o->merchant : "",
-			o->config_path);
-		return 2;
 	}
 	return 0;
 }
@@ -1040,6 +1056,15 @@ static int replay_run(const pw_config *cfg, const replay_opts *o, replay_result 
 			print_table(&rp, "failed (Postgres: see the log above)", 0);
 		goto out;
 	}
+	if ((rc = build_matcher(&rp)) != 0) {
+		if (rc < 0 && o->json)
+			print_json(&rp, "failed", 0);
+		else if (rc < 0)
+			print_table(&rp, "failed (see the log above)", 0);
+		rc = rc == 2 ? 2 : 1;
+		goto out;
+	}
+	rc = 1;
 
 	atomic_bool *stop = o->stop ? o->stop : &g_stop;
 	if (!o->stop) {

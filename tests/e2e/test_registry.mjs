@@ -338,6 +338,32 @@ async function main() {
     (await db.query("SELECT status FROM address_rescans WHERE merchant_id = 'initech'")).rows[0]?.status === 'done', 30000);
   const early = (await db.query("SELECT merchant_id FROM payments WHERE to_address = $1 AND amount_raw = 5555", [initech.toLowerCase()])).rows;
   rig.check(early.length === 1 && early[0].merchant_id === 'initech', 'POST addresses with from_block 0: the payment before it was added is found');
+  // replay matches the registry's addresses as run does: a registry merchant's row deleted comes
+  // back, and no row of theirs counts as unwatched
+  const replayJson = (args) => {
+    const x = rig.runPaywatchSync(bin, ['replay', '-c', cfg, '--chain', 'local', '--from', '0', '--to', String(1e6), '--json', ...args]);
+    let j = null;
+    try { j = JSON.parse(x.stdout); } catch { /* checked below */ }
+    return { status: x.status, j, stderr: x.stderr };
+  };
+  const gone = (await db.query("SELECT id FROM payments WHERE merchant_id = 'initech' AND amount_raw = 5555")).rows[0].id;
+  await db.query('DELETE FROM webhook_deliveries WHERE event_id IN (SELECT id FROM webhook_events WHERE payment_id = $1)', [gone]);
+  await db.query('DELETE FROM webhook_events WHERE payment_id = $1', [gone]);
+  await db.query('DELETE FROM payments WHERE id = $1', [gone]);
+  const count = async (where) => (await db.query(`SELECT count(*)::int n FROM payments WHERE chain = 'local' AND status = 'confirmed'${where}`)).rows[0].n;
+  const rowsNow = await count(''), initechRows = await count(" AND merchant_id = 'initech'");
+  let rp = replayJson(['--dry-run']);
+  rig.check(rp.status === 0 && rp.j && rp.j.missing === 1 && rp.j.present + rp.j.unwatched_rows === rowsNow,
+    `replay --dry-run: initech's deleted row missing (${rp.j?.missing}), the others present or of removed addresses (${rp.j?.present} + ${rp.j?.unwatched_rows} of ${rowsNow}) ${rp.stderr.trim().split('\n').pop()}`);
+  rp = replayJson(['--dry-run', '--merchant', 'initech']);
+  rig.check(rp.status === 0 && rp.j && rp.j.missing === 1 && rp.j.present === initechRows && rp.j.unwatched_rows === 0,
+    `replay --dry-run --merchant initech: its address watched (present ${rp.j?.present} of ${initechRows}, unwatched ${rp.j?.unwatched_rows}), the deleted row missing`);
+  rp = replayJson(['--merchant', 'initech']);
+  const back = (await db.query("SELECT merchant_id FROM payments WHERE amount_raw = 5555")).rows;
+  rig.check(rp.status === 0 && rp.j?.inserted === 1 && back.length === 1 && back[0].merchant_id === 'initech',
+    `replay --merchant initech (a merchant of the registry): its row inserted again (${rp.j?.inserted}) ${rp.stderr.trim().split('\n').pop()}`);
+  rp = replayJson(['--merchant', 'nosuch']);
+  rig.check(rp.status === 2 && /no such merchant in .* or the registry/.test(rp.stderr), `replay --merchant of neither: exit 2 (${rp.stderr.trim()})`);
   r = await call('GET', '/v1/merchants/initech/addresses?chain=local&limit=1', initechKey.key);
   rig.check(r.status === 200 && r.body.data.length === 1 && r.body.next_cursor === `local/${initech.toLowerCase()}`, 'GET addresses: a page');
   r = await call('GET', `/v1/merchants/initech/addresses?cursor=${encodeURIComponent(r.body.next_cursor)}`, initechKey.key);

@@ -20,6 +20,25 @@ static void addr_of(uint32_t i, pw_addr *out)
 	}
 }
 
+typedef struct walked {
+	size_t n, stop_after;
+	long hd_sum;
+	int acme_hits;
+} walked;
+
+static int walk_one(void *arg, uint32_t chain_index, const pw_addr *address, uint32_t merchant_index, long hd_index)
+{
+	walked *w = arg;
+	pw_addr a;
+	addr_of(1, &a);
+	if (chain_index != 0 || address->len != PW_ADDR_LEN)
+		return PW_EPARSE;
+	w->acme_hits += pw_addr_eq(address, &a) && merchant_index == 0;
+	w->hd_sum += hd_index;
+	w->n++;
+	return w->stop_after && w->n == w->stop_after ? PW_EINVAL : 0;
+}
+
 /* Derived addresses carry their index and raise their xpub's window;
  * a clone is deep; merchant ids; the registry swaps sets while a reader
  * holds one, and frees a replaced set when its last reader lets go. */
@@ -72,6 +91,14 @@ static void test_sets_and_registry(void)
 	}
 	CHECK(matcher_find_merchant(c, "m0", &found) && found == 3 && matcher_find_merchant(c, "m499", &found) &&
 	      found == 502 && matcher_find_merchant(c, "shop", &found) && found == shop);
+
+	/* every entry walked once, with its chain, owner and index (replay filters a whole set so) */
+	walked w = { 0 };
+	ASSERT_EQ_INT(0, matcher_each(c, walk_one, &w));
+	CHECK(w.n == 3 && w.hd_sum == 7 + 30 - 1 && w.acme_hits == 1);
+	w.stop_after = 1;
+	w.n = 0;
+	CHECK(matcher_each(c, walk_one, &w) == PW_EINVAL && w.n == 1);
 
 	registry *reg = NULL;
 	ASSERT_EQ_INT(0, registry_create(m, &reg));
