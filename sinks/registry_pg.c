@@ -435,27 +435,16 @@ static int read_sealed(PGresult *res, registry_sealed **ret, size_t *ret_n)
 	return 0;
 }
 
-int registry_pg_sealed_not_under(PGconn *c, const char *key_id, registry_sealed **ret, size_t *ret_n, char *err,
-				 size_t errlen)
+int registry_pg_sealed(PGconn *c, const char *not_key_id, const char *merchant_id, registry_sealed **ret,
+		       size_t *ret_n, char *err, size_t errlen)
 {
-	const char *params[1] = { key_id };
+	const char *params[2] = { not_key_id, merchant_id };
 	PGresult *res;
 	int r = pg_exec(c,
 		        "SELECT id, merchant_id, key, url_sealed, secret_sealed FROM webhook_endpoints"
-		        " WHERE secret_sealed IS NOT NULL AND key_id <> $1 ORDER BY id",
-		        1, params, &res, err, errlen);
-	return r < 0 ? r : read_sealed(res, ret, ret_n);
-}
-
-int registry_pg_sealed_of(PGconn *c, const char *merchant_id, registry_sealed **ret, size_t *ret_n, char *err,
-			  size_t errlen)
-{
-	const char *params[1] = { merchant_id };
-	PGresult *res;
-	int r = pg_exec(c,
-		        "SELECT id, merchant_id, key, url_sealed, secret_sealed FROM webhook_endpoints"
-		        " WHERE merchant_id = $1 AND active AND secret_sealed IS NOT NULL ORDER BY key",
-		        1, params, &res, err, errlen);
+		        " WHERE secret_sealed IS NOT NULL AND ($1::text IS NULL OR key_id <> $1)"
+		        " AND ($2::text IS NULL OR merchant_id = $2 AND active) ORDER BY key, id",
+		        2, params, &res, err, errlen);
 	return r < 0 ? r : read_sealed(res, ret, ret_n);
 }
 

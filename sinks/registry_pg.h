@@ -228,18 +228,14 @@ typedef struct registry_sealed {
 	char *url_sealed, *secret_sealed; /* malloc'd; freed by registry_sealed_free */
 } registry_sealed;
 
-/* registry_pg_sealed_not_under: every endpoint sealed under a key other
- * than key_id, into *ret (malloc'd array of *ret_n; free with
- * registry_sealed_free). */
-int registry_pg_sealed_not_under(PGconn *c, const char *key_id, registry_sealed **ret, size_t *ret_n, char *err,
-				 size_t errlen);
-
-/* registry_pg_sealed_of: the active endpoints of merchant_id that the
- * registry holds sealed (those the API or `endpoints add` made; a config
- * endpoint's secret is in the config), by id, into *ret (malloc'd array
- * of *ret_n; free with registry_sealed_free). 0, PW_EDB, PW_ENOMEM. */
-int registry_pg_sealed_of(PGconn *c, const char *merchant_id, registry_sealed **ret, size_t *ret_n, char *err,
-			  size_t errlen);
+/* registry_pg_sealed: the endpoints the registry holds sealed (those the
+ * API or `endpoints add` made; a config endpoint's secret is in the
+ * config), by id: with not_key_id, only those sealed under another key
+ * (`secrets rotate-key`); with merchant_id, only that merchant's active
+ * ones (`webhooks test`). Into *ret (malloc'd array of *ret_n; free with
+ * registry_sealed_free). 0, PW_EDB, PW_ENOMEM. */
+int registry_pg_sealed(PGconn *c, const char *not_key_id, const char *merchant_id, registry_sealed **ret,
+		       size_t *ret_n, char *err, size_t errlen);
 void registry_sealed_free(registry_sealed *s, size_t n);
 
 /* registry_pg_reseal: replace row's sealed URL and secret (sealed under

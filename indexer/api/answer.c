@@ -117,6 +117,20 @@ enum MHD_Result api_answer_call(struct MHD_Connection *conn, int r, char *json, 
 	}
 }
 
+const char *api_field_not_in(const cJSON *o, const char *const *allowed)
+{
+	const cJSON *f;
+	cJSON_ArrayForEach(f, o)
+	{
+		const char *const *a = allowed;
+		while (*a && strcmp(*a, f->string) != 0)
+			a++;
+		if (!*a)
+			return f->string;
+	}
+	return NULL;
+}
+
 cJSON *api_body_object(struct MHD_Connection *conn, const char *body, size_t len, const char *const *allowed,
 		       const char *what, enum MHD_Result *answered)
 {
@@ -135,17 +149,11 @@ cJSON *api_body_object(struct MHD_Connection *conn, const char *body, size_t len
 		*answered = API_BAD_PARAM(conn, NULL, "the body must be a JSON object");
 		return NULL;
 	}
-	const cJSON *f;
-	cJSON_ArrayForEach(f, o)
-	{
-		const char *const *a = allowed;
-		while (*a && strcmp(*a, f->string) != 0)
-			a++;
-		if (!*a) {
-			*answered = API_BAD_PARAM(conn, f->string, "%.64s: not a field of %s", f->string, what);
-			cJSON_Delete(o);
-			return NULL;
-		}
+	const char *stranger = api_field_not_in(o, allowed);
+	if (stranger) {
+		*answered = API_BAD_PARAM(conn, stranger, "%.64s: not a field of %s", stranger, what);
+		cJSON_Delete(o);
+		return NULL;
 	}
 	return o;
 }

@@ -90,6 +90,10 @@ enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned status, con
 
 #define API_BAD_PARAM(conn, param, ...) api_send_error(conn, 400, "invalid_parameter", param, NULL, NULL, __VA_ARGS__)
 
+/* api_field_not_in: the name of the first field of object o that allowed
+ * (NULL-terminated) does not name (borrowed from o), or NULL. */
+const char *api_field_not_in(const cJSON *o, const char *const *allowed);
+
 /* api_body_object: a request body (len bytes) read as a JSON object
  * (RFC 8259) whose fields are all named in allowed (NULL-terminated);
  * what names the request in the error ("an invoice"). The object (caller

@@ -144,16 +144,10 @@ static bool xpub_fields(api_server *s, struct MHD_Connection *conn, const cJSON 
 		*answered = API_BAD_PARAM(conn, "xpub", "xpub: must be an object {key, path, chains, gap_limit}");
 		return false;
 	}
-	const cJSON *f;
-	cJSON_ArrayForEach(f, x)
-	{
-		const char *const *a = fields;
-		while (*a && strcmp(*a, f->string) != 0)
-			a++;
-		if (!*a) {
-			*answered = API_BAD_PARAM(conn, "xpub", "xpub.%.40s: not a field of xpub", f->string);
-			return false;
-		}
+	const char *stranger = api_field_not_in(x, fields);
+	if (stranger) {
+		*answered = API_BAD_PARAM(conn, "xpub", "xpub.%.40s: not a field of xpub", stranger);
+		return false;
 	}
 	const cJSON *key = cJSON_GetObjectItemCaseSensitive(x, "key"), *path = cJSON_GetObjectItemCaseSensitive(x, "path"),
 		    *chains = cJSON_GetObjectItemCaseSensitive(x, "chains"),

@@ -135,7 +135,7 @@ int registry_endpoints_open(PGconn *c, const secretbox_keys *keys, const char *m
 	size_t n = 0;
 	*ret = NULL;
 	*ret_n = *ret_unopened = 0;
-	int r = registry_pg_sealed_of(c, merchant_id, &rows, &n, err, errlen);
+	int r = registry_pg_sealed(c, NULL, merchant_id, &rows, &n, err, errlen);
 	registry_opened *out = r == 0 ? calloc(n + 1, sizeof(*out)) : NULL;
 	if (r == 0 && !out)
 		r = PW_ENOMEM;
@@ -177,7 +177,7 @@ int registry_rotate_key(PGconn *c, const secretbox_keys *keys, size_t *ret_done,
 	}
 	registry_sealed *rows = NULL;
 	size_t n = 0;
-	int r = registry_pg_sealed_not_under(c, keys->current.id, &rows, &n, err, errlen);
+	int r = registry_pg_sealed(c, keys->current.id, NULL, &rows, &n, err, errlen);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		char ctx_url[200], ctx_secret[200];
 		secretbox_endpoint_context(rows[i].merchant_id, rows[i].id, "url", ctx_url, sizeof(ctx_url));
