@@ -139,6 +139,23 @@ int api_key_new(char *key, size_t keylen, char sha256_hex[65])
 	return 0;
 }
 
+/* The URL's path and query unescaped by MHD (MHD_http_unescape, RFC 3986
+ * percent-decoding), with each decoded U+0000 (%00) made the byte 0xFF.
+ * The handlers read C strings, which would end at a NUL: "acme%00x" would
+ * be read as "acme", "limit=1%002" as 1. As 0xFF, which no UTF-8 text
+ * holds, every value with one is refused (400) by the checks any value
+ * from outside already passes. Returns the decoded length. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	size_t n = MHD_http_unescape(s);
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '\0')
+			s[i] = (char)0xff;
+	return n;
+}
+
 /* The configured key whose SHA-256 matches `Authorization: Bearer KEY`,
  * or NULL. Every key is compared, in constant time, whatever matched. */
 static const cfg_api_key *authenticate(api_server *s, struct MHD_Connection *conn)
@@ -476,6 +493,7 @@ static int start_daemon(api_server *s, const char *host, uint16_t port, unsigned
 		inet_pton(AF_INET, host, &a4->sin_addr);
 	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	/* the unescape callback goes first: MHD_OPTION_HTTPS_* below end the list when there is no TLS */
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	if (s->cert_pem) {
@@ -489,7 +507,7 @@ static int start_daemon(api_server *s, const char *host, uint16_t port, unsigned
 				MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, max_conn,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 				(size_t)API_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
-				MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 				s->cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->cert_pem,
 				MHD_OPTION_HTTPS_MEM_KEY, s->key_pem, MHD_OPTION_END);
 	if (!s->d) {

@@ -14,8 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A decimal string in token units -> base units (decimals fraction
- * digits at most). 0, or PW_EINVAL with the reason in err. */
 /* Does cfg give merchant_id an xpub on the chain named chain? */
 static bool config_xpub_on(const pw_config *cfg, const char *merchant_id, const char *chain)
 {

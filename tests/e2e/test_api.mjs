@@ -257,7 +257,9 @@ async function main() {
 
   // ---- every route of the served contract, each path segment and query
   // parameter bytes that are not UTF-8 (and an invoice id of the right
-  // length made of them): refused or not found, never a 5xx, and the
+  // length made of them), and a valid value with %00 and more after it
+  // (which a C string would end at: "acme%00x" read as "acme", refused
+  // since the unescaping makes the NUL 0xFF): refused or not found, never a 5xx, and the
   // answer UTF-8 JSON even where it quotes the value. Postgres
   // refuses such text, and a value that reached it unchecked failed the
   // query: a 503 'try again' for a bad request (the invoices' list and
@@ -278,11 +280,14 @@ async function main() {
       const names = (tpl.match(/\{[^}]+\}/g) || []).map((x) => x.slice(1, -1));
       const fill = (badName, badValue) => tpl.replace(/\{([^}]+)\}/g, (_, n) =>
         n === badName ? badValue : tpl.startsWith('/v1/invoices') && n === 'id' ? 'inv_AAAAAAAAAAAAAAAAAAAAAA' : valid[n] ?? 'x');
-      const paths = names.flatMap((n) => [fill(n, bad), ...(n === 'id' ? [fill(n, badInvoice)] : [])]);
+      // a valid value with %00 and more after it: refused, never read as the valid value (a C string ends at the NUL)
+      const validOf = (n) => (tpl.startsWith('/v1/invoices') && n === 'id' ? 'inv_AAAAAAAAAAAAAAAAAAAAAA' : valid[n] ?? 'x');
+      const nulOf = (n) => `${encodeURIComponent(validOf(n))}%00x`;
+      const paths = names.flatMap((n) => [fill(n, bad), fill(n, nulOf(n)), ...(n === 'id' ? [fill(n, badInvoice)] : [])]);
       const params = op.parameters || [];
       const required = params.filter((x) => x.in === 'query' && x.required).map((x) => x.name);
-      const queries = params.filter((x) => x.in === 'query').map((x) => x.name).map((q) =>
-        [...required.filter((k) => k !== q).map((k) => `${k}=${valid[k] ?? 'x'}`), `${q}=${bad}`].join('&'));
+      const queries = params.filter((x) => x.in === 'query').map((x) => x.name).flatMap((q) => [bad, nulOf(q)].map((v) =>
+        [...required.filter((k) => k !== q).map((k) => `${k}=${valid[k] ?? 'x'}`), `${q}=${v}`].join('&')));
       const urls = [...paths, ...queries.map((q) => `${fill(null, null)}?${q}`)];
       for (const u of urls) {
         const res = await fetch(base + u, { method: method.toUpperCase(), headers: { authorization: `Bearer ${admin.key}`,
@@ -294,12 +299,14 @@ async function main() {
           if ((res.headers.get('content-type') || '').includes('json')) JSON.parse(text);
         } catch { text = null; }
         asked++;
+        if (u.includes('%00x') && res.status < 400)
+          fivexx.push(`${method.toUpperCase()} ${u}: ${res.status}: read as the value before %00`);
         if (res.status >= 500 || text === null)
           fivexx.push(`${method.toUpperCase()} ${u}: ${res.status} ${text === null ? 'not UTF-8 JSON: ' + buf.toString('latin1').slice(0, 80) : text.slice(0, 80)}`);
       }
     }
   }
-  rig.check(asked > 40 && fivexx.length === 0, `bytes that are not UTF-8 in each of ${asked} path segments and parameters: no 5xx, every answer UTF-8 JSON${fivexx.length ? ' (' + fivexx.join(' | ') + ')' : ''}`);
+  rig.check(asked > 80 && fivexx.length === 0, `bytes that are not UTF-8, and a valid value with %00 after it, in each of ${asked} path segments and parameters: no 5xx, every answer UTF-8 JSON, none read as the valid value${fivexx.length ? ' (' + fivexx.join(' | ') + ')' : ''}`);
 
   // ---- rate limit, per key
   pw.proc.kill('SIGTERM');
