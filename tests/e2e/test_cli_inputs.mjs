@@ -2,8 +2,10 @@
 // real parts (anvil, a throwaway Postgres): the command line is an edge
 // like the API. Each command is given valid arguments (checked once: they
 // work) with one argument at a time replaced by a hostile value: bytes that
-// are not UTF-8, a terminal escape, 5,000 bytes, and for numbers and dates
-// values out of range or of another shape. What is asked of every answer:
+// are not UTF-8, a terminal escape, 5,000 bytes, an empty value (and for
+// one argument of each command a lone continuation byte, a C1 control, a
+// carriage return), and for numbers and dates values out of range or of
+// another shape. What is asked of every answer:
 //  - the process exits (0, 1 or 2), not a signal, and the sanitizer build
 //    reports nothing;
 //  - bytes that are not UTF-8 are a usage error (exit 2), and a number or
@@ -33,12 +35,18 @@ function runBytes(args, env) {
     { env: { ...process.env, ...env, PW_BIN: bin }, timeout: 60000, maxBuffer: 1 << 26 });
 }
 
+// every value: the first two are refused before any command runs (the
+// check every argument passes), the last two reach the command's own code
 const HOSTILE = [
   ['not UTF-8', Buffer.from([0x61, 0xff, 0xfe, 0x62]), 2],
-  ['a lone continuation byte', Buffer.from([0x80]), 2],
   ['a terminal escape', '\x1b[31mred\x1b[0m', 2],
   ['5,000 bytes', 'a'.repeat(5000), null],
   ['empty', '', null],
+];
+// the same check's other cases, for the first value of each command
+// (each costs a process: the sanitizer build's suite has to stay in time)
+const HOSTILE_ONCE = [
+  ['a lone continuation byte', Buffer.from([0x80]), 2],
   ['a C1 control (CSI)', '\u009b31m', 2],
   ['a carriage return', 'a\rb', 2],
 ];
@@ -159,10 +167,10 @@ async function main() {
   // ---- the sweep
   let runs = 0;
   for (const [argv, opts] of table) {
-    for (const [opt, kind] of Object.entries(opts)) {
+    for (const [k, [opt, kind]] of Object.entries(opts).entries()) {
       const at = opt.startsWith('@') ? Number(opt.slice(1)) : argv.indexOf(opt) + 1;
       if (at <= 0) { rig.check(false, `${argv.join(' ')}: ${opt} is in its argv`); continue; }
-      const values = HOSTILE.slice();
+      const values = [...HOSTILE, ...(k === 0 ? HOSTILE_ONCE : [])];
       if (kind === N) for (const v of NUMBERS) values.push([`the number ${JSON.stringify(v)}`, v, 2]);
       if (kind === D) for (const v of DAYS) values.push([`the day ${JSON.stringify(v)}`, v, 2]);
       if (kind === S) for (const v of TIMES) values.push([`the time ${JSON.stringify(v)}`, v, 2]);
@@ -185,7 +193,7 @@ async function main() {
       }
     }
   }
-  rig.check(runs > 300, `the sweep ran ${runs} commands`);
+  rig.check(runs > 250, `the sweep ran ${runs} commands`);
 }
 
 rig.runTest('e2e_cli_inputs', main);
