@@ -493,7 +493,6 @@ static int start_daemon(api_server *s, const char *host, uint16_t port, unsigned
 		inet_pton(AF_INET, host, &a4->sin_addr);
 	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-	/* the unescape callback goes first: MHD_OPTION_HTTPS_* below end the list when there is no TLS */
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	if (s->cert_pem) {
@@ -503,6 +502,7 @@ static int start_daemon(api_server *s, const char *host, uint16_t port, unsigned
 		}
 		flags |= MHD_USE_TLS;
 	}
+	/* the TLS options come last: without TLS, MHD_OPTION_END stands in the first one's place */
 	s->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
 				MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, max_conn,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,

@@ -232,13 +232,14 @@ static int ping(const pw_config *cfg, const char *merchant, const char *id, cons
 	return !(status >= 200 && status < 300);
 }
 
-/* The registry's endpoints of merchant, pinged; *ret_n counts them. 0, or
- * 1 (a ping failed, an endpoint did not open, or the registry could not
- * be read: err says why). */
+/* The registry's endpoints of merchant, pinged; *ret_n counts them (those
+ * that did not open too). 0; 1 (a ping was not a 2xx, or an endpoint did
+ * not open: err says how many); -1 (the registry could not be read: err
+ * says why). */
 static int ping_registry(const pw_config *cfg, const char *merchant, size_t *ret_n, char *err, size_t errlen)
 {
 	PGconn *pg = NULL;
-	secretbox_keys keys;
+	secretbox_keys keys = { 0 };
 	registry_opened *eps = NULL;
 	size_t n = 0, unopened = 0;
 	*ret_n = 0;
@@ -248,15 +249,15 @@ static int ping_registry(const pw_config *cfg, const char *merchant, size_t *ret
 	if (r == 0)
 		r = registry_endpoints_open(pg, &keys, merchant, &eps, &n, &unopened, err, errlen);
 	PQfinish(pg);
+	OPENSSL_cleanse(&keys, sizeof(keys));
 	if (r < 0)
-		return 1;
+		return -1;
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *secrets[1] = { eps[i].secret };
 		rc |= ping(cfg, merchant, eps[i].id, eps[i].url, secrets, 1);
 	}
 	registry_opened_free(eps, n);
-	OPENSSL_cleanse(&keys, sizeof(keys));
 	if (unopened)
 		snprintf(err, errlen, "%zu endpoint(s) of the registry not opened: see above", unopened);
 	*ret_n = n + unopened;
@@ -276,28 +277,23 @@ static int webhooks_test(const pw_config *cfg, const char *merchant)
 	for (size_t i = 0; i < cfg->n_merchants; i++)
 		if (strcmp(cfg->merchants[i].id, merchant) == 0)
 			m = &cfg->merchants[i];
+	size_t n_config = m ? m->n_endpoints : 0, n_registry = 0;
 	int rc = 0;
-	for (size_t i = 0; m && i < m->n_endpoints; i++) {
+	for (size_t i = 0; i < n_config; i++) {
 		const cfg_endpoint *e = &m->endpoints[i];
 		rc |= ping(cfg, m->id, e->id, e->url, (const char *const *)e->secrets, e->n_secrets);
 	}
 	char err[600] = "";
-	size_t n_registry = 0;
 	int rr = ping_registry(cfg, merchant, &n_registry, err, sizeof(err));
-	if (rr && *err)
+	if (*err)
 		fprintf(stderr, "paywatch: the registry's endpoints of %s: %s\n", merchant, err);
-	if (m && m->n_endpoints && rr && !n_registry && *err)
-		rr = 0; /* the config's endpoints were pinged; the registry is told of above */
-	rc |= rr;
-	if (!m && !n_registry && !rr) {
+	if (rr < 0) /* unread, said above: a failure unless the config's endpoints were pinged */
+		return n_config ? rc : 1;
+	if (!n_config && !n_registry) {
 		fprintf(stderr, "paywatch: merchant %s has no webhook endpoint (in the config or the registry)\n", merchant);
 		return 1;
 	}
-	if (m && !m->n_endpoints && !n_registry && !rr) {
-		fprintf(stderr, "paywatch: merchant %s has no webhook endpoint\n", merchant);
-		return 1;
-	}
-	return rc;
+	return rc | rr;
 }
 
 int dispatch_webhooks_cli(const pw_config *cfg, int argc, char **argv)

@@ -4,9 +4,9 @@
 #include "config.h"
 #include "invoice_pg.h"
 #include "invoices.h"
+#include "json_check.h"
 #include "parse.h"
 #include "pg_conn.h"
-#include "json_check.h"
 #include "pw_error.h"
 
 #include <cjson/cJSON.h>
