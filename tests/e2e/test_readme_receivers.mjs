@@ -38,7 +38,8 @@ async function main() {
     });
     const r = rig.runPaywatchSync(bin, ['webhooks', 'test', '-c', cfg, '--merchant', 'acme']);
     rig.check(r.status === 0 && /HTTP 200 \(ok\)/.test(r.stdout), `README ${lang} receiver accepts paywatch's signed ping (${r.stdout.trim()})`);
-    await rig.sleep(200);
+    // the receiver prints the event after it answered: waited for, not slept on
+    await rig.waitFor(`the README ${lang} receiver's line for the ping`, () => /"type":"ping"/.test(out), 10000).catch(() => {});
     rig.check(/"type":"ping"/.test(out), `README ${lang} receiver handled the event`);
     const forged = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{"type":"payment.confirmed"}',
       headers: { 'webhook-id': 'evt_forged', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,' + Buffer.alloc(32).toString('base64') } });
