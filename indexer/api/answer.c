@@ -86,6 +86,21 @@ enum MHD_Result api_query_failed(struct MHD_Connection *conn, int r, const char 
 	return api_send_error(conn, 503, "unavailable", NULL, "Retry-After", "1", "the database did not answer: try again");
 }
 
+/* The field a "field: reason" message names (a path such as
+ * xpub.chains[0]: the text before the first colon, all of it when there
+ * is none) copied into buf, or NULL: nothing before the colon, a name
+ * longer than buf, the root ("$: ...") or a syntax error (": invalid
+ * JSON", json_check_strict), which are the body's, not a field's. */
+static const char *param_of(const char *err, char *buf, size_t buflen)
+{
+	size_t n = strcspn(err, ":");
+	if (n == 0 || n >= buflen || err[0] == '$' || strstr(err, ": invalid JSON"))
+		return NULL;
+	memcpy(buf, err, n);
+	buf[n] = '\0';
+	return buf;
+}
+
 enum MHD_Result api_answer_call(struct MHD_Connection *conn, int r, char *json, bool created, const char *err,
 				const char *what)
 {
@@ -96,12 +111,10 @@ enum MHD_Result api_answer_call(struct MHD_Connection *conn, int r, char *json, 
 		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no such %s", what);
 	case PW_EREFUSED:
 		return api_send_error(conn, 409, "conflict", NULL, NULL, NULL, "%s", err);
-	case PW_EINVAL: { /* "field: reason" */
-		char param[32] = "";
-		size_t n = strcspn(err, ":");
-		if (n < sizeof(param))
-			memcpy(param, err, n), param[n] = '\0';
-		return api_send_error(conn, 400, "invalid_parameter", param[0] ? param : NULL, NULL, NULL, "%s", err);
+	case PW_EINVAL: {
+		char param[64];
+		return api_send_error(conn, 400, "invalid_parameter", param_of(err, param, sizeof(param)), NULL, NULL,
+				      "%s", err);
 	}
 	case PW_EPARSE:
 		return API_BAD_PARAM(conn, "cursor", "cursor: not a cursor this API gave");
@@ -136,11 +149,8 @@ cJSON *api_body_object(struct MHD_Connection *conn, const char *body, size_t len
 {
 	char why[200];
 	if (body && len && json_check_strict(body, len, why, sizeof(why)) < 0) { /* "path: reason" */
-		char param[64] = ""; /* the path (xpub.chains[0]); none for the root or a syntax error */
-		size_t n = strcspn(why, ":");
-		if (n < sizeof(param) && why[0] != '$' && !strstr(why, ": invalid JSON"))
-			memcpy(param, why, n), param[n] = '\0';
-		*answered = API_BAD_PARAM(conn, param[0] ? param : NULL, "%s", why);
+		char param[64];
+		*answered = API_BAD_PARAM(conn, param_of(why, param, sizeof(param)), "%s", why);
 		return NULL;
 	}
 	cJSON *o = body && len ? cJSON_ParseWithLength(body, len) : NULL;
