@@ -288,7 +288,9 @@ async function main() {
       const required = params.filter((x) => x.in === 'query' && x.required).map((x) => x.name);
       const queries = params.filter((x) => x.in === 'query').map((x) => x.name).flatMap((q) => [bad, nulOf(q)].map((v) =>
         [...required.filter((k) => k !== q).map((k) => `${k}=${valid[k] ?? 'x'}`), `${q}=${v}`].join('&')));
-      const urls = [...paths, ...queries.map((q) => `${fill(null, null)}?${q}`)];
+      // and a parameter whose name is such bytes: refused naming it (its param escaped too)
+      const strangerName = [...required.map((k) => `${k}=${valid[k] ?? 'x'}`), `${bad}=1`].join('&');
+      const urls = [...paths, ...queries.map((q) => `${fill(null, null)}?${q}`), `${fill(null, null)}?${strangerName}`];
       for (const u of urls) {
         const res = await fetch(base + u, { method: method.toUpperCase(), headers: { authorization: `Bearer ${admin.key}`,
           ...(method === 'post' ? { 'content-type': 'application/json' } : {}) }, body: method === 'post' ? '{}' : undefined });
