@@ -51,8 +51,9 @@ static const char usage_text[] =
 	"  quarantine list|retry -c FILE ...   entries Postgres refused, kept aside; write them again\n"
 	"  help [COMMAND]         show help\n"
 	"\n"
-	"`paywatch COMMAND --help` describes one command. Exit codes: 0 success,\n"
-	"1 runtime failure, 2 usage or configuration error.\n";
+	"`paywatch COMMAND --help` describes one command. An option's value follows it\n"
+	"(--merchant acme) or, for a long option, is joined by '=' (--merchant=acme).\n"
+	"Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.\n";
 
 static const char check_config_help[] =
 	"usage: paywatch check-config -c FILE\n"
@@ -119,48 +120,10 @@ static const char run_help[] =
 	"/healthz on \"metrics\": {\"listen\"} without it.\n"
 	"SIGINT/SIGTERM: finish the batch in hand, flush, exit 0.\n";
 
-typedef struct cmd_opts {
-	const char *config_path;
-	bool help;
-} cmd_opts;
-
-
-static int parse_cmd_opts(int argc, char **argv, const char *help, cmd_opts *o)
-{
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			o->help = true;
-		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-			if (i + 1 >= argc)
-				return cli_usage("%s needs a file name", a, help);
-			o->config_path = argv[++i];
-		} else if (strncmp(a, "--config=", 9) == 0) {
-			o->config_path = a + 9;
-		} else {
-			return cli_usage("unknown option or argument: %s", a, help);
-		}
-	}
-	if (!o->help && !o->config_path)
-		return cli_usage("%s", "missing -c FILE", help);
-	return 0;
-}
-
-
-static int load(const char *path, pw_config **ret)
-{
-	char err[1024];
-	if (config_load(path, ret, err, sizeof(err)) < 0) {
-		fprintf(stderr, "paywatch: config %s: %s\n", path, err);
-		return 2;
-	}
-	return 0;
-}
-
 static int cmd_check_config(const char *path)
 {
 	pw_config *cfg;
-	int rc = load(path, &cfg);
+	int rc = cli_load_config(path, &cfg);
 	if (rc)
 		return rc;
 	char *dump = config_dump_masked(cfg);
@@ -171,6 +134,79 @@ static int cmd_check_config(const char *path)
 		cfg->n_merchants);
 	config_destroy(cfg);
 	return 0;
+}
+
+/* The commands that take a config and nothing else: check-config,
+ * migrate, run, dispatch, serve (and serve --routes). */
+static int config_command(const char *help, int argc, char **argv)
+{
+	const char *path = NULL;
+	bool asked = false, routes = false;
+	const cli_option opts[] = { { "-c", &path, NULL },
+				    { "--config", &path, NULL },
+				    { help == serve_help ? "--routes" : NULL, NULL, &routes },
+				    { NULL, NULL, NULL } };
+	size_t n;
+	int rc = cli_parse(argc, argv, opts, NULL, 0, &n, &asked, help);
+	if (rc)
+		return rc;
+	if (asked) {
+		fputs(help, stdout);
+		return 0;
+	}
+	if (routes)
+		return serve_print_routes();
+	if (!path)
+		return cli_usage("%s", "missing -c FILE", help);
+	if (help == check_config_help)
+		return cmd_check_config(path);
+	pw_config *cfg;
+	if ((rc = cli_load_config(path, &cfg)) != 0)
+		return rc;
+	if (help == migrate_help)
+		rc = migrate_run(cfg) < 0 ? 1 : 0;
+	else if (help == dispatch_help)
+		rc = dispatch_main(cfg);
+	else if (help == serve_help)
+		rc = serve_main(cfg);
+	else
+		rc = run_main(cfg);
+	config_destroy(cfg);
+	return rc;
+}
+
+static const struct {
+	const char *name;
+	const char *help; /* a config_command's, or NULL: fn parses its own arguments */
+	int (*fn)(int argc, char **argv);
+} commands[] = {
+	{ "check-config", check_config_help, NULL },
+	{ "migrate", migrate_help, NULL },
+	{ "run", run_help, NULL },
+	{ "dispatch", dispatch_help, NULL },
+	{ "serve", serve_help, NULL },
+	{ "api-key", NULL, api_key_cli },
+	{ "derive", NULL, derive_cli },
+	{ "replay", NULL, replay_cli },
+	{ "invoices", NULL, invoice_cli },
+	{ "report", NULL, report_cli },
+	{ "status", NULL, status_cli },
+	{ "webhooks", NULL, dispatch_webhooks_cli },
+	{ "quarantine", NULL, quarantine_cli },
+};
+
+/* Run command cmd on its arguments (argv after it); -1 if cmd names no
+ * command. */
+static int run_command(const char *cmd, int argc, char **argv)
+{
+	if (registry_cli_is_command(cmd))
+		return registry_cli(cmd, argc, argv);
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+		if (strcmp(commands[k].name, cmd) != 0)
+			continue;
+		return commands[k].help ? config_command(commands[k].help, argc, argv) : commands[k].fn(argc, argv);
+	}
+	return -1;
 }
 
 int cli_main(int argc, char **argv)
@@ -226,111 +262,15 @@ int cli_main(int argc, char **argv)
 	if (i >= argc)
 		return cli_usage("%s", "missing COMMAND", usage_text);
 	const char *cmd = argv[i++];
-	const char *help = NULL;
 	if (strcmp(cmd, "help") == 0) {
-		const char *topic = i < argc ? argv[i] : "";
-		if (strcmp(topic, "invoices") == 0 || strcmp(topic, "report") == 0) {
-			char *h[] = { "--help" };
-			return strcmp(topic, "report") == 0 ? report_cli(1, h) : invoice_cli(1, h);
+		char *h[] = { "--help" };
+		if (i >= argc) {
+			fputs(usage_text, stdout);
+			return 0;
 		}
-		if (registry_cli_is_command(topic)) {
-			char *h[] = { "--help" };
-			return registry_cli(topic, 1, h);
-		}
-		if (strcmp(topic, "replay") == 0 || strcmp(topic, "status") == 0 || strcmp(topic, "quarantine") == 0) {
-			char *h[] = { "--help" };
-			return strcmp(topic, "replay") == 0 ? replay_cli(1, h)
-			       : strcmp(topic, "status") == 0 ? status_cli(1, h)
-							      : quarantine_cli(1, h);
-		}
-		help = strcmp(topic, "run") == 0	   ? run_help
-		       : strcmp(topic, "dispatch") == 0	   ? dispatch_help
-		       : strcmp(topic, "serve") == 0	   ? serve_help
-		       : strcmp(topic, "webhooks") == 0	   ? dispatch_webhooks_help
-		       : strcmp(topic, "migrate") == 0	   ? migrate_help
-		       : strcmp(topic, "check-config") == 0 ? check_config_help
-							    : usage_text;
-		fputs(help, stdout);
-		return 0;
+		rc = run_command(argv[i], 1, h);
+		return rc >= 0 ? rc : cli_usage("no such command: %s", argv[i], usage_text);
 	}
-	if (strcmp(cmd, "replay") == 0)
-		return replay_cli(argc - i, argv + i);
-	if (strcmp(cmd, "api-key") == 0)
-		return api_key_cli(argc - i, argv + i);
-	if (strcmp(cmd, "derive") == 0)
-		return derive_cli(argc - i, argv + i);
-	if (registry_cli_is_command(cmd))
-		return registry_cli(cmd, argc - i, argv + i);
-	if (strcmp(cmd, "invoices") == 0)
-		return invoice_cli(argc - i, argv + i);
-	if (strcmp(cmd, "report") == 0)
-		return report_cli(argc - i, argv + i);
-	if (strcmp(cmd, "status") == 0)
-		return status_cli(argc - i, argv + i);
-	if (strcmp(cmd, "quarantine") == 0)
-		return quarantine_cli(argc - i, argv + i);
-	if (strcmp(cmd, "webhooks") == 0) {
-		/* webhooks SUB [args] with -c FILE anywhere */
-		const char *path = NULL;
-		char **rest = calloc((size_t)argc + 1, sizeof(char *));
-		int n = 0;
-		if (!rest)
-			return 1;
-		for (int k = i; k < argc; k++) {
-			if ((strcmp(argv[k], "-c") == 0 || strcmp(argv[k], "--config") == 0) && k + 1 < argc)
-				path = argv[++k];
-			else if (strcmp(argv[k], "-h") == 0 || strcmp(argv[k], "--help") == 0) {
-				free(rest);
-				fputs(dispatch_webhooks_help, stdout);
-				return 0;
-			} else
-				rest[n++] = argv[k];
-		}
-		pw_config *cfg;
-		int rc = !path ? cli_usage("%s", "missing -c FILE", dispatch_webhooks_help) : load(path, &cfg);
-		if (rc == 0) {
-			rc = dispatch_webhooks_cli(cfg, n, rest);
-			config_destroy(cfg);
-		}
-		free(rest);
-		return rc;
-	}
-	if (strcmp(cmd, "serve") == 0 && i == argc - 1 && strcmp(argv[i], "--routes") == 0)
-		return serve_print_routes();
-	if (strcmp(cmd, "check-config") == 0)
-		help = check_config_help;
-	else if (strcmp(cmd, "dispatch") == 0)
-		help = dispatch_help;
-	else if (strcmp(cmd, "migrate") == 0)
-		help = migrate_help;
-	else if (strcmp(cmd, "run") == 0)
-		help = run_help;
-	else if (strcmp(cmd, "serve") == 0)
-		help = serve_help;
-	else
-		return cli_usage("unknown command: %s", cmd, usage_text);
-
-	cmd_opts o = { 0 };
-	rc = parse_cmd_opts(argc - i, argv + i, help, &o);
-	if (rc)
-		return rc;
-	if (o.help) {
-		fputs(help, stdout);
-		return 0;
-	}
-	if (help == check_config_help)
-		return cmd_check_config(o.config_path);
-	pw_config *cfg;
-	if ((rc = load(o.config_path, &cfg)) != 0)
-		return rc;
-	if (help == migrate_help)
-		rc = migrate_run(cfg) < 0 ? 1 : 0;
-	else if (help == dispatch_help)
-		rc = dispatch_main(cfg);
-	else if (help == serve_help)
-		rc = serve_main(cfg);
-	else
-		rc = run_main(cfg);
-	config_destroy(cfg);
-	return rc;
+	rc = run_command(cmd, argc - i, argv + i);
+	return rc >= 0 ? rc : cli_usage("unknown command: %s", cmd, usage_text);
 }

@@ -45,13 +45,22 @@ int cli_check_args(int argc, char **argv)
 	return 0;
 }
 
-int cli_open(const char *config_path, pw_config **ret_cfg, PGconn **ret_pg)
+int cli_load_config(const char *config_path, pw_config **ret_cfg)
 {
 	char err[1024];
 	if (config_load(config_path, ret_cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "paywatch: config %s: %s\n", config_path, err);
 		return 2;
 	}
+	return 0;
+}
+
+int cli_open(const char *config_path, pw_config **ret_cfg, PGconn **ret_pg)
+{
+	char err[1024];
+	int rc = cli_load_config(config_path, ret_cfg);
+	if (rc)
+		return rc;
 	if (pg_open_migrated((*ret_cfg)->pg_dsn, "paywatch cli", ret_pg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "paywatch: postgres: %s\n", err);
 		config_destroy(*ret_cfg);
@@ -60,25 +69,47 @@ int cli_open(const char *config_path, pw_config **ret_cfg, PGconn **ret_pg)
 	return 0;
 }
 
+/* The option of opts that a is: a's whole text, or for a value option
+ * named "--..." its "--name=value" form (*ret_inline then points at the
+ * value). NULL when a names none. */
+static const cli_option *find_option(const cli_option *opts, const char *a, const char **ret_inline)
+{
+	*ret_inline = NULL;
+	for (const cli_option *o = opts; o->name; o++) {
+		size_t n = strlen(o->name);
+		if (strncmp(a, o->name, n) != 0)
+			continue;
+		if (!a[n])
+			return o;
+		if (a[n] == '=' && o->name[1] == '-') {
+			*ret_inline = a + n + 1;
+			return o;
+		}
+	}
+	return NULL;
+}
+
 int cli_parse(int argc, char **argv, const cli_option *opts, const char **pos, size_t n_pos, size_t *ret_n_pos,
 	      bool *ret_help, const char *help)
 {
 	*ret_n_pos = 0;
 	*ret_help = false;
 	for (int i = 0; i < argc; i++) {
-		const char *s = argv[i];
+		const char *s = argv[i], *inline_value;
 		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
 			*ret_help = true;
 			return 0;
 		}
-		const cli_option *o = opts;
-		while (o->name && strcmp(o->name, s) != 0)
-			o++;
-		if (o->name && o->flag)
+		const cli_option *o = find_option(opts, s, &inline_value);
+		if (o && o->flag && inline_value)
+			return cli_usage("%s takes no value", o->name, help);
+		else if (o && o->flag)
 			*o->flag = true;
-		else if (o->name && i + 1 >= argc)
+		else if (o && inline_value)
+			*o->value = inline_value;
+		else if (o && i + 1 >= argc)
 			return cli_usage("%s needs a value", s, help);
-		else if (o->name)
+		else if (o)
 			*o->value = argv[++i];
 		else if (s[0] == '-' && s[1])
 			return cli_usage("unknown option: %s", s, help);

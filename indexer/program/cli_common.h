@@ -1,6 +1,6 @@
-/* cli_common.h: what the commands' own argument parsers share (cli.c,
- * registry_cli.c, invoice_cli.c): the usage error and opening the config
- * and its Postgres. */
+/* cli_common.h: what the commands share: the check of every argument, one
+ * argument parser (cli_parse), the usage error and opening the config and
+ * its Postgres. */
 #ifndef PW_CLI_COMMON_H
 #define PW_CLI_COMMON_H
 
@@ -32,13 +32,21 @@ typedef struct cli_option {
 	bool *flag;
 } cli_option;
 
-/* cli_parse: argv (argc strings) against opts (ending with a NULL name):
- * -h/--help sets *ret_help and stops; the other arguments are positional,
- * at most n_pos of them into pos (*ret_n_pos counts them). 0, or 2 with
- * the usage error printed before help (an unknown option, an option
- * without its value, one positional argument too many). */
+/* cli_parse: argv (argc strings) against opts (ending with a NULL name),
+ * the one grammar of every command: -h/--help sets *ret_help and stops;
+ * a value option takes the next argument, or for a "--name" its
+ * "--name=value" form; a flag takes no value; the other arguments are
+ * positional, at most n_pos of them into pos (*ret_n_pos counts them; pos
+ * points into argv). 0, or 2 with the usage error printed before help:
+ * an unknown option, an option without its value, a flag given one, one
+ * positional argument too many. */
 int cli_parse(int argc, char **argv, const cli_option *opts, const char **pos, size_t n_pos, size_t *ret_n_pos,
 	      bool *ret_help, const char *help);
+
+/* cli_load_config: load config_path (config_load). 0 with *ret_cfg
+ * (config_destroy), or 2 with the reason printed ("paywatch: config
+ * PATH: ..."). */
+int cli_load_config(const char *config_path, pw_config **ret_cfg);
 
 /* cli_open: load config_path and connect to its Postgres (a command that
  * works on the database). 0 with *ret_cfg (config_destroy) and *ret_pg

@@ -2,6 +2,7 @@
 #include "derive.h"
 #include "bip32.h"
 #include "chain.h"
+#include "cli_common.h"
 #include "idfmt.h"
 #include "parse.h"
 #include "pw_error.h"
@@ -14,9 +15,10 @@
 
 #define DERIVE_COUNT_MAX 100000
 
-static void usage(FILE *to)
+/* The usage, into help (n bytes). */
+static void usage(char *help, size_t n)
 {
-	fprintf(to,
+	snprintf(help, n,
 		"usage: paywatch derive --xpub XPUB [--path TEMPLATE] [--from N] [--count N] [--format KIND] [--json]\n"
 		"\n"
 		"Prints the deposit addresses of an extended public key, one line per index:\n"
@@ -35,40 +37,27 @@ static void usage(FILE *to)
 int derive_cli(int argc, char **argv)
 {
 	const char *xpub = NULL, *path = "0/*", *from_s = "0", *count_s = "10", *kind = NULL;
-	bool json = false;
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		bool has = i + 1 < argc;
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			return 0;
-		} else if (strcmp(a, "--xpub") == 0 && has) {
-			xpub = argv[++i];
-		} else if (strcmp(a, "--path") == 0 && has) {
-			path = argv[++i];
-		} else if (strcmp(a, "--from") == 0 && has) {
-			from_s = argv[++i];
-		} else if (strcmp(a, "--count") == 0 && has) {
-			count_s = argv[++i];
-		} else if (strcmp(a, "--format") == 0 && has) {
-			kind = argv[++i];
-		} else if (strcmp(a, "--json") == 0) {
-			json = true;
-		} else {
-			fprintf(stderr, "paywatch: derive: unknown option or argument: %s\n\n", a);
-			usage(stderr);
-			return 2;
-		}
+	bool json = false, asked = false;
+	char help[2048];
+	usage(help, sizeof(help));
+	const cli_option opts[] = { { "--xpub", &xpub, NULL },	 { "--path", &path, NULL },
+				    { "--from", &from_s, NULL },	 { "--count", &count_s, NULL },
+				    { "--format", &kind, NULL },	 { "--json", NULL, &json },
+				    { NULL, NULL, NULL } };
+	size_t n;
+	int rc = cli_parse(argc, argv, opts, NULL, 0, &n, &asked, help);
+	if (rc)
+		return rc;
+	if (asked) {
+		fputs(help, stdout);
+		return 0;
 	}
+	if (!xpub)
+		return cli_usage("%s", "derive: --xpub is required", help);
 	char err[300];
 	bip32_pub key;
 	bip32_path tpl;
 	uint64_t from = 0, count = 0;
-	if (!xpub) {
-		fprintf(stderr, "paywatch: derive: --xpub is required\n\n");
-		usage(stderr);
-		return 2;
-	}
 	if (bip32_parse_xpub(xpub, &key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "paywatch: derive: --xpub: %s\n", err);
 		return 2;

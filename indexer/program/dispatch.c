@@ -1,6 +1,7 @@
 /* dispatch.c: webhook dispatcher threads and the webhooks operator
  * commands, on top of sinks/webhook.c. */
 #include "dispatch.h"
+#include "cli_common.h"
 #include "log.h"
 #include "server.h"
 #include "parse.h"
@@ -141,7 +142,7 @@ int dispatch_main(const pw_config *cfg)
 	return 0;
 }
 
-const char dispatch_webhooks_help[] =
+static const char dispatch_webhooks_help[] =
 	"usage: paywatch webhooks list -c FILE [--merchant M] [--status failed|pending|delivered] [--since TIME]\n"
 	"       paywatch webhooks redeliver -c FILE EVENT_ID...\n"
 	"       paywatch webhooks redeliver -c FILE --failed [--merchant M]\n"
@@ -185,14 +186,15 @@ static int webhooks_list(const pw_config *cfg, const char *merchant, const char 
 	return 0;
 }
 
-static int webhooks_redeliver(const pw_config *cfg, char **ids, int n_ids, bool failed, const char *merchant)
+static int webhooks_redeliver(const pw_config *cfg, const char *const *ids, size_t n_ids, bool failed,
+			      const char *merchant)
 {
-	size_t n = failed ? 1 : (size_t)n_ids, total = 0;
+	size_t n = failed ? 1 : n_ids, total = 0;
 	size_t *counts = calloc(n + 1, sizeof(*counts));
 	char err[600];
 	if (!counts)
 		return 1;
-	int rc = webhook_admin_redeliver(cfg->pg_dsn, failed ? NULL : (const char *const *)ids, n, merchant, counts, err,
+	int rc = webhook_admin_redeliver(cfg->pg_dsn, failed ? NULL : ids, n, merchant, counts, err,
 					 sizeof(err)) < 0;
 	if (rc)
 		fprintf(stderr, "paywatch: postgres: %s\n", err);
@@ -296,31 +298,35 @@ static int webhooks_test(const pw_config *cfg, const char *merchant)
 	return rc | rr;
 }
 
-int dispatch_webhooks_cli(const pw_config *cfg, int argc, char **argv)
+int dispatch_webhooks_cli(int argc, char **argv)
 {
-	if (argc < 1) {
-		fputs(dispatch_webhooks_help, stderr);
-		return 2;
-	}
-	const char *sub = argv[0], *merchant = NULL, *status = NULL, *since = NULL;
-	bool failed = false;
-	char **ids = calloc((size_t)argc + 1, sizeof(char *));
-	int n_ids = 0, rc = 2;
-	if (!ids)
+	const char *path = NULL, *merchant = NULL, *status = NULL, *since = NULL;
+	bool failed = false, help = false;
+	const char **pos = calloc((size_t)argc + 1, sizeof(char *)); /* the subcommand, then event ids */
+	size_t n_pos = 0;
+	if (!pos)
 		return 1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if ((strcmp(a, "--merchant") == 0 || strcmp(a, "--status") == 0 || strcmp(a, "--since") == 0) && i + 1 < argc) {
-			const char **dst = a[2] == 'm' ? &merchant : a[3] == 't' ? &status : &since;
-			*dst = argv[++i];
-		} else if (strcmp(a, "--failed") == 0) {
-			failed = true;
-		} else if (a[0] == '-') {
-			fprintf(stderr, "paywatch: unknown option %s\n\n%s", a, dispatch_webhooks_help);
-			goto out;
-		} else {
-			ids[n_ids++] = argv[i];
-		}
+	const cli_option opts[] = { { "-c", &path, NULL },	       { "--config", &path, NULL },
+				    { "--merchant", &merchant, NULL }, { "--status", &status, NULL },
+				    { "--since", &since, NULL },       { "--failed", NULL, &failed },
+				    { NULL, NULL, NULL } };
+	int rc = cli_parse(argc, argv, opts, pos, (size_t)argc, &n_pos, &help, dispatch_webhooks_help);
+	const char *sub = n_pos ? pos[0] : NULL;
+	const char *const *ids = pos + 1;
+	size_t n_ids = n_pos ? n_pos - 1 : 0;
+	if (rc || help) {
+		if (help)
+			fputs(dispatch_webhooks_help, stdout);
+		goto out;
+	}
+	rc = 2;
+	if (!sub) {
+		rc = cli_usage("%s", "missing list, redeliver or test", dispatch_webhooks_help);
+		goto out;
+	}
+	if (!path) {
+		rc = cli_usage("%s", "missing -c FILE", dispatch_webhooks_help);
+		goto out;
 	}
 	if (since && strlen(since) > 64) {
 		fprintf(stderr, "paywatch: --since: a time of at most 64 bytes\n");
@@ -330,15 +336,22 @@ int dispatch_webhooks_cli(const pw_config *cfg, int argc, char **argv)
 		fprintf(stderr, "paywatch: --status must be failed, pending or delivered\n");
 		goto out;
 	}
-	if (strcmp(sub, "list") == 0 && !n_ids && !failed)
-		rc = webhooks_list(cfg, merchant, status, since);
-	else if (strcmp(sub, "redeliver") == 0 && (n_ids > 0) != failed)
-		rc = webhooks_redeliver(cfg, ids, n_ids, failed, merchant);
-	else if (strcmp(sub, "test") == 0 && merchant && !n_ids)
-		rc = webhooks_test(cfg, merchant);
-	else
-		fputs(dispatch_webhooks_help, stderr);
+	bool list = strcmp(sub, "list") == 0 && !n_ids && !failed;
+	bool redeliver = strcmp(sub, "redeliver") == 0 && (n_ids > 0) != failed;
+	bool test = strcmp(sub, "test") == 0 && merchant && !n_ids;
+	if (!list && !redeliver && !test) {
+		rc = cli_usage("%s", "list takes no ids; redeliver takes event ids or --failed; test takes --merchant",
+			       dispatch_webhooks_help);
+		goto out;
+	}
+	pw_config *cfg;
+	if ((rc = cli_load_config(path, &cfg)) != 0)
+		goto out;
+	rc = list ? webhooks_list(cfg, merchant, status, since)
+	     : redeliver ? webhooks_redeliver(cfg, ids, n_ids, failed, merchant)
+			 : webhooks_test(cfg, merchant);
+	config_destroy(cfg);
 out:
-	free(ids);
+	free(pos);
 	return rc;
 }

@@ -23,11 +23,9 @@ void dispatch_thread_join(dispatch_thread *t);
 /* dispatch_main: `paywatch dispatch`: deliver until SIGINT/SIGTERM. Exit code. */
 int dispatch_main(const pw_config *cfg);
 
-/* The usage of `paywatch webhooks` (its --help, and after a usage error). */
-extern const char dispatch_webhooks_help[];
-
 /* dispatch_webhooks_cli: `paywatch webhooks SUBCOMMAND ...` (argv after
- * "webhooks", config loaded). Exit code: 0, 1 (failure), 2 (usage). */
-int dispatch_webhooks_cli(const pw_config *cfg, int argc, char **argv);
+ * "webhooks": -c FILE, the subcommand and its options; cli_parse). Exit
+ * code: 0, 1 (failure), 2 (usage, config). */
+int dispatch_webhooks_cli(int argc, char **argv);
 
 #endif

@@ -4,6 +4,7 @@
  * other payment went on. Lists them, and writes them again once the cause
  * is fixed (a constraint relaxed, a row repaired). */
 #include "quarantine.h"
+#include "cli_common.h"
 #include "config.h"
 #include "parse.h"
 #include "postgres.h"
@@ -144,45 +145,40 @@ static int do_retry(pg_sink *pg, const uint64_t *ids, size_t n_ids, bool all, co
 
 int quarantine_cli(int argc, char **argv)
 {
-	const char *path = NULL, *chain = NULL, *sub = NULL;
-	bool json = false, all = false;
+	const char *path = NULL, *chain = NULL, *limit_s = NULL;
+	bool json = false, all = false, help = false;
 	uint64_t limit = 1000;
+	const char **pos = calloc((size_t)argc + 1, sizeof(*pos)); /* the subcommand, then entry ids */
 	uint64_t *ids = calloc((size_t)argc + 1, sizeof(*ids));
-	size_t n_ids = 0;
+	size_t n_pos = 0, n_ids = 0;
 	int rc = 2;
-	if (!ids)
-		return 1;
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			fputs(quarantine_help, stdout);
-			rc = 0;
-			goto out;
-		} else if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
-			path = argv[++i];
-		} else if (strcmp(a, "--chain") == 0 && i + 1 < argc) {
-			chain = argv[++i];
-		} else if (strcmp(a, "--limit") == 0 && i + 1 < argc) {
-			if (parse_u64(argv[++i], 1000000, &limit) < 0 || limit == 0) {
-				rc = usage("--limit must be a number 1..1000000, not %s", argv[i]);
-				goto out;
-			}
-		} else if (strcmp(a, "--json") == 0) {
-			json = true;
-		} else if (strcmp(a, "--all") == 0) {
-			all = true;
-		} else if (a[0] == '-') {
-			rc = usage("unknown option: %s", a);
-			goto out;
-		} else if (!sub) {
-			sub = a;
-		} else if (parse_u64(a, INT64_MAX, &ids[n_ids]) == 0 && ids[n_ids] > 0) {
-			n_ids++;
-		} else {
-			rc = usage("not an entry id: %s", a);
+	if (!pos || !ids) {
+		rc = 1;
+		goto out;
+	}
+	const cli_option opts[] = { { "-c", &path, NULL },	      { "--config", &path, NULL },
+				    { "--chain", &chain, NULL },      { "--limit", &limit_s, NULL },
+				    { "--json", NULL, &json },	      { "--all", NULL, &all },
+				    { NULL, NULL, NULL } };
+	if ((rc = cli_parse(argc, argv, opts, pos, (size_t)argc, &n_pos, &help, quarantine_help)) != 0)
+		goto out;
+	if (help) {
+		fputs(quarantine_help, stdout);
+		goto out;
+	}
+	rc = 2;
+	if (limit_s && (parse_u64(limit_s, 1000000, &limit) < 0 || limit == 0)) {
+		rc = usage("--limit must be a number 1..1000000, not %s", limit_s);
+		goto out;
+	}
+	for (size_t k = 1; k < n_pos; k++) {
+		if (parse_u64(pos[k], INT64_MAX, &ids[n_ids]) < 0 || ids[n_ids] == 0) {
+			rc = usage("not an entry id: %s", pos[k]);
 			goto out;
 		}
+		n_ids++;
 	}
+	const char *sub = n_pos ? pos[0] : NULL;
 	if (!sub || (strcmp(sub, "list") != 0 && strcmp(sub, "retry") != 0)) {
 		rc = usage("%s", sub ? "unknown subcommand (list or retry)" : "missing subcommand (list or retry)");
 		goto out;
@@ -202,10 +198,8 @@ int quarantine_cli(int argc, char **argv)
 	}
 	pw_config *cfg;
 	char err[1024];
-	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "paywatch: config %s: %s\n", path, err);
+	if ((rc = cli_load_config(path, &cfg)) != 0)
 		goto out;
-	}
 	pg_sink *pg = NULL;
 	int r = pg_sink_connect_migrated(cfg->pg_dsn, &pg, err, sizeof(err));
 	if (r < 0) {
@@ -217,6 +211,7 @@ int quarantine_cli(int argc, char **argv)
 	pg_sink_close(pg);
 	config_destroy(cfg);
 out:
+	free(pos);
 	free(ids);
 	return rc;
 }

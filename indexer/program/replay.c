@@ -7,6 +7,7 @@
  * one transaction of up to REPLAY_BATCH payments. Memory is bounded by the
  * ranges in flight and the writer's queue, never by the replay's length. */
 #include "replay.h"
+#include "cli_common.h"
 #include "config.h"
 #include "clock.h"
 #include "hex.h"
@@ -170,55 +171,32 @@ static int usage(const char *fmt, const char *arg)
 	return 2;
 }
 
+/* A block number of --from or --to into *ret; 2 with the usage error. */
+static int block_opt(const char *name, const char *v, uint64_t *ret)
+{
+	if (parse_u64(v, (uint64_t)INT64_MAX, ret) == 0)
+		return 0;
+	fprintf(stderr, "paywatch replay: %s must be a block number, not \"%s\"\n\n%s", name, v, replay_help);
+	return 2;
+}
+
 static int parse_opts(int argc, char **argv, replay_opts *o)
 {
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		const char **str = NULL;
-		uint64_t *num = NULL;
-		bool *have = NULL;
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
-			o->help = true;
-		else if (strcmp(a, "--dry-run") == 0)
-			o->dry_run = true;
-		else if (strcmp(a, "--no-webhooks") == 0)
-			o->no_webhooks = true;
-		else if (strcmp(a, "--fix") == 0)
-			o->fix = true;
-		else if (strcmp(a, "--json") == 0)
-			o->json = true;
-		else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0)
-			str = &o->config_path;
-		else if (strcmp(a, "--chain") == 0)
-			str = &o->chain;
-		else if (strcmp(a, "--merchant") == 0)
-			str = &o->merchant;
-		else if (strcmp(a, "--address") == 0)
-			str = &o->address;
-		else if (strcmp(a, "--from") == 0)
-			num = &o->from, have = &o->have_from;
-		else if (strcmp(a, "--to") == 0)
-			num = &o->to, have = &o->have_to;
-		else
-			return usage("unknown option or argument: %s", a);
-		if (!str && !num)
-			continue;
-		if (i + 1 >= argc)
-			return usage("%s needs a value", a);
-		const char *v = argv[++i];
-		if (str) {
-			*str = v;
-		} else {
-			if (parse_u64(v, (uint64_t)INT64_MAX, num) < 0) {
-				fprintf(stderr, "paywatch replay: %s must be a block number, not \"%s\"\n\n%s", a, v,
-					replay_help);
-				return 2;
-			}
-			*have = true;
-		}
-	}
-	if (o->help)
-		return 0;
+	const char *from = NULL, *to = NULL;
+	const cli_option opts[] = { { "-c", &o->config_path, NULL },  { "--config", &o->config_path, NULL },
+				    { "--chain", &o->chain, NULL },	    { "--merchant", &o->merchant, NULL },
+				    { "--address", &o->address, NULL },   { "--from", &from, NULL },
+				    { "--to", &to, NULL },		    { "--dry-run", NULL, &o->dry_run },
+				    { "--no-webhooks", NULL, &o->no_webhooks }, { "--fix", NULL, &o->fix },
+				    { "--json", NULL, &o->json },	    { NULL, NULL, NULL } };
+	size_t n;
+	int rc = cli_parse(argc, argv, opts, NULL, 0, &n, &o->help, replay_help);
+	if (rc || o->help)
+		return rc;
+	if ((from && (rc = block_opt("--from", from, &o->from)) != 0) || (to && (rc = block_opt("--to", to, &o->to)) != 0))
+		return rc;
+	o->have_from = from != NULL;
+	o->have_to = to != NULL;
 	if (!o->config_path)
 		return usage("%s", "missing -c FILE");
 	if (!o->chain)

@@ -1,5 +1,6 @@
 /* serve.c: `paywatch serve -c FILE` and `paywatch api-key new`. */
 #include "serve.h"
+#include "cli_common.h"
 #include "log.h"
 #include "pw_error.h"
 #include "routes.h"
@@ -56,25 +57,19 @@ static const char api_key_help[] =
 
 int api_key_cli(int argc, char **argv)
 {
-	const char *merchant = NULL;
-	bool new_key = false;
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			fputs(api_key_help, stdout);
-			return 0;
-		} else if (strcmp(argv[i], "new") == 0 && !new_key) {
-			new_key = true;
-		} else if (strcmp(argv[i], "--merchant") == 0 && i + 1 < argc) {
-			merchant = argv[++i];
-		} else {
-			fprintf(stderr, "paywatch: api-key: unknown option or argument: %s\n\n%s", argv[i], api_key_help);
-			return 2;
-		}
+	const char *merchant = NULL, *sub = NULL;
+	bool help = false;
+	const cli_option opts[] = { { "--merchant", &merchant, NULL }, { NULL, NULL, NULL } };
+	size_t n;
+	int rc = cli_parse(argc, argv, opts, &sub, 1, &n, &help, api_key_help);
+	if (rc)
+		return rc;
+	if (help) {
+		fputs(api_key_help, stdout);
+		return 0;
 	}
-	if (!new_key) {
-		fprintf(stderr, "paywatch: api-key: missing the subcommand (new)\n\n%s", api_key_help);
-		return 2;
-	}
+	if (!sub || strcmp(sub, "new") != 0)
+		return cli_usage("%s", sub ? "unknown subcommand (new)" : "missing the subcommand (new)", api_key_help);
 	if (merchant && !config_valid_id(merchant)) {
 		fprintf(stderr, "paywatch: api-key: --merchant: not a merchant id (A-Z a-z 0-9 _ - .)\n");
 		return 2;

@@ -5,6 +5,7 @@
  * Postgres. */
 #include "status.h"
 #include "chain_report.h"
+#include "cli_common.h"
 #include "clock.h"
 #include "config.h"
 #include "parse.h"
@@ -262,31 +263,23 @@ static int status_run(const pw_config *cfg, bool json)
 int status_cli(int argc, char **argv)
 {
 	const char *path = NULL;
-	bool json = false;
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			fputs(status_help, stdout);
-			return 0;
-		} else if (strcmp(argv[i], "--json") == 0) {
-			json = true;
-		} else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
-			path = argv[++i];
-		} else {
-			fprintf(stderr, "paywatch status: unknown option or argument: %s\n\n%s", argv[i], status_help);
-			return 2;
-		}
+	bool json = false, help = false;
+	const cli_option opts[] = { { "-c", &path, NULL }, { "--config", &path, NULL }, { "--json", NULL, &json },
+				    { NULL, NULL, NULL } };
+	size_t n;
+	int rc = cli_parse(argc, argv, opts, NULL, 0, &n, &help, status_help);
+	if (rc)
+		return rc;
+	if (help) {
+		fputs(status_help, stdout);
+		return 0;
 	}
-	if (!path) {
-		fprintf(stderr, "paywatch status: missing -c FILE\n\n%s", status_help);
-		return 2;
-	}
+	if (!path)
+		return cli_usage("%s", "missing -c FILE", status_help);
 	pw_config *cfg;
-	char err[1024];
-	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "paywatch: config %s: %s\n", path, err);
-		return 2;
-	}
-	int rc = status_run(cfg, json);
+	if ((rc = cli_load_config(path, &cfg)) != 0)
+		return rc;
+	rc = status_run(cfg, json);
 	config_destroy(cfg);
 	return rc;
 }

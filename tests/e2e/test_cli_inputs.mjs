@@ -170,6 +170,46 @@ async function main() {
   // ---- the valid arguments work (so each sweep changes one thing only)
   for (const [argv, , runnable = true] of table) if (runnable) ok(argv, argv.slice(0, 3).join(' '));
 
+  // ---- one grammar for every command (cli_parse): each option the table
+  // gives a value says so when its value is missing (the command line cut
+  // after it), a flag given a value and an unknown option are refused by
+  // name, `help COMMAND` is `COMMAND --help`, and (runnable rows, not in
+  // the lean sweep) every long option's value may be joined by '=' with
+  // -c written as --config=FILE.
+  const FLAGS = ['--json', '--dry-run', '--no-wait', '--all', '--failed', '--routes'];
+  const usage = (args, want, what) => {
+    const r = runBytes(args, env);
+    const err = r.stderr.toString();
+    rig.check(r.status === 2 && err.includes(want), `${args.slice(0, 4).join(' ')} ...: ${what}: exit 2 saying "${want}" ` +
+      `(${r.status}: ${err.split('\n')[0].slice(0, 200)})`);
+  };
+  for (const [argv, opts, runnable = true] of table) {
+    const c = commandOf(argv);
+    for (const o of [...Object.keys(opts), '-c'].filter((o, k, all) => !o.startsWith('@') && all.indexOf(o) === k)) {
+      const at = argv.indexOf(o);
+      if (at >= 0) usage(argv.slice(0, at + 1), `${o} needs a value`, `${o} without its value`);
+    }
+    const flag = argv.find((a) => FLAGS.includes(a));
+    if (flag) usage(argv.map((a) => (a === flag ? `${flag}=yes` : a)), `${flag} takes no value`, 'a flag with a value');
+    if (c !== argv[0]) continue; // the global options' row: its command is check-config's row's too
+    usage([...argv, '--no-such-option'], 'unknown option: --no-such-option', 'an unknown option');
+    if (!runnable || LEAN) continue;
+    const joined = [];
+    for (let k = 0; k < argv.length; k++) {
+      const a = argv[k];
+      const value = a === '-c' || (a.startsWith('--') && opts[a] !== undefined);
+      if (value) joined.push(`${a === '-c' ? '--config' : a}=${argv[++k]}`);
+      else joined.push(a);
+    }
+    if (joined.join('\0') !== argv.join('\0')) ok(joined, `${joined.slice(0, 3).join(' ')} (--name=value)`);
+  }
+  for (const c of swept.keys()) {
+    const direct = rig.runPaywatchSync(bin, [c, '--help']), via = rig.runPaywatchSync(bin, ['help', c]);
+    rig.check(direct.status === 0 && via.status === 0 && direct.stdout === via.stdout && /^usage: paywatch /.test(direct.stdout),
+      `help ${c}: the same text as ${c} --help, exit 0 (${direct.status}, ${via.status})`);
+  }
+  usage(['help', 'no-such-command'], 'no such command: no-such-command', 'help of a command that does not exist');
+
   // ---- the sweep
   let runs = 0;
   for (const [row, [argv, opts]] of table.entries()) {
