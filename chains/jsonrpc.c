@@ -214,6 +214,25 @@ static void set_snippet(rpc_message *ret, const char *data, size_t len)
 			ret->snippet[i] = '?';
 }
 
+/* Does a string of the text hold the escape \u0000? cJSON ends a string
+ * there, so "0x1\u00002" would be read as "0x1": a value read as another.
+ * The backslash before "u0000" must start an escape: after an even run of
+ * backslashes ("\\u0000" is a backslash and the letters u0000). No
+ * answer of a node holds one (every value paywatch reads is hex, a number
+ * or base58). */
+static bool holds_nul_escape(const char *data, size_t len)
+{
+	const char *p = data, *end = data + len;
+	while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+		const char *run = p;
+		while (p < end && *p == '\\')
+			p++;
+		if (((size_t)(p - run) & 1) && end - p >= 5 && memcmp(p, "u0000", 5) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* rpc_parse_message, with the client's scanner offered the message once
  * it passed the density check (c NULL: no scanner). */
 static void parse_message(const rpc_client *c, const char *data, size_t len, rpc_message *ret)
@@ -231,6 +250,13 @@ static void parse_message(const rpc_client *c, const char *data, size_t len, rpc
 	if (c && c->scanner && c->scanner(c->scanner_arg, data, len, ret))
 		return;
 	memset(ret, 0, sizeof(*ret));
+	if (holds_nul_escape(data, len)) {
+		ret->error = PW_EPARSE;
+		ret->nul_escape = true;
+		set_snippet(ret, data, len);
+		ret->has_id = rpc_scan_id(data, len, &ret->id);
+		return;
+	}
 	ret->root = cJSON_ParseWithLength(data, len);
 	if (!ret->root) {
 		ret->error = PW_EPARSE;

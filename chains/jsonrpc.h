@@ -25,6 +25,7 @@ typedef struct rpc_message {
 	int error;      /* 0, or PW_ETOOBIG (root NULL) or PW_EPARSE (root NULL, snippet set) */
 	bool too_dense; /* PW_EPARSE: more JSON values than its size allows (refused unparsed) */
 	size_t values;  /* too_dense: the values counted */
+	bool nul_escape; /* PW_EPARSE: a string holds \u0000, which cJSON would read cut short (refused unparsed) */
 	bool has_id;    /* a response to request `id` (else a notification or unattributable) */
 	uint64_t id;
 	cJSON *root;    /* the parsed message; freed by rpc_message_done */
@@ -72,6 +73,9 @@ size_t rpc_count_values(const char *data, size_t len);
  * a snippet. A message holding more than one JSON value per 20 bytes (real
  * answers hold one per ~45) is refused unparsed (too_dense): a parse tree
  * costs ~100 bytes a value, so a tree costs at most ~6 times its text.
+ * A message with the escape \u0000 in a string is refused unparsed too
+ * (nul_escape): cJSON would end the string there and read "0x1\u00002"
+ * as "0x1".
  * The caller calls rpc_message_done. Used for every message the socket
  * delivers, one at a time (rpc_poll parses the message it hands out);
  * public so the fuzz target reaches it without a socket. */

@@ -703,6 +703,9 @@ static bool message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 			snprintf(ev->detail, sizeof(ev->detail),
 				 "message holds %zu JSON values, more than one per 20 bytes: refused unparsed (%.60s)", m->values,
 				 m->snippet);
+		else if (m->nul_escape)
+			snprintf(ev->detail, sizeof(ev->detail),
+				 "a string holds \\u0000, which would be read cut short: refused unparsed (%.60s)", m->snippet);
 		else
 			snprintf(ev->detail, sizeof(ev->detail), "invalid JSON: %.100s", m->snippet);
 		if (m->has_id && take_req(a, m->id, &p)) {

@@ -295,12 +295,65 @@ static void test_scan(const cJSON *response)
 	free(pretty);
 }
 
+/* rpc_parse_message on one text: its error (0 when parsed) and nul_escape;
+ * the id it attributed the text to. */
+static int parse_error(const char *text, bool *nul_escape, uint64_t *id)
+{
+	rpc_message m;
+	rpc_parse_message(text, strlen(text), &m);
+	int error = m.error;
+	*nul_escape = m.nul_escape;
+	*id = m.has_id ? m.id : 0;
+	rpc_message_done(&m);
+	return error;
+}
+
+/* An answer whose string holds the escape \u0000 is refused unparsed:
+ * cJSON ends a string there, so the head 0x1\u00002 (0x12 to a reader
+ * that keeps every byte) would be block 1. A backslash escaped before
+ * "u0000" is no such escape; a real answer of 431 logs is parsed. */
+static void test_nul_escape(const char *fixtures)
+{
+	bool nul;
+	uint64_t id;
+	/* what the check guards against: cJSON's reading */
+	cJSON *cut = cJSON_Parse("{\"result\":\"0x1\\u00002\"}");
+	ASSERT_EQ_STR("0x1", cJSON_GetObjectItem(cut, "result")->valuestring);
+	cJSON_Delete(cut);
+	ASSERT_EQ_INT(PW_EPARSE, parse_error("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":\"0x1\\u00002\"}", &nul, &id));
+	CHECK(nul);
+	ASSERT_EQ_INT(7, (int)id); /* attributed: the request is failed, not left waiting */
+	/* three backslashes: an escaped one, then the escape */
+	ASSERT_EQ_INT(PW_EPARSE, parse_error("{\"id\":8,\"result\":{\"extraData\":\"\\\\\\u0000\"}}", &nul, &id));
+	CHECK(nul);
+	ASSERT_EQ_INT(PW_EPARSE, parse_error("{\"id\":9,\"result\":[\"\\u0000\"]}", &nul, &id));
+	CHECK(nul);
+	/* two backslashes: an escaped backslash and the letters u0000 */
+	ASSERT_EQ_INT(0, parse_error("{\"id\":10,\"result\":\"a\\\\u0000\"}", &nul, &id));
+	CHECK(!nul);
+	/* other escapes, and \u0001 */
+	ASSERT_EQ_INT(0, parse_error("{\"id\":11,\"result\":\"\\u0001\\n\\u00e9\"}", &nul, &id));
+	ASSERT_EQ_INT(0, parse_error("{\"id\":12,\"result\":\"0x\\u0030\"}", &nul, &id));
+	/* a real answer, pretty-printed with its escapes: parsed */
+	size_t n = 0;
+	char *body = test_read_file(fixtures, "eth/erigon-rpc-tests/eth_getBlockByNumber_16000000_fulltx.json", &n);
+	CHECK(body != NULL);
+	if (body) {
+		rpc_message m;
+		rpc_parse_message(body, n, &m);
+		ASSERT_EQ_INT(0, m.error);
+		rpc_message_done(&m);
+	}
+	free(body);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return 2;
 	test_error_kinds(argv[1]);
 	test_count_values(argv[1]);
+	test_nul_escape(argv[1]);
 	char *text = test_read_file(argv[1], "eth/erigon-rpc-tests/eth_getLogs_transfer-topic_16000000-16000003.json", NULL);
 	cJSON *root = cJSON_Parse(text);
 	CHECK(root != NULL);
