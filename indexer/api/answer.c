@@ -89,12 +89,12 @@ enum MHD_Result api_query_failed(struct MHD_Connection *conn, int r, const char 
 /* The field a "field: reason" message names (a path such as
  * xpub.chains[0]: the text before the first colon, all of it when there
  * is none) copied into buf, or NULL: nothing before the colon, a name
- * longer than buf, the root ("$: ...") or a syntax error (": invalid
- * JSON", json_check_strict), which are the body's, not a field's. */
+ * longer than buf or the root ("$: ..."), which are the body's, not a
+ * field's. */
 static const char *param_of(const char *err, char *buf, size_t buflen)
 {
 	size_t n = strcspn(err, ":");
-	if (n == 0 || n >= buflen || err[0] == '$' || strstr(err, ": invalid JSON"))
+	if (n == 0 || n >= buflen || err[0] == '$')
 		return NULL;
 	memcpy(buf, err, n);
 	buf[n] = '\0';
@@ -148,9 +148,10 @@ cJSON *api_body_object(struct MHD_Connection *conn, const char *body, size_t len
 		       const char *what, enum MHD_Result *answered)
 {
 	char why[200];
-	if (body && len && json_check_strict(body, len, why, sizeof(why)) < 0) { /* "path: reason" */
+	int r = body && len ? json_check_strict(body, len, why, sizeof(why)) : 0; /* "path: reason" */
+	if (r < 0) { /* a syntax error is the body's, wherever it sits; a value's names its field */
 		char param[64];
-		*answered = API_BAD_PARAM(conn, param_of(why, param, sizeof(param)), "%s", why);
+		*answered = API_BAD_PARAM(conn, r == PW_EPARSE ? NULL : param_of(why, param, sizeof(param)), "%s", why);
 		return NULL;
 	}
 	cJSON *o = body && len ? cJSON_ParseWithLength(body, len) : NULL;

@@ -1349,7 +1349,7 @@ int config_parse(const char *text, size_t len, pw_config **ret, char *err, size_
 	 * the string, round the number) */
 	int r0 = json_check_strict(text, len, err, errlen);
 	if (r0 < 0)
-		return r0;
+		return r0 == PW_ENOMEM ? r0 : PW_ECONFIG;
 	cJSON *root = cJSON_ParseWithLength(text, len);
 	if (!root) {
 		snprintf(err, errlen, "$: invalid JSON");

@@ -25,6 +25,7 @@ typedef struct reader {
 	char *err;
 	size_t errlen;
 	bool failed;
+	bool syntax_error; /* the failure is the text's syntax (not a value's) */
 } reader;
 
 static int fail_at(reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -45,6 +46,7 @@ static int syntax(reader *r, const char *what)
 	size_t line = 1;
 	for (size_t k = 0; k < r->i && k < r->n; k++)
 		line += r->s[k] == '\n';
+	r->syntax_error = true;
 	return fail_at(r, "invalid JSON: %s near line %zu (byte %zu)", what, line, r->i);
 }
 
@@ -394,12 +396,13 @@ int json_check_strict(const char *text, size_t len, char *err, size_t errlen)
 		return rc;
 	}
 	if (rc < 0)
-		return PW_ECONFIG;
+		return r.syntax_error ? PW_EPARSE : PW_ECONFIG;
 	skip_ws(&r);
 	if (r.i < r.n) {
 		r.path_len = 0;
 		r.path[0] = '\0';
-		return syntax(&r, "text after the end of the JSON value");
+		syntax(&r, "text after the end of the JSON value");
+		return PW_EPARSE;
 	}
 	return 0;
 }

@@ -14,9 +14,11 @@
  * nothing but whitespace, with no object holding a key twice, no \u0000
  * and no lone surrogate escape in a string, strings of well-formed UTF-8,
  * no number whose magnitude reaches 2^53, and nesting at most 64 deep?
- * 0, or PW_ECONFIG with "path: reason" in err (errlen bytes), the path in
- * the config's own notation (chains[0].tokens[1].symbol; $ for the root)
- * and, for a syntax error, the line and byte. O(n log n) in the text. */
+ * 0, or PW_EPARSE (a syntax error: "path: invalid JSON: ... near line L
+ * (byte B)") or PW_ECONFIG (a value or key the rule refuses) with "path:
+ * reason" in err (errlen bytes), the path in the config's own notation
+ * (chains[0].tokens[1].symbol; $ for the root); PW_ENOMEM. O(n log n) in
+ * the text. */
 int json_check_strict(const char *text, size_t len, char *err, size_t errlen);
 
 #endif

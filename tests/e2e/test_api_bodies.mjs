@@ -160,17 +160,22 @@ async function main() {
   const wholes = [['not JSON', '{"chain":'], ['an array', '[]'], ['a string', '"x"'], ['null', 'null'], ['empty', ''],
     ['nested 10,000 deep', '['.repeat(10000) + ']'.repeat(10000)], ['an object nested 10,000 deep', '{"a":'.repeat(10000) + '1' + '}'.repeat(10000)],
     ['a field the contract does not name', null],
-    ['a key that is not UTF-8', Buffer.from('{"ch\xffain":"local"}', 'latin1')], ['a key given twice', undefined]];
+    ['a key that is not UTF-8', Buffer.from('{"ch\xffain":"local"}', 'latin1')], ['a key given twice', undefined],
+    ['a syntax error inside a field', 0]];
   for (const p of new Set(ops.map(([x]) => x))) {
     for (const [what, text] of wholes) {
       const valid = ops.find(([x]) => x === p)[1]();
       const [first] = Object.keys(valid);
       // a key twice: cJSON would take the first, a proxy or a log reader may take the last
       const body = text === null ? JSON.stringify({ ...valid, nosuch_field: 1 })
-        : text === undefined ? JSON.stringify(valid).replace(/\}$/, `,${JSON.stringify(first)}:${JSON.stringify(valid[first])}}`) : text;
+        : text === undefined ? JSON.stringify(valid).replace(/\}$/, `,${JSON.stringify(first)}:${JSON.stringify(valid[first])}}`)
+          : text === 0 ? `{${JSON.stringify(first)}:[1,]}` : text;
       r = await post(p, body);
       rig.check(r.status >= 400 && r.status < 500 && r.json?.error?.message, `POST ${p} ${what}: a 4xx as JSON (${r.status} ${r.text.slice(0, 160)})`);
       if (text === undefined) rig.check(r.status === 400 && r.json?.error?.param === first, `POST ${p} ${what}: 400 naming ${first} (${r.text.slice(0, 160)})`);
+      // the body's syntax, not the field's value: no param, and the message says where
+      if (text === 0) rig.check(r.status === 400 && r.json?.error?.param === null && /invalid JSON/.test(r.json.error.message),
+        `POST ${p} ${what}: 400 with param null (${r.text.slice(0, 160)})`);
     }
   }
   // a body over the limit is answered 413 from its headers, before it is read (fetch would

@@ -420,6 +420,13 @@ int main(void)
 				fprintf(stderr, "json case %zu: %s: %d %s\n", i, json[i].s, r, why);
 			CHECK(ok);
 		}
+		/* the kind of failure: the text's syntax (wherever it sits) or a value */
+		char why[200];
+		ASSERT_EQ_INT(PW_EPARSE, json_check_strict("{\"a\":{\"b\":[1,]}}", 16, why, sizeof(why)));
+		ASSERT_EQ_INT(PW_EPARSE, json_check_strict("{\"a\":1} x", 9, why, sizeof(why)));
+		ASSERT_EQ_INT(PW_EPARSE, json_check_strict("{\"a\":\"\\u12\"}", 12, why, sizeof(why)));
+		ASSERT_EQ_INT(PW_ECONFIG, json_check_strict("{\"a\":1,\"a\":2}", 13, why, sizeof(why)));
+		ASSERT_EQ_INT(PW_ECONFIG, json_check_strict("{\"a\":\"\\u0000\"}", 14, why, sizeof(why)));
 	}
 	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 9007199254740993", "chains[0].chain_id: 9007199254740993 is not below 2^53");
 	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 1e300", "chains[0].chain_id: 1e300 is not below 2^53");
