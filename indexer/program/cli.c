@@ -148,12 +148,8 @@ static int config_command(const char *help, int argc, char **argv)
 				    { NULL, NULL, NULL } };
 	size_t n;
 	int rc = cli_parse(argc, argv, opts, NULL, 0, &n, &asked, help);
-	if (rc)
+	if (rc || asked)
 		return rc;
-	if (asked) {
-		fputs(help, stdout);
-		return 0;
-	}
 	if (routes)
 		return serve_print_routes();
 	if (!path)

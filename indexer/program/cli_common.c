@@ -97,6 +97,7 @@ int cli_parse(int argc, char **argv, const cli_option *opts, const char **pos, s
 	for (int i = 0; i < argc; i++) {
 		const char *s = argv[i], *inline_value;
 		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+			fputs(help, stdout);
 			*ret_help = true;
 			return 0;
 		}

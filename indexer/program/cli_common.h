@@ -33,7 +33,8 @@ typedef struct cli_option {
 } cli_option;
 
 /* cli_parse: argv (argc strings) against opts (ending with a NULL name),
- * the one grammar of every command: -h/--help sets *ret_help and stops;
+ * the one grammar of every command: -h/--help prints help to stdout,
+ * sets *ret_help and stops (the command then returns 0);
  * a value option takes the next argument, or for a "--name" its
  * "--name=value" form; a flag takes no value; the other arguments are
  * positional, at most n_pos of them into pos (*ret_n_pos counts them; pos

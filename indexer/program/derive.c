@@ -46,12 +46,8 @@ int derive_cli(int argc, char **argv)
 				    { NULL, NULL, NULL } };
 	size_t n;
 	int rc = cli_parse(argc, argv, opts, NULL, 0, &n, &asked, help);
-	if (rc)
+	if (rc || asked)
 		return rc;
-	if (asked) {
-		fputs(help, stdout);
-		return 0;
-	}
 	if (!xpub)
 		return cli_usage("%s", "derive: --xpub is required", help);
 	char err[300];

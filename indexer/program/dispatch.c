@@ -314,11 +314,8 @@ int dispatch_webhooks_cli(int argc, char **argv)
 	const char *sub = n_pos ? pos[0] : NULL;
 	const char *const *ids = pos + 1;
 	size_t n_ids = n_pos ? n_pos - 1 : 0;
-	if (rc || help) {
-		if (help)
-			fputs(dispatch_webhooks_help, stdout);
+	if (rc || help)
 		goto out;
-	}
 	rc = 2;
 	if (!sub) {
 		rc = cli_usage("%s", "missing list, redeliver or test", dispatch_webhooks_help);

@@ -172,11 +172,8 @@ int invoice_cli(int argc, char **argv)
 {
 	args a;
 	int rc = parse(argc, argv, &a);
-	if (rc || a.help) {
-		if (a.help)
-			fputs(invoices_help, stdout);
+	if (rc || a.help)
 		return rc;
-	}
 	if (!a.config)
 		return cli_usage("%s", "missing -c FILE", invoices_help);
 	pw_config *cfg;

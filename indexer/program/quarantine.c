@@ -160,12 +160,8 @@ int quarantine_cli(int argc, char **argv)
 				    { "--chain", &chain, NULL },      { "--limit", &limit_s, NULL },
 				    { "--json", NULL, &json },	      { "--all", NULL, &all },
 				    { NULL, NULL, NULL } };
-	if ((rc = cli_parse(argc, argv, opts, pos, (size_t)argc, &n_pos, &help, quarantine_help)) != 0)
+	if ((rc = cli_parse(argc, argv, opts, pos, (size_t)argc, &n_pos, &help, quarantine_help)) != 0 || help)
 		goto out;
-	if (help) {
-		fputs(quarantine_help, stdout);
-		goto out;
-	}
 	rc = 2;
 	if (limit_s && (parse_u64(limit_s, 1000000, &limit) < 0 || limit == 0)) {
 		rc = usage("--limit must be a number 1..1000000, not %s", limit_s);

@@ -527,11 +527,8 @@ int registry_cli(const char *cmd, int argc, char **argv)
 							   : secrets_help;
 	args a;
 	int rc = parse(argc, argv, help, &a);
-	if (rc || a.help) {
-		if (a.help)
-			fputs(help, stdout);
+	if (rc || a.help)
 		return rc;
-	}
 	if (help == secrets_help && strcmp(a.sub, "new-key") == 0) {
 		char key[80];
 		if (secretbox_key_new_text(key, sizeof(key)) < 0)

@@ -1152,18 +1152,11 @@ int replay_cli(int argc, char **argv)
 	replay_opts o;
 	memset(&o, 0, sizeof(o));
 	int rc = parse_opts(argc, argv, &o);
-	if (rc)
+	if (rc || o.help)
 		return rc;
-	if (o.help) {
-		fputs(replay_help, stdout);
-		return 0;
-	}
 	pw_config *cfg;
-	char err[1024];
-	if (config_load(o.config_path, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "paywatch: config %s: %s\n", o.config_path, err);
-		return 2;
-	}
+	if ((rc = cli_load_config(o.config_path, &cfg)) != 0)
+		return rc;
 	rc = replay_run(cfg, &o, NULL);
 	config_destroy(cfg);
 	return rc;

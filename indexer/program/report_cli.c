@@ -36,12 +36,8 @@ int report_cli(int argc, char **argv)
 				    { NULL, NULL, NULL } };
 	size_t n = 0;
 	int rc = cli_parse(argc, argv, opts, &q.kind, 1, &n, &help, report_help);
-	if (rc)
+	if (rc || help)
 		return rc;
-	if (help) {
-		fputs(report_help, stdout);
-		return 0;
-	}
 	if (!q.kind)
 		return cli_usage("%s", "missing settlement or payments", report_help);
 	if (!config)

@@ -62,12 +62,8 @@ int api_key_cli(int argc, char **argv)
 	const cli_option opts[] = { { "--merchant", &merchant, NULL }, { NULL, NULL, NULL } };
 	size_t n;
 	int rc = cli_parse(argc, argv, opts, &sub, 1, &n, &help, api_key_help);
-	if (rc)
+	if (rc || help)
 		return rc;
-	if (help) {
-		fputs(api_key_help, stdout);
-		return 0;
-	}
 	if (!sub || strcmp(sub, "new") != 0)
 		return cli_usage("%s", sub ? "unknown subcommand (new)" : "missing the subcommand (new)", api_key_help);
 	if (merchant && !config_valid_id(merchant)) {

@@ -268,12 +268,8 @@ int status_cli(int argc, char **argv)
 				    { NULL, NULL, NULL } };
 	size_t n;
 	int rc = cli_parse(argc, argv, opts, NULL, 0, &n, &help, status_help);
-	if (rc)
+	if (rc || help)
 		return rc;
-	if (help) {
-		fputs(status_help, stdout);
-		return 0;
-	}
 	if (!path)
 		return cli_usage("%s", "missing -c FILE", status_help);
 	pw_config *cfg;
