@@ -14,6 +14,11 @@
 //   no:INDEX     the migrations without index INDEX, or the constraint of
 //                that name (what it costs)
 //   notrigger:T  the migrations without trigger T on payments (what it costs)
+//   split-db     as schema, but with PROBE_SESSIONS=2 the second session
+//                copies its half into a second database of its own: two
+//                backends sharing no table or index page (what partitions
+//                written one per writer could give at most; the WAL,
+//                the buffer pool and the cores still shared)
 // PROBE_PERF=FILE: `perf record -g` of the reference's backend in round 1.
 // PROBE_SESSIONS=2: each variant's COPY also as two halves in two sessions
 // at once (as run's two writers and the bench's "two floors" do), with the
@@ -129,7 +134,9 @@ for (let r = 0; r < ROUNDS; r++) {
     await one.end();
     if (SESSIONS === 2) { // the two halves at once, in the same database emptied, on two new connections
       await c.query('TRUNCATE payments CASCADE');
-      const cs = [await pg.client(`probe_${made - 1}`), await pg.client(`probe_${made - 1}`)];
+      const db = `probe_${made - 1}`;
+      const other = v === 'split-db' ? await fresh() : null;
+      const cs = [await pg.client(db), await pg.client(other ? `probe_${made - 1}` : db)];
       const pids = await Promise.all(cs.map(pidOf));
       const before = pids.map(cpuOf);
       const halves = () => Promise.all(cs.map((x, k) => x.query(`COPY payments (${COLS}) FROM '${file(`half${k}.copy`)}'`)));
@@ -140,6 +147,7 @@ for (let r = 0; r < ROUNDS; r++) {
       const after = pids.map(cpuOf);
       two[v].push({ ms, cpu: after[0] - before[0] + after[1] - before[1] });
       await Promise.all(cs.map((x) => x.end()));
+      if (other) await other.end();
     }
     await c.end();
   }
