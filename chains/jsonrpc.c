@@ -9,6 +9,7 @@
 #include "rpc_http.h"
 #include "clock.h"
 #include "pw_error.h"
+#include "url.h"
 
 #include <libwebsockets.h>
 #include <pthread.h>
@@ -39,9 +40,9 @@ struct rpc_client {
 	rpc_http *http; /* the HTTP transport; NULL for a websocket */
 	struct lws_context *ctx;
 	struct lws *wsi;
-	char url_masked[256];
-	char host[256];
-	char path[1024];
+	char url_masked[PW_URL_HOST_MAX + 32];
+	char host[PW_URL_HOST_MAX];
+	char path[PW_URL_PATH_MAX];
 	int port;
 	bool tls;
 	bool connected;
@@ -395,39 +396,18 @@ static const struct lws_protocols rpc_protocols[] = {
 
 static int parse_url(rpc_client *c, const char *url, bool *ret_http)
 {
-	const char *rest;
-	*ret_http = strncmp(url, "http", 4) == 0;
-	if (strncmp(url, "wss://", 6) == 0 || strncmp(url, "https://", 8) == 0) {
-		c->tls = true;
-		rest = strstr(url, "://") + 3;
-		c->port = 443;
-	} else if (strncmp(url, "ws://", 5) == 0 || strncmp(url, "http://", 7) == 0) {
-		c->tls = false;
-		rest = strstr(url, "://") + 3;
-		c->port = 80;
-	} else {
+	pw_url u;
+	char why[160];
+	if (pw_url_parse(url, &u, why, sizeof(why)) < 0)
 		return PW_EINVAL;
-	}
-	size_t hostlen = strcspn(rest, ":/?");
-	if (hostlen == 0 || hostlen >= sizeof(c->host))
-		return PW_EINVAL;
-	memcpy(c->host, rest, hostlen);
-	c->host[hostlen] = '\0';
-	rest += hostlen;
-	if (*rest == ':') {
-		char *end;
-		long port = strtol(rest + 1, &end, 10);
-		if (end == rest + 1 || port < 1 || port > 65535)
-			return PW_EINVAL;
-		c->port = (int)port;
-		rest = end;
-	}
-	if (*rest && *rest != '/' && *rest != '?')
-		return PW_EINVAL;
-	snprintf(c->path, sizeof(c->path), "%s%s", *rest == '?' ? "/" : "", *rest ? rest : "/");
+	*ret_http = u.http;
+	c->tls = u.tls;
+	c->port = u.port;
+	memcpy(c->host, u.host, sizeof(c->host));
+	memcpy(c->path, u.path, sizeof(c->path));
 	/* the path often carries an API key: never log it */
 	snprintf(c->url_masked, sizeof(c->url_masked), "%s://%s:%d%s",
-		 *ret_http ? (c->tls ? "https" : "http") : (c->tls ? "wss" : "ws"), c->host, c->port,
+		 u.http ? (u.tls ? "https" : "http") : (u.tls ? "wss" : "ws"), c->host, c->port,
 		 strlen(c->path) > 1 ? "/****" : "/");
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include "pg_conn.h"
 #include "pw_error.h"
 #include "text.h"
+#include "url.h"
 #include "webhook.h"
 
 #include <arpa/inet.h>
@@ -42,7 +43,8 @@ static int fail(cfg_ctx *c, const char *path, const char *fmt, ...)
 	return PW_ECONFIG;
 }
 
-/* Replace every ${NAME} in s with getenv(NAME). Returns a malloc'd string. */
+/* Replace every ${NAME} in s with getenv(NAME), a value of UTF-8 text
+ * without control characters. Returns a malloc'd string. */
 static int resolve_env(cfg_ctx *c, const char *path, const char *s, char **ret)
 {
 	pw_buf b;
@@ -81,6 +83,13 @@ static int resolve_env(cfg_ctx *c, const char *path, const char *s, char **ret)
 		if (!val) {
 			buf_done(&b);
 			return fail(c, path, "environment variable %s is not set", name);
+		}
+		/* the file was read strictly (json_check_strict); a value from the
+		 * environment comes as bytes: held to the same text (its value never
+		 * shown: it may be a secret) */
+		if (!text_is_clean_utf8(val, strlen(val))) {
+			buf_done(&b);
+			return fail(c, path, "environment variable %s is not UTF-8 text without control characters", name);
 		}
 		if (buf_append(&b, val, strlen(val)) < 0)
 			goto out_nomem;
@@ -283,7 +292,8 @@ static int parse_token(cfg_ctx *c, const char *path, const cJSON *t, const cfg_c
 
 /* One node URL: ws:// or wss:// (transport CHAIN_TRANSPORT_WS) or http://
  * or https:// (CHAIN_TRANSPORT_HTTP), without user info (a provider's key
- * goes in the path or, over HTTP, in http_headers). */
+ * goes in the path or, over HTTP, in http_headers), read as the client
+ * reads it (pw_url_parse: host, port 1..65535, no fragment, ASCII). */
 static int parse_node_url(cfg_ctx *c, const char *path, const cJSON *v, enum chain_transport transport, char **ret)
 {
 	if (!cJSON_IsString(v))
@@ -306,11 +316,12 @@ static int parse_node_url(cfg_ctx *c, const char *path, const cJSON *v, enum cha
 		return fail(c, path, "must not carry a user name or password (a provider's key goes in the path%s)",
 			    transport == CHAIN_TRANSPORT_HTTP ? " or in http_headers" : "");
 	}
-	for (const char *q = url; *q; q++)
-		if ((unsigned char)*q <= 0x20 || *q == 0x7f) {
-			free(url);
-			return fail(c, path, "must not contain spaces or control characters");
-		}
+	pw_url parts; /* the JSON-RPC client's own reader: a URL taken here is one it connects to as written */
+	char why[160];
+	if (pw_url_parse(url, &parts, why, sizeof(why)) < 0) {
+		free(url);
+		return fail(c, path, "%s", why);
+	}
 	*ret = url;
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include "test.h"
 #include "secretbox.h"
 #include "text.h"
+#include "url.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -495,8 +496,63 @@ static void test_api_times(void)
 	test_checks++;
 }
 
+/* pw_url_parse: a node URL's parts, and what it refuses (the config's
+ * check and the JSON-RPC client read URLs with it). */
+static void test_url(void)
+{
+	pw_url u;
+	char err[160];
+	ASSERT_EQ_INT(0, pw_url_parse("wss://eth.example.com/v3/KEY?x=1", &u, err, sizeof(err)));
+	CHECK(u.tls && !u.http);
+	ASSERT_EQ_STR("eth.example.com", u.host);
+	ASSERT_EQ_INT(443, u.port);
+	ASSERT_EQ_STR("/v3/KEY?x=1", u.path);
+	ASSERT_EQ_INT(0, pw_url_parse("http://127.0.0.1:8545", &u, err, sizeof(err)));
+	CHECK(!u.tls && u.http);
+	ASSERT_EQ_INT(8545, u.port);
+	ASSERT_EQ_STR("/", u.path);
+	ASSERT_EQ_INT(0, pw_url_parse("ws://node_1:65535?key=a", &u, err, sizeof(err)));
+	ASSERT_EQ_INT(65535, u.port);
+	ASSERT_EQ_STR("/?key=a", u.path); /* a bare query gets its path */
+	ASSERT_EQ_INT(0, pw_url_parse("https://h", &u, err, sizeof(err)));
+	ASSERT_EQ_INT(443, u.port);
+	static const char *const bad[] = {
+		"ws://127.0.0.1:85x45", "ws://127.0.0.1:99999", "ws://127.0.0.1:0", "ws://127.0.0.1:", "ws://h:008545x",
+		"ws://h:+1", "ws://h:-1", "ws://h: 1", "ws://h:1#f", "ws://h#f", "ws://[::1]:1", "ws://u:p@h/", "ws://@h",
+		"ws://", "ws:///x", "ws://:1", "ftp://h", "WS://h", "ws://h\x01", "ws://h/\x7f", "ws://h/\xc3\xa9", "ws://h\\x",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		int r = pw_url_parse(bad[i], &u, err, sizeof(err));
+		if (r == 0 || !err[0])
+			fprintf(stderr, "url %zu taken: %s\n", i, bad[i]);
+		CHECK(r < 0 && err[0]);
+	}
+	/* 1..5 digits: 008545 is 8545, as a port; six digits are not */
+	ASSERT_EQ_INT(0, pw_url_parse("ws://h:08545/", &u, err, sizeof(err)));
+	ASSERT_EQ_INT(8545, u.port);
+	CHECK(pw_url_parse("ws://h:000001/", &u, err, sizeof(err)) < 0);
+	/* a path of 1,023 bytes fits; 1,024 does not; the reason never quotes the URL */
+	char url[1200] = "ws://h";
+	memset(url + 6, 'k', 1023);
+	url[6] = '/';
+	url[6 + 1023] = '\0';
+	ASSERT_EQ_INT(0, pw_url_parse(url, &u, err, sizeof(err)));
+	ASSERT_EQ_INT(1023, (int)strlen(u.path));
+	url[6 + 1023] = 'k';
+	url[6 + 1024] = '\0';
+	CHECK(pw_url_parse(url, &u, err, sizeof(err)) < 0 && !strstr(err, "kkk"));
+	char host[300] = "ws://";
+	memset(host + 5, 'a', 256);
+	host[5 + 256] = '\0';
+	CHECK(pw_url_parse(host, &u, err, sizeof(err)) < 0);
+	host[5 + 255] = '\0';
+	ASSERT_EQ_INT(0, pw_url_parse(host, &u, err, sizeof(err)));
+}
+
 int main(void)
 {
+	test_url();
 	test_api_times();
 	test_canonical_ids();
 	test_secretbox();

@@ -534,6 +534,51 @@ int main(void)
 	/* node URLs carry no credentials in user info; token symbols are clean UTF-8 */
 	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"wss://user:nodeWORD@rpc.example/v2\"",
 			     "chains[0].ws_url: must not carry a user name or password");
+	/* a node URL is read as the JSON-RPC client reads it (pw_url_parse):
+	 * what it would refuse at run, or read as another port, is refused here */
+	{
+		static const struct {
+			const char *url, *err;
+		} urls[] = {
+			{ "ws://127.0.0.1:85x45", "must follow its host and port with a path" },
+			{ "ws://127.0.0.1:99999", "must give a port of 1..65535" },
+			{ "ws://127.0.0.1:0", "must give a port of 1..65535" },
+			{ "ws://127.0.0.1:", "must give a port of 1..65535" },
+			{ "ws://127.0.0.1:+8545", "must give a port of 1..65535" },
+			{ "ws://127.0.0.1:8545#key", "must not hold a fragment" },
+			{ "ws://[::1]:8545", "must name its host with letters" },
+			{ "ws://h\u00e9st:1/", "must be printable ASCII" },
+			{ "wss://:443/", "must be a ws:// or wss:// URL" },
+		};
+		for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+			char to[128], want[160];
+			snprintf(to, sizeof(to), "\"ws_url\": \"%s\"", urls[i].url);
+			snprintf(want, sizeof(want), "chains[0].ws_url: %s", urls[i].err);
+			expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", to, want);
+		}
+		char long_path[1100] = "\"ws_url\": \"ws://127.0.0.1:8545/";
+		size_t at = strlen(long_path); /* a path of 1,031 bytes, then the closing quote */
+		memset(long_path + at, 'k', 1030);
+		memcpy(long_path + at + 1030, "\"", 2);
+		expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", long_path, "chains[0].ws_url: must have a path and query of at most");
+		pw_config *ok = parse_variant("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"wss://eth.example_1.com:8546/v3/k?x=1\"");
+		if (ok)
+			ASSERT_EQ_STR("wss://eth.example_1.com:8546/v3/k?x=1", ok->chains[0].urls[0]);
+		config_destroy(ok);
+	}
+	/* a value from the environment is held to the file's text: bytes that
+	 * are not UTF-8, or a control character, name the variable, never the
+	 * value (it may be a secret) */
+	setenv("PW_TEST_WS", "ws://127.0.0.1:85\xff" "45", 1);
+	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"${PW_TEST_WS}\"",
+			     "chains[0].ws_url: environment variable PW_TEST_WS is not UTF-8 text without control characters");
+	setenv("PW_TEST_WS", "ws://127.0.0.1:8545/\x1b[2J", 1);
+	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"${PW_TEST_WS}\"",
+			     "chains[0].ws_url: environment variable PW_TEST_WS is not UTF-8 text");
+	setenv("PW_TEST_WS", "ws://127.0.0.1:8545/k\xc3\xa9", 1); /* UTF-8 from the environment: the URL's rule refuses it */
+	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"${PW_TEST_WS}\"",
+			     "chains[0].ws_url: must be printable ASCII");
+	unsetenv("PW_TEST_WS");
 	expect_variant_error("\"symbol\": \"USDC\"", "\"symbol\": \"US\\u0007D\"", "chains[0].tokens[0].symbol: must be 1..15 bytes of UTF-8");
 	{
 		char *sym = variant("\"symbol\": \"USDC\"", "\"symbol\": \"US\xff\"");
