@@ -144,6 +144,7 @@ static int config_command(const char *help, int argc, char **argv)
 	bool asked = false, routes = false;
 	const cli_option opts[] = { { "-c", &path, NULL },
 				    { "--config", &path, NULL },
+				    /* serve's alone: for the others a NULL name ends the list here */
 				    { help == serve_help ? "--routes" : NULL, NULL, &routes },
 				    { NULL, NULL, NULL } };
 	size_t n;
