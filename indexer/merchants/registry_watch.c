@@ -30,6 +30,7 @@ typedef struct build {
 	matcher *m;   /* the set being built */
 	registry_load_stats *st;
 	pw_buf *rows; /* the rows as text, for the cache; NULL: not kept */
+	const char *only_chain; /* NULL, or the one chain whose rows are kept (a replay's) */
 	size_t last_ci; /* the chain of the last row (rows come grouped) */
 } build;
 
@@ -45,6 +46,10 @@ static size_t chain_of(const pw_config *cfg, const char *name)
 static int add_row(void *arg, const registry_row *row)
 {
 	build *b = arg;
+	if (b->only_chain && strcmp(row->chain, b->only_chain) != 0) {
+		b->st->other_chain++;
+		return 0;
+	}
 	if (b->rows) {
 		char hd[24];
 		int n = snprintf(hd, sizeof(hd), "\t%ld\n", row->hd_index);
@@ -106,7 +111,8 @@ static int add_xpub(void *arg, const registry_xpub *x)
 	return matcher_set_xpub(b->m, index, &mx);
 }
 
-/* A build on m (the config's set, or a copy of the current one). */
+/* A build on m (the config's set, or a copy of the current one); b's
+ * rows and only_chain as the caller set them. */
 static void build_init(build *b, const pw_config *cfg, matcher *m, registry_load_stats *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -131,32 +137,34 @@ static int build_end(build *b, int r, matcher **ret)
 }
 
 /* A whole load (since_xid 0) from the config's set, or the rows written
- * since since_xid added to a copy of base. */
-static int build_load(const pw_config *cfg, PGconn *c, const matcher *base, uint64_t since_xid, size_t size_hint,
-		      pw_buf *rows, matcher **ret, registry_load_stats *st, uint64_t *ret_xmin, char *err, size_t errlen)
+ * since since_xid added to a copy of base; b holds what the caller keeps
+ * (the rows' text, one chain's rows only). */
+static int build_load(build *b, const pw_config *cfg, PGconn *c, const matcher *base, uint64_t since_xid,
+		      size_t size_hint, matcher **ret, registry_load_stats *st, uint64_t *ret_xmin, char *err, size_t errlen)
 {
-	build b = { .rows = rows };
 	matcher *m;
 	int r = base ? matcher_clone(base, &m) : matcher_from_config(cfg, &m);
 	if (r < 0)
 		return r;
-	if (!base && (r = matcher_reserve(m, size_hint > 0 ? size_hint : registry_pg_estimate(c))) < 0) {
+	/* one chain's rows: the estimate (every chain's) would reserve too much */
+	if (!base && !b->only_chain && (r = matcher_reserve(m, size_hint > 0 ? size_hint : registry_pg_estimate(c))) < 0) {
 		matcher_destroy(m);
 		return r;
 	}
-	build_init(&b, cfg, m, st);
+	build_init(b, cfg, m, st);
 	if (r == 0 && !base)
-		r = registry_pg_each_xpub(c, NULL, add_xpub, &b, err, errlen);
+		r = registry_pg_each_xpub(c, NULL, add_xpub, b, err, errlen);
 	if (r == 0)
-		r = registry_pg_each_address(c, base ? since_xid : 0, add_row, &b, ret_xmin, err, errlen);
-	return build_end(&b, r, ret);
+		r = registry_pg_each_address(c, base ? since_xid : 0, add_row, b, ret_xmin, err, errlen);
+	return build_end(b, r, ret);
 }
 
-int registry_build(const pw_config *cfg, PGconn *c, matcher **ret, registry_load_stats *st, char *err,
-		   size_t errlen)
+int registry_build(const pw_config *cfg, PGconn *c, const char *only_chain, matcher **ret, registry_load_stats *st,
+		   char *err, size_t errlen)
 {
 	uint64_t xmin;
-	return build_load(cfg, c, NULL, 0, 0, NULL, ret, st, &xmin, err, errlen);
+	build b = { .only_chain = only_chain };
+	return build_load(&b, cfg, c, NULL, 0, 0, ret, st, &xmin, err, errlen);
 }
 
 int registry_build_from_rows(const pw_config *cfg, char *rows, matcher **ret, registry_load_stats *st)
@@ -260,8 +268,8 @@ static bool reload(registry_watch *w, bool incremental, size_t *last_count)
 	const matcher *cur = registry_acquire(w->reg);
 	size_t hint = w->xmin ? matcher_count(cur) : 0; /* the size of the last load from Postgres */
 	uint64_t xmin = 0;
-	int r = build_load(w->cfg, w->pg, incremental ? cur : NULL, w->xmin, hint, keep ? &rows : NULL, &m, &st, &xmin,
-			   err, sizeof(err));
+	build b = { .rows = keep ? &rows : NULL };
+	int r = build_load(&b, w->cfg, w->pg, incremental ? cur : NULL, w->xmin, hint, &m, &st, &xmin, err, sizeof(err));
 	registry_release(w->reg, cur);
 	if (r < 0) {
 		buf_done(&rows);

@@ -28,18 +28,21 @@
 typedef struct registry_load_stats {
 	size_t addresses;   /* in the set built */
 	size_t merchants;
-	size_t other_chain; /* rows of chains this config does not index (skipped) */
+	size_t other_chain; /* rows of chains this config does not index, or not asked for (skipped) */
 	size_t refused;     /* rows skipped: unreadable, or owned by a config merchant too */
 	size_t xpubs;       /* merchants with an xpub */
 } registry_load_stats;
 
 /* registry_build: a new set: cfg's merchants and addresses (they win),
  * then every address row in Postgres of a chain cfg indexes (c: an open
- * connection). 0 with *ret (caller owns), PW_EDB (message in err),
- * PW_ENOMEM. A row that cannot be used is counted, logged (the first few
- * per load) and skipped: one bad row never stops the others. */
-int registry_build(const pw_config *cfg, PGconn *c, matcher **ret, registry_load_stats *st, char *err,
-		   size_t errlen);
+ * connection), or with only_chain (a chain's name) that chain's rows
+ * alone (a replay's: the other chains' rows are counted in
+ * st->other_chain, never held). 0 with *ret (caller owns), PW_EDB
+ * (message in err), PW_ENOMEM. A row that cannot be used is counted,
+ * logged (the first few per load) and skipped: one bad row never stops
+ * the others. */
+int registry_build(const pw_config *cfg, PGconn *c, const char *only_chain, matcher **ret, registry_load_stats *st,
+		   char *err, size_t errlen);
 
 /* registry_build_from_rows: a set from cfg and rows kept by a cache
  * (registry_cache: "chain\taddress\tmerchant_id\n" per row; rows is

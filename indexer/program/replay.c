@@ -252,11 +252,16 @@ static int build_matcher(replay *rp)
 	registry_load_stats st;
 	char err[512] = "";
 	uint32_t unused;
-	if ((r = registry_build(rp->cfg, pg_sink_conn(rp->pg), &all, &st, err, sizeof(err))) < 0)
+	/* the chain's registry rows alone: the other chains' are never held */
+	if ((r = registry_build(rp->cfg, pg_sink_conn(rp->pg), rp->chain->name, &all, &st, err, sizeof(err))) < 0)
 		return log_error(r, "postgres: cannot read the merchant registry: %s", *err ? err : pw_strerror(r));
+	log_debug("replay: the registry's addresses of chain %s loaded (%zu rows of other chains not)", rp->chain->name,
+		 st.other_chain);
 	if (rp->merchant && !matcher_find_merchant(all, rp->merchant, &unused)) {
-		fprintf(stderr, "paywatch replay: --merchant %s: no such merchant in %s or the registry\n", rp->merchant,
-			rp->o->config_path);
+		fprintf(stderr,
+			"paywatch replay: --merchant %s: no such merchant in %s, nor one with an address on chain %s in the "
+			"registry\n",
+			rp->merchant, rp->o->config_path, rp->chain->name);
 		matcher_destroy(all);
 		return 2;
 	}

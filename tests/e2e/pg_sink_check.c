@@ -8,11 +8,14 @@
  *     that, revert again: the row follows, each step has its own event, a
  *     revert names the latest confirmation, and nothing is written twice.
  * usage: pg_sink_check DSN */
+#include "config.h"
 #include "idfmt.h"
+#include "matcher.h"
 #include "payment.h"
 #include "pg_conn.h"
 #include "postgres.h"
 #include "pw_error.h"
+#include "registry_watch.h"
 #include "../unit/test.h"
 #include "../unit/test_payments.h"
 
@@ -399,6 +402,50 @@ static void check_warm_up(pg_sink *s)
 	ASSERT_EQ_INT(0, q_int("SELECT count(*) FROM payments WHERE chain = 'paywatch-warm-up'"));
 }
 
+/* registry_build of one chain (a replay's) holds that chain's rows of
+ * the registry alone; the other chains' are counted, never held. The
+ * table holds acme's rows on local and tron (above) and three of a
+ * registry merchant's, one on local and two on other; tron is no chain
+ * of this config. */
+static void check_registry_one_chain(void)
+{
+	static const char cfg_text[] =
+		"{\"data_dir\":\"/tmp/unused\",\"postgres\":{\"dsn\":\"postgresql://x@127.0.0.1/x\"},\"chains\":["
+		"{\"name\":\"local\",\"kind\":\"evm\",\"chain_id\":31337,\"ws_url\":\"ws://127.0.0.1:1\",\"confirmations\":1,"
+		"\"tokens\":[{\"symbol\":\"USDC\",\"address\":\"0x5FbDB2315678afecb367f032d93F642f64180aa3\",\"decimals\":6}]},"
+		"{\"name\":\"other\",\"kind\":\"evm\",\"chain_id\":31338,\"ws_url\":\"ws://127.0.0.1:2\",\"confirmations\":1,"
+		"\"tokens\":[{\"symbol\":\"USDC\",\"address\":\"0x5FbDB2315678afecb367f032d93F642f64180aa3\",\"decimals\":6}]}],"
+		"\"merchants\":[{\"id\":\"cfgonly\",\"addresses\":{}}]}";
+	pw_config *cfg = NULL;
+	char err[512] = "";
+	ASSERT_EQ_INT(0, config_parse(cfg_text, sizeof(cfg_text) - 1, &cfg, err, sizeof(err)));
+	if (!cfg) {
+		fprintf(stderr, "config: %s\n", err);
+		return;
+	}
+	PQclear(PQexec(db, "INSERT INTO merchants (id, origin) VALUES ('regm', 'registry');"
+			   "INSERT INTO merchant_addresses (chain, address, merchant_id, origin) VALUES"
+			   " ('local', '0x00000000000000000000000000000000000000a1', 'regm', 'registry'),"
+			   " ('other', '0x00000000000000000000000000000000000000b1', 'regm', 'registry'),"
+			   " ('other', '0x00000000000000000000000000000000000000b2', 'regm', 'registry')"));
+	ASSERT_EQ_INT(5, q_int("SELECT count(*) FROM merchant_addresses"));
+	matcher *m = NULL;
+	registry_load_stats st;
+	ASSERT_EQ_INT(0, registry_build(cfg, db, NULL, &m, &st, err, sizeof(err)));
+	ASSERT_EQ_INT(4, (int)matcher_count(m)); /* local and other; tron is not this config's */
+	ASSERT_EQ_INT(1, (int)st.other_chain);
+	matcher_destroy(m);
+	m = NULL;
+	ASSERT_EQ_INT(0, registry_build(cfg, db, "local", &m, &st, err, sizeof(err)));
+	ASSERT_EQ_INT(2, (int)matcher_count(m)); /* acme's and regm's on local */
+	ASSERT_EQ_INT(3, (int)st.other_chain);
+	uint32_t index;
+	CHECK(m && matcher_find_merchant(m, "regm", &index));
+	matcher_destroy(m);
+	PQclear(PQexec(db, "DELETE FROM merchants WHERE id = 'regm'"));
+	config_destroy(cfg);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -629,6 +676,7 @@ int main(int argc, char **argv)
 	check_one_statement(s);
 	check_one_statement_pending(s);
 	check_warm_up(s);
+	check_registry_one_chain();
 	PQfinish(db);
 	pg_sink_close(s);
 	return test_finish("pg_sink_check");
