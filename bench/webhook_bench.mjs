@@ -19,7 +19,9 @@
 // build of paywatch), each round also times that build's dispatch on the
 // same deliveries, in a database of its own that its own `migrate` made (a
 // schema change is part of the comparison): what a change bought, as a
-// ratio within one run.
+// ratio within one run. Without --only-rate the base build also drains
+// with m0 slow (4.), after this build: each build's others with m0 slow
+// against its own alone, per round.
 //
 // With PAYWATCH_BENCH_PROFILE=DIR, this build's dispatch runs under
 // `perf record -g` (DIR/perf-<endpoints>-<round>.data) and Postgres loads
@@ -36,7 +38,10 @@
 // must not lower the others' rate), (5.) with two dispatchers at once
 // on the one Postgres, and (6.) with every endpoint answering after 20 ms
 // (LATENCY_MS: a merchant's server across a network, not on loopback),
-// by one dispatcher and by two at once. Drained as fast as the machine
+// by one dispatcher and by two at once, and (7.) with every endpoint
+// answering after 20 ms and m0 after 1 s: the others' rate against (6.)'s
+// one dispatcher, where the requests in flight bound the rate and a slow
+// endpoint's requests could take the others' slots. Drained as fast as the machine
 // allows (5.), two dispatchers share its two cores with Postgres and the
 // receiver; bound by the endpoints' latency (6.), each dispatcher's
 // requests in flight (webhooks.max_in_flight) are the limit, and two
@@ -221,7 +226,7 @@ async function main() {
     const payload = JSON.stringify({ type: 'payment.confirmed', timestamp: '2026-11-30T00:00:00.000Z',
       data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });
     const total = shape.endpoints * shape.per;
-    const rounds = { dispatch: [], fromFirst: [], wrk: [], shaped: [], base: [], slow: [], two: [], cpu: [], cpuTwo: [],
+    const rounds = { dispatch: [], fromFirst: [], wrk: [], shaped: [], base: [], baseSlow: [], baseLat: [], baseSlowLat: [], slow: [], slowLat: [], two: [], cpu: [], cpuTwo: [],
       latOne: [], latTwo: [], latOneFirst: [], latTwoFirst: [] };
     // seed the deliveries, run one build's dispatch (or several at once)
     // until all are delivered: deliveries/s. With slow, endpoint m0
@@ -230,7 +235,7 @@ async function main() {
     // endpoint answers after that many ms. fromFirst: an array the rate from
     // the first request on is added to.
     const drain = async (bin, label, round, { slow = false, dispatchers = 1, latency = 0, fromFirst = null } = {}) => {
-      const { c, cfg } = label === 'base' ? theirs : mine;
+      const { c, cfg } = label.startsWith('base') ? theirs : mine;
       await c.query('TRUNCATE webhook_attempts, webhook_deliveries, webhook_events');
       await c.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
         SELECT 'evt_' || e || '_' || k, 'payment.confirmed', 'm' || e, $1
@@ -255,7 +260,7 @@ async function main() {
         const wrap = PROFILE && label === 'this build'
           ? ['perf', 'record', ...(PROFILE_DWARF ? ['--call-graph', 'dwarf,16384', '-F', '2000'] : ['-a', '-g']), '-q',
             '-o', path.join(PROFILE, `perf-${shape.endpoints}-${round + 1}.data`), '--'] : [];
-        const cmd = [...wrap, bin, ...(label === 'base' ? BASE_ARGS : []), 'dispatch', '-c', cfg];
+        const cmd = [...wrap, bin, ...(label.startsWith('base') ? BASE_ARGS : []), 'dispatch', '-c', cfg];
         // its log (a line per delivery) goes to a file, not through this
         // process, which is also the receiver
         const log = path.join(work, `dispatch-${k}.log`);
@@ -343,12 +348,19 @@ async function main() {
       if (BASE && !(round % 2)) rounds.base.push(await drain(BASE, 'base', round));
       if (!QUICK) {
         rounds.slow.push(await drain(BIN, `this build, m0 answering after ${SLOW_MS} ms: the others`, round, { slow: true }));
+        if (BASE) rounds.baseSlow.push(await drain(BASE, `base, m0 answering after ${SLOW_MS} ms: the others`, round, { slow: true }));
         rounds.two.push(await drain(BIN, 'this build, two dispatchers at once', round, { dispatchers: 2 }));
         const lat = `every endpoint answering after ${LATENCY_MS} ms`;
         rounds.latOne.push(await drain(BIN, `this build, ${lat}`, round,
           { latency: LATENCY_MS, fromFirst: rounds.latOneFirst }));
         rounds.latTwo.push(await drain(BIN, `this build, ${lat}, two dispatchers at once`, round,
           { latency: LATENCY_MS, dispatchers: 2, fromFirst: rounds.latTwoFirst }));
+        const latSlow = `${lat}, m0 after ${SLOW_MS} ms: the others`;
+        rounds.slowLat.push(await drain(BIN, `this build, ${latSlow}`, round, { latency: LATENCY_MS, slow: true }));
+        if (BASE) {
+          rounds.baseLat.push(await drain(BASE, `base, ${lat}`, round, { latency: LATENCY_MS }));
+          rounds.baseSlowLat.push(await drain(BASE, `base, ${latSlow}`, round, { latency: LATENCY_MS, slow: true }));
+        }
       }
       const w = await wrkRate(recv.port, Buffer.byteLength(payload));
       rounds.wrk.push(w);
@@ -382,9 +394,15 @@ async function main() {
         two_over_one: median(rounds.two.map((x, i) => x / rounds.dispatch[i])),
         latency_ms: LATENCY_MS, latency_one_per_s: rounds.latOne, latency_two_per_s: rounds.latTwo,
         latency_two_over_one: median(rounds.latTwo.map((x, i) => x / rounds.latOne[i])),
-        latency_two_over_one_from_first: median(rounds.latTwoFirst.map((x, i) => x / rounds.latOneFirst[i])) }),
+        latency_two_over_one_from_first: median(rounds.latTwoFirst.map((x, i) => x / rounds.latOneFirst[i])),
+        latency_others_with_slow_per_s: rounds.slowLat,
+        latency_slow_over_alone: median(rounds.slowLat.map((x, i) => x / rounds.latOne[i])) }),
       ...(BASE ? { base_deliveries_per_s: rounds.base, median_base_per_s: median(rounds.base),
-        this_over_base: median(rounds.dispatch.map((x, i) => x / rounds.base[i])) } : {}) });
+        this_over_base: median(rounds.dispatch.map((x, i) => x / rounds.base[i])),
+        ...(QUICK ? {} : { base_others_with_slow_per_s: rounds.baseSlow,
+          base_slow_over_alone: median(rounds.baseSlow.map((x, i) => x / rounds.base[i])),
+          base_latency_per_s: rounds.baseLat, base_latency_others_with_slow_per_s: rounds.baseSlowLat,
+          base_latency_slow_over_alone: median(rounds.baseSlowLat.map((x, i) => x / rounds.baseLat[i])) }) } : {}) });
   }
   recv.close();
   console.log('webhook delivery: one loopback receiver (node http), `paywatch dispatch` alone, median (min-max) of', ROUNDS, 'rounds');
@@ -400,8 +418,11 @@ async function main() {
         ` (${r.two_over_one.toFixed(2)}x of one, per round)` +
         `; every endpoint answering after ${r.latency_ms} ms: one dispatcher ${median(r.latency_one_per_s).toFixed(0)}/s,` +
         ` two ${median(r.latency_two_per_s).toFixed(0)}/s (${r.latency_two_over_one.toFixed(2)}x of one, per round;` +
-        ` ${r.latency_two_over_one_from_first.toFixed(2)}x from the first request on)`) +
-      (BASE ? `; base build ${r.median_base_per_s.toFixed(0)}/s (${mm(r.base_deliveries_per_s)}), this/base per round ${r.this_over_base.toFixed(2)}x` : '') +
+        ` ${r.latency_two_over_one_from_first.toFixed(2)}x from the first request on);` +
+        ` with m0 answering after ${SLOW_MS} ms among them the others get ${r.latency_slow_over_alone.toFixed(2)}x of that, per round`) +
+      (BASE ? `; base build ${r.median_base_per_s.toFixed(0)}/s (${mm(r.base_deliveries_per_s)}), this/base per round ${r.this_over_base.toFixed(2)}x` +
+        (QUICK ? '' : `, the base's others with m0 slow ${r.base_slow_over_alone.toFixed(2)}x of its alone` +
+          ` (${r.base_latency_slow_over_alone.toFixed(2)}x with every endpoint at ${LATENCY_MS} ms)`) : '') +
       (r.cpu_median ? `; CPU per delivery (this build alone): dispatch ${r.cpu_median.dispatcher_us.toFixed(0)} us,` +
         ` Postgres ${r.cpu_median.postgres_us.toFixed(0)} us, receiver ${r.cpu_median.receiver_us.toFixed(0)} us,` +
         ` the cores ${(100 * r.cpu_median.machine_busy).toFixed(0)} % busy (${(100 * r.cpu_median.machine_busy_from_first).toFixed(0)} %` +

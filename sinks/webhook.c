@@ -289,6 +289,9 @@ typedef struct job {
 	struct gaicb *gai_list[1];
 	char gai_host[256], gai_port[8];
 	int64_t start_ms;
+	/* its endpoint was known slow when it started (slow_marked): it never
+	 * counts against max_in_flight, only against jobs_cap */
+	bool known_slow;
 	long retry_after_s; /* -1 when absent */
 	size_t received;
 	char error[CURL_ERROR_SIZE];
@@ -306,6 +309,12 @@ typedef struct outcomes {
 } outcomes;
 
 #define N_OUTCOME_BUFS 8
+
+/* An endpoint row known slow and when it was marked (pw_mono_ms). */
+typedef struct slow_mark {
+	uint64_t endpoint_row;
+	int64_t at_ms;
+} slow_mark;
 
 struct webhook_dispatcher {
 	webhook_options opts;
@@ -332,6 +341,13 @@ struct webhook_dispatcher {
 	size_t n_unserved, cap_unserved;
 	pw_buf unserved_sql; /* the same, as the claim's $5 (an array literal), made when one is added */
 	int64_t cap_said_ms; /* when the limit (jobs_cap) was last said, at most once a minute; 0: never */
+	/* endpoints known slow: their last request ended (answered, failed or
+	 * timed out) WAITING_AFTER_MS or more after it started, by endpoint
+	 * row, ascending; at most jobs_cap of them (the oldest mark makes
+	 * room). A request of theirs takes none of max_in_flight's slots from
+	 * its start, rather than from its WAITING_AFTER_MS-th millisecond. */
+	slow_mark *slow;
+	size_t n_slow;
 	/* outcomes since the last summary line (tally_say), by verdict
 	 * (webhook_verdict), and when that line was said */
 	uint64_t tally[WEBHOOK_GONE + 1];
@@ -357,6 +373,73 @@ static size_t slots(const webhook_dispatcher *d)
 static size_t jobs_cap(const webhook_dispatcher *d)
 {
 	return JOBS_PER_SLOT * slots(d);
+}
+
+/* The index in d->slow where endpoint row e is, or would be inserted
+ * (d->slow is ascending). */
+static size_t slow_at(const webhook_dispatcher *d, uint64_t e)
+{
+	size_t lo = 0, hi = d->n_slow;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (d->slow[mid].endpoint_row < e)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Whether endpoint row e is known slow (its last request ended
+ * WAITING_AFTER_MS or more after it started). */
+static bool slow_marked(const webhook_dispatcher *d, uint64_t e)
+{
+	size_t i = slow_at(d, e);
+	return i < d->n_slow && d->slow[i].endpoint_row == e;
+}
+
+/* Note how long j's request took to end, took_ms (timed_out: libcurl gave
+ * up at timeout_ms). Slow (WAITING_AFTER_MS or more, or timed out): its
+ * endpoint is marked, so that its next requests take none of
+ * max_in_flight's slots; with d->slow full, the oldest mark is dropped for
+ * it. Quicker: its mark, if any, is taken off. Each change is logged. Only
+ * requests libcurl ended are noted: a stop or a request that could not
+ * start says nothing of the endpoint's pace. */
+static void note_pace(webhook_dispatcher *d, const job *j, int64_t took_ms, bool timed_out)
+{
+	size_t i = slow_at(d, j->endpoint_row);
+	bool marked = i < d->n_slow && d->slow[i].endpoint_row == j->endpoint_row;
+	int64_t now = pw_mono_ms();
+	if (took_ms < WAITING_AFTER_MS && !timed_out) {
+		if (!marked)
+			return;
+		memmove(&d->slow[i], &d->slow[i + 1], (d->n_slow - i - 1) * sizeof(*d->slow));
+		d->n_slow--;
+		log_info("%s: endpoint %s/%s at %s answered within %d ms again (%lld ms): its requests count against"
+			 " webhooks.max_in_flight again",
+			 d->opts.name, j->merchant_id, j->endpoint_id, j->shown, WAITING_AFTER_MS, (long long)took_ms);
+		return;
+	}
+	if (marked) {
+		d->slow[i].at_ms = now;
+		return;
+	}
+	if (d->n_slow == jobs_cap(d)) { /* the oldest mark makes room */
+		size_t old = 0;
+		for (size_t k = 1; k < d->n_slow; k++)
+			if (d->slow[k].at_ms < d->slow[old].at_ms)
+				old = k;
+		memmove(&d->slow[old], &d->slow[old + 1], (d->n_slow - old - 1) * sizeof(*d->slow));
+		d->n_slow--;
+		i = slow_at(d, j->endpoint_row);
+	}
+	memmove(&d->slow[i + 1], &d->slow[i], (d->n_slow - i) * sizeof(*d->slow));
+	d->slow[i] = (slow_mark){ j->endpoint_row, now };
+	d->n_slow++;
+	log_info("%s: endpoint %s/%s at %s is slow (its request %s after %lld ms): its next requests take none of"
+		 " webhooks.max_in_flight's slots, until one is answered within %d ms",
+		 d->opts.name, j->merchant_id, j->endpoint_id, j->shown, timed_out ? "timed out" : "ended",
+		 (long long)took_ms, WAITING_AFTER_MS);
 }
 
 #define OUTCOME_BUFS(o)                                                                                     \
@@ -657,14 +740,16 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 	d->opts = *opts;
 	d->multi = curl_multi_init();
 	d->jobs = calloc(jobs_cap(d), sizeof(job *));
+	d->slow = calloc(jobs_cap(d), sizeof(*d->slow));
 	d->sorted = calloc(opts->n_endpoints + 1, sizeof(*d->sorted));
 	buf_init(&d->unserved_sql, SIZE_MAX);
 	pw_buf *bufs[N_OUTCOME_BUFS] = OUTCOME_BUFS(&d->out);
 	for (size_t k = 0; k < N_OUTCOME_BUFS; k++)
 		buf_init(bufs[k], (size_t)64 << 20); /* a batch of outcomes: at most jobs_cap of them */
-	if (!d->multi || !d->jobs || !d->sorted) {
+	if (!d->multi || !d->jobs || !d->slow || !d->sorted) {
 		curl_multi_cleanup(d->multi);
 		free(d->jobs);
+		free(d->slow);
 		free(d->sorted);
 		free(d);
 		return PW_ENOMEM;
@@ -701,6 +786,7 @@ void webhook_dispatcher_destroy(webhook_dispatcher *d)
 	for (size_t k = 0; k < N_OUTCOME_BUFS; k++)
 		buf_done(bufs[k]);
 	free(d->jobs);
+	free(d->slow);
 	for (size_t i = 0; d->shown && i < d->opts.n_endpoints; i++)
 		free(d->shown[i]);
 	free(d->shown);
@@ -862,6 +948,7 @@ static void finish_failed_start(webhook_dispatcher *d, job *j);
 static bool start_job(webhook_dispatcher *d, job *j)
 {
 	j->start_ms = pw_mono_ms();
+	j->known_slow = slow_marked(d, j->endpoint_row);
 	if (!j->easy && d->n_spare)
 		j->easy = d->spare[--d->n_spare];
 	int r = prepare_request(j, j->ep, d->opts.allow_private_targets, d->opts.proxy, d->opts.timeout_ms);
@@ -918,20 +1005,21 @@ static void pass_over(webhook_dispatcher *d, job *j, const char *why, pw_buf rel
 }
 
 /* How many deliveries a claim may take now: max_in_flight less the
- * requests in flight that have not waited WAITING_AFTER_MS yet, within
- * jobs_cap in all. At jobs_cap with room left in max_in_flight (requests
- * waiting on slow endpoints fill it), says so, at most once a minute. */
+ * requests in flight that have not waited WAITING_AFTER_MS yet and whose
+ * endpoint was not known slow when they started, within jobs_cap in all.
+ * At jobs_cap with room left in max_in_flight (requests waiting on slow
+ * endpoints fill it), says so, at most once a minute. */
 static size_t claim_room(webhook_dispatcher *d)
 {
 	int64_t now = pw_mono_ms();
 	size_t fresh = 0;
 	for (size_t i = 0; i < d->n_jobs; i++)
-		fresh += now - d->jobs[i]->start_ms < WAITING_AFTER_MS;
+		fresh += !d->jobs[i]->known_slow && now - d->jobs[i]->start_ms < WAITING_AFTER_MS;
 	size_t room = fresh < d->opts.max_in_flight ? d->opts.max_in_flight - fresh : 0;
 	size_t left = jobs_cap(d) - d->n_jobs;
 	if (room && !left && (!d->cap_said_ms || now - d->cap_said_ms >= 60000)) {
 		d->cap_said_ms = now;
-		log_warn("%s: %zu requests in flight, %zu of them waiting over %d ms on slow endpoints: at"
+		log_warn("%s: %zu requests in flight, %zu of them waiting over %d ms or on endpoints known slow: at"
 			 " the limit of %d x webhooks.max_in_flight; no new request until one ends (raise"
 			 " max_in_flight, or lower timeout_ms)",
 			 d->opts.name, d->n_jobs, d->n_jobs - fresh, WAITING_AFTER_MS, JOBS_PER_SLOT);
@@ -1279,6 +1367,7 @@ static size_t collect_done(webhook_dispatcher *d)
 			error = why;
 		}
 		curl_multi_remove_handle(d->multi, msg->easy_handle);
+		note_pace(d, j, pw_mono_ms() - j->start_ms, msg->data.result == CURLE_OPERATION_TIMEDOUT);
 		finish(d, j, status, error);
 		drop_job(d, j);
 		done++;

@@ -101,7 +101,9 @@ typedef struct webhook_options {
 	size_t n_retry_schedule;
 	uint32_t timeout_ms;
 	/* requests in flight at once, not counting those unanswered after 1 s
-	 * (waiting on a slow endpoint), up to 4 x max_in_flight in all */
+	 * (waiting on a slow endpoint) nor those to an endpoint known slow
+	 * (its last request ended 1 s or more after it started), up to 4 x
+	 * max_in_flight in all */
 	uint32_t max_in_flight;
 	uint32_t max_per_endpoint; /* requests in flight to one endpoint, by every dispatcher (its leases) */
 	bool allow_private_targets;

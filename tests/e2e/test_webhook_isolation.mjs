@@ -16,6 +16,13 @@
 //     dispatcher says it is at that limit.
 //  3. the held requests answered: every delivery delivered, each with one
 //     attempt.
+//  4. hang1 and hang2, whose requests ended after more than 1 s, are
+//     known slow (the log says so): their next four requests, held again,
+//     take none of the four slots from their start, so twelve more
+//     deliveries to the answering endpoints arrive within 900 ms of them.
+//     Before, those four filled the slots for their first second, and
+//     nothing else could go until then. An answer within 1 s takes the
+//     mark off (the log says so).
 // No chain is needed: the deliveries are written by SQL, as run's sink
 // writes them.
 import fs from 'node:fs';
@@ -29,17 +36,21 @@ const SECRET = 'whsec_' + Buffer.alloc(32, 9).toString('base64');
 
 function startReceiver() {
   const held = []; // responses of /hangN requests, unanswered
+  const heldAt = []; // when each request to /hangN arrived (ms, performance.now())
   const ok = []; // webhook-ids answered at once
-  let maxHeld = 0;
+  const okAt = []; // when each of those arrived
+  let maxHeld = 0, holding = true;
   const server = http.createServer({ keepAlive: true, keepAliveTimeout: 60000 }, (req, res) => {
     req.on('data', () => {});
     req.on('end', () => {
-      if (req.url.startsWith('/hang')) {
+      if (req.url.startsWith('/hang') && holding) {
+        heldAt.push(performance.now());
         held.push(res);
         maxHeld = Math.max(maxHeld, held.length);
         return;
       }
       ok.push(req.headers['webhook-id']);
+      okAt.push(performance.now());
       res.writeHead(200, { 'content-length': '2' });
       res.end('ok');
     });
@@ -47,7 +58,8 @@ function startReceiver() {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
     rig.onCleanup(() => { server.closeAllConnections(); server.close(); });
     resolve({
-      port: server.address().port, ok, held: () => held.length, maxHeld: () => maxHeld,
+      port: server.address().port, ok, okAt, heldAt, held: () => held.length, maxHeld: () => maxHeld,
+      answerAll: () => { holding = false; },
       release: () => { for (const res of held.splice(0)) { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); } },
     });
   }));
@@ -77,13 +89,14 @@ async function main() {
     await db.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
       VALUES ($1, 'default', $2, '{payment.confirmed}', 'config')`, [m, url(m)]);
   }
-  // n events per merchant and their pending deliveries, the dispatcher woken
-  const deliver = async (merchants, n) => {
-    await db.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
-      SELECT 'evt_' || m || '_' || k, 'payment.confirmed', m, '{"type":"payment.confirmed"}'
-      FROM unnest($1::text[]) AS m, generate_series(1, $2::int) AS k`, [merchants, n]);
-    await db.query(`INSERT INTO webhook_deliveries (event_id, endpoint_id) SELECT ev.id, ep.id FROM webhook_events ev
-      JOIN webhook_endpoints ep ON ep.merchant_id = ev.merchant_id WHERE ev.merchant_id = ANY($1)`, [merchants]);
+  // n events per merchant (ids evt_<merchant>_<tag><k>) and their pending
+  // deliveries, the dispatcher woken
+  const deliver = async (merchants, n, tag = '') => {
+    await db.query(`WITH ev AS (INSERT INTO webhook_events (id, type, merchant_id, payload)
+      SELECT 'evt_' || m || '_' || $3 || k, 'payment.confirmed', m, '{"type":"payment.confirmed"}'
+      FROM unnest($1::text[]) AS m, generate_series(1, $2::int) AS k RETURNING id, merchant_id)
+      INSERT INTO webhook_deliveries (event_id, endpoint_id) SELECT ev.id, ep.id FROM ev
+      JOIN webhook_endpoints ep ON ep.merchant_id = ev.merchant_id`, [merchants, n, tag]);
     await db.query('NOTIFY paywatch_webhooks');
   };
   const deliveredOf = async (merchants) => (await db.query(`SELECT count(*)::int n FROM webhook_deliveries d
@@ -105,7 +118,7 @@ async function main() {
 
   // 2. eight hanging requests more: 20 could be in flight, 16 may
   await deliver(hanging.slice(6), 2);
-  await rig.waitFor('the dispatcher says it is at the limit', () => /requests in flight, \d+ of them waiting over 1000 ms on slow endpoints: at the limit of 4 x webhooks\.max_in_flight/.test(pw.stderr), 30000)
+  await rig.waitFor('the dispatcher says it is at the limit', () => /requests in flight, \d+ of them waiting over 1000 ms or on endpoints known slow: at the limit of 4 x webhooks\.max_in_flight/.test(pw.stderr), 30000)
     .catch((e) => rig.check(false, `${e.message}: ${pw.stderr.trim().split('\n').slice(-3).join(' | ')}`));
   await rig.waitFor('16 requests in flight', () => recv.held() === 16, 30000)
     .catch((e) => rig.check(false, `${e.message} (${recv.held()})`));
@@ -123,6 +136,32 @@ async function main() {
   rig.check(recv.maxHeld() <= 16, `never more than 4 x max_in_flight requests in flight (${recv.maxHeld()} at most)`);
   const attempts = (await db.query(`SELECT count(*)::int n, count(DISTINCT delivery_id)::int d FROM webhook_attempts`)).rows[0];
   rig.check(attempts.n === all && attempts.d === all, `one attempt per delivery (${attempts.n} attempts, ${attempts.d} deliveries)`);
+
+  // 4. hang1 and hang2 known slow: their requests take no slot
+  const slowLine = (m) => new RegExp(`endpoint ${m}/default at \\S+ is slow \\(its request ended after \\d+ ms\\): its next requests take none of webhooks\\.max_in_flight's slots`);
+  await rig.waitFor('hang1 and hang2 said to be slow', () => slowLine('hang1').test(pw.stderr) && slowLine('hang2').test(pw.stderr), 30000)
+    .catch((e) => rig.check(false, `${e.message}: ${pw.stderr.trim().split('\n').slice(-3).join(' | ')}`));
+  const heldBefore = recv.heldAt.length;
+  await deliver(['hang1', 'hang2'], 2, 'again');
+  await rig.waitFor('their four requests held', () => recv.held() === 4, 30000)
+    .catch((e) => rig.check(false, `${e.message} (${recv.held()})`));
+  const heldFrom = Math.min(...recv.heldAt.slice(heldBefore));
+  const okBefore = recv.okAt.length;
+  await deliver(answering, 4, 'again');
+  await rig.waitFor('12 more deliveries to the answering endpoints', () => recv.okAt.length - okBefore === 12, 30000)
+    .catch((e) => rig.check(false, `${e.message} (${recv.okAt.length - okBefore})`));
+  const okAfter = Math.max(...recv.okAt.slice(okBefore)) - heldFrom;
+  rig.check(recv.okAt.length - okBefore === 12 && okAfter < 900 && recv.held() === 4,
+    `the answering endpoints' 12 arrive within 900 ms of the slow endpoints' four held requests (${okAfter.toFixed(0)} ms, ${recv.held()} held)`);
+  // an answer within 1 s takes hang1's mark off
+  recv.answerAll();
+  recv.release();
+  await deliver(['hang1'], 1, 'quick');
+  const quickLine = /endpoint hang1\/default at \S+ answered within 1000 ms again \(\d+ ms\): its requests count against webhooks\.max_in_flight again/;
+  await rig.waitFor('hang1 said to answer within 1 s again', () => quickLine.test(pw.stderr), 30000)
+    .catch((e) => rig.check(false, `${e.message}: ${pw.stderr.trim().split('\n').slice(-3).join(' | ')}`));
+  await rig.waitFor('every delivery delivered', async () => await deliveredOf([...hanging, ...answering]) === all + 17, 30000)
+    .catch((e) => rig.check(false, e.message));
   pw.proc.kill('SIGTERM');
   rig.check((await pw.done).code === 0, 'dispatch exits 0 on SIGTERM');
   rig.check(!pw.stderr.includes(SECRET), 'no webhook secret in the log');
