@@ -85,10 +85,14 @@ static int add_row(void *arg, const registry_row *row)
 }
 
 /* A merchant's xpub into the set (its first chain row; the highs are
- * raised as its derived addresses are added). */
+ * raised as its derived addresses are added). A build of one chain
+ * (only_chain) takes the rows of that chain alone: a merchant whose xpub
+ * serves other chains only is not added for it. */
 static int add_xpub(void *arg, const registry_xpub *x)
 {
 	build *b = arg;
+	if (b->only_chain && strcmp(x->chain, b->only_chain) != 0)
+		return 0;
 	uint32_t index;
 	int r = matcher_merchant_index(b->m, x->merchant_id, &index);
 	if (r < 0)

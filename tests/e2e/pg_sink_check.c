@@ -428,21 +428,35 @@ static void check_registry_one_chain(void)
 			   " ('local', '0x00000000000000000000000000000000000000a1', 'regm', 'registry'),"
 			   " ('other', '0x00000000000000000000000000000000000000b1', 'regm', 'registry'),"
 			   " ('other', '0x00000000000000000000000000000000000000b2', 'regm', 'registry')"));
+	/* a merchant whose xpub (BIP-32 test vector 1's m) serves chain other alone */
+	PQclear(PQexec(db, "INSERT INTO merchants (id, origin) VALUES ('hdm', 'registry');"
+			   "INSERT INTO merchant_xpubs (merchant_id, xpub, fingerprint, path, chains, gap_limit, origin)"
+			   " VALUES ('hdm', 'xpub661MyMwAqRbcFtXgS5sYJABqqG9YLmC4Q1Rdap9gSE8NqtwybGhePY2gZ29ESFjqJoCu1Rupje8Yt"
+			   "GqsefD265TMg7usUDFdp6W1EGMcet8', '3442193e', '0/*', '{other}', 5, 'registry')"));
 	ASSERT_EQ_INT(5, q_int("SELECT count(*) FROM merchant_addresses"));
+	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM merchant_xpubs"));
 	matcher *m = NULL;
 	registry_load_stats st;
+	uint32_t index;
 	ASSERT_EQ_INT(0, registry_build(cfg, db, NULL, &m, &st, err, sizeof(err)));
 	ASSERT_EQ_INT(4, (int)matcher_count(m)); /* local and other; tron is not this config's */
 	ASSERT_EQ_INT(1, (int)st.other_chain);
+	ASSERT_EQ_INT(1, (int)st.xpubs);
+	CHECK(m && matcher_find_merchant(m, "hdm", &index));
+	matcher_destroy(m);
+	m = NULL;
+	ASSERT_EQ_INT(0, registry_build(cfg, db, "other", &m, &st, err, sizeof(err)));
+	ASSERT_EQ_INT(1, (int)st.xpubs); /* hdm's window, of chain other */
 	matcher_destroy(m);
 	m = NULL;
 	ASSERT_EQ_INT(0, registry_build(cfg, db, "local", &m, &st, err, sizeof(err)));
 	ASSERT_EQ_INT(2, (int)matcher_count(m)); /* acme's and regm's on local */
 	ASSERT_EQ_INT(3, (int)st.other_chain);
-	uint32_t index;
+	ASSERT_EQ_INT(0, (int)st.xpubs); /* hdm's xpub serves chain other alone: not held */
 	CHECK(m && matcher_find_merchant(m, "regm", &index));
+	CHECK(m && !matcher_find_merchant(m, "hdm", &index));
 	matcher_destroy(m);
-	PQclear(PQexec(db, "DELETE FROM merchants WHERE id = 'regm'"));
+	PQclear(PQexec(db, "DELETE FROM merchants WHERE id IN ('regm', 'hdm')"));
 	config_destroy(cfg);
 }
 
