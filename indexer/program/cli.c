@@ -24,8 +24,9 @@
 static const char usage_text[] =
 	"usage: paywatch [--log-format text|json] [--log-level debug|info|warn|error] COMMAND [options]\n"
 	"\n"
-	"paywatch watches EVM chains for stablecoin (ERC-20) payments to merchant\n"
-	"addresses and writes confirmed payments to PostgreSQL.\n"
+	"paywatch watches EVM chains and Tron for stablecoin payments (ERC-20 and\n"
+	"TRC-20 transfers) to merchant addresses, writes each confirmed payment to\n"
+	"PostgreSQL once and delivers signed webhooks.\n"
 	"\n"
 	"commands:\n"
 	"  check-config -c FILE   validate the config and print it resolved, secrets masked\n"

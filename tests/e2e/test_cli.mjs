@@ -25,6 +25,7 @@ async function main() {
   // ---- help and usage
   let r = rig.runPaywatchSync(bin, ['--help']);
   rig.check(r.status === 0 && /check-config/.test(r.stdout) && /migrate/.test(r.stdout) && /run -c FILE/.test(r.stdout), '--help lists the commands');
+  rig.check(/EVM chains and Tron/.test(r.stdout) && /TRC-20/.test(r.stdout), `--help names both chain families (${r.stdout.split('\n')[2]})`);
   for (const cmd of ['run', 'migrate', 'check-config']) {
     r = rig.runPaywatchSync(bin, [cmd, '--help']);
     rig.check(r.status === 0 && r.stdout.includes(`usage: paywatch ${cmd}`), `${cmd} --help answers`);
