@@ -42,8 +42,8 @@
 // by one dispatcher and by two at once, and (7.) with every endpoint
 // answering after 20 ms and m0 after 1 s: the others' rate against (6.)'s
 // one dispatcher, where the requests in flight bound the rate and a slow
-// endpoint's requests could take the others' slots. Drained as fast as the machine
-// allows (5.), two dispatchers share its two cores with Postgres and the
+// endpoint's requests could take the others' slots. Drained as fast as
+// the machine allows (5.), two dispatchers share its two cores with Postgres and the
 // receiver; bound by the endpoints' latency (6.), each dispatcher's
 // requests in flight (webhooks.max_in_flight) are the limit, and two
 // dispatchers should drain in about half the time of one if they do not
@@ -227,8 +227,8 @@ async function main() {
     const payload = JSON.stringify({ type: 'payment.confirmed', timestamp: '2026-11-30T00:00:00.000Z',
       data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });
     const total = shape.endpoints * shape.per;
-    const rounds = { dispatch: [], fromFirst: [], wrk: [], shaped: [], base: [], baseSlow: [], baseLat: [], baseSlowLat: [], slow: [], slowLat: [], two: [], cpu: [], cpuTwo: [],
-      latOne: [], latTwo: [], latOneFirst: [], latTwoFirst: [] };
+    const rounds = { dispatch: [], fromFirst: [], wrk: [], shaped: [], base: [], baseSlow: [], baseLat: [], baseSlowLat: [],
+      slow: [], slowLat: [], two: [], cpu: [], cpuTwo: [], latOne: [], latTwo: [], latOneFirst: [], latTwoFirst: [] };
     // seed the deliveries, run one build's dispatch (or several at once)
     // until all are delivered: deliveries/s. With slow, endpoint m0
     // answers after SLOW_MS, and the rate is the other endpoints': the
