@@ -24,10 +24,10 @@ static void copy_value(const PGresult *res, int row, int col, char *out, size_t 
 }
 
 static const char list_sql[] =
-	"SELECT ev.id, ev.type, ev.merchant_id, coalesce(e.key, '(id unknown)') || ' ' || e.url, d.status, d.attempts,"
+	"SELECT ev.id, ev.type, ev.merchant_id, coalesce(e.key, ''), e.url, d.status, d.attempts,"
 	" coalesce(d.last_status::text, ''), coalesce(d.last_error, ''),"
 	" CASE WHEN d.status = 'pending' THEN to_char(d.next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') ELSE '' END,"
-	" CASE WHEN e.disabled_at IS NOT NULL THEN 'endpoint disabled: ' || e.disabled_reason ELSE '' END"
+	" e.disabled_at IS NOT NULL, coalesce(e.disabled_reason, '')"
 	" FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id JOIN webhook_endpoints e ON e.id = d.endpoint_id"
 	" WHERE ($1::text IS NULL OR ev.merchant_id = $1) AND ($2::text IS NULL OR d.status = $2)"
 	" AND ($3::timestamptz IS NULL OR ev.created_at >= $3::timestamptz)"
@@ -72,14 +72,16 @@ int webhook_admin_list(const char *dsn, const char *merchant, const char *status
 		copy_value(res, k, 0, v->event_id, sizeof(v->event_id));
 		copy_value(res, k, 1, v->type, sizeof(v->type));
 		copy_value(res, k, 2, v->merchant_id, sizeof(v->merchant_id));
-		copy_value(res, k, 3, v->endpoint, sizeof(v->endpoint));
-		copy_value(res, k, 4, v->status, sizeof(v->status));
-		parse_u64(PQgetvalue(res, k, 5), UINT32_MAX, &attempts);
+		copy_value(res, k, 3, v->endpoint_id, sizeof(v->endpoint_id));
+		copy_value(res, k, 4, v->endpoint_url, sizeof(v->endpoint_url));
+		copy_value(res, k, 5, v->status, sizeof(v->status));
+		parse_u64(PQgetvalue(res, k, 6), UINT32_MAX, &attempts);
 		v->attempts = (uint32_t)attempts;
-		copy_value(res, k, 6, v->last_status, sizeof(v->last_status));
-		copy_value(res, k, 7, v->last_error, sizeof(v->last_error));
-		copy_value(res, k, 8, v->next_attempt, sizeof(v->next_attempt));
-		copy_value(res, k, 9, v->disabled, sizeof(v->disabled));
+		copy_value(res, k, 7, v->last_status, sizeof(v->last_status));
+		copy_value(res, k, 8, v->last_error, sizeof(v->last_error));
+		copy_value(res, k, 9, v->next_attempt, sizeof(v->next_attempt));
+		v->endpoint_disabled = strcmp(PQgetvalue(res, k, 10), "t") == 0;
+		copy_value(res, k, 11, v->disabled_reason, sizeof(v->disabled_reason));
 	}
 	PQclear(res);
 	PQfinish(pg);

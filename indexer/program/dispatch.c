@@ -12,6 +12,7 @@
 #include "webhook.h"
 #include "webhook_admin.h"
 
+#include <cjson/cJSON.h>
 #include <openssl/crypto.h>
 
 #include <pthread.h>
@@ -144,25 +145,79 @@ int dispatch_main(const pw_config *cfg)
 
 static const char dispatch_webhooks_help[] =
 	"usage: paywatch webhooks list -c FILE [--merchant M] [--status failed|pending|delivered] [--since TIME]\n"
+	"                              [--json]\n"
 	"       paywatch webhooks redeliver -c FILE EVENT_ID...\n"
 	"       paywatch webhooks redeliver -c FILE --failed [--merchant M]\n"
 	"       paywatch webhooks test -c FILE --merchant M\n"
 	"\n"
 	"list: deliveries, newest first (event id, type, merchant, endpoint host, status,\n"
 	"      attempts, last HTTP status or error, next attempt). TIME is anything\n"
-	"      Postgres reads as a timestamptz (\"2026-11-22 10:00Z\", \"today\").\n"
+	"      Postgres reads as a timestamptz (\"2026-11-22 10:00Z\", \"today\"). At most\n"
+	"      1,000. --json prints one object: {\"data\": [...], \"limit\": 1000, \"more\":\n"
+	"      true when the limit was reached}, each delivery with event_id, type,\n"
+	"      merchant_id, endpoint_id, endpoint_url, status, attempts, last_status,\n"
+	"      last_error, next_attempt_at (RFC 3339 UTC), endpoint_disabled_reason\n"
+	"      (null where none).\n"
 	"redeliver: new attempts of the same event ids (receivers see the same\n"
 	"      webhook-id); --failed takes every failed delivery.\n"
 	"test: sends a signed `ping` event to each endpoint of merchant M, the config's\n"
 	"      and the registry's (opened with PAYWATCH_SECRET_KEY), and prints each\n"
 	"      answer; exit 1 when one is not a 2xx or an endpoint cannot be opened.\n";
 
-static int webhooks_list(const pw_config *cfg, const char *merchant, const char *status, const char *since)
+#define WEBHOOKS_LIST_MAX 1000
+
+/* A string member, or null when empty. false when out of memory. */
+static bool add_text_or_null(cJSON *o, const char *name, const char *v)
+{
+	return (*v ? cJSON_AddStringToObject(o, name, v) : cJSON_AddNullToObject(o, name)) != NULL;
+}
+
+/* The deliveries as one JSON object on stdout (the help gives its
+ * shape). 0, or 1 when out of memory (said on stderr). */
+static int webhooks_list_json(const webhook_delivery_view *rows, size_t n)
+{
+	cJSON *o = cJSON_CreateObject(), *data = o ? cJSON_AddArrayToObject(o, "data") : NULL;
+	bool ok = data != NULL;
+	for (size_t i = 0; ok && i < n; i++) {
+		const webhook_delivery_view *v = &rows[i];
+		cJSON *e = cJSON_CreateObject();
+		char next[40] = "";
+		if (v->next_attempt[0]) { /* "YYYY-MM-DD HH:MM:SS" as RFC 3339 */
+			snprintf(next, sizeof(next), "%.10sT%.8sZ", v->next_attempt,
+				 strlen(v->next_attempt) > 11 ? v->next_attempt + 11 : "");
+		}
+		uint64_t http = 0;
+		ok = e && cJSON_AddItemToArray(data, e) && cJSON_AddStringToObject(e, "event_id", v->event_id) &&
+		     cJSON_AddStringToObject(e, "type", v->type) && cJSON_AddStringToObject(e, "merchant_id", v->merchant_id) &&
+		     add_text_or_null(e, "endpoint_id", v->endpoint_id) &&
+		     cJSON_AddStringToObject(e, "endpoint_url", v->endpoint_url) &&
+		     cJSON_AddStringToObject(e, "status", v->status) &&
+		     cJSON_AddNumberToObject(e, "attempts", v->attempts) &&
+		     (parse_u64(v->last_status, 999, &http) == 0 ? cJSON_AddNumberToObject(e, "last_status", (double)http)
+								 : cJSON_AddNullToObject(e, "last_status")) &&
+		     add_text_or_null(e, "last_error", v->last_error) && add_text_or_null(e, "next_attempt_at", next) &&
+		     add_text_or_null(e, "endpoint_disabled_reason",
+				      v->endpoint_disabled ? (*v->disabled_reason ? v->disabled_reason : "disabled") : "");
+	}
+	ok = ok && cJSON_AddNumberToObject(o, "limit", WEBHOOKS_LIST_MAX) &&
+	     cJSON_AddBoolToObject(o, "more", n >= WEBHOOKS_LIST_MAX);
+	char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	if (!text) {
+		fprintf(stderr, "paywatch: out of memory\n");
+		return 1;
+	}
+	printf("%s\n", text);
+	cJSON_free(text);
+	return 0;
+}
+
+static int webhooks_list(const pw_config *cfg, const char *merchant, const char *status, const char *since, bool json)
 {
 	webhook_delivery_view *rows = NULL;
 	size_t n = 0;
 	char err[600];
-	int r = webhook_admin_list(cfg->pg_dsn, merchant, status, since, 1000, &rows, &n, err, sizeof(err));
+	int r = webhook_admin_list(cfg->pg_dsn, merchant, status, since, WEBHOOKS_LIST_MAX, &rows, &n, err, sizeof(err));
 	if (r == PW_EINVAL) {
 		fprintf(stderr, "paywatch: --since %s: not a time (\"2026-11-22 10:00Z\", \"today\")\n", since);
 		return 2;
@@ -171,17 +226,29 @@ static int webhooks_list(const pw_config *cfg, const char *merchant, const char 
 		fprintf(stderr, "paywatch: postgres: %s\n", err);
 		return 1;
 	}
+	if (json) {
+		r = webhooks_list_json(rows, n);
+		free(rows);
+		return r;
+	}
 	printf("%-28s %-18s %-14s %-40s %-9s %8s  %s\n", "EVENT", "TYPE", "MERCHANT", "ENDPOINT", "STATUS", "ATTEMPTS",
 	       "LAST RESULT / NEXT ATTEMPT");
 	for (size_t i = 0; i < n; i++) {
 		const webhook_delivery_view *v = &rows[i];
-		char last[256];
-		snprintf(last, sizeof(last), "%s%s%s%s%s%s", v->last_status, v->last_error[0] ? " " : "", v->last_error,
-			 v->next_attempt[0] ? "; next " : "", v->next_attempt, v->disabled);
-		printf("%-28s %-18s %-14s %-40s %-9s %8u  %s\n", v->event_id, v->type, v->merchant_id, v->endpoint, v->status,
+		char endpoint[440], last[1024];
+		snprintf(endpoint, sizeof(endpoint), "%s %s", v->endpoint_id[0] ? v->endpoint_id : "(id unknown)",
+			 v->endpoint_url);
+		int k = snprintf(last, sizeof(last), "%s%s%s", v->last_status, v->last_error[0] ? " " : "", v->last_error);
+		if (v->next_attempt[0] && k >= 0 && (size_t)k < sizeof(last))
+			k += snprintf(last + k, sizeof(last) - (size_t)k, "%snext %s", k ? "; " : "", v->next_attempt);
+		if (v->endpoint_disabled && k >= 0 && (size_t)k < sizeof(last))
+			snprintf(last + k, sizeof(last) - (size_t)k, "%sendpoint disabled: %s", k ? "; " : "",
+				 v->disabled_reason);
+		printf("%-28s %-18s %-14s %-40s %-9s %8u  %s\n", v->event_id, v->type, v->merchant_id, endpoint, v->status,
 		       v->attempts, last);
 	}
-	fprintf(stderr, "%zu deliver%s\n", n, n == 1 ? "y" : "ies");
+	fprintf(stderr, "%zu deliver%s%s\n", n, n == 1 ? "y" : "ies",
+		n >= WEBHOOKS_LIST_MAX ? " (the newest 1000: narrow with --merchant, --status or --since)" : "");
 	free(rows);
 	return 0;
 }
@@ -301,7 +368,7 @@ static int webhooks_test(const pw_config *cfg, const char *merchant)
 int dispatch_webhooks_cli(int argc, char **argv)
 {
 	const char *path = NULL, *merchant = NULL, *status = NULL, *since = NULL;
-	bool failed = false, help = false;
+	bool failed = false, help = false, json = false;
 	const char **pos = calloc((size_t)argc + 1, sizeof(char *)); /* the subcommand, then event ids */
 	size_t n_pos = 0;
 	if (!pos)
@@ -309,7 +376,7 @@ int dispatch_webhooks_cli(int argc, char **argv)
 	const cli_option opts[] = { { "-c", &path, NULL },	       { "--config", &path, NULL },
 				    { "--merchant", &merchant, NULL }, { "--status", &status, NULL },
 				    { "--since", &since, NULL },       { "--failed", NULL, &failed },
-				    { NULL, NULL, NULL } };
+				    { "--json", NULL, &json },	       { NULL, NULL, NULL } };
 	int rc = cli_parse(argc, argv, opts, pos, (size_t)argc, &n_pos, &help, dispatch_webhooks_help);
 	const char *sub = n_pos ? pos[0] : NULL;
 	const char *const *ids = pos + 1;
@@ -334,17 +401,18 @@ int dispatch_webhooks_cli(int argc, char **argv)
 		goto out;
 	}
 	bool list = strcmp(sub, "list") == 0 && !n_ids && !failed;
-	bool redeliver = strcmp(sub, "redeliver") == 0 && (n_ids > 0) != failed;
-	bool test = strcmp(sub, "test") == 0 && merchant && !n_ids;
+	bool redeliver = strcmp(sub, "redeliver") == 0 && (n_ids > 0) != failed && !json;
+	bool test = strcmp(sub, "test") == 0 && merchant && !n_ids && !json;
 	if (!list && !redeliver && !test) {
-		rc = cli_usage("%s", "list takes no ids; redeliver takes event ids or --failed; test takes --merchant",
+		rc = cli_usage("%s", "list takes no ids; redeliver takes event ids or --failed; test takes --merchant;"
+				     " --json is list's",
 			       dispatch_webhooks_help);
 		goto out;
 	}
 	pw_config *cfg;
 	if ((rc = cli_load_config(path, &cfg)) != 0)
 		goto out;
-	rc = list ? webhooks_list(cfg, merchant, status, since)
+	rc = list ? webhooks_list(cfg, merchant, status, since, json)
 	     : redeliver ? webhooks_redeliver(cfg, ids, n_ids, failed, merchant)
 			 : webhooks_test(cfg, merchant);
 	config_destroy(cfg);

@@ -136,7 +136,7 @@ async function main() {
       { '--merchant': T, '--from': D, '--to': D, '--format': T }],
     [['report', 'payments', '-c', cfg, '--merchant', 'acme', '--from', '2026-01-01', '--to', '2026-01-31'],
       { '--merchant': T, '--from': D, '--to': D }],
-    [['webhooks', 'list', '-c', cfg, '--merchant', 'acme', '--status', 'failed', '--since', '2026-01-01T00:00:00Z'],
+    [['webhooks', 'list', '-c', cfg, '--merchant', 'acme', '--status', 'failed', '--since', '2026-01-01T00:00:00Z', '--json'],
       { '--merchant': T, '--status': T, '--since': S }],
     [['webhooks', 'redeliver', '-c', cfg, 'evt_000000000000000000000000'], { '@4': T }, false],
     [['webhooks', 'redeliver', '-c', cfg, '--failed', '--merchant', 'acme'], { '--merchant': T }],

@@ -203,6 +203,27 @@ async function main() {
     (await db.query(`SELECT count(*)::int AS n FROM webhook_endpoints WHERE disabled_at IS NOT NULL`)).rows[0].n === 1, 20000).catch((e) => rig.check(false, e.message));
   let r = rig.runPaywatchSync(bin, ['webhooks', 'list', '-c', cfg, '--status', 'failed'], env);
   rig.check(r.status === 0 && /payment\.confirmed +globex/.test(r.stdout) && /endpoint disabled: 410 Gone/.test(r.stdout), `webhooks list shows the failure (${r.stdout.trim().split('\n').slice(0, 3).join(' | ')})`);
+  // the same as one JSON object: the fields apart, null where there is none
+  r = rig.runPaywatchSync(bin, ['webhooks', 'list', '-c', cfg, '--status', 'failed', '--json'], env);
+  let listed = null;
+  try { listed = JSON.parse(r.stdout); } catch { /* checked below */ }
+  const gone = listed?.data?.find((x) => x.merchant_id === 'globex');
+  rig.check(r.status === 0 && listed?.limit === 1000 && listed.more === false && listed.data.every((x) => x.status === 'failed') &&
+    gone?.type === 'payment.confirmed' && typeof gone.endpoint_id === 'string' && /^http:\/\/127\.0\.0\.1:\d+$/.test(gone.endpoint_url) &&
+    gone.last_status === 410 && gone.next_attempt_at === null && /410 Gone/.test(gone.endpoint_disabled_reason) && gone.attempts >= 1,
+  `webhooks list --json: the failure's fields (${r.stdout.trim().slice(0, 400)})`);
+  // one delivery parked as pending for an hour (put back after): its next attempt as RFC 3339, the others' null
+  const parked = (await db.query(`UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now() + interval '1 hour'
+    WHERE id = (SELECT min(id) FROM webhook_deliveries WHERE status = 'delivered') RETURNING id,
+    to_char(next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS at`)).rows[0];
+  r = rig.runPaywatchSync(bin, ['webhooks', 'list', '-c', cfg, '--json'], env);
+  await db.query(`UPDATE webhook_deliveries SET status = 'delivered' WHERE id = $1`, [parked.id]);
+  try { listed = JSON.parse(r.stdout); } catch { listed = null; }
+  rig.check(r.status === 0 && Array.isArray(listed?.data) && listed.data.filter((x) => x.status === 'pending').length === 1 &&
+    listed.data.some((x) => x.status === 'pending' && x.next_attempt_at === parked.at) &&
+    listed.data.every((x) => (x.next_attempt_at === null) === (x.status !== 'pending') &&
+      (x.last_status === null || Number.isInteger(x.last_status))),
+  `webhooks list --json: the next attempt (RFC 3339, ${parked.at}) exactly for the pending one (${listed?.data?.length} deliveries)`);
   const failedId = (await db.query(`SELECT event_id FROM webhook_deliveries WHERE status = 'failed'`)).rows[0]?.event_id;
   await db.query(`UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL`); // the merchant fixed it
   await recv.control({ path: '/globex', always: '' });
