@@ -528,7 +528,7 @@ static void test_url(void)
 			fprintf(stderr, "url %zu taken: %s\n", i, bad[i]);
 		CHECK(r < 0 && err[0]);
 	}
-	/* 1..5 digits: 008545 is 8545, as a port; six digits are not */
+	/* 1..5 digits: 08545 is 8545, as a port; six digits (000001) are not */
 	ASSERT_EQ_INT(0, pw_url_parse("ws://h:08545/", &u, err, sizeof(err)));
 	ASSERT_EQ_INT(8545, u.port);
 	CHECK(pw_url_parse("ws://h:000001/", &u, err, sizeof(err)) < 0);
