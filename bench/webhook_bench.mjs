@@ -306,6 +306,12 @@ async function main() {
           extract(epoch FROM max(attempted_at) - min(attempted_at)) span FROM webhook_attempts`)).rows[0];
         say(`${label}: ${l.n} attempts over ${Number(l.span).toFixed(2)} s, latency ms p50/p90/p99 ${l.p.join('/')}`);
       }
+      let lat = null; // bound by the latency: the attempts' mean, and what the slots allow at it
+      if (latency) {
+        lat = (await c.query(`SELECT avg(latency_ms)::float8 mean, percentile_disc(0.99) WITHIN GROUP (ORDER BY latency_ms) p99
+          FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id JOIN webhook_endpoints e ON e.id = d.endpoint_id
+          WHERE e.merchant_id <> $1`, [slow ? 'm0' : ''])).rows[0];
+      }
       if (stmts0) {
         const now = await dispatchStatements(c);
         const part = (k) => {
@@ -337,7 +343,8 @@ async function main() {
         ` every outcome in ${tailMs.toFixed(0)} ms after the receiver's count was)` +
         (u ? `; CPU per delivery: dispatch${dispatchers > 1 ? 'es' : ''} ${u.dispatcher_us.toFixed(0)} us, Postgres ${u.postgres_us.toFixed(0)} us,` +
           ` receiver ${u.receiver_us.toFixed(0)} us; the cores ${(100 * u.machine_busy).toFixed(0)} % busy,` +
-          ` ${(100 * u.machine_busy_from_first).toFixed(0)} % from the first request on` : ''));
+          ` ${(100 * u.machine_busy_from_first).toFixed(0)} % from the first request on` : '') +
+        (lat ? `; attempts' latency mean ${lat.mean.toFixed(1)} ms, p99 ${lat.p99} ms` : ''));
       return want / secs;
     };
     // the receiver warmed first (node compiles its hot paths as it runs):

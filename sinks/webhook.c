@@ -289,6 +289,7 @@ typedef struct job {
 	struct gaicb *gai_list[1];
 	char gai_host[256], gai_port[8];
 	int64_t start_ms;
+	int64_t claimed_ms; /* when its claim returned it (pw_mono_ms): a job claimed ahead waits at most READY_MAX_MS */
 	/* its endpoint was known slow when it started (slow_marked): it never
 	 * counts against max_in_flight, only against jobs_cap */
 	bool known_slow;
@@ -332,6 +333,13 @@ struct webhook_dispatcher {
 	CURLM *multi;
 	job **jobs;
 	size_t n_jobs;
+	/* deliveries claimed and opened, not started yet, oldest first: a
+	 * claim takes up to ready_ahead() more than it can start, so that an
+	 * answer's slot starts the next request at once (start_ready), not
+	 * after the outcome's write and the next claim's round trip. With
+	 * d->jobs, at most jobs_cap in all. */
+	job **ready;
+	size_t n_ready;
 	outcomes out;
 	uint64_t cursor; /* the endpoint row the last claim ended at: the next starts after it */
 	/* endpoint rows this process cannot deliver to (not in its config, or
@@ -369,10 +377,25 @@ static size_t slots(const webhook_dispatcher *d)
 #define WAITING_AFTER_MS 1000
 #define JOBS_PER_SLOT 4
 
+/* A delivery claimed ahead that has waited this long for a slot is given
+ * back rather than started: the claim's lease is this much longer than
+ * a request and its target's resolution need, so a request never starts
+ * late in its lease. */
+#define READY_MAX_MS 2000
+
 /* How many jobs a dispatcher holds in flight at most (d->jobs). */
 static size_t jobs_cap(const webhook_dispatcher *d)
 {
 	return JOBS_PER_SLOT * slots(d);
+}
+
+/* How many deliveries a claim takes beyond those it can start at once:
+ * a quarter of the slots, at least one. An endpoint's own limit
+ * (max_per_endpoint) counts them as in flight. */
+static size_t ready_ahead(const webhook_dispatcher *d)
+{
+	size_t n = slots(d) / 4;
+	return n ? n : 1;
 }
 
 /* The index in d->slow where endpoint row e is, or would be inserted
@@ -740,15 +763,17 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 	d->opts = *opts;
 	d->multi = curl_multi_init();
 	d->jobs = calloc(jobs_cap(d), sizeof(job *));
+	d->ready = calloc(jobs_cap(d), sizeof(job *));
 	d->slow = calloc(jobs_cap(d), sizeof(*d->slow));
 	d->sorted = calloc(opts->n_endpoints + 1, sizeof(*d->sorted));
 	buf_init(&d->unserved_sql, SIZE_MAX);
 	pw_buf *bufs[N_OUTCOME_BUFS] = OUTCOME_BUFS(&d->out);
 	for (size_t k = 0; k < N_OUTCOME_BUFS; k++)
 		buf_init(bufs[k], (size_t)64 << 20); /* a batch of outcomes: at most jobs_cap of them */
-	if (!d->multi || !d->jobs || !d->slow || !d->sorted) {
+	if (!d->multi || !d->jobs || !d->ready || !d->slow || !d->sorted) {
 		curl_multi_cleanup(d->multi);
 		free(d->jobs);
+		free(d->ready);
 		free(d->slow);
 		free(d->sorted);
 		free(d);
@@ -786,6 +811,7 @@ void webhook_dispatcher_destroy(webhook_dispatcher *d)
 	for (size_t k = 0; k < N_OUTCOME_BUFS; k++)
 		buf_done(bufs[k]);
 	free(d->jobs);
+	free(d->ready);
 	free(d->slow);
 	for (size_t i = 0; d->shown && i < d->opts.n_endpoints; i++)
 		free(d->shown[i]);
@@ -891,12 +917,14 @@ static int array_add(pw_buf *b, const char *v, bool quoted)
  * and leases: array literals, the leases as the claim returned them) and
  * wake the other dispatchers, which may serve them: one statement, so the
  * NOTIFY goes out only with the release. A lease no longer this
- * dispatcher's (another claim took it) is left to its owner. */
-static void release_unserved(webhook_dispatcher *d, const char *ids, const char *leases)
+ * dispatcher's (another claim took it) is left to its owner. true when
+ * Postgres ran it; false without a connection or when it failed (said by
+ * exec_params): the leases then expire on their own. */
+static bool release_unserved(webhook_dispatcher *d, const char *ids, const char *leases)
 {
 	const char *params[2] = { ids, leases };
-	if (d->pg)
-		exec_params(d, "WITH r AS (UPDATE webhook_deliveries d SET locked_until = NULL FROM unnest($1::bigint[],"
+	return d->pg &&
+	       exec_params(d, "WITH r AS (UPDATE webhook_deliveries d SET locked_until = NULL FROM unnest($1::bigint[],"
 			       " $2::timestamptz[]) AS x(id, lease) WHERE d.id = x.id AND d.locked_until = x.lease RETURNING 1)"
 			       " SELECT pg_notify('paywatch_webhooks', '') WHERE EXISTS (SELECT 1 FROM r)",
 			    2, params, NULL);
@@ -1027,18 +1055,71 @@ static size_t claim_room(webhook_dispatcher *d)
 	return room < left ? room : left;
 }
 
-/* Claim due deliveries and start them. */
+/* Start the deliveries claimed ahead, oldest first, as far as claim_room
+ * allows. One that has waited READY_MAX_MS is given back instead (with
+ * any others as old, in one statement, which wakes the other
+ * dispatchers). Without Postgres none starts (its outcome could not be
+ * written): release_all gives them back. Returns the room left. */
+static size_t start_ready(webhook_dispatcher *d)
+{
+	size_t room = d->pg ? claim_room(d) : 0;
+	int64_t now = pw_mono_ms();
+	pw_buf back[2]; /* Postgres array literals (array_add): deliveries given back, their leases */
+	buf_init(&back[0], SIZE_MAX);
+	buf_init(&back[1], SIZE_MAX);
+	size_t kept = 0, old = 0;
+	int r = 0;
+	for (size_t i = 0; i < d->n_ready; i++) {
+		job *j = d->ready[i];
+		if (now - j->claimed_ms >= READY_MAX_MS) {
+			char id[24];
+			snprintf(id, sizeof(id), "%llu", (unsigned long long)j->delivery_id);
+			if (r == 0 && (r = array_add(&back[0], id, false)) == 0)
+				r = array_add(&back[1], j->lease, true);
+			old++;
+			job_free(j);
+		} else if (room) {
+			room -= start_job(d, j); /* a request that cannot start is a failed attempt: its slot stays free */
+		} else {
+			d->ready[kept++] = j;
+		}
+	}
+	d->n_ready = kept;
+	if (old) {
+		if (r == 0 && (r = buf_append(&back[0], "}", 1)) == 0)
+			r = buf_append(&back[1], "}", 1);
+		bool given = r == 0 && release_unserved(d, back[0].data, back[1].data);
+		log_info("%s: %zu deliver%s claimed ahead waited %d ms for a request slot: %s", d->opts.name, old,
+			 old == 1 ? "y" : "ies", READY_MAX_MS,
+			 given ? (old == 1 ? "its lease given back" : "their leases given back")
+			       : "not started, and sent again when the lease ends (it could not be given back)");
+	}
+	buf_done(&back[0]);
+	buf_done(&back[1]);
+	return room;
+}
+
+/* Claim due deliveries: as many as can start now, and up to ready_ahead()
+ * more to start as answers free slots; start what can start. */
 static void claim(webhook_dispatcher *d)
 {
-	size_t room = claim_room(d);
-	if (!room)
+	size_t room = start_ready(d);
+	if (!room && d->n_ready) /* every slot busy, and deliveries wait for one already */
 		return;
+	size_t held = d->n_jobs + d->n_ready;
+	size_t ahead = d->n_ready < ready_ahead(d) ? ready_ahead(d) - d->n_ready : 0;
+	size_t limit = held < jobs_cap(d) ? jobs_cap(d) - held : 0;
+	if (room + ahead < limit)
+		limit = room + ahead;
+	if (!limit)
+		return;
+	int64_t now = pw_mono_ms();
 	char per[16], lim[16], lease[16], cursor[24];
 	snprintf(per, sizeof(per), "%u", d->opts.max_per_endpoint);
 	snprintf(cursor, sizeof(cursor), "%llu", (unsigned long long)d->cursor);
-	snprintf(lim, sizeof(lim), "%zu", room);
-	/* outlives the request, and a target's resolution before it */
-	snprintf(lease, sizeof(lease), "%u", 2 * (d->opts.timeout_ms / 1000) + 2);
+	snprintf(lim, sizeof(lim), "%zu", limit);
+	/* outlives the request, a target's resolution before it, and the wait of one claimed ahead */
+	snprintf(lease, sizeof(lease), "%u", 2 * (d->opts.timeout_ms / 1000) + 2 + READY_MAX_MS / 1000);
 	const char *params[5] = { per, lim, lease, cursor, d->n_unserved ? d->unserved_sql.data : "{}" };
 	PGresult *res;
 	if (!exec_stmt(d, "claim", NULL, 5, params, &res))
@@ -1110,13 +1191,15 @@ static void claim(webhook_dispatcher *d)
 			job_free(j);
 			continue;
 		}
-		start_job(d, j);
+		j->claimed_ms = now;
+		d->ready[d->n_ready++] = j; /* within jobs_cap: limit */
 	}
 	PQclear(res);
 	if (release[0].len && buf_append(&release[0], "}", 1) == 0 && buf_append(&release[1], "}", 1) == 0)
 		release_unserved(d, release[0].data, release[1].data);
 	buf_done(&release[0]);
 	buf_done(&release[1]);
+	start_ready(d);
 }
 
 /* Keep one attempt's outcome for finish_flush. 0 or PW_ENOMEM (nothing kept). */
@@ -1434,31 +1517,48 @@ static void release_all(webhook_dispatcher *d)
 			r = array_add(&lats, lat, false);
 		job_free(j);
 	}
+	size_t ahead = d->n_ready; /* claimed ahead, never started: given back (or, without postgres, left to expire) */
+	for (size_t i = 0; i < d->n_ready; i++) {
+		job *j = d->ready[i];
+		char id[24];
+		snprintf(id, sizeof(id), "%llu", (unsigned long long)j->delivery_id);
+		if (d->pg && r == 0 && (r = array_add(&ids, id, false)) == 0)
+			r = array_add(&leases, j->lease, true);
+		job_free(j);
+	}
+	d->n_ready = 0;
 	if (!d->pg && d->out.n)
 		d->out.kept = true;
 	for (int k = 0; k < 4 && r == 0; k++) /* closed, or "{}" when empty */
 		r = bufs[k]->len ? buf_append(bufs[k], "}", 1) : buf_append(bufs[k], "{}", 2);
+	bool given = false; /* the leases given back */
 	if (r < 0)
-		log_error(r, "%s: cannot list the %zu leases to give back; they expire on their own", d->opts.name, d->n_jobs);
+		log_error(r, "%s: cannot list the %zu leases to give back; they expire on their own", d->opts.name,
+			  d->n_jobs + ahead);
 	else if (!d->pg && d->n_jobs)
 		log_warn("%s: %zu request%s in flight stopped without postgres, %zu of them sent (kept as failed attempts,"
 			 " written when postgres is back: the merchant may have them); the deliveries are sent again on the"
 			 " retry schedule, or when their leases end",
 			 d->opts.name, d->n_jobs, d->n_jobs == 1 ? "" : "s", sent);
-	else if (d->pg && d->n_jobs) {
+	else if (d->pg && (d->n_jobs || ahead)) {
 		const char *params[5] = { ids.data, tried.data, "the dispatcher stopped before any answer (the request may "
 								 "have arrived); sent again at once", lats.data, leases.data };
-		if (!exec_params(d, release_sql, 5, params, NULL))
+		given = exec_params(d, release_sql, 5, params, NULL);
+		if (!given)
 			log_warn("%s: giving back %zu lease%s failed (%zu request%s had gone out): unless postgres committed it"
 				 " before the failure, the deliveries are sent again when the leases expire, and the requests"
 				 " that went out have no attempt row",
-				 d->opts.name, d->n_jobs, d->n_jobs == 1 ? "" : "s", sent, sent == 1 ? "" : "s");
-		else /* beside tally_say's summary, which counts only answered (or failed) attempts */
+				 d->opts.name, d->n_jobs + ahead, d->n_jobs + ahead == 1 ? "" : "s", sent, sent == 1 ? "" : "s");
+		else if (d->n_jobs) /* beside tally_say's summary, which counts only answered (or failed) attempts */
 			log_info("%s: %zu request%s in flight at the stop, %zu of them sent (recorded as attempts with no answer:"
 				 " the merchant may have them); their leases given back where still this dispatcher's, so"
 				 " they are sent again at once",
 				 d->opts.name, d->n_jobs, d->n_jobs == 1 ? "" : "s", sent);
 	}
+	if (r == 0 && ahead)
+		log_info("%s: %zu deliver%s claimed ahead and not started at the stop: %s", d->opts.name, ahead,
+			 ahead == 1 ? "y" : "ies",
+			 given ? "leases given back, sent again at once" : "sent again when their leases end");
 	for (int k = 0; k < 4; k++)
 		buf_done(bufs[k]);
 	d->n_jobs = 0;
@@ -1558,6 +1658,25 @@ static void tally_say(webhook_dispatcher *d, bool now)
 	d->tally_at_ms = t;
 }
 
+/* Drive libcurl: the targets resolved start, the attempts completed
+ * finish, and the deliveries claimed ahead take the slots they freed and
+ * go out (a second perform) before the caller waits on Postgres to write
+ * the outcomes. How many attempts finished. */
+static size_t drive(webhook_dispatcher *d)
+{
+	int running = 0;
+	collect_resolved(d);
+	curl_multi_perform(d->multi, &running);
+	size_t finished = collect_done(d);
+	size_t ready = d->n_ready;
+	if (finished && ready) {
+		start_ready(d);
+		if (d->n_ready < ready)
+			curl_multi_perform(d->multi, &running);
+	}
+	return finished;
+}
+
 int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 {
 	d->tally_at_ms = pw_mono_ms();
@@ -1579,25 +1698,21 @@ int webhook_dispatcher_run(webhook_dispatcher *d, atomic_bool *stop)
 		}
 		claim(d);
 		finish_flush(d); /* requests that could not start */
-		int running = 0;
-		collect_resolved(d);
-		curl_multi_perform(d->multi, &running);
-		size_t finished = collect_done(d);
+		size_t finished = drive(d);
 		finish_flush(d);
 		struct curl_waitfd pgfd = { .fd = PQsocket(d->pg), .events = CURL_WAIT_POLLIN };
 		/* a finished attempt makes room (an endpoint's own limit too):
 		 * claim again at once rather than idle */
 		int wait_ms = finished ? 0 : any_resolving(d) ? 10 : d->n_jobs ? 50 : 500;
 		curl_multi_poll(d->multi, &pgfd, pgfd.fd >= 0 ? 1 : 0, wait_ms, NULL);
-		collect_resolved(d);
-		curl_multi_perform(d->multi, &running);
-		collect_done(d);
+		drive(d);
 		finish_flush(d);
 		if (!PQconsumeInput(d->pg) || PQstatus(d->pg) != CONNECTION_OK) {
 			log_warn("%s: postgres connection lost; reconnecting", d->opts.name);
 			PQfinish(d->pg);
 			d->pg = NULL;
 			/* answers already received are outcomes (kept), not requests stopped */
+			int running = 0;
 			curl_multi_perform(d->multi, &running);
 			collect_done(d);
 			release_all(d);

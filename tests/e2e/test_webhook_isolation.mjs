@@ -23,6 +23,24 @@
 //     Before, those four filled the slots for their first second, and
 //     nothing else could go until then. An answer within 1 s takes the
 //     mark off (the log says so).
+//  5. a slot an answer frees takes a delivery claimed ahead at once, not
+//     after Postgres: the attempts' table locked by the test (the
+//     dispatcher's write of its first answers waits on it), twelve
+//     deliveries to the answering endpoints: the claim took five (the four
+//     slots and one ahead), and the fifth goes out while the write waits.
+//     Before, a claim took four, and the fifth waited for the write and
+//     the next claim.
+//  6. a delivery claimed ahead that waited 2 s for a slot is given back,
+//     not started late in its lease: five new endpoints that hold their
+//     requests, one delivery each; the claim took all five (four started,
+//     one ahead), and the dispatcher is stopped (SIGSTOP, a stalled
+//     process) for 2.3 s before the held requests' first second frees a
+//     slot. Then the fifth is given back (the log says so), claimed again
+//     and sent once.
+//  7. stopped (SIGTERM) with one claimed ahead: five more new endpoints
+//     that hold their requests, the claim took all five; the fifth, never
+//     started, has its lease given back with no attempt (the log says
+//     so), beside the four that went out (attempts with no answer).
 // No chain is needed: the deliveries are written by SQL, as run's sink
 // writes them.
 import fs from 'node:fs';
@@ -43,7 +61,7 @@ function startReceiver() {
   const server = http.createServer({ keepAlive: true, keepAliveTimeout: 60000 }, (req, res) => {
     req.on('data', () => {});
     req.on('end', () => {
-      if (req.url.startsWith('/hang') && holding) {
+      if ((req.url.startsWith('/hang') || req.url.startsWith('/stall')) && holding) {
         heldAt.push(performance.now());
         held.push(res);
         maxHeld = Math.max(maxHeld, held.length);
@@ -60,6 +78,7 @@ function startReceiver() {
     resolve({
       port: server.address().port, ok, okAt, heldAt, held: () => held.length, maxHeld: () => maxHeld,
       answerAll: () => { holding = false; },
+      hold: () => { holding = true; },
       release: () => { for (const res of held.splice(0)) { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); } },
     });
   }));
@@ -71,12 +90,15 @@ async function main() {
   const [pg, recv] = await Promise.all([rig.startPostgres(), startReceiver()]);
   const hanging = Array.from({ length: 10 }, (_, k) => `hang${k + 1}`);
   const answering = ['ok1', 'ok2', 'ok3'];
-  const url = (m) => `http://127.0.0.1:${recv.port}/${m}`; // /hang1, /ok1, ...
+  // held too, never known slow before 6. (the first five) and 7. (the others)
+  const stalling = Array.from({ length: 10 }, (_, k) => `stall${k + 1}`);
+  const stopping = stalling.splice(5);
+  const url = (m) => `http://127.0.0.1:${recv.port}/${m}`; // /hang1, /ok1, /stall1, ...
   const cfg = rig.writeConfig(work, {
     data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
     chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
       tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
-    merchants: [...hanging, ...answering].map((m) => ({ id: m, addresses: {}, webhook: { url: url(m), secret: SECRET } })),
+    merchants: [...hanging, ...answering, ...stalling, ...stopping].map((m) => ({ id: m, addresses: {}, webhook: { url: url(m), secret: SECRET } })),
     webhooks: { allow_private_targets: true, timeout_ms: 60000, max_in_flight: 4, max_per_endpoint: 2 },
   });
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status === 0, 'migrate');
@@ -84,7 +106,7 @@ async function main() {
   rig.onCleanup(() => db.end().catch(() => {}));
   // the merchants and their endpoints, as a config's sync writes them: the
   // hanging ones first, so the claim's round reaches them first
-  for (const m of [...hanging, ...answering]) {
+  for (const m of [...hanging, ...answering, ...stalling, ...stopping]) {
     await db.query(`INSERT INTO merchants (id) VALUES ($1)`, [m]);
     await db.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
       VALUES ($1, 'default', $2, '{payment.confirmed}', 'config')`, [m, url(m)]);
@@ -162,8 +184,66 @@ async function main() {
     .catch((e) => rig.check(false, `${e.message}: ${pw.stderr.trim().split('\n').slice(-3).join(' | ')}`));
   await rig.waitFor('every delivery delivered', async () => await deliveredOf([...hanging, ...answering]) === all + 17, 30000)
     .catch((e) => rig.check(false, e.message));
+
+  // 5. the fifth request goes out while the outcomes' write waits on a lock
+  const locker = await pg.client();
+  rig.onCleanup(() => locker.end().catch(() => {}));
+  await locker.query('BEGIN');
+  await locker.query('LOCK TABLE webhook_attempts IN EXCLUSIVE MODE');
+  const okLocked = recv.okAt.length;
+  await deliver(answering, 4, 'locked');
+  const waiting = async () => (await db.query(`SELECT count(*)::int n FROM pg_stat_activity
+    WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO webhook_attempts%'`)).rows[0].n;
+  await rig.waitFor('five requests out', () => recv.okAt.length - okLocked >= 5, 15000)
+    .catch((e) => rig.check(false, `${e.message} (${recv.okAt.length - okLocked})`));
+  await rig.waitFor('the dispatcher\'s write waiting on the lock', async () => await waiting() === 1, 15000)
+    .catch((e) => rig.check(false, e.message));
+  rig.check(recv.okAt.length - okLocked === 5 && await waiting() === 1,
+    `five requests out while the outcomes' write waits on postgres (four slots, one claimed ahead): ${recv.okAt.length - okLocked}`);
+  await locker.query('COMMIT');
+  await rig.waitFor('the twelve delivered', async () => await deliveredOf(answering) === 36, 30000)
+    .catch((e) => rig.check(false, e.message));
+
+  // 6. one claimed ahead, the dispatcher stalled 2.3 s: given back, sent once
+  recv.hold();
+  const heldBeforeStall = recv.heldAt.length;
+  await deliver(stalling, 1, 'stall');
+  await rig.waitFor('four of the five held', () => recv.held() === 4, 30000)
+    .catch((e) => rig.check(false, `${e.message} (${recv.held()})`));
+  pw.proc.kill('SIGSTOP');
+  const leased = (await db.query(`SELECT count(*)::int n FROM webhook_deliveries d JOIN webhook_endpoints e
+    ON e.id = d.endpoint_id WHERE e.merchant_id = ANY($1) AND d.locked_until > now()`, [stalling])).rows[0].n;
+  rig.check(leased === 5 && recv.held() === 4, `the claim took five, four of them out (${leased} leased, ${recv.held()} held)`);
+  await rig.sleep(2300); // the stall injected: over READY_MAX_MS (2 s) since the claim
+  pw.proc.kill('SIGCONT');
+  const backLine = /1 delivery claimed ahead waited 2000 ms for a request slot: its lease given back/;
+  await rig.waitFor('the fifth said given back', () => backLine.test(pw.stderr), 30000)
+    .catch((e) => rig.check(false, `${e.message}: ${pw.stderr.trim().split('\n').slice(-3).join(' | ')}`));
+  await rig.waitFor('the fifth claimed again and held', () => recv.held() === 5, 30000)
+    .catch((e) => rig.check(false, `${e.message} (${recv.held()})`));
+  recv.answerAll();
+  recv.release();
+  await rig.waitFor('the five delivered', async () => await deliveredOf(stalling) === 5, 30000)
+    .catch((e) => rig.check(false, e.message));
+  const stallAttempts = (await db.query(`SELECT count(*)::int n FROM webhook_attempts a JOIN webhook_deliveries d
+    ON d.id = a.delivery_id JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE e.merchant_id = ANY($1)`, [stalling])).rows[0].n;
+  rig.check(stallAttempts === 5 && recv.heldAt.length - heldBeforeStall === 5,
+    `each of the five sent once, with one attempt (${recv.heldAt.length - heldBeforeStall} requests, ${stallAttempts} attempts)`);
+
+  // 7. stopped with one claimed ahead: its lease given back, no attempt
+  recv.hold();
+  await deliver(stopping, 1, 'stop');
+  await rig.waitFor('four of five more held', () => recv.held() === 4, 30000)
+    .catch((e) => rig.check(false, `${e.message} (${recv.held()})`));
   pw.proc.kill('SIGTERM');
   rig.check((await pw.done).code === 0, 'dispatch exits 0 on SIGTERM');
+  const stopRows = (await db.query(`SELECT count(*) FILTER (WHERE d.attempts = 0 AND d.locked_until IS NULL)::int back,
+    count(*) FILTER (WHERE d.attempts = 1 AND d.locked_until IS NULL)::int tried FROM webhook_deliveries d
+    JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE e.merchant_id = ANY($1) AND d.status = 'pending'`, [stopping])).rows[0];
+  rig.check(stopRows.back === 1 && stopRows.tried === 4 && recv.held() === 4,
+    `at the stop, the one claimed ahead given back untried, the four sent recorded (${JSON.stringify(stopRows)}, ${recv.held()} held)`);
+  rig.check(/1 delivery claimed ahead and not started at the stop: leases given back/.test(pw.stderr) &&
+    /4 requests in flight at the stop, 4 of them sent/.test(pw.stderr), 'the stop says what it gave back');
   rig.check(!pw.stderr.includes(SECRET), 'no webhook secret in the log');
 }
 
