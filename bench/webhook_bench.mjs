@@ -47,8 +47,12 @@
 // receiver; bound by the endpoints' latency (6.), each dispatcher's
 // requests in flight (webhooks.max_in_flight) are the limit, and two
 // dispatchers should drain in about half the time of one if they do not
-// get in each other's way on Postgres (leases, SKIP LOCKED). --only-rate
-// leaves these out.
+// get in each other's way on Postgres (leases, SKIP LOCKED). Beside (6.)'s
+// one dispatcher, the share of that limit it reached: the rate times the
+// attempts' mean latency (from webhook_attempts: the endpoint's 20 ms and
+// every delay on the way) over max_in_flight. With PAYWATCH_BIN_BASE the
+// base build drains (6.) and (7.) too, before this build's in odd rounds.
+// --only-rate leaves these out.
 //
 // --shaped-wrk also measures the receiver with wrk's requests carrying a
 // webhook's headers, and gives that ratio beside the first (which stays
@@ -94,6 +98,7 @@ const root = path.resolve(here, '..');
 const argv = process.argv.slice(2);
 const val = (name, def) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : def; };
 const ROUNDS = Number(val('--rounds', 3));
+const IN_FLIGHT = Number(val('--in-flight', 64)); // webhooks.max_in_flight: the config's default unless set
 const OUT = path.resolve(val('--out', path.join(here, 'results-webhooks.json')));
 const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'paywatch'));
 const BASE = process.env.PAYWATCH_BIN_BASE ? path.resolve(process.env.PAYWATCH_BIN_BASE) : null;
@@ -228,14 +233,15 @@ async function main() {
       data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });
     const total = shape.endpoints * shape.per;
     const rounds = { dispatch: [], fromFirst: [], wrk: [], shaped: [], base: [], baseSlow: [], baseLat: [], baseSlowLat: [],
-      slow: [], slowLat: [], two: [], cpu: [], cpuTwo: [], latOne: [], latTwo: [], latOneFirst: [], latTwoFirst: [] };
+      slow: [], slowLat: [], two: [], cpu: [], cpuTwo: [], latOne: [], latTwo: [], latOneFirst: [], latTwoFirst: [],
+      latMean: [] };
     // seed the deliveries, run one build's dispatch (or several at once)
     // until all are delivered: deliveries/s. With slow, endpoint m0
     // answers after SLOW_MS, and the rate is the other endpoints': the
     // time until every one of theirs is delivered. With latency, every
     // endpoint answers after that many ms. fromFirst: an array the rate from
     // the first request on is added to.
-    const drain = async (bin, label, round, { slow = false, dispatchers = 1, latency = 0, fromFirst = null } = {}) => {
+    const drain = async (bin, label, round, { slow = false, dispatchers = 1, latency = 0, fromFirst = null, latMeans = null } = {}) => {
       const { c, cfg } = label.startsWith('base') ? theirs : mine;
       await c.query('TRUNCATE webhook_attempts, webhook_deliveries, webhook_events');
       await c.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
@@ -311,6 +317,7 @@ async function main() {
         lat = (await c.query(`SELECT avg(latency_ms)::float8 mean, percentile_disc(0.99) WITHIN GROUP (ORDER BY latency_ms) p99
           FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id JOIN webhook_endpoints e ON e.id = d.endpoint_id
           WHERE e.merchant_id <> $1`, [slow ? 'm0' : ''])).rows[0];
+        if (latMeans) latMeans.push(lat.mean);
       }
       if (stmts0) {
         const now = await dispatchStatements(c);
@@ -365,16 +372,18 @@ async function main() {
         if (!(round % 2)) await slowDrains(round);
         rounds.two.push(await drain(BIN, 'this build, two dispatchers at once', round, { dispatchers: 2 }));
         const lat = `every endpoint answering after ${LATENCY_MS} ms`;
-        rounds.latOne.push(await drain(BIN, `this build, ${lat}`, round,
-          { latency: LATENCY_MS, fromFirst: rounds.latOneFirst }));
-        rounds.latTwo.push(await drain(BIN, `this build, ${lat}, two dispatchers at once`, round,
-          { latency: LATENCY_MS, dispatchers: 2, fromFirst: rounds.latTwoFirst }));
         const latSlow = `${lat}, m0 after ${SLOW_MS} ms: the others`;
-        rounds.slowLat.push(await drain(BIN, `this build, ${latSlow}`, round, { latency: LATENCY_MS, slow: true }));
-        if (BASE) {
+        const baseLatency = async () => {
           rounds.baseLat.push(await drain(BASE, `base, ${lat}`, round, { latency: LATENCY_MS }));
           rounds.baseSlowLat.push(await drain(BASE, `base, ${latSlow}`, round, { latency: LATENCY_MS, slow: true }));
-        }
+        };
+        if (BASE && round % 2) await baseLatency(); // neither build always first
+        rounds.latOne.push(await drain(BIN, `this build, ${lat}`, round,
+          { latency: LATENCY_MS, fromFirst: rounds.latOneFirst, latMeans: rounds.latMean }));
+        rounds.latTwo.push(await drain(BIN, `this build, ${lat}, two dispatchers at once`, round,
+          { latency: LATENCY_MS, dispatchers: 2, fromFirst: rounds.latTwoFirst }));
+        rounds.slowLat.push(await drain(BIN, `this build, ${latSlow}`, round, { latency: LATENCY_MS, slow: true }));
+        if (BASE && !(round % 2)) await baseLatency();
       }
       const w = await wrkRate(recv.port, Buffer.byteLength(payload));
       rounds.wrk.push(w);
@@ -407,6 +416,11 @@ async function main() {
         slow_over_alone: median(rounds.slow.map((x, i) => x / rounds.dispatch[i])),
         two_over_one: median(rounds.two.map((x, i) => x / rounds.dispatch[i])),
         latency_ms: LATENCY_MS, latency_one_per_s: rounds.latOne, latency_two_per_s: rounds.latTwo,
+        // the bound at that latency: max_in_flight requests each taking the
+        // attempts' mean latency (the endpoint's, the receiver's and the
+        // dispatcher's own delays); the share of it the rate reached
+        latency_mean_ms: rounds.latMean,
+        latency_slots_busy: median(rounds.latOne.map((x, i) => x * rounds.latMean[i] / 1000 / IN_FLIGHT)),
         latency_two_over_one: median(rounds.latTwo.map((x, i) => x / rounds.latOne[i])),
         latency_two_over_one_from_first: median(rounds.latTwoFirst.map((x, i) => x / rounds.latOneFirst[i])),
         latency_others_with_slow_per_s: rounds.slowLat,
@@ -416,7 +430,8 @@ async function main() {
         ...(QUICK ? {} : { base_others_with_slow_per_s: rounds.baseSlow,
           base_slow_over_alone: median(rounds.baseSlow.map((x, i) => x / rounds.base[i])),
           base_latency_per_s: rounds.baseLat, base_latency_others_with_slow_per_s: rounds.baseSlowLat,
-          base_latency_slow_over_alone: median(rounds.baseSlowLat.map((x, i) => x / rounds.baseLat[i])) }) } : {}) });
+          base_latency_slow_over_alone: median(rounds.baseSlowLat.map((x, i) => x / rounds.baseLat[i])),
+          latency_this_over_base: median(rounds.latOne.map((x, i) => x / rounds.baseLat[i])) }) } : {}) });
   }
   recv.close();
   console.log('webhook delivery: one loopback receiver (node http), `paywatch dispatch` alone, median (min-max) of', ROUNDS, 'rounds');
@@ -431,12 +446,15 @@ async function main() {
         ` (${r.slow_over_alone.toFixed(2)}x of alone, per round); two dispatchers ${median(r.two_dispatchers_per_s).toFixed(0)}/s` +
         ` (${r.two_over_one.toFixed(2)}x of one, per round)` +
         `; every endpoint answering after ${r.latency_ms} ms: one dispatcher ${median(r.latency_one_per_s).toFixed(0)}/s,` +
+        ` the slots busy ${(100 * r.latency_slots_busy).toFixed(0)} % (the rate x the attempts' mean latency,` +
+        ` ${median(r.latency_mean_ms).toFixed(1)} ms, over ${IN_FLIGHT} slots),` +
         ` two ${median(r.latency_two_per_s).toFixed(0)}/s (${r.latency_two_over_one.toFixed(2)}x of one, per round;` +
         ` ${r.latency_two_over_one_from_first.toFixed(2)}x from the first request on);` +
         ` with m0 answering after ${SLOW_MS} ms among them the others get ${r.latency_slow_over_alone.toFixed(2)}x of that, per round`) +
       (BASE ? `; base build ${r.median_base_per_s.toFixed(0)}/s (${mm(r.base_deliveries_per_s)}), this/base per round ${r.this_over_base.toFixed(2)}x` +
         (QUICK ? '' : `, the base's others with m0 slow ${r.base_slow_over_alone.toFixed(2)}x of its alone` +
-          ` (${r.base_latency_slow_over_alone.toFixed(2)}x with every endpoint at ${LATENCY_MS} ms)`) : '') +
+          ` (${r.base_latency_slow_over_alone.toFixed(2)}x with every endpoint at ${LATENCY_MS} ms),` +
+          ` one dispatcher with every endpoint at ${LATENCY_MS} ms this/base per round ${r.latency_this_over_base.toFixed(2)}x`) : '') +
       (r.cpu_median ? `; CPU per delivery (this build alone): dispatch ${r.cpu_median.dispatcher_us.toFixed(0)} us,` +
         ` Postgres ${r.cpu_median.postgres_us.toFixed(0)} us, receiver ${r.cpu_median.receiver_us.toFixed(0)} us,` +
         ` the cores ${(100 * r.cpu_median.machine_busy).toFixed(0)} % busy (${(100 * r.cpu_median.machine_busy_from_first).toFixed(0)} %` +
