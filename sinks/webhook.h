@@ -103,9 +103,11 @@ typedef struct webhook_options {
 	/* requests in flight at once, not counting those unanswered after 1 s
 	 * (waiting on a slow endpoint) nor those to an endpoint known slow
 	 * (its last request ended 1 s or more after it started), up to 4 x
-	 * max_in_flight in all */
+	 * max_in_flight in all; a claim also leases up to max_in_flight / 4
+	 * (at least 1) more, started as answers free slots */
 	uint32_t max_in_flight;
-	uint32_t max_per_endpoint; /* requests in flight to one endpoint, by every dispatcher (its leases) */
+	/* deliveries leased to one endpoint (in flight or claimed ahead), by every dispatcher */
+	uint32_t max_per_endpoint;
 	bool allow_private_targets;
 	const char *proxy; /* an explicit HTTP proxy URL, or NULL: none (http_proxy and friends are ignored) */
 	/* the keys endpoints added through the API or the CLI are sealed with
