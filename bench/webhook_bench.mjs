@@ -318,6 +318,15 @@ async function main() {
           FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id JOIN webhook_endpoints e ON e.id = d.endpoint_id
           WHERE e.merchant_id <> $1`, [slow ? 'm0' : ''])).rows[0];
         if (latMeans) latMeans.push(lat.mean);
+        // the same, half second by half second of the drain: whether a
+        // slow endpoint's first second (its requests holding slots) or the
+        // whole drain carries a difference
+        const halves = (await c.query(`WITH a AS (SELECT a.latency_ms, a.attempted_at, e.merchant_id FROM webhook_attempts a
+          JOIN webhook_deliveries d ON d.id = a.delivery_id JOIN webhook_endpoints e ON e.id = d.endpoint_id),
+          t AS (SELECT min(attempted_at) t0 FROM a)
+          SELECT floor(extract(epoch FROM a.attempted_at - t.t0) / 0.5)::int h, count(*)::int n, avg(latency_ms)::float8 m
+          FROM a, t WHERE a.merchant_id <> $1 GROUP BY 1 ORDER BY 1`, [slow ? 'm0' : ''])).rows;
+        say(`${label}: attempts and their mean latency by half second: ${halves.map((r) => `${r.n} ${r.m.toFixed(1)} ms`).join(', ')}`);
       }
       if (stmts0) {
         const now = await dispatchStatements(c);
