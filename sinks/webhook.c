@@ -930,6 +930,33 @@ static bool release_unserved(webhook_dispatcher *d, const char *ids, const char 
 			    2, params, NULL);
 }
 
+/* Add job j's delivery id and lease to lists (two Postgres array
+ * literals, as give_back sends them). 0, or PW_ENOMEM with both lists as
+ * they were (that lease then expires on its own). */
+static int give_back_add(pw_buf lists[2], const job *j)
+{
+	char id[24];
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)j->delivery_id);
+	size_t lens[2] = { lists[0].len, lists[1].len };
+	if (array_add(&lists[0], id, false) == 0 && array_add(&lists[1], j->lease, true) == 0)
+		return 0;
+	for (int k = 0; k < 2; k++) /* both lists back to where they were */
+		buf_truncate(&lists[k], lens[k]);
+	return PW_ENOMEM;
+}
+
+/* Give back what give_back_add listed (release_unserved: one statement,
+ * nothing when the lists are empty) and free the lists. true when none
+ * was listed or Postgres ran it. */
+static bool give_back(webhook_dispatcher *d, pw_buf lists[2])
+{
+	bool given = !lists[0].len || (buf_append(&lists[0], "}", 1) == 0 && buf_append(&lists[1], "}", 1) == 0 &&
+				       release_unserved(d, lists[0].data, lists[1].data));
+	buf_done(&lists[0]);
+	buf_done(&lists[1]);
+	return given;
+}
+
 /* Note endpoint row e as one this dispatcher cannot serve, and make the
  * claim's list of them again (rare: once per such endpoint). false when
  * it was already noted, or there is no memory to note it (its deliveries
@@ -1013,8 +1040,8 @@ static int open_sealed(webhook_dispatcher *d, job *j, const char *url_sealed, co
 
 /* A claimed delivery this dispatcher cannot send, for lack of its
  * endpoint (why: the reason logged). Its endpoint row is noted as unserved
- * (logged once per endpoint) and its id and lease added to release[0]
- * and release[1] (array literals' elements) to be given back at once. */
+ * (logged once per endpoint) and its id and lease added to release
+ * (give_back_add) to be given back at once. */
 static void pass_over(webhook_dispatcher *d, job *j, const char *why, pw_buf release[2])
 {
 	char id[24];
@@ -1023,13 +1050,8 @@ static void pass_over(webhook_dispatcher *d, job *j, const char *why, pw_buf rel
 		log_error(PW_ECONFIG, "%s: endpoint \"%s\" of merchant %s: %s; this dispatcher leaves its deliveries to one"
 				      " that has it, until restarted",
 			  d->opts.name, j->endpoint_id, j->merchant_id, why);
-	size_t lens[2] = { release[0].len, release[1].len };
-	if (array_add(&release[0], id, false) < 0 || array_add(&release[1], j->lease, true) < 0) {
-		for (int k = 0; k < 2; k++) /* both lists back to where they were */
-			buf_truncate(&release[k], lens[k]);
-		/* not given back: its lease expires */
+	if (give_back_add(release, j) < 0) /* not given back: its lease expires */
 		log_error(PW_ENOMEM, "%s: delivery %s: cannot list it to give back; its lease expires", d->opts.name, id);
-	}
 }
 
 /* How many deliveries a claim may take now: max_in_flight less the
@@ -1064,18 +1086,14 @@ static size_t start_ready(webhook_dispatcher *d)
 {
 	size_t room = d->pg ? claim_room(d) : 0;
 	int64_t now = pw_mono_ms();
-	pw_buf back[2]; /* Postgres array literals (array_add): deliveries given back, their leases */
+	pw_buf back[2]; /* give_back_add's lists: the deliveries given back, their leases */
 	buf_init(&back[0], SIZE_MAX);
 	buf_init(&back[1], SIZE_MAX);
-	size_t kept = 0, old = 0;
-	int r = 0;
+	size_t kept = 0, old = 0, unlisted = 0;
 	for (size_t i = 0; i < d->n_ready; i++) {
 		job *j = d->ready[i];
 		if (now - j->claimed_ms >= READY_MAX_MS) {
-			char id[24];
-			snprintf(id, sizeof(id), "%llu", (unsigned long long)j->delivery_id);
-			if (r == 0 && (r = array_add(&back[0], id, false)) == 0)
-				r = array_add(&back[1], j->lease, true);
+			unlisted += give_back_add(back, j) < 0;
 			old++;
 			job_free(j);
 		} else if (room) {
@@ -1085,17 +1103,12 @@ static size_t start_ready(webhook_dispatcher *d)
 		}
 	}
 	d->n_ready = kept;
-	if (old) {
-		if (r == 0 && (r = buf_append(&back[0], "}", 1)) == 0)
-			r = buf_append(&back[1], "}", 1);
-		bool given = r == 0 && release_unserved(d, back[0].data, back[1].data);
+	bool given = give_back(d, back) && !unlisted;
+	if (old)
 		log_info("%s: %zu deliver%s claimed ahead waited %d ms for a request slot: %s", d->opts.name, old,
 			 old == 1 ? "y" : "ies", READY_MAX_MS,
 			 given ? (old == 1 ? "its lease given back" : "their leases given back")
 			       : "not started, and sent again when the lease ends (it could not be given back)");
-	}
-	buf_done(&back[0]);
-	buf_done(&back[1]);
 	return room;
 }
 
@@ -1124,7 +1137,7 @@ static void claim(webhook_dispatcher *d)
 	PGresult *res;
 	if (!exec_stmt(d, "claim", NULL, 5, params, &res))
 		return;
-	pw_buf release[2]; /* Postgres array literals (array_add): deliveries given back, their leases */
+	pw_buf release[2]; /* give_back_add's lists: deliveries given back, their leases */
 	buf_init(&release[0], SIZE_MAX);
 	buf_init(&release[1], SIZE_MAX);
 	/* where the round ended: endpoints after the cursor are visited first,
@@ -1195,10 +1208,7 @@ static void claim(webhook_dispatcher *d)
 		d->ready[d->n_ready++] = j; /* within jobs_cap: limit */
 	}
 	PQclear(res);
-	if (release[0].len && buf_append(&release[0], "}", 1) == 0 && buf_append(&release[1], "}", 1) == 0)
-		release_unserved(d, release[0].data, release[1].data);
-	buf_done(&release[0]);
-	buf_done(&release[1]);
+	give_back(d, release);
 	start_ready(d);
 }
 
