@@ -52,7 +52,11 @@
 // attempts' mean latency (from webhook_attempts: the endpoint's 20 ms and
 // every delay on the way) over max_in_flight. With PAYWATCH_BIN_BASE the
 // base build drains (6.) and (7.) too, before this build's in odd rounds.
-// --only-rate leaves these out.
+// --only-rate leaves these out. --only-latency drains (6.)'s one
+// dispatcher and (7.) alone, without wrk (each round's order alternating,
+// the base build's too with PAYWATCH_BIN_BASE): many rounds of the one
+// pair a slow endpoint at 20 ms is read from, in minutes, for a median
+// the drains' spread does not swamp.
 //
 // --shaped-wrk also measures the receiver with wrk's requests carrying a
 // webhook's headers, and gives that ratio beside the first (which stays
@@ -82,7 +86,7 @@
 // frames, which -g loses), rather than every process.
 //
 // usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE] [--shapes 50,1000] [--in-flight N] [--base-in-flight N]
-//          [--only-rate] [--shaped-wrk] [--base-sql SQL] [--base-args ARGS] [--pg-statements]
+//          [--only-rate | --only-latency] [--shaped-wrk] [--base-sql SQL] [--base-args ARGS] [--pg-statements]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -107,6 +111,8 @@ const SHAPES = [{ endpoints: 50, per: 100 }, { endpoints: 1000, per: 10 }]
 const SLOW_MS = 1000;
 const LATENCY_MS = 20;
 const QUICK = argv.includes('--only-rate'); // without the slow-endpoint and two-dispatcher drains
+const LAT_ONLY = argv.includes('--only-latency'); // (6.)'s one dispatcher and (7.) only, no wrk
+if (QUICK && LAT_ONLY) throw new Error('--only-rate and --only-latency: one or the other');
 const SHAPED = argv.includes('--shaped-wrk'); // also wrk with a webhook's headers (wrkRate)
 const PROFILE = process.env.PAYWATCH_BENCH_PROFILE ? path.resolve(process.env.PAYWATCH_BENCH_PROFILE) : null;
 const PROFILE_DWARF = process.env.PAYWATCH_BENCH_PROFILE_DWARF === '1';
@@ -135,9 +141,13 @@ const medians = (xs) => Object.fromEntries(Object.keys(xs[0]).map((k) => [k, med
 // The receiver: 200 to every POST, counting them. With slow(path, ms), the
 // requests to that path are answered only after ms (a slow merchant),
 // and counted apart. With latency(ms), every other request is counted when
-// it has arrived and answered after ms.
+// it has arrived and answered after ms; held() gives how long it held
+// them, from the request's last byte to its answer written, on average
+// (ms, since the last resetFirst): the endpoint's part of an attempt's
+// latency, the rest being the dispatcher's and the network's.
 function startReceiver() {
   let count = 0, open = 0, opened = 0, slowPath = null, slowMs = 0, latencyMs = 0, first = null, firstTicks = null;
+  let heldNs = 0n, heldN = 0;
   const server = http.createServer({ keepAlive: true }, (req, res) => {
     req.on('data', () => {});
     req.on('end', () => {
@@ -145,14 +155,18 @@ function startReceiver() {
       if (slowPath && req.url === slowPath) { setTimeout(answer, slowMs); return; }
       count++;
       if (first === null) { first = process.hrtime.bigint(); firstTicks = machineTicks(); }
-      if (latencyMs) setTimeout(answer, latencyMs);
-      else answer();
+      if (latencyMs) {
+        const t = process.hrtime.bigint();
+        setTimeout(() => { answer(); heldNs += process.hrtime.bigint() - t; heldN++; }, latencyMs);
+      } else answer();
     });
   });
   server.on('connection', (sock) => { open++; opened++; sock.on('close', () => open--); });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () =>
     resolve({ port: server.address().port, count: () => count, open: () => open, opened: () => opened,
-      first: () => first, firstTicks: () => firstTicks, resetFirst: () => { first = null; firstTicks = null; },
+      first: () => first, firstTicks: () => firstTicks,
+      resetFirst: () => { first = null; firstTicks = null; heldNs = 0n; heldN = 0; },
+      held: () => (heldN ? Number(heldNs / BigInt(heldN)) / 1e6 : null),
       slow: (p, ms) => { slowPath = p; slowMs = ms; }, latency: (ms) => { latencyMs = ms; },
       close: () => server.close() })));
 }
@@ -234,14 +248,14 @@ async function main() {
     const total = shape.endpoints * shape.per;
     const rounds = { dispatch: [], fromFirst: [], wrk: [], shaped: [], base: [], baseSlow: [], baseLat: [], baseSlowLat: [],
       slow: [], slowLat: [], two: [], cpu: [], cpuTwo: [], latOne: [], latTwo: [], latOneFirst: [], latTwoFirst: [],
-      latMean: [] };
+      latMean: [], slowLatMean: [], latHeld: [], slowLatHeld: [] };
     // seed the deliveries, run one build's dispatch (or several at once)
     // until all are delivered: deliveries/s. With slow, endpoint m0
     // answers after SLOW_MS, and the rate is the other endpoints': the
     // time until every one of theirs is delivered. With latency, every
     // endpoint answers after that many ms. fromFirst: an array the rate from
     // the first request on is added to.
-    const drain = async (bin, label, round, { slow = false, dispatchers = 1, latency = 0, fromFirst = null, latMeans = null } = {}) => {
+    const drain = async (bin, label, round, { slow = false, dispatchers = 1, latency = 0, fromFirst = null, latMeans = null, latHeld = null } = {}) => {
       const { c, cfg } = label.startsWith('base') ? theirs : mine;
       await c.query('TRUNCATE webhook_attempts, webhook_deliveries, webhook_events');
       await c.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
@@ -312,6 +326,8 @@ async function main() {
           extract(epoch FROM max(attempted_at) - min(attempted_at)) span FROM webhook_attempts`)).rows[0];
         say(`${label}: ${l.n} attempts over ${Number(l.span).toFixed(2)} s, latency ms p50/p90/p99 ${l.p.join('/')}`);
       }
+      const held = recv.held(); // read before the stop: m0's requests are answered after it
+      if (latHeld && held !== null) latHeld.push(held);
       let lat = null; // bound by the latency: the attempts' mean, and what the slots allow at it
       if (latency) {
         lat = (await c.query(`SELECT avg(latency_ms)::float8 mean, percentile_disc(0.99) WITHIN GROUP (ORDER BY latency_ms) p99
@@ -360,7 +376,8 @@ async function main() {
         (u ? `; CPU per delivery: dispatch${dispatchers > 1 ? 'es' : ''} ${u.dispatcher_us.toFixed(0)} us, Postgres ${u.postgres_us.toFixed(0)} us,` +
           ` receiver ${u.receiver_us.toFixed(0)} us; the cores ${(100 * u.machine_busy).toFixed(0)} % busy,` +
           ` ${(100 * u.machine_busy_from_first).toFixed(0)} % from the first request on` : '') +
-        (lat ? `; attempts' latency mean ${lat.mean.toFixed(1)} ms, p99 ${lat.p99} ms` : ''));
+        (lat ? `; attempts' latency mean ${lat.mean.toFixed(1)} ms, p99 ${lat.p99} ms (the receiver held each request` +
+          ` ${held.toFixed(1)} ms on average)` : ''));
       return want / secs;
     };
     // the receiver warmed first (node compiles its hot paths as it runs):
@@ -370,7 +387,24 @@ async function main() {
       rounds.slow.push(await drain(BIN, `this build, m0 answering after ${SLOW_MS} ms: the others`, round, { slow: true }));
       if (BASE) rounds.baseSlow.push(await drain(BASE, `base, m0 answering after ${SLOW_MS} ms: the others`, round, { slow: true }));
     };
-    for (let round = 0; round < ROUNDS; round++) {
+    const lat = `every endpoint answering after ${LATENCY_MS} ms`;
+    const latSlow = `${lat}, m0 after ${SLOW_MS} ms: the others`;
+    for (let round = 0; LAT_ONLY && round < ROUNDS; round++) {
+      const pair = async (bin, label, one, withSlow, mine = false) => {
+        const a = () => drain(bin, `${label}, ${lat}`, round,
+          { latency: LATENCY_MS, ...(mine ? { latMeans: rounds.latMean, latHeld: rounds.latHeld } : {}) });
+        const b = () => drain(bin, `${label}, ${latSlow}`, round,
+          { latency: LATENCY_MS, slow: true, ...(mine ? { latMeans: rounds.slowLatMean, latHeld: rounds.slowLatHeld } : {}) });
+        if (round % 2) { withSlow.push(await b()); one.push(await a()); } else { one.push(await a()); withSlow.push(await b()); }
+      };
+      if (BASE && round % 2) await pair(BASE, 'base', rounds.baseLat, rounds.baseSlowLat);
+      await pair(BIN, 'this build', rounds.latOne, rounds.slowLat, true);
+      if (BASE && !(round % 2)) await pair(BASE, 'base', rounds.baseLat, rounds.baseSlowLat);
+      say(`${shape.endpoints} endpoints, round ${round + 1}: at ${LATENCY_MS} ms the others with m0 slow` +
+        ` ${(rounds.slowLat[round] / rounds.latOne[round]).toFixed(2)}x of alone` +
+        (BASE ? ` (base ${(rounds.baseSlowLat[round] / rounds.baseLat[round]).toFixed(2)}x)` : ''));
+    }
+    for (let round = 0; !LAT_ONLY && round < ROUNDS; round++) {
       // odd rounds drain with m0 slow first: the first drain after wrk
       // tends to be the slower, whichever it is (A twenty-fifth session)
       if (!QUICK && round % 2) await slowDrains(round);
@@ -380,18 +414,22 @@ async function main() {
       if (!QUICK) {
         if (!(round % 2)) await slowDrains(round);
         rounds.two.push(await drain(BIN, 'this build, two dispatchers at once', round, { dispatchers: 2 }));
-        const lat = `every endpoint answering after ${LATENCY_MS} ms`;
-        const latSlow = `${lat}, m0 after ${SLOW_MS} ms: the others`;
         const baseLatency = async () => {
           rounds.baseLat.push(await drain(BASE, `base, ${lat}`, round, { latency: LATENCY_MS }));
           rounds.baseSlowLat.push(await drain(BASE, `base, ${latSlow}`, round, { latency: LATENCY_MS, slow: true }));
         };
         if (BASE && round % 2) await baseLatency(); // neither build always first
+        // the one dispatcher's drains alone and with m0 slow side by side,
+        // odd rounds with m0 slow first (they were the 4th and the 6th
+        // drain, with m0 slow always last, until a thirty-fifth session)
+        const slowLat = async () => rounds.slowLat.push(await drain(BIN, `this build, ${latSlow}`, round,
+          { latency: LATENCY_MS, slow: true, latMeans: rounds.slowLatMean, latHeld: rounds.slowLatHeld }));
+        if (round % 2) await slowLat();
         rounds.latOne.push(await drain(BIN, `this build, ${lat}`, round,
-          { latency: LATENCY_MS, fromFirst: rounds.latOneFirst, latMeans: rounds.latMean }));
+          { latency: LATENCY_MS, fromFirst: rounds.latOneFirst, latMeans: rounds.latMean, latHeld: rounds.latHeld }));
+        if (!(round % 2)) await slowLat();
         rounds.latTwo.push(await drain(BIN, `this build, ${lat}, two dispatchers at once`, round,
           { latency: LATENCY_MS, dispatchers: 2, fromFirst: rounds.latTwoFirst }));
-        rounds.slowLat.push(await drain(BIN, `this build, ${latSlow}`, round, { latency: LATENCY_MS, slow: true }));
         if (BASE && !(round % 2)) await baseLatency();
       }
       const w = await wrkRate(recv.port, Buffer.byteLength(payload));
@@ -413,6 +451,20 @@ async function main() {
     }
     await c.end();
     if (theirs) await theirs.c.end();
+    if (LAT_ONLY) {
+      const per = (xs, ys) => xs.map((x, i) => x / ys[i]);
+      results.push({ endpoints: shape.endpoints, deliveries: total, latency_ms: LATENCY_MS, only_latency: true,
+        latency_one_per_s: rounds.latOne, latency_others_with_slow_per_s: rounds.slowLat,
+        latency_mean_ms: rounds.latMean, latency_slow_mean_ms: rounds.slowLatMean,
+        latency_receiver_held_ms: rounds.latHeld, latency_slow_receiver_held_ms: rounds.slowLatHeld,
+        latency_slow_over_alone_per_round: per(rounds.slowLat, rounds.latOne),
+        latency_slow_over_alone: median(per(rounds.slowLat, rounds.latOne)),
+        ...(BASE ? { base_latency_per_s: rounds.baseLat, base_latency_others_with_slow_per_s: rounds.baseSlowLat,
+          base_latency_slow_over_alone_per_round: per(rounds.baseSlowLat, rounds.baseLat),
+          base_latency_slow_over_alone: median(per(rounds.baseSlowLat, rounds.baseLat)),
+          latency_this_over_base: median(per(rounds.latOne, rounds.baseLat)) } : {}) });
+      continue;
+    }
     const d = median(rounds.dispatch), w = median(rounds.wrk);
     results.push({ endpoints: shape.endpoints, deliveries: total, deliveries_per_s: rounds.dispatch, receiver_limit_per_s: rounds.wrk,
       median_deliveries_per_s: d, median_receiver_per_s: w, ratio: d / w,
@@ -428,7 +480,7 @@ async function main() {
         // the bound at that latency: max_in_flight requests each taking the
         // attempts' mean latency (the endpoint's, the receiver's and the
         // dispatcher's own delays); the share of it the rate reached
-        latency_mean_ms: rounds.latMean,
+        latency_mean_ms: rounds.latMean, latency_receiver_held_ms: rounds.latHeld,
         latency_slots_busy: median(rounds.latOne.map((x, i) => x * rounds.latMean[i] / 1000 / IN_FLIGHT)),
         latency_two_over_one: median(rounds.latTwo.map((x, i) => x / rounds.latOne[i])),
         latency_two_over_one_from_first: median(rounds.latTwoFirst.map((x, i) => x / rounds.latOneFirst[i])),
@@ -444,7 +496,19 @@ async function main() {
   }
   recv.close();
   console.log('webhook delivery: one loopback receiver (node http), `paywatch dispatch` alone, median (min-max) of', ROUNDS, 'rounds');
-  for (const r of results) {
+  for (const r of results.filter((x) => x.only_latency)) {
+    const mm = (xs) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
+    console.log(`  ${String(r.endpoints).padStart(5)} endpoints, every endpoint answering after ${r.latency_ms} ms:` +
+      ` one dispatcher ${median(r.latency_one_per_s).toFixed(0)}/s (attempts' mean latency ${median(r.latency_mean_ms).toFixed(1)} ms,` +
+      ` the receiver's hold ${median(r.latency_receiver_held_ms).toFixed(1)} ms of it);` +
+      ` with m0 answering after ${SLOW_MS} ms the others ${median(r.latency_others_with_slow_per_s).toFixed(0)}/s` +
+      ` (their mean latency ${median(r.latency_slow_mean_ms).toFixed(1)} ms), ${r.latency_slow_over_alone.toFixed(2)}x of alone per round` +
+      ` (${mm(r.latency_slow_over_alone_per_round)}, ${r.latency_slow_over_alone_per_round.filter((x) => x >= 1).length} of` +
+      ` ${r.latency_slow_over_alone_per_round.length} rounds at 1.00x or more)` +
+      (BASE ? `; base ${r.base_latency_slow_over_alone.toFixed(2)}x (${mm(r.base_latency_slow_over_alone_per_round)}),` +
+        ` this/base alone per round ${r.latency_this_over_base.toFixed(2)}x` : ''));
+  }
+  for (const r of results.filter((x) => !x.only_latency)) {
     const mm = (xs) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
     console.log(`  ${String(r.endpoints).padStart(5)} endpoints, ${r.deliveries} deliveries: ${r.median_deliveries_per_s.toFixed(0)}/s (${mm(r.deliveries_per_s)});` +
       ` receiver's limit (wrk, 64 connections) ${r.median_receiver_per_s.toFixed(0)}/s (${mm(r.receiver_limit_per_s)}); ratio ${(100 * r.ratio).toFixed(1)} %` +
@@ -456,7 +520,8 @@ async function main() {
         ` (${r.two_over_one.toFixed(2)}x of one, per round)` +
         `; every endpoint answering after ${r.latency_ms} ms: one dispatcher ${median(r.latency_one_per_s).toFixed(0)}/s,` +
         ` the slots busy ${(100 * r.latency_slots_busy).toFixed(0)} % (the rate x the attempts' mean latency,` +
-        ` ${median(r.latency_mean_ms).toFixed(1)} ms, over ${IN_FLIGHT} slots),` +
+        ` ${median(r.latency_mean_ms).toFixed(1)} ms, the receiver's hold ${median(r.latency_receiver_held_ms).toFixed(1)} ms of it,` +
+        ` over ${IN_FLIGHT} slots),` +
         ` two ${median(r.latency_two_per_s).toFixed(0)}/s (${r.latency_two_over_one.toFixed(2)}x of one, per round;` +
         ` ${r.latency_two_over_one_from_first.toFixed(2)}x from the first request on);` +
         ` with m0 answering after ${SLOW_MS} ms among them the others get ${r.latency_slow_over_alone.toFixed(2)}x of that, per round`) +
