@@ -144,20 +144,32 @@ const medians = (xs) => Object.fromEntries(Object.keys(xs[0]).map((k) => [k, med
 // it has arrived and answered after ms; held() gives how long it held
 // them, from the request's last byte to its answer written, on average
 // (ms, since the last resetFirst): the endpoint's part of an attempt's
-// latency, the rest being the dispatcher's and the network's.
+// latency, the rest being the dispatcher's and the network's. turnaround()
+// gives how long a connection stood idle between an answer written on it
+// and the next request's last byte read on it, on average (ms, over the
+// requests that came on a connection already used): the time a slot is
+// not held by the endpoint, the dispatcher's collecting the answer,
+// writing outcomes and claiming, starting the next request, the network
+// both ways and this process's own event loop.
 function startReceiver() {
   let count = 0, open = 0, opened = 0, slowPath = null, slowMs = 0, latencyMs = 0, first = null, firstTicks = null;
-  let heldNs = 0n, heldN = 0;
+  let heldNs = 0n, heldN = 0, turnNs = 0n, turnN = 0;
   const server = http.createServer({ keepAlive: true }, (req, res) => {
     req.on('data', () => {});
     req.on('end', () => {
-      const answer = () => { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); };
+      const sock = req.socket, now = process.hrtime.bigint();
+      if (sock.pwAnswered) { turnNs += now - sock.pwAnswered; turnN++; }
+      sock.pwAnswered = null;
+      const answer = () => {
+        res.writeHead(200, { 'content-length': '2' });
+        res.end('ok');
+        sock.pwAnswered = process.hrtime.bigint();
+      };
       if (slowPath && req.url === slowPath) { setTimeout(answer, slowMs); return; }
       count++;
       if (first === null) { first = process.hrtime.bigint(); firstTicks = machineTicks(); }
       if (latencyMs) {
-        const t = process.hrtime.bigint();
-        setTimeout(() => { answer(); heldNs += process.hrtime.bigint() - t; heldN++; }, latencyMs);
+        setTimeout(() => { answer(); heldNs += sock.pwAnswered - now; heldN++; }, latencyMs);
       } else answer();
     });
   });
@@ -165,8 +177,9 @@ function startReceiver() {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () =>
     resolve({ port: server.address().port, count: () => count, open: () => open, opened: () => opened,
       first: () => first, firstTicks: () => firstTicks,
-      resetFirst: () => { first = null; firstTicks = null; heldNs = 0n; heldN = 0; },
+      resetFirst: () => { first = null; firstTicks = null; heldNs = 0n; heldN = 0; turnNs = 0n; turnN = 0; },
       held: () => (heldN ? Number(heldNs / BigInt(heldN)) / 1e6 : null),
+      turnaround: () => (turnN ? Number(turnNs / BigInt(turnN)) / 1e6 : null),
       slow: (p, ms) => { slowPath = p; slowMs = ms; }, latency: (ms) => { latencyMs = ms; },
       close: () => server.close() })));
 }
@@ -248,14 +261,14 @@ async function main() {
     const total = shape.endpoints * shape.per;
     const rounds = { dispatch: [], fromFirst: [], wrk: [], shaped: [], base: [], baseSlow: [], baseLat: [], baseSlowLat: [],
       slow: [], slowLat: [], two: [], cpu: [], cpuTwo: [], latOne: [], latTwo: [], latOneFirst: [], latTwoFirst: [],
-      latMean: [], slowLatMean: [], latHeld: [], slowLatHeld: [] };
+      latMean: [], slowLatMean: [], latHeld: [], slowLatHeld: [], latTurn: [] };
     // seed the deliveries, run one build's dispatch (or several at once)
     // until all are delivered: deliveries/s. With slow, endpoint m0
     // answers after SLOW_MS, and the rate is the other endpoints': the
     // time until every one of theirs is delivered. With latency, every
     // endpoint answers after that many ms. fromFirst: an array the rate from
     // the first request on is added to.
-    const drain = async (bin, label, round, { slow = false, dispatchers = 1, latency = 0, fromFirst = null, latMeans = null, latHeld = null } = {}) => {
+    const drain = async (bin, label, round, { slow = false, dispatchers = 1, latency = 0, fromFirst = null, latMeans = null, latHeld = null, latTurn = null } = {}) => {
       const { c, cfg } = label.startsWith('base') ? theirs : mine;
       await c.query('TRUNCATE webhook_attempts, webhook_deliveries, webhook_events');
       await c.query(`INSERT INTO webhook_events (id, type, merchant_id, payload)
@@ -326,8 +339,9 @@ async function main() {
           extract(epoch FROM max(attempted_at) - min(attempted_at)) span FROM webhook_attempts`)).rows[0];
         say(`${label}: ${l.n} attempts over ${Number(l.span).toFixed(2)} s, latency ms p50/p90/p99 ${l.p.join('/')}`);
       }
-      const held = recv.held(); // read before the stop: m0's requests are answered after it
+      const held = recv.held(), turn = recv.turnaround(); // read before the stop: m0's requests are answered after it
       if (latHeld && held !== null) latHeld.push(held);
+      if (latTurn && turn !== null) latTurn.push(turn);
       let lat = null; // bound by the latency: the attempts' mean, and what the slots allow at it
       if (latency) {
         lat = (await c.query(`SELECT avg(latency_ms)::float8 mean, percentile_disc(0.99) WITHIN GROUP (ORDER BY latency_ms) p99
@@ -377,7 +391,8 @@ async function main() {
           ` receiver ${u.receiver_us.toFixed(0)} us; the cores ${(100 * u.machine_busy).toFixed(0)} % busy,` +
           ` ${(100 * u.machine_busy_from_first).toFixed(0)} % from the first request on` : '') +
         (lat ? `; attempts' latency mean ${lat.mean.toFixed(1)} ms, p99 ${lat.p99} ms (the receiver held each request` +
-          ` ${held.toFixed(1)} ms on average)` : ''));
+          ` ${held.toFixed(1)} ms on average, a connection stood idle ${turn.toFixed(2)} ms between an answer and the next` +
+          ' request)' : ''));
       return want / secs;
     };
     // the receiver warmed first (node compiles its hot paths as it runs):
@@ -392,7 +407,7 @@ async function main() {
     for (let round = 0; LAT_ONLY && round < ROUNDS; round++) {
       const pair = async (bin, label, one, withSlow, mine = false) => {
         const a = () => drain(bin, `${label}, ${lat}`, round,
-          { latency: LATENCY_MS, ...(mine ? { latMeans: rounds.latMean, latHeld: rounds.latHeld } : {}) });
+          { latency: LATENCY_MS, ...(mine ? { latMeans: rounds.latMean, latHeld: rounds.latHeld, latTurn: rounds.latTurn } : {}) });
         const b = () => drain(bin, `${label}, ${latSlow}`, round,
           { latency: LATENCY_MS, slow: true, ...(mine ? { latMeans: rounds.slowLatMean, latHeld: rounds.slowLatHeld } : {}) });
         if (round % 2) { withSlow.push(await b()); one.push(await a()); } else { one.push(await a()); withSlow.push(await b()); }
@@ -426,7 +441,8 @@ async function main() {
           { latency: LATENCY_MS, slow: true, latMeans: rounds.slowLatMean, latHeld: rounds.slowLatHeld }));
         if (round % 2) await slowLat();
         rounds.latOne.push(await drain(BIN, `this build, ${lat}`, round,
-          { latency: LATENCY_MS, fromFirst: rounds.latOneFirst, latMeans: rounds.latMean, latHeld: rounds.latHeld }));
+          { latency: LATENCY_MS, fromFirst: rounds.latOneFirst, latMeans: rounds.latMean, latHeld: rounds.latHeld,
+            latTurn: rounds.latTurn }));
         if (!(round % 2)) await slowLat();
         rounds.latTwo.push(await drain(BIN, `this build, ${lat}, two dispatchers at once`, round,
           { latency: LATENCY_MS, dispatchers: 2, fromFirst: rounds.latTwoFirst }));
@@ -457,6 +473,7 @@ async function main() {
         latency_one_per_s: rounds.latOne, latency_others_with_slow_per_s: rounds.slowLat,
         latency_mean_ms: rounds.latMean, latency_slow_mean_ms: rounds.slowLatMean,
         latency_receiver_held_ms: rounds.latHeld, latency_slow_receiver_held_ms: rounds.slowLatHeld,
+        latency_turnaround_ms: rounds.latTurn,
         latency_slow_over_alone_per_round: per(rounds.slowLat, rounds.latOne),
         latency_slow_over_alone: median(per(rounds.slowLat, rounds.latOne)),
         ...(BASE ? { base_latency_per_s: rounds.baseLat, base_latency_others_with_slow_per_s: rounds.baseSlowLat,
@@ -481,6 +498,8 @@ async function main() {
         // attempts' mean latency (the endpoint's, the receiver's and the
         // dispatcher's own delays); the share of it the rate reached
         latency_mean_ms: rounds.latMean, latency_receiver_held_ms: rounds.latHeld,
+        latency_slow_mean_ms: rounds.slowLatMean, latency_slow_receiver_held_ms: rounds.slowLatHeld,
+        latency_turnaround_ms: rounds.latTurn,
         latency_slots_busy: median(rounds.latOne.map((x, i) => x * rounds.latMean[i] / 1000 / IN_FLIGHT)),
         latency_two_over_one: median(rounds.latTwo.map((x, i) => x / rounds.latOne[i])),
         latency_two_over_one_from_first: median(rounds.latTwoFirst.map((x, i) => x / rounds.latOneFirst[i])),
@@ -500,7 +519,8 @@ async function main() {
     const mm = (xs) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
     console.log(`  ${String(r.endpoints).padStart(5)} endpoints, every endpoint answering after ${r.latency_ms} ms:` +
       ` one dispatcher ${median(r.latency_one_per_s).toFixed(0)}/s (attempts' mean latency ${median(r.latency_mean_ms).toFixed(1)} ms,` +
-      ` the receiver's hold ${median(r.latency_receiver_held_ms).toFixed(1)} ms of it);` +
+      ` the receiver's hold ${median(r.latency_receiver_held_ms).toFixed(1)} ms of it, a connection idle` +
+      ` ${median(r.latency_turnaround_ms).toFixed(2)} ms between an answer and the next request);` +
       ` with m0 answering after ${SLOW_MS} ms the others ${median(r.latency_others_with_slow_per_s).toFixed(0)}/s` +
       ` (their mean latency ${median(r.latency_slow_mean_ms).toFixed(1)} ms), ${r.latency_slow_over_alone.toFixed(2)}x of alone per round` +
       ` (${mm(r.latency_slow_over_alone_per_round)}, ${r.latency_slow_over_alone_per_round.filter((x) => x >= 1).length} of` +
@@ -521,6 +541,7 @@ async function main() {
         `; every endpoint answering after ${r.latency_ms} ms: one dispatcher ${median(r.latency_one_per_s).toFixed(0)}/s,` +
         ` the slots busy ${(100 * r.latency_slots_busy).toFixed(0)} % (the rate x the attempts' mean latency,` +
         ` ${median(r.latency_mean_ms).toFixed(1)} ms, the receiver's hold ${median(r.latency_receiver_held_ms).toFixed(1)} ms of it,` +
+        ` a connection idle ${median(r.latency_turnaround_ms).toFixed(2)} ms between an answer and the next request,` +
         ` over ${IN_FLIGHT} slots),` +
         ` two ${median(r.latency_two_per_s).toFixed(0)}/s (${r.latency_two_over_one.toFixed(2)}x of one, per round;` +
         ` ${r.latency_two_over_one_from_first.toFixed(2)}x from the first request on);` +
