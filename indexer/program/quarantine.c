@@ -37,14 +37,6 @@ static const char quarantine_help[] =
 	"cannot be read or written, or (retry) an entry was refused again; 2 bad\n"
 	"arguments or config.\n";
 
-static int usage(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "paywatch quarantine: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n\n%s", quarantine_help);
-	return 2;
-}
-
 static cJSON *entry_json(const pg_quarantined *q)
 {
 	uint64_t u = 0;
@@ -164,32 +156,33 @@ int quarantine_cli(int argc, char **argv)
 		goto out;
 	rc = 2;
 	if (limit_s && (parse_u64(limit_s, 1000000, &limit) < 0 || limit == 0)) {
-		rc = usage("--limit must be a number 1..1000000, not %s", limit_s);
+		rc = cli_usage("--limit must be a number 1..1000000, not %s", limit_s, quarantine_help);
 		goto out;
 	}
 	for (size_t k = 1; k < n_pos; k++) {
 		if (parse_u64(pos[k], INT64_MAX, &ids[n_ids]) < 0 || ids[n_ids] == 0) {
-			rc = usage("not an entry id: %s", pos[k]);
+			rc = cli_usage("not an entry id: %s", pos[k], quarantine_help);
 			goto out;
 		}
 		n_ids++;
 	}
 	const char *sub = n_pos ? pos[0] : NULL;
 	if (!sub || (strcmp(sub, "list") != 0 && strcmp(sub, "retry") != 0)) {
-		rc = usage("%s", sub ? "unknown subcommand (list or retry)" : "missing subcommand (list or retry)");
+		rc = cli_usage("%s", sub ? "unknown subcommand (list or retry)" : "missing subcommand (list or retry)",
+			       quarantine_help);
 		goto out;
 	}
 	if (!path) {
-		rc = usage("%s", "missing -c FILE");
+		rc = cli_usage("%s", "missing -c FILE", quarantine_help);
 		goto out;
 	}
 	bool retry = strcmp(sub, "retry") == 0;
 	if (retry && (n_ids > 0) == all) {
-		rc = usage("%s", "retry takes entry ids or --all");
+		rc = cli_usage("%s", "retry takes entry ids or --all", quarantine_help);
 		goto out;
 	}
 	if (!retry && (n_ids || all)) {
-		rc = usage("%s", "list takes no ids");
+		rc = cli_usage("%s", "list takes no ids", quarantine_help);
 		goto out;
 	}
 	pw_config *cfg;

@@ -163,20 +163,12 @@ static void on_signal(int sig)
 	atomic_store(&g_stop, true);
 }
 
-static int usage(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "paywatch replay: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n\n%s", replay_help);
-	return 2;
-}
-
 /* A block number of --from or --to into *ret; 2 with the usage error. */
 static int block_opt(const char *name, const char *v, uint64_t *ret)
 {
 	if (parse_u64(v, (uint64_t)INT64_MAX, ret) == 0)
 		return 0;
-	fprintf(stderr, "paywatch replay: %s must be a block number, not \"%s\"\n\n%s", name, v, replay_help);
+	fprintf(stderr, "paywatch: %s must be a block number, not \"%s\"\n\n%s", name, v, replay_help);
 	return 2;
 }
 
@@ -198,13 +190,13 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
 	o->have_from = from != NULL;
 	o->have_to = to != NULL;
 	if (!o->config_path)
-		return usage("%s", "missing -c FILE");
+		return cli_usage("%s", "missing -c FILE", replay_help);
 	if (!o->chain)
-		return usage("%s", "missing --chain NAME");
+		return cli_usage("%s", "missing --chain NAME", replay_help);
 	if (!o->have_from || !o->have_to)
-		return usage("%s", "missing --from N or --to M");
+		return cli_usage("%s", "missing --from N or --to M", replay_help);
 	if (o->from > o->to) {
-		fprintf(stderr, "paywatch replay: --from %llu is above --to %llu\n", (unsigned long long)o->from,
+		fprintf(stderr, "paywatch: --from %llu is above --to %llu\n", (unsigned long long)o->from,
 			(unsigned long long)o->to);
 		return 2;
 	}
@@ -259,7 +251,7 @@ static int build_matcher(replay *rp)
 		 st.other_chain);
 	if (rp->merchant && !matcher_find_merchant(all, rp->merchant, &unused)) {
 		fprintf(stderr,
-			"paywatch replay: --merchant %s: no such merchant in %s, nor one with an address on chain %s in the "
+			"paywatch: --merchant %s: no such merchant in %s, nor one with an address on chain %s in the "
 			"registry\n",
 			rp->merchant, rp->o->config_path, rp->chain->name);
 		matcher_destroy(all);
@@ -271,7 +263,7 @@ static int build_matcher(replay *rp)
 	if (r < 0)
 		return log_error(r, "replay: out of memory");
 	if (rp->have_address && matcher_count(rp->m) == 0) {
-		fprintf(stderr, "paywatch replay: --address %s is not a merchant address on chain %s%s%s in %s or the registry\n",
+		fprintf(stderr, "paywatch: --address %s is not a merchant address on chain %s%s%s in %s or the registry\n",
 			rp->o->address, rp->chain->name, rp->merchant ? " of merchant " : "",
 			rp->merchant ? rp->merchant : "", rp->o->config_path);
 		return 2;
@@ -965,14 +957,14 @@ static int resolve_filters(replay *rp)
 	const replay_opts *o = rp->o;
 	rp->merchant = o->rescan_merchant ? o->rescan_merchant : o->merchant;
 	if (o->merchant && !config_valid_id(o->merchant)) {
-		fprintf(stderr, "paywatch replay: --merchant %s: not a merchant id (1..63 of A-Z a-z 0-9 . _ -)\n",
+		fprintf(stderr, "paywatch: --merchant %s: not a merchant id (1..63 of A-Z a-z 0-9 . _ -)\n",
 			o->merchant);
 		return 2;
 	}
 	if (o->address) {
 		char why[256];
 		if (rp->chain->family->parse_address(o->address, &rp->address, why, sizeof(why)) < 0) {
-			fprintf(stderr, "paywatch replay: --address %s: %s\n", o->address, why);
+			fprintf(stderr, "paywatch: --address %s: %s\n", o->address, why);
 			return 2;
 		}
 		rp->have_address = true;
@@ -1021,7 +1013,7 @@ static int replay_run(const pw_config *cfg, const replay_opts *o, replay_result 
 	pthread_cond_init(&rp.cond, NULL);
 	int ci = config_find_chain(cfg, o->chain);
 	if (ci < 0) {
-		fprintf(stderr, "paywatch replay: --chain %s: no such chain in %s\n", o->chain, o->config_path);
+		fprintf(stderr, "paywatch: --chain %s: no such chain in %s\n", o->chain, o->config_path);
 		return 2;
 	}
 	rp.ci = (size_t)ci;

@@ -38,6 +38,17 @@ async function main() {
   rig.check(r.status === 2 && /unknown option: --bogus/.test(r.stderr), 'unknown flag exits 2');
   r = rig.runPaywatchSync(bin, ['run']);
   rig.check(r.status === 2 && /missing -c FILE/.test(r.stderr), 'missing -c exits 2');
+  // every command --help lists, given nothing: exit 2, its usage error said
+  // as every other is ("paywatch: ...", replay and quarantine said
+  // "paywatch replay: ..." until a thirty-fifth session), then its usage
+  const listed = (rig.runPaywatchSync(bin, ['--help']).stdout.split('commands:\n')[1] || '').split('\n')
+    .map((l) => (l.match(/^ {2}([a-z][a-z-]+) /) || [])[1]).filter((c) => c && c !== 'help');
+  rig.check(listed.length >= 17 && listed.includes('replay') && listed.includes('quarantine'), `--help lists ${listed.length} commands`);
+  for (const cmd of listed) {
+    r = rig.runPaywatchSync(bin, [cmd]);
+    rig.check(r.status === 2 && /^paywatch: \S/.test(r.stderr) && r.stderr.includes(`usage: paywatch ${cmd}`),
+      `${cmd} with nothing: exit 2, "paywatch: ..." and its usage (${r.status}: ${r.stderr.split('\n')[0]})`);
+  }
   r = rig.runPaywatchSync(bin, ['--log-format', 'xml', 'run']);
   rig.check(r.status === 2, 'bad --log-format exits 2');
 
