@@ -186,7 +186,16 @@ PGconn *pg_open(const char *dsn, const char *application_name, char *err, size_t
 	}
 	char sql[160];
 	snprintf(sql, sizeof(sql), "SET application_name = '%s'; SET TIME ZONE 'UTC'", application_name);
-	PGresult *res = PQexec(c, sql);
+	PGresult *res = PQexec(c, sql); /* the last statement's result: an error stops the string there */
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) { /* times would be read and shown in the server's zone */
+		snprintf(err, errlen, "the session's settings (application_name, TimeZone UTC) refused: %s",
+			 res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+		text_one_line(err);
+		pg_scrub(err, dsn);
+		PQclear(res);
+		PQfinish(c);
+		return NULL;
+	}
 	PQclear(res);
 	return c;
 }

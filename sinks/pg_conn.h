@@ -56,7 +56,8 @@ int pg_count_missing_migrations(PGconn *c, const struct schema_migration *list, 
 /* pg_open: PQconnectdb(dsn) with application_name and the UTC time zone
  * set. The connection (caller frees with PQfinish), or NULL with libpq's
  * message, scrubbed of the password and without its trailing newline, in
- * err (errlen bytes). */
+ * err (errlen bytes): no connection, or the settings refused (a session
+ * in another time zone would read and show every time in it). */
 PGconn *pg_open(const char *dsn, const char *application_name, char *err, size_t errlen);
 
 /* pg_open_migrated: pg_open, then pg_count_missing_migrations against this

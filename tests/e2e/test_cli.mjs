@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as rig from './lib/rig.mjs';
+import { startTcpCut } from './lib/tcpcut.mjs';
 
 const bin = process.argv[2];
 const SECRET = 'cli-DSN-pa55word';
@@ -201,6 +202,19 @@ async function main() {
   rig.check(r.status === 0 && r.stderr.includes(`0 migration(s) applied, ${migrations.length} already present`), 'migrate twice changes nothing');
   r = rig.runPaywatchSync(bin, ['migrate', '-c', good], { PW_CLI_DSN: `postgresql://postgres:${SECRET}@127.0.0.1:1/x` });
   rig.check(r.status === 1 && /cannot connect/.test(r.stderr) && !r.stderr.includes(SECRET), 'unreachable Postgres: migrate exits 1, no password shown');
+  // a session whose settings Postgres refuses is no connection: every
+  // time would be read and shown in the server's zone. An allowed fake
+  // (tcpcut.mjs, in front of the real Postgres) turns the client's
+  // `SET TIME ZONE 'UTC'` into a zone that does not exist, which the real
+  // server refuses; the build before went on and migrated (exit 0)
+  const fwd = await startTcpCut(pg.port);
+  fwd.rewrite("SET TIME ZONE 'UTC'", "SET TIME ZONE 'Nop'");
+  r = await rig.runPaywatch(bin, ['migrate', '-c', good], { PW_CLI_DSN: `postgresql://postgres:${SECRET}@127.0.0.1:${fwd.port}/paywatch` });
+  rig.check(fwd.rewritten >= 1 && r.status === 1 && /cannot connect: the session's settings \(application_name, TimeZone UTC\) refused: .*TimeZone/.test(r.stderr) &&
+    !r.stderr.includes(SECRET), `settings refused: migrate exits 1 and says so (${r.status}: ${r.stderr.trim().split('\n').pop()})`);
+  fwd.rewrite(null);
+  r = await rig.runPaywatch(bin, ['migrate', '-c', good], { PW_CLI_DSN: `postgresql://postgres:${SECRET}@127.0.0.1:${fwd.port}/paywatch` });
+  rig.check(r.status === 0, `the same forwarder without the rewrite: migrate exits 0 (${r.status}: ${r.stderr.trim().split('\n').pop()})`);
   // a schema one migration behind the build: every thread of run that
   // uses Postgres (the writers, the dispatcher, the registry watch,
   // rescans, invoice expiry, the chain reporter) names it and runs none of
