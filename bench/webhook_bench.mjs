@@ -391,8 +391,8 @@ async function main() {
           ` receiver ${u.receiver_us.toFixed(0)} us; the cores ${(100 * u.machine_busy).toFixed(0)} % busy,` +
           ` ${(100 * u.machine_busy_from_first).toFixed(0)} % from the first request on` : '') +
         (lat ? `; attempts' latency mean ${lat.mean.toFixed(1)} ms, p99 ${lat.p99} ms (the receiver held each request` +
-          ` ${held.toFixed(1)} ms on average, a connection stood idle ${turn.toFixed(2)} ms between an answer and the next` +
-          ' request)' : ''));
+          ` ${held === null ? '-' : held.toFixed(1)} ms on average, a connection stood idle` +
+          ` ${turn === null ? '-' : turn.toFixed(2)} ms between an answer and the next request)` : ''));
       return want / secs;
     };
     // the receiver warmed first (node compiles its hot paths as it runs):
