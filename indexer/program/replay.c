@@ -168,8 +168,9 @@ static int block_opt(const char *name, const char *v, uint64_t *ret)
 {
 	if (parse_u64(v, (uint64_t)INT64_MAX, ret) == 0)
 		return 0;
-	fprintf(stderr, "paywatch: %s must be a block number, not \"%s\"\n\n%s", name, v, replay_help);
-	return 2;
+	char what[64];
+	snprintf(what, sizeof(what), "%s must be a block number, not \"%%s\"", name);
+	return cli_usage(what, v, replay_help);
 }
 
 static int parse_opts(int argc, char **argv, replay_opts *o)
