@@ -12,7 +12,7 @@
 //     server's RSS with them parked, and the time from each event's COMMIT
 //     to each consumer's answer (p50, p99, max), over several events.
 //
-// usage: node bench/api_bench.mjs [--rounds N] [--seconds S] [--pollers N] [--out FILE]
+// usage: USAGE below (node bench/api_bench.mjs --help)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -21,17 +21,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as rig from '../tests/e2e/lib/rig.mjs';
+import { readArgs, wholeNumber } from './lib/args.mjs';
 import { median, pct } from './lib/stats.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const argv = process.argv.slice(2);
-const val = (name, def) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : def; };
-const ROUNDS = Number(val('--rounds', 3));
-const SECONDS = Number(val('--seconds', 10));
-const POLLERS = Number(val('--pollers', 1000));
-const PAYMENTS = Number(val('--payments', 1000000));
-const OUT = path.resolve(val('--out', path.join(here, 'results-api.json')));
+const USAGE = 'usage: node bench/api_bench.mjs [--rounds N] [--seconds S] [--pollers N] [--payments N] [--out FILE]';
+const { values: args } = readArgs(USAGE, { rounds: { type: 'string' }, seconds: { type: 'string' },
+  pollers: { type: 'string' }, payments: { type: 'string' }, out: { type: 'string' } });
+const ROUNDS = wholeNumber(USAGE, '--rounds', args.rounds, 3);
+const SECONDS = wholeNumber(USAGE, '--seconds', args.seconds, 10);
+const POLLERS = wholeNumber(USAGE, '--pollers', args.pollers, 1000);
+const PAYMENTS = wholeNumber(USAGE, '--payments', args.payments, 1000000);
+const OUT = path.resolve(args.out ?? path.join(here, 'results-api.json'));
 const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'paywatch'));
 const CONNS = 64;
 

@@ -38,9 +38,7 @@
 // and the matcher at 1 k / 1 M / 10 M addresses (bench/matcher_bench.c),
 // and loading a config of 1 M merchant addresses (bench/config_bench.c).
 //
-// usage: node bench/bench.mjs [--quick] [--with-ponder] [--with-script] [--rounds N] [--out FILE]
-//          [--pg-statements] [--pg-locale L] [--pg-huge-pages]
-//          [--only raw,paywatch,http,floor,replay,script,ponder,live,matcher,config]
+// usage: USAGE below (node bench/bench.mjs --help)
 // (PAYWATCH_BIN_BASE=another build: its backfill beside this one's, each round)
 // --pg-statements: Postgres runs with pg_stat_statements; the statements
 // that took the most time over the whole run (every side) are printed at
@@ -62,6 +60,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import * as rig from '../tests/e2e/lib/rig.mjs';
+import { readArgs, usageError, wholeNumber } from './lib/args.mjs';
 import { CORES, otherCpu, otherCpuSince, procFigures, sideCpu, treePids } from './lib/cpu.mjs';
 import { median, pct } from './lib/stats.mjs';
 
@@ -70,23 +69,27 @@ const root = path.resolve(here, '..');
 const require = createRequire(path.join(rig.e2eDir, 'package.json'));
 const WebSocket = require('ws');
 
-const argv = process.argv.slice(2);
-const opt = (name) => argv.includes(name);
-const val = (name, def) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : def; };
-const QUICK = opt('--quick');
-const WITH_PONDER = opt('--with-ponder');
-const PG_STATEMENTS = opt('--pg-statements');
-const WITH_SCRIPT = opt('--with-script');
-const PG_LOCALE = val('--pg-locale', null);
-const PG_HUGE_PAGES = opt('--pg-huge-pages');
+const USAGE = `usage: node bench/bench.mjs [--quick] [--with-ponder] [--with-script] [--rounds N] [--out FILE]
+         [--pg-statements] [--pg-locale L] [--pg-huge-pages]
+         [--only raw,paywatch,http,floor,replay,script,ponder,live,matcher,config]
+(PAYWATCH_BIN: the build measured, build/paywatch by default; PAYWATCH_BIN_BASE: another, its backfill beside)`;
+const str = { type: 'string' }, flag = { type: 'boolean' };
+const { values: args } = readArgs(USAGE, { quick: flag, 'with-ponder': flag, 'with-script': flag, rounds: str, out: str,
+  'pg-statements': flag, 'pg-locale': str, 'pg-huge-pages': flag, only: str });
+const QUICK = !!args.quick;
+const WITH_PONDER = !!args['with-ponder'];
+const PG_STATEMENTS = !!args['pg-statements'];
+const WITH_SCRIPT = !!args['with-script'];
+const PG_LOCALE = args['pg-locale'] ?? null;
+const PG_HUGE_PAGES = !!args['pg-huge-pages'];
 if (PG_LOCALE && !spawnSync('locale', ['-a'], { encoding: 'utf8' }).stdout.split('\n')
   .some((l) => l.toLowerCase().replace(/-/g, '') === PG_LOCALE.toLowerCase().replace(/-/g, ''))) {
   console.error(`bench: --pg-locale ${PG_LOCALE}: not installed here (locale -a lists the installed ones; ` +
     'Debian: apt-get install locales, then uncomment it in /etc/locale.gen and run locale-gen)');
   process.exit(2);
 }
-const ROUNDS = Number(val('--rounds', QUICK ? 1 : 3));
-const OUT = path.resolve(val('--out', path.join(here, QUICK ? 'results-quick.json' : 'results.json')));
+const ROUNDS = wholeNumber(USAGE, '--rounds', args.rounds, QUICK ? 1 : 3);
+const OUT = path.resolve(args.out ?? path.join(here, QUICK ? 'results-quick.json' : 'results.json'));
 const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'paywatch'));
 // PAYWATCH_BIN_BASE: another build, whose `run` backfill is timed in each
 // round beside this one's, into a database its own `migrate` made (a
@@ -100,8 +103,8 @@ const MERCHANTS = Array.from({ length: 1000 }, (_, i) => '0x' + (0xbe00000 + i).
 const LIVE_BLOCKS = QUICK ? 30 : 300;
 // --only raw,paywatch,...: measure some sides only (to profile one of them)
 const SIDES = ['raw', 'paywatch', 'http', 'floor', 'replay', 'script', 'ponder', 'live', 'matcher', 'config'];
-const ONLY = new Set(val('--only', SIDES.join(',')).split(','));
-for (const k of ONLY) if (!SIDES.includes(k)) { console.error(`bench: --only: unknown side ${k} (${SIDES.join(', ')})`); process.exit(2); }
+const ONLY = new Set((args.only ?? SIDES.join(',')).split(','));
+for (const k of ONLY) if (!SIDES.includes(k)) usageError(USAGE, `--only: unknown side '${k}' (${SIDES.join(', ')})`);
 const want = (k) => ONLY.has(k) && (k !== 'ponder' || WITH_PONDER) && (k !== 'script' || WITH_SCRIPT);
 
 const say = (s) => console.error(`bench: ${s}`);

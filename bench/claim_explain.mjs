@@ -6,9 +6,16 @@
 // flush holds about 20). For profiling before changing either statement
 // (issue 16); not a test.
 //
-// usage: node bench/claim_explain.mjs [ENDPOINTS] [PER] [FLUSH]
+// usage: USAGE below (node bench/claim_explain.mjs --help)
 import * as rig from '../tests/e2e/lib/rig.mjs';
 import fs from 'node:fs';
+import { readArgs, wholeNumber } from './lib/args.mjs';
+
+const USAGE = 'usage: node bench/claim_explain.mjs [ENDPOINTS] [PER] [FLUSH]   (defaults 1000, 10, 22)';
+const { positionals: pos } = readArgs(USAGE, {}, { positionals: 3 });
+const E = wholeNumber(USAGE, 'ENDPOINTS', pos[0], 1000);
+const PER = wholeNumber(USAGE, 'PER', pos[1], 10);
+const FLUSH = wholeNumber(USAGE, 'FLUSH', pos[2], 22);
 const src = fs.readFileSync(new URL('../sinks/webhook.c', import.meta.url), 'utf8');
 // A statement's text: its string literals joined, and the macros it names
 // (#define NAME "..." \ lines, as flush_sql is built) expanded.
@@ -20,7 +27,6 @@ const statement = (name) => literals(src.match(new RegExp(`static const char ${n
 const pg = await rig.startPostgres();
 const c = await pg.client();
 for (const f of fs.readdirSync(new URL('../schema/', import.meta.url)).sort()) await c.query(fs.readFileSync(new URL('../schema/' + f, import.meta.url), 'utf8'));
-const E = Number(process.argv[2] || 1000), PER = Number(process.argv[3] || 10), FLUSH = Number(process.argv[4] || 22);
 await c.query(`INSERT INTO merchants (id) SELECT 'm' || g FROM generate_series(0, ${E - 1}) g`);
 await c.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin) SELECT 'm' || g, 'default', 'http://x/' || g, '{payment.confirmed}', 'config' FROM generate_series(0, ${E - 1}) g`);
 await c.query(`INSERT INTO webhook_events (id, type, merchant_id, payload) SELECT 'evt_' || e || '_' || k, 'payment.confirmed', 'm' || e, '{}' FROM generate_series(0, ${E - 1}) e, generate_series(1, ${PER}) k`);

@@ -26,15 +26,18 @@
 // Postgres against one session, variant by variant. PROBE_PERF2=FILE:
 // `perf record -g` of the reference's two backends in round 1.
 //
-// usage: PROBE_VARIANTS=schema,btree-tx node bench/copy_probe.mjs [N] [ROUNDS]
+// usage: USAGE below (node bench/copy_probe.mjs --help)
 import * as rig from '../tests/e2e/lib/rig.mjs';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { readArgs, wholeNumber } from './lib/args.mjs';
 import { procFigures } from './lib/cpu.mjs';
 
-const N = Number(process.argv[2] || 100000), ROUNDS = Number(process.argv[3] || 4);
+const USAGE = 'usage: PROBE_VARIANTS=schema,btree-tx node bench/copy_probe.mjs [N] [ROUNDS]   (defaults 100000, 4)';
+const { positionals: pos } = readArgs(USAGE, {}, { positionals: 2 });
+const N = wholeNumber(USAGE, 'N', pos[0], 100000, 2), ROUNDS = wholeNumber(USAGE, 'ROUNDS', pos[1], 4);
 const VARIANTS = (process.env.PROBE_VARIANTS || 'schema,binary').split(',');
 const pg = await rig.startPostgres();
 const schema = fs.readdirSync(new URL('../schema/', import.meta.url)).sort()

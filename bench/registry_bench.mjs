@@ -14,22 +14,24 @@
 //     /metrics, polled every 5 ms).
 // Rounds alternate; medians are reported with min and max.
 //
-// usage: node bench/registry_bench.mjs [--addresses N] [--add K] [--rounds R] [--out FILE]
+// usage: USAGE below (node bench/registry_bench.mjs --help)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as rig from '../tests/e2e/lib/rig.mjs';
+import { readArgs, wholeNumber } from './lib/args.mjs';
 import { median } from './lib/stats.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const argv = process.argv.slice(2);
-const val = (name, def) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : def; };
-const N = Number(val('--addresses', 1000000));
-const K = Number(val('--add', 10000));
-const ROUNDS = Number(val('--rounds', 3));
-const OUT = path.resolve(val('--out', path.join(here, 'results-registry.json')));
+const USAGE = 'usage: node bench/registry_bench.mjs [--addresses N] [--add K] [--rounds R] [--out FILE]';
+const { values: args } = readArgs(USAGE, { addresses: { type: 'string' }, add: { type: 'string' },
+  rounds: { type: 'string' }, out: { type: 'string' } });
+const N = wholeNumber(USAGE, '--addresses', args.addresses, 1000000);
+const K = wholeNumber(USAGE, '--add', args.add, 10000);
+const ROUNDS = wholeNumber(USAGE, '--rounds', args.rounds, 3);
+const OUT = path.resolve(args.out ?? path.join(here, 'results-registry.json'));
 const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'paywatch'));
 const say = (s) => console.error(`bench registry: ${s}`);
 const rssOf = (pid) => Number((fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/) || [])[1] || 0) * 1024;

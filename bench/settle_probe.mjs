@@ -13,10 +13,14 @@
 // "first" and "second" are each session's two invoice payments.
 // Milliseconds per payment; for profiling, not a test.
 //
-// usage: node bench/settle_probe.mjs [ROUNDS]
+// usage: USAGE below (node bench/settle_probe.mjs --help)
 import * as rig from '../tests/e2e/lib/rig.mjs';
 import fs from 'node:fs';
+import { readArgs, wholeNumber } from './lib/args.mjs';
 import { median } from './lib/stats.mjs';
+
+const USAGE = 'usage: node bench/settle_probe.mjs [ROUNDS]   (default 8)';
+const ROUNDS = wholeNumber(USAGE, 'ROUNDS', readArgs(USAGE, {}, { positionals: 1 }).positionals[0], 8);
 
 const pg = await rig.startPostgres();
 const c0 = await pg.client();
@@ -37,7 +41,6 @@ const timed = async (fn) => { const t0 = performance.now(); await fn(); return p
 
 const res = { 'no invoice': { first: [], second: [] }, invoice: { first: [], second: [] } };
 let next = 1000;
-const ROUNDS = Number(process.argv[2] || 8);
 for (let r = 0; r < ROUNDS; r++) {
   for (const mode of Object.keys(res)) {
     const paid = [addr(next++), addr(next++)];

@@ -7,10 +7,14 @@
 // same two COPYs with no rows; "second" is every connection's second
 // write. Milliseconds per write; for profiling, not a test.
 //
-// usage: node bench/warm_probe.mjs [ROUNDS]
+// usage: USAGE below (node bench/warm_probe.mjs --help)
 import * as rig from '../tests/e2e/lib/rig.mjs';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import { readArgs, wholeNumber } from './lib/args.mjs';
+
+const USAGE = 'usage: node bench/warm_probe.mjs [ROUNDS]   (default 8)';
+const ROUNDS = wholeNumber(USAGE, 'ROUNDS', readArgs(USAGE, {}, { positionals: 1 }).positionals[0], 8);
 // pg-copy-streams: the hand-written script's (bench/peers/script: npm ci there)
 const require = createRequire(new URL('./peers/script/package.json', import.meta.url));
 const { from: copyFrom } = require('pg-copy-streams');
@@ -28,7 +32,6 @@ async function copy(c, sql, text) {
 }
 const res = { cold: [], warmed: [], second: [] };
 let id = 1;
-const ROUNDS = Number(process.argv[2] || 8);
 for (let r = 0; r < ROUNDS; r++) {
   for (const mode of ['cold', 'warmed']) {
     const c = await pg.client();

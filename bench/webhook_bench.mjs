@@ -85,8 +85,7 @@
 // records the dispatcher alone, with DWARF call graphs (the libraries'
 // frames, which -g loses), rather than every process.
 //
-// usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE] [--shapes 50,1000] [--in-flight N] [--base-in-flight N]
-//          [--only-rate | --only-latency] [--shaped-wrk] [--base-sql SQL] [--base-args ARGS] [--pg-statements]
+// usage: USAGE below (node bench/webhook_bench.mjs --help)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -94,32 +93,43 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as rig from '../tests/e2e/lib/rig.mjs';
+import { readArgs, usageError, wholeNumber } from './lib/args.mjs';
 import { busyShare, machineTicks, otherCpu, procFigures } from './lib/cpu.mjs';
 import { median } from './lib/stats.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const argv = process.argv.slice(2);
-const val = (name, def) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : def; };
-const ROUNDS = Number(val('--rounds', 3));
-const IN_FLIGHT = Number(val('--in-flight', 64)); // webhooks.max_in_flight: the config's default unless set
-const OUT = path.resolve(val('--out', path.join(here, 'results-webhooks.json')));
+const USAGE = `usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE] [--shapes 50,1000] [--in-flight N]
+         [--base-in-flight N] [--only-rate | --only-latency] [--shaped-wrk] [--base-sql SQL] [--base-args ARGS]
+         [--pg-statements]
+(PAYWATCH_BIN: the build measured, build/paywatch by default; PAYWATCH_BIN_BASE: another, beside it)`;
+const str = { type: 'string' }, flag = { type: 'boolean' };
+const { values: args } = readArgs(USAGE, { rounds: str, out: str, shapes: str, 'in-flight': str, 'base-in-flight': str,
+  'only-rate': flag, 'only-latency': flag, 'shaped-wrk': flag, 'base-sql': str, 'base-args': str, 'pg-statements': flag });
+const ROUNDS = wholeNumber(USAGE, '--rounds', args.rounds, 3);
+// webhooks.max_in_flight: the config's default (64) unless set, for each build
+const IN_FLIGHT = wholeNumber(USAGE, '--in-flight', args['in-flight'], 64, 1, 10000); // the config's range
+const BASE_IN_FLIGHT = wholeNumber(USAGE, '--base-in-flight', args['base-in-flight'], undefined, 1, 10000);
+const OUT = path.resolve(args.out ?? path.join(here, 'results-webhooks.json'));
 const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'paywatch'));
 const BASE = process.env.PAYWATCH_BIN_BASE ? path.resolve(process.env.PAYWATCH_BIN_BASE) : null;
+const SHAPES_ASKED = (args.shapes ?? '50,1000').split(',');
+for (const s of SHAPES_ASKED) if (s !== '50' && s !== '1000') usageError(USAGE, `--shapes: '${s}' is not 50 or 1000`);
 const SHAPES = [{ endpoints: 50, per: 100 }, { endpoints: 1000, per: 10 }]
-  .filter((s) => val('--shapes', '50,1000').split(',').map(Number).includes(s.endpoints));
+  .filter((s) => SHAPES_ASKED.includes(String(s.endpoints)));
 const SLOW_MS = 1000;
 const LATENCY_MS = 20;
-const QUICK = argv.includes('--only-rate'); // without the slow-endpoint and two-dispatcher drains
-const LAT_ONLY = argv.includes('--only-latency'); // (6.)'s one dispatcher and (7.) only, no wrk
-if (QUICK && LAT_ONLY) throw new Error('--only-rate and --only-latency: one or the other');
-const SHAPED = argv.includes('--shaped-wrk'); // also wrk with a webhook's headers (wrkRate)
+const QUICK = !!args['only-rate']; // without the slow-endpoint and two-dispatcher drains
+const LAT_ONLY = !!args['only-latency']; // (6.)'s one dispatcher and (7.) only, no wrk
+if (QUICK && LAT_ONLY) usageError(USAGE, '--only-rate and --only-latency: one or the other');
+const SHAPED = !!args['shaped-wrk']; // also wrk with a webhook's headers (wrkRate)
 const PROFILE = process.env.PAYWATCH_BENCH_PROFILE ? path.resolve(process.env.PAYWATCH_BENCH_PROFILE) : null;
 const PROFILE_DWARF = process.env.PAYWATCH_BENCH_PROFILE_DWARF === '1';
-const STATEMENTS = argv.includes('--pg-statements') || PROFILE;
-const BASE_SQL = val('--base-sql', null);
-const BASE_ARGS = (val('--base-args', '') || '').split(' ').filter(Boolean);
-if ((BASE_SQL || BASE_ARGS.length) && !BASE) throw new Error('--base-sql and --base-args need PAYWATCH_BIN_BASE');
+const STATEMENTS = !!args['pg-statements'] || PROFILE;
+const BASE_SQL = args['base-sql'] ?? null;
+const BASE_ARGS = (args['base-args'] ?? '').split(' ').filter(Boolean);
+if ((BASE_SQL || BASE_ARGS.length || BASE_IN_FLIGHT) && !BASE)
+  usageError(USAGE, '--base-sql, --base-args and --base-in-flight need PAYWATCH_BIN_BASE');
 const SECRET = 'whsec_' + Buffer.alloc(32, 5).toString('base64');
 
 const say = (s) => console.error(`bench webhooks: ${s}`);
@@ -253,8 +263,8 @@ async function main() {
         FROM generate_series(0, ${shape.endpoints - 1}) g`);
       return { c, cfg };
     };
-    const mine = await target(db, BIN, val('--in-flight'));
-    const theirs = BASE ? await target(`${db}_base`, BASE, val('--base-in-flight'), BASE_SQL) : null;
+    const mine = await target(db, BIN, args['in-flight'] && IN_FLIGHT);
+    const theirs = BASE ? await target(`${db}_base`, BASE, BASE_IN_FLIGHT, BASE_SQL) : null;
     const c = mine.c;
     const payload = JSON.stringify({ type: 'payment.confirmed', timestamp: '2026-11-30T00:00:00.000Z',
       data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });

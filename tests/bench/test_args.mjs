@@ -1,0 +1,74 @@
+// test_args.mjs: every bench and probe reads its command line strictly
+// (bench/lib/args.mjs): --help prints its usage and exits 0, and a
+// mistyped option, a stray argument, a count that is not a whole number in
+// its range, or a value the bench does not know stops it at once with exit
+// 2, what is wrong and the usage, before it starts anything (before, each
+// of these ran the whole bench, minutes long, with the option ignored or
+// a count of NaN). Nothing here runs a bench: each refusal comes back
+// within seconds, and none prints a bench's progress.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+let passed = 0;
+const check = (name, fn) => { fn(); passed++; console.log(`ok ${passed} - ${name}`); };
+// env: without PAYWATCH_BIN_BASE, whatever the caller's environment holds
+const run = (script, args) => spawnSync(process.execPath, [path.join(root, 'bench', script), ...args],
+  { encoding: 'utf8', timeout: 60000, env: { ...process.env, PAYWATCH_BIN_BASE: '' } });
+
+const SCRIPTS = ['bench.mjs', 'webhook_bench.mjs', 'api_bench.mjs', 'registry_bench.mjs', 'claim_explain.mjs',
+  'settle_probe.mjs', 'warm_probe.mjs', 'copy_probe.mjs'];
+
+// A refusal: exit 2, the reason on stderr with the script's name, then its
+// usage; nothing started (no progress line of a bench: "bench...: ").
+const refused = (script, args, reason) => {
+  const r = run(script, args);
+  assert.equal(r.status, 2, `${script} ${args.join(' ')}: exit ${r.status} (${r.error?.message ?? ''}) ${r.stderr}`);
+  const [first, second] = r.stderr.split('\n');
+  assert.equal(first, `${script}: ${reason}`, r.stderr);
+  assert.match(second, new RegExp(`^usage: (?:\\S+=\\S+ )?node bench/${script.replace('.', '\\.')}`), r.stderr);
+  assert.doesNotMatch(r.stderr, /^bench( [a-z]+)?: /m, `${script} started: ${r.stderr}`);
+  assert.equal(r.stdout, '');
+};
+
+for (const script of SCRIPTS) {
+  check(`${script} --help prints its usage and exits 0`, () => {
+    for (const h of ['--help', '-h']) {
+      const r = run(script, [h]);
+      assert.equal(r.status, 0, `${script} ${h}: exit ${r.status}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^usage: (?:\\S+=\\S+ )?node bench/${script.replace('.', '\\.')}`), r.stdout);
+      assert.equal(r.stderr, '');
+    }
+  });
+  check(`${script} refuses an option it does not know`, () =>
+    refused(script, ['--rounds-typo', '3'], "unknown option '--rounds-typo'"));
+}
+
+check('a count that is not a whole number in its range is refused', () => {
+  refused('webhook_bench.mjs', ['--rounds', '0'], "--rounds: '0' is not a whole number of at least 1");
+  refused('webhook_bench.mjs', ['--rounds', '2x'], "--rounds: '2x' is not a whole number of at least 1");
+  refused('webhook_bench.mjs', ['--in-flight', '10001'], "--in-flight: '10001' is not a whole number from 1 to 10000");
+  refused('bench.mjs', ['--rounds', '-1'], "option '--rounds' needs a value");
+  refused('bench.mjs', ['--rounds=-1'], "--rounds: '-1' is not a whole number of at least 1");
+  refused('settle_probe.mjs', ['many'], "ROUNDS: 'many' is not a whole number of at least 1");
+  refused('copy_probe.mjs', ['1'], "N: '1' is not a whole number of at least 2");
+});
+
+check('an option without its value, or a stray argument, is refused', () => {
+  refused('api_bench.mjs', ['--rounds'], "option '--rounds' needs a value");
+  refused('registry_bench.mjs', ['1000'], "unexpected argument '1000'");
+  refused('webhook_bench.mjs', ['--only-rate=yes'], "option '--only-rate' takes no value");
+  refused('claim_explain.mjs', ['1', '2', '3', '4'], "unexpected argument '4'");
+});
+
+check('values a bench does not know are refused', () => {
+  refused('bench.mjs', ['--only', 'paywatch,raws'], "--only: unknown side 'raws' (raw, paywatch, http, floor, replay, " +
+    'script, ponder, live, matcher, config)');
+  refused('webhook_bench.mjs', ['--shapes', '50,100'], "--shapes: '100' is not 50 or 1000");
+  refused('webhook_bench.mjs', ['--only-rate', '--only-latency'], '--only-rate and --only-latency: one or the other');
+  refused('webhook_bench.mjs', ['--base-in-flight', '8'], '--base-sql, --base-args and --base-in-flight need PAYWATCH_BIN_BASE');
+});
+
+console.log(`bench_args: ${passed} passed`);
