@@ -4,7 +4,7 @@
 // 0x5FbDB2315678afecb367f032d93F642f64180aa3), runs `paywatch migrate` and
 // `paywatch run` with the config of README's quick start, sends a few
 // transfers, and prints the confirmed payments from Postgres.
-// Usage: node scripts/demo.mjs PAYWATCH_BINARY [--keep]   (--keep: run until Ctrl-C)
+// usage: USAGE below (scripts/demo.sh runs it with the binary it builds)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -13,8 +13,15 @@ import { fileURLToPath } from 'node:url';
 import * as rig from '../tests/e2e/lib/rig.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = process.argv[2];
-const keep = process.argv.includes('--keep');
+const USAGE = 'usage: node scripts/demo.mjs PAYWATCH_BINARY [--keep]   (--keep: run until Ctrl-C)';
+const [bin, ...rest] = process.argv.slice(2);
+const unknown = rest.find((a) => a !== '--keep');
+if (!bin || bin.startsWith('-') || unknown !== undefined) {
+  const why = !bin || bin.startsWith('-') ? 'the paywatch binary comes first' : `unknown argument '${unknown}'`;
+  console.error(`demo.mjs: ${why}\n${USAGE}`);
+  process.exit(2);
+}
+const keep = rest.includes('--keep');
 const MERCHANT = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 const say = (s) => console.log(`\x1b[1;36mdemo:\x1b[0m ${s}`);
 

@@ -4,8 +4,22 @@
 # USDC-like token, runs `paywatch migrate` and `paywatch run`, sends a few
 # transfers and shows the confirmed payments arriving. `--keep` keeps it
 # running until Ctrl-C.
+#
+# usage: bash scripts/demo.sh [--keep]
 set -euo pipefail
 PW_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# the arguments read before anything is installed or built: --help answers at once
+for a in "$@"; do
+	case "$a" in
+	-h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--keep) ;;
+	*)
+		echo "demo.sh: unknown argument '$a'" >&2
+		sed -n '8p' "$0" | sed 's/^# \{0,1\}//' >&2
+		exit 2
+		;;
+	esac
+done
 # shellcheck source=scripts/deps.sh
 . "$PW_ROOT/scripts/deps.sh"
 pw_ensure_apt

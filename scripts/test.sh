@@ -3,8 +3,27 @@
 # twice (plain, and with -DPAYWATCH_SANITIZE=ON for AddressSanitizer and
 # UndefinedBehaviorSanitizer), and runs every ctest entry in both builds:
 # unit tests and end-to-end tests against anvil and a throwaway Postgres.
+# Then fuzzes for a while, keeps the benchmark, its probes and the demo
+# working (nothing timed) and runs shellcheck. Exits non-zero on any
+# failure. Its knobs are environment variables: PW_TEST_JOBS (ctest's -j,
+# 3), PW_FUZZ_SECONDS (each fuzz target's time, 30), PW_TEST_TIMEOUT_SCALE
+# (the e2e tests' waits multiplied, 3), PW_TEST_VERBOSE=1 (every check
+# printed, not only the failed ones).
+#
+# usage: bash scripts/test.sh
 set -euo pipefail
 PW_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# the arguments read before anything is installed or built: --help answers at once
+for a in "$@"; do
+	case "$a" in
+	-h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*)
+		echo "test.sh: unknown argument '$a' (it takes none: see --help for its environment variables)" >&2
+		sed -n '13p' "$0" | sed 's/^# \{0,1\}//' >&2
+		exit 2
+		;;
+	esac
+done
 # shellcheck source=scripts/deps.sh
 . "$PW_ROOT/scripts/deps.sh"
 

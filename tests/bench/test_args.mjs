@@ -1,5 +1,6 @@
 // test_args.mjs: every bench and probe reads its command line strictly
-// (bench/lib/args.mjs): --help prints its usage and exits 0, and a
+// (bench/lib/args.mjs), and so do the README's two set-up commands and
+// bench/run (the last checks): --help prints its usage and exits 0, and a
 // mistyped option, a stray argument, a count that is not a whole number in
 // its range, or a value the bench does not know stops it at once with exit
 // 2, what is wrong and the usage, before it starts anything (before, each
@@ -69,6 +70,31 @@ check('values a bench does not know are refused', () => {
   refused('webhook_bench.mjs', ['--shapes', '50,100'], "--shapes: '100' is not 50 or 1000");
   refused('webhook_bench.mjs', ['--only-rate', '--only-latency'], '--only-rate and --only-latency: one or the other');
   refused('webhook_bench.mjs', ['--base-in-flight', '8'], '--base-sql, --base-args and --base-in-flight need PAYWATCH_BIN_BASE');
+});
+
+// The README's two set-up commands and bench/run read their arguments
+// before they install or build anything (pw_log's "==> " lines): --help
+// answers at once, and an argument they do not take stops them (before,
+// `bash scripts/test.sh --help` ran the whole suite, and `bash
+// scripts/demo.sh --kep` the demo without --keep).
+const sh = (script, args) => spawnSync('bash', [path.join(root, script), ...args], { encoding: 'utf8', timeout: 60000 });
+check('scripts/demo.sh, scripts/test.sh and bench/run answer --help before doing anything', () => {
+  for (const [script, usage] of [['scripts/demo.sh', 'usage: bash scripts/demo.sh [--keep]'],
+    ['scripts/test.sh', 'usage: bash scripts/test.sh'], ['bench/run', 'bench/run --goals N']]) {
+    const r = sh(script, ['--help']);
+    assert.equal(r.status, 0, `${script} --help: exit ${r.status}: ${r.stderr}`);
+    assert.ok(r.stdout.includes(usage), `${script} --help: ${r.stdout}`);
+    assert.doesNotMatch(r.stdout + r.stderr, /==> /, `${script} --help did something: ${r.stdout}${r.stderr}`);
+  }
+});
+check('scripts/demo.sh and scripts/test.sh refuse an argument they do not take, before doing anything', () => {
+  for (const [script, arg] of [['scripts/demo.sh', '--kep'], ['scripts/test.sh', '--help-me']]) {
+    const r = sh(script, [arg]);
+    assert.equal(r.status, 2, `${script} ${arg}: exit ${r.status}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^${path.basename(script)}: unknown argument '${arg}'`), r.stderr);
+    assert.match(r.stderr, /\nusage: bash scripts\//, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /==> /, `${script} ${arg} did something: ${r.stdout}${r.stderr}`);
+  }
 });
 
 console.log(`bench_args: ${passed} passed`);
