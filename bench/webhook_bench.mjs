@@ -65,8 +65,9 @@
 // Probes of a change not built into paywatch, against PAYWATCH_BIN_BASE
 // (which may be the same binary): --base-sql SQL runs SQL in the base
 // build's database after its migrate (a schema change: an index or a
-// constraint dropped), --base-args "ARGS" gives the base build's dispatch
-// these global options (e.g. "--log-level warn").
+// constraint dropped), --base-args="ARGS" gives the base build's dispatch
+// these global options (e.g. --base-args="--log-level warn": with the =,
+// as any option value that starts with '-').
 //
 // Where the CPU goes: each drain reports the CPU microseconds per
 // delivery of the dispatchers, of Postgres (its backends) and of this
@@ -102,7 +103,8 @@ const root = path.resolve(here, '..');
 const USAGE = `usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE] [--shapes 50,1000] [--in-flight N]
          [--base-in-flight N] [--only-rate | --only-latency] [--shaped-wrk] [--base-sql SQL] [--base-args ARGS]
          [--pg-statements]
-(PAYWATCH_BIN: the build measured, build/paywatch by default; PAYWATCH_BIN_BASE: another, beside it)`;
+(PAYWATCH_BIN: the build measured, build/paywatch by default; PAYWATCH_BIN_BASE: another, beside it;
+a value that starts with '-' goes as --base-args='--flag value')`;
 const str = { type: 'string' }, flag = { type: 'boolean' };
 const { values: args } = readArgs(USAGE, { rounds: str, out: str, shapes: str, 'in-flight': str, 'base-in-flight': str,
   'only-rate': flag, 'only-latency': flag, 'shaped-wrk': flag, 'base-sql': str, 'base-args': str, 'pg-statements': flag });

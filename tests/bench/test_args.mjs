@@ -51,7 +51,7 @@ check('a count that is not a whole number in its range is refused', () => {
   refused('webhook_bench.mjs', ['--rounds', '0'], "--rounds: '0' is not a whole number of at least 1");
   refused('webhook_bench.mjs', ['--rounds', '2x'], "--rounds: '2x' is not a whole number of at least 1");
   refused('webhook_bench.mjs', ['--in-flight', '10001'], "--in-flight: '10001' is not a whole number from 1 to 10000");
-  refused('bench.mjs', ['--rounds', '-1'], "option '--rounds' needs a value");
+  refused('bench.mjs', ['--rounds', '-1'], "option '--rounds' needs a value (one that starts with '-' goes as --rounds=VALUE)");
   refused('bench.mjs', ['--rounds=-1'], "--rounds: '-1' is not a whole number of at least 1");
   refused('settle_probe.mjs', ['many'], "ROUNDS: 'many' is not a whole number of at least 1");
   refused('copy_probe.mjs', ['1'], "N: '1' is not a whole number of at least 2");
