@@ -33,6 +33,7 @@
 // cannot read or tell apart, or no file at all.
 import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { readArgs, usageError } from './lib/args.mjs';
 import { CORES, sideCpu } from './lib/cpu.mjs';
 import { median } from './lib/stats.mjs';
 
@@ -182,16 +183,14 @@ function table(goals, runs) {
     .join('\n');
 }
 
+const USAGE = 'usage: node bench/goals.mjs [--json] [--out FILE] RESULTS.json...\n' +
+  '  RESULTS: files bench/bench.mjs and bench/webhook_bench.mjs wrote (bench/run --goals N makes N of each)';
+
 function main(argv) {
-  const json = argv.includes('--json');
-  const oi = argv.indexOf('--out');
-  const out = oi >= 0 ? argv[oi + 1] : null;
-  const files = argv.filter((a, i) => a !== '--json' && a !== '--out' && (oi < 0 || i !== oi + 1));
-  if (argv.includes('-h') || argv.includes('--help') || !files.length) {
-    console.error('usage: node bench/goals.mjs [--json] [--out FILE] RESULTS.json...\n' +
-      '  RESULTS: files bench/bench.mjs and bench/webhook_bench.mjs wrote (bench/run --goals N makes N of each)');
-    return files.length || argv.includes('-h') || argv.includes('--help') ? 0 : 2;
-  }
+  const { values, positionals: files } = readArgs(USAGE, { json: { type: 'boolean' }, out: { type: 'string' } },
+    { positionals: Infinity, argv });
+  const json = !!values.json, out = values.out ?? null;
+  if (!files.length) usageError(USAGE, 'no RESULTS file given');
   const runs = { backfill: [], webhooks: [] };
   for (const file of files) {
     let data;

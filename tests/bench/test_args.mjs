@@ -19,7 +19,7 @@ const check = (name, fn) => { fn(); passed++; console.log(`ok ${passed} - ${name
 const run = (script, args) => spawnSync(process.execPath, [path.join(root, 'bench', script), ...args],
   { encoding: 'utf8', timeout: 60000, env: { ...process.env, PAYWATCH_BIN_BASE: '' } });
 
-const SCRIPTS = ['bench.mjs', 'webhook_bench.mjs', 'api_bench.mjs', 'registry_bench.mjs', 'claim_explain.mjs',
+const SCRIPTS = ['bench.mjs', 'webhook_bench.mjs', 'api_bench.mjs', 'registry_bench.mjs', 'goals.mjs', 'claim_explain.mjs',
   'settle_probe.mjs', 'warm_probe.mjs', 'copy_probe.mjs'];
 
 // A refusal: exit 2, the reason on stderr with the script's name, then its
