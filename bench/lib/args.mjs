@@ -29,7 +29,8 @@ export function readArgs(usage, options = {}, { positionals = 0, argv = process.
     const said = {
       ERR_PARSE_ARGS_UNKNOWN_OPTION: `unknown option '${named}'`,
       ERR_PARSE_ARGS_INVALID_OPTION_VALUE: /does not take/.test(e.message) ? `option '${named}' takes no value`
-        : /ambiguous/.test(e.message) ? `option '${named}' needs a value (one that starts with '-' goes as ${named}=VALUE)`
+        : /ambiguous/.test(e.message)
+          ? `option '${named}' needs a value (one that starts with '-' goes as ${named}=VALUE)`
           : `option '${named}' needs a value`,
       ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL: `unexpected argument '${named}'`,
     }[e.code];

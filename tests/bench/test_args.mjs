@@ -19,8 +19,8 @@ const check = (name, fn) => { fn(); passed++; console.log(`ok ${passed} - ${name
 const run = (script, args) => spawnSync(process.execPath, [path.join(root, 'bench', script), ...args],
   { encoding: 'utf8', timeout: 60000, env: { ...process.env, PAYWATCH_BIN_BASE: '' } });
 
-const SCRIPTS = ['bench.mjs', 'webhook_bench.mjs', 'api_bench.mjs', 'registry_bench.mjs', 'goals.mjs', 'claim_explain.mjs',
-  'settle_probe.mjs', 'warm_probe.mjs', 'copy_probe.mjs'];
+const SCRIPTS = ['bench.mjs', 'webhook_bench.mjs', 'api_bench.mjs', 'registry_bench.mjs', 'goals.mjs',
+  'claim_explain.mjs', 'settle_probe.mjs', 'warm_probe.mjs', 'copy_probe.mjs'];
 
 // A refusal: exit 2, the reason on stderr with the script's name, then its
 // usage; nothing started (no progress line of a bench: "bench...: ").
@@ -51,7 +51,8 @@ check('a count that is not a whole number in its range is refused', () => {
   refused('webhook_bench.mjs', ['--rounds', '0'], "--rounds: '0' is not a whole number of at least 1");
   refused('webhook_bench.mjs', ['--rounds', '2x'], "--rounds: '2x' is not a whole number of at least 1");
   refused('webhook_bench.mjs', ['--in-flight', '10001'], "--in-flight: '10001' is not a whole number from 1 to 10000");
-  refused('bench.mjs', ['--rounds', '-1'], "option '--rounds' needs a value (one that starts with '-' goes as --rounds=VALUE)");
+  refused('bench.mjs', ['--rounds', '-1'],
+    "option '--rounds' needs a value (one that starts with '-' goes as --rounds=VALUE)");
   refused('bench.mjs', ['--rounds=-1'], "--rounds: '-1' is not a whole number of at least 1");
   refused('settle_probe.mjs', ['many'], "ROUNDS: 'many' is not a whole number of at least 1");
   refused('copy_probe.mjs', ['1'], "N: '1' is not a whole number of at least 2");
@@ -65,11 +66,13 @@ check('an option without its value, or a stray argument, is refused', () => {
 });
 
 check('values a bench does not know are refused', () => {
-  refused('bench.mjs', ['--only', 'paywatch,raws'], "--only: unknown side 'raws' (raw, paywatch, http, floor, replay, " +
+  refused('bench.mjs', ['--only', 'paywatch,raws'],
+    "--only: unknown side 'raws' (raw, paywatch, http, floor, replay, " +
     'script, ponder, live, matcher, config)');
   refused('webhook_bench.mjs', ['--shapes', '50,100'], "--shapes: '100' is not 50 or 1000");
   refused('webhook_bench.mjs', ['--only-rate', '--only-latency'], '--only-rate and --only-latency: one or the other');
-  refused('webhook_bench.mjs', ['--base-in-flight', '8'], '--base-sql, --base-args and --base-in-flight need PAYWATCH_BIN_BASE');
+  refused('webhook_bench.mjs', ['--base-in-flight', '8'],
+    '--base-sql, --base-args and --base-in-flight need PAYWATCH_BIN_BASE');
 });
 
 // The README's two set-up commands and bench/run read their arguments
@@ -77,7 +80,8 @@ check('values a bench does not know are refused', () => {
 // answers at once, and an argument they do not take stops them (before,
 // `bash scripts/test.sh --help` ran the whole suite, and `bash
 // scripts/demo.sh --kep` the demo without --keep).
-const sh = (script, args) => spawnSync('bash', [path.join(root, script), ...args], { encoding: 'utf8', timeout: 60000 });
+const sh = (script, args) => spawnSync('bash', [path.join(root, script), ...args],
+  { encoding: 'utf8', timeout: 60000 });
 check('scripts/demo.sh, scripts/test.sh and bench/run answer --help before doing anything', () => {
   for (const [script, usage] of [['scripts/demo.sh', 'usage: bash scripts/demo.sh [--keep]'],
     ['scripts/test.sh', 'usage: bash scripts/test.sh'], ['bench/run', 'bench/run --goals N']]) {
