@@ -7,8 +7,8 @@
 # working (nothing timed) and runs shellcheck. Exits non-zero on any
 # failure. Its knobs are environment variables: PW_TEST_JOBS (ctest's -j,
 # 3), PW_FUZZ_SECONDS (each fuzz target's time, 30), PW_TEST_TIMEOUT_SCALE
-# (the e2e tests' waits multiplied, 3), PW_TEST_VERBOSE=1 (every check
-# printed, not only the failed ones).
+# (the e2e tests' waits multiplied, 3), PW_TEST_VERBOSE=1 (every e2e
+# check printed, not only the failed ones).
 #
 # usage: bash scripts/test.sh
 set -euo pipefail
