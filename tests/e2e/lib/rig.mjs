@@ -32,7 +32,24 @@ export async function cleanupAll() {
     try { await cleanups.pop()(); } catch (e) { console.error('cleanup:', e.message); }
   }
 }
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, async () => { await cleanupAll(); process.exit(130); });
+// A run stopped by a signal, whose output went away (a closed pipe, as
+// `| head` leaves: EPIPE at its next write) or that threw where nothing
+// caught it stops what it started (Postgres, anvil, paywatch) before it
+// exits, rather than leave a throwaway server running. (A test's own
+// failures end through runTest, a bench's through its own catch.)
+let stopping = false;
+async function stopEverything(code) {
+  if (stopping) return;
+  stopping = true;
+  await cleanupAll();
+  process.exit(code);
+}
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => stopEverything(130));
+for (const out of [process.stdout, process.stderr]) out.on('error', () => stopEverything(1));
+process.on('uncaughtException', (e) => {
+  try { process.stderr.write(`uncaught: ${e.stack || e}\n`); } catch {}
+  stopEverything(1);
+});
 
 // A port no server of the rig listens on, for endpoints that must stay
 // dead: port 1 (tcpmux, privileged; nothing here listens on it). A port

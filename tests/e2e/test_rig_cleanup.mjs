@@ -1,0 +1,67 @@
+// test_rig_cleanup.mjs: a run of the rig (a test or a bench) that ends
+// without reaching its own cleanup still stops the throwaway Postgres it
+// started: (1) its output went away (the read end of its stdout pipe
+// closed, as `| head` does: EPIPE at its next write), (2) an exception
+// nothing caught. Before, either left the postmaster running and its
+// directory behind (two were found running an hour after a bench piped
+// into `head`). Each case runs a small script of the rig's in a child
+// process, with a real Postgres.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as rig from './lib/rig.mjs';
+
+const rigUrl = pathToFileURL(path.join(rig.e2eDir, 'lib', 'rig.mjs')).href;
+const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+// Start a child that starts Postgres, says where (file out), then does `then`.
+async function child(work, then) {
+  const out = path.join(work, `pg-${then.length}.json`);
+  const code = `import * as rig from ${JSON.stringify(rigUrl)};
+import fs from 'node:fs';
+const pg = await rig.startPostgres();
+const pid = Number(fs.readFileSync(pg.data + '/postmaster.pid', 'utf8').split('\\n')[0]);
+fs.writeFileSync(${JSON.stringify(out)}, JSON.stringify({ pid, dir: pg.dir }));
+${then}`;
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (d) => { stderr += d; });
+  const done = new Promise((resolve) => proc.on('exit', (c) => resolve(c)));
+  rig.onCleanup(() => { if (proc.exitCode === null) proc.kill('SIGKILL'); });
+  const started = await rig.waitFor('the child\'s Postgres up', () => fs.existsSync(out) &&
+    JSON.parse(fs.readFileSync(out, 'utf8')), 60000).catch((e) => { rig.check(false, `${e.message}: ${stderr}`); return null; });
+  if (started) // never left running by this test, whatever the rig does
+    rig.onCleanup(() => { if (alive(started.pid)) process.kill(started.pid, 'SIGKILL'); });
+  return { proc, done, started, stderr: () => stderr };
+}
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-rigclean-'));
+  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  // 1. the output goes away: the child writes a line every 10 ms
+  const a = await child(work, "setInterval(() => console.log('a line of output'), 10);");
+  if (a.started) {
+    await new Promise((resolve) => a.proc.stdout.once('data', resolve)); // it is writing
+    a.proc.stdout.destroy(); // the read end closed: the child's next write fails with EPIPE
+    const code = await Promise.race([a.done, rig.sleep(rig.scaled(30000)).then(() => 'running')]);
+    await rig.waitFor('the child\'s postmaster gone', () => !alive(a.started.pid), 30000).catch(() => {});
+    rig.check(code === 1 && !alive(a.started.pid) && !fs.existsSync(a.started.dir),
+      `a run whose output pipe closed stops its Postgres and exits 1 (exit ${code}, postmaster ` +
+      `${alive(a.started.pid) ? 'still running' : 'stopped'}, its directory ${fs.existsSync(a.started.dir) ? 'left' : 'removed'})`);
+  }
+
+  // 2. an exception nothing catches
+  const b = await child(work, "setTimeout(() => { throw new Error('nobody caught this'); }, 10);");
+  if (b.started) {
+    const code = await Promise.race([b.done, rig.sleep(rig.scaled(30000)).then(() => 'running')]);
+    await rig.waitFor('the child\'s postmaster gone', () => !alive(b.started.pid), 30000).catch(() => {});
+    rig.check(code === 1 && /nobody caught this/.test(b.stderr()) && !alive(b.started.pid) && !fs.existsSync(b.started.dir),
+      `a run that throws where nothing catches says so, stops its Postgres and exits 1 (exit ${code}, postmaster ` +
+      `${alive(b.started.pid) ? 'still running' : 'stopped'}: ${b.stderr().split('\n').find((l) => /nobody/.test(l))})`);
+  }
+}
+
+rig.runTest('e2e_rig_cleanup', main);
