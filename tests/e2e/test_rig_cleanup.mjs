@@ -16,9 +16,10 @@ import * as rig from './lib/rig.mjs';
 const rigUrl = pathToFileURL(path.join(rig.e2eDir, 'lib', 'rig.mjs')).href;
 const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
-// Start a child that starts Postgres, says where (file out), then does `then`.
-async function child(work, then) {
-  const out = path.join(work, `pg-${then.length}.json`);
+// Start a child (name: its case) that starts Postgres, says where (a file
+// of its own), then does `then`.
+async function child(work, name, then) {
+  const out = path.join(work, `pg-${name}.json`);
   const code = `import * as rig from ${JSON.stringify(rigUrl)};
 import fs from 'node:fs';
 const pg = await rig.startPostgres();
@@ -42,7 +43,7 @@ async function main() {
   rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
 
   // 1. the output goes away: the child writes a line every 10 ms
-  const a = await child(work, "setInterval(() => console.log('a line of output'), 10);");
+  const a = await child(work, 'pipe', "setInterval(() => console.log('a line of output'), 10);");
   if (a.started) {
     await new Promise((resolve) => a.proc.stdout.once('data', resolve)); // it is writing
     a.proc.stdout.destroy(); // the read end closed: the child's next write fails with EPIPE
@@ -54,7 +55,7 @@ async function main() {
   }
 
   // 2. an exception nothing catches
-  const b = await child(work, "setTimeout(() => { throw new Error('nobody caught this'); }, 10);");
+  const b = await child(work, 'throw', "setTimeout(() => { throw new Error('nobody caught this'); }, 10);");
   if (b.started) {
     const code = await Promise.race([b.done, rig.sleep(rig.scaled(30000)).then(() => 'running')]);
     await rig.waitFor('the child\'s postmaster gone', () => !alive(b.started.pid), 30000).catch(() => {});
