@@ -8,20 +8,19 @@
 # usage: bash scripts/demo.sh [--keep]
 set -euo pipefail
 PW_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-# the arguments read before anything is installed or built: --help answers at once
+# shellcheck source=scripts/deps.sh
+. "$PW_ROOT/scripts/deps.sh" # (only defines; nothing is installed or built before the arguments are read)
 for a in "$@"; do
 	case "$a" in
-	-h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) pw_help "$0"; exit 0 ;;
 	--keep) ;;
 	*)
 		echo "demo.sh: unknown argument '$a'" >&2
-		sed -n '8p' "$0" | sed 's/^# \{0,1\}//' >&2
+		pw_usage "$0" >&2
 		exit 2
 		;;
 	esac
 done
-# shellcheck source=scripts/deps.sh
-. "$PW_ROOT/scripts/deps.sh"
 pw_ensure_apt
 pw_ensure_npm
 pw_log "build"

@@ -10,6 +10,12 @@ time strace python3-yaml prometheus shellcheck libqrencode-dev zbar-tools chromi
 
 pw_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# pw_help FILE: the comment block at the top of FILE (after its #! line),
+# as text: a script's --help, kept in one place with its header.
+pw_help() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"; }
+# pw_usage FILE: the "usage:" line of that block.
+pw_usage() { pw_help "$1" | grep -m1 '^usage:'; }
+
 pw_sudo() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
 		echo "need root (or sudo) to run: $*" >&2; return 1; fi
