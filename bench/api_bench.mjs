@@ -172,7 +172,7 @@ async function main() {
     rssParked = Math.max(rssParked, rssOf(sv.pid));
     await writer.query('BEGIN');
     const { rows: [pay] } = await writer.query('SELECT id FROM payments WHERE merchant_id = $1 ORDER BY id LIMIT 1 OFFSET $2', ['M3', e]);
-    await writer.query(`INSERT INTO event_feed (id, type, merchant_id, payment_id) VALUES ($1, 'payment.confirmed', 'M3', $2)`, [`evt_bench_${e}_${Date.now()}`, pay.id]);
+    await writer.query(`INSERT INTO event_feed (id, type, merchant_id, payment_id, reverses) VALUES ($1, 'payment.confirmed', 'M3', $2, '')`, [`evt_bench_${e}_${Date.now()}`, pay.id]);
     await writer.query('NOTIFY paywatch_feed');
     const committed = performance.now();
     await writer.query('COMMIT');

@@ -340,7 +340,7 @@ async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN, transpor
 // rows were counted in.
 const PAYMENT_COLUMNS = 'chain, chain_id, block_number, block_hash, block_time, tx_hash, log_index, token_address, ' +
   'token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount, status, confirmations, confirmed_at';
-const FEED_COLUMNS = 'id, type, merchant_id, payment_id, created_at';
+const FEED_COLUMNS = 'id, type, merchant_id, payment_id, reverses, created_at';
 async function pgFloor(work, pg, node, h, filledDb) {
   // the rows as files: all of them, and in two halves for the parallel floor
   const file = (name) => path.join(pg.dir, `floor-${name}.copy`); // the cluster's own directory: the server reads it

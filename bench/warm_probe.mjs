@@ -38,7 +38,7 @@ for (let r = 0; r < ROUNDS; r++) {
     if (mode === 'warmed') {
       await c.query('BEGIN');
       await copy(c, `COPY payments (${COLS}) FROM STDIN`, '');
-      await copy(c, `COPY event_feed (id, type, merchant_id, payment_id) FROM STDIN`, '');
+      await copy(c, `COPY event_feed (id, type, merchant_id, payment_id, reverses) FROM STDIN`, '');
       await c.query('ROLLBACK');
     }
     for (const k of ['first', 'second']) {
@@ -46,7 +46,7 @@ for (let r = 0; r < ROUNDS; r++) {
       await c.query('BEGIN');
       const i = id++;
       await copy(c, `COPY payments (${COLS}) FROM STDIN`, row(i));
-      await copy(c, `COPY event_feed (id, type, merchant_id, payment_id) FROM STDIN`, `${i}\tpayment.confirmed\tm\t${i}\n`);
+      await copy(c, `COPY event_feed (id, type, merchant_id, payment_id, reverses) FROM STDIN`, `${i}\tpayment.confirmed\tm\t${i}\t\n`);
       await c.query('COMMIT');
       const ms = performance.now() - t0;
       (k === 'first' ? res[mode] : res.second).push(ms);

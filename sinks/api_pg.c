@@ -314,9 +314,10 @@ static int chain_reports(PGconn *c, const void *arg, char **ret_json, char *err,
 /* An event: its feed position, id (stored, or for a payment's first event
  * of its type computed: paywatch_event_id), type, timestamp, and PAYMENT
  * as it was at the event: status from the type; a reverted event names the
- * confirmed event it reverses (the payment's latest before it) and has
- * reverted_at its own time. An invoice event (invoice_id set) carries the
- * INVOICE stored with it. */
+ * confirmed event it reverses (the payment's latest before it, kept on its
+ * row: schema/021_payment_event_counts.sql) and has reverted_at its own
+ * time. An invoice event (invoice_id set) carries the INVOICE stored with
+ * it. */
 #define EVENT_SELECT                                                                                     \
 	"SELECT f.xid::text, f.seq,"                                                                        \
 	" coalesce(f.id, paywatch_event_id(p.chain_id, p.block_hash, p.log_index, f.type)), f.type,"        \
@@ -326,10 +327,7 @@ static int chain_reports(PGconn *c, const void *arg, char **ret_json, char *err,
 	" p.block_time, p.tx_hash, p.log_index, p.token_address, p.token_symbol, p.decimals,"               \
 	" p.from_address, p.to_address, p.amount, p.amount_raw, p.confirmations, p.merchant_id,"            \
 	" CASE f.type WHEN 'payment.reverted' THEN 'reverted' ELSE 'confirmed' END,"                        \
-	" CASE f.type WHEN 'payment.reverted' THEN (SELECT coalesce(c.id, paywatch_event_id(p.chain_id,"    \
-	" p.block_hash, p.log_index, c.type)) FROM event_feed c WHERE"                                      \
-	" c.payment_id = f.payment_id AND c.type = 'payment.confirmed' AND (c.xid, c.seq) < (f.xid, f.seq)" \
-	" ORDER BY c.xid DESC, c.seq DESC LIMIT 1) END)::json -> 'data')::text END,"                        \
+	" nullif(f.reverses, ''))::json -> 'data')::text END,"                                              \
 	" CASE f.type WHEN 'payment.reverted' THEN"                                                         \
 	" to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') END, f.merchant_id"     \
 	" FROM event_feed f LEFT JOIN payments p ON p.id = f.payment_id"

@@ -385,33 +385,36 @@ static const char create_incoming_sql[] =
 
 /* The key of a payment's n-th event of a type: "type" for the first (the
  * ids of every first event stay what they were), "type#n" after that (a
- * payment confirmed again after a revert: the chain went back). Counted
- * in the statement's snapshot, so a replay of the same batch after a crash
- * finds the row already in its state and creates nothing. */
-#define NTH_EVENT_KEY(t, type)                                                                           \
-	"'" type "' || coalesce((SELECT '#' || (count(*) + 1) FROM event_feed n WHERE n.payment_id = " t     \
-	".id AND n.type = '" type "' HAVING count(*) > 0), '')"
+ * payment confirmed again after a revert: the chain went back). n is the
+ * count the payment's row keeps (schema/021_payment_event_counts.sql),
+ * raised by the same upsert that changed the row's status (the CTE t holds
+ * the row after it), so a replay of the same batch after a crash finds the
+ * row already in its state and creates nothing. */
+#define NTH_EVENT_KEY(t, type, count) \
+	"'" type "' || CASE WHEN " t "." count " > 1 THEN '#' || " t "." count " ELSE '' END"
 
 /* A payment's event id for the SQL key of its type (NTH_EVENT_KEY or a
  * literal): the webhook-id. */
 #define EVENT_ID(t, key) "paywatch_event_id(" t ".chain_id, " t ".block_hash, " t ".log_index, " key ")"
 
 /* The feed row (schema/010_event_feed.sql) of each state change of the
- * CTE t, for every merchant: CTE `fd`. id_sql: the event id (EVENT_ID,
- * counted in the same snapshot as the webhook event's), or NULL for a
- * payment's first event of the type (the feed computes that one when read:
- * no md5 per row of a backfill). */
-#define FEED_CTE(t, type, id_sql)                                                                        \
-	" fd AS (INSERT INTO event_feed (id, type, merchant_id, payment_id)"                               \
-	" SELECT " id_sql ", '" type "', " t ".merchant_id, " t ".id FROM " t " ORDER BY " t ".id"           \
-	" RETURNING payment_id),"
+ * CTE t, for every merchant: CTE `fd`. id_sql: the event id (EVENT_ID, of
+ * the same key as the webhook event's), or NULL for a payment's first
+ * event of the type (the feed computes that one when read: no md5 per row
+ * of a backfill); reverses_sql: the confirmed event a payment.reverted
+ * row reverses, '' for none and for a payment.confirmed row
+ * (schema/021_payment_event_counts.sql). */
+#define FEED_CTE(t, type, id_sql, reverses_sql)                                                          \
+	" fd AS (INSERT INTO event_feed (id, type, merchant_id, payment_id, reverses)"                     \
+	" SELECT " id_sql ", '" type "', " t ".merchant_id, " t ".id, " reverses_sql " FROM " t              \
+	" ORDER BY " t ".id RETURNING payment_id),"
 
 /* payment.confirmed events: the feed rows of the payment rows of the CTE
  * `ins` (feed_id: their ids, as FEED_CTE takes them), and for merchants
  * with an endpoint the webhook events (key: the SQL of the event key) and
  * their deliveries */
 #define CONFIRMED_EVENTS_CTE(key, feed_id)                                                               \
-	FEED_CTE("ins", "payment.confirmed", feed_id)                                                    \
+	FEED_CTE("ins", "payment.confirmed", feed_id, "''")                                              \
 	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, payload)"                  \
 	" SELECT " EVENT_ID("ins", key) ", 'payment.confirmed', ins.merchant_id, ins.id,"                 \
 	" paywatch_event_payload('payment.confirmed', " PAYLOAD_ARGS("ins") ", NULL) FROM ins"          \
@@ -427,10 +430,11 @@ static const char create_incoming_sql[] =
 	" SELECT" INCOMING_COLUMNS " FROM pw_incoming WHERE status = 'confirmed'"                 \
 	" ORDER BY block_number, log_index"                                                        \
 	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'confirmed',"          \
-	" reverted_at = NULL, confirmations = EXCLUDED.confirmations, confirmed_at = EXCLUDED.confirmed_at" \
+	" reverted_at = NULL, confirmations = EXCLUDED.confirmations, confirmed_at = EXCLUDED.confirmed_at," \
+	" times_confirmed = payments.times_confirmed + 1"                                           \
 	" WHERE payments.status = 'reverted' RETURNING *),"                                         \
-	CONFIRMED_EVENTS_CTE(NTH_EVENT_KEY("ins", "payment.confirmed"),                            \
-			     EVENT_ID("ins", NTH_EVENT_KEY("ins", "payment.confirmed")))
+	CONFIRMED_EVENTS_CTE(NTH_EVENT_KEY("ins", "payment.confirmed", "times_confirmed"),         \
+			     EVENT_ID("ins", NTH_EVENT_KEY("ins", "payment.confirmed", "times_confirmed")))
 static const char insert_confirmed_sql[] =
 	"WITH" CONFIRMED_FROM_INCOMING
 	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl), (SELECT count(*) FROM fd)";
@@ -461,17 +465,22 @@ static const char write_small_sql[] =
 	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl), (SELECT count(*) FROM nt)";
 
 /* Reverted entries: the row turns 'reverted' (or is recorded as reverted if
- * missing) and a payment.reverted event names the confirmed event it
- * reverses (the latest one). */
+ * missing: never confirmed, its counts 0 and 1) and a payment.reverted
+ * event names the confirmed event it reverses (the latest one: the feed's
+ * from the row's count; the webhook's the merchant's latest webhook event
+ * of that type). */
 static const char apply_reverted_sql[] =
-	"WITH up AS (INSERT INTO payments" PAYMENT_COLUMNS ", reverted_at)"
-	" SELECT" INCOMING_COLUMNS ", now() FROM pw_incoming WHERE status = 'reverted'"
+	"WITH up AS (INSERT INTO payments" PAYMENT_COLUMNS ", reverted_at, times_confirmed, times_reverted)"
+	" SELECT" INCOMING_COLUMNS ", now(), 0, 1 FROM pw_incoming WHERE status = 'reverted'"
 	" ORDER BY block_number, log_index"
-	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'reverted', reverted_at = now()"
-	" WHERE payments.status = 'confirmed' RETURNING *),"
-	FEED_CTE("up", "payment.reverted", EVENT_ID("up", NTH_EVENT_KEY("up", "payment.reverted")))
+	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'reverted', reverted_at = now(),"
+	" times_reverted = payments.times_reverted + 1 WHERE payments.status = 'confirmed' RETURNING *),"
+	FEED_CTE("up", "payment.reverted", EVENT_ID("up", NTH_EVENT_KEY("up", "payment.reverted", "times_reverted")),
+		 "CASE WHEN up.times_confirmed > 0 THEN "
+		 EVENT_ID("up", NTH_EVENT_KEY("up", "payment.confirmed", "times_confirmed")) " ELSE '' END")
 	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, reverses_event_id, payload)"
-	" SELECT paywatch_event_id(up.chain_id, up.block_hash, up.log_index, " NTH_EVENT_KEY("up", "payment.reverted") "),"
+	" SELECT paywatch_event_id(up.chain_id, up.block_hash, up.log_index, "
+	NTH_EVENT_KEY("up", "payment.reverted", "times_reverted") "),"
 	" 'payment.reverted', up.merchant_id, up.id, c.id,"
 	" paywatch_event_payload('payment.reverted', " PAYLOAD_ARGS("up") ", c.id)"
 	" FROM up LEFT JOIN LATERAL (SELECT c.id FROM webhook_events c WHERE c.payment_id = up.id"
@@ -555,7 +564,7 @@ static int exec_counts(pg_sink *s, const char *sql, const char *what, size_t *re
 /* What a COPY row of a payment holds: a pw_incoming row (times as unix
  * seconds and milliseconds), a payments row with its id (ids[i]), or the
  * payment's event_feed row (a payment.confirmed row, its id NULL: the
- * first event of a new row, schema/010_event_feed.sql). */
+ * first event of a new row, schema/010_event_feed.sql; reversing none). */
 typedef enum copy_kind { COPY_INCOMING, COPY_PAYMENT, COPY_FEED } copy_kind;
 
 /* Row i of a COPY of kind k, appended to b. 0, PW_EINVAL, PW_ENOMEM. */
@@ -570,7 +579,7 @@ static int copy_row_of(pw_buf *b, copy_kind k, const pw_payment *p, uint64_t id,
 		o = put_text(o, p->merchant_id);
 		*o++ = '\t';
 		o = put_u64(o, id);
-		*o++ = '\n';
+		o = put_str(o, "\t\n"); /* reverses: '' (none) */
 		return buf_append(b, row, (size_t)(o - row));
 	}
 	o = put_u64(o, id);
@@ -808,7 +817,7 @@ static int write_direct(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 	uint64_t *ids = NULL;
 	if (begin_with_ids(s, n, &ids) < 0 ||
 	    copy_in(s, "COPY payments (id, " PAYMENT_FIELDS ") FROM STDIN", COPY_PAYMENT, payments, ids, n, &copied) < 0 ||
-	    copy_in(s, "COPY event_feed (id, type, merchant_id, payment_id) FROM STDIN", COPY_FEED, payments, ids, n, &feed) < 0 ||
+	    copy_in(s, "COPY event_feed (id, type, merchant_id, payment_id, reverses) FROM STDIN", COPY_FEED, payments, ids, n, &feed) < 0 ||
 	    copied_events(s, payments, n, &deliveries) < 0 ||
 	    commit_notifying(s, deliveries, feed) < 0) {
 		free(ids);
@@ -1048,7 +1057,7 @@ int pg_sink_warm_up(pg_sink *s)
 	    exec_counts(s, insert_pending_sql, "warm-up: pending events", &k[3], &k[4], &feed) < 0 ||
 	    exec_counts(s, insert_seen_sql, "warm-up: pending payments", &k[5], &k[6], &feed) < 0 ||
 	    copy_in(s, "COPY payments (id, " PAYMENT_FIELDS ") FROM STDIN", COPY_PAYMENT, NULL, NULL, 0, &k[7]) < 0 ||
-	    copy_in(s, "COPY event_feed (id, type, merchant_id, payment_id) FROM STDIN", COPY_FEED, NULL, NULL, 0, &k[8]) < 0 ||
+	    copy_in(s, "COPY event_feed (id, type, merchant_id, payment_id, reverses) FROM STDIN", COPY_FEED, NULL, NULL, 0, &k[8]) < 0 ||
 	    copied_events_in(s, "", 1, 0, &k[9]) < 0 || write_small(s, NULL, 0, false, &small) < 0 ||
 	    write_small(s, NULL, 0, true, &small_pending) < 0)
 		r = PW_EDB;

@@ -189,6 +189,119 @@ static void check_tron(pg_sink *s)
 #define X_EVENTS(type) \
 	"SELECT count(*) FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.log_index = 0 AND e.type = '" type "'"
 
+/* The feed rows of the payment at (block, log_index) of chain local:
+ * their ids (stored, or computed for a first event, as the feed serves
+ * them) are its webhook events' ids in the same order, and their
+ * reversed events its webhook events' (acme takes both types). */
+static void check_feed_matches_webhooks(uint64_t block, uint32_t log_index)
+{
+	char where[128], sql[1024], feed[1024], hooks[1024];
+	snprintf(where, sizeof(where), "p.chain = 'local' AND p.block_number = %llu AND p.log_index = %u",
+		 (unsigned long long)block, log_index);
+	snprintf(sql, sizeof(sql),
+		 "SELECT string_agg(f.type || ' ' || coalesce(f.id, paywatch_event_id(p.chain_id, p.block_hash, p.log_index,"
+		 " f.type)) || ' ' || coalesce(nullif(f.reverses, ''), '-'), ',' ORDER BY f.xid, f.seq)"
+		 " FROM event_feed f JOIN payments p ON p.id = f.payment_id WHERE %s", where);
+	q_text(sql, feed, sizeof(feed));
+	snprintf(sql, sizeof(sql),
+		 "SELECT string_agg(e.type || ' ' || e.id || ' ' || coalesce(e.reverses_event_id, '-'), ','"
+		 " ORDER BY e.created_at, e.id) FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE %s", where);
+	CHECK(strlen(feed) > 0);
+	ASSERT_EQ_STR(q_text(sql, hooks, sizeof(hooks)), feed);
+}
+
+/* A payment reverted before any confirmation was written (the revert's
+ * upsert records a missing row as reverted: postgres.h), then confirmed,
+ * then reverted again: its events are payment.reverted (naming nothing),
+ * payment.confirmed (the first of its type), payment.reverted#2 (naming
+ * that confirmation), and its row counts one and two. */
+static void check_reverted_first(pg_sink *s)
+{
+	char a[512];
+	pw_payment rev = payment(56, 0, PW_STATUS_REVERTED), conf = payment(56, 0, PW_STATUS_CONFIRMED);
+	rev.block_hash[1] = conf.block_hash[1] = 56;
+	ASSERT_EQ_INT(1, write_batch(s, &rev, 1).reverted);
+	ASSERT_EQ_STR("0 1", q_text("SELECT times_confirmed || ' ' || times_reverted FROM payments WHERE block_number = 56",
+				    a, sizeof(a)));
+	ASSERT_EQ_INT(1, write_batch(s, &conf, 1).inserted);
+	ASSERT_EQ_INT(1, write_batch(s, &rev, 1).reverted);
+	ASSERT_EQ_STR("1 2", q_text("SELECT times_confirmed || ' ' || times_reverted FROM payments WHERE block_number = 56",
+				    a, sizeof(a)));
+	/* each feed row's id and reversed event, as the key they were made of */
+#define KEY_OF(x)                                                                                       \
+	"CASE " x " WHEN k.r1 THEN 'payment.reverted' WHEN k.c1 THEN 'payment.confirmed'"                   \
+	" WHEN k.r2 THEN 'payment.reverted#2' ELSE coalesce(" x ", '-') END"
+	ASSERT_EQ_STR("payment.reverted -,payment.confirmed -,payment.reverted#2 payment.confirmed",
+		      q_text("SELECT string_agg(" KEY_OF("f.id") " || ' ' || " KEY_OF("nullif(f.reverses, '')") ", ','"
+			     " ORDER BY f.xid, f.seq)"
+			     " FROM event_feed f JOIN payments p ON p.id = f.payment_id CROSS JOIN LATERAL (SELECT"
+			     " paywatch_event_id(p.chain_id, p.block_hash, p.log_index, 'payment.reverted') r1,"
+			     " paywatch_event_id(p.chain_id, p.block_hash, p.log_index, 'payment.confirmed') c1,"
+			     " paywatch_event_id(p.chain_id, p.block_hash, p.log_index, 'payment.reverted#2') r2) k"
+			     " WHERE p.block_number = 56", a, sizeof(a)));
+#undef KEY_OF
+	check_feed_matches_webhooks(56, 0);
+}
+
+/* A database written before migration 021 (its columns and the feed's
+ * reversed events dropped, the index by payment made again, its row in
+ * schema_migrations deleted: the tables as 020 left them, holding the
+ * histories above) is migrated: each payment's counts and each revert's
+ * reversed event come out as the writes above left them, the index is
+ * gone, a feed row without reverses (an older writer's) is refused, and
+ * the next state change takes the next key (X confirmed a third time:
+ * payment.confirmed#3). */
+static void check_counts_migrated(const char *dsn)
+{
+	static const char counts_sql[] =
+		"SELECT string_agg(block_number || ':' || log_index || ' ' || times_confirmed || '/' || times_reverted, ','"
+		" ORDER BY id) FROM payments WHERE (times_confirmed, times_reverted) <> (1, 0)";
+	static const char reverses_sql[] =
+		"SELECT count(*) || ' ' || string_agg(coalesce(reverses, '-'), ',' ORDER BY xid, seq) FROM event_feed"
+		" WHERE type = 'payment.reverted'";
+	char counts[1024], reverses[4096], a[4096];
+	q_text(counts_sql, counts, sizeof(counts));
+	q_text(reverses_sql, reverses, sizeof(reverses));
+	/* X (block 10), the payment written twice (41), M (50), the one reverted
+	 * first (56), the one statement's (70: reverted, confirmed again) */
+	ASSERT_EQ_STR("10:0 2/2,41:0 1/1,50:0 1/1,56:0 1/2,70:0 2/1", counts);
+	PQclear(PQexec(db, "ALTER TABLE payments DROP COLUMN times_confirmed, DROP COLUMN times_reverted;"
+			   " ALTER TABLE event_feed DROP COLUMN reverses;" /* and its constraint */
+			   " CREATE INDEX event_feed_by_payment ON event_feed (payment_id, type);"
+			   " DELETE FROM schema_migrations WHERE version = '021_payment_event_counts.sql'"));
+	ASSERT_EQ_INT(0, q_int("SELECT count(*) FROM information_schema.columns WHERE column_name = 'times_confirmed'"));
+
+	pg_sink *s = NULL;
+	char err[512];
+	size_t applied = 0;
+	if (pg_sink_connect(dsn, &s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cannot connect: %s\n", err);
+		CHECK(false);
+		return;
+	}
+	ASSERT_EQ_INT(0, pg_sink_migrate(s, schema_migrations, &applied));
+	ASSERT_EQ_INT(1, applied);
+	ASSERT_EQ_STR(counts, q_text(counts_sql, a, sizeof(a)));
+	ASSERT_EQ_STR(reverses, q_text(reverses_sql, a, sizeof(a)));
+	ASSERT_EQ_INT(0, q_int("SELECT count(*) FROM pg_indexes WHERE indexname = 'event_feed_by_payment'"));
+	/* a writer of a build before 021 leaves reverses out: refused, a data
+	 * error (its entries quarantined, never counted wrong) */
+	PGresult *res = PQexec(db, "INSERT INTO event_feed (id, type, merchant_id, payment_id) SELECT 'evt_old_writer',"
+				   " 'payment.confirmed', merchant_id, id FROM payments WHERE block_number = 10 AND log_index = 0");
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	ASSERT_EQ_STR("23514", state ? state : "");
+	CHECK(strstr(PQresultErrorMessage(res), "event_feed_reverses_given") != NULL);
+	PQclear(res);
+
+	pw_payment x = payment(10, 0, PW_STATUS_CONFIRMED);
+	ASSERT_EQ_INT(1, write_batch(s, &x, 1).inserted);
+	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM webhook_events e JOIN payments p ON p.id = e.payment_id"
+			       " WHERE p.block_number = 10 AND p.log_index = 0 AND e.id = paywatch_event_id(p.chain_id,"
+			       " p.block_hash, p.log_index, 'payment.confirmed#3')"));
+	check_feed_matches_webhooks(10, 0);
+	pg_sink_close(s);
+}
+
 /* A small batch of two entries of status at block, the second refused by
  * a constraint on table (added here, dropped after: its amount, 667): the
  * statement is refused whole, then the upsert; split in halves, the other
@@ -565,6 +678,12 @@ int main(int argc, char **argv)
 	/* every event has one delivery, every id is distinct */
 	ASSERT_EQ_INT(q_int("SELECT count(*) FROM webhook_events"), q_int("SELECT count(*) FROM webhook_deliveries"));
 	ASSERT_EQ_INT(5, q_int("SELECT count(DISTINCT id) FROM webhook_events")); /* X: 2 + 2, Y: 1 */
+	/* X's row counts its events (schema/021_payment_event_counts.sql);
+	 * its feed rows carry the webhook events' ids, in their order, and
+	 * each revert names the confirmation its webhook event names */
+	ASSERT_EQ_STR("2 2", q_text("SELECT times_confirmed || ' ' || times_reverted FROM payments"
+				    " WHERE block_number = 10 AND log_index = 0", a, sizeof(a)));
+	check_feed_matches_webhooks(10, 0);
 
 	/* one entry never stops the others. A constraint added here stands for
 	 * any value Postgres refuses for a data reason (SQLSTATE class 23): in a
@@ -685,12 +804,14 @@ int main(int argc, char **argv)
 			       " WHERE p.block_number = 60 AND f.type = 'payment.confirmed'"));
 	PQclear(PQexec(db, "UPDATE webhook_endpoints SET active = true"));
 
+	check_reverted_first(s);
 	check_tron(s);
 	pg_sink_set_statement_max(s, PG_SINK_STATEMENT_MAX);
 	check_one_statement(s);
 	check_one_statement_pending(s);
 	check_warm_up(s);
 	check_registry_one_chain();
+	check_counts_migrated(argv[1]);
 	PQfinish(db);
 	pg_sink_close(s);
 	return test_finish("pg_sink_check");

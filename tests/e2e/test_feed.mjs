@@ -201,7 +201,7 @@ async function main() {
     log_index, token_address, token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount, status,
     confirmations, confirmed_at, chain_family) VALUES ('local', 31337, 1, $1, now(), $1, 0, $2, 'USDC', $3, $4, 'globex', 5, 6,
     0.000005, 'confirmed', 2, now(), 'evm') RETURNING id::int`, [fakeHash, token.address.toLowerCase(), deployer.toLowerCase(), globex]);
-  await late.query(`INSERT INTO event_feed (id, type, merchant_id, payment_id) VALUES ('evt_late_writer', 'payment.confirmed', 'globex', $1)`, [lp.id]);
+  await late.query(`INSERT INTO event_feed (id, type, merchant_id, payment_id, reverses) VALUES ('evt_late_writer', 'payment.confirmed', 'globex', $1, '')`, [lp.id]);
   // paywatch writes (and commits) later events while that transaction is open
   const lateBefore = (await db.query('SELECT coalesce(max(id), 0)::int m FROM payments')).rows[0].m;
   await node.receipt(await token.transfer(deployer, acme, amount++));

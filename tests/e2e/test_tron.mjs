@@ -273,8 +273,9 @@ async function main() {
   rig.check(mig.status === 0 && new RegExp(`${later} migration\\(s\\) applied`).test(mig.stderr),
     `007 (and the ${later - 1} after it) apply on a database of EVM rows (${mig.stderr.trim()})`);
   const after = (await up.query('SELECT * FROM payments')).rows[0];
-  const { chain_family: fam, ...rest } = after;
+  const { chain_family: fam, times_confirmed: confirmedN, times_reverted: revertedN, ...rest } = after;
   rig.check(fam === 'evm' && JSON.stringify(rest) === JSON.stringify(before), 'the existing row is untouched and reads as EVM');
+  rig.check(confirmedN === 1 && revertedN === 0, `021 counts its one confirmation (${confirmedN}, ${revertedN})`);
   rig.check((await up.query(`SELECT chain_family FROM merchant_addresses`)).rows[0].chain_family === 'evm', 'existing addresses read as EVM');
   // 010: the event feed starts with the history (one payment.confirmed per payment, the id webhooks would give it)
   const feed = (await up.query(`SELECT f.id, f.type, f.payment_id::int, f.id = paywatch_event_id(p.chain_id, p.block_hash, p.log_index,
