@@ -6,9 +6,9 @@
 -- event_feed_by_payment: an index entry for every feed row, written for
 -- every payment of a backfill and read only when a payment changes state
 -- again (a reorg). A COPY of 100,000 feed rows took 0.6-0.7x the time
--- without it (psql, 5 alternating rounds), and `run` 0.89x (0.80-1.16) of
--- the build with it (bench.mjs --only paywatch, 6 rounds, the index
--- dropped by a probe).
+-- without it (psql, 5 alternating rounds); a backfill's feed COPYs 0.63x
+-- of Postgres's time (bench/bench.mjs --pg-statements, against the build
+-- before; bench/HISTORY.md, a thirty-seventh session).
 --
 -- Now the upsert that changes a payment's status counts the change on the
 -- payment's row (times_confirmed, times_reverted: the n of its latest

@@ -466,9 +466,9 @@ static const char write_small_sql[] =
 
 /* Reverted entries: the row turns 'reverted' (or is recorded as reverted if
  * missing: never confirmed, its counts 0 and 1) and a payment.reverted
- * event names the confirmed event it reverses (the latest one: the feed's
- * from the row's count; the webhook's the merchant's latest webhook event
- * of that type). */
+ * event names the confirmed event it reverses, the latest one (the feed
+ * row's from the row's count, the webhook event's the payment's latest
+ * payment.confirmed webhook event, as before 021). */
 static const char apply_reverted_sql[] =
 	"WITH up AS (INSERT INTO payments" PAYMENT_COLUMNS ", reverted_at, times_confirmed, times_reverted)"
 	" SELECT" INCOMING_COLUMNS ", now(), 0, 1 FROM pw_incoming WHERE status = 'reverted'"

@@ -84,7 +84,10 @@ typedef struct pg_write_result {
  * same identity (chain_id, block_hash, log_index) exists (a 'reverted' one
  * is confirmed again: its block is canonical again);
  * PW_STATUS_REVERTED entries set that row's status to 'reverted' and
- * reverted_at to now() (inserting it as reverted if it is missing);
+ * reverted_at to now() (inserting it as reverted if it is missing); each
+ * change of a row's status is counted on the row (times_confirmed,
+ * times_reverted: schema/021_payment_event_counts.sql), the n of its
+ * event's id (paywatch_event_id of "type" or "type#n");
  * PW_STATUS_PENDING entries write a pending_payments row (unless the
  * payment is confirmed already) and create payment.pending events for
  * merchants subscribed to them; PW_STATUS_DROPPED entries delete that row
