@@ -6,7 +6,13 @@
  *     upsert and writes nothing;
  *   - revert, confirm again (the chain went back to the block), replay of
  *     that, revert again: the row follows, each step has its own event, a
- *     revert names the latest confirmation, and nothing is written twice.
+ *     revert names the latest confirmation, and nothing is written twice;
+ *     the row counts its events, and its feed rows carry the webhook
+ *     events' ids and reversed events (also for a payment reverted before
+ *     any confirmation);
+ *   - migration 021 over the tables as 020 left them (check_counts_migrated);
+ *   - the quarantine, Tron's forms, one statement's batches, the warm-up,
+ *     the registry of one chain (main and each check_* below).
  * usage: pg_sink_check DSN */
 #include "config.h"
 #include "idfmt.h"
