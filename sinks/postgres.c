@@ -475,7 +475,8 @@ static const char apply_reverted_sql[] =
 	" ORDER BY block_number, log_index"
 	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'reverted', reverted_at = now(),"
 	" times_reverted = payments.times_reverted + 1 WHERE payments.status = 'confirmed' RETURNING *),"
-	FEED_CTE("up", "payment.reverted", EVENT_ID("up", NTH_EVENT_KEY("up", "payment.reverted", "times_reverted")),
+	FEED_CTE("up", "payment.reverted",
+		 EVENT_ID("up", NTH_EVENT_KEY("up", "payment.reverted", "times_reverted")),
 		 "CASE WHEN up.times_confirmed > 0 THEN "
 		 EVENT_ID("up", NTH_EVENT_KEY("up", "payment.confirmed", "times_confirmed")) " ELSE '' END")
 	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, reverses_event_id, payload)"
@@ -566,6 +567,10 @@ static int exec_counts(pg_sink *s, const char *sql, const char *what, size_t *re
  * payment's event_feed row (a payment.confirmed row, its id NULL: the
  * first event of a new row, schema/010_event_feed.sql; reversing none). */
 typedef enum copy_kind { COPY_INCOMING, COPY_PAYMENT, COPY_FEED } copy_kind;
+
+/* The COPYs of COPY_PAYMENT and COPY_FEED rows */
+#define PAYMENTS_COPY_SQL "COPY payments (id, " PAYMENT_FIELDS ") FROM STDIN"
+#define FEED_COPY_SQL "COPY event_feed (id, type, merchant_id, payment_id, reverses) FROM STDIN"
 
 /* Row i of a COPY of kind k, appended to b. 0, PW_EINVAL, PW_ENOMEM. */
 static int copy_row_of(pw_buf *b, copy_kind k, const pw_payment *p, uint64_t id, copy_times *tc)
@@ -816,8 +821,8 @@ static int write_direct(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 	size_t copied = 0, deliveries = 0, feed = 0;
 	uint64_t *ids = NULL;
 	if (begin_with_ids(s, n, &ids) < 0 ||
-	    copy_in(s, "COPY payments (id, " PAYMENT_FIELDS ") FROM STDIN", COPY_PAYMENT, payments, ids, n, &copied) < 0 ||
-	    copy_in(s, "COPY event_feed (id, type, merchant_id, payment_id, reverses) FROM STDIN", COPY_FEED, payments, ids, n, &feed) < 0 ||
+	    copy_in(s, PAYMENTS_COPY_SQL, COPY_PAYMENT, payments, ids, n, &copied) < 0 ||
+	    copy_in(s, FEED_COPY_SQL, COPY_FEED, payments, ids, n, &feed) < 0 ||
 	    copied_events(s, payments, n, &deliveries) < 0 ||
 	    commit_notifying(s, deliveries, feed) < 0) {
 		free(ids);
@@ -1056,8 +1061,8 @@ int pg_sink_warm_up(pg_sink *s)
 	    exec_counts(s, insert_confirmed_sql, "warm-up: insert payments", &k[1], &k[2], &feed) < 0 ||
 	    exec_counts(s, insert_pending_sql, "warm-up: pending events", &k[3], &k[4], &feed) < 0 ||
 	    exec_counts(s, insert_seen_sql, "warm-up: pending payments", &k[5], &k[6], &feed) < 0 ||
-	    copy_in(s, "COPY payments (id, " PAYMENT_FIELDS ") FROM STDIN", COPY_PAYMENT, NULL, NULL, 0, &k[7]) < 0 ||
-	    copy_in(s, "COPY event_feed (id, type, merchant_id, payment_id, reverses) FROM STDIN", COPY_FEED, NULL, NULL, 0, &k[8]) < 0 ||
+	    copy_in(s, PAYMENTS_COPY_SQL, COPY_PAYMENT, NULL, NULL, 0, &k[7]) < 0 ||
+	    copy_in(s, FEED_COPY_SQL, COPY_FEED, NULL, NULL, 0, &k[8]) < 0 ||
 	    copied_events_in(s, "", 1, 0, &k[9]) < 0 || write_small(s, NULL, 0, false, &small) < 0 ||
 	    write_small(s, NULL, 0, true, &small_pending) < 0)
 		r = PW_EDB;

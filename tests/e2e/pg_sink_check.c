@@ -205,13 +205,14 @@ static void check_feed_matches_webhooks(uint64_t block, uint32_t log_index)
 	snprintf(where, sizeof(where), "p.chain = 'local' AND p.block_number = %llu AND p.log_index = %u",
 		 (unsigned long long)block, log_index);
 	snprintf(sql, sizeof(sql),
-		 "SELECT string_agg(f.type || ' ' || coalesce(f.id, paywatch_event_id(p.chain_id, p.block_hash, p.log_index,"
-		 " f.type)) || ' ' || coalesce(nullif(f.reverses, ''), '-'), ',' ORDER BY f.xid, f.seq)"
+		 "SELECT string_agg(f.type || ' ' || coalesce(f.id, paywatch_event_id(p.chain_id, p.block_hash,"
+		 " p.log_index, f.type)) || ' ' || coalesce(nullif(f.reverses, ''), '-'), ',' ORDER BY f.xid, f.seq)"
 		 " FROM event_feed f JOIN payments p ON p.id = f.payment_id WHERE %s", where);
 	q_text(sql, feed, sizeof(feed));
 	snprintf(sql, sizeof(sql),
 		 "SELECT string_agg(e.type || ' ' || e.id || ' ' || coalesce(e.reverses_event_id, '-'), ','"
-		 " ORDER BY e.created_at, e.id) FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE %s", where);
+		 " ORDER BY e.created_at, e.id) FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE %s",
+		 where);
 	CHECK(strlen(feed) > 0);
 	ASSERT_EQ_STR(q_text(sql, hooks, sizeof(hooks)), feed);
 }
@@ -227,12 +228,12 @@ static void check_reverted_first(pg_sink *s)
 	pw_payment rev = payment(56, 0, PW_STATUS_REVERTED), conf = payment(56, 0, PW_STATUS_CONFIRMED);
 	rev.block_hash[1] = conf.block_hash[1] = 56;
 	ASSERT_EQ_INT(1, write_batch(s, &rev, 1).reverted);
-	ASSERT_EQ_STR("0 1", q_text("SELECT times_confirmed || ' ' || times_reverted FROM payments WHERE block_number = 56",
-				    a, sizeof(a)));
+	static const char counts_sql[] =
+		"SELECT times_confirmed || ' ' || times_reverted FROM payments WHERE block_number = 56";
+	ASSERT_EQ_STR("0 1", q_text(counts_sql, a, sizeof(a)));
 	ASSERT_EQ_INT(1, write_batch(s, &conf, 1).inserted);
 	ASSERT_EQ_INT(1, write_batch(s, &rev, 1).reverted);
-	ASSERT_EQ_STR("1 2", q_text("SELECT times_confirmed || ' ' || times_reverted FROM payments WHERE block_number = 56",
-				    a, sizeof(a)));
+	ASSERT_EQ_STR("1 2", q_text(counts_sql, a, sizeof(a)));
 	/* each feed row's id and reversed event, as the key they were made of */
 #define KEY_OF(x)                                                                                       \
 	"CASE " x " WHEN k.r1 THEN 'payment.reverted' WHEN k.c1 THEN 'payment.confirmed'"                   \
@@ -275,7 +276,8 @@ static void check_counts_migrated(const char *dsn)
 			   " ALTER TABLE event_feed DROP COLUMN reverses;" /* and its constraint */
 			   " CREATE INDEX event_feed_by_payment ON event_feed (payment_id, type);"
 			   " DELETE FROM schema_migrations WHERE version = '021_payment_event_counts.sql'"));
-	ASSERT_EQ_INT(0, q_int("SELECT count(*) FROM information_schema.columns WHERE column_name = 'times_confirmed'"));
+	ASSERT_EQ_INT(0, q_int("SELECT count(*) FROM information_schema.columns"
+			       " WHERE column_name = 'times_confirmed'"));
 
 	pg_sink *s = NULL;
 	char err[512];
@@ -292,8 +294,9 @@ static void check_counts_migrated(const char *dsn)
 	ASSERT_EQ_INT(0, q_int("SELECT count(*) FROM pg_indexes WHERE indexname = 'event_feed_by_payment'"));
 	/* a writer of a build before 021 leaves reverses out: refused, a data
 	 * error (its entries quarantined, never counted wrong) */
-	PGresult *res = PQexec(db, "INSERT INTO event_feed (id, type, merchant_id, payment_id) SELECT 'evt_old_writer',"
-				   " 'payment.confirmed', merchant_id, id FROM payments WHERE block_number = 10 AND log_index = 0");
+	PGresult *res = PQexec(db, "INSERT INTO event_feed (id, type, merchant_id, payment_id)"
+				   " SELECT 'evt_old_writer', 'payment.confirmed', merchant_id, id FROM payments"
+				   " WHERE block_number = 10 AND log_index = 0");
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	ASSERT_EQ_STR("23514", state ? state : "");
 	CHECK(strstr(PQresultErrorMessage(res), "event_feed_reverses_given") != NULL);
