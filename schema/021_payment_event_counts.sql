@@ -49,6 +49,8 @@ DROP INDEX event_feed_by_payment;
 -- NULL, so Postgres refuses them (a data error: the entries go to the
 -- quarantine, for `paywatch quarantine retry` by this build) instead of
 -- letting the counts fall behind. NOT VALID: the rows written before are
--- not held to it; an invoice's rows (payment_id NULL) neither.
+-- not held to it (their confirmed rows keep NULL, so VALIDATE CONSTRAINT
+-- would fail: it is not meant to be validated); an invoice's rows
+-- (payment_id NULL) neither.
 ALTER TABLE event_feed ADD CONSTRAINT event_feed_reverses_given
     CHECK (payment_id IS NULL OR reverses IS NOT NULL) NOT VALID;
