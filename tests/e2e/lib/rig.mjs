@@ -52,19 +52,46 @@ process.on('uncaughtException', (e) => {
 });
 
 // A port no server of the rig listens on, for endpoints that must stay
-// dead: port 1 (tcpmux, privileged; nothing here listens on it). A port
-// from freePort is free only when picked: once released, the system can
-// hand it to another test's listener on port 0 (ctest runs tests side by
-// side), and a "dead" endpoint then reaches that listener (e2e_bulk's
-// relay once counted e2e_tron's eth_chainId).
+// dead: port 1 (tcpmux, privileged; nothing here listens on it).
 export const DEAD_PORT = 1;
-export function freePort() {
-  return new Promise((resolve, reject) => {
+
+// freePort: a loopback port for a server the test starts next (Postgres,
+// paywatch's API, a receiver). It is free only when picked, and the server
+// binds it a moment later: a port from the system's ephemeral range (what
+// listen(0) hands out, and the local port of every outgoing connection)
+// could be taken in that moment by another test's listener on port 0 or by
+// any client's connection (ctest runs tests side by side: e2e_families's
+// receiver once found its port in use; e2e_bulk's relay once counted
+// e2e_tron's eth_chainId on a port released as "dead"). So the port is
+// drawn at random from below that range (10000 up to its start, read from
+// /proc), where neither ever lands, checked bindable, and never handed out
+// twice by one process; two tests drawing the same port in that moment is
+// the one chance left (about one in 20,000 per pair of draws).
+const handedOut = new Set();
+function ephemeralStart() {
+  try {
+    const lo = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(lo) && lo > 11000) return lo;
+  } catch {}
+  return 32768;
+}
+const PORT_LOW = 10000, PORT_HIGH = ephemeralStart(); // [PORT_LOW, PORT_HIGH)
+function bindable(port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
     s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+export async function freePort() {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`freePort: no bindable port in ${PORT_LOW}-${PORT_HIGH - 1} after 200 tries`);
 }
 
 // Timeouts are what a condition may take on a loaded 2-core machine (CI
