@@ -101,6 +101,7 @@ async function main() {
   db = await pg.client();
 
   const sv = spawn('bash', ['-c', `ulimit -n 8192; exec "${BIN}" serve -c "${cfg}"`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  rig.guard(sv.pid);
   let svErr = '';
   sv.stderr.on('data', (d) => { svErr += d; });
   sv.on('exit', (code, sig) => { if (code !== 0) say(`serve exited (${code ?? sig}): ${svErr.slice(-2000)}`); });

@@ -445,6 +445,7 @@ async function ponder(work, pg, node, h) {
     cwd: app, stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, DATABASE_URL: db.dsn, PONDER_RPC_URL_31337: node.http, PONDER_TOKEN: h.token, PONDER_LOG_LEVEL: 'warn' },
   });
+  rig.guard(p.pid);
   let log = '';
   p.stdout.on('data', (d) => { log += d; });
   p.stderr.on('data', (d) => { log += d; });

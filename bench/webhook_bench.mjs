@@ -212,6 +212,7 @@ async function wrkRate(port, bodyBytes, shaped = false, secs = 5) {
       'wrk.headers["User-Agent"] = "paywatch/0.1.0 (webhooks)"\n' +
       'wrk.headers["Accept"] = "*/*"\n' : ''));
   const p = spawn('wrk', ['-t2', '-c64', `-d${secs}s`, '-s', lua, `http://127.0.0.1:${port}/wrk`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  rig.guard(p.pid);
   let out = '';
   p.stdout.on('data', (d) => { out += d; });
   p.stderr.on('data', (d) => { out += d; });
@@ -313,6 +314,7 @@ async function main() {
         const fd = fs.openSync(log, 'w');
         const pw = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', fd] });
         fs.closeSync(fd);
+        rig.guard(pw.pid);
         Object.defineProperty(pw, 'tail', { get: () => fs.readFileSync(log, 'utf8').slice(-4000) });
         procs.push(pw);
       }

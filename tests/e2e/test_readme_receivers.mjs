@@ -24,6 +24,7 @@ async function main() {
     fs.writeFileSync(file, code.replace('"whsec_..."', JSON.stringify(SECRET)).replace('("0.0.0.0", 8000)', `("127.0.0.1", ${port})`)
       .replace('.listen(8000)', `.listen(${port}, '127.0.0.1')`));
     const proc = spawn(lang === 'python' ? 'python3' : 'node', [file], { env: { ...process.env, PAYWATCH_SECRET: SECRET }, stdio: ['ignore', 'pipe', 'inherit'] });
+    rig.guard(proc.pid);
     let out = '';
     proc.stdout.on('data', (d) => { out += d; });
     rig.onCleanup(() => proc.kill('SIGKILL'));

@@ -4,7 +4,10 @@
 // closed, as `| head` does: EPIPE at its next write), (2) an exception
 // nothing caught. Before, either left the postmaster running and its
 // directory behind (two were found running an hour after a bench piped
-// into `head`). Each case runs a small script of the rig's in a child
+// into `head`). (3) It is killed (SIGKILL, as the OOM killer or a
+// timeout's kill does: no handler of its own runs): lib/guard.py stops its
+// Postgres and its anvil and removes their directories (before, both kept
+// running). Each case runs a small script of the rig's in a child
 // process, with a real Postgres.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -62,6 +65,26 @@ async function main() {
     rig.check(code === 1 && /nobody caught this/.test(b.stderr()) && !alive(b.started.pid) && !fs.existsSync(b.started.dir),
       `a run that throws where nothing catches says so, stops its Postgres and exits 1 (exit ${code}, postmaster ` +
       `${alive(b.started.pid) ? 'still running' : 'stopped'}: ${b.stderr().split('\n').find((l) => /nobody/.test(l))})`);
+  }
+
+  // 3. killed: nothing of the child's runs, its guard stops what it started
+  const anvilFile = path.join(work, 'anvil.json');
+  const c = await child(work, 'kill', `const node = await rig.startAnvil();
+fs.writeFileSync(${JSON.stringify(anvilFile)}, JSON.stringify({ pid: node.proc.pid }));
+setInterval(() => {}, 1000);`);
+  if (c.started) {
+    const anvil = await rig.waitFor('the child\'s anvil up', () => fs.existsSync(anvilFile) &&
+      JSON.parse(fs.readFileSync(anvilFile, 'utf8')), 60000).catch((e) => { rig.check(false, `${e.message}: ${c.stderr()}`); return null; });
+    if (anvil) {
+      rig.onCleanup(() => { if (alive(anvil.pid)) process.kill(anvil.pid, 'SIGKILL'); });
+      c.proc.kill('SIGKILL');
+      await c.done;
+      const gone = () => !alive(c.started.pid) && !alive(anvil.pid) && !fs.existsSync(c.started.dir);
+      await rig.waitFor('the killed child\'s Postgres and anvil gone', gone, 30000).catch(() => {});
+      rig.check(gone(), `a run killed by SIGKILL has its Postgres and anvil stopped by its guard (postmaster ` +
+        `${alive(c.started.pid) ? 'still running' : 'stopped'}, anvil ${alive(anvil.pid) ? 'still running' : 'stopped'}, ` +
+        `Postgres's directory ${fs.existsSync(c.started.dir) ? 'left' : 'removed'})`);
+    }
   }
 }
 

@@ -37,6 +37,50 @@ export async function cleanupAll() {
 // caught it stops what it started (Postgres, anvil, paywatch) before it
 // exits, rather than leave a throwaway server running. (A test's own
 // failures end through runTest, a bench's through its own catch.)
+// What the rig starts is also told to lib/guard.py, a process of its own
+// that outlives this one and, when this process ends, stops whatever of it
+// is still running and removes its directories: the handlers above cannot
+// run when the run is killed (SIGKILL, the OOM killer, ctest's timeout),
+// and neither anvil and paywatch (reparented to init) nor the postmaster
+// (pg_ctl's) would stop by themselves. They talk through a FIFO: the
+// guard's stdin is its read end, opened here before the guard starts, and
+// this process holds the only write end (close-on-exec: no child inherits
+// it), so lines wait in the pipe until the guard reads them, and the end of
+// this process, however it comes, is the guard's EOF. Started on first use;
+// if the guard cannot start, the run goes on as it would without it.
+let guardFd = null;
+function guardSay(line) {
+  if (guardFd === null) {
+    guardFd = -1;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-guard-'));
+    try {
+      const fifo = path.join(dir, 'fifo');
+      execFileSync('mkfifo', ['-m', '600', fifo]);
+      const { O_RDONLY, O_WRONLY, O_NONBLOCK } = fs.constants;
+      const readEnd = fs.openSync(fifo, O_RDONLY | O_NONBLOCK); // no writer needed yet
+      const writeEnd = fs.openSync(fifo, O_WRONLY | O_NONBLOCK); // a reader is there: never waits
+      const g = spawn('python3', [path.join(here, 'guard.py')], { stdio: [readEnd, 'ignore', 'inherit'] });
+      g.on('error', () => {});
+      g.unref();
+      fs.closeSync(readEnd);
+      guardFd = writeEnd;
+    } catch {}
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  if (guardFd >= 0) try { fs.writeSync(guardFd, line + '\n'); } catch {} // EAGAIN: the guard is not reading
+}
+// guard(pid, signal): proc's pid stopped with signal ('TERM', 'QUIT', 'KILL')
+// if this run dies with it running.
+export function guard(pid, signal = 'KILL') {
+  if (!pid) return;
+  let stat;
+  try { stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return; } // already gone
+  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  guardSay(`proc ${pid} ${start} ${signal}`);
+}
+// guardDir(dir): dir removed (after the processes) if this run dies.
+export function guardDir(dir) { guardSay(`dir ${dir}`); }
+
 let stopping = false;
 async function stopEverything(code) {
   if (stopping) return;
@@ -164,6 +208,7 @@ function asPg(cmd, args, opts = {}) {
 export async function startPostgres(settings = {}, { locale = null, hugePages = false } = {}) {
   const bin = pgBinDir();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-pg-'));
+  guardDir(dir);
   if (isRoot) execFileSync('chown', ['postgres:postgres', dir]);
   fs.chmodSync(dir, 0o700);
   const data = path.join(dir, 'data');
@@ -186,6 +231,8 @@ export async function startPostgres(settings = {}, { locale = null, hugePages = 
       run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o',
         `-p ${pg.port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off` +
           Object.entries(settings).map(([k, v]) => ` -c ${k}=${v}`).join(''), 'start']);
+      // SIGQUIT: Postgres's immediate shutdown, its backends with it
+      guard(Number(fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]), 'QUIT');
     },
     stop(mode = 'fast') { run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']); },
   };
@@ -288,6 +335,8 @@ export async function startAnvil(extraArgs = []) {
   const proc = spawn(bin, ['--host', '127.0.0.1', '--port', '0', ...extraArgs],
     { stdio: ['ignore', fd, 'pipe'], env: { ...process.env, HOME: home } });
   fs.closeSync(fd);
+  guard(proc.pid);
+  guardDir(home);
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr += d; });
   onCleanup(async () => {
@@ -409,6 +458,7 @@ export function runPaywatchSync(bin, args, env = {}) {
 export function runPaywatch(bin, args, env = {}) {
   return new Promise((resolve) => {
     const proc = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    guard(proc.pid);
     let stdout = '', stderr = '';
     proc.stdout.on('data', (d) => { stdout += d; });
     proc.stderr.on('data', (d) => { stderr += d; });
@@ -424,6 +474,7 @@ export function startPaywatch(bin, args, env = {}, logFile = null) {
   const proc = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const p = { proc, stderr: '', exited: null, args };
   started.push(p);
+  guard(proc.pid);
   proc.stdout.on('data', (d) => { p.stderr += d; });
   proc.stderr.on('data', (d) => { p.stderr += d; if (logFile) fs.appendFileSync(logFile, d); });
   // resolved on 'close' (the process ended and its output was all read), so
@@ -460,6 +511,7 @@ export async function startReceiver(work, secrets) {
   const file = path.join(work, 'receiver-secrets.json');
   fs.writeFileSync(file, JSON.stringify(secrets));
   const proc = spawn('python3', [path.join(e2eDir, 'receiver.py'), String(port), file], { stdio: 'inherit' });
+  guard(proc.pid);
   onCleanup(() => proc.kill('SIGKILL'));
   const base = `http://127.0.0.1:${port}`;
   await waitFor('receiver', async () => (await fetch(base + '/_records')).ok, 10000);
