@@ -11,6 +11,12 @@
 //   binary       the same rows in COPY's binary format
 //   btree-tx     the transaction index as a btree, as before 019
 //   c-merchant   payments.merchant_id COLLATE "C" (its two indexes compare bytes)
+//   nohexchecks  the five hash and address CHECKs dropped (what they cost)
+//   bytea        the five hashes and addresses stored as their bytes (bytea,
+//                CHECKed by length), the rows written so; without the
+//                settlement trigger (which compares addresses as text): an
+//                upper bound of what bytes would buy, read against
+//                notrigger:payments_settle_insert, not a schema that works
 //   no:INDEX     the migrations without index INDEX, or the constraint of
 //                that name (what it costs)
 //   notrigger:T  the migrations without trigger T on payments (what it costs)
@@ -64,6 +70,9 @@ await src.query(`INSERT INTO payments (${COLS}) SELECT 'local', 31337, g / 50, '
 const file = (n) => path.join(pg.dir, n); // the cluster's own directory: the server reads it
 await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id) TO '${file('text.copy')}'`);
 await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id) TO '${file('binary.copy')}' WITH (FORMAT binary)`);
+const BYTEA_COLS = ['block_hash', 'tx_hash', 'token_address', 'from_address', 'to_address'];
+const asBytes = COLS.split(', ').map((k) => (BYTEA_COLS.includes(k) ? `decode(substr(${k}, 3), 'hex')` : k)).join(', ');
+await src.query(`COPY (SELECT ${asBytes} FROM payments ORDER BY id) TO '${file('bytea.copy')}'`);
 const HALF = Math.floor(N / 2);
 await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id LIMIT ${HALF}) TO '${file('half0.copy')}'`);
 await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id OFFSET ${HALF}) TO '${file('half1.copy')}'`);
@@ -72,7 +81,7 @@ console.log((await src.query(`SELECT indexrelid::regclass::text AS i, pg_relatio
 await src.end();
 
 const copy = (c, v) => c.query(v === 'binary' ? `COPY payments (${COLS}) FROM '${file('binary.copy')}' WITH (FORMAT binary)`
-  : `COPY payments (${COLS}) FROM '${file('text.copy')}'`);
+  : `COPY payments (${COLS}) FROM '${file(v === 'bytea' ? 'bytea.copy' : 'text.copy')}'`);
 const SESSIONS = Number(process.env.PROBE_SESSIONS || 1);
 const res = Object.fromEntries(VARIANTS.map((v) => [v, []])); // ms, one session
 const cpu = Object.fromEntries(VARIANTS.map((v) => [v, []])); // its backend's CPU-s
@@ -111,6 +120,20 @@ const underPerf = async (file, pids, work) => {
 // Make database c's schema variant v.
 const shape = async (c, v) => {
   if (v === 'btree-tx') await c.query('DROP INDEX payments_by_tx_hash; CREATE INDEX payments_by_tx_hash ON payments (tx_hash)');
+  if (v === 'nohexchecks') {
+    const checks = (await c.query(`SELECT conname FROM pg_constraint WHERE conrelid = 'payments'::regclass
+      AND contype = 'c' AND pg_get_constraintdef(oid) ~ '(hash|address)'`)).rows;
+    for (const { conname } of checks) await c.query(`ALTER TABLE payments DROP CONSTRAINT ${conname}`);
+  }
+  if (v === 'bytea') {
+    await c.query('DROP TRIGGER payments_settle_insert ON payments; DROP TRIGGER payments_settle_update ON payments');
+    const checks = (await c.query(`SELECT conname FROM pg_constraint WHERE conrelid = 'payments'::regclass
+      AND contype = 'c' AND pg_get_constraintdef(oid) ~ '(hash|address)'`)).rows;
+    for (const { conname } of checks) await c.query(`ALTER TABLE payments DROP CONSTRAINT ${conname}`);
+    for (const k of BYTEA_COLS)
+      await c.query(`ALTER TABLE payments ALTER COLUMN ${k} TYPE bytea USING decode(substr(${k}, 3), 'hex'),
+        ADD CHECK (octet_length(${k}) = ${k.endsWith('hash') ? 32 : 20})`);
+  }
   if (v === 'c-merchant') await c.query('ALTER TABLE payments ALTER COLUMN merchant_id TYPE text COLLATE "C"');
   if (v.startsWith('no:')) { // an index, or the constraint it serves
     const con = (await c.query('SELECT 1 FROM pg_constraint WHERE conname = $1', [v.slice(3)])).rows.length;
