@@ -17,7 +17,6 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as rig from '../tests/e2e/lib/rig.mjs';
@@ -65,8 +64,7 @@ function parsePgbench(out, logDir) {
 
 async function main() {
   for (const tool of ['wrk', 'pgbench']) if (spawnSync('which', [tool]).status !== 0) throw new Error(`${tool} is missing (bench/run installs it)`);
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-apibench-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-apibench-');
   const pg = await rig.startPostgres();
   const key = 'pwk_' + crypto.randomBytes(32).toString('base64url');
   const port = await rig.freePort();

@@ -756,8 +756,7 @@ async function topStatements(pg) {
 }
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-bench-');
   const [pg, { node, h }] = await Promise.all([rig.startPostgres({
     track_commit_timestamp: 'on', // the live side times a row by its commit
     ...(PG_STATEMENTS ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}) }, { locale: PG_LOCALE, hugePages: PG_HUGE_PAGES }), startNode(work)]);

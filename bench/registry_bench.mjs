@@ -16,7 +16,6 @@
 //
 // usage: USAGE below (node bench/registry_bench.mjs --help)
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as rig from '../tests/e2e/lib/rig.mjs';
@@ -38,8 +37,7 @@ const rssOf = (pid) => Number((fs.readFileSync(`/proc/${pid}/status`, 'utf8').ma
 const metric = (text, name) => Number((new RegExp(`^${name} (\\S+)$`, 'm').exec(text) || [])[1]);
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-registry-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-bench-registry-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const dbs = ['empty', 'full'];
   const admin = await pg.client('postgres');

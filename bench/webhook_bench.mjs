@@ -234,8 +234,7 @@ async function main() {
     pg.start();
   }
   const recv = await startReceiver();
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-wh-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-bench-wh-');
   const results = [];
   for (const shape of SHAPES) {
     const db = `wh_${shape.endpoints}`;

@@ -11,7 +11,6 @@
 // rate limit (429 with Retry-After); an oversized header refused; no
 // secret in any answer.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import * as rig from './lib/rig.mjs';
@@ -29,8 +28,7 @@ function newKey(args) {
 }
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-api-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-api-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 2n ** 220n });

@@ -9,8 +9,6 @@
 //     eth_getLogs went over HTTP and nothing else did;
 //   - live: a payment mined later arrives (the head pushed on the
 //     websocket, its logs fetched over HTTP).
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -18,8 +16,7 @@ const bin = process.argv[2];
 const MERCHANT = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bulk-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-bulk-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const usdc = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 18n });

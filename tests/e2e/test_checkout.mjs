@@ -10,8 +10,6 @@
 // status turns to paid after the transfer confirms, without a reload;
 // an unknown invoice is a 404 page; /pay/{id}/status matches the OpenAPI
 // document.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -26,8 +24,7 @@ const bin = process.argv[2];
 const CONF = 2;
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-checkout-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-checkout-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const usdc = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 15n });

@@ -10,7 +10,6 @@
 // covers a start with the registry kept: payments wait in the outbox); its
 // data_dir deleted under it: an error and exit 1.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as rig from './lib/rig.mjs';
@@ -20,8 +19,7 @@ const bin = process.argv[2];
 const SECRET = 'cli-DSN-pa55word';
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-cli-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-cli-');
 
   // ---- help and usage
   let r = rig.runPaywatchSync(bin, ['--help']);

@@ -17,7 +17,6 @@
 // names and the table does not sweep fails the test, so a new option is
 // swept from the start.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as rig from './lib/rig.mjs';
@@ -71,8 +70,7 @@ const controls = (s) => /[\x00-\x08\x0b-\x1f\x7f-\x9f]/.test(s);
 const shown = (b) => JSON.stringify(b.toString('latin1').slice(0, 160));
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-cli-inputs-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-cli-inputs-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const cfg = rig.writeConfig(work, {
     data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },

@@ -20,7 +20,6 @@
 //  8. every keyed route: 401 (no key, an unknown key), 403 (another
 //     merchant's data with a merchant key), 429 with Retry-After.
 import fs from 'node:fs';
-import os from 'node:os';
 import net from 'node:net';
 import https from 'node:https';
 import path from 'node:path';
@@ -42,8 +41,7 @@ function promqlMetrics(expr) {
 }
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-contract-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-contract-');
 
   // ---- 1. lint
   const lint = await SwaggerParser.validate(docPath).then(() => null, (e) => e.message);

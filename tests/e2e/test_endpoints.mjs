@@ -15,7 +15,6 @@
 //     proxy is asked.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 import { startHttpProxy } from './lib/httpproxy.mjs';
@@ -34,8 +33,7 @@ async function dbText(db) { // every text value of every table, to search for se
 }
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-endpoints-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-endpoints-');
   const [pg, node, recv, envProxy, proxy] = await Promise.all([rig.startPostgres(), rig.startAnvil(),
     rig.startReceiver(work, { '/acme/tokenA': OLD, '/acme/tokenB': OLD, '/legacy/tokenL': OLD, '/proxied/tokenP': OLD }),
     startHttpProxy(), startHttpProxy()]);

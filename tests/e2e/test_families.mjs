@@ -7,8 +7,6 @@
 // payments, and every webhook carries its chain's own forms (EVM: 0x hex;
 // Tron: T... addresses, hashes as 64 hex digits without 0x).
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 import * as tron from './lib/tronnode.mjs';
@@ -22,8 +20,7 @@ const USDT_TRON = 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t';
 const OTHER = '0x000000000000000000000000000000000000beef';
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-families-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-families-');
   const [pg, a, b, recv] = await Promise.all([rig.startPostgres(), rig.startAnvil(), rig.startAnvil(['--chain-id', '8453']),
     rig.startReceiver(work, { '/acme': SECRET })]);
   const deployer = a.accounts[0];

@@ -14,7 +14,6 @@
 //     meanwhile its newHeads are dropped, repeated and reordered, and one
 //     answer is a rate-limit error (paywatch slows down instead of failing).
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 import { startProxy } from './lib/proxy.mjs';
@@ -40,8 +39,7 @@ async function compare(db, expected, what) {
 }
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-faults-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-faults-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });

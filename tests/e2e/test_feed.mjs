@@ -20,8 +20,6 @@
 // payment row and its feed row itself, as the sink's statement does. A
 // real writer cannot be made to hold its transaction open on cue; that is
 // the fault the test injects.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as rig from './lib/rig.mjs';
@@ -40,8 +38,7 @@ function newKey(args) {
 }
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-feed-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-feed-');
   // pg_stat_statements: the endpoint gauges' counts, each call's rows
   const [pg, node] = await Promise.all([rig.startPostgres({ shared_preload_libraries: 'pg_stat_statements' }), rig.startAnvil()]);
   const recv = await rig.startReceiver(work, { '/acme': SECRET });

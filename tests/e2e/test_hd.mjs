@@ -21,7 +21,6 @@
 //  5. private keys, ypub and hardened paths are refused, never echoed;
 //     the key is shown by fingerprint only.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import crypto from 'node:crypto';
@@ -36,8 +35,7 @@ const CONF = 1;
 const GAP = 20;
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-hd-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-hd-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });

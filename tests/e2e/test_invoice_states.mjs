@@ -18,7 +18,6 @@
 // The expiry times are set in Postgres (the API takes 60 s at least): the
 // test moves expires_at, paywatch's clock is Postgres's now().
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -32,8 +31,7 @@ const CONF = 3;
 const SECRET = 'whsec_' + Buffer.alloc(32, 7).toString('base64');
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-invst-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-invst-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const recv = await rig.startReceiver(work, { '/shop': SECRET });
   const [deployer] = node.accounts;

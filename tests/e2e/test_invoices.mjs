@@ -11,7 +11,6 @@
 // two API servers creating 200 invoices at once never share an address.
 // Every answer validated against api/openapi.yaml.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import * as rig from './lib/rig.mjs';
@@ -21,8 +20,7 @@ const { HDNodeWallet, Mnemonic, getAddress } = createRequire(import.meta.url)('e
 const bin = process.argv[2];
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-inv-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-inv-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const usdc = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 2n ** 230n });

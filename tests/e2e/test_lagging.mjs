@@ -5,8 +5,6 @@
 // cut, paywatch lands on the lagging node: it must wait (no reorg, no
 // rewind, nothing reverted), then move back to the real chain, and end with
 // the exact set.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 import { startProxy } from './lib/proxy.mjs';
@@ -16,8 +14,7 @@ const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a
 const acme = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-lag-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-lag-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });

@@ -14,8 +14,6 @@
 //     statements of a write, on no rows, rolled back), so the first live
 //     payment does not pay for a cold backend: both writers say so, and
 //     none failed.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -24,8 +22,7 @@ const MERCHANT = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 const BLOCKS = 8;
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-live-requests-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-live-requests-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const usdc = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 18n });

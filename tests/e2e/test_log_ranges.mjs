@@ -9,8 +9,6 @@
 //  2. the ranges grew toward 100 logs, not the default: the eth_getLogs
 //     answers counted on /metrics are at least the first four 10-block
 //     ranges plus one per 5 blocks after them (with the default, about 6).
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -19,8 +17,7 @@ const MERCHANT = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 const BLOCKS = 100, PER_BLOCK = 20, TARGET = 100;
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-ranges-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-ranges-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const usdc = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 18n });

@@ -6,7 +6,6 @@
 // unparsed, logged, counted, and retried; the payments still arrive and
 // the peak RSS (VmHWM) stays bounded. The figure is printed.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 import { startProxy } from './lib/proxy.mjs';
@@ -21,8 +20,7 @@ function status(pid) {
 }
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-memory-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-memory-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });

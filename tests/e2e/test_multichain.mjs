@@ -4,8 +4,6 @@
 // nonce), a merchant with addresses on both chains, a merchant on one chain
 // only, and an address that is a merchant's on chain A receiving on chain B
 // (not a payment there). Chain B lists a dead endpoint first in ws_urls.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -13,8 +11,7 @@ const bin = process.argv[2];
 const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-multi-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-multi-');
   const [pg, a, b] = await Promise.all([rig.startPostgres(), rig.startAnvil(), rig.startAnvil(['--chain-id', '31338'])]);
   const deployer = a.accounts[0];
   const ta = await rig.deployToken(a, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });

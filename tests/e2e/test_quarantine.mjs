@@ -11,8 +11,6 @@
 //     keeps the batch in the outbox and is retried with a backoff that
 //     really backs off (new outbox entries do not cut it short), then
 //     drains once the table is back.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -28,8 +26,7 @@ function json(args) {
 }
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-quarantine-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-quarantine-');
   const [pg, a, b, recv] = await Promise.all([rig.startPostgres(), rig.startAnvil(), rig.startAnvil(['--chain-id', '31338']),
     rig.startReceiver(work, { '/acme': SECRET })]);
   const deployer = a.accounts[0];

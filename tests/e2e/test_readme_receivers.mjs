@@ -4,7 +4,6 @@
 // webhooks test` (must answer 200), and a forged request (must answer 401).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -12,8 +11,7 @@ const bin = process.argv[2];
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-readme-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-readme-');
   const readme = fs.readFileSync(path.join(rig.e2eDir, '..', '..', 'README.md'), 'utf8');
   const py = /Python \(standard library only\):\n\n```python\n([\s\S]*?)```/.exec(readme)[1];
   const js = /Node \(no dependencies\):\n\n```js\n([\s\S]*?)```/.exec(readme)[1];

@@ -24,8 +24,6 @@
 //     body); an address added is matched within one second; an endpoint
 //     added receives the next payment signed with the secret it showed;
 //     every answer validated against api/openapi.yaml.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import * as rig from './lib/rig.mjs';
@@ -41,8 +39,7 @@ const globexC = '0x976EA74026E726554dB657fA54763abd0C3a0aa9';
 const { metricValue } = rig;
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-registry-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-registry-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });

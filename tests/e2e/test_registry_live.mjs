@@ -14,7 +14,6 @@
 //     the two runs' configs name different chains and neither undoes the
 //     other's.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import * as rig from './lib/rig.mjs';
@@ -24,8 +23,7 @@ const CONF = 1;
 const metricValue = (text, name) => rig.metricValue(text, name, '');
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-live-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-live-');
   const [pg, n1, n2] = await Promise.all([rig.startPostgres(), rig.startAnvil(), rig.startAnvil(['--chain-id', '31338'])]);
   const t1 = await rig.deployToken(n1, { from: n1.accounts[0], name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });
   const t2 = await rig.deployToken(n2, { from: n2.accounts[0], name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });

@@ -13,8 +13,6 @@
 //  3. a later run, Postgres down again, starts from the registry it kept and
 //     matches at once (it does not wait): a new payment to that address is
 //     written once Postgres is back.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -23,8 +21,7 @@ const acme = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 const globex = '0x90F79bf6EB2c4f870365E785982E1f101E93b906';
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-regstart-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-regstart-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });

@@ -11,7 +11,6 @@
 //  D. finality "finalized" on a second anvil: no payment in Postgres before
 //     its block is at or below the node's finalized block.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -21,8 +20,7 @@ const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a
 const hex = (n) => '0x' + n.toString(16);
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-reorg-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-reorg-');
   const [pg, node, fnode] = await Promise.all([rig.startPostgres(), rig.startAnvil(), rig.startAnvil(['--slots-in-an-epoch', '2'])]);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });

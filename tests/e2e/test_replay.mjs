@@ -17,7 +17,6 @@
 // The expected payments always come from the node's own eth_getLogs,
 // decoded here, independently of paywatch.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -37,8 +36,7 @@ function runJson(args, env = {}) {
 }
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-replay-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-replay-');
   // --prune-history: section 7 mines 40,000 blocks; a default anvil would
   // persist their states to ~/.foundry (gigabytes, left behind on SIGKILL)
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil(['--prune-history', '256'])]);

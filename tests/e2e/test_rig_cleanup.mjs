@@ -11,7 +11,6 @@
 // process, with a real Postgres.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as rig from './lib/rig.mjs';
@@ -42,8 +41,7 @@ ${then}`;
 }
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-rigclean-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-rigclean-');
 
   // 1. the output goes away: the child writes a line every 10 ms
   const a = await child(work, 'pipe', "setInterval(() => console.log('a line of output'), 10);");

@@ -7,7 +7,6 @@
 // eth_getLogs; no payment may appear before it has `confirmations` blocks.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -33,8 +32,7 @@ const randomAddress = () => '0x' + crypto.randomBytes(20).toString('hex');
 const pick = (arr) => arr[crypto.randomInt(arr.length)];
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-e2e-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-e2e-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer, acct1, acct2] = node.accounts;
 

@@ -8,8 +8,6 @@
 // --log-level debug: every line they have, a delivery's too). Each secret
 // carries the markers Zx9 (its start) and Qk7 (its end), so any piece of it
 // is found: none may appear in stdout, stderr or anything Postgres holds.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -19,8 +17,7 @@ const acme = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
 const leaks = (text) => /Zx9|Qk7|MfKQ9r8G/.test(text);
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-secrets-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-secrets-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const recv = await rig.startReceiver(work, { '/acme': SECRET, '/acme/Zx9u2Qk7': SECRET, '/acme?key=Zx9u3Qk7': SECRET });
   const [deployer] = node.accounts;

@@ -5,7 +5,6 @@
 // and events: the direct COPY, its fallback to the upsert, and a payment
 // reverted, confirmed again when the chain goes back, and reverted again.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as rig from './lib/rig.mjs';
@@ -14,8 +13,7 @@ const bin = path.resolve(process.argv[2] || 'build/paywatch');
 const check = path.join(path.dirname(bin), 'pg_sink_check');
 
 rig.runTest('e2e_sink', async () => {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-sink-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-sink-');
   const pg = await rig.startPostgres();
   const cfg = rig.writeConfig(work, {
     data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },

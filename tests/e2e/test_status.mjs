@@ -11,8 +11,6 @@
 //  4. Postgres down: the outbox fills and shows its depth and age, status
 //     still prints the chain figures and exits 1 naming Postgres;
 //  5. before any run, and bad arguments.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -30,8 +28,7 @@ function status(cfg) {
 }
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-status-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-status-');
   const [pg, node, recv] = await Promise.all([rig.startPostgres(), rig.startAnvil(), rig.startReceiver(work, { '/acme': SECRET })]);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });

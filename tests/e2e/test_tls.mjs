@@ -6,7 +6,6 @@
 // refused with a clear TLS error and nothing is written.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 import { startProxy } from './lib/proxy.mjs';
@@ -27,8 +26,7 @@ function makeCerts(dir) {
 }
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-tls-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-tls-');
   const certs = makeCerts(work);
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;

@@ -4,8 +4,6 @@
 // Postgres, backfill and live. 1,001 tokens are refused by check-config
 // with the limit named.
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -13,8 +11,7 @@ const bin = process.argv[2];
 const acme = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-tokens-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-tokens-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });

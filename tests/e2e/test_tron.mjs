@@ -23,7 +23,6 @@
 //     under a gap limit of 5: indexes 0, 4 and 8 are payments (4 grows the
 //     window over 8), 20 is not.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 import * as tron from './lib/tronnode.mjs';
@@ -37,8 +36,7 @@ const API_KEY = 'trongridKEY-5e3c1d9aSECRET';
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-tron-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-tron-');
   const fx = tron.loadFixtures(rig.fixturesDir);
   const usdt = tron.tronToHex20(USDT).hex;
   rig.check(fx.trc20.length === 19 && fx.trc20.every((t) => t.token === usdt && t.decimals === 6),

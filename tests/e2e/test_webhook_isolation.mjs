@@ -43,9 +43,7 @@
 //     so), beside the four that went out (attempts with no answer).
 // No chain is needed: the deliveries are written by SQL, as run's sink
 // writes them.
-import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -85,8 +83,7 @@ function startReceiver() {
 }
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-isolation-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-isolation-');
   const [pg, recv] = await Promise.all([rig.startPostgres(), startReceiver()]);
   const hanging = Array.from({ length: 10 }, (_, k) => `hang${k + 1}`);
   const answering = ['ok1', 'ok2', 'ok3'];

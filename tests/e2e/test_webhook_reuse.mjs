@@ -63,7 +63,6 @@
 // writes them.
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 import { startTcpCut } from './lib/tcpcut.mjs';
@@ -106,8 +105,7 @@ function startReceiver() {
 }
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-reuse-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-reuse-');
   const [pg, recv] = await Promise.all([rig.startPostgres({ shared_preload_libraries: 'pg_stat_statements' }), startReceiver()]);
   // a dispatcher's config: one merchant whose endpoint is the receiver's urlPath
   const dispatchConfig = (name, merchant, urlPath, webhooks, extra = {}) => rig.writeConfig(fs.mkdtempSync(path.join(work, name)), {

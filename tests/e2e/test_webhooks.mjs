@@ -14,7 +14,6 @@
 //  7. 410 Gone disables the endpoint; `webhooks list/redeliver/test` work;
 //     a private target is refused unless allowed.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -27,8 +26,7 @@ const initech = '0x90f79bf6eb2c4f870365e785982e1f101e93b906';
 const SECRET_C = 'whsec_dGhpcyBpcyBpbml0ZWNoJ3Mga2V5ISEh';
 
 async function main() {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-hooks-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-hooks-');
   const [pg, node, recv] = await Promise.all([rig.startPostgres(), rig.startAnvil(), rig.startReceiver(work, { '/acme': SECRET_A, '/globex': SECRET_B, '/initech': SECRET_C })]);
   const [deployer] = node.accounts;
   const token = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });

@@ -11,7 +11,6 @@
 //     64 KiB (bench/HISTORY.md, a twenty-eighth session).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -56,8 +55,7 @@ async function main() {
     rig.check(false, 'strace is installed (scripts/deps.sh installs it)');
     return;
   }
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-wsreads-'));
-  rig.onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = rig.workDir('pw-wsreads-');
   const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
   const [deployer] = node.accounts;
   const usdc = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 18n });

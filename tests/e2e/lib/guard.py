@@ -13,9 +13,9 @@ the only write end) and writes a line into it per thing to stop:
                             immediate shutdown, TERM, KILL)
     dir PATH                a directory to remove once the processes are gone
 The FIFO's last writer gone (read as EOF: the run exited, however it
-died) is the one event it waits for; then each registered process still running as the same
-process gets its signal, then SIGKILL if it is still there after 10 s, and
-each directory still there is removed. After a run's own cleanup there is
+died) is the one event it waits for; then each registered process still
+running as the same process gets its signal, then SIGKILL if it is still
+there after 10 s, and each directory still there is removed. After a run's own cleanup there is
 nothing left to do: its processes have ended and its directories are gone.
 
 It leaves the run's process tree at once (fork, then a session of its own)

@@ -37,6 +37,20 @@ export async function cleanupAll() {
 // caught it stops what it started (Postgres, anvil, paywatch) before it
 // exits, rather than leave a throwaway server running. (A test's own
 // failures end through runTest, a bench's through its own catch.)
+let stopping = false;
+async function stopEverything(code) {
+  if (stopping) return;
+  stopping = true;
+  await cleanupAll();
+  process.exit(code);
+}
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => stopEverything(130));
+for (const out of [process.stdout, process.stderr]) out.on('error', () => stopEverything(1));
+process.on('uncaughtException', (e) => {
+  try { process.stderr.write(`uncaught: ${e.stack || e}\n`); } catch {}
+  stopEverything(1);
+});
+
 // What the rig starts is also told to lib/guard.py, a process of its own
 // that outlives this one and, when this process ends, stops whatever of it
 // is still running and removes its directories: the handlers above cannot
@@ -81,22 +95,20 @@ export function guard(pid, signal = 'KILL') {
 // guardDir(dir): dir removed (after the processes) if this run dies.
 export function guardDir(dir) { guardSay(`dir ${dir}`); }
 
-let stopping = false;
-async function stopEverything(code) {
-  if (stopping) return;
-  stopping = true;
-  await cleanupAll();
-  process.exit(code);
+// workDir(prefix): a new directory under the system's temporary directory
+// (prefix: its name's start, 'pw-api-' say), removed at cleanup, and by
+// the guard if this run is killed. The caller owns what it puts there.
+export function workDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  guardDir(dir);
+  onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => stopEverything(130));
-for (const out of [process.stdout, process.stderr]) out.on('error', () => stopEverything(1));
-process.on('uncaughtException', (e) => {
-  try { process.stderr.write(`uncaught: ${e.stack || e}\n`); } catch {}
-  stopEverything(1);
-});
 
 // A port no server of the rig listens on, for endpoints that must stay
-// dead: port 1 (tcpmux, privileged; nothing here listens on it).
+// dead: port 1 (tcpmux, privileged; nothing here listens on it), not a
+// port picked free and released, which another test may be handed next
+// (e2e_bulk's relay once counted e2e_tron's eth_chainId on one).
 export const DEAD_PORT = 1;
 
 // freePort: a loopback port for a server the test starts next (Postgres,
@@ -105,8 +117,7 @@ export const DEAD_PORT = 1;
 // listen(0) hands out, and the local port of every outgoing connection)
 // could be taken in that moment by another test's listener on port 0 or by
 // any client's connection (ctest runs tests side by side: e2e_families's
-// receiver once found its port in use; e2e_bulk's relay once counted
-// e2e_tron's eth_chainId on a port released as "dead"). So the port is
+// receiver once found its port in use). So the port is
 // drawn at random from below that range (10000 up to its start, read from
 // /proc), where neither ever lands, checked bindable, and never handed out
 // twice by one process; two tests drawing the same port in that moment is
