@@ -6,8 +6,8 @@
 // directory behind (two were found running an hour after a bench piped
 // into `head`). (3) It is killed (SIGKILL, as the OOM killer or a
 // timeout's kill does: no handler of its own runs): lib/guard.py stops its
-// Postgres and its anvil and removes their directories (before, both kept
-// running). Each case runs a small script of the rig's in a child
+// Postgres and its anvil and removes their directories and its work
+// directory (before, all were left, both servers running). Each case runs a small script of the rig's in a child
 // process, with a real Postgres.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -68,20 +68,24 @@ async function main() {
   // 3. killed: nothing of the child's runs, its guard stops what it started
   const anvilFile = path.join(work, 'anvil.json');
   const c = await child(work, 'kill', `const node = await rig.startAnvil();
-fs.writeFileSync(${JSON.stringify(anvilFile)}, JSON.stringify({ pid: node.proc.pid }));
+const own = rig.workDir('pw-rigclean-killed-');
+fs.writeFileSync(${JSON.stringify(anvilFile)}, JSON.stringify({ pid: node.proc.pid, own }));
 setInterval(() => {}, 1000);`);
   if (c.started) {
     const anvil = await rig.waitFor('the child\'s anvil up', () => fs.existsSync(anvilFile) &&
       JSON.parse(fs.readFileSync(anvilFile, 'utf8')), 60000).catch((e) => { rig.check(false, `${e.message}: ${c.stderr()}`); return null; });
     if (anvil) {
       rig.onCleanup(() => { if (alive(anvil.pid)) process.kill(anvil.pid, 'SIGKILL'); });
+      rig.onCleanup(() => fs.rmSync(anvil.own, { recursive: true, force: true }));
       c.proc.kill('SIGKILL');
       await c.done;
-      const gone = () => !alive(c.started.pid) && !alive(anvil.pid) && !fs.existsSync(c.started.dir);
+      const gone = () => !alive(c.started.pid) && !alive(anvil.pid) && !fs.existsSync(c.started.dir) &&
+        !fs.existsSync(anvil.own);
       await rig.waitFor('the killed child\'s Postgres and anvil gone', gone, 30000).catch(() => {});
       rig.check(gone(), `a run killed by SIGKILL has its Postgres and anvil stopped by its guard (postmaster ` +
         `${alive(c.started.pid) ? 'still running' : 'stopped'}, anvil ${alive(anvil.pid) ? 'still running' : 'stopped'}, ` +
-        `Postgres's directory ${fs.existsSync(c.started.dir) ? 'left' : 'removed'})`);
+        `Postgres's directory ${fs.existsSync(c.started.dir) ? 'left' : 'removed'}, its work directory ` +
+        `${fs.existsSync(anvil.own) ? 'left' : 'removed'})`);
     }
   }
 }
