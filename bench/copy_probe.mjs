@@ -76,6 +76,8 @@ await src.query(`COPY (SELECT ${asBytes} FROM payments ORDER BY id) TO '${file('
 const HALF = Math.floor(N / 2);
 await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id LIMIT ${HALF}) TO '${file('half0.copy')}'`);
 await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id OFFSET ${HALF}) TO '${file('half1.copy')}'`);
+await src.query(`COPY (SELECT ${asBytes} FROM payments ORDER BY id LIMIT ${HALF}) TO '${file('bytea-half0.copy')}'`);
+await src.query(`COPY (SELECT ${asBytes} FROM payments ORDER BY id OFFSET ${HALF}) TO '${file('bytea-half1.copy')}'`);
 console.log((await src.query(`SELECT indexrelid::regclass::text AS i, pg_relation_size(indexrelid) AS bytes FROM pg_index
   WHERE indrelid = 'payments'::regclass ORDER BY 2 DESC`)).rows.map((x) => `  ${x.i}: ${x.bytes} bytes`).join('\n'));
 await src.end();
@@ -165,7 +167,7 @@ for (let r = 0; r < ROUNDS; r++) {
       const cs = [await pg.client(db), await pg.client(other ? `probe_${made - 1}` : db)];
       const pids = await Promise.all(cs.map(pidOf));
       const before = pids.map(cpuOf);
-      const halves = () => Promise.all(cs.map((x, k) => x.query(`COPY payments (${COLS}) FROM '${file(`half${k}.copy`)}'`)));
+      const halves = () => Promise.all(cs.map((x, k) => x.query(`COPY payments (${COLS}) FROM '${file(`${v === 'bytea' ? 'bytea-' : ''}half${k}.copy`)}'`)));
       const t1 = performance.now();
       if (process.env.PROBE_PERF2 && r === 0 && v === VARIANTS[0]) await underPerf(process.env.PROBE_PERF2, pids, halves);
       else await halves();
