@@ -46,6 +46,7 @@ async function main() {
   // otherwise persist old states under ~/.foundry and leave them there
   const anvil = spawn(path.join(rig.e2eDir, 'node_modules', '.bin', 'anvil'),
     ['--host', '127.0.0.1', '--port', '8545', '--block-time', '1', '--silent', '--prune-history', '256'], { stdio: 'ignore' });
+  rig.guard(anvil.pid); // stopped even if the demo is killed: its port is fixed, a leftover would hold it
   rig.onCleanup(() => anvil.kill('SIGKILL'));
   let id = 0;
   const node = {
@@ -80,6 +81,7 @@ async function main() {
 
   say('paywatch run (its log follows)');
   const pw = spawn(bin, ['run', '-c', configFile], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  rig.guard(pw.pid);
   rig.onCleanup(() => pw.kill('SIGKILL'));
   // paywatch stopping before the demo stops it fails the demo at once (its
   // log, above, says why), not after the wait for the payments runs out
