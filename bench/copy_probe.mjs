@@ -122,16 +122,15 @@ const underPerf = async (file, pids, work) => {
 // Make database c's schema variant v.
 const shape = async (c, v) => {
   if (v === 'btree-tx') await c.query('DROP INDEX payments_by_tx_hash; CREATE INDEX payments_by_tx_hash ON payments (tx_hash)');
-  if (v === 'nohexchecks') {
+  const dropHexChecks = async () => { // the five hash and address CHECKs of payments
     const checks = (await c.query(`SELECT conname FROM pg_constraint WHERE conrelid = 'payments'::regclass
       AND contype = 'c' AND pg_get_constraintdef(oid) ~ '(hash|address)'`)).rows;
     for (const { conname } of checks) await c.query(`ALTER TABLE payments DROP CONSTRAINT ${conname}`);
-  }
+  };
+  if (v === 'nohexchecks') await dropHexChecks();
   if (v === 'bytea') {
     await c.query('DROP TRIGGER payments_settle_insert ON payments; DROP TRIGGER payments_settle_update ON payments');
-    const checks = (await c.query(`SELECT conname FROM pg_constraint WHERE conrelid = 'payments'::regclass
-      AND contype = 'c' AND pg_get_constraintdef(oid) ~ '(hash|address)'`)).rows;
-    for (const { conname } of checks) await c.query(`ALTER TABLE payments DROP CONSTRAINT ${conname}`);
+    await dropHexChecks();
     for (const k of BYTEA_COLS)
       await c.query(`ALTER TABLE payments ALTER COLUMN ${k} TYPE bytea USING decode(substr(${k}, 3), 'hex'),
         ADD CHECK (octet_length(${k}) = ${k.endsWith('hash') ? 32 : 20})`);
@@ -167,7 +166,8 @@ for (let r = 0; r < ROUNDS; r++) {
       const cs = [await pg.client(db), await pg.client(other ? `probe_${made - 1}` : db)];
       const pids = await Promise.all(cs.map(pidOf));
       const before = pids.map(cpuOf);
-      const halves = () => Promise.all(cs.map((x, k) => x.query(`COPY payments (${COLS}) FROM '${file(`${v === 'bytea' ? 'bytea-' : ''}half${k}.copy`)}'`)));
+      const halfFile = (k) => file(`${v === 'bytea' ? 'bytea-' : ''}half${k}.copy`);
+      const halves = () => Promise.all(cs.map((x, k) => x.query(`COPY payments (${COLS}) FROM '${halfFile(k)}'`)));
       const t1 = performance.now();
       if (process.env.PROBE_PERF2 && r === 0 && v === VARIANTS[0]) await underPerf(process.env.PROBE_PERF2, pids, halves);
       else await halves();
