@@ -7,8 +7,8 @@
 // into `head`). (3) It is killed (SIGKILL, as the OOM killer or a
 // timeout's kill does: no handler of its own runs): lib/guard.py stops its
 // Postgres and its anvil and removes their directories and its work
-// directory (before, all were left, both servers running). Each case runs a small script of the rig's in a child
-// process, with a real Postgres.
+// directory (before, all were left, both servers running). Each case runs
+// a small script of the rig's in a child process, with a real Postgres.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
