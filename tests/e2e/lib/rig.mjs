@@ -92,15 +92,13 @@ export function guard(pid, signal = 'KILL') {
   const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   guardSay(`proc ${pid} ${start} ${signal}`);
 }
-// guardDir(dir): dir removed (after the processes) if this run dies.
-export function guardDir(dir) { guardSay(`dir ${dir}`); }
 
 // workDir(prefix): a new directory under the system's temporary directory
 // (prefix: its name's start, 'pw-api-' say), removed at cleanup, and by
 // the guard if this run is killed. The caller owns what it puts there.
 export function workDir(prefix) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  guardDir(dir);
+  guardSay(`dir ${dir}`); // removed after the processes if this run dies
   onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
@@ -218,8 +216,7 @@ function asPg(cmd, args, opts = {}) {
 // cleanup; anyone else gets an error saying what to reserve.
 export async function startPostgres(settings = {}, { locale = null, hugePages = false } = {}) {
   const bin = pgBinDir();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-pg-'));
-  guardDir(dir);
+  const dir = workDir('pw-pg-'); // removed after the stop below (cleanups run last first)
   if (isRoot) execFileSync('chown', ['postgres:postgres', dir]);
   fs.chmodSync(dir, 0o700);
   const data = path.join(dir, 'data');
@@ -247,7 +244,7 @@ export async function startPostgres(settings = {}, { locale = null, hugePages = 
     },
     stop(mode = 'fast') { run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']); },
   };
-  onCleanup(() => { try { pg.stop('immediate'); } catch {} fs.rmSync(dir, { recursive: true, force: true }); });
+  onCleanup(() => { try { pg.stop('immediate'); } catch {} });
   // the port was free when picked; a parallel test may take it before the
   // postmaster binds it (then pg_ctl fails): pick another and try again (a
   // failure for any other reason fails three times and is thrown)
@@ -335,7 +332,7 @@ export async function startAnvil(extraArgs = []) {
   const bin = path.join(e2eDir, 'node_modules', '.bin', 'anvil');
   // anvil keeps old states under $HOME/.foundry/anvil/tmp and leaves them
   // behind when killed: give each anvil a HOME that cleanup removes
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-anvil-home-'));
+  const home = workDir('pw-anvil-home-'); // removed after anvil's exit below
   // --port 0: anvil binds a free port itself and prints it. A port picked
   // here and handed over could be taken by a parallel test's anvil first,
   // and this test would then talk to that one without noticing. Its output
@@ -347,13 +344,11 @@ export async function startAnvil(extraArgs = []) {
     { stdio: ['ignore', fd, 'pipe'], env: { ...process.env, HOME: home } });
   fs.closeSync(fd);
   guard(proc.pid);
-  guardDir(home);
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr += d; });
   onCleanup(async () => {
     proc.kill('SIGKILL');
     await new Promise((r) => (proc.exitCode !== null || proc.signalCode ? r() : proc.on('exit', r)));
-    fs.rmSync(home, { recursive: true, force: true });
   });
   let port = 0;
   await waitFor('anvil to say where it listens', () => {
