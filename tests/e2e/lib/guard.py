@@ -21,7 +21,7 @@ nothing left to do: its processes have ended and its directories are gone.
 It leaves the run's process tree at once (fork, then a session of its own)
 so that a kill of the tree (ctest's timeout) does not take it along.
 """
-import os, shutil, signal, sys, time
+import os, select, shutil, signal, sys, time
 
 
 def start_time(pid):
@@ -49,20 +49,29 @@ def main():
             procs.append((int(word[1]), word[2], getattr(signal, "SIG" + word[3], signal.SIGKILL)))
         elif len(word) == 2 and word[0] == "dir":
             dirs.append(word[1])
-    running = [(pid, start) for pid, start, sig in procs if start_time(pid) == start]
+    # each registered process still running as itself: a pidfd (it pins
+    # the process, so the start time read after it is that process's; it
+    # turns readable once the process has ended), then its signal
+    running = []
     for pid, start, sig in procs:
-        if start_time(pid) == start:
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            continue  # gone
+        try:
+            if start_time(pid) != start:
+                raise ProcessLookupError  # ended, or the pid is another process's now
+            signal.pidfd_send_signal(fd, sig)
+            running.append(fd)
+        except OSError:
+            os.close(fd)
     deadline = time.monotonic() + 10
     while running and time.monotonic() < deadline:
-        time.sleep(0.05)  # what the signalled processes take to end: nothing else to wait on
-        running = [(pid, start) for pid, start in running if start_time(pid) == start]
-    for pid, _ in running:
+        ended, _, _ = select.select(running, [], [], max(0.0, deadline - time.monotonic()))
+        running = [fd for fd in running if fd not in ended]
+    for fd in running:  # still there after 10 s
         try:
-            os.kill(pid, signal.SIGKILL)
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
         except OSError:
             pass
     for d in dirs:
