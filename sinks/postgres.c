@@ -466,9 +466,12 @@ static const char write_small_sql[] =
 
 /* Reverted entries: the row turns 'reverted' (or is recorded as reverted if
  * missing: never confirmed, its counts 0 and 1) and a payment.reverted
- * event names the confirmed event it reverses, the latest one (the feed
- * row's from the row's count, the webhook event's the payment's latest
- * payment.confirmed webhook event, as before 021). */
+ * event names the confirmed event it reverses: the payment's latest, the
+ * n-th by the row's count (NTH_EVENT_KEY), whose id the feed row names
+ * ('' for none) and the webhook event too where that confirmation was
+ * made a webhook event (NULL where none was: the revert of a payment
+ * never confirmed, or a confirmation made while no endpoint of the
+ * merchant took payment.confirmed), found by its id. */
 static const char apply_reverted_sql[] =
 	"WITH up AS (INSERT INTO payments" PAYMENT_COLUMNS ", reverted_at, times_confirmed, times_reverted)"
 	" SELECT" INCOMING_COLUMNS ", now(), 0, 1 FROM pw_incoming WHERE status = 'reverted'"
@@ -484,8 +487,8 @@ static const char apply_reverted_sql[] =
 	NTH_EVENT_KEY("up", "payment.reverted", "times_reverted") "),"
 	" 'payment.reverted', up.merchant_id, up.id, c.id,"
 	" paywatch_event_payload('payment.reverted', " PAYLOAD_ARGS("up") ", c.id)"
-	" FROM up LEFT JOIN LATERAL (SELECT c.id FROM webhook_events c WHERE c.payment_id = up.id"
-	" AND c.type = 'payment.confirmed' ORDER BY c.created_at DESC, c.id DESC LIMIT 1) c ON true"
+	" FROM up LEFT JOIN webhook_events c ON up.times_confirmed > 0"
+	" AND c.id = " EVENT_ID("up", NTH_EVENT_KEY("up", "payment.confirmed", "times_confirmed"))
 	" WHERE " SUBSCRIBED("up", "payment.reverted")
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
 	" SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM dl), (SELECT count(*) FROM fd)";

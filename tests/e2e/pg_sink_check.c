@@ -250,6 +250,45 @@ static void check_reverted_first(pg_sink *s)
 	check_feed_matches_webhooks(56, 0);
 }
 
+/* A payment's webhook revert names the confirmation it reverses, found
+ * by the payment's count as its feed row's is, not the latest
+ * payment.confirmed webhook event: confirmed (a webhook event), reverted
+ * (naming it), confirmed again while the merchant's endpoints took only
+ * payment.reverted (a feed row, no webhook event), reverted again: the
+ * second revert's webhook event names nothing (the one before named the
+ * first confirmation, already reversed), its feed row the second
+ * confirmation. */
+static void check_revert_names_its_confirmation(pg_sink *s)
+{
+	char a[512], b[512];
+	pw_payment conf = payment(58, 0, PW_STATUS_CONFIRMED), rev = payment(58, 0, PW_STATUS_REVERTED);
+	conf.block_hash[1] = rev.block_hash[1] = 58;
+	ASSERT_EQ_INT(1, write_batch(s, &conf, 1).inserted);
+	ASSERT_EQ_INT(1, write_batch(s, &rev, 1).reverted);
+	PQclear(PQexec(db, "CREATE TEMP TABLE saved_events AS SELECT id, events FROM webhook_endpoints;"
+			   " UPDATE webhook_endpoints SET events = array_remove(events, 'payment.confirmed')"));
+	ASSERT_EQ_INT(1, write_batch(s, &conf, 1).inserted);
+	ASSERT_EQ_INT(1, write_batch(s, &rev, 1).reverted);
+	PQclear(PQexec(db, "UPDATE webhook_endpoints w SET events = v.events FROM saved_events v WHERE v.id = w.id;"
+			   " DROP TABLE saved_events"));
+	ASSERT_EQ_STR("2 2", q_text("SELECT times_confirmed || ' ' || times_reverted FROM payments WHERE block_number = 58",
+				    a, sizeof(a)));
+	static const char revert_sql[] = "SELECT e.id = paywatch_event_id(p.chain_id, p.block_hash, p.log_index, %s)"
+					 " AND e.reverses_event_id IS NULL AND (e.payload::json -> 'data' ->> 'reverses_event_id') IS NULL"
+					 " FROM webhook_events e JOIN payments p ON p.id = e.payment_id"
+					 " WHERE p.block_number = 58 AND e.type = 'payment.reverted' ORDER BY e.created_at DESC LIMIT 1";
+	char sql[640];
+	snprintf(sql, sizeof(sql), revert_sql, "'payment.reverted#2'");
+	ASSERT_EQ_STR("t", q_text(sql, a, sizeof(a)));
+	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM webhook_events e JOIN payments p ON p.id = e.payment_id"
+			       " WHERE p.block_number = 58 AND e.type = 'payment.confirmed'"));
+	ASSERT_EQ_STR(q_text("SELECT paywatch_event_id(chain_id, block_hash, log_index, 'payment.confirmed#2')"
+			     " FROM payments WHERE block_number = 58", a, sizeof(a)),
+		      q_text("SELECT f.reverses FROM event_feed f JOIN payments p ON p.id = f.payment_id"
+			     " WHERE p.block_number = 58 AND f.type = 'payment.reverted' ORDER BY f.xid DESC, f.seq DESC LIMIT 1",
+			     b, sizeof(b)));
+}
+
 /* A database written before migration 021 (its columns and the feed's
  * reversed events dropped, the index by payment made again, its row in
  * schema_migrations deleted: the tables as 020 left them, holding the
@@ -270,8 +309,9 @@ static void check_counts_migrated(const char *dsn)
 	q_text(counts_sql, counts, sizeof(counts));
 	q_text(reverses_sql, reverses, sizeof(reverses));
 	/* X (block 10), the payment written twice (41), M (50), the one reverted
-	 * first (56), the one statement's (70: reverted, confirmed again) */
-	ASSERT_EQ_STR("10:0 2/2,41:0 1/1,50:0 1/1,56:0 1/2,70:0 2/1", counts);
+	 * first (56), the one confirmed again without a webhook (58), the one
+	 * statement's (70: reverted, confirmed again) */
+	ASSERT_EQ_STR("10:0 2/2,41:0 1/1,50:0 1/1,56:0 1/2,58:0 2/2,70:0 2/1", counts);
 	PQclear(PQexec(db, "ALTER TABLE payments DROP COLUMN times_confirmed, DROP COLUMN times_reverted;"
 			   " ALTER TABLE event_feed DROP COLUMN reverses;" /* and its constraint */
 			   " CREATE INDEX event_feed_by_payment ON event_feed (payment_id, type);"
@@ -814,6 +854,7 @@ int main(int argc, char **argv)
 	PQclear(PQexec(db, "UPDATE webhook_endpoints SET active = true"));
 
 	check_reverted_first(s);
+	check_revert_names_its_confirmation(s);
 	check_tron(s);
 	pg_sink_set_statement_max(s, PG_SINK_STATEMENT_MAX);
 	check_one_statement(s);
