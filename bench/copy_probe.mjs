@@ -1,7 +1,9 @@
 // copy_probe.mjs: what a COPY of payments costs Postgres, variant against
 // variant (issue 16; for profiling before changing the schema, not a test).
 // A throwaway Postgres with every migration; N synthetic payments (50 per
-// block, 50 merchants, random hashes) are written once to a server-side
+// block, 50 merchants, PROBE_ADDRESSES recipients (50 unless given, a
+// multiple of 50: recipient i is merchant i % 50's), random hashes) are
+// written once to a server-side
 // file, then COPied into a fresh database per variant and round, the
 // variants' order reversed every other round. Each COPY's time is printed,
 // and each variant's ratio to `schema` per round.
@@ -11,12 +13,17 @@
 //   binary       the same rows in COPY's binary format
 //   btree-tx     the transaction index as a btree, as before 019
 //   c-merchant   payments.merchant_id COLLATE "C" (its two indexes compare bytes)
+//   hash-to      the recipient index (payments_by_to_address) as a hash index
 //   nohexchecks  the five hash and address CHECKs dropped (what they cost)
 //   bytea        the five hashes and addresses stored as their bytes (bytea,
 //                CHECKed by length), the rows written so; without the
 //                settlement trigger (which compares addresses as text): an
 //                upper bound of what bytes would buy, read against
 //                notrigger:payments_settle_insert, not a schema that works
+//   bytea-hashes the two hashes alone as bytes (block_hash, tx_hash: 32
+//                bytes CHECKed by length), the addresses text, the trigger
+//                kept: read against schema (the part of bytea that leaves
+//                every family's address as it is)
 //   no:INDEX     the migrations without index INDEX, or the constraint of
 //                that name (what it costs)
 //   notrigger:T  the migrations without trigger T on payments (what it costs)
@@ -45,6 +52,11 @@ const USAGE = 'usage: PROBE_VARIANTS=schema,btree-tx node bench/copy_probe.mjs [
 const { positionals: pos } = readArgs(USAGE, {}, { positionals: 2 });
 const N = wholeNumber(USAGE, 'N', pos[0], 100000, 2), ROUNDS = wholeNumber(USAGE, 'ROUNDS', pos[1], 4);
 const VARIANTS = (process.env.PROBE_VARIANTS || 'schema,binary').split(',');
+const ADDRESSES = wholeNumber(USAGE, 'PROBE_ADDRESSES', process.env.PROBE_ADDRESSES, 50, 50);
+if (ADDRESSES % 50) {
+  console.error(`PROBE_ADDRESSES must be a multiple of 50 (the merchants), not ${ADDRESSES}\n${USAGE}`);
+  process.exit(2);
+}
 const pg = await rig.startPostgres();
 const schema = fs.readdirSync(new URL('../schema/', import.meta.url)).sort()
   .map((f) => fs.readFileSync(new URL('../schema/' + f, import.meta.url), 'utf8'));
@@ -64,26 +76,30 @@ const hex = (seed, chars) => `substr(md5('a' || ${seed}) || md5('b' || ${seed}),
 const src = await fresh();
 await src.query(`INSERT INTO payments (${COLS}) SELECT 'local', 31337, g / 50, '0x' || ${hex("'blk' || g / 50", 64)},
   to_timestamp(1700000000 + g / 50), '0x' || ${hex("'tx' || g", 64)}, g % 50,
-  '0x5fbdb2315678afecb367f032d93f642f64180aa3', 'USDC', '0x' || ${hex("'from' || g", 40)}, '0x' || ${hex("'to' || g % 50", 40)},
+  '0x5fbdb2315678afecb367f032d93f642f64180aa3', 'USDC', '0x' || ${hex("'from' || g", 40)}, '0x' || ${hex(`'to' || g % ${ADDRESSES}`, 40)},
   'm' || (g % 50), (g::numeric * 1000003 + 1) * 1000000000000, 6, (g::numeric * 1000003 + 1) * 1000000, 'confirmed', 1,
   to_timestamp(1700000000 + g / 5000), 'evm' FROM generate_series(0, ${N - 1}) g`);
 const file = (n) => path.join(pg.dir, n); // the cluster's own directory: the server reads it
-await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id) TO '${file('text.copy')}'`);
 await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id) TO '${file('binary.copy')}' WITH (FORMAT binary)`);
-const BYTEA_COLS = ['block_hash', 'tx_hash', 'token_address', 'from_address', 'to_address'];
-const asBytes = COLS.split(', ').map((k) => (BYTEA_COLS.includes(k) ? `decode(substr(${k}, 3), 'hex')` : k)).join(', ');
-await src.query(`COPY (SELECT ${asBytes} FROM payments ORDER BY id) TO '${file('bytea.copy')}'`);
+// the columns each bytes variant stores as bytea; its rows' file is named after it
+const BYTEA_COLS = {
+  bytea: ['block_hash', 'tx_hash', 'token_address', 'from_address', 'to_address'],
+  'bytea-hashes': ['block_hash', 'tx_hash'],
+};
 const HALF = Math.floor(N / 2);
-await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id LIMIT ${HALF}) TO '${file('half0.copy')}'`);
-await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id OFFSET ${HALF}) TO '${file('half1.copy')}'`);
-await src.query(`COPY (SELECT ${asBytes} FROM payments ORDER BY id LIMIT ${HALF}) TO '${file('bytea-half0.copy')}'`);
-await src.query(`COPY (SELECT ${asBytes} FROM payments ORDER BY id OFFSET ${HALF}) TO '${file('bytea-half1.copy')}'`);
+for (const [name, cols] of [['', []], ...Object.entries(BYTEA_COLS).map(([v, cs]) => [v + '-', cs])]) {
+  const select = COLS.split(', ').map((k) => (cols.includes(k) ? `decode(substr(${k}, 3), 'hex')` : k)).join(', ');
+  await src.query(`COPY (SELECT ${select} FROM payments ORDER BY id) TO '${file(name + 'text.copy')}'`);
+  await src.query(`COPY (SELECT ${select} FROM payments ORDER BY id LIMIT ${HALF}) TO '${file(name + 'half0.copy')}'`);
+  await src.query(`COPY (SELECT ${select} FROM payments ORDER BY id OFFSET ${HALF}) TO '${file(name + 'half1.copy')}'`);
+}
+const rowsOf = (v) => (BYTEA_COLS[v] ? v + '-' : ''); // the prefix of variant v's rows' files
 console.log((await src.query(`SELECT indexrelid::regclass::text AS i, pg_relation_size(indexrelid) AS bytes FROM pg_index
   WHERE indrelid = 'payments'::regclass ORDER BY 2 DESC`)).rows.map((x) => `  ${x.i}: ${x.bytes} bytes`).join('\n'));
 await src.end();
 
 const copy = (c, v) => c.query(v === 'binary' ? `COPY payments (${COLS}) FROM '${file('binary.copy')}' WITH (FORMAT binary)`
-  : `COPY payments (${COLS}) FROM '${file(v === 'bytea' ? 'bytea.copy' : 'text.copy')}'`);
+  : `COPY payments (${COLS}) FROM '${file(rowsOf(v) + 'text.copy')}'`);
 const SESSIONS = Number(process.env.PROBE_SESSIONS || 1);
 const res = Object.fromEntries(VARIANTS.map((v) => [v, []])); // ms, one session
 const cpu = Object.fromEntries(VARIANTS.map((v) => [v, []])); // its backend's CPU-s
@@ -131,10 +147,17 @@ const shape = async (c, v) => {
   if (v === 'bytea') {
     await c.query('DROP TRIGGER payments_settle_insert ON payments; DROP TRIGGER payments_settle_update ON payments');
     await dropHexChecks();
-    for (const k of BYTEA_COLS)
-      await c.query(`ALTER TABLE payments ALTER COLUMN ${k} TYPE bytea USING decode(substr(${k}, 3), 'hex'),
-        ADD CHECK (octet_length(${k}) = ${k.endsWith('hash') ? 32 : 20})`);
   }
+  if (v === 'bytea-hashes') { // the two hashes' CHECKs
+    const checks = (await c.query(`SELECT conname FROM pg_constraint WHERE conrelid = 'payments'::regclass
+      AND contype = 'c' AND pg_get_constraintdef(oid) ~ '(block_hash|tx_hash)'`)).rows;
+    for (const { conname } of checks) await c.query(`ALTER TABLE payments DROP CONSTRAINT ${conname}`);
+  }
+  for (const k of BYTEA_COLS[v] || [])
+    await c.query(`ALTER TABLE payments ALTER COLUMN ${k} TYPE bytea USING decode(substr(${k}, 3), 'hex'),
+      ADD CHECK (octet_length(${k}) = ${k.endsWith('hash') ? 32 : 20})`);
+  if (v === 'hash-to')
+    await c.query('DROP INDEX payments_by_to_address; CREATE INDEX payments_by_to_address ON payments USING hash (to_address)');
   if (v === 'c-merchant') await c.query('ALTER TABLE payments ALTER COLUMN merchant_id TYPE text COLLATE "C"');
   if (v.startsWith('no:')) { // an index, or the constraint it serves
     const con = (await c.query('SELECT 1 FROM pg_constraint WHERE conname = $1', [v.slice(3)])).rows.length;
@@ -166,7 +189,7 @@ for (let r = 0; r < ROUNDS; r++) {
       const cs = [await pg.client(db), await pg.client(other ? `probe_${made - 1}` : db)];
       const pids = await Promise.all(cs.map(pidOf));
       const before = pids.map(cpuOf);
-      const halfFile = (k) => file(`${v === 'bytea' ? 'bytea-' : ''}half${k}.copy`);
+      const halfFile = (k) => file(`${rowsOf(v)}half${k}.copy`);
       const halves = () => Promise.all(cs.map((x, k) => x.query(`COPY payments (${COLS}) FROM '${halfFile(k)}'`)));
       const t1 = performance.now();
       if (process.env.PROBE_PERF2 && r === 0 && v === VARIANTS[0]) await underPerf(process.env.PROBE_PERF2, pids, halves);
