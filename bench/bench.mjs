@@ -20,6 +20,11 @@
 //             http_url: new heads on the websocket, eth_getLogs over HTTP
 //             (libcurl, on a thread of its own): the same backfill without
 //             libwebsockets' frame parsing of the answers;
+//   hooks     `paywatch run` as `paywatch`, the merchant given a webhook
+//             endpoint (webhooks.in_run false: nothing is sent): every
+//             payment's webhook event and delivery written with it, as
+//             for a merchant onboarding with history (its events checked
+//             to be there afterwards, untimed);
 //   floor     Postgres alone: the rows paywatch wrote (payments and their
 //             event feed rows), COPied by the server from files into an
 //             empty database with the same schema;
@@ -43,6 +48,11 @@
 // --pg-statements: Postgres runs with pg_stat_statements; the statements
 // that took the most time over the whole run (every side) are printed at
 // the end, the profile to read before changing a statement.
+// --pg-explain MS: Postgres runs with auto_explain, logging the plan of
+// every statement slower than MS milliseconds (nested ones too: the
+// foreign keys' checks) with its actual times and buffers (ANALYZE,
+// BUFFERS); the cluster's log is copied beside --out (FILE.pg-explain.log)
+// at the end. Its timing costs time of its own: for profiling, not figures.
 // --pg-locale L: the cluster made with initdb --locale L (default: the
 // environment's, C.UTF-8 here), e.g. en_US.UTF-8 as the official postgres
 // image (docker-compose.yml) makes it; it must be installed (locale -a).
@@ -70,15 +80,18 @@ const require = createRequire(path.join(rig.e2eDir, 'package.json'));
 const WebSocket = require('ws');
 
 const USAGE = `usage: node bench/bench.mjs [--quick] [--with-ponder] [--with-script] [--rounds N] [--out FILE]
-         [--pg-statements] [--pg-locale L] [--pg-huge-pages]
-         [--only raw,paywatch,http,floor,replay,script,ponder,live,matcher,config]
+         [--pg-statements] [--pg-explain MS] [--pg-locale L] [--pg-huge-pages]
+         [--only raw,paywatch,hooks,http,floor,replay,script,ponder,live,matcher,config]
 (PAYWATCH_BIN: the build measured, build/paywatch by default; PAYWATCH_BIN_BASE: another, its backfill beside)`;
 const str = { type: 'string' }, flag = { type: 'boolean' };
 const { values: args } = readArgs(USAGE, { quick: flag, 'with-ponder': flag, 'with-script': flag, rounds: str, out: str,
-  'pg-statements': flag, 'pg-locale': str, 'pg-huge-pages': flag, only: str });
+  'pg-statements': flag, 'pg-explain': str, 'pg-locale': str, 'pg-huge-pages': flag, only: str });
 const QUICK = !!args.quick;
 const WITH_PONDER = !!args['with-ponder'];
 const PG_STATEMENTS = !!args['pg-statements'];
+const PG_EXPLAIN_MS = args['pg-explain'] === undefined ? null : wholeNumber(USAGE, '--pg-explain', args['pg-explain'], 0, 0);
+// loaded beside auto_explain, pg_stat_statements kept almost nothing here
+if (PG_STATEMENTS && PG_EXPLAIN_MS !== null) usageError(USAGE, '--pg-statements and --pg-explain: one profile per run');
 const WITH_SCRIPT = !!args['with-script'];
 const PG_LOCALE = args['pg-locale'] ?? null;
 const PG_HUGE_PAGES = !!args['pg-huge-pages'];
@@ -102,7 +115,7 @@ const TRANSFERS = QUICK ? 5000 : 100000, PER_TX = 50, BLOCKS = TRANSFERS / PER_T
 const MERCHANTS = Array.from({ length: 1000 }, (_, i) => '0x' + (0xbe00000 + i).toString(16).padStart(40, '0'));
 const LIVE_BLOCKS = QUICK ? 30 : 300;
 // --only raw,paywatch,...: measure some sides only (to profile one of them)
-const SIDES = ['raw', 'paywatch', 'http', 'floor', 'replay', 'script', 'ponder', 'live', 'matcher', 'config'];
+const SIDES = ['raw', 'paywatch', 'hooks', 'http', 'floor', 'replay', 'script', 'ponder', 'live', 'matcher', 'config'];
 const ONLY = new Set((args.only ?? SIDES.join(',')).split(','));
 for (const k of ONLY) if (!SIDES.includes(k)) usageError(USAGE, `--only: unknown side '${k}' (${SIDES.join(', ')})`);
 const want = (k) => ONLY.has(k) && (k !== 'ponder' || WITH_PONDER) && (k !== 'script' || WITH_SCRIPT);
@@ -303,9 +316,15 @@ function startPerf(file) {
   return { stop: async () => { p.kill('SIGINT'); await exited; } };
 }
 
-async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN, transport = 'ws', poll = WAIT_POLL) {
+// The hooks side's merchant: its addresses and a webhook endpoint no
+// dispatcher sends to (in_run false, no `paywatch dispatch`)
+const HOOKED = { merchants: [{ id: 'm', addresses: { local: MERCHANTS },
+  webhook: { url: 'http://127.0.0.1:9/hook', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } }],
+webhooks: { in_run: false, allow_private_targets: true } };
+
+async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN, transport = 'ws', poll = WAIT_POLL, hooks = false) {
   const db = await freshDb(pg);
-  const cfg = config(work, db.dsn, node, h, {}, transport);
+  const cfg = config(work, db.dsn, node, h, hooks ? HOOKED : {}, transport);
   if (rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status !== 0) throw new Error('migrate failed');
   const last = await lastTransfer(node, h);
   const cpu0 = otherCpu();
@@ -326,6 +345,14 @@ async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN, transpor
   const { f, others } = marked;
   pw.proc.kill('SIGTERM');
   await pw.done;
+  if (hooks) { // every payment's event and delivery came with it (untimed)
+    const c = await pg.client(db.name);
+    const n = (await c.query(`SELECT (SELECT count(*) FROM webhook_events WHERE type = 'payment.confirmed')::int AS e,
+      (SELECT count(*) FROM webhook_deliveries)::int AS d`)).rows[0];
+    await c.end();
+    if (n.e !== TRANSFERS || n.d !== TRANSFERS)
+      throw new Error(`hooks: ${n.e} webhook events and ${n.d} deliveries for ${TRANSFERS} payments`);
+  }
   return { ms, ...f, ...others, db: db.name };
 }
 
@@ -759,28 +786,37 @@ async function main() {
   const work = rig.workDir('pw-bench-');
   const [pg, { node, h }] = await Promise.all([rig.startPostgres({
     track_commit_timestamp: 'on', // the live side times a row by its commit
-    ...(PG_STATEMENTS ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}) }, { locale: PG_LOCALE, hugePages: PG_HUGE_PAGES }), startNode(work)]);
+    ...(PG_STATEMENTS ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}),
+    ...(PG_EXPLAIN_MS !== null ? { shared_preload_libraries: 'auto_explain', 'auto_explain.log_min_duration': PG_EXPLAIN_MS,
+      'auto_explain.log_analyze': 'on',
+      'auto_explain.log_buffers': 'on', 'auto_explain.log_nested_statements': 'on' } : {}) }, { locale: PG_LOCALE, hugePages: PG_HUGE_PAGES }), startNode(work)]);
   if (PG_STATEMENTS) {
     const c = await pg.client('postgres');
     await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     await c.end();
   }
   if (want('floor') && !want('paywatch')) throw new Error('--only: floor needs paywatch (it copies the rows paywatch wrote)');
-  const runs = { raw: [], paywatch: [], base: [], http: [], floor: [], replay: [], script: [], ponder: [] };
+  const runs = { raw: [], paywatch: [], base: [], hooks: [], 'hooks-base': [], http: [], floor: [], replay: [], script: [], ponder: [] };
   for (let r = 0; r < ROUNDS; r++) {
     say(`round ${r + 1}/${ROUNDS}`);
     // the base build runs before this build in odd rounds, after it in even
     // ones: the second of two back-to-back backfills on one cluster tends
     // to be slower, and a fixed order put that in the ratio
-    const pair = r % 2 && BASE_BIN ? [['base', paywatchBackfill], ['paywatch', paywatchBackfill]] : [['paywatch', paywatchBackfill], ['base', paywatchBackfill]];
-    for (const [k, fn] of [['raw', raw], ...pair, ['http', paywatchBackfill], ['floor', pgFloor], ['replay', paywatchReplay], ['script', script], ['ponder', ponder]])
-      if (k === 'base' ? BASE_BIN && want('paywatch') : want(k))
+    const pair = (k, b) => (r % 2 && BASE_BIN ? [[b, paywatchBackfill], [k, paywatchBackfill]] : [[k, paywatchBackfill], [b, paywatchBackfill]]);
+    const isBase = (k) => k === 'base' || k === 'hooks-base';
+    for (const [k, fn] of [['raw', raw], ...pair('paywatch', 'base'), ...pair('hooks', 'hooks-base'), ['http', paywatchBackfill],
+      ['floor', pgFloor], ['replay', paywatchReplay], ['script', script], ['ponder', ponder]])
+      if (isBase(k) ? BASE_BIN && want(k === 'base' ? 'paywatch' : 'hooks') : want(k))
         runs[k].push(k === 'raw' ? await fn(node, h) : await fn(work, pg, node, h, runs.paywatch[r] && runs.paywatch[r].db,
-          k === 'base' ? BASE_BIN : BIN, k === 'http' ? 'http' : 'ws', k === 'base' ? WAIT_POLL_BASE : WAIT_POLL));
+          isBase(k) ? BASE_BIN : BIN, k === 'http' ? 'http' : 'ws', isBase(k) ? WAIT_POLL_BASE : WAIT_POLL, k.startsWith('hooks')));
     // per-round ratios: the sides of one round ran back to back
     say('  ' + Object.keys(runs).filter((k) => runs[k][r]).map((k) => `${k} ${runs[k][r].ms.toFixed(0)} ms`).join(', '));
   }
   const statements = PG_STATEMENTS ? await topStatements(pg) : [];
+  if (PG_EXPLAIN_MS !== null) {
+    fs.copyFileSync(path.join(pg.dir, 'log'), OUT + '.pg-explain.log');
+    say(`the plans of statements slower than ${PG_EXPLAIN_MS} ms: ${path.relative(process.cwd(), OUT + '.pg-explain.log')}`);
+  }
   let liveFig = null, matcherFig = [], configFig = [];
   if (want('live')) {
     await dropDbs(pg);
@@ -800,6 +836,10 @@ async function main() {
     `  paywatch run backfill        ${fmt(s(runs.paywatch.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.paywatch.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.paywatch.map((x) => x.cpu_s), 's')}`,
     ...(runs.base.length ? [`  base build's run backfill    ${fmt(s(runs.base.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.base.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.base.map((x) => x.cpu_s), 's')}   (PAYWATCH_BIN_BASE)`,
       `  ratio paywatch / base build  ${fmt(ratio('paywatch', 'base'), 'x')}`] : []),
+    ...(runs.hooks.length ? [`  run, webhooks on            ${fmt(s(runs.hooks.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.hooks.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.hooks.map((x) => x.cpu_s), 's')}   (a webhook event and delivery per payment, none sent)`] : []),
+    ...(runs.hooks.length && runs.paywatch.length ? [`  ratio webhooks on / off      ${fmt(ratio('hooks', 'paywatch'), 'x')}   (Postgres CPU ${fmt(runs.hooks.map((x, i) => x.pg_cpu_s / runs.paywatch[i].pg_cpu_s), 'x')})`] : []),
+    ...(runs['hooks-base'].length ? [`  base build, webhooks on      ${fmt(s(runs['hooks-base'].map((x) => x.ms)), 's')}   (PAYWATCH_BIN_BASE)`,
+      `  ratio webhooks on / base     ${fmt(ratio('hooks', 'hooks-base'), 'x')}`] : []),
     ...(runs.http.length ? [`  paywatch run, logs over HTTP ${fmt(s(runs.http.map((x) => x.ms)), 's')}   peak RSS ${fmt(runs.http.map((x) => x.rss_mb), 'MB', 1)}   CPU ${fmt(runs.http.map((x) => x.cpu_s), 's')}   (ws_url and http_url: eth_getLogs over HTTP)`] : []),
     // `--only http` runs no websocket side to compare with
     ...(runs.http.length && runs.paywatch.length ? [`  ratio logs over HTTP / ws    ${fmt(ratio('http', 'paywatch'), 'x')}   (CPU ${fmt(runs.http.map((x, i) => x.cpu_s / runs.paywatch[i].cpu_s), 'x')})`] : []),
