@@ -289,6 +289,38 @@ static void check_revert_names_its_confirmation(pg_sink *s)
 			     b, sizeof(b)));
 }
 
+/* A payment event's body is the same bytes as 003's json_build_object and
+ * json_strip_nulls made it (022 writes it by concatenation: the body is
+ * what is signed and sent, and the API reads it back): the function
+ * against that expression, over every pair of values below in the text
+ * arguments (quotes, backslashes, control characters, non-ASCII text, an
+ * empty string, NULL), ids and reversed events given or NULL, and once
+ * with every argument NULL. */
+static void check_payload_bytes(void)
+{
+	static const char sql[] =
+		"WITH v(x) AS (VALUES (NULL::text), (''), ('a\"b'), ('a\\b'), (E'tab\\there'), (E'nl\\nx'), (E'c\\x01x'),"
+		" ('\u00e9\u6f22\U0001F642'), ('</script>'), ('u\\u2028x'), ('0xabc')),"
+		" args AS (SELECT a.x AS a, b.x AS b, i AS id, r AS rev FROM v a, v b, (VALUES (NULL::bigint), (7)) i(i),"
+		" (VALUES (NULL::text), ('evt_x')) r(r)"
+		" UNION ALL SELECT NULL, NULL, NULL, NULL),"
+		" out AS (SELECT paywatch_event_payload(a, id, b, 1, 2, a, to_timestamp(1.5), b, 3, a, b, 6, a, b, 1.500, 1500, 1,"
+		" b, a, rev) AS got,"
+		" json_build_object('type', a, 'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+		" 'data', json_strip_nulls(json_build_object('id', id, 'chain', b, 'chain_id', 1, 'block_number', 2,"
+		" 'block_hash', a, 'block_time', to_char(to_timestamp(1.5) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+		" 'tx_hash', b, 'log_index', 3, 'token', json_build_object('address', a, 'symbol', b, 'decimals', 6),"
+		" 'from', a, 'to', b, 'amount', (1.500)::text, 'amount_raw', (1500)::numeric::text, 'confirmations', 1,"
+		" 'merchant_id', b, 'status', a, 'reverses_event_id', rev)))::text AS want FROM args)"
+		" SELECT count(*) || ' ' || count(*) FILTER (WHERE got IS DISTINCT FROM want) FROM out";
+	char a[64];
+	ASSERT_EQ_STR("485 0", q_text(sql, a, sizeof(a)));
+	ASSERT_EQ_STR("t", q_text("SELECT paywatch_event_payload(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+				  " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL) = '{\"type\" : null, \"timestamp\" : \"'"
+				  " || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') || '\", \"data\" : {\"token\":{}}}'",
+				  a, sizeof(a)));
+}
+
 /* A database written before migration 021 (its columns and the feed's
  * reversed events dropped, the index by payment made again, its row in
  * schema_migrations deleted: the tables as 020 left them, holding the
@@ -855,6 +887,7 @@ int main(int argc, char **argv)
 
 	check_reverted_first(s);
 	check_revert_names_its_confirmation(s);
+	check_payload_bytes();
 	check_tron(s);
 	pg_sink_set_statement_max(s, PG_SINK_STATEMENT_MAX);
 	check_one_statement(s);
