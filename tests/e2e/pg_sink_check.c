@@ -289,6 +289,40 @@ static void check_revert_names_its_confirmation(pg_sink *s)
 			     b, sizeof(b)));
 }
 
+/* The direct way's events are inserted without ON CONFLICT (its payments
+ * are new): an event already there with the id of a new payment's
+ * confirmation (inserted by hand) rolls the batch back to the general
+ * way, which writes the payment and its feed row and keeps that event as
+ * it was. With ON CONFLICT the direct way would have written the batch
+ * itself (copied). */
+static void check_copied_event_there(pg_sink *s)
+{
+	char hash[PW_HASH_TEXT_MAX], sql[512], a[64];
+	pw_payment p = payment(64, 0, PW_STATUS_CONFIRMED);
+	p.block_hash[1] = 64;
+	pw_format_hash(p.family, p.block_hash, PW_HASH_LEN, hash);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO webhook_events (id, type, merchant_id, payload) VALUES (paywatch_event_id(%llu, '%s', 0,"
+		 " 'payment.confirmed'), 'payment.confirmed', '%s', '{\"by\":\"hand\"}')",
+		 (unsigned long long)p.chain_id, hash, p.merchant_id);
+	PQclear(PQexec(db, sql));
+	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM webhook_events WHERE payload = '{\"by\":\"hand\"}'"));
+	pg_write_result r = write_batch(s, &p, 1);
+	CHECK(!r.copied);
+	ASSERT_EQ_INT(1, r.inserted);
+	ASSERT_EQ_INT(0, r.deliveries);
+	ASSERT_EQ_STR("1 1", q_text("SELECT count(*) || ' ' || (SELECT count(*) FROM event_feed f WHERE f.payment_id = min(p.id))"
+				    " FROM payments p WHERE block_number = 64", a, sizeof(a)));
+	ASSERT_EQ_STR("1 0", q_text("SELECT count(*) || ' ' || count(payment_id) FROM webhook_events"
+				    " WHERE payload = '{\"by\":\"hand\"}'", a, sizeof(a)));
+	/* the next new payment takes the direct way again */
+	pw_payment q = payment(66, 0, PW_STATUS_CONFIRMED);
+	q.block_hash[1] = 66;
+	r = write_batch(s, &q, 1);
+	CHECK(r.copied);
+	ASSERT_EQ_INT(1, r.deliveries);
+}
+
 /* A payment event's body is the same bytes as 003's json_build_object and
  * json_strip_nulls made it (022 writes it by concatenation: the body is
  * what is signed and sent, and the API reads it back): the function
@@ -888,6 +922,7 @@ int main(int argc, char **argv)
 	check_reverted_first(s);
 	check_revert_names_its_confirmation(s);
 	check_payload_bytes();
+	check_copied_event_there(s);
 	check_tron(s);
 	pg_sink_set_statement_max(s, PG_SINK_STATEMENT_MAX);
 	check_one_statement(s);
