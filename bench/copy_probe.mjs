@@ -45,7 +45,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readArgs, wholeNumber } from './lib/args.mjs';
+import { readArgs, usageError, wholeNumber } from './lib/args.mjs';
 import { procFigures } from './lib/cpu.mjs';
 
 const USAGE = 'usage: PROBE_VARIANTS=schema,btree-tx node bench/copy_probe.mjs [N] [ROUNDS]   (defaults 100000, 4)';
@@ -53,10 +53,7 @@ const { positionals: pos } = readArgs(USAGE, {}, { positionals: 2 });
 const N = wholeNumber(USAGE, 'N', pos[0], 100000, 2), ROUNDS = wholeNumber(USAGE, 'ROUNDS', pos[1], 4);
 const VARIANTS = (process.env.PROBE_VARIANTS || 'schema,binary').split(',');
 const ADDRESSES = wholeNumber(USAGE, 'PROBE_ADDRESSES', process.env.PROBE_ADDRESSES, 50, 50);
-if (ADDRESSES % 50) {
-  console.error(`PROBE_ADDRESSES must be a multiple of 50 (the merchants), not ${ADDRESSES}\n${USAGE}`);
-  process.exit(2);
-}
+if (ADDRESSES % 50) usageError(USAGE, `PROBE_ADDRESSES: ${ADDRESSES} is not a multiple of 50 (the merchants)`);
 const pg = await rig.startPostgres();
 const schema = fs.readdirSync(new URL('../schema/', import.meta.url)).sort()
   .map((f) => fs.readFileSync(new URL('../schema/' + f, import.meta.url), 'utf8'));

@@ -83,7 +83,7 @@ check "bench/goals.mjs" "$PW_ROOT/build/bench-goals.log" node "$PW_ROOT/bench/go
 rm -f "$bench_out"
 pw_log "bench: the probes on small inputs (they read the schema and sinks/webhook.c; CI times nothing)"
 pw_ensure_script_peer # bench/warm_probe.mjs COPies with pg-copy-streams
-for probe in "claim_explain.mjs 5 4 3" "copy_probe.mjs 2000 1" "warm_probe.mjs 1" "settle_probe.mjs 1"; do
+for probe in "claim_explain.mjs 5 4 3" "copy_probe.mjs 2000 1" "warm_probe.mjs 1" "settle_probe.mjs 1" "payload_probe.mjs 2000 1"; do
 	# shellcheck disable=SC2086 # the probe's name and arguments, split on purpose
 	check "bench/$probe" "$PW_ROOT/build/probe-${probe%%.*}.log" node "$PW_ROOT"/bench/$probe
 done

@@ -16,16 +16,16 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 let passed = 0;
 const check = (name, fn) => { fn(); passed++; console.log(`ok ${passed} - ${name}`); };
 // env: without PAYWATCH_BIN_BASE, whatever the caller's environment holds
-const run = (script, args) => spawnSync(process.execPath, [path.join(root, 'bench', script), ...args],
-  { encoding: 'utf8', timeout: 60000, env: { ...process.env, PAYWATCH_BIN_BASE: '' } });
+const run = (script, args, env = {}) => spawnSync(process.execPath, [path.join(root, 'bench', script), ...args],
+  { encoding: 'utf8', timeout: 60000, env: { ...process.env, PAYWATCH_BIN_BASE: '', ...env } });
 
 const SCRIPTS = ['bench.mjs', 'webhook_bench.mjs', 'api_bench.mjs', 'registry_bench.mjs', 'goals.mjs',
-  'claim_explain.mjs', 'settle_probe.mjs', 'warm_probe.mjs', 'copy_probe.mjs'];
+  'claim_explain.mjs', 'settle_probe.mjs', 'warm_probe.mjs', 'copy_probe.mjs', 'payload_probe.mjs'];
 
 // A refusal: exit 2, the reason on stderr with the script's name, then its
 // usage; nothing started (no progress line of a bench: "bench...: ").
-const refused = (script, args, reason) => {
-  const r = run(script, args);
+const refused = (script, args, reason, env = {}) => {
+  const r = run(script, args, env);
   assert.equal(r.status, 2, `${script} ${args.join(' ')}: exit ${r.status} (${r.error?.message ?? ''}) ${r.stderr}`);
   const [first, second] = r.stderr.split('\n');
   assert.equal(first, `${script}: ${reason}`, r.stderr);
@@ -56,6 +56,10 @@ check('a count that is not a whole number in its range is refused', () => {
   refused('bench.mjs', ['--rounds=-1'], "--rounds: '-1' is not a whole number of at least 1");
   refused('settle_probe.mjs', ['many'], "ROUNDS: 'many' is not a whole number of at least 1");
   refused('copy_probe.mjs', ['1'], "N: '1' is not a whole number of at least 2");
+  refused('copy_probe.mjs', [], "PROBE_ADDRESSES: '1k' is not a whole number of at least 50", { PROBE_ADDRESSES: '1k' });
+  refused('copy_probe.mjs', [], 'PROBE_ADDRESSES: 70 is not a multiple of 50 (the merchants)', { PROBE_ADDRESSES: '70' });
+  refused('payload_probe.mjs', ['0'], "N: '0' is not a whole number of at least 1");
+  refused('bench.mjs', ['--pg-explain', 'slow'], "--pg-explain: 'slow' is not a whole number of at least 0");
 });
 
 check('an option without its value, or a stray argument, is refused', () => {
@@ -67,8 +71,9 @@ check('an option without its value, or a stray argument, is refused', () => {
 
 check('values a bench does not know are refused', () => {
   refused('bench.mjs', ['--only', 'paywatch,raws'],
-    "--only: unknown side 'raws' (raw, paywatch, http, floor, replay, " +
+    "--only: unknown side 'raws' (raw, paywatch, hooks, http, floor, replay, " +
     'script, ponder, live, matcher, config)');
+  refused('bench.mjs', ['--pg-statements', '--pg-explain', '100'], '--pg-statements and --pg-explain: one profile per run');
   refused('webhook_bench.mjs', ['--shapes', '50,100'], "--shapes: '100' is not 50 or 1000");
   refused('webhook_bench.mjs', ['--only-rate', '--only-latency'], '--only-rate and --only-latency: one or the other');
   refused('webhook_bench.mjs', ['--base-in-flight', '8'],
