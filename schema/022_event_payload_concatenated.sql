@@ -4,8 +4,9 @@
 -- in the statement that writes the event: a backfill with webhooks on
 -- makes one per payment. 003's form built the data object as JSON, then
 -- json_strip_nulls parsed that text and wrote it again to drop its nulls;
--- over 100,000 payments the function took 1.6-2.2 s of Postgres's time,
--- this form 0.72-0.76 s (bench/HISTORY.md, a thirty-ninth session).
+-- over 100,000 payments the function took 1.56-2.08 s of Postgres's time,
+-- this form 0.64-0.78 s (bench/payload_probe.mjs 100000 6: 0.37x by the
+-- median; bench/HISTORY.md, a thirty-ninth session).
 --
 -- The bytes: the outer object as json_build_object writes it ("key" :
 -- value, pairs joined by ", "); the data object and its token as
@@ -14,7 +15,7 @@
 -- escaped by to_json, as json_build_object escapes it; numbers as their
 -- text; amount, amount_raw and the two times as quoted strings (digits,
 -- '.', '-', ':' and letters only: nothing to escape). e2e_sink compares
--- this function with 003's expression over values with quotes,
+-- this function with 003's over values with quotes,
 -- backslashes, control characters, non-ASCII text and NULLs in every
 -- argument.
 CREATE OR REPLACE FUNCTION paywatch_event_payload(type text, id bigint, chain text, chain_id bigint, block_number bigint,
