@@ -316,10 +316,12 @@ function startPerf(file) {
   return { stop: async () => { p.kill('SIGINT'); await exited; } };
 }
 
+// The webhook secret of the bench's endpoints (the hooks side's, the live side's)
+const HOOK_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 // The hooks side's merchant: its addresses and a webhook endpoint no
 // dispatcher sends to (in_run false, no `paywatch dispatch`)
 const HOOKED = { merchants: [{ id: 'm', addresses: { local: MERCHANTS },
-  webhook: { url: 'http://127.0.0.1:9/hook', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } }],
+  webhook: { url: 'http://127.0.0.1:9/hook', secret: HOOK_SECRET } }],
 webhooks: { in_run: false, allow_private_targets: true } };
 
 async function paywatchBackfill(work, pg, node, h, filledDb, bin = BIN, transport = 'ws', poll = WAIT_POLL, hooks = false) {
@@ -628,7 +630,7 @@ async function live(work, pg, conf = 1) {
     chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: conf,
       tokens: [{ symbol: 'USDC', address: token.address, decimals: 6 }] }],
     merchants: [{ id: 'm', addresses: { local: [merchant] },
-      webhook: { url: `http://127.0.0.1:${port}/hook`, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } }],
+      webhook: { url: `http://127.0.0.1:${port}/hook`, secret: HOOK_SECRET } }],
     webhooks: { allow_private_targets: true },
   });
   rig.runPaywatchSync(BIN, ['migrate', '-c', cfg]);
