@@ -78,13 +78,14 @@ await src.query(`INSERT INTO payments (${COLS}) SELECT 'local', 31337, g / 50, '
   to_timestamp(1700000000 + g / 5000), 'evm' FROM generate_series(0, ${N - 1}) g`);
 const file = (n) => path.join(pg.dir, n); // the cluster's own directory: the server reads it
 await src.query(`COPY (SELECT ${COLS} FROM payments ORDER BY id) TO '${file('binary.copy')}' WITH (FORMAT binary)`);
-// the columns each bytes variant stores as bytea; its rows' file is named after it
+// the columns each bytes variant stores as bytea; its rows' files are named
+// after it, and written only for the variants asked for
 const BYTEA_COLS = {
   bytea: ['block_hash', 'tx_hash', 'token_address', 'from_address', 'to_address'],
   'bytea-hashes': ['block_hash', 'tx_hash'],
 };
 const HALF = Math.floor(N / 2);
-for (const [name, cols] of [['', []], ...Object.entries(BYTEA_COLS).map(([v, cs]) => [v + '-', cs])]) {
+for (const [name, cols] of [['', []], ...VARIANTS.filter((v) => BYTEA_COLS[v]).map((v) => [v + '-', BYTEA_COLS[v]])]) {
   const select = COLS.split(', ').map((k) => (cols.includes(k) ? `decode(substr(${k}, 3), 'hex')` : k)).join(', ');
   await src.query(`COPY (SELECT ${select} FROM payments ORDER BY id) TO '${file(name + 'text.copy')}'`);
   await src.query(`COPY (SELECT ${select} FROM payments ORDER BY id LIMIT ${HALF}) TO '${file(name + 'half0.copy')}'`);
@@ -135,21 +136,17 @@ const underPerf = async (file, pids, work) => {
 // Make database c's schema variant v.
 const shape = async (c, v) => {
   if (v === 'btree-tx') await c.query('DROP INDEX payments_by_tx_hash; CREATE INDEX payments_by_tx_hash ON payments (tx_hash)');
-  const dropHexChecks = async () => { // the five hash and address CHECKs of payments
+  const dropChecks = async (re) => { // payments' CHECKs whose definition matches the regular expression re
     const checks = (await c.query(`SELECT conname FROM pg_constraint WHERE conrelid = 'payments'::regclass
-      AND contype = 'c' AND pg_get_constraintdef(oid) ~ '(hash|address)'`)).rows;
+      AND contype = 'c' AND pg_get_constraintdef(oid) ~ $1`, [re])).rows;
     for (const { conname } of checks) await c.query(`ALTER TABLE payments DROP CONSTRAINT ${conname}`);
   };
-  if (v === 'nohexchecks') await dropHexChecks();
+  if (v === 'nohexchecks') await dropChecks('(hash|address)'); // the five hash and address CHECKs
   if (v === 'bytea') {
     await c.query('DROP TRIGGER payments_settle_insert ON payments; DROP TRIGGER payments_settle_update ON payments');
-    await dropHexChecks();
+    await dropChecks('(hash|address)');
   }
-  if (v === 'bytea-hashes') { // the two hashes' CHECKs
-    const checks = (await c.query(`SELECT conname FROM pg_constraint WHERE conrelid = 'payments'::regclass
-      AND contype = 'c' AND pg_get_constraintdef(oid) ~ '(block_hash|tx_hash)'`)).rows;
-    for (const { conname } of checks) await c.query(`ALTER TABLE payments DROP CONSTRAINT ${conname}`);
-  }
+  if (v === 'bytea-hashes') await dropChecks('(block_hash|tx_hash)'); // the two hashes' CHECKs
   for (const k of BYTEA_COLS[v] || [])
     await c.query(`ALTER TABLE payments ALTER COLUMN ${k} TYPE bytea USING decode(substr(${k}, 3), 'hex'),
       ADD CHECK (octet_length(${k}) = ${k.endsWith('hash') ? 32 : 20})`);
