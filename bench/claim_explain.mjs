@@ -8,6 +8,7 @@
 //
 // usage: USAGE below (node bench/claim_explain.mjs --help)
 import * as rig from '../tests/e2e/lib/rig.mjs';
+import { cStatement } from '../tests/e2e/lib/csource.mjs';
 import fs from 'node:fs';
 import { readArgs, wholeNumber } from './lib/args.mjs';
 
@@ -16,14 +17,7 @@ const { positionals: pos } = readArgs(USAGE, {}, { positionals: 3 });
 const E = wholeNumber(USAGE, 'ENDPOINTS', pos[0], 1000);
 const PER = wholeNumber(USAGE, 'PER', pos[1], 10);
 const FLUSH = wholeNumber(USAGE, 'FLUSH', pos[2], 22);
-const src = fs.readFileSync(new URL('../sinks/webhook.c', import.meta.url), 'utf8');
-// A statement's text: its string literals joined, and the macros it names
-// (#define NAME "..." \ lines, as flush_sql is built) expanded.
-const macros = Object.fromEntries([...src.matchAll(/^#define (\w+)[ \t]*\\\n((?:.*\\\n)*.*)$/gm)]
-  .map((m) => [m[1], m[2].replace(/\\\n/g, '\n')]));
-const literals = (code) => [...code.matchAll(/"((?:[^"\\]|\\.)*)"|([A-Za-z_]\w*)/g)]
-  .map((m) => (m[2] ? literals(macros[m[2]] ?? '') : m[1].replace(/\\(.)/g, '$1'))).join('');
-const statement = (name) => literals(src.match(new RegExp(`static const char ${name}\\[\\] =\\n([\\s\\S]*?);\\n`))[1]);
+const statement = (name) => cStatement('sinks/webhook.c', name);
 const pg = await rig.startPostgres();
 const c = await pg.client();
 for (const f of fs.readdirSync(new URL('../schema/', import.meta.url)).sort()) await c.query(fs.readFileSync(new URL('../schema/' + f, import.meta.url), 'utf8'));
