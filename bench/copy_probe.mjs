@@ -13,6 +13,9 @@
 //   binary       the same rows in COPY's binary format
 //   btree-tx     the transaction index as a btree, as before 019
 //   c-merchant   payments.merchant_id COLLATE "C" (its two indexes compare bytes)
+//   c:COL[+COL]  payments' text columns COL COLLATE "C" (c:chain+merchant_id:
+//                every text column an index of payments holds but the hashes
+//                and addresses, which 018 made "C")
 //   hash-to      the recipient index (payments_by_to_address) as a hash index
 //   nohexchecks  the five hash and address CHECKs dropped (what they cost)
 //   bytea        the five hashes and addresses stored as their bytes (bytea,
@@ -32,6 +35,9 @@
 //                backends sharing no table or index page (what partitions
 //                written one per writer could give at most; the WAL,
 //                the buffer pool and the cores still shared)
+// PROBE_LOCALE=L: the cluster made in locale L (initdb --locale; it must be
+// installed, locale -a), as bench.mjs --pg-locale: en_US.UTF-8 is the
+// official postgres image's, where text compares through strcoll.
 // PROBE_PERF=FILE: `perf record -g` of the reference's backend in round 1.
 // PROBE_SESSIONS=2: each variant's COPY also as two halves in two sessions
 // at once (as run's two writers and the bench's "two floors" do), with the
@@ -54,7 +60,7 @@ const N = wholeNumber(USAGE, 'N', pos[0], 100000, 2), ROUNDS = wholeNumber(USAGE
 const VARIANTS = (process.env.PROBE_VARIANTS || 'schema,binary').split(',');
 const ADDRESSES = wholeNumber(USAGE, 'PROBE_ADDRESSES', process.env.PROBE_ADDRESSES, 50, 50);
 if (ADDRESSES % 50) usageError(USAGE, `PROBE_ADDRESSES: ${ADDRESSES} is not a multiple of 50 (the merchants)`);
-const pg = await rig.startPostgres();
+const pg = await rig.startPostgres({}, { locale: process.env.PROBE_LOCALE || null });
 const schema = fs.readdirSync(new URL('../schema/', import.meta.url)).sort()
   .map((f) => fs.readFileSync(new URL('../schema/' + f, import.meta.url), 'utf8'));
 const admin = await pg.client('postgres');
@@ -153,6 +159,8 @@ const shape = async (c, v) => {
   if (v === 'hash-to')
     await c.query('DROP INDEX payments_by_to_address; CREATE INDEX payments_by_to_address ON payments USING hash (to_address)');
   if (v === 'c-merchant') await c.query('ALTER TABLE payments ALTER COLUMN merchant_id TYPE text COLLATE "C"');
+  if (v.startsWith('c:'))
+    await c.query(`ALTER TABLE payments ${v.slice(2).split('+').map((k) => `ALTER COLUMN ${k} TYPE text COLLATE "C"`).join(', ')}`);
   if (v.startsWith('no:')) { // an index, or the constraint it serves
     const con = (await c.query('SELECT 1 FROM pg_constraint WHERE conname = $1', [v.slice(3)])).rows.length;
     await c.query(con ? `ALTER TABLE payments DROP CONSTRAINT ${v.slice(3)} CASCADE` : `DROP INDEX ${v.slice(3)}`);
