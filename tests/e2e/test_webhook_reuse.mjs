@@ -370,7 +370,7 @@ async function main() {
 
   // 8. the endpoint gauges, counted only where metrics are served
   const counts = async () => (await db.query(`SELECT coalesce(sum(calls), 0)::int n FROM pg_stat_statements
-    WHERE query LIKE '%count(x.id) FILTER%'`)).rows[0].n;
+    WHERE query LIKE '%FROM webhook_deliveries x WHERE x.endpoint_id = e.id%'`)).rows[0].n;
   const uncounted = await counts();
   rig.check(uncounted === 0, `dispatchers that serve no metrics never count the deliveries due and failed (${uncounted} counts)`);
   // due: an endpoint no dispatcher here has; failed: slowco's five (4.)
