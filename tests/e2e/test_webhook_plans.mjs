@@ -1,10 +1,12 @@
 // test_webhook_plans.mjs: the statements that look webhook deliveries up
 // by status read the few they want through an index, never the whole
-// table, on a real Postgres migrated by the real binary (`paywatch
-// migrate`): a table of 60,000 deliveries, most delivered (as any
-// table a while after its backfill), some pending, a few failed.
+// table, on a real Postgres: a table of 60,000 deliveries, most delivered
+// (as any table a while after its backfill), some pending, a few failed,
+// written under the schema as 022 left it; then `paywatch migrate` (the
+// real binary) applies 023 over it, as an upgrade does.
 //   - 023_deliveries_failed_index.sql: the index by status holds the failed
-//     deliveries alone (webhook_deliveries_failed, partial), and 003's
+//     deliveries alone (webhook_deliveries_failed, partial), every one the
+//     table held before the migration, and 003's
 //     webhook_deliveries_by_status, which held every delivery, is gone;
 //   - the dispatcher's gauges (sinks/webhook.c gauges_sql) count each
 //     endpoint's due and failed deliveries through _due and _failed: one
@@ -16,6 +18,7 @@
 //     runs) reads _due.
 // The statements are read from the C sources (lib/csource.mjs), so a
 // change of one is explained here as it runs. EXPLAIN only: nothing runs.
+import fs from 'node:fs';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 import { cStatement } from './lib/csource.mjs';
@@ -45,17 +48,16 @@ async function main() {
       tokens: [{ symbol: 'USDC', address: '0x5fbdb2315678afecb367f032d93f642f64180aa3', decimals: 6 }] }],
     merchants: [{ id: 'acme', addresses: { local: ['0x70997970c51812dc3a010c7d01b50e0d17dc79c8'] } }],
   });
-  const r = rig.runPaywatchSync(bin, ['migrate', '-c', cfg]);
-  rig.check(r.status === 0, `migrate (${r.stderr.trim().slice(-200)})`);
   const db = await pg.client();
   rig.onCleanup(() => db.end().catch(() => {}));
 
-  // ---- 023: the index by status keeps the failed deliveries alone
-  const idx = Object.fromEntries((await db.query(`SELECT indexname, indexdef FROM pg_indexes
-    WHERE tablename = 'webhook_deliveries'`)).rows.map((x) => [x.indexname, x.indexdef]));
-  rig.check(/\(endpoint_id, created_at\) WHERE \(status = 'failed'::text\)$/.test(idx.webhook_deliveries_failed ?? ''),
-    `webhook_deliveries_failed: the failed deliveries by endpoint (${idx.webhook_deliveries_failed})`);
-  rig.check(!idx.webhook_deliveries_by_status, `003's index of every delivery by status is gone (${Object.keys(idx).join(', ')})`);
+  // ---- the schema as 022 left it (each migration recorded as `migrate` records it)
+  const schemaDir = new URL('../../schema/', import.meta.url);
+  await db.query('CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+  for (const f of fs.readdirSync(schemaDir).filter((n) => n.endsWith('.sql') && n < '023').sort()) {
+    await db.query(fs.readFileSync(new URL(f, schemaDir), 'utf8'));
+    await db.query('INSERT INTO schema_migrations (version) VALUES ($1)', [f]);
+  }
 
   // ---- a table a while after its backfill
   await db.query(`INSERT INTO merchants (id) SELECT 'm' || g FROM generate_series(1, ${ENDPOINTS}) g`);
@@ -67,10 +69,30 @@ async function main() {
     SELECT ev.id, ep.id, s.status, 1 FROM webhook_events ev JOIN webhook_endpoints ep ON ep.merchant_id = ev.merchant_id,
     LATERAL (SELECT CASE WHEN hashtext(ev.id) % ${FAILED_EVERY} = 0 THEN 'failed'
       WHEN hashtext(ev.id) % ${PENDING_EVERY} = 1 THEN 'pending' ELSE 'delivered' END AS status) s`);
-  await db.query('VACUUM ANALYZE');
   const counts = Object.fromEntries((await db.query(`SELECT status, count(*)::int AS n FROM webhook_deliveries GROUP BY 1`))
     .rows.map((x) => [x.status, x.n]));
   rig.check(counts.failed > 0 && counts.pending > 0 && counts.delivered > 50000, `the table: ${JSON.stringify(counts)}`);
+
+  // ---- 023 over it, by the binary
+  const r = rig.runPaywatchSync(bin, ['migrate', '-c', cfg]);
+  rig.check(r.status === 0 && /\b1 migration\(s\) applied/.test(r.stderr), `migrate applies 023 (${r.stderr.trim().slice(-200)})`);
+  await db.query('VACUUM ANALYZE');
+
+  // ---- 023: the index by status keeps the failed deliveries alone, every one there before it
+  const idx = Object.fromEntries((await db.query(`SELECT indexname, indexdef FROM pg_indexes
+    WHERE tablename = 'webhook_deliveries'`)).rows.map((x) => [x.indexname, x.indexdef]));
+  rig.check(/\(endpoint_id, created_at\) WHERE \(status = 'failed'::text\)$/.test(idx.webhook_deliveries_failed ?? ''),
+    `webhook_deliveries_failed: the failed deliveries by endpoint (${idx.webhook_deliveries_failed})`);
+  rig.check(!idx.webhook_deliveries_by_status, `003's index of every delivery by status is gone (${Object.keys(idx).join(', ')})`);
+  await db.query('BEGIN');
+  await db.query('SET LOCAL enable_seqscan = off');
+  await db.query('SET LOCAL enable_bitmapscan = off');
+  const countFailed = `SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'failed'`;
+  const byIndex = JSON.stringify((await db.query(`EXPLAIN (FORMAT JSON) ${countFailed}`)).rows).includes('webhook_deliveries_failed');
+  const through = (await db.query(countFailed)).rows[0].n;
+  await db.query('COMMIT');
+  rig.check(byIndex && through === counts.failed,
+    `the index holds every failed delivery written before the migration (${through} of ${counts.failed}, read through it: ${byIndex})`);
 
   const explain = async (sql, params = []) => scans((await db.query(`EXPLAIN (FORMAT JSON) ${sql}`, params)).rows[0]['QUERY PLAN']);
   const wholeTable = (s) => s.some((x) => /^Seq Scan on webhook_deliveries/.test(x));
