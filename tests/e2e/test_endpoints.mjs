@@ -23,7 +23,6 @@ const bin = process.argv[2];
 const OLD = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const NEW = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
 const acme = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
-const schemaDir = path.resolve(rig.e2eDir, '..', '..', 'schema');
 
 async function dbText(db) { // every text value of every table, to search for secrets
   const tables = (await db.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)).rows.map((r) => r.tablename);
@@ -54,18 +53,14 @@ async function main() {
   // ---- 3 (set-up first): a database from before endpoint ids
   const db = await pg.client();
   rig.onCleanup(() => db.end().catch(() => {}));
-  await db.query('CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
-  for (const f of fs.readdirSync(schemaDir).filter((n) => n < '006').sort()) {
-    await db.query(fs.readFileSync(path.join(schemaDir, f), 'utf8'));
-    await db.query('INSERT INTO schema_migrations (version) VALUES ($1)', [f]);
-  }
+  await rig.migrateBefore(db, '006');
   const legacyUrl = recv.base + '/legacy/tokenL';
   await db.query(`INSERT INTO merchants (id) VALUES ('acme')`);
   await db.query(`INSERT INTO webhook_endpoints (merchant_id, url, events) VALUES ('acme', $1, '{payment.confirmed}')`, [legacyUrl]);
   await db.query(`INSERT INTO webhook_events (id, type, merchant_id, payload) VALUES ('evt_legacy', 'ping', 'acme', '{"type":"ping"}')`);
   await db.query(`INSERT INTO webhook_deliveries (event_id, endpoint_id) SELECT 'evt_legacy', id FROM webhook_endpoints`);
   const m = rig.runPaywatchSync(bin, ['migrate', '-c', cfg]);
-  const fromSix = fs.readdirSync(schemaDir).filter((n) => n >= '006' && n.endsWith('.sql')).length;
+  const fromSix = rig.migrations().filter((n) => n >= '006').length;
   rig.check(m.status === 0 && new RegExp(`${fromSix} migration\\(s\\) applied`).test(m.stderr),
     `migrate applies 006 and later (${m.stderr.trim()})`);
   const legacy = (await db.query('SELECT url, key, url_sha256 FROM webhook_endpoints')).rows[0];

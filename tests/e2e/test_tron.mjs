@@ -251,12 +251,7 @@ async function main() {
   await (await pg.client('postgres')).query('CREATE DATABASE upgrade').catch(() => {});
   const up = await pg.client('upgrade');
   rig.onCleanup(() => up.end().catch(() => {}));
-  const schemaDir = path.join(rig.e2eDir, '..', '..', 'schema');
-  await up.query('CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
-  for (const f of fs.readdirSync(schemaDir).filter((n) => n < '007').sort()) {
-    await up.query(fs.readFileSync(path.join(schemaDir, f), 'utf8'));
-    await up.query('INSERT INTO schema_migrations (version) VALUES ($1)', [f]);
-  }
+  await rig.migrateBefore(up, '007');
   const evmRow = ['local', 31337, 5, '0x' + 'ab'.repeat(32), '0x' + 'cd'.repeat(32), 0, '0x' + '11'.repeat(20), '0x' + '22'.repeat(20), '0x' + '33'.repeat(20)];
   await up.query(`INSERT INTO merchants (id) VALUES ('acme')`);
   await up.query(`INSERT INTO merchant_addresses (chain, address, merchant_id) VALUES ('local', $1, 'acme')`, ['0x' + '33'.repeat(20)]);
@@ -267,7 +262,7 @@ async function main() {
   const upCfg = rig.writeConfig(fs.mkdtempSync(path.join(work, 'up')), { ...cfgObj, postgres: { dsn: pg.dsn('upgrade') } });
   const mig = rig.runPaywatchSync(bin, ['migrate', '-c', upCfg], env);
   // 007 and every later migration (all of schema/ from 007 on) apply over the EVM rows
-  const later = fs.readdirSync(schemaDir).filter((n) => n >= '007' && n.endsWith('.sql')).length;
+  const later = rig.migrations().filter((n) => n >= '007').length;
   rig.check(mig.status === 0 && new RegExp(`${later} migration\\(s\\) applied`).test(mig.stderr),
     `007 (and the ${later - 1} after it) apply on a database of EVM rows (${mig.stderr.trim()})`);
   const after = (await up.query('SELECT * FROM payments')).rows[0];

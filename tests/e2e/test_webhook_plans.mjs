@@ -18,7 +18,6 @@
 //     runs) reads _due.
 // The statements are read from the C sources (lib/csource.mjs), so a
 // change of one is explained here as it runs. EXPLAIN only: nothing runs.
-import fs from 'node:fs';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 import { cStatement } from './lib/csource.mjs';
@@ -52,12 +51,7 @@ async function main() {
   rig.onCleanup(() => db.end().catch(() => {}));
 
   // ---- the schema as 022 left it (each migration recorded as `migrate` records it)
-  const schemaDir = new URL('../../schema/', import.meta.url);
-  await db.query('CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
-  for (const f of fs.readdirSync(schemaDir).filter((n) => n.endsWith('.sql') && n < '023').sort()) {
-    await db.query(fs.readFileSync(new URL(f, schemaDir), 'utf8'));
-    await db.query('INSERT INTO schema_migrations (version) VALUES ($1)', [f]);
-  }
+  await rig.migrateBefore(db, '023');
 
   // ---- a table a while after its backfill
   await db.query(`INSERT INTO merchants (id) SELECT 'm' || g FROM generate_series(1, ${ENDPOINTS}) g`);

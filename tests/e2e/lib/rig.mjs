@@ -449,6 +449,22 @@ function selectorFor(selectors, fn) {
 }
 
 // ---------------------------------------------------------------- paywatch
+// The schema's migrations (schema/*.sql), in the order `migrate` applies them.
+export const schemaDir = path.resolve(e2eDir, '..', '..', 'schema');
+export const migrations = () => fs.readdirSync(schemaDir).filter((n) => n.endsWith('.sql')).sort();
+
+// Make database client db's schema as the migrations before `version` left
+// it (e.g. '023': 001 to 022), each recorded in schema_migrations as
+// `paywatch migrate` records it, so that `migrate` then applies `version`
+// and the later ones over the rows a test writes meanwhile.
+export async function migrateBefore(db, version) {
+  await db.query('CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+  for (const f of migrations().filter((n) => n < version)) {
+    await db.query(fs.readFileSync(path.join(schemaDir, f), 'utf8'));
+    await db.query('INSERT INTO schema_migrations (version) VALUES ($1)', [f]);
+  }
+}
+
 export function writeConfig(dir, cfg) {
   const file = path.join(dir, 'paywatch.json');
   fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
