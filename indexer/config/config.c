@@ -967,7 +967,7 @@ static int parse_metrics(cfg_ctx *c, const cJSON *root)
 static int parse_webhooks_settings(cfg_ctx *c, const cJSON *root)
 {
 	static const char *const fields[] = { "allow_private_targets", "retry_schedule_s", "timeout_ms", "max_in_flight",
-					      "max_per_endpoint", "proxy", "in_run", NULL };
+					      "max_per_endpoint", "proxy", "in_run", "threads", NULL };
 	static const uint32_t default_schedule[] = { 0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400 };
 	cfg_webhooks *w = &c->cfg->webhooks;
 	const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "webhooks");
@@ -994,6 +994,9 @@ static int parse_webhooks_settings(cfg_ctx *c, const cJSON *root)
 	if ((r = get_uint(c, "webhooks", o, "max_per_endpoint", false, 1, 1000, 4, &u)) < 0)
 		return r;
 	w->max_per_endpoint = (uint32_t)u;
+	if ((r = get_uint(c, "webhooks", o, "threads", false, 1, 16, 2, &u)) < 0)
+		return r;
+	w->threads = (uint32_t)u;
 	if (o && (r = get_string(c, "webhooks", o, "proxy", false, &w->proxy)) < 0)
 		return r;
 	char why[160];
@@ -1598,6 +1601,7 @@ char *config_dump_masked(const pw_config *cfg)
 	cJSON_AddNumberToObject(wh, "timeout_ms", cfg->webhooks.timeout_ms);
 	cJSON_AddNumberToObject(wh, "max_in_flight", cfg->webhooks.max_in_flight);
 	cJSON_AddNumberToObject(wh, "max_per_endpoint", cfg->webhooks.max_per_endpoint);
+	cJSON_AddNumberToObject(wh, "threads", cfg->webhooks.threads);
 	if (cfg->webhooks.proxy) {
 		char shown[300];
 		webhook_url_display(cfg->webhooks.proxy, shown, sizeof(shown));

@@ -153,7 +153,8 @@ typedef struct cfg_webhooks {
 	uint32_t *retry_schedule_s;  /* delay before each attempt, seconds; [0] is the first */
 	size_t n_retry_schedule;
 	uint32_t timeout_ms;         /* per attempt; default 15000 */
-	uint32_t max_in_flight;      /* deliveries in flight per dispatcher; default 64 */
+	uint32_t max_in_flight;      /* deliveries in flight per dispatcher (its threads share them); default 64 */
+	uint32_t threads;            /* `paywatch dispatch`'s dispatcher threads, 1..16; default 2 */
 	uint32_t max_per_endpoint;   /* in flight per endpoint; default 4 */
 	char *proxy;                 /* explicit HTTP proxy URL, or NULL: none (http_proxy etc. are ignored) */
 } cfg_webhooks;

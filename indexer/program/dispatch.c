@@ -22,18 +22,25 @@
 #include <string.h>
 #include <time.h>
 
-struct dispatch_thread {
+/* One dispatcher loop on a thread of its own. */
+typedef struct dispatch_worker {
 	webhook_dispatcher *d;
-	webhook_endpoint *endpoints;
-	secretbox_keys keys;
 	atomic_bool *stop;
+	char name[32]; /* for logs: "webhooks", or "webhooks[2]" among several */
 	pthread_t thread;
+	bool running;
+} dispatch_worker;
+
+struct dispatch_threads {
+	webhook_endpoint *endpoints; /* shared by the workers, read only */
+	secretbox_keys keys;	     /* the same */
+	size_t n;
+	dispatch_worker workers[];
 };
 
 /* The config's endpoints as the dispatcher takes them (strings borrowed
  * from cfg). *ret_endpoints: caller frees. 0 or PW_ENOMEM. */
-static int options_from_config(const pw_config *cfg, const char *name, webhook_options *o,
-			       webhook_endpoint **ret_endpoints)
+static int options_from_config(const pw_config *cfg, webhook_options *o, webhook_endpoint **ret_endpoints)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < cfg->n_merchants; i++)
@@ -59,7 +66,6 @@ static int options_from_config(const pw_config *cfg, const char *name, webhook_o
 		.max_per_endpoint = cfg->webhooks.max_per_endpoint,
 		.allow_private_targets = cfg->webhooks.allow_private_targets,
 		.proxy = cfg->webhooks.proxy,
-		.name = name,
 	};
 	*ret_endpoints = eps;
 	return 0;
@@ -67,45 +73,68 @@ static int options_from_config(const pw_config *cfg, const char *name, webhook_o
 
 static void *dispatch_thread_main(void *arg)
 {
-	dispatch_thread *t = arg;
-	webhook_dispatcher_run(t->d, t->stop);
+	dispatch_worker *w = arg;
+	webhook_dispatcher_run(w->d, w->stop);
 	return NULL;
 }
 
-int dispatch_thread_start(const pw_config *cfg, atomic_bool *stop, bool gauges, dispatch_thread **ret)
+int dispatch_threads_start(const pw_config *cfg, atomic_bool *stop, bool gauges, uint32_t threads,
+			   dispatch_threads **ret)
 {
-	dispatch_thread *t = calloc(1, sizeof(*t));
+	uint32_t slots = cfg->webhooks.max_in_flight ? cfg->webhooks.max_in_flight : 1;
+	size_t n = threads < 1 ? 1 : threads > slots ? slots : threads; /* each worker at least one slot */
+	dispatch_threads *t = calloc(1, sizeof(*t) + n * sizeof(t->workers[0]));
 	if (!t)
 		return PW_ENOMEM;
+	t->n = n;
 	webhook_options o;
-	int r = options_from_config(cfg, "webhooks", &o, &t->endpoints);
+	int r = options_from_config(cfg, &o, &t->endpoints);
 	char err[300];
 	if (secretbox_keys_from_env(&t->keys, err, sizeof(err)) < 0)
 		log_error(PW_ECONFIG, "webhooks: %s; endpoints added through the API or the CLI get no deliveries", err);
 	o.keys = t->keys.have_current || t->keys.have_old ? &t->keys : NULL;
-	o.gauges = gauges;
-	if (r == 0)
-		r = webhook_dispatcher_create(&o, &t->d);
-	t->stop = stop;
-	if (r == 0 && pthread_create(&t->thread, NULL, dispatch_thread_main, t) != 0)
-		r = PW_ENOMEM;
+	for (size_t k = 0; r == 0 && k < n; k++) {
+		dispatch_worker *w = &t->workers[k];
+		if (n == 1)
+			snprintf(w->name, sizeof(w->name), "webhooks");
+		else
+			snprintf(w->name, sizeof(w->name), "webhooks[%zu]", k + 1);
+		webhook_options wo = o;
+		wo.name = w->name;
+		/* the slots shared out: max_in_flight in all, not per thread */
+		wo.max_in_flight = (uint32_t)(slots / n + (k < slots % n));
+		wo.gauges = gauges && k == 0; /* one count serves the process's gauges */
+		w->stop = stop;
+		r = webhook_dispatcher_create(&wo, &w->d);
+	}
+	for (size_t k = 0; r == 0 && k < n; k++) {
+		dispatch_worker *w = &t->workers[k];
+		w->running = pthread_create(&w->thread, NULL, dispatch_thread_main, w) == 0;
+		if (!w->running && k == 0)
+			r = PW_ENOMEM;
+		else if (!w->running) /* fewer threads, each at its share of the slots */
+			log_warn("webhooks: cannot start dispatcher thread %zu of %zu; delivering on %zu", k + 1, n, k);
+	}
 	if (r < 0) {
-		webhook_dispatcher_destroy(t->d);
-		free(t->endpoints);
-		free(t);
+		dispatch_threads_join(t);
 		return r;
 	}
 	*ret = t;
 	return 0;
 }
 
-void dispatch_thread_join(dispatch_thread *t)
+void dispatch_threads_join(dispatch_threads *t)
 {
 	if (!t)
 		return;
-	webhook_dispatcher_wake(t->d);
-	pthread_join(t->thread, NULL);
-	webhook_dispatcher_destroy(t->d);
+	for (size_t k = 0; k < t->n; k++)
+		if (t->workers[k].running)
+			webhook_dispatcher_wake(t->workers[k].d);
+	for (size_t k = 0; k < t->n; k++) {
+		if (t->workers[k].running)
+			pthread_join(t->workers[k].thread, NULL);
+		webhook_dispatcher_destroy(t->workers[k].d);
+	}
 	free(t->endpoints);
 	OPENSSL_cleanse(&t->keys, sizeof(t->keys));
 	free(t);
@@ -127,18 +156,19 @@ int dispatch_main(const pw_config *cfg)
 			return log_error(PW_EIO, "metrics: %s", err), 1;
 		log_info("metrics: /metrics and /healthz on %s port %u", cfg->metrics_host, cfg->metrics_port);
 	}
-	dispatch_thread *t;
-	if (dispatch_thread_start(cfg, &stop, metrics != NULL, &t) < 0) {
+	dispatch_threads *t;
+	if (dispatch_threads_start(cfg, &stop, metrics != NULL, cfg->webhooks.threads, &t) < 0) {
 		api_server_stop(metrics);
 		return log_error(PW_ENOMEM, "cannot start the dispatcher"), 1;
 	}
-	log_info("dispatcher running (%zu merchant(s)); SIGINT/SIGTERM stop it", cfg->n_merchants);
+	log_info("dispatcher running (%zu merchant(s), %zu thread(s) sharing %u requests in flight); SIGINT/SIGTERM stop it",
+		 cfg->n_merchants, t->n, cfg->webhooks.max_in_flight);
 	int sig = 0;
 	sigwait(&sigs, &sig);
 	log_info("received %s: stopping; deliveries in flight are released for the next dispatcher",
 		 sig == SIGINT ? "SIGINT" : "SIGTERM");
 	atomic_store(&stop, true);
-	dispatch_thread_join(t);
+	dispatch_threads_join(t);
 	api_server_stop(metrics);
 	return 0;
 }

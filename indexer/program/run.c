@@ -195,10 +195,10 @@ int run_main(const pw_config *cfg)
 	 * then sees the config's endpoints. The gauges are counted where
 	 * /metrics is served (the API's, or metrics.listen alone, started
 	 * above). */
-	dispatch_thread *dispatcher = NULL;
+	dispatch_threads *dispatcher = NULL; /* one loop: run's cores go to the ingest too */
 	if (!cfg->webhooks.in_run)
 		log_info("webhooks: delivered by `paywatch dispatch` (webhooks.in_run is false)");
-	else if ((r = dispatch_thread_start(cfg, &stop, cfg->api.enabled || cfg->metrics_enabled, &dispatcher)) < 0)
+	else if ((r = dispatch_threads_start(cfg, &stop, cfg->api.enabled || cfg->metrics_enabled, 1, &dispatcher)) < 0)
 		log_error(r, "cannot start the webhook dispatcher; `paywatch dispatch` can deliver instead");
 	if ((r = registry_watch_start(cfg, reg, &cache, &watch)) < 0) {
 		log_error(r, "cannot follow the merchant registry; matching the config's addresses only");
@@ -217,7 +217,7 @@ int run_main(const pw_config *cfg)
 	if (!threads) {
 		atomic_store(&stop, true);
 		sink_loop_join(sl);
-		dispatch_thread_join(dispatcher);
+		dispatch_threads_join(dispatcher);
 		chain_reporter_join(reporter);
 		api_server_stop(api);
 		rescanner_join(rescans);
@@ -274,7 +274,7 @@ int run_main(const pw_config *cfg)
 	for (size_t i = 0; i < started; i++)
 		pthread_join(threads[i].thread, NULL);
 	uint64_t left = sink_loop_join(sl);
-	dispatch_thread_join(dispatcher);
+	dispatch_threads_join(dispatcher);
 	chain_reporter_join(reporter);
 	api_server_stop(api);
 	rescanner_join(rescans);

@@ -2,7 +2,8 @@
 // merchants whose endpoints answer (issue 16: per-endpoint isolation, one
 // slow endpoint not lowering the others' rate). The receiver (node's http
 // server) takes the requests to /hangN in and answers none of them until
-// the test releases them; /okN answers at once. One dispatcher with
+// the test releases them; /okN answers at once. One dispatcher loop
+// (webhooks.threads 1) with
 // max_in_flight 4 and max_per_endpoint 2, so two hanging endpoints fill
 // its four slots at the first claim (the hanging endpoints come first in
 // the claim's order):
@@ -41,6 +42,16 @@
 //     that hold their requests, the claim took all five; the fifth, never
 //     started, has its lease given back with no attempt (the log says
 //     so), beside the four that went out (attempts with no answer).
+//  8. two loops in one process (webhooks.threads 2) share max_in_flight's
+//     four slots, two each: twenty deliveries to ten new endpoints that
+//     hold their requests, and each loop says it is at its limit of
+//     4 x its two slots (8), 16 in flight in all, never more (the
+//     process's config has only those ten, so 7.'s deliveries stay
+//     pending and unsent); released,
+//     each delivered once, with one attempt, and the process held two
+//     Postgres connections. Before, each loop took max_in_flight's four
+//     slots and up to 16 requests of its own: all twenty went out, and
+//     neither loop reached a limit.
 // No chain is needed: the deliveries are written by SQL, as run's sink
 // writes them.
 import http from 'node:http';
@@ -76,6 +87,7 @@ function startReceiver() {
     resolve({
       port: server.address().port, ok, okAt, heldAt, held: () => held.length, maxHeld: () => maxHeld,
       answerAll: () => { holding = false; },
+      resetMax: () => { maxHeld = held.length; },
       hold: () => { holding = true; },
       release: () => { for (const res of held.splice(0)) { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); } },
     });
@@ -90,20 +102,23 @@ async function main() {
   // held too, never known slow before 6. (the first five) and 7. (the others)
   const stalling = Array.from({ length: 10 }, (_, k) => `stall${k + 1}`);
   const stopping = stalling.splice(5);
+  const shared = Array.from({ length: 10 }, (_, k) => `hang-shared${k + 1}`); // 8.: held as /hang
   const url = (m) => `http://127.0.0.1:${recv.port}/${m}`; // /hang1, /ok1, /stall1, ...
-  const cfg = rig.writeConfig(work, {
+  const everyone = [...hanging, ...answering, ...stalling, ...stopping, ...shared];
+  const config = (dir, threads, merchants) => rig.writeConfig(dir, {
     data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
     chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
       tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
-    merchants: [...hanging, ...answering, ...stalling, ...stopping].map((m) => ({ id: m, addresses: {}, webhook: { url: url(m), secret: SECRET } })),
-    webhooks: { allow_private_targets: true, timeout_ms: 60000, max_in_flight: 4, max_per_endpoint: 2 },
+    merchants: merchants.map((m) => ({ id: m, addresses: {}, webhook: { url: url(m), secret: SECRET } })),
+    webhooks: { allow_private_targets: true, timeout_ms: 60000, max_in_flight: 4, max_per_endpoint: 2, threads },
   });
+  const cfg = config(work, 1, everyone);
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg]).status === 0, 'migrate');
   const db = await pg.client();
   rig.onCleanup(() => db.end().catch(() => {}));
   // the merchants and their endpoints, as a config's sync writes them: the
   // hanging ones first, so the claim's round reaches them first
-  for (const m of [...hanging, ...answering, ...stalling, ...stopping]) {
+  for (const m of everyone) {
     await db.query(`INSERT INTO merchants (id) VALUES ($1)`, [m]);
     await db.query(`INSERT INTO webhook_endpoints (merchant_id, key, url, events, origin)
       VALUES ($1, 'default', $2, '{payment.confirmed}', 'config')`, [m, url(m)]);
@@ -242,6 +257,37 @@ async function main() {
   rig.check(/1 delivery claimed ahead and not started at the stop: leases given back/.test(pw.stderr) &&
     /4 requests in flight at the stop, 4 of them sent/.test(pw.stderr), 'the stop says what it gave back');
   rig.check(!pw.stderr.includes(SECRET), 'no webhook secret in the log');
+
+  // 8. two loops share the slots: 16 of twenty in flight, each loop at its limit
+  recv.release();
+  recv.hold();
+  recv.resetMax();
+  const shareFrom = recv.heldAt.length, shareOkFrom = recv.ok.length;
+  const two = rig.startPaywatch(bin, ['dispatch', '-c', config(rig.workDir('pw-isolation-two-'), 2, shared)]);
+  await deliver(shared, 2, 'shared');
+  const atLimit = (k) => new RegExp(`webhooks\\[${k}\\]: 8 requests in flight, \\d+ of them waiting over 1000 ms or on endpoints known slow: at the limit`);
+  await rig.waitFor('each loop says it is at its limit of 8', () => atLimit(1).test(two.stderr) && atLimit(2).test(two.stderr), 30000)
+    .catch((e) => rig.check(false, `${e.message}: ${two.stderr.trim().split('\n').slice(-4).join(' | ')}`));
+  await rig.waitFor('16 of the twenty held', () => recv.held() === 16, 30000)
+    .catch((e) => rig.check(false, `${e.message} (${recv.held()})`));
+  const loops = (await db.query(`SELECT count(*)::int n FROM pg_stat_activity
+    WHERE application_name = 'paywatch-dispatcher'`)).rows[0].n;
+  rig.check(loops === 2 && /2 thread\(s\) sharing 4 requests in flight/.test(two.stderr),
+    `one process, two loops, each its own Postgres connection (${loops} connections)`);
+  rig.check(recv.maxHeld() === 16 && recv.held() === 16,
+    `two loops: 4 x max_in_flight (16) requests in flight, not 4 x max_in_flight each (${recv.maxHeld()} at most)`);
+  recv.answerAll();
+  recv.release();
+  await rig.waitFor('the twenty delivered', async () => await deliveredOf(shared) === 20, 30000)
+    .catch((e) => rig.check(false, e.message));
+  const shareAttempts = (await db.query(`SELECT count(*)::int n, count(DISTINCT a.delivery_id)::int d
+    FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id JOIN webhook_endpoints e
+    ON e.id = d.endpoint_id WHERE e.merchant_id = ANY($1)`, [shared])).rows[0];
+  const shareRequests = recv.heldAt.length - shareFrom + recv.ok.length - shareOkFrom; // held, then answered at once
+  rig.check(shareAttempts.n === 20 && shareAttempts.d === 20 && shareRequests === 20,
+    `two loops: each of the twenty sent once, with one attempt (${shareRequests} requests, ${shareAttempts.n} attempts)`);
+  two.proc.kill('SIGTERM');
+  rig.check((await two.done).code === 0, 'dispatch with two loops exits 0 on SIGTERM');
 }
 
 rig.runTest('e2e_webhook_isolation', main);

@@ -107,13 +107,14 @@ function startReceiver() {
 async function main() {
   const work = rig.workDir('pw-reuse-');
   const [pg, recv] = await Promise.all([rig.startPostgres({ shared_preload_libraries: 'pg_stat_statements' }), startReceiver()]);
-  // a dispatcher's config: one merchant whose endpoint is the receiver's urlPath
+  // a dispatcher's config: one merchant whose endpoint is the receiver's urlPath;
+  // one loop (webhooks.threads 1), whose lines and requests the checks count
   const dispatchConfig = (name, merchant, urlPath, webhooks, extra = {}) => rig.writeConfig(fs.mkdtempSync(path.join(work, name)), {
     data_dir: path.join(work, `data-${name}`), postgres: { dsn: pg.dsn() },
     chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
       tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
     merchants: [{ id: merchant, addresses: {}, webhook: { url: `http://127.0.0.1:${recv.port}${urlPath}`, secret: SECRET } }],
-    webhooks: { allow_private_targets: true, ...webhooks }, ...extra,
+    webhooks: { allow_private_targets: true, threads: 1, ...webhooks }, ...extra,
   });
   const cfg = dispatchConfig('reuse', 'acme', '/acme',
     // one at a time, so each connection carries requests one after another

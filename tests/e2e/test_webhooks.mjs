@@ -7,7 +7,8 @@
 //     Retry-After) are retried on the (compressed) schedule with the same
 //     webhook-id, every attempt recorded, and delivered in the end;
 //  3. one merchant's endpoint hanging does not delay another's by > 1 s;
-//  4. two dispatchers at once: each event delivered once;
+//  4. two dispatchers at once (run's, and dispatch's two loops): each
+//     event delivered once;
 //  5. a reorg that reverts a confirmed payment delivers payment.reverted
 //     naming the confirmed event;
 //  6. paywatch killed (SIGKILL) mid-delivery and restarted: nothing lost;
@@ -131,7 +132,11 @@ async function main() {
 
   // ---- 4. two dispatchers at once
   const disp = rig.startPaywatch(bin, ['dispatch', '-c', cfg], env);
-  await rig.sleep(300);
+  // run's loop and dispatch's two (webhooks.threads: 2 by default), each on a connection of its own
+  const loops = async () => (await db.query(`SELECT count(*)::int n FROM pg_stat_activity
+    WHERE application_name = 'paywatch-dispatcher'`)).rows[0].n;
+  await rig.waitFor('run\'s dispatcher and dispatch\'s two loops on postgres', async () => await loops() === 3, 20000)
+    .catch(async (e) => rig.check(false, `${e.message} (${await loops()} connections)`));
   const before = (await recv.records()).length;
   await pay(acme, 50n, 6);
   await pay(globex, 60n, 6);

@@ -642,6 +642,10 @@ int main(void)
 	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"allow_private_targets\": \"yes\" },\n  \"merchants\": [",
 			     "webhooks.allow_private_targets: must be true or false");
 	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"timeout\": 5 },\n  \"merchants\": [", "webhooks.timeout: unknown field");
+	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"threads\": 0 },\n  \"merchants\": [",
+			     "webhooks.threads: must be an integer 1..16");
+	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"threads\": 17 },\n  \"merchants\": [",
+			     "webhooks.threads: must be an integer 1..16");
 	{
 		char *wh = variant("} }\n  ]", "}, \"events\": [\"payment.pending\", \"payment.confirmed\"], \"webhooks\": [{ \"url\": \"https://a.example/1\", "
 					    "\"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }, { \"url\": \"https://a.example/2\", "
@@ -653,6 +657,7 @@ int main(void)
 			ASSERT_EQ_INT(10, cfg->webhooks.n_retry_schedule); /* the default: immediately .. 24 h */
 			ASSERT_EQ_INT(86400, cfg->webhooks.retry_schedule_s[9]);
 			ASSERT_EQ_INT(15000, cfg->webhooks.timeout_ms);
+			ASSERT_EQ_INT(2, cfg->webhooks.threads); /* the default: `paywatch dispatch` on two threads */
 			CHECK(!cfg->webhooks.allow_private_targets);
 			config_destroy(cfg);
 		} else {
