@@ -31,7 +31,9 @@
 //
 // --in-flight N sets webhooks.max_in_flight (default: the config's default);
 // --base-in-flight N sets it for the base build (PAYWATCH_BIN_BASE, which
-// may be the same binary: a setting compared within one run).
+// may be the same binary: a setting compared within one run). --threads N
+// and --base-threads N set webhooks.threads the same way (dispatch's
+// loops; a build before the forty-first session refuses the field).
 //
 // Each round also drains the same deliveries (4.) with endpoint m0 answering
 // after 1 s, timing the other endpoints' deliveries (one slow merchant
@@ -101,17 +103,21 @@ import { median } from './lib/stats.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const USAGE = `usage: node bench/webhook_bench.mjs [--rounds N] [--out FILE] [--shapes 50,1000] [--in-flight N]
-         [--base-in-flight N] [--only-rate | --only-latency] [--shaped-wrk] [--base-sql SQL] [--base-args ARGS]
-         [--pg-statements]
+         [--base-in-flight N] [--threads N] [--base-threads N] [--only-rate | --only-latency] [--shaped-wrk]
+         [--base-sql SQL] [--base-args ARGS] [--pg-statements]
 (PAYWATCH_BIN: the build measured, build/paywatch by default; PAYWATCH_BIN_BASE: another, beside it;
 a value that starts with '-' goes as --base-args='--flag value')`;
 const str = { type: 'string' }, flag = { type: 'boolean' };
 const { values: args } = readArgs(USAGE, { rounds: str, out: str, shapes: str, 'in-flight': str, 'base-in-flight': str,
+  threads: str, 'base-threads': str,
   'only-rate': flag, 'only-latency': flag, 'shaped-wrk': flag, 'base-sql': str, 'base-args': str, 'pg-statements': flag });
 const ROUNDS = wholeNumber(USAGE, '--rounds', args.rounds, 3);
 // webhooks.max_in_flight: the config's default (64) unless set, for each build
 const IN_FLIGHT = wholeNumber(USAGE, '--in-flight', args['in-flight'], 64, 1, 10000); // the config's range
 const BASE_IN_FLIGHT = wholeNumber(USAGE, '--base-in-flight', args['base-in-flight'], undefined, 1, 10000);
+// webhooks.threads: the config's default (2) unless set, for each build
+const THREADS = wholeNumber(USAGE, '--threads', args.threads, undefined, 1, 16); // the config's range
+const BASE_THREADS = wholeNumber(USAGE, '--base-threads', args['base-threads'], undefined, 1, 16);
 const OUT = path.resolve(args.out ?? path.join(here, 'results-webhooks.json'));
 const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'paywatch'));
 const BASE = process.env.PAYWATCH_BIN_BASE ? path.resolve(process.env.PAYWATCH_BIN_BASE) : null;
@@ -130,8 +136,8 @@ const PROFILE_DWARF = process.env.PAYWATCH_BENCH_PROFILE_DWARF === '1';
 const STATEMENTS = !!args['pg-statements'] || PROFILE;
 const BASE_SQL = args['base-sql'] ?? null;
 const BASE_ARGS = (args['base-args'] ?? '').split(' ').filter(Boolean);
-if ((BASE_SQL || BASE_ARGS.length || BASE_IN_FLIGHT) && !BASE)
-  usageError(USAGE, '--base-sql, --base-args and --base-in-flight need PAYWATCH_BIN_BASE');
+if ((BASE_SQL || BASE_ARGS.length || BASE_IN_FLIGHT || BASE_THREADS) && !BASE)
+  usageError(USAGE, '--base-sql, --base-args, --base-in-flight and --base-threads need PAYWATCH_BIN_BASE');
 const SECRET = 'whsec_' + Buffer.alloc(32, 5).toString('base64');
 
 const say = (s) => console.error(`bench webhooks: ${s}`);
@@ -240,20 +246,21 @@ async function main() {
     const db = `wh_${shape.endpoints}`;
     const merchants = Array.from({ length: shape.endpoints }, (_, i) => ({ id: `m${i}`,
       webhook: { url: `http://127.0.0.1:${recv.port}/m${i}`, secret: SECRET }, addresses: {} }));
-    const config = (name, inFlight) => rig.writeConfig(fs.mkdtempSync(path.join(work, name)), {
+    const config = (name, inFlight, threads) => rig.writeConfig(fs.mkdtempSync(path.join(work, name)), {
       data_dir: path.join(work, name + '-data'), postgres: { dsn: pg.dsn(name) },
       chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
         tokens: [{ symbol: 'USDC', address: '0x' + 'a0'.repeat(20), decimals: 6 }] }],
-      merchants, webhooks: { allow_private_targets: true, timeout_ms: 5000, ...(inFlight ? { max_in_flight: Number(inFlight) } : {}) },
+      merchants, webhooks: { allow_private_targets: true, timeout_ms: 5000, ...(inFlight ? { max_in_flight: Number(inFlight) } : {}),
+        ...(threads ? { threads } : {}) },
     });
     // a database migrated by that build's own `migrate` (a schema change
     // is part of what the base comparison measures), sql run in it if
     // given (--base-sql), its merchants and endpoints
-    const target = async (name, bin, inFlight, sql = null) => {
+    const target = async (name, bin, inFlight, threads, sql = null) => {
       const admin = await pg.client();
       await admin.query(`CREATE DATABASE ${name}`);
       await admin.end();
-      const cfg = config(name, inFlight);
+      const cfg = config(name, inFlight, threads);
       const mg = rig.runPaywatchSync(bin, ['migrate', '-c', cfg]);
       if (mg.status !== 0) throw new Error(`migrate failed: ${mg.stderr}`);
       const c = await pg.client(name);
@@ -265,8 +272,8 @@ async function main() {
         FROM generate_series(0, ${shape.endpoints - 1}) g`);
       return { c, cfg };
     };
-    const mine = await target(db, BIN, args['in-flight'] && IN_FLIGHT);
-    const theirs = BASE ? await target(`${db}_base`, BASE, BASE_IN_FLIGHT, BASE_SQL) : null;
+    const mine = await target(db, BIN, args['in-flight'] && IN_FLIGHT, THREADS);
+    const theirs = BASE ? await target(`${db}_base`, BASE, BASE_IN_FLIGHT, BASE_THREADS, BASE_SQL) : null;
     const c = mine.c;
     const payload = JSON.stringify({ type: 'payment.confirmed', timestamp: '2026-11-30T00:00:00.000Z',
       data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });

@@ -59,6 +59,7 @@ check('a count that is not a whole number in its range is refused', () => {
   refused('copy_probe.mjs', [], "PROBE_ADDRESSES: '1k' is not a whole number of at least 50", { PROBE_ADDRESSES: '1k' });
   refused('copy_probe.mjs', [], 'PROBE_ADDRESSES: 70 is not a multiple of 50 (the merchants)', { PROBE_ADDRESSES: '70' });
   refused('payload_probe.mjs', ['0'], "N: '0' is not a whole number of at least 1");
+  refused('webhook_bench.mjs', ['--threads', '17'], "--threads: '17' is not a whole number from 1 to 16");
   refused('bench.mjs', ['--pg-explain', 'slow'], "--pg-explain: 'slow' is not a whole number of at least 0");
 });
 
@@ -77,7 +78,9 @@ check('values a bench does not know are refused', () => {
   refused('webhook_bench.mjs', ['--shapes', '50,100'], "--shapes: '100' is not 50 or 1000");
   refused('webhook_bench.mjs', ['--only-rate', '--only-latency'], '--only-rate and --only-latency: one or the other');
   refused('webhook_bench.mjs', ['--base-in-flight', '8'],
-    '--base-sql, --base-args and --base-in-flight need PAYWATCH_BIN_BASE');
+    '--base-sql, --base-args, --base-in-flight and --base-threads need PAYWATCH_BIN_BASE');
+  refused('webhook_bench.mjs', ['--base-threads', '1'],
+    '--base-sql, --base-args, --base-in-flight and --base-threads need PAYWATCH_BIN_BASE');
 });
 
 // The README's two set-up commands and bench/run read their arguments
