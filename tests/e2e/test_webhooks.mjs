@@ -56,6 +56,10 @@ async function main() {
   const deliveredAll = () => rig.waitFor('no delivery pending', async () =>
     (await db.query(`SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'pending'`)).rows[0].n === 0 &&
     (await db.query(`SELECT count(*)::int AS n FROM webhook_deliveries`)).rows[0].n > 0, 40000);
+  // the deliveries of the payments of amounts lo..hi written, n of them (they are then pending or sent)
+  const deliveriesWritten = (lo, hi, n) => rig.waitFor(`${n} deliveries of ${lo}..${hi} written`, async () =>
+    (await db.query(`SELECT count(*)::int AS n FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+      JOIN payments p ON p.id = e.payment_id WHERE p.amount_raw BETWEEN $1 AND $2`, [lo, hi])).rows[0].n === n, 20000);
 
   // ---- 1. delivered, signed, exact fields
   await pay(acme, 12_500_000n, 3);
@@ -90,7 +94,7 @@ async function main() {
   await recv.control({ path: '/acme', fail: ['500', 'hang', 'close', '429'] });
   await pay(acme, 777n, 2);
   await node.mine(2);
-  await rig.sleep(500);
+  await deliveriesWritten(777, 778, 2).catch((e) => rig.check(false, e.message));
   await deliveredAll().catch((e) => rig.check(false, e.message));
   recs = await recv.records();
   const byId = new Map();
@@ -141,7 +145,7 @@ async function main() {
   await pay(acme, 50n, 6);
   await pay(globex, 60n, 6);
   await node.mine(2);
-  await rig.sleep(500);
+  await deliveriesWritten(50, 65, 12).catch((e) => rig.check(false, e.message));
   await deliveredAll().catch((e) => rig.check(false, e.message));
   recs = (await recv.records()).slice(before);
   const counts = new Map();
