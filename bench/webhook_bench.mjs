@@ -38,7 +38,8 @@
 // Each round also drains the same deliveries (4.) with endpoint m0 answering
 // after 1 s, timing the other endpoints' deliveries (one slow merchant
 // must not lower the others' rate; in odd rounds before the drain alone,
-// so that neither always follows wrk), (5.) with two dispatchers at once
+// so that neither always follows wrk), (5.) with two dispatchers (two
+// `paywatch dispatch` processes, each on its webhooks.threads loops) at once
 // on the one Postgres, and (6.) with every endpoint answering after 20 ms
 // (LATENCY_MS: a merchant's server across a network, not on loopback),
 // by one dispatcher and by two at once, and (7.) with every endpoint
