@@ -34,7 +34,8 @@ typedef struct dispatch_worker {
 struct dispatch_threads {
 	webhook_endpoint *endpoints; /* shared by the workers, read only */
 	secretbox_keys keys;	     /* the same */
-	size_t n;
+	size_t n;	  /* workers made */
+	size_t n_running; /* of them, started (the first n_running) */
 	dispatch_worker workers[];
 };
 
@@ -110,10 +111,14 @@ int dispatch_threads_start(const pw_config *cfg, atomic_bool *stop, bool gauges,
 	for (size_t k = 0; r == 0 && k < n; k++) {
 		dispatch_worker *w = &t->workers[k];
 		w->running = pthread_create(&w->thread, NULL, dispatch_thread_main, w) == 0;
-		if (!w->running && k == 0)
+		if (w->running) {
+			t->n_running++;
+		} else if (k == 0) {
 			r = PW_ENOMEM;
-		else if (!w->running) /* fewer threads, each at its share of the slots */
+		} else { /* fewer loops, each at its share of the slots: the others' go unused */
 			log_warn("webhooks: cannot start dispatcher thread %zu of %zu; delivering on %zu", k + 1, n, k);
+			break;
+		}
 	}
 	if (r < 0) {
 		dispatch_threads_join(t);
@@ -162,7 +167,7 @@ int dispatch_main(const pw_config *cfg)
 		return log_error(PW_ENOMEM, "cannot start the dispatcher"), 1;
 	}
 	log_info("dispatcher running (%zu merchant(s), %zu thread(s) sharing %u requests in flight); SIGINT/SIGTERM stop it",
-		 cfg->n_merchants, t->n, cfg->webhooks.max_in_flight);
+		 cfg->n_merchants, t->n_running, cfg->webhooks.max_in_flight);
 	int sig = 0;
 	sigwait(&sigs, &sig);
 	log_info("received %s: stopping; deliveries in flight are released for the next dispatcher",
