@@ -18,6 +18,7 @@ once before); it is built once (Release) and rebuilt incrementally after
 each mutation. Exit 0 when every mutation was caught, 1 when one survived
 or could not be planted, 2 on bad arguments.
 """
+import argparse
 import json
 import os
 import shutil
@@ -38,17 +39,21 @@ def run(cmd, cwd, timeout=None):
 
 
 def main():
-    args = sys.argv[1:]
-    only = None
-    keep = "--keep" in args
-    if "--only" in args:
-        i = args.index("--only")
-        if i + 1 >= len(args):
-            print(__doc__, file=sys.stderr)
-            return 2
-        only = set(args[i + 1].split(","))
+    # argparse: --help answers, and a mistyped option or a stray argument
+    # stops it with exit 2 before anything is built (not a full run)
+    ap = argparse.ArgumentParser(prog="python3 tests/mutations.py", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n\n".join(__doc__.split("\n\n")[2:]))
+    what = ap.add_mutually_exclusive_group()
+    what.add_argument("--only", metavar="ID,ID...", help="plant only these mutations")
+    what.add_argument("--list", action="store_true", help="list the mutations and the tests named for each")
+    what.add_argument("--check", action="store_true", help="plant nothing: check that each mutation still plants")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch copy")
+    opts = ap.parse_args()
+    only = set(opts.only.split(",")) if opts.only else None
+    keep = opts.keep
     mutations = json.load(open(os.path.join(ROOT, "tests", "mutations.json")))
-    if "--check" in args:
+    if opts.check:
         stale = []
         for m in mutations:
             path = os.path.join(ROOT, m["file"])
@@ -59,7 +64,7 @@ def main():
                       if count != 1 else f"{m['id']}: names no test", file=sys.stderr)
         print(f"{len(mutations) - len(stale)} of {len(mutations)} mutations plantable")
         return 1 if stale else 0
-    if "--list" in args:
+    if opts.list:
         for m in mutations:
             print(f"{m['id']:24} {m['file']:28} {', '.join(m['tests'])}")
         return 0

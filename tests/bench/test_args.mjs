@@ -109,4 +109,24 @@ check('scripts/demo.sh and scripts/test.sh refuse an argument they do not take, 
   }
 });
 
+// tests/mutations.py plants 81 bugs and runs their tests, an hour or more:
+// before, it read its arguments by hand, so `--help` and a mistyped option
+// started the whole run (building its scratch copy first).
+const py = (args) => spawnSync('python3', [path.join(root, 'tests', 'mutations.py'), ...args], { encoding: 'utf8', timeout: 60000 });
+check('tests/mutations.py answers --help and refuses what it does not take, before planting anything', () => {
+  const h = py(['--help']);
+  assert.equal(h.status, 0, `--help: exit ${h.status}: ${h.stderr}`);
+  assert.match(h.stdout, /^usage: python3 tests\/mutations\.py /, h.stdout);
+  assert.doesNotMatch(h.stdout + h.stderr, /building the scratch copy/, h.stdout);
+  for (const args of [['--bogus'], ['--only'], ['--list', '--check'], ['stray']]) {
+    const r = py(args);
+    assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /^usage: python3 tests\/mutations\.py /, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /building the scratch copy/, `${args.join(' ')} started: ${r.stdout}`);
+  }
+  const u = py(['--only', 'no-such-mutation']);
+  assert.equal(u.status, 2, `--only no-such-mutation: exit ${u.status}`);
+  assert.match(u.stderr, /unknown mutation\(s\): no-such-mutation/, u.stderr);
+});
+
 console.log(`bench_args: ${passed} passed`);
