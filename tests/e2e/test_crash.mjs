@@ -84,7 +84,7 @@ async function main() {
   await rig.waitFor('every payment in Postgres', async () =>
     (await db.query('SELECT count(*)::int AS n FROM payments')).rows[0].n >= expected.length, 60000)
     .catch((e) => rig.check(false, e.message));
-  await rig.sleep(500);
+  await rig.settled(bin, cfg, { local: head }).catch((e) => rig.check(false, e.message)); // anything extra is there now
   const rows = (await db.query(`SELECT block_hash, log_index, amount_raw::text, block_number,
       (extract(epoch FROM confirmed_at) * 1000)::bigint AS confirmed_ms FROM payments`)).rows;
   const got = rows.map((r) => `${r.block_hash}/${r.log_index}/${r.amount_raw}`).sort();

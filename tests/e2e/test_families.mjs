@@ -106,7 +106,8 @@ async function main() {
   await rig.waitFor(`all ${total} payments`, async () =>
     (await db.query('SELECT count(*)::int AS n FROM payments')).rows[0].n >= total, 60000)
     .catch((e) => rig.check(false, e.message));
-  await rig.sleep(300);
+  await rig.settled(bin, cfg, { 'eth-ws': await a.head(), 'base-http': await b.head(), tron: node.head })
+    .catch((e) => rig.check(false, e.message)); // anything extra is there now
   for (const chain of Object.keys(want)) {
     const rows = (await db.query('SELECT block_hash, log_index, tx_hash, amount_raw::text AS v FROM payments WHERE chain = $1', [chain])).rows
       .map((x) => `${x.block_hash}/${x.log_index}/${x.tx_hash}/${x.v}`).sort();

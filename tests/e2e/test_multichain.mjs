@@ -65,7 +65,8 @@ async function main() {
   await rig.waitFor('payments of both chains', async () =>
     (await db.query('SELECT count(*)::int AS n FROM payments')).rows[0].n >= expected.length, 30000)
     .catch((e) => rig.check(false, e.message));
-  await rig.sleep(300);
+  await rig.settled(bin, cfg, { 'chain-a': await a.head(), 'chain-b': await b.head() }, env)
+    .catch((e) => rig.check(false, e.message)); // anything extra is there now
   const rows = (await db.query('SELECT chain, chain_id, block_hash, log_index, merchant_id, to_address, amount_raw FROM payments')).rows
     .map((x) => `${x.chain}|${x.chain_id}|${x.block_hash}|${x.log_index}|${x.merchant_id}|${x.to_address}|${x.amount_raw}`);
   rig.check(expected.length === 24, `24 payments expected (${expected.length})`);

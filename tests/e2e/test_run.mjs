@@ -170,7 +170,8 @@ async function main() {
       pw = rig.startPaywatch(bin, ['run', '-c', configFile], env, logFile);
     }
   }
-  await rig.sleep(300);
+  // the look once run has processed every block mined: an early row would be there
+  await rig.settled(bin, configFile, { local: await node.head() }, env).catch((e) => rig.check(false, e.message));
   await checkNotEarly();
   // CONF more blocks confirm the last traffic block
   for (let k = 0; k < CONF; k++) await mineRecorded();
@@ -224,7 +225,8 @@ async function main() {
     const c = await db.query('SELECT count(*)::int AS n FROM payments');
     return c.rows[0].n >= expected.length;
   }, 60000).catch((e) => rig.check(false, e.message));
-  await rig.sleep(500); // anything extra would show up now
+  // run has processed the final head and emptied its outbox: anything extra is there now
+  await rig.settled(bin, configFile, { local: finalHead }, env).catch((e) => rig.check(false, e.message));
   const rows = (await db.query(`SELECT chain, chain_id::text, block_number::text, block_hash,
       extract(epoch FROM block_time)::bigint::text AS block_time, tx_hash, log_index, token_address, token_symbol,
       from_address, to_address, merchant_id, amount_raw::text, decimals, amount::text, status, confirmations,

@@ -490,6 +490,27 @@ export function runPaywatch(bin, args, env = {}) {
   });
 }
 
+// settled(bin, cfg, heights): the barrier an exact comparison with Postgres
+// waits on, in place of a fixed sleep. Resolves once `paywatch status
+// --json` (RocksDB read-only, beside the running `run`) shows every chain
+// of heights ({ chain name: block number }) with its checkpoint at that
+// block or past it and every chain's outbox empty: run has processed
+// those blocks and written (or reverted) in Postgres every payment they
+// confirmed, so a row that should not be there is there by now. Rejects
+// after timeoutMs (scaled), naming what status showed last.
+export async function settled(bin, cfg, heights, env = {}, timeoutMs = 60000) {
+  let seen = 'no answer yet';
+  await waitFor(`run settled at ${JSON.stringify(heights)}`, async () => {
+    const r = await runPaywatch(bin, ['status', '-c', cfg, '--json'], env);
+    let st;
+    try { st = JSON.parse(r.stdout); } catch { seen = `status exit ${r.status}: ${r.stderr.trim().slice(-300)}`; return false; }
+    const chains = st.chains || [];
+    seen = chains.map((c) => `${c.name}: checkpoint ${c.checkpoint}, outbox ${c.outbox_depth}`).join('; ');
+    return Object.entries(heights).every(([name, h]) => chains.some((c) => c.name === name && c.checkpoint !== null && c.checkpoint >= h)) &&
+      chains.every((c) => c.outbox_depth === 0);
+  }, timeoutMs, 100).catch((e) => { throw new Error(`${e.message} (status: ${seen})`); });
+}
+
 // A running `paywatch run`; stderr is collected (and checked for secrets).
 const started = [];
 export function startPaywatch(bin, args, env = {}, logFile = null) {
