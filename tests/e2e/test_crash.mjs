@@ -60,7 +60,12 @@ async function main() {
     logs += pw.stderr;
     pw = rig.startPaywatch(bin, ['run', '-c', cfg]);
   }
-  await rig.sleep(1000);
+  // the last run up and five blocks streamed to it (a condition, not a time)
+  await rig.waitFor('the last run to resume', () => /(resuming|starting) from block \d+/.test(pw.stderr), 60000)
+    .catch((e) => rig.check(false, e.message));
+  const sentAtResume = sent;
+  await rig.waitFor('five blocks streamed to the last run', () => sent >= sentAtResume + 60, 60000)
+    .catch((e) => rig.check(false, e.message));
   streaming = false;
   await stream;
   rig.check(sent >= 500, `>= 500 transfers streamed (${sent})`);

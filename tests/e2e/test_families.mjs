@@ -80,7 +80,13 @@ async function main() {
     await pw.done;
     pw = rig.startPaywatch(bin, ['run', '-c', cfg]);
   }
-  await rig.sleep(1500);
+  // the last run up on every chain and five rounds of transfers streamed to it (a condition, not a time)
+  await rig.waitFor('the last run to resume on every chain', () =>
+    ['eth-ws', 'base-http', 'tron'].every((c) => new RegExp(`chain=${c} (resuming|starting) from block`).test(pw.stderr)), 60000)
+    .catch((e) => rig.check(false, e.message));
+  const amountAtResume = amount;
+  await rig.waitFor('five rounds streamed to the last run', () => amount >= amountAtResume + 25n, 60000)
+    .catch((e) => rig.check(false, e.message));
   streaming = false;
   await stream;
   await a.mine(2);

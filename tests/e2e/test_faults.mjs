@@ -69,7 +69,10 @@ async function main() {
   });
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg1]).status === 0, 'migrate');
   const pw1 = rig.startPaywatch(bin, ['run', '-c', cfg1]);
-  await rig.sleep(800);
+  await rig.waitFor('run 1 to resume', () => /(resuming|starting) from block \d+/.test(pw1.stderr), 60000)
+    .catch((e) => rig.check(false, e.message));
+  // from here the waits are the faults' own durations: cuts 0.9 s apart,
+  // a stall longer than head_timeout_ms
   for (let i = 0; i < 5; i++) {
     pa.cut(); pb.cut();
     await rig.sleep(900);
@@ -158,7 +161,8 @@ async function main() {
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg2]).status === 0, 'migrate 2');
   pc.mangleHeads = true;
   const pw2 = rig.startPaywatch(bin, ['run', '-c', cfg2]);
-  await rig.sleep(300);
+  await rig.waitFor('run 2 to resume', () => /(resuming|starting) from block \d+/.test(pw2.stderr), 60000)
+    .catch((e) => rig.check(false, e.message));
   // one fault at a time: served to a live connection, then reported by
   // paywatch. A fault served on a connection paywatch was leaving at that
   // moment (after the case before) may never be read: when that
@@ -177,7 +181,8 @@ async function main() {
     if (error) rig.check(false, error.message);
     rig.check(pc.applied.includes(name) && seen(), `${name}: served${re ? ' and reported clearly' : ''}`);
   }
-  await rig.sleep(1000);
+  const headAfterFaults = head; // five more blocks streamed past the last fault (a condition, not a time)
+  await rig.waitFor('five blocks past the last fault', () => head >= headAfterFaults + 5, 60000).catch((e) => rig.check(false, e.message));
 
   streaming = false;
   await stream;
