@@ -69,18 +69,29 @@ async function main() {
   });
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg1]).status === 0, 'migrate');
   const pw1 = rig.startPaywatch(bin, ['run', '-c', cfg1]);
-  await rig.waitFor('run 1 to resume', () => /(resuming|starting) from block \d+/.test(pw1.stderr), 60000)
+  // connected, not only started: a cut during the first connect is a
+  // failed connect, logged without the time to resume
+  await rig.waitFor('run 1 connected', () => /connected to ws:\S+ \(chain id \d+ verified/.test(pw1.stderr), 60000)
     .catch((e) => rig.check(false, e.message));
-  // from here the waits are the faults' own durations: cuts 0.9 s apart,
-  // a stall longer than head_timeout_ms
+  // each fault once run 1 is back from the one before (conditions, not
+  // times: on a loaded machine a reconnect can take longer than any fixed
+  // pause, and a cut while it reconnects tests nothing); the stall's own
+  // duration is the fault, longer than head_timeout_ms
+  const db1 = await pg.client();
+  rig.onCleanup(() => db1.end().catch(() => {}));
+  const reconnects = () => (pw1.stderr.match(/connected to .* \d+ ms after the connection was lost/g) || []).length;
+  const ingestedPast = (what, block) => rig.waitFor(what, async () =>
+    (await db1.query('SELECT count(*)::int AS n FROM payments WHERE block_number > $1', [block])).rows[0].n > 0, 30000)
+    .catch((e) => rig.check(false, e.message));
   for (let i = 0; i < 5; i++) {
+    const before = reconnects();
     pa.cut(); pb.cut();
-    await rig.sleep(900);
+    await rig.waitFor(`run 1 back after cut ${i + 1}`, () => reconnects() > before, 30000).catch((e) => rig.check(false, e.message));
   }
   pa.stall(true); pb.stall(true);
   await rig.sleep(3500);
   pa.stall(false); pb.stall(false);
-  await rig.sleep(1500);
+  await ingestedPast('run 1 writing payments of blocks after the stall', head);
   // be on endpoint 0 when it dies for good; then leave endpoint 1 once so endpoint 0 is tried again
   await rig.waitFor('paywatch on endpoint 0', async () => {
     if (pa.active() > 0) return true;
@@ -90,9 +101,11 @@ async function main() {
   }, 15000).catch((e) => rig.check(false, e.message));
   await pa.kill();
   await rig.waitFor('paywatch on endpoint 1', () => pb.active() > 0, 10000).catch((e) => rig.check(false, e.message));
-  await rig.sleep(500);
+  await ingestedPast('run 1 writing payments on endpoint 1', head);
+  const beforeLastCut = reconnects();
   pb.cut();
-  await rig.sleep(2500);
+  await rig.waitFor('run 1 back on endpoint 1, the dead endpoint 0 reported', () =>
+    reconnects() > beforeLastCut && /endpoint 0: cannot connect/.test(pw1.stderr), 30000).catch((e) => rig.check(false, e.message));
 
   // ---- 2. malformed answers, a second instance behind its own proxy
   const pc = await startProxy(node.ws);
