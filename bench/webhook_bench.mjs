@@ -77,7 +77,10 @@
 // process (the receiver, and this bench's own waiting), and how busy the
 // machine's cores were (/proc/stat) over the drain and from its first
 // request on (dispatch's start left out): whether a drain is bound by CPU. The summary gives their medians for this build alone and
-// the cores' for two dispatchers.
+// the cores' for two dispatchers, and beside the receiver's CPU per
+// delivery its CPU per request under wrk (the same process, each wrk run):
+// what a request costs it when it has a core to itself and wrk's 64
+// connections keep it busy, against what a delivery costs it in a drain.
 //
 // --pg-statements loads pg_stat_statements (without perf) and gives, per
 // drain, the dispatchers' claims and flushes: how many, their rows each
@@ -208,7 +211,10 @@ function startReceiver() {
 // (webhook-id, -timestamp, -signature, user-agent, accept), values of the
 // same sizes as the dispatcher's: the receiver's limit for the requests it
 // gets from a dispatcher, not for a bare POST.
-async function wrkRate(port, bodyBytes, shaped = false, secs = 5) {
+// Returns { rps, receiver_us: this process's CPU microseconds per request
+// it counted over the run (the receiver's cost per request under wrk) }.
+async function wrkRate(recv, bodyBytes, shaped = false, secs = 5) {
+  const port = recv.port;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-wrk-'));
   const lua = path.join(dir, 'post.lua');
   fs.writeFileSync(lua, `wrk.method = "POST"\nwrk.body = string.rep("x", ${bodyBytes})\n` +
@@ -218,6 +224,7 @@ async function wrkRate(port, bodyBytes, shaped = false, secs = 5) {
       `wrk.headers["webhook-signature"] = "v1,${'A'.repeat(43)}="\n` +
       'wrk.headers["User-Agent"] = "paywatch/0.1.0 (webhooks)"\n' +
       'wrk.headers["Accept"] = "*/*"\n' : ''));
+  const c0 = process.cpuUsage(), n0 = recv.count();
   const p = spawn('wrk', ['-t2', '-c64', `-d${secs}s`, '-s', lua, `http://127.0.0.1:${port}/wrk`], { stdio: ['ignore', 'pipe', 'pipe'] });
   rig.guard(p.pid);
   let out = '';
@@ -227,7 +234,8 @@ async function wrkRate(port, bodyBytes, shaped = false, secs = 5) {
   fs.rmSync(dir, { recursive: true, force: true });
   const rps = Number((out.match(/Requests\/sec:\s+([\d.]+)/) || [])[1]);
   if (!rps) throw new Error(`wrk: ${out}`);
-  return rps;
+  const u = process.cpuUsage(c0), n = recv.count() - n0;
+  return { rps, receiver_us: n > 0 ? (u.user + u.system) / n : null };
 }
 
 async function main() {
@@ -279,7 +287,7 @@ async function main() {
     const payload = JSON.stringify({ type: 'payment.confirmed', timestamp: '2026-11-30T00:00:00.000Z',
       data: { id: 1, chain: 'local', amount: '12.5', tx_hash: '0x' + 'ab'.repeat(32), block_hash: '0x' + 'cd'.repeat(32) } });
     const total = shape.endpoints * shape.per;
-    const rounds = { dispatch: [], fromFirst: [], wrk: [], shaped: [], base: [], baseSlow: [], baseLat: [], baseSlowLat: [],
+    const rounds = { dispatch: [], fromFirst: [], wrk: [], wrkUs: [], shaped: [], base: [], baseSlow: [], baseLat: [], baseSlowLat: [],
       slow: [], slowLat: [], two: [], cpu: [], cpuTwo: [], latOne: [], latTwo: [], latOneFirst: [], latTwoFirst: [],
       latMean: [], slowLatMean: [], latHeld: [], slowLatHeld: [], latTurn: [] };
     // seed the deliveries, run one build's dispatch (or several at once)
@@ -418,7 +426,7 @@ async function main() {
     };
     // the receiver warmed first (node compiles its hot paths as it runs):
     // else the first drain of a run pays for it, whichever build runs it
-    await wrkRate(recv.port, Buffer.byteLength(payload), false, 1);
+    await wrkRate(recv, Buffer.byteLength(payload), false, 1);
     const slowDrains = async (round) => {
       rounds.slow.push(await drain(BIN, `this build, m0 answering after ${SLOW_MS} ms: the others`, round, { slow: true }));
       if (BASE) rounds.baseSlow.push(await drain(BASE, `base, m0 answering after ${SLOW_MS} ms: the others`, round, { slow: true }));
@@ -469,11 +477,13 @@ async function main() {
           { latency: LATENCY_MS, dispatchers: 2, fromFirst: rounds.latTwoFirst }));
         if (BASE && !(round % 2)) await baseLatency();
       }
-      const w = await wrkRate(recv.port, Buffer.byteLength(payload));
+      const { rps: w, receiver_us: wUs } = await wrkRate(recv, Buffer.byteLength(payload));
       rounds.wrk.push(w);
-      say(`${shape.endpoints} endpoints, round ${round + 1}: wrk ${w.toFixed(0)} POST/s on the same receiver`);
+      rounds.wrkUs.push(wUs);
+      say(`${shape.endpoints} endpoints, round ${round + 1}: wrk ${w.toFixed(0)} POST/s on the same receiver` +
+        (wUs === null ? '' : `, its CPU ${wUs.toFixed(1)} us a request`));
       if (SHAPED) {
-        const ws = await wrkRate(recv.port, Buffer.byteLength(payload), true);
+        const { rps: ws } = await wrkRate(recv, Buffer.byteLength(payload), true);
         rounds.shaped.push(ws);
         say(`${shape.endpoints} endpoints, round ${round + 1}: wrk with a webhook's headers ${ws.toFixed(0)} POST/s`);
       }
@@ -510,6 +520,8 @@ async function main() {
       ratio_from_first_request: median(rounds.fromFirst) / w,
       ...(SHAPED ? { receiver_limit_shaped_per_s: rounds.shaped, ratio_shaped: d / median(rounds.shaped) } : {}),
       ...(rounds.cpu.length ? { cpu: rounds.cpu, cpu_median: medians(rounds.cpu) } : {}),
+      // the receiver's CPU per request under wrk, each round (null: wrk's requests not counted)
+      receiver_wrk_us: rounds.wrkUs, median_receiver_wrk_us: median(rounds.wrkUs.filter((x) => x !== null)),
       ...(rounds.cpuTwo.length ? { cpu_two: rounds.cpuTwo, cpu_two_median: medians(rounds.cpuTwo) } : {}),
       ...(QUICK ? {} : { others_with_slow_per_s: rounds.slow, two_dispatchers_per_s: rounds.two,
         slow_over_alone: median(rounds.slow.map((x, i) => x / rounds.dispatch[i])),
@@ -572,7 +584,8 @@ async function main() {
           ` (${r.base_latency_slow_over_alone.toFixed(2)}x with every endpoint at ${LATENCY_MS} ms),` +
           ` one dispatcher with every endpoint at ${LATENCY_MS} ms this/base per round ${r.latency_this_over_base.toFixed(2)}x`) : '') +
       (r.cpu_median ? `; CPU per delivery (this build alone): dispatch ${r.cpu_median.dispatcher_us.toFixed(0)} us,` +
-        ` Postgres ${r.cpu_median.postgres_us.toFixed(0)} us, receiver ${r.cpu_median.receiver_us.toFixed(0)} us,` +
+        ` Postgres ${r.cpu_median.postgres_us.toFixed(0)} us, receiver ${r.cpu_median.receiver_us.toFixed(0)} us` +
+        (Number.isFinite(r.median_receiver_wrk_us) ? ` (${r.median_receiver_wrk_us.toFixed(0)} us a request under wrk),` : ',') +
         ` the cores ${(100 * r.cpu_median.machine_busy).toFixed(0)} % busy (${(100 * r.cpu_median.machine_busy_from_first).toFixed(0)} %` +
         ' from the first request on)' : '') +
       (r.cpu_two_median ? `; with two dispatchers the cores ${(100 * r.cpu_two_median.machine_busy).toFixed(0)} % busy` +
