@@ -50,7 +50,11 @@ def main():
     what.add_argument("--check", action="store_true", help="plant nothing: check that each mutation still plants")
     ap.add_argument("--keep", action="store_true", help="keep the scratch copy")
     opts = ap.parse_args()
-    only = set(opts.only.split(",")) if opts.only else None
+    only = None
+    if opts.only is not None:  # an empty list (--only "" or ",") would plant them all: refused
+        only = {i for i in opts.only.split(",") if i}
+        if not only:
+            ap.error("--only: no mutation named (ids from --list, comma-separated)")
     keep = opts.keep
     mutations = json.load(open(os.path.join(ROOT, "tests", "mutations.json")))
     if opts.check:

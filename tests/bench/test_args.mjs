@@ -118,7 +118,7 @@ check('tests/mutations.py answers --help and refuses what it does not take, befo
   assert.equal(h.status, 0, `--help: exit ${h.status}: ${h.stderr}`);
   assert.match(h.stdout, /^usage: python3 tests\/mutations\.py /, h.stdout);
   assert.doesNotMatch(h.stdout + h.stderr, /building the scratch copy/, h.stdout);
-  for (const args of [['--bogus'], ['--only'], ['--list', '--check'], ['stray']]) {
+  for (const args of [['--bogus'], ['--only'], ['--only', ''], ['--only', ','], ['--list', '--check'], ['stray']]) {
     const r = py(args);
     assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status}: ${r.stdout}${r.stderr}`);
     assert.match(r.stderr, /^usage: python3 tests\/mutations\.py /, r.stderr);
