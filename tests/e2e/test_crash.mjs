@@ -76,6 +76,10 @@ async function main() {
   while (Date.now() < outageEnd) { await block(); await rig.sleep(500); }
   await rig.waitFor('the outbox depth to be logged', () => /outbox: \d+ payment\(s\) waiting for Postgres, oldest confirmed \d+ s ago/.test(pw.stderr), 35000)
     .catch((e) => rig.check(false, e.message));
+  // the barrier the comparisons below wait on does not pass while payments
+  // wait in the outbox (a settled that always resolved would test nothing)
+  const held = await rig.settled(bin, cfg, { local: 0 }, {}, 1000).then(() => 'settled', (e) => e.message);
+  rig.check(/local: checkpoint \d+, outbox [1-9]\d*\)?$/.test(held), `not settled with payments in the outbox (${held})`);
   pg.start();
   for (let i = 0; i < 5; i++) await block();
   await node.mine(CONF);
