@@ -7,7 +7,9 @@
 // into `head`). (3) It is killed (SIGKILL, as the OOM killer or a
 // timeout's kill does: no handler of its own runs): lib/guard.py stops its
 // Postgres and its anvil and removes their directories and its work
-// directory (before, all were left, both servers running). Each case runs
+// directory (before, all were left, both servers running). (4) It is
+// killed while blocked in runPaywatchSync: the command it waits on dies
+// with it (setpriv --pdeathsig; before, the command ran on). Each case runs
 // a small script of the rig's in a child process, with a real Postgres.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -86,6 +88,30 @@ setInterval(() => {}, 1000);`);
         `${alive(c.started.pid) ? 'still running' : 'stopped'}, anvil ${alive(anvil.pid) ? 'still running' : 'stopped'}, ` +
         `Postgres's directory ${fs.existsSync(c.started.dir) ? 'left' : 'removed'}, its work directory ` +
         `${fs.existsSync(anvil.own) ? 'left' : 'removed'})`);
+    }
+  }
+
+  // 4. killed while blocked in runPaywatchSync: the command it waits on
+  // (sleep standing in for a paywatch command that does not end) dies with
+  // it (before, it ran on, reparented to init: spawnSync gives no pid to guard)
+  const d = await child(work, 'sync', "rig.runPaywatchSync('sleep', ['3600']);");
+  if (d.started) {
+    const children = () => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        const st = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+        return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === d.proc.pid &&
+          fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sleep\0');
+      } catch { return false; }
+    }).map(Number);
+    const sleeper = await rig.waitFor('the child blocked in runPaywatchSync', () => children()[0], 30000)
+      .catch((e) => { rig.check(false, `${e.message}: ${d.stderr()}`); return null; });
+    if (sleeper) {
+      rig.onCleanup(() => { if (alive(sleeper)) process.kill(sleeper, 'SIGKILL'); });
+      d.proc.kill('SIGKILL');
+      await d.done;
+      await rig.waitFor('the command gone with the run', () => !alive(sleeper), 10000).catch(() => {});
+      rig.check(!alive(sleeper), `a run killed while blocked in runPaywatchSync takes the command with it ` +
+        `(pid ${sleeper} ${alive(sleeper) ? 'still running' : 'gone'})`);
     }
   }
 }

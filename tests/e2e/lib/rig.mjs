@@ -471,8 +471,16 @@ export function writeConfig(dir, cfg) {
   return file;
 }
 
+// runPaywatchSync: bin with args run to its end (60 s at most), this process
+// blocked meanwhile. spawnSync gives the child's pid only at its end, too
+// late for the guard, so the child runs under `setpriv --pdeathsig KILL`
+// (util-linux, on every Debian machine): the kernel kills it when this
+// process dies, however it dies (before, a run killed during a command
+// left the command running). setpriv execs bin: the status, signal and
+// output are bin's own.
 export function runPaywatchSync(bin, args, env = {}) {
-  return spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60000 });
+  return spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', bin, ...args],
+    { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60000 });
 }
 
 // runPaywatch: the same, without blocking this process (for commands that
