@@ -76,7 +76,14 @@ const CPU_BOUND = 'no limit: the CPU-s of run, Postgres and anvil over two cores
 const BUSY = 'no limit: that CPU over twice the wall time';
 const MACHINE = 'no limit: every process\'s CPU over twice the wall time (/proc/stat); above the cores busy, ' +
   'the bench\'s own and the kernel\'s threads; below 100 %, idle cores';
-const BESIDE = new Set([SHARED, CPU_BOUND, BUSY, MACHINE]);
+const RECEIVER = 'no limit: the receiver\'s CPU per delivery in the drains over its CPU per request under wrk ' +
+  '(the same process, the same run); above 1x a delivery costs it more than a wrk request, on the cores the ' +
+  'dispatcher and Postgres share';
+const BESIDE = new Set([SHARED, CPU_BOUND, BUSY, MACHINE, RECEIVER]);
+// The receiver's cost ratio of one shape (null in files from before the
+// forty-second session, which lack its CPU under wrk).
+const receiverCost = (s) => (s.cpu_median && Number.isFinite(s.median_receiver_wrk_us) && s.median_receiver_wrk_us > 0
+  ? s.cpu_median.receiver_us / s.median_receiver_wrk_us : null);
 
 // Each goal: where its figure comes from ('backfill' files or 'webhooks'
 // files), how one run's figure is read, its limit, and how it is shown.
@@ -85,6 +92,10 @@ const GOALS = [
     fig: ofShape(50, (s) => s.ratio), show: 'pct' },
   { id: 'webhooks_1000', label: 'webhooks, 1,000 endpoints: the same', from: 'webhooks', at_least: 0.25,
     fig: ofShape(1000, (s) => s.ratio), show: 'pct' },
+  { id: 'receiver_cost_50', label: 'the receiver, 50: CPU per delivery over CPU per wrk request', from: 'webhooks',
+    fig: ofShape(50, receiverCost), show: 'x', reading: RECEIVER },
+  { id: 'receiver_cost_1000', label: 'the receiver, 1,000: the same', from: 'webhooks',
+    fig: ofShape(1000, receiverCost), show: 'x', reading: RECEIVER },
   { id: 'slow_endpoint_50', label: 'one slow endpoint, 50: the others against alone', from: 'webhooks',
     at_least: 0.95, fig: ofShape(50, (s) => s.slow_over_alone), show: 'x', reading: 'not lower: 0.95x or more' },
   { id: 'slow_endpoint_1000', label: 'one slow endpoint, 1,000: the same', from: 'webhooks', at_least: 0.95,

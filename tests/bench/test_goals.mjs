@@ -93,6 +93,18 @@ check('a goal with no limit reports its figures and no verdict', () => {
   assert.equal(byId.dispatchers_latency_1000.met, false);
   assert.equal(byId.slow_endpoint_1000.met, false);
 });
+check('the receiver\'s CPU per delivery over its CPU per request under wrk: no verdict, none in older files', () => {
+  const cost = (recvUs, wrkUs) => ({ ...hookShape(50, 0.3, 1, 1, 1.8, 1), cpu_median: { receiver_us: recvUs },
+    median_receiver_wrk_us: wrkUs });
+  const got = readGoals({ backfill: [], webhooks: [{ file: 'p', data: { rounds: 2, results: [cost(63, 30)] } },
+    { file: 'q', data: { rounds: 2, results: [cost(37, 25)] } }, { file: 'o', data: webhookRun(0.3, 0.3) }] })
+    .find((g) => g.id === 'receiver_cost_50');
+  assert.deepEqual(got.per_run.map((v) => (v === null ? null : +v.toFixed(2))), [2.1, 1.48, null]);
+  assert.equal(+got.median.toFixed(2), 1.79);
+  assert.equal(got.met, null);
+  assert.equal(got.runs, 2);
+  assert.deepEqual(got.shown.per_run, ['2.10x', '1.48x', '-']);
+});
 check('the least time a backfill\'s CPU allows on two cores, over the floor goal\'s limit, and the cores busy', () => {
   // run c's ws side: 1 CPU-s of paywatch, 2.6 of Postgres and 0.4 of anvil: 4 CPU-s, 2,000 ms on two cores at the least,
   // against the floor (2,000 ms, slower than the raw 900): 1.00x; 4 CPU-s in 2 x 2.15 s: 93.0 % busy
@@ -172,7 +184,8 @@ check('the bench\'s committed results read back as their own tables say', () => 
   // at 20 ms: the thirty-third)
   const absent = (id) => (/script/.test(id) && !bf.runs.script.length) || (/ponder/.test(id) && !bf.runs.ponder.length) ||
     (/_http$/.test(id) && !bf.runs.http.length) || (/machine_busy/.test(id) && !('machine_busy' in bf.runs.paywatch[0])) ||
-    (/slow_endpoint_latency/.test(id) && !('latency_slow_over_alone' in wh.results[0]));
+    (/slow_endpoint_latency/.test(id) && !('latency_slow_over_alone' in wh.results[0])) ||
+    (/receiver_cost/.test(id) && !('median_receiver_wrk_us' in wh.results[0]));
   for (const g of Object.values(got)) assert.ok(g.runs === 1 || absent(g.id), `${g.id}: no figure from the run`);
 });
 
