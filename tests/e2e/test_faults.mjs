@@ -77,11 +77,12 @@ async function main() {
   // times: on a loaded machine a reconnect can take longer than any fixed
   // pause, and a cut while it reconnects tests nothing); the stall's own
   // duration is the fault, longer than head_timeout_ms
-  const db1 = await pg.client();
-  rig.onCleanup(() => db1.end().catch(() => {}));
-  const reconnects = () => (pw1.stderr.match(/connected to .* \d+ ms after the connection was lost/g) || []).length;
+  const db = await pg.client(); // run 1's database: its payments, here and in the comparison below
+  rig.onCleanup(() => db.end().catch(() => {}));
+  const RESUMED = /connected to .* (\d+) ms after the connection was lost/g; // run 1's reconnect line
+  const reconnects = () => [...pw1.stderr.matchAll(RESUMED)].length;
   const ingestedPast = (what, block) => rig.waitFor(what, async () =>
-    (await db1.query('SELECT count(*)::int AS n FROM payments WHERE block_number > $1', [block])).rows[0].n > 0, 30000)
+    (await db.query('SELECT count(*)::int AS n FROM payments WHERE block_number > $1', [block])).rows[0].n > 0, 30000)
     .catch((e) => rig.check(false, e.message));
   for (let i = 0; i < 5; i++) {
     const before = reconnects();
@@ -202,15 +203,13 @@ async function main() {
   await node.mine(3);
   const expected = await expectedSet(node, token, 2);
   rig.check(expected.length > 60, `traffic: ${expected.length} payments`);
-  const db = await pg.client();
   const db2 = await pg.client('paywatch2');
-  rig.onCleanup(() => db.end().catch(() => {}));
   rig.onCleanup(() => db2.end().catch(() => {}));
   const top = await node.head();
   await compare(db, expected, 'cuts/stall/failover', bin, cfg1, top);
   await compare(db2, expected, 'malformed answers', bin, cfg2, top);
 
-  const resumed = [...pw1.stderr.matchAll(/connected to .* (\d+) ms after the connection was lost/g)].map((m) => Number(m[1]));
+  const resumed = [...pw1.stderr.matchAll(RESUMED)].map((m) => Number(m[1]));
   rig.check(resumed.length >= 5, `time from cut to resumed ingest logged (${resumed.length} times: ${resumed.join(', ')} ms)`);
   // a stall shows as a request timeout, a stalled subscription, or (when it
   // catches paywatch reconnecting) a connect attempt that times out
