@@ -311,6 +311,11 @@ typedef struct outcomes {
 
 #define N_OUTCOME_BUFS 8
 
+/* How many of the loop's last requests the waiting window is read from
+ * (d->pace): about max_in_flight's default, so that a new slow endpoint's
+ * first max_per_endpoint requests do not move its median. */
+#define PACE_SAMPLES 64
+
 /* An endpoint row known slow and when it was marked (pw_mono_ms). */
 typedef struct slow_mark {
 	uint64_t endpoint_row;
@@ -350,12 +355,20 @@ struct webhook_dispatcher {
 	pw_buf unserved_sql; /* the same, as the claim's $5 (an array literal), made when one is added */
 	int64_t cap_said_ms; /* when the limit (jobs_cap) was last said, at most once a minute; 0: never */
 	/* endpoints known slow: their last request ended (answered, failed or
-	 * timed out) WAITING_AFTER_MS or more after it started, by endpoint
+	 * timed out) SLOW_AFTER_MS or more after it started, by endpoint
 	 * row, ascending; at most jobs_cap of them (the oldest mark makes
 	 * room). A request of theirs takes none of max_in_flight's slots from
-	 * its start, rather than from its WAITING_AFTER_MS-th millisecond. */
+	 * its start, rather than from the end of its waiting window. */
 	slow_mark *slow;
 	size_t n_slow;
+	/* how long the last PACE_SAMPLES requests took to end (ms, at most
+	 * SLOW_AFTER_MS), those started to endpoints not known slow, as a
+	 * ring (pace_next: the oldest once full), and the waiting window they
+	 * give (waiting_window): a request in flight longer stops counting
+	 * against max_in_flight */
+	int32_t pace[PACE_SAMPLES];
+	size_t n_pace, pace_next;
+	int64_t waiting_ms;
 	/* outcomes since the last summary line (tally_say), by verdict
 	 * (webhook_verdict), and when that line was said */
 	uint64_t tally[WEBHOOK_GONE + 1];
@@ -369,12 +382,21 @@ static size_t slots(const webhook_dispatcher *d)
 	return d->opts.max_in_flight ? d->opts.max_in_flight : 1;
 }
 
-/* A request in flight longer than this waits on a slow endpoint: it stops
- * counting against max_in_flight, so that endpoints that answer go on at
- * full concurrency beside endpoints that hang (each of those holds up to
- * max_per_endpoint requests until its timeout). In all, at most
- * JOBS_PER_SLOT x max_in_flight requests (and sockets) are in flight. */
-#define WAITING_AFTER_MS 1000
+/* A request in flight longer than its waiting window waits on a slow
+ * endpoint: it stops counting against max_in_flight, so that endpoints
+ * that answer go on at full concurrency beside endpoints that hang (each
+ * of those holds up to max_per_endpoint requests until its timeout). The
+ * window is WAITING_FACTOR x the median time the loop's recent requests
+ * took to end (d->pace), within WAITING_MIN_MS..SLOW_AFTER_MS, and
+ * SLOW_AFTER_MS before any has ended: among endpoints answering in 20 ms,
+ * a new slow endpoint's first requests take their slots for 250 ms, not
+ * for a second (bench/webhook_bench.mjs, A forty-third session). An
+ * endpoint whose request ended SLOW_AFTER_MS or more after it started is
+ * known slow (note_pace). In all, at most JOBS_PER_SLOT x max_in_flight
+ * requests (and sockets) are in flight. */
+#define SLOW_AFTER_MS 1000
+#define WAITING_MIN_MS 250
+#define WAITING_FACTOR 10
 #define JOBS_PER_SLOT 4
 
 /* A delivery claimed ahead that has waited this long for a slot is given
@@ -414,33 +436,61 @@ static size_t slow_at(const webhook_dispatcher *d, uint64_t e)
 }
 
 /* Whether endpoint row e is known slow (its last request ended
- * WAITING_AFTER_MS or more after it started). */
+ * SLOW_AFTER_MS or more after it started). */
 static bool slow_marked(const webhook_dispatcher *d, uint64_t e)
 {
 	size_t i = slow_at(d, e);
 	return i < d->n_slow && d->slow[i].endpoint_row == e;
 }
 
+static int cmp_i32(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Add took_ms (how long a request took to end, ms) to d->pace, the ring
+ * of the last PACE_SAMPLES, and set the waiting window from them:
+ * WAITING_FACTOR x their median (the lower of the middle two), within
+ * WAITING_MIN_MS..SLOW_AFTER_MS. A sample counts at most SLOW_AFTER_MS: a
+ * request that hung for its timeout says no more than one answered late. */
+static void note_sample(webhook_dispatcher *d, int64_t took_ms)
+{
+	d->pace[d->pace_next] = (int32_t)(took_ms < 0 ? 0 : took_ms < SLOW_AFTER_MS ? took_ms : SLOW_AFTER_MS);
+	d->pace_next = (d->pace_next + 1) % PACE_SAMPLES;
+	if (d->n_pace < PACE_SAMPLES)
+		d->n_pace++;
+	int32_t sorted[PACE_SAMPLES];
+	memcpy(sorted, d->pace, d->n_pace * sizeof(*sorted));
+	qsort(sorted, d->n_pace, sizeof(*sorted), cmp_i32);
+	int64_t w = (int64_t)WAITING_FACTOR * sorted[(d->n_pace - 1) / 2];
+	d->waiting_ms = w < WAITING_MIN_MS ? WAITING_MIN_MS : w > SLOW_AFTER_MS ? SLOW_AFTER_MS : w;
+}
+
 /* Note how long j's request took to end, took_ms (timed_out: libcurl gave
- * up at timeout_ms). Slow (WAITING_AFTER_MS or more, or timed out): its
- * endpoint is marked, so that its next requests take none of
- * max_in_flight's slots; with d->slow full, the oldest mark is dropped for
- * it. Quicker: its mark, if any, is taken off. Each change is logged. Only
- * requests libcurl ended are noted: a stop or a request that could not
- * start says nothing of the endpoint's pace. */
+ * up at timeout_ms). Unless its endpoint was known slow when it started,
+ * the time is a sample of the loop's pace (note_sample). Slow
+ * (SLOW_AFTER_MS or more, or timed out): its endpoint is marked, so that
+ * its next requests take none of max_in_flight's slots; with d->slow
+ * full, the oldest mark is dropped for it. Quicker: its mark, if any, is
+ * taken off. Each change is logged. Only requests libcurl ended are
+ * noted: a stop or a request that could not start says nothing of the
+ * endpoint's pace. */
 static void note_pace(webhook_dispatcher *d, const job *j, int64_t took_ms, bool timed_out)
 {
 	size_t i = slow_at(d, j->endpoint_row);
 	bool marked = i < d->n_slow && d->slow[i].endpoint_row == j->endpoint_row;
 	int64_t now = pw_mono_ms();
-	if (took_ms < WAITING_AFTER_MS && !timed_out) {
+	if (!j->known_slow)
+		note_sample(d, timed_out ? SLOW_AFTER_MS : took_ms);
+	if (took_ms < SLOW_AFTER_MS && !timed_out) {
 		if (!marked)
 			return;
 		memmove(&d->slow[i], &d->slow[i + 1], (d->n_slow - i - 1) * sizeof(*d->slow));
 		d->n_slow--;
 		log_info("%s: endpoint %s/%s at %s answered within %d ms again (%lld ms): its requests count against"
 			 " webhooks.max_in_flight again",
-			 d->opts.name, j->merchant_id, j->endpoint_id, j->shown, WAITING_AFTER_MS, (long long)took_ms);
+			 d->opts.name, j->merchant_id, j->endpoint_id, j->shown, SLOW_AFTER_MS, (long long)took_ms);
 		return;
 	}
 	if (marked) {
@@ -462,7 +512,7 @@ static void note_pace(webhook_dispatcher *d, const job *j, int64_t took_ms, bool
 	log_info("%s: endpoint %s/%s at %s is slow (its request %s after %lld ms): its next requests take none of"
 		 " webhooks.max_in_flight's slots, until one is answered within %d ms",
 		 d->opts.name, j->merchant_id, j->endpoint_id, j->shown, timed_out ? "timed out" : "ended",
-		 (long long)took_ms, WAITING_AFTER_MS);
+		 (long long)took_ms, SLOW_AFTER_MS);
 }
 
 #define OUTCOME_BUFS(o)                                                                                     \
@@ -761,6 +811,7 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 	if (!d)
 		return PW_ENOMEM;
 	d->opts = *opts;
+	d->waiting_ms = SLOW_AFTER_MS; /* no request has ended yet */
 	d->multi = curl_multi_init();
 	d->jobs = calloc(jobs_cap(d), sizeof(job *));
 	d->ready = calloc(jobs_cap(d), sizeof(job *));
@@ -1055,16 +1106,17 @@ static void pass_over(webhook_dispatcher *d, job *j, const char *why, pw_buf rel
 }
 
 /* How many deliveries a claim may take now: max_in_flight less the
- * requests in flight that have not waited WAITING_AFTER_MS yet and whose
- * endpoint was not known slow when they started, within jobs_cap in all.
- * At jobs_cap with room left in max_in_flight (requests waiting on slow
- * endpoints fill it), says so, at most once a minute. */
+ * requests in flight that are still within the waiting window
+ * (d->waiting_ms, read now) and whose endpoint was not known slow when
+ * they started, within jobs_cap in all. At jobs_cap with room left in
+ * max_in_flight (requests waiting on slow endpoints fill it), says so, at
+ * most once a minute. */
 static size_t claim_room(webhook_dispatcher *d)
 {
 	int64_t now = pw_mono_ms();
 	size_t fresh = 0;
 	for (size_t i = 0; i < d->n_jobs; i++)
-		fresh += !d->jobs[i]->known_slow && now - d->jobs[i]->start_ms < WAITING_AFTER_MS;
+		fresh += !d->jobs[i]->known_slow && now - d->jobs[i]->start_ms < d->waiting_ms;
 	size_t room = fresh < d->opts.max_in_flight ? d->opts.max_in_flight - fresh : 0;
 	size_t left = jobs_cap(d) - d->n_jobs;
 	if (room && !left && (!d->cap_said_ms || now - d->cap_said_ms >= 60000)) {
@@ -1072,7 +1124,7 @@ static size_t claim_room(webhook_dispatcher *d)
 		log_warn("%s: %zu requests in flight, %zu of them waiting over %d ms or on endpoints known slow: at"
 			 " the limit of %d x webhooks.max_in_flight; no new request until one ends (raise"
 			 " max_in_flight, or lower timeout_ms)",
-			 d->opts.name, d->n_jobs, d->n_jobs - fresh, WAITING_AFTER_MS, JOBS_PER_SLOT);
+			 d->opts.name, d->n_jobs, d->n_jobs - fresh, (int)d->waiting_ms, JOBS_PER_SLOT);
 	}
 	return room < left ? room : left;
 }

@@ -100,8 +100,10 @@ typedef struct webhook_options {
 	const uint32_t *retry_schedule_s; /* delay before attempt k+1 after attempt k failed; [0] = first */
 	size_t n_retry_schedule;
 	uint32_t timeout_ms;
-	/* requests in flight at once, not counting those unanswered after 1 s
-	 * (waiting on a slow endpoint) nor those to an endpoint known slow
+	/* requests in flight at once, not counting those unanswered after
+	 * their waiting window (waiting on a slow endpoint: 10 x the median
+	 * time the loop's last 64 requests took, within 250 ms..1 s; 1 s
+	 * before any has ended) nor those to an endpoint known slow
 	 * (its last request ended 1 s or more after it started), up to 4 x
 	 * max_in_flight in all; a claim also leases up to max_in_flight / 4
 	 * (at least 1) more, started as answers free slots */

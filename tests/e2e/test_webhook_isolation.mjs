@@ -7,11 +7,17 @@
 // max_in_flight 4 and max_per_endpoint 2, so two hanging endpoints fill
 // its four slots at the first claim (the hanging endpoints come first in
 // the claim's order):
+// A request stops counting against max_in_flight once it has waited its
+// window: ten times the median time the loop's last 64 requests took to
+// end, within 250 ms..1 s, and 1 s before any has ended. Where a step needs
+// the window at 1 s, it first has the answering endpoints answer 36
+// deliveries after 150 ms each (over half of those 64).
 //  1. six hanging endpoints (12 requests held): the three answering
 //     endpoints' 12 deliveries are all delivered while every hanging
-//     request is still held: a request in flight over 1 s no longer counts
-//     against max_in_flight. Before, the four slots stayed full and the
-//     answering endpoints got nothing until the hanging ones timed out.
+//     request is still held: a request in flight over its window (1 s: no
+//     request has ended yet) no longer counts against max_in_flight.
+//     Before, the four slots stayed full and the answering endpoints got
+//     nothing until the hanging ones timed out.
 //  2. four more hanging endpoints (8 requests more, 20 in all): at most
 //     4 x max_in_flight (16) requests are in flight at any time, and the
 //     dispatcher says it is at that limit.
@@ -20,10 +26,10 @@
 //  4. hang1 and hang2, whose requests ended after more than 1 s, are
 //     known slow (the log says so): their next four requests, held again,
 //     take none of the four slots from their start, so twelve more
-//     deliveries to the answering endpoints arrive within 900 ms of them.
-//     Before, those four filled the slots for their first second, and
-//     nothing else could go until then. An answer within 1 s takes the
-//     mark off (the log says so).
+//     deliveries to the answering endpoints arrive within 900 ms of them
+//     (the window 1 s). Before, those four filled the slots for their
+//     window, and nothing else could go until then. An answer within 1 s
+//     takes the mark off (the log says so).
 //  5. a slot an answer frees takes a delivery claimed ahead at once, not
 //     after Postgres: the attempts' table locked by the test (the
 //     dispatcher's write of its first answers waits on it), twelve
@@ -31,22 +37,28 @@
 //     slots and one ahead), and the fifth goes out while the write waits.
 //     Before, a claim took four, and the fifth waited for the write and
 //     the next claim.
-//  6. a delivery claimed ahead that waited 2 s for a slot is given back,
+//  6. the window follows the pace: the answering endpoints answering at
+//     once (36 deliveries), two new endpoints' four requests, held, take
+//     the four slots for 250 ms only, and twelve deliveries to the
+//     answering endpoints arrive within 900 ms of them. Before, the window
+//     was 1 s whatever the pace (a slow endpoint among 50 answering in
+//     20 ms lowered the others' rate to 0.93x, bench/webhook_bench.mjs).
+//  7. a delivery claimed ahead that waited 2 s for a slot is given back,
 //     not started late in its lease: five new endpoints that hold their
-//     requests, one delivery each; the claim took all five (four started,
-//     one ahead), and the dispatcher is stopped (SIGSTOP, a stalled
-//     process) for 2.3 s before the held requests' first second frees a
-//     slot. Then the fifth is given back (the log says so), claimed again
-//     and sent once.
-//  7. stopped (SIGTERM) with one claimed ahead: five more new endpoints
+//     requests, one delivery each (the window 1 s); the claim took all
+//     five (four started, one ahead), and the dispatcher is stopped
+//     (SIGSTOP, a stalled process) for 2.3 s before the held requests'
+//     window frees a slot. Then the fifth is given back (the log says so),
+//     claimed again and sent once.
+//  8. stopped (SIGTERM) with one claimed ahead: five more new endpoints
 //     that hold their requests, the claim took all five; the fifth, never
 //     started, has its lease given back with no attempt (the log says
 //     so), beside the four that went out (attempts with no answer).
-//  8. two loops in one process (webhooks.threads 2) share max_in_flight's
+//  9. two loops in one process (webhooks.threads 2) share max_in_flight's
 //     four slots, two each: twenty deliveries to ten new endpoints that
 //     hold their requests, and each loop says it is at its limit of
 //     4 x its two slots (8), 16 in flight in all, never more (the
-//     process's config has only those ten, so 7.'s deliveries stay
+//     process's config has only those ten, so 8.'s deliveries stay
 //     pending and unsent); released,
 //     each delivered once, with one attempt, and the process held two
 //     Postgres connections. Before, each loop took max_in_flight's four
@@ -66,7 +78,7 @@ function startReceiver() {
   const heldAt = []; // when each request to /hangN arrived (ms, performance.now())
   const ok = []; // webhook-ids answered at once
   const okAt = []; // when each of those arrived
-  let maxHeld = 0, holding = true;
+  let maxHeld = 0, holding = true, okDelay = 0;
   const server = http.createServer({ keepAlive: true, keepAliveTimeout: 60000 }, (req, res) => {
     req.on('data', () => {});
     req.on('end', () => {
@@ -78,8 +90,8 @@ function startReceiver() {
       }
       ok.push(req.headers['webhook-id']);
       okAt.push(performance.now());
-      res.writeHead(200, { 'content-length': '2' });
-      res.end('ok');
+      const answer = () => { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); };
+      if (okDelay) setTimeout(answer, okDelay); else answer();
     });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
@@ -89,6 +101,7 @@ function startReceiver() {
       answerAll: () => { holding = false; },
       resetMax: () => { maxHeld = held.length; },
       hold: () => { holding = true; },
+      okAfter: (ms) => { okDelay = ms; },
       release: () => { for (const res of held.splice(0)) { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); } },
     });
   }));
@@ -99,12 +112,13 @@ async function main() {
   const [pg, recv] = await Promise.all([rig.startPostgres(), startReceiver()]);
   const hanging = Array.from({ length: 10 }, (_, k) => `hang${k + 1}`);
   const answering = ['ok1', 'ok2', 'ok3'];
-  // held too, never known slow before 6. (the first five) and 7. (the others)
+  // held too, never known slow before 7. (the first five) and 8. (the others)
   const stalling = Array.from({ length: 10 }, (_, k) => `stall${k + 1}`);
   const stopping = stalling.splice(5);
-  const shared = Array.from({ length: 10 }, (_, k) => `hang-shared${k + 1}`); // 8.: held as /hang
+  const shared = Array.from({ length: 10 }, (_, k) => `hang-shared${k + 1}`); // 9.: held as /hang
+  const lagging = ['hang-lag1', 'hang-lag2']; // 6.: held as /hang, never known slow before
   const url = (m) => `http://127.0.0.1:${recv.port}/${m}`; // /hang1, /ok1, /stall1, ...
-  const everyone = [...hanging, ...answering, ...stalling, ...stopping, ...shared];
+  const everyone = [...hanging, ...answering, ...lagging, ...stalling, ...stopping, ...shared];
   const config = (dir, threads, merchants) => rig.writeConfig(dir, {
     data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
     chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: 'ws://127.0.0.1:9',
@@ -152,7 +166,7 @@ async function main() {
 
   // 2. eight hanging requests more: 20 could be in flight, 16 may
   await deliver(hanging.slice(6), 2);
-  await rig.waitFor('the dispatcher says it is at the limit', () => /requests in flight, \d+ of them waiting over 1000 ms or on endpoints known slow: at the limit of 4 x webhooks\.max_in_flight/.test(pw.stderr), 30000)
+  await rig.waitFor('the dispatcher says it is at the limit', () => /requests in flight, \d+ of them waiting over \d+ ms or on endpoints known slow: at the limit of 4 x webhooks\.max_in_flight/.test(pw.stderr), 30000)
     .catch((e) => rig.check(false, `${e.message}: ${pw.stderr.trim().split('\n').slice(-3).join(' | ')}`));
   await rig.waitFor('16 requests in flight', () => recv.held() === 16, 30000)
     .catch((e) => rig.check(false, `${e.message} (${recv.held()})`));
@@ -171,7 +185,22 @@ async function main() {
   const attempts = (await db.query(`SELECT count(*)::int n, count(DISTINCT delivery_id)::int d FROM webhook_attempts`)).rows[0];
   rig.check(attempts.n === all && attempts.d === all, `one attempt per delivery (${attempts.n} attempts, ${attempts.d} deliveries)`);
 
-  // 4. hang1 and hang2 known slow: their requests take no slot
+  // the loop's pace set: 36 deliveries to the answering endpoints (over
+  // half of the 64 requests its waiting window is read from), each
+  // answered after ms; the window is then 10 x ms within 250 ms..1 s
+  const pace = async (ms, tag) => {
+    const before = await deliveredOf(answering);
+    recv.okAfter(ms);
+    await deliver(answering, 12, tag);
+    await rig.waitFor(`36 deliveries answered after ${ms} ms`, async () => await deliveredOf(answering) === before + 36, 30000)
+      .catch((e) => rig.check(false, e.message));
+    recv.okAfter(0);
+  };
+
+  // 4. hang1 and hang2 known slow: their requests take no slot (the
+  // answers taking 150 ms, the waiting window 1 s: without the mark, the
+  // held requests would take the four slots for a second)
+  await pace(150, 'pace');
   const slowLine = (m) => new RegExp(`endpoint ${m}/default at \\S+ is slow \\(its request ended after \\d+ ms\\): its next requests take none of webhooks\\.max_in_flight's slots`);
   await rig.waitFor('hang1 and hang2 said to be slow', () => slowLine('hang1').test(pw.stderr) && slowLine('hang2').test(pw.stderr), 30000)
     .catch((e) => rig.check(false, `${e.message}: ${pw.stderr.trim().split('\n').slice(-3).join(' | ')}`));
@@ -194,7 +223,7 @@ async function main() {
   const quickLine = /endpoint hang1\/default at \S+ answered within 1000 ms again \(\d+ ms\): its requests count against webhooks\.max_in_flight again/;
   await rig.waitFor('hang1 said to answer within 1 s again', () => quickLine.test(pw.stderr), 30000)
     .catch((e) => rig.check(false, `${e.message}: ${pw.stderr.trim().split('\n').slice(-3).join(' | ')}`));
-  await rig.waitFor('every delivery delivered', async () => await deliveredOf([...hanging, ...answering]) === all + 17, 30000)
+  await rig.waitFor('every delivery delivered', async () => await deliveredOf([...hanging, ...answering]) === all + 17 + 36, 30000)
     .catch((e) => rig.check(false, e.message));
 
   // 5. the fifth request goes out while the outcomes' write waits on a lock
@@ -202,7 +231,7 @@ async function main() {
   rig.onCleanup(() => locker.end().catch(() => {}));
   await locker.query('BEGIN');
   await locker.query('LOCK TABLE webhook_attempts IN EXCLUSIVE MODE');
-  const okLocked = recv.okAt.length;
+  const okLocked = recv.okAt.length, deliveredLocked = await deliveredOf(answering);
   await deliver(answering, 4, 'locked');
   const waiting = async () => (await db.query(`SELECT count(*)::int n FROM pg_stat_activity
     WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO webhook_attempts%'`)).rows[0].n;
@@ -213,10 +242,37 @@ async function main() {
   rig.check(recv.okAt.length - okLocked === 5 && await waiting() === 1,
     `five requests out while the outcomes' write waits on postgres (four slots, one claimed ahead): ${recv.okAt.length - okLocked}`);
   await locker.query('COMMIT');
-  await rig.waitFor('the twelve delivered', async () => await deliveredOf(answering) === 36, 30000)
+  await rig.waitFor('the twelve delivered', async () => await deliveredOf(answering) === deliveredLocked + 12, 30000)
     .catch((e) => rig.check(false, e.message));
 
-  // 6. one claimed ahead, the dispatcher stalled 2.3 s: given back, sent once
+  // 6. the waiting window follows the loop's pace: answers at once, two
+  // new endpoints' four requests held take the four slots only for the
+  // window (250 ms, ten times the answers' median within 250 ms..1 s), so
+  // twelve deliveries to the answering endpoints arrive within 900 ms of
+  // them. Before, the window was 1 s whatever the pace.
+  await pace(0, 'brisk');
+  recv.hold();
+  const heldBeforeLag = recv.heldAt.length;
+  await deliver(lagging, 2, 'lag');
+  await rig.waitFor('the two new endpoints\' four requests held', () => recv.held() === 4, 30000)
+    .catch((e) => rig.check(false, `${e.message} (${recv.held()})`));
+  const lagFrom = Math.min(...recv.heldAt.slice(heldBeforeLag));
+  const okBeforeLag = recv.okAt.length;
+  await deliver(answering, 4, 'lag');
+  await rig.waitFor('12 deliveries to the answering endpoints beside them', () => recv.okAt.length - okBeforeLag === 12, 30000)
+    .catch((e) => rig.check(false, `${e.message} (${recv.okAt.length - okBeforeLag})`));
+  const lagAfter = Math.max(...recv.okAt.slice(okBeforeLag)) - lagFrom;
+  rig.check(recv.okAt.length - okBeforeLag === 12 && lagAfter < 900 && recv.held() === 4,
+    `the answering endpoints' 12 arrive within 900 ms of the four held requests of endpoints not known slow (${lagAfter.toFixed(0)} ms, ${recv.held()} held)`);
+  recv.answerAll();
+  recv.release();
+  await rig.waitFor('the lagging endpoints\' four delivered', async () => await deliveredOf(lagging) === 4, 30000)
+    .catch((e) => rig.check(false, e.message));
+
+  // 7. one claimed ahead, the dispatcher stalled 2.3 s: given back, sent
+  // once (the answers taking 150 ms again, the waiting window 1 s: the
+  // four held requests keep the fifth from a slot until the stall)
+  await pace(150, 'pace-stall');
   recv.hold();
   const heldBeforeStall = recv.heldAt.length;
   await deliver(stalling, 1, 'stall');
@@ -242,7 +298,7 @@ async function main() {
   rig.check(stallAttempts === 5 && recv.heldAt.length - heldBeforeStall === 5,
     `each of the five sent once, with one attempt (${recv.heldAt.length - heldBeforeStall} requests, ${stallAttempts} attempts)`);
 
-  // 7. stopped with one claimed ahead: its lease given back, no attempt
+  // 8. stopped with one claimed ahead: its lease given back, no attempt
   recv.hold();
   await deliver(stopping, 1, 'stop');
   await rig.waitFor('four of five more held', () => recv.held() === 4, 30000)
@@ -258,14 +314,14 @@ async function main() {
     /4 requests in flight at the stop, 4 of them sent/.test(pw.stderr), 'the stop says what it gave back');
   rig.check(!pw.stderr.includes(SECRET), 'no webhook secret in the log');
 
-  // 8. two loops share the slots: 16 of twenty in flight, each loop at its limit
+  // 9. two loops share the slots: 16 of twenty in flight, each loop at its limit
   recv.release();
   recv.hold();
   recv.resetMax();
   const shareFrom = recv.heldAt.length, shareOkFrom = recv.ok.length;
   const two = rig.startPaywatch(bin, ['dispatch', '-c', config(rig.workDir('pw-isolation-two-'), 2, shared)]);
   await deliver(shared, 2, 'shared');
-  const atLimit = (k) => new RegExp(`webhooks\\[${k}\\]: 8 requests in flight, \\d+ of them waiting over 1000 ms or on endpoints known slow: at the limit`);
+  const atLimit = (k) => new RegExp(`webhooks\\[${k}\\]: 8 requests in flight, \\d+ of them waiting over \\d+ ms or on endpoints known slow: at the limit`);
   await rig.waitFor('each loop says it is at its limit of 8', () => atLimit(1).test(two.stderr) && atLimit(2).test(two.stderr), 30000)
     .catch((e) => rig.check(false, `${e.message}: ${two.stderr.trim().split('\n').slice(-4).join(' | ')}`));
   await rig.waitFor('16 of the twenty held', () => recv.held() === 16, 30000)
