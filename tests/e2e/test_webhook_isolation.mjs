@@ -196,6 +196,23 @@ async function main() {
       .catch((e) => rig.check(false, e.message));
     recv.okAfter(0);
   };
+  // two deliveries to each of held's endpoints, their four requests held
+  // (the slots' four), then four to each answering endpoint: the 12 must
+  // arrive within 900 ms of the first held request (whose: held's, said)
+  const beside = async (held, tag, whose) => {
+    const heldBefore = recv.heldAt.length;
+    await deliver(held, 2, tag);
+    await rig.waitFor(`${whose} four requests held`, () => recv.held() === 4, 30000)
+      .catch((e) => rig.check(false, `${e.message} (${recv.held()})`));
+    const heldFrom = Math.min(...recv.heldAt.slice(heldBefore));
+    const okBefore = recv.okAt.length;
+    await deliver(answering, 4, tag);
+    await rig.waitFor('12 more deliveries to the answering endpoints', () => recv.okAt.length - okBefore === 12, 30000)
+      .catch((e) => rig.check(false, `${e.message} (${recv.okAt.length - okBefore})`));
+    const okAfter = Math.max(...recv.okAt.slice(okBefore)) - heldFrom;
+    rig.check(recv.okAt.length - okBefore === 12 && okAfter < 900 && recv.held() === 4,
+      `the answering endpoints' 12 arrive within 900 ms of ${whose} four held requests (${okAfter.toFixed(0)} ms, ${recv.held()} held)`);
+  };
 
   // 4. hang1 and hang2 known slow: their requests take no slot (the
   // answers taking 150 ms, the waiting window 1 s: without the mark, the
@@ -204,18 +221,7 @@ async function main() {
   const slowLine = (m) => new RegExp(`endpoint ${m}/default at \\S+ is slow \\(its request ended after \\d+ ms\\): its next requests take none of webhooks\\.max_in_flight's slots`);
   await rig.waitFor('hang1 and hang2 said to be slow', () => slowLine('hang1').test(pw.stderr) && slowLine('hang2').test(pw.stderr), 30000)
     .catch((e) => rig.check(false, `${e.message}: ${pw.stderr.trim().split('\n').slice(-3).join(' | ')}`));
-  const heldBefore = recv.heldAt.length;
-  await deliver(['hang1', 'hang2'], 2, 'again');
-  await rig.waitFor('their four requests held', () => recv.held() === 4, 30000)
-    .catch((e) => rig.check(false, `${e.message} (${recv.held()})`));
-  const heldFrom = Math.min(...recv.heldAt.slice(heldBefore));
-  const okBefore = recv.okAt.length;
-  await deliver(answering, 4, 'again');
-  await rig.waitFor('12 more deliveries to the answering endpoints', () => recv.okAt.length - okBefore === 12, 30000)
-    .catch((e) => rig.check(false, `${e.message} (${recv.okAt.length - okBefore})`));
-  const okAfter = Math.max(...recv.okAt.slice(okBefore)) - heldFrom;
-  rig.check(recv.okAt.length - okBefore === 12 && okAfter < 900 && recv.held() === 4,
-    `the answering endpoints' 12 arrive within 900 ms of the slow endpoints' four held requests (${okAfter.toFixed(0)} ms, ${recv.held()} held)`);
+  await beside(['hang1', 'hang2'], 'again', 'the slow endpoints\'');
   // an answer within 1 s takes hang1's mark off
   recv.answerAll();
   recv.release();
@@ -252,18 +258,7 @@ async function main() {
   // them. Before, the window was 1 s whatever the pace.
   await pace(0, 'brisk');
   recv.hold();
-  const heldBeforeLag = recv.heldAt.length;
-  await deliver(lagging, 2, 'lag');
-  await rig.waitFor('the two new endpoints\' four requests held', () => recv.held() === 4, 30000)
-    .catch((e) => rig.check(false, `${e.message} (${recv.held()})`));
-  const lagFrom = Math.min(...recv.heldAt.slice(heldBeforeLag));
-  const okBeforeLag = recv.okAt.length;
-  await deliver(answering, 4, 'lag');
-  await rig.waitFor('12 deliveries to the answering endpoints beside them', () => recv.okAt.length - okBeforeLag === 12, 30000)
-    .catch((e) => rig.check(false, `${e.message} (${recv.okAt.length - okBeforeLag})`));
-  const lagAfter = Math.max(...recv.okAt.slice(okBeforeLag)) - lagFrom;
-  rig.check(recv.okAt.length - okBeforeLag === 12 && lagAfter < 900 && recv.held() === 4,
-    `the answering endpoints' 12 arrive within 900 ms of the four held requests of endpoints not known slow (${lagAfter.toFixed(0)} ms, ${recv.held()} held)`);
+  await beside(lagging, 'lag', 'two new endpoints\' (not known slow)');
   recv.answerAll();
   recv.release();
   await rig.waitFor('the lagging endpoints\' four delivered', async () => await deliveredOf(lagging) === 4, 30000)
