@@ -18,6 +18,7 @@ struct outbox_queue {
 	uint64_t notifies; /* new entries and open only */
 	uint64_t cursor;  /* the first sequence number not handed out */
 	size_t in_flight; /* batches handed out and not done */
+	size_t waiting;   /* takes of an exclusive batch waiting for the batches before it */
 	bool exclusive;   /* an exclusive batch is handed out */
 	bool rewind;      /* a batch failed: back to the outbox head when none is in flight */
 	bool open;
@@ -77,6 +78,14 @@ uint64_t outbox_queue_wakes(outbox_queue *q, bool notifies_only)
 	return n;
 }
 
+size_t outbox_queue_waiting(outbox_queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	size_t n = q->waiting;
+	pthread_mutex_unlock(&q->lock);
+	return n;
+}
+
 void outbox_queue_wait(outbox_queue *q, bool notifies_only, uint64_t seen, int ms, const _Atomic bool *stop)
 {
 	struct timespec ts = pw_deadline(CLOCK_REALTIME, ms);
@@ -121,8 +130,10 @@ int outbox_queue_take(outbox_queue *q, pw_payment *payments, uint64_t *seqs, siz
 	q->in_flight++;
 	if (exclusive) {
 		q->exclusive = true;
+		q->waiting++;
 		while (q->in_flight > 1)
 			pthread_cond_wait(&q->cond, &q->lock);
+		q->waiting--;
 		if (q->rewind) { /* a batch before it failed: that one goes again first */
 			q->in_flight--;
 			q->exclusive = false;

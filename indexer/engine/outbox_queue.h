@@ -66,6 +66,12 @@ void outbox_queue_done(outbox_queue *q, bool exclusive, bool ok);
  * failure: other writers' batches should not cut its pause short). */
 uint64_t outbox_queue_wakes(outbox_queue *q, bool notifies_only);
 
+/* outbox_queue_waiting: how many outbox_queue_take calls are waiting, an
+ * exclusive batch in hand, for the batches handed out before it to be
+ * done (0 or 1: one exclusive batch at a time). A test reads it to know a
+ * take is blocked, rather than sleeping and checking it has not returned. */
+size_t outbox_queue_waiting(outbox_queue *q);
+
 /* outbox_queue_wake: new entries (or a stop): wake every waiter. */
 void outbox_queue_wake(outbox_queue *q);
 

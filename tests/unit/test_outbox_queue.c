@@ -2,7 +2,9 @@
  * writers, on a real RocksDB store: nothing before open; no entry handed
  * out twice while in flight; a batch is a run of one status; a batch of
  * reverted entries waits for the batches before it and runs alone; a failed batch is handed out again from
- * the outbox head, and an exclusive batch waiting behind it is given back. */
+ * the outbox head, and an exclusive batch waiting behind it is given back.
+ * A take that should block is waited for until the queue counts it
+ * waiting (outbox_queue_waiting), not for a fixed time. */
 #include "outbox_queue.h"
 #include "pw_error.h"
 #include "test.h"
@@ -42,6 +44,15 @@ static void *take_thread(void *arg)
 	t->r = outbox_queue_take(t->q, t->batch, t->seqs, 3, &t->n, &t->exclusive);
 	atomic_store(&t->returned, true);
 	return NULL;
+}
+
+/* Wait (up to 10 s) until a take is blocked in the queue, waiting for
+ * the batches before its exclusive one: true when it is. */
+static bool blocked(outbox_queue *q)
+{
+	for (int i = 0; i < 10000 && !outbox_queue_waiting(q); i++)
+		usleep(1000);
+	return outbox_queue_waiting(q) == 1;
 }
 
 static void start_taker(taker *t, outbox_queue *q)
@@ -91,7 +102,7 @@ int main(void)
 	/* writer B: seq 4 is a revert: a batch of its own, and it waits for A */
 	taker b;
 	start_taker(&b, q);
-	usleep(150 * 1000);
+	CHECK(blocked(q));
 	CHECK(!atomic_load(&b.returned));
 	/* writer C gets nothing while the exclusive batch is handed out */
 	ASSERT_EQ_INT(0, outbox_queue_take(q, c, cseq, 3, &n, &excl));
@@ -132,7 +143,7 @@ int main(void)
 	ASSERT_EQ_INT(7, aseq[0]);
 	put(s, 20, 0, PW_STATUS_REVERTED); /* seq 8 */
 	start_taker(&b, q);
-	usleep(100 * 1000);
+	CHECK(blocked(q));
 	CHECK(!atomic_load(&b.returned));
 	outbox_queue_done(q, false, false);
 	pthread_join(b.thread, NULL);
