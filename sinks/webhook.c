@@ -311,11 +311,6 @@ typedef struct outcomes {
 
 #define N_OUTCOME_BUFS 8
 
-/* How many of the loop's last requests the waiting window is read from
- * (d->pace): about max_in_flight's default, so that a new slow endpoint's
- * first max_per_endpoint requests do not move its median. */
-#define PACE_SAMPLES 64
-
 /* An endpoint row known slow and when it was marked (pw_mono_ms). */
 typedef struct slow_mark {
 	uint64_t endpoint_row;
@@ -361,13 +356,10 @@ struct webhook_dispatcher {
 	 * its start, rather than from the end of its waiting window. */
 	slow_mark *slow;
 	size_t n_slow;
-	/* how long the last PACE_SAMPLES requests took to end (ms, at most
-	 * SLOW_AFTER_MS), those started to endpoints not known slow, as a
-	 * ring (pace_next: the oldest once full), and the waiting window they
-	 * give (waiting_window): a request in flight longer stops counting
-	 * against max_in_flight */
-	int32_t pace[PACE_SAMPLES];
-	size_t n_pace, pace_next;
+	/* how long the loop's last requests to endpoints not known slow took
+	 * to end, and the waiting window they give (webhook_pace_window): a
+	 * request in flight longer stops counting against max_in_flight */
+	webhook_pace pace;
 	int64_t waiting_ms;
 	/* outcomes since the last summary line (tally_say), by verdict
 	 * (webhook_verdict), and when that line was said */
@@ -382,21 +374,15 @@ static size_t slots(const webhook_dispatcher *d)
 	return d->opts.max_in_flight ? d->opts.max_in_flight : 1;
 }
 
-/* A request in flight longer than its waiting window waits on a slow
- * endpoint: it stops counting against max_in_flight, so that endpoints
- * that answer go on at full concurrency beside endpoints that hang (each
- * of those holds up to max_per_endpoint requests until its timeout). The
- * window is WAITING_FACTOR x the median time the loop's recent requests
- * took to end (d->pace), within WAITING_MIN_MS..SLOW_AFTER_MS, and
- * SLOW_AFTER_MS before any has ended: among endpoints answering in 20 ms,
- * a new slow endpoint's first requests take their slots for 250 ms, not
- * for a second (bench/webhook_bench.mjs, A forty-third session). An
- * endpoint whose request ended SLOW_AFTER_MS or more after it started is
- * known slow (note_pace). In all, at most JOBS_PER_SLOT x max_in_flight
- * requests (and sockets) are in flight. */
-#define SLOW_AFTER_MS 1000
-#define WAITING_MIN_MS 250
-#define WAITING_FACTOR 10
+/* A request in flight longer than its waiting window (webhook_pace_window:
+ * ten times the loop's median answer time, within 250 ms..1 s) waits on a
+ * slow endpoint: it stops counting against max_in_flight, so that
+ * endpoints that answer go on at full concurrency beside endpoints that
+ * hang (each of those holds up to max_per_endpoint requests until its
+ * timeout). An endpoint whose request ended SLOW_AFTER_MS or more after it
+ * started is known slow (note_pace). In all, at most JOBS_PER_SLOT x
+ * max_in_flight requests (and sockets) are in flight. */
+#define SLOW_AFTER_MS WEBHOOK_SLOW_AFTER_MS
 #define JOBS_PER_SLOT 4
 
 /* A delivery claimed ahead that has waited this long for a slot is given
@@ -443,33 +429,49 @@ static bool slow_marked(const webhook_dispatcher *d, uint64_t e)
 	return i < d->n_slow && d->slow[i].endpoint_row == e;
 }
 
-static int cmp_i32(const void *a, const void *b)
+/* The index in sorted (n values, ascending) of the first value >= v. */
+static size_t pace_at(const int32_t *sorted, size_t n, int32_t v)
 {
-	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-	return (x > y) - (x < y);
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (sorted[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
-/* Add took_ms (how long a request took to end, ms) to d->pace, the ring
- * of the last PACE_SAMPLES, and set the waiting window from them:
- * WAITING_FACTOR x their median (the lower of the middle two), within
- * WAITING_MIN_MS..SLOW_AFTER_MS. A sample counts at most SLOW_AFTER_MS: a
- * request that hung for its timeout says no more than one answered late. */
-static void note_sample(webhook_dispatcher *d, int64_t took_ms)
+uint32_t webhook_pace_add(webhook_pace *p, int64_t took_ms)
 {
-	d->pace[d->pace_next] = (int32_t)(took_ms < 0 ? 0 : took_ms < SLOW_AFTER_MS ? took_ms : SLOW_AFTER_MS);
-	d->pace_next = (d->pace_next + 1) % PACE_SAMPLES;
-	if (d->n_pace < PACE_SAMPLES)
-		d->n_pace++;
-	int32_t sorted[PACE_SAMPLES];
-	memcpy(sorted, d->pace, d->n_pace * sizeof(*sorted));
-	qsort(sorted, d->n_pace, sizeof(*sorted), cmp_i32);
-	int64_t w = (int64_t)WAITING_FACTOR * sorted[(d->n_pace - 1) / 2];
-	d->waiting_ms = w < WAITING_MIN_MS ? WAITING_MIN_MS : w > SLOW_AFTER_MS ? SLOW_AFTER_MS : w;
+	int32_t v = (int32_t)(took_ms < 0 ? 0 : took_ms < SLOW_AFTER_MS ? took_ms : SLOW_AFTER_MS);
+	size_t n = p->n;
+	if (n == WEBHOOK_PACE_SAMPLES) { /* full: the oldest, at next, gives way */
+		size_t k = pace_at(p->sorted, n, p->ring[p->next]);
+		memmove(&p->sorted[k], &p->sorted[k + 1], (n - k - 1) * sizeof(*p->sorted));
+		n--;
+	}
+	p->ring[p->next] = v;
+	p->next = (p->next + 1) % WEBHOOK_PACE_SAMPLES;
+	size_t k = pace_at(p->sorted, n, v);
+	memmove(&p->sorted[k + 1], &p->sorted[k], (n - k) * sizeof(*p->sorted));
+	p->sorted[k] = v;
+	p->n = n + 1;
+	return webhook_pace_window(p);
+}
+
+uint32_t webhook_pace_window(const webhook_pace *p)
+{
+	if (!p->n)
+		return SLOW_AFTER_MS;
+	int64_t w = (int64_t)WEBHOOK_WAITING_FACTOR * p->sorted[(p->n - 1) / 2];
+	return (uint32_t)(w < WEBHOOK_WAITING_MIN_MS ? WEBHOOK_WAITING_MIN_MS : w > SLOW_AFTER_MS ? SLOW_AFTER_MS : w);
 }
 
 /* Note how long j's request took to end, took_ms (timed_out: libcurl gave
  * up at timeout_ms). Unless its endpoint was known slow when it started,
- * the time is a sample of the loop's pace (note_sample). Slow
+ * the time is a sample of the loop's pace (webhook_pace_add). Slow
  * (SLOW_AFTER_MS or more, or timed out): its endpoint is marked, so that
  * its next requests take none of max_in_flight's slots; with d->slow
  * full, the oldest mark is dropped for it. Quicker: its mark, if any, is
@@ -481,8 +483,8 @@ static void note_pace(webhook_dispatcher *d, const job *j, int64_t took_ms, bool
 	size_t i = slow_at(d, j->endpoint_row);
 	bool marked = i < d->n_slow && d->slow[i].endpoint_row == j->endpoint_row;
 	int64_t now = pw_mono_ms();
-	if (!j->known_slow)
-		note_sample(d, timed_out ? SLOW_AFTER_MS : took_ms);
+	if (!j->known_slow) /* a sample of the loop's pace: its waiting window follows */
+		d->waiting_ms = webhook_pace_add(&d->pace, timed_out ? SLOW_AFTER_MS : took_ms);
 	if (took_ms < SLOW_AFTER_MS && !timed_out) {
 		if (!marked)
 			return;
@@ -811,7 +813,7 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 	if (!d)
 		return PW_ENOMEM;
 	d->opts = *opts;
-	d->waiting_ms = SLOW_AFTER_MS; /* no request has ended yet */
+	d->waiting_ms = webhook_pace_window(&d->pace); /* no request has ended yet: 1 s */
 	d->multi = curl_multi_init();
 	d->jobs = calloc(jobs_cap(d), sizeof(job *));
 	d->ready = calloc(jobs_cap(d), sizeof(job *));

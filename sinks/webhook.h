@@ -82,6 +82,47 @@ typedef enum webhook_verdict {
 webhook_verdict webhook_classify(long status, bool transport_error, int attempt, const uint32_t *schedule,
 				 size_t n_schedule, long retry_after_s, double jitter01, double *ret_delay_s);
 
+/* How many of a dispatcher loop's last requests its waiting window is
+ * read from (webhook_pace). */
+#define WEBHOOK_PACE_SAMPLES 64
+
+/* A dispatcher loop's pace: how long its last WEBHOOK_PACE_SAMPLES
+ * requests took to end (ms, each at most WEBHOOK_SLOW_AFTER_MS), as a
+ * ring (next: the oldest once full) and in ascending order, n of them.
+ * Zeroed: no request has ended yet. */
+typedef struct webhook_pace {
+	int32_t ring[WEBHOOK_PACE_SAMPLES], sorted[WEBHOOK_PACE_SAMPLES];
+	size_t n, next;
+} webhook_pace;
+
+/* A request ending this long (ms) after it started, or timing out, marks
+ * its endpoint slow; the waiting window is at most this. */
+#define WEBHOOK_SLOW_AFTER_MS 1000
+/* The waiting window: WEBHOOK_WAITING_FACTOR x the pace's median, within
+ * WEBHOOK_WAITING_MIN_MS..WEBHOOK_SLOW_AFTER_MS. */
+#define WEBHOOK_WAITING_MIN_MS 250
+#define WEBHOOK_WAITING_FACTOR 10
+
+/* webhook_pace_add: add took_ms (how long a request took to end,
+ * milliseconds; below 0 counted 0, above WEBHOOK_SLOW_AFTER_MS counted
+ * that: a request that hung for its timeout says no more than one
+ * answered late) to p, the oldest sample giving way once there are
+ * WEBHOOK_PACE_SAMPLES. The order is kept by one binary search and one
+ * move for the sample out and for the sample in (no sort per answer).
+ * Returns the waiting window, as webhook_pace_window. */
+uint32_t webhook_pace_add(webhook_pace *p, int64_t took_ms);
+
+/* webhook_pace_window: the waiting window p gives, milliseconds: a
+ * request in flight longer waits on a slow endpoint and stops counting
+ * against max_in_flight (webhook_options). WEBHOOK_WAITING_FACTOR x the
+ * median of p's samples (the lower of the middle two), within
+ * WEBHOOK_WAITING_MIN_MS..WEBHOOK_SLOW_AFTER_MS; WEBHOOK_SLOW_AFTER_MS
+ * while p holds none. Among endpoints answering in 20 ms, 250 ms; where
+ * they take 100 ms or more, 1 s (bench/webhook_bench.mjs --only-latency:
+ * a slow endpoint among 50 answering in 20 ms, the others 0.99x of alone
+ * against 0.93x with a window of 1 s always). */
+uint32_t webhook_pace_window(const webhook_pace *p);
+
 #include "secretbox.h"
 
 /* One webhook endpoint, as the config has it (strings borrowed). */

@@ -5,14 +5,17 @@
  * hmac/base64), one signature per secret while rotating, the address
  * policy for webhook targets (a table of every refused range and embedded
  * form, with a public neighbour of each), how an answer is classified,
- * what of a URL is shown, and the policy applied by libcurl to the
- * address it resolved and connects to. */
+ * what of a URL is shown, the policy applied by libcurl to the
+ * address it resolved and connects to, and a dispatcher loop's waiting
+ * window read from its pace (against a sort of the last 64 samples, over
+ * a random run of 5,000). */
 #include "pw_error.h"
 #include "test.h"
 #include "webhook.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <stdlib.h>
 
 /* the address policy on an IPv4 or IPv6 literal */
 static void expect_private(const char *literal, bool refused)
@@ -34,8 +37,68 @@ static void expect_private(const char *literal, bool refused)
 	CHECK(webhook_address_allowed(sa, true)); /* allow_private_targets */
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* The waiting window of the last (up to) 64 of the samples took[0..n),
+ * as webhook_pace_window says it: each counted within 0..1000 ms, ten
+ * times their median (the lower of the middle two), within 250..1000 ms. */
+static uint32_t window_of(const int64_t *took, size_t n)
+{
+	if (!n)
+		return WEBHOOK_SLOW_AFTER_MS;
+	int64_t last[WEBHOOK_PACE_SAMPLES];
+	size_t m = n < WEBHOOK_PACE_SAMPLES ? n : WEBHOOK_PACE_SAMPLES;
+	for (size_t i = 0; i < m; i++) {
+		int64_t v = took[n - m + i];
+		last[i] = v < 0 ? 0 : v > WEBHOOK_SLOW_AFTER_MS ? WEBHOOK_SLOW_AFTER_MS : v;
+	}
+	qsort(last, m, sizeof(*last), cmp_i64);
+	int64_t w = WEBHOOK_WAITING_FACTOR * last[(m - 1) / 2];
+	return (uint32_t)(w < WEBHOOK_WAITING_MIN_MS ? WEBHOOK_WAITING_MIN_MS : w > WEBHOOK_SLOW_AFTER_MS ? WEBHOOK_SLOW_AFTER_MS : w);
+}
+
+static void pace_window(void)
+{
+	webhook_pace p = { 0 };
+	ASSERT_EQ_INT(1000, webhook_pace_window(&p)); /* no request ended yet */
+	ASSERT_EQ_INT(250, webhook_pace_add(&p, 2)); /* answers at once: the floor */
+	for (int i = 0; i < 40; i++) /* most of the last 64 at 150 ms: 1,500, within 1 s */
+		webhook_pace_add(&p, 150);
+	ASSERT_EQ_INT(1000, webhook_pace_window(&p));
+	for (int i = 0; i < 64; i++) /* every one at 40 ms: the oldest gave way */
+		webhook_pace_add(&p, 40);
+	ASSERT_EQ_INT(400, webhook_pace_window(&p));
+	for (int i = 0; i < 4; i++) /* a new slow endpoint's first four, hung: the median stays */
+		webhook_pace_add(&p, 60000);
+	ASSERT_EQ_INT(400, webhook_pace_window(&p));
+	CHECK(webhook_pace_add(&p, -5) == 400); /* a clock step back counts 0 */
+
+	/* a random run: answers of 0..300 ms, hangs, bursts of one pace,
+	 * against the window of a sort of the last 64 after each sample */
+	webhook_pace q = { 0 };
+	static int64_t took[5000];
+	srand(7);
+	size_t wrong = 0;
+	for (size_t i = 0; i < 5000; i++) {
+		int r = rand() % 100;
+		took[i] = r < 5 ? 30000 : r < 10 ? -1 : r < 40 ? (i > 0 ? took[i - 1] : 0) : rand() % 300;
+		uint32_t got = webhook_pace_add(&q, took[i]), want = window_of(took, i + 1);
+		if (got != want && wrong++ < 3)
+			fprintf(stderr, "pace: after %zu samples the window is %u ms, not %u\n", i + 1, got, want);
+	}
+	ASSERT_EQ_INT(0, wrong);
+	ASSERT_EQ_INT(WEBHOOK_PACE_SAMPLES, q.n);
+	for (size_t i = 1; i < q.n; i++) /* kept in order */
+		CHECK(q.sorted[i - 1] <= q.sorted[i]);
+}
+
 int main(void)
 {
+	pace_window();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	char sig[128];
 	const char body[] = "{\"test\": 2432232314}";
