@@ -7,11 +7,6 @@
 // max_in_flight 4 and max_per_endpoint 2, so two hanging endpoints fill
 // its four slots at the first claim (the hanging endpoints come first in
 // the claim's order):
-// A request stops counting against max_in_flight once it has waited its
-// window: ten times the median time the loop's last 64 requests took to
-// end, within 250 ms..1 s, and 1 s before any has ended. Where a step needs
-// the window at 1 s, it first has the answering endpoints answer 36
-// deliveries after 150 ms each (over half of those 64).
 //  1. six hanging endpoints (12 requests held): the three answering
 //     endpoints' 12 deliveries are all delivered while every hanging
 //     request is still held: a request in flight over its window (1 s: no
@@ -64,6 +59,11 @@
 //     Postgres connections. Before, each loop took max_in_flight's four
 //     slots and up to 16 requests of its own: all twenty went out, and
 //     neither loop reached a limit.
+// A request stops counting against max_in_flight once it has waited its
+// window: ten times the median time the loop's last 64 requests took to
+// end, within 250 ms..1 s, and 1 s before any has ended. 4. and 7. need
+// the window at 1 s: each first has the answering endpoints answer 36
+// deliveries after 150 ms each (over half of those 64).
 // No chain is needed: the deliveries are written by SQL, as run's sink
 // writes them.
 import http from 'node:http';
