@@ -360,7 +360,6 @@ struct webhook_dispatcher {
 	 * to end, and the waiting window they give (webhook_pace_window): a
 	 * request in flight longer stops counting against max_in_flight */
 	webhook_pace pace;
-	int64_t waiting_ms;
 	/* outcomes since the last summary line (tally_say), by verdict
 	 * (webhook_verdict), and when that line was said */
 	uint64_t tally[WEBHOOK_GONE + 1];
@@ -484,7 +483,7 @@ static void note_pace(webhook_dispatcher *d, const job *j, int64_t took_ms, bool
 	bool marked = i < d->n_slow && d->slow[i].endpoint_row == j->endpoint_row;
 	int64_t now = pw_mono_ms();
 	if (!j->known_slow) /* a sample of the loop's pace: its waiting window follows */
-		d->waiting_ms = webhook_pace_add(&d->pace, timed_out ? SLOW_AFTER_MS : took_ms);
+		webhook_pace_add(&d->pace, timed_out ? SLOW_AFTER_MS : took_ms);
 	if (took_ms < SLOW_AFTER_MS && !timed_out) {
 		if (!marked)
 			return;
@@ -813,7 +812,6 @@ int webhook_dispatcher_create(const webhook_options *opts, webhook_dispatcher **
 	if (!d)
 		return PW_ENOMEM;
 	d->opts = *opts;
-	d->waiting_ms = webhook_pace_window(&d->pace); /* no request has ended yet: 1 s */
 	d->multi = curl_multi_init();
 	d->jobs = calloc(jobs_cap(d), sizeof(job *));
 	d->ready = calloc(jobs_cap(d), sizeof(job *));
@@ -1108,17 +1106,17 @@ static void pass_over(webhook_dispatcher *d, job *j, const char *why, pw_buf rel
 }
 
 /* How many deliveries a claim may take now: max_in_flight less the
- * requests in flight that are still within the waiting window
- * (d->waiting_ms, read now) and whose endpoint was not known slow when
- * they started, within jobs_cap in all. At jobs_cap with room left in
- * max_in_flight (requests waiting on slow endpoints fill it), says so, at
- * most once a minute. */
+ * requests in flight that are still within the waiting window (read now
+ * from d->pace: webhook_pace_window) and whose endpoint was not known
+ * slow when they started, within jobs_cap in all. At jobs_cap with room
+ * left in max_in_flight (requests waiting on slow endpoints fill it),
+ * says so, at most once a minute. */
 static size_t claim_room(webhook_dispatcher *d)
 {
-	int64_t now = pw_mono_ms();
+	int64_t now = pw_mono_ms(), window = webhook_pace_window(&d->pace);
 	size_t fresh = 0;
 	for (size_t i = 0; i < d->n_jobs; i++)
-		fresh += !d->jobs[i]->known_slow && now - d->jobs[i]->start_ms < d->waiting_ms;
+		fresh += !d->jobs[i]->known_slow && now - d->jobs[i]->start_ms < window;
 	size_t room = fresh < d->opts.max_in_flight ? d->opts.max_in_flight - fresh : 0;
 	size_t left = jobs_cap(d) - d->n_jobs;
 	if (room && !left && (!d->cap_said_ms || now - d->cap_said_ms >= 60000)) {
@@ -1126,7 +1124,7 @@ static size_t claim_room(webhook_dispatcher *d)
 		log_warn("%s: %zu requests in flight, %zu of them waiting over %d ms or on endpoints known slow: at"
 			 " the limit of %d x webhooks.max_in_flight; no new request until one ends (raise"
 			 " max_in_flight, or lower timeout_ms)",
-			 d->opts.name, d->n_jobs, d->n_jobs - fresh, (int)d->waiting_ms, JOBS_PER_SLOT);
+			 d->opts.name, d->n_jobs, d->n_jobs - fresh, (int)window, JOBS_PER_SLOT);
 	}
 	return room < left ? room : left;
 }
