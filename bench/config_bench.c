@@ -50,19 +50,21 @@ int main(int argc, char **argv)
 	char *text = malloc(cap);
 	if (!text)
 		return 1;
-	size_t o = (size_t)snprintf(text, cap,
-				    "{\"data_dir\":\"/tmp/unused\",\"postgres\":{\"dsn\":\"host=127.0.0.1\"},\"chains\":[{\"name\":"
-				    "\"mainnet\",\"kind\":\"evm\",\"chain_id\":1,\"ws_url\":\"ws://127.0.0.1:1\",\"tokens\":["
-				    "{\"symbol\":\"USDC\",\"address\":\"0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48\",\"decimals\":6}]}],"
-				    "\"merchants\":[");
+	size_t o = (size_t)snprintf(
+		text, cap,
+		"{\"data_dir\":\"/tmp/unused\",\"postgres\":{\"dsn\":\"host=127.0.0.1\"},\"chains\":[{\"name\":"
+		"\"mainnet\",\"kind\":\"evm\",\"chain_id\":1,\"ws_url\":\"ws://127.0.0.1:1\",\"tokens\":["
+		"{\"symbol\":\"USDC\",\"address\":\"0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48\",\"decimals\":6}]}],"
+		"\"merchants\":[");
 	uint64_t seed = 42;
 	for (uint64_t i = 0; i < n; i++) {
 		if (i % per == 0)
-			o += (size_t)snprintf(text + o, cap - o, "%s{\"id\":\"m%llu\",\"addresses\":{\"mainnet\":[", i ? "]}}," : "",
-					      (unsigned long long)(i / per));
+			o += (size_t)snprintf(text + o, cap - o, "%s{\"id\":\"m%llu\",\"addresses\":{\"mainnet\":[",
+					      i ? "]}}," : "", (unsigned long long)(i / per));
 		uint64_t a = next_u64(&seed), b = next_u64(&seed), c = next_u64(&seed);
 		o += (size_t)snprintf(text + o, cap - o, "%s\"0x%016llx%016llx%08llx\"", i % per ? "," : "",
-				      (unsigned long long)a, (unsigned long long)b, (unsigned long long)(c & 0xffffffffULL));
+				      (unsigned long long)a, (unsigned long long)b,
+				      (unsigned long long)(c & 0xffffffffULL));
 	}
 	o += (size_t)snprintf(text + o, cap - o, "]}}]}");
 	pw_config *cfg = NULL;

@@ -148,9 +148,8 @@ int main(int argc, char **argv)
 	printf("{\"addresses\":%llu,\"load_ms\":%.1f,\"peak_rss_mb\":%.1f,\"hit_ns\":%.1f,\"miss_ns\":%.1f,"
 	       "\"stream_ns\":%.1f,\"mem_chase_ns\":%.1f,\"lookups\":%llu,\"found\":%llu}\n",
 	       (unsigned long long)n, (double)load_ns / 1e6, peak_mb, (double)hit_ns / (double)total,
-	       (double)miss_ns / (double)total, (double)stream_ns / (double)total,
-	       (double)mem_ns / (double)total, (unsigned long long)total,
-	       (unsigned long long)found);
+	       (double)miss_ns / (double)total, (double)stream_ns / (double)total, (double)mem_ns / (double)total,
+	       (unsigned long long)total, (unsigned long long)found);
 	/* every hit must be found; a miss colliding with a real address is
 	 * astronomically unlikely (160-bit keys) */
 	if (found != total || found_stream != total) {

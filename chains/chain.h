@@ -59,7 +59,8 @@ typedef struct chain_header {
 typedef struct chain_params {
 	const char *name;
 	const char *url; /* ws://, wss:// (websocket) or http://, https:// (HTTP) */
-	const char *bulk_url; /* websocket chains: http(s):// for eth_getLogs (its answers, a backfill's bulk), or NULL */
+	/* websocket chains: http(s):// for eth_getLogs (its answers, a backfill's bulk), or NULL */
+	const char *bulk_url;
 	uint64_t chain_id;
 	const pw_addr *tokens; /* watched token contracts */
 	size_t n_tokens;
@@ -67,8 +68,8 @@ typedef struct chain_params {
 	uint32_t request_timeout_ms;
 	const chain_header *headers; /* HTTP only: sent with every request */
 	size_t n_headers;
-	uint32_t poll_interval_ms;   /* HTTP only: how often the head is asked for */
-	uint32_t max_in_flight;      /* HTTP only: connections kept to the node */
+	uint32_t poll_interval_ms; /* HTTP only: how often the head is asked for */
+	uint32_t max_in_flight;    /* HTTP only: connections kept to the node */
 } chain_params;
 
 enum chain_event_kind {
@@ -82,16 +83,16 @@ enum chain_event_kind {
 typedef struct chain_event {
 	enum chain_event_kind kind;
 	uint64_t req;
-	int error;              /* CHAIN_EV_ERROR: PW_ETOOBIG, PW_ERPC, PW_EPARSE, PW_ETIMEDOUT, PW_ECONN */
-	bool range_too_large;   /* CHAIN_EV_ERROR: the node refused the range as too large */
-	bool rate_limited;      /* CHAIN_EV_ERROR: the node asked us to slow down (429, -32005 "rate") */
-	char detail[256];       /* CHAIN_EV_ERROR: node message or parse detail, no secrets */
+	int error;                 /* CHAIN_EV_ERROR: PW_ETOOBIG, PW_ERPC, PW_EPARSE, PW_ETIMEDOUT, PW_ECONN */
+	bool range_too_large;      /* CHAIN_EV_ERROR: the node refused the range as too large */
+	bool rate_limited;         /* CHAIN_EV_ERROR: the node asked us to slow down (429, -32005 "rate") */
+	char detail[256];          /* CHAIN_EV_ERROR: node message or parse detail, no secrets */
 	chain_transfer *transfers; /* CHAIN_EV_TRANSFERS; owned by the event */
 	size_t n_transfers;
-	size_t n_logs;          /* logs in the answer, payments or not */
-	pw_block_ref *headers;  /* CHAIN_EV_HEADERS / CHAIN_EV_HEAD; owned by the event */
+	size_t n_logs;         /* logs in the answer, payments or not */
+	pw_block_ref *headers; /* CHAIN_EV_HEADERS / CHAIN_EV_HEAD; owned by the event */
 	size_t n_headers;
-	uint64_t number;        /* CHAIN_EV_NUMBER */
+	uint64_t number; /* CHAIN_EV_NUMBER */
 } chain_event;
 
 typedef struct chain_adapter chain_adapter;
@@ -101,8 +102,7 @@ typedef struct chain_ops {
 	/* connect: open params->url, verify the chain id (PW_ECHAINID on a
 	 * mismatch, detail in err), subscribe to new heads. Blocks up to
 	 * timeout_ms. 0 with *ret, or PW_ECONN / PW_ETIMEDOUT / PW_ERPC. */
-	int (*connect)(const chain_params *params, int timeout_ms, chain_adapter **ret, char *err,
-		       size_t errlen);
+	int (*connect)(const chain_params *params, int timeout_ms, chain_adapter **ret, char *err, size_t errlen);
 	/* close: free the adapter; accepts NULL. */
 	void (*close)(chain_adapter *a);
 	/* request_transfers: transfers of the watched tokens in blocks
@@ -130,13 +130,13 @@ void chain_event_done(chain_event *ev);
 /* A chain family: its adapter, what its nodes can do, and how it reads
  * the config's addresses. */
 typedef struct chain_family {
-	const char *kind;     /* the config's "kind": "evm", "tron" */
-	uint8_t family;       /* enum pw_family: how its identities are written (idfmt.h) */
-	const chain_ops *ops; /* its adapter */
-	size_t address_len;   /* bytes of an address as its logs carry it */
-	bool has_safe;        /* the node knows a "safe" block tag */
-	bool has_websocket;   /* its nodes serve JSON-RPC over a websocket */
-	uint64_t max_range;   /* the most blocks its nodes answer in one log query; 0: no fixed limit */
+	const char *kind;         /* the config's "kind": "evm", "tron" */
+	uint8_t family;           /* enum pw_family: how its identities are written (idfmt.h) */
+	const chain_ops *ops;     /* its adapter */
+	size_t address_len;       /* bytes of an address as its logs carry it */
+	bool has_safe;            /* the node knows a "safe" block tag */
+	bool has_websocket;       /* its nodes serve JSON-RPC over a websocket */
+	uint64_t max_range;       /* the most blocks its nodes answer in one log query; 0: no fixed limit */
 	const char *address_hint; /* how its addresses are written, for errors */
 	/* parse_address: an address as a config writes it, into *ret. 0, or
 	 * PW_EPARSE / PW_ECHECKSUM with the reason in err (errlen bytes);
@@ -153,8 +153,8 @@ typedef struct chain_family {
 	/* payment_uri: the URI a wallet opens to pay amount (base units) of
 	 * token to `to` on chain_id, into out (outlen bytes); NULL for a
 	 * family without one. 0 or PW_ETOOBIG. */
-	int (*payment_uri)(const pw_addr *token, uint64_t chain_id, const pw_addr *to, const uint8_t amount[32], char *out,
-			   size_t outlen);
+	int (*payment_uri)(const pw_addr *token, uint64_t chain_id, const pw_addr *to, const uint8_t amount[32],
+			   char *out, size_t outlen);
 } chain_family;
 
 /* chain_family_find: the family registered under kind, or NULL. */

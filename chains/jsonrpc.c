@@ -53,8 +53,8 @@ struct rpc_client {
 	uint64_t next_id;
 	out_msg *out_head, *out_tail;
 	in_msg *in_head, *in_tail;
-	pw_buf rx;        /* message being received */
-	bool rx_oversize; /* current message passed the cap: drop the rest */
+	pw_buf rx;           /* message being received */
+	bool rx_oversize;    /* current message passed the cap: drop the rest */
 	char rx_prefix[128]; /* first bytes of an oversized message, to find its id */
 	size_t rx_prefix_len;
 	size_t max_message_bytes;
@@ -322,7 +322,8 @@ static int rpc_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		if (c->tls && in && strstr((const char *)in, "SSL"))
 			snprintf(c->error, sizeof(c->error),
 				 "TLS handshake failed (server certificate not trusted, expired, or not for this "
-				 "host): %s", (const char *)in);
+				 "host): %s",
+				 (const char *)in);
 		else
 			snprintf(c->error, sizeof(c->error), "connection error: %s",
 				 in ? (const char *)in : "(no detail)");
@@ -374,8 +375,7 @@ static int rpc_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		c->closed = true;
 		c->wsi = NULL;
 		break;
-	default:
-		break;
+	default: break;
 	}
 	return 0;
 }
@@ -479,8 +479,9 @@ int rpc_client_create(const rpc_options *o, rpc_client **ret)
 		snprintf(c->error, sizeof(c->error), "cannot start connection");
 		c->closed = true;
 	}
-	if (o->bulk_url && (r = rpc_bulk_start(o->bulk_url, o->headers, o->n_headers, o->max_connections, max_message_bytes,
-					       o->timeout_ms ? o->timeout_ms : 15000, bulk_wake, c, &c->bulk)) < 0) {
+	if (o->bulk_url &&
+	    (r = rpc_bulk_start(o->bulk_url, o->headers, o->n_headers, o->max_connections, max_message_bytes,
+				o->timeout_ms ? o->timeout_ms : 15000, bulk_wake, c, &c->bulk)) < 0) {
 		rpc_client_destroy(c);
 		return r;
 	}

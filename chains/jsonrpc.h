@@ -22,13 +22,13 @@ typedef struct rpc_client rpc_client;
 
 /* One inbound message. */
 typedef struct rpc_message {
-	int error;      /* 0, or PW_ETOOBIG (root NULL) or PW_EPARSE (root NULL, snippet set) */
-	bool too_dense; /* PW_EPARSE: more JSON values than its size allows (refused unparsed) */
-	size_t values;  /* too_dense: the values counted */
+	int error;       /* 0, or PW_ETOOBIG (root NULL) or PW_EPARSE (root NULL, snippet set) */
+	bool too_dense;  /* PW_EPARSE: more JSON values than its size allows (refused unparsed) */
+	size_t values;   /* too_dense: the values counted */
 	bool nul_escape; /* PW_EPARSE: a string holds \u0000, which cJSON would read cut short (refused unparsed) */
-	bool has_id;    /* a response to request `id` (else a notification or unattributable) */
+	bool has_id;     /* a response to request `id` (else a notification or unattributable) */
 	uint64_t id;
-	cJSON *root;    /* the parsed message; freed by rpc_message_done */
+	cJSON *root;       /* the parsed message; freed by rpc_message_done */
 	char snippet[128]; /* start of a message that failed to parse, for the log */
 	long http_status;  /* HTTP transport: the response's status (200 for a plain answer); 0 over websockets */
 	bool rate_limited; /* HTTP 429 (Too Many Requests): error PW_ERPC when the body is no JSON-RPC answer */
@@ -45,13 +45,13 @@ typedef bool (*rpc_scanner)(void *arg, const char *data, size_t len, rpc_message
 
 /* What a client connects to. */
 typedef struct rpc_options {
-	const char *url;          /* ws://, wss://, http:// or https:// */
-	size_t max_message_bytes; /* cap on one inbound message (websocket message, HTTP body) */
+	const char *url;            /* ws://, wss://, http:// or https:// */
+	size_t max_message_bytes;   /* cap on one inbound message (websocket message, HTTP body) */
 	const char *const *headers; /* HTTP: "Name: value" lines sent with every POST (secrets) */
 	size_t n_headers;
-	size_t max_connections;   /* HTTP: connections kept to the node (>= 1) */
-	uint32_t timeout_ms;      /* HTTP: a POST is abandoned after this (plus a margin) */
-	const char *bulk_url;     /* websocket only: http:// or https:// for rpc_send_bulk (NULL: none) */
+	size_t max_connections; /* HTTP: connections kept to the node (>= 1) */
+	uint32_t timeout_ms;    /* HTTP: a POST is abandoned after this (plus a margin) */
+	const char *bulk_url;   /* websocket only: http:// or https:// for rpc_send_bulk (NULL: none) */
 } rpc_options;
 
 /* rpc_scan_id: find "id": <number> near the start of len bytes of JSON-RPC

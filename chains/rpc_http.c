@@ -33,7 +33,7 @@ struct rpc_http {
 	char *url;
 	size_t max_message_bytes;
 	uint32_t timeout_ms;
-	transfer *flying;          /* POSTs in flight */
+	transfer *flying;                /* POSTs in flight */
 	transfer *done_head, *done_tail; /* finished, not yet taken */
 	bool failed;
 	atomic_bool woken;

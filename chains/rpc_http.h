@@ -17,12 +17,12 @@ typedef struct rpc_http rpc_http;
 
 /* One finished POST, handed to the client's inbound queue. */
 typedef struct rpc_http_answer {
-	char *body;       /* the response body (NUL-terminated, malloc'd; caller frees), NULL when not kept */
+	char *body; /* the response body (NUL-terminated, malloc'd; caller frees), NULL when not kept */
 	size_t len;
 	uint64_t first_id; /* the first JSON-RPC id of the request (for answers that carry none) */
 	bool has_id;
-	long status;      /* HTTP status; 0 when no response arrived */
-	bool too_big;     /* the body passed max_message_bytes and was cut off */
+	long status;  /* HTTP status; 0 when no response arrived */
+	bool too_big; /* the body passed max_message_bytes and was cut off */
 } rpc_http_answer;
 
 /* rpc_http_create: a transport for url (http:// or https://; TLS verifies

@@ -29,8 +29,8 @@ int b64url_decode(const char *text, uint8_t *out, size_t outlen, size_t *ret_n)
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
 		char ch = text[i];
-		bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-			  ch == '_';
+		bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+			  ch == '-' || ch == '_';
 		if (!ok)
 			return PW_EPARSE;
 		b64[m++] = ch == '-' ? '+' : ch == '_' ? '/' : ch;

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 /* Text sizes including the NUL, for every family. */
-#define PW_ADDR_TEXT_MAX 68 /* "0x" + 64 hex digits of a 32-byte address */
+#define PW_ADDR_TEXT_MAX 68  /* "0x" + 64 hex digits of a 32-byte address */
 #define PW_HASH_TEXT_MAX 131 /* "0x" + 128 hex digits of a 64-byte id */
 
 /* pw_family_name: "evm", "tron"; "?" for an unknown value. */

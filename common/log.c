@@ -43,8 +43,7 @@ static size_t json_escape(char *out, size_t cap, const char *s)
 	return o;
 }
 
-static void log_vemit(enum log_level level, const char *chain, long long block,
-		      const char *fmt, va_list ap)
+static void log_vemit(enum log_level level, const char *chain, long long block, const char *fmt, va_list ap)
 {
 	char raw[2048], msg[2048], line[4608], ts[80];
 	struct timespec now;
@@ -58,16 +57,14 @@ static void log_vemit(enum log_level level, const char *chain, long long block,
 	text_escape(msg, sizeof(msg), raw);
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
-	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (long)(now.tv_nsec / 1000000) % 1000);
+	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(now.tv_nsec / 1000000) % 1000);
 	if (g_json) {
 		char emsg[4096], echain[256], cchain[128];
 		text_escape(cchain, sizeof(cchain), chain ? chain : "");
 		json_escape(emsg, sizeof(emsg), msg);
 		json_escape(echain, sizeof(echain), cchain);
-		int n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\"", ts,
-				 level_names[level]);
+		int n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\"", ts, level_names[level]);
 		if (chain)
 			n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"chain\":\"%s\"", echain);
 		if (block >= 0)

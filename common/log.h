@@ -15,8 +15,8 @@ void log_setup(enum log_level min_level, bool json);
  * The message is formatted with printf rules and truncated at 2 KiB.
  * Callers never pass secrets: DSNs and webhook secrets go through
  * config masking before they reach a log line. */
-void log_emit(enum log_level level, const char *chain, long long block,
-	      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void log_emit(enum log_level level, const char *chain, long long block, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* log_error: log at error level with the text of code appended, and return
  * code, so that "return log_error(r, ...)" logs and returns in one line. */

@@ -36,22 +36,27 @@ static const family catalogue[] = {
 	{ "paywatch_chain_checkpoint_block", GAUGE, "The last block indexed (the checkpoint in RocksDB).", NULL, 0 },
 	{ "paywatch_chain_confirmed_block", GAUGE, "The highest block whose payments are confirmed.", NULL, 0 },
 	{ "paywatch_chain_lag_blocks", GAUGE, "Blocks between the node's head and the checkpoint.", NULL, 0 },
-	{ "paywatch_chain_lag_seconds", GAUGE, "Seconds between the head block's time and the checkpoint block's.", NULL, 0 },
+	{ "paywatch_chain_lag_seconds", GAUGE, "Seconds between the head block's time and the checkpoint block's.",
+	  NULL, 0 },
 	{ "paywatch_chain_blocks_processed_total", COUNTER, "Blocks indexed (backfill and live).", NULL, 0 },
-	{ "paywatch_chain_logs_scanned_total", COUNTER, "Transfer logs of watched tokens read from the node.", NULL, 0 },
+	{ "paywatch_chain_logs_scanned_total", COUNTER, "Transfer logs of watched tokens read from the node.", NULL,
+	  0 },
 	{ "paywatch_payments_total", COUNTER,
 	  "Payments to merchant addresses by state: pending (seen, waiting for confirmations), confirmed, reverted.",
 	  NULL, 0 },
 	{ "paywatch_pending_payments", GAUGE, "Payments waiting for confirmations now.", NULL, 0 },
-	{ "paywatch_chain_reorg_depth_blocks", HISTOGRAM, "Reorgs handled, by depth in blocks.", BUCKETS(depth_blocks) },
+	{ "paywatch_chain_reorg_depth_blocks", HISTOGRAM, "Reorgs handled, by depth in blocks.",
+	  BUCKETS(depth_blocks) },
 	{ "paywatch_rpc_requests_total", COUNTER,
 	  "JSON-RPC requests to the chain's node by method and outcome (ok, error, timeout).", NULL, 0 },
 	{ "paywatch_rpc_request_duration_seconds", HISTOGRAM, "JSON-RPC request latency, sent to answered.",
 	  BUCKETS(latency_s) },
 	{ "paywatch_rpc_endpoint_switches_total", COUNTER, "Moves to the chain's next node URL (failover).", NULL, 0 },
-	{ "paywatch_outbox_entries", GAUGE, "Entries in the RocksDB outbox waiting to be written to Postgres.", NULL, 0 },
+	{ "paywatch_outbox_entries", GAUGE, "Entries in the RocksDB outbox waiting to be written to Postgres.", NULL,
+	  0 },
 	{ "paywatch_outbox_oldest_age_seconds", GAUGE, "Age of the oldest outbox entry (0 when empty).", NULL, 0 },
-	{ "paywatch_quarantined_entries", GAUGE, "Outbox entries Postgres refused, kept in payment_quarantine.", NULL, 0 },
+	{ "paywatch_quarantined_entries", GAUGE, "Outbox entries Postgres refused, kept in payment_quarantine.", NULL,
+	  0 },
 	{ "paywatch_postgres_rows_written_total", COUNTER,
 	  "Outbox entries written to Postgres by result (inserted, present, reverted, quarantined).", NULL, 0 },
 	/* webhooks (paywatch run, paywatch dispatch) */
@@ -59,14 +64,15 @@ static const family catalogue[] = {
 	  "Webhook delivery attempts by outcome (delivered, retry, failed, gone).", NULL, 0 },
 	{ "paywatch_webhook_delivery_duration_seconds", HISTOGRAM, "Webhook attempt latency, request to answer.",
 	  BUCKETS(latency_s) },
-	{ "paywatch_webhook_deliveries_due", GAUGE, "Deliveries due now, per endpoint (merchant and endpoint id).", NULL,
-	  0 },
+	{ "paywatch_webhook_deliveries_due", GAUGE, "Deliveries due now, per endpoint (merchant and endpoint id).",
+	  NULL, 0 },
 	{ "paywatch_webhook_deliveries_failed", GAUGE, "Deliveries failed for good, per endpoint.", NULL, 0 },
 	/* the merchant registry (paywatch run) */
 	{ "paywatch_registry_addresses", GAUGE, "Addresses in the merchant address set matched against now.", NULL, 0 },
 	{ "paywatch_registry_reloads_total", COUNTER, "Loads of the merchant registry from Postgres, by outcome.", NULL,
 	  0 },
-	{ "paywatch_registry_version", GAUGE, "Version of the merchant address set in use (1: the config's).", NULL, 0 },
+	{ "paywatch_registry_version", GAUGE, "Version of the merchant address set in use (1: the config's).", NULL,
+	  0 },
 	/* the HTTP API (paywatch run, paywatch serve) */
 	{ "paywatch_api_requests_total", COUNTER, "HTTP API requests by route and status code.", NULL, 0 },
 	{ "paywatch_api_request_duration_seconds", HISTOGRAM, "HTTP API request latency, headers in to answer queued.",
@@ -87,7 +93,7 @@ static const family catalogue[] = {
 typedef struct series {
 	size_t family;
 	char *labels;
-	double value;                   /* counter, gauge; histogram: the sum */
+	double value;                     /* counter, gauge; histogram: the sum */
 	uint64_t counts[MAX_BUCKETS + 1]; /* histogram: per bucket (not cumulative), then +Inf */
 	uint64_t count;
 	struct series *next_in_family;
@@ -336,7 +342,9 @@ char *metrics_render(void)
 		const family *f = &catalogue[i];
 		char head[600];
 		snprintf(head, sizeof(head), "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
-			 f->kind == COUNTER ? "counter" : f->kind == GAUGE ? "gauge" : "histogram");
+			 f->kind == COUNTER ? "counter"
+			 : f->kind == GAUGE ? "gauge"
+					    : "histogram");
 		puts_(&o, head);
 		for (const series *s = first[i]; s; s = s->next_in_family) {
 			if (f->kind != HISTOGRAM) {

@@ -61,7 +61,12 @@ typedef struct pw_block_ref {
 
 /* PW_STATUS_DROPPED: a pending payment whose block a reorg took before it
  * was confirmed (its pending row in Postgres goes). */
-enum pw_payment_status { PW_STATUS_PENDING = 0, PW_STATUS_CONFIRMED = 1, PW_STATUS_REVERTED = 2, PW_STATUS_DROPPED = 3 };
+enum pw_payment_status {
+	PW_STATUS_PENDING = 0,
+	PW_STATUS_CONFIRMED = 1,
+	PW_STATUS_REVERTED = 2,
+	PW_STATUS_DROPPED = 3
+};
 
 /* pw_status_name: "pending", "confirmed", "reverted" or "dropped" (the
  * names the sink writes and the quarantine keeps); "unknown" otherwise. */

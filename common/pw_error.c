@@ -4,14 +4,11 @@
 const char *pw_strerror(int code)
 {
 	switch (code) {
-	case 0:
-		return "success";
-#define PW_ERR_CASE(name, value, text)                                         \
-	case value:                                                            \
-		return text;
+	case 0: return "success";
+#define PW_ERR_CASE(name, value, text)                                                                                 \
+	case value: return text;
 		PW_ERRNO_MAP(PW_ERR_CASE)
 #undef PW_ERR_CASE
-	default:
-		return "unknown error";
+	default: return "unknown error";
 	}
 }

@@ -66,7 +66,8 @@ int secretbox_key_parse(const char *text, secretbox_key *ret, char *err, size_t 
 	int len = b64_decode(text, tmp, sizeof(tmp));
 	if (len != SECRETBOX_KEY_LEN) {
 		OPENSSL_cleanse(tmp, sizeof(tmp));
-		snprintf(err, errlen, "must be 32 bytes as 64 hex digits or base64 (`paywatch secrets new-key` prints one)");
+		snprintf(err, errlen,
+			 "must be 32 bytes as 64 hex digits or base64 (`paywatch secrets new-key` prints one)");
 		return PW_ECONFIG;
 	}
 	memcpy(ret->key, tmp, SECRETBOX_KEY_LEN);
@@ -111,8 +112,8 @@ int secretbox_key_new_text(char *out, size_t outlen)
 
 /* One GCM pass: encrypt (enc) or decrypt in into out (n bytes), with the
  * tag written (enc) or checked. 0, PW_EREFUSED (tag mismatch), PW_EIO. */
-static int gcm(bool enc, const secretbox_key *k, const uint8_t nonce[NONCE_LEN], const char *context,
-	       const uint8_t *in, size_t n, uint8_t *out, uint8_t tag[TAG_LEN])
+static int gcm(bool enc, const secretbox_key *k, const uint8_t nonce[NONCE_LEN], const char *context, const uint8_t *in,
+	       size_t n, uint8_t *out, uint8_t tag[TAG_LEN])
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	if (!c)
@@ -183,8 +184,8 @@ int secretbox_open(const secretbox_keys *keys, const char *context, const char *
 	if (secretbox_key_id_of(sealed, id, sizeof(id)) < 0)
 		return PW_EPARSE;
 	const secretbox_key *k = keys->have_current && strcmp(keys->current.id, id) == 0 ? &keys->current
-				 : keys->have_old && strcmp(keys->old.id, id) == 0     ? &keys->old
-										       : NULL;
+				 : keys->have_old && strcmp(keys->old.id, id) == 0       ? &keys->old
+											 : NULL;
 	if (!k)
 		return PW_ENOTFOUND;
 	const char *b64 = sealed + strlen(PREFIX) + SECRETBOX_KEY_ID_LEN + 1;

@@ -66,8 +66,8 @@ void u256_to_dec(const uint8_t v[32], char out[U256_DEC_MAX])
 	char rev[U256_DEC_MAX];
 	size_t n = 0;
 	for (int i = 0; i < 8; i++)
-		limb[i] = (uint32_t)v[4 * i] << 24 | (uint32_t)v[4 * i + 1] << 16 |
-			  (uint32_t)v[4 * i + 2] << 8 | v[4 * i + 3];
+		limb[i] = (uint32_t)v[4 * i] << 24 | (uint32_t)v[4 * i + 1] << 16 | (uint32_t)v[4 * i + 2] << 8 |
+			  v[4 * i + 3];
 	for (;;) {
 		uint64_t rem = 0;
 		bool nonzero = false;

@@ -18,27 +18,27 @@
 /* A payment row as the API shows it: id, the keyset position, PAYMENT
  * (the webhook body's data object, from the same SQL function) and
  * reverted_at. */
-#define PAYMENT_SELECT                                                                                   \
-	"SELECT p.id, to_char(p.confirmed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"       \
-	" left((paywatch_event_payload(p.status, p.id, p.chain, p.chain_id, p.block_number, p.block_hash,"  \
-	" p.block_time, p.tx_hash, p.log_index, p.token_address, p.token_symbol, p.decimals,"               \
-	" p.from_address, p.to_address, p.amount, p.amount_raw, p.confirmations, p.merchant_id, p.status,"  \
-	" NULL)::json -> 'data')::text, -1) || ', \"reverted_at\" : ' || coalesce(to_json(to_char("         \
-	" p.reverted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text, 'null') || '}'"      \
+#define PAYMENT_SELECT                                                                                                 \
+	"SELECT p.id, to_char(p.confirmed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"                \
+	" left((paywatch_event_payload(p.status, p.id, p.chain, p.chain_id, p.block_number, p.block_hash,"             \
+	" p.block_time, p.tx_hash, p.log_index, p.token_address, p.token_symbol, p.decimals,"                          \
+	" p.from_address, p.to_address, p.amount, p.amount_raw, p.confirmations, p.merchant_id, p.status,"             \
+	" NULL)::json -> 'data')::text, -1) || ', \"reverted_at\" : ' || coalesce(to_json(to_char("                    \
+	" p.reverted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text, 'null') || '}'"               \
 	" FROM payments p"
 
 /* Filters: $1 merchant, $2 chain, $3 status, $4 tx_hash, $5 to, $6 from
  * (NULL: any); $7, $8 the cursor's (confirmed_at, id); $9 the row count;
  * $10 token (symbol or address), $11/$12 amounts (exact numeric, token
  * units), $13/$14 times on confirmed_at. */
-#define PAYMENT_FILTERS                                                                                  \
-	" WHERE ($1::text IS NULL OR p.merchant_id = $1) AND ($2::text IS NULL OR p.chain = $2)"            \
-	" AND ($3::text IS NULL OR p.status = $3) AND ($4::text IS NULL OR p.tx_hash = $4)"                 \
-	" AND ($5::text IS NULL OR p.to_address = $5) AND ($6::text IS NULL OR p.from_address = $6)"        \
-	" AND ($10::text IS NULL OR p.token_symbol = $10 OR p.token_address = $10)"                         \
-	" AND ($11::numeric IS NULL OR p.amount >= $11::numeric)"                                           \
-	" AND ($12::numeric IS NULL OR p.amount <= $12::numeric)"                                           \
-	" AND ($13::timestamptz IS NULL OR p.confirmed_at >= $13::timestamptz)"                             \
+#define PAYMENT_FILTERS                                                                                                \
+	" WHERE ($1::text IS NULL OR p.merchant_id = $1) AND ($2::text IS NULL OR p.chain = $2)"                       \
+	" AND ($3::text IS NULL OR p.status = $3) AND ($4::text IS NULL OR p.tx_hash = $4)"                            \
+	" AND ($5::text IS NULL OR p.to_address = $5) AND ($6::text IS NULL OR p.from_address = $6)"                   \
+	" AND ($10::text IS NULL OR p.token_symbol = $10 OR p.token_address = $10)"                                    \
+	" AND ($11::numeric IS NULL OR p.amount >= $11::numeric)"                                                      \
+	" AND ($12::numeric IS NULL OR p.amount <= $12::numeric)"                                                      \
+	" AND ($13::timestamptz IS NULL OR p.confirmed_at >= $13::timestamptz)"                                        \
 	" AND ($14::timestamptz IS NULL OR p.confirmed_at < $14::timestamptz)"
 
 static const char list_desc_sql[] = PAYMENT_SELECT PAYMENT_FILTERS
@@ -231,9 +231,19 @@ static int list_payments(PGconn *c, const void *arg, char **ret_json, char *err,
 	char cursor_id[24], limit[16];
 	snprintf(cursor_id, sizeof(cursor_id), "%lld", (long long)q->cursor.id);
 	snprintf(limit, sizeof(limit), "%u", q->limit + 1); /* one more: is there a next page? */
-	const char *params[14] = { q->merchant_id, q->chain,	 q->status,	q->tx_hash, q->to_address,
-				   q->from_address, q->has_cursor ? q->cursor.at : NULL, q->has_cursor ? cursor_id : NULL,
-				   limit,	    q->token,	 q->min_amount, q->max_amount, q->since,
+	const char *params[14] = { q->merchant_id,
+				   q->chain,
+				   q->status,
+				   q->tx_hash,
+				   q->to_address,
+				   q->from_address,
+				   q->has_cursor ? q->cursor.at : NULL,
+				   q->has_cursor ? cursor_id : NULL,
+				   limit,
+				   q->token,
+				   q->min_amount,
+				   q->max_amount,
+				   q->since,
 				   q->until };
 	PGresult *res = PQexecParams(c, q->ascending ? list_asc_sql : list_desc_sql, 14, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -281,8 +291,9 @@ static int get_payment(PGconn *c, const void *arg, char **ret_json, char *err, s
 static int chain_reports(PGconn *c, const void *arg, char **ret_json, char *err, size_t errlen)
 {
 	(void)arg;
-	PGresult *res = PQexec(c, "SELECT chain, report::text, extract(epoch FROM now() - updated_at)::float8"
-				  " FROM chain_reports ORDER BY chain");
+	PGresult *res = PQexec(c,
+			       "SELECT chain, report::text, extract(epoch FROM now() - updated_at)::float8"
+			       " FROM chain_reports ORDER BY chain");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		pg_error(c, err, errlen);
 		PQclear(res);
@@ -318,18 +329,18 @@ static int chain_reports(PGconn *c, const void *arg, char **ret_json, char *err,
  * row: schema/021_payment_event_counts.sql) and has reverted_at its own
  * time. An invoice event (invoice_id set) carries the INVOICE stored with
  * it. */
-#define EVENT_SELECT                                                                                     \
-	"SELECT f.xid::text, f.seq,"                                                                        \
-	" coalesce(f.id, paywatch_event_id(p.chain_id, p.block_hash, p.log_index, f.type)), f.type,"        \
-	" to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                       \
-	" CASE WHEN f.invoice_id IS NOT NULL THEN f.data::text ELSE"                                        \
-	" (paywatch_event_payload(f.type, p.id, p.chain, p.chain_id, p.block_number, p.block_hash,"         \
-	" p.block_time, p.tx_hash, p.log_index, p.token_address, p.token_symbol, p.decimals,"               \
-	" p.from_address, p.to_address, p.amount, p.amount_raw, p.confirmations, p.merchant_id,"            \
-	" CASE f.type WHEN 'payment.reverted' THEN 'reverted' ELSE 'confirmed' END,"                        \
-	" nullif(f.reverses, ''))::json -> 'data')::text END,"                                              \
-	" CASE f.type WHEN 'payment.reverted' THEN"                                                         \
-	" to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') END, f.merchant_id"     \
+#define EVENT_SELECT                                                                                                   \
+	"SELECT f.xid::text, f.seq,"                                                                                   \
+	" coalesce(f.id, paywatch_event_id(p.chain_id, p.block_hash, p.log_index, f.type)), f.type,"                   \
+	" to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                              \
+	" CASE WHEN f.invoice_id IS NOT NULL THEN f.data::text ELSE"                                                   \
+	" (paywatch_event_payload(f.type, p.id, p.chain, p.chain_id, p.block_number, p.block_hash,"                    \
+	" p.block_time, p.tx_hash, p.log_index, p.token_address, p.token_symbol, p.decimals,"                          \
+	" p.from_address, p.to_address, p.amount, p.amount_raw, p.confirmations, p.merchant_id,"                       \
+	" CASE f.type WHEN 'payment.reverted' THEN 'reverted' ELSE 'confirmed' END,"                                   \
+	" nullif(f.reverses, ''))::json -> 'data')::text END,"                                                         \
+	" CASE f.type WHEN 'payment.reverted' THEN"                                                                    \
+	" to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') END, f.merchant_id"            \
 	" FROM event_feed f LEFT JOIN payments p ON p.id = f.payment_id"
 
 /* $1/$2 the cursor (xid, seq), $3 the snapshot's xmin: only rows of
@@ -421,8 +432,8 @@ static PGresult *read_events(PGconn *c, api_feed_cursor *from, bool after_now, u
 	snprintf(xmins, sizeof(xmins), "%llu", (unsigned long long)xmin);
 	snprintf(lim, sizeof(lim), "%u", limit);
 	const char *params[5] = { xid, seq, xmins, lim, merchant };
-	PGresult *res = PQexecParams(c, merchant ? merchant_events_sql : events_sql, merchant ? 5 : 4, NULL, params, NULL,
-				     NULL, 0);
+	PGresult *res = PQexecParams(c, merchant ? merchant_events_sql : events_sql, merchant ? 5 : 4, NULL, params,
+				     NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		pg_error(c, err, errlen);
 		PQclear(res);
@@ -488,7 +499,7 @@ static int list_events(PGconn *c, const void *arg, char **ret_json, char *err, s
 
 /* DELIVERY: the delivery, its event and its endpoint (the config id and
  * scheme://host:port: Postgres holds no more of a URL). */
-#define DELIVERY_SELECT                                                                                  \
+#define DELIVERY_SELECT                                                                                                \
 	"SELECT d.id, json_build_object('id', d.id, 'event_id', ev.id, 'type', ev.type,"                    \
 	" 'merchant_id', ev.merchant_id, 'endpoint', json_build_object('id', e.key, 'url', e.url,"          \
 	" 'disabled', e.disabled_at IS NOT NULL), 'status', d.status, 'attempts', d.attempts,"              \
@@ -662,7 +673,6 @@ void api_pg_pool_destroy(api_pg_pool *p)
 	free(p);
 }
 
-
 /* Run fn on a free connection (waiting for one), opening or reopening it
  * first when needed. fn's result, or PW_EDB (no connection); err scrubbed. */
 static int pooled(api_pg_pool *p, api_pg_query_fn fn, const void *arg, char **json, char *err, size_t errlen)
@@ -716,8 +726,7 @@ int api_pg_list_payments(api_pg_pool *p, const api_payment_query *q, char **ret_
 	return pooled(p, list_payments, q, ret_json, err, errlen);
 }
 
-int api_pg_get_payment(api_pg_pool *p, int64_t id, const char *merchant_id, char **ret_json, char *err,
-		       size_t errlen)
+int api_pg_get_payment(api_pg_pool *p, int64_t id, const char *merchant_id, char **ret_json, char *err, size_t errlen)
 {
 	get_arg g = { .id = id, .merchant_id = merchant_id };
 	return pooled(p, get_payment, &g, ret_json, err, errlen);
@@ -829,8 +838,8 @@ int api_feed_watch_wait(api_feed_watch *w, int timeout_ms, bool *ret_notified, c
 	return 0;
 }
 
-int api_feed_watch_fetch(api_feed_watch *w, const api_feed_cursor *after, unsigned max, api_feed_batch **ret,
-			 char *err, size_t errlen)
+int api_feed_watch_fetch(api_feed_watch *w, const api_feed_cursor *after, unsigned max, api_feed_batch **ret, char *err,
+			 size_t errlen)
 {
 	PGconn *c = watch_conn(w, err, errlen);
 	if (!c)
@@ -926,8 +935,10 @@ int api_feed_watch_head(api_feed_watch *w, api_feed_cursor *ret, char *err, size
 	PGconn *c = watch_conn(w, err, errlen);
 	if (!c)
 		return PW_EDB;
-	PGresult *res = PQexec(c, "SELECT xid::text, seq FROM event_feed"
-				  " WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY xid DESC, seq DESC LIMIT 1");
+	PGresult *res =
+		PQexec(c,
+		       "SELECT xid::text, seq FROM event_feed"
+		       " WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY xid DESC, seq DESC LIMIT 1");
 	int r = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : PW_EDB;
 	if (r) {
 		pg_error(c, err, errlen);

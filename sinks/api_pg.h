@@ -51,17 +51,17 @@ typedef struct api_cursor {
 typedef struct api_payment_query {
 	const char *merchant_id;
 	const char *chain;
-	const char *status;      /* "confirmed" or "reverted" */
+	const char *status; /* "confirmed" or "reverted" */
 	const char *tx_hash;
 	const char *to_address;
 	const char *from_address;
-	const char *token;       /* a symbol, or a token address in the stored form */
-	const char *min_amount;  /* decimal strings in token units (checked: api_decimal_ok) */
+	const char *token;      /* a symbol, or a token address in the stored form */
+	const char *min_amount; /* decimal strings in token units (checked: api_decimal_ok) */
 	const char *max_amount;
-	const char *since;       /* RFC 3339 times on confirmed_at (checked: api_time_ok) */
+	const char *since; /* RFC 3339 times on confirmed_at (checked: api_time_ok) */
 	const char *until;
-	bool ascending;          /* default: newest first */
-	unsigned limit;          /* 1..API_PAGE_MAX */
+	bool ascending; /* default: newest first */
+	unsigned limit; /* 1..API_PAGE_MAX */
 	bool has_cursor;
 	api_cursor cursor;
 } api_payment_query;
@@ -99,8 +99,7 @@ int api_pg_list_payments(api_pg_pool *p, const api_payment_query *q, char **ret_
  * merchant_id non-NULL: only if the payment is that merchant's. 0,
  * PW_ENOTFOUND (no such payment, or another merchant's), PW_ENOMEM,
  * PW_EDB (message in err). */
-int api_pg_get_payment(api_pg_pool *p, int64_t id, const char *merchant_id, char **ret_json, char *err,
-		       size_t errlen);
+int api_pg_get_payment(api_pg_pool *p, int64_t id, const char *merchant_id, char **ret_json, char *err, size_t errlen);
 
 /* api_pg_chain_reports: what `paywatch run` last published per chain
  * (table chain_reports) as the JSON text
@@ -114,7 +113,7 @@ typedef struct api_delivery_query {
 	const char *status;      /* pending, delivered, failed; NULL: any */
 	unsigned limit;          /* 1..API_PAGE_MAX */
 	bool has_cursor;
-	int64_t before_id;       /* the cursor: deliveries with a smaller id */
+	int64_t before_id; /* the cursor: deliveries with a smaller id */
 } api_delivery_query;
 
 /* api_delivery_cursor_encode / _decode: the opaque cursor of a deliveries
@@ -217,8 +216,8 @@ typedef struct api_feed_batch {
 
 /* api_feed_watch_fetch: up to max events after `after` (every merchant's)
  * into *ret (free with api_feed_batch_free). 0, PW_ENOMEM, PW_EDB (err). */
-int api_feed_watch_fetch(api_feed_watch *w, const api_feed_cursor *after, unsigned max, api_feed_batch **ret,
-			 char *err, size_t errlen);
+int api_feed_watch_fetch(api_feed_watch *w, const api_feed_cursor *after, unsigned max, api_feed_batch **ret, char *err,
+			 size_t errlen);
 
 /* api_feed_batch_free: accepts NULL. */
 void api_feed_batch_free(api_feed_batch *b);

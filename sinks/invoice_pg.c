@@ -9,15 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-int invoice_pg_by_reference(PGconn *c, const char *merchant_id, const char *reference, char sha256[65],
-			    char **ret_json, char *err, size_t errlen)
+int invoice_pg_by_reference(PGconn *c, const char *merchant_id, const char *reference, char sha256[65], char **ret_json,
+			    char *err, size_t errlen)
 {
 	const char *params[2] = { merchant_id, reference };
 	PGresult *res;
 	int r = pg_exec(c,
-		        "SELECT paywatch_invoice_json(i)::text, i.request_sha256 FROM invoices i"
-		        " WHERE i.merchant_id = $1 AND i.reference = $2",
-		        2, params, &res, err, errlen);
+			"SELECT paywatch_invoice_json(i)::text, i.request_sha256 FROM invoices i"
+			" WHERE i.merchant_id = $1 AND i.reference = $2",
+			2, params, &res, err, errlen);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) == 1)
@@ -31,21 +31,37 @@ int invoice_pg_insert(PGconn *c, const invoice_row *r, char **ret_json, char *er
 	snprintf(dec, sizeof(dec), "%d", r->decimals);
 	snprintf(hd, sizeof(hd), "%ld", r->hd_index);
 	snprintf(secs, sizeof(secs), "%lld", (long long)r->expires_in_s);
-	const char *params[20] = { r->id,	   r->merchant_id, r->reference,   r->request_sha256, r->chain,
-				   r->family,	   r->token_address, r->token_symbol, dec,		r->amount_raw,
-				   r->amount,	   r->address,	   r->address_shown, hd,		r->hd_path,
-				   r->payment_uri, r->metadata,	   r->expires_in_s >= 0 ? secs : NULL, r->expires_at };
+	const char *params[20] = { r->id,
+				   r->merchant_id,
+				   r->reference,
+				   r->request_sha256,
+				   r->chain,
+				   r->family,
+				   r->token_address,
+				   r->token_symbol,
+				   dec,
+				   r->amount_raw,
+				   r->amount,
+				   r->address,
+				   r->address_shown,
+				   hd,
+				   r->hd_path,
+				   r->payment_uri,
+				   r->metadata,
+				   r->expires_in_s >= 0 ? secs : NULL,
+				   r->expires_at };
 	PGresult *res = NULL;
 	int q = pg_begin(c, err, errlen);
 	if (q == 0)
-		q = pg_exec(c,
-		     "INSERT INTO invoices (id, merchant_id, reference, request_sha256, chain, chain_family, token_address,"
-		     " token_symbol, decimals, amount_raw, amount, address, address_shown, hd_index, hd_path, payment_uri,"
-		     " metadata, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::int, $10::numeric, $11::numeric,"
-		     " $12, $13, $14::int, $15, $16, $17::jsonb,"
-		     " coalesce(now() + make_interval(secs => $18::int), $19::timestamptz))"
-		     " ON CONFLICT (merchant_id, reference) DO NOTHING RETURNING paywatch_invoice_json(invoices)::text",
-		     19, params, &res, err, errlen);
+		q = pg_exec(
+			c,
+			"INSERT INTO invoices (id, merchant_id, reference, request_sha256, chain, chain_family, token_address,"
+			" token_symbol, decimals, amount_raw, amount, address, address_shown, hd_index, hd_path, payment_uri,"
+			" metadata, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::int, $10::numeric, $11::numeric,"
+			" $12, $13, $14::int, $15, $16, $17::jsonb,"
+			" coalesce(now() + make_interval(secs => $18::int), $19::timestamptz))"
+			" ON CONFLICT (merchant_id, reference) DO NOTHING RETURNING paywatch_invoice_json(invoices)::text",
+			19, params, &res, err, errlen);
 	if ((q = pg_end(c, q, err, errlen)) < 0) {
 		PQclear(res);
 		return q;
@@ -61,9 +77,9 @@ int invoice_pg_get(PGconn *c, const char *id, const char *merchant_id, char **re
 	const char *params[2] = { id, merchant_id };
 	PGresult *res;
 	int r = pg_exec(c,
-		        "SELECT paywatch_invoice_json(i)::text FROM invoices i WHERE i.id = $1"
-		        " AND ($2::text IS NULL OR i.merchant_id = $2)",
-		        2, params, &res, err, errlen);
+			"SELECT paywatch_invoice_json(i)::text FROM invoices i WHERE i.id = $1"
+			" AND ($2::text IS NULL OR i.merchant_id = $2)",
+			2, params, &res, err, errlen);
 	return r < 0 ? r : pg_first_text(res, ret_json);
 }
 
@@ -102,16 +118,17 @@ int invoice_pg_list(PGconn *c, const invoice_query *q, char **ret_json, char *er
 	if (q->cursor && cursor_decode(q->cursor, at, sizeof(at), id, sizeof(id)) < 0)
 		return PW_EPARSE;
 	snprintf(lim, sizeof(lim), "%u", q->limit);
-	const char *params[6] = { q->merchant_id, q->status, q->reference, q->cursor ? at : NULL, q->cursor ? id : NULL, lim };
+	const char *params[6] = { q->merchant_id,        q->status, q->reference, q->cursor ? at : NULL,
+				  q->cursor ? id : NULL, lim };
 	PGresult *res;
 	int r = pg_exec(c,
-		        "SELECT paywatch_invoice_json(i)::text,"
-		        " (extract(epoch FROM i.created_at) * 1000000)::bigint::text || '/' || i.id FROM invoices i"
-		        " WHERE ($1::text IS NULL OR i.merchant_id = $1) AND ($2::text IS NULL OR i.status = $2)"
-		        " AND ($3::text IS NULL OR i.reference = $3) AND ($4::bigint IS NULL OR"
-		        " ((extract(epoch FROM i.created_at) * 1000000)::bigint, i.id) < ($4::bigint, $5))"
-		        " ORDER BY i.created_at DESC, i.id DESC LIMIT $6::int",
-		        6, params, &res, err, errlen);
+			"SELECT paywatch_invoice_json(i)::text,"
+			" (extract(epoch FROM i.created_at) * 1000000)::bigint::text || '/' || i.id FROM invoices i"
+			" WHERE ($1::text IS NULL OR i.merchant_id = $1) AND ($2::text IS NULL OR i.status = $2)"
+			" AND ($3::text IS NULL OR i.reference = $3) AND ($4::bigint IS NULL OR"
+			" ((extract(epoch FROM i.created_at) * 1000000)::bigint, i.id) < ($4::bigint, $5))"
+			" ORDER BY i.created_at DESC, i.id DESC LIMIT $6::int",
+			6, params, &res, err, errlen);
 	if (r < 0)
 		return r;
 	int n = PQntuples(res);
@@ -145,21 +162,23 @@ int invoice_pg_cancel(PGconn *c, const char *id, const char *merchant_id, char *
 	PGresult *res;
 	int r = pg_begin(c, err, errlen);
 	if (r == 0)
-		r = pg_exec(c,
-			    "SELECT status FROM invoices WHERE id = $1 AND ($2::text IS NULL OR merchant_id = $2) FOR UPDATE", 2,
-			    params, &res, err, errlen);
+		r = pg_exec(
+			c,
+			"SELECT status FROM invoices WHERE id = $1 AND ($2::text IS NULL OR merchant_id = $2) FOR UPDATE",
+			2, params, &res, err, errlen);
 	if (r == 0) {
 		if (PQntuples(res) != 1)
 			r = PW_ENOTFOUND;
 		else if (strcmp(PQgetvalue(res, 0, 0), "new") != 0) {
-			snprintf(err, errlen, "the invoice is %s: only a new invoice is cancelled", PQgetvalue(res, 0, 0));
+			snprintf(err, errlen, "the invoice is %s: only a new invoice is cancelled",
+				 PQgetvalue(res, 0, 0));
 			r = PW_EREFUSED;
 		}
 		PQclear(res);
 	}
 	if (r == 0)
-		r = pg_exec(c, "UPDATE invoices SET status = 'cancelled', cancelled_at = now() WHERE id = $1", 1, params, NULL,
-			    err, errlen);
+		r = pg_exec(c, "UPDATE invoices SET status = 'cancelled', cancelled_at = now() WHERE id = $1", 1,
+			    params, NULL, err, errlen);
 	r = pg_end(c, r, err, errlen);
 	return r < 0 ? r : invoice_pg_get(c, id, merchant_id, ret_json, err, errlen);
 }
@@ -183,9 +202,9 @@ int invoice_pg_checkout(PGconn *c, const char *id, char **ret_json, char *err, s
 	const char *params[1] = { id };
 	PGresult *res;
 	int r = pg_exec(c,
-		        "SELECT json_build_object('invoice', paywatch_invoice_json(i), 'seconds_left',"
-		        " greatest(0, ceil(extract(epoch FROM i.expires_at - now())))::bigint)::text"
-		        " FROM invoices i WHERE i.id = $1",
-		        1, params, &res, err, errlen);
+			"SELECT json_build_object('invoice', paywatch_invoice_json(i), 'seconds_left',"
+			" greatest(0, ceil(extract(epoch FROM i.expires_at - now())))::bigint)::text"
+			" FROM invoices i WHERE i.id = $1",
+			1, params, &res, err, errlen);
 	return r < 0 ? r : pg_first_text(res, ret_json);
 }

@@ -24,20 +24,20 @@ typedef struct invoice_row {
 	const char *id, *merchant_id, *reference, *request_sha256;
 	const char *chain, *family, *token_address, *token_symbol;
 	int decimals;
-	const char *amount_raw, *amount;   /* base units; token units (exact) */
+	const char *amount_raw, *amount; /* base units; token units (exact) */
 	const char *address, *address_shown, *hd_path;
 	long hd_index;
-	const char *payment_uri;           /* NULL: none */
-	const char *metadata;              /* a JSON object's text */
-	int64_t expires_in_s;              /* -1: expires_at is given */
-	const char *expires_at;            /* RFC 3339, checked */
+	const char *payment_uri; /* NULL: none */
+	const char *metadata;    /* a JSON object's text */
+	int64_t expires_in_s;    /* -1: expires_at is given */
+	const char *expires_at;  /* RFC 3339, checked */
 } invoice_row;
 
 /* invoice_pg_by_reference: the invoice merchant_id made for reference:
  * INVOICE into *ret_json and its body's SHA-256 into sha256 (65 bytes).
  * PW_ENOTFOUND when there is none. */
-int invoice_pg_by_reference(PGconn *c, const char *merchant_id, const char *reference, char sha256[65],
-			    char **ret_json, char *err, size_t errlen);
+int invoice_pg_by_reference(PGconn *c, const char *merchant_id, const char *reference, char sha256[65], char **ret_json,
+			    char *err, size_t errlen);
 
 /* invoice_pg_insert: insert r; INVOICE into *ret_json. PW_EREFUSED when
  * the merchant used the reference meanwhile (the caller reads it again). */

@@ -54,24 +54,28 @@ int pg_dsn_check(const char *dsn, char *err, size_t errlen)
 		 * is key=value pairs behind a postgresql:// prefix, and libpq
 		 * would take them, password included, for the host name */
 		if (strcspn(auth, " \t\r\n") < auth_len) {
-			snprintf(err, errlen, "the host part of a postgresql:// URI holds white space: write "
-					      "key=value pairs without the prefix, or percent-encode (%%20)");
+			snprintf(err, errlen,
+				 "the host part of a postgresql:// URI holds white space: write "
+				 "key=value pairs without the prefix, or percent-encode (%%20)");
 			return PW_ECONFIG;
 		}
 		if (ats > 1) {
-			snprintf(err, errlen, "the user name or password holds a raw '@': percent-encode it as %%40 "
-					      "(or leave the password out of the DSN and set PGPASSWORD)");
+			snprintf(err, errlen,
+				 "the user name or password holds a raw '@': percent-encode it as %%40 "
+				 "(or leave the password out of the DSN and set PGPASSWORD)");
 			return PW_ECONFIG;
 		}
 		if (strchr(auth + auth_len, '@')) {
-			snprintf(err, errlen, "an '@' after the host part: a password holding '/', '?' or '#' must be "
-					      "percent-encoded (%%2F, %%3F, %%23), and '@' in a parameter as %%40 (or leave "
-					      "the password out of the DSN and set PGPASSWORD)");
+			snprintf(err, errlen,
+				 "an '@' after the host part: a password holding '/', '?' or '#' must be "
+				 "percent-encoded (%%2F, %%3F, %%23), and '@' in a parameter as %%40 (or leave "
+				 "the password out of the DSN and set PGPASSWORD)");
 			return PW_ECONFIG;
 		}
 		for (const char *p = dsn; *p; p++)
 			if (*p == '%' && !(is_hex(p[1]) && is_hex(p[2]))) {
-				snprintf(err, errlen, "a '%%' not followed by two hex digits: percent-encode '%%' as %%25");
+				snprintf(err, errlen,
+					 "a '%%' not followed by two hex digits: percent-encode '%%' as %%25");
 				return PW_ECONFIG;
 			}
 	}
@@ -80,8 +84,8 @@ int pg_dsn_check(const char *dsn, char *err, size_t errlen)
 	if (!opts) {
 		char clean[256];
 		unquote(msg ? msg : "out of memory", clean, sizeof(clean));
-		snprintf(err, errlen, "not a valid libpq connection string (a postgresql:// URI or key=value pairs): %s",
-			 clean);
+		snprintf(err, errlen,
+			 "not a valid libpq connection string (a postgresql:// URI or key=value pairs): %s", clean);
 		PQfreemem(msg);
 		return PW_ECONFIG;
 	}
@@ -251,8 +255,7 @@ int pg_exec(PGconn *c, const char *sql, int n, const char *const *params, PGresu
 	return 0;
 }
 
-int pg_exec_row(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, char *err,
-		size_t errlen)
+int pg_exec_row(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, char *err, size_t errlen)
 {
 	int r = pg_exec(c, sql, n, params, ret, err, errlen);
 	if (r == 0 && PQntuples(*ret) != 1) {
@@ -308,8 +311,10 @@ int pg_count_missing_migrations(PGconn *c, const struct schema_migration *list, 
 	uint64_t missing = n;
 	if (r == 0 && table) {
 		const char *params[1] = { names.data };
-		r = pg_exec_row(c, "SELECT count(*) FROM unnest($1::text[]) v WHERE NOT EXISTS"
-				   " (SELECT 1 FROM schema_migrations m WHERE m.version = v)", 1, params, &res, err, errlen);
+		r = pg_exec_row(c,
+				"SELECT count(*) FROM unnest($1::text[]) v WHERE NOT EXISTS"
+				" (SELECT 1 FROM schema_migrations m WHERE m.version = v)",
+				1, params, &res, err, errlen);
 		if (r == 0) {
 			if (parse_u64(PQgetvalue(res, 0, 0), n, &missing) < 0) {
 				snprintf(err, errlen, "schema_migrations: an unreadable count");

@@ -97,8 +97,7 @@ int pg_first_text(PGresult *res, char **ret);
 
 /* pg_exec_row: pg_exec of a statement that answers one row; PW_ENOTFOUND
  * (result cleared) when it answers none. */
-int pg_exec_row(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, char *err,
-		size_t errlen);
+int pg_exec_row(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, char *err, size_t errlen);
 
 /* pg_begin: BEGIN READ WRITE (the API's sessions are read-only by
  * default: a statement that writes opens its transaction with this). 0 or

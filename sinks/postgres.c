@@ -33,13 +33,13 @@ struct pg_sink {
 	PGconn *conn;
 	char *dsn; /* kept to scrub its password from error texts (pg_scrub) */
 	bool temp_ready;
-	bool upsert_only; /* the last batch found rows already present: skip the direct COPY */
-	bool events_prepared; /* copied_events_sql is prepared on conn (as "copied_events") */
-	bool small_prepared;  /* write_small_sql is prepared on conn (as "write_small") */
+	bool upsert_only;            /* the last batch found rows already present: skip the direct COPY */
+	bool events_prepared;        /* copied_events_sql is prepared on conn (as "copied_events") */
+	bool small_prepared;         /* write_small_sql is prepared on conn (as "write_small") */
 	bool small_pending_prepared; /* write_small_pending_sql is (as "write_small_pending") */
-	size_t statement_max; /* confirmed or pending batches up to this size: write_small
-			       * (pg_sink_set_statement_max) */
-	char sqlstate[6]; /* SQLSTATE of the last failed statement; "" for a connection-level failure */
+	size_t statement_max;        /* confirmed or pending batches up to this size: write_small
+				      * (pg_sink_set_statement_max) */
+	char sqlstate[6];            /* SQLSTATE of the last failed statement; "" for a connection-level failure */
 	char error[512];
 };
 
@@ -75,9 +75,9 @@ static int fail_result(pg_sink *s, const char *what, const PGresult *res)
  * (integrity constraint violation), on a connection still up. */
 static bool refused_for_data(const pg_sink *s)
 {
-	return PQstatus(s->conn) == CONNECTION_OK && (strncmp(s->sqlstate, "21", 2) == 0 ||
-						     strncmp(s->sqlstate, "22", 2) == 0 ||
-						     strncmp(s->sqlstate, "23", 2) == 0);
+	return PQstatus(s->conn) == CONNECTION_OK &&
+	       (strncmp(s->sqlstate, "21", 2) == 0 || strncmp(s->sqlstate, "22", 2) == 0 ||
+		strncmp(s->sqlstate, "23", 2) == 0);
 }
 
 static int exec_ok(pg_sink *s, const char *sql, const char *what)
@@ -159,7 +159,8 @@ const char *pg_sink_error(const pg_sink *s)
 
 /* COPY text rows are built in a stack buffer, field by field, without
  * printf (it was a fifth of the sink thread's CPU in a backfill). */
-#define ROW_MAX (3 * 2 * PW_NAME_MAX + 2 * PW_HASH_TEXT_MAX + 3 * PW_ADDR_TEXT_MAX + 2 * U256_DEC_MAX + 2 * 40 + 5 * 24 + 48)
+#define ROW_MAX                                                                                                        \
+	(3 * 2 * PW_NAME_MAX + 2 * PW_HASH_TEXT_MAX + 3 * PW_ADDR_TEXT_MAX + 2 * U256_DEC_MAX + 2 * 40 + 5 * 24 + 48)
 
 /* Append s with COPY text escapes (backslash, tab, newline, CR); the
  * strings are NUL-terminated within PW_NAME_MAX. */
@@ -350,37 +351,37 @@ static const char create_incoming_sql[] =
 	" to_address text, merchant_id text, amount_raw numeric(78,0), decimals int, amount numeric,"
 	" status text, confirmations int, confirmed_at_ms bigint, chain_family text) ON COMMIT DELETE ROWS";
 
-#define INCOMING_COLUMNS                                                                               \
-	" chain, chain_id, block_number, block_hash, to_timestamp(block_time_s), tx_hash, log_index,"   \
-	" token_address, token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount," \
+#define INCOMING_COLUMNS                                                                                               \
+	" chain, chain_id, block_number, block_hash, to_timestamp(block_time_s), tx_hash, log_index,"                  \
+	" token_address, token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount,"           \
 	" status, confirmations, to_timestamp(confirmed_at_ms / 1000.0), chain_family"
-#define PAYMENT_FIELDS                                                                                 \
-	"chain, chain_id, block_number, block_hash, block_time, tx_hash, log_index, token_address,"     \
-	" token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount, status,"    \
+#define PAYMENT_FIELDS                                                                                                 \
+	"chain, chain_id, block_number, block_hash, block_time, tx_hash, log_index, token_address,"                    \
+	" token_symbol, from_address, to_address, merchant_id, amount_raw, decimals, amount, status,"                  \
 	" confirmations, confirmed_at, chain_family"
 #define PAYMENT_COLUMNS " (" PAYMENT_FIELDS
 
-#define PAYLOAD_ARGS(t)                                                                                  \
-	t ".id, " t ".chain, " t ".chain_id, " t ".block_number, " t ".block_hash, " t ".block_time, " t       \
-	".tx_hash, " t ".log_index, " t ".token_address, " t ".token_symbol, " t ".decimals, " t            \
-	".from_address, " t ".to_address, " t ".amount, " t ".amount_raw, " t ".confirmations, " t           \
-	".merchant_id, " t ".status"
+#define PAYLOAD_ARGS(t)                                                                                                \
+	t ".id, " t ".chain, " t ".chain_id, " t ".block_number, " t ".block_hash, " t ".block_time, " t               \
+	  ".tx_hash, " t ".log_index, " t ".token_address, " t ".token_symbol, " t ".decimals, " t ".from_address, " t \
+	  ".to_address, " t ".amount, " t ".amount_raw, " t ".confirmations, " t ".merchant_id, " t ".status"
 
 /* Events exist for merchants with an endpoint subscribed to the type (an
  * endpoint disabled by 410 still counts: its events wait for redelivery);
  * merchants without webhooks cost no event rows. A session that set
  * paywatch.webhooks = 'off' (pg_sink_set_webhooks) creates none. */
-#define SUBSCRIBED(t, type)                                                                              \
-	"current_setting('paywatch.webhooks', true) IS DISTINCT FROM 'off' AND"                            \
-	" EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.merchant_id = " t ".merchant_id AND e.active"  \
+#define SUBSCRIBED(t, type)                                                                                            \
+	"current_setting('paywatch.webhooks', true) IS DISTINCT FROM 'off' AND"                                        \
+	" EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.merchant_id = " t                                          \
+	".merchant_id AND e.active"                                                                                    \
 	" AND '" type "' = ANY (e.events))"
 
 /* Deliveries for the events just created: one per active endpoint of the
  * merchant subscribed to the event's type (DELIVERIES_INSERT, then its
  * end: DELIVERIES_CTE's skips a delivery already there). */
-#define DELIVERIES_INSERT                                                                                \
-	", dl AS (INSERT INTO webhook_deliveries (event_id, endpoint_id)"                                 \
-	" SELECT ev.id, e.id FROM ev JOIN webhook_endpoints e ON e.merchant_id = ev.merchant_id"          \
+#define DELIVERIES_INSERT                                                                                              \
+	", dl AS (INSERT INTO webhook_deliveries (event_id, endpoint_id)"                                              \
+	" SELECT ev.id, e.id FROM ev JOIN webhook_endpoints e ON e.merchant_id = ev.merchant_id"                       \
 	" AND e.active AND e.disabled_at IS NULL AND ev.type = ANY (e.events)"
 #define DELIVERIES_CTE DELIVERIES_INSERT " ON CONFLICT DO NOTHING RETURNING 1)"
 
@@ -391,7 +392,7 @@ static const char create_incoming_sql[] =
  * raised by the same upsert that changed the row's status (the CTE t holds
  * the row after it), so a replay of the same batch after a crash finds the
  * row already in its state and creates nothing. */
-#define NTH_EVENT_KEY(t, type, count) \
+#define NTH_EVENT_KEY(t, type, count)                                                                                  \
 	"'" type "' || CASE WHEN " t "." count " > 1 THEN '#' || " t "." count " ELSE '' END"
 
 /* A payment's event id for the SQL key of its type (NTH_EVENT_KEY or a
@@ -405,17 +406,17 @@ static const char create_incoming_sql[] =
  * of a backfill); reverses_sql: the confirmed event a payment.reverted
  * row reverses, '' for none and for a payment.confirmed row
  * (schema/021_payment_event_counts.sql). */
-#define FEED_CTE(t, type, id_sql, reverses_sql)                                                          \
-	" fd AS (INSERT INTO event_feed (id, type, merchant_id, payment_id, reverses)"                     \
-	" SELECT " id_sql ", '" type "', " t ".merchant_id, " t ".id, " reverses_sql " FROM " t              \
-	" ORDER BY " t ".id RETURNING payment_id),"
+#define FEED_CTE(t, type, id_sql, reverses_sql)                                                                        \
+	" fd AS (INSERT INTO event_feed (id, type, merchant_id, payment_id, reverses)"                                 \
+	" SELECT " id_sql ", '" type "', " t ".merchant_id, " t ".id, " reverses_sql " FROM " t " ORDER BY " t         \
+	".id RETURNING payment_id),"
 
 /* payment.confirmed events: the feed rows of the payment rows of the CTE
  * `ins` (feed_id: their ids, as FEED_CTE takes them), and for merchants
  * with an endpoint the webhook events (key: the SQL of the event key) and
  * their deliveries */
-#define CONFIRMED_EVENTS_CTE(key, feed_id)                                                               \
-	FEED_CTE("ins", "payment.confirmed", feed_id, "''")                                              \
+#define CONFIRMED_EVENTS_CTE(key, feed_id)                                                                             \
+	FEED_CTE("ins", "payment.confirmed", feed_id, "''")                                                            \
 	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, payload)"                  \
 	" SELECT " EVENT_ID("ins", key) ", 'payment.confirmed', ins.merchant_id, ins.id,"                 \
 	" paywatch_event_payload('payment.confirmed', " PAYLOAD_ARGS("ins") ", NULL) FROM ins"          \
@@ -426,16 +427,18 @@ static const char create_incoming_sql[] =
  * statement; a row already confirmed (a replay after a crash) creates
  * nothing; a row reverted earlier is confirmed again (its block is
  * canonical again) with a new payment.confirmed event. */
-#define CONFIRMED_FROM_INCOMING                                                                  \
-	" ins AS (INSERT INTO payments" PAYMENT_COLUMNS ")"                                        \
-	" SELECT" INCOMING_COLUMNS " FROM pw_incoming WHERE status = 'confirmed'"                 \
-	" ORDER BY block_number, log_index"                                                        \
-	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'confirmed',"          \
-	" reverted_at = NULL, confirmations = EXCLUDED.confirmations, confirmed_at = EXCLUDED.confirmed_at," \
-	" times_confirmed = payments.times_confirmed + 1"                                           \
-	" WHERE payments.status = 'reverted' RETURNING *),"                                         \
-	CONFIRMED_EVENTS_CTE(NTH_EVENT_KEY("ins", "payment.confirmed", "times_confirmed"),         \
-			     EVENT_ID("ins", NTH_EVENT_KEY("ins", "payment.confirmed", "times_confirmed")))
+#define CONFIRMED_FROM_INCOMING                                                                                        \
+	" ins AS (INSERT INTO payments" PAYMENT_COLUMNS                                                                \
+	")"                                                                                                            \
+	" SELECT" INCOMING_COLUMNS                                                                                     \
+	" FROM pw_incoming WHERE status = 'confirmed'"                                                                 \
+	" ORDER BY block_number, log_index"                                                                            \
+	" ON CONFLICT ON CONSTRAINT payments_identity DO UPDATE SET status = 'confirmed',"                             \
+	" reverted_at = NULL, confirmations = EXCLUDED.confirmations, confirmed_at = EXCLUDED.confirmed_at,"           \
+	" times_confirmed = payments.times_confirmed + 1"                                                              \
+	" WHERE payments.status = 'reverted' RETURNING *)," CONFIRMED_EVENTS_CTE(                                      \
+		NTH_EVENT_KEY("ins", "payment.confirmed", "times_confirmed"),                                          \
+		EVENT_ID("ins", NTH_EVENT_KEY("ins", "payment.confirmed", "times_confirmed")))
 static const char insert_confirmed_sql[] =
 	"WITH" CONFIRMED_FROM_INCOMING
 	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl), (SELECT count(*) FROM fd)";
@@ -444,13 +447,13 @@ static const char insert_confirmed_sql[] =
  * the one-statement ways below: a JSON array of rows, each an array of
  * pw_incoming's 19 columns in order as strings (incoming_json), cast to
  * the temp table's types. */
-#define INCOMING_FROM_JSON                                                                                \
-	" pw_incoming AS (SELECT r->>0 AS chain, (r->>1)::bigint AS chain_id,"                            \
-	" (r->>2)::bigint AS block_number, r->>3 AS block_hash, (r->>4)::bigint AS block_time_s,"         \
-	" r->>5 AS tx_hash, (r->>6)::int AS log_index,"                                                   \
-	" r->>7 AS token_address, r->>8 AS token_symbol, r->>9 AS from_address, r->>10 AS to_address,"   \
-	" r->>11 AS merchant_id, (r->>12)::numeric(78,0) AS amount_raw, (r->>13)::int AS decimals,"      \
-	" (r->>14)::numeric AS amount, r->>15 AS status, (r->>16)::int AS confirmations,"                \
+#define INCOMING_FROM_JSON                                                                                             \
+	" pw_incoming AS (SELECT r->>0 AS chain, (r->>1)::bigint AS chain_id,"                                         \
+	" (r->>2)::bigint AS block_number, r->>3 AS block_hash, (r->>4)::bigint AS block_time_s,"                      \
+	" r->>5 AS tx_hash, (r->>6)::int AS log_index,"                                                                \
+	" r->>7 AS token_address, r->>8 AS token_symbol, r->>9 AS from_address, r->>10 AS to_address,"                 \
+	" r->>11 AS merchant_id, (r->>12)::numeric(78,0) AS amount_raw, (r->>13)::int AS decimals,"                    \
+	" (r->>14)::numeric AS amount, r->>15 AS status, (r->>16)::int AS confirmations,"                              \
 	" (r->>17)::bigint AS confirmed_at_ms, r->>18 AS chain_family FROM jsonb_array_elements($1::jsonb) r),"
 
 /* A small batch of confirmed entries (a live block's payments) in one
@@ -462,7 +465,8 @@ static const char insert_confirmed_sql[] =
 static const char write_small_sql[] =
 	"WITH" INCOMING_FROM_JSON CONFIRMED_FROM_INCOMING
 	", nt AS (SELECT pg_notify('paywatch_webhooks', '') FROM (SELECT 1 FROM dl LIMIT 1) w"
-	" UNION ALL SELECT pg_notify('" PG_FEED_CHANNEL "', '') FROM (SELECT 1 FROM fd LIMIT 1) f)"
+	" UNION ALL SELECT pg_notify('" PG_FEED_CHANNEL
+	"', '') FROM (SELECT 1 FROM fd LIMIT 1) f)"
 	" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dl), (SELECT count(*) FROM nt)";
 
 /* Reverted entries: the row turns 'reverted' (or is recorded as reverted if
@@ -496,15 +500,15 @@ static const char apply_reverted_sql[] =
 
 /* Pending entries (merchants who opted in): an event without a payment
  * row, and its deliveries: CTEs `ev` and `dl`. */
-#define PENDING_EVENTS_CTE                                                                                     \
-	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payload)"                                    \
-	" SELECT paywatch_event_id(i.chain_id, i.block_hash, i.log_index, 'payment.pending'), 'payment.pending',"  \
-	" i.merchant_id, paywatch_event_payload('payment.pending', NULL, i.chain, i.chain_id, i.block_number,"    \
-	" i.block_hash, to_timestamp(i.block_time_s), i.tx_hash, i.log_index, i.token_address, i.token_symbol,"  \
-	" i.decimals, i.from_address, i.to_address, i.amount, i.amount_raw, i.confirmations, i.merchant_id,"     \
-	" 'pending', NULL) FROM pw_incoming i WHERE i.status = 'pending'"                                        \
-	" AND " SUBSCRIBED("i", "payment.pending")                                                               \
-	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
+#define PENDING_EVENTS_CTE                                                                                             \
+	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payload)"                                          \
+	" SELECT paywatch_event_id(i.chain_id, i.block_hash, i.log_index, 'payment.pending'), 'payment.pending',"      \
+	" i.merchant_id, paywatch_event_payload('payment.pending', NULL, i.chain, i.chain_id, i.block_number,"         \
+	" i.block_hash, to_timestamp(i.block_time_s), i.tx_hash, i.log_index, i.token_address, i.token_symbol,"        \
+	" i.decimals, i.from_address, i.to_address, i.amount, i.amount_raw, i.confirmations, i.merchant_id,"           \
+	" 'pending', NULL) FROM pw_incoming i WHERE i.status = 'pending'"                                              \
+	" AND " SUBSCRIBED(                                                                                            \
+		"i", "payment.pending") " ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
 static const char insert_pending_sql[] =
 	"WITH" PENDING_EVENTS_CTE " SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl), 0";
 
@@ -512,13 +516,13 @@ static const char insert_pending_sql[] =
  * (schema/014_invoice_states.sql: invoices count it as amount_pending),
  * unless it is confirmed already (an entry written again after a crash):
  * CTE `sn`. */
-#define SEEN_CTE                                                                                                \
-	" sn AS (INSERT INTO pending_payments (chain_id, block_hash, log_index, chain, block_number, tx_hash,"  \
-	" token_address, to_address, merchant_id, amount_raw, amount)"                                          \
-	" SELECT i.chain_id, i.block_hash, i.log_index, i.chain, i.block_number, i.tx_hash, i.token_address,"   \
-	" i.to_address, i.merchant_id, i.amount_raw, i.amount FROM pw_incoming i WHERE i.status = 'pending'"   \
-	" AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.chain_id = i.chain_id AND p.block_hash = i.block_hash" \
-	" AND p.log_index = i.log_index) ORDER BY i.chain_id, i.block_hash, i.log_index"                        \
+#define SEEN_CTE                                                                                                       \
+	" sn AS (INSERT INTO pending_payments (chain_id, block_hash, log_index, chain, block_number, tx_hash,"         \
+	" token_address, to_address, merchant_id, amount_raw, amount)"                                                 \
+	" SELECT i.chain_id, i.block_hash, i.log_index, i.chain, i.block_number, i.tx_hash, i.token_address,"          \
+	" i.to_address, i.merchant_id, i.amount_raw, i.amount FROM pw_incoming i WHERE i.status = 'pending'"           \
+	" AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.chain_id = i.chain_id AND p.block_hash = i.block_hash"      \
+	" AND p.log_index = i.log_index) ORDER BY i.chain_id, i.block_hash, i.log_index"                               \
 	" ON CONFLICT DO NOTHING RETURNING 1)"
 static const char insert_seen_sql[] = "WITH" SEEN_CTE " SELECT (SELECT count(*) FROM sn), 0, 0";
 
@@ -836,8 +840,7 @@ static int write_direct(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 	if (begin_with_ids(s, n, &ids) < 0 ||
 	    copy_in(s, PAYMENTS_COPY_SQL, COPY_PAYMENT, payments, ids, n, &copied) < 0 ||
 	    copy_in(s, FEED_COPY_SQL, COPY_FEED, payments, ids, n, &feed) < 0 ||
-	    copied_events(s, payments, n, &deliveries) < 0 ||
-	    commit_notifying(s, deliveries, feed) < 0) {
+	    copied_events(s, payments, n, &deliveries) < 0 || commit_notifying(s, deliveries, feed) < 0) {
 		free(ids);
 		strip_newlines(s->error);
 		rollback(s);
@@ -911,11 +914,15 @@ static int write_small(pg_sink *s, const pw_payment *payments, size_t n, bool pe
 	if (r < 0)
 		return r;
 	if (pending)
-		*ret = (pg_write_result){ .pending_events = (size_t)a, .pending_rows = (size_t)seen,
-					  .deliveries = (size_t)deliveries, .one_statement = true };
+		*ret = (pg_write_result){ .pending_events = (size_t)a,
+					  .pending_rows = (size_t)seen,
+					  .deliveries = (size_t)deliveries,
+					  .one_statement = true };
 	else
-		*ret = (pg_write_result){ .inserted = (size_t)a, .present = n - (size_t)a,
-					  .deliveries = (size_t)deliveries, .one_statement = true };
+		*ret = (pg_write_result){ .inserted = (size_t)a,
+					  .present = n - (size_t)a,
+					  .deliveries = (size_t)deliveries,
+					  .one_statement = true };
 	return 0;
 }
 
@@ -988,8 +995,9 @@ out_rollback:
 static int warm_up_rows(pg_sink *s)
 {
 	/* two reads of one row each: no scan of the registry's merchants */
-	PGresult *res = PQexec(s->conn, "SELECT coalesce((SELECT merchant_id FROM webhook_endpoints WHERE active LIMIT 1),"
-				       " (SELECT id FROM merchants LIMIT 1))");
+	PGresult *res = PQexec(s->conn,
+			       "SELECT coalesce((SELECT merchant_id FROM webhook_endpoints WHERE active LIMIT 1),"
+			       " (SELECT id FROM merchants LIMIT 1))");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		int r = fail_result(s, "warm-up: a merchant", res);
 		PQclear(res);
@@ -1026,13 +1034,15 @@ static int warm_up_rows(pg_sink *s)
 	snprintf(id, sizeof(id), "inv_paywatch_warm_up%06x", pid & 0xffffffu);
 	pw_format_address(p[0].family, &p[0].token, token);
 	pw_format_address(p[0].family, &p[0].to, to);
-	const char *inv[] = { id, p[0].merchant_id, p[0].chain, pw_family_name(p[0].family),
+	const char *inv[] = { id,    p[0].merchant_id,  p[0].chain, pw_family_name(p[0].family),
 			      token, p[0].token_symbol, to };
-	if (exec_params_ok(s, "INSERT INTO invoices (id, merchant_id, reference, request_sha256, chain, chain_family,"
-			      " token_address, token_symbol, decimals, amount_raw, amount, address, address_shown, hd_index,"
-			      " hd_path, expires_at) VALUES ($1, $2, $1, repeat('0', 64), $3, $4, $5, $6, 0, 1, 1, $7, $7, 0,"
-			      " 'm/0', now() + interval '1 hour')",
-			   7, inv, "warm-up: an invoice") < 0)
+	if (exec_params_ok(
+		    s,
+		    "INSERT INTO invoices (id, merchant_id, reference, request_sha256, chain, chain_family,"
+		    " token_address, token_symbol, decimals, amount_raw, amount, address, address_shown, hd_index,"
+		    " hd_path, expires_at) VALUES ($1, $2, $1, repeat('0', 64), $3, $4, $5, $6, 0, 1, 1, $7, $7, 0,"
+		    " 'm/0', now() + interval '1 hour')",
+		    7, inv, "warm-up: an invoice") < 0)
 		return PW_EDB;
 	pg_write_result pending = { 0 }, confirmed = { 0 };
 	if (write_small(s, &p[0], 1, true, &pending) < 0 || write_small(s, &p[1], 1, false, &confirmed) < 0)
@@ -1083,7 +1093,8 @@ int pg_sink_warm_up(pg_sink *s)
 	k[11] = small_pending.pending_events + small_pending.pending_rows + small_pending.deliveries;
 	for (size_t i = 0; i < 12 && r == 0; i++) {
 		if (k[i] || feed) { /* statements on no rows wrote some: a bug, and rolled back below */
-			snprintf(s->error, sizeof(s->error), "warm-up: statement %zu wrote rows where none were given", i + 1);
+			snprintf(s->error, sizeof(s->error), "warm-up: statement %zu wrote rows where none were given",
+				 i + 1);
 			r = PW_EDB;
 		}
 	}
@@ -1151,7 +1162,6 @@ static const char quarantine_insert_sql[] =
 	" merchant_id, amount_raw, entry, reason, sqlstate)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::bytea, $11, $12)";
 
-
 /* Quarantine p with the reason (and SQLSTATE, "" for paywatch's own
  * refusal). 0 or PW_EDB. */
 static int quarantine_entry(pg_sink *s, const pw_payment *p, const char *reason, const char *sqlstate)
@@ -1174,12 +1184,14 @@ static int quarantine_entry(pg_sink *s, const pw_payment *p, const char *reason,
 	hex_encode(enc, len, entry);
 	entry[0] = '\\';
 	const char *key[4] = { chain_id, block_hash, log_index, pw_status_name(p->status) };
-	const char *params[12] = { chain_id, block_hash, log_index, pw_status_name(p->status), chain, number, tx_hash,
-				   merchant, raw, entry, why, sqlstate && *sqlstate ? sqlstate : NULL };
+	const char *params[12] = { chain_id, block_hash, log_index, pw_status_name(p->status),
+				   chain,    number,     tx_hash,   merchant,
+				   raw,      entry,      why,       sqlstate && *sqlstate ? sqlstate : NULL };
 	if (exec_ok(s, "BEGIN", "begin") < 0)
 		return PW_EDB;
 	if (exec_params_ok(s, quarantine_delete_sql, 4, key, "quarantine") < 0 ||
-	    exec_params_ok(s, quarantine_insert_sql, 12, params, "quarantine") < 0 || exec_ok(s, "COMMIT", "commit") < 0) {
+	    exec_params_ok(s, quarantine_insert_sql, 12, params, "quarantine") < 0 ||
+	    exec_ok(s, "COMMIT", "commit") < 0) {
 		rollback(s);
 		return PW_EDB;
 	}
@@ -1327,8 +1339,10 @@ int pg_sink_sync_merchants(pg_sink *s, const char *chains, const char *const *me
 {
 	if (exec_ok(s, "BEGIN", "begin") < 0)
 		return PW_EDB;
-	if (exec_ok(s, "CREATE TEMP TABLE IF NOT EXISTS pw_merchant_addresses (chain text, address text,"
-		       " merchant_id text, chain_family text) ON COMMIT DROP", "temp table") < 0 ||
+	if (exec_ok(s,
+		    "CREATE TEMP TABLE IF NOT EXISTS pw_merchant_addresses (chain text, address text,"
+		    " merchant_id text, chain_family text) ON COMMIT DROP",
+		    "temp table") < 0 ||
 	    exec_ok(s, "CREATE TEMP TABLE IF NOT EXISTS pw_merchant_ids (id text) ON COMMIT DROP", "temp table") < 0)
 		goto out_rollback;
 	/* the merchants in one COPY and one statement (a statement each was
@@ -1359,11 +1373,12 @@ int pg_sink_sync_merchants(pg_sink *s, const char *chains, const char *const *me
 	PQclear(ids);
 	while ((ids = PQgetResult(s->conn)) != NULL)
 		PQclear(ids);
-	if (!copying || exec_ok(s,
-				"INSERT INTO merchants (id) SELECT DISTINCT id FROM pw_merchant_ids ON CONFLICT (id) DO UPDATE"
-				" SET updated_at = now(), origin = 'config', removed_at = NULL"
-				" WHERE merchants.origin <> 'config' OR merchants.removed_at IS NOT NULL",
-				"merchants") < 0)
+	if (!copying ||
+	    exec_ok(s,
+		    "INSERT INTO merchants (id) SELECT DISTINCT id FROM pw_merchant_ids ON CONFLICT (id) DO UPDATE"
+		    " SET updated_at = now(), origin = 'config', removed_at = NULL"
+		    " WHERE merchants.origin <> 'config' OR merchants.removed_at IS NOT NULL",
+		    "merchants") < 0)
 		goto out_rollback;
 	PGresult *res = PQexec(s->conn, "COPY pw_merchant_addresses FROM STDIN");
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
@@ -1413,7 +1428,8 @@ int pg_sink_sync_merchants(pg_sink *s, const char *chains, const char *const *me
 		    " chain_family = EXCLUDED.chain_family WHERE (merchant_addresses.merchant_id,"
 		    " merchant_addresses.origin) IS DISTINCT FROM (EXCLUDED.merchant_id, 'config')",
 		    "insert addresses") < 0 ||
-	    exec_ok(s, "UPDATE webhook_endpoints SET active = false WHERE origin = 'config' AND active", "endpoints") < 0)
+	    exec_ok(s, "UPDATE webhook_endpoints SET active = false WHERE origin = 'config' AND active", "endpoints") <
+		    0)
 		goto out_rollback;
 	for (size_t i = 0; i < n_endpoints; i++) {
 		char shown[300], digest[65];
@@ -1421,16 +1437,18 @@ int pg_sink_sync_merchants(pg_sink *s, const char *chains, const char *const *me
 		sha256_hex(endpoints[i].url, digest);
 		const char *adopt[3] = { endpoints[i].merchant_id, endpoints[i].key, digest };
 		const char *params[4] = { endpoints[i].merchant_id, endpoints[i].key, shown, endpoints[i].events };
-		if (exec_params_ok(s,
-				   "UPDATE webhook_endpoints SET key = $2, url_sha256 = NULL WHERE merchant_id = $1"
-				   " AND key IS NULL AND url_sha256 = $3 AND NOT EXISTS (SELECT 1 FROM webhook_endpoints k"
-				   " WHERE k.merchant_id = $1 AND k.key = $2)",
-				   3, adopt, "webhook endpoints") < 0 ||
-		    exec_params_ok(s,
-				   "INSERT INTO webhook_endpoints (merchant_id, key, url, events) VALUES ($1, $2, $3, $4::text[])"
-				   " ON CONFLICT (merchant_id, key) DO UPDATE SET url = EXCLUDED.url, events = EXCLUDED.events,"
-				   " active = true, origin = 'config', url_sealed = NULL, secret_sealed = NULL, key_id = NULL",
-				   4, params, "webhook endpoints") < 0)
+		if (exec_params_ok(
+			    s,
+			    "UPDATE webhook_endpoints SET key = $2, url_sha256 = NULL WHERE merchant_id = $1"
+			    " AND key IS NULL AND url_sha256 = $3 AND NOT EXISTS (SELECT 1 FROM webhook_endpoints k"
+			    " WHERE k.merchant_id = $1 AND k.key = $2)",
+			    3, adopt, "webhook endpoints") < 0 ||
+		    exec_params_ok(
+			    s,
+			    "INSERT INTO webhook_endpoints (merchant_id, key, url, events) VALUES ($1, $2, $3, $4::text[])"
+			    " ON CONFLICT (merchant_id, key) DO UPDATE SET url = EXCLUDED.url, events = EXCLUDED.events,"
+			    " active = true, origin = 'config', url_sealed = NULL, secret_sealed = NULL, key_id = NULL",
+			    4, params, "webhook endpoints") < 0)
 			goto out_rollback;
 	}
 	if (exec_ok(s, "COMMIT", "commit") < 0)
@@ -1448,8 +1466,8 @@ static const char create_migrations_sql[] =
 static int is_applied(pg_sink *s, const char *name, bool *ret)
 {
 	const char *params[1] = { name };
-	PGresult *res = PQexecParams(s->conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
-				     params, NULL, NULL, 0);
+	PGresult *res = PQexecParams(s->conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL, params,
+				     NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		fail_result(s, "schema_migrations", res);
 		PQclear(res);
@@ -1494,8 +1512,8 @@ int pg_sink_migrate(pg_sink *s, const struct schema_migration *list, size_t *ret
 		if (exec_ok(s, m->sql, what) < 0)
 			goto out_rollback;
 		const char *params[1] = { m->name };
-		PGresult *res = PQexecParams(s->conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1,
-					     NULL, params, NULL, NULL, 0);
+		PGresult *res = PQexecParams(s->conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, NULL,
+					     params, NULL, NULL, 0);
 		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 		PQclear(res);
 		if (!ok || exec_ok(s, "COMMIT", "commit") < 0)
@@ -1520,7 +1538,8 @@ int pg_sink_put_chain_report(pg_sink *s, const char *chain, const char *report_j
 
 int pg_sink_set_webhooks(pg_sink *s, bool on)
 {
-	return exec_ok(s, on ? "SET paywatch.webhooks = 'on'" : "SET paywatch.webhooks = 'off'", "set paywatch.webhooks");
+	return exec_ok(s, on ? "SET paywatch.webhooks = 'on'" : "SET paywatch.webhooks = 'off'",
+		       "set paywatch.webhooks");
 }
 
 /* Parse one row of read_payments_sql into p; PW_EPARSE on a value that is
@@ -1588,8 +1607,8 @@ int pg_sink_read_payments(pg_sink *s, const char *chain, uint8_t family, uint64_
 	}
 	for (int i = 0; i < n; i++) {
 		if (parse_row(res, i, &rows[i]) < 0) {
-			snprintf(s->error, sizeof(s->error), "payments row %d of blocks %s..%s: unreadable value", i, from_s,
-				 to_s);
+			snprintf(s->error, sizeof(s->error), "payments row %d of blocks %s..%s: unreadable value", i,
+				 from_s, to_s);
 			free(rows);
 			PQclear(res);
 			return PW_EPARSE;
@@ -1619,15 +1638,17 @@ int pg_sink_fix_payment(pg_sink *s, const pw_payment *p, size_t *ret_updated)
 	u256_to_dec(p->amount, raw);
 	if (u256_format_units(p->amount, p->decimals, amount) < 0)
 		return PW_EINVAL;
-	const char *params[15] = { chain_id, block_hash, log_index, p->chain, number, time_s, tx_hash, token,
-				   p->token_symbol, from, to, p->merchant_id, raw, decimals, amount };
-	PGresult *res = PQexecParams(s->conn,
-				     "UPDATE payments SET chain = $4, block_number = $5, block_time = to_timestamp($6),"
-				     " tx_hash = $7, token_address = $8, token_symbol = $9, from_address = $10,"
-				     " to_address = $11, merchant_id = $12, amount_raw = $13, decimals = $14, amount = $15,"
-				     " status = 'confirmed', reverted_at = NULL"
-				     " WHERE chain_id = $1 AND block_hash = $2 AND log_index = $3",
-				     15, NULL, params, NULL, NULL, 0);
+	const char *params[15] = { chain_id, block_hash,     log_index, p->chain,        number,
+				   time_s,   tx_hash,        token,     p->token_symbol, from,
+				   to,       p->merchant_id, raw,       decimals,        amount };
+	PGresult *res =
+		PQexecParams(s->conn,
+			     "UPDATE payments SET chain = $4, block_number = $5, block_time = to_timestamp($6),"
+			     " tx_hash = $7, token_address = $8, token_symbol = $9, from_address = $10,"
+			     " to_address = $11, merchant_id = $12, amount_raw = $13, decimals = $14, amount = $15,"
+			     " status = 'confirmed', reverted_at = NULL"
+			     " WHERE chain_id = $1 AND block_hash = $2 AND log_index = $3",
+			     15, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		fail_result(s, "fix payment", res);
 		PQclear(res);

@@ -27,7 +27,7 @@ typedef struct pg_merchant_address {
  * one from the config: only its scheme://host:port reaches Postgres. */
 typedef struct pg_webhook_endpoint {
 	const char *merchant_id;
-	const char *key;    /* the config's stable endpoint id */
+	const char *key; /* the config's stable endpoint id */
 	const char *url;
 	const char *events; /* Postgres array literal, e.g. "{payment.confirmed,payment.reverted}" */
 } pg_webhook_endpoint;
@@ -64,9 +64,9 @@ const char *pg_sink_error(const pg_sink *s);
 
 /* What one pg_sink_write_payments call changed. */
 typedef struct pg_write_result {
-	size_t inserted; /* confirmed payments newly inserted, or confirmed again after a revert */
-	size_t present;  /* confirmed payments already there (a replay after a crash) */
-	size_t reverted; /* rows turned from confirmed to reverted (or inserted as reverted) */
+	size_t inserted;       /* confirmed payments newly inserted, or confirmed again after a revert */
+	size_t present;        /* confirmed payments already there (a replay after a crash) */
+	size_t reverted;       /* rows turned from confirmed to reverted (or inserted as reverted) */
 	size_t pending_events; /* payment.pending events created */
 	size_t pending_rows;   /* pending_payments rows written (payments seen, not yet confirmed) */
 	size_t dropped_rows;   /* pending_payments rows deleted: their block left the chain */

@@ -97,8 +97,8 @@ int registry_pg_window_lock(PGconn *c, const char *merchant_id, const char *chai
 
 /* registry_pg_window_update: raise highest_used and next_index to at
  * least the values given. */
-int registry_pg_window_update(PGconn *c, const char *merchant_id, const char *chain, long highest_used,
-			      long next_index, char *err, size_t errlen);
+int registry_pg_window_update(PGconn *c, const char *merchant_id, const char *chain, long highest_used, long next_index,
+			      char *err, size_t errlen);
 
 /* registry_pg_prune_config_xpubs: the xpubs of origin 'config' of
  * merchants not in keep (a text[] literal of merchant ids) go, with their
@@ -157,8 +157,7 @@ int registry_pg_merchants(PGconn *c, const char *only_id, char **ret_json, char 
 /* registry_pg_merchant_add: create merchant id (origin 'registry'), or
  * bring back a removed one. MERCHANT into *ret_json; *ret_created 1 when
  * it did not exist (or was removed), 0 when it existed already. */
-int registry_pg_merchant_add(PGconn *c, const char *id, int *ret_created, char **ret_json, char *err,
-			     size_t errlen);
+int registry_pg_merchant_add(PGconn *c, const char *id, int *ret_created, char **ret_json, char *err, size_t errlen);
 
 /* registry_pg_merchant_remove: remove merchant id: its addresses are
  * deleted (matching stops), its endpoints made inactive (their history
@@ -170,8 +169,8 @@ int registry_pg_merchant_remove(PGconn *c, const char *id, char *err, size_t err
  * address), at most limit (1..1000) after the cursor (NULL: from the
  * start; an opaque value from an earlier page). PW_ENOTFOUND: no such
  * merchant; PW_EPARSE: a bad cursor. */
-int registry_pg_addresses(PGconn *c, const char *merchant_id, const char *chain, unsigned limit,
-			  const char *cursor, char **ret_json, char *err, size_t errlen);
+int registry_pg_addresses(PGconn *c, const char *merchant_id, const char *chain, unsigned limit, const char *cursor,
+			  char **ret_json, char *err, size_t errlen);
 
 /* One address to add: text fields in the stored form. */
 typedef struct registry_address {
@@ -191,8 +190,8 @@ int registry_pg_address_add(PGconn *c, const registry_address *a, int *ret_creat
 /* registry_pg_address_remove: stop watching (chain, address) for
  * merchant_id; its payments stay. PW_ENOTFOUND: the merchant has no such
  * address; PW_EREFUSED: the config names it. */
-int registry_pg_address_remove(PGconn *c, const char *merchant_id, const char *chain, const char *address,
-			       char *err, size_t errlen);
+int registry_pg_address_remove(PGconn *c, const char *merchant_id, const char *chain, const char *address, char *err,
+			       size_t errlen);
 
 /* registry_pg_endpoints: {"data": [ENDPOINT, ...]} of merchant_id, by id
  * (inactive ones too). PW_ENOTFOUND: no such merchant. */
@@ -234,8 +233,8 @@ typedef struct registry_sealed {
  * (`secrets rotate-key`); with merchant_id, only that merchant's active
  * ones (`webhooks test`). Into *ret (malloc'd array of *ret_n; free with
  * registry_sealed_free). 0, PW_EDB, PW_ENOMEM. */
-int registry_pg_sealed(PGconn *c, const char *not_key_id, const char *merchant_id, registry_sealed **ret,
-		       size_t *ret_n, char *err, size_t errlen);
+int registry_pg_sealed(PGconn *c, const char *not_key_id, const char *merchant_id, registry_sealed **ret, size_t *ret_n,
+		       char *err, size_t errlen);
 void registry_sealed_free(registry_sealed *s, size_t n);
 
 /* registry_pg_reseal: replace row's sealed URL and secret (sealed under

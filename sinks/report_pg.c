@@ -4,9 +4,10 @@
 
 #include <stdio.h>
 
-#define DAYS_OF(p)                                                                                      \
-	p ".merchant_id = $1 AND " p ".block_time >= ($2::date)::timestamp AT TIME ZONE 'UTC'"            \
-	" AND " p ".block_time < ($3::date + 1)::timestamp AT TIME ZONE 'UTC'"
+#define DAYS_OF(p)                                                                                                     \
+	p ".merchant_id = $1 AND " p                                                                                   \
+	  ".block_time >= ($2::date)::timestamp AT TIME ZONE 'UTC'"                                                    \
+	  " AND " p ".block_time < ($3::date + 1)::timestamp AT TIME ZONE 'UTC'"
 #define RFC3339(t) "to_char(" t " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 int report_pg_settlement(PGconn *c, const char *merchant_id, const char *from, const char *to, PGresult **ret,

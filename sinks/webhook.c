@@ -56,11 +56,13 @@ int webhook_sign(const char *secret, const char *msg_id, int64_t timestamp, cons
 	int plen = snprintf(prefix, sizeof(prefix), "%s.%lld.", msg_id, (long long)timestamp);
 	EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	EVP_MAC_CTX *ctx = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
-	OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0), OSSL_PARAM_construct_end() };
+	OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+				OSSL_PARAM_construct_end() };
 	size_t len = 0;
 	int ok = ctx && EVP_MAC_init(ctx, key, (size_t)key_len, params) &&
 		 EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)plen) &&
-		 EVP_MAC_update(ctx, (const unsigned char *)body, body_len) && EVP_MAC_final(ctx, mac, &len, sizeof(mac));
+		 EVP_MAC_update(ctx, (const unsigned char *)body, body_len) &&
+		 EVP_MAC_final(ctx, mac, &len, sizeof(mac));
 	mac_len = (unsigned int)len;
 	EVP_MAC_CTX_free(ctx);
 	EVP_MAC_free(hmac);
@@ -105,19 +107,19 @@ static uint32_t be32_at(const uint8_t *b)
 /* An IPv4 address (host order) that is not a public unicast one. */
 static bool v4_private(uint32_t a)
 {
-	return (a >> 24) == 0 ||		  /* 0/8 "this network" */
-	       (a >> 24) == 10 ||		  /* 10/8 */
-	       (a >> 22) == (100u << 2 | 1) ||	  /* 100.64/10 CGNAT */
-	       (a >> 24) == 127 ||		  /* 127/8 loopback */
-	       (a >> 16) == 0xa9fe ||		  /* 169.254/16 link-local, cloud metadata */
-	       (a >> 20) == 0xac1 ||		  /* 172.16/12 */
-	       (a >> 8) == 0xc00000 ||		  /* 192.0.0/24 IETF protocol assignments */
-	       (a >> 8) == 0xc00002 ||		  /* 192.0.2/24 TEST-NET-1 */
-	       (a >> 16) == 0xc0a8 ||		  /* 192.168/16 */
-	       (a >> 17) == (0xc612u >> 1) ||	  /* 198.18/15 benchmarking */
-	       (a >> 8) == 0xc63364 ||		  /* 198.51.100/24 TEST-NET-2 */
-	       (a >> 8) == 0xcb0071 ||		  /* 203.0.113/24 TEST-NET-3 */
-	       (a >> 28) >= 0xe;		  /* 224/4 multicast, 240/4 reserved, broadcast */
+	return (a >> 24) == 0 ||               /* 0/8 "this network" */
+	       (a >> 24) == 10 ||              /* 10/8 */
+	       (a >> 22) == (100u << 2 | 1) || /* 100.64/10 CGNAT */
+	       (a >> 24) == 127 ||             /* 127/8 loopback */
+	       (a >> 16) == 0xa9fe ||          /* 169.254/16 link-local, cloud metadata */
+	       (a >> 20) == 0xac1 ||           /* 172.16/12 */
+	       (a >> 8) == 0xc00000 ||         /* 192.0.0/24 IETF protocol assignments */
+	       (a >> 8) == 0xc00002 ||         /* 192.0.2/24 TEST-NET-1 */
+	       (a >> 16) == 0xc0a8 ||          /* 192.168/16 */
+	       (a >> 17) == (0xc612u >> 1) ||  /* 198.18/15 benchmarking */
+	       (a >> 8) == 0xc63364 ||         /* 198.51.100/24 TEST-NET-2 */
+	       (a >> 8) == 0xcb0071 ||         /* 203.0.113/24 TEST-NET-3 */
+	       (a >> 28) >= 0xe;               /* 224/4 multicast, 240/4 reserved, broadcast */
 }
 
 /* An IPv6 address that is not a public unicast one, or embeds an IPv4
@@ -144,10 +146,10 @@ static bool v6_private(const uint8_t b[16])
 		return true;
 	if (b[0] == 0x01 && memcmp(b + 1, zero, 7) == 0) /* 100::/64 discard */
 		return true;
-	return (b[0] & 0xfe) == 0xfc ||			 /* fc00::/7 unique local */
+	return (b[0] & 0xfe) == 0xfc ||                   /* fc00::/7 unique local */
 	       (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || /* fe80::/10 link-local */
 	       (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) || /* fec0::/10 site-local (deprecated) */
-	       b[0] == 0xff;				 /* ff00::/8 multicast */
+	       b[0] == 0xff;                              /* ff00::/8 multicast */
 }
 
 static bool address_is_private(const struct sockaddr *sa)
@@ -264,7 +266,7 @@ webhook_verdict webhook_classify(long status, bool transport_error, int attempt,
 
 typedef struct job {
 	uint64_t delivery_id, endpoint_row;
-	int attempts; /* before this one */
+	int attempts;   /* before this one */
 	char lease[48]; /* the delivery's locked_until as the claim set it (timestamptz text): the lease's owner */
 	char event_id[64];
 	char merchant_id[128];
@@ -272,7 +274,7 @@ typedef struct job {
 	char shown[300]; /* scheme://host:port, for logs */
 	char *payload;
 	size_t payload_len;
-	bool sent; /* libcurl began to send the request (pre_request); a second send is refused */
+	bool sent;           /* libcurl began to send the request (pre_request); a second send is refused */
 	bool resend_refused; /* libcurl's silent resend on a fresh connection was refused */
 	const webhook_endpoint *ep;
 	const char *ep_shown; /* a config endpoint's URL checked and shown once (d->shown); NULL: each time */
@@ -283,13 +285,14 @@ typedef struct job {
 	struct curl_slist *connect_to;
 	bool allow_private;
 	bool via_proxy;
-	bool refused; /* a connection to a loopback/private address was refused */
+	bool refused;   /* a connection to a loopback/private address was refused */
 	bool resolving; /* through a proxy: the target's name is being resolved */
 	struct gaicb gai;
 	struct gaicb *gai_list[1];
 	char gai_host[256], gai_port[8];
 	int64_t start_ms;
-	int64_t claimed_ms; /* when its claim returned it (pw_mono_ms): a job claimed ahead waits at most READY_MAX_MS */
+	/* when its claim returned it (pw_mono_ms): a job claimed ahead waits at most READY_MAX_MS */
+	int64_t claimed_ms;
 	/* its endpoint was known slow when it started (slow_marked): it never
 	 * counts against max_in_flight, only against jobs_cap */
 	bool known_slow;
@@ -489,9 +492,10 @@ static void note_pace(webhook_dispatcher *d, const job *j, int64_t took_ms, bool
 			return;
 		memmove(&d->slow[i], &d->slow[i + 1], (d->n_slow - i - 1) * sizeof(*d->slow));
 		d->n_slow--;
-		log_info("%s: endpoint %s/%s at %s answered within %d ms again (%lld ms): its requests count against"
-			 " webhooks.max_in_flight again",
-			 d->opts.name, j->merchant_id, j->endpoint_id, j->shown, SLOW_AFTER_MS, (long long)took_ms);
+		log_info(
+			"%s: endpoint %s/%s at %s answered within %d ms again (%lld ms): its requests count against"
+			" webhooks.max_in_flight again",
+			d->opts.name, j->merchant_id, j->endpoint_id, j->shown, SLOW_AFTER_MS, (long long)took_ms);
 		return;
 	}
 	if (marked) {
@@ -510,15 +514,18 @@ static void note_pace(webhook_dispatcher *d, const job *j, int64_t took_ms, bool
 	memmove(&d->slow[i + 1], &d->slow[i], (d->n_slow - i) * sizeof(*d->slow));
 	d->slow[i] = (slow_mark){ j->endpoint_row, now };
 	d->n_slow++;
-	log_info("%s: endpoint %s/%s at %s is slow (its request %s after %lld ms): its next requests take none of"
-		 " webhooks.max_in_flight's slots, until one is answered within %d ms",
-		 d->opts.name, j->merchant_id, j->endpoint_id, j->shown, timed_out ? "timed out" : "ended",
-		 (long long)took_ms, SLOW_AFTER_MS);
+	log_info(
+		"%s: endpoint %s/%s at %s is slow (its request %s after %lld ms): its next requests take none of"
+		" webhooks.max_in_flight's slots, until one is answered within %d ms",
+		d->opts.name, j->merchant_id, j->endpoint_id, j->shown, timed_out ? "timed out" : "ended",
+		(long long)took_ms, SLOW_AFTER_MS);
 }
 
-#define OUTCOME_BUFS(o)                                                                                     \
-	{ &(o)->ids, &(o)->endpoints, &(o)->statuses, &(o)->latencies, &(o)->errors, &(o)->verdicts, &(o)->delays, \
-	  &(o)->leases }
+#define OUTCOME_BUFS(o)                                                                                                \
+	{                                                                                                              \
+		&(o)->ids, &(o)->endpoints, &(o)->statuses, &(o)->latencies, &(o)->errors, &(o)->verdicts,             \
+			&(o)->delays, &(o)->leases                                                                     \
+	}
 
 /* Called by libcurl right before it sends the request on a connection,
  * new or reused (CURLOPT_PREREQFUNCTION, libcurl >= 7.80). The first call
@@ -585,13 +592,12 @@ static int cmp_endpoint(const void *a, const void *b)
 
 /* The config endpoint (merchant_id, id), or NULL; *shown gets its URL as
  * shown (d->shown: NULL when it failed the check, or is not found). */
-static const webhook_endpoint *find_endpoint(const webhook_dispatcher *d, const char *merchant_id,
-					     const char *id, const char **shown)
+static const webhook_endpoint *find_endpoint(const webhook_dispatcher *d, const char *merchant_id, const char *id,
+					     const char **shown)
 {
 	webhook_endpoint key = { .merchant_id = merchant_id, .id = id };
 	const webhook_endpoint *kp = &key;
-	const webhook_endpoint **hit =
-		bsearch(&kp, d->sorted, d->opts.n_endpoints, sizeof(*d->sorted), cmp_endpoint);
+	const webhook_endpoint **hit = bsearch(&kp, d->sorted, d->opts.n_endpoints, sizeof(*d->sorted), cmp_endpoint);
 	*shown = hit && d->shown ? d->shown[hit - d->sorted] : NULL;
 	return hit ? *hit : NULL;
 }
@@ -616,11 +622,14 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
 static void attempt_error(const job *j, CURLcode c, char *out, size_t outlen)
 {
 	if (j->refused && c != CURLE_OK)
-		snprintf(out, outlen, "host %s resolves to a loopback, private or link-local address (set "
-				      "webhooks.allow_private_targets to allow it)", j->shown);
+		snprintf(out, outlen,
+			 "host %s resolves to a loopback, private or link-local address (set "
+			 "webhooks.allow_private_targets to allow it)",
+			 j->shown);
 	else if (j->resend_refused) /* pre_request: a kept connection died, not sent again at once */
-		snprintf(out, outlen, "the connection closed before any answer (a kept connection: the request may have "
-				      "arrived); sent again on the retry schedule");
+		snprintf(out, outlen,
+			 "the connection closed before any answer (a kept connection: the request may have "
+			 "arrived); sent again on the retry schedule");
 	else
 		snprintf(out, outlen, "%s", j->error[0] ? j->error : curl_easy_strerror(c));
 }
@@ -655,7 +664,7 @@ static int prepare_request(job *j, const webhook_endpoint *ep, bool allow_privat
 	j->headers = curl_slist_append(j->headers, "content-type: application/json");
 	j->headers = curl_slist_append(j->headers, "user-agent: " USER_AGENT);
 	j->headers = curl_slist_append(j->headers, "expect:"); /* no 100-continue round trip */
-	if (!j->easy) /* else a finished job's handle, reset (start_job) */
+	if (!j->easy)                                          /* else a finished job's handle, reset (start_job) */
 		j->easy = curl_easy_init();
 	if (!j->easy)
 		return PW_ENOMEM;
@@ -754,13 +763,15 @@ static int pin_target(job *j, int gai_status)
 			j->refused = true;
 			snprintf(j->error, sizeof(j->error),
 				 "host %s resolves to a loopback, private or link-local address (set "
-				 "webhooks.allow_private_targets to allow it)", j->shown);
+				 "webhooks.allow_private_targets to allow it)",
+				 j->shown);
 			r = PW_ECONN;
 		}
 	if (r == 0) {
 		char ip[INET6_ADDRSTRLEN], line[600];
-		const void *addr = res->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
-							      : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+		const void *addr = res->ai_family == AF_INET6
+					   ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+					   : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
 		inet_ntop(res->ai_family, addr, ip, sizeof(ip));
 		snprintf(line, sizeof(line), res->ai_family == AF_INET6 ? "%s:%s:[%s]:%s" : "%s:%s:%s:%s", j->gai_host,
 			 j->gai_port, ip, j->gai_port);
@@ -894,7 +905,8 @@ static bool exec_stmt(webhook_dispatcher *d, const char *name, const char *sql, 
 		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
 		text_one_line(msg);
 		if (!msg[0]) /* libpq names no error for a statement on a connection already lost */
-			snprintf(msg, sizeof(msg), "%s", PQstatus(d->pg) == CONNECTION_OK ? "no answer" : "the connection is lost");
+			snprintf(msg, sizeof(msg), "%s",
+				 PQstatus(d->pg) == CONNECTION_OK ? "no answer" : "the connection is lost");
 		log_warn("%s: postgres: %s", d->opts.name, msg);
 		PQclear(res);
 		return false;
@@ -975,10 +987,12 @@ static bool release_unserved(webhook_dispatcher *d, const char *ids, const char 
 {
 	const char *params[2] = { ids, leases };
 	return d->pg &&
-	       exec_params(d, "WITH r AS (UPDATE webhook_deliveries d SET locked_until = NULL FROM unnest($1::bigint[],"
-			       " $2::timestamptz[]) AS x(id, lease) WHERE d.id = x.id AND d.locked_until = x.lease RETURNING 1)"
-			       " SELECT pg_notify('paywatch_webhooks', '') WHERE EXISTS (SELECT 1 FROM r)",
-			    2, params, NULL);
+	       exec_params(
+		       d,
+		       "WITH r AS (UPDATE webhook_deliveries d SET locked_until = NULL FROM unnest($1::bigint[],"
+		       " $2::timestamptz[]) AS x(id, lease) WHERE d.id = x.id AND d.locked_until = x.lease RETURNING 1)"
+		       " SELECT pg_notify('paywatch_webhooks', '') WHERE EXISTS (SELECT 1 FROM r)",
+		       2, params, NULL);
 }
 
 /* Add job j's delivery id and lease to lists (two Postgres array
@@ -1084,7 +1098,8 @@ static int open_sealed(webhook_dispatcher *d, job *j, const char *url_sealed, co
 		r = secretbox_open(d->opts.keys, ctx, secret_sealed, &j->own_secret);
 	if (r < 0)
 		return r;
-	j->own = (webhook_endpoint){ j->merchant_id, j->endpoint_id, j->own_url, (const char *const *)&j->own_secret, 1 };
+	j->own = (webhook_endpoint){ j->merchant_id, j->endpoint_id, j->own_url, (const char *const *)&j->own_secret,
+				     1 };
 	j->ep = &j->own;
 	return 0;
 }
@@ -1098,11 +1113,13 @@ static void pass_over(webhook_dispatcher *d, job *j, const char *why, pw_buf rel
 	char id[24];
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)j->delivery_id);
 	if (note_unserved(d, j->endpoint_row))
-		log_error(PW_ECONFIG, "%s: endpoint \"%s\" of merchant %s: %s; this dispatcher leaves its deliveries to one"
-				      " that has it, until restarted",
+		log_error(PW_ECONFIG,
+			  "%s: endpoint \"%s\" of merchant %s: %s; this dispatcher leaves its deliveries to one"
+			  " that has it, until restarted",
 			  d->opts.name, j->endpoint_id, j->merchant_id, why);
 	if (give_back_add(release, j) < 0) /* not given back: its lease expires */
-		log_error(PW_ENOMEM, "%s: delivery %s: cannot list it to give back; its lease expires", d->opts.name, id);
+		log_error(PW_ENOMEM, "%s: delivery %s: cannot list it to give back; its lease expires", d->opts.name,
+			  id);
 }
 
 /* How many deliveries a claim may take now: max_in_flight less the
@@ -1121,10 +1138,11 @@ static size_t claim_room(webhook_dispatcher *d)
 	size_t left = jobs_cap(d) - d->n_jobs;
 	if (room && !left && (!d->cap_said_ms || now - d->cap_said_ms >= 60000)) {
 		d->cap_said_ms = now;
-		log_warn("%s: %zu requests in flight, %zu of them waiting over %d ms or on endpoints known slow: at"
-			 " the limit of %d x webhooks.max_in_flight; no new request until one ends (raise"
-			 " max_in_flight, or lower timeout_ms)",
-			 d->opts.name, d->n_jobs, d->n_jobs - fresh, (int)window, JOBS_PER_SLOT);
+		log_warn(
+			"%s: %zu requests in flight, %zu of them waiting over %d ms or on endpoints known slow: at"
+			" the limit of %d x webhooks.max_in_flight; no new request until one ends (raise"
+			" max_in_flight, or lower timeout_ms)",
+			d->opts.name, d->n_jobs, d->n_jobs - fresh, (int)window, JOBS_PER_SLOT);
 	}
 	return room < left ? room : left;
 }
@@ -1149,7 +1167,8 @@ static size_t start_ready(webhook_dispatcher *d)
 			old++;
 			job_free(j);
 		} else if (room) {
-			room -= start_job(d, j); /* a request that cannot start is a failed attempt: its slot stays free */
+			/* a request that cannot start is a failed attempt: its slot stays free */
+			room -= start_job(d, j);
 		} else {
 			d->ready[kept++] = j;
 		}
@@ -1216,7 +1235,8 @@ static void claim(webhook_dispatcher *d)
 		    parse_u64(PQgetvalue(res, i, 1), INT32_MAX, &attempts) < 0 ||
 		    parse_u64(PQgetvalue(res, i, 2), UINT64_MAX, &j->endpoint_row) < 0 ||
 		    (size_t)PQgetlength(res, i, 9) >= sizeof(j->lease)) {
-			log_error(PW_EDB, "%s: a claimed delivery has unreadable ids or lease; its lease expires", d->opts.name);
+			log_error(PW_EDB, "%s: a claimed delivery has unreadable ids or lease; its lease expires",
+				  d->opts.name);
 			job_free(j);
 			continue;
 		}
@@ -1238,15 +1258,19 @@ static void claim(webhook_dispatcher *d)
 		if (!j->ep && !PQgetisnull(res, i, 4) && !PQgetisnull(res, i, 8)) {
 			int o = open_sealed(d, j, PQgetvalue(res, i, 7), PQgetvalue(res, i, 8));
 			if (o == PW_ENOTFOUND) {
-				pass_over(d, j, "its URL and secret are sealed under a key this process does not hold (check "
-						"PAYWATCH_SECRET_KEY / PAYWATCH_SECRET_KEY_OLD)", release);
+				pass_over(d, j,
+					  "its URL and secret are sealed under a key this process does not hold (check "
+					  "PAYWATCH_SECRET_KEY / PAYWATCH_SECRET_KEY_OLD)",
+					  release);
 				job_free(j);
 				continue;
 			}
 			if (o < 0) { /* not released: retried when the lease ends, not in a loop */
-				log_error(o, "%s: endpoint \"%s\" of merchant %s: cannot open its sealed URL and secret (%s);"
-					     " leaving its delivery",
-					  d->opts.name, j->endpoint_id, j->merchant_id, pw_strerror(o));
+				log_error(
+					o,
+					"%s: endpoint \"%s\" of merchant %s: cannot open its sealed URL and secret (%s);"
+					" leaving its delivery",
+					d->opts.name, j->endpoint_id, j->merchant_id, pw_strerror(o));
 				job_free(j);
 				continue;
 			}
@@ -1299,18 +1323,17 @@ static int outcome_add(outcomes *o, const char *id, const char *endpoint, const 
 #define FLUSH_OUTCOMES                                                                                                 \
 	"WITH f AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[], $5::text[], $6::text[],"    \
 	" $7::float8[], $8::timestamptz[]) AS f(id, endpoint_id, http_status, latency_ms, error, verdict, delay_s, lease)),"
-#define FLUSH_DELIVERIES                                                                                              \
+#define FLUSH_DELIVERIES                                                                                               \
 	" UPDATE webhook_deliveries d SET"                                                                             \
 	" status = CASE f.verdict WHEN 'delivered' THEN 'delivered' WHEN 'retry' THEN d.status ELSE 'failed' END,"     \
 	" attempts = d.attempts + 1, locked_until = NULL,"                                                             \
 	" delivered_at = CASE WHEN f.verdict = 'delivered' THEN now() ELSE d.delivered_at END,"                        \
 	" last_status = CASE WHEN f.verdict = 'gone' THEN 410 ELSE f.http_status END,"                                 \
 	" last_error = f.error,"                                                                                       \
-	" next_attempt_at = CASE WHEN f.verdict = 'retry' THEN now() + make_interval(secs => f.delay_s)"              \
+	" next_attempt_at = CASE WHEN f.verdict = 'retry' THEN now() + make_interval(secs => f.delay_s)"               \
 	" ELSE d.next_attempt_at END"                                                                                  \
 	" FROM f WHERE d.id = f.id AND d.locked_until = f.lease"
-static const char flush_sql[] =
-	FLUSH_OUTCOMES
+static const char flush_sql[] = FLUSH_OUTCOMES
 	" att AS (INSERT INTO webhook_attempts (delivery_id, http_status, latency_ms, error, lease)"
 	" SELECT id, http_status, latency_ms, error, lease FROM f),"
 	" gone AS (UPDATE webhook_endpoints e SET disabled_at = now(), disabled_reason = '410 Gone'"
@@ -1322,14 +1345,14 @@ static const char flush_sql[] =
  * then, its lease released, so the update passes it over too; a 410 does
  * not disable the endpoint again). Returns how many attempts it recorded.
  * Run once per reconnect at most: not prepared. */
-static const char flush_kept_sql[] =
-	FLUSH_OUTCOMES
+static const char flush_kept_sql[] = FLUSH_OUTCOMES
 	" att AS (INSERT INTO webhook_attempts (delivery_id, http_status, latency_ms, error, lease)"
 	" SELECT id, http_status, latency_ms, error, lease FROM f WHERE NOT EXISTS (SELECT 1 FROM webhook_attempts a"
 	" WHERE a.delivery_id = f.id AND a.lease = f.lease) RETURNING delivery_id),"
 	" gone AS (UPDATE webhook_endpoints e SET disabled_at = now(), disabled_reason = '410 Gone'"
 	" FROM f JOIN att ON att.delivery_id = f.id WHERE f.verdict = 'gone' AND e.id = f.endpoint_id),"
-	" upd AS (" FLUSH_DELIVERIES " RETURNING 1)"
+	" upd AS (" FLUSH_DELIVERIES
+	" RETURNING 1)"
 	" SELECT count(*) FROM att";
 
 /* Say that n outcomes were not written (never dropped silently). */
@@ -1368,7 +1391,8 @@ static void finish_flush(webhook_dispatcher *d)
 		for (size_t k = 0; k < N_OUTCOME_BUFS; k++) /* the arrays open again, as they were */
 			buf_truncate(bufs[k], lens[k]);
 		if (!o->kept)
-			log_warn("%s: %zu outcome%s kept until postgres is back (%s)", d->opts.name, o->n, o->n == 1 ? "" : "s",
+			log_warn("%s: %zu outcome%s kept until postgres is back (%s)", d->opts.name, o->n,
+				 o->n == 1 ? "" : "s",
 				 o->n == 1 ? "its lease holds it meanwhile" : "their leases hold them meanwhile");
 		o->kept = true;
 		return;
@@ -1380,9 +1404,10 @@ static void finish_flush(webhook_dispatcher *d)
 		if (res && PQntuples(res) == 1)
 			(void)parse_u64(PQgetvalue(res, 0, 0), UINT64_MAX, &now_written);
 		if (now_written < o->n) /* the write the loss cut had been committed: its answer alone was lost */
-			log_info("%s: %zu outcome%s kept while postgres was away written; %llu of them had been written"
-				 " already (only the answer was lost): recorded once",
-				 d->opts.name, o->n, o->n == 1 ? "" : "s", (unsigned long long)(o->n - now_written));
+			log_info(
+				"%s: %zu outcome%s kept while postgres was away written; %llu of them had been written"
+				" already (only the answer was lost): recorded once",
+				d->opts.name, o->n, o->n == 1 ? "" : "s", (unsigned long long)(o->n - now_written));
 		else
 			log_info("%s: %zu outcome%s kept while postgres was away written", d->opts.name, o->n,
 				 o->n == 1 ? "" : "s");
@@ -1410,16 +1435,23 @@ static void finish(webhook_dispatcher *d, job *j, long status, const char *error
 		v = WEBHOOK_RETRY; /* a 2xx status with a transport error after it: not delivered */
 	char labels[40];
 	metrics_labels(labels, sizeof(labels), "outcome",
-		       v == WEBHOOK_DELIVERED ? "delivered" : v == WEBHOOK_GONE ? "gone" : v == WEBHOOK_FAILED ? "failed" : "retry",
+		       v == WEBHOOK_DELIVERED ? "delivered"
+		       : v == WEBHOOK_GONE    ? "gone"
+		       : v == WEBHOOK_FAILED  ? "failed"
+					      : "retry",
 		       NULL);
 	metrics_add("paywatch_webhook_deliveries_total", labels, 1);
-	metrics_observe("paywatch_webhook_delivery_duration_seconds", "", (double)(pw_mono_ms() - j->start_ms) / 1000.0);
-	const char *verdict = v == WEBHOOK_DELIVERED ? "delivered" : v == WEBHOOK_GONE ? "gone" : v == WEBHOOK_FAILED ? "failed" : "retry";
+	metrics_observe("paywatch_webhook_delivery_duration_seconds", "",
+			(double)(pw_mono_ms() - j->start_ms) / 1000.0);
+	const char *verdict = v == WEBHOOK_DELIVERED ? "delivered"
+			      : v == WEBHOOK_GONE    ? "gone"
+			      : v == WEBHOOK_FAILED  ? "failed"
+						     : "retry";
 	snprintf(delay, sizeof(delay), "%.3f", v == WEBHOOK_RETRY ? secs : 0.0);
 	if (outcome_add(&d->out, id, ep, status ? st : NULL, lat, v == WEBHOOK_DELIVERED ? NULL : error, verdict, delay,
 			j->lease) < 0) {
-		log_error(PW_ENOMEM, "%s: cannot keep the outcome of %s; its lease expires and it is sent again", d->opts.name,
-			  j->event_id);
+		log_error(PW_ENOMEM, "%s: cannot keep the outcome of %s; its lease expires and it is sent again",
+			  d->opts.name, j->event_id);
 		return;
 	}
 	d->tally[v]++;
@@ -1427,14 +1459,14 @@ static void finish(webhook_dispatcher *d, job *j, long status, const char *error
 		log_emit(LOG_LEVEL_DEBUG, NULL, -1, "%s: %s delivered to %s/%s at %s (attempt %d, HTTP %ld, %s ms)",
 			 d->opts.name, j->event_id, j->merchant_id, j->endpoint_id, j->shown, attempt, status, lat);
 	else if (v == WEBHOOK_GONE)
-		log_emit(LOG_LEVEL_ERROR, NULL, -1, "%s: endpoint %s/%s at %s answered 410 Gone: disabled", d->opts.name,
-			 j->merchant_id, j->endpoint_id, j->shown);
+		log_emit(LOG_LEVEL_ERROR, NULL, -1, "%s: endpoint %s/%s at %s answered 410 Gone: disabled",
+			 d->opts.name, j->merchant_id, j->endpoint_id, j->shown);
 	else if (v == WEBHOOK_FAILED)
 		log_emit(LOG_LEVEL_ERROR, NULL, -1, "%s: %s to %s/%s at %s failed for good after %d attempts: %s",
 			 d->opts.name, j->event_id, j->merchant_id, j->endpoint_id, j->shown, attempt, error);
 	else
-		log_warn("%s: %s to %s/%s at %s attempt %d failed: %s; next attempt in %.1f s", d->opts.name, j->event_id,
-			 j->merchant_id, j->endpoint_id, j->shown, attempt, error, secs);
+		log_warn("%s: %s to %s/%s at %s attempt %d failed: %s; next attempt in %.1f s", d->opts.name,
+			 j->event_id, j->merchant_id, j->endpoint_id, j->shown, attempt, error, secs);
 }
 
 static void finish_failed_start(webhook_dispatcher *d, job *j)
@@ -1548,7 +1580,7 @@ static const char release_sql[] =
 
 static void release_all(webhook_dispatcher *d)
 {
-	finish_flush(d); /* what finished is written first */
+	finish_flush(d);                 /* what finished is written first */
 	pw_buf ids, tried, lats, leases; /* Postgres array literals (array_add) */
 	pw_buf *bufs[4] = { &ids, &tried, &lats, &leases };
 	for (int k = 0; k < 4; k++)
@@ -1566,8 +1598,9 @@ static void release_all(webhook_dispatcher *d)
 			curl_multi_remove_handle(d->multi, j->easy);
 		if (!d->pg) {
 			if (j->sent)
-				finish(d, j, 0, "the connection to postgres was lost with the request in flight; no answer was read "
-						"(the request may have arrived)");
+				finish(d, j, 0,
+				       "the connection to postgres was lost with the request in flight; no answer was read "
+				       "(the request may have arrived)");
 			job_free(j);
 			continue;
 		}
@@ -1598,24 +1631,30 @@ static void release_all(webhook_dispatcher *d)
 		log_error(r, "%s: cannot list the %zu leases to give back; they expire on their own", d->opts.name,
 			  d->n_jobs + ahead);
 	else if (!d->pg && d->n_jobs)
-		log_warn("%s: %zu request%s in flight stopped without postgres, %zu of them sent (kept as failed attempts,"
-			 " written when postgres is back: the merchant may have them); the deliveries are sent again on the"
-			 " retry schedule, or when their leases end",
-			 d->opts.name, d->n_jobs, d->n_jobs == 1 ? "" : "s", sent);
+		log_warn(
+			"%s: %zu request%s in flight stopped without postgres, %zu of them sent (kept as failed attempts,"
+			" written when postgres is back: the merchant may have them); the deliveries are sent again on the"
+			" retry schedule, or when their leases end",
+			d->opts.name, d->n_jobs, d->n_jobs == 1 ? "" : "s", sent);
 	else if (d->pg && (d->n_jobs || ahead)) {
-		const char *params[5] = { ids.data, tried.data, "the dispatcher stopped before any answer (the request may "
-								 "have arrived); sent again at once", lats.data, leases.data };
+		const char *params[5] = { ids.data, tried.data,
+					  "the dispatcher stopped before any answer (the request may "
+					  "have arrived); sent again at once",
+					  lats.data, leases.data };
 		given = exec_params(d, release_sql, 5, params, NULL);
 		if (!given)
-			log_warn("%s: giving back %zu lease%s failed (%zu request%s had gone out): unless postgres committed it"
-				 " before the failure, the deliveries are sent again when the leases expire, and the requests"
-				 " that went out have no attempt row",
-				 d->opts.name, d->n_jobs + ahead, d->n_jobs + ahead == 1 ? "" : "s", sent, sent == 1 ? "" : "s");
+			log_warn(
+				"%s: giving back %zu lease%s failed (%zu request%s had gone out): unless postgres committed it"
+				" before the failure, the deliveries are sent again when the leases expire, and the requests"
+				" that went out have no attempt row",
+				d->opts.name, d->n_jobs + ahead, d->n_jobs + ahead == 1 ? "" : "s", sent,
+				sent == 1 ? "" : "s");
 		else if (d->n_jobs) /* beside tally_say's summary, which counts only answered (or failed) attempts */
-			log_info("%s: %zu request%s in flight at the stop, %zu of them sent (recorded as attempts with no answer:"
-				 " the merchant may have them); their leases given back where still this dispatcher's, so"
-				 " they are sent again at once",
-				 d->opts.name, d->n_jobs, d->n_jobs == 1 ? "" : "s", sent);
+			log_info(
+				"%s: %zu request%s in flight at the stop, %zu of them sent (recorded as attempts with no answer:"
+				" the merchant may have them); their leases given back where still this dispatcher's, so"
+				" they are sent again at once",
+				d->opts.name, d->n_jobs, d->n_jobs == 1 ? "" : "s", sent);
 	}
 	if (r == 0 && ahead)
 		log_info("%s: %zu deliver%s claimed ahead and not started at the stop: %s", d->opts.name, ahead,
@@ -1641,7 +1680,10 @@ static bool connect_pg(webhook_dispatcher *d)
 	PGresult *res = PQexec(d->pg, "LISTEN paywatch_webhooks");
 	PQclear(res);
 	/* the claim and the flush run in every loop: parsed once here */
-	static const struct { const char *name, *sql; int n; } stmts[] = { { "claim", claim_sql, 5 }, { "flush", flush_sql, N_OUTCOME_BUFS } };
+	static const struct {
+		const char *name, *sql;
+		int n;
+	} stmts[] = { { "claim", claim_sql, 5 }, { "flush", flush_sql, N_OUTCOME_BUFS } };
 	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
 		res = PQprepare(d->pg, stmts[i].name, stmts[i].sql, stmts[i].n, NULL);
 		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -1685,8 +1727,8 @@ static void endpoint_gauges(webhook_dispatcher *d)
 		return;
 	for (int i = 0; i < PQntuples(res); i++) {
 		char labels[300];
-		metrics_labels(labels, sizeof(labels), "merchant_id", PQgetvalue(res, i, 0), "endpoint", PQgetvalue(res, i, 1),
-			       NULL);
+		metrics_labels(labels, sizeof(labels), "merchant_id", PQgetvalue(res, i, 0), "endpoint",
+			       PQgetvalue(res, i, 1), NULL);
 		metrics_set("paywatch_webhook_deliveries_due", labels, strtod(PQgetvalue(res, i, 2), NULL));
 		metrics_set("paywatch_webhook_deliveries_failed", labels, strtod(PQgetvalue(res, i, 3), NULL));
 	}
@@ -1721,11 +1763,12 @@ static void tally_say(webhook_dispatcher *d, bool now)
 		return;
 	const uint64_t *n = d->tally;
 	if (n[WEBHOOK_DELIVERED] || n[WEBHOOK_RETRY] || n[WEBHOOK_FAILED] || n[WEBHOOK_GONE])
-		log_info("%s: in the last %.1f s, %llu delivered, %llu to retry, %llu failed for good, %llu answered 410 Gone"
-			 " (each attempt: `paywatch webhooks list`; a line per delivery at --log-level debug)",
-			 d->opts.name, (double)(t - d->tally_at_ms) / 1000.0, (unsigned long long)n[WEBHOOK_DELIVERED],
-			 (unsigned long long)n[WEBHOOK_RETRY], (unsigned long long)n[WEBHOOK_FAILED],
-			 (unsigned long long)n[WEBHOOK_GONE]);
+		log_info(
+			"%s: in the last %.1f s, %llu delivered, %llu to retry, %llu failed for good, %llu answered 410 Gone"
+			" (each attempt: `paywatch webhooks list`; a line per delivery at --log-level debug)",
+			d->opts.name, (double)(t - d->tally_at_ms) / 1000.0, (unsigned long long)n[WEBHOOK_DELIVERED],
+			(unsigned long long)n[WEBHOOK_RETRY], (unsigned long long)n[WEBHOOK_FAILED],
+			(unsigned long long)n[WEBHOOK_GONE]);
 	memset(d->tally, 0, sizeof(d->tally));
 	d->tally_at_ms = t;
 }

@@ -157,7 +157,7 @@ typedef struct webhook_options {
 	 * (their URL and secret come from Postgres, opened per delivery);
 	 * NULL: only the config's endpoints are delivered to */
 	const secretbox_keys *keys;
-	const char *name;  /* for logs: "dispatcher" */
+	const char *name; /* for logs: "dispatcher" */
 	/* count the deliveries due and failed per endpoint into the gauges
 	 * (paywatch_webhook_deliveries_due, _failed): only where a process
 	 * serves its metrics, since the count reads every pending and failed

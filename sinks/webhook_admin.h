@@ -14,14 +14,14 @@
 /* One delivery, as `paywatch webhooks list` shows it. */
 typedef struct webhook_delivery_view {
 	char event_id[64], type[32], merchant_id[128];
-	char endpoint_id[128];   /* the endpoint's id in its merchant's list, "" when unknown */
-	char endpoint_url[300];  /* scheme://host:port: Postgres holds no more of a URL */
-	char status[16];         /* pending, delivered, failed */
+	char endpoint_id[128];  /* the endpoint's id in its merchant's list, "" when unknown */
+	char endpoint_url[300]; /* scheme://host:port: Postgres holds no more of a URL */
+	char status[16];        /* pending, delivered, failed */
 	uint32_t attempts;
-	char last_status[16];    /* the last HTTP status, "" when none */
-	char last_error[512];    /* "" when none */
-	char next_attempt[32];   /* "YYYY-MM-DD HH:MM:SS" (UTC) while pending, else "" */
-	bool endpoint_disabled;  /* the endpoint is disabled (410 Gone, or by an operator) */
+	char last_status[16];      /* the last HTTP status, "" when none */
+	char last_error[512];      /* "" when none */
+	char next_attempt[32];     /* "YYYY-MM-DD HH:MM:SS" (UTC) while pending, else "" */
+	bool endpoint_disabled;    /* the endpoint is disabled (410 Gone, or by an operator) */
 	char disabled_reason[200]; /* why, when endpoint_disabled */
 } webhook_delivery_view;
 

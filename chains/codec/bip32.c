@@ -79,7 +79,8 @@ int bip32_parse_xpub(const char *text, bip32_pub *ret, char *err, size_t errlen)
 	secp256k1_pubkey pk;
 	if ((k.key[0] != 2 && k.key[0] != 3) ||
 	    !secp256k1_ec_pubkey_parse(secp256k1_context_static, &pk, k.key, sizeof(k.key))) {
-		snprintf(err, errlen, "not a valid extended public key: its key is not a compressed point of secp256k1");
+		snprintf(err, errlen,
+			 "not a valid extended public key: its key is not a compressed point of secp256k1");
 		return PW_EPARSE;
 	}
 	*ret = k;
@@ -163,8 +164,11 @@ int bip32_parse_path(const char *text, bip32_path *ret, char *err, size_t errlen
 			while (k < len && s[k] >= '0' && s[k] <= '9' && v < BIP32_HARDENED)
 				v = v * 10 + (uint64_t)(s[k++] - '0');
 			if (k < len && (s[k] == '\'' || s[k] == 'h' || s[k] == 'H')) {
-				snprintf(err, errlen, "a hardened component (%.*s): an extended public key derives only non-hardened "
-						      "children; export the key at the hardened level instead", (int)(len > 12 ? 12 : len), s);
+				snprintf(
+					err, errlen,
+					"a hardened component (%.*s): an extended public key derives only non-hardened "
+					"children; export the key at the hardened level instead",
+					(int)(len > 12 ? 12 : len), s);
 				return PW_EPARSE;
 			}
 			if (len == 0 || k != len || v >= BIP32_HARDENED) {

@@ -27,7 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-
 typedef struct pending_req {
 	uint64_t first_id; /* batches use ids [first_id, first_id + n_ids) */
 	size_t n_ids;
@@ -53,14 +52,14 @@ struct chain_adapter {
 	size_t n_reqs, cap_reqs;
 	/* HTTP: the head, polled */
 	bool http;
-	uint32_t poll_ms;          /* poll interval (grows while rate limited) */
+	uint32_t poll_ms; /* poll interval (grows while rate limited) */
 	uint32_t poll_ms_config;
-	int64_t next_poll_ms;      /* monotonic time of the next eth_blockNumber */
-	uint64_t poll_id;          /* eth_blockNumber in flight, 0 if none */
-	uint64_t head_hdr_id;      /* the new head's header in flight, 0 if none */
-	uint64_t last_head;        /* the last head reported */
+	int64_t next_poll_ms; /* monotonic time of the next eth_blockNumber */
+	uint64_t poll_id;     /* eth_blockNumber in flight, 0 if none */
+	uint64_t head_hdr_id; /* the new head's header in flight, 0 if none */
+	uint64_t last_head;   /* the last head reported */
 	bool have_head;
-	int poll_failures;         /* head polls failed in a row */
+	int poll_failures; /* head polls failed in a row */
 	char poll_error[200];
 };
 
@@ -84,13 +83,10 @@ int evm_track(chain_adapter *a, uint64_t first_id, size_t n_ids, enum req_kind k
 static const char *req_method(enum req_kind k)
 {
 	switch (k) {
-	case REQ_TRANSFERS:
-		return "eth_getLogs";
+	case REQ_TRANSFERS: return "eth_getLogs";
 	case REQ_NUMBER:
-	case REQ_HEAD_POLL:
-		return "eth_blockNumber";
-	default:
-		return "eth_getBlockByNumber";
+	case REQ_HEAD_POLL: return "eth_blockNumber";
+	default: return "eth_getBlockByNumber";
 	}
 }
 
@@ -106,14 +102,15 @@ static void observe_req(const chain_adapter *a, const pending_req *p, const rpc_
 		outcome = "error";
 	} else if (cJSON_IsArray(m->root)) {
 		const cJSON *item;
-		cJSON_ArrayForEach(item, m->root)
-		if (cJSON_GetObjectItemCaseSensitive(item, "error"))
-			outcome = "error";
+		cJSON_ArrayForEach (item, m->root)
+			if (cJSON_GetObjectItemCaseSensitive(item, "error"))
+				outcome = "error";
 	} else if (cJSON_GetObjectItemCaseSensitive(m->root, "error")) {
 		outcome = "error";
 	}
 	char labels[200];
-	metrics_labels(labels, sizeof(labels), "chain", a->name, "method", req_method(p->kind), "outcome", outcome, NULL);
+	metrics_labels(labels, sizeof(labels), "chain", a->name, "method", req_method(p->kind), "outcome", outcome,
+		       NULL);
 	metrics_add("paywatch_rpc_requests_total", labels, 1);
 	metrics_labels(labels, sizeof(labels), "chain", a->name, "method", req_method(p->kind), NULL);
 	metrics_observe("paywatch_rpc_request_duration_seconds", labels, (double)(pw_mono_ms() - p->sent_ms) / 1000.0);
@@ -133,8 +130,7 @@ static bool take_req(chain_adapter *a, uint64_t id, pending_req *ret)
 
 /* Wait for the answer to one request during connect (no other traffic yet
  * except subscription notifications, which are dropped here). */
-static int await_result(chain_adapter *a, uint64_t id, int timeout_ms, cJSON **ret_root, char *err,
-			size_t errlen)
+static int await_result(chain_adapter *a, uint64_t id, int timeout_ms, cJSON **ret_root, char *err, size_t errlen)
 {
 	int64_t deadline = pw_mono_ms() + timeout_ms;
 	for (;;) {
@@ -144,7 +140,8 @@ static int await_result(chain_adapter *a, uint64_t id, int timeout_ms, cJSON **r
 		rpc_message m;
 		int r = rpc_poll(a->rpc, (int)left, &m);
 		if (r < 0 && r == PW_ECONN && rpc_client_is_http(a->rpc)) {
-			snprintf(err, errlen, "cannot connect to %s: %s", rpc_client_url_masked(a->rpc), rpc_client_error(a->rpc));
+			snprintf(err, errlen, "cannot connect to %s: %s", rpc_client_url_masked(a->rpc),
+				 rpc_client_error(a->rpc));
 			return r;
 		}
 		if (r < 0) {
@@ -204,7 +201,7 @@ static int evm_connect(const chain_params *params, int timeout_ms, chain_adapter
 	for (size_t f = 0; f < a->n_filters; f++) {
 		size_t first = f * FILTER_ADDRESSES_PER_REQUEST, o = 0;
 		size_t count = params->n_tokens - first < FILTER_ADDRESSES_PER_REQUEST ? params->n_tokens - first
-										     : FILTER_ADDRESSES_PER_REQUEST;
+										       : FILTER_ADDRESSES_PER_REQUEST;
 		if (params->n_tokens == 0)
 			count = 0;
 		char *text = malloc(count * 45 + 3);
@@ -303,11 +300,12 @@ out_close:
 /* One eth_getLogs call of blocks [from, to] with filter f, as JSON. */
 static int append_get_logs(pw_buf *b, const chain_adapter *a, size_t f, uint64_t id, uint64_t from, uint64_t to)
 {
-	return buf_appendf(b,
-			   "{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"eth_getLogs\",\"params\":[{\"fromBlock\":\"0x%llx\","
-			   "\"toBlock\":\"0x%llx\",\"address\":%s,\"topics\":"
-			   "[\"0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef\"]}]}",
-			   (unsigned long long)id, (unsigned long long)from, (unsigned long long)to, a->filters[f]);
+	return buf_appendf(
+		b,
+		"{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"eth_getLogs\",\"params\":[{\"fromBlock\":\"0x%llx\","
+		"\"toBlock\":\"0x%llx\",\"address\":%s,\"topics\":"
+		"[\"0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef\"]}]}",
+		(unsigned long long)id, (unsigned long long)from, (unsigned long long)to, a->filters[f]);
 }
 
 /* One eth_getLogs per filter: one call, or a JSON-RPC batch of them with
@@ -423,11 +421,18 @@ enum evm_error_kind evm_error_kind(int code, const char *text, long http_status)
 	 * LogBlockQuery): checked first, since Infura and java-tron send
 	 * "query returned more than 10000 results" with -32005, the code of
 	 * Infura's rate limits too */
-	static const char *const range_words[] = { "more than", "results", "block range", "blocks range", "range",
-						    "too many blocks", "response size", "too large", "too big" };
-	static const char *const rate_words[] = { "rate limit", "rate-limit", "ratelimit", "too many requests",
-						   "requests per second", "request rate", "exceeded the quota", "capacity",
-						   "throttl" };
+	static const char *const range_words[] = { "more than",     "results",   "block range",
+						   "blocks range",  "range",     "too many blocks",
+						   "response size", "too large", "too big" };
+	static const char *const rate_words[] = { "rate limit",
+						  "rate-limit",
+						  "ratelimit",
+						  "too many requests",
+						  "requests per second",
+						  "request rate",
+						  "exceeded the quota",
+						  "capacity",
+						  "throttl" };
 	if (http_status == 413)
 		return EVM_ERR_RANGE;
 	if (http_status == 429 || code == 429 || code == -32029)
@@ -446,8 +451,8 @@ static void set_rpc_error(chain_event *ev, const cJSON *error, const pending_req
 	const char *text = cJSON_IsString(msg) ? msg->valuestring : "(no message)";
 	ev->kind = CHAIN_EV_ERROR;
 	ev->error = PW_ERPC;
-	snprintf(ev->detail, sizeof(ev->detail), "node error %d: %.200s",
-		 cJSON_IsNumber(code) ? code->valueint : 0, text);
+	snprintf(ev->detail, sizeof(ev->detail), "node error %d: %.200s", cJSON_IsNumber(code) ? code->valueint : 0,
+		 text);
 	/* For eth_getLogs every error but a rate limit is a reason to try a
 	 * smaller range: providers word range limits many ways. */
 	ev->rate_limited = evm_error_kind(cJSON_IsNumber(code) ? code->valueint : 0, text, 0) == EVM_ERR_RATE;
@@ -490,8 +495,7 @@ static int sort_batch(const cJSON *root, const pending_req *p, const char *what,
 	}
 	size_t i = 0;
 	const cJSON *it;
-	cJSON_ArrayForEach(it, root)
-	{
+	cJSON_ArrayForEach (it, root) {
 		const cJSON *id = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "id") : NULL;
 		if (!cJSON_IsNumber(id) || id->valuedouble < (double)p->first_id ||
 		    id->valuedouble >= (double)(p->first_id + p->n_ids)) {
@@ -563,7 +567,8 @@ static void check_in_range(const pending_req *p, chain_event *ev)
 		if (block < p->from || block > p->to) {
 			ev->kind = CHAIN_EV_ERROR;
 			ev->error = PW_EPARSE;
-			snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: log of block %llu outside the range",
+			snprintf(ev->detail, sizeof(ev->detail),
+				 "eth_getLogs [%llu, %llu]: log of block %llu outside the range",
 				 (unsigned long long)p->from, (unsigned long long)p->to, (unsigned long long)block);
 		}
 	}
@@ -646,8 +651,8 @@ static void decode_transfers_answer(const cJSON *root, const pending_req *p, cha
 		}
 		chain_transfer *part = NULL;
 		size_t n_part = 0, n_logs = 0;
-		int r = evm_decode_logs(cJSON_GetObjectItemCaseSensitive(answer, "result"), &part, &n_part, &n_logs, why,
-					sizeof(why));
+		int r = evm_decode_logs(cJSON_GetObjectItemCaseSensitive(answer, "result"), &part, &n_part, &n_logs,
+					why, sizeof(why));
 		if (r == 0 && n_part) {
 			chain_transfer *grown = realloc(ev->transfers, (ev->n_transfers + n_part) * sizeof(*grown));
 			if (!grown) {
@@ -664,8 +669,8 @@ static void decode_transfers_answer(const cJSON *root, const pending_req *p, cha
 		if (r < 0) {
 			ev->kind = CHAIN_EV_ERROR;
 			ev->error = r;
-			snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: %s", (unsigned long long)p->from,
-				 (unsigned long long)p->to, why);
+			snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: %s",
+				 (unsigned long long)p->from, (unsigned long long)p->to, why);
 		}
 	}
 	if (ev->kind == CHAIN_EV_TRANSFERS && p->n_ids > 1) {
@@ -673,8 +678,8 @@ static void decode_transfers_answer(const cJSON *root, const pending_req *p, cha
 		if (r < 0) {
 			ev->kind = CHAIN_EV_ERROR;
 			ev->error = r;
-			snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: %s", (unsigned long long)p->from,
-				 (unsigned long long)p->to, why);
+			snprintf(ev->detail, sizeof(ev->detail), "eth_getLogs [%llu, %llu]: %s",
+				 (unsigned long long)p->from, (unsigned long long)p->to, why);
 		}
 	}
 	free(items);
@@ -701,11 +706,12 @@ static bool message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 			snprintf(ev->detail, sizeof(ev->detail), "node answered %.120s", m->snippet);
 		else if (m->too_dense)
 			snprintf(ev->detail, sizeof(ev->detail),
-				 "message holds %zu JSON values, more than one per 20 bytes: refused unparsed (%.60s)", m->values,
-				 m->snippet);
+				 "message holds %zu JSON values, more than one per 20 bytes: refused unparsed (%.60s)",
+				 m->values, m->snippet);
 		else if (m->nul_escape)
 			snprintf(ev->detail, sizeof(ev->detail),
-				 "a string holds \\u0000, which would be read cut short: refused unparsed (%.60s)", m->snippet);
+				 "a string holds \\u0000, which would be read cut short: refused unparsed (%.60s)",
+				 m->snippet);
 		else
 			snprintf(ev->detail, sizeof(ev->detail), "invalid JSON: %.100s", m->snippet);
 		if (m->has_id && take_req(a, m->id, &p)) {
@@ -716,7 +722,7 @@ static bool message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 		}
 		if (m->error == PW_ERPC)
 			return false; /* an HTTP error for nothing in flight (answered late) */
-		ev->req = 0; /* unattributable: the connection is no longer trustworthy */
+		ev->req = 0;          /* unattributable: the connection is no longer trustworthy */
 		return true;
 	}
 	const cJSON *root = m->root;
@@ -785,7 +791,8 @@ static bool message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 		    ev->number > (uint64_t)PW_BLOCK_MAX) {
 			ev->kind = CHAIN_EV_ERROR;
 			ev->error = PW_EPARSE;
-			snprintf(ev->detail, sizeof(ev->detail), "eth_blockNumber: malformed result (a block number up to 2^63-1)");
+			snprintf(ev->detail, sizeof(ev->detail),
+				 "eth_blockNumber: malformed result (a block number up to 2^63-1)");
 			return true;
 		}
 		ev->kind = CHAIN_EV_NUMBER;
@@ -840,9 +847,10 @@ static int send_own_header_request(chain_adapter *a, uint64_t number)
 {
 	uint64_t id = rpc_next_id(a->rpc);
 	char text[160];
-	int n = snprintf(text, sizeof(text),
-			 "[{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"eth_getBlockByNumber\",\"params\":[\"0x%llx\",false]}]",
-			 (unsigned long long)id, (unsigned long long)number);
+	int n = snprintf(
+		text, sizeof(text),
+		"[{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"eth_getBlockByNumber\",\"params\":[\"0x%llx\",false]}]",
+		(unsigned long long)id, (unsigned long long)number);
 	int r = rpc_send_raw(a->rpc, text, (size_t)n);
 	if (r == 0 && (r = evm_track(a, id, 1, REQ_HEAD_HEADER, number, number)) == 0)
 		a->head_hdr_id = id;
@@ -922,8 +930,8 @@ static int evm_poll(chain_adapter *a, int timeout_ms, chain_event *ret)
 		for (size_t i = 0; i < a->n_reqs; i++) { /* overdue requests first */
 			if (a->reqs[i].deadline_ms <= now)
 				observe_req(a, &a->reqs[i], NULL);
-			if (a->reqs[i].deadline_ms <= now && (a->reqs[i].kind == REQ_HEAD_POLL ||
-							       a->reqs[i].kind == REQ_HEAD_HEADER)) {
+			if (a->reqs[i].deadline_ms <= now &&
+			    (a->reqs[i].kind == REQ_HEAD_POLL || a->reqs[i].kind == REQ_HEAD_HEADER)) {
 				a->reqs[i] = a->reqs[--a->n_reqs];
 				char detail[64];
 				snprintf(detail, sizeof(detail), "no answer within %u ms", a->timeout_ms);
@@ -937,7 +945,8 @@ static int evm_poll(chain_adapter *a, int timeout_ms, chain_event *ret)
 				ret->kind = CHAIN_EV_ERROR;
 				ret->error = PW_ETIMEDOUT;
 				ret->req = a->reqs[i].first_id;
-				ret->range_too_large = a->reqs[i].kind == REQ_TRANSFERS && a->reqs[i].to > a->reqs[i].from;
+				ret->range_too_large =
+					a->reqs[i].kind == REQ_TRANSFERS && a->reqs[i].to > a->reqs[i].from;
 				snprintf(ret->detail, sizeof(ret->detail), "no answer within %u ms", a->timeout_ms);
 				a->reqs[i] = a->reqs[--a->n_reqs];
 				return 0;
@@ -960,7 +969,8 @@ static int evm_poll(chain_adapter *a, int timeout_ms, chain_event *ret)
 			continue;
 		}
 		if (r == PW_ECONN) /* the pipeline leaves the endpoint: say why */
-			log_emit(LOG_LEVEL_WARN, a->name, -1, "%s: %s", rpc_client_url_masked(a->rpc), rpc_client_error(a->rpc));
+			log_emit(LOG_LEVEL_WARN, a->name, -1, "%s: %s", rpc_client_url_masked(a->rpc),
+				 rpc_client_error(a->rpc));
 		if (r < 0)
 			return r == PW_ESTOPPED ? PW_ETIMEDOUT : r;
 		bool got = evm_message_to_event(a, &m, ret);
@@ -1027,8 +1037,8 @@ static int evm_payment_uri(const pw_addr *token, uint64_t chain_id, const pw_add
 	eip55_format(token->b, t);
 	eip55_format(to->b, a);
 	u256_to_dec(amount, v);
-	int n = snprintf(out, outlen, "ethereum:%s@%llu/transfer?address=%s&uint256=%s", t, (unsigned long long)chain_id, a,
-			 v);
+	int n = snprintf(out, outlen, "ethereum:%s@%llu/transfer?address=%s&uint256=%s", t,
+			 (unsigned long long)chain_id, a, v);
 	return n < 0 || (size_t)n >= outlen ? PW_ETOOBIG : 0;
 }
 

@@ -35,7 +35,8 @@ static int fixed_field(const cJSON *o, const char *key, uint8_t *out, size_t n, 
 	const char *s = str_field(o, key);
 	if (!s || hex_decode_fixed(s, strlen(s), out, n) < 0) {
 		char v[64];
-		snprintf(err, errlen, "field %s: expected %zu-byte hex DATA, got %s", key, n, value_snippet(o, key, v, sizeof(v)));
+		snprintf(err, errlen, "field %s: expected %zu-byte hex DATA, got %s", key, n,
+			 value_snippet(o, key, v, sizeof(v)));
 		return PW_EPARSE;
 	}
 	return 0;
@@ -49,7 +50,8 @@ static int quantity_field(const cJSON *o, const char *key, uint64_t max, uint64_
 	uint64_t v = 0;
 	char snippet[64];
 	if (!s || hex_parse_quantity(s, &v) < 0) {
-		snprintf(err, errlen, "field %s: expected hex QUANTITY, got %s", key, value_snippet(o, key, snippet, sizeof(snippet)));
+		snprintf(err, errlen, "field %s: expected hex QUANTITY, got %s", key,
+			 value_snippet(o, key, snippet, sizeof(snippet)));
 		return PW_EPARSE;
 	}
 	if (v > max) {
@@ -140,10 +142,9 @@ int evm_decode_transfer(const cJSON *log, chain_transfer *ret, char *err, size_t
 	uint8_t words[4][32];
 	int n_topics = 0;
 	const cJSON *tp;
-	cJSON_ArrayForEach(tp, topics)
-	{
+	cJSON_ArrayForEach (tp, topics) {
 		if (!cJSON_IsString(tp) || hex_decode_fixed(tp->valuestring, strlen(tp->valuestring),
-							     words[n_topics < 4 ? n_topics : 3], 32) < 0) {
+							    words[n_topics < 4 ? n_topics : 3], 32) < 0) {
 			snprintf(err, errlen, "field topics[%d]: expected 32-byte hex DATA", n_topics);
 			return PW_EPARSE;
 		}
@@ -198,11 +199,13 @@ int evm_check_transfers(chain_transfer *t, size_t *ret_n, char *err, size_t errl
 		if (a->block_number != b->block_number)
 			continue;
 		if (memcmp(a->block_hash, b->block_hash, PW_HASH_LEN) != 0) {
-			snprintf(err, errlen, "block %llu has two block hashes in one answer", (unsigned long long)a->block_number);
+			snprintf(err, errlen, "block %llu has two block hashes in one answer",
+				 (unsigned long long)a->block_number);
 			r = PW_EPARSE;
 		} else if (a->block_time != b->block_time) {
 			snprintf(err, errlen, "block %llu has two blockTimestamps in one answer (%lld, %lld)",
-				 (unsigned long long)a->block_number, (long long)a->block_time, (long long)b->block_time);
+				 (unsigned long long)a->block_number, (long long)a->block_time,
+				 (long long)b->block_time);
 			r = PW_EPARSE;
 		} else if (a->log_index == b->log_index) {
 			if (!chain_transfer_equal(a, b)) {
@@ -225,8 +228,8 @@ int evm_check_transfers(chain_transfer *t, size_t *ret_n, char *err, size_t errl
 	return r;
 }
 
-int evm_decode_logs(const cJSON *result, chain_transfer **ret, size_t *ret_n, size_t *ret_logs,
-		    char *err, size_t errlen)
+int evm_decode_logs(const cJSON *result, chain_transfer **ret, size_t *ret_n, size_t *ret_logs, char *err,
+		    size_t errlen)
 {
 	if (!cJSON_IsArray(result)) {
 		snprintf(err, errlen, "eth_getLogs result is not an array");
@@ -240,8 +243,7 @@ int evm_decode_logs(const cJSON *result, chain_transfer **ret, size_t *ret_n, si
 			return PW_ENOMEM;
 	}
 	const cJSON *log;
-	cJSON_ArrayForEach(log, result)
-	{
+	cJSON_ArrayForEach (log, result) {
 		char why[200];
 		int r = evm_decode_transfer(log, &out[n], why, sizeof(why));
 		if (r == 0)
@@ -374,7 +376,8 @@ enum {
 	LOG_REMOVED = 1 << 6,
 	LOG_TOPICS = 1 << 7,
 	LOG_TX_HASH = 1 << 8,
-	LOG_REQUIRED = LOG_ADDRESS | LOG_BLOCK_HASH | LOG_BLOCK_NUMBER | LOG_DATA | LOG_INDEX | LOG_TOPICS | LOG_TX_HASH,
+	LOG_REQUIRED =
+		LOG_ADDRESS | LOG_BLOCK_HASH | LOG_BLOCK_NUMBER | LOG_DATA | LOG_INDEX | LOG_TOPICS | LOG_TX_HASH,
 };
 
 /* The bit of a log's key that decode reads; 0 for any other key. */
@@ -434,7 +437,8 @@ static int scan_log(scanner *s, chain_transfer *ret)
 				return PW_EAGAIN;
 			if (!scan_byte(s, ']')) {
 				do {
-					if (!scan_string(s, &v, &vn) || hex_decode_fixed(v, vn, words[n_topics < 4 ? n_topics : 3], 32) < 0)
+					if (!scan_string(s, &v, &vn) ||
+					    hex_decode_fixed(v, vn, words[n_topics < 4 ? n_topics : 3], 32) < 0)
 						return PW_EAGAIN;
 					n_topics++;
 				} while (scan_byte(s, ','));
@@ -444,7 +448,8 @@ static int scan_log(scanner *s, chain_transfer *ret)
 			continue;
 		}
 		if (bit == 0) { /* a member decode does not read */
-			if (!scan_string(s, &v, &vn) && !scan_word(s, "true") && !scan_word(s, "false") && !scan_word(s, "null"))
+			if (!scan_string(s, &v, &vn) && !scan_word(s, "true") && !scan_word(s, "false") &&
+			    !scan_word(s, "null"))
 				return PW_EAGAIN;
 			continue;
 		}
@@ -535,10 +540,10 @@ int evm_scan_logs_answer(const char *text, size_t len, uint64_t *ret_id, chain_t
 		size_t kn, vn;
 		if (!scan_string(&s, &k, &kn) || !scan_byte(&s, ':'))
 			goto decline;
-		int bit = kn == 7 && memcmp(k, "jsonrpc", 7) == 0 ? TOP_JSONRPC
-			: kn == 2 && memcmp(k, "id", 2) == 0	  ? TOP_ID
-			: kn == 6 && memcmp(k, "result", 6) == 0  ? TOP_RESULT
-								  : 0;
+		int bit = kn == 7 && memcmp(k, "jsonrpc", 7) == 0  ? TOP_JSONRPC
+			  : kn == 2 && memcmp(k, "id", 2) == 0     ? TOP_ID
+			  : kn == 6 && memcmp(k, "result", 6) == 0 ? TOP_RESULT
+								   : 0;
 		if (bit == 0 || (bit & seen)) /* "error", or anything else: the strict path */
 			goto decline;
 		seen |= bit;

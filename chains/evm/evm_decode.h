@@ -29,8 +29,8 @@ int evm_decode_transfer(const cJSON *log, chain_transfer *ret, char *err, size_t
  * which log and why: a malformed log, a value above what paywatch stores,
  * two different logs under one (blockHash, logIndex), a block with two
  * hashes or two timestamps) or PW_ENOMEM; outputs untouched. */
-int evm_decode_logs(const cJSON *result, chain_transfer **ret, size_t *ret_n, size_t *ret_logs,
-		    char *err, size_t errlen);
+int evm_decode_logs(const cJSON *result, chain_transfer **ret, size_t *ret_n, size_t *ret_logs, char *err,
+		    size_t errlen);
 
 /* evm_check_transfers: within one answer (or the parts of one range), a
  * block has one hash and one timestamp, and a log identity (block hash,

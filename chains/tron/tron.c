@@ -32,7 +32,8 @@ static int tron_parse_address(const char *text, pw_addr *ret, char *err, size_t 
 		char prefixed[48];
 		snprintf(prefixed, sizeof(prefixed), "0x%s", hex);
 		if (hex_decode_fixed(prefixed, 44, raw, sizeof(raw)) < 0) {
-			snprintf(err, errlen, "must be a Tron address: Base58Check \"T...\" or 42 hex digits \"41...\"");
+			snprintf(err, errlen,
+				 "must be a Tron address: Base58Check \"T...\" or 42 hex digits \"41...\"");
 			return PW_EPARSE;
 		}
 		pw_addr_set(ret, raw + 1, PW_ADDR_LEN);
@@ -44,7 +45,8 @@ static int tron_parse_address(const char *text, pw_addr *ret, char *err, size_t 
 		return r;
 	}
 	if (r == 0 && got == sizeof(raw) && raw[0] != TRON_PREFIX) {
-		snprintf(err, errlen, "not a Tron mainnet address: version byte 0x%02x, Tron's is 0x41 (\"T...\")", raw[0]);
+		snprintf(err, errlen, "not a Tron mainnet address: version byte 0x%02x, Tron's is 0x41 (\"T...\")",
+			 raw[0]);
 		return PW_EPARSE;
 	}
 	if (r < 0 || got != sizeof(raw)) {

@@ -83,7 +83,8 @@ enum MHD_Result api_query_failed(struct MHD_Connection *conn, int r, const char 
 	if (r == PW_ESCHEMA)
 		return api_send_error(conn, 503, "unavailable", NULL, "Retry-After", "10", "%s",
 				      "the database is not migrated to this server's version yet: try again later");
-	return api_send_error(conn, 503, "unavailable", NULL, "Retry-After", "1", "the database did not answer: try again");
+	return api_send_error(conn, 503, "unavailable", NULL, "Retry-After", "1",
+			      "the database did not answer: try again");
 }
 
 /* The field a "field: reason" message names (a path such as
@@ -105,36 +106,29 @@ enum MHD_Result api_answer_call(struct MHD_Connection *conn, int r, char *json, 
 				const char *what)
 {
 	switch (r) {
-	case 0:
-		return api_send_json(conn, created ? 201 : 200, json, NULL, NULL);
-	case PW_ENOTFOUND:
-		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no such %s", what);
-	case PW_EREFUSED:
-		return api_send_error(conn, 409, "conflict", NULL, NULL, NULL, "%s", err);
+	case 0: return api_send_json(conn, created ? 201 : 200, json, NULL, NULL);
+	case PW_ENOTFOUND: return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no such %s", what);
+	case PW_EREFUSED: return api_send_error(conn, 409, "conflict", NULL, NULL, NULL, "%s", err);
 	case PW_EINVAL: {
 		char param[64];
 		return api_send_error(conn, 400, "invalid_parameter", param_of(err, param, sizeof(param)), NULL, NULL,
 				      "%s", err);
 	}
-	case PW_EPARSE:
-		return API_BAD_PARAM(conn, "cursor", "cursor: not a cursor this API gave");
+	case PW_EPARSE: return API_BAD_PARAM(conn, "cursor", "cursor: not a cursor this API gave");
 	case PW_ECONFIG:
 		log_warn("api: %s", err);
 		return api_send_error(conn, 503, "not_configured", NULL, NULL, NULL,
 				      "this server holds no key to seal webhook secrets with (PAYWATCH_SECRET_KEY)");
 	case PW_EDB:
-	case PW_ESCHEMA:
-		return api_query_failed(conn, r, what, err);
-	default:
-		return api_send_error(conn, 500, "internal", NULL, NULL, NULL, "%s", pw_strerror(r));
+	case PW_ESCHEMA: return api_query_failed(conn, r, what, err);
+	default: return api_send_error(conn, 500, "internal", NULL, NULL, NULL, "%s", pw_strerror(r));
 	}
 }
 
 const char *api_field_not_in(const cJSON *o, const char *const *allowed)
 {
 	const cJSON *f;
-	cJSON_ArrayForEach(f, o)
-	{
+	cJSON_ArrayForEach (f, o) {
 		const char *const *a = allowed;
 		while (*a && strcmp(*a, f->string) != 0)
 			a++;

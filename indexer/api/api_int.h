@@ -34,13 +34,13 @@ typedef struct bucket {
 /* One request, from its headers to its completion (freed by
  * request_completed): a long-poll keeps its query here while parked. */
 typedef struct api_request {
-	const char *route;  /* the route's template, for the metrics */
-	unsigned status;    /* the status of the answer queued */
+	const char *route; /* the route's template, for the metrics */
+	unsigned status;   /* the status of the answer queued */
 	int64_t started_ms;
 	size_t body_bytes;
-	char *body;         /* the request body so far (NUL-terminated), at most API_BODY_MAX */
+	char *body; /* the request body so far (NUL-terminated), at most API_BODY_MAX */
 	bool feed_started;
-	bool parked;        /* suspended by a long-poll (resumed: try the watcher's events first) */
+	bool parked; /* suspended by a long-poll (resumed: try the watcher's events first) */
 	api_event_query feed;
 	char merchant[PW_NAME_MAX];
 	int64_t deadline_ms;
@@ -51,17 +51,17 @@ struct conn_watch;
 struct api_server {
 	const pw_config *cfg;
 	const cfg_api *api;
-	bool metrics_only; /* `dispatch`: /metrics and /healthz only */
+	bool metrics_only;        /* `dispatch`: /metrics and /healthz only */
 	char *cert_pem, *key_pem; /* TLS (api.tls), read at start */
 	struct conn_watch *conns; /* every open connection, under lock */
-	pthread_t reaper;   /* drops connections past their request deadline */
+	pthread_t reaper;         /* drops connections past their request deadline */
 	bool reaper_started;
 	atomic_bool stopping;
 	struct MHD_Daemon *d;
 	api_longpoll *lp; /* the parked long-polls of /v1/events */
 	pthread_mutex_t lock;
-	api_pg_pool *pg;  /* the API's own connections */
-	bucket *buckets;  /* per key, under lock */
+	api_pg_pool *pg;     /* the API's own connections */
+	bucket *buckets;     /* per key, under lock */
 	secretbox_keys keys; /* PAYWATCH_SECRET_KEY(_OLD): webhook secrets created through the API are sealed with it */
 };
 
@@ -136,12 +136,12 @@ enum MHD_Result api_list_events(api_server *s, struct MHD_Connection *conn, cons
 enum MHD_Result api_list_chains(api_server *s, struct MHD_Connection *conn);
 /* the merchant registry's routes (registry_handlers.c): rid one of
  * API_MERCHANTS ... API_WEBHOOK_DELETE, body the request's (NULL: none) */
-enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key,
-			     enum api_route_id rid, const api_path_params *pp, const char *body, size_t body_len);
+enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, enum api_route_id rid,
+			     const api_path_params *pp, const char *body, size_t body_len);
 /* invoices (invoice_handlers.c): rid one of API_INVOICES ...
  * API_INVOICE_CANCEL */
-enum MHD_Result api_invoices(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key,
-			     enum api_route_id rid, const api_path_params *pp, const char *body, size_t body_len);
+enum MHD_Result api_invoices(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, enum api_route_id rid,
+			     const api_path_params *pp, const char *body, size_t body_len);
 /* reports (report_handlers.c): rid API_REPORT_SETTLEMENT or
  * API_REPORT_PAYMENTS */
 enum MHD_Result api_report(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, enum api_route_id rid);

@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECKOUT_CSP                                                                                        \
-	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"       \
+#define CHECKOUT_CSP                                                                                                   \
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"                 \
 	" base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 #define QR_TEXT_MAX 1024 /* bytes of a payment URI drawn as a QR code */
 #define QR_QUIET 4       /* modules of white around the code (ISO/IEC 18004) */
@@ -100,8 +100,9 @@ static int put_qr_svg(pw_buf *b, const char *text)
 
 static enum MHD_Result not_found_page(struct MHD_Connection *conn)
 {
-	char *body = strdup("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>No such invoice"
-			    "</title></head><body><main><h1>No such invoice</h1></main></body></html>\n");
+	char *body =
+		strdup("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>No such invoice"
+		       "</title></head><body><main><h1>No such invoice</h1></main></body></html>\n");
 	return body ? send_page(conn, 404, body, "text/html; charset=utf-8") : MHD_NO;
 }
 
@@ -122,9 +123,9 @@ static void format_left(long long s, char *out, size_t n)
 
 static const char *status_text(const char *status)
 {
-	return strcmp(status, "new") == 0	 ? "Waiting for payment"
+	return strcmp(status, "new") == 0          ? "Waiting for payment"
 	       : strcmp(status, "processing") == 0 ? "Payment seen, waiting for confirmations"
-	       : strcmp(status, "paid") == 0	   ? "Paid"
+	       : strcmp(status, "paid") == 0       ? "Paid"
 	       : strcmp(status, "expired") == 0    ? "Expired"
 	       : strcmp(status, "cancelled") == 0  ? "Cancelled"
 						   : status;
@@ -143,8 +144,9 @@ static char *page_html(const cJSON *doc)
 	format_left(secs, left_text, sizeof(left_text));
 	pw_buf b;
 	buf_init(&b, (size_t)4 << 20);
-	int r = buf_appendf(&b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-				"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Pay ");
+	int r = buf_appendf(&b,
+			    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+			    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Pay ");
 #define ESC(s) (r = r ? r : put_escaped(&b, s))
 #define LIT(...) (r = r ? r : buf_appendf(&b, __VA_ARGS__))
 	ESC(str_of(inv, "amount"));
@@ -260,5 +262,6 @@ enum MHD_Result api_checkout(api_server *s, struct MHD_Connection *conn, enum ap
 	cJSON_Delete(doc);
 	if (!out)
 		return api_send_error(conn, 500, "internal", NULL, NULL, NULL, "out of memory");
-	return page ? send_page(conn, 200, out, "text/html; charset=utf-8") : send_page(conn, 200, out, "application/json");
+	return page ? send_page(conn, 200, out, "text/html; charset=utf-8")
+		    : send_page(conn, 200, out, "application/json");
 }

@@ -54,22 +54,23 @@ static bool normalize_address(const api_server *s, const char *chain, const char
 	return false;
 }
 
-
 /* The merchant a request reads, into *ret: a merchant key's own (asking
  * for another with merchant_id= is 403), or an admin key's merchant_id=
  * (NULL: every merchant). false when answered (403, 400). */
-static bool scope_merchant(struct MHD_Connection *conn, const cfg_api_key *key, const char **ret, enum MHD_Result *answered)
+static bool scope_merchant(struct MHD_Connection *conn, const cfg_api_key *key, const char **ret,
+			   enum MHD_Result *answered)
 {
 	const char *m = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "merchant_id");
 	if (key->merchant_id[0]) {
 		if (m && strcmp(m, key->merchant_id) != 0) {
 			*answered = api_send_error(conn, 403, "forbidden", "merchant_id", NULL, NULL,
-					       "merchant_id: this key may read merchant %s only", key->merchant_id);
+						   "merchant_id: this key may read merchant %s only", key->merchant_id);
 			return false;
 		}
 		m = key->merchant_id;
 	} else if (m && !config_valid_id(m)) {
-		*answered = API_BAD_PARAM(conn, "merchant_id", "merchant_id: not a merchant id (1..63 of A-Z a-z 0-9 . _ -)");
+		*answered = API_BAD_PARAM(conn, "merchant_id",
+					  "merchant_id: not a merchant id (1..63 of A-Z a-z 0-9 . _ -)");
 		return false;
 	}
 	*ret = m;
@@ -107,22 +108,27 @@ enum MHD_Result api_list_payments(api_server *s, struct MHD_Connection *conn, co
 		if (!known)
 			return API_BAD_PARAM(conn, "chain", "chain: no chain named \"%.64s\"", q.chain);
 	}
-	if ((q.status = ARG("status")) != NULL && strcmp(q.status, "confirmed") != 0 && strcmp(q.status, "reverted") != 0)
+	if ((q.status = ARG("status")) != NULL && strcmp(q.status, "confirmed") != 0 &&
+	    strcmp(q.status, "reverted") != 0)
 		return API_BAD_PARAM(conn, "status", "status: must be confirmed or reverted");
 	char tx[PW_HASH_TEXT_MAX], to[PW_ADDR_TEXT_MAX], from[PW_ADDR_TEXT_MAX];
 	if ((v = ARG("tx_hash")) != NULL) {
 		if (!normalize_hash(s, v, tx))
-			return API_BAD_PARAM(conn, "tx_hash", "tx_hash: not a transaction hash (0x + 64 hex digits, or 64 hex digits on Tron)");
+			return API_BAD_PARAM(
+				conn, "tx_hash",
+				"tx_hash: not a transaction hash (0x + 64 hex digits, or 64 hex digits on Tron)");
 		q.tx_hash = tx;
 	}
 	if ((v = ARG("to")) != NULL) {
 		if (!normalize_address(s, q.chain, v, to))
-			return API_BAD_PARAM(conn, "to", "to: not an address of %s", q.chain ? q.chain : "any configured chain");
+			return API_BAD_PARAM(conn, "to", "to: not an address of %s",
+					     q.chain ? q.chain : "any configured chain");
 		q.to_address = to;
 	}
 	if ((v = ARG("from")) != NULL) {
 		if (!normalize_address(s, q.chain, v, from))
-			return API_BAD_PARAM(conn, "from", "from: not an address of %s", q.chain ? q.chain : "any configured chain");
+			return API_BAD_PARAM(conn, "from", "from: not an address of %s",
+					     q.chain ? q.chain : "any configured chain");
 		q.from_address = from;
 	}
 	char token[PW_ADDR_TEXT_MAX];
@@ -137,13 +143,15 @@ enum MHD_Result api_list_payments(api_server *s, struct MHD_Connection *conn, co
 		else if (normalize_address(s, q.chain, v, token))
 			q.token = token;
 		else
-			return API_BAD_PARAM(conn, "token", "token: neither a configured token's symbol nor an address");
+			return API_BAD_PARAM(conn, "token",
+					     "token: neither a configured token's symbol nor an address");
 	}
 	static const char *const amounts[2] = { "min_amount", "max_amount" };
 	for (int k = 0; k < 2; k++) {
 		if ((v = ARG(amounts[k])) != NULL && !api_decimal_ok(v))
-			return API_BAD_PARAM(conn, amounts[k], "%s: not a decimal number (digits, optionally . and digits; token units)",
-					 amounts[k]);
+			return API_BAD_PARAM(conn, amounts[k],
+					     "%s: not a decimal number (digits, optionally . and digits; token units)",
+					     amounts[k]);
 		*(k ? &q.max_amount : &q.min_amount) = v;
 	}
 	static const char *const times[2] = { "since", "until" };
@@ -186,7 +194,8 @@ enum MHD_Result api_get_payment(api_server *s, struct MHD_Connection *conn, cons
 	int r = api_pg_get_payment(s->pg, (int64_t)id, key->merchant_id[0] ? key->merchant_id : NULL, &json, err,
 				   sizeof(err));
 	if (r == PW_ENOTFOUND) /* another merchant's payment is not found either: its existence is not told */
-		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no payment %llu", (unsigned long long)id);
+		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no payment %llu",
+				      (unsigned long long)id);
 	if (r < 0)
 		return api_query_failed(conn, r, "GET /v1/payments/{id}", err);
 	return api_send_json(conn, 200, json, NULL, NULL);
@@ -231,10 +240,11 @@ enum MHD_Result api_redeliver(api_server *s, struct MHD_Connection *conn, const 
 	int r = api_pg_redeliver(s->pg, (int64_t)id, key->merchant_id[0] ? key->merchant_id : NULL, &json, err,
 				 sizeof(err));
 	if (r == PW_ENOTFOUND)
-		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no delivery %llu", (unsigned long long)id);
+		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no delivery %llu",
+				      (unsigned long long)id);
 	if (r == PW_EREFUSED)
 		return api_send_error(conn, 409, "conflict", NULL, NULL, NULL,
-				  "delivery %llu is pending already: it will be sent", (unsigned long long)id);
+				      "delivery %llu is pending already: it will be sent", (unsigned long long)id);
 	if (r < 0)
 		return api_query_failed(conn, r, "POST /v1/webhooks/deliveries/{id}/redeliver", err);
 	return api_send_json(conn, 200, json, NULL, NULL);
@@ -261,7 +271,8 @@ enum MHD_Result api_list_events(api_server *s, struct MHD_Connection *conn, cons
 			if (strcmp(v, "now") == 0)
 				rq->feed.after_now = true;
 			else if (api_feed_cursor_decode(v, &rq->feed.after) < 0)
-				return API_BAD_PARAM(conn, "after", "after: not a cursor this API gave out (or \"now\")");
+				return API_BAD_PARAM(conn, "after",
+						     "after: not a cursor this API gave out (or \"now\")");
 		}
 		uint64_t wait = 0;
 		if (!api_page_limit(conn, &rq->feed.limit, &refused))
@@ -280,7 +291,8 @@ enum MHD_Result api_list_events(api_server *s, struct MHD_Connection *conn, cons
 		/* resumed: the events the watcher read for every parked request */
 		bool answered = rq->parked && api_longpoll_answer(s->lp, &rq->feed, &json, &got, &next);
 		if (rq->parked)
-			metrics_add("paywatch_api_longpoll_wakeups_total", answered ? "source=\"shared\"" : "source=\"query\"", 1);
+			metrics_add("paywatch_api_longpoll_wakeups_total",
+				    answered ? "source=\"shared\"" : "source=\"query\"", 1);
 		rq->parked = false;
 		int r = answered ? 0 : api_pg_list_events(s->pg, &rq->feed, &got, &next, &json, err, sizeof(err));
 		if (r < 0)
@@ -401,15 +413,17 @@ enum MHD_Result api_readyz(api_server *s, struct MHD_Connection *conn)
 			if (!rp)
 				snprintf(why, sizeof(why), "chain %s: no report from `paywatch run` yet", c->name);
 			else if (cJSON_IsNumber(age) && age->valuedouble > s->api->max_report_age_s)
-				snprintf(why, sizeof(why), "chain %s: last report %.0f s ago (is `paywatch run` running?)", c->name,
+				snprintf(why, sizeof(why),
+					 "chain %s: last report %.0f s ago (is `paywatch run` running?)", c->name,
 					 age->valuedouble);
 			else if (!cJSON_IsNumber(lag))
 				snprintf(why, sizeof(why), "chain %s: head or checkpoint not known yet", c->name);
 			else if (lag->valuedouble > c->max_lag_blocks)
-				snprintf(why, sizeof(why), "chain %s: %.0f blocks behind the head (max_lag_blocks %u)", c->name,
-					 lag->valuedouble, c->max_lag_blocks);
+				snprintf(why, sizeof(why), "chain %s: %.0f blocks behind the head (max_lag_blocks %u)",
+					 c->name, lag->valuedouble, c->max_lag_blocks);
 			else if (cJSON_IsNumber(ob) && ob->valuedouble > s->api->max_outbox_age_s)
-				snprintf(why, sizeof(why), "chain %s: the outbox's oldest entry is %.0f s old (max_outbox_age_s %u)",
+				snprintf(why, sizeof(why),
+					 "chain %s: the outbox's oldest entry is %.0f s old (max_outbox_age_s %u)",
 					 c->name, ob->valuedouble, s->api->max_outbox_age_s);
 			if (why[0])
 				cJSON_AddItemToArray(reasons, cJSON_CreateString(why));
@@ -423,4 +437,3 @@ enum MHD_Result api_readyz(api_server *s, struct MHD_Connection *conn)
 	cJSON_Delete(out);
 	return body ? api_send_json(conn, ready ? 200 : 503, body, NULL, NULL) : MHD_NO;
 }
-

@@ -25,16 +25,11 @@ static int run_call(PGconn *c, const void *arg, char **json, char *err, size_t e
 {
 	inv_call *q = (inv_call *)arg;
 	switch (q->rid) {
-	case API_INVOICE_CREATE:
-		return invoice_create(c, q->cfg, &q->req, &q->created, json, err, errlen);
-	case API_INVOICES:
-		return invoice_pg_list(c, &q->list, json, err, errlen);
-	case API_INVOICE:
-		return invoice_pg_get(c, q->id, q->merchant, json, err, errlen);
-	case API_INVOICE_CANCEL:
-		return invoice_pg_cancel(c, q->id, q->merchant, json, err, errlen);
-	default:
-		return PW_EINVAL;
+	case API_INVOICE_CREATE: return invoice_create(c, q->cfg, &q->req, &q->created, json, err, errlen);
+	case API_INVOICES: return invoice_pg_list(c, &q->list, json, err, errlen);
+	case API_INVOICE: return invoice_pg_get(c, q->id, q->merchant, json, err, errlen);
+	case API_INVOICE_CANCEL: return invoice_pg_cancel(c, q->id, q->merchant, json, err, errlen);
+	default: return PW_EINVAL;
 	}
 }
 
@@ -50,8 +45,8 @@ static enum MHD_Result answer(api_server *s, struct MHD_Connection *conn, inv_ca
 static enum MHD_Result create(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, const char *body,
 			      size_t len)
 {
-	static const char *const fields[] = { "merchant_id", "chain", "token", "amount", "expires_in_s", "expires_at",
-					      "reference", "metadata", NULL };
+	static const char *const fields[] = { "merchant_id", "chain",     "token",    "amount", "expires_in_s",
+					      "expires_at",  "reference", "metadata", NULL };
 	enum MHD_Result r = MHD_NO;
 	cJSON *o = api_body_object(conn, body, len, fields, "an invoice", &r);
 	if (!o)
@@ -76,7 +71,8 @@ static enum MHD_Result create(api_server *s, struct MHD_Connection *conn, const 
 	if (key->merchant_id[0]) {
 		if (q.req.merchant_id && strcmp(q.req.merchant_id, key->merchant_id) != 0) {
 			r = api_send_error(conn, 403, "forbidden", "merchant_id", NULL, NULL,
-					   "merchant_id: this key may create invoices of merchant %s only", key->merchant_id);
+					   "merchant_id: this key may create invoices of merchant %s only",
+					   key->merchant_id);
 			goto out;
 		}
 		q.req.merchant_id = key->merchant_id;
@@ -103,9 +99,10 @@ static enum MHD_Result create(api_server *s, struct MHD_Connection *conn, const 
 	}
 	if (eat) {
 		if (!cJSON_IsString(eat) || !api_time_ok(eat->valuestring)) {
-			r = API_BAD_PARAM(conn, "expires_at",
-					  "expires_at: must be an RFC 3339 time Postgres holds (2026-12-01T12:00:00Z: a "
-					  "day its month has, an offset within 15:59)");
+			r = API_BAD_PARAM(
+				conn, "expires_at",
+				"expires_at: must be an RFC 3339 time Postgres holds (2026-12-01T12:00:00Z: a "
+				"day its month has, an offset within 15:59)");
 			goto out;
 		}
 		q.req.expires_at = eat->valuestring;
@@ -126,14 +123,13 @@ out:
 	return r;
 }
 
-enum MHD_Result api_invoices(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key,
-			     enum api_route_id rid, const api_path_params *pp, const char *body, size_t body_len)
+enum MHD_Result api_invoices(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, enum api_route_id rid,
+			     const api_path_params *pp, const char *body, size_t body_len)
 {
 	const char *own = key->merchant_id[0] ? key->merchant_id : NULL;
 	inv_call q = { .rid = rid, .cfg = s->cfg, .merchant = own };
 	switch (rid) {
-	case API_INVOICE_CREATE:
-		return create(s, conn, key, body, body_len);
+	case API_INVOICE_CREATE: return create(s, conn, key, body, body_len);
 	case API_INVOICES: {
 #define ARG(name) MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name)
 		enum MHD_Result refused;
@@ -151,7 +147,8 @@ enum MHD_Result api_invoices(api_server *s, struct MHD_Connection *conn, const c
 			return API_BAD_PARAM(conn, "status", "status: new, processing, paid, expired or cancelled");
 		q.list.reference = ARG("reference");
 		if (q.list.reference && !invoice_reference_ok(q.list.reference))
-			return API_BAD_PARAM(conn, "reference", "reference: 1..128 bytes of UTF-8 without control characters");
+			return API_BAD_PARAM(conn, "reference",
+					     "reference: 1..128 bytes of UTF-8 without control characters");
 		q.list.cursor = ARG("cursor");
 		if (!api_page_limit(conn, &q.list.limit, &refused))
 			return refused;
@@ -164,7 +161,6 @@ enum MHD_Result api_invoices(api_server *s, struct MHD_Connection *conn, const c
 			return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no such invoice");
 		q.id = pp->v[0];
 		return answer(s, conn, &q);
-	default:
-		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route");
+	default: return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route");
 	}
 }

@@ -65,8 +65,8 @@ static void *watch_main(void *arg)
 		if (r == 0 && (notified || waiting))
 			r = api_feed_watch_head(lp->watch, &head, err, sizeof(err));
 		if (r < 0 && !failing)
-			log_emit(LOG_LEVEL_WARN, "api", -1, "event feed watch: %s (long-polls answer at their deadline)",
-				 err);
+			log_emit(LOG_LEVEL_WARN, "api", -1,
+				 "event feed watch: %s (long-polls answer at their deadline)", err);
 		failing = r < 0;
 		pthread_mutex_lock(&lp->lock);
 		bool moved = r == 0 && (notified || waiting) && api_feed_cursor_less(&lp->head, &head);
@@ -112,8 +112,7 @@ int api_longpoll_start(const char *dsn, api_longpoll **ret)
 	return 0;
 }
 
-bool api_longpoll_park(api_longpoll *lp, struct MHD_Connection *conn, const api_feed_cursor *after,
-		       int64_t deadline_ms)
+bool api_longpoll_park(api_longpoll *lp, struct MHD_Connection *conn, const api_feed_cursor *after, int64_t deadline_ms)
 {
 	pthread_mutex_lock(&lp->lock);
 	/* the head read since this request's query may hold its event already */

@@ -21,7 +21,7 @@
 typedef struct reg_call {
 	enum api_route_id rid;
 	const char *merchant_id;
-	const char *only_id;   /* GET /v1/merchants with a merchant key */
+	const char *only_id; /* GET /v1/merchants with a merchant key */
 	const char *chain, *family, *address, *endpoint_id, *url, *events, *cursor;
 	int64_t from_block;
 	unsigned limit;
@@ -32,7 +32,7 @@ typedef struct reg_call {
 	const char *xpub_chains[CFG_XPUB_CHAINS_MAX];
 	size_t n_xpub_chains;
 	uint32_t gap_limit;
-	int created;           /* out: the row was created (201) */
+	int created; /* out: the row was created (201) */
 } reg_call;
 
 static int run_call(PGconn *c, const void *arg, char **json, char *err, size_t errlen)
@@ -80,8 +80,7 @@ static int run_call(PGconn *c, const void *arg, char **json, char *err, size_t e
 		q->created = 1;
 		return *json ? 0 : PW_ENOMEM;
 	}
-	case API_MERCHANT:
-		return registry_pg_merchants(c, q->merchant_id, json, err, errlen);
+	case API_MERCHANT: return registry_pg_merchants(c, q->merchant_id, json, err, errlen);
 	case API_MERCHANT_DELETE:
 	case API_ADDRESS_DELETE:
 	case API_WEBHOOK_DELETE: {
@@ -100,14 +99,12 @@ static int run_call(PGconn *c, const void *arg, char **json, char *err, size_t e
 		registry_address a = { q->merchant_id, q->chain, q->family, q->address, q->from_block };
 		return registry_pg_address_add(c, &a, &q->created, json, err, errlen);
 	}
-	case API_WEBHOOKS:
-		return registry_pg_endpoints(c, q->merchant_id, json, err, errlen);
+	case API_WEBHOOKS: return registry_pg_endpoints(c, q->merchant_id, json, err, errlen);
 	case API_WEBHOOK_ADD:
 		q->created = 1;
-		return registry_endpoint_create(c, q->keys, q->merchant_id, q->endpoint_id, q->url, q->events, json, err,
-						errlen);
-	default:
-		return PW_EINVAL;
+		return registry_endpoint_create(c, q->keys, q->merchant_id, q->endpoint_id, q->url, q->events, json,
+						err, errlen);
+	default: return PW_EINVAL;
 	}
 }
 
@@ -149,11 +146,13 @@ static bool xpub_fields(api_server *s, struct MHD_Connection *conn, const cJSON 
 		*answered = API_BAD_PARAM(conn, "xpub", "xpub.%.40s: not a field of xpub", stranger);
 		return false;
 	}
-	const cJSON *key = cJSON_GetObjectItemCaseSensitive(x, "key"), *path = cJSON_GetObjectItemCaseSensitive(x, "path"),
+	const cJSON *key = cJSON_GetObjectItemCaseSensitive(x, "key"),
+		    *path = cJSON_GetObjectItemCaseSensitive(x, "path"),
 		    *chains = cJSON_GetObjectItemCaseSensitive(x, "chains"),
 		    *gap = cJSON_GetObjectItemCaseSensitive(x, "gap_limit");
 	if (!cJSON_IsString(key)) {
-		*answered = API_BAD_PARAM(conn, "xpub.key", "xpub.key: required: an extended public key (xpub..., tpub...)");
+		*answered = API_BAD_PARAM(conn, "xpub.key",
+					  "xpub.key: required: an extended public key (xpub..., tpub...)");
 		return false;
 	}
 	if (path && !cJSON_IsString(path)) {
@@ -168,12 +167,15 @@ static bool xpub_fields(api_server *s, struct MHD_Connection *conn, const cJSON 
 	bip32_pub parsed;
 	bip32_path tpl;
 	char why[200];
-	if (strlen(key->valuestring) >= BIP32_TEXT_MAX || bip32_parse_xpub(key->valuestring, &parsed, why, sizeof(why)) < 0) {
-		*answered = API_BAD_PARAM(conn, "xpub.key", "xpub.key: %s",
-					  strlen(key->valuestring) >= BIP32_TEXT_MAX ? "not an extended public key" : why);
+	if (strlen(key->valuestring) >= BIP32_TEXT_MAX ||
+	    bip32_parse_xpub(key->valuestring, &parsed, why, sizeof(why)) < 0) {
+		*answered =
+			API_BAD_PARAM(conn, "xpub.key", "xpub.key: %s",
+				      strlen(key->valuestring) >= BIP32_TEXT_MAX ? "not an extended public key" : why);
 		return false;
 	}
-	if (path && (strlen(path->valuestring) >= 64 || bip32_parse_path(path->valuestring, &tpl, why, sizeof(why)) < 0)) {
+	if (path &&
+	    (strlen(path->valuestring) >= 64 || bip32_parse_path(path->valuestring, &tpl, why, sizeof(why)) < 0)) {
 		*answered = API_BAD_PARAM(conn, "xpub.path", "xpub.path: %s",
 					  strlen(path->valuestring) >= 64 ? "longer than 63 characters" : why);
 		return false;
@@ -183,15 +185,17 @@ static bool xpub_fields(api_server *s, struct MHD_Connection *conn, const cJSON 
 	q->gap_limit = gap ? (uint32_t)gap->valuedouble : 20;
 	if (chains) {
 		const cJSON *ch;
-		if (!cJSON_IsArray(chains) || cJSON_GetArraySize(chains) < 1 || cJSON_GetArraySize(chains) > CFG_XPUB_CHAINS_MAX) {
-			*answered = API_BAD_PARAM(conn, "xpub.chains", "xpub.chains: must be a list of 1..%d chain names",
-						  CFG_XPUB_CHAINS_MAX);
+		if (!cJSON_IsArray(chains) || cJSON_GetArraySize(chains) < 1 ||
+		    cJSON_GetArraySize(chains) > CFG_XPUB_CHAINS_MAX) {
+			*answered =
+				API_BAD_PARAM(conn, "xpub.chains", "xpub.chains: must be a list of 1..%d chain names",
+					      CFG_XPUB_CHAINS_MAX);
 			return false;
 		}
-		cJSON_ArrayForEach(ch, chains)
-		{
+		cJSON_ArrayForEach (ch, chains) {
 			if (!cJSON_IsString(ch)) {
-				*answered = API_BAD_PARAM(conn, "xpub.chains", "xpub.chains: must be a list of chain names");
+				*answered = API_BAD_PARAM(conn, "xpub.chains",
+							  "xpub.chains: must be a list of chain names");
 				return false;
 			}
 			q->xpub_chains[q->n_xpub_chains++] = ch->valuestring;
@@ -213,8 +217,8 @@ static enum MHD_Result answer(api_server *s, struct MHD_Connection *conn, reg_ca
 	return api_answer_call(conn, r, json, q->created, err, what);
 }
 
-enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key,
-			     enum api_route_id rid, const api_path_params *pp, const char *body, size_t body_len)
+enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const cfg_api_key *key, enum api_route_id rid,
+			     const api_path_params *pp, const char *body, size_t body_len)
 {
 	enum MHD_Result refused;
 	bool admin = key->merchant_id[0] == '\0';
@@ -225,7 +229,8 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 	}
 	if (rid == API_MERCHANT_CREATE) {
 		if (!admin)
-			return api_send_error(conn, 403, "forbidden", NULL, NULL, NULL, "only an admin key creates merchants");
+			return api_send_error(conn, 403, "forbidden", NULL, NULL, NULL,
+					      "only an admin key creates merchants");
 		static const char *const fields[] = { "id", "xpub", NULL };
 		cJSON *o = api_body_object(conn, body, body_len, fields, "this request", &refused);
 		if (!o)
@@ -253,11 +258,11 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 		return api_send_error(conn, 403, "forbidden", "id", NULL, NULL, "this key may manage merchant %s only",
 				      key->merchant_id);
 	switch (rid) {
-	case API_MERCHANT:
-		return answer(s, conn, &q, "merchant");
+	case API_MERCHANT: return answer(s, conn, &q, "merchant");
 	case API_MERCHANT_DELETE:
 		if (!admin)
-			return api_send_error(conn, 403, "forbidden", NULL, NULL, NULL, "only an admin key removes merchants");
+			return api_send_error(conn, 403, "forbidden", NULL, NULL, NULL,
+					      "only an admin key removes merchants");
 		return answer(s, conn, &q, "merchant");
 	case API_ADDRESSES: {
 		q.chain = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "chain");
@@ -306,8 +311,7 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 		cJSON_Delete(o);
 		return r;
 	}
-	case API_WEBHOOKS:
-		return answer(s, conn, &q, "merchant");
+	case API_WEBHOOKS: return answer(s, conn, &q, "merchant");
 	case API_DEPOSIT_ADDRESS: {
 		static const char *const fields[] = { "chain", NULL };
 		cJSON *o = api_body_object(conn, body, body_len, fields, "this request", &refused);
@@ -325,7 +329,8 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 	}
 	case API_WEBHOOK_DELETE:
 		if (!config_valid_id(pp->v[1])) /* no endpoint has such an id */
-			return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no such active endpoint of this merchant");
+			return api_send_error(conn, 404, "not_found", NULL, NULL, NULL,
+					      "no such active endpoint of this merchant");
 		q.endpoint_id = pp->v[1];
 		return answer(s, conn, &q, "active endpoint of this merchant");
 	case API_WEBHOOK_ADD: {
@@ -346,8 +351,7 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 			r = API_BAD_PARAM(conn, "events", "events: must be a list of 1..8 event types");
 			ok = false;
 		} else
-			cJSON_ArrayForEach(t, ev)
-			{
+			cJSON_ArrayForEach (t, ev) {
 				if (!cJSON_IsString(t)) {
 					r = API_BAD_PARAM(conn, "events", "events: must be a list of event type names");
 					ok = false;
@@ -368,7 +372,6 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 		cJSON_Delete(o);
 		return r;
 	}
-	default:
-		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route");
+	default: return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route");
 	}
 }

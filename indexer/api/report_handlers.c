@@ -24,7 +24,9 @@ enum MHD_Result api_report(api_server *s, struct MHD_Connection *conn, const cfg
 #define ARG(name) MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name)
 	const char *own = key->merchant_id[0] ? key->merchant_id : NULL;
 	report_call rc = { .q = { .kind = rid == API_REPORT_SETTLEMENT ? "settlement" : "payments",
-				  .merchant_id = ARG("merchant_id"), .from = ARG("from"), .to = ARG("to"),
+				  .merchant_id = ARG("merchant_id"),
+				  .from = ARG("from"),
+				  .to = ARG("to"),
 				  .format = ARG("format") } };
 #undef ARG
 	if (own && rc.q.merchant_id && strcmp(rc.q.merchant_id, own) != 0)
@@ -40,6 +42,7 @@ enum MHD_Result api_report(api_server *s, struct MHD_Connection *conn, const cfg
 	if (r < 0 || strcmp(rc.type, "application/json") == 0)
 		return api_answer_call(conn, r, body, false, err, "report");
 	char disposition[160];
-	snprintf(disposition, sizeof(disposition), "attachment; filename=\"%s-%s-%s.csv\"", rc.q.kind, rc.q.from, rc.q.to);
+	snprintf(disposition, sizeof(disposition), "attachment; filename=\"%s-%s-%s.csv\"", rc.q.kind, rc.q.from,
+		 rc.q.to);
 	return api_send_body(conn, 200, body, rc.type, "Content-Disposition", disposition);
 }

@@ -6,8 +6,9 @@
 #include <string.h>
 
 static const char *const none[] = { NULL };
-static const char *const payments[] = { "merchant_id", "chain", "status", "tx_hash", "to", "from", "token",
-					"min_amount", "max_amount", "since", "until", "limit", "order", "cursor", NULL };
+static const char *const payments[] = { "merchant_id", "chain", "status",     "tx_hash",    "to",
+					"from",        "token", "min_amount", "max_amount", "since",
+					"until",       "limit", "order",      "cursor",     NULL };
 static const char *const events[] = { "after", "limit", "wait", "merchant_id", NULL };
 static const char *const deliveries[] = { "status", "merchant_id", "limit", "cursor", NULL };
 static const char *const addresses[] = { "chain", "limit", "cursor", NULL };

@@ -198,12 +198,11 @@ static bool take_token(api_server *s, size_t k, unsigned *retry_s)
 	return ok;
 }
 
-
 /* ---- query parameters ---- */
 
 typedef struct args_check {
 	const char *const *allowed;
-	const char *bad;      /* the first parameter not allowed */
+	const char *bad; /* the first parameter not allowed */
 	bool repeated;
 	char seen[16][24];
 	size_t n_seen;
@@ -239,10 +238,10 @@ static bool refuse_args(struct MHD_Connection *conn, const char *const *allowed,
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_arg, &a);
 	if (!a.bad)
 		return false;
-	*ret = API_BAD_PARAM(conn, a.bad, "%s: %s", a.bad, a.repeated ? "given twice" : "not a parameter of this route");
+	*ret = API_BAD_PARAM(conn, a.bad, "%s: %s", a.bad,
+			     a.repeated ? "given twice" : "not a parameter of this route");
 	return true;
 }
-
 
 /* A request is over: count it (route, status; latency from its headers
  * to its end) and free it. A request that got no answer (the client left,
@@ -257,10 +256,12 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 	if (rq) {
 		char labels[160], code[8];
 		snprintf(code, sizeof(code), "%u", rq->status);
-		metrics_labels(labels, sizeof(labels), "route", rq->route ? rq->route : "unmatched", "status", code, NULL);
+		metrics_labels(labels, sizeof(labels), "route", rq->route ? rq->route : "unmatched", "status", code,
+			       NULL);
 		metrics_add("paywatch_api_requests_total", labels, 1);
 		metrics_labels(labels, sizeof(labels), "route", rq->route ? rq->route : "unmatched", NULL);
-		metrics_observe("paywatch_api_request_duration_seconds", labels, (double)(pw_mono_ms() - rq->started_ms) / 1000.0);
+		metrics_observe("paywatch_api_request_duration_seconds", labels,
+				(double)(pw_mono_ms() - rq->started_ms) / 1000.0);
 	}
 	if (rq)
 		free(rq->body);
@@ -276,7 +277,6 @@ static enum MHD_Result send_metrics(api_server *s, struct MHD_Connection *conn)
 	char *text = metrics_render();
 	return text ? api_send_body(conn, 200, text, "text/plain; version=0.0.4; charset=utf-8", NULL, NULL) : MHD_NO;
 }
-
 
 static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const char *url, const char *method,
 			     const char *upload_data, size_t *upload_size, api_request *rq);
@@ -309,8 +309,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		MHD_get_connection_values(conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, add_size, &head);
 		if (head > API_HEAD_MAX) {
 			api_answering(rq);
-			enum MHD_Result r = api_send_error(conn, 431, "too_large", NULL, "Connection", "close",
-						       "the request line and headers are at most %d bytes", API_HEAD_MAX);
+			enum MHD_Result r =
+				api_send_error(conn, 431, "too_large", NULL, "Connection", "close",
+					       "the request line and headers are at most %d bytes", API_HEAD_MAX);
 			api_answering(NULL);
 			return r;
 		}
@@ -319,7 +320,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (len && parse_u64(len, API_BODY_MAX, &n) < 0) { /* answered before the body is read; then closed */
 			api_answering(rq);
 			enum MHD_Result r = api_send_error(conn, 413, "too_large", NULL, NULL, NULL,
-						       "a request body is at most %d bytes", API_BODY_MAX);
+							   "a request body is at most %d bytes", API_BODY_MAX);
 			api_answering(NULL);
 			return r;
 		}
@@ -357,7 +358,8 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const c
 	if (s->metrics_only && rid != API_HEALTHZ && rid != API_METRICS)
 		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
 	if (rid == API_N_ROUTES && allow[0])
-		return api_send_error(conn, 405, "method_not_allowed", NULL, "Allow", allow, "%.100s: use %s", url, allow);
+		return api_send_error(conn, 405, "method_not_allowed", NULL, "Allow", allow, "%.100s: use %s", url,
+				      allow);
 	if (rid == API_N_ROUTES)
 		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
 	const api_route *rt = &api_routes[rid];
@@ -367,10 +369,8 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const c
 		char *body = strdup("{\"status\":\"ok\"}");
 		return body ? api_send_json(conn, 200, body, NULL, NULL) : MHD_NO;
 	}
-	case API_METRICS:
-		return send_metrics(s, conn);
-	case API_READYZ:
-		return api_readyz(s, conn);
+	case API_METRICS: return send_metrics(s, conn);
+	case API_READYZ: return api_readyz(s, conn);
 	case API_OPENAPI: {
 		char *body = strdup(api_openapi_json);
 		return body ? api_send_json(conn, 200, body, NULL, NULL) : MHD_NO;
@@ -392,38 +392,31 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const c
 		}
 		return api_checkout(s, conn, rid, &pp);
 	}
-	default:
-		break;
+	default: break;
 	}
 	const cfg_api_key *key = authenticate(s, conn);
 	if (rid == API_EVENTS && rq->feed_started && key) /* a long-poll resumed: authorized and counted already */
 		return api_list_events(s, conn, key, rq);
 	if (!key)
 		return api_send_error(conn, 401, "unauthorized", NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer",
-				  "a valid API key is required: Authorization: Bearer KEY");
+				      "a valid API key is required: Authorization: Bearer KEY");
 	unsigned retry = 1;
 	if (!take_token(s, (size_t)(key - s->api->keys), &retry)) {
 		char ra[16];
 		snprintf(ra, sizeof(ra), "%u", retry);
-		return api_send_error(conn, 429, "rate_limited", NULL, "Retry-After", ra, "too many requests for key %s",
-				  key->id);
+		return api_send_error(conn, 429, "rate_limited", NULL, "Retry-After", ra,
+				      "too many requests for key %s", key->id);
 	}
 	enum MHD_Result refused;
 	if (refuse_args(conn, rt->params, &refused))
 		return refused;
 	switch (rid) {
-	case API_PAYMENTS:
-		return api_list_payments(s, conn, key);
-	case API_PAYMENT:
-		return api_get_payment(s, conn, key, id);
-	case API_EVENTS:
-		return api_list_events(s, conn, key, rq);
-	case API_CHAINS:
-		return api_list_chains(s, conn);
-	case API_DELIVERIES:
-		return api_list_deliveries(s, conn, key);
-	case API_REDELIVER:
-		return api_redeliver(s, conn, key, id);
+	case API_PAYMENTS: return api_list_payments(s, conn, key);
+	case API_PAYMENT: return api_get_payment(s, conn, key, id);
+	case API_EVENTS: return api_list_events(s, conn, key, rq);
+	case API_CHAINS: return api_list_chains(s, conn);
+	case API_DELIVERIES: return api_list_deliveries(s, conn, key);
+	case API_REDELIVER: return api_redeliver(s, conn, key, id);
 	case API_MERCHANTS:
 	case API_MERCHANT_CREATE:
 	case API_MERCHANT:
@@ -434,18 +427,14 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const c
 	case API_WEBHOOKS:
 	case API_WEBHOOK_ADD:
 	case API_WEBHOOK_DELETE:
-	case API_DEPOSIT_ADDRESS:
-		return api_registry(s, conn, key, rid, &pp, rq->body, rq->body_bytes);
+	case API_DEPOSIT_ADDRESS: return api_registry(s, conn, key, rid, &pp, rq->body, rq->body_bytes);
 	case API_INVOICES:
 	case API_INVOICE_CREATE:
 	case API_INVOICE:
-	case API_INVOICE_CANCEL:
-		return api_invoices(s, conn, key, rid, &pp, rq->body, rq->body_bytes);
+	case API_INVOICE_CANCEL: return api_invoices(s, conn, key, rid, &pp, rq->body, rq->body_bytes);
 	case API_REPORT_SETTLEMENT:
-	case API_REPORT_PAYMENTS:
-		return api_report(s, conn, key, rid);
-	default:
-		return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
+	case API_REPORT_PAYMENTS: return api_report(s, conn, key, rid);
+	default: return api_send_error(conn, 404, "not_found", NULL, NULL, NULL, "no route %.100s", url);
 	}
 }
 
@@ -475,8 +464,8 @@ static char *read_pem(const char *path, const char *what, char *err, size_t errl
 
 /* Listen on host:port with the request handler; threads MHD threads,
  * max_conn connections. TLS when cert_pem and key_pem are set. */
-static int start_daemon(api_server *s, const char *host, uint16_t port, unsigned threads, unsigned max_conn,
-			char *err, size_t errlen)
+static int start_daemon(api_server *s, const char *host, uint16_t port, unsigned threads, unsigned max_conn, char *err,
+			size_t errlen)
 {
 	struct sockaddr_storage addr;
 	memset(&addr, 0, sizeof(addr));
@@ -503,13 +492,13 @@ static int start_daemon(api_server *s, const char *host, uint16_t port, unsigned
 		flags |= MHD_USE_TLS;
 	}
 	/* the TLS options come last: without TLS, MHD_OPTION_END stands in the first one's place */
-	s->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
-				MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, max_conn,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-				(size_t)API_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
-				MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-				s->cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->cert_pem,
-				MHD_OPTION_HTTPS_MEM_KEY, s->key_pem, MHD_OPTION_END);
+	s->d = MHD_start_daemon(
+		flags, port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
+		threads, MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)API_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, s->cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+		s->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->key_pem, MHD_OPTION_END);
 	if (!s->d) {
 		snprintf(err, errlen, "cannot listen on %s port %u (in use, not an address of this host%s)", host, port,
 			 s->cert_pem ? ", or a certificate and key MHD cannot load" : "");
@@ -542,7 +531,8 @@ int api_server_start(const pw_config *cfg, api_server **ret, char *err, size_t e
 	if (!s)
 		return PW_ENOMEM;
 	s->buckets = calloc(cfg->api.n_keys + 1, sizeof(bucket)); /* the keys', then the checkout pages' */
-	if (!s->buckets || api_pg_pool_create(cfg->pg_dsn, cfg->api.pg_connections, cfg->api.statement_timeout_ms, &s->pg) < 0) {
+	if (!s->buckets ||
+	    api_pg_pool_create(cfg->pg_dsn, cfg->api.pg_connections, cfg->api.statement_timeout_ms, &s->pg) < 0) {
 		api_server_stop(s);
 		return PW_ENOMEM;
 	}
@@ -552,9 +542,8 @@ int api_server_start(const pw_config *cfg, api_server **ret, char *err, size_t e
 	char kerr[200];
 	if (secretbox_keys_from_env(&s->keys, kerr, sizeof(kerr)) < 0)
 		log_warn("api: %s; webhook endpoints cannot be added through the API", kerr);
-	if (cfg->api.tls_cert &&
-	    (!(s->cert_pem = read_pem(cfg->api.tls_cert, "cert", err, errlen)) ||
-	     !(s->key_pem = read_pem(cfg->api.tls_key, "key", err, errlen)))) {
+	if (cfg->api.tls_cert && (!(s->cert_pem = read_pem(cfg->api.tls_cert, "cert", err, errlen)) ||
+				  !(s->key_pem = read_pem(cfg->api.tls_key, "key", err, errlen)))) {
 		api_server_stop(s);
 		return PW_EIO;
 	}
@@ -563,7 +552,8 @@ int api_server_start(const pw_config *cfg, api_server **ret, char *err, size_t e
 		api_server_stop(s);
 		return PW_EIO;
 	}
-	int r = start_daemon(s, cfg->api.host, cfg->api.port, cfg->api.pg_connections, cfg->api.max_connections, err, errlen);
+	int r = start_daemon(s, cfg->api.host, cfg->api.port, cfg->api.pg_connections, cfg->api.max_connections, err,
+			     errlen);
 	if (r < 0) {
 		api_server_stop(s);
 		return r;

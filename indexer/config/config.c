@@ -89,7 +89,8 @@ static int resolve_env(cfg_ctx *c, const char *path, const char *s, char **ret)
 		 * shown: it may be a secret) */
 		if (!text_is_clean_utf8(val, strlen(val))) {
 			buf_done(&b);
-			return fail(c, path, "environment variable %s is not UTF-8 text without control characters", name);
+			return fail(c, path, "environment variable %s is not UTF-8 text without control characters",
+				    name);
 		}
 		if (buf_append(&b, val, strlen(val)) < 0)
 			goto out_nomem;
@@ -107,8 +108,7 @@ out_nomem:
 static int check_fields(cfg_ctx *c, const char *path, const cJSON *obj, const char *const *allowed)
 {
 	const cJSON *it;
-	cJSON_ArrayForEach(it, obj)
-	{
+	cJSON_ArrayForEach (it, obj) {
 		bool ok = false;
 		for (const char *const *a = allowed; *a; a++)
 			ok |= strcmp(*a, it->string) == 0;
@@ -122,8 +122,7 @@ static int check_fields(cfg_ctx *c, const char *path, const cJSON *obj, const ch
 }
 
 /* A string field (after ${ENV} resolution). required=false: *ret stays NULL if absent. */
-static int get_string(cfg_ctx *c, const char *path, const cJSON *obj, const char *key, bool required,
-		      char **ret)
+static int get_string(cfg_ctx *c, const char *path, const cJSON *obj, const char *key, bool required, char **ret)
 {
 	char p[512];
 	snprintf(p, sizeof(p), "%s%s%s", path, *path ? "." : "", key);
@@ -138,8 +137,8 @@ static int get_string(cfg_ctx *c, const char *path, const cJSON *obj, const char
 	return resolve_env(c, p, v->valuestring, ret);
 }
 
-static int get_uint(cfg_ctx *c, const char *path, const cJSON *obj, const char *key, bool required,
-		    uint64_t min, uint64_t max, uint64_t dflt, uint64_t *ret)
+static int get_uint(cfg_ctx *c, const char *path, const cJSON *obj, const char *key, bool required, uint64_t min,
+		    uint64_t max, uint64_t dflt, uint64_t *ret)
 {
 	char p[512];
 	snprintf(p, sizeof(p), "%s%s%s", path, *path ? "." : "", key);
@@ -152,8 +151,7 @@ static int get_uint(cfg_ctx *c, const char *path, const cJSON *obj, const char *
 	}
 	double d = v->valuedouble;
 	if (!cJSON_IsNumber(v) || d != floor(d) || d < (double)min || d > (double)max || d > 9007199254740992.0)
-		return fail(c, p, "must be an integer %llu..%llu", (unsigned long long)min,
-			    (unsigned long long)max);
+		return fail(c, p, "must be an integer %llu..%llu", (unsigned long long)min, (unsigned long long)max);
 	*ret = (uint64_t)d;
 	return 0;
 }
@@ -275,8 +273,8 @@ static int parse_token(cfg_ctx *c, const char *path, const cJSON *t, const cfg_c
 		return fail(c, path, "must be an object");
 	if ((r = check_fields(c, path, t, fields)) < 0)
 		return r;
-	if ((r = get_name(c, path, t, "symbol", symbol_ok, "must be 1..15 bytes of UTF-8 without control characters", tok->symbol,
-			  sizeof(tok->symbol))) < 0)
+	if ((r = get_name(c, path, t, "symbol", symbol_ok, "must be 1..15 bytes of UTF-8 without control characters",
+			  tok->symbol, sizeof(tok->symbol))) < 0)
 		return r;
 	snprintf(p, sizeof(p), "%s.address", path);
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(t, "address");
@@ -359,8 +357,7 @@ static int parse_url_list(cfg_ctx *c, const char *path, const cJSON *ch, enum ch
 	if (many) {
 		int i = 0;
 		const cJSON *it;
-		cJSON_ArrayForEach(it, many)
-		{
+		cJSON_ArrayForEach (it, many) {
 			snprintf(p, sizeof(p), "%s.%s[%d]", path, keys[1], i++);
 			if ((r = parse_node_url(c, p, it, transport, &urls[*ret_n])) < 0)
 				return r;
@@ -381,7 +378,8 @@ static int parse_node_urls(cfg_ctx *c, const char *path, const cJSON *ch, cfg_ch
 	int r;
 	bool has[2];
 	for (int t = 0; t < 2; t++)
-		has[t] = cJSON_GetObjectItemCaseSensitive(ch, keys[t][0]) || cJSON_GetObjectItemCaseSensitive(ch, keys[t][1]);
+		has[t] = cJSON_GetObjectItemCaseSensitive(ch, keys[t][0]) ||
+			 cJSON_GetObjectItemCaseSensitive(ch, keys[t][1]);
 	if (!has[0] && !has[1]) {
 		snprintf(p, sizeof(p), "%s.%s", path, chain->family->has_websocket ? "ws_url" : "http_url");
 		return fail(c, p, "required field is missing (%s)",
@@ -390,7 +388,8 @@ static int parse_node_urls(cfg_ctx *c, const char *path, const cJSON *ch, cfg_ch
 	enum chain_transport transport = has[0] ? CHAIN_TRANSPORT_WS : CHAIN_TRANSPORT_HTTP;
 	chain->transport = transport;
 	if (transport == CHAIN_TRANSPORT_WS && !chain->family->has_websocket) {
-		snprintf(p, sizeof(p), "%s.%s", path, cJSON_GetObjectItemCaseSensitive(ch, keys[0][0]) ? keys[0][0] : keys[0][1]);
+		snprintf(p, sizeof(p), "%s.%s", path,
+			 cJSON_GetObjectItemCaseSensitive(ch, keys[0][0]) ? keys[0][0] : keys[0][1]);
 		return fail(c, p, "%s nodes serve JSON-RPC over HTTP only: give http_url or http_urls",
 			    chain->family->kind);
 	}
@@ -399,12 +398,16 @@ static int parse_node_urls(cfg_ctx *c, const char *path, const cJSON *ch, cfg_ch
 	if (!has[0] || !has[1])
 		return 0;
 	/* both: eth_getLogs over HTTP, beside each websocket */
-	if ((r = parse_url_list(c, path, ch, CHAIN_TRANSPORT_HTTP, keys[1], &chain->bulk_urls, &chain->n_bulk_urls)) < 0)
+	if ((r = parse_url_list(c, path, ch, CHAIN_TRANSPORT_HTTP, keys[1], &chain->bulk_urls, &chain->n_bulk_urls)) <
+	    0)
 		return r;
 	if (chain->n_bulk_urls != chain->n_urls) {
-		snprintf(p, sizeof(p), "%s.%s", path, cJSON_GetObjectItemCaseSensitive(ch, "http_urls") ? "http_urls" : "http_url");
-		return fail(c, p, "with ws_url(s), give one HTTP URL per websocket URL (%zu websocket, %zu HTTP): the k-th "
-			    "serves the eth_getLogs of the k-th", chain->n_urls, chain->n_bulk_urls);
+		snprintf(p, sizeof(p), "%s.%s", path,
+			 cJSON_GetObjectItemCaseSensitive(ch, "http_urls") ? "http_urls" : "http_url");
+		return fail(c, p,
+			    "with ws_url(s), give one HTTP URL per websocket URL (%zu websocket, %zu HTTP): the k-th "
+			    "serves the eth_getLogs of the k-th",
+			    chain->n_urls, chain->n_bulk_urls);
 	}
 	return 0;
 }
@@ -413,8 +416,8 @@ static int parse_node_urls(cfg_ctx *c, const char *path, const cJSON *ch, cfg_ch
  * transport set themselves. */
 static bool header_name_ok(const char *s)
 {
-	static const char *const reserved[] = { "host", "content-type", "content-length", "transfer-encoding",
-						"connection", "expect", "accept-encoding", NULL };
+	static const char *const reserved[] = { "host",       "content-type", "content-length",  "transfer-encoding",
+						"connection", "expect",       "accept-encoding", NULL };
 	size_t n = strlen(s);
 	if (n == 0 || n > 64)
 		return false;
@@ -448,12 +451,13 @@ static int parse_http_headers(cfg_ctx *c, const char *path, const cJSON *ch, cfg
 	if (!chain->http_headers)
 		return PW_ENOMEM;
 	const cJSON *it;
-	cJSON_ArrayForEach(it, h)
-	{
+	cJSON_ArrayForEach (it, h) {
 		snprintf(p, sizeof(p), "%s.http_headers.%.64s", path, it->string);
 		if (!header_name_ok(it->string))
-			return fail(c, p, "not a header name paywatch may set (a token of letters, digits and !#$%%&'*+-.^_`|~; "
-				    "not Host, Content-Type, Content-Length, Transfer-Encoding, Connection, Expect, Accept-Encoding)");
+			return fail(
+				c, p,
+				"not a header name paywatch may set (a token of letters, digits and !#$%%&'*+-.^_`|~; "
+				"not Host, Content-Type, Content-Length, Transfer-Encoding, Connection, Expect, Accept-Encoding)");
 		if (!cJSON_IsString(it))
 			return fail(c, p, "must be a string");
 		char *value = NULL;
@@ -468,7 +472,8 @@ static int parse_http_headers(cfg_ctx *c, const char *path, const cJSON *ch, cfg
 		if (!(dst->name = strdup(it->string)))
 			return PW_ENOMEM;
 		if (!ok)
-			return fail(c, p, "must be at most 4096 bytes without control characters (the value is not shown)");
+			return fail(c, p,
+				    "must be at most 4096 bytes without control characters (the value is not shown)");
 		for (size_t k = 0; k + 1 < chain->n_http_headers; k++)
 			if (strcasecmp(chain->http_headers[k].name, dst->name) == 0)
 				return fail(c, p, "header given twice (names are case-insensitive)");
@@ -478,11 +483,28 @@ static int parse_http_headers(cfg_ctx *c, const char *path, const cJSON *ch, cfg
 
 static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain *chain)
 {
-	static const char *const fields[] = { "name",	       "kind",		"chain_id",	     "ws_url",
-					      "ws_urls",       "http_url",	"http_urls",	     "http_headers",
-					      "poll_interval_ms", "confirmations", "start_block",	     "tokens",
-					      "reorg_window",  "max_range",	"max_in_flight",     "logs_per_request", "max_message_bytes",
-					      "request_timeout_ms", "finality", "head_timeout_ms", "max_lag_blocks", NULL };
+	static const char *const fields[] = { "name",
+					      "kind",
+					      "chain_id",
+					      "ws_url",
+					      "ws_urls",
+					      "http_url",
+					      "http_urls",
+					      "http_headers",
+					      "poll_interval_ms",
+					      "confirmations",
+					      "start_block",
+					      "tokens",
+					      "reorg_window",
+					      "max_range",
+					      "max_in_flight",
+					      "logs_per_request",
+					      "max_message_bytes",
+					      "request_timeout_ms",
+					      "finality",
+					      "head_timeout_ms",
+					      "max_lag_blocks",
+					      NULL };
 	char p[512], *s = NULL;
 	uint64_t u;
 	int r;
@@ -511,7 +533,8 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	chain->poll_interval_ms = (uint32_t)u;
 	if (cJSON_GetObjectItemCaseSensitive(ch, "poll_interval_ms") && chain->transport != CHAIN_TRANSPORT_HTTP) {
 		snprintf(p, sizeof(p), "%s.poll_interval_ms", path);
-		return fail(c, p, "only for a chain of http_url(s) alone (a chain with ws_url(s) is told of new heads)");
+		return fail(c, p,
+			    "only for a chain of http_url(s) alone (a chain with ws_url(s) is told of new heads)");
 	}
 
 	if ((r = get_uint(c, path, ch, "confirmations", false, 1, 100000, 12, &u)) < 0)
@@ -525,8 +548,9 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 		free(s);
 		snprintf(p, sizeof(p), "%s.finality", path);
 		if (!safe && !finalized)
-			return fail(c, p, chain->family->has_safe ? "must be \"finalized\" or \"safe\""
-								  : "must be \"finalized\"");
+			return fail(c, p,
+				    chain->family->has_safe ? "must be \"finalized\" or \"safe\""
+							    : "must be \"finalized\"");
 		if (safe && !chain->family->has_safe)
 			return fail(c, p, "%s nodes have no \"safe\" block: use \"finalized\" or confirmations",
 				    chain->family->kind);
@@ -576,14 +600,15 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	if (!cJSON_IsArray(tokens) || cJSON_GetArraySize(tokens) == 0)
 		return fail(c, p, "must be a non-empty array");
 	if (cJSON_GetArraySize(tokens) > CFG_MAX_TOKENS)
-		return fail(c, p, "at most %d tokens per chain (each range is asked for with one eth_getLogs filter per "
-			    "50 tokens, in one JSON-RPC batch)", CFG_MAX_TOKENS);
+		return fail(c, p,
+			    "at most %d tokens per chain (each range is asked for with one eth_getLogs filter per "
+			    "50 tokens, in one JSON-RPC batch)",
+			    CFG_MAX_TOKENS);
 	chain->tokens = calloc((size_t)cJSON_GetArraySize(tokens), sizeof(cfg_token));
 	if (!chain->tokens)
 		return PW_ENOMEM;
 	const cJSON *t;
-	cJSON_ArrayForEach(t, tokens)
-	{
+	cJSON_ArrayForEach (t, tokens) {
 		snprintf(p, sizeof(p), "%s.tokens[%zu]", path, chain->n_tokens);
 		cfg_token *tok = &chain->tokens[chain->n_tokens];
 		if ((r = parse_token(c, p, t, chain, tok)) < 0)
@@ -632,8 +657,8 @@ static int parse_endpoint(cfg_ctx *c, const char *path, const cJSON *w, const ch
 	if ((r = check_fields(c, path, w, fields)) < 0)
 		return r;
 	if (cJSON_GetObjectItemCaseSensitive(w, "id")) {
-		if ((r = get_name(c, path, w, "id", endpoint_id_ok, "must be 1..63 characters of A-Z, a-z, 0-9, _, - and .",
-				  e->id, sizeof(e->id))) < 0)
+		if ((r = get_name(c, path, w, "id", endpoint_id_ok,
+				  "must be 1..63 characters of A-Z, a-z, 0-9, _, - and .", e->id, sizeof(e->id))) < 0)
 			return r;
 	} else {
 		snprintf(e->id, sizeof(e->id), "%s", default_id);
@@ -652,7 +677,9 @@ static int parse_endpoint(cfg_ctx *c, const char *path, const cJSON *w, const ch
 	const cJSON *many = cJSON_GetObjectItemCaseSensitive(w, "secrets");
 	if (!one == !many) {
 		snprintf(p, sizeof(p), "%s.secret", path);
-		return fail(c, p, one ? "give either secret or secrets, not both" : "required field is missing (secret or secrets)");
+		return fail(c, p,
+			    one ? "give either secret or secrets, not both"
+				: "required field is missing (secret or secrets)");
 	}
 	size_t n = one ? 1 : (cJSON_IsArray(many) ? (size_t)cJSON_GetArraySize(many) : 0);
 	if (many && (n == 0 || n > 10)) {
@@ -673,7 +700,8 @@ static int parse_endpoint(cfg_ctx *c, const char *path, const cJSON *w, const ch
 			return r;
 		e->n_secrets++;
 		if (!secret_ok(e->secrets[i]))
-			return fail(c, p, "must be \"whsec_\" followed by base64 of 24 to 64 bytes (Standard Webhooks)");
+			return fail(c, p,
+				    "must be \"whsec_\" followed by base64 of 24 to 64 bytes (Standard Webhooks)");
 	}
 	return 0;
 }
@@ -707,8 +735,7 @@ static int parse_endpoints(cfg_ctx *c, const char *path, const cJSON *mj, cfg_me
 	}
 	const cJSON *w;
 	size_t i = 0;
-	cJSON_ArrayForEach(w, many)
-	{
+	cJSON_ArrayForEach (w, many) {
 		char dflt[24];
 		snprintf(dflt, sizeof(dflt), "%zu", i + 1);
 		snprintf(p, sizeof(p), "%s.webhooks[%zu]", path, i++);
@@ -723,7 +750,8 @@ static int parse_endpoints(cfg_ctx *c, const char *path, const cJSON *mj, cfg_me
 				webhook_url_display(m->endpoints[b].url, shown, sizeof(shown));
 				snprintf(p, sizeof(p), "%s.webhooks", path);
 				return same_id ? fail(c, p, "endpoint id \"%s\" is used twice", m->endpoints[b].id)
-					       : fail(c, p, "endpoint %s (id \"%s\") is listed twice", shown, m->endpoints[b].id);
+					       : fail(c, p, "endpoint %s (id \"%s\") is listed twice", shown,
+						      m->endpoints[b].id);
 			}
 		}
 	return 0;
@@ -772,8 +800,7 @@ static int parse_events(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merch
 	m->events = 0;
 	const cJSON *it;
 	size_t i = 0;
-	cJSON_ArrayForEach(it, ev)
-	{
+	cJSON_ArrayForEach (it, ev) {
 		unsigned bit = cJSON_IsString(it) ? cfg_event_bit(it->valuestring) : 0;
 		if (!bit) {
 			snprintf(p, sizeof(p), "%s.events[%zu]", path, i);
@@ -806,7 +833,9 @@ static int parse_listen(cfg_ctx *c, const char *path, const char *s, char *ret_h
 		ok = inet_pton(host == s ? AF_INET : AF_INET6, h, buf) == 1;
 	}
 	if (!ok)
-		return fail(c, path, "must be \"IP:PORT\" (\"127.0.0.1:8080\", \"[::1]:8080\"), an address literal and a port 1..65535");
+		return fail(
+			c, path,
+			"must be \"IP:PORT\" (\"127.0.0.1:8080\", \"[::1]:8080\"), an address literal and a port 1..65535");
 	snprintf(ret_host, hostlen, "%s", h);
 	*ret_port = (uint16_t)port;
 	return 0;
@@ -861,8 +890,16 @@ out:
 
 static int parse_api(cfg_ctx *c, const cJSON *root)
 {
-	static const char *const fields[] = { "listen", "keys", "rate_limit", "max_connections", "statement_timeout_ms",
-					      "pg_connections", "max_outbox_age_s", "max_report_age_s", "tls", NULL };
+	static const char *const fields[] = { "listen",
+					      "keys",
+					      "rate_limit",
+					      "max_connections",
+					      "statement_timeout_ms",
+					      "pg_connections",
+					      "max_outbox_age_s",
+					      "max_report_age_s",
+					      "tls",
+					      NULL };
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "api");
 	cfg_api *api = &c->cfg->api;
 	if (!a)
@@ -898,8 +935,7 @@ static int parse_api(cfg_ctx *c, const cJSON *root)
 	if (!api->keys)
 		return PW_ENOMEM;
 	const cJSON *k;
-	cJSON_ArrayForEach(k, keys)
-	{
+	cJSON_ArrayForEach (k, keys) {
 		char p[64];
 		snprintf(p, sizeof(p), "api.keys[%zu]", api->n_keys);
 		cfg_api_key *key = &api->keys[api->n_keys++];
@@ -916,7 +952,8 @@ static int parse_api(cfg_ctx *c, const cJSON *root)
 	static const char *const rl_fields[] = { "per_second", "burst", NULL };
 	uint64_t u;
 	if (rl && (!cJSON_IsObject(rl) || (r = check_fields(c, "api.rate_limit", rl, rl_fields)) < 0))
-		return cJSON_IsObject(rl) ? r : fail(c, "api.rate_limit", "must be an object {\"per_second\", \"burst\"}");
+		return cJSON_IsObject(rl) ? r
+					  : fail(c, "api.rate_limit", "must be an object {\"per_second\", \"burst\"}");
 	if ((r = get_uint(c, "api.rate_limit", rl, "per_second", false, 1, 100000, 50, &u)) < 0)
 		return r;
 	api->rate_per_s = (uint32_t)u;
@@ -954,7 +991,8 @@ static int parse_metrics(cfg_ctx *c, const cJSON *root)
 		return fail(c, "metrics", "must be an object {\"listen\": \"IP:PORT\"}");
 	int r;
 	char *listen = NULL;
-	if ((r = check_fields(c, "metrics", m, fields)) < 0 || (r = get_string(c, "metrics", m, "listen", true, &listen)) < 0)
+	if ((r = check_fields(c, "metrics", m, fields)) < 0 ||
+	    (r = get_string(c, "metrics", m, "listen", true, &listen)) < 0)
 		return r;
 	pw_config *cfg = c->cfg;
 	r = parse_listen(c, "metrics.listen", listen, cfg->metrics_host, sizeof(cfg->metrics_host), &cfg->metrics_port);
@@ -966,8 +1004,15 @@ static int parse_metrics(cfg_ctx *c, const cJSON *root)
 
 static int parse_webhooks_settings(cfg_ctx *c, const cJSON *root)
 {
-	static const char *const fields[] = { "allow_private_targets", "retry_schedule_s", "timeout_ms", "max_in_flight",
-					      "max_per_endpoint", "proxy", "in_run", "threads", NULL };
+	static const char *const fields[] = { "allow_private_targets",
+					      "retry_schedule_s",
+					      "timeout_ms",
+					      "max_in_flight",
+					      "max_per_endpoint",
+					      "proxy",
+					      "in_run",
+					      "threads",
+					      NULL };
 	static const uint32_t default_schedule[] = { 0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400 };
 	cfg_webhooks *w = &c->cfg->webhooks;
 	const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "webhooks");
@@ -1086,11 +1131,11 @@ static int parse_xpub(cfg_ctx *c, const char *path, const cJSON *mj, cfg_merchan
 		return fail(c, kp, "must be a list of 1..%d chain names", CFG_XPUB_CHAINS_MAX);
 	if (chains) {
 		const cJSON *ch;
-		cJSON_ArrayForEach(ch, chains)
-		{
+		cJSON_ArrayForEach (ch, chains) {
 			int ci = cJSON_IsString(ch) ? config_find_chain(c->cfg, ch->valuestring) : -1;
 			if (ci < 0)
-				return fail(c, kp, "no chain named \"%.64s\"", cJSON_IsString(ch) ? ch->valuestring : "?");
+				return fail(c, kp, "no chain named \"%.64s\"",
+					    cJSON_IsString(ch) ? ch->valuestring : "?");
 			if (!c->cfg->chains[ci].family->address_of_key)
 				return fail(c, kp, "chain %s: its addresses are not derived from secp256k1 keys",
 					    c->cfg->chains[ci].name);
@@ -1137,8 +1182,7 @@ static int parse_merchant(cfg_ctx *c, const char *path, const cJSON *mj, cfg_mer
 		return fail(c, p, "must be an object of chain name -> array of addresses");
 	size_t total = 0;
 	const cJSON *per_chain;
-	cJSON_ArrayForEach(per_chain, addrs)
-	{
+	cJSON_ArrayForEach (per_chain, addrs) {
 		snprintf(p, sizeof(p), "%s.addresses.%s", path, per_chain->string);
 		if (config_find_chain(c->cfg, per_chain->string) < 0)
 			return fail(c, p, "no chain named \"%s\"", per_chain->string);
@@ -1149,13 +1193,11 @@ static int parse_merchant(cfg_ctx *c, const char *path, const cJSON *mj, cfg_mer
 	m->addresses = calloc(total ? total : 1, sizeof(cfg_address));
 	if (!m->addresses)
 		return PW_ENOMEM;
-	cJSON_ArrayForEach(per_chain, addrs)
-	{
+	cJSON_ArrayForEach (per_chain, addrs) {
 		int chain_index = config_find_chain(c->cfg, per_chain->string);
 		int i = 0;
 		const cJSON *a;
-		cJSON_ArrayForEach(a, per_chain)
-		{
+		cJSON_ArrayForEach (a, per_chain) {
 			snprintf(p, sizeof(p), "%s.addresses.%s[%d]", path, per_chain->string, i++);
 			cfg_address *ca = &m->addresses[m->n_addresses];
 			ca->chain_index = (size_t)chain_index;
@@ -1213,8 +1255,7 @@ static int check_unique_addresses(cfg_ctx *c)
 	qsort(all, total, sizeof(*all), cmp_owner);
 	int r = 0;
 	for (k = 1; k < total; k++) {
-		if (all[k].chain_index == all[k - 1].chain_index &&
-		    pw_addr_eq(&all[k].address, &all[k - 1].address)) {
+		if (all[k].chain_index == all[k - 1].chain_index && pw_addr_eq(&all[k].address, &all[k - 1].address)) {
 			char p[256], text[PW_ADDR_TEXT_MAX];
 			cfg->chains[all[k].chain_index].family->format_address_input(&all[k].address, text);
 			snprintf(p, sizeof(p), "merchants[%zu].addresses.%s", all[k].merchant,
@@ -1270,8 +1311,8 @@ int config_find_chain(const pw_config *cfg, const char *name)
 
 static int config_from_json(cfg_ctx *c, const cJSON *root)
 {
-	static const char *const fields[] = { "data_dir", "postgres", "chains", "merchants", "webhooks", "api", "metrics",
-					      NULL };
+	static const char *const fields[] = { "data_dir", "postgres", "chains",  "merchants",
+					      "webhooks", "api",      "metrics", NULL };
 	static const char *const pg_fields[] = { "dsn", NULL };
 	pw_config *cfg = c->cfg;
 	char p[256];
@@ -1310,8 +1351,7 @@ static int config_from_json(cfg_ctx *c, const cJSON *root)
 	if (!cfg->chains)
 		return PW_ENOMEM;
 	const cJSON *ch;
-	cJSON_ArrayForEach(ch, chains)
-	{
+	cJSON_ArrayForEach (ch, chains) {
 		snprintf(p, sizeof(p), "chains[%zu]", cfg->n_chains);
 		cfg_chain *chain = &cfg->chains[cfg->n_chains++];
 		if ((r = parse_chain(c, p, ch, chain)) < 0)
@@ -1333,8 +1373,7 @@ static int config_from_json(cfg_ctx *c, const cJSON *root)
 	if (!cfg->merchants)
 		return PW_ENOMEM;
 	const cJSON *mj;
-	cJSON_ArrayForEach(mj, merchants)
-	{
+	cJSON_ArrayForEach (mj, merchants) {
 		snprintf(p, sizeof(p), "merchants[%zu]", cfg->n_merchants);
 		cfg_merchant *m = &cfg->merchants[cfg->n_merchants++];
 		if ((r = parse_merchant(c, p, mj, m)) < 0)
@@ -1405,8 +1444,7 @@ int config_load(const char *path, pw_config **ret, char *err, size_t errlen)
 	fclose(f);
 	if (r < 0 || read_error) {
 		buf_done(&b);
-		snprintf(err, errlen, "%s: %s", path,
-			 r == PW_ETOOBIG ? "config file too large" : "cannot read");
+		snprintf(err, errlen, "%s: %s", path, r == PW_ETOOBIG ? "config file too large" : "cannot read");
 		return PW_ECONFIG;
 	}
 	r = config_parse(b.data ? b.data : "", b.len, ret, err, errlen);
@@ -1570,7 +1608,8 @@ char *config_dump_masked(const pw_config *cfg)
 				cJSON_AddItemToArray(ws, w);
 				cJSON_AddStringToObject(w, "id", m->endpoints[k].id);
 				webhook_url_display(m->endpoints[k].url, shown, sizeof(shown));
-				cJSON_AddStringToObject(w, "url", shown); /* path, query and user info may carry tokens */
+				/* path, query and user info may carry tokens */
+				cJSON_AddStringToObject(w, "url", shown);
 				cJSON *sec = cJSON_AddArrayToObject(w, "secrets");
 				for (size_t j = 0; j < m->endpoints[k].n_secrets; j++)
 					cJSON_AddItemToArray(sec, cJSON_CreateString("whsec_****"));
@@ -1611,7 +1650,8 @@ char *config_dump_masked(const pw_config *cfg)
 		cJSON *api = cJSON_AddObjectToObject(root, "api");
 		char listen[80];
 		bool v6 = strchr(cfg->api.host, ':') != NULL;
-		snprintf(listen, sizeof(listen), "%s%s%s:%u", v6 ? "[" : "", cfg->api.host, v6 ? "]" : "", cfg->api.port);
+		snprintf(listen, sizeof(listen), "%s%s%s:%u", v6 ? "[" : "", cfg->api.host, v6 ? "]" : "",
+			 cfg->api.port);
 		cJSON_AddStringToObject(api, "listen", listen);
 		cJSON *keys = cJSON_AddArrayToObject(api, "keys");
 		for (size_t k = 0; k < cfg->api.n_keys; k++) {
@@ -1643,7 +1683,8 @@ char *config_dump_masked(const pw_config *cfg)
 		cJSON *m = cJSON_AddObjectToObject(root, "metrics");
 		char listen[80];
 		bool v6 = strchr(cfg->metrics_host, ':') != NULL;
-		snprintf(listen, sizeof(listen), "%s%s%s:%u", v6 ? "[" : "", cfg->metrics_host, v6 ? "]" : "", cfg->metrics_port);
+		snprintf(listen, sizeof(listen), "%s%s%s:%u", v6 ? "[" : "", cfg->metrics_host, v6 ? "]" : "",
+			 cfg->metrics_port);
 		cJSON_AddStringToObject(m, "listen", listen);
 	}
 	char *out = cJSON_Print(root);

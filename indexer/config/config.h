@@ -33,7 +33,7 @@
 
 #define CFG_MAX_TOKENS 1000 /* watched tokens per chain */
 
-#define CFG_MAX_URLS 16        /* node URLs per chain */
+#define CFG_MAX_URLS 16         /* node URLs per chain */
 #define CFG_MAX_HTTP_HEADERS 16 /* http_headers per chain */
 
 typedef struct cfg_token {
@@ -47,25 +47,27 @@ typedef struct cfg_chain {
 	const chain_family *family; /* picked by "kind" (chains/chain.c) */
 	uint64_t chain_id;
 	enum chain_transport transport; /* WS for ws_url(s) (with or without http_url(s)), else HTTP */
-	char **urls;                /* n_urls 1..CFG_MAX_URLS, all ws(s):// or all http(s)://; tried in turn */
+	char **urls;                    /* n_urls 1..CFG_MAX_URLS, all ws(s):// or all http(s)://; tried in turn */
 	size_t n_urls;
-	char **bulk_urls;           /* websocket chains given http_url(s) too: n_urls http(s):// URLs, the k-th
-				     * serving the k-th websocket's eth_getLogs; else NULL, 0 */
+	char **bulk_urls; /* websocket chains given http_url(s) too: n_urls http(s):// URLs, the k-th
+			   * serving the k-th websocket's eth_getLogs; else NULL, 0 */
 	size_t n_bulk_urls;
 	chain_header *http_headers; /* sent with HTTP requests (HTTP chains, bulk_urls); values are secrets (****) */
 	size_t n_http_headers;
-	uint32_t poll_interval_ms;  /* HTTP only: head polling; default 1000 */
-	uint32_t confirmations;     /* >= 1; default 12 (unused in finality mode) */
+	uint32_t poll_interval_ms;    /* HTTP only: head polling; default 1000 */
+	uint32_t confirmations;       /* >= 1; default 12 (unused in finality mode) */
 	enum chain_finality finality; /* CHAIN_FINALITY_CONFIRMATIONS unless "finality" is given */
-	uint32_t head_timeout_ms;   /* no new head for this long: probe, then fail over; default 60000 */
-	uint32_t max_lag_blocks;    /* /readyz: ready while the checkpoint is at most this far behind the head; default 100 */
-	uint64_t start_block;       /* block number; default 0 */
-	uint32_t reorg_window;      /* headers kept; default max(confirmations, 64) + 64, 256 with finality */
-	uint64_t max_range;         /* largest eth_getLogs range in blocks; default 2000 (at most the family's limit) */
-	uint32_t max_in_flight;     /* eth_getLogs requests in flight; default 4 */
-	uint32_t logs_per_request;  /* the range grows toward this many logs per eth_getLogs answer; 100..10000,
-				     * default CFG_LOGS_PER_REQUEST */
-	uint64_t max_message_bytes; /* cap on one node message (websocket message, HTTP body); default PW_DEFAULT_MAX_MESSAGE_BYTES */
+	uint32_t head_timeout_ms;     /* no new head for this long: probe, then fail over; default 60000 */
+	/* /readyz: ready while the checkpoint is at most this far behind the head; default 100 */
+	uint32_t max_lag_blocks;
+	uint64_t start_block;      /* block number; default 0 */
+	uint32_t reorg_window;     /* headers kept; default max(confirmations, 64) + 64, 256 with finality */
+	uint64_t max_range;        /* largest eth_getLogs range in blocks; default 2000 (at most the family's limit) */
+	uint32_t max_in_flight;    /* eth_getLogs requests in flight; default 4 */
+	uint32_t logs_per_request; /* the range grows toward this many logs per eth_getLogs answer; 100..10000,
+				    * default CFG_LOGS_PER_REQUEST */
+	/* cap on one node message (websocket message, HTTP body); default PW_DEFAULT_MAX_MESSAGE_BYTES */
+	uint64_t max_message_bytes;
 	uint32_t request_timeout_ms; /* default 15000 */
 	cfg_token *tokens;
 	size_t n_tokens;
@@ -99,8 +101,8 @@ typedef struct cfg_event_type {
 extern const cfg_event_type cfg_event_types[];
 extern const size_t cfg_n_event_types;
 /* The names joined by ", " for an error message. */
-#define CFG_EVENT_NAMES                                                                                    \
-	"payment.confirmed, payment.reverted, payment.pending, invoice.processing, invoice.paid, invoice.expired, " \
+#define CFG_EVENT_NAMES                                                                                                \
+	"payment.confirmed, payment.reverted, payment.pending, invoice.processing, invoice.paid, invoice.expired, "    \
 	"invoice.payment_late, invoice.reverted"
 
 /* cfg_event_bit: the bit of an event type name, 0 for none. */
@@ -117,8 +119,9 @@ void cfg_events_literal(unsigned mask, char *out, size_t outlen);
 typedef struct cfg_endpoint {
 	char id[PW_NAME_MAX]; /* "default" / "1", "2", ... when the config gives none */
 	char *url;            /* http:// or https://; may carry credentials: shown only through webhook_url_display */
-	char **secrets;       /* "whsec_" + base64 of 24..64 bytes (Standard Webhooks), the newest first; never logged */
-	size_t n_secrets;     /* 1..10: one signature per secret while rotating */
+	/* "whsec_" + base64 of 24..64 bytes (Standard Webhooks), the newest first; never logged */
+	char **secrets;
+	size_t n_secrets; /* 1..10: one signature per secret while rotating */
 } cfg_endpoint;
 
 /* A merchant's HD deposit addresses: a BIP-32 extended public key, the
@@ -128,12 +131,12 @@ typedef struct cfg_endpoint {
 #define CFG_XPUB_CHAINS_MAX 16
 typedef struct cfg_xpub {
 	bool set;
-	char key[BIP32_TEXT_MAX];   /* xpub... / tpub...: public, but private to the merchant: shown by fingerprint */
-	char fingerprint[9];        /* bip32_fingerprint of the key */
-	char path[64];              /* default "0/<star>" */
+	char key[BIP32_TEXT_MAX]; /* xpub... / tpub...: public, but private to the merchant: shown by fingerprint */
+	char fingerprint[9];      /* bip32_fingerprint of the key */
+	char path[64];            /* default "0/<star>" */
 	size_t chains[CFG_XPUB_CHAINS_MAX]; /* chain indexes; default: every chain whose family derives addresses */
 	size_t n_chains;
-	uint32_t gap_limit;         /* 1..1000, default 20 */
+	uint32_t gap_limit; /* 1..1000, default 20 */
 } cfg_xpub;
 
 typedef struct cfg_merchant {
@@ -143,20 +146,20 @@ typedef struct cfg_merchant {
 	size_t n_addresses;
 	cfg_endpoint *endpoints; /* webhook endpoints; n_endpoints may be 0 */
 	size_t n_endpoints;
-	unsigned events;         /* enum cfg_event mask; default confirmed | reverted */
+	unsigned events; /* enum cfg_event mask; default confirmed | reverted */
 } cfg_merchant;
 
 /* Webhook delivery settings (top-level "webhooks"). */
 typedef struct cfg_webhooks {
-	bool allow_private_targets;  /* let URLs resolve to loopback/private/link-local (tests) */
-	bool in_run;                 /* `run` delivers too (default); false: only `paywatch dispatch` does */
-	uint32_t *retry_schedule_s;  /* delay before each attempt, seconds; [0] is the first */
+	bool allow_private_targets; /* let URLs resolve to loopback/private/link-local (tests) */
+	bool in_run;                /* `run` delivers too (default); false: only `paywatch dispatch` does */
+	uint32_t *retry_schedule_s; /* delay before each attempt, seconds; [0] is the first */
 	size_t n_retry_schedule;
-	uint32_t timeout_ms;         /* per attempt; default 15000 */
-	uint32_t max_in_flight;      /* deliveries in flight per dispatcher (its threads share them); default 64 */
-	uint32_t threads;            /* `paywatch dispatch`'s dispatcher threads, 1..16; default 2 */
-	uint32_t max_per_endpoint;   /* in flight per endpoint; default 4 */
-	char *proxy;                 /* explicit HTTP proxy URL, or NULL: none (http_proxy etc. are ignored) */
+	uint32_t timeout_ms;       /* per attempt; default 15000 */
+	uint32_t max_in_flight;    /* deliveries in flight per dispatcher (its threads share them); default 64 */
+	uint32_t threads;          /* `paywatch dispatch`'s dispatcher threads, 1..16; default 2 */
+	uint32_t max_per_endpoint; /* in flight per endpoint; default 4 */
+	char *proxy;               /* explicit HTTP proxy URL, or NULL: none (http_proxy etc. are ignored) */
 } cfg_webhooks;
 
 /* An API key: its id (for logs and metrics), the SHA-256 of the key
@@ -173,7 +176,7 @@ typedef struct cfg_api_key {
 /* The HTTP API (top-level "api"; absent: no API). */
 typedef struct cfg_api {
 	bool enabled;
-	char host[64];                 /* an IP literal to listen on */
+	char host[64]; /* an IP literal to listen on */
 	uint16_t port;
 	cfg_api_key *keys;
 	size_t n_keys;
@@ -196,7 +199,7 @@ typedef struct pw_config {
 	size_t n_merchants;
 	cfg_webhooks webhooks;
 	cfg_api api;
-	bool metrics_enabled;          /* "metrics": where `dispatch` serves /metrics */
+	bool metrics_enabled; /* "metrics": where `dispatch` serves /metrics */
 	char metrics_host[64];
 	uint16_t metrics_port;
 } pw_config;

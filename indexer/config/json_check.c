@@ -90,7 +90,10 @@ static int hex4(reader *r, unsigned *ret)
 		return syntax(r, "a short \\u escape");
 	for (int k = 0; k < 4; k++) {
 		char c = r->s[r->i++];
-		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		int d = c >= '0' && c <= '9'   ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10
+					       : -1;
 		if (d < 0)
 			return syntax(r, "a bad \\u escape");
 		v = v * 16 + (unsigned)d;
@@ -164,13 +167,15 @@ static int read_string(reader *r, char **out, size_t *ret_len)
 				if (cp < 0x80) {
 					enc[0] = (char)cp, enc_len = 1;
 				} else if (cp < 0x800) {
-					enc[0] = (char)(0xc0 | cp >> 6), enc[1] = (char)(0x80 | (cp & 0x3f)), enc_len = 2;
+					enc[0] = (char)(0xc0 | cp >> 6), enc[1] = (char)(0x80 | (cp & 0x3f)),
+					enc_len = 2;
 				} else if (cp < 0x10000) {
 					enc[0] = (char)(0xe0 | cp >> 12), enc[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
 					enc[2] = (char)(0x80 | (cp & 0x3f)), enc_len = 3;
 				} else {
 					enc[0] = (char)(0xf0 | cp >> 18), enc[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-					enc[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), enc[3] = (char)(0x80 | (cp & 0x3f)), enc_len = 4;
+					enc[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), enc[3] = (char)(0x80 | (cp & 0x3f)),
+					enc_len = 4;
 				}
 			} else {
 				rc = syntax(r, "a bad escape in a string");
@@ -178,7 +183,11 @@ static int read_string(reader *r, char **out, size_t *ret_len)
 			}
 		} else {
 			/* raw bytes: one well-formed UTF-8 sequence */
-			size_t seq = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+			size_t seq = c < 0x80                 ? 1
+				     : c >= 0xc2 && c <= 0xdf ? 2
+				     : c >= 0xe0 && c <= 0xef ? 3
+				     : c >= 0xf0 && c <= 0xf4 ? 4
+							      : 0;
 			if (!seq || r->i + seq > r->n || !text_utf8_valid(r->s + r->i, seq)) {
 				rc = fail_at(r, "a string that is not UTF-8");
 				break;
@@ -320,7 +329,9 @@ static int read_object(reader *r)
 		for (size_t k = 1; k < n_keys && rc == 0; k++)
 			if (strcmp(keys[k - 1], keys[k]) == 0) {
 				size_t old = push_key(r, keys[k], strlen(keys[k]));
-				rc = fail_at(r, "the key is given twice in one object (jq and paywatch would read different values)");
+				rc = fail_at(
+					r,
+					"the key is given twice in one object (jq and paywatch would read different values)");
 				pop(r, old);
 			}
 	}

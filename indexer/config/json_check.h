@@ -1,10 +1,8 @@
 /* json_check.h: the strict reading of paywatch.json (and of the API's
- * request bodies, api_body_object) that cJSON alone does not give. cJSON takes the first of two equal keys, stops at the end of
- * the first value (text after it is ignored), truncates a string at an
- * escaped \u0000, and rounds integers above 2^53: a config a reviewer
- * reads with jq could then differ from the one paywatch runs. Each of
- * those is an error here, named by its JSON path (RFC 8259 grammar,
- * RFC 3629 UTF-8). */
+ * request bodies, api_body_object) that cJSON alone does not give. cJSON takes the first of two equal keys, stops at
+ * the end of the first value (text after it is ignored), truncates a string at an escaped \u0000, and rounds integers
+ * above 2^53: a config a reviewer reads with jq could then differ from the one paywatch runs. Each of those is an error
+ * here, named by its JSON path (RFC 8259 grammar, RFC 3629 UTF-8). */
 #ifndef PW_JSON_CHECK_H
 #define PW_JSON_CHECK_H
 

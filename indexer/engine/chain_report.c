@@ -47,8 +47,9 @@ static void read_light(store *s, const cfg_chain *c, chain_report *cs)
 			/* run confirms up to the finalized block it has processed */
 			if (cs->have_state && cs->st.finalized >= 0) {
 				cs->have_confirmed = true;
-				cs->confirmed_height = (uint64_t)cs->st.finalized < cs->checkpoint ? (uint64_t)cs->st.finalized
-												  : cs->checkpoint;
+				cs->confirmed_height = (uint64_t)cs->st.finalized < cs->checkpoint
+							       ? (uint64_t)cs->st.finalized
+							       : cs->checkpoint;
 			}
 		} else if (cs->checkpoint + 1 >= c->confirmations) {
 			/* the tracker's rule: block b is confirmed once checkpoint - b + 1 >= confirmations */
@@ -95,7 +96,6 @@ void report_json_time(cJSON *o, const char *k, bool known, int64_t unix_ms)
 	cJSON_AddStringToObject(o, k, buf);
 }
 
-
 chain_figures chain_report_figures(const chain_report *cs, int64_t now_ms)
 {
 	chain_figures f = { 0 };
@@ -109,7 +109,8 @@ chain_figures chain_report_figures(const chain_report *cs, int64_t now_ms)
 		f.lag_s_known = true;
 		f.lag_s = cs->st.head_time - cs->checkpoint_time;
 	}
-	f.state_age_s = cs->have_state && now_ms > cs->st.updated_ms ? (double)(now_ms - cs->st.updated_ms) / 1000.0 : 0;
+	f.state_age_s =
+		cs->have_state && now_ms > cs->st.updated_ms ? (double)(now_ms - cs->st.updated_ms) / 1000.0 : 0;
 	return f;
 }
 
@@ -141,7 +142,7 @@ cJSON *chain_report_json(const chain_report *cs, int64_t now_ms)
 	report_json_num(o, "pending_payments", !cs->unread, (double)cs->pending);
 	report_json_num(o, "outbox_depth", !cs->unread, (double)cs->outbox_depth);
 	report_json_num(o, "outbox_oldest_age_s", cs->outbox_depth > 0,
-		(double)(now_ms - cs->outbox_oldest_ms) / 1000.0);
+			(double)(now_ms - cs->outbox_oldest_ms) / 1000.0);
 	report_json_num(o, "quarantined", cs->quarantine_known, (double)cs->quarantined);
 	if (cs->have_state && cs->st.last_reorg_ms > 0) {
 		cJSON *rg = cJSON_AddObjectToObject(o, "last_reorg");
@@ -155,7 +156,6 @@ cJSON *chain_report_json(const chain_report *cs, int64_t now_ms)
 		cJSON_AddStringToObject(o, "error", cs->error);
 	return o;
 }
-
 
 /* ---- the reporter ---- */
 
@@ -213,8 +213,9 @@ static int publish(chain_reporter *r, pg_sink *pg)
 			chain_report_read(r->st, &r->cfg->chains[i], &cr);
 			if (pg) {
 				char oldest[40];
-				cr.quarantine_known = pg_sink_quarantine_summary(pg, r->cfg->chains[i].name, &cr.quarantined,
-										  oldest, sizeof(oldest)) == 0;
+				cr.quarantine_known =
+					pg_sink_quarantine_summary(pg, r->cfg->chains[i].name, &cr.quarantined, oldest,
+								   sizeof(oldest)) == 0;
 			} else {
 				cr.quarantine_known = r->last[i].quarantine_known;
 				cr.quarantined = r->last[i].quarantined;

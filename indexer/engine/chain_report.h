@@ -18,7 +18,7 @@
  * (from Postgres); the rest comes from chain_report_read. */
 typedef struct chain_report {
 	const cfg_chain *c;
-	bool indexed;            /* a checkpoint exists */
+	bool indexed; /* a checkpoint exists */
 	uint64_t checkpoint;
 	bool have_state;
 	store_chain_state st;
@@ -28,9 +28,9 @@ typedef struct chain_report {
 	uint64_t pending;
 	uint64_t outbox_depth;
 	int64_t outbox_oldest_ms;
-	bool unread;             /* the store could not be read (status): every figure above unknown */
-	bool quarantine_known;   /* Postgres answered */
-	uint64_t quarantined;    /* entries of this chain in payment_quarantine */
+	bool unread;           /* the store could not be read (status): every figure above unknown */
+	bool quarantine_known; /* Postgres answered */
+	uint64_t quarantined;  /* entries of this chain in payment_quarantine */
 	char error[256];
 } chain_report;
 

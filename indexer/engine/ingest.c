@@ -19,15 +19,15 @@ typedef struct ingest {
 	const cfg_chain *chain;
 	const char *name;
 	tracker *tr;
-	store_chain_state state;     /* what `paywatch status` reads */
-	uint64_t head_req;           /* pending eth_blockNumber, 0 if none */
-	uint64_t head_hdr_req;       /* pending header of a head learnt without its time (for status), 0 if none */
-	uint64_t probe_req;          /* eth_blockNumber sent because no head came for head_timeout */
-	uint64_t tag_req;            /* pending finalized/safe block request */
-	int64_t last_head_ms;        /* monotonic time of the last new head (or connect) */
-	int64_t last_probe_ms;       /* monotonic time of the last eth_blockNumber probe */
+	store_chain_state state; /* what `paywatch status` reads */
+	uint64_t head_req;       /* pending eth_blockNumber, 0 if none */
+	uint64_t head_hdr_req;   /* pending header of a head learnt without its time (for status), 0 if none */
+	uint64_t probe_req;      /* eth_blockNumber sent because no head came for head_timeout */
+	uint64_t tag_req;        /* pending finalized/safe block request */
+	int64_t last_head_ms;    /* monotonic time of the last new head (or connect) */
+	int64_t last_probe_ms;   /* monotonic time of the last eth_blockNumber probe */
 	uint64_t reorgs;
-	char store_error[512];       /* the store's last RocksDB message, for a log line */
+	char store_error[512]; /* the store's last RocksDB message, for a log line */
 	int64_t last_progress_ms;
 	uint64_t progress_blocks, progress_payments, progress_logs;
 } ingest;
@@ -108,11 +108,12 @@ static void log_progress(ingest *g, pipeline *pl, bool force)
 	uint64_t target = 0;
 	if (g->progress_blocks && pipeline_target(pl, &target)) {
 		int64_t ckpt = checkpoint_of(g);
-		log_emit(LOG_LEVEL_INFO, g->name, (long long)ckpt,
-			 "checkpoint %lld, head %llu (%lld behind): %llu blocks, %llu logs, %llu payments since last report",
-			 (long long)ckpt, (unsigned long long)target, (long long)target - (long long)ckpt,
-			 (unsigned long long)g->progress_blocks, (unsigned long long)g->progress_logs,
-			 (unsigned long long)g->progress_payments);
+		log_emit(
+			LOG_LEVEL_INFO, g->name, (long long)ckpt,
+			"checkpoint %lld, head %llu (%lld behind): %llu blocks, %llu logs, %llu payments since last report",
+			(long long)ckpt, (unsigned long long)target, (long long)target - (long long)ckpt,
+			(unsigned long long)g->progress_blocks, (unsigned long long)g->progress_logs,
+			(unsigned long long)g->progress_payments);
 	}
 	g->progress_blocks = g->progress_payments = g->progress_logs = 0;
 	g->last_progress_ms = now;
@@ -165,20 +166,21 @@ static int handle_reorg(ingest *g, pipeline *pl, uint64_t top)
 	}
 	if (!found) {
 		uint64_t from = r == 0 ? lowest : (uint64_t)ckpt;
-		return log_error(PW_EREORGDEEP,
-				 "chain=%s: the node's chain differs from the one indexed at every block of the "
-				 "header window (blocks %llu..%lld, reorg_window %u): a reorg deeper than the window. "
-				 "Stopping this chain rather than continue on an unverified chain; nothing was written. "
-				 "Operator: check the node; then replay blocks %llu..%lld and raise reorg_window if such "
-				 "reorgs are expected",
-				 g->name, (unsigned long long)from, (long long)ckpt, g->chain->reorg_window,
-				 (unsigned long long)from, (long long)ckpt);
+		return log_error(
+			PW_EREORGDEEP,
+			"chain=%s: the node's chain differs from the one indexed at every block of the "
+			"header window (blocks %llu..%lld, reorg_window %u): a reorg deeper than the window. "
+			"Stopping this chain rather than continue on an unverified chain; nothing was written. "
+			"Operator: check the node; then replay blocks %llu..%lld and raise reorg_window if such "
+			"reorgs are expected",
+			g->name, (unsigned long long)from, (long long)ckpt, g->chain->reorg_window,
+			(unsigned long long)from, (long long)ckpt);
 	}
 	size_t dropped = 0, reverted = 0;
 	if (ancestor < (uint64_t)ckpt) {
 		if ((r = tracker_rewind(g->tr, ancestor, pw_wall_ms(), &dropped, &reverted)) < 0)
-			return log_error(r, "chain=%s: cannot rewind to block %llu: %s", g->name, (unsigned long long)ancestor,
-					 store_msg(g));
+			return log_error(r, "chain=%s: cannot rewind to block %llu: %s", g->name,
+					 (unsigned long long)ancestor, store_msg(g));
 	}
 	g->reorgs++;
 	char labels[100];
@@ -258,8 +260,8 @@ static int on_tag_number(ingest *g, pipeline *pl, uint64_t number)
 		return log_error(r, "chain=%s: cannot commit confirmations: %s", g->name, store_msg(g));
 	count(g, "paywatch_payments_total", "state", "confirmed", (double)confirmed);
 	if (confirmed)
-		log_emit(LOG_LEVEL_INFO, g->name, (long long)number, "%zu payment(s) confirmed (%s block %llu)", confirmed,
-			 chain_finality_tag(g->chain->finality), (unsigned long long)number);
+		log_emit(LOG_LEVEL_INFO, g->name, (long long)number, "%zu payment(s) confirmed (%s block %llu)",
+			 confirmed, chain_finality_tag(g->chain->finality), (unsigned long long)number);
 	notify_sink(g, confirmed);
 	return 0;
 }
@@ -284,9 +286,10 @@ static int on_probe(ingest *g, pipeline *pl, uint64_t number)
 	}
 	if (!have || number > target) { /* notifications were lost: catch up by polling */
 		if (have)
-			log_emit(LOG_LEVEL_WARN, g->name, (long long)number,
-				 "missed new heads: the node is at block %llu, the last head heard was %llu; catching up",
-				 (unsigned long long)number, (unsigned long long)target);
+			log_emit(
+				LOG_LEVEL_WARN, g->name, (long long)number,
+				"missed new heads: the node is at block %llu, the last head heard was %llu; catching up",
+				(unsigned long long)number, (unsigned long long)target);
 		pipeline_set_target(pl, number);
 		record_head(g, pl, number, -1);
 		return request_finality(g, pl);
@@ -351,8 +354,7 @@ static int on_event(void *arg, pipeline *pl, chain_event *ev)
 {
 	ingest *g = arg;
 	switch (ev->kind) {
-	case CHAIN_EV_HEAD:
-		return on_new_head(g, pl, &ev->headers[0]);
+	case CHAIN_EV_HEAD: return on_new_head(g, pl, &ev->headers[0]);
 	case CHAIN_EV_NUMBER:
 		if (ev->req == g->tag_req)
 			return on_tag_number(g, pl, ev->number);
@@ -364,14 +366,13 @@ static int on_event(void *arg, pipeline *pl, chain_event *ev)
 	case CHAIN_EV_HEADERS:
 		if (ev->req && ev->req == g->head_hdr_req) {
 			g->head_hdr_req = 0;
-			if (ev->n_headers == 1 && ev->headers[0].number == g->state.head) /* not overtaken by a newer head */
+			/* not overtaken by a newer head */
+			if (ev->n_headers == 1 && ev->headers[0].number == g->state.head)
 				record_head(g, pl, ev->headers[0].number, ev->headers[0].time);
 		}
 		return 0;
-	case CHAIN_EV_ERROR:
-		return on_own_error(g, pl, ev);
-	case CHAIN_EV_TRANSFERS:
-		return 0; /* a range dropped with a reset */
+	case CHAIN_EV_ERROR: return on_own_error(g, pl, ev);
+	case CHAIN_EV_TRANSFERS: return 0; /* a range dropped with a reset */
 	}
 	return 0;
 }
@@ -416,8 +417,8 @@ static int on_range(void *arg, pipeline *pl, pipeline_range *r)
 	size_t n_window = r->n_headers - first;
 	size_t confirmed = 0;
 	uint64_t at = r->from;
-	int rc = tracker_apply_range(g->tr, r->from, r->to, r->window_from, n_window ? r->headers + first : NULL, n_window,
-				     r->payments, r->n_payments, pw_wall_ms(), &confirmed, &at);
+	int rc = tracker_apply_range(g->tr, r->from, r->to, r->window_from, n_window ? r->headers + first : NULL,
+				     n_window, r->payments, r->n_payments, pw_wall_ms(), &confirmed, &at);
 	if (rc == PW_EREORG) {
 		log_emit(LOG_LEVEL_WARN, g->name, (long long)at,
 			 "block %llu does not link to the block before it (its parent hash differs): reorg",
@@ -474,7 +475,8 @@ int ingest_run(const ingest_params *p)
 	g.state.finalized = -1;
 	g.state.checkpoint_time = -1;
 	g.last_progress_ms = pw_mono_ms();
-	tracker_options topts = { .confirmations = g.chain->confirmations, .window = g.chain->reorg_window,
+	tracker_options topts = { .confirmations = g.chain->confirmations,
+				  .window = g.chain->reorg_window,
 				  .start_block = g.chain->start_block,
 				  .finality = g.chain->finality != CHAIN_FINALITY_CONFIRMATIONS,
 				  .emit_pending = true /* invoices count payments seen */ };
@@ -487,7 +489,8 @@ int ingest_run(const ingest_params *p)
 	else
 		snprintf(rule, sizeof(rule), "confirmations %u", g.chain->confirmations);
 	log_emit(LOG_LEVEL_INFO, g.name, -1, "%s from block %llu (%s)",
-		 tracker_has_checkpoint(g.tr) ? "resuming" : "starting", (unsigned long long)tracker_next_block(g.tr), rule);
+		 tracker_has_checkpoint(g.tr) ? "resuming" : "starting", (unsigned long long)tracker_next_block(g.tr),
+		 rule);
 	pipeline_params pp = {
 		.cfg = p->cfg,
 		.chain_index = p->chain_index,
@@ -498,12 +501,18 @@ int ingest_run(const ingest_params *p)
 		.stop = p->stop,
 		.next_block = tracker_next_block(g.tr),
 		.window = g.chain->reorg_window,
-		.hooks = { .arg = &g, .on_connect = on_connect, .on_disconnect = on_disconnect, .on_event = on_event,
-			   .on_logs = on_logs, .on_range = on_range, .on_tick = on_tick },
+		.hooks = { .arg = &g,
+			   .on_connect = on_connect,
+			   .on_disconnect = on_disconnect,
+			   .on_event = on_event,
+			   .on_logs = on_logs,
+			   .on_range = on_range,
+			   .on_tick = on_tick },
 	};
 	r = pipeline_run(&pp);
 	if (g.progress_blocks)
-		log_emit(LOG_LEVEL_INFO, g.name, checkpoint_of(&g), "checkpoint %lld: %llu blocks, %llu logs, %llu payments since last report",
+		log_emit(LOG_LEVEL_INFO, g.name, checkpoint_of(&g),
+			 "checkpoint %lld: %llu blocks, %llu logs, %llu payments since last report",
 			 (long long)checkpoint_of(&g), (unsigned long long)g.progress_blocks,
 			 (unsigned long long)g.progress_logs, (unsigned long long)g.progress_payments);
 	tracker_destroy(g.tr);

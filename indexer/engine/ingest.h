@@ -20,13 +20,13 @@
 
 typedef struct ingest_params {
 	const pw_config *cfg;
-	size_t chain_index;                /* its family's adapter is used */
+	size_t chain_index; /* its family's adapter is used */
 	store *st;
-	registry *reg;                     /* the merchant address set, followed live */
-	hd_used_fn on_hd_used;             /* a payment grew an xpub window (may be NULL) */
+	registry *reg;         /* the merchant address set, followed live */
+	hd_used_fn on_hd_used; /* a payment grew an xpub window (may be NULL) */
 	void *on_hd_used_arg;
-	atomic_bool *stop;                 /* set by the main thread on SIGINT/SIGTERM */
-	void (*on_confirmed)(void *arg);   /* called after a commit that filled the outbox */
+	atomic_bool *stop;               /* set by the main thread on SIGINT/SIGTERM */
+	void (*on_confirmed)(void *arg); /* called after a commit that filled the outbox */
 	void *on_confirmed_arg;
 } ingest_params;
 

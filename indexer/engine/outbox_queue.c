@@ -14,13 +14,13 @@ struct outbox_queue {
 	store *st;
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* a wake, a batch done */
-	uint64_t wakes;    /* every wake: new entries, open, a batch done */
-	uint64_t notifies; /* new entries and open only */
-	uint64_t cursor;  /* the first sequence number not handed out */
-	size_t in_flight; /* batches handed out and not done */
-	size_t waiting;   /* takes of an exclusive batch waiting for the batches before it */
-	bool exclusive;   /* an exclusive batch is handed out */
-	bool rewind;      /* a batch failed: back to the outbox head when none is in flight */
+	uint64_t wakes;      /* every wake: new entries, open, a batch done */
+	uint64_t notifies;   /* new entries and open only */
+	uint64_t cursor;     /* the first sequence number not handed out */
+	size_t in_flight;    /* batches handed out and not done */
+	size_t waiting;      /* takes of an exclusive batch waiting for the batches before it */
+	bool exclusive;      /* an exclusive batch is handed out */
+	bool rewind;         /* a batch failed: back to the outbox head when none is in flight */
 	bool open;
 };
 

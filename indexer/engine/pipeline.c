@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#define INITIAL_RANGE 10 /* blocks; doubles per answer up to the density target, so sparse history grows fast */
+#define INITIAL_RANGE 10   /* blocks; doubles per answer up to the density target, so sparse history grows fast */
 #define HEADER_BATCH 100   /* headers per JSON-RPC batch: providers cap batch sizes */
 #define MAX_HEADER_REQS 48 /* a slot spans <= max_range blocks: window + payment headers fit */
 
@@ -32,7 +32,7 @@ typedef struct slot {
 	pw_block_ref *headers;
 	size_t n_headers;
 	size_t n_logs;
-	void *ctx; /* the consumer's data for this range */
+	void *ctx;       /* the consumer's data for this range */
 	uint64_t hd_gen; /* the pipeline's window growths when it was matched */
 } slot;
 
@@ -59,9 +59,9 @@ struct pipeline {
 	uint64_t target;     /* the last block to fetch */
 	bool have_target;
 	bool stopped;
-	uint64_t range;      /* current range size in blocks */
-	hd_window *hd;       /* xpub windows grown while matching (NULL: the set alone) */
-	uint64_t hd_gen;     /* growths so far */
+	uint64_t range;                /* current range size in blocks */
+	hd_window *hd;                 /* xpub windows grown while matching (NULL: the set alone) */
+	uint64_t hd_gen;               /* growths so far */
 	hd_growth growths[HD_GROWTHS]; /* the last ones, a ring by gen */
 	int consecutive_errors;
 	int64_t rate_backoff_ms; /* grows while the node rate-limits us */
@@ -301,9 +301,8 @@ static int on_transfers(pipeline *pl, slot *s, chain_event *ev)
 	uint64_t *numbers = NULL;
 	size_t n = 0;
 	int r = 0;
-	if (pl->h->on_logs &&
-	    (r = pl->h->on_logs(pl->h->arg, s->from, s->to, s->window_from, s->payments, s->n_payments, &s->ctx, &numbers,
-				&n)) < 0) {
+	if (pl->h->on_logs && (r = pl->h->on_logs(pl->h->arg, s->from, s->to, s->window_from, s->payments,
+						  s->n_payments, &s->ctx, &numbers, &n)) < 0) {
 		free(numbers);
 		return r;
 	}
@@ -370,9 +369,10 @@ static int apply_ready(pipeline *pl)
 	while (pl->n_slots && slot_complete(&pl->slots[0])) {
 		slot *s = &pl->slots[0];
 		if (pl->hd && grown_before(pl, s)) {
-			log_emit(LOG_LEVEL_DEBUG, pl->name, (long long)s->from,
-				 "[%llu, %llu] was matched before an earlier range grew an xpub window: fetching it again",
-				 (unsigned long long)s->from, (unsigned long long)s->to);
+			log_emit(
+				LOG_LEVEL_DEBUG, pl->name, (long long)s->from,
+				"[%llu, %llu] was matched before an earlier range grew an xpub window: fetching it again",
+				(unsigned long long)s->from, (unsigned long long)s->to);
 			return retry_slot(pl, 0, false);
 		}
 		if (s->n_headers > 1)
@@ -387,12 +387,14 @@ static int apply_ready(pipeline *pl)
 			} else if (h && p->block_time >= 0 && p->block_time != h->time) {
 				/* the same block, two times: the node's answer is not to be trusted */
 				pl->bad_messages++;
-				log_emit(LOG_LEVEL_WARN, pl->name, (long long)p->block_number,
-					 "bad message from %s: eth_getLogs [%llu, %llu]: a log of block %llu carries "
-					 "blockTimestamp %lld but the block's header says %lld; %llu bad message(s) so far",
-					 pl->ops->endpoint(pl->ad), (unsigned long long)s->from, (unsigned long long)s->to,
-					 (unsigned long long)p->block_number, (long long)p->block_time, (long long)h->time,
-					 (unsigned long long)pl->bad_messages);
+				log_emit(
+					LOG_LEVEL_WARN, pl->name, (long long)p->block_number,
+					"bad message from %s: eth_getLogs [%llu, %llu]: a log of block %llu carries "
+					"blockTimestamp %lld but the block's header says %lld; %llu bad message(s) so far",
+					pl->ops->endpoint(pl->ad), (unsigned long long)s->from,
+					(unsigned long long)s->to, (unsigned long long)p->block_number,
+					(long long)p->block_time, (long long)h->time,
+					(unsigned long long)pl->bad_messages);
 				return PW_ECONN; /* retried from the checkpoint, on the next endpoint */
 			} else if (h) {
 				p->block_time = h->time;
@@ -404,14 +406,21 @@ static int apply_ready(pipeline *pl)
 			/* the node reorganised between our requests: fetch the range
 			 * again, the head's header too */
 			pl->have_head = false;
-			log_emit(LOG_LEVEL_WARN, pl->name, (long long)s->from,
-				 "logs and headers of [%llu, %llu] disagree (node reorganised between requests); refetching",
-				 (unsigned long long)s->from, (unsigned long long)s->to);
+			log_emit(
+				LOG_LEVEL_WARN, pl->name, (long long)s->from,
+				"logs and headers of [%llu, %llu] disagree (node reorganised between requests); refetching",
+				(unsigned long long)s->from, (unsigned long long)s->to);
 			return retry_slot(pl, 0, false);
 		}
-		pipeline_range r = { .from = s->from, .to = s->to, .window_from = s->window_from, .payments = s->payments,
-				     .n_payments = s->n_payments, .headers = s->headers, .n_headers = s->n_headers,
-				     .n_logs = s->n_logs, .ctx = s->ctx };
+		pipeline_range r = { .from = s->from,
+				     .to = s->to,
+				     .window_from = s->window_from,
+				     .payments = s->payments,
+				     .n_payments = s->n_payments,
+				     .headers = s->headers,
+				     .n_headers = s->n_headers,
+				     .n_logs = s->n_logs,
+				     .ctx = s->ctx };
 		int rc = pl->h->on_range(pl->h->arg, pl, &r);
 		if (rc == PIPELINE_RESET)
 			return 0;
@@ -458,7 +467,7 @@ static int on_slot_error(pipeline *pl, size_t idx, chain_event *ev)
 		pl->range = half ? half : 1;
 	}
 	if (ev->error == PW_ETIMEDOUT || ev->error == PW_EPARSE || pl->consecutive_errors > 8)
-		return PW_ECONN; /* retried from the checkpoint, on the next endpoint */
+		return PW_ECONN;       /* retried from the checkpoint, on the next endpoint */
 	if (ev->error == PW_ENOTFOUND) /* a lagging node: give it a moment */
 		pw_sleep_unless_stopped(pl->p->stop, 200, 20);
 	return retry_slot(pl, idx, smaller);
@@ -517,12 +526,14 @@ static int connect_next(pipeline *pl)
 		return r;
 	}
 	if (pl->cut_ms)
-		log_emit(LOG_LEVEL_INFO, pl->name, -1, "connected to %s (endpoint %zu) %lld ms after the connection was lost",
+		log_emit(LOG_LEVEL_INFO, pl->name, -1,
+			 "connected to %s (endpoint %zu) %lld ms after the connection was lost",
 			 pl->ops->endpoint(pl->ad), pl->url_index % c->n_urls, (long long)(pw_mono_ms() - pl->cut_ms));
 	else if (params.bulk_url) {
 		char bulk[1024];
 		config_mask_node_url(params.bulk_url, bulk, sizeof(bulk));
-		log_emit(LOG_LEVEL_INFO, pl->name, -1, "connected to %s (chain id %llu verified, newHeads subscribed; eth_getLogs over %s)",
+		log_emit(LOG_LEVEL_INFO, pl->name, -1,
+			 "connected to %s (chain id %llu verified, newHeads subscribed; eth_getLogs over %s)",
 			 pl->ops->endpoint(pl->ad), (unsigned long long)c->chain_id, bulk);
 	} else
 		log_emit(LOG_LEVEL_INFO, pl->name, -1, "connected to %s (chain id %llu verified, %s)",
@@ -611,14 +622,15 @@ int pipeline_run(const pipeline_params *p)
 			}
 		}
 		if (r == PW_ECONN && p->max_consecutive_errors && pl->consecutive_errors > p->max_consecutive_errors) {
-			log_emit(LOG_LEVEL_ERROR, pl->name, (long long)pl->next_block, "%d requests failed in a row: giving up",
-				 pl->consecutive_errors);
+			log_emit(LOG_LEVEL_ERROR, pl->name, (long long)pl->next_block,
+				 "%d requests failed in a row: giving up", pl->consecutive_errors);
 			r = PW_ERPC;
 			break;
 		}
 		if (r == PW_ECONN) {
-			log_emit(LOG_LEVEL_WARN, pl->name, -1, "leaving %s; resuming from block %llu on the next endpoint",
-				 pl->ops->endpoint(pl->ad), (unsigned long long)pl->next_block);
+			log_emit(LOG_LEVEL_WARN, pl->name, -1,
+				 "leaving %s; resuming from block %llu on the next endpoint", pl->ops->endpoint(pl->ad),
+				 (unsigned long long)pl->next_block);
 			next_endpoint(pl);
 			pl->cut_ms = pw_mono_ms();
 			disconnect(pl);

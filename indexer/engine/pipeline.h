@@ -32,7 +32,7 @@ typedef struct pipeline pipeline;
  * the number of transfer logs the node returned, and the consumer's
  * context from on_logs. The consumer may take payments (set it NULL). */
 typedef struct pipeline_range {
-	uint64_t from, to;   /* block numbers, inclusive */
+	uint64_t from, to;    /* block numbers, inclusive */
 	uint64_t window_from; /* first block of the window part; > to when none */
 	pw_payment *payments;
 	size_t n_payments;
@@ -75,16 +75,17 @@ typedef struct pipeline_hooks {
 typedef struct pipeline_params {
 	const pw_config *cfg;
 	size_t chain_index;
-	registry *reg;           /* the merchant address set; each range is matched against the one current then */
-	bool hd_windows;         /* grow xpub windows as payments reach them (hd_window.h) */
-	hd_used_fn on_hd_used;   /* told of each growth (may be NULL) */
+	registry *reg;         /* the merchant address set; each range is matched against the one current then */
+	bool hd_windows;       /* grow xpub windows as payments reach them (hd_window.h) */
+	hd_used_fn on_hd_used; /* told of each growth (may be NULL) */
 	void *on_hd_used_arg;
-	atomic_bool *stop;       /* set from another thread: the loop ends soon */
-	uint64_t next_block;     /* the first block to fetch */
-	uint32_t window;         /* headers of the last `window` blocks below the target are fetched with each range; 0: none */
-	bool stop_at_target;     /* end once every block up to the target is applied (replay) */
-	unsigned max_connect_rounds;  /* give up after this many failed connects per URL; 0: never */
-	int max_consecutive_errors;   /* give up after this many failed requests in a row; 0: never */
+	atomic_bool *stop;   /* set from another thread: the loop ends soon */
+	uint64_t next_block; /* the first block to fetch */
+	/* headers of the last `window` blocks below the target are fetched with each range; 0: none */
+	uint32_t window;
+	bool stop_at_target;         /* end once every block up to the target is applied (replay) */
+	unsigned max_connect_rounds; /* give up after this many failed connects per URL; 0: never */
+	int max_consecutive_errors;  /* give up after this many failed requests in a row; 0: never */
 	pipeline_hooks hooks;
 } pipeline_params;
 

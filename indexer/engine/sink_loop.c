@@ -37,7 +37,7 @@ struct sink_loop {
 	const pw_config *cfg;
 	store *st;
 	atomic_bool *stop;
-	atomic_bool quit; /* start failed: the writers already started end */
+	atomic_bool quit;  /* start failed: the writers already started end */
 	atomic_int seeded; /* 0: not tried yet; 1: the config seeded the registry; -1: the first try failed */
 	outbox_queue *q;
 	writer w[SINK_WRITERS];
@@ -146,10 +146,12 @@ static int drain(writer *w)
 			metrics_add("paywatch_postgres_rows_written_total", labels, (double)counts[k]);
 		}
 		if (res.quarantined)
-			log_emit(LOG_LEVEL_ERROR, NULL, -1,
-				 "postgres: %zu outbox entr%s refused and kept in the quarantine, the other %zu written "
-				 "(`paywatch quarantine list` shows them, `paywatch quarantine retry` writes them again): %s",
-				 res.quarantined, res.quarantined == 1 ? "y" : "ies", n - res.quarantined, pg_sink_error(w->pg));
+			log_emit(
+				LOG_LEVEL_ERROR, NULL, -1,
+				"postgres: %zu outbox entr%s refused and kept in the quarantine, the other %zu written "
+				"(`paywatch quarantine list` shows them, `paywatch quarantine retry` writes them again): %s",
+				res.quarantined, res.quarantined == 1 ? "y" : "ies", n - res.quarantined,
+				pg_sink_error(w->pg));
 		if (r < 0) {
 			char why[512];
 			store_error(sl->st, why, sizeof(why));

@@ -28,17 +28,45 @@
  * this file calls, typed from <rocksdb/c.h>. PAYWATCH_ROCKSDB_SONAME comes
  * from the build (CMakeLists.txt: the SONAME of the librocksdb it compiled
  * against). Thread safety: loaded once (pthread_once); read-only after. */
-#define RDB_FUNCS(X)                                                                                   \
-	X(open) X(open_for_read_only) X(close) X(free) X(get) X(put) X(write) X(options_create)        \
-	X(options_destroy) X(options_set_create_if_missing) X(options_set_max_open_files)             \
-	X(options_set_compression) X(options_set_write_buffer_size)                                   \
-	X(options_set_max_write_buffer_number) X(options_set_block_based_table_factory)               \
-	X(block_based_options_create) X(block_based_options_destroy)                                  \
-	X(block_based_options_set_block_cache) X(cache_create_lru) X(cache_destroy)                   \
-	X(readoptions_create) X(readoptions_destroy) X(writeoptions_create) X(writeoptions_destroy)   \
-	X(create_iterator) X(iter_destroy) X(iter_valid) X(iter_key) X(iter_value) X(iter_next)       \
-	X(iter_seek) X(iter_seek_for_prev) X(iter_get_error) X(writebatch_create)                     \
-	X(writebatch_destroy) X(writebatch_put) X(writebatch_delete) X(writebatch_delete_range)
+#define RDB_FUNCS(X)                                                                                                   \
+	X(open)                                                                                                        \
+	X(open_for_read_only)                                                                                          \
+	X(close)                                                                                                       \
+	X(free)                                                                                                        \
+	X(get)                                                                                                         \
+	X(put)                                                                                                         \
+	X(write)                                                                                                       \
+	X(options_create)                                                                                              \
+	X(options_destroy)                                                                                             \
+	X(options_set_create_if_missing)                                                                               \
+	X(options_set_max_open_files)                                                                                  \
+	X(options_set_compression)                                                                                     \
+	X(options_set_write_buffer_size)                                                                               \
+	X(options_set_max_write_buffer_number)                                                                         \
+	X(options_set_block_based_table_factory)                                                                       \
+	X(block_based_options_create)                                                                                  \
+	X(block_based_options_destroy)                                                                                 \
+	X(block_based_options_set_block_cache)                                                                         \
+	X(cache_create_lru)                                                                                            \
+	X(cache_destroy)                                                                                               \
+	X(readoptions_create)                                                                                          \
+	X(readoptions_destroy)                                                                                         \
+	X(writeoptions_create)                                                                                         \
+	X(writeoptions_destroy)                                                                                        \
+	X(create_iterator)                                                                                             \
+	X(iter_destroy)                                                                                                \
+	X(iter_valid)                                                                                                  \
+	X(iter_key)                                                                                                    \
+	X(iter_value)                                                                                                  \
+	X(iter_next)                                                                                                   \
+	X(iter_seek)                                                                                                   \
+	X(iter_seek_for_prev)                                                                                          \
+	X(iter_get_error)                                                                                              \
+	X(writebatch_create)                                                                                           \
+	X(writebatch_destroy)                                                                                          \
+	X(writebatch_put)                                                                                              \
+	X(writebatch_delete)                                                                                           \
+	X(writebatch_delete_range)
 
 static struct {
 #define RDB_FIELD(name) __typeof__(rocksdb_##name) *name;
@@ -60,15 +88,16 @@ static void rdb_load(void)
 		return;
 	}
 	void *f;
-#define RDB_LOOKUP(name)                                                                               \
-	if (!rdb_error[0]) {                                                                           \
-		if ((f = dlsym(lib, "rocksdb_" #name)) != NULL)                                        \
-			memcpy(&rdb.name, &f, sizeof(f)); /* POSIX: a function's address as void * */  \
-		else                                                                                   \
-			snprintf(rdb_error, sizeof(rdb_error),                                         \
-				 "RocksDB (%s) has no rocksdb_" #name ": not the version paywatch "    \
-				 "was built with",                                                     \
-				 PAYWATCH_ROCKSDB_SONAME);                                             \
+#define RDB_LOOKUP(name)                                                                                               \
+	if (!rdb_error[0]) {                                                                                           \
+		if ((f = dlsym(lib, "rocksdb_" #name)) != NULL)                                                        \
+			memcpy(&rdb.name, &f, sizeof(f)); /* POSIX: a function's address as void * */                  \
+		else                                                                                                   \
+			snprintf(rdb_error, sizeof(rdb_error),                                                         \
+				 "RocksDB (%s) has no rocksdb_" #name                                                  \
+				 ": not the version paywatch "                                                         \
+				 "was built with",                                                                     \
+				 PAYWATCH_ROCKSDB_SONAME);                                                             \
 	}
 	RDB_FUNCS(RDB_LOOKUP)
 #undef RDB_LOOKUP
@@ -91,7 +120,7 @@ struct store {
 	rocksdb_cache_t *cache;
 	rocksdb_writeoptions_t *wopts;
 	rocksdb_readoptions_t *ropts;
-	uint64_t next_seq; /* the next outbox sequence number; under commit_lock */
+	uint64_t next_seq;           /* the next outbox sequence number; under commit_lock */
 	pthread_mutex_t commit_lock; /* numbers outbox entries and writes their batch: sequence order is commit order */
 	_Atomic uint64_t range_deletes; /* range tombstones put in batches (store_range_deletes) */
 	char dir[1024];
@@ -208,7 +237,8 @@ int store_open(const char *dir, bool read_only, store **ret, char *err, size_t e
 	s->opts = rdb.options_create();
 	rdb.options_set_create_if_missing(s->opts, read_only ? 0 : 1);
 	rdb.options_set_max_open_files(s->opts, 256);
-	rdb.options_set_compression(s->opts, rocksdb_no_compression); /* a small, short-lived state: LZ4 cost CPU (2.5% of a backfill, perf) and saved little */
+	/* a small, short-lived state: LZ4 cost CPU (2.5% of a backfill, perf) and saved little */
+	rdb.options_set_compression(s->opts, rocksdb_no_compression);
 	/* small memtables: the ingest state is small and memory is bounded by
 	 * the requests in flight, not by RocksDB's 64 MiB default */
 	rdb.options_set_write_buffer_size(s->opts, 4u << 20);
@@ -219,8 +249,7 @@ int store_open(const char *dir, bool read_only, store **ret, char *err, size_t e
 	s->topts = rdb.block_based_options_create();
 	rdb.block_based_options_set_block_cache(s->topts, s->cache);
 	rdb.options_set_block_based_table_factory(s->opts, s->topts);
-	s->db = read_only ? rdb.open_for_read_only(s->opts, dir, 0, &rerr)
-			  : rdb.open(s->opts, dir, &rerr);
+	s->db = read_only ? rdb.open_for_read_only(s->opts, dir, 0, &rerr) : rdb.open(s->opts, dir, &rerr);
 	if (!s->db) {
 		snprintf(err, errlen, "cannot open RocksDB at %s: %s", dir, rerr ? rerr : "unknown error");
 		rdb.free(rerr);
@@ -549,8 +578,7 @@ int store_outbox_read(store *s, uint64_t from_seq, pw_payment *ret_payments, uin
 	int r = 0;
 	char start[KEY_MAX];
 	rocksdb_iterator_t *it = rdb.create_iterator(s->db, s->ropts);
-	for (rdb.iter_seek(it, start, key_outbox(start, from_seq)); rdb.iter_valid(it) && n < max;
-	     rdb.iter_next(it)) {
+	for (rdb.iter_seek(it, start, key_outbox(start, from_seq)); rdb.iter_valid(it) && n < max; rdb.iter_next(it)) {
 		size_t klen, vlen;
 		const char *k = rdb.iter_key(it, &klen);
 		if (klen != 15 || memcmp(k, "outbox/", 7) != 0)
@@ -701,4 +729,3 @@ int store_get_state(store *s, const char *chain, store_chain_state *ret)
 	*ret = st;
 	return 0;
 }
-

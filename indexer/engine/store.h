@@ -136,16 +136,16 @@ int store_outbox_stats(store *s, const char *chain, uint64_t *ret_depth, int64_t
  * by the ingest thread on each new head, applied range, finality update,
  * connect and reorg (one small put, not part of a range's batch). */
 typedef struct store_chain_state {
-	uint64_t head;              /* the node's head block number as last heard */
-	int64_t head_time;          /* its timestamp, unix seconds; -1 when unknown */
-	int64_t finalized;          /* the finalized/safe block number; -1 when unknown or unused */
-	char endpoint[256];         /* masked URL of the endpoint in use; "" when disconnected */
-	uint64_t reorgs;            /* reorgs followed since the process started */
-	uint64_t last_reorg_depth;  /* blocks rolled back by the last reorg */
-	int64_t last_reorg_ms;      /* unix ms of the last reorg; 0 when none */
-	int64_t updated_ms;         /* unix ms of this write */
-	uint64_t checkpoint;        /* the checkpoint when last applied... */
-	int64_t checkpoint_time;    /* ...and its block's timestamp, unix seconds; -1 when unknown */
+	uint64_t head;             /* the node's head block number as last heard */
+	int64_t head_time;         /* its timestamp, unix seconds; -1 when unknown */
+	int64_t finalized;         /* the finalized/safe block number; -1 when unknown or unused */
+	char endpoint[256];        /* masked URL of the endpoint in use; "" when disconnected */
+	uint64_t reorgs;           /* reorgs followed since the process started */
+	uint64_t last_reorg_depth; /* blocks rolled back by the last reorg */
+	int64_t last_reorg_ms;     /* unix ms of the last reorg; 0 when none */
+	int64_t updated_ms;        /* unix ms of this write */
+	uint64_t checkpoint;       /* the checkpoint when last applied... */
+	int64_t checkpoint_time;   /* ...and its block's timestamp, unix seconds; -1 when unknown */
 } store_chain_state;
 
 /* store_put_state: replace chain's state. 0 or PW_ESTORE. */

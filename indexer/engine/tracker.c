@@ -329,7 +329,8 @@ int tracker_rewind(tracker *t, uint64_t ancestor, int64_t now_ms, size_t *ret_dr
 	store_batch *b = store_batch_create(t->st);
 	if (!b)
 		return PW_ENOMEM;
-	batch_ctx dropped = { .b = b, .now_ms = now_ms, .emit_dropped = t->opts.emit_pending }, reverted = { .b = b, .now_ms = now_ms };
+	batch_ctx dropped = { .b = b, .now_ms = now_ms, .emit_dropped = t->opts.emit_pending },
+		  reverted = { .b = b, .now_ms = now_ms };
 	int r = store_scan_payments(t->st, STORE_PENDING, t->chain, ancestor + 1, UINT64_MAX, drop_pending, &dropped);
 	if (r == 0)
 		r = store_scan_payments(t->st, STORE_CONFIRMED, t->chain, ancestor + 1, UINT64_MAX, revert_confirmed,

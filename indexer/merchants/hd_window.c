@@ -14,7 +14,7 @@ struct hd_window {
 	const chain_family *fam;
 	hd_used_fn on_used;
 	void *arg;
-	matcher *overlay;  /* derived addresses the shared set lacks; its own merchant table and xpub copies */
+	matcher *overlay; /* derived addresses the shared set lacks; its own merchant table and xpub copies */
 	size_t growths;
 	const matcher *seen; /* the shared set the overlay was made against */
 };
@@ -66,7 +66,8 @@ static void derive_into(hd_window *w, uint32_t om, const matcher_xpub *x, long f
 	for (long i = from; i <= to && i < (long)BIP32_HARDENED; i++) {
 		bip32_pub child;
 		pw_addr a;
-		if (bip32_derive_path(&x->key, &x->path, (uint32_t)i, &child) < 0 || w->fam->address_of_key(child.key, &a) < 0)
+		if (bip32_derive_path(&x->key, &x->path, (uint32_t)i, &child) < 0 ||
+		    w->fam->address_of_key(child.key, &a) < 0)
 			continue; /* BIP-32: an invalid child is skipped */
 		uint32_t owner;
 		if (matcher_lookup(w->seen, (uint32_t)w->ci, &a, &owner))
@@ -160,7 +161,8 @@ size_t hd_window_match(hd_window *w, const matcher *set, const chain_transfer *t
 		const matcher *from = set;
 		if (!matcher_lookup_hd(set, ci, &t->to, &merchant, &hd)) {
 			from = w->overlay;
-			if (matcher_count(w->overlay) == 0 || !matcher_lookup_hd(w->overlay, ci, &t->to, &merchant, &hd))
+			if (matcher_count(w->overlay) == 0 ||
+			    !matcher_lookup_hd(w->overlay, ci, &t->to, &merchant, &hd))
 				continue;
 		}
 		const char *merchant_id = matcher_merchant_id(from, merchant);

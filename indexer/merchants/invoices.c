@@ -41,7 +41,8 @@ int invoice_parse_amount(const char *text, unsigned decimals, uint8_t raw[32], c
 	const char *frac = text[ip] == '.' ? text + ip + 1 : NULL;
 	size_t fp = frac ? strspn(frac, "0123456789") : 0;
 	if (n == 0 || n > 100 || ip == 0 || (frac ? frac[fp] != '\0' || fp == 0 : text[ip] != '\0')) {
-		snprintf(err, errlen, "amount: must be a decimal string such as \"12.5\" (digits, an optional point and digits)");
+		snprintf(err, errlen,
+			 "amount: must be a decimal string such as \"12.5\" (digits, an optional point and digits)");
 		return PW_EINVAL;
 	}
 	if (fp > decimals) {
@@ -129,7 +130,8 @@ int invoice_create(PGconn *c, const pw_config *cfg, const invoice_request *q, in
 	if (r == PW_ENOTFOUND && config_xpub_on(cfg, q->merchant_id, chain->name)) {
 		/* the config names it, and a `run` is writing it to Postgres (its
 		 * start): a moment away */
-		snprintf(err, errlen, "merchant %s's xpub for chain %s is not in Postgres yet (a run is seeding the config)",
+		snprintf(err, errlen,
+			 "merchant %s's xpub for chain %s is not in Postgres yet (a run is seeding the config)",
 			 q->merchant_id, chain->name);
 		return PW_EDB;
 	}
@@ -173,7 +175,9 @@ int invoice_create(PGconn *c, const pw_config *cfg, const invoice_request *q, in
 			    .hd_index = index,
 			    .payment_uri = have_uri ? uri : NULL,
 			    .metadata = q->metadata ? q->metadata : "{}",
-			    .expires_in_s = q->expires_at ? -1 : q->expires_in_s >= 0 ? q->expires_in_s : INVOICE_EXPIRES_DEFAULT_S,
+			    .expires_in_s = q->expires_at          ? -1
+					    : q->expires_in_s >= 0 ? q->expires_in_s
+								   : INVOICE_EXPIRES_DEFAULT_S,
 			    .expires_at = q->expires_at };
 	r = invoice_pg_insert(c, &row, ret_json, err, errlen);
 	if (r == PW_EREFUSED) { /* the same reference at the same time: the first one wins */
@@ -181,7 +185,8 @@ int invoice_create(PGconn *c, const pw_config *cfg, const invoice_request *q, in
 		if (r == 0 && strcmp(stored_sha, sha) != 0) {
 			free(*ret_json);
 			*ret_json = NULL;
-			snprintf(err, errlen, "reference %.128s was used for another invoice (another body)", q->reference);
+			snprintf(err, errlen, "reference %.128s was used for another invoice (another body)",
+				 q->reference);
 			return PW_EREFUSED;
 		}
 		return r;

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define INVOICE_METADATA_MAX 4096       /* bytes of its JSON text */
+#define INVOICE_METADATA_MAX 4096 /* bytes of its JSON text */
 #define INVOICE_EXPIRES_DEFAULT_S 900
 #define INVOICE_EXPIRES_MAX_S (90 * 86400)
 

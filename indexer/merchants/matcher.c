@@ -26,9 +26,9 @@ struct matcher {
 	slot *slots;
 	size_t mask; /* capacity - 1; capacity is a power of two */
 	size_t count;
-	char *names;        /* the merchant ids, each NUL-terminated, one after another */
+	char *names; /* the merchant ids, each NUL-terminated, one after another */
 	size_t names_len, names_cap;
-	uint32_t *name_at;  /* merchant index -> offset in names */
+	uint32_t *name_at; /* merchant index -> offset in names */
 	size_t n_names, name_at_cap;
 	uint32_t *name_slots; /* merchant id -> index + 1, open addressing (0: empty) */
 	size_t name_mask;
@@ -42,8 +42,8 @@ static uint64_t address_hash(uint32_t chain_index, const uint8_t a[20])
 {
 	uint64_t h = 0x9e3779b97f4a7c15ULL ^ chain_index;
 	for (int i = 0; i < 20; i += 4) {
-		uint32_t w = (uint32_t)a[i] | (uint32_t)a[i + 1] << 8 | (uint32_t)a[i + 2] << 16 |
-			     (uint32_t)a[i + 3] << 24;
+		uint32_t w =
+			(uint32_t)a[i] | (uint32_t)a[i + 1] << 8 | (uint32_t)a[i + 2] << 16 | (uint32_t)a[i + 3] << 24;
 		h = (h ^ w) * 0xff51afd7ed558ccdULL;
 		h ^= h >> 32;
 	}
@@ -334,8 +334,7 @@ int matcher_add_hd(matcher *m, uint32_t chain_index, const pw_addr *key, uint32_
 	}
 }
 
-bool matcher_lookup(const matcher *m, uint32_t chain_index, const pw_addr *key,
-		    uint32_t *ret_merchant_index)
+bool matcher_lookup(const matcher *m, uint32_t chain_index, const pw_addr *key, uint32_t *ret_merchant_index)
 {
 	long hd;
 	return matcher_lookup_hd(m, chain_index, key, ret_merchant_index, &hd);

@@ -49,8 +49,7 @@ bool matcher_lookup_hd(const matcher *m, uint32_t chain_index, const pw_addr *ad
 
 /* matcher_lookup: true and *ret_merchant_index set when the address is a
  * merchant's on that chain; false (ret untouched) otherwise. */
-bool matcher_lookup(const matcher *m, uint32_t chain_index, const pw_addr *address,
-		    uint32_t *ret_merchant_index);
+bool matcher_lookup(const matcher *m, uint32_t chain_index, const pw_addr *address, uint32_t *ret_merchant_index);
 
 /* matcher_prefetch: start loading the slot of (chain_index, address) into
  * the CPU cache (a hint, no effect on results). Calling it a few lookups
@@ -118,8 +117,6 @@ int matcher_each(const matcher *m, matcher_entry_fn fn, void *arg);
  * index i is cfg->merchants[i]) and every address of theirs.
  * 0 with *ret, PW_ENOMEM, or PW_EINVAL (an address owned twice). */
 int matcher_from_config(const pw_config *cfg, matcher **ret);
-
-
 
 #include "chain.h"
 

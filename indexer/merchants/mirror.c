@@ -35,7 +35,8 @@ static int mirror_xpubs(pg_sink *pg, const pw_config *cfg)
 			r = registry_xpub_set(c, cfg, m->id, m->xpub.key, m->xpub.path, chains, m->xpub.n_chains,
 					      m->xpub.gap_limit, "config", true, err, sizeof(err));
 		if (r < 0)
-			log_warn("postgres: merchant %s: cannot store its xpub: %s", m->id, *err ? err : pw_strerror(r));
+			log_warn("postgres: merchant %s: cannot store its xpub: %s", m->id,
+				 *err ? err : pw_strerror(r));
 	}
 	if (r == 0 && (r = buf_append(&keep, "}", 2)) == 0)
 		r = registry_pg_prune_config_xpubs(c, keep.data, err, sizeof(err));

@@ -19,7 +19,7 @@ typedef struct held {
 struct registry {
 	pthread_mutex_t lock;
 	pthread_cond_t opened; /* signalled by registry_open */
-	bool held;	       /* registry_hold without registry_open yet */
+	bool held;             /* registry_hold without registry_open yet */
 	held *current;
 	held *retired;
 	uint64_t version;

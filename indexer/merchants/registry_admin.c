@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int registry_normalize_address(const pw_config *cfg, const char *chain, const char *text,
-			       char out[PW_ADDR_TEXT_MAX], const char **ret_family, char *err, size_t errlen)
+int registry_normalize_address(const pw_config *cfg, const char *chain, const char *text, char out[PW_ADDR_TEXT_MAX],
+			       const char **ret_family, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < cfg->n_chains; i++) {
 		const cfg_chain *c = &cfg->chains[i];
@@ -24,8 +24,9 @@ int registry_normalize_address(const pw_config *cfg, const char *chain, const ch
 		pw_addr a;
 		char why[200];
 		if (strlen(text) > 128 || c->family->parse_address(text, &a, why, sizeof(why)) < 0) {
-			snprintf(err, errlen, "address: not a %s address on chain %s%s%s", pw_family_name(c->family->family),
-				 chain, strlen(text) > 128 ? "" : ": ", strlen(text) > 128 ? "" : why);
+			snprintf(err, errlen, "address: not a %s address on chain %s%s%s",
+				 pw_family_name(c->family->family), chain, strlen(text) > 128 ? "" : ": ",
+				 strlen(text) > 128 ? "" : why);
 			return PW_EINVAL;
 		}
 		pw_format_address(c->family->family, &a, out);
@@ -55,8 +56,9 @@ int registry_endpoint_create(PGconn *c, const secretbox_keys *keys, const char *
 			     const char *url, const char *events, char **ret_json, char *err, size_t errlen)
 {
 	if (!keys->have_current) {
-		snprintf(err, errlen, "PAYWATCH_SECRET_KEY is not set: a webhook secret is stored only sealed "
-				      "(`paywatch secrets new-key` prints a key)");
+		snprintf(err, errlen,
+			 "PAYWATCH_SECRET_KEY is not set: a webhook secret is stored only sealed "
+			 "(`paywatch secrets new-key` prints a key)");
 		return PW_ECONFIG;
 	}
 	char fresh_id[16];
@@ -119,9 +121,10 @@ static int open_row(const secretbox_keys *keys, const registry_sealed *row, char
 	if (o < 0) {
 		char kid[SECRETBOX_KEY_ID_LEN + 1] = "?";
 		secretbox_key_id_of(row->secret_sealed, kid, sizeof(kid));
-		log_warn("secrets: endpoint %s of merchant %s: cannot open (sealed under key %s: %s); "
-			 "set PAYWATCH_SECRET_KEY_OLD to that key",
-			 row->id, row->merchant_id, kid, o == PW_ENOTFOUND ? "that key is not held" : pw_strerror(o));
+		log_warn(
+			"secrets: endpoint %s of merchant %s: cannot open (sealed under key %s: %s); "
+			"set PAYWATCH_SECRET_KEY_OLD to that key",
+			row->id, row->merchant_id, kid, o == PW_ENOTFOUND ? "that key is not held" : pw_strerror(o));
 		secretbox_free(*url);
 		*url = NULL;
 	}
@@ -191,8 +194,8 @@ int registry_rotate_key(PGconn *c, const secretbox_keys *keys, size_t *ret_done,
 				r = secretbox_seal(&keys->current, ctx_secret, (const uint8_t *)secret, strlen(secret),
 						   &secret_sealed);
 			if (r == 0) {
-				int w = registry_pg_reseal(c, rows[i].row, rows[i].secret_sealed, url_sealed, secret_sealed,
-							   keys->current.id, err, errlen);
+				int w = registry_pg_reseal(c, rows[i].row, rows[i].secret_sealed, url_sealed,
+							   secret_sealed, keys->current.id, err, errlen);
 				if (w == 0)
 					(*ret_done)++;
 				else if (w != PW_ENOTFOUND) /* changed meanwhile: sealed under the new key already */
@@ -243,7 +246,8 @@ int registry_window_grow(PGconn *c, const pw_config *cfg, const char *merchant_i
 		for (; r == PW_EREFUSED && next < (long)BIP32_HARDENED; next++) {
 			bip32_pub child;
 			pw_addr a;
-			if (bip32_derive_path(&key, &tpl, (uint32_t)next, &child) < 0 || fam->address_of_key(child.key, &a) < 0)
+			if (bip32_derive_path(&key, &tpl, (uint32_t)next, &child) < 0 ||
+			    fam->address_of_key(child.key, &a) < 0)
 				continue;
 			*ret_index = next;
 			bip32_format_path(&tpl, (uint32_t)next, path, 64);
@@ -273,7 +277,8 @@ int registry_window_grow(PGconn *c, const pw_config *cfg, const char *merchant_i
 	}
 	size_t inserted = 0;
 	if (r == 0 && k)
-		r = registry_pg_hd_insert(c, merchant_id, chain, pw_family_name(fam->family), rows, k, &inserted, err, errlen);
+		r = registry_pg_hd_insert(c, merchant_id, chain, pw_family_name(fam->family), rows, k, &inserted, err,
+					  errlen);
 	if (r == 0 && (high > w.highest_used || next > w.next_index))
 		r = registry_pg_window_update(c, merchant_id, chain, high, next, err, errlen);
 	free(rows);
@@ -289,7 +294,8 @@ int registry_xpub_set(PGconn *c, const pw_config *cfg, const char *merchant_id, 
 	bip32_path tpl;
 	char why[200], fp[9], list[16 * 70] = "{";
 	if (strlen(key) >= BIP32_TEXT_MAX || bip32_parse_xpub(key, &parsed, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "xpub.key: %s", strlen(key) >= BIP32_TEXT_MAX ? "not an extended public key" : why);
+		snprintf(err, errlen, "xpub.key: %s",
+			 strlen(key) >= BIP32_TEXT_MAX ? "not an extended public key" : why);
 		return PW_EINVAL;
 	}
 	if (strlen(path) >= 64 || bip32_parse_path(path, &tpl, why, sizeof(why)) < 0) {
@@ -308,7 +314,8 @@ int registry_xpub_set(PGconn *c, const pw_config *cfg, const char *merchant_id, 
 		int ci = config_find_chain(cfg, chains[i]);
 		if (ci < 0 || !cfg->chains[ci].family->address_of_key) {
 			snprintf(err, errlen, "xpub.chains: %s \"%.64s\"",
-				 ci < 0 ? "no chain" : "addresses are not derived from secp256k1 keys on chain", chains[i]);
+				 ci < 0 ? "no chain" : "addresses are not derived from secp256k1 keys on chain",
+				 chains[i]);
 			return PW_EINVAL;
 		}
 		for (size_t j = 0; j < i; j++)

@@ -21,8 +21,8 @@
  * chain (a chain of cfg) in the stored form into out; *ret_family gets
  * the family's name (pw_family_name). 0; PW_ENOTFOUND (cfg has no such
  * chain: err says so); PW_EINVAL (not an address of the chain's family). */
-int registry_normalize_address(const pw_config *cfg, const char *chain, const char *text,
-			       char out[PW_ADDR_TEXT_MAX], const char **ret_family, char *err, size_t errlen);
+int registry_normalize_address(const pw_config *cfg, const char *chain, const char *text, char out[PW_ADDR_TEXT_MAX],
+			       const char **ret_family, char *err, size_t errlen);
 
 /* registry_events_literal: event types (n names; n 0: the default,
  * CFG_EVENTS_DEFAULT: every type but payment.pending) as a Postgres text[]

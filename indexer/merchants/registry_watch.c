@@ -27,11 +27,11 @@
 
 typedef struct build {
 	const pw_config *cfg;
-	matcher *m;   /* the set being built */
+	matcher *m; /* the set being built */
 	registry_load_stats *st;
-	pw_buf *rows; /* the rows as text, for the cache; NULL: not kept */
+	pw_buf *rows;           /* the rows as text, for the cache; NULL: not kept */
 	const char *only_chain; /* NULL, or the one chain whose rows are kept (a replay's) */
-	size_t last_ci; /* the chain of the last row (rows come grouped) */
+	size_t last_ci;         /* the chain of the last row (rows come grouped) */
 } build;
 
 static size_t chain_of(const pw_config *cfg, const char *name)
@@ -79,7 +79,8 @@ static int add_row(void *arg, const registry_row *row)
 	if (r == 0 && (r = matcher_add_hd(b->m, (uint32_t)ci, &a, index, row->hd_index)) == PW_ENOMEM)
 		return r;
 	if (r < 0 && b->st->refused++ < LOGGED_ROWS_MAX)
-		log_warn("registry: %.60s on %s of merchant %.64s skipped: %s", row->address, row->chain, row->merchant_id,
+		log_warn("registry: %.60s on %s of merchant %.64s skipped: %s", row->address, row->chain,
+			 row->merchant_id,
 			 r == PW_EINVAL ? "owned by another merchant (the config's owner wins)" : why);
 	return 0;
 }
@@ -105,7 +106,8 @@ static int add_xpub(void *arg, const registry_xpub *x)
 	if (strlen(x->xpub) >= sizeof(mx.text) || bip32_parse_xpub(x->xpub, &mx.key, why, sizeof(why)) < 0 ||
 	    bip32_parse_path(x->path, &mx.path, why, sizeof(why)) < 0) {
 		if (b->st->refused++ < LOGGED_ROWS_MAX)
-			log_warn("registry: the xpub of merchant %.64s is unreadable; its window does not grow", x->merchant_id);
+			log_warn("registry: the xpub of merchant %.64s is unreadable; its window does not grow",
+				 x->merchant_id);
 		return 0;
 	}
 	snprintf(mx.text, sizeof(mx.text), "%s", x->xpub);
@@ -144,14 +146,16 @@ static int build_end(build *b, int r, matcher **ret)
  * since since_xid added to a copy of base; b holds what the caller keeps
  * (the rows' text, one chain's rows only). */
 static int build_load(build *b, const pw_config *cfg, PGconn *c, const matcher *base, uint64_t since_xid,
-		      size_t size_hint, matcher **ret, registry_load_stats *st, uint64_t *ret_xmin, char *err, size_t errlen)
+		      size_t size_hint, matcher **ret, registry_load_stats *st, uint64_t *ret_xmin, char *err,
+		      size_t errlen)
 {
 	matcher *m;
 	int r = base ? matcher_clone(base, &m) : matcher_from_config(cfg, &m);
 	if (r < 0)
 		return r;
 	/* one chain's rows: the estimate (every chain's) would reserve too much */
-	if (!base && !b->only_chain && (r = matcher_reserve(m, size_hint > 0 ? size_hint : registry_pg_estimate(c))) < 0) {
+	if (!base && !b->only_chain &&
+	    (r = matcher_reserve(m, size_hint > 0 ? size_hint : registry_pg_estimate(c))) < 0) {
 		matcher_destroy(m);
 		return r;
 	}
@@ -220,16 +224,16 @@ struct registry_watch {
 	bool kept_stale;     /* rows were added since the rows were last kept (incremental loads keep none) */
 	int64_t kept_at;     /* when they were last kept (monotonic ms) */
 	atomic_bool stop;
-	atomic_bool loaded;  /* a set from Postgres has been published */
-	atomic_bool tried;   /* the first connection and load were tried (loaded or not) */
+	atomic_bool loaded; /* a set from Postgres has been published */
+	atomic_bool tried;  /* the first connection and load were tried (loaded or not) */
 	pthread_t thread;
 	PGconn *pg;
-	bool behind_said;    /* a schema behind this build was logged: not again until it is not */
-	int wake[2];         /* a pipe: a request to grow a window wakes the thread */
+	bool behind_said; /* a schema behind this build was logged: not again until it is not */
+	int wake[2];      /* a pipe: a request to grow a window wakes the thread */
 	pthread_mutex_t lock;
-	grow_req *reqs;      /* under lock */
+	grow_req *reqs; /* under lock */
 	size_t n_reqs;
-	uint64_t dropped;    /* requests past GROW_QUEUE_MAX (the next payment asks again) */
+	uint64_t dropped; /* requests past GROW_QUEUE_MAX (the next payment asks again) */
 };
 
 static bool connect_listen(registry_watch *w)
@@ -273,13 +277,15 @@ static bool reload(registry_watch *w, bool incremental, size_t *last_count)
 	size_t hint = w->xmin ? matcher_count(cur) : 0; /* the size of the last load from Postgres */
 	uint64_t xmin = 0;
 	build b = { .rows = keep ? &rows : NULL };
-	int r = build_load(&b, w->cfg, w->pg, incremental ? cur : NULL, w->xmin, hint, &m, &st, &xmin, err, sizeof(err));
+	int r = build_load(&b, w->cfg, w->pg, incremental ? cur : NULL, w->xmin, hint, &m, &st, &xmin, err,
+			   sizeof(err));
 	registry_release(w->reg, cur);
 	if (r < 0) {
 		buf_done(&rows);
 		metrics_add("paywatch_registry_reloads_total", "outcome=\"failed\"", 1);
 		pg_scrub(err, w->cfg->pg_dsn);
-		log_warn("registry: cannot load (%s); matching goes on with the last set", r == PW_EDB ? err : pw_strerror(r));
+		log_warn("registry: cannot load (%s); matching goes on with the last set",
+			 r == PW_EDB ? err : pw_strerror(r));
 		return r != PW_EDB;
 	}
 	metrics_add("paywatch_registry_reloads_total", incremental ? "outcome=\"added\"" : "outcome=\"loaded\"", 1);
@@ -338,12 +344,13 @@ static bool grow_windows(registry_watch *w)
 	bool ok = true;
 	for (size_t i = 0; i < n && ok; i++) {
 		char err[300] = "";
-		int r = registry_window_grow(w->pg, w->cfg, reqs[i].merchant_id, reqs[i].chain, reqs[i].used, false, NULL,
-					     NULL, NULL, err, sizeof(err));
+		int r = registry_window_grow(w->pg, w->cfg, reqs[i].merchant_id, reqs[i].chain, reqs[i].used, false,
+					     NULL, NULL, NULL, err, sizeof(err));
 		if (r == PW_EDB) {
 			pg_scrub(err, w->cfg->pg_dsn);
-			log_warn("registry: cannot grow the window of merchant %s on %s: %s (asked again when it reconnects)",
-				 reqs[i].merchant_id, reqs[i].chain, err);
+			log_warn(
+				"registry: cannot grow the window of merchant %s on %s: %s (asked again when it reconnects)",
+				reqs[i].merchant_id, reqs[i].chain, err);
 			ok = false;
 			pthread_mutex_lock(&w->lock); /* put the rest back */
 			for (size_t k = i; k < n; k++)
@@ -397,7 +404,8 @@ static void *watch_main(void *arg)
 				continue;
 			}
 		}
-		struct pollfd pfd[2] = { { .fd = PQsocket(w->pg), .events = POLLIN }, { .fd = w->wake[0], .events = POLLIN } };
+		struct pollfd pfd[2] = { { .fd = PQsocket(w->pg), .events = POLLIN },
+					 { .fd = w->wake[0], .events = POLLIN } };
 		poll(pfd, 2, 200);
 		if (pfd[1].revents & POLLIN) {
 			char drain[64];

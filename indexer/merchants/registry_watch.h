@@ -26,7 +26,7 @@
 
 /* What a load found. */
 typedef struct registry_load_stats {
-	size_t addresses;   /* in the set built */
+	size_t addresses; /* in the set built */
 	size_t merchants;
 	size_t other_chain; /* rows of chains this config does not index, or not asked for (skipped) */
 	size_t refused;     /* rows skipped: unreadable, or owned by a config merchant too */

@@ -152,8 +152,9 @@ static char *settlement_csv(PGresult *res, PGresult *heights)
 {
 	pw_buf b;
 	buf_init(&b, (size_t)256 << 20);
-	int r = buf_appendf(&b, "day,chain,token,token_address,decimals,payments,reverted_payments,gross,reverted,net,"
-				"final_height,final\r\n");
+	int r = buf_appendf(&b,
+			    "day,chain,token,token_address,decimals,payments,reverted_payments,gross,reverted,net,"
+			    "final_height,final\r\n");
 	for (int k = 0; r == 0 && k < PQntuples(res); k++) {
 		bool total = PQgetisnull(res, k, 0);
 		const char *h = final_height(heights, PQgetvalue(res, k, 1));
@@ -210,12 +211,12 @@ static char *payments_csv(PGresult *res)
 	static const struct {
 		const char *name;
 		enum csv_kind kind;
-	} cols[] = { { "id", CSV_PLAIN },	      { "invoice_id", CSV_PLAIN },  { "invoice_reference", CSV_TEXT },
-		     { "chain", CSV_TEXT },	      { "block_number", CSV_PLAIN }, { "block_time", CSV_PLAIN },
-		     { "tx_hash", CSV_EXACT },	      { "log_index", CSV_PLAIN },   { "from", CSV_EXACT },
-		     { "to", CSV_EXACT },	      { "token", CSV_TEXT },	     { "token_address", CSV_EXACT },
-		     { "decimals", CSV_PLAIN },	      { "amount", CSV_EXACT },	     { "amount_raw", CSV_EXACT },
-		     { "status", CSV_PLAIN },	      { "confirmed_at", CSV_PLAIN }, { "reverted_at", CSV_PLAIN } };
+	} cols[] = { { "id", CSV_PLAIN },       { "invoice_id", CSV_PLAIN },   { "invoice_reference", CSV_TEXT },
+		     { "chain", CSV_TEXT },     { "block_number", CSV_PLAIN }, { "block_time", CSV_PLAIN },
+		     { "tx_hash", CSV_EXACT },  { "log_index", CSV_PLAIN },    { "from", CSV_EXACT },
+		     { "to", CSV_EXACT },       { "token", CSV_TEXT },         { "token_address", CSV_EXACT },
+		     { "decimals", CSV_PLAIN }, { "amount", CSV_EXACT },       { "amount_raw", CSV_EXACT },
+		     { "status", CSV_PLAIN },   { "confirmed_at", CSV_PLAIN }, { "reverted_at", CSV_PLAIN } };
 	size_t n = sizeof(cols) / sizeof(cols[0]);
 	pw_buf b;
 	buf_init(&b, (size_t)1 << 30);
@@ -233,8 +234,7 @@ static char *payments_csv(PGresult *res)
 	return out;
 }
 
-int report_build(PGconn *c, const report_query *q, char **ret_body, const char **ret_type, char *err,
-		 size_t errlen)
+int report_build(PGconn *c, const report_query *q, char **ret_body, const char **ret_type, char *err, size_t errlen)
 {
 	bool csv = q->format && strcmp(q->format, "csv") == 0;
 	char now[32];
@@ -254,8 +254,8 @@ int report_build(PGconn *c, const report_query *q, char **ret_body, const char *
 	} else {
 		r = report_pg_payments(c, q->merchant_id, q->from, q->to, REPORT_PAYMENTS_MAX, &res, err, errlen);
 		if (r == 0 && PQntuples(res) > REPORT_PAYMENTS_MAX) {
-			snprintf(err, errlen, "more than %d payments in %s..%s: ask for fewer days", REPORT_PAYMENTS_MAX,
-				 q->from, q->to);
+			snprintf(err, errlen, "more than %d payments in %s..%s: ask for fewer days",
+				 REPORT_PAYMENTS_MAX, q->from, q->to);
 			r = PW_EREFUSED;
 		} else if (r == 0 && !(out = csv ? payments_csv(res) : payments_json(q, res, now)))
 			r = PW_ENOMEM;

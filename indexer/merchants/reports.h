@@ -30,8 +30,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define REPORT_DAYS_MAX 366          /* from..to */
-#define REPORT_PAYMENTS_MAX 100000   /* rows of a payments report */
+#define REPORT_DAYS_MAX 366        /* from..to */
+#define REPORT_PAYMENTS_MAX 100000 /* rows of a payments report */
 
 typedef struct report_query {
 	const char *kind;        /* "settlement" or "payments" */
@@ -50,7 +50,6 @@ int report_check(const report_query *q, char *err, size_t errlen);
  * ("application/json" or "text/csv; charset=utf-8"). 0; PW_EREFUSED (more
  * than REPORT_PAYMENTS_MAX payments: err says to narrow the days); PW_EDB
  * (libpq's message in err); PW_ENOMEM. */
-int report_build(PGconn *c, const report_query *q, char **ret_body, const char **ret_type, char *err,
-		 size_t errlen);
+int report_build(PGconn *c, const report_query *q, char **ret_body, const char **ret_type, char *err, size_t errlen);
 
 #endif

@@ -254,7 +254,7 @@ int cli_main(int argc, char **argv)
 				k++;
 			if (k == 4)
 				return cli_usage("--log-level must be debug, info, warn or error, not %s", v,
-						   usage_text);
+						 usage_text);
 			level = (enum log_level)k;
 		}
 	}

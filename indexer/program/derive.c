@@ -18,7 +18,8 @@
 /* The usage, into help (n bytes). */
 static void usage(char *help, size_t n)
 {
-	snprintf(help, n,
+	snprintf(
+		help, n,
 		"usage: paywatch derive --xpub XPUB [--path TEMPLATE] [--from N] [--count N] [--format KIND] [--json]\n"
 		"\n"
 		"Prints the deposit addresses of an extended public key, one line per index:\n"
@@ -40,9 +41,9 @@ int derive_cli(int argc, char **argv)
 	bool json = false, asked = false;
 	char help[2048];
 	usage(help, sizeof(help));
-	const cli_option opts[] = { { "--xpub", &xpub, NULL },	 { "--path", &path, NULL },
-				    { "--from", &from_s, NULL },	 { "--count", &count_s, NULL },
-				    { "--format", &kind, NULL },	 { "--json", NULL, &json },
+	const cli_option opts[] = { { "--xpub", &xpub, NULL },   { "--path", &path, NULL },
+				    { "--from", &from_s, NULL }, { "--count", &count_s, NULL },
+				    { "--format", &kind, NULL }, { "--json", NULL, &json },
 				    { NULL, NULL, NULL } };
 	size_t n;
 	int rc = cli_parse(argc, argv, opts, NULL, 0, &n, &asked, help);
@@ -64,12 +65,14 @@ int derive_cli(int argc, char **argv)
 	}
 	if (parse_u64(from_s, BIP32_HARDENED - 1, &from) < 0 || parse_u64(count_s, DERIVE_COUNT_MAX, &count) < 0 ||
 	    count == 0 || from + count > BIP32_HARDENED) {
-		fprintf(stderr, "paywatch: derive: --from and --count: indices 0..2^31-1, --count 1..%d\n", DERIVE_COUNT_MAX);
+		fprintf(stderr, "paywatch: derive: --from and --count: indices 0..2^31-1, --count 1..%d\n",
+			DERIVE_COUNT_MAX);
 		return 2;
 	}
 	const chain_family *fam = kind ? chain_family_find(kind) : chain_family_at(0);
 	if (!fam || !fam->address_of_key) {
-		fprintf(stderr, "paywatch: derive: --format: must be a chain kind whose addresses come from such keys: %s\n",
+		fprintf(stderr,
+			"paywatch: derive: --format: must be a chain kind whose addresses come from such keys: %s\n",
 			chain_family_kinds());
 		return 2;
 	}

@@ -33,9 +33,9 @@ typedef struct dispatch_worker {
 
 struct dispatch_threads {
 	webhook_endpoint *endpoints; /* shared by the workers, read only */
-	secretbox_keys keys;	     /* the same */
-	size_t n;	  /* workers made */
-	size_t n_running; /* of them, started (the first n_running) */
+	secretbox_keys keys;         /* the same */
+	size_t n;                    /* workers made */
+	size_t n_running;            /* of them, started (the first n_running) */
 	dispatch_worker workers[];
 };
 
@@ -53,8 +53,8 @@ static int options_from_config(const pw_config *cfg, webhook_options *o, webhook
 	for (size_t i = 0; i < cfg->n_merchants; i++)
 		for (size_t j = 0; j < cfg->merchants[i].n_endpoints; j++, k++) {
 			const cfg_endpoint *e = &cfg->merchants[i].endpoints[j];
-			eps[k] = (webhook_endpoint){ cfg->merchants[i].id, e->id, e->url, (const char *const *)e->secrets,
-						     e->n_secrets };
+			eps[k] = (webhook_endpoint){ cfg->merchants[i].id, e->id, e->url,
+						     (const char *const *)e->secrets, e->n_secrets };
 		}
 	*o = (webhook_options){
 		.dsn = cfg->pg_dsn,
@@ -92,7 +92,8 @@ int dispatch_threads_start(const pw_config *cfg, atomic_bool *stop, bool gauges,
 	int r = options_from_config(cfg, &o, &t->endpoints);
 	char err[300];
 	if (secretbox_keys_from_env(&t->keys, err, sizeof(err)) < 0)
-		log_error(PW_ECONFIG, "webhooks: %s; endpoints added through the API or the CLI get no deliveries", err);
+		log_error(PW_ECONFIG, "webhooks: %s; endpoints added through the API or the CLI get no deliveries",
+			  err);
 	o.keys = t->keys.have_current || t->keys.have_old ? &t->keys : NULL;
 	for (size_t k = 0; r == 0 && k < n; k++) {
 		dispatch_worker *w = &t->workers[k];
@@ -166,8 +167,9 @@ int dispatch_main(const pw_config *cfg)
 		api_server_stop(metrics);
 		return log_error(PW_ENOMEM, "cannot start the dispatcher"), 1;
 	}
-	log_info("dispatcher running (%zu merchant(s), %zu thread(s) sharing %u requests in flight); SIGINT/SIGTERM stop it",
-		 cfg->n_merchants, t->n_running, cfg->webhooks.max_in_flight);
+	log_info(
+		"dispatcher running (%zu merchant(s), %zu thread(s) sharing %u requests in flight); SIGINT/SIGTERM stop it",
+		cfg->n_merchants, t->n_running, cfg->webhooks.max_in_flight);
 	int sig = 0;
 	sigwait(&sigs, &sig);
 	log_info("received %s: stopping; deliveries in flight are released for the next dispatcher",
@@ -223,16 +225,19 @@ static int webhooks_list_json(const webhook_delivery_view *rows, size_t n)
 		}
 		uint64_t http = 0;
 		ok = e && cJSON_AddItemToArray(data, e) && cJSON_AddStringToObject(e, "event_id", v->event_id) &&
-		     cJSON_AddStringToObject(e, "type", v->type) && cJSON_AddStringToObject(e, "merchant_id", v->merchant_id) &&
+		     cJSON_AddStringToObject(e, "type", v->type) &&
+		     cJSON_AddStringToObject(e, "merchant_id", v->merchant_id) &&
 		     add_text_or_null(e, "endpoint_id", v->endpoint_id) &&
 		     cJSON_AddStringToObject(e, "endpoint_url", v->endpoint_url) &&
 		     cJSON_AddStringToObject(e, "status", v->status) &&
 		     cJSON_AddNumberToObject(e, "attempts", v->attempts) &&
-		     (parse_u64(v->last_status, 999, &http) == 0 ? cJSON_AddNumberToObject(e, "last_status", (double)http)
-								 : cJSON_AddNullToObject(e, "last_status")) &&
+		     (parse_u64(v->last_status, 999, &http) == 0
+			      ? cJSON_AddNumberToObject(e, "last_status", (double)http)
+			      : cJSON_AddNullToObject(e, "last_status")) &&
 		     add_text_or_null(e, "last_error", v->last_error) && add_text_or_null(e, "next_attempt_at", next) &&
 		     add_text_or_null(e, "endpoint_disabled_reason",
-				      v->endpoint_disabled ? (*v->disabled_reason ? v->disabled_reason : "disabled") : "");
+				      v->endpoint_disabled ? (*v->disabled_reason ? v->disabled_reason : "disabled")
+							   : "");
 	}
 	ok = ok && cJSON_AddNumberToObject(o, "limit", WEBHOOKS_LIST_MAX) &&
 	     cJSON_AddBoolToObject(o, "more", n >= WEBHOOKS_LIST_MAX);
@@ -252,7 +257,8 @@ static int webhooks_list(const pw_config *cfg, const char *merchant, const char 
 	webhook_delivery_view *rows = NULL;
 	size_t n = 0;
 	char err[600];
-	int r = webhook_admin_list(cfg->pg_dsn, merchant, status, since, WEBHOOKS_LIST_MAX, &rows, &n, err, sizeof(err));
+	int r = webhook_admin_list(cfg->pg_dsn, merchant, status, since, WEBHOOKS_LIST_MAX, &rows, &n, err,
+				   sizeof(err));
 	if (r == PW_EINVAL) {
 		fprintf(stderr, "paywatch: --since %s: not a time (\"2026-11-22 10:00Z\", \"today\")\n", since);
 		return 2;
@@ -273,14 +279,15 @@ static int webhooks_list(const pw_config *cfg, const char *merchant, const char 
 		char endpoint[440], last[1024];
 		snprintf(endpoint, sizeof(endpoint), "%s %s", v->endpoint_id[0] ? v->endpoint_id : "(id unknown)",
 			 v->endpoint_url);
-		int k = snprintf(last, sizeof(last), "%s%s%s", v->last_status, v->last_error[0] ? " " : "", v->last_error);
+		int k = snprintf(last, sizeof(last), "%s%s%s", v->last_status, v->last_error[0] ? " " : "",
+				 v->last_error);
 		if (v->next_attempt[0] && k >= 0 && (size_t)k < sizeof(last))
 			k += snprintf(last + k, sizeof(last) - (size_t)k, "%snext %s", k ? "; " : "", v->next_attempt);
 		if (v->endpoint_disabled && k >= 0 && (size_t)k < sizeof(last))
 			snprintf(last + k, sizeof(last) - (size_t)k, "%sendpoint disabled: %s", k ? "; " : "",
 				 v->disabled_reason);
-		printf("%-28s %-18s %-14s %-40s %-9s %8u  %s\n", v->event_id, v->type, v->merchant_id, endpoint, v->status,
-		       v->attempts, last);
+		printf("%-28s %-18s %-14s %-40s %-9s %8u  %s\n", v->event_id, v->type, v->merchant_id, endpoint,
+		       v->status, v->attempts, last);
 	}
 	fprintf(stderr, "%zu deliver%s%s\n", n, n == 1 ? "y" : "ies",
 		n >= WEBHOOKS_LIST_MAX ? " (the newest 1000: narrow with --merchant, --status or --since)" : "");
@@ -296,8 +303,7 @@ static int webhooks_redeliver(const pw_config *cfg, const char *const *ids, size
 	char err[600];
 	if (!counts)
 		return 1;
-	int rc = webhook_admin_redeliver(cfg->pg_dsn, failed ? NULL : ids, n, merchant, counts, err,
-					 sizeof(err)) < 0;
+	int rc = webhook_admin_redeliver(cfg->pg_dsn, failed ? NULL : ids, n, merchant, counts, err, sizeof(err)) < 0;
 	if (rc)
 		fprintf(stderr, "paywatch: postgres: %s\n", err);
 	for (size_t i = 0; i < n; i++) {
@@ -311,8 +317,8 @@ static int webhooks_redeliver(const pw_config *cfg, const char *const *ids, size
 }
 
 /* A signed ping to one endpoint, its answer printed. 0 on a 2xx, else 1. */
-static int ping(const pw_config *cfg, const char *merchant, const char *id, const char *url,
-		const char *const *secrets, size_t n_secrets)
+static int ping(const pw_config *cfg, const char *merchant, const char *id, const char *url, const char *const *secrets,
+		size_t n_secrets)
 {
 	char msg_id[64], body[512], ts[32], err[600] = "", shown[300];
 	struct timespec now;
@@ -394,7 +400,8 @@ static int webhooks_test(const pw_config *cfg, const char *merchant)
 	if (rr < 0) /* unread, said above: a failure unless the config's endpoints were pinged */
 		return n_config ? rc : 1;
 	if (!n_config && !n_registry) {
-		fprintf(stderr, "paywatch: merchant %s has no webhook endpoint (in the config or the registry)\n", merchant);
+		fprintf(stderr, "paywatch: merchant %s has no webhook endpoint (in the config or the registry)\n",
+			merchant);
 		return 1;
 	}
 	return rc | rr;
@@ -408,10 +415,11 @@ int dispatch_webhooks_cli(int argc, char **argv)
 	size_t n_pos = 0;
 	if (!pos)
 		return 1;
-	const cli_option opts[] = { { "-c", &path, NULL },	       { "--config", &path, NULL },
-				    { "--merchant", &merchant, NULL }, { "--status", &status, NULL },
-				    { "--since", &since, NULL },       { "--failed", NULL, &failed },
-				    { "--json", NULL, &json },	       { NULL, NULL, NULL } };
+	const cli_option opts[] = {
+		{ "-c", &path, NULL },         { "--config", &path, NULL }, { "--merchant", &merchant, NULL },
+		{ "--status", &status, NULL }, { "--since", &since, NULL }, { "--failed", NULL, &failed },
+		{ "--json", NULL, &json },     { NULL, NULL, NULL }
+	};
 	int rc = cli_parse(argc, argv, opts, pos, (size_t)argc, &n_pos, &help, dispatch_webhooks_help);
 	const char *sub = n_pos ? pos[0] : NULL;
 	const char *const *ids = pos + 1;
@@ -439,15 +447,16 @@ int dispatch_webhooks_cli(int argc, char **argv)
 	bool redeliver = strcmp(sub, "redeliver") == 0 && (n_ids > 0) != failed && !json;
 	bool test = strcmp(sub, "test") == 0 && merchant && !n_ids && !json;
 	if (!list && !redeliver && !test) {
-		rc = cli_usage("%s", "list takes no ids; redeliver takes event ids or --failed; test takes --merchant;"
-				     " --json is list's",
+		rc = cli_usage("%s",
+			       "list takes no ids; redeliver takes event ids or --failed; test takes --merchant;"
+			       " --json is list's",
 			       dispatch_webhooks_help);
 		goto out;
 	}
 	pw_config *cfg;
 	if ((rc = cli_load_config(path, &cfg)) != 0)
 		goto out;
-	rc = list ? webhooks_list(cfg, merchant, status, since, json)
+	rc = list        ? webhooks_list(cfg, merchant, status, since, json)
 	     : redeliver ? webhooks_redeliver(cfg, ids, n_ids, failed, merchant)
 			 : webhooks_test(cfg, merchant);
 	config_destroy(cfg);

@@ -34,16 +34,21 @@ typedef struct args {
 	bool json, help;
 } args;
 
-
 static int parse(int argc, char **argv, args *a)
 {
 	memset(a, 0, sizeof(*a));
-	const cli_option opts[] = { { "-c", &a->config, NULL },	      { "--config", &a->config, NULL },
-				    { "--merchant", &a->merchant, NULL },   { "--chain", &a->chain, NULL },
-				    { "--token", &a->token, NULL },	      { "--amount", &a->amount, NULL },
-				    { "--reference", &a->reference, NULL }, { "--expires-in", &a->expires_in, NULL },
-				    { "--metadata", &a->metadata, NULL },   { "--status", &a->status, NULL },
-				    { "--json", NULL, &a->json },	      { NULL, NULL, NULL } };
+	const cli_option opts[] = { { "-c", &a->config, NULL },
+				    { "--config", &a->config, NULL },
+				    { "--merchant", &a->merchant, NULL },
+				    { "--chain", &a->chain, NULL },
+				    { "--token", &a->token, NULL },
+				    { "--amount", &a->amount, NULL },
+				    { "--reference", &a->reference, NULL },
+				    { "--expires-in", &a->expires_in, NULL },
+				    { "--metadata", &a->metadata, NULL },
+				    { "--status", &a->status, NULL },
+				    { "--json", NULL, &a->json },
+				    { NULL, NULL, NULL } };
 	const char *pos[2] = { NULL, NULL };
 	size_t n = 0;
 	int rc = cli_parse(argc, argv, opts, pos, 2, &n, &a->help, invoices_help);
@@ -60,8 +65,8 @@ static int parse(int argc, char **argv, args *a)
 static void show(const char *json)
 {
 	cJSON *o = cJSON_Parse(json);
-	const char *keys[] = { "id", "merchant_id", "reference", "status", "chain", "amount", "amount_paid", "address",
-			       "path", "payment_uri", "expires_at" };
+	const char *keys[] = { "id",          "merchant_id", "reference", "status",      "chain",     "amount",
+			       "amount_paid", "address",     "path",      "payment_uri", "expires_at" };
 	for (size_t k = 0; o && k < sizeof(keys) / sizeof(keys[0]); k++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, keys[k]);
 		if (cJSON_IsString(v))
@@ -75,7 +80,10 @@ static void show(const char *json)
 
 static int failed(const char *what, int r, const char *err)
 {
-	fprintf(stderr, "paywatch: invoices %s: %s\n", what, *err ? err : r == PW_ENOTFOUND ? "no such invoice" : pw_strerror(r));
+	fprintf(stderr, "paywatch: invoices %s: %s\n", what,
+		*err                ? err
+		: r == PW_ENOTFOUND ? "no such invoice"
+				    : pw_strerror(r));
 	return r == PW_EINVAL ? 2 : 1;
 }
 
@@ -86,11 +94,13 @@ static int run(const pw_config *cfg, PGconn *c, const args *a)
 	int r;
 	if (strcmp(a->sub, "create") == 0) {
 		if (!a->merchant || !a->chain || !a->token || !a->amount || !a->reference)
-			return cli_usage("%s", "create needs --merchant, --chain, --token, --amount and --reference", invoices_help);
+			return cli_usage("%s", "create needs --merchant, --chain, --token, --amount and --reference",
+					 invoices_help);
 		/* the request as a JSON object: its text is the idempotency key */
 		cJSON *o = cJSON_CreateObject();
 		char why[200] = "";
-		bool strict = !a->metadata || json_check_strict(a->metadata, strlen(a->metadata), why, sizeof(why)) == 0;
+		bool strict =
+			!a->metadata || json_check_strict(a->metadata, strlen(a->metadata), why, sizeof(why)) == 0;
 		cJSON *meta = a->metadata && strict ? cJSON_Parse(a->metadata) : NULL;
 		if (a->metadata && !cJSON_IsObject(meta)) {
 			cJSON_Delete(o);
@@ -116,9 +126,15 @@ static int run(const pw_config *cfg, PGconn *c, const args *a)
 		if (meta)
 			cJSON_AddItemToObject(o, "metadata", meta);
 		char *body = cJSON_PrintUnformatted(o);
-		invoice_request q = { .merchant_id = a->merchant, .chain = a->chain, .token = a->token,
-				      .amount = a->amount, .reference = a->reference, .metadata = meta_text,
-				      .expires_in_s = ttl, .body = body, .body_len = body ? strlen(body) : 0 };
+		invoice_request q = { .merchant_id = a->merchant,
+				      .chain = a->chain,
+				      .token = a->token,
+				      .amount = a->amount,
+				      .reference = a->reference,
+				      .metadata = meta_text,
+				      .expires_in_s = ttl,
+				      .body = body,
+				      .body_len = body ? strlen(body) : 0 };
 		int created = 0;
 		r = body ? invoice_create(c, cfg, &q, &created, &json, err, sizeof(err)) : PW_ENOMEM;
 		free(body);
@@ -127,7 +143,8 @@ static int run(const pw_config *cfg, PGconn *c, const args *a)
 		if (r < 0)
 			return failed("create", r, r == PW_ENOTFOUND ? "no such merchant" : err);
 		if (!a->json)
-			printf("%s\n", created ? "invoice created" : "the invoice this reference made (the same values)");
+			printf("%s\n",
+			       created ? "invoice created" : "the invoice this reference made (the same values)");
 	} else if (strcmp(a->sub, "show") == 0 || strcmp(a->sub, "cancel") == 0) {
 		if (!a->id)
 			return cli_usage("%s needs an invoice ID", a->sub, invoices_help);
@@ -136,7 +153,9 @@ static int run(const pw_config *cfg, PGconn *c, const args *a)
 		if (r < 0)
 			return failed(a->sub, r, err);
 	} else if (strcmp(a->sub, "list") == 0) {
-		invoice_query q = { .merchant_id = a->merchant, .status = a->status, .reference = a->reference, .limit = 100 };
+		invoice_query q = {
+			.merchant_id = a->merchant, .status = a->status, .reference = a->reference, .limit = 100
+		};
 		if ((r = invoice_pg_list(c, &q, &json, err, sizeof(err))) < 0)
 			return failed("list", r, err);
 		if (!a->json) {
@@ -144,8 +163,7 @@ static int run(const pw_config *cfg, PGconn *c, const args *a)
 			const cJSON *x;
 			printf("%-26s %-16s %-10s %-8s %-14s %s\n", "INVOICE", "MERCHANT", "STATUS", "CHAIN", "AMOUNT",
 			       "REFERENCE");
-			cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "data"))
-			{
+			cJSON_ArrayForEach (x, cJSON_GetObjectItemCaseSensitive(o, "data")) {
 				const char *f[6] = { "id", "merchant_id", "status", "chain", "amount", "reference" };
 				const char *v[6];
 				for (int k = 0; k < 6; k++) {

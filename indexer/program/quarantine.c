@@ -94,15 +94,16 @@ static int do_list(pg_sink *pg, const char *chain, size_t limit, bool json)
 		print_json(o);
 	} else {
 		if (n)
-			printf("%-6s %-20s %-12s %10s %6s %-9s %-14s %24s %7s  %s\n", "ID", "QUARANTINED", "CHAIN", "BLOCK",
-			       "LOG", "KIND", "MERCHANT", "AMOUNT (BASE UNITS)", "RETRIES", "REASON");
+			printf("%-6s %-20s %-12s %10s %6s %-9s %-14s %24s %7s  %s\n", "ID", "QUARANTINED", "CHAIN",
+			       "BLOCK", "LOG", "KIND", "MERCHANT", "AMOUNT (BASE UNITS)", "RETRIES", "REASON");
 		for (size_t i = 0; i < n; i++) {
 			const pg_quarantined *q = &rows[i];
 			printf("%-6llu %-20s %-12s %10s %6s %-9s %-14s %24s %7u  %s\n", (unsigned long long)q->id,
 			       q->quarantined_at, q->chain, q->block_number, q->log_index, q->kind, q->merchant_id,
 			       q->amount_raw, q->retries, q->reason);
 		}
-		fprintf(stderr, "%zu quarantined entr%s%s\n", n, n == 1 ? "y" : "ies", n == limit ? " (the limit: more may be there)" : "");
+		fprintf(stderr, "%zu quarantined entr%s%s\n", n, n == 1 ? "y" : "ies",
+			n == limit ? " (the limit: more may be there)" : "");
 	}
 	free(rows);
 	return 0;
@@ -148,9 +149,9 @@ int quarantine_cli(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	const cli_option opts[] = { { "-c", &path, NULL },	      { "--config", &path, NULL },
-				    { "--chain", &chain, NULL },      { "--limit", &limit_s, NULL },
-				    { "--json", NULL, &json },	      { "--all", NULL, &all },
+	const cli_option opts[] = { { "-c", &path, NULL },       { "--config", &path, NULL },
+				    { "--chain", &chain, NULL }, { "--limit", &limit_s, NULL },
+				    { "--json", NULL, &json },   { "--all", NULL, &all },
 				    { NULL, NULL, NULL } };
 	if ((rc = cli_parse(argc, argv, opts, pos, (size_t)argc, &n_pos, &help, quarantine_help)) != 0 || help)
 		goto out;

@@ -85,18 +85,25 @@ typedef struct args {
 	bool json, help;
 } args;
 
-
 static int parse(int argc, char **argv, const char *help, args *a)
 {
 	memset(a, 0, sizeof(*a));
-	const cli_option opts[] = { { "-c", &a->config, NULL },	       { "--config", &a->config, NULL },
-				    { "--merchant", &a->merchant, NULL },    { "--chain", &a->chain, NULL },
-				    { "--id", &a->id, NULL },		       { "--url", &a->url, NULL },
-				    { "--events", &a->events, NULL },	       { "--from-block", &a->from_block, NULL },
-				    { "--xpub", &a->xpub, NULL },	       { "--path", &a->path, NULL },
-				    { "--chains", &a->chains, NULL },	       { "--gap-limit", &a->gap_limit, NULL },
-				    { "--hd-from", &a->hd_from, NULL },      { "--json", NULL, &a->json },
-				    { "--no-wait", NULL, &a->no_wait },      { NULL, NULL, NULL } };
+	const cli_option opts[] = { { "-c", &a->config, NULL },
+				    { "--config", &a->config, NULL },
+				    { "--merchant", &a->merchant, NULL },
+				    { "--chain", &a->chain, NULL },
+				    { "--id", &a->id, NULL },
+				    { "--url", &a->url, NULL },
+				    { "--events", &a->events, NULL },
+				    { "--from-block", &a->from_block, NULL },
+				    { "--xpub", &a->xpub, NULL },
+				    { "--path", &a->path, NULL },
+				    { "--chains", &a->chains, NULL },
+				    { "--gap-limit", &a->gap_limit, NULL },
+				    { "--hd-from", &a->hd_from, NULL },
+				    { "--json", NULL, &a->json },
+				    { "--no-wait", NULL, &a->no_wait },
+				    { NULL, NULL, NULL } };
 	const char *pos[3] = { NULL, NULL, NULL };
 	size_t n = 0;
 	int rc = cli_parse(argc, argv, opts, pos, 3, &n, &a->help, help);
@@ -133,7 +140,7 @@ static void table_merchants(const cJSON *data)
 {
 	printf("%-24s %-9s %10s %9s  %s\n", "MERCHANT", "ORIGIN", "ADDRESSES", "WEBHOOKS", "CREATED");
 	const cJSON *m;
-	cJSON_ArrayForEach(m, data)
+	cJSON_ArrayForEach (m, data)
 		printf("%-24s %-9s %10.0f %9.0f  %s\n", str(m, "id"), str(m, "origin"), num(m, "addresses"),
 		       num(m, "webhooks"), str(m, "created_at"));
 }
@@ -143,8 +150,7 @@ static void table_addresses(const cJSON *data, bool header)
 	if (header)
 		printf("%-12s %-44s %-9s %10s  %s\n", "CHAIN", "ADDRESS", "ORIGIN", "FROM_BLOCK", "CREATED");
 	const cJSON *a;
-	cJSON_ArrayForEach(a, data)
-	{
+	cJSON_ArrayForEach (a, data) {
 		char from[24] = "-";
 		if (num(a, "from_block") >= 0)
 			snprintf(from, sizeof(from), "%.0f", num(a, "from_block"));
@@ -157,17 +163,17 @@ static void table_endpoints(const cJSON *data)
 {
 	printf("%-20s %-36s %-9s %-9s %s\n", "ENDPOINT", "URL", "STATE", "ORIGIN", "EVENTS");
 	const cJSON *e;
-	cJSON_ArrayForEach(e, data)
-	{
+	cJSON_ArrayForEach (e, data) {
 		char events[128] = "";
 		const cJSON *t;
 		size_t len = 0;
-		cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(e, "events"))
-		if (cJSON_IsString(t) && len < sizeof(events))
-			len += (size_t)snprintf(events + len, sizeof(events) - len, "%s%s", len ? "," : "", t->valuestring);
+		cJSON_ArrayForEach (t, cJSON_GetObjectItemCaseSensitive(e, "events"))
+			if (cJSON_IsString(t) && len < sizeof(events))
+				len += (size_t)snprintf(events + len, sizeof(events) - len, "%s%s", len ? "," : "",
+							t->valuestring);
 		const char *state = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "disabled")) ? "disabled"
 				    : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "active")) ? "active"
-												   : "removed";
+												  : "removed";
 		printf("%-20s %-36s %-9s %-9s %s\n", str(e, "id"), str(e, "url"), state, str(e, "origin"), events);
 	}
 }
@@ -279,7 +285,8 @@ static int rescan(const pw_config *cfg, PGconn *c, const args *a)
 	uint64_t from = 0, hd = 0;
 	int r;
 	if (!a->chain || !a->from_block || a->n_positional > 1)
-		return cli_usage("%s", "rescan needs --chain C, --from-block N and at most one ADDRESS", addresses_help);
+		return cli_usage("%s", "rescan needs --chain C, --from-block N and at most one ADDRESS",
+				 addresses_help);
 	if ((r = number_opt("--from-block", a->from_block, INT64_MAX, &from)) != 0 ||
 	    (a->hd_from && (r = number_opt("--hd-from", a->hd_from, INT32_MAX, &hd)) != 0))
 		return r;
@@ -294,7 +301,8 @@ static int rescan(const pw_config *cfg, PGconn *c, const args *a)
 		return failed("addresses rescan", r, err);
 	if (strcmp(ids, "[]") == 0) {
 		free(ids);
-		fprintf(stderr, "paywatch: addresses rescan: merchant %s has no such address on %s\n", a->merchant, a->chain);
+		fprintf(stderr, "paywatch: addresses rescan: merchant %s has no such address on %s\n", a->merchant,
+			a->chain);
 		return 1;
 	}
 	/* "[1,2]" -> "{1,2}" */
@@ -319,8 +327,7 @@ static int rescan(const pw_config *cfg, PGconn *c, const args *a)
 		const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data"), *x;
 		size_t n = 0, done = 0, failed_n = 0;
 		double found = 0, inserted = 0;
-		cJSON_ArrayForEach(x, d)
-		{
+		cJSON_ArrayForEach (x, d) {
 			n++;
 			const char *st = str(x, "status");
 			done += strcmp(st, "pending") != 0;
@@ -330,8 +337,8 @@ static int rescan(const pw_config *cfg, PGconn *c, const args *a)
 		}
 		cJSON_Delete(o);
 		if (done != last_done && !a->json)
-			fprintf(stderr, "rescans: %zu of %zu done (%.0f payment(s) found, %.0f inserted)%s\n", done, n, found,
-				inserted, done < n ? "; waiting for `paywatch run` of the chain" : "");
+			fprintf(stderr, "rescans: %zu of %zu done (%.0f payment(s) found, %.0f inserted)%s\n", done, n,
+				found, inserted, done < n ? "; waiting for `paywatch run` of the chain" : "");
 		last_done = done;
 		if (done == n) {
 			if (a->json)
@@ -359,7 +366,8 @@ static int addresses(const pw_config *cfg, PGconn *c, const args *a)
 		bool first = true;
 		cJSON *all = cJSON_CreateArray();
 		do { /* every page */
-			if ((r = registry_pg_addresses(c, a->merchant, a->chain, 1000, cursor, &json, err, sizeof(err))) < 0) {
+			if ((r = registry_pg_addresses(c, a->merchant, a->chain, 1000, cursor, &json, err,
+						       sizeof(err))) < 0) {
 				free(cursor);
 				cJSON_Delete(all);
 				return failed("addresses list", r, err);
@@ -412,8 +420,9 @@ static int addresses(const pw_config *cfg, PGconn *c, const args *a)
 		if (a->json)
 			print_json_text(json);
 		else
-			printf("%s on %s %s for merchant %s%s%s%s\n", stored, a->chain, created ? "added" : "exists already",
-			       a->merchant, created && a->from_block ? "; its history from block " : "",
+			printf("%s on %s %s for merchant %s%s%s%s\n", stored, a->chain,
+			       created ? "added" : "exists already", a->merchant,
+			       created && a->from_block ? "; its history from block " : "",
 			       created && a->from_block ? a->from_block : "",
 			       created && a->from_block ? " is scanned by a running `paywatch run` of the chain" : "");
 		free(json);
@@ -457,7 +466,8 @@ static int endpoints(PGconn *c, const args *a)
 		char list[256] = "";
 		if (a->events) {
 			snprintf(list, sizeof(list), "%s", a->events);
-			for (char *save = NULL, *t = strtok_r(list, ",", &save); t && n < 16; t = strtok_r(NULL, ",", &save))
+			for (char *save = NULL, *t = strtok_r(list, ",", &save); t && n < 16;
+			     t = strtok_r(NULL, ",", &save))
 				types[n++] = t;
 		}
 		char literal[256];

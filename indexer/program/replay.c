@@ -87,7 +87,7 @@ typedef struct write_job {
 	size_t n_logs, n_found;
 	pw_payment *writes; /* inserts and reverts, one pg_sink_write_payments batch */
 	size_t n_writes;
-	pw_payment *fixes;  /* --fix: rows set to the chain's values */
+	pw_payment *fixes; /* --fix: rows set to the chain's values */
 	size_t n_fixes;
 	size_t n_fix_reverts; /* writes that are --fix reverts (not on chain), not reorg victims */
 } write_job;
@@ -123,13 +123,13 @@ typedef struct replay {
 	/* the node and the clip */
 	uint64_t head;
 	int64_t finalized;
-	bool have_confirmed;     /* false: nothing is confirmed yet (young chain) */
+	bool have_confirmed; /* false: nothing is confirmed yet (young chain) */
 	uint64_t confirmed_height;
-	uint64_t to;             /* the last block to replay, after clipping */
+	uint64_t to; /* the last block to replay, after clipping */
 	bool clipped;
-	bool empty;              /* nothing of the range is confirmed: nothing to replay */
+	bool empty; /* nothing of the range is confirmed: nothing to replay */
 	bool target_known;
-	uint64_t last_done;      /* the last block reconciled; from - 1 before any */
+	uint64_t last_done; /* the last block reconciled; from - 1 before any */
 	bool any_done;
 	/* counts */
 	uint64_t blocks, logs, found, present, missing, inserted, reverted, already_reverted;
@@ -176,17 +176,24 @@ static int block_opt(const char *name, const char *v, uint64_t *ret)
 static int parse_opts(int argc, char **argv, replay_opts *o)
 {
 	const char *from = NULL, *to = NULL;
-	const cli_option opts[] = { { "-c", &o->config_path, NULL },  { "--config", &o->config_path, NULL },
-				    { "--chain", &o->chain, NULL },	    { "--merchant", &o->merchant, NULL },
-				    { "--address", &o->address, NULL },   { "--from", &from, NULL },
-				    { "--to", &to, NULL },		    { "--dry-run", NULL, &o->dry_run },
-				    { "--no-webhooks", NULL, &o->no_webhooks }, { "--fix", NULL, &o->fix },
-				    { "--json", NULL, &o->json },	    { NULL, NULL, NULL } };
+	const cli_option opts[] = { { "-c", &o->config_path, NULL },
+				    { "--config", &o->config_path, NULL },
+				    { "--chain", &o->chain, NULL },
+				    { "--merchant", &o->merchant, NULL },
+				    { "--address", &o->address, NULL },
+				    { "--from", &from, NULL },
+				    { "--to", &to, NULL },
+				    { "--dry-run", NULL, &o->dry_run },
+				    { "--no-webhooks", NULL, &o->no_webhooks },
+				    { "--fix", NULL, &o->fix },
+				    { "--json", NULL, &o->json },
+				    { NULL, NULL, NULL } };
 	size_t n;
 	int rc = cli_parse(argc, argv, opts, NULL, 0, &n, &o->help, replay_help);
 	if (rc || o->help)
 		return rc;
-	if ((from && (rc = block_opt("--from", from, &o->from)) != 0) || (to && (rc = block_opt("--to", to, &o->to)) != 0))
+	if ((from && (rc = block_opt("--from", from, &o->from)) != 0) ||
+	    (to && (rc = block_opt("--to", to, &o->to)) != 0))
 		return rc;
 	o->have_from = from != NULL;
 	o->have_to = to != NULL;
@@ -249,7 +256,7 @@ static int build_matcher(replay *rp)
 	if ((r = registry_build(rp->cfg, pg_sink_conn(rp->pg), rp->chain->name, &all, &st, err, sizeof(err))) < 0)
 		return log_error(r, "postgres: cannot read the merchant registry: %s", *err ? err : pw_strerror(r));
 	log_debug("replay: the registry's addresses of chain %s loaded (%zu rows of other chains not)", rp->chain->name,
-		 st.other_chain);
+		  st.other_chain);
 	if (rp->merchant && !matcher_find_merchant(all, rp->merchant, &unused)) {
 		fprintf(stderr,
 			"paywatch: --merchant %s: no such merchant in %s, nor one with an address on chain %s in the "
@@ -264,7 +271,8 @@ static int build_matcher(replay *rp)
 	if (r < 0)
 		return log_error(r, "replay: out of memory");
 	if (rp->have_address && matcher_count(rp->m) == 0) {
-		fprintf(stderr, "paywatch: --address %s is not a merchant address on chain %s%s%s in %s or the registry\n",
+		fprintf(stderr,
+			"paywatch: --address %s is not a merchant address on chain %s%s%s in %s or the registry\n",
 			rp->o->address, rp->chain->name, rp->merchant ? " of merchant " : "",
 			rp->merchant ? rp->merchant : "", rp->o->config_path);
 		return 2;
@@ -314,8 +322,7 @@ static void progress(replay *rp, bool force)
 	} else {
 		log_emit(LOG_LEVEL_INFO, rp->chain->name, any_done ? (long long)last_done : -1,
 			 "replay: %llu/%llu blocks, %.0f blocks/s, %llu payments found, ETA %s",
-			 (unsigned long long)blocks, (unsigned long long)total, rate, (unsigned long long)found,
-			 eta);
+			 (unsigned long long)blocks, (unsigned long long)total, rate, (unsigned long long)found, eta);
 	}
 }
 
@@ -350,8 +357,8 @@ static int clip_target(replay *rp, uint64_t head, int64_t finalized, uint64_t *r
 			snprintf(rule, sizeof(rule), "head %llu, confirmations %u", (unsigned long long)head,
 				 c->confirmations);
 		if (!rp->have_confirmed)
-			log_emit(LOG_LEVEL_WARN, c->name, -1, "replay: no block is confirmed yet (%s): nothing to replay",
-				 rule);
+			log_emit(LOG_LEVEL_WARN, c->name, -1,
+				 "replay: no block is confirmed yet (%s): nothing to replay", rule);
 		else if (rp->empty)
 			log_emit(LOG_LEVEL_WARN, c->name, (long long)rp->confirmed_height,
 				 "replay: the whole range %llu..%llu is above the confirmed height %llu (%s): range "
@@ -412,7 +419,8 @@ static int on_event(void *arg, pipeline *pl, chain_event *ev)
 		rp->head_known = true;
 		rp->head = ev->number;
 		if (finality) {
-			int r = pipeline_ops(pl)->request_tag_number(pipeline_adapter(pl), rp->chain->finality, &rp->tag_req);
+			int r = pipeline_ops(pl)->request_tag_number(pipeline_adapter(pl), rp->chain->finality,
+								     &rp->tag_req);
 			if (r < 0)
 				return r;
 		}
@@ -458,7 +466,7 @@ static int cmp_identity(const void *a, const void *b)
 typedef struct range_rows {
 	pw_payment *rows; /* sorted by identity */
 	size_t n;
-	bool *matched;    /* per row: a found payment has its identity */
+	bool *matched; /* per row: a found payment has its identity */
 } range_rows;
 
 static void free_ctx(void *ctx)
@@ -480,8 +488,7 @@ static int on_logs(void *arg, uint64_t from, uint64_t to, uint64_t window_from, 
 	if (!rr)
 		return PW_ENOMEM;
 	int r = pg_sink_read_payments(rp->pg, rp->chain->name, rp->chain->family->family, from, to, rp->merchant,
-				      rp->have_address ? &rp->address : NULL,
-				      &rr->rows, &rr->n);
+				      rp->have_address ? &rp->address : NULL, &rr->rows, &rr->n);
 	if (r < 0) {
 		free(rr);
 		return log_error(r, "chain=%s: postgres: %s", rp->chain->name, pg_sink_error(rp->pg));
@@ -517,13 +524,14 @@ static void diff_fields(const pw_payment *row, const pw_payment *p, char *out, s
 {
 	out[0] = '\0';
 	size_t len = 0;
-#define DIFF(cond, name)                                                                      \
-	if (cond)                                                                             \
-		len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s", len ? "," : "", name)
+#define DIFF(cond, name)                                                                                               \
+	if (cond)                                                                                                      \
+	len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s", len ? "," : "", name)
 	DIFF(strcmp(row->chain, p->chain) != 0, "chain");
 	DIFF(row->block_number != p->block_number, "block_number");
 	DIFF(row->block_time != p->block_time, "block_time");
-	DIFF(row->tx_hash.len != p->tx_hash.len || memcmp(row->tx_hash.b, p->tx_hash.b, p->tx_hash.len) != 0, "tx_hash");
+	DIFF(row->tx_hash.len != p->tx_hash.len || memcmp(row->tx_hash.b, p->tx_hash.b, p->tx_hash.len) != 0,
+	     "tx_hash");
 	DIFF(!pw_addr_eq(&row->token, &p->token), "token_address");
 	DIFF(strcmp(row->token_symbol, p->token_symbol) != 0, "token_symbol");
 	DIFF(row->decimals != p->decimals, "decimals");
@@ -614,7 +622,8 @@ static int on_range(void *arg, pipeline *pl, pipeline_range *pr)
 		pw_payment *p = &found[i];
 		p->status = PW_STATUS_CONFIRMED;
 		uint64_t depth = rp->head - p->block_number + 1;
-		p->confirmations = depth > (uint64_t)PW_CONFIRMATIONS_MAX ? (uint32_t)PW_CONFIRMATIONS_MAX : (uint32_t)depth;
+		p->confirmations =
+			depth > (uint64_t)PW_CONFIRMATIONS_MAX ? (uint32_t)PW_CONFIRMATIONS_MAX : (uint32_t)depth;
 		p->confirmed_at_ms = now_ms;
 		const pw_payment *row =
 			rr && rr->n ? bsearch(p, rr->rows, rr->n, sizeof(pw_payment), cmp_identity) : NULL;
@@ -651,10 +660,11 @@ static int on_range(void *arg, pipeline *pl, pipeline_range *pr)
 		} else if (!canonical) {
 			char hash[PW_HASH_TEXT_MAX];
 			pw_format_hash(rp->chain->family->family, row->block_hash, PW_HASH_LEN, hash);
-			log_emit(LOG_LEVEL_WARN, rp->chain->name, (long long)row->block_number,
-				 "replay: row (block %llu, log %u) is of block hash %s, which is no longer canonical: %s",
-				 (unsigned long long)row->block_number, row->log_index, hash,
-				 rp->o->dry_run ? "would mark it reverted" : "marking it reverted");
+			log_emit(
+				LOG_LEVEL_WARN, rp->chain->name, (long long)row->block_number,
+				"replay: row (block %llu, log %u) is of block hash %s, which is no longer canonical: %s",
+				(unsigned long long)row->block_number, row->log_index, hash,
+				rp->o->dry_run ? "would mark it reverted" : "marking it reverted");
 			row->status = PW_STATUS_REVERTED;
 			writes[n_writes++] = *row;
 			if (rp->o->dry_run)
@@ -702,8 +712,15 @@ static int on_range(void *arg, pipeline *pl, pipeline_range *pr)
 	for (size_t i = 0; i < n_fixes; i++)
 		fix_copies[i] = *fixes[i];
 	free(fixes);
-	*job = (write_job){ .from = from, .to = to, .n_logs = n_logs, .n_found = n, .writes = writes,
-			    .n_writes = n_writes, .fixes = fix_copies, .n_fixes = n_fixes, .n_fix_reverts = n_fix_reverts };
+	*job = (write_job){ .from = from,
+			    .to = to,
+			    .n_logs = n_logs,
+			    .n_found = n,
+			    .writes = writes,
+			    .n_writes = n_writes,
+			    .fixes = fix_copies,
+			    .n_fixes = n_fixes,
+			    .n_fix_reverts = n_fix_reverts };
 	pthread_mutex_lock(&rp->lock);
 	while (rp->queued >= REPLAY_QUEUE && !rp->writer_error) /* backpressure: Postgres is the slower side */
 		pthread_cond_wait(&rp->cond, &rp->lock);
@@ -806,7 +823,8 @@ static void *writer_main(void *arg)
 		if (res.quarantined)
 			log_emit(LOG_LEVEL_ERROR, rp->chain->name, (long long)last->to,
 				 "replay: %zu payment(s) refused by Postgres and kept in the quarantine "
-				 "(`paywatch quarantine list`): %s", res.quarantined, pg_sink_error(pg));
+				 "(`paywatch quarantine list`): %s",
+				 res.quarantined, pg_sink_error(pg));
 
 		pthread_mutex_lock(&rp->lock);
 		if (r == 0) {
@@ -937,9 +955,11 @@ static void print_table(const replay *rp, const char *outcome, int64_t elapsed_m
 	printf("  webhook deliveries queued    %llu%s\n", (unsigned long long)rp->deliveries,
 	       rp->o->no_webhooks ? " (--no-webhooks)" : "");
 	if (rp->quarantined)
-		printf("  refused, in the quarantine   %llu (`paywatch quarantine list`)\n", (unsigned long long)rp->quarantined);
+		printf("  refused, in the quarantine   %llu (`paywatch quarantine list`)\n",
+		       (unsigned long long)rp->quarantined);
 	double secs = (double)elapsed_ms / 1000.0;
-	printf("  elapsed                      %.1f s (%.0f blocks/s)\n", secs, secs > 0 ? (double)rp->blocks / secs : 0);
+	printf("  elapsed                      %.1f s (%.0f blocks/s)\n", secs,
+	       secs > 0 ? (double)rp->blocks / secs : 0);
 	for (size_t i = 0; i < rp->n_diffs; i++) {
 		char hash[PW_HASH_TEXT_MAX];
 		pw_format_hash(rp->chain->family->family, rp->diffs[i].block_hash, PW_HASH_LEN, hash);
@@ -1073,8 +1093,13 @@ static int replay_run(const pw_config *cfg, const replay_opts *o, replay_result 
 		.stop_at_target = true,
 		.max_connect_rounds = 3, /* an outage is waited out by `run`, reported by `replay` */
 		.max_consecutive_errors = 30,
-		.hooks = { .arg = &rp, .on_connect = on_connect, .on_disconnect = on_disconnect, .on_event = on_event,
-			   .on_logs = on_logs, .on_range = on_range, .free_ctx = free_ctx },
+		.hooks = { .arg = &rp,
+			   .on_connect = on_connect,
+			   .on_disconnect = on_disconnect,
+			   .on_event = on_event,
+			   .on_logs = on_logs,
+			   .on_range = on_range,
+			   .free_ctx = free_ctx },
 	};
 	int r = 0;
 	writer_arg wargs[REPLAY_WRITERS];
@@ -1120,8 +1145,11 @@ static int replay_run(const pw_config *cfg, const replay_opts *o, replay_result 
 	int64_t elapsed = pw_mono_ms() - rp.start_ms;
 	if (o->stop) { /* a rescan: the caller reports */
 		if (result)
-			*result = (replay_result){ .found = rp.found, .inserted = rp.inserted, .present = rp.present,
-						   .last_done = rp.last_done, .complete = complete };
+			*result = (replay_result){ .found = rp.found,
+						   .inserted = rp.inserted,
+						   .present = rp.present,
+						   .last_done = rp.last_done,
+						   .complete = complete };
 	} else if (o->json)
 		print_json(&rp, outcome, elapsed);
 	else
@@ -1160,11 +1188,18 @@ int replay_cli(int argc, char **argv)
 	return rc;
 }
 
-int replay_address(const pw_config *cfg, const char *chain, const char *merchant_id, const char *address,
-		   uint64_t from, uint64_t to, atomic_bool *stop, replay_result *ret)
+int replay_address(const pw_config *cfg, const char *chain, const char *merchant_id, const char *address, uint64_t from,
+		   uint64_t to, atomic_bool *stop, replay_result *ret)
 {
-	replay_opts o = { .config_path = "(the running config)", .chain = chain, .address = address, .from = from,
-			  .to = to, .have_from = true, .have_to = true, .rescan_merchant = merchant_id, .stop = stop };
+	replay_opts o = { .config_path = "(the running config)",
+			  .chain = chain,
+			  .address = address,
+			  .from = from,
+			  .to = to,
+			  .have_from = true,
+			  .have_to = true,
+			  .rescan_merchant = merchant_id,
+			  .stop = stop };
 	memset(ret, 0, sizeof(*ret));
 	return replay_run(cfg, &o, ret);
 }

@@ -19,8 +19,8 @@ int replay_cli(int argc, char **argv);
 
 /* What a replay of one address found. */
 typedef struct replay_result {
-	uint64_t found;     /* payments to it on chain in the range (as clipped) */
-	uint64_t inserted;  /* of those, missing from Postgres and inserted (with events) */
+	uint64_t found;    /* payments to it on chain in the range (as clipped) */
+	uint64_t inserted; /* of those, missing from Postgres and inserted (with events) */
 	uint64_t present;
 	uint64_t last_done; /* the last block reconciled */
 	bool complete;
@@ -33,7 +33,7 @@ typedef struct replay_result {
  * with their webhook and feed events. In-process (an `run` thread): no
  * signal handlers, nothing printed; *stop ends it early. 0 when complete,
  * 1 otherwise (*ret says how far), 2 bad arguments. */
-int replay_address(const pw_config *cfg, const char *chain, const char *merchant_id, const char *address,
-		   uint64_t from, uint64_t to, atomic_bool *stop, replay_result *ret);
+int replay_address(const pw_config *cfg, const char *chain, const char *merchant_id, const char *address, uint64_t from,
+		   uint64_t to, atomic_bool *stop, replay_result *ret);
 
 #endif

@@ -30,10 +30,11 @@ int report_cli(int argc, char **argv)
 	report_query q = { 0 };
 	const char *config = NULL;
 	bool help = false;
-	const cli_option opts[] = { { "-c", &config, NULL },	    { "--config", &config, NULL },
-				    { "--merchant", &q.merchant_id, NULL }, { "--from", &q.from, NULL },
-				    { "--to", &q.to, NULL },		    { "--format", &q.format, NULL },
-				    { NULL, NULL, NULL } };
+	const cli_option opts[] = {
+		{ "-c", &config, NULL },     { "--config", &config, NULL }, { "--merchant", &q.merchant_id, NULL },
+		{ "--from", &q.from, NULL }, { "--to", &q.to, NULL },       { "--format", &q.format, NULL },
+		{ NULL, NULL, NULL }
+	};
 	size_t n = 0;
 	int rc = cli_parse(argc, argv, opts, &q.kind, 1, &n, &help, report_help);
 	if (rc || help)

@@ -16,8 +16,8 @@
 #define RESCAN_LEASE_S 600
 #define RESCAN_TICK_MS 250
 #define RESCAN_IDLE_MS 1000
-#define RESCAN_ATTEMPTS_MAX 20      /* replays that did not complete */
-#define RESCAN_WAIT_SET_MAX 2400    /* claims waiting for the address to be in the set (~10 min) */
+#define RESCAN_ATTEMPTS_MAX 20   /* replays that did not complete */
+#define RESCAN_WAIT_SET_MAX 2400 /* claims waiting for the address to be in the set (~10 min) */
 
 struct rescanner {
 	const pw_config *cfg;
@@ -38,27 +38,32 @@ static int step(rescanner *w, const registry_rescan *q)
 	pw_addr a;
 	char why[200];
 	if (chain->family->parse_address(q->address, &a, why, sizeof(why)) < 0)
-		return registry_pg_rescan_update(w->pg, q->id, -1, "failed", -1, -1, "not an address of the chain", 0, err,
-						 sizeof(err));
+		return registry_pg_rescan_update(w->pg, q->id, -1, "failed", -1, -1, "not an address of the chain", 0,
+						 err, sizeof(err));
 	if (q->to_block < 0) { /* is it matched live yet? */
 		const matcher *m = registry_acquire(w->reg);
 		uint32_t mi;
-		bool in = matcher_lookup(m, (uint32_t)ci, &a, &mi) && strcmp(matcher_merchant_id(m, mi), q->merchant_id) == 0;
+		bool in = matcher_lookup(m, (uint32_t)ci, &a, &mi) &&
+			  strcmp(matcher_merchant_id(m, mi), q->merchant_id) == 0;
 		registry_release(w->reg, m);
 		store_chain_state s;
 		if (!in || store_get_state(w->st, chain->name, &s) < 0) {
 			if (q->attempts > RESCAN_WAIT_SET_MAX)
-				return registry_pg_rescan_update(w->pg, q->id, -1, "failed", -1, -1,
-								 "the address is not (any more) the merchant's on this chain", 0,
-								 err, sizeof(err));
-			return registry_pg_rescan_update(w->pg, q->id, -1, "pending", -1, -1, NULL, 1, err, sizeof(err));
+				return registry_pg_rescan_update(
+					w->pg, q->id, -1, "failed", -1, -1,
+					"the address is not (any more) the merchant's on this chain", 0, err,
+					sizeof(err));
+			return registry_pg_rescan_update(w->pg, q->id, -1, "pending", -1, -1, NULL, 1, err,
+							 sizeof(err));
 		}
 		/* every block after this head is matched with the address */
-		return registry_pg_rescan_update(w->pg, q->id, (int64_t)s.head, "pending", -1, -1, NULL, 0, err, sizeof(err));
+		return registry_pg_rescan_update(w->pg, q->id, (int64_t)s.head, "pending", -1, -1, NULL, 0, err,
+						 sizeof(err));
 	}
 	uint64_t checkpoint = 0;
 	store_chain_state s;
-	bool applied = store_get_checkpoint(w->st, chain->name, &checkpoint) == 0 && checkpoint >= (uint64_t)q->to_block;
+	bool applied =
+		store_get_checkpoint(w->st, chain->name, &checkpoint) == 0 && checkpoint >= (uint64_t)q->to_block;
 	bool confirmed = store_get_state(w->st, chain->name, &s) == 0 &&
 			 (chain->finality != CHAIN_FINALITY_CONFIRMATIONS
 				  ? s.finalized >= q->to_block
@@ -75,16 +80,19 @@ static int step(rescanner *w, const registry_rescan *q)
 	if (q->from_block > q->to_block)
 		res = (replay_result){ .complete = true };
 	if (r == 0 && res.complete) {
-		log_emit(LOG_LEVEL_INFO, chain->name, q->to_block, "rescan %lld done: %llu payment(s) found, %llu inserted",
-			 (long long)q->id, (unsigned long long)res.found, (unsigned long long)res.inserted);
-		return registry_pg_rescan_update(w->pg, q->id, -1, "done", (int64_t)res.found, (int64_t)res.inserted, NULL, 0,
-						 err, sizeof(err));
+		log_emit(LOG_LEVEL_INFO, chain->name, q->to_block,
+			 "rescan %lld done: %llu payment(s) found, %llu inserted", (long long)q->id,
+			 (unsigned long long)res.found, (unsigned long long)res.inserted);
+		return registry_pg_rescan_update(w->pg, q->id, -1, "done", (int64_t)res.found, (int64_t)res.inserted,
+						 NULL, 0, err, sizeof(err));
 	}
 	char msg[160];
-	snprintf(msg, sizeof(msg), "the replay stopped (at block %llu); tried again", (unsigned long long)res.last_done);
+	snprintf(msg, sizeof(msg), "the replay stopped (at block %llu); tried again",
+		 (unsigned long long)res.last_done);
 	bool last = q->attempts >= RESCAN_ATTEMPTS_MAX && !atomic_load(w->stop);
 	log_emit(LOG_LEVEL_WARN, chain->name, -1, "rescan %lld: %s", (long long)q->id, last ? "given up" : msg);
-	return registry_pg_rescan_update(w->pg, q->id, -1, last ? "failed" : "pending", -1, -1, msg, 5, err, sizeof(err));
+	return registry_pg_rescan_update(w->pg, q->id, -1, last ? "failed" : "pending", -1, -1, msg, 5, err,
+					 sizeof(err));
 }
 
 static void *rescan_main(void *arg)

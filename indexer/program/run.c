@@ -108,17 +108,21 @@ static void use_kept_registry(const pw_config *cfg, registry *reg)
 	registry_load_stats ls;
 	char *rows = kept_rows(cfg);
 	if (!rows) {
-		log_warn("registry: not loaded from Postgres (see above) and none was kept: the chains fetch, and match "
-			 "once it is loaded (the config's addresses alone could miss payments to addresses only the "
-			 "registry in Postgres holds)");
+		log_warn(
+			"registry: not loaded from Postgres (see above) and none was kept: the chains fetch, and match "
+			"once it is loaded (the config's addresses alone could miss payments to addresses only the "
+			"registry in Postgres holds)");
 		return;
 	}
 	if (registry_build_from_rows(cfg, rows, &m, &ls) < 0)
-		log_warn("registry: not loaded from Postgres (see above), and the one kept cannot be built (out of "
-			 "memory): the chains fetch, and match once it is loaded");
+		log_warn(
+			"registry: not loaded from Postgres (see above), and the one kept cannot be built (out of "
+			"memory): the chains fetch, and match once it is loaded");
 	else if (registry_publish_over(reg, m, 1))
-		log_warn("registry: Postgres does not answer: matching the registry as last loaded (%zu address(es)) "
-			 "until it answers", ls.addresses);
+		log_warn(
+			"registry: Postgres does not answer: matching the registry as last loaded (%zu address(es)) "
+			"until it answers",
+			ls.addresses);
 	free(rows);
 }
 
@@ -228,9 +232,14 @@ int run_main(const pw_config *cfg)
 	size_t started = 0;
 	for (size_t i = 0; i < cfg->n_chains; i++) {
 		chain_thread *ct = &threads[i];
-		ct->params = (ingest_params){ .cfg = cfg, .chain_index = i, .st = st,
-					      .reg = reg, .on_hd_used = watch ? hd_used : NULL, .on_hd_used_arg = watch,
-					      .stop = &stop, .on_confirmed = sink_loop_notify,
+		ct->params = (ingest_params){ .cfg = cfg,
+					      .chain_index = i,
+					      .st = st,
+					      .reg = reg,
+					      .on_hd_used = watch ? hd_used : NULL,
+					      .on_hd_used_arg = watch,
+					      .stop = &stop,
+					      .on_confirmed = sink_loop_notify,
 					      .on_confirmed_arg = sl };
 		atomic_init(&ct->done, false);
 		if (pthread_create(&ct->thread, NULL, chain_thread_main, ct) != 0) {
@@ -255,8 +264,10 @@ int run_main(const pw_config *cfg)
 		if (pw_mono_ms() - last_dir_check >= 1000) {
 			last_dir_check = pw_mono_ms();
 			if (store_check_dir(st, err, sizeof(err)) < 0) {
-				log_error(PW_ESTORE, "%s: stopping (restart paywatch to resume from the checkpoint, or from "
-						     "start_block if the state is gone)", err);
+				log_error(PW_ESTORE,
+					  "%s: stopping (restart paywatch to resume from the checkpoint, or from "
+					  "start_block if the state is gone)",
+					  err);
 				dir_lost = true;
 				break;
 			}

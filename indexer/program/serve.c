@@ -77,7 +77,8 @@ int api_key_cli(int argc, char **argv)
 	}
 	printf("%s\n", key);
 	if (merchant)
-		printf("{\"id\": \"%s-%.8s\", \"sha256\": \"%s\", \"merchant_id\": \"%s\"}\n", merchant, hash, hash, merchant);
+		printf("{\"id\": \"%s-%.8s\", \"sha256\": \"%s\", \"merchant_id\": \"%s\"}\n", merchant, hash, hash,
+		       merchant);
 	else
 		printf("{\"id\": \"admin-%.8s\", \"sha256\": \"%s\"}\n", hash, hash);
 	fprintf(stderr, "paywatch: the key above is shown once; add the entry to api.keys\n");

@@ -74,8 +74,9 @@ static void chain_text(const chain_report *cs, int64_t now_ms)
 	if (f.head_known) {
 		if (cs->st.head_time >= 0)
 			report_iso_time(cs->st.head_time * 1000, buf, sizeof(buf));
-		printf("  node head          %llu%s%s%s\n", (unsigned long long)cs->st.head, cs->st.head_time >= 0 ? " (" : "",
-		       cs->st.head_time >= 0 ? buf : "", cs->st.head_time >= 0 ? ")" : "");
+		printf("  node head          %llu%s%s%s\n", (unsigned long long)cs->st.head,
+		       cs->st.head_time >= 0 ? " (" : "", cs->st.head_time >= 0 ? buf : "",
+		       cs->st.head_time >= 0 ? ")" : "");
 	} else {
 		printf("  node head          unknown\n");
 	}
@@ -88,7 +89,8 @@ static void chain_text(const chain_report *cs, int64_t now_ms)
 	if (cs->indexed)
 		printf("  checkpoint         %llu\n", (unsigned long long)cs->checkpoint);
 	else
-		printf("  checkpoint         none (not indexed yet; starts at %llu)\n", (unsigned long long)cs->c->start_block);
+		printf("  checkpoint         none (not indexed yet; starts at %llu)\n",
+		       (unsigned long long)cs->c->start_block);
 	if (cs->have_confirmed)
 		printf("  confirmed height   %llu\n", (unsigned long long)cs->confirmed_height);
 	else
@@ -129,7 +131,8 @@ static int status_run(const pw_config *cfg, bool json)
 	struct stat sb;
 	bool no_db = stat(cfg->data_dir, &sb) != 0 && errno == ENOENT;
 	if (no_db)
-		snprintf(store_err, sizeof(store_err), "no RocksDB at %s: `paywatch run` has not started yet", cfg->data_dir);
+		snprintf(store_err, sizeof(store_err), "no RocksDB at %s: `paywatch run` has not started yet",
+			 cfg->data_dir);
 	else if (store_open(cfg->data_dir, true, &s, store_err, sizeof(store_err)) < 0)
 		rc = 1;
 	chain_report *cs = calloc(cfg->n_chains, sizeof(*cs));
@@ -166,8 +169,8 @@ static int status_run(const pw_config *cfg, bool json)
 		q_known = pg_sink_quarantine_summary(pg, NULL, &q_total, q_oldest, sizeof(q_oldest)) == 0;
 		for (size_t i = 0; q_known && i < cfg->n_chains; i++) {
 			char unused[32];
-			cs[i].quarantine_known =
-				pg_sink_quarantine_summary(pg, cfg->chains[i].name, &cs[i].quarantined, unused, sizeof(unused)) == 0;
+			cs[i].quarantine_known = pg_sink_quarantine_summary(pg, cfg->chains[i].name, &cs[i].quarantined,
+									    unused, sizeof(unused)) == 0;
 		}
 		if (!q_known) {
 			snprintf(pg_err, sizeof(pg_err), "postgres: %s", pg_sink_error(pg));
@@ -239,8 +242,8 @@ static int status_run(const pw_config *cfg, bool json)
 		else if (n_eps == 0)
 			printf("  none\n");
 		else
-			printf("  %-16s %-12s %-28s %-9s %6s %8s %7s %10s  %s\n", "MERCHANT", "ENDPOINT", "HOST", "STATE", "DUE",
-			       "PENDING", "FAILED", "DELIVERED", "LAST ERROR");
+			printf("  %-16s %-12s %-28s %-9s %6s %8s %7s %10s  %s\n", "MERCHANT", "ENDPOINT", "HOST",
+			       "STATE", "DUE", "PENDING", "FAILED", "DELIVERED", "LAST ERROR");
 		for (size_t i = 0; i < n_eps; i++) {
 			const webhook_endpoint_view *v = &eps[i];
 			char host[256], last[700];
@@ -250,9 +253,9 @@ static int status_run(const pw_config *cfg, bool json)
 				snprintf(last, sizeof(last), "-");
 			else
 				snprintf(last, sizeof(last), "%s (%s)", v->last_error, v->last_error_at);
-			printf("  %-16s %-12s %-28s %-9s %6llu %8llu %7llu %10llu  %s\n", v->merchant_id, v->id, host, state,
-			       (unsigned long long)v->due, (unsigned long long)v->pending, (unsigned long long)v->failed,
-			       (unsigned long long)v->delivered, last);
+			printf("  %-16s %-12s %-28s %-9s %6llu %8llu %7llu %10llu  %s\n", v->merchant_id, v->id, host,
+			       state, (unsigned long long)v->due, (unsigned long long)v->pending,
+			       (unsigned long long)v->failed, (unsigned long long)v->delivered, last);
 		}
 	}
 	free(eps);
@@ -264,8 +267,9 @@ int status_cli(int argc, char **argv)
 {
 	const char *path = NULL;
 	bool json = false, help = false;
-	const cli_option opts[] = { { "-c", &path, NULL }, { "--config", &path, NULL }, { "--json", NULL, &json },
-				    { NULL, NULL, NULL } };
+	const cli_option opts[] = {
+		{ "-c", &path, NULL }, { "--config", &path, NULL }, { "--json", NULL, &json }, { NULL, NULL, NULL }
+	};
 	size_t n;
 	int rc = cli_parse(argc, argv, opts, NULL, 0, &n, &help, status_help);
 	if (rc || help)

@@ -128,23 +128,28 @@ static void check_tron(pg_sink *s)
 	ASSERT_EQ_INT(0, pw_parse_address(PW_FAMILY_TRON, "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", &t.token));
 	ASSERT_EQ_INT(0, pw_parse_address(PW_FAMILY_TRON, "TWpZXLfsvVuQuJZLkdWNY7XY2teePqPpz7", &t.from));
 	ASSERT_EQ_INT(0, pw_parse_address(PW_FAMILY_TRON, "TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt", &t.to));
-	ASSERT_EQ_INT(0, pw_parse_hash(PW_FAMILY_TRON, "0af79242191c6728b79e858a36a4b5c65e4e52b9fcee4dc5af30eac57b6d0953",
-				       t.tx_hash.b, 32));
+	ASSERT_EQ_INT(0,
+		      pw_parse_hash(PW_FAMILY_TRON, "0af79242191c6728b79e858a36a4b5c65e4e52b9fcee4dc5af30eac57b6d0953",
+				    t.tx_hash.b, 32));
 	memset(t.amount, 0, sizeof(t.amount));
 	t.amount[28] = 0x1f, t.amount[29] = 0xb6, t.amount[30] = 0xe5, t.amount[31] = 0x7f; /* 532079999 */
 	pg_write_result r = write_batch(s, &t, 1);
 	ASSERT_EQ_INT(1, r.inserted);
 	ASSERT_EQ_INT(1, r.deliveries);
-	ASSERT_EQ_STR("tron TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t TWpZXLfsvVuQuJZLkdWNY7XY2teePqPpz7 "
-		      "TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt 0af79242191c6728b79e858a36a4b5c65e4e52b9fcee4dc5af30eac57b6d0953 532.079999",
-		      q_text("SELECT chain_family || ' ' || token_address || ' ' || from_address || ' ' || to_address || ' '"
-			     " || tx_hash || ' ' || amount FROM payments WHERE chain = 'tron'", a, sizeof(a)));
+	ASSERT_EQ_STR(
+		"tron TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t TWpZXLfsvVuQuJZLkdWNY7XY2teePqPpz7 "
+		"TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt 0af79242191c6728b79e858a36a4b5c65e4e52b9fcee4dc5af30eac57b6d0953 532.079999",
+		q_text("SELECT chain_family || ' ' || token_address || ' ' || from_address || ' ' || to_address || ' '"
+		       " || tx_hash || ' ' || amount FROM payments WHERE chain = 'tron'",
+		       a, sizeof(a)));
 	CHECK(q_int("SELECT count(*) FROM payments WHERE chain = 'tron' AND length(block_hash) = 64"
 		    " AND left(block_hash, 2) <> '0x'") == 1);
 	/* the webhook payload carries the same forms */
-	ASSERT_EQ_STR("TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt 0af79242191c6728b79e858a36a4b5c65e4e52b9fcee4dc5af30eac57b6d0953",
-		      q_text("SELECT (e.payload::json->'data'->>'to') || ' ' || (e.payload::json->'data'->>'tx_hash')"
-			     " FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.chain = 'tron'", a, sizeof(a)));
+	ASSERT_EQ_STR(
+		"TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt 0af79242191c6728b79e858a36a4b5c65e4e52b9fcee4dc5af30eac57b6d0953",
+		q_text("SELECT (e.payload::json->'data'->>'to') || ' ' || (e.payload::json->'data'->>'tx_hash')"
+		       " FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.chain = 'tron'",
+		       a, sizeof(a)));
 	/* read back (replay's reconciliation) to the same payment */
 	pw_payment *rows = NULL;
 	size_t n = 0;
@@ -152,7 +157,8 @@ static void check_tron(pg_sink *s)
 	ASSERT_EQ_INT(1, n);
 	if (n == 1) {
 		ASSERT_EQ_INT(PW_FAMILY_TRON, rows[0].family);
-		CHECK(pw_addr_eq(&rows[0].to, &t.to) && pw_addr_eq(&rows[0].from, &t.from) && pw_addr_eq(&rows[0].token, &t.token));
+		CHECK(pw_addr_eq(&rows[0].to, &t.to) && pw_addr_eq(&rows[0].from, &t.from) &&
+		      pw_addr_eq(&rows[0].token, &t.token));
 		CHECK(rows[0].tx_hash.len == 32 && memcmp(rows[0].tx_hash.b, t.tx_hash.b, 32) == 0);
 		CHECK(memcmp(rows[0].block_hash, t.block_hash, 32) == 0 && memcmp(rows[0].amount, t.amount, 32) == 0);
 	}
@@ -171,8 +177,8 @@ static void check_tron(pg_sink *s)
 		const char *hash, *addr, *family;
 		bool ok;
 	} rows_sql[] = {
-		{ "H", "T", "tron", true },  { "H0X", "T", "tron", false }, { "H", "E", "tron", false },
-		{ "H0X", "E", "evm", true }, { "H", "E", "evm", false },     { "H0X", "T", "evm", false },
+		{ "H", "T", "tron", true },    { "H0X", "T", "tron", false }, { "H", "E", "tron", false },
+		{ "H0X", "E", "evm", true },   { "H", "E", "evm", false },    { "H0X", "T", "evm", false },
 		{ "H", "T", "solana", false },
 	};
 	for (size_t i = 0; i < sizeof(rows_sql) / sizeof(rows_sql[0]); i++) {
@@ -184,7 +190,8 @@ static void check_tron(pg_sink *s)
 		if (ok != rows_sql[i].ok) {
 			test_failures++;
 			fprintf(stderr, "row %zu (%s %s %s): %s, expected %s\n", i, rows_sql[i].hash, rows_sql[i].addr,
-				rows_sql[i].family, ok ? "accepted" : PQresultErrorMessage(res), rows_sql[i].ok ? "accepted" : "refused");
+				rows_sql[i].family, ok ? "accepted" : PQresultErrorMessage(res),
+				rows_sql[i].ok ? "accepted" : "refused");
 		}
 		test_checks++;
 		PQclear(res);
@@ -192,8 +199,9 @@ static void check_tron(pg_sink *s)
 	PQclear(PQexec(db, "DELETE FROM payments WHERE chain = 'x'"));
 }
 
-#define X_EVENTS(type) \
-	"SELECT count(*) FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.log_index = 0 AND e.type = '" type "'"
+#define X_EVENTS(type)                                                                                                           \
+	"SELECT count(*) FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.log_index = 0 AND e.type = '" type \
+	"'"
 
 /* The feed rows of the payment at (block, log_index) of chain local:
  * their ids (stored, or computed for a first event, as the feed serves
@@ -207,7 +215,8 @@ static void check_feed_matches_webhooks(uint64_t block, uint32_t log_index)
 	snprintf(sql, sizeof(sql),
 		 "SELECT string_agg(f.type || ' ' || coalesce(f.id, paywatch_event_id(p.chain_id, p.block_hash,"
 		 " p.log_index, f.type)) || ' ' || coalesce(nullif(f.reverses, ''), '-'), ',' ORDER BY f.xid, f.seq)"
-		 " FROM event_feed f JOIN payments p ON p.id = f.payment_id WHERE %s", where);
+		 " FROM event_feed f JOIN payments p ON p.id = f.payment_id WHERE %s",
+		 where);
 	q_text(sql, feed, sizeof(feed));
 	snprintf(sql, sizeof(sql),
 		 "SELECT string_agg(e.type || ' ' || e.id || ' ' || coalesce(e.reverses_event_id, '-'), ','"
@@ -235,17 +244,21 @@ static void check_reverted_first(pg_sink *s)
 	ASSERT_EQ_INT(1, write_batch(s, &rev, 1).reverted);
 	ASSERT_EQ_STR("1 2", q_text(counts_sql, a, sizeof(a)));
 	/* each feed row's id and reversed event, as the key they were made of */
-#define KEY_OF(x)                                                                                       \
-	"CASE " x " WHEN k.r1 THEN 'payment.reverted' WHEN k.c1 THEN 'payment.confirmed'"                   \
+#define KEY_OF(x)                                                                                                      \
+	"CASE " x                                                                                                      \
+	" WHEN k.r1 THEN 'payment.reverted' WHEN k.c1 THEN 'payment.confirmed'"                                        \
 	" WHEN k.r2 THEN 'payment.reverted#2' ELSE coalesce(" x ", '-') END"
-	ASSERT_EQ_STR("payment.reverted -,payment.confirmed -,payment.reverted#2 payment.confirmed",
-		      q_text("SELECT string_agg(" KEY_OF("f.id") " || ' ' || " KEY_OF("nullif(f.reverses, '')") ", ','"
-			     " ORDER BY f.xid, f.seq)"
-			     " FROM event_feed f JOIN payments p ON p.id = f.payment_id CROSS JOIN LATERAL (SELECT"
-			     " paywatch_event_id(p.chain_id, p.block_hash, p.log_index, 'payment.reverted') r1,"
-			     " paywatch_event_id(p.chain_id, p.block_hash, p.log_index, 'payment.confirmed') c1,"
-			     " paywatch_event_id(p.chain_id, p.block_hash, p.log_index, 'payment.reverted#2') r2) k"
-			     " WHERE p.block_number = 56", a, sizeof(a)));
+	ASSERT_EQ_STR(
+		"payment.reverted -,payment.confirmed -,payment.reverted#2 payment.confirmed",
+		q_text("SELECT string_agg(" KEY_OF("f.id") " || ' ' || " KEY_OF(
+			       "nullif(f.reverses, '')") ", ','"
+							 " ORDER BY f.xid, f.seq)"
+							 " FROM event_feed f JOIN payments p ON p.id = f.payment_id CROSS JOIN LATERAL (SELECT"
+							 " paywatch_event_id(p.chain_id, p.block_hash, p.log_index, 'payment.reverted') r1,"
+							 " paywatch_event_id(p.chain_id, p.block_hash, p.log_index, 'payment.confirmed') c1,"
+							 " paywatch_event_id(p.chain_id, p.block_hash, p.log_index, 'payment.reverted#2') r2) k"
+							 " WHERE p.block_number = 56",
+		       a, sizeof(a)));
 #undef KEY_OF
 	check_feed_matches_webhooks(56, 0);
 }
@@ -265,30 +278,36 @@ static void check_revert_names_its_confirmation(pg_sink *s)
 	conf.block_hash[1] = rev.block_hash[1] = 58;
 	ASSERT_EQ_INT(1, write_batch(s, &conf, 1).inserted);
 	ASSERT_EQ_INT(1, write_batch(s, &rev, 1).reverted);
-	PQclear(PQexec(db, "CREATE TEMP TABLE saved_events AS SELECT id, events FROM webhook_endpoints;"
-			   " UPDATE webhook_endpoints SET events = array_remove(events,"
-			   " 'payment.confirmed')"));
+	PQclear(PQexec(db,
+		       "CREATE TEMP TABLE saved_events AS SELECT id, events FROM webhook_endpoints;"
+		       " UPDATE webhook_endpoints SET events = array_remove(events,"
+		       " 'payment.confirmed')"));
 	ASSERT_EQ_INT(1, write_batch(s, &conf, 1).inserted);
 	ASSERT_EQ_INT(1, write_batch(s, &rev, 1).reverted);
-	PQclear(PQexec(db, "UPDATE webhook_endpoints w SET events = v.events FROM saved_events v"
-			   " WHERE v.id = w.id; DROP TABLE saved_events"));
+	PQclear(PQexec(db,
+		       "UPDATE webhook_endpoints w SET events = v.events FROM saved_events v"
+		       " WHERE v.id = w.id; DROP TABLE saved_events"));
 	ASSERT_EQ_STR("2 2", q_text("SELECT times_confirmed || ' ' || times_reverted FROM payments"
-				    " WHERE block_number = 58", a, sizeof(a)));
+				    " WHERE block_number = 58",
+				    a, sizeof(a)));
 	/* the latest revert's webhook event: reverted#2, naming nothing */
 	ASSERT_EQ_STR("t", q_text("SELECT e.id = paywatch_event_id(p.chain_id, p.block_hash, p.log_index,"
 				  " 'payment.reverted#2') AND e.reverses_event_id IS NULL"
 				  " AND (e.payload::json -> 'data' ->> 'reverses_event_id') IS NULL"
 				  " FROM webhook_events e JOIN payments p ON p.id = e.payment_id"
 				  " WHERE p.block_number = 58 AND e.type = 'payment.reverted'"
-				  " ORDER BY e.created_at DESC LIMIT 1", a, sizeof(a)));
+				  " ORDER BY e.created_at DESC LIMIT 1",
+				  a, sizeof(a)));
 	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM webhook_events e JOIN payments p ON p.id = e.payment_id"
 			       " WHERE p.block_number = 58 AND e.type = 'payment.confirmed'"));
 	/* its feed row names the second confirmation */
 	ASSERT_EQ_STR(q_text("SELECT paywatch_event_id(chain_id, block_hash, log_index,"
-			     " 'payment.confirmed#2') FROM payments WHERE block_number = 58", a, sizeof(a)),
+			     " 'payment.confirmed#2') FROM payments WHERE block_number = 58",
+			     a, sizeof(a)),
 		      q_text("SELECT f.reverses FROM event_feed f JOIN payments p ON p.id = f.payment_id"
 			     " WHERE p.block_number = 58 AND f.type = 'payment.reverted'"
-			     " ORDER BY f.xid DESC, f.seq DESC LIMIT 1", b, sizeof(b)));
+			     " ORDER BY f.xid DESC, f.seq DESC LIMIT 1",
+			     b, sizeof(b)));
 }
 
 /* The direct way's events are inserted without ON CONFLICT (its payments
@@ -316,9 +335,11 @@ static void check_copied_event_there(pg_sink *s)
 	ASSERT_EQ_INT(0, r.deliveries);
 	ASSERT_EQ_STR("1 1", q_text("SELECT count(*) || ' ' || (SELECT count(*) FROM event_feed f"
 				    " WHERE f.payment_id = min(p.id)) FROM payments p"
-				    " WHERE block_number = 64", a, sizeof(a)));
+				    " WHERE block_number = 64",
+				    a, sizeof(a)));
 	ASSERT_EQ_STR("1 0", q_text("SELECT count(*) || ' ' || count(payment_id) FROM webhook_events"
-				    " WHERE payload = '{\"by\":\"hand\"}'", a, sizeof(a)));
+				    " WHERE payload = '{\"by\":\"hand\"}'",
+				    a, sizeof(a)));
 	/* the next new payment takes the direct way again */
 	pw_payment q = payment(66, 0, PW_STATUS_CONFIRMED);
 	q.block_hash[1] = 66;
@@ -357,10 +378,11 @@ static void declare_payload_003(void)
  * text arguments (quotes, backslashes, control characters, non-ASCII
  * text, an empty string, NULL), ids and reversed events given or NULL,
  * and once with every argument NULL. */
-#define PAYLOAD_NULLS                                                                                    \
-	"NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"                                      \
+#define PAYLOAD_NULLS                                                                                                  \
+	"NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"                                                  \
 	" NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
-#define PAYLOAD_ARGS_OF_AB "a, id, b, 1, 2, a, to_timestamp(1.5), b, 3, a, b, 6, a, b, 1.500, 1500, 1," \
+#define PAYLOAD_ARGS_OF_AB                                                                                             \
+	"a, id, b, 1, 2, a, to_timestamp(1.5), b, 3, a, b, 6, a, b, 1.500, 1500, 1,"                                   \
 	" b, a, rev"
 static void check_payload_bytes(void)
 {
@@ -370,10 +392,14 @@ static void check_payload_bytes(void)
 		" (E'c\\x01x'), ('\u00e9\u6f22\U0001F642'), ('</script>'), ('u\\u2028x'), ('0xabc')),"
 		" args AS (SELECT a.x AS a, b.x AS b, i AS id, r AS rev FROM v a, v b,"
 		" (VALUES (NULL::bigint), (7)) i(i), (VALUES (NULL::text), ('evt_x')) r(r)),"
-		" out AS (SELECT paywatch_event_payload(" PAYLOAD_ARGS_OF_AB ") AS got,"
-		" paywatch_event_payload_003(" PAYLOAD_ARGS_OF_AB ") AS want FROM args"
-		" UNION ALL SELECT paywatch_event_payload(" PAYLOAD_NULLS "),"
-		" paywatch_event_payload_003(" PAYLOAD_NULLS "))"
+		" out AS (SELECT paywatch_event_payload(" PAYLOAD_ARGS_OF_AB
+		") AS got,"
+		" paywatch_event_payload_003(" PAYLOAD_ARGS_OF_AB
+		") AS want FROM args"
+		" UNION ALL SELECT paywatch_event_payload(" PAYLOAD_NULLS
+		"),"
+		" paywatch_event_payload_003(" PAYLOAD_NULLS
+		"))"
 		" SELECT count(*) || ' ' || count(*) FILTER (WHERE got IS DISTINCT FROM want) FROM out";
 	char a[64];
 	ASSERT_EQ_STR("485 0", q_text(sql, a, sizeof(a)));
@@ -405,10 +431,11 @@ static void check_counts_migrated(const char *dsn)
 	 * first (56), the one confirmed again without a webhook (58), the one
 	 * statement's (70: reverted, confirmed again) */
 	ASSERT_EQ_STR("10:0 2/2,41:0 1/1,50:0 1/1,56:0 1/2,58:0 2/2,70:0 2/1", counts);
-	PQclear(PQexec(db, "ALTER TABLE payments DROP COLUMN times_confirmed, DROP COLUMN times_reverted;"
-			   " ALTER TABLE event_feed DROP COLUMN reverses;" /* and its constraint */
-			   " CREATE INDEX event_feed_by_payment ON event_feed (payment_id, type);"
-			   " DELETE FROM schema_migrations WHERE version = '021_payment_event_counts.sql'"));
+	PQclear(PQexec(db,
+		       "ALTER TABLE payments DROP COLUMN times_confirmed, DROP COLUMN times_reverted;"
+		       " ALTER TABLE event_feed DROP COLUMN reverses;" /* and its constraint */
+		       " CREATE INDEX event_feed_by_payment ON event_feed (payment_id, type);"
+		       " DELETE FROM schema_migrations WHERE version = '021_payment_event_counts.sql'"));
 	ASSERT_EQ_INT(0, q_int("SELECT count(*) FROM information_schema.columns"
 			       " WHERE column_name = 'times_confirmed'"));
 
@@ -427,9 +454,10 @@ static void check_counts_migrated(const char *dsn)
 	ASSERT_EQ_INT(0, q_int("SELECT count(*) FROM pg_indexes WHERE indexname = 'event_feed_by_payment'"));
 	/* a writer of a build before 021 leaves reverses out: refused, a data
 	 * error (its entries quarantined, never counted wrong) */
-	PGresult *res = PQexec(db, "INSERT INTO event_feed (id, type, merchant_id, payment_id)"
-				   " SELECT 'evt_old_writer', 'payment.confirmed', merchant_id, id FROM payments"
-				   " WHERE block_number = 10 AND log_index = 0");
+	PGresult *res = PQexec(db,
+			       "INSERT INTO event_feed (id, type, merchant_id, payment_id)"
+			       " SELECT 'evt_old_writer', 'payment.confirmed', merchant_id, id FROM payments"
+			       " WHERE block_number = 10 AND log_index = 0");
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	ASSERT_EQ_STR("23514", state ? state : "");
 	CHECK(strstr(PQresultErrorMessage(res), "event_feed_reverses_given") != NULL);
@@ -460,7 +488,8 @@ static pg_write_result write_poisoned_small(pg_sink *s, const char *table, uint8
 	pg_write_result r = write_batch(s, poisoned, 2);
 	CHECK(r.one_statement);
 	ASSERT_EQ_INT(1, r.quarantined);
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM payment_quarantine WHERE block_number = %llu AND sqlstate = '23514'",
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM payment_quarantine WHERE block_number = %llu AND sqlstate = '23514'",
 		 (unsigned long long)block);
 	ASSERT_EQ_INT(1, q_int(sql));
 	snprintf(sql, sizeof(sql), "ALTER TABLE %s DROP CONSTRAINT test_poison_small", table);
@@ -487,16 +516,20 @@ static void check_one_statement(pg_sink *s)
 	ASSERT_EQ_INT(2, r.inserted);
 	ASSERT_EQ_INT(0, r.present);
 	ASSERT_EQ_INT(2, r.deliveries);
-	ASSERT_EQ_STR("0,1", q_text("SELECT string_agg(log_index::text, ',' ORDER BY id) FROM payments WHERE block_number = 70",
-				    a, sizeof(a)));
+	ASSERT_EQ_STR(
+		"0,1",
+		q_text("SELECT string_agg(log_index::text, ',' ORDER BY id) FROM payments WHERE block_number = 70", a,
+		       sizeof(a)));
 	ASSERT_EQ_STR("0.000001 2023-11-14 22:14:30+00 2023-11-14 22:13:20.193+00",
 		      q_text("SELECT amount || ' ' || block_time || ' ' || confirmed_at FROM payments"
-			     " WHERE block_number = 70 AND log_index = 0", a, sizeof(a)));
+			     " WHERE block_number = 70 AND log_index = 0",
+			     a, sizeof(a)));
 	/* one feed row each, under its event's id; one event and delivery each */
-	ASSERT_EQ_STR("0 payment.confirmed acme,1 payment.confirmed acme",
-		      q_text("SELECT string_agg(p.log_index || ' ' || f.type || ' ' || f.merchant_id, ',' ORDER BY f.xid, f.seq)"
-			     " FROM event_feed f JOIN payments p ON p.id = f.payment_id WHERE p.block_number = 70", a,
-			     sizeof(a)));
+	ASSERT_EQ_STR(
+		"0 payment.confirmed acme,1 payment.confirmed acme",
+		q_text("SELECT string_agg(p.log_index || ' ' || f.type || ' ' || f.merchant_id, ',' ORDER BY f.xid, f.seq)"
+		       " FROM event_feed f JOIN payments p ON p.id = f.payment_id WHERE p.block_number = 70",
+		       a, sizeof(a)));
 	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM event_feed f JOIN webhook_events e ON e.id = f.id"
 			       " JOIN payments p ON p.id = e.payment_id WHERE p.block_number = 70"));
 	ASSERT_EQ_INT(events_before + 2, q_int("SELECT count(*) FROM webhook_events"));
@@ -523,8 +556,8 @@ static void check_one_statement(pg_sink *s)
 	CHECK(r.one_statement);
 	ASSERT_EQ_INT(1, r.inserted);
 	ASSERT_EQ_INT(1, r.deliveries);
-	ASSERT_EQ_STR("confirmed", q_text("SELECT status FROM payments WHERE block_number = 70 AND log_index = 0", a,
-					  sizeof(a)));
+	ASSERT_EQ_STR("confirmed",
+		      q_text("SELECT status FROM payments WHERE block_number = 70 AND log_index = 0", a, sizeof(a)));
 	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM webhook_events e JOIN payments p ON p.id = e.payment_id"
 			       " WHERE p.block_number = 70 AND p.log_index = 0 AND e.type = 'payment.confirmed'"));
 
@@ -567,9 +600,11 @@ static void check_one_statement_pending(pg_sink *s)
 	ASSERT_EQ_INT(0, r.pending_events);
 	ASSERT_EQ_INT(0, r.deliveries);
 	ASSERT_EQ_INT(0, r.inserted);
-	ASSERT_EQ_STR("74:0 acme 0.000001,74:1 acme 0.000001",
-		      q_text("SELECT string_agg(block_number || ':' || log_index || ' ' || merchant_id || ' ' || amount, ','"
-			     " ORDER BY log_index) FROM pending_payments WHERE block_number = 74", a, sizeof(a)));
+	ASSERT_EQ_STR(
+		"74:0 acme 0.000001,74:1 acme 0.000001",
+		q_text("SELECT string_agg(block_number || ':' || log_index || ' ' || merchant_id || ' ' || amount, ','"
+		       " ORDER BY log_index) FROM pending_payments WHERE block_number = 74",
+		       a, sizeof(a)));
 	ASSERT_EQ_INT(events_before, q_int("SELECT count(*) FROM webhook_events"));
 
 	/* the endpoint takes payment.pending: an event and a delivery each,
@@ -582,13 +617,16 @@ static void check_one_statement_pending(pg_sink *s)
 	ASSERT_EQ_INT(0, r.pending_rows);
 	ASSERT_EQ_INT(2, r.pending_events);
 	ASSERT_EQ_INT(2, r.deliveries);
-	ASSERT_EQ_STR("74:0 pending acme,74:1 pending acme",
-		      q_text("SELECT string_agg((p->'data'->>'block_number') || ':' || (p->'data'->>'log_index')"
-			     " || ' ' || (p->'data'->>'status') || ' ' || merchant_id, ',' ORDER BY p->'data'->>'log_index')"
-			     " FROM (SELECT payload::jsonb AS p, * FROM webhook_events) e WHERE type = 'payment.pending'"
-			     " AND payment_id IS NULL AND (p->'data'->>'block_number') = '74'", a, sizeof(a)));
-	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id"
-			       " WHERE e.type = 'payment.pending' AND (e.payload::jsonb->'data'->>'block_number') = '74'"));
+	ASSERT_EQ_STR(
+		"74:0 pending acme,74:1 pending acme",
+		q_text("SELECT string_agg((p->'data'->>'block_number') || ':' || (p->'data'->>'log_index')"
+		       " || ' ' || (p->'data'->>'status') || ' ' || merchant_id, ',' ORDER BY p->'data'->>'log_index')"
+		       " FROM (SELECT payload::jsonb AS p, * FROM webhook_events) e WHERE type = 'payment.pending'"
+		       " AND payment_id IS NULL AND (p->'data'->>'block_number') = '74'",
+		       a, sizeof(a)));
+	ASSERT_EQ_INT(
+		2, q_int("SELECT count(*) FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id"
+			 " WHERE e.type = 'payment.pending' AND (e.payload::jsonb->'data'->>'block_number') = '74'"));
 
 	/* again (a crash before the outbox delete): nothing, no wake-up */
 	r = write_batch(s, two, 2);
@@ -613,7 +651,8 @@ static void check_one_statement_pending(pg_sink *s)
 	r = write_poisoned_small(s, "pending_payments", PW_STATUS_PENDING, 75);
 	ASSERT_EQ_INT(1, r.pending_rows);
 	ASSERT_EQ_STR("75:0", q_text("SELECT string_agg(block_number || ':' || log_index, ',') FROM pending_payments"
-				     " WHERE block_number = 75", a, sizeof(a)));
+				     " WHERE block_number = 75",
+				     a, sizeof(a)));
 	PQclear(PQexec(db, "UPDATE webhook_endpoints SET events = array_remove(events, 'payment.pending')"));
 }
 
@@ -642,7 +681,8 @@ static void check_warm_up(pg_sink *s)
 		fprintf(stderr, "row warm-up failed: %s\n", pg_sink_error(s));
 	ASSERT_EQ_INT(1, warmed); /* its payment settled its invoice paid */
 	ASSERT_EQ_STR(before, q_text(counts_sql, a, sizeof(a)));
-	CHECK(q_int("SELECT last_value FROM payments_id_seq") > seq_before); /* its rows were written, then rolled back */
+	/* its rows were written, then rolled back */
+	CHECK(q_int("SELECT last_value FROM payments_id_seq") > seq_before);
 	ASSERT_EQ_STR("", notified(1, 300, b, sizeof(b)));
 	PGresult *res = PQexec(pg_sink_conn(s), "SHOW plan_cache_mode");
 	ASSERT_EQ_STR("force_generic_plan", PQresultStatus(res) == PGRES_TUPLES_OK ? PQgetvalue(res, 0, 0) : "");
@@ -678,16 +718,19 @@ static void check_registry_one_chain(void)
 		fprintf(stderr, "config: %s\n", err);
 		return;
 	}
-	PQclear(PQexec(db, "INSERT INTO merchants (id, origin) VALUES ('regm', 'registry');"
-			   "INSERT INTO merchant_addresses (chain, address, merchant_id, origin) VALUES"
-			   " ('local', '0x00000000000000000000000000000000000000a1', 'regm', 'registry'),"
-			   " ('other', '0x00000000000000000000000000000000000000b1', 'regm', 'registry'),"
-			   " ('other', '0x00000000000000000000000000000000000000b2', 'regm', 'registry')"));
+	PQclear(PQexec(db,
+		       "INSERT INTO merchants (id, origin) VALUES ('regm', 'registry');"
+		       "INSERT INTO merchant_addresses (chain, address, merchant_id, origin) VALUES"
+		       " ('local', '0x00000000000000000000000000000000000000a1', 'regm', 'registry'),"
+		       " ('other', '0x00000000000000000000000000000000000000b1', 'regm', 'registry'),"
+		       " ('other', '0x00000000000000000000000000000000000000b2', 'regm', 'registry')"));
 	/* a merchant whose xpub (BIP-32 test vector 1's m) serves chain other alone */
-	PQclear(PQexec(db, "INSERT INTO merchants (id, origin) VALUES ('hdm', 'registry');"
-			   "INSERT INTO merchant_xpubs (merchant_id, xpub, fingerprint, path, chains, gap_limit, origin)"
-			   " VALUES ('hdm', 'xpub661MyMwAqRbcFtXgS5sYJABqqG9YLmC4Q1Rdap9gSE8NqtwybGhePY2gZ29ESFjqJoCu1Rupje8Yt"
-			   "GqsefD265TMg7usUDFdp6W1EGMcet8', '3442193e', '0/*', '{other}', 5, 'registry')"));
+	PQclear(PQexec(
+		db,
+		"INSERT INTO merchants (id, origin) VALUES ('hdm', 'registry');"
+		"INSERT INTO merchant_xpubs (merchant_id, xpub, fingerprint, path, chains, gap_limit, origin)"
+		" VALUES ('hdm', 'xpub661MyMwAqRbcFtXgS5sYJABqqG9YLmC4Q1Rdap9gSE8NqtwybGhePY2gZ29ESFjqJoCu1Rupje8Yt"
+		"GqsefD265TMg7usUDFdp6W1EGMcet8', '3442193e', '0/*', '{other}', 5, 'registry')"));
 	ASSERT_EQ_INT(5, q_int("SELECT count(*) FROM merchant_addresses"));
 	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM merchant_xpubs"));
 	matcher *m = NULL;
@@ -736,14 +779,19 @@ int main(int argc, char **argv)
 					{ .merchant_id = "acme", .chain = "tron", .family = PW_FAMILY_TRON } };
 	addr[0].address.len = PW_ADDR_LEN;
 	addr[0].address.b[19] = 0x01;
-	/* TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt = 41 0d0707963952f2fba59dd06f2b425ace40b492fe (tron_address_vectors.json) */
+	/* TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt = 41 0d0707963952f2fba59dd06f2b425ace40b492fe (tron_address_vectors.json)
+	 */
 	ASSERT_EQ_INT(0, pw_parse_address(PW_FAMILY_TRON, "TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt", &addr[1].address));
-	pg_webhook_endpoint ep = { .merchant_id = "acme", .key = "default", .url = "https://hooks.example/acme",
+	pg_webhook_endpoint ep = { .merchant_id = "acme",
+				   .key = "default",
+				   .url = "https://hooks.example/acme",
 				   .events = "{payment.confirmed,payment.reverted}" };
 	ASSERT_EQ_INT(0, pg_sink_sync_merchants(s, "{local,tron}", ids, 1, addr, 2, &ep, 1));
-	ASSERT_EQ_STR("local evm 0x0000000000000000000000000000000000000001,tron tron TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt",
-		      q_text("SELECT string_agg(chain || ' ' || chain_family || ' ' || address, ',' ORDER BY chain)"
-			     " FROM merchant_addresses", a, sizeof(a)));
+	ASSERT_EQ_STR(
+		"local evm 0x0000000000000000000000000000000000000001,tron tron TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt",
+		q_text("SELECT string_agg(chain || ' ' || chain_family || ' ' || address, ',' ORDER BY chain)"
+		       " FROM merchant_addresses",
+		       a, sizeof(a)));
 
 	/* the batches below go by COPY or the upsert, as they did before small
 	 * batches took one statement: check_one_statement checks that way */
@@ -759,7 +807,8 @@ int main(int argc, char **argv)
 	ASSERT_EQ_INT(2, r.inserted);
 	ASSERT_EQ_INT(2, r.deliveries);
 	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM payments WHERE status = 'confirmed'"));
-	ASSERT_EQ_STR("2023-11-14 22:13:30+00", q_text("SELECT block_time::text FROM payments WHERE log_index = 0", a, sizeof(a)));
+	ASSERT_EQ_STR("2023-11-14 22:13:30+00",
+		      q_text("SELECT block_time::text FROM payments WHERE log_index = 0", a, sizeof(a)));
 	ASSERT_EQ_STR("2023-11-14 22:13:20.133+00",
 		      q_text("SELECT confirmed_at::text FROM payments WHERE log_index = 0", a, sizeof(a)));
 	ASSERT_EQ_STR("0.000001", q_text("SELECT amount::text FROM payments WHERE log_index = 0", a, sizeof(a)));
@@ -767,9 +816,11 @@ int main(int argc, char **argv)
 	 * own) follow the ids: one each, the id NULL (the first event of a new
 	 * row: the feed computes it when read) */
 	ASSERT_EQ_STR("0,1", q_text("SELECT string_agg(log_index::text, ',' ORDER BY id) FROM payments", a, sizeof(a)));
-	ASSERT_EQ_STR("0 payment.confirmed acme -,1 payment.confirmed acme -",
-		      q_text("SELECT string_agg(p.log_index || ' ' || f.type || ' ' || f.merchant_id || ' ' || coalesce(f.id, '-'),"
-			     " ',' ORDER BY f.xid, f.seq) FROM event_feed f JOIN payments p ON p.id = f.payment_id", a, sizeof(a)));
+	ASSERT_EQ_STR(
+		"0 payment.confirmed acme -,1 payment.confirmed acme -",
+		q_text("SELECT string_agg(p.log_index || ' ' || f.type || ' ' || f.merchant_id || ' ' || coalesce(f.id, '-'),"
+		       " ',' ORDER BY f.xid, f.seq) FROM event_feed f JOIN payments p ON p.id = f.payment_id",
+		       a, sizeof(a)));
 
 	/* the same batch again: the COPY meets the rows, the upsert writes nothing */
 	r = write_batch(s, xy, 2);
@@ -787,8 +838,10 @@ int main(int argc, char **argv)
 	ASSERT_EQ_INT(1, r.reverted);
 	ASSERT_EQ_STR("reverted", q_text("SELECT status FROM payments WHERE log_index = 0", a, sizeof(a)));
 	q_text("SELECT e.id FROM webhook_events e JOIN payments p ON p.id = e.payment_id"
-	       " WHERE p.log_index = 0 AND e.type = 'payment.confirmed'", a, sizeof(a));
-	ASSERT_EQ_STR(a, q_text("SELECT reverses_event_id FROM webhook_events WHERE type = 'payment.reverted'", b, sizeof(b)));
+	       " WHERE p.log_index = 0 AND e.type = 'payment.confirmed'",
+	       a, sizeof(a));
+	ASSERT_EQ_STR(a, q_text("SELECT reverses_event_id FROM webhook_events WHERE type = 'payment.reverted'", b,
+				sizeof(b)));
 
 	/* the chain went back: X confirmed again, with a new event */
 	pw_payment x = payment(10, 0, PW_STATUS_CONFIRMED);
@@ -811,9 +864,11 @@ int main(int argc, char **argv)
 	ASSERT_EQ_INT(1, r.reverted);
 	ASSERT_EQ_INT(2, q_int(X_EVENTS("payment.reverted")));
 	q_text("SELECT e.id FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.log_index = 0"
-	       " AND e.type = 'payment.confirmed' ORDER BY e.created_at DESC LIMIT 1", a, sizeof(a));
+	       " AND e.type = 'payment.confirmed' ORDER BY e.created_at DESC LIMIT 1",
+	       a, sizeof(a));
 	ASSERT_EQ_STR(a, q_text("SELECT reverses_event_id FROM webhook_events WHERE type = 'payment.reverted'"
-				" ORDER BY created_at DESC LIMIT 1", b, sizeof(b)));
+				" ORDER BY created_at DESC LIMIT 1",
+				b, sizeof(b)));
 	r = write_batch(s, &x_rev, 1); /* and its replay: nothing */
 	ASSERT_EQ_INT(0, r.reverted);
 	ASSERT_EQ_INT(2, q_int(X_EVENTS("payment.reverted")));
@@ -824,7 +879,8 @@ int main(int argc, char **argv)
 	 * its feed rows carry the webhook events' ids, in their order, and
 	 * each revert names the confirmation its webhook event names */
 	ASSERT_EQ_STR("2 2", q_text("SELECT times_confirmed || ' ' || times_reverted FROM payments"
-				    " WHERE block_number = 10 AND log_index = 0", a, sizeof(a)));
+				    " WHERE block_number = 10 AND log_index = 0",
+				    a, sizeof(a)));
 	check_feed_matches_webhooks(10, 0);
 
 	/* one entry never stops the others. A constraint added here stands for
@@ -847,8 +903,8 @@ int main(int argc, char **argv)
 	ASSERT_EQ_INT(rows_before + 98, q_int("SELECT count(*) FROM payments"));
 	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM payment_quarantine WHERE reason LIKE '%test_poison%'"
 			       " AND sqlstate = '23514' AND kind = 'confirmed' AND amount_raw = 666"));
-	ASSERT_EQ_STR("21,26", q_text("SELECT string_agg(block_number::text, ',' ORDER BY id) FROM payment_quarantine", a,
-				      sizeof(a)));
+	ASSERT_EQ_STR("21,26", q_text("SELECT string_agg(block_number::text, ',' ORDER BY id) FROM payment_quarantine",
+				      a, sizeof(a)));
 	/* the same batch again (a crash before the outbox delete): nothing new,
 	 * and the quarantine still holds each entry once */
 	r = write_batch(s, batch, 100);
@@ -866,7 +922,9 @@ int main(int argc, char **argv)
 	r = write_batch(s, own, 3);
 	ASSERT_EQ_INT(1, r.inserted);
 	ASSERT_EQ_INT(2, r.quarantined);
-	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM payment_quarantine WHERE reason LIKE 'paywatch: block_time%' AND sqlstate IS NULL"));
+	ASSERT_EQ_INT(
+		1,
+		q_int("SELECT count(*) FROM payment_quarantine WHERE reason LIKE 'paywatch: block_time%' AND sqlstate IS NULL"));
 	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM payment_quarantine WHERE reason LIKE 'paywatch: token_symbol%'"));
 
 	/* a payment repeated in one batch is written once, by either way */
@@ -889,8 +947,11 @@ int main(int argc, char **argv)
 	ASSERT_EQ_INT(2, written);
 	ASSERT_EQ_INT(2, refused);
 	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM payments WHERE amount_raw = 666 AND status = 'confirmed'"));
-	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.amount_raw = 666"));
-	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM payment_quarantine WHERE retries = 1 AND last_retry_at IS NOT NULL"));
+	ASSERT_EQ_INT(
+		2,
+		q_int("SELECT count(*) FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.amount_raw = 666"));
+	ASSERT_EQ_INT(2,
+		      q_int("SELECT count(*) FROM payment_quarantine WHERE retries = 1 AND last_retry_at IS NOT NULL"));
 	pg_quarantined *list = NULL;
 	size_t n_list = 0;
 	ASSERT_EQ_INT(0, pg_sink_quarantine_list(s, "local", 10, &list, &n_list));
@@ -925,11 +986,14 @@ int main(int argc, char **argv)
 	ASSERT_EQ_STR("reverted", q_text("SELECT status FROM payments WHERE block_number = 50", a, sizeof(a)));
 	ASSERT_EQ_INT(events_before + 2, q_int("SELECT count(*) FROM webhook_events"));
 	q_text("SELECT e.id FROM webhook_events e JOIN payments p ON p.id = e.payment_id WHERE p.block_number = 50"
-	       " AND e.type = 'payment.confirmed'", a, sizeof(a));
-	ASSERT_EQ_STR(a, q_text("SELECT e.reverses_event_id FROM webhook_events e JOIN payments p ON p.id = e.payment_id"
-				" WHERE p.block_number = 50 AND e.type = 'payment.reverted'", b, sizeof(b)));
-	ASSERT_EQ_STR("52:0", q_text("SELECT string_agg(block_number || ':' || log_index, ',') FROM pending_payments", a,
-				     sizeof(a)));
+	       " AND e.type = 'payment.confirmed'",
+	       a, sizeof(a));
+	ASSERT_EQ_STR(a,
+		      q_text("SELECT e.reverses_event_id FROM webhook_events e JOIN payments p ON p.id = e.payment_id"
+			     " WHERE p.block_number = 50 AND e.type = 'payment.reverted'",
+			     b, sizeof(b)));
+	ASSERT_EQ_STR("52:0", q_text("SELECT string_agg(block_number || ':' || log_index, ',') FROM pending_payments",
+				     a, sizeof(a)));
 
 	/* no endpoint active anywhere: a direct batch writes its payment and
 	 * feed row, and no webhook event (the events statement's one-time

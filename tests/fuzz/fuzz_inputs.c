@@ -180,8 +180,7 @@ static void collect(secrets *s, const cJSON *node, const char *key, const char *
 		return;
 	}
 	const cJSON *child;
-	cJSON_ArrayForEach(child, node)
-	{
+	cJSON_ArrayForEach (child, node) {
 		/* an array's items take the array's key */
 		const char *k = cJSON_IsArray(node) ? key : child->string;
 		const char *pk = cJSON_IsArray(node) ? parent : key;
@@ -580,7 +579,8 @@ static bool time_reference(const char *s)
 static void read_api_time(const char *text)
 {
 	if (api_time_ok(text) != time_reference(text))
-		broken(api_time_ok(text) ? "api_time_ok took a time Postgres refuses" : "api_time_ok refused a time", text);
+		broken(api_time_ok(text) ? "api_time_ok took a time Postgres refuses" : "api_time_ok refused a time",
+		       text);
 }
 
 static void read_api_decimal(const char *text)

@@ -105,7 +105,8 @@ static void pipeline(const chain_transfer *t, size_t n, size_t ci)
 	tracker *tr = NULL;
 	size_t confirmed = 0;
 	if (n_found && tracker_create(g_store, chain, &opts, &tr) == 0 &&
-	    tracker_apply_range(tr, 0, to_block, to_block + 1, NULL, 0, found, n_found, 1700000000123LL, &confirmed, NULL) == 0) {
+	    tracker_apply_range(tr, 0, to_block, to_block + 1, NULL, 0, found, n_found, 1700000000123LL, &confirmed,
+				NULL) == 0) {
 		pw_payment out[64];
 		uint64_t seqs[64];
 		size_t got = 0;

@@ -4,9 +4,9 @@
  * addresses in the form of the row's chain_family (007): EVM lowercase 0x
  * hex of the right length, Tron 64 hex digits and "T" + 33 Base58
  * characters; numeric(78,0) > 0, decimals 0..77, a status, a timestamptz
- * Postgres reads, text that is valid UTF-8 with COPY's escapes). Used by the fuzz target and the property test: every payment
- * the pipeline accepts must fit. Returns NULL when the row fits, else the
- * name of the first column that does not. */
+ * Postgres reads, text that is valid UTF-8 with COPY's escapes). Used by the fuzz target and the property test: every
+ * payment the pipeline accepts must fit. Returns NULL when the row fits, else the name of the first column that does
+ * not. */
 #ifndef PW_ROW_CHECK_H
 #define PW_ROW_CHECK_H
 
@@ -121,11 +121,11 @@ static inline bool rc_unix(const char *s, size_t n, uint64_t max)
 static inline const char *row_check(const char *row, bool timestamps)
 {
 	enum { COLS = 19 };
-	static const char *const names[COLS] = { "chain",	   "chain_id",	    "block_number",  "block_hash",
-						 "block_time",	   "tx_hash",	    "log_index",     "token_address",
-						 "token_symbol",   "from_address",  "to_address",    "merchant_id",
-						 "amount_raw",	   "decimals",	    "amount",	     "status",
-						 "confirmations",  "confirmed_at",  "chain_family" };
+	static const char *const names[COLS] = { "chain",         "chain_id",     "block_number", "block_hash",
+						 "block_time",    "tx_hash",      "log_index",    "token_address",
+						 "token_symbol",  "from_address", "to_address",   "merchant_id",
+						 "amount_raw",    "decimals",     "amount",       "status",
+						 "confirmations", "confirmed_at", "chain_family" };
 	const char *f[COLS];
 	size_t len[COLS], k = 0;
 	size_t n = strlen(row);
@@ -163,7 +163,8 @@ static inline const char *row_check(const char *row, bool timestamps)
 		rc_digits(f[12], len[12], 78) && !(len[12] == 1 && f[12][0] == '0'),
 		rc_uint_max(f[13], len[13], 77),
 		len[14] > 0 && strspn(f[14], "0123456789.") >= len[14] && f[14][len[14] - 1] != '.',
-		(len[15] == 9 && memcmp(f[15], "confirmed", 9) == 0) || (len[15] == 8 && memcmp(f[15], "reverted", 8) == 0) ||
+		(len[15] == 9 && memcmp(f[15], "confirmed", 9) == 0) ||
+			(len[15] == 8 && memcmp(f[15], "reverted", 8) == 0) ||
 			(len[15] == 7 && memcmp(f[15], "pending", 7) == 0),
 		rc_uint_max(f[16], len[16], INT32_MAX),
 		timestamps ? rc_timestamp(f[17], len[17]) : rc_unix(f[17], len[17], time_max * 1000),

@@ -21,8 +21,8 @@ static inline int scan_check_strict(const char *text, size_t len, uint64_t *id, 
 		return PW_EPARSE;
 	const cJSON *jid = cJSON_GetObjectItemCaseSensitive(root, "id");
 	int r = PW_EPARSE;
-	if (cJSON_IsObject(root) && cJSON_IsNumber(jid) && jid->valuedouble >= 0 && jid->valuedouble < 9007199254740992.0 &&
-	    !cJSON_GetObjectItemCaseSensitive(root, "error")) {
+	if (cJSON_IsObject(root) && cJSON_IsNumber(jid) && jid->valuedouble >= 0 &&
+	    jid->valuedouble < 9007199254740992.0 && !cJSON_GetObjectItemCaseSensitive(root, "error")) {
 		char why[220];
 		*id = (uint64_t)jid->valuedouble;
 		r = evm_decode_logs(cJSON_GetObjectItemCaseSensitive(root, "result"), t, n, logs, why, sizeof(why));

@@ -11,35 +11,35 @@
 static int test_failures;
 static int test_checks;
 
-#define CHECK(cond)                                                                        \
-	do {                                                                               \
-		test_checks++;                                                             \
-		if (!(cond)) {                                                             \
-			test_failures++;                                                   \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
-		}                                                                          \
+#define CHECK(cond)                                                                                                    \
+	do {                                                                                                           \
+		test_checks++;                                                                                         \
+		if (!(cond)) {                                                                                         \
+			test_failures++;                                                                               \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);                       \
+		}                                                                                                      \
 	} while (0)
 
-#define ASSERT_EQ_INT(expected, got)                                                       \
-	do {                                                                               \
-		long long e_ = (long long)(expected), g_ = (long long)(got);               \
-		test_checks++;                                                             \
-		if (e_ != g_) {                                                            \
-			test_failures++;                                                   \
-			fprintf(stderr, "%s:%d: expected %s = %lld, got %s = %lld\n", __FILE__, \
-				__LINE__, #expected, e_, #got, g_);                        \
-		}                                                                          \
+#define ASSERT_EQ_INT(expected, got)                                                                                   \
+	do {                                                                                                           \
+		long long e_ = (long long)(expected), g_ = (long long)(got);                                           \
+		test_checks++;                                                                                         \
+		if (e_ != g_) {                                                                                        \
+			test_failures++;                                                                               \
+			fprintf(stderr, "%s:%d: expected %s = %lld, got %s = %lld\n", __FILE__, __LINE__, #expected,   \
+				e_, #got, g_);                                                                         \
+		}                                                                                                      \
 	} while (0)
 
-#define ASSERT_EQ_STR(expected, got)                                                       \
-	do {                                                                               \
-		const char *e_ = (expected), *g_ = (got);                                  \
-		test_checks++;                                                             \
-		if (!e_ || !g_ || strcmp(e_, g_) != 0) {                                   \
-			test_failures++;                                                   \
-			fprintf(stderr, "%s:%d: expected \"%s\", got \"%s\"\n", __FILE__,     \
-				__LINE__, e_ ? e_ : "(null)", g_ ? g_ : "(null)");         \
-		}                                                                          \
+#define ASSERT_EQ_STR(expected, got)                                                                                   \
+	do {                                                                                                           \
+		const char *e_ = (expected), *g_ = (got);                                                              \
+		test_checks++;                                                                                         \
+		if (!e_ || !g_ || strcmp(e_, g_) != 0) {                                                               \
+			test_failures++;                                                                               \
+			fprintf(stderr, "%s:%d: expected \"%s\", got \"%s\"\n", __FILE__, __LINE__,                    \
+				e_ ? e_ : "(null)", g_ ? g_ : "(null)");                                               \
+		}                                                                                                      \
 	} while (0)
 
 static inline int test_finish(const char *name)

@@ -40,23 +40,23 @@ static void test_vectors(const char *dir)
 	free(text);
 	const cJSON *v;
 	int steps = 0, invalid = 0;
-	cJSON_ArrayForEach(v, cJSON_GetObjectItem(root, "vectors"))
-	{
+	cJSON_ArrayForEach (v, cJSON_GetObjectItem(root, "vectors")) {
 		const cJSON *chains = cJSON_GetObjectItem(v, "chains");
 		int n = cJSON_GetArraySize(chains);
 		for (int i = 0; i < n; i++) {
 			const cJSON *a = cJSON_GetArrayItem(chains, i);
 			char err[200];
 			bip32_pub k;
-			ASSERT_EQ_INT(0, bip32_parse_xpub(cJSON_GetObjectItem(a, "xpub")->valuestring, &k, err, sizeof(err)));
+			ASSERT_EQ_INT(
+				0, bip32_parse_xpub(cJSON_GetObjectItem(a, "xpub")->valuestring, &k, err, sizeof(err)));
 			char back[BIP32_TEXT_MAX];
 			bip32_format_xpub(&k, back);
 			ASSERT_EQ_STR(cJSON_GetObjectItem(a, "xpub")->valuestring, back);
 			for (int j = 0; j < n; j++) {
 				const cJSON *b = cJSON_GetArrayItem(chains, j);
 				uint32_t idx;
-				if (!one_step(cJSON_GetObjectItem(a, "path")->valuestring, cJSON_GetObjectItem(b, "path")->valuestring,
-					      &idx))
+				if (!one_step(cJSON_GetObjectItem(a, "path")->valuestring,
+					      cJSON_GetObjectItem(b, "path")->valuestring, &idx))
 					continue;
 				bip32_pub c;
 				ASSERT_EQ_INT(0, bip32_derive_child(&k, idx, &c));
@@ -67,8 +67,7 @@ static void test_vectors(const char *dir)
 			}
 		}
 		const cJSON *bad;
-		cJSON_ArrayForEach(bad, cJSON_GetObjectItem(v, "invalid_extended_keys"))
-		{
+		cJSON_ArrayForEach (bad, cJSON_GetObjectItem(v, "invalid_extended_keys")) {
 			bip32_pub k;
 			char err[200] = "";
 			int r = bip32_parse_xpub(cJSON_GetObjectItem(bad, "key")->valuestring, &k, err, sizeof(err));
@@ -97,13 +96,13 @@ static void test_anvil(const char *dir)
 	const cJSON *d = cJSON_GetObjectItem(root, "derived_not_in_source");
 	char err[200];
 	bip32_pub k;
-	ASSERT_EQ_INT(0, bip32_parse_xpub(cJSON_GetObjectItem(d, "xpub_m/44'/60'/0'/0")->valuestring, &k, err, sizeof(err)));
+	ASSERT_EQ_INT(
+		0, bip32_parse_xpub(cJSON_GetObjectItem(d, "xpub_m/44'/60'/0'/0")->valuestring, &k, err, sizeof(err)));
 	bip32_path p;
 	ASSERT_EQ_INT(0, bip32_parse_path("*", &p, err, sizeof(err)));
 	const cJSON *want;
 	uint32_t i = 0;
-	cJSON_ArrayForEach(want, cJSON_GetObjectItem(d, "eip55"))
-	{
+	cJSON_ArrayForEach (want, cJSON_GetObjectItem(d, "eip55")) {
 		bip32_pub c;
 		ASSERT_EQ_INT(0, bip32_derive_path(&k, &p, i, &c));
 		pw_addr addr;
@@ -128,8 +127,9 @@ static void test_paths(void)
 	ASSERT_EQ_INT(0, bip32_parse_path("1/2/*/3", &p, err, sizeof(err)));
 	bip32_format_path(&p, 2147483647u, out, sizeof(out));
 	ASSERT_EQ_STR("1/2/2147483647/3", out);
-	static const char *const bad[] = { "", "0", "*/*", "0'/*", "0h/*", "2147483648/*", "a/*", "0//*", "/*", "*/",
-					   "1/2/3/4/5/6/7/8/*" };
+	static const char *const bad[] = {
+		"", "0", "*/*", "0'/*", "0h/*", "2147483648/*", "a/*", "0//*", "/*", "*/", "1/2/3/4/5/6/7/8/*"
+	};
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		err[0] = '\0';
 		ASSERT_EQ_INT(PW_EPARSE, bip32_parse_path(bad[k], &p, err, sizeof(err)));
@@ -138,11 +138,13 @@ static void test_paths(void)
 	ASSERT_EQ_INT(PW_EPARSE, bip32_parse_path("0'/*", &p, err, sizeof(err)));
 	CHECK(strstr(err, "hardened") != NULL);
 	/* a private key is refused by name, and the message never quotes it */
-	const char *xprv = "xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi";
+	const char *xprv =
+		"xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi";
 	bip32_pub k;
 	ASSERT_EQ_INT(PW_EPARSE, bip32_parse_xpub(xprv, &k, err, sizeof(err)));
 	CHECK(strstr(err, "private key") != NULL && strstr(err, "xprv9s21") == NULL);
-	const char *xpub = "xpub661MyMwAqRbcFtXgS5sYJABqqG9YLmC4Q1Rdap9gSE8NqtwybGhePY2gZ29ESFjqJoCu1Rupje8YtGqsefD265TMg7usUDFdp6W1EGMcet8";
+	const char *xpub =
+		"xpub661MyMwAqRbcFtXgS5sYJABqqG9YLmC4Q1Rdap9gSE8NqtwybGhePY2gZ29ESFjqJoCu1Rupje8YtGqsefD265TMg7usUDFdp6W1EGMcet8";
 	ASSERT_EQ_INT(0, bip32_parse_xpub(xpub, &k, err, sizeof(err)));
 	bip32_pub c;
 	ASSERT_EQ_INT(PW_EINVAL, bip32_derive_child(&k, BIP32_HARDENED, &c));

@@ -81,22 +81,27 @@ static void test_text(void)
 		bool valid;
 	} utf8[] = {
 		{ "USDC", true },
-		{ "USD\xe2\x82\xae" "0", true },	    /* USD₮0 */
-		{ "\xf0\x9f\x92\xb5", true },	    /* U+1F4B5 */
-		{ "\xff", false },		    /* never in UTF-8 */
-		{ "\xc0\xaf", false },		    /* overlong '/' */
-		{ "\xe0\x80\xaf", false },	    /* overlong '/' */
-		{ "\xed\xa0\x80", false },	    /* surrogate U+D800 */
-		{ "\xf4\x90\x80\x80", false },	    /* above U+10FFFF */
-		{ "\xe2\x82", false },		    /* truncated */
-		{ "ok\x80", false },		    /* stray continuation byte */
+		{ "USD\xe2\x82\xae"
+		  "0",
+		  true },                      /* USD₮0 */
+		{ "\xf0\x9f\x92\xb5", true },  /* U+1F4B5 */
+		{ "\xff", false },             /* never in UTF-8 */
+		{ "\xc0\xaf", false },         /* overlong '/' */
+		{ "\xe0\x80\xaf", false },     /* overlong '/' */
+		{ "\xed\xa0\x80", false },     /* surrogate U+D800 */
+		{ "\xf4\x90\x80\x80", false }, /* above U+10FFFF */
+		{ "\xe2\x82", false },         /* truncated */
+		{ "ok\x80", false },           /* stray continuation byte */
 	};
 	for (size_t i = 0; i < sizeof(utf8) / sizeof(utf8[0]); i++) {
 		if (text_utf8_valid(utf8[i].s, strlen(utf8[i].s)) != utf8[i].valid)
 			fprintf(stderr, "utf8 case %zu\n", i);
 		CHECK(text_utf8_valid(utf8[i].s, strlen(utf8[i].s)) == utf8[i].valid);
 	}
-	CHECK(text_is_clean_utf8("USD\xe2\x82\xae" "0", 6));
+	CHECK(
+		text_is_clean_utf8("USD\xe2\x82\xae"
+				   "0",
+				   6));
 	CHECK(!text_is_clean_utf8("a\tb", 3));
 	CHECK(!text_is_clean_utf8("a\x7f", 2));
 	CHECK(!text_is_clean_utf8("a\xc2\x9b", 3)); /* C1 CSI */
@@ -107,12 +112,13 @@ static void test_text(void)
 	text_escape(out, sizeof(out), "bad \xff utf8 \xe2\x82\xae ok \\ end");
 	ASSERT_EQ_STR("bad \\xff utf8 \xe2\x82\xae ok \\\\ end", out);
 	/* truncation never splits an escape or a character */
-	size_t n = text_escape(out, 6, "ab\x1b" "cd");
+	size_t n = text_escape(out, 6,
+			       "ab\x1b"
+			       "cd");
 	ASSERT_EQ_STR("ab", out);
 	ASSERT_EQ_INT(2, n);
 	n = text_escape(out, 5, "ab\xe2\x82\xae");
 	ASSERT_EQ_STR("ab", out);
-
 }
 
 static void test_payment_check(void)
@@ -121,7 +127,9 @@ static void test_payment_check(void)
 	char why[128];
 	memset(&p, 0, sizeof(p));
 	snprintf(p.chain, sizeof(p.chain), "mainnet");
-	snprintf(p.token_symbol, sizeof(p.token_symbol), "USD\xe2\x82\xae" "0");
+	snprintf(p.token_symbol, sizeof(p.token_symbol),
+		 "USD\xe2\x82\xae"
+		 "0");
 	snprintf(p.merchant_id, sizeof(p.merchant_id), "acme");
 	p.amount[31] = 1;
 	p.tx_hash.len = PW_HASH_LEN;
@@ -133,8 +141,8 @@ static void test_payment_check(void)
 	p.confirmations = PW_CONFIRMATIONS_MAX;
 	p.confirmed_at_ms = PW_TIME_MAX_S * 1000;
 	ASSERT_EQ_INT(0, payment_check(&p, why, sizeof(why)));
-	static const char *const fields[] = { "log_index", "block_time", "token_symbol", "amount", "decimals",
-					      "block_number", "confirmations", "confirmed_at" };
+	static const char *const fields[] = { "log_index", "block_time",   "token_symbol",  "amount",
+					      "decimals",  "block_number", "confirmations", "confirmed_at" };
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		pw_payment q = p;
 		switch (i) {
@@ -189,8 +197,8 @@ static void test_random(void)
 /* RFC 4648, section 10, without padding; then the two url-safe digits */
 static void test_b64url(void)
 {
-	static const char *const vec[][2] = { { "f", "Zg" }, { "fo", "Zm8" }, { "foo", "Zm9v" }, { "foob", "Zm9vYg" },
-					      { "fooba", "Zm9vYmE" }, { "foobar", "Zm9vYmFy" } };
+	static const char *const vec[][2] = { { "f", "Zg" },        { "fo", "Zm8" },        { "foo", "Zm9v" },
+					      { "foob", "Zm9vYg" }, { "fooba", "Zm9vYmE" }, { "foobar", "Zm9vYmFy" } };
 	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
 		char out[32];
 		b64url_encode((const uint8_t *)vec[i][0], strlen(vec[i][0]), out, sizeof(out));
@@ -208,7 +216,7 @@ static void test_b64url(void)
 	size_t n = 0;
 	ASSERT_EQ_INT(PW_EPARSE, b64url_decode("+_8", back, sizeof(back), &n)); /* base64's alphabet, not base64url's */
 	ASSERT_EQ_INT(PW_EPARSE, b64url_decode("Zm9vY", back, sizeof(back), &n)); /* a length no encoding has */
-	ASSERT_EQ_INT(PW_EPARSE, b64url_decode("Zm9vYmFy", back, 3, &n)); /* longer than out */
+	ASSERT_EQ_INT(PW_EPARSE, b64url_decode("Zm9vYmFy", back, 3, &n));         /* longer than out */
 
 	api_cursor c = { .at = "2026-11-29T20:51:17.841123Z", .id = 4242 }, d;
 	char text[96];
@@ -218,7 +226,7 @@ static void test_b64url(void)
 	ASSERT_EQ_INT(4242, d.id);
 	static const char *const bad[] = { "2026-13-29T20:51:17.841123Z|1", "2026-11-29T20:51:17.841123Z|",
 					   "2026-11-29 20:51:17.841123Z|1", "2026-11-29T20:51:17.841123Z|1x",
-					   "2026-11-29T20:51:17Z|1", "x" };
+					   "2026-11-29T20:51:17Z|1",        "x" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		b64url_encode((const uint8_t *)bad[i], strlen(bad[i]), text, sizeof(text));
 		ASSERT_EQ_INT(PW_EPARSE, api_cursor_decode(text, &d));
@@ -231,7 +239,14 @@ static void test_b64url(void)
 	CHECK(api_feed_cursor_less(&(api_feed_cursor){ 5, 9 }, &(api_feed_cursor){ 6, 1 }));
 	CHECK(api_feed_cursor_less(&(api_feed_cursor){ 6, 0 }, &(api_feed_cursor){ 6, 1 }));
 	CHECK(!api_feed_cursor_less(&(api_feed_cursor){ 6, 1 }, &(api_feed_cursor){ 6, 1 }));
-	static const char *const bad_feed[] = { "e|1", "e||1", "e|1|", "d|1|2", "e|1|2|3", "e|-1|2", "e|18446744073709551616|1", "e|1|9223372036854775808" };
+	static const char *const bad_feed[] = { "e|1",
+						"e||1",
+						"e|1|",
+						"d|1|2",
+						"e|1|2|3",
+						"e|-1|2",
+						"e|18446744073709551616|1",
+						"e|1|9223372036854775808" };
 	for (size_t i = 0; i < sizeof(bad_feed) / sizeof(bad_feed[0]); i++) {
 		b64url_encode((const uint8_t *)bad_feed[i], strlen(bad_feed[i]), text, sizeof(text));
 		ASSERT_EQ_INT(PW_EPARSE, api_feed_cursor_decode(text, &g));
@@ -310,7 +325,9 @@ static void test_metrics(void)
 	CHECK(t != NULL);
 	if (!t)
 		return;
-	CHECK(strstr(t, "# TYPE paywatch_chain_logs_scanned_total counter\npaywatch_chain_logs_scanned_total{chain=\"a\"} 5\n"));
+	CHECK(strstr(
+		t,
+		"# TYPE paywatch_chain_logs_scanned_total counter\npaywatch_chain_logs_scanned_total{chain=\"a\"} 5\n"));
 	CHECK(strstr(t, "paywatch_chain_lag_blocks{chain=\"a\"} 4\n"));
 	CHECK(strstr(t, "paywatch_rpc_request_duration_seconds_bucket{chain=\"a\",le=\"0.001\"} 0\n"));
 	CHECK(strstr(t, "paywatch_rpc_request_duration_seconds_bucket{chain=\"a\",le=\"0.005\"} 1\n"));
@@ -336,9 +353,11 @@ static void test_routes(void)
 	ASSERT_EQ_STR("42", p.v[0]);
 	CHECK(api_route_match("/v1/payments/", "GET", &p, allow, sizeof(allow)) == API_N_ROUTES);
 	CHECK(api_route_match("/v1/payments/42/x", "GET", &p, allow, sizeof(allow)) == API_N_ROUTES);
-	CHECK(api_route_match("/v1/webhooks/deliveries/7/redeliver", "POST", &p, allow, sizeof(allow)) == API_REDELIVER);
+	CHECK(api_route_match("/v1/webhooks/deliveries/7/redeliver", "POST", &p, allow, sizeof(allow)) ==
+	      API_REDELIVER);
 	ASSERT_EQ_STR("7", p.v[0]);
-	CHECK(api_route_match("/v1/webhooks/deliveries/7/redeliverx", "POST", &p, allow, sizeof(allow)) == API_N_ROUTES);
+	CHECK(api_route_match("/v1/webhooks/deliveries/7/redeliverx", "POST", &p, allow, sizeof(allow)) ==
+	      API_N_ROUTES);
 	char longer[200];
 	memset(longer, '1', sizeof(longer));
 	memcpy(longer, "/v1/payments/", 13);
@@ -354,7 +373,8 @@ static void test_routes(void)
 	CHECK(api_route_match("/v1/merchants/acme/addresses/local/0xab", "DELETE", &p, allow, sizeof(allow)) ==
 	      API_ADDRESS_DELETE);
 	CHECK(p.n == 3 && strcmp(p.v[0], "acme") == 0 && strcmp(p.v[1], "local") == 0 && strcmp(p.v[2], "0xab") == 0);
-	CHECK(api_route_match("/v1/merchants/acme/webhooks/main", "DELETE", &p, allow, sizeof(allow)) == API_WEBHOOK_DELETE);
+	CHECK(api_route_match("/v1/merchants/acme/webhooks/main", "DELETE", &p, allow, sizeof(allow)) ==
+	      API_WEBHOOK_DELETE);
 	ASSERT_EQ_STR("main", p.v[1]);
 	/* the checkout page: its assets are not invoice ids */
 	CHECK(api_route_match("/pay/inv_abc", "GET", &p, allow, sizeof(allow)) == API_CHECKOUT_PAGE);
@@ -428,8 +448,8 @@ static void test_secretbox(void)
 	free(bent);
 	/* another key: its id is not held, until it is the old one */
 	secretbox_key k2;
-	ASSERT_EQ_INT(0, secretbox_key_parse("1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100", &k2, err,
-					     sizeof(err)));
+	ASSERT_EQ_INT(0, secretbox_key_parse("1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100", &k2,
+					     err, sizeof(err)));
 	secretbox_keys other = { .have_current = true, .current = k2 };
 	CHECK(secretbox_open(&other, "ctx/1", sealed, &plain) == PW_ENOTFOUND);
 	other.have_old = true;
@@ -475,14 +495,16 @@ static void test_canonical_ids(void)
  * reading api_time_ok beside fuzz_inputs). */
 static void test_api_times(void)
 {
-	static const char *const good[] = { "2024-02-29T00:00:00Z", "2026-12-31T23:59:60Z", "2026-12-31T23:59:60.0Z",
-					    "0001-01-01T00:00:00Z", "2026-01-01T00:00:00+15:59",
-					    "2026-01-01T00:00:00-15:59", "2026-01-01T00:00:00.123456789Z",
-					    "2026-01-01t00:00:00z", "2026-11-29T20:51:17+01:00" };
-	static const char *const bad[] = { "2026-02-29T00:00:00Z", "2026-02-31T00:00:00Z", "2026-04-31T00:00:00Z",
-					   "0000-01-01T00:00:00Z", "2026-12-31T23:59:60.5+01:00",
-					   "2026-01-01T00:00:00+16:00", "2026-01-01T00:00:00+23:59",
-					   "2026-01-01T23:60:00Z", "2026-13-01T00:00:00Z", "2026-11-29" };
+	static const char *const good[] = { "2024-02-29T00:00:00Z",           "2026-12-31T23:59:60Z",
+					    "2026-12-31T23:59:60.0Z",         "0001-01-01T00:00:00Z",
+					    "2026-01-01T00:00:00+15:59",      "2026-01-01T00:00:00-15:59",
+					    "2026-01-01T00:00:00.123456789Z", "2026-01-01t00:00:00z",
+					    "2026-11-29T20:51:17+01:00" };
+	static const char *const bad[] = { "2026-02-29T00:00:00Z",        "2026-02-31T00:00:00Z",
+					   "2026-04-31T00:00:00Z",        "0000-01-01T00:00:00Z",
+					   "2026-12-31T23:59:60.5+01:00", "2026-01-01T00:00:00+16:00",
+					   "2026-01-01T00:00:00+23:59",   "2026-01-01T23:60:00Z",
+					   "2026-13-01T00:00:00Z",        "2026-11-29" };
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		if (!api_time_ok(good[i])) {
 			test_failures++;
@@ -517,9 +539,28 @@ static void test_url(void)
 	ASSERT_EQ_INT(0, pw_url_parse("https://h", &u, err, sizeof(err)));
 	ASSERT_EQ_INT(443, u.port);
 	static const char *const bad[] = {
-		"ws://127.0.0.1:85x45", "ws://127.0.0.1:99999", "ws://127.0.0.1:0", "ws://127.0.0.1:", "ws://h:008545x",
-		"ws://h:+1", "ws://h:-1", "ws://h: 1", "ws://h:1#f", "ws://h#f", "ws://[::1]:1", "ws://u:p@h/", "ws://@h",
-		"ws://", "ws:///x", "ws://:1", "ftp://h", "WS://h", "ws://h\x01", "ws://h/\x7f", "ws://h/\xc3\xa9", "ws://h\\x",
+		"ws://127.0.0.1:85x45",
+		"ws://127.0.0.1:99999",
+		"ws://127.0.0.1:0",
+		"ws://127.0.0.1:",
+		"ws://h:008545x",
+		"ws://h:+1",
+		"ws://h:-1",
+		"ws://h: 1",
+		"ws://h:1#f",
+		"ws://h#f",
+		"ws://[::1]:1",
+		"ws://u:p@h/",
+		"ws://@h",
+		"ws://",
+		"ws:///x",
+		"ws://:1",
+		"ftp://h",
+		"WS://h",
+		"ws://h\x01",
+		"ws://h/\x7f",
+		"ws://h/\xc3\xa9",
+		"ws://h\\x",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';

@@ -152,8 +152,9 @@ static void test_families_and_http(void)
 	free(dump);
 	config_destroy(cfg);
 
-	expect_tron_error("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", "TR7NHqjeKQxGTCi8q8ZAAPMTBF2aUEHQrR",
-			  "chains[0].tokens[0].address: bad Base58Check checksum in Tron address TR7NHqjeKQxGTCi8q8ZAAPMTBF2aUEHQrR");
+	expect_tron_error(
+		"TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", "TR7NHqjeKQxGTCi8q8ZAAPMTBF2aUEHQrR",
+		"chains[0].tokens[0].address: bad Base58Check checksum in Tron address TR7NHqjeKQxGTCi8q8ZAAPMTBF2aUEHQrR");
 	/* a valid base58check of another version byte (Bitcoin P2PKH, 0x00) */
 	expect_tron_error("TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt", "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
 			  "merchants[0].addresses.tron[0]: not a Tron mainnet address: version byte 0x00");
@@ -165,19 +166,23 @@ static void test_families_and_http(void)
 			  "merchants[0].addresses.tron: address TBA6CypYJizwA9XdC7Ubgc5F1bxrQ7SqPt is listed twice");
 	expect_tron_error("\"finality\": \"finalized\"", "\"finality\": \"safe\"",
 			  "chains[0].finality: tron nodes have no \"safe\" block");
-	expect_tron_error("\"http_urls\": [\"${TRON_RPC_URL}\"], \"http_headers\": {\"TRON-PRO-API-KEY\": \"${TRONGRID_KEY}\"},",
-			  "\"ws_url\": \"wss://tron.example\",", "chains[0].ws_url: tron nodes serve JSON-RPC over HTTP only");
+	expect_tron_error(
+		"\"http_urls\": [\"${TRON_RPC_URL}\"], \"http_headers\": {\"TRON-PRO-API-KEY\": \"${TRONGRID_KEY}\"},",
+		"\"ws_url\": \"wss://tron.example\",", "chains[0].ws_url: tron nodes serve JSON-RPC over HTTP only");
 	expect_tron_error("\"start_block\": 77000000", "\"start_block\": 77000000, \"max_range\": 5002",
 			  "chains[0].max_range: must be an integer 1..5001");
 	/* with a websocket the head is pushed: no poll interval */
 	expect_tron_error("\"http_url\": \"https://base.example/v2/keyWORD\"",
 			  "\"http_url\": \"https://base.example/v2/keyWORD\", \"ws_url\": \"wss://base.example\"",
 			  "chains[1].poll_interval_ms: only for a chain of http_url(s) alone");
-	expect_tron_error("\"http_url\": \"https://base.example/v2/keyWORD\"", "\"http_url\": \"wss://base.example/v2\"",
+	expect_tron_error("\"http_url\": \"https://base.example/v2/keyWORD\"",
+			  "\"http_url\": \"wss://base.example/v2\"",
 			  "chains[1].http_url: must be an http:// or https:// URL");
-	expect_tron_error("\"http_url\": \"https://base.example/v2/keyWORD\"", "\"http_url\": \"https://u:pw@base.example/\"",
-			  "chains[1].http_url: must not carry a user name or password (a provider's key goes in the path or in http_headers)");
-	expect_tron_error("\"poll_interval_ms\": 500", "\"poll_interval_ms\": 5", "chains[1].poll_interval_ms: must be an integer 100..");
+	expect_tron_error(
+		"\"http_url\": \"https://base.example/v2/keyWORD\"", "\"http_url\": \"https://u:pw@base.example/\"",
+		"chains[1].http_url: must not carry a user name or password (a provider's key goes in the path or in http_headers)");
+	expect_tron_error("\"poll_interval_ms\": 500", "\"poll_interval_ms\": 5",
+			  "chains[1].poll_interval_ms: must be an integer 100..");
 	expect_tron_error("{\"TRON-PRO-API-KEY\": \"${TRONGRID_KEY}\"}", "{\"Host\": \"x\"}",
 			  "chains[0].http_headers.Host: not a header name paywatch may set");
 	expect_tron_error("{\"TRON-PRO-API-KEY\": \"${TRONGRID_KEY}\"}", "{\"a\": \"1\", \"A\": \"2\"}",
@@ -207,7 +212,8 @@ static void test_families_and_http(void)
 			ASSERT_EQ_STR("https://eth.example/v2/keyB", cp.bulk_url);
 			ASSERT_EQ_INT(1, cp.n_headers);
 			char *dump = config_dump_masked(cfg);
-			CHECK(dump && strstr(dump, "https://eth.example/****") != NULL && strstr(dump, "\"http_urls\"") != NULL);
+			CHECK(dump && strstr(dump, "https://eth.example/****") != NULL &&
+			      strstr(dump, "\"http_urls\"") != NULL);
 			if (dump && !strstr(dump, "https://eth.example/****"))
 				fprintf(stderr, "%s\n", dump);
 			CHECK(dump && !strstr(dump, "keyA") && !strstr(dump, "keyB") && !strstr(dump, "secretC"));
@@ -216,11 +222,15 @@ static void test_families_and_http(void)
 		}
 		free(both);
 		cfg = NULL;
-		both = variant("\"ws_url\": \"ws://127.0.0.1:8545\",",
-			       "\"ws_url\": \"ws://127.0.0.1:8545\", \"http_urls\": [\"http://a.example\", \"http://b.example\"],");
-		expect_error(both, "chains[0].http_urls: with ws_url(s), give one HTTP URL per websocket URL (1 websocket, 2 HTTP)");
+		both = variant(
+			"\"ws_url\": \"ws://127.0.0.1:8545\",",
+			"\"ws_url\": \"ws://127.0.0.1:8545\", \"http_urls\": [\"http://a.example\", \"http://b.example\"],");
+		expect_error(
+			both,
+			"chains[0].http_urls: with ws_url(s), give one HTTP URL per websocket URL (1 websocket, 2 HTTP)");
 		free(both);
-		both = variant("\"ws_url\": \"ws://127.0.0.1:8545\",", "\"ws_url\": \"ws://127.0.0.1:8545\", \"http_url\": \"ws://a.example\",");
+		both = variant("\"ws_url\": \"ws://127.0.0.1:8545\",",
+			       "\"ws_url\": \"ws://127.0.0.1:8545\", \"http_url\": \"ws://a.example\",");
 		expect_error(both, "chains[0].http_url: must be an http:// or https:// URL");
 		free(both);
 	}
@@ -274,15 +284,18 @@ static void test_start_block_string(void)
 static void test_xpub(void)
 {
 	/* BIP-32 test vector 1, chain m/0H: a public key (xpub) */
-	static const char xpub[] = "xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8PX9rL2dZXvgGDnw";
-	static const char xprv[] = "xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi";
+	static const char xpub[] =
+		"xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8PX9rL2dZXvgGDnw";
+	static const char xprv[] =
+		"xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi";
 	char text[512];
 	const char *from = "\"addresses\": { \"local\": [\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"] }";
 	snprintf(text, sizeof(text), "\"xpub\": { \"key\": \"%s\" }", xpub);
 	pw_config *cfg = parse_variant(from, text);
 	if (cfg) { /* no addresses needed: derived; defaults: 0/<star>, every EVM/Tron chain, gap 20 */
 		const cfg_xpub *x = &cfg->merchants[0].xpub;
-		CHECK(x->set && strcmp(x->path, "0/*") == 0 && x->gap_limit == 20 && x->n_chains == 1 && x->chains[0] == 0);
+		CHECK(x->set && strcmp(x->path, "0/*") == 0 && x->gap_limit == 20 && x->n_chains == 1 &&
+		      x->chains[0] == 0);
 		CHECK(strlen(x->fingerprint) == 8 && cfg->merchants[0].n_addresses == 0);
 		char *dump = config_dump_masked(cfg);
 		CHECK(dump && !strstr(dump, xpub + 4) && strstr(dump, x->fingerprint));
@@ -404,10 +417,12 @@ int main(void)
 		static const struct {
 			const char *s, *err; /* err: what the error holds; NULL: taken */
 		} json[] = {
-			{ "{\"a\\u0000\":1}", "\\u0000 in a string" },         /* in a key */
-			{ "{\"id\":\"a\\\\u0000b\"}", NULL },                  /* an escaped backslash, then the text u0000 */
-			{ "{\"id\":\"a\\\\\\u0000\"}", "id: \\u0000 in a string" }, /* an escaped backslash, then the escape */
-			{ "{\"id\":\"\\\"\\u0000\"}", "id: \\u0000 in a string" },  /* after an escaped quote */
+			{ "{\"a\\u0000\":1}", "\\u0000 in a string" }, /* in a key */
+			/* an escaped backslash, then the text u0000 */
+			{ "{\"id\":\"a\\\\u0000b\"}", NULL },
+			/* an escaped backslash, then the escape */
+			{ "{\"id\":\"a\\\\\\u0000\"}", "id: \\u0000 in a string" },
+			{ "{\"id\":\"\\\"\\u0000\"}", "id: \\u0000 in a string" }, /* after an escaped quote */
 			{ "{\"id\":\"\\u00001\"}", "id: \\u0000 in a string" },
 			{ "{\"id\":\"\\u0001\"}", NULL },
 			{ "{\"id\":\"u0000\"}", NULL },
@@ -428,9 +443,12 @@ int main(void)
 		ASSERT_EQ_INT(PW_ECONFIG, json_check_strict("{\"a\":1,\"a\":2}", 13, why, sizeof(why)));
 		ASSERT_EQ_INT(PW_ECONFIG, json_check_strict("{\"a\":\"\\u0000\"}", 14, why, sizeof(why)));
 	}
-	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 9007199254740993", "chains[0].chain_id: 9007199254740993 is not below 2^53");
-	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 1e300", "chains[0].chain_id: 1e300 is not below 2^53");
-	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 9007199254740992", "chains[0].chain_id: 9007199254740992 is not below");
+	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 9007199254740993",
+			     "chains[0].chain_id: 9007199254740993 is not below 2^53");
+	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 1e300",
+			     "chains[0].chain_id: 1e300 is not below 2^53");
+	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 9007199254740992",
+			     "chains[0].chain_id: 9007199254740992 is not below");
 	{
 		char deep[400] = "{\"x\":";
 		for (int i = 0; i < 70; i++)
@@ -440,50 +458,73 @@ int main(void)
 	expect_error("[]", "$: the config must be a JSON object");
 	expect_variant_error("\"data_dir\"", "\"data_dri\"", "data_dri: unknown field");
 	expect_variant_error("\"./data\"", "\"\"", "data_dir: must not be empty");
-	expect_variant_error("\"postgres\": { \"dsn\": \"${PAYWATCH_PG_DSN}\" },", "", "postgres: required field is missing");
-	expect_variant_error("${PAYWATCH_PG_DSN}", "${PAYWATCH_UNSET_VAR}", "postgres.dsn: environment variable PAYWATCH_UNSET_VAR is not set");
+	expect_variant_error("\"postgres\": { \"dsn\": \"${PAYWATCH_PG_DSN}\" },", "",
+			     "postgres: required field is missing");
+	expect_variant_error("${PAYWATCH_PG_DSN}", "${PAYWATCH_UNSET_VAR}",
+			     "postgres.dsn: environment variable PAYWATCH_UNSET_VAR is not set");
 	expect_variant_error("${PAYWATCH_PG_DSN}", "${PAYWATCH_PG_DSN", "postgres.dsn: unterminated ${");
 	expect_variant_error("\"dsn\": \"${PAYWATCH_PG_DSN}\"", "\"dsn\": 5", "postgres.dsn: must be a string");
-	expect_error("{\"postgres\":{\"dsn\":\"host=x\"},\"chains\":[],\"merchants\":[]}", "chains: must be a non-empty array");
-	expect_variant_error("\"name\": \"local\"", "\"name\": \"Local Chain\"", "chains[0].name: must be 1..63 characters");
+	expect_error("{\"postgres\":{\"dsn\":\"host=x\"},\"chains\":[],\"merchants\":[]}",
+		     "chains: must be a non-empty array");
+	expect_variant_error("\"name\": \"local\"", "\"name\": \"Local Chain\"",
+			     "chains[0].name: must be 1..63 characters");
 	expect_variant_error("\"kind\": \"evm\"", "\"kind\": \"bitcoin\"", "chains[0].kind: unsupported chain kind");
 	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 0", "chains[0].chain_id: must be an integer");
 	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": 1.5", "chains[0].chain_id: must be an integer");
-	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": \"31337\"", "chains[0].chain_id: must be an integer");
-	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"http://127.0.0.1:8545\"", "chains[0].ws_url: must be a ws:// or wss:// URL");
+	expect_variant_error("\"chain_id\": 31337", "\"chain_id\": \"31337\"",
+			     "chains[0].chain_id: must be an integer");
+	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"http://127.0.0.1:8545\"",
+			     "chains[0].ws_url: must be a ws:// or wss:// URL");
 	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\",", "", "chains[0].ws_url: required field is missing");
-	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_urls\": []", "chains[0].ws_urls: must be a non-empty array");
-	expect_variant_error("\"confirmations\": 3", "\"confirmations\": 0", "chains[0].confirmations: must be an integer 1..");
-	expect_variant_error("\"confirmations\": 3", "\"confirmations\": -3", "chains[0].confirmations: must be an integer 1..");
+	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_urls\": []",
+			     "chains[0].ws_urls: must be a non-empty array");
+	expect_variant_error("\"confirmations\": 3", "\"confirmations\": 0",
+			     "chains[0].confirmations: must be an integer 1..");
+	expect_variant_error("\"confirmations\": 3", "\"confirmations\": -3",
+			     "chains[0].confirmations: must be an integer 1..");
 	expect_variant_error("\"start_block\": 0", "\"start_block\": -1", "chains[0].start_block: must be an integer");
-	expect_variant_error("\"start_block\": 0", "\"start_block\": \"-1\"", "chains[0].start_block: must be a block number");
-	expect_variant_error("\"start_block\": 0", "\"start_block\": \"\"", "chains[0].start_block: must be a block number");
-	expect_variant_error("\"start_block\": 0", "\"start_block\": \"12a\"", "chains[0].start_block: must be a block number");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": \"-1\"",
+			     "chains[0].start_block: must be a block number");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": \"\"",
+			     "chains[0].start_block: must be a block number");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": \"12a\"",
+			     "chains[0].start_block: must be a block number");
 	expect_variant_error("\"start_block\": 0", "\"start_block\": \"9223372036854775808\"",
 			     "chains[0].start_block: must be a block number");
-	expect_variant_error("\"start_block\": 0", "\"start_block\": 0, \"reorg_window\": 3", "chains[0].reorg_window: must be larger than confirmations");
+	expect_variant_error("\"start_block\": 0", "\"start_block\": 0, \"reorg_window\": 3",
+			     "chains[0].reorg_window: must be larger than confirmations");
 	expect_variant_error("\"start_block\": 0", "\"start_blok\": 0", "chains[0].start_blok: unknown field");
 	expect_variant_error("\"tokens\": [ {", "\"tokenz\": [ {", "chains[0].tokenz: unknown field");
-	expect_variant_error("\"decimals\": 6", "\"decimals\": 78", "chains[0].tokens[0].decimals: must be an integer 0..77");
-	expect_variant_error("\"decimals\": 6", "\"decimals\": 6.5", "chains[0].tokens[0].decimals: must be an integer 0..77");
-	expect_variant_error("\"symbol\": \"USDC\"", "\"symbol\": \"\"", "chains[0].tokens[0].symbol: must be 1..15 bytes of UTF-8");
+	expect_variant_error("\"decimals\": 6", "\"decimals\": 78",
+			     "chains[0].tokens[0].decimals: must be an integer 0..77");
+	expect_variant_error("\"decimals\": 6", "\"decimals\": 6.5",
+			     "chains[0].tokens[0].decimals: must be an integer 0..77");
+	expect_variant_error("\"symbol\": \"USDC\"", "\"symbol\": \"\"",
+			     "chains[0].tokens[0].symbol: must be 1..15 bytes of UTF-8");
 	expect_variant_error("0x5FbDB2315678afecb367f032d93F642f64180aa3", "0x5FbDB2315678afecb367f032d93F642f64180aA3",
 			     "chains[0].tokens[0].address: bad EIP-55 checksum");
 	expect_variant_error("0x5FbDB2315678afecb367f032d93F642f64180aa3", "0x5FbDB2315678afecb367f032d93F642f64180a",
 			     "chains[0].tokens[0].address: must be a 0x-prefixed 20-byte hex address");
-	expect_variant_error("\"decimals\": 6 } ]", "\"decimals\": 6 }, { \"symbol\": \"X\", \"address\": \"0x5fbdb2315678afecb367f032d93f642f64180aa3\", \"decimals\": 6 } ]",
-			     "chains[0].tokens[1].address: token listed twice");
+	expect_variant_error(
+		"\"decimals\": 6 } ]",
+		"\"decimals\": 6 }, { \"symbol\": \"X\", \"address\": \"0x5fbdb2315678afecb367f032d93f642f64180aa3\", \"decimals\": 6 } ]",
+		"chains[0].tokens[1].address: token listed twice");
 	expect_variant_error("\"merchants\": [", "\"merchantz\": [", "merchantz: unknown field");
 	expect_variant_error("\"id\": \"acme\"", "\"id\": \"acme corp\"", "merchants[0].id: must be 1..63 characters");
-	expect_variant_error("\"local\": [", "\"mainnet\": [", "merchants[0].addresses.mainnet: no chain named \"mainnet\"");
+	expect_variant_error("\"local\": [", "\"mainnet\": [",
+			     "merchants[0].addresses.mainnet: no chain named \"mainnet\"");
 	expect_variant_error("0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x70997970C51812dc3A010C7d01b50e0d17dc79c8",
 			     "merchants[0].addresses.local[0]: bad EIP-55 checksum");
-	expect_variant_error("[\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"]",
-			     "[\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\", \"0x70997970c51812dc3a010c7d01b50e0d17dc79c8\"]",
-			     "merchants[0].addresses.local: address 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 is listed twice");
-	expect_variant_error("} }\n  ]", "} }, { \"id\": \"acme\", \"addresses\": {} }\n  ]", "merchants[1].id: merchant id \"acme\" is used twice");
-	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"url\": \"ftp://x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" } }\n  ]",
-			     "merchants[0].webhook.url: must be an http:// or https:// URL");
+	expect_variant_error(
+		"[\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"]",
+		"[\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\", \"0x70997970c51812dc3a010c7d01b50e0d17dc79c8\"]",
+		"merchants[0].addresses.local: address 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 is listed twice");
+	expect_variant_error("} }\n  ]", "} }, { \"id\": \"acme\", \"addresses\": {} }\n  ]",
+			     "merchants[1].id: merchant id \"acme\" is used twice");
+	expect_variant_error(
+		"} }\n  ]",
+		"}, \"webhook\": { \"url\": \"ftp://x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" } }\n  ]",
+		"merchants[0].webhook.url: must be an http:// or https:// URL");
 	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"url\": \"https://x\", \"secret\": \"hunter2\" } }\n  ]",
 			     "merchants[0].webhook.secret: must be \"whsec_\" followed by base64");
 	/* white space in the URL: the reason said (it read an unset one before:
@@ -492,10 +533,14 @@ int main(void)
 			     "}, \"webhook\": { \"url\": \"https://x.example/tok en\", \"secret\": "
 			     "\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" } }\n  ]",
 			     "merchants[0].webhook.url: must be an http:// or https:// URL (it holds white space)");
-	expect_variant_error("\"name\": \"local\"", "\"name\": \"local\", \"kind2\": 1", "chains[0].kind2: unknown field");
-	expect_variant_error("\"confirmations\": 3", "\"finality\": \"final\"", "chains[0].finality: must be \"finalized\" or \"safe\"");
-	expect_variant_error("\"confirmations\": 3", "\"confirmations\": 3, \"finality\": \"safe\"", "chains[0].finality: give either confirmations or finality");
-	expect_variant_error("\"confirmations\": 3", "\"head_timeout_ms\": 5", "chains[0].head_timeout_ms: must be an integer 1000..");
+	expect_variant_error("\"name\": \"local\"", "\"name\": \"local\", \"kind2\": 1",
+			     "chains[0].kind2: unknown field");
+	expect_variant_error("\"confirmations\": 3", "\"finality\": \"final\"",
+			     "chains[0].finality: must be \"finalized\" or \"safe\"");
+	expect_variant_error("\"confirmations\": 3", "\"confirmations\": 3, \"finality\": \"safe\"",
+			     "chains[0].finality: give either confirmations or finality");
+	expect_variant_error("\"confirmations\": 3", "\"head_timeout_ms\": 5",
+			     "chains[0].head_timeout_ms: must be an integer 1000..");
 	{
 		char *fin = variant("\"confirmations\": 3", "\"finality\": \"finalized\"");
 		ASSERT_EQ_INT(0, config_parse(fin, strlen(fin), &cfg, err, sizeof(err)));
@@ -506,33 +551,46 @@ int main(void)
 		}
 		free(fin);
 	}
-	expect_variant_error("} }\n  ]", "}, \"events\": [\"payment.confirmed\", \"payment.lost\"] }\n  ]",
-			     "merchants[0].events[1]: must be one of payment.confirmed, payment.reverted, payment.pending");
+	expect_variant_error(
+		"} }\n  ]", "}, \"events\": [\"payment.confirmed\", \"payment.lost\"] }\n  ]",
+		"merchants[0].events[1]: must be one of payment.confirmed, payment.reverted, payment.pending");
 	expect_variant_error("} }\n  ]", "}, \"webhooks\": {} }\n  ]", "merchants[0].webhooks: must be an array");
-	expect_variant_error("} }\n  ]",
-			     "}, \"webhooks\": [{ \"url\": \"https://a.example/h\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" },"
-			     " { \"url\": \"https://a.example/h\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }] }\n  ]",
-			     "merchants[0].webhooks: endpoint https://a.example:443 (id \"2\") is listed twice");
-	expect_variant_error("} }\n  ]",
-			     "}, \"webhooks\": [{ \"id\": \"main\", \"url\": \"https://a.example/1\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" },"
-			     " { \"id\": \"main\", \"url\": \"https://a.example/2\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }] }\n  ]",
-			     "merchants[0].webhooks: endpoint id \"main\" is used twice");
+	expect_variant_error(
+		"} }\n  ]",
+		"}, \"webhooks\": [{ \"url\": \"https://a.example/h\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" },"
+		" { \"url\": \"https://a.example/h\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }] }\n  ]",
+		"merchants[0].webhooks: endpoint https://a.example:443 (id \"2\") is listed twice");
+	expect_variant_error(
+		"} }\n  ]",
+		"}, \"webhooks\": [{ \"id\": \"main\", \"url\": \"https://a.example/1\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" },"
+		" { \"id\": \"main\", \"url\": \"https://a.example/2\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }] }\n  ]",
+		"merchants[0].webhooks: endpoint id \"main\" is used twice");
 	/* Standard Webhooks keys: 24 to 64 bytes; secret or secrets, not both */
-	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"url\": \"https://x\", \"secret\": \"whsec_c2hvcnRzaG9ydHNob3J0c2hvcnQ=\" } }\n  ]",
-			     "merchants[0].webhook.secret: must be \"whsec_\" followed by base64 of 24 to 64 bytes"); /* 20 bytes */
-	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"url\": \"https://x\", \"secrets\": [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", \"whsec_AAAA\"] } }\n  ]",
-			     "merchants[0].webhook.secrets[1]: must be \"whsec_\"");
-	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"url\": \"https://x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", "
-			     "\"secrets\": [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"] } }\n  ]",
-			     "merchants[0].webhook.secret: give either secret or secrets");
+	/* 20 bytes */
+	expect_variant_error(
+		"} }\n  ]",
+		"}, \"webhook\": { \"url\": \"https://x\", \"secret\": \"whsec_c2hvcnRzaG9ydHNob3J0c2hvcnQ=\" } }\n  ]",
+		"merchants[0].webhook.secret: must be \"whsec_\" followed by base64 of 24 to 64 bytes");
+	expect_variant_error(
+		"} }\n  ]",
+		"}, \"webhook\": { \"url\": \"https://x\", \"secrets\": [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", \"whsec_AAAA\"] } }\n  ]",
+		"merchants[0].webhook.secrets[1]: must be \"whsec_\"");
+	expect_variant_error(
+		"} }\n  ]",
+		"}, \"webhook\": { \"url\": \"https://x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", "
+		"\"secrets\": [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"] } }\n  ]",
+		"merchants[0].webhook.secret: give either secret or secrets");
 	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"url\": \"https://x\", \"secrets\": [] } }\n  ]",
 			     "merchants[0].webhook.secrets: must be an array of 1..10 secrets");
-	expect_variant_error("} }\n  ]", "}, \"webhook\": { \"id\": \"a b\", \"url\": \"https://x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" } }\n  ]",
-			     "merchants[0].webhook.id: must be 1..63 characters");
+	expect_variant_error(
+		"} }\n  ]",
+		"}, \"webhook\": { \"id\": \"a b\", \"url\": \"https://x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" } }\n  ]",
+		"merchants[0].webhook.id: must be 1..63 characters");
 	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"proxy\": \"socks5://p:1\" },\n  \"merchants\": [",
 			     "webhooks.proxy: must be an http:// proxy URL");
 	/* node URLs carry no credentials in user info; token symbols are clean UTF-8 */
-	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"wss://user:nodeWORD@rpc.example/v2\"",
+	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"",
+			     "\"ws_url\": \"wss://user:nodeWORD@rpc.example/v2\"",
 			     "chains[0].ws_url: must not carry a user name or password");
 	/* a node URL is read as the JSON-RPC client reads it (pw_url_parse):
 	 * what it would refuse at run, or read as another port, is refused here */
@@ -560,8 +618,10 @@ int main(void)
 		size_t at = strlen(long_path); /* a path of 1,031 bytes, then the closing quote */
 		memset(long_path + at, 'k', 1030);
 		memcpy(long_path + at + 1030, "\"", 2);
-		expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", long_path, "chains[0].ws_url: must have a path and query of at most");
-		pw_config *ok = parse_variant("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"wss://eth.example_1.com:8546/v3/k?x=1\"");
+		expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", long_path,
+				     "chains[0].ws_url: must have a path and query of at most");
+		pw_config *ok = parse_variant("\"ws_url\": \"ws://127.0.0.1:8545\"",
+					      "\"ws_url\": \"wss://eth.example_1.com:8546/v3/k?x=1\"");
 		if (ok)
 			ASSERT_EQ_STR("wss://eth.example_1.com:8546/v3/k?x=1", ok->chains[0].urls[0]);
 		config_destroy(ok);
@@ -569,17 +629,23 @@ int main(void)
 	/* a value from the environment is held to the file's text: bytes that
 	 * are not UTF-8, or a control character, name the variable, never the
 	 * value (it may be a secret) */
-	setenv("PW_TEST_WS", "ws://127.0.0.1:85\xff" "45", 1);
-	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"${PW_TEST_WS}\"",
-			     "chains[0].ws_url: environment variable PW_TEST_WS is not UTF-8 text without control characters");
+	setenv("PW_TEST_WS",
+	       "ws://127.0.0.1:85\xff"
+	       "45",
+	       1);
+	expect_variant_error(
+		"\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"${PW_TEST_WS}\"",
+		"chains[0].ws_url: environment variable PW_TEST_WS is not UTF-8 text without control characters");
 	setenv("PW_TEST_WS", "ws://127.0.0.1:8545/\x1b[2J", 1);
 	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"${PW_TEST_WS}\"",
 			     "chains[0].ws_url: environment variable PW_TEST_WS is not UTF-8 text");
-	setenv("PW_TEST_WS", "ws://127.0.0.1:8545/k\xc3\xa9", 1); /* UTF-8 from the environment: the URL's rule refuses it */
+	/* UTF-8 from the environment: the URL's rule refuses it */
+	setenv("PW_TEST_WS", "ws://127.0.0.1:8545/k\xc3\xa9", 1);
 	expect_variant_error("\"ws_url\": \"ws://127.0.0.1:8545\"", "\"ws_url\": \"${PW_TEST_WS}\"",
 			     "chains[0].ws_url: must be printable ASCII");
 	unsetenv("PW_TEST_WS");
-	expect_variant_error("\"symbol\": \"USDC\"", "\"symbol\": \"US\\u0007D\"", "chains[0].tokens[0].symbol: must be 1..15 bytes of UTF-8");
+	expect_variant_error("\"symbol\": \"USDC\"", "\"symbol\": \"US\\u0007D\"",
+			     "chains[0].tokens[0].symbol: must be 1..15 bytes of UTF-8");
 	{
 		char *sym = variant("\"symbol\": \"USDC\"", "\"symbol\": \"US\xff\"");
 		expect_error(sym, "chains[0].tokens[0].symbol: a string that is not UTF-8");
@@ -588,16 +654,21 @@ int main(void)
 		cfg = NULL;
 		ASSERT_EQ_INT(0, config_parse(sym, strlen(sym), &cfg, err, sizeof(err)));
 		if (cfg)
-			ASSERT_EQ_STR("USD\xe2\x82\xae" "0", cfg->chains[0].tokens[0].symbol);
+			ASSERT_EQ_STR(
+				"USD\xe2\x82\xae"
+				"0",
+				cfg->chains[0].tokens[0].symbol);
 		config_destroy(cfg);
 		free(sym);
 	}
 	/* endpoint ids: given, or "default" / "1", "2", ...; rotation: two secrets */
 	{
-		char *ids = variant("} }\n  ]", "}, \"webhook\": { \"url\": \"https://u:hookWORD1@a.example/h/hookWORD2?k=hookWORD3\","
-					     " \"secrets\": [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", \"whsec_Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0\"] },"
-					     " \"webhooks\": [{ \"url\": \"https://b.example/x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" },"
-					     " { \"id\": \"ops\", \"url\": \"https://c.example/x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }] }\n  ]");
+		char *ids = variant(
+			"} }\n  ]",
+			"}, \"webhook\": { \"url\": \"https://u:hookWORD1@a.example/h/hookWORD2?k=hookWORD3\","
+			" \"secrets\": [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", \"whsec_Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0\"] },"
+			" \"webhooks\": [{ \"url\": \"https://b.example/x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" },"
+			" { \"id\": \"ops\", \"url\": \"https://c.example/x\", \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }] }\n  ]");
 		cfg = NULL;
 		ASSERT_EQ_INT(0, config_parse(ids, strlen(ids), &cfg, err, sizeof(err)));
 		if (cfg) {
@@ -607,7 +678,8 @@ int main(void)
 			ASSERT_EQ_STR("1", cfg->merchants[0].endpoints[1].id);
 			ASSERT_EQ_STR("ops", cfg->merchants[0].endpoints[2].id);
 			dump = config_dump_masked(cfg);
-			CHECK(dump && strstr(dump, "hookWORD") == NULL && strstr(dump, "https://a.example:443") != NULL);
+			CHECK(dump && strstr(dump, "hookWORD") == NULL &&
+			      strstr(dump, "https://a.example:443") != NULL);
 			CHECK(dump && strstr(dump, "Q0Q0") == NULL && strstr(dump, "MfKQ") == NULL);
 			free(dump);
 		} else {
@@ -623,8 +695,8 @@ int main(void)
 		"postgresql://postgres:Zx9pa@ssQk7@127.0.0.1:5432/paywatch", /* a raw '@' */
 		"postgresql://postgres:Zx9pa/ssQk7@127.0.0.1:5432/paywatch", /* a raw '/' */
 		"postgresql://postgres:Zx9pa?ssQk7@127.0.0.1:5432/paywatch", /* a raw '?' */
-		"host=127.0.0.1 password=Zx9pa ssQk7 dbname=x",		     /* an unquoted space */
-		"host=127.0.0.1 PASSWORD=Zx9paQk7",			     /* not a keyword */
+		"host=127.0.0.1 password=Zx9pa ssQk7 dbname=x",              /* an unquoted space */
+		"host=127.0.0.1 PASSWORD=Zx9paQk7",                          /* not a keyword */
 	};
 	for (size_t i = 0; i < sizeof(bad_dsns) / sizeof(bad_dsns[0]); i++) {
 		setenv("PAYWATCH_PG_DSN", bad_dsns[i], 1);
@@ -639,17 +711,21 @@ int main(void)
 	setenv("PAYWATCH_PG_DSN", "postgresql://paywatch:hunter2secret@127.0.0.1:5432/paywatch", 1);
 	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"retry_schedule_s\": [0, -5] },\n  \"merchants\": [",
 			     "webhooks.retry_schedule_s[1]: must be an integer 0..604800");
-	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"allow_private_targets\": \"yes\" },\n  \"merchants\": [",
+	expect_variant_error("\"merchants\": [",
+			     "\"webhooks\": { \"allow_private_targets\": \"yes\" },\n  \"merchants\": [",
 			     "webhooks.allow_private_targets: must be true or false");
-	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"timeout\": 5 },\n  \"merchants\": [", "webhooks.timeout: unknown field");
+	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"timeout\": 5 },\n  \"merchants\": [",
+			     "webhooks.timeout: unknown field");
 	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"threads\": 0 },\n  \"merchants\": [",
 			     "webhooks.threads: must be an integer 1..16");
 	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"threads\": 17 },\n  \"merchants\": [",
 			     "webhooks.threads: must be an integer 1..16");
 	{
-		char *wh = variant("} }\n  ]", "}, \"events\": [\"payment.pending\", \"payment.confirmed\"], \"webhooks\": [{ \"url\": \"https://a.example/1\", "
-					    "\"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }, { \"url\": \"https://a.example/2\", "
-					    "\"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }] }\n  ]");
+		char *wh = variant(
+			"} }\n  ]",
+			"}, \"events\": [\"payment.pending\", \"payment.confirmed\"], \"webhooks\": [{ \"url\": \"https://a.example/1\", "
+			"\"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }, { \"url\": \"https://a.example/2\", "
+			"\"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }] }\n  ]");
 		ASSERT_EQ_INT(0, config_parse(wh, strlen(wh), &cfg, err, sizeof(err)));
 		if (cfg) {
 			ASSERT_EQ_INT(2, cfg->merchants[0].n_endpoints);
@@ -666,10 +742,11 @@ int main(void)
 		free(wh);
 	}
 	/* two chains with one name */
-	expect_variant_error("  ],\n  \"merchants\"",
-			     "  , { \"name\": \"local\", \"kind\": \"evm\", \"chain_id\": 1, \"ws_url\": \"ws://x:1\", \"tokens\": "
-			     "[ { \"symbol\": \"U\", \"address\": \"0x5fbdb2315678afecb367f032d93f642f64180aa3\", \"decimals\": 6 } ] } ],\n  \"merchants\"",
-			     "chains[1].name: chain name \"local\" is used twice");
+	expect_variant_error(
+		"  ],\n  \"merchants\"",
+		"  , { \"name\": \"local\", \"kind\": \"evm\", \"chain_id\": 1, \"ws_url\": \"ws://x:1\", \"tokens\": "
+		"[ { \"symbol\": \"U\", \"address\": \"0x5fbdb2315678afecb367f032d93f642f64180aa3\", \"decimals\": 6 } ] } ],\n  \"merchants\"",
+		"chains[1].name: chain name \"local\" is used twice");
 	/* an unreadable file */
 	ASSERT_EQ_INT(PW_ECONFIG, config_load("/nonexistent/paywatch.json", &cfg, err, sizeof(err)));
 	CHECK(strstr(err, "cannot open") != NULL);
@@ -695,7 +772,8 @@ int main(void)
 	static const char mixed[] = "postgres://host=db port=5432 user=u password=kvSecretPass1 dbname=d";
 	config_mask_dsn(mixed, masked, sizeof(masked));
 	CHECK(strstr(masked, "kvSecretPass1") == NULL);
-	expect_variant_error("\"dsn\": \"${PAYWATCH_PG_DSN}\"", "\"dsn\": \"postgres://host=db port=5432 user=u password=kvSecretPass1\"",
+	expect_variant_error("\"dsn\": \"${PAYWATCH_PG_DSN}\"",
+			     "\"dsn\": \"postgres://host=db port=5432 user=u password=kvSecretPass1\"",
 			     "postgres.dsn: the host part of a postgresql:// URI holds white space");
 	/* node URLs: scheme, host and port; a path or query is masked */
 	config_mask_node_url("wss://eth.example.com/v2/apikeyWORD", masked, sizeof(masked));

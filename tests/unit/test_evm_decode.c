@@ -48,14 +48,14 @@ static void test_error_kinds(const char *fixtures)
 	free(text);
 	int ranges = 0;
 	const cJSON *c;
-	cJSON_ArrayForEach(c, cJSON_GetObjectItem(root, "cases"))
-	{
+	cJSON_ArrayForEach (c, cJSON_GetObjectItem(root, "cases")) {
 		const cJSON *body = cJSON_GetObjectItem(c, "body");
 		const cJSON *err = cJSON_GetObjectItem(c, "body_error_only");
 		if (cJSON_IsArray(body))
 			body = cJSON_GetArrayItem(body, 0);
 		if (!err)
-			err = cJSON_GetObjectItem(cJSON_IsObject(body) ? body : cJSON_GetObjectItem(c, "body_partial"), "error");
+			err = cJSON_GetObjectItem(cJSON_IsObject(body) ? body : cJSON_GetObjectItem(c, "body_partial"),
+						  "error");
 		const cJSON *msg = err ? cJSON_GetObjectItem(err, "message") : cJSON_GetObjectItem(c, "message");
 		const cJSON *code = err ? cJSON_GetObjectItem(err, "code") : NULL;
 		const cJSON *status = cJSON_GetObjectItem(c, "http_status");
@@ -130,7 +130,8 @@ static void test_count_values(const char *fixtures)
 	ASSERT_EQ_INT(5, rpc_count_values("[1,\"a\\\",b\",{}]", 14));
 	/* a real answer: 431 logs of mainnet blocks 16000000-16000003 */
 	size_t n = 0;
-	char *body = test_read_file(fixtures, "eth/erigon-rpc-tests/eth_getLogs_transfer-topic_16000000-16000003.json", &n);
+	char *body =
+		test_read_file(fixtures, "eth/erigon-rpc-tests/eth_getLogs_transfer-topic_16000000-16000003.json", &n);
 	CHECK(body != NULL && n > 100000);
 	if (body)
 		ASSERT_EQ_INT(count_values_reference(body, n), rpc_count_values(body, n));
@@ -175,15 +176,22 @@ static void test_scan(const cJSON *response)
 	 * keys up to it), null where a boolean or a string belongs */
 	static const struct {
 		const char *key, *value; /* a JSON value text; NULL: the member goes */
-		int want;		 /* 1: read (as the strict path), 0: declined */
+		int want;                /* 1: read (as the strict path), 0: declined */
 	} one[] = {
-		{ "logIndex", "\"0x80000000\"", 0 },	 { "logIndex", "\"0x7fffffff\"", 1 },
-		{ "blockTimestamp", "\"0x100000000000\"", 0 }, { "blockNumber", "\"0x8000000000000000\"", 0 },
-		{ "removed", "true", 1 },			 { "removed", "null", 0 },
-		{ "data", "\"0X00\"", 0 },			 { "data", "\"0x00\"", 1 },
-		{ "topics", "[]", 1 },				 { "address", "null", 0 },
-		{ "blockTimestamp", NULL, 1 },			 { "transactionHash", NULL, 0 },
-		{ "transactionIndex", "7", 0 },		 { "transactionIndex", "{}", 0 },
+		{ "logIndex", "\"0x80000000\"", 0 },
+		{ "logIndex", "\"0x7fffffff\"", 1 },
+		{ "blockTimestamp", "\"0x100000000000\"", 0 },
+		{ "blockNumber", "\"0x8000000000000000\"", 0 },
+		{ "removed", "true", 1 },
+		{ "removed", "null", 0 },
+		{ "data", "\"0X00\"", 0 },
+		{ "data", "\"0x00\"", 1 },
+		{ "topics", "[]", 1 },
+		{ "address", "null", 0 },
+		{ "blockTimestamp", NULL, 1 },
+		{ "transactionHash", NULL, 0 },
+		{ "transactionIndex", "7", 0 },
+		{ "transactionIndex", "{}", 0 },
 	};
 	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
 		cJSON *r1 = cJSON_Duplicate(response, true), *logs = cJSON_GetObjectItemCaseSensitive(r1, "result");
@@ -196,8 +204,8 @@ static void test_scan(const cJSON *response)
 		char *text = cJSON_PrintUnformatted(r1);
 		int v = text ? scan_check(text, strlen(text)) : -1;
 		if (v != one[i].want)
-			fprintf(stderr, "%s = %s: scanner %d, expected %d\n", one[i].key, one[i].value ? one[i].value : "(none)", v,
-				one[i].want);
+			fprintf(stderr, "%s = %s: scanner %d, expected %d\n", one[i].key,
+				one[i].value ? one[i].value : "(none)", v, one[i].want);
 		ASSERT_EQ_INT(one[i].want, v);
 		/* the key "address" again with a NUL in it, before the real one: declined */
 		char *at = text ? strstr(text, "\"address\"") : NULL;
@@ -212,7 +220,7 @@ static void test_scan(const cJSON *response)
 			 * a string there, and then refuses the text) */
 			static const char tab[] = "\"memo\":\"true,\t";
 			ASSERT_EQ_INT(0, scan_inserted(nul, text, len, off, tab, sizeof(tab) - 1));
-			char *close = strrchr(text, '}') - 2; /* the last log's closing brace */
+			char *close = strrchr(text, '}') - 2;      /* the last log's closing brace */
 			CHECK(close[0] == '}' && close[1] == ']'); /* "result" printed last */
 			size_t at_close = (size_t)(close - text);
 			static const char open_end[] = ",\"memo\":\"null";
@@ -354,10 +362,12 @@ int main(int argc, char **argv)
 	test_error_kinds(argv[1]);
 	test_count_values(argv[1]);
 	test_nul_escape(argv[1]);
-	char *text = test_read_file(argv[1], "eth/erigon-rpc-tests/eth_getLogs_transfer-topic_16000000-16000003.json", NULL);
+	char *text =
+		test_read_file(argv[1], "eth/erigon-rpc-tests/eth_getLogs_transfer-topic_16000000-16000003.json", NULL);
 	cJSON *root = cJSON_Parse(text);
 	CHECK(root != NULL);
-	const cJSON *result = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(root, 0), "response"), "result");
+	const cJSON *result =
+		cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(root, 0), "response"), "result");
 	ASSERT_EQ_INT(431, cJSON_GetArraySize(result));
 	test_scan(cJSON_GetObjectItem(cJSON_GetArrayItem(root, 0), "response"));
 
@@ -367,8 +377,7 @@ int main(int argc, char **argv)
 	char recipients[512][43];
 	int n_recipients = 0, three_topic = 0, four_topic = 0;
 	const cJSON *log;
-	cJSON_ArrayForEach(log, result)
-	{
+	cJSON_ArrayForEach (log, result) {
 		const cJSON *topics = cJSON_GetObjectItem(log, "topics");
 		int nt = cJSON_GetArraySize(topics);
 		three_topic += nt == 3;
@@ -390,15 +399,16 @@ int main(int argc, char **argv)
 
 	/* build the config the way users write it */
 	char *cfg_text = malloc(1 << 20);
-	size_t o = (size_t)snprintf(cfg_text, 1 << 20,
+	size_t o = (size_t)snprintf(
+		cfg_text, 1 << 20,
 		"{\"data_dir\":\"/tmp/x\",\"postgres\":{\"dsn\":\"postgresql://x\"},\"chains\":[{\"name\":\"mainnet\","
 		"\"kind\":\"evm\",\"chain_id\":1,\"ws_url\":\"ws://127.0.0.1:1\",\"confirmations\":12,\"tokens\":["
 		"{\"symbol\":\"USDC\",\"address\":\"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48\",\"decimals\":6},"
 		"{\"symbol\":\"USDT\",\"address\":\"0xdAC17F958D2ee523a2206206994597C13D831ec7\",\"decimals\":6}]}],"
 		"\"merchants\":[");
 	for (int m = 0; m < 2; m++) {
-		o += (size_t)snprintf(cfg_text + o, (1 << 20) - o, "%s{\"id\":\"%s\",\"addresses\":{\"mainnet\":[", m ? "," : "",
-				      m ? "globex" : "acme");
+		o += (size_t)snprintf(cfg_text + o, (1 << 20) - o, "%s{\"id\":\"%s\",\"addresses\":{\"mainnet\":[",
+				      m ? "," : "", m ? "globex" : "acme");
 		bool first = true;
 		for (int i = 0; i < n_recipients; i += 3) {
 			if ((i / 3) % 2 != m)
@@ -422,8 +432,7 @@ int main(int argc, char **argv)
 	/* independent expectation from the raw strings */
 	expect *want = calloc(500, sizeof(*want));
 	int n_want = 0, usdc_transfers = 0, usdt_transfers = 0;
-	cJSON_ArrayForEach(log, result)
-	{
+	cJSON_ArrayForEach (log, result) {
 		const cJSON *topics = cJSON_GetObjectItem(log, "topics");
 		char addr[43];
 		snprintf(addr, sizeof(addr), "%s", cJSON_GetObjectItem(log, "address")->valuestring);
@@ -455,7 +464,8 @@ int main(int argc, char **argv)
 		unsigned digits[80] = { 0 };
 		int nd = 1;
 		for (const char *p = data + 2; *p; p++) {
-			unsigned carry = (unsigned)(isdigit((unsigned char)*p) ? *p - '0' : tolower((unsigned char)*p) - 'a' + 10);
+			unsigned carry = (unsigned)(isdigit((unsigned char)*p) ? *p - '0'
+									       : tolower((unsigned char)*p) - 'a' + 10);
 			for (int k = 0; k < nd; k++) {
 				unsigned v = digits[k] * 16 + carry;
 				digits[k] = v % 10;
@@ -529,8 +539,7 @@ int main(int argc, char **argv)
 	cJSON *cases = cJSON_GetObjectItem(geth_root, "cases");
 	const cJSON *c;
 	int seen = 0;
-	cJSON_ArrayForEach(c, cases)
-	{
+	cJSON_ArrayForEach (c, cases) {
 		const char *name = cJSON_GetObjectItem(c, "name")->valuestring;
 		chain_transfer t;
 		int r = evm_decode_transfer(cJSON_GetObjectItem(c, "input"), &t, err, sizeof(err));
@@ -573,8 +582,9 @@ int main(int argc, char **argv)
 	ASSERT_EQ_INT(PW_EPARSE, evm_decode_logs(obj, &transfers, &n_transfers, &n_logs, err, sizeof(err)));
 	cJSON_Delete(obj);
 	/* a header */
-	cJSON *hdr = cJSON_Parse("{\"number\":\"0xf42400\",\"hash\":\"0x3dc4ef568ae2635db1419c5fec55c4a9322c05302ae527cd40bff380c1d465dd\","
-				 "\"parentHash\":\"0x3dc4ef568ae2635db1419c5fec55c4a9322c05302ae527cd40bff380c1d465de\",\"timestamp\":\"0x63780c83\"}");
+	cJSON *hdr = cJSON_Parse(
+		"{\"number\":\"0xf42400\",\"hash\":\"0x3dc4ef568ae2635db1419c5fec55c4a9322c05302ae527cd40bff380c1d465dd\","
+		"\"parentHash\":\"0x3dc4ef568ae2635db1419c5fec55c4a9322c05302ae527cd40bff380c1d465de\",\"timestamp\":\"0x63780c83\"}");
 	pw_block_ref h;
 	ASSERT_EQ_INT(0, evm_decode_header(hdr, &h, err, sizeof(err)));
 	ASSERT_EQ_INT(16000000, h.number);
@@ -584,8 +594,7 @@ int main(int argc, char **argv)
 	/* values a node may send that the pipeline and schema cannot hold are
 	 * malformed at decode (payment.h bounds), one below is accepted */
 	const cJSON *first = NULL;
-	cJSON_ArrayForEach(log, result)
-	{
+	cJSON_ArrayForEach (log, result) {
 		char addr[43];
 		snprintf(addr, sizeof(addr), "%s", cJSON_GetObjectItem(log, "address")->valuestring);
 		lower(addr);
@@ -594,7 +603,8 @@ int main(int argc, char **argv)
 		uint32_t owner;
 		pw_addr to = { 0 };
 		const cJSON *topic2 = cJSON_GetArrayItem(topics, 2);
-		if (cJSON_IsString(topic2) && hex_decode_fixed(topic2->valuestring, strlen(topic2->valuestring), word, 32) == 0)
+		if (cJSON_IsString(topic2) &&
+		    hex_decode_fixed(topic2->valuestring, strlen(topic2->valuestring), word, 32) == 0)
 			pw_addr_set(&to, word + 12, PW_ADDR_LEN);
 		if (!first && strcmp(addr, USDC) == 0 && cJSON_GetArraySize(topics) == 3 && to.len &&
 		    matcher_lookup(m, 0, &to, &owner))
@@ -610,9 +620,9 @@ int main(int argc, char **argv)
 		{ "logIndex", "0xffffffff", PW_EPARSE },
 		{ "blockNumber", "0x7fffffffffffffff", 0 },
 		{ "blockNumber", "0x8000000000000000", PW_EPARSE }, /* Postgres bigint */
-		{ "blockTimestamp", "0x3afff4417f", 0 },		/* 9999-12-31T23:59:59Z */
+		{ "blockTimestamp", "0x3afff4417f", 0 },            /* 9999-12-31T23:59:59Z */
 		{ "blockTimestamp", "0x3afff44180", PW_EPARSE },
-		{ "blockTimestamp", "0x100000000000", PW_EPARSE },	/* 2^44: "timestamp out of range" in Postgres */
+		{ "blockTimestamp", "0x100000000000", PW_EPARSE },     /* 2^44: "timestamp out of range" in Postgres */
 		{ "blockTimestamp", "0x7fffffffffffffff", PW_EPARSE }, /* 2^63-1: overflowed *1000 in the sink */
 	};
 	for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
@@ -625,14 +635,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bound %s = %s: %s\n", bounds[i].field, bounds[i].value, err);
 		ASSERT_EQ_INT(bounds[i].want, r);
 		if (bounds[i].want)
-			CHECK(strstr(err, bounds[i].field) != NULL && strstr(err, bounds[i].value) != NULL); /* names field and value */
+			/* names field and value */
+			CHECK(strstr(err, bounds[i].field) != NULL && strstr(err, bounds[i].value) != NULL);
 		cJSON_Delete(l);
 	}
 	/* a Transfer topic with 4 topics and 32 bytes of data is no ERC-20 Transfer */
 	{
 		cJSON *l = cJSON_Duplicate(first, 1);
-		cJSON_AddItemToArray(cJSON_GetObjectItem(l, "topics"),
-				     cJSON_CreateString("0x0000000000000000000000000000000000000000000000000000000000000007"));
+		cJSON_AddItemToArray(
+			cJSON_GetObjectItem(l, "topics"),
+			cJSON_CreateString("0x0000000000000000000000000000000000000000000000000000000000000007"));
 		chain_transfer t;
 		ASSERT_EQ_INT(PW_ENOTFOUND, evm_decode_transfer(l, &t, err, sizeof(err)));
 		cJSON_Delete(l);
@@ -652,8 +664,10 @@ int main(int argc, char **argv)
 		static const struct {
 			const char *field, *value, *why;
 		} clash[] = {
-			{ "data", "0x0000000000000000000000000000000000000000000000000000000000000007", "two different logs" },
-			{ "blockHash", "0x1111111111111111111111111111111111111111111111111111111111111111", "two block hashes" },
+			{ "data", "0x0000000000000000000000000000000000000000000000000000000000000007",
+			  "two different logs" },
+			{ "blockHash", "0x1111111111111111111111111111111111111111111111111111111111111111",
+			  "two block hashes" },
 			{ "blockTimestamp", "0x1", "two blockTimestamps" },
 		};
 		for (size_t i = 0; i < sizeof(clash) / sizeof(clash[0]); i++) {
@@ -665,7 +679,8 @@ int main(int argc, char **argv)
 			cJSON_AddItemToArray(arr, cJSON_Duplicate(first, 1));
 			cJSON_AddItemToArray(arr, other);
 			err[0] = '\0';
-			ASSERT_EQ_INT(PW_EPARSE, evm_decode_logs(arr, &transfers, &n_transfers, &n_logs, err, sizeof(err)));
+			ASSERT_EQ_INT(PW_EPARSE,
+				      evm_decode_logs(arr, &transfers, &n_transfers, &n_logs, err, sizeof(err)));
 			if (!strstr(err, clash[i].why))
 				fprintf(stderr, "clash %s: %s\n", clash[i].field, err);
 			CHECK(strstr(err, clash[i].why) != NULL);
@@ -676,7 +691,9 @@ int main(int argc, char **argv)
 	/* a zero-value transfer (address poisoning) is decoded but never matched */
 	{
 		cJSON *l = cJSON_Duplicate(first, 1);
-		cJSON_ReplaceItemInObject(l, "data", cJSON_CreateString("0x0000000000000000000000000000000000000000000000000000000000000000"));
+		cJSON_ReplaceItemInObject(
+			l, "data",
+			cJSON_CreateString("0x0000000000000000000000000000000000000000000000000000000000000000"));
 		chain_transfer t;
 		ASSERT_EQ_INT(0, evm_decode_transfer(l, &t, err, sizeof(err)));
 		pw_payment out[1];
@@ -687,8 +704,9 @@ int main(int argc, char **argv)
 	}
 	/* headers: the same bounds */
 	{
-		cJSON *hb = cJSON_Parse("{\"number\":\"0x8000000000000000\",\"hash\":\"0x3dc4ef568ae2635db1419c5fec55c4a9322c05302ae527cd40bff380c1d465dd\","
-					"\"parentHash\":\"0x3dc4ef568ae2635db1419c5fec55c4a9322c05302ae527cd40bff380c1d465de\",\"timestamp\":\"0x1\"}");
+		cJSON *hb = cJSON_Parse(
+			"{\"number\":\"0x8000000000000000\",\"hash\":\"0x3dc4ef568ae2635db1419c5fec55c4a9322c05302ae527cd40bff380c1d465dd\","
+			"\"parentHash\":\"0x3dc4ef568ae2635db1419c5fec55c4a9322c05302ae527cd40bff380c1d465de\",\"timestamp\":\"0x1\"}");
 		ASSERT_EQ_INT(PW_EPARSE, evm_decode_header(hb, &h, err, sizeof(err)));
 		cJSON_ReplaceItemInObject(hb, "number", cJSON_CreateString("0x1"));
 		cJSON_ReplaceItemInObject(hb, "timestamp", cJSON_CreateString("0x100000000000"));

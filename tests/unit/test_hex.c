@@ -14,18 +14,21 @@ int main(void)
 	ASSERT_EQ_INT(0, hex_decode_fixed("0xdeadBEEF", 10, out, 4));
 	ASSERT_EQ_INT(0xde, out[0]);
 	ASSERT_EQ_INT(0xef, out[3]);
-	ASSERT_EQ_INT(PW_EPARSE, hex_decode_fixed("0xdeadbee", 9, out, 4)); /* odd length */
+	ASSERT_EQ_INT(PW_EPARSE, hex_decode_fixed("0xdeadbee", 9, out, 4));     /* odd length */
 	ASSERT_EQ_INT(PW_EPARSE, hex_decode_fixed("0xdeadbeef00", 12, out, 4)); /* too long */
-	ASSERT_EQ_INT(PW_EPARSE, hex_decode_fixed("deadbeef00", 10, out, 4)); /* no prefix */
-	ASSERT_EQ_INT(PW_EPARSE, hex_decode_fixed("0xdeadbeeg", 10, out, 4)); /* non-hex */
-	ASSERT_EQ_INT(0xde, out[0]); /* untouched on error */
+	ASSERT_EQ_INT(PW_EPARSE, hex_decode_fixed("deadbeef00", 10, out, 4));   /* no prefix */
+	ASSERT_EQ_INT(PW_EPARSE, hex_decode_fixed("0xdeadbeeg", 10, out, 4));   /* non-hex */
+	ASSERT_EQ_INT(0xde, out[0]);                                            /* untouched on error */
 
 	/* every byte value, as the high and as the low digit of a byte and
 	 * at the end of a 32-byte hash: a hex digit (either case) decodes to
 	 * its value, any other byte (NUL, bytes above 0x7f) is refused */
 	int refused = 0, wrong = 0;
 	for (int c = 0; c < 256; c++) {
-		int want = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		int want = c >= '0' && c <= '9'   ? c - '0'
+			   : c >= 'a' && c <= 'f' ? c - 'a' + 10
+			   : c >= 'A' && c <= 'F' ? c - 'A' + 10
+						  : -1;
 		char pair[4] = { '0', 'x', (char)c, '7' }, hash[66];
 		uint8_t b = 0, h[32];
 		wrong += hex_digit_value((char)c) != want;

@@ -282,7 +282,8 @@ int main(void)
 	ASSERT_EQ_INT(0, tracker_create(s, "cut", &cut, &t));
 	pw_block_ref c300 = header(300, 0);
 	ASSERT_EQ_INT(0, tracker_apply_range(t, 300, 300, 300, &c300, 1, NULL, 0, 10000, &confirmed, NULL));
-	pw_block_ref c[3] = { header(308, 9), header(309, 9), header(310, 9) }; /* another fork's parents: not checked */
+	/* another fork's parents: not checked */
+	pw_block_ref c[3] = { header(308, 9), header(309, 9), header(310, 9) };
 	ASSERT_EQ_INT(0, tracker_apply_range(t, 301, 310, 308, c, 3, NULL, 0, 10100, &confirmed, NULL));
 	ASSERT_EQ_INT(PW_ENOTFOUND, store_get_header(s, "cut", 300, &got));
 	pw_block_ref c311 = header(311, 9);
@@ -302,7 +303,8 @@ int main(void)
 		memcpy(h.parent_hash, prev.hash, 32);
 		pw_payment lp = payment(n, 1);
 		snprintf(lp.chain, sizeof(lp.chain), "long");
-		int rc = tracker_apply_range(t, n, n, n, &h, 1, n % 7 == 0 ? &lp : NULL, n % 7 == 0, 20000, &confirmed, NULL);
+		int rc = tracker_apply_range(t, n, n, n, &h, 1, n % 7 == 0 ? &lp : NULL, n % 7 == 0, 20000, &confirmed,
+					     NULL);
 		if (rc != 0) {
 			ASSERT_EQ_INT(0, rc);
 			break;
@@ -315,7 +317,8 @@ int main(void)
 	ASSERT_EQ_INT(0, store_lowest_header(s, "long", &lowest));
 	ASSERT_EQ_INT(1499 + 1 - 16, lowest); /* exactly the window, no more */
 	size_t kept_confirmed = 0;
-	ASSERT_EQ_INT(0, store_scan_payments(s, STORE_CONFIRMED, "long", 0, UINT64_MAX, count_payment, &kept_confirmed));
+	ASSERT_EQ_INT(0,
+		      store_scan_payments(s, STORE_CONFIRMED, "long", 0, UINT64_MAX, count_payment, &kept_confirmed));
 	ASSERT_EQ_INT(3, kept_confirmed); /* those inside the window 1484..1499: 1484, 1491, 1498 */
 	tracker_destroy(t);
 

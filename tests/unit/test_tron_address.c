@@ -33,8 +33,7 @@ int main(int argc, char **argv)
 		return test_finish("test_tron_address");
 	int valid = 0, invalid = 0;
 	const cJSON *v;
-	cJSON_ArrayForEach(v, cJSON_GetObjectItem(root, "valid"))
-	{
+	cJSON_ArrayForEach (v, cJSON_GetObjectItem(root, "valid")) {
 		const char *b58 = cJSON_GetObjectItem(v, "base58")->valuestring;
 		const cJSON *src = cJSON_GetObjectItem(v, "hex41_from_source");
 		const cJSON *chk = cJSON_GetObjectItem(cJSON_GetObjectItem(v, "collector_check"), "decoded_hex41");
@@ -72,8 +71,7 @@ int main(int argc, char **argv)
 		ASSERT_EQ_INT(PW_ECHECKSUM, pw_parse_address(PW_FAMILY_TRON, typo, &b));
 		valid++;
 	}
-	cJSON_ArrayForEach(v, cJSON_GetObjectItem(root, "invalid"))
-	{
+	cJSON_ArrayForEach (v, cJSON_GetObjectItem(root, "invalid")) {
 		const char *s = cJSON_GetObjectItem(v, "string")->valuestring;
 		pw_addr a;
 		char err[256] = "";

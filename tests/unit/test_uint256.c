@@ -28,8 +28,7 @@ int main(void)
 {
 	uint8_t v[32];
 	static const char max_hex[] = "0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
-	static const char max_dec[] =
-		"115792089237316195423570985008687907853269984665640564039457584007913129639935";
+	static const char max_dec[] = "115792089237316195423570985008687907853269984665640564039457584007913129639935";
 
 	check_hex_dec("0x0", "0");
 	check_hex_dec("0x1", "1");
@@ -42,11 +41,15 @@ int main(void)
 	/* leading zeros beyond 64 digits are still the same number */
 	check_hex_dec("0x000000000000000000000000000000000000000000000000000000000000000001", "1");
 
-	ASSERT_EQ_INT(PW_ERANGE, u256_from_hex("0x1ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", v)); /* 65 digits */
+	/* 65 digits */
+	ASSERT_EQ_INT(PW_ERANGE,
+		      u256_from_hex("0x1ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", v));
 	ASSERT_EQ_INT(PW_EPARSE, u256_from_hex("0x12g4", v));
 	ASSERT_EQ_INT(PW_EPARSE, u256_from_hex("0x", v));
 	ASSERT_EQ_INT(PW_EPARSE, u256_from_hex("1234", v));
-	ASSERT_EQ_INT(PW_ERANGE, u256_from_dec("115792089237316195423570985008687907853269984665640564039457584007913129639936", v));
+	ASSERT_EQ_INT(
+		PW_ERANGE,
+		u256_from_dec("115792089237316195423570985008687907853269984665640564039457584007913129639936", v));
 	ASSERT_EQ_INT(PW_EPARSE, u256_from_dec("12a", v));
 	ASSERT_EQ_INT(PW_EPARSE, u256_from_dec("", v));
 

@@ -58,15 +58,17 @@ static uint32_t window_of(const int64_t *took, size_t n)
 	}
 	qsort(last, m, sizeof(*last), cmp_i64);
 	int64_t w = WEBHOOK_WAITING_FACTOR * last[(m - 1) / 2];
-	return (uint32_t)(w < WEBHOOK_WAITING_MIN_MS ? WEBHOOK_WAITING_MIN_MS : w > WEBHOOK_SLOW_AFTER_MS ? WEBHOOK_SLOW_AFTER_MS : w);
+	return (uint32_t)(w < WEBHOOK_WAITING_MIN_MS  ? WEBHOOK_WAITING_MIN_MS
+			  : w > WEBHOOK_SLOW_AFTER_MS ? WEBHOOK_SLOW_AFTER_MS
+						      : w);
 }
 
 static void pace_window(void)
 {
 	webhook_pace p = { 0 };
 	ASSERT_EQ_INT(1000, webhook_pace_window(&p)); /* no request ended yet */
-	ASSERT_EQ_INT(250, webhook_pace_add(&p, 2)); /* answers at once: the floor */
-	for (int i = 0; i < 40; i++) /* most of the last 64 at 150 ms: 1,500, within 1 s */
+	ASSERT_EQ_INT(250, webhook_pace_add(&p, 2));  /* answers at once: the floor */
+	for (int i = 0; i < 40; i++)                  /* most of the last 64 at 150 ms: 1,500, within 1 s */
 		webhook_pace_add(&p, 150);
 	ASSERT_EQ_INT(1000, webhook_pace_window(&p));
 	for (int i = 0; i < 64; i++) /* every one at 40 ms: the oldest gave way */
@@ -102,12 +104,12 @@ int main(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	char sig[128];
 	const char body[] = "{\"test\": 2432232314}";
-	ASSERT_EQ_INT(0, webhook_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
-				      strlen(body), sig, sizeof(sig)));
+	ASSERT_EQ_INT(0, webhook_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
+				      1614265330, body, strlen(body), sig, sizeof(sig)));
 	ASSERT_EQ_STR("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", sig);
 	/* one byte changed in the body changes the signature */
-	ASSERT_EQ_INT(0, webhook_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
-				      "{\"test\": 2432232315}", strlen(body), sig, sizeof(sig)));
+	ASSERT_EQ_INT(0, webhook_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
+				      1614265330, "{\"test\": 2432232315}", strlen(body), sig, sizeof(sig)));
 	CHECK(strcmp(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=") != 0);
 	ASSERT_EQ_INT(PW_EINVAL, webhook_sign("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "m", 1, "x", 1, sig, sizeof(sig)));
 	ASSERT_EQ_INT(PW_EINVAL, webhook_sign("whsec_!!!", "m", 1, "x", 1, sig, sizeof(sig)));
@@ -118,48 +120,77 @@ int main(void)
 		const char *literal;
 		bool refused;
 	} policy[] = {
-		{ "0.0.0.0", true },		  { "0.255.1.2", true },	  /* 0/8 */
-		{ "10.1.2.3", true },		  { "11.0.0.1", false },	  /* 10/8 */
-		{ "100.64.0.1", true },		  { "100.127.255.254", true },	  /* 100.64/10 CGNAT */
-		{ "100.128.0.1", false },	  { "127.0.0.1", true },	  /* loopback */
-		{ "169.254.169.254", true },	  { "169.255.0.1", false },	  /* link-local, metadata */
-		{ "172.16.0.1", true },		  { "172.31.255.255", true },	  { "172.32.0.1", false },
-		{ "192.0.0.8", true },		  { "192.0.1.1", false },	  /* 192.0.0/24 */
-		{ "192.0.2.1", true },		  { "198.51.100.7", true },	  { "203.0.113.9", true }, /* TEST-NETs */
-		{ "198.18.0.1", true },		  { "198.19.255.254", true },	  { "198.20.0.1", false }, /* 198.18/15 */
-		{ "192.168.1.1", true },	  { "224.0.0.1", true },	  { "239.255.255.250", true },
-		{ "240.0.0.1", true },		  { "255.255.255.255", true },	  /* 240/4, broadcast */
-		{ "93.184.216.34", false },	  { "8.8.8.8", false },
-		{ "::", true },			  { "::1", true },		  /* unspecified, loopback */
-		{ "::8.8.8.8", true },		  /* IPv4-compatible (deprecated): refused whole */
-		{ "::ffff:127.0.0.1", true },	  { "::ffff:8.8.8.8", false },	  /* IPv4-mapped */
-		{ "::ffff:0:10.0.0.1", true },	  { "::ffff:0:8.8.8.8", false },  /* IPv4-translated */
-		{ "64:ff9b::7f00:1", true },	  { "64:ff9b::a9fe:a9fe", true }, /* NAT64 of 127.0.0.1, 169.254.169.254 */
-		{ "64:ff9b::808:808", false },	  /* NAT64 of 8.8.8.8 */
-		{ "64:ff9b:1::808:808", true },	  /* local-use NAT64: any mapping */
-		{ "2002:7f00:1::1", true },	  { "2002:c0a8:101::1", true },	  /* 6to4 of 127.0.0.1, 192.168.1.1 */
-		{ "2002:808:808::1", false },	  /* 6to4 of 8.8.8.8 */
-		{ "2001:0:4136:e378:8000:63bf:f5ff:fffe", true }, /* Teredo, client 10.0.0.1 (obfuscated) */
-		{ "2001:0:a00:1:8000:63bf:f7f7:f7f7", true },	  /* Teredo, server 10.0.0.1 */
+		{ "0.0.0.0", true },
+		{ "0.255.1.2", true }, /* 0/8 */
+		{ "10.1.2.3", true },
+		{ "11.0.0.1", false }, /* 10/8 */
+		{ "100.64.0.1", true },
+		{ "100.127.255.254", true }, /* 100.64/10 CGNAT */
+		{ "100.128.0.1", false },
+		{ "127.0.0.1", true }, /* loopback */
+		{ "169.254.169.254", true },
+		{ "169.255.0.1", false }, /* link-local, metadata */
+		{ "172.16.0.1", true },
+		{ "172.31.255.255", true },
+		{ "172.32.0.1", false },
+		{ "192.0.0.8", true },
+		{ "192.0.1.1", false }, /* 192.0.0/24 */
+		/* TEST-NETs */
+		{ "192.0.2.1", true },
+		{ "198.51.100.7", true },
+		{ "203.0.113.9", true },
+		/* 198.18/15 */
+		{ "198.18.0.1", true },
+		{ "198.19.255.254", true },
+		{ "198.20.0.1", false },
+		{ "192.168.1.1", true },
+		{ "224.0.0.1", true },
+		{ "239.255.255.250", true },
+		{ "240.0.0.1", true },
+		{ "255.255.255.255", true }, /* 240/4, broadcast */
+		{ "93.184.216.34", false },
+		{ "8.8.8.8", false },
+		{ "::", true },
+		{ "::1", true },       /* unspecified, loopback */
+		{ "::8.8.8.8", true }, /* IPv4-compatible (deprecated): refused whole */
+		{ "::ffff:127.0.0.1", true },
+		{ "::ffff:8.8.8.8", false }, /* IPv4-mapped */
+		{ "::ffff:0:10.0.0.1", true },
+		{ "::ffff:0:8.8.8.8", false }, /* IPv4-translated */
+		/* NAT64 of 127.0.0.1, 169.254.169.254 */
+		{ "64:ff9b::7f00:1", true },
+		{ "64:ff9b::a9fe:a9fe", true },
+		{ "64:ff9b::808:808", false },  /* NAT64 of 8.8.8.8 */
+		{ "64:ff9b:1::808:808", true }, /* local-use NAT64: any mapping */
+		{ "2002:7f00:1::1", true },
+		{ "2002:c0a8:101::1", true },                      /* 6to4 of 127.0.0.1, 192.168.1.1 */
+		{ "2002:808:808::1", false },                      /* 6to4 of 8.8.8.8 */
+		{ "2001:0:4136:e378:8000:63bf:f5ff:fffe", true },  /* Teredo, client 10.0.0.1 (obfuscated) */
+		{ "2001:0:a00:1:8000:63bf:f7f7:f7f7", true },      /* Teredo, server 10.0.0.1 */
 		{ "2001:0:4136:e378:8000:63bf:f7f7:f7f7", false }, /* Teredo, server 65.54.227.120, client 8.8.8.8 */
-		{ "2001:db8::1", true },	  /* documentation */
-		{ "100::1", true },		  /* discard */
-		{ "fc00::1", true },		  { "fd00::1", true },		  /* unique local */
-		{ "fe80::1", true },		  { "febf::1", true },		  /* link-local */
-		{ "fec0::1", true },		  { "feff::1", true },		  /* site-local (deprecated) */
-		{ "ff02::1", true },		  /* multicast */
-		{ "2606:4700::1111", false },	  { "2a00:1450:4001::200e", false },
+		{ "2001:db8::1", true },                           /* documentation */
+		{ "100::1", true },                                /* discard */
+		{ "fc00::1", true },
+		{ "fd00::1", true }, /* unique local */
+		{ "fe80::1", true },
+		{ "febf::1", true }, /* link-local */
+		{ "fec0::1", true },
+		{ "feff::1", true }, /* site-local (deprecated) */
+		{ "ff02::1", true }, /* multicast */
+		{ "2606:4700::1111", false },
+		{ "2a00:1450:4001::200e", false },
 	};
 	for (size_t i = 0; i < sizeof(policy) / sizeof(policy[0]); i++)
 		expect_private(policy[i].literal, policy[i].refused);
 
 	/* key rotation: one v1 signature per secret, the new first */
-	const char *rotating[2] = { "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0" };
+	const char *rotating[2] = { "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+				    "whsec_Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0Q0" };
 	char both[400], second[128];
-	ASSERT_EQ_INT(0, webhook_sign_all(rotating, 2, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body), both,
-					  sizeof(both)));
-	ASSERT_EQ_INT(0, webhook_sign(rotating[1], "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body), second,
-				      sizeof(second)));
+	ASSERT_EQ_INT(0, webhook_sign_all(rotating, 2, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body),
+					  both, sizeof(both)));
+	ASSERT_EQ_INT(0, webhook_sign(rotating[1], "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body),
+				      second, sizeof(second)));
 	char want[400];
 	snprintf(want, sizeof(want), "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= %s", second);
 	ASSERT_EQ_STR(want, both);
@@ -185,7 +216,8 @@ int main(void)
 	CHECK(delay > 269.9 && delay < 270.1); /* 300 - 10 % */
 	ASSERT_EQ_INT(WEBHOOK_RETRY, webhook_classify(0, true, 2, schedule, 3, -1, 1.0, &delay));
 	CHECK(delay > 329.9 && delay < 330.1); /* a timeout: 300 + 10 % */
-	ASSERT_EQ_INT(WEBHOOK_FAILED, webhook_classify(500, false, 3, schedule, 3, -1, 0.5, &delay)); /* schedule done */
+	/* schedule done */
+	ASSERT_EQ_INT(WEBHOOK_FAILED, webhook_classify(500, false, 3, schedule, 3, -1, 0.5, &delay));
 	ASSERT_EQ_INT(WEBHOOK_FAILED, webhook_classify(0, true, 3, schedule, 3, -1, 0.5, &delay));
 	ASSERT_EQ_INT(WEBHOOK_RETRY, webhook_classify(429, false, 1, schedule, 3, 7, 0.5, &delay));
 	CHECK(delay == 7); /* Retry-After */
@@ -193,12 +225,15 @@ int main(void)
 	CHECK(delay == 86400); /* capped at a day */
 	ASSERT_EQ_INT(WEBHOOK_RETRY, webhook_classify(500, false, 1, schedule, 3, 7, 0.5, &delay));
 	CHECK(delay > 4.99 && delay < 5.01); /* Retry-After only on 429 and 503 */
-	ASSERT_EQ_INT(WEBHOOK_RETRY, webhook_classify(301, false, 1, schedule, 3, -1, 0.5, &delay)); /* redirects are not followed */
-	ASSERT_EQ_INT(WEBHOOK_RETRY, webhook_classify(200, true, 1, schedule, 3, -1, 0.5, &delay)); /* cut after the status */
+	/* redirects are not followed */
+	ASSERT_EQ_INT(WEBHOOK_RETRY, webhook_classify(301, false, 1, schedule, 3, -1, 0.5, &delay));
+	/* cut after the status */
+	ASSERT_EQ_INT(WEBHOOK_RETRY, webhook_classify(200, true, 1, schedule, 3, -1, 0.5, &delay));
 
 	/* what of a URL is shown: scheme, host and port, never user info, path, query */
 	char shown[300];
-	webhook_url_display("https://user:hookWORD1@hooks.example.com/acme/hookWORD2?key=hookWORD3#frag", shown, sizeof(shown));
+	webhook_url_display("https://user:hookWORD1@hooks.example.com/acme/hookWORD2?key=hookWORD3#frag", shown,
+			    sizeof(shown));
 	ASSERT_EQ_STR("https://hooks.example.com:443", shown);
 	webhook_url_display("http://[2606:4700::1111]:8080/x", shown, sizeof(shown));
 	ASSERT_EQ_STR("http://[2606:4700::1111]:8080", shown);
