@@ -5,7 +5,7 @@
 # nothing when everything is there, so the commands are idempotent.
 
 PW_APT_PACKAGES="build-essential cmake pkg-config libwebsockets-dev librocksdb-dev libcjson-dev
-libpq-dev libsecp256k1-dev libssl-dev libcurl4-openssl-dev libmicrohttpd-dev postgresql postgresql-client clang libclang-rt-14-dev openssl
+libpq-dev libsecp256k1-dev libssl-dev libcurl4-openssl-dev libmicrohttpd-dev postgresql postgresql-client clang clang-format-14 libclang-rt-14-dev openssl
 time strace python3-yaml prometheus shellcheck libqrencode-dev zbar-tools chromium tesseract-ocr tesseract-ocr-eng libreoffice-calc-nogui"
 
 pw_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
