@@ -68,15 +68,23 @@ void store_batch_destroy(store_batch *b);
 /* store_batch_commit: apply atomically. 0 or PW_ESTORE (batch unchanged). */
 int store_batch_commit(store_batch *b);
 
+/* The batch's writes below copy what they are given (the caller keeps its
+ * strings and structs) and cannot fail on their own: a write RocksDB
+ * refuses fails the batch's store_batch_commit. chain: the config's chain
+ * name (at most PW_NAME_MAX - 1 bytes). */
+/* store_batch_put_checkpoint: the chain's checkpoint, the last block
+ * number fully processed (store_get_checkpoint reads it). */
 void store_batch_put_checkpoint(store_batch *b, const char *chain, uint64_t number);
+/* store_batch_put_header: the window header of block h->number (its hash,
+ * its parent's hash and its time, unix seconds), replacing any stored. */
 void store_batch_put_header(store_batch *b, const char *chain, const pw_block_ref *h);
+/* store_batch_delete_header: drop the window header of one block (a
+ * point delete; nothing happens if none is stored). */
+void store_batch_delete_header(store_batch *b, const char *chain, uint64_t number);
 /* store_batch_delete_headers_between: drop window headers of blocks
  * lo..hi-1 (one range tombstone). Callers keep these intervals apart:
  * RocksDB fragments overlapping range tombstones at every iterator it
  * opens (cost quadratic in how many overlap, until a flush). */
-/* store_batch_delete_header: drop the window header of one block (a
- * point delete; nothing happens if none is stored). */
-void store_batch_delete_header(store_batch *b, const char *chain, uint64_t number);
 void store_batch_delete_headers_between(store_batch *b, const char *chain, uint64_t lo, uint64_t hi);
 /* Payments kept per chain, keyed by (block, log index, block hash):
  * STORE_PENDING: matched, waiting for confirmations;
@@ -84,7 +92,12 @@ void store_batch_delete_headers_between(store_batch *b, const char *chain, uint6
  * reorg deeper than `confirmations` can revert them. */
 enum store_set { STORE_PENDING, STORE_CONFIRMED };
 
+/* store_batch_put_payment: p into the set (payment_encode's bytes, under
+ * its chain, block number, log index and block hash), replacing an entry
+ * of the same key. */
 void store_batch_put_payment(store_batch *b, enum store_set set, const pw_payment *p);
+/* store_batch_delete_payment: p's entry out of the set (a point delete;
+ * nothing happens if none is stored). */
 void store_batch_delete_payment(store_batch *b, enum store_set set, const pw_payment *p);
 /* store_batch_delete_payments_between: drop entries of blocks lo..hi-1
  * (one range tombstone; keep intervals apart, as above). */
