@@ -500,13 +500,13 @@ static int list_events(PGconn *c, const void *arg, char **ret_json, char *err, s
 /* DELIVERY: the delivery, its event and its endpoint (the config id and
  * scheme://host:port: Postgres holds no more of a URL). */
 #define DELIVERY_SELECT                                                                                                \
-	"SELECT d.id, json_build_object('id', d.id, 'event_id', ev.id, 'type', ev.type,"                    \
-	" 'merchant_id', ev.merchant_id, 'endpoint', json_build_object('id', e.key, 'url', e.url,"          \
-	" 'disabled', e.disabled_at IS NOT NULL), 'status', d.status, 'attempts', d.attempts,"              \
-	" 'last_status', d.last_status, 'last_error', d.last_error,"                                        \
-	" 'next_attempt_at', CASE WHEN d.status = 'pending' THEN " RFC3339("d.next_attempt_at") " END,"     \
-	" 'delivered_at', " RFC3339("d.delivered_at") ", 'created_at', " RFC3339("d.created_at") ")::text"  \
-	" FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id"                         \
+	"SELECT d.id, json_build_object('id', d.id, 'event_id', ev.id, 'type', ev.type,"                               \
+	" 'merchant_id', ev.merchant_id, 'endpoint', json_build_object('id', e.key, 'url', e.url,"                     \
+	" 'disabled', e.disabled_at IS NOT NULL), 'status', d.status, 'attempts', d.attempts,"                         \
+	" 'last_status', d.last_status, 'last_error', d.last_error,"                                                   \
+	" 'next_attempt_at', CASE WHEN d.status = 'pending' THEN " RFC3339("d.next_attempt_at") " END,"                \
+	" 'delivered_at', " RFC3339("d.delivered_at") ", 'created_at', " RFC3339("d.created_at") ")::text"             \
+	" FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id"                                      \
 	" JOIN webhook_endpoints e ON e.id = d.endpoint_id"
 #define RFC3339(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 

@@ -417,10 +417,10 @@ static const char create_incoming_sql[] =
  * their deliveries */
 #define CONFIRMED_EVENTS_CTE(key, feed_id)                                                                             \
 	FEED_CTE("ins", "payment.confirmed", feed_id, "''")                                                            \
-	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, payload)"                  \
-	" SELECT " EVENT_ID("ins", key) ", 'payment.confirmed', ins.merchant_id, ins.id,"                 \
-	" paywatch_event_payload('payment.confirmed', " PAYLOAD_ARGS("ins") ", NULL) FROM ins"          \
-	" WHERE " SUBSCRIBED("ins", "payment.confirmed")                                                 \
+	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payment_id, payload)"                              \
+	" SELECT " EVENT_ID("ins", key) ", 'payment.confirmed', ins.merchant_id, ins.id,"                              \
+	" paywatch_event_payload('payment.confirmed', " PAYLOAD_ARGS("ins") ", NULL) FROM ins"                         \
+	" WHERE " SUBSCRIBED("ins", "payment.confirmed")                                                               \
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
 
 /* Confirmed entries: the payment row and its payment.confirmed event, in one

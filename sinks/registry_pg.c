@@ -11,12 +11,12 @@
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 #define MERCHANT_JSON                                                                                                  \
-	"json_build_object('id', m.id, 'origin', m.origin, 'created_at', " TS("m.created_at") ","         \
-	" 'addresses', (SELECT count(*) FROM merchant_addresses a WHERE a.merchant_id = m.id),"           \
-	" 'webhooks', (SELECT count(*) FROM webhook_endpoints e WHERE e.merchant_id = m.id AND e.active),"        \
-	" 'xpub', (SELECT json_build_object('fingerprint', x.fingerprint, 'path', x.path, 'chains', x.chains,"    \
-	" 'gap_limit', x.gap_limit, 'origin', x.origin, 'windows', coalesce((SELECT json_agg(json_build_object("  \
-	" 'chain', w.chain, 'highest_used', w.highest_used, 'next_index', w.next_index) ORDER BY w.chain)"       \
+	"json_build_object('id', m.id, 'origin', m.origin, 'created_at', " TS("m.created_at") ","                      \
+	" 'addresses', (SELECT count(*) FROM merchant_addresses a WHERE a.merchant_id = m.id),"                        \
+	" 'webhooks', (SELECT count(*) FROM webhook_endpoints e WHERE e.merchant_id = m.id AND e.active),"             \
+	" 'xpub', (SELECT json_build_object('fingerprint', x.fingerprint, 'path', x.path, 'chains', x.chains,"         \
+	" 'gap_limit', x.gap_limit, 'origin', x.origin, 'windows', coalesce((SELECT json_agg(json_build_object("       \
+	" 'chain', w.chain, 'highest_used', w.highest_used, 'next_index', w.next_index) ORDER BY w.chain)"             \
 	" FROM xpub_windows w WHERE w.merchant_id = m.id), '[]')) FROM merchant_xpubs x WHERE x.merchant_id = m.id))"
 
 #define ADDRESS_JSON                                                                                                   \
