@@ -664,7 +664,8 @@ static int prepare_request(job *j, const webhook_endpoint *ep, bool allow_privat
 	j->headers = curl_slist_append(j->headers, "content-type: application/json");
 	j->headers = curl_slist_append(j->headers, "user-agent: " USER_AGENT);
 	j->headers = curl_slist_append(j->headers, "expect:"); /* no 100-continue round trip */
-	if (!j->easy)                                          /* else a finished job's handle, reset (start_job) */
+	/* else a finished job's handle, reset (start_job) */
+	if (!j->easy)
 		j->easy = curl_easy_init();
 	if (!j->easy)
 		return PW_ENOMEM;

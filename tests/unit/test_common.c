@@ -81,17 +81,15 @@ static void test_text(void)
 		bool valid;
 	} utf8[] = {
 		{ "USDC", true },
-		{ "USD\xe2\x82\xae"
-		  "0",
-		  true },                      /* USD₮0 */
-		{ "\xf0\x9f\x92\xb5", true },  /* U+1F4B5 */
-		{ "\xff", false },             /* never in UTF-8 */
-		{ "\xc0\xaf", false },         /* overlong '/' */
-		{ "\xe0\x80\xaf", false },     /* overlong '/' */
-		{ "\xed\xa0\x80", false },     /* surrogate U+D800 */
-		{ "\xf4\x90\x80\x80", false }, /* above U+10FFFF */
-		{ "\xe2\x82", false },         /* truncated */
-		{ "ok\x80", false },           /* stray continuation byte */
+		{ "USD\xe2\x82\xae\x30", true }, /* USD₮0 */
+		{ "\xf0\x9f\x92\xb5", true },    /* U+1F4B5 */
+		{ "\xff", false },               /* never in UTF-8 */
+		{ "\xc0\xaf", false },           /* overlong '/' */
+		{ "\xe0\x80\xaf", false },       /* overlong '/' */
+		{ "\xed\xa0\x80", false },       /* surrogate U+D800 */
+		{ "\xf4\x90\x80\x80", false },   /* above U+10FFFF */
+		{ "\xe2\x82", false },           /* truncated */
+		{ "ok\x80", false },             /* stray continuation byte */
 	};
 	for (size_t i = 0; i < sizeof(utf8) / sizeof(utf8[0]); i++) {
 		if (text_utf8_valid(utf8[i].s, strlen(utf8[i].s)) != utf8[i].valid)
