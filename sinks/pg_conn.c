@@ -22,6 +22,25 @@ static bool is_hex(char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+static bool is_secret_option(const char *key)
+{
+	return strcmp(key, "password") == 0 || strcmp(key, "sslpassword") == 0;
+}
+
+/* Does v hold a URI's user info (scheme://user:password@host) at any of
+ * its "://"? A DSN value that does is a URI written inside a key=value
+ * pair, or in one of a URI's parameters: libpq takes it for that value,
+ * password and all. */
+static bool holds_user_info(const char *v)
+{
+	for (const char *a = strstr(v, "://"); a; a = strstr(a, "://")) {
+		a += 3;
+		if (memchr(a, '@', strcspn(a, "/?#")))
+			return true;
+	}
+	return false;
+}
+
 /* libpq's message with every quoted part replaced: a parse error quotes
  * the token it choked on, which may be a piece of the password. */
 static void unquote(const char *msg, char *out, size_t outlen)
@@ -89,13 +108,17 @@ int pg_dsn_check(const char *dsn, char *err, size_t errlen)
 		PQfreemem(msg);
 		return PW_ECONFIG;
 	}
+	bool nested = false;
+	for (const PQconninfoOption *o = opts; o->keyword && !nested; o++)
+		nested = o->val && !is_secret_option(o->keyword) && holds_user_info(o->val);
 	PQconninfoFree(opts);
+	if (nested) {
+		snprintf(err, errlen,
+			 "a value holds a URI's user name and password (scheme://user:password@host): a postgresql:// "
+			 "URI written inside a key=value pair; write the DSN in one form or the other");
+		return PW_ECONFIG;
+	}
 	return 0;
-}
-
-static bool is_secret_option(const char *key)
-{
-	return strcmp(key, "password") == 0 || strcmp(key, "sslpassword") == 0;
 }
 
 void pg_dsn_mask(const char *dsn, char *out, size_t outlen)
@@ -111,9 +134,10 @@ void pg_dsn_mask(const char *dsn, char *out, size_t outlen)
 		if (!o->val)
 			continue;
 		buf_appendf(&b, "%s%s=", b.len ? " " : "", o->keyword);
-		/* a value that holds "password=" is a password written in the
-		 * wrong place (key=value text inside a URI's part): shown masked */
-		if (is_secret_option(o->keyword) || strstr(o->val, "password=")) {
+		/* a value that holds "password=" or a URI's user info is a
+		 * password written in the wrong place (key=value text inside a
+		 * URI's part, a URI inside a key=value pair): shown masked */
+		if (is_secret_option(o->keyword) || strstr(o->val, "password=") || holds_user_info(o->val)) {
 			buf_append(&b, "****", 4);
 			continue;
 		}

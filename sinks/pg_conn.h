@@ -21,13 +21,17 @@
  * host part holds white space (key=value pairs behind a postgresql://
  * prefix) or more than one '@' or that has an '@' after the host part
  * (an unencoded '@', '/', '?' or '#' in a password), a '%' not followed by
- * two hex digits. 0, or PW_ECONFIG with a reason in err (errlen bytes) that
- * never quotes the DSN. */
+ * two hex digits, a value other than the password holding a URI's user
+ * info (scheme://user:password@host: a URI inside a key=value pair, which
+ * libpq takes for that value). 0, or PW_ECONFIG with a reason in err
+ * (errlen bytes) that never quotes the DSN. */
 int pg_dsn_check(const char *dsn, char *err, size_t errlen);
 
 /* pg_dsn_mask: dsn as libpq parsed it, written as key=value pairs into out
- * (outlen bytes) with password and sslpassword shown as ****; "(invalid
- * DSN)" when libpq cannot parse it. Never copies the raw text. */
+ * (outlen bytes) with password and sslpassword shown as ****, and so any
+ * value holding "password=" or a URI's user info (a password written in
+ * the wrong place); "(invalid DSN)" when libpq cannot parse it. Never
+ * copies the raw text. */
 void pg_dsn_mask(const char *dsn, char *out, size_t outlen);
 
 /* pg_scrub: replace, in msg (NUL-terminated, edited in place), every

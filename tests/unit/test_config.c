@@ -697,6 +697,11 @@ int main(void)
 		"postgresql://postgres:Zx9pa?ssQk7@127.0.0.1:5432/paywatch", /* a raw '?' */
 		"host=127.0.0.1 password=Zx9pa ssQk7 dbname=x",              /* an unquoted space */
 		"host=127.0.0.1 PASSWORD=Zx9paQk7",                          /* not a keyword */
+		/* a URI inside a key=value pair: libpq takes it for the value,
+		 * and the masked dump showed it (fuzz_inputs found it) */
+		"host=127.0.0.1 dbname=postgresql://postgres:Zx9paQk7@127.0.0.1/x",
+		"host=127.0.0.1\\postgresql://postgres:Zx9paQk7@127.0.0.1:5432/x",
+		"postgresql://127.0.0.1/x?application_name=a://postgres:Zx9paQk7%40h", /* decoded from a parameter */
 	};
 	for (size_t i = 0; i < sizeof(bad_dsns) / sizeof(bad_dsns[0]); i++) {
 		setenv("PAYWATCH_PG_DSN", bad_dsns[i], 1);
@@ -772,6 +777,11 @@ int main(void)
 	static const char mixed[] = "postgres://host=db port=5432 user=u password=kvSecretPass1 dbname=d";
 	config_mask_dsn(mixed, masked, sizeof(masked));
 	CHECK(strstr(masked, "kvSecretPass1") == NULL);
+	/* and the other way round: a URI's user info inside a key=value
+	 * pair's value (refused by the config above) masked where shown */
+	config_mask_dsn("host=db dbname=postgresql://u:uriSecret9@h/d application_name=w://x/y@z", masked,
+			sizeof(masked));
+	ASSERT_EQ_STR("dbname=**** host=db application_name=w://x/y@z", masked);
 	expect_variant_error("\"dsn\": \"${PAYWATCH_PG_DSN}\"",
 			     "\"dsn\": \"postgres://host=db port=5432 user=u password=kvSecretPass1\"",
 			     "postgres.dsn: the host part of a postgresql:// URI holds white space");
