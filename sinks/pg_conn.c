@@ -114,8 +114,8 @@ int pg_dsn_check(const char *dsn, char *err, size_t errlen)
 	PQconninfoFree(opts);
 	if (nested) {
 		snprintf(err, errlen,
-			 "a value holds a URI's user name and password (scheme://user:password@host): a postgresql:// "
-			 "URI written inside a key=value pair; write the DSN in one form or the other");
+			 "a value holds a URI with a user name (scheme://user[:password]@host): a postgresql:// URI "
+			 "written inside a key=value pair; write the DSN in one form or the other");
 		return PW_ECONFIG;
 	}
 	return 0;

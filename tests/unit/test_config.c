@@ -712,6 +712,8 @@ int main(void)
 		if (strstr(err, "Zx9") || strstr(err, "Qk7"))
 			fprintf(stderr, "DSN %zu leaks: %s\n", i, err);
 		CHECK(strstr(err, "Zx9") == NULL && strstr(err, "Qk7") == NULL);
+		if (i >= 6) /* the URIs inside a pair: the rule named */
+			CHECK(strstr(err, "a URI with a user name") != NULL);
 	}
 	setenv("PAYWATCH_PG_DSN", "postgresql://paywatch:hunter2secret@127.0.0.1:5432/paywatch", 1);
 	expect_variant_error("\"merchants\": [", "\"webhooks\": { \"retry_schedule_s\": [0, -5] },\n  \"merchants\": [",
