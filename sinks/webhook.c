@@ -353,7 +353,7 @@ struct webhook_dispatcher {
 	pw_buf unserved_sql; /* the same, as the claim's $5 (an array literal), made when one is added */
 	int64_t cap_said_ms; /* when the limit (jobs_cap) was last said, at most once a minute; 0: never */
 	/* endpoints known slow: their last request ended (answered, failed or
-	 * timed out) SLOW_AFTER_MS or more after it started, by endpoint
+	 * timed out) WEBHOOK_SLOW_AFTER_MS or more after it started, by endpoint
 	 * row, ascending; at most jobs_cap of them (the oldest mark makes
 	 * room). A request of theirs takes none of max_in_flight's slots from
 	 * its start, rather than from the end of its waiting window. */
@@ -381,10 +381,9 @@ static size_t slots(const webhook_dispatcher *d)
  * slow endpoint: it stops counting against max_in_flight, so that
  * endpoints that answer go on at full concurrency beside endpoints that
  * hang (each of those holds up to max_per_endpoint requests until its
- * timeout). An endpoint whose request ended SLOW_AFTER_MS or more after it
+ * timeout). An endpoint whose request ended WEBHOOK_SLOW_AFTER_MS or more after it
  * started is known slow (note_pace). In all, at most JOBS_PER_SLOT x
  * max_in_flight requests (and sockets) are in flight. */
-#define SLOW_AFTER_MS WEBHOOK_SLOW_AFTER_MS
 #define JOBS_PER_SLOT 4
 
 /* A delivery claimed ahead that has waited this long for a slot is given
@@ -424,7 +423,7 @@ static size_t slow_at(const webhook_dispatcher *d, uint64_t e)
 }
 
 /* Whether endpoint row e is known slow (its last request ended
- * SLOW_AFTER_MS or more after it started). */
+ * WEBHOOK_SLOW_AFTER_MS or more after it started). */
 static bool slow_marked(const webhook_dispatcher *d, uint64_t e)
 {
 	size_t i = slow_at(d, e);
@@ -447,7 +446,7 @@ static size_t pace_at(const int32_t *sorted, size_t n, int32_t v)
 
 uint32_t webhook_pace_add(webhook_pace *p, int64_t took_ms)
 {
-	int32_t v = (int32_t)(took_ms < 0 ? 0 : took_ms < SLOW_AFTER_MS ? took_ms : SLOW_AFTER_MS);
+	int32_t v = (int32_t)(took_ms < 0 ? 0 : took_ms < WEBHOOK_SLOW_AFTER_MS ? took_ms : WEBHOOK_SLOW_AFTER_MS);
 	size_t n = p->n;
 	if (n == WEBHOOK_PACE_SAMPLES) { /* full: the oldest, at next, gives way */
 		size_t k = pace_at(p->sorted, n, p->ring[p->next]);
@@ -466,15 +465,17 @@ uint32_t webhook_pace_add(webhook_pace *p, int64_t took_ms)
 uint32_t webhook_pace_window(const webhook_pace *p)
 {
 	if (!p->n)
-		return SLOW_AFTER_MS;
+		return WEBHOOK_SLOW_AFTER_MS;
 	int64_t w = (int64_t)WEBHOOK_WAITING_FACTOR * p->sorted[(p->n - 1) / 2];
-	return (uint32_t)(w < WEBHOOK_WAITING_MIN_MS ? WEBHOOK_WAITING_MIN_MS : w > SLOW_AFTER_MS ? SLOW_AFTER_MS : w);
+	return (uint32_t)(w < WEBHOOK_WAITING_MIN_MS  ? WEBHOOK_WAITING_MIN_MS
+			  : w > WEBHOOK_SLOW_AFTER_MS ? WEBHOOK_SLOW_AFTER_MS
+						      : w);
 }
 
 /* Note how long j's request took to end, took_ms (timed_out: libcurl gave
  * up at timeout_ms). Unless its endpoint was known slow when it started,
  * the time is a sample of the loop's pace (webhook_pace_add). Slow
- * (SLOW_AFTER_MS or more, or timed out): its endpoint is marked, so that
+ * (WEBHOOK_SLOW_AFTER_MS or more, or timed out): its endpoint is marked, so that
  * its next requests take none of max_in_flight's slots; with d->slow
  * full, the oldest mark is dropped for it. Quicker: its mark, if any, is
  * taken off. Each change is logged. Only requests libcurl ended are
@@ -486,8 +487,8 @@ static void note_pace(webhook_dispatcher *d, const job *j, int64_t took_ms, bool
 	bool marked = i < d->n_slow && d->slow[i].endpoint_row == j->endpoint_row;
 	int64_t now = pw_mono_ms();
 	if (!j->known_slow) /* a sample of the loop's pace: its waiting window follows */
-		webhook_pace_add(&d->pace, timed_out ? SLOW_AFTER_MS : took_ms);
-	if (took_ms < SLOW_AFTER_MS && !timed_out) {
+		webhook_pace_add(&d->pace, timed_out ? WEBHOOK_SLOW_AFTER_MS : took_ms);
+	if (took_ms < WEBHOOK_SLOW_AFTER_MS && !timed_out) {
 		if (!marked)
 			return;
 		memmove(&d->slow[i], &d->slow[i + 1], (d->n_slow - i - 1) * sizeof(*d->slow));
@@ -495,7 +496,8 @@ static void note_pace(webhook_dispatcher *d, const job *j, int64_t took_ms, bool
 		log_info(
 			"%s: endpoint %s/%s at %s answered within %d ms again (%lld ms): its requests count against"
 			" webhooks.max_in_flight again",
-			d->opts.name, j->merchant_id, j->endpoint_id, j->shown, SLOW_AFTER_MS, (long long)took_ms);
+			d->opts.name, j->merchant_id, j->endpoint_id, j->shown, WEBHOOK_SLOW_AFTER_MS,
+			(long long)took_ms);
 		return;
 	}
 	if (marked) {
@@ -518,7 +520,7 @@ static void note_pace(webhook_dispatcher *d, const job *j, int64_t took_ms, bool
 		"%s: endpoint %s/%s at %s is slow (its request %s after %lld ms): its next requests take none of"
 		" webhooks.max_in_flight's slots, until one is answered within %d ms",
 		d->opts.name, j->merchant_id, j->endpoint_id, j->shown, timed_out ? "timed out" : "ended",
-		(long long)took_ms, SLOW_AFTER_MS);
+		(long long)took_ms, WEBHOOK_SLOW_AFTER_MS);
 }
 
 #define OUTCOME_BUFS(o)                                                                                                \
