@@ -268,7 +268,7 @@ async function main() {
     'serve logs the missing migration, no password');
   // the event feed's watch (its LISTEN connection) checks the schema too:
   // it names the migration and holds no connection on the schema behind
-  const feedWatch = async () => (await db.query(`SELECT count(*)::int n FROM pg_stat_activity WHERE application_name = 'paywatch api feed'`)).rows[0].n;
+  const feedWatch = () => rig.backends(db, { app: 'paywatch api feed' });
   await rig.waitFor('serve\'s feed watch names the missing migration',
     () => /event feed watch: 1 schema migration\(s\) not applied: run `paywatch migrate -c FILE` first/.test(sv.pw.stderr), 20000)
     .catch((e) => rig.check(false, `${e.message}: ${sv.pw.stderr.trim().slice(-400)}`));

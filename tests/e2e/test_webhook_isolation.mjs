@@ -239,8 +239,7 @@ async function main() {
   await locker.query('LOCK TABLE webhook_attempts IN EXCLUSIVE MODE');
   const okLocked = recv.okAt.length, deliveredLocked = await deliveredOf(answering);
   await deliver(answering, 4, 'locked');
-  const waiting = async () => (await db.query(`SELECT count(*)::int n FROM pg_stat_activity
-    WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO webhook_attempts%'`)).rows[0].n;
+  const waiting = () => rig.backends(db, { onLock: true, query: 'INSERT INTO webhook_attempts' });
   await rig.waitFor('five requests out', () => recv.okAt.length - okLocked >= 5, 15000)
     .catch((e) => rig.check(false, `${e.message} (${recv.okAt.length - okLocked})`));
   await rig.waitFor('the dispatcher\'s write waiting on the lock', async () => await waiting() === 1, 15000)
@@ -321,8 +320,7 @@ async function main() {
     .catch((e) => rig.check(false, `${e.message}: ${two.stderr.trim().split('\n').slice(-4).join(' | ')}`));
   await rig.waitFor('16 of the twenty held', () => recv.held() === 16, 30000)
     .catch((e) => rig.check(false, `${e.message} (${recv.held()})`));
-  const loops = (await db.query(`SELECT count(*)::int n FROM pg_stat_activity
-    WHERE application_name = 'paywatch-dispatcher'`)).rows[0].n;
+  const loops = await rig.backends(db, { app: 'paywatch-dispatcher' });
   rig.check(loops === 2 && /2 thread\(s\) sharing 4 requests in flight/.test(two.stderr),
     `one process, two loops, each its own Postgres connection (${loops} connections)`);
   rig.check(recv.maxHeld() === 16 && recv.held() === 16,

@@ -238,8 +238,7 @@ async function main() {
     WHERE event_id = ANY($1) AND status = 'delivered'`, [ids])).rows[0].n === ids.length;
   // the dispatcher's statement waits on a lock (it is connected, has
   // prepared its statements, and runs one that needs webhook_attempts)
-  const waitingOnLock = async () => (await db.query(`SELECT count(*)::int n FROM pg_stat_activity
-    WHERE application_name = 'paywatch-dispatcher' AND wait_event_type = 'Lock'`)).rows[0].n === 1;
+  const waitingOnLock = async () => await rig.backends(db, { app: 'paywatch-dispatcher', onLock: true }) === 1;
   const locker = await pg.client();
   rig.onCleanup(() => locker.end().catch(() => {}));
   // a 60 s timeout: a 122 s lease, which outlives the reconnect

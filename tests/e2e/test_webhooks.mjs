@@ -137,8 +137,7 @@ async function main() {
   // ---- 4. two dispatchers at once
   const disp = rig.startPaywatch(bin, ['dispatch', '-c', cfg], env);
   // run's loop and dispatch's two (webhooks.threads: 2 by default), each on a connection of its own
-  const loops = async () => (await db.query(`SELECT count(*)::int n FROM pg_stat_activity
-    WHERE application_name = 'paywatch-dispatcher'`)).rows[0].n;
+  const loops = () => rig.backends(db, { app: 'paywatch-dispatcher' });
   await rig.waitFor('run\'s dispatcher and dispatch\'s two loops on postgres', async () => await loops() === 3, 20000)
     .catch(async (e) => rig.check(false, `${e.message} (${await loops()} connections)`));
   const before = (await recv.records()).length;

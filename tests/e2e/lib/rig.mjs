@@ -165,6 +165,19 @@ export function metricValue(text, name, labels) {
   return m ? Number(m[1]) : NaN;
 }
 
+// How many of a Postgres cluster's backends match, read from
+// pg_stat_activity over db (a pg client): with application name app
+// (paywatch names each connection's role: 'paywatch-dispatcher',
+// 'paywatch api feed', ...), waiting on a lock when onLock, running a
+// statement whose text holds query. A criterion left out matches all. The
+// values go as parameters, so this statement never counts itself.
+export async function backends(db, { app = null, onLock = false, query = null } = {}) {
+  const { rows } = await db.query(`SELECT count(*)::int n FROM pg_stat_activity
+    WHERE ($1::text IS NULL OR application_name = $1) AND (NOT $2::bool OR wait_event_type = 'Lock')
+      AND ($3::text IS NULL OR strpos(query, $3) > 0)`, [app, onLock, query]);
+  return rows[0].n;
+}
+
 export async function waitFor(what, fn, timeoutMs = 30000, everyMs = 50) {
   const end = Date.now() + timeoutMs * TIMEOUT_SCALE;
   let last;
