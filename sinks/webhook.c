@@ -256,10 +256,45 @@ webhook_verdict webhook_classify(long status, bool transport_error, int attempt,
 	double secs = schedule[attempt];
 	if (secs > 0) /* jitter, +-10 % */
 		secs *= 0.9 + 0.2 * (jitter01 < 0 ? 0 : jitter01 > 1 ? 1 : jitter01);
-	if (!transport_error && (status == 429 || status == 503) && retry_after_s >= 0)
-		secs = retry_after_s > 86400 ? 86400 : (double)retry_after_s;
+	if (!transport_error && (status == 429 || status == 503) && retry_after_s >= 0) {
+		double asked =
+			retry_after_s > WEBHOOK_RETRY_AFTER_MAX_S ? WEBHOOK_RETRY_AFTER_MAX_S : (double)retry_after_s;
+		if (asked > secs)
+			secs = asked;
+	}
 	*ret_delay_s = secs;
 	return WEBHOOK_RETRY;
+}
+
+long webhook_retry_after_s(const char *value, size_t len, time_t now)
+{
+	while (len && (*value == ' ' || *value == '\t'))
+		value++, len--;
+	while (len &&
+	       (value[len - 1] == ' ' || value[len - 1] == '\t' || value[len - 1] == '\r' || value[len - 1] == '\n'))
+		len--;
+	if (!len)
+		return -1;
+	size_t digits = 0;
+	while (digits < len && value[digits] >= '0' && value[digits] <= '9')
+		digits++;
+	if (digits == len) { /* delay-seconds */
+		long secs = 0;
+		for (size_t i = 0; i < len && secs < WEBHOOK_RETRY_AFTER_MAX_S; i++)
+			secs = secs * 10 + (value[i] - '0');
+		return secs < WEBHOOK_RETRY_AFTER_MAX_S ? secs : WEBHOOK_RETRY_AFTER_MAX_S;
+	}
+	char date[64]; /* an HTTP-date is 24 to 30 bytes */
+	if (len >= sizeof(date) || memchr(value, '\0', len))
+		return -1;
+	memcpy(date, value, len);
+	date[len] = '\0';
+	time_t when = curl_getdate(date, NULL);
+	if (when < 0)
+		return -1;
+	if (when <= now)
+		return 0;
+	return when - now < WEBHOOK_RETRY_AFTER_MAX_S ? (long)(when - now) : WEBHOOK_RETRY_AFTER_MAX_S;
 }
 
 /* ---- the dispatcher ---- */
@@ -560,27 +595,16 @@ static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return j->received > RESPONSE_CAP ? 0 : size * nmemb; /* stop reading a huge answer */
 }
 
-/* Retry-After: delay-seconds or an HTTP-date. */
+/* A header line of the answer (libcurl gives one at a time, its CRLF
+ * included): Retry-After is kept (webhook_retry_after_s). */
 static size_t read_header(char *buf, size_t size, size_t nitems, void *userdata)
 {
 	job *j = userdata;
 	size_t n = size * nitems;
 	if (n > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
-		char v[128];
-		size_t len = n - 12 < sizeof(v) - 1 ? n - 12 : sizeof(v) - 1;
-		memcpy(v, buf + 12, len);
-		v[len] = '\0';
-		char *s = v + strspn(v, " \t");
-		s[strcspn(s, "\r\n")] = '\0';
-		uint64_t secs = 0;
-		int r = parse_u64(s, UINT64_MAX, &secs);
-		if (r == 0 || r == PW_ERANGE) { /* delay-seconds; a huge one is capped where it is used */
-			j->retry_after_s = r == 0 && secs < 86400 * 365 ? (long)secs : 86400 * 365;
-		} else {
-			time_t when = curl_getdate(s, NULL);
-			if (when > 0)
-				j->retry_after_s = when > time(NULL) ? (long)(when - time(NULL)) : 0;
-		}
+		long secs = webhook_retry_after_s(buf + 12, n - 12, time(NULL));
+		if (secs >= 0)
+			j->retry_after_s = secs;
 	}
 	return n;
 }

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 /* webhook_sign: the webhook-signature header value for one message:
  * "v1," + base64(HMAC-SHA256(key, "<msg_id>.<timestamp>.<body>")) where key
@@ -72,15 +73,33 @@ typedef enum webhook_verdict {
 	WEBHOOK_GONE,      /* 410 Gone: the endpoint is disabled */
 } webhook_verdict;
 
+/* The longest delay an answer's Retry-After is taken for: a day (seconds). */
+#define WEBHOOK_RETRY_AFTER_MAX_S 86400
+
 /* webhook_classify: the verdict for attempt number `attempt` (1-based)
  * that ended with HTTP status (0: no answer, transport_error: a timeout, a
  * refused connection, a TLS error), on the retry schedule (delays before
  * attempts 1..n, seconds): 2xx delivered; 410 gone; anything else retried
  * after schedule[attempt] seconds +-10 % (jitter01 in [0, 1] picks where),
- * or Retry-After (retry_after_s >= 0, capped at a day) on 429 and 503,
- * until the schedule ends: failed. *ret_delay_s for WEBHOOK_RETRY. */
+ * until the schedule ends: failed. A 429 or 503 with Retry-After
+ * (retry_after_s >= 0, webhook_retry_after_s) waits what it asks when that
+ * is longer, at most WEBHOOK_RETRY_AFTER_MAX_S: an endpoint can ask for
+ * more time, never for its retries sooner, so answers of "Retry-After: 0"
+ * do not run the schedule (about three days by default) out in seconds.
+ * *ret_delay_s for WEBHOOK_RETRY. */
 webhook_verdict webhook_classify(long status, bool transport_error, int attempt, const uint32_t *schedule,
 				 size_t n_schedule, long retry_after_s, double jitter01, double *ret_delay_s);
+
+/* webhook_retry_after_s: the delay a Retry-After field value asks for,
+ * seconds from now (unix seconds). value is len bytes, not terminated,
+ * white space around it ignored (RFC 9110 5.5: a field value does not
+ * hold it). Read as delay-seconds (digits only) or as an HTTP-date (RFC
+ * 9110 10.2.3 and 5.6.7: IMF-fixdate, RFC 850 and asctime, read by
+ * libcurl's curl_getdate). A date not after now is 0; a delay or date
+ * further off than WEBHOOK_RETRY_AFTER_MAX_S, or digits too many to hold,
+ * is that. -1 when the value is neither (empty, signed, a fraction, not a
+ * date, a NUL inside): the answer is taken as if it had none. */
+long webhook_retry_after_s(const char *value, size_t len, time_t now);
 
 /* How many of a dispatcher loop's last requests its waiting window is
  * read from (webhook_pace). */

@@ -11,7 +11,8 @@ POST /_control  {"path": "/acme", "fail": ["500", "hang", ...], "always": "hang"
     always: a mode for every request ("" to clear)
     secret: the path's secret from now on (one paywatch generated and showed once)
 modes: 500, hang (no answer for 30 s), close (drop the connection), 429
-(Retry-After: 1), 410, slow (answer 200 after 0.8 s)
+(Retry-After: 1), 429-now (Retry-After: 0), 429-late (Retry-After: 3, with a
+space after it), 410, slow (answer 200 after 0.8 s)
 """
 import base64, hashlib, hmac, json, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 PORT, SECRETS = int(sys.argv[1]), json.load(open(sys.argv[2]))
 records, control, seen = [], {}, {}
 lock = threading.Lock()
+# the 429 modes' Retry-After values, sent as written (http.server adds no trimming)
+RETRY_AFTER = {"429": "1", "429-now": "0", "429-late": "3 "}
 
 
 def verify(secret, msg_id, ts, body, header):
@@ -82,8 +85,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(0.8)
         if mode in ("500", "410"):
             return self.reply(int(mode), b"no")
-        if mode == "429":
-            return self.reply(429, b"slow down", [("retry-after", "1")])
+        if mode in RETRY_AFTER:
+            return self.reply(429, b"slow down", [("retry-after", RETRY_AFTER[mode])])
         if not sig_ok or not fresh:
             return self.reply(401, b"bad signature")
         self.reply(200, b"ok")

@@ -4,8 +4,10 @@
 //  1. every confirmed payment is delivered once, signed, with the exact
 //     payment fields (amounts as strings);
 //  2. failures (500, a hang past the timeout, a closed connection, 429 with
-//     Retry-After) are retried on the (compressed) schedule with the same
-//     webhook-id, every attempt recorded, and delivered in the end;
+//     Retry-After: 1, 0, and 3 with white space after it) are retried on
+//     the (compressed) schedule with the same webhook-id, after what
+//     Retry-After asks when that is longer, never sooner than the
+//     schedule, every attempt recorded, and delivered in the end;
 //  3. one merchant's endpoint hanging does not delay another's by > 1 s;
 //  4. two dispatchers at once (run's, and dispatch's two loops): each
 //     event delivered once;
@@ -91,7 +93,8 @@ async function main() {
   rig.check(recs.some((r) => JSON.parse(r.body).data.amount === '12.5'), 'a decimal amount "12.5"');
 
   // ---- 2. failures, retried on the schedule with the same webhook-id
-  await recv.control({ path: '/acme', fail: ['500', 'hang', 'close', '429'] });
+  const failModes = ['500', 'hang', 'close', '429', '429-now', '429-late'];
+  await recv.control({ path: '/acme', fail: failModes });
   await pay(acme, 777n, 2);
   await node.mine(2);
   await deliveriesWritten(777, 778, 2).catch((e) => rig.check(false, e.message));
@@ -100,21 +103,22 @@ async function main() {
   const byId = new Map();
   for (const r of recs.filter((x) => x.path === '/acme')) (byId.get(r.id) || byId.set(r.id, []).get(r.id)).push(r);
   const retried = [...byId.values()].filter((rs) => rs.length > 1);
-  rig.check(retried.length === 2 && retried.every((rs) => rs.length === 5 && rs.at(-1).mode === '200'),
-    `two events, 4 failures then delivered, same webhook-id (${retried.map((rs) => rs.map((r) => r.mode).join(','))})`);
+  rig.check(retried.length === 2 && retried.every((rs) => rs.length === failModes.length + 1 && rs.at(-1).mode === '200'),
+    `two events, ${failModes.length} failures then delivered, same webhook-id (${retried.map((rs) => rs.map((r) => r.mode).join(','))})`);
   let scheduleOk = true;
   for (const rs of retried) {
     for (let k = 1; k < rs.length; k++) {
       const gap = rs[k].received_ms - rs[k - 1].received_ms;
-      const want = rs[k - 1].mode === '429' ? 1000 : schedule[k] * 900; // Retry-After: 1, else the schedule minus jitter
+      // the schedule minus jitter, or Retry-After when longer: 1 s, 3 s ("3 " read as 3), never 0
+      const want = Math.max(schedule[k] * 900, { '429': 1000, '429-late': 3000 }[rs[k - 1].mode] || 0);
       if (gap < want) { scheduleOk = false; console.error(`gap ${gap} ms < ${want} after ${rs[k - 1].mode}`); }
     }
   }
   rig.check(scheduleOk, 'the retry schedule and Retry-After are respected');
   const attempts = (await db.query(`SELECT d.event_id, count(a.*)::int AS n, array_agg(coalesce(a.http_status::text, a.error) ORDER BY a.id) AS what
       FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id GROUP BY d.event_id`)).rows;
-  const rec = attempts.filter((a) => a.n === 5);
-  rig.check(rec.length === 2 && rec.every((a) => a.what[0] === '500' && a.what[3] === '429' && a.what[4] === '200'),
+  const rec = attempts.filter((a) => a.n === failModes.length + 1);
+  rig.check(rec.length === 2 && rec.every((a) => a.what[0] === '500' && a.what[3] === '429' && a.what[5] === '429' && a.what[6] === '200'),
     `every attempt recorded with status or error (${JSON.stringify(rec.map((a) => a.what))})`);
   await recv.control({ path: '/acme', fail: [] });
 

@@ -1,15 +1,16 @@
-/* fuzz_inputs.c: libFuzzer target for what operators and API callers
- * write, as paywatch reads it: a config (config_parse, then
- * config_dump_masked), amounts in base units and in token units
+/* fuzz_inputs.c: libFuzzer target for what operators, API callers and
+ * webhook endpoints write, as paywatch reads it: a config (config_parse,
+ * then config_dump_masked), amounts in base units and in token units
  * (uint256, invoice_parse_amount, u256_format_units), Base58 and
  * Base58Check, xpubs and path templates (BIP-32), the canonical
  * addresses and hashes of each family, an address as a merchant writes it
  * (registry_normalize_address), base64url (API keys, page cursors),
- * decimal integers, the sealing key, and the API's times, decimals and
- * page cursors (each against a reading written apart here: a time the API
- * takes must be one PostgreSQL's timestamptz takes). The first input byte picks the
- * reader, the rest is its text (or, where a reader takes a number too,
- * the second byte that number). Any input must be read or refused: no
+ * decimal integers, the sealing key, the API's times, decimals and page
+ * cursors (each against a reading written apart here: a time the API
+ * takes must be one PostgreSQL's timestamptz takes), and a webhook
+ * answer's Retry-After. The first input byte picks the reader, the rest
+ * is its text (or, where a reader takes a number too, the second byte
+ * that number). Any input must be read or refused: no
  * crash, no leak, no undefined behaviour; and what is read must read back:
  * each writer's text of a value parses to the same value, an amount
  * formatted in token units parses to the same base units, and no secret
@@ -28,6 +29,7 @@
 #include "registry_admin.h"
 #include "secretbox.h"
 #include "uint256.h"
+#include "webhook.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -59,6 +61,7 @@ enum reader {
 	R_API_TIME,
 	R_API_DECIMAL,
 	R_API_CURSOR,
+	R_RETRY_AFTER,
 	R_COUNT
 };
 
@@ -605,6 +608,30 @@ static void read_api_cursor(const char *text)
 		broken("a page cursor read back otherwise", text);
 }
 
+/* A webhook answer's Retry-After value: a delay within 0..a day or none,
+ * the same with white space around it, digits read as their number. */
+static void read_retry_after(const char *text)
+{
+	const time_t now = 1700000000;
+	size_t len = strlen(text);
+	long secs = webhook_retry_after_s(text, len, now);
+	if (secs < -1 || secs > WEBHOOK_RETRY_AFTER_MAX_S)
+		broken("a Retry-After delay out of its bounds", text);
+	char *padded = malloc(len + 5);
+	if (!padded)
+		return;
+	memcpy(padded, " \t", 2);
+	memcpy(padded + 2, text, len);
+	memcpy(padded + 2 + len, " \r\n", 3);
+	if (webhook_retry_after_s(padded, len + 5, now) != secs)
+		broken("a Retry-After read otherwise with white space around it", text);
+	free(padded);
+	uint64_t n;
+	if (len <= 18 && parse_u64(text, UINT64_MAX, &n) == 0 &&
+	    secs != (long)(n < WEBHOOK_RETRY_AFTER_MAX_S ? n : WEBHOOK_RETRY_AFTER_MAX_S))
+		broken("a Retry-After's delay-seconds read as another number", text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
@@ -646,6 +673,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case R_API_TIME: read_api_time(text); break;
 	case R_API_DECIMAL: read_api_decimal(text); break;
 	case R_API_CURSOR: read_api_cursor(text); break;
+	case R_RETRY_AFTER: read_retry_after(text); break;
 	default: break;
 	}
 	free(text);
