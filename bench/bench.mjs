@@ -41,7 +41,10 @@
 // received), with 1 confirmation and (not with --quick) with 3, where each
 // payment is first written pending and timed from its confirming block),
 // and the matcher at 1 k / 1 M / 10 M addresses (bench/matcher_bench.c),
-// and loading a config of 1 M merchant addresses (bench/config_bench.c).
+// and loading a config of 1 M merchant addresses (bench/config_bench.c),
+// and reading the outbox's figures per chain at a depth of 1 M entries of
+// three chains, as the chain reporter and `status` do after Postgres was
+// away (bench/outbox_bench.c).
 //
 // usage: USAGE below (node bench/bench.mjs --help)
 // (PAYWATCH_BIN_BASE=another build: its backfill beside this one's, each round)
@@ -111,11 +114,12 @@ const BIN = path.resolve(process.env.PAYWATCH_BIN || path.join(root, 'build', 'p
 const BASE_BIN = process.env.PAYWATCH_BIN_BASE ? path.resolve(process.env.PAYWATCH_BIN_BASE) : null;
 const MATCHER_BIN = path.resolve(process.env.PAYWATCH_MATCHER_BENCH || path.join(root, 'build', 'paywatch_matcher_bench'));
 const CONFIG_BIN = path.resolve(process.env.PAYWATCH_CONFIG_BENCH || path.join(root, 'build', 'paywatch_config_bench'));
+const OUTBOX_BIN = path.resolve(process.env.PAYWATCH_OUTBOX_BENCH || path.join(root, 'build', 'paywatch_outbox_bench'));
 const TRANSFERS = QUICK ? 5000 : 100000, PER_TX = 50, BLOCKS = TRANSFERS / PER_TX, RANGE = 50, IN_FLIGHT = 4;
 const MERCHANTS = Array.from({ length: 1000 }, (_, i) => '0x' + (0xbe00000 + i).toString(16).padStart(40, '0'));
 const LIVE_BLOCKS = QUICK ? 30 : 300;
 // --only raw,paywatch,...: measure some sides only (to profile one of them)
-const SIDES = ['raw', 'paywatch', 'hooks', 'http', 'floor', 'replay', 'script', 'ponder', 'live', 'matcher', 'config'];
+const SIDES = ['raw', 'paywatch', 'hooks', 'http', 'floor', 'replay', 'script', 'ponder', 'live', 'matcher', 'config', 'outbox'];
 const ONLY = new Set((args.only ?? SIDES.join(',')).split(','));
 for (const k of ONLY) if (!SIDES.includes(k)) usageError(USAGE, `--only: unknown side '${k}' (${SIDES.join(', ')})`);
 const want = (k) => ONLY.has(k) && (k !== 'ponder' || WITH_PONDER) && (k !== 'script' || WITH_SCRIPT);
@@ -754,6 +758,16 @@ function configLoad() {
   return out;
 }
 
+// the outbox's figures per chain at a depth of 1 M entries of three
+// chains (bench/outbox_bench.c): one scan for every chain against a scan
+// per chain, alternating rounds
+function outboxFigures() {
+  const n = QUICK ? 100000 : 1000000;
+  const r = spawnSync(OUTBOX_BIN, [String(n), '3', '5'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`outbox bench ${n}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
 // ---------------------------------------------------------------- report
 function machine() {
   const v = (cmd, args) => { try { return spawnSync(cmd, args, { encoding: 'utf8' }).stdout.trim().split('\n')[0]; } catch { return null; } };
@@ -819,7 +833,7 @@ async function main() {
     fs.copyFileSync(path.join(pg.dir, 'log'), OUT + '.pg-explain.log');
     say(`the plans of statements slower than ${PG_EXPLAIN_MS} ms: ${path.relative(process.cwd(), OUT + '.pg-explain.log')}`);
   }
-  let liveFig = null, matcherFig = [], configFig = [];
+  let liveFig = null, matcherFig = [], configFig = [], outboxFig = null;
   if (want('live')) {
     await dropDbs(pg);
     liveFig = [];
@@ -827,6 +841,7 @@ async function main() {
   }
   if (want('matcher')) { say('matcher'); matcherFig = matcher(); }
   if (want('config')) { say('config load'); configFig = configLoad(); }
+  if (want('outbox')) { say('outbox figures'); outboxFig = outboxFigures(); }
 
   const ratio = (a, b) => (runs[a].length && runs[b].length ? runs[a].map((x, i) => x.ms / runs[b][i].ms) : []);
   const s = (xs) => xs.map((x) => x / 1000);
@@ -884,11 +899,13 @@ async function main() {
     ...configFig.map((c) => `config ${String(c.addresses).padStart(9)} addresses of ${c.merchants} merchants (${(c.json_bytes / 1e6).toFixed(0)} MB of JSON): checked and parsed in ${(c.parse_ms / 1000).toFixed(2)} s, matcher built in ${(c.matcher_ms / 1000).toFixed(2)} s, peak RSS ${c.peak_rss_mb.toFixed(0)} MB`),
     ...(statements.length ? ['Postgres statements by total time, every side of every round (pg_stat_statements): ms, calls, rows, statement',
       ...statements.map((x) => `  ${String(x.ms).padStart(8)} ${String(x.calls).padStart(7)} ${String(x.rows).padStart(8)}  ${x.query}`)] : []),
+    ...(outboxFig ? [`outbox ${outboxFig.entries} entries of ${outboxFig.chains} chains: each chain's depth and oldest in one scan ` +
+      `${outboxFig.one_scan_ms.toFixed(0)} ms, a scan per chain ${outboxFig.per_chain_ms.toFixed(0)} ms: ${outboxFig.ratio.toFixed(2)}x (medians of ${outboxFig.rounds} rounds)`] : []),
     ...matcherFig.map((m) => `matcher ${String(m.addresses).padStart(9)} addresses: load ${m.load_ms.toFixed(0)} ms, peak RSS ${m.peak_rss_mb.toFixed(0)} MB, lookup ${m.hit_ns.toFixed(0)} ns (hit) / ${m.miss_ns.toFixed(0)} ns (miss) / ${m.stream_ns.toFixed(0)} ns (hits streamed with prefetch); one memory round trip ${m.mem_chase_ns.toFixed(0)} ns`),
   ];
   console.log(lines.join('\n'));
   fs.writeFileSync(OUT, JSON.stringify({ at: new Date().toISOString(), machine: machine(), transfers: TRANSFERS, blocks: BLOCKS,
-    rounds: ROUNDS, runs, statements, live: liveFig, matcher: matcherFig, config: configFig, table: lines }, null, 2) + '\n');
+    rounds: ROUNDS, runs, statements, live: liveFig, matcher: matcherFig, config: configFig, outbox: outboxFig, table: lines }, null, 2) + '\n');
   say(`figures written to ${path.relative(process.cwd(), OUT)}`);
 }
 

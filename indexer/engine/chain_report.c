@@ -59,13 +59,31 @@ static void read_light(store *s, const cfg_chain *c, chain_report *cs)
 	}
 }
 
-void chain_report_read(store *s, const cfg_chain *c, chain_report *cs)
+void chain_report_read_all(store *s, const pw_config *cfg, chain_report *cs)
 {
-	read_light(s, c, cs);
-	int r;
-	if ((r = store_scan_payments(s, STORE_PENDING, c->name, 0, UINT64_MAX, count_one, &cs->pending)) < 0 ||
-	    (r = store_outbox_stats(s, c->name, &cs->outbox_depth, &cs->outbox_oldest_ms)) < 0)
-		snprintf(cs->error, sizeof(cs->error), "RocksDB read failed: %s", pw_strerror(r));
+	size_t n = cfg->n_chains ? cfg->n_chains : 1;
+	const char **names = calloc(n, sizeof(*names));
+	uint64_t *depths = calloc(n, sizeof(*depths));
+	int64_t *oldest = calloc(n, sizeof(*oldest));
+	int outbox = names && depths && oldest ? 0 : PW_ENOMEM;
+	for (size_t i = 0; outbox == 0 && i < cfg->n_chains; i++)
+		names[i] = cfg->chains[i].name;
+	if (outbox == 0)
+		outbox = store_outbox_stats_chains(s, names, cfg->n_chains, depths, oldest);
+	for (size_t i = 0; i < cfg->n_chains; i++) {
+		const cfg_chain *c = &cfg->chains[i];
+		read_light(s, c, &cs[i]);
+		int r = store_scan_payments(s, STORE_PENDING, c->name, 0, UINT64_MAX, count_one, &cs[i].pending);
+		if (r == 0 && (r = outbox) == 0) {
+			cs[i].outbox_depth = depths[i];
+			cs[i].outbox_oldest_ms = oldest[i];
+		}
+		if (r < 0)
+			snprintf(cs[i].error, sizeof(cs[i].error), "RocksDB read failed: %s", pw_strerror(r));
+	}
+	free(names);
+	free(depths);
+	free(oldest);
 }
 
 void report_iso_time(int64_t unix_ms, char *out, size_t n)
@@ -171,7 +189,8 @@ struct chain_reporter {
 	store *st;
 	atomic_bool *stop;
 	pthread_t thread;
-	chain_report *last; /* per chain: the last full read */
+	chain_report *last;  /* per chain: the last full read */
+	chain_report *fresh; /* per chain: a full read's figures, before the quarantine's count joins them */
 	unsigned round;
 };
 
@@ -207,10 +226,12 @@ static void report_metrics(const chain_report *cs, int64_t now_ms)
 static int publish(chain_reporter *r, pg_sink *pg)
 {
 	bool scan = r->round++ % SCAN_EVERY == 0;
+	if (scan)
+		chain_report_read_all(r->st, r->cfg, r->fresh);
 	for (size_t i = 0; i < r->cfg->n_chains; i++) {
 		chain_report cr;
 		if (scan) {
-			chain_report_read(r->st, &r->cfg->chains[i], &cr);
+			cr = r->fresh[i];
 			if (pg) {
 				char oldest[40];
 				cr.quarantine_known =
@@ -279,8 +300,10 @@ int chain_reporter_start(const pw_config *cfg, store *st, atomic_bool *stop, cha
 		return PW_ENOMEM;
 	*r = (chain_reporter){ .cfg = cfg, .st = st, .stop = stop };
 	r->last = calloc(cfg->n_chains ? cfg->n_chains : 1, sizeof(chain_report));
-	if (!r->last || pthread_create(&r->thread, NULL, reporter_main, r) != 0) {
+	r->fresh = calloc(cfg->n_chains ? cfg->n_chains : 1, sizeof(chain_report));
+	if (!r->last || !r->fresh || pthread_create(&r->thread, NULL, reporter_main, r) != 0) {
 		free(r->last);
+		free(r->fresh);
 		free(r);
 		return PW_ENOMEM;
 	}
@@ -294,5 +317,6 @@ void chain_reporter_join(chain_reporter *r)
 		return;
 	pthread_join(r->thread, NULL);
 	free(r->last);
+	free(r->fresh);
 	free(r);
 }

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 /* One chain's figures. quarantine_known/quarantined are the caller's
- * (from Postgres); the rest comes from chain_report_read. */
+ * (from Postgres); the rest comes from chain_report_read_all. */
 typedef struct chain_report {
 	const cfg_chain *c;
 	bool indexed; /* a checkpoint exists */
@@ -41,9 +41,12 @@ typedef struct chain_figures {
 	double state_age_s;
 } chain_figures;
 
-/* chain_report_read: c's figures from s into *cs (zeroed first); a read
- * that failed leaves its reason in cs->error. */
-void chain_report_read(store *s, const cfg_chain *c, chain_report *cs);
+/* chain_report_read_all: the figures of each of cfg's chains from s into
+ * cs[0..cfg->n_chains) (the caller's; each zeroed first), the outbox's in
+ * one scan for every chain (store_outbox_stats_chains: O(depth), not
+ * O(depth x chains)); a read that failed leaves its reason in the error of
+ * each chain it concerns. */
+void chain_report_read_all(store *s, const pw_config *cfg, chain_report *cs);
 
 /* chain_report_figures: the lag in blocks and seconds (known when the head
  * and the checkpoint are) and the age of run's state record, at now_ms. */

@@ -629,36 +629,72 @@ int store_outbox_delete(store *s, const uint64_t *seqs, size_t n)
 	return 0;
 }
 
-int store_outbox_stats(store *s, const char *chain, uint64_t *ret_depth, int64_t *ret_oldest_ms)
+/* The outbox scan of store_outbox_stats (chains NULL: every entry into
+ * [0], only the first decoded) and store_outbox_stats_chains. */
+static int outbox_scan(store *s, const char *const *chains, size_t n_chains, uint64_t *depths, int64_t *oldest)
 {
-	uint64_t depth = 0;
-	int64_t oldest = 0;
+	size_t last = 0; /* the chain the last entry was of: entries come in runs of one chain */
 	rocksdb_iterator_t *it = rdb.create_iterator(s->db, s->ropts);
 	for (rdb.iter_seek(it, "outbox/", 7); rdb.iter_valid(it); rdb.iter_next(it)) {
 		size_t klen, vlen;
 		const char *k = rdb.iter_key(it, &klen);
 		if (klen != 15 || memcmp(k, "outbox/", 7) != 0)
 			break;
-		if (chain || depth == 0) {
+		size_t at = 0;
+		if (chains || depths[0] == 0) {
 			pw_payment p;
 			const char *v = rdb.iter_value(it, &vlen);
 			if (payment_decode((const uint8_t *)v, vlen, &p) < 0)
 				continue;
-			if (chain && strcmp(p.chain, chain) != 0)
-				continue;
-			if (depth == 0)
-				oldest = p.confirmed_at_ms;
+			if (chains) {
+				at = last < n_chains && strcmp(p.chain, chains[last]) == 0 ? last : n_chains;
+				for (size_t i = 0; at == n_chains && i < n_chains; i++)
+					if (strcmp(p.chain, chains[i]) == 0)
+						at = i;
+				if (at == n_chains)
+					continue;
+				last = at;
+			}
+			if (depths[at] == 0)
+				oldest[at] = p.confirmed_at_ms;
 		}
-		depth++;
+		depths[at]++;
 	}
 	char *rerr = NULL;
 	rdb.iter_get_error(it, &rerr);
 	rdb.iter_destroy(it);
 	if (rerr)
 		return keep_error(s, "outbox stats", rerr);
-	*ret_depth = depth;
-	*ret_oldest_ms = oldest;
 	return 0;
+}
+
+int store_outbox_stats_chains(store *s, const char *const *chains, size_t n_chains, uint64_t *ret_depths,
+			      int64_t *ret_oldest_ms)
+{
+	uint64_t *depths = calloc(n_chains ? n_chains : 1, sizeof(*depths));
+	int64_t *oldest = calloc(n_chains ? n_chains : 1, sizeof(*oldest));
+	int r = depths && oldest ? outbox_scan(s, chains, n_chains, depths, oldest) : PW_ENOMEM;
+	if (r == 0) {
+		memcpy(ret_depths, depths, n_chains * sizeof(*depths));
+		memcpy(ret_oldest_ms, oldest, n_chains * sizeof(*oldest));
+	}
+	free(depths);
+	free(oldest);
+	return r;
+}
+
+int store_outbox_stats(store *s, const char *chain, uint64_t *ret_depth, int64_t *ret_oldest_ms)
+{
+	if (chain)
+		return store_outbox_stats_chains(s, &chain, 1, ret_depth, ret_oldest_ms);
+	uint64_t depth = 0;
+	int64_t oldest = 0;
+	int r = outbox_scan(s, NULL, 0, &depth, &oldest);
+	if (r == 0) {
+		*ret_depth = depth;
+		*ret_oldest_ms = oldest;
+	}
+	return r;
 }
 
 #define STATE_VERSION 2

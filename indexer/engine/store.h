@@ -142,8 +142,18 @@ int store_outbox_delete(store *s, const uint64_t *seqs, size_t n);
 
 /* store_outbox_stats: entries in the outbox and the unix ms at which the
  * oldest was confirmed (0 when empty); only chain's entries when chain is
- * not NULL. A scan of the outbox: O(depth). 0 or PW_ESTORE. */
+ * not NULL. A scan of the outbox: O(depth). 0, or PW_ESTORE / PW_ENOMEM
+ * with the outputs untouched. */
 int store_outbox_stats(store *s, const char *chain, uint64_t *ret_depth, int64_t *ret_oldest_ms);
+
+/* store_outbox_stats_chains: store_outbox_stats for each of n_chains
+ * chains (names) at once, in one scan of the outbox (O(depth), however
+ * many chains; one scan per chain read every entry of every chain each
+ * time): ret_depths[k] and ret_oldest_ms[k] (n_chains each, the caller's)
+ * are chains[k]'s; entries of chains not named are passed over. 0, or
+ * PW_ESTORE / PW_ENOMEM with the outputs untouched. */
+int store_outbox_stats_chains(store *s, const char *const *chains, size_t n_chains, uint64_t *ret_depths,
+			      int64_t *ret_oldest_ms);
 
 /* What `paywatch run` last knew of a chain, for `paywatch status`. Written
  * by the ingest thread on each new head, applied range, finality update,

@@ -140,9 +140,10 @@ static int status_run(const pw_config *cfg, bool json)
 		store_close(s);
 		return 1;
 	}
+	if (s)
+		chain_report_read_all(s, cfg, cs);
 	for (size_t i = 0; i < cfg->n_chains; i++) {
 		if (s) {
-			chain_report_read(s, &cfg->chains[i], &cs[i]);
 			rc |= cs[i].error[0] != 0;
 		} else {
 			cs[i].c = &cfg->chains[i];

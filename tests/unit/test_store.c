@@ -180,6 +180,37 @@ int main(void)
 	ASSERT_EQ_INT(3, depth);
 	ASSERT_EQ_INT(0, store_outbox_stats(s, "none", &depth, &oldest));
 	ASSERT_EQ_INT(0, depth);
+	/* every chain's in one scan: the same figures as one scan each, a
+	 * chain not named passed over, one with no entry 0 and 0; entries of
+	 * two chains interleaved (the lookup's last chain changing) */
+	b = store_batch_create(s);
+	for (uint32_t i = 0; i < 6; i++) {
+		pw_payment p = test_make_payment(20 + i, 0);
+		snprintf(p.chain, sizeof(p.chain), "%s", i % 2 ? "other" : "third");
+		p.confirmed_at_ms = 5000 + i;
+		store_batch_put_outbox(b, &p);
+	}
+	ASSERT_EQ_INT(0, store_batch_commit(b));
+	store_batch_destroy(b);
+	const char *names[] = { "third", "none", "local", "other" };
+	uint64_t depths[4] = { 9, 9, 9, 9 };
+	int64_t oldests[4] = { -1, -1, -1, -1 };
+	ASSERT_EQ_INT(0, store_outbox_stats_chains(s, names, 4, depths, oldests));
+	ASSERT_EQ_INT(3, depths[0]);
+	ASSERT_EQ_INT(5000, oldests[0]);
+	ASSERT_EQ_INT(0, depths[1]);
+	ASSERT_EQ_INT(0, oldests[1]);
+	for (size_t k = 0; k < 4; k++) {
+		ASSERT_EQ_INT(0, store_outbox_stats(s, names[k], &depth, &oldest));
+		ASSERT_EQ_INT(depth, depths[k]);
+		ASSERT_EQ_INT(oldest, oldests[k]);
+	}
+	ASSERT_EQ_INT(4, depths[3]); /* the one before and three of the six */
+	ASSERT_EQ_INT(1234, oldests[3]);
+	ASSERT_EQ_INT(0, store_outbox_stats_chains(s, names + 2, 1, depths, oldests));
+	ASSERT_EQ_INT(3, depths[0]); /* local alone */
+	ASSERT_EQ_INT(0, store_outbox_stats(s, NULL, &depth, &oldest));
+	ASSERT_EQ_INT(10, depth);
 
 	/* chain state: round trip, per chain, and versioned */
 	store_chain_state st, st_got;
