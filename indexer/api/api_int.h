@@ -60,8 +60,9 @@ struct api_server {
 	struct MHD_Daemon *d;
 	api_longpoll *lp; /* the parked long-polls of /v1/events */
 	pthread_mutex_t lock;
-	api_pg_pool *pg;     /* the API's own connections */
-	bucket *buckets;     /* per key, under lock */
+	api_pg_pool *pg;             /* the API's own connections */
+	bucket *buckets;             /* per key, under lock */
+	struct client_limits *pages; /* the checkout pages' buckets, per client address (client_limits.h) */
 	secretbox_keys keys; /* PAYWATCH_SECRET_KEY(_OLD): webhook secrets created through the API are sealed with it */
 };
 

@@ -7,6 +7,7 @@
 #include "server.h"
 #include "api_int.h"
 #include "api_pg.h"
+#include "client_limits.h"
 #include "longpoll.h"
 #include "routes.h"
 #include "b64url.h"
@@ -198,6 +199,20 @@ static bool take_token(api_server *s, size_t k, unsigned *retry_s)
 	return ok;
 }
 
+/* The client's address (MHD's, borrowed) and its length as its family
+ * gives it, for client_limits_take; NULL and 0 when MHD knows none. */
+static const struct sockaddr *client_address(struct MHD_Connection *conn, socklen_t *ret_len)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *a = ci ? ci->client_addr : NULL;
+	*ret_len = 0;
+	if (a && a->sa_family == AF_INET)
+		*ret_len = (socklen_t)sizeof(struct sockaddr_in);
+	else if (a && a->sa_family == AF_INET6)
+		*ret_len = (socklen_t)sizeof(struct sockaddr_in6);
+	return a;
+}
+
 /* ---- query parameters ---- */
 
 typedef struct args_check {
@@ -380,12 +395,14 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const c
 	case API_CHECKOUT_JS:
 	case API_CHECKOUT_CSS:
 	case API_CHECKOUT_ICON: {
-		/* no key: one bucket shared by every visitor of the pages (after the keys') */
+		/* no key: a bucket per client address (client_limits.h) */
 		unsigned retry = 1;
 		enum MHD_Result refused;
 		if (refuse_args(conn, rt->params, &refused))
 			return refused;
-		if (!take_token(s, s->api->n_keys, &retry)) {
+		socklen_t from_len;
+		const struct sockaddr *from = client_address(conn, &from_len);
+		if (!client_limits_take(s->pages, from, from_len, pw_mono_ms(), &retry)) {
 			char ra[16];
 			snprintf(ra, sizeof(ra), "%u", retry);
 			return api_send_error(conn, 429, "rate_limited", NULL, "Retry-After", ra, "too many requests");
@@ -530,14 +547,14 @@ int api_server_start(const pw_config *cfg, api_server **ret, char *err, size_t e
 	api_server *s = server_new(cfg);
 	if (!s)
 		return PW_ENOMEM;
-	s->buckets = calloc(cfg->api.n_keys + 1, sizeof(bucket)); /* the keys', then the checkout pages' */
-	if (!s->buckets ||
+	s->buckets = calloc(cfg->api.n_keys ? cfg->api.n_keys : 1, sizeof(bucket));
+	if (!s->buckets || client_limits_create(cfg->api.rate_per_s, cfg->api.burst, &s->pages) < 0 ||
 	    api_pg_pool_create(cfg->pg_dsn, cfg->api.pg_connections, cfg->api.statement_timeout_ms, &s->pg) < 0) {
 		api_server_stop(s);
 		return PW_ENOMEM;
 	}
 	int64_t now = pw_mono_ms();
-	for (size_t i = 0; i <= cfg->api.n_keys; i++)
+	for (size_t i = 0; i < cfg->api.n_keys; i++)
 		s->buckets[i] = (bucket){ .tokens = cfg->api.burst, .last_ms = now };
 	char kerr[200];
 	if (secretbox_keys_from_env(&s->keys, kerr, sizeof(kerr)) < 0)
@@ -595,6 +612,7 @@ void api_server_stop(api_server *s)
 	free(s->cert_pem);
 	api_pg_pool_destroy(s->pg);
 	free(s->buckets);
+	client_limits_destroy(s->pages);
 	pthread_mutex_destroy(&s->lock);
 	OPENSSL_cleanse(&s->keys, sizeof(s->keys));
 	free(s);

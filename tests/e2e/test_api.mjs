@@ -8,9 +8,12 @@
 // tx_hash, limit, order); each malformed parameter named in its 400;
 // unknown parameters refused; keyset pages in both orders while new
 // payments arrive: no skip, no repeat; 404 and 405 with Allow; a per-key
-// rate limit (429 with Retry-After); an oversized header refused; no
+// rate limit (429 with Retry-After), and one per client address on the
+// checkout pages (a second loopback address served while the first is
+// refused); an oversized header refused; no
 // secret in any answer.
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import * as rig from './lib/rig.mjs';
@@ -323,6 +326,21 @@ async function main() {
     `serve: burst 3 then 429 with Retry-After (${codes.map((x) => x.status)})`);
   r = await get('/v1/payments?limit=1', admin.key);
   rig.check(r.status === 200, 'another key is not limited by it');
+  // the checkout pages (no key): a bucket per client address, so one
+  // visitor's flood leaves every other payer's pages answering (the
+  // loopback's 127.0.0.2 as a second client)
+  const page = (from) => new Promise((resolve, reject) => {
+    const req = http.get(`${base}/assets/checkout.css`, { localAddress: from, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+  });
+  const flood = [], other = [];
+  for (let i = 0; i < 10; i++) flood.push(await page('127.0.0.1'));
+  for (let i = 0; i < 3; i++) other.push(await page('127.0.0.2'));
+  rig.check(flood.slice(0, 3).every((x) => x === 200) && flood.includes(429) && other.every((x) => x === 200),
+    `checkout pages: one client's flood refused (429) after its burst of 3, another client's 3 served (${flood} | ${other})`);
   // run has stopped: its report ages past max_report_age_s
   await rig.waitFor('/readyz 503 once run\'s report is stale', async () => (await get('/readyz')).status === 503, 20000);
   r = await get('/readyz');
