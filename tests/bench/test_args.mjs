@@ -73,7 +73,7 @@ check('an option without its value, or a stray argument, is refused', () => {
 check('values a bench does not know are refused', () => {
   refused('bench.mjs', ['--only', 'paywatch,raws'],
     "--only: unknown side 'raws' (raw, paywatch, hooks, http, floor, replay, " +
-    'script, ponder, live, matcher, config)');
+    'script, ponder, live, matcher, config, outbox)');
   refused('bench.mjs', ['--pg-statements', '--pg-explain', '100'], '--pg-statements and --pg-explain: one profile per run');
   refused('webhook_bench.mjs', ['--shapes', '50,100'], "--shapes: '100' is not 50 or 1000");
   refused('webhook_bench.mjs', ['--only-rate', '--only-latency'], '--only-rate and --only-latency: one or the other');
