@@ -3,15 +3,14 @@
 #include "pw_error.h"
 #include "random.h"
 
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* A client as its bucket knows it: the address's family and the bytes
- * that tell clients apart (IPv4: 4, IPv6: the /64's 8, other: none). */
+ * that tell clients apart (IPv4: 4, IPv6: the /64's 8, unknown: none). */
 typedef struct client_key {
-	uint8_t family; /* 0: a free slot; 4, 6, or 1: any other kind of address */
+	uint8_t family; /* 0: a free slot; 4, 6, or 1: a client whose address is not known */
 	uint8_t b[8];
 } client_key;
 
@@ -52,22 +51,15 @@ void client_limits_destroy(client_limits *l)
 	free(l);
 }
 
-static client_key key_of(const struct sockaddr *addr, socklen_t addrlen)
+static client_key key_of(const pw_ipnet *client)
 {
-	static const uint8_t v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	client_key k = { .family = 1 };
-	if (addr && addr->sa_family == AF_INET && addrlen >= (socklen_t)sizeof(struct sockaddr_in)) {
+	if (client && client->family == 4) {
 		k.family = 4;
-		memcpy(k.b, &((const struct sockaddr_in *)addr)->sin_addr, 4);
-	} else if (addr && addr->sa_family == AF_INET6 && addrlen >= (socklen_t)sizeof(struct sockaddr_in6)) {
-		const uint8_t *a = ((const struct sockaddr_in6 *)addr)->sin6_addr.s6_addr;
-		if (memcmp(a, v4_mapped, sizeof(v4_mapped)) == 0) {
-			k.family = 4;
-			memcpy(k.b, a + 12, 4);
-		} else {
-			k.family = 6;
-			memcpy(k.b, a, 8);
-		}
+		memcpy(k.b, client->addr, 4);
+	} else if (client && client->family == 6) {
+		k.family = 6;
+		memcpy(k.b, client->addr, 8);
 	}
 	return k;
 }
@@ -86,10 +78,9 @@ static size_t slot_of(const client_limits *l, const client_key *k)
 	return (size_t)(z % CLIENT_LIMITS_SLOTS);
 }
 
-bool client_limits_take(client_limits *l, const struct sockaddr *addr, socklen_t addrlen, int64_t now_ms,
-			unsigned *ret_retry_s)
+bool client_limits_take(client_limits *l, const pw_ipnet *client, int64_t now_ms, unsigned *ret_retry_s)
 {
-	client_key k = key_of(addr, addrlen);
+	client_key k = key_of(client);
 	size_t home = slot_of(l, &k);
 	pthread_mutex_lock(&l->lock);
 	slot *found = NULL, *victim = NULL;

@@ -2,23 +2,24 @@
  * serves without a key (the checkout pages): a visitor who floods the
  * pages runs out of its own bucket, not of every payer's. One bucket per
  * IPv4 address, per IPv6 /64 (the block one subscriber is usually given,
- * so an address of its own each request buys nothing), and one for any
- * other kind of address. The table has CLIENT_LIMITS_SLOTS buckets, found
+ * so an address of its own each request buys nothing), and one for
+ * clients whose address is not known. The table has CLIENT_LIMITS_SLOTS buckets, found
  * by a keyed hash (a random key per table, so no one can aim addresses at
  * one slot) and CLIENT_LIMITS_PROBES slots probed; past that, the least
  * recently used of the probed buckets gives way, and the address it held
  * starts again from a full bucket (more than it had: never less). Memory
  * is bounded whatever the number of addresses; a client that holds more
  * addresses than the table gets a fresh bucket for each, which is the
- * limit of limiting by address. Behind a reverse proxy every visitor
- * comes from the proxy's address and shares its bucket.
+ * limit of limiting by address. Which address a request comes from is
+ * the server's to say (behind a trusted reverse proxy, X-Forwarded-For's).
  * Thread safety: every function may be called from any thread. */
 #ifndef PW_API_CLIENT_LIMITS_H
 #define PW_API_CLIENT_LIMITS_H
 
+#include "netaddr.h"
+
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 #define CLIENT_LIMITS_SLOTS 4096
 #define CLIENT_LIMITS_PROBES 8
@@ -33,14 +34,12 @@ int client_limits_create(double rate_per_s, double burst, client_limits **ret);
 /* client_limits_destroy: free l (NULL: nothing). */
 void client_limits_destroy(client_limits *l);
 
-/* client_limits_take: take a token from the bucket of addr (addrlen bytes:
- * a sockaddr_in or sockaddr_in6, an IPv4-mapped IPv6 address counting as
- * its IPv4 one; anything else, or NULL, the one bucket of other
- * addresses) at now_ms (monotonic milliseconds, pw_mono_ms). true to go
- * on; false when the bucket is empty, with *ret_retry_s the seconds to
- * wait (the time until it holds a token again, rounded down, plus one:
- * never too early), as a Retry-After. */
-bool client_limits_take(client_limits *l, const struct sockaddr *addr, socklen_t addrlen, int64_t now_ms,
-			unsigned *ret_retry_s);
+/* client_limits_take: take a token from the bucket of client (an address:
+ * an IPv4 one's bucket, an IPv6 one's /64's; NULL, an unknown client: the
+ * one bucket of those) at now_ms (monotonic milliseconds, pw_mono_ms).
+ * true to go on; false when the bucket is empty, with *ret_retry_s the
+ * seconds to wait (the time until it holds a token again, rounded down,
+ * plus one: never too early), as a Retry-After. */
+bool client_limits_take(client_limits *l, const pw_ipnet *client, int64_t now_ms, unsigned *ret_retry_s);
 
 #endif

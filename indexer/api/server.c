@@ -11,9 +11,11 @@
 #include "longpoll.h"
 #include "routes.h"
 #include "b64url.h"
+#include "buf.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "parse.h"
 #include "pw_error.h"
 
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -199,21 +202,78 @@ static bool take_token(api_server *s, size_t k, unsigned *retry_s)
 	return ok;
 }
 
-/* The client's address (MHD's, borrowed) and its length as its family
- * gives it, for client_limits_take; NULL and 0 when MHD knows none. */
-static const struct sockaddr *client_address(struct MHD_Connection *conn, socklen_t *ret_len)
+/* The connection's peer as an address; false when MHD knows none or it
+ * is neither IPv4 nor IPv6. */
+static bool peer_address(struct MHD_Connection *conn, pw_ipnet *ret)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *a = ci ? ci->client_addr : NULL;
-	*ret_len = 0;
+	char text[INET6_ADDRSTRLEN];
 	if (a && a->sa_family == AF_INET)
-		*ret_len = (socklen_t)sizeof(struct sockaddr_in);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, text, sizeof(text));
 	else if (a && a->sa_family == AF_INET6)
-		*ret_len = (socklen_t)sizeof(struct sockaddr_in6);
-	return a;
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, text, sizeof(text));
+	else
+		return false;
+	return pw_ipaddr_parse(text, strlen(text), false, ret) == 0;
 }
 
-/* ---- query parameters ---- */
+static bool trusted_proxy(const cfg_api *api, const pw_ipnet *a)
+{
+	for (size_t i = 0; i < api->n_trusted_proxies; i++)
+		if (pw_ipnet_contains(&api->trusted_proxies[i], a))
+			return true;
+	return false;
+}
+
+/* X-Forwarded-For's entries, every such header's in the order received,
+ * joined by commas into a (a bounded copy: the request's headers are at
+ * most API_HEAD_MAX bytes). */
+static enum MHD_Result add_forwarded(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	pw_buf *b = cls;
+	(void)kind;
+	if (strcasecmp(key, "X-Forwarded-For") == 0 && value)
+		(void)(buf_appendf(b, "%s%s", b->len ? "," : "", value));
+	return MHD_YES;
+}
+
+/* The client a request comes from, for the pages' rate limit: the peer,
+ * or, when the peer is a trusted proxy (api.trusted_proxies), the nearest
+ * address X-Forwarded-For names that is not one (read from the right:
+ * each proxy appends the address it was reached from, and what a client
+ * wrote itself stands to the left of its own address, never read). An
+ * entry that is not an address stops the walk at the last address read.
+ * false when the peer is no IP address. */
+static bool client_of(api_server *s, struct MHD_Connection *conn, pw_ipnet *ret)
+{
+	pw_ipnet at;
+	if (!peer_address(conn, &at))
+		return false;
+	if (!trusted_proxy(s->api, &at)) {
+		*ret = at;
+		return true;
+	}
+	pw_buf fwd;
+	buf_init(&fwd, API_HEAD_MAX);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_forwarded, &fwd);
+	size_t end = fwd.len; /* the entries not read yet: fwd.data[0..end) */
+	while (end > 0 && trusted_proxy(s->api, &at)) {
+		size_t start = end;
+		while (start > 0 && fwd.data[start - 1] != ',')
+			start--;
+		pw_ipnet next;
+		if (pw_ipaddr_parse(fwd.data + start, end - start, true, &next) < 0)
+			break;
+		at = next;
+		end = start ? start - 1 : 0;
+	}
+	buf_done(&fwd);
+	*ret = at;
+	return true;
+}
+
+/* ---- query parameters ---- */ /* ---- query parameters ---- */
 
 typedef struct args_check {
 	const char *const *allowed;
@@ -400,9 +460,9 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *conn, const c
 		enum MHD_Result refused;
 		if (refuse_args(conn, rt->params, &refused))
 			return refused;
-		socklen_t from_len;
-		const struct sockaddr *from = client_address(conn, &from_len);
-		if (!client_limits_take(s->pages, from, from_len, pw_mono_ms(), &retry)) {
+		pw_ipnet from;
+		bool known = client_of(s, conn, &from);
+		if (!client_limits_take(s->pages, known ? &from : NULL, pw_mono_ms(), &retry)) {
 			char ra[16];
 			snprintf(ra, sizeof(ra), "%u", retry);
 			return api_send_error(conn, 429, "rate_limited", NULL, "Retry-After", ra, "too many requests");

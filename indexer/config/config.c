@@ -888,6 +888,31 @@ out:
 	return r;
 }
 
+/* "api.trusted_proxies": ["10.0.0.0/8", "2001:db8::1", ...]: addresses or
+ * CIDR blocks (netaddr.h), at most CFG_MAX_TRUSTED_PROXIES. */
+static int parse_trusted_proxies(cfg_ctx *c, const cJSON *a, cfg_api *api)
+{
+	const cJSON *tp = cJSON_GetObjectItemCaseSensitive(a, "trusted_proxies");
+	if (!tp)
+		return 0;
+	if (!cJSON_IsArray(tp) || cJSON_GetArraySize(tp) > CFG_MAX_TRUSTED_PROXIES)
+		return fail(c, "api.trusted_proxies", "must be an array of at most %d addresses or CIDR blocks",
+			    CFG_MAX_TRUSTED_PROXIES);
+	const cJSON *e;
+	cJSON_ArrayForEach (e, tp) {
+		char p[48];
+		snprintf(p, sizeof(p), "api.trusted_proxies[%zu]", api->n_trusted_proxies);
+		if (!cJSON_IsString(e) ||
+		    pw_ipnet_parse(e->valuestring, &api->trusted_proxies[api->n_trusted_proxies]) < 0)
+			return fail(
+				c, p,
+				"must be an IP address or a CIDR block (\"10.0.0.0/8\", \"2001:db8::/32\"), its bits past "
+				"the prefix zero");
+		api->n_trusted_proxies++;
+	}
+	return 0;
+}
+
 static int parse_api(cfg_ctx *c, const cJSON *root)
 {
 	static const char *const fields[] = { "listen",
@@ -899,6 +924,7 @@ static int parse_api(cfg_ctx *c, const cJSON *root)
 					      "max_outbox_age_s",
 					      "max_report_age_s",
 					      "tls",
+					      "trusted_proxies",
 					      NULL };
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "api");
 	cfg_api *api = &c->cfg->api;
@@ -975,6 +1001,8 @@ static int parse_api(cfg_ctx *c, const cJSON *root)
 	if ((r = get_uint(c, "api", a, "max_report_age_s", false, 2, 3600, 30, &u)) < 0)
 		return r;
 	api->max_report_age_s = (uint32_t)u;
+	if ((r = parse_trusted_proxies(c, a, api)) < 0)
+		return r;
 	api->enabled = true;
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include "bip32.h"
 #include "chain.h"
 #include "payment.h"
+#include "netaddr.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -172,6 +173,7 @@ typedef struct cfg_api_key {
 } cfg_api_key;
 
 #define CFG_MAX_API_KEYS 1000
+#define CFG_MAX_TRUSTED_PROXIES 64
 
 /* The HTTP API (top-level "api"; absent: no API). */
 typedef struct cfg_api {
@@ -188,6 +190,11 @@ typedef struct cfg_api {
 	uint32_t max_outbox_age_s;     /* /readyz: the outbox's oldest entry younger than this; default 60 */
 	uint32_t max_report_age_s;     /* /readyz: run's last chain report younger than this; default 30 */
 	char *tls_cert, *tls_key;      /* "tls": PEM file names (HTTPS); NULL: plain HTTP */
+	/* "trusted_proxies": the addresses or blocks of reverse proxies whose
+	 * X-Forwarded-For names the client (the checkout pages' rate limit
+	 * per client); none: the header is never read */
+	pw_ipnet trusted_proxies[CFG_MAX_TRUSTED_PROXIES];
+	size_t n_trusted_proxies;
 } cfg_api;
 
 typedef struct pw_config {

@@ -316,7 +316,8 @@ async function main() {
   rig.check((await pw.done).code === 0, 'run exits 0 on SIGTERM with the API running');
   const slowCfg = rig.writeConfig(fs.mkdtempSync(path.join(work, 'slow')), { ...cfgObj,
     chains: [{ ...cfgObj.chains[0], max_lag_blocks: 50 }],
-    api: { ...cfgObj.api, rate_limit: { per_second: 1, burst: 3 }, max_report_age_s: 3, max_outbox_age_s: 60 } });
+    api: { ...cfgObj.api, rate_limit: { per_second: 1, burst: 3 }, max_report_age_s: 3, max_outbox_age_s: 60,
+      trusted_proxies: ['127.0.0.3/32'] } });
   const sv = rig.startPaywatch(bin, ['serve', '-c', slowCfg]);
   await rig.waitFor('serve to listen', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 15000);
   const codes = [];
@@ -329,8 +330,9 @@ async function main() {
   // the checkout pages (no key): a bucket per client address, so one
   // visitor's flood leaves every other payer's pages answering (the
   // loopback's 127.0.0.2 as a second client)
-  const page = (from) => new Promise((resolve, reject) => {
-    const req = http.get(`${base}/assets/checkout.css`, { localAddress: from, agent: false }, (res) => {
+  const page = (from, forwarded) => new Promise((resolve, reject) => {
+    const headers = forwarded === undefined ? {} : { 'X-Forwarded-For': forwarded };
+    const req = http.get(`${base}/assets/checkout.css`, { localAddress: from, agent: false, headers }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode));
     });
@@ -341,6 +343,24 @@ async function main() {
   for (let i = 0; i < 3; i++) other.push(await page('127.0.0.2'));
   rig.check(flood.slice(0, 3).every((x) => x === 200) && flood.includes(429) && other.every((x) => x === 200),
     `checkout pages: one client's flood refused (429) after its burst of 3, another client's 3 served (${flood} | ${other})`);
+  // behind a trusted proxy (127.0.0.3, api.trusted_proxies) the client is
+  // the nearest address X-Forwarded-For names that is no proxy: what a
+  // client wrote itself, to the left, is never read; from any other peer
+  // the header is ignored
+  const viaProxy = [
+    ['127.0.0.1', '198.51.100.1', 429, 'X-Forwarded-For from a peer that is no trusted proxy: ignored (the flooded client)'],
+    ['127.0.0.3', '127.0.0.1', 429, 'through the proxy, the flooded client'],
+    ['127.0.0.3', '198.51.100.1, 127.0.0.1', 429, 'through the proxy, the flooded client naming another address to the left of its own'],
+    ['127.0.0.3', '127.0.0.1, 198.51.100.1', 200, 'through the proxy, another client'],
+    ['127.0.0.3', '127.0.0.1, 198.51.100.2:4711, 127.0.0.3', 200, 'through two proxies, another client (with a port)'],
+    ['127.0.0.3', undefined, 200, 'the proxy itself, no header'],
+  ];
+  const proxied = [];
+  for (const [from, fwd, want, what] of viaProxy) {
+    const got = await page(from, fwd);
+    if (got !== want) proxied.push(`${what}: ${got}, not ${want}`);
+  }
+  rig.check(proxied.length === 0, `checkout pages behind a trusted proxy: the client read from X-Forwarded-For${proxied.length ? ' (' + proxied.join('; ') + ')' : ''}`);
   // run has stopped: its report ages past max_report_age_s
   await rig.waitFor('/readyz 503 once run\'s report is stale', async () => (await get('/readyz')).status === 503, 20000);
   r = await get('/readyz');

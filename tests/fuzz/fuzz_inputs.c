@@ -7,8 +7,9 @@
  * (registry_normalize_address), base64url (API keys, page cursors),
  * decimal integers, the sealing key, the API's times, decimals and page
  * cursors (each against a reading written apart here: a time the API
- * takes must be one PostgreSQL's timestamptz takes), and a webhook
- * answer's Retry-After. The first input byte picks the reader, the rest
+ * takes must be one PostgreSQL's timestamptz takes), a webhook
+ * answer's Retry-After, and the addresses of X-Forwarded-For and of the
+ * API's trusted proxies. The first input byte picks the reader, the rest
  * is its text (or, where a reader takes a number too, the second byte
  * that number). Any input must be read or refused: no
  * crash, no leak, no undefined behaviour; and what is read must read back:
@@ -24,6 +25,7 @@
 #include "config.h"
 #include "idfmt.h"
 #include "invoices.h"
+#include "netaddr.h"
 #include "parse.h"
 #include "pw_error.h"
 #include "registry_admin.h"
@@ -31,6 +33,7 @@
 #include "uint256.h"
 #include "webhook.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -62,6 +65,7 @@ enum reader {
 	R_API_DECIMAL,
 	R_API_CURSOR,
 	R_RETRY_AFTER,
+	R_IPADDR,
 	R_COUNT
 };
 
@@ -632,6 +636,31 @@ static void read_retry_after(const char *text)
 		broken("a Retry-After's delay-seconds read as another number", text);
 }
 
+/* An X-Forwarded-For entry and a trusted proxy's block (netaddr.h): an
+ * address read writes back (inet_ntop) to one read as the same; a block
+ * holds its own address, its bits past the prefix zero. */
+static void read_ipaddr(const char *text)
+{
+	pw_ipnet a, again, net;
+	for (int with_port = 0; with_port < 2; with_port++) {
+		if (pw_ipaddr_parse(text, strlen(text), with_port, &a) < 0)
+			continue;
+		char out[INET6_ADDRSTRLEN];
+		if ((a.family != 4 && a.family != 6) || a.prefix != (a.family == 4 ? 32 : 128) ||
+		    !inet_ntop(a.family == 4 ? AF_INET : AF_INET6, a.addr, out, sizeof(out)) ||
+		    pw_ipaddr_parse(out, strlen(out), false, &again) < 0 || memcmp(&a, &again, sizeof(a)) != 0)
+			broken("an address read back otherwise", text);
+		if (!pw_ipnet_contains(&a, &again))
+			broken("an address outside its own block", text);
+	}
+	if (pw_ipnet_parse(text, &net) == 0) {
+		if (net.prefix > (net.family == 4 ? 32 : 128))
+			broken("a block's prefix past its family's bits", text);
+		if (!pw_ipnet_contains(&net, &net))
+			broken("a block without its own address", text);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
@@ -674,6 +703,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case R_API_DECIMAL: read_api_decimal(text); break;
 	case R_API_CURSOR: read_api_cursor(text); break;
 	case R_RETRY_AFTER: read_retry_after(text); break;
+	case R_IPADDR: read_ipaddr(text); break;
 	default: break;
 	}
 	free(text);

@@ -1,111 +1,182 @@
 /* test_client_limits.c: the checkout pages' token buckets per client
- * address: one client's flood leaves another's bucket whole; an IPv6
- * /64 is one client, an IPv4-mapped address its IPv4 one, every other
- * kind of address one more; buckets refill at the rate and say how long
- * to wait; a table full of other clients gives way least recently used
- * first, the client returning with a full bucket; rates out of range are
- * refused. */
+ * (client_limits) and the addresses they are keyed by (netaddr): one
+ * client's flood leaves another's bucket whole; an IPv6 /64 is one
+ * client, an IPv4-mapped address its IPv4 one, every unknown client one
+ * more; buckets refill at the rate and say how long to wait; a table full
+ * of other clients gives way least recently used first, the client
+ * returning with a full bucket; rates out of range are refused. The
+ * addresses and CIDR blocks as the config and X-Forwarded-For write them:
+ * brackets, ports, white space, prefixes, bits past a prefix refused. */
 #include "client_limits.h"
+#include "netaddr.h"
 #include "pw_error.h"
 #include "test.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <string.h>
-#include <sys/un.h>
 
-static struct sockaddr_in v4(const char *text)
+static pw_ipnet addr(const char *text)
 {
-	struct sockaddr_in a;
+	pw_ipnet a;
 	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	CHECK(inet_pton(AF_INET, text, &a.sin_addr) == 1);
+	ASSERT_EQ_INT(0, pw_ipaddr_parse(text, strlen(text), false, &a));
 	return a;
 }
 
-static struct sockaddr_in6 v6(const char *text)
-{
-	struct sockaddr_in6 a;
-	memset(&a, 0, sizeof(a));
-	a.sin6_family = AF_INET6;
-	CHECK(inet_pton(AF_INET6, text, &a.sin6_addr) == 1);
-	return a;
-}
-
-/* how many of n takes at now_ms succeed for addr */
-static int takes(client_limits *l, const void *addr, socklen_t len, int n, int64_t now_ms)
+/* how many of n takes at now_ms succeed for client */
+static int takes(client_limits *l, const pw_ipnet *client, int n, int64_t now_ms)
 {
 	int ok = 0;
 	unsigned retry = 0;
 	for (int i = 0; i < n; i++)
-		ok += client_limits_take(l, (const struct sockaddr *)addr, len, now_ms, &retry);
+		ok += client_limits_take(l, client, now_ms, &retry);
 	return ok;
+}
+
+static void test_netaddr(void)
+{
+	pw_ipnet a, b, net;
+	/* literals, with what X-Forwarded-For adds around them */
+	static const struct {
+		const char *text;
+		bool with_port;
+		int family;
+		const char *same_as;
+	} ok[] = {
+		{ "192.0.2.1", false, 4, "192.0.2.1" },        { " 192.0.2.1\t", false, 4, "192.0.2.1" },
+		{ "192.0.2.1:8080", true, 4, "192.0.2.1" },    { "2001:db8::1", false, 6, "2001:db8::1" },
+		{ "[2001:db8::1]", false, 6, "2001:db8::1" },  { "[2001:db8::1]:443", true, 6, "2001:db8::1" },
+		{ "2001:db8::1", true, 6, "2001:db8::1" }, /* no port: two colons or more are an IPv6 literal */
+		{ "::ffff:192.0.2.1", false, 4, "192.0.2.1" },
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ASSERT_EQ_INT(0, pw_ipaddr_parse(ok[i].text, strlen(ok[i].text), ok[i].with_port, &a));
+		ASSERT_EQ_INT(ok[i].family, a.family);
+		b = addr(ok[i].same_as);
+		CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+	}
+	static const struct {
+		const char *text;
+		bool with_port;
+	} bad[] = {
+		{ "", false },
+		{ "192.0.2.1:8080", false },
+		{ "[2001:db8::1]:443", false },
+		{ "192.0.2.1:99999", true },
+		{ "192.0.2.1:", true },
+		{ "[192.0.2.1]", true },
+		{ "[2001:db8::1", true },
+		{ "unknown", true },
+		{ "192.0.2", false },
+		{ "192.0.2.256", false },
+		{ "_hidden", true }, /* RFC 7239's obfuscated identifiers are not addresses */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = pw_ipaddr_parse(bad[i].text, strlen(bad[i].text), bad[i].with_port, &a);
+		if (r != PW_EPARSE)
+			fprintf(stderr, "address \"%s\" read\n", bad[i].text);
+		ASSERT_EQ_INT(PW_EPARSE, r);
+	}
+	ASSERT_EQ_INT(PW_EPARSE, pw_ipaddr_parse("192.0.2.1\0x", 11, false, &a)); /* a NUL inside */
+	ASSERT_EQ_INT(0, pw_ipaddr_parse("192.0.2.1, 10.0.0.1", 9, false, &a));   /* the length is the entry's */
+
+	/* blocks */
+	ASSERT_EQ_INT(0, pw_ipnet_parse("10.0.0.0/8", &net));
+	ASSERT_EQ_INT(8, net.prefix);
+	a = addr("10.255.0.1");
+	CHECK(pw_ipnet_contains(&net, &a));
+	a = addr("11.0.0.1");
+	CHECK(!pw_ipnet_contains(&net, &a));
+	a = addr("::ffff:10.1.2.3");
+	CHECK(pw_ipnet_contains(&net, &a));
+	a = addr("2001:db8::1");
+	CHECK(!pw_ipnet_contains(&net, &a)); /* another family */
+	ASSERT_EQ_INT(0, pw_ipnet_parse("172.16.0.0/12", &net));
+	a = addr("172.31.255.255");
+	CHECK(pw_ipnet_contains(&net, &a));
+	a = addr("172.32.0.0");
+	CHECK(!pw_ipnet_contains(&net, &a));
+	ASSERT_EQ_INT(0, pw_ipnet_parse("2001:db8::/32", &net));
+	a = addr("2001:db8:ffff::1");
+	CHECK(pw_ipnet_contains(&net, &a));
+	a = addr("2001:db9::1");
+	CHECK(!pw_ipnet_contains(&net, &a));
+	ASSERT_EQ_INT(0, pw_ipnet_parse("127.0.0.1", &net)); /* an address: a block of one */
+	ASSERT_EQ_INT(32, net.prefix);
+	a = addr("127.0.0.1");
+	CHECK(pw_ipnet_contains(&net, &a));
+	a = addr("127.0.0.2");
+	CHECK(!pw_ipnet_contains(&net, &a));
+	ASSERT_EQ_INT(0, pw_ipnet_parse("0.0.0.0/0", &net));
+	a = addr("198.51.100.7");
+	CHECK(pw_ipnet_contains(&net, &a));
+	ASSERT_EQ_INT(0, pw_ipnet_parse("::ffff:10.0.0.0/104", &net)); /* IPv4-mapped: counted in IPv6 bits */
+	ASSERT_EQ_INT(4, net.family);
+	ASSERT_EQ_INT(8, net.prefix);
+	static const char *const bad_nets[] = {
+		"10.0.0.1/8",     "10.0.0.0/33",        "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x", "2001:db8::/129",
+		"2001:db8::1/32", "::ffff:10.0.0.0/95", "",          "x/8"
+	};
+	for (size_t i = 0; i < sizeof(bad_nets) / sizeof(bad_nets[0]); i++) {
+		int r = pw_ipnet_parse(bad_nets[i], &net);
+		if (r != PW_EPARSE)
+			fprintf(stderr, "block \"%s\" read\n", bad_nets[i]);
+		ASSERT_EQ_INT(PW_EPARSE, r);
+	}
 }
 
 int main(void)
 {
+	test_netaddr();
 	client_limits *l = NULL;
 	ASSERT_EQ_INT(PW_EINVAL, client_limits_create(0, 3, &l));
 	ASSERT_EQ_INT(PW_EINVAL, client_limits_create(1, 0.5, &l));
 	ASSERT_EQ_INT(0, client_limits_create(1, 3, &l));
 
 	/* one client's flood: its own bucket empties, another's is whole */
-	struct sockaddr_in a = v4("192.0.2.1"), b = v4("192.0.2.2");
-	ASSERT_EQ_INT(3, takes(l, &a, sizeof(a), 10, 1000));
-	ASSERT_EQ_INT(3, takes(l, &b, sizeof(b), 10, 1000));
+	pw_ipnet a = addr("192.0.2.1"), b = addr("192.0.2.2");
+	ASSERT_EQ_INT(3, takes(l, &a, 10, 1000));
+	ASSERT_EQ_INT(3, takes(l, &b, 10, 1000));
 	unsigned retry = 0;
-	CHECK(!client_limits_take(l, (const struct sockaddr *)&a, sizeof(a), 1000, &retry));
+	CHECK(!client_limits_take(l, &a, 1000, &retry));
 	ASSERT_EQ_INT(2, retry); /* a token in 1 s: rounded down, plus one */
 	/* refilled at the rate: one token a second, up to the burst */
-	ASSERT_EQ_INT(1, takes(l, &a, sizeof(a), 5, 2000));
-	ASSERT_EQ_INT(3, takes(l, &a, sizeof(a), 5, 60000));
+	ASSERT_EQ_INT(1, takes(l, &a, 5, 2000));
+	ASSERT_EQ_INT(3, takes(l, &a, 5, 60000));
 
 	/* IPv6: one bucket per /64; an IPv4-mapped address is its IPv4 one */
-	struct sockaddr_in6 c1 = v6("2001:db8:0:7::1"), c2 = v6("2001:db8:0:7:ffff::2"), d = v6("2001:db8:0:8::1");
-	ASSERT_EQ_INT(3, takes(l, &c1, sizeof(c1), 2, 1000) + takes(l, &c2, sizeof(c2), 10, 1000));
-	ASSERT_EQ_INT(3, takes(l, &d, sizeof(d), 10, 1000));
-	struct sockaddr_in e = v4("198.51.100.9");
-	struct sockaddr_in6 e_mapped = v6("::ffff:198.51.100.9");
-	ASSERT_EQ_INT(3, takes(l, &e_mapped, sizeof(e_mapped), 10, 1000));
-	ASSERT_EQ_INT(0, takes(l, &e, sizeof(e), 10, 1000));
-	/* an address shorter than its family's: the bucket of other addresses,
-	 * as are a Unix socket's and none at all */
-	struct sockaddr_un u;
-	memset(&u, 0, sizeof(u));
-	u.sun_family = AF_UNIX;
-	ASSERT_EQ_INT(1, takes(l, &u, sizeof(u), 1, 1000));
-	ASSERT_EQ_INT(1, takes(l, NULL, 0, 1, 1000));
-	ASSERT_EQ_INT(1, takes(l, &a, 4, 5, 1000));
-	ASSERT_EQ_INT(0, takes(l, &u, sizeof(u), 5, 1000));
+	pw_ipnet c1 = addr("2001:db8:0:7::1"), c2 = addr("2001:db8:0:7:ffff::2"), d = addr("2001:db8:0:8::1");
+	ASSERT_EQ_INT(3, takes(l, &c1, 2, 1000) + takes(l, &c2, 10, 1000));
+	ASSERT_EQ_INT(3, takes(l, &d, 10, 1000));
+	pw_ipnet e = addr("198.51.100.9"), e_mapped = addr("::ffff:198.51.100.9");
+	ASSERT_EQ_INT(3, takes(l, &e_mapped, 10, 1000));
+	ASSERT_EQ_INT(0, takes(l, &e, 10, 1000));
+	/* clients whose address is not known share one bucket */
+	ASSERT_EQ_INT(3, takes(l, NULL, 10, 1000));
 	client_limits_destroy(l);
 
 	/* the table full of other clients: the least recently used gives way,
 	 * and the client it held comes back to a full bucket (never less than
 	 * it had); memory stays the table's whatever the number of clients */
 	ASSERT_EQ_INT(0, client_limits_create(1, 3, &l));
-	struct sockaddr_in first = v4("203.0.113.1");
-	ASSERT_EQ_INT(3, takes(l, &first, sizeof(first), 10, 1000));
+	pw_ipnet first = addr("203.0.113.1");
+	ASSERT_EQ_INT(3, takes(l, &first, 10, 1000));
 	int fresh = 0;
 	for (uint32_t i = 0; i < 16 * CLIENT_LIMITS_SLOTS; i++) {
-		struct sockaddr_in other;
-		memset(&other, 0, sizeof(other));
-		other.sin_family = AF_INET;
-		other.sin_addr.s_addr = htonl(0x0a000000u + i); /* 10.0.0.0/8 */
-		fresh += takes(l, &other, sizeof(other), 1, 2000 + i);
+		pw_ipnet other = { .family = 4,
+				   .prefix = 32,
+				   .addr = { 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i } };
+		fresh += takes(l, &other, 1, 2000 + i);
 	}
 	ASSERT_EQ_INT(16 * CLIENT_LIMITS_SLOTS, fresh);
-	ASSERT_EQ_INT(3, takes(l, &first, sizeof(first), 10, 3000));
+	ASSERT_EQ_INT(3, takes(l, &first, 10, 3000));
 	/* a client in use is not pushed out by one new client after another */
-	struct sockaddr_in busy = v4("203.0.113.2");
-	ASSERT_EQ_INT(3, takes(l, &busy, sizeof(busy), 3, 1000000));
+	pw_ipnet busy = addr("203.0.113.2");
+	ASSERT_EQ_INT(3, takes(l, &busy, 3, 1000000));
 	int refused = 0;
 	for (uint32_t i = 0; i < 64; i++) {
-		struct sockaddr_in other;
-		memset(&other, 0, sizeof(other));
-		other.sin_family = AF_INET;
-		other.sin_addr.s_addr = htonl(0x0b000000u + i);
-		takes(l, &other, sizeof(other), 1, 1000000);
-		refused += takes(l, &busy, sizeof(busy), 1, 1000000) == 0;
+		pw_ipnet other = { .family = 4, .prefix = 32, .addr = { 11, 0, 0, (uint8_t)i } };
+		takes(l, &other, 1, 1000000);
+		refused += takes(l, &busy, 1, 1000000) == 0;
 	}
 	ASSERT_EQ_INT(64, refused);
 	client_limits_destroy(l);

@@ -338,6 +338,38 @@ static void test_xpub(void)
 	free(s);
 }
 
+/* api.trusted_proxies: addresses and CIDR blocks, each checked, the path
+ * of a bad one named; absent, none (X-Forwarded-For never read). */
+static void test_trusted_proxies(void)
+{
+#define API_WITH(tp)                                                                                                   \
+	"\"api\": { \"listen\": \"127.0.0.1:8080\", \"keys\": [ { \"id\": \"ops\", \"sha256\": "                       \
+	"\"0000000000000000000000000000000000000000000000000000000000000001\" } ]" tp " },\n  \"merchants\": ["
+	pw_config *cfg = parse_variant("\"merchants\": [", API_WITH(""));
+	if (cfg) {
+		ASSERT_EQ_INT(0, cfg->api.n_trusted_proxies);
+		config_destroy(cfg);
+	}
+	cfg = parse_variant("\"merchants\": [",
+			    API_WITH(", \"trusted_proxies\": [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"]"));
+	if (cfg) {
+		ASSERT_EQ_INT(3, cfg->api.n_trusted_proxies);
+		ASSERT_EQ_INT(8, cfg->api.trusted_proxies[0].prefix);
+		ASSERT_EQ_INT(6, cfg->api.trusted_proxies[1].family);
+		ASSERT_EQ_INT(32, cfg->api.trusted_proxies[2].prefix);
+		config_destroy(cfg);
+	}
+	expect_variant_error("\"merchants\": [", API_WITH(", \"trusted_proxies\": [\"10.0.0.0/8\", \"10.0.0.1/8\"]"),
+			     "api.trusted_proxies[1]: must be an IP address or a CIDR block");
+	expect_variant_error("\"merchants\": [", API_WITH(", \"trusted_proxies\": [\"proxy.internal\"]"),
+			     "api.trusted_proxies[0]: must be an IP address or a CIDR block");
+	expect_variant_error("\"merchants\": [", API_WITH(", \"trusted_proxies\": [8]"),
+			     "api.trusted_proxies[0]: must be an IP address or a CIDR block");
+	expect_variant_error("\"merchants\": [", API_WITH(", \"trusted_proxies\": \"10.0.0.0/8\""),
+			     "api.trusted_proxies: must be an array of at most 64 addresses or CIDR blocks");
+#undef API_WITH
+}
+
 int main(void)
 {
 	pw_config *cfg = NULL;
@@ -368,6 +400,7 @@ int main(void)
 	config_destroy(cfg);
 	test_start_block_string();
 	test_logs_per_request();
+	test_trusted_proxies();
 
 	/* several chains, several merchants, a merchant on several chains */
 	const char multi[] =
