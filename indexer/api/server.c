@@ -227,7 +227,7 @@ static bool trusted_proxy(const cfg_api *api, const pw_ipnet *a)
 }
 
 /* X-Forwarded-For's entries, every such header's in the order received,
- * joined by commas into a (a bounded copy: the request's headers are at
+ * joined by commas into b (a bounded copy: the request's headers are at
  * most API_HEAD_MAX bytes). */
 static enum MHD_Result add_forwarded(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
@@ -273,7 +273,7 @@ static bool client_of(api_server *s, struct MHD_Connection *conn, pw_ipnet *ret)
 	return true;
 }
 
-/* ---- query parameters ---- */ /* ---- query parameters ---- */
+/* ---- query parameters ---- */
 
 typedef struct args_check {
 	const char *const *allowed;
