@@ -5,6 +5,7 @@
 #define PW_API_INT_H
 
 #include "api_pg.h"
+#include "client_limits.h"
 #include "config.h"
 #include "longpoll.h"
 #include "routes.h"
@@ -25,11 +26,6 @@
 #define API_REQUEST_DEADLINE_S 10
 #define API_BODY_MAX (64 * 1024)
 #define API_HEAD_MAX (8 * 1024) /* the request line and headers */
-
-typedef struct bucket {
-	double tokens;
-	int64_t last_ms;
-} bucket;
 
 /* One request, from its headers to its completion (freed by
  * request_completed): a long-poll keeps its query here while parked. */
@@ -60,9 +56,9 @@ struct api_server {
 	struct MHD_Daemon *d;
 	api_longpoll *lp; /* the parked long-polls of /v1/events */
 	pthread_mutex_t lock;
-	api_pg_pool *pg;             /* the API's own connections */
-	bucket *buckets;             /* per key, under lock */
-	struct client_limits *pages; /* the checkout pages' buckets, per client address (client_limits.h) */
+	api_pg_pool *pg;      /* the API's own connections */
+	bucket *buckets;      /* per key, under lock */
+	client_limits *pages; /* the checkout pages' buckets, per client address (client_limits.h) */
 	secretbox_keys keys; /* PAYWATCH_SECRET_KEY(_OLD): webhook secrets created through the API are sealed with it */
 };
 

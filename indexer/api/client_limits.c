@@ -16,8 +16,7 @@ typedef struct client_key {
 
 typedef struct slot {
 	client_key key;
-	double tokens;
-	int64_t last_ms; /* the last take, monotonic ms */
+	bucket b; /* b.last_ms: the last take, which the least recently used is told by */
 } slot;
 
 struct client_limits {
@@ -26,6 +25,21 @@ struct client_limits {
 	uint64_t hash_key[2];
 	slot slots[CLIENT_LIMITS_SLOTS];
 };
+
+bool bucket_take(bucket *b, double rate_per_s, double burst, int64_t now_ms, unsigned *ret_retry_s)
+{
+	double elapsed_ms = now_ms > b->last_ms ? (double)(now_ms - b->last_ms) : 0;
+	b->tokens += elapsed_ms * rate_per_s / 1000.0;
+	if (b->tokens > burst)
+		b->tokens = burst;
+	b->last_ms = now_ms;
+	if (b->tokens >= 1.0) {
+		b->tokens -= 1.0;
+		return true;
+	}
+	*ret_retry_s = (unsigned)((1.0 - b->tokens) / rate_per_s) + 1;
+	return false;
+}
 
 int client_limits_create(double rate_per_s, double burst, client_limits **ret)
 {
@@ -89,23 +103,15 @@ bool client_limits_take(client_limits *l, const pw_ipnet *client, int64_t now_ms
 		if (s->key.family == k.family && memcmp(s->key.b, k.b, sizeof(k.b)) == 0)
 			found = s;
 		/* where a new client goes: the first free slot, else the least recently used */
-		else if (!victim || (victim->key.family != 0 && (s->key.family == 0 || s->last_ms < victim->last_ms)))
+		else if (!victim ||
+			 (victim->key.family != 0 && (s->key.family == 0 || s->b.last_ms < victim->b.last_ms)))
 			victim = s;
 	}
 	if (!found) {
 		found = victim;
-		*found = (slot){ .key = k, .tokens = l->burst, .last_ms = now_ms };
+		*found = (slot){ .key = k, .b = { .tokens = l->burst, .last_ms = now_ms } };
 	}
-	double elapsed_ms = now_ms > found->last_ms ? (double)(now_ms - found->last_ms) : 0;
-	found->tokens += elapsed_ms * l->rate_per_s / 1000.0;
-	if (found->tokens > l->burst)
-		found->tokens = l->burst;
-	found->last_ms = now_ms;
-	bool ok = found->tokens >= 1.0;
-	if (ok)
-		found->tokens -= 1.0;
-	else
-		*ret_retry_s = (unsigned)((1.0 - found->tokens) / l->rate_per_s) + 1;
+	bool ok = bucket_take(&found->b, l->rate_per_s, l->burst, now_ms, ret_retry_s);
 	pthread_mutex_unlock(&l->lock);
 	return ok;
 }

@@ -21,6 +21,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A token bucket: tokens, refilled at a rate up to a burst, last
+ * refilled at last_ms (monotonic milliseconds). */
+typedef struct bucket {
+	double tokens;
+	int64_t last_ms;
+} bucket;
+
+/* bucket_take: refill b for the time since its last_ms (rate_per_s tokens
+ * a second, > 0, up to burst), then take a token. true to go on; false
+ * when it holds less than one, with *ret_retry_s the seconds to wait (the
+ * time until it holds one, rounded down, plus one: never too early), as a
+ * Retry-After. The caller serializes calls on one bucket. */
+bool bucket_take(bucket *b, double rate_per_s, double burst, int64_t now_ms, unsigned *ret_retry_s);
+
 #define CLIENT_LIMITS_SLOTS 4096
 #define CLIENT_LIMITS_PROBES 8
 

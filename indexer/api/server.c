@@ -182,22 +182,11 @@ static const cfg_api_key *authenticate(api_server *s, struct MHD_Connection *con
 	return found;
 }
 
-/* Token bucket of key k: true to go on; false with *retry_s to wait. */
+/* Token bucket of key k (bucket_take): true to go on; false with *retry_s to wait. */
 static bool take_token(api_server *s, size_t k, unsigned *retry_s)
 {
-	int64_t now = pw_mono_ms();
 	pthread_mutex_lock(&s->lock);
-	bucket *b = &s->buckets[k];
-	double rate = s->api->rate_per_s, burst = s->api->burst;
-	b->tokens += (double)(now - b->last_ms) * rate / 1000.0;
-	if (b->tokens > burst)
-		b->tokens = burst;
-	b->last_ms = now;
-	bool ok = b->tokens >= 1.0;
-	if (ok)
-		b->tokens -= 1.0;
-	else
-		*retry_s = (unsigned)((1.0 - b->tokens) / rate) + 1;
+	bool ok = bucket_take(&s->buckets[k], s->api->rate_per_s, s->api->burst, pw_mono_ms(), retry_s);
 	pthread_mutex_unlock(&s->lock);
 	return ok;
 }
