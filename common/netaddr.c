@@ -18,27 +18,32 @@ static bool copy_text(const char *text, size_t len, char *buf, size_t bufsize)
 	return true;
 }
 
-/* a bare literal (no brackets, no port) */
-static int parse_literal(const char *s, pw_ipnet *ret)
+pw_ipnet pw_ipnet_from_bytes(int family, const uint8_t *addr)
 {
 	pw_ipnet a;
 	memset(&a, 0, sizeof(a));
-	if (inet_pton(AF_INET, s, a.addr) == 1) {
-		a.family = 4;
-		a.prefix = 32;
-	} else if (inet_pton(AF_INET6, s, a.addr) == 1) {
+	if (family == 6 && memcmp(addr, v4_mapped, sizeof(v4_mapped)) != 0) {
 		a.family = 6;
 		a.prefix = 128;
-		if (memcmp(a.addr, v4_mapped, sizeof(v4_mapped)) == 0) {
-			memmove(a.addr, a.addr + 12, 4);
-			memset(a.addr + 4, 0, 12);
-			a.family = 4;
-			a.prefix = 32;
-		}
+		memcpy(a.addr, addr, 16);
 	} else {
-		return PW_EPARSE;
+		a.family = 4;
+		a.prefix = 32;
+		memcpy(a.addr, family == 6 ? addr + 12 : addr, 4);
 	}
-	*ret = a;
+	return a;
+}
+
+/* a bare literal (no brackets, no port) */
+static int parse_literal(const char *s, pw_ipnet *ret)
+{
+	uint8_t b[16];
+	if (inet_pton(AF_INET, s, b) == 1)
+		*ret = pw_ipnet_from_bytes(4, b);
+	else if (inet_pton(AF_INET6, s, b) == 1)
+		*ret = pw_ipnet_from_bytes(6, b);
+	else
+		return PW_EPARSE;
 	return 0;
 }
 

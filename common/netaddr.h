@@ -25,6 +25,11 @@ typedef struct pw_ipnet {
  * 0 with *ret (prefix the full length), or PW_EPARSE (*ret untouched). */
 int pw_ipaddr_parse(const char *text, size_t len, bool with_port, pw_ipnet *ret);
 
+/* pw_ipnet_from_bytes: the address of family 4 (addr: 4 bytes) or 6 (16
+ * bytes, network byte order), as a socket gives it; an IPv4-mapped IPv6
+ * address becomes its IPv4 one. */
+pw_ipnet pw_ipnet_from_bytes(int family, const uint8_t *addr);
+
 /* pw_ipnet_parse: a NUL-terminated "ADDRESS" or "ADDRESS/PREFIX" (0..32
  * or 0..128 decimal digits; an IPv4-mapped address's prefix counted in
  * IPv6 bits, 96..128). Bits past the prefix must be zero ("10.0.0.1/8" is

@@ -197,14 +197,13 @@ static bool peer_address(struct MHD_Connection *conn, pw_ipnet *ret)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *a = ci ? ci->client_addr : NULL;
-	char text[INET6_ADDRSTRLEN];
 	if (a && a->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, text, sizeof(text));
+		*ret = pw_ipnet_from_bytes(4, (const uint8_t *)&((const struct sockaddr_in *)a)->sin_addr);
 	else if (a && a->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, text, sizeof(text));
+		*ret = pw_ipnet_from_bytes(6, ((const struct sockaddr_in6 *)a)->sin6_addr.s6_addr);
 	else
 		return false;
-	return pw_ipaddr_parse(text, strlen(text), false, ret) == 0;
+	return true;
 }
 
 static bool trusted_proxy(const cfg_api *api, const pw_ipnet *a)

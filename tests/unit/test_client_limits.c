@@ -77,7 +77,19 @@ static void test_netaddr(void)
 		ASSERT_EQ_INT(PW_EPARSE, r);
 	}
 	ASSERT_EQ_INT(PW_EPARSE, pw_ipaddr_parse("192.0.2.1\0x", 11, false, &a)); /* a NUL inside */
-	ASSERT_EQ_INT(0, pw_ipaddr_parse("192.0.2.1, 10.0.0.1", 9, false, &a));   /* the length is the entry's */
+	/* as a socket gives them: an IPv4-mapped IPv6 peer is its IPv4 address */
+	static const uint8_t mapped[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1 };
+	static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+	a = pw_ipnet_from_bytes(6, mapped);
+	b = addr("192.0.2.1");
+	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+	a = pw_ipnet_from_bytes(6, v6);
+	b = addr("2001:db8::1");
+	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+	a = pw_ipnet_from_bytes(4, mapped + 12);
+	b = addr("192.0.2.1");
+	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+	ASSERT_EQ_INT(0, pw_ipaddr_parse("192.0.2.1, 10.0.0.1", 9, false, &a)); /* the length is the entry's */
 
 	/* blocks */
 	ASSERT_EQ_INT(0, pw_ipnet_parse("10.0.0.0/8", &net));
