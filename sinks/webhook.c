@@ -15,6 +15,7 @@
 #include "pg_conn.h"
 #include "pw_error.h"
 #include "random.h"
+#include "retry_after.h"
 #include "text.h"
 
 #include <arpa/inet.h>
@@ -264,37 +265,6 @@ webhook_verdict webhook_classify(long status, bool transport_error, int attempt,
 	}
 	*ret_delay_s = secs;
 	return WEBHOOK_RETRY;
-}
-
-long webhook_retry_after_s(const char *value, size_t len, time_t now)
-{
-	while (len && (*value == ' ' || *value == '\t'))
-		value++, len--;
-	while (len &&
-	       (value[len - 1] == ' ' || value[len - 1] == '\t' || value[len - 1] == '\r' || value[len - 1] == '\n'))
-		len--;
-	if (!len)
-		return -1;
-	size_t digits = 0;
-	while (digits < len && value[digits] >= '0' && value[digits] <= '9')
-		digits++;
-	if (digits == len) { /* delay-seconds */
-		long secs = 0;
-		for (size_t i = 0; i < len && secs < WEBHOOK_RETRY_AFTER_MAX_S; i++)
-			secs = secs * 10 + (value[i] - '0');
-		return secs < WEBHOOK_RETRY_AFTER_MAX_S ? secs : WEBHOOK_RETRY_AFTER_MAX_S;
-	}
-	char date[64]; /* an HTTP-date is 24 to 30 bytes */
-	if (len >= sizeof(date) || memchr(value, '\0', len))
-		return -1;
-	memcpy(date, value, len);
-	date[len] = '\0';
-	time_t when = curl_getdate(date, NULL);
-	if (when < 0)
-		return -1;
-	if (when <= now)
-		return 0;
-	return when - now < WEBHOOK_RETRY_AFTER_MAX_S ? (long)(when - now) : WEBHOOK_RETRY_AFTER_MAX_S;
 }
 
 /* ---- the dispatcher ---- */
@@ -596,16 +566,14 @@ static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 /* A header line of the answer (libcurl gives one at a time, its CRLF
- * included): Retry-After is kept (webhook_retry_after_s). */
+ * included): Retry-After is kept (pw_retry_after_line). */
 static size_t read_header(char *buf, size_t size, size_t nitems, void *userdata)
 {
 	job *j = userdata;
 	size_t n = size * nitems;
-	if (n > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
-		long secs = webhook_retry_after_s(buf + 12, n - 12, time(NULL));
-		if (secs >= 0)
-			j->retry_after_s = secs;
-	}
+	long secs;
+	if (pw_retry_after_line(buf, n, time(NULL), WEBHOOK_RETRY_AFTER_MAX_S, &secs))
+		j->retry_after_s = secs;
 	return n;
 }
 

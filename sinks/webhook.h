@@ -82,24 +82,13 @@ typedef enum webhook_verdict {
  * attempts 1..n, seconds): 2xx delivered; 410 gone; anything else retried
  * after schedule[attempt] seconds +-10 % (jitter01 in [0, 1] picks where),
  * until the schedule ends: failed. A 429 or 503 with Retry-After
- * (retry_after_s >= 0, webhook_retry_after_s) waits what it asks when that
+ * (retry_after_s >= 0, pw_retry_after_line) waits what it asks when that
  * is longer, at most WEBHOOK_RETRY_AFTER_MAX_S: an endpoint can ask for
  * more time, never for its retries sooner, so answers of "Retry-After: 0"
  * do not run the schedule (about three days by default) out in seconds.
  * *ret_delay_s for WEBHOOK_RETRY. */
 webhook_verdict webhook_classify(long status, bool transport_error, int attempt, const uint32_t *schedule,
 				 size_t n_schedule, long retry_after_s, double jitter01, double *ret_delay_s);
-
-/* webhook_retry_after_s: the delay a Retry-After field value asks for,
- * seconds from now (unix seconds). value is len bytes, not terminated,
- * white space around it ignored (RFC 9110 5.5: a field value does not
- * hold it). Read as delay-seconds (digits only) or as an HTTP-date (RFC
- * 9110 10.2.3 and 5.6.7: IMF-fixdate, RFC 850 and asctime, read by
- * libcurl's curl_getdate). A date not after now is 0; a delay or date
- * further off than WEBHOOK_RETRY_AFTER_MAX_S, or digits too many to hold,
- * is that. -1 when the value is neither (empty, signed, a fraction, not a
- * date, a NUL inside): the answer is taken as if it had none. */
-long webhook_retry_after_s(const char *value, size_t len, time_t now);
 
 /* How many of a dispatcher loop's last requests its waiting window is
  * read from (webhook_pace). */

@@ -29,6 +29,7 @@
 #include "parse.h"
 #include "pw_error.h"
 #include "registry_admin.h"
+#include "retry_after.h"
 #include "secretbox.h"
 #include "uint256.h"
 #include "webhook.h"
@@ -618,7 +619,7 @@ static void read_retry_after(const char *text)
 {
 	const time_t now = 1700000000;
 	size_t len = strlen(text);
-	long secs = webhook_retry_after_s(text, len, now);
+	long secs = pw_retry_after_s(text, len, now, WEBHOOK_RETRY_AFTER_MAX_S);
 	if (secs < -1 || secs > WEBHOOK_RETRY_AFTER_MAX_S)
 		broken("a Retry-After delay out of its bounds", text);
 	char *padded = malloc(len + 5);
@@ -627,7 +628,7 @@ static void read_retry_after(const char *text)
 	memcpy(padded, " \t", 2);
 	memcpy(padded + 2, text, len);
 	memcpy(padded + 2 + len, " \r\n", 3);
-	if (webhook_retry_after_s(padded, len + 5, now) != secs)
+	if (pw_retry_after_s(padded, len + 5, now, WEBHOOK_RETRY_AFTER_MAX_S) != secs)
 		broken("a Retry-After read otherwise with white space around it", text);
 	free(padded);
 	uint64_t n;

@@ -4,8 +4,8 @@
  * payment_check's schema bounds, base64url (RFC 4648 test vectors), the
  * API's cursors, the metrics' text format, the API's route table and CSV
  * fields (RFC 4180 quoting, spreadsheet-safe text), the canonical texts
- * of EVM addresses and hashes read back only in that form, and the API's
- * times within what Postgres takes. */
+ * of EVM addresses and hashes read back only in that form, the API's
+ * times within what Postgres takes, and Retry-After within a cap. */
 #include "api_pg.h"
 #include "b64url.h"
 #include "buf.h"
@@ -16,6 +16,7 @@
 #include "payment.h"
 #include "pw_error.h"
 #include "random.h"
+#include "retry_after.h"
 #include "routes.h"
 #include "test.h"
 #include "secretbox.h"
@@ -589,8 +590,82 @@ static void test_url(void)
 	ASSERT_EQ_INT(0, pw_url_parse(host, &u, err, sizeof(err)));
 }
 
+/* Retry-After (RFC 9110 10.2.3) as the webhook dispatcher and the
+ * JSON-RPC client's HTTP transport read it, within the caller's cap */
+static void test_retry_after(void)
+{
+	enum { MAX = 86400 };
+	/* Retry-After's value (RFC 9110 10.2.3): delay-seconds or an
+	 * HTTP-date in each format of 5.6.7, white space around ignored */
+	const time_t now = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT: RFC 9110's example date */
+	static const struct {
+		const char *value;
+		long want;
+	} retry_after[] = {
+		{ "120", 120 },
+		{ " 120 \r\n", 120 }, /* as libcurl hands the header line over, after "Retry-After:" */
+		{ "\t7\t", 7 },
+		{ "0", 0 },
+		{ "0007", 7 },
+		{ "86400", MAX },
+		{ "86401", MAX },
+		{ "99999999999999999999999999999999999999", MAX },
+		{ "Sun, 06 Nov 1994 08:51:37 GMT", 120 },  /* IMF-fixdate */
+		{ "Sunday, 06-Nov-94 08:51:37 GMT", 120 }, /* RFC 850 */
+		{ "Sun Nov  6 08:51:37 1994", 120 },       /* asctime */
+		{ " Sun, 06 Nov 1994 08:51:37 GMT \r\n", 120 },
+		{ "Sun, 06 Nov 1994 08:49:37 GMT", 0 }, /* now */
+		{ "Fri, 31 Dec 1993 23:59:59 GMT", 0 }, /* past */
+		{ "Thu, 01 Jan 1970 00:00:00 GMT", 0 },
+		{ "Fri, 31 Dec 9999 23:59:59 GMT", MAX },
+		{ "", -1 },
+		{ " \r\n", -1 },
+		{ "-1", -1 },
+		{ "+5", -1 },
+		{ "1.5", -1 },
+		{ "5s", -1 },
+		{ "0x10", -1 },
+		{ "soon", -1 },
+	};
+	for (size_t i = 0; i < sizeof(retry_after) / sizeof(retry_after[0]); i++) {
+		long got = pw_retry_after_s(retry_after[i].value, strlen(retry_after[i].value), now, MAX);
+		if (got != retry_after[i].want)
+			fprintf(stderr, "Retry-After \"%s\"\n", retry_after[i].value);
+		ASSERT_EQ_INT(retry_after[i].want, got);
+	}
+	/* the length is the value's: not read past, a NUL inside refused */
+	ASSERT_EQ_INT(12, pw_retry_after_s("120", 2, now, MAX));
+	ASSERT_EQ_INT(-1, pw_retry_after_s("Sun, 06 Nov 1994\0 08:51:37 GMT", 30, now, MAX));
+	char long_date[200];
+	memset(long_date, ' ', sizeof(long_date));
+	memcpy(long_date + 100, "Sun, 06 Nov 1994 08:51:37 GMT", 29);
+	ASSERT_EQ_INT(120, pw_retry_after_s(long_date, sizeof(long_date), now, MAX)); /* padded: still read */
+	memcpy(long_date + 170, "x", 1); /* 71 bytes between the first and last not white: no date is that long */
+	ASSERT_EQ_INT(-1, pw_retry_after_s(long_date, sizeof(long_date), now, MAX));
+	/* a smaller cap bounds both forms */
+	ASSERT_EQ_INT(60, pw_retry_after_s("61", 2, now, 60));
+	ASSERT_EQ_INT(60, pw_retry_after_s("Sun, 06 Nov 1994 08:51:37 GMT", 29, now, 60));
+	ASSERT_EQ_INT(59, pw_retry_after_s("59", 2, now, 60));
+	ASSERT_EQ_INT(0, pw_retry_after_s("5", 1, now, 0));
+	/* header lines as libcurl hands them over */
+	long secs = -7;
+	CHECK(pw_retry_after_line("Retry-After: 3 \r\n", 17, now, MAX, &secs) && secs == 3);
+	CHECK(pw_retry_after_line("retry-after:120\r\n", 17, now, 60, &secs) && secs == 60);
+	CHECK(pw_retry_after_line("RETRY-AFTER: Sun, 06 Nov 1994 08:51:37 GMT\r\n", 44, now, MAX, &secs) &&
+	      secs == 120);
+	secs = -7;
+	CHECK(!pw_retry_after_line("Retry-After: soon\r\n", 20, now, MAX, &secs) && secs == -7);
+	CHECK(!pw_retry_after_line("Retry-After:\r\n", 14, now, MAX, &secs) && secs == -7);
+	CHECK(!pw_retry_after_line("Retry-After", 11, now, MAX, &secs) && secs == -7);
+	CHECK(!pw_retry_after_line("Retry-Afterwards: 5\r\n", 21, now, MAX, &secs) && secs == -7);
+	CHECK(!pw_retry_after_line("X-Retry-After: 5\r\n", 18, now, MAX, &secs) && secs == -7);
+	CHECK(!pw_retry_after_line("HTTP/1.1 429 Too Many Requests\r\n", 32, now, MAX, &secs) && secs == -7);
+	CHECK(!pw_retry_after_line("Retry-After: 5\r\n", 8, now, MAX, &secs) && secs == -7); /* cut short */
+}
+
 int main(void)
 {
+	test_retry_after();
 	test_url();
 	test_api_times();
 	test_canonical_ids();

@@ -235,53 +235,6 @@ int main(void)
 	ASSERT_EQ_INT(WEBHOOK_RETRY, webhook_classify(503, false, 2, schedule, 3, 301, 0.0, &delay));
 	CHECK(delay == 301);
 
-	/* Retry-After's value (RFC 9110 10.2.3): delay-seconds or an
-	 * HTTP-date in each format of 5.6.7, white space around ignored */
-	const time_t now = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT: RFC 9110's example date */
-	static const struct {
-		const char *value;
-		long want;
-	} retry_after[] = {
-		{ "120", 120 },
-		{ " 120 \r\n", 120 }, /* as libcurl hands the header line over, after "Retry-After:" */
-		{ "\t7\t", 7 },
-		{ "0", 0 },
-		{ "0007", 7 },
-		{ "86400", WEBHOOK_RETRY_AFTER_MAX_S },
-		{ "86401", WEBHOOK_RETRY_AFTER_MAX_S },
-		{ "99999999999999999999999999999999999999", WEBHOOK_RETRY_AFTER_MAX_S },
-		{ "Sun, 06 Nov 1994 08:51:37 GMT", 120 },  /* IMF-fixdate */
-		{ "Sunday, 06-Nov-94 08:51:37 GMT", 120 }, /* RFC 850 */
-		{ "Sun Nov  6 08:51:37 1994", 120 },       /* asctime */
-		{ " Sun, 06 Nov 1994 08:51:37 GMT \r\n", 120 },
-		{ "Sun, 06 Nov 1994 08:49:37 GMT", 0 }, /* now */
-		{ "Fri, 31 Dec 1993 23:59:59 GMT", 0 }, /* past */
-		{ "Thu, 01 Jan 1970 00:00:00 GMT", 0 },
-		{ "Fri, 31 Dec 9999 23:59:59 GMT", WEBHOOK_RETRY_AFTER_MAX_S },
-		{ "", -1 },
-		{ " \r\n", -1 },
-		{ "-1", -1 },
-		{ "+5", -1 },
-		{ "1.5", -1 },
-		{ "5s", -1 },
-		{ "0x10", -1 },
-		{ "soon", -1 },
-	};
-	for (size_t i = 0; i < sizeof(retry_after) / sizeof(retry_after[0]); i++) {
-		long got = webhook_retry_after_s(retry_after[i].value, strlen(retry_after[i].value), now);
-		if (got != retry_after[i].want)
-			fprintf(stderr, "Retry-After \"%s\"\n", retry_after[i].value);
-		ASSERT_EQ_INT(retry_after[i].want, got);
-	}
-	/* the length is the value's: not read past, a NUL inside refused */
-	ASSERT_EQ_INT(12, webhook_retry_after_s("120", 2, now));
-	ASSERT_EQ_INT(-1, webhook_retry_after_s("Sun, 06 Nov 1994\0 08:51:37 GMT", 30, now));
-	char long_date[200];
-	memset(long_date, ' ', sizeof(long_date));
-	memcpy(long_date + 100, "Sun, 06 Nov 1994 08:51:37 GMT", 29);
-	ASSERT_EQ_INT(120, webhook_retry_after_s(long_date, sizeof(long_date), now)); /* padded: still read */
-	memcpy(long_date + 170, "x", 1); /* 71 bytes between the first and last not white: no date is that long */
-	ASSERT_EQ_INT(-1, webhook_retry_after_s(long_date, sizeof(long_date), now));
 	/* redirects are not followed */
 	ASSERT_EQ_INT(WEBHOOK_RETRY, webhook_classify(301, false, 1, schedule, 3, -1, 0.5, &delay));
 	/* cut after the status */
