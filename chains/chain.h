@@ -80,12 +80,19 @@ enum chain_event_kind {
 	CHAIN_EV_ERROR,     /* a request failed (req set) or the connection did (req 0) */
 };
 
+/* The longest a node's Retry-After holds a request back (seconds): a node
+ * asking for longer is asked again after this long, or left for the
+ * chain's next endpoint when it has one. Bounds what a hostile or broken
+ * node can stall (RFC 9110 10.2.3 lets it ask for any delay). */
+#define CHAIN_RETRY_AFTER_WAIT_MAX_S 60
+
 typedef struct chain_event {
 	enum chain_event_kind kind;
 	uint64_t req;
 	int error;                 /* CHAIN_EV_ERROR: PW_ETOOBIG, PW_ERPC, PW_EPARSE, PW_ETIMEDOUT, PW_ECONN */
 	bool range_too_large;      /* CHAIN_EV_ERROR: the node refused the range as too large */
 	bool rate_limited;         /* CHAIN_EV_ERROR: the node asked us to slow down (429, -32005 "rate") */
+	uint32_t retry_after_s;    /* CHAIN_EV_ERROR over HTTP: a 429 or 503's Retry-After, seconds; 0 if none */
 	char detail[256];          /* CHAIN_EV_ERROR: node message or parse detail, no secrets */
 	chain_transfer *transfers; /* CHAIN_EV_TRANSFERS; owned by the event */
 	size_t n_transfers;

@@ -652,6 +652,7 @@ static void http_message(const rpc_client *c, const rpc_http_answer *a, rpc_mess
 		      (cJSON_IsArray(ret->root) || cJSON_GetObjectItemCaseSensitive(ret->root, "error") ||
 		       cJSON_GetObjectItemCaseSensitive(ret->root, "result"));
 	ret->rate_limited = a->status == 429;
+	ret->retry_after_s = a->status == 429 || a->status == 503 ? a->retry_after_s : 0;
 	if (answer)
 		return; /* a node error sent with an HTTP error status: read as one */
 	rpc_message_done(ret);

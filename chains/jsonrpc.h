@@ -32,7 +32,10 @@ typedef struct rpc_message {
 	char snippet[128]; /* start of a message that failed to parse, for the log */
 	long http_status;  /* HTTP transport: the response's status (200 for a plain answer); 0 over websockets */
 	bool rate_limited; /* HTTP 429 (Too Many Requests): error PW_ERPC when the body is no JSON-RPC answer */
-	void *scanned;     /* what the client's scanner made of it (root NULL); freed by rpc_message_done */
+	/* HTTP 429 or 503: the answer's Retry-After, seconds (at most
+	 * RPC_RETRY_AFTER_MAX_S); 0 when none, and over websockets */
+	uint32_t retry_after_s;
+	void *scanned; /* what the client's scanner made of it (root NULL); freed by rpc_message_done */
 	void (*scanned_free)(void *scanned);
 } rpc_message;
 

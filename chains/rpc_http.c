@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "pw_error.h"
+#include "retry_after.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct transfer {
 	struct transfer *next; /* in flight, or finished and queued */
@@ -116,6 +118,17 @@ void rpc_http_destroy(rpc_http *h)
 	free(h);
 }
 
+/* A header line of the answer: Retry-After is kept (pw_retry_after_line). */
+static size_t on_header(char *line, size_t size, size_t nitems, void *arg)
+{
+	transfer *t = arg;
+	size_t n = size * nitems;
+	long secs;
+	if (pw_retry_after_line(line, n, time(NULL), RPC_RETRY_AFTER_MAX_S, &secs))
+		t->answer.retry_after_s = (uint32_t)secs;
+	return n;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
 	transfer *t = arg;
@@ -152,6 +165,8 @@ int rpc_http_send(rpc_http *h, const char *json, size_t len, bool has_id, uint64
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	/* the adapter's own deadline (timeout_ms) reports a slow answer first;

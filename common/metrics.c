@@ -48,7 +48,7 @@ static const family catalogue[] = {
 	{ "paywatch_chain_reorg_depth_blocks", HISTOGRAM, "Reorgs handled, by depth in blocks.",
 	  BUCKETS(depth_blocks) },
 	{ "paywatch_rpc_requests_total", COUNTER,
-	  "JSON-RPC requests to the chain's node by method and outcome (ok, error, timeout).", NULL, 0 },
+	  "JSON-RPC requests to the chain's node by method and outcome (ok, rate_limited, error, timeout).", NULL, 0 },
 	{ "paywatch_rpc_request_duration_seconds", HISTOGRAM, "JSON-RPC request latency, sent to answered.",
 	  BUCKETS(latency_s) },
 	{ "paywatch_rpc_endpoint_switches_total", COUNTER, "Moves to the chain's next node URL (failover).", NULL, 0 },

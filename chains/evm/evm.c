@@ -90,23 +90,37 @@ static const char *req_method(enum req_kind k)
 	}
 }
 
+/* A JSON-RPC error object's outcome for the request metric: a rate limit
+ * (evm_error_kind) or any other error. */
+static const char *error_outcome(const cJSON *error)
+{
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(error, "message");
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(error, "code");
+	enum evm_error_kind k = evm_error_kind(cJSON_IsNumber(code) ? code->valueint : 0,
+					       cJSON_IsString(msg) ? msg->valuestring : "", 0);
+	return k == EVM_ERR_RATE ? "rate_limited" : "error";
+}
+
 /* Count an answered (or timed-out) request into the metrics: method,
- * outcome (ok; error: a transport error, an HTTP error status, or a node
+ * outcome (ok; rate_limited: HTTP 429, or a node's rate-limit error;
+ * error: a transport error, another HTTP error status, or another node
  * error in the answer or in any answer of a batch; timeout) and latency. */
 static void observe_req(const chain_adapter *a, const pending_req *p, const rpc_message *m)
 {
 	const char *outcome = "ok";
 	if (!m) {
 		outcome = "timeout";
+	} else if (m->rate_limited) {
+		outcome = "rate_limited";
 	} else if (m->error) {
 		outcome = "error";
 	} else if (cJSON_IsArray(m->root)) {
 		const cJSON *item;
 		cJSON_ArrayForEach (item, m->root)
 			if (cJSON_GetObjectItemCaseSensitive(item, "error"))
-				outcome = "error";
+				outcome = error_outcome(cJSON_GetObjectItemCaseSensitive(item, "error"));
 	} else if (cJSON_GetObjectItemCaseSensitive(m->root, "error")) {
-		outcome = "error";
+		outcome = error_outcome(cJSON_GetObjectItemCaseSensitive(m->root, "error"));
 	}
 	char labels[200];
 	metrics_labels(labels, sizeof(labels), "chain", a->name, "method", req_method(p->kind), "outcome", outcome,
@@ -811,22 +825,36 @@ bool evm_message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 			ev->rate_limited = true;
 			ev->range_too_large = false;
 		}
+		ev->retry_after_s = m->retry_after_s;
 	}
 	return got;
 }
 
 /* ---- HTTP: the head, polled ---- */
 
-/* One of the head poll's requests failed: wait longer when rate limited;
- * after three failures in a row, tell the caller (an event for no request:
- * the connection is not trusted further). */
-static bool own_failure(chain_adapter *a, bool rate_limited, const char *detail, chain_event *ev)
+/* One of the head poll's requests failed: wait longer when rate limited,
+ * and at least what the answer's Retry-After asks (retry_after_s, up to
+ * CHAIN_RETRY_AFTER_WAIT_MAX_S); after three failures in a row, tell the
+ * caller (an event for no request: the connection is not trusted
+ * further). */
+static bool own_failure(chain_adapter *a, bool rate_limited, uint32_t retry_after_s, const char *detail,
+			chain_event *ev)
 {
 	a->poll_id = a->head_hdr_id = 0;
-	a->next_poll_ms = pw_mono_ms() + a->poll_ms;
-	if (rate_limited) {
+	if (rate_limited)
 		a->poll_ms = a->poll_ms * 2 > 30000 ? 30000 : a->poll_ms * 2;
-		log_emit(LOG_LEVEL_WARN, a->name, -1, "head poll rate limited: polling every %u ms", a->poll_ms);
+	int64_t asked_ms =
+		(int64_t)(retry_after_s < CHAIN_RETRY_AFTER_WAIT_MAX_S ? retry_after_s : CHAIN_RETRY_AFTER_WAIT_MAX_S) *
+		1000;
+	a->next_poll_ms = pw_mono_ms() + (asked_ms > a->poll_ms ? asked_ms : a->poll_ms);
+	if (rate_limited) {
+		if (asked_ms > a->poll_ms)
+			log_emit(LOG_LEVEL_WARN, a->name, -1,
+				 "head poll rate limited: the node asks for %u s (Retry-After); next poll in %lld ms",
+				 retry_after_s, (long long)asked_ms);
+		else
+			log_emit(LOG_LEVEL_WARN, a->name, -1, "head poll rate limited: polling every %u ms",
+				 a->poll_ms);
 		return false;
 	}
 	snprintf(a->poll_error, sizeof(a->poll_error), "%s", detail);
@@ -863,7 +891,8 @@ static bool on_own_answer(chain_adapter *a, rpc_message *m, const pending_req *p
 {
 	memset(ev, 0, sizeof(*ev));
 	if (m->error)
-		return own_failure(a, m->rate_limited, m->error == PW_ERPC ? m->snippet : pw_strerror(m->error), ev);
+		return own_failure(a, m->rate_limited, m->retry_after_s,
+				   m->error == PW_ERPC ? m->snippet : pw_strerror(m->error), ev);
 	const cJSON *root = m->root;
 	if (p->kind == REQ_HEAD_HEADER) {
 		const cJSON *item = cJSON_IsArray(root) ? cJSON_GetArrayItem(root, 0) : root;
@@ -874,7 +903,7 @@ static bool on_own_answer(chain_adapter *a, rpc_message *m, const pending_req *p
 		chain_event tmp;
 		memset(&tmp, 0, sizeof(tmp));
 		set_rpc_error(&tmp, e, p);
-		return own_failure(a, tmp.rate_limited || m->rate_limited, tmp.detail, ev);
+		return own_failure(a, tmp.rate_limited || m->rate_limited, m->retry_after_s, tmp.detail, ev);
 	}
 	const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "result");
 	if (p->kind == REQ_HEAD_POLL) {
@@ -882,12 +911,12 @@ static bool on_own_answer(chain_adapter *a, rpc_message *m, const pending_req *p
 		uint64_t number = 0;
 		if (!cJSON_IsString(res) || hex_parse_quantity(res->valuestring, &number) < 0 ||
 		    number > (uint64_t)PW_BLOCK_MAX)
-			return own_failure(a, false, "eth_blockNumber: malformed result", ev);
+			return own_failure(a, false, 0, "eth_blockNumber: malformed result", ev);
 		a->next_poll_ms = pw_mono_ms() + a->poll_ms;
 		if (a->have_head && number == a->last_head)
 			return false;
 		if (send_own_header_request(a, number) < 0)
-			return own_failure(a, false, "cannot ask for the new head's header", ev);
+			return own_failure(a, false, 0, "cannot ask for the new head's header", ev);
 		return false;
 	}
 	a->head_hdr_id = 0;
@@ -896,7 +925,7 @@ static bool on_own_answer(chain_adapter *a, rpc_message *m, const pending_req *p
 	char why[200];
 	pw_block_ref h;
 	if (evm_decode_header(res, &h, why, sizeof(why)) < 0 || h.number != p->from)
-		return own_failure(a, false, why[0] ? why : "new head: a header of another block", ev);
+		return own_failure(a, false, 0, why[0] ? why : "new head: a header of another block", ev);
 	ev->headers = malloc(sizeof(pw_block_ref));
 	if (!ev->headers)
 		return false;
@@ -935,7 +964,7 @@ static int evm_poll(chain_adapter *a, int timeout_ms, chain_event *ret)
 				a->reqs[i] = a->reqs[--a->n_reqs];
 				char detail[64];
 				snprintf(detail, sizeof(detail), "no answer within %u ms", a->timeout_ms);
-				if (own_failure(a, false, detail, ret))
+				if (own_failure(a, false, 0, detail, ret))
 					return 0;
 				i--;
 				continue;

@@ -451,15 +451,32 @@ static int on_slot_error(pipeline *pl, size_t idx, chain_event *ev)
 	log_emit(LOG_LEVEL_WARN, pl->name, (long long)s->from, "request for [%llu, %llu] failed at %s: %s (%s)",
 		 (unsigned long long)s->from, (unsigned long long)s->to, pl->ops->endpoint(pl->ad), ev->detail,
 		 pw_strerror(ev->error));
+	int64_t wait_ms = pipeline_node_wait_ms(ev->rate_limited, ev->retry_after_s, pipeline_has_other_urls(pl),
+						&pl->rate_backoff_ms);
+	if (wait_ms < 0) {
+		log_emit(LOG_LEVEL_WARN, pl->name, -1,
+			 "%s asks for a pause of %u s (Retry-After), more than %d s: trying the next endpoint",
+			 pl->ops->endpoint(pl->ad), ev->retry_after_s, CHAIN_RETRY_AFTER_WAIT_MAX_S);
+		pl->consecutive_errors--; /* being told to wait is not a failure */
+		return PW_ECONN;
+	}
 	if (ev->rate_limited) {
-		pl->rate_backoff_ms = pl->rate_backoff_ms ? pl->rate_backoff_ms * 2 : 250;
-		if (pl->rate_backoff_ms > 30000)
-			pl->rate_backoff_ms = 30000;
-		log_emit(LOG_LEVEL_WARN, pl->name, -1, "rate limited: slowing down, next request in %lld ms",
-			 (long long)pl->rate_backoff_ms);
-		pw_sleep_unless_stopped(pl->p->stop, pl->rate_backoff_ms, 20);
+		if (ev->retry_after_s)
+			log_emit(
+				LOG_LEVEL_WARN, pl->name, -1,
+				"rate limited: slowing down, the node asks for %u s (Retry-After); next request in %lld ms",
+				ev->retry_after_s, (long long)wait_ms);
+		else
+			log_emit(LOG_LEVEL_WARN, pl->name, -1, "rate limited: slowing down, next request in %lld ms",
+				 (long long)wait_ms);
+		pw_sleep_unless_stopped(pl->p->stop, wait_ms, 20);
 		pl->consecutive_errors--; /* being told to slow down is not a failure */
 		return retry_slot(pl, idx, false);
+	}
+	if (wait_ms > 0) { /* unavailable (503) for as long as it says */
+		log_emit(LOG_LEVEL_WARN, pl->name, -1, "the node asks for %u s (Retry-After); next request in %lld ms",
+			 ev->retry_after_s, (long long)wait_ms);
+		pw_sleep_unless_stopped(pl->p->stop, wait_ms, 20);
 	}
 	bool smaller = ev->range_too_large || ev->error == PW_ETOOBIG || ev->error == PW_ETIMEDOUT;
 	if (smaller) {
@@ -471,6 +488,23 @@ static int on_slot_error(pipeline *pl, size_t idx, chain_event *ev)
 	if (ev->error == PW_ENOTFOUND) /* a lagging node: give it a moment */
 		pw_sleep_unless_stopped(pl->p->stop, 200, 20);
 	return retry_slot(pl, idx, smaller);
+}
+
+int64_t pipeline_node_wait_ms(bool rate_limited, uint32_t retry_after_s, bool other_urls, int64_t *backoff_ms)
+{
+	if (retry_after_s > CHAIN_RETRY_AFTER_WAIT_MAX_S && other_urls)
+		return -1;
+	int64_t wait_ms = 0;
+	if (rate_limited) {
+		*backoff_ms = *backoff_ms ? *backoff_ms * 2 : 250;
+		if (*backoff_ms > 30000)
+			*backoff_ms = 30000;
+		wait_ms = *backoff_ms;
+	}
+	int64_t asked_ms =
+		(int64_t)(retry_after_s < CHAIN_RETRY_AFTER_WAIT_MAX_S ? retry_after_s : CHAIN_RETRY_AFTER_WAIT_MAX_S) *
+		1000;
+	return asked_ms > wait_ms ? asked_ms : wait_ms;
 }
 
 static void remember_head(pipeline *pl, const pw_block_ref *h)

@@ -134,4 +134,14 @@ int pipeline_fetch_headers(pipeline *pl, uint64_t lo, uint64_t hi, pw_block_ref 
 /* pipeline_count_bad_message: a malformed answer (for the log's count). */
 uint64_t pipeline_count_bad_message(pipeline *pl);
 
+/* pipeline_node_wait_ms: how long to hold a range's request back after
+ * the node refused it. rate_limited: the node asked us to slow down (429,
+ * a rate-limit error): *backoff_ms (0 at first) doubles from 250 up to
+ * 30,000 ms and is waited. retry_after_s: the answer's Retry-After (RFC
+ * 9110 10.2.3; 0 when none): at least that is waited, up to
+ * CHAIN_RETRY_AFTER_WAIT_MAX_S; a Retry-After beyond that with other URLs
+ * to try (other_urls) is -1: leave the endpoint for the next. Else the
+ * wait in milliseconds (0: none asked). */
+int64_t pipeline_node_wait_ms(bool rate_limited, uint32_t retry_after_s, bool other_urls, int64_t *backoff_ms);
+
 #endif

@@ -4,7 +4,11 @@
  * does not link to the stored window (PW_EREORG, nothing written), links
  * by parent hash across skipped numbers, and stored headers cut off by a
  * range without window headers; with emit_pending, a payment's pending
- * entry and, when a reorg drops it, its dropped entry. */
+ * entry and, when a reorg drops it, its dropped entry. Also the range
+ * pipeline's waits after a node refused a request: a rate limit's
+ * backoff, Retry-After honoured up to its cap, and a longer one leaving
+ * the endpoint when there is another. */
+#include "pipeline.h"
 #include "pw_error.h"
 #include "store.h"
 #include "test.h"
@@ -54,8 +58,39 @@ static size_t outbox_count(store *s)
 	return (size_t)depth;
 }
 
+/* pipeline_node_wait_ms: the node's Retry-After is waited when it asks
+ * for longer than the backoff, never shorter, within the cap */
+static void test_node_waits(void)
+{
+	int64_t backoff = 0;
+	ASSERT_EQ_INT(250, pipeline_node_wait_ms(true, 0, false, &backoff));
+	ASSERT_EQ_INT(500, pipeline_node_wait_ms(true, 0, false, &backoff));
+	ASSERT_EQ_INT(2000, pipeline_node_wait_ms(true, 2, false, &backoff)); /* asks for more than 1,000 */
+	ASSERT_EQ_INT(1000, backoff);                                         /* the backoff still grows */
+	ASSERT_EQ_INT(2000, pipeline_node_wait_ms(true, 0, false, &backoff));
+	ASSERT_EQ_INT(4000, pipeline_node_wait_ms(true, 1, false, &backoff)); /* asks for less: the backoff */
+	for (int i = 0; i < 10; i++)
+		pipeline_node_wait_ms(true, 0, false, &backoff);
+	ASSERT_EQ_INT(30000, backoff); /* capped */
+	ASSERT_EQ_INT(30000, pipeline_node_wait_ms(true, 0, true, &backoff));
+	/* Retry-After alone (a 503): waited, nothing else */
+	backoff = 0;
+	ASSERT_EQ_INT(0, pipeline_node_wait_ms(false, 0, false, &backoff));
+	ASSERT_EQ_INT(7000, pipeline_node_wait_ms(false, 7, true, &backoff));
+	ASSERT_EQ_INT(0, backoff);
+	/* the cap: one endpoint waits at most CHAIN_RETRY_AFTER_WAIT_MAX_S and
+	 * asks again; with others to try, a longer pause leaves it */
+	ASSERT_EQ_INT(CHAIN_RETRY_AFTER_WAIT_MAX_S * 1000,
+		      pipeline_node_wait_ms(true, CHAIN_RETRY_AFTER_WAIT_MAX_S, true, &backoff));
+	ASSERT_EQ_INT(CHAIN_RETRY_AFTER_WAIT_MAX_S * 1000, pipeline_node_wait_ms(true, 3600, false, &backoff));
+	ASSERT_EQ_INT(CHAIN_RETRY_AFTER_WAIT_MAX_S * 1000, pipeline_node_wait_ms(false, 3600, false, &backoff));
+	ASSERT_EQ_INT(-1, pipeline_node_wait_ms(true, CHAIN_RETRY_AFTER_WAIT_MAX_S + 1, true, &backoff));
+	ASSERT_EQ_INT(-1, pipeline_node_wait_ms(false, 3600, true, &backoff));
+}
+
 int main(void)
 {
+	test_node_waits();
 	char dir[] = "/tmp/pw-test-tracker-XXXXXX";
 	CHECK(mkdtemp(dir) != NULL);
 	char err[256];

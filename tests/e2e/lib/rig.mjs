@@ -309,23 +309,46 @@ function reserveHugePages(bin, data, settings) {
 
 // ---------------------------------------------------------------- anvil
 // A JSON-RPC over HTTP relay on 127.0.0.1 to upstream (an http:// URL)
-// that counts the methods it forwards (relay.methods: name -> calls): a
-// test sees which requests took the HTTP path. Not a fake: every request
-// goes to the real node and its answer back unchanged; relay.down = true
-// resets every connection instead (an HTTP side that is gone).
+// that counts the methods it forwards (relay.methods: name -> calls) and
+// logs each POST (relay.log: { at (ms), methods, params of its first call,
+// status when refused }): a test sees which requests took the HTTP path
+// and when. Not a fake: every request goes to the real node and its answer
+// back unchanged, except the faults a test asks for, which a real node
+// cannot be made to answer: relay.down = true resets every connection (an
+// HTTP side that is gone); relay.refuse(method, status, headers, times)
+// answers the next `times` POSTs holding that method (Infinity: all) with
+// that status, those headers (a Retry-After, say) and a plain-text body,
+// as a provider's rate limiter or an overloaded node does.
 export async function startHttpRelay(upstream) {
   const target = new URL(upstream);
-  const relay = { methods: {}, url: '', down: false };
+  const refusals = [];
+  const relay = {
+    methods: {}, url: '', down: false, log: [],
+    refuse(method, status, headers = {}, times = 1) { refusals.push({ method, status, headers, times }); },
+  };
   const server = http.createServer((req, res) => {
     if (relay.down) { req.socket.destroy(); return; } // no answer: the connection reset
     const chunks = [];
     req.on('data', (d) => chunks.push(d));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
+      const entry = { at: Date.now(), methods: [], params: null };
+      relay.log.push(entry);
       try {
         const msg = JSON.parse(body.toString());
-        for (const m of Array.isArray(msg) ? msg : [msg]) relay.methods[m.method] = (relay.methods[m.method] || 0) + 1;
+        const calls = Array.isArray(msg) ? msg : [msg];
+        entry.methods = calls.map((m) => m.method);
+        entry.params = calls[0] && calls[0].params;
+        for (const m of calls) relay.methods[m.method] = (relay.methods[m.method] || 0) + 1;
       } catch { /* forwarded as is */ }
+      const f = refusals.find((r) => r.times > 0 && entry.methods.includes(r.method));
+      if (f) {
+        f.times--;
+        entry.status = f.status;
+        res.writeHead(f.status, { 'content-type': 'text/plain', ...f.headers });
+        res.end(f.status === 429 ? 'Too Many Requests' : 'Service Unavailable');
+        return;
+      }
       const up = http.request({ host: target.hostname, port: target.port, path: target.pathname, method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': body.length } }, (ur) => {
         res.writeHead(ur.statusCode, { 'content-type': ur.headers['content-type'] || 'application/json' });

@@ -1,0 +1,121 @@
+// test_node_limits.mjs: a node that asks paywatch to wait (HTTP 429 or 503
+// with Retry-After, RFC 9110 10.2.3), on real parts: anvil, TestToken, a
+// throwaway Postgres, and relays in front of anvil's HTTP side
+// (rig.startHttpRelay: the real node's answers, except the refusals this
+// test asks for, which a real node cannot be made to send). The chains are
+// HTTP only, so every request goes through a relay.
+//   1. one endpoint:
+//      - eth_getLogs answered 429 "Retry-After: 2 " (white space after it,
+//        which RFC 9110 allows): the same range is asked again no sooner
+//        than 2 s later (the rate-limit backoff alone waited 250 ms);
+//      - the head poll's eth_blockNumber answered 429 "Retry-After: 2":
+//        the next poll comes no sooner than 2 s later (the doubled poll
+//        interval alone was 400 ms);
+//      - eth_getLogs answered 503 "Retry-After: 2": waited too (a 503 was
+//        retried at once);
+//      every payment arrives once, and /metrics counts each 429 under
+//      outcome="rate_limited" (the 503 under "error");
+//   2. two endpoints, the first answering every eth_getLogs 429
+//      "Retry-After: 3600" (a provider's quota spent for the hour): paywatch
+//      says so and moves to the second (it waited on the first, 30 s at a
+//      time, for ever), and every payment arrives from it.
+import fs from 'node:fs';
+import path from 'node:path';
+import * as rig from './lib/rig.mjs';
+
+const bin = process.argv[2];
+const MERCHANT = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+
+// The relay's log: the POST refused with `status` for `method`, and the
+// next POST of that method after it that was answered (for eth_getLogs, of
+// the same range: a slot in flight beside it does not count).
+function refusalAndRetry(relay, method, status) {
+  const i = relay.log.findIndex((e) => e.status === status && e.methods.includes(method));
+  if (i < 0) return null;
+  const refused = relay.log[i];
+  const sameRange = (e) => method !== 'eth_getLogs' ||
+    JSON.stringify(e.params && e.params[0] && e.params[0].fromBlock) === JSON.stringify(refused.params[0].fromBlock);
+  const retry = relay.log.slice(i + 1).find((e) => !e.status && e.methods.includes(method) && sameRange(e));
+  return retry ? { refused, retry, gap: retry.at - refused.at } : null;
+}
+
+async function main() {
+  const work = rig.workDir('pw-node-limits-');
+  const [pg, node] = await Promise.all([rig.startPostgres(), rig.startAnvil()]);
+  const [deployer] = node.accounts;
+  const usdc = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 18n });
+  for (let i = 1; i <= 3; i++) await node.receipt(await usdc.transfer(deployer, MERCHANT, BigInt(i)));
+  const upstream = node.ws.replace(/^ws:/, 'http:');
+  const admin = await pg.client('postgres');
+  rig.onCleanup(() => admin.end().catch(() => {}));
+  await admin.query('CREATE DATABASE paywatch2');
+  const chain = (urls) => ({ name: 'local', kind: 'evm', chain_id: 31337, http_urls: urls, poll_interval_ms: 200,
+    confirmations: 1, tokens: [{ symbol: 'USDC', address: usdc.address, decimals: 6 }] });
+  const amountsIn = async (db) =>
+    (await db.query('SELECT amount_raw::text FROM payments ORDER BY block_number, log_index')).rows.map((r) => r.amount_raw).join(',');
+
+  // ---- 1. one endpoint: each Retry-After waited
+  const r1 = await rig.startHttpRelay(upstream);
+  r1.refuse('eth_getLogs', 429, { 'Retry-After': '2 ' });
+  const port = await rig.freePort();
+  const cfg1 = rig.writeConfig(fs.mkdtempSync(path.join(work, 'one')), {
+    data_dir: path.join(work, 'one-data'), postgres: { dsn: pg.dsn() }, chains: [chain([r1.url])],
+    metrics: { listen: `127.0.0.1:${port}` },
+    merchants: [{ id: 'acme', addresses: { local: [MERCHANT] } }],
+  });
+  rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg1]).status === 0, 'migrate');
+  const pw1 = rig.startPaywatch(bin, ['run', '-c', cfg1]);
+  const db1 = await pg.client();
+  rig.onCleanup(() => db1.end().catch(() => {}));
+  await rig.waitFor('the 3 backfilled payments', async () => (await amountsIn(db1)) === '1,2,3', 60000);
+  let seen = refusalAndRetry(r1, 'eth_getLogs', 429);
+  rig.check(seen && seen.gap >= 1900, `eth_getLogs refused with 429 "Retry-After: 2 ": asked again ${seen && seen.gap} ms later (at least 2 s)`);
+  rig.check(/rate limited: slowing down, the node asks for 2 s \(Retry-After\); next request in 2000 ms/.test(pw1.stderr),
+    'the wait is logged with what the node asked for');
+
+  r1.refuse('eth_blockNumber', 429, { 'Retry-After': '2' });
+  await rig.waitFor('the head poll refused and polling again', () => refusalAndRetry(r1, 'eth_blockNumber', 429), 30000);
+  seen = refusalAndRetry(r1, 'eth_blockNumber', 429);
+  rig.check(seen.gap >= 1900, `eth_blockNumber refused with 429 "Retry-After: 2": polled again ${seen.gap} ms later (at least 2 s)`);
+  rig.check(/head poll rate limited: the node asks for 2 s \(Retry-After\); next poll in 2000 ms/.test(pw1.stderr),
+    'the head poll\'s wait is logged');
+
+  r1.refuse('eth_getLogs', 503, { 'Retry-After': '2' });
+  await node.receipt(await usdc.transfer(deployer, MERCHANT, 4n));
+  await rig.waitFor('the live payment', async () => (await amountsIn(db1)) === '1,2,3,4', 30000);
+  seen = refusalAndRetry(r1, 'eth_getLogs', 503);
+  rig.check(seen && seen.gap >= 1900, `eth_getLogs refused with 503 "Retry-After: 2": asked again ${seen && seen.gap} ms later (at least 2 s)`);
+  // counted apart from other errors, for the alert on a node rate-limiting paywatch
+  const m = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const series = (method, outcome) =>
+    rig.metricValue(m, 'paywatch_rpc_requests_total', `chain="local",method="${method}",outcome="${outcome}"`);
+  rig.check(series('eth_getLogs', 'rate_limited') === 1 && series('eth_blockNumber', 'rate_limited') === 1 &&
+    series('eth_getLogs', 'error') === 1,
+  `/metrics counts each 429 as rate_limited, the 503 as an error (eth_getLogs ${series('eth_getLogs', 'rate_limited')} and ` +
+    `${series('eth_getLogs', 'error')}, eth_blockNumber ${series('eth_blockNumber', 'rate_limited')})`);
+  pw1.proc.kill('SIGTERM');
+  rig.check((await pw1.done).code === 0, 'exits 0 on SIGTERM');
+
+  // ---- 2. two endpoints, the first out for an hour: the second serves
+  const quota = await rig.startHttpRelay(upstream);
+  quota.refuse('eth_getLogs', 429, { 'Retry-After': '3600' }, Infinity);
+  const r2 = await rig.startHttpRelay(upstream);
+  const cfg2 = rig.writeConfig(fs.mkdtempSync(path.join(work, 'two')), {
+    data_dir: path.join(work, 'two-data'), postgres: { dsn: pg.dsn('paywatch2') }, chains: [chain([quota.url, r2.url])],
+    merchants: [{ id: 'acme', addresses: { local: [MERCHANT] } }],
+  });
+  rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg2]).status === 0, 'migrate 2');
+  const pw2 = rig.startPaywatch(bin, ['run', '-c', cfg2]);
+  const db2 = await pg.client('paywatch2');
+  rig.onCleanup(() => db2.end().catch(() => {}));
+  await rig.waitFor('the 4 payments from the second endpoint', async () => (await amountsIn(db2)) === '1,2,3,4', 60000)
+    .catch((e) => rig.check(false, `${e.message} (the first endpoint refused ${quota.methods.eth_getLogs || 0} eth_getLogs)`));
+  rig.check(/asks for a pause of 3600 s \(Retry-After\), more than 60 s: trying the next endpoint/.test(pw2.stderr),
+    'the long pause is logged, and the endpoint left');
+  rig.check(r2.methods.eth_getLogs > 0 && quota.methods.eth_getLogs <= 2,
+    `the logs came from the second endpoint (${r2.methods.eth_getLogs} eth_getLogs; the first refused ${quota.methods.eth_getLogs})`);
+  pw2.proc.kill('SIGTERM');
+  rig.check((await pw2.done).code === 0, 'exits 0 on SIGTERM');
+}
+
+rig.runTest('e2e_node_limits', main);
