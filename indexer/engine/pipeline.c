@@ -34,6 +34,7 @@ typedef struct slot {
 	size_t n_logs;
 	void *ctx;       /* the consumer's data for this range */
 	uint64_t hd_gen; /* the pipeline's window growths when it was matched */
+	bool held;       /* not asked for yet: the node asked us to wait (the pipeline's hold_until_ms) */
 } slot;
 
 /* A window growth: which one, and the first block of the range whose
@@ -65,9 +66,14 @@ struct pipeline {
 	hd_growth growths[HD_GROWTHS]; /* the last ones, a ring by gen */
 	int consecutive_errors;
 	int64_t rate_backoff_ms; /* grows while the node rate-limits us */
-	uint64_t bad_messages;   /* malformed or oversized messages from nodes */
-	int64_t cut_ms;          /* when the last connection was lost (to log the time to resume) */
-	pw_block_ref head;       /* the last new head's header (newHeads or the head poll), when have_head */
+	/* no range is asked for before this (pw_mono_ms; 0: no hold): the
+	 * node asked us to wait. Answers to requests in flight are still read
+	 * meanwhile (a sleep left them unread past their deadline: a spurious
+	 * timeout, and the endpoint left), and so are new heads. */
+	int64_t hold_until_ms;
+	uint64_t bad_messages; /* malformed or oversized messages from nodes */
+	int64_t cut_ms;        /* when the last connection was lost (to log the time to resume) */
+	pw_block_ref head;     /* the last new head's header (newHeads or the head poll), when have_head */
 	bool have_head;
 };
 
@@ -93,6 +99,7 @@ static void disconnect(pipeline *pl)
 	pl->ops->close(pl->ad);
 	pl->ad = NULL;
 	pl->have_head = false;
+	pl->hold_until_ms = 0; /* the next endpoint asked for no wait */
 	drop_slots(pl);
 	if (pl->h->on_disconnect)
 		pl->h->on_disconnect(pl->h->arg, pl);
@@ -163,6 +170,46 @@ static int slot_request(pipeline *pl, slot *s)
 	return 0;
 }
 
+/* Ask for slot s's range now, or, while the pipeline holds its requests
+ * back, mark it held: fill() asks for it when the hold ends. */
+static int slot_send(pipeline *pl, slot *s)
+{
+	if (pl->hold_until_ms) {
+		s->held = true;
+		return 0;
+	}
+	return slot_request(pl, s);
+}
+
+/* Hold every range's requests back for wait_ms milliseconds from now (a
+ * hold already longer stands). */
+static void hold_requests(pipeline *pl, int64_t wait_ms)
+{
+	int64_t until = pw_mono_ms() + wait_ms;
+	if (until > pl->hold_until_ms)
+		pl->hold_until_ms = until;
+}
+
+/* The hold is over: ask for every held slot's range. 1 while it lasts,
+ * 0, or a request's error. */
+static int release_held(pipeline *pl)
+{
+	if (!pl->hold_until_ms)
+		return 0;
+	if (pw_mono_ms() < pl->hold_until_ms)
+		return 1;
+	pl->hold_until_ms = 0;
+	for (size_t i = 0; i < pl->n_slots; i++) {
+		if (!pl->slots[i].held)
+			continue;
+		pl->slots[i].held = false;
+		int r = slot_request(pl, &pl->slots[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int add_slot(pipeline *pl, uint64_t from, uint64_t to, size_t at)
 {
 	if (pl->n_slots == pl->cap_slots) {
@@ -179,7 +226,7 @@ static int add_slot(pipeline *pl, uint64_t from, uint64_t to, size_t at)
 	memset(s, 0, sizeof(*s));
 	s->from = from;
 	s->to = to;
-	return slot_request(pl, s);
+	return slot_send(pl, s);
 }
 
 /* Restart slot i, splitting it in two when split is set and it spans > 1 block. */
@@ -193,16 +240,21 @@ static int retry_slot(pipeline *pl, size_t i, bool split)
 	if (split && to > from) {
 		uint64_t mid = from + (to - from) / 2;
 		s->to = mid;
-		int r = slot_request(pl, s);
+		int r = slot_send(pl, s);
 		if (r < 0)
 			return r;
 		return add_slot(pl, mid + 1, to, i + 1);
 	}
-	return slot_request(pl, s);
+	return slot_send(pl, s);
 }
 
+/* Ask for the ranges up to the target, at most max_in_flight at a time;
+ * none while the node's wait lasts. */
 static int fill(pipeline *pl)
 {
+	int held = release_held(pl);
+	if (held != 0)
+		return held < 0 ? held : 0;
 	while (pl->have_target && pl->n_slots < pl->chain->max_in_flight && pl->next_from <= pl->target) {
 		uint64_t to = pl->next_from + pl->range - 1;
 		if (to > pl->target)
@@ -442,9 +494,11 @@ static void next_endpoint(pipeline *pl)
 	metrics_add("paywatch_rpc_endpoint_switches_total", labels, 1);
 }
 
-/* A range's request failed: wait out a rate limit, halve a range the node
- * found too large (or too slow), or try again; malformed answers and
- * repeated failures leave the connection. */
+/* A range's request failed: wait out a rate limit or a Retry-After (the
+ * requests held back, not the thread), halve a range the node found too
+ * large (or too slow), or try again; malformed answers, repeated failures
+ * and a pause longer than CHAIN_RETRY_AFTER_WAIT_MAX_S with another
+ * endpoint to try leave the connection. */
 static int on_slot_error(pipeline *pl, size_t idx, chain_event *ev)
 {
 	slot *s = &pl->slots[idx];
@@ -469,24 +523,24 @@ static int on_slot_error(pipeline *pl, size_t idx, chain_event *ev)
 		else
 			log_emit(LOG_LEVEL_WARN, pl->name, -1, "rate limited: slowing down, next request in %lld ms",
 				 (long long)wait_ms);
-		pw_sleep_unless_stopped(pl->p->stop, wait_ms, 20);
+		hold_requests(pl, wait_ms);
 		pl->consecutive_errors--; /* being told to slow down is not a failure */
 		return retry_slot(pl, idx, false);
 	}
-	if (wait_ms > 0) { /* unavailable (503) for as long as it says */
+	if (wait_ms > 0) /* unavailable (503) for as long as it says */
 		log_emit(LOG_LEVEL_WARN, pl->name, -1, "the node asks for %u s (Retry-After); next request in %lld ms",
 			 ev->retry_after_s, (long long)wait_ms);
-		pw_sleep_unless_stopped(pl->p->stop, wait_ms, 20);
-	}
 	bool smaller = ev->range_too_large || ev->error == PW_ETOOBIG || ev->error == PW_ETIMEDOUT;
 	if (smaller) {
 		uint64_t half = (s->to - s->from + 1) / 2;
 		pl->range = half ? half : 1;
 	}
 	if (ev->error == PW_ETIMEDOUT || ev->error == PW_EPARSE || pl->consecutive_errors > 8)
-		return PW_ECONN;       /* retried from the checkpoint, on the next endpoint */
-	if (ev->error == PW_ENOTFOUND) /* a lagging node: give it a moment */
-		pw_sleep_unless_stopped(pl->p->stop, 200, 20);
+		return PW_ECONN;                        /* retried from the checkpoint, on the next endpoint */
+	if (ev->error == PW_ENOTFOUND && wait_ms < 200) /* a lagging node: give it a moment */
+		wait_ms = 200;
+	if (wait_ms > 0)
+		hold_requests(pl, wait_ms);
 	return retry_slot(pl, idx, smaller);
 }
 

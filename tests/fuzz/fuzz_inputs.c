@@ -30,6 +30,7 @@
 #include "pw_error.h"
 #include "registry_admin.h"
 #include "retry_after.h"
+#include "rpc_http.h"
 #include "secretbox.h"
 #include "uint256.h"
 #include "webhook.h"
@@ -613,8 +614,10 @@ static void read_api_cursor(const char *text)
 		broken("a page cursor read back otherwise", text);
 }
 
-/* A webhook answer's Retry-After value: a delay within 0..a day or none,
- * the same with white space around it, digits read as their number. */
+/* An answer's Retry-After value (a webhook receiver's or a node's): a
+ * delay within 0..the cap or none, the same with white space around it,
+ * digits read as their number; as a header line under a node's cap, the
+ * same value capped. */
 static void read_retry_after(const char *text)
 {
 	const time_t now = 1700000000;
@@ -631,6 +634,18 @@ static void read_retry_after(const char *text)
 	if (pw_retry_after_s(padded, len + 5, now, WEBHOOK_RETRY_AFTER_MAX_S) != secs)
 		broken("a Retry-After read otherwise with white space around it", text);
 	free(padded);
+	char *line = malloc(len + 15);
+	if (!line)
+		return;
+	memcpy(line, "retry-AFTER:", 12);
+	memcpy(line + 12, text, len);
+	memcpy(line + 12 + len, "\r\n", 2);
+	long node_s = -2;
+	bool read = pw_retry_after_line(line, len + 14, now, RPC_RETRY_AFTER_MAX_S, &node_s);
+	free(line);
+	if (read != (secs >= 0) ||
+	    (read && node_s != (secs < RPC_RETRY_AFTER_MAX_S ? secs : (long)RPC_RETRY_AFTER_MAX_S)))
+		broken("a Retry-After header line read otherwise than its value under a node's cap", text);
 	uint64_t n;
 	if (len <= 18 && parse_u64(text, UINT64_MAX, &n) == 0 &&
 	    secs != (long)(n < WEBHOOK_RETRY_AFTER_MAX_S ? n : WEBHOOK_RETRY_AFTER_MAX_S))
