@@ -89,10 +89,13 @@ enum chain_event_kind {
 typedef struct chain_event {
 	enum chain_event_kind kind;
 	uint64_t req;
-	int error;                 /* CHAIN_EV_ERROR: PW_ETOOBIG, PW_ERPC, PW_EPARSE, PW_ETIMEDOUT, PW_ECONN */
-	bool range_too_large;      /* CHAIN_EV_ERROR: the node refused the range as too large */
-	bool rate_limited;         /* CHAIN_EV_ERROR: the node asked us to slow down (429, -32005 "rate") */
-	uint32_t retry_after_s;    /* CHAIN_EV_ERROR over HTTP: a 429 or 503's Retry-After, seconds; 0 if none */
+	int error;            /* CHAIN_EV_ERROR: PW_ETOOBIG, PW_ERPC, PW_EPARSE, PW_ETIMEDOUT, PW_ECONN */
+	bool range_too_large; /* CHAIN_EV_ERROR: the node refused the range as too large */
+	bool rate_limited;    /* CHAIN_EV_ERROR: the node asked us to slow down (429, -32005 "rate") */
+	/* CHAIN_EV_ERROR: the wait the node asks for, seconds (0: none): over
+	 * HTTP a 429 or 503's Retry-After, and a rate-limit error's
+	 * backoff_seconds (Infura's -32005) on either transport */
+	uint32_t retry_after_s;
 	char detail[256];          /* CHAIN_EV_ERROR: node message or parse detail, no secrets */
 	chain_transfer *transfers; /* CHAIN_EV_TRANSFERS; owned by the event */
 	size_t n_transfers;

@@ -20,6 +20,11 @@
 
 typedef struct rpc_client rpc_client;
 
+/* The longest wait a node's answer is read as asking for (its Retry-After,
+ * or a rate-limit error's backoff_seconds): an hour, in seconds. What
+ * paywatch does with it is the pipeline's policy (pipeline.c). */
+#define RPC_RETRY_AFTER_MAX_S 3600
+
 /* One inbound message. */
 typedef struct rpc_message {
 	int error;       /* 0, or PW_ETOOBIG (root NULL) or PW_EPARSE (root NULL, snippet set) */

@@ -6,6 +6,7 @@
 #include "rpc_http.h"
 #include "buf.h"
 #include "clock.h"
+#include "jsonrpc.h"
 #include "pw_error.h"
 #include "retry_after.h"
 

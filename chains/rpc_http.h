@@ -24,13 +24,9 @@ typedef struct rpc_http_answer {
 	long status;  /* HTTP status; 0 when no response arrived */
 	bool too_big; /* the body passed max_message_bytes and was cut off */
 	/* the answer's Retry-After (RFC 9110 10.2.3), seconds, at most
-	 * RPC_RETRY_AFTER_MAX_S; 0 when it had none (or asked for none) */
+	 * RPC_RETRY_AFTER_MAX_S (jsonrpc.h); 0 when it had none (or asked for none) */
 	uint32_t retry_after_s;
 } rpc_http_answer;
-
-/* The longest Retry-After a node's answer is read as: an hour (seconds).
- * What paywatch does with it is the caller's policy (pipeline.c). */
-#define RPC_RETRY_AFTER_MAX_S 3600
 
 /* rpc_http_create: a transport for url (http:// or https://; TLS verifies
  * the server's certificate) sending headers (n "Name: value" lines; the

@@ -22,6 +22,7 @@
 #include "uint256.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -458,6 +459,22 @@ enum evm_error_kind evm_error_kind(int code, const char *text, long http_status)
 	return EVM_ERR_OTHER;
 }
 
+uint32_t evm_error_backoff_s(const cJSON *error)
+{
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(error, "data");
+	if (!cJSON_IsObject(data))
+		return 0;
+	const cJSON *rate = cJSON_GetObjectItemCaseSensitive(data, "rate");
+	const cJSON *b = cJSON_IsObject(rate) ? cJSON_GetObjectItemCaseSensitive(rate, "backoff_seconds") : NULL;
+	if (!b)
+		b = cJSON_GetObjectItemCaseSensitive(data, "backoff_seconds");
+	if (!cJSON_IsNumber(b) || !(b->valuedouble > 0))
+		return 0;
+	if (b->valuedouble >= RPC_RETRY_AFTER_MAX_S)
+		return RPC_RETRY_AFTER_MAX_S;
+	return (uint32_t)ceil(b->valuedouble);
+}
+
 static void set_rpc_error(chain_event *ev, const cJSON *error, const pending_req *p)
 {
 	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(error, "message");
@@ -470,6 +487,7 @@ static void set_rpc_error(chain_event *ev, const cJSON *error, const pending_req
 	/* For eth_getLogs every error but a rate limit is a reason to try a
 	 * smaller range: providers word range limits many ways. */
 	ev->rate_limited = evm_error_kind(cJSON_IsNumber(code) ? code->valueint : 0, text, 0) == EVM_ERR_RATE;
+	ev->retry_after_s = ev->rate_limited ? evm_error_backoff_s(error) : 0;
 	ev->range_too_large = !ev->rate_limited && p->kind == REQ_TRANSFERS && p->to > p->from;
 }
 
@@ -825,7 +843,8 @@ bool evm_message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 			ev->rate_limited = true;
 			ev->range_too_large = false;
 		}
-		ev->retry_after_s = m->retry_after_s;
+		if (m->retry_after_s > ev->retry_after_s) /* Retry-After, or the body's backoff_seconds */
+			ev->retry_after_s = m->retry_after_s;
 	}
 	return got;
 }
@@ -833,7 +852,8 @@ bool evm_message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev)
 /* ---- HTTP: the head, polled ---- */
 
 /* One of the head poll's requests failed: wait longer when rate limited,
- * and at least what the answer's Retry-After asks (retry_after_s, up to
+ * and at least what the answer asks (retry_after_s: its Retry-After or
+ * its error's backoff_seconds, up to
  * CHAIN_RETRY_AFTER_WAIT_MAX_S); after three failures in a row, tell the
  * caller (an event for no request: the connection is not trusted
  * further). */
@@ -850,7 +870,7 @@ static bool own_failure(chain_adapter *a, bool rate_limited, uint32_t retry_afte
 	if (rate_limited) {
 		if (asked_ms > a->poll_ms)
 			log_emit(LOG_LEVEL_WARN, a->name, -1,
-				 "head poll rate limited: the node asks for %u s (Retry-After); next poll in %lld ms",
+				 "head poll rate limited: the node asks to wait %u s; next poll in %lld ms",
 				 retry_after_s, (long long)asked_ms);
 		else
 			log_emit(LOG_LEVEL_WARN, a->name, -1, "head poll rate limited: polling every %u ms",
@@ -903,7 +923,9 @@ static bool on_own_answer(chain_adapter *a, rpc_message *m, const pending_req *p
 		chain_event tmp;
 		memset(&tmp, 0, sizeof(tmp));
 		set_rpc_error(&tmp, e, p);
-		return own_failure(a, tmp.rate_limited || m->rate_limited, m->retry_after_s, tmp.detail, ev);
+		return own_failure(a, tmp.rate_limited || m->rate_limited,
+				   m->retry_after_s > tmp.retry_after_s ? m->retry_after_s : tmp.retry_after_s,
+				   tmp.detail, ev);
 	}
 	const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "result");
 	if (p->kind == REQ_HEAD_POLL) {

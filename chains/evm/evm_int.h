@@ -36,4 +36,14 @@ bool evm_message_to_event(chain_adapter *a, rpc_message *m, chain_event *ev);
 enum evm_error_kind { EVM_ERR_OTHER, EVM_ERR_RANGE, EVM_ERR_RATE };
 enum evm_error_kind evm_error_kind(int code, const char *text, long http_status);
 
+/* evm_error_backoff_s: the wait a node's rate-limit error object asks for
+ * in its data, in seconds, rounded up, at most RPC_RETRY_AFTER_MAX_S; 0
+ * when it names none. Infura's -32005 carries data.rate.backoff_seconds
+ * (data.backoff_seconds in its older form), a number that may be
+ * fractional or 0 (Infura's rate-limit documentation, quoted in
+ * MetaMask/eth-json-rpc-infura#33; bodies in ethers.js #640, ethers-rs
+ * #1711 and INFURA/infura#201). It is the websocket's Retry-After: a
+ * JSON-RPC answer has no header. Anything but a positive number is none. */
+uint32_t evm_error_backoff_s(const cJSON *error);
+
 #endif

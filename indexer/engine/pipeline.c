@@ -509,17 +509,16 @@ static int on_slot_error(pipeline *pl, size_t idx, chain_event *ev)
 						&pl->rate_backoff_ms);
 	if (wait_ms < 0) {
 		log_emit(LOG_LEVEL_WARN, pl->name, -1,
-			 "%s asks for a pause of %u s (Retry-After), more than %d s: trying the next endpoint",
+			 "%s asks for a pause of %u s, more than %d s: trying the next endpoint",
 			 pl->ops->endpoint(pl->ad), ev->retry_after_s, CHAIN_RETRY_AFTER_WAIT_MAX_S);
 		pl->consecutive_errors--; /* being told to wait is not a failure */
 		return PW_ECONN;
 	}
 	if (ev->rate_limited) {
 		if (ev->retry_after_s)
-			log_emit(
-				LOG_LEVEL_WARN, pl->name, -1,
-				"rate limited: slowing down, the node asks for %u s (Retry-After); next request in %lld ms",
-				ev->retry_after_s, (long long)wait_ms);
+			log_emit(LOG_LEVEL_WARN, pl->name, -1,
+				 "rate limited: slowing down, the node asks to wait %u s; next request in %lld ms",
+				 ev->retry_after_s, (long long)wait_ms);
 		else
 			log_emit(LOG_LEVEL_WARN, pl->name, -1, "rate limited: slowing down, next request in %lld ms",
 				 (long long)wait_ms);
@@ -528,7 +527,7 @@ static int on_slot_error(pipeline *pl, size_t idx, chain_event *ev)
 		return retry_slot(pl, idx, false);
 	}
 	if (wait_ms > 0) /* unavailable (503) for as long as it says */
-		log_emit(LOG_LEVEL_WARN, pl->name, -1, "the node asks for %u s (Retry-After); next request in %lld ms",
+		log_emit(LOG_LEVEL_WARN, pl->name, -1, "the node asks to wait %u s; next request in %lld ms",
 			 ev->retry_after_s, (long long)wait_ms);
 	bool smaller = ev->range_too_large || ev->error == PW_ETOOBIG || ev->error == PW_ETIMEDOUT;
 	if (smaller) {

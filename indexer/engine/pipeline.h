@@ -137,8 +137,9 @@ uint64_t pipeline_count_bad_message(pipeline *pl);
 /* pipeline_node_wait_ms: how long to hold a range's request back after
  * the node refused it. rate_limited: the node asked us to slow down (429,
  * a rate-limit error): *backoff_ms (0 at first) doubles from 250 up to
- * 30,000 ms and is waited. retry_after_s: the answer's Retry-After (RFC
- * 9110 10.2.3; 0 when none): at least that is waited, up to
+ * 30,000 ms and is waited. retry_after_s: what the answer asks to wait
+ * (RFC 9110 10.2.3's Retry-After, or a rate-limit error's
+ * backoff_seconds; 0 when none): at least that is waited, up to
  * CHAIN_RETRY_AFTER_WAIT_MAX_S; a Retry-After beyond that with other URLs
  * to try (other_urls) is -1: leave the endpoint for the next. Else the
  * wait in milliseconds (0: none asked). */

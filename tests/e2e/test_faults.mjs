@@ -11,8 +11,10 @@
 //     another block's hash, a node error text with terminal escapes and a
 //     forged log line): each is logged clearly, a repeated log is one payment,
 //     paywatch neither crashes nor advances past bad data, the set is exact;
-//     meanwhile its newHeads are dropped, repeated and reordered, and one
-//     answer is a rate-limit error (paywatch slows down instead of failing).
+//     meanwhile its newHeads are dropped, repeated and reordered, and two
+//     answers are rate-limit errors (paywatch slows down instead of
+//     failing; Infura's, whose data names a backoff_seconds, for as long
+//     as it asks).
 import fs from 'node:fs';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
@@ -134,6 +136,12 @@ async function main() {
     ['wrong result type', (text, id) => `{"jsonrpc":"2.0","id":${id},"result":{"logs":[]}}`, /eth_getLogs result is not an array/],
     ['rate limited', (text, id) => `{"jsonrpc":"2.0","id":${id},"error":{"code":-32005,"message":"rate limit exceeded: 25 requests per second"}}`,
       /rate limited: slowing down, next request in \d+ ms/],
+    // Infura's rate limit names its wait in the error's data (a websocket
+    // answer has no Retry-After header): waited as asked
+    ['rate limited, backoff_seconds', (text, id) => JSON.stringify({ jsonrpc: '2.0', id, error: { code: -32005,
+      message: 'project ID request rate exceeded', data: { rate: { allowed_rps: 50, backoff_seconds: 2, current_rps: 52.3 },
+        see: 'https://infura.io/dashboard' } } }),
+    /rate limited: slowing down, the node asks to wait 2 s; next request in 2000 ms/],
     // values the schema cannot hold: malformed at decode (they stopped every payment)
     ['log index above int', withLog((m) => { m.result[0].logIndex = '0x80000000'; return JSON.stringify(m); }),
       /field logIndex: "0x80000000" is above 2147483647/],

@@ -82,6 +82,50 @@ static void test_error_kinds(const char *fixtures)
 	ASSERT_EQ_INT(EVM_ERR_RATE, evm_error_kind(-32029, "", 0));
 	ASSERT_EQ_INT(EVM_ERR_RANGE, evm_error_kind(-32614, "", 413));
 	ASSERT_EQ_INT(EVM_ERR_OTHER, evm_error_kind(-32000, "header not found", 0));
+
+	/* the wait a rate-limit error asks for in its data: Infura's bodies
+	 * as quoted in ethers-rs #1711 and status-go #4807 (data.rate), in
+	 * ethers.js #640 (data, its older form), and INFURA/infura#201
+	 * (backoff_seconds 0); then what a hostile node might send */
+	static const struct {
+		const char *error;
+		uint32_t want;
+	} backoffs[] = {
+		{ "{\"code\":-32005,\"message\":\"daily request count exceeded, request rate limited\",\"data\":"
+		  "{\"rate\":{\"allowed_rps\":1,\"backoff_seconds\":30,\"current_rps\":1.0666666666666669},"
+		  "\"see\":\"https://infura.io/dashboard\"}}",
+		  30 },
+		{ "{\"code\":-32005,\"message\":\"exceeded project rate limit\",\"data\":{\"rate\":{\"allowed_rps\":5,"
+		  "\"backoff_seconds\":30,\"current_rps\":5.233333333333333},\"see\":\"https://infura.io/dashboard\"}}",
+		  30 },
+		{ "{\"code\":-32005,\"message\":\"project ID request rate exceeded\",\"data\":{\"see\":"
+		  "\"https://infura.io/docs/ethereum/jsonrpc/ratelimits\",\"current_rps\":13.333,\"allowed_rps\":10.0,"
+		  "\"backoff_seconds\":30.0}}",
+		  30 },
+		{ "{\"code\":-32005,\"message\":\"project ID request rate exceeded\",\"data\":{\"rate\":{\"allowed_rps\":50,"
+		  "\"backoff_seconds\":0,\"current_rps\":52.3},\"see\":\"https://infura.io/docs/ethereum/json-rpc/ratelimits\"}}",
+		  0 },
+		{ "{\"code\":-32005,\"message\":\"rate limit exceeded\"}", 0 },
+		{ "{\"code\":-32005,\"data\":{\"rate\":{\"backoff_seconds\":0.2}}}", 1 }, /* rounded up */
+		{ "{\"code\":-32005,\"data\":{\"rate\":{\"backoff_seconds\":2.5}}}", 3 },
+		{ "{\"code\":-32005,\"data\":{\"rate\":{},\"backoff_seconds\":4}}", 4 },
+		{ "{\"code\":-32005,\"data\":{\"rate\":{\"backoff_seconds\":86400}}}", RPC_RETRY_AFTER_MAX_S },
+		{ "{\"code\":-32005,\"data\":{\"rate\":{\"backoff_seconds\":1e999}}}", RPC_RETRY_AFTER_MAX_S },
+		{ "{\"code\":-32005,\"data\":{\"rate\":{\"backoff_seconds\":-5}}}", 0 },
+		{ "{\"code\":-32005,\"data\":{\"rate\":{\"backoff_seconds\":\"30\"}}}", 0 },
+		{ "{\"code\":-32005,\"data\":{\"rate\":{\"backoff_seconds\":null}}}", 0 },
+		{ "{\"code\":-32005,\"data\":[30]}", 0 },
+		{ "{\"code\":-32005,\"data\":\"backoff_seconds: 30\"}", 0 },
+	};
+	for (size_t i = 0; i < sizeof(backoffs) / sizeof(backoffs[0]); i++) {
+		cJSON *e = cJSON_Parse(backoffs[i].error);
+		CHECK(e != NULL);
+		uint32_t got = evm_error_backoff_s(e);
+		if (got != backoffs[i].want)
+			fprintf(stderr, "backoff of %s: %u\n", backoffs[i].error, got);
+		ASSERT_EQ_INT(backoffs[i].want, got);
+		cJSON_Delete(e);
+	}
 }
 
 /* The JSON values of a message counted byte by byte (the definition
