@@ -614,6 +614,21 @@ static void read_api_cursor(const char *text)
 		broken("a page cursor read back otherwise", text);
 }
 
+/* before, len bytes of text and after, in one malloc'd buffer (not
+ * terminated; *ret_len bytes; the caller frees), or NULL. */
+static char *wrapped(const char *before, const char *text, size_t len, const char *after, size_t *ret_len)
+{
+	size_t b = strlen(before), a = strlen(after);
+	char *out = malloc(b + len + a);
+	if (!out)
+		return NULL;
+	memcpy(out, before, b);
+	memcpy(out + b, text, len);
+	memcpy(out + b + len, after, a);
+	*ret_len = b + len + a;
+	return out;
+}
+
 /* An answer's Retry-After value (a webhook receiver's or a node's): a
  * delay within 0..the cap or none, the same with white space around it,
  * digits read as their number; as a header line under a node's cap, the
@@ -625,27 +640,18 @@ static void read_retry_after(const char *text)
 	long secs = pw_retry_after_s(text, len, now, WEBHOOK_RETRY_AFTER_MAX_S);
 	if (secs < -1 || secs > WEBHOOK_RETRY_AFTER_MAX_S)
 		broken("a Retry-After delay out of its bounds", text);
-	char *padded = malloc(len + 5);
-	if (!padded)
-		return;
-	memcpy(padded, " \t", 2);
-	memcpy(padded + 2, text, len);
-	memcpy(padded + 2 + len, " \r\n", 3);
-	if (pw_retry_after_s(padded, len + 5, now, WEBHOOK_RETRY_AFTER_MAX_S) != secs)
+	size_t n_padded, n_line;
+	char *padded = wrapped(" \t", text, len, " \r\n", &n_padded);
+	if (padded && pw_retry_after_s(padded, n_padded, now, WEBHOOK_RETRY_AFTER_MAX_S) != secs)
 		broken("a Retry-After read otherwise with white space around it", text);
 	free(padded);
-	char *line = malloc(len + 15);
-	if (!line)
-		return;
-	memcpy(line, "retry-AFTER:", 12);
-	memcpy(line + 12, text, len);
-	memcpy(line + 12 + len, "\r\n", 2);
+	char *line = wrapped("retry-AFTER:", text, len, "\r\n", &n_line);
 	long node_s = -2;
-	bool read = pw_retry_after_line(line, len + 14, now, RPC_RETRY_AFTER_MAX_S, &node_s);
-	free(line);
-	if (read != (secs >= 0) ||
-	    (read && node_s != (secs < RPC_RETRY_AFTER_MAX_S ? secs : (long)RPC_RETRY_AFTER_MAX_S)))
+	bool read = line && pw_retry_after_line(line, n_line, now, RPC_RETRY_AFTER_MAX_S, &node_s);
+	if (line && (read != (secs >= 0) ||
+		     (read && node_s != (secs < RPC_RETRY_AFTER_MAX_S ? secs : (long)RPC_RETRY_AFTER_MAX_S))))
 		broken("a Retry-After header line read otherwise than its value under a node's cap", text);
+	free(line);
 	uint64_t n;
 	if (len <= 18 && parse_u64(text, UINT64_MAX, &n) == 0 &&
 	    secs != (long)(n < WEBHOOK_RETRY_AFTER_MAX_S ? n : WEBHOOK_RETRY_AFTER_MAX_S))
