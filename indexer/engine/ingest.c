@@ -19,13 +19,14 @@ typedef struct ingest {
 	const cfg_chain *chain;
 	const char *name;
 	tracker *tr;
-	store_chain_state state; /* what `paywatch status` reads */
-	uint64_t head_req;       /* pending eth_blockNumber, 0 if none */
-	uint64_t head_hdr_req;   /* pending header of a head learnt without its time (for status), 0 if none */
-	uint64_t probe_req;      /* eth_blockNumber sent because no head came for head_timeout */
-	uint64_t tag_req;        /* pending finalized/safe block request */
-	int64_t last_head_ms;    /* monotonic time of the last new head (or connect) */
-	int64_t last_probe_ms;   /* monotonic time of the last eth_blockNumber probe */
+	store_chain_state state;   /* what `paywatch status` reads */
+	uint64_t head_req;         /* pending eth_blockNumber, 0 if none */
+	pipeline_retry head_retry; /* after head_req failed: when to ask again */
+	uint64_t head_hdr_req;     /* pending header of a head learnt without its time (for status), 0 if none */
+	uint64_t probe_req;        /* eth_blockNumber sent because no head came for head_timeout */
+	uint64_t tag_req;          /* pending finalized/safe block request */
+	int64_t last_head_ms;      /* monotonic time of the last new head (or connect) */
+	int64_t last_probe_ms;     /* monotonic time of the last eth_blockNumber probe */
 	uint64_t reorgs;
 	char store_error[512]; /* the store's last RocksDB message, for a log line */
 	int64_t last_progress_ms;
@@ -209,6 +210,7 @@ static int on_connect(void *arg, pipeline *pl)
 {
 	ingest *g = arg;
 	g->last_head_ms = pw_mono_ms();
+	g->head_retry = (pipeline_retry){ 0 };
 	snprintf(g->state.endpoint, sizeof(g->state.endpoint), "%s", pipeline_endpoint(pl));
 	save_state(g);
 	pipeline_clear_target(pl); /* the new node's head, not the last one's */
@@ -220,6 +222,7 @@ static void on_disconnect(void *arg, pipeline *pl)
 	(void)pl;
 	ingest *g = arg;
 	g->head_req = g->probe_req = g->tag_req = g->head_hdr_req = 0;
+	g->head_retry = (pipeline_retry){ 0 };
 	g->state.endpoint[0] = '\0';
 	save_state(g);
 }
@@ -308,6 +311,7 @@ static int on_probe(ingest *g, pipeline *pl, uint64_t number)
 static int on_head_number(ingest *g, pipeline *pl, uint64_t number)
 {
 	g->head_req = 0;
+	g->head_retry = (pipeline_retry){ 0 };
 	uint64_t target = 0;
 	if (!pipeline_target(pl, &target) || number > target)
 		target = number;
@@ -339,14 +343,24 @@ static int on_own_error(ingest *g, pipeline *pl, const chain_event *ev)
 	g->tag_req = tag ? 0 : g->tag_req;
 	if (tag && ev->error == PW_ENOTFOUND) /* no finalized block yet (young chain) */
 		return 0;
+	uint64_t target;
+	if (!tag && !pipeline_target(pl, &target)) { /* the head is needed: asked again, never at once */
+		int64_t wait_ms;
+		int r = pipeline_retry_failed(pl, &g->head_retry, ev, &wait_ms);
+		if (r == 0)
+			log_emit(LOG_LEVEL_WARN, g->name, -1,
+				 "head request failed at %s: %s (%s); asking again in %lld ms", pipeline_endpoint(pl),
+				 ev->detail, pw_strerror(ev->error), (long long)wait_ms);
+		else
+			log_emit(LOG_LEVEL_WARN, g->name, -1, "head request failed at %s: %s (%s)",
+				 pipeline_endpoint(pl), ev->detail, pw_strerror(ev->error));
+		return r;
+	}
 	log_emit(LOG_LEVEL_WARN, g->name, -1, "%s request failed at %s: %s (%s)",
 		 tag ? chain_finality_tag(g->chain->finality) : "head", pipeline_endpoint(pl), ev->detail,
 		 pw_strerror(ev->error));
 	if (ev->error == PW_ETIMEDOUT || ev->error == PW_EPARSE)
 		return PW_ECONN;
-	uint64_t target;
-	if (!tag && !pipeline_target(pl, &target))
-		return request_head(pl, &g->head_req);
 	return 0;
 }
 
@@ -454,6 +468,8 @@ static int on_tick(void *arg, pipeline *pl)
 {
 	ingest *g = arg;
 	log_progress(g, pl, false);
+	if (!g->head_req && pipeline_retry_due(&g->head_retry))
+		return request_head(pl, &g->head_req);
 	int64_t now = pw_mono_ms();
 	int64_t poll = g->chain->head_timeout_ms < HEAD_POLL_MS ? g->chain->head_timeout_ms : HEAD_POLL_MS;
 	if (g->probe_req || now - g->last_head_ms < poll || now - g->last_probe_ms < poll)

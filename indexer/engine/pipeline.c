@@ -560,6 +560,33 @@ int64_t pipeline_node_wait_ms(bool rate_limited, uint32_t retry_after_s, bool ot
 	return asked_ms > wait_ms ? asked_ms : wait_ms;
 }
 
+int pipeline_retry_failed(pipeline *pl, pipeline_retry *r, const chain_event *ev, int64_t *ret_wait_ms)
+{
+	*ret_wait_ms = 0;
+	if (ev->error == PW_ETIMEDOUT || ev->error == PW_EPARSE)
+		return PW_ECONN;
+	if (!ev->rate_limited && ++r->failures >= PIPELINE_RETRY_MAX_FAILURES)
+		return PW_ECONN;
+	int64_t wait_ms = pipeline_node_wait_ms(true, ev->retry_after_s, pipeline_has_other_urls(pl), &r->backoff_ms);
+	if (wait_ms < 0) {
+		log_emit(LOG_LEVEL_WARN, pl->name, -1,
+			 "%s asks for a pause of %u s, more than %d s: trying the next endpoint",
+			 pl->ops->endpoint(pl->ad), ev->retry_after_s, CHAIN_RETRY_AFTER_WAIT_MAX_S);
+		return PW_ECONN;
+	}
+	r->due_ms = pw_mono_ms() + wait_ms;
+	*ret_wait_ms = wait_ms;
+	return 0;
+}
+
+bool pipeline_retry_due(pipeline_retry *r)
+{
+	if (!r->due_ms || pw_mono_ms() < r->due_ms)
+		return false;
+	r->due_ms = 0;
+	return true;
+}
+
 static void remember_head(pipeline *pl, const pw_block_ref *h)
 {
 	pl->head = *h;

@@ -145,4 +145,31 @@ uint64_t pipeline_count_bad_message(pipeline *pl);
  * wait in milliseconds (0: none asked). */
 int64_t pipeline_node_wait_ms(bool rate_limited, uint32_t retry_after_s, bool other_urls, int64_t *backoff_ms);
 
+/* A consumer's own request (the head's number, a tagged block's) asked
+ * again after it failed: never at once, so that a node refusing it (a
+ * rate limit above all) is not asked again thousands of times a second.
+ * Zero it at connect and when the request is answered. */
+typedef struct pipeline_retry {
+	int64_t due_ms;     /* when to ask again (pw_mono_ms); 0: not scheduled */
+	int64_t backoff_ms; /* pipeline_node_wait_ms's backoff: grows with each failure in a row */
+	unsigned failures;  /* in a row, rate limits not counted */
+} pipeline_retry;
+
+/* The failures in a row of a consumer's own request (rate limits not
+ * counted) after which the endpoint is left. */
+#define PIPELINE_RETRY_MAX_FAILURES 8
+
+/* pipeline_retry_failed: the request failed with ev (CHAIN_EV_ERROR):
+ * schedule it again after pipeline_node_wait_ms's wait for any failure
+ * (the backoff doubling from 250 ms to 30 s, and at least what the node
+ * asked for, up to CHAIN_RETRY_AFTER_WAIT_MAX_S). 0 with r->due_ms set
+ * and *ret_wait_ms (milliseconds); PW_ECONN (leave the endpoint) for a
+ * timeout or a malformed answer, a longer pause asked for with other URLs
+ * to try (logged), or failure PIPELINE_RETRY_MAX_FAILURES in a row. */
+int pipeline_retry_failed(pipeline *pl, pipeline_retry *r, const chain_event *ev, int64_t *ret_wait_ms);
+
+/* pipeline_retry_due: true once r's time has come (and r unscheduled):
+ * ask again now. Called every turn of the loop (the on_tick hook). */
+bool pipeline_retry_due(pipeline_retry *r);
+
 #endif

@@ -142,6 +142,7 @@ typedef struct replay {
 	int64_t start_ms, last_draw_ms;
 	/* the node's head and finalized block, asked for once */
 	uint64_t head_req, tag_req;
+	pipeline_retry head_retry, tag_retry; /* after one failed: when to ask again */
 	bool head_known, finalized_known;
 	/* the writers: their own connections, the ranges in order, the first error */
 	pg_sink *pg_w[REPLAY_WRITERS];
@@ -408,6 +409,19 @@ static void on_disconnect(void *arg, pipeline *pl)
 	(void)pl;
 	replay *rp = arg;
 	rp->head_req = rp->tag_req = 0;
+	rp->head_retry = rp->tag_retry = (pipeline_retry){ 0 };
+}
+
+/* A head or tagged block request that failed is asked again when its
+ * wait is over (pipeline_retry_failed), never at once. */
+static int on_tick(void *arg, pipeline *pl)
+{
+	replay *rp = arg;
+	if (!rp->head_req && pipeline_retry_due(&rp->head_retry))
+		return pipeline_ops(pl)->request_head_number(pipeline_adapter(pl), &rp->head_req);
+	if (!rp->tag_req && pipeline_retry_due(&rp->tag_retry))
+		return pipeline_ops(pl)->request_tag_number(pipeline_adapter(pl), rp->chain->finality, &rp->tag_req);
+	return 0;
 }
 
 static int on_event(void *arg, pipeline *pl, chain_event *ev)
@@ -416,6 +430,7 @@ static int on_event(void *arg, pipeline *pl, chain_event *ev)
 	bool finality = rp->chain->finality != CHAIN_FINALITY_CONFIRMATIONS;
 	if (ev->kind == CHAIN_EV_NUMBER && ev->req && ev->req == rp->head_req) {
 		rp->head_req = 0;
+		rp->head_retry = (pipeline_retry){ 0 };
 		rp->head_known = true;
 		rp->head = ev->number;
 		if (finality) {
@@ -428,6 +443,7 @@ static int on_event(void *arg, pipeline *pl, chain_event *ev)
 	}
 	if (ev->kind == CHAIN_EV_NUMBER && ev->req && ev->req == rp->tag_req) {
 		rp->tag_req = 0;
+		rp->tag_retry = (pipeline_retry){ 0 };
 		rp->finalized_known = true;
 		rp->finalized = (int64_t)ev->number;
 		return decide_target(rp, pl);
@@ -441,16 +457,19 @@ static int on_event(void *arg, pipeline *pl, chain_event *ev)
 		rp->finalized = -1;
 		return decide_target(rp, pl);
 	}
-	log_emit(LOG_LEVEL_WARN, rp->chain->name, -1, "%s request failed at %s: %s (%s)",
-		 tag ? chain_finality_tag(rp->chain->finality) : "head", pipeline_endpoint(pl), ev->detail,
-		 pw_strerror(ev->error));
 	rp->head_req = tag ? rp->head_req : 0;
 	rp->tag_req = tag ? 0 : rp->tag_req;
-	if (ev->error == PW_ETIMEDOUT || ev->error == PW_EPARSE)
-		return PW_ECONN;
-	if (tag)
-		return pipeline_ops(pl)->request_tag_number(pipeline_adapter(pl), rp->chain->finality, &rp->tag_req);
-	return pipeline_ops(pl)->request_head_number(pipeline_adapter(pl), &rp->head_req);
+	int64_t wait_ms; /* asked again in on_tick, never at once */
+	int r = pipeline_retry_failed(pl, tag ? &rp->tag_retry : &rp->head_retry, ev, &wait_ms);
+	const char *what = tag ? chain_finality_tag(rp->chain->finality) : "head";
+	if (r == 0)
+		log_emit(LOG_LEVEL_WARN, rp->chain->name, -1,
+			 "%s request failed at %s: %s (%s); asking again in %lld ms", what, pipeline_endpoint(pl),
+			 ev->detail, pw_strerror(ev->error), (long long)wait_ms);
+	else
+		log_emit(LOG_LEVEL_WARN, rp->chain->name, -1, "%s request failed at %s: %s (%s)", what,
+			 pipeline_endpoint(pl), ev->detail, pw_strerror(ev->error));
+	return r;
 }
 
 static int cmp_identity(const void *a, const void *b)
@@ -1099,7 +1118,8 @@ static int replay_run(const pw_config *cfg, const replay_opts *o, replay_result 
 			   .on_event = on_event,
 			   .on_logs = on_logs,
 			   .on_range = on_range,
-			   .free_ctx = free_ctx },
+			   .free_ctx = free_ctx,
+			   .on_tick = on_tick },
 	};
 	int r = 0;
 	writer_arg wargs[REPLAY_WRITERS];

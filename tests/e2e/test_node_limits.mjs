@@ -22,7 +22,12 @@
 //   2. two endpoints, the first answering every eth_getLogs 429
 //      "Retry-After: 3600" (a provider's quota spent for the hour): paywatch
 //      says so and moves to the second (it waited on the first, 30 s at a
-//      time, for ever), and every payment arrives from it.
+//      time, for ever), and every payment arrives from it;
+//   3. the head's eth_blockNumber refused at connect 8 times (429): run
+//      asks again after 250, 500, 1000 ms ... (it asked again at once:
+//      35,000 requests in 5 s against a node rate-limiting it, a log line
+//      each), and its payments arrive once the node answers;
+//   4. the same for `replay` (5 refusals): it completes.
 import fs from 'node:fs';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
@@ -132,10 +137,50 @@ async function main() {
     .catch((e) => rig.check(false, `${e.message} (the first endpoint refused ${quota.methods.eth_getLogs || 0} eth_getLogs)`));
   rig.check(/asks for a pause of 3600 s, more than 60 s: trying the next endpoint/.test(pw2.stderr),
     'the long pause is logged, and the endpoint left');
-  rig.check(r2.methods.eth_getLogs > 0 && quota.methods.eth_getLogs <= 2,
+  // the first endpoint saw the ranges in flight when it answered (at most
+  // max_in_flight, 4), and was not gone back to
+  rig.check(r2.methods.eth_getLogs > 0 && quota.methods.eth_getLogs <= 4,
     `the logs came from the second endpoint (${r2.methods.eth_getLogs} eth_getLogs; the first refused ${quota.methods.eth_getLogs})`);
   pw2.proc.kill('SIGTERM');
   rig.check((await pw2.done).code === 0, 'exits 0 on SIGTERM');
+
+  // ---- 3. the head refused at connect: asked again after a backoff
+  const r3 = await rig.startHttpRelay(upstream);
+  r3.refuse('eth_blockNumber', 429, {}, 8);
+  await admin.query('CREATE DATABASE paywatch3');
+  const cfg3 = rig.writeConfig(fs.mkdtempSync(path.join(work, 'three')), {
+    data_dir: path.join(work, 'three-data'), postgres: { dsn: pg.dsn('paywatch3') }, chains: [chain([r3.url])],
+    merchants: [{ id: 'acme', addresses: { local: [MERCHANT] } }],
+  });
+  rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg3]).status === 0, 'migrate 3');
+  const pw3 = rig.startPaywatch(bin, ['run', '-c', cfg3]);
+  const db3 = await pg.client('paywatch3');
+  rig.onCleanup(() => db3.end().catch(() => {}));
+  await rig.waitFor('the 4 payments once the head is answered', async () => (await amountsIn(db3)) === '1,2,3,4', 60000)
+    .catch((e) => rig.check(false, e.message));
+  const spanOf = (relay) => {
+    const at = relay.log.filter((e) => e.status === 429).map((e) => e.at);
+    return at.length ? at[at.length - 1] - at[0] : 0;
+  };
+  rig.check(spanOf(r3) >= 1000 && /head request failed at [^\n]*; asking again in 500 ms/.test(pw3.stderr),
+    `8 eth_blockNumber refused with 429 over ${spanOf(r3)} ms (at least 1 s: asked again after 250, 500, 1000 ms ...)`);
+  pw3.proc.kill('SIGTERM');
+  rig.check((await pw3.done).code === 0, 'exits 0 on SIGTERM');
+
+  // ---- 4. the same for replay's head request
+  const r4 = await rig.startHttpRelay(upstream);
+  r4.refuse('eth_blockNumber', 429, {}, 5);
+  const cfg4 = rig.writeConfig(fs.mkdtempSync(path.join(work, 'four')), {
+    data_dir: path.join(work, 'four-data'), postgres: { dsn: pg.dsn('paywatch3') }, chains: [chain([r4.url])],
+    merchants: [{ id: 'acme', addresses: { local: [MERCHANT] } }],
+  });
+  const rep = await rig.runPaywatch(bin, ['replay', '-c', cfg4, '--chain', 'local', '--from', '0', '--to', '4', '--json']);
+  let out = null;
+  try { out = JSON.parse(rep.stdout); } catch { /* checked below */ }
+  rig.check(rep.status === 0 && out && out.outcome === 'complete',
+    `replay completes once the head is answered (exit ${rep.status}, ${out ? out.outcome : rep.stdout.slice(0, 120)})`);
+  rig.check(spanOf(r4) >= 500 && /head request failed at [^\n]*; asking again in 250 ms/.test(rep.stderr),
+    `5 eth_blockNumber refused with 429 over ${spanOf(r4)} ms (at least 0.5 s)`);
 }
 
 rig.runTest('e2e_node_limits', main);
