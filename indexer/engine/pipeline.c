@@ -494,6 +494,14 @@ static void next_endpoint(pipeline *pl)
 	metrics_add("paywatch_rpc_endpoint_switches_total", labels, 1);
 }
 
+/* The node asked for a pause longer than CHAIN_RETRY_AFTER_WAIT_MAX_S and
+ * another endpoint can serve meanwhile: say so before leaving. */
+static void log_long_pause(const pipeline *pl, const chain_event *ev)
+{
+	log_emit(LOG_LEVEL_WARN, pl->name, -1, "%s asks for a pause of %u s, more than %d s: trying the next endpoint",
+		 pl->ops->endpoint(pl->ad), ev->retry_after_s, CHAIN_RETRY_AFTER_WAIT_MAX_S);
+}
+
 /* A range's request failed: wait out a rate limit or a Retry-After (the
  * requests held back, not the thread), halve a range the node found too
  * large (or too slow), or try again; malformed answers, repeated failures
@@ -508,9 +516,7 @@ static int on_slot_error(pipeline *pl, size_t idx, chain_event *ev)
 	int64_t wait_ms = pipeline_node_wait_ms(ev->rate_limited, ev->retry_after_s, pipeline_has_other_urls(pl),
 						&pl->rate_backoff_ms);
 	if (wait_ms < 0) {
-		log_emit(LOG_LEVEL_WARN, pl->name, -1,
-			 "%s asks for a pause of %u s, more than %d s: trying the next endpoint",
-			 pl->ops->endpoint(pl->ad), ev->retry_after_s, CHAIN_RETRY_AFTER_WAIT_MAX_S);
+		log_long_pause(pl, ev);
 		pl->consecutive_errors--; /* being told to wait is not a failure */
 		return PW_ECONN;
 	}
@@ -569,9 +575,7 @@ int pipeline_retry_failed(pipeline *pl, pipeline_retry *r, const chain_event *ev
 		return PW_ECONN;
 	int64_t wait_ms = pipeline_node_wait_ms(true, ev->retry_after_s, pipeline_has_other_urls(pl), &r->backoff_ms);
 	if (wait_ms < 0) {
-		log_emit(LOG_LEVEL_WARN, pl->name, -1,
-			 "%s asks for a pause of %u s, more than %d s: trying the next endpoint",
-			 pl->ops->endpoint(pl->ad), ev->retry_after_s, CHAIN_RETRY_AFTER_WAIT_MAX_S);
+		log_long_pause(pl, ev);
 		return PW_ECONN;
 	}
 	r->due_ms = pw_mono_ms() + wait_ms;
