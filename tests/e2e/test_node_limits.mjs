@@ -63,6 +63,11 @@ async function main() {
   await admin.query('CREATE DATABASE paywatch2');
   const chain = (urls) => ({ name: 'local', kind: 'evm', chain_id: 31337, http_urls: urls, poll_interval_ms: 200,
     confirmations: 1, tokens: [{ symbol: 'USDC', address: usdc.address, decimals: 6 }] });
+  // a config of its own for each part: its data dir, its database, its relays
+  const configFor = (name, db, urls, extra = {}) => rig.writeConfig(fs.mkdtempSync(path.join(work, name)), {
+    data_dir: path.join(work, `${name}-data`), postgres: { dsn: pg.dsn(db) }, chains: [{ ...chain(urls), ...extra.chain }],
+    merchants: [{ id: 'acme', addresses: { local: [MERCHANT] } }], ...extra.top,
+  });
   const amountsIn = async (db) =>
     (await db.query('SELECT amount_raw::text FROM payments ORDER BY block_number, log_index')).rows.map((r) => r.amount_raw).join(',');
 
@@ -70,11 +75,8 @@ async function main() {
   const r1 = await rig.startHttpRelay(upstream);
   r1.refuse('eth_getLogs', 429, { 'Retry-After': '4 ' });
   const port = await rig.freePort();
-  const cfg1 = rig.writeConfig(fs.mkdtempSync(path.join(work, 'one')), {
-    data_dir: path.join(work, 'one-data'), postgres: { dsn: pg.dsn() },
-    chains: [{ ...chain([r1.url]), max_range: 1, max_in_flight: 4, request_timeout_ms: 2500 }],
-    metrics: { listen: `127.0.0.1:${port}` },
-    merchants: [{ id: 'acme', addresses: { local: [MERCHANT] } }],
+  const cfg1 = configFor('one', undefined, [r1.url], {
+    chain: { max_range: 1, max_in_flight: 4, request_timeout_ms: 2500 }, top: { metrics: { listen: `127.0.0.1:${port}` } },
   });
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg1]).status === 0, 'migrate');
   const pw1 = rig.startPaywatch(bin, ['run', '-c', cfg1]);
@@ -125,10 +127,7 @@ async function main() {
   const quota = await rig.startHttpRelay(upstream);
   quota.refuse('eth_getLogs', 429, { 'Retry-After': '3600' }, Infinity);
   const r2 = await rig.startHttpRelay(upstream);
-  const cfg2 = rig.writeConfig(fs.mkdtempSync(path.join(work, 'two')), {
-    data_dir: path.join(work, 'two-data'), postgres: { dsn: pg.dsn('paywatch2') }, chains: [chain([quota.url, r2.url])],
-    merchants: [{ id: 'acme', addresses: { local: [MERCHANT] } }],
-  });
+  const cfg2 = configFor('two', 'paywatch2', [quota.url, r2.url]);
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg2]).status === 0, 'migrate 2');
   const pw2 = rig.startPaywatch(bin, ['run', '-c', cfg2]);
   const db2 = await pg.client('paywatch2');
@@ -148,10 +147,7 @@ async function main() {
   const r3 = await rig.startHttpRelay(upstream);
   r3.refuse('eth_blockNumber', 429, {}, 8);
   await admin.query('CREATE DATABASE paywatch3');
-  const cfg3 = rig.writeConfig(fs.mkdtempSync(path.join(work, 'three')), {
-    data_dir: path.join(work, 'three-data'), postgres: { dsn: pg.dsn('paywatch3') }, chains: [chain([r3.url])],
-    merchants: [{ id: 'acme', addresses: { local: [MERCHANT] } }],
-  });
+  const cfg3 = configFor('three', 'paywatch3', [r3.url]);
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfg3]).status === 0, 'migrate 3');
   const pw3 = rig.startPaywatch(bin, ['run', '-c', cfg3]);
   const db3 = await pg.client('paywatch3');
@@ -170,10 +166,7 @@ async function main() {
   // ---- 4. the same for replay's head request
   const r4 = await rig.startHttpRelay(upstream);
   r4.refuse('eth_blockNumber', 429, {}, 5);
-  const cfg4 = rig.writeConfig(fs.mkdtempSync(path.join(work, 'four')), {
-    data_dir: path.join(work, 'four-data'), postgres: { dsn: pg.dsn('paywatch3') }, chains: [chain([r4.url])],
-    merchants: [{ id: 'acme', addresses: { local: [MERCHANT] } }],
-  });
+  const cfg4 = configFor('four', 'paywatch3', [r4.url]);
   const rep = await rig.runPaywatch(bin, ['replay', '-c', cfg4, '--chain', 'local', '--from', '0', '--to', '4', '--json']);
   let out = null;
   try { out = JSON.parse(rep.stdout); } catch { /* checked below */ }
