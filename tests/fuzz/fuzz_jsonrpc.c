@@ -12,7 +12,8 @@
  * (read back from RocksDB) and the sink's COPY row, which must fit the
  * schema (row_check.h). Any input must end in an event or be ignored: no
  * crash, no leak, no undefined behaviour, no accepted payment that
- * Postgres would refuse; and what the adapter's scanner reads without a
+ * Postgres would refuse, no wait asked for past RPC_RETRY_AFTER_MAX_S;
+ * and what the adapter's scanner reads without a
  * parse tree (evm_scan_logs_answer), the strict path reads the same
  * (scan_check.h). */
 #define _XOPEN_SOURCE 700 /* nftw (XSI), for the store's directory at exit */
@@ -156,6 +157,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rpc_parse_message((const char *)data, size, &m);
 	chain_event ev;
 	if (evm_message_to_event(a, &m, &ev)) {
+		/* the wait a node's answer asks for is bounded whatever it wrote
+		 * (a rate-limit error's backoff_seconds) */
+		if (ev.kind == CHAIN_EV_ERROR && ev.retry_after_s > RPC_RETRY_AFTER_MAX_S) {
+			fprintf(stderr, "a node's wait of %u s past the cap\n", ev.retry_after_s);
+			abort();
+		}
 		for (size_t ci = 0; ci < 2 && ev.kind == CHAIN_EV_TRANSFERS && ev.n_transfers; ci++)
 			pipeline(ev.transfers, ev.n_transfers, ci);
 		chain_event_done(&ev);
