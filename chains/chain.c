@@ -45,6 +45,12 @@ void chain_event_done(chain_event *ev)
 	ev->n_headers = 0;
 }
 
+int64_t chain_asked_wait_ms(uint32_t retry_after_s)
+{
+	return (int64_t)(retry_after_s < CHAIN_RETRY_AFTER_WAIT_MAX_S ? retry_after_s : CHAIN_RETRY_AFTER_WAIT_MAX_S) *
+	       1000;
+}
+
 bool chain_transfer_equal(const chain_transfer *a, const chain_transfer *b)
 {
 	return a->block_number == b->block_number && memcmp(a->block_hash, b->block_hash, PW_HASH_LEN) == 0 &&

@@ -137,6 +137,11 @@ typedef struct chain_ops {
 /* chain_event_done: free what an event owns; accepts NULL. */
 void chain_event_done(chain_event *ev);
 
+/* chain_asked_wait_ms: the wait a node asked for (retry_after_s: its
+ * Retry-After or backoff_seconds, seconds; 0: none) as it is waited, in
+ * milliseconds: at most CHAIN_RETRY_AFTER_WAIT_MAX_S. */
+int64_t chain_asked_wait_ms(uint32_t retry_after_s);
+
 /* A chain family: its adapter, what its nodes can do, and how it reads
  * the config's addresses. */
 typedef struct chain_family {

@@ -863,9 +863,7 @@ static bool own_failure(chain_adapter *a, bool rate_limited, uint32_t retry_afte
 	a->poll_id = a->head_hdr_id = 0;
 	if (rate_limited)
 		a->poll_ms = a->poll_ms * 2 > 30000 ? 30000 : a->poll_ms * 2;
-	int64_t asked_ms =
-		(int64_t)(retry_after_s < CHAIN_RETRY_AFTER_WAIT_MAX_S ? retry_after_s : CHAIN_RETRY_AFTER_WAIT_MAX_S) *
-		1000;
+	int64_t asked_ms = chain_asked_wait_ms(retry_after_s);
 	a->next_poll_ms = pw_mono_ms() + (asked_ms > a->poll_ms ? asked_ms : a->poll_ms);
 	if (rate_limited) {
 		if (asked_ms > a->poll_ms)

@@ -344,18 +344,8 @@ static int on_own_error(ingest *g, pipeline *pl, const chain_event *ev)
 	if (tag && ev->error == PW_ENOTFOUND) /* no finalized block yet (young chain) */
 		return 0;
 	uint64_t target;
-	if (!tag && !pipeline_target(pl, &target)) { /* the head is needed: asked again, never at once */
-		int64_t wait_ms;
-		int r = pipeline_retry_failed(pl, &g->head_retry, ev, &wait_ms);
-		if (r == 0)
-			log_emit(LOG_LEVEL_WARN, g->name, -1,
-				 "head request failed at %s: %s (%s); asking again in %lld ms", pipeline_endpoint(pl),
-				 ev->detail, pw_strerror(ev->error), (long long)wait_ms);
-		else
-			log_emit(LOG_LEVEL_WARN, g->name, -1, "head request failed at %s: %s (%s)",
-				 pipeline_endpoint(pl), ev->detail, pw_strerror(ev->error));
-		return r;
-	}
+	if (!tag && !pipeline_target(pl, &target)) /* the head is needed: asked again, never at once */
+		return pipeline_retry_failed(pl, &g->head_retry, ev, "head");
 	log_emit(LOG_LEVEL_WARN, g->name, -1, "%s request failed at %s: %s (%s)",
 		 tag ? chain_finality_tag(g->chain->finality) : "head", pipeline_endpoint(pl), ev->detail,
 		 pw_strerror(ev->error));

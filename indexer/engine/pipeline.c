@@ -560,26 +560,29 @@ int64_t pipeline_node_wait_ms(bool rate_limited, uint32_t retry_after_s, bool ot
 			*backoff_ms = 30000;
 		wait_ms = *backoff_ms;
 	}
-	int64_t asked_ms =
-		(int64_t)(retry_after_s < CHAIN_RETRY_AFTER_WAIT_MAX_S ? retry_after_s : CHAIN_RETRY_AFTER_WAIT_MAX_S) *
-		1000;
+	int64_t asked_ms = chain_asked_wait_ms(retry_after_s);
 	return asked_ms > wait_ms ? asked_ms : wait_ms;
 }
 
-int pipeline_retry_failed(pipeline *pl, pipeline_retry *r, const chain_event *ev, int64_t *ret_wait_ms)
+int pipeline_retry_failed(pipeline *pl, pipeline_retry *r, const chain_event *ev, const char *what)
 {
-	*ret_wait_ms = 0;
-	if (ev->error == PW_ETIMEDOUT || ev->error == PW_EPARSE)
+	int64_t wait_ms = -1;
+	bool leave = ev->error == PW_ETIMEDOUT || ev->error == PW_EPARSE ||
+		     (!ev->rate_limited && ++r->failures >= PIPELINE_RETRY_MAX_FAILURES);
+	if (!leave)
+		wait_ms = pipeline_node_wait_ms(true, ev->retry_after_s, pipeline_has_other_urls(pl), &r->backoff_ms);
+	char again[48] = "";
+	if (wait_ms >= 0)
+		snprintf(again, sizeof(again), "; asking again in %lld ms", (long long)wait_ms);
+	log_emit(LOG_LEVEL_WARN, pl->name, -1, "%s request failed at %s: %s (%s)%s", what, pl->ops->endpoint(pl->ad),
+		 ev->detail, pw_strerror(ev->error), again);
+	if (leave)
 		return PW_ECONN;
-	if (!ev->rate_limited && ++r->failures >= PIPELINE_RETRY_MAX_FAILURES)
-		return PW_ECONN;
-	int64_t wait_ms = pipeline_node_wait_ms(true, ev->retry_after_s, pipeline_has_other_urls(pl), &r->backoff_ms);
 	if (wait_ms < 0) {
 		log_long_pause(pl, ev);
 		return PW_ECONN;
 	}
 	r->due_ms = pw_mono_ms() + wait_ms;
-	*ret_wait_ms = wait_ms;
 	return 0;
 }
 

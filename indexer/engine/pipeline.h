@@ -162,11 +162,13 @@ typedef struct pipeline_retry {
 /* pipeline_retry_failed: the request failed with ev (CHAIN_EV_ERROR):
  * schedule it again after pipeline_node_wait_ms's wait for any failure
  * (the backoff doubling from 250 ms to 30 s, and at least what the node
- * asked for, up to CHAIN_RETRY_AFTER_WAIT_MAX_S). 0 with r->due_ms set
- * and *ret_wait_ms (milliseconds); PW_ECONN (leave the endpoint) for a
- * timeout or a malformed answer, a longer pause asked for with other URLs
- * to try (logged), or failure PIPELINE_RETRY_MAX_FAILURES in a row. */
-int pipeline_retry_failed(pipeline *pl, pipeline_retry *r, const chain_event *ev, int64_t *ret_wait_ms);
+ * asked for, up to CHAIN_RETRY_AFTER_WAIT_MAX_S), and log the failure
+ * ("<what> request failed at <endpoint>: ...; asking again in N ms";
+ * what: "head", "finalized", ...). 0 with r->due_ms set; PW_ECONN (leave
+ * the endpoint) for a timeout or a malformed answer, a longer pause asked
+ * for with other URLs to try (logged), or failure
+ * PIPELINE_RETRY_MAX_FAILURES in a row. */
+int pipeline_retry_failed(pipeline *pl, pipeline_retry *r, const chain_event *ev, const char *what);
 
 /* pipeline_retry_due: true once r's time has come (and r unscheduled):
  * ask again now. Called every turn of the loop (the on_tick hook). */

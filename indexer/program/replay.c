@@ -459,17 +459,9 @@ static int on_event(void *arg, pipeline *pl, chain_event *ev)
 	}
 	rp->head_req = tag ? rp->head_req : 0;
 	rp->tag_req = tag ? 0 : rp->tag_req;
-	int64_t wait_ms; /* asked again in on_tick, never at once */
-	int r = pipeline_retry_failed(pl, tag ? &rp->tag_retry : &rp->head_retry, ev, &wait_ms);
-	const char *what = tag ? chain_finality_tag(rp->chain->finality) : "head";
-	if (r == 0)
-		log_emit(LOG_LEVEL_WARN, rp->chain->name, -1,
-			 "%s request failed at %s: %s (%s); asking again in %lld ms", what, pipeline_endpoint(pl),
-			 ev->detail, pw_strerror(ev->error), (long long)wait_ms);
-	else
-		log_emit(LOG_LEVEL_WARN, rp->chain->name, -1, "%s request failed at %s: %s (%s)", what,
-			 pipeline_endpoint(pl), ev->detail, pw_strerror(ev->error));
-	return r;
+	/* asked again in on_tick, never at once */
+	return pipeline_retry_failed(pl, tag ? &rp->tag_retry : &rp->head_retry, ev,
+				     tag ? chain_finality_tag(rp->chain->finality) : "head");
 }
 
 static int cmp_identity(const void *a, const void *b)
