@@ -370,8 +370,10 @@ static const char create_incoming_sql[] =
  * endpoint disabled by 410 still counts: its events wait for redelivery);
  * merchants without webhooks cost no event rows. A session that set
  * paywatch.webhooks = 'off' (pg_sink_set_webhooks) creates none. */
+#define WEBHOOKS_ON "current_setting('paywatch.webhooks', true) IS DISTINCT FROM 'off'"
 #define SUBSCRIBED(t, type)                                                                                            \
-	"current_setting('paywatch.webhooks', true) IS DISTINCT FROM 'off' AND"                                        \
+	WEBHOOKS_ON                                                                                                    \
+	" AND"                                                                                                         \
 	" EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.merchant_id = " t                                          \
 	".merchant_id AND e.active"                                                                                    \
 	" AND '" type "' = ANY (e.events))"
@@ -498,15 +500,22 @@ static const char apply_reverted_sql[] =
 	" ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
 	" SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM dl), (SELECT count(*) FROM fd)";
 
+/* The body of an event of pw_incoming row i, which has no payment row
+ * (no id): type, the status it shows and the event it reverses (SQL). */
+#define INCOMING_PAYLOAD(type, status, reverses)                                                                       \
+	"paywatch_event_payload('" type                                                                                \
+	"', NULL, i.chain, i.chain_id, i.block_number, i.block_hash,"                                                  \
+	" to_timestamp(i.block_time_s), i.tx_hash, i.log_index, i.token_address, i.token_symbol, i.decimals,"          \
+	" i.from_address, i.to_address, i.amount, i.amount_raw, i.confirmations, i.merchant_id, '" status              \
+	"', " reverses ")"
+
 /* Pending entries (merchants who opted in): an event without a payment
  * row, and its deliveries: CTEs `ev` and `dl`. */
 #define PENDING_EVENTS_CTE                                                                                             \
 	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payload)"                                          \
 	" SELECT paywatch_event_id(i.chain_id, i.block_hash, i.log_index, 'payment.pending'), 'payment.pending',"      \
-	" i.merchant_id, paywatch_event_payload('payment.pending', NULL, i.chain, i.chain_id, i.block_number,"         \
-	" i.block_hash, to_timestamp(i.block_time_s), i.tx_hash, i.log_index, i.token_address, i.token_symbol,"        \
-	" i.decimals, i.from_address, i.to_address, i.amount, i.amount_raw, i.confirmations, i.merchant_id,"           \
-	" 'pending', NULL) FROM pw_incoming i WHERE i.status = 'pending'"                                              \
+	" i.merchant_id, " INCOMING_PAYLOAD("payment.pending", "pending", "NULL")                                      \
+	" FROM pw_incoming i WHERE i.status = 'pending'"                                                               \
 	" AND " SUBSCRIBED(                                                                                            \
 		"i", "payment.pending") " ON CONFLICT (id) DO NOTHING RETURNING id, type, merchant_id)" DELIVERIES_CTE
 static const char insert_pending_sql[] =
@@ -539,6 +548,25 @@ static const char write_small_pending_sql[] =
 	", nt AS (SELECT pg_notify('paywatch_webhooks', '') FROM (SELECT 1 FROM dl LIMIT 1) w)"
 	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl), (SELECT count(*) FROM sn),"
 	" (SELECT count(*) FROM nt)";
+
+/* Dropped entries whose payment.pending event exists (an endpoint was
+ * told of the payment): a payment.dropped event naming that event (its
+ * reverses_event_id, in the body too), the payment's body with status
+ * 'dropped' and the entry's 0 confirmations, delivered to every endpoint
+ * the pending event was delivered to that is active and not disabled
+ * (schema/024_payment_dropped_events.sql). Counts: events, deliveries, 0. */
+static const char insert_dropped_sql[] =
+	"WITH ev AS (INSERT INTO webhook_events (id, type, merchant_id, reverses_event_id, payload)"
+	" SELECT paywatch_event_id(i.chain_id, i.block_hash, i.log_index, 'payment.dropped'), 'payment.dropped',"
+	" i.merchant_id, pe.id, " INCOMING_PAYLOAD("payment.dropped", "dropped", "pe.id")
+	" FROM pw_incoming i JOIN webhook_events pe"
+	" ON pe.id = paywatch_event_id(i.chain_id, i.block_hash, i.log_index, 'payment.pending')"
+	" WHERE i.status = 'dropped' AND " WEBHOOKS_ON " ON CONFLICT (id) DO NOTHING RETURNING id, reverses_event_id),"
+	" dl AS (INSERT INTO webhook_deliveries (event_id, endpoint_id)"
+	" SELECT ev.id, e.id FROM ev JOIN webhook_deliveries pd ON pd.event_id = ev.reverses_event_id"
+	" JOIN webhook_endpoints e ON e.id = pd.endpoint_id AND e.active AND e.disabled_at IS NULL"
+	" ON CONFLICT DO NOTHING RETURNING 1)"
+	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl), 0";
 
 /* Dropped entries: a reorg took the block of a pending payment. */
 static const char delete_dropped_sql[] =
@@ -960,6 +988,9 @@ static int write_upsert(pg_sink *s, const pw_payment *payments, size_t n, pg_wri
 	size_t seen = 0, dropped = 0;
 	if (n_pending && exec_counts(s, insert_seen_sql, "pending payments", &seen, &d, &feed) < 0)
 		goto out_rollback;
+	if (n_dropped && exec_counts(s, insert_dropped_sql, "dropped events", &out.dropped_events, &d, &feed) < 0)
+		goto out_rollback;
+	deliveries += d, d = 0;
 	if (n_dropped && exec_counts(s, delete_dropped_sql, "dropped payments", &dropped, &d, &feed) < 0)
 		goto out_rollback;
 	out.pending_rows = seen;
@@ -1206,6 +1237,7 @@ static void add_result(pg_write_result *to, const pg_write_result *part)
 	to->pending_events += part->pending_events;
 	to->pending_rows += part->pending_rows;
 	to->dropped_rows += part->dropped_rows;
+	to->dropped_events += part->dropped_events;
 	to->deliveries += part->deliveries;
 	to->copied |= part->copied;
 	to->one_statement |= part->one_statement;

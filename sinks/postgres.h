@@ -70,6 +70,7 @@ typedef struct pg_write_result {
 	size_t pending_events; /* payment.pending events created */
 	size_t pending_rows;   /* pending_payments rows written (payments seen, not yet confirmed) */
 	size_t dropped_rows;   /* pending_payments rows deleted: their block left the chain */
+	size_t dropped_events; /* payment.dropped events created (for payments a payment.pending told of) */
 	size_t deliveries;     /* webhook deliveries queued */
 	size_t quarantined;    /* entries refused (by Postgres for a data reason, or by payment_check) and
 				* kept in payment_quarantine instead */
@@ -92,7 +93,10 @@ typedef struct pg_write_result {
  * payment is confirmed already) and create payment.pending events for
  * merchants subscribed to them; PW_STATUS_DROPPED entries delete that row
  * (schema/014_invoice_states.sql: the invoices at those addresses are
- * settled by triggers, in the same transaction). Every inserted or reverted row of a
+ * settled by triggers, in the same transaction) and, where the payment's
+ * payment.pending event exists, create a payment.dropped event naming it,
+ * delivered to the endpoints that event was delivered to
+ * (schema/024_payment_dropped_events.sql). Every inserted or reverted row of a
  * merchant with an endpoint subscribed to it gets its webhook event
  * (payment.confirmed / payment.reverted) in the same transaction, and a
  * delivery per subscribed endpoint; dispatchers are

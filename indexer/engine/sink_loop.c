@@ -158,11 +158,12 @@ static int drain(writer *w)
 			return log_error(r, "outbox: cannot delete delivered entries: %s", why);
 		}
 		const char *way = res.copied ? "copy" : res.one_statement ? "one statement" : "upsert";
-		log_emit(LOG_LEVEL_INFO, w->batch[n - 1].chain, (long long)w->batch[n - 1].block_number,
-			 "postgres: %zu outbox entries written by %s (%zu new, %zu already present, %zu reverted, "
-			 "%zu seen, %zu dropped, %zu pending events, %zu webhook deliveries queued)",
-			 n, way, res.inserted, res.present, res.reverted, res.pending_rows, res.dropped_rows,
-			 res.pending_events, res.deliveries);
+		log_emit(
+			LOG_LEVEL_INFO, w->batch[n - 1].chain, (long long)w->batch[n - 1].block_number,
+			"postgres: %zu outbox entries written by %s (%zu new, %zu already present, %zu reverted, "
+			"%zu seen, %zu dropped, %zu pending events, %zu dropped events, %zu webhook deliveries queued)",
+			n, way, res.inserted, res.present, res.reverted, res.pending_rows, res.dropped_rows,
+			res.pending_events, res.dropped_events, res.deliveries);
 	}
 }
 

@@ -62,8 +62,9 @@ static const char endpoints_help[] =
 	"(whsec_ + 32 random bytes, Standard Webhooks) and prints it once: it is\n"
 	"stored only sealed (AES-256-GCM under PAYWATCH_SECRET_KEY, which must be\n"
 	"set), with the URL (which may carry a token). --events: payment.confirmed,\n"
-	"payment.reverted, payment.pending (default: the first two). `remove` stops\n"
-	"new deliveries; the history stays.\n";
+	"payment.reverted, payment.pending (default: the first two; payment.pending\n"
+	"brings payment.dropped, its follow-up when a reorg takes the payment's\n"
+	"block). `remove` stops new deliveries; the history stays.\n";
 
 static const char secrets_help[] =
 	"usage: paywatch secrets new-key\n"

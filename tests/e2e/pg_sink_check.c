@@ -645,6 +645,60 @@ static void check_one_statement_pending(pg_sink *s)
 	CHECK(r.one_statement);
 	ASSERT_EQ_INT(0, r.pending_rows);
 	ASSERT_EQ_INT(0, q_int("SELECT count(*) FROM pending_payments WHERE block_number = 70"));
+
+	/* 74:1's block left the chain before it confirmed (a reorg): its row
+	 * deleted, and a payment.dropped event naming its payment.pending
+	 * event, the payment's body as dropped, delivered to the endpoint the
+	 * pending one went to; the dispatchers woken */
+	pw_payment gone = two[1];
+	gone.status = PW_STATUS_DROPPED;
+	gone.confirmations = 0;
+	notified(8, 200, b, sizeof(b)); /* drain the wake-up of the write above */
+	r = write_batch(s, &gone, 1);
+	ASSERT_EQ_STR("paywatch_webhooks", notified(1, 10000, b, sizeof(b)));
+	ASSERT_EQ_INT(1, r.dropped_rows);
+	ASSERT_EQ_INT(1, r.dropped_events);
+	ASSERT_EQ_INT(1, r.deliveries);
+	ASSERT_EQ_STR("74:0", q_text("SELECT string_agg(block_number || ':' || log_index, ',') FROM pending_payments"
+				     " WHERE block_number = 74",
+				     a, sizeof(a)));
+	q_text("SELECT id FROM webhook_events WHERE type = 'payment.pending'"
+	       " AND payload::jsonb->'data'->>'block_number' = '74' AND payload::jsonb->'data'->>'log_index' = '1'",
+	       a, sizeof(a));
+	CHECK(strncmp(a, "evt_", 4) == 0);
+	char want[600];
+	snprintf(want, sizeof(want), "acme %s dropped 0 74:1 0.000001 1 %s", a, a);
+	ASSERT_EQ_STR(
+		want,
+		q_text("SELECT merchant_id || ' ' || reverses_event_id || ' ' || (p->'data'->>'status') || ' ' ||"
+		       " (p->'data'->>'confirmations') || ' ' || (p->'data'->>'block_number') || ':' ||"
+		       " (p->'data'->>'log_index') || ' ' || (p->'data'->>'amount') || ' ' ||"
+		       " (p->'data'->>'amount_raw') || ' ' || (p->'data'->>'reverses_event_id') ||"
+		       " CASE WHEN p->'data' ? 'id' OR payment_id IS NOT NULL THEN ' with a payment' ELSE '' END"
+		       " FROM (SELECT payload::jsonb AS p, * FROM webhook_events) e WHERE type = 'payment.dropped'",
+		       b, sizeof(b)));
+	ASSERT_EQ_STR(q_text("SELECT string_agg(d.endpoint_id::text, ',') FROM webhook_deliveries d"
+			     " JOIN webhook_events e ON e.id = d.event_id WHERE e.type = 'payment.dropped'",
+			     a, sizeof(a)),
+		      q_text("SELECT string_agg(d.endpoint_id::text, ',') FROM webhook_deliveries d"
+			     " JOIN webhook_events e ON e.id = d.event_id WHERE e.type = 'payment.pending'"
+			     " AND e.payload::jsonb->'data'->>'block_number' = '74'"
+			     " AND e.payload::jsonb->'data'->>'log_index' = '1'",
+			     b, sizeof(b)));
+	CHECK(a[0] != '\0');
+
+	/* again (a crash before the outbox delete): nothing, no wake-up; a
+	 * dropped payment no payment.pending told of: no event */
+	r = write_batch(s, &gone, 1);
+	ASSERT_EQ_INT(0, r.dropped_rows);
+	ASSERT_EQ_INT(0, r.dropped_events);
+	ASSERT_EQ_INT(0, r.deliveries);
+	pw_payment untold = payment(76, 0, PW_STATUS_DROPPED);
+	r = write_batch(s, &untold, 1);
+	ASSERT_EQ_INT(0, r.dropped_events);
+	ASSERT_EQ_INT(0, r.deliveries);
+	ASSERT_EQ_STR("", notified(1, 300, b, sizeof(b)));
+	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM webhook_events WHERE type = 'payment.dropped'"));
 	PQclear(PQexec(db, "UNLISTEN *"));
 
 	/* one refused entry in a small pending batch */

@@ -15,7 +15,10 @@
 //     naming the confirmed event;
 //  6. paywatch killed (SIGKILL) mid-delivery and restarted: nothing lost;
 //  7. 410 Gone disables the endpoint; `webhooks list/redeliver/test` work;
-//     a private target is refused unless allowed.
+//     a private target is refused unless allowed;
+//  8. payment.pending for a merchant who opted in, before payment.confirmed;
+//  9. a reorg that takes a pending payment's block before it confirmed
+//     delivers payment.dropped naming the payment.pending event.
 import fs from 'node:fs';
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
@@ -205,6 +208,28 @@ async function main() {
   const otherPending = (await db.query(`SELECT count(*)::int AS n FROM webhook_events WHERE type = 'payment.pending' AND merchant_id <> 'initech'`)).rows[0].n;
   rig.check(otherPending === 0 && !(await recv.records()).some((x) => x.path !== '/initech' && JSON.parse(x.body).type === 'payment.pending'),
     `merchants who did not opt in get no payment.pending (${otherPending} such events)`);
+
+  // ---- 9. a reorg takes a pending payment's block before it confirmed: payment.dropped names the pending event
+  const initechOf = async (type, raw) => (await recv.records())
+    .find((x) => x.path === '/initech' && JSON.parse(x.body).type === type && JSON.parse(x.body).data.amount_raw === raw);
+  await pay(initech, 271828n);
+  await rig.waitFor('payment.pending of 271828', async () => !!(await initechOf('payment.pending', '271828')), 20000)
+    .catch((e) => rig.check(false, e.message));
+  await node.rpc('anvil_reorg', [1, []]); // its block replaced by one without the transfer
+  await node.mine(1);
+  await rig.waitFor('payment.dropped of 271828', async () => !!(await initechOf('payment.dropped', '271828')), 20000)
+    .catch((e) => rig.check(false, e.message));
+  const pend9 = await initechOf('payment.pending', '271828');
+  const drop9 = await initechOf('payment.dropped', '271828');
+  const [p9, d9] = [pend9, drop9].map((x) => x && JSON.parse(x.body).data);
+  rig.check(drop9 && drop9.sig_ok && drop9.id !== pend9.id && d9.reverses_event_id === pend9.id && d9.status === 'dropped' &&
+    d9.confirmations === 0 && d9.id === undefined && d9.block_hash === p9.block_hash && d9.tx_hash === p9.tx_hash &&
+    d9.log_index === p9.log_index && d9.to === initech && d9.amount === p9.amount,
+  `payment.dropped, signed, names the payment.pending event ${pend9?.id} and carries its payment (${drop9?.body})`);
+  const droppedOf = (await db.query(`SELECT merchant_id, count(*)::int AS n FROM webhook_events WHERE type = 'payment.dropped'
+    GROUP BY 1`)).rows;
+  rig.check(droppedOf.length === 1 && droppedOf[0].merchant_id === 'initech' && droppedOf[0].n === 1,
+    `one payment.dropped, to the merchant told of the payment only (${JSON.stringify(droppedOf)})`);
 
   // ---- 7. 410 disables; list, redeliver, test; private targets refused unless allowed
   await recv.control({ path: '/globex', always: '410' });
