@@ -61,10 +61,15 @@ static const char endpoints_help[] =
 	"A merchant's webhook endpoints. `add` generates the signing secret\n"
 	"(whsec_ + 32 random bytes, Standard Webhooks) and prints it once: it is\n"
 	"stored only sealed (AES-256-GCM under PAYWATCH_SECRET_KEY, which must be\n"
-	"set), with the URL (which may carry a token). --events: payment.confirmed,\n"
-	"payment.reverted, payment.pending (default: the first two; payment.pending\n"
-	"brings payment.dropped, its follow-up when a reorg takes the payment's\n"
-	"block). `remove` stops new deliveries; the history stays.\n";
+	"set), with the URL (which may carry a token). `remove` stops new\n"
+	"deliveries; the history stays.\n"
+	"\n"
+	"--events T,...  the event types the endpoint takes, of payment.confirmed,\n"
+	"                payment.reverted, payment.pending, invoice.processing,\n"
+	"                invoice.paid, invoice.expired, invoice.payment_late and\n"
+	"                invoice.reverted (default: every one but payment.pending,\n"
+	"                which brings payment.dropped: its follow-up when a reorg\n"
+	"                takes the payment's block before it confirmed)\n";
 
 static const char secrets_help[] =
 	"usage: paywatch secrets new-key\n"
