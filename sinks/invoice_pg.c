@@ -179,6 +179,9 @@ int invoice_pg_cancel(PGconn *c, const char *id, const char *merchant_id, char *
 	if (r == 0)
 		r = pg_exec(c, "UPDATE invoices SET status = 'cancelled', cancelled_at = now() WHERE id = $1", 1,
 			    params, NULL, err, errlen);
+	if (r == 0) /* the move's event: its feed row, its webhook event and deliveries (schema/025) */
+		r = pg_exec(c, "SELECT paywatch_invoice_event(i, 'invoice.cancelled') FROM invoices i WHERE i.id = $1",
+			    1, params, NULL, err, errlen);
 	r = pg_end(c, r, err, errlen);
 	return r < 0 ? r : invoice_pg_get(c, id, merchant_id, ret_json, err, errlen);
 }

@@ -57,8 +57,12 @@ typedef struct invoice_query {
  * PW_EPARSE: a cursor this API did not give. */
 int invoice_pg_list(PGconn *c, const invoice_query *q, char **ret_json, char *err, size_t errlen);
 
-/* invoice_pg_cancel: a `new` invoice becomes `cancelled`; INVOICE after it.
- * PW_ENOTFOUND; PW_EREFUSED: not `new` (err names its status). */
+/* invoice_pg_cancel: a `new` invoice becomes `cancelled`, with its
+ * invoice.cancelled event (the feed row, and the webhook event and
+ * deliveries for the endpoints that take the type: paywatch_invoice_event,
+ * schema/025) in the same transaction; INVOICE after it (*ret_json, the
+ * caller frees). PW_ENOTFOUND (no such invoice, or another merchant's);
+ * PW_EREFUSED: not `new` (err names its status); PW_EDB. */
 int invoice_pg_cancel(PGconn *c, const char *id, const char *merchant_id, char **ret_json, char *err, size_t errlen);
 
 /* invoice_pg_expire_due: expire the open invoices past their expires_at,

@@ -338,7 +338,7 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 		cJSON *o = api_body_object(conn, body, body_len, fields, "this request", &refused);
 		if (!o)
 			return refused;
-		const char *id, *url, *types[16];
+		const char *id, *url, *types[32]; /* at most cfg_n_event_types: a type is a bit of an unsigned */
 		size_t n = 0;
 		char literal[256], err[300];
 		enum MHD_Result r = MHD_YES;
@@ -347,8 +347,10 @@ enum MHD_Result api_registry(api_server *s, struct MHD_Connection *conn, const c
 		const cJSON *ev = cJSON_GetObjectItemCaseSensitive(o, "events"), *t;
 		if (!ok)
 			r = refused;
-		else if (ev && (!cJSON_IsArray(ev) || cJSON_GetArraySize(ev) < 1 || cJSON_GetArraySize(ev) > 8)) {
-			r = API_BAD_PARAM(conn, "events", "events: must be a list of 1..8 event types");
+		else if (ev && (!cJSON_IsArray(ev) || cJSON_GetArraySize(ev) < 1 ||
+				(size_t)cJSON_GetArraySize(ev) > cfg_n_event_types)) {
+			r = API_BAD_PARAM(conn, "events", "events: must be a list of 1..%zu event types",
+					  cfg_n_event_types);
 			ok = false;
 		} else
 			cJSON_ArrayForEach (t, ev) {

@@ -766,6 +766,7 @@ const cfg_event_type cfg_event_types[] = {
 	{ "invoice.expired", CFG_EVENT_INVOICE_EXPIRED },
 	{ "invoice.payment_late", CFG_EVENT_INVOICE_PAYMENT_LATE },
 	{ "invoice.reverted", CFG_EVENT_INVOICE_REVERTED },
+	{ "invoice.cancelled", CFG_EVENT_INVOICE_CANCELLED },
 };
 const size_t cfg_n_event_types = sizeof(cfg_event_types) / sizeof(cfg_event_types[0]);
 

@@ -89,10 +89,13 @@ enum cfg_event {
 	CFG_EVENT_INVOICE_EXPIRED = 1 << 5,
 	CFG_EVENT_INVOICE_PAYMENT_LATE = 1 << 6,
 	CFG_EVENT_INVOICE_REVERTED = 1 << 7,
+	CFG_EVENT_INVOICE_CANCELLED = 1 << 8,
 };
+/* Every type's bit. */
+#define CFG_EVENTS_ALL 0x1ffu
 /* What a merchant or endpoint gets without an "events" list: every type
  * but payment.pending. */
-#define CFG_EVENTS_DEFAULT (0xff & ~CFG_EVENT_PENDING)
+#define CFG_EVENTS_DEFAULT (CFG_EVENTS_ALL & ~(unsigned)CFG_EVENT_PENDING)
 
 /* The event types by name, in this order (cfg_event_types[k].bit). */
 typedef struct cfg_event_type {
@@ -104,7 +107,7 @@ extern const size_t cfg_n_event_types;
 /* The names joined by ", " for an error message. */
 #define CFG_EVENT_NAMES                                                                                                \
 	"payment.confirmed, payment.reverted, payment.pending, invoice.processing, invoice.paid, invoice.expired, "    \
-	"invoice.payment_late, invoice.reverted"
+	"invoice.payment_late, invoice.reverted, invoice.cancelled"
 
 /* cfg_event_bit: the bit of an event type name, 0 for none. */
 unsigned cfg_event_bit(const char *name);

@@ -26,7 +26,8 @@ static const char invoices_help[] =
 	"the merchant's xpub on the chain, never handed out before), an exact amount in\n"
 	"token units (12.5), an expiry (default 900 s) and the merchant's reference (unique\n"
 	"per merchant: the same values again answer the same invoice; other values, exit\n"
-	"1). EVM invoices carry an EIP-681 payment URI. `cancel`: a new invoice only.\n"
+	"1). EVM invoices carry an EIP-681 payment URI. `cancel`: a new invoice only; it\n"
+	"writes the invoice.cancelled event (the feed, and the webhooks that take it).\n"
 	"list prints the newest 100 (--json: {\"data\": [INVOICE, ...], \"next_cursor\"}).\n";
 
 typedef struct args {

@@ -66,10 +66,11 @@ static const char endpoints_help[] =
 	"\n"
 	"--events T,...  the event types the endpoint takes, of payment.confirmed,\n"
 	"                payment.reverted, payment.pending, invoice.processing,\n"
-	"                invoice.paid, invoice.expired, invoice.payment_late and\n"
-	"                invoice.reverted (default: every one but payment.pending,\n"
-	"                which brings payment.dropped: its follow-up when a reorg\n"
-	"                takes the payment's block before it confirmed)\n";
+	"                invoice.paid, invoice.expired, invoice.payment_late,\n"
+	"                invoice.reverted and invoice.cancelled (default: every\n"
+	"                one but payment.pending, which brings payment.dropped:\n"
+	"                its follow-up when a reorg takes the payment's block\n"
+	"                before it confirmed)\n";
 
 static const char secrets_help[] =
 	"usage: paywatch secrets new-key\n"
@@ -170,7 +171,7 @@ static void table_endpoints(const cJSON *data)
 	printf("%-20s %-36s %-9s %-9s %s\n", "ENDPOINT", "URL", "STATE", "ORIGIN", "EVENTS");
 	const cJSON *e;
 	cJSON_ArrayForEach (e, data) {
-		char events[128] = "";
+		char events[256] = ""; /* every type: cfg_events_literal's 256 */
 		const cJSON *t;
 		size_t len = 0;
 		cJSON_ArrayForEach (t, cJSON_GetObjectItemCaseSensitive(e, "events"))

@@ -7,7 +7,8 @@
 //   overpaid     above 2^200 base units, one base unit more -> overpaid
 //   underpaid    part paid, then expired -> expired, underpaid
 //   late         expired, then paid -> stays expired, paid_late
-//   cancelled    cancelled, then paid -> stays cancelled, paid_late
+//   cancelled    cancelled (invoice.cancelled), then paid -> stays
+//                cancelled, paid_late
 //   reorg        paid, a reorg deeper than the confirmations takes the
 //                payment -> invoice.reverted, the transfer mined again ->
 //                paid again
@@ -165,8 +166,10 @@ async function main() {
   rig.check(types === 'expired', `underpaid: one expired event (${types})`);
   types = await typesBecome(late, 'expired,payment_late');
   rig.check(types === 'expired,payment_late', `late: expired, payment_late (${types})`);
-  types = await typesBecome(cancelled, 'payment_late');
-  rig.check(types === 'payment_late', `cancelled: payment_late (${types})`);
+  types = await typesBecome(cancelled, 'cancelled,payment_late');
+  const cancelEv = (await eventsOf(cancelled)).find((x) => x.type === 'invoice.cancelled');
+  rig.check(types === 'cancelled,payment_late' && cancelEv?.data.status === 'cancelled' && cancelEv.data.amount_paid === '0' &&
+    typeof cancelEv.id === 'string', `cancelled: events cancelled (the INVOICE as cancelled, nothing paid), payment_late (${types})`);
 
   // ---- paid, reverted by a reorg, paid again
   const reorged = await create('USDC', '7');

@@ -781,6 +781,27 @@ int main(void)
 		}
 		free(wh);
 	}
+	/* the event types: each name's bit, CFG_EVENTS_ALL every bit, the
+	 * default every type but payment.pending (invoice.cancelled in it),
+	 * and every type's literal within the 256 bytes config.h promises */
+	{
+		unsigned all = 0;
+		for (size_t k = 0; k < cfg_n_event_types; k++) {
+			CHECK(cfg_event_bit(cfg_event_types[k].name) == cfg_event_types[k].bit);
+			CHECK((all & cfg_event_types[k].bit) == 0);
+			all |= cfg_event_types[k].bit;
+		}
+		ASSERT_EQ_INT(CFG_EVENTS_ALL, all);
+		ASSERT_EQ_INT(CFG_EVENTS_ALL & ~(unsigned)CFG_EVENT_PENDING, CFG_EVENTS_DEFAULT);
+		CHECK(CFG_EVENTS_DEFAULT & cfg_event_bit("invoice.cancelled"));
+		ASSERT_EQ_INT(0, cfg_event_bit("payment.dropped")); /* payment.pending brings it: not listed */
+		char lit[256];
+		cfg_events_literal(CFG_EVENTS_ALL, lit, sizeof(lit));
+		ASSERT_EQ_STR(
+			"{payment.confirmed,payment.reverted,payment.pending,invoice.processing,invoice.paid,"
+			"invoice.expired,invoice.payment_late,invoice.reverted,invoice.cancelled}",
+			lit);
+	}
 	/* two chains with one name */
 	expect_variant_error(
 		"  ],\n  \"merchants\"",
