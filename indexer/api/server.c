@@ -13,6 +13,7 @@
 #include "b64url.h"
 #include "buf.h"
 #include "clock.h"
+#include "forwarded.h"
 #include "log.h"
 #include "metrics.h"
 #include "netaddr.h"
@@ -214,25 +215,37 @@ static bool trusted_proxy(const cfg_api *api, const pw_ipnet *a)
 	return false;
 }
 
-/* X-Forwarded-For's entries, every such header's in the order received,
- * joined by commas into b (a bounded copy: the request's headers are at
- * most API_HEAD_MAX bytes). */
+/* The header the trusted proxies write the client in, read into b: every
+ * X-Forwarded-For line's entries in the order received, joined by
+ * commas; or, with rfc7239, every Forwarded line's for nodes
+ * (forwarded.h), each line read on its own, joined the same way. A
+ * bounded copy: the request's headers are at most API_HEAD_MAX bytes. */
+typedef struct forwarded_read {
+	pw_buf *b;
+	bool rfc7239;
+} forwarded_read;
+
 static enum MHD_Result add_forwarded(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
-	pw_buf *b = cls;
+	forwarded_read *f = cls;
 	(void)kind;
-	if (strcasecmp(key, "X-Forwarded-For") == 0 && value)
-		(void)(buf_appendf(b, "%s%s", b->len ? "," : "", value));
+	if (!value)
+		return MHD_YES;
+	if (!f->rfc7239 && strcasecmp(key, "X-Forwarded-For") == 0)
+		(void)(buf_appendf(f->b, "%s%s", f->b->len ? "," : "", value));
+	else if (f->rfc7239 && strcasecmp(key, "Forwarded") == 0)
+		(void)pw_forwarded_nodes(value, strlen(value), f->b);
 	return MHD_YES;
 }
 
 /* The client a request comes from, for the pages' rate limit: the peer,
  * or, when the peer is a trusted proxy (api.trusted_proxies), the nearest
- * address X-Forwarded-For names that is not one (read from the right:
- * each proxy appends the address it was reached from, and what a client
- * wrote itself stands to the left of its own address, never read). An
- * entry that is not an address stops the walk at the last address read.
- * false when the peer is no IP address. */
+ * address X-Forwarded-For (or Forwarded's for nodes: api.forwarded_header)
+ * names that is not one (read from the right: each proxy appends the
+ * address it was reached from, and what a client wrote itself stands to
+ * the left of its own address, never read). An entry that is not an
+ * address stops the walk at the last address read. false when the peer
+ * is no IP address. */
 static bool client_of(api_server *s, struct MHD_Connection *conn, pw_ipnet *ret)
 {
 	pw_ipnet at;
@@ -244,7 +257,8 @@ static bool client_of(api_server *s, struct MHD_Connection *conn, pw_ipnet *ret)
 	}
 	pw_buf fwd;
 	buf_init(&fwd, API_HEAD_MAX);
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_forwarded, &fwd);
+	forwarded_read f = { &fwd, s->api->forwarded_rfc7239 };
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_forwarded, &f);
 	size_t end = fwd.len; /* the entries not read yet: fwd.data[0..end) */
 	while (end > 0 && trusted_proxy(s->api, &at)) {
 		size_t start = end;

@@ -914,6 +914,24 @@ static int parse_trusted_proxies(cfg_ctx *c, const cJSON *a, cfg_api *api)
 	return 0;
 }
 
+/* "api.forwarded_header": "X-Forwarded-For" (default) or "Forwarded",
+ * the header the trusted proxies write the client in. */
+static int parse_forwarded_header(cfg_ctx *c, const cJSON *a, cfg_api *api)
+{
+	const cJSON *fh = cJSON_GetObjectItemCaseSensitive(a, "forwarded_header");
+	if (!fh)
+		return 0;
+	if (cJSON_IsString(fh) && strcasecmp(fh->valuestring, "X-Forwarded-For") == 0)
+		api->forwarded_rfc7239 = false;
+	else if (cJSON_IsString(fh) && strcasecmp(fh->valuestring, "Forwarded") == 0)
+		api->forwarded_rfc7239 = true;
+	else
+		return fail(c, "api.forwarded_header",
+			    "must be \"X-Forwarded-For\" or \"Forwarded\" (RFC 7239): the header the trusted proxies "
+			    "write the client in");
+	return 0;
+}
+
 static int parse_api(cfg_ctx *c, const cJSON *root)
 {
 	static const char *const fields[] = { "listen",
@@ -926,6 +944,7 @@ static int parse_api(cfg_ctx *c, const cJSON *root)
 					      "max_report_age_s",
 					      "tls",
 					      "trusted_proxies",
+					      "forwarded_header",
 					      NULL };
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "api");
 	cfg_api *api = &c->cfg->api;
@@ -1002,7 +1021,7 @@ static int parse_api(cfg_ctx *c, const cJSON *root)
 	if ((r = get_uint(c, "api", a, "max_report_age_s", false, 2, 3600, 30, &u)) < 0)
 		return r;
 	api->max_report_age_s = (uint32_t)u;
-	if ((r = parse_trusted_proxies(c, a, api)) < 0)
+	if ((r = parse_trusted_proxies(c, a, api)) < 0 || (r = parse_forwarded_header(c, a, api)) < 0)
 		return r;
 	api->enabled = true;
 	return 0;

@@ -361,6 +361,49 @@ async function main() {
     if (got !== want) proxied.push(`${what}: ${got}, not ${want}`);
   }
   rig.check(proxied.length === 0, `checkout pages behind a trusted proxy: the client read from X-Forwarded-For${proxied.length ? ' (' + proxied.join('; ') + ')' : ''}`);
+  // behind a proxy that writes Forwarded (RFC 7239, api.forwarded_header)
+  // its elements' for nodes are read the same way, and X-Forwarded-For,
+  // which such a proxy passes on as a client wrote it, is never read (nor
+  // Forwarded by a server reading X-Forwarded-For)
+  const pageAt = (at, from, headers) => new Promise((resolve, reject) => {
+    const req = http.get(`${at}/assets/checkout.css`, { localAddress: from, agent: false, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+  });
+  const fwdPort = await rig.freePort();
+  const fwdBase = `http://127.0.0.1:${fwdPort}`;
+  const fwdCfg = rig.writeConfig(fs.mkdtempSync(path.join(work, 'fwd')), { ...cfgObj,
+    api: { ...cfgObj.api, listen: `127.0.0.1:${fwdPort}`, rate_limit: { per_second: 1, burst: 3 },
+      trusted_proxies: ['127.0.0.3/32'], forwarded_header: 'Forwarded' } });
+  const sv2 = rig.startPaywatch(bin, ['serve', '-c', fwdCfg]);
+  await rig.waitFor('the second serve to listen', async () => (await fetch(`${fwdBase}/healthz`).catch(() => null))?.status === 200, 15000);
+  const flood2 = [];
+  for (let i = 0; i < 10; i++) flood2.push(await pageAt(fwdBase, '127.0.0.1', {}));
+  rig.check(flood2.includes(429), `the second serve: 127.0.0.1's flood refused (${flood2})`);
+  const viaForwarded = [
+    [fwdBase, '127.0.0.3', { Forwarded: 'for=127.0.0.1' }, 429, 'Forwarded through the proxy, the flooded client'],
+    [fwdBase, '127.0.0.3', { Forwarded: 'for=198.51.100.1;proto=https, for=127.0.0.1' }, 429,
+      'the flooded client naming another address to the left of its own'],
+    [fwdBase, '127.0.0.3', { Forwarded: 'for=127.0.0.1, for="[2001:db8::1]:4711";by=127.0.0.3' }, 200,
+      'another client (IPv6, quoted, a port)'],
+    [fwdBase, '127.0.0.3', { Forwarded: 'for=198.51.100.3', 'X-Forwarded-For': '127.0.0.1' }, 200,
+      'X-Forwarded-For beside Forwarded: not read'],
+    [fwdBase, '127.0.0.3', { Forwarded: 'for=127.0.0.1', 'X-Forwarded-For': '198.51.100.4' }, 429,
+      'Forwarded read, X-Forwarded-For not'],
+    [fwdBase, '127.0.0.1', { Forwarded: 'for=198.51.100.5' }, 429, 'Forwarded from a peer that is no trusted proxy: ignored'],
+    [base, '127.0.0.3', { Forwarded: 'for=198.51.100.6', 'X-Forwarded-For': '127.0.0.1' }, 429,
+      'a server reading X-Forwarded-For: Forwarded not read'],
+  ];
+  const forwardedWrong = [];
+  for (const [at, from, headers, want, what] of viaForwarded) {
+    const got = await pageAt(at, from, headers);
+    if (got !== want) forwardedWrong.push(`${what}: ${got}, not ${want}`);
+  }
+  rig.check(forwardedWrong.length === 0, `checkout pages behind a proxy writing Forwarded: the client read from its for nodes${forwardedWrong.length ? ' (' + forwardedWrong.join('; ') + ')' : ''}`);
+  sv2.proc.kill('SIGTERM');
+  rig.check((await sv2.done).code === 0, 'the second serve exits 0 on SIGTERM');
   // run has stopped: its report ages past max_report_age_s
   await rig.waitFor('/readyz 503 once run\'s report is stale', async () => (await get('/readyz')).status === 503, 20000);
   r = await get('/readyz');

@@ -23,6 +23,7 @@
 #include "base58.h"
 #include "bip32.h"
 #include "config.h"
+#include "forwarded.h"
 #include "idfmt.h"
 #include "invoices.h"
 #include "jsonrpc.h"
@@ -68,6 +69,7 @@ enum reader {
 	R_API_CURSOR,
 	R_RETRY_AFTER,
 	R_IPADDR,
+	R_FORWARDED,
 	R_COUNT
 };
 
@@ -683,6 +685,45 @@ static void read_ipaddr(const char *text)
 	}
 }
 
+/* A Forwarded header's value (forwarded.h), len bytes with any NULs: one
+ * entry per element at most (no more entries than commas plus one),
+ * each "?" or at most 63 bytes of the characters a node is written with,
+ * none empty; at a small cap an error, never a write past it. */
+static void read_forwarded(const char *text, size_t len)
+{
+	pw_buf b;
+	buf_init(&b, 1 << 20);
+	if (pw_forwarded_nodes(text, len, &b) < 0)
+		broken("a Forwarded value not read into a buffer large enough", text);
+	size_t commas = 0, entries = 0;
+	for (size_t i = 0; i < len; i++)
+		commas += text[i] == ',';
+	for (size_t at = 0; at < b.len;) {
+		size_t end = at;
+		while (end < b.len && b.data[end] != ',')
+			end++;
+		bool unread = end - at == 1 && b.data[at] == '?';
+		if (end == at || end - at > 63)
+			broken("a Forwarded entry empty or longer than a node", text);
+		for (size_t i = at; !unread && i < end; i++) {
+			char c = b.data[i];
+			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
+			      c == ':' || c == '[' || c == ']' || c == '_' || c == '-'))
+				broken("a Forwarded entry holding a byte no node is written with", text);
+		}
+		entries++;
+		at = end + 1;
+	}
+	if (entries > commas + 1 || (b.len && b.data[b.len - 1] == ','))
+		broken("a Forwarded value read as more entries than it has elements", text);
+	buf_done(&b);
+	buf_init(&b, 16);
+	(void)pw_forwarded_nodes(text, len, &b);
+	if (b.len > 16)
+		broken("a Forwarded value read past the buffer's cap", text);
+	buf_done(&b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
@@ -726,6 +767,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case R_API_CURSOR: read_api_cursor(text); break;
 	case R_RETRY_AFTER: read_retry_after(text); break;
 	case R_IPADDR: read_ipaddr(text); break;
+	case R_FORWARDED: read_forwarded(text, size); break;
 	default: break;
 	}
 	free(text);

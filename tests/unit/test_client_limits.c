@@ -6,8 +6,10 @@
  * of other clients gives way least recently used first, the client
  * returning with a full bucket; rates out of range are refused. The
  * addresses and CIDR blocks as the config and X-Forwarded-For write them:
- * brackets, ports, white space, prefixes, bits past a prefix refused. */
+ * brackets, ports, white space, prefixes, bits past a prefix refused;
+ * the Forwarded header's (RFC 7239) for nodes, read as a list. */
 #include "client_limits.h"
+#include "forwarded.h"
 #include "netaddr.h"
 #include "pw_error.h"
 #include "test.h"
@@ -136,9 +138,78 @@ static void test_netaddr(void)
 	}
 }
 
+/* The Forwarded header (RFC 7239) as the list of its elements' for nodes:
+ * the RFC's own examples (sections 4, 6 and 7.1), then what a client may
+ * write to the left of the proxies' elements: each such element is one
+ * entry, "?" where it names no node that reads, and nothing it holds
+ * becomes two entries. */
+static void test_forwarded(void)
+{
+	static const struct {
+		const char *value, *nodes;
+	} cases[] = {
+		/* RFC 7239 */
+		{ "for=\"_gazonk\"", "_gazonk" },
+		{ "For=\"[2001:db8:cafe::17]:4711\"", "[2001:db8:cafe::17]:4711" },
+		{ "for=192.0.2.60;proto=http;by=203.0.113.43", "192.0.2.60" },
+		{ "for=192.0.2.43, for=198.51.100.17", "192.0.2.43,198.51.100.17" },
+		{ "for=192.0.2.43,for=\"[2001:db8:cafe::17]\",for=unknown", "192.0.2.43,[2001:db8:cafe::17],unknown" },
+		{ "for=unknown;by=\"[2001:db8::1]\"", "unknown" },
+		/* the list's forms: white space, empty elements and pairs, case */
+		{ " for = 192.0.2.1 ; proto=https ,\tFOR=192.0.2.2 ", "192.0.2.1,192.0.2.2" },
+		{ ",, for=192.0.2.1 ,,", "192.0.2.1" },
+		{ ";;for=192.0.2.1;;", "192.0.2.1" },
+		{ "for=\"\\1\\9\\2.0.2.1\"", "192.0.2.1" }, /* quoted-pairs read */
+		{ "by=192.0.2.9;proto=\"a,b;c\";for=192.0.2.1", "192.0.2.1" },
+		/* elements naming no node that reads: one "?" each */
+		{ "proto=https, for=192.0.2.1", "?,192.0.2.1" },
+		{ "for=\"192.0.2.1,198.51.100.1\", for=192.0.2.2", "?,192.0.2.2" },
+		{ "for=192.0.2.1;for=192.0.2.3, for=192.0.2.2", "?,192.0.2.2" },
+		{ "for=\"\", for=192.0.2.2", "?,192.0.2.2" },
+		{ "for=\"192.0.2.1 \", for=192.0.2.2", "?,192.0.2.2" },
+		{ "for=\"192.0.2.1\\\"\", for=192.0.2.2", "?,192.0.2.2" },
+		{ "for=\""
+		  "1111111111111111111111111111111111111111111111111111111111111111"
+		  "\", for=192.0.2.2",
+		  "?,192.0.2.2" },
+		/* a syntax error: that element "?", the rest not read */
+		{ "for=192.0.2.1, for=\"192.0.2.7, for=192.0.2.2", "192.0.2.1,?" },
+		{ "for=192.0.2.1, for, for=192.0.2.2", "192.0.2.1,?" },
+		{ "for=192.0.2.1, =x, for=192.0.2.2", "192.0.2.1,?" },
+		{ "for=192.0.2.1, for=, for=192.0.2.2", "192.0.2.1,?" },
+		{ "for=192.0.2.1, for=192.0.2.7 x, for=192.0.2.2", "192.0.2.1,?" },
+		{ "for=192.0.2.1, for=\"192.0.2.7\\", "192.0.2.1,?" },
+		{ "", "" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		pw_buf b;
+		buf_init(&b, 4096);
+		ASSERT_EQ_INT(0, pw_forwarded_nodes(cases[i].value, strlen(cases[i].value), &b));
+		if (strcmp(cases[i].nodes, b.len ? b.data : "") != 0)
+			fprintf(stderr, "Forwarded: %s\n", cases[i].value);
+		ASSERT_EQ_STR(cases[i].nodes, b.len ? b.data : "");
+		buf_done(&b);
+	}
+	/* a NUL inside a value is a byte no node holds */
+	static const char nul[] = "for=\"192.0.2.1\0\", for=192.0.2.2";
+	pw_buf b;
+	buf_init(&b, 4096);
+	ASSERT_EQ_INT(0, pw_forwarded_nodes(nul, sizeof(nul) - 1, &b));
+	ASSERT_EQ_STR("?,192.0.2.2", b.data);
+	/* the output's cap: an error, and what was appended ends in no address */
+	buf_done(&b);
+	buf_init(&b, 12);
+	CHECK(pw_forwarded_nodes("for=192.0.2.1, for=192.0.2.2", 28, &b) < 0);
+	pw_ipnet a;
+	ASSERT_EQ_STR("192.0.2.1,", b.data); /* its last entry empty: no address */
+	CHECK(pw_ipaddr_parse(b.data + b.len, 0, true, &a) < 0);
+	buf_done(&b);
+}
+
 int main(void)
 {
 	test_netaddr();
+	test_forwarded();
 	client_limits *l = NULL;
 	ASSERT_EQ_INT(PW_EINVAL, client_limits_create(0, 3, &l));
 	ASSERT_EQ_INT(PW_EINVAL, client_limits_create(1, 0.5, &l));

@@ -367,6 +367,29 @@ static void test_trusted_proxies(void)
 			     "api.trusted_proxies[0]: must be an IP address or a CIDR block");
 	expect_variant_error("\"merchants\": [", API_WITH(", \"trusted_proxies\": \"10.0.0.0/8\""),
 			     "api.trusted_proxies: must be an array of at most 64 addresses or CIDR blocks");
+	/* the header they write the client in: X-Forwarded-For unless named
+	 * (either name in any case, as HTTP has them) */
+	static const struct {
+		const char *field;
+		bool rfc7239;
+	} headers[] = { { "", false },
+			{ ", \"forwarded_header\": \"X-Forwarded-For\"", false },
+			{ ", \"forwarded_header\": \"x-forwarded-for\"", false },
+			{ ", \"forwarded_header\": \"Forwarded\"", true },
+			{ ", \"forwarded_header\": \"FORWARDED\"", true } };
+	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+		char api[512];
+		snprintf(api, sizeof(api), API_WITH("%s"), headers[i].field);
+		cfg = parse_variant("\"merchants\": [", api);
+		if (cfg) {
+			CHECK(cfg->api.forwarded_rfc7239 == headers[i].rfc7239);
+			config_destroy(cfg);
+		}
+	}
+	expect_variant_error("\"merchants\": [", API_WITH(", \"forwarded_header\": \"X-Real-IP\""),
+			     "api.forwarded_header: must be \"X-Forwarded-For\" or \"Forwarded\" (RFC 7239)");
+	expect_variant_error("\"merchants\": [", API_WITH(", \"forwarded_header\": true"),
+			     "api.forwarded_header: must be \"X-Forwarded-For\" or \"Forwarded\" (RFC 7239)");
 #undef API_WITH
 }
 
