@@ -1726,6 +1726,19 @@ char *config_dump_masked(const pw_config *cfg)
 			cJSON_AddStringToObject(tls, "cert", cfg->api.tls_cert);
 			cJSON_AddStringToObject(tls, "key", cfg->api.tls_key);
 		}
+		if (cfg->api.n_trusted_proxies) {
+			cJSON *tp = cJSON_AddArrayToObject(api, "trusted_proxies");
+			for (size_t k = 0; k < cfg->api.n_trusted_proxies; k++) {
+				const pw_ipnet *n = &cfg->api.trusted_proxies[k];
+				char text[INET6_ADDRSTRLEN + 8];
+				if (!inet_ntop(n->family == 4 ? AF_INET : AF_INET6, n->addr, text, INET6_ADDRSTRLEN))
+					snprintf(text, sizeof(text), "?");
+				snprintf(text + strlen(text), sizeof(text) - strlen(text), "/%u", (unsigned)n->prefix);
+				cJSON_AddItemToArray(tp, cJSON_CreateString(text));
+			}
+		}
+		cJSON_AddStringToObject(api, "forwarded_header",
+					cfg->api.forwarded_rfc7239 ? "Forwarded" : "X-Forwarded-For");
 	}
 	if (cfg->metrics_enabled) {
 		cJSON *m = cJSON_AddObjectToObject(root, "metrics");

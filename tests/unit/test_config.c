@@ -357,6 +357,11 @@ static void test_trusted_proxies(void)
 		ASSERT_EQ_INT(8, cfg->api.trusted_proxies[0].prefix);
 		ASSERT_EQ_INT(6, cfg->api.trusted_proxies[1].family);
 		ASSERT_EQ_INT(32, cfg->api.trusted_proxies[2].prefix);
+		/* check-config shows them, and the header read */
+		char *dump = config_dump_masked(cfg);
+		CHECK(dump && strstr(dump, "\"10.0.0.0/8\"") && strstr(dump, "\"2001:db8::/32\"") &&
+		      strstr(dump, "\"192.0.2.7/32\"") && strstr(dump, "\"X-Forwarded-For\""));
+		free(dump);
 		config_destroy(cfg);
 	}
 	expect_variant_error("\"merchants\": [", API_WITH(", \"trusted_proxies\": [\"10.0.0.0/8\", \"10.0.0.1/8\"]"),
@@ -383,6 +388,9 @@ static void test_trusted_proxies(void)
 		cfg = parse_variant("\"merchants\": [", api);
 		if (cfg) {
 			CHECK(cfg->api.forwarded_rfc7239 == headers[i].rfc7239);
+			char *dump = config_dump_masked(cfg);
+			CHECK(dump && strstr(dump, headers[i].rfc7239 ? "\"Forwarded\"" : "\"X-Forwarded-For\""));
+			free(dump);
 			config_destroy(cfg);
 		}
 	}
