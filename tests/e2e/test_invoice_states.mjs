@@ -9,6 +9,9 @@
 //   late         expired, then paid -> stays expired, paid_late
 //   cancelled    cancelled (invoice.cancelled), then paid -> stays
 //                cancelled, paid_late
+//   dropped      seen, its block taken by a reorg -> back to new; an
+//                endpoint added through the API for payment.pending gets
+//                payment.pending, then payment.dropped naming it
 //   reorg        paid, a reorg deeper than the confirmations takes the
 //                payment -> invoice.reverted, the transfer mined again ->
 //                paid again
@@ -43,6 +46,8 @@ async function main() {
   const shopKey = { key: k, entry: JSON.parse(e) };
   const [ak, ae] = rig.runPaywatchSync(bin, ['api-key', 'new']).stdout.trim().split('\n');
   const admin = { key: ak, entry: JSON.parse(ae) };
+  // endpoints added through the API keep their secret sealed under it
+  const env = { PAYWATCH_SECRET_KEY: rig.runPaywatchSync(bin, ['secrets', 'new-key']).stdout.trim() };
   const cfgFor = (name, port) => rig.writeConfig(fs.mkdtempSync(path.join(work, name)), {
     data_dir: path.join(work, name + '-data'), postgres: { dsn: pg.dsn() },
     chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: CONF,
@@ -55,7 +60,7 @@ async function main() {
   const port = await rig.freePort();
   const cfgA = cfgFor('a', port);
   rig.check(rig.runPaywatchSync(bin, ['migrate', '-c', cfgA]).status === 0, 'migrate');
-  let pwA = rig.startPaywatch(bin, ['run', '-c', cfgA]);
+  let pwA = rig.startPaywatch(bin, ['run', '-c', cfgA], env);
   const base = `http://127.0.0.1:${port}`;
   await rig.waitFor('the API', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000);
   const db = await pg.client();
@@ -135,9 +140,18 @@ async function main() {
   rig.check(types === 'processing,paid', `overpaid: events processing, paid (${types})`);
 
   // ---- seen, then its block taken by a reorg before it confirmed: back to new
+  // (and an endpoint added through the API that takes payment.pending, as
+  // a checkout would: told of the payment, then of its drop)
+  let r = await call('POST', '/v1/merchants/shop/webhooks', { url: `${recv.base}/shop-pending`, events: ['payment.pending'] });
+  rig.check(r.status === 201 && r.body.events.join() === 'payment.pending', `an endpoint for payment.pending added (${r.status})`);
+  await recv.control({ path: '/shop-pending', secret: r.body.secret });
   const dropped = await create('USDC', '5');
   await pay(usdc, dropped, 5_000_000n);
   await waitState(dropped, 'processing', (x) => x.status === 'processing' && x.amount_pending === '5');
+  const pendingTold = (type) => async () => (await recv.records())
+    .find((x) => x.path === '/shop-pending' && JSON.parse(x.body).type === type && JSON.parse(x.body).data.to === dropped.address.toLowerCase());
+  await rig.waitFor('payment.pending delivered', async () => !!(await pendingTold('payment.pending')()), 20000)
+    .catch((err) => rig.check(false, err.message));
   await node.rpc('anvil_reorg', [1, []]);
   await node.mine(1);
   await waitState(dropped, 'new again, nothing pending', (x) => x.status === 'new' && x.amount_pending === '0' && x.amount_paid === '0');
@@ -145,6 +159,12 @@ async function main() {
   rig.check(types === 'processing,reverted' &&
     (await db.query('SELECT count(*)::int n FROM pending_payments WHERE to_address = lower($1)', [dropped.address])).rows[0].n === 0,
   `a dropped pending payment: processing, reverted; its pending row deleted (${types})`);
+  await rig.waitFor('payment.dropped delivered', async () => !!(await pendingTold('payment.dropped')()), 20000)
+    .catch((err) => rig.check(false, err.message));
+  const [told, withdrawn] = [await pendingTold('payment.pending')(), await pendingTold('payment.dropped')()];
+  rig.check(told?.sig_ok && withdrawn?.sig_ok && JSON.parse(withdrawn.body).data.reverses_event_id === told.id &&
+    JSON.parse(withdrawn.body).data.amount === '5',
+  `the API's endpoint for payment.pending: told of the payment, then of its drop (${withdrawn?.body?.slice(0, 120)})`);
 
   // ---- underpaid, then expired; expired then paid late; cancelled then paid
   const under = await create('USDC', '10');
@@ -194,7 +214,7 @@ async function main() {
 
   // ---- expiry: 40 invoices due at one moment, two runs asking, one killed and started again
   const portB = await rig.freePort();
-  const pwB = rig.startPaywatch(bin, ['run', '-c', cfgFor('b', portB)]);
+  const pwB = rig.startPaywatch(bin, ['run', '-c', cfgFor('b', portB)], env);
   const due = await Promise.all(Array.from({ length: 40 }, () => null).map(async (_, i) =>
     (await call('POST', '/v1/invoices', { chain: 'local', token: 'USDC', amount: '1', reference: `due-${i}` })).body));
   rig.check(due.every((x) => x && x.id), '40 invoices to expire');
@@ -206,7 +226,7 @@ async function main() {
   10000, 10);
   pwA.proc.kill('SIGKILL');
   await pwA.done;
-  pwA = rig.startPaywatch(bin, ['run', '-c', cfgA]);
+  pwA = rig.startPaywatch(bin, ['run', '-c', cfgA], env);
   await rig.waitFor('run a up again', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 20000);
   await rig.waitFor('every due invoice expired', async () =>
     (await db.query("SELECT count(*)::int n FROM invoices WHERE reference LIKE 'due-%' AND status = 'expired'")).rows[0].n === 40, 30000)
