@@ -509,11 +509,20 @@ static const char apply_reverted_sql[] =
 	" i.from_address, i.to_address, i.amount, i.amount_raw, i.confirmations, i.merchant_id, '" status              \
 	"', " reverses ")"
 
+/* "#n" for a payment's n-th sighting (SQL n), "" for its first: the
+ * suffix of its payment.pending and payment.dropped keys (schema/024;
+ * the pending key's is written out below, its n read once). */
+#define NTH_SIGHTING(n) "CASE WHEN " n " > 1 THEN '#' || " n " ELSE '' END"
+
 /* Pending entries (merchants who opted in): an event without a payment
- * row, and its deliveries: CTEs `ev` and `dl`. */
+ * row, for the payment's current sighting (one more than its drops in
+ * payment_drops: a scalar subquery, read for the rows an event is
+ * written for only), and its deliveries: CTEs `ev` and `dl`. */
 #define PENDING_EVENTS_CTE                                                                                             \
 	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, payload)"                                          \
-	" SELECT paywatch_event_id(i.chain_id, i.block_hash, i.log_index, 'payment.pending'), 'payment.pending',"      \
+	" SELECT paywatch_event_id(i.chain_id, i.block_hash, i.log_index, 'payment.pending' || coalesce((SELECT"     \
+	" '#' || (d.times_dropped + 1) FROM payment_drops d WHERE d.chain_id = i.chain_id AND d.block_hash ="         \
+	" i.block_hash AND d.log_index = i.log_index), '')), 'payment.pending',"        \
 	" i.merchant_id, " INCOMING_PAYLOAD("payment.pending", "pending", "NULL")                                      \
 	" FROM pw_incoming i WHERE i.status = 'pending'"                                                               \
 	" AND " SUBSCRIBED(                                                                                            \
@@ -549,18 +558,30 @@ static const char write_small_pending_sql[] =
 	" SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM dl), (SELECT count(*) FROM sn),"
 	" (SELECT count(*) FROM nt)";
 
-/* Dropped entries whose payment.pending event exists (an endpoint was
- * told of the payment): a payment.dropped event naming that event (its
- * reverses_event_id, in the body too), the payment's body with status
- * 'dropped' and the entry's 0 confirmations, delivered to every endpoint
- * the pending event was delivered to that is active and not disabled
- * (schema/024_payment_dropped_events.sql). Counts: events, deliveries, 0. */
+/* Dropped entries whose pending row is still there (run before
+ * delete_dropped_sql, which deletes it): the drop counted in
+ * payment_drops (its n-th: CTE `sg`), and where that sighting's
+ * payment.pending event exists (an endpoint was told of the payment) a
+ * payment.dropped event naming it (its reverses_event_id, in the body
+ * too), the payment's body with status 'dropped' and the entry's 0
+ * confirmations, delivered to every endpoint the pending event was
+ * delivered to that is active and not disabled
+ * (schema/024_payment_dropped_events.sql). Written again after a crash,
+ * the entries find no row: nothing. Counts: events, deliveries, 0. */
 static const char insert_dropped_sql[] =
-	"WITH ev AS (INSERT INTO webhook_events (id, type, merchant_id, reverses_event_id, payload)"
-	" SELECT paywatch_event_id(i.chain_id, i.block_hash, i.log_index, 'payment.dropped'), 'payment.dropped',"
-	" i.merchant_id, pe.id, " INCOMING_PAYLOAD("payment.dropped", "dropped", "pe.id")
-	" FROM pw_incoming i JOIN webhook_events pe"
-	" ON pe.id = paywatch_event_id(i.chain_id, i.block_hash, i.log_index, 'payment.pending')"
+	"WITH sg AS (INSERT INTO payment_drops (chain_id, block_hash, log_index, times_dropped)"
+	" SELECT DISTINCT i.chain_id, i.block_hash, i.log_index, 1 FROM pw_incoming i JOIN pending_payments q"
+	" ON q.chain_id = i.chain_id AND q.block_hash = i.block_hash AND q.log_index = i.log_index"
+	" WHERE i.status = 'dropped' ORDER BY 1, 2, 3"
+	" ON CONFLICT (chain_id, block_hash, log_index) DO UPDATE SET times_dropped = payment_drops.times_dropped + 1"
+	" RETURNING chain_id, block_hash, log_index, times_dropped),"
+	" ev AS (INSERT INTO webhook_events (id, type, merchant_id, reverses_event_id, payload)"
+	" SELECT paywatch_event_id(i.chain_id, i.block_hash, i.log_index, 'payment.dropped' || " NTH_SIGHTING(
+		"sg.times_dropped") "), 'payment.dropped', i.merchant_id, pe.id, " INCOMING_PAYLOAD("payment.dropped",
+										    "dropped", "pe.id")
+	" FROM pw_incoming i JOIN sg ON sg.chain_id = i.chain_id AND sg.block_hash = i.block_hash"
+	" AND sg.log_index = i.log_index JOIN webhook_events pe ON pe.id = paywatch_event_id(i.chain_id, i.block_hash,"
+	" i.log_index, 'payment.pending' || " NTH_SIGHTING("sg.times_dropped") ")"
 	" WHERE i.status = 'dropped' AND " WEBHOOKS_ON " ON CONFLICT (id) DO NOTHING RETURNING id, reverses_event_id),"
 	" dl AS (INSERT INTO webhook_deliveries (event_id, endpoint_id)"
 	" SELECT ev.id, e.id FROM ev JOIN webhook_deliveries pd ON pd.event_id = ev.reverses_event_id"

@@ -687,18 +687,51 @@ static void check_one_statement_pending(pg_sink *s)
 			     b, sizeof(b)));
 	CHECK(a[0] != '\0');
 
-	/* again (a crash before the outbox delete): nothing, no wake-up; a
-	 * dropped payment no payment.pending told of: no event */
+	/* again (a crash before the outbox delete): nothing, no wake-up */
 	r = write_batch(s, &gone, 1);
 	ASSERT_EQ_INT(0, r.dropped_rows);
 	ASSERT_EQ_INT(0, r.dropped_events);
 	ASSERT_EQ_INT(0, r.deliveries);
-	pw_payment untold = payment(76, 0, PW_STATUS_DROPPED);
-	r = write_batch(s, &untold, 1);
-	ASSERT_EQ_INT(0, r.dropped_events);
-	ASSERT_EQ_INT(0, r.deliveries);
 	ASSERT_EQ_STR("", notified(1, 300, b, sizeof(b)));
 	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM webhook_events WHERE type = 'payment.dropped'"));
+
+	/* the block comes back (the chain went back to it): 74:1 seen again,
+	 * a payment.pending of its own ("payment.pending#2"), and its second
+	 * drop a payment.dropped#2 naming that one; each written again:
+	 * nothing */
+	for (int again = 0; again < 2; again++) {
+		r = write_batch(s, &two[1], 1);
+		ASSERT_EQ_INT(again ? 0 : 1, r.pending_rows);
+		ASSERT_EQ_INT(again ? 0 : 1, r.pending_events);
+	}
+	for (int again = 0; again < 2; again++) {
+		r = write_batch(s, &gone, 1);
+		ASSERT_EQ_INT(again ? 0 : 1, r.dropped_rows);
+		ASSERT_EQ_INT(again ? 0 : 1, r.dropped_events);
+		ASSERT_EQ_INT(again ? 0 : 1, r.deliveries);
+	}
+	/* each dropped event by its key, and the pending event it names */
+#define NTH_OF(col, type)                                                                                              \
+	"CASE " col " WHEN paywatch_event_id(c.chain_id, c.hash, 1, '" type                                            \
+	"') THEN 'first'"                                                                                              \
+	" WHEN paywatch_event_id(c.chain_id, c.hash, 1, '" type "#2') THEN 'second' ELSE " col " END"
+	ASSERT_EQ_STR(
+		"first names first, second names second",
+		q_text("SELECT string_agg(k, ', ' ORDER BY k) FROM (SELECT " NTH_OF("d.id", "payment.dropped") " || ' names ' || " NTH_OF(
+			       "d.reverses_event_id",
+			       "payment.pending") " AS k"
+						  " FROM webhook_events d, (SELECT (payload::jsonb->'data'->>'chain_id')::bigint AS chain_id,"
+						  " payload::jsonb->'data'->>'block_hash' AS hash FROM webhook_events"
+						  " WHERE type = 'payment.pending' AND payload::jsonb->'data'->>'block_number' = '74'"
+						  " AND payload::jsonb->'data'->>'log_index' = '1' LIMIT 1) c"
+						  " WHERE d.type = 'payment.dropped') x",
+		       a, sizeof(a)));
+#undef NTH_OF
+	ASSERT_EQ_INT(2, q_int("SELECT count(*) FROM webhook_events WHERE type = 'payment.pending'"
+			       " AND payload::jsonb->'data'->>'block_number' = '74'"
+			       " AND payload::jsonb->'data'->>'log_index' = '1'"));
+	ASSERT_EQ_INT(1, q_int("SELECT count(*) FROM payment_drops WHERE times_dropped = 2"));
+	notified(8, 200, b, sizeof(b));
 	PQclear(PQexec(db, "UNLISTEN *"));
 
 	/* one refused entry in a small pending batch */
@@ -708,6 +741,22 @@ static void check_one_statement_pending(pg_sink *s)
 				     " WHERE block_number = 75",
 				     a, sizeof(a)));
 	PQclear(PQexec(db, "UPDATE webhook_endpoints SET events = array_remove(events, 'payment.pending')"));
+
+	/* a payment seen while no endpoint took payment.pending, then
+	 * dropped: its row deleted, its drop counted, no event */
+	pw_payment untold = payment(77, 0, PW_STATUS_PENDING);
+	untold.block_hash[1] = 77;
+	long long drops = q_int("SELECT count(*) FROM payment_drops");
+	r = write_batch(s, &untold, 1);
+	ASSERT_EQ_INT(1, r.pending_rows);
+	ASSERT_EQ_INT(0, r.pending_events);
+	untold.status = PW_STATUS_DROPPED;
+	r = write_batch(s, &untold, 1);
+	ASSERT_EQ_INT(1, r.dropped_rows);
+	ASSERT_EQ_INT(0, r.dropped_events);
+	ASSERT_EQ_INT(0, r.deliveries);
+	ASSERT_EQ_INT(drops + 1, q_int("SELECT count(*) FROM payment_drops"));
+	ASSERT_EQ_INT(0, q_int("SELECT count(*) FROM pending_payments WHERE block_number = 77"));
 }
 
 /* The warm-ups (a writer's connection, before its first batch, and its
