@@ -194,8 +194,9 @@ typedef struct cfg_api {
 	uint32_t max_report_age_s;     /* /readyz: run's last chain report younger than this; default 30 */
 	char *tls_cert, *tls_key;      /* "tls": PEM file names (HTTPS); NULL: plain HTTP */
 	/* "trusted_proxies": the addresses or blocks of reverse proxies whose
-	 * X-Forwarded-For (or Forwarded: forwarded_header) names the client (the checkout pages' rate limit
-	 * per client); none: the header is never read */
+	 * X-Forwarded-For (or Forwarded: forwarded_header) names the client
+	 * (the checkout pages' rate limit per client); none: the header is
+	 * never read */
 	pw_ipnet trusted_proxies[CFG_MAX_TRUSTED_PROXIES];
 	size_t n_trusted_proxies;
 	/* "forwarded_header": the header the trusted proxies write the
