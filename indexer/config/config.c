@@ -158,9 +158,11 @@ static int get_uint(cfg_ctx *c, const char *path, const cJSON *obj, const char *
 
 /* start_block: an integer, or a string of 1..19 decimal digits so that
  * an example config can take it from the environment ("${START_BLOCK}":
- * the block a merchant's first address was handed out at). 0..2^63-1. */
-static int get_start_block(cfg_ctx *c, const char *path, const cJSON *obj, uint64_t *ret)
+ * the block a merchant's first address was handed out at). 0..2^63-1.
+ * Or the string "head" (from the environment too): *ret_head, *ret 0. */
+static int get_start_block(cfg_ctx *c, const char *path, const cJSON *obj, uint64_t *ret, bool *ret_head)
 {
+	*ret_head = false;
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "start_block");
 	if (!cJSON_IsString(v))
 		return get_uint(c, path, obj, "start_block", false, 0, INT64_MAX, 0, ret);
@@ -170,6 +172,12 @@ static int get_start_block(cfg_ctx *c, const char *path, const cJSON *obj, uint6
 	int r = resolve_env(c, p, v->valuestring, &s);
 	if (r < 0)
 		return r;
+	if (strcmp(s, "head") == 0) {
+		free(s);
+		*ret = 0;
+		*ret_head = true;
+		return 0;
+	}
 	size_t n = strlen(s);
 	uint64_t x = 0;
 	bool ok = n >= 1 && n <= 19;
@@ -179,7 +187,9 @@ static int get_start_block(cfg_ctx *c, const char *path, const cJSON *obj, uint6
 	}
 	free(s);
 	if (!ok || x > (uint64_t)INT64_MAX)
-		return fail(c, p, "must be a block number 0..%lld (an integer, or a string of its decimal digits)",
+		return fail(c, p,
+			    "must be a block number 0..%lld (an integer, or a string of its decimal digits), or "
+			    "\"head\" (begin at the node's head the first time)",
 			    (long long)INT64_MAX);
 	*ret = x;
 	return 0;
@@ -565,7 +575,7 @@ static int parse_chain(cfg_ctx *c, const char *path, const cJSON *ch, cfg_chain 
 	if ((r = get_uint(c, path, ch, "max_lag_blocks", false, 1, 100000000, 100, &u)) < 0)
 		return r;
 	chain->max_lag_blocks = (uint32_t)u;
-	if ((r = get_start_block(c, path, ch, &chain->start_block)) < 0)
+	if ((r = get_start_block(c, path, ch, &chain->start_block, &chain->start_at_head)) < 0)
 		return r;
 	uint64_t dflt_window = by_tag ? 256 : (chain->confirmations > 64 ? chain->confirmations : 64) + 64;
 	if ((r = get_uint(c, path, ch, "reorg_window", false, 2, 1000000, dflt_window, &u)) < 0)
@@ -1613,7 +1623,10 @@ char *config_dump_masked(const pw_config *cfg)
 			cJSON_AddNumberToObject(o, "confirmations", ch->confirmations);
 		cJSON_AddNumberToObject(o, "head_timeout_ms", ch->head_timeout_ms);
 		cJSON_AddNumberToObject(o, "max_lag_blocks", ch->max_lag_blocks);
-		cJSON_AddNumberToObject(o, "start_block", (double)ch->start_block);
+		if (ch->start_at_head)
+			cJSON_AddStringToObject(o, "start_block", "head");
+		else
+			cJSON_AddNumberToObject(o, "start_block", (double)ch->start_block);
 		cJSON_AddNumberToObject(o, "reorg_window", ch->reorg_window);
 		cJSON_AddNumberToObject(o, "max_range", (double)ch->max_range);
 		cJSON_AddNumberToObject(o, "max_in_flight", ch->max_in_flight);

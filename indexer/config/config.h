@@ -61,7 +61,10 @@ typedef struct cfg_chain {
 	uint32_t head_timeout_ms;     /* no new head for this long: probe, then fail over; default 60000 */
 	/* /readyz: ready while the checkpoint is at most this far behind the head; default 100 */
 	uint32_t max_lag_blocks;
-	uint64_t start_block;      /* block number; default 0 */
+	uint64_t start_block; /* block number; default 0 (unused with start_at_head) */
+	/* "start_block": "head": with no checkpoint yet, indexing begins at the
+	 * first head the node names (ingest.c begin_at_head) */
+	bool start_at_head;
 	uint32_t reorg_window;     /* headers kept; default max(confirmations, 64) + 64, 256 with finality */
 	uint64_t max_range;        /* largest eth_getLogs range in blocks; default 2000 (at most the family's limit) */
 	uint32_t max_in_flight;    /* eth_getLogs requests in flight; default 4 */

@@ -28,6 +28,7 @@ typedef struct ingest {
 	int64_t last_head_ms;      /* monotonic time of the last new head (or connect) */
 	int64_t last_probe_ms;     /* monotonic time of the last eth_blockNumber probe */
 	uint64_t reorgs;
+	bool began_at_head;    /* start_block "head": the starting block chosen (begin_at_head) */
 	char store_error[512]; /* the store's last RocksDB message, for a log line */
 	int64_t last_progress_ms;
 	uint64_t progress_blocks, progress_payments, progress_logs;
@@ -227,6 +228,27 @@ static void on_disconnect(void *arg, pipeline *pl)
 	save_state(g);
 }
 
+/* start_block "head": the first head a chain without a checkpoint hears
+ * (any of the three ways a head is heard: a new head, the head request,
+ * a probe) is where indexing begins, before any range is asked for
+ * (ranges wait for a target, which the caller sets after this).
+ * tracker_begin_at commits it: a restart resumes there. 0, or
+ * PW_ESTORE / PW_ENOMEM (logged). */
+static int begin_at_head(ingest *g, pipeline *pl, uint64_t number)
+{
+	if (!g->chain->start_at_head || g->began_at_head || tracker_has_checkpoint(g->tr))
+		return 0;
+	int r = tracker_begin_at(g->tr, number);
+	if (r < 0)
+		return log_error(r, "chain=%s: cannot commit the starting block: %s", g->name, store_msg(g));
+	g->began_at_head = true;
+	pipeline_reset(pl, number);
+	log_emit(LOG_LEVEL_INFO, g->name, (long long)number,
+		 "starting at the node's head, block %llu (start_block \"head\"): earlier blocks are not read",
+		 (unsigned long long)number);
+	return 0;
+}
+
 static int on_new_head(ingest *g, pipeline *pl, const pw_block_ref *h)
 {
 	record_head(g, pl, h->number, h->time);
@@ -242,6 +264,9 @@ static int on_new_head(ingest *g, pipeline *pl, const pw_block_ref *h)
 			return handle_reorg(g, pl, h->number);
 		}
 	}
+	int r = begin_at_head(g, pl, h->number);
+	if (r < 0)
+		return r;
 	uint64_t target;
 	if (!pipeline_target(pl, &target) || h->number > target)
 		pipeline_set_target(pl, h->number);
@@ -288,6 +313,9 @@ static int on_probe(ingest *g, pipeline *pl, uint64_t number)
 		return PW_ECONN;
 	}
 	if (!have || number > target) { /* notifications were lost: catch up by polling */
+		int r = begin_at_head(g, pl, number);
+		if (r < 0)
+			return r;
 		if (have)
 			log_emit(
 				LOG_LEVEL_WARN, g->name, (long long)number,
@@ -312,6 +340,9 @@ static int on_head_number(ingest *g, pipeline *pl, uint64_t number)
 {
 	g->head_req = 0;
 	g->head_retry = (pipeline_retry){ 0 };
+	int r = begin_at_head(g, pl, number);
+	if (r < 0)
+		return r;
 	uint64_t target = 0;
 	if (!pipeline_target(pl, &target) || number > target)
 		target = number;
@@ -494,9 +525,12 @@ int ingest_run(const ingest_params *p)
 		snprintf(rule, sizeof(rule), "finality %s", chain_finality_tag(g.chain->finality));
 	else
 		snprintf(rule, sizeof(rule), "confirmations %u", g.chain->confirmations);
-	log_emit(LOG_LEVEL_INFO, g.name, -1, "%s from block %llu (%s)",
-		 tracker_has_checkpoint(g.tr) ? "resuming" : "starting", (unsigned long long)tracker_next_block(g.tr),
-		 rule);
+	if (g.chain->start_at_head && !tracker_has_checkpoint(g.tr))
+		log_emit(LOG_LEVEL_INFO, g.name, -1, "starting at the node's head (start_block \"head\"; %s)", rule);
+	else
+		log_emit(LOG_LEVEL_INFO, g.name, -1, "%s from block %llu (%s)",
+			 tracker_has_checkpoint(g.tr) ? "resuming" : "starting",
+			 (unsigned long long)tracker_next_block(g.tr), rule);
 	pipeline_params pp = {
 		.cfg = p->cfg,
 		.chain_index = p->chain_index,

@@ -60,6 +60,25 @@ bool tracker_has_checkpoint(const tracker *t)
 	return t->has_checkpoint;
 }
 
+int tracker_begin_at(tracker *t, uint64_t block)
+{
+	if (t->has_checkpoint)
+		return PW_EINVAL;
+	if (block > 0) {
+		store_batch *b = store_batch_create(t->st);
+		if (!b)
+			return PW_ENOMEM;
+		store_batch_put_checkpoint(b, t->chain, block - 1);
+		int r = store_batch_commit(b);
+		store_batch_destroy(b);
+		if (r < 0)
+			return r;
+		t->has_checkpoint = true;
+	}
+	t->next_block = block;
+	return 0;
+}
+
 void tracker_set_finalized(tracker *t, uint64_t number)
 {
 	if (!t->has_finalized || number > t->finalized)

@@ -42,8 +42,17 @@ void tracker_destroy(tracker *t);
 /* tracker_next_block: the first block number not yet processed. */
 uint64_t tracker_next_block(const tracker *t);
 
-/* tracker_has_checkpoint: false before the first range is applied. */
+/* tracker_has_checkpoint: false before the first range is applied (or
+ * tracker_begin_at). */
 bool tracker_has_checkpoint(const tracker *t);
+
+/* tracker_begin_at: a chain without a checkpoint begins at block instead
+ * of start_block: the checkpoint block - 1 is committed (nothing below
+ * block is read, and a restart resumes at block, however far the chain
+ * has gone), and tracker_next_block is block. Block 0 commits nothing
+ * (there is no block before it). 0; PW_EINVAL when a checkpoint exists;
+ * PW_ENOMEM, PW_ESTORE. */
+int tracker_begin_at(tracker *t, uint64_t block);
 
 /* tracker_apply_range: commit the effects of blocks [from, to] (from must
  * be tracker_next_block). window_from: the first block of the range's

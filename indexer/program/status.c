@@ -88,6 +88,8 @@ static void chain_text(const chain_report *cs, int64_t now_ms)
 	}
 	if (cs->indexed)
 		printf("  checkpoint         %llu\n", (unsigned long long)cs->checkpoint);
+	else if (cs->c->start_at_head)
+		printf("  checkpoint         none (not indexed yet; starts at the node's head)\n");
 	else
 		printf("  checkpoint         none (not indexed yet; starts at %llu)\n",
 		       (unsigned long long)cs->c->start_block);

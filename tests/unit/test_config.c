@@ -256,6 +256,17 @@ static void test_logs_per_request(void)
 }
 
 /* start_block as a string of digits: what "${VAR}" gives (examples/). */
+/* check-config's dump of cfg holds every string of needles (NULL-ended) */
+static bool dump_holds(const pw_config *cfg, const char *const *needles)
+{
+	char *dump = config_dump_masked(cfg);
+	bool all = dump != NULL;
+	for (; all && *needles; needles++)
+		all = strstr(dump, *needles) != NULL;
+	free(dump);
+	return all;
+}
+
 static void test_start_block_string(void)
 {
 	setenv("PW_TEST_START", "21600000", 1);
@@ -277,6 +288,26 @@ static void test_start_block_string(void)
 	setenv("PW_TEST_START", "", 1);
 	expect_variant_error("\"start_block\": 0", "\"start_block\": \"${PW_TEST_START}\"",
 			     "chains[0].start_block: must be a block number");
+	/* "head", written or from the environment: begin at the node's head
+	 * the first time; check-config shows it */
+	setenv("PW_TEST_START", "head", 1);
+	static const char *const heads[] = { "\"start_block\": \"head\"", "\"start_block\": \"${PW_TEST_START}\"" };
+	for (size_t i = 0; i < 2; i++) {
+		cfg = parse_variant("\"start_block\": 0", heads[i]);
+		if (cfg) {
+			CHECK(cfg->chains[0].start_at_head);
+			ASSERT_EQ_INT(0, cfg->chains[0].start_block);
+			CHECK(dump_holds(cfg, (const char *const[]){ "\"start_block\":\t\"head\"", NULL }));
+		}
+		config_destroy(cfg);
+	}
+	cfg = parse_variant("\"start_block\": 0", "\"start_block\": 7");
+	if (cfg)
+		CHECK(!cfg->chains[0].start_at_head);
+	config_destroy(cfg);
+	expect_variant_error("\"start_block\": 0", "\"start_block\": \"HEAD\"",
+			     "chains[0].start_block: must be a block number 0..9223372036854775807 (an integer, or a "
+			     "string of its decimal digits), or \"head\"");
 }
 
 /* A merchant's xpub (HD deposit addresses): defaults, and each field
@@ -340,16 +371,6 @@ static void test_xpub(void)
 
 /* api.trusted_proxies: addresses and CIDR blocks, each checked, the path
  * of a bad one named; absent, none (X-Forwarded-For never read). */
-/* check-config's dump of cfg holds every string of needles (NULL-ended) */
-static bool dump_holds(const pw_config *cfg, const char *const *needles)
-{
-	char *dump = config_dump_masked(cfg);
-	bool all = dump != NULL;
-	for (; all && *needles; needles++)
-		all = strstr(dump, *needles) != NULL;
-	free(dump);
-	return all;
-}
 
 static void test_trusted_proxies(void)
 {

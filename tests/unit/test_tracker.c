@@ -310,6 +310,31 @@ int main(void)
 	ASSERT_EQ_INT(PW_EINVAL, tracker_apply_range(t, 70, 71, 70, twisted, 2, NULL, 0, 9900, &confirmed, NULL));
 	tracker_destroy(t);
 
+	/* start_block "head": a chain without a checkpoint begins at the
+	 * head's block; the checkpoint before it is committed, so a restart
+	 * resumes there; once begun (or once a range is applied) it cannot
+	 * begin again; block 0 commits nothing */
+	tracker_options hd = { .confirmations = 2, .window = 64, .start_block = 0 };
+	ASSERT_EQ_INT(0, tracker_create(s, "head", &hd, &t));
+	CHECK(!tracker_has_checkpoint(t));
+	ASSERT_EQ_INT(0, tracker_begin_at(t, 5000));
+	ASSERT_EQ_INT(5000, tracker_next_block(t));
+	CHECK(tracker_has_checkpoint(t));
+	ASSERT_EQ_INT(PW_EINVAL, tracker_begin_at(t, 6000));
+	tracker_destroy(t);
+	ASSERT_EQ_INT(0, tracker_create(s, "head", &hd, &t)); /* what a restart reads */
+	ASSERT_EQ_INT(5000, tracker_next_block(t));
+	CHECK(tracker_has_checkpoint(t));
+	pw_block_ref h5000 = header(5000, 0); /* no header below it: nothing to link to */
+	ASSERT_EQ_INT(0, tracker_apply_range(t, 5000, 5000, 5000, &h5000, 1, NULL, 0, 9950, &confirmed, NULL));
+	ASSERT_EQ_INT(5001, tracker_next_block(t));
+	tracker_destroy(t);
+	ASSERT_EQ_INT(0, tracker_create(s, "genesis", &hd, &t));
+	ASSERT_EQ_INT(0, tracker_begin_at(t, 0));
+	ASSERT_EQ_INT(0, tracker_next_block(t));
+	CHECK(!tracker_has_checkpoint(t));
+	tracker_destroy(t);
+
 	/* a range whose window part starts after its first block: what was
 	 * stored below is cut off (its successor has no header) and dropped,
 	 * so a later header is never compared with a stale one */
