@@ -3,7 +3,8 @@
 // the first time, so the payments of the blocks before it are not read
 // and the ones after it are; stopped and started again later, it resumes
 // at its checkpoint, not at the head of the moment: a payment made while
-// it was down is found. check-config shows the setting.
+// it was down is found. check-config shows the setting. Over the
+// websocket, and over HTTP (e2e_start_head_http: heads from the poll).
 import path from 'node:path';
 import * as rig from './lib/rig.mjs';
 
@@ -18,7 +19,7 @@ async function main() {
   const usdc = await rig.deployToken(node, { from: deployer, name: 'USD Coin', symbol: 'USDC', decimals: 6, supply: 10n ** 30n });
   const cfg = rig.writeConfig(work, {
     data_dir: path.join(work, 'data'), postgres: { dsn: pg.dsn() },
-    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ws_url: node.ws, confirmations: CONF, start_block: 'head',
+    chains: [{ name: 'local', kind: 'evm', chain_id: 31337, ...rig.nodeUrls(node.ws), confirmations: CONF, start_block: 'head',
       tokens: [{ symbol: 'USDC', address: usdc.address, decimals: 6 }] }],
     merchants: [{ id: 'acme', addresses: { local: [acme] } }],
   });
