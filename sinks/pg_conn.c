@@ -41,20 +41,29 @@ static bool holds_user_info(const char *v)
 	return false;
 }
 
-/* libpq's message with every quoted part replaced: a parse error quotes
- * the token it choked on, which may be a piece of the password. */
+/* libpq's message with its quoted part replaced: a parse error quotes
+ * the token it choked on (or the whole URI), which may hold the password.
+ * That token may hold double quotes itself (a DSN of
+ * `postgr"esql://user:secret@host` is quoted back as "postgr"esql://...")
+ * so quotes are not paired up: everything from the message's first
+ * double quote to its last is one "..." (libpq's messages write no
+ * user text after their last quote), but for the "=" of libpq's
+ * `missing "=" after "%s"`, its own text. A message with one quote alone
+ * is cut at it. */
 static void unquote(const char *msg, char *out, size_t outlen)
 {
+	static const char missing_eq[] = "missing \"=\" after ";
+	const char *from = strncmp(msg, missing_eq, sizeof(missing_eq) - 1) == 0 ? msg + sizeof(missing_eq) - 1 : msg;
+	const char *first = strchr(from, '"'), *last = strrchr(from, '"');
 	size_t o = 0;
-	bool quoted = false;
 	for (const char *p = msg; *p && o + 6 < outlen; p++) {
-		if (*p == '"') {
-			if (!quoted) {
-				memcpy(out + o, "\"...\"", 5);
-				o += 5;
-			}
-			quoted = !quoted;
-		} else if (!quoted && *p != '\n') {
+		if (p == first) {
+			memcpy(out + o, "\"...\"", 5);
+			o += 5;
+			if (last == first)
+				break;
+			p = last;
+		} else if (*p != '\n') {
 			out[o++] = *p;
 		}
 	}
