@@ -7,7 +7,8 @@
 -- "payment seen, waiting for confirmations" kept showing it for a
 -- transfer no longer on the chain. The sink now writes, in the same
 -- transaction as that delete, a payment.dropped event for each dropped
--- payment whose payment.pending event exists: its reverses_event_id names
+-- payment whose pending row is still there and whose payment.pending
+-- event exists: its reverses_event_id names
 -- that event, its body is the payment's with status "dropped" and 0
 -- confirmations, and it is delivered to every endpoint the pending event
 -- was delivered to (active, not disabled by 410). Its id is
