@@ -176,59 +176,76 @@ static char *settlement_csv(PGresult *res, PGresult *heights)
 	return out;
 }
 
+/* Row k of a payments report as its JSON object. */
+static cJSON *payment_row_json(PGresult *res, int k)
+{
+	cJSON *p = cJSON_CreateObject();
+	add_int(p, "id", val(res, k, 0));
+	add_text(p, "invoice_id", val(res, k, 1));
+	add_text(p, "invoice_reference", val(res, k, 2));
+	add_text(p, "chain", val(res, k, 3));
+	add_int(p, "block_number", val(res, k, 4));
+	add_text(p, "block_time", val(res, k, 5));
+	add_text(p, "tx_hash", val(res, k, 6));
+	add_int(p, "log_index", val(res, k, 7));
+	add_text(p, "from", val(res, k, 8));
+	add_text(p, "to", val(res, k, 9));
+	cJSON_AddItemToObject(p, "token", token_of(res, k, 10));
+	add_text(p, "amount", val(res, k, 13));
+	add_text(p, "amount_raw", val(res, k, 14));
+	add_text(p, "status", val(res, k, 15));
+	add_text(p, "confirmed_at", val(res, k, 16));
+	add_text(p, "reverted_at", val(res, k, 17));
+	return p;
+}
+
 static char *payments_json(const report_query *q, PGresult *res, const char *now)
 {
 	cJSON *o = report_head(q, now);
 	cJSON *data = cJSON_AddArrayToObject(o, "data");
-	for (int k = 0; k < PQntuples(res); k++) {
-		cJSON *p = cJSON_CreateObject();
-		add_int(p, "id", val(res, k, 0));
-		add_text(p, "invoice_id", val(res, k, 1));
-		add_text(p, "invoice_reference", val(res, k, 2));
-		add_text(p, "chain", val(res, k, 3));
-		add_int(p, "block_number", val(res, k, 4));
-		add_text(p, "block_time", val(res, k, 5));
-		add_text(p, "tx_hash", val(res, k, 6));
-		add_int(p, "log_index", val(res, k, 7));
-		add_text(p, "from", val(res, k, 8));
-		add_text(p, "to", val(res, k, 9));
-		cJSON_AddItemToObject(p, "token", token_of(res, k, 10));
-		add_text(p, "amount", val(res, k, 13));
-		add_text(p, "amount_raw", val(res, k, 14));
-		add_text(p, "status", val(res, k, 15));
-		add_text(p, "confirmed_at", val(res, k, 16));
-		add_text(p, "reverted_at", val(res, k, 17));
-		cJSON_AddItemToArray(data, p);
-	}
+	for (int k = 0; k < PQntuples(res); k++)
+		cJSON_AddItemToArray(data, payment_row_json(res, k));
 	char *out = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return out;
 }
 
-static char *payments_csv(PGresult *res)
-{
-	/* the columns in the query's order, and how each is written */
-	static const struct {
-		const char *name;
-		enum csv_kind kind;
-	} cols[] = { { "id", CSV_PLAIN },       { "invoice_id", CSV_PLAIN },   { "invoice_reference", CSV_TEXT },
+/* The payments report's CSV columns, in the query's order, and how each
+ * is written */
+static const struct {
+	const char *name;
+	enum csv_kind kind;
+} payment_cols[] = { { "id", CSV_PLAIN },       { "invoice_id", CSV_PLAIN },   { "invoice_reference", CSV_TEXT },
 		     { "chain", CSV_TEXT },     { "block_number", CSV_PLAIN }, { "block_time", CSV_PLAIN },
 		     { "tx_hash", CSV_EXACT },  { "log_index", CSV_PLAIN },    { "from", CSV_EXACT },
 		     { "to", CSV_EXACT },       { "token", CSV_TEXT },         { "token_address", CSV_EXACT },
 		     { "decimals", CSV_PLAIN }, { "amount", CSV_EXACT },       { "amount_raw", CSV_EXACT },
 		     { "status", CSV_PLAIN },   { "confirmed_at", CSV_PLAIN }, { "reverted_at", CSV_PLAIN } };
-	size_t n = sizeof(cols) / sizeof(cols[0]);
+#define N_PAYMENT_COLS (sizeof(payment_cols) / sizeof(payment_cols[0]))
+
+/* The CSV header line (header) or res's rows, appended to b. 0 or
+ * buf_append's error. */
+static int payments_csv_lines(pw_buf *b, PGresult *res, bool header)
+{
+	int r = 0;
+	for (size_t c = 0; header && r == 0 && c < N_PAYMENT_COLS; c++)
+		r = csv_field(b, payment_cols[c].name, CSV_PLAIN, c == 0);
+	if (header)
+		return r ? r : csv_end(b);
+	for (int k = 0; r == 0 && k < PQntuples(res); k++) {
+		for (size_t c = 0; r == 0 && c < N_PAYMENT_COLS; c++)
+			r = csv_field(b, val(res, k, (int)c), payment_cols[c].kind, c == 0);
+		r = r ? r : csv_end(b);
+	}
+	return r;
+}
+
+static char *payments_csv(PGresult *res)
+{
 	pw_buf b;
 	buf_init(&b, (size_t)1 << 30);
-	int r = 0;
-	for (size_t c = 0; r == 0 && c < n; c++)
-		r = csv_field(&b, cols[c].name, CSV_PLAIN, c == 0);
-	r = r ? r : csv_end(&b);
-	for (int k = 0; r == 0 && k < PQntuples(res); k++) {
-		for (size_t c = 0; r == 0 && c < n; c++)
-			r = csv_field(&b, val(res, k, (int)c), cols[c].kind, c == 0);
-		r = r ? r : csv_end(&b);
-	}
+	int r = payments_csv_lines(&b, NULL, true);
+	r = r ? r : payments_csv_lines(&b, res, false);
 	char *out = r == 0 ? strdup(b.data ? b.data : "") : NULL;
 	buf_done(&b);
 	return out;
