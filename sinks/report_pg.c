@@ -39,19 +39,30 @@ int report_pg_final_heights(PGconn *c, PGresult **ret, char *err, size_t errlen)
 		       0, NULL, ret, err, errlen);
 }
 
+/* The payments report's rows: report_pg_payments's columns and order */
+#define PAYMENTS_SQL                                                                                                   \
+	"SELECT p.id::text, i.id, i.reference, p.chain, p.block_number::text, " RFC3339("p.block_time") ","            \
+	" p.tx_hash, p.log_index::text, p.from_address, p.to_address, p.token_symbol, p.token_address,"                \
+	" p.decimals::text, trim_scale(p.amount)::text, p.amount_raw::text, p.status,"                                 \
+	" " RFC3339("p.confirmed_at") ", " RFC3339("p.reverted_at") " FROM payments p"                                 \
+	" LEFT JOIN invoices i ON i.chain = p.chain AND i.address = p.to_address"                                      \
+	" AND i.token_address = p.token_address AND p.inserted_at >= i.created_at"                                     \
+	" WHERE " DAYS_OF("p") " ORDER BY p.block_time, p.id"
+
 int report_pg_payments(PGconn *c, const char *merchant_id, const char *from, const char *to, long max_rows,
 		       PGresult **ret, char *err, size_t errlen)
 {
 	char lim[24];
 	snprintf(lim, sizeof(lim), "%ld", max_rows + 1);
 	const char *params[4] = { merchant_id, from, to, lim };
-	return pg_exec(c,
-		       "SELECT p.id::text, i.id, i.reference, p.chain, p.block_number::text, " RFC3339("p.block_time") ","
-		       " p.tx_hash, p.log_index::text, p.from_address, p.to_address, p.token_symbol, p.token_address,"
-		       " p.decimals::text, trim_scale(p.amount)::text, p.amount_raw::text, p.status,"
-		       " " RFC3339("p.confirmed_at") ", " RFC3339("p.reverted_at") " FROM payments p"
-		       " LEFT JOIN invoices i ON i.chain = p.chain AND i.address = p.to_address"
-		       " AND i.token_address = p.token_address AND p.inserted_at >= i.created_at"
-		       " WHERE " DAYS_OF("p") " ORDER BY p.block_time, p.id LIMIT $4::bigint",
-		       4, params, ret, err, errlen);
+	return pg_exec(c, PAYMENTS_SQL " LIMIT $4::bigint", 4, params, ret, err, errlen);
+}
+
+int report_pg_payments_cursor(PGconn *c, const char *name, const char *merchant_id, const char *from, const char *to,
+			      char *err, size_t errlen)
+{
+	char sql[2048];
+	snprintf(sql, sizeof(sql), "DECLARE %s NO SCROLL CURSOR FOR " PAYMENTS_SQL, name);
+	const char *params[3] = { merchant_id, from, to };
+	return pg_exec(c, sql, 3, params, NULL, err, errlen);
 }

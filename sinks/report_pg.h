@@ -32,4 +32,12 @@ int report_pg_final_heights(PGconn *c, PGresult **ret, char *err, size_t errlen)
 int report_pg_payments(PGconn *c, const char *merchant_id, const char *from, const char *to, long max_rows,
 		       PGresult **ret, char *err, size_t errlen);
 
+/* report_pg_payments_cursor: DECLARE the cursor `name` (an SQL
+ * identifier of the caller's, not a user's) over every row
+ * report_pg_payments answers, without a limit, in the caller's open
+ * transaction (its snapshot: REPEATABLE READ keeps the pages of one
+ * report consistent); the caller FETCHes and CLOSEs it. 0 or PW_EDB. */
+int report_pg_payments_cursor(PGconn *c, const char *name, const char *merchant_id, const char *from, const char *to,
+			      char *err, size_t errlen);
+
 #endif

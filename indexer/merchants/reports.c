@@ -4,10 +4,12 @@
 #include "buf.h"
 #include "config.h"
 #include "csv.h"
+#include "pg_conn.h"
 #include "pw_error.h"
 #include "report_pg.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +253,87 @@ static char *payments_csv(PGresult *res)
 	return out;
 }
 
+/* report_stream's page: rows fetched from the cursor at a time */
+#define STREAM_PAGE_ROWS 2000
+
+int report_stream(PGconn *c, const report_query *q, FILE *out, size_t *ret_rows, char *err, size_t errlen)
+{
+	bool csv = q->format && strcmp(q->format, "csv") == 0;
+	*ret_rows = 0;
+	if (strcmp(q->kind, "payments") != 0) { /* a settlement report is small: built whole */
+		char *body = NULL;
+		const char *type = NULL;
+		int r = report_build(c, q, &body, &type, err, errlen);
+		if (r < 0)
+			return r;
+		bool ok = fputs(body, out) >= 0;
+		free(body);
+		if (!ok) {
+			snprintf(err, errlen, "cannot write the report: %s", strerror(errno));
+			return PW_EIO;
+		}
+		return 0;
+	}
+	char now[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	pw_buf b;
+	buf_init(&b, (size_t)256 << 20);
+	int r = pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, err, errlen);
+	bool begun = r == 0;
+	if (r == 0)
+		r = report_pg_payments_cursor(c, "pw_report", q->merchant_id, q->from, q->to, err, errlen);
+	/* the head: the whole report's bytes up to its rows (JSON: its object
+	 * with an empty "data" array, the last key, printed and cut before
+	 * "]}"), so that the bytes are report_build's */
+	if (r == 0 && csv)
+		r = payments_csv_lines(&b, NULL, true);
+	else if (r == 0) {
+		cJSON *o = report_head(q, now);
+		cJSON_AddArrayToObject(o, "data");
+		char *head = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		r = head ? buf_append(&b, head, strlen(head) - 2) : PW_ENOMEM;
+		free(head);
+	}
+	for (bool more = r == 0; more;) {
+		PGresult *res = NULL;
+		char fetch[64];
+		snprintf(fetch, sizeof(fetch), "FETCH FORWARD %d FROM pw_report", STREAM_PAGE_ROWS);
+		if ((r = pg_exec(c, fetch, 0, NULL, &res, err, errlen)) < 0)
+			break;
+		int n = PQntuples(res);
+		more = n == STREAM_PAGE_ROWS;
+		if (csv)
+			r = payments_csv_lines(&b, res, false);
+		for (int k = 0; !csv && r == 0 && k < n; k++) {
+			cJSON *row = payment_row_json(res, k);
+			char *text = row ? cJSON_PrintUnformatted(row) : NULL;
+			cJSON_Delete(row);
+			r = text ? buf_appendf(&b, "%s%s", *ret_rows + (size_t)k ? "," : "", text) : PW_ENOMEM;
+			free(text);
+		}
+		PQclear(res);
+		*ret_rows += (size_t)n;
+		if (r == 0 && !more && !csv)
+			r = buf_append(&b, "]}", 2);
+		if (r == 0 && b.len && fwrite(b.data, 1, b.len, out) != b.len) {
+			snprintf(err, errlen, "cannot write the report: %s", strerror(errno));
+			r = PW_EIO;
+		}
+		buf_reset(&b);
+		if (r < 0)
+			break;
+	}
+	buf_done(&b);
+	if (r == PW_ENOMEM || r == PW_ETOOBIG)
+		snprintf(err, errlen, "out of memory");
+	if (begun)
+		r = pg_end(c, r, err, errlen); /* the cursor ends with the transaction */
+	return r;
+}
+
 int report_build(PGconn *c, const report_query *q, char **ret_body, const char **ret_type, char *err, size_t errlen)
 {
 	bool csv = q->format && strcmp(q->format, "csv") == 0;
@@ -271,7 +354,9 @@ int report_build(PGconn *c, const report_query *q, char **ret_body, const char *
 	} else {
 		r = report_pg_payments(c, q->merchant_id, q->from, q->to, REPORT_PAYMENTS_MAX, &res, err, errlen);
 		if (r == 0 && PQntuples(res) > REPORT_PAYMENTS_MAX) {
-			snprintf(err, errlen, "more than %d payments in %s..%s: ask for fewer days",
+			snprintf(err, errlen,
+				 "more than %d payments in %s..%s: ask for fewer days, or run `paywatch report "
+				 "payments`, which streams any number",
 				 REPORT_PAYMENTS_MAX, q->from, q->to);
 			r = PW_EREFUSED;
 		} else if (r == 0 && !(out = csv ? payments_csv(res) : payments_json(q, res, now)))

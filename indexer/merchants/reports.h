@@ -29,6 +29,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define REPORT_DAYS_MAX 366        /* from..to */
 #define REPORT_PAYMENTS_MAX 100000 /* rows of a payments report */
@@ -51,5 +52,16 @@ int report_check(const report_query *q, char *err, size_t errlen);
  * than REPORT_PAYMENTS_MAX payments: err says to narrow the days); PW_EDB
  * (libpq's message in err); PW_ENOMEM. */
 int report_build(PGconn *c, const report_query *q, char **ret_body, const char **ret_type, char *err, size_t errlen);
+
+/* report_stream: the report q (checked) written to out, report_build's
+ * bytes for what both can give, but a payments report of any number of
+ * rows: read through a cursor in one REPEATABLE READ transaction (one
+ * snapshot: rows written meanwhile are not in it) and written a page of
+ * rows at a time, its memory a page's whatever the rows (`paywatch report
+ * payments`). A settlement report is report_build's. *ret_rows: the
+ * payments written (0 for settlement). 0; PW_EDB (libpq's message in
+ * err); PW_EIO (out refused a write: err says why; what was written
+ * stays); PW_ENOMEM. */
+int report_stream(PGconn *c, const report_query *q, FILE *out, size_t *ret_rows, char *err, size_t errlen);
 
 #endif

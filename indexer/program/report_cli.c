@@ -4,6 +4,7 @@
 #include "pw_error.h"
 #include "reports.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,11 @@ static const char report_help[] =
 	"              which payments were confirmed when it was made (final_height), and\n"
 	"              per row whether all its payments are at or below it (final).\n"
 	"  payments    every payment: invoice reference, tx hash, block, addresses,\n"
-	"              amount, status, times (at most 100000: ask for fewer days).\n"
+	"              amount, status, times: any number of them, read in one snapshot\n"
+	"              and written as they come (the API's answer stops at 100000).\n"
 	"--format csv: RFC 4180, CRLF; amounts, hashes and addresses as =\"...\" so a\n"
 	"spreadsheet keeps them exact; settlement totals are rows whose day is \"total\".\n"
-	"Exit: 0; 1 Postgres failed or too many payments; 2 usage or a bad value.\n";
+	"Exit: 0; 1 Postgres failed or stdout refused a write; 2 usage or a bad value.\n";
 
 int report_cli(int argc, char **argv)
 {
@@ -57,18 +59,19 @@ int report_cli(int argc, char **argv)
 	rc = cli_open(config, &cfg, &c);
 	if (rc != 0)
 		return rc;
-	char *body = NULL;
-	const char *type = NULL;
-	int r = report_build(c, &q, &body, &type, err, sizeof(err));
+	size_t rows = 0;
+	int r = report_stream(c, &q, stdout, &rows, err, sizeof(err));
 	PQfinish(c);
 	config_destroy(cfg);
 	if (r < 0) {
 		fprintf(stderr, "paywatch: report %s: %s\n", q.kind, *err ? err : pw_strerror(r));
 		return 1;
 	}
-	fputs(body, stdout);
-	if (strcmp(type, "application/json") == 0)
+	if (!(q.format && strcmp(q.format, "csv") == 0))
 		fputc('\n', stdout);
-	free(body);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "paywatch: report %s: cannot write the report: %s\n", q.kind, strerror(errno));
+		return 1;
+	}
 	return 0;
 }
