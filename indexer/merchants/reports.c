@@ -253,6 +253,14 @@ static char *payments_csv(PGresult *res)
 	return out;
 }
 
+/* A report's generated_at: now, RFC 3339 UTC to the second. */
+static void generated_at(char out[32])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+}
+
 /* report_stream's page: rows fetched from the cursor at a time */
 #define STREAM_PAGE_ROWS 2000
 
@@ -275,9 +283,7 @@ int report_stream(PGconn *c, const report_query *q, FILE *out, size_t *ret_rows,
 		return 0;
 	}
 	char now[32];
-	time_t t = time(NULL);
-	struct tm tm;
-	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	generated_at(now);
 	pw_buf b;
 	buf_init(&b, (size_t)256 << 20);
 	int r = pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, err, errlen);
@@ -338,9 +344,7 @@ int report_build(PGconn *c, const report_query *q, char **ret_body, const char *
 {
 	bool csv = q->format && strcmp(q->format, "csv") == 0;
 	char now[32];
-	time_t t = time(NULL);
-	struct tm tm;
-	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	generated_at(now);
 	PGresult *res = NULL, *heights = NULL;
 	char *out = NULL;
 	int r;
